@@ -1,0 +1,1 @@
+"""The workflow engine: procedure language, expressions, pure runtime, storage and services."""

@@ -1,0 +1,107 @@
+"""Commands the runtime accepts, and the actor who gives them. Plain frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts. ``roles`` are the procedure roles the user holds (resolved from groups by the
+    service layer); ``system`` marks the clock/worker, which may tick but not fill forms."""
+
+    user: str
+    roles: frozenset[str] = frozenset()
+    name: str = ""
+    system: bool = False
+
+    @property
+    def display(self) -> str:
+        return self.name or self.user
+
+
+SYSTEM = Actor(user="system", name="系统", system=True)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An electronic signature. The service layer checks the password before building one."""
+
+    meaning: str
+    user: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Start:
+    actor: Actor
+    data: dict[str, Any] = field(default_factory=dict)
+    instance_id: str = ""
+    origin: dict[str, Any] | None = None  # {procedure, instance, step} when spawned by another
+    locale: str = "zh"
+
+
+@dataclass(frozen=True)
+class CompleteTask:
+    task_id: str
+    actor: Actor
+    data: dict[str, Any] = field(default_factory=dict)
+    signature: Signature | None = None
+    locale: str = "zh"
+
+
+@dataclass(frozen=True)
+class Approve:
+    task_id: str
+    actor: Actor
+    comment: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    signature: Signature | None = None
+    locale: str = "zh"
+
+
+@dataclass(frozen=True)
+class Reject:
+    task_id: str
+    actor: Actor
+    comment: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    signature: Signature | None = None
+    locale: str = "zh"
+
+
+@dataclass(frozen=True)
+class Claim:
+    task_id: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Release:
+    task_id: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class Reassign:
+    task_id: str
+    actor: Actor
+    to_user: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Cancel:
+    actor: Actor
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Let time pass: fire reminders, deadline misses, escalations and wait wake-ups due by now."""
+
+    actor: Actor = SYSTEM
+
+
+Command = Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Tick

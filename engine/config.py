@@ -1,0 +1,78 @@
+"""Server configuration: ``config.yaml`` with environment-variable overrides."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_OVERRIDES = {
+    "WF_DATABASE_URL": ("database", "url"),
+    "WF_SECRET_KEY": ("secret_key",),
+    "WF_PROCEDURES_DIR": ("paths", "procedures"),
+    "WF_FORMS_DIR": ("paths", "forms"),
+    "WF_LOCALE": ("locale",),
+}
+
+
+@dataclass
+class Config:
+    """Loaded settings; ``root`` is the directory relative paths are resolved against."""
+
+    raw: dict[str, Any] = field(default_factory=dict)
+    root: Path = Path(".")
+
+    def get(self, *keys: str, default: Any = None) -> Any:
+        node: Any = self.raw
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return default
+            node = node[key]
+        return node
+
+    def path(self, *keys: str, default: str) -> Path:
+        p = Path(self.get(*keys, default=default))
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def database_url(self) -> str:
+        url = self.get("database", "url", default="sqlite:///var/workflow.db")
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            url = prefix + str(self.root / url[len(prefix):])
+        return url
+
+    def groups_for_role(self, procedure_id: str, role: str) -> list[str]:
+        """Groups that hold ``role`` in ``procedure_id``; a procedure-specific entry wins."""
+        roles = self.get("roles", default={}) or {}
+        specific = roles.get(f"{procedure_id}.{role}")
+        if specific is not None:
+            return list(specific)
+        return list(roles.get(role, []))
+
+    def calendar(self, name: str) -> dict[str, Any] | None:
+        return (self.get("calendars", default={}) or {}).get(name)
+
+
+def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None) -> Config:
+    """Read ``config.yaml`` (or ``WF_CONFIG``), then apply env vars, then ``overrides``."""
+    path = Path(path or os.environ.get("WF_CONFIG", "config.yaml"))
+    raw: dict[str, Any] = {}
+    if path.exists():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for env, keys in ENV_OVERRIDES.items():
+        if env in os.environ:
+            _set(raw, keys, os.environ[env])
+    for dotted, value in (overrides or {}).items():
+        _set(raw, tuple(dotted.split(".")), value)
+    return Config(raw=raw, root=path.resolve().parent)
+
+
+def _set(raw: dict, keys: tuple[str, ...], value: Any) -> None:
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value

@@ -1,0 +1,103 @@
+"""One error root for the engine; ``web/errors.py`` maps these to HTTP in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class WorkflowError(Exception):
+    """Root of every error a user can cause. ``code`` is stable; ``message`` is for people."""
+
+    code = "workflow_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, errors: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "errors": list(self.errors)}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in a procedure or form file, located in its YAML source."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class DefinitionInvalid(WorkflowError):
+    """A procedure or form file has problems; ``problems`` lists every one of them."""
+
+    code = "definition_invalid"
+    http_status = 422
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__(
+            "\n".join(str(p) for p in self.problems),
+            errors=[{"field": f"{p.file}:{p.line}:{p.col}", "message": p.message} for p in self.problems],
+        )
+
+
+class ExpressionError(WorkflowError):
+    """An expression failed to compile or to evaluate (syntax, sandbox, time or size limit)."""
+
+    code = "expression_error"
+
+
+class CommandRejected(WorkflowError):
+    """The runtime refused a command; the instance state is unchanged."""
+
+    code = "command_rejected"
+    http_status = 409
+
+
+class NotFound(CommandRejected):
+    code = "not_found"
+    http_status = 404
+
+
+class NotPermitted(CommandRejected):
+    code = "forbidden"
+    http_status = 403
+
+
+class TaskClosed(CommandRejected):
+    """The task was already completed, cancelled or belongs to an instance that has ended."""
+
+    code = "task_closed"
+    http_status = 409
+
+
+class InstanceClosed(CommandRejected):
+    code = "instance_closed"
+    http_status = 409
+
+
+class FormInvalid(CommandRejected):
+    """Submitted data fails the step's form; ``errors`` is a list of ``{field, message}``."""
+
+    code = "invalid_form"
+    http_status = 422
+
+
+class SignatureInvalid(CommandRejected):
+    """A signature is missing, has the wrong meaning, or its password did not match."""
+
+    code = "signature_invalid"
+    http_status = 422
+
+
+class Conflict(WorkflowError):
+    """Someone else changed the record first (stale version or duplicate submission)."""
+
+    code = "conflict"
+    http_status = 409

@@ -1,0 +1,115 @@
+"""YAML loading that remembers where every key and value came from (1-based line and column).
+
+Procedures and forms are validated after loading; each problem must point at the line a
+person wrote, so the loader keeps a map from data path (a tuple of keys and indices) to the
+position of that node in the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from engine.errors import Problem
+
+Path = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    """Parsed YAML plus positions. ``problems`` is non-empty when the text could not be used."""
+
+    file: str
+    data: Any = None
+    positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        """Position of the node at ``path``, or of the nearest ancestor that exists."""
+        table = self.key_positions if key else self.positions
+        p = tuple(path)
+        while p:
+            if p in table:
+                return table[p]
+            if not key and p in self.key_positions:
+                return self.key_positions[p]
+            p = p[:-1]
+        return self.positions.get((), (1, 1))
+
+    def problem(self, path: Path, message: str, *, key: bool = False) -> Problem:
+        line, col = self.where(path, key=key)
+        return Problem(self.file, line, col, message)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def load(text: str, file: str = "<string>") -> Source:
+    """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
+    src = Source(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            src.problems.append(Problem(file, 1, 1, "the file is empty; write a YAML mapping"))
+            return src
+        src.data = _construct(loader, node, (), src)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or str(exc)
+        if exc.context:
+            what = f"{exc.context}, {what}"
+        src.problems.append(
+            Problem(file, line, col, f"YAML syntax error: {what}; check indentation and quoting")
+        )
+        src.data = None
+    finally:
+        loader.dispose()
+    return src
+
+
+def load_file(path: str) -> Source:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        return Source(path, problems=[Problem(path, 1, 1, f"file is not UTF-8 text ({exc.reason}); save it as UTF-8")])
+    return load(text, path)
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source) -> Any:
+    src.positions[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                line, col = _mark(key_node)
+                src.problems.append(Problem(src.file, line, col, "keys must be plain names, not lists or mappings"))
+                continue
+            key = str(key) if not isinstance(key, str) else key
+            kpath = (*path, key)
+            if key in out:
+                line, col = _mark(key_node)
+                first = src.key_positions[kpath][0]
+                src.problems.append(
+                    Problem(src.file, line, col, f"duplicate key '{key}' (first given on line {first}); remove one of them")
+                )
+                continue
+            src.key_positions[kpath] = _mark(key_node)
+            out[key] = _construct(loader, value_node, kpath, src)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, (*path, i), src) for i, item in enumerate(node.value)]
+    value = loader.construct_object(node, deep=True)
+    # Dates written bare in YAML (2026-01-01) become date objects; the rest of the engine
+    # works with JSON data, so keep them as the text the author wrote.
+    if not isinstance(value, str | int | float | bool | type(None)):
+        return node.value
+    return value
