@@ -1,0 +1,65 @@
+"""``wf calendar``: inspect working calendars and check deadline arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from engine.calendar import Calendar, DurationError, parse_duration
+from engine.cli import main
+from engine.config import load_config
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """Working calendars (working hours, holidays, 调休)."""
+
+
+@calendar_group.command("check")
+@click.option("--calendar", "name", default="default", show_default=True,
+              help="Calendar name under `calendars:` in config.yaml.")
+@click.option("--from", "start_text", default=None, metavar="'YYYY-MM-DD HH:MM'",
+              help="Start, in the calendar's local time (or with an explicit offset); default now.")
+@click.option("--within", "within", required=True, metavar="DURATION",
+              help="Duration such as 24h, 3d, 1mo, 8wh or 3wd (may be negative, e.g. -2wh).")
+@click.pass_context
+def check(ctx: click.Context, name: str, start_text: str | None, within: str) -> None:
+    """Show how a due time is computed: days counted, days skipped and why."""
+    config = load_config(ctx.obj["config_path"])
+    cfg = config.calendar(name)
+    if cfg is None and name != "default":
+        known = ", ".join(sorted(config.get("calendars", default={}) or {})) or "none"
+        raise click.BadParameter(f"no calendar {name!r} in the configuration (known: {known})",
+                                 param_hint="--calendar")
+    try:
+        cal = Calendar.from_config(name, cfg)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        duration = parse_duration(within)
+    except DurationError as exc:
+        raise click.BadParameter(exc.message, param_hint="--within") from None
+    start = _parse_start(start_text, cal)
+
+    if cfg is None:
+        click.echo("calendar default is not configured: using the built-in default calendar")
+    for line in cal.explain(start, duration):
+        click.echo(line)
+    due = cal.add(start, duration)
+    local = due.astimezone(cal.timezone)
+    click.echo(f"due (local): {local.strftime('%Y-%m-%d %H:%M')} {cal.timezone.key}")
+    click.echo(f"due (UTC):   {due.strftime('%Y-%m-%d %H:%M')} UTC")
+
+
+def _parse_start(text: str | None, cal: Calendar) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter(f"bad date-time {text!r}; write e.g. '2026-10-09 16:00'",
+                                 param_hint="--from") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=cal.timezone)
+    return value
