@@ -23,6 +23,7 @@ class Source:
 
     file: str
     data: Any = None
+    text: str = ""
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -50,7 +51,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 def load(text: str, file: str = "<string>") -> Source:
     """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
-    src = Source(file)
+    src = Source(file, text=text)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

@@ -1,0 +1,75 @@
+"""``wf validate`` and ``wf simulate``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from engine.cli import main
+from engine.config import load_config
+
+
+def _calendars(cfg):
+    from engine.calendar import Calendar
+
+    return {name: Calendar.from_config(name, raw) for name, raw in (cfg.get("calendars", default={}) or {}).items()}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Check procedures and forms; print every problem as FILE:LINE:COL: message."""
+    from engine.procedure import load_library
+
+    cfg = load_config(ctx.obj["config_path"])
+    lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")])
+    for p in lib.problems:
+        click.echo(str(p))
+    if lib.problems:
+        click.echo(f"{len(lib.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo(f"OK: {len(lib.procedures)} procedure(s), {len(lib.forms)} form(s), no problems.", err=True)
+
+
+@main.command()
+@click.argument("procedure")
+@click.option("--answers", required=True, type=click.Path(exists=True, dir_okay=False), help="YAML file of scripted answers.")
+@click.pass_context
+def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
+    """Run PROCEDURE (a file or an id) in memory with scripted answers and print what happens."""
+    from engine.procedure import load_library
+    from engine.simulate import SimulationError, report
+    from engine.simulate import simulate as run
+
+    cfg = load_config(ctx.obj["config_path"])
+    path = Path(procedure)
+    if not path.exists():
+        path = cfg.path("paths", "procedures", default="procedures") / f"{procedure}.yaml"
+    lib = load_library([path], extra_forms=[cfg.path("paths", "forms", default="forms")])
+    for p in lib.problems:
+        click.echo(str(p))
+    if lib.problems or not lib.procedures:
+        sys.exit(1)
+    proc = next(iter(lib.procedures.values()))
+    script = yaml.safe_load(Path(answers).read_text(encoding="utf-8")) or {}
+    try:
+        sim = run(proc, script, calendars=_calendars(cfg))
+    except SimulationError as exc:
+        click.echo(f"{answers}: {exc.message}", err=True)
+        sys.exit(1)
+    for line in report(proc, sim):
+        click.echo(line)
+    expect = script.get("expect") or {}
+    failed = []
+    if "path" in expect and list(expect["path"]) != sim.path:
+        failed.append(f"expected path {expect['path']}, got {sim.path}")
+    if "outcome" in expect and expect["outcome"] != sim.outcome:
+        failed.append(f"expected outcome {expect['outcome']!r}, got {sim.outcome!r}")
+    for f in failed:
+        click.echo(f"{answers}: {f}", err=True)
+    if failed:
+        sys.exit(1)
