@@ -1,0 +1,72 @@
+"""Every branch of every shipped procedure, driven by the scripted answers in tests/data/answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from engine.calendar import Calendar
+from engine.cli import main
+from engine.config import load_config
+from engine.procedure import load_library
+from engine.simulate import simulate
+
+ROOT = Path(__file__).parents[1]
+ANSWERS = sorted((ROOT / "tests" / "data" / "answers").glob("*.yaml"))
+LIB = load_library([ROOT / "procedures", ROOT / "forms"])
+CFG = load_config(ROOT / "config.yaml")
+CALENDARS = {n: Calendar.from_config(n, c) for n, c in CFG.get("calendars").items()}
+
+
+def test_library_is_valid():
+    assert LIB.problems == []
+    assert {"after-sales-inspection", "repair-process-inspection", "product-acceptance-inspection"} <= set(LIB.procedures)
+
+
+@pytest.mark.parametrize("proc_id", sorted(LIB.procedures))
+def test_every_role_is_mapped_to_a_group(proc_id):
+    for role in LIB.procedures[proc_id].roles:
+        assert CFG.groups_for_role(proc_id, role), f"{proc_id}: role '{role}' has no group in config.yaml"
+
+
+@pytest.mark.parametrize("proc_id", sorted(LIB.procedures))
+def test_every_step_is_covered_by_some_answer_file(proc_id):
+    seen: set[str] = set()
+    for path in ANSWERS:
+        script = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if script["procedure"] == proc_id:
+            seen.update(script["expect"]["path"])
+    assert set(LIB.procedures[proc_id].steps) - seen == set()
+
+
+@pytest.mark.parametrize("answers", ANSWERS, ids=[p.stem for p in ANSWERS])
+def test_branch(answers):
+    script = yaml.safe_load(answers.read_text(encoding="utf-8"))
+    proc = LIB.procedures[script["procedure"]]
+    sim = simulate(proc, script, calendars=CALENDARS)
+    assert sim.path == script["expect"]["path"]
+    assert sim.outcome == script["expect"]["outcome"]
+    assert sim.state["status"] == "completed"
+
+
+def test_cli_simulate_prints_path_tasks_and_events(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    answers = ROOT / "tests/data/answers/after-sales-inspection--review-reject.yaml"
+    result = CliRunner().invoke(main, ["simulate", "after-sales-inspection", "--answers", str(answers)])
+    assert result.exit_code == 0, result.output
+    assert "path: receive → inspect" in result.stdout
+    assert "task:rejected" in result.stdout and "due " in result.stdout
+
+
+def test_cli_simulate_reports_a_wrong_expectation(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    script = yaml.safe_load((ROOT / "tests/data/answers/after-sales-inspection--fail.yaml").read_text(encoding="utf-8"))
+    script["expect"]["outcome"] = "不存在"
+    bad = tmp_path / "a.yaml"
+    bad.write_text(yaml.safe_dump(script, allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(main, ["simulate", "after-sales-inspection", "--answers", str(bad)])
+    assert result.exit_code == 1
+    assert "expected outcome '不存在'" in result.stderr
