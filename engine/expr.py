@@ -1,0 +1,822 @@
+"""The expression language of procedures: Jinja2 expression syntax, sandboxed and bounded.
+
+``compile_expr(source)`` parses, checks and compiles an expression once (the result is
+cached); ``Expr.evaluate(context)`` runs it against a mapping of root names (step ids,
+``start``) to form data. ``check_names`` reports names that no earlier form defines, and
+``suggest`` is the "did you mean" helper shared with other modules.
+
+Safety, in layers:
+
+* Compile time: only a whitelist of node types; no ``**``, no ``~``; names and attributes
+  starting with ``_`` are refused; calls only to the functions in ``FUNCTIONS`` (never to an
+  attribute, so no methods); filters and tests only from ``FILTERS`` and ``TESTS``; the
+  number of arguments is checked. Jinja's optimizer is off, so nothing runs at compile time.
+* Run time: attribute and item access go through ``_Env.getattr``/``getitem``, which only
+  look into mappings and lists; arithmetic goes through ``_Env.call_binop``, which refuses
+  to build strings or lists longer than ``MAX_SIZE`` *before* building them, refuses
+  integers of more than ``MAX_DIGITS`` digits, and refuses ``%``-formatting of strings.
+* Time: the language has no loops, comprehensions, lambdas, recursion or ``range``; every
+  node of the expression runs at most once, and each runs in time linear in the size of its
+  operands, which are either the caller's data or values bounded by ``MAX_SIZE`` and
+  ``MAX_DIGITS``. So evaluation time is bounded by (expression length) x (data size); no
+  timer is needed.
+
+Missing values: a missing root, a missing key, an index out of range and any field of
+``none`` all evaluate to ``None`` (there is no Jinja ``Undefined`` in this language).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import functools
+import inspect
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.filters import do_round
+from jinja2.parser import Parser
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.errors import ExpressionError
+
+__all__ = [
+    "FILTERS",
+    "FUNCTIONS",
+    "MAX_DIGITS",
+    "MAX_SIZE",
+    "MAX_SOURCE",
+    "TESTS",
+    "Expr",
+    "check_names",
+    "compile_expr",
+    "suggest",
+]
+
+#: Longest string or list that ``+``, ``*`` or ``|join`` may build.
+MAX_SIZE = 10_000
+#: Integers may have at most this many digits.
+MAX_DIGITS = 1000
+#: Longest expression source accepted.
+MAX_SOURCE = 4000
+
+_INT_LIMIT = 10**MAX_DIGITS
+_SIZED = (str, list, tuple)
+_UTC = _dt.UTC
+# Prefix given to function names in the compiled code; users cannot write names with "_".
+_FN_PREFIX = "_f_"
+
+
+def _error(message: str, offset: int = 0) -> ExpressionError:
+    err = ExpressionError(message)
+    err.offset = offset  # type: ignore[attr-defined]
+    return err
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, _dt.datetime):
+        return "date-time"
+    if isinstance(value, _dt.date):
+        return "date"
+    if isinstance(value, _dt.timedelta):
+        return "duration"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    """A repr for messages that never prints (or builds) a large value."""
+    if isinstance(value, str) and len(value) <= 60:
+        return repr(value)
+    if isinstance(value, int | float) and not (type(value) is int and value.bit_length() > 200):
+        return repr(value)
+    if isinstance(value, _dt.date | _dt.timedelta):
+        return repr(value)
+    return f"a {_type_name(value)}"
+
+
+def _deep_size(value: Any, budget: int = MAX_SIZE) -> int:
+    """Characters plus items in ``value``, counted through nested lists and objects.
+
+    A list of n numbers has size n; a text of n characters has size n.
+
+    Shared references count each time they appear: that is the size the value has when
+    compared, printed or joined. Counting stops once past ``budget``, so this costs
+    O(budget) at most, whatever the value.
+    """
+    total = 0
+    stack = [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list | tuple):
+            total += len(item)
+            if total <= budget:
+                stack.extend(item)
+        elif isinstance(item, Mapping):
+            total += len(item)
+            if total <= budget:
+                stack.extend(item.values())
+        elif type(item) is int:
+            total += item.bit_length() >> 8  # big numbers print long
+    return total
+
+
+def _check_int(value: Any) -> Any:
+    if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
+        raise _error(f"number too large: results may have at most {MAX_DIGITS} digits")
+    return value
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_SIZE:
+        raise _error(
+            f"{what} would have {size} items or characters; the limit is {MAX_SIZE}"
+        )
+
+
+# --- functions --------------------------------------------------------------------------
+
+
+def _len(value: Any) -> int:
+    return 0 if value is None else len(value)
+
+
+def _extreme(pick: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    if len(args) == 1:
+        items = args[0]
+        if items is None:
+            return None
+        if not isinstance(items, list | tuple):
+            return items
+        items = [x for x in items if x is not None]
+        return pick(items) if items else None
+    return pick(args)
+
+
+def _min(*args: Any) -> Any:
+    """``min(list)`` or ``min(a, b, ...)``; ``none`` items are skipped, empty gives none."""
+    return _extreme(min, args)
+
+
+def _max(*args: Any) -> Any:
+    """``max(list)`` or ``max(a, b, ...)``; ``none`` items are skipped, empty gives none."""
+    return _extreme(max, args)
+
+
+def _sum(items: Any) -> Any:
+    if items is None:
+        return 0
+    return _check_int(sum(x for x in items if x is not None))
+
+
+def _any(items: Any) -> bool:
+    return False if items is None else any(items)
+
+
+def _all(items: Any) -> bool:
+    # A missing list is not "all passed": all(none) is false, unlike all([]).
+    return False if items is None else all(items)
+
+
+def _count(items: Any, key: Any, value: Any) -> int:
+    if items is None:
+        return 0
+    return sum(1 for item in items if isinstance(item, Mapping) and item.get(key) == value)
+
+
+def _duration(unit: str) -> Callable[[Any], _dt.timedelta | None]:
+    def make(n: Any) -> _dt.timedelta | None:
+        if n is None:
+            return None
+        if isinstance(n, bool) or not isinstance(n, int | float):
+            raise _error(f"{unit}() needs a number, got {_short(n)}")
+        return _dt.timedelta(**{unit: n})
+
+    make.__name__ = unit
+    return make
+
+
+def _date(value: Any) -> _dt.date | None:
+    """ISO date text (or a date, or a date-time) to a date; none stays none."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        try:
+            return _dt.datetime.fromisoformat(value).date()
+        except ValueError:
+            pass
+    raise _error(f"date() needs an ISO date such as '2024-05-31', got {_short(value)}")
+
+
+def _datetime(value: Any) -> _dt.datetime | None:
+    """ISO date-time text (or a date-time, or a date) to an aware date-time, UTC if naive."""
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        result = value
+    elif isinstance(value, _dt.date):
+        result = _dt.datetime.combine(value, _dt.time())
+    elif isinstance(value, str):
+        try:
+            result = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise _error(
+                "datetime() needs an ISO date-time such as '2024-05-31T14:30:00+08:00', "
+                f"got {_short(value)}"
+            ) from None
+    else:
+        raise _error(f"datetime() needs a date-time text, got {_short(value)}")
+    return result if result.tzinfo is not None else result.replace(tzinfo=_UTC)
+
+
+def _now() -> Any:  # never called directly: _Env.call reads the clock from the scope
+    raise _error("now() is not available here")
+
+
+#: name -> (function, least arguments, most arguments or None for any number)
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
+    "len": (_len, 1, 1),
+    "min": (_min, 1, None),
+    "max": (_max, 1, None),
+    "sum": (_sum, 1, 1),
+    "any": (_any, 1, 1),
+    "all": (_all, 1, 1),
+    "count": (_count, 3, 3),
+    "days": (_duration("days"), 1, 1),
+    "hours": (_duration("hours"), 1, 1),
+    "minutes": (_duration("minutes"), 1, 1),
+    "date": (_date, 1, 1),
+    "datetime": (_datetime, 1, 1),
+    "now": (_now, 0, 0),
+}
+_GLOBALS = {_FN_PREFIX + name: fn for name, (fn, _, _) in FUNCTIONS.items()}
+
+
+# --- filters and tests ------------------------------------------------------------------
+# On none: length gives 0, default gives the default, string and join give "", the others
+# give none.
+
+
+def _flt_length(value: Any) -> int:
+    return 0 if value is None else len(value)
+
+
+def _text(value: Any) -> str:
+    """``str(value)``, refusing lists and objects too big to print."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | Mapping):
+        _check_size(_deep_size(value), "the text")
+    return str(value)
+
+
+def _flt_lower(value: Any) -> str | None:
+    return None if value is None else _text(value).lower()
+
+
+def _flt_upper(value: Any) -> str | None:
+    return None if value is None else _text(value).upper()
+
+
+def _flt_round(value: Any, precision: int = 0, method: str = "common") -> float | None:
+    if value is None:
+        return None
+    if method not in ("common", "ceil", "floor"):
+        raise _error("round: method must be 'common', 'ceil' or 'floor'")
+    # Rounding computes 10 ** precision: keep it small.
+    if type(precision) is not int or not -20 <= precision <= 20:
+        raise _error("round: precision must be a whole number from -20 to 20")
+    return do_round(value, precision, method)
+
+
+def _flt_abs(value: Any) -> Any:
+    return None if value is None else abs(value)
+
+
+def _flt_int(value: Any, default: int = 0) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) > MAX_DIGITS + 1:
+        raise _error(f"number too large: results may have at most {MAX_DIGITS} digits")
+    try:
+        return _check_int(int(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        return _check_int(int(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def _flt_float(value: Any, default: float = 0.0) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def _flt_string(value: Any) -> str:
+    return "" if value is None else _text(value)
+
+
+def _flt_join(value: Any, d: str = "") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = list(value)
+    sep = _text(d)
+    _check_size(_deep_size(value) + len(sep) * max(len(value) - 1, 0), "join")
+    return sep.join("" if x is None else _text(x) for x in value)
+
+
+def _flt_default(value: Any, default_value: Any = "", boolean: bool = False) -> Any:
+    if value is None or (boolean and not value):
+        return default_value
+    return value
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "abs": _flt_abs,
+    "default": _flt_default,
+    "float": _flt_float,
+    "int": _flt_int,
+    "join": _flt_join,
+    "length": _flt_length,
+    "lower": _flt_lower,
+    "round": _flt_round,
+    "string": _flt_string,
+    "upper": _flt_upper,
+}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+TESTS: dict[str, Callable[..., bool]] = {
+    "none": lambda v: v is None,
+    "number": _is_number,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, float),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    # The number checks keep `%` from formatting a text ("%999999999d" is even).
+    "even": lambda v: _is_number(v) and v % 2 == 0,
+    "odd": lambda v: _is_number(v) and v % 2 == 1,
+    "divisibleby": lambda v, n: _is_number(v) and _is_number(n) and v % n == 0,
+}
+
+
+# --- the sandboxed environment ----------------------------------------------------------
+
+_BINOPS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+}
+
+
+class _Env(SandboxedEnvironment):
+    """Jinja's sandbox routes attribute access, calls and arithmetic through these methods."""
+
+    intercepted_binops = frozenset(_BINOPS)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            return obj.get(attribute)
+        if obj is None:
+            return None
+        if isinstance(obj, Mapping):
+            return obj.get(attribute)
+        if isinstance(obj, list | tuple) and attribute.isdigit():
+            index = int(attribute)
+            return obj[index] if index < len(obj) else None
+        raise _error(f"cannot read field '{attribute}' of a {_type_name(obj)} value")
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if obj is None:
+            return None
+        if isinstance(obj, Mapping) and not isinstance(argument, slice | list | dict):
+            return obj.get(argument)
+        if isinstance(obj, _SIZED):
+            if isinstance(argument, int) and not isinstance(argument, bool):
+                return obj[argument] if -len(obj) <= argument < len(obj) else None
+            if isinstance(argument, slice):
+                return obj[argument]
+        raise _error(f"cannot index a {_type_name(obj)} value with {_short(argument)}")
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        # Compile-time checks guarantee __obj is one of FUNCTIONS.
+        if __obj is _now:
+            return __context.now()
+        return __obj(*args, **kwargs)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        # Sizes count nested items too, so nesting repetitions ([[1] * n] * n) cannot build
+        # values whose comparison or printing would take n * n steps.
+        if operator == "*":
+            if isinstance(left, _SIZED) and isinstance(right, int) and right > 0:
+                _check_size(_deep_size(left) * right, "repetition")
+            elif isinstance(right, _SIZED) and isinstance(left, int) and left > 0:
+                _check_size(_deep_size(right) * left, "repetition")
+        elif operator == "+":
+            if isinstance(left, _SIZED) and isinstance(right, _SIZED):
+                _check_size(_deep_size(left) + _deep_size(right), "joining")
+        elif operator == "%" and isinstance(left, str):
+            raise _error("'%' is the remainder of a division and works on numbers only")
+        return _check_int(_BINOPS[operator](left, right))
+
+
+_ENV = _Env(optimized=False, autoescape=False)
+_ENV.globals.clear()
+_ENV.filters = dict(FILTERS)
+_ENV.tests = dict(TESTS)
+
+
+class _Scope:
+    """The smallest object the generated code needs as its Jinja ``context``.
+
+    Jinja 3.1's generated root function only calls ``resolve_or_missing`` and writes
+    ``vars`` and ``exported_vars`` (our filters and functions take no context, and
+    ``_Env.call`` does not use it except for ``now()``). Building a full ``jinja2.Context``
+    per evaluation would cost several times the comparison itself; the tests pin this.
+    """
+
+    __slots__ = ("data", "vars")
+    exported_vars: set[str] = set()  # written to by the generated code; never read
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self.vars: dict[str, Any] = {}
+
+    def resolve_or_missing(self, key: str) -> Any:
+        fn = _GLOBALS.get(key)
+        if fn is not None:
+            return fn
+        return self.data.get(key)
+
+    def now(self) -> Any:
+        value = self.data.get("__now__")
+        if value is None:
+            raise _error("now() is not available here: the caller supplied no clock")
+        return value
+
+
+# --- compiling --------------------------------------------------------------------------
+
+_ALLOWED_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Const,
+    nodes.List,
+    nodes.Tuple,
+    nodes.Dict,
+    nodes.Pair,
+    nodes.Keyword,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Neg,
+    nodes.Pos,
+    nodes.Add,
+    nodes.Sub,
+    nodes.Mul,
+    nodes.Div,
+    nodes.FloorDiv,
+    nodes.Mod,
+    nodes.CondExpr,
+    nodes.Slice,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A compiled expression. ``names`` holds every dotted name path it reads, as written."""
+
+    source: str
+    names: frozenset[str]
+    _run: Callable[[Any], Any] = field(repr=False, compare=False)
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """Evaluate against ``context`` (root name -> value); raise ExpressionError on failure.
+
+        ``context["__now__"]``, if present, is what ``now()`` returns.
+        """
+        scope = _Scope(context)
+        try:
+            next(self._run(scope), None)
+        except ExpressionError as exc:
+            raise _error(f"cannot evaluate {self.source!r}: {exc.message}") from exc
+        except Exception as exc:  # any failure of user-written code is the user's error
+            raise _error(f"cannot evaluate {self.source!r}: {_describe(exc)}") from exc
+        return scope.vars["result"]
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "the expression is nested too deeply"
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    text = str(exc).replace("'NoneType'", "none").replace("NoneType", "none")
+    return text or type(exc).__name__
+
+
+def _offset(source: str, needle: str) -> int:
+    index = source.find(needle) if needle else -1
+    return max(index, 0)
+
+
+def _syntax_message(message: str) -> str:
+    return (
+        message.replace("end of print statement", "end of expression")
+        .replace("end of template", "end of expression")
+        .replace("template", "expression")
+    )
+
+
+class _Checker:
+    """Walks the parsed tree once: refuses what the language forbids, collects names."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.names: set[str] = set()
+
+    def fail(self, message: str, needle: str = "") -> ExpressionError:
+        return _error(message, _offset(self.source, needle))
+
+    def name(self, name: str) -> None:
+        if name.startswith("_"):
+            raise self.fail(
+                f"'{name}' is not allowed: names starting with '_' are reserved", name
+            )
+
+    def path(self, node: nodes.Node) -> str | None:
+        """``a.b.c`` for a chain of attributes on a name, else None (checks each part)."""
+        if isinstance(node, nodes.Name):
+            self.name(node.name)
+            return node.name
+        if isinstance(node, nodes.Getattr):
+            base = self.path(node.node)
+            self.name(node.attr)
+            return None if base is None else f"{base}.{node.attr}"
+        return None
+
+    def visit(self, node: nodes.Node) -> None:
+        if isinstance(node, nodes.Name | nodes.Getattr):
+            path = self.path(node)
+            if path is not None:
+                self.names.add(path)
+            else:
+                self.visit(node.node)  # type: ignore[union-attr]
+        elif isinstance(node, nodes.Getitem):
+            self.visit(node.node)
+            self.visit(node.arg)
+        elif isinstance(node, nodes.Call):
+            self.call(node)
+        elif isinstance(node, nodes.Filter | nodes.Test):
+            self.filter_or_test(node)
+        elif isinstance(node, nodes.Pow):
+            raise self.fail(
+                "'**' (power) is not allowed in expressions; "
+                "multiply instead (x * x) or use a constant",
+                "**",
+            )
+        elif isinstance(node, nodes.Concat):
+            raise self.fail("'~' is not allowed in expressions; join texts with '+'", "~")
+        elif isinstance(node, _ALLOWED_NODES):
+            if isinstance(node, nodes.Const):
+                self.const(node.value)
+            if isinstance(node, nodes.CondExpr) and node.expr2 is None:
+                node.expr2 = nodes.Const(None, lineno=node.lineno)
+            for child in node.iter_child_nodes():
+                self.visit(child)
+        else:
+            raise self.fail(f"{type(node).__name__} is not allowed in expressions")
+
+    def const(self, value: Any) -> None:
+        if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
+            raise self.fail(f"number too large: at most {MAX_DIGITS} digits are allowed")
+
+    def call(self, node: nodes.Call) -> None:
+        target = node.node
+        allowed = ", ".join(f"{n}()" for n in FUNCTIONS)
+        if not isinstance(target, nodes.Name):
+            path = self.path(target)
+            shown = f"'{path}'" if path else "a method or expression"
+            raise self.fail(
+                f"calling {shown} is not allowed: only the functions {allowed} "
+                "can be called (no methods)",
+                "(",
+            )
+        name = target.name
+        if name not in FUNCTIONS:
+            hint = suggest(name, FUNCTIONS)
+            did = f"did you mean '{hint}'? " if hint else ""
+            raise self.fail(
+                f"unknown function '{name}'; {did}allowed functions: {allowed}", name
+            )
+        if node.kwargs or node.dyn_args or node.dyn_kwargs:
+            raise self.fail(f"{name}() takes positional arguments only", name)
+        _, least, most = FUNCTIONS[name]
+        given = len(node.args)
+        if given < least or (most is not None and given > most):
+            if most is None:
+                wanted = f"at least {least}"
+            elif least == most:
+                wanted = str(least)
+            else:
+                wanted = f"{least} to {most}"
+            raise self.fail(
+                f"{name}() takes {wanted} argument{'s' if wanted != '1' else ''}, "
+                f"{given} given",
+                name,
+            )
+        target.name = _FN_PREFIX + name
+        for arg in node.args:
+            self.visit(arg)
+
+    def filter_or_test(self, node: nodes.Filter | nodes.Test) -> None:
+        kind, table = ("filter", FILTERS) if isinstance(node, nodes.Filter) else ("test", TESTS)
+        name = node.name
+        if name not in table:
+            hint = suggest(name, table)
+            did = f"did you mean '{hint}'? " if hint else ""
+            if name in ("defined", "undefined"):
+                did = "missing values are none, so write 'x is none' or 'x is not none'; "
+            raise self.fail(
+                f"unknown {kind} '{name}'; {did}allowed {kind}s: {', '.join(sorted(table))}",
+                name,
+            )
+        if node.dyn_args or node.dyn_kwargs:
+            raise self.fail(f"{kind} '{name}' does not take *args or **kwargs", name)
+        placeholders = [None] * (len(node.args) + 1)
+        try:
+            inspect.signature(table[name]).bind(*placeholders, **{k.key: None for k in node.kwargs})
+        except TypeError as exc:
+            raise self.fail(f"wrong arguments for {kind} '{name}': {exc}", name) from None
+        if node.node is not None:
+            self.visit(node.node)
+        for child in (*node.args, *node.kwargs):
+            self.visit(child)
+
+
+def compile_expr(source: str) -> Expr:
+    """Parse, check and compile ``source``; raise ExpressionError (with ``offset``) if invalid.
+
+    Results are cached by source text, so compiling the same expression again is cheap.
+    """
+    if not isinstance(source, str):
+        raise _error(f"an expression must be text, got {_type_name(source)}")
+    return _compile(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str) -> Expr:
+    if not source.strip():
+        raise _error("the expression is empty; write a condition such as step.field == 'value'")
+    if len(source) > MAX_SOURCE:
+        raise _error(f"the expression is too long ({len(source)} characters; at most {MAX_SOURCE})")
+    try:
+        parser = Parser(_ENV, source, state="variable")
+        tree = parser.parse_expression()
+        if not parser.stream.eos:
+            token = parser.stream.current
+            raise _error(
+                f"syntax error in {source!r}: unexpected {token.value!r} after the end of the "
+                "expression; join conditions with 'and'/'or' and check brackets and quotes",
+                _offset(source, str(token.value)),
+            )
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise _error(f"syntax error in {source!r}: the expression is nested too deeply") from None
+    except Exception as exc:
+        message = _syntax_message(getattr(exc, "message", None) or str(exc)).rstrip(".")
+        match = re.search(r"(?:got|unexpected) '([^']+)'", message)
+        if match:
+            offset = _offset(source, match.group(1))
+        elif "end of expression" in message:
+            offset = len(source)
+        else:
+            offset = 0
+        raise _error(
+            f"syntax error in {source!r}: {message}; check brackets, quotes and operators",
+            offset,
+        ) from None
+    try:
+        tree.set_ctx("load")
+        checker = _Checker(source)
+        checker.visit(tree)
+        body = [nodes.Assign(nodes.Name("result", "store"), tree, lineno=1)]
+        template = _ENV.from_string(nodes.Template(body, lineno=1))
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise _error(f"cannot compile {source!r}: the expression is nested too deeply") from None
+    except Exception as exc:
+        raise _error(f"cannot compile {source!r}: {_describe(exc)}") from None
+    return Expr(source, frozenset(checker.names), template.root_render_func)
+
+
+# --- names ------------------------------------------------------------------------------
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word`` (difflib, cutoff 0.6), or None."""
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _listing(items: Iterable[str], limit: int = 8) -> str:
+    items = sorted(items)
+    shown = ", ".join(items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
+
+
+def _suggest_field(name: str, candidates: set[str]) -> str | None:
+    """A close field: first under the same step, then the same field of another step.
+
+    Only the part after the step id is compared, so a shared step id does not make every
+    field of that step look close.
+    """
+    root, _, rest = name.partition(".")
+    same_root = {c.partition(".")[2]: c for c in candidates if c.partition(".")[0] == root}
+    hint = suggest(rest, same_root)
+    if hint is not None:
+        return same_root[hint]
+    by_rest: dict[str, str] = {}
+    for c in sorted(candidates):
+        by_rest.setdefault(c.partition(".")[2], c)
+    hint = suggest(rest, by_rest)
+    return None if hint is None else by_rest[hint]
+
+
+def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Report each name of ``expr`` that ``known`` (dotted field paths) does not allow.
+
+    A name is allowed if it is a known path, a prefix of one, or extends one
+    (``inspect.items.0`` when ``inspect.items`` is known). Returns ``(name, message)``
+    pairs, sorted by name, with a "did you mean" when a known path is close.
+    """
+    paths = set(known)
+    prefixes: set[str] = set()
+    for path in paths:
+        parts = path.split(".")
+        prefixes.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    roots = {path.split(".", 1)[0] for path in paths}
+    problems: list[tuple[str, str]] = []
+    for name in sorted(expr.names):
+        if name in paths or name in prefixes:
+            continue
+        if any(name.startswith(path + ".") for path in paths):
+            continue
+        root = name.split(".", 1)[0]
+        if root not in roots:
+            where = f"unknown step '{root}'" + (f" in '{name}'" if name != root else "")
+            hint = suggest(root, roots)
+            if hint:
+                message = f"{where}; did you mean '{hint}'?"
+            elif roots:
+                message = f"{where}; known steps here: {_listing(roots)}"
+            else:
+                message = f"{where}; no step before this point has fields"
+        else:
+            hint = _suggest_field(name, {p for p in paths | prefixes if "." in p})
+            if hint:
+                message = f"unknown field '{name}'; did you mean '{hint}'?"
+            else:
+                fields = [p for p in paths if p.startswith(root + ".")] or sorted(paths)
+                message = f"unknown field '{name}'; known fields here: {_listing(fields)}"
+        problems.append((name, message))
+    return problems
+
