@@ -1,0 +1,85 @@
+"""``wf user``: manage users, their groups and passwords."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy.orm import Session
+
+from engine.cli import main
+from engine.cli.db import open_engine
+from engine.errors import WorkflowError
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                default="", show_default=False)
+    if not password:
+        raise click.ClickException("The password is empty; give a non-empty password.")
+    return password
+
+
+@main.group("user")
+def user_group() -> None:
+    """Users who sign in, and the groups that give them roles."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, help="Group to join (repeatable).")
+@click.option("--full-name", default="", help="Name shown on screens and signatures.")
+@click.option("--email", default=None)
+@click.option("--locale", type=click.Choice(["zh", "en"]), default=None)
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@click.pass_context
+def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_name: str,
+            email: str | None, locale: str | None, password_stdin: bool) -> None:
+    """Create user USERNAME."""
+    from engine.store import add_user, groups_of
+
+    password = _read_password(password_stdin)
+    with open_engine(ctx) as engine, Session(engine) as session:
+        try:
+            user = add_user(session, username, password, groups, full_name=full_name,
+                            email=email, locale=locale)
+            session.commit()
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"Created user {user.username} (groups: {', '.join(groups_of(user)) or '-'}).")
+
+
+@user_group.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@click.pass_context
+def passwd_cmd(ctx: click.Context, username: str, password_stdin: bool) -> None:
+    """Set the password of USERNAME."""
+    from engine.store import set_password
+
+    password = _read_password(password_stdin)
+    with open_engine(ctx) as engine, Session(engine) as session:
+        try:
+            set_password(session, username, password)
+            session.commit()
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"Password of {username} changed.")
+
+
+@user_group.command("list")
+@click.pass_context
+def list_cmd(ctx: click.Context) -> None:
+    """List users with their groups."""
+    from engine.store import groups_of, list_users
+
+    with open_engine(ctx) as engine, Session(engine) as session:
+        for user in list_users(session):
+            state = "" if user.active else "  (inactive)"
+            click.echo(f"{user.username}\t{user.full_name or '-'}\t"
+                       f"{','.join(groups_of(user)) or '-'}{state}")

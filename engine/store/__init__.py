@@ -1,0 +1,73 @@
+"""Storage: SQLAlchemy tables and repositories; the only part of the engine that knows SQL.
+
+Functions take the caller's ``Session``; the caller (service layer, CLI) owns the transaction.
+"""
+
+from __future__ import annotations
+
+from engine.store.audit import Break, Report, verify, verify_chains
+from engine.store.db import (
+    create_schema,
+    current_revision,
+    head_revision,
+    make_engine,
+    session_factory,
+    upgrade,
+)
+from engine.store.repo import (
+    add_attachment,
+    append_events,
+    attach,
+    content_hash,
+    count_instances,
+    due_instances,
+    events_of,
+    get_attachment,
+    get_task,
+    get_version,
+    insert_instance,
+    latest_version,
+    list_instances,
+    load_instance,
+    new_id,
+    open_tasks_for,
+    register_procedure_version,
+    tasks_of,
+    update_instance,
+    version_by_hash,
+    versions_of,
+)
+from engine.store.tables import (
+    Attachment,
+    Base,
+    Event,
+    Group,
+    Instance,
+    InstanceStatus,
+    ProcedureVersion,
+    Task,
+    TaskKind,
+    TaskStatus,
+    User,
+)
+from engine.store.users import (
+    add_user,
+    check_password,
+    get_user,
+    groups_of,
+    list_users,
+    set_groups,
+    set_password,
+)
+
+__all__ = [
+    "Attachment", "Base", "Break", "Event", "Group", "Instance", "InstanceStatus",
+    "ProcedureVersion", "Report", "Task", "TaskKind", "TaskStatus", "User",
+    "add_attachment", "add_user", "append_events", "attach", "check_password", "content_hash",
+    "count_instances", "create_schema", "current_revision", "due_instances", "events_of",
+    "get_attachment", "get_task", "get_user", "get_version", "groups_of", "head_revision",
+    "insert_instance", "latest_version", "list_instances", "list_users", "load_instance",
+    "make_engine", "new_id", "open_tasks_for", "register_procedure_version", "session_factory",
+    "set_groups", "set_password", "tasks_of", "update_instance", "upgrade", "verify",
+    "verify_chains", "version_by_hash", "versions_of",
+]

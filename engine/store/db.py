@@ -1,0 +1,117 @@
+"""Engines, sessions and schema migrations.
+
+SQLite (the embedded default) gets WAL, foreign keys and a busy timeout on every connection,
+and its transactions begin with ``BEGIN IMMEDIATE`` so that concurrent writers queue for the
+write lock instead of failing half-way with "database is locked". A session that only reads
+can opt out with ``engine.execution_options(sqlite_begin="DEFERRED")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.store.tables import Base
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import Connection
+    from sqlalchemy.engine import URL
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An engine for ``url`` set up for this application (see the module docstring)."""
+    url = make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    if url.get_backend_name() == "postgresql":
+        options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10,
+                                   "pool_recycle": 1800}
+        options.update(kwargs)
+        return create_engine(url, **options)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module; _on_begin below emits our own.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                       "busy_timeout=5000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
+            raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, not {mode!r}")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions whose objects stay readable after commit (the caller owns the transaction)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table straight from the models. Tests only; real databases use upgrade()."""
+    Base.metadata.create_all(engine)
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    """Alembic configured from the installed package, without an alembic.ini."""
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(target: str | URL | Engine, revision: str = "head") -> str | None:
+    """Run ``alembic upgrade`` on a database; an empty database gets the whole schema.
+
+    Returns the revision the database is at afterwards.
+    """
+    from alembic import command
+
+    engine = target if isinstance(target, Engine) else make_engine(target)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+        return current_revision(engine)
+    finally:
+        if engine is not target:
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None: never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision this code ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

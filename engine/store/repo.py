@@ -1,0 +1,395 @@
+"""Repositories for procedure versions, instances, tasks and events.
+
+Every function takes the caller's ``Session`` and neither commits nor rolls back: the service
+layer owns the transaction (one per use case). The runtime's state and events are plain JSON
+data; this module copies the columns it needs out of them and keeps the rest opaque.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import Conflict, NotFound
+from engine.store.audit import GENESIS, event_hash, normalise, parse_time
+from engine.store.tables import (
+    Attachment,
+    Event,
+    Instance,
+    InstanceStatus,
+    ProcedureVersion,
+    Task,
+    TaskKind,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(now: datetime | None = None) -> str:
+    """A 26-character ULID-like id: millisecond time then 80 random bits, so ids sort by age."""
+    ms = int((now.timestamp() if now else time.time()) * 1000)
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value in (None, "") else parse_time(value)
+
+
+# --- procedure versions ---------------------------------------------------------------------
+
+def content_hash(source_text: str, forms: Mapping[str, str]) -> str:
+    """SHA-256 over the procedure text and every form text in form-id order."""
+    digest = hashlib.sha256()
+    digest.update(b"procedure\0" + source_text.encode("utf-8") + b"\0")
+    for form_id in sorted(forms):
+        digest.update(b"form\0" + form_id.encode("utf-8") + b"\0"
+                      + forms[form_id].encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def register_procedure_version(
+    session: Session, procedure_id: str, source_text: str, forms: Mapping[str, str],
+    title: str, *, registered_by: str | None = None, status: str = "published",
+    now: datetime | None = None,
+) -> tuple[ProcedureVersion, bool]:
+    """The version row for this exact text, created if new: ``(row, created)``.
+
+    Idempotent by content hash, also when two workers register the same text at once.
+    """
+    digest = content_hash(source_text, forms)
+    found = version_by_hash(session, procedure_id, digest)
+    if found is not None:
+        return found, False
+    row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,
+                           forms=dict(forms), title=title, registered_at=now or _now(),
+                           registered_by=registered_by, status=status)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        found = version_by_hash(session, procedure_id, digest)
+        if found is None:
+            raise
+        return found, False
+    return row, True
+
+
+def version_by_hash(session: Session, procedure_id: str, digest: str) -> ProcedureVersion | None:
+    return session.scalars(select(ProcedureVersion).where(
+        ProcedureVersion.procedure_id == procedure_id,
+        ProcedureVersion.content_hash == digest)).first()
+
+
+def latest_version(session: Session, procedure_id: str, *,
+                   status: str | None = "published") -> ProcedureVersion | None:
+    """The most recently registered version (with ``status``; None: any status)."""
+    stmt = select(ProcedureVersion).where(ProcedureVersion.procedure_id == procedure_id)
+    if status is not None:
+        stmt = stmt.where(ProcedureVersion.status == status)
+    return session.scalars(stmt.order_by(ProcedureVersion.id.desc()).limit(1)).first()
+
+
+def get_version(session: Session, version_id: int) -> ProcedureVersion:
+    row = session.get(ProcedureVersion, version_id)
+    if row is None:
+        raise NotFound(f"Procedure version {version_id} does not exist.")
+    return row
+
+
+def versions_of(session: Session, procedure_id: str) -> list[ProcedureVersion]:
+    """Every registered version of a procedure, oldest first."""
+    return list(session.scalars(select(ProcedureVersion)
+                                .where(ProcedureVersion.procedure_id == procedure_id)
+                                .order_by(ProcedureVersion.id)))
+
+
+# --- instances and tasks --------------------------------------------------------------------
+
+def _instance_columns(state: Mapping[str, Any]) -> dict[str, Any]:
+    origin = state.get("origin") or {}
+    return {
+        "procedure_id": state["procedure"],
+        "status": InstanceStatus(state.get("status", "running")),
+        "outcome": state.get("outcome"),
+        "started_at": parse_time(state["started_at"]),
+        "started_by": state.get("started_by") or "",
+        "ended_at": _time(state.get("ended_at")),
+        "origin_instance": origin.get("instance"),
+        "origin_step": origin.get("step"),
+    }
+
+
+def insert_instance(session: Session, state: Mapping[str, Any], version_id: int,
+                    next_timer_at: datetime | None = None) -> Instance:
+    """Store a new instance from the runtime's state (``state["id"]`` is its id).
+
+    ``rev`` starts at ``state.get("rev", 0)``; the stored state always carries the row's rev.
+    """
+    if session.get(Instance, state["id"]) is not None:
+        raise Conflict(f"Instance {state['id']} already exists.")
+    rev = int(state.get("rev") or 0)
+    stored = {**state, "rev": rev}
+    row = Instance(id=state["id"], version_id=version_id, state=stored, rev=rev,
+                   next_timer_at=next_timer_at, updated_at=_now(), **_instance_columns(state))
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise Conflict(f"Instance {state['id']} already exists.") from exc
+    _mirror_tasks(session, row.id, row.procedure_id, state.get("tasks") or {})
+    session.flush()
+    return row
+
+
+def update_instance(session: Session, state: Mapping[str, Any], expected_rev: int,
+                    next_timer_at: datetime | None = None) -> int:
+    """Write the new state if the row is still at ``expected_rev``; return the new rev.
+
+    Raises ``Conflict`` when someone else wrote first (nothing is changed then) and
+    ``NotFound`` for an unknown instance. Mirrors ``state["tasks"]`` into the tasks table.
+    """
+    instance_id = state["id"]
+    new_rev = expected_rev + 1
+    columns = _instance_columns(state)
+    result = session.execute(
+        update(Instance)
+        .where(Instance.id == instance_id, Instance.rev == expected_rev)
+        .values(state={**state, "rev": new_rev}, rev=new_rev, next_timer_at=next_timer_at,
+                updated_at=_now(), **columns)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        current = session.scalar(select(Instance.rev).where(Instance.id == instance_id))
+        if current is None:
+            raise NotFound(f"Instance {instance_id} does not exist.")
+        raise Conflict(f"Instance {instance_id} was changed by someone else (you had version "
+                       f"{expected_rev}, it is now at {current}); reload it and try again.")
+    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
+    if cached is not None:
+        session.expire(cached)
+    _mirror_tasks(session, instance_id, columns["procedure_id"], state.get("tasks") or {})
+    session.flush()
+    return new_rev
+
+
+def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str, Any]:
+    return {
+        "step": task["step"],
+        "kind": TaskKind(task.get("kind", "task")),
+        "role": task.get("role"),
+        "status": TaskStatus(task.get("status", "open")),
+        "assignee": task.get("assignee"),
+        "created_at": _time(task.get("created_at")) or fallback_time,
+        "due_at": _time(task.get("due_at")),
+        "completed_at": _time(task.get("completed_at")),
+        "completed_by": task.get("completed_by"),
+    }
+
+
+def _mirror_tasks(session: Session, instance_id: str, procedure_id: str,
+                  tasks: Mapping[str, Mapping[str, Any]]) -> None:
+    """Make the tasks rows of one instance equal ``state["tasks"]``, touching changed rows only."""
+    existing = {t.task_id: t for t in session.scalars(
+        select(Task).where(Task.instance_id == instance_id))}
+    now = _now()
+    for key, task in tasks.items():
+        task_id = str(task.get("id") or key)
+        values = _task_columns(task, now)
+        row = existing.pop(task_id, None)
+        if row is None:
+            session.add(Task(id=f"{instance_id}.{task_id}", instance_id=instance_id,
+                             task_id=task_id, procedure_id=procedure_id, **values))
+            continue
+        if task.get("created_at") in (None, ""):
+            values.pop("created_at")  # keep the time the row was first mirrored
+        for name, value in values.items():
+            if getattr(row, name) != value:
+                setattr(row, name, value)
+    for row in existing.values():
+        session.delete(row)
+
+
+def load_instance(session: Session, instance_id: str, *, for_update: bool = False) -> Instance:
+    """The instance row (fresh from the database); ``for_update`` locks it on PostgreSQL."""
+    stmt = select(Instance).where(Instance.id == instance_id).execution_options(
+        populate_existing=True)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    return row
+
+
+def list_instances(session: Session, procedure_id: str | None = None,
+                   status: str | None = None, limit: int = 50, offset: int = 0) -> list[Instance]:
+    """Instances, newest first."""
+    stmt = _filtered(select(Instance), procedure_id, status)
+    return list(session.scalars(stmt.order_by(Instance.started_at.desc(), Instance.id.desc())
+                                .limit(limit).offset(offset)))
+
+
+def count_instances(session: Session, procedure_id: str | None = None,
+                    status: str | None = None) -> int:
+    return session.scalar(_filtered(select(func.count(Instance.id)), procedure_id, status)) or 0
+
+
+def _filtered(stmt: Any, procedure_id: str | None, status: str | None) -> Any:
+    if procedure_id is not None:
+        stmt = stmt.where(Instance.procedure_id == procedure_id)
+    if status is not None:
+        stmt = stmt.where(Instance.status == InstanceStatus(status))
+    return stmt
+
+
+def due_instances(session: Session, now: datetime, limit: int = 100) -> list[Instance]:
+    """Running instances whose next timer is due, oldest first, locked for this transaction.
+
+    On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED``, so several workers
+    ticking at once each get different instances. (SQLite has a single writer anyway.)
+    """
+    stmt = (select(Instance)
+            .where(Instance.status == InstanceStatus.RUNNING, Instance.next_timer_at <= now)
+            .order_by(Instance.next_timer_at).limit(limit)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True))
+    return list(session.scalars(stmt))
+
+
+def get_task(session: Session, task_id: str) -> Task:
+    """A task by its global id ``f"{instance_id}.{local_id}"``."""
+    row = session.get(Task, task_id)
+    if row is None:
+        raise NotFound(f"Task {task_id} does not exist.")
+    return row
+
+
+def tasks_of(session: Session, instance_id: str) -> list[Task]:
+    return list(session.scalars(select(Task).where(Task.instance_id == instance_id)
+                                .order_by(Task.created_at, Task.id)))
+
+
+def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
+                   exclude: Iterable[str] = (), procedure_id: str | None = None,
+                   limit: int = 200) -> list[Task]:
+    """The inbox: open tasks assigned to ``username``, plus unclaimed or own tasks of ``roles``.
+
+    A role ``"inspector"`` matches that role in every procedure; ``"complaint.inspector"``
+    only in procedure ``complaint``; ``exclude`` takes ``"procedure.role"`` pairs the user
+    does not hold although a plain role would match (a procedure-specific override).
+    Ordered by due time (none last), then age.
+    """
+    plain: set[str] = set()
+    qualified: set[tuple[str, str]] = set()
+    for role in roles:
+        if "." in role:
+            proc, _, name = role.partition(".")
+            qualified.add((proc, name))
+        else:
+            plain.add(role)
+    matches = ([Task.role.in_(sorted(plain))] if plain else []) + [
+        and_(Task.procedure_id == p, Task.role == r) for p, r in sorted(qualified)]
+    by_role = or_(*matches) if matches else false()
+    for p, _, r in sorted(e.partition(".") for e in exclude):
+        by_role = and_(by_role, ~and_(Task.procedure_id == p, Task.role == r))
+    pool = and_(by_role, or_(Task.assignee.is_(None), Task.assignee == username))
+    stmt = select(Task).where(Task.status == TaskStatus.OPEN,
+                              or_(Task.assignee == username, pool))
+    if procedure_id is not None:
+        stmt = stmt.where(Task.procedure_id == procedure_id)
+    stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+# --- events ---------------------------------------------------------------------------------
+
+def append_events(session: Session, instance_id: str,
+                  events: Iterable[Mapping[str, Any]]) -> list[Event]:
+    """Append the runtime's events to the instance's hash chain; return the new rows.
+
+    Appenders of one instance are serialised by the instance row lock (PostgreSQL; the
+    ``update_instance`` of the same transaction already holds it) or by SQLite's single
+    writer; the unique (instance_id, seq) is the backstop and surfaces as ``Conflict``.
+    """
+    events = list(events)
+    if not events:
+        return []
+    session.execute(select(Instance.id).where(Instance.id == instance_id).with_for_update())
+    last = session.execute(select(Event.seq, Event.hash).where(Event.instance_id == instance_id)
+                           .order_by(Event.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    rows = []
+    for event in events:
+        seq += 1
+        at = parse_time(event["at"])
+        data = normalise(event.get("data") or {})
+        task = event.get("task", event.get("task_id"))
+        fields = {"type": event["type"], "step": event.get("step"), "actor": event["actor"],
+                  "at": at, "data": data}
+        digest = event_hash(instance_id=instance_id, seq=seq, task=task, prev_hash=prev_hash,
+                            **fields)
+        rows.append(Event(instance_id=instance_id, seq=seq, task_id=task, prev_hash=prev_hash,
+                          hash=digest, **fields))
+        prev_hash = digest
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+    except IntegrityError as exc:
+        raise Conflict(f"Instance {instance_id} got events from someone else at the same "
+                       "time; reload it and try again.") from exc
+    return rows
+
+
+def events_of(session: Session, instance_id: str) -> list[Event]:
+    """The instance's events in chain order."""
+    return list(session.scalars(select(Event).where(Event.instance_id == instance_id)
+                                .order_by(Event.seq)))
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+def add_attachment(session: Session, *, filename: str, content_type: str, size: int,
+                   sha256: str, storage_path: str, uploaded_by: str,
+                   now: datetime | None = None) -> Attachment:
+    """Record an uploaded file (not yet part of any instance)."""
+    row = Attachment(id=new_id(), filename=filename, content_type=content_type, size=size,
+                     sha256=sha256, storage_path=storage_path, uploaded_by=uploaded_by,
+                     uploaded_at=now or _now())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_attachment(session: Session, attachment_id: str) -> Attachment:
+    row = session.get(Attachment, attachment_id)
+    if row is None:
+        raise NotFound(f"Attachment {attachment_id} does not exist.")
+    return row
+
+
+def attach(session: Session, attachment_ids: Iterable[str], instance_id: str) -> None:
+    """Bind uploaded files to the instance whose submission referenced them (files already
+    bound to another instance are left alone)."""
+    ids = list(attachment_ids)
+    if ids:
+        session.execute(update(Attachment)
+                        .where(Attachment.id.in_(ids),
+                               or_(Attachment.instance_id.is_(None),
+                                   Attachment.instance_id == instance_id))
+                        .values(instance_id=instance_id)
+                        .execution_options(synchronize_session="fetch"))

@@ -1,0 +1,251 @@
+"""Typed SQLAlchemy models: the shape of every table the engine keeps.
+
+Times are stored as naive UTC (``UTCDateTime``) so that SQLite and PostgreSQL read back
+exactly what was written; Python code always sees timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Naive UTC in the database, aware UTC in Python. Naive input is taken to be UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+# JSON kept verbatim (events must hash the same after a round trip) ...
+ExactJSON = JSON()
+# ... and JSON that may be queried (instance state, for reports).
+QueryJSON = JSON().with_variant(JSONB(), "postgresql")
+# BIGINT autoincrement everywhere; SQLite only autoincrements INTEGER PRIMARY KEY.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+intpk = Annotated[int, mapped_column(primary_key=True)]
+utc = Annotated[datetime, mapped_column(UTCDateTime())]
+str20 = Annotated[str, mapped_column(String(20))]
+str64 = Annotated[str, mapped_column(String(64))]
+str100 = Annotated[str, mapped_column(String(100))]
+str200 = Annotated[str, mapped_column(String(200))]
+
+
+class InstanceStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(enum.StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class TaskKind(enum.StrEnum):
+    TASK = "task"
+    APPROVAL = "approval"
+    WAIT = "wait"
+
+
+def _by_value(enum_cls: type[enum.Enum]) -> Enum:
+    # Stored by value in a VARCHAR (no native enum, no CHECK): adding a value is code-only.
+    return Enum(enum_cls, values_callable=lambda e: [m.value for m in e], native_enum=False,
+                create_constraint=False, length=20, validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: ExactJSON,
+        InstanceStatus: _by_value(InstanceStatus),
+        TaskStatus: _by_value(TaskStatus),
+        TaskKind: _by_value(TaskKind),
+    }
+
+
+class ProcedureVersion(Base):
+    """One immutable published text of a procedure and its forms, keyed by content hash."""
+
+    __tablename__ = "procedure_versions"
+    __table_args__ = (UniqueConstraint("procedure_id", "content_hash"),)
+
+    id: Mapped[intpk]
+    procedure_id: Mapped[str100] = mapped_column(index=True)
+    content_hash: Mapped[str64]
+    source: Mapped[str] = mapped_column(Text)
+    forms: Mapped[dict[str, Any]]  # {form_id: yaml_text}
+    title: Mapped[str200] = mapped_column(default="")
+    registered_at: Mapped[utc]
+    registered_by: Mapped[str100 | None]
+    major: Mapped[int | None]
+    minor: Mapped[int | None]
+    status: Mapped[str20] = mapped_column(default="published")
+
+
+class Instance(Base):
+    """A running or ended procedure instance; ``state`` is the runtime's dict, kept whole."""
+
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_procedure_id_status", "procedure_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    procedure_id: Mapped[str100] = mapped_column(index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("procedure_versions.id"))
+    status: Mapped[InstanceStatus]
+    outcome: Mapped[str100 | None]
+    started_at: Mapped[utc]
+    started_by: Mapped[str100]
+    ended_at: Mapped[utc | None]
+    state: Mapped[dict[str, Any]] = mapped_column(QueryJSON)
+    rev: Mapped[int] = mapped_column(default=0)
+    next_timer_at: Mapped[utc | None] = mapped_column(index=True)
+    origin_instance: Mapped[str | None] = mapped_column(String(40))
+    origin_step: Mapped[str100 | None]
+    updated_at: Mapped[utc]
+
+    version: Mapped[ProcedureVersion] = relationship(lazy="raise")
+
+
+class Task(Base):
+    """A row per runtime task, mirrored from ``state["tasks"]`` for inbox queries."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id"),
+        Index("ix_tasks_status_role", "status", "role"),
+        Index("ix_tasks_assignee_status", "assignee", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(60), primary_key=True)  # f"{instance_id}.{task_id}"
+    instance_id: Mapped[str] = mapped_column(String(40), ForeignKey("instances.id"))
+    task_id: Mapped[str20]
+    procedure_id: Mapped[str100]
+    step: Mapped[str100]
+    kind: Mapped[TaskKind]
+    role: Mapped[str100 | None]
+    status: Mapped[TaskStatus]
+    assignee: Mapped[str100 | None]
+    created_at: Mapped[utc]
+    due_at: Mapped[utc | None]
+    completed_at: Mapped[utc | None]
+    completed_by: Mapped[str100 | None]
+
+
+class Event(Base):
+    """One audit event. Append-only; chained per instance by ``prev_hash`` -> ``hash``."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    instance_id: Mapped[str] = mapped_column(String(40))  # the chain key (an instance id)
+    seq: Mapped[int]
+    type: Mapped[str100]
+    step: Mapped[str100 | None]
+    task_id: Mapped[str20 | None]
+    actor: Mapped[str100]
+    at: Mapped[utc]
+    data: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str64]
+    hash: Mapped[str64]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the runtime wrote it, plus its place in the chain."""
+        from engine.store.audit import format_time
+
+        return {"type": self.type, "at": format_time(self.at), "actor": self.actor,
+                "step": self.step, "task": self.task_id, "data": self.data,
+                "id": self.id, "seq": self.seq, "hash": self.hash}
+
+
+user_groups = Table(
+    "user_groups",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[intpk]
+    name: Mapped[str100] = mapped_column(unique=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    username: Mapped[str100] = mapped_column(unique=True)
+    full_name: Mapped[str200] = mapped_column(default="")
+    password_hash: Mapped[str200]
+    email: Mapped[str200 | None]
+    locale: Mapped[str | None] = mapped_column(String(10))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[utc]
+
+    groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="selectin",
+                                               order_by=Group.name)
+
+
+class Attachment(Base):
+    """An uploaded file; ``instance_id`` stays empty until the form it belongs to is submitted."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    instance_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("instances.id"),
+                                                    index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str100]
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str64]
+    storage_path: Mapped[str] = mapped_column(String(500))
+    uploaded_by: Mapped[str100]
+    uploaded_at: Mapped[utc]

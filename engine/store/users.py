@@ -1,0 +1,97 @@
+"""Users, groups and passwords (scrypt hashes via werkzeug)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine.errors import Conflict, NotFound, WorkflowError
+from engine.store.tables import Group, User
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# Checked against when the user does not exist, so both paths take the same time.
+_DUMMY_HASH = generate_password_hash("not a password", method="scrypt")
+
+
+def hash_password(password: str) -> str:
+    if not password:
+        raise WorkflowError("The password must not be empty.")
+    return generate_password_hash(password, method="scrypt")
+
+
+def get_user(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
+    """The named groups, created on demand."""
+    wanted = sorted({n.strip() for n in names if n and n.strip()})
+    if not wanted:
+        return []
+    found = {g.name: g for g in session.scalars(select(Group).where(Group.name.in_(wanted)))}
+    for name in wanted:
+        if name not in found:
+            found[name] = Group(name=name)
+            session.add(found[name])
+    return [found[n] for n in wanted]
+
+
+def add_user(session: Session, username: str, password: str, groups: Iterable[str] = (), *,
+             full_name: str = "", email: str | None = None, locale: str | None = None) -> User:
+    """Create a user; ``Conflict`` if the name is taken."""
+    username = username.strip()
+    if not username:
+        raise WorkflowError("The user name must not be empty.")
+    if get_user(session, username) is not None:
+        raise Conflict(f"User {username!r} already exists; choose another name "
+                       "or change that user's password instead.")
+    user = User(username=username, full_name=full_name, email=email, locale=locale,
+                password_hash=hash_password(password), active=True,
+                created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
+def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    user.groups = ensure_groups(session, groups)
+    session.flush()
+    return user
+
+
+def check_password(session: Session, username: str, password: str) -> User | None:
+    """The active user whose password this is, else None (unknown, inactive or wrong)."""
+    user = get_user(session, username)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    if not password or not check_password_hash(user.password_hash, password):
+        return None
+    return user if user.active else None
+
+
+def groups_of(user: User) -> list[str]:
+    """The names of the user's groups, sorted."""
+    return sorted(g.name for g in user.groups)

@@ -1,0 +1,392 @@
+"""The store on a real database: migrations, versions, instances, tasks, optimistic writes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import inspect, select, text
+
+from engine.cli import main
+from engine.errors import Conflict, NotFound
+from engine.store import (
+    Base,
+    Instance,
+    Task,
+    append_events,
+    content_hash,
+    count_instances,
+    current_revision,
+    due_instances,
+    get_task,
+    head_revision,
+    insert_instance,
+    latest_version,
+    list_instances,
+    load_instance,
+    make_engine,
+    new_id,
+    open_tasks_for,
+    register_procedure_version,
+    tasks_of,
+    update_instance,
+    upgrade,
+    versions_of,
+)
+
+T0 = datetime(2026, 5, 11, 1, 30, tzinfo=UTC)
+PROC = "id: complaint\ntitle: 客户投诉处理\nsteps: []\n"
+
+
+def make_state(instance_id: str, *, tasks: dict | None = None, status: str = "running",
+               procedure: str = "complaint") -> dict:
+    return {
+        "format": 1, "id": instance_id, "procedure": procedure, "status": status,
+        "outcome": None, "started_at": T0.isoformat(), "started_by": "alice",
+        "ended_at": None, "origin": None, "data": {"receive": {"customer": "华东机电"}},
+        "tasks": tasks or {}, "rev": 0,
+    }
+
+
+def make_task(task_id: str, **kw) -> dict:
+    task = {"id": task_id, "step": "review", "kind": "task", "role": "inspector",
+            "status": "open", "assignee": None, "created_at": T0.isoformat(),
+            "due_at": (T0 + timedelta(hours=8)).isoformat(), "completed_at": None,
+            "completed_by": None, "title": "复核"}
+    task.update(kw)
+    return task
+
+
+@pytest.fixture
+def version_id(session) -> int:
+    row, _ = register_procedure_version(session, "complaint", PROC, {"f1": "type: object\n"},
+                                        "客户投诉处理")
+    session.commit()
+    return row.id
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+def test_migrations_match_models(engine):
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_upgrade_is_idempotent_and_at_head(engine):
+    assert current_revision(engine) == head_revision() is not None
+    upgrade(engine)
+    assert set(inspect(engine).get_table_names()) >= {
+        "procedure_versions", "instances", "tasks", "events", "users", "groups", "user_groups",
+        "attachments", "alembic_version"}
+
+
+def test_sqlite_pragmas_and_immediate_transactions(tmp_path):
+    eng = make_engine(f"sqlite:///{tmp_path}/deep/er/x.db")  # parent dirs are created
+    try:
+        with eng.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        upgrade(eng)
+        # A transaction holds the write lock from its start: a second writer waits, then
+        # succeeds, instead of failing half-way.
+        done = []
+
+        def second_writer():
+            with eng.begin() as conn:
+                conn.execute(text("INSERT INTO groups (name) VALUES ('b')"))
+            done.append(True)
+
+        with eng.begin() as conn:
+            conn.execute(text("SELECT 1"))
+            worker = threading.Thread(target=second_writer)
+            worker.start()
+            worker.join(0.3)
+            assert not done  # blocked behind our BEGIN IMMEDIATE
+            conn.execute(text("INSERT INTO groups (name) VALUES ('a')"))
+        worker.join(10)
+        assert done
+        # A read-only session may opt out, and then does not hold up writers.
+        with eng.execution_options(sqlite_begin="DEFERRED").connect() as reader:
+            assert reader.execute(text("SELECT count(*) FROM groups")).scalar() == 2
+            with eng.begin() as conn:
+                conn.execute(text("INSERT INTO groups (name) VALUES ('c')"))
+    finally:
+        eng.dispose()
+
+
+def test_new_ids_sort_by_time():
+    a, b = new_id(T0), new_id(T0 + timedelta(milliseconds=1))
+    assert len(a) == 26 and a < b and new_id(T0) != a
+
+
+# --- procedure versions ---------------------------------------------------------------------
+
+def test_register_version_is_idempotent_by_content(session):
+    forms = {"b": "B\n", "a": "A\n"}
+    v1, created = register_procedure_version(session, "complaint", PROC, forms, "投诉")
+    assert created and v1.status == "published"
+    again, created = register_procedure_version(session, "complaint", PROC, dict(reversed(
+        list(forms.items()))), "投诉")
+    assert not created and again.id == v1.id
+    assert v1.content_hash == content_hash(PROC, forms)
+    v2, created = register_procedure_version(session, "complaint", PROC, {**forms, "a": "A2\n"},
+                                             "投诉")
+    assert created and v2.id != v1.id
+    session.commit()
+    assert latest_version(session, "complaint").id == v2.id
+    assert latest_version(session, "other") is None
+    assert [v.id for v in versions_of(session, "complaint")] == [v1.id, v2.id]
+    assert v1.forms == forms
+
+
+def test_register_version_race_returns_existing(sessions):
+    with sessions() as a, sessions() as b:
+        row_a, created_a = register_procedure_version(a, "p", PROC, {}, "t")
+        a.commit()
+        # b had not seen it when it started: the unique constraint settles it.
+        row_b, created_b = register_procedure_version(b, "p", PROC, {}, "t")
+        assert created_a and not created_b and row_a.id == row_b.id
+
+
+# --- instances ------------------------------------------------------------------------------
+
+def test_insert_and_load_instance(session, version_id):
+    state = make_state("I1", tasks={"t1": make_task("t1")})
+    row = insert_instance(session, state, version_id, next_timer_at=T0 + timedelta(hours=8))
+    session.commit()
+    assert row.rev == 0
+    loaded = load_instance(session, "I1")
+    assert loaded.state == state
+    assert loaded.status == "running" and loaded.started_at == T0
+    assert loaded.next_timer_at == T0 + timedelta(hours=8)
+    with pytest.raises(NotFound):
+        load_instance(session, "nope")
+    with pytest.raises(Conflict):
+        insert_instance(session, make_state("I1"), version_id)
+
+
+def test_update_is_optimistic(sessions, version_id):
+    with sessions() as s:
+        insert_instance(s, make_state("I1"), version_id)
+        s.commit()
+    # Two users load the same revision ...
+    with sessions() as a:
+        rev_a = load_instance(a, "I1").rev
+    with sessions() as b:
+        rev_b = load_instance(b, "I1").rev
+    # ... A writes first, B's write with the stale revision is refused.
+    with sessions() as a:
+        state = make_state("I1")
+        state["data"]["review"] = {"by": "A"}
+        assert update_instance(a, state, rev_a) == 1
+        a.commit()
+    with sessions() as b:
+        state = make_state("I1")
+        state["data"]["review"] = {"by": "B"}
+        with pytest.raises(Conflict, match="changed by someone else"):
+            update_instance(b, state, rev_b)
+        b.rollback()
+    with sessions() as s:
+        row = load_instance(s, "I1")
+        assert row.rev == 1 and row.state["rev"] == 1
+        assert row.state["data"]["review"] == {"by": "A"}
+        with pytest.raises(NotFound):
+            update_instance(s, make_state("I2"), 0)
+
+
+def test_concurrent_updates_on_postgresql(backend, sessions, version_id):
+    """Both transactions open at once: the second blocks on the row, then sees the conflict."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises whole transactions (see the pragma test)")
+    with sessions() as s:
+        insert_instance(s, make_state("I1"), version_id)
+        s.commit()
+    errors: list[Exception] = []
+    with sessions() as a:
+        update_instance(a, make_state("I1", status="completed"), 0)
+
+        def second():
+            with sessions() as b:
+                try:
+                    update_instance(b, make_state("I1"), 0)
+                    b.commit()
+                except Conflict as exc:
+                    errors.append(exc)
+
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive()  # waiting for a's row lock
+        a.commit()
+        worker.join(10)
+    assert len(errors) == 1
+    with sessions() as s:
+        assert load_instance(s, "I1").status == "completed"
+
+
+def test_update_refreshes_loaded_row(session, version_id):
+    row = insert_instance(session, make_state("I1"), version_id)
+    update_instance(session, make_state("I1", status="completed") | {"outcome": "closed",
+                    "ended_at": (T0 + timedelta(days=1)).isoformat()}, row.rev)
+    assert row.status == "completed" and row.outcome == "closed" and row.rev == 1
+    assert row.ended_at == T0 + timedelta(days=1)
+
+
+def test_list_and_count_instances(session, version_id):
+    for i in range(5):
+        state = make_state(f"I{i}", status="completed" if i % 2 else "running")
+        state["started_at"] = (T0 + timedelta(minutes=i)).isoformat()
+        insert_instance(session, state, version_id)
+    insert_instance(session, make_state("X", procedure="other"), version_id)
+    assert [r.id for r in list_instances(session, "complaint")] == ["I4", "I3", "I2", "I1", "I0"]
+    assert [r.id for r in list_instances(session, status="completed")] == ["I3", "I1"]
+    assert [r.id for r in list_instances(session, "complaint", limit=2, offset=1)] == ["I3", "I2"]
+    assert count_instances(session) == 6
+    assert count_instances(session, "complaint", "running") == 3
+
+
+def test_due_instances(session, version_id):
+    insert_instance(session, make_state("late"), version_id, T0 - timedelta(minutes=1))
+    insert_instance(session, make_state("later"), version_id, T0 + timedelta(hours=1))
+    insert_instance(session, make_state("none"), version_id, None)
+    insert_instance(session, make_state("ended", status="completed"), version_id,
+                    T0 - timedelta(hours=1))
+    insert_instance(session, make_state("now"), version_id, T0)
+    assert [r.id for r in due_instances(session, T0, 10)] == ["late", "now"]
+    assert [r.id for r in due_instances(session, T0, 1)] == ["late"]
+
+
+def test_due_instances_skip_locked_on_postgresql(backend, sessions, version_id):
+    if backend != "postgresql":
+        pytest.skip("row claims need PostgreSQL")
+    with sessions() as s:
+        for i in range(4):
+            insert_instance(s, make_state(f"I{i}"), version_id, T0 - timedelta(minutes=10 - i))
+        s.commit()
+    with sessions() as a, sessions() as b:
+        first = [r.id for r in due_instances(a, T0, 2)]
+        second = [r.id for r in due_instances(b, T0, 10)]
+        assert first == ["I0", "I1"] and second == ["I2", "I3"]
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+def test_tasks_are_mirrored(session, version_id):
+    state = make_state("I1", tasks={"t1": make_task("t1")})
+    insert_instance(session, state, version_id)
+    session.commit()
+    task = get_task(session, "I1.t1")
+    assert (task.instance_id, task.task_id, task.step, task.kind, task.status) == (
+        "I1", "t1", "review", "task", "open")
+    assert task.due_at == T0 + timedelta(hours=8) and task.procedure_id == "complaint"
+
+    state["tasks"]["t1"].update(status="done", completed_by="bob",
+                                completed_at=(T0 + timedelta(hours=1)).isoformat())
+    state["tasks"]["t2"] = make_task("t2", step="approve", kind="approval", role="qa_supervisor")
+    update_instance(session, state, 0)
+    session.commit()
+    rows = {t.task_id: t for t in tasks_of(session, "I1")}
+    assert set(rows) == {"t1", "t2"}
+    assert rows["t1"].status == "done" and rows["t1"].completed_by == "bob"
+    assert rows["t1"].completed_at == T0 + timedelta(hours=1)
+    assert rows["t2"].kind == "approval" and rows["t2"].id == "I1.t2"
+
+    del state["tasks"]["t1"]
+    update_instance(session, state, 1)
+    assert [t.task_id for t in tasks_of(session, "I1")] == ["t2"]
+    with pytest.raises(NotFound):
+        get_task(session, "I1.t1")
+
+
+def test_unchanged_tasks_are_not_rewritten(session, version_id):
+    state = make_state("I1", tasks={"t1": make_task("t1")})
+    insert_instance(session, state, version_id)
+    session.commit()
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    @event.listens_for(session.get_bind(), "before_cursor_execute")
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    try:
+        update_instance(session, state, 0)
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", record)
+    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE TASKS",
+                                                                       "INSERT INTO TASKS"))]
+
+
+def test_inbox(session, version_id):
+    tasks = {
+        "t1": make_task("t1", role="inspector", due_at=(T0 + timedelta(hours=2)).isoformat()),
+        "t2": make_task("t2", role="inspector", assignee="carol"),
+        "t3": make_task("t3", role="qa_supervisor", assignee="bob", due_at=None),
+        "t4": make_task("t4", role="inspector", status="done"),
+        "t5": make_task("t5", role="inspector", assignee="bob"),
+    }
+    insert_instance(session, make_state("I1", tasks=tasks), version_id)
+    insert_instance(session, make_state("I2", procedure="acceptance",
+                                        tasks={"t1": make_task("t1", role="inspector")}),
+                    version_id)
+    got = open_tasks_for(session, {"inspector"}, "bob")
+    assert [t.id for t in got] == ["I1.t1", "I1.t5", "I2.t1", "I1.t3"]
+    got = open_tasks_for(session, {"complaint.inspector"}, "dave")
+    assert [t.id for t in got] == ["I1.t1"]
+    got = open_tasks_for(session, {"inspector"}, "dave", exclude={"acceptance.inspector"})
+    assert [t.id for t in got] == ["I1.t1"]
+    assert open_tasks_for(session, set(), "nobody") == []
+    assert [t.id for t in open_tasks_for(session, set(), "carol")] == ["I1.t2"]
+
+
+# --- events through the repository ----------------------------------------------------------
+
+def test_append_events_chains_per_instance(session, version_id):
+    insert_instance(session, make_state("I1"), version_id)
+    insert_instance(session, make_state("I2"), version_id)
+    ev = {"type": "instance:started", "at": T0.isoformat(), "actor": "alice", "step": None,
+          "task": None, "data": {}}
+    first = append_events(session, "I1", [ev, {**ev, "type": "task:created", "task": "t1"}])
+    other = append_events(session, "I2", [ev])
+    more = append_events(session, "I1", [{**ev, "type": "task:completed"}])
+    assert [e.seq for e in first + more] == [1, 2, 3] and other[0].seq == 1
+    assert first[0].prev_hash == "0" * 64 and first[1].prev_hash == first[0].hash
+    assert more[0].prev_hash == first[1].hash
+    assert append_events(session, "I1", []) == []
+    session.commit()
+    from engine.store import events_of
+
+    assert [e.type for e in events_of(session, "I1")] == [
+        "instance:started", "task:created", "task:completed"]
+    assert events_of(session, "I1")[1].to_dict()["task"] == "t1"
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+def test_cli_db_upgrade(db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_DATABASE_URL", db_url)
+    monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
+    runner = CliRunner()
+    result = runner.invoke(main, ["db", "current"])
+    assert "revision none" in result.output
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert f"schema revision {head_revision()}" in result.output
+    result = runner.invoke(main, ["db", "upgrade"])  # again: nothing to do, still fine
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["db", "current"])
+    assert "up to date" in result.output
+    eng = make_engine(db_url)
+    try:
+        with eng.connect() as conn:
+            assert conn.execute(select(Instance.id)).all() == []
+            assert conn.execute(select(Task.id)).all() == []
+    finally:
+        eng.dispose()
