@@ -26,8 +26,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "exclusiveMinimum": {"zh": "应大于 {limit}", "en": "Must be greater than {limit}"},
     "exclusiveMaximum": {"zh": "应小于 {limit}", "en": "Must be less than {limit}"},
     "multipleOf": {"zh": "应为 {limit} 的整数倍", "en": "Must be a multiple of {limit}"},
-    "minLength": {"zh": "至少填写 {limit} 个字", "en": "Enter at least {limit} characters"},
-    "maxLength": {"zh": "最多填写 {limit} 个字", "en": "Enter at most {limit} characters"},
+    "minLength": {"zh": "至少填写 {limit} 个字", "en": "Enter at least {limit} character{s}"},
+    "maxLength": {"zh": "最多填写 {limit} 个字", "en": "Enter at most {limit} character{s}"},
     "pattern": {"zh": "格式不正确", "en": "The format is not valid"},
     "format.date": {"zh": "日期格式应为 YYYY-MM-DD", "en": "Write the date as YYYY-MM-DD"},
     "format.date-time": {
@@ -37,15 +37,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "format.time": {"zh": "时间格式应为 HH:MM", "en": "Write the time as HH:MM"},
     "format.email": {"zh": "请填写有效的电子邮件地址", "en": "Enter a valid e-mail address"},
     "format.other": {"zh": "格式不正确", "en": "The format is not valid"},
-    "minItems.table": {"zh": "至少填写 {limit} 行", "en": "Fill in at least {limit} rows"},
-    "minItems.file": {"zh": "至少上传 {limit} 个文件", "en": "Upload at least {limit} files"},
-    "minItems.other": {"zh": "至少选择 {limit} 项", "en": "Choose at least {limit} items"},
-    "maxItems.table": {"zh": "最多填写 {limit} 行", "en": "Fill in at most {limit} rows"},
-    "maxItems.file": {"zh": "最多上传 {limit} 个文件", "en": "Upload at most {limit} files"},
-    "maxItems.other": {"zh": "最多选择 {limit} 项", "en": "Choose at most {limit} items"},
+    "minItems.table": {"zh": "至少填写 {limit} 行", "en": "Fill in at least {limit} row{s}"},
+    "minItems.file": {"zh": "至少上传 {limit} 个文件", "en": "Upload at least {limit} file{s}"},
+    "minItems.other": {"zh": "至少选择 {limit} 项", "en": "Choose at least {limit} item{s}"},
+    "maxItems.table": {"zh": "最多填写 {limit} 行", "en": "Fill in at most {limit} row{s}"},
+    "maxItems.file": {"zh": "最多上传 {limit} 个文件", "en": "Upload at most {limit} file{s}"},
+    "maxItems.other": {"zh": "最多选择 {limit} 项", "en": "Choose at most {limit} item{s}"},
     "uniqueItems": {"zh": "不能有重复项", "en": "Entries must not repeat"},
-    "minProperties": {"zh": "至少填写 {limit} 项", "en": "Fill in at least {limit} fields"},
-    "maxProperties": {"zh": "最多填写 {limit} 项", "en": "Fill in at most {limit} fields"},
+    "minProperties": {"zh": "至少填写 {limit} 项", "en": "Fill in at least {limit} field{s}"},
+    "maxProperties": {"zh": "最多填写 {limit} 项", "en": "Fill in at most {limit} field{s}"},
     "not_object": {
         "zh": "提交的数据应为一组字段",
         "en": "The submitted data must be a set of fields",
@@ -78,10 +78,17 @@ def fmt_value(value: Any) -> str:
 
 
 def message(key: str, locale: str = "zh", **params: Any) -> str:
-    """The message ``key`` in ``locale`` (``zh`` or ``en``; anything else gives Chinese)."""
+    """The message ``key`` in ``locale`` (``zh`` or ``en``; anything else gives Chinese).
+
+    ``{s}`` in a template is the English plural ending, from ``limit``: 1 row, 2 rows.
+    """
     texts = MESSAGES[key]
     text = texts.get(locale) or texts["zh"]
-    return text.format(**params) if params else text
+    if not params:
+        return text
+    if "{s}" in text:
+        params = {**params, "s": "" if params.get("limit") in ("1", 1) else "s"}
+    return text.format(**params)
 
 
 def join_options(values: list[Any], locale: str = "zh") -> str:

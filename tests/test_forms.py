@@ -225,7 +225,7 @@ ERROR_CASES = [
         "日期格式应为 YYYY-MM-DD",
         "Write the date as YYYY-MM-DD",
     ),
-    ("minItems", _inspection_ok(items=[]), "items", "至少填写 1 行", "Fill in at least 1 rows"),
+    ("minItems", _inspection_ok(items=[]), "items", "至少填写 1 行", "Fill in at least 1 row"),
     ("unknown field", _inspection_ok(colour="red"), "colour", "未知字段", "unknown field"),
     (
         "unknown field in a group",
@@ -385,7 +385,7 @@ def test_visible_table_is_required_and_checked(visit: Form) -> None:
     data = _visit_ok(parts_replaced=True, old_parts_returned=False)
     assert visit.validate(data) == [{"field": "parts", "message": "必填项"}]
     data["parts"] = []
-    assert visit.validate(data, "en") == [{"field": "parts", "message": "Fill in at least 1 rows"}]
+    assert visit.validate(data, "en") == [{"field": "parts", "message": "Fill in at least 1 row"}]
     data["parts"] = [{"part_no": "AB-1234", "quantity": 2}]
     data["return_note"] = "客户留存"
     assert visit.validate(data) == []
