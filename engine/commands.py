@@ -98,10 +98,22 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Correct:
+    """Correct one recorded field of a finished step. The old value stays in the record."""
+
+    actor: Actor
+    step: str
+    field: str
+    value: Any
+    reason: str
+    locale: str = "zh"
+
+
+@dataclass(frozen=True)
 class Tick:
     """Let time pass: fire reminders, deadline misses, escalations and wait wake-ups due by now."""
 
     actor: Actor = SYSTEM
 
 
-Command = Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Tick
+Command = Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Correct | Tick

@@ -53,6 +53,13 @@ class ExpressionError(WorkflowError):
     code = "expression_error"
 
 
+class Conflict(WorkflowError):
+    """Someone else changed the record first (stale version or duplicate submission)."""
+
+    code = "conflict"
+    http_status = 409
+
+
 class CommandRejected(WorkflowError):
     """The runtime refused a command; the instance state is unchanged."""
 
@@ -70,7 +77,7 @@ class NotPermitted(CommandRejected):
     http_status = 403
 
 
-class TaskClosed(CommandRejected):
+class TaskClosed(CommandRejected, Conflict):
     """The task was already completed, cancelled or belongs to an instance that has ended."""
 
     code = "task_closed"
@@ -95,9 +102,3 @@ class SignatureInvalid(CommandRejected):
     code = "signature_invalid"
     http_status = 422
 
-
-class Conflict(WorkflowError):
-    """Someone else changed the record first (stale version or duplicate submission)."""
-
-    code = "conflict"
-    http_status = 409

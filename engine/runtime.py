@@ -20,6 +20,7 @@ from engine.commands import (
     Claim,
     Command,
     CompleteTask,
+    Correct,
     Reassign,
     Reject,
     Release,
@@ -212,6 +213,33 @@ class Runtime:
         w.s["ended_at"] = w.at
         w.event("instance:cancelled", reason=cmd.reason.strip())
 
+    def _correct(self, w: _Work, cmd: Correct) -> None:
+        """Record a corrected value: the step's data shows the new value; the correction, with
+        the old value, who, when and why, is kept in ``corrections`` and in the event."""
+        step = self.procedure.steps.get(cmd.step) if cmd.step != "start" else None
+        if cmd.step not in w.s["data"]:
+            raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
+        if not (cmd.reason or "").strip():
+            raise CommandRejected("a correction needs a reason (e.g. 笔误, 复核后更正)")
+        allowed = {"admin"} | ({step.role} if step and step.role else set(self.procedure.start_roles))
+        if cmd.actor.system or not cmd.actor.roles & allowed:
+            raise NotPermitted(f"corrections to '{cmd.step}' are made by {', '.join(sorted(allowed))}")
+        form = self.procedure.form_of(cmd.step)
+        if form is None or cmd.field not in form.fields or "." in cmd.field:
+            known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
+            raise FormInvalid(f"'{cmd.field}' is not a field of step '{cmd.step}'", errors=[{"field": cmd.field, "message": f"unknown field; fields: {known}"}])
+        old_data = w.s["data"][cmd.step]
+        new_data = {**old_data, cmd.field: cmd.value}
+        if self.validate_forms:
+            errors = form.validate(new_data, cmd.locale)
+            if errors:
+                raise FormInvalid("the corrected value does not fit the form", errors=errors)
+        w.s["data"][cmd.step] = new_data
+        entry = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
+                 "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
+        w.s["corrections"] = [*w.s.get("corrections", []), entry]
+        w.event("data:corrected", step=cmd.step, field=cmd.field, old=entry["old"], new=cmd.value, reason=entry["reason"])
+
     def _tick(self, w: _Work, cmd: Tick) -> None:
         if w.s["status"] != "running":
             return
@@ -260,6 +288,7 @@ class Runtime:
         Release: _release,
         Reassign: _reassign,
         Cancel: _cancel,
+        Correct: _correct,
         Tick: _tick,
     }
 

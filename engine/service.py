@@ -1,0 +1,285 @@
+"""Use cases: one transaction each, around the pure runtime.
+
+The caller (web request, CLI command, worker) opens the ``Session`` and commits or rolls
+back; a use case loads the instance and its pinned procedure version, asks the runtime for
+the new state, and writes state, task rows and audit events together with an optimistic
+version check. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine import store, yamlsrc
+from engine.calendar import Calendar
+from engine.commands import (
+    SYSTEM,
+    Actor,
+    Approve,
+    Cancel,
+    Claim,
+    CompleteTask,
+    Correct,
+    Reassign,
+    Reject,
+    Release,
+    Signature,
+    Start,
+    Tick,
+)
+from engine.config import Config
+from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, SignatureInvalid
+from engine.forms import parse_form
+from engine.procedure import Procedure, load_library, load_procedure_text
+from engine.runtime import Runtime, next_wakeup
+from engine.store import users as user_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Registered:
+    procedure_id: str
+    version_id: int
+    content_hash: str
+    created: bool
+
+
+class Workflow:
+    """The use cases of the server, sharing compiled procedure versions and the clock."""
+
+    def __init__(self, config: Config, *, clock: Clock = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.calendars = {
+            name: Calendar.from_config(name, raw)
+            for name, raw in (config.get("calendars", default={}) or {}).items()
+        }
+        self._runtimes: dict[int, Runtime] = {}
+
+    # -- procedure versions ---------------------------------------------------------------
+
+    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None) -> list[Registered]:
+        """Register every procedure file whose content changed as a new version.
+
+        Raises ``DefinitionInvalid`` (with every problem) and registers nothing when any
+        file is invalid, so a broken edit never replaces a working version.
+        """
+        if paths is None:
+            paths = [self.config.path("paths", "procedures", default="procedures"),
+                     self.config.path("paths", "forms", default="forms")]
+        lib = load_library(paths).require_valid()
+        out = []
+        for proc in lib.procedures.values():
+            forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
+            row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title)
+            self._runtimes.setdefault(row.id, Runtime(proc, self.calendars))
+            out.append(Registered(proc.id, row.id, row.content_hash, created))
+        return out
+
+    def runtime(self, session: Session, version_id: int) -> Runtime:
+        """The runtime of one stored version, compiled once from the stored texts."""
+        rt = self._runtimes.get(version_id)
+        if rt is None:
+            row = store.get_version(session, version_id)
+            forms = {}
+            problems = []
+            for fid, text in (row.forms or {}).items():
+                form, errs = parse_form(yamlsrc.load(text, f"{fid}.yaml"))
+                problems += errs
+                if form is not None:
+                    forms[fid] = form
+            if problems:
+                raise DefinitionInvalid(problems)
+            proc = load_procedure_text(row.source, f"{row.procedure_id}.yaml", forms)
+            rt = self._runtimes[version_id] = Runtime(proc, self.calendars)
+        return rt
+
+    def procedure(self, session: Session, procedure_id: str) -> tuple[Procedure, int]:
+        """The current (latest published) version of a procedure and its version id."""
+        row = store.latest_version(session, procedure_id)
+        if row is None:
+            raise NotFound(f"procedure '{procedure_id}' is not installed; check the id or run 'wf procedures load'")
+        return self.runtime(session, row.id).procedure, row.id
+
+    # -- who acts -------------------------------------------------------------------------
+
+    def actor(self, session: Session, username: str, procedure: Procedure) -> Actor:
+        """The user with the roles they hold in ``procedure`` (through their groups)."""
+        user = user_store.get_user(session, username)
+        if user is None or not user.active:
+            raise NotPermitted(f"unknown or inactive user '{username}'")
+        groups = set(user_store.groups_of(user))
+        roles = {r for r in (*procedure.roles, "admin") if groups & set(self.config.groups_for_role(procedure.id, r))}
+        return Actor(user=username, roles=frozenset(roles), name=user.full_name or username)
+
+    def _signature(self, session: Session, actor: Actor, step_signature: str | None, password: str | None) -> Signature | None:
+        """Re-check the password for a signature step; the runtime refuses a missing one."""
+        if step_signature is None or password is None:
+            return None
+        if user_store.check_password(session, actor.user, password) is None:
+            raise SignatureInvalid("the password does not match; your signature was not recorded")
+        return Signature(meaning=step_signature, user=actor.user, name=actor.display)
+
+    # -- the one transaction ----------------------------------------------------------------
+
+    def _apply(self, session: Session, instance_id: str, make: Callable[[Runtime, dict, Actor | None], Any],
+               username: str | None, expected_rev: int | None = None) -> dict:
+        row = store.load_instance(session, instance_id, for_update=True)
+        if expected_rev is not None and row.rev != expected_rev:
+            raise Conflict(f"the instance changed since you loaded it (version {expected_rev}, now {row.rev}); reload and try again")
+        rt = self.runtime(session, row.version_id)
+        actor = self.actor(session, username, rt.procedure) if username else None
+        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
+        if events:
+            store.update_instance(session, state, row.rev, next_wakeup(state))
+            store.append_events(session, instance_id, events)
+            self._spawn(session, state, events)
+        return state
+
+    def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
+        for e in events:
+            if e["type"] == "spawn:requested":
+                origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}
+                self._start(session, e["data"]["procedure"], SYSTEM, e["data"]["data"], origin=origin)
+
+    def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
+               *, username: str | None = None, origin: dict | None = None, locale: str = "zh") -> dict:
+        proc, version_id = self.procedure(session, procedure_id)
+        actor = actor or self.actor(session, username or "", proc)
+        now = self.clock()
+        rt = self.runtime(session, version_id)
+        cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale)
+        state, events = rt.apply(None, cmd, now)
+        store.insert_instance(session, state, version_id, next_wakeup(state))
+        store.append_events(session, state["id"], events)
+        self._spawn(session, state, events)
+        return state
+
+    # -- use cases --------------------------------------------------------------------------
+
+    def start(self, session: Session, procedure_id: str, username: str, data: Mapping[str, Any] | None = None,
+              *, locale: str = "zh") -> dict:
+        """Start an instance of the current version of ``procedure_id``."""
+        return self._start(session, procedure_id, None, data or {}, username=username, locale=locale)
+
+    def _task(self, session: Session, task_id: str) -> tuple[str, str]:
+        instance_id, _, local = task_id.rpartition(".")
+        if not instance_id:
+            raise NotFound(f"no task '{task_id}'")
+        return instance_id, local
+
+    def complete_task(self, session: Session, task_id: str, username: str, data: Mapping[str, Any],
+                      *, password: str | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+        instance_id, local = self._task(session, task_id)
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> CompleteTask:
+            sig = self._signature(session, actor, _step_sig(rt, state, local), password)
+            return CompleteTask(local, actor, dict(data or {}), signature=sig, locale=locale)
+
+        return self._apply(session, instance_id, make, username, expected_rev)
+
+    def decide(self, session: Session, task_id: str, username: str, *, approve: bool, comment: str = "",
+               data: Mapping[str, Any] | None = None, password: str | None = None,
+               expected_rev: int | None = None, locale: str = "zh") -> dict:
+        """Approve or reject an approval task (with a signature when the step requires one)."""
+        instance_id, local = self._task(session, task_id)
+        kind = Approve if approve else Reject
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
+            sig = self._signature(session, actor, _step_sig(rt, state, local), password)
+            return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
+
+        return self._apply(session, instance_id, make, username, expected_rev)
+
+    def claim(self, session: Session, task_id: str, username: str) -> dict:
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Claim(local, a), username)
+
+    def release(self, session: Session, task_id: str, username: str) -> dict:
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Release(local, a), username)
+
+    def reassign(self, session: Session, task_id: str, username: str, to_user: str, reason: str = "") -> dict:
+        instance_id, local = self._task(session, task_id)
+        target = user_store.get_user(session, to_user)
+        if target is None or not target.active:
+            raise NotFound(f"no active user '{to_user}' to reassign to")
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Reassign:
+            role = state["tasks"].get(local, {}).get("role")
+            if role and role not in self.actor(session, to_user, rt.procedure).roles:
+                raise NotPermitted(f"{to_user} does not hold role '{role}' and cannot take this task")
+            return Reassign(local, actor, to_user, reason)
+
+        return self._apply(session, instance_id, make, username)
+
+    def cancel(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
+        return self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+
+    def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
+                value: Any, reason: str, *, locale: str = "zh") -> dict:
+        """Correct a recorded value; the original stays in the record and the audit trail."""
+        return self._apply(session, instance_id,
+                           lambda rt, s, a: Correct(a, step, field, value, reason, locale), username)
+
+    def tick(self, session: Session, *, limit: int = 500) -> int:
+        """Fire what is due by now on up to ``limit`` instances; return how many changed."""
+        now = self.clock()
+        changed = 0
+        for row in store.due_instances(session, now, limit):
+            rt = self.runtime(session, row.version_id)
+            state, events = rt.apply(row.state, Tick(), now)
+            if events:
+                store.update_instance(session, state, row.rev, next_wakeup(state))
+                store.append_events(session, row.id, events)
+                self._spawn(session, state, events)
+                changed += 1
+            else:  # nothing due after all (e.g. a stale timer): move the timer on
+                store.update_instance(session, state, row.rev, next_wakeup(state))
+        return changed
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def instance(self, session: Session, instance_id: str) -> dict:
+        """The instance with current values, each corrected field's history, tasks and events."""
+        row = store.load_instance(session, instance_id)
+        rt = self.runtime(session, row.version_id)
+        state = row.state
+        history: dict[str, list[dict]] = {}
+        for c in state.get("corrections", []):
+            history.setdefault(f"{c['step']}.{c['field']}", []).append(c)
+        return {
+            "id": row.id, "procedure": row.procedure_id, "title": rt.procedure.title,
+            "version": {"id": row.version_id, "hash": rt.procedure.content_hash},
+            "status": row.status.value if hasattr(row.status, "value") else row.status,
+            "outcome": row.outcome, "rev": row.rev, "started_at": state["started_at"],
+            "started_by": state["started_by"], "ended_at": state.get("ended_at"),
+            "origin": state.get("origin"), "data": state["data"], "corrections": history,
+            "path": state["path"], "tasks": list(state["tasks"].values()),
+            "links": state.get("links", []),
+        }
+
+    def events(self, session: Session, instance_id: str) -> list[dict]:
+        store.load_instance(session, instance_id)
+        return [
+            {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
+             "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
+            for e in store.events_of(session, instance_id)
+        ]
+
+
+def _step_sig(rt: Runtime, state: Mapping[str, Any], local_task: str) -> str | None:
+    task = state["tasks"].get(local_task)
+    return rt.procedure.steps[task["step"]].signature if task else None
