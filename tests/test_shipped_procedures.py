@@ -70,3 +70,13 @@ def test_cli_simulate_reports_a_wrong_expectation(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["simulate", "after-sales-inspection", "--answers", str(bad)])
     assert result.exit_code == 1
     assert "expected outcome '不存在'" in result.stderr
+
+
+def test_conditional_fields_are_required_only_when_shown():
+    form = LIB.forms["after-sales-inspection-result"]
+    row = {"item": "外观", "method": "目视", "requirement": "无划痕", "result": "合格"}
+    base = {"items": [row], "instrument": "卡尺", "inspector": "ins1", "inspected_at": "2026-11-03T10:00"}
+    assert form.validate({**base, "verdict": "合格"}) == []
+    errors = form.validate({**base, "verdict": "不合格"})
+    assert [e["field"] for e in errors] == ["defect"]
+    assert form.clean({**base, "verdict": "合格", "defect": "x"}).get("defect") is None
