@@ -76,10 +76,11 @@ class Workflow:
         Raises ``DefinitionInvalid`` (with every problem) and registers nothing when any
         file is invalid, so a broken edit never replaces a working version.
         """
+        forms_dir = self.config.path("paths", "forms", default="forms")
         if paths is None:
-            paths = [self.config.path("paths", "procedures", default="procedures"),
-                     self.config.path("paths", "forms", default="forms")]
-        lib = load_library(paths).require_valid()
+            paths = [self.config.path("paths", "procedures", default="procedures"), forms_dir]
+        # Forms not among ``paths`` come from the configured forms folder (as in `wf validate`).
+        lib = load_library(paths, extra_forms=[forms_dir]).require_valid()
         out = []
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}

@@ -1,0 +1,83 @@
+"""``wf procedures``: register procedure versions in the database and list them."""
+
+from __future__ import annotations
+
+import click
+from sqlalchemy.orm import Session
+
+from engine.cli import main
+from engine.cli.db import open_engine
+from engine.config import load_config
+
+
+@main.group("procedures")
+def procedures_group() -> None:
+    """Procedure versions stored in the database."""
+
+
+@procedures_group.command("load")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_context
+def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Register every changed procedure under PATHS (default: the configured folders).
+
+    Each procedure whose text or forms changed becomes a new version; running instances stay
+    on the version they started with. If any file has a problem, every problem is printed as
+    FILE:LINE:COL: message and nothing is registered.
+    """
+    from engine.errors import DefinitionInvalid
+    from engine.service import Workflow
+    from engine.store import versions_of
+
+    cfg = load_config(ctx.obj["config_path"])
+    workflow = Workflow(cfg)
+    with open_engine(ctx) as engine, Session(engine) as session:
+        try:
+            registered = workflow.load_procedures(session, list(paths) or None)
+        except DefinitionInvalid as exc:
+            session.rollback()
+            for problem in exc.problems:
+                click.echo(str(problem))
+            click.echo(f"{len(exc.problems)} problem(s) found; nothing was registered.", err=True)
+            ctx.exit(1)
+        numbers = {r.procedure_id: [v.id for v in versions_of(session, r.procedure_id)]
+                   for r in registered}
+        session.commit()
+    for r in registered:
+        number = numbers[r.procedure_id].index(r.version_id) + 1
+        what = "new version" if r.created else "unchanged, version"
+        click.echo(f"{r.procedure_id}: {what} {number} (id {r.version_id}, "
+                   f"sha256 {r.content_hash[:12]})")
+    created = sum(r.created for r in registered)
+    click.echo(f"{len(registered)} procedure(s), {created} new version(s).", err=True)
+
+
+@procedures_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Every version, not only the latest.")
+@click.pass_context
+def list_cmd(ctx: click.Context, show_all: bool) -> None:
+    """List installed procedures: id, version number, registration time, title."""
+    from sqlalchemy import select
+
+    from engine.store import ProcedureVersion, count_instances
+
+    with open_engine(ctx) as engine:
+        read_only = engine.execution_options(sqlite_begin="DEFERRED")
+        with Session(read_only) as session:
+            rows = list(session.scalars(select(ProcedureVersion)
+                                        .order_by(ProcedureVersion.procedure_id,
+                                                  ProcedureVersion.id)))
+            by_proc: dict[str, list[ProcedureVersion]] = {}
+            for row in rows:
+                by_proc.setdefault(row.procedure_id, []).append(row)
+            if not by_proc:
+                click.echo("No procedures installed; run `wf procedures load`.")
+                return
+            for proc_id, versions in by_proc.items():
+                running = count_instances(session, proc_id, "running")
+                shown = versions if show_all else versions[-1:]
+                for row in shown:
+                    number = versions.index(row) + 1
+                    click.echo(f"{proc_id}\tv{number}\t{row.status}\t"
+                               f"{row.registered_at:%Y-%m-%d %H:%M}Z\t{row.title}"
+                               + ("" if show_all else f"\t({running} running)"))
