@@ -7,6 +7,52 @@ from werkzeug.exceptions import HTTPException
 
 from engine.errors import WorkflowError
 
+# Stable ``code`` values for errors raised by Flask/Werkzeug themselves (API clients branch
+# on ``code``, not on the human message).
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "server_error",
+}
+
+
+class BadRequest(WorkflowError):
+    """The request body or query is malformed (not JSON, wrong shape, wrong type)."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class Unauthenticated(WorkflowError):
+    """No credentials, or credentials that are wrong, forged or expired."""
+
+    code = "unauthenticated"
+    http_status = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="api"'}
+
+    def __init__(self, message: str, *, error: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": f'Bearer realm="api", error="{error}"'}
+
+
+class TooManyAttempts(WorkflowError):
+    """Too many failed log-ins for one user name; try again after ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, int(retry_after)))}
+
 
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
@@ -16,12 +62,27 @@ def register(app: Flask) -> None:
     @app.errorhandler(WorkflowError)
     def workflow_error(exc: WorkflowError):
         if wants_json():
-            return jsonify(exc.to_dict()), exc.http_status
+            response = jsonify(exc.to_dict())
+            response.status_code = exc.http_status
+            for name, value in (getattr(exc, "headers", None) or {}).items():
+                response.headers[name] = value
+            return response
         return render_template("error.html", error=exc), exc.http_status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if wants_json():
-            code = (exc.name or "error").lower().replace(" ", "_")
-            return jsonify(code=code, message=exc.description or exc.name, errors=[]), exc.code
+            status = exc.code or 500
+            code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
+            message = exc.description or exc.name
+            if status == 413:
+                limit = app.config.get("MAX_CONTENT_LENGTH")
+                message = ("the request body is too large"
+                           + (f" (at most {limit} bytes)" if limit else "") + "; send less data")
+            response = jsonify(code=code, message=message, errors=[])
+            response.status_code = status
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
         return exc

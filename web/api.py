@@ -1,0 +1,585 @@
+"""REST API ``/api/v1``: JSON, bearer tokens, described by ``/api/v1/openapi.json``.
+
+Every handler is thin: parse and check the body, open one transaction, call one use case
+of ``engine.service.Workflow``, shape the answer. Errors are raised, never built here;
+``web/errors.py`` turns them into ``{code, message, errors}``. ``docs/api.md`` is the
+reference for clients.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from engine import store
+from engine.errors import FormInvalid, NotFound, NotPermitted
+from engine.store.tables import InstanceStatus, ProcedureVersion, TaskKind
+from engine.store.users import check_password
+from web.db import reading, transaction, workflow
+from web.errors import BadRequest, TooManyAttempts, Unauthenticated
+from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.procedure import Deadline, Procedure, Step
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+TOKEN_SALT = "api-token"
+TOKEN_MAX_AGE = 12 * 3600
+PUBLIC_ENDPOINTS = {"api.token", "api.openapi"}
+_ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
+                "task": re.compile(TASK_ID)}
+_ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "task"}
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("API_TOKEN_MAX_AGE", TOKEN_MAX_AGE)
+    app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
+    app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
+    app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
+    app.extensions["api_failures"] = FailedLogins(app.config["API_LOGIN_MAX_FAILURES"],
+                                                  app.config["API_LOGIN_LOCK_SECONDS"])
+
+
+# --- authentication -----------------------------------------------------------------------
+
+class FailedLogins:
+    """Failed log-ins per user name, in this process's memory (each gunicorn worker keeps its
+    own count, so the real limit is ``max_failures`` times the number of workers).
+
+    After ``max_failures`` failures in a row the name is locked for ``lock_seconds``; each
+    further failure after the lock ends locks it again. A success clears the count.
+    """
+
+    def __init__(self, max_failures: int, lock_seconds: int) -> None:
+        self.max_failures = max_failures
+        self.lock_seconds = lock_seconds
+        self._failures: dict[str, tuple[int, float]] = {}  # name -> (count, locked until)
+        self._lock = threading.Lock()
+
+    def locked_for(self, username: str) -> float:
+        """Seconds until ``username`` may try again (0 when not locked)."""
+        with self._lock:
+            _, until = self._failures.get(username, (0, 0.0))
+        return max(0.0, until - time.monotonic())
+
+    def failed(self, username: str) -> None:
+        with self._lock:
+            count, until = self._failures.get(username, (0, 0.0))
+            count += 1
+            if count >= self.max_failures:
+                until = time.monotonic() + self.lock_seconds
+            self._failures[username] = (count, until)
+            if len(self._failures) > 10_000:  # bound the memory a name-spraying client can use
+                self._failures.pop(next(iter(self._failures)))
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(username, None)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return current_app.extensions["api_tokens"]
+
+
+def issue_token(username: str) -> tuple[str, datetime]:
+    """A signed token carrying ``username`` and the time it expires."""
+    token = _serializer().dumps({"u": username})
+    expires = datetime.now(UTC) + timedelta(seconds=current_app.config["API_TOKEN_MAX_AGE"])
+    return token, expires.replace(microsecond=0)
+
+
+def _authenticate() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'; get a token "
+                              "from POST /api/v1/auth/token", error="invalid_request")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must read 'Bearer <token>'",
+                              error="invalid_request")
+    try:
+        payload = _serializer().loads(token.strip(), max_age=current_app.config["API_TOKEN_MAX_AGE"])
+    except SignatureExpired as exc:
+        raise Unauthenticated("the token has expired; get a new one from POST /api/v1/auth/token") from exc
+    except BadSignature as exc:
+        raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
+        raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
+    return payload["u"]
+
+
+@bp.before_request
+def _require_token() -> None:
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return
+    g.api_user = _authenticate()
+    for arg, kind in _ID_ARGS.items():
+        value = (request.view_args or {}).get(arg)
+        if value is not None and not _ID_PATTERNS[kind].match(value):
+            raise NotFound(f"no {kind} '{value}'")
+
+
+def _user() -> str:
+    return g.api_user
+
+
+def _locale() -> str:
+    default = workflow().config.get("locale", default="zh") or "zh"
+    return request.accept_languages.best_match(["zh", "en"], default=default) or default
+
+
+@bp.post("/auth/token")
+def token():
+    body = _body({"username", "password"})
+    username = _string(body, "username", required=True)
+    password = _string(body, "password", required=True)
+    failures: FailedLogins = current_app.extensions["api_failures"]
+    wait = failures.locked_for(username)
+    if wait > 0:
+        raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
+                              f"{int(wait) + 1} seconds", retry_after=int(wait) + 1)
+    with reading() as session:
+        user = check_password(session, username, password)
+        name = user.username if user is not None else None
+    if name is None:
+        failures.failed(username)
+        raise Unauthenticated("wrong user name or password", error="invalid_grant")
+    failures.succeeded(username)
+    value, expires = issue_token(name)
+    return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from web.openapi import document
+
+    return jsonify(document())
+
+
+# --- request bodies and queries -------------------------------------------------------------
+
+def _body(allowed: set[str]) -> dict[str, Any]:
+    """The JSON object in the body (``{}`` for an empty body); 400 when it is anything else."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise BadRequest("the request body is not valid JSON; send a JSON object with "
+                         "'Content-Type: application/json'")
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    if _has_nul(body):
+        raise BadRequest("text in the body must not contain NUL (\\u0000) characters")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown member(s) {', '.join(map(repr, unknown))}; allowed: "
+                         f"{', '.join(sorted(allowed))}",
+                         errors=[{"field": k, "message": "unknown member"} for k in unknown])
+    return body
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _string(body: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{key}' is required", errors=[{"field": key, "message": "required"}])
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string", errors=[{"field": key, "message": "must be a string"}])
+    if required and not value.strip():
+        raise BadRequest(f"'{key}' must not be empty", errors=[{"field": key, "message": "required"}])
+    return value
+
+
+def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest(f"'{key}' must be a JSON object", errors=[{"field": key, "message": "must be an object"}])
+    return value
+
+
+def _rev(body: Mapping[str, Any]) -> int | None:
+    value = body.get("expected_rev")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest("'expected_rev' must be an integer (the 'rev' of the instance you loaded)",
+                         errors=[{"field": "expected_rev", "message": "must be an integer"}])
+    return value
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise BadRequest(f"query parameter '{name}' must be a whole number from {low} to {high}",
+                         errors=[{"field": name, "message": f"{low}..{high}"}])
+    return value
+
+
+# --- procedures ------------------------------------------------------------------------------
+
+def _procedure_ids(session: Session) -> list[str]:
+    """Every procedure with a published version."""
+    return list(session.scalars(select(ProcedureVersion.procedure_id)
+                                .where(ProcedureVersion.status == "published")
+                                .distinct().order_by(ProcedureVersion.procedure_id)))
+
+
+def _current(session: Session, procedure_id: str) -> tuple[Procedure, int]:
+    return workflow().procedure(session, procedure_id)
+
+
+def _roles(session: Session, proc: Procedure) -> frozenset[str]:
+    return workflow().actor(session, _user(), proc).roles
+
+
+def _require_reader(session: Session, proc: Procedure) -> frozenset[str]:
+    """The caller's roles in ``proc``; 403 unless they hold at least one (or are admin)."""
+    roles = _roles(session, proc)
+    if not roles:
+        raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not see its records")
+    return roles
+
+
+def _procedure_summary(session: Session, proc: Procedure, version_id: int) -> dict[str, Any]:
+    cfg = workflow().config
+    roles = _roles(session, proc)
+    return {
+        "id": proc.id, "title": proc.title, "description": proc.description,
+        "version": {"id": version_id, "hash": proc.content_hash},
+        "roles": [{"id": r, "title": t, "groups": cfg.groups_for_role(proc.id, r)}
+                  for r, t in proc.roles.items()],
+        "start_roles": list(proc.start_roles),
+        "my_roles": sorted(roles),
+        "can_start": bool(roles & set(proc.start_roles)),
+    }
+
+
+def deadline_text(deadline: Deadline | None) -> str | None:
+    """The deadline of a step as its author wrote it, in one line."""
+    if deadline is None:
+        return None
+    if deadline.within is not None:
+        parts = [f"within {deadline.within}"]
+    elif deadline.within_cases:
+        cases = [f"{d} if {c.source}" if c is not None else f"{d} otherwise"
+                 for c, d in deadline.within_cases]
+        parts = ["within " + "; ".join(cases)]
+    elif deadline.within_expr is not None:
+        parts = [f"within {deadline.within_expr.source}"]
+    else:
+        parts = [f"due {deadline.due_expr.source}" if deadline.due_expr else "due"]
+    if deadline.calendar != "default":
+        parts.append(f"calendar {deadline.calendar}")
+    if deadline.remind_before is not None:
+        parts.append(f"remind {deadline.remind_before} before")
+    for esc in deadline.escalate:
+        parts.append(f"escalate to {esc.to} after {esc.after}")
+    return ", ".join(parts)
+
+
+def _step(proc: Procedure, step: Step) -> dict[str, Any]:
+    return {
+        "id": step.id, "title": step.title, "type": step.type, "role": step.role,
+        "form": step.form, "signature": step.signature, "deadline": deadline_text(step.deadline),
+        "next": list(step.targets),
+    }
+
+
+@bp.get("/procedures")
+def procedures():
+    with reading() as session:
+        items = []
+        for pid in _procedure_ids(session):
+            proc, vid = _current(session, pid)
+            items.append(_procedure_summary(session, proc, vid))
+    return jsonify(items=items)
+
+
+@bp.get("/procedures/<procedure_id>")
+def procedure(procedure_id: str):
+    with reading() as session:
+        proc, vid = _current(session, procedure_id)
+        out = _procedure_summary(session, proc, vid)
+    form = proc.forms.get(proc.start_form) if proc.start_form else None
+    out.update(
+        start_step=proc.start_step,
+        start_form={"id": form.id, "title": form.title, "schema": form.schema} if form else None,
+        steps=[_step(proc, s) for s in proc.steps.values()],
+    )
+    return jsonify(out)
+
+
+@bp.post("/procedures/<procedure_id>/instances")
+def start(procedure_id: str):
+    body = _body({"data"})
+    data = _object(body, "data")
+    with transaction() as session:
+        state = workflow().start(session, procedure_id, _user(), data, locale=_locale())
+        out = _instance(session, state["id"])
+    response = jsonify(out)
+    response.status_code = 201
+    response.headers["Location"] = f"{bp.url_prefix}/instances/{out['id']}"
+    return response
+
+
+# --- instances -------------------------------------------------------------------------------
+
+def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> dict[str, Any]:
+    step = proc.steps.get(task["step"])
+    return {
+        "id": f"{instance_id}.{task['id']}", "local_id": task["id"], "step": task["step"],
+        "title": step.title if step else task["step"], "kind": task["kind"], "role": task.get("role"),
+        "status": task["status"], "assignee": task.get("assignee"), "created_at": task.get("created_at"),
+        "due_at": task.get("due_at"), "completed_at": task.get("completed_at"),
+        "completed_by": task.get("completed_by"), "signature": step.signature if step else None,
+    }
+
+
+def _history(session: Session, instance_id: str) -> list[dict[str, Any]]:
+    return [{k: e[k] for k in ("seq", "type", "step", "task", "actor", "at", "data")}
+            for e in workflow().events(session, instance_id)]
+
+
+def _instance(session: Session, instance_id: str, *, check: bool = False) -> dict[str, Any]:
+    wf = workflow()
+    out = wf.instance(session, instance_id)
+    proc = wf.runtime(session, out["version"]["id"]).procedure
+    if check:
+        _require_reader(session, proc)
+    out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
+    out["history"] = _history(session, instance_id)
+    return out
+
+
+def _instance_summary(row: store.Instance) -> dict[str, Any]:
+    return {
+        "id": row.id, "procedure": row.procedure_id, "version": {"id": row.version_id},
+        "status": str(row.status), "outcome": row.outcome, "rev": row.rev,
+        "started_at": _iso(row.started_at), "started_by": row.started_by,
+        "ended_at": _iso(row.ended_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+@bp.get("/instances")
+def instances():
+    procedure_id = request.args.get("procedure") or None
+    if procedure_id is not None and not _ID_PATTERNS["procedure"].match(procedure_id):
+        raise NotFound(f"no procedure '{procedure_id}'")
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in InstanceStatus}:
+        raise BadRequest(f"query parameter 'status' must be one of "
+                         f"{', '.join(s.value for s in InstanceStatus)}",
+                         errors=[{"field": "status", "message": "unknown status"}])
+    limit = _int_arg("limit", 50, 1, 200)
+    offset = _int_arg("offset", 0, 0, 1_000_000)
+    with reading() as session:
+        if procedure_id is not None:
+            _require_reader(session, _current(session, procedure_id)[0])
+            readable = [procedure_id]
+        else:
+            readable = [pid for pid in _procedure_ids(session)
+                        if _roles(session, _current(session, pid)[0])]
+        rows: list[store.Instance] = []
+        total = 0
+        for pid in readable:  # one query per readable procedure, merged newest first
+            rows += store.list_instances(session, pid, status, limit + offset, 0)
+            total += store.count_instances(session, pid, status)
+        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        items = [_instance_summary(r) for r in rows[offset:offset + limit]]
+    return jsonify(items=items, total=total, limit=limit, offset=offset)
+
+
+@bp.get("/instances/<instance_id>")
+def instance(instance_id: str):
+    with reading() as session:
+        return jsonify(_instance(session, instance_id, check=True))
+
+
+@bp.get("/instances/<instance_id>/events")
+def events(instance_id: str):
+    with reading() as session:
+        row = store.load_instance(session, instance_id)
+        _require_reader(session, workflow().runtime(session, row.version_id).procedure)
+        items = workflow().events(session, instance_id)
+    return jsonify(instance=instance_id, items=items)
+
+
+@bp.post("/instances/<instance_id>/cancel")
+def cancel(instance_id: str):
+    body = _body({"reason"})
+    reason = _string(body, "reason", required=True)
+    with transaction() as session:
+        workflow().cancel(session, instance_id, _user(), reason)
+        return jsonify(_instance(session, instance_id))
+
+
+@bp.post("/instances/<instance_id>/corrections")
+def correct(instance_id: str):
+    body = _body({"step", "field", "value", "reason"})
+    step = _string(body, "step", required=True)
+    field = _string(body, "field", required=True)
+    reason = _string(body, "reason", required=True)
+    if "value" not in body:
+        raise BadRequest("'value' is required (the corrected value; null clears the field)",
+                         errors=[{"field": "value", "message": "required"}])
+    with transaction() as session:
+        workflow().correct(session, instance_id, _user(), step, field, body["value"], reason,
+                           locale=_locale())
+        return jsonify(_instance(session, instance_id))
+
+
+# --- tasks -------------------------------------------------------------------------------------
+
+APPROVAL_TITLES = {"decision": "决定 / decision", "comment": "意见 / comment",
+                   "password": "密码 / password"}
+
+
+def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
+    """The JSON Schema a client fills to complete a task of ``step``.
+
+    A task step: its form's schema (``None`` for a step without a form). An approval: the
+    decision, a comment (required when rejecting), the password on signature steps, and the
+    fields of the step's own form if it has one.
+    """
+    form = proc.forms.get(step.form) if step.form else None
+    if step.type != "approval":
+        return form.schema if form else None
+    props: dict[str, Any] = {
+        "decision": {"type": "string", "enum": ["approve", "reject"], "title": APPROVAL_TITLES["decision"]},
+        "comment": {"type": "string", "title": APPROVAL_TITLES["comment"],
+                    "description": "required when rejecting: what must change"},
+    }
+    required = ["decision"]
+    if step.signature:
+        props["password"] = {"type": "string", "writeOnly": True, "title": APPROVAL_TITLES["password"],
+                             "description": f"re-enter your password to sign ({step.signature})",
+                             "x-widget": "password"}
+        required.append("password")
+    if form is not None:
+        props.update(form.schema.get("properties", {}))
+        required += [r for r in form.schema.get("required", []) if r not in required]
+    return {"type": "object", "title": step.title, "properties": props, "required": required,
+            "additionalProperties": False}
+
+
+@bp.get("/tasks")
+def tasks():
+    wf = workflow()
+    limit = _int_arg("limit", 200, 1, 500)
+    with reading() as session:
+        roles: list[str] = []
+        for pid in _procedure_ids(session):
+            proc, _ = _current(session, pid)
+            roles += [f"{pid}.{r}" for r in _roles(session, proc)]
+        rows = store.open_tasks_for(session, roles, _user(), limit=limit)
+        procs: dict[str, Procedure] = {}
+        items = []
+        for row in rows:
+            proc = procs.get(row.instance_id)
+            if proc is None:
+                inst = store.load_instance(session, row.instance_id)
+                proc = procs[row.instance_id] = wf.runtime(session, inst.version_id).procedure
+            step = proc.steps[row.step]
+            items.append({
+                "id": row.id, "instance": row.instance_id, "procedure": row.procedure_id,
+                "procedure_title": proc.title, "step": row.step, "title": step.title,
+                "role": row.role, "kind": str(row.kind), "status": str(row.status),
+                "due_at": _iso(row.due_at), "created_at": _iso(row.created_at),
+                "assignee": row.assignee, "signature": step.signature,
+                "form_id": step.form, "form": task_form(proc, step),
+            })
+    return jsonify(items=items)
+
+
+@bp.post("/tasks/<task_id>/complete")
+def complete(task_id: str):
+    wf = workflow()
+    body = _body({"data", "expected_rev", "password"})
+    data = dict(_object(body, "data"))
+    rev = _rev(body)
+    password = _string(body, "password")
+    with transaction() as session:
+        task = store.get_task(session, task_id)
+        if task.kind == TaskKind.APPROVAL:
+            decision = data.pop("decision", None)
+            comment = data.pop("comment", None) or ""
+            password = data.pop("password", None) or password
+            if decision not in ("approve", "reject"):
+                raise FormInvalid("an approval needs 'decision': 'approve' or 'reject'",
+                                  errors=[{"field": "decision", "message": "approve or reject"}])
+            if not isinstance(comment, str):
+                raise FormInvalid("'comment' must be text", errors=[{"field": "comment", "message": "must be text"}])
+            if password is not None and not isinstance(password, str):
+                raise FormInvalid("'password' must be text", errors=[{"field": "password", "message": "must be text"}])
+            wf.decide(session, task_id, _user(), approve=decision == "approve", comment=comment,
+                      data=data, password=password, expected_rev=rev, locale=_locale())
+        else:
+            if "password" in data and password is None:
+                # A signature password sent inside ``data``: take it out unless the form
+                # itself has a field of that name.
+                inst = store.load_instance(session, task.instance_id)
+                proc = wf.runtime(session, inst.version_id).procedure
+                form = proc.forms.get(proc.steps[task.step].form or "")
+                if form is None or "password" not in form.schema.get("properties", {}):
+                    value = data.pop("password")
+                    password = value if isinstance(value, str) else None
+            wf.complete_task(session, task_id, _user(), data, password=password,
+                             expected_rev=rev, locale=_locale())
+        return jsonify(_instance(session, task.instance_id))
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str):
+    _body(set())
+    with transaction() as session:
+        task = store.get_task(session, task_id)
+        workflow().claim(session, task_id, _user())
+        return jsonify(_instance(session, task.instance_id))
+
+
+@bp.post("/tasks/<task_id>/release")
+def release(task_id: str):
+    _body(set())
+    with transaction() as session:
+        task = store.get_task(session, task_id)
+        workflow().release(session, task_id, _user())
+        return jsonify(_instance(session, task.instance_id))

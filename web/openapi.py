@@ -1,0 +1,283 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, built in code next to the handlers in ``web/api.py``.
+
+Served at ``GET /api/v1/openapi.json``; ``tests/test_schemathesis.py`` runs schemathesis
+against it and ``tests/test_api.py`` checks that responses match these schemas.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+PROCEDURE_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+INSTANCE_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+TASK_ID = r"^[0-9A-HJKMNP-TV-Z]{26}\.t[0-9]+$"
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None, *, extra: bool = True,
+         description: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    if not extra:
+        out["additionalProperties"] = False
+    if description:
+        out["description"] = description
+    return out
+
+
+STR = {"type": "string"}
+NSTR = {"type": ["string", "null"]}
+TIME = {"type": "string", "format": "date-time"}
+NTIME = {"type": ["string", "null"], "format": "date-time"}
+INT = {"type": "integer"}
+ANY_OBJ = {"type": "object", "additionalProperties": True}
+JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) with x- hints; see docs/forms.md"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({
+        "code": {"type": "string", "description": "stable machine-readable code, e.g. invalid_form, conflict"},
+        "message": {"type": "string", "description": "what went wrong and how to fix it, for people"},
+        "errors": {"type": "array", "items": _obj(
+            {"field": STR, "message": STR}, ["field", "message"])},
+    }, ["code", "message", "errors"]),
+    "TokenRequest": _obj({"username": {"type": "string", "minLength": 1},
+                          "password": {"type": "string", "minLength": 1, "writeOnly": True}},
+                         ["username", "password"], extra=False),
+    "Token": _obj({"token": STR, "token_type": {"const": "Bearer"}, "expires_at": TIME},
+                  ["token", "token_type", "expires_at"]),
+    "Version": _obj({"id": INT, "hash": {"type": "string", "description": "SHA-256 of the procedure and its forms"}},
+                    ["id"]),
+    "Role": _obj({"id": STR, "title": STR, "groups": {"type": "array", "items": STR}},
+                 ["id", "title", "groups"]),
+    "Procedure": _obj({
+        "id": STR, "title": STR, "description": STR, "version": _ref("Version"),
+        "roles": {"type": "array", "items": _ref("Role")},
+        "start_roles": {"type": "array", "items": STR},
+        "my_roles": {"type": "array", "items": STR, "description": "the roles the caller holds"},
+        "can_start": {"type": "boolean", "description": "whether the caller may start an instance"},
+    }, ["id", "title", "version", "roles", "start_roles", "my_roles", "can_start"]),
+    "Step": _obj({
+        "id": STR, "title": STR,
+        "type": {"type": "string", "enum": ["task", "approval", "decision", "parallel", "join",
+                                            "wait", "spawn", "end"]},
+        "role": NSTR, "form": NSTR,
+        "signature": {"type": ["string", "null"], "description": "meaning of the electronic signature, e.g. 审核"},
+        "deadline": {"type": ["string", "null"], "description": "the deadline as written, e.g. 'within 2wd, remind 4wh before'"},
+        "next": {"type": "array", "items": STR},
+    }, ["id", "title", "type", "role", "form", "signature", "deadline", "next"]),
+    "ProcedureDetail": {"allOf": [_ref("Procedure"), _obj({
+        "start_step": STR,
+        "start_form": {"oneOf": [{"type": "null"}, _obj(
+            {"id": STR, "title": STR, "schema": JSON_SCHEMA}, ["id", "title", "schema"])]},
+        "steps": {"type": "array", "items": _ref("Step")},
+    }, ["start_step", "start_form", "steps"])]},
+    "ProcedureList": _obj({"items": {"type": "array", "items": _ref("Procedure")}}, ["items"]),
+    "StartRequest": _obj({"data": {**ANY_OBJ, "description": "values of the procedure's start form"}},
+                         extra=False),
+    "InstanceTask": _obj({
+        "id": {"type": "string", "pattern": TASK_ID, "description": "global task id: instance.tN"},
+        "local_id": STR, "step": STR, "title": STR,
+        "kind": {"type": "string", "enum": ["task", "approval", "wait"]},
+        "role": NSTR, "status": {"type": "string", "enum": ["open", "done", "cancelled"]},
+        "assignee": NSTR, "created_at": NTIME, "due_at": NTIME, "completed_at": NTIME,
+        "completed_by": NSTR, "signature": NSTR,
+    }, ["id", "local_id", "step", "title", "kind", "status", "assignee", "due_at"]),
+    "HistoryEntry": _obj({
+        "seq": INT, "type": {"type": "string", "description": "e.g. task:completed, task:approved, instance:completed"},
+        "step": NSTR, "task": NSTR, "actor": STR, "at": TIME, "data": ANY_OBJ,
+    }, ["seq", "type", "step", "task", "actor", "at", "data"]),
+    "Event": {"allOf": [_ref("HistoryEntry"), _obj(
+        {"hash": STR, "prev_hash": STR}, ["hash", "prev_hash"])]},
+    "EventList": _obj({"instance": STR, "items": {"type": "array", "items": _ref("Event")}},
+                      ["instance", "items"]),
+    "Instance": _obj({
+        "id": {"type": "string", "pattern": INSTANCE_ID}, "procedure": STR, "title": STR,
+        "version": _ref("Version"),
+        "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
+        "outcome": NSTR, "rev": {"type": "integer", "description": "send as expected_rev to detect concurrent changes"},
+        "started_at": TIME, "started_by": STR, "ended_at": NTIME,
+        "origin": {"type": ["object", "null"]},
+        "data": {**ANY_OBJ, "description": "recorded values by step id ('start' for the start form)"},
+        "corrections": {**ANY_OBJ, "description": "'step.field' -> list of corrections, oldest first"},
+        "path": {"type": "array", "items": STR},
+        "tasks": {"type": "array", "items": _ref("InstanceTask")},
+        "links": {"type": "array"},
+        "history": {"type": "array", "items": _ref("HistoryEntry")},
+    }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
+        "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
+    "InstanceSummary": _obj({
+        "id": STR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
+        "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
+        "outcome": NSTR, "rev": INT, "started_at": TIME, "started_by": STR, "ended_at": NTIME,
+    }, ["id", "procedure", "version", "status", "outcome", "rev", "started_at", "started_by", "ended_at"]),
+    "InstanceList": _obj({"items": {"type": "array", "items": _ref("InstanceSummary")},
+                          "total": INT, "limit": INT, "offset": INT},
+                         ["items", "total", "limit", "offset"]),
+    "Task": _obj({
+        "id": {"type": "string", "pattern": TASK_ID}, "instance": STR, "procedure": STR,
+        "procedure_title": STR, "step": STR, "title": STR, "role": NSTR,
+        "kind": {"type": "string", "enum": ["task", "approval"]}, "status": {"const": "open"},
+        "due_at": NTIME, "created_at": NTIME, "assignee": NSTR,
+        "signature": {"type": ["string", "null"], "description": "when set, completing needs the password"},
+        "form_id": NSTR,
+        "form": {"oneOf": [{"type": "null"}, JSON_SCHEMA],
+                 "description": "what to send as data; for approvals: decision, comment, password"},
+    }, ["id", "instance", "procedure", "step", "title", "role", "kind", "due_at", "assignee",
+        "signature", "form"]),
+    "TaskList": _obj({"items": {"type": "array", "items": _ref("Task")}}, ["items"]),
+    "CompleteRequest": _obj({
+        "data": {**ANY_OBJ, "description": "form values; approvals: {decision: approve|reject, comment, password}"},
+        "expected_rev": {"type": ["integer", "null"], "description": "the rev you loaded; 409 if it changed"},
+        "password": {"type": "string", "writeOnly": True, "description": "signature password (task steps with a signature)"},
+    }, extra=False),
+    "CancelRequest": _obj({"reason": {"type": "string", "minLength": 1}}, ["reason"], extra=False),
+    "CorrectionRequest": _obj({
+        "step": {"type": "string", "minLength": 1}, "field": {"type": "string", "minLength": 1},
+        "value": {"description": "the corrected value (any JSON)"},
+        "reason": {"type": "string", "minLength": 1},
+    }, ["step", "field", "value", "reason"], extra=False),
+    "Empty": _obj({}, extra=False),
+}
+
+ERRORS = {
+    "400": "malformed JSON, a body or query of the wrong shape",
+    "401": "no, a forged or an expired bearer token",
+    "403": "the caller does not hold the role this needs",
+    "404": "no such procedure, instance or task",
+    "409": "stale expected_rev, a task already completed (duplicate submission), a closed instance",
+    "413": "the request body is larger than the server accepts",
+    "422": "the data fails the form (errors lists each field) or the signature password is wrong",
+    "429": "too many failed log-ins for this user name; wait Retry-After seconds",
+}
+
+
+def _error(status: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": ERRORS[status], "content": {JSON: {"schema": _ref("Error")}}}
+    if status == "401":
+        out["headers"] = {"WWW-Authenticate": {"schema": STR}}
+    if status == "429":
+        out["headers"] = {"Retry-After": {"schema": INT}}
+    return out
+
+
+def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, tags: list[str],
+        body: str | None = None, params: list[dict] | None = None, public: bool = False,
+        status: str = "200", headers: dict | None = None) -> dict[str, Any]:
+    ok_response: dict[str, Any] = {"description": ok, "content": {JSON: {"schema": _ref(schema)}}}
+    if headers:
+        ok_response["headers"] = headers
+    op: dict[str, Any] = {
+        "operationId": op_id, "summary": summary, "tags": tags,
+        "responses": {status: ok_response, **{s: _error(s) for s in errors}},
+    }
+    if not public:
+        op["responses"].setdefault("401", _error("401"))
+    else:
+        op["security"] = []
+    if body:
+        op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest"),
+                             "content": {JSON: {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, pattern: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}
+
+
+PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales-inspection")
+INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
+TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
+WRITE = ["400", "403", "404", "409", "413"]
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once per process)."""
+    paths = {
+        "/auth/token": {"post": _op(
+            "createToken", "Exchange user name and password for a bearer token (valid 12 h)",
+            "a token", "Token", ["400", "401", "413", "429"], tags=["auth"], body="TokenRequest",
+            public=True)},
+        "/procedures": {"get": _op(
+            "listProcedures", "Installed procedures with their roles and the groups that hold them",
+            "the procedures", "ProcedureList", ["403"], tags=["procedures"])},
+        "/procedures/{procedure_id}": {"get": _op(
+            "getProcedure", "One procedure with its steps and start form", "the procedure",
+            "ProcedureDetail", ["403", "404"], tags=["procedures"], params=[PROC])},
+        "/procedures/{procedure_id}/instances": {"post": _op(
+            "startInstance", "Start an instance of the current version", "the new instance",
+            "Instance", [*WRITE, "422"], tags=["instances"], body="StartRequest", params=[PROC],
+            status="201", headers={"Location": {"schema": STR, "description": "URL of the instance"}})},
+        "/instances": {"get": _op(
+            "listInstances", "Instances of procedures the caller holds a role in, newest first",
+            "a page of instances", "InstanceList", ["400", "403", "404"], tags=["instances"],
+            params=[
+                {"name": "procedure", "in": "query", "schema": {"type": "string", "pattern": PROCEDURE_ID}},
+                {"name": "status", "in": "query",
+                 "schema": {"type": "string", "enum": ["running", "completed", "cancelled"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0}},
+            ])},
+        "/instances/{instance_id}": {"get": _op(
+            "getInstance", "An instance with its tasks and history", "the instance", "Instance",
+            ["403", "404"], tags=["instances"], params=[INST])},
+        "/instances/{instance_id}/events": {"get": _op(
+            "listEvents", "The instance's audit events, hash-chained", "the events", "EventList",
+            ["403", "404"], tags=["instances"], params=[INST])},
+        "/instances/{instance_id}/cancel": {"post": _op(
+            "cancelInstance", "Cancel a running instance (starters and admins)", "the instance",
+            "Instance", WRITE, tags=["instances"], body="CancelRequest", params=[INST])},
+        "/instances/{instance_id}/corrections": {"post": _op(
+            "correctValue", "Correct a recorded value; the original stays in the record",
+            "the instance", "Instance", [*WRITE, "422"], tags=["instances"],
+            body="CorrectionRequest", params=[INST])},
+        "/tasks": {"get": _op(
+            "listMyTasks", "Open tasks the caller may act on, with the form to fill",
+            "the tasks", "TaskList", ["400"], tags=["tasks"],
+            params=[{"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 200}}])},
+        "/tasks/{task_id}/complete": {"post": _op(
+            "completeTask", "Complete a task, or approve/reject an approval", "the instance",
+            "Instance", [*WRITE, "422"], tags=["tasks"], body="CompleteRequest", params=[TASK])},
+        "/tasks/{task_id}/claim": {"post": _op(
+            "claimTask", "Claim a task so only the caller can act on it", "the instance",
+            "Instance", WRITE, tags=["tasks"], body="Empty", params=[TASK])},
+        "/tasks/{task_id}/release": {"post": _op(
+            "releaseTask", "Release a task the caller claimed", "the instance", "Instance",
+            WRITE, tags=["tasks"], body="Empty", params=[TASK])},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
+            "responses": {"200": {"description": "the OpenAPI document",
+                                  "content": {JSON: {"schema": {"type": "object"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "QualityFlow workflow API", "version": "1.0.0",
+            "description": "Procedures, instances and tasks of the quality workflow server. "
+                           "Get a token from POST /auth/token and send it as "
+                           "'Authorization: Bearer <token>'. Errors are {code, message, errors}. "
+                           "See docs/api.md.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "meta")],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
+                "description": "from POST /api/v1/auth/token; valid for 12 hours"}},
+            "schemas": SCHEMAS,
+        },
+    }
