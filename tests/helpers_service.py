@@ -115,3 +115,31 @@ def check_consistent(s: Session) -> None:
         created = sum(1 for e in s.scalars(select(Event.type).where(Event.instance_id == row.id))
                       if e == "task:created")
         assert created == len(row.state["tasks"]), row.id
+
+
+def race_in_process(db_url: str, task_id: str, username: str, data: dict, barrier: Any,
+                    results: Any) -> None:
+    """Child-process body of the multi-process race: submit ``task_id`` after ``barrier``."""
+    from engine.errors import Conflict
+    from engine.store import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        sessions = session_factory(engine)
+        wf = Workflow(config())
+        with sessions() as s:  # warm up: compile the procedure before the race
+            wf.runtime(s, s.get(Instance, task_id.rpartition(".")[0]).version_id)
+            s.rollback()
+        barrier.wait(timeout=60)
+        with sessions() as s:
+            try:
+                wf.complete_task(s, task_id, username, data)
+                s.commit()
+                results.put((username, "won", ""))
+            except Conflict as exc:
+                s.rollback()
+                results.put((username, type(exc).__name__, exc.message))
+    except BaseException as exc:  # report anything else to the parent, never hang it
+        results.put((username, "error", repr(exc)))
+    finally:
+        engine.dispose()
