@@ -1,0 +1,334 @@
+"""Steps/s through the service on a real database, and read latency with many events.
+
+    python bench/store_bench.py [--instances N] [--events N] [--pg URL | --no-pg]
+
+1. Throughput: creates users, loads the shipped procedures and runs ``--instances``
+   after-sales-inspection instances to the end (branch review-reject: 9 steps, 3 of them
+   signed), each service call in its own transaction (session + commit), on SQLite (a file
+   in a temporary directory, WAL) and on PostgreSQL (a fresh schema, dropped afterwards).
+   Signatures: the password IS re-entered on every signed step, but its scrypt check is
+   cached per (user, password) after the first check -- scrypt is deliberately slow (about
+   0.13 s) and would measure the hash, not the store. Everything else (form validation, the
+   optimistic write, task mirroring, the hash-chained events) runs as in production.
+2. Reads at scale: bulk-inserts synthetic instances with valid event hash chains up to
+   ``--events`` events in total (executemany on SQLite, COPY on PostgreSQL), then times
+   ``store.events_of`` (one instance's full audit trail) and ``store.list_instances``
+   (50 instances filtered by procedure and status), median and p95 over many calls.
+
+Targets: 1,000 steps/s on SQLite, 500 on PostgreSQL; under 20 ms and 50 ms for the reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from engine import store  # noqa: E402
+from engine.config import load_config  # noqa: E402
+from engine.runtime import open_tasks  # noqa: E402
+from engine.service import Workflow  # noqa: E402
+from engine.store import users as user_store  # noqa: E402
+from engine.store.audit import GENESIS, event_hash, normalise  # noqa: E402
+
+ANSWERS = ROOT / "tests/data/answers/after-sales-inspection--review-reject.yaml"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PASSWORD = "bench password"
+EVENTS_PER_INSTANCE = 20
+
+
+class CachedSignatures(Workflow):
+    """The service with the scrypt check of signature passwords cached after the first one."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._checked: set[tuple[str, str]] = set()
+
+    def _signature(self, session, actor, step_signature, password):
+        if step_signature is None or password is None:
+            return None
+        key = (actor.user, password)
+        if key not in self._checked:
+            super()._signature(session, actor, step_signature, password)  # raises if wrong
+            self._checked.add(key)
+        from engine.commands import Signature
+
+        return Signature(meaning=step_signature, user=actor.user, name=actor.display)
+
+
+# --- 1. throughput ----------------------------------------------------------------------------
+
+def throughput(url: str, instances: int) -> tuple[float, float, int]:
+    """Run ``instances`` walks; return (steps/s, calls/s incl. starts, steps)."""
+    engine = store.make_engine(url)
+    store.upgrade(engine)
+    sessions = store.session_factory(engine)
+    wf = CachedSignatures(load_config(ROOT / "config.yaml"))
+    script = yaml.safe_load(ANSWERS.read_text(encoding="utf-8"))
+    with sessions() as s:
+        wf.load_procedures(s)
+        user_store.add_user(s, "inspector1", PASSWORD, ["qa-inspectors"], full_name="检验员一")
+        user_store.add_user(s, "supervisor1", PASSWORD, ["qa-supervisors"], full_name="主管一")
+        s.commit()
+        proc = wf.procedure(s, script["procedure"])[0]
+        s.rollback()
+
+    def walk() -> int:
+        with sessions() as s:
+            state = wf.start(s, script["procedure"], script["start"]["user"],
+                             script["start"]["data"])
+            s.commit()
+        for entry in script["steps"]:
+            step = proc.steps[entry["step"]]
+            local = next(t["id"] for t in open_tasks(state) if t["step"] == step.id)
+            task_id = f"{state['id']}.{local}"
+            pw = PASSWORD if step.signature else None
+            with sessions() as s:
+                if step.type == "approval":
+                    state = wf.decide(s, task_id, entry["user"],
+                                      approve=entry.get("decision") == "approve",
+                                      comment=entry.get("comment", ""), password=pw)
+                else:
+                    state = wf.complete_task(s, task_id, entry["user"], entry["data"], password=pw)
+                s.commit()
+        assert state["status"] == "completed"
+        return len(script["steps"])
+
+    walk()  # warm-up: compiled validators, signature cache, connection pool
+    t0 = time.perf_counter()
+    steps = sum(walk() for _ in range(instances))
+    elapsed = time.perf_counter() - t0
+    with sessions() as s:
+        assert store.verify(s) == []
+    engine.dispose()
+    return steps / elapsed, (steps + instances) / elapsed, steps
+
+
+# --- 2. reads with many events --------------------------------------------------------------------
+
+def synthetic(total_events: int, version_ids: dict[str, int]):
+    """Instance rows and event rows (valid chains) adding up to ``total_events`` events."""
+    n = max(1, total_events // EVENTS_PER_INSTANCE)
+    procs = list(version_ids)
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    rng = random.Random(7)
+    instances, events = [], []
+    for i in range(n):
+        started = t0 + timedelta(minutes=i)
+        iid = store.new_id(started)
+        proc = procs[i % len(procs)]
+        status = rng.choice(["running", "running", "completed", "cancelled"])
+        state = {"format": 1, "id": iid, "procedure": proc, "status": status, "outcome": None,
+                 "started_at": started.isoformat(), "started_by": "inspector1",
+                 "ended_at": None, "origin": None, "data": {"start": {"serial_no": f"SN{i}"}},
+                 "tasks": {}, "joins": {}, "links": [], "path": ["receive"], "seq": 0,
+                 "rev": EVENTS_PER_INSTANCE, "timer_at": None}
+        instances.append({"id": iid, "procedure_id": proc, "version_id": version_ids[proc],
+                          "status": status, "outcome": None, "started_at": started,
+                          "started_by": "inspector1", "ended_at": None,
+                          "state": json.dumps(state, ensure_ascii=False),
+                          "rev": EVENTS_PER_INSTANCE, "next_timer_at": None,
+                          "origin_instance": None, "origin_step": None, "updated_at": started})
+        prev = GENESIS
+        for seq in range(1, EVENTS_PER_INSTANCE + 1):
+            at = started + timedelta(seconds=seq)
+            kind = "instance:started" if seq == 1 else "task:completed"
+            data = normalise({"data": {"note": f"第 {seq} 步记录", "value": seq * 1.5}})
+            h = event_hash(instance_id=iid, seq=seq, type=kind, step="receive", task=f"t{seq}",
+                           actor="inspector1", at=at, data=data, prev_hash=prev)
+            events.append({"instance_id": iid, "seq": seq, "type": kind, "step": "receive",
+                           "task_id": f"t{seq}", "actor": "inspector1", "at": at,
+                           "data": json.dumps(data, ensure_ascii=False), "prev_hash": prev,
+                           "hash": h})
+            prev = h
+    return instances, events
+
+
+INSTANCE_COLS = ["id", "procedure_id", "version_id", "status", "outcome", "started_at",
+                 "started_by", "ended_at", "state", "rev", "next_timer_at", "origin_instance",
+                 "origin_step", "updated_at"]
+EVENT_COLS = ["instance_id", "seq", "type", "step", "task_id", "actor", "at", "data",
+              "prev_hash", "hash"]
+
+
+def bulk_insert(engine, instances: list[dict], events: list[dict]) -> None:
+    naive = {"started_at", "ended_at", "next_timer_at", "updated_at", "at"}
+
+    def row(d: dict, cols: list[str]) -> tuple:
+        return tuple(d[c].replace(tzinfo=None) if c in naive and d[c] is not None else d[c]
+                     for c in cols)
+
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            for table, cols, rows in (("instances", INSTANCE_COLS, instances),
+                                      ("events", EVENT_COLS, events)):
+                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for d in rows:
+                        copy.write_row(row(d, cols))
+            cur.execute("ANALYZE instances")
+            cur.execute("ANALYZE events")
+        else:
+            cur.execute("BEGIN")
+            for table, cols, rows in (("instances", INSTANCE_COLS, instances),
+                                      ("events", EVENT_COLS, events)):
+                marks = ", ".join("?" for _ in cols)
+                cur.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",
+                                [tuple(v.strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(v, datetime) else v
+                                       for v in row(d, cols)) for d in rows])
+            cur.execute("COMMIT")
+            cur.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+
+
+def reads(url: str, total_events: int) -> dict:
+    engine = store.make_engine(url)
+    store.upgrade(engine)
+    sessions = store.session_factory(engine)
+    with sessions() as s:
+        Workflow(load_config(ROOT / "config.yaml")).load_procedures(s)
+        s.commit()
+        version_ids = {p: store.latest_version(s, p).id for p in
+                       ("after-sales-inspection", "repair-process-inspection",
+                        "product-acceptance-inspection")}
+    t0 = time.perf_counter()
+    instances, events = synthetic(total_events, version_ids)
+    made = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bulk_insert(engine, instances, events)
+    loaded = time.perf_counter() - t0
+    reader = engine.execution_options(sqlite_begin="DEFERRED")
+    picks = random.Random(1).sample([i["id"] for i in instances], min(200, len(instances)))
+    out = {"instances": len(instances), "events": len(events), "generate_s": made,
+           "insert_s": loaded}
+    with store.session_factory(reader)() as s:
+        count = s.scalar(text("SELECT count(*) FROM events"))
+        out["events_in_db"] = count
+        it = iter(picks * 2)
+
+        def trail() -> None:
+            rows = store.events_of(s, next(it))
+            assert len(rows) == EVENTS_PER_INSTANCE
+            s.expunge_all()
+
+        out["events_of"] = timed(trail, len(picks))
+        statuses = ["running", "completed", "cancelled"]
+        k = iter(range(10_000))
+
+        def listing() -> None:
+            i = next(k)
+            rows = store.list_instances(s, "after-sales-inspection", statuses[i % 3], limit=50)
+            assert len(rows) == 50
+            s.expunge_all()
+
+        out["list_instances"] = timed(listing, 60)
+        # the chains of the fetched instances are valid
+        for iid in picks[:20]:
+            prev = GENESIS
+            for e in store.events_of(s, iid):
+                assert e.prev_hash == prev and store.audit.hash_of(e) == e.hash
+                prev = e.hash
+        s.rollback()
+    engine.dispose()
+    return out
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+def pg_schema_url(base: str):
+    """A fresh schema on ``base`` (or None if PostgreSQL is unreachable) and its cleanup."""
+    try:
+        admin = store.make_engine(base)
+        schema = f"bench_{secrets.token_hex(4)}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
+        print(f"PostgreSQL at {base}: not reachable ({type(exc).__name__}); skipped")
+        return None, lambda: None
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    return url.render_as_string(hide_password=False), drop
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--instances", type=int, default=300, help="walks per backend (9 steps each)")
+    ap.add_argument("--events", type=int, default=1_000_000, help="events for the read timings")
+    ap.add_argument("--pg", default=os.environ.get("WF_BENCH_DATABASE_URL",
+                                                   os.environ.get("WF_TEST_DATABASE_URL",
+                                                                  DEFAULT_PG)))
+    ap.add_argument("--no-pg", action="store_true")
+    args = ap.parse_args()
+
+    print("Signatures: password re-entered on each signed step; the scrypt check is cached per "
+          "(user, password) after its first run (see the module docstring).")
+    print(f"Throughput: {args.instances} x after-sales-inspection (review-reject, 9 steps, "
+          "3 signed), one transaction per service call.")
+    backends = []
+    tmp = tempfile.TemporaryDirectory(prefix="wf-bench-")
+    backends.append(("SQLite", f"sqlite:///{tmp.name}/throughput.db",
+                     f"sqlite:///{tmp.name}/reads.db", 1000, lambda: None))
+    if not args.no_pg:
+        u1, drop1 = pg_schema_url(args.pg)
+        u2, drop2 = pg_schema_url(args.pg) if u1 else (None, lambda: None)
+        if u1 and u2:
+            backends.append(("PostgreSQL", u1, u2, 500, lambda: (drop1(), drop2())))
+    try:
+        for name, url, _read_url, target, _ in backends:
+            rate, calls, steps = throughput(url, args.instances)
+            ok = "ok" if rate >= target else "MISSED"
+            print(f"  {name:<10} {rate:8.0f} completed steps/s ({calls:.0f} service calls/s "
+                  f"incl. starts; {steps} steps)  target {target}: {ok}")
+        print(f"Reads with {args.events:,} events ({EVENTS_PER_INSTANCE} per instance, "
+              "chains valid):")
+        for name, _, read_url, _, _ in backends:
+            r = reads(read_url, args.events)
+            eo, li = r["events_of"], r["list_instances"]
+            print(f"  {name:<10} {r['events_in_db']:,} events / {r['instances']:,} instances "
+                  f"(generated in {r['generate_s']:.1f} s, inserted in {r['insert_s']:.1f} s)")
+            print(f"  {name:<10} events_of (one full trail):   median {eo[0]:6.2f} ms, "
+                  f"p95 {eo[1]:6.2f} ms  target < 20 ms: {'ok' if eo[1] < 20 else 'MISSED'}")
+            print(f"  {name:<10} list_instances (50, by procedure+status): median {li[0]:6.2f} "
+                  f"ms, p95 {li[1]:6.2f} ms  target < 50 ms: {'ok' if li[1] < 50 else 'MISSED'}")
+    finally:
+        for *_, cleanup in backends:
+            cleanup()
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
