@@ -249,3 +249,14 @@ class Attachment(Base):
     storage_path: Mapped[str] = mapped_column(String(500))
     uploaded_by: Mapped[str100]
     uploaded_at: Mapped[utc]
+
+
+class Draft(Base):
+    """Form data a user typed into a task and saved without submitting (one per user and task)."""
+
+    __tablename__ = "drafts"
+
+    username: Mapped[str100] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the global task id
+    data: Mapped[dict[str, Any]]
+    saved_at: Mapped[utc]

@@ -1,0 +1,485 @@
+"""Forms on web pages: the input tree a template renders, posted fields back to typed JSON,
+uploads, and the read-only view of recorded data.
+
+Input names are the data path under a prefix: ``f.customer``, ``f.contact.phone``,
+``f.items.0.result`` (table rows), so server errors (``items.0.result``) find their field.
+A file field keeps its attachment ids in hidden inputs of its own name and takes new files
+from the file input ``NAME:upload``; the view saves those first (``save_uploads``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine import store
+from engine.forms import default_widget
+from web.i18n import _
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    from engine.config import Config
+    from engine.forms import Form
+
+PREFIX = "f"
+UPLOAD_SUFFIX = ":upload"
+
+
+# --------------------------------------------------------------------------- schema helpers
+
+
+def _type(schema: Mapping) -> str | None:
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), None)
+    if t is None and isinstance(schema.get("properties"), dict):
+        return "object"
+    return t
+
+
+def widget_of(schema: Mapping) -> str:
+    return schema.get("x-widget") or default_widget(dict(schema))
+
+
+def _options(schema: Mapping) -> list | None:
+    enum = schema.get("enum")
+    if enum is None and _type(schema) == "array" and isinstance(schema.get("items"), dict):
+        enum = schema["items"].get("enum")
+    return list(enum) if isinstance(enum, list) else None
+
+
+def _limits(schema: Mapping) -> tuple[Any, Any] | None:
+    lim = schema.get("x-limits")
+    if isinstance(lim, dict):
+        return lim.get("min"), lim.get("max")
+    return None
+
+
+def schema_at(schema: Mapping, parts: list[str]) -> Mapping | None:
+    """The schema of the field at ``parts`` (row numbers skipped), or None."""
+    node: Any = schema
+    for part in parts:
+        if part.isdigit():
+            if _type(node) != "array" or not isinstance(node.get("items"), dict):
+                return None
+            node = node["items"]
+            continue
+        props = node.get("properties") if isinstance(node, dict) else None
+        if not isinstance(props, dict) or part not in props:
+            return None
+        node = props[part]
+    return node
+
+
+def _is_table(schema: Mapping) -> bool:
+    return _type(schema) == "array" and widget_of(schema) == "table"
+
+
+# --------------------------------------------------------------------------- input tree
+
+
+@dataclass
+class Messages:
+    """Errors and out-of-limit flags by data path."""
+
+    errors: dict[str, list[str]]
+    flags: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, errors: list[dict] | None = None, flags: list[dict] | None = None) -> Messages:
+        e: dict[str, list[str]] = {}
+        for item in errors or []:
+            e.setdefault(item.get("field", ""), []).append(item.get("message", ""))
+        f: dict[str, list[str]] = {}
+        for item in flags or []:
+            f.setdefault(item.get("field", ""), []).append(item.get("message", ""))
+        return cls(e, f)
+
+
+def field_tree(schema: Mapping, data: Mapping | None, messages: Messages | None = None, *,
+               attachment: Callable[[str], Mapping | None] | None = None,
+               prefix: str = PREFIX) -> list[dict]:
+    """The nodes a template renders for ``schema`` filled with ``data``."""
+    messages = messages or Messages({}, {})
+    return _nodes(schema, data if isinstance(data, Mapping) else {}, (), prefix, messages,
+                  attachment or (lambda _id: None))
+
+
+def _nodes(schema: Mapping, data: Mapping, path: tuple, prefix: str, msgs: Messages,
+           attachment: Callable[[str], Mapping | None]) -> list[dict]:
+    props = schema.get("properties") or {}
+    required = schema.get("required") or []
+    out = []
+    for key, sub in props.items():
+        if not isinstance(sub, dict):
+            continue
+        out.append(_node(key, sub, data.get(key), (*path, key), prefix, key in required, msgs,
+                         attachment))
+    return out
+
+
+def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required: bool,
+          msgs: Messages, attachment: Callable[[str], Mapping | None]) -> dict:
+    dotted = ".".join(str(p) for p in path)
+    name = f"{prefix}.{dotted}"
+    widget = widget_of(sub)
+    typ = _type(sub)
+    node: dict[str, Any] = {
+        "key": key, "path": dotted, "name": name, "widget": widget, "type": typ,
+        "title": str(sub.get("title") or key), "description": sub.get("description") or "",
+        "required": required, "unit": sub.get("x-unit"), "limits": _limits(sub),
+        "placeholder": sub.get("x-placeholder") or "", "visible_if": sub.get("x-visible-if") or "",
+        "scope": name.rsplit(".", 1)[0], "errors": msgs.errors.get(dotted, []),
+        "flags": msgs.flags.get(dotted, []), "value": value, "multiple": typ == "array",
+        "meaning": sub.get("x-meaning") or "", "accept": sub.get("x-accept") or [],
+        "minimum": sub.get("minimum"), "maximum": sub.get("maximum"),
+    }
+    options = _options(sub)
+    if options is not None:
+        chosen = value if isinstance(value, list) else ([] if value is None else [value])
+        node["options"] = [{"value": _str(o), "label": _str(o), "checked": any(_same(o, c) for c in chosen)}
+                           for o in options]
+    if widget == "group" or (typ == "object" and isinstance(sub.get("properties"), dict)):
+        node["widget"] = "group"
+        node["children"] = _nodes(sub, value if isinstance(value, Mapping) else {}, path, prefix,
+                                  msgs, attachment)
+    elif widget == "table":
+        items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
+        rows = value if isinstance(value, list) else []
+        node["rows"] = [_row(items, row, (*path, i), prefix, msgs, attachment)
+                        for i, row in enumerate(rows)]
+        node["template"] = _row(items, None, (*path, "__i__"), prefix, Messages({}, {}), attachment)
+        node["columns"] = ([{"title": str(s.get("title") or k),
+                             "required": k in (items.get("required") or [])}
+                            for k, s in (items.get("properties") or {}).items()]
+                           if _type(items) == "object" else [{"title": node["title"], "required": True}])
+        node["next_index"] = len(rows)
+    elif widget in ("file", "signature"):
+        ids = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+        node["files"] = [{"id": str(i), **(attachment(str(i)) or {"filename": str(i)})} for i in ids]
+    return node
+
+
+def _row(items: Mapping, row: Any, path: tuple, prefix: str, msgs: Messages,
+         attachment: Callable[[str], Mapping | None]) -> dict:
+    dotted = ".".join(str(p) for p in path)
+    if _type(items) == "object":
+        cells = _nodes(items, row if isinstance(row, Mapping) else {}, path, prefix, msgs, attachment)
+    else:  # a table of plain values: one cell per row
+        cells = [_node(str(path[-1]), items, row, path, prefix, True, msgs, attachment)]
+    for c in cells:
+        c["in_row"] = True
+    return {"cells": cells, "errors": msgs.errors.get(dotted, []), "path": dotted}
+
+
+def _str(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return "" if v is None else str(v)
+
+
+def _same(option: Any, value: Any) -> bool:
+    return _str(option) == _str(value)
+
+
+# --------------------------------------------------------------------------- posted data
+
+
+def parse_submission(schema: Mapping, form: MultiDict, extra: Mapping[str, list[str]] | None = None,
+                     prefix: str = PREFIX) -> dict:
+    """Posted inputs as typed JSON in the shape of ``schema``; empty inputs are left out.
+
+    ``extra`` maps input names of file fields to newly uploaded attachment ids. A number
+    that does not parse stays text, so validation reports it and the page shows it again.
+    """
+    return _parse_object(schema, form, prefix, extra or {})
+
+
+def _parse_object(schema: Mapping, form: MultiDict, prefix: str, extra: Mapping) -> dict:
+    out: dict[str, Any] = {}
+    for key, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict):
+            continue
+        value = _parse_field(sub, form, f"{prefix}.{key}", extra)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _row_indices(form: MultiDict, name: str) -> list[int]:
+    start = name + "."
+    found = set()
+    for k in form:
+        if k.startswith(start):
+            head = k[len(start):].split(".", 1)[0]
+            if head.isdigit():
+                found.add(int(head))
+    return sorted(found)
+
+
+def _parse_field(sub: Mapping, form: MultiDict, name: str, extra: Mapping) -> Any:
+    typ = _type(sub)
+    widget = widget_of(sub)
+    if typ == "object" and isinstance(sub.get("properties"), dict):
+        value = _parse_object(sub, form, name, extra)
+        return value or None
+    if widget in ("file", "signature"):
+        ids = [v for v in form.getlist(name) if v] + list(extra.get(name, []))
+        if typ == "array":
+            return ids or None
+        return ids[-1] if ids else None
+    if typ == "array":
+        items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
+        if widget == "table" or _type(items) == "object":
+            rows = []
+            for i in _row_indices(form, name):
+                if _type(items) == "object":
+                    row = _parse_object(items, form, f"{name}.{i}", extra)
+                else:
+                    row = _parse_field(items, form, f"{name}.{i}", extra)
+                if row not in (None, {}):
+                    rows.append(row)
+            return rows or None
+        values = [_scalar(items, v) for v in form.getlist(name)]
+        values = [v for v in values if v is not None]
+        return values or None
+    if typ == "boolean":
+        values = form.getlist(name)
+        if not values:
+            return None
+        last = values[-1]
+        return {"true": True, "on": True, "false": False, "": None}.get(last, last)
+    values = form.getlist(name)
+    return _scalar(sub, values[-1]) if values else None
+
+
+def _scalar(sub: Mapping, raw: str) -> Any:
+    raw = raw.strip() if isinstance(raw, str) else raw
+    if raw in (None, ""):
+        return None
+    options = sub.get("enum")
+    if isinstance(options, list):
+        for o in options:
+            if _str(o) == raw:
+                return o
+    typ = _type(sub)
+    if typ in ("number", "integer"):
+        try:
+            num = float(raw)
+        except ValueError:
+            return raw
+        if num.is_integer() and ("." not in raw and "e" not in raw.lower() or typ == "integer"):
+            return int(num)
+        return num
+    if typ == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    return raw
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+class UploadRejected(Exception):
+    def __init__(self, field: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+def _human(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _accepted(content_type: str, filename: str, accept: list[str]) -> bool:
+    ext = os.path.splitext(filename)[1].lower()
+    return any(a.lower() == content_type or (a.startswith(".") and a.lower() == ext)
+               or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in accept)
+
+
+def save_uploads(schema: Mapping, files: MultiDict, session: Session, config: Config,
+                 username: str, prefix: str = PREFIX) -> tuple[dict[str, list[str]], list[UploadRejected]]:
+    """Store every file posted to a file field; return new ids by input name, and refusals.
+
+    The type is taken from the file name and, for images and PDF, checked against the
+    first bytes; it must be allowed by config ``uploads.allowed_types`` and by the field's
+    ``x-accept``. The size limit is config ``uploads.max_bytes`` (and ``x-max-size``).
+    Files go to ``paths.uploads`` under random names; the SHA-256 is recorded.
+    """
+    new: dict[str, list[str]] = {}
+    refused: list[UploadRejected] = []
+    max_bytes = int(config.get("uploads", "max_bytes", default=10 * 1024 * 1024))
+    allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
+    folder = config.path("paths", "uploads", default="var/uploads")
+    for input_name in files:
+        if not input_name.endswith(UPLOAD_SUFFIX) or not input_name.startswith(prefix + "."):
+            continue
+        name = input_name[: -len(UPLOAD_SUFFIX)]
+        parts = name[len(prefix) + 1:].split(".")
+        sub = schema_at(schema, parts)
+        if sub is None or widget_of(sub) not in ("file", "signature"):
+            continue
+        field = ".".join(parts)
+        limit = min(max_bytes, int(sub.get("x-max-size") or max_bytes))
+        for upload in files.getlist(input_name):
+            if not upload or not upload.filename:
+                continue
+            problem = _store_one(upload, field, limit, allowed, list(sub.get("x-accept") or []),
+                                 folder, session, username, new.setdefault(name, []))
+            if problem:
+                refused.append(problem)
+    return new, refused
+
+
+def _store_one(upload: FileStorage, field: str, limit: int, allowed: list[str], accept: list[str],
+               folder: Path, session: Session, username: str, ids: list[str]) -> UploadRejected | None:
+    filename = os.path.basename(upload.filename or "file").replace("\x00", "")[:200] or "file"
+    guessed = (mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
+    content_type = guessed
+    head = upload.stream.read(16)
+    upload.stream.seek(0)
+    magic = _MAGIC.get(content_type)
+    if magic and not any(head.startswith(m) for m in magic):
+        return UploadRejected(field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
+                                       type=f"{filename} ≠ {content_type}", allowed=", ".join(accept or allowed)), 422)
+    if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
+        return UploadRejected(field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
+                                       type=content_type, allowed=", ".join(accept or allowed)), 422)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / secrets.token_hex(16)
+    digest = hashlib.sha256()
+    size = 0
+    with open(stored, "wb") as out:
+        while chunk := upload.stream.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                stored.unlink(missing_ok=True)
+                return UploadRejected(field, _("The file is larger than {limit}.", limit=_human(limit)), 413)
+            digest.update(chunk)
+            out.write(chunk)
+    row = store.add_attachment(session, filename=filename, content_type=content_type, size=size,
+                               sha256=digest.hexdigest(), storage_path=str(stored), uploaded_by=username)
+    ids.append(row.id)
+    return None
+
+
+def attachment_ids(schema: Mapping, data: Any) -> list[str]:
+    """Every attachment id held by file and signature fields of ``data``."""
+    out: list[str] = []
+    _collect_ids(schema, data, out)
+    return out
+
+
+def _collect_ids(schema: Mapping, data: Any, out: list[str]) -> None:
+    if not isinstance(data, Mapping):
+        return
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in data or not isinstance(sub, dict):
+            continue
+        value = data[key]
+        if widget_of(sub) in ("file", "signature"):
+            out.extend(str(v) for v in (value if isinstance(value, list) else [value]) if v)
+        elif _type(sub) == "object":
+            _collect_ids(sub, value, out)
+        elif _type(sub) == "array" and isinstance(sub.get("items"), dict) and isinstance(value, list):
+            for row in value:
+                _collect_ids(sub["items"], row, out)
+
+
+# --------------------------------------------------------------------------- read-only view
+
+
+def view_tree(form: Form | None, data: Mapping | None, *, flags: list[dict] | None = None,
+              corrections: Mapping[str, list[dict]] | None = None, step: str = "") -> list[dict]:
+    """Recorded data with the form's labels: nodes ``{title, kind, text|rows|children|files}``.
+
+    Keys the form does not declare (an approval's ``decision`` and ``comment``) follow,
+    labelled in the UI language.
+    """
+    data = data if isinstance(data, Mapping) else {}
+    if flags is None and form is not None:
+        try:
+            flags = form.out_of_limits(dict(data))
+        except Exception:  # display only: a malformed record still shows
+            flags = []
+    by_flag = Messages.of(None, flags).flags
+    schema = form.schema if form is not None else {}
+    nodes = _view_nodes(schema, data, (), by_flag)
+    known = set(schema.get("properties") or {})
+    for key, value in data.items():
+        if key not in known:
+            nodes.append({"title": _(key), "kind": "scalar", "text": _fmt(value, {}), "path": key,
+                          "flags": []})
+    for node in nodes:
+        node["corrections"] = list((corrections or {}).get(f"{step}.{node['path']}", []))
+    return nodes
+
+
+def _view_nodes(schema: Mapping, data: Mapping, path: tuple, flags: dict) -> list[dict]:
+    out = []
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in data or not isinstance(sub, dict):
+            continue
+        out.append(_view_node(key, sub, data[key], (*path, key), flags))
+    return out
+
+
+def _view_node(key: str, sub: Mapping, value: Any, path: tuple, flags: dict) -> dict:
+    dotted = ".".join(str(p) for p in path)
+    title = str(sub.get("title") or key)
+    widget = widget_of(sub)
+    base = {"title": title, "path": dotted, "flags": flags.get(dotted, [])}
+    if widget in ("file", "signature"):
+        ids = value if isinstance(value, list) else [value]
+        return {**base, "kind": "files", "files": [str(i) for i in ids if i]}
+    if _type(sub) == "object" and isinstance(value, Mapping):
+        return {**base, "kind": "group", "children": _view_nodes(sub, value, path, flags)}
+    items = sub.get("items") if isinstance(sub.get("items"), dict) else {}
+    if _type(sub) == "array" and _type(items) == "object" and isinstance(value, list):
+        cols = [(k, s) for k, s in (items.get("properties") or {}).items() if isinstance(s, dict)]
+        rows = []
+        for i, row in enumerate(value):
+            row = row if isinstance(row, Mapping) else {}
+            rows.append([{"text": _fmt(row.get(k), s) if k in row else "",
+                          "flags": flags.get(f"{dotted}.{i}.{k}", [])} for k, s in cols])
+        return {**base, "kind": "table", "columns": [str(s.get("title") or k) for k, s in cols],
+                "rows": rows}
+    return {**base, "kind": "scalar", "text": _fmt(value, sub)}
+
+
+def _fmt(value: Any, sub: Mapping) -> str:
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "、".join(_fmt(v, sub.get("items") if isinstance(sub.get("items"), dict) else {})
+                        for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_fmt(v, {})}" for k, v in value.items())
+    text = str(value)
+    if sub.get("x-unit") and isinstance(value, int | float):
+        text = f"{text} {sub['x-unit']}"
+    if sub.get("format") == "date-time" and "T" in text:
+        text = text.replace("T", " ")
+    return text

@@ -1,0 +1,213 @@
+"""UI strings in Simplified Chinese and English: a dict catalogue keyed by the English text.
+
+``_("Inbox")`` gives the text in the request's language (``g.locale``: the signed-in user's
+choice, else config ``locale``). Procedure, step and form titles come from the procedure
+files and are shown as written. Placeholders use ``str.format`` names: ``_("{n} tasks", n=3)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g, has_request_context
+
+LOCALES = ("zh", "en")
+
+# English text -> Chinese text. English is the key, so a missing entry still reads well.
+ZH: dict[str, str] = {
+    "QualityFlow": "质量流程",
+    "Inbox": "待办",
+    "Instances": "流程记录",
+    "Sign in": "登录",
+    "Sign out": "退出",
+    "User name": "用户名",
+    "Password": "密码",
+    "Signed in as {name}": "当前用户：{name}",
+    "The user name or password is wrong.": "用户名或密码错误。",
+    "Too many failed sign-ins for this account from your address. Try again after {time} ({minutes} min).":
+        "该账号在您的地址登录失败次数过多，请在 {time}（{minutes} 分钟后）再试。",
+    "You have been signed out.": "您已退出登录。",
+    "Please sign in to continue.": "请先登录。",
+    "The form has expired or was not sent by this site (missing or wrong CSRF token). Reload the page and try again.":
+        "表单已过期或不是由本站提交的（CSRF 令牌缺失或不符）。请刷新页面后重试。",
+    "Language": "语言",
+    "My tasks": "我的待办",
+    "No tasks for you right now.": "目前没有您的待办任务。",
+    "Procedure": "流程",
+    "Step": "步骤",
+    "Role": "角色",
+    "Due": "期限",
+    "Overdue": "已逾期",
+    "Claimed by me": "已由我领取",
+    "Claimed by {user}": "已由 {user} 领取",
+    "Claim": "领取",
+    "Release": "释放",
+    "Open": "打开",
+    "Start a new instance": "发起新流程",
+    "Start": "发起",
+    "You may not start any procedure.": "您没有可发起的流程。",
+    "Instance": "实例",
+    "Started": "发起时间",
+    "Started by": "发起人",
+    "Status": "状态",
+    "Outcome": "结果",
+    "running": "进行中",
+    "completed": "已完成",
+    "cancelled": "已取消",
+    "All": "全部",
+    "Filter": "筛选",
+    "No instances.": "没有流程记录。",
+    "Submit": "提交",
+    "Save draft": "保存草稿",
+    "Draft saved at {time}.": "草稿已于 {time} 保存。",
+    "Resumed your draft saved at {time}.": "已恢复您于 {time} 保存的草稿。",
+    "Approve": "批准",
+    "Reject": "驳回",
+    "Comment": "意见",
+    "Signature": "电子签名",
+    "Meaning of the signature: {meaning}": "签名含义：{meaning}",
+    "Enter your password again to sign.": "请再次输入密码以签名。",
+    "Signed by {name} at {time} ({meaning})": "{name} 于 {time} 签名（{meaning}）",
+    "Earlier steps": "前序步骤记录",
+    "Instructions": "作业说明",
+    "Add row": "添加行",
+    "Remove": "删除",
+    "required": "必填",
+    "Specification": "规格",
+    "Out of specification": "超出规格",
+    "Upload": "上传",
+    "Uploaded files": "已上传文件",
+    "yes": "是",
+    "no": "否",
+    "The form has {n} error(s); see the marked fields.": "表单有 {n} 处错误，请查看标出的字段。",
+    "Recorded.": "已记录。",
+    "Recorded; {n} value(s) are out of specification.": "已记录；有 {n} 个数值超出规格。",
+    "Instance {id} started.": "流程 {id} 已发起。",
+    "Task claimed.": "任务已领取。",
+    "Task released.": "任务已释放。",
+    "This task is already {status}.": "该任务已{status}。",
+    "done": "完成",
+    "open": "待处理",
+    "Timeline": "时间线",
+    "Procedure version": "流程版本",
+    "Time": "时间",
+    "Actor": "操作人",
+    "Event": "事件",
+    "Details": "详情",
+    "Deadline met": "按期完成",
+    "Deadline missed": "逾期完成",
+    "Corrections": "更正记录",
+    "Correct a value": "更正数据",
+    "Field": "字段",
+    "New value": "新值",
+    "Reason": "原因",
+    "Correct": "更正",
+    "Cancel instance": "取消流程",
+    "Cancel": "取消",
+    "Origin": "来源",
+    "Spawned instances": "派生流程",
+    "Open tasks": "待处理任务",
+    "Data": "数据",
+    "by {who} at {time}, reason: {reason}": "{who} 于 {time} 更正，原因：{reason}",
+    "Value corrected.": "数据已更正。",
+    "Instance cancelled.": "流程已取消。",
+    "Back": "返回",
+    "Error": "错误",
+    "You do not hold a role in this procedure.": "您在该流程中没有角色。",
+    "You may not act on this task: it is for role '{role}'.": "您不能处理此任务：它属于角色“{role}”。",
+    "You may not start '{title}'.": "您不能发起“{title}”。",
+    "The file is larger than {limit}.": "文件超过 {limit} 的大小限制。",
+    "Files of type {type} are not accepted here (allowed: {allowed}).": "此处不接受 {type} 类型的文件（允许：{allowed}）。",
+    "Start form": "发起表单",
+    "This procedure has no start form.": "该流程没有发起表单。",
+    "Due {time}": "期限 {time}",
+    "Escalated": "已升级",
+    # event types
+    "instance:started": "发起流程",
+    "task:completed": "完成步骤",
+    "task:approved": "批准",
+    "task:rejected": "驳回",
+    "task:claimed": "领取任务",
+    "task:released": "释放任务",
+    "task:reassigned": "转派任务",
+    "task:cancelled": "任务取消",
+    "instance:cancelled": "取消流程",
+    "instance:completed": "流程结束",
+    "data:corrected": "更正数据",
+    "deadline:reminder": "期限提醒",
+    "deadline:missed": "逾期",
+    "deadline:escalated": "逾期升级",
+    "route:taken": "路由",
+    "spawn:requested": "派生流程",
+    "join:completed": "汇合",
+    "wait:woken": "等待结束",
+    "decision": "决定",
+    "approve": "批准",
+    "reject": "驳回",
+    "to {step}": "转至 {step}",
+    "Escalated to {role} (level {level})": "升级至 {role}（第 {level} 级）",
+    "was due {time}": "期限 {time}",
+    "on time": "按期",
+    "late": "逾期",
+}
+
+CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}
+
+
+def default_locale() -> str:
+    cfg = current_app.config.get("WF")
+    loc = cfg.get("locale", default="zh") if cfg is not None else "zh"
+    return loc if loc in LOCALES else "zh"
+
+
+def get_locale() -> str:
+    if has_request_context():
+        loc = getattr(g, "locale", None)
+        if loc in LOCALES:
+            return loc
+        return default_locale()
+    return "zh"
+
+
+def gettext(text: str, locale: str | None = None, **params: Any) -> str:
+    """``text`` in ``locale`` (default: the request's), with ``params`` filled in."""
+    loc = locale or get_locale()
+    out = CATALOGUE.get(loc, {}).get(text, text)
+    return out.format(**params) if params else out
+
+
+_ = gettext
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["_"] = gettext
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["time"] = fmt_time
+
+
+def display_zone():
+    """The zone times are shown in: the default calendar's (config), else UTC."""
+    from zoneinfo import ZoneInfo
+
+    cfg = current_app.config.get("WF") if has_request_context() else None
+    name = cfg.get("calendars", "default", "timezone", default="UTC") if cfg is not None else "UTC"
+    try:
+        return ZoneInfo(name)
+    except Exception:  # an unknown zone name: show UTC rather than fail the page
+        return ZoneInfo("UTC")
+
+
+def fmt_time(value: Any) -> str:
+    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone."""
+    from datetime import UTC, datetime
+
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M")

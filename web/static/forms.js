@@ -1,0 +1,100 @@
+// Generated forms: table rows, live specification limits, simple x-visible-if, file removal.
+// The server validates everything again; this only helps while typing.
+(function () {
+  "use strict";
+
+  function valueOf(form, name) {
+    var els = form.querySelectorAll('[name="' + CSS.escape(name) + '"]');
+    if (!els.length) return undefined;
+    var values = [];
+    els.forEach(function (el) {
+      if (el.type === "radio" || el.type === "checkbox") { if (el.checked) values.push(el.value); }
+      else if (el.type !== "hidden" || els.length === 1) values.push(el.value);
+    });
+    var last = values.length ? values[values.length - 1] : "";
+    if (last === "true") return true;
+    if (last === "false") return false;
+    return last;
+  }
+
+  // field == "v", field != "v", field in ["a", "b"], field, not field, field == true/false
+  function compile(expr) {
+    var m;
+    var lit = function (s) {
+      s = s.trim();
+      if (s === "true") return true; if (s === "false") return false;
+      if (/^(['"]).*\1$/.test(s)) return s.slice(1, -1);
+      if (/^-?\d+(\.\d+)?$/.test(s)) return s;
+      return null;
+    };
+    expr = expr.trim();
+    if ((m = expr.match(/^([A-Za-z_]\w*)\s*(==|!=)\s*(.+)$/))) {
+      var v = lit(m[3]); if (v === null) return null;
+      var name = m[1], op = m[2];
+      return function (get) { var x = get(name); var eq = String(x) === String(v); return op === "==" ? eq : !eq; };
+    }
+    if ((m = expr.match(/^([A-Za-z_]\w*)\s+(not\s+)?in\s*\[(.*)\]$/))) {
+      var opts = m[3].split(",").map(lit); if (opts.indexOf(null) >= 0) return null;
+      var n2 = m[1], neg = !!m[2];
+      return function (get) { var hit = opts.map(String).indexOf(String(get(n2))) >= 0; return neg ? !hit : hit; };
+    }
+    if ((m = expr.match(/^(not\s+)?([A-Za-z_]\w*)$/))) {
+      var n3 = m[2], not = !!m[1];
+      return function (get) { var x = get(n3); var t = !(x === undefined || x === "" || x === false); return not ? !t : t; };
+    }
+    return null; // anything else: always shown; the server decides
+  }
+
+  function refreshVisibility(form) {
+    form.querySelectorAll("[data-visible-if]").forEach(function (el) {
+      var test = compile(el.getAttribute("data-visible-if"));
+      if (!test) return;
+      var scope = el.getAttribute("data-scope");
+      el.hidden = !test(function (name) { return valueOf(form, scope + "." + name); });
+    });
+  }
+
+  function checkLimits(input) {
+    var lo = input.getAttribute("data-limit-min"), hi = input.getAttribute("data-limit-max");
+    var v = parseFloat(input.value), out = false;
+    if (input.value.trim() !== "" && !isNaN(v)) {
+      if (lo !== "" && lo !== null && v < parseFloat(lo)) out = true;
+      if (hi !== "" && hi !== null && v > parseFloat(hi)) out = true;
+    }
+    input.classList.toggle("out-of-limit", out);
+    var badge = input.parentNode.querySelector(".oos-live");
+    if (badge) badge.hidden = !out;
+  }
+
+  function addRow(button) {
+    var field = button.closest(".field");
+    var table = field.querySelector("table.grid");
+    var tpl = field.querySelector("template");
+    var i = parseInt(table.getAttribute("data-next") || "0", 10);
+    table.setAttribute("data-next", String(i + 1));
+    var html = tpl.innerHTML.split("__i__").join(String(i));
+    var body = table.tBodies[0];
+    body.insertAdjacentHTML("beforeend", html);
+    var row = body.lastElementChild;
+    var first = row.querySelector("input, select, textarea");
+    if (first) first.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.wf-form").forEach(function (form) {
+      form.addEventListener("click", function (ev) {
+        var t = ev.target;
+        if (t.classList.contains("add-row")) { ev.preventDefault(); addRow(t); refreshVisibility(form); }
+        else if (t.classList.contains("remove-row")) { ev.preventDefault(); t.closest("tr").remove(); refreshVisibility(form); }
+        else if (t.classList.contains("remove-file")) { ev.preventDefault(); t.closest(".file-item").remove(); }
+      });
+      form.addEventListener("input", function (ev) {
+        if (ev.target.hasAttribute && ev.target.hasAttribute("data-limit-min")) checkLimits(ev.target);
+        refreshVisibility(form);
+      });
+      form.addEventListener("change", function () { refreshVisibility(form); });
+      form.querySelectorAll("[data-limit-min]").forEach(checkLimits);
+      refreshVisibility(form);
+    });
+  });
+})();
