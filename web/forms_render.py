@@ -426,8 +426,9 @@ def view_tree(form: Form | None, data: Mapping | None, *, flags: list[dict] | No
     known = set(schema.get("properties") or {})
     for key, value in data.items():
         if key not in known:
-            nodes.append({"title": _(key), "kind": "scalar", "text": _fmt(value, {}), "path": key,
-                          "flags": []})
+            title = {"comment": _("Comment"), "decision": _("decision")}.get(key, key)
+            text = _(value) if key == "decision" and isinstance(value, str) else _fmt(value, {})
+            nodes.append({"title": title, "kind": "scalar", "text": text, "path": key, "flags": []})
     for node in nodes:
         node["corrections"] = list((corrections or {}).get(f"{step}.{node['path']}", []))
     return nodes

@@ -124,6 +124,7 @@ ZH: dict[str, str] = {
     "Escalated": "已升级",
     # event types
     "instance:started": "发起流程",
+    "task:created": "生成任务",
     "task:completed": "完成步骤",
     "task:approved": "批准",
     "task:rejected": "驳回",

@@ -272,6 +272,9 @@ def task(task_id: str):
             if draft is not None:
                 data = dict(draft.data)
                 notice = _("Resumed your draft saved at {time}.", time=_fmt(draft.saved_at))
+            elif form and isinstance(inst["data"].get(step.id), dict):
+                # the step runs again (after a rejection): start from what was recorded
+                data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
                 if form:
                     flags = form.out_of_limits(form.clean(data), get_locale())
     with reading() as s:

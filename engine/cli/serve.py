@@ -1,0 +1,109 @@
+"""``wf serve``: run the web server (gunicorn when installed, else Flask's development server)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from engine.cli import main
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Readable names for the groups of the shipped config.yaml; other groups get their own name.
+DEMO_NAMES = {
+    "qa-inspectors": "检验员（演示）",
+    "qa-supervisors": "质量主管（演示）",
+    "repair-technicians": "维修技术员（演示）",
+    "production": "生产部（演示）",
+    "suppliers": "供应商（演示）",
+    "admins": "管理员（演示）",
+}
+DEMO_PASSWORD = "demo"
+
+
+def demo_groups(roles: dict[str, Any] | None) -> list[str]:
+    """Every group named in config ``roles``, in first-seen order."""
+    seen: dict[str, None] = {}
+    for groups in (roles or {}).values():
+        for g in groups or []:
+            seen.setdefault(str(g), None)
+    return list(seen)
+
+
+def create_demo_users(app: Flask) -> list[tuple[str, str]]:
+    """When the database has no users: one per group (user name = group, password ``demo``)."""
+    from engine import store
+
+    cfg = app.config["WF"]
+    made = []
+    with app.extensions["sessions"].begin() as session:
+        if store.list_users(session):
+            return []
+        for group in demo_groups(cfg.get("roles", default={})):
+            name = DEMO_NAMES.get(group) or group.replace("-", " ").replace("_", " ").title() + " (demo)"
+            store.add_user(session, group, DEMO_PASSWORD, [group], full_name=name)
+            made.append((group, name))
+    return made
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help="Create one demo user per group when there are no users.")
+@click.option("--workers", default=None, type=int,
+              help="gunicorn worker processes (default: 2; 1 with the development server).")
+@click.option("--dev", is_flag=True, help="Use Flask's development server even if gunicorn is installed.")
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool) -> None:
+    """Run the web server on HOST:PORT with the configured database and procedures."""
+    from web import create_app
+
+    obj = ctx.find_object(dict) or {}
+    app = create_app({"WF_CONFIG": obj.get("config_path")})
+    if demo:
+        made = create_demo_users(app)
+        if made:
+            click.echo(f"Demo users (password '{DEMO_PASSWORD}'):")
+            for username, name in made:
+                click.echo(f"  {username:<20} {name}")
+        else:
+            click.echo("Demo: the database already has users; none created.")
+    click.echo(f"Serving on http://{host}:{port}/")
+    try:
+        import gunicorn  # noqa: F401
+    except ImportError:
+        dev = True
+    if dev:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        return
+    _gunicorn(app, host, port, workers or 2)
+
+
+def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    engine = app.extensions["db_engine"]
+
+    def post_fork(server: Any, worker: Any) -> None:
+        # Connections opened by the master must not be shared with the workers.
+        engine.dispose(close=False)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            settings = {
+                "bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
+                "preload_app": True, "post_fork": post_fork, "accesslog": "-",
+                "timeout": 60, "graceful_timeout": 10,
+                "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    engine.dispose()
+    Server().run()

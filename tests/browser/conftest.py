@@ -1,0 +1,50 @@
+"""Browser tests: a real server in a thread and headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[tuple[str, object]]:
+    """The app on 127.0.0.1 (a free port) with a fresh SQLite database; yields (url, app)."""
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    app = create_app({"WF_OVERRIDES": {"database.url": f"sqlite:///{tmp_path / 'wf.db'}",
+                                       "paths.uploads": str(tmp_path / "uploads")}})
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}", app
+    finally:
+        srv.shutdown()
+        thread.join(5)
+        srv.server_close()
+        app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install it with 'apt-get install chromium' (scripts/test does as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
