@@ -118,12 +118,13 @@ class Workflow:
 
     def actor(self, session: Session, username: str, procedure: Procedure) -> Actor:
         """The user with the roles they hold in ``procedure`` (through their groups)."""
-        user = user_store.get_user(session, username)
-        if user is None or not user.active:
+        found = user_store.identity(session, username)
+        if found is None or not found[1]:
             raise NotPermitted(f"unknown or inactive user '{username}'")
-        groups = set(user_store.groups_of(user))
+        full_name, _, group_list = found
+        groups = set(group_list)
         roles = {r for r in (*procedure.roles, "admin") if groups & set(self.config.groups_for_role(procedure.id, r))}
-        return Actor(user=username, roles=frozenset(roles), name=user.full_name or username)
+        return Actor(user=username, roles=frozenset(roles), name=full_name or username)
 
     def _signature(self, session: Session, actor: Actor, step_signature: str | None, password: str | None) -> Signature | None:
         """Re-check the password for a signature step; the runtime refuses a missing one."""
@@ -144,8 +145,7 @@ class Workflow:
         actor = self.actor(session, username, rt.procedure) if username else None
         state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
         if events:
-            store.update_instance(session, state, row.rev, next_wakeup(state))
-            store.append_events(session, instance_id, events)
+            store.save_step(session, row, state, events, next_wakeup(state))
             self._spawn(session, state, events)
         return state
 
@@ -163,8 +163,7 @@ class Workflow:
         rt = self.runtime(session, version_id)
         cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale)
         state, events = rt.apply(None, cmd, now)
-        store.insert_instance(session, state, version_id, next_wakeup(state))
-        store.append_events(session, state["id"], events)
+        store.create_instance(session, state, version_id, events, next_wakeup(state))
         self._spawn(session, state, events)
         return state
 
@@ -243,8 +242,7 @@ class Workflow:
             rt = self.runtime(session, row.version_id)
             state, events = rt.apply(row.state, Tick(), now)
             if events:
-                store.update_instance(session, state, row.rev, next_wakeup(state))
-                store.append_events(session, row.id, events)
+                store.save_step(session, row, state, events, next_wakeup(state))
                 self._spawn(session, state, events)
                 changed += 1
             else:  # nothing due after all (e.g. a stale timer): move the timer on

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import and_, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict, NotFound
@@ -316,43 +316,121 @@ def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
     return list(session.scalars(stmt.limit(limit)))
 
 
+# --- one step in one pass ------------------------------------------------------------------
+
+def _chain(instance_id: str, events: Iterable[Mapping[str, Any]], seq: int,
+           prev_hash: str) -> tuple[list[dict[str, Any]], int, str]:
+    """Event rows chained after (seq, prev_hash); returns the rows and the new chain head."""
+    rows = []
+    for event in events:
+        seq += 1
+        data = normalise(event.get("data") or {})
+        task = event.get("task", event.get("task_id"))
+        fields = {"type": event["type"], "step": event.get("step"), "actor": event["actor"],
+                  "at": parse_time(event["at"]), "data": data}
+        digest = event_hash(instance_id=instance_id, seq=seq, task=task, prev_hash=prev_hash,
+                            **fields)
+        rows.append({"instance_id": instance_id, "seq": seq, "task_id": task,
+                     "prev_hash": prev_hash, "hash": digest, **fields})
+        prev_hash = digest
+    return rows, seq, prev_hash
+
+
+def _write_tasks(session: Session, instance_id: str, procedure_id: str,
+                 old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> None:
+    """Insert new task rows and update changed ones; the runtime never removes a task."""
+    now = _now()
+    added = []
+    for key, task in new.items():
+        before = old.get(key)
+        if before == task:
+            continue
+        task_id = str(task.get("id") or key)
+        values = _task_columns(task, now)
+        if before is None:
+            added.append({"id": f"{instance_id}.{task_id}", "instance_id": instance_id,
+                          "task_id": task_id, "procedure_id": procedure_id, **values})
+        else:
+            session.execute(update(Task.__table__)
+                            .where(Task.__table__.c.id == f"{instance_id}.{task_id}")
+                            .values(**values))
+    if added:
+        session.execute(insert(Task.__table__), added)
+
+
+def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
+                    events: Iterable[Mapping[str, Any]],
+                    next_timer_at: datetime | None = None) -> None:
+    """Store a new instance with its tasks and its first events, in the caller's transaction."""
+    instance_id = state["id"]
+    rows, seq, head = _chain(instance_id, events, 0, GENESIS)
+    rev = int(state.get("rev") or 0)
+    try:
+        session.execute(insert(Instance.__table__).values(
+            id=instance_id, version_id=version_id, state={**state, "rev": rev}, rev=rev,
+            next_timer_at=next_timer_at, updated_at=_now(), event_seq=seq, event_hash=head,
+            **_instance_columns(state)))
+    except IntegrityError as exc:
+        raise Conflict(f"Instance {instance_id} already exists.") from exc
+    _write_tasks(session, instance_id, state["procedure"], {}, state.get("tasks") or {})
+    if rows:
+        session.execute(insert(Event.__table__), rows)
+
+
+def save_step(session: Session, instance: Instance, state: Mapping[str, Any],
+              events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None = None) -> int:
+    """Write one command's result on an instance the caller loaded (and locked): the new
+    state with an optimistic rev check, the changed task rows, and the events chained after
+    the stored chain head. Returns the new rev; raises ``Conflict`` when the row moved on."""
+    rows, seq, head = _chain(instance.id, events, instance.event_seq,
+                             instance.event_hash or GENESIS)
+    new_rev = instance.rev + 1
+    result = session.execute(
+        update(Instance.__table__)
+        .where(Instance.__table__.c.id == instance.id, Instance.__table__.c.rev == instance.rev)
+        .values(state={**state, "rev": new_rev}, rev=new_rev, next_timer_at=next_timer_at,
+                updated_at=_now(), event_seq=seq, event_hash=head, **_instance_columns(state)))
+    if result.rowcount != 1:
+        raise Conflict(f"Instance {instance.id} was changed by someone else (you had version "
+                       f"{instance.rev}); reload it and try again.")
+    _write_tasks(session, instance.id, instance.procedure_id,
+                 (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
+    if rows:
+        session.execute(insert(Event.__table__), rows)
+    return new_rev
+
+
 # --- events ---------------------------------------------------------------------------------
 
 def append_events(session: Session, instance_id: str,
                   events: Iterable[Mapping[str, Any]]) -> list[Event]:
-    """Append the runtime's events to the instance's hash chain; return the new rows.
+    """Append events to the instance's hash chain, after the head stored on its row.
 
-    Appenders of one instance are serialised by the instance row lock (PostgreSQL; the
-    ``update_instance`` of the same transaction already holds it) or by SQLite's single
-    writer; the unique (instance_id, seq) is the backstop and surfaces as ``Conflict``.
+    The instance row is locked (PostgreSQL) and its head moved on in the same transaction;
+    the unique (instance_id, seq) is the backstop and surfaces as ``Conflict``.
     """
     events = list(events)
     if not events:
         return []
-    session.execute(select(Instance.id).where(Instance.id == instance_id).with_for_update())
-    last = session.execute(select(Event.seq, Event.hash).where(Event.instance_id == instance_id)
-                           .order_by(Event.seq.desc()).limit(1)).first()
-    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
-    rows = []
-    for event in events:
-        seq += 1
-        at = parse_time(event["at"])
-        data = normalise(event.get("data") or {})
-        task = event.get("task", event.get("task_id"))
-        fields = {"type": event["type"], "step": event.get("step"), "actor": event["actor"],
-                  "at": at, "data": data}
-        digest = event_hash(instance_id=instance_id, seq=seq, task=task, prev_hash=prev_hash,
-                            **fields)
-        rows.append(Event(instance_id=instance_id, seq=seq, task_id=task, prev_hash=prev_hash,
-                          hash=digest, **fields))
-        prev_hash = digest
+    head = session.execute(select(Instance.event_seq, Instance.event_hash)
+                           .where(Instance.id == instance_id).with_for_update()).first()
+    if head is None:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    rows, seq, last = _chain(instance_id, events, head.event_seq, head.event_hash or GENESIS)
     try:
         with session.begin_nested():
-            session.add_all(rows)
+            objects = [Event(**row) for row in rows]
+            session.add_all(objects)
+            session.flush()
     except IntegrityError as exc:
         raise Conflict(f"Instance {instance_id} got events from someone else at the same "
                        "time; reload it and try again.") from exc
-    return rows
+    session.execute(update(Instance.__table__).where(Instance.__table__.c.id == instance_id)
+                    .values(event_seq=seq, event_hash=last))
+    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
+    if cached is not None:
+        session.expire(cached)
+    return objects
 
 
 def events_of(session: Session, instance_id: str) -> list[Event]:

@@ -131,7 +131,10 @@ class Instance(Base):
     """A running or ended procedure instance; ``state`` is the runtime's dict, kept whole."""
 
     __tablename__ = "instances"
-    __table_args__ = (Index("ix_instances_procedure_id_status", "procedure_id", "status"),)
+    __table_args__ = (
+        Index("ix_instances_procedure_id_status", "procedure_id", "status"),
+        Index("ix_instances_procedure_status_started", "procedure_id", "status", "started_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     procedure_id: Mapped[str100] = mapped_column(index=True)
@@ -147,6 +150,9 @@ class Instance(Base):
     origin_instance: Mapped[str | None] = mapped_column(String(40))
     origin_step: Mapped[str100 | None]
     updated_at: Mapped[utc]
+    # The chain head: seq and hash of the instance's last event.
+    event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    event_hash: Mapped[str64 | None]
 
     version: Mapped[ProcedureVersion] = relationship(lazy="raise")
 

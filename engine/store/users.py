@@ -10,7 +10,7 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
-from engine.store.tables import Group, User
+from engine.store.tables import Group, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -27,6 +27,17 @@ def hash_password(password: str) -> str:
 
 def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
+
+
+def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | None:
+    """(full name, active, group names) of a user in one query, or None if unknown."""
+    rows = session.execute(
+        select(User.full_name, User.active, Group.name)
+        .select_from(User).outerjoin(user_groups).outerjoin(Group)
+        .where(User.username == username)).all()
+    if not rows:
+        return None
+    return rows[0].full_name, rows[0].active, sorted(r.name for r in rows if r.name)
 
 
 def list_users(session: Session) -> list[User]:
