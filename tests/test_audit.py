@@ -174,3 +174,15 @@ def test_cli_audit_verify(db_url, tmp_path, monkeypatch):
         assert "BROKEN: B: event seq 2" in result.output and "hash mismatch" in result.output
     finally:
         eng.dispose()
+
+
+def test_events_deleted_from_the_end_are_caught(chains, session, engine):
+    """The links alone cannot show a shortened chain; the head kept on the instance row can."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE instance_id='A' AND seq=5"))
+        conn.execute(text("DELETE FROM events WHERE instance_id='C'"))
+    breaks = {b.instance_id: b for b in verify(session)}
+    assert set(breaks) == {"A", "C"}
+    assert breaks["A"].problem == "chain end mismatch" and breaks["A"].seq == 4
+    assert "records 5 events" in breaks["A"].detail
+    assert breaks["C"].seq == 0

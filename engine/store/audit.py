@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, tuple_
 
-from engine.store.tables import Event
+from engine.store.tables import Event, Instance
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -140,7 +140,30 @@ def verify_chains(session: Session, *, batch_size: int = 5000) -> Report:
             broken = True
             continue
         expected_seq, prev_hash = row.seq + 1, row.hash
+    report.breaks.extend(_head_breaks(session, {b.instance_id for b in report.breaks}))
     return report
+
+
+def _head_breaks(session: Session, already: set[str]) -> list[Break]:
+    """Chains whose end differs from the head kept on the instance row: events deleted (or
+    added) at the end of a chain, which the links alone cannot show."""
+    ev = Event.__table__
+    last = (select(ev.c.instance_id, func.max(ev.c.seq).label("seq"))
+            .group_by(ev.c.instance_id).subquery())
+    inst = Instance.__table__
+    rows = session.execute(
+        select(inst.c.id, inst.c.event_seq, inst.c.event_hash, last.c.seq, ev.c.hash, ev.c.id.label("event_id"))
+        .outerjoin(last, last.c.instance_id == inst.c.id)
+        .outerjoin(ev, (ev.c.instance_id == inst.c.id) & (ev.c.seq == last.c.seq))
+        .where(inst.c.event_seq > 0)
+        .where((func.coalesce(last.c.seq, 0) != inst.c.event_seq) | (ev.c.hash != inst.c.event_hash))
+    ).all()
+    return [
+        Break(r.id, r.seq or 0, r.event_id or 0, "chain end mismatch",
+              f"the instance records {r.event_seq} events ending in {(r.event_hash or '')[:12]}…, "
+              f"the chain ends at seq {r.seq or 0}: events were removed from (or added to) its end")
+        for r in rows if r.id not in already
+    ]
 
 
 def verify(session: Session, *, batch_size: int = 5000) -> list[Break]:
