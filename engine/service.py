@@ -145,9 +145,13 @@ class Workflow:
         actor = self.actor(session, username, rt.procedure) if username else None
         state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
         if events:
-            store.save_step(session, row, state, events, next_wakeup(state))
-            self._spawn(session, state, events)
+            self._save(session, row, state, events)
         return state
+
+    def _save(self, session: Session, row: Any, state: dict, events: list[dict]) -> None:
+        """Write one command's result and open the instances it asked to spawn."""
+        store.save_step(session, row, state, events, next_wakeup(state))
+        self._spawn(session, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
         for e in events:
@@ -241,12 +245,9 @@ class Workflow:
         for row in store.due_instances(session, now, limit):
             rt = self.runtime(session, row.version_id)
             state, events = rt.apply(row.state, Tick(), now)
-            if events:
-                store.save_step(session, row, state, events, next_wakeup(state))
-                self._spawn(session, state, events)
-                changed += 1
-            else:  # nothing due after all (e.g. a stale timer): move the timer on
-                store.update_instance(session, state, row.rev, next_wakeup(state))
+            # Saved even without events: a stale timer must move on, or the row stays due.
+            self._save(session, row, state, events)
+            changed += bool(events)
         return changed
 
     # -- reads ------------------------------------------------------------------------------
