@@ -118,7 +118,10 @@ class Workflow:
 
     def actor(self, session: Session, username: str, procedure: Procedure) -> Actor:
         """The user with the roles they hold in ``procedure`` (through their groups)."""
-        found = user_store.identity(session, username)
+        return self._actor(username, user_store.identity(session, username), procedure)
+
+    def _actor(self, username: str, found: tuple[str, bool, list[str]] | None,
+               procedure: Procedure) -> Actor:
         if found is None or not found[1]:
             raise NotPermitted(f"unknown or inactive user '{username}'")
         full_name, _, group_list = found
@@ -138,11 +141,11 @@ class Workflow:
 
     def _apply(self, session: Session, instance_id: str, make: Callable[[Runtime, dict, Actor | None], Any],
                username: str | None, expected_rev: int | None = None) -> dict:
-        row = store.load_instance(session, instance_id, for_update=True)
+        row = store.load_for_step(session, instance_id, username)
         if expected_rev is not None and row.rev != expected_rev:
             raise Conflict(f"the instance changed since you loaded it (version {expected_rev}, now {row.rev}); reload and try again")
         rt = self.runtime(session, row.version_id)
-        actor = self.actor(session, username, rt.procedure) if username else None
+        actor = self._actor(username, row.user, rt.procedure) if username else None
         state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
         if events:
             self._save(session, row, state, events)

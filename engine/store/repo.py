@@ -8,17 +8,20 @@ data; this module copies the columns it needs out of them and keeps the rest opa
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, false, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict, NotFound
+from engine.store import users
 from engine.store.audit import GENESIS, event_hash, normalise, parse_time
+from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     Attachment,
     Event,
@@ -224,6 +227,62 @@ def _mirror_tasks(session: Session, instance_id: str, procedure_id: str,
         session.delete(row)
 
 
+# The hot path (load, write, append of one step) runs prepared statements (see prepared.py).
+_I = Instance.__table__
+_T = Task.__table__
+_E = Event.__table__
+_INSTANCE_COLUMNS = ["procedure_id", "status", "outcome", "started_at", "started_by",
+                     "ended_at", "origin_instance", "origin_step"]  # _instance_columns()
+_STEP_WRITE = ["state", "rev", "next_timer_at", "updated_at", "event_seq", "event_hash",
+               *_INSTANCE_COLUMNS]
+_TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "due_at",
+                 "completed_at", "completed_by"]  # _task_columns()
+_LOAD_FOR_STEP = Prepared(
+    select(_I.c.id, _I.c.version_id, _I.c.procedure_id, _I.c.status, _I.c.state, _I.c.rev,
+           _I.c.event_seq, _I.c.event_hash)
+    .where(_I.c.id == bindparam("b_id")).with_for_update())
+_INSERT_INSTANCE = Prepared(insert(_I), ["id", "version_id", *_STEP_WRITE])
+_UPDATE_INSTANCE = Prepared(
+    update(_I).where(_I.c.id == bindparam("b_id"), _I.c.rev == bindparam("b_rev")), _STEP_WRITE)
+_INSERT_TASKS = Prepared(insert(_T), ["id", "instance_id", "task_id", "procedure_id",
+                                      *_TASK_COLUMNS])
+_UPDATE_TASK = Prepared(update(_T).where(_T.c.id == bindparam("b_id")), _TASK_COLUMNS)
+_INSERT_EVENTS = Prepared(insert(_E), ["instance_id", "seq", "task_id", "prev_hash", "hash",
+                                       "type", "step", "actor", "at", "data"])
+
+
+class StepRow(NamedTuple):
+    """What a step needs of its instance row."""
+
+    id: str
+    version_id: int
+    procedure_id: str
+    status: InstanceStatus
+    state: dict[str, Any]
+    rev: int
+    event_seq: int
+    event_hash: str | None
+    user: tuple[str, bool, list[str]] | None = None  # the acting user's identity, if asked
+
+
+def load_for_step(session: Session, instance_id: str, username: str | None = None) -> StepRow:
+    """The instance's row for a step, locked on PostgreSQL until the transaction ends (on
+    SQLite the transaction already holds the write lock), with the identity of the acting
+    user (``users.identity``) fetched in the same round trip. ``NotFound`` if unknown."""
+    calls = [(_LOAD_FOR_STEP, [{"b_id": instance_id}])]
+    if username is not None:
+        calls.append((users.IDENTITY, [{"b_username": username}]))
+    found, *user_rows = batch(session, calls)
+    if not found:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    iid, version_id, procedure_id, status, state, rev, seq, head = found[0]
+    if isinstance(state, str | bytes):  # SQLite hands JSON back as text
+        state = json.loads(state)
+    user = users.identity_of(user_rows[0]) if user_rows else None
+    return StepRow(iid, version_id, procedure_id, InstanceStatus(status), state, rev, seq, head,
+                   user)
+
+
 def load_instance(session: Session, instance_id: str, *, for_update: bool = False) -> Instance:
     """The instance row (fresh from the database); ``for_update`` locks it on PostgreSQL."""
     stmt = select(Instance).where(Instance.id == instance_id).execution_options(
@@ -336,11 +395,13 @@ def _chain(instance_id: str, events: Iterable[Mapping[str, Any]], seq: int,
     return rows, seq, prev_hash
 
 
-def _write_tasks(session: Session, instance_id: str, procedure_id: str,
-                 old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> None:
-    """Insert new task rows and update changed ones; the runtime never removes a task."""
+def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[str, Any]],
+                 new: Mapping[str, Mapping[str, Any]]) -> list[tuple[Prepared, list[dict]]]:
+    """Statements that insert new task rows and update changed ones (the runtime never
+    removes a task)."""
     now = _now()
     added = []
+    changed = []
     for key, task in new.items():
         before = old.get(key)
         if before == task:
@@ -351,11 +412,9 @@ def _write_tasks(session: Session, instance_id: str, procedure_id: str,
             added.append({"id": f"{instance_id}.{task_id}", "instance_id": instance_id,
                           "task_id": task_id, "procedure_id": procedure_id, **values})
         else:
-            session.execute(update(Task.__table__)
-                            .where(Task.__table__.c.id == f"{instance_id}.{task_id}")
-                            .values(**values))
-    if added:
-        session.execute(insert(Task.__table__), added)
+            changed.append({"b_id": f"{instance_id}.{task_id}", **values})
+    return [(stmt, rows) for stmt, rows in ((_UPDATE_TASK, changed), (_INSERT_TASKS, added))
+            if rows]
 
 
 def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
@@ -365,38 +424,41 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
     instance_id = state["id"]
     rows, seq, head = _chain(instance_id, events, 0, GENESIS)
     rev = int(state.get("rev") or 0)
+    row = {"id": instance_id, "version_id": version_id, "state": {**state, "rev": rev},
+           "rev": rev, "next_timer_at": next_timer_at, "updated_at": _now(),
+           "event_seq": seq, "event_hash": head, **_instance_columns(state)}
+    calls = [(_INSERT_INSTANCE, [row]),
+             *_task_writes(instance_id, state["procedure"], {}, state.get("tasks") or {})]
+    if rows:
+        calls.append((_INSERT_EVENTS, rows))
     try:
-        session.execute(insert(Instance.__table__).values(
-            id=instance_id, version_id=version_id, state={**state, "rev": rev}, rev=rev,
-            next_timer_at=next_timer_at, updated_at=_now(), event_seq=seq, event_hash=head,
-            **_instance_columns(state)))
+        batch(session, calls)
     except IntegrityError as exc:
         raise Conflict(f"Instance {instance_id} already exists.") from exc
-    _write_tasks(session, instance_id, state["procedure"], {}, state.get("tasks") or {})
-    if rows:
-        session.execute(insert(Event.__table__), rows)
 
 
-def save_step(session: Session, instance: Instance, state: Mapping[str, Any],
+def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str, Any],
               events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None = None) -> int:
     """Write one command's result on an instance the caller loaded (and locked): the new
     state with an optimistic rev check, the changed task rows, and the events chained after
-    the stored chain head. Returns the new rev; raises ``Conflict`` when the row moved on."""
+    the stored chain head. Returns the new rev; raises ``Conflict`` when the row moved on,
+    and the caller must then roll its transaction back."""
     rows, seq, head = _chain(instance.id, events, instance.event_seq,
                              instance.event_hash or GENESIS)
     new_rev = instance.rev + 1
-    result = session.execute(
-        update(Instance.__table__)
-        .where(Instance.__table__.c.id == instance.id, Instance.__table__.c.rev == instance.rev)
-        .values(state={**state, "rev": new_rev}, rev=new_rev, next_timer_at=next_timer_at,
-                updated_at=_now(), event_seq=seq, event_hash=head, **_instance_columns(state)))
-    if result.rowcount != 1:
+    calls = [(_UPDATE_INSTANCE, [{
+        "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
+        "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": _now(),
+        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]),
+        *_task_writes(instance.id, instance.procedure_id,
+                      (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})]
+    if rows:
+        calls.append((_INSERT_EVENTS, rows))
+    # One round trip: the rev check is read afterwards; on a mismatch the caller's
+    # transaction (which must then roll back) holds the only copy of the other writes.
+    if batch(session, calls)[0] != 1:
         raise Conflict(f"Instance {instance.id} was changed by someone else (you had version "
                        f"{instance.rev}); reload it and try again.")
-    _write_tasks(session, instance.id, instance.procedure_id,
-                 (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
-    if rows:
-        session.execute(insert(Event.__table__), rows)
     return new_rev
 
 

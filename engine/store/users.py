@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
+from engine.store.prepared import Prepared, batch
 from engine.store.tables import Group, User, user_groups
 
 if TYPE_CHECKING:
@@ -29,15 +30,23 @@ def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
 
-def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | None:
-    """(full name, active, group names) of a user in one query, or None if unknown."""
-    rows = session.execute(
-        select(User.full_name, User.active, Group.name)
-        .select_from(User).outerjoin(user_groups).outerjoin(Group)
-        .where(User.username == username)).all()
+# Prepared once: a step reads the acting user's identity together with its instance.
+IDENTITY = Prepared(
+    select(User.__table__.c.full_name, User.__table__.c.active, Group.__table__.c.name)
+    .select_from(User.__table__.outerjoin(user_groups).outerjoin(Group.__table__))
+    .where(User.__table__.c.username == bindparam("b_username")))
+
+
+def identity_of(rows: list[Any]) -> tuple[str, bool, list[str]] | None:
+    """(full name, active, group names) from the rows of ``IDENTITY``; None if no user."""
     if not rows:
         return None
-    return rows[0].full_name, rows[0].active, sorted(r.name for r in rows if r.name)
+    return rows[0][0], bool(rows[0][1]), sorted(name for _, _, name in rows if name)
+
+
+def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | None:
+    """(full name, active, group names) of a user in one query, or None if unknown."""
+    return identity_of(batch(session, [(IDENTITY, [{"b_username": username}])])[0])
 
 
 def list_users(session: Session) -> list[User]:
