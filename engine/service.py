@@ -49,6 +49,16 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
+class VerifiedPassword:
+    """A signature password checked by ``Workflow.verify_password`` before the transaction;
+    accepted wherever a password is, and refused at once on a signature step if it did not
+    match."""
+
+    user: str
+    matches: bool
+
+
+@dataclass(frozen=True)
 class Registered:
     procedure_id: str
     version_id: int
@@ -109,10 +119,10 @@ class Workflow:
 
     def procedure(self, session: Session, procedure_id: str) -> tuple[Procedure, int]:
         """The current (latest published) version of a procedure and its version id."""
-        row = store.latest_version(session, procedure_id)
-        if row is None:
+        version_id = store.latest_version_id(session, procedure_id)
+        if version_id is None:
             raise NotFound(f"procedure '{procedure_id}' is not installed; check the id or run 'wf procedures load'")
-        return self.runtime(session, row.id).procedure, row.id
+        return self.runtime(session, version_id).procedure, version_id
 
     # -- who acts -------------------------------------------------------------------------
 
@@ -129,11 +139,24 @@ class Workflow:
         roles = {r for r in (*procedure.roles, "admin") if groups & set(self.config.groups_for_role(procedure.id, r))}
         return Actor(user=username, roles=frozenset(roles), name=full_name or username)
 
-    def _signature(self, session: Session, actor: Actor, step_signature: str | None, password: str | None) -> Signature | None:
+    def verify_password(self, session: Session, username: str, password: str) -> VerifiedPassword:
+        """Check a signature password ahead of the write transaction.
+
+        scrypt takes about 0.1 s on purpose; run inside the step's transaction it would hold
+        SQLite's single write lock (or a PostgreSQL row lock) all that time.
+        """
+        return VerifiedPassword(username, user_store.check_password(session, username, password) is not None)
+
+    def _signature(self, session: Session, actor: Actor, step_signature: str | None,
+                   password: str | VerifiedPassword | None) -> Signature | None:
         """Re-check the password for a signature step; the runtime refuses a missing one."""
         if step_signature is None or password is None:
             return None
-        if user_store.check_password(session, actor.user, password) is None:
+        if isinstance(password, VerifiedPassword):
+            ok = password.matches and password.user == actor.user
+        else:
+            ok = user_store.check_password(session, actor.user, password) is not None
+        if not ok:
             raise SignatureInvalid("the password does not match; your signature was not recorded")
         return Signature(meaning=step_signature, user=actor.user, name=actor.display)
 
@@ -188,7 +211,7 @@ class Workflow:
         return instance_id, local
 
     def complete_task(self, session: Session, task_id: str, username: str, data: Mapping[str, Any],
-                      *, password: str | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+                      *, password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
         instance_id, local = self._task(session, task_id)
 
         def make(rt: Runtime, state: dict, actor: Actor) -> CompleteTask:
@@ -198,8 +221,8 @@ class Workflow:
         return self._apply(session, instance_id, make, username, expected_rev)
 
     def decide(self, session: Session, task_id: str, username: str, *, approve: bool, comment: str = "",
-               data: Mapping[str, Any] | None = None, password: str | None = None,
-               expected_rev: int | None = None, locale: str = "zh") -> dict:
+               data: Mapping[str, Any] | None = None,
+               password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
         """Approve or reject an approval task (with a signature when the step requires one)."""
         instance_id, local = self._task(session, task_id)
         kind = Approve if approve else Reject
@@ -255,32 +278,36 @@ class Workflow:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def instance(self, session: Session, instance_id: str) -> dict:
-        """The instance with current values, each corrected field's history, tasks and events."""
-        row = store.load_instance(session, instance_id)
+    def instance(self, session: Session, instance_id: str, *, history: bool = False) -> dict:
+        """The instance with current values, each corrected field's history, tasks, and
+        (with ``history``) its events as ``events()`` gives them."""
+        row, events = store.load_record(session, instance_id, events=history)
         rt = self.runtime(session, row.version_id)
         state = row.state
-        history: dict[str, list[dict]] = {}
+        corrections: dict[str, list[dict]] = {}
         for c in state.get("corrections", []):
-            history.setdefault(f"{c['step']}.{c['field']}", []).append(c)
-        return {
+            corrections.setdefault(f"{c['step']}.{c['field']}", []).append(c)
+        out = {
             "id": row.id, "procedure": row.procedure_id, "title": rt.procedure.title,
             "version": {"id": row.version_id, "hash": rt.procedure.content_hash},
-            "status": row.status.value if hasattr(row.status, "value") else row.status,
-            "outcome": row.outcome, "rev": row.rev, "started_at": state["started_at"],
-            "started_by": state["started_by"], "ended_at": state.get("ended_at"),
-            "origin": state.get("origin"), "data": state["data"], "corrections": history,
-            "path": state["path"], "tasks": list(state["tasks"].values()),
-            "links": state.get("links", []),
+            "status": row.status.value, "outcome": row.outcome, "rev": row.rev,
+            "started_at": state["started_at"], "started_by": state["started_by"],
+            "ended_at": state.get("ended_at"), "origin": state.get("origin"),
+            "data": state["data"], "corrections": corrections, "path": state["path"],
+            "tasks": list(state["tasks"].values()), "links": state.get("links", []),
         }
+        if history:
+            out["history"] = [_event_view(e) for e in events]
+        return out
 
     def events(self, session: Session, instance_id: str) -> list[dict]:
-        store.load_instance(session, instance_id)
-        return [
-            {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
-             "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
-            for e in store.events_of(session, instance_id)
-        ]
+        """The instance's audit events in chain order, with their hashes."""
+        return [_event_view(e) for e in store.load_record(session, instance_id, events=True)[1]]
+
+
+def _event_view(e: store.EventRow) -> dict:
+    return {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
+            "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
 
 
 def _step_sig(rt: Runtime, state: Mapping[str, Any], local_task: str) -> str | None:

@@ -40,8 +40,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["sessions"] = sessions
     app.extensions["workflow"] = workflow
 
-    from web import errors, health
+    from web import db, errors, health
 
+    db.init_app(app)
     app.register_blueprint(health.bp)
     errors.register(app)
     for name in ("auth", "inbox", "instances", "api"):

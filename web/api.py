@@ -8,19 +8,12 @@ reference for clients.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: SQLite's own busy handler queues the writers there
-    fcntl = None  # type: ignore[assignment]
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -30,7 +23,7 @@ from engine import store
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.store.tables import InstanceStatus, ProcedureVersion, TaskKind
 from engine.store.users import check_password
-from web.db import reading, transaction, workflow
+from web.db import reading, signature_password, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 
@@ -54,57 +47,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
-    app.extensions["api_write_queue"] = _write_queue(app)
     app.extensions["api_failures"] = FailedLogins(app.config["API_LOGIN_MAX_FAILURES"],
                                                   app.config["API_LOGIN_LOCK_SECONDS"])
-
-
-# --- writes -------------------------------------------------------------------------------------
-
-class SqliteWriteQueue:
-    """Queues writers to one SQLite file: a thread lock inside this process and an ``flock``
-    on ``<database>.writers`` between processes (gunicorn workers).
-
-    SQLite allows one writer; without a queue, waiting writers poll in SQLite's busy handler,
-    which sleeps 1, 2, 5, 10 ... 100 ms between tries, so latency jumps under load. A blocked
-    ``flock`` wakes the moment the lock is released.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path + ".writers"
-        self._thread_lock = threading.Lock()
-        self._fd: tuple[int, int] | None = None  # (pid, fd): opened after a fork, never shared
-
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._thread_lock:
-            if self._fd is None or self._fd[0] != os.getpid():
-                self._fd = (os.getpid(), os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-            fd = self._fd[1]
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _write_queue(app: Flask) -> SqliteWriteQueue | None:
-    url = app.extensions["db_engine"].url
-    if fcntl is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return SqliteWriteQueue(url.database)
-
-
-@contextmanager
-def writing() -> Iterator[Session]:
-    """One write transaction (``web.db.transaction``), queued behind other writers on SQLite."""
-    queue: SqliteWriteQueue | None = current_app.extensions.get("api_write_queue")
-    if queue is None:
-        with transaction() as session:
-            yield session
-        return
-    with queue.hold(), transaction() as session:
-        yield session
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -400,7 +344,7 @@ def procedure(procedure_id: str):
 def start(procedure_id: str):
     body = _body({"data"})
     data = _object(body, "data")
-    with writing() as session:
+    with transaction() as session:
         state = workflow().start(session, procedure_id, _user(), data, locale=_locale())
     response = _instance_response(state["id"])
     out = response.get_json()
@@ -422,19 +366,17 @@ def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> di
     }
 
 
-def _history(session: Session, instance_id: str) -> list[dict[str, Any]]:
-    return [{k: e[k] for k in ("seq", "type", "step", "task", "actor", "at", "data")}
-            for e in workflow().events(session, instance_id)]
+_HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 
 
 def _instance(session: Session, instance_id: str, *, check: bool = False) -> dict[str, Any]:
     wf = workflow()
-    out = wf.instance(session, instance_id)
+    out = wf.instance(session, instance_id, history=True)
     proc = wf.runtime(session, out["version"]["id"]).procedure
     if check:
         _require_reader(session, proc)
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
-    out["history"] = _history(session, instance_id)
+    out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out
 
 
@@ -510,7 +452,7 @@ def events(instance_id: str):
 def cancel(instance_id: str):
     body = _body({"reason"})
     reason = _string(body, "reason", required=True)
-    with writing() as session:
+    with transaction() as session:
         workflow().cancel(session, instance_id, _user(), reason)
     return _instance_response(instance_id)
 
@@ -524,7 +466,7 @@ def correct(instance_id: str):
     if "value" not in body:
         raise BadRequest("'value' is required (the corrected value; null clears the field)",
                          errors=[{"field": "value", "message": "required"}])
-    with writing() as session:
+    with transaction() as session:
         workflow().correct(session, instance_id, _user(), step, field, body["value"], reason,
                            locale=_locale())
     return _instance_response(instance_id)
@@ -600,10 +542,12 @@ def complete(task_id: str):
     data = dict(_object(body, "data"))
     rev = _rev(body)
     password = _string(body, "password")
-    with writing() as session:
-        task = store.get_task(session, task_id)
-        instance_id = task.instance_id
-        if task.kind == TaskKind.APPROVAL:
+    # Everything that only reads (the task, the form, the scrypt check of a signature
+    # password) happens before the write transaction, which then holds the lock briefly.
+    with reading() as session:
+        task = store.task_ref(session, task_id)
+        approval = task.kind == TaskKind.APPROVAL
+        if approval:
             decision = data.pop("decision", None)
             comment = data.pop("comment", None) or ""
             password = data.pop("password", None) or password
@@ -614,28 +558,31 @@ def complete(task_id: str):
                 raise FormInvalid("'comment' must be text", errors=[{"field": "comment", "message": "must be text"}])
             if password is not None and not isinstance(password, str):
                 raise FormInvalid("'password' must be text", errors=[{"field": "password", "message": "must be text"}])
+        elif "password" in data and password is None:
+            # A signature password sent inside ``data``: take it out unless the form
+            # itself has a field of that name.
+            record, _ = store.load_record(session, task.instance_id)
+            proc = wf.runtime(session, record.version_id).procedure
+            form = proc.forms.get(proc.steps[task.step].form or "")
+            if form is None or "password" not in form.schema.get("properties", {}):
+                value = data.pop("password")
+                password = value if isinstance(value, str) else None
+    signed = signature_password(_user(), password)
+    with transaction() as session:
+        if approval:
             wf.decide(session, task_id, _user(), approve=decision == "approve", comment=comment,
-                      data=data, password=password, expected_rev=rev, locale=_locale())
+                      data=data, password=signed, expected_rev=rev, locale=_locale())
         else:
-            if "password" in data and password is None:
-                # A signature password sent inside ``data``: take it out unless the form
-                # itself has a field of that name.
-                inst = store.load_instance(session, task.instance_id)
-                proc = wf.runtime(session, inst.version_id).procedure
-                form = proc.forms.get(proc.steps[task.step].form or "")
-                if form is None or "password" not in form.schema.get("properties", {}):
-                    value = data.pop("password")
-                    password = value if isinstance(value, str) else None
-            wf.complete_task(session, task_id, _user(), data, password=password,
+            wf.complete_task(session, task_id, _user(), data, password=signed,
                              expected_rev=rev, locale=_locale())
-    return _instance_response(instance_id)
+    return _instance_response(task.instance_id)
 
 
 @bp.post("/tasks/<task_id>/claim")
 def claim(task_id: str):
     _body(set())
-    with writing() as session:
-        instance_id = store.get_task(session, task_id).instance_id
+    with transaction() as session:
+        instance_id = store.task_ref(session, task_id).instance_id
         workflow().claim(session, task_id, _user())
     return _instance_response(instance_id)
 
@@ -643,7 +590,7 @@ def claim(task_id: str):
 @bp.post("/tasks/<task_id>/release")
 def release(task_id: str):
     _body(set())
-    with writing() as session:
-        instance_id = store.get_task(session, task_id).instance_id
+    with transaction() as session:
+        instance_id = store.task_ref(session, task_id).instance_id
         workflow().release(session, task_id, _user())
     return _instance_response(instance_id)

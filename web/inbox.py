@@ -28,7 +28,7 @@ from engine.errors import FormInvalid, NotFound, NotPermitted, SignatureInvalid
 from engine.store.tables import Draft, ProcedureVersion
 from web import forms_render as fr
 from web.auth import current_user, login_required
-from web.db import reading, transaction, workflow
+from web.db import reading, signature_password, transaction, workflow
 from web.i18n import _, get_locale
 
 if TYPE_CHECKING:
@@ -293,9 +293,9 @@ def _submit(task_id: str, username: str, t: dict, form: Any, data: dict, comment
             action: str) -> tuple[list[dict], int] | None:
     """Run the command; None when recorded, else (errors, HTTP status) to show on the page."""
     wf = workflow()
-    password = request.form.get("password") or None
     rev = request.form.get("rev", type=int)
     try:
+        password = signature_password(username, request.form.get("password") or None)
         with transaction() as s:
             if t["kind"] == "approval":
                 wf.decide(s, task_id, username, approve=action != "reject", comment=comment,

@@ -15,6 +15,10 @@ from engine.store.db import (
     upgrade,
 )
 from engine.store.repo import (
+    EventRow,
+    RecordRow,
+    StepRow,
+    TaskRef,
     add_attachment,
     append_events,
     attach,
@@ -28,13 +32,16 @@ from engine.store.repo import (
     get_version,
     insert_instance,
     latest_version,
+    latest_version_id,
     list_instances,
     load_for_step,
     load_instance,
+    load_record,
     new_id,
     open_tasks_for,
     register_procedure_version,
     save_step,
+    task_ref,
     tasks_of,
     update_instance,
     version_by_hash,
@@ -64,13 +71,13 @@ from engine.store.users import (
 )
 
 __all__ = [
-    "Attachment", "Base", "Break", "Event", "Group", "Instance", "InstanceStatus",
+    "Attachment", "Base", "Break", "Event", "EventRow", "RecordRow", "StepRow", "TaskRef", "Group", "Instance", "InstanceStatus",
     "ProcedureVersion", "Report", "Task", "TaskKind", "TaskStatus", "User",
     "add_attachment", "add_user", "append_events", "attach", "check_password", "content_hash",
     "create_instance", "save_step",
     "count_instances", "create_schema", "current_revision", "due_instances", "events_of",
     "get_attachment", "get_task", "get_user", "get_version", "groups_of", "head_revision",
-    "insert_instance", "latest_version", "list_instances", "list_users", "load_for_step", "load_instance",
+    "insert_instance", "latest_version", "latest_version_id", "list_instances", "list_users", "load_for_step", "load_record", "task_ref", "load_instance",
     "make_engine", "new_id", "open_tasks_for", "register_procedure_version", "session_factory",
     "set_groups", "set_password", "tasks_of", "update_instance", "upgrade", "verify",
     "verify_chains", "version_by_hash", "versions_of",

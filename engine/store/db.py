@@ -59,7 +59,8 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         if mode not in ("IMMEDIATE", "DEFERRED", "EXCLUSIVE"):
             raise ValueError(f"sqlite_begin must be IMMEDIATE, DEFERRED or EXCLUSIVE, not {mode!r}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: this runs before every write transaction.
+        conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
 
     return engine
 

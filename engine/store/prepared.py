@@ -33,28 +33,46 @@ class Prepared:
     def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._by_dialect: dict[str, tuple[str, list[str] | None, dict[str, Any]]] = {}
+        self._by_dialect: dict[str, tuple[str, list[str] | None, dict, dict, list]] = {}
 
-    def bound(self, dialect: Dialect, params: Sequence[Params]) -> tuple[str, list[Any]]:
-        """The dialect's SQL and the driver-ready parameters of each row."""
+    def _compiled(self, dialect: Dialect) -> tuple[str, list[str] | None, dict, dict, list]:
         found = self._by_dialect.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
             positional = list(compiled.positiontup) if compiled.positional else None
-            found = (compiled.string, positional, dict(compiled._bind_processors))
+            # Values written into the statement (literals, LIMIT) become binds too.
+            fixed = {name: bind.effective_value for name, bind in compiled.binds.items()
+                     if not bind.required}
+            results = [col.type._cached_result_processor(dialect, None)
+                       for col in compiled._result_columns]
+            found = (compiled.string, positional, dict(compiled._bind_processors), fixed,
+                     results)
             self._by_dialect[dialect.name] = found
-        sql, positional, processors = found
+        return found
+
+    def rows(self, dialect: Dialect, fetched: Sequence[Sequence[Any]]) -> list[tuple]:
+        """Rows as the column types read them (JSON parsed, aware UTC times, booleans)."""
+        processors = self._compiled(dialect)[4]
+        if not any(processors):
+            return [tuple(r) for r in fetched]
+        return [tuple(f(v) if f is not None else v for f, v in zip(processors, r, strict=True))
+                for r in fetched]
+
+    def bound(self, dialect: Dialect, params: Sequence[Params]) -> tuple[str, list[Any]]:
+        """The dialect's SQL and the driver-ready parameters of each row."""
+        sql, positional, processors, fixed, _ = self._compiled(dialect)
         rows = []
         for p in params:
-            values = {k: (processors[k](v) if k in processors else v) for k, v in p.items()}
+            values = {k: (processors[k](v) if k in processors else v)
+                      for k, v in ({**fixed, **p} if fixed else p).items()}
             rows.append([values[k] for k in positional] if positional is not None else values)
         return sql, rows
 
 
 def batch(session: Session, calls: Sequence[tuple[Prepared, Sequence[Params]]]) -> list[Any]:
     """Run each statement with its rows (several rows: executemany), in order, in one
-    round trip where the driver pipelines. Returns one closed-over result per call:
-    the fetched rows for statements that return rows, else the row count."""
+    round trip where the driver pipelines. Returns one result per call: the rows (see
+    ``Prepared.rows``) of statements that return rows, else the row count."""
     connection = session.connection()  # begins the session's transaction if needed
     dialect = connection.dialect
     raw = connection.connection.dbapi_connection
@@ -72,7 +90,8 @@ def batch(session: Session, calls: Sequence[tuple[Prepared, Sequence[Params]]]) 
                         cursor.execute(sql, rows[0])
                     else:
                         cursor.executemany(sql, rows)
-            return [c.fetchall() if c.description is not None else c.rowcount for c in cursors]
+            return [prepared.rows(dialect, c.fetchall()) if c.description is not None
+                    else c.rowcount for (prepared, _), c in zip(calls, cursors, strict=True)]
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc

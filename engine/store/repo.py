@@ -8,7 +8,6 @@ data; this module copies the columns it needs out of them and keeps the rest opa
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -106,6 +105,19 @@ def latest_version(session: Session, procedure_id: str, *,
     if status is not None:
         stmt = stmt.where(ProcedureVersion.status == status)
     return session.scalars(stmt.order_by(ProcedureVersion.id.desc()).limit(1)).first()
+
+
+_LATEST_VERSION_ID = Prepared(
+    select(ProcedureVersion.__table__.c.id)
+    .where(ProcedureVersion.__table__.c.procedure_id == bindparam("b_procedure"),
+           ProcedureVersion.__table__.c.status == "published")
+    .order_by(ProcedureVersion.__table__.c.id.desc()).limit(1))
+
+
+def latest_version_id(session: Session, procedure_id: str) -> int | None:
+    """The id of ``latest_version(session, procedure_id)`` (each start asks it)."""
+    rows = batch(session, [(_LATEST_VERSION_ID, [{"b_procedure": procedure_id}])])[0]
+    return rows[0][0] if rows else None
 
 
 def get_version(session: Session, version_id: int) -> ProcedureVersion:
@@ -275,12 +287,51 @@ def load_for_step(session: Session, instance_id: str, username: str | None = Non
     found, *user_rows = batch(session, calls)
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
-    iid, version_id, procedure_id, status, state, rev, seq, head = found[0]
-    if isinstance(state, str | bytes):  # SQLite hands JSON back as text
-        state = json.loads(state)
     user = users.identity_of(user_rows[0]) if user_rows else None
-    return StepRow(iid, version_id, procedure_id, InstanceStatus(status), state, rev, seq, head,
-                   user)
+    return StepRow(*found[0], user)
+
+
+class RecordRow(NamedTuple):
+    """An instance as readers see it (the columns of ``load_record``)."""
+
+    id: str
+    procedure_id: str
+    version_id: int
+    status: InstanceStatus
+    outcome: str | None
+    rev: int
+    state: dict[str, Any]
+
+
+class EventRow(NamedTuple):
+    seq: int
+    type: str
+    step: str | None
+    task_id: str | None
+    actor: str
+    at: datetime
+    data: Any
+    hash: str
+    prev_hash: str
+
+
+_LOAD_RECORD = Prepared(select(*(_I.c[name] for name in RecordRow._fields))
+                        .where(_I.c.id == bindparam("b_id")))
+_EVENTS_OF = Prepared(select(*(_E.c[name] for name in EventRow._fields))
+                      .where(_E.c.instance_id == bindparam("b_id")).order_by(_E.c.seq))
+
+
+def load_record(session: Session, instance_id: str, *,
+                events: bool = False) -> tuple[RecordRow, list[EventRow]]:
+    """The instance and (with ``events``) its events in chain order, in one round trip;
+    ``NotFound`` if unknown."""
+    calls = [(_LOAD_RECORD, [{"b_id": instance_id}])]
+    if events:
+        calls.append((_EVENTS_OF, [{"b_id": instance_id}]))
+    found, *rest = batch(session, calls)
+    if not found:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    return RecordRow(*found[0]), [EventRow(*e) for e in (rest[0] if rest else [])]
 
 
 def load_instance(session: Session, instance_id: str, *, for_update: bool = False) -> Instance:
@@ -328,6 +379,24 @@ def due_instances(session: Session, now: datetime, limit: int = 100) -> list[Ins
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True))
     return list(session.scalars(stmt))
+
+
+class TaskRef(NamedTuple):
+    instance_id: str
+    step: str
+    kind: TaskKind
+
+
+_TASK_REF = Prepared(select(_T.c.instance_id, _T.c.step, _T.c.kind)
+                     .where(_T.c.id == bindparam("b_id")))
+
+
+def task_ref(session: Session, task_id: str) -> TaskRef:
+    """Instance, step and kind of a task (what a submission needs to be routed)."""
+    found = batch(session, [(_TASK_REF, [{"b_id": task_id}])])[0]
+    if not found:
+        raise NotFound(f"Task {task_id} does not exist.")
+    return TaskRef(*found[0])
 
 
 def get_task(session: Session, task_id: str) -> Task:

@@ -41,7 +41,7 @@ def identity_of(rows: list[Any]) -> tuple[str, bool, list[str]] | None:
     """(full name, active, group names) from the rows of ``IDENTITY``; None if no user."""
     if not rows:
         return None
-    return rows[0][0], bool(rows[0][1]), sorted(name for _, _, name in rows if name)
+    return rows[0][0], rows[0][1], sorted(name for _, _, name in rows if name)
 
 
 def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | None:
