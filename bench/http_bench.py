@@ -247,6 +247,27 @@ def bench_steps(port: int, clients: int, seconds: float, full: bool, tokens: dic
     return stats, elapsed, finished[0]
 
 
+def server_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the server's processes (gunicorn master and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime stime
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def cpu_line(server_s: float, client_s: float, steps: int) -> str:
+    per = (server_s + client_s) * 1000 / max(steps, 1)
+    return (f"  CPU per form step: server {server_s * 1000 / max(steps, 1):.2f} ms + clients "
+            f"{client_s * 1000 / max(steps, 1):.2f} ms = {per:.2f} ms; {os.cpu_count()} CPUs "
+            f"at that cost: {os.cpu_count() * 1000 / per:.0f} steps/s if nothing else ran")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -284,9 +305,13 @@ def main() -> None:
         n, elapsed, lat = bench_health(port, args.clients, args.seconds)
         print(line("GET /healthz (ceiling)", n, elapsed, lat))
 
+        s0, c0 = server_cpu(proc.pid), time.process_time()
         stats, elapsed, _ = bench_steps(port, args.clients, args.seconds, False, tokens)
+        s1, c1 = server_cpu(proc.pid), time.process_time()
         n = len(stats.latencies["form"])
         print(line("form steps (no signature)", n, elapsed, stats.latencies["form"]))
+        # Starts are included in the CPU (one per three form steps), not in the step count.
+        print(cpu_line(s1 - s0, c1 - c0, n))
         if stats.errors:
             print(f"  errors: {stats.errors}; first: {stats.first_error}")
 

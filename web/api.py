@@ -23,7 +23,7 @@ from engine import store
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.store.tables import InstanceStatus, ProcedureVersion, TaskKind
 from engine.store.users import check_password
-from web.db import reading, signature_password, transaction, workflow
+from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 
@@ -346,11 +346,8 @@ def start(procedure_id: str):
     data = _object(body, "data")
     with transaction() as session:
         state = workflow().start(session, procedure_id, _user(), data, locale=_locale())
-    response = _instance_response(state["id"])
-    out = response.get_json()
-    response.status_code = 201
-    response.headers["Location"] = f"{bp.url_prefix}/instances/{out['id']}"
-    return response
+        out = _instance(session, state["id"])
+    return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
 
 
 # --- instances -------------------------------------------------------------------------------
@@ -370,6 +367,8 @@ _HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 
 
 def _instance(session: Session, instance_id: str, *, check: bool = False) -> dict[str, Any]:
+    """The instance with tasks and history; write endpoints answer with it, read in their
+    own transaction (one session per request)."""
     wf = workflow()
     out = wf.instance(session, instance_id, history=True)
     proc = wf.runtime(session, out["version"]["id"]).procedure
@@ -378,13 +377,6 @@ def _instance(session: Session, instance_id: str, *, check: bool = False) -> dic
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
     out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out
-
-
-def _instance_response(instance_id: str):
-    """The instance as it is now, read after the write transaction has committed (so the
-    write lock is held only for the use case itself)."""
-    with reading() as session:
-        return jsonify(_instance(session, instance_id))
 
 
 def _instance_summary(row: store.Instance) -> dict[str, Any]:
@@ -454,7 +446,8 @@ def cancel(instance_id: str):
     reason = _string(body, "reason", required=True)
     with transaction() as session:
         workflow().cancel(session, instance_id, _user(), reason)
-    return _instance_response(instance_id)
+        out = _instance(session, instance_id)
+    return jsonify(out)
 
 
 @bp.post("/instances/<instance_id>/corrections")
@@ -469,7 +462,8 @@ def correct(instance_id: str):
     with transaction() as session:
         workflow().correct(session, instance_id, _user(), step, field, body["value"], reason,
                            locale=_locale())
-    return _instance_response(instance_id)
+        out = _instance(session, instance_id)
+    return jsonify(out)
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -542,40 +536,50 @@ def complete(task_id: str):
     data = dict(_object(body, "data"))
     rev = _rev(body)
     password = _string(body, "password")
-    # Everything that only reads (the task, the form, the scrypt check of a signature
-    # password) happens before the write transaction, which then holds the lock briefly.
-    with reading() as session:
+    signed = None
+    if password is not None or "password" in data:
+        # A signature password is checked (scrypt, ~0.1 s) before the write transaction,
+        # which then holds the write lock only briefly.
+        with reading() as session:
+            password = _take_password(session, store.task_ref(session, task_id), data, password)
+            if password is not None:
+                signed = wf.verify_password(session, _user(), password)
+    with transaction() as session:
         task = store.task_ref(session, task_id)
-        approval = task.kind == TaskKind.APPROVAL
-        if approval:
+        if task.kind == TaskKind.APPROVAL:
             decision = data.pop("decision", None)
             comment = data.pop("comment", None) or ""
-            password = data.pop("password", None) or password
             if decision not in ("approve", "reject"):
                 raise FormInvalid("an approval needs 'decision': 'approve' or 'reject'",
                                   errors=[{"field": "decision", "message": "approve or reject"}])
             if not isinstance(comment, str):
                 raise FormInvalid("'comment' must be text", errors=[{"field": "comment", "message": "must be text"}])
-            if password is not None and not isinstance(password, str):
-                raise FormInvalid("'password' must be text", errors=[{"field": "password", "message": "must be text"}])
-        elif "password" in data and password is None:
-            # A signature password sent inside ``data``: take it out unless the form
-            # itself has a field of that name.
-            record, _ = store.load_record(session, task.instance_id)
-            proc = wf.runtime(session, record.version_id).procedure
-            form = proc.forms.get(proc.steps[task.step].form or "")
-            if form is None or "password" not in form.schema.get("properties", {}):
-                value = data.pop("password")
-                password = value if isinstance(value, str) else None
-    signed = signature_password(_user(), password)
-    with transaction() as session:
-        if approval:
             wf.decide(session, task_id, _user(), approve=decision == "approve", comment=comment,
                       data=data, password=signed, expected_rev=rev, locale=_locale())
         else:
             wf.complete_task(session, task_id, _user(), data, password=signed,
                              expected_rev=rev, locale=_locale())
-    return _instance_response(task.instance_id)
+        out = _instance(session, task.instance_id)
+    return jsonify(out)
+
+
+def _take_password(session: Session, task: store.TaskRef, data: dict[str, Any],
+                   password: str | None) -> str | None:
+    """The signature password of a submission, taken out of ``data`` where it was sent
+    there: always for an approval, for a task unless its form has a field of that name."""
+    if task.kind == TaskKind.APPROVAL:
+        password = data.pop("password", None) or password
+        if password is not None and not isinstance(password, str):
+            raise FormInvalid("'password' must be text", errors=[{"field": "password", "message": "must be text"}])
+        return password
+    if "password" in data and password is None:
+        record, _ = store.load_record(session, task.instance_id)
+        proc = workflow().runtime(session, record.version_id).procedure
+        form = proc.forms.get(proc.steps[task.step].form or "")
+        if form is None or "password" not in form.schema.get("properties", {}):
+            value = data.pop("password")
+            password = value if isinstance(value, str) else None
+    return password
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -584,7 +588,8 @@ def claim(task_id: str):
     with transaction() as session:
         instance_id = store.task_ref(session, task_id).instance_id
         workflow().claim(session, task_id, _user())
-    return _instance_response(instance_id)
+        out = _instance(session, instance_id)
+    return jsonify(out)
 
 
 @bp.post("/tasks/<task_id>/release")
@@ -593,4 +598,5 @@ def release(task_id: str):
     with transaction() as session:
         instance_id = store.task_ref(session, task_id).instance_id
         workflow().release(session, task_id, _user())
-    return _instance_response(instance_id)
+        out = _instance(session, instance_id)
+    return jsonify(out)

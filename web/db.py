@@ -52,6 +52,8 @@ def init_app(app: Flask) -> None:
     if fcntl is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         queue = WriteQueue(url.database)
     app.extensions["write_queue"] = queue
+    app.extensions["db_reader"] = app.extensions["db_engine"].execution_options(
+        sqlite_begin="DEFERRED")
 
 
 def workflow() -> Workflow:
@@ -72,8 +74,7 @@ def transaction() -> Iterator[Session]:
 def reading() -> Iterator[Session]:
     """A session for reads only; nothing is committed. On SQLite it begins DEFERRED, so a
     page that only reads never takes the write lock."""
-    engine = current_app.extensions["db_engine"].execution_options(sqlite_begin="DEFERRED")
-    session = Session(bind=engine, expire_on_commit=False)
+    session = Session(bind=current_app.extensions["db_reader"], expire_on_commit=False)
     try:
         yield session
     finally:

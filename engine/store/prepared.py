@@ -43,8 +43,8 @@ class Prepared:
             # Values written into the statement (literals, LIMIT) become binds too.
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items()
                      if not bind.required}
-            results = [col.type._cached_result_processor(dialect, None)
-                       for col in compiled._result_columns]
+            results = [(i, f) for i, col in enumerate(compiled._result_columns)
+                       if (f := col.type._cached_result_processor(dialect, None)) is not None]
             found = (compiled.string, positional, dict(compiled._bind_processors), fixed,
                      results)
             self._by_dialect[dialect.name] = found
@@ -53,10 +53,13 @@ class Prepared:
     def rows(self, dialect: Dialect, fetched: Sequence[Sequence[Any]]) -> list[tuple]:
         """Rows as the column types read them (JSON parsed, aware UTC times, booleans)."""
         processors = self._compiled(dialect)[4]
-        if not any(processors):
-            return [tuple(r) for r in fetched]
-        return [tuple(f(v) if f is not None else v for f, v in zip(processors, r, strict=True))
-                for r in fetched]
+        out = []
+        for row in fetched:
+            row = list(row)
+            for i, f in processors:
+                row[i] = f(row[i])
+            out.append(tuple(row))
+        return out
 
     def bound(self, dialect: Dialect, params: Sequence[Params]) -> tuple[str, list[Any]]:
         """The dialect's SQL and the driver-ready parameters of each row."""
