@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
 
 from engine import store
 from engine.errors import FormInvalid, NotFound, NotPermitted
-from engine.store.tables import InstanceStatus, ProcedureVersion, TaskKind
+from engine.store.tables import InstanceStatus, TaskKind
 from engine.store.users import check_password
 from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
@@ -248,13 +247,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 # --- procedures ------------------------------------------------------------------------------
 
-def _procedure_ids(session: Session) -> list[str]:
-    """Every procedure with a published version."""
-    return list(session.scalars(select(ProcedureVersion.procedure_id)
-                                .where(ProcedureVersion.status == "published")
-                                .distinct().order_by(ProcedureVersion.procedure_id)))
-
-
 def _current(session: Session, procedure_id: str) -> tuple[Procedure, int]:
     return workflow().procedure(session, procedure_id)
 
@@ -320,7 +312,7 @@ def _step(proc: Procedure, step: Step) -> dict[str, Any]:
 def procedures():
     with reading() as session:
         items = []
-        for pid in _procedure_ids(session):
+        for pid in store.procedure_ids(session):
             proc, vid = _current(session, pid)
             items.append(_procedure_summary(session, proc, vid))
     return jsonify(items=items)
@@ -413,7 +405,7 @@ def instances():
             _require_reader(session, _current(session, procedure_id)[0])
             readable = [procedure_id]
         else:
-            readable = [pid for pid in _procedure_ids(session)
+            readable = [pid for pid in store.procedure_ids(session)
                         if _roles(session, _current(session, pid)[0])]
         rows: list[store.Instance] = []
         total = 0
@@ -506,7 +498,7 @@ def tasks():
     limit = _int_arg("limit", 200, 1, 500)
     with reading() as session:
         roles: list[str] = []
-        for pid in _procedure_ids(session):
+        for pid in store.procedure_ids(session):
             proc, _ = _current(session, pid)
             roles += [f"{pid}.{r}" for r in _roles(session, proc)]
         rows = store.open_tasks_for(session, roles, _user(), limit=limit)

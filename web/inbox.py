@@ -21,11 +21,10 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import select
 
 from engine import store
 from engine.errors import FormInvalid, NotFound, NotPermitted, SignatureInvalid
-from engine.store.tables import Draft, ProcedureVersion
+from engine.store.tables import Draft
 from web import forms_render as fr
 from web.auth import current_user, login_required
 from web.db import reading, signature_password, transaction, workflow
@@ -58,16 +57,11 @@ class Access:
         return bool(self.actor.roles)
 
 
-def procedure_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(ProcedureVersion.procedure_id).distinct()
-                                .order_by(ProcedureVersion.procedure_id)))
-
-
 def accesses(session: Session, username: str) -> list[Access]:
     """The user's roles in every installed procedure (current versions)."""
     wf = workflow()
     out = []
-    for pid in procedure_ids(session):
+    for pid in store.procedure_ids(session):
         proc, vid = wf.procedure(session, pid)
         out.append(Access(proc, vid, wf.actor(session, username, proc)))
     return out

@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from engine import store
 from engine.errors import FormInvalid, NotPermitted
-from engine.store.tables import Instance, User
+from engine.store import users as user_store
 from web import forms_render as fr
 from web.auth import current_user, login_required
 from web.db import reading, transaction, workflow
@@ -53,13 +52,6 @@ def index():
                            procedure=procedure, status=status, statuses=STATUSES)
 
 
-def _names(s: Session, usernames: set[str]) -> dict[str, str]:
-    if not usernames:
-        return {}
-    rows = s.execute(select(User.username, User.full_name).where(User.username.in_(sorted(usernames))))
-    return {u: (n or u) for u, n in rows}
-
-
 def _step_title(proc: Procedure, sid: str | None) -> str:
     if not sid:
         return ""
@@ -71,7 +63,7 @@ def _step_title(proc: Procedure, sid: str | None) -> str:
 
 def _timeline(s: Session, inst: dict, proc: Procedure) -> list[dict]:
     events = workflow().events(s, inst["id"])
-    names = _names(s, {e["actor"] for e in events})
+    names = user_store.full_names(s, (e["actor"] for e in events))
     out = []
     for e in events:
         d = e["data"] or {}
@@ -144,8 +136,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     with reading() as s:
         inst, actor, proc = instance_access(s, instance_id, user.username)
         timeline = _timeline(s, inst, proc)
-        spawned = list(s.execute(select(Instance.id, Instance.procedure_id, Instance.status)
-                                 .where(Instance.origin_instance == instance_id)))
+        spawned = store.spawned_from(s, instance_id)
         tasks = [{**t, "step_title": _step_title(proc, t["step"]),
                   "role_title": proc.roles.get(t.get("role") or "", t.get("role")),
                   "mine": may_act(t, actor)} for t in inst["tasks"] if t["status"] == "open"]

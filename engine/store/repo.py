@@ -127,6 +127,13 @@ def get_version(session: Session, version_id: int) -> ProcedureVersion:
     return row
 
 
+def procedure_ids(session: Session, status: str = "published") -> list[str]:
+    """Every procedure with a version of ``status``, by id."""
+    return list(session.scalars(select(ProcedureVersion.procedure_id)
+                                .where(ProcedureVersion.status == status)
+                                .distinct().order_by(ProcedureVersion.procedure_id)))
+
+
 def versions_of(session: Session, procedure_id: str) -> list[ProcedureVersion]:
     """Every registered version of a procedure, oldest first."""
     return list(session.scalars(select(ProcedureVersion)
@@ -365,6 +372,13 @@ def _filtered(stmt: Any, procedure_id: str | None, status: str | None) -> Any:
     if status is not None:
         stmt = stmt.where(Instance.status == InstanceStatus(status))
     return stmt
+
+
+def spawned_from(session: Session, instance_id: str) -> list[tuple[str, str, InstanceStatus]]:
+    """(id, procedure, status) of the instances a step of ``instance_id`` opened."""
+    return [tuple(r) for r in session.execute(
+        select(Instance.id, Instance.procedure_id, Instance.status)
+        .where(Instance.origin_instance == instance_id).order_by(Instance.id))]
 
 
 def due_instances(session: Session, now: datetime, limit: int = 100) -> list[Instance]:

@@ -49,6 +49,15 @@ def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | N
     return identity_of(batch(session, [(IDENTITY, [{"b_username": username}])])[0])
 
 
+def full_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
+    """Display names (the user name where no full name is set) of the named users."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    rows = session.execute(select(User.username, User.full_name).where(User.username.in_(names)))
+    return {u: (n or u) for u, n in rows}
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
