@@ -126,22 +126,30 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
 def record(session: Session, config: Config, procedure: Procedure, state: Mapping[str, Any],
            events: Iterable[Mapping[str, Any]], now: datetime) -> None:
     """Store the notifications and deliveries that ``events`` call for (caller's transaction)."""
-    notices = _notices(procedure, state, events)
-    if not notices:
+    record_many(session, config, [(procedure, state, events)], now)
+
+
+def record_many(session: Session, config: Config,
+                items: Iterable[tuple[Procedure, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+                now: datetime) -> None:
+    """``record`` for many instances at once (a worker batch): one look-up of the people
+    concerned and one insert per table, whatever the number of instances."""
+    batch = [(proc, state, n) for proc, state, events in items for n in _notices(proc, state, events)]
+    if not batch:
         return
     settings = Settings.from_config(config)
-    group_of = {r: config.groups_for_role(procedure.id, r) for n in notices for r in n.roles}
+    group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in batch for r in n.roles}
     by_group = tk.members(session, {g for gs in group_of.values() for g in gs})
     emails: dict[str, str | None] = {}
     for members in by_group.values():
         emails.update(members)
-    direct = {u for n in notices for u in n.users} - set(emails)
+    direct = {u for _, _, n in batch for u in n.users} - set(emails)
     emails.update(tk.contacts(session, direct))
     notes, mails, hooks = [], [], []
-    for n in notices:
+    for proc, state, n in batch:
         people = {u for u in n.users if u in emails}
         for r in n.roles:
-            for g in group_of[r]:
+            for g in group_of[(proc.id, r)]:
                 people.update(u for u, _ in by_group.get(g, ()))
         for user in sorted(people):
             notes.append({"username": user, "kind": n.kind, "instance_id": state["id"],
@@ -150,8 +158,8 @@ def record(session: Session, config: Config, procedure: Procedure, state: Mappin
                 mails.append(_delivery("email", emails[user], n.kind, settings.email(n, user, emails[user], state["id"]), now))
         for hook in settings.webhooks:
             if n.kind in hook["events"]:
-                body = {"event": n.kind, "instance": state["id"], "task": n.task,
-                        "recipients": sorted(people), **n.data}
+                body = {**n.data, "event": n.kind, "instance": state["id"], "task": n.task,
+                        "recipients": sorted(people)}
                 hooks.append(_delivery("webhook", hook["url"], n.kind, body, now))
     tk.add_notifications(session, notes)
     tk.add_deliveries(session, mails + hooks)

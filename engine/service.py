@@ -36,7 +36,7 @@ from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, S
 from engine.forms import parse_form
 from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
-from engine.store import timekeeping
+from engine.store import batch, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -259,23 +259,32 @@ class Workflow:
 
     def tick_due(self, session: Session, *, limit: int = 500) -> tuple[int, int]:
         """``tick``, returning (instances claimed, instances changed): the worker goes on while a
-        batch comes back full."""
+        batch comes back full. The batch is written at once (``store.batch``), as are its
+        notifications."""
         now = self.clock()
-        changed = 0
         rows = store.due_instances(session, now, limit)
+        managers = self._managers(session, rows)
+        results, notices = [], []
         for row in rows:
             rt = self.runtime(session, row.version_id)
-            state, events = rt.apply(row.state, Tick(managers=self._managers(session, rt, row.state)), now)
+            state, events = rt.apply(row.state, Tick(managers=managers), now)
             # Saved even without events: a stale timer must move on, or the row stays due.
-            self._save(session, row, state, events)
-            changed += bool(events)
-        return len(rows), changed
+            results.append((row, state, events, next_wakeup(state)))
+            if events:
+                notices.append((rt.procedure, state, events))
+        batch.save_many(session, results)
+        for _, state, events, _ in results:
+            self._spawn(session, state, events)
+        notify.record_many(session, self.config, notices, now)
+        return len(rows), len(notices)
 
-    def _managers(self, session: Session, rt: Runtime, state: Mapping[str, Any]) -> dict[str, str]:
-        """Managers of the people holding open tasks, when the procedure escalates to managers."""
-        if not _escalates_to_manager(rt.procedure):
-            return {}
-        holders = {t.get("assignee") or t.get("last_assignee") for t in state["tasks"].values() if t["status"] == "open"}
+    def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
+        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        holders: set[str] = set()
+        for row in rows:
+            if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
+                holders |= {t.get("assignee") or t.get("last_assignee")
+                            for t in row.state["tasks"].values() if t["status"] == "open"}
         return timekeeping.managers_of(session, holders - {None})
 
     # -- reads ------------------------------------------------------------------------------
