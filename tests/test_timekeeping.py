@@ -237,3 +237,55 @@ def test_trigger_does_not_replay_records_older_than_itself(sessions):
         assert f.instance_id is None and "before this trigger was installed" in f.error
     # The contract reminder (2025-12-20) too.
     assert _started(sessions, "contract-reminder") == []
+
+
+def test_trigger_is_checked_against_the_procedure_it_watches(tmp_path):
+    import shutil
+
+    from helpers_time import TIME
+
+    from engine.procedure import load_library
+
+    lib_dir = tmp_path / "procedures"
+    shutil.copytree(TIME / "procedures", lib_dir)
+    bad = lib_dir / "follow-up-call.yaml"
+    bad.write_text(bad.read_text(encoding="utf-8")
+                   .replace("field: contract.delivered_on", "field: contract.deliverd_on")
+                   .replace("with: {customer: contract.customer}",
+                            "with: {client: contract.custome}"), encoding="utf-8")
+    problems = [f"{p.line}:{p.col}: {p.message}" for p in load_library([lib_dir, TIME / "forms"]).problems]
+    assert problems[0].startswith("7:43: 'contract.deliverd_on' is not a field of procedure 'contract'")
+    assert problems[1].startswith("8:12: 'client' is not a field of the start form 'customer'")
+    assert problems[2] == "8:20: unknown field 'contract.custome'; did you mean 'contract.customer'?"
+    assert len(problems) == 3
+
+
+def test_cli_worker_once_and_user_manager(db_url, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+    from helpers_time import TIME
+
+    from engine.cli import main
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"database: {{url: '{db_url}'}}\n"
+        f"paths: {{procedures: '{TIME / 'procedures'}', forms: '{TIME / 'forms'}'}}\n"
+        "roles: {clerk: [clerks], chief: [chiefs], director: [directors]}\n", encoding="utf-8")
+    runner = CliRunner()
+
+    def wf(*args, stdin=None):
+        return runner.invoke(main, ["--config", str(cfg), *args], input=stdin)
+
+    assert wf("db", "upgrade").exit_code == 0
+    assert wf("procedures", "load").exit_code == 0
+    assert wf("user", "add", "boss", "--group", "chiefs", "--password-stdin", stdin="pw\n").exit_code == 0
+    r = wf("user", "add", "clerk9", "--group", "clerks", "--manager", "nobody", "--password-stdin", stdin="pw\n")
+    assert r.exit_code == 1 and "Manager 'nobody' does not exist" in r.output
+    assert wf("user", "add", "clerk9", "--group", "clerks", "--manager", "boss",
+              "--password-stdin", stdin="pw\n").exit_code == 0
+    assert "manager: boss" in wf("user", "list").output
+    assert wf("user", "manager", "clerk9").output.strip() == "Manager of clerk9: none."
+    assert "cannot be their own manager" in wf("user", "manager", "boss", "boss").output
+    r = wf("worker", "--once")
+    assert r.exit_code == 0, r.output
+    assert "timers: 0 due, 0 fired; starts: 0; deliveries: 0 sent, 0 failed" in r.output
