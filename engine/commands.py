@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ class Start:
     instance_id: str = ""
     origin: dict[str, Any] | None = None  # {procedure, instance, step} when spawned by another
     locale: str = "zh"
+    # Deadline of the tasks opened by the start itself (a schedule's ``due``), ISO text.
+    due_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class Tick:
     """Let time pass: fire reminders, deadline misses, escalations and wait wake-ups due by now."""
 
     actor: Actor = SYSTEM
+    # user -> their manager, for escalation levels ``to: manager`` (looked up by the caller).
+    managers: Mapping[str, str] = field(default_factory=dict)
 
 
 Command = Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Correct | Tick

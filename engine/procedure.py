@@ -30,7 +30,7 @@ INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", 
 
 TOP_KEYS = {
     "id": True, "title": True, "description": False, "source": False, "calendar": False,
-    "roles": True, "start": True, "steps": True,
+    "roles": True, "start": True, "steps": True, "starts": False,
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
@@ -56,10 +56,17 @@ class Transition:
     condition: Expr | None = None
 
 
+MANAGER = "manager"  # escalation target: the manager of the task's assignee (or last holder)
+
+
 @dataclass(frozen=True)
 class Escalation:
+    """One level: ``to`` is a role id or ``MANAGER``; ``fallback`` the role used when the
+    holder has no manager (default: the next role level of the chain, else the step's role)."""
+
     after: Duration
     to: str
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,7 @@ class Procedure:
     start_form: str | None = None
     file: str = ""
     text: str = field(default="", repr=False)
+    starts: tuple[Any, ...] = ()  # engine.starts.Schedule | Trigger
 
     @cached_property
     def content_hash(self) -> str:
@@ -215,6 +223,10 @@ def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[st
             if proc.id in lib.procedures:
                 lib.problems.append(src.problem(("id",), f"procedure id '{proc.id}' is also defined in {lib.procedures[proc.id].file}"))
             lib.procedures.setdefault(proc.id, proc)
+    from engine.starts import check_triggers
+
+    for proc in lib.procedures.values():
+        lib.problems.extend(check_triggers(proc, lib.procedures))
     lib.problems.sort()
     return lib
 
@@ -277,7 +289,9 @@ class _Checker:
             self.err(path, str(exc))
             return None
 
-    def expr(self, value: Any, path: tuple, step: str, when: str) -> Expr | None:
+    def expr(self, value: Any, path: tuple, step: str, when: str, *, checked: bool = True) -> Expr | None:
+        """Compile an expression; ``checked`` ones have their names checked against the
+        fields of earlier steps (triggers are checked against the watched procedure)."""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             self.err(path, "expected an expression (text), e.g. inspect.verdict == \"合格\"")
             return None
@@ -288,7 +302,8 @@ class _Checker:
             col += getattr(exc, "offset", 0) or 0
             self.problems.append(Problem(self.src.file, line, col, f"expression error: {exc.message}"))
             return None
-        self.exprs.append((step, compiled, path, when))
+        if checked:
+            self.exprs.append((step, compiled, path, when))
         return compiled
 
     def ref(self, value: Any, known: Iterable[str], path: tuple, what: str) -> str | None:
@@ -346,6 +361,15 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Pro
 
     start_roles, start_step, start_form = _parse_start(c, raw.get("start"), roles, step_ids)
 
+    from engine.starts import Schedule, parse_starts
+
+    starts = parse_starts(c, raw.get("starts"), roles)
+    if start_form and start_form in c.forms:
+        for i, st in enumerate(starts):
+            if isinstance(st, Schedule):
+                for e in c.forms[start_form].validate(dict(st.data), "en"):
+                    c.err(("starts", i, "data"), f"schedule start data does not fit the start form '{start_form}': {e['field']}: {e['message']}")
+
     steps: dict[str, Step] = {}
     for sid, node in steps_raw.items():
         step = _parse_step(c, str(sid), node, roles, step_ids, calendar)
@@ -367,7 +391,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Pro
         start_step=start_step or "", steps=steps,
         forms={f: forms[f] for f in sorted(used_forms)},
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
-        calendar=calendar, start_form=start_form, file=src.file, text=src.text,
+        calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
     )
     return proc, []
 
@@ -501,13 +525,21 @@ def _parse_deadline(c: _Checker, node: Any, path: tuple, sid: str, roles: Mappin
         for i, item in enumerate(esc):
             ipath = (*path, "escalate", i)
             if not isinstance(item, dict) or "to" not in item:
-                c.err(ipath, "each escalation level is {after: DURATION, to: ROLE}")
+                c.err(ipath, "each escalation level is {after: DURATION, to: ROLE or manager}")
                 continue
-            c.keys(item, ("after", "to"), ipath, "an escalation level")
+            c.keys(item, ("after", "to", "fallback"), ipath, "an escalation level")
             after = c.duration(item.get("after", "0h"), (*ipath, "after"))
-            to = c.ref(item["to"], roles, (*ipath, "to"), "role")
+            fallback = None
+            if item["to"] == MANAGER and MANAGER not in roles:
+                to = MANAGER
+                if "fallback" in item:
+                    fallback = c.ref(item["fallback"], roles, (*ipath, "fallback"), "role")
+            else:
+                to = c.ref(item["to"], roles, (*ipath, "to"), "role")
+                if "fallback" in item:
+                    c.err((*ipath, "fallback"), "'fallback' applies to 'to: manager' only; remove it")
             if after is not None and to:
-                escalations.append(Escalation(after, to))
+                escalations.append(Escalation(after, to, fallback))
     elif esc is not None:
         c.err((*path, "escalate"), "'escalate' is a role id or a list of {after: DURATION, to: ROLE}")
     return Deadline(

@@ -38,7 +38,7 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
-from engine.procedure import Deadline, Procedure, Step
+from engine.procedure import MANAGER, Deadline, Procedure, Step
 
 STATE_FORMAT = 1
 MAX_AUTOMATIC_STEPS = 1000
@@ -77,6 +77,8 @@ class _Work:
         self.actor = actor
         self.events: list[dict] = []
         self.automatic = 0
+        self.start_due: str | None = None  # Start.due_at: the deadline of tasks opened at start
+        self.managers: Mapping[str, str] = {}
 
     def event(self, type_: str, *, step: str | None = None, task: str | None = None, **data: Any) -> None:
         self.events.append({
@@ -139,6 +141,7 @@ class Runtime:
         data = self._check_form(proc.start_form, cmd.data, cmd.locale) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
         w = _Work(state, now, cmd.actor)
+        w.start_due = cmd.due_at
         if data:
             w.s["data"]["start"] = data
         w.event("instance:started", procedure=proc.id, version=proc.content_hash, data=data, origin=cmd.origin)
@@ -188,6 +191,7 @@ class Runtime:
             raise NotPermitted("only the person who claimed a task can release it")
         t = w.task(task["id"])
         t["assignee"] = None
+        t["last_assignee"] = cmd.actor.user  # whose manager hears of an escalation
         w.event("task:released", step=t["step"], task=t["id"])
 
     def _reassign(self, w: _Work, cmd: Reassign) -> None:
@@ -243,6 +247,7 @@ class Runtime:
     def _tick(self, w: _Work, cmd: Tick) -> None:
         if w.s["status"] != "running":
             return
+        w.managers = cmd.managers
         for task in sorted(open_tasks(w.s), key=lambda t: int(t["id"][1:])):
             if task["status"] != "open":
                 continue  # closed by an earlier wake-up in this same tick
@@ -277,6 +282,20 @@ class Runtime:
             if cal.add(due, esc.after) > w.now:
                 break
             t = t or w.task(task["id"])
+            if esc.to == MANAGER:
+                holder = t.get("assignee") or t.get("last_assignee")
+                manager = w.managers.get(holder) if holder else None
+                if manager:
+                    t["escalated_to"] = [*t.get("escalated_to", []), f"user:{manager}"]
+                    w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to="manager",
+                            user=manager, of=holder, due_at=t["due_at"])
+                    continue
+                role = _fallback_role(levels, level, step)
+                t["escalated_to"] = [*t.get("escalated_to", []), role]
+                why = f"{holder} has no manager" if holder else "nobody held the task"
+                w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=role,
+                        fallback="manager", reason=why, due_at=t["due_at"])
+                continue
             t["escalated_to"] = [*t.get("escalated_to", []), esc.to]
             w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=esc.to, due_at=t["due_at"])
 
@@ -307,7 +326,9 @@ class Runtime:
 
     @staticmethod
     def _holds(actor: Actor, task: Mapping[str, Any]) -> bool:
-        return task["role"] in actor.roles or bool(actor.roles.intersection(task.get("escalated_to", ())))
+        escalated = task.get("escalated_to", ())
+        return (task["role"] in actor.roles or bool(actor.roles.intersection(escalated))
+                or f"user:{actor.user}" in escalated)
 
     def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[dict, Step]:
         task = self._open_task(w, task_id)
@@ -460,7 +481,15 @@ class Runtime:
 
     def _create_task(self, w: _Work, step: Step) -> None:
         t = self._new_task(w, step, step.type)
-        if step.deadline:
+        if w.start_due:
+            t["due_at"] = w.start_due
+            t["missed"] = False
+            t["escalated_to"] = []
+            if step.deadline and step.deadline.remind_before:
+                due = parse_time(w.start_due)
+                t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
+                t["reminded"] = False
+        elif step.deadline:
             due = self._due(w, step)
             t["due_at"] = iso(due)
             if step.deadline.remind_before:
@@ -516,6 +545,16 @@ class Runtime:
                     if best is None or when < best:
                         best = when
         w.s["timer_at"] = iso(best) if best else None
+
+
+def _fallback_role(levels: tuple, level: int, step: Step) -> str:
+    """For ``to: manager`` without a manager: the level's fallback, else the next role of the
+    chain, else an earlier one, else the step's own role."""
+    if levels[level].fallback:
+        return levels[level].fallback
+    later = [e.to for e in levels[level + 1:] if e.to != MANAGER]
+    earlier = [e.to for e in levels[:level] if e.to != MANAGER]
+    return (later or earlier[::-1] or [step.role or ""])[0]
 
 
 def _task_timers(t: Mapping[str, Any], step: Step, calendar_of: Any) -> list[datetime]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import store, yamlsrc
+from engine import notify, store, yamlsrc
 from engine.calendar import Calendar
 from engine.commands import (
     SYSTEM,
@@ -34,8 +34,9 @@ from engine.commands import (
 from engine.config import Config
 from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, SignatureInvalid
 from engine.forms import parse_form
-from engine.procedure import Procedure, load_library, load_procedure_text
+from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
+from engine.store import batch, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ class Workflow:
         """Write one command's result and open the instances it asked to spawn."""
         store.save_step(session, row, state, events, next_wakeup(state))
         self._spawn(session, state, events)
+        self._notify(session, row.version_id, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
         for e in events:
@@ -186,16 +188,24 @@ class Workflow:
                 self._start(session, e["data"]["procedure"], SYSTEM, e["data"]["data"], origin=origin)
 
     def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
-               *, username: str | None = None, origin: dict | None = None, locale: str = "zh") -> dict:
+               *, username: str | None = None, origin: dict | None = None, locale: str = "zh",
+               due_at: str | None = None) -> dict:
         proc, version_id = self.procedure(session, procedure_id)
         actor = actor or self.actor(session, username or "", proc)
         now = self.clock()
         rt = self.runtime(session, version_id)
-        cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale)
+        cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
+                    due_at=due_at)
         state, events = rt.apply(None, cmd, now)
         store.create_instance(session, state, version_id, events, next_wakeup(state))
         self._spawn(session, state, events)
+        self._notify(session, version_id, state, events)
         return state
+
+    def _notify(self, session: Session, version_id: int, state: Mapping[str, Any], events: list[dict]) -> None:
+        """Notifications (in-app, e-mail, webhooks) for what the events say, in this transaction."""
+        if notify.wanted(events):
+            notify.record(session, self.config, self.runtime(session, version_id).procedure, state, events, self.clock())
 
     # -- use cases --------------------------------------------------------------------------
 
@@ -203,6 +213,11 @@ class Workflow:
               *, locale: str = "zh") -> dict:
         """Start an instance of the current version of ``procedure_id``."""
         return self._start(session, procedure_id, None, data or {}, username=username, locale=locale)
+
+    def start_automatic(self, session: Session, procedure_id: str, actor: Actor, data: Mapping[str, Any],
+                        *, origin: dict, due_at: str | None = None) -> dict:
+        """A start made by a schedule or trigger (``engine.scheduler``), as ``actor`` (the system)."""
+        return self._start(session, procedure_id, actor, data, origin=origin, due_at=due_at)
 
     def _task(self, session: Session, task_id: str) -> tuple[str, str]:
         instance_id, _, local = task_id.rpartition(".")
@@ -266,15 +281,37 @@ class Workflow:
 
     def tick(self, session: Session, *, limit: int = 500) -> int:
         """Fire what is due by now on up to ``limit`` instances; return how many changed."""
+        return self.tick_due(session, limit=limit)[1]
+
+    def tick_due(self, session: Session, *, limit: int = 500) -> tuple[int, int]:
+        """``tick``, returning (instances claimed, instances changed): the worker goes on while a
+        batch comes back full. The batch is written at once (``store.batch``), as are its
+        notifications."""
         now = self.clock()
-        changed = 0
-        for row in store.due_instances(session, now, limit):
+        rows = store.due_instances(session, now, limit)
+        managers = self._managers(session, rows)
+        results, notices = [], []
+        for row in rows:
             rt = self.runtime(session, row.version_id)
-            state, events = rt.apply(row.state, Tick(), now)
+            state, events = rt.apply(row.state, Tick(managers=managers), now)
             # Saved even without events: a stale timer must move on, or the row stays due.
-            self._save(session, row, state, events)
-            changed += bool(events)
-        return changed
+            results.append((row, state, events, next_wakeup(state)))
+            if events:
+                notices.append((rt.procedure, state, events))
+        batch.save_many(session, results)
+        for _, state, events, _ in results:
+            self._spawn(session, state, events)
+        notify.record_many(session, self.config, notices, now)
+        return len(rows), len(notices)
+
+    def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
+        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        holders: set[str] = set()
+        for row in rows:
+            if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
+                holders |= {t.get("assignee") or t.get("last_assignee")
+                            for t in row.state["tasks"].values() if t["status"] == "open"}
+        return timekeeping.managers_of(session, holders - {None})
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -308,6 +345,10 @@ class Workflow:
 def _event_view(e: store.EventRow) -> dict:
     return {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
             "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
+
+
+def _escalates_to_manager(proc: Procedure) -> bool:
+    return any(e.to == MANAGER for s in proc.steps.values() if s.deadline for e in s.deadline.escalate)
 
 
 def _step_sig(rt: Runtime, state: Mapping[str, Any], local_task: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-PURE = ["engine.procedure", "engine.expr", "engine.runtime", "engine.forms", "engine.calendar",
+PURE = ["engine.procedure", "engine.expr", "engine.runtime", "engine.forms", "engine.calendar", "engine.starts",
         "engine.simulate", "engine.yamlsrc", "engine.commands"]
 
 

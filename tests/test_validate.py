@@ -46,7 +46,13 @@ def test_cli_prints_every_problem_and_exits_1(monkeypatch):
     result = CliRunner().invoke(main, ["validate", *names, str(LANG_FORMS.relative_to(ROOT))])
     assert result.exit_code == 1
     printed = [line for line in result.stdout.splitlines() if line]
-    assert printed == sorted(line for lines in EXPECTED.values() for line in lines)
+    assert printed == sorted((line for lines in EXPECTED.values() for line in lines), key=_place)
+
+
+def _place(line: str) -> tuple[str, int, int]:
+    """Problems are printed in file, line, column order (numbers compared as numbers)."""
+    file, row, col, _ = line.split(":", 3)
+    return file, int(row), int(col)
 
 
 def test_shipped_library_is_valid(monkeypatch):

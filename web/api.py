@@ -592,3 +592,44 @@ def release(task_id: str):
         workflow().release(session, task_id, _user())
         out = _instance(session, instance_id)
     return jsonify(out)
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+def _notification(n: Any, locale: str) -> dict[str, Any]:
+    from engine.notify import text
+
+    return {"id": n.id, "kind": n.kind, "instance": n.instance_id, "task": n.task_id,
+            "text": text(n.kind, n.data, locale), "data": n.data,
+            "created_at": _iso(n.created_at), "read_at": _iso(n.read_at)}
+
+
+@bp.get("/notifications")
+def notifications():
+    from engine.store import timekeeping as tk
+
+    unread = request.args.get("unread", "false")
+    if unread not in ("true", "false"):
+        raise BadRequest("query parameter 'unread' must be true or false")
+    limit = _int_arg("limit", 100, 1, 500)
+    with reading() as session:
+        rows = tk.notifications_for(session, _user(), unread_only=unread == "true", limit=limit)
+        items = [_notification(n, _locale()) for n in rows]
+        count = tk.unread_count(session, _user())
+    return jsonify(items=items, unread=count)
+
+
+@bp.post("/notifications/read")
+def mark_notifications_read():
+    from engine.store import timekeeping as tk
+
+    body = _body({"ids"})
+    ids = body.get("ids")
+    if ids is not None and (not isinstance(ids, list)
+                            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
+        raise BadRequest("'ids' must be a list of notification ids (integers); leave it out to mark all read",
+                         errors=[{"field": "ids", "message": "must be a list of integers"}])
+    with transaction() as session:
+        marked = tk.mark_read(session, _user(), ids, workflow().clock())
+        count = tk.unread_count(session, _user())
+    return jsonify(marked=marked, unread=count)

@@ -103,7 +103,7 @@ def _attachment_info(session: Session) -> Any:
 @login_required
 def index():
     user = current_user()
-    now = datetime.now(UTC)
+    now = workflow().clock()  # the server's clock (injectable), as the worker sees it
     with reading() as s:
         acc = accesses(s, user.username)
         roles = [f"{a.procedure.id}.{r}" for a in acc for r in a.actor.roles]

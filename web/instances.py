@@ -4,6 +4,7 @@ procedure version; links to spawned and origin instances; correction and cancel 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -87,9 +88,15 @@ def _timeline(s: Session, inst: dict, proc: Procedure) -> list[dict]:
             item["notes"].append(_("to {step}", step=_step_title(proc, d.get("to"))))
         elif e["type"] in ("deadline:missed", "deadline:reminder"):
             item["notes"].append(_("was due {time}", time=_fmt(d.get("due_at"))))
+        elif e["type"] == "deadline:escalated" and d.get("user"):
+            item["notes"].append(_("Escalated to {user}, manager of {holder} (level {level})",
+                                   user=names.get(d["user"], d["user"]), holder=d.get("of"), level=d.get("level")))
         elif e["type"] == "deadline:escalated":
-            item["notes"].append(_("Escalated to {role} (level {level})",
-                                   role=proc.roles.get(d.get("to"), d.get("to")), level=d.get("level")))
+            role = proc.roles.get(d.get("to"), d.get("to"))
+            item["notes"].append(_("Escalated to {role} (level {level})", role=role, level=d.get("level")))
+            if d.get("fallback"):
+                item["notes"].append(_("no manager known: escalated to {role} instead ({reason})",
+                                       role=role, reason=d.get("reason", "")))
         elif e["type"] == "task:reassigned":
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
         elif e["type"] == "task:claimed":
@@ -137,9 +144,14 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         inst, actor, proc = instance_access(s, instance_id, user.username)
         timeline = _timeline(s, inst, proc)
         spawned = store.spawned_from(s, instance_id)
+        now = workflow().clock()
         tasks = [{**t, "step_title": _step_title(proc, t["step"]),
                   "role_title": proc.roles.get(t.get("role") or "", t.get("role")),
-                  "mine": may_act(t, actor)} for t in inst["tasks"] if t["status"] == "open"]
+                  "mine": may_act(t, actor),
+                  # Overdue as soon as the due time passes, even before the worker records the miss.
+                  "overdue": bool(t.get("missed") or (t.get("due_at") and datetime.fromisoformat(t["due_at"]) < now)),
+                  "escalations": len(t.get("escalated_to") or [])}
+                 for t in inst["tasks"] if t["status"] == "open"]
         correctable = _correctable(proc, inst, actor) if inst["status"] == "running" or "admin" in actor.roles else []
         may_cancel = inst["status"] == "running" and bool(actor.roles & ({"admin"} | set(proc.start_roles)))
         data_sections = [{"step": sid, "title": _step_title(proc, sid),

@@ -40,6 +40,20 @@ INT = {"type": "integer"}
 ANY_OBJ = {"type": "object", "additionalProperties": True}
 JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) with x- hints; see docs/forms.md"}
 
+NOTIFICATION_SCHEMAS: dict[str, Any] = {
+    "Notification": _obj({
+        "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed"]},
+        "instance": NSTR, "task": NSTR, "text": {"type": "string", "description": "one line in the caller's language"},
+        "data": ANY_OBJ, "created_at": TIME, "read_at": NTIME,
+    }, ["id", "kind", "instance", "task", "text", "data", "created_at", "read_at"]),
+    "NotificationList": _obj({"items": {"type": "array", "items": _ref("Notification")},
+                              "unread": {"type": "integer", "minimum": 0}}, ["items", "unread"]),
+    "MarkReadRequest": _obj({"ids": {"type": "array", "items": {"type": "integer"},
+                                     "description": "notification ids; leave out to mark all read"}}, extra=False),
+    "MarkReadResult": _obj({"marked": {"type": "integer", "minimum": 0},
+                            "unread": {"type": "integer", "minimum": 0}}, ["marked", "unread"]),
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({
         "code": {"type": "string", "description": "stable machine-readable code, e.g. invalid_form, conflict"},
@@ -182,7 +196,7 @@ def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, ta
     else:
         op["security"] = []
     if body:
-        op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest"),
+        op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest"),
                              "content": {JSON: {"schema": _ref(body)}}}
     if params:
         op["parameters"] = params
@@ -255,6 +269,17 @@ def document() -> dict[str, Any]:
         "/tasks/{task_id}/release": {"post": _op(
             "releaseTask", "Release a task the caller claimed", "the instance", "Instance",
             WRITE, tags=["tasks"], body="Empty", params=[TASK])},
+        "/notifications": {"get": _op(
+            "listNotifications", "The caller's notifications (assignment, reminder, miss, escalation, "
+            "completion), unread first", "the notifications", "NotificationList", ["400"],
+            tags=["notifications"], params=[
+                {"name": "unread", "in": "query", "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+            ])},
+        "/notifications/read": {"post": _op(
+            "markNotificationsRead", "Mark the given notifications (or, without ids, all) read",
+            "how many were marked", "MarkReadResult", ["400", "413"], tags=["notifications"],
+            body="MarkReadRequest")},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "the OpenAPI document",
@@ -272,12 +297,12 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "meta")],
+        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for 12 hours"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **NOTIFICATION_SCHEMAS},
         },
     }

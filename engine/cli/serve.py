@@ -56,8 +56,13 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
 @click.option("--workers", default=None, type=int,
               help="gunicorn worker processes (default: 2; 1 with the development server).")
 @click.option("--dev", is_flag=True, help="Use Flask's development server even if gunicorn is installed.")
+@click.option("--worker", "with_worker", is_flag=True,
+              help="Also run the worker loop (timers, automatic starts, notifications) in a thread.")
+@click.option("--worker-interval", default=5.0, show_default=True, type=float,
+              help="Seconds between worker passes (with --worker).")
 @click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool) -> None:
+def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool,
+              with_worker: bool, worker_interval: float) -> None:
     """Run the web server on HOST:PORT with the configured database and procedures."""
     from web import create_app
 
@@ -72,6 +77,13 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
         else:
             click.echo("Demo: the database already has users; none created.")
     click.echo(f"Serving on http://{host}:{port}/")
+    if with_worker:
+        from engine.worker import start_thread
+
+        # One loop in the serving process (the one-machine default); gunicorn's forked workers
+        # do not inherit the thread, so the loop runs once whatever --workers says.
+        start_thread(app.extensions["workflow"], app.extensions["sessions"], interval=worker_interval)
+        click.echo(f"Worker loop running every {worker_interval:g} s.")
     try:
         import gunicorn  # noqa: F401
     except ImportError:

@@ -34,11 +34,13 @@ def user_group() -> None:
 @click.option("--full-name", default="", help="Name shown on screens and signatures.")
 @click.option("--email", default=None)
 @click.option("--locale", type=click.Choice(["zh", "en"]), default=None)
+@click.option("--manager", default=None, metavar="NAME",
+              help="User name of this user's manager (target of 'escalate: to: manager').")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input.")
 @click.pass_context
 def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_name: str,
-            email: str | None, locale: str | None, password_stdin: bool) -> None:
+            email: str | None, locale: str | None, manager: str | None, password_stdin: bool) -> None:
     """Create user USERNAME."""
     from engine.store import add_user, groups_of
 
@@ -46,7 +48,7 @@ def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_nam
     with open_engine(ctx) as engine, Session(engine) as session:
         try:
             user = add_user(session, username, password, groups, full_name=full_name,
-                            email=email, locale=locale)
+                            email=email, locale=locale, manager=manager)
             session.commit()
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
@@ -72,6 +74,23 @@ def passwd_cmd(ctx: click.Context, username: str, password_stdin: bool) -> None:
     click.echo(f"Password of {username} changed.")
 
 
+@user_group.command("manager")
+@click.argument("username")
+@click.argument("manager", required=False)
+@click.pass_context
+def manager_cmd(ctx: click.Context, username: str, manager: str | None) -> None:
+    """Set (or, without MANAGER, clear) the manager of USERNAME."""
+    from engine.store.users import set_manager
+
+    with open_engine(ctx) as engine, Session(engine) as session:
+        try:
+            set_manager(session, username, manager)
+            session.commit()
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"Manager of {username}: {manager or 'none'}.")
+
+
 @user_group.command("list")
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
@@ -81,5 +100,6 @@ def list_cmd(ctx: click.Context) -> None:
     with open_engine(ctx) as engine, Session(engine) as session:
         for user in list_users(session):
             state = "" if user.active else "  (inactive)"
+            boss = f"\tmanager: {user.manager}" if user.manager else ""
             click.echo(f"{user.username}\t{user.full_name or '-'}\t"
-                       f"{','.join(groups_of(user)) or '-'}{state}")
+                       f"{','.join(groups_of(user)) or '-'}{boss}{state}")

@@ -235,6 +235,8 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[utc]
+    # User name of this user's manager: the target of ``escalate: {to: manager}``.
+    manager: Mapped[str100 | None]
 
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="selectin",
                                                order_by=Group.name)
@@ -266,3 +268,80 @@ class Draft(Base):
     task_id: Mapped[str] = mapped_column(String(60), primary_key=True)  # the global task id
     data: Mapped[dict[str, Any]]
     saved_at: Mapped[utc]
+
+
+class StartRule(Base):
+    """An automatic start (``starts:`` entry) first seen by a worker; ``since`` bounds catch-up,
+    so installing a schedule or trigger never fires what fell due before it existed."""
+
+    __tablename__ = "start_rules"
+
+    procedure_id: Mapped[str100] = mapped_column(primary_key=True)
+    rule: Mapped[str64] = mapped_column(primary_key=True)  # hash of the rule's definition
+    kind: Mapped[str20]
+    since: Mapped[utc]
+
+
+class StartFiring(Base):
+    """One fired schedule occurrence or (trigger, watched instance): the unique key is the
+    idempotency backstop when several workers fire at once."""
+
+    __tablename__ = "start_firings"
+    __table_args__ = (UniqueConstraint("procedure_id", "rule", "subject"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    procedure_id: Mapped[str100]
+    rule: Mapped[str64]
+    subject: Mapped[str100]  # the occurrence (ISO time) or the watched instance id
+    due_at: Mapped[utc]
+    fired_at: Mapped[utc]
+    instance_id: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)  # why no instance was started
+
+
+class Notification(Base):
+    """An in-app notification for one user (assignment, reminder, miss, escalation, completion)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_username_read_at", "username", "read_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    username: Mapped[str100]
+    kind: Mapped[str20]
+    instance_id: Mapped[str | None] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(60))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[utc]
+    read_at: Mapped[utc | None]
+
+
+class Delivery(Base):
+    """One e-mail or webhook call to make; retried with back-off until sent or given up.
+    A given-up delivery stays (status ``failed``) and is listed, never dropped."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    channel: Mapped[str20]  # email | webhook
+    target: Mapped[str] = mapped_column(String(500))  # address or URL
+    kind: Mapped[str20]
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str20]  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[utc | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[utc]
+    sent_at: Mapped[utc | None]
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: every try, its time and what came back."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    at: Mapped[utc]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text, default="")

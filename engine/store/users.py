@@ -76,15 +76,18 @@ def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
 
 
 def add_user(session: Session, username: str, password: str, groups: Iterable[str] = (), *,
-             full_name: str = "", email: str | None = None, locale: str | None = None) -> User:
-    """Create a user; ``Conflict`` if the name is taken."""
+             full_name: str = "", email: str | None = None, locale: str | None = None,
+             manager: str | None = None) -> User:
+    """Create a user; ``Conflict`` if the name is taken, ``NotFound`` for an unknown manager."""
     username = username.strip()
     if not username:
         raise WorkflowError("The user name must not be empty.")
     if get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists; choose another name "
                        "or change that user's password instead.")
-    user = User(username=username, full_name=full_name, email=email, locale=locale,
+    if manager and get_user(session, manager) is None:
+        raise NotFound(f"Manager {manager!r} does not exist; add that user first or leave --manager out.")
+    user = User(username=username, full_name=full_name, email=email, locale=locale, manager=manager or None,
                 password_hash=hash_password(password), active=True,
                 created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
     session.add(user)
@@ -106,6 +109,21 @@ def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
     if user is None:
         raise NotFound(f"User {username!r} does not exist.")
     user.groups = ensure_groups(session, groups)
+    session.flush()
+    return user
+
+
+def set_manager(session: Session, username: str, manager: str | None) -> User:
+    """Set or clear (``None``) the user's manager; a user cannot manage themselves."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    if manager:
+        if manager == username:
+            raise WorkflowError("A user cannot be their own manager.")
+        if get_user(session, manager) is None:
+            raise NotFound(f"Manager {manager!r} does not exist; add that user first.")
+    user.manager = manager or None
     session.flush()
     return user
 

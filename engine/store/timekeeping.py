@@ -1,0 +1,226 @@
+"""Repositories for what the worker keeps: automatic-start firings, notifications, deliveries.
+
+Claims that several workers race for are made in SQL: a fired start is a row under a unique
+key inserted with ON CONFLICT DO NOTHING (the loser sees no row inserted and skips), and due
+deliveries are leased with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+
+from engine.store.tables import (
+    Delivery,
+    DeliveryAttempt,
+    Group,
+    Instance,
+    InstanceStatus,
+    Notification,
+    ProcedureVersion,
+    StartFiring,
+    StartRule,
+    User,
+    user_groups,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def _insert_ignore(session: Session, table: Any, values: Mapping[str, Any]) -> Any:
+    """INSERT that does nothing on a unique conflict; the new row's primary key, or None when
+    the row existed (RETURNING, since rowcount is not reliable here with every driver)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(name)
+    stmt = dialect_insert(table).values(**values).on_conflict_do_nothing()
+    return session.execute(stmt.returning(*table.primary_key.columns)).first()
+
+
+# --- automatic starts -----------------------------------------------------------------------
+
+def installed_procedures(session: Session) -> list[str]:
+    return list(session.scalars(select(ProcedureVersion.procedure_id).distinct()
+                                .order_by(ProcedureVersion.procedure_id)))
+
+
+def start_rule_since(session: Session, procedure_id: str, rule: str, kind: str,
+                     since: datetime) -> datetime:
+    """When the rule was first seen (recorded now as ``since`` if it is new)."""
+    _insert_ignore(session, StartRule.__table__,
+                   {"procedure_id": procedure_id, "rule": rule, "kind": kind, "since": since})
+    return session.scalar(select(StartRule.since).where(
+        StartRule.procedure_id == procedure_id, StartRule.rule == rule))
+
+
+def last_firing(session: Session, procedure_id: str, rule: str) -> datetime | None:
+    return session.scalar(select(func.max(StartFiring.due_at)).where(
+        StartFiring.procedure_id == procedure_id, StartFiring.rule == rule))
+
+
+def claim_firing(session: Session, procedure_id: str, rule: str, subject: str,
+                 due_at: datetime, now: datetime) -> int | None:
+    """Record that (rule, subject) fires; the row id, or None if another worker did already."""
+    row = _insert_ignore(session, StartFiring.__table__, {
+        "procedure_id": procedure_id, "rule": rule, "subject": subject, "due_at": due_at,
+        "fired_at": now})
+    return None if row is None else row[0]
+
+
+def finish_firing(session: Session, firing_id: int, instance_id: str | None,
+                  error: str | None = None) -> None:
+    session.execute(update(StartFiring.__table__).where(StartFiring.__table__.c.id == firing_id)
+                    .values(instance_id=instance_id, error=error))
+
+
+def firings(session: Session, procedure_id: str | None = None) -> list[StartFiring]:
+    stmt = select(StartFiring).order_by(StartFiring.due_at, StartFiring.id)
+    if procedure_id is not None:
+        stmt = stmt.where(StartFiring.procedure_id == procedure_id)
+    return list(session.scalars(stmt))
+
+
+def unfired_records(session: Session, watched: str, procedure_id: str, rule: str,
+                    limit: int = 1000, after_id: str = "") -> list[tuple[str, dict]]:
+    """(id, state) of records of ``watched`` (not cancelled) the rule has not fired for yet,
+    in id order after ``after_id`` (for paging through a large backlog)."""
+    fired = exists().where(StartFiring.procedure_id == procedure_id, StartFiring.rule == rule,
+                           StartFiring.subject == Instance.id)
+    stmt = (select(Instance.id, Instance.state)
+            .where(Instance.procedure_id == watched, Instance.status != InstanceStatus.CANCELLED,
+                   Instance.id > after_id, ~fired)
+            .order_by(Instance.id).limit(limit))
+    return [(r.id, r.state) for r in session.execute(stmt)]
+
+
+# --- people ---------------------------------------------------------------------------------
+
+def members(session: Session, groups: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Active users of each group: {group: [(username, email)]}."""
+    wanted = sorted(set(groups))
+    out: dict[str, list[tuple[str, str | None]]] = {g: [] for g in wanted}
+    if not wanted:
+        return out
+    rows = session.execute(
+        select(Group.name, User.username, User.email)
+        .select_from(User).join(user_groups).join(Group)
+        .where(Group.name.in_(wanted), User.active.is_(True))
+        .order_by(User.username))
+    for r in rows:
+        out[r.name].append((r.username, r.email))
+    return out
+
+
+def contacts(session: Session, usernames: Iterable[str]) -> dict[str, str | None]:
+    """E-mail address of each active user (None when they have none)."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    return {r.username: r.email for r in session.execute(
+        select(User.username, User.email).where(User.username.in_(names), User.active.is_(True)))}
+
+
+def managers_of(session: Session, usernames: Iterable[str]) -> dict[str, str]:
+    """{user: manager} for those of ``usernames`` who have an active manager."""
+    names = sorted({u for u in usernames if u})
+    if not names:
+        return {}
+    boss = User.__table__.alias("boss")
+    rows = session.execute(
+        select(User.username, User.manager).join(boss, and_(boss.c.username == User.manager,
+                                                            boss.c.active.is_(True)))
+        .where(User.username.in_(names)))
+    return {r.username: r.manager for r in rows}
+
+
+# --- notifications --------------------------------------------------------------------------
+
+def add_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Notification.__table__), rows)
+
+
+def notifications_for(session: Session, username: str, *, unread_only: bool = False,
+                      limit: int = 100, offset: int = 0) -> list[Notification]:
+    """The user's notifications, unread first, newest first."""
+    stmt = select(Notification).where(Notification.username == username)
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    stmt = stmt.order_by(Notification.read_at.is_not(None), Notification.id.desc())
+    return list(session.scalars(stmt.limit(limit).offset(offset)))
+
+
+def unread_count(session: Session, username: str) -> int:
+    return session.scalar(select(func.count(Notification.id)).where(
+        Notification.username == username, Notification.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, username: str, ids: Iterable[int] | None, now: datetime) -> int:
+    """Mark the user's notifications ``ids`` (None: all) read; returns how many changed."""
+    stmt = update(Notification.__table__).where(Notification.__table__.c.username == username,
+                                                Notification.__table__.c.read_at.is_(None))
+    if ids is not None:
+        stmt = stmt.where(Notification.__table__.c.id.in_(list(ids)))
+    return session.execute(stmt.values(read_at=now)).rowcount
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Delivery.__table__), rows)
+
+
+def lease_deliveries(session: Session, now: datetime, limit: int, lease: timedelta) -> list[dict]:
+    """Take up to ``limit`` due deliveries: each is pushed ``lease`` into the future and its
+    attempt counted before the caller commits and sends. A worker that dies while sending
+    leaves the row to be retried when the lease runs out (at-least-once)."""
+    table = Delivery.__table__
+    rows = session.execute(
+        select(table).where(table.c.status == "pending", table.c.next_attempt_at <= now)
+        .order_by(table.c.next_attempt_at, table.c.id).limit(limit)
+        .with_for_update(skip_locked=True)).mappings().all()
+    if rows:
+        session.execute(update(table).where(table.c.id.in_([r["id"] for r in rows]))
+                        .values(next_attempt_at=now + lease, attempts=table.c.attempts + 1))
+    return [dict(r, attempts=r["attempts"] + 1) for r in rows]
+
+
+def finish_delivery(session: Session, delivery_id: int, *, ok: bool, detail: str, now: datetime,
+                    retry_at: datetime | None) -> None:
+    """Log one attempt; sent, retried at ``retry_at``, or (no retry left) failed for good."""
+    status = "sent" if ok else ("pending" if retry_at else "failed")
+    session.execute(update(Delivery.__table__).where(Delivery.__table__.c.id == delivery_id).values(
+        status=status, sent_at=now if ok else None, next_attempt_at=None if ok else retry_at,
+        last_error=None if ok else detail[:2000]))
+    session.execute(insert(DeliveryAttempt.__table__).values(
+        delivery_id=delivery_id, at=now, ok=ok, detail=detail[:2000]))
+
+
+def deliveries(session: Session, *, status: str | None = None, limit: int = 100) -> list[Delivery]:
+    stmt = select(Delivery).order_by(Delivery.id.desc())
+    if status is not None:
+        stmt = stmt.where(Delivery.status == status)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def attempts_of(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
+    return list(session.scalars(select(DeliveryAttempt).where(
+        DeliveryAttempt.delivery_id == delivery_id).order_by(DeliveryAttempt.id)))
+
+
+def retry_failed(session: Session, now: datetime, ids: Iterable[int] | None = None) -> int:
+    """Put given-up deliveries back in the queue (after the cause was fixed)."""
+    table = Delivery.__table__
+    stmt = update(table).where(table.c.status == "failed")
+    if ids is not None:
+        stmt = stmt.where(table.c.id.in_(list(ids)))
+    return session.execute(stmt.values(status="pending", next_attempt_at=now, attempts=0)).rowcount
