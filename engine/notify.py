@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from engine.store import timekeeping as tk
+from engine.store.prepared import batch
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -123,30 +124,35 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
     return out
 
 
-def record(session: Session, config: Config, procedure: Procedure, state: Mapping[str, Any],
-           events: Iterable[Mapping[str, Any]], now: datetime) -> None:
-    """Store the notifications and deliveries that ``events`` call for (caller's transaction)."""
-    record_many(session, config, [(procedure, state, events)], now)
-
-
 def record_many(session: Session, config: Config,
                 items: Iterable[tuple[Procedure, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
                 now: datetime) -> None:
-    """``record`` for many instances at once (a worker batch): one look-up of the people
-    concerned and one insert per table, whatever the number of instances."""
-    batch = [(proc, state, n) for proc, state, events in items for n in _notices(proc, state, events)]
-    if not batch:
-        return
+    """Store the notifications and deliveries that the events of ``items`` call for, in the
+    caller's transaction (a worker batch)."""
+    calls = writes(session, config, items, now)
+    if calls:
+        batch(session, calls)
+
+
+def writes(session: Session, config: Config,
+           items: Iterable[tuple[Procedure, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+           now: datetime) -> list:
+    """The inserts of the notifications and deliveries that the events of ``items`` call for
+    (for ``prepared.batch``): one look-up of the people concerned, one insert per table,
+    whatever the number of instances. A step sends them with its own writes."""
+    found = [(proc, state, n) for proc, state, events in items for n in _notices(proc, state, events)]
+    if not found:
+        return []
     settings = Settings.from_config(config)
-    group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in batch for r in n.roles}
+    group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in found for r in n.roles}
     by_group = tk.members(session, {g for gs in group_of.values() for g in gs})
     emails: dict[str, str | None] = {}
     for members in by_group.values():
         emails.update(members)
-    direct = {u for _, _, n in batch for u in n.users} - set(emails)
+    direct = {u for _, _, n in found for u in n.users} - set(emails)
     emails.update(tk.contacts(session, direct))
     notes, mails, hooks = [], [], []
-    for proc, state, n in batch:
+    for proc, state, n in found:
         people = {u for u in n.users if u in emails}
         for r in n.roles:
             for g in group_of[(proc.id, r)]:
@@ -161,8 +167,7 @@ def record_many(session: Session, config: Config,
                 body = {**n.data, "event": n.kind, "instance": state["id"], "task": n.task,
                         "recipients": sorted(people)}
                 hooks.append(_delivery("webhook", hook["url"], n.kind, body, now))
-    tk.add_notifications(session, notes)
-    tk.add_deliveries(session, mails + hooks)
+    return tk.notification_writes(notes, mails + hooks)
 
 
 def _delivery(channel: str, target: str, kind: str, payload: dict, now: datetime) -> dict:

@@ -177,9 +177,9 @@ class Workflow:
 
     def _save(self, session: Session, row: Any, state: dict, events: list[dict]) -> None:
         """Write one command's result and open the instances it asked to spawn."""
-        store.save_step(session, row, state, events, next_wakeup(state))
+        store.save_step(session, row, state, events, next_wakeup(state),
+                        self._notices(session, row.version_id, state, events))
         self._spawn(session, state, events)
-        self._notify(session, row.version_id, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
         for e in events:
@@ -197,15 +197,18 @@ class Workflow:
         cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
                     due_at=due_at)
         state, events = rt.apply(None, cmd, now)
-        store.create_instance(session, state, version_id, events, next_wakeup(state))
+        store.create_instance(session, state, version_id, events, next_wakeup(state),
+                              self._notices(session, version_id, state, events))
         self._spawn(session, state, events)
-        self._notify(session, version_id, state, events)
         return state
 
-    def _notify(self, session: Session, version_id: int, state: Mapping[str, Any], events: list[dict]) -> None:
-        """Notifications (in-app, e-mail, webhooks) for what the events say, in this transaction."""
-        if notify.wanted(events):
-            notify.record(session, self.config, self.runtime(session, version_id).procedure, state, events, self.clock())
+    def _notices(self, session: Session, version_id: int, state: Mapping[str, Any], events: list[dict]) -> list:
+        """The writes of the notifications (in-app, e-mail, webhooks) the events call for,
+        sent with the step's own writes."""
+        if not notify.wanted(events):
+            return []
+        proc = self.runtime(session, version_id).procedure
+        return notify.writes(session, self.config, [(proc, state, events)], self.clock())
 
     # -- use cases --------------------------------------------------------------------------
 

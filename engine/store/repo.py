@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -502,8 +502,9 @@ def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[
 
 def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
                     events: Iterable[Mapping[str, Any]],
-                    next_timer_at: datetime | None = None) -> None:
-    """Store a new instance with its tasks and its first events, in the caller's transaction."""
+                    next_timer_at: datetime | None = None, also: Sequence[Any] = ()) -> None:
+    """Store a new instance with its tasks and its first events, in the caller's transaction,
+    together with the writes ``also`` (``prepared.batch`` calls) in the same round trip."""
     instance_id = state["id"]
     rows, seq, head = _chain(instance_id, events, 0, GENESIS)
     rev = int(state.get("rev") or 0)
@@ -515,17 +516,19 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
     if rows:
         calls.append((_INSERT_EVENTS, rows))
     try:
-        batch(session, calls)
+        batch(session, [*calls, *also])
     except IntegrityError as exc:
         raise Conflict(f"Instance {instance_id} already exists.") from exc
 
 
 def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str, Any],
-              events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None = None) -> int:
+              events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None = None,
+              also: Sequence[Any] = ()) -> int:
     """Write one command's result on an instance the caller loaded (and locked): the new
-    state with an optimistic rev check, the changed task rows, and the events chained after
-    the stored chain head. Returns the new rev; raises ``Conflict`` when the row moved on,
-    and the caller must then roll its transaction back."""
+    state with an optimistic rev check, the changed task rows, the events chained after
+    the stored chain head, and the writes ``also`` (``prepared.batch`` calls), in one round
+    trip. Returns the new rev; raises ``Conflict`` when the row moved on, and the caller
+    must then roll its transaction back."""
     rows, seq, head = _chain(instance.id, events, instance.event_seq,
                              instance.event_hash or GENESIS)
     new_rev = instance.rev + 1
@@ -539,7 +542,7 @@ def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str
         calls.append((_INSERT_EVENTS, rows))
     # One round trip: the rev check is read afterwards; on a mismatch the caller's
     # transaction (which must then roll back) holds the only copy of the other writes.
-    if batch(session, calls)[0] != 1:
+    if batch(session, [*calls, *also])[0] != 1:
         raise Conflict(f"Instance {instance.id} was changed by someone else (you had version "
                        f"{instance.rev}); reload it and try again.")
     return new_rev

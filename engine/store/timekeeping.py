@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 
+from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     Delivery,
     DeliveryAttempt,
@@ -103,29 +104,29 @@ def unfired_records(session: Session, watched: str, procedure_id: str, rule: str
 
 # --- people ---------------------------------------------------------------------------------
 
+_USERS = User.__table__
+_MEMBERS = Prepared(
+    select(_USERS.c.username, _USERS.c.email)
+    .select_from(_USERS.join(user_groups).join(Group.__table__))
+    .where(Group.__table__.c.name == bindparam("b_group"), _USERS.c.active.is_(True))
+    .order_by(_USERS.c.username))
+_CONTACT = Prepared(select(_USERS.c.username, _USERS.c.email)
+                    .where(_USERS.c.username == bindparam("b_username"), _USERS.c.active.is_(True)))
+
+
 def members(session: Session, groups: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
-    """Active users of each group: {group: [(username, email)]}."""
+    """Active users of each group: {group: [(username, email)]}, in one round trip (a step
+    that opens a task asks it)."""
     wanted = sorted(set(groups))
-    out: dict[str, list[tuple[str, str | None]]] = {g: [] for g in wanted}
-    if not wanted:
-        return out
-    rows = session.execute(
-        select(Group.name, User.username, User.email)
-        .select_from(User).join(user_groups).join(Group)
-        .where(Group.name.in_(wanted), User.active.is_(True))
-        .order_by(User.username))
-    for r in rows:
-        out[r.name].append((r.username, r.email))
-    return out
+    found = batch(session, [(_MEMBERS, [{"b_group": g}]) for g in wanted]) if wanted else []
+    return {g: [(u, e) for u, e in rows] for g, rows in zip(wanted, found, strict=True)}
 
 
 def contacts(session: Session, usernames: Iterable[str]) -> dict[str, str | None]:
     """E-mail address of each active user (None when they have none)."""
     names = sorted(set(usernames))
-    if not names:
-        return {}
-    return {r.username: r.email for r in session.execute(
-        select(User.username, User.email).where(User.username.in_(names), User.active.is_(True)))}
+    found = batch(session, [(_CONTACT, [{"b_username": u}]) for u in names]) if names else []
+    return {u: e for rows in found for u, e in rows}
 
 
 def managers_of(session: Session, usernames: Iterable[str]) -> dict[str, str]:
@@ -143,9 +144,20 @@ def managers_of(session: Session, usernames: Iterable[str]) -> dict[str, str]:
 
 # --- notifications --------------------------------------------------------------------------
 
-def add_notifications(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Notification.__table__), rows)
+_INSERT_NOTIFICATIONS = Prepared(insert(Notification.__table__),
+                                 ["username", "kind", "instance_id", "task_id", "data",
+                                  "created_at", "read_at"])
+_INSERT_DELIVERIES = Prepared(insert(Delivery.__table__),
+                              ["channel", "target", "kind", "payload", "status", "attempts",
+                               "next_attempt_at", "last_error", "created_at", "sent_at"])
+
+
+def notification_writes(notifications: list[dict[str, Any]],
+                        deliveries: list[dict[str, Any]]) -> list[tuple[Prepared, list[dict]]]:
+    """The inserts of these notification and delivery rows, for ``prepared.batch`` (a step
+    sends them with its own writes)."""
+    return [(stmt, rows) for stmt, rows in ((_INSERT_NOTIFICATIONS, notifications),
+                                            (_INSERT_DELIVERIES, deliveries)) if rows]
 
 
 def notifications_for(session: Session, username: str, *, unread_only: bool = False,
@@ -173,11 +185,6 @@ def mark_read(session: Session, username: str, ids: Iterable[int] | None, now: d
 
 
 # --- deliveries -----------------------------------------------------------------------------
-
-def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(Delivery.__table__), rows)
-
 
 def lease_deliveries(session: Session, now: datetime, limit: int, lease: timedelta) -> list[dict]:
     """Take up to ``limit`` due deliveries: each is pushed ``lease`` into the future and its
