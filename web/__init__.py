@@ -44,7 +44,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health.bp)
     errors.register(app)
-    for name in ("auth", "inbox", "instances", "api"):
+    for name in ("auth", "inbox", "instances", "api", "audit", "ledgers", "kpi", "audit_api"):
         _register_optional(app, name)
     return app
 

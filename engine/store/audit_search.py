@@ -148,12 +148,14 @@ def log_access(session: Session, entries: Iterable[tuple[str, str, Iterable[str]
 
 
 def access_log(session: Session, *, instance_id: str | None = None, username: str | None = None,
-               limit: int = 50, offset: int = 0) -> tuple[list[AccessLog], bool]:
-    stmt = select(AccessLog)
+               limit: int = 50, offset: int = 0) -> tuple[list[Any], bool]:
+    """Access log rows (plain rows, usable after the session ends), newest first."""
+    log = AccessLog.__table__
+    stmt = select(log)
     if instance_id:
-        stmt = stmt.where(AccessLog.instance_id == instance_id)
+        stmt = stmt.where(log.c.instance_id == instance_id)
     if username:
-        stmt = stmt.where(AccessLog.username == username)
-    rows = list(session.scalars(stmt.order_by(AccessLog.at.desc(), AccessLog.id.desc())
-                                .limit(limit + 1).offset(offset)))
+        stmt = stmt.where(log.c.username == username)
+    rows = session.execute(stmt.order_by(log.c.at.desc(), log.c.id.desc())
+                           .limit(limit + 1).offset(offset)).all()
     return rows[:limit], len(rows) > limit
