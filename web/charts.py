@@ -36,17 +36,17 @@ def columns(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Bar]]], 
             title: str, height: int = 220, max_value: float | None = None) -> Markup:
     """Grouped vertical bars: one group per label, one bar per series."""
     width = max(420, 60 + len(labels) * (14 * len(series) + 18))
-    top, bottom, left = 28, 40, 36
+    top, bottom, left = 44, 24, 36
     plot_h = height - top - bottom
     peak = max_value or max([b.value for _n, bars in series for b in bars] + [1])
     group_w = (width - left - 10) / max(len(labels), 1)
     bar_w = min(28.0, (group_w - 8) / max(len(series), 1))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>']
-    for i, (name, _bars) in enumerate(series):
-        x = width - 10 - (len(series) - i) * 90
-        parts.append(f'<rect x="{x}" y="7" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
-                     f'<text x="{x + 14}" y="16" font-size="11">{escape(name)}</text>')
+    for i, (name, _bars) in enumerate(series):  # the legend, on its own line under the title
+        x = left + i * 110
+        parts.append(f'<rect x="{x}" y="22" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
+                     f'<text x="{x + 14}" y="31" font-size="11">{escape(name)}</text>')
     base = top + plot_h
     parts.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#9aa5b1"/>')
     for gi, label in enumerate(labels):
