@@ -211,6 +211,8 @@ def test_cli_export_and_verify_file(played, db_url, tmp_path, monkeypatch):
     path.write_text("".join(lines), encoding="utf-8")
     bad = runner.invoke(main, ["audit", "verify", "--file", str(path)])
     assert bad.exit_code == 1 and bad.output.startswith(f"BROKEN: {path}:4: "), bad.output
+    re_index = runner.invoke(main, ["audit", "reindex"])
+    assert re_index.exit_code == 0 and re_index.output.startswith("OK: "), re_index.output
     none = runner.invoke(main, ["audit", "export", "--from", "2026-02-01", "--to", "2026-01-01"])
     assert none.exit_code == 2 and "--to is before --from" in none.output
     missing = runner.invoke(main, ["audit", "verify", "--file", str(tmp_path / "nope.jsonl")])

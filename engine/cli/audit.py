@@ -96,3 +96,25 @@ def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedu
         for line in export_lines(export_events(session, query), since=start, until=end,
                                  procedure=procedure, now=datetime.now(UTC)):
             click.echo(line, nl=False)
+
+
+@audit_group.command("reindex")
+@click.pass_context
+def reindex_cmd(ctx: click.Context) -> None:
+    """Rebuild the field index (searchable values, ledger columns, KPI fields) from every
+    instance's data: after adding a ledger column or an index field to a procedure."""
+    from sqlalchemy import select
+
+    from engine.config import load_config
+    from engine.service import Workflow
+    from engine.store.field_index import rebuild
+    from engine.store.tables import ProcedureVersion
+
+    obj = ctx.find_object(dict) or {}
+    workflow = Workflow(load_config(obj.get("config_path")))
+    with open_engine(ctx) as engine, Session(engine) as session:
+        versions = list(session.scalars(select(ProcedureVersion.id)))
+        procedures = [workflow.runtime(session, v).procedure for v in versions]
+        written = rebuild(session, procedures)
+        session.commit()
+    click.echo(f"OK: {written} field values of {len(versions)} procedure version(s) indexed")

@@ -8,7 +8,7 @@ any number of records.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instan
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+VALUE_IDS = 1000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class EventQuery:
     field: str | None = None   # STEP.FIELD; with ``value`` only
     value: str | None = None
     instance: str | None = None
+    value_ids: tuple[str, ...] | None = None  # the instances holding ``value`` (resolved)
 
 
 def _where(stmt: Any, q: EventQuery) -> Any:
@@ -57,14 +60,29 @@ def _where(stmt: Any, q: EventQuery) -> Any:
     if q.until:
         stmt = stmt.where(ev.c.at < q.until)
     if q.value:
-        fi = FieldIndex.__table__
-        ids = select(fi.c.instance_id).where(fi.c.value == q.value)
-        if q.field:
-            ids = ids.where(fi.c.key == q.field)
-        if q.procedure:
-            ids = ids.where(fi.c.procedure_id == q.procedure)
-        stmt = stmt.where(ev.c.instance_id.in_(ids))
+        stmt = stmt.where(ev.c.instance_id.in_(q.value_ids if q.value_ids is not None else _value_ids(q)))
     return stmt
+
+
+def _value_ids(q: EventQuery) -> Any:
+    fi = FieldIndex.__table__
+    ids = select(fi.c.instance_id).where(fi.c.value == q.value)
+    if q.field:
+        ids = ids.where(fi.c.key == q.field)
+    if q.procedure:
+        ids = ids.where(fi.c.procedure_id == q.procedure)
+    return ids
+
+
+def _with_value_ids(session: Session, q: EventQuery) -> EventQuery:
+    """Resolve a search by value to its (few) instance ids first: given a subquery, SQLite
+    walks the events by time and tests each one, which is a full scan for a rare value."""
+    if not q.value or q.value_ids is not None:
+        return q
+    ids = list(session.scalars(_value_ids(q).limit(VALUE_IDS + 1)))
+    if len(ids) > VALUE_IDS:  # a common value: let the database join
+        return q
+    return replace(q, value_ids=tuple(ids))
 
 
 def search_events(session: Session, q: EventQuery, *, limit: int = 50,
@@ -72,6 +90,7 @@ def search_events(session: Session, q: EventQuery, *, limit: int = 50,
     """Matching events, newest first: ``(rows, more)``; each row has the event's columns
     plus ``procedure_id``. ``more`` says whether a next page exists (no count: counting
     millions of events for a page number is not worth its time)."""
+    q = _with_value_ids(session, q)
     ev, inst = Event.__table__, Instance.__table__
     stmt = (select(ev, inst.c.procedure_id, inst.c.version_id)
             .join(inst, inst.c.id == ev.c.instance_id))
@@ -82,6 +101,7 @@ def search_events(session: Session, q: EventQuery, *, limit: int = 50,
 
 def export_events(session: Session, q: EventQuery, *, batch_size: int = 2000) -> Iterator[Any]:
     """Matching events in (time, id) order, read in keyset pages: bounded memory."""
+    q = _with_value_ids(session, q)
     ev, inst = Event.__table__, Instance.__table__
     last: tuple[datetime, int] | None = None
     while True:

@@ -2,8 +2,8 @@
 
 Periods are UTC weeks (starting Monday, labelled by that date) or UTC months (``YYYY-MM``)
 of the instance's start (of the task's creation for step figures). Durations are in hours.
-Median and 90th percentile use ``percentile_cont`` on PostgreSQL; SQLite has none, so the
-durations are read sorted per group and interpolated the same way in Python.
+Median and 90th percentile use ``percentile_cont`` on PostgreSQL; SQLite has none, so there
+the rows of the range are read once and counted and interpolated the same way in Python.
 """
 
 from __future__ import annotations
@@ -56,24 +56,6 @@ def _interpolate(values: list[float], q: float) -> float | None:
     return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
-def percentiles(session: Session, group: Any, seconds: Any, source: Any,
-                where: Any) -> dict[Any, tuple[float | None, float | None]]:
-    """{group: (median hours, p90 hours)} of ``seconds`` over the rows of ``source``."""
-    if _dialect(session) == "postgresql":
-        stmt = (select(group.label("g"),
-                       func.percentile_cont(0.5).within_group(seconds).label("p50"),
-                       func.percentile_cont(0.9).within_group(seconds).label("p90"))
-                .select_from(source).where(where).group_by(literal_column("g")))
-        return {r.g: (_hours(r.p50), _hours(r.p90)) for r in session.execute(stmt)}
-    stmt = (select(group.label("g"), seconds.label("s")).select_from(source).where(where)
-            .order_by(literal_column("g"), literal_column("s")))
-    by: dict[Any, list[float]] = defaultdict(list)
-    for g, s in session.execute(stmt):
-        if s is not None:
-            by[g].append(float(s))
-    return {g: (_hours(_interpolate(v, 0.5)), _hours(_interpolate(v, 0.9))) for g, v in by.items()}
-
-
 def _hours(seconds: Any) -> float | None:
     return None if seconds is None else round(float(seconds) / 3600.0, 2)
 
@@ -91,31 +73,16 @@ class Kpis:
 def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, period: str,
          now: datetime, *, first_pass: tuple[str, str] | None = None,
          breakdown: tuple[str, ...] = (), scores: tuple[str, ...] = ()) -> Kpis:
-    """Every figure of the dashboard for instances started in ``[since, until)``."""
+    """Every figure of the dashboard for instances started in ``[since, until)``.
+
+    One pass over the instances of the range and one over their tasks (both read from
+    covering indexes), then one grouped look-up per declared field."""
     inst = Instance.__table__
     out = Kpis()
     in_range = and_(inst.c.procedure_id == procedure_id, inst.c.started_at >= since,
                     inst.c.started_at < until)
     p = period_of(session, inst.c.started_at, period)
-    done = InstanceStatus.COMPLETED
-    rows = session.execute(
-        select(p.label("p"), func.count().label("started"),
-               func.sum(case((inst.c.status == done, 1), else_=0)).label("completed"),
-               func.sum(case((inst.c.status == InstanceStatus.RUNNING, 1), else_=0)).label("open"),
-               func.sum(case((inst.c.status == InstanceStatus.CANCELLED, 1), else_=0)).label("cancelled"))
-        .where(in_range).group_by(literal_column("p")).order_by(literal_column("p"))).all()
-    durations = percentiles(session, p, seconds_between(session, inst.c.started_at, inst.c.ended_at),
-                            inst, and_(in_range, inst.c.status == done, inst.c.ended_at.is_not(None)))
-    for r in rows:
-        med, p90 = durations.get(r.p, (None, None))
-        out.periods.append({"period": r.p, "started": r.started, "completed": int(r.completed or 0),
-                            "open": int(r.open or 0), "cancelled": int(r.cancelled or 0),
-                            "median_h": med, "p90_h": p90})
-    total = percentiles(session, literal_column("1"), seconds_between(session, inst.c.started_at, inst.c.ended_at),
-                        inst, and_(in_range, inst.c.status == done, inst.c.ended_at.is_not(None)))
-    med, p90 = next(iter(total.values()), (None, None))
-    out.totals = {k: sum(r[k] for r in out.periods) for k in ("started", "completed", "open", "cancelled")}
-    out.totals.update(median_h=med, p90_h=p90)
+    out.periods, out.totals = _instance_stats(session, in_range, p)
     out.steps = _steps(session, procedure_id, since, until, now)
     out.totals["overdue"] = sum(s["overdue"] for s in out.steps)
     done_tasks = sum(s["with_due"] for s in out.steps)
@@ -127,12 +94,13 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
         stmt = (select(p.label("p"), func.count().label("n"),
                        func.sum(case((fi.c.value == passed, 1), else_=0)).label("ok"))
                 .select_from(inst.join(fi, and_(fi.c.instance_id == inst.c.id, fi.c.key == key + FIRST)))
-                .where(in_range).group_by(literal_column("p")))
+                .where(in_range, fi.c.procedure_id == procedure_id).group_by(literal_column("p")))
         out.first_pass = {r.p: (int(r.ok or 0), r.n) for r in session.execute(stmt)}
     for key in (*breakdown, *scores):
         stmt = (select(fi.c.value, func.count().label("n"))
                 .select_from(inst.join(fi, and_(fi.c.instance_id == inst.c.id, fi.c.key == key)))
-                .where(in_range).group_by(fi.c.value).order_by(func.count().desc(), fi.c.value))
+                .where(in_range, fi.c.procedure_id == procedure_id)
+                .group_by(fi.c.value).order_by(func.count().desc(), fi.c.value))
         counts = [(r.value, r.n) for r in session.execute(stmt)]
         if key in breakdown:
             out.breakdown[key] = counts
@@ -141,31 +109,110 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     return out
 
 
+_STATUS = {"completed": InstanceStatus.COMPLETED, "open": InstanceStatus.RUNNING,
+           "cancelled": InstanceStatus.CANCELLED}
+
+
+def _instance_stats(session: Session, in_range: Any, p: Any) -> tuple[list[dict], dict[str, Any]]:
+    """Per period and in total: started, completed, open, cancelled, median and p90 hours."""
+    inst = Instance.__table__
+    secs = seconds_between(session, inst.c.started_at, inst.c.ended_at)
+    done = and_(inst.c.status == InstanceStatus.COMPLETED, inst.c.ended_at.is_not(None))
+    counts = [func.count().label("started")] + [
+        func.sum(case((inst.c.status == st, 1), else_=0)).label(name) for name, st in _STATUS.items()]
+    rows: list[dict[str, Any]] = []
+    total: dict[str, Any] = {}
+    if _dialect(session) == "postgresql":
+        # ROLLUP: one scan gives each period and the total (the row whose period is NULL);
+        # percentile_cont skips the NULLs of instances that are not completed.
+        done_secs = case((done, secs), else_=None)
+        stmt = (select(p.label("p"), *counts,
+                       func.percentile_cont(0.5).within_group(done_secs).label("p50"),
+                       func.percentile_cont(0.9).within_group(done_secs).label("p90"))
+                .where(in_range).group_by(func.rollup(p)))
+        for r in session.execute(stmt):
+            item = {"period": r.p, "started": r.started, **{k: int(r._mapping[k] or 0) for k in _STATUS},
+                    "median_h": _hours(r.p50), "p90_h": _hours(r.p90)}
+            if r.p is None:
+                total = item
+            else:
+                rows.append(item)
+        rows.sort(key=lambda x: x["period"])
+    else:
+        # SQLite has no percentile: read (period, status, seconds) once, in index order.
+        by: dict[str, dict[str, Any]] = {}
+        durations: dict[str, list[float]] = defaultdict(list)
+        for period, status, seconds in session.execute(
+                select(p, inst.c.status, case((done, secs), else_=None)).where(in_range)):
+            item = by.get(period)
+            if item is None:
+                item = by[period] = {"period": period, "started": 0, **dict.fromkeys(_STATUS, 0)}
+            item["started"] += 1
+            item[_NAME[status]] += 1
+            if seconds is not None:
+                durations[period].append(float(seconds))
+        everything: list[float] = []
+        for period in sorted(by):
+            values = sorted(durations.get(period, ()))
+            everything += values
+            rows.append({**by[period], "median_h": _hours(_interpolate(values, 0.5)),
+                         "p90_h": _hours(_interpolate(values, 0.9))})
+        everything.sort()
+        total = {"median_h": _hours(_interpolate(everything, 0.5)),
+                 "p90_h": _hours(_interpolate(everything, 0.9))}
+    totals = {k: sum(r[k] for r in rows) for k in ("started", *_STATUS)}
+    totals.update(median_h=total.get("median_h"), p90_h=total.get("p90_h"))
+    return rows, totals
+
+
+_NAME = {InstanceStatus.COMPLETED: "completed", InstanceStatus.RUNNING: "open",
+         InstanceStatus.CANCELLED: "cancelled"}
+
+
 def _steps(session: Session, procedure_id: str, since: datetime, until: datetime,
            now: datetime) -> list[dict[str, Any]]:
     """Per step: tasks created in range, done, open, overdue now, on time, durations."""
     t = Task.__table__
     where = and_(t.c.procedure_id == procedure_id, t.c.created_at >= since, t.c.created_at < until)
     is_done = t.c.status == TaskStatus.DONE
-    rows = session.execute(
-        select(t.c.step, func.count().label("created"),
-               func.sum(case((is_done, 1), else_=0)).label("done"),
-               func.sum(case((t.c.status == TaskStatus.OPEN, 1), else_=0)).label("open"),
-               func.sum(case((and_(t.c.status == TaskStatus.OPEN, t.c.due_at < now), 1), else_=0)).label("overdue"),
-               func.sum(case((and_(is_done, t.c.due_at.is_not(None)), 1), else_=0)).label("with_due"),
-               func.sum(case((and_(is_done, t.c.due_at.is_not(None), t.c.completed_at <= t.c.due_at), 1), else_=0)).label("on_time"))
-        .where(where).group_by(t.c.step).order_by(t.c.step)).all()
-    durations = percentiles(session, t.c.step, seconds_between(session, t.c.created_at, t.c.completed_at),
-                            t, and_(where, is_done, t.c.completed_at.is_not(None)))
+    is_open = t.c.status == TaskStatus.OPEN
+    has_due = t.c.due_at.is_not(None)
+    secs = case((and_(is_done, t.c.completed_at.is_not(None)),
+                 seconds_between(session, t.c.created_at, t.c.completed_at)), else_=None)
+    flags = [case((is_done, 1), else_=0), case((is_open, 1), else_=0),
+             case((and_(is_open, t.c.due_at < now), 1), else_=0),
+             case((and_(is_done, has_due), 1), else_=0),
+             case((and_(is_done, has_due, t.c.completed_at <= t.c.due_at), 1), else_=0)]
+    names = ("done", "open", "overdue", "with_due", "on_time")
+    stats: dict[str, dict[str, Any]] = {}
+    if _dialect(session) == "postgresql":
+        stmt = (select(t.c.step, func.count().label("created"),
+                       *[func.sum(f).label(n) for f, n in zip(flags, names, strict=True)],
+                       func.percentile_cont(0.5).within_group(secs).label("p50"),
+                       func.percentile_cont(0.9).within_group(secs).label("p90"))
+                .where(where).group_by(t.c.step))
+        for r in session.execute(stmt):
+            stats[r.step] = {"created": r.created, **{n: int(r._mapping[n] or 0) for n in names},
+                             "median_h": _hours(r.p50), "p90_h": _hours(r.p90)}
+    else:
+        durations: dict[str, list[float]] = defaultdict(list)
+        for step, seconds, *bits in session.execute(select(t.c.step, secs, *flags).where(where)):
+            item = stats.get(step)
+            if item is None:
+                item = stats[step] = {"created": 0, **dict.fromkeys(names, 0)}
+            item["created"] += 1
+            for n, b in zip(names, bits, strict=True):
+                item[n] += b
+            if seconds is not None:
+                durations[step].append(float(seconds))
+        for step, item in stats.items():
+            values = sorted(durations.get(step, ()))
+            item.update(median_h=_hours(_interpolate(values, 0.5)), p90_h=_hours(_interpolate(values, 0.9)))
     out = []
-    for r in rows:
-        med, p90 = durations.get(r.step, (None, None))
-        with_due, on_time = int(r.with_due or 0), int(r.on_time or 0)
-        out.append({"step": r.step, "created": r.created, "done": int(r.done or 0),
-                    "open": int(r.open or 0), "overdue": int(r.overdue or 0),
-                    "with_due": with_due, "on_time": on_time,
-                    "on_time_rate": round(on_time / with_due, 4) if with_due else None,
-                    "median_h": med, "p90_h": p90})
+    for step in sorted(stats):
+        item = stats[step]
+        out.append({"step": step, **item, "on_time_rate": round(item["on_time"] / item["with_due"], 4)
+                    if item["with_due"] else None})
     return out
 
 

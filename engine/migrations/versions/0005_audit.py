@@ -1,5 +1,6 @@
 """Audit, ledgers and KPIs: the field index, the access log of unmasked sensitive data, and
-indexes for searching events and counting instances and tasks by time.
+indexes for searching events, counting instances and tasks by time (covering, so that a
+dashboard reads indexes only) and finding the instances an instance spawned.
 
 Revision ID: 0005
 Revises: 0003 (another branch adds 0004; re-chained on merge)
@@ -46,11 +47,15 @@ def upgrade() -> None:
     op.create_index("ix_events_at", "events", ["at"])
     op.create_index("ix_events_actor_at", "events", ["actor", "at"])
     op.create_index("ix_events_type_at", "events", ["type", "at"])
-    op.create_index("ix_tasks_procedure_created", "tasks", ["procedure_id", "created_at"])
-    op.create_index("ix_instances_procedure_started", "instances", ["procedure_id", "started_at"])
+    op.create_index("ix_tasks_procedure_created", "tasks",
+                    ["procedure_id", "created_at", "step", "status", "due_at", "completed_at"])
+    op.create_index("ix_instances_procedure_started", "instances",
+                    ["procedure_id", "started_at", "status", "ended_at"])
+    op.create_index("ix_instances_origin_instance", "instances", ["origin_instance"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_instances_origin_instance", table_name="instances")
     op.drop_index("ix_instances_procedure_started", table_name="instances")
     op.drop_index("ix_tasks_procedure_created", table_name="tasks")
     op.drop_index("ix_events_type_at", table_name="events")
