@@ -21,7 +21,8 @@ from engine import yamlsrc
 from engine.calendar import Duration, DurationError, parse_duration
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.expr import Expr, check_names, compile_expr, suggest
-from engine.forms import Form, parse_form
+from engine.forms import FieldInfo, Form, parse_form
+from engine.records import RECORD_KEYS, Records, parse_records
 
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
@@ -31,6 +32,7 @@ INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", 
 TOP_KEYS = {
     "id": True, "title": True, "description": False, "source": False, "calendar": False,
     "roles": True, "start": True, "steps": True, "starts": False,
+    **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
@@ -133,6 +135,7 @@ class Procedure:
     file: str = ""
     text: str = field(default="", repr=False)
     starts: tuple[Any, ...] = ()  # engine.starts.Schedule | Trigger
+    records: Records = field(default_factory=Records, repr=False)
 
     @cached_property
     def content_hash(self) -> str:
@@ -381,6 +384,9 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Pro
         _check_parallel(c, steps)
         _check_expressions(c, steps, start_step, start_form)
 
+    records = Records()
+    if steps and any(k in raw for k in RECORD_KEYS):
+        records = parse_records(raw, _record_fields(c, steps, start_form), c.err)
     if c.problems:
         return None, sorted(set(c.problems))
     used_forms = {s.form for s in steps.values() if s.form}
@@ -392,8 +398,23 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Pro
         forms={f: forms[f] for f in sorted(used_forms)},
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
         calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
+        records=records,
     )
     return proc, []
+
+
+def _record_fields(c: _Checker, steps: Mapping[str, Step], start_form: str | None) -> dict[str, FieldInfo]:
+    """Every ``STEP.FIELD`` recorded by a form (``start.FIELD`` for the start form), for the
+    ledger, index and KPI declarations; approvals add ``STEP.decision``."""
+    out: dict[str, FieldInfo] = {}
+    for sid, form_id in [("start", start_form), *((s.id, s.form) for s in steps.values())]:
+        form = c.forms.get(form_id) if form_id else None
+        if form is not None:
+            out.update({f"{sid}.{path}": info for path, info in form.fields.items()})
+    for s in steps.values():
+        if s.type == "approval":
+            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=["approve", "reject"])
+    return out
 
 
 def _parse_roles(c: _Checker, node: Any) -> dict[str, str]:

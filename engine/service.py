@@ -36,7 +36,7 @@ from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, S
 from engine.forms import parse_form
 from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
-from engine.store import batch, timekeeping
+from engine.store import batch, field_index, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -182,6 +182,8 @@ class Workflow:
         self._spawn(session, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
+        # Every write (start and step) passes here: keep the searchable field values in step.
+        field_index.record(session, state, events, self._runtimes.values())
         for e in events:
             if e["type"] == "spawn:requested":
                 origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}

@@ -45,7 +45,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.register_blueprint(health.bp)
     errors.register(app)
-    for name in ("auth", "inbox", "instances", "notifications", "api"):
+    for name in ("auth", "inbox", "instances", "notifications", "api", "audit", "ledgers", "kpi",
+                 "audit_api"):
         _register_optional(app, name)
     return app
 

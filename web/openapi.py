@@ -158,6 +158,16 @@ SCHEMAS: dict[str, Any] = {
         "reason": {"type": "string", "minLength": 1},
     }, ["step", "field", "value", "reason"], extra=False),
     "Empty": _obj({}, extra=False),
+    "AuditEvent": _obj({
+        "id": INT, "instance": STR, "procedure": STR, "seq": INT, "at": TIME, "type": STR,
+        "step": NSTR, "actor": STR,
+        "summary": {"type": "string", "description": "the event's data in short; sensitive values masked without clearance"},
+        "hash": STR, "links": _obj({"dossier": STR, "instance": STR}),
+    }, ["id", "instance", "procedure", "seq", "at", "type", "step", "actor", "summary", "hash"]),
+    "AuditEventList": _obj({"items": {"type": "array", "items": _ref("AuditEvent")},
+                            "limit": INT, "offset": INT,
+                            "more": {"type": "boolean", "description": "a next page exists"}},
+                           ["items", "limit", "offset", "more"]),
 }
 
 ERRORS = {
@@ -212,6 +222,18 @@ PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales
 INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
 TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
 WRITE = ["400", "403", "404", "409", "413"]
+_TEXT_Q = {"type": "string", "maxLength": 200}
+AUDIT_FILTERS = [
+    {"name": "procedure", "in": "query", "schema": {"type": "string", "pattern": PROCEDURE_ID}},
+    {"name": "step", "in": "query", "schema": _TEXT_Q},
+    {"name": "actor", "in": "query", "schema": _TEXT_Q, "description": "user name"},
+    {"name": "type", "in": "query", "schema": _TEXT_Q, "description": "event type, e.g. task:approved"},
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "first day (UTC)"},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "last day (UTC), inclusive"},
+    {"name": "field", "in": "query", "schema": _TEXT_Q, "description": "searchable field STEP.FIELD, e.g. start.serial_no"},
+    {"name": "value", "in": "query", "schema": _TEXT_Q, "description": "exact value of a searchable field, e.g. a serial number"},
+    {"name": "instance", "in": "query", "schema": _TEXT_Q},
+]
 
 
 @cache
@@ -280,6 +302,22 @@ def document() -> dict[str, Any]:
             "markNotificationsRead", "Mark the given notifications (or, without ids, all) read",
             "how many were marked", "MarkReadResult", ["400", "413"], tags=["notifications"],
             body="MarkReadRequest")},
+        "/audit/events": {"get": _op(
+            "searchAuditEvents", "Audit search: events by procedure, step, user, dates, type or "
+            "a field's value (auditors, administrators, data officers)", "a page of events, newest first",
+            "AuditEventList", ["400", "403", "404"], tags=["audit"], params=[
+                *AUDIT_FILTERS,
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0}},
+            ])},
+        "/audit/export": {"get": {
+            "operationId": "exportAudit", "tags": ["audit"],
+            "summary": "The event trail as JSON Lines with the hashes (auditors with clearance, "
+                       "administrators); check it offline with `wf audit verify --file`",
+            "parameters": AUDIT_FILTERS,
+            "responses": {"200": {"description": "header line, one line per event, footer with count and digest",
+                                  "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+                          **{st: _error(st) for st in ("400", "401", "403", "404")}}}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "the OpenAPI document",
@@ -297,7 +335,8 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications", "meta")],
+        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications",
+                                       "audit", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {

@@ -1,6 +1,9 @@
-"""``wf audit``: check the audit record."""
+"""``wf audit``: check the audit record, export it, and check an export offline."""
 
 from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
 
 import click
 from sqlalchemy.orm import Session
@@ -11,15 +14,22 @@ from engine.cli.db import open_engine
 
 @main.group("audit")
 def audit_group() -> None:
-    """Audit trail checks."""
+    """Audit trail checks and exports."""
 
 
 @audit_group.command("verify")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1),
               help="Events read per query.")
+@click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Check an export (from `wf audit export`) offline instead of the database.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, batch_size: int) -> None:
-    """Recompute every event hash chain; name the first broken link of each instance."""
+def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
+    """Recompute every event hash chain; name the first broken link of each instance.
+
+    With --file, check an exported JSON Lines file without any database."""
+    if file is not None:
+        _verify_file(ctx, file)
+        return
     from engine.store import verify_chains
 
     with open_engine(ctx) as engine:
@@ -34,3 +44,77 @@ def verify_cmd(ctx: click.Context, batch_size: int) -> None:
     click.echo(f"FAILED: {len(report.breaks)} of {report.instances} instances have a broken "
                f"chain ({report.events} events read)")
     ctx.exit(1)
+
+
+def _verify_file(ctx: click.Context, file: str) -> None:
+    from engine.store.audit_file import verify_lines
+
+    try:
+        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror}; check the path") from exc
+    with stream:
+        report = verify_lines(stream, "<stdin>" if file == "-" else file)
+    if report.ok:
+        click.echo(f"OK: {report.events} events of {report.instances} instances in {file} verified")
+        return
+    click.echo(f"BROKEN: {report.problems[0]}")
+    for problem in report.problems[1:]:
+        click.echo(f"  also: {problem}")
+    click.echo(f"FAILED: {len(report.problems)} problem(s) in {file}")
+    ctx.exit(1)
+
+
+def _day(value: str | None, param: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD (or an ISO date-time)",
+                                 param_hint=param) from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@audit_group.command("export")
+@click.option("--from", "since", help="First day (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--to", "until", help="Last day (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--procedure", help="Only events of instances of this procedure id.")
+@click.pass_context
+def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedure: str | None) -> None:
+    """Write the event trail as JSON Lines with the hashes to standard output."""
+    from engine.store.audit_file import export_lines
+    from engine.store.audit_search import EventQuery, export_events
+
+    start, end = _day(since, "--from"), _day(until, "--to")
+    if end is not None and until is not None and len(until) == 10:
+        end += timedelta(days=1)  # a date given for --to includes that whole day
+    if start and end and end <= start:
+        raise click.BadParameter("--to is before --from; swap them", param_hint="--to")
+    query = EventQuery(procedure=procedure, since=start, until=end)
+    with open_engine(ctx) as engine, Session(engine.execution_options(sqlite_begin="DEFERRED")) as session:
+        for line in export_lines(export_events(session, query), since=start, until=end,
+                                 procedure=procedure, now=datetime.now(UTC)):
+            click.echo(line, nl=False)
+
+
+@audit_group.command("reindex")
+@click.pass_context
+def reindex_cmd(ctx: click.Context) -> None:
+    """Rebuild the field index (searchable values, ledger columns, KPI fields) from every
+    instance's data: after adding a ledger column or an index field to a procedure."""
+    from sqlalchemy import select
+
+    from engine.config import load_config
+    from engine.service import Workflow
+    from engine.store.field_index import rebuild
+    from engine.store.tables import ProcedureVersion
+
+    obj = ctx.find_object(dict) or {}
+    workflow = Workflow(load_config(obj.get("config_path")))
+    with open_engine(ctx) as engine, Session(engine) as session:
+        versions = list(session.scalars(select(ProcedureVersion.id)))
+        procedures = [workflow.runtime(session, v).procedure for v in versions]
+        written = rebuild(session, procedures)
+        session.commit()
+    click.echo(f"OK: {written} field values of {len(versions)} procedure version(s) indexed")

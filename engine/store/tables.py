@@ -134,6 +134,9 @@ class Instance(Base):
     __table_args__ = (
         Index("ix_instances_procedure_id_status", "procedure_id", "status"),
         Index("ix_instances_procedure_status_started", "procedure_id", "status", "started_at"),
+        # KPIs (0005): covering, so a dashboard reads the index only.
+        Index("ix_instances_procedure_started", "procedure_id", "started_at", "status", "ended_at"),
+        Index("ix_instances_origin_instance", "origin_instance"),  # spawned instances (0005)
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -165,6 +168,9 @@ class Task(Base):
         UniqueConstraint("instance_id", "task_id"),
         Index("ix_tasks_status_role", "status", "role"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
+        # KPIs (0005): covering, so a dashboard reads the index only.
+        Index("ix_tasks_procedure_created", "procedure_id", "created_at", "step", "status",
+              "due_at", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(60), primary_key=True)  # f"{instance_id}.{task_id}"
@@ -186,7 +192,13 @@ class Event(Base):
     """One audit event. Append-only; chained per instance by ``prev_hash`` -> ``hash``."""
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("instance_id", "seq"),
+        # For the audit search (migration 0005): by time, by actor, by type.
+        Index("ix_events_at", "at"),
+        Index("ix_events_actor_at", "actor", "at"),
+        Index("ix_events_type_at", "type", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     instance_id: Mapped[str] = mapped_column(String(40))  # the chain key (an instance id)
@@ -345,3 +357,33 @@ class DeliveryAttempt(Base):
     at: Mapped[utc]
     ok: Mapped[bool] = mapped_column(Boolean)
     detail: Mapped[str] = mapped_column(Text, default="")
+class FieldIndex(Base):
+    """The searchable form values of an instance, one row per ``STEP.FIELD`` the procedure
+    declares (ledger columns, ``index``, KPI fields): search, ledgers and KPIs read this
+    small table instead of the instance JSON. Kept in the same transaction as the step."""
+
+    __tablename__ = "field_index"
+    __table_args__ = (
+        Index("ix_field_index_procedure_key_value", "procedure_id", "key", "value"),
+        Index("ix_field_index_value", "value"),
+    )
+
+    instance_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(150), primary_key=True)
+    procedure_id: Mapped[str100]
+    value: Mapped[str200]
+
+
+class AccessLog(Base):
+    """Who saw which sensitive fields of which instance unmasked, when and where (X.4)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_at", "at"), Index("ix_access_log_instance", "instance_id"))
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[utc]
+    username: Mapped[str100]
+    instance_id: Mapped[str] = mapped_column(String(40))
+    procedure_id: Mapped[str100]
+    fields: Mapped[str] = mapped_column(Text)  # comma-separated STEP.FIELD
+    view: Mapped[str] = mapped_column(String(40))  # dossier, pdf, ledger, search, export...

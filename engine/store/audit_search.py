@@ -1,0 +1,181 @@
+"""Reads for auditors: event search, one instance's chain check, attachments, the access log.
+
+Searching by a form value goes through the field index (``field_index``), never through
+the JSON of events or instances, so a search by serial number stays an index look-up at
+any number of records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+
+from engine.store.audit import GENESIS, hash_of
+from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instance
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+VALUE_IDS = 1000
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of the audit search; None means "any". ``procedures`` limits the search to
+    the procedures the reader may see (None: all)."""
+
+    procedures: tuple[str, ...] | None = None
+    procedure: str | None = None
+    step: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    field: str | None = None   # STEP.FIELD; with ``value`` only
+    value: str | None = None
+    instance: str | None = None
+    value_ids: tuple[str, ...] | None = None  # the instances holding ``value`` (resolved)
+
+
+def _where(stmt: Any, q: EventQuery) -> Any:
+    ev, inst = Event.__table__, Instance.__table__
+    if q.procedures is not None:
+        stmt = stmt.where(inst.c.procedure_id.in_(sorted(q.procedures)))
+    if q.procedure:
+        stmt = stmt.where(inst.c.procedure_id == q.procedure)
+    if q.instance:
+        stmt = stmt.where(ev.c.instance_id == q.instance)
+    if q.step:
+        stmt = stmt.where(ev.c.step == q.step)
+    if q.actor:
+        stmt = stmt.where(ev.c.actor == q.actor)
+    if q.type:
+        stmt = stmt.where(ev.c.type == q.type)
+    if q.since:
+        stmt = stmt.where(ev.c.at >= q.since)
+    if q.until:
+        stmt = stmt.where(ev.c.at < q.until)
+    if q.value:
+        stmt = stmt.where(ev.c.instance_id.in_(q.value_ids if q.value_ids is not None else _value_ids(q)))
+    return stmt
+
+
+def _value_ids(q: EventQuery) -> Any:
+    fi = FieldIndex.__table__
+    ids = select(fi.c.instance_id).where(fi.c.value == q.value)
+    if q.field:
+        ids = ids.where(fi.c.key == q.field)
+    if q.procedure:
+        ids = ids.where(fi.c.procedure_id == q.procedure)
+    return ids
+
+
+def _with_value_ids(session: Session, q: EventQuery) -> EventQuery:
+    """Resolve a search by value to its (few) instance ids first: given a subquery, SQLite
+    walks the events by time and tests each one, which is a full scan for a rare value."""
+    if not q.value or q.value_ids is not None:
+        return q
+    ids = list(session.scalars(_value_ids(q).limit(VALUE_IDS + 1)))
+    if len(ids) > VALUE_IDS:  # a common value: let the database join
+        return q
+    return replace(q, value_ids=tuple(ids))
+
+
+def search_events(session: Session, q: EventQuery, *, limit: int = 50,
+                  offset: int = 0) -> tuple[list[Any], bool]:
+    """Matching events, newest first: ``(rows, more)``; each row has the event's columns
+    plus ``procedure_id``. ``more`` says whether a next page exists (no count: counting
+    millions of events for a page number is not worth its time)."""
+    q = _with_value_ids(session, q)
+    ev, inst = Event.__table__, Instance.__table__
+    stmt = (select(ev, inst.c.procedure_id, inst.c.version_id)
+            .join(inst, inst.c.id == ev.c.instance_id))
+    stmt = _where(stmt, q).order_by(ev.c.at.desc(), ev.c.id.desc()).limit(limit + 1).offset(offset)
+    rows = session.execute(stmt).all()
+    return rows[:limit], len(rows) > limit
+
+
+def export_events(session: Session, q: EventQuery, *, batch_size: int = 2000) -> Iterator[Any]:
+    """Matching events in (time, id) order, read in keyset pages: bounded memory."""
+    q = _with_value_ids(session, q)
+    ev, inst = Event.__table__, Instance.__table__
+    last: tuple[datetime, int] | None = None
+    while True:
+        stmt = _where(select(ev, inst.c.procedure_id).join(inst, inst.c.id == ev.c.instance_id), q)
+        if last is not None:
+            stmt = stmt.where((ev.c.at > last[0]) | ((ev.c.at == last[0]) & (ev.c.id > last[1])))
+        rows = session.execute(stmt.order_by(ev.c.at, ev.c.id).limit(batch_size)).all()
+        yield from rows
+        if len(rows) < batch_size:
+            return
+        last = (rows[-1].at, rows[-1].id)
+
+
+def field_keys(session: Session, procedures: Iterable[str] | None = None) -> list[str]:
+    """The searchable field keys in use (for the search form's choice list)."""
+    fi = FieldIndex.__table__
+    stmt = select(fi.c.key).distinct().order_by(fi.c.key)
+    if procedures is not None:
+        stmt = stmt.where(fi.c.procedure_id.in_(sorted(procedures)))
+    return [k for k in session.scalars(stmt) if "@" not in k]
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    ok: bool
+    events: int
+    message: str
+
+
+def check_instance(session: Session, instance_id: str) -> ChainCheck:
+    """Recompute one instance's chain and compare its end with the head on the instance row."""
+    ev = Event.__table__
+    rows = session.execute(select(ev).where(ev.c.instance_id == instance_id).order_by(ev.c.seq)).all()
+    head = session.execute(select(Instance.event_seq, Instance.event_hash)
+                           .where(Instance.id == instance_id)).first()
+    prev, expected = GENESIS, 1
+    for row in rows:
+        if row.seq != expected:
+            return ChainCheck(False, len(rows), f"seq {expected} is missing before event seq {row.seq}")
+        if row.prev_hash != prev:
+            return ChainCheck(False, len(rows), f"event seq {row.seq}: prev_hash does not match its predecessor's hash")
+        if hash_of(row) != row.hash:
+            return ChainCheck(False, len(rows), f"event seq {row.seq}: content changed (hash mismatch)")
+        prev, expected = row.hash, expected + 1
+    if head is not None and head.event_seq and (head.event_seq != len(rows) or head.event_hash != prev):
+        return ChainCheck(False, len(rows), f"the instance records {head.event_seq} events, the chain has {len(rows)}: events were removed or added at its end")
+    return ChainCheck(True, len(rows), f"{len(rows)} events verified, chain ends in {prev[:16]}…")
+
+
+def attachments_of(session: Session, instance_id: str) -> list[Attachment]:
+    return list(session.scalars(select(Attachment).where(Attachment.instance_id == instance_id)
+                                .order_by(Attachment.uploaded_at, Attachment.id)))
+
+
+def log_access(session: Session, entries: Iterable[tuple[str, str, Iterable[str]]], *,
+               username: str, view: str, now: datetime) -> int:
+    """Record that ``username`` saw the listed sensitive fields unmasked: entries are
+    ``(instance_id, procedure_id, fields)``. Returns the number of rows written."""
+    rows = [{"at": now, "username": username, "instance_id": i, "procedure_id": p,
+             "fields": ",".join(sorted(set(f))), "view": view} for i, p, f in entries if f]
+    if rows:
+        session.execute(insert(AccessLog.__table__), rows)
+    return len(rows)
+
+
+def access_log(session: Session, *, instance_id: str | None = None, username: str | None = None,
+               limit: int = 50, offset: int = 0) -> tuple[list[Any], bool]:
+    """Access log rows (plain rows, usable after the session ends), newest first."""
+    log = AccessLog.__table__
+    stmt = select(log)
+    if instance_id:
+        stmt = stmt.where(log.c.instance_id == instance_id)
+    if username:
+        stmt = stmt.where(log.c.username == username)
+    rows = session.execute(stmt.order_by(log.c.at.desc(), log.c.id.desc())
+                           .limit(limit + 1).offset(offset)).all()
+    return rows[:limit], len(rows) > limit

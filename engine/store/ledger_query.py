@@ -1,0 +1,115 @@
+"""Ledger (台帐) reads: one page of a procedure's instances with its declared columns,
+filtered and sorted, and a bounded-memory stream of all matching rows for exports.
+
+Form columns come from the field index, instance columns from the instances table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, select
+
+from engine.store.tables import FieldIndex, Instance, InstanceStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+INSTANCE_SORT = {"instance.id": "id", "instance.started_at": "started_at",
+                 "instance.ended_at": "ended_at", "instance.status": "status",
+                 "instance.outcome": "outcome", "instance.started_by": "started_by",
+                 "instance.procedure": "procedure_id"}
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    procedure: str
+    columns: Sequence[str]                       # STEP.FIELD or instance.COLUMN
+    filters: Mapping[str, str] = field(default_factory=dict)  # column -> text (prefix match)
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "instance.started_at"
+    descending: bool = True
+    subset: Any = None  # a SELECT of instance ids (a KPI drill-down, see kpi_query.drill)
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _base(q: LedgerQuery) -> Any:
+    inst, fi = Instance.__table__, FieldIndex.__table__
+    stmt = select(inst.c.id, inst.c.procedure_id, inst.c.status, inst.c.outcome,
+                  inst.c.started_at, inst.c.started_by, inst.c.ended_at).where(
+        inst.c.procedure_id == q.procedure)
+    if q.status:
+        stmt = stmt.where(inst.c.status == InstanceStatus(q.status))
+    if q.since:
+        stmt = stmt.where(inst.c.started_at >= q.since)
+    if q.until:
+        stmt = stmt.where(inst.c.started_at < q.until)
+    if q.subset is not None:
+        stmt = stmt.where(inst.c.id.in_(q.subset))
+    for col, text in q.filters.items():
+        text = (text or "").strip()
+        if not text:
+            continue
+        if col in INSTANCE_SORT:
+            stmt = stmt.where(inst.c[INSTANCE_SORT[col]].like(_escape(text) + "%", escape="\\"))
+            continue
+        # Prefix match on the indexed value: "SN2026" finds SN20260001, SN20260002...
+        stmt = stmt.where(inst.c.id.in_(select(fi.c.instance_id).where(
+            fi.c.procedure_id == q.procedure, fi.c.key == col,
+            fi.c.value.like(_escape(text) + "%", escape="\\"))))
+    if q.sort in INSTANCE_SORT:
+        key = inst.c[INSTANCE_SORT[q.sort]]
+        order = [key.desc(), inst.c.id.desc()] if q.descending else [key, inst.c.id]
+    else:
+        sort = fi.alias("sort")
+        stmt = stmt.outerjoin(sort, and_(sort.c.instance_id == inst.c.id, sort.c.key == q.sort))
+        order = ([sort.c.value.desc(), inst.c.id.desc()] if q.descending
+                 else [sort.c.value, inst.c.id])
+    return stmt.order_by(*order)
+
+
+def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str]]:
+    keys = [c for c in columns if c not in INSTANCE_SORT]
+    out: dict[str, dict[str, str]] = {i: {} for i in ids}
+    if ids and keys:
+        fi = FieldIndex.__table__
+        for row in session.execute(select(fi.c.instance_id, fi.c.key, fi.c.value).where(
+                fi.c.instance_id.in_(list(ids)), fi.c.key.in_(keys))):
+            out[row.instance_id][row.key] = row.value
+    return out
+
+
+def _row(inst: Any, values: Mapping[str, str], columns: Sequence[str]) -> dict[str, Any]:
+    own = {"instance.id": inst.id, "instance.procedure": inst.procedure_id,
+           "instance.status": getattr(inst.status, "value", inst.status),
+           "instance.outcome": inst.outcome, "instance.started_at": inst.started_at,
+           "instance.started_by": inst.started_by, "instance.ended_at": inst.ended_at}
+    return {"id": inst.id, "cells": {c: own[c] if c in own else values.get(c) for c in columns}}
+
+
+def ledger_page(session: Session, q: LedgerQuery, *, limit: int = 50,
+                offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+    """One page: ``([{id, cells: {column: value}}], more)``."""
+    rows = session.execute(_base(q).limit(limit + 1).offset(offset)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    values = _values(session, [r.id for r in rows], q.columns)
+    return [_row(r, values[r.id], q.columns) for r in rows], more
+
+
+def ledger_rows(session: Session, q: LedgerQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Every matching row in ledger order, read page by page (a server-side cursor on
+    PostgreSQL, ``yield_per`` batches elsewhere), so memory stays flat at any size."""
+    result = session.execute(_base(q).execution_options(yield_per=batch_size))
+    for part in result.partitions(batch_size):
+        values = _values(session, [r.id for r in part], q.columns)
+        for r in part:
+            yield _row(r, values[r.id], q.columns)

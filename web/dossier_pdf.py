@@ -1,0 +1,133 @@
+"""The dossier as a PDF, made on the server with fpdf2.
+
+fpdf2 is pure Python (no browser, no system libraries, nothing downloaded at run time) and
+embeds a TrueType subset, so the PDF shows Chinese when a CJK font is on the machine: the
+first of ``pdf.font`` (config), WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``) or Noto
+Sans CJK. Without one the PDF is still made, with the core Helvetica font and every
+character it cannot show replaced by "?", and says so on its first page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+from fpdf.fonts import FontFace
+
+from web.i18n import _, fmt_time
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+
+
+def _font(configured: str | None) -> str | None:
+    for path in ((configured,) if configured else ()) + FONT_CANDIDATES:
+        if path and Path(path).is_file():
+            return path
+    return None
+
+
+class _Doc(FPDF):
+    def __init__(self, font_path: str | None, footer_text: str) -> None:
+        super().__init__(format="A4")
+        self.footer_text = footer_text
+        self.unicode = font_path is not None
+        if font_path:
+            self.add_font("cjk", fname=font_path)
+            self.family = "cjk"
+        else:
+            self.family = "helvetica"
+        self.set_auto_page_break(True, margin=15)
+        self.set_margins(15, 15, 15)
+
+    def text_of(self, value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text if self.unicode else text.encode("latin-1", "replace").decode("latin-1")
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(self.family, size=7)
+        self.cell(0, 5, self.text_of(f"{self.footer_text} · {self.page_no()}/{{nb}}"), align="C")
+
+    def heading(self, text: str, size: int = 12) -> None:
+        self.ln(2)
+        self.set_font(self.family, size=size)
+        self.multi_cell(0, size * 0.55, self.text_of(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(160, 160, 160)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.ln(1.5)
+
+    def pairs(self, rows: list[tuple[str, Any]]) -> None:
+        self.set_font(self.family, size=9)
+        label_w = 45
+        for label, value in rows:
+            y = self.get_y()
+            self.multi_cell(label_w, 5, self.text_of(label), new_x=XPos.RIGHT, new_y=YPos.TOP)
+            self.multi_cell(0, 5, self.text_of(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.set_y(max(self.get_y(), y + 5))
+
+    def grid(self, headings: list[str], rows: list[list[Any]], widths: tuple[int, ...]) -> None:
+        if not rows:
+            self.set_font(self.family, size=9)
+            self.cell(0, 5, self.text_of("—"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            return
+        self.set_font(self.family, size=8)
+        # Headings shaded rather than bold: the CJK font has one (regular) style.
+        with self.table(col_widths=widths, text_align="LEFT", line_height=4.5,
+                        first_row_as_headings=True,
+                        headings_style=FontFace(emphasis="", fill_color=(230, 234, 240))) as table:
+            table.row([self.text_of(h) for h in headings])
+            for r in rows:
+                table.row([self.text_of(c) for c in r])
+
+
+def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
+    """PDF bytes of a dossier built by ``web.dossier.build``."""
+    inst, proc = d["inst"], d["procedure"]
+    pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {d['printed_at']}")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    pdf.heading(f"{_('Dossier')}: {proc.title}", 15)
+    if not pdf.unicode:
+        pdf.pairs([("Note", "No CJK font found (install fonts-wqy-microhei); Chinese text shows as '?'.")])
+    pdf.pairs([
+        (_("Instance"), inst["id"]),
+        (_("Procedure"), f"{proc.title} ({proc.id})"),
+        (_("Procedure version"), f"#{d['version']['id']} {d['version']['hash']}"),
+        (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
+        (_("Started"), f"{fmt_time(inst['started_at'])} · {d['started_by']}"),
+        (_("Ended"), fmt_time(inst.get("ended_at"))),
+        (_("Hash chain"), ("✔ " if pdf.unicode else "") + (_("intact") if d["check"].ok else _("BROKEN")) + f": {d['check'].message}"),
+    ])
+    if d["masked"]:
+        pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])
+    pdf.heading(_("Signatures"))
+    pdf.grid([_("Step"), _("Printed name"), _("Date and time"), _("Meaning")],
+             [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]), s["meaning"]] for s in d["signatures"]],
+             (45, 55, 40, 40))
+    pdf.heading(_("Corrections"))
+    pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), _("Time")],
+             [[f"{c['step']} · {c['field']}", c["old"], c["new"], c["reason"], c["by"], fmt_time(c["at"])]
+              for c in d["corrections"]], (38, 28, 28, 36, 24, 26))
+    pdf.heading(_("Attachments"))
+    pdf.grid([_("File"), _("Size"), "SHA-256", _("Uploaded")],
+             [[a["filename"], f"{a['size']} B", a["sha256"][:16] + "…", f"{a['uploaded_by']} {fmt_time(a['uploaded_at'])}"]
+              for a in d["attachments"]], (55, 20, 45, 60))
+    pdf.heading(_("Data"))
+    for sec in d["sections"]:
+        pdf.set_font(pdf.family, size=10)
+        pdf.cell(0, 6, pdf.text_of(sec["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        from web.dossier import flat
+
+        pdf.pairs(flat(sec["nodes"]))
+        pdf.ln(1)
+    pdf.heading(_("Timeline"))
+    pdf.grid(["#", _("Time"), _("Event"), _("Step"), _("Actor"), _("Details")],
+             [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in d["timeline"]],
+             (8, 28, 26, 34, 26, 58))
+    return bytes(pdf.output())
