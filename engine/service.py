@@ -178,12 +178,10 @@ class Workflow:
     def _save(self, session: Session, row: Any, state: dict, events: list[dict]) -> None:
         """Write one command's result and open the instances it asked to spawn."""
         store.save_step(session, row, state, events, next_wakeup(state),
-                        self._notices(session, row.version_id, state, events))
+                        self._also(session, row.version_id, row.state, state, events))
         self._spawn(session, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
-        # Every write (start and step) passes here: keep the searchable field values in step.
-        field_index.record(session, state, events, self._runtimes.values())
         for e in events:
             if e["type"] == "spawn:requested":
                 origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}
@@ -200,17 +198,19 @@ class Workflow:
                     due_at=due_at)
         state, events = rt.apply(None, cmd, now)
         store.create_instance(session, state, version_id, events, next_wakeup(state),
-                              self._notices(session, version_id, state, events))
+                              self._also(session, version_id, None, state, events))
         self._spawn(session, state, events)
         return state
 
-    def _notices(self, session: Session, version_id: int, state: Mapping[str, Any], events: list[dict]) -> list:
-        """The writes of the notifications (in-app, e-mail, webhooks) the events call for,
-        sent with the step's own writes."""
-        if not notify.wanted(events):
-            return []
-        proc = self.runtime(session, version_id).procedure
-        return notify.writes(session, self.config, [(proc, state, events)], self.clock())
+    def _also(self, session: Session, version_id: int, before: Mapping[str, Any] | None,
+              state: Mapping[str, Any], events: list[dict]) -> list:
+        """What a write carries besides the instance: the searchable field values that
+        changed, and the notifications (in-app, e-mail, webhooks) the events call for."""
+        also = field_index.writes(before, state, events, self._runtimes.values())
+        if notify.wanted(events):
+            proc = self.runtime(session, version_id).procedure
+            also += notify.writes(session, self.config, [(proc, state, events)], self.clock())
+        return also
 
     # -- use cases --------------------------------------------------------------------------
 
@@ -303,6 +303,7 @@ class Workflow:
             results.append((row, state, events, next_wakeup(state)))
             if events:
                 notices.append((rt.procedure, state, events))
+        # A tick records no form data, so the field index has nothing to change here.
         batch.save_many(session, results)
         for _, state, events, _ in results:
             self._spawn(session, state, events)

@@ -1,10 +1,11 @@
 """The field index: searchable form values per instance, written with each step.
 
 A procedure declares which ``STEP.FIELD`` values are searchable (its ledger columns,
-``index`` and KPI fields; see ``engine/records.py``). After every write of an instance
-the service calls :func:`record`, which brings the instance's rows in line with its
-current data in the same transaction: only fields of steps the events touched are
-compared, so a step that records nothing searchable costs no statement at all.
+``index`` and KPI fields; see ``engine/records.py``). Every write of an instance carries
+the statements of :func:`writes`, which bring the instance's rows in line with its current
+data in the same transaction: only fields of steps the events touched are compared (the
+state before the step against the state after), so a step that records nothing
+searchable costs no statement at all.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.records import FIRST
+from engine.store.prepared import Prepared
 from engine.store.tables import FieldIndex
 
 if TYPE_CHECKING:
@@ -77,38 +81,44 @@ def rows_for(state: Mapping[str, Any], keys: Iterable[str], first: Iterable[str]
     return out
 
 
-def record(session: Session, state: Mapping[str, Any], events: Iterable[Mapping[str, Any]],
-           procedures: Iterable[Any]) -> None:
-    """Bring the instance's index rows in line with ``state`` after a write.
+_TABLE = FieldIndex.__table__
+_DELETE = Prepared(delete(_TABLE).where(_TABLE.c.instance_id == bindparam("b_instance"),
+                                        _TABLE.c.key == bindparam("b_key")))
+_COLUMNS = ["instance_id", "key", "procedure_id", "value"]
+_INSERT = Prepared(insert(_TABLE), _COLUMNS)
+# A first value, once recorded, is never replaced (that is its point).
+_INSERT_FIRST = Prepared({"sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
+                          "postgresql": pg_insert(_TABLE).on_conflict_do_nothing()}, _COLUMNS)
+
+
+def writes(before: Mapping[str, Any] | None, state: Mapping[str, Any],
+           events: Iterable[Mapping[str, Any]], procedures: Iterable[Any]) -> list:
+    """The statements (for ``prepared.batch``) that bring the instance's index rows from
+    ``before`` (None: a new instance) in line with ``state``; the step sends them with its
+    own writes, so no index row is read.
 
     ``procedures`` are the compiled versions the caller knows (``Runtime`` objects or
     ``Procedure`` objects); their declarations say which fields are indexed.
     """
     steps = {e.get("step") or "start" for e in events if e.get("type") in _DATA_EVENTS}
     if not steps:
-        return
+        return []
     procs = [getattr(p, "procedure", p) for p in procedures]
     keys, first = keys_of(procs, state["procedure"])
     touched = [k for k in keys if k.partition(".")[0] in steps]
     if not touched:
-        return
-    instance_id = state["id"]
-    wanted = rows_for(state, touched, [k for k in touched if k in first])
-    table = FieldIndex.__table__
-    names = set(touched) | {k + FIRST for k in touched if k in first}
-    have = dict(session.execute(select(table.c.key, table.c.value).where(
-        table.c.instance_id == instance_id, table.c.key.in_(sorted(names)))).all())
-    # A first value, once recorded, is never replaced (that is its point).
-    for key in [k for k in wanted if k.endswith(FIRST) and k in have]:
-        wanted[key] = have[key]
-    stale = sorted(k for k, v in have.items() if wanted.get(k) != v)
-    if stale:
-        session.execute(delete(table).where(table.c.instance_id == instance_id,
-                                            table.c.key.in_(stale)))
-    new = [{"instance_id": instance_id, "key": k, "procedure_id": state["procedure"], "value": v}
-           for k, v in sorted(wanted.items()) if have.get(k) != v]
-    if new:
-        session.execute(insert(table), new)
+        return []
+    instance_id, procedure_id = state["id"], state["procedure"]
+    old = rows_for(before, touched) if before else {}
+    new = rows_for(state, touched)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    gone = [{"b_instance": instance_id, "b_key": k} for k in changed if k in old]
+    added = [{"instance_id": instance_id, "key": k, "procedure_id": procedure_id,
+              "value": new[k]} for k in changed if k in new]
+    firsts = [{"instance_id": instance_id, "key": k + FIRST, "procedure_id": procedure_id,
+               "value": new[k]} for k in sorted(new) if k in first]
+    return [(stmt, rows) for stmt, rows in ((_DELETE, gone), (_INSERT, added),
+                                            (_INSERT_FIRST, firsts)) if rows]
 
 
 def rebuild(session: Session, procedures: Iterable[Procedure], *, batch_size: int = 1000) -> int:

@@ -28,9 +28,11 @@ Params = Mapping[str, Any]
 
 
 class Prepared:
-    """One Core statement; ``column_keys`` fixes the SET/VALUES columns of DML statements."""
+    """One Core statement (or ``{dialect name: statement}`` where the SQL differs, as for
+    INSERT ... ON CONFLICT); ``column_keys`` fixes the SET/VALUES columns of DML statements."""
 
-    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: ClauseElement | Mapping[str, ClauseElement],
+                 column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
         self._by_dialect: dict[str, tuple[str, list[str] | None, dict, dict, list]] = {}
@@ -38,7 +40,9 @@ class Prepared:
     def _compiled(self, dialect: Dialect) -> tuple[str, list[str] | None, dict, dict, list]:
         found = self._by_dialect.get(dialect.name)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+            stmt = (self.statement[dialect.name] if isinstance(self.statement, Mapping)
+                    else self.statement)
+            compiled = stmt.compile(dialect=dialect, column_keys=self.column_keys)
             positional = list(compiled.positiontup) if compiled.positional else None
             # Values written into the statement (literals, LIMIT) become binds too.
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items()
