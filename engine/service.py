@@ -36,7 +36,7 @@ from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, S
 from engine.forms import parse_form
 from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
-from engine.store import batch, field_index, timekeeping
+from engine.store import field_index, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ class Workflow:
 
     def tick_due(self, session: Session, *, limit: int = 500) -> tuple[int, int]:
         """``tick``, returning (instances claimed, instances changed): the worker goes on while a
-        batch comes back full. The batch is written at once (``store.batch``), as are its
+        batch comes back full. The batch is written at once (``store.save_steps``), as are its
         notifications."""
         now = self.clock()
         rows = store.due_instances(session, now, limit)
@@ -304,7 +304,7 @@ class Workflow:
             if events:
                 notices.append((rt.procedure, state, events))
         # A tick records no form data, so the field index has nothing to change here.
-        batch.save_many(session, results)
+        store.save_steps(session, results)
         for _, state, events, _ in results:
             self._spawn(session, state, events)
         notify.record_many(session, self.config, notices, now)

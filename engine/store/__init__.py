@@ -42,6 +42,7 @@ from engine.store.repo import (
     procedure_ids,
     register_procedure_version,
     save_step,
+    save_steps,
     spawned_from,
     task_ref,
     tasks_of,
@@ -81,7 +82,7 @@ __all__ = [
     "get_version", "groups_of", "head_revision", "insert_instance", "latest_version",
     "latest_version_id", "list_instances", "list_users", "load_for_step", "load_instance",
     "load_record", "make_engine", "new_id", "open_tasks_for", "procedure_ids",
-    "register_procedure_version", "save_step", "session_factory", "set_groups", "set_password",
+    "register_procedure_version", "save_step", "save_steps", "session_factory", "set_groups", "set_password",
     "spawned_from", "task_ref", "tasks_of", "update_instance", "upgrade", "verify",
     "verify_chains", "version_by_hash", "versions_of",
 ]

@@ -521,6 +521,25 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
         raise Conflict(f"Instance {instance_id} already exists.") from exc
 
 
+def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
+                 events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None,
+                 now: datetime) -> list[tuple[Prepared, list[dict]]]:
+    """The writes of one command's result: the instance update (under its rev check) first,
+    then changed task rows and the events chained after the stored head."""
+    rows, seq, head = _chain(instance.id, events, instance.event_seq,
+                             instance.event_hash or GENESIS)
+    new_rev = instance.rev + 1
+    calls = [(_UPDATE_INSTANCE, [{
+        "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
+        "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": now,
+        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]),
+        *_task_writes(instance.id, instance.procedure_id,
+                      (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})]
+    if rows:
+        calls.append((_INSERT_EVENTS, rows))
+    return calls
+
+
 def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str, Any],
               events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None = None,
               also: Sequence[Any] = ()) -> int:
@@ -529,23 +548,29 @@ def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str
     the stored chain head, and the writes ``also`` (``prepared.batch`` calls), in one round
     trip. Returns the new rev; raises ``Conflict`` when the row moved on, and the caller
     must then roll its transaction back."""
-    rows, seq, head = _chain(instance.id, events, instance.event_seq,
-                             instance.event_hash or GENESIS)
-    new_rev = instance.rev + 1
-    calls = [(_UPDATE_INSTANCE, [{
-        "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
-        "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": _now(),
-        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]),
-        *_task_writes(instance.id, instance.procedure_id,
-                      (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})]
-    if rows:
-        calls.append((_INSERT_EVENTS, rows))
+    calls = _step_writes(instance, state, events, next_timer_at, _now())
     # One round trip: the rev check is read afterwards; on a mismatch the caller's
     # transaction (which must then roll back) holds the only copy of the other writes.
     if batch(session, [*calls, *also])[0] != 1:
         raise Conflict(f"Instance {instance.id} was changed by someone else (you had version "
                        f"{instance.rev}); reload it and try again.")
-    return new_rev
+    return instance.rev + 1
+
+
+def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mapping[str, Any],
+                                                      list[dict], datetime | None]]) -> None:
+    """``save_step`` for ``(loaded row, new state, events, next timer)`` of many instances (a
+    worker batch): one executemany per statement for the whole batch. Raises ``Conflict``
+    (the caller rolls the batch back) if any row moved on meanwhile."""
+    if not items:
+        return
+    now = _now()
+    merged: dict[Prepared, list[dict]] = {}  # statement -> rows, in first-seen order
+    for row, state, events, timer in items:
+        for stmt, rows in _step_writes(row, state, events, timer, now):
+            merged.setdefault(stmt, []).extend(rows)
+    if batch(session, list(merged.items()))[0] != len(items):
+        raise Conflict("an instance of this batch was changed by someone else; the batch is retried")
 
 
 # --- events ---------------------------------------------------------------------------------
