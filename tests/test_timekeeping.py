@@ -312,3 +312,21 @@ def test_worker_thread_of_wf_serve_keeps_time_until_stopped(sessions):
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_an_instance_whose_timer_fails_does_not_hold_up_the_others(sessions, caplog):
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock)
+    worker = Worker(wf, sessions, batch=2)
+    with sessions() as s:
+        broken = [wf.start(s, "broken-wake", "clerk1", {"customer": "某医院"})["id"] for _ in range(3)]
+        s.commit()
+    good = _start(wf, sessions, {"kind": "h"})["id"]
+    clock.set(local("2026-09-30 17:00"))
+    worker.run_once()
+    assert [e.type for e in _events(sessions, good) if e.type == "deadline:missed"] == ["deadline:missed"]
+    assert "'>' not supported between instances of 'str' and 'int'" in caplog.text
+    with sessions() as s:
+        rows = [s.get(Instance, i) for i in broken]
+        # Untouched, and tried again five minutes later.
+        assert all(r.rev == 1 and r.next_timer_at == local("2026-09-30 17:05") for r in rows)

@@ -69,3 +69,10 @@ def save_many(session: Session, items: Sequence[tuple[Instance, Mapping[str, Any
                         .values({c: bindparam(c) for c in _TASK_COLS}), task_params)
     if event_rows:
         session.execute(insert(Event.__table__), event_rows)
+
+
+def postpone(session: Session, instance_ids: Sequence[str], until: datetime) -> None:
+    """Move the timer of instances whose tick failed to ``until`` (their state is unchanged)."""
+    if instance_ids:
+        table = Instance.__table__
+        session.execute(update(table).where(table.c.id.in_(list(instance_ids))).values(next_timer_at=until))
