@@ -266,8 +266,11 @@ def deliver_due(sessions: sessionmaker[Session], config: Config, now: datetime, 
                 if not settings.smtp:
                     raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
                 detail = send_email(settings.smtp, d["payload"])
+            elif d["target"] not in secrets:
+                raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in config.yaml; "
+                                   "add it back (with its secret) to deliver")
             else:
-                detail = send_webhook(d["target"], secrets.get(d["target"], ""), d["id"], d["kind"], d["payload"])
+                detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"])
             ok = True
         except urllib.error.HTTPError as exc:
             ok, detail = False, f"HTTP {exc.code} {exc.reason}"

@@ -8,9 +8,10 @@ version check. Nothing here knows HTTP.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,14 @@ from engine.commands import (
     Tick,
 )
 from engine.config import Config
-from engine.errors import Conflict, DefinitionInvalid, NotFound, NotPermitted, SignatureInvalid
+from engine.errors import (
+    Conflict,
+    DefinitionInvalid,
+    NotFound,
+    NotPermitted,
+    SignatureInvalid,
+    WorkflowError,
+)
 from engine.forms import parse_form
 from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
@@ -43,6 +51,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 Clock = Callable[[], datetime]
+TICK_RETRY = timedelta(minutes=5)  # when an instance whose tick failed is tried again
+_log = logging.getLogger("qualityflow.service")
 
 
 def utcnow() -> datetime:
@@ -296,15 +306,25 @@ class Workflow:
         rows = store.due_instances(session, now, limit)
         managers = self._managers(session, rows)
         results, notices = [], []
+        failed = []
         for row in rows:
             rt = self.runtime(session, row.version_id)
-            state, events = rt.apply(row.state, Tick(managers=managers), now)
+            try:
+                state, events = rt.apply(row.state, Tick(managers=managers), now)
+            except WorkflowError as exc:
+                # One instance that cannot move on (e.g. a condition failing on data recorded
+                # earlier) must not hold up the batch: it is tried again later, and logged.
+                _log.warning("instance %s: timer could not fire (tried again in %s): %s",
+                             row.id, TICK_RETRY, exc.message)
+                failed.append(row.id)
+                continue
             # Saved even without events: a stale timer must move on, or the row stays due.
             results.append((row, state, events, next_wakeup(state)))
             if events:
                 notices.append((rt.procedure, state, events))
         # A tick records no form data, so the field index has nothing to change here.
         store.save_steps(session, results)
+        store.postpone_timers(session, failed, now + TICK_RETRY)
         for _, state, events, _ in results:
             self._spawn(session, state, events)
         notify.record_many(session, self.config, notices, now)

@@ -197,10 +197,10 @@ def test_triggers_start_relative_to_a_date_in_another_record(sessions):
     wf = time_setup(sessions, clock)
     worker = Worker(wf, sessions)
     worker.run_once()  # the triggers are installed now
-    a = _contract(wf, sessions, "甲医院", "2026-03-15", "2026-01-06", True)
-    b = _contract(wf, sessions, "乙医院", "2026-03-20", "2026-01-08", False)
+    a = _contract(wf, sessions, "甲医院", "2026-05-15", "2026-01-06", True)
+    b = _contract(wf, sessions, "乙医院", "2026-05-20", "2026-01-08", False)
     seen_calls: list[str] = []
-    for _ in range(80):
+    for _ in range(110):
         clock.advance(days=1)
         worker.run_once()
         seen_calls = [r.origin_instance for r in _started(sessions, "follow-up-call")]
@@ -216,10 +216,12 @@ def test_triggers_start_relative_to_a_date_in_another_record(sessions):
     [t] = first.state["tasks"].values()
     assert datetime.fromisoformat(t["due_at"]) == local("2026-01-13 00:00")  # within 5-7 days
     reminders = _started(sessions, "contract-reminder")
-    # One month before expiry, and only where the contract asks for a reminder.
-    assert [r.origin_instance for r in reminders] == [a]
-    assert datetime.fromisoformat(reminders[0].state["origin"]["occurrence"]) == local("2026-02-15 00:00")
-    assert reminders[0].state["data"]["start"] == {"customer": "甲医院"}
+    # Three months and one month before expiry, only where the contract asks for reminders.
+    assert [r.origin_instance for r in reminders] == [a, a]
+    assert [datetime.fromisoformat(r.state["origin"]["occurrence"]) for r in reminders] == [
+        local("2026-02-15 00:00"), local("2026-04-15 00:00")]
+    assert reminders[0].state["data"]["start"] == {"customer": "甲医院", "period_note": "到期前三个月"}
+    assert reminders[1].state["data"]["start"] == {"customer": "甲医院"}
     assert worker.run_once().started == 0
 
 
@@ -289,3 +291,42 @@ def test_cli_worker_once_and_user_manager(db_url, monkeypatch, tmp_path):
     r = wf("worker", "--once")
     assert r.exit_code == 0, r.output
     assert "timers: 0 due, 0 fired; starts: 0; deliveries: 0 sent, 0 failed" in r.output
+
+
+def test_worker_thread_of_wf_serve_keeps_time_until_stopped(sessions):
+    import time
+
+    from engine.worker import start_thread
+
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock)
+    state = _start(wf, sessions, {"kind": "h"})
+    thread, stop = start_thread(wf, sessions, interval=0.05)
+    try:
+        clock.set(local("2026-09-30 17:00"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(e.type == "deadline:missed" for e in _events(sessions, state["id"])):
+            time.sleep(0.05)
+        assert any(e.type == "deadline:missed" for e in _events(sessions, state["id"]))
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def test_an_instance_whose_timer_fails_does_not_hold_up_the_others(sessions, caplog):
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock)
+    worker = Worker(wf, sessions, batch=2)
+    with sessions() as s:
+        broken = [wf.start(s, "broken-wake", "clerk1", {"customer": "某医院"})["id"] for _ in range(3)]
+        s.commit()
+    good = _start(wf, sessions, {"kind": "h"})["id"]
+    clock.set(local("2026-09-30 17:00"))
+    worker.run_once()
+    assert [e.type for e in _events(sessions, good) if e.type == "deadline:missed"] == ["deadline:missed"]
+    assert "'>' not supported between instances of 'str' and 'int'" in caplog.text
+    with sessions() as s:
+        rows = [s.get(Instance, i) for i in broken]
+        # Untouched, and tried again five minutes later.
+        assert all(r.rev == 1 and r.next_timer_at == local("2026-09-30 17:05") for r in rows)

@@ -573,6 +573,13 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
         raise Conflict("an instance of this batch was changed by someone else; the batch is retried")
 
 
+def postpone_timers(session: Session, instance_ids: Sequence[str], until: datetime) -> None:
+    """Move the timer of instances whose tick failed to ``until`` (their state is unchanged)."""
+    if instance_ids:
+        session.execute(update(_I).where(_I.c.id.in_(list(instance_ids)))
+                        .values(next_timer_at=until))
+
+
 # --- events ---------------------------------------------------------------------------------
 
 def append_events(session: Session, instance_id: str,
