@@ -20,6 +20,21 @@ DEMO_NAMES = {
     "production": "生产部（演示）",
     "suppliers": "供应商（演示）",
     "admins": "管理员（演示）",
+    "general-managers": "总经理（演示）",
+    "deputy-general-managers": "副总经理（演示）",
+    "marketing-managers": "营销中心总经理（演示）",
+    "department-heads": "部门负责人（演示）",
+    "document-control": "文控（演示）",
+    "quality-dept": "质管部（演示）",
+    "general-affairs": "综合业务部（演示）",
+    "warehouse": "仓库（演示）",
+    "service-desk": "客服/售后服务部（演示）",
+    "service-managers": "服务主任（演示）",
+    "after-sales-heads": "售后服务部部长（演示）",
+    "service-technicians": "售后技术员（演示）",
+    "export-business": "进出口公司业务管理部（演示）",
+    "sales": "业务员（演示）",
+    "sales-supply": "供销部（演示）",
 }
 DEMO_PASSWORD = "demo"
 
