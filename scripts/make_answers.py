@@ -104,6 +104,9 @@ def fill(schema: dict[str, Any], user: str, now, overrides: dict[str, Any] | Non
     out: dict[str, Any] = {}
     for name, sub in (schema.get("properties") or {}).items():
         value = overrides[name] if overrides and name in overrides else sample(sub, name, user, now)
+        items = sub.get("items") or {}
+        if isinstance(value, list) and items.get("type") == "object" and overrides and name in overrides:
+            value = [fill(items, user, now, row) if isinstance(row, dict) else row for row in value]
         if value is not None:
             out[name] = value
     return out
