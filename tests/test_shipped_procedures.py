@@ -120,3 +120,19 @@ def test_spawned_procedures_exist_and_take_the_data_given(proc_id):
         assert passed <= fields, f"{proc_id}.{step.id}: {sorted(passed - fields)} not in {target.start_form}"
         required = set(LIB.forms[target.start_form].schema.get("required", [])) if target.start_form else set()
         assert required <= passed, f"{proc_id}.{step.id}: start form {target.start_form} needs {sorted(required - passed)}"
+
+
+@pytest.mark.parametrize("answers", ANSWERS, ids=[p.stem for p in ANSWERS])
+def test_spawned_start_data_is_valid(answers):
+    """What a spawn step passes on is accepted by the start form of the procedure it opens
+    (the service starts the linked instance in the same transaction; invalid data would
+    refuse the whole step)."""
+    script = yaml.safe_load(answers.read_text(encoding="utf-8"))
+    proc = LIB.procedures[script["procedure"]]
+    sim = simulate(proc, script, calendars=CALENDARS)
+    for e in sim.events:
+        if e["type"] != "spawn:requested":
+            continue
+        target = LIB.procedures[e["data"]["procedure"]]
+        form = LIB.forms[target.start_form]
+        assert form.validate(e["data"]["data"]) == [], (e["step"], e["data"])
