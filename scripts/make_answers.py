@@ -4,9 +4,10 @@
 A plan (tests/data/answer-plans/PROCEDURE.yaml) names the branches to walk and, per
 branch, only what makes that branch different: the values of the fields a decision reads,
 approval decisions, and which steps are answered late. Every other field is filled from the
-form (its ``x-placeholder``, ``default``, ``const``, first ``enum`` option, or a sample
-text), the walk answers whichever task is open until the instance ends, and the path and
-outcome of the run become the file's ``expect``. Review the written files like any other
+form: required fields from their ``x-placeholder``, ``default``, ``const``, first
+``enum`` option, or a sample text; optional fields only when the plan gives them. The
+walk answers whichever task is open until the instance ends, and the path and outcome of
+the run become the file's ``expect``. Review the written files like any other
 test data: they are what the tests play.
 
     .venv/bin/python scripts/make_answers.py                 # every plan
@@ -102,7 +103,10 @@ def sample(schema: dict[str, Any], title: str, user: str, now) -> Any:
 
 def fill(schema: dict[str, Any], user: str, now, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    required = set(schema.get("required") or [])
     for name, sub in (schema.get("properties") or {}).items():
+        if name not in required and not (overrides and name in overrides):
+            continue  # optional fields only when the plan gives them
         value = overrides[name] if overrides and name in overrides else sample(sub, name, user, now)
         items = sub.get("items") or {}
         if isinstance(value, list) and items.get("type") == "object" and overrides and name in overrides:
