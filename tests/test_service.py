@@ -40,7 +40,7 @@ def test_load_procedures_registers_once(session):
     wf = Workflow(config())
     first = wf.load_procedures(session)
     session.commit()
-    assert {r.procedure_id for r in first} == PROCS
+    assert {r.procedure_id for r in first} >= PROCS  # and the rest of the shipped library
     assert all(r.created for r in first)
     again = wf.load_procedures(session)
     session.commit()
@@ -312,7 +312,7 @@ def test_cli_procedures_load_and_list(cli, tmp_path, sessions):
         assert f"{proc}: new version 1 " in first.output
     again = cli("procedures", "load")
     assert again.exit_code == 0
-    assert again.output.count("unchanged, version 1") == 3
+    assert again.output.count("unchanged, version 1") == len(list((ROOT / "procedures").glob("*.yaml")))
 
     lib = tmp_path / "lib"
     shutil.copytree(ROOT / "procedures", lib)
@@ -326,7 +326,7 @@ def test_cli_procedures_load_and_list(cli, tmp_path, sessions):
     listed = cli("procedures", "list")
     assert listed.exit_code == 0
     lines = {line.split("\t")[0]: line.split("\t") for line in listed.output.splitlines()}
-    assert set(lines) == PROCS
+    assert set(lines) >= PROCS
     assert lines["after-sales-inspection"][1] == "v2"
     assert lines["repair-process-inspection"][1] == "v1"
     everything = cli("procedures", "list", "--all")

@@ -81,3 +81,39 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
                     click.echo(f"{proc_id}\tv{number}\t{row.status}\t"
                                f"{row.registered_at:%Y-%m-%d %H:%M}Z\t{row.title}"
                                + ("" if show_all else f"\t({running} running)"))
+
+
+@procedures_group.command("doc")
+@click.option("--output", "-o", default="docs/procedures.md", show_default=True, type=click.Path(),
+              help="Where to write the page ('-' for standard output).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the file differs from what would be written.")
+@click.pass_context
+def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
+    """Write docs/procedures.md from the configured procedures folder and config.yaml:
+    one section per procedure with its description, roles and groups, deadlines, linked
+    procedures and a Mermaid diagram of its steps."""
+    from pathlib import Path
+
+    from engine.procedure import load_library
+    from engine.procedures_doc import render
+
+    cfg = load_config(ctx.obj["config_path"])
+    lib = load_library([cfg.path("paths", "procedures", default="procedures"),
+                        cfg.path("paths", "forms", default="forms")])
+    if lib.problems:
+        for problem in lib.problems:
+            click.echo(str(problem), err=True)
+        ctx.exit(1)
+    text = render(lib.procedures.values(), cfg)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output)
+    if check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            click.echo(f"{output} is out of date; run `wf procedures doc`", err=True)
+            ctx.exit(1)
+        click.echo(f"{output} is up to date")
+        return
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} ({len(lib.procedures)} procedures)")
