@@ -88,6 +88,7 @@ class Workflow:
             for name, raw in (config.get("calendars", default={}) or {}).items()
         }
         self._runtimes: dict[int, Runtime] = {}
+        self._versions: dict[str, list[Runtime]] = {}  # every version per procedure (field index)
 
     # -- procedure versions ---------------------------------------------------------------
 
@@ -106,7 +107,9 @@ class Workflow:
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
             row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title)
-            self._runtimes.setdefault(row.id, Runtime(proc, self.calendars))
+            if row.id not in self._runtimes:
+                self._runtimes[row.id] = Runtime(proc, self.calendars)
+                self._versions.pop(proc.id, None)
             out.append(Registered(proc.id, row.id, row.content_hash, created))
         return out
 
@@ -126,7 +129,18 @@ class Workflow:
                 raise DefinitionInvalid(problems)
             proc = load_procedure_text(row.source, f"{row.procedure_id}.yaml", forms)
             rt = self._runtimes[version_id] = Runtime(proc, self.calendars)
+            self._versions.pop(proc.id, None)  # a version this process had not met
         return rt
+
+    def versions(self, session: Session, procedure_id: str) -> list[Runtime]:
+        """Every registered version of a procedure, compiled once. The field index keeps
+        the fields that any version indexes, so that what is searchable does not depend on
+        which versions one server process happens to have met."""
+        found = self._versions.get(procedure_id)
+        if found is None:
+            found = [self.runtime(session, v.id) for v in store.versions_of(session, procedure_id)]
+            self._versions[procedure_id] = found
+        return found
 
     def procedure(self, session: Session, procedure_id: str) -> tuple[Procedure, int]:
         """The current (latest published) version of a procedure and its version id."""
@@ -216,7 +230,7 @@ class Workflow:
               state: Mapping[str, Any], events: list[dict]) -> list:
         """What a write carries besides the instance: the searchable field values that
         changed, and the notifications (in-app, e-mail, webhooks) the events call for."""
-        also = field_index.writes(before, state, events, self._runtimes.values())
+        also = field_index.writes(before, state, events, self.versions(session, state["procedure"]))
         if notify.wanted(events):
             proc = self.runtime(session, version_id).procedure
             also += notify.writes(session, self.config, [(proc, state, events)], self.clock())

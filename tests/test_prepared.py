@@ -160,3 +160,28 @@ def test_a_verified_password_signs_without_scrypt_in_the_transaction(sessions, m
                   and e["type"] == "task:completed"]
     assert signed[-1]["data"]["signature"]["user"] == "inspector1"
     assert open_task(state, "review")
+
+
+def test_field_index_rows_written_elsewhere_never_block_a_step(session, version_id):
+    """Rows the step did not expect (``wf audit reindex``, another process's declarations)
+    are overwritten, and a first value is kept."""
+    from types import SimpleNamespace
+
+    from engine.store import field_index
+    from engine.store.tables import FieldIndex
+
+    proc = SimpleNamespace(id="complaint", records=SimpleNamespace(
+        indexed=frozenset({"receive.客户"}), first_keys=frozenset({"receive.客户"})))
+    state = _state("I1")
+    create_instance(session, state, version_id, [])
+    session.add(FieldIndex(instance_id="I1", key="receive.客户", procedure_id="complaint",
+                           value="旧值"))
+    session.flush()
+    events = [_event("instance:started")]
+    events[0]["step"] = "receive"
+    batch(session, field_index.writes(None, state, events, [proc]))
+    changed = {**state, "data": {"receive": {"客户": "新客户"}}}
+    batch(session, field_index.writes(state, changed, events, [proc]))
+    rows = dict(session.execute(select(FieldIndex.key, FieldIndex.value)
+                                .where(FieldIndex.instance_id == "I1")).all())
+    assert rows == {"receive.客户": "新客户", "receive.客户@first": "华东机电"}

@@ -85,7 +85,14 @@ _TABLE = FieldIndex.__table__
 _DELETE = Prepared(delete(_TABLE).where(_TABLE.c.instance_id == bindparam("b_instance"),
                                         _TABLE.c.key == bindparam("b_key")))
 _COLUMNS = ["instance_id", "key", "procedure_id", "value"]
-_INSERT = Prepared(insert(_TABLE), _COLUMNS)
+# An upsert: rows written under other declarations (``wf audit reindex``) are overwritten,
+# never a reason to refuse the step.
+_INSERT = Prepared({
+    name: dialect_insert(_TABLE).on_conflict_do_update(
+        index_elements=["instance_id", "key"],
+        set_={"value": dialect_insert(_TABLE).excluded.value,
+              "procedure_id": dialect_insert(_TABLE).excluded.procedure_id})
+    for name, dialect_insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}, _COLUMNS)
 # A first value, once recorded, is never replaced (that is its point).
 _INSERT_FIRST = Prepared({"sqlite": sqlite_insert(_TABLE).on_conflict_do_nothing(),
                           "postgresql": pg_insert(_TABLE).on_conflict_do_nothing()}, _COLUMNS)

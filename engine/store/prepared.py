@@ -35,14 +35,16 @@ class Prepared:
                  column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._by_dialect: dict[str, tuple[str, list[str] | None, dict, dict, list]] = {}
+        self._by_dialect: dict[tuple[str, str], tuple[str, list[str] | None, dict, dict, list]] = {}
 
     def _compiled(self, dialect: Dialect) -> tuple[str, list[str] | None, dict, dict, list]:
-        found = self._by_dialect.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        found = self._by_dialect.get(key)
         if found is None:
             stmt = (self.statement[dialect.name] if isinstance(self.statement, Mapping)
                     else self.statement)
             compiled = stmt.compile(dialect=dialect, column_keys=self.column_keys)
+            _refuse_unsupported(compiled)
             positional = list(compiled.positiontup) if compiled.positional else None
             # Values written into the statement (literals, LIMIT) become binds too.
             fixed = {name: bind.effective_value for name, bind in compiled.binds.items()
@@ -51,7 +53,7 @@ class Prepared:
                        if (f := col.type._cached_result_processor(dialect, None)) is not None]
             found = (compiled.string, positional, dict(compiled._bind_processors), fixed,
                      results)
-            self._by_dialect[dialect.name] = found
+            self._by_dialect[key] = found
         return found
 
     def rows(self, dialect: Dialect, fetched: Sequence[Sequence[Any]]) -> list[tuple]:
@@ -76,16 +78,56 @@ class Prepared:
         return sql, rows
 
 
+def _refuse_unsupported(compiled: Any) -> None:
+    """Statement features that need SQLAlchemy's execution context (Python-side defaults,
+    expanding IN lists, literal binds, escaped names) are refused when the statement is
+    first compiled rather than run wrong."""
+    features = {
+        "a Python-side column default (list the column in column_keys)":
+            compiled.insert_prefetch or compiled.update_prefetch or getattr(compiled, "postfetch", None),
+        "an expanding IN list": compiled.post_compile_params,
+        "a literal_execute bind": compiled.literal_execute_params,
+        "an escaped bind name": compiled.escaped_bind_names,
+        "a tuple bind": any(isinstance(f, tuple | list)
+                            for f in compiled._bind_processors.values()),
+    }
+    found = [name for name, present in features.items() if present]
+    if found:
+        raise ValueError(f"Prepared cannot run a statement with {', '.join(found)}: "
+                         f"{compiled.string[:120]}")
+
+
+def _pipeline(raw: Any) -> Any:
+    """psycopg's pipeline mode where libpq supports it, else None (one round trip each)."""
+    pipeline = getattr(raw, "pipeline", None)
+    if pipeline is None:
+        return None
+    from psycopg import Pipeline
+
+    return pipeline if Pipeline.is_supported() else None
+
+
 def batch(session: Session, calls: Sequence[tuple[Prepared, Sequence[Params]]]) -> list[Any]:
     """Run each statement with its rows (several rows: executemany), in order, in one
     round trip where the driver pipelines. Returns one result per call: the rows (see
-    ``Prepared.rows``) of statements that return rows, else the row count."""
+    ``Prepared.rows``) of statements that return rows, else the row count.
+
+    The statements bypass the ORM: nothing is autoflushed first, and objects the session
+    holds are not refreshed (flush before, and load afresh after, where that matters).
+    """
     connection = session.connection()  # begins the session's transaction if needed
     dialect = connection.dialect
     raw = connection.connection.dbapi_connection
-    pipeline = getattr(raw, "pipeline", None)  # psycopg 3 only
+    pipeline = _pipeline(raw)
     cursors = []
+    results: list[Any] = []
     sql = ""
+
+    def result(prepared: Prepared, cursor: Any) -> Any:
+        if cursor.description is None:
+            return cursor.rowcount
+        return prepared.rows(dialect, cursor.fetchall())
+
     try:
         try:
             with pipeline() if pipeline is not None else nullcontext():
@@ -97,8 +139,11 @@ def batch(session: Session, calls: Sequence[tuple[Prepared, Sequence[Params]]]) 
                         cursor.execute(sql, rows[0])
                     else:
                         cursor.executemany(sql, rows)
-            return [prepared.rows(dialect, c.fetchall()) if c.description is not None
-                    else c.rowcount for (prepared, _), c in zip(calls, cursors, strict=True)]
+                    if pipeline is None:  # read now: a later statement may change the rows
+                        results.append(result(prepared, cursor))
+            if pipeline is not None:
+                results = [result(prepared, c) for (prepared, _), c in zip(calls, cursors, strict=True)]
+            return results
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
                                       dialect=dialect) from exc

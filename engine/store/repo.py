@@ -518,7 +518,13 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
     try:
         batch(session, [*calls, *also])
     except IntegrityError as exc:
-        raise Conflict(f"Instance {instance_id} already exists.") from exc
+        if session.connection().dialect.name == "postgresql":
+            duplicate = "pk_instances" in str(exc.orig)
+        else:
+            duplicate = "instances.id" in str(exc.orig)
+        if duplicate:
+            raise Conflict(f"Instance {instance_id} already exists.") from exc
+        raise
 
 
 def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
@@ -549,11 +555,17 @@ def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str
     trip. Returns the new rev; raises ``Conflict`` when the row moved on, and the caller
     must then roll its transaction back."""
     calls = _step_writes(instance, state, events, next_timer_at, _now())
+    moved = Conflict(f"Instance {instance.id} was changed by someone else (you had version "
+                     f"{instance.rev}); reload it and try again.")
     # One round trip: the rev check is read afterwards; on a mismatch the caller's
-    # transaction (which must then roll back) holds the only copy of the other writes.
-    if batch(session, [*calls, *also])[0] != 1:
-        raise Conflict(f"Instance {instance.id} was changed by someone else (you had version "
-                       f"{instance.rev}); reload it and try again.")
+    # transaction (which must then roll back) holds the only copy of the other writes. A
+    # writer that got there first may also have taken the next event numbers.
+    try:
+        updated = batch(session, [*calls, *also])[0]
+    except IntegrityError as exc:
+        raise moved from exc
+    if updated != 1:
+        raise moved
     return instance.rev + 1
 
 
@@ -569,8 +581,13 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
     for row, state, events, timer in items:
         for stmt, rows in _step_writes(row, state, events, timer, now):
             merged.setdefault(stmt, []).extend(rows)
-    if batch(session, list(merged.items()))[0] != len(items):
-        raise Conflict("an instance of this batch was changed by someone else; the batch is retried")
+    moved = Conflict("an instance of this batch was changed by someone else; the batch is retried")
+    try:
+        updated = batch(session, list(merged.items()))[0]
+    except IntegrityError as exc:
+        raise moved from exc
+    if updated != len(items):
+        raise moved
 
 
 def postpone_timers(session: Session, instance_ids: Sequence[str], until: datetime) -> None:
