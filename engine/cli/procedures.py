@@ -81,3 +81,26 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
                     click.echo(f"{proc_id}\tv{number}\t{row.status}\t"
                                f"{row.registered_at:%Y-%m-%d %H:%M}Z\t{row.title}"
                                + ("" if show_all else f"\t({running} running)"))
+
+
+@procedures_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.pass_context
+def export_cmd(ctx: click.Context, folder: str) -> None:
+    """Write the current published version of every procedure, with its forms, under
+    FOLDER/procedures and FOLDER/forms (to keep what the browser editor published in git).
+
+    Files are written as stored: comments and layout as the editor saved them. Drafts and
+    versions in review are not written.
+    """
+    from engine.editing import Editor
+    from engine.service import Workflow
+
+    cfg = load_config(ctx.obj["config_path"])
+    with open_engine(ctx) as engine:
+        read_only = engine.execution_options(sqlite_begin="DEFERRED")
+        with Session(read_only) as session:
+            written = Editor(Workflow(cfg)).export(session, folder)
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"{len(written)} file(s) written under {folder}.", err=True)
