@@ -55,6 +55,7 @@ class Editor:
 
     def __init__(self, workflow: Workflow) -> None:
         self.wf = workflow
+        self._library: dict[str, Form] | None = None
 
     # -- who may --------------------------------------------------------------------------
 
@@ -91,8 +92,10 @@ class Editor:
 
     def library_forms(self) -> dict[str, Form]:
         """The forms of the configured forms folder (for steps that pick a shared form)."""
-        forms_dir = self.wf.config.path("paths", "forms", default="forms")
-        return load_library([], extra_forms=[forms_dir]).forms
+        if self._library is None:  # read once: validation runs on every pause in typing
+            forms_dir = self.wf.config.path("paths", "forms", default="forms")
+            self._library = load_library([], extra_forms=[forms_dir]).forms
+        return self._library
 
     # -- checking and saving -----------------------------------------------------------------
 
@@ -232,3 +235,87 @@ def side_by_side(old: str, new: str) -> list[dict[str, Any]]:
                          "old_no": i + 1 if i < i2 else None, "old": a[i] if i < i2 else "",
                          "new_no": j + 1 if j < j2 else None, "new": b[j] if j < j2 else ""})
     return rows
+
+
+# --------------------------------------------------------------------------- sample answers
+
+SAMPLE_USER = "tester"
+
+
+def sample_value(schema: Mapping[str, Any]) -> Any:
+    """A plausible value for one field: the first option, a number inside the limits, ..."""
+    typ = schema.get("type")
+    typ = next((t for t in typ if t != "null"), None) if isinstance(typ, list) else typ
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    if typ in ("number", "integer"):
+        lim = schema.get("x-limits") or {}
+        low = lim.get("min", schema.get("minimum"))
+        high = lim.get("max", schema.get("maximum"))
+        value = (low + high) / 2 if low is not None and high is not None else (low if low is not None else (high if high is not None else 1))
+        return int(value) if typ == "integer" else value
+    if typ == "boolean":
+        return schema.get("default", True)
+    if typ == "array":
+        items = schema.get("items") or {}
+        if schema.get("x-widget") == "file":
+            return []
+        return [sample_value(items)] if items else []
+    if typ == "object" or isinstance(schema.get("properties"), Mapping):
+        return {k: sample_value(v) for k, v in (schema.get("properties") or {}).items()
+                if isinstance(v, Mapping) and v.get("x-widget") != "file"}
+    fmt = schema.get("format")
+    if fmt == "date":
+        return "2026-11-02"
+    if fmt == "date-time":
+        return "2026-11-02T09:00:00+08:00"
+    if fmt == "time":
+        return "09:00"
+    if fmt == "email":
+        return "tester@example.com"
+    return "示例"
+
+
+def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, *, limit: int = 60) -> dict[str, Any]:
+    """Answers that walk ``proc`` from start to end: every task filled with sample values,
+    every approval approved, in the order the engine opens them. A starting point for
+    "Try it"; people then change values to take other branches."""
+    from engine.commands import Actor, Approve, CompleteTask, Signature, Start
+    from engine.runtime import Runtime, open_tasks
+    from engine.simulate import DEFAULT_START, STEP_GAP
+
+    rt = Runtime(proc, calendars)
+    start_form = proc.forms.get(proc.start_form) if proc.start_form else None
+    start_data = sample_value(start_form.schema) if start_form else {}
+    answers: dict[str, Any] = {"procedure": proc.id, "start": {"user": SAMPLE_USER, "data": start_data},
+                               "steps": []}
+    now = DEFAULT_START
+    try:
+        state, _ = rt.apply(None, Start(actor=Actor(SAMPLE_USER, frozenset(proc.start_roles), SAMPLE_USER),
+                                        data=start_data, instance_id="sample"), now)
+        for _i in range(limit):
+            tasks = open_tasks(state)
+            if state["status"] != "running" or not tasks:
+                break
+            task = tasks[0]
+            step = proc.steps[task["step"]]
+            form = proc.forms.get(step.form) if step.form else None
+            data = sample_value(form.schema) if form else {}
+            actor = Actor(SAMPLE_USER, frozenset({step.role} if step.role else ()), SAMPLE_USER)
+            sig = Signature(meaning=step.signature, user=SAMPLE_USER, name=SAMPLE_USER) if step.signature else None
+            now += STEP_GAP
+            if step.type == "approval":
+                cmd: Any = Approve(task["id"], actor, "", data=data, signature=sig)
+                entry = {"step": step.id, "user": SAMPLE_USER, "decision": "approve"}
+            else:
+                cmd = CompleteTask(task["id"], actor, data=data, signature=sig)
+                entry = {"step": step.id, "user": SAMPLE_USER}
+            if data:
+                entry["data"] = data
+            state, _ = rt.apply(state, cmd, now)
+            answers["steps"].append(entry)
+    except Exception:  # noqa: BLE001 - a partial script is still a useful start; Try it shows the error
+        pass
+    return answers

@@ -45,7 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.register_blueprint(health.bp)
     errors.register(app)
-    for name in ("auth", "inbox", "instances", "api"):
+    for name in ("auth", "inbox", "instances", "api", "editor"):
         _register_optional(app, name)
     return app
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from engine import store
 from engine.errors import FormInvalid, NotPermitted
+from engine.store import versions
 from engine.store.tables import Instance, User
 from web import forms_render as fr
 from web.auth import current_user, login_required
@@ -144,6 +145,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     with reading() as s:
         inst, actor, proc = instance_access(s, instance_id, user.username)
         timeline = _timeline(s, inst, proc)
+        version_label = versions.label(store.get_version(s, inst["version"]["id"]))  # pinned version
         spawned = list(s.execute(select(Instance.id, Instance.procedure_id, Instance.status)
                                  .where(Instance.origin_instance == instance_id)))
         tasks = [{**t, "step_title": _step_title(proc, t["step"]),
@@ -158,7 +160,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=timeline, spawned=spawned,
         tasks=tasks, correctable=correctable, may_cancel=may_cancel, sections=data_sections,
-        errors=errors or [], values=form_values or {},
+        errors=errors or [], values=form_values or {}, version_label=version_label,
     ), status
 
 

@@ -1,0 +1,156 @@
+"""The procedure editor through the Flask test client: who may edit, approve and publish;
+live validation at the right line; visual edits; Try it; versions, diff, restore, bundles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from tests.test_web_ui import Browser
+from web import create_app
+
+PID = "after-sales-inspection"
+FORM = "after-sales-inspection-result"
+PW = {"author": "pw-author", "editor2": "pw-editor2", "approver": "pw-approver", "insp": "pw-insp"}
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "en"}})
+    with app.extensions["sessions"].begin() as s:
+        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        store.add_user(s, "editor2", "pw-editor2", ["editors"], full_name="编辑乙")
+        store.add_user(s, "approver", "pw-approver", ["doc-approvers", "editors"], full_name="批准人")
+        store.add_user(s, "insp", "pw-insp", ["qa-inspectors"], full_name="检验员")
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def login(app, user):
+    b = Browser(app)
+    b.login(user)
+    return b
+
+
+def task_link(page: str, title: str) -> str:
+    m = re.search(r'href="/tasks/([A-Z0-9]+\.t\d+)"[^>]*>\s*' + re.escape(title), page)
+    assert m, page
+    return m.group(1)
+
+
+def test_pages_render_for_readers_and_only_editors_see_edit_links(app):
+    b = login(app, "insp")
+    home = b.get("/")
+    assert 'id="nav-editor"' not in home.text
+    cat = b.get("/editor")
+    assert cat.status_code == 200 and 'data-procedure="after-sales-inspection"' in cat.text
+    page = b.get(f"/editor/{PID}")
+    assert page.status_code == 200
+    assert "<svg" in page.text and 'data-step="inspect"' in page.text
+    assert "环境温度" in page.text  # the form as the operator sees it
+    assert "3wd" in page.text and "qa-supervisors" in page.text  # deadline, role groups
+    assert "form-builder" not in page.text and f"/editor/{PID}/forms/" not in page.text
+    for url in (f"/editor/{PID}/text", f"/editor/{PID}/steps", f"/editor/{PID}/forms/{FORM}"):
+        assert b.get(url).status_code == 403
+    r = b.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "x", "type": "string", "title": "x"})
+    assert r.status_code == 403
+    r = b.c.post(f"/editor/{PID}/validate", json={"text": "x"}, headers={"X-CSRF-Token": b.token})
+    assert r.status_code == 403
+    a = login(app, "author")
+    assert 'id="nav-editor"' in a.get("/").text
+
+
+def test_validate_reports_problems_at_their_lines(app):
+    b = login(app, "author")
+    page = b.get(f"/editor/{PID}/text")
+    assert page.status_code == 200 and "售后检验" in page.text
+    text = page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]
+    import html
+    text = html.unescape(text)
+    broken = text.replace("    role: inspector\n    form: product-receipt", "    role: inspectr\n    form: product-receipt")
+    line = broken.splitlines().index("    role: inspectr") + 1
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": broken},
+                 headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["ok"] is False
+    assert body["problems"] == [{"file": f"procedures/{PID}.yaml", "line": line, "col": 11,
+                                 "message": "unknown role 'inspectr'; did you mean 'inspector'?"}]
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": text},
+                 headers={"X-CSRF-Token": b.token})
+    assert r.get_json() == {"problems": [], "other": [], "ok": True}
+    # saving a broken text is refused with the problem at its line; nothing is saved
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": broken})
+    assert r.status_code == 422 and f'data-line="{line}"' in r.text
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": text + "# 备注\n", "note": "n"})
+    assert r.status_code == 302
+    assert "v1.1" in b.get(f"/editor/{PID}/versions").text
+
+
+def test_visual_edits_try_versions_and_change_control(app):
+    a = login(app, "author")
+    a.get(f"/editor/{PID}/forms/{FORM}")
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields", {
+        "name": "voltage", "title": "电源电压", "type": "number", "unit": "V", "min": "210", "max": "230",
+        "required": "1", "after": "ambient_humidity"})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/forms/{FORM}")
+    assert 'data-field="voltage"' in page.text and "x-limits: {min: 210, max: 230}" in page.text
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "bad", "type": "string", "title": "x", "min": "1"})
+    assert "limits apply to number fields only" in a.get(r.headers["Location"]).text
+    a.get(f"/editor/{PID}/steps")
+    r = a.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核", "type": "approval",
+                                        "role": "qa_supervisor", "signature": "复核", "within": "1wd",
+                                        "after": "report"})
+    assert r.status_code == 302
+    steps = a.get(f"/editor/{PID}/steps").text
+    assert 'data-step="double_check"' in steps
+    versions = a.get(f"/editor/{PID}/versions").text
+    assert "v1.2" in versions and "v1.1" in versions and 'data-status="draft"' in versions
+    ids = re.findall(r'name="b" value="(\d+)"', versions)
+    diff = a.get(f"/editor/{PID}/diff?a={ids[-1]}&b={ids[0]}").text
+    assert "  double_check:" in diff and "x-unit: V" in diff
+    tried = a.get(f"/editor/{PID}/try")
+    assert tried.status_code == 200
+    answers = re.search(r'<textarea name="answers"[^>]*>(.*?)</textarea>', tried.text, re.S).group(1)
+    import html
+    run = a.post(f"/editor/{PID}/try", {"answers": html.unescape(answers)})
+    assert run.status_code == 200, run.text
+    assert "复核" in run.text.split('id="try-path"', 1)[1].split("</p>", 1)[0]
+    bad = a.post(f"/editor/{PID}/try", {"answers": "steps:\n- step: nope\n"})
+    assert bad.status_code == 422 and "start: " in bad.text and "customer: " in bad.text
+
+    a.get(f"/editor/{PID}/versions")
+    assert "reason" in a.get(a.post(f"/editor/{PID}/submit", {"reason": ""}).headers["Location"]).text.lower()
+    r = a.post(f"/editor/{PID}/submit", {"reason": "增加复核步骤和电压测量"})
+    assert r.status_code == 302 and "/instances/" in r.headers["Location"]
+    cc = r.headers["Location"].rsplit("/", 1)[1]
+
+    ap = login(app, "approver")
+    inbox = ap.get("/").text
+    review = task_link(inbox, "更改审核")
+    ap.get(f"/tasks/{review}")
+    r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "已核对", "password": "pw-approver"})
+    assert r.status_code in (302, 303), r.text
+    # the author may not approve their own change, even holding the task's role
+    a.get("/")
+    approve = task_link(ap.get("/").text, "更改批准")
+    r = a.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-author"})
+    assert r.status_code == 403
+    # an editor outside the approver group may not approve
+    e2 = login(app, "editor2")
+    r = e2.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-editor2"})
+    assert r.status_code == 403
+    ap.get(f"/tasks/{approve}")
+    r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "同意", "password": "pw-approver"})
+    assert r.status_code in (302, 303), r.text
+    assert "已发布" in ap.get(f"/instances/{cc}").text
+    cat = ap.get("/editor").text
+    row = cat.split('data-procedure="after-sales-inspection"', 1)[1].split("</tr>", 1)[0]
+    assert "v2.0" in row and "published" in row
+    bundle = ap.get(f"/editor/{PID}/versions/{ids[0]}/bundle.yaml")
+    assert bundle.status_code == 200 and "voltage:" in bundle.text and bundle.text.count("\n---\n") >= 5
+
