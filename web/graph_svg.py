@@ -85,7 +85,7 @@ def render(proc: Procedure, *, highlight: frozenset[str] = frozenset()) -> str:
                 lx, ly = right - 10, (y + ty + H) / 2
             else:
                 d = f"M{x + W / 2},{y + H} L{tx + W / 2},{ty}"
-                lx, ly = (x + tx + W) / 2 + 4, (y + H + ty) / 2
+                lx, ly = tx + W / 2 + 4, ty - 8  # beside the arrow head: labels of one fork never overlap
             out.append(f'<path class="{cls}" d="{d}" marker-end="url(#arrow)"/>')
             if label:
                 out.append(f'<text class="edge-label" x="{lx:.0f}" y="{ly:.0f}">{escape(label[:40])}</text>')

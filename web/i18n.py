@@ -151,6 +151,8 @@ ZH: dict[str, str] = {
     "on time": "按期",
     "late": "逾期",
     # Procedure editor
+    "line": "行",
+    "No problems.": "没有问题。",
     "Procedures": "流程管理",
     "Current version": "现行版本",
     "Newest version": "最新版本",
