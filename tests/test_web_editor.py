@@ -154,3 +154,47 @@ def test_visual_edits_try_versions_and_change_control(app):
     bundle = ap.get(f"/editor/{PID}/versions/{ids[0]}/bundle.yaml")
     assert bundle.status_code == 200 and "voltage:" in bundle.text and bundle.text.count("\n---\n") >= 5
 
+
+
+def test_import_a_new_procedure_as_draft_keeps_the_inbox_working(app):
+    a = login(app, "author")
+    text = a.get(f"/editor/{PID}/versions/1/bundle.yaml").text
+    renamed = text.replace(f"id: {PID}\n", "id: after-sales-inspection-b\n", 1)
+    a.get("/editor")
+    r = a.post("/editor/import", {"text": renamed})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/editor/after-sales-inspection-b")
+    page = a.get("/editor/after-sales-inspection-b")
+    assert page.status_code == 200 and "v0.1" in page.text
+    cat = a.get("/editor").text
+    assert 'data-procedure="after-sales-inspection-b"' in cat
+    assert a.get("/").status_code == 200  # drafts never reach the inbox's start list
+    b = login(app, "insp")
+    assert "after-sales-inspection-b" not in b.get("/").text
+    r = a.post("/editor/import", {"text": "id: x\n"})
+    assert r.status_code == 302
+    assert "procedures/x.yaml" in a.get("/editor").text  # the problems, with file and line
+
+
+def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(app):
+    ap = login(app, "approver")  # in editors and doc-approvers
+    page = ap.get(f"/editor/{PID}/text")
+    import html
+    text = html.unescape(page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    assert ap.post(f"/editor/{PID}/text", {"file": "procedure", "text": text + "# 修订\n"}).status_code == 302
+    ap.get(f"/editor/{PID}/versions")
+    r = ap.post(f"/editor/{PID}/submit", {"reason": "补充说明"})
+    assert r.status_code == 302
+    review = task_link(ap.get("/").text, "更改审核")
+    ap.get(f"/tasks/{review}")
+    r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "", "password": "pw-approver"})
+    assert r.status_code == 403 and "may not review or approve it" in r.text
+    e2 = login(app, "editor2")
+    e2.get(f"/tasks/{review}")
+    r = e2.post(f"/tasks/{review}", {"action": "approve", "comment": "ok", "password": "pw-editor2"})
+    assert r.status_code in (302, 303)
+    inbox = ap.get("/").text
+    approve = task_link(inbox, "更改批准")
+    ap.get(f"/tasks/{approve}")
+    r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
+    assert r.status_code == 403 and "may not review or approve it" in r.text
+    assert 'data-status="in_review"' in ap.get(f"/editor/{PID}/versions").text

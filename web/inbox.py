@@ -59,8 +59,9 @@ class Access:
 
 
 def procedure_ids(session: Session) -> list[str]:
-    return list(session.scalars(select(ProcedureVersion.procedure_id).distinct()
-                                .order_by(ProcedureVersion.procedure_id)))
+    return list(session.scalars(select(ProcedureVersion.procedure_id)
+                                .where(ProcedureVersion.status == "published")  # not editor drafts
+                                .distinct().order_by(ProcedureVersion.procedure_id)))
 
 
 def accesses(session: Session, username: str) -> list[Access]:
