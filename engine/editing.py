@@ -9,7 +9,9 @@ already published keep the forms they were approved with.
 from __future__ import annotations
 
 import difflib
+import io
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +179,36 @@ class Editor:
     def import_bundle(self, session: Session, text: str, username: str) -> ProcedureVersion:
         """Save a bundle (procedure document first, then its forms) as a new draft."""
         self.require_editor(session, username)
-        docs = split_bundle(text)
+        return self._import_docs(session, split_bundle(text), username)
+
+    def import_zip(self, session: Session, data: bytes, username: str) -> ProcedureVersion:
+        """Save a zip (``procedures/ID.yaml`` and ``forms/*.yaml``, as ``bundle_zip`` writes
+        it, or as ``wf procedures export`` lays files out) as a new draft."""
+        self.require_editor(session, username)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                files = {n: zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith((".yaml", ".yml"))}
+        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, f"not a readable zip of UTF-8 YAML files ({exc}); "
+                                             "export one from a procedure's versions page")]) from exc
+        procs = [n for n in sorted(files) if n.startswith("procedures/") or "/procedures/" in n]
+        if len(procs) != 1:
+            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, f"the zip must hold exactly one procedures/ID.yaml, "
+                                             f"found {len(procs)}; put its forms under forms/")])
+        return self._import_docs(session, [files[procs[0]], *(files[n] for n in sorted(files) if n != procs[0])],
+                                 username)
+
+    def bundle_zip(self, session: Session, version_id: int) -> bytes:
+        """The version as a zip: ``procedures/ID.yaml`` and ``forms/ID.yaml`` files."""
+        row = get_version(session, version_id)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(proc_file(row.procedure_id), row.source)
+            for fid, text in sorted((row.forms or {}).items()):
+                zf.writestr(form_file(fid), text)
+        return out.getvalue()
+
+    def _import_docs(self, session: Session, docs: list[str], username: str) -> ProcedureVersion:
         if not docs:
             raise DefinitionInvalid([Problem("bundle.yaml", 1, 1, "the bundle is empty; export one from a procedure page")])
         forms: dict[str, str] = {}

@@ -259,7 +259,9 @@ class Workflow:
         return self._apply(session, instance_id, make, username)
 
     def cancel(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
-        return self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+        state = self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+        change_control.after_decision(session, state)  # a cancelled change returns its draft
+        return state
 
     def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
                 value: Any, reason: str, *, locale: str = "zh") -> dict:

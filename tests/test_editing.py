@@ -132,6 +132,17 @@ def test_author_in_approver_group_still_cannot_approve_and_rejection_returns_the
         assert versions.label(get_version(s, latest_version_id(s, PID))) == "1.0"
 
 
+def test_cancelled_change_returns_the_draft(env, sessions):
+    wf, ed = env
+    with sessions() as s:
+        draft = draft_with_new_step(s, ed)
+        cc = ed.submit(s, draft.id, "author1", "原因")
+        wf.cancel(s, cc["id"], "author1", "撤回，继续修改")
+        assert get_version(s, draft.id).status == "draft"
+        again = ed.submit(s, draft.id, "author1", "再次提交")
+        assert get_version(s, draft.id).change_instance == again["id"]
+
+
 def test_restore_bundle_and_export(env, sessions, tmp_path):
     wf, ed = env
     with sessions() as s:

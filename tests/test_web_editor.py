@@ -198,3 +198,37 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
     assert r.status_code == 403 and "may not review or approve it" in r.text
     assert 'data-status="in_review"' in ap.get(f"/editor/{PID}/versions").text
+
+
+def test_zip_round_trip_and_changing_where_a_step_goes(app):
+    import io
+    import zipfile
+
+    a = login(app, "author")
+    z = a.c.get(f"/editor/{PID}/versions/1/bundle.zip")
+    assert z.status_code == 200 and z.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(z.data)).namelist()
+    assert f"procedures/{PID}.yaml" in names and "forms/product-receipt.yaml" in names
+    a.get("/editor")
+    r = a.post("/editor/import", {"bundle": (io.BytesIO(z.data), "p.zip")}, content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert 'data-version="1.1"' in a.get(f"/editor/{PID}/versions").text  # imported as a draft
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("forms/a.yaml", "id: a\n")
+    r = a.post("/editor/import", {"bundle": (io.BytesIO(bad.getvalue()), "p.zip")}, content_type="multipart/form-data")
+    assert "exactly one procedures/ID.yaml" in a.get("/editor").text
+
+    a.get(f"/editor/{PID}/steps")
+    # a change that cuts steps off is refused with the validator's message; nothing is saved
+    r = a.post(f"/editor/{PID}/steps/next", {"step": "receive", "next": "report"})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/steps").text
+    assert "after-sales-inspection.yaml:37:3: step &#39;inspect&#39; cannot be reached" in page
+    assert "Working copy v1.1" in page
+    r = a.post(f"/editor/{PID}/steps/next", {"step": "receive", "next": "inspect",
+                                              "condition": "start.quantity > 1", "else": "inspect"})
+    page = a.get(f"/editor/{PID}/steps").text
+    assert "Working copy v1.2" in page, page
+    row = page.split('<tr data-step="receive"', 1)[1].split("</tr>", 1)[0]
+    assert "start.quantity &gt; 1" in row

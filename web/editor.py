@@ -32,7 +32,15 @@ from engine import change_control
 from engine.editing import Editor, form_file, proc_file, sample_answers, side_by_side
 from engine.errors import DefinitionInvalid, NotPermitted, WorkflowError
 from engine.store import get_version, latest_version_id, versions
-from engine.yaml_edit import FIELD_TYPES, EditError, add_field, add_step, move_field, remove_field
+from engine.yaml_edit import (
+    FIELD_TYPES,
+    EditError,
+    add_field,
+    add_step,
+    move_field,
+    remove_field,
+    set_next,
+)
 from web import forms_render as fr
 from web import graph_svg
 from web.auth import current_user, login_required
@@ -130,10 +138,13 @@ def catalogue():
 def import_bundle():
     _require_editor()
     upload = request.files.get("bundle")
-    text = upload.read().decode("utf-8", errors="replace") if upload and upload.filename else request.form.get("text", "")
+    data = upload.read() if upload and upload.filename else request.form.get("text", "").encode("utf-8")
     try:
         with transaction() as s:
-            row = editor().import_bundle(s, text, current_user().username)
+            if data.startswith(b"PK"):  # a zip archive
+                row = editor().import_zip(s, data, current_user().username)
+            else:
+                row = editor().import_bundle(s, data.decode("utf-8", errors="replace"), current_user().username)
             pid, label = row.procedure_id, versions.label(row)
     except DefinitionInvalid as exc:
         for p in exc.problems:
@@ -520,3 +531,31 @@ def bundle(pid: str, vid: int):
         label = versions.label(row)
     return Response(text, mimetype="application/x-yaml",
                     headers={"Content-Disposition": f'attachment; filename="{pid}-{label}.bundle.yaml"'})
+
+
+@bp.get("/<pid>/versions/<int:vid>/bundle.zip")
+@login_required
+def bundle_zip(pid: str, vid: int):
+    with reading() as s:
+        row = _version(s, pid, vid)
+        data = editor().bundle_zip(s, row.id)
+        label = versions.label(row)
+    return Response(data, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{pid}-{label}.zip"'})
+
+
+@bp.post("/<pid>/steps/next")
+@login_required
+def step_next(pid: str):
+    """Change where an existing step goes: one next step, or a condition with an else."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    if f.get("condition", "").strip():
+        nxt: Any = [{"if": f["condition"].strip(), "goto": f.get("next", "")}, {"else": f.get("else", "")}]
+    else:
+        nxt = f.get("next", "")
+    label = _apply(pid, lambda source, forms: (set_next(source, sid, nxt), forms), f"step {sid}: next")
+    if label:
+        flash(_("Saved as draft {version}.", version=label), "ok")
+    return redirect(url_for("editor.step_editor", pid=pid))

@@ -151,6 +151,9 @@ ZH: dict[str, str] = {
     "on time": "按期",
     "late": "逾期",
     # Procedure editor
+    "Save": "保存",
+    "A zip with procedures/ID.yaml and forms/*.yaml is accepted too.": "也可导入含 procedures/ID.yaml 和 forms/*.yaml 的 zip 文件。",
+    "Change where a step goes": "修改步骤去向",
     "line": "行",
     "No problems.": "没有问题。",
     "Procedures": "流程管理",
