@@ -173,6 +173,69 @@ def _insert(mapping: CommentedMap, pos: int, key: str, value: Any) -> None:
         mapping.insert(pos, key, value)
 
 
+_UNSET: Any = object()
+
+
+def update_field(text: str, name: str, *, title: str | None = None, required: bool | None = None,
+                 unit: Any = _UNSET, minimum: Any = _UNSET, maximum: Any = _UNSET,
+                 options: Any = _UNSET, visible_if: Any = _UNSET) -> str:
+    """Change some properties of an existing field; only the keys passed are touched
+    (``None`` removes unit, a limit, the options or the condition)."""
+    doc = _load(text)
+    props = _properties(doc)
+    if name not in props:
+        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+    node = props[name]
+    if not isinstance(node, CommentedMap):
+        raise EditError(f"field '{name}' is written as one line; change it in the text editor")
+    typ = node.get("type")
+
+    def put(key: str, value: Any) -> None:
+        if value is None or value == "" or value == []:
+            node.pop(key, None)
+        elif node.get(key) != value:
+            node[key] = value
+
+    if title is not None and title.strip():
+        put("title", title.strip())
+    if unit is not _UNSET:
+        put("x-unit", unit)
+    if options is not _UNSET:
+        if options and typ != "string":
+            raise EditError(f"options apply to text fields only; field '{name}' is '{typ}'")
+        if options != list(node.get("enum") or []):
+            put("enum", _flow(list(options)) if options else None)
+    if visible_if is not _UNSET:
+        put("x-visible-if", visible_if)
+    if minimum is not _UNSET or maximum is not _UNSET:
+        old = node.get("x-limits") or {}
+        low = old.get("min") if minimum is _UNSET else minimum
+        high = old.get("max") if maximum is _UNSET else maximum
+        if (low is not None or high is not None) and typ not in ("number", "integer"):
+            raise EditError(f"limits apply to number fields only; field '{name}' is '{typ}'")
+        if low is not None and high is not None and low > high:
+            raise EditError(f"the lower limit {low} is above the upper limit {high}; swap them")
+        if (low, high) != (old.get("min"), old.get("max")):
+            limits = CommentedMap()
+            if low is not None:
+                limits["min"] = low
+            if high is not None:
+                limits["max"] = high
+            limits.fa.set_flow_style()
+            put("x-limits", limits if limits else None)
+    if required is not None:
+        schema = doc["schema"]
+        req = schema.get("required")
+        if required and (req is None or name not in req):
+            if req is None:
+                schema.insert(list(schema).index("properties"), "required", _flow([name]))
+            else:
+                req.append(name)
+        elif not required and req is not None and name in req:
+            req.remove(name)
+    return _dump(doc)
+
+
 def remove_field(text: str, name: str) -> str:
     """Remove field ``name`` and its entry in ``required``."""
     doc = _load(text)

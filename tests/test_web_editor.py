@@ -232,3 +232,17 @@ def test_zip_round_trip_and_changing_where_a_step_goes(app):
     assert "Working copy v1.2" in page, page
     row = page.split('<tr data-step="receive"', 1)[1].split("</tr>", 1)[0]
     assert "start.quantity &gt; 1" in row
+
+
+def test_form_builder_edits_an_existing_field(app):
+    a = login(app, "author")
+    page = a.get(f"/editor/{PID}/forms/{FORM}").text
+    assert 'data-edit="ambient_temperature"' in page
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields/ambient_temperature/update",
+               {"title": "环境温度", "unit": "℃", "min": "15", "max": "30", "visible_if": ""})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/forms/{FORM}").text
+    assert "x-limits: {min: 15, max: 30}" in page and "Working copy v1.1" in page
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields/ambient_temperature/update",
+               {"title": "环境温度", "min": "40", "max": "30"})
+    assert "above the upper limit" in a.get(f"/editor/{PID}/forms/{FORM}").text

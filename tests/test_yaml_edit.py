@@ -10,7 +10,15 @@ import pytest
 from engine import yamlsrc
 from engine.forms import parse_form
 from engine.procedure import load_library, parse_procedure
-from engine.yaml_edit import EditError, add_field, add_step, move_field, remove_field, round_trip
+from engine.yaml_edit import (
+    EditError,
+    add_field,
+    add_step,
+    move_field,
+    remove_field,
+    round_trip,
+    update_field,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FORM = (ROOT / "forms" / "after-sales-inspection-result.yaml").read_text(encoding="utf-8")
@@ -111,3 +119,18 @@ def test_add_step_with_conditions() -> None:
 def test_bad_edits_say_what_to_fix(call, message) -> None:
     with pytest.raises(EditError, match=message):
         call()
+
+
+def test_update_field_changes_only_the_keys_given() -> None:
+    new = update_field(FORM, "ambient_temperature", title="环境温度（实验室）", maximum=30)
+    removed, added = changes(FORM, new)
+    assert removed == ["      title: 环境温度", "      x-limits: {min: 15, max: 35}"]
+    assert added == ["      title: 环境温度（实验室）", "      x-limits: {min: 15, max: 30}"]
+    new = update_field(FORM, "defect", required=False, visible_if=None)
+    removed, added = changes(FORM, new)
+    assert removed == ["  required: [items, instrument, inspector, inspected_at, verdict, defect]",
+                       '      x-visible-if: verdict == "不合格"']
+    assert added == ["  required: [items, instrument, inspector, inspected_at, verdict]"]
+    assert update_field(FORM, "instrument", unit=None, options=[], visible_if=None) == FORM
+    with pytest.raises(EditError, match="limits apply to number fields only"):
+        update_field(FORM, "instrument", minimum=1)

@@ -40,6 +40,7 @@ from engine.yaml_edit import (
     move_field,
     remove_field,
     set_next,
+    update_field,
 )
 from web import forms_render as fr
 from web import graph_svg
@@ -362,11 +363,24 @@ def form_add_field(pid: str, fid: str):
 @login_required
 def form_field_action(pid: str, fid: str, name: str, action: str):
     _require_editor()
-    if action not in ("up", "down", "remove"):
+    if action not in ("up", "down", "remove", "update"):
         abort(404)
+    f = request.form
+    if action == "update":
+        try:
+            changes = {"title": f.get("title", ""), "required": bool(f.get("required")),
+                       "unit": f.get("unit", "").strip() or None, "minimum": _number("min"),
+                       "maximum": _number("max"), "visible_if": f.get("visible_if", "").strip() or None}
+            if "options" in f:
+                changes["options"] = [o.strip() for o in f["options"].replace("，", ",").split(",") if o.strip()]
+        except EditError as exc:
+            flash(exc.message, "error")
+            return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
 
     def change(source: str, forms: dict[str, str]):
-        if action == "remove":
+        if action == "update":
+            forms[fid] = update_field(forms[fid], name, **changes)
+        elif action == "remove":
             forms[fid] = remove_field(forms[fid], name)
         else:
             forms[fid] = move_field(forms[fid], name, -1 if action == "up" else 1)
