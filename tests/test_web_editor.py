@@ -132,7 +132,10 @@ def test_visual_edits_try_versions_and_change_control(app):
     ap = login(app, "approver")
     inbox = ap.get("/").text
     review = task_link(inbox, "更改审核")
-    ap.get(f"/tasks/{review}")
+    page = ap.get(f"/tasks/{review}").text
+    link = re.search(r'id="change-diff" href="([^"]+)"', page).group(1)
+    diff = ap.get(link.replace("&amp;", "&")).text
+    assert "  double_check:" in diff and "x-unit: V" in diff
     r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "已核对", "password": "pw-approver"})
     assert r.status_code in (302, 303), r.text
     # the author may not approve their own change, even holding the task's role

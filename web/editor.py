@@ -64,6 +64,26 @@ def editor() -> Editor:
 def init_app(app) -> None:
     app.extensions["editor"] = Editor(app.extensions["workflow"])
     app.jinja_env.globals["is_editor"] = is_editor
+    app.jinja_env.globals["change_link"] = change_link
+
+
+def change_link(inst: dict) -> str | None:
+    """For a change-control instance: the side-by-side difference its reviewers judge
+    (the draft against the version that was current when it was sent, or the one before)."""
+    if inst.get("procedure") != change_control.PROCEDURE_ID:
+        return None
+    start = (inst.get("data") or {}).get("start") or {}
+    vid, pid = start.get("version_id"), start.get("procedure")
+    if not vid or not pid:
+        return None
+    with reading() as s:
+        current = latest_version_id(s, pid)
+        if current == vid:  # already published: compare with the version it replaced
+            older = [v.id for v in versions_of_desc(s, pid) if v.status == versions.PUBLISHED and v.id < vid]
+            current = older[0] if older else None
+    if current is None:
+        return url_for("editor.procedure", pid=pid, v=vid)
+    return url_for("editor.diff", pid=pid, a=current, b=vid)
 
 
 def is_editor() -> bool:

@@ -151,6 +151,7 @@ ZH: dict[str, str] = {
     "on time": "按期",
     "late": "逾期",
     # Procedure editor
+    "See the change (side-by-side difference)": "查看更改内容（并排对比）",
     "Edit": "修改",
     "Save": "保存",
     "A zip with procedures/ID.yaml and forms/*.yaml is accepted too.": "也可导入含 procedures/ID.yaml 和 forms/*.yaml 的 zip 文件。",

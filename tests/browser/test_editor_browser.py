@@ -132,10 +132,17 @@ def test_editor_walk(server, browser):
         mgr.get_by_role("link", name=title).first.click()
         mgr.wait_for_selector("form#task-form")
         assert f"签名含义：{meaning}" in mgr.inner_text("#signature-meaning")
+        if meaning == "审核":  # the reviewer reads the change side by side first
+            mgr.click("#change-diff")
+            mgr.wait_for_selector("table.diff")
+            assert "supply_voltage" in mgr.inner_text("body")
+            _shot(mgr, "08a-review-diff")
+            mgr.go_back()
+            mgr.wait_for_selector("form#task-form")
         mgr.fill("#comment", "同意")
         mgr.fill("#password", PASSWORD)
         if meaning == "批准":
-            _shot(mgr, "08-approve-with-signature")
+            _shot(mgr, "08b-approve-with-signature")
         mgr.click("#approve")
         mgr.wait_for_url(base + "/")
 
