@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import notify, store, yamlsrc
+from engine import change_control, notify, store, yamlsrc
 from engine.calendar import Calendar
 from engine.commands import (
     SYSTEM,
@@ -272,10 +272,13 @@ class Workflow:
         kind = Approve if approve else Reject
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
+            change_control.check_decider(rt.procedure.id, state, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
             return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
 
-        return self._apply(session, instance_id, make, username, expected_rev)
+        state = self._apply(session, instance_id, make, username, expected_rev)
+        change_control.after_decision(session, state)  # publishes an approved procedure change
+        return state
 
     def claim(self, session: Session, task_id: str, username: str) -> dict:
         instance_id, local = self._task(session, task_id)
@@ -300,7 +303,9 @@ class Workflow:
         return self._apply(session, instance_id, make, username)
 
     def cancel(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
-        return self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+        state = self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+        change_control.after_decision(session, state)  # a cancelled change returns its draft
+        return state
 
     def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
                 value: Any, reason: str, *, locale: str = "zh") -> dict:

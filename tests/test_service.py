@@ -27,7 +27,8 @@ from engine.errors import CommandRejected, DefinitionInvalid, NotPermitted, Sign
 from engine.service import Workflow
 from engine.store import Event, Instance
 
-PROCS = {"after-sales-inspection", "product-acceptance-inspection", "repair-process-inspection"}
+PROCS = {"after-sales-inspection", "product-acceptance-inspection", "repair-process-inspection",
+         "procedure-change-control"}
 
 
 def _event_count(s, instance_id: str) -> int:

@@ -46,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     errors.register(app)
     for name in ("auth", "inbox", "instances", "notifications", "api", "audit", "ledgers", "kpi",
-                 "audit_api"):
+                 "audit_api", "editor"):
         _register_optional(app, name)
     return app
 

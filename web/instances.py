@@ -12,6 +12,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine import store
 from engine.errors import FormInvalid, NotPermitted
 from engine.store import users as user_store
+from engine.store import versions
 from web import forms_render as fr
 from web.auth import current_user, login_required
 from web.db import reading, transaction, workflow
@@ -143,6 +144,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     with reading() as s:
         inst, actor, proc = instance_access(s, instance_id, user.username)
         timeline = _timeline(s, inst, proc)
+        version_label = versions.label(store.get_version(s, inst["version"]["id"]))  # pinned version
         spawned = store.spawned_from(s, instance_id)
         now = workflow().clock()
         tasks = [{**t, "step_title": _step_title(proc, t["step"]),
@@ -161,7 +163,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=timeline, spawned=spawned,
         tasks=tasks, correctable=correctable, may_cancel=may_cancel, sections=data_sections,
-        errors=errors or [], values=form_values or {},
+        errors=errors or [], values=form_values or {}, version_label=version_label,
     ), status
 
 

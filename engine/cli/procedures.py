@@ -117,3 +117,26 @@ def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
         return
     path.write_text(text, encoding="utf-8")
     click.echo(f"wrote {output} ({len(lib.procedures)} procedures)")
+
+
+@procedures_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.pass_context
+def export_cmd(ctx: click.Context, folder: str) -> None:
+    """Write the current published version of every procedure, with its forms, under
+    FOLDER/procedures and FOLDER/forms (to keep what the browser editor published in git).
+
+    Files are written as stored: comments and layout as the editor saved them. Drafts and
+    versions in review are not written.
+    """
+    from engine.editing import Editor
+    from engine.service import Workflow
+
+    cfg = load_config(ctx.obj["config_path"])
+    with open_engine(ctx) as engine:
+        read_only = engine.execution_options(sqlite_begin="DEFERRED")
+        with Session(read_only) as session:
+            written = Editor(Workflow(cfg)).export(session, folder)
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"{len(written)} file(s) written under {folder}.", err=True)

@@ -78,9 +78,11 @@ def register_procedure_version(
     found = version_by_hash(session, procedure_id, digest)
     if found is not None:
         return found, False
+    major = (session.scalar(select(func.max(ProcedureVersion.major))
+                            .where(ProcedureVersion.procedure_id == procedure_id)) or 0) + 1
     row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,
                            forms=dict(forms), title=title, registered_at=now or _now(),
-                           registered_by=registered_by, status=status)
+                           registered_by=registered_by, status=status, major=major, minor=0)
     try:
         with session.begin_nested():
             session.add(row)

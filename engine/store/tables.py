@@ -124,7 +124,10 @@ class ProcedureVersion(Base):
     registered_by: Mapped[str100 | None]
     major: Mapped[int | None]
     minor: Mapped[int | None]
-    status: Mapped[str20] = mapped_column(default="published")
+    status: Mapped[str20] = mapped_column(default="published")  # draft|in_review|published
+    note: Mapped[str | None] = mapped_column(Text)  # the editor's note on a draft save
+    change_reason: Mapped[str | None] = mapped_column(Text)  # why, as sent for approval
+    change_instance: Mapped[str | None] = mapped_column(String(40))  # the change-control run
 
 
 class Instance(Base):

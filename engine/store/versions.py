@@ -1,0 +1,127 @@
+"""Procedure versions written by the editor: drafts (minor versions), review and publication.
+
+Files loaded from disk register published versions through ``repo.register_procedure_version``
+(idempotent by content hash). Editor drafts are numbered ``MAJOR.MINOR`` on top of the latest
+published major; publishing promotes the reviewed draft row to the next major version, so the
+version an instance pins is exactly the text that was approved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from engine.errors import Conflict
+from engine.store.repo import content_hash, get_version, version_by_hash
+from engine.store.tables import ProcedureVersion
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+DRAFT, IN_REVIEW, PUBLISHED, RETIRED = "draft", "in_review", "published", "retired"
+
+
+def label(row: ProcedureVersion) -> str:
+    """``"2.1"``: the number people use for a version."""
+    return f"{row.major or 0}.{row.minor or 0}"
+
+
+def display_status(row: ProcedureVersion, current_id: int | None) -> str:
+    """Published versions other than the current one are shown as retired (running
+    instances may still use them)."""
+    if row.status == PUBLISHED and row.id != current_id:
+        return RETIRED
+    return row.status
+
+
+def working_copy(session: Session, procedure_id: str) -> ProcedureVersion | None:
+    """The newest version of any status: what the editor opens."""
+    return session.scalars(select(ProcedureVersion)
+                           .where(ProcedureVersion.procedure_id == procedure_id)
+                           .order_by(ProcedureVersion.id.desc()).limit(1)).first()
+
+
+def procedure_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(ProcedureVersion.procedure_id).distinct()
+                                .order_by(ProcedureVersion.procedure_id)))
+
+
+def _max(session: Session, column, *where) -> int:
+    return session.scalar(select(func.max(column)).where(*where)) or 0
+
+
+def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[str, str],
+               title: str, *, user: str, note: str = "",
+               now: datetime | None = None) -> tuple[ProcedureVersion, bool]:
+    """A new draft row numbered ``major.(minor+1)``; ``(row, created)``. Saving the same
+    text as the newest draft creates nothing."""
+    latest = working_copy(session, procedure_id)
+    digest = content_hash(source, forms)
+    if latest is not None and latest.status == DRAFT and _plain_hash(latest) == digest:
+        return latest, False
+    major = _max(session, ProcedureVersion.major, ProcedureVersion.procedure_id == procedure_id,
+                 ProcedureVersion.status == PUBLISHED)
+    minor = _max(session, ProcedureVersion.minor, ProcedureVersion.procedure_id == procedure_id,
+                 ProcedureVersion.major == major) + 1
+    # The content hash is unique per procedure; a draft may repeat an older text (restore),
+    # so drafts carry a hash salted with their number. Publication puts the plain hash back.
+    row = ProcedureVersion(
+        procedure_id=procedure_id, content_hash=_salted(digest, f"draft {major}.{minor}"),
+        source=source, forms=dict(forms), title=title, registered_at=now or datetime.now(UTC),
+        registered_by=user, status=DRAFT, major=major, minor=minor, note=note or None)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def _salted(digest: str, salt: str) -> str:
+    return hashlib.sha256(f"{digest}\0{salt}".encode()).hexdigest()
+
+
+def _plain_hash(row: ProcedureVersion) -> str:
+    return content_hash(row.source, row.forms or {})
+
+
+def mark_in_review(session: Session, version_id: int, *, reason: str, change_instance: str) -> ProcedureVersion:
+    row = get_version(session, version_id)
+    if row.status != DRAFT:
+        raise Conflict(f"version {label(row)} of {row.procedure_id} is {row.status}, not a draft; "
+                       "only a draft can be sent for approval")
+    row.status = IN_REVIEW
+    row.change_reason = reason
+    row.change_instance = change_instance
+    session.flush()
+    return row
+
+
+def back_to_draft(session: Session, version_id: int) -> ProcedureVersion:
+    """A rejected change: the version is a draft again (the reason and run stay recorded)."""
+    row = get_version(session, version_id)
+    if row.status == IN_REVIEW:
+        row.status = DRAFT
+        session.flush()
+    return row
+
+
+def publish(session: Session, version_id: int, *, now: datetime | None = None) -> ProcedureVersion:
+    """Promote a version in review to the next major version (``N+1.0``)."""
+    row = get_version(session, version_id)
+    if row.status != IN_REVIEW:
+        raise Conflict(f"version {label(row)} of {row.procedure_id} is {row.status}; only a version "
+                       "in review can be published")
+    major = _max(session, ProcedureVersion.major, ProcedureVersion.procedure_id == row.procedure_id,
+                 ProcedureVersion.status == PUBLISHED) + 1
+    row.note = ((row.note + " · ") if row.note else "") + f"draft {label(row)}"
+    row.status, row.major, row.minor = PUBLISHED, major, 0
+    row.registered_at = now or datetime.now(UTC)
+    # The plain hash lets `wf procedures load` recognise this text when it comes back from
+    # `wf procedures export` through git; unless an older version already has that text.
+    digest = _plain_hash(row)
+    if version_by_hash(session, row.procedure_id, digest) is None:
+        row.content_hash = digest
+    session.flush()
+    return row

@@ -1,0 +1,374 @@
+"""Edits of procedure and form YAML for the visual editors, keeping everything else as written.
+
+The visual form builder and step editor must write the same text the text editor shows, so
+each edit loads the file with ruamel.yaml in round-trip mode (comments, key order, quoting and
+flow style survive), changes one node and dumps it again. PyYAML cannot do this: it drops
+comments. Pure functions of text to text; no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from engine.errors import WorkflowError
+
+FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "table")
+
+
+class EditError(WorkflowError):
+    """An edit that cannot be applied (unknown field or step, name taken, bad value)."""
+
+    code = "edit_invalid"
+    http_status = 422
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.preserve_quotes = True
+    y.width = 4096  # never re-wrap long lines (Chinese instructions are long)
+    y.indent(mapping=2, sequence=4, offset=2)
+    return y
+
+
+def _load(text: str) -> CommentedMap:
+    try:
+        doc = _yaml().load(text)
+    except Exception as exc:  # ruamel raises several parser/scanner classes
+        raise EditError(f"the YAML cannot be read ({exc.__class__.__name__}); fix it in the text editor first") from exc
+    if not isinstance(doc, CommentedMap):
+        raise EditError("the file is not a mapping; fix it in the text editor first")
+    return doc
+
+
+def _dump(doc: Any) -> str:
+    out = io.StringIO()
+    _yaml().dump(doc, out)
+    return out.getvalue()
+
+
+def round_trip(text: str) -> str:
+    """Load and dump without changes (the editors' baseline; equal to ``text`` for our files)."""
+    return _dump(_load(text))
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def _flow(items: Sequence[Any]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _properties(doc: CommentedMap) -> CommentedMap:
+    schema = doc.get("schema")
+    if not isinstance(schema, CommentedMap) or not isinstance(schema.get("properties"), CommentedMap):
+        raise EditError("the form has no 'schema.properties' mapping; add 'schema: {type: object, properties: {}}'")
+    return schema["properties"]
+
+
+def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: str | None = None,
+                 minimum: float | None = None, maximum: float | None = None,
+                 visible_if: str | None = None, columns: Sequence[Mapping[str, Any]] = ()) -> CommentedMap:
+    """The schema of one field as the form builder describes it.
+
+    ``type`` is one of ``FIELD_TYPES``; ``table`` makes a repeating table whose ``columns``
+    are field descriptions themselves (name, type, title, ...). Limits on a number become
+    ``x-limits`` (out of specification is recorded, not refused) as in docs/forms.md.
+    """
+    if type not in FIELD_TYPES:
+        raise EditError(f"unknown field type '{type}'; choose one of {', '.join(FIELD_TYPES)}")
+    node = CommentedMap()
+    if type == "table":
+        node["type"] = "array"
+        node["title"] = title
+        node["x-widget"] = "table"
+        row = CommentedMap(type="object", properties=CommentedMap())
+        for col in columns:
+            col = dict(col)
+            name = str(col.pop("name", "")).strip()
+            if not name:
+                raise EditError("every column of a table needs a name")
+            col.pop("required", None)
+            sub = field_schema(**col)
+            sub.fa.set_flow_style()  # one line per column, as the shipped forms write them
+            row["properties"][name] = sub
+        node["items"] = row
+    elif type in ("date", "datetime"):
+        node["type"] = "string"
+        node["format"] = "date" if type == "date" else "date-time"
+        node["title"] = title
+        if type == "datetime":
+            node["x-widget"] = "datetime"
+    else:
+        node["type"] = type
+        node["title"] = title
+    if options:
+        if type not in ("string",):
+            raise EditError(f"options apply to text fields only, not to '{type}'")
+        node["enum"] = _flow(list(options))
+    if unit:
+        node["x-unit"] = unit
+    if minimum is not None or maximum is not None:
+        if type not in ("number", "integer"):
+            raise EditError(f"limits apply to number fields only; field type is '{type}'")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise EditError(f"the lower limit {minimum} is above the upper limit {maximum}; swap them")
+        limits = CommentedMap()
+        if minimum is not None:
+            limits["min"] = minimum
+        if maximum is not None:
+            limits["max"] = maximum
+        limits.fa.set_flow_style()
+        node["x-limits"] = limits
+    if visible_if:
+        node["x-visible-if"] = visible_if
+    return node
+
+
+def add_field(text: str, name: str, *, required: bool = False, after: str | None = None,
+              **spec: Any) -> str:
+    """Add field ``name`` (after field ``after``, else at the end); see ``field_schema``."""
+    doc = _load(text)
+    props = _properties(doc)
+    name = name.strip()
+    if not name or not name.replace("_", "a").isalnum() or not name[0].isalpha():
+        raise EditError(f"field name '{name}' must start with a letter and use letters, digits and _")
+    if name in props:
+        raise EditError(f"the form already has a field '{name}'; choose another name")
+    node = field_schema(**spec)
+    pos = len(props)
+    if after:
+        if after not in props:
+            raise EditError(f"no field '{after}' to insert after; known fields: {', '.join(props)}")
+        pos = list(props).index(after) + 1
+    _insert(props, pos, name, node)
+    if required:
+        schema = doc["schema"]
+        req = schema.get("required")
+        if req is None:
+            schema.insert(list(schema).index("properties"), "required", _flow([name]))
+        else:
+            req.append(name)
+    return _dump(doc)
+
+
+def _insert(mapping: CommentedMap, pos: int, key: str, value: Any) -> None:
+    """Insert keeping the comment that trails the previous last entry where it was."""
+    if pos >= len(mapping):
+        last = list(mapping)[-1] if mapping else None
+        trailing = mapping.ca.items.pop(last, None) if last is not None else None
+        mapping[key] = value
+        # A comment after the old last entry (often a blank line and the next section's
+        # comment) belongs below the new one, or it would end up between the two.
+        if trailing is not None:
+            mapping.ca.items[key] = trailing
+    else:
+        mapping.insert(pos, key, value)
+
+
+_UNSET: Any = object()
+
+
+def update_field(text: str, name: str, *, title: str | None = None, required: bool | None = None,
+                 unit: Any = _UNSET, minimum: Any = _UNSET, maximum: Any = _UNSET,
+                 options: Any = _UNSET, visible_if: Any = _UNSET) -> str:
+    """Change some properties of an existing field; only the keys passed are touched
+    (``None`` removes unit, a limit, the options or the condition)."""
+    doc = _load(text)
+    props = _properties(doc)
+    if name not in props:
+        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+    node = props[name]
+    if not isinstance(node, CommentedMap):
+        raise EditError(f"field '{name}' is written as one line; change it in the text editor")
+    typ = node.get("type")
+
+    def put(key: str, value: Any) -> None:
+        if value is None or value == "" or value == []:
+            node.pop(key, None)
+        elif node.get(key) != value:
+            node[key] = value
+
+    if title is not None and title.strip():
+        put("title", title.strip())
+    if unit is not _UNSET:
+        put("x-unit", unit)
+    if options is not _UNSET:
+        if options and typ != "string":
+            raise EditError(f"options apply to text fields only; field '{name}' is '{typ}'")
+        if options != list(node.get("enum") or []):
+            put("enum", _flow(list(options)) if options else None)
+    if visible_if is not _UNSET:
+        put("x-visible-if", visible_if)
+    if minimum is not _UNSET or maximum is not _UNSET:
+        old = node.get("x-limits") or {}
+        low = old.get("min") if minimum is _UNSET else minimum
+        high = old.get("max") if maximum is _UNSET else maximum
+        if (low is not None or high is not None) and typ not in ("number", "integer"):
+            raise EditError(f"limits apply to number fields only; field '{name}' is '{typ}'")
+        if low is not None and high is not None and low > high:
+            raise EditError(f"the lower limit {low} is above the upper limit {high}; swap them")
+        if (low, high) != (old.get("min"), old.get("max")):
+            limits = CommentedMap()
+            if low is not None:
+                limits["min"] = low
+            if high is not None:
+                limits["max"] = high
+            limits.fa.set_flow_style()
+            put("x-limits", limits if limits else None)
+    if required is not None:
+        schema = doc["schema"]
+        req = schema.get("required")
+        if required and (req is None or name not in req):
+            if req is None:
+                schema.insert(list(schema).index("properties"), "required", _flow([name]))
+            else:
+                req.append(name)
+        elif not required and req is not None and name in req:
+            req.remove(name)
+    return _dump(doc)
+
+
+def remove_field(text: str, name: str) -> str:
+    """Remove field ``name`` and its entry in ``required``."""
+    doc = _load(text)
+    props = _properties(doc)
+    if name not in props:
+        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+    del props[name]
+    req = doc["schema"].get("required")
+    if req is not None and name in req:
+        req.remove(name)
+    return _dump(doc)
+
+
+def move_field(text: str, name: str, offset: int) -> str:
+    """Move field ``name`` up (negative ``offset``) or down among the fields."""
+    doc = _load(text)
+    props = _properties(doc)
+    if name not in props:
+        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+    keys = list(props)
+    old = keys.index(name)
+    new = max(0, min(len(keys) - 1, old + offset))
+    if new == old:
+        return _dump(doc)
+    value = props[name]
+    comment = props.ca.items.pop(name, None)
+    del props[name]
+    props.insert(new, name, value)
+    if comment is not None:
+        props.ca.items[name] = comment
+    return _dump(doc)
+
+
+# --------------------------------------------------------------------------- procedures
+
+
+def _steps(doc: CommentedMap) -> CommentedMap:
+    steps = doc.get("steps")
+    if not isinstance(steps, CommentedMap):
+        raise EditError("the procedure has no 'steps' mapping; add 'steps:'")
+    return steps
+
+
+def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None = None,
+             type: str = "task", within: str | None = None, escalate: str | None = None,
+             signature: str | None = None, next: str | Sequence[Mapping[str, str]] | None = None,
+             after: str | None = None) -> str:
+    """Add a step; with ``after`` it is placed after that step and takes over its ``next``
+    (the old step then leads to the new one), so the graph stays connected.
+
+    ``next`` is a step id or a list of ``{"if": expr, "goto": step}`` ending with
+    ``{"else": step}``.
+    """
+    doc = _load(text)
+    steps = _steps(doc)
+    if step_id in steps:
+        raise EditError(f"the procedure already has a step '{step_id}'; choose another id")
+    node = CommentedMap()
+    if type != "task":
+        node["type"] = type
+    node["title"] = title
+    node["role"] = role
+    if form:
+        node["form"] = form
+    if signature:
+        node["signature"] = signature
+    if within:
+        dl = CommentedMap(within=within)
+        if escalate:
+            dl["escalate"] = escalate
+        node["deadline"] = dl
+    pos = len(steps)
+    if after is not None:
+        if after not in steps:
+            raise EditError(f"no step '{after}' to insert after; known steps: {', '.join(steps)}")
+        prev = steps[after]
+        if next is None:
+            next = prev.get("next")
+        prev["next"] = step_id
+        pos = list(steps).index(after) + 1
+    if next is None:
+        raise EditError(f"step '{step_id}' needs a next step; choose one from the list")
+    node["next"] = _next_node(next)
+    keys = list(steps)
+    _insert(steps, pos, step_id, node)
+    # Steps are separated by a blank line, which ruamel keeps as a comment on the deepest
+    # last key of the step above: give the new step the same separator.
+    sep = _separator(steps[keys[pos - 1]]) if pos > 0 else None
+    if sep is None and pos > 1:
+        sep = _separator(steps[keys[pos - 2]])
+    if sep is not None:
+        if pos == len(keys):  # appended: the old last step needs the separator now
+            tail_map, tail_key = _tail(steps[keys[pos - 1]])
+            tail_map.ca.items[tail_key] = copy.deepcopy(sep)
+        else:
+            tail_map, tail_key = _tail(node)
+            tail_map.ca.items[tail_key] = copy.deepcopy(sep)
+    return _dump(doc)
+
+
+def _tail(node: CommentedMap) -> tuple[CommentedMap, Any]:
+    key = list(node)[-1]
+    value = node[key]
+    if isinstance(value, CommentedMap) and value:
+        return _tail(value)
+    return node, key
+
+
+def _separator(node: Any) -> list | None:
+    """The blank-line comment after a step, if it has one and nothing else."""
+    if not isinstance(node, CommentedMap) or not node:
+        return None
+    tail_map, tail_key = _tail(node)
+    entry = tail_map.ca.items.get(tail_key)
+    if not entry or len(entry) < 3 or entry[2] is None:
+        return None
+    return entry if not entry[2].value.strip() else None
+
+
+def _next_node(next: Any) -> Any:
+    if isinstance(next, str | CommentedSeq):
+        return next
+    seq = CommentedSeq()
+    for item in next:
+        seq.append(CommentedMap(item))
+    return seq
+
+
+def set_next(text: str, step_id: str, next: str | Sequence[Mapping[str, str]]) -> str:
+    """Replace the ``next`` of one step."""
+    doc = _load(text)
+    steps = _steps(doc)
+    if step_id not in steps:
+        raise EditError(f"no step '{step_id}'; known steps: {', '.join(steps)}")
+    steps[step_id]["next"] = _next_node(next)
+    return _dump(doc)
