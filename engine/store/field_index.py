@@ -96,8 +96,11 @@ def record(session: Session, state: Mapping[str, Any], events: Iterable[Mapping[
     wanted = rows_for(state, touched, [k for k in touched if k in first])
     table = FieldIndex.__table__
     names = set(touched) | {k + FIRST for k in touched if k in first}
-    have = dict(session.execute(select(table.c.key, table.c.value).where(
-        table.c.instance_id == instance_id, table.c.key.in_(sorted(names)))).all())
+    if any(e.get("type") == "instance:started" for e in events):
+        have: dict[str, str] = {}  # a new instance has no rows yet: no need to ask
+    else:
+        have = dict(session.execute(select(table.c.key, table.c.value).where(
+            table.c.instance_id == instance_id, table.c.key.in_(sorted(names)))).all())
     # A first value, once recorded, is never replaced (that is its point).
     for key in [k for k in wanted if k.endswith(FIRST) and k in have]:
         wanted[key] = have[key]
