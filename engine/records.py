@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.expr import suggest
@@ -76,7 +77,7 @@ class Records:
     scores: Scores | None = None
     titles: Mapping[str, str] = field(default_factory=dict)  # field -> its form title
 
-    @property
+    @cached_property  # asked on every write: computed once per procedure version
     def indexed(self) -> frozenset[str]:
         """Every ``STEP.FIELD`` the store keeps in its field index."""
         keys = set(self.index) | set(self.breakdown)
@@ -88,7 +89,7 @@ class Records:
             keys |= set(self.scores.fields)
         return frozenset(keys)
 
-    @property
+    @cached_property
     def first_keys(self) -> frozenset[str]:
         """Fields whose first recorded value is also kept (as ``KEY@first``)."""
         return frozenset({self.first_pass.field} if self.first_pass else ())

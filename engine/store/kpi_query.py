@@ -3,7 +3,8 @@
 Periods are UTC weeks (starting Monday, labelled by that date) or UTC months (``YYYY-MM``)
 of the instance's start (of the task's creation for step figures). Durations are in hours.
 Median and 90th percentile use ``percentile_cont`` on PostgreSQL; SQLite has none, so there
-the rows of the range are read once and counted and interpolated the same way in Python.
+window functions rank the values and the few around each percentile are interpolated the
+same way in Python.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, literal_column, select
+from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
 
 from engine.records import FIRST
 from engine.store.tables import FieldIndex, Instance, InstanceStatus, Task, TaskStatus
@@ -46,14 +47,38 @@ def seconds_between(session: Session, start: Any, end: Any) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def _interpolate(values: list[float], q: float) -> float | None:
-    """``percentile_cont``: linear interpolation between the closest ranks."""
-    if not values:
-        return None
-    pos = (len(values) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+def _sqlite_percentiles(session: Session, group: Any, seconds: Any,
+                        where: Any) -> dict[Any, tuple[float | None, float | None]]:
+    """{group: (median hours, p90 hours)} on SQLite, which has no percentile function:
+    window functions rank each group's values in SQLite itself and only the (at most four)
+    values around the 50th and 90th percentile of each group come back to be interpolated
+    as ``percentile_cont`` does."""
+    inner = select(group.label("g"), seconds.label("s")).where(where, seconds.is_not(None)).subquery()
+    ranked = select(inner.c.g, inner.c.s,
+                    func.row_number().over(partition_by=inner.c.g, order_by=inner.c.s).label("rn"),
+                    func.count().over(partition_by=inner.c.g).label("n")).subquery()
+    wanted = []
+    for q in (0.5, 0.9):
+        lo = cast((ranked.c.n - 1) * q, Integer) + 1
+        wanted += [ranked.c.rn == lo, ranked.c.rn == lo + 1]
+    by: dict[Any, dict[int, float]] = defaultdict(dict)
+    sizes: dict[Any, int] = {}
+    for g, value, rn, n in session.execute(select(ranked.c.g, ranked.c.s, ranked.c.rn, ranked.c.n)
+                                           .where(or_(*wanted))):
+        by[g][rn] = float(value)
+        sizes[g] = n
+    out = {}
+    for g, ranks in by.items():
+        n = sizes[g]
+        result = []
+        for q in (0.5, 0.9):
+            pos = (n - 1) * q
+            lo = int(pos)
+            low = ranks[lo + 1]
+            high = ranks.get(lo + 2, low)
+            result.append(_hours(low + (high - low) * (pos - lo)))
+        out[g] = (result[0], result[1])
+    return out
 
 
 def _hours(seconds: Any) -> float | None:
@@ -139,34 +164,17 @@ def _instance_stats(session: Session, in_range: Any, p: Any) -> tuple[list[dict]
                 rows.append(item)
         rows.sort(key=lambda x: x["period"])
     else:
-        # SQLite has no percentile: read (period, status, seconds) once, in index order.
-        by: dict[str, dict[str, Any]] = {}
-        durations: dict[str, list[float]] = defaultdict(list)
-        for period, status, seconds in session.execute(
-                select(p, inst.c.status, case((done, secs), else_=None)).where(in_range)):
-            item = by.get(period)
-            if item is None:
-                item = by[period] = {"period": period, "started": 0, **dict.fromkeys(_STATUS, 0)}
-            item["started"] += 1
-            item[_NAME[status]] += 1
-            if seconds is not None:
-                durations[period].append(float(seconds))
-        everything: list[float] = []
-        for period in sorted(by):
-            values = sorted(durations.get(period, ()))
-            everything += values
-            rows.append({**by[period], "median_h": _hours(_interpolate(values, 0.5)),
-                         "p90_h": _hours(_interpolate(values, 0.9))})
-        everything.sort()
-        total = {"median_h": _hours(_interpolate(everything, 0.5)),
-                 "p90_h": _hours(_interpolate(everything, 0.9))}
+        stmt = select(p.label("p"), *counts).where(in_range).group_by(literal_column("p"))
+        per = _sqlite_percentiles(session, p, secs, and_(in_range, done))
+        for r in session.execute(stmt.order_by(literal_column("p"))):
+            med, p90 = per.get(r.p, (None, None))
+            rows.append({"period": r.p, "started": r.started,
+                         **{k: int(r._mapping[k] or 0) for k in _STATUS}, "median_h": med, "p90_h": p90})
+        med, p90 = _sqlite_percentiles(session, literal_column("'*'"), secs, and_(in_range, done)).get("*", (None, None))
+        total = {"median_h": med, "p90_h": p90}
     totals = {k: sum(r[k] for r in rows) for k in ("started", *_STATUS)}
     totals.update(median_h=total.get("median_h"), p90_h=total.get("p90_h"))
     return rows, totals
-
-
-_NAME = {InstanceStatus.COMPLETED: "completed", InstanceStatus.RUNNING: "open",
-         InstanceStatus.CANCELLED: "cancelled"}
 
 
 def _steps(session: Session, procedure_id: str, since: datetime, until: datetime,
@@ -195,19 +203,14 @@ def _steps(session: Session, procedure_id: str, since: datetime, until: datetime
             stats[r.step] = {"created": r.created, **{n: int(r._mapping[n] or 0) for n in names},
                              "median_h": _hours(r.p50), "p90_h": _hours(r.p90)}
     else:
-        durations: dict[str, list[float]] = defaultdict(list)
-        for step, seconds, *bits in session.execute(select(t.c.step, secs, *flags).where(where)):
-            item = stats.get(step)
-            if item is None:
-                item = stats[step] = {"created": 0, **dict.fromkeys(names, 0)}
-            item["created"] += 1
-            for n, b in zip(names, bits, strict=True):
-                item[n] += b
-            if seconds is not None:
-                durations[step].append(float(seconds))
-        for step, item in stats.items():
-            values = sorted(durations.get(step, ()))
-            item.update(median_h=_hours(_interpolate(values, 0.5)), p90_h=_hours(_interpolate(values, 0.9)))
+        per = _sqlite_percentiles(session, t.c.step, secs, where)
+        stmt = (select(t.c.step, func.count().label("created"),
+                       *[func.sum(f).label(n) for f, n in zip(flags, names, strict=True)])
+                .where(where).group_by(t.c.step))
+        for r in session.execute(stmt):
+            med, p90 = per.get(r.step, (None, None))
+            stats[r.step] = {"created": r.created, **{n: int(r._mapping[n] or 0) for n in names},
+                             "median_h": med, "p90_h": p90}
     out = []
     for step in sorted(stats):
         item = stats[step]
