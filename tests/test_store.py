@@ -93,6 +93,7 @@ def test_sqlite_pragmas_and_immediate_transactions(tmp_path):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10000
         upgrade(eng)
         # A transaction holds the write lock from its start: a second writer waits, then
         # succeeds, instead of failing half-way.

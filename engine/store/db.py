@@ -49,8 +49,10 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         # Take BEGIN away from the sqlite3 module; _on_begin below emits our own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # With synchronous=NORMAL only a checkpoint syncs to disk; checkpointing every 10,000
+        # pages (about 40 MB of WAL) instead of 1,000 takes most of that wait off the steps.
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                       "busy_timeout=5000"):
+                       "wal_autocheckpoint=10000", "busy_timeout=5000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
