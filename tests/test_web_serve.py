@@ -18,6 +18,7 @@ def test_demo_users_only_when_there_are_none(db_url):
     made = create_demo_users(app)
     names = [u for u, _ in made]
     assert "qa-inspectors" in names and "qa-supervisors" in names
+    assert {"auditors", "data-officers", "editors", "doc-approvers"} <= set(names)  # audit:, editor roles
     with app.extensions["sessions"]() as s:
         user = store.check_password(s, "qa-inspectors", "demo")
         assert user is not None and user.full_name and store.groups_of(user) == ["qa-inspectors"]

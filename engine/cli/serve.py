@@ -58,6 +58,10 @@ DEMO_NAMES = {
     "president-office": "总裁办（演示）",
     "contract-archive": "合同归档部门（演示）",
     "technical-dept": "技术部（演示）",
+    "auditors": "审计员（演示）",
+    "data-officers": "数据保护专员（演示）",
+    "editors": "流程编辑（演示）",
+    "doc-approvers": "文件批准人（演示）",
     "internal-auditors": "内部审核员（演示）",
     "purchasing": "采购（演示）",
 }
@@ -82,7 +86,11 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
     with app.extensions["sessions"].begin() as session:
         if store.list_users(session):
             return []
-        for group in demo_groups(cfg.get("roles", default={})):
+        # Groups that hold roles, then the auditors' and clearance groups (config 'audit:').
+        audit = cfg.get("audit", default={}) or {}
+        groups = demo_groups({**(cfg.get("roles", default={}) or {}),
+                              "": [*audit.get("auditor_groups", []), *audit.get("clearance_groups", [])]})
+        for group in groups:
             name = DEMO_NAMES.get(group) or group.replace("-", " ").replace("_", " ").title() + " (demo)"
             store.add_user(session, group, DEMO_PASSWORD, [group], full_name=name)
             made.append((group, name))
