@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import random
 import re
-import secrets
 import statistics
 import sys
 import tempfile
@@ -40,8 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import store  # noqa: E402
 from engine.config import load_config  # noqa: E402
@@ -326,24 +325,6 @@ def xlsx_export(url: str, total: int) -> tuple[float, int, float, int]:
     proc.join()
     return elapsed, size, rss, rows
 
-
-def pg_schema_url(base: str):
-    try:
-        admin = store.make_engine(base)
-        schema = f"bench_{secrets.token_hex(4)}"
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
-        print(f"PostgreSQL at {base}: not reachable ({type(exc).__name__}); skipped")
-        return None, lambda: None
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url.render_as_string(hide_password=False), drop
 
 
 TARGETS = {"audit search by serial number": 100, "dossier of one instance": 100,

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -40,8 +39,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import store  # noqa: E402
 from engine.config import load_config  # noqa: E402
@@ -242,7 +241,7 @@ def reads(url: str, total_events: int) -> dict:
         def listing() -> None:
             i = next(k)
             rows = store.list_instances(s, "after-sales-inspection", statuses[i % 3], limit=50)
-            assert len(rows) == 50
+            assert len(rows) == 50, "too few instances per procedure and status: use --events 20000 or more"
             s.expunge_all()
 
         out["list_instances"] = timed(listing, 60)
@@ -258,25 +257,6 @@ def reads(url: str, total_events: int) -> dict:
 
 
 # --- main ------------------------------------------------------------------------------------------
-
-def pg_schema_url(base: str):
-    """A fresh schema on ``base`` (or None if PostgreSQL is unreachable) and its cleanup."""
-    try:
-        admin = store.make_engine(base)
-        schema = f"bench_{secrets.token_hex(4)}"
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
-        print(f"PostgreSQL at {base}: not reachable ({type(exc).__name__}); skipped")
-        return None, lambda: None
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url.render_as_string(hide_password=False), drop
 
 
 def main() -> None:

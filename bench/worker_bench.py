@@ -18,7 +18,6 @@ Target: under 60 s for 100,000 items on each database.
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -28,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers_time import Clock, local, time_setup  # noqa: E402
+from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import store  # noqa: E402
 from engine.commands import Actor, Claim, Start  # noqa: E402
@@ -106,24 +105,6 @@ def run(url: str, items: int, batch: int) -> tuple[float, int, int]:
     print(f"  {notes:,} notifications written; instances still due afterwards: {due_left}")
     return elapsed, stats.changed, stats.claimed
 
-
-def pg_schema_url(base: str):
-    try:
-        admin = store.make_engine(base)
-        schema = f"bench_{secrets.token_hex(4)}"
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "skip PostgreSQL"
-        print(f"PostgreSQL at {base}: not reachable ({type(exc).__name__}); skipped")
-        return None, lambda: None
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    return url.render_as_string(hide_password=False), drop
 
 
 def main() -> None:
