@@ -86,6 +86,13 @@ def test_reminder_and_escalation_levels_to_manager_then_roles(sessions):
     worker.run_once()
     assert len(_events(sessions, state["id"])) == 5  # each fired once
     with sessions() as s:
+        # The task is in the inboxes it was escalated to (claimed by clerk1 or not), and in
+        # no other clerk's.
+        for who, roles in (("chief1", []), ("chief1", ["timed-steps.chief"]),
+                           ("boss", ["timed-steps.director"])):
+            assert task in [t.id for t in store.open_tasks_for(s, roles, who)], (who, roles)
+        assert task not in [t.id for t in store.open_tasks_for(s, ["timed-steps.clerk"], "clerk2")]
+    with sessions() as s:
         # The manager may now act on the task: escalation made it theirs too.
         wf.reassign(s, task, "chief1", "clerk2", "忙不过来")
         s.commit()

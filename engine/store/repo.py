@@ -222,6 +222,7 @@ def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str,
         "due_at": _time(task.get("due_at")),
         "completed_at": _time(task.get("completed_at")),
         "completed_by": task.get("completed_by"),
+        "escalated_to": (" " + " ".join(task["escalated_to"]) + " ") if task.get("escalated_to") else None,
     }
 
 
@@ -257,7 +258,7 @@ _INSTANCE_COLUMNS = ["procedure_id", "status", "outcome", "started_at", "started
 _STEP_WRITE = ["state", "rev", "next_timer_at", "updated_at", "event_seq", "event_hash",
                *_INSTANCE_COLUMNS]
 _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "due_at",
-                 "completed_at", "completed_by"]  # _task_columns()
+                 "completed_at", "completed_by", "escalated_to"]  # _task_columns()
 _LOAD_FOR_STEP = Prepared(
     select(_I.c.id, _I.c.version_id, _I.c.procedure_id, _I.c.status, _I.c.state, _I.c.rev,
            _I.c.event_seq, _I.c.event_hash)
@@ -431,7 +432,9 @@ def tasks_of(session: Session, instance_id: str) -> list[Task]:
 def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
                    exclude: Iterable[str] = (), procedure_id: str | None = None,
                    limit: int = 200) -> list[Task]:
-    """The inbox: open tasks assigned to ``username``, plus unclaimed or own tasks of ``roles``.
+    """The inbox: open tasks assigned to ``username``, unclaimed or own tasks of ``roles``,
+    and overdue tasks escalated to one of ``roles`` or to ``username`` (claimed or not: the
+    escalation asks them to step in).
 
     A role ``"inspector"`` matches that role in every procedure; ``"complaint.inspector"``
     only in procedure ``complaint``; ``exclude`` takes ``"procedure.role"`` pairs the user
@@ -452,8 +455,12 @@ def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
     for p, _, r in sorted(e.partition(".") for e in exclude):
         by_role = and_(by_role, ~and_(Task.procedure_id == p, Task.role == r))
     pool = and_(by_role, or_(Task.assignee.is_(None), Task.assignee == username))
+    escalated = [Task.escalated_to.contains(f" user:{username} ", autoescape=True)]
+    escalated += [Task.escalated_to.contains(f" {r} ", autoescape=True) for r in sorted(plain)]
+    escalated += [and_(Task.procedure_id == p, Task.escalated_to.contains(f" {r} ", autoescape=True))
+                  for p, r in sorted(qualified)]
     stmt = select(Task).where(Task.status == TaskStatus.OPEN,
-                              or_(Task.assignee == username, pool))
+                              or_(Task.assignee == username, pool, *escalated))
     if procedure_id is not None:
         stmt = stmt.where(Task.procedure_id == procedure_id)
     stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)

@@ -189,6 +189,8 @@ class Task(Base):
     due_at: Mapped[utc | None]
     completed_at: Mapped[utc | None]
     completed_by: Mapped[str100 | None]
+    # " role user:NAME " (space-delimited, spaces around): who the deadline escalated to
+    escalated_to: Mapped[str | None] = mapped_column(String(500))
 
 
 class Event(Base):

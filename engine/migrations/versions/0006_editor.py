@@ -2,7 +2,7 @@
 major numbers for the versions published so far.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30
 """
 
