@@ -48,3 +48,15 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+def login(browser, base: str, user: str, password: str, *, width: int = 1280, height: int = 900):
+    """A page of a fresh browser context signed in as ``user`` (zh-CN), on the inbox."""
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(base + "/")
+    return page

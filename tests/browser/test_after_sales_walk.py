@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from engine import store
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, login
 
 USERS = {"insp-a": ("qa-inspectors", "检验员甲"), "insp-b": ("qa-inspectors", "检验员乙"),
          "sup": ("qa-supervisors", "主管丙")}
@@ -19,14 +19,7 @@ def _shot(page, name):
 
 
 def _login(browser, base, user):
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-    page = ctx.new_page()
-    page.goto(base + "/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(base + "/")
-    return page
+    return login(browser, base, user, PASSWORD)
 
 
 def _open_task(page, base, step_title):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from engine import store
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, login
 
 PID = "after-sales-inspection"
 FORM = "after-sales-inspection-result"
@@ -24,14 +24,7 @@ def _shot(page, name):
 
 
 def _login(browser, base, user):
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 950})
-    page = ctx.new_page()
-    page.goto(base + "/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(base + "/")
-    return page
+    return login(browser, base, user, PASSWORD, width=1400, height=950)
 
 
 def _select_word(page, word: str, occurrence_of: str) -> int:
