@@ -94,6 +94,15 @@ class Records:
         """Fields whose first recorded value is also kept (as ``KEY@first``)."""
         return frozenset({self.first_pass.field} if self.first_pass else ())
 
+    @cached_property
+    def kpi_keys(self) -> frozenset[str]:
+        """Field-index keys whose values the dashboard counts: breakdowns, score fields and
+        the first value of the first-pass field."""
+        keys = set(self.breakdown) | set(self.scores.fields if self.scores else ())
+        if self.first_pass:
+            keys.add(self.first_pass.field + FIRST)
+        return frozenset(keys)
+
     def title_of(self, key: str) -> str:
         return self.titles.get(key) or INSTANCE_COLUMNS.get(key) or key
 

@@ -44,7 +44,7 @@ from engine.errors import (
 from engine.forms import parse_form
 from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
 from engine.runtime import Runtime, next_wakeup
-from engine.store import field_index, timekeeping
+from engine.store import field_index, kpi_rollup, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -312,6 +312,22 @@ class Workflow:
         """Correct a recorded value; the original stays in the record and the audit trail."""
         return self._apply(session, instance_id,
                            lambda rt, s, a: Correct(a, step, field, value, reason, locale), username)
+
+    def kpi_keys(self, session: Session, procedure_id: str) -> frozenset[str]:
+        """The field-index keys the dashboard counts for a procedure, over all its versions."""
+        return frozenset().union(*(rt.procedure.records.kpi_keys for rt in self.versions(session, procedure_id)))
+
+    def refresh_kpis(self, session: Session, procedure_id: str | None = None) -> int:
+        """Bring the dashboard figures of one procedure (or of every procedure with changes)
+        up to date; returns the days recomputed. Run it in a write transaction."""
+        now = self.clock()
+        if procedure_id is not None:
+            if not self.versions(session, procedure_id):
+                raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
+            return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now)
+        keys = {pid: self.kpi_keys(session, pid) for pid in store.procedure_ids(session)}
+        return sum(kpi_rollup.refresh(session, pid, keys.get(pid, ()), now)
+                   for pid in kpi_rollup.stale(session, keys))
 
     def tick(self, session: Session, *, limit: int = 500) -> int:
         """Fire what is due by now on up to ``limit`` instances; return how many changed."""

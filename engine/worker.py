@@ -1,5 +1,6 @@
 """The worker loop: fire due timers (reminders, misses, escalations, wake-ups), automatic
-starts, and notification deliveries; once (``wf worker --once``) or every few seconds.
+starts, notification deliveries and the dashboard's daily figures; once (``wf worker
+--once``) or every few seconds.
 
 Every unit of work is its own transaction (a batch of instances, one start, one delivery
 lease), so a worker that dies mid-batch leaves its transaction rolled back and the work due
@@ -33,10 +34,11 @@ class PassStats:
     started: int = 0  # instances opened by schedules and triggers
     sent: int = 0  # deliveries sent
     failed: int = 0  # delivery attempts that failed (retried later or given up)
+    kpi_days: int = 0  # days of dashboard figures recomputed
 
     def __str__(self) -> str:
         return (f"timers: {self.claimed} due, {self.changed} fired; starts: {self.started}; "
-                f"deliveries: {self.sent} sent, {self.failed} failed")
+                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}")
 
 
 class Worker:
@@ -61,6 +63,8 @@ class Worker:
             stats.failed += failed
             if sent + failed < self.batch:
                 break
+        with self.sessions.begin() as s:
+            stats.kpi_days = self.workflow.refresh_kpis(s)
         return stats
 
     def _ticks(self, stats: PassStats) -> None:
@@ -77,7 +81,7 @@ class Worker:
         while not stop.is_set():
             try:
                 stats = self.run_once()
-                if stats.claimed or stats.started or stats.sent or stats.failed:
+                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days:
                     log.info("%s", stats)
             except Exception:  # a database outage must not end the worker
                 log.exception("worker pass failed; retrying in %.0f s", interval)

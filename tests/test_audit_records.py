@@ -120,6 +120,7 @@ def test_kpis_and_drill_down(played, sessions):
     now = datetime.now(UTC)
     with sessions() as s:
         since, until = now - timedelta(days=400), now + timedelta(days=1)
+        assert wf.refresh_kpis(s, PID) > 0
         k = kpis(s, PID, since, until, "month", now, first_pass=("inspect.verdict", "合格"),
                  breakdown=("inspect.verdict",), scores=())
         assert k.totals["started"] == 2 and k.totals["completed"] == 1 and k.totals["open"] == 1

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, render_template, request, url_for
 
+from engine.store import kpi_rollup
 from engine.store.kpi_query import PERIODS, drill, kpis
 from web import charts
 from web.audit import text_arg
 from web.auth import login_required
 from web.charts import Bar
-from web.db import reading
+from web.db import reading, transaction, workflow
 from web.dossier import step_title
 from web.errors import BadRequest
 from web.i18n import _
@@ -70,6 +71,12 @@ def _h(v: float | None) -> str:
 def dashboard(proc: Procedure, since: datetime, until: datetime, period: str, args: dict[str, str]) -> dict[str, Any]:
     r = proc.records
     now = datetime.now(UTC)
+    wf = workflow()
+    with reading() as s:
+        current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id))
+    if not current:
+        with transaction() as s:
+            wf.refresh_kpis(s, proc.id)
     with reading() as s:
         k = kpis(s, proc.id, since, until, period, now,
                  first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,

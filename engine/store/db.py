@@ -8,6 +8,8 @@ can opt out with ``engine.execution_options(sqlite_begin="DEFERRED")``.
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,11 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
                        "wal_autocheckpoint=10000", "busy_timeout=5000"):
             cursor.execute(f"PRAGMA {pragma}")
+        try:  # SQLite builds without the math functions (before 3.35, or compiled out)
+            cursor.execute("SELECT ln(1)")
+        except sqlite3.OperationalError:
+            dbapi_connection.create_function("ln", 1, math.log, deterministic=True)
+            dbapi_connection.create_function("floor", 1, math.floor, deterministic=True)
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.records import FIRST
 from engine.store.prepared import Prepared
-from engine.store.tables import FieldIndex
+from engine.store.tables import FieldIndex, KpiSource
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -137,6 +137,8 @@ def rebuild(session: Session, procedures: Iterable[Procedure], *, batch_size: in
     inst = Instance.__table__
     table = FieldIndex.__table__
     session.execute(delete(table))
+    # The dashboard's field counts were taken from the old index: recount every procedure.
+    session.execute(delete(KpiSource.__table__))
     written, last = 0, ""
     while True:
         rows = session.execute(select(inst.c.id, inst.c.state).where(inst.c.id > last)

@@ -2,22 +2,22 @@
 
 Periods are UTC weeks (starting Monday, labelled by that date) or UTC months (``YYYY-MM``)
 of the instance's start (of the task's creation for step figures). Durations are in hours.
-Median and 90th percentile use ``percentile_cont`` on PostgreSQL; SQLite has none, so there
-window functions rank the values and the few around each percentile are interpolated the
-same way in Python.
+The figures are read from the daily aggregates of ``kpi_rollup``; the drill-down behind a
+number selects the instances themselves.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Date, case, cast, func, literal_column, or_, select
 
 from engine.records import FIRST
-from engine.store.tables import FieldIndex, Instance, InstanceStatus, Task, TaskStatus
+from engine.store.kpi_rollup import Histogram
+from engine.store.tables import FieldIndex, Instance, InstanceStatus, KpiCount, Task, TaskStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,46 +41,6 @@ def period_of(session: Session, column: Any, period: str) -> Any:
     return func.date(column, "-6 days", "weekday 1")  # the Monday on or before
 
 
-def seconds_between(session: Session, start: Any, end: Any) -> Any:
-    if _dialect(session) == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
-def _sqlite_percentiles(session: Session, group: Any, seconds: Any,
-                        where: Any) -> dict[Any, tuple[float | None, float | None]]:
-    """{group: (median hours, p90 hours)} on SQLite, which has no percentile function:
-    window functions rank each group's values in SQLite itself and only the (at most four)
-    values around the 50th and 90th percentile of each group come back to be interpolated
-    as ``percentile_cont`` does."""
-    inner = select(group.label("g"), seconds.label("s")).where(where, seconds.is_not(None)).subquery()
-    ranked = select(inner.c.g, inner.c.s,
-                    func.row_number().over(partition_by=inner.c.g, order_by=inner.c.s).label("rn"),
-                    func.count().over(partition_by=inner.c.g).label("n")).subquery()
-    wanted = []
-    for q in (0.5, 0.9):
-        lo = cast((ranked.c.n - 1) * q, Integer) + 1
-        wanted += [ranked.c.rn == lo, ranked.c.rn == lo + 1]
-    by: dict[Any, dict[int, float]] = defaultdict(dict)
-    sizes: dict[Any, int] = {}
-    for g, value, rn, n in session.execute(select(ranked.c.g, ranked.c.s, ranked.c.rn, ranked.c.n)
-                                           .where(or_(*wanted))):
-        by[g][rn] = float(value)
-        sizes[g] = n
-    out = {}
-    for g, ranks in by.items():
-        n = sizes[g]
-        result = []
-        for q in (0.5, 0.9):
-            pos = (n - 1) * q
-            lo = int(pos)
-            low = ranks[lo + 1]
-            high = ranks.get(lo + 2, low)
-            result.append(_hours(low + (high - low) * (pos - lo)))
-        out[g] = (result[0], result[1])
-    return out
-
-
 def _hours(seconds: Any) -> float | None:
     return None if seconds is None else round(float(seconds) / 3600.0, 2)
 
@@ -95,128 +55,114 @@ class Kpis:
     scores: dict[str, dict[str, int]] = field(default_factory=dict)        # key -> {label: n}
 
 
-def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, period: str,
-         now: datetime, *, first_pass: tuple[str, str] | None = None,
-         breakdown: tuple[str, ...] = (), scores: tuple[str, ...] = ()) -> Kpis:
-    """Every figure of the dashboard for instances started in ``[since, until)``.
+def day_range(since: datetime, until: datetime) -> tuple[str, str]:
+    """The whole UTC days ``[first, end)`` that cover ``[since, until)``."""
+    first = since.astimezone(UTC).date()
+    last = until.astimezone(UTC)
+    end = last.date() if last.time() == datetime.min.time() else last.date() + timedelta(days=1)
+    return first.isoformat(), end.isoformat()
 
-    One pass over the instances of the range and one over their tasks (both read from
-    covering indexes), then one grouped look-up per declared field."""
-    inst = Instance.__table__
-    out = Kpis()
-    in_range = and_(inst.c.procedure_id == procedure_id, inst.c.started_at >= since,
-                    inst.c.started_at < until)
-    p = period_of(session, inst.c.started_at, period)
-    out.periods, out.totals = _instance_stats(session, in_range, p)
-    out.steps = _steps(session, procedure_id, since, until, now)
-    out.totals["overdue"] = sum(s["overdue"] for s in out.steps)
-    done_tasks = sum(s["with_due"] for s in out.steps)
-    out.totals["on_time_rate"] = (round(sum(s["on_time"] for s in out.steps) / done_tasks, 4)
-                                  if done_tasks else None)
-    fi = FieldIndex.__table__
-    if first_pass:
-        key, passed = first_pass
-        stmt = (select(p.label("p"), func.count().label("n"),
-                       func.sum(case((fi.c.value == passed, 1), else_=0)).label("ok"))
-                .select_from(inst.join(fi, and_(fi.c.instance_id == inst.c.id, fi.c.key == key + FIRST)))
-                .where(in_range, fi.c.procedure_id == procedure_id).group_by(literal_column("p")))
-        out.first_pass = {r.p: (int(r.ok or 0), r.n) for r in session.execute(stmt)}
-    for key in (*breakdown, *scores):
-        stmt = (select(fi.c.value, func.count().label("n"))
-                .select_from(inst.join(fi, and_(fi.c.instance_id == inst.c.id, fi.c.key == key)))
-                .where(in_range, fi.c.procedure_id == procedure_id)
-                .group_by(fi.c.value).order_by(func.count().desc(), fi.c.value))
-        counts = [(r.value, r.n) for r in session.execute(stmt)]
-        if key in breakdown:
-            out.breakdown[key] = counts
-        if key in scores:
-            out.scores[key] = dict(counts)
-    return out
+
+def _label_of_day(session: Session, day: Any, period: str) -> Any:
+    """:func:`period_label` in SQL, of a YYYY-MM-DD column."""
+    if period == "month":
+        return func.substr(day, 1, 7)
+    if _dialect(session) == "postgresql":
+        return func.to_char(func.date_trunc("week", cast(day, Date)), "YYYY-MM-DD")
+    return func.date(day, "-6 days", "weekday 1")
+
+
+def period_label(day: str, period: str) -> str:
+    if period == "month":
+        return day[:7]
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=d.weekday())).isoformat()
 
 
 _STATUS = {"completed": InstanceStatus.COMPLETED, "open": InstanceStatus.RUNNING,
            "cancelled": InstanceStatus.CANCELLED}
+_STEP_COUNTS = ("created", "done", "open", "with_due", "on_time")
 
 
-def _instance_stats(session: Session, in_range: Any, p: Any) -> tuple[list[dict], dict[str, Any]]:
-    """Per period and in total: started, completed, open, cancelled, median and p90 hours."""
-    inst = Instance.__table__
-    secs = seconds_between(session, inst.c.started_at, inst.c.ended_at)
-    done = and_(inst.c.status == InstanceStatus.COMPLETED, inst.c.ended_at.is_not(None))
-    counts = [func.count().label("started")] + [
-        func.sum(case((inst.c.status == st, 1), else_=0)).label(name) for name, st in _STATUS.items()]
-    rows: list[dict[str, Any]] = []
-    total: dict[str, Any] = {}
-    if _dialect(session) == "postgresql":
-        # ROLLUP: one scan gives each period and the total (the row whose period is NULL);
-        # percentile_cont skips the NULLs of instances that are not completed.
-        done_secs = case((done, secs), else_=None)
-        stmt = (select(p.label("p"), *counts,
-                       func.percentile_cont(0.5).within_group(done_secs).label("p50"),
-                       func.percentile_cont(0.9).within_group(done_secs).label("p90"))
-                .where(in_range).group_by(func.rollup(p)))
-        for r in session.execute(stmt):
-            item = {"period": r.p, "started": r.started, **{k: int(r._mapping[k] or 0) for k in _STATUS},
-                    "median_h": _hours(r.p50), "p90_h": _hours(r.p90)}
-            if r.p is None:
-                total = item
-            else:
-                rows.append(item)
-        rows.sort(key=lambda x: x["period"])
-    else:
-        stmt = select(p.label("p"), *counts).where(in_range).group_by(literal_column("p"))
-        per = _sqlite_percentiles(session, p, secs, and_(in_range, done))
-        for r in session.execute(stmt.order_by(literal_column("p"))):
-            med, p90 = per.get(r.p, (None, None))
-            rows.append({"period": r.p, "started": r.started,
-                         **{k: int(r._mapping[k] or 0) for k in _STATUS}, "median_h": med, "p90_h": p90})
-        med, p90 = _sqlite_percentiles(session, literal_column("'*'"), secs, and_(in_range, done)).get("*", (None, None))
-        total = {"median_h": med, "p90_h": p90}
-    totals = {k: sum(r[k] for r in rows) for k in ("started", *_STATUS)}
-    totals.update(median_h=total.get("median_h"), p90_h=total.get("p90_h"))
-    return rows, totals
+def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, period: str,
+         now: datetime, *, first_pass: tuple[str, str] | None = None,
+         breakdown: tuple[str, ...] = (), scores: tuple[str, ...] = ()) -> Kpis:
+    """Every figure of the dashboard for the whole UTC days covering ``[since, until)``:
+    instance figures by start day, step figures by task creation day.
 
-
-def _steps(session: Session, procedure_id: str, since: datetime, until: datetime,
-           now: datetime) -> list[dict[str, Any]]:
-    """Per step: tasks created in range, done, open, overdue now, on time, durations."""
-    t = Task.__table__
-    where = and_(t.c.procedure_id == procedure_id, t.c.created_at >= since, t.c.created_at < until)
-    is_done = t.c.status == TaskStatus.DONE
-    is_open = t.c.status == TaskStatus.OPEN
-    has_due = t.c.due_at.is_not(None)
-    secs = case((and_(is_done, t.c.completed_at.is_not(None)),
-                 seconds_between(session, t.c.created_at, t.c.completed_at)), else_=None)
-    flags = [case((is_done, 1), else_=0), case((is_open, 1), else_=0),
-             case((and_(is_open, t.c.due_at < now), 1), else_=0),
-             case((and_(is_done, has_due), 1), else_=0),
-             case((and_(is_done, has_due, t.c.completed_at <= t.c.due_at), 1), else_=0)]
-    names = ("done", "open", "overdue", "with_due", "on_time")
-    stats: dict[str, dict[str, Any]] = {}
-    if _dialect(session) == "postgresql":
-        stmt = (select(t.c.step, func.count().label("created"),
-                       *[func.sum(f).label(n) for f, n in zip(flags, names, strict=True)],
-                       func.percentile_cont(0.5).within_group(secs).label("p50"),
-                       func.percentile_cont(0.9).within_group(secs).label("p90"))
-                .where(where).group_by(t.c.step))
-        for r in session.execute(stmt):
-            stats[r.step] = {"created": r.created, **{n: int(r._mapping[n] or 0) for n in names},
-                             "median_h": _hours(r.p50), "p90_h": _hours(r.p90)}
-    else:
-        per = _sqlite_percentiles(session, t.c.step, secs, where)
-        stmt = (select(t.c.step, func.count().label("created"),
-                       *[func.sum(f).label(n) for f, n in zip(flags, names, strict=True)])
-                .where(where).group_by(t.c.step))
-        for r in session.execute(stmt):
-            med, p90 = per.get(r.step, (None, None))
-            stats[r.step] = {"created": r.created, **{n: int(r._mapping[n] or 0) for n in names},
-                             "median_h": med, "p90_h": p90}
-    out = []
-    for step in sorted(stats):
-        item = stats[step]
-        out.append({"step": step, **item, "on_time_rate": round(item["on_time"] / item["with_due"], 4)
-                    if item["with_due"] else None})
+    Reads the pre-aggregated ``kpi_counts`` (bring them up to date first with
+    ``kpi_rollup.refresh``); only "overdue now" is counted live, from the open tasks."""
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    first, end = day_range(since, until)
+    k = KpiCount.__table__
+    by_period: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(("started", *_STATUS), 0))
+    period_hist: dict[str, Histogram] = defaultdict(Histogram)
+    total_hist = Histogram()
+    steps: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STEP_COUNTS, 0))
+    step_hist: dict[str, Histogram] = defaultdict(Histogram)
+    fields: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    fp_key = first_pass[0] + FIRST if first_pass else None
+    out = Kpis()
+    # Summed in SQL: per period where the figure is shown per period, else over the range.
+    per_period = or_(k.c.metric.in_(("instances", "instance_hours")), k.c.key == (fp_key or ""))
+    label = case((per_period, _label_of_day(session, k.c.day, period)), else_="").label("label")
+    for lbl, metric, key, value, n, total in session.execute(
+            select(label, k.c.metric, k.c.key, k.c.value, func.sum(k.c.n), func.sum(k.c.total))
+            .where(k.c.procedure_id == procedure_id, k.c.day >= first, k.c.day < end)
+            .group_by(literal_column("label"), k.c.metric, k.c.key, k.c.value)):
+        n = int(n)
+        if metric == "instances":
+            row = by_period[lbl]
+            row["started"] += n
+            name = next((name for name, st in _STATUS.items() if st == value), None)
+            if name:
+                row[name] += n
+        elif metric == "instance_hours":
+            period_hist[lbl].add(int(value), n, total or 0.0)
+            total_hist.add(int(value), n, total or 0.0)
+        elif metric == "tasks":
+            steps[key][value] += n
+        elif metric == "task_hours":
+            step_hist[key].add(int(value), n, total or 0.0)
+        elif key == fp_key:
+            ok, all_ = out.first_pass.get(lbl, (0, 0))
+            out.first_pass[lbl] = (ok + (n if value == first_pass[1] else 0), all_ + n)
+        else:
+            fields[key][value] += n
+    for label in sorted(by_period):
+        med, p90 = period_hist[label].percentiles(0.5, 0.9)
+        out.periods.append({"period": label, **by_period[label], "median_h": _hours(med), "p90_h": _hours(p90)})
+    med, p90 = total_hist.percentiles(0.5, 0.9)
+    out.totals = {name: sum(r[name] for r in out.periods) for name in ("started", *_STATUS)}
+    out.totals.update(median_h=_hours(med), p90_h=_hours(p90))
+    overdue = _overdue(session, procedure_id, first, end, now)
+    for step in sorted(set(steps) | set(overdue)):
+        item = steps[step]
+        med, p90 = step_hist[step].percentiles(0.5, 0.9)
+        out.steps.append({"step": step, **item, "overdue": overdue.get(step, 0),
+                          "median_h": _hours(med), "p90_h": _hours(p90),
+                          "on_time_rate": round(item["on_time"] / item["with_due"], 4) if item["with_due"] else None})
+    out.totals["overdue"] = sum(s["overdue"] for s in out.steps)
+    done_tasks = sum(s["with_due"] for s in out.steps)
+    out.totals["on_time_rate"] = (round(sum(s["on_time"] for s in out.steps) / done_tasks, 4)
+                                  if done_tasks else None)
+    for key in breakdown:
+        out.breakdown[key] = sorted(fields.get(key, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    for key in scores:
+        out.scores[key] = dict(fields.get(key, {}))
     return out
+
+
+def _overdue(session: Session, procedure_id: str, first: str, end: str, now: datetime) -> dict[str, int]:
+    """Open tasks past their deadline now, per step, of the tasks created in the days."""
+    t = Task.__table__
+    since = datetime.fromisoformat(first).replace(tzinfo=UTC)
+    until = datetime.fromisoformat(end).replace(tzinfo=UTC)
+    stmt = (select(t.c.step, func.count()).where(
+        t.c.procedure_id == procedure_id, t.c.status == TaskStatus.OPEN, t.c.due_at < now,
+        t.c.created_at >= since, t.c.created_at < until).group_by(t.c.step))
+    return {r[0]: r[1] for r in session.execute(stmt)}
 
 
 def drill(session: Session, procedure_id: str, *, what: str, since: datetime, until: datetime,

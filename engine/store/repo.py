@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict, NotFound
-from engine.store import users
+from engine.store import kpi_rollup, users
 from engine.store.audit import GENESIS, event_hash, normalise, parse_time
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
@@ -176,7 +176,7 @@ def insert_instance(session: Session, state: Mapping[str, Any], version_id: int,
             session.add(row)
     except IntegrityError as exc:
         raise Conflict(f"Instance {state['id']} already exists.") from exc
-    _mirror_tasks(session, row.id, row.procedure_id, state.get("tasks") or {})
+    _mirror_tasks(session, state)
     session.flush()
     return row
 
@@ -206,7 +206,7 @@ def update_instance(session: Session, state: Mapping[str, Any], expected_rev: in
     cached = session.identity_map.get(session.identity_key(Instance, instance_id))
     if cached is not None:
         session.expire(cached)
-    _mirror_tasks(session, instance_id, columns["procedure_id"], state.get("tasks") or {})
+    _mirror_tasks(session, state)
     session.flush()
     return new_rev
 
@@ -226,27 +226,34 @@ def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str,
     }
 
 
-def _mirror_tasks(session: Session, instance_id: str, procedure_id: str,
-                  tasks: Mapping[str, Mapping[str, Any]]) -> None:
-    """Make the tasks rows of one instance equal ``state["tasks"]``, touching changed rows only."""
+def _mirror_tasks(session: Session, state: Mapping[str, Any]) -> None:
+    """Make the tasks rows of one instance equal ``state["tasks"]``, touching changed rows
+    only, and mark the KPI days of the instance out of date."""
+    instance_id, procedure_id = state["id"], state["procedure"]
     existing = {t.task_id: t for t in session.scalars(
         select(Task).where(Task.instance_id == instance_id))}
     now = _now()
-    for key, task in tasks.items():
+    days = set()
+    for key, task in (state.get("tasks") or {}).items():
         task_id = str(task.get("id") or key)
         values = _task_columns(task, now)
         row = existing.pop(task_id, None)
         if row is None:
             session.add(Task(id=f"{instance_id}.{task_id}", instance_id=instance_id,
                              task_id=task_id, procedure_id=procedure_id, **values))
+            days.add(kpi_rollup.day_of(values["created_at"]))
             continue
         if task.get("created_at") in (None, ""):
             values.pop("created_at")  # keep the time the row was first mirrored
         for name, value in values.items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
+                days.add(kpi_rollup.day_of(row.created_at))
     for row in existing.values():
+        days.add(kpi_rollup.day_of(row.created_at))
         session.delete(row)
+    session.flush()
+    batch(session, kpi_rollup.pending_writes(procedure_id, _kpi_days(state, days)))
 
 
 # The hot path (load, write, append of one step) runs prepared statements (see prepared.py).
@@ -488,25 +495,33 @@ def _chain(instance_id: str, events: Iterable[Mapping[str, Any]], seq: int,
 
 
 def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[str, Any]],
-                 new: Mapping[str, Mapping[str, Any]]) -> list[tuple[Prepared, list[dict]]]:
+                 new: Mapping[str, Mapping[str, Any]]) -> tuple[list[tuple[Prepared, list[dict]]], set[str]]:
     """Statements that insert new task rows and update changed ones (the runtime never
-    removes a task)."""
+    removes a task), and the creation days of those tasks (their KPI figures change)."""
     now = _now()
     added = []
     changed = []
+    days = set()
     for key, task in new.items():
         before = old.get(key)
         if before == task:
             continue
         task_id = str(task.get("id") or key)
         values = _task_columns(task, now)
+        days.add(kpi_rollup.day_of(values["created_at"]))
         if before is None:
             added.append({"id": f"{instance_id}.{task_id}", "instance_id": instance_id,
                           "task_id": task_id, "procedure_id": procedure_id, **values})
         else:
             changed.append({"b_id": f"{instance_id}.{task_id}", **values})
     return [(stmt, rows) for stmt, rows in ((_UPDATE_TASK, changed), (_INSERT_TASKS, added))
-            if rows]
+            if rows], days
+
+
+def _kpi_days(state: Mapping[str, Any], task_days: set[str]) -> set[str]:
+    """The days whose dashboard figures a write changes: the instance's start day and the
+    creation days of the tasks it wrote."""
+    return {kpi_rollup.day_of(parse_time(state["started_at"])), *task_days}
 
 
 def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
@@ -520,10 +535,11 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
     row = {"id": instance_id, "version_id": version_id, "state": {**state, "rev": rev},
            "rev": rev, "next_timer_at": next_timer_at, "updated_at": _now(),
            "event_seq": seq, "event_hash": head, **_instance_columns(state)}
-    calls = [(_INSERT_INSTANCE, [row]),
-             *_task_writes(instance_id, state["procedure"], {}, state.get("tasks") or {})]
+    task_calls, task_days = _task_writes(instance_id, state["procedure"], {}, state.get("tasks") or {})
+    calls = [(_INSERT_INSTANCE, [row]), *task_calls]
     if rows:
         calls.append((_INSERT_EVENTS, rows))
+    calls += kpi_rollup.pending_writes(state["procedure"], _kpi_days(state, task_days))
     try:
         batch(session, [*calls, *also])
     except IntegrityError as exc:
@@ -540,18 +556,21 @@ def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
                  events: Iterable[Mapping[str, Any]], next_timer_at: datetime | None,
                  now: datetime) -> list[tuple[Prepared, list[dict]]]:
     """The writes of one command's result: the instance update (under its rev check) first,
-    then changed task rows and the events chained after the stored head."""
+    then changed task rows, the events chained after the stored head and, when anything
+    was recorded, the days whose KPI figures are now out of date."""
     rows, seq, head = _chain(instance.id, events, instance.event_seq,
                              instance.event_hash or GENESIS)
     new_rev = instance.rev + 1
+    task_calls, task_days = _task_writes(instance.id, instance.procedure_id,
+                                         (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
     calls = [(_UPDATE_INSTANCE, [{
         "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
         "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": now,
-        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]),
-        *_task_writes(instance.id, instance.procedure_id,
-                      (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})]
+        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]), *task_calls]
     if rows:
         calls.append((_INSERT_EVENTS, rows))
+    if rows or task_calls:
+        calls += kpi_rollup.pending_writes(instance.procedure_id, _kpi_days(state, task_days))
     return calls
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -174,6 +175,8 @@ class Task(Base):
         # KPIs (0005): covering, so a dashboard reads the index only.
         Index("ix_tasks_procedure_created", "procedure_id", "created_at", "step", "status",
               "due_at", "completed_at"),
+        # "Overdue now" of the dashboard (0008): the open tasks of a procedure by deadline.
+        Index("ix_tasks_procedure_status_due", "procedure_id", "status", "due_at", "created_at", "step"),
     )
 
     id: Mapped[str] = mapped_column(String(60), primary_key=True)  # f"{instance_id}.{task_id}"
@@ -392,3 +395,43 @@ class AccessLog(Base):
     procedure_id: Mapped[str100]
     fields: Mapped[str] = mapped_column(Text)  # comma-separated STEP.FIELD
     view: Mapped[str] = mapped_column(String(40))  # dossier, pdf, ledger, search, export...
+
+
+class KpiCount(Base):
+    """Pre-aggregated dashboard figures (0008): per procedure and UTC day, counters and
+    duration histograms recomputed from the instances, tasks and field index whenever an
+    instance of that day changes (``engine/store/kpi_rollup.py``). ``total`` is the sum of
+    the seconds in a histogram bucket, so a bucket of equal durations reads back exactly."""
+
+    __tablename__ = "kpi_counts"
+
+    procedure_id: Mapped[str100] = mapped_column(primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
+    metric: Mapped[str20] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(150), primary_key=True)  # a step or STEP.FIELD; "" for none
+    value: Mapped[str200] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float | None] = mapped_column(Float)
+
+
+class KpiPending(Base):
+    """Days whose figures are out of date: appended by every write of an instance (its
+    start day and the creation days of the tasks it changed), consumed by the rollup."""
+
+    __tablename__ = "kpi_pending"
+    __table_args__ = (Index("ix_kpi_pending_procedure", "procedure_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    procedure_id: Mapped[str100]
+    day: Mapped[str] = mapped_column(String(10))
+
+
+class KpiSource(Base):
+    """Per procedure, the field keys its ``kpi_counts`` were computed with; when the
+    procedure declares other KPI fields, every day of it is recomputed."""
+
+    __tablename__ = "kpi_sources"
+
+    procedure_id: Mapped[str100] = mapped_column(primary_key=True)
+    keys: Mapped[str] = mapped_column(Text)  # sorted STEP.FIELD keys, one per line
+    refreshed_at: Mapped[utc]

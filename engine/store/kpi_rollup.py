@@ -1,0 +1,284 @@
+"""Pre-aggregated dashboard figures: per procedure and UTC day, counters and duration
+histograms, so that a dashboard over a year reads a few thousand rows, not every instance.
+
+* Every write of an instance appends to ``kpi_pending`` the days it may change: the
+  instance's start day (its status, duration and KPI field values count there) and the
+  creation day of each task it added or changed (step figures count by task creation). See
+  :func:`pending_writes`, sent with the step's own statements in the same round trip.
+* :func:`refresh` consumes a procedure's pending days and recomputes each of them from
+  the instances, tasks and field index. Recomputing a whole day (rather than adding deltas)
+  keeps the figures exact whatever changed, corrections and cancellations included, and
+  makes a repeated refresh harmless.
+* When a procedure declares other KPI fields than its figures were counted with (or has
+  never been counted, e.g. right after the upgrade that added these tables), every day of it
+  is recomputed.
+
+Durations are kept as histograms with buckets 2^(1/16) wide (about 4.4 %), each with the
+count and the sum of its seconds. A percentile reads the mean of the bucket each
+neighbouring rank falls in and interpolates between them as ``percentile_cont`` does:
+exact where a bucket's durations are equal, otherwise within the bucket's width.
+
+Refreshes of one procedure are serialised (an advisory lock on PostgreSQL; SQLite's write
+transactions already begin IMMEDIATE), so run :func:`refresh` in a write transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_column, select, text
+
+from engine.store.prepared import Prepared, batch
+from engine.store.tables import (
+    FieldIndex,
+    Instance,
+    InstanceStatus,
+    KpiCount,
+    KpiPending,
+    KpiSource,
+    Task,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+RATIO = 2 ** (1 / 16)
+_LOG_RATIO = math.log(RATIO)
+WINDOW = timedelta(days=31)  # days recomputed per pass: bounds the rows held in memory
+
+_K = KpiCount.__table__
+_P = KpiPending.__table__
+_S = KpiSource.__table__
+_I = Instance.__table__
+_T = Task.__table__
+_F = FieldIndex.__table__
+
+_INSERT_PENDING = Prepared(insert(_P), ["procedure_id", "day"])
+_INSERT_COUNTS = Prepared(insert(_K), ["procedure_id", "day", "metric", "key", "value", "n", "total"])
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def bucket(seconds: float) -> int:
+    """The histogram bucket of a duration; -1 holds everything under a second."""
+    if seconds < 1:
+        return -1
+    return math.floor(math.log(seconds) / _LOG_RATIO + 1e-9)
+
+
+def pending_writes(procedure_id: str, days: Iterable[str]) -> list[tuple[Prepared, list[dict]]]:
+    """The statement (for ``prepared.batch``) that marks ``days`` of a procedure out of date."""
+    rows = [{"procedure_id": procedure_id, "day": d} for d in sorted(set(days))]
+    return [(_INSERT_PENDING, rows)] if rows else []
+
+
+def _lock(session: Session, procedure_id: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        key = zlib.crc32(f"kpi:{procedure_id}".encode())
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def keys_text(keys: Iterable[str]) -> str:
+    return "\n".join(sorted(set(keys)))
+
+
+def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datetime) -> int:
+    """Bring the figures of ``procedure_id`` up to date, counting the field-index ``keys``
+    (``Records.kpi_keys`` of its versions); returns how many days were recomputed."""
+    _lock(session, procedure_id)
+    wanted = keys_text(keys)
+    days = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
+                               .returning(_P.c.day)))
+    counted = session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id))
+    if counted != wanted:
+        session.execute(delete(_K).where(_K.c.procedure_id == procedure_id))
+        days = _all_days(session, procedure_id)
+        session.execute(delete(_S).where(_S.c.procedure_id == procedure_id))
+        session.execute(insert(_S).values(procedure_id=procedure_id, keys=wanted, refreshed_at=now))
+    elif days:
+        session.execute(_S.update().where(_S.c.procedure_id == procedure_id).values(refreshed_at=now))
+    _recompute(session, procedure_id, days, wanted.split("\n") if wanted else [])
+    return len(days)
+
+
+def is_current(session: Session, procedure_id: str, keys: Iterable[str]) -> bool:
+    """True when :func:`refresh` would change nothing (a read, so a page can skip the write)."""
+    if session.scalar(select(_P.c.id).where(_P.c.procedure_id == procedure_id).limit(1)) is not None:
+        return False
+    return session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id)) == keys_text(keys)
+
+
+def stale(session: Session, keys_by_procedure: Mapping[str, Iterable[str]]) -> list[str]:
+    """Procedures with pending days, or whose counted KPI fields differ from ``keys_by_procedure``."""
+    out = set(session.scalars(select(_P.c.procedure_id).distinct()))
+    counted = {r[0]: r[1] for r in session.execute(select(_S.c.procedure_id, _S.c["keys"]))}
+    out |= {pid for pid, keys in keys_by_procedure.items() if counted.get(pid) != keys_text(keys)}
+    return sorted(out)
+
+
+def _all_days(session: Session, procedure_id: str) -> set[str]:
+    """Every day from the first start or task creation of the procedure to the last."""
+    bounds = [session.execute(select(func.min(col), func.max(col)).where(table.c.procedure_id == procedure_id)).one()
+              for table, col in ((_I, _I.c.started_at), (_T, _T.c.created_at))]
+    moments = [m for pair in bounds for m in pair if m is not None]
+    if not moments:
+        return set()
+    first, last = (_as_date(min(moments)), _as_date(max(moments)))
+    return {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+
+
+def _as_date(moment: Any) -> date:
+    if isinstance(moment, str):  # SQLite's min()/max() bypass the column type
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date()
+
+
+def _windows(days: Iterable[str]) -> list[list[str]]:
+    """Sorted days cut into runs that span at most ``WINDOW``."""
+    out: list[list[str]] = []
+    for d in sorted(days):
+        if out and date.fromisoformat(d) - date.fromisoformat(out[-1][0]) < WINDOW:
+            out[-1].append(d)
+        else:
+            out.append([d])
+    return out
+
+
+def _recompute(session: Session, procedure_id: str, days: set[str], keys: list[str]) -> None:
+    for window in _windows(days):
+        lo = datetime.fromisoformat(window[0]).replace(tzinfo=UTC)
+        hi = datetime.fromisoformat(window[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+        wanted = set(window)
+        rows = _count(session, procedure_id, lo, hi, wanted, keys)
+        session.execute(delete(_K).where(_K.c.procedure_id == procedure_id, _K.c.day.in_(window)))
+        batch(session, [(_INSERT_COUNTS, rows)] if rows else [])
+
+
+def _day(dialect: str, column: Any) -> Any:
+    """The UTC day of a stored (naive UTC) time, as YYYY-MM-DD, in SQL."""
+    return func.to_char(column, "YYYY-MM-DD") if dialect == "postgresql" else func.date(column)
+
+
+def _seconds(dialect: str, start: Any, end: Any) -> Any:
+    if dialect == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _bucket(seconds: Any) -> Any:
+    """:func:`bucket` in SQL (SQLite gets ``ln`` from ``engine.store.db`` where it lacks it)."""
+    return case((seconds < 1, -1),
+                else_=cast(func.floor(func.ln(seconds) / _LOG_RATIO + 1e-9), Integer))
+
+
+def _count(session: Session, procedure_id: str, lo: datetime, hi: datetime, wanted: set[str],
+           keys: list[str]) -> list[dict[str, Any]]:
+    """The rows of ``kpi_counts`` for the ``wanted`` days in ``[lo, hi)``, grouped in SQL:
+    the database returns one row per day and bucket, not one per instance."""
+    dialect = session.get_bind().dialect.name
+    counts: dict[tuple[str, str, str, str], list] = defaultdict(lambda: [0, None])
+
+    def add(day: str, metric: str, key: str, value: str, n: int, seconds: float | None = None) -> None:
+        if day not in wanted:
+            return
+        item = counts[(day, metric, key, value)]
+        item[0] += n
+        if seconds is not None:
+            item[1] = (item[1] or 0.0) + float(seconds)
+
+    day = _day(dialect, _I.c.started_at).label("day")
+    done = and_(_I.c.status == InstanceStatus.COMPLETED, _I.c.ended_at.is_not(None))
+    secs = case((done, _seconds(dialect, _I.c.started_at, _I.c.ended_at)), else_=None)
+    b = case((done, _bucket(_seconds(dialect, _I.c.started_at, _I.c.ended_at))), else_=None).label("b")
+    for d, status, bk, n, total in session.execute(
+            select(day, _I.c.status, b, func.count(), func.sum(secs))
+            .where(_I.c.procedure_id == procedure_id, _I.c.started_at >= lo, _I.c.started_at < hi)
+            .group_by(literal_column("day"), _I.c.status, literal_column("b"))):
+        add(d, "instances", "", str(status), n)
+        if bk is not None:
+            add(d, "instance_hours", "", str(int(bk)), n, total)
+
+    day = _day(dialect, _T.c.created_at).label("day")
+    done = and_(_T.c.status == TaskStatus.DONE, _T.c.completed_at.is_not(None))
+    secs = case((done, _seconds(dialect, _T.c.created_at, _T.c.completed_at)), else_=None)
+    b = case((done, _bucket(_seconds(dialect, _T.c.created_at, _T.c.completed_at))), else_=None).label("b")
+    has_due = case((_T.c.due_at.is_not(None), 1), else_=0).label("has_due")
+    on_time = case((and_(done, _T.c.completed_at <= _T.c.due_at), 1), else_=0).label("on_time")
+    for d, step, status, due, in_time, bk, n, total in session.execute(
+            select(day, _T.c.step, _T.c.status, has_due, on_time, b, func.count(), func.sum(secs))
+            .where(_T.c.procedure_id == procedure_id, _T.c.created_at >= lo, _T.c.created_at < hi)
+            .group_by(literal_column("day"), _T.c.step, _T.c.status, literal_column("has_due"),
+                      literal_column("on_time"), literal_column("b"))):
+        add(d, "tasks", step, "created", n)
+        if status == TaskStatus.OPEN:
+            add(d, "tasks", step, "open", n)
+        elif status == TaskStatus.DONE:
+            add(d, "tasks", step, "done", n)
+            if bk is not None:
+                add(d, "task_hours", step, str(int(bk)), n, total)
+            if due:
+                add(d, "tasks", step, "with_due", n)
+                if in_time:
+                    add(d, "tasks", step, "on_time", n)
+
+    if keys:
+        day = _day(dialect, _I.c.started_at).label("day")
+        for d, key, value, n in session.execute(
+                select(day, _F.c.key, _F.c.value, func.count())
+                .select_from(_I.join(_F, _F.c.instance_id == _I.c.id))
+                .where(_I.c.procedure_id == procedure_id, _I.c.started_at >= lo, _I.c.started_at < hi,
+                       _F.c.key.in_(keys))
+                .group_by(literal_column("day"), _F.c.key, _F.c.value)):
+            add(d, "field", key, value, n)
+    return [{"procedure_id": procedure_id, "day": d, "metric": m, "key": k, "value": v, "n": n, "total": t}
+            for (d, m, k, v), (n, t) in counts.items()]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class Histogram:
+    """Merged duration buckets: ``{bucket: [count, seconds]}``."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[float]] = defaultdict(lambda: [0, 0.0])
+
+    def add(self, b: int, n: int, seconds: float) -> None:
+        item = self.buckets[b]
+        item[0] += n
+        item[1] += seconds
+
+    def percentiles(self, *qs: float) -> list[float | None]:
+        """Seconds at each quantile, interpolated between neighbouring ranks as
+        ``percentile_cont`` does; a rank reads as the mean of its bucket."""
+        order = sorted((b, n, s) for b, (n, s) in self.buckets.items() if n)
+        total = sum(n for _b, n, _s in order)
+        if not total:
+            return [None for _ in qs]
+
+        def rank(k: int) -> float:
+            seen = 0
+            for _b, n, s in order:
+                seen += n
+                if k < seen:
+                    return s / n
+            return order[-1][2] / order[-1][1]
+
+        out = []
+        for q in qs:
+            pos = (total - 1) * q
+            lo = int(pos)
+            low = rank(lo)
+            high = rank(lo + 1) if lo + 1 < total else low
+            out.append(low + (high - low) * (pos - lo))
+        return out
