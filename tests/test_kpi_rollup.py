@@ -5,6 +5,7 @@ line, and a change of the declared KPI fields recounts the procedure."""
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,7 @@ from engine.cli import main
 from engine.config import load_config
 from engine.runtime import open_tasks
 from engine.service import Workflow
-from engine.store import kpi_rollup, users
+from engine.store import kpi_rollup, make_engine, session_factory, users
 from engine.store.kpi_query import kpis, period_label
 from engine.store.kpi_rollup import Histogram, bucket
 from engine.store.tables import Instance, KpiCount, KpiPending, Task
@@ -226,3 +227,65 @@ def test_histogram_percentiles(seed):
 
 
 RATIO_WIDTH = kpi_rollup.RATIO - 1
+
+
+def _counts(sessions):
+    with sessions() as s:
+        return sorted(s.execute(select(KpiCount.day, KpiCount.metric, KpiCount.key, KpiCount.value,
+                                       KpiCount.n)).all())
+
+
+def test_refreshes_racing_steps_end_exact(played, sessions, db_url):
+    """Steps in several threads while another thread refreshes again and again: after a last
+    refresh the figures equal a recount from scratch (no change is lost or counted twice)."""
+    wf, clock = played
+    with sessions() as s:
+        waiting = list(s.scalars(select(Task.id).where(Task.procedure_id == PID, Task.status == "open")))
+    errors: list[BaseException] = []
+    done = threading.Event()
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+
+    def steps(mine: list[str]) -> None:
+        try:
+            for task in mine:
+                with factory.begin() as s:
+                    if task.endswith(".t1"):
+                        wf.complete_task(s, task, "q1", {"complaint_no": "TS-R", "customer": "某医院",
+                                                         "category": "安装", "severity": "一般"})
+                    else:
+                        wf.decide(s, task, "q1", approve=True)
+                for _ in range(3):
+                    with factory.begin() as s:
+                        wf.start(s, PID, "q1")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def refresher() -> None:
+        try:
+            while not done.is_set():
+                with factory.begin() as s:
+                    wf.refresh_kpis(s, PID)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=steps, args=(waiting[i::2],)) for i in range(2)]
+    ref = threading.Thread(target=refresher)
+    ref.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=120)
+    done.set()
+    ref.join(timeout=60)
+    engine.dispose()
+    assert not errors, errors
+    with sessions.begin() as s:
+        wf.refresh_kpis(s, PID)
+    incremental = _counts(sessions)
+    with sessions.begin() as s:
+        kpi_rollup.refresh(s, PID, (), clock.now)  # other keys: everything recounted ...
+        wf.refresh_kpis(s, PID)  # ... and back, from scratch
+    assert incremental == _counts(sessions)
+    k = _dashboard(wf, sessions, clock.now)
+    assert k.totals["started"] == 40 + 3 * len(waiting)
