@@ -191,3 +191,37 @@ def test_cli_export_writes_published_versions(tmp_path, db_url, monkeypatch):
                  "procedures/procedure-change-control.yaml"):
         assert (tmp_path / "lib" / name).read_text(encoding="utf-8") == (ROOT / name).read_text(encoding="utf-8")
         assert str(tmp_path / "lib" / name) in out.output
+
+
+def test_editors_saving_at_once_get_distinct_numbers(env, sessions, db_url):
+    """Two editors save different drafts of one procedure at the same moment, each in its
+    own connection: the numbers are taken in turn (1.1 and 1.2), never both 1.1."""
+    import threading
+
+    from engine.store import make_engine, session_factory
+
+    wf, ed = env
+    with sessions() as s:
+        row = versions.working_copy(s, PID)
+        source, forms = row.source, dict(row.forms)
+    engine = make_engine(db_url)
+    factory = session_factory(engine)
+    barrier = threading.Barrier(4)
+    saved, errors = [], []
+
+    def save(n: int) -> None:
+        try:
+            with factory.begin() as s:
+                barrier.wait(timeout=30)
+                saved.append(versions.label(ed.save(s, PID, source + f"\n# 草稿 {n}\n", forms, "author1")))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    engine.dispose()
+    assert not errors, errors
+    assert sorted(saved) == ["1.1", "1.2", "1.3", "1.4"]

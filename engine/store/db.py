@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,6 +73,15 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
 
     return engine
+
+
+def serialise(session: Session, name: str) -> None:
+    """Hold the lock ``name`` until the session's transaction ends, so that writers of the
+    same thing (version numbers of one procedure, KPI days of one procedure) take turns. On
+    PostgreSQL an advisory lock; SQLite's write transactions are serial already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": zlib.crc32(name.encode())})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -25,14 +25,14 @@ transactions already begin IMMEDIATE), so run :func:`refresh` in a write transac
 from __future__ import annotations
 
 import math
-import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_column, select, text
+from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_column, select
 
+from engine.store.db import serialise
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     FieldIndex,
@@ -80,12 +80,6 @@ def pending_writes(procedure_id: str, days: Iterable[str]) -> list[tuple[Prepare
     return [(_INSERT_PENDING, rows)] if rows else []
 
 
-def _lock(session: Session, procedure_id: str) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        key = zlib.crc32(f"kpi:{procedure_id}".encode())
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
 def keys_text(keys: Iterable[str]) -> str:
     return "\n".join(sorted(set(keys)))
 
@@ -93,7 +87,7 @@ def keys_text(keys: Iterable[str]) -> str:
 def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datetime) -> int:
     """Bring the figures of ``procedure_id`` up to date, counting the field-index ``keys``
     (``Records.kpi_keys`` of its versions); returns how many days were recomputed."""
-    _lock(session, procedure_id)
+    serialise(session, f"kpi:{procedure_id}")
     wanted = keys_text(keys)
     days = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
                                .returning(_P.c.day)))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.errors import Conflict, NotFound
 from engine.store import kpi_rollup, users
 from engine.store.audit import GENESIS, event_hash, normalise, parse_time
+from engine.store.db import serialise
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     Attachment,
@@ -78,6 +79,7 @@ def register_procedure_version(
     found = version_by_hash(session, procedure_id, digest)
     if found is not None:
         return found, False
+    serialise(session, f"versions:{procedure_id}")  # the next major number is taken once
     major = (session.scalar(select(func.max(ProcedureVersion.major))
                             .where(ProcedureVersion.procedure_id == procedure_id)) or 0) + 1
     row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,

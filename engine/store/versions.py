@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from engine.errors import Conflict
+from engine.store.db import serialise
 from engine.store.repo import content_hash, get_version, version_by_hash
 from engine.store.tables import ProcedureVersion
 
@@ -59,6 +60,7 @@ def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[
                now: datetime | None = None) -> tuple[ProcedureVersion, bool]:
     """A new draft row numbered ``major.(minor+1)``; ``(row, created)``. Saving the same
     text as the newest draft creates nothing."""
+    serialise(session, f"versions:{procedure_id}")  # two editors saving at once get 1.1 and 1.2
     latest = working_copy(session, procedure_id)
     digest = content_hash(source, forms)
     if latest is not None and latest.status == DRAFT and _plain_hash(latest) == digest:
@@ -110,6 +112,7 @@ def back_to_draft(session: Session, version_id: int) -> ProcedureVersion:
 def publish(session: Session, version_id: int, *, now: datetime | None = None) -> ProcedureVersion:
     """Promote a version in review to the next major version (``N+1.0``)."""
     row = get_version(session, version_id)
+    serialise(session, f"versions:{row.procedure_id}")
     if row.status != IN_REVIEW:
         raise Conflict(f"version {label(row)} of {row.procedure_id} is {row.status}; only a version "
                        "in review can be published")
