@@ -163,17 +163,28 @@ def test_each_write_marks_its_days_and_a_refresh_follows(played, sessions):
     assert _dashboard(wf, sessions, clock.now).totals == after.totals
 
 
-def test_overdue_now_is_counted_live(played, sessions):
+def test_overdue_now_equals_the_open_tasks_past_due(played, sessions):
+    """Counted from the open tasks by due day, plus those due earlier today: checked at
+    moments just before and after deadlines, at midnight, and long after."""
     wf, clock = played
     with sessions.begin() as s:
         wf.refresh_kpis(s, PID)
-    later = clock.now + timedelta(days=30)
-    k = _dashboard(wf, sessions, later)
     with sessions() as s:
-        want = s.scalar(select(func.count()).select_from(Task).where(
-            Task.procedure_id == PID, Task.status == "open", Task.due_at < later))
-    assert want > 0 and k.totals["overdue"] == want
-    assert _dashboard(wf, sessions, T0).totals["overdue"] == 0
+        dues = sorted(s.scalars(select(Task.due_at).where(Task.procedure_id == PID, Task.status == "open",
+                                                          Task.due_at.is_not(None))))
+    assert len(dues) >= 4
+    moments = [T0, clock.now + timedelta(days=30)]
+    for due in dues[::2]:
+        midnight = datetime.combine(due.date(), datetime.min.time(), UTC)
+        moments += [due - timedelta(minutes=1), due + timedelta(minutes=1), midnight, midnight + timedelta(days=1)]
+    seen = set()
+    for now in moments:
+        with sessions() as s:
+            want = s.scalar(select(func.count()).select_from(Task).where(
+                Task.procedure_id == PID, Task.status == "open", Task.due_at < now))
+        assert _dashboard(wf, sessions, now).totals["overdue"] == want, now
+        seen.add(want)
+    assert len(seen) >= 3  # the moments do tell the figures apart
 
 
 def test_other_kpi_fields_recount_the_procedure(played, sessions):

@@ -91,7 +91,8 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     instance figures by start day, step figures by task creation day.
 
     Reads the pre-aggregated ``kpi_counts`` (bring them up to date first with
-    ``kpi_rollup.refresh``); only "overdue now" is counted live, from the open tasks."""
+    ``kpi_rollup.refresh``); "overdue now" adds the open tasks due before today (counted by
+    due day) and those due today before ``now`` (counted live)."""
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
     first, end = day_range(since, until)
@@ -103,6 +104,8 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     step_hist: dict[str, Histogram] = defaultdict(Histogram)
     fields: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     fp_key = first_pass[0] + FIRST if first_pass else None
+    today = now.astimezone(UTC).date().isoformat()
+    overdue = _due_today(session, procedure_id, first, end, now)
     out = Kpis()
     # Summed in SQL: per period where the figure is shown per period, else over the range.
     per_period = or_(k.c.metric.in_(("instances", "instance_hours")), k.c.key == (fp_key or ""))
@@ -125,6 +128,9 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
             steps[key][value] += n
         elif metric == "task_hours":
             step_hist[key].add(int(value), n, total or 0.0)
+        elif metric == "open_due":
+            if value < today:
+                overdue[key] = overdue.get(key, 0) + n
         elif key == fp_key:
             ok, all_ = out.first_pass.get(lbl, (0, 0))
             out.first_pass[lbl] = (ok + (n if value == first_pass[1] else 0), all_ + n)
@@ -136,7 +142,6 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     med, p90 = total_hist.percentiles(0.5, 0.9)
     out.totals = {name: sum(r[name] for r in out.periods) for name in ("started", *_STATUS)}
     out.totals.update(median_h=_hours(med), p90_h=_hours(p90))
-    overdue = _overdue(session, procedure_id, first, end, now)
     for step in sorted(set(steps) | set(overdue)):
         item = steps[step]
         med, p90 = step_hist[step].percentiles(0.5, 0.9)
@@ -154,14 +159,16 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     return out
 
 
-def _overdue(session: Session, procedure_id: str, first: str, end: str, now: datetime) -> dict[str, int]:
-    """Open tasks past their deadline now, per step, of the tasks created in the days."""
+def _due_today(session: Session, procedure_id: str, first: str, end: str, now: datetime) -> dict[str, int]:
+    """Per step, the open tasks (created in the days) that fell due today before ``now``:
+    the part of "overdue now" that the daily figures (open tasks by due day) cannot tell."""
     t = Task.__table__
-    since = datetime.fromisoformat(first).replace(tzinfo=UTC)
-    until = datetime.fromisoformat(end).replace(tzinfo=UTC)
+    start_of_today = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
     stmt = (select(t.c.step, func.count()).where(
-        t.c.procedure_id == procedure_id, t.c.status == TaskStatus.OPEN, t.c.due_at < now,
-        t.c.created_at >= since, t.c.created_at < until).group_by(t.c.step))
+        t.c.procedure_id == procedure_id, t.c.status == TaskStatus.OPEN,
+        t.c.due_at >= start_of_today, t.c.due_at < now,
+        t.c.created_at >= datetime.fromisoformat(first).replace(tzinfo=UTC),
+        t.c.created_at < datetime.fromisoformat(end).replace(tzinfo=UTC)).group_by(t.c.step))
     return {r[0]: r[1] for r in session.execute(stmt)}
 
 

@@ -208,14 +208,18 @@ def _count(session: Session, procedure_id: str, lo: datetime, hi: datetime, want
     b = case((done, _bucket(_seconds(dialect, _T.c.created_at, _T.c.completed_at))), else_=None).label("b")
     has_due = case((_T.c.due_at.is_not(None), 1), else_=0).label("has_due")
     on_time = case((and_(done, _T.c.completed_at <= _T.c.due_at), 1), else_=0).label("on_time")
-    for d, step, status, due, in_time, bk, n, total in session.execute(
-            select(day, _T.c.step, _T.c.status, has_due, on_time, b, func.count(), func.sum(secs))
+    # Open tasks by the day they fall due: "overdue now" sums the days before today.
+    due_day = case((_T.c.status == TaskStatus.OPEN, _day(dialect, _T.c.due_at)), else_=None).label("due_day")
+    for d, step, status, due, in_time, bk, due_on, n, total in session.execute(
+            select(day, _T.c.step, _T.c.status, has_due, on_time, b, due_day, func.count(), func.sum(secs))
             .where(_T.c.procedure_id == procedure_id, _T.c.created_at >= lo, _T.c.created_at < hi)
             .group_by(literal_column("day"), _T.c.step, _T.c.status, literal_column("has_due"),
-                      literal_column("on_time"), literal_column("b"))):
+                      literal_column("on_time"), literal_column("b"), literal_column("due_day"))):
         add(d, "tasks", step, "created", n)
         if status == TaskStatus.OPEN:
             add(d, "tasks", step, "open", n)
+            if due_on is not None:
+                add(d, "open_due", step, due_on, n)
         elif status == TaskStatus.DONE:
             add(d, "tasks", step, "done", n)
             if bk is not None:
