@@ -4,6 +4,10 @@ Every handler is thin: parse and check the body, open one transaction, call one 
 of ``engine.service.Workflow``, shape the answer. Errors are raised, never built here;
 ``web/errors.py`` turns them into ``{code, message, errors}``. ``docs/api.md`` is the
 reference for clients.
+
+Sensitive form values are masked in every instance and event the API answers with, unless
+the caller has clearance; answers that show them in clear are logged as ``api`` once they
+are sent (``web.oversight``). ``MASK`` is refused as a sensitive value in submissions.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +29,17 @@ from engine.store.users import check_password
 from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
+from web.oversight import (
+    MASK,
+    Reader,
+    api_reader,
+    keep_masked,
+    mask_events,
+    mask_instance,
+    record_views,
+    refuse_mask,
+    sensitive_keys,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -131,6 +146,45 @@ def _require_token() -> None:
 
 def _user() -> str:
     return g.api_user
+
+
+def _log_later(reader: Reader, instance_id: str, procedure_id: str, shown: set[str]) -> None:
+    """Remember the sensitive values this answer shows in clear; ``_log_views`` logs them."""
+    if shown:
+        g.setdefault("api_views", []).append((reader, (instance_id, procedure_id, shown)))
+
+
+@bp.after_request
+def _log_views(response):
+    """Log the sensitive values an answer showed in clear, in a transaction of its own (the
+    request's transaction, if any, has ended: SQLite allows one writer at a time)."""
+    views = g.pop("api_views", None)
+    if views and response.status_code < 400:
+        record_views(views[0][0], [v for _reader, v in views], "api")
+    return response
+
+
+def _no_mask(step: str, data: Mapping[str, Any], procedure: Callable[[], Procedure]) -> None:
+    """422 when a sensitive value is sent as the mask (copied from a masked answer): it
+    would overwrite the real value. Looks up the procedure only when some value is the mask."""
+    if MASK in data.values():
+        refuse_mask(sensitive_keys(procedure()), step, data)
+
+
+def _keep_masked(session: Session, instance_id: str, step: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` of a task with each sensitive value sent as the mask replaced by the value
+    recorded for it (a step that runs again); 422 when nothing is recorded."""
+    row = store.load_instance(session, instance_id)
+    proc = workflow().runtime(session, row.version_id).procedure
+    data, errors = keep_masked(sensitive_keys(proc), step, data, row.state["data"].get(step))
+    if errors:
+        raise FormInvalid(errors[0]["message"], errors=errors)
+    return data
+
+
+def _pinned(session: Session, instance_id: str) -> Procedure:
+    """The procedure version an instance runs on."""
+    return workflow().runtime(session, store.load_instance(session, instance_id).version_id).procedure
 
 
 def _locale() -> str:
@@ -337,6 +391,7 @@ def start(procedure_id: str):
     body = _body({"data"})
     data = _object(body, "data")
     with transaction() as session:
+        _no_mask("start", data, lambda: _current(session, procedure_id)[0])
         state = workflow().start(session, procedure_id, _user(), data, locale=_locale())
         out = _instance(session, state["id"])
     return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
@@ -366,6 +421,9 @@ def _instance(session: Session, instance_id: str, *, check: bool = False) -> dic
     proc = wf.runtime(session, out["version"]["id"]).procedure
     if check:
         _require_reader(session, proc)
+    reader = api_reader(session, _user())
+    out, shown = mask_instance(sensitive_keys(proc), out, reader)
+    _log_later(reader, instance_id, proc.id, shown)
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
     out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out
@@ -427,8 +485,12 @@ def instance(instance_id: str):
 def events(instance_id: str):
     with reading() as session:
         row = store.load_instance(session, instance_id)
-        _require_reader(session, workflow().runtime(session, row.version_id).procedure)
+        proc = workflow().runtime(session, row.version_id).procedure
+        _require_reader(session, proc)
         items = workflow().events(session, instance_id)
+        reader = api_reader(session, _user())
+        items, shown = mask_events(sensitive_keys(proc), items, reader)
+        _log_later(reader, instance_id, proc.id, shown)
     return jsonify(instance=instance_id, items=items)
 
 
@@ -452,6 +514,7 @@ def correct(instance_id: str):
         raise BadRequest("'value' is required (the corrected value; null clears the field)",
                          errors=[{"field": "value", "message": "required"}])
     with transaction() as session:
+        _no_mask(step, {field: body["value"]}, lambda: _pinned(session, instance_id))
         workflow().correct(session, instance_id, _user(), step, field, body["value"], reason,
                            locale=_locale())
         out = _instance(session, instance_id)
@@ -538,6 +601,8 @@ def complete(task_id: str):
                 signed = wf.verify_password(session, _user(), password)
     with transaction() as session:
         task = store.task_ref(session, task_id)
+        if MASK in data.values():
+            data = _keep_masked(session, task.instance_id, task.step, data)
         if task.kind == TaskKind.APPROVAL:
             decision = data.pop("decision", None)
             comment = data.pop("comment", None) or ""

@@ -199,6 +199,8 @@ ZH: dict[str, str] = {
     "Score table": "评分表",
     "Search": "检索",
     "Sensitive fields are masked (no clearance).": "敏感字段已遮盖（无查看权限）。",
+    "'{mask}' only stands for a hidden sensitive value; enter the real value or leave the field empty.":
+        "“{mask}”只代表一个被遮盖的敏感值，不是数值本身：请填写实际值或留空。",
     "Show": "显示",
     "Signatures": "电子签名",
     "Size": "大小",

@@ -3,6 +3,9 @@
 Every page asks ``Workflow.actor`` for the user's roles in the procedure concerned; the
 service layer checks again when the command runs, so a page shown by mistake still cannot
 act outside the user's roles.
+
+The task page shows the earlier steps' sensitive values in clear: whoever may act on the
+open task needs them for the job; each such view is logged as ``task`` (``web.oversight``).
 """
 
 from __future__ import annotations
@@ -29,12 +32,23 @@ from web import forms_render as fr
 from web.auth import current_user, login_required
 from web.db import reading, signature_password, transaction, workflow
 from web.i18n import _, get_locale
+from web.oversight import (
+    current_reader,
+    in_clear,
+    keep_masked,
+    mask_corrections,
+    mask_data,
+    mask_errors,
+    record_views,
+    sensitive_keys,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.commands import Actor
     from engine.procedure import Procedure
+    from web.oversight import Reader
 
 bp = Blueprint("inbox", __name__)
 
@@ -167,9 +181,12 @@ def start(procedure_id: str):
             uploads, refused = (fr.save_uploads(form.schema, request.files, s, wf.config, user.username)
                                 if form else ({}, []))
         data = fr.parse_submission(form.schema, request.form, uploads) if form else {}
+        masked = mask_errors(sensitive_keys(proc), "start", data)
         if refused:
             errors = [{"field": r.field, "message": r.message} for r in refused]
             status = max(r.status for r in refused)
+        elif masked:
+            errors, status = masked, 422
         else:
             try:
                 with transaction() as s:
@@ -200,8 +217,11 @@ def _load_task(s: Session, task_id: str, username: str) -> tuple[dict, dict, Act
     return inst, task, actor, proc
 
 
-def _earlier(inst: dict, proc: Procedure, step_id: str) -> list[dict]:
-    """Recorded data of the steps before this one, in the order they were recorded."""
+def _earlier(inst: dict, proc: Procedure, step_id: str, reader: Reader,
+             shown: set[str]) -> list[dict]:
+    """Recorded data of the steps before this one, in the order they were recorded, masked
+    as ``reader`` may see them; the sensitive keys shown in clear are added to ``shown``."""
+    keys = sensitive_keys(proc)
     out = []
     order = ["start", *[p for p in inst["path"]]]
     seen = set()
@@ -211,8 +231,12 @@ def _earlier(inst: dict, proc: Procedure, step_id: str) -> list[dict]:
         seen.add(sid)
         form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
         title = _("Start form") if sid == "start" else proc.steps[sid].title
+        data, unmasked = mask_data(keys, sid, inst["data"][sid], reader)
+        corrections, corrected = mask_corrections(
+            keys, {k: v for k, v in inst["corrections"].items() if k.startswith(f"{sid}.")}, reader)
+        shown |= unmasked | corrected
         out.append({"step": sid, "title": title,
-                    "nodes": fr.view_tree(form, inst["data"][sid], corrections=inst["corrections"], step=sid)})
+                    "nodes": fr.view_tree(form, data, corrections=corrections, step=sid)})
     return out
 
 
@@ -231,12 +255,17 @@ def task(task_id: str):
         raise NotPermitted(_("You may not act on this task: it is for role '{role}'.", role=role))
     step = proc.steps[t["step"]]
     form = proc.forms.get(step.form) if step.form else None
+    reader = current_reader()
+    assert reader is not None  # login_required ran first
+    # Whoever may act on the open task sees the values it needs in clear (logged below).
+    working = in_clear(reader)
     data: dict = {}
     errors: list[dict] = []
     flags: list[dict] = []
     status = 200
     notice = None
     comment = ""
+    shown: set[str] = set()  # sensitive keys shown in clear, for the access log
     if request.method == "POST":
         action = request.form.get("action", "submit")
         comment = request.form.get("comment", "")
@@ -254,7 +283,9 @@ def task(task_id: str):
                 saved = _save_draft(s, user.username, task_id, data)
             notice = _("Draft saved at {time}.", time=_fmt(saved))
         else:
-            result = _submit(task_id, user.username, t, form, data, comment, action)
+            # a mask sent back keeps the recorded value; nothing recorded: refused
+            data, errors = keep_masked(sensitive_keys(proc), step.id, data, inst["data"].get(step.id))
+            result = (errors, 422) if errors else _submit(task_id, user.username, t, form, data, comment, action)
             if result is None:
                 n = len(flags)
                 flash(_("Recorded; {n} value(s) are out of specification.", n=n) if n else _("Recorded."), "ok")
@@ -269,6 +300,7 @@ def task(task_id: str):
             elif form and isinstance(inst["data"].get(step.id), dict):
                 # the step runs again (after a rejection): start from what was recorded
                 data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
+                shown |= mask_data(sensitive_keys(proc), step.id, data, working)[1]
                 if form:
                     flags = form.out_of_limits(form.clean(data), get_locale())
     with reading() as s:
@@ -276,9 +308,11 @@ def task(task_id: str):
                                attachment=_attachment_info(s)) if form else []
         users = [u.username for u in store.list_users(s)] if form else []
     general = [e for e in errors if e.get("field") in ("", "comment", "password") or not form]
+    earlier = _earlier(inst, proc, step.id, working, shown)
+    record_views(reader, [(inst["id"], proc.id, shown)], "task")
     return render_template(
         "task.html", inst=inst, task=t, step=step, procedure=proc, form=form, fields=fields,
-        earlier=_earlier(inst, proc, step.id), errors=errors, general_errors=general,
+        earlier=earlier, errors=errors, general_errors=general,
         notice=notice, comment=comment, users=users, task_id=task_id,
     ), status
 

@@ -1,6 +1,10 @@
 """Instances: the list (by procedure and status) and one instance's page: timeline of every
 event with actor, time, data under form labels, signatures, corrections and deadlines; the
-procedure version; links to spawned and origin instances; correction and cancel forms."""
+procedure version; links to spawned and origin instances; correction and cancel forms.
+
+Sensitive values are masked here for everybody without clearance, also for a user working
+on one of the instance's open tasks (they see them on that task's page); a cleared user's
+view is logged as ``instance`` (see ``web.oversight``)."""
 
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ from web.auth import current_user, login_required
 from web.db import reading, transaction, workflow
 from web.i18n import _, get_locale
 from web.inbox import accesses, instance_access, may_act
+from web.oversight import (
+    Reader,
+    current_reader,
+    mask_event,
+    mask_instance,
+    record_views,
+    refuse_mask,
+    sensitive_keys,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -63,11 +76,16 @@ def _step_title(proc: Procedure, sid: str | None) -> str:
     return step.title if step else sid
 
 
-def _timeline(s: Session, inst: dict, proc: Procedure) -> list[dict]:
+def _timeline(s: Session, inst: dict, proc: Procedure, reader: Reader,
+              keys: frozenset[str], shown: set[str]) -> list[dict]:
+    """The events for display, sensitive values masked for ``reader``; the keys of those
+    shown in clear are added to ``shown``."""
     events = workflow().events(s, inst["id"])
     names = user_store.full_names(s, (e["actor"] for e in events))
     out = []
-    for e in events:
+    for raw in events:
+        e, unmasked = mask_event(keys, raw, reader)
+        shown |= unmasked
         d = e["data"] or {}
         sid = e["step"]
         item: dict[str, Any] = {
@@ -141,9 +159,13 @@ def _correctable(proc: Procedure, inst: dict, actor: Actor) -> list[dict]:
 def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 200,
           form_values: dict | None = None):
     user = current_user()
+    reader = current_reader()
+    assert reader is not None  # login_required ran first
     with reading() as s:
         inst, actor, proc = instance_access(s, instance_id, user.username)
-        timeline = _timeline(s, inst, proc)
+        keys = sensitive_keys(proc)
+        inst, shown = mask_instance(keys, inst, reader)  # data, corrections, links
+        timeline = _timeline(s, inst, proc, reader, keys, shown)
         version_label = versions.label(store.get_version(s, inst["version"]["id"]))  # pinned version
         spawned = store.spawned_from(s, instance_id)
         now = workflow().clock()
@@ -160,10 +182,12 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
                           "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
                                                 d, corrections=inst["corrections"], step=sid)}
                          for sid, d in inst["data"].items()]
+    record_views(reader, [(instance_id, proc.id, shown)], "instance")
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=timeline, spawned=spawned,
         tasks=tasks, correctable=correctable, may_cancel=may_cancel, sections=data_sections,
         errors=errors or [], values=form_values or {}, version_label=version_label,
+        masked=bool(keys) and not reader.cleared,
     ), status
 
 
@@ -207,8 +231,10 @@ def correct(instance_id: str):
     try:
         with transaction() as s:
             inst, _actor, proc = instance_access(s, instance_id, user.username)
-            workflow().correct(s, instance_id, user.username, sid, field,
-                               _typed(proc, sid, field, raw), reason, locale=get_locale())
+            value = _typed(proc, sid, field, raw)
+            refuse_mask(sensitive_keys(proc), sid, {field: value})
+            workflow().correct(s, instance_id, user.username, sid, field, value, reason,
+                               locale=get_locale())
     except FormInvalid as exc:
         return _page(instance_id, errors=[{"field": "value", "message": e["message"]} for e in exc.errors]
                      or [{"field": "value", "message": exc.message}], status=422, form_values=values)

@@ -105,7 +105,9 @@ SCHEMAS: dict[str, Any] = {
     }, ["id", "local_id", "step", "title", "kind", "status", "assignee", "due_at"]),
     "HistoryEntry": _obj({
         "seq": INT, "type": {"type": "string", "description": "e.g. task:completed, task:approved, instance:completed"},
-        "step": NSTR, "task": NSTR, "actor": STR, "at": TIME, "data": ANY_OBJ,
+        "step": NSTR, "task": NSTR, "actor": STR, "at": TIME,
+        "data": {**ANY_OBJ, "description": "the event's data; sensitive form values read '●●●●' "
+                 "unless the caller has clearance"},
     }, ["seq", "type", "step", "task", "actor", "at", "data"]),
     "Event": {"allOf": [_ref("HistoryEntry"), _obj(
         {"hash": STR, "prev_hash": STR}, ["hash", "prev_hash"])]},
@@ -118,11 +120,15 @@ SCHEMAS: dict[str, Any] = {
         "outcome": NSTR, "rev": {"type": "integer", "description": "send as expected_rev to detect concurrent changes"},
         "started_at": TIME, "started_by": STR, "ended_at": NTIME,
         "origin": {"type": ["object", "null"]},
-        "data": {**ANY_OBJ, "description": "recorded values by step id ('start' for the start form)"},
-        "corrections": {**ANY_OBJ, "description": "'step.field' -> list of corrections, oldest first"},
+        "data": {**ANY_OBJ, "description": "recorded values by step id ('start' for the start form); "
+                 "filled sensitive fields (x-sensitive) read '●●●●' unless the caller has clearance "
+                 "(views in clear are logged); '●●●●' is refused as a sensitive value in submissions"},
+        "corrections": {**ANY_OBJ, "description": "'step.field' -> list of corrections, oldest first "
+                        "(old and new values of sensitive fields masked like data)"},
         "path": {"type": "array", "items": STR},
         "tasks": {"type": "array", "items": _ref("InstanceTask")},
-        "links": {"type": "array"},
+        "links": {"type": "array", "description": "instances spawned: procedure, step, the data "
+                  "handed over (values taken from sensitive fields masked like data)"},
         "history": {"type": "array", "items": _ref("HistoryEntry")},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),

@@ -5,25 +5,48 @@
   write of the web UI and of the API refuses them with 403.
 * **Admins** (the groups of role ``admin``) read everything as well.
 * Everybody else reads the procedures in which they hold a role.
-* **Clearance** (config ``audit.clearance_groups``, default ``[data-officers]``): form fields
-  marked ``x-sensitive: true`` are masked for everybody else in the dossier, the audit
-  search, ledgers and exports; every view of an unmasked record is written to the access log.
+
+Sensitive fields (``x-sensitive: true`` in a form; values a spawn step copies from them
+count too) are shown by one rule on every page and in the API that shows recorded data:
+the dossier, the audit search, ledgers and exports, the instance page and its timeline,
+the task page, and the API's instances and events (``GET`` and the instance that every
+write answers with).
+
+* **Clearance** (config ``audit.clearance_groups``, default ``[data-officers]``): a cleared
+  reader sees the values in clear; each view that shows a filled sensitive value is
+  written to the access log (``record_views``; the view is ``dossier``, ``pdf``,
+  ``search``, ``ledger``, ``instance``, ``task``, ``api``...).
+* **Working on an open task**: whoever may act on an open task of the instance (its
+  assignee, or a holder of its role or escalation role while unassigned: ``inbox.may_act``)
+  needs the values to do the job (a field engineer calls the customer), so the task's page
+  shows the earlier steps' values in clear, and that view is logged as ``task``. Only that
+  page: the same user browsing the instance page or the API sees the mask.
+* **Everybody else** sees ``MASK`` in place of each filled sensitive value (an empty value
+  stays empty), in HTML and in JSON.
+* What a user types into the form being filled (and their own drafts) is never masked.
+* Masking changes what is shown, never what is stored. ``MASK`` sent back as a sensitive
+  value (web or API) never replaces the real one: resubmitting a step that runs again, it
+  keeps the value recorded for that field (``keep_masked``); anywhere else (start forms,
+  corrections, a first submission) it is refused with 422 (``mask_errors``, ``refuse_mask``).
+
+Sensitive fields inside groups and table columns are not masked (only top-level fields).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g, request
 
 from engine import store
-from engine.errors import NotPermitted
+from engine.errors import FormInvalid, NotPermitted
 from engine.store import users as user_store
 from engine.store.audit_search import log_access
 from web.db import reading, transaction, workflow
+from web.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -114,13 +137,25 @@ def require_instance(session: Session, reader: Reader, instance_id: str) -> tupl
 
 
 def sensitive_keys(proc: Procedure) -> frozenset[str]:
-    """``STEP.FIELD`` of every field marked ``x-sensitive: true`` in the procedure's forms."""
+    """``STEP.FIELD`` of every field marked ``x-sensitive: true`` in the procedure's forms,
+    and ``SPAWN_STEP.KEY`` of each value a spawn step computes from such a field (it is
+    recorded in the ``spawn:requested`` event and the instance's links)."""
     out = set()
     for sid in ("start", *proc.steps):
         form = proc.form_of(sid) if sid == "start" or proc.steps[sid].form else None
         if form is not None:
             out |= {f"{sid}.{path}" for path, info in form.fields.items() if info.sensitive}
+    fields = frozenset(out)
+    for sid, step in proc.steps.items():
+        for key, expr in step.with_:
+            if any(_reads(name, k) for name in expr.names for k in fields):
+                out.add(f"{sid}.{key}")
     return frozenset(out)
+
+
+def _reads(name: str, key: str) -> bool:
+    """Whether the expression name ``name`` (``start.phone``, ``start``) reads ``key``."""
+    return name == key or key.startswith(name + ".") or name.startswith(key + ".")
 
 
 def _filled(value: Any) -> bool:
@@ -134,7 +169,7 @@ def mask_data(keys: frozenset[str], step: str, data: Mapping[str, Any] | None,
     data = dict(data or {})
     shown = set()
     for key in keys:
-        sid, _, field = key.partition(".")
+        sid, _sep, field = key.partition(".")
         if sid != step or "." in field or not _filled(data.get(field)):
             continue
         if reader.cleared:
@@ -172,6 +207,79 @@ def mask_corrections(keys: frozenset[str], corrections: Mapping[str, list[dict]]
                 items = [{**c, "old": MASK, "new": MASK} for c in items]
         out[key] = items
     return out, shown
+
+
+def mask_events(keys: frozenset[str], events: Iterable[Mapping[str, Any]],
+                reader: Reader) -> tuple[list[dict[str, Any]], set[str]]:
+    out, shown = [], set()
+    for event in events:
+        e, s = mask_event(keys, event, reader)
+        out.append(e)
+        shown |= s
+    return out, shown
+
+
+def mask_instance(keys: frozenset[str], inst: Mapping[str, Any],
+                  reader: Reader) -> tuple[dict[str, Any], set[str]]:
+    """A copy of ``Workflow.instance(...)`` with sensitive values masked in its data, its
+    corrections, the data of its spawn links and (when present) its history."""
+    out = dict(inst)
+    shown: set[str] = set()
+    data = {}
+    for sid, values in (inst.get("data") or {}).items():
+        data[sid], s = mask_data(keys, sid, values, reader) if isinstance(values, Mapping) else (values, set())
+        shown |= s
+    out["data"] = data
+    out["corrections"], s = mask_corrections(keys, inst.get("corrections") or {}, reader)
+    shown |= s
+    if inst.get("links"):
+        links = []
+        for link in inst["links"]:
+            link = dict(link)
+            if isinstance(link.get("data"), Mapping):
+                link["data"], s = mask_data(keys, link.get("step") or "", link["data"], reader)
+                shown |= s
+            links.append(link)
+        out["links"] = links
+    if "history" in inst:
+        out["history"], s = mask_events(keys, inst["history"], reader)
+        shown |= s
+    return out, shown
+
+
+def in_clear(reader: Reader) -> Reader:
+    """The reader as one working on an open task of the instance: sees values in clear (the
+    views are logged all the same)."""
+    return replace(reader, cleared=True)
+
+
+def mask_errors(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> list[dict]:
+    """``{field, message}`` for each sensitive field of ``step`` submitted as ``MASK``: the
+    mask stands for a value the user was not shown, so storing it would lose that value."""
+    return [{"field": field, "message": _("'{mask}' only stands for a hidden sensitive value; "
+                                          "enter the real value or leave the field empty.", mask=MASK)}
+            for field, value in (data or {}).items()
+            if value == MASK and f"{step}.{field}" in keys]
+
+
+def refuse_mask(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> None:
+    errors = mask_errors(keys, step, data)
+    if errors:
+        raise FormInvalid(errors[0]["message"], errors=errors)
+
+
+def keep_masked(keys: frozenset[str], step: str, data: Mapping[str, Any],
+                recorded: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[dict]]:
+    """A step that runs again, resubmitted from what a masked read showed: each sensitive
+    value sent as ``MASK`` keeps the value recorded for that field (the submission replaces
+    the step's data, so leaving it out would clear it). Errors (``mask_errors``) for a
+    ``MASK`` where nothing is recorded."""
+    recorded = recorded if isinstance(recorded, Mapping) else {}
+    out = dict(data)
+    for field, value in data.items():
+        if value == MASK and f"{step}.{field}" in keys and _filled(recorded.get(field)):
+            out[field] = recorded[field]
+    return out, mask_errors(keys, step, out)
 
 
 def record_views(reader: Reader, entries: Iterable[tuple[str, str, Iterable[str]]], view: str) -> None:
