@@ -13,8 +13,6 @@ are sent (``web.oversight``). ``MASK`` is refused as a sensitive value in submis
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +24,7 @@ from engine import store
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.store.tables import InstanceStatus, TaskKind
 from engine.store.users import check_password
+from web.auth import SignInGuard
 from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -61,46 +60,11 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
-    app.extensions["api_failures"] = FailedLogins(app.config["API_LOGIN_MAX_FAILURES"],
-                                                  app.config["API_LOGIN_LOCK_SECONDS"])
+    app.extensions["api_failures"] = SignInGuard("api", app.config["API_LOGIN_MAX_FAILURES"],
+                                                 app.config["API_LOGIN_LOCK_SECONDS"])
 
 
 # --- authentication -----------------------------------------------------------------------
-
-class FailedLogins:
-    """Failed log-ins per user name, in this process's memory (each gunicorn worker keeps its
-    own count, so the real limit is ``max_failures`` times the number of workers).
-
-    After ``max_failures`` failures in a row the name is locked for ``lock_seconds``; each
-    further failure after the lock ends locks it again. A success clears the count.
-    """
-
-    def __init__(self, max_failures: int, lock_seconds: int) -> None:
-        self.max_failures = max_failures
-        self.lock_seconds = lock_seconds
-        self._failures: dict[str, tuple[int, float]] = {}  # name -> (count, locked until)
-        self._lock = threading.Lock()
-
-    def locked_for(self, username: str) -> float:
-        """Seconds until ``username`` may try again (0 when not locked)."""
-        with self._lock:
-            _, until = self._failures.get(username, (0, 0.0))
-        return max(0.0, until - time.monotonic())
-
-    def failed(self, username: str) -> None:
-        with self._lock:
-            count, until = self._failures.get(username, (0, 0.0))
-            count += 1
-            if count >= self.max_failures:
-                until = time.monotonic() + self.lock_seconds
-            self._failures[username] = (count, until)
-            if len(self._failures) > 10_000:  # bound the memory a name-spraying client can use
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username, None)
-
 
 def _serializer() -> URLSafeTimedSerializer:
     return current_app.extensions["api_tokens"]
@@ -197,18 +161,19 @@ def token():
     body = _body({"username", "password"})
     username = _string(body, "username", required=True)
     password = _string(body, "password", required=True)
-    failures: FailedLogins = current_app.extensions["api_failures"]
-    wait = failures.locked_for(username)
-    if wait > 0:
+    failures: SignInGuard = current_app.extensions["api_failures"]
+    until = failures.locked_until(username)
+    if until is not None:
+        wait = int((until - datetime.now(UTC)).total_seconds()) + 1
         raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
-                              f"{int(wait) + 1} seconds", retry_after=int(wait) + 1)
+                              f"{wait} seconds", retry_after=wait)
     with reading() as session:
         user = check_password(session, username, password)
         name = user.username if user is not None else None
     if name is None:
-        failures.failed(username)
+        failures.fail(username)
         raise Unauthenticated("wrong user name or password", error="invalid_grant")
-    failures.succeeded(username)
+    failures.succeed(username)
     value, expires = issue_token(name)
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 

@@ -6,19 +6,18 @@
   token in the hidden input ``csrf_token`` (or the ``X-CSRF-Token`` header); otherwise 400.
   The API authenticates with bearer tokens and is exempt.
 * ``LOCK_AFTER`` failed sign-ins for one user name from one address within ``WINDOW`` lock
-  that pair for ``WINDOW``; the message says when to retry. Counters live in the process
-  (each gunicorn worker counts for itself).
+  that pair for ``WINDOW``; the message says when to retry. The count is kept in the
+  database (``engine/store/sign_in.py``), so it holds across gunicorn workers; the API's
+  token endpoint uses the same guard, per user name.
 """
 
 from __future__ import annotations
 
 import functools
 import secrets
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +34,9 @@ from flask import (
     url_for,
 )
 
+from engine.store import sign_in
 from engine.store import users as user_store
+from engine.store.tables import SignInFailure
 from web import i18n
 from web.db import reading, transaction
 from web.i18n import _
@@ -64,45 +65,40 @@ class SessionUser:
 # --------------------------------------------------------------------------- lock-out
 
 
-class Throttle:
-    """Failed sign-ins per (user name, address); thread-safe, in memory."""
+class SignInGuard:
+    """Lock-out after failed sign-ins, kept in the database (``engine.store.sign_in``) so it
+    holds across server processes. ``kind`` names the door: ``web`` counts per user name
+    and address, ``api`` per user name."""
 
-    def __init__(self, limit: int = LOCK_AFTER, window: float = WINDOW,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, kind: str, limit: int = LOCK_AFTER, window: float = WINDOW) -> None:
+        self.kind = kind
         self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
+        self.window = timedelta(seconds=window)
 
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if times:
-            self._failures[key] = times
-        else:
-            self._failures.pop(key, None)
-        return times
+    def _key(self, username: str, address: str | None) -> str:
+        name = username.strip().lower()
+        return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
-    def locked_until(self, username: str, address: str) -> float | None:
-        """When the pair may try again, or None if it is not locked."""
-        key = (username.strip().lower(), address)
-        with self._lock:
-            now = self.clock()
-            times = self._recent(key, now)
-            if len(times) >= self.limit:
-                return times[-1] + self.window
-        return None
+    def locked_until(self, username: str, address: str | None = None) -> datetime | None:
+        """When the user name (from that address) may try again, or None if not locked."""
+        with reading() as s:
+            return sign_in.locked_until(s, self._key(username, address), datetime.now(UTC),
+                                        limit=self.limit, window=self.window)
 
-    def fail(self, username: str, address: str) -> None:
-        key = (username.strip().lower(), address)
-        with self._lock:
-            now = self.clock()
-            self._recent(key, now)
-            self._failures.setdefault(key, []).append(now)
+    def fail(self, username: str, address: str | None = None) -> datetime | None:
+        """Count a failure; returns the end of the lock-out it started, if it did."""
+        now = datetime.now(UTC)
+        with transaction() as s:
+            count = sign_in.failed(s, self._key(username, address), now, window=self.window)
+        return now + self.window if count >= self.limit else None
 
-    def succeed(self, username: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((username.strip().lower(), address), None)
+    def succeed(self, username: str, address: str | None = None) -> None:
+        key = self._key(username, address)
+        with reading() as s:
+            counted = s.get(SignInFailure, key) is not None
+        if counted:
+            with transaction() as s:
+                sign_in.succeeded(s, key)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -205,7 +201,7 @@ def _security_headers(response: Any) -> Any:
 
 def init_app(app: Flask) -> None:
     i18n.init_app(app)
-    app.extensions["login_throttle"] = Throttle()
+    app.extensions["login_throttle"] = SignInGuard("web")
     app.before_request(_before_request)
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
@@ -219,7 +215,7 @@ def init_app(app: Flask) -> None:
 def login():
     from flask import current_app
 
-    throttle: Throttle = current_app.extensions["login_throttle"]
+    throttle: SignInGuard = current_app.extensions["login_throttle"]
     error = None
     username = ""
     status = 200
@@ -235,8 +231,7 @@ def login():
                 user = user_store.check_password(s, username, password)
                 name = user.username if user else None
             if name is None:
-                throttle.fail(username, _address())
-                until = throttle.locked_until(username, _address())
+                until = throttle.fail(username, _address())
                 error = _locked_message(until) if until else _("The user name or password is wrong.")
                 status = 429 if until else 401
             else:
@@ -249,9 +244,9 @@ def login():
     return render_template("login.html", error=error, username=username), status
 
 
-def _locked_message(until: float) -> str:
-    minutes = max(1, int((until - time.time() + 59) // 60))
-    at = datetime.fromtimestamp(until, UTC)
+def _locked_message(until: datetime) -> str:
+    minutes = max(1, int(((until - datetime.now(UTC)).total_seconds() + 59) // 60))
+    at = until
     return _("Too many failed sign-ins for this account from your address. "
              "Try again after {time} ({minutes} min).", time=i18n.fmt_time(at), minutes=minutes)
 

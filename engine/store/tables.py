@@ -435,3 +435,14 @@ class KpiSource(Base):
     procedure_id: Mapped[str100] = mapped_column(primary_key=True)
     keys: Mapped[str] = mapped_column(Text)  # sorted STEP.FIELD keys, one per line
     refreshed_at: Mapped[utc]
+
+
+class SignInFailure(Base):
+    """Recent failed sign-ins per key (web: user name and address; API: user name), shared
+    by every server process so that a lock-out holds across gunicorn workers (0009)."""
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int]
+    last_at: Mapped[utc]
