@@ -310,10 +310,10 @@ def test_cli_procedures_load_and_list(cli, tmp_path, sessions):
     first = cli("procedures", "load")
     assert first.exit_code == 0, first.output
     for proc in PROCS:
-        assert f"{proc}: new version 1 " in first.output
+        assert f"{proc}: new version 1.0 " in first.output
     again = cli("procedures", "load")
     assert again.exit_code == 0
-    assert again.output.count("unchanged, version 1") == len(list((ROOT / "procedures").glob("*.yaml")))
+    assert again.output.count("unchanged, version 1.0") == len(list((ROOT / "procedures").glob("*.yaml")))
 
     lib = tmp_path / "lib"
     shutil.copytree(ROOT / "procedures", lib)
@@ -322,14 +322,14 @@ def test_cli_procedures_load_and_list(cli, tmp_path, sessions):
                     encoding="utf-8")
     edited = cli("procedures", "load", str(path))  # forms come from the configured folder
     assert edited.exit_code == 0, edited.output
-    assert "after-sales-inspection: new version 2 " in edited.output
+    assert "after-sales-inspection: new version 2.0 " in edited.output
 
     listed = cli("procedures", "list")
     assert listed.exit_code == 0
     lines = {line.split("\t")[0]: line.split("\t") for line in listed.output.splitlines()}
     assert set(lines) >= PROCS
-    assert lines["after-sales-inspection"][1] == "v2"
-    assert lines["repair-process-inspection"][1] == "v1"
+    assert lines["after-sales-inspection"][1] == "v2.0"
+    assert lines["repair-process-inspection"][1] == "v1.0"
     everything = cli("procedures", "list", "--all")
     assert everything.output.count("after-sales-inspection\t") == 2
 

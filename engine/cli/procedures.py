@@ -27,7 +27,8 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """
     from engine.errors import DefinitionInvalid
     from engine.service import Workflow
-    from engine.store import versions_of
+    from engine.store import get_version
+    from engine.store.versions import label
 
     cfg = load_config(ctx.obj["config_path"])
     workflow = Workflow(cfg)
@@ -40,11 +41,10 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
                 click.echo(str(problem))
             click.echo(f"{len(exc.problems)} problem(s) found; nothing was registered.", err=True)
             ctx.exit(1)
-        numbers = {r.procedure_id: [v.id for v in versions_of(session, r.procedure_id)]
-                   for r in registered}
+        numbers = {r.version_id: label(get_version(session, r.version_id)) for r in registered}
         session.commit()
     for r in registered:
-        number = numbers[r.procedure_id].index(r.version_id) + 1
+        number = numbers[r.version_id]
         what = "new version" if r.created else "unchanged, version"
         click.echo(f"{r.procedure_id}: {what} {number} (id {r.version_id}, "
                    f"sha256 {r.content_hash[:12]})")
@@ -60,6 +60,7 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
     from sqlalchemy import select
 
     from engine.store import ProcedureVersion, count_instances
+    from engine.store.versions import label
 
     with open_engine(ctx) as engine:
         read_only = engine.execution_options(sqlite_begin="DEFERRED")
@@ -77,8 +78,7 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
                 running = count_instances(session, proc_id, "running")
                 shown = versions if show_all else versions[-1:]
                 for row in shown:
-                    number = versions.index(row) + 1
-                    click.echo(f"{proc_id}\tv{number}\t{row.status}\t"
+                    click.echo(f"{proc_id}\tv{label(row)}\t{row.status}\t"
                                f"{row.registered_at:%Y-%m-%d %H:%M}Z\t{row.title}"
                                + ("" if show_all else f"\t({running} running)"))
 
