@@ -392,11 +392,26 @@ class Workflow:
             "started_at": state["started_at"], "started_by": state["started_by"],
             "ended_at": state.get("ended_at"), "origin": state.get("origin"),
             "data": state["data"], "corrections": corrections, "path": state["path"],
-            "tasks": list(state["tasks"].values()), "links": state.get("links", []),
+            "tasks": list(state["tasks"].values()), "links": self._links(session, row.id, state),
         }
         if history:
             out["history"] = [_event_view(e) for e in events]
         return out
+
+    def _links(self, session: Session, instance_id: str, state: Mapping[str, Any]) -> list[dict]:
+        """The spawn steps' links, each with the id and status of the instance it opened
+        (the runtime records a link before the service opens the instance)."""
+        links = [dict(link) for link in state.get("links", [])]
+        if links:
+            children = {}
+            for child in store.spawned_from(session, instance_id):
+                children.setdefault((child.procedure_id, child.origin_step), []).append(child)
+            for link in links:
+                found = children.get((link["procedure"], link["step"]))
+                if found:
+                    child = found.pop(0)
+                    link.update(instance=child.id, status=child.status.value)
+        return links
 
     def events(self, session: Session, instance_id: str) -> list[dict]:
         """The instance's audit events in chain order, with their hashes."""

@@ -205,7 +205,8 @@ def assert_linked(api, origin: Walk, origin_reader: str, procedure: str, child_r
     assert kid["origin"] == {"procedure": origin.procedure, "instance": origin.id, "step": step}
     assert kid["status"] == "running" and kid["started_by"]
     inst = origin.refresh(origin_reader)
-    assert any(link["procedure"] == procedure and link["step"] == step for link in inst["links"]), inst["links"]
+    assert any(link["procedure"] == procedure and link["step"] == step and link["instance"] == kid["id"]
+               and link["status"] == "running" for link in inst["links"]), inst["links"]
     spawned = [h for h in inst["history"] if h["type"] == "spawn:requested"]
     assert [h["step"] for h in spawned] == [step]
     return kid

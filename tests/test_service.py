@@ -144,6 +144,9 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
         assert child.origin_instance == state["id"] and child.status.value == "running"
         assert child.state["data"]["start"]["serial_no"] == "SN20260101"
         assert [e.type for e in store.events_of(s, child.id)][0] == "instance:started"
+        link = wf.instance(s, state["id"])["links"][0]
+        assert (link["procedure"], link["step"], link["instance"], link["status"]) == (
+            "repair-process-inspection", "open_repair_inspection", child.id, "running")
 
         check_consistent(s)
         assert store.verify(s) == []

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from engine import store
+from engine.service import SYSTEM
 from web import create_app
 
 START = {"f.customer": "某市人民医院", "f.product_name": "监护仪", "f.serial_no": "SN20260001",
@@ -347,6 +348,21 @@ def test_instance_page_timeline_version_corrections_and_cancel(app):
     lst = insp.get("/instances?status=cancelled").text
     assert iid in lst
     assert iid not in insp.get("/instances?status=running").text
+
+
+def test_instance_page_links_the_instances_it_opened(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    wf = app.extensions["workflow"]
+    with app.extensions["sessions"].begin() as s:  # as the spawn step does
+        data = {"customer": "某医院", "product_name": "监护仪", "model": "", "serial_no": "SN1",
+                "quantity": 1, "source_ref": "售后检验 SN1"}
+        child = wf.start_automatic(s, "repair-process-inspection", SYSTEM, data,
+                                   origin={"procedure": "after-sales-inspection", "instance": iid,
+                                           "step": "open_repair_inspection"})
+    page = insp.get(f"/instances/{iid}")
+    assert page.status_code == 200
+    assert f'href="/instances/{child["id"]}"' in page.text and "repair-process-inspection" in page.text
 
 
 # --------------------------------------------------------------------------- attachments

@@ -128,7 +128,8 @@ SCHEMAS: dict[str, Any] = {
         "path": {"type": "array", "items": STR},
         "tasks": {"type": "array", "items": _ref("InstanceTask")},
         "links": {"type": "array", "description": "instances spawned: procedure, step, the data "
-                  "handed over (values taken from sensitive fields masked like data)"},
+                  "handed over (values taken from sensitive fields masked like data), and the id "
+                  "('instance') and status of the instance opened"},
         "history": {"type": "array", "items": _ref("HistoryEntry")},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),

@@ -386,11 +386,12 @@ def _filtered(stmt: Any, procedure_id: str | None, status: str | None) -> Any:
     return stmt
 
 
-def spawned_from(session: Session, instance_id: str) -> list[tuple[str, str, InstanceStatus]]:
-    """(id, procedure, status) of the instances a step of ``instance_id`` opened."""
-    return [tuple(r) for r in session.execute(
-        select(Instance.id, Instance.procedure_id, Instance.status)
-        .where(Instance.origin_instance == instance_id).order_by(Instance.id))]
+def spawned_from(session: Session, instance_id: str) -> list[Any]:
+    """Rows ``(id, procedure_id, status, origin_step)`` of the instances that steps of
+    ``instance_id`` opened, oldest first."""
+    return list(session.execute(
+        select(Instance.id, Instance.procedure_id, Instance.status, Instance.origin_step)
+        .where(Instance.origin_instance == instance_id).order_by(Instance.started_at, Instance.id)))
 
 
 def due_instances(session: Session, now: datetime, limit: int = 100) -> list[Instance]:
