@@ -248,6 +248,10 @@ class FieldInfo:
     required: bool = False
     sensitive: bool = False
     visible_if: str | None = None
+    # Where below this field sensitive values sit (``x-sensitive: true`` on a property of
+    # a group or of a table's rows), as paths from the form's top: ``contacts[].phone``
+    # (that cell of every row), ``address.mobile``, ``phones[]`` (every item of a list).
+    sensitive_within: tuple[str, ...] = ()
 
 
 class _Cond:
@@ -405,6 +409,7 @@ class Form:
                     required=name in required,
                     sensitive=sub.get("x-sensitive") is True,
                     visible_if=vis if isinstance(vis, str) else None,
+                    sensitive_within=tuple(_sensitive_below(sub, dotted)),
                 )
             if isinstance(sub.get("properties"), dict):
                 self._collect(sub, path, top, exprs)
@@ -499,6 +504,13 @@ class Form:
                 add(path, text)
         out.sort(key=lambda pair: pair[0])
         return [entry for _, entry in out]
+
+    @property
+    def sensitive_paths(self) -> frozenset[str]:
+        """Every sensitive value of the form: its fields marked ``x-sensitive: true`` and the
+        marked values below them (``FieldInfo.sensitive_within``: ``contacts[].phone``)."""
+        return frozenset(path for path, info in self.fields.items() if info.sensitive).union(
+            *(info.sensitive_within for info in self.fields.values()))
 
     def out_of_limits(self, data: dict, locale: str = "zh") -> list[dict]:
         """Numbers outside their ``x-limits`` (table rows included): flags, not errors.
@@ -780,6 +792,23 @@ def _limits_of(schema: dict) -> tuple[float | None, float | None] | None:
     if lo is None and hi is None:
         return None
     return (lo, hi)
+
+
+def _sensitive_below(schema: dict, path: str) -> list[str]:
+    """Paths of the values marked ``x-sensitive: true`` below ``schema`` (at ``path``):
+    ``NAME`` for an object's property, ``[]`` for each item of an array. A marked value is
+    sensitive as a whole, so nothing below it is listed."""
+    out: list[str] = []
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        for name, sub in props.items():
+            if isinstance(sub, dict):
+                sub_path = f"{path}.{name}"
+                out += [sub_path] if sub.get("x-sensitive") is True else _sensitive_below(sub, sub_path)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        out += [path + "[]"] if items.get("x-sensitive") is True else _sensitive_below(items, path + "[]")
+    return out
 
 
 def _validation_schema(schema: dict) -> dict:

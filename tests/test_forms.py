@@ -166,6 +166,51 @@ def test_field_info(inspection: Form) -> None:
     assert f["photos"].widget == "file"
 
 
+NESTED_SENSITIVE = """\
+id: t
+title: T
+schema:
+  type: object
+  properties:
+    phone: {type: string, x-sensitive: true}
+    contacts:
+      type: array
+      x-widget: table
+      items:
+        type: object
+        properties:
+          person: {type: string}
+          phone: {type: string, x-sensitive: true}
+          home: {type: object, x-sensitive: true, properties: {city: {type: string, x-sensitive: true}}}
+    site:
+      type: object
+      properties:
+        street: {type: string}
+        mobile: {type: string, x-sensitive: true}
+    tags: {type: array, items: {type: string, x-sensitive: true}}
+"""
+
+
+def test_sensitive_values_below_the_top_are_recorded_per_field() -> None:
+    form, problems = parse_form(yamlsrc.load(NESTED_SENSITIVE, "forms/t.yaml"))
+    assert problems == [] and form is not None
+    f = form.fields
+    assert f["contacts"].sensitive is False
+    assert f["contacts"].sensitive_within == ("contacts[].phone", "contacts[].home")
+    assert f["site"].sensitive_within == ("site.mobile",) and f["site.mobile"].sensitive is True
+    assert f["tags"].sensitive_within == ("tags[]",)
+    assert f["phone"].sensitive is True and f["phone"].sensitive_within == ()
+    assert form.sensitive_paths == {"phone", "contacts[].phone", "contacts[].home", "site.mobile", "tags[]"}
+
+
+def test_x_sensitive_must_be_a_boolean_at_any_depth() -> None:
+    text = NESTED_SENSITIVE.replace("phone: {type: string, x-sensitive: true}\n          home",
+                                    "phone: {type: string, x-sensitive: yes please}\n          home")
+    _form, problems = parse_form(yamlsrc.load(text, "forms/t.yaml"))
+    assert [p.message for p in problems] == ["x-sensitive must be true or false"]
+    assert problems[0].line == 14  # the table column's marker
+
+
 @pytest.mark.parametrize(
     ("path", "widget"),
     [

@@ -29,9 +29,9 @@ from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.oversight import (
-    MASK,
     Reader,
     api_reader,
+    holds_mask,
     keep_masked,
     mask_events,
     mask_instance,
@@ -131,7 +131,7 @@ def _log_views(response):
 def _no_mask(step: str, data: Mapping[str, Any], procedure: Callable[[], Procedure]) -> None:
     """422 when a sensitive value is sent as the mask (copied from a masked answer): it
     would overwrite the real value. Looks up the procedure only when some value is the mask."""
-    if MASK in data.values():
+    if holds_mask(data):
         refuse_mask(sensitive_keys(procedure()), step, data)
 
 
@@ -566,7 +566,7 @@ def complete(task_id: str):
                 signed = wf.verify_password(session, _user(), password)
     with transaction() as session:
         task = store.task_ref(session, task_id)
-        if MASK in data.values():
+        if holds_mask(data):
             data = _keep_masked(session, task.instance_id, task.step, data)
         if task.kind == TaskKind.APPROVAL:
             decision = data.pop("decision", None)

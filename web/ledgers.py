@@ -34,7 +34,9 @@ from web.oversight import (
     readable,
     record_views,
     require_procedure,
+    sensitive_columns,
     sensitive_keys,
+    top_key,
 )
 
 if TYPE_CHECKING:
@@ -108,12 +110,13 @@ def shown(value: Any) -> str:
 
 
 def masked_rows(rows: list[dict], keys: frozenset[str], reader: Reader) -> tuple[list[dict], list[tuple]]:
-    """Rows with sensitive columns masked for readers without clearance; views to log."""
+    """Rows with sensitive columns masked for readers without clearance; views to log (by
+    the field at the top of the form: ``visit.site`` for a column ``visit.site.mobile``)."""
     views = []
     for r in rows:
         hit = [k for k in keys if r["cells"].get(k) not in (None, "")]
         if reader.cleared:
-            views.append((r["id"], "", hit))
+            views.append((r["id"], "", {top_key(k) for k in hit}))
         else:
             for k in hit:
                 r["cells"][k] = MASK
@@ -124,7 +127,7 @@ def render_ledger(proc: Procedure, reader: Reader, *, subset: Any = None, extra:
                   endpoint: str = "ledgers.show", endpoint_args: dict | None = None):
     q, state = ledger_query(proc, subset=subset)
     page = page_arg()
-    keys = sensitive_keys(proc) & set(q.columns)
+    keys = sensitive_columns(sensitive_keys(proc), q.columns)
     with reading() as s:
         rows, more = ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
     rows, views = masked_rows(rows, keys, reader)
@@ -149,10 +152,10 @@ def show(procedure_id: str):
 def _export_rows(proc: Procedure, reader: Reader) -> tuple[list[str], Iterator[list[Any]]]:
     """Headings and a generator of cell lists (masked as on screen) for an export."""
     q, _state = ledger_query(proc)
-    keys = sensitive_keys(proc) & set(q.columns)
+    keys = sensitive_columns(sensitive_keys(proc), q.columns)
     headings = [c.title for c in ledger_of(proc).columns]
     if keys and reader.cleared:
-        record_views(reader, [("*", proc.id, sorted(keys))], "ledger-export")
+        record_views(reader, [("*", proc.id, sorted({top_key(k) for k in keys}))], "ledger-export")
 
     def rows() -> Iterator[list[Any]]:
         with reading() as s:

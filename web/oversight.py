@@ -29,7 +29,14 @@ write answers with).
   keeps the value recorded for that field (``keep_masked``); anywhere else (start forms,
   corrections, a first submission) it is refused with 422 (``mask_errors``, ``refuse_mask``).
 
-Sensitive fields inside groups and table columns are not masked (only top-level fields).
+The marker counts at any depth of a form: a property of a group (``site.mobile``) or a
+column of a table (``contacts[].phone``: that cell of every row). Only those values are
+masked; the other properties and cells stay as they are. The access log names the field at
+the top (``docs.contacts``) when a value below it was shown in clear. A correction replaces
+a field's whole value, so the corrections of a field holding sensitive values anywhere
+below it are masked as a whole. ``MASK`` sent back in a table cell keeps the cell recorded
+for the row that holds the same apart from its sensitive cells; where no row pairs, or
+nothing is recorded, it is refused like a mask at the top.
 """
 
 from __future__ import annotations
@@ -137,15 +144,17 @@ def require_instance(session: Session, reader: Reader, instance_id: str) -> tupl
 
 
 def sensitive_keys(proc: Procedure) -> frozenset[str]:
-    """``STEP.FIELD`` of every field marked ``x-sensitive: true`` in the procedure's forms,
-    and ``SPAWN_STEP.KEY`` of each value a spawn step computes from such a field (it is
+    """``STEP.PATH`` of every value marked ``x-sensitive: true`` in the procedure's forms
+    (``docs.phone``; below the top: ``docs.contacts[].phone`` for that cell of every row,
+    ``docs.site.mobile`` for a property of a group, ``Form.sensitive_paths``), and
+    ``SPAWN_STEP.KEY`` of each value a spawn step computes from such a field (it is
     recorded in the ``spawn:requested`` event and the instance's links)."""
     out = set()
     for sid in ("start", *proc.steps):
         form = proc.form_of(sid) if sid == "start" or proc.steps[sid].form else None
         if form is not None:
-            out |= {f"{sid}.{path}" for path, info in form.fields.items() if info.sensitive}
-    fields = frozenset(out)
+            out |= {f"{sid}.{path}" for path in form.sensitive_paths}
+    fields = frozenset(k.split("[", 1)[0] for k in out)
     for sid, step in proc.steps.items():
         for key, expr in step.with_:
             if any(_reads(name, k) for name in expr.names for k in fields):
@@ -162,32 +171,94 @@ def _filled(value: Any) -> bool:
     return value not in (None, "", [], {})
 
 
+def _segments(path: str) -> list[str]:
+    """``contacts[].phone`` as ``["contacts", "[]", "phone"]``."""
+    out = []
+    for part in path.split("."):
+        items = 0
+        while part.endswith("[]"):
+            part, items = part[:-2], items + 1
+        out += [part, *["[]"] * items]
+    return out
+
+
+def top_key(key: str) -> str:
+    """The ``STEP.FIELD`` (the field as the form's top names it) a sensitive key sits in:
+    ``docs.contacts`` for ``docs.contacts[].phone``. The access log names these."""
+    sid, _sep, path = key.partition(".")
+    return f"{sid}.{_segments(path)[0]}"
+
+
+def _step_paths(keys: frozenset[str], step: str) -> dict[str, list[list[str]]]:
+    """``{field: [path below it, ...]}`` of the sensitive keys of ``step`` (``[]`` for the
+    field itself)."""
+    out: dict[str, list[list[str]]] = {}
+    for key in keys:
+        sid, _sep, path = key.partition(".")
+        if sid == step:
+            segs = _segments(path)
+            out.setdefault(segs[0], []).append(segs[1:])
+    return out
+
+
+def _mask_at(value: Any, segs: list[str], hide: bool) -> tuple[Any, bool]:
+    """``value`` with the filled values at ``segs`` below it masked (when ``hide``; a copy,
+    the original is left alone), and whether any was filled."""
+    if not segs:
+        return (MASK if hide else value, True) if _filled(value) else (value, False)
+    head, rest = segs[0], segs[1:]
+    if head == "[]":
+        if not isinstance(value, list):
+            return value, False
+        items = [_mask_at(v, rest, hide) for v in value]
+        return ([v for v, _hit in items] if hide else value), any(hit for _v, hit in items)
+    if not isinstance(value, Mapping) or head not in value:
+        return value, False
+    inner, hit = _mask_at(value[head], rest, hide)
+    return ({**value, head: inner} if hide and hit else value), hit
+
+
 def mask_data(keys: frozenset[str], step: str, data: Mapping[str, Any] | None,
               reader: Reader) -> tuple[dict[str, Any], set[str]]:
     """``data`` of ``step`` with sensitive values masked (unless the reader is cleared),
-    and the keys of the sensitive values actually shown (for the access log)."""
+    and the keys of the sensitive values actually shown (for the access log).
+
+    Only the sensitive values are masked: below the top, each filled cell of a table column
+    and each filled property of a group; the log names the field at the top
+    (``docs.contacts``)."""
     data = dict(data or {})
     shown = set()
-    for key in keys:
-        sid, _sep, field = key.partition(".")
-        if sid != step or "." in field or not _filled(data.get(field)):
+    for field, paths in _step_paths(keys, step).items():
+        if field not in data:
+            continue
+        value, hit = data[field], False
+        for segs in paths:
+            value, h = _mask_at(value, segs, not reader.cleared)
+            hit |= h
+        if not hit:
             continue
         if reader.cleared:
-            shown.add(key)
+            shown.add(f"{step}.{field}")
         else:
-            data[field] = MASK
+            data[field] = value
     return data, shown
 
 
+def _tops(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(top_key(k) for k in keys)
+
+
 def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -> tuple[dict[str, Any], set[str]]:
-    """An event dict (``type, step, data``...) with sensitive values in its data masked."""
+    """An event dict (``type, step, data``...) with sensitive values in its data masked. A
+    correction replaces a field's whole value: the correction of a field holding sensitive
+    values anywhere below it is masked as a whole."""
     e = dict(event)
     d = dict(e.get("data") or {})
     step = e.get("step") or "start"
     shown: set[str] = set()
     if isinstance(d.get("data"), Mapping):
         d["data"], shown = mask_data(keys, step, d["data"], reader)
-    if e.get("type") == "data:corrected" and f"{step}.{d.get('field')}" in keys:
+    if e.get("type") == "data:corrected" and f"{step}.{d.get('field')}" in _tops(keys):
         if reader.cleared:
             shown.add(f"{step}.{d.get('field')}")
         else:
@@ -198,9 +269,12 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
 
 def mask_corrections(keys: frozenset[str], corrections: Mapping[str, list[dict]],
                      reader: Reader) -> tuple[dict[str, list[dict]], set[str]]:
+    """Corrections by ``STEP.FIELD``; those of a field holding sensitive values (at the top
+    or anywhere below) masked as a whole."""
     out, shown = {}, set()
+    tops = _tops(keys)
     for key, items in corrections.items():
-        if key in keys:
+        if key in tops:
             if reader.cleared:
                 shown.add(key)
             else:
@@ -247,19 +321,60 @@ def mask_instance(keys: frozenset[str], inst: Mapping[str, Any],
     return out, shown
 
 
+def sensitive_columns(keys: frozenset[str], columns: Iterable[str]) -> frozenset[str]:
+    """The ledger columns (``STEP.FIELD``, ``STEP.GROUP.FIELD``) that show a sensitive
+    value: marked themselves, or inside a group marked as a whole. (A column is a single
+    value, never a table's, so no column sits below a ``[]``.)"""
+    plain = [k for k in keys if "[" not in k]
+    return frozenset(c for c in columns if any(c == k or c.startswith(k + ".") for k in plain))
+
+
 def in_clear(reader: Reader) -> Reader:
     """The reader as one working on an open task of the instance: sees values in clear (the
     views are logged all the same)."""
     return replace(reader, cleared=True)
 
 
+def holds_mask(value: Any) -> bool:
+    """Whether ``MASK`` appears anywhere in submitted data (at the top, in a group or in a
+    table cell): a cheap test before looking up what is sensitive."""
+    if isinstance(value, Mapping):
+        return any(holds_mask(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_mask(v) for v in value)
+    return value == MASK
+
+
+def _masks_at(value: Any, segs: list[str], where: str) -> list[str]:
+    """Dotted paths (``contacts.0.phone``) where ``MASK`` stands along ``segs``: at the
+    sensitive value itself or at any level above it (a table sent back as the mask)."""
+    if value == MASK:
+        return [where]
+    if not segs:
+        return []
+    head, rest = segs[0], segs[1:]
+    if head == "[]":
+        if not isinstance(value, list):
+            return []
+        return [p for i, v in enumerate(value) for p in _masks_at(v, rest, f"{where}.{i}")]
+    if isinstance(value, Mapping) and head in value:
+        return _masks_at(value[head], rest, f"{where}.{head}")
+    return []
+
+
 def mask_errors(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> list[dict]:
-    """``{field, message}`` for each sensitive field of ``step`` submitted as ``MASK``: the
-    mask stands for a value the user was not shown, so storing it would lose that value."""
-    return [{"field": field, "message": _("'{mask}' only stands for a hidden sensitive value; "
-                                          "enter the real value or leave the field empty.", mask=MASK)}
-            for field, value in (data or {}).items()
-            if value == MASK and f"{step}.{field}" in keys]
+    """``{field, message}`` for each sensitive value of ``step`` submitted as ``MASK``
+    (``field`` is its dotted path: ``contact_phone``, ``contacts.0.phone``): the mask
+    stands for a value the user was not shown, so storing it would lose that value."""
+    data = data or {}
+    sensitive = _step_paths(keys, step)
+    found: list[str] = []
+    for field, value in data.items():
+        for segs in sorted(sensitive.get(field, ())):
+            found += [p for p in _masks_at(value, segs, field) if p not in found]
+    return [{"field": path, "message": _("'{mask}' only stands for a hidden sensitive value; "
+                                         "enter the real value or leave the field empty.", mask=MASK)}
+            for path in found]
 
 
 def refuse_mask(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> None:
@@ -268,17 +383,70 @@ def refuse_mask(keys: frozenset[str], step: str, data: Mapping[str, Any] | None)
         raise FormInvalid(errors[0]["message"], errors=errors)
 
 
+def _without(value: Any, paths: list[list[str]]) -> Any:
+    """``value`` with the values at ``paths`` blanked: what identifies a table row apart from
+    its sensitive cells."""
+    for segs in paths:
+        value = _blank_at(value, segs)
+    return value
+
+
+def _blank_at(value: Any, segs: list[str]) -> Any:
+    if not segs:
+        return None
+    head, rest = segs[0], segs[1:]
+    if head == "[]":
+        return [_blank_at(v, rest) for v in value] if isinstance(value, list) else value
+    if isinstance(value, Mapping) and head in value:
+        return {**value, head: _blank_at(value[head], rest)}
+    return value
+
+
+def _restore(value: Any, recorded: Any, paths: list[list[str]]) -> Any:
+    """``value`` with each ``MASK`` along ``paths`` replaced by what ``recorded`` holds there.
+
+    Table rows are paired with recorded rows by what they hold apart from their sensitive
+    cells: the row at the same position if that is the same, else the first such recorded
+    row; a row that pairs with none (edited, added) keeps its mask (refused)."""
+    if value == MASK:
+        return recorded if _filled(recorded) else value
+    if [] in paths:
+        return value
+    if isinstance(value, Mapping) and isinstance(recorded, Mapping):
+        out = dict(value)
+        for name in {segs[0] for segs in paths if segs[0] != "[]"}:
+            if name in value:
+                out[name] = _restore(value[name], recorded.get(name),
+                                     [segs[1:] for segs in paths if segs[0] == name])
+        return out
+    rows = [segs[1:] for segs in paths if segs[0] == "[]"]
+    if isinstance(value, list) and isinstance(recorded, list) and rows:
+        kept = [_without(r, rows) for r in recorded]
+        out_rows = []
+        for i, row in enumerate(value):
+            if not holds_mask(row):
+                out_rows.append(row)
+                continue
+            bare = _without(row, rows)
+            order = ([i] if i < len(recorded) else []) + [j for j in range(len(recorded)) if j != i]
+            match = next((j for j in order if kept[j] == bare), None)
+            out_rows.append(row if match is None else _restore(row, recorded[match], rows))
+        return out_rows
+    return value
+
+
 def keep_masked(keys: frozenset[str], step: str, data: Mapping[str, Any],
                 recorded: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[dict]]:
     """A step that runs again, resubmitted from what a masked read showed: each sensitive
-    value sent as ``MASK`` keeps the value recorded for that field (the submission replaces
-    the step's data, so leaving it out would clear it). Errors (``mask_errors``) for a
-    ``MASK`` where nothing is recorded."""
+    value sent as ``MASK`` keeps the value recorded for it (the submission replaces the
+    step's data, so leaving it out would clear it): a field's, a group property's, or a
+    table cell's, of the recorded row that holds the same apart from its sensitive cells.
+    Errors (``mask_errors``) for a ``MASK`` where nothing is recorded (or no row pairs)."""
     recorded = recorded if isinstance(recorded, Mapping) else {}
     out = dict(data)
-    for field, value in data.items():
-        if value == MASK and f"{step}.{field}" in keys and _filled(recorded.get(field)):
-            out[field] = recorded[field]
+    for field, paths in _step_paths(keys, step).items():
+        if field in data and holds_mask(data[field]):
+            out[field] = _restore(data[field], recorded.get(field), paths)
     return out, mask_errors(keys, step, out)
 
 
