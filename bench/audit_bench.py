@@ -413,6 +413,7 @@ def main() -> None:
 def measure(backends: list[tuple[str, str]], instances: int) -> None:
     for name, url in backends:
         print(f"{name}:", flush=True)
+        store.upgrade(url)  # data kept by an older checkout
         print(f"  KPI rollup of the loaded history (once, as after the upgrade): {kpi_rollup(url):.1f} s",
               flush=True)
         for what, (med, p95) in pages(url, instances).items():

@@ -110,7 +110,8 @@ class Workflow:
             if row.id not in self._runtimes:
                 self._runtimes[row.id] = Runtime(proc, self.calendars)
                 self._versions.pop(proc.id, None)
-            out.append(Registered(proc.id, row.id, row.content_hash, created))
+            # The hash people see is the definition hash every instance records at its start.
+            out.append(Registered(proc.id, row.id, proc.content_hash, created))
         return out
 
     def runtime(self, session: Session, version_id: int) -> Runtime:

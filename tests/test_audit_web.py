@@ -118,7 +118,7 @@ def test_dossier_shows_signatures_corrections_version_and_chain(app):
     corr = re.search(r'<table class="list" id="corrections">.*?</table>', page, re.S).group(0)
     assert "PM-9000" in corr and "PM-9001" in corr and "型号笔误" in corr
     assert 'id="chain-check" class="chain-ok"' in page
-    assert 'id="dossier-version">#' in page
+    assert 'id="dossier-version"><strong>v1.0</strong> #' in page
     css = b.get("/static/records.css")
     assert "@media print" in css.text
     css.close()

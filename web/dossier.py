@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine.store import versions
 from engine.store.audit_search import attachments_of, check_instance
 from engine.store.tables import Instance, ProcedureVersion, User
 from web import forms_render as fr
@@ -127,7 +128,7 @@ def build(session: Session, reader: Reader, instance_id: str) -> dict[str, Any]:
     return {
         "inst": inst, "procedure": proc, "check": check_instance(session, instance_id),
         "version": {"id": inst["version"]["id"], "hash": inst["version"]["hash"],
-                    "content_hash": version.content_hash if version else "",
+                    "label": versions.label(version) if version else "",
                     "registered_at": version.registered_at if version else None},
         "started_by": names.get(inst["started_by"], inst["started_by"]),
         "sections": sections, "timeline": timeline, "signatures": signatures,

@@ -98,7 +98,7 @@ def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
     pdf.pairs([
         (_("Instance"), inst["id"]),
         (_("Procedure"), f"{proc.title} ({proc.id})"),
-        (_("Procedure version"), f"#{d['version']['id']} {d['version']['hash']}"),
+        (_("Procedure version"), f"v{d['version']['label']} #{d['version']['id']} {d['version']['hash']}"),
         (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
         (_("Started"), f"{fmt_time(inst['started_at'])} · {d['started_by']}"),
         (_("Ended"), fmt_time(inst.get("ended_at"))),
