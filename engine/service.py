@@ -326,9 +326,8 @@ class Workflow:
             if not self.versions(session, procedure_id):
                 raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
             return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now)
-        keys = {pid: self.kpi_keys(session, pid) for pid in store.procedure_ids(session)}
-        return sum(kpi_rollup.refresh(session, pid, keys.get(pid, ()), now)
-                   for pid in kpi_rollup.stale(session, keys))
+        return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now)
+                   for pid in kpi_rollup.stale(session))
 
     def tick(self, session: Session, *, limit: int = 500) -> int:
         """Fire what is due by now on up to ``limit`` instances; return how many changed."""

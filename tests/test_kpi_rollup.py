@@ -15,6 +15,7 @@ from helpers_time import Clock
 from sqlalchemy import func, select
 from test_records_kpis import OVERRIDES, ROOT
 
+from engine import store
 from engine.cli import main
 from engine.config import load_config
 from engine.runtime import open_tasks
@@ -22,7 +23,7 @@ from engine.service import Workflow
 from engine.store import kpi_rollup, make_engine, session_factory, users
 from engine.store.kpi_query import kpis, period_label
 from engine.store.kpi_rollup import Histogram, bucket
-from engine.store.tables import Instance, KpiCount, KpiPending, Task
+from engine.store.tables import Instance, KpiCount, KpiPending, KpiSource, Task
 from engine.worker import Worker
 
 PID = "complaint-demo"
@@ -206,7 +207,7 @@ def test_the_worker_keeps_figures_current(played, sessions):
     stats = Worker(wf, sessions).run_once()
     assert stats.kpi_days >= 20 and "KPI days" in str(stats)
     with sessions() as s:
-        assert kpi_rollup.stale(s, {PID: wf.kpi_keys(s, PID)}) == []
+        assert kpi_rollup.stale(s) == []
     assert Worker(wf, sessions).run_once().kpi_days == 0
 
 
@@ -219,6 +220,20 @@ def test_cli_counts_and_names_an_unknown_procedure(played, db_url, monkeypatch):
     assert again.exit_code == 0 and again.output.startswith("OK: 0 day(s)"), again.output
     bad = runner.invoke(main, ["audit", "kpis", "--procedure", "complaint-dmeo"])
     assert bad.exit_code == 2 and "'complaint-dmeo' is not installed" in bad.output, bad.output
+
+
+def test_a_new_version_is_looked_at_once(played, sessions):
+    """A new version may declare other KPI fields: the rollup compiles it and recounts only
+    if they differ; procedures without instances are never counted."""
+    wf, _clock = played
+    Worker(wf, sessions).run_once()
+    with sessions.begin() as s:
+        row = store.latest_version(s, PID)
+        store.register_procedure_version(s, PID, row.source + "\n# 注释\n", row.forms, row.title)
+        assert kpi_rollup.stale(s) == [PID]
+        assert wf.refresh_kpis(s) == 0  # same fields: nothing recounted
+        assert kpi_rollup.stale(s) == []
+        assert s.get(KpiSource, "survey-demo") is None  # no instances, nothing counted
 
 
 @pytest.mark.parametrize("seed", range(5))

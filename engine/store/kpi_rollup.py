@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from engine.store.tables import (
     KpiCount,
     KpiPending,
     KpiSource,
+    ProcedureVersion,
     Task,
     TaskStatus,
 )
@@ -92,13 +93,13 @@ def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datet
     days = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
                                .returning(_P.c.day)))
     counted = session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id))
+    latest = _latest_versions(session, procedure_id).get(procedure_id, 0)
     if counted != wanted:
         session.execute(delete(_K).where(_K.c.procedure_id == procedure_id))
         days = _all_days(session, procedure_id)
-        session.execute(delete(_S).where(_S.c.procedure_id == procedure_id))
-        session.execute(insert(_S).values(procedure_id=procedure_id, keys=wanted, refreshed_at=now))
-    elif days:
-        session.execute(_S.update().where(_S.c.procedure_id == procedure_id).values(refreshed_at=now))
+    session.execute(delete(_S).where(_S.c.procedure_id == procedure_id))
+    session.execute(insert(_S).values(procedure_id=procedure_id, keys=wanted, version_id=latest,
+                                      refreshed_at=now))
     _recompute(session, procedure_id, days, wanted.split("\n") if wanted else [])
     return len(days)
 
@@ -110,11 +111,26 @@ def is_current(session: Session, procedure_id: str, keys: Iterable[str]) -> bool
     return session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id)) == keys_text(keys)
 
 
-def stale(session: Session, keys_by_procedure: Mapping[str, Iterable[str]]) -> list[str]:
-    """Procedures with pending days, or whose counted KPI fields differ from ``keys_by_procedure``."""
+def _latest_versions(session: Session, procedure_id: str | None = None) -> dict[str, int]:
+    v = ProcedureVersion.__table__
+    stmt = select(v.c.procedure_id, func.max(v.c.id)).group_by(v.c.procedure_id)
+    if procedure_id is not None:
+        stmt = stmt.where(v.c.procedure_id == procedure_id)
+    return {r[0]: r[1] for r in session.execute(stmt)}
+
+
+def stale(session: Session) -> list[str]:
+    """Procedures :func:`refresh` may have work for, found without compiling any: those
+    with pending days, those with a version registered since they were counted (their KPI
+    fields may differ), and those never counted that have instances (after the upgrade)."""
     out = set(session.scalars(select(_P.c.procedure_id).distinct()))
-    counted = {r[0]: r[1] for r in session.execute(select(_S.c.procedure_id, _S.c["keys"]))}
-    out |= {pid for pid, keys in keys_by_procedure.items() if counted.get(pid) != keys_text(keys)}
+    counted = {r[0]: r[1] for r in session.execute(select(_S.c.procedure_id, _S.c.version_id))}
+    for pid, latest in _latest_versions(session).items():
+        if pid in counted:
+            if counted[pid] != latest:
+                out.add(pid)
+        elif session.scalar(select(_I.c.id).where(_I.c.procedure_id == pid).limit(1)) is not None:
+            out.add(pid)
     return sorted(out)
 
 

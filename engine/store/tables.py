@@ -434,6 +434,7 @@ class KpiSource(Base):
 
     procedure_id: Mapped[str100] = mapped_column(primary_key=True)
     keys: Mapped[str] = mapped_column(Text)  # sorted STEP.FIELD keys, one per line
+    version_id: Mapped[int]  # the newest version registered when counted
     refreshed_at: Mapped[utc]
 
 

@@ -47,6 +47,7 @@ def upgrade() -> None:
         "kpi_sources",
         sa.Column("procedure_id", sa.String(100), nullable=False),
         sa.Column("keys", sa.Text(), nullable=False),
+        sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("refreshed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("procedure_id", name="pk_kpi_sources"),
     )
