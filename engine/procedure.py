@@ -180,6 +180,29 @@ def _yaml_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return out
 
 
+# Parsing and checking 38 procedures with 165 forms takes seconds (the line-keeping YAML
+# loader and the JSON-Schema metaschema check), and a process meets the same texts again and
+# again (each Workflow, each test). Procedures and forms are immutable, so a parse is kept by
+# its exact input texts.
+_MEMO_SIZE = 64
+_libraries: dict[tuple, Library] = {}
+_compiled: dict[tuple, tuple[Procedure, Mapping[str, Form]]] = {}
+
+
+def _remember(memo: dict, key: tuple, make: Any) -> Any:
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo)))
+        memo[key] = found
+    return found
+
+
+def _contents(files: list[Path]) -> tuple:
+    return tuple((str(p), p.read_bytes() if p.is_file() else None) for p in files)
+
+
 def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[str | os.PathLike] = ()) -> Library:
     """Read every procedure and form under ``paths`` (files or folders).
 
@@ -187,6 +210,13 @@ def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[st
     ``extra_forms`` are available to the procedures but their problems are not reported
     (used when validating one procedure file against the shipped forms folder).
     """
+    files = _yaml_files(paths)
+    extra = _yaml_files(p for p in map(Path, extra_forms) if p.exists())
+    lib = _remember(_libraries, (_contents(files), _contents(extra)), lambda: _load_library(files, extra))
+    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=list(lib.problems))
+
+
+def _load_library(files: list[Path], extra: list[Path]) -> Library:
     lib = Library()
     sources: list[yamlsrc.Source] = []
     seen_forms: dict[str, str] = {}
@@ -201,7 +231,7 @@ def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[st
             seen_forms.setdefault(form.id, src.file)
             lib.forms.setdefault(form.id, form)
 
-    for path in _yaml_files(paths):
+    for path in files:
         if not path.exists():
             lib.problems.append(Problem(str(path), 1, 1, "no such file or folder"))
             continue
@@ -213,7 +243,7 @@ def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[st
             add_form(src, True)
         else:
             sources.append(src)
-    for path in _yaml_files(p for p in map(Path, extra_forms) if p.exists()):
+    for path in extra:
         src = yamlsrc.load_file(str(path))
         if src.data is not None and isinstance(src.data, dict) and "schema" in src.data:
             form, _ = parse_form(src)
@@ -232,6 +262,26 @@ def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[st
         lib.problems.extend(check_triggers(proc, lib.procedures))
     lib.problems.sort()
     return lib
+
+
+def compile_stored(source: str, file: str, form_texts: Mapping[str, str]) -> Procedure:
+    """A stored version (procedure text and its forms' texts) compiled; raises
+    ``DefinitionInvalid`` with every problem. Kept by its texts (see ``_remember``)."""
+    key = (source, file, tuple(sorted(form_texts.items())))
+    return _remember(_compiled, key, lambda: _compile_stored(source, file, form_texts))[0]
+
+
+def _compile_stored(source: str, file: str, form_texts: Mapping[str, str]) -> tuple[Procedure, Mapping[str, Form]]:
+    forms = {}
+    problems = []
+    for fid, text in form_texts.items():
+        form, errs = parse_form(yamlsrc.load(text, f"{fid}.yaml"))
+        problems += errs
+        if form is not None:
+            forms[fid] = form
+    if problems:
+        raise DefinitionInvalid(problems)
+    return load_procedure_text(source, file, forms), forms
 
 
 def load_procedure_text(text: str, file: str, forms: Mapping[str, Form]) -> Procedure:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import change_control, notify, store, yamlsrc
+from engine import change_control, notify, store
 from engine.calendar import Calendar
 from engine.commands import (
     SYSTEM,
@@ -35,14 +35,12 @@ from engine.commands import (
 from engine.config import Config
 from engine.errors import (
     Conflict,
-    DefinitionInvalid,
     NotFound,
     NotPermitted,
     SignatureInvalid,
     WorkflowError,
 )
-from engine.forms import parse_form
-from engine.procedure import MANAGER, Procedure, load_library, load_procedure_text
+from engine.procedure import MANAGER, Procedure, compile_stored, load_library
 from engine.runtime import Runtime, next_wakeup
 from engine.store import field_index, kpi_rollup, timekeeping
 from engine.store import users as user_store
@@ -119,16 +117,7 @@ class Workflow:
         rt = self._runtimes.get(version_id)
         if rt is None:
             row = store.get_version(session, version_id)
-            forms = {}
-            problems = []
-            for fid, text in (row.forms or {}).items():
-                form, errs = parse_form(yamlsrc.load(text, f"{fid}.yaml"))
-                problems += errs
-                if form is not None:
-                    forms[fid] = form
-            if problems:
-                raise DefinitionInvalid(problems)
-            proc = load_procedure_text(row.source, f"{row.procedure_id}.yaml", forms)
+            proc = compile_stored(row.source, f"{row.procedure_id}.yaml", row.forms or {})
             rt = self._runtimes[version_id] = Runtime(proc, self.calendars)
             self._versions.pop(proc.id, None)  # a version this process had not met
         return rt
