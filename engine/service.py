@@ -316,7 +316,7 @@ class Workflow:
                 raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
             return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now)
         return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now)
-                   for pid in kpi_rollup.stale(session))
+                   for pid in kpi_rollup.stale(session, now))
 
     def tick(self, session: Session, *, limit: int = 500) -> int:
         """Fire what is due by now on up to ``limit`` instances; return how many changed."""

@@ -207,7 +207,7 @@ def test_the_worker_keeps_figures_current(played, sessions):
     stats = Worker(wf, sessions).run_once()
     assert stats.kpi_days >= 20 and "KPI days" in str(stats)
     with sessions() as s:
-        assert kpi_rollup.stale(s) == []
+        assert kpi_rollup.stale(s, T0) == []
     assert Worker(wf, sessions).run_once().kpi_days == 0
 
 
@@ -230,10 +230,10 @@ def test_a_new_version_is_looked_at_once(played, sessions):
     with sessions.begin() as s:
         row = store.latest_version(s, PID)
         store.register_procedure_version(s, PID, row.source + "\n# 注释\n", row.forms, row.title)
-        assert kpi_rollup.stale(s) == [PID]
+        assert kpi_rollup.stale(s, T0) == [PID]
         assert wf.refresh_kpis(s) == 0  # same fields: nothing recounted
-        assert kpi_rollup.stale(s) == []
-        assert s.get(KpiSource, "survey-demo") is None  # no instances, nothing counted
+        assert kpi_rollup.stale(s, T0) == []
+        assert s.get(KpiSource, "survey-demo").keys == ""  # no instances: nothing counted, nothing compiled
 
 
 @pytest.mark.parametrize("seed", range(5))

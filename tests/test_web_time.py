@@ -103,6 +103,9 @@ def test_notifications_api(app, clock):
     assert body["items"][0]["text"] == "新任务：各种时限 · 1小时内派人"
     nid = body["items"][0]["id"]
     assert c.post("/api/v1/notifications/read", json={"ids": "all"}, headers=h).status_code == 400
+    for far in (2**63, -1, 0):  # no such notification (and beyond what the id column holds)
+        r = c.post("/api/v1/notifications/read", json={"ids": [far]}, headers=h)
+        assert r.status_code == 200 and r.get_json()["marked"] == 0
     r = c.post("/api/v1/notifications/read", json={"ids": [nid]}, headers=h).get_json()
     assert r == {"marked": 1, "unread": 0}
     assert c.get("/api/v1/notifications?unread=true", headers=h).get_json()["items"] == []

@@ -31,6 +31,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.store.db import serialise
 from engine.store.prepared import Prepared, batch
@@ -119,18 +121,25 @@ def _latest_versions(session: Session, procedure_id: str | None = None) -> dict[
     return {r[0]: r[1] for r in session.execute(stmt)}
 
 
-def stale(session: Session) -> list[str]:
+def stale(session: Session, now: datetime) -> list[str]:
     """Procedures :func:`refresh` may have work for, found without compiling any: those
     with pending days, those with a version registered since they were counted (their KPI
-    fields may differ), and those never counted that have instances (after the upgrade)."""
+    fields may differ), and those never counted that have instances (after the upgrade).
+    A procedure without instances is marked counted (with no fields) and left alone: its
+    first instance leaves pending days, and their refresh compares the fields."""
     out = set(session.scalars(select(_P.c.procedure_id).distinct()))
     counted = {r[0]: r[1] for r in session.execute(select(_S.c.procedure_id, _S.c.version_id))}
     for pid, latest in _latest_versions(session).items():
         if pid in counted:
             if counted[pid] != latest:
                 out.add(pid)
-        elif session.scalar(select(_I.c.id).where(_I.c.procedure_id == pid).limit(1)) is not None:
-            out.add(pid)
+        elif pid not in out:
+            if session.scalar(select(_I.c.id).where(_I.c.procedure_id == pid).limit(1)) is not None:
+                out.add(pid)
+            else:
+                dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+                session.execute(dialect_insert(_S).values(procedure_id=pid, keys="", version_id=latest,
+                                                          refreshed_at=now).on_conflict_do_nothing())
     return sorted(out)
 
 

@@ -180,7 +180,11 @@ def mark_read(session: Session, username: str, ids: Iterable[int] | None, now: d
     stmt = update(Notification.__table__).where(Notification.__table__.c.username == username,
                                                 Notification.__table__.c.read_at.is_(None))
     if ids is not None:
-        stmt = stmt.where(Notification.__table__.c.id.in_(list(ids)))
+        # An id no BIGINT can hold names no notification (and the database would refuse it).
+        ids = [i for i in ids if 0 < i < 2**63]
+        if not ids:
+            return 0
+        stmt = stmt.where(Notification.__table__.c.id.in_(ids))
     return session.execute(stmt.values(read_at=now)).rowcount
 
 
