@@ -419,7 +419,8 @@ class KpiPending(Base):
     start day and the creation days of the tasks it changed), consumed by the rollup."""
 
     __tablename__ = "kpi_pending"
-    __table_args__ = (Index("ix_kpi_pending_procedure", "procedure_id"),)
+    # No index besides the key: every step appends here, and the rollup empties the table
+    # every few seconds, so a scan of it is cheaper than keeping an index on the hot path.
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     procedure_id: Mapped[str100]

@@ -42,7 +42,6 @@ def upgrade() -> None:
         sa.Column("day", sa.String(10), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_kpi_pending"),
     )
-    op.create_index("ix_kpi_pending_procedure", "kpi_pending", ["procedure_id"])
     op.create_table(
         "kpi_sources",
         sa.Column("procedure_id", sa.String(100), nullable=False),
@@ -58,6 +57,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_tasks_procedure_status_due", table_name="tasks")
     op.drop_table("kpi_sources")
-    op.drop_index("ix_kpi_pending_procedure", table_name="kpi_pending")
     op.drop_table("kpi_pending")
     op.drop_table("kpi_counts")
