@@ -255,7 +255,7 @@ def _mirror_tasks(session: Session, state: Mapping[str, Any]) -> None:
         days.add(kpi_rollup.day_of(row.created_at))
         session.delete(row)
     session.flush()
-    batch(session, kpi_rollup.pending_writes(procedure_id, _kpi_days(state, days)))
+    batch(session, kpi_rollup.pending_writes(procedure_id, _kpi_days(parse_time(state["started_at"]), days)))
 
 
 # The hot path (load, write, append of one step) runs prepared statements (see prepared.py).
@@ -521,10 +521,10 @@ def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[
             if rows], days
 
 
-def _kpi_days(state: Mapping[str, Any], task_days: set[str]) -> set[str]:
+def _kpi_days(started_at: datetime, task_days: set[str]) -> set[str]:
     """The days whose dashboard figures a write changes: the instance's start day and the
     creation days of the tasks it wrote."""
-    return {kpi_rollup.day_of(parse_time(state["started_at"])), *task_days}
+    return {kpi_rollup.day_of(started_at), *task_days}
 
 
 def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
@@ -535,14 +535,15 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
     instance_id = state["id"]
     rows, seq, head = _chain(instance_id, events, 0, GENESIS)
     rev = int(state.get("rev") or 0)
+    columns = _instance_columns(state)
     row = {"id": instance_id, "version_id": version_id, "state": {**state, "rev": rev},
            "rev": rev, "next_timer_at": next_timer_at, "updated_at": _now(),
-           "event_seq": seq, "event_hash": head, **_instance_columns(state)}
+           "event_seq": seq, "event_hash": head, **columns}
     task_calls, task_days = _task_writes(instance_id, state["procedure"], {}, state.get("tasks") or {})
     calls = [(_INSERT_INSTANCE, [row]), *task_calls]
     if rows:
         calls.append((_INSERT_EVENTS, rows))
-    calls += kpi_rollup.pending_writes(state["procedure"], _kpi_days(state, task_days))
+    calls += kpi_rollup.pending_writes(state["procedure"], _kpi_days(columns["started_at"], task_days))
     try:
         batch(session, [*calls, *also])
     except IntegrityError as exc:
@@ -566,14 +567,15 @@ def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
     new_rev = instance.rev + 1
     task_calls, task_days = _task_writes(instance.id, instance.procedure_id,
                                          (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
+    columns = _instance_columns(state)
     calls = [(_UPDATE_INSTANCE, [{
         "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
         "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": now,
-        "event_seq": seq, "event_hash": head, **_instance_columns(state)}]), *task_calls]
+        "event_seq": seq, "event_hash": head, **columns}]), *task_calls]
     if rows:
         calls.append((_INSERT_EVENTS, rows))
     if rows or task_calls:
-        calls += kpi_rollup.pending_writes(instance.procedure_id, _kpi_days(state, task_days))
+        calls += kpi_rollup.pending_writes(instance.procedure_id, _kpi_days(columns["started_at"], task_days))
     return calls
 
 
