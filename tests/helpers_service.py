@@ -47,6 +47,15 @@ def answers(name: str) -> dict[str, Any]:
     return yaml.safe_load((ANSWERS / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+def web_app(db_url: str, tmp_path: Path, **overrides: Any) -> Any:
+    """The web app on ``db_url`` in Chinese, uploads under ``tmp_path``; ``overrides`` are
+    further config keys (``"paths.procedures": ...``)."""
+    from web import create_app
+
+    return create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh", **overrides}})
+
+
 def add_users(sessions: sessionmaker[Session], names: list[str] | None = None) -> None:
     """Create the named users (default: all of ``USERS``) with ``PASSWORD``, in one commit."""
     with sessions() as s:

@@ -11,7 +11,7 @@ import pytest
 
 from engine.store import users as user_store
 from engine.store.audit_file import verify_lines
-from tests.helpers_service import PASSWORD, add_users, answers, play
+from tests.helpers_service import PASSWORD, add_users, answers, play, web_app
 from tests.test_web_ui import Browser
 
 PID = "after-sales-inspection"
@@ -20,10 +20,7 @@ PHONE = "13800000000"
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    from web import create_app
-
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    app = web_app(db_url, tmp_path)
     sessions = app.extensions["sessions"]
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:

@@ -17,6 +17,7 @@ from engine.procedure import load_library
 from engine.runtime import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
+from tests.helpers_service import web_app
 from tests.test_web_ui import Browser
 from web.oversight import (
     MASK,
@@ -51,12 +52,9 @@ def app(db_url, tmp_path):
     """contacts-demo: register (contact-sheet, quality) -> verify (approval, approver; a
     rejection sends register back). q1, q2: quality; a1: approver; officer: quality with
     clearance. The register step is recorded, verify is open."""
-    from web import create_app
-
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh",
+    app = web_app(db_url, tmp_path, **{
         "paths.procedures": str(NESTED / "procedures"), "paths.forms": str(NESTED / "forms"),
-        "roles.quality": ["quality-dept"], "roles.approver": ["approvers"]}})
+        "roles.quality": ["quality-dept"], "roles.approver": ["approvers"]})
     sessions = app.extensions["sessions"]
     with sessions.begin() as s:
         for name, groups in (("q1", ["quality-dept"]), ("q2", ["quality-dept"]), ("a1", ["approvers"]),

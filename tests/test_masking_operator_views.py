@@ -14,7 +14,7 @@ import pytest
 from engine.runtime import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
-from tests.helpers_service import PASSWORD, add_users, answers, open_task, play
+from tests.helpers_service import PASSWORD, add_users, answers, open_task, play, web_app
 from tests.test_web_ui import Browser
 from web.oversight import MASK, mask_event, reader_of, sensitive_keys
 
@@ -26,10 +26,7 @@ RECORDS = Path(__file__).resolve().parent / "data" / "records"
 
 @pytest.fixture
 def app(db_url, tmp_path):
-    from web import create_app
-
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    app = web_app(db_url, tmp_path)
     sessions = app.extensions["sessions"]
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:
@@ -231,12 +228,9 @@ def test_a_masked_value_is_never_stored(app):
 def complaint_app(db_url, tmp_path):
     """complaint-demo: register (a sensitive contact_phone) -> verify (approval; a rejection
     sends the register step back, prefilled with what was recorded)."""
-    from web import create_app
-
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh",
+    app = web_app(db_url, tmp_path, **{
         "paths.procedures": str(RECORDS / "procedures"), "paths.forms": str(RECORDS / "forms"),
-        "roles.quality": ["quality-dept"]}})
+        "roles.quality": ["quality-dept"]})
     sessions = app.extensions["sessions"]
     with sessions.begin() as s:
         user_store.add_user(s, "q1", "pw-q1", ["quality-dept"], full_name="质管员一")
