@@ -81,6 +81,7 @@ def period_label(day: str, period: str) -> str:
 
 _STATUS = {"completed": InstanceStatus.COMPLETED, "open": InstanceStatus.RUNNING,
            "cancelled": InstanceStatus.CANCELLED}
+_NAME_OF = {status.value: name for name, status in _STATUS.items()}  # stored status -> figure
 _STEP_COUNTS = ("created", "done", "open", "with_due", "on_time")
 
 
@@ -118,7 +119,7 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
         if metric == "instances":
             row = by_period[lbl]
             row["started"] += n
-            name = next((name for name, st in _STATUS.items() if st == value), None)
+            name = _NAME_OF.get(value)
             if name:
                 row[name] += n
         elif metric == "instance_hours":
@@ -197,8 +198,7 @@ def drill(session: Session, procedure_id: str, *, what: str, since: datetime, un
     where = [inst.c.procedure_id == procedure_id, inst.c.started_at >= since, inst.c.started_at < until]
     if period:
         where.append(period_of(session, inst.c.started_at, period_kind) == period)
-    status = {"completed": InstanceStatus.COMPLETED, "open": InstanceStatus.RUNNING,
-              "cancelled": InstanceStatus.CANCELLED}.get(what)
+    status = _STATUS.get(what)
     if status is not None:
         where.append(inst.c.status == status)
     stmt = select(inst.c.id).where(*where)
