@@ -18,11 +18,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.calendar import Calendar  # noqa: E402
-from engine.commands import Actor, Approve, CompleteTask, Reject, Signature, Start  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.procedure import load_library  # noqa: E402
-from engine.runtime import Runtime, open_tasks  # noqa: E402
+from engine.language.calendar import Calendar  # noqa: E402
+from engine.language.procedure import load_library  # noqa: E402
+from engine.runtime.commands import Actor, Approve, CompleteTask, Reject, Signature, Start  # noqa: E402
+from engine.runtime.machine import Runtime, open_tasks  # noqa: E402
 
 ANSWERS = ROOT / "tests/data/answers/after-sales-inspection--review-reject.yaml"
 

@@ -43,9 +43,9 @@ from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from engine import store  # noqa: E402
+from engine.app.service import Workflow  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.runtime import open_tasks  # noqa: E402
-from engine.service import Workflow  # noqa: E402
+from engine.runtime.machine import open_tasks  # noqa: E402
 from engine.store import users as user_store  # noqa: E402
 from engine.store.audit import GENESIS, event_hash, normalise  # noqa: E402
 

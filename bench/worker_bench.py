@@ -31,13 +31,13 @@ from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from engine import store  # noqa: E402
-from engine.commands import Actor, Claim, Start  # noqa: E402
-from engine.runtime import next_wakeup  # noqa: E402
+from engine.app.worker import Worker  # noqa: E402
+from engine.runtime.commands import Actor, Claim, Start  # noqa: E402
+from engine.runtime.machine import next_wakeup  # noqa: E402
 from engine.store import Event, Instance, Task  # noqa: E402
 from engine.store import timekeeping as tk  # noqa: E402
 from engine.store.audit import GENESIS  # noqa: E402
 from engine.store.repo import _chain, _instance_columns, _task_columns  # noqa: E402
-from engine.worker import Worker  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHUNK = 5000

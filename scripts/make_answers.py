@@ -45,11 +45,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.calendar import Calendar  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.procedure import Procedure, load_library  # noqa: E402
-from engine.runtime import open_tasks, parse_time  # noqa: E402
-from engine.simulate import DEFAULT_START, simulate  # noqa: E402
+from engine.language.calendar import Calendar  # noqa: E402
+from engine.language.procedure import Procedure, load_library  # noqa: E402
+from engine.runtime.machine import open_tasks, parse_time  # noqa: E402
+from engine.runtime.simulation import DEFAULT_START, simulate  # noqa: E402
 
 PLANS = ROOT / "tests" / "data" / "answer-plans"
 ANSWERS = ROOT / "tests" / "data" / "answers"

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from engine.app.service import Workflow, utcnow
 from engine.config import load_config
-from engine.service import Workflow, utcnow
 from engine.store import make_engine, session_factory, upgrade
 
 
@@ -40,30 +40,41 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["sessions"] = sessions
     app.extensions["workflow"] = workflow
 
-    from web import db, errors, health
-
-    db.init_app(app)
-    app.register_blueprint(health.bp)
-    errors.register(app)
-    for name in ("auth", "inbox", "instances", "notifications", "api", "audit", "ledgers", "kpi",
-                 "audit_api", "editor"):
-        _register_optional(app, name)
+    _register(app)
     return app
 
 
-def _register_optional(app: Flask, name: str) -> None:
-    """Blueprints of areas built so far; each module exposes ``bp`` (and ``init_app`` if needed)."""
-    import importlib
+def _register(app: Flask) -> None:
+    """Every blueprint and hook, in the order requests meet them: nothing is registered as a
+    side effect of an import, so a missing area fails start-up instead of vanishing."""
+    from web import db, errors, i18n, oversight
+    from web.api import audit as audit_api
+    from web.api import v1 as api
+    from web.html import (
+        audit,
+        auth,
+        editor,
+        health,
+        inbox,
+        instances,
+        kpi,
+        ledgers,
+        notifications,
+    )
 
-    try:
-        module = importlib.import_module(f"web.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"web.{name}":
-            raise
-        return
-    app.register_blueprint(module.bp)
-    if hasattr(module, "init_app"):
-        module.init_app(app)
+    for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp):
+        app.register_blueprint(blueprint)
+    db.init_app(app)
+    i18n.init_app(app)
+    errors.register(app)
+    # Hooks run in the order they are added: sign-in (web) and the token check (API, a
+    # blueprint hook added above) come before the auditors' write guard.
+    auth.init_app(app)
+    api.init_app(app)
+    oversight.init_app(app)
+    editor.init_app(app)
+    notifications.init_app(app)
 
 
 def _secret(cfg) -> str:

@@ -21,7 +21,7 @@ except ImportError:  # not on Windows: SQLite's own busy handler queues the writ
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
-from engine.service import VerifiedPassword, Workflow
+from engine.app.service import VerifiedPassword, Workflow
 
 
 class WriteQueue:

@@ -87,7 +87,7 @@ class _Doc(FPDF):
 
 
 def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
-    """PDF bytes of a dossier built by ``web.dossier.build``."""
+    """PDF bytes of a dossier built by ``web.html.dossier.build``."""
     inst, proc = d["inst"], d["procedure"]
     pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {d['printed_at']}")
     pdf.alias_nb_pages()
@@ -122,7 +122,7 @@ def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
     for sec in d["sections"]:
         pdf.set_font(pdf.family, size=10)
         pdf.cell(0, 6, pdf.text_of(sec["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        from web.dossier import flat
+        from web.html.dossier import flat
 
         pdf.pairs(flat(sec["nodes"]))
         pdf.ln(1)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.forms import default_widget
+from engine.language.forms import default_widget
 from web.i18n import _
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from werkzeug.datastructures import FileStorage, MultiDict
 
     from engine.config import Config
-    from engine.forms import Form
+    from engine.language.forms import Form
 
 PREFIX = "f"
 UPLOAD_SUFFIX = ":upload"

@@ -11,7 +11,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.procedure import Procedure
+    from engine.language.procedure import Procedure
 
 W, H, GAP_X, GAP_Y, PAD = 170, 46, 30, 46, 20
 

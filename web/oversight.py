@@ -58,7 +58,7 @@ from web.i18n import _
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from engine.procedure import Procedure
+    from engine.language.procedure import Procedure
 
 MASK = "●●●●"
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS"))

@@ -105,8 +105,8 @@ def reindex_cmd(ctx: click.Context) -> None:
     instance's data: after adding a ledger column or an index field to a procedure."""
     from sqlalchemy import select
 
+    from engine.app.service import Workflow
     from engine.config import load_config
-    from engine.service import Workflow
     from engine.store.field_index import rebuild
     from engine.store.tables import ProcedureVersion
 
@@ -131,9 +131,9 @@ def kpis_cmd(ctx: click.Context, procedure_id: str | None) -> None:
     that the first dashboard does not wait for the whole history to be counted."""
     import time
 
+    from engine.app.service import Workflow
     from engine.config import load_config
     from engine.errors import NotFound
-    from engine.service import Workflow
 
     obj = ctx.find_object(dict) or {}
     workflow = Workflow(load_config(obj.get("config_path")))

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from engine.calendar import Calendar, DurationError, parse_duration
 from engine.cli import main
 from engine.config import load_config
+from engine.language.calendar import Calendar, DurationError, parse_duration
 
 
 @main.group("calendar")

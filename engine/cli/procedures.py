@@ -25,8 +25,8 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
     on the version they started with. If any file has a problem, every problem is printed as
     FILE:LINE:COL: message and nothing is registered.
     """
+    from engine.app.service import Workflow
     from engine.errors import DefinitionInvalid
-    from engine.service import Workflow
     from engine.store import get_version
     from engine.store.versions import label
 
@@ -94,8 +94,8 @@ def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
     procedures and a Mermaid diagram of its steps."""
     from pathlib import Path
 
-    from engine.procedure import load_library
-    from engine.procedures_doc import render
+    from engine.language.procedure import load_library
+    from engine.language.procedures_doc import render
 
     cfg = load_config(ctx.obj["config_path"])
     lib = load_library([cfg.path("paths", "procedures", default="procedures"),
@@ -129,8 +129,8 @@ def export_cmd(ctx: click.Context, folder: str) -> None:
     Files are written as stored: comments and layout as the editor saved them. Drafts and
     versions in review are not written.
     """
-    from engine.editing import Editor
-    from engine.service import Workflow
+    from engine.app.editor import Editor
+    from engine.app.service import Workflow
 
     cfg = load_config(ctx.obj["config_path"])
     with open_engine(ctx) as engine:

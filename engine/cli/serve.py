@@ -126,7 +126,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
             click.echo("Demo: the database already has users; none created.")
     click.echo(f"Serving on http://{host}:{port}/")
     if with_worker:
-        from engine.worker import start_thread
+        from engine.app.worker import start_thread
 
         # One loop in the serving process (the one-machine default); gunicorn's forked workers
         # do not inherit the thread, so the loop runs once whatever --workers says.

@@ -13,7 +13,7 @@ from engine.config import load_config
 
 
 def _calendars(cfg):
-    from engine.calendar import Calendar
+    from engine.language.calendar import Calendar
 
     return {name: Calendar.from_config(name, raw) for name, raw in (cfg.get("calendars", default={}) or {}).items()}
 
@@ -23,7 +23,7 @@ def _calendars(cfg):
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """Check procedures and forms; print every problem as FILE:LINE:COL: message."""
-    from engine.procedure import load_library
+    from engine.language.procedure import load_library
 
     cfg = load_config(ctx.obj["config_path"])
     lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")])
@@ -41,9 +41,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
 @click.pass_context
 def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
     """Run PROCEDURE (a file or an id) in memory with scripted answers and print what happens."""
-    from engine.procedure import load_library
-    from engine.simulate import SimulationError, report
-    from engine.simulate import simulate as run
+    from engine.language.procedure import load_library
+    from engine.runtime.simulation import SimulationError, report
+    from engine.runtime.simulation import simulate as run
 
     cfg = load_config(ctx.obj["config_path"])
     path = Path(procedure)

@@ -22,10 +22,10 @@ from engine.cli.db import open_engine
 @click.pass_context
 def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int) -> None:
     """Run the worker loop; several workers on several hosts may share one PostgreSQL."""
+    from engine.app.service import Workflow
+    from engine.app.worker import Worker
     from engine.config import load_config
-    from engine.service import Workflow
     from engine.store import session_factory
-    from engine.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg = load_config(ctx.obj["config_path"])

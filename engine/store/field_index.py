@@ -17,14 +17,14 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from engine.records import FIRST
+from engine.language.records import FIRST
 from engine.store.prepared import Prepared
 from engine.store.tables import FieldIndex, KpiSource
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from engine.procedure import Procedure
+    from engine.language.procedure import Procedure
 
 MAX_VALUE = 200
 # Events that record or change form data, and where the step's data sits in the state.

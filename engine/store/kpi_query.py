@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Date, case, cast, func, literal_column, or_, select
 
-from engine.records import FIRST
+from engine.language.records import FIRST
 from engine.store.kpi_rollup import Histogram
 from engine.store.tables import FieldIndex, Instance, InstanceStatus, KpiCount, Task, TaskStatus
 

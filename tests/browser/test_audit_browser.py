@@ -9,7 +9,7 @@ import re
 
 from engine.store import users as user_store
 from tests.browser.conftest import ARTIFACTS
-from tests.helpers_service import add_users, answers, play
+from tests.helpers.service import add_users, answers, play
 
 PID = "after-sales-inspection"
 

@@ -1,0 +1,284 @@
+"""Notifications: derived from the runtime's events, kept in-app per user, and delivered by
+e-mail (SMTP settings in ``config.yaml``) and signed webhooks, with retries and a log.
+
+``record`` runs inside the use case's transaction, so a notification exists exactly when the
+step that caused it was saved. ``deliver_due`` runs in the worker: it leases due deliveries,
+sends them outside any transaction and records each attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+from engine.store import timekeeping as tk
+from engine.store.prepared import batch
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from engine.config import Config
+    from engine.language.procedure import Procedure
+
+# Event type -> notification kind.
+KINDS = {
+    "task:created": "assigned",
+    "task:reassigned": "assigned",
+    "deadline:reminder": "reminder",
+    "deadline:missed": "missed",
+    "deadline:escalated": "escalated",
+    "instance:completed": "completed",
+}
+ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed")
+
+_TEXT = {
+    "zh": {
+        "assigned": "新任务：{procedure} · {step}",
+        "reminder": "即将到期：{procedure} · {step}（{due}）",
+        "missed": "已超期：{procedure} · {step}（应于 {due} 完成）",
+        "escalated": "超期升级（第 {level} 级）：{procedure} · {step}（应于 {due} 完成）",
+        "completed": "已完成：{procedure}（结果：{outcome}）",
+    },
+    "en": {
+        "assigned": "New task: {procedure} · {step}",
+        "reminder": "Due soon: {procedure} · {step} ({due})",
+        "missed": "Overdue: {procedure} · {step} (was due {due})",
+        "escalated": "Escalated (level {level}): {procedure} · {step} (was due {due})",
+        "completed": "Completed: {procedure} (outcome: {outcome})",
+    },
+}
+
+
+def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
+    """One line saying what happened, in ``locale`` (zh or en)."""
+    table = _TEXT.get(locale, _TEXT["zh"])
+    due = str(data.get("due_at") or "")[:16].replace("T", " ")
+    return table.get(kind, kind).format(
+        procedure=data.get("procedure_title") or data.get("procedure") or "",
+        step=data.get("step_title") or data.get("step") or "", due=due,
+        level=data.get("level", ""), outcome=data.get("outcome", ""))
+
+
+def wanted(events: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether any event calls for a notification (cheap: no database)."""
+    return any(e["type"] in KINDS for e in events)
+
+
+@dataclass(frozen=True)
+class _Notice:
+    kind: str
+    users: frozenset[str]
+    roles: frozenset[str]
+    task: str | None
+    data: dict[str, Any]
+
+
+def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[_Notice]:
+    out = []
+    tasks = state.get("tasks", {})
+    for e in events:
+        kind = KINDS.get(e["type"])
+        if kind is None:
+            continue
+        d = e.get("data") or {}
+        task = tasks.get(e.get("task") or "") or {}
+        if kind == "assigned" and not (d.get("role") or d.get("to")):
+            continue  # a wait step: nobody to tell
+        step = procedure.steps.get(e.get("step") or "")
+        data = {"procedure": procedure.id, "procedure_title": procedure.title,
+                "step": e.get("step"), "step_title": step.title if step else e.get("step"),
+                "audit_event": e["type"], "at": e["at"]}
+        for key in ("due_at", "level", "to", "user", "fallback", "reason", "outcome"):
+            if d.get(key) is not None:
+                data[key] = d[key]
+        users: set[str] = set()
+        roles: set[str] = set()
+        if e["type"] == "task:reassigned":
+            users.add(d["to"])
+        elif kind == "assigned":
+            roles.add(d["role"])
+        elif kind in ("reminder", "missed"):
+            if task.get("assignee"):
+                users.add(task["assignee"])
+            elif task.get("role"):
+                roles.add(task["role"])
+        elif kind == "escalated":
+            if d.get("user"):
+                users.add(d["user"])
+            elif d.get("to"):
+                roles.add(d["to"])
+        elif kind == "completed" and state.get("started_by") not in (None, "", "system"):
+            users.add(state["started_by"])
+        task_id = f"{state['id']}.{e['task']}" if e.get("task") else None
+        out.append(_Notice(kind, frozenset(users), frozenset(roles), task_id, data))
+    return out
+
+
+def record_many(session: Session, config: Config,
+                items: Iterable[tuple[Procedure, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+                now: datetime) -> None:
+    """Store the notifications and deliveries that the events of ``items`` call for, in the
+    caller's transaction (a worker batch)."""
+    calls = writes(session, config, items, now)
+    if calls:
+        batch(session, calls)
+
+
+def writes(session: Session, config: Config,
+           items: Iterable[tuple[Procedure, Mapping[str, Any], Iterable[Mapping[str, Any]]]],
+           now: datetime) -> list:
+    """The inserts of the notifications and deliveries that the events of ``items`` call for
+    (for ``prepared.batch``): one look-up of the people concerned, one insert per table,
+    whatever the number of instances. A step sends them with its own writes."""
+    found = [(proc, state, n) for proc, state, events in items for n in _notices(proc, state, events)]
+    if not found:
+        return []
+    settings = Settings.from_config(config)
+    group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in found for r in n.roles}
+    by_group = tk.members(session, {g for gs in group_of.values() for g in gs})
+    emails: dict[str, str | None] = {}
+    for members in by_group.values():
+        emails.update(members)
+    direct = {u for _, _, n in found for u in n.users} - set(emails)
+    emails.update(tk.contacts(session, direct))
+    notes, mails, hooks = [], [], []
+    for proc, state, n in found:
+        people = {u for u in n.users if u in emails}
+        for r in n.roles:
+            for g in group_of[(proc.id, r)]:
+                people.update(u for u, _ in by_group.get(g, ()))
+        for user in sorted(people):
+            notes.append({"username": user, "kind": n.kind, "instance_id": state["id"],
+                          "task_id": n.task, "data": n.data, "created_at": now, "read_at": None})
+            if settings.smtp and emails.get(user):
+                mails.append(_delivery("email", emails[user], n.kind, settings.email(n, user, emails[user], state["id"]), now))
+        for hook in settings.webhooks:
+            if n.kind in hook["events"]:
+                body = {**n.data, "event": n.kind, "instance": state["id"], "task": n.task,
+                        "recipients": sorted(people)}
+                hooks.append(_delivery("webhook", hook["url"], n.kind, body, now))
+    return tk.notification_writes(notes, mails + hooks)
+
+
+def _delivery(channel: str, target: str, kind: str, payload: dict, now: datetime) -> dict:
+    return {"channel": channel, "target": target, "kind": kind, "payload": payload,
+            "status": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+            "created_at": now, "sent_at": None}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``notifications:`` section of config.yaml."""
+
+    smtp: Mapping[str, Any] | None
+    webhooks: tuple[Mapping[str, Any], ...]
+    base_url: str
+    locale: str
+    attempts: int
+    backoff: float
+    max_backoff: float
+    lease: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> Settings:
+        raw = config.get("notifications", default={}) or {}
+        retry = raw.get("retry") or {}
+        hooks = []
+        for h in raw.get("webhooks") or []:
+            secret = h.get("secret") or os.environ.get(h.get("secret_env") or "", "")
+            hooks.append({"url": h["url"], "secret": secret, "events": tuple(h.get("events") or ALL_KINDS)})
+        return cls(smtp=raw.get("smtp") or None, webhooks=tuple(hooks),
+                   base_url=str(raw.get("base_url") or "").rstrip("/"),
+                   locale=str(config.get("locale", default="zh")),
+                   attempts=int(retry.get("attempts", 8)), backoff=float(retry.get("backoff_seconds", 30)),
+                   max_backoff=float(retry.get("max_backoff_seconds", 3600)),
+                   lease=float(retry.get("lease_seconds", 120)))
+
+    def email(self, n: _Notice, user: str, address: str, instance_id: str) -> dict:
+        subject = text(n.kind, n.data, self.locale)
+        link = f"{self.base_url}/tasks/{n.task}" if n.task and n.kind != "completed" else f"{self.base_url}/instances/{instance_id}"
+        body = f"{subject}\n\n{text(n.kind, n.data, 'en' if self.locale == 'zh' else 'zh')}\n\n{link}\n"
+        return {"to": address, "user": user, "subject": subject, "body": body}
+
+    def retry_at(self, attempts: int, now: datetime) -> datetime | None:
+        """When to try again after ``attempts`` failed tries (None: give up)."""
+        if attempts >= self.attempts:
+            return None
+        return now + timedelta(seconds=min(self.backoff * 2 ** (attempts - 1), self.max_backoff))
+
+
+# ---------------------------------------------------------------------------------------
+# Sending (worker side)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-QualityFlow-Signature`` header value: HMAC-SHA256 of the exact body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def send_webhook(url: str, secret: str, delivery_id: int, kind: str, payload: Mapping[str, Any],
+                 timeout: float = 10) -> str:
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": "QualityFlow",
+        "X-QualityFlow-Event": kind, "X-QualityFlow-Delivery": str(delivery_id),
+        "X-QualityFlow-Signature": sign(secret, body)})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured URL
+        return f"HTTP {resp.status}"
+
+
+def send_email(smtp: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+    msg = EmailMessage()
+    msg["From"] = smtp.get("from", "qualityflow@localhost")
+    msg["To"] = payload["to"]
+    msg["Subject"] = payload["subject"]
+    msg.set_content(payload["body"])
+    with smtplib.SMTP(smtp.get("host", "127.0.0.1"), int(smtp.get("port", 25)),
+                      timeout=float(smtp.get("timeout", 10))) as conn:
+        if smtp.get("starttls"):
+            conn.starttls()
+        if smtp.get("username"):
+            conn.login(smtp["username"], smtp.get("password", ""))
+        conn.send_message(msg)
+    return "250 accepted"
+
+
+def deliver_due(sessions: sessionmaker[Session], config: Config, now: datetime, *, limit: int = 100) -> tuple[int, int]:
+    """Send what is due; returns (sent, failed attempts)."""
+    settings = Settings.from_config(config)
+    secrets = {h["url"]: h["secret"] for h in settings.webhooks}
+    with sessions.begin() as s:
+        due = tk.lease_deliveries(s, now, limit, timedelta(seconds=settings.lease))
+    sent = failed = 0
+    for d in due:
+        try:
+            if d["channel"] == "email":
+                if not settings.smtp:
+                    raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
+                detail = send_email(settings.smtp, d["payload"])
+            elif d["target"] not in secrets:
+                raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in config.yaml; "
+                                   "add it back (with its secret) to deliver")
+            else:
+                detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"])
+            ok = True
+        except urllib.error.HTTPError as exc:
+            ok, detail = False, f"HTTP {exc.code} {exc.reason}"
+        except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        with sessions.begin() as s:
+            tk.finish_delivery(s, d["id"], ok=ok, detail=detail, now=now,
+                               retry_at=None if ok else settings.retry_at(d["attempts"], now))
+        sent += ok
+        failed += not ok
+    return sent, failed

@@ -1,0 +1,150 @@
+"""Fire the automatic starts (``starts:``) of the installed procedures: schedules and triggers.
+
+Each schedule occurrence and each (trigger, watched record) starts at most one instance: the
+firing row is inserted under a unique key in the same transaction as the new instance, so of
+several workers racing for it one inserts and the others skip. A rule only fires what fell
+due after it was first seen by a worker (``start_rules.since``), so installing a schedule does
+not replay its past, while a worker that was down catches up on everything missed since.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from engine.errors import WorkflowError
+from engine.language.calendar import Calendar
+from engine.language.expressions import ExpressionError
+from engine.language.starts import Schedule, Trigger
+from engine.runtime.commands import SYSTEM
+from engine.runtime.machine import _jsonable, iso
+from engine.store import latest_version
+from engine.store import timekeeping as tk
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from engine.app.service import Workflow
+    from engine.language.procedure import Procedure
+
+log = logging.getLogger("qualityflow.scheduler")
+_DEFAULT_CALENDAR = Calendar.from_config("default", None)
+_PAGE = 1000
+
+
+def fire_due(wf: Workflow, sessions: sessionmaker[Session], now: datetime, *, limit: int = 10_000) -> int:
+    """Start every instance whose schedule or trigger fell due by ``now``; returns how many."""
+    with sessions() as s:
+        installed = []
+        for pid in tk.installed_procedures(s):
+            proc, _ = wf.procedure(s, pid)
+            if proc.starts:
+                row = latest_version(s, pid)
+                installed.append((proc, row.registered_at))
+        s.rollback()
+    started = 0
+    for proc, registered_at in installed:
+        for rule in proc.starts:
+            if started >= limit:
+                return started
+            since_default = min(registered_at, now)
+            if isinstance(rule, Schedule):
+                started += _fire_schedule(wf, sessions, proc, rule, since_default, now, limit - started)
+            else:
+                started += _fire_trigger(wf, sessions, proc, rule, since_default, now, limit - started)
+    return started
+
+
+def _calendar(wf: Workflow, proc: Procedure) -> Calendar:
+    return wf.calendars.get(proc.calendar) or _DEFAULT_CALENDAR
+
+
+def _actor(role: str):  # noqa: ANN202 - an engine.runtime.commands.Actor
+    return SYSTEM if role == "system" else replace(SYSTEM, roles=frozenset({role}))
+
+
+def _fire_schedule(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: Schedule,
+                   since_default: datetime, now: datetime, limit: int) -> int:
+    cal = _calendar(wf, proc)
+    with sessions.begin() as s:
+        since = tk.start_rule_since(s, proc.id, rule.rule, "schedule", since_default)
+        last = tk.last_firing(s, proc.id, rule.rule)
+    started = 0
+    for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit):
+        origin = {"schedule": rule.describe(), "occurrence": iso(occ)}
+        due_at = iso(cal.add(occ, rule.due)) if rule.due else None
+        started += _fire(wf, sessions, proc, rule.rule, iso(occ), occ, now, rule.actor,
+                         dict(rule.data), origin, due_at)
+    return started
+
+
+def _fire_trigger(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: Trigger,
+                  since_default: datetime, now: datetime, limit: int) -> int:
+    cal = _calendar(wf, proc)
+    with sessions.begin() as s:
+        since = tk.start_rule_since(s, proc.id, rule.rule, "trigger", since_default)
+    started = 0
+    after = ""
+    while started < limit:
+        with sessions() as s:
+            page = tk.unfired_records(s, rule.procedure, proc.id, rule.rule, _PAGE, after)
+            s.rollback()
+        if not page:
+            break
+        after = page[-1][0]
+        for record_id, state in page:
+            data = state.get("data") or {}
+            due = rule.due_at(data, cal)
+            if due is None or due > now:
+                continue  # not recorded yet, or not yet due: looked at again next pass
+            context = {**data, "instance": {"id": record_id, "started_at": state.get("started_at"),
+                                            "started_by": state.get("started_by"),
+                                            "procedure": rule.procedure}, "__now__": now}
+            origin = {"procedure": rule.procedure, "instance": record_id, "step": rule.step,
+                      "trigger": f"{rule.step}.{rule.field} {rule.offset}", "occurrence": iso(due)}
+            if due < since:
+                # Fell due before the trigger existed: marked, so it is not looked at again.
+                _mark(sessions, proc, rule.rule, record_id, due, now,
+                      f"fell due {iso(due)}, before this trigger was installed ({iso(since)})")
+                continue
+            try:
+                if rule.when is not None and not rule.when.evaluate(context):
+                    continue
+                start_data = {k: _jsonable(e.evaluate(context)) for k, e in rule.with_}
+            except ExpressionError as exc:
+                _mark(sessions, proc, rule.rule, record_id, due, now, f"expression failed: {exc.message}")
+                continue
+            due_at = iso(cal.add(due, rule.due)) if rule.due else None
+            started += _fire(wf, sessions, proc, rule.rule, record_id, due, now, rule.actor,
+                             start_data, origin, due_at)
+    return started
+
+
+def _mark(sessions: sessionmaker[Session], proc: Procedure, rule: str, subject: str,
+          due: datetime, now: datetime, error: str) -> None:
+    with sessions.begin() as s:
+        fid = tk.claim_firing(s, proc.id, rule, subject, due, now)
+        if fid is not None:
+            tk.finish_firing(s, fid, None, error)
+
+
+def _fire(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: str, subject: str,
+          due: datetime, now: datetime, actor: str, data: dict, origin: dict, due_at: str | None) -> int:
+    """Claim one firing and start its instance in one transaction; 1 if this worker started it."""
+    with sessions.begin() as s:
+        fid = tk.claim_firing(s, proc.id, rule, subject, due, now)
+        if fid is None:
+            return 0
+        try:
+            with s.begin_nested():
+                state = wf.start_automatic(s, proc.id, _actor(actor), data, origin=origin, due_at=due_at)
+        except WorkflowError as exc:
+            # Recorded on the firing row (shown by `wf worker --once` and the logs), not retried:
+            # the same data would fail the same way.
+            log.warning("automatic start of %s (%s) failed: %s", proc.id, subject, exc.message)
+            tk.finish_firing(s, fid, None, exc.message)
+            return 0
+        tk.finish_firing(s, fid, state["id"])
+    return 1

@@ -1,0 +1,422 @@
+"""Use cases: one transaction each, around the pure runtime.
+
+The caller (web request, CLI command, worker) opens the ``Session`` and commits or rolls
+back; a use case loads the instance and its pinned procedure version, asks the runtime for
+the new state, and writes state, task rows and audit events together with an optimistic
+version check. Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine import store
+from engine.app import change_control, notify
+from engine.config import Config
+from engine.errors import (
+    Conflict,
+    NotFound,
+    NotPermitted,
+    SignatureInvalid,
+    WorkflowError,
+)
+from engine.language.calendar import Calendar
+from engine.language.procedure import MANAGER, Procedure, compile_stored, load_library
+from engine.runtime.commands import (
+    SYSTEM,
+    Actor,
+    Approve,
+    Cancel,
+    Claim,
+    CompleteTask,
+    Correct,
+    Reassign,
+    Reject,
+    Release,
+    Signature,
+    Start,
+    Tick,
+)
+from engine.runtime.machine import Runtime, next_wakeup
+from engine.store import field_index, kpi_rollup, timekeeping
+from engine.store import users as user_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+Clock = Callable[[], datetime]
+TICK_RETRY = timedelta(minutes=5)  # when an instance whose tick failed is tried again
+_log = logging.getLogger("qualityflow.service")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class VerifiedPassword:
+    """A signature password checked by ``Workflow.verify_password`` before the transaction;
+    accepted wherever a password is, and refused at once on a signature step if it did not
+    match."""
+
+    user: str
+    matches: bool
+
+
+@dataclass(frozen=True)
+class Registered:
+    procedure_id: str
+    version_id: int
+    content_hash: str
+    created: bool
+
+
+class Workflow:
+    """The use cases of the server, sharing compiled procedure versions and the clock."""
+
+    def __init__(self, config: Config, *, clock: Clock = utcnow) -> None:
+        self.config = config
+        self.clock = clock
+        self.calendars = {
+            name: Calendar.from_config(name, raw)
+            for name, raw in (config.get("calendars", default={}) or {}).items()
+        }
+        self._runtimes: dict[int, Runtime] = {}
+        self._versions: dict[str, list[Runtime]] = {}  # every version per procedure (field index)
+
+    # -- procedure versions ---------------------------------------------------------------
+
+    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None) -> list[Registered]:
+        """Register every procedure file whose content changed as a new version.
+
+        Raises ``DefinitionInvalid`` (with every problem) and registers nothing when any
+        file is invalid, so a broken edit never replaces a working version.
+        """
+        forms_dir = self.config.path("paths", "forms", default="forms")
+        if paths is None:
+            paths = [self.config.path("paths", "procedures", default="procedures"), forms_dir]
+        # Forms not among ``paths`` come from the configured forms folder (as in `wf validate`).
+        lib = load_library(paths, extra_forms=[forms_dir]).require_valid()
+        out = []
+        for proc in lib.procedures.values():
+            forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
+            row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title)
+            if row.id not in self._runtimes:
+                self._runtimes[row.id] = Runtime(proc, self.calendars)
+                self._versions.pop(proc.id, None)
+            # The hash people see is the definition hash every instance records at its start.
+            out.append(Registered(proc.id, row.id, proc.content_hash, created))
+        return out
+
+    def runtime(self, session: Session, version_id: int) -> Runtime:
+        """The runtime of one stored version, compiled once from the stored texts."""
+        rt = self._runtimes.get(version_id)
+        if rt is None:
+            row = store.get_version(session, version_id)
+            proc = compile_stored(row.source, f"{row.procedure_id}.yaml", row.forms or {})
+            rt = self._runtimes[version_id] = Runtime(proc, self.calendars)
+            self._versions.pop(proc.id, None)  # a version this process had not met
+        return rt
+
+    def versions(self, session: Session, procedure_id: str) -> list[Runtime]:
+        """Every registered version of a procedure, compiled once. The field index keeps
+        the fields that any version indexes, so that what is searchable does not depend on
+        which versions one server process happens to have met."""
+        found = self._versions.get(procedure_id)
+        if found is None:
+            found = [self.runtime(session, v.id) for v in store.versions_of(session, procedure_id)]
+            self._versions[procedure_id] = found
+        return found
+
+    def procedure(self, session: Session, procedure_id: str) -> tuple[Procedure, int]:
+        """The current (latest published) version of a procedure and its version id."""
+        version_id = store.latest_version_id(session, procedure_id)
+        if version_id is None:
+            raise NotFound(f"procedure '{procedure_id}' is not installed; check the id or run 'wf procedures load'")
+        return self.runtime(session, version_id).procedure, version_id
+
+    # -- who acts -------------------------------------------------------------------------
+
+    def actor(self, session: Session, username: str, procedure: Procedure) -> Actor:
+        """The user with the roles they hold in ``procedure`` (through their groups)."""
+        return self._actor(username, user_store.identity(session, username), procedure)
+
+    def _actor(self, username: str, found: tuple[str, bool, list[str]] | None,
+               procedure: Procedure) -> Actor:
+        if found is None or not found[1]:
+            raise NotPermitted(f"unknown or inactive user '{username}'")
+        full_name, _, group_list = found
+        groups = set(group_list)
+        roles = {r for r in (*procedure.roles, "admin") if groups & set(self.config.groups_for_role(procedure.id, r))}
+        return Actor(user=username, roles=frozenset(roles), name=full_name or username)
+
+    def verify_password(self, session: Session, username: str, password: str) -> VerifiedPassword:
+        """Check a signature password ahead of the write transaction.
+
+        scrypt takes about 0.1 s on purpose; run inside the step's transaction it would hold
+        SQLite's single write lock (or a PostgreSQL row lock) all that time.
+        """
+        return VerifiedPassword(username, user_store.check_password(session, username, password) is not None)
+
+    def _signature(self, session: Session, actor: Actor, step_signature: str | None,
+                   password: str | VerifiedPassword | None) -> Signature | None:
+        """Re-check the password for a signature step; the runtime refuses a missing one."""
+        if step_signature is None or password is None:
+            return None
+        if isinstance(password, VerifiedPassword):
+            ok = password.matches and password.user == actor.user
+        else:
+            ok = user_store.check_password(session, actor.user, password) is not None
+        if not ok:
+            raise SignatureInvalid("the password does not match; your signature was not recorded")
+        return Signature(meaning=step_signature, user=actor.user, name=actor.display)
+
+    # -- the one transaction ----------------------------------------------------------------
+
+    def _apply(self, session: Session, instance_id: str, make: Callable[[Runtime, dict, Actor | None], Any],
+               username: str | None, expected_rev: int | None = None) -> dict:
+        row = store.load_for_step(session, instance_id, username)
+        if expected_rev is not None and row.rev != expected_rev:
+            raise Conflict(f"the instance changed since you loaded it (version {expected_rev}, now {row.rev}); reload and try again")
+        rt = self.runtime(session, row.version_id)
+        actor = self._actor(username, row.user, rt.procedure) if username else None
+        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
+        if events:
+            self._save(session, row, state, events)
+        return state
+
+    def _save(self, session: Session, row: Any, state: dict, events: list[dict]) -> None:
+        """Write one command's result and open the instances it asked to spawn."""
+        store.save_step(session, row, state, events, next_wakeup(state),
+                        self._also(session, row.version_id, row.state, state, events))
+        self._spawn(session, state, events)
+
+    def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
+        for e in events:
+            if e["type"] == "spawn:requested":
+                origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}
+                self._start(session, e["data"]["procedure"], SYSTEM, e["data"]["data"], origin=origin)
+
+    def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
+               *, username: str | None = None, origin: dict | None = None, locale: str = "zh",
+               due_at: str | None = None) -> dict:
+        proc, version_id = self.procedure(session, procedure_id)
+        actor = actor or self.actor(session, username or "", proc)
+        now = self.clock()
+        rt = self.runtime(session, version_id)
+        cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
+                    due_at=due_at)
+        state, events = rt.apply(None, cmd, now)
+        store.create_instance(session, state, version_id, events, next_wakeup(state),
+                              self._also(session, version_id, None, state, events))
+        self._spawn(session, state, events)
+        return state
+
+    def _also(self, session: Session, version_id: int, before: Mapping[str, Any] | None,
+              state: Mapping[str, Any], events: list[dict]) -> list:
+        """What a write carries besides the instance: the searchable field values that
+        changed, and the notifications (in-app, e-mail, webhooks) the events call for."""
+        also = field_index.writes(before, state, events, self.versions(session, state["procedure"]))
+        if notify.wanted(events):
+            proc = self.runtime(session, version_id).procedure
+            also += notify.writes(session, self.config, [(proc, state, events)], self.clock())
+        return also
+
+    # -- use cases --------------------------------------------------------------------------
+
+    def start(self, session: Session, procedure_id: str, username: str, data: Mapping[str, Any] | None = None,
+              *, locale: str = "zh") -> dict:
+        """Start an instance of the current version of ``procedure_id``."""
+        return self._start(session, procedure_id, None, data or {}, username=username, locale=locale)
+
+    def start_automatic(self, session: Session, procedure_id: str, actor: Actor, data: Mapping[str, Any],
+                        *, origin: dict, due_at: str | None = None) -> dict:
+        """A start made by a schedule or trigger (``engine.app.scheduler``), as ``actor`` (the system)."""
+        return self._start(session, procedure_id, actor, data, origin=origin, due_at=due_at)
+
+    def _task(self, session: Session, task_id: str) -> tuple[str, str]:
+        instance_id, _, local = task_id.rpartition(".")
+        if not instance_id:
+            raise NotFound(f"no task '{task_id}'")
+        return instance_id, local
+
+    def complete_task(self, session: Session, task_id: str, username: str, data: Mapping[str, Any],
+                      *, password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+        instance_id, local = self._task(session, task_id)
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> CompleteTask:
+            sig = self._signature(session, actor, _step_sig(rt, state, local), password)
+            return CompleteTask(local, actor, dict(data or {}), signature=sig, locale=locale)
+
+        return self._apply(session, instance_id, make, username, expected_rev)
+
+    def decide(self, session: Session, task_id: str, username: str, *, approve: bool, comment: str = "",
+               data: Mapping[str, Any] | None = None,
+               password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+        """Approve or reject an approval task (with a signature when the step requires one)."""
+        instance_id, local = self._task(session, task_id)
+        kind = Approve if approve else Reject
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
+            change_control.check_decider(rt.procedure.id, state, actor)
+            sig = self._signature(session, actor, _step_sig(rt, state, local), password)
+            return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
+
+        state = self._apply(session, instance_id, make, username, expected_rev)
+        change_control.after_decision(session, state)  # publishes an approved procedure change
+        return state
+
+    def claim(self, session: Session, task_id: str, username: str) -> dict:
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Claim(local, a), username)
+
+    def release(self, session: Session, task_id: str, username: str) -> dict:
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Release(local, a), username)
+
+    def reassign(self, session: Session, task_id: str, username: str, to_user: str, reason: str = "") -> dict:
+        instance_id, local = self._task(session, task_id)
+        target = user_store.get_user(session, to_user)
+        if target is None or not target.active:
+            raise NotFound(f"no active user '{to_user}' to reassign to")
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Reassign:
+            role = state["tasks"].get(local, {}).get("role")
+            if role and role not in self.actor(session, to_user, rt.procedure).roles:
+                raise NotPermitted(f"{to_user} does not hold role '{role}' and cannot take this task")
+            return Reassign(local, actor, to_user, reason)
+
+        return self._apply(session, instance_id, make, username)
+
+    def cancel(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
+        state = self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
+        change_control.after_decision(session, state)  # a cancelled change returns its draft
+        return state
+
+    def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
+                value: Any, reason: str, *, locale: str = "zh") -> dict:
+        """Correct a recorded value; the original stays in the record and the audit trail."""
+        return self._apply(session, instance_id,
+                           lambda rt, s, a: Correct(a, step, field, value, reason, locale), username)
+
+    def kpi_keys(self, session: Session, procedure_id: str) -> frozenset[str]:
+        """The field-index keys the dashboard counts for a procedure, over all its versions."""
+        return frozenset().union(*(rt.procedure.records.kpi_keys for rt in self.versions(session, procedure_id)))
+
+    def refresh_kpis(self, session: Session, procedure_id: str | None = None) -> int:
+        """Bring the dashboard figures of one procedure (or of every procedure with changes)
+        up to date; returns the days recomputed. Run it in a write transaction."""
+        now = self.clock()
+        if procedure_id is not None:
+            if not self.versions(session, procedure_id):
+                raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
+            return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now)
+        return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now)
+                   for pid in kpi_rollup.stale(session, now))
+
+    def tick(self, session: Session, *, limit: int = 500) -> int:
+        """Fire what is due by now on up to ``limit`` instances; return how many changed."""
+        return self.tick_due(session, limit=limit)[1]
+
+    def tick_due(self, session: Session, *, limit: int = 500) -> tuple[int, int]:
+        """``tick``, returning (instances claimed, instances changed): the worker goes on while a
+        batch comes back full. The batch is written at once (``store.save_steps``), as are its
+        notifications."""
+        now = self.clock()
+        rows = store.due_instances(session, now, limit)
+        managers = self._managers(session, rows)
+        results, notices = [], []
+        failed = []
+        for row in rows:
+            rt = self.runtime(session, row.version_id)
+            try:
+                state, events = rt.apply(row.state, Tick(managers=managers), now)
+            except WorkflowError as exc:
+                # One instance that cannot move on (e.g. a condition failing on data recorded
+                # earlier) must not hold up the batch: it is tried again later, and logged.
+                _log.warning("instance %s: timer could not fire (tried again in %s): %s",
+                             row.id, TICK_RETRY, exc.message)
+                failed.append(row.id)
+                continue
+            # Saved even without events: a stale timer must move on, or the row stays due.
+            results.append((row, state, events, next_wakeup(state)))
+            if events:
+                notices.append((rt.procedure, state, events))
+        # A tick records no form data, so the field index has nothing to change here.
+        store.save_steps(session, results)
+        store.postpone_timers(session, failed, now + TICK_RETRY)
+        for _, state, events, _ in results:
+            self._spawn(session, state, events)
+        notify.record_many(session, self.config, notices, now)
+        return len(rows), len(notices)
+
+    def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
+        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        holders: set[str] = set()
+        for row in rows:
+            if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
+                holders |= {t.get("assignee") or t.get("last_assignee")
+                            for t in row.state["tasks"].values() if t["status"] == "open"}
+        return timekeeping.managers_of(session, holders - {None})
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def instance(self, session: Session, instance_id: str, *, history: bool = False) -> dict:
+        """The instance with current values, each corrected field's history, tasks, and
+        (with ``history``) its events as ``events()`` gives them."""
+        row, events = store.load_record(session, instance_id, events=history)
+        rt = self.runtime(session, row.version_id)
+        state = row.state
+        corrections: dict[str, list[dict]] = {}
+        for c in state.get("corrections", []):
+            corrections.setdefault(f"{c['step']}.{c['field']}", []).append(c)
+        out = {
+            "id": row.id, "procedure": row.procedure_id, "title": rt.procedure.title,
+            "version": {"id": row.version_id, "hash": rt.procedure.content_hash},
+            "status": row.status.value, "outcome": row.outcome, "rev": row.rev,
+            "started_at": state["started_at"], "started_by": state["started_by"],
+            "ended_at": state.get("ended_at"), "origin": state.get("origin"),
+            "data": state["data"], "corrections": corrections, "path": state["path"],
+            "tasks": list(state["tasks"].values()), "links": self._links(session, row.id, state),
+        }
+        if history:
+            out["history"] = [_event_view(e) for e in events]
+        return out
+
+    def _links(self, session: Session, instance_id: str, state: Mapping[str, Any]) -> list[dict]:
+        """The spawn steps' links, each with the id and status of the instance it opened
+        (the runtime records a link before the service opens the instance)."""
+        links = [dict(link) for link in state.get("links", [])]
+        if links:
+            children = {}
+            for child in store.spawned_from(session, instance_id):
+                children.setdefault((child.procedure_id, child.origin_step), []).append(child)
+            for link in links:
+                found = children.get((link["procedure"], link["step"]))
+                if found:
+                    child = found.pop(0)
+                    link.update(instance=child.id, status=child.status.value)
+        return links
+
+    def events(self, session: Session, instance_id: str) -> list[dict]:
+        """The instance's audit events in chain order, with their hashes."""
+        return [_event_view(e) for e in store.load_record(session, instance_id, events=True)[1]]
+
+
+def _event_view(e: store.EventRow) -> dict:
+    return {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
+            "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
+
+
+def _escalates_to_manager(proc: Procedure) -> bool:
+    return any(e.to == MANAGER for s in proc.steps.values() if s.deadline for e in s.deadline.escalate)
+
+
+def _step_sig(rt: Runtime, state: Mapping[str, Any], local_task: str) -> str | None:
+    task = state["tasks"].get(local_task)
+    return rt.procedure.steps[task["step"]].signature if task else None

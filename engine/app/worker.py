@@ -1,0 +1,98 @@
+"""The worker loop: fire due timers (reminders, misses, escalations, wake-ups), automatic
+starts, notification deliveries and the dashboard's daily figures; once (``wf worker
+--once``) or every few seconds.
+
+Every unit of work is its own transaction (a batch of instances, one start, one delivery
+lease), so a worker that dies mid-batch leaves its transaction rolled back and the work due
+for the next worker. Several workers share one database safely: instances and deliveries are
+claimed with ``FOR UPDATE SKIP LOCKED`` and automatic starts under a unique key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.app import notify, scheduler
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from engine.app.service import Workflow
+
+log = logging.getLogger("qualityflow.worker")
+
+
+@dataclass
+class PassStats:
+    """What one pass did."""
+
+    claimed: int = 0  # instances whose timer was due
+    changed: int = 0  # of those, instances with new events
+    started: int = 0  # instances opened by schedules and triggers
+    sent: int = 0  # deliveries sent
+    failed: int = 0  # delivery attempts that failed (retried later or given up)
+    kpi_days: int = 0  # days of dashboard figures recomputed
+
+    def __str__(self) -> str:
+        return (f"timers: {self.claimed} due, {self.changed} fired; starts: {self.started}; "
+                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}")
+
+
+class Worker:
+    """Runs passes over what is due by ``workflow.clock()``."""
+
+    def __init__(self, workflow: Workflow, sessions: sessionmaker[Session], *, batch: int = 500) -> None:
+        self.workflow = workflow
+        self.sessions = sessions
+        self.batch = batch
+
+    def run_once(self) -> PassStats:
+        """Process everything due now (a backlog included) and return what was done."""
+        stats = PassStats()
+        self._ticks(stats)
+        stats.started = scheduler.fire_due(self.workflow, self.sessions, self.workflow.clock())
+        if stats.started:
+            self._ticks(stats)  # a new instance may already be due (a catch-up start)
+        while True:
+            sent, failed = notify.deliver_due(self.sessions, self.workflow.config,
+                                              self.workflow.clock(), limit=self.batch)
+            stats.sent += sent
+            stats.failed += failed
+            if sent + failed < self.batch:
+                break
+        with self.sessions.begin() as s:
+            stats.kpi_days = self.workflow.refresh_kpis(s)
+        return stats
+
+    def _ticks(self, stats: PassStats) -> None:
+        while True:
+            with self.sessions.begin() as s:
+                claimed, changed = self.workflow.tick_due(s, limit=self.batch)
+            stats.claimed += claimed
+            stats.changed += changed
+            if claimed < self.batch:
+                return
+
+    def run(self, interval: float, stop: threading.Event) -> None:
+        """Pass after pass until ``stop`` is set; an error is logged and the next pass tries again."""
+        while not stop.is_set():
+            try:
+                stats = self.run_once()
+                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days:
+                    log.info("%s", stats)
+            except Exception:  # a database outage must not end the worker
+                log.exception("worker pass failed; retrying in %.0f s", interval)
+            stop.wait(interval)
+
+
+def start_thread(workflow: Workflow, sessions: sessionmaker[Session], *, interval: float = 5.0,
+                 batch: int = 500) -> tuple[threading.Thread, threading.Event]:
+    """The worker loop in a daemon thread (``wf serve --worker``); set the event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(workflow, sessions, batch=batch).run, args=(interval, stop),
+                              name="qualityflow-worker", daemon=True)
+    thread.start()
+    return thread, stop

@@ -1,0 +1,819 @@
+"""Procedure model and validation: YAML step graphs turned into frozen, checked definitions.
+
+``parse_procedure`` reads one procedure file and reports every problem at the line and
+column where the author can fix it; ``load_library`` reads folders of procedures and forms
+together, since a procedure is only valid relative to the forms it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DefinitionInvalid, ExpressionError, Problem
+from engine.language import yaml_source as yamlsrc
+from engine.language.calendar import Duration, DurationError, parse_duration
+from engine.language.expressions import Expr, check_names, compile_expr, suggest
+from engine.language.forms import FieldInfo, Form, parse_form
+from engine.language.records import RECORD_KEYS, Records, parse_records
+
+STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
+SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
+APPROVAL_FIELDS = ("decision", "comment")
+INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", "instance.procedure")
+
+TOP_KEYS = {
+    "id": True, "title": True, "description": False, "source": False, "calendar": False,
+    "roles": True, "start": True, "steps": True, "starts": False,
+    **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
+}
+COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
+STEP_KEYS = {
+    "task": {"role", "form", "next", "signature", "deadline"},
+    "approval": {"role", "form", "next", "on_reject", "signature", "deadline"},
+    "decision": {"next"},
+    "parallel": {"branches", "join"},
+    "join": {"next"},
+    "wait": {"duration", "until", "offset", "next"},
+    "spawn": {"procedure", "with", "next"},
+    "end": {"outcome"},
+}
+DEADLINE_KEYS = {"within", "within_expr", "due_expr", "calendar", "remind_before", "escalate"}
+STEP_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+KEBAB_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One way out of a step; ``condition`` None means unconditional (or the ``else``)."""
+
+    target: str
+    condition: Expr | None = None
+
+
+MANAGER = "manager"  # escalation target: the manager of the task's assignee (or last holder)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One level: ``to`` is a role id or ``MANAGER``; ``fallback`` the role used when the
+    holder has no manager (default: the next role level of the chain, else the step's role)."""
+
+    after: Duration
+    to: str
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How the due time of a task is found: one of ``within``, ``within_cases``,
+    ``within_expr`` or ``due_expr``; then reminder and escalation levels."""
+
+    within: Duration | None = None
+    within_cases: tuple[tuple[Expr | None, Duration], ...] = ()
+    within_expr: Expr | None = None
+    due_expr: Expr | None = None
+    calendar: str = "default"
+    remind_before: Duration | None = None
+    escalate: tuple[Escalation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    type: str
+    title: str
+    description: str = ""
+    role: str | None = None
+    form: str | None = None
+    next: tuple[Transition, ...] = ()
+    on_reject: str | None = None
+    signature: str | None = None
+    deadline: Deadline | None = None
+    branches: tuple[str, ...] = ()
+    join: str | None = None
+    duration: Duration | None = None
+    until: Expr | None = None
+    offset: Duration | None = None
+    procedure: str | None = None
+    with_: tuple[tuple[str, Expr], ...] = ()
+    outcome: str | None = None
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every step this one can lead to directly."""
+        out = [t.target for t in self.next] + list(self.branches)
+        if self.on_reject:
+            out.append(self.on_reject)
+        return tuple(out)
+
+    @property
+    def is_human(self) -> bool:
+        return self.type in ("task", "approval")
+
+
+@dataclass(frozen=True)
+class Procedure:
+    id: str
+    title: str
+    roles: Mapping[str, str]
+    start_roles: tuple[str, ...]
+    start_step: str
+    steps: Mapping[str, Step]
+    forms: Mapping[str, Form]
+    description: str = ""
+    source: str = ""
+    calendar: str = "default"
+    start_form: str | None = None
+    file: str = ""
+    text: str = field(default="", repr=False)
+    starts: tuple[Any, ...] = ()  # engine.language.starts.Schedule | Trigger
+    records: Records = field(default_factory=Records, repr=False)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Identity of this version: the procedure text plus the content of the forms it uses."""
+        h = hashlib.sha256(self.text.encode())
+        for fid in sorted(self.forms):
+            f = self.forms[fid]
+            body = json.dumps([f.title, f.description, f.schema], sort_keys=True, ensure_ascii=False)
+            h.update(b"\0" + fid.encode() + b"\0" + body.encode())
+        return h.hexdigest()
+
+    def form_of(self, step_id: str) -> Form | None:
+        form_id = self.steps[step_id].form if step_id != "start" else self.start_form
+        return self.forms.get(form_id) if form_id else None
+
+
+@dataclass
+class Library:
+    """Procedures and forms read together from files, with every problem found."""
+
+    procedures: dict[str, Procedure] = field(default_factory=dict)
+    forms: dict[str, Form] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def require_valid(self) -> Library:
+        if self.problems:
+            raise DefinitionInvalid(self.problems)
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def _yaml_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+# Parsing and checking 38 procedures with 165 forms takes seconds (the line-keeping YAML
+# loader and the JSON-Schema metaschema check), and a process meets the same texts again and
+# again (each Workflow, each test). Procedures and forms are immutable, so a parse is kept by
+# its exact input texts.
+_MEMO_SIZE = 64
+_libraries: dict[tuple, Library] = {}
+_compiled: dict[tuple, tuple[Procedure, Mapping[str, Form]]] = {}
+
+
+def _remember(memo: dict, key: tuple, make: Any) -> Any:
+    found = memo.get(key)
+    if found is None:
+        found = make()
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo)))
+        memo[key] = found
+    return found
+
+
+def _contents(files: list[Path]) -> tuple:
+    return tuple((str(p), p.read_bytes() if p.is_file() else None) for p in files)
+
+
+def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[str | os.PathLike] = ()) -> Library:
+    """Read every procedure and form under ``paths`` (files or folders).
+
+    A file whose top level has ``schema`` is a form, anything else a procedure. Forms in
+    ``extra_forms`` are available to the procedures but their problems are not reported
+    (used when validating one procedure file against the shipped forms folder).
+    """
+    files = _yaml_files(paths)
+    extra = _yaml_files(p for p in map(Path, extra_forms) if p.exists())
+    lib = _remember(_libraries, (_contents(files), _contents(extra)), lambda: _load_library(files, extra))
+    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=list(lib.problems))
+
+
+def _load_library(files: list[Path], extra: list[Path]) -> Library:
+    lib = Library()
+    sources: list[yamlsrc.Source] = []
+    seen_forms: dict[str, str] = {}
+
+    def add_form(src: yamlsrc.Source, report: bool) -> None:
+        form, problems = parse_form(src)
+        if report:
+            lib.problems.extend(problems)
+        if form is not None:
+            if form.id in seen_forms and report:
+                lib.problems.append(src.problem(("id",), f"form id '{form.id}' is also defined in {seen_forms[form.id]}; give each form its own id"))
+            seen_forms.setdefault(form.id, src.file)
+            lib.forms.setdefault(form.id, form)
+
+    for path in files:
+        if not path.exists():
+            lib.problems.append(Problem(str(path), 1, 1, "no such file or folder"))
+            continue
+        src = yamlsrc.load_file(str(path))
+        if src.problems and src.data is None:
+            lib.problems.extend(src.problems)
+            continue
+        if isinstance(src.data, dict) and "schema" in src.data and "steps" not in src.data:
+            add_form(src, True)
+        else:
+            sources.append(src)
+    for path in extra:
+        src = yamlsrc.load_file(str(path))
+        if src.data is not None and isinstance(src.data, dict) and "schema" in src.data:
+            form, _ = parse_form(src)
+            if form is not None:
+                lib.forms.setdefault(form.id, form)
+    for src in sources:
+        proc, problems = parse_procedure(src, lib.forms)
+        lib.problems.extend(problems)
+        if proc is not None:
+            if proc.id in lib.procedures:
+                lib.problems.append(src.problem(("id",), f"procedure id '{proc.id}' is also defined in {lib.procedures[proc.id].file}"))
+            lib.procedures.setdefault(proc.id, proc)
+    from engine.language.starts import check_triggers
+
+    for proc in lib.procedures.values():
+        lib.problems.extend(check_triggers(proc, lib.procedures))
+    lib.problems.sort()
+    return lib
+
+
+def compile_stored(source: str, file: str, form_texts: Mapping[str, str]) -> Procedure:
+    """A stored version (procedure text and its forms' texts) compiled; raises
+    ``DefinitionInvalid`` with every problem. Kept by its texts (see ``_remember``)."""
+    key = (source, file, tuple(sorted(form_texts.items())))
+    return _remember(_compiled, key, lambda: _compile_stored(source, file, form_texts))[0]
+
+
+def _compile_stored(source: str, file: str, form_texts: Mapping[str, str]) -> tuple[Procedure, Mapping[str, Form]]:
+    forms = {}
+    problems = []
+    for fid, text in form_texts.items():
+        form, errs = parse_form(yamlsrc.load(text, f"{fid}.yaml"))
+        problems += errs
+        if form is not None:
+            forms[fid] = form
+    if problems:
+        raise DefinitionInvalid(problems)
+    return load_procedure_text(source, file, forms), forms
+
+
+def load_procedure_text(text: str, file: str, forms: Mapping[str, Form]) -> Procedure:
+    """Parse one procedure from text; raise ``DefinitionInvalid`` with every problem."""
+    proc, problems = parse_procedure(yamlsrc.load(text, file), forms)
+    if problems or proc is None:
+        raise DefinitionInvalid(problems or [Problem(file, 1, 1, "not a procedure")])
+    return proc
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+class _Checker:
+    """Collects problems while turning the raw YAML of one procedure into a ``Procedure``."""
+
+    def __init__(self, src: yamlsrc.Source, forms: Mapping[str, Form]) -> None:
+        self.src = src
+        self.forms = forms
+        self.problems: list[Problem] = list(src.problems)
+        self.exprs: list[tuple[str, Expr, tuple, str]] = []  # (step, expr, path, when)
+        self.broken_links = False  # an unknown step reference makes graph checks misleading
+
+    def err(self, path: tuple, message: str, *, key: bool = False) -> None:
+        self.problems.append(self.src.problem(path, message, key=key))
+
+    # -- small typed readers ------------------------------------------------------------
+
+    def text(self, node: Mapping, key: str, path: tuple, *, required: bool = False) -> str | None:
+        value = node.get(key)
+        if value is None:
+            if required:
+                self.err(path, f"missing '{key}'; add '{key}: ...'")
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.err((*path, key), f"'{key}' must be text")
+            return None
+        return str(value)
+
+    def keys(self, node: Mapping, allowed: Iterable[str], path: tuple, what: str) -> None:
+        allowed = set(allowed)
+        for key in node:
+            if key not in allowed:
+                hint = suggest(str(key), sorted(allowed))
+                fix = f"did you mean '{hint}'?" if hint else f"allowed here: {', '.join(sorted(allowed))}"
+                self.err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
+
+    def duration(self, value: Any, path: tuple) -> Duration | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.err(path, f"bad duration {value!r}: write a number and a unit, e.g. 24h, 3d, 8wh, 2wd")
+            return None
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.err(path, str(exc))
+            return None
+
+    def expr(self, value: Any, path: tuple, step: str, when: str, *, checked: bool = True) -> Expr | None:
+        """Compile an expression; ``checked`` ones have their names checked against the
+        fields of earlier steps (triggers are checked against the watched procedure)."""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.err(path, "expected an expression (text), e.g. inspect.verdict == \"合格\"")
+            return None
+        try:
+            compiled = compile_expr(str(value))
+        except ExpressionError as exc:
+            line, col = self.src.where(path)
+            col += getattr(exc, "offset", 0) or 0
+            self.problems.append(Problem(self.src.file, line, col, f"expression error: {exc.message}"))
+            return None
+        if checked:
+            self.exprs.append((step, compiled, path, when))
+        return compiled
+
+    def ref(self, value: Any, known: Iterable[str], path: tuple, what: str) -> str | None:
+        if not isinstance(value, str):
+            self.err(path, f"expected the id of a {what}")
+            return None
+        known = list(known)
+        if value not in known:
+            hint = suggest(value, known)
+            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {', '.join(sorted(known))}" if known else f"declare the {what} first")
+            self.err(path, f"unknown {what} '{value}'; {fix}")
+            self.broken_links |= what == "step"
+            return None
+        return value
+
+
+def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Procedure | None, list[Problem]]:
+    """Check one procedure against the language and the given forms."""
+    c = _Checker(src, forms)
+    raw = src.data
+    if raw is None:
+        return None, c.problems
+    if not isinstance(raw, dict):
+        c.err((), "a procedure file must be a mapping with id, title, roles, start and steps")
+        return None, c.problems
+
+    c.keys(raw, TOP_KEYS, (), "the procedure")
+    for key, required in TOP_KEYS.items():
+        if required and key not in raw:
+            c.err((), f"missing '{key}' at the top of the procedure; add '{key}:'")
+    pid = c.text(raw, "id", ())
+    if pid is not None:
+        stem = Path(src.file).stem
+        if not KEBAB_ID.match(pid):
+            c.err(("id",), f"procedure id '{pid}' must be kebab-case (lower-case words joined by '-')")
+        elif src.file.endswith((".yaml", ".yml")) and stem != pid:
+            c.err(("id",), f"procedure id '{pid}' does not match the file name '{stem}'; rename one of them")
+    title = c.text(raw, "title", ()) or ""
+    calendar = c.text(raw, "calendar", ()) or "default"
+
+    roles = _parse_roles(c, raw.get("roles"))
+    steps_raw = raw.get("steps")
+    if steps_raw is not None and not isinstance(steps_raw, dict):
+        c.err(("steps",), "'steps' must be a mapping of step id to step")
+        steps_raw = None
+    steps_raw = steps_raw or {}
+    if "steps" in raw and not steps_raw:
+        c.err(("steps",), "a procedure needs at least one step")
+    step_ids = list(steps_raw)
+    for sid in step_ids:
+        if not STEP_ID.match(str(sid)):
+            c.err(("steps", sid), f"step id '{sid}' must be lower_snake_case (a-z, 0-9, _)", key=True)
+        if sid in ("start", "instance"):
+            c.err(("steps", sid), f"'{sid}' is a reserved name; choose another step id", key=True)
+
+    start_roles, start_step, start_form = _parse_start(c, raw.get("start"), roles, step_ids)
+
+    from engine.language.starts import Schedule, parse_starts
+
+    starts = parse_starts(c, raw.get("starts"), roles)
+    if start_form and start_form in c.forms:
+        for i, st in enumerate(starts):
+            if isinstance(st, Schedule):
+                for e in c.forms[start_form].validate(dict(st.data), "en"):
+                    c.err(("starts", i, "data"), f"schedule start data does not fit the start form '{start_form}': {e['field']}: {e['message']}")
+
+    steps: dict[str, Step] = {}
+    for sid, node in steps_raw.items():
+        step = _parse_step(c, str(sid), node, roles, step_ids, calendar)
+        if step is not None:
+            steps[str(sid)] = step
+
+    if steps and start_step in steps and not c.broken_links and len(steps) == len(steps_raw):
+        _check_graph(c, steps, start_step)
+        _check_parallel(c, steps)
+        _check_expressions(c, steps, start_step, start_form)
+
+    records = Records()
+    if steps and any(k in raw for k in RECORD_KEYS):
+        records = parse_records(raw, _record_fields(c, steps, start_form), c.err)
+    if c.problems:
+        return None, sorted(set(c.problems))
+    used_forms = {s.form for s in steps.values() if s.form}
+    if start_form:
+        used_forms.add(start_form)
+    proc = Procedure(
+        id=pid or "", title=title, roles=roles, start_roles=tuple(start_roles),
+        start_step=start_step or "", steps=steps,
+        forms={f: forms[f] for f in sorted(used_forms)},
+        description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
+        calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
+        records=records,
+    )
+    return proc, []
+
+
+def _record_fields(c: _Checker, steps: Mapping[str, Step], start_form: str | None) -> dict[str, FieldInfo]:
+    """Every ``STEP.FIELD`` recorded by a form (``start.FIELD`` for the start form), for the
+    ledger, index and KPI declarations; approvals add ``STEP.decision``."""
+    out: dict[str, FieldInfo] = {}
+    for sid, form_id in [("start", start_form), *((s.id, s.form) for s in steps.values())]:
+        form = c.forms.get(form_id) if form_id else None
+        if form is not None:
+            out.update({f"{sid}.{path}": info for path, info in form.fields.items()})
+    for s in steps.values():
+        if s.type == "approval":
+            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=["approve", "reject"])
+    return out
+
+
+def _parse_roles(c: _Checker, node: Any) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    if node is None:
+        return roles
+    if not isinstance(node, dict) or not node:
+        c.err(("roles",), "'roles' must map each role id to its title, e.g. inspector: 售后检验人员")
+        return roles
+    for rid, value in node.items():
+        if not STEP_ID.match(str(rid)):
+            c.err(("roles", rid), f"role id '{rid}' must be lower_snake_case", key=True)
+        if isinstance(value, dict):
+            c.keys(value, ("title", "description"), ("roles", rid), f"role '{rid}'")
+            roles[str(rid)] = str(value.get("title") or rid)
+        elif isinstance(value, str):
+            roles[str(rid)] = value
+        else:
+            c.err(("roles", rid), f"role '{rid}' needs a title (text) or {{title, description}}")
+    return roles
+
+
+def _parse_start(c: _Checker, node: Any, roles: Mapping[str, str], step_ids: list) -> tuple[list[str], str | None, str | None]:
+    if node is None:
+        return [], None, None
+    if not isinstance(node, dict):
+        c.err(("start",), "'start' must be a mapping: {roles: [...], step: FIRST_STEP}")
+        return [], None, None
+    c.keys(node, ("roles", "step", "form"), ("start",), "'start'")
+    start_roles: list[str] = []
+    rnode = node.get("roles")
+    if not isinstance(rnode, list) or not rnode:
+        c.err(("start", "roles") if "roles" in node else ("start",), "'start.roles' must list the roles that may start an instance, e.g. [inspector]")
+    else:
+        for i, r in enumerate(rnode):
+            if c.ref(r, roles, ("start", "roles", i), "role"):
+                start_roles.append(r)
+    step = None
+    if "step" not in node:
+        c.err(("start",), "missing 'start.step': the first step of the procedure")
+    else:
+        step = c.ref(node["step"], step_ids, ("start", "step"), "step")
+    form = None
+    if "form" in node:
+        form = c.ref(node["form"], c.forms, ("start", "form"), "form")
+    return start_roles, step, form
+
+
+def _parse_next(c: _Checker, node: Any, path: tuple, sid: str, step_ids: list) -> tuple[Transition, ...]:
+    if isinstance(node, str):
+        target = c.ref(node, step_ids, path, "step")
+        return (Transition(target),) if target else ()
+    if not isinstance(node, list) or not node:
+        c.err(path, "'next' must be a step id or a list of {if: CONDITION, goto: STEP} ending with {else: STEP}")
+        return ()
+    out: list[Transition] = []
+    has_else = False
+    for i, item in enumerate(node):
+        ipath = (*path, i)
+        if not isinstance(item, dict):
+            c.err(ipath, "each entry of a conditional 'next' is {if: CONDITION, goto: STEP} or {else: STEP}")
+            continue
+        if "else" in item:
+            c.keys(item, ("else",), ipath, "an 'else' entry")
+            if has_else:
+                c.err(ipath, "only one 'else' is allowed")
+            elif i != len(node) - 1:
+                c.err(ipath, "'else' must be the last entry; conditions after it are never tried")
+            has_else = True
+            target = c.ref(item["else"], step_ids, (*ipath, "else"), "step")
+            if target:
+                out.append(Transition(target))
+            continue
+        c.keys(item, ("if", "goto"), ipath, "a conditional transition")
+        if "if" not in item or "goto" not in item:
+            c.err(ipath, "a conditional transition needs both 'if: CONDITION' and 'goto: STEP'")
+            continue
+        cond = c.expr(item["if"], (*ipath, "if"), sid, "next")
+        target = c.ref(item["goto"], step_ids, (*ipath, "goto"), "step")
+        if cond is not None and target:
+            out.append(Transition(target, cond))
+    if not has_else:
+        c.err(path, f"conditional 'next' of step '{sid}' has no 'else'; add '- else: STEP' as the last entry so that no instance gets stuck")
+    return tuple(out)
+
+
+def _parse_deadline(c: _Checker, node: Any, path: tuple, sid: str, roles: Mapping[str, str], calendar: str) -> Deadline | None:
+    if not isinstance(node, dict):
+        c.err(path, "'deadline' must be a mapping, e.g. {within: 24h, remind_before: 2h, escalate: qa_supervisor}")
+        return None
+    c.keys(node, DEADLINE_KEYS, path, "a deadline")
+    ways = [k for k in ("within", "within_expr", "due_expr") if k in node]
+    if len(ways) != 1:
+        c.err(path, "a deadline needs exactly one of 'within', 'within_expr' or 'due_expr'")
+    within = None
+    cases: list[tuple[Expr | None, Duration]] = []
+    w = node.get("within")
+    if isinstance(w, list):
+        has_else = False
+        for i, item in enumerate(w):
+            ipath = (*path, "within", i)
+            if not isinstance(item, dict):
+                c.err(ipath, "each entry is {if: CONDITION, then: DURATION} or {else: DURATION}")
+                continue
+            if "else" in item:
+                c.keys(item, ("else",), ipath, "an 'else' entry")
+                has_else = True
+                d = c.duration(item["else"], (*ipath, "else"))
+                if d:
+                    cases.append((None, d))
+                continue
+            c.keys(item, ("if", "then"), ipath, "a conditional duration")
+            cond = c.expr(item.get("if"), (*ipath, "if"), sid, "deadline")
+            d = c.duration(item.get("then"), (*ipath, "then"))
+            if cond is not None and d is not None:
+                cases.append((cond, d))
+        if not has_else:
+            c.err((*path, "within"), "conditional 'within' has no 'else'; add '- else: DURATION' as the last entry")
+    elif w is not None:
+        within = c.duration(w, (*path, "within"))
+    within_expr = c.expr(node["within_expr"], (*path, "within_expr"), sid, "deadline") if "within_expr" in node else None
+    due_expr = c.expr(node["due_expr"], (*path, "due_expr"), sid, "deadline") if "due_expr" in node else None
+    escalations: list[Escalation] = []
+    esc = node.get("escalate")
+    if isinstance(esc, str):
+        if c.ref(esc, roles, (*path, "escalate"), "role"):
+            escalations.append(Escalation(Duration(0, "h"), esc))
+    elif isinstance(esc, list):
+        for i, item in enumerate(esc):
+            ipath = (*path, "escalate", i)
+            if not isinstance(item, dict) or "to" not in item:
+                c.err(ipath, "each escalation level is {after: DURATION, to: ROLE or manager}")
+                continue
+            c.keys(item, ("after", "to", "fallback"), ipath, "an escalation level")
+            after = c.duration(item.get("after", "0h"), (*ipath, "after"))
+            fallback = None
+            if item["to"] == MANAGER and MANAGER not in roles:
+                to = MANAGER
+                if "fallback" in item:
+                    fallback = c.ref(item["fallback"], roles, (*ipath, "fallback"), "role")
+            else:
+                to = c.ref(item["to"], roles, (*ipath, "to"), "role")
+                if "fallback" in item:
+                    c.err((*ipath, "fallback"), "'fallback' applies to 'to: manager' only; remove it")
+            if after is not None and to:
+                escalations.append(Escalation(after, to, fallback))
+    elif esc is not None:
+        c.err((*path, "escalate"), "'escalate' is a role id or a list of {after: DURATION, to: ROLE}")
+    return Deadline(
+        within=within, within_cases=tuple(cases), within_expr=within_expr, due_expr=due_expr,
+        calendar=str(node.get("calendar") or calendar),
+        remind_before=c.duration(node.get("remind_before"), (*path, "remind_before")),
+        escalate=tuple(escalations),
+    )
+
+
+def _parse_step(c: _Checker, sid: str, node: Any, roles: Mapping[str, str], step_ids: list, calendar: str) -> Step | None:
+    path = ("steps", sid)
+    if not isinstance(node, dict):
+        c.err(path, f"step '{sid}' must be a mapping with at least a title")
+        return None
+    stype = node.get("type", "task")
+    if stype not in STEP_TYPES:
+        hint = suggest(str(stype), STEP_TYPES)
+        c.err((*path, "type"), f"unknown step type '{stype}'" + (f"; did you mean '{hint}'?" if hint else f"; use one of {', '.join(STEP_TYPES)}"))
+        return None
+    c.keys(node, COMMON_STEP_KEYS | STEP_KEYS[stype], path, f"a {stype} step")
+    title = c.text(node, "title", path, required=True) or sid
+    kw: dict[str, Any] = {}
+
+    if stype in ("task", "approval"):
+        if "role" not in node:
+            c.err(path, f"{stype} step '{sid}' needs 'role': who does it")
+        else:
+            kw["role"] = c.ref(node["role"], roles, (*path, "role"), "role")
+        if "form" in node:
+            kw["form"] = c.ref(node["form"], c.forms, (*path, "form"), "form")
+        elif stype == "task":
+            c.err(path, f"task step '{sid}' needs 'form': what the person fills in")
+        sig = node.get("signature")
+        if isinstance(sig, dict):
+            c.keys(sig, ("meaning",), (*path, "signature"), "a signature")
+            sig = sig.get("meaning")
+        if sig is not None:
+            if not isinstance(sig, str) or not sig.strip():
+                c.err((*path, "signature"), f"'signature' gives the meaning of the signature, e.g. {' / '.join(SIGNATURE_MEANINGS)}")
+            else:
+                kw["signature"] = sig
+        if "deadline" in node:
+            kw["deadline"] = _parse_deadline(c, node["deadline"], (*path, "deadline"), sid, roles, calendar)
+        if stype == "approval" and "on_reject" in node:
+            kw["on_reject"] = c.ref(node["on_reject"], step_ids, (*path, "on_reject"), "step")
+    if stype == "parallel":
+        br = node.get("branches")
+        if not isinstance(br, list) or len(br) < 2:
+            c.err((*path, "branches") if "branches" in node else path, "a parallel step needs 'branches': a list of at least two first steps")
+        else:
+            kw["branches"] = tuple(t for i, b in enumerate(br) if (t := c.ref(b, step_ids, (*path, "branches", i), "step")))
+        if "join" not in node:
+            c.err(path, f"parallel step '{sid}' needs 'join': the join step that closes its branches")
+        else:
+            kw["join"] = c.ref(node["join"], step_ids, (*path, "join"), "step")
+    if stype == "wait":
+        if ("duration" in node) == ("until" in node):
+            c.err(path, f"wait step '{sid}' needs exactly one of 'duration: 5d' or 'until: EXPRESSION'")
+        kw["duration"] = c.duration(node.get("duration"), (*path, "duration"))
+        if "until" in node:
+            kw["until"] = c.expr(node["until"], (*path, "until"), sid, "wait")
+        kw["offset"] = c.duration(node.get("offset"), (*path, "offset"))
+        if "offset" in node and "until" not in node:
+            c.err((*path, "offset"), "'offset' applies to 'until'; with 'duration' just change the duration")
+    if stype == "spawn":
+        if "procedure" not in node:
+            c.err(path, f"spawn step '{sid}' needs 'procedure': the id of the procedure to open")
+        elif not isinstance(node["procedure"], str) or not KEBAB_ID.match(node["procedure"]):
+            c.err((*path, "procedure"), "'procedure' must be a procedure id (kebab-case)")
+        else:
+            kw["procedure"] = node["procedure"]
+        w = node.get("with", {})
+        if not isinstance(w, dict):
+            c.err((*path, "with"), "'with' maps fields of the new instance's start data to expressions")
+        else:
+            kw["with_"] = tuple((str(k), e) for k, v in w.items() if (e := c.expr(v, (*path, "with", k), sid, "spawn")))
+    if stype == "end":
+        kw["outcome"] = c.text(node, "outcome", path, required=True)
+    elif stype != "parallel":
+        if "next" not in node:
+            c.err(path, f"step '{sid}' needs 'next': where to go afterwards (or make it 'type: end')")
+        else:
+            kw["next"] = _parse_next(c, node["next"], (*path, "next"), sid, step_ids)
+    return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
+
+
+def _check_graph(c: _Checker, steps: Mapping[str, Step], start: str) -> None:
+    reach: set[str] = set()
+    todo = [start]
+    while todo:
+        s = todo.pop()
+        if s in reach or s not in steps:
+            continue
+        reach.add(s)
+        todo.extend(steps[s].targets)
+    for sid in steps:
+        if sid not in reach:
+            c.err(("steps", sid), f"step '{sid}' cannot be reached from the start step '{start}'; link to it with 'next' or remove it", key=True)
+    preds: dict[str, set[str]] = {s: set() for s in steps}
+    for s in steps.values():
+        for t in s.targets:
+            if t in preds:
+                preds[t].add(s.id)
+    ends = [s for s in steps.values() if s.type == "end"]
+    if not ends:
+        c.err(("steps",), "the procedure has no end step; add a step with 'type: end' and an outcome", key=True)
+        return
+    alive: set[str] = set()
+    todo = [e.id for e in ends]
+    while todo:
+        s = todo.pop()
+        if s in alive:
+            continue
+        alive.add(s)
+        todo.extend(preds[s])
+    for sid in steps:
+        if sid in reach and sid not in alive:
+            c.err(("steps", sid), f"step '{sid}' has no path to an end step; every instance passing here would never finish", key=True)
+    # A loop made only of automatic steps would spin forever without waiting for anyone.
+    auto = {s.id for s in steps.values() if s.type in ("decision", "join", "spawn")}
+    for sid in auto:
+        seen, todo = set(), [t.target for t in steps[sid].next]
+        while todo:
+            s = todo.pop()
+            if s == sid:
+                c.err(("steps", sid), f"step '{sid}' can loop back to itself through automatic steps only; put a task or wait step in the loop", key=True)
+                break
+            if s in seen or s not in auto:
+                continue
+            seen.add(s)
+            todo.extend(t.target for t in steps[s].next)
+
+
+def _check_parallel(c: _Checker, steps: Mapping[str, Step]) -> None:
+    joins_named: dict[str, str] = {}
+    for s in steps.values():
+        if s.type != "parallel" or not s.join:
+            continue
+        if steps[s.join].type != "join":
+            c.err(("steps", s.id, "join"), f"'{s.join}' is a {steps[s.join].type} step, not a join step; set 'type: join' on it")
+            continue
+        if s.join in joins_named:
+            c.err(("steps", s.id, "join"), f"join '{s.join}' already closes parallel step '{joins_named[s.join]}'; each parallel step needs its own join")
+            continue
+        joins_named[s.join] = s.id
+        for b in s.branches:
+            seen, todo, found = set(), [b], False
+            while todo:
+                x = todo.pop()
+                if x == s.join:
+                    found = True
+                    continue
+                if x in seen or x not in steps or steps[x].type == "end":
+                    continue
+                seen.add(x)
+                todo.extend(steps[x].targets)
+            if not found:
+                c.err(("steps", s.id, "branches"), f"branch '{b}' of parallel step '{s.id}' never reaches its join '{s.join}'")
+    for s in steps.values():
+        if s.type == "join" and s.id not in joins_named:
+            c.err(("steps", s.id), f"join step '{s.id}' has no matching parallel step; name it in a parallel step's 'join:'", key=True)
+
+
+def _form_fields(c: _Checker, form_id: str | None) -> list[str]:
+    form = c.forms.get(form_id) if form_id else None
+    return list(form.fields) if form is not None else []
+
+
+def _check_expressions(c: _Checker, steps: Mapping[str, Step], start: str, start_form: str | None) -> None:
+    """Every name in an expression must be a field recorded by a step that can come before."""
+    preds: dict[str, set[str]] = {s: set() for s in steps}
+    for s in steps.values():
+        for t in s.targets:
+            if t in preds:
+                preds[t].add(s.id)
+    own_fields: dict[str, list[str]] = {}
+    for s in steps.values():
+        fields = _form_fields(c, s.form)
+        if s.type == "approval":
+            fields += list(APPROVAL_FIELDS)
+        own_fields[s.id] = fields
+    base = {f"start.{f}" for f in _form_fields(c, start_form)} | set(INSTANCE_FIELDS)
+    cache: dict[str, set[str]] = {}
+
+    def before(sid: str) -> set[str]:
+        if sid not in cache:
+            seen, todo = set(), list(preds[sid])
+            while todo:
+                x = todo.pop()
+                if x in seen:
+                    continue
+                seen.add(x)
+                todo.extend(preds[x])
+            cache[sid] = seen
+        return cache[sid]
+
+    for sid, expr, path, when in c.exprs:
+        visible = before(sid) | ({sid} if when == "next" else set())
+        known = set(base)
+        for v in visible:
+            known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
+        for name, message in check_names(expr, known):
+            line, col = c.src.where(path)
+            idx = expr.source.find(name)
+            c.problems.append(Problem(c.src.file, line, col + max(idx, 0), message))

@@ -1,0 +1,240 @@
+"""What a procedure declares about its records for auditors and managers: the ledger (台帐)
+columns, the extra searchable fields, and the KPIs to break down by. Pure: no I/O.
+
+The procedure file says, at the top level::
+
+    ledger:
+      title: 检验台帐
+      columns:
+        - {field: instance.id, title: 编号}
+        - {field: start.serial_no, title: 产品编号}
+    index: [start.model]                       # also searchable in the audit search
+    kpis:
+      breakdown: [report.conclusion]           # counts per value (enum fields)
+      first_pass: {field: inspect.verdict, pass: 合格}
+      scores:                                  # a score table, e.g. the 4 x 4 survey
+        fields: [survey.rating_attitude, survey.rating_skill]
+        values: {很满意: 4, 满意: 3, 基本满意: 2, 不满意: 1}
+
+Form fields are named ``STEP.FIELD`` (``start.FIELD`` for the start form) as in expressions;
+every such field is copied into the store's field index when it is written, which is what
+makes the ledger, the search and the KPIs fast without reading instance JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from engine.language.expressions import suggest
+
+# Columns of the instance row itself, usable as ledger columns.
+INSTANCE_COLUMNS = {
+    "instance.id": "编号", "instance.procedure": "流程", "instance.status": "状态",
+    "instance.outcome": "结果", "instance.started_at": "登记时间",
+    "instance.started_by": "发起人", "instance.ended_at": "结束时间",
+}
+RECORD_KEYS = ("ledger", "index", "kpis")
+FIRST = "@first"  # suffix of the index key that keeps the first value ever recorded
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    title: str
+
+    @property
+    def is_instance(self) -> bool:
+        return self.field.startswith("instance.")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    title: str
+    columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
+class FirstPass:
+    field: str
+    passed: str
+
+
+@dataclass(frozen=True)
+class Scores:
+    fields: tuple[str, ...]
+    values: tuple[tuple[str, float], ...]  # (label, score), in the order written
+
+
+@dataclass(frozen=True)
+class Records:
+    ledger: Ledger | None = None
+    index: tuple[str, ...] = ()
+    breakdown: tuple[str, ...] = ()
+    first_pass: FirstPass | None = None
+    scores: Scores | None = None
+    titles: Mapping[str, str] = field(default_factory=dict)  # field -> its form title
+
+    @cached_property  # asked on every write: computed once per procedure version
+    def indexed(self) -> frozenset[str]:
+        """Every ``STEP.FIELD`` the store keeps in its field index."""
+        keys = set(self.index) | set(self.breakdown)
+        if self.ledger:
+            keys |= {c.field for c in self.ledger.columns if not c.is_instance}
+        if self.first_pass:
+            keys.add(self.first_pass.field)
+        if self.scores:
+            keys |= set(self.scores.fields)
+        return frozenset(keys)
+
+    @cached_property
+    def first_keys(self) -> frozenset[str]:
+        """Fields whose first recorded value is also kept (as ``KEY@first``)."""
+        return frozenset({self.first_pass.field} if self.first_pass else ())
+
+    @cached_property
+    def kpi_keys(self) -> frozenset[str]:
+        """Field-index keys whose values the dashboard counts: breakdowns, score fields and
+        the first value of the first-pass field."""
+        keys = set(self.breakdown) | set(self.scores.fields if self.scores else ())
+        if self.first_pass:
+            keys.add(self.first_pass.field + FIRST)
+        return frozenset(keys)
+
+    def title_of(self, key: str) -> str:
+        return self.titles.get(key) or INSTANCE_COLUMNS.get(key) or key
+
+
+def parse_records(raw: Mapping[str, Any], fields: Mapping[str, Any],
+                  err: Callable[..., None]) -> Records:
+    """Read ``ledger``, ``index`` and ``kpis`` from the top of a procedure.
+
+    ``fields`` maps every ``STEP.FIELD`` a step's form records to its ``FieldInfo``;
+    ``err(path, message, key=False)`` reports a problem at a YAML path (at its key).
+    """
+    titles: dict[str, str] = {}
+
+    def ref(value: Any, path: tuple, *, instance: bool = False, scalar: bool = True) -> str | None:
+        known = list(fields) + (list(INSTANCE_COLUMNS) if instance else [])
+        if not isinstance(value, str) or not value:
+            err(path, "expected a field as STEP.FIELD (start.FIELD for the start form)"
+                + (" or instance.COLUMN" if instance else ""))
+            return None
+        if value not in known:
+            hint = suggest(value, known)
+            fix = f"did you mean '{hint}'?" if hint else "name a field of a step's form as STEP.FIELD"
+            err(path, f"unknown field '{value}'; {fix}")
+            return None
+        info = fields.get(value)
+        if info is not None:
+            if scalar and info.type in ("array", "object"):
+                err(path, f"'{value}' is an {info.type}; only single values (text, number, date, choice) can be listed, searched or counted")
+                return None
+            titles[value] = info.title
+        return value
+
+    ledger = _ledger(raw.get("ledger"), ref, err, titles) if "ledger" in raw else None
+    index: list[str] = []
+    node = raw.get("index")
+    if node is not None:
+        if not isinstance(node, list):
+            err(("index",), "'index' lists fields to make searchable, e.g. [start.serial_no]")
+        else:
+            index = [k for i, v in enumerate(node) if (k := ref(v, ("index", i)))]
+    breakdown: list[str] = []
+    first_pass = scores = None
+    node = raw.get("kpis")
+    if node is not None:
+        if not isinstance(node, dict):
+            err(("kpis",), "'kpis' is a mapping with breakdown, first_pass and scores")
+        else:
+            _keys(node, ("breakdown", "first_pass", "scores"), ("kpis",), "'kpis'", err)
+            b = node.get("breakdown")
+            if b is not None and not isinstance(b, list):
+                err(("kpis", "breakdown"), "'breakdown' lists choice fields to count by, e.g. [register.category]")
+            for i, v in enumerate(b if isinstance(b, list) else []):
+                if (k := ref(v, ("kpis", "breakdown", i))):
+                    breakdown.append(k)
+            if "first_pass" in node:
+                first_pass = _first_pass(node["first_pass"], ref, err)
+            if "scores" in node:
+                scores = _scores(node["scores"], ref, err)
+    return Records(ledger=ledger, index=tuple(index), breakdown=tuple(breakdown),
+                   first_pass=first_pass, scores=scores, titles=titles)
+
+
+def _keys(node: Mapping, allowed: tuple[str, ...], path: tuple, what: str,
+          err: Callable[..., None]) -> None:
+    for key in node:
+        if key not in allowed:
+            hint = suggest(str(key), allowed)
+            fix = f"did you mean '{hint}'?" if hint else f"allowed here: {', '.join(allowed)}"
+            err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
+
+
+def _ledger(node: Any, ref: Callable, err: Callable, titles: dict) -> Ledger | None:
+    if not isinstance(node, dict):
+        err(("ledger",), "'ledger' is a mapping: {title: 台帐名称, columns: [{field: STEP.FIELD, title: 列名}, ...]}")
+        return None
+    _keys(node, ("title", "columns"), ("ledger",), "'ledger'", err)
+    cols = node.get("columns")
+    if not isinstance(cols, list) or not cols:
+        err(("ledger", "columns") if "columns" in node else ("ledger",),
+            "'ledger.columns' must list at least one column, e.g. - {field: start.serial_no, title: 产品编号}")
+        return None
+    out: list[Column] = []
+    seen: set[str] = set()
+    for i, col in enumerate(cols):
+        path = ("ledger", "columns", i)
+        if isinstance(col, str):
+            col = {"field": col}
+        if not isinstance(col, dict):
+            err(path, "each column is {field: STEP.FIELD, title: 列名} (title optional)")
+            continue
+        _keys(col, ("field", "title"), path, "a ledger column", err)
+        key = ref(col.get("field"), (*path, "field") if "field" in col else path, instance=True)
+        if key is None:
+            continue
+        if key in seen:
+            err((*path, "field"), f"column '{key}' is listed twice; remove one")
+            continue
+        seen.add(key)
+        title = col.get("title")
+        out.append(Column(key, str(title) if title is not None else titles.get(key) or INSTANCE_COLUMNS.get(key, key)))
+    title = node.get("title")
+    return Ledger(str(title) if title is not None else "", tuple(out)) if out else None
+
+
+def _first_pass(node: Any, ref: Callable, err: Callable) -> FirstPass | None:
+    path = ("kpis", "first_pass")
+    if not isinstance(node, dict) or "field" not in node or "pass" not in node:
+        err(path, "'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}")
+        return None
+    _keys(node, ("field", "pass"), path, "'first_pass'", err)
+    key = ref(node["field"], (*path, "field"))
+    return FirstPass(key, str(node["pass"])) if key else None
+
+
+def _scores(node: Any, ref: Callable, err: Callable) -> Scores | None:
+    path = ("kpis", "scores")
+    if not isinstance(node, dict):
+        err(path, "'scores' is {fields: [STEP.FIELD, ...], values: {LABEL: SCORE, ...}}")
+        return None
+    _keys(node, ("fields", "values"), path, "'scores'", err)
+    flds, vals = node.get("fields"), node.get("values")
+    if not isinstance(flds, list) or not flds:
+        err((*path, "fields") if "fields" in node else path, "'scores.fields' lists the rated fields, e.g. [survey.rating_attitude]")
+        return None
+    if not isinstance(vals, dict) or not vals:
+        err((*path, "values") if "values" in node else path, "'scores.values' maps each answer to its score, e.g. {很满意: 4, 满意: 3}")
+        return None
+    values = []
+    for label, score in vals.items():
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            err((*path, "values", label), f"the score of '{label}' must be a number")
+            return None
+        values.append((str(label), float(score)))
+    keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i)))]
+    return Scores(tuple(keys), tuple(values)) if len(keys) == len(flds) else None

@@ -1,0 +1,334 @@
+"""Automatic starts declared under ``starts:`` in a procedure: schedules and triggers.
+
+A *schedule* starts an instance at every occurrence of a calendar rule (daily .. yearly, at a
+local time of the procedure's calendar). A *trigger* starts one instance per record of another
+procedure, at a date stored in that record plus an offset. This module parses and checks the
+declarations and computes when they fall due; firing them (once, with many workers) is
+``engine.app.scheduler``'s job.
+
+Pure module: no I/O, no Flask, no SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from engine.errors import Problem
+from engine.language.calendar import Calendar, Duration
+from engine.language.expressions import Expr, check_names
+
+if TYPE_CHECKING:
+    from engine.language.procedure import Procedure
+
+SCHEDULE_KINDS = ("daily", "weekly", "monthly", "quarterly", "yearly")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SCHEDULE_KEYS = {"schedule", "day", "at", "as", "data", "due"}
+TRIGGER_KEYS = {"trigger", "with", "as", "due"}
+TRIGGER_INNER_KEYS = {"procedure", "field", "offset", "when"}
+_KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_MONTH_STEP = {"monthly": 1, "quarterly": 3, "yearly": 12}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """``every`` is one of ``SCHEDULE_KINDS``; ``day`` a weekday index (weekly) or a day of
+    the month (monthly, quarterly, yearly: in the first month of the period)."""
+
+    every: str
+    day: int
+    at: tuple[int, int]
+    actor: str = "system"
+    data: Mapping[str, Any] = field(default_factory=dict)
+    due: Duration | None = None
+
+    @property
+    def rule(self) -> str:
+        return _digest(["schedule", self.every, self.day, list(self.at), self.actor,
+                        dict(self.data), str(self.due) if self.due else None])
+
+    def describe(self) -> str:
+        day = WEEKDAYS[self.day] if self.every == "weekly" else (f"day {self.day}" if self.every != "daily" else "")
+        return " ".join(x for x in (self.every, day, f"at {self.at[0]:02d}:{self.at[1]:02d}") if x)
+
+    def next_after(self, after: datetime, tz: ZoneInfo) -> datetime:
+        """The first occurrence strictly after ``after`` (an aware instant)."""
+        local = after.astimezone(tz)
+        hh, mm = self.at
+        if self.every in ("daily", "weekly"):
+            d = local.date()
+            if self.every == "weekly":
+                d += timedelta(days=(self.day - d.weekday()) % 7)
+            step = timedelta(days=1 if self.every == "daily" else 7)
+            while True:
+                cand = _at(d, hh, mm, tz)
+                if cand > after:
+                    return cand
+                d += step
+        n = _MONTH_STEP[self.every]
+        y, m = local.year, local.month
+        m -= (m - 1) % n  # first month of the current period
+        while True:
+            cand = _at(date(y, m, min(self.day, _days_in_month(y, m))), hh, mm, tz)
+            if cand > after:
+                return cand
+            m += n
+            if m > 12:
+                y, m = y + 1, m - 12
+
+    def occurrences(self, after: datetime, until: datetime, tz: ZoneInfo, limit: int = 1000) -> list[datetime]:
+        """Occurrences in ``(after, until]``, oldest first, at most ``limit``."""
+        out: list[datetime] = []
+        t = self.next_after(after, tz)
+        while t <= until and len(out) < limit:
+            out.append(t)
+            t = self.next_after(t, tz)
+        return out
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Start one instance per record of ``procedure`` at its ``step.field`` date + ``offset``."""
+
+    procedure: str
+    step: str
+    field: str
+    offset: Duration
+    when: Expr | None = None
+    with_: tuple[tuple[str, Expr], ...] = ()
+    actor: str = "system"
+    due: Duration | None = None
+    # (line, col) of the parts checked against the watched procedure once it is known.
+    where: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def rule(self) -> str:
+        return _digest(["trigger", self.procedure, self.step, self.field, str(self.offset),
+                        self.when.source if self.when else None,
+                        [[k, e.source] for k, e in self.with_], self.actor,
+                        str(self.due) if self.due else None])
+
+    def due_at(self, data: Mapping[str, Any], cal: Calendar) -> datetime | None:
+        """When the trigger fires for a record with ``data``; None while the date is not recorded."""
+        value = (data.get(self.step) or {}).get(self.field)
+        when = _as_datetime(value, cal.timezone)
+        return None if when is None else cal.add(when, self.offset)
+
+
+Start = Schedule | Trigger
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()[:32]
+
+
+def _at(d: date, hh: int, mm: int, tz: ZoneInfo) -> datetime:
+    return datetime(d.year, d.month, d.day, hh, mm, tzinfo=tz)
+
+
+def _days_in_month(y: int, m: int) -> int:
+    nxt = date(y + (m == 12), m % 12 + 1, 1)
+    return (nxt - timedelta(days=1)).day
+
+
+def _as_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
+    """A recorded date (start of that local day) or date-time; None for anything else."""
+    try:
+        if isinstance(value, str) and value:
+            value = datetime.fromisoformat(value) if ("T" in value or " " in value) else date.fromisoformat(value)
+    except ValueError:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=tz)
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing (called by engine.language.procedure with its checker)
+
+
+def parse_starts(c: Any, node: Any, roles: Mapping[str, str]) -> tuple[Start, ...]:
+    """The ``starts:`` list; problems go to the checker ``c`` (see ``procedure._Checker``)."""
+    if node is None:
+        return ()
+    if not isinstance(node, list):
+        c.err(("starts",), "'starts' must be a list of {schedule: ...} or {trigger: ...} entries")
+        return ()
+    out: list[Start] = []
+    for i, item in enumerate(node):
+        path = ("starts", i)
+        if not isinstance(item, dict) or ("schedule" in item) == ("trigger" in item):
+            c.err(path, "each automatic start has exactly one of 'schedule: monthly' or 'trigger: {procedure, field, offset}'")
+            continue
+        parsed = _parse_schedule(c, item, path, roles) if "schedule" in item else _parse_trigger(c, item, path, roles)
+        if parsed is not None:
+            out.append(parsed)
+    return tuple(out)
+
+
+def _actor(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> str:
+    actor = item.get("as", "system")
+    if actor == "system":
+        return "system"
+    return c.ref(actor, roles, (*path, "as"), "role") or "system"
+
+
+def _parse_schedule(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> Schedule | None:
+    c.keys(item, SCHEDULE_KEYS, path, "a schedule")
+    every = item["schedule"]
+    if every not in SCHEDULE_KINDS:
+        c.err((*path, "schedule"), f"unknown schedule {every!r}; use one of {', '.join(SCHEDULE_KINDS)}")
+        return None
+    ok = True
+    day = 1
+    raw_day = item.get("day")
+    if every == "weekly":
+        if raw_day not in WEEKDAYS:
+            c.err((*path, "day") if "day" in item else path,
+                  f"a weekly schedule needs 'day:' one of {', '.join(WEEKDAYS)}")
+            ok = False
+        else:
+            day = WEEKDAYS.index(raw_day)
+    elif every == "daily":
+        if raw_day is not None:
+            c.err((*path, "day"), "a daily schedule has no 'day'; remove it")
+            ok = False
+    elif raw_day is not None:
+        if isinstance(raw_day, bool) or not isinstance(raw_day, int) or not 1 <= raw_day <= 31:
+            c.err((*path, "day"), f"'day' of a {every} schedule is a day of the month, 1 to 31 (31 means the month's last day)")
+            ok = False
+        else:
+            day = raw_day
+    at = (0, 0)
+    raw_at = item.get("at", "00:00")
+    try:
+        hh, mm = (int(x) for x in str(raw_at).split(":"))
+        if not (0 <= hh < 24 and 0 <= mm < 60) or len(str(raw_at)) != 5:
+            raise ValueError
+        at = (hh, mm)
+    except ValueError:
+        c.err((*path, "at"), f"bad time {raw_at!r}: write the local time in quotes as \"HH:MM\", e.g. at: \"09:00\"")
+        ok = False
+    data = item.get("data", {})
+    if not isinstance(data, dict):
+        c.err((*path, "data"), "'data' is a mapping of start-form fields to literal values")
+        ok = False
+    due = c.duration(item.get("due"), (*path, "due"))
+    actor = _actor(c, item, path, roles)
+    if not ok:
+        return None
+    return Schedule(every=every, day=day, at=at, actor=actor, data=dict(data), due=due)
+
+
+def _parse_trigger(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> Trigger | None:
+    c.keys(item, TRIGGER_KEYS, path, "a trigger")
+    node = item["trigger"]
+    tpath = (*path, "trigger")
+    if not isinstance(node, dict):
+        c.err(tpath, "'trigger' is a mapping: {procedure: ID, field: STEP.FIELD, offset: -1mo}")
+        return None
+    c.keys(node, TRIGGER_INNER_KEYS, tpath, "a trigger")
+    ok = True
+    for key in ("procedure", "field", "offset"):
+        if key not in node:
+            c.err(tpath, f"a trigger needs '{key}'")
+            ok = False
+    proc = node.get("procedure")
+    if proc is not None and (not isinstance(proc, str) or not _KEBAB.match(proc)):
+        c.err((*tpath, "procedure"), "'procedure' must be a procedure id (kebab-case)")
+        ok = False
+    step = fld = ""
+    if "field" in node:
+        raw = node["field"]
+        if not isinstance(raw, str) or raw.count(".") != 1 or not all(raw.split(".")):
+            c.err((*tpath, "field"), f"'field' is STEP.FIELD of the watched procedure holding a date, e.g. contract.expires_on, not {raw!r}")
+            ok = False
+        else:
+            step, fld = raw.split(".")
+    offset = c.duration(node.get("offset"), (*tpath, "offset")) if "offset" in node else None
+    if "offset" in node and offset is None:
+        ok = False
+    if offset is not None and offset.working:
+        c.err((*tpath, "offset"), "a trigger offset is calendar time (m, h, d, w, mo), not working time")
+        ok = False
+    where: dict[str, tuple[int, int]] = {}
+    when = None
+    if "when" in node:
+        when = c.expr(node["when"], (*tpath, "when"), "", "trigger", checked=False)
+        where["when"] = c.src.where((*tpath, "when"))
+    if "field" in node:
+        where["field"] = c.src.where((*tpath, "field"))
+    where["procedure"] = c.src.where((*tpath, "procedure")) if "procedure" in node else c.src.where(tpath)
+    with_: list[tuple[str, Expr]] = []
+    w = item.get("with", {})
+    if not isinstance(w, dict):
+        c.err((*path, "with"), "'with' maps start-data fields of the new instance to expressions over the watched record")
+        ok = False
+    else:
+        for k, v in w.items():
+            e = c.expr(v, (*path, "with", k), "", "trigger", checked=False)
+            where[f"with.{k}"] = c.src.where((*path, "with", k))
+            where[f"with-key.{k}"] = c.src.where((*path, "with", k), key=True)
+            if e is not None:
+                with_.append((str(k), e))
+    due = c.duration(item.get("due"), (*path, "due"))
+    actor = _actor(c, item, path, roles)
+    if not ok or offset is None or when is None and "when" in node:
+        return None
+    return Trigger(procedure=proc, step=step, field=fld, offset=offset, when=when,
+                   with_=tuple(with_), actor=actor, due=due, where=where)
+
+
+def watched_fields(watched: Procedure) -> set[str]:
+    """Every STEP.FIELD a record of ``watched`` can hold (plus start.* and instance.*)."""
+    from engine.language.procedure import APPROVAL_FIELDS, INSTANCE_FIELDS
+
+    known = set(INSTANCE_FIELDS)
+    start_form = watched.forms.get(watched.start_form) if watched.start_form else None
+    if start_form is not None:
+        known.update(f"start.{f}" for f in start_form.fields)
+    for s in watched.steps.values():
+        form = watched.forms.get(s.form) if s.form else None
+        if form is not None:
+            known.update(f"{s.id}.{f}" for f in form.fields)
+        if s.type == "approval":
+            known.update(f"{s.id}.{f}" for f in APPROVAL_FIELDS)
+    return known
+
+
+def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure]) -> list[Problem]:
+    """Check each trigger of ``proc`` against the procedure it watches, when that one is known."""
+    problems: list[Problem] = []
+    start_fields = set(proc.forms[proc.start_form].fields) if proc.start_form else None
+    for t in proc.starts:
+        if not isinstance(t, Trigger):
+            continue
+        watched = procedures.get(t.procedure)
+        if watched is None:
+            # Like a spawn step, the watched procedure may be validated on its own; the worker
+            # reports a trigger whose procedure is not installed.
+            continue
+        known = watched_fields(watched)
+        if f"{t.step}.{t.field}" not in known:
+            line, col = t.where["field"]
+            dates = sorted(k for k in known if not k.startswith("instance."))
+            problems.append(Problem(proc.file, line, col, f"'{t.step}.{t.field}' is not a field of procedure '{t.procedure}'; fields: {', '.join(dates[:12])}"))
+        exprs = ([("when", t.when)] if t.when else []) + [(f"with.{k}", e) for k, e in t.with_]
+        for where, expr in exprs:
+            for name, message in check_names(expr, known):
+                line, col = t.where[where]
+                problems.append(Problem(proc.file, line, col + max(expr.source.find(name), 0), message))
+        if start_fields is not None:
+            for k, _ in t.with_:
+                if k not in start_fields:
+                    line, col = t.where[f"with-key.{k}"]
+                    problems.append(Problem(proc.file, line, col, f"'{k}' is not a field of the start form '{proc.start_form}'; fields: {', '.join(sorted(start_fields))}"))
+    return problems

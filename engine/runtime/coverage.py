@@ -1,0 +1,63 @@
+"""Branch coverage of a procedure by simulation runs: which outcomes its answer files visit.
+
+A procedure *declares* branches: every target of a conditional ``next`` (including the
+``else``), every ``on_reject`` loop of an approval, every escalation level of a deadline
+and, for a deadline without escalation, the miss itself. ``declared`` lists them,
+``visited`` finds those a simulation's events show, and the shipped-procedures test checks
+that the answer files of each procedure together visit all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from engine.language.procedure import Procedure
+
+__all__ = ["declared", "visited", "describe"]
+
+Item = tuple[str, str, str]  # (kind, step, detail)
+
+
+def declared(proc: Procedure) -> set[Item]:
+    """Every branch ``proc`` declares, as ``(kind, step, detail)``:
+    ``("route", step, target)``, ``("reject", step, on_reject)``,
+    ``("escalate", step, "level N")`` and ``("miss", step, "")``."""
+    out: set[Item] = set()
+    for step in proc.steps.values():
+        if len(step.next) > 1 or any(t.condition is not None for t in step.next):
+            out |= {("route", step.id, t.target) for t in step.next}
+        if step.type == "approval" and step.on_reject:
+            out.add(("reject", step.id, step.on_reject))
+        if step.deadline is not None:
+            if step.deadline.escalate:
+                out |= {("escalate", step.id, f"level {i + 1}") for i in range(len(step.deadline.escalate))}
+            else:
+                out.add(("miss", step.id, ""))
+    return out
+
+
+def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
+    """The branches of ``proc`` that ``events`` (of one or more runs) show were taken."""
+    out: set[Item] = set()
+    for e in events:
+        kind, step, data = e["type"], e.get("step"), e.get("data") or {}
+        if kind == "route:taken":
+            out.add(("route", step, data["to"]))
+        elif kind == "task:rejected" and step in proc.steps and proc.steps[step].on_reject:
+            out.add(("reject", step, proc.steps[step].on_reject))
+        elif kind == "deadline:escalated":
+            out.add(("escalate", step, f"level {data['level']}"))
+        elif kind == "deadline:missed":
+            out.add(("miss", step, ""))
+    return out
+
+
+def describe(item: Item) -> str:
+    kind, step, detail = item
+    return {
+        "route": f"step '{step}' never routes to '{detail}'",
+        "reject": f"approval '{step}' is never rejected (back to '{detail}')",
+        "escalate": f"deadline of '{step}' never escalates to {detail}",
+        "miss": f"deadline of '{step}' is never missed",
+    }[kind]

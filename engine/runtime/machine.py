@@ -1,0 +1,608 @@
+"""The pure interpreter: ``Runtime(procedure).apply(state, command, now) -> (state, events)``.
+
+No I/O and no clock of its own: the caller passes ``now``. The state is plain JSON data
+(see ``new_state``) carrying ``format``; the input state is never modified, so a refused
+command leaves it exactly as it was. Events are dicts ``{type, at, actor, step, task, data}``
+that the store appends to the audit chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from engine.errors import (
+    CommandRejected,
+    ExpressionError,
+    FormInvalid,
+    InstanceClosed,
+    NotFound,
+    NotPermitted,
+    SignatureInvalid,
+    TaskClosed,
+)
+from engine.language.calendar import Calendar, DurationError, parse_duration
+from engine.language.procedure import MANAGER, Deadline, Procedure, Step
+from engine.runtime.commands import (
+    Actor,
+    Approve,
+    Cancel,
+    Claim,
+    Command,
+    CompleteTask,
+    Correct,
+    Reassign,
+    Reject,
+    Release,
+    Signature,
+    Start,
+    Tick,
+)
+
+STATE_FORMAT = 1
+MAX_AUTOMATIC_STEPS = 1000
+_DEFAULT_CALENDAR = Calendar.from_config("default", None)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat()
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def next_wakeup(state: Mapping[str, Any]) -> datetime | None:
+    """The earliest time at which a ``Tick`` could change this instance (for the worker)."""
+    return parse_time(state.get("timer_at"))
+
+
+def open_tasks(state: Mapping[str, Any]) -> list[dict]:
+    return [t for t in state["tasks"].values() if t["status"] == "open"]
+
+
+class _Work:
+    """A copy-on-write working copy of one state, plus the events of one command."""
+
+    def __init__(self, state: Mapping[str, Any], now: datetime, actor: Actor) -> None:
+        self.s = dict(state)
+        self.s["tasks"] = dict(state["tasks"])
+        self.s["data"] = dict(state["data"])
+        self.s["path"] = list(state["path"])
+        self.s["joins"] = dict(state.get("joins", {}))
+        self.s["links"] = list(state.get("links", []))
+        self.now = now
+        self.at = iso(now)
+        self.actor = actor
+        self.events: list[dict] = []
+        self.automatic = 0
+        self.start_due: str | None = None  # Start.due_at: the deadline of tasks opened at start
+        self.managers: Mapping[str, str] = {}
+
+    def event(self, type_: str, *, step: str | None = None, task: str | None = None, **data: Any) -> None:
+        self.events.append({
+            "type": type_, "at": self.at, "actor": self.actor.user,
+            "step": step, "task": task, "data": data,
+        })
+
+    def task(self, task_id: str) -> dict:
+        """A private, writable copy of one task."""
+        t = dict(self.s["tasks"][task_id])
+        self.s["tasks"][task_id] = t
+        return t
+
+    def new_id(self) -> str:
+        self.s["seq"] = self.s["seq"] + 1
+        return f"t{self.s['seq']}"
+
+
+class Runtime:
+    """Runs instances of one procedure. ``calendars`` maps calendar names to ``Calendar``."""
+
+    def __init__(self, procedure: Procedure, calendars: Mapping[str, Calendar] | None = None, *, validate_forms: bool = True) -> None:
+        self.procedure = procedure
+        self.calendars = dict(calendars or {})
+        self.validate_forms = validate_forms
+
+    # -- public -----------------------------------------------------------------------
+
+    def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime) -> tuple[dict, list[dict]]:
+        """Apply one command. Raises a ``CommandRejected`` subclass and changes nothing when
+        the command is not allowed; otherwise returns the new state and its events."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if isinstance(command, Start):
+            if state is not None:
+                raise CommandRejected("this instance has already started")
+            return self._start(command, now)
+        if state is None:
+            raise NotFound("no instance: start one first")
+        if state.get("format") != STATE_FORMAT:
+            raise CommandRejected(f"instance state format {state.get('format')} is not supported (expected {STATE_FORMAT})")
+        handler = self._handlers[type(command)]
+        w = _Work(state, now, command.actor)
+        handler(self, w, command)
+        if not w.events:
+            return dict(state), []
+        w.s["rev"] = state["rev"] + 1
+        self._refresh_timer(w)
+        return w.s, w.events
+
+    # -- commands ---------------------------------------------------------------------
+
+    def _start(self, cmd: Start, now: datetime) -> tuple[dict, list[dict]]:
+        proc = self.procedure
+        if not cmd.actor.system and not (cmd.actor.roles & set(proc.start_roles)):
+            raise NotPermitted(
+                f"you may not start '{proc.title}': it is started by "
+                f"{', '.join(proc.roles.get(r, r) for r in proc.start_roles)}"
+            )
+        data = self._check_form(proc.start_form, cmd.data, cmd.locale) if proc.start_form else dict(cmd.data or {})
+        state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
+        w = _Work(state, now, cmd.actor)
+        w.start_due = cmd.due_at
+        if data:
+            w.s["data"]["start"] = data
+        w.event("instance:started", procedure=proc.id, version=proc.content_hash, data=data, origin=cmd.origin)
+        self._enter(w, proc.start_step)
+        w.s["rev"] = 1
+        self._refresh_timer(w)
+        return w.s, w.events
+
+    def _complete(self, w: _Work, cmd: CompleteTask) -> None:
+        task, step = self._actionable(w, cmd.task_id, cmd.actor, "task")
+        data = self._check_form(step.form, cmd.data, cmd.locale)
+        sig = self._check_signature(step, cmd.signature, cmd.actor)
+        self._finish_task(w, task, step, data, sig, "task:completed")
+        self._leave(w, step)
+
+    def _decide(self, w: _Work, cmd: Approve | Reject) -> None:
+        task, step = self._actionable(w, cmd.task_id, cmd.actor, "approval")
+        approve = isinstance(cmd, Approve)
+        comment = (cmd.comment or "").strip()
+        if not approve and not comment:
+            raise FormInvalid(
+                "a rejection needs a comment saying what must change",
+                errors=[{"field": "comment", "message": "驳回时必须填写意见" if cmd.locale == "zh" else "Write why you reject"}],
+            )
+        extra = self._check_form(step.form, cmd.data, cmd.locale) if step.form else {}
+        sig = self._check_signature(step, cmd.signature, cmd.actor)
+        data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
+        self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
+        if approve:
+            self._leave(w, step)
+        elif step.on_reject:
+            self._enter(w, step.on_reject)
+        else:
+            self._end(w, "rejected", step.id)
+
+    def _claim(self, w: _Work, cmd: Claim) -> None:
+        task, _ = self._actionable(w, cmd.task_id, cmd.actor, None)
+        if task["assignee"] == cmd.actor.user:
+            return
+        t = w.task(task["id"])
+        t["assignee"] = cmd.actor.user
+        w.event("task:claimed", step=t["step"], task=t["id"], assignee=cmd.actor.user)
+
+    def _release(self, w: _Work, cmd: Release) -> None:
+        task = self._open_task(w, cmd.task_id)
+        if task["assignee"] != cmd.actor.user:
+            raise NotPermitted("only the person who claimed a task can release it")
+        t = w.task(task["id"])
+        t["assignee"] = None
+        t["last_assignee"] = cmd.actor.user  # whose manager hears of an escalation
+        w.event("task:released", step=t["step"], task=t["id"])
+
+    def _reassign(self, w: _Work, cmd: Reassign) -> None:
+        task = self._open_task(w, cmd.task_id)
+        if not (cmd.actor.system or "admin" in cmd.actor.roles or self._holds(cmd.actor, task)):
+            raise NotPermitted(f"you may not reassign this task: it belongs to role '{task['role']}'")
+        if not cmd.to_user:
+            raise CommandRejected("say to whom the task is reassigned")
+        t = w.task(task["id"])
+        before = t["assignee"]
+        t["assignee"] = cmd.to_user
+        w.event("task:reassigned", step=t["step"], task=t["id"], **{"from": before, "to": cmd.to_user, "reason": cmd.reason})
+
+    def _cancel(self, w: _Work, cmd: Cancel) -> None:
+        if w.s["status"] != "running":
+            raise InstanceClosed(f"the instance is already {w.s['status']}")
+        if not (cmd.actor.system or cmd.actor.roles & ({"admin"} | set(self.procedure.start_roles))):
+            raise NotPermitted("only those who may start this procedure (or an admin) may cancel an instance")
+        if not (cmd.reason or "").strip():
+            raise CommandRejected("say why the instance is cancelled")
+        self._close_open_tasks(w)
+        w.s["status"] = "cancelled"
+        w.s["ended_at"] = w.at
+        w.event("instance:cancelled", reason=cmd.reason.strip())
+
+    def _correct(self, w: _Work, cmd: Correct) -> None:
+        """Record a corrected value: the step's data shows the new value; the correction, with
+        the old value, who, when and why, is kept in ``corrections`` and in the event."""
+        step = self.procedure.steps.get(cmd.step) if cmd.step != "start" else None
+        if cmd.step not in w.s["data"]:
+            raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
+        if not (cmd.reason or "").strip():
+            raise CommandRejected("a correction needs a reason (e.g. 笔误, 复核后更正)")
+        allowed = {"admin"} | ({step.role} if step and step.role else set(self.procedure.start_roles))
+        if cmd.actor.system or not cmd.actor.roles & allowed:
+            raise NotPermitted(f"corrections to '{cmd.step}' are made by {', '.join(sorted(allowed))}")
+        form = self.procedure.form_of(cmd.step)
+        if form is None or cmd.field not in form.fields or "." in cmd.field:
+            known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
+            raise FormInvalid(f"'{cmd.field}' is not a field of step '{cmd.step}'", errors=[{"field": cmd.field, "message": f"unknown field; fields: {known}"}])
+        old_data = w.s["data"][cmd.step]
+        new_data = {**old_data, cmd.field: cmd.value}
+        if self.validate_forms:
+            errors = form.validate(new_data, cmd.locale)
+            if errors:
+                raise FormInvalid("the corrected value does not fit the form", errors=errors)
+        w.s["data"][cmd.step] = new_data
+        entry = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
+                 "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
+        w.s["corrections"] = [*w.s.get("corrections", []), entry]
+        w.event("data:corrected", step=cmd.step, field=cmd.field, old=entry["old"], new=cmd.value, reason=entry["reason"])
+
+    def _tick(self, w: _Work, cmd: Tick) -> None:
+        if w.s["status"] != "running":
+            return
+        w.managers = cmd.managers
+        for task in sorted(open_tasks(w.s), key=lambda t: int(t["id"][1:])):
+            if task["status"] != "open":
+                continue  # closed by an earlier wake-up in this same tick
+            if task["kind"] == "wait":
+                if task.get("wake_at") and parse_time(task["wake_at"]) <= w.now:
+                    t = w.task(task["id"])
+                    t.update(status="done", completed_at=w.at, completed_by=w.actor.user)
+                    w.event("wait:woken", step=t["step"], task=t["id"], wake_at=t["wake_at"])
+                    self._leave(w, self.procedure.steps[t["step"]])
+                continue
+            self._tick_deadline(w, task)
+
+    def _tick_deadline(self, w: _Work, task: dict) -> None:
+        step = self.procedure.steps[task["step"]]
+        t = None
+        if task.get("remind_at") and not task.get("reminded") and parse_time(task["remind_at"]) <= w.now:
+            t = w.task(task["id"])
+            t["reminded"] = True
+            w.event("deadline:reminder", step=t["step"], task=t["id"], due_at=t["due_at"], role=t["role"], assignee=t["assignee"])
+        due = parse_time(task.get("due_at"))
+        if due is None or due > w.now:
+            return
+        if not task.get("missed"):
+            t = t or w.task(task["id"])
+            t["missed"] = True
+            w.event("deadline:missed", step=t["step"], task=t["id"], due_at=t["due_at"], role=t["role"], assignee=t["assignee"])
+        levels = step.deadline.escalate if step.deadline else ()
+        fired = len(task.get("escalated_to", []))
+        cal = self._calendar(step.deadline)
+        for level in range(fired, len(levels)):
+            esc = levels[level]
+            if cal.add(due, esc.after) > w.now:
+                break
+            t = t or w.task(task["id"])
+            if esc.to == MANAGER:
+                holder = t.get("assignee") or t.get("last_assignee")
+                manager = w.managers.get(holder) if holder else None
+                if manager:
+                    t["escalated_to"] = [*t.get("escalated_to", []), f"user:{manager}"]
+                    w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to="manager",
+                            user=manager, of=holder, due_at=t["due_at"])
+                    continue
+                role = _fallback_role(levels, level, step)
+                t["escalated_to"] = [*t.get("escalated_to", []), role]
+                why = f"{holder} has no manager" if holder else "nobody held the task"
+                w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=role,
+                        fallback="manager", reason=why, due_at=t["due_at"])
+                continue
+            t["escalated_to"] = [*t.get("escalated_to", []), esc.to]
+            w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=esc.to, due_at=t["due_at"])
+
+    _handlers = {
+        CompleteTask: _complete,
+        Approve: _decide,
+        Reject: _decide,
+        Claim: _claim,
+        Release: _release,
+        Reassign: _reassign,
+        Cancel: _cancel,
+        Correct: _correct,
+        Tick: _tick,
+    }
+
+    # -- checks -----------------------------------------------------------------------
+
+    def _open_task(self, w: _Work, task_id: str) -> dict:
+        task = w.s["tasks"].get(task_id)
+        if task is None:
+            raise NotFound(f"no task '{task_id}' in this instance")
+        if w.s["status"] != "running":
+            raise InstanceClosed(f"the instance is {w.s['status']}; its tasks can no longer be changed")
+        if task["status"] != "open":
+            by = f" by {task.get('completed_by')}" if task.get("completed_by") else ""
+            raise TaskClosed(f"task '{self.procedure.steps[task['step']].title}' is already {task['status']}{by}; reload to see the current state")
+        return task
+
+    @staticmethod
+    def _holds(actor: Actor, task: Mapping[str, Any]) -> bool:
+        escalated = task.get("escalated_to", ())
+        return (task["role"] in actor.roles or bool(actor.roles.intersection(escalated))
+                or f"user:{actor.user}" in escalated)
+
+    def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[dict, Step]:
+        task = self._open_task(w, task_id)
+        step = self.procedure.steps[task["step"]]
+        if kind is not None and task["kind"] != kind:
+            what = {"approval": "approved or rejected", "task": "completed with a form", "wait": "woken by the clock"}[task["kind"]]
+            raise CommandRejected(f"step '{step.title}' is a {task['kind']} step: it is {what}")
+        if actor.system:
+            raise NotPermitted("the system cannot act on a person's task")
+        if task["assignee"] and task["assignee"] != actor.user:
+            raise NotPermitted(f"task '{step.title}' is claimed by {task['assignee']}; ask them to release it or a supervisor to reassign it")
+        if not task["assignee"] and not self._holds(actor, task):
+            role = self.procedure.roles.get(task["role"], task["role"])
+            raise NotPermitted(f"task '{step.title}' is for role '{role}' ({task['role']}); you do not hold that role")
+        return task, step
+
+    def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict:
+        data = dict(data or {})
+        if not form_id:
+            if data:
+                raise FormInvalid("this step has no form; send no data", errors=[{"field": k, "message": "未知字段" if locale == "zh" else "unknown field"} for k in data])
+            return {}
+        form = self.procedure.forms[form_id]
+        if not self.validate_forms:
+            return data
+        errors = form.validate(data, locale)
+        if errors:
+            n = len(errors)
+            msg = f"表单有 {n} 处错误，请修改后重新提交" if locale == "zh" else f"the form has {n} error{'s' if n > 1 else ''}; correct and submit again"
+            raise FormInvalid(msg, errors=errors)
+        return form.clean(data)
+
+    def _check_signature(self, step: Step, sig: Signature | None, actor: Actor) -> dict | None:
+        if step.signature is None:
+            return None
+        if sig is None:
+            raise SignatureInvalid(f"step '{step.title}' needs your electronic signature ({step.signature}): enter your password to sign")
+        if sig.meaning and sig.meaning != step.signature:
+            raise SignatureInvalid(f"this signature means '{step.signature}', not '{sig.meaning}'")
+        if sig.user and sig.user != actor.user:
+            raise SignatureInvalid("a signature must be given by the person who acts")
+        return {"user": actor.user, "name": sig.name or actor.display, "meaning": step.signature}
+
+    # -- moving through the graph -------------------------------------------------------
+
+    def _finish_task(self, w: _Work, task: dict, step: Step, data: dict, sig: dict | None, event: str) -> None:
+        t = w.task(task["id"])
+        t.update(status="done", completed_at=w.at, completed_by=w.actor.user)
+        if sig:
+            sig = {**sig, "at": w.at}
+            t["signature"] = sig
+        if "decision" in data:
+            t["decision"] = data["decision"]
+        w.s["data"][step.id] = data
+        extra = {"signature": sig} if sig else {}
+        if task.get("due_at"):
+            extra["on_time"] = parse_time(task["due_at"]) >= w.now
+        w.event(event, step=step.id, task=t["id"], data=data, **extra)
+
+    def _context(self, w: _Work) -> dict:
+        ctx = dict(w.s["data"])
+        ctx["instance"] = {"id": w.s["id"], "started_at": w.s["started_at"], "started_by": w.s["started_by"], "procedure": w.s["procedure"]}
+        ctx["__now__"] = w.now
+        return ctx
+
+    def _eval(self, w: _Work, expr: Any, step: Step, what: str) -> Any:
+        try:
+            return expr.evaluate(self._context(w))
+        except ExpressionError as exc:
+            raise CommandRejected(f"step '{step.title}': the {what} '{expr.source}' failed: {exc.message}") from exc
+
+    def _route(self, w: _Work, step: Step) -> str:
+        for tr in step.next:
+            if tr.condition is None:
+                chosen = tr.target
+                break
+            if self._eval(w, tr.condition, step, "condition"):
+                chosen = tr.target
+                break
+        else:  # the validator requires an else; a definition built by hand may lack one
+            raise CommandRejected(f"step '{step.id}': no condition of 'next' holds and there is no else")
+        if len(step.next) > 1:
+            w.event("route:taken", step=step.id, to=chosen)
+        return chosen
+
+    def _leave(self, w: _Work, step: Step) -> None:
+        self._enter(w, self._route(w, step))
+
+    def _enter(self, w: _Work, step_id: str) -> None:
+        if w.s["status"] != "running":
+            return
+        w.automatic += 1
+        if w.automatic > MAX_AUTOMATIC_STEPS:
+            raise CommandRejected(f"more than {MAX_AUTOMATIC_STEPS} automatic steps in one command; the procedure loops without waiting")
+        step = self.procedure.steps[step_id]
+        w.s["path"].append(step_id)
+        kind = step.type
+        if kind in ("task", "approval"):
+            self._create_task(w, step)
+        elif kind == "decision":
+            self._leave(w, step)
+        elif kind == "parallel":
+            w.s["joins"][step.join] = {"expected": len(step.branches), "arrived": 0}
+            for b in step.branches:
+                self._enter(w, b)
+        elif kind == "join":
+            j = dict(w.s["joins"].get(step.id) or {"expected": 1, "arrived": 0})
+            j["arrived"] += 1
+            if j["arrived"] < j["expected"]:
+                w.s["joins"][step.id] = j
+                w.s["path"].pop()  # the join is entered once, when the last branch arrives
+                return
+            w.s["joins"].pop(step.id, None)
+            w.event("join:completed", step=step.id, branches=j["expected"])
+            self._leave(w, step)
+        elif kind == "wait":
+            self._create_wait(w, step)
+        elif kind == "spawn":
+            data = {k: _jsonable(self._eval(w, e, step, f"value of '{k}'")) for k, e in step.with_}
+            link = {"procedure": step.procedure, "step": step.id, "data": data}
+            w.s["links"].append(link)
+            w.event("spawn:requested", step=step.id, procedure=step.procedure, data=data)
+            self._leave(w, step)
+        elif kind == "end":
+            self._end(w, step.outcome or "", step.id)
+
+    def _end(self, w: _Work, outcome: str, step_id: str) -> None:
+        self._close_open_tasks(w)
+        w.s["status"] = "completed"
+        w.s["outcome"] = outcome
+        w.s["ended_at"] = w.at
+        w.event("instance:completed", step=step_id, outcome=outcome)
+
+    def _close_open_tasks(self, w: _Work) -> None:
+        for task in open_tasks(w.s):
+            t = w.task(task["id"])
+            t["status"] = "cancelled"
+            t["completed_at"] = w.at
+            w.event("task:cancelled", step=t["step"], task=t["id"])
+
+    def _new_task(self, w: _Work, step: Step, kind: str) -> dict:
+        tid = w.new_id()
+        t = {
+            "id": tid, "step": step.id, "kind": kind, "role": step.role, "status": "open",
+            "assignee": None, "created_at": w.at, "due_at": None, "completed_at": None,
+            "completed_by": None,
+        }
+        w.s["tasks"][tid] = t
+        return t
+
+    def _create_task(self, w: _Work, step: Step) -> None:
+        t = self._new_task(w, step, step.type)
+        if w.start_due:
+            t["due_at"] = w.start_due
+            t["missed"] = False
+            t["escalated_to"] = []
+            if step.deadline and step.deadline.remind_before:
+                due = parse_time(w.start_due)
+                t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
+                t["reminded"] = False
+        elif step.deadline:
+            due = self._due(w, step)
+            t["due_at"] = iso(due)
+            if step.deadline.remind_before:
+                t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
+                t["reminded"] = False
+            t["missed"] = False
+            t["escalated_to"] = []
+        # A step entered again (a rejection loop) shows what was recorded last time.
+        w.event("task:created", step=step.id, task=t["id"], role=step.role, due_at=t["due_at"])
+
+    def _create_wait(self, w: _Work, step: Step) -> None:
+        cal = self._calendar(None)
+        if step.duration is not None:
+            wake = cal.add(w.now, step.duration)
+        else:
+            wake = _as_datetime(self._eval(w, step.until, step, "wait time"), step, cal)
+            if step.offset is not None:
+                wake = cal.add(wake, step.offset)
+        t = self._new_task(w, step, "wait")
+        t["wake_at"] = iso(wake)
+        w.event("task:created", step=step.id, task=t["id"], role=None, wake_at=t["wake_at"])
+
+    def _calendar(self, deadline: Deadline | None) -> Calendar:
+        name = deadline.calendar if deadline else self.procedure.calendar
+        return self.calendars.get(name) or _DEFAULT_CALENDAR
+
+    def _due(self, w: _Work, step: Step) -> datetime:
+        d = step.deadline
+        assert d is not None
+        cal = self._calendar(d)
+        if d.within is not None:
+            return cal.add(w.now, d.within)
+        if d.within_cases:
+            for cond, dur in d.within_cases:
+                if cond is None or self._eval(w, cond, step, "deadline condition"):
+                    return cal.add(w.now, dur)
+        if d.within_expr is not None:
+            value = self._eval(w, d.within_expr, step, "deadline")
+            try:
+                return cal.add(w.now, parse_duration(str(value)))
+            except DurationError as exc:
+                raise CommandRejected(f"step '{step.title}': the deadline expression gave {value!r}: {exc}") from exc
+        if d.due_expr is not None:
+            return _as_datetime(self._eval(w, d.due_expr, step, "due date"), step, cal)
+        raise CommandRejected(f"step '{step.id}' has a deadline without a duration")
+
+    def _refresh_timer(self, w: _Work) -> None:
+        """Keep ``timer_at`` = the earliest moment a tick has something to do."""
+        best: datetime | None = None
+        if w.s["status"] == "running":
+            for t in open_tasks(w.s):
+                for when in _task_timers(t, self.procedure.steps[t["step"]], self._calendar):
+                    if best is None or when < best:
+                        best = when
+        w.s["timer_at"] = iso(best) if best else None
+
+
+def _fallback_role(levels: tuple, level: int, step: Step) -> str:
+    """For ``to: manager`` without a manager: the level's fallback, else the next role of the
+    chain, else an earlier one, else the step's own role."""
+    if levels[level].fallback:
+        return levels[level].fallback
+    later = [e.to for e in levels[level + 1:] if e.to != MANAGER]
+    earlier = [e.to for e in levels[:level] if e.to != MANAGER]
+    return (later or earlier[::-1] or [step.role or ""])[0]
+
+
+def _task_timers(t: Mapping[str, Any], step: Step, calendar_of: Any) -> list[datetime]:
+    out = []
+    if t["kind"] == "wait":
+        return [parse_time(t["wake_at"])]
+    if t.get("remind_at") and not t.get("reminded"):
+        out.append(parse_time(t["remind_at"]))
+    if t.get("due_at"):
+        due = parse_time(t["due_at"])
+        if not t.get("missed"):
+            out.append(due)
+        else:
+            levels = step.deadline.escalate if step.deadline else ()
+            fired = len(t.get("escalated_to", []))
+            if fired < len(levels):
+                out.append(calendar_of(step.deadline).add(due, levels[fired].after))
+    return out
+
+
+def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:
+    """Dates from forms are ISO text; a bare date means the start of that day in the calendar's zone."""
+    try:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=cal.timezone)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=cal.timezone)
+    except ValueError:
+        pass
+    raise CommandRejected(f"step '{step.title}': expected a date or date-time, got {value!r}; check the field it comes from")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
+
+
+def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str, origin: dict | None = None) -> dict:
+    """An empty instance of format ``STATE_FORMAT``; ``Start`` fills it."""
+    return {
+        "format": STATE_FORMAT, "id": instance_id, "procedure": procedure_id,
+        "status": "running", "outcome": None, "started_at": started_at,
+        "started_by": started_by, "ended_at": None, "origin": origin,
+        "data": {}, "tasks": {}, "joins": {}, "links": [], "path": [], "seq": 0,
+        "rev": 0, "timer_at": None,
+    }

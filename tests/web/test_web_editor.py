@@ -1,0 +1,253 @@
+"""The procedure editor through the Flask test client: who may edit, approve and publish;
+live validation at the right line; visual edits; Try it; versions, diff, restore, bundles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from tests.helpers.service import ROOT
+from tests.web.test_web_ui import Browser
+from web import create_app
+
+PID = "after-sales-inspection"
+FORM = "after-sales-inspection-result"
+PW = {"author": "pw-author", "editor2": "pw-editor2", "approver": "pw-approver", "insp": "pw-insp"}
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "en"}})
+    with app.extensions["sessions"].begin() as s:
+        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        store.add_user(s, "editor2", "pw-editor2", ["editors"], full_name="编辑乙")
+        store.add_user(s, "approver", "pw-approver", ["doc-approvers", "editors"], full_name="批准人")
+        store.add_user(s, "insp", "pw-insp", ["qa-inspectors"], full_name="检验员")
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def login(app, user):
+    b = Browser(app)
+    b.login(user)
+    return b
+
+
+def task_link(page: str, title: str) -> str:
+    m = re.search(r'href="/tasks/([A-Z0-9]+\.t\d+)"[^>]*>\s*' + re.escape(title), page)
+    assert m, page
+    return m.group(1)
+
+
+def test_pages_render_for_readers_and_only_editors_see_edit_links(app):
+    b = login(app, "insp")
+    home = b.get("/")
+    assert 'id="nav-editor"' not in home.text
+    cat = b.get("/editor")
+    assert cat.status_code == 200 and 'data-procedure="after-sales-inspection"' in cat.text
+    page = b.get(f"/editor/{PID}")
+    assert page.status_code == 200
+    assert "<svg" in page.text and 'data-step="inspect"' in page.text
+    assert "环境温度" in page.text  # the form as the operator sees it
+    assert "3wd" in page.text and "qa-supervisors" in page.text  # deadline, role groups
+    assert "form-builder" not in page.text and f"/editor/{PID}/forms/" not in page.text
+    for url in (f"/editor/{PID}/text", f"/editor/{PID}/steps", f"/editor/{PID}/forms/{FORM}"):
+        assert b.get(url).status_code == 403
+    r = b.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "x", "type": "string", "title": "x"})
+    assert r.status_code == 403
+    r = b.c.post(f"/editor/{PID}/validate", json={"text": "x"}, headers={"X-CSRF-Token": b.token})
+    assert r.status_code == 403
+    a = login(app, "author")
+    assert 'id="nav-editor"' in a.get("/").text
+
+
+def test_validate_reports_problems_at_their_lines(app):
+    b = login(app, "author")
+    page = b.get(f"/editor/{PID}/text")
+    assert page.status_code == 200 and "售后检验" in page.text
+    text = page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]
+    import html
+    text = html.unescape(text)
+    broken = text.replace("    role: inspector\n    form: product-receipt", "    role: inspectr\n    form: product-receipt")
+    line = broken.splitlines().index("    role: inspectr") + 1
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": broken},
+                 headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["ok"] is False
+    assert body["problems"] == [{"file": f"procedures/{PID}.yaml", "line": line, "col": 11,
+                                 "message": "unknown role 'inspectr'; did you mean 'inspector'?"}]
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": text},
+                 headers={"X-CSRF-Token": b.token})
+    assert r.get_json() == {"problems": [], "other": [], "ok": True}
+    # saving a broken text is refused with the problem at its line; nothing is saved
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": broken})
+    assert r.status_code == 422 and f'data-line="{line}"' in r.text
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": text + "# 备注\n", "note": "n"})
+    assert r.status_code == 302
+    assert "v1.1" in b.get(f"/editor/{PID}/versions").text
+
+
+def test_visual_edits_try_versions_and_change_control(app):
+    a = login(app, "author")
+    a.get(f"/editor/{PID}/forms/{FORM}")
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields", {
+        "name": "voltage", "title": "电源电压", "type": "number", "unit": "V", "min": "210", "max": "230",
+        "required": "1", "after": "ambient_humidity"})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/forms/{FORM}")
+    assert 'data-field="voltage"' in page.text and "x-limits: {min: 210, max: 230}" in page.text
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "bad", "type": "string", "title": "x", "min": "1"})
+    assert "limits apply to number fields only" in a.get(r.headers["Location"]).text
+    a.get(f"/editor/{PID}/steps")
+    r = a.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核", "type": "approval",
+                                        "role": "qa_supervisor", "signature": "复核", "within": "1wd",
+                                        "after": "report"})
+    assert r.status_code == 302
+    steps = a.get(f"/editor/{PID}/steps").text
+    assert 'data-step="double_check"' in steps
+    versions = a.get(f"/editor/{PID}/versions").text
+    assert "v1.2" in versions and "v1.1" in versions and 'data-status="draft"' in versions
+    ids = re.findall(r'name="b" value="(\d+)"', versions)
+    diff = a.get(f"/editor/{PID}/diff?a={ids[-1]}&b={ids[0]}").text
+    assert "  double_check:" in diff and "x-unit: V" in diff
+    tried = a.get(f"/editor/{PID}/try")
+    assert tried.status_code == 200
+    answers = re.search(r'<textarea name="answers"[^>]*>(.*?)</textarea>', tried.text, re.S).group(1)
+    import html
+    run = a.post(f"/editor/{PID}/try", {"answers": html.unescape(answers)})
+    assert run.status_code == 200, run.text
+    assert "复核" in run.text.split('id="try-path"', 1)[1].split("</p>", 1)[0]
+    bad = a.post(f"/editor/{PID}/try", {"answers": "steps:\n- step: nope\n"})
+    assert bad.status_code == 422 and "start: " in bad.text and "customer: " in bad.text
+
+    a.get(f"/editor/{PID}/versions")
+    assert "reason" in a.get(a.post(f"/editor/{PID}/submit", {"reason": ""}).headers["Location"]).text.lower()
+    r = a.post(f"/editor/{PID}/submit", {"reason": "增加复核步骤和电压测量"})
+    assert r.status_code == 302 and "/instances/" in r.headers["Location"]
+    cc = r.headers["Location"].rsplit("/", 1)[1]
+
+    ap = login(app, "approver")
+    inbox = ap.get("/").text
+    review = task_link(inbox, "更改审核")
+    page = ap.get(f"/tasks/{review}").text
+    link = re.search(r'id="change-diff" href="([^"]+)"', page).group(1)
+    diff = ap.get(link.replace("&amp;", "&")).text
+    assert "  double_check:" in diff and "x-unit: V" in diff
+    r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "已核对", "password": "pw-approver"})
+    assert r.status_code in (302, 303), r.text
+    # the author may not approve their own change, even holding the task's role
+    a.get("/")
+    approve = task_link(ap.get("/").text, "更改批准")
+    r = a.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-author"})
+    assert r.status_code == 403
+    # an editor outside the approver group may not approve
+    e2 = login(app, "editor2")
+    r = e2.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-editor2"})
+    assert r.status_code == 403
+    ap.get(f"/tasks/{approve}")
+    r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "同意", "password": "pw-approver"})
+    assert r.status_code in (302, 303), r.text
+    assert "已发布" in ap.get(f"/instances/{cc}").text
+    cat = ap.get("/editor").text
+    row = cat.split('data-procedure="after-sales-inspection"', 1)[1].split("</tr>", 1)[0]
+    assert "v2.0" in row and "published" in row
+    bundle = ap.get(f"/editor/{PID}/versions/{ids[0]}/bundle.yaml")
+    assert bundle.status_code == 200 and "voltage:" in bundle.text and bundle.text.count("\n---\n") >= 5
+
+
+
+def test_import_a_new_procedure_as_draft_keeps_the_inbox_working(app):
+    a = login(app, "author")
+    text = a.get(f"/editor/{PID}/versions/1/bundle.yaml").text
+    renamed = text.replace(f"id: {PID}\n", "id: after-sales-inspection-b\n", 1)
+    a.get("/editor")
+    r = a.post("/editor/import", {"text": renamed})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/editor/after-sales-inspection-b")
+    page = a.get("/editor/after-sales-inspection-b")
+    assert page.status_code == 200 and "v0.1" in page.text
+    cat = a.get("/editor").text
+    assert 'data-procedure="after-sales-inspection-b"' in cat
+    assert a.get("/").status_code == 200  # drafts never reach the inbox's start list
+    b = login(app, "insp")
+    assert "after-sales-inspection-b" not in b.get("/").text
+    r = a.post("/editor/import", {"text": "id: x\n"})
+    assert r.status_code == 302
+    assert "procedures/x.yaml" in a.get("/editor").text  # the problems, with file and line
+
+
+def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(app):
+    ap = login(app, "approver")  # in editors and doc-approvers
+    page = ap.get(f"/editor/{PID}/text")
+    import html
+    text = html.unescape(page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    assert ap.post(f"/editor/{PID}/text", {"file": "procedure", "text": text + "# 修订\n"}).status_code == 302
+    ap.get(f"/editor/{PID}/versions")
+    r = ap.post(f"/editor/{PID}/submit", {"reason": "补充说明"})
+    assert r.status_code == 302
+    review = task_link(ap.get("/").text, "更改审核")
+    ap.get(f"/tasks/{review}")
+    r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "", "password": "pw-approver"})
+    assert r.status_code == 403 and "may not review or approve it" in r.text
+    e2 = login(app, "editor2")
+    e2.get(f"/tasks/{review}")
+    r = e2.post(f"/tasks/{review}", {"action": "approve", "comment": "ok", "password": "pw-editor2"})
+    assert r.status_code in (302, 303)
+    inbox = ap.get("/").text
+    approve = task_link(inbox, "更改批准")
+    ap.get(f"/tasks/{approve}")
+    r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
+    assert r.status_code == 403 and "may not review or approve it" in r.text
+    assert 'data-status="in_review"' in ap.get(f"/editor/{PID}/versions").text
+
+
+def test_zip_round_trip_and_changing_where_a_step_goes(app):
+    import io
+    import zipfile
+
+    a = login(app, "author")
+    z = a.c.get(f"/editor/{PID}/versions/1/bundle.zip")
+    assert z.status_code == 200 and z.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(z.data)).namelist()
+    assert f"procedures/{PID}.yaml" in names and "forms/product-receipt.yaml" in names
+    a.get("/editor")
+    r = a.post("/editor/import", {"bundle": (io.BytesIO(z.data), "p.zip")}, content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert 'data-version="1.1"' in a.get(f"/editor/{PID}/versions").text  # imported as a draft
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("forms/a.yaml", "id: a\n")
+    r = a.post("/editor/import", {"bundle": (io.BytesIO(bad.getvalue()), "p.zip")}, content_type="multipart/form-data")
+    assert "exactly one procedures/ID.yaml" in a.get("/editor").text
+
+    a.get(f"/editor/{PID}/steps")
+    # a change that cuts steps off is refused with the validator's message; nothing is saved
+    r = a.post(f"/editor/{PID}/steps/next", {"step": "receive", "next": "report"})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/steps").text
+    line = (ROOT / "procedures" / f"{PID}.yaml").read_text(encoding="utf-8").splitlines().index("  inspect:") + 1
+    assert f"after-sales-inspection.yaml:{line}:3: step &#39;inspect&#39; cannot be reached" in page
+    assert "Working copy v1.1" in page
+    r = a.post(f"/editor/{PID}/steps/next", {"step": "receive", "next": "inspect",
+                                              "condition": "start.quantity > 1", "else": "inspect"})
+    page = a.get(f"/editor/{PID}/steps").text
+    assert "Working copy v1.2" in page, page
+    row = page.split('<tr data-step="receive"', 1)[1].split("</tr>", 1)[0]
+    assert "start.quantity &gt; 1" in row
+
+
+def test_form_builder_edits_an_existing_field(app):
+    a = login(app, "author")
+    page = a.get(f"/editor/{PID}/forms/{FORM}").text
+    assert 'data-edit="ambient_temperature"' in page
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields/ambient_temperature/update",
+               {"title": "环境温度", "unit": "℃", "min": "15", "max": "30", "visible_if": ""})
+    assert r.status_code == 302
+    page = a.get(f"/editor/{PID}/forms/{FORM}").text
+    assert "x-limits: {min: 15, max: 30}" in page and "Working copy v1.1" in page
+    r = a.post(f"/editor/{PID}/forms/{FORM}/fields/ambient_temperature/update",
+               {"title": "环境温度", "min": "40", "max": "30"})
+    assert "above the upper limit" in a.get(f"/editor/{PID}/forms/{FORM}").text

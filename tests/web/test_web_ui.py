@@ -1,0 +1,425 @@
+"""The human web UI through the Flask test client: sign-in, CSRF, lock-out, roles, inbox,
+generated forms, drafts, approvals with signatures, the instance page, attachments, language."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from engine.app.service import SYSTEM
+from web import create_app
+
+START = {"f.customer": "某市人民医院", "f.product_name": "监护仪", "f.serial_no": "SN20260001",
+         "f.quantity": "1"}
+RECEIPT = {"f.received_on": "2026-05-11", "f.condition": "包装完好", "f.reported_fault": "无法开机"}
+INSPECT = {"f.items.0.item": "外观", "f.items.0.method": "目视", "f.items.0.requirement": "无破损",
+           "f.items.0.result": "合格", "f.instrument": "万用表 E-01", "f.inspector": "insp",
+           "f.inspected_at": "2026-05-11T10:00", "f.verdict": "不合格",
+           "f.defect": "电源板烧毁", "f.ambient_temperature": "40"}
+NONCONF = {"f.category": "功能不合格", "f.disposition": "修复", "f.description": "更换电源板"}
+REPORT = {"f.report_no": "JY-2026-0001", "f.process_summary": "外观合格，功能不合格",
+          "f.conclusion": "不合格"}
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"),
+        "uploads.max_bytes": 2048, "locale": "zh"}})
+    with app.extensions["sessions"].begin() as s:
+        store.add_user(s, "insp", "pw-insp", ["qa-inspectors"], full_name="检验员甲")
+        store.add_user(s, "insp2", "pw-insp2", ["qa-inspectors"], full_name="检验员丙")
+        store.add_user(s, "sup", "pw-sup", ["qa-supervisors"], full_name="主管乙")
+        store.add_user(s, "prod", "pw-prod", ["production"], full_name="生产丁")
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+class Browser:
+    """A test client that keeps the CSRF token of the last page it saw."""
+
+    def __init__(self, app):
+        self.c = app.test_client()
+        self.token = ""
+
+    def get(self, url, **kw):
+        r = self.c.get(url, **kw)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        if m:
+            self.token = m.group(1)
+        return r
+
+    def post(self, url, data=None, **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token)
+        return self.c.post(url, data=data, **kw)
+
+    def login(self, user, password=None):
+        self.get("/login")
+        r = self.post("/login", {"username": user, "password": password or f"pw-{user}"})
+        assert r.status_code == 302, r.text
+        self.get("/")
+        return r
+
+
+def login(app, user):
+    b = Browser(app)
+    b.login(user)
+    return b
+
+
+def tasks_in(page: str) -> list[str]:
+    return list(dict.fromkeys(re.findall(r'href="/tasks/([A-Z0-9]+\.t\d+)"', page)))
+
+
+def errors_in(page: str) -> dict[str, str]:
+    return dict(re.findall(r'data-error-for="([^"]+)">([^<]+)<', page))
+
+
+def start_instance(b: Browser) -> str:
+    r = b.post("/start/after-sales-inspection", START)
+    assert r.status_code == 302, r.text
+    return r.location.rsplit("/", 1)[1]
+
+
+def task_of(b: Browser, instance_id: str) -> str:
+    found = [t for t in tasks_in(b.get("/").text) if t.startswith(instance_id)]
+    assert found, "no task of the instance in the inbox"
+    return found[0]
+
+
+def walk_to_report(b: Browser) -> tuple[str, str]:
+    iid = start_instance(b)
+    for data in (RECEIPT, INSPECT, NONCONF):
+        r = b.post(f"/tasks/{task_of(b, iid)}", {**data, "action": "submit"})
+        assert r.status_code == 302, errors_in(r.text) or r.text
+    return iid, task_of(b, iid)
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def test_login_logout_and_pages_need_a_session(app):
+    b = Browser(app)
+    r = b.get("/")
+    assert r.status_code == 302 and "/login" in r.location
+    b.get("/login")
+    r = b.post("/login", {"username": "insp", "password": "wrong"})
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+    b.login("insp")
+    page = b.get("/").text
+    assert "检验员甲" in page and "售后检验" in page
+    cookie = b.c.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert b.post("/logout").status_code == 302
+    assert b.get("/").status_code == 302
+
+
+def test_csrf_token_required_on_every_form_post(app):
+    b = login(app, "insp")
+    r = b.c.post("/start/after-sales-inspection", data=START)
+    assert r.status_code == 400 and "CSRF" in r.text
+    r = b.c.post("/start/after-sales-inspection", data={**START, "csrf_token": "forged"})
+    assert r.status_code == 400
+    with app.extensions["sessions"]() as s:
+        assert store.count_instances(s) == 0
+    anon = Browser(app)
+    assert anon.c.post("/login", data={"username": "insp", "password": "pw-insp"}).status_code == 400
+
+
+def test_lock_out_after_five_failures(app):
+    b = Browser(app)
+    b.get("/login")
+    for _ in range(4):
+        assert b.post("/login", {"username": "insp", "password": "bad"}).status_code == 401
+    r = b.post("/login", {"username": "insp", "password": "bad"})
+    assert r.status_code == 429 and "分钟" in r.text
+    r = b.post("/login", {"username": "insp", "password": "pw-insp"})
+    assert r.status_code == 429, "the right password is refused while locked"
+    other = Browser(app)
+    other.login("sup")  # other accounts are not affected
+
+
+def test_role_refusal_is_403(app):
+    sup = login(app, "sup")
+    assert sup.get("/start/after-sales-inspection").status_code == 403
+    assert sup.post("/start/after-sales-inspection", START).status_code == 403
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    tid = task_of(insp, iid)
+    assert sup.get(f"/tasks/{tid}").status_code == 403
+    prod = login(app, "prod")
+    assert prod.get(f"/instances/{iid}").status_code == 403
+    assert prod.post(f"/tasks/{tid}", {**RECEIPT, "action": "submit"}).status_code == 403
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+def test_inbox_shows_my_tasks_claims_and_start_links(app):
+    insp = login(app, "insp")
+    page = insp.get("/").text
+    assert "/start/after-sales-inspection" in page
+    iid = start_instance(insp)
+    tid = task_of(insp, iid)
+    page = insp.get("/").text
+    assert "接收产品" in page and "售后检验" in page
+    assert insp.post(f"/tasks/{tid}/claim").status_code == 302
+    assert "已由我领取" in insp.get("/").text
+    other = login(app, "insp2")
+    assert tid not in tasks_in(other.get("/").text), "a claimed task leaves the others' inboxes"
+    insp.post(f"/tasks/{tid}/release")
+    assert tid in tasks_in(other.get("/").text)
+    sup = login(app, "sup")
+    assert tasks_in(sup.get("/").text) == []
+    assert "/start/after-sales-inspection" not in sup.get("/").text
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def test_every_widget_renders(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    r = insp.post(f"/tasks/{task_of(insp, iid)}", {**RECEIPT, "action": "submit"})
+    page = insp.get(f"/tasks/{task_of(insp, iid)}").text
+    assert 'data-table="f.items"' in page and "<template>" in page  # table with add/remove
+    assert 'type="radio" name="f.verdict" value="不合格"' in page  # radio
+    assert 'data-limit-min="15"' in page and "℃" in page  # number, unit, limits
+    assert 'type="datetime-local"' in page  # datetime
+    assert 'list="wf-users"' in page  # user picker
+    assert 'data-visible-if="verdict == &#34;不合格&#34;"' in page  # conditional
+    assert "<textarea" in page
+    assert "包装完好" in page, "earlier steps' data is shown read-only"
+    # the start form: integer with unit, placeholder
+    page = insp.get("/start/after-sales-inspection").text
+    assert 'placeholder="SN20260001"' in page and "台/件" in page
+    assert r.status_code == 302
+
+
+def test_other_widgets_render(app):
+    """Date, file, select, checkbox list and boolean, from the shipped forms."""
+    from web.forms_render import field_tree
+
+    wf = app.extensions["workflow"]
+    with app.extensions["sessions"]() as s:
+        proc, _ = wf.procedure(s, "after-sales-inspection")
+    with app.test_request_context():
+        from flask import render_template_string
+        forms = proc.forms
+        html = ""
+        for fid in ("product-receipt", "quality-feedback", "disposition-nonconforming"):
+            nodes = field_tree(forms[fid].schema, {})
+            html += render_template_string('{% from "_fields.html" import fields %}{{ fields(n) }}', n=nodes)
+        sel = {"type": "object", "properties": {
+            "category": {"type": "string", "enum": list("abcdef")},
+            "g": {"type": "object", "title": "组", "properties": {"t": {"type": "string", "format": "time"}}},
+            "sig": {"type": "string", "x-widget": "signature", "x-meaning": "验收"}}}
+        html += render_template_string('{% from "_fields.html" import fields %}{{ fields(n) }}',
+                                       n=field_tree(sel, {"category": "c"}))
+    assert 'type="date"' in html
+    assert 'type="file" name="f.photos:upload" multiple' in html
+    assert 'type="checkbox" name="f.departments" value="质量部"' in html
+    assert 'type="hidden" name="f.needs_capa" value="false"' in html
+    assert '<select id="f.category" name="f.category">' in html and '"c" selected' in html
+    assert "<legend>组</legend>" in html and 'type="time" value=""' in html.replace('name="f.g.t" ', "")
+    assert "签名含义：验收" in html
+
+
+def test_validation_errors_next_to_fields_and_values_kept(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    insp.post(f"/tasks/{task_of(insp, iid)}", {**RECEIPT, "action": "submit"})
+    tid = task_of(insp, iid)
+    bad = {**INSPECT, "action": "submit"}
+    del bad["f.defect"]
+    bad["f.instrument"] = ""
+    r = insp.post(f"/tasks/{tid}", bad)
+    assert r.status_code == 422
+    errs = errors_in(r.text)
+    assert errs.get("instrument") == "必填项" and errs.get("defect") == "必填项"
+    assert 'value="万用表' not in r.text
+    assert 'value="目视"' in r.text and 'value="不合格" checked' in r.text, "typed values are kept"
+    assert "高于规格上限 35" in r.text, "the out-of-limit temperature is flagged"
+    r = insp.post(f"/tasks/{tid}", {**INSPECT, "action": "submit"})
+    assert r.status_code == 302
+
+
+def test_table_rows_parse_to_typed_json():
+    from werkzeug.datastructures import MultiDict
+
+    from web.forms_render import parse_submission
+
+    schema = {"type": "object", "properties": {
+        "rows": {"type": "array", "x-widget": "table", "items": {"type": "object", "properties": {
+            "n": {"type": "number"}, "ok": {"type": "boolean"}, "k": {"type": "integer"}}}},
+        "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+        "empty": {"type": "string"}, "g": {"type": "object", "properties": {"x": {"type": "string"}}}}}
+    form = MultiDict([("f.rows.0.n", "1.5"), ("f.rows.0.ok", "false"), ("f.rows.0.ok", "true"),
+                      ("f.rows.3.n", "abc"), ("f.rows.3.k", "2"), ("f.rows.5.n", ""),
+                      ("f.tags", "a"), ("f.tags", "b"), ("f.empty", ""), ("f.g.x", "y")])
+    assert parse_submission(schema, form) == {
+        "rows": [{"n": 1.5, "ok": True}, {"n": "abc", "k": 2}], "tags": ["a", "b"], "g": {"x": "y"}}
+
+
+def test_draft_saved_and_resumed(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    tid = task_of(insp, iid)
+    r = insp.post(f"/tasks/{tid}", {"f.condition": "外包装有破损", "action": "draft"})
+    assert r.status_code == 200 and "草稿已于" in r.text
+    page = insp.get(f"/tasks/{tid}").text
+    assert "外包装有破损" in page and "已恢复您于" in page
+    other = login(app, "insp2")
+    assert "外包装有破损" not in other.get(f"/tasks/{tid}").text, "drafts are per user"
+    insp.post(f"/tasks/{tid}", {**RECEIPT, "action": "submit"})
+    with app.extensions["sessions"]() as s:
+        from engine.store.tables import Draft
+        assert s.get(Draft, ("insp", tid)) is None, "the draft goes once the task is done"
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def test_signed_report_and_review_with_rejection(app):
+    insp = login(app, "insp")
+    iid, tid = walk_to_report(insp)
+    page = insp.get(f"/tasks/{tid}").text
+    assert "签名含义：确认" in page
+    r = insp.post(f"/tasks/{tid}", {**REPORT, "action": "submit", "password": "wrong"})
+    assert r.status_code == 422 and errors_in(r.text).get("password")
+    assert 'value="JY-2026-0001"' in r.text
+    with app.extensions["sessions"]() as s:
+        assert [e.type for e in store.events_of(s, iid)].count("task:completed") == 3
+    r = insp.post(f"/tasks/{tid}", {**REPORT, "action": "submit", "password": "pw-insp"})
+    assert r.status_code == 302
+
+    sup = login(app, "sup")
+    review = task_of(sup, iid)
+    page = sup.get(f"/tasks/{review}").text
+    assert "签名含义：审核" in page and "JY-2026-0001" in page
+    r = sup.post(f"/tasks/{review}", {"action": "reject", "comment": "", "password": "pw-sup"})
+    assert r.status_code == 422 and errors_in(r.text).get("comment")
+    r = sup.post(f"/tasks/{review}", {"action": "reject", "comment": "结论不完整", "password": "pw-sup"})
+    assert r.status_code == 302
+    tid = task_of(insp, iid)
+    insp.post(f"/tasks/{tid}", {**REPORT, "f.opinion": "补充", "action": "submit", "password": "pw-insp"})
+    review = task_of(sup, iid)
+    r = sup.post(f"/tasks/{review}", {"action": "approve", "comment": "同意", "password": "wrong"})
+    assert r.status_code == 422
+    r = sup.post(f"/tasks/{review}", {"action": "approve", "comment": "同意", "password": "pw-sup"})
+    assert r.status_code == 302
+
+    page = sup.get(f"/instances/{iid}").text
+    assert "主管乙 于" in page and "签名（审核）" in page
+    assert "检验员甲 于" in page and "签名（确认）" in page
+    assert "驳回" in page and "结论不完整" in page
+
+
+# --------------------------------------------------------------------------- instance page
+
+
+def test_instance_page_timeline_version_corrections_and_cancel(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    insp.post(f"/tasks/{task_of(insp, iid)}", {**RECEIPT, "action": "submit"})
+    page = insp.get(f"/instances/{iid}").text
+    wf = app.extensions["workflow"]
+    with app.extensions["sessions"]() as s:
+        inst = wf.instance(s, iid)
+    assert inst["version"]["hash"][:16] in page and f"#{inst['version']['id']}" in page
+    assert "发起流程" in page and "完成步骤" in page and "检验员甲" in page
+    assert "接收日期" in page and "2026-05-11" in page, "data under form labels"
+    assert "按期完成" in page
+    r = insp.post(f"/instances/{iid}/correct", {"target": "receive:condition", "value": "外箱压痕",
+                                                "reason": ""})
+    assert r.status_code == 422 and errors_in(r.text).get("reason")
+    r = insp.post(f"/instances/{iid}/correct", {"target": "receive:condition", "value": "外箱压痕",
+                                                "reason": "笔误"})
+    assert r.status_code == 302
+    page = insp.get(f"/instances/{iid}").text
+    assert "包装完好 → 外箱压痕" in page and "笔误" in page
+    r = insp.post(f"/instances/{iid}/cancel", {"reason": "客户撤回"})
+    assert r.status_code == 302
+    page = insp.get(f"/instances/{iid}").text
+    assert "已取消" in page and "客户撤回" in page
+    lst = insp.get("/instances?status=cancelled").text
+    assert iid in lst
+    assert iid not in insp.get("/instances?status=running").text
+
+
+def test_instance_page_links_the_instances_it_opened(app):
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    wf = app.extensions["workflow"]
+    with app.extensions["sessions"].begin() as s:  # as the spawn step does
+        data = {"customer": "某医院", "product_name": "监护仪", "model": "", "serial_no": "SN1",
+                "quantity": 1, "source_ref": "售后检验 SN1"}
+        child = wf.start_automatic(s, "repair-process-inspection", SYSTEM, data,
+                                   origin={"procedure": "after-sales-inspection", "instance": iid,
+                                           "step": "open_repair_inspection"})
+    page = insp.get(f"/instances/{iid}")
+    assert page.status_code == 200
+    assert f'href="/instances/{child["id"]}"' in page.text and "repair-process-inspection" in page.text
+
+
+# --------------------------------------------------------------------------- attachments
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+
+
+def test_attachments_limits_and_download_permission(app):
+    import io
+
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    tid = task_of(insp, iid)
+    big = {**RECEIPT, "action": "submit", "f.photos:upload": (io.BytesIO(PNG + b"\0" * 4096), "a.png")}
+    r = insp.post(f"/tasks/{tid}", big, content_type="multipart/form-data")
+    assert r.status_code == 413 and errors_in(r.text).get("photos")
+    bad = {**RECEIPT, "action": "submit", "f.photos:upload": (io.BytesIO(b"%PDF-1.4"), "a.pdf")}
+    r = insp.post(f"/tasks/{tid}", bad, content_type="multipart/form-data")
+    assert r.status_code == 422 and "application/pdf" in errors_in(r.text).get("photos", "")
+    fake = {**RECEIPT, "action": "submit", "f.photos:upload": (io.BytesIO(b"<html>"), "x.png")}
+    assert insp.post(f"/tasks/{tid}", fake, content_type="multipart/form-data").status_code == 422
+    ok = {**RECEIPT, "action": "submit", "f.photos:upload": (io.BytesIO(PNG), "photo.png")}
+    r = insp.post(f"/tasks/{tid}", ok, content_type="multipart/form-data")
+    assert r.status_code == 302
+    with app.extensions["sessions"]() as s:
+        att_id = s.scalars(__import__("sqlalchemy").select(store.Attachment.id)
+                           .where(store.Attachment.instance_id == iid)).one()
+        row = store.get_attachment(s, att_id)
+        assert row.size == len(PNG) and len(row.sha256) == 64 and row.filename == "photo.png"
+        data = app.extensions["workflow"].instance(s, iid)["data"]["receive"]
+        assert data["photos"] == [att_id]
+    r = insp.c.get(f"/attachments/{att_id}")
+    assert r.status_code == 200 and r.data == PNG
+    assert "attachment" in r.headers["Content-Disposition"]
+    r.close()
+    sup = login(app, "sup")
+    r = sup.c.get(f"/attachments/{att_id}")
+    assert r.status_code == 200
+    r.close()
+    prod = login(app, "prod")
+    assert prod.c.get(f"/attachments/{att_id}").status_code == 403
+
+
+# --------------------------------------------------------------------------- language
+
+
+def test_language_switch_is_stored_on_the_user(app):
+    b = login(app, "insp")
+    assert "我的待办" in b.get("/").text
+    assert b.post("/locale/en", {"next": "/"}).status_code == 302
+    page = b.get("/").text
+    assert "My tasks" in page and "Start a new instance" in page
+    with app.extensions["sessions"]() as s:
+        assert store.get_user(s, "insp").locale == "en"
+    again = login(app, "insp")
+    assert "My tasks" in again.get("/").text
+    iid = start_instance(again)
+    r = again.post(f"/tasks/{task_of(again, iid)}", {"action": "submit"})
+    assert "This field is required" in r.text
