@@ -26,7 +26,7 @@ from engine.errors import (
     WorkflowError,
 )
 from engine.language.calendar import Calendar
-from engine.language.procedure import MANAGER, Procedure, compile_stored, load_library
+from engine.language.procedure import MANAGER, Library, Procedure, compile_stored, load_library
 from engine.runtime.commands import (
     SYSTEM,
     Actor,
@@ -91,17 +91,26 @@ class Workflow:
 
     # -- procedure versions ---------------------------------------------------------------
 
-    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None) -> list[Registered]:
-        """Register every procedure file whose content changed as a new version.
+    def read_library(self, paths: Iterable[str | Path] | None = None) -> Library:
+        """Parse and check the procedure files (no database: done before a write
+        transaction, so parsing never holds the write lock).
 
-        Raises ``DefinitionInvalid`` (with every problem) and registers nothing when any
-        file is invalid, so a broken edit never replaces a working version.
+        Raises ``DefinitionInvalid`` with every problem when any file is invalid.
         """
         forms_dir = self.config.path("paths", "forms", default="forms")
         if paths is None:
             paths = [self.config.path("paths", "procedures", default="procedures"), forms_dir]
         # Forms not among ``paths`` come from the configured forms folder (as in `wf validate`).
-        lib = load_library(paths, extra_forms=[forms_dir]).require_valid()
+        return load_library(paths, extra_forms=[forms_dir]).require_valid()
+
+    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None, *,
+                        library: Library | None = None) -> list[Registered]:
+        """Register every procedure file whose content changed as a new version.
+
+        Registers nothing when any file is invalid (``read_library``), so a broken edit never
+        replaces a working version.
+        """
+        lib = library if library is not None else self.read_library(paths)
         out = []
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}

@@ -83,7 +83,7 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
 
     cfg = app.config["WF"]
     made = []
-    with app.extensions["sessions"].begin() as session:
+    with app.extensions["services"].database.writing() as session:
         if store.list_users(session):
             return []
         # Groups that hold roles, then the auditors' and clearance groups (config 'audit:').
@@ -130,7 +130,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
 
         # One loop in the serving process (the one-machine default); gunicorn's forked workers
         # do not inherit the thread, so the loop runs once whatever --workers says.
-        start_thread(app.extensions["workflow"], app.extensions["sessions"], interval=worker_interval)
+        start_thread(app.extensions["services"].workflow, app.extensions["services"].database.sessions, interval=worker_interval)
         click.echo(f"Worker loop running every {worker_interval:g} s.")
     try:
         import gunicorn  # noqa: F401
@@ -145,7 +145,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
 def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    engine = app.extensions["db_engine"]
+    engine = app.extensions["services"].database.engine
 
     def post_fork(server: Any, worker: Any) -> None:
         # Connections opened by the master must not be shared with the workers.

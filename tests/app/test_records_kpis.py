@@ -116,8 +116,8 @@ def test_dashboard_shows_score_table_and_breakdowns(db_url, tmp_path):
     app = create_app({"TESTING": True, "WF_OVERRIDES": {
         "database.url": db_url, "paths.uploads": str(tmp_path / "u"), **OVERRIDES}})
     try:
-        _fill(app.extensions["workflow"], app.extensions["sessions"])
-        with app.extensions["sessions"].begin() as s:
+        _fill(app.extensions["workflow"], app.extensions["services"].database.sessions)
+        with app.extensions["services"].database.writing() as s:
             users.add_user(s, "aud", "pw-aud", ["auditors"])
         b = login(app, "aud")
         page = b.get("/kpi/survey-demo").text
@@ -130,4 +130,4 @@ def test_dashboard_shows_score_table_and_breakdowns(db_url, tmp_path):
         ledger = b.get("/ledgers/complaint-demo").text
         assert "顾客质量投诉台帐" in ledger and "13912345678" not in ledger and "●●●●" in ledger
     finally:
-        app.extensions["db_engine"].dispose()
+        app.extensions["services"].database.engine.dispose()

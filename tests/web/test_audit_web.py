@@ -21,7 +21,7 @@ PHONE = "13800000000"
 @pytest.fixture
 def app(db_url, tmp_path):
     app = web_app(db_url, tmp_path)
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:
         user_store.add_user(s, "aud", "pw-aud", ["auditors"], full_name="审计员")
@@ -36,7 +36,7 @@ def app(db_url, tmp_path):
     running = play(wf, sessions, script, upto=1)
     app.config["IDS"] = (done["id"], running["id"])
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def login(app, user, password=None):

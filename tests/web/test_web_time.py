@@ -27,20 +27,20 @@ def app(db_url, clock):
         "paths.procedures": str(TIME / "procedures"), "paths.forms": str(TIME / "forms"),
         "roles": {"clerk": ["clerks"], "chief": ["chiefs"], "director": ["directors"],
                   "admin": ["admins"]}}})
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.sessions.begin() as s:
         store.add_user(s, "boss", "pw-boss", ["directors", "admins"])
         store.add_user(s, "chief1", "pw-chief1", ["chiefs"], manager="boss")
         store.add_user(s, "clerk1", "pw-clerk1", ["clerks"], manager="chief1")
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def _worker(app) -> Worker:
-    return Worker(app.extensions["workflow"], app.extensions["sessions"])
+    return Worker(app.extensions["workflow"], app.extensions["services"].database.sessions)
 
 
 def _start(app, kind: str = "h") -> str:
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.sessions.begin() as s:
         state = app.extensions["workflow"].start(s, "timed-steps", "clerk1", {"kind": kind})
     return state["id"]
 
@@ -86,7 +86,7 @@ def test_admin_sees_failed_deliveries_and_requeues_them(app, clock):
     page = b.get("/notifications").text
     assert 'id="deliveries"' in page and "http://127.0.0.1:9/closed" in page and "failed" in page
     b.post("/notifications/deliveries/retry")
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         assert tk.deliveries(s, status="failed") == []
     clerk = Browser(app)
     clerk.login("clerk1")

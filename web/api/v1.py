@@ -28,6 +28,7 @@ from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import reading, transaction, workflow
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.html.auth import SignInGuard
+from web.i18n import LOCALES, use
 from web.oversight import (
     Reader,
     api_reader,
@@ -99,6 +100,9 @@ def _authenticate() -> str:
 
 @bp.before_request
 def _require_token() -> None:
+    # Engine messages in the language the client asks for; English when it asks for none,
+    # as the API has always answered.
+    use(request.accept_languages.best_match(LOCALES, default="en") or "en")
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
     g.api_user = _authenticate()

@@ -174,6 +174,7 @@ def _before_request() -> Any:
     g.locale = (g.user.locale if g.user and g.user.locale in i18n.LOCALES
                 else session.get("locale") if session.get("locale") in i18n.LOCALES
                 else i18n.default_locale())
+    i18n.use(g.locale)
     if request.method not in _SAFE_METHODS and not request.path.startswith("/api/"):
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
         expected = session.get("csrf") or ""
