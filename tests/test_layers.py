@@ -46,7 +46,6 @@ KNOWN: set[tuple[str, str]] = {
     ('engine.cli.users', 'sqlalchemy'),
     ('engine.cli.worker', 'engine.store'),
     ('engine.store.users', 'werkzeug'),
-    ('web', 'engine.store'),
     ('web.api.audit', 'engine.store'),
     ('web.api.v1', 'engine.store'),
     ('web.api.v1', 'sqlalchemy'),
@@ -68,8 +67,6 @@ KNOWN: set[tuple[str, str]] = {
     ('web.html.kpi', 'engine.store'),
     ('web.html.ledgers', 'engine.store'),
     ('web.html.notifications', 'engine.store'),
-    ('web.oversight', 'engine.store'),
-    ('web.oversight', 'sqlalchemy'),
 }
 
 

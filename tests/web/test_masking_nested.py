@@ -13,21 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.app.access import Reader
+from engine.app.masking import MASK, in_clear, keep_masked, mask_data, mask_errors, sensitive_keys
 from engine.language.procedure import load_library
 from engine.runtime.machine import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
 from tests.helpers.service import web_app
 from tests.web.test_web_ui import Browser
-from web.oversight import (
-    MASK,
-    Reader,
-    in_clear,
-    keep_masked,
-    mask_data,
-    mask_errors,
-    sensitive_keys,
-)
 
 PID = "contacts-demo"
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.app.access import reader_of
+from engine.app.masking import MASK, mask_event, sensitive_keys
 from engine.runtime.machine import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
 from tests.helpers.service import PASSWORD, add_users, answers, open_task, play, web_app
 from tests.web.test_web_ui import Browser
-from web.oversight import MASK, mask_event, reader_of, sensitive_keys
 
 PID = "after-sales-inspection"
 PHONE = "13800000000"
@@ -322,7 +323,7 @@ def test_values_a_spawn_step_copies_from_sensitive_fields_are_sensitive(app):
     with app.extensions["services"].database.sessions() as s, app.test_request_context():
         proc, _vid = wf.procedure(s, "service-request")
         keys = sensitive_keys(proc)
-        reader = reader_of("someone", ["qa-inspectors"])
+        reader = reader_of(wf.config, "someone", ["qa-inspectors"])
     assert {"start.contact_phone", "open_dispatch.contact_phone", "open_dispatch.address"} <= keys
     assert "open_dispatch.customer" not in keys
     event = {"type": "spawn:requested", "step": "open_dispatch",

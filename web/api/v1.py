@@ -21,17 +21,8 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from engine import store
-from engine.errors import FormInvalid, NotFound, NotPermitted
-from engine.store.tables import InstanceStatus, TaskKind
-from engine.store.users import check_password
-from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
-from web.db import reading, transaction, workflow
-from web.errors import BadRequest, TooManyAttempts, Unauthenticated
-from web.html.auth import SignInGuard
-from web.i18n import LOCALES, use
-from web.oversight import (
-    Reader,
-    api_reader,
+from engine.app.access import Reader
+from engine.app.masking import (
     holds_mask,
     keep_masked,
     mask_events,
@@ -40,6 +31,15 @@ from web.oversight import (
     refuse_mask,
     sensitive_keys,
 )
+from engine.errors import FormInvalid, NotFound, NotPermitted
+from engine.store.tables import InstanceStatus, TaskKind
+from engine.store.users import check_password
+from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
+from web.db import reading, services, transaction, workflow
+from web.errors import BadRequest, TooManyAttempts, Unauthenticated
+from web.html.auth import SignInGuard
+from web.i18n import LOCALES, use
+from web.oversight import api_reader
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -128,7 +128,7 @@ def _log_views(response):
     request's transaction, if any, has ended: SQLite allows one writer at a time)."""
     views = g.pop("api_views", None)
     if views and response.status_code < 400:
-        record_views(views[0][0], [v for _reader, v in views], "api")
+        record_views(services().database, views[0][0], [v for _reader, v in views], "api")
     return response
 
 
@@ -390,7 +390,7 @@ def _instance(session: Session, instance_id: str, *, check: bool = False) -> dic
     proc = wf.runtime(session, out["version"]["id"]).procedure
     if check:
         _require_reader(session, proc)
-    reader = api_reader(session, _user())
+    reader = api_reader(_user())
     out, shown = mask_instance(sensitive_keys(proc), out, reader)
     _log_later(reader, instance_id, proc.id, shown)
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
@@ -457,7 +457,7 @@ def events(instance_id: str):
         proc = workflow().runtime(session, row.version_id).procedure
         _require_reader(session, proc)
         items = workflow().events(session, instance_id)
-        reader = api_reader(session, _user())
+        reader = api_reader(_user())
         items, shown = mask_events(sensitive_keys(proc), items, reader)
         _log_later(reader, instance_id, proc.id, shown)
     return jsonify(instance=instance_id, items=items)

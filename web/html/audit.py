@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
+from engine.app.access import Reader, readable
+from engine.app.masking import mask_event, record_views, sensitive_keys
 from engine.errors import NotPermitted
 from engine.store.audit_file import export_lines
 from engine.store.audit_search import (
@@ -17,13 +19,12 @@ from engine.store.audit_search import (
     export_events,
     search_events,
 )
-from web import oversight
-from web.db import reading, workflow
+from web.db import reading, services, workflow
 from web.errors import BadRequest
 from web.html.auth import login_required
 from web.html.dossier import build, field_title, step_title
 from web.i18n import _
-from web.oversight import Reader, current_reader, mask_event, readable, record_views, sensitive_keys
+from web.oversight import current_reader, parse_day
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,7 +73,7 @@ def text_arg(name: str) -> str | None:
 
 def event_query(session: Session, reader: Reader) -> tuple[EventQuery, dict[str, Any]]:
     """The search filters from the query string, limited to what the reader may read."""
-    procs = readable(session, reader)
+    procs = readable(workflow(), session, reader)
     args = {k: text_arg(k) for k in ("procedure", "step", "actor", "type", "field", "value", "instance")}
     args["from"], args["to"] = request.args.get("from") or "", request.args.get("to") or ""
     if args["procedure"] and args["procedure"] not in procs:
@@ -80,7 +81,7 @@ def event_query(session: Session, reader: Reader) -> tuple[EventQuery, dict[str,
     q = EventQuery(
         procedures=None if reader.reads_everything else tuple(procs),
         procedure=args["procedure"], step=args["step"], actor=args["actor"], type=args["type"],
-        since=oversight.parse_day(args["from"], "from"), until=oversight.parse_day(args["to"], "to", end=True),
+        since=parse_day(args["from"], "from"), until=parse_day(args["to"], "to", end=True),
         field=args["field"] if args["value"] else None, value=args["value"], instance=args["instance"])
     return q, {"args": args, "procedures": procs}
 
@@ -131,7 +132,7 @@ def search():
         keys = sorted({k for proc, _v in ctx["procedures"].values() for k in proc.records.indexed})
         steps = sorted({(sid, st.title) for proc, _v in ctx["procedures"].values()
                         for sid, st in proc.steps.items() if st.is_human})
-    record_views(reader, views, "search")
+    record_views(services().database, reader, views, "search")
     return render_template("audit_search.html", items=items, more=more, page=page,
                            args=ctx["args"], procedures={p: v[0].title for p, v in ctx["procedures"].items()},
                            types=EVENT_TYPES, field_keys=keys, steps=steps)
@@ -143,7 +144,7 @@ def dossier(instance_id: str):
     reader = _reader()
     with reading() as s:
         d = build(s, reader, instance_id)
-    record_views(reader, [(instance_id, d["procedure"].id, d["unmasked"])], "dossier")
+    record_views(services().database, reader, [(instance_id, d["procedure"].id, d["unmasked"])], "dossier")
     return render_template("dossier.html", d=d)
 
 
@@ -155,7 +156,7 @@ def dossier_pdf(instance_id: str):
     reader = _reader()
     with reading() as s:
         d = build(s, reader, instance_id)
-    record_views(reader, [(instance_id, d["procedure"].id, d["unmasked"])], "pdf")
+    record_views(services().database, reader, [(instance_id, d["procedure"].id, d["unmasked"])], "pdf")
     font = workflow().config.get("pdf", "font", default=None)
     return Response(render(d, font=font), mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="dossier-{instance_id}.pdf"'})
@@ -180,7 +181,7 @@ def export_response(reader: Reader, q: EventQuery, head: dict[str, Any]) -> Resp
     if not (reader.reads_everything and reader.cleared) and not reader.admin:
         raise NotPermitted(_("The audit export holds every value unmasked: it needs the auditors "
                              "group and clearance (data-officers), or an administrator."))
-    record_views(reader, [("*", q.procedure or "*", ["*"])], "audit-export")
+    record_views(services().database, reader, [("*", q.procedure or "*", ["*"])], "audit-export")
 
     def generate():
         with reading() as s:

@@ -10,19 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine.app.access import Reader, require_instance
+from engine.app.masking import mask_corrections, mask_data, mask_event, sensitive_keys
 from engine.store import versions
 from engine.store.audit_search import attachments_of, check_instance
 from engine.store.tables import Instance, ProcedureVersion, User
 from web import forms_render as fr
+from web.db import workflow
 from web.i18n import _, fmt_time
-from web.oversight import (
-    Reader,
-    mask_corrections,
-    mask_data,
-    mask_event,
-    require_instance,
-    sensitive_keys,
-)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -72,9 +67,8 @@ def flat(nodes: list[dict], prefix: str = "") -> list[tuple[str, str]]:
 
 def build(session: Session, reader: Reader, instance_id: str) -> dict[str, Any]:
     """Everything the dossier shows; ``unmasked`` lists the sensitive keys shown in clear."""
-    from web.db import workflow
 
-    inst, proc = require_instance(session, reader, instance_id)
+    inst, proc = require_instance(workflow(), session, reader, instance_id)
     keys = sensitive_keys(proc)
     unmasked: set[str] = set()
     events = workflow().events(session, instance_id)

@@ -26,14 +26,7 @@ from flask import (
 )
 
 from engine import store
-from engine.errors import FormInvalid, NotFound, NotPermitted, SignatureInvalid
-from engine.store.tables import Draft
-from web import forms_render as fr
-from web.db import reading, signature_password, transaction, workflow
-from web.html.auth import current_user, login_required
-from web.i18n import _, get_locale
-from web.oversight import (
-    current_reader,
+from engine.app.masking import (
     in_clear,
     keep_masked,
     mask_corrections,
@@ -42,13 +35,20 @@ from web.oversight import (
     record_views,
     sensitive_keys,
 )
+from engine.errors import FormInvalid, NotFound, NotPermitted, SignatureInvalid
+from engine.store.tables import Draft
+from web import forms_render as fr
+from web.db import reading, services, signature_password, transaction, workflow
+from web.html.auth import current_user, login_required
+from web.i18n import _, get_locale
+from web.oversight import current_reader
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from engine.app.access import Reader
     from engine.language.procedure import Procedure
     from engine.runtime.commands import Actor
-    from web.oversight import Reader
 
 bp = Blueprint("inbox", __name__)
 
@@ -309,7 +309,7 @@ def task(task_id: str):
         users = [u.username for u in store.list_users(s)] if form else []
     general = [e for e in errors if e.get("field") in ("", "comment", "password") or not form]
     earlier = _earlier(inst, proc, step.id, working, shown)
-    record_views(reader, [(inst["id"], proc.id, shown)], "task")
+    record_views(services().database, reader, [(inst["id"], proc.id, shown)], "task")
     return render_template(
         "task.html", inst=inst, task=t, step=step, procedure=proc, form=form, fields=fields,
         earlier=earlier, errors=errors, general_errors=general,

@@ -14,23 +14,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine import store
+from engine.app.access import Reader
+from engine.app.masking import mask_event, mask_instance, record_views, refuse_mask, sensitive_keys
 from engine.errors import FormInvalid, NotPermitted
 from engine.store import users as user_store
 from engine.store import versions
 from web import forms_render as fr
-from web.db import reading, transaction, workflow
+from web.db import reading, services, transaction, workflow
 from web.html.auth import current_user, login_required
 from web.html.inbox import accesses, instance_access, may_act
 from web.i18n import _, get_locale
-from web.oversight import (
-    Reader,
-    current_reader,
-    mask_event,
-    mask_instance,
-    record_views,
-    refuse_mask,
-    sensitive_keys,
-)
+from web.oversight import current_reader
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -182,7 +176,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
                           "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
                                                 d, corrections=inst["corrections"], step=sid)}
                          for sid, d in inst["data"].items()]
-    record_views(reader, [(instance_id, proc.id, shown)], "instance")
+    record_views(services().database, reader, [(instance_id, proc.id, shown)], "instance")
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=timeline, spawned=spawned,
         tasks=tasks, correctable=correctable, may_cancel=may_cancel, sections=data_sections,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, render_template, request, url_for
 
+from engine.app.access import Reader, readable, require_procedure
 from engine.store import kpi_rollup
 from engine.store.kpi_query import PERIODS, drill, kpis
 from web import charts
@@ -21,7 +22,7 @@ from web.html.auth import login_required
 from web.html.dossier import step_title
 from web.html.ledgers import render_ledger
 from web.i18n import _
-from web.oversight import Reader, current_reader, parse_day, readable, require_procedure
+from web.oversight import current_reader, parse_day
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure
@@ -56,7 +57,7 @@ def _range() -> tuple[datetime, datetime, str, dict[str, str]]:
 @login_required
 def index():
     with reading() as s:
-        procs = readable(s, _reader())
+        procs = readable(workflow(), s, _reader())
     return render_template("kpi_index.html", items=[{"id": pid, "title": p.title} for pid, (p, _v) in sorted(procs.items())])
 
 
@@ -139,7 +140,7 @@ def show(procedure_id: str):
     reader = _reader()
     since, until, period, args = _range()
     with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
+        proc, _v = require_procedure(workflow(), s, reader, procedure_id)
     return render_template("kpi.html", proc=proc, args=args, periods=PERIODS,
                            **dashboard(proc, since, until, period, args))
 
@@ -155,7 +156,7 @@ def instances(procedure_id: str):
         raise BadRequest(f"'what' must be one of {', '.join(WHAT)}", errors=[{"field": "what", "message": "unknown"}])
     step, key, value, p = text_arg("step"), text_arg("key"), text_arg("value"), text_arg("p")
     with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
+        proc, _v = require_procedure(workflow(), s, reader, procedure_id)
         subset = drill(s, proc.id, what=what, since=since, until=until, period=p, period_kind=period,
                        step=step, key=key, value=value, now=datetime.now(UTC))
     parts = [_(what)] + [x for x in (p, step and step_title(proc, step),

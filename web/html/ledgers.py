@@ -18,26 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
+from engine.app.access import Reader, readable, require_procedure
+from engine.app.masking import MASK, record_views, sensitive_columns, sensitive_keys, top_key
 from engine.errors import NotFound
 from engine.language.records import INSTANCE_COLUMNS, Column, Ledger
 from engine.store.ledger_query import LedgerQuery, ledger_page, ledger_rows
-from web.db import reading
+from web.db import reading, services, workflow
 from web.errors import BadRequest
 from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
 from web.i18n import _, fmt_time
-from web.oversight import (
-    MASK,
-    Reader,
-    current_reader,
-    parse_day,
-    readable,
-    record_views,
-    require_procedure,
-    sensitive_columns,
-    sensitive_keys,
-    top_key,
-)
+from web.oversight import current_reader, parse_day
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure
@@ -58,7 +49,7 @@ def _reader() -> Reader:
 @login_required
 def index():
     with reading() as s:
-        procs = readable(s, _reader())
+        procs = readable(workflow(), s, _reader())
     items = [{"id": pid, "title": p.records.ledger.title or p.title, "procedure": p.title,
               "columns": len(p.records.ledger.columns)}
              for pid, (p, _v) in sorted(procs.items()) if p.records.ledger]
@@ -131,7 +122,7 @@ def render_ledger(proc: Procedure, reader: Reader, *, subset: Any = None, extra:
     with reading() as s:
         rows, more = ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
     rows, views = masked_rows(rows, keys, reader)
-    record_views(reader, [(i, proc.id, f) for i, _p, f in views], "ledger")
+    record_views(services().database, reader, [(i, proc.id, f) for i, _p, f in views], "ledger")
     for r in rows:
         r["text"] = {c: shown(v) for c, v in r["cells"].items()}
     return render_template("ledger.html", proc=proc, ledger=ledger_of(proc, fallback=True), rows=rows,
@@ -145,7 +136,7 @@ def render_ledger(proc: Procedure, reader: Reader, *, subset: Any = None, extra:
 def show(procedure_id: str):
     reader = _reader()
     with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
+        proc, _v = require_procedure(workflow(), s, reader, procedure_id)
     return render_ledger(proc, reader)
 
 
@@ -155,7 +146,7 @@ def _export_rows(proc: Procedure, reader: Reader) -> tuple[list[str], Iterator[l
     keys = sensitive_columns(sensitive_keys(proc), q.columns)
     headings = [c.title for c in ledger_of(proc).columns]
     if keys and reader.cleared:
-        record_views(reader, [("*", proc.id, sorted({top_key(k) for k in keys}))], "ledger-export")
+        record_views(services().database, reader, [("*", proc.id, sorted({top_key(k) for k in keys}))], "ledger-export")
 
     def rows() -> Iterator[list[Any]]:
         with reading() as s:
@@ -184,7 +175,7 @@ def _filename(proc: Procedure, ext: str) -> str:
 def export_csv(procedure_id: str):
     reader = _reader()
     with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
+        proc, _v = require_procedure(workflow(), s, reader, procedure_id)
     headings, rows = _export_rows(proc, reader)
 
     def generate() -> Iterator[str]:
@@ -225,7 +216,7 @@ def write_xlsx(path: str, title: str, headings: list[str], rows: Iterator[list[A
 def export_xlsx(procedure_id: str):
     reader = _reader()
     with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
+        proc, _v = require_procedure(workflow(), s, reader, procedure_id)
     headings, rows = _export_rows(proc, reader)
     tmpdir = tempfile.mkdtemp(prefix="ledger-")
     path = os.path.join(tmpdir, "ledger.xlsx")
