@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from engine.errors import (
     CommandRejected,
@@ -63,6 +63,7 @@ from engine.runtime.state import (
     TaskKind,
     new_state,
 )
+from engine.runtime.upgrade import upgrade
 
 __all__ = ["MAX_AUTOMATIC_STEPS", "STATE_FORMAT", "Runtime", "iso", "new_state", "next_wakeup", "open_tasks", "parse_time"]
 
@@ -96,8 +97,8 @@ class _Work:
         s["tasks"] = dict(state["tasks"])
         s["data"] = dict(state["data"])
         s["path"] = list(state["path"])
-        s["joins"] = dict(state.get("joins", {}))
-        s["links"] = list(state.get("links", []))
+        s["joins"] = dict(state["joins"])
+        s["links"] = list(state["links"])
         self.s = s
         self.now = now
         self.at = iso(now)
@@ -145,9 +146,7 @@ class Runtime:
             return self._start(command, now)
         if state is None:
             raise NotFound("no instance: start one first")
-        if state.get("format") != STATE_FORMAT:
-            raise CommandRejected(f"instance state format {state.get('format')} is not supported (expected {STATE_FORMAT})")
-        current = cast(InstanceState, state)
+        current = upgrade(state)
         handler = self._handlers[type(command)]
         w = _Work(current, now, command.actor)
         handler(self, w, command)
@@ -269,7 +268,7 @@ class Runtime:
         w.s["data"][cmd.step] = new_data
         entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
-        w.s["corrections"] = [*w.s.get("corrections", []), entry]
+        w.s["corrections"] = [*w.s["corrections"], entry]
         w.event("data:corrected", {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]},
                 step=cmd.step)
 

@@ -10,13 +10,14 @@ and the pages show data, corrections, links and times) must keep their names: re
 only with a new format and an upgrade function.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: with it, Python 3.11 cannot see NotRequired and
+# reports every key as required in ``__required_keys__`` (which the tests compare states with).
 
 from typing import Any, Literal, NotRequired, TypedDict
 
 #: The shape ``new_state`` builds and ``Runtime.apply`` returns. Raise it (and add an upgrade
 #: function in ``engine.runtime.upgrade``) whenever a stored state would be read differently.
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 
 InstanceStatus = Literal["running", "completed", "cancelled"]
 TaskStatus = Literal["open", "done", "cancelled"]
@@ -116,8 +117,7 @@ class InstanceState(TypedDict):
     rev: int
     # The earliest moment a Tick has something to do; None when nothing waits on the clock.
     timer_at: str | None
-    # Added by the first correction.
-    corrections: NotRequired[list[Correction]]
+    corrections: list[Correction]
 
 
 def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str,
@@ -128,5 +128,5 @@ def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: 
         "status": "running", "outcome": None, "started_at": started_at,
         "started_by": started_by, "ended_at": None, "origin": origin,
         "data": {}, "tasks": {}, "joins": {}, "links": [], "path": [], "seq": 0,
-        "rev": 0, "timer_at": None,
+        "rev": 0, "timer_at": None, "corrections": [],
     }
