@@ -6,7 +6,8 @@ index, KPIs and the coverage of answer files read these payloads, so a key renam
 changes what stored events mean: add keys, never rename them.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: with it, Python 3.11 cannot see NotRequired and
+# reports every key as required in ``__required_keys__`` (which the tests compare states with).
 
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
