@@ -43,12 +43,13 @@ _STEPS: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1}
 
 
 def upgrade(state: Mapping[str, Any]) -> InstanceState:
-    """``state`` in the current format: the same object when it already is, else a new one
+    """``state`` in the current format: the same dict when it already is, else a new one
     (``state`` itself is never changed). Raises ``CommandRejected`` for a format this code
     does not know: newer (written by a newer server) or not a format at all."""
     fmt = state.get("format")
     if fmt == STATE_FORMAT:
-        return cast(InstanceState, state)
+        # The runtime copies what it changes with dict methods, so any other mapping is copied.
+        return cast(InstanceState, state if type(state) is dict else dict(state))
     if type(fmt) is not int or fmt not in _STEPS:
         newer = type(fmt) is int and fmt > STATE_FORMAT
         why = "a newer server wrote it; run that version" if newer else "it is not one this server ever wrote"

@@ -13,6 +13,7 @@ import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -113,3 +114,10 @@ def test_formats_this_server_never_wrote_are_refused(rt, fmt):
     with pytest.raises(CommandRejected, match="format"):
         rt.apply(state, Tick(), T0)
 
+
+
+def test_a_read_only_mapping_is_accepted_as_before(rt):
+    state = upgrade(format_1())
+    frozen = MappingProxyType(state)
+    new, events = rt.apply(frozen, Tick(), T0 + timedelta(days=60))
+    assert events == [] and new == state and new is not state
