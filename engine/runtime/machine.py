@@ -137,7 +137,9 @@ class Runtime:
 
     def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime) -> tuple[InstanceState, list[Event]]:
         """Apply one command. Raises a ``CommandRejected`` subclass and changes nothing when
-        the command is not allowed; otherwise returns the new state and its events."""
+        the command is not allowed; otherwise returns the new state and its events. A state
+        of an earlier format is upgraded first (``engine.runtime.upgrade``), so the state
+        returned, even without events, is of the current format."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         if isinstance(command, Start):
