@@ -2,8 +2,8 @@
 
 ``compile_expr(source)`` parses, checks and compiles an expression once (the result is
 cached); ``Expr.evaluate(context)`` runs it against a mapping of root names (step ids,
-``start``) to form data. ``check_names`` reports names that no earlier form defines, and
-``suggest`` is the "did you mean" helper shared with other modules.
+``start``) to form data. ``check_names`` reports names that no earlier form defines, with
+a "did you mean" from :mod:`engine.language.suggest`.
 
 Safety, in layers:
 
@@ -28,7 +28,6 @@ Missing values: a missing root, a missing key, an index out of range and any fie
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import functools
 import inspect
 import operator
@@ -43,6 +42,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import ExpressionError
+from engine.language.suggest import suggest
 
 __all__ = [
     "FILTERS",
@@ -54,7 +54,6 @@ __all__ = [
     "Expr",
     "check_names",
     "compile_expr",
-    "suggest",
 ]
 
 #: Longest string or list that ``+``, ``*`` or ``|join`` may build.
@@ -749,12 +748,6 @@ def _compile(source: str) -> Expr:
 
 
 # --- names ------------------------------------------------------------------------------
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``word`` (difflib, cutoff 0.6), or None."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def _listing(items: Iterable[str], limit: int = 8) -> str:

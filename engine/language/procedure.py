@@ -20,9 +20,10 @@ from typing import Any
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
-from engine.language.expressions import Expr, check_names, compile_expr, suggest
+from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
+from engine.language.suggest import suggest
 
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")

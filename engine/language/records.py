@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from engine.language.expressions import suggest
+from engine.language.suggest import suggest
 
 # Columns of the instance row itself, usable as ledger columns.
 INSTANCE_COLUMNS = {

@@ -5,7 +5,6 @@ The file format is described in ``docs/forms.md``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from engine.language.forms.schema import (
     is_number,
     single_type,
 )
+from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -44,9 +44,9 @@ if TYPE_CHECKING:
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+def _did_you_mean(word: str, choices: Iterable[object]) -> str:
+    close = suggest(word, choices)
+    return f"; did you mean {close}?" if close else ""
 
 
 def load_form(path: str) -> tuple[Form | None, list[Problem]]:
