@@ -27,11 +27,13 @@ from engine.language.forms.schema import (
     TOP_KEYS,
     WIDGET_TYPES,
     WIDGETS,
+    Schema,
     default_widget,
     has_enum,
     is_number,
     single_type,
 )
+from engine.language.forms.visibility import Expressions
 from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from jsonschema.exceptions import ValidationError
 
+    from engine.language.expressions import Expr
     from engine.language.yaml_source import Path, Source
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -125,7 +128,7 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
         description = ""
 
     schema = data.get("schema")
-    exprs: dict[tuple[str, ...], Any] = {}
+    exprs: Expressions = {}
     if "schema" not in data:
         problems.append(
             src.problem((), "missing 'schema'; add `schema:` with `type: object` and `properties`")
@@ -163,7 +166,10 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
         checker.walk(schema, ("schema",), in_properties=False)
         checker.fields(schema, ("schema",), exprs)
 
-    if not usable:
+    # `usable` already says so; the types say it again for the checker.
+    if not usable or not (
+        isinstance(form_id, str) and isinstance(title, str) and isinstance(schema, dict)
+    ):
         return None, problems
     form = Form(form_id, title, description, schema, src.file, exprs)
     return form, problems
@@ -201,7 +207,7 @@ class _Checker:
 
     # JSON Schema validity -------------------------------------------------------
 
-    def metaschema(self, schema: dict) -> bool:
+    def metaschema(self, schema: Schema) -> bool:
         ok = True
         for error in _META.iter_errors(schema):
             ok = False
@@ -220,11 +226,12 @@ class _Checker:
             )
         if error.validator == "type":
             want = error.validator_value
-            words = (
-                _META_TYPE_WORDS.get(want, want)
-                if isinstance(want, str)
-                else " or ".join(_META_TYPE_WORDS.get(w, w) for w in want)
-            )
+            if isinstance(want, str):
+                words = _META_TYPE_WORDS.get(want, want)
+            elif isinstance(want, list):
+                words = " or ".join(_META_TYPE_WORDS.get(str(w), str(w)) for w in want)
+            else:
+                words = str(want)
             return f"invalid JSON Schema: `{keyword}` must be {words}, not {error.instance!r}"
         if error.validator == "minimum":
             return f"invalid JSON Schema: `{keyword}` must be at least {error.validator_value}"
@@ -289,7 +296,7 @@ class _Checker:
             self.walk(schema.get(key), (*path, key), in_properties=False)
         self.hints(schema, path)
 
-    def hints(self, schema: dict, path: Path) -> None:
+    def hints(self, schema: Schema, path: Path) -> None:
         t = single_type(schema)
         widget = schema.get("x-widget")
         if "x-widget" in schema:
@@ -362,7 +369,7 @@ class _Checker:
                     key=True,
                 )
 
-    def _limits(self, schema: dict, path: Path, t: str | None) -> None:
+    def _limits(self, schema: Schema, path: Path, t: str | None) -> None:
         lim = schema["x-limits"]
         where = (*path, "x-limits")
         if t not in ("number", "integer"):
@@ -399,7 +406,7 @@ class _Checker:
 
     # x-visible-if ---------------------------------------------------------------
 
-    def fields(self, schema: Any, path: Path, exprs: dict) -> None:
+    def fields(self, schema: object, path: Path, exprs: Expressions) -> None:
         """Compile every ``x-visible-if`` and check its names against its sibling fields."""
         if not isinstance(schema, dict):
             return
@@ -419,7 +426,7 @@ class _Checker:
         if isinstance(items, dict):
             self.fields(items, (*path, "items"), exprs)
 
-    def _visible_if(self, text: Any, where: Path, siblings: set[str]) -> Any:
+    def _visible_if(self, text: object, where: Path, siblings: set[str]) -> Expr | None:
         if not isinstance(text, str) or not text.strip():
             self.add(
                 where,
@@ -441,7 +448,7 @@ class _Checker:
         return expr
 
 
-def _dotted_paths(props: dict, exclude: str) -> set[str]:
+def _dotted_paths(props: Schema, exclude: str) -> set[str]:
     out: set[str] = set()
     for name, sub in props.items():
         if name == exclude:

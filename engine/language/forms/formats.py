@@ -35,7 +35,9 @@ def _is_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
     m = _TIME_RE.match(value)
-    return bool(m) and int(m[1]) < 24 and int(m[2]) < 60 and (m[3] is None or int(m[3]) < 60)
+    if m is None:
+        return False
+    return int(m[1]) < 24 and int(m[2]) < 60 and (m[3] is None or int(m[3]) < 60)
 
 
 @FORMAT_CHECKER.checks("date-time")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from engine.language.forms.messages import fmt_value, message
-from engine.language.forms.schema import sort_key
+from engine.language.forms.schema import DataPath, sort_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -14,11 +14,21 @@ if TYPE_CHECKING:
 Limit = tuple[tuple[str, ...], float | None, float | None, str]
 
 
+class LimitFlag(TypedDict):
+    """A number outside its ``x-limits``: where, what people read, the value and the limits."""
+
+    field: str
+    message: str
+    value: float
+    min: float | None
+    max: float | None
+
+
 def out_of_limits(
-    limits: list[Limit], order: dict[str, int], data: dict, locale: str = "zh"
-) -> list[dict]:
+    limits: list[Limit], order: dict[str, int], data: dict[str, Any], locale: str = "zh"
+) -> list[LimitFlag]:
     """See :meth:`engine.language.forms.Form.out_of_limits`."""
-    found: list[dict] = []
+    found: list[LimitFlag] = []
     if not limits or not isinstance(data, dict):
         return found
     for pattern, lo, hi, unit in limits:
@@ -49,7 +59,9 @@ def _split_path(dotted: str) -> list[str | int]:
     return [int(p) if p.isdigit() else p for p in dotted.split(".")] if dotted else []
 
 
-def _values_at(data: Any, pattern: tuple[str, ...], prefix: tuple) -> Iterator[tuple[tuple, Any]]:
+def _values_at(
+    data: Any, pattern: tuple[str, ...], prefix: DataPath
+) -> Iterator[tuple[DataPath, Any]]:
     """Values at a schema path, ``"*"`` standing for every index of an array."""
     if not pattern:
         yield prefix, data

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.language.forms import limits as _limits
 from engine.language.forms import visibility
-from engine.language.forms.schema import default_widget, limits_of, sensitive_below, single_type
+from engine.language.forms.schema import (
+    Schema,
+    default_widget,
+    limits_of,
+    sensitive_below,
+    single_type,
+)
 from engine.language.forms.submission import SubmissionValidator
+
+if TYPE_CHECKING:
+    from engine.errors import FieldError
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,7 @@ class FieldInfo:
     widget: str
     unit: str | None = None
     limits: tuple[float | None, float | None] | None = None
-    enum: list | None = None
+    enum: list[Any] | None = None
     required: bool = False
     sensitive: bool = False
     visible_if: str | None = None
@@ -57,9 +66,9 @@ class Form:
         id: str,
         title: str,
         description: str,
-        schema: dict,
+        schema: Schema,
         source_file: str,
-        expressions: dict[tuple[str, ...], Any],
+        expressions: visibility.Expressions,
     ) -> None:
         self.id = id
         self.title = title
@@ -70,7 +79,7 @@ class Form:
         self._widgets: dict[str, str] = {}
         self._limits: list[_limits.Limit] = []
         self.fields: dict[str, FieldInfo] = {}
-        self._collect(schema, (), True, expressions)
+        self._collect(schema, (), True)
         self._vis = visibility.build(schema, expressions)
         self._submissions = SubmissionValidator(schema, self._vis, self._order, self._widgets)
 
@@ -79,12 +88,14 @@ class Form:
 
     # ----------------------------------------------------------------- construction
 
-    def _collect(self, schema: dict, spath: tuple[str, ...], top: bool, exprs: dict) -> None:
+    def _collect(self, schema: Schema, spath: tuple[str, ...], top: bool) -> None:
         """Field order, widgets and limits of every schema path; FieldInfo for public paths."""
         props = schema.get("properties")
         if not isinstance(props, dict):
             return
-        required = schema.get("required") if isinstance(schema.get("required"), list) else []
+        required = schema.get("required")
+        if not isinstance(required, list):
+            required = []
         for name, sub in props.items():
             if not isinstance(sub, dict):
                 continue
@@ -119,26 +130,26 @@ class Form:
                     sensitive_within=tuple(sensitive_below(sub, dotted)),
                 )
             if isinstance(sub.get("properties"), dict):
-                self._collect(sub, path, top, exprs)
+                self._collect(sub, path, top)
             items = sub.get("items")
             if isinstance(items, dict):
-                self._collect_items(items, path, exprs)
+                self._collect_items(items, path)
 
-    def _collect_items(self, items: dict, path: tuple[str, ...], exprs: dict) -> None:
+    def _collect_items(self, items: Schema, path: tuple[str, ...]) -> None:
         limits = limits_of(items)
         if limits:
             self._limits.append(
                 ((*path, "*"), limits[0], limits[1], str(items.get("x-unit") or ""))
             )
         if isinstance(items.get("properties"), dict):
-            self._collect(items, path, False, exprs)
+            self._collect(items, path, False)
         inner = items.get("items")
         if isinstance(inner, dict):
-            self._collect_items(inner, path, exprs)
+            self._collect_items(inner, path)
 
     # ----------------------------------------------------------------- submissions
 
-    def clean(self, data: dict) -> dict:
+    def clean(self, data: visibility.Data) -> visibility.Data:
         """The data to store: ``data`` without the fields that ``x-visible-if`` hides.
 
         Visibility is evaluated on the submitted data, the fields of the same object (the
@@ -148,7 +159,7 @@ class Form:
             return data
         return visibility.clean_object(self._vis, data, (), None)
 
-    def validate(self, data: dict, locale: str = "zh") -> list[dict]:
+    def validate(self, data: visibility.Data, locale: str = "zh") -> list[FieldError]:
         """Every problem of a submission as ``{"field", "message"}``; ``[]`` when valid.
 
         ``field`` is a dotted path (``items.2.measured``), ``""`` for the form as a whole;
@@ -163,7 +174,7 @@ class Form:
         return frozenset(path for path, info in self.fields.items() if info.sensitive).union(
             *(info.sensitive_within for info in self.fields.values()))
 
-    def out_of_limits(self, data: dict, locale: str = "zh") -> list[dict]:
+    def out_of_limits(self, data: visibility.Data, locale: str = "zh") -> list[_limits.LimitFlag]:
         """Numbers outside their ``x-limits`` (table rows included): flags, not errors.
 
         Each is ``{"field", "message", "value", "min", "max"}``. Pass the cleaned data.

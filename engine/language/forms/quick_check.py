@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.language.forms.formats import FORMAT_CHECKER
+from engine.language.forms.schema import Schema
 
 _ANNOTATIONS = frozenset(
     [
@@ -98,13 +99,10 @@ def _fast(schema: Any) -> Callable[[Any], bool]:
         if key == "type":
             names = [value] if isinstance(value, str) else list(value)
             tests = tuple(_TYPE_TESTS[n] for n in names)
-            checks.append(
-                tests[0] if len(tests) == 1 else (lambda x, t=tests: any(f(x) for f in t))
-            )
+            checks.append(tests[0] if len(tests) == 1 else _any_of(tests))
         elif key == "enum":
             if all(isinstance(v, str) for v in value):
-                options = frozenset(value)
-                checks.append(lambda x, o=options: isinstance(x, str) and x in o)
+                checks.append(_one_of(frozenset(value)))
             else:
                 raise _Unsupported
         elif key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -119,15 +117,11 @@ def _fast(schema: Any) -> Callable[[Any], bool]:
         ):
             checks.append(_size(key, value))
         elif key == "pattern":
-            rx = re.compile(value)
-            checks.append(lambda x, r=rx: not isinstance(x, str) or r.search(x) is not None)
+            checks.append(_matches(re.compile(value)))
         elif key == "format":
-            checks.append(
-                lambda x, f=value: not isinstance(x, str) or FORMAT_CHECKER.conforms(x, f)
-            )
+            checks.append(_conforms(value))
         elif key == "items":
-            item = _fast(value)
-            checks.append(lambda x, c=item: not isinstance(x, list) or all(c(i) for i in x))
+            checks.append(_every_item(_fast(value)))
         elif key == "uniqueItems":
             if value:
                 checks.append(
@@ -141,6 +135,26 @@ def _fast(schema: Any) -> Callable[[Any], bool]:
     if any(k in schema for k in ("properties", "required", "additionalProperties")):
         checks.append(_object_check(schema))
     return _all(checks)
+
+
+def _any_of(tests: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    return lambda x: any(f(x) for f in tests)
+
+
+def _one_of(options: frozenset[str]) -> Callable[[Any], bool]:
+    return lambda x: isinstance(x, str) and x in options
+
+
+def _matches(rx: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda x: not isinstance(x, str) or rx.search(x) is not None
+
+
+def _conforms(fmt: str) -> Callable[[Any], bool]:
+    return lambda x: not isinstance(x, str) or FORMAT_CHECKER.conforms(x, fmt)
+
+
+def _every_item(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda x: not isinstance(x, list) or all(check(i) for i in x)
 
 
 def _bound(key: str, limit: Any) -> Callable[[Any], bool]:
@@ -160,7 +174,7 @@ def _size(key: str, n: int) -> Callable[[Any], bool]:
     return lambda x: not isinstance(x, kind) or len(x) <= n
 
 
-def _object_check(schema: dict) -> Callable[[Any], bool]:
+def _object_check(schema: Schema) -> Callable[[Any], bool]:
     props = {name: _fast(sub) for name, sub in (schema.get("properties") or {}).items()}
     required = tuple(schema.get("required") or ())
     extra = schema.get("additionalProperties", True)

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A JSON Schema (or a part of one) as loaded from YAML: keywords to any JSON value.
+Schema = dict[str, Any]
+
+#: Where a value sits in a submission: property names and row numbers.
+DataPath = tuple[str | int, ...]
+
 TOP_KEYS = ("id", "title", "description", "schema")
 
 HINTS = (
@@ -145,7 +151,7 @@ COMPOSITION = (
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
 
 
-def single_type(schema: dict) -> str | None:
+def single_type(schema: Schema) -> str | None:
     t = schema.get("type")
     if isinstance(t, str):
         return t
@@ -156,7 +162,7 @@ def single_type(schema: dict) -> str | None:
     return None
 
 
-def default_widget(schema: dict) -> str:
+def default_widget(schema: Schema) -> str:
     """The widget a field gets when it names none (see docs/forms.md, "Widgets")."""
     t = single_type(schema)
     if t == "string":
@@ -194,7 +200,7 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def limits_of(schema: dict) -> tuple[float | None, float | None] | None:
+def limits_of(schema: Schema) -> tuple[float | None, float | None] | None:
     lim = schema.get("x-limits")
     if not isinstance(lim, dict):
         return None
@@ -206,7 +212,7 @@ def limits_of(schema: dict) -> tuple[float | None, float | None] | None:
     return (lo, hi)
 
 
-def sensitive_below(schema: dict, path: str) -> list[str]:
+def sensitive_below(schema: Schema, path: str) -> list[str]:
     """Paths of the values marked ``x-sensitive: true`` below ``schema`` (at ``path``):
     ``NAME`` for an object's property, ``[]`` for each item of an array. A marked value is
     sensitive as a whole, so nothing below it is listed."""
@@ -223,14 +229,14 @@ def sensitive_below(schema: dict, path: str) -> list[str]:
     return out
 
 
-def has_enum(schema: dict) -> bool:
+def has_enum(schema: Schema) -> bool:
     if isinstance(schema.get("enum"), list):
         return True
     items = schema.get("items")
     return isinstance(items, dict) and isinstance(items.get("enum"), list)
 
 
-def sort_key(order: dict[str, int], path: tuple) -> tuple:
+def sort_key(order: dict[str, int], path: DataPath) -> tuple[int, ...]:
     """Where ``path`` comes in the form (``order``: the index of each dotted field as
     written), so that messages follow the form: fields as written, rows by number."""
     key: list[int] = []

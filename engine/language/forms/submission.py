@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
+from engine.errors import FieldError
 from engine.language.forms import visibility
 from engine.language.forms.formats import FORMAT_CHECKER
 from engine.language.forms.messages import fmt_value, join_options, message
@@ -24,6 +26,8 @@ from engine.language.forms.schema import (
     ONE_SCHEMA,
     SCHEMA_LISTS,
     SCHEMA_MAPS,
+    DataPath,
+    Schema,
     sort_key,
 )
 
@@ -43,7 +47,7 @@ class SubmissionValidator:
 
     def __init__(
         self,
-        schema: dict,
+        schema: Schema,
         vis: visibility.VisNode | None,
         order: dict[str, int],
         widgets: dict[str, str],
@@ -55,25 +59,25 @@ class SubmissionValidator:
         self._order = order
         self._widgets = widgets
 
-    def validate(self, data: dict, locale: str = "zh") -> list[dict]:
+    def validate(self, data: visibility.Data, locale: str = "zh") -> list[FieldError]:
         """See :meth:`engine.language.forms.Form.validate`."""
         if not isinstance(data, dict):
             return [{"field": "", "message": message("not_object", locale)}]
-        missing: list[tuple] = []
+        missing: list[DataPath] = []
         if self._vis is not None:
             data = visibility.clean_object(self._vis, data, (), missing)
         if not missing and self.quick is not None and self.quick(data):
             return []
-        errors = self.validator.iter_errors(data)
+        errors: Iterator[ValidationError] = self.validator.iter_errors(data)
         if not missing:
             first = next(errors, None)
             if first is None:
                 return []
             errors = _chain(first, errors)
-        out: list[tuple[tuple, dict]] = []
+        out: list[tuple[tuple[int, ...], FieldError]] = []
         seen: set[tuple[str, str]] = set()
 
-        def add(path: tuple, text: str) -> None:
+        def add(path: DataPath, text: str) -> None:
             field = ".".join(str(p) for p in path)
             if (field, text) not in seen:
                 seen.add((field, text))
@@ -87,30 +91,31 @@ class SubmissionValidator:
         out.sort(key=lambda pair: pair[0])
         return [entry for _, entry in out]
 
-    def _widget_at(self, path: Iterable) -> str:
+    def _widget_at(self, path: Iterable[str | int]) -> str:
         return self._widgets.get(".".join(p for p in path if isinstance(p, str)), "")
 
-    def _explain(self, error: ValidationError, locale: str) -> Iterator[tuple[tuple, str]]:
+    def _explain(self, error: ValidationError, locale: str) -> Iterator[tuple[DataPath, str]]:
         path = tuple(error.absolute_path)
-        kind = error.validator
+        kind = error.validator if isinstance(error.validator, str) else ""
         value = error.validator_value
         instance = error.instance
         if kind == "required":
-            if isinstance(instance, dict):
+            if isinstance(instance, dict) and isinstance(value, list):
                 for name in value:
                     if name not in instance:
                         yield (*path, name), message("required", locale)
             return
         if kind == "dependentRequired":
-            if isinstance(instance, dict):
+            if isinstance(instance, dict) and isinstance(value, dict):
                 for names in value.values():
                     for name in names:
                         if name not in instance:
                             yield (*path, name), message("required", locale)
             return
         if kind in ("additionalProperties", "unevaluatedProperties"):
-            declared = _declared_properties(error.schema)
-            patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+            schema = error.schema if isinstance(error.schema, Mapping) else {}
+            declared = _declared_properties(schema)
+            patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
             if isinstance(instance, dict):
                 for name in instance:
                     if name not in declared and not any(p.search(name) for p in patterns):
@@ -118,7 +123,9 @@ class SubmissionValidator:
             return
         yield path, self._message_for(kind, value, instance, path, locale)
 
-    def _message_for(self, kind: str, value: Any, instance: Any, path: tuple, locale: str) -> str:
+    def _message_for(
+        self, kind: str, value: Any, instance: Any, path: DataPath, locale: str
+    ) -> str:
         if kind == "enum":
             return message("enum", locale, options=join_options(value, locale))
         if kind == "const":
@@ -157,14 +164,16 @@ class SubmissionValidator:
         return message("other", locale)
 
 
-def _chain(first: Any, rest: Iterator) -> Iterator:
+def _chain(
+    first: ValidationError, rest: Iterator[ValidationError]
+) -> Iterator[ValidationError]:
     yield first
     yield from rest
 
 
-def _declared_properties(schema: dict) -> set[str]:
+def _declared_properties(schema: Mapping[str, Any]) -> set[str]:
     names: set[str] = set()
-    stack = [schema]
+    stack: list[object] = [schema]
     while stack:
         s = stack.pop()
         if not isinstance(s, dict):
@@ -182,7 +191,7 @@ def _declared_properties(schema: dict) -> set[str]:
     return names
 
 
-def validation_schema(schema: dict) -> dict:
+def validation_schema(schema: Schema) -> Schema:
     """The schema actually validated: hints stripped, undeclared properties forbidden and
     fields with ``x-visible-if`` taken out of ``required`` (their required check is done
     after visibility is known)."""

@@ -5,9 +5,19 @@ Only forms that use ``x-visible-if`` pay for it: :func:`build` returns ``None`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ExpressionError
+from engine.language.forms.schema import DataPath, Schema
+
+if TYPE_CHECKING:
+    from engine.language.expressions import Expr
+
+#: A submitted object (the form's data, a group or a table row): field name to JSON value.
+Data = dict[str, Any]
+
+#: The compiled ``x-visible-if`` of each field, by its data path (``("items", "note")``).
+Expressions = dict[tuple[str, ...], "Expr"]
 
 
 class _Cond:
@@ -22,15 +32,15 @@ class _Cond:
 
     MEMO_SIZE = 256
 
-    def __init__(self, name: str, expr: Any, required: bool) -> None:
+    def __init__(self, name: str, expr: Expr, required: bool) -> None:
         self.name = name
         self.expr = expr
         self.required = required
         uses_clock = "now" in expr.source
         self.names = None if uses_clock else tuple(n.split(".") for n in sorted(expr.names))
-        self.memo: dict[tuple, bool] = {}
+        self.memo: dict[tuple[object, ...], bool] = {}
 
-    def visible(self, context: dict) -> bool:
+    def visible(self, context: Data) -> bool:
         if self.names is None:
             return _visible(self.expr, context)
         key = tuple(_memo_key(_lookup(context, parts)) for parts in self.names)
@@ -47,7 +57,7 @@ class _Cond:
         return result
 
 
-def _lookup(context: Any, parts: list[str]) -> Any:
+def _lookup(context: Any, parts: list[str]) -> object:
     for part in parts:
         if context is None:
             return None
@@ -57,10 +67,10 @@ def _lookup(context: Any, parts: list[str]) -> Any:
     return context
 
 
-_NO_MEMO: list = []  # unhashable: makes the memo lookup fail with TypeError
+_NO_MEMO: list[object] = []  # unhashable: makes the memo lookup fail with TypeError
 
 
-def _memo_key(value: Any) -> Any:
+def _memo_key(value: object) -> tuple[type, object]:
     # True == 1 == 1.0 share a hash; keep them apart, an expression may tell them apart.
     return (type(value), value)
 
@@ -80,19 +90,21 @@ class VisNode:
         return not (self.conds or self.children or self.arrays)
 
 
-def build(schema: dict, exprs: dict) -> VisNode | None:
+def build(schema: Schema, exprs: Expressions) -> VisNode | None:
     """Where the compiled ``x-visible-if`` expressions (``exprs``, by data path) sit in
     ``schema``; ``None`` when the form has none."""
     node = _build(schema, (), exprs)
     return None if node.empty() else node
 
 
-def _build(schema: dict, spath: tuple[str, ...], exprs: dict) -> VisNode:
+def _build(schema: Schema, spath: tuple[str, ...], exprs: Expressions) -> VisNode:
     node = VisNode()
     props = schema.get("properties")
     if not isinstance(props, dict):
         return node
-    required = schema.get("required") if isinstance(schema.get("required"), list) else []
+    required = schema.get("required")
+    if not isinstance(required, list):
+        required = []
     for name, sub in props.items():
         if not isinstance(sub, dict):
             continue
@@ -116,7 +128,7 @@ def _build(schema: dict, spath: tuple[str, ...], exprs: dict) -> VisNode:
     return node
 
 
-def _visible(expr: Any, context: dict) -> bool:
+def _visible(expr: Expr, context: Data) -> bool:
     """An expression that fails to evaluate (e.g. compares a missing number) hides its field."""
     try:
         return bool(expr.evaluate(context))
@@ -124,7 +136,7 @@ def _visible(expr: Any, context: dict) -> bool:
         return False
 
 
-def clean_object(node: VisNode, obj: dict, path: tuple, missing: list | None) -> dict:
+def clean_object(node: VisNode, obj: Data, path: DataPath, missing: list[DataPath] | None) -> Data:
     out = obj
     if node.conds:
         # Hiding one field may change the visibility of another that refers to it: then
