@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-def _did_you_mean(word: str, choices: Iterable[object]) -> str:
+def _did_you_mean(word: str, choices: Iterable[object], otherwise: str = "") -> str:
+    """The end of a message about an unknown ``word``: the close choice, or ``otherwise``."""
     close = suggest(word, choices)
-    return f"; did you mean {close}?" if close else ""
+    return f"; did you mean {close}?" if close else otherwise
 
 
 def load_form(path: str) -> tuple[Form | None, list[Problem]]:
@@ -79,9 +80,8 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             problems.append(
                 src.problem(
                     (key,),
-                    f"unknown key '{key}' in a form file{_did_you_mean(key, TOP_KEYS)}"
-                    if _did_you_mean(key, TOP_KEYS)
-                    else f"unknown key '{key}' in a form file; the keys are {', '.join(TOP_KEYS)}",
+                    f"unknown key '{key}' in a form file"
+                    + _did_you_mean(key, TOP_KEYS, f"; the keys are {', '.join(TOP_KEYS)}"),
                     key=True,
                 )
             )
@@ -250,9 +250,8 @@ class _Checker:
                 if key not in HINTS:
                     self.add(
                         (*path, key),
-                        f"unknown hint '{key}'{_did_you_mean(key, HINTS)}"
-                        if _did_you_mean(key, HINTS)
-                        else f"unknown hint '{key}'; the hints are {', '.join(HINTS)}",
+                        f"unknown hint '{key}'"
+                        + _did_you_mean(key, HINTS, f"; the hints are {', '.join(HINTS)}"),
                         key=True,
                     )
                 elif key == "x-visible-if" and not in_properties:
@@ -264,9 +263,8 @@ class _Checker:
             elif key not in SCHEMA_KEYWORDS:
                 self.add(
                     (*path, key),
-                    f"unknown schema keyword '{key}'{_did_you_mean(key, SCHEMA_KEYWORDS)}"
-                    if _did_you_mean(key, SCHEMA_KEYWORDS)
-                    else f"unknown schema keyword '{key}'; presentation hints start with x-",
+                    f"unknown schema keyword '{key}'"
+                    + _did_you_mean(key, SCHEMA_KEYWORDS, "; presentation hints start with x-"),
                     key=True,
                 )
         props, req = schema.get("properties"), schema.get("required")
@@ -442,9 +440,8 @@ class _Checker:
             return None
         for name, _text in check_names(expr, siblings):
             # check_names speaks of steps; here the names are fields of the same object.
-            hint = _did_you_mean(name, siblings)
             known = f"; the fields here are {', '.join(sorted(siblings))}" if siblings else ""
-            self.add(where, f"x-visible-if: unknown field '{name}'{hint or known}")
+            self.add(where, f"x-visible-if: unknown field '{name}'{_did_you_mean(name, siblings, known)}")
         return expr
 
 
