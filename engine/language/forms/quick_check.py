@@ -5,7 +5,12 @@ with a table well over 50 µs. Most submissions are valid, so a form whose schem
 only the common keywords also gets a plain-Python checker that answers "surely valid"
 (True) or "look closer" (False); only on False does jsonschema run, and it alone decides
 which errors there are. The quick checker may therefore say False too often, never True
-wrongly.
+wrongly (tests/language/test_forms.py tries to make it).
+
+It stays beside jsonschema because it pays: on the after-sales forms a valid submission costs
+about 5 µs here against 56 µs or more through jsonschema, which would make a step with
+validation some 40 % slower. jsonschema-rs would be as fast, but it takes tuples for arrays
+and Decimals for integers, which jsonschema refuses, so it could say True wrongly.
 """
 
 from __future__ import annotations
