@@ -178,29 +178,17 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
     out = Page(inst=inst, procedure=proc, actor=actor, events=masked_events, names=names,
                version_label=label, spawned=spawned, open_tasks=open_tasks,
                correctable=correctable(proc, inst, actor) if running or "admin" in actor.roles else [],
-               may_cancel=running and may_cancel(proc, actor), masked=bool(keys) and not reader.cleared,
+               may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
                shown=shown)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
-
-
-def may_cancel(proc: Procedure, actor: Actor) -> bool:
-    """Who may cancel an instance: whoever may start it, and admins."""
-    return bool(actor.roles & ({"admin"} | set(proc.start_roles)))
-
-
-def correction_roles(proc: Procedure, step_id: str) -> set[str]:
-    """Who may correct a step's recorded data: its role (the start roles for the start
-    form), and admins; the runtime checks the same when the correction runs."""
-    step = proc.steps.get(step_id)
-    return {"admin"} | ({step.role} if step and step.role else set(proc.start_roles))
 
 
 def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[tuple[str, str, Any, Any]]:
     """The single values this actor may correct: ``(step, field path, field, current)``."""
     out = []
     for sid, data in inst["data"].items():
-        if not actor.roles & correction_roles(proc, sid):
+        if not access.may_correct(proc, sid, actor):
             continue
         form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
         if form is None:

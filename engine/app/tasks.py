@@ -100,7 +100,7 @@ def startable(services: Services, username: str) -> list[Procedure]:
         out = []
         for pid in store.procedure_ids(s):
             proc, _vid = wf.procedure(s, pid)
-            if wf.actor(s, username, proc).roles & set(proc.start_roles):
+            if access.may_start(proc, wf.actor(s, username, proc)):
                 out.append(proc)
     return out
 

@@ -358,12 +358,6 @@ class Runtime:
             raise TaskClosed(f"task '{self.procedure.steps[task['step']].title}' is already {task['status']}{by}; reload to see the current state")
         return task
 
-    @staticmethod
-    def _holds(actor: Actor, task: Mapping[str, Any]) -> bool:
-        """``access.holds``, under the name ``engine.app.access.may_act`` calls on main; to
-        remove once that calls ``engine.runtime.access.may_act``."""
-        return access.holds(task, actor)
-
     def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[Task, Step]:
         task = self._open_task(w, task_id)
         step = self.procedure.steps[task["step"]]

@@ -134,8 +134,3 @@ def test_start_cancel_and_correction_rules_are_the_runtimes(demo):
     with pytest.raises(CommandRejected):
         demo.apply(cancelled, Cancel(ADMIN, "撤回"), T0)
 
-
-def test_the_old_name_holds_still_answers(timed):
-    """``Runtime._holds`` is what engine/app/access.py calls until it uses ``access.may_act``."""
-    _, task = escalated_to_manager(timed)
-    assert Runtime._holds(BOSS, task) and not Runtime._holds(CHIEF, task)
