@@ -144,7 +144,8 @@ def test_deleted_event_is_caught(chains, session, engine):
     assert (breaks["B"].seq, breaks["B"].problem) == (2, "missing seq")
 
 
-def test_cli_audit_verify(db_url, tmp_path, monkeypatch):
+def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
+    db_url = unmigrated_db_url
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
     runner = CliRunner()

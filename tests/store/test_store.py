@@ -371,7 +371,8 @@ def test_append_events_chains_per_instance(session, version_id):
 
 # --- CLI ------------------------------------------------------------------------------------
 
-def test_cli_db_upgrade(db_url, tmp_path, monkeypatch):
+def test_cli_db_upgrade(unmigrated_db_url, tmp_path, monkeypatch):
+    db_url = unmigrated_db_url
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
     runner = CliRunner()
