@@ -7,7 +7,6 @@ data; this module copies the columns it needs out of them and keeps the rest opa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,50 +55,67 @@ def _time(value: Any) -> datetime | None:
 
 # --- procedure versions ---------------------------------------------------------------------
 
-def content_hash(source_text: str, forms: Mapping[str, str]) -> str:
-    """SHA-256 over the procedure text and every form text in form-id order."""
-    digest = hashlib.sha256()
-    digest.update(b"procedure\0" + source_text.encode("utf-8") + b"\0")
-    for form_id in sorted(forms):
-        digest.update(b"form\0" + form_id.encode("utf-8") + b"\0"
-                      + forms[form_id].encode("utf-8") + b"\0")
-    return digest.hexdigest()
+def content_hash(source_text: str, forms: Mapping[str, str], procedure_id: str | None = None) -> str:
+    """The version hash of these texts: ``Procedure.content_hash`` (the procedure text and
+    what its forms define), the hash every instance records when it starts and pages show.
+
+    The texts are compiled by the procedure language (and kept compiled: the server's
+    ``Workflow.runtime`` finds them again), so they must be a valid procedure; callers that
+    hold the compiled ``Procedure`` pass its hash instead. ``DefinitionInvalid`` otherwise.
+    """
+    from engine.language.procedure import compile_stored
+
+    file = f"{procedure_id}.yaml" if procedure_id else "stored"  # no .yaml: any id will do
+    return compile_stored(source_text, file, forms).content_hash
 
 
 def register_procedure_version(
     session: Session, procedure_id: str, source_text: str, forms: Mapping[str, str],
     title: str, *, registered_by: str | None = None, status: str = "published",
-    now: datetime | None = None,
+    now: datetime | None = None, definition_hash: str | None = None,
 ) -> tuple[ProcedureVersion, bool]:
     """The version row for this exact text, created if new: ``(row, created)``.
 
-    Idempotent by content hash, also when two workers register the same text at once.
+    Found by its definition hash (``definition_hash``, the compiled procedure's
+    ``content_hash``; computed from the texts when not given), and idempotent also when two
+    workers register the same text at once: the second waits for the first's lock.
     """
-    digest = content_hash(source_text, forms)
-    found = version_by_hash(session, procedure_id, digest)
+    digest = definition_hash or content_hash(source_text, forms, procedure_id)
+    found = _same_text(session, procedure_id, digest, source_text, forms, status)
     if found is not None:
         return found, False
     serialise(session, f"versions:{procedure_id}")  # the next major number is taken once
+    found = _same_text(session, procedure_id, digest, source_text, forms, status)
+    if found is not None:  # registered by someone else while we waited for the lock
+        return found, False
     major = (session.scalar(select(func.max(ProcedureVersion.major))
                             .where(ProcedureVersion.procedure_id == procedure_id)) or 0) + 1
     row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,
                            forms=dict(forms), title=title, registered_at=now or _now(),
                            registered_by=registered_by, status=status, major=major, minor=0)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        found = version_by_hash(session, procedure_id, digest)
-        if found is None:
-            raise
-        return found, False
+    session.add(row)
+    session.flush()
     return row, True
 
 
+def _same_text(session: Session, procedure_id: str, digest: str, source_text: str,
+               forms: Mapping[str, str], status: str) -> ProcedureVersion | None:
+    """The oldest version of ``status`` with this hash and exactly these texts (a form
+    whose only change is a comment has the same definition, but is a new text to keep)."""
+    for row in session.scalars(select(ProcedureVersion).where(
+            ProcedureVersion.procedure_id == procedure_id, ProcedureVersion.content_hash == digest,
+            ProcedureVersion.status == status).order_by(ProcedureVersion.id)):
+        if row.source == source_text and (row.forms or {}) == dict(forms):
+            return row
+    return None
+
+
 def version_by_hash(session: Session, procedure_id: str, digest: str) -> ProcedureVersion | None:
+    """The version with this definition hash: the oldest published one, else the oldest."""
     return session.scalars(select(ProcedureVersion).where(
         ProcedureVersion.procedure_id == procedure_id,
-        ProcedureVersion.content_hash == digest)).first()
+        ProcedureVersion.content_hash == digest)
+        .order_by(ProcedureVersion.status != "published", ProcedureVersion.id)).first()
 
 
 def latest_version(session: Session, procedure_id: str, *,

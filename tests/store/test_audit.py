@@ -20,6 +20,7 @@ from engine.store import (
     verify_chains,
 )
 from engine.store.audit import GENESIS, canonical_json, event_hash, format_time, hash_of
+from tests.helpers.store import FORMS, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, 0, 123456, tzinfo=UTC)
 
@@ -47,7 +48,7 @@ def _events(n: int, start: datetime = T0) -> list[dict]:
 @pytest.fixture
 def chains(session) -> list[str]:
     """Three instances with 5, 3 and 1 events, committed."""
-    version, _ = register_procedure_version(session, "complaint", "id: complaint\n", {}, "t")
+    version, _ = register_procedure_version(session, "complaint", procedure_text("complaint"), FORMS, "t")
     ids = []
     for name, n in (("A", 5), ("B", 3), ("C", 1)):
         insert_instance(session, _state(name), version.id)
@@ -158,7 +159,7 @@ def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
     eng = make_engine(db_url)
     try:
         with session_factory(eng)() as s:
-            version, _ = register_procedure_version(s, "p", "id: p\n", {}, "t")
+            version, _ = register_procedure_version(s, "p", procedure_text("p"), FORMS, "t")
             for name in ("A", "B"):
                 insert_instance(s, _state(name), version.id)
                 append_events(s, name, _events(3))

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
 from engine.cli import main
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, DefinitionInvalid, NotFound
+from engine.language.procedure import compile_stored
 from engine.store import (
     Base,
     Instance,
@@ -35,11 +36,13 @@ from engine.store import (
     tasks_of,
     update_instance,
     upgrade,
+    version_by_hash,
     versions_of,
 )
+from tests.helpers.store import FORMS, NOTE_FORM, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, tzinfo=UTC)
-PROC = "id: complaint\ntitle: 客户投诉处理\nsteps: []\n"
+PROC = procedure_text("complaint")
 
 
 def make_state(instance_id: str, *, tasks: dict | None = None, status: str = "running",
@@ -63,8 +66,7 @@ def make_task(task_id: str, **kw) -> dict:
 
 @pytest.fixture
 def version_id(session) -> int:
-    row, _ = register_procedure_version(session, "complaint", PROC, {"f1": "type: object\n"},
-                                        "客户投诉处理")
+    row, _ = register_procedure_version(session, "complaint", PROC, FORMS, "客户投诉处理")
     session.commit()
     return row.id
 
@@ -130,29 +132,59 @@ def test_new_ids_sort_by_time():
 # --- procedure versions ---------------------------------------------------------------------
 
 def test_register_version_is_idempotent_by_content(session):
-    forms = {"b": "B\n", "a": "A\n"}
-    v1, created = register_procedure_version(session, "complaint", PROC, forms, "投诉")
+    v1, created = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
     assert created and v1.status == "published"
-    again, created = register_procedure_version(session, "complaint", PROC, dict(reversed(
-        list(forms.items()))), "投诉")
+    again, created = register_procedure_version(session, "complaint", PROC, dict(FORMS), "投诉")
     assert not created and again.id == v1.id
-    assert v1.content_hash == content_hash(PROC, forms)
-    v2, created = register_procedure_version(session, "complaint", PROC, {**forms, "a": "A2\n"},
-                                             "投诉")
-    assert created and v2.id != v1.id
+    both = {"extra": NOTE_FORM.replace("id: note", "id: extra"), **FORMS}  # extra: not used
+    v3, created = register_procedure_version(session, "complaint", PROC, both, "投诉")
+    assert created and v3.content_hash == v1.content_hash  # a form it does not use
+    again, created = register_procedure_version(session, "complaint", PROC, dict(reversed(both.items())), "投诉")
+    assert not created and again.id == v3.id
+    session.rollback()
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    # The one version hash: what the compiled procedure (and so every instance) records.
+    assert v1.content_hash == compile_stored(PROC, "complaint.yaml", FORMS).content_hash
+    assert v1.content_hash == content_hash(PROC, FORMS, "complaint") == content_hash(PROC, FORMS)
+    changed = {"note": NOTE_FORM.replace("结果", "结论")}
+    v2, created = register_procedure_version(session, "complaint", PROC, changed, "投诉")
+    assert created and v2.id != v1.id and v2.content_hash != v1.content_hash
     session.commit()
     assert latest_version(session, "complaint").id == v2.id
     assert latest_version(session, "other") is None
     assert [v.id for v in versions_of(session, "complaint")] == [v1.id, v2.id]
-    assert v1.forms == forms
+    assert v1.forms == FORMS
+    assert version_by_hash(session, "complaint", v1.content_hash).id == v1.id
+
+
+def test_a_new_text_with_the_same_definition_is_a_new_version_with_the_same_hash(session):
+    """A comment in a form changes no definition, but the text people wrote is kept."""
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    commented = {"note": "# 备注\n" + NOTE_FORM}
+    v2, created = register_procedure_version(session, "complaint", PROC, commented, "投诉")
+    assert created and v2.id != v1.id and v2.content_hash == v1.content_hash
+    again, created = register_procedure_version(session, "complaint", PROC, commented, "投诉")
+    assert not created and again.id == v2.id
+    assert version_by_hash(session, "complaint", v1.content_hash).id == v1.id  # the oldest
+
+
+def test_a_caller_that_compiled_the_procedure_passes_its_hash(session):
+    digest = compile_stored(PROC, "complaint.yaml", FORMS).content_hash
+    row, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉", definition_hash=digest)
+    assert row.content_hash == digest
+
+
+def test_an_invalid_procedure_has_no_version_hash(session):
+    with pytest.raises(DefinitionInvalid):
+        register_procedure_version(session, "complaint", "id: complaint\nsteps: []\n", {}, "投诉")
 
 
 def test_register_version_race_returns_existing(sessions):
     with sessions() as a, sessions() as b:
-        row_a, created_a = register_procedure_version(a, "p", PROC, {}, "t")
+        row_a, created_a = register_procedure_version(a, "p", procedure_text("p"), FORMS, "t")
         a.commit()
         # b had not seen it when it started: the unique constraint settles it.
-        row_b, created_b = register_procedure_version(b, "p", PROC, {}, "t")
+        row_b, created_b = register_procedure_version(b, "p", procedure_text("p"), FORMS, "t")
         assert created_a and not created_b and row_a.id == row_b.id
 
 
@@ -392,3 +424,21 @@ def test_cli_db_upgrade(unmigrated_db_url, tmp_path, monkeypatch):
             assert conn.execute(select(Task.id)).all() == []
     finally:
         eng.dispose()
+
+
+def test_drafts_and_their_publication_carry_the_one_version_hash(session):
+    from engine.store import versions
+
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    changed = procedure_text("complaint", title="客户投诉")
+    d1, created = versions.save_draft(session, "complaint", changed, FORMS, "客户投诉", user="ed")
+    assert created and d1.content_hash == content_hash(changed, FORMS, "complaint") != v1.content_hash
+    assert versions.save_draft(session, "complaint", changed, FORMS, "客户投诉", user="ed") == (d1, False)
+    # A draft restoring the published text shares its hash (no salted third hash).
+    d2, created = versions.save_draft(session, "complaint", PROC, FORMS, "投诉", user="ed")
+    assert created and (d2.major, d2.minor) == (1, 2) and d2.content_hash == v1.content_hash
+    versions.mark_in_review(session, d2.id, reason="恢复", change_instance="C1")
+    published = versions.publish(session, d2.id)
+    assert (published.major, published.content_hash) == (2, v1.content_hash)
+    # Registering that text again finds the oldest published version with it.
+    assert register_procedure_version(session, "complaint", PROC, FORMS, "投诉") == (v1, False)
