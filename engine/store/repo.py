@@ -3,6 +3,10 @@
 Every function takes the caller's ``Session`` and neither commits nor rolls back: the service
 layer owns the transaction (one per use case). The runtime's state and events are plain JSON
 data; this module copies the columns it needs out of them and keeps the rest opaque.
+
+Instances, their task rows and their events have one write path, the one every step takes:
+``create_instance``, ``save_step`` and ``save_steps`` (prepared statements, see prepared.py).
+Tests write through it too, so what they check is what the server does.
 """
 
 from __future__ import annotations
@@ -177,58 +181,6 @@ def _instance_columns(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def insert_instance(session: Session, state: Mapping[str, Any], version_id: int,
-                    next_timer_at: datetime | None = None) -> Instance:
-    """Store a new instance from the runtime's state (``state["id"]`` is its id).
-
-    ``rev`` starts at ``state.get("rev", 0)``; the stored state always carries the row's rev.
-    """
-    if session.get(Instance, state["id"]) is not None:
-        raise Conflict(f"Instance {state['id']} already exists.")
-    rev = int(state.get("rev") or 0)
-    stored = {**state, "rev": rev}
-    row = Instance(id=state["id"], version_id=version_id, state=stored, rev=rev,
-                   next_timer_at=next_timer_at, updated_at=_now(), **_instance_columns(state))
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError as exc:
-        raise Conflict(f"Instance {state['id']} already exists.") from exc
-    _mirror_tasks(session, state)
-    session.flush()
-    return row
-
-
-def update_instance(session: Session, state: Mapping[str, Any], expected_rev: int,
-                    next_timer_at: datetime | None = None) -> int:
-    """Write the new state if the row is still at ``expected_rev``; return the new rev.
-
-    Raises ``Conflict`` when someone else wrote first (nothing is changed then) and
-    ``NotFound`` for an unknown instance. Mirrors ``state["tasks"]`` into the tasks table.
-    """
-    instance_id = state["id"]
-    new_rev = expected_rev + 1
-    columns = _instance_columns(state)
-    result = session.execute(
-        update(Instance)
-        .where(Instance.id == instance_id, Instance.rev == expected_rev)
-        .values(state={**state, "rev": new_rev}, rev=new_rev, next_timer_at=next_timer_at,
-                updated_at=_now(), **columns)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        current = session.scalar(select(Instance.rev).where(Instance.id == instance_id))
-        if current is None:
-            raise NotFound(f"Instance {instance_id} does not exist.")
-        raise Conflict(f"Instance {instance_id} was changed by someone else (you had version "
-                       f"{expected_rev}, it is now at {current}); reload it and try again.")
-    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
-    if cached is not None:
-        session.expire(cached)
-    _mirror_tasks(session, state)
-    session.flush()
-    return new_rev
-
-
 def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str, Any]:
     return {
         "step": task["step"],
@@ -242,36 +194,6 @@ def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str,
         "completed_by": task.get("completed_by"),
         "escalated_to": (" " + " ".join(task["escalated_to"]) + " ") if task.get("escalated_to") else None,
     }
-
-
-def _mirror_tasks(session: Session, state: Mapping[str, Any]) -> None:
-    """Make the tasks rows of one instance equal ``state["tasks"]``, touching changed rows
-    only, and mark the KPI days of the instance out of date."""
-    instance_id, procedure_id = state["id"], state["procedure"]
-    existing = {t.task_id: t for t in session.scalars(
-        select(Task).where(Task.instance_id == instance_id))}
-    now = _now()
-    days = set()
-    for key, task in (state.get("tasks") or {}).items():
-        task_id = str(task.get("id") or key)
-        values = _task_columns(task, now)
-        row = existing.pop(task_id, None)
-        if row is None:
-            session.add(Task(id=f"{instance_id}.{task_id}", instance_id=instance_id,
-                             task_id=task_id, procedure_id=procedure_id, **values))
-            days.add(kpi_rollup.day_of(values["created_at"]))
-            continue
-        if task.get("created_at") in (None, ""):
-            values.pop("created_at")  # keep the time the row was first mirrored
-        for name, value in values.items():
-            if getattr(row, name) != value:
-                setattr(row, name, value)
-                days.add(kpi_rollup.day_of(row.created_at))
-    for row in existing.values():
-        days.add(kpi_rollup.day_of(row.created_at))
-        session.delete(row)
-    session.flush()
-    batch(session, kpi_rollup.pending_writes(procedure_id, _kpi_days(parse_time(state["started_at"]), days)))
 
 
 # The hot path (load, write, append of one step) runs prepared statements (see prepared.py).
@@ -647,37 +569,6 @@ def postpone_timers(session: Session, instance_ids: Sequence[str], until: dateti
 
 
 # --- events ---------------------------------------------------------------------------------
-
-def append_events(session: Session, instance_id: str,
-                  events: Iterable[Mapping[str, Any]]) -> list[Event]:
-    """Append events to the instance's hash chain, after the head stored on its row.
-
-    The instance row is locked (PostgreSQL) and its head moved on in the same transaction;
-    the unique (instance_id, seq) is the backstop and surfaces as ``Conflict``.
-    """
-    events = list(events)
-    if not events:
-        return []
-    head = session.execute(select(Instance.event_seq, Instance.event_hash)
-                           .where(Instance.id == instance_id).with_for_update()).first()
-    if head is None:
-        raise NotFound(f"Instance {instance_id} does not exist.")
-    rows, seq, last = _chain(instance_id, events, head.event_seq, head.event_hash or GENESIS)
-    try:
-        with session.begin_nested():
-            objects = [Event(**row) for row in rows]
-            session.add_all(objects)
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"Instance {instance_id} got events from someone else at the same "
-                       "time; reload it and try again.") from exc
-    session.execute(update(Instance.__table__).where(Instance.__table__.c.id == instance_id)
-                    .values(event_seq=seq, event_hash=last))
-    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
-    if cached is not None:
-        session.expire(cached)
-    return objects
-
 
 def events_of(session: Session, instance_id: str) -> list[Event]:
     """The instance's events in chain order."""

@@ -11,9 +11,8 @@ from sqlalchemy import text
 
 from engine.cli import main
 from engine.store import (
-    append_events,
+    create_instance,
     events_of,
-    insert_instance,
     register_procedure_version,
     upgrade,
     verify,
@@ -51,8 +50,7 @@ def chains(session) -> list[str]:
     version, _ = register_procedure_version(session, "complaint", procedure_text("complaint"), FORMS, "t")
     ids = []
     for name, n in (("A", 5), ("B", 3), ("C", 1)):
-        insert_instance(session, _state(name), version.id)
-        append_events(session, name, _events(n))
+        create_instance(session, _state(name), version.id, _events(n))
         ids.append(name)
     session.commit()
     return ids
@@ -161,8 +159,7 @@ def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
         with session_factory(eng)() as s:
             version, _ = register_procedure_version(s, "p", procedure_text("p"), FORMS, "t")
             for name in ("A", "B"):
-                insert_instance(s, _state(name), version.id)
-                append_events(s, name, _events(3))
+                create_instance(s, _state(name), version.id, _events(3))
             s.commit()
         result = runner.invoke(main, ["audit", "verify", "--batch-size", "2"])
         assert result.exit_code == 0, result.output
