@@ -47,8 +47,6 @@ KNOWN: set[tuple[str, str]] = {
     ('web.html.auth', 'engine.store'),
     ('web.html.dossier', 'engine.store'),
     ('web.html.dossier', 'sqlalchemy'),
-    ('web.html.editor', 'engine.store'),
-    ('web.html.editor', 'sqlalchemy'),
     ('web.html.health', 'sqlalchemy'),
     ('web.html.inbox', 'engine.store'),
     ('web.html.inbox', 'sqlalchemy'),
