@@ -3,8 +3,8 @@
 
 The module-level functions are the use cases the HTML views call: each takes ``Services``,
 the caller and plain arguments, runs in its own transaction and returns plain data.
-``Editor`` holds the rules they share and works inside the caller's session (the
-change-control tests and ``engine.app.procedures`` use it too).
+``Editor`` holds what they share and works inside a session the caller opened
+(``engine.app.procedures`` uses it too).
 
 A procedure version holds the procedure text and the texts of the forms it uses, so a form
 edited in one procedure's draft changes that procedure's next version only; procedures
@@ -65,7 +65,8 @@ def form_file(form_id: str) -> str:
 
 def may_edit(config: Config, groups: Iterable[str]) -> bool:
     """The one rule of who may change procedures: members of the groups holding the author
-    role of the change-control procedure (config.yaml), active users only."""
+    role of the change-control procedure (config.yaml). An inactive user has no groups here
+    (``Editor`` looks them up), so may not."""
     return bool(set(groups) & set(config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE)))
 
 
@@ -87,7 +88,8 @@ class Checked:
 
 
 class Editor:
-    """The editor's use cases around one ``Workflow`` (its config, calendars and runtimes)."""
+    """The editor's steps inside a session the caller opened, around one ``Workflow`` (its
+    config, calendars and runtimes)."""
 
     def __init__(self, workflow: Workflow) -> None:
         self.wf = workflow
