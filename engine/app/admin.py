@@ -22,7 +22,8 @@ from engine import store
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
-from engine.errors import WorkflowError
+from engine.errors import NotFound, WorkflowError
+from engine.language.calendar import Calendar
 from engine.language.procedure import load_library
 from engine.language.procedures_doc import render
 from engine.store import users as user_store
@@ -344,6 +345,23 @@ def export_procedures(services: Services, folder: str | Path) -> list[Path]:
 
     with services.database.reading() as session:
         return Editor(services.workflow).export(session, folder)
+
+
+# --------------------------------------------------------------------------- calendars
+
+
+def calendar_named(config: Config, name: str) -> tuple[Calendar, bool]:
+    """The working calendar ``name`` of config ``calendars:`` and whether it is configured
+    (``default`` falls back to the built-in calendar). ``NotFound`` names the known ones;
+    ``WorkflowError`` says what is wrong with a configured calendar."""
+    raw = config.calendar(name)
+    if raw is None and name != "default":
+        known = ", ".join(sorted(config.get("calendars", default={}) or {})) or "none"
+        raise NotFound(f"no calendar {name!r} in the configuration (known: {known})")
+    try:
+        return Calendar.from_config(name, raw), raw is not None
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the worker
