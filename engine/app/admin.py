@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from engine import store
 from engine.app.database import Database
@@ -46,8 +47,6 @@ class SchemaOutdated(WorkflowError):
 
 def shown_url(config: Config) -> str:
     """The configured database URL with its password hidden (for messages)."""
-    from sqlalchemy.engine import make_url
-
     return make_url(config.database_url).render_as_string(hide_password=True)
 
 
