@@ -29,13 +29,13 @@ FORBIDDEN = {
     "engine.cli": {"engine.store", "web", *WEB_FRAMEWORKS, *DATABASE},
     "web": {"engine.store", *DATABASE},
 }
-# The composition root: `wf serve` builds the web app it serves.
-ALLOWED = {("engine.cli.serve", "web")}
+# Werkzeug's password hashing is not HTTP: the store hashes passwords with it.
+NOT_WEB = ("werkzeug.security",)
+# The composition root: `wf serve` builds the web app it serves (and names Flask's type).
+ALLOWED = {("engine.cli.serve", "web"), ("engine.cli.serve", "flask")}
 # Modules that still reach past the application layer; the list may only shrink (the test
 # below fails when an entry is no longer needed, so it cannot go stale).
 KNOWN: set[tuple[str, str]] = {
-    ('engine.cli.serve', 'flask'),
-    ('engine.store.users', 'werkzeug'),
     ('web.api.audit', 'engine.store'),
     ('web.db', 'sqlalchemy'),
     ('web.html.audit', 'engine.store'),
@@ -91,6 +91,8 @@ def violations() -> set[tuple[str, str]]:
         if layer is None:
             continue
         for imported in imports_of(path):
+            if any(matches(imported, allowed) for allowed in NOT_WEB):
+                continue
             for prefix in FORBIDDEN[layer]:
                 if matches(imported, prefix) and (module, prefix) not in ALLOWED:
                     found.add((module, prefix))

@@ -12,7 +12,7 @@ from flask import Flask, g, request
 
 from engine.app import access
 from engine.app.access import Reader
-from web.db import reading, services
+from web.db import services
 
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS"))
 # Web endpoints that post but change no record: signing in and out, the UI language.
@@ -26,8 +26,7 @@ def current_reader() -> Reader | None:
 
 
 def api_reader(username: str) -> Reader:
-    with reading() as session:
-        return access.reader_named(services().config, session, username)
+    return access.reader_for(services(), username)
 
 
 def _refuse_auditor_writes() -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.app.service import Workflow
+    from engine.app.services import Services
     from engine.config import Config
     from engine.language.procedure import Procedure
 
@@ -60,6 +61,12 @@ def reader_named(config: Config, session: Session, username: str) -> Reader:
     if found is None or not found[1]:
         raise NotPermitted(f"unknown or inactive user '{username}'")
     return reader_of(config, username, found[2])
+
+
+def reader_for(services: Services, username: str) -> Reader:
+    """``reader_named`` in a read session of its own (an API caller's reader)."""
+    with services.database.reading() as session:
+        return reader_named(services.config, session, username)
 
 
 def refuse_auditor(reader: Reader) -> None:

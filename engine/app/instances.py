@@ -103,14 +103,17 @@ def _summary(row: Any) -> dict:
 # --------------------------------------------------------------------------- reading one
 
 
-def read(services: Services, reader: Reader, instance_id: str, *,
+def read(services: Services, reader: Reader | str, instance_id: str, *,
          check: bool = True) -> tuple[dict, Procedure]:
-    """The instance with its tasks and history, masked for the reader (values shown in
-    clear are logged as ``api``), and its pinned procedure version. ``check=False`` for the
+    """The instance with its tasks and history, masked for the reader (a ``Reader``, or the
+    name of an API caller; values shown in clear are logged as ``api``), and its pinned
+    procedure version. ``check=False`` for the
     answer to a change the reader just made (an escalated manager holds no role but may
     act, and sees the instance they changed)."""
     wf = services.workflow
     with services.database.reading() as s:
+        if isinstance(reader, str):  # an API caller, named by the token
+            reader = access.reader_named(services.config, s, reader)
         if check:
             inst, proc = access.require_instance(wf, s, reader, instance_id, history=True)
         else:

@@ -211,29 +211,18 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     """
     wf = services.workflow
     data = dict(data)
-    with services.database.reading() as s:
-        ref = store.task_ref(s, task_id)
-        proc = wf.runtime(s, store.load_instance(s, ref.instance_id).version_id).procedure
-        step = proc.steps[ref.step]
-        form = proc.forms.get(step.form) if step.form else None
-        if ref.kind == TaskKind.APPROVAL:
-            password = data.pop("password", None) or password
-            decision = decision or data.pop("decision", None)
-            comment = comment if comment is not None else data.pop("comment", None) or ""
-            if decision not in ("approve", "reject"):
-                raise FormInvalid(_("an approval needs 'decision': 'approve' or 'reject'"),
-                                  errors=[{"field": "decision", "message": "approve or reject"}])
-            if not isinstance(comment, str):
-                raise FormInvalid(_("'comment' must be text"),
-                                  errors=[{"field": "comment", "message": "must be text"}])
-        elif "password" in data and password is None and (
-                form is None or "password" not in form.schema.get("properties", {})):
-            password = data.pop("password")
-        if password is not None and not isinstance(password, str):
-            raise FormInvalid(_("'password' must be text"),
-                              errors=[{"field": "password", "message": "must be text"}])
-        signed = wf.verify_password(s, username, password) if password is not None else None
+    signed = None
+    if password is not None or "password" in data:
+        # The password is checked (scrypt, ~0.1 s) before the write transaction, which then
+        # holds the write lock only briefly.
+        with services.database.reading() as s:
+            ref, proc, form = _task_of(services, s, task_id)
+            password = _take_password(ref, form, data, password)
+            if password is not None:
+                signed = wf.verify_password(s, username, password)
     with services.database.writing() as s:
+        ref, proc, form = _task_of(services, s, task_id)
+        decision, comment = _decision(ref, data, decision, comment)
         if holds_mask(data):
             row = store.load_instance(s, ref.instance_id)
             data, errors = keep_masked(sensitive_keys(proc), ref.step, data,
@@ -241,7 +230,7 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             if errors:
                 raise FormInvalid(errors[0]["message"], errors=errors)
         if ref.kind == TaskKind.APPROVAL:
-            wf.decide(s, task_id, username, approve=decision == "approve", comment=comment or "",
+            wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
                       data=data, password=signed, expected_rev=expected_rev, locale=locale)
         else:
             wf.complete_task(s, task_id, username, data, password=signed,
@@ -250,6 +239,45 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
         drafts.discard(s, username, task_id)
     return ref.instance_id
+
+
+def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:
+    ref = store.task_ref(session, task_id)
+    proc = services.workflow.runtime(session, store.load_instance(session, ref.instance_id).version_id).procedure
+    step = proc.steps[ref.step]
+    return ref, proc, proc.forms.get(step.form) if step.form else None
+
+
+def _take_password(ref: store.TaskRef, form: Form | None, data: dict[str, Any],
+                   password: str | None) -> str | None:
+    """The signature password, taken out of ``data`` where a client sent it there: always for
+    an approval, for a task unless its form has a field of that name."""
+    if ref.kind == TaskKind.APPROVAL:
+        password = data.pop("password", None) or password
+    elif "password" in data and password is None and (
+            form is None or "password" not in form.schema.get("properties", {})):
+        password = data.pop("password")
+    if password is not None and not isinstance(password, str):
+        raise FormInvalid(_("'password' must be text"),
+                          errors=[{"field": "password", "message": "must be text"}])
+    return password
+
+
+def _decision(ref: store.TaskRef, data: dict[str, Any], decision: str | None,
+              comment: str | None) -> tuple[str | None, str]:
+    """An approval's decision and comment, from the arguments or (API) from ``data``."""
+    if ref.kind != TaskKind.APPROVAL:
+        return None, ""
+    data.pop("password", None)
+    decision = decision or data.pop("decision", None)
+    comment = comment if comment is not None else data.pop("comment", None) or ""
+    if decision not in ("approve", "reject"):
+        raise FormInvalid(_("an approval needs 'decision': 'approve' or 'reject'"),
+                          errors=[{"field": "decision", "message": "approve or reject"}])
+    if not isinstance(comment, str):
+        raise FormInvalid(_("'comment' must be text"),
+                          errors=[{"field": "comment", "message": "must be text"}])
+    return decision, comment
 
 
 def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str, Any]) -> datetime:

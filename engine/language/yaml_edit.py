@@ -25,7 +25,6 @@ class EditError(WorkflowError):
     """An edit that cannot be applied (unknown field or step, name taken, bad value)."""
 
     code = "edit_invalid"
-    http_status = 422
 
 
 def _yaml() -> YAML:

@@ -11,8 +11,8 @@ from engine.cli import main
 
 
 @pytest.fixture
-def wf(db_url, tmp_path, monkeypatch):
-    monkeypatch.setenv("WF_DATABASE_URL", db_url)
+def wf(unmigrated_db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_DATABASE_URL", unmigrated_db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
     runner = CliRunner()
     return lambda *args, stdin=None: runner.invoke(main, list(args), input=stdin)

@@ -306,7 +306,7 @@ _HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 def _answer(instance_id: str, *, check: bool = False) -> dict[str, Any]:
     """The instance with tasks and history as the caller may see it; write endpoints answer
     with it (``check=False``: the caller just changed it)."""
-    out, proc = instances.read(services(), api_reader(_user()), instance_id, check=check)
+    out, proc = instances.read(services(), _user(), instance_id, check=check)
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
     out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out

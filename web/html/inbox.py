@@ -22,6 +22,7 @@ from engine.app import instances, tasks, uploads
 from engine.errors import FormInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
+from web.errors import status_of
 from web.html.auth import current_user, login_required
 from web.i18n import _, fmt_time, get_locale
 from web.oversight import current_reader
@@ -101,7 +102,7 @@ def start(procedure_id: str):
             try:
                 state = instances.start(services(), user.username, procedure_id, data, locale=get_locale())
             except FormInvalid as exc:
-                errors, status = exc.errors, exc.http_status
+                errors, status = exc.errors, status_of(exc)
             else:
                 flash(_("Instance {id} started.", id=state["id"]), "ok")
                 return redirect(url_for("instances.show", instance_id=state["id"]))
@@ -151,9 +152,9 @@ def task(task_id: str):
                              comment=comment, password=request.form.get("password") or None,
                              expected_rev=request.form.get("rev", type=int), locale=get_locale())
             except FormInvalid as exc:
-                errors, status = list(exc.errors) or [{"field": "", "message": exc.message}], exc.http_status
+                errors, status = list(exc.errors) or [{"field": "", "message": exc.message}], status_of(exc)
             except SignatureInvalid as exc:
-                errors, status = [{"field": "password", "message": exc.message}], exc.http_status
+                errors, status = [{"field": "password", "message": exc.message}], status_of(exc)
             else:
                 n = len(form.out_of_limits(form.clean(data), get_locale())) if form else 0
                 flash(_("Recorded; {n} value(s) are out of specification.", n=n) if n else _("Recorded."), "ok")
