@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from engine.app import audit, kpis, ledgers
 from engine.app.access import reader_of
@@ -15,7 +16,7 @@ from engine.app.ledgers import LedgerFilters, QueryInvalid
 from engine.app.masking import MASK
 from engine.app.services import Services
 from engine.errors import NotFound, NotPermitted
-from engine.store import users
+from engine.store import Event, users
 from engine.store.audit_file import verify_lines
 from engine.store.audit_search import access_log
 from tests.helpers.service import answers, config, play, setup
@@ -156,3 +157,22 @@ def test_drill_down_of_a_procedure_without_a_ledger_lists_instance_columns(servi
         ledgers.ledger_page(services, ADMIN, "capa", LedgerFilters())
     found = kpis.drill_down(services, ADMIN, "capa", period="week", what="started", filters=LedgerFilters(), **week)
     assert found.page.ledger is ledgers.DEFAULT_LEDGER and found.page.rows == []
+
+
+def test_trail_exports_and_verifies_and_names_a_changed_event(services, engine):
+    done, running = services.ids
+    lines = list(audit.export_trail(services.database, now=datetime.now(UTC), procedure=PID))
+    report = audit.verify_export(lines, "x.jsonl")
+    assert report.ok and report.instances == 2
+    i = next(n for n, line in enumerate(lines) if '"SN20260101"' in line)
+    changed = [*lines[:i], lines[i].replace("SN20260101", "SN20269999"), *lines[i + 1:]]
+    assert audit.verify_export(changed, "x.jsonl").problems[0].startswith(f"x.jsonl:{i + 1}: ")
+    assert list(audit.export_trail(services.database, now=datetime.now(UTC), since=EVER["until"]))[1:-1] == []
+
+    assert audit.verify_trail(services.database).ok
+    with engine.begin() as conn:
+        conn.execute(update(Event.__table__).where(Event.__table__.c.instance_id == running,
+                                                   Event.__table__.c.seq == 2).values(actor="mallory"))
+    report = audit.verify_trail(services.database, batch_size=2)
+    assert [(b.instance_id, b.seq) for b in report.breaks] == [(running, 2)]
+    assert not audit.dossier(services, ADMIN, running).check.ok and audit.dossier(services, ADMIN, done).check.ok
