@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class FieldError(TypedDict):
+    """One problem of a submission or a definition: where (a dotted field path, ``""`` for
+    the whole, or ``FILE:LINE:COL``) and what, for people."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """What a :class:`WorkflowError` says to a client (the API's JSON error)."""
+
+    code: str
+    message: str
+    errors: list[FieldError]
 
 
 class WorkflowError(Exception):
@@ -11,12 +29,12 @@ class WorkflowError(Exception):
     code = "workflow_error"
     http_status = 400
 
-    def __init__(self, message: str, *, errors: list[dict] | None = None) -> None:
+    def __init__(self, message: str, *, errors: Sequence[FieldError] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.errors = errors or []
+        self.errors: Sequence[FieldError] = errors or []
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ErrorBody:
         return {"code": self.code, "message": self.message, "errors": list(self.errors)}
 
 

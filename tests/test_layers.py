@@ -46,20 +46,9 @@ KNOWN: set[tuple[str, str]] = {
     ('engine.cli.users', 'sqlalchemy'),
     ('engine.cli.worker', 'engine.store'),
     ('engine.store.users', 'werkzeug'),
-    ('web.api.v1', 'engine.store'),
-    ('web.api.v1', 'sqlalchemy'),
     ('web.db', 'sqlalchemy'),
-    ('web.forms_render', 'engine.store'),
-    ('web.forms_render', 'sqlalchemy'),
-    ('web.html.auth', 'engine.store'),
     ('web.html.editor', 'engine.store'),
     ('web.html.editor', 'sqlalchemy'),
-    ('web.html.health', 'sqlalchemy'),
-    ('web.html.inbox', 'engine.store'),
-    ('web.html.inbox', 'sqlalchemy'),
-    ('web.html.instances', 'engine.store'),
-    ('web.html.instances', 'sqlalchemy'),
-    ('web.html.notifications', 'engine.store'),
 }
 
 

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine import store
 from engine.errors import NotPermitted
 from engine.i18n import _
+from engine.runtime import access as runtime_access
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from engine.app.service import Workflow
     from engine.config import Config
     from engine.language.procedure import Procedure
-    from engine.runtime.commands import Actor
 
 
 @dataclass(frozen=True)
@@ -106,14 +106,9 @@ def require_instance(workflow: Workflow, session: Session, reader: Reader,
 
 # --------------------------------------------------------------------------- acting
 
-
-def may_act(task: Mapping[str, Any], actor: Actor) -> bool:
-    """Whether ``actor`` may complete, approve or claim ``task`` (a task of the state):
-    the same rule the runtime applies when the command runs."""
-    from engine.runtime.machine import Runtime
-
-    if actor.system:
-        return False
-    if task.get("assignee"):
-        return task["assignee"] == actor.user
-    return Runtime._holds(actor, task)
+# Who may act, cancel or correct is the runtime's rule (it enforces it when a command runs);
+# pages and the API ask the same functions before offering an action.
+may_act = runtime_access.may_act
+may_cancel = runtime_access.may_cancel
+may_correct = runtime_access.may_correct
+may_start = runtime_access.may_start

@@ -18,7 +18,7 @@ try:
 except ImportError:  # not on Windows: SQLite's own busy handler queues the writers there
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store import session_factory
@@ -78,3 +78,12 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    def ping(self) -> str | None:
+        """None when the database answers; else the kind of failure (for a health check)."""
+        try:
+            with self.reading() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not ready"
+            return type(exc).__name__
+        return None

@@ -68,9 +68,10 @@ def _flow(items: Sequence[Any]) -> CommentedSeq:
 
 def _properties(doc: CommentedMap) -> CommentedMap:
     schema = doc.get("schema")
-    if not isinstance(schema, CommentedMap) or not isinstance(schema.get("properties"), CommentedMap):
+    props = schema.get("properties") if isinstance(schema, CommentedMap) else None
+    if not isinstance(props, CommentedMap):
         raise EditError("the form has no 'schema.properties' mapping; add 'schema: {type: object, properties: {}}'")
-    return schema["properties"]
+    return props
 
 
 def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: str | None = None,
@@ -344,7 +345,7 @@ def _tail(node: CommentedMap) -> tuple[CommentedMap, Any]:
     return node, key
 
 
-def _separator(node: Any) -> list | None:
+def _separator(node: Any) -> list[Any] | None:
     """The blank-line comment after a step, if it has one and nothing else."""
     if not isinstance(node, CommentedMap) or not node:
         return None

@@ -253,7 +253,6 @@ def test_audit_page_and_api_list_the_same_events(app):
         assert api["items"] and PHONE not in page.text and PHONE not in str(api)
 
 
-@pytest.mark.xfail(strict=True, reason="web/api/v1.py instance read ignores auditors; lead fixes")
 def test_auditor_reads_the_instance_the_audit_api_links_to(app):
     """The audit API's ``links.instance`` must open for the auditor it was given to (auditors
     read every instance), masked as everywhere else."""

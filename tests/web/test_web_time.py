@@ -113,3 +113,36 @@ def test_notifications_api(app, clock):
     assert c.get("/api/v1/notifications").status_code == 401
     doc = c.get("/api/v1/openapi.json").get_json()
     assert {"/notifications", "/notifications/read"} <= set(doc["paths"])
+
+
+def test_manager_a_deadline_escalated_to_acts_from_the_task_page(app, clock):
+    """The inbox, the API and the task page ask one rule (``engine.runtime.access.may_act``):
+    a task escalated to the holder's manager by name may be done by that manager from the
+    page. (Before, the page refused what the inbox offered and the API allowed.)"""
+    iid = _start(app)
+    clerk = Browser(app)
+    clerk.login("clerk1")
+    task_id = f"{iid}.{tasks_in_instance(app, iid)}"
+    assert clerk.post(f"/tasks/{task_id}/claim").status_code == 302
+    assert clerk.post(f"/tasks/{task_id}/release").status_code == 302
+    clock.set(local("2026-09-30 17:05"))  # due 17:00; level 1 goes to the holder's manager
+    _worker(app).run_once()
+    chief = Browser(app)
+    chief.login("chief1")
+    assert task_id in chief.get("/").text  # offered in the manager's inbox ...
+    page = chief.get(f"/tasks/{task_id}")
+    assert page.status_code == 200, page.text  # ... and the page lets the manager act
+    r = chief.post(f"/tasks/{task_id}", {"f.result": "已派人", "action": "submit"})
+    assert r.status_code == 302, r.text
+    assert app.extensions["workflow"].instance(
+        app.extensions["services"].database.sessions(), iid)["status"] == "completed"
+    # Someone the task was never for is still refused.
+    other = Browser(app)
+    other.login("boss")
+    assert other.get(f"/tasks/{task_id}").status_code in (302, 403)
+
+
+def tasks_in_instance(app, iid: str) -> str:
+    with app.extensions["services"].database.sessions() as s:
+        inst = app.extensions["workflow"].instance(s, iid)
+    return next(t["id"] for t in inst["tasks"] if t["status"] == "open")

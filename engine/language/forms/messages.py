@@ -1,6 +1,6 @@
 """Operator-facing messages for form validation, in Chinese (``zh``) and English (``en``).
 
-Kept apart from :mod:`engine.language.forms` so that wording can be reviewed (and translated) in one
+Kept apart from the checks so that wording can be reviewed (and translated) in one
 place. Every message is a ``str.format`` template; unknown locales fall back to Chinese.
 """
 
