@@ -108,7 +108,7 @@ def _query(services: Services, session: Session, reader: Reader,
         instance=f.instance), procs
 
 
-def _summary(proc: Procedure, e: dict) -> str:
+def _summary(proc: Procedure, e: dict[str, Any]) -> str:
     d = e["data"] or {}
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
@@ -255,7 +255,7 @@ class Dossier:
     version: dict[str, Any]
     started_by: str
     sections: list[Section]
-    corrections_by_key: dict[str, list[dict]]
+    corrections_by_key: dict[str, list[dict[str, Any]]]
     timeline: list[dict[str, Any]]
     signatures: list[dict[str, Any]]
     corrections: list[dict[str, Any]]
@@ -265,7 +265,7 @@ class Dossier:
     masked: bool = False
 
 
-def _note(proc: Procedure, e: dict) -> str:
+def _note(proc: Procedure, e: dict[str, Any]) -> str:
     d = e["data"] or {}
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: {d.get('old')} → "
@@ -320,9 +320,10 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         for key, items in corrections_by_key.items():
             sid, _sep, name = key.partition(".")
             for c in items:
+                by = c.get("by") or ""
                 corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
                                     "old": c.get("old"), "new": c.get("new"), "reason": c.get("reason"),
-                                    "by": names.get(c.get("by"), c.get("by")), "at": c.get("at")})
+                                    "by": names.get(by, by), "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
