@@ -10,8 +10,6 @@ message reaches the Chinese UI in Chinese. Placeholders use ``str.format`` names
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -19,6 +17,36 @@ LOCALES = ("zh", "en")
 
 # English text -> Chinese text. English is the key, so a missing entry still reads well.
 ZH: dict[str, str] = {
+    # Messages of the engine (runtime and application layer) that reach people.
+    "task '{title}' is claimed by {user}; ask them to release it or a supervisor to reassign it":
+        "任务“{title}”已由 {user} 领取；请其释放，或请主管转派",
+    "task '{title}' is for role '{role}' ({id}); you do not hold that role":
+        "任务“{title}”属于角色“{role}”（{id}）；您不担任该角色",
+    "you may not start '{title}': it is started by {roles}": "您不能发起“{title}”：该流程由 {roles} 发起",
+    "only the person who claimed a task can release it": "只有领取任务的人可以释放它",
+    "the instance is already {status}": "该流程实例的状态已是“{status}”",
+    "only those who may start this procedure (or an admin) may cancel an instance":
+        "只有可发起此流程的人员（或管理员）可以取消流程实例",
+    "say why the instance is cancelled": "请填写取消原因",
+    "a correction needs a reason (e.g. 笔误, 复核后更正)": "更正必须填写原因（如：笔误、复核后更正）",
+    "corrections to '{step}' are made by {roles}": "“{step}”的数据由 {roles} 更正",
+    "the instance is {status}; its tasks can no longer be changed": "该流程实例的状态是“{status}”，其任务不能再更改",
+    "task '{title}' is already {status}{by}; reload to see the current state":
+        "任务“{title}”的状态已是“{status}”{by}；请刷新页面查看当前状态",
+    " by {user}": "（{user}）",
+    "step '{title}' needs your electronic signature ({meaning}): enter your password to sign":
+        "步骤“{title}”需要您的电子签名（{meaning}）：请输入密码签名",
+    "this signature means '{meaning}', not '{given}'": "此签名的含义是“{meaning}”，不是“{given}”",
+    "a signature must be given by the person who acts": "签名必须由办理人本人完成",
+    "the password does not match; your signature was not recorded": "密码不正确，签名未记录",
+    "the instance changed since you loaded it (version {was}, now {now}); reload and try again":
+        "您打开页面后该流程已有变化（版本 {was}，现为 {now}）；请刷新后重试",
+    "auditors read records and change nothing; this action is refused (use an account without the auditors group to work on tasks)":
+        "审计员只能查阅记录，不能做任何更改；此操作被拒绝（请使用不属于审计组的账号办理任务）",
+    "an approval needs 'decision': 'approve' or 'reject'": "审批需要给出决定：approve（同意）或 reject（驳回）",
+    "'comment' must be text": "“意见”应为文本",
+    "'password' must be text": "“密码”应为文本",
+    "You may not download this file.": "您无权下载此文件。",
     "QualityFlow": "质量流程",
     "Inbox": "待办",
     "Instances": "流程记录",
@@ -377,7 +405,19 @@ ZH: dict[str, str] = {
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}
 
-_current: ContextVar[str] = ContextVar("locale", default="zh")
+
+
+def add(locale: str, pairs: dict[str, str]) -> None:
+    """Texts of one area (form validation messages, say) joining the catalogue of ``locale``;
+    an English text already there with another translation is a mistake, refused."""
+    catalogue = CATALOGUE[locale]
+    clash = sorted(k for k, v in pairs.items() if catalogue.get(k, v) != v)
+    if clash:
+        raise ValueError(f"translated twice, differently: {clash}")
+    catalogue.update(pairs)
+
+
+_current: ContextVar[str] = ContextVar("locale", default="en")
 
 
 def current_locale() -> str:
@@ -385,17 +425,15 @@ def current_locale() -> str:
 
 
 def set_locale(locale: str | None) -> None:
-    """The locale of what runs next in this context (a request, a command); unknown: zh."""
+    """The locale of what runs next in this context (a request, a command); unknown: zh.
+    Outside a request (the worker, a command, tests of the engine) it is English."""
     _current.set(locale if locale in LOCALES else "zh")
 
 
-@contextmanager
-def locale_of(locale: str | None) -> Iterator[None]:
-    token = _current.set(locale if locale in LOCALES else "zh")
-    try:
-        yield
-    finally:
-        _current.reset(token)
+def reset() -> None:
+    """Back to the default (English) once a request is over, so nothing that runs next in
+    this thread (the worker, another test) speaks the last user's language by accident."""
+    _current.set("en")
 
 
 def gettext(text: str, locale: str | None = None, **params: Any) -> str:

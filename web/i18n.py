@@ -44,6 +44,7 @@ def use(locale: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.teardown_request(lambda _exc: i18n.reset())
     app.jinja_env.globals["_"] = gettext
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["time"] = fmt_time

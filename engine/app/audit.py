@@ -1,7 +1,7 @@
 """Use cases of the audit tools: the event search, the JSON Lines export of the trail, the
 access log of unmasked views, the dossier of one instance (its complete record, with the
-result of its hash-chain check) for the page and the PDF, and for ``wf audit`` the export
-and verification of the whole trail.
+result of its hash-chain check) for the page and the PDF. (``wf audit`` exports and checks
+the whole trail through ``engine.app.admin``.)
 
 The HTML pages and the audit API call these same functions, so both apply the same rules:
 who may search (``require_overseer``), which procedures a reader sees (``access.readable``),
@@ -11,7 +11,7 @@ opens its own read session and returns plain data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +27,7 @@ from engine.errors import NotPermitted
 from engine.i18n import _
 from engine.store import audit_search, get_version, spawned_from
 from engine.store import versions as version_store
-from engine.store.audit import Report, verify_chains
-from engine.store.audit_file import FileReport, export_lines, verify_lines
+from engine.store.audit_file import export_lines
 from engine.store.audit_search import ChainCheck, EventQuery, attachments_of, check_instance
 from engine.store.users import full_names
 
@@ -171,7 +170,7 @@ def export_events(services: Services, reader: Reader, filters: EventFilters) -> 
     """The lines of the JSON Lines export (``engine.store.audit_file``) for a reader (pages
     and API). It holds every value unmasked, so it needs the auditors group with clearance,
     or an administrator, and is logged as one view of everything. The permission is
-    checked now; the lines are read as they are consumed (``export_trail``)."""
+    checked now; the lines are read as they are consumed."""
     with services.database.reading() as s:
         q, _procs = _query(services, s, reader, filters)
     if not (reader.reads_everything and reader.cleared) and not reader.admin:
@@ -181,36 +180,12 @@ def export_events(services: Services, reader: Reader, filters: EventFilters) -> 
     return _lines(services.database, q, services.now())
 
 
-# --------------------------------------------------------------------------- the whole trail
-# For ``wf audit``: whoever runs the command holds the database itself, so no reader's rule
-# applies and nothing is masked.
-
-
 def _lines(database: Database, q: EventQuery, now: datetime) -> Iterator[str]:
     """Export lines read from a read session of their own as they are consumed, so memory
     stays bounded and the caller's request may end first (a streamed download)."""
     with database.reading() as s:
         yield from export_lines(audit_search.export_events(s, q), now=now, since=q.since,
                                 until=q.until, procedure=q.procedure)
-
-
-def export_trail(database: Database, *, now: datetime, since: datetime | None = None,
-                 until: datetime | None = None, procedure: str | None = None) -> Iterator[str]:
-    """Every event (of ``procedure``'s instances, at ``[since, until)``) as the lines of a
-    JSON Lines export, read as they are consumed."""
-    return _lines(database, EventQuery(procedure=procedure, since=since, until=until), now)
-
-
-def verify_trail(database: Database, *, batch_size: int = 5000) -> Report:
-    """Recompute every instance's hash chain and name its first broken link; a read that
-    never takes the write lock, so it may run beside a working server."""
-    with database.reading() as s:
-        return verify_chains(s, batch_size=batch_size)
-
-
-def verify_export(lines: Iterable[str], name: str = "export") -> FileReport:
-    """Check an export offline: each event's hash, each chain's links and the footer."""
-    return verify_lines(lines, name)
 
 
 # --------------------------------------------------------------------------- the access log

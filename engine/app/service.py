@@ -25,6 +25,7 @@ from engine.errors import (
     SignatureInvalid,
     WorkflowError,
 )
+from engine.i18n import _
 from engine.language.calendar import Calendar
 from engine.language.procedure import MANAGER, Library, Procedure, compile_stored, load_library
 from engine.runtime.commands import (
@@ -182,7 +183,7 @@ class Workflow:
         else:
             ok = user_store.check_password(session, actor.user, password) is not None
         if not ok:
-            raise SignatureInvalid("the password does not match; your signature was not recorded")
+            raise SignatureInvalid(_("the password does not match; your signature was not recorded"))
         return Signature(meaning=step_signature, user=actor.user, name=actor.display)
 
     # -- the one transaction ----------------------------------------------------------------
@@ -191,7 +192,8 @@ class Workflow:
                username: str | None, expected_rev: int | None = None) -> dict:
         row = store.load_for_step(session, instance_id, username)
         if expected_rev is not None and row.rev != expected_rev:
-            raise Conflict(f"the instance changed since you loaded it (version {expected_rev}, now {row.rev}); reload and try again")
+            raise Conflict(_("the instance changed since you loaded it (version {was}, now {now}); reload "
+                             "and try again", was=expected_rev, now=row.rev))
         rt = self.runtime(session, row.version_id)
         actor = self._actor(username, row.user, rt.procedure) if username else None
         state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
@@ -359,7 +361,7 @@ class Workflow:
         # A tick records no form data, so the field index has nothing to change here.
         store.save_steps(session, results)
         store.postpone_timers(session, failed, now + TICK_RETRY)
-        for _, state, events, _ in results:
+        for _row, state, events, _notes in results:
             self._spawn(session, state, events)
         notify.record_many(session, self.config, notices, now)
         return len(rows), len(notices)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import NotPermitted
+from engine.i18n import _
 from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
@@ -52,10 +53,11 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
     if actor.system:
         raise NotPermitted("the system cannot act on a person's task")
     if task.get("assignee"):
-        raise NotPermitted(f"task '{step.title}' is claimed by {task['assignee']}; "
-                           "ask them to release it or a supervisor to reassign it")
+        raise NotPermitted(_("task '{title}' is claimed by {user}; ask them to release it or a "
+                             "supervisor to reassign it", title=step.title, user=task["assignee"]))
     role = procedure.roles.get(task["role"], task["role"])
-    raise NotPermitted(f"task '{step.title}' is for role '{role}' ({task['role']}); you do not hold that role")
+    raise NotPermitted(_("task '{title}' is for role '{role}' ({id}); you do not hold that role",
+                          title=step.title, role=role, id=task["role"]))
 
 
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:

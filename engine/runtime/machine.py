@@ -23,6 +23,7 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
+from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
@@ -163,10 +164,8 @@ class Runtime:
     def _start(self, cmd: Start, now: datetime) -> tuple[InstanceState, list[Event]]:
         proc = self.procedure
         if not access.may_start(proc, cmd.actor):
-            raise NotPermitted(
-                f"you may not start '{proc.title}': it is started by "
-                f"{', '.join(proc.roles.get(r, r) for r in proc.start_roles)}"
-            )
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+                                  roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
         data = self._check_form(proc.start_form, cmd.data, cmd.locale) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
         w = _Work(state, now, cmd.actor)
@@ -217,7 +216,7 @@ class Runtime:
     def _release(self, w: _Work, cmd: Release) -> None:
         task = self._open_task(w, cmd.task_id)
         if not access.may_release(task, cmd.actor):
-            raise NotPermitted("only the person who claimed a task can release it")
+            raise NotPermitted(_("only the person who claimed a task can release it"))
         t = w.task(task["id"])
         t["assignee"] = None
         t["last_assignee"] = cmd.actor.user  # whose manager hears of an escalation
@@ -237,11 +236,11 @@ class Runtime:
 
     def _cancel(self, w: _Work, cmd: Cancel) -> None:
         if w.s["status"] != "running":
-            raise InstanceClosed(f"the instance is already {w.s['status']}")
+            raise InstanceClosed(_("the instance is already {status}", status=_(w.s["status"])))
         if not access.may_cancel(w.s, self.procedure, cmd.actor):
-            raise NotPermitted("only those who may start this procedure (or an admin) may cancel an instance")
+            raise NotPermitted(_("only those who may start this procedure (or an admin) may cancel an instance"))
         if not (cmd.reason or "").strip():
-            raise CommandRejected("say why the instance is cancelled")
+            raise CommandRejected(_("say why the instance is cancelled"))
         self._close_open_tasks(w)
         w.s["status"] = "cancelled"
         w.s["ended_at"] = w.at
@@ -253,10 +252,11 @@ class Runtime:
         if cmd.step not in w.s["data"]:
             raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
         if not (cmd.reason or "").strip():
-            raise CommandRejected("a correction needs a reason (e.g. 笔误, 复核后更正)")
+            raise CommandRejected(_("a correction needs a reason (e.g. 笔误, 复核后更正)"))
         if not access.may_correct(self.procedure, cmd.step, cmd.actor):
             allowed = access.correction_roles(self.procedure, cmd.step)
-            raise NotPermitted(f"corrections to '{cmd.step}' are made by {', '.join(sorted(allowed))}")
+            raise NotPermitted(_("corrections to '{step}' are made by {roles}", step=cmd.step,
+                                  roles=", ".join(sorted(allowed))))
         form = self.procedure.form_of(cmd.step)
         if form is None or cmd.field not in form.fields or "." in cmd.field:
             known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
@@ -352,10 +352,12 @@ class Runtime:
         if task is None:
             raise NotFound(f"no task '{task_id}' in this instance")
         if w.s["status"] != "running":
-            raise InstanceClosed(f"the instance is {w.s['status']}; its tasks can no longer be changed")
+            raise InstanceClosed(_("the instance is {status}; its tasks can no longer be changed",
+                                   status=_(w.s["status"])))
         if task["status"] != "open":
-            by = f" by {task.get('completed_by')}" if task.get("completed_by") else ""
-            raise TaskClosed(f"task '{self.procedure.steps[task['step']].title}' is already {task['status']}{by}; reload to see the current state")
+            by = _(" by {user}", user=task["completed_by"]) if task.get("completed_by") else ""
+            raise TaskClosed(_("task '{title}' is already {status}{by}; reload to see the current state",
+                               title=self.procedure.steps[task["step"]].title, status=_(task["status"]), by=by))
         return task
 
     def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[Task, Step]:
@@ -388,11 +390,13 @@ class Runtime:
         if step.signature is None:
             return None
         if sig is None:
-            raise SignatureInvalid(f"step '{step.title}' needs your electronic signature ({step.signature}): enter your password to sign")
+            raise SignatureInvalid(_("step '{title}' needs your electronic signature ({meaning}): enter your "
+                                    "password to sign", title=step.title, meaning=step.signature))
         if sig.meaning and sig.meaning != step.signature:
-            raise SignatureInvalid(f"this signature means '{step.signature}', not '{sig.meaning}'")
+            raise SignatureInvalid(_("this signature means '{meaning}', not '{given}'",
+                                    meaning=step.signature, given=sig.meaning))
         if sig.user and sig.user != actor.user:
-            raise SignatureInvalid("a signature must be given by the person who acts")
+            raise SignatureInvalid(_("a signature must be given by the person who acts"))
         return {"user": actor.user, "name": sig.name or actor.display, "meaning": step.signature, "at": w.at}
 
     # -- moving through the graph -------------------------------------------------------

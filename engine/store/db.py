@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,10 +113,37 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> str | None:
     """
     from alembic import command
 
+    return _migrate(target, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(target: str | URL | Engine, revision: str) -> str | None:
+    """Run ``alembic downgrade`` to ``revision``; returns the revision the database is at."""
+    from alembic import command
+
+    return _migrate(target, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(target: str | URL | Engine, run: Callable[[AlembicConfig], None]) -> str | None:
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection), revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # A migration that rebuilds a table (SQLite cannot drop a constraint) drops
+                # the old copy, which enforced foreign keys would refuse while other tables
+                # point at it. SQLite's own recipe: keys off outside the transaction, checked
+                # before the commit, on again afterwards.
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    run(alembic_config(connection))
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"the migration left dangling references: {broken[:5]}")
+            finally:
+                if sqlite:
+                    connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
         return current_revision(engine)
     finally:
         if engine is not target:

@@ -3,11 +3,14 @@
 Every function takes the caller's ``Session`` and neither commits nor rolls back: the service
 layer owns the transaction (one per use case). The runtime's state and events are plain JSON
 data; this module copies the columns it needs out of them and keeps the rest opaque.
+
+Instances, their task rows and their events have one write path, the one every step takes:
+``create_instance``, ``save_step`` and ``save_steps`` (prepared statements, see prepared.py).
+Tests write through it too, so what they check is what the server does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,50 +59,67 @@ def _time(value: Any) -> datetime | None:
 
 # --- procedure versions ---------------------------------------------------------------------
 
-def content_hash(source_text: str, forms: Mapping[str, str]) -> str:
-    """SHA-256 over the procedure text and every form text in form-id order."""
-    digest = hashlib.sha256()
-    digest.update(b"procedure\0" + source_text.encode("utf-8") + b"\0")
-    for form_id in sorted(forms):
-        digest.update(b"form\0" + form_id.encode("utf-8") + b"\0"
-                      + forms[form_id].encode("utf-8") + b"\0")
-    return digest.hexdigest()
+def content_hash(source_text: str, forms: Mapping[str, str], procedure_id: str | None = None) -> str:
+    """The version hash of these texts: ``Procedure.content_hash`` (the procedure text and
+    what its forms define), the hash every instance records when it starts and pages show.
+
+    The texts are compiled by the procedure language (and kept compiled: the server's
+    ``Workflow.runtime`` finds them again), so they must be a valid procedure; callers that
+    hold the compiled ``Procedure`` pass its hash instead. ``DefinitionInvalid`` otherwise.
+    """
+    from engine.language.procedure import compile_stored
+
+    file = f"{procedure_id}.yaml" if procedure_id else "stored"  # no .yaml: any id will do
+    return compile_stored(source_text, file, forms).content_hash
 
 
 def register_procedure_version(
     session: Session, procedure_id: str, source_text: str, forms: Mapping[str, str],
     title: str, *, registered_by: str | None = None, status: str = "published",
-    now: datetime | None = None,
+    now: datetime | None = None, definition_hash: str | None = None,
 ) -> tuple[ProcedureVersion, bool]:
     """The version row for this exact text, created if new: ``(row, created)``.
 
-    Idempotent by content hash, also when two workers register the same text at once.
+    Found by its definition hash (``definition_hash``, the compiled procedure's
+    ``content_hash``; computed from the texts when not given), and idempotent also when two
+    workers register the same text at once: the second waits for the first's lock.
     """
-    digest = content_hash(source_text, forms)
-    found = version_by_hash(session, procedure_id, digest)
+    digest = definition_hash or content_hash(source_text, forms, procedure_id)
+    found = _same_text(session, procedure_id, digest, source_text, forms, status)
     if found is not None:
         return found, False
     serialise(session, f"versions:{procedure_id}")  # the next major number is taken once
+    found = _same_text(session, procedure_id, digest, source_text, forms, status)
+    if found is not None:  # registered by someone else while we waited for the lock
+        return found, False
     major = (session.scalar(select(func.max(ProcedureVersion.major))
                             .where(ProcedureVersion.procedure_id == procedure_id)) or 0) + 1
     row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,
                            forms=dict(forms), title=title, registered_at=now or _now(),
                            registered_by=registered_by, status=status, major=major, minor=0)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        found = version_by_hash(session, procedure_id, digest)
-        if found is None:
-            raise
-        return found, False
+    session.add(row)
+    session.flush()
     return row, True
 
 
+def _same_text(session: Session, procedure_id: str, digest: str, source_text: str,
+               forms: Mapping[str, str], status: str) -> ProcedureVersion | None:
+    """The oldest version of ``status`` with this hash and exactly these texts (a form
+    whose only change is a comment has the same definition, but is a new text to keep)."""
+    for row in session.scalars(select(ProcedureVersion).where(
+            ProcedureVersion.procedure_id == procedure_id, ProcedureVersion.content_hash == digest,
+            ProcedureVersion.status == status).order_by(ProcedureVersion.id)):
+        if row.source == source_text and (row.forms or {}) == dict(forms):
+            return row
+    return None
+
+
 def version_by_hash(session: Session, procedure_id: str, digest: str) -> ProcedureVersion | None:
+    """The version with this definition hash: the oldest published one, else the oldest."""
     return session.scalars(select(ProcedureVersion).where(
         ProcedureVersion.procedure_id == procedure_id,
-        ProcedureVersion.content_hash == digest)).first()
+        ProcedureVersion.content_hash == digest)
+        .order_by(ProcedureVersion.status != "published", ProcedureVersion.id)).first()
 
 
 def latest_version(session: Session, procedure_id: str, *,
@@ -161,58 +181,6 @@ def _instance_columns(state: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def insert_instance(session: Session, state: Mapping[str, Any], version_id: int,
-                    next_timer_at: datetime | None = None) -> Instance:
-    """Store a new instance from the runtime's state (``state["id"]`` is its id).
-
-    ``rev`` starts at ``state.get("rev", 0)``; the stored state always carries the row's rev.
-    """
-    if session.get(Instance, state["id"]) is not None:
-        raise Conflict(f"Instance {state['id']} already exists.")
-    rev = int(state.get("rev") or 0)
-    stored = {**state, "rev": rev}
-    row = Instance(id=state["id"], version_id=version_id, state=stored, rev=rev,
-                   next_timer_at=next_timer_at, updated_at=_now(), **_instance_columns(state))
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError as exc:
-        raise Conflict(f"Instance {state['id']} already exists.") from exc
-    _mirror_tasks(session, state)
-    session.flush()
-    return row
-
-
-def update_instance(session: Session, state: Mapping[str, Any], expected_rev: int,
-                    next_timer_at: datetime | None = None) -> int:
-    """Write the new state if the row is still at ``expected_rev``; return the new rev.
-
-    Raises ``Conflict`` when someone else wrote first (nothing is changed then) and
-    ``NotFound`` for an unknown instance. Mirrors ``state["tasks"]`` into the tasks table.
-    """
-    instance_id = state["id"]
-    new_rev = expected_rev + 1
-    columns = _instance_columns(state)
-    result = session.execute(
-        update(Instance)
-        .where(Instance.id == instance_id, Instance.rev == expected_rev)
-        .values(state={**state, "rev": new_rev}, rev=new_rev, next_timer_at=next_timer_at,
-                updated_at=_now(), **columns)
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        current = session.scalar(select(Instance.rev).where(Instance.id == instance_id))
-        if current is None:
-            raise NotFound(f"Instance {instance_id} does not exist.")
-        raise Conflict(f"Instance {instance_id} was changed by someone else (you had version "
-                       f"{expected_rev}, it is now at {current}); reload it and try again.")
-    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
-    if cached is not None:
-        session.expire(cached)
-    _mirror_tasks(session, state)
-    session.flush()
-    return new_rev
-
-
 def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str, Any]:
     return {
         "step": task["step"],
@@ -226,36 +194,6 @@ def _task_columns(task: Mapping[str, Any], fallback_time: datetime) -> dict[str,
         "completed_by": task.get("completed_by"),
         "escalated_to": (" " + " ".join(task["escalated_to"]) + " ") if task.get("escalated_to") else None,
     }
-
-
-def _mirror_tasks(session: Session, state: Mapping[str, Any]) -> None:
-    """Make the tasks rows of one instance equal ``state["tasks"]``, touching changed rows
-    only, and mark the KPI days of the instance out of date."""
-    instance_id, procedure_id = state["id"], state["procedure"]
-    existing = {t.task_id: t for t in session.scalars(
-        select(Task).where(Task.instance_id == instance_id))}
-    now = _now()
-    days = set()
-    for key, task in (state.get("tasks") or {}).items():
-        task_id = str(task.get("id") or key)
-        values = _task_columns(task, now)
-        row = existing.pop(task_id, None)
-        if row is None:
-            session.add(Task(id=f"{instance_id}.{task_id}", instance_id=instance_id,
-                             task_id=task_id, procedure_id=procedure_id, **values))
-            days.add(kpi_rollup.day_of(values["created_at"]))
-            continue
-        if task.get("created_at") in (None, ""):
-            values.pop("created_at")  # keep the time the row was first mirrored
-        for name, value in values.items():
-            if getattr(row, name) != value:
-                setattr(row, name, value)
-                days.add(kpi_rollup.day_of(row.created_at))
-    for row in existing.values():
-        days.add(kpi_rollup.day_of(row.created_at))
-        session.delete(row)
-    session.flush()
-    batch(session, kpi_rollup.pending_writes(procedure_id, _kpi_days(parse_time(state["started_at"]), days)))
 
 
 # The hot path (load, write, append of one step) runs prepared statements (see prepared.py).
@@ -631,37 +569,6 @@ def postpone_timers(session: Session, instance_ids: Sequence[str], until: dateti
 
 
 # --- events ---------------------------------------------------------------------------------
-
-def append_events(session: Session, instance_id: str,
-                  events: Iterable[Mapping[str, Any]]) -> list[Event]:
-    """Append events to the instance's hash chain, after the head stored on its row.
-
-    The instance row is locked (PostgreSQL) and its head moved on in the same transaction;
-    the unique (instance_id, seq) is the backstop and surfaces as ``Conflict``.
-    """
-    events = list(events)
-    if not events:
-        return []
-    head = session.execute(select(Instance.event_seq, Instance.event_hash)
-                           .where(Instance.id == instance_id).with_for_update()).first()
-    if head is None:
-        raise NotFound(f"Instance {instance_id} does not exist.")
-    rows, seq, last = _chain(instance_id, events, head.event_seq, head.event_hash or GENESIS)
-    try:
-        with session.begin_nested():
-            objects = [Event(**row) for row in rows]
-            session.add_all(objects)
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"Instance {instance_id} got events from someone else at the same "
-                       "time; reload it and try again.") from exc
-    session.execute(update(Instance.__table__).where(Instance.__table__.c.id == instance_id)
-                    .values(event_seq=seq, event_hash=last))
-    cached = session.identity_map.get(session.identity_key(Instance, instance_id))
-    if cached is not None:
-        session.expire(cached)
-    return objects
-
 
 def events_of(session: Session, instance_id: str) -> list[Event]:
     """The instance's events in chain order."""

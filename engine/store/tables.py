@@ -110,10 +110,12 @@ class Base(DeclarativeBase):
 
 
 class ProcedureVersion(Base):
-    """One immutable published text of a procedure and its forms, keyed by content hash."""
+    """One immutable text of a procedure and its forms, found by its definition hash
+    (``content_hash``: ``Procedure.content_hash``, the hash its instances record and pages
+    show). Several versions may share one (a restored text), so it is indexed, not unique."""
 
     __tablename__ = "procedure_versions"
-    __table_args__ = (UniqueConstraint("procedure_id", "content_hash"),)
+    __table_args__ = (Index("ix_procedure_versions_procedure_id_content_hash", "procedure_id", "content_hash"),)
 
     id: Mapped[intpk]
     procedure_id: Mapped[str100] = mapped_column(index=True)

@@ -16,14 +16,27 @@ from engine.store.tables import Group, User, user_groups
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+# werkzeug's scrypt at its default cost (about 0.1 s a hash, on purpose). Tests lower it.
+PASSWORD_METHOD = "scrypt"
+
 # Checked against when the user does not exist, so both paths take the same time.
-_DUMMY_HASH = generate_password_hash("not a password", method="scrypt")
+_dummy_hashes: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    found = _dummy_hashes.get(PASSWORD_METHOD)
+    if found is None:
+        found = _dummy_hashes[PASSWORD_METHOD] = generate_password_hash("not a password", method=PASSWORD_METHOD)
+    return found
+
+
+_dummy_hash()  # now, not at the first unknown user
 
 
 def hash_password(password: str) -> str:
     if not password:
         raise WorkflowError("The password must not be empty.")
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -132,7 +145,7 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     """The active user whose password this is, else None (unknown, inactive or wrong)."""
     user = get_user(session, username)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None
     if not password or not check_password_hash(user.password_hash, password):
         return None

@@ -1,14 +1,14 @@
 """Procedure versions written by the editor: drafts (minor versions), review and publication.
 
 Files loaded from disk register published versions through ``repo.register_procedure_version``
-(idempotent by content hash). Editor drafts are numbered ``MAJOR.MINOR`` on top of the latest
+(idempotent by text). Editor drafts are numbered ``MAJOR.MINOR`` on top of the latest
 published major; publishing promotes the reviewed draft row to the next major version, so the
-version an instance pins is exactly the text that was approved.
+version an instance pins is exactly the text that was approved. Every row, draft or not,
+carries the one version hash (``repo.content_hash``), the one its instances will record.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from engine.errors import Conflict
 from engine.store.db import serialise
-from engine.store.repo import content_hash, get_version, version_by_hash
+from engine.store.repo import content_hash, get_version
 from engine.store.tables import ProcedureVersion
 
 if TYPE_CHECKING:
@@ -56,36 +56,28 @@ def _max(session: Session, column, *where) -> int:
 
 
 def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[str, str],
-               title: str, *, user: str, note: str = "",
-               now: datetime | None = None) -> tuple[ProcedureVersion, bool]:
+               title: str, *, user: str, note: str = "", now: datetime | None = None,
+               definition_hash: str | None = None) -> tuple[ProcedureVersion, bool]:
     """A new draft row numbered ``major.(minor+1)``; ``(row, created)``. Saving the same
-    text as the newest draft creates nothing."""
+    text as the newest draft creates nothing. ``definition_hash`` is the compiled draft's
+    ``content_hash`` (computed from the texts when not given)."""
     serialise(session, f"versions:{procedure_id}")  # two editors saving at once get 1.1 and 1.2
     latest = working_copy(session, procedure_id)
-    digest = content_hash(source, forms)
-    if latest is not None and latest.status == DRAFT and _plain_hash(latest) == digest:
+    if (latest is not None and latest.status == DRAFT and latest.source == source
+            and (latest.forms or {}) == dict(forms)):
         return latest, False
+    digest = definition_hash or content_hash(source, forms, procedure_id)
     major = _max(session, ProcedureVersion.major, ProcedureVersion.procedure_id == procedure_id,
                  ProcedureVersion.status == PUBLISHED)
     minor = _max(session, ProcedureVersion.minor, ProcedureVersion.procedure_id == procedure_id,
                  ProcedureVersion.major == major) + 1
-    # The content hash is unique per procedure; a draft may repeat an older text (restore),
-    # so drafts carry a hash salted with their number. Publication puts the plain hash back.
     row = ProcedureVersion(
-        procedure_id=procedure_id, content_hash=_salted(digest, f"draft {major}.{minor}"),
+        procedure_id=procedure_id, content_hash=digest,
         source=source, forms=dict(forms), title=title, registered_at=now or datetime.now(UTC),
         registered_by=user, status=DRAFT, major=major, minor=minor, note=note or None)
     session.add(row)
     session.flush()
     return row, True
-
-
-def _salted(digest: str, salt: str) -> str:
-    return hashlib.sha256(f"{digest}\0{salt}".encode()).hexdigest()
-
-
-def _plain_hash(row: ProcedureVersion) -> str:
-    return content_hash(row.source, row.forms or {})
 
 
 def mark_in_review(session: Session, version_id: int, *, reason: str, change_instance: str) -> ProcedureVersion:
@@ -121,10 +113,5 @@ def publish(session: Session, version_id: int, *, now: datetime | None = None) -
     row.note = ((row.note + " · ") if row.note else "") + f"draft {label(row)}"
     row.status, row.major, row.minor = PUBLISHED, major, 0
     row.registered_at = now or datetime.now(UTC)
-    # The plain hash lets `wf procedures load` recognise this text when it comes back from
-    # `wf procedures export` through git; unless an older version already has that text.
-    digest = _plain_hash(row)
-    if version_by_hash(session, row.procedure_id, digest) is None:
-        row.content_hash = digest
     session.flush()
     return row

@@ -11,15 +11,15 @@ from sqlalchemy import text
 
 from engine.cli import main
 from engine.store import (
-    append_events,
+    create_instance,
     events_of,
-    insert_instance,
     register_procedure_version,
     upgrade,
     verify,
     verify_chains,
 )
 from engine.store.audit import GENESIS, canonical_json, event_hash, format_time, hash_of
+from tests.helpers.store import FORMS, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, 0, 123456, tzinfo=UTC)
 
@@ -47,11 +47,10 @@ def _events(n: int, start: datetime = T0) -> list[dict]:
 @pytest.fixture
 def chains(session) -> list[str]:
     """Three instances with 5, 3 and 1 events, committed."""
-    version, _ = register_procedure_version(session, "complaint", "id: complaint\n", {}, "t")
+    version, _ = register_procedure_version(session, "complaint", procedure_text("complaint"), FORMS, "t")
     ids = []
     for name, n in (("A", 5), ("B", 3), ("C", 1)):
-        insert_instance(session, _state(name), version.id)
-        append_events(session, name, _events(n))
+        create_instance(session, _state(name), version.id, _events(n))
         ids.append(name)
     session.commit()
     return ids
@@ -144,7 +143,8 @@ def test_deleted_event_is_caught(chains, session, engine):
     assert (breaks["B"].seq, breaks["B"].problem) == (2, "missing seq")
 
 
-def test_cli_audit_verify(db_url, tmp_path, monkeypatch):
+def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
+    db_url = unmigrated_db_url
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
     runner = CliRunner()
@@ -157,10 +157,9 @@ def test_cli_audit_verify(db_url, tmp_path, monkeypatch):
     eng = make_engine(db_url)
     try:
         with session_factory(eng)() as s:
-            version, _ = register_procedure_version(s, "p", "id: p\n", {}, "t")
+            version, _ = register_procedure_version(s, "p", procedure_text("p"), FORMS, "t")
             for name in ("A", "B"):
-                insert_instance(s, _state(name), version.id)
-                append_events(s, name, _events(3))
+                create_instance(s, _state(name), version.id, _events(3))
             s.commit()
         result = runner.invoke(main, ["audit", "verify", "--batch-size", "2"])
         assert result.exit_code == 0, result.output

@@ -29,6 +29,7 @@ from engine.store import (
 )
 from engine.store.prepared import Prepared, batch
 from tests.helpers.service import PASSWORD, answer, answers, open_task, play, setup
+from tests.helpers.store import FORMS, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, 15, 123456, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def _event(etype: str, **data) -> dict:
 
 @pytest.fixture
 def version_id(session) -> int:
-    row, _ = register_procedure_version(session, "complaint", "id: complaint\n", {}, "投诉")
+    row, _ = register_procedure_version(session, "complaint", procedure_text("complaint"), FORMS, "投诉")
     session.flush()
     return row.id
 

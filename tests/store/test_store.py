@@ -12,34 +12,40 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
 from engine.cli import main
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, DefinitionInvalid, NotFound
+from engine.language.procedure import compile_stored
 from engine.store import (
     Base,
     Instance,
+    StepRow,
     Task,
-    append_events,
     content_hash,
     count_instances,
+    create_instance,
     current_revision,
     due_instances,
+    events_of,
     get_task,
     head_revision,
-    insert_instance,
     latest_version,
     list_instances,
+    load_for_step,
     load_instance,
     make_engine,
     new_id,
     open_tasks_for,
     register_procedure_version,
+    repo,
+    save_step,
     tasks_of,
-    update_instance,
     upgrade,
+    version_by_hash,
     versions_of,
 )
+from tests.helpers.store import FORMS, NOTE_FORM, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, tzinfo=UTC)
-PROC = "id: complaint\ntitle: 客户投诉处理\nsteps: []\n"
+PROC = procedure_text("complaint")
 
 
 def make_state(instance_id: str, *, tasks: dict | None = None, status: str = "running",
@@ -63,8 +69,7 @@ def make_task(task_id: str, **kw) -> dict:
 
 @pytest.fixture
 def version_id(session) -> int:
-    row, _ = register_procedure_version(session, "complaint", PROC, {"f1": "type: object\n"},
-                                        "客户投诉处理")
+    row, _ = register_procedure_version(session, "complaint", PROC, FORMS, "客户投诉处理")
     session.commit()
     return row.id
 
@@ -130,76 +135,116 @@ def test_new_ids_sort_by_time():
 # --- procedure versions ---------------------------------------------------------------------
 
 def test_register_version_is_idempotent_by_content(session):
-    forms = {"b": "B\n", "a": "A\n"}
-    v1, created = register_procedure_version(session, "complaint", PROC, forms, "投诉")
+    v1, created = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
     assert created and v1.status == "published"
-    again, created = register_procedure_version(session, "complaint", PROC, dict(reversed(
-        list(forms.items()))), "投诉")
+    again, created = register_procedure_version(session, "complaint", PROC, dict(FORMS), "投诉")
     assert not created and again.id == v1.id
-    assert v1.content_hash == content_hash(PROC, forms)
-    v2, created = register_procedure_version(session, "complaint", PROC, {**forms, "a": "A2\n"},
-                                             "投诉")
-    assert created and v2.id != v1.id
+    both = {"extra": NOTE_FORM.replace("id: note", "id: extra"), **FORMS}  # extra: not used
+    v3, created = register_procedure_version(session, "complaint", PROC, both, "投诉")
+    assert created and v3.content_hash == v1.content_hash  # a form it does not use
+    again, created = register_procedure_version(session, "complaint", PROC, dict(reversed(both.items())), "投诉")
+    assert not created and again.id == v3.id
+    session.rollback()
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    # The one version hash: what the compiled procedure (and so every instance) records.
+    assert v1.content_hash == compile_stored(PROC, "complaint.yaml", FORMS).content_hash
+    assert v1.content_hash == content_hash(PROC, FORMS, "complaint") == content_hash(PROC, FORMS)
+    changed = {"note": NOTE_FORM.replace("结果", "结论")}
+    v2, created = register_procedure_version(session, "complaint", PROC, changed, "投诉")
+    assert created and v2.id != v1.id and v2.content_hash != v1.content_hash
     session.commit()
     assert latest_version(session, "complaint").id == v2.id
     assert latest_version(session, "other") is None
     assert [v.id for v in versions_of(session, "complaint")] == [v1.id, v2.id]
-    assert v1.forms == forms
+    assert v1.forms == FORMS
+    assert version_by_hash(session, "complaint", v1.content_hash).id == v1.id
+
+
+def test_a_new_text_with_the_same_definition_is_a_new_version_with_the_same_hash(session):
+    """A comment in a form changes no definition, but the text people wrote is kept."""
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    commented = {"note": "# 备注\n" + NOTE_FORM}
+    v2, created = register_procedure_version(session, "complaint", PROC, commented, "投诉")
+    assert created and v2.id != v1.id and v2.content_hash == v1.content_hash
+    again, created = register_procedure_version(session, "complaint", PROC, commented, "投诉")
+    assert not created and again.id == v2.id
+    assert version_by_hash(session, "complaint", v1.content_hash).id == v1.id  # the oldest
+
+
+def test_a_caller_that_compiled_the_procedure_passes_its_hash(session):
+    digest = compile_stored(PROC, "complaint.yaml", FORMS).content_hash
+    row, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉", definition_hash=digest)
+    assert row.content_hash == digest
+
+
+def test_an_invalid_procedure_has_no_version_hash(session):
+    with pytest.raises(DefinitionInvalid):
+        register_procedure_version(session, "complaint", "id: complaint\nsteps: []\n", {}, "投诉")
 
 
 def test_register_version_race_returns_existing(sessions):
     with sessions() as a, sessions() as b:
-        row_a, created_a = register_procedure_version(a, "p", PROC, {}, "t")
+        row_a, created_a = register_procedure_version(a, "p", procedure_text("p"), FORMS, "t")
         a.commit()
         # b had not seen it when it started: the unique constraint settles it.
-        row_b, created_b = register_procedure_version(b, "p", PROC, {}, "t")
+        row_b, created_b = register_procedure_version(b, "p", procedure_text("p"), FORMS, "t")
         assert created_a and not created_b and row_a.id == row_b.id
 
 
-# --- instances ------------------------------------------------------------------------------
+# --- instances (through the step path the server uses: create_instance, save_step) ----------
+
+def insert(session, state: dict, version_id: int, next_timer_at: datetime | None = None,
+           events: list | None = None) -> None:
+    create_instance(session, state, version_id, events or [], next_timer_at)
+
+
+def step(session, state: dict, events: list | None = None, row: StepRow | None = None) -> int:
+    """Write ``state`` as the next step of its instance (loaded now unless ``row`` is given)."""
+    return save_step(session, row or load_for_step(session, state["id"]), state, events or [])
+
 
 def test_insert_and_load_instance(session, version_id):
     state = make_state("I1", tasks={"t1": make_task("t1")})
-    row = insert_instance(session, state, version_id, next_timer_at=T0 + timedelta(hours=8))
+    insert(session, state, version_id, next_timer_at=T0 + timedelta(hours=8))
     session.commit()
-    assert row.rev == 0
     loaded = load_instance(session, "I1")
+    assert loaded.rev == 0
     assert loaded.state == state
     assert loaded.status == "running" and loaded.started_at == T0
     assert loaded.next_timer_at == T0 + timedelta(hours=8)
     with pytest.raises(NotFound):
         load_instance(session, "nope")
     with pytest.raises(Conflict):
-        insert_instance(session, make_state("I1"), version_id)
+        insert(session, make_state("I1"), version_id)
 
 
 def test_update_is_optimistic(sessions, version_id):
     with sessions() as s:
-        insert_instance(s, make_state("I1"), version_id)
+        insert(s, make_state("I1"), version_id)
         s.commit()
     # Two users load the same revision ...
     with sessions() as a:
-        rev_a = load_instance(a, "I1").rev
+        row_a = load_for_step(a, "I1")
     with sessions() as b:
-        rev_b = load_instance(b, "I1").rev
+        row_b = load_for_step(b, "I1")
     # ... A writes first, B's write with the stale revision is refused.
     with sessions() as a:
         state = make_state("I1")
         state["data"]["review"] = {"by": "A"}
-        assert update_instance(a, state, rev_a) == 1
+        assert step(a, state, row=row_a) == 1
         a.commit()
     with sessions() as b:
         state = make_state("I1")
         state["data"]["review"] = {"by": "B"}
         with pytest.raises(Conflict, match="changed by someone else"):
-            update_instance(b, state, rev_b)
+            step(b, state, row=row_b)
         b.rollback()
     with sessions() as s:
         row = load_instance(s, "I1")
         assert row.rev == 1 and row.state["rev"] == 1
         assert row.state["data"]["review"] == {"by": "A"}
         with pytest.raises(NotFound):
-            update_instance(s, make_state("I2"), 0)
+            step(s, make_state("I2"))
 
 
 def test_concurrent_updates_on_postgresql(backend, sessions, version_id):
@@ -207,16 +252,18 @@ def test_concurrent_updates_on_postgresql(backend, sessions, version_id):
     if backend != "postgresql":
         pytest.skip("SQLite serialises whole transactions (see the pragma test)")
     with sessions() as s:
-        insert_instance(s, make_state("I1"), version_id)
+        insert(s, make_state("I1"), version_id)
         s.commit()
+    with sessions() as s:
+        row = load_for_step(s, "I1")
     errors: list[Exception] = []
     with sessions() as a:
-        update_instance(a, make_state("I1", status="completed"), 0)
+        step(a, make_state("I1", status="completed"), row=row)
 
         def second():
             with sessions() as b:
                 try:
-                    update_instance(b, make_state("I1"), 0)
+                    step(b, make_state("I1"), row=row)
                     b.commit()
                 except Conflict as exc:
                     errors.append(exc)
@@ -232,10 +279,12 @@ def test_concurrent_updates_on_postgresql(backend, sessions, version_id):
         assert load_instance(s, "I1").status == "completed"
 
 
-def test_update_refreshes_loaded_row(session, version_id):
-    row = insert_instance(session, make_state("I1"), version_id)
-    update_instance(session, make_state("I1", status="completed") | {"outcome": "closed",
-                    "ended_at": (T0 + timedelta(days=1)).isoformat()}, row.rev)
+def test_a_row_loaded_before_a_step_reads_the_step_when_loaded_again(session, version_id):
+    insert(session, make_state("I1"), version_id)
+    row = load_instance(session, "I1")
+    step(session, make_state("I1", status="completed") | {"outcome": "closed",
+         "ended_at": (T0 + timedelta(days=1)).isoformat()})
+    assert load_instance(session, "I1") is row  # the session's object, refreshed
     assert row.status == "completed" and row.outcome == "closed" and row.rev == 1
     assert row.ended_at == T0 + timedelta(days=1)
 
@@ -244,8 +293,8 @@ def test_list_and_count_instances(session, version_id):
     for i in range(5):
         state = make_state(f"I{i}", status="completed" if i % 2 else "running")
         state["started_at"] = (T0 + timedelta(minutes=i)).isoformat()
-        insert_instance(session, state, version_id)
-    insert_instance(session, make_state("X", procedure="other"), version_id)
+        insert(session, state, version_id)
+    insert(session, make_state("X", procedure="other"), version_id)
     assert [r.id for r in list_instances(session, "complaint")] == ["I4", "I3", "I2", "I1", "I0"]
     assert [r.id for r in list_instances(session, status="completed")] == ["I3", "I1"]
     assert [r.id for r in list_instances(session, "complaint", limit=2, offset=1)] == ["I3", "I2"]
@@ -254,12 +303,11 @@ def test_list_and_count_instances(session, version_id):
 
 
 def test_due_instances(session, version_id):
-    insert_instance(session, make_state("late"), version_id, T0 - timedelta(minutes=1))
-    insert_instance(session, make_state("later"), version_id, T0 + timedelta(hours=1))
-    insert_instance(session, make_state("none"), version_id, None)
-    insert_instance(session, make_state("ended", status="completed"), version_id,
-                    T0 - timedelta(hours=1))
-    insert_instance(session, make_state("now"), version_id, T0)
+    insert(session, make_state("late"), version_id, T0 - timedelta(minutes=1))
+    insert(session, make_state("later"), version_id, T0 + timedelta(hours=1))
+    insert(session, make_state("none"), version_id, None)
+    insert(session, make_state("ended", status="completed"), version_id, T0 - timedelta(hours=1))
+    insert(session, make_state("now"), version_id, T0)
     assert [r.id for r in due_instances(session, T0, 10)] == ["late", "now"]
     assert [r.id for r in due_instances(session, T0, 1)] == ["late"]
 
@@ -269,7 +317,7 @@ def test_due_instances_skip_locked_on_postgresql(backend, sessions, version_id):
         pytest.skip("row claims need PostgreSQL")
     with sessions() as s:
         for i in range(4):
-            insert_instance(s, make_state(f"I{i}"), version_id, T0 - timedelta(minutes=10 - i))
+            insert(s, make_state(f"I{i}"), version_id, T0 - timedelta(minutes=10 - i))
         s.commit()
     with sessions() as a, sessions() as b:
         first = [r.id for r in due_instances(a, T0, 2)]
@@ -281,7 +329,7 @@ def test_due_instances_skip_locked_on_postgresql(backend, sessions, version_id):
 
 def test_tasks_are_mirrored(session, version_id):
     state = make_state("I1", tasks={"t1": make_task("t1")})
-    insert_instance(session, state, version_id)
+    insert(session, state, version_id)
     session.commit()
     task = get_task(session, "I1.t1")
     assert (task.instance_id, task.task_id, task.step, task.kind, task.status) == (
@@ -291,38 +339,33 @@ def test_tasks_are_mirrored(session, version_id):
     state["tasks"]["t1"].update(status="done", completed_by="bob",
                                 completed_at=(T0 + timedelta(hours=1)).isoformat())
     state["tasks"]["t2"] = make_task("t2", step="approve", kind="approval", role="qa_supervisor")
-    update_instance(session, state, 0)
+    step(session, state)
     session.commit()
+    session.expire_all()  # the step wrote past the session's objects
     rows = {t.task_id: t for t in tasks_of(session, "I1")}
     assert set(rows) == {"t1", "t2"}
     assert rows["t1"].status == "done" and rows["t1"].completed_by == "bob"
     assert rows["t1"].completed_at == T0 + timedelta(hours=1)
     assert rows["t2"].kind == "approval" and rows["t2"].id == "I1.t2"
 
+    # The runtime never removes a task: a task missing from a state keeps its row.
     del state["tasks"]["t1"]
-    update_instance(session, state, 1)
-    assert [t.task_id for t in tasks_of(session, "I1")] == ["t2"]
+    step(session, state)
+    assert [t.task_id for t in tasks_of(session, "I1")] == ["t1", "t2"]
     with pytest.raises(NotFound):
-        get_task(session, "I1.t1")
+        get_task(session, "I1.t9")
 
 
 def test_unchanged_tasks_are_not_rewritten(session, version_id):
-    state = make_state("I1", tasks={"t1": make_task("t1")})
-    insert_instance(session, state, version_id)
-    session.commit()
-    statements: list[str] = []
-    from sqlalchemy import event
-
-    @event.listens_for(session.get_bind(), "before_cursor_execute")
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    try:
-        update_instance(session, state, 0)
-    finally:
-        event.remove(session.get_bind(), "before_cursor_execute", record)
-    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE TASKS",
-                                                                       "INSERT INTO TASKS"))]
+    state = make_state("I1", tasks={"t1": make_task("t1"), "t2": make_task("t2")})
+    insert(session, state, version_id)
+    row = load_for_step(session, "I1")
+    writes = [stmt for stmt, _ in repo._step_writes(row, state, [], None, T0)]
+    assert writes == [repo._UPDATE_INSTANCE]  # no task row, no event, no KPI day
+    state["tasks"]["t2"] = make_task("t2", status="done")
+    writes = {stmt: rows for stmt, rows in repo._step_writes(row, state, [], None, T0)}
+    assert [r["b_id"] for r in writes[repo._UPDATE_TASK]] == ["I1.t2"]
+    assert repo._INSERT_TASKS not in writes
 
 
 def test_inbox(session, version_id):
@@ -333,10 +376,9 @@ def test_inbox(session, version_id):
         "t4": make_task("t4", role="inspector", status="done"),
         "t5": make_task("t5", role="inspector", assignee="bob"),
     }
-    insert_instance(session, make_state("I1", tasks=tasks), version_id)
-    insert_instance(session, make_state("I2", procedure="acceptance",
-                                        tasks={"t1": make_task("t1", role="inspector")}),
-                    version_id)
+    insert(session, make_state("I1", tasks=tasks), version_id)
+    insert(session, make_state("I2", procedure="acceptance",
+                               tasks={"t1": make_task("t1", role="inspector")}), version_id)
     got = open_tasks_for(session, {"inspector"}, "bob")
     assert [t.id for t in got] == ["I1.t1", "I1.t5", "I2.t1", "I1.t3"]
     got = open_tasks_for(session, {"complaint.inspector"}, "dave")
@@ -349,29 +391,29 @@ def test_inbox(session, version_id):
 
 # --- events through the repository ----------------------------------------------------------
 
-def test_append_events_chains_per_instance(session, version_id):
-    insert_instance(session, make_state("I1"), version_id)
-    insert_instance(session, make_state("I2"), version_id)
+def test_events_chain_per_instance(session, version_id):
     ev = {"type": "instance:started", "at": T0.isoformat(), "actor": "alice", "step": None,
           "task": None, "data": {}}
-    first = append_events(session, "I1", [ev, {**ev, "type": "task:created", "task": "t1"}])
-    other = append_events(session, "I2", [ev])
-    more = append_events(session, "I1", [{**ev, "type": "task:completed"}])
-    assert [e.seq for e in first + more] == [1, 2, 3] and other[0].seq == 1
-    assert first[0].prev_hash == "0" * 64 and first[1].prev_hash == first[0].hash
-    assert more[0].prev_hash == first[1].hash
-    assert append_events(session, "I1", []) == []
+    insert(session, make_state("I1"), version_id,
+           events=[ev, {**ev, "type": "task:created", "task": "t1"}])
+    insert(session, make_state("I2"), version_id, events=[ev])
+    step(session, make_state("I1"), [{**ev, "type": "task:completed"}])
+    step(session, make_state("I1"), [])  # nothing recorded: the chain stays where it was
     session.commit()
-    from engine.store import events_of
-
-    assert [e.type for e in events_of(session, "I1")] == [
-        "instance:started", "task:created", "task:completed"]
-    assert events_of(session, "I1")[1].to_dict()["task"] == "t1"
+    first, other = events_of(session, "I1"), events_of(session, "I2")
+    assert [e.seq for e in first] == [1, 2, 3] and [e.seq for e in other] == [1]
+    assert first[0].prev_hash == "0" * 64 and first[1].prev_hash == first[0].hash
+    assert first[2].prev_hash == first[1].hash
+    assert [e.type for e in first] == ["instance:started", "task:created", "task:completed"]
+    assert first[1].to_dict()["task"] == "t1"
+    head = load_for_step(session, "I1")
+    assert (head.event_seq, head.event_hash) == (3, first[2].hash)
 
 
 # --- CLI ------------------------------------------------------------------------------------
 
-def test_cli_db_upgrade(db_url, tmp_path, monkeypatch):
+def test_cli_db_upgrade(unmigrated_db_url, tmp_path, monkeypatch):
+    db_url = unmigrated_db_url
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
     runner = CliRunner()
@@ -391,3 +433,21 @@ def test_cli_db_upgrade(db_url, tmp_path, monkeypatch):
             assert conn.execute(select(Task.id)).all() == []
     finally:
         eng.dispose()
+
+
+def test_drafts_and_their_publication_carry_the_one_version_hash(session):
+    from engine.store import versions
+
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    changed = procedure_text("complaint", title="客户投诉")
+    d1, created = versions.save_draft(session, "complaint", changed, FORMS, "客户投诉", user="ed")
+    assert created and d1.content_hash == content_hash(changed, FORMS, "complaint") != v1.content_hash
+    assert versions.save_draft(session, "complaint", changed, FORMS, "客户投诉", user="ed") == (d1, False)
+    # A draft restoring the published text shares its hash (no salted third hash).
+    d2, created = versions.save_draft(session, "complaint", PROC, FORMS, "投诉", user="ed")
+    assert created and (d2.major, d2.minor) == (1, 2) and d2.content_hash == v1.content_hash
+    versions.mark_in_review(session, d2.id, reason="恢复", change_instance="C1")
+    published = versions.publish(session, d2.id)
+    assert (published.major, published.content_hash) == (2, v1.content_hash)
+    # Registering that text again finds the oldest published version with it.
+    assert register_procedure_version(session, "complaint", PROC, FORMS, "投诉") == (v1, False)

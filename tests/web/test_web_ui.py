@@ -290,6 +290,8 @@ def test_signed_report_and_review_with_rejection(app):
     assert "签名含义：确认" in page
     r = insp.post(f"/tasks/{tid}", {**REPORT, "action": "submit", "password": "wrong"})
     assert r.status_code == 422 and errors_in(r.text).get("password")
+    # The engine's message reaches the Chinese page in Chinese (one catalogue, engine.i18n).
+    assert "密码不正确，签名未记录" in r.text and "does not match" not in r.text
     assert 'value="JY-2026-0001"' in r.text
     with app.extensions["services"].database.sessions() as s:
         assert [e.type for e in store.events_of(s, iid)].count("task:completed") == 3

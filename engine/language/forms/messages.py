@@ -1,66 +1,99 @@
 """Operator-facing messages for form validation, in Chinese (``zh``) and English (``en``).
 
-Kept apart from the checks so that wording can be reviewed (and translated) in one
-place. Every message is a ``str.format`` template; unknown locales fall back to Chinese.
+Kept apart from the checks so that wording can be reviewed in one place; they are
+translated by the product's one catalogue (``engine.i18n``). Every message is a
+``str.format`` template; unknown locales fall back to Chinese.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MESSAGES: dict[str, dict[str, str]] = {
-    "required": {"zh": "必填项", "en": "This field is required"},
-    "unknown": {"zh": "未知字段", "en": "This is an unknown field"},
-    "enum": {"zh": "请从以下选项中选择：{options}", "en": "Choose one of: {options}"},
-    "const": {"zh": "应为 {value}", "en": "Must be {value}"},
-    "type.string": {"zh": "应填写文本", "en": "Enter text"},
-    "type.number": {"zh": "应填写数字", "en": "Enter a number"},
-    "type.integer": {"zh": "应填写整数", "en": "Enter a whole number"},
-    "type.boolean": {"zh": "应选择是或否", "en": "Choose yes or no"},
-    "type.array": {"zh": "应为列表", "en": "Must be a list"},
-    "type.object": {"zh": "应为一组字段", "en": "Must be a group of fields"},
-    "type.null": {"zh": "应为空", "en": "Must be empty"},
-    "type.any": {"zh": "类型不正确，应为：{types}", "en": "Wrong kind of value; expected: {types}"},
-    "minimum": {"zh": "应不小于 {limit}", "en": "Must be at least {limit}"},
-    "maximum": {"zh": "应不大于 {limit}", "en": "Must be at most {limit}"},
-    "exclusiveMinimum": {"zh": "应大于 {limit}", "en": "Must be greater than {limit}"},
-    "exclusiveMaximum": {"zh": "应小于 {limit}", "en": "Must be less than {limit}"},
-    "multipleOf": {"zh": "应为 {limit} 的整数倍", "en": "Must be a multiple of {limit}"},
-    "minLength": {"zh": "至少填写 {limit} 个字", "en": "Enter at least {limit} character{s}"},
-    "maxLength": {"zh": "最多填写 {limit} 个字", "en": "Enter at most {limit} character{s}"},
-    "pattern": {"zh": "格式不正确", "en": "The format is not valid"},
-    "format.date": {"zh": "日期格式应为 YYYY-MM-DD", "en": "Write the date as YYYY-MM-DD"},
-    "format.date-time": {
-        "zh": "日期时间格式应为 YYYY-MM-DD HH:MM",
-        "en": "Write the date and time as YYYY-MM-DD HH:MM",
-    },
-    "format.time": {"zh": "时间格式应为 HH:MM", "en": "Write the time as HH:MM"},
-    "format.email": {"zh": "请填写有效的电子邮件地址", "en": "Enter a valid e-mail address"},
-    "format.other": {"zh": "格式不正确", "en": "The format is not valid"},
-    "minItems.table": {"zh": "至少填写 {limit} 行", "en": "Fill in at least {limit} row{s}"},
-    "minItems.file": {"zh": "至少上传 {limit} 个文件", "en": "Upload at least {limit} file{s}"},
-    "minItems.other": {"zh": "至少选择 {limit} 项", "en": "Choose at least {limit} item{s}"},
-    "maxItems.table": {"zh": "最多填写 {limit} 行", "en": "Fill in at most {limit} row{s}"},
-    "maxItems.file": {"zh": "最多上传 {limit} 个文件", "en": "Upload at most {limit} file{s}"},
-    "maxItems.other": {"zh": "最多选择 {limit} 项", "en": "Choose at most {limit} item{s}"},
-    "uniqueItems": {"zh": "不能有重复项", "en": "Entries must not repeat"},
-    "minProperties": {"zh": "至少填写 {limit} 项", "en": "Fill in at least {limit} field{s}"},
-    "maxProperties": {"zh": "最多填写 {limit} 项", "en": "Fill in at most {limit} field{s}"},
-    "not_object": {
-        "zh": "提交的数据应为一组字段",
-        "en": "The submitted data must be a set of fields",
-    },
-    "other": {"zh": "填写的值不符合要求", "en": "The value is not allowed"},
-    # Out-of-specification flags (x-limits): warnings, not errors.
-    "limits.below": {
-        "zh": "低于规格下限 {limit}{unit}",
-        "en": "Below the lower limit {limit}{unit}",
-    },
-    "limits.above": {
-        "zh": "高于规格上限 {limit}{unit}",
-        "en": "Above the upper limit {limit}{unit}",
-    },
+from engine import i18n
+
+# Keyed by what each message is about; the English text is the catalogue's key.
+MESSAGES: dict[str, str] = {
+    'required': 'This field is required',
+    'unknown': 'This is an unknown field',
+    'enum': 'Choose one of: {options}',
+    'const': 'Must be {value}',
+    'type.string': 'Enter text',
+    'type.number': 'Enter a number',
+    'type.integer': 'Enter a whole number',
+    'type.boolean': 'Choose yes or no',
+    'type.array': 'Must be a list',
+    'type.object': 'Must be a group of fields',
+    'type.null': 'Must be empty',
+    'type.any': 'Wrong kind of value; expected: {types}',
+    'minimum': 'Must be at least {limit}',
+    'maximum': 'Must be at most {limit}',
+    'exclusiveMinimum': 'Must be greater than {limit}',
+    'exclusiveMaximum': 'Must be less than {limit}',
+    'multipleOf': 'Must be a multiple of {limit}',
+    'minLength': 'Enter at least {limit} character{s}',
+    'maxLength': 'Enter at most {limit} character{s}',
+    'pattern': 'The format is not valid',
+    'format.date': 'Write the date as YYYY-MM-DD',
+    'format.date-time': 'Write the date and time as YYYY-MM-DD HH:MM',
+    'format.time': 'Write the time as HH:MM',
+    'format.email': 'Enter a valid e-mail address',
+    'format.other': 'The format is not valid',
+    'minItems.table': 'Fill in at least {limit} row{s}',
+    'minItems.file': 'Upload at least {limit} file{s}',
+    'minItems.other': 'Choose at least {limit} item{s}',
+    'maxItems.table': 'Fill in at most {limit} row{s}',
+    'maxItems.file': 'Upload at most {limit} file{s}',
+    'maxItems.other': 'Choose at most {limit} item{s}',
+    'uniqueItems': 'Entries must not repeat',
+    'minProperties': 'Fill in at least {limit} field{s}',
+    'maxProperties': 'Fill in at most {limit} field{s}',
+    'not_object': 'The submitted data must be a set of fields',
+    'other': 'The value is not allowed',
+    'limits.below': 'Below the lower limit {limit}{unit}',
+    'limits.above': 'Above the upper limit {limit}{unit}',
 }
+
+# Their Chinese, in the one catalogue (engine.i18n).
+ZH: dict[str, str] = {
+    'This field is required': '必填项',
+    'This is an unknown field': '未知字段',
+    'Choose one of: {options}': '请从以下选项中选择：{options}',
+    'Must be {value}': '应为 {value}',
+    'Enter text': '应填写文本',
+    'Enter a number': '应填写数字',
+    'Enter a whole number': '应填写整数',
+    'Choose yes or no': '应选择是或否',
+    'Must be a list': '应为列表',
+    'Must be a group of fields': '应为一组字段',
+    'Must be empty': '应为空',
+    'Wrong kind of value; expected: {types}': '类型不正确，应为：{types}',
+    'Must be at least {limit}': '应不小于 {limit}',
+    'Must be at most {limit}': '应不大于 {limit}',
+    'Must be greater than {limit}': '应大于 {limit}',
+    'Must be less than {limit}': '应小于 {limit}',
+    'Must be a multiple of {limit}': '应为 {limit} 的整数倍',
+    'Enter at least {limit} character{s}': '至少填写 {limit} 个字',
+    'Enter at most {limit} character{s}': '最多填写 {limit} 个字',
+    'The format is not valid': '格式不正确',
+    'Write the date as YYYY-MM-DD': '日期格式应为 YYYY-MM-DD',
+    'Write the date and time as YYYY-MM-DD HH:MM': '日期时间格式应为 YYYY-MM-DD HH:MM',
+    'Write the time as HH:MM': '时间格式应为 HH:MM',
+    'Enter a valid e-mail address': '请填写有效的电子邮件地址',
+    'Fill in at least {limit} row{s}': '至少填写 {limit} 行',
+    'Upload at least {limit} file{s}': '至少上传 {limit} 个文件',
+    'Choose at least {limit} item{s}': '至少选择 {limit} 项',
+    'Fill in at most {limit} row{s}': '最多填写 {limit} 行',
+    'Upload at most {limit} file{s}': '最多上传 {limit} 个文件',
+    'Choose at most {limit} item{s}': '最多选择 {limit} 项',
+    'Entries must not repeat': '不能有重复项',
+    'Fill in at least {limit} field{s}': '至少填写 {limit} 项',
+    'Fill in at most {limit} field{s}': '最多填写 {limit} 项',
+    'The submitted data must be a set of fields': '提交的数据应为一组字段',
+    'The value is not allowed': '填写的值不符合要求',
+    'Below the lower limit {limit}{unit}': '低于规格下限 {limit}{unit}',
+    'Above the upper limit {limit}{unit}': '高于规格上限 {limit}{unit}',
+}
+i18n.add("zh", ZH)
 
 # How option lists are joined in each locale: 合格、不合格 / 合格, 不合格
 LIST_SEPARATOR = {"zh": "、", "en": ", "}
@@ -82,13 +115,10 @@ def message(key: str, locale: str = "zh", **params: Any) -> str:
 
     ``{s}`` in a template is the English plural ending, from ``limit``: 1 row, 2 rows.
     """
-    texts = MESSAGES[key]
-    text = texts.get(locale) or texts["zh"]
-    if not params:
-        return text
+    text = MESSAGES[key]
     if "{s}" in text:
         params = {**params, "s": "" if params.get("limit") in ("1", 1) else "s"}
-    return text.format(**params)
+    return i18n.gettext(text, locale if locale in i18n.LOCALES else "zh", **params)
 
 
 def join_options(values: list[Any], locale: str = "zh") -> str:

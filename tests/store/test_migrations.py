@@ -1,0 +1,76 @@
+"""Migrations that convert data, run on a database with rows written by the previous head."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import inspect, select
+
+from engine.language.procedure import compile_stored
+from engine.store import ProcedureVersion, make_engine, session_factory, upgrade
+from engine.store.db import downgrade
+from engine.store.repo import create_instance
+from tests.helpers.store import FORMS, NOTE_FORM, procedure_text
+
+T0 = datetime(2026, 5, 11, 1, 30, tzinfo=UTC)
+
+
+def _text_hash(marker: str) -> str:
+    return (marker * 64)[:64]  # what 0009 stored: any 64 characters other than the definition hash
+
+
+def _version(s, pid: str, source: str, forms: dict, stored_hash: str, status: str, major: int,
+             minor: int) -> int:
+    row = ProcedureVersion(procedure_id=pid, content_hash=stored_hash, source=source, forms=forms,
+                           title=pid, registered_at=T0, status=status, major=major, minor=minor)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def _started(s, instance_id: str, pid: str, version_id: int, recorded: str) -> None:
+    state = {"format": 1, "id": instance_id, "procedure": pid, "status": "running", "outcome": None,
+             "started_at": T0.isoformat(), "started_by": "alice", "ended_at": None, "origin": None,
+             "data": {}, "tasks": {}, "rev": 0}
+    create_instance(s, state, version_id, [{"type": "instance:started", "at": T0.isoformat(),
+                                            "actor": "alice", "data": {"procedure": pid, "version": recorded}}])
+
+
+def test_0010_keys_every_version_by_its_definition_hash(unmigrated_db_url):
+    assert upgrade(unmigrated_db_url, "0009") == "0009"
+    source = procedure_text("complaint")
+    definition = compile_stored(source, "complaint.yaml", FORMS).content_hash
+    renamed = {"note": NOTE_FORM.replace("结果", "结论")}
+    broken = "id: legacy\nsteps: []\n"  # no longer compiles; its instance recorded its hash
+    eng = make_engine(unmigrated_db_url)
+    try:
+        with session_factory(eng)() as s:
+            published = _version(s, "complaint", source, FORMS, _text_hash("a"), "published", 1, 0)
+            # 0009 salted a draft's hash (here: one restoring the published text), so that it
+            # could repeat a text under the unique constraint.
+            draft = _version(s, "complaint", source, FORMS, _text_hash("b"), "draft", 1, 1)
+            other = _version(s, "complaint", source, renamed, _text_hash("c"), "in_review", 1, 2)
+            legacy = _version(s, "legacy", broken, {}, _text_hash("d"), "published", 1, 0)
+            orphan = _version(s, "orphan", "id: orphan\n", {}, _text_hash("e"), "published", 1, 0)
+            _started(s, "I1", "complaint", published, definition)
+            _started(s, "I2", "legacy", legacy, _text_hash("f"))
+            s.commit()
+        assert upgrade(eng) is not None
+        with session_factory(eng)() as s:
+            hashes = dict(s.execute(select(ProcedureVersion.id, ProcedureVersion.content_hash)).all())
+        assert hashes[published] == hashes[draft] == definition
+        assert hashes[other] == compile_stored(source, "complaint.yaml", renamed).content_hash != definition
+        assert hashes[legacy] == _text_hash("f")  # what its instance recorded
+        assert hashes[orphan] == _text_hash("e")  # nothing better is known
+        assert not [u for u in inspect(eng).get_unique_constraints("procedure_versions")]
+        # And back: 0009's unique text hashes, drafts salted again.
+        assert downgrade(eng, "0009") == "0009"
+        with session_factory(eng)() as s:
+            back = dict(s.execute(select(ProcedureVersion.id, ProcedureVersion.content_hash)).all())
+        assert len(set(back.values())) == 5 and back[published] != definition
+        assert [u["name"] for u in inspect(eng).get_unique_constraints("procedure_versions")] == [
+            "uq_procedure_versions_procedure_id_content_hash"]
+        upgrade(eng)
+    finally:
+        eng.dispose()
+
