@@ -218,11 +218,18 @@ class Section:
     data: dict[str, Any]
 
 
+# What the dossier keeps of ``Workflow.instance``: its data, corrections, tasks and links
+# are unmasked there, and reach the reader only through the masked sections and lists.
+_HEADER = ("id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
+           "started_by", "ended_at", "origin")
+
+
 @dataclass
 class Dossier:
-    """The complete record of one instance, masked for the reader. ``corrections_by_key``
-    (``STEP.FIELD``) is what the data sections mark as corrected; ``unmasked`` lists the
-    sensitive keys shown in clear (already logged)."""
+    """The complete record of one instance, masked for the reader: ``inst`` is the
+    instance's heading (id, status, times, origin), its data is in ``sections``.
+    ``corrections_by_key`` (``STEP.FIELD``) is what the data sections mark as corrected;
+    ``unmasked`` lists the sensitive keys shown in clear (already logged)."""
 
     inst: dict[str, Any]
     procedure: Procedure
@@ -302,7 +309,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
-            inst=inst, procedure=proc, check=check_instance(s, instance_id),
+            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_instance(s, instance_id),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
             started_by=names.get(inst["started_by"], inst["started_by"]),

@@ -103,6 +103,7 @@ def test_dossier_masks_refuses_and_logs_under_the_view_asked_for(services):
     assert d.masked and d.unmasked == [] and d.check.ok and d.version["label"] == "1.0"
     assert d.sections[0].step == "start" and d.sections[0].data["contact_phone"] == MASK
     assert {s["name"] for s in d.signatures} == {"检验员一", "质量主管一"}
+    assert PHONE not in repr(d)  # nowhere in what the pages and the PDF are given
     assert logged(services) == []
     with pytest.raises(NotPermitted):
         audit.dossier(services, reader("production", name="applicant1"), done)
