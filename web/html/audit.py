@@ -5,6 +5,7 @@ request and calls one use case of ``engine.app.audit``, which applies the rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,7 +104,7 @@ def access():
                            args={"instance": request.args.get("instance", ""), "user": request.args.get("user", "")})
 
 
-def export_response(lines: Any) -> Response:
+def export_response(lines: Iterator[str]) -> Response:
     """The JSON Lines export as a streamed download."""
     name = f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.jsonl"
     return Response(stream_with_context(lines), mimetype="application/x-ndjson",
