@@ -110,11 +110,10 @@ def test_complaint_ledger_values_come_from_the_index(wf, sessions):
 
 
 def test_dashboard_shows_score_table_and_breakdowns(db_url, tmp_path):
+    from tests.helpers.service import web_app
     from tests.web.test_audit_web import login
-    from web import create_app
 
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "u"), **OVERRIDES}})
+    app = web_app(db_url, tmp_path, **OVERRIDES)
     try:
         _fill(app.extensions["workflow"], app.extensions["services"].database.sessions)
         with app.extensions["services"].database.writing() as s:
