@@ -110,3 +110,8 @@ class SignatureInvalid(CommandRejected):
 
     code = "signature_invalid"
 
+
+class QueryInvalid(WorkflowError):
+    """A filter, sort or range that records cannot be asked for (the request is at fault)."""
+
+    code = "bad_request"

@@ -13,6 +13,7 @@ from engine.errors import (
     InstanceClosed,
     NotFound,
     NotPermitted,
+    QueryInvalid,
     SignatureInvalid,
     TaskClosed,
     WorkflowError,
@@ -68,6 +69,7 @@ class TooManyAttempts(WorkflowError):
 STATUS: dict[type[WorkflowError], int] = {
     WorkflowError: 400,
     BadRequest: 400,
+    QueryInvalid: 400,
     Unauthenticated: 401,
     NotPermitted: 403,
     NotFound: 404,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_procedure
 from engine.app.audit import step_title
-from engine.app.ledgers import LedgerFilters, LedgerPage, QueryInvalid, rows_page
+from engine.app.ledgers import LedgerFilters, LedgerPage, rows_page
+from engine.errors import QueryInvalid
 from engine.i18n import _
 from engine.store import kpi_rollup
 from engine.store.kpi_query import PERIODS, Kpis, drill, kpis

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_procedure
+from engine.app.instances import STATUSES
 from engine.app.masking import MASK, record_views, sensitive_columns, sensitive_keys, top_key
-from engine.errors import NotFound, WorkflowError
+from engine.errors import NotFound, QueryInvalid
 from engine.language.records import INSTANCE_COLUMNS, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
@@ -25,15 +26,7 @@ if TYPE_CHECKING:
     from engine.language.procedure import Procedure
 
 PAGE = 50
-STATUSES = ("running", "completed", "cancelled")
 DEFAULT_SORT = "instance.started_at"
-
-
-class QueryInvalid(WorkflowError):
-    """A filter, sort or range the records cannot be asked for (the request is at fault)."""
-
-    code = "bad_request"
-    http_status = 400
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.app import instances
+from engine.app.audit import step_title
 from engine.errors import FormInvalid
 from web import forms_render as fr
 from web.db import services
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 bp = Blueprint("instances", __name__)
 
-STATUSES = ("running", "completed", "cancelled")
 
 
 @bp.get("/instances")
@@ -33,27 +33,18 @@ STATUSES = ("running", "completed", "cancelled")
 def index():
     procedure = request.args.get("procedure") or None
     status = request.args.get("status") or None
-    if status not in STATUSES:
+    if status not in instances.STATUSES:
         status = None
     rows, _total, titles = instances.list_instances(services(), _reader(), procedure, status, limit=200)
     items = [{**r, "procedure": titles.get(r["procedure"], r["procedure"])} for r in rows]
     return render_template("instances.html", items=items, procedures=titles,
-                           procedure=procedure, status=status, statuses=STATUSES)
+                           procedure=procedure, status=status, statuses=instances.STATUSES)
 
 
 def _reader():
     reader = current_reader()
     assert reader is not None  # login_required ran first
     return reader
-
-
-def _step_title(proc: Procedure, sid: str | None) -> str:
-    if not sid:
-        return ""
-    if sid == "start":
-        return _("Start form")
-    step = proc.steps.get(sid)
-    return step.title if step else sid
 
 
 def _timeline(page: instances.Page) -> list[dict]:
@@ -66,7 +57,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         item: dict[str, Any] = {
             "seq": e["seq"], "type": e["type"], "label": _(e["type"]), "at": e["at"],
             "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
-            "step": _step_title(proc, sid), "step_id": sid, "nodes": [], "notes": [],
+            "step": step_title(proc, sid), "step_id": sid, "nodes": [], "notes": [],
             "signature": d.get("signature"), "on_time": d.get("on_time"),
         }
         if e["type"] in ("task:completed", "task:approved", "task:rejected", "instance:started"):
@@ -79,7 +70,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["correction"] = {"field": label, "old": d.get("old"), "new": d.get("new"),
                                   "reason": d.get("reason")}
         elif e["type"] == "route:taken":
-            item["notes"].append(_("to {step}", step=_step_title(proc, d.get("to"))))
+            item["notes"].append(_("to {step}", step=step_title(proc, d.get("to"))))
         elif e["type"] in ("deadline:missed", "deadline:reminder"):
             item["notes"].append(_("was due {time}", time=_fmt(d.get("due_at"))))
         elif e["type"] == "deadline:escalated" and d.get("user"):
@@ -113,12 +104,12 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
           form_values: dict | None = None):
     page = instances.page(services(), _reader(), instance_id)
     proc, inst = page.procedure, page.inst
-    tasks = [{**t, "step_title": _step_title(proc, t["step"]),
+    tasks = [{**t, "step_title": step_title(proc, t["step"]),
               "role_title": proc.roles.get(t.get("role") or "", t.get("role"))}
              for t in page.open_tasks]
-    correctable = [{"value": f"{sid}:{path}", "label": f"{_step_title(proc, sid)} · {info.title}",
+    correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {info.title}",
                     "current": current} for sid, path, info, current in page.correctable]
-    sections = [{"step": sid, "title": _step_title(proc, sid),
+    sections = [{"step": sid, "title": step_title(proc, sid),
                  "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
                                        d, corrections=inst["corrections"], step=sid)}
                 for sid, d in inst["data"].items()]
