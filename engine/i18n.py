@@ -47,6 +47,8 @@ ZH: dict[str, str] = {
     "'comment' must be text": "“意见”应为文本",
     "'password' must be text": "“密码”应为文本",
     "You may not download this file.": "您无权下载此文件。",
+    "You may not filter, sort or search by '{title}' ({field}): it is a sensitive field and you are not cleared to see its values. Remove it from the query, or ask an administrator for clearance (data-officers).":
+        "您不能按“{title}”（{field}）筛选、排序或搜索：这是敏感字段，您无权查看其值。请从查询中去掉该条件，或请管理员授予查看权限（data-officers 组）。",
     "QualityFlow": "质量流程",
     "Inbox": "待办",
     "Instances": "流程记录",
