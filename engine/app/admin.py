@@ -128,6 +128,22 @@ def set_manager(services: Services, username: str, manager: str | None) -> None:
         user_store.set_manager(session, username, manager)
 
 
+def set_active(services: Services, username: str, active: bool) -> bool:
+    """Activate or deactivate a user; returns whether anything changed. Deactivating ends
+    the user's sessions and API tokens at once (``engine.app.people``)."""
+    with services.database.writing() as session:
+        user = user_store.get_user(session, username)
+        changed = user is not None and bool(user.active) != active
+        user_store.set_active(session, username, active)  # NotFound for an unknown user
+        return changed
+
+
+def revoke_sessions(services: Services, username: str) -> None:
+    """Sign the user out everywhere: every session cookie and API token issued so far."""
+    with services.database.writing() as session:
+        user_store.end_sessions(session, username)
+
+
 def list_users(services: Services) -> list[UserLine]:
     with services.database.reading() as session:
         return [_line(u) for u in store.list_users(session)]

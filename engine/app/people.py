@@ -1,5 +1,11 @@
 """People: who is signed in, passwords, lock-out after failed sign-ins, the UI language.
 
+Sessions and API tokens carry the user's session version from when they were issued; a
+session or token whose version is no longer the user's, or whose user is inactive, signs
+nobody in. Signing out, a password change, deactivation and an administrator's
+``wf user tokens NAME --revoke`` bump the version, so each ends every session and token of
+the user at once (a signed cookie replayed after sign-out no longer works).
+
 ``LOCK_AFTER`` failed sign-ins for one user name (from one address, for the web's door)
 within ``WINDOW`` lock that door for ``WINDOW``. The count is kept in the database
 (``engine/store/sign_in.py``), so it holds across server processes."""
@@ -29,20 +35,36 @@ class Person:
     full_name: str
     locale: str | None
     groups: tuple[str, ...]
+    session_version: int = 0
 
     @property
     def display(self) -> str:
         return self.full_name or self.username
 
 
-def active_person(services: Services, username: str) -> Person | None:
-    """The user if they exist and are active (a deactivated user is signed out)."""
+def active_person(services: Services, username: str, version: int | None = None) -> Person | None:
+    """The user if they exist, are active and (given ``version``, the one their session
+    was issued under) have not ended their sessions since; else None (signed out)."""
     with services.database.reading() as s:
         user = user_store.get_user(s, username)
         if user is None or not user.active:
             return None
+        if version is not None and version != user.session_version:
+            return None
         return Person(user.username, user.full_name or "", user.locale,
-                      tuple(user_store.groups_of(user)))
+                      tuple(user_store.groups_of(user)), user.session_version)
+
+
+def token_valid(services: Services, username: str, version: int) -> bool:
+    """Whether an API token issued to ``username`` under ``version`` still signs them in."""
+    with services.database.reading() as s:
+        return user_store.session_version(s, username) == version
+
+
+def end_sessions(services: Services, username: str) -> int:
+    """End every session and API token of the user (sign-out; sign out everywhere)."""
+    with services.database.writing() as s:
+        return user_store.end_sessions(s, username)
 
 
 def authenticate(services: Services, username: str, password: str) -> str | None:
@@ -50,6 +72,12 @@ def authenticate(services: Services, username: str, password: str) -> str | None
     with services.database.reading() as s:
         user = user_store.check_password(s, username, password)
         return user.username if user is not None else None
+
+
+def session_version(services: Services, username: str) -> int:
+    """The version a new session or token of an active user is issued under."""
+    with services.database.reading() as s:
+        return user_store.session_version(s, username) or 0
 
 
 def set_locale(services: Services, username: str, locale: str) -> None:

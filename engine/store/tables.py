@@ -257,6 +257,9 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[utc]
+    # Carried by every session cookie and API token issued to the user; bumping it ends
+    # them all (sign-out, password change, deactivation, ``wf user tokens --revoke``).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     # User name of this user's manager: the target of ``escalate: {to: manager}``.
     manager: Mapped[str100 | None]
 

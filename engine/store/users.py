@@ -113,8 +113,39 @@ def set_password(session: Session, username: str, password: str) -> User:
     if user is None:
         raise NotFound(f"User {username!r} does not exist.")
     user.password_hash = hash_password(password)
+    user.session_version += 1  # a new password ends the sessions and tokens of the old one
     session.flush()
     return user
+
+
+def end_sessions(session: Session, username: str) -> int:
+    """End every session and API token of the user (they carry the version before this);
+    returns the new version."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    user.session_version += 1
+    session.flush()
+    return user.session_version
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Activate or deactivate a user; deactivating ends their sessions and tokens too."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    if user.active != active:
+        user.active = active
+        user.session_version += 1
+    session.flush()
+    return user
+
+
+def session_version(session: Session, username: str) -> int | None:
+    """The session version of an active user; None for an unknown or inactive one."""
+    row = session.execute(select(User.session_version, User.active)
+                          .where(User.username == username)).first()
+    return row[0] if row is not None and row[1] else None
 
 
 def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:

@@ -248,7 +248,7 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per process)."""
     paths = {
         "/auth/token": {"post": _op(
-            "createToken", "Exchange user name and password for a bearer token (valid 12 h)",
+            "createToken", "Exchange user name and password for a bearer token (valid 8 h by default, config auth.token_hours)",
             "a token", "Token", ["400", "401", "413", "429"], tags=["auth"], body="TokenRequest",
             public=True)},
         "/procedures": {"get": _op(
@@ -348,7 +348,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
-                "description": "from POST /api/v1/auth/token; valid for 12 hours"}},
+                "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
             "schemas": {**SCHEMAS, **NOTIFICATION_SCHEMAS},
         },
     }

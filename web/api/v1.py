@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 TOKEN_SALT = "api-token"
-TOKEN_MAX_AGE = 12 * 3600
+TOKEN_MAX_AGE = 8 * 3600  # config auth.token_hours
 PUBLIC_ENDPOINTS = {"api.token", "api.openapi"}
 _ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
                 "task": re.compile(TASK_ID)}
@@ -43,7 +43,8 @@ _ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("API_TOKEN_MAX_AGE", TOKEN_MAX_AGE)
+    hours = app.extensions["services"].config.get("auth", "token_hours", default=None)
+    app.config.setdefault("API_TOKEN_MAX_AGE", int(float(hours) * 3600) if hours else TOKEN_MAX_AGE)
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
@@ -59,8 +60,10 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(username: str) -> tuple[str, datetime]:
-    """A signed token carrying ``username`` and the time it expires."""
-    token = _serializer().dumps({"u": username})
+    """A signed token carrying ``username`` and their session version, and the time it
+    expires. A token of an older version (sign-out, password change, deactivation,
+    ``wf user tokens --revoke``) is refused."""
+    token = _serializer().dumps({"u": username, "v": people.session_version(services(), username)})
     expires = datetime.now(UTC) + timedelta(seconds=current_app.config["API_TOKEN_MAX_AGE"])
     return token, expires.replace(microsecond=0)
 
@@ -82,6 +85,10 @@ def _authenticate() -> str:
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
+    version = payload.get("v", 0)
+    if not isinstance(version, int) or not people.token_valid(services(), payload["u"], version):
+        raise Unauthenticated("the token was revoked (signed out, password changed or account "
+                              "deactivated); get a new one from POST /api/v1/auth/token")
     return payload["u"]
 
 

@@ -1,7 +1,11 @@
 """Sign-in with a server-side checked password, the session cookie, CSRF and lock-out.
 
 * The session (Flask's signed cookie, HttpOnly, SameSite=Lax, Secure when
-  ``server.secure_cookies`` is set) holds the user name and a CSRF token.
+  ``server.secure_cookies`` is set) holds the user name, the user's session version when
+  it was issued, and a CSRF token. A cookie whose version is no longer the user's signs
+  nobody in: signing out bumps it, so a cookie copied before sign-out is worthless, and so
+  do a password change, deactivation and ``wf user tokens NAME --revoke``
+  (``engine.app.people``).
 * Every form POST (anything but GET/HEAD/OPTIONS outside ``/api/``) must carry the session's
   token in the hidden input ``csrf_token`` (or the ``X-CSRF-Token`` header); otherwise 400.
   The API authenticates with bearer tokens and is exempt.
@@ -95,8 +99,10 @@ def _address() -> str:
     return request.remote_addr or "?"
 
 
-def _load_user(username: str) -> SessionUser | None:
-    return people.active_person(services(), username)
+def _load_user(username: str, version: Any) -> SessionUser | None:
+    if not isinstance(version, int):  # a cookie written before versions: version 0
+        version = 0 if version is None else -1
+    return people.active_person(services(), username, version)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -106,9 +112,10 @@ def _before_request() -> Any:
     g.user = None
     name = session.get("user")
     if name and request.endpoint != "static":
-        g.user = _load_user(name)
-        if g.user is None:  # deleted or deactivated since sign-in
+        g.user = _load_user(name, session.get("v"))
+        if g.user is None:  # deleted, deactivated or signed out everywhere since sign-in
             session.pop("user", None)
+            session.pop("v", None)
     g.locale = (g.user.locale if g.user and g.user.locale in i18n.LOCALES
                 else session.get("locale") if session.get("locale") in i18n.LOCALES
                 else i18n.default_locale())
@@ -169,6 +176,7 @@ def login():
             target = _safe_next(request.args.get("next"))
             session.clear()  # a new session at sign-in (no fixation)
             session["user"] = attempt.username
+            session["v"] = people.session_version(services(), attempt.username)
             csrf_token()
             return redirect(target)
     return render_template("login.html", error=error, username=username), status
@@ -183,6 +191,12 @@ def _locked_message(until: datetime) -> str:
 
 @bp.post("/logout")
 def logout():
+    # The cookie is signed, not stored: clearing it here would leave any copy of it valid.
+    # Bumping the session version ends this session, its copies, and the user's other
+    # sessions and API tokens.
+    name = current_username()
+    if name:
+        people.end_sessions(services(), name)
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))
