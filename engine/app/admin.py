@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from engine import store
+from engine.app import people
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
@@ -110,7 +111,9 @@ class UserLine:
 def add_user(services: Services, username: str, password: str, groups: Iterable[str], *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
              manager: str | None = None) -> UserLine:
-    """Create a user; ``Conflict`` for a name taken, ``NotFound`` for an unknown manager."""
+    """Create a user; ``Conflict`` for a name taken, ``NotFound`` for an unknown manager,
+    ``FormInvalid`` for a password the policy refuses (``people.check_new_password``)."""
+    people.check_new_password(services, username, password, exempt_history=True)
     with services.database.writing() as session:
         user = store.add_user(session, username, password, groups, full_name=full_name,
                               email=email, locale=locale, manager=manager)
@@ -118,6 +121,12 @@ def add_user(services: Services, username: str, password: str, groups: Iterable[
 
 
 def set_password(services: Services, username: str, password: str) -> None:
+    """Set a user's password (policy applied, ``FormInvalid`` otherwise); every session and
+    token of theirs ends."""
+    with services.database.reading() as session:
+        if user_store.get_user(session, username) is None:
+            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    people.check_new_password(services, username, password)
     with services.database.writing() as session:
         store.set_password(session, username, password)
 

@@ -64,6 +64,10 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": _obj({"username": {"type": "string", "minLength": 1},
                           "password": {"type": "string", "minLength": 1, "writeOnly": True}},
                          ["username", "password"], extra=False),
+    "PasswordChange": _obj({"username": {"type": "string", "minLength": 1},
+                            "password": {"type": "string", "minLength": 1, "writeOnly": True},
+                            "new_password": {"type": "string", "minLength": 1, "writeOnly": True}},
+                           ["username", "password", "new_password"], extra=False),
     "Token": _obj({"token": STR, "token_type": {"const": "Bearer"}, "expires_at": TIME},
                   ["token", "token_type", "expires_at"]),
     "Version": _obj({"id": INT, "hash": {"type": "string", "description": "SHA-256 of the procedure and its forms"}},
@@ -250,6 +254,11 @@ def document() -> dict[str, Any]:
         "/auth/token": {"post": _op(
             "createToken", "Exchange user name and password for a bearer token (valid 8 h by default, config auth.token_hours)",
             "a token", "Token", ["400", "401", "413", "429"], tags=["auth"], body="TokenRequest",
+            public=True)},
+        "/auth/password": {"post": _op(
+            "changePassword", "Change one's own password (also once it has expired; policy auth.password); "
+            "every earlier token of the user ends and a new one is returned",
+            "a new token", "Token", ["400", "403", "413", "422"], tags=["auth"], body="PasswordChange",
             public=True)},
         "/procedures": {"get": _op(
             "listProcedures", "Installed procedures with their roles and the groups that hold them",

@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from engine.app import instances, library, notifications, people, tasks
-from engine.errors import NotFound
+from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
@@ -36,7 +36,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 TOKEN_SALT = "api-token"
 TOKEN_MAX_AGE = 8 * 3600  # config auth.token_hours
-PUBLIC_ENDPOINTS = {"api.token", "api.openapi"}
+PUBLIC_ENDPOINTS = {"api.token", "api.openapi", "api.change_password"}
 _ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
                 "task": re.compile(TASK_ID)}
 _ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "task"}
@@ -129,7 +129,24 @@ def token():
     if attempt.username is None:
         raise Unauthenticated("wrong user name or password", error="invalid_grant")
     name = attempt.username
+    person = people.active_person(services(), name)
+    if person is not None and people.password_expired(services(), person):
+        raise NotPermitted("the password has expired; change it with POST /api/v1/auth/password "
+                           "(or on the web page /password), then ask for a token")
     value, expires = issue_token(name)
+    return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
+
+
+@bp.post("/auth/password")
+def change_password():
+    """Change one's own password (also once it has expired): the current password proves who
+    asks, the new one must follow the policy; every earlier token of the user ends."""
+    body = _body({"username", "password", "new_password"})
+    username = _string(body, "username", required=True)
+    current = _string(body, "password", required=True)
+    new = _string(body, "new_password", required=True)
+    people.change_password(services(), username or "", current or "", new or "")
+    value, expires = issue_token(username or "")
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 
 

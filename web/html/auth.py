@@ -46,6 +46,9 @@ from web.i18n import _
 bp = Blueprint("auth", __name__)
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+# What a user whose password has expired may still reach: everything else sends them to
+# the change-password page (policy ``auth.password.max_age_days``).
+_WHILE_EXPIRED = frozenset(("auth.change_password", "auth.logout", "auth.set_locale", "static", None))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -125,6 +128,10 @@ def _before_request() -> Any:
         expected = session.get("csrf") or ""
         if not expected or not secrets.compare_digest(sent, expected):
             return render_template("error.html", error=_CsrfError()), 400
+    if (g.user is not None and request.endpoint not in _WHILE_EXPIRED
+            and not request.path.startswith("/api/") and people.password_expired(services(), g.user)):
+        flash(_("Your password has expired: choose a new one to continue."), "info")
+        return redirect(url_for("auth.change_password"))
     return None
 
 
@@ -212,3 +219,36 @@ def set_locale(lang: str):
     if name:
         people.set_locale(services(), name, lang)
     return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """The signed-in user changes their password (forced here once it has expired)."""
+    from engine.errors import FormInvalid, NotPermitted
+
+    user = current_user()
+    assert user is not None
+    policy = people.PasswordPolicy.of(services().config)
+    error, problems, status = None, [], 200
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            error, status = _("The two new passwords differ; type the same one twice."), 422
+        else:
+            try:
+                people.change_password(services(), user.username, request.form.get("current_password", ""), new)
+            except NotPermitted as exc:
+                error, status = exc.message, 403
+            except FormInvalid as exc:
+                problems, status = [e["message"] for e in exc.errors], 422
+            else:
+                # The change ended every session, this one too: start a fresh one.
+                csrf = session.get("csrf")
+                session["v"] = people.session_version(services(), user.username)
+                session["csrf"] = csrf
+                flash(_("Your password has been changed; your other sessions have ended."), "info")
+                return redirect(_safe_next(None))
+    return render_template("change_password.html", error=error, problems=problems,
+                           min_length=policy.min_length,
+                           expired=people.password_expired(services(), user)), status
