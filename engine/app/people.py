@@ -23,6 +23,8 @@ from engine.store import sign_in
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from engine.app.services import Services
     from engine.config import Config
 
@@ -116,11 +118,17 @@ class Door:
                                         limit=self.limit, window=self.window)
 
     def fail(self, username: str, address: str | None = None) -> datetime | None:
-        """Count a failure; returns the end of the lock-out it started, if it did."""
+        """Count a failure; returns the end of the lock-out it started, if it did. The user
+        hears of the first failure of a series and of a lock-out, the administrators of a
+        lock-out (21 CFR 11.300(d)); at most two notices a series, so failures cannot be
+        used to flood anyone's inbox."""
         now = datetime.now(UTC)
         with self.services.database.writing() as s:
             count = sign_in.failed(s, self._key(username, address), now, window=self.window)
-        return now + self.window if count >= self.limit else None
+            until = now + self.window if count >= self.limit else None
+            if count == 1 or count == self.limit:
+                _notify_failure(self.services, s, self.kind, username, address, until, now)
+        return until
 
     def succeed(self, username: str, address: str | None = None) -> None:
         key = self._key(username, address)
@@ -140,6 +148,27 @@ class Door:
             return SignIn(None, self.fail(username, address))
         self.succeed(username, address)
         return SignIn(name)
+
+
+def _notify_failure(services: Services, session: Session, door: str, username: str,
+                    address: str | None, until: datetime | None, now: datetime) -> None:
+    """In-app notices of a failed sign-in (to the user) or a lock-out (to the user and the
+    administrators), in the caller's transaction. Nothing for a user name nobody has."""
+    from engine.store import timekeeping as tk
+    from engine.store.prepared import batch
+
+    name = username.strip()
+    if not name or user_store.session_version(session, name) is None:
+        return
+    people = {name}
+    if until is not None:
+        admins = services.config.groups_for_role("", "admin")
+        people |= {u for members in tk.members(session, admins).values() for u, _e in members}
+    data = {"user": name, "address": address, "door": door, "until": until.isoformat() if until else None}
+    kind = "locked_out" if until is not None else "sign_in_failed"
+    batch(session, tk.notification_writes(
+        [{"username": u, "kind": kind, "instance_id": None, "task_id": None, "data": data,
+          "created_at": now, "read_at": None} for u in sorted(people)], []))
 
 
 @dataclass(frozen=True)

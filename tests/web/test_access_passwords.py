@@ -164,3 +164,21 @@ def test_an_expired_password_must_be_changed_before_anything_else(db_url):
                                                        "password": "a new phrase 1"}).status_code == 200
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_failed_sign_ins_and_a_lock_out_notify_the_user_and_the_administrators(app):
+    with app.extensions["services"].database.writing() as s:
+        user_store.add_user(s, "boss", "boss password 1", ["admins"], full_name="管理员")
+    client = app.test_client()
+    for _n in range(5):
+        r = client.post("/login", data={"username": "insp", "password": "wrong", "csrf_token": _csrf(client)})
+    assert r.status_code == 429
+    client.post("/login", data={"username": "nobody", "password": "wrong", "csrf_token": _csrf(client)})
+    from engine.app import notifications
+
+    services = app.extensions["services"]
+    mine, _unread = notifications.listing(services, "insp", locale="en")
+    assert [n["kind"] for n in mine] == ["locked_out", "sign_in_failed"], "two notices for five failures"
+    assert "127.0.0.1" in mine[1]["text"] and "change your password" in mine[1]["text"]
+    admins, _unread = notifications.listing(services, "boss", locale="zh")
+    assert [n["kind"] for n in admins] == ["locked_out"] and "insp" in admins[0]["text"]

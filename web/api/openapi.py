@@ -42,7 +42,8 @@ JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) w
 
 NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "Notification": _obj({
-        "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed"]},
+        "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed",
+                                                       "sign_in_failed", "locked_out"]},
         "instance": NSTR, "task": NSTR, "text": {"type": "string", "description": "one line in the caller's language"},
         "data": ANY_OBJ, "created_at": TIME, "read_at": NTIME,
     }, ["id", "kind", "instance", "task", "text", "data", "created_at", "read_at"]),
