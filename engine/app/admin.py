@@ -153,6 +153,15 @@ def revoke_sessions(services: Services, username: str) -> None:
         user_store.end_sessions(session, username)
 
 
+def unlock(services: Services, username: str) -> int:
+    """Let a user name be tried again at once from every address (its failed sign-ins are
+    forgotten); ``NotFound`` for a name nobody has."""
+    with services.database.reading() as session:
+        if user_store.get_user(session, username) is None:
+            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    return people.unlock(services, username)
+
+
 def list_users(services: Services) -> list[UserLine]:
     with services.database.reading() as session:
         return [_line(u) for u in store.list_users(session)]

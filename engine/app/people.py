@@ -1,4 +1,4 @@
-"""People: who is signed in, passwords, lock-out after failed sign-ins, the UI language.
+"""People: who is signed in, passwords, delays after failed sign-ins, the UI language.
 
 Sessions and API tokens carry the user's session version from when they were issued; a
 session or token whose version is no longer the user's, or whose user is inactive, signs
@@ -6,9 +6,10 @@ nobody in. Signing out, a password change, deactivation and an administrator's
 ``wf user tokens NAME --revoke`` bump the version, so each ends every session and token of
 the user at once (a signed cookie replayed after sign-out no longer works).
 
-``LOCK_AFTER`` failed sign-ins for one user name (from one address, for the web's door)
-within ``WINDOW`` lock that door for ``WINDOW``. The count is kept in the database
-(``engine/store/sign_in.py``), so it holds across server processes."""
+From ``LOCK_AFTER`` failed sign-ins in a row for one user name from one address, that
+address waits before trying the name again (``Door``: a doubling delay, at most ``WINDOW``);
+other addresses, the user's own among them, are not held up. The count is kept in the
+database (``engine/store/sign_in.py``), so it holds across server processes."""
 
 from __future__ import annotations
 
@@ -96,36 +97,74 @@ def set_locale(services: Services, username: str, locale: str) -> None:
             user.locale = locale
 
 
+DOORS = ("web", "api", "password")
+
+
 class Door:
-    """Lock-out after failed sign-ins at one door: ``web`` counts per user name and address,
-    ``api`` per user name."""
+    """Failed sign-ins at one door (``web``: the sign-in page; ``api``: the token endpoint;
+    ``password``: the change-password form and endpoint), counted per user name *and*
+    client address, so that nobody can lock a user out from elsewhere (the attacker's
+    address is slowed down, the user's is not).
+
+    From the ``limit``-th failure in a row, each further attempt from that address for that
+    name waits: ``first_delay`` seconds, doubling with every failure, at most ``window``.
+    Beside that, one address may fail ``per_address`` times in a row over all names before
+    it waits as well (one machine trying many accounts). Admins clear a name with
+    ``wf user unlock``."""
 
     def __init__(self, services: Services, kind: str, limit: int = LOCK_AFTER,
-                 window: float = WINDOW) -> None:
+                 window: float = WINDOW, *, first_delay: float | None = None,
+                 per_address: int | None = None) -> None:
         self.services = services
         self.kind = kind
         self.limit = limit
         self.window = timedelta(seconds=window)
+        self.first_delay = timedelta(seconds=first_delay if first_delay is not None else min(60.0, window))
+        self.per_address = per_address if per_address is not None else 10 * limit
 
     def _key(self, username: str, address: str | None) -> str:
         name = username.strip().lower()
         return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
+    def _address_key(self, address: str | None) -> str | None:
+        return f"{self.kind}@{address}" if address is not None else None
+
+    def delay(self, failures: int, limit: int) -> timedelta | None:
+        """How long the ``failures``-th failure in a row shuts the door (None: not at all)."""
+        if failures < limit:
+            return None
+        return min(self.window, self.first_delay * 2 ** min(failures - limit, 20))
+
+    def _until(self, found: tuple[int, datetime] | None, limit: int, now: datetime) -> datetime | None:
+        if found is None:
+            return None
+        wait = self.delay(found[0], limit)
+        return found[1] + wait if wait is not None and now < found[1] + wait else None
+
     def locked_until(self, username: str, address: str | None = None) -> datetime | None:
-        """When the user name (from that address) may try again, or None if not locked."""
+        """When the user name may be tried again from that address, or None if now."""
+        now = datetime.now(UTC)
         with self.services.database.reading() as s:
-            return sign_in.locked_until(s, self._key(username, address), datetime.now(UTC),
-                                        limit=self.limit, window=self.window)
+            ends = [self._until(sign_in.failures(s, self._key(username, address)), self.limit, now)]
+            key = self._address_key(address)
+            if key is not None:
+                ends.append(self._until(sign_in.failures(s, key), self.per_address, now))
+        found = [e for e in ends if e is not None]
+        return max(found) if found else None
 
     def fail(self, username: str, address: str | None = None) -> datetime | None:
-        """Count a failure; returns the end of the lock-out it started, if it did. The user
-        hears of the first failure of a series and of a lock-out, the administrators of a
-        lock-out (21 CFR 11.300(d)); at most two notices a series, so failures cannot be
-        used to flood anyone's inbox."""
+        """Count a failure; returns the end of the wait it started, if it did. The user
+        hears of the first failure of a series and of the first wait, the administrators
+        of the first wait (21 CFR 11.300(d)); at most two notices a series, so failures
+        cannot be used to flood anyone's inbox."""
         now = datetime.now(UTC)
         with self.services.database.writing() as s:
             count = sign_in.failed(s, self._key(username, address), now, window=self.window)
-            until = now + self.window if count >= self.limit else None
+            key = self._address_key(address)
+            if key is not None:
+                sign_in.failed(s, key, now, window=self.window)
+            wait = self.delay(count, self.limit)
+            until = now + wait if wait is not None else None
             if count == 1 or count == self.limit:
                 _notify_failure(self.services, s, self.kind, username, address, until, now)
         return until
@@ -139,7 +178,7 @@ class Door:
                 sign_in.succeeded(s, key)
 
     def sign_in(self, username: str, password: str, address: str | None = None) -> SignIn:
-        """Check the password unless the door is locked; count the outcome."""
+        """Check the password unless the door is shut for now; count the outcome."""
         until = self.locked_until(username, address)
         if until is not None:
             return SignIn(None, until, locked_before=True)
@@ -148,6 +187,13 @@ class Door:
             return SignIn(None, self.fail(username, address))
         self.succeed(username, address)
         return SignIn(name)
+
+
+def unlock(services: Services, username: str) -> int:
+    """Forget a user name's failed sign-ins at every door and address (``wf user unlock``);
+    returns how many counts were cleared."""
+    with services.database.writing() as s:
+        return sign_in.clear_name(s, username.strip().lower(), DOORS)
 
 
 def _notify_failure(services: Services, session: Session, door: str, username: str,
@@ -260,12 +306,22 @@ def password_expired(services: Services, person: Person, now: datetime | None = 
     return (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days)
 
 
-def change_password(services: Services, username: str, current: str, new: str) -> None:
+def door(services: Services, kind: str) -> Door:
+    """The door ``kind`` as config ``auth.lockout`` sets it up: ``after`` (5) failures in a
+    row, then ``first_delay_seconds`` (60) doubling up to ``max_delay_seconds`` (900);
+    ``per_address`` (50) failures in a row from one address over all names."""
+    raw = services.config.get("auth", "lockout", default=None) or {}
+    return Door(services, kind, int(raw.get("after", LOCK_AFTER)), float(raw.get("max_delay_seconds", WINDOW)),
+                first_delay=float(raw.get("first_delay_seconds", 60)), per_address=int(raw.get("per_address", 50)))
+
+
+def change_password(services: Services, username: str, current: str, new: str,
+                    address: str | None = None) -> None:
     """The user changes their own password (page and API): the current one must be right,
     the new one must follow the policy. Every session and token of the user ends, the
     caller issues a new one."""
     # Counted like sign-ins, so this form cannot be used to guess passwords without limit.
-    attempt = Door(services, "password").sign_in(username, current)
+    attempt = door(services, "password").sign_in(username, current, address)
     if attempt.locked_until is not None:
         raise NotPermitted(_("Too many wrong passwords; try again after {time} (UTC).",
                              time=attempt.locked_until.strftime("%H:%M")))

@@ -137,3 +137,17 @@ def tokens_cmd(ctx: click.Context, username: str, revoke: bool) -> None:
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(f"Every session and API token of {username} has ended.")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+@click.pass_context
+def unlock_cmd(ctx: click.Context, username: str) -> None:
+    """Let USERNAME be tried again at once: forget their failed sign-ins at the sign-in
+    page, the API and the password form, from every address."""
+    with opened(ctx) as services:
+        try:
+            cleared = admin.unlock(services, username)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{username} unlocked ({cleared} count{'s' if cleared != 1 else ''} of failed sign-ins cleared).")

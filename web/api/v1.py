@@ -25,6 +25,7 @@ from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
+from web.html.auth import client_address
 from web.i18n import LOCALES, use
 from web.oversight import api_reader
 
@@ -48,9 +49,12 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
+    base = people.door(app.extensions["services"], "api")
     app.extensions["api_failures"] = people.Door(app.extensions["services"], "api",
                                                  app.config["API_LOGIN_MAX_FAILURES"],
-                                                 app.config["API_LOGIN_LOCK_SECONDS"])
+                                                 app.config["API_LOGIN_LOCK_SECONDS"],
+                                                 first_delay=base.first_delay.total_seconds(),
+                                                 per_address=base.per_address)
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -121,7 +125,9 @@ def token():
     username = _string(body, "username", required=True)
     password = _string(body, "password", required=True)
     door: people.Door = current_app.extensions["api_failures"]
-    attempt = door.sign_in(username, password)
+    # Counted per user name and client address: failures from elsewhere never lock the
+    # user out of their own address.
+    attempt = door.sign_in(username, password, client_address())
     if attempt.locked_before and attempt.locked_until is not None:
         wait = int((attempt.locked_until - datetime.now(UTC)).total_seconds()) + 1
         raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
@@ -145,7 +151,7 @@ def change_password():
     username = _string(body, "username", required=True)
     current = _string(body, "password", required=True)
     new = _string(body, "new_password", required=True)
-    people.change_password(services(), username or "", current or "", new or "")
+    people.change_password(services(), username or "", current or "", new or "", client_address())
     value, expires = issue_token(username or "")
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 

@@ -1,7 +1,7 @@
 """Sign-in with a server-side checked password, the session cookie, CSRF and lock-out.
 
-* The session (Flask's signed cookie, HttpOnly, SameSite=Lax, Secure when
-  ``server.secure_cookies`` is set) holds the user name, the user's session version when
+* The session (Flask's signed cookie, HttpOnly, SameSite=Lax, Secure when the request came
+  over HTTPS, directly or through a trusted proxy, or always with ``server.secure_cookies``) holds the user name, the user's session version when
   it was issued, and a CSRF token. A cookie whose version is no longer the user's signs
   nobody in: signing out bumps it, so a cookie copied before sign-out is worthless, and so
   do a password change, deactivation and ``wf user tokens NAME --revoke``
@@ -9,15 +9,17 @@
 * Every form POST (anything but GET/HEAD/OPTIONS outside ``/api/``) must carry the session's
   token in the hidden input ``csrf_token`` (or the ``X-CSRF-Token`` header); otherwise 400.
   The API authenticates with bearer tokens and is exempt.
-* ``LOCK_AFTER`` failed sign-ins for one user name from one address within ``WINDOW`` lock
-  that pair for ``WINDOW``; the message says when to retry (``engine.app.people.Door``, kept
-  in the database, so it holds across gunicorn workers); the API's token endpoint uses the
-  same rule, per user name.
+* Failed sign-ins count per user name and client address (``engine.app.people.Door``, kept
+  in the database, so it holds across gunicorn workers): the attacker's address waits,
+  the user's own does not; the message says when to retry. The client address is the
+  connection's, or ``X-Forwarded-For`` only from a proxy in ``server.trusted_proxies``
+  (``client_address``); the API's token endpoint uses the same rule.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,12 +32,14 @@ from flask import (
     abort,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from engine.app import people
 from engine.app.people import Person as SessionUser
@@ -98,8 +102,60 @@ def _endpoints() -> set[str]:
     return set(current_app.view_functions)
 
 
+@functools.cache
+def _networks(raw: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in raw)
+
+
+def _trusted(address: str | None) -> bool:
+    """Whether ``address`` is one of config ``server.trusted_proxies`` (addresses or
+    networks: ``[127.0.0.1, 10.0.0.0/8]``); only those may say who the client is."""
+    from flask import current_app
+
+    raw = tuple(str(n) for n in (current_app.config["WF"].get("server", "trusted_proxies", default=None) or ()))
+    if not address or not raw:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(raw))
+
+
+def client_address() -> str:
+    """The client's address: the connection's, or, when that is a trusted proxy, the last
+    address in ``X-Forwarded-For`` that is not one (entries further left were written by
+    the client and prove nothing). Without a trusted proxy the header is ignored, so a
+    client cannot pick the address its failed sign-ins count against."""
+    address = request.remote_addr or "?"
+    if not _trusted(address):
+        return address
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop[:64]
+    return address
+
+
+def is_https() -> bool:
+    """Whether the client reached us over HTTPS: directly, or as a trusted proxy says
+    (``X-Forwarded-Proto``)."""
+    if request.is_secure:
+        return True
+    return (_trusted(request.remote_addr)
+            and request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https")
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, ``Secure`` whenever the request came over HTTPS
+    (behind a trusted proxy too), not only when ``server.secure_cookies`` says so."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and is_https())
+
+
 def _address() -> str:
-    return request.remote_addr or "?"
+    return client_address()
 
 
 def _load_user(username: str, version: Any) -> SessionUser | None:
@@ -153,7 +209,8 @@ def _security_headers(response: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["login_throttle"] = people.Door(app.extensions["services"], "web")
+    app.extensions["login_throttle"] = people.door(app.extensions["services"], "web")
+    app.session_interface = SessionCookies()
     app.before_request(_before_request)
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
@@ -237,7 +294,8 @@ def change_password():
             error, status = _("The two new passwords differ; type the same one twice."), 422
         else:
             try:
-                people.change_password(services(), user.username, request.form.get("current_password", ""), new)
+                people.change_password(services(), user.username, request.form.get("current_password", ""), new,
+                                       client_address())
             except NotPermitted as exc:
                 error, status = exc.message, 403
             except FormInvalid as exc:
