@@ -271,7 +271,7 @@ def pages(url: str, total: int) -> dict[str, tuple[float, float]]:
     client = signed_in(app)
     rng = random.Random(3)
     picks = [rng.randrange(total) for _ in range(40)]
-    with app.extensions["db_engine"].connect() as c:
+    with app.extensions["services"].database.engine.connect() as c:
         ids = [r[0] for r in c.execute(text("SELECT instance_id FROM field_index WHERE key = 'start.serial_no' AND value IN ("
                                             + ",".join(f"'{serial(i)}'" for i in picks[:20]) + ")"))]
     out = {}
@@ -304,13 +304,13 @@ def pages(url: str, total: int) -> dict[str, tuple[float, float]]:
 
     def changed(i: int) -> str:
         # as after a step on an instance of that day: the page recomputes the day first
-        with app.extensions["db_engine"].begin() as c:
+        with app.extensions["services"].database.engine.begin() as c:
             c.execute(text("INSERT INTO kpi_pending (procedure_id, day) VALUES ('after-sales-inspection', :d)"),
                       {"d": f"2025-{1 + i % 12:02d}-{10 + i:02d}"})
         return get(dashboard + "month", "kpi-tiles")
 
     out["KPI dashboard after a change (one day recounted)"] = timed(changed, 6)
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
     return out
 
 
@@ -335,7 +335,7 @@ def _export_child(url: str, query: str, conn) -> None:
         size += len(chunk)
     r.close()
     elapsed = time.perf_counter() - t0
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
     conn.send((elapsed, size, _peak_rss_mb()))
 
 

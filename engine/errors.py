@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class FieldError(TypedDict):
+    """One problem of a submission or a definition: where (a dotted field path, ``""`` for
+    the whole, or ``FILE:LINE:COL``) and what, for people."""
+
+    field: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """What a :class:`WorkflowError` says to a client (the API's JSON error)."""
+
+    code: str
+    message: str
+    errors: list[FieldError]
 
 
 class WorkflowError(Exception):
     """Root of every error a user can cause. ``code`` is stable; ``message`` is for people."""
 
     code = "workflow_error"
-    http_status = 400
 
-    def __init__(self, message: str, *, errors: list[dict] | None = None) -> None:
+    def __init__(self, message: str, *, errors: Sequence[FieldError] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.errors = errors or []
+        self.errors: Sequence[FieldError] = errors or []
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> ErrorBody:
         return {"code": self.code, "message": self.message, "errors": list(self.errors)}
 
 
@@ -37,7 +54,6 @@ class DefinitionInvalid(WorkflowError):
     """A procedure or form file has problems; ``problems`` lists every one of them."""
 
     code = "definition_invalid"
-    http_status = 422
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
@@ -57,48 +73,45 @@ class Conflict(WorkflowError):
     """Someone else changed the record first (stale version or duplicate submission)."""
 
     code = "conflict"
-    http_status = 409
 
 
 class CommandRejected(WorkflowError):
     """The runtime refused a command; the instance state is unchanged."""
 
     code = "command_rejected"
-    http_status = 409
 
 
 class NotFound(CommandRejected):
     code = "not_found"
-    http_status = 404
 
 
 class NotPermitted(CommandRejected):
     code = "forbidden"
-    http_status = 403
 
 
 class TaskClosed(CommandRejected, Conflict):
     """The task was already completed, cancelled or belongs to an instance that has ended."""
 
     code = "task_closed"
-    http_status = 409
 
 
 class InstanceClosed(CommandRejected):
     code = "instance_closed"
-    http_status = 409
 
 
 class FormInvalid(CommandRejected):
     """Submitted data fails the step's form; ``errors`` is a list of ``{field, message}``."""
 
     code = "invalid_form"
-    http_status = 422
 
 
 class SignatureInvalid(CommandRejected):
     """A signature is missing, has the wrong meaning, or its password did not match."""
 
     code = "signature_invalid"
-    http_status = 422
 
+
+class QueryInvalid(WorkflowError):
+    """A filter, sort or range that records cannot be asked for (the request is at fault)."""
+
+    code = "bad_request"

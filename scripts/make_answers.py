@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import math
 import sys
-from datetime import timedelta, timezone
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 from engine.config import load_config  # noqa: E402
 from engine.language.calendar import Calendar  # noqa: E402
 from engine.language.procedure import Procedure, load_library  # noqa: E402
-from engine.runtime.machine import open_tasks, parse_time  # noqa: E402
+from engine.runtime.machine import open_tasks  # noqa: E402
 from engine.runtime.simulation import DEFAULT_START, simulate  # noqa: E402
 
 PLANS = ROOT / "tests" / "data" / "answer-plans"
@@ -56,7 +57,7 @@ ANSWERS = ROOT / "tests" / "data" / "answers"
 CST = timezone(timedelta(hours=8))
 
 
-def sample(schema: dict[str, Any], title: str, user: str, now) -> Any:
+def sample(schema: dict[str, Any], title: str, user: str, now: datetime) -> Any:
     """A plausible value for one field."""
     if "const" in schema:
         return schema["const"]
@@ -101,7 +102,7 @@ def sample(schema: dict[str, Any], title: str, user: str, now) -> Any:
     return None
 
 
-def fill(schema: dict[str, Any], user: str, now, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def fill(schema: Mapping[str, Any], user: str, now: datetime, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     required = set(schema.get("required") or [])
     for name, sub in (schema.get("properties") or {}).items():
@@ -116,7 +117,7 @@ def fill(schema: dict[str, Any], user: str, now, overrides: dict[str, Any] | Non
     return out
 
 
-def form_data(proc: Procedure, form_id: str | None, user: str, now, overrides: dict[str, Any]) -> dict[str, Any]:
+def form_data(proc: Procedure, form_id: str | None, user: str, now: datetime, overrides: dict[str, Any]) -> dict[str, Any]:
     if not form_id:
         return {}
     form = proc.forms[form_id]
@@ -129,7 +130,7 @@ def pick(spec: Any, visit: int) -> dict[str, Any]:
     return dict(spec or {})
 
 
-def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendars) -> dict[str, Any]:
+def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendars: Mapping[str, Calendar]) -> dict[str, Any]:
     users = {r: f"{r}1" for r in proc.roles} | (plan.get("users") or {})
     data = {**(plan.get("data") or {}), **(branch.get("data") or {})}
     late = branch.get("late") or []
@@ -146,27 +147,28 @@ def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendar
     if branch.get("replay"):  # answer exactly as another answers file does, only later
         base = yaml.safe_load((ANSWERS / f"{proc.id}--{branch['replay']}.yaml").read_text(encoding="utf-8"))
         script["start"] = base["start"]
-        for entry in base["steps"]:
-            if "step" in entry:
-                replay.setdefault(entry["step"], []).append(entry)
+        for recorded in base["steps"]:
+            if "step" in recorded:
+                replay.setdefault(recorded["step"], []).append(recorded)
     for _ in range(200):
         sim = simulate(proc, {**script, "expect": None}, calendars=calendars)
         state, now = sim.state, sim.now
-        if state["status"] != "running":
+        if state is None or state["status"] != "running":
             script["expect"] = {"path": sim.path, "outcome": sim.outcome}
             return script
         tasks = sorted(open_tasks(state), key=lambda t: int(t["id"].lstrip("t")))
         human = [t for t in tasks if t["kind"] != "wait"]
         if not human:
-            wake = min(parse_time(t["wake_at"]) for t in tasks)
+            wake = min(datetime.fromisoformat(t["wake_at"]) for t in tasks)
             script["steps"].append({"advance": f"{math.ceil((wake - now).total_seconds() / 3600) + 1}h"})
             continue
         task = human[0]
         step = proc.steps[task["step"]]
         n = visits.get(step.id, 0)
         visits[step.id] = n + 1
-        if step.deadline and task.get("due_at") and not task.get("missed") and (late == "all" or step.id in late):
-            target = parse_time(task["due_at"])
+        due_at = task.get("due_at")
+        if step.deadline and due_at and not task.get("missed") and (late == "all" or step.id in late):
+            target = datetime.fromisoformat(due_at)
             if step.deadline.escalate:
                 cal = calendars.get(step.deadline.calendar) or Calendar.from_config("default", None)
                 target = cal.add(target, step.deadline.escalate[-1].after)

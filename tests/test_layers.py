@@ -29,48 +29,13 @@ FORBIDDEN = {
     "engine.cli": {"engine.store", "web", *WEB_FRAMEWORKS, *DATABASE},
     "web": {"engine.store", *DATABASE},
 }
-# The composition root: `wf serve` builds the web app it serves.
-ALLOWED = {("engine.cli.serve", "web")}
+# Werkzeug's password hashing is not HTTP: the store hashes passwords with it.
+NOT_WEB = ("werkzeug.security",)
+# The composition root: `wf serve` builds the web app it serves (and names Flask's type).
+ALLOWED = {("engine.cli.serve", "web"), ("engine.cli.serve", "flask")}
 # Modules that still reach past the application layer; the list may only shrink (the test
 # below fails when an entry is no longer needed, so it cannot go stale).
-KNOWN: set[tuple[str, str]] = {
-    ('engine.cli.audit', 'engine.store'),
-    ('engine.cli.audit', 'sqlalchemy'),
-    ('engine.cli.db', 'engine.store'),
-    ('engine.cli.db', 'sqlalchemy'),
-    ('engine.cli.procedures', 'engine.store'),
-    ('engine.cli.procedures', 'sqlalchemy'),
-    ('engine.cli.serve', 'engine.store'),
-    ('engine.cli.serve', 'flask'),
-    ('engine.cli.users', 'engine.store'),
-    ('engine.cli.users', 'sqlalchemy'),
-    ('engine.cli.worker', 'engine.store'),
-    ('engine.store.users', 'werkzeug'),
-    ('web', 'engine.store'),
-    ('web.api.audit', 'engine.store'),
-    ('web.api.v1', 'engine.store'),
-    ('web.api.v1', 'sqlalchemy'),
-    ('web.db', 'sqlalchemy'),
-    ('web.forms_render', 'engine.store'),
-    ('web.forms_render', 'sqlalchemy'),
-    ('web.html.audit', 'engine.store'),
-    ('web.html.audit', 'sqlalchemy'),
-    ('web.html.auth', 'engine.store'),
-    ('web.html.dossier', 'engine.store'),
-    ('web.html.dossier', 'sqlalchemy'),
-    ('web.html.editor', 'engine.store'),
-    ('web.html.editor', 'sqlalchemy'),
-    ('web.html.health', 'sqlalchemy'),
-    ('web.html.inbox', 'engine.store'),
-    ('web.html.inbox', 'sqlalchemy'),
-    ('web.html.instances', 'engine.store'),
-    ('web.html.instances', 'sqlalchemy'),
-    ('web.html.kpi', 'engine.store'),
-    ('web.html.ledgers', 'engine.store'),
-    ('web.html.notifications', 'engine.store'),
-    ('web.oversight', 'engine.store'),
-    ('web.oversight', 'sqlalchemy'),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
@@ -117,6 +82,8 @@ def violations() -> set[tuple[str, str]]:
         if layer is None:
             continue
         for imported in imports_of(path):
+            if any(matches(imported, allowed) for allowed in NOT_WEB):
+                continue
             for prefix in FORBIDDEN[layer]:
                 if matches(imported, prefix) and (module, prefix) not in ALLOWED:
                     found.add((module, prefix))

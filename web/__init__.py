@@ -9,9 +9,9 @@ from typing import Any
 
 from flask import Flask
 
-from engine.app.service import Workflow, utcnow
+from engine.app.service import utcnow
+from engine.app.services import open_services
 from engine.config import load_config
-from engine.store import make_engine, session_factory, upgrade
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -30,15 +30,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(test_config)
 
-    engine = make_engine(cfg.database_url)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    workflow = Workflow(cfg, clock=test_config.get("WF_CLOCK") or utcnow)
-    with sessions.begin() as session:
-        workflow.load_procedures(session)
-    app.extensions["db_engine"] = engine
-    app.extensions["sessions"] = sessions
-    app.extensions["workflow"] = workflow
+    services = open_services(cfg, clock=test_config.get("WF_CLOCK") or utcnow)
+    app.extensions["services"] = services
+    app.extensions["workflow"] = services.workflow
 
     _register(app)
     return app

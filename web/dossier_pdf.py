@@ -10,13 +10,17 @@ character it cannot show replaced by "?", and says so on its first page.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from web.html.dossier import flat
 from web.i18n import _, fmt_time
+
+if TYPE_CHECKING:
+    from engine.app.audit import Dossier
 
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -86,10 +90,11 @@ class _Doc(FPDF):
                 table.row([self.text_of(c) for c in r])
 
 
-def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
-    """PDF bytes of a dossier built by ``web.html.dossier.build``."""
-    inst, proc = d["inst"], d["procedure"]
-    pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {d['printed_at']}")
+def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None) -> bytes:
+    """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
+    (``web.html.dossier.sections``)."""
+    inst, proc = d.inst, d.procedure
+    pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {printed_at}")
     pdf.alias_nb_pages()
     pdf.add_page()
     pdf.heading(f"{_('Dossier')}: {proc.title}", 15)
@@ -98,36 +103,34 @@ def render(d: dict[str, Any], *, font: str | None = None) -> bytes:
     pdf.pairs([
         (_("Instance"), inst["id"]),
         (_("Procedure"), f"{proc.title} ({proc.id})"),
-        (_("Procedure version"), f"v{d['version']['label']} #{d['version']['id']} {d['version']['hash']}"),
+        (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),
         (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
-        (_("Started"), f"{fmt_time(inst['started_at'])} · {d['started_by']}"),
+        (_("Started"), f"{fmt_time(inst['started_at'])} · {d.started_by}"),
         (_("Ended"), fmt_time(inst.get("ended_at"))),
-        (_("Hash chain"), ("✔ " if pdf.unicode else "") + (_("intact") if d["check"].ok else _("BROKEN")) + f": {d['check'].message}"),
+        (_("Hash chain"), ("✔ " if pdf.unicode else "") + (_("intact") if d.check.ok else _("BROKEN")) + f": {d.check.message}"),
     ])
-    if d["masked"]:
+    if d.masked:
         pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])
     pdf.heading(_("Signatures"))
     pdf.grid([_("Step"), _("Printed name"), _("Date and time"), _("Meaning")],
-             [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]), s["meaning"]] for s in d["signatures"]],
+             [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]), s["meaning"]] for s in d.signatures],
              (45, 55, 40, 40))
     pdf.heading(_("Corrections"))
     pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), _("Time")],
              [[f"{c['step']} · {c['field']}", c["old"], c["new"], c["reason"], c["by"], fmt_time(c["at"])]
-              for c in d["corrections"]], (38, 28, 28, 36, 24, 26))
+              for c in d.corrections], (38, 28, 28, 36, 24, 26))
     pdf.heading(_("Attachments"))
     pdf.grid([_("File"), _("Size"), "SHA-256", _("Uploaded")],
              [[a["filename"], f"{a['size']} B", a["sha256"][:16] + "…", f"{a['uploaded_by']} {fmt_time(a['uploaded_at'])}"]
-              for a in d["attachments"]], (55, 20, 45, 60))
+              for a in d.attachments], (55, 20, 45, 60))
     pdf.heading(_("Data"))
-    for sec in d["sections"]:
+    for sec in sections:
         pdf.set_font(pdf.family, size=10)
         pdf.cell(0, 6, pdf.text_of(sec["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        from web.html.dossier import flat
-
         pdf.pairs(flat(sec["nodes"]))
         pdf.ln(1)
     pdf.heading(_("Timeline"))
     pdf.grid(["#", _("Time"), _("Event"), _("Step"), _("Actor"), _("Details")],
-             [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in d["timeline"]],
+             [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in d.timeline],
              (8, 28, 26, 34, 26, 58))
     return bytes(pdf.output())

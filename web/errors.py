@@ -1,11 +1,24 @@
-"""The one place where engine errors become HTTP responses."""
+"""The one place where engine errors become HTTP responses: the status table and handlers."""
 
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import WorkflowError
+from engine.errors import (
+    CommandRejected,
+    Conflict,
+    DefinitionInvalid,
+    FormInvalid,
+    InstanceClosed,
+    NotFound,
+    NotPermitted,
+    QueryInvalid,
+    SignatureInvalid,
+    TaskClosed,
+    WorkflowError,
+)
+from engine.language.yaml_edit import EditError
 
 # Stable ``code`` values for errors raised by Flask/Werkzeug themselves (API clients branch
 # on ``code``, not on the human message).
@@ -28,14 +41,12 @@ class BadRequest(WorkflowError):
     """The request body or query is malformed (not JSON, wrong shape, wrong type)."""
 
     code = "bad_request"
-    http_status = 400
 
 
 class Unauthenticated(WorkflowError):
     """No credentials, or credentials that are wrong, forged or expired."""
 
     code = "unauthenticated"
-    http_status = 401
     headers = {"WWW-Authenticate": 'Bearer realm="api"'}
 
     def __init__(self, message: str, *, error: str = "invalid_token") -> None:
@@ -47,11 +58,35 @@ class TooManyAttempts(WorkflowError):
     """Too many failed log-ins for one user name; try again after ``retry_after`` seconds."""
 
     code = "too_many_attempts"
-    http_status = 429
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": str(max(1, int(retry_after)))}
+
+
+# The one table from an error to its HTTP status (the engine's errors carry none): the most
+# specific class an error is an instance of decides.
+STATUS: dict[type[WorkflowError], int] = {
+    WorkflowError: 400,
+    BadRequest: 400,
+    QueryInvalid: 400,
+    Unauthenticated: 401,
+    NotPermitted: 403,
+    NotFound: 404,
+    CommandRejected: 409,
+    Conflict: 409,
+    TaskClosed: 409,
+    InstanceClosed: 409,
+    FormInvalid: 422,
+    SignatureInvalid: 422,
+    DefinitionInvalid: 422,
+    EditError: 422,
+    TooManyAttempts: 429,
+}
+
+
+def status_of(exc: WorkflowError) -> int:
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
 
 
 def wants_json() -> bool:
@@ -63,11 +98,11 @@ def register(app: Flask) -> None:
     def workflow_error(exc: WorkflowError):
         if wants_json():
             response = jsonify(exc.to_dict())
-            response.status_code = exc.http_status
+            response.status_code = status_of(exc)
             for name, value in (getattr(exc, "headers", None) or {}).items():
                 response.headers[name] = value
             return response
-        return render_template("error.html", error=exc), exc.http_status
+        return render_template("error.html", error=exc), status_of(exc)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

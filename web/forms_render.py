@@ -4,29 +4,22 @@ uploads, and the read-only view of recorded data.
 Input names are the data path under a prefix: ``f.customer``, ``f.contact.phone``,
 ``f.items.0.result`` (table rows), so server errors (``items.0.result``) find their field.
 A file field keeps its attachment ids in hidden inputs of its own name and takes new files
-from the file input ``NAME:upload``; the view saves those first (``save_uploads``).
+from the file input ``NAME:upload``; the view has them stored first (``posted_files``, then ``engine.app.uploads.store_files``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import mimetypes
-import os
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import store
+from engine.app.uploads import Upload
 from engine.language.forms import default_widget
 from web.i18n import _
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-    from werkzeug.datastructures import FileStorage, MultiDict
+    from werkzeug.datastructures import MultiDict
 
-    from engine.config import Config
     from engine.language.forms import Form
 
 PREFIX = "f"
@@ -289,45 +282,10 @@ def _scalar(sub: Mapping, raw: str) -> Any:
 # --------------------------------------------------------------------------- uploads
 
 
-class UploadRejected(Exception):
-    def __init__(self, field: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.status = status
-
-
-_MAGIC = {
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "application/pdf": (b"%PDF-",),
-}
-
-
-def _human(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
-def _accepted(content_type: str, filename: str, accept: list[str]) -> bool:
-    ext = os.path.splitext(filename)[1].lower()
-    return any(a.lower() == content_type or (a.startswith(".") and a.lower() == ext)
-               or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in accept)
-
-
-def save_uploads(schema: Mapping, files: MultiDict, session: Session, config: Config,
-                 username: str, prefix: str = PREFIX) -> tuple[dict[str, list[str]], list[UploadRejected]]:
-    """Store every file posted to a file field; return new ids by input name, and refusals.
-
-    The type is taken from the file name and, for images and PDF, checked against the
-    first bytes; it must be allowed by config ``uploads.allowed_types`` and by the field's
-    ``x-accept``. The size limit is config ``uploads.max_bytes`` (and ``x-max-size``).
-    Files go to ``paths.uploads`` under random names; the SHA-256 is recorded.
-    """
-    new: dict[str, list[str]] = {}
-    refused: list[UploadRejected] = []
-    max_bytes = int(config.get("uploads", "max_bytes", default=10 * 1024 * 1024))
-    allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
-    folder = config.path("paths", "uploads", default="var/uploads")
+def posted_files(schema: Mapping, files: MultiDict, prefix: str = PREFIX) -> list[Upload]:
+    """The files posted to the file and signature fields of ``schema`` (input ``NAME:upload``),
+    for ``engine.app.uploads.store_files``; inputs that are not such a field are ignored."""
+    out = []
     for input_name in files:
         if not input_name.endswith(UPLOAD_SUFFIX) or not input_name.startswith(prefix + "."):
             continue
@@ -336,72 +294,11 @@ def save_uploads(schema: Mapping, files: MultiDict, session: Session, config: Co
         sub = schema_at(schema, parts)
         if sub is None or widget_of(sub) not in ("file", "signature"):
             continue
-        field = ".".join(parts)
-        limit = min(max_bytes, int(sub.get("x-max-size") or max_bytes))
         for upload in files.getlist(input_name):
-            if not upload or not upload.filename:
-                continue
-            problem = _store_one(upload, field, limit, allowed, list(sub.get("x-accept") or []),
-                                 folder, session, username, new.setdefault(name, []))
-            if problem:
-                refused.append(problem)
-    return new, refused
-
-
-def _store_one(upload: FileStorage, field: str, limit: int, allowed: list[str], accept: list[str],
-               folder: Path, session: Session, username: str, ids: list[str]) -> UploadRejected | None:
-    filename = os.path.basename(upload.filename or "file").replace("\x00", "")[:200] or "file"
-    guessed = (mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
-    content_type = guessed
-    head = upload.stream.read(16)
-    upload.stream.seek(0)
-    magic = _MAGIC.get(content_type)
-    if magic and not any(head.startswith(m) for m in magic):
-        return UploadRejected(field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
-                                       type=f"{filename} ≠ {content_type}", allowed=", ".join(accept or allowed)), 422)
-    if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
-        return UploadRejected(field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
-                                       type=content_type, allowed=", ".join(accept or allowed)), 422)
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = folder / secrets.token_hex(16)
-    digest = hashlib.sha256()
-    size = 0
-    with open(stored, "wb") as out:
-        while chunk := upload.stream.read(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                stored.unlink(missing_ok=True)
-                return UploadRejected(field, _("The file is larger than {limit}.", limit=_human(limit)), 413)
-            digest.update(chunk)
-            out.write(chunk)
-    row = store.add_attachment(session, filename=filename, content_type=content_type, size=size,
-                               sha256=digest.hexdigest(), storage_path=str(stored), uploaded_by=username)
-    ids.append(row.id)
-    return None
-
-
-def attachment_ids(schema: Mapping, data: Any) -> list[str]:
-    """Every attachment id held by file and signature fields of ``data``."""
-    out: list[str] = []
-    _collect_ids(schema, data, out)
+            if upload and upload.filename:
+                out.append(Upload(name, ".".join(parts), upload.filename, upload.stream,
+                                  sub.get("x-max-size"), list(sub.get("x-accept") or [])))
     return out
-
-
-def _collect_ids(schema: Mapping, data: Any, out: list[str]) -> None:
-    if not isinstance(data, Mapping):
-        return
-    for key, sub in (schema.get("properties") or {}).items():
-        if key not in data or not isinstance(sub, dict):
-            continue
-        value = data[key]
-        if widget_of(sub) in ("file", "signature"):
-            out.extend(str(v) for v in (value if isinstance(value, list) else [value]) if v)
-        elif _type(sub) == "object":
-            _collect_ids(sub, value, out)
-        elif _type(sub) == "array" and isinstance(sub.get("items"), dict) and isinstance(value, list):
-            for row in value:
-                _collect_ids(sub["items"], row, out)
 
 
 # --------------------------------------------------------------------------- read-only view

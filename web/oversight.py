@@ -1,486 +1,48 @@
-"""Who may read records across procedures, who may see sensitive fields, and masking.
+"""The signed-in reader of a request, and the hooks that keep auditors from writing.
 
-* **Auditors** (config ``audit.auditor_groups``, default ``[auditors]``) read every
-  instance, event, dossier, ledger and KPI of every procedure and change nothing: every
-  write of the web UI and of the API refuses them with 403.
-* **Admins** (the groups of role ``admin``) read everything as well.
-* Everybody else reads the procedures in which they hold a role.
-
-Sensitive fields (``x-sensitive: true`` in a form; values a spawn step copies from them
-count too) are shown by one rule on every page and in the API that shows recorded data:
-the dossier, the audit search, ledgers and exports, the instance page and its timeline,
-the task page, and the API's instances and events (``GET`` and the instance that every
-write answers with).
-
-* **Clearance** (config ``audit.clearance_groups``, default ``[data-officers]``): a cleared
-  reader sees the values in clear; each view that shows a filled sensitive value is
-  written to the access log (``record_views``; the view is ``dossier``, ``pdf``,
-  ``search``, ``ledger``, ``instance``, ``task``, ``api``...).
-* **Working on an open task**: whoever may act on an open task of the instance (its
-  assignee, or a holder of its role or escalation role while unassigned: ``inbox.may_act``)
-  needs the values to do the job (a field engineer calls the customer), so the task's page
-  shows the earlier steps' values in clear, and that view is logged as ``task``. Only that
-  page: the same user browsing the instance page or the API sees the mask.
-* **Everybody else** sees ``MASK`` in place of each filled sensitive value (an empty value
-  stays empty), in HTML and in JSON.
-* What a user types into the form being filled (and their own drafts) is never masked.
-* Masking changes what is shown, never what is stored. ``MASK`` sent back as a sensitive
-  value (web or API) never replaces the real one: resubmitting a step that runs again, it
-  keeps the value recorded for that field (``keep_masked``); anywhere else (start forms,
-  corrections, a first submission) it is refused with 422 (``mask_errors``, ``refuse_mask``).
-
-The marker counts at any depth of a form: a property of a group (``site.mobile``) or a
-column of a table (``contacts[].phone``: that cell of every row). Only those values are
-masked; the other properties and cells stay as they are. The access log names the field at
-the top (``docs.contacts``) when a value below it was shown in clear. A correction replaces
-a field's whole value, so the corrections of a field holding sensitive values anywhere
-below it are masked as a whole. ``MASK`` sent back in a table cell keeps the cell recorded
-for the row that holds the same apart from its sensitive cells; where no row pairs, or
-nothing is recorded, it is refused like a mask at the top.
-"""
+The rules themselves live in the application layer: ``engine.app.access`` (who may read,
+who may act, auditors change nothing) and ``engine.app.masking`` (what a reader sees in
+clear)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 
-from engine import store
-from engine.errors import FormInvalid, NotPermitted
-from engine.store import users as user_store
-from engine.store.audit_search import log_access
-from web.db import reading, transaction, workflow
-from web.i18n import _
+from engine.app import access
+from engine.app.access import Reader
+from web.db import services
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from engine.language.procedure import Procedure
-
-MASK = "●●●●"
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS"))
 # Web endpoints that post but change no record: signing in and out, the UI language.
 _ALWAYS_ALLOWED = frozenset(("auth.login", "auth.logout", "auth.set_locale", "api.token"))
 
 
-@dataclass(frozen=True)
-class Reader:
-    username: str
-    groups: frozenset[str]
-    auditor: bool
-    admin: bool
-    cleared: bool
-
-    @property
-    def reads_everything(self) -> bool:
-        return self.auditor or self.admin
-
-
-def _groups(key: str, default: list[str]) -> frozenset[str]:
-    cfg = current_app.config["WF"]
-    return frozenset(cfg.get("audit", key, default=default) or ())
-
-
-def reader_of(username: str, groups: Iterable[str]) -> Reader:
-    groups = frozenset(groups)
-    cfg = current_app.config["WF"]
-    admins = frozenset(cfg.get("roles", "admin", default=[]) or ())
-    return Reader(username, groups, bool(groups & _groups("auditor_groups", ["auditors"])),
-                  bool(groups & admins), bool(groups & _groups("clearance_groups", ["data-officers"])))
-
-
 def current_reader() -> Reader | None:
     """The signed-in web user as a reader (None when nobody is signed in)."""
     user = getattr(g, "user", None)
-    return reader_of(user.username, user.groups) if user else None
+    return access.reader_of(services().config, user.username, user.groups) if user else None
 
 
-def api_reader(session: Session, username: str) -> Reader:
-    found = user_store.identity(session, username)
-    if found is None or not found[1]:
-        raise NotPermitted(f"unknown or inactive user '{username}'")
-    return reader_of(username, found[2])
-
-
-# --------------------------------------------------------------------------- reading rights
-
-
-def readable(session: Session, reader: Reader) -> dict[str, tuple[Procedure, int]]:
-    """``{procedure id: (current procedure, version id)}`` the reader may read."""
-    wf = workflow()
-    out = {}
-    for pid in store.procedure_ids(session):
-        proc, vid = wf.procedure(session, pid)
-        if reader.reads_everything or wf.actor(session, reader.username, proc).roles:
-            out[pid] = (proc, vid)
-    return out
-
-
-def require_procedure(session: Session, reader: Reader, procedure_id: str) -> tuple[Procedure, int]:
-    found = readable(session, reader).get(procedure_id)
-    if found is None:
-        workflow().procedure(session, procedure_id)  # NotFound for an unknown id
-        raise NotPermitted(f"you hold no role in procedure '{procedure_id}', so you may not read "
-                           "its records; ask an administrator for a role or the auditors group")
-    return found
-
-
-def require_instance(session: Session, reader: Reader, instance_id: str) -> tuple[dict, Procedure]:
-    """The instance (``Workflow.instance``) and its pinned procedure version; 403 unless the
-    reader may read that procedure."""
-    wf = workflow()
-    inst = wf.instance(session, instance_id)
-    proc = wf.runtime(session, inst["version"]["id"]).procedure
-    if not reader.reads_everything and not wf.actor(session, reader.username, proc).roles:
-        raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not read "
-                           f"instance {instance_id}")
-    return inst, proc
-
-
-# --------------------------------------------------------------------------- masking
-
-
-def sensitive_keys(proc: Procedure) -> frozenset[str]:
-    """``STEP.PATH`` of every value marked ``x-sensitive: true`` in the procedure's forms
-    (``docs.phone``; below the top: ``docs.contacts[].phone`` for that cell of every row,
-    ``docs.site.mobile`` for a property of a group, ``Form.sensitive_paths``), and
-    ``SPAWN_STEP.KEY`` of each value a spawn step computes from such a field (it is
-    recorded in the ``spawn:requested`` event and the instance's links)."""
-    out = set()
-    for sid in ("start", *proc.steps):
-        form = proc.form_of(sid) if sid == "start" or proc.steps[sid].form else None
-        if form is not None:
-            out |= {f"{sid}.{path}" for path in form.sensitive_paths}
-    fields = frozenset(k.split("[", 1)[0] for k in out)
-    for sid, step in proc.steps.items():
-        for key, expr in step.with_:
-            if any(_reads(name, k) for name in expr.names for k in fields):
-                out.add(f"{sid}.{key}")
-    return frozenset(out)
-
-
-def _reads(name: str, key: str) -> bool:
-    """Whether the expression name ``name`` (``start.phone``, ``start``) reads ``key``."""
-    return name == key or key.startswith(name + ".") or name.startswith(key + ".")
-
-
-def _filled(value: Any) -> bool:
-    return value not in (None, "", [], {})
-
-
-def _segments(path: str) -> list[str]:
-    """``contacts[].phone`` as ``["contacts", "[]", "phone"]``."""
-    out = []
-    for part in path.split("."):
-        items = 0
-        while part.endswith("[]"):
-            part, items = part[:-2], items + 1
-        out += [part, *["[]"] * items]
-    return out
-
-
-def top_key(key: str) -> str:
-    """The ``STEP.FIELD`` (the field as the form's top names it) a sensitive key sits in:
-    ``docs.contacts`` for ``docs.contacts[].phone``. The access log names these."""
-    sid, _sep, path = key.partition(".")
-    return f"{sid}.{_segments(path)[0]}"
-
-
-def _step_paths(keys: frozenset[str], step: str) -> dict[str, list[list[str]]]:
-    """``{field: [path below it, ...]}`` of the sensitive keys of ``step`` (``[]`` for the
-    field itself)."""
-    out: dict[str, list[list[str]]] = {}
-    for key in keys:
-        sid, _sep, path = key.partition(".")
-        if sid == step:
-            segs = _segments(path)
-            out.setdefault(segs[0], []).append(segs[1:])
-    return out
-
-
-def _mask_at(value: Any, segs: list[str], hide: bool) -> tuple[Any, bool]:
-    """``value`` with the filled values at ``segs`` below it masked (when ``hide``; a copy,
-    the original is left alone), and whether any was filled."""
-    if not segs:
-        return (MASK if hide else value, True) if _filled(value) else (value, False)
-    head, rest = segs[0], segs[1:]
-    if head == "[]":
-        if not isinstance(value, list):
-            return value, False
-        items = [_mask_at(v, rest, hide) for v in value]
-        return ([v for v, _hit in items] if hide else value), any(hit for _v, hit in items)
-    if not isinstance(value, Mapping) or head not in value:
-        return value, False
-    inner, hit = _mask_at(value[head], rest, hide)
-    return ({**value, head: inner} if hide and hit else value), hit
-
-
-def mask_data(keys: frozenset[str], step: str, data: Mapping[str, Any] | None,
-              reader: Reader) -> tuple[dict[str, Any], set[str]]:
-    """``data`` of ``step`` with sensitive values masked (unless the reader is cleared),
-    and the keys of the sensitive values actually shown (for the access log).
-
-    Only the sensitive values are masked: below the top, each filled cell of a table column
-    and each filled property of a group; the log names the field at the top
-    (``docs.contacts``)."""
-    data = dict(data or {})
-    shown = set()
-    for field, paths in _step_paths(keys, step).items():
-        if field not in data:
-            continue
-        value, hit = data[field], False
-        for segs in paths:
-            value, h = _mask_at(value, segs, not reader.cleared)
-            hit |= h
-        if not hit:
-            continue
-        if reader.cleared:
-            shown.add(f"{step}.{field}")
-        else:
-            data[field] = value
-    return data, shown
-
-
-def _tops(keys: frozenset[str]) -> frozenset[str]:
-    return frozenset(top_key(k) for k in keys)
-
-
-def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -> tuple[dict[str, Any], set[str]]:
-    """An event dict (``type, step, data``...) with sensitive values in its data masked. A
-    correction replaces a field's whole value: the correction of a field holding sensitive
-    values anywhere below it is masked as a whole."""
-    e = dict(event)
-    d = dict(e.get("data") or {})
-    step = e.get("step") or "start"
-    shown: set[str] = set()
-    if isinstance(d.get("data"), Mapping):
-        d["data"], shown = mask_data(keys, step, d["data"], reader)
-    if e.get("type") == "data:corrected" and f"{step}.{d.get('field')}" in _tops(keys):
-        if reader.cleared:
-            shown.add(f"{step}.{d.get('field')}")
-        else:
-            d["old"] = d["new"] = MASK
-    e["data"] = d
-    return e, shown
-
-
-def mask_corrections(keys: frozenset[str], corrections: Mapping[str, list[dict]],
-                     reader: Reader) -> tuple[dict[str, list[dict]], set[str]]:
-    """Corrections by ``STEP.FIELD``; those of a field holding sensitive values (at the top
-    or anywhere below) masked as a whole."""
-    out, shown = {}, set()
-    tops = _tops(keys)
-    for key, items in corrections.items():
-        if key in tops:
-            if reader.cleared:
-                shown.add(key)
-            else:
-                items = [{**c, "old": MASK, "new": MASK} for c in items]
-        out[key] = items
-    return out, shown
-
-
-def mask_events(keys: frozenset[str], events: Iterable[Mapping[str, Any]],
-                reader: Reader) -> tuple[list[dict[str, Any]], set[str]]:
-    out, shown = [], set()
-    for event in events:
-        e, s = mask_event(keys, event, reader)
-        out.append(e)
-        shown |= s
-    return out, shown
-
-
-def mask_instance(keys: frozenset[str], inst: Mapping[str, Any],
-                  reader: Reader) -> tuple[dict[str, Any], set[str]]:
-    """A copy of ``Workflow.instance(...)`` with sensitive values masked in its data, its
-    corrections, the data of its spawn links and (when present) its history."""
-    out = dict(inst)
-    shown: set[str] = set()
-    data = {}
-    for sid, values in (inst.get("data") or {}).items():
-        data[sid], s = mask_data(keys, sid, values, reader) if isinstance(values, Mapping) else (values, set())
-        shown |= s
-    out["data"] = data
-    out["corrections"], s = mask_corrections(keys, inst.get("corrections") or {}, reader)
-    shown |= s
-    if inst.get("links"):
-        links = []
-        for link in inst["links"]:
-            link = dict(link)
-            if isinstance(link.get("data"), Mapping):
-                link["data"], s = mask_data(keys, link.get("step") or "", link["data"], reader)
-                shown |= s
-            links.append(link)
-        out["links"] = links
-    if "history" in inst:
-        out["history"], s = mask_events(keys, inst["history"], reader)
-        shown |= s
-    return out, shown
-
-
-def sensitive_columns(keys: frozenset[str], columns: Iterable[str]) -> frozenset[str]:
-    """The ledger columns (``STEP.FIELD``, ``STEP.GROUP.FIELD``) that show a sensitive
-    value: marked themselves, or inside a group marked as a whole. (A column is a single
-    value, never a table's, so no column sits below a ``[]``.)"""
-    plain = [k for k in keys if "[" not in k]
-    return frozenset(c for c in columns if any(c == k or c.startswith(k + ".") for k in plain))
-
-
-def in_clear(reader: Reader) -> Reader:
-    """The reader as one working on an open task of the instance: sees values in clear (the
-    views are logged all the same)."""
-    return replace(reader, cleared=True)
-
-
-def holds_mask(value: Any) -> bool:
-    """Whether ``MASK`` appears anywhere in submitted data (at the top, in a group or in a
-    table cell): a cheap test before looking up what is sensitive."""
-    if isinstance(value, Mapping):
-        return any(holds_mask(v) for v in value.values())
-    if isinstance(value, list):
-        return any(holds_mask(v) for v in value)
-    return value == MASK
-
-
-def _masks_at(value: Any, segs: list[str], where: str) -> list[str]:
-    """Dotted paths (``contacts.0.phone``) where ``MASK`` stands along ``segs``: at the
-    sensitive value itself or at any level above it (a table sent back as the mask)."""
-    if value == MASK:
-        return [where]
-    if not segs:
-        return []
-    head, rest = segs[0], segs[1:]
-    if head == "[]":
-        if not isinstance(value, list):
-            return []
-        return [p for i, v in enumerate(value) for p in _masks_at(v, rest, f"{where}.{i}")]
-    if isinstance(value, Mapping) and head in value:
-        return _masks_at(value[head], rest, f"{where}.{head}")
-    return []
-
-
-def mask_errors(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> list[dict]:
-    """``{field, message}`` for each sensitive value of ``step`` submitted as ``MASK``
-    (``field`` is its dotted path: ``contact_phone``, ``contacts.0.phone``): the mask
-    stands for a value the user was not shown, so storing it would lose that value."""
-    data = data or {}
-    sensitive = _step_paths(keys, step)
-    found: list[str] = []
-    for field, value in data.items():
-        for segs in sorted(sensitive.get(field, ())):
-            found += [p for p in _masks_at(value, segs, field) if p not in found]
-    return [{"field": path, "message": _("'{mask}' only stands for a hidden sensitive value; "
-                                         "enter the real value or leave the field empty.", mask=MASK)}
-            for path in found]
-
-
-def refuse_mask(keys: frozenset[str], step: str, data: Mapping[str, Any] | None) -> None:
-    errors = mask_errors(keys, step, data)
-    if errors:
-        raise FormInvalid(errors[0]["message"], errors=errors)
-
-
-def _without(value: Any, paths: list[list[str]]) -> Any:
-    """``value`` with the values at ``paths`` blanked: what identifies a table row apart from
-    its sensitive cells."""
-    for segs in paths:
-        value = _blank_at(value, segs)
-    return value
-
-
-def _blank_at(value: Any, segs: list[str]) -> Any:
-    if not segs:
-        return None
-    head, rest = segs[0], segs[1:]
-    if head == "[]":
-        return [_blank_at(v, rest) for v in value] if isinstance(value, list) else value
-    if isinstance(value, Mapping) and head in value:
-        return {**value, head: _blank_at(value[head], rest)}
-    return value
-
-
-def _restore(value: Any, recorded: Any, paths: list[list[str]]) -> Any:
-    """``value`` with each ``MASK`` along ``paths`` replaced by what ``recorded`` holds there.
-
-    Table rows are paired with recorded rows by what they hold apart from their sensitive
-    cells: the row at the same position if that is the same, else the first such recorded
-    row; a row that pairs with none (edited, added) keeps its mask (refused)."""
-    if value == MASK:
-        return recorded if _filled(recorded) else value
-    if [] in paths:
-        return value
-    if isinstance(value, Mapping) and isinstance(recorded, Mapping):
-        out = dict(value)
-        for name in {segs[0] for segs in paths if segs[0] != "[]"}:
-            if name in value:
-                out[name] = _restore(value[name], recorded.get(name),
-                                     [segs[1:] for segs in paths if segs[0] == name])
-        return out
-    rows = [segs[1:] for segs in paths if segs[0] == "[]"]
-    if isinstance(value, list) and isinstance(recorded, list) and rows:
-        kept = [_without(r, rows) for r in recorded]
-        out_rows = []
-        for i, row in enumerate(value):
-            if not holds_mask(row):
-                out_rows.append(row)
-                continue
-            bare = _without(row, rows)
-            order = ([i] if i < len(recorded) else []) + [j for j in range(len(recorded)) if j != i]
-            match = next((j for j in order if kept[j] == bare), None)
-            out_rows.append(row if match is None else _restore(row, recorded[match], rows))
-        return out_rows
-    return value
-
-
-def keep_masked(keys: frozenset[str], step: str, data: Mapping[str, Any],
-                recorded: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[dict]]:
-    """A step that runs again, resubmitted from what a masked read showed: each sensitive
-    value sent as ``MASK`` keeps the value recorded for it (the submission replaces the
-    step's data, so leaving it out would clear it): a field's, a group property's, or a
-    table cell's, of the recorded row that holds the same apart from its sensitive cells.
-    Errors (``mask_errors``) for a ``MASK`` where nothing is recorded (or no row pairs)."""
-    recorded = recorded if isinstance(recorded, Mapping) else {}
-    out = dict(data)
-    for field, paths in _step_paths(keys, step).items():
-        if field in data and holds_mask(data[field]):
-            out[field] = _restore(data[field], recorded.get(field), paths)
-    return out, mask_errors(keys, step, out)
-
-
-def record_views(reader: Reader, entries: Iterable[tuple[str, str, Iterable[str]]], view: str) -> None:
-    """Log unmasked views in a transaction of their own (reads never write otherwise)."""
-    entries = [(i, p, sorted(set(f))) for i, p, f in entries if f]
-    if not entries:
-        return
-    with transaction() as session:
-        log_access(session, entries, username=reader.username, view=view, now=datetime.now(UTC))
-
-
-# --------------------------------------------------------------------------- auditors write nothing
+def api_reader(username: str) -> Reader:
+    return access.reader_for(services(), username)
 
 
 def _refuse_auditor_writes() -> None:
     if request.method in _SAFE or request.endpoint in _ALWAYS_ALLOWED:
         return
     reader = current_reader()
-    if reader is not None and reader.auditor:
-        raise NotPermitted("auditors read records and change nothing; this action is refused "
-                           "(use an account without the auditors group to work on tasks)")
+    if reader is not None:
+        access.refuse_auditor(reader)
 
 
 def _refuse_auditor_api_writes() -> None:
     if request.method in _SAFE or request.endpoint in _ALWAYS_ALLOWED:
         return
     name = getattr(g, "api_user", None)
-    if not name:
-        return
-    with reading() as session:
-        found = user_store.identity(session, name)
-    if found is not None and reader_of(name, found[2]).auditor:
-        raise NotPermitted("auditors read records and change nothing; this request is refused")
+    if name:
+        access.refuse_auditor(api_reader(name))
 
 
 def init_app(app: Flask) -> None:
@@ -492,8 +54,6 @@ def init_app(app: Flask) -> None:
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
     """A ``YYYY-MM-DD`` query value as UTC midnight (the next midnight for an ``end``)."""
-    from datetime import timedelta
-
     from web.errors import BadRequest
 
     if not value:
@@ -505,4 +65,3 @@ def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
                          errors=[{"field": what, "message": "YYYY-MM-DD"}]) from exc
     day = day.replace(tzinfo=UTC) if day.tzinfo is None else day.astimezone(UTC)
     return day + timedelta(days=1) if end and len(value) == 10 else day
-

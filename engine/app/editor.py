@@ -1,5 +1,10 @@
-"""Use cases of the procedure editor: drafts, validation, try-it, submission, restore,
-bundles and export. The caller owns the session and the transaction, as in ``service``.
+"""Use cases of the procedure editor: a draft opened for editing, live validation, saving
+(text, form builder, step editor), Try it, restore and submission to change control.
+
+The module-level functions are the use cases the HTML views call: each takes ``Services``,
+the caller and plain arguments, runs in its own transaction and returns plain data.
+``Editor`` holds what they share and works inside a session the caller opened
+(``engine.app.procedures`` uses it too).
 
 A procedure version holds the procedure text and the texts of the forms it uses, so a form
 edited in one procedure's draft changes that procedure's next version only; procedures
@@ -11,14 +16,27 @@ from __future__ import annotations
 import difflib
 import io
 import re
+import weakref
 import zipfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from engine.app import change_control
-from engine.errors import DefinitionInvalid, FormInvalid, NotPermitted, Problem
+from engine.errors import (
+    DefinitionInvalid,
+    FormInvalid,
+    NotFound,
+    NotPermitted,
+    Problem,
+    WorkflowError,
+)
+from engine.i18n import _
+from engine.language import yaml_edit
 from engine.language import yaml_source as yamlsrc
 from engine.language.forms import Form, parse_form
 from engine.language.procedure import Procedure, load_library, parse_procedure
@@ -30,6 +48,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.app.service import Workflow
+    from engine.app.services import Services
+    from engine.config import Config
     from engine.store.tables import ProcedureVersion
 
 EDIT_ROLE = change_control.AUTHOR_ROLE
@@ -43,6 +63,20 @@ def form_file(form_id: str) -> str:
     return f"forms/{form_id}.yaml"
 
 
+def may_edit(config: Config, groups: Iterable[str]) -> bool:
+    """The one rule of who may change procedures: members of the groups holding the author
+    role of the change-control procedure (config.yaml). An inactive user has no groups here
+    (``Editor`` looks them up), so may not."""
+    return bool(set(groups) & set(config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE)))
+
+
+def require_editor(config: Config, groups: Iterable[str]) -> None:
+    if not may_edit(config, groups):
+        names = ", ".join(config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE))
+        raise NotPermitted(f"only members of the editor group ({names}) may change procedures; "
+                           "ask an administrator to add you (wf user groups)")
+
+
 @dataclass
 class Checked:
     """A draft checked as a whole: the procedure (None if invalid), the form texts it uses
@@ -54,7 +88,8 @@ class Checked:
 
 
 class Editor:
-    """The editor's use cases around one ``Workflow`` (its config, calendars and runtimes)."""
+    """The editor's steps inside a session the caller opened, around one ``Workflow`` (its
+    config, calendars and runtimes)."""
 
     def __init__(self, workflow: Workflow) -> None:
         self.wf = workflow
@@ -67,14 +102,10 @@ class Editor:
         return set(found[2]) if found and found[1] else set()
 
     def may_edit(self, session: Session, username: str) -> bool:
-        groups = self.wf.config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE)
-        return bool(self._groups(session, username) & set(groups))
+        return may_edit(self.wf.config, self._groups(session, username))
 
     def require_editor(self, session: Session, username: str) -> None:
-        if not self.may_edit(session, username):
-            groups = ", ".join(self.wf.config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE))
-            raise NotPermitted(f"only members of the editor group ({groups}) may change procedures; "
-                               "ask an administrator to add you (wf user groups)")
+        require_editor(self.wf.config, self._groups(session, username))
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -157,8 +188,7 @@ class Editor:
         self.require_editor(session, username)
         reason = (reason or "").strip()
         if not reason:
-            raise FormInvalid("give the reason for the change (更改原因); it is kept with the version",
-                              errors=[{"field": "reason", "message": "required: why the procedure changes"}])
+            raise _no_reason()
         row = get_version(session, version_id)
         data = {"procedure": row.procedure_id, "version": versions.label(row), "version_id": row.id,
                 "reason": reason}
@@ -244,6 +274,11 @@ class Editor:
                 path.write_text(text, encoding="utf-8")
                 written.append(path)
         return sorted(set(written))
+
+
+def _no_reason() -> FormInvalid:
+    return FormInvalid("give the reason for the change (更改原因); it is kept with the version",
+                       errors=[{"field": "reason", "message": "required: why the procedure changes"}])
 
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
@@ -351,3 +386,281 @@ def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, 
     except Exception:  # noqa: BLE001 - a partial script is still a useful start; Try it shows the error
         pass
     return answers
+
+
+# --------------------------------------------------------------------------- use cases
+
+_editors: weakref.WeakKeyDictionary[Workflow, Editor] = weakref.WeakKeyDictionary()
+
+
+def editor_of(workflow: Workflow) -> Editor:
+    """The process's ``Editor`` of ``workflow``: it keeps the forms folder read once, since
+    validation runs on every pause in typing."""
+    found = _editors.get(workflow)
+    if found is None:
+        found = _editors[workflow] = Editor(workflow)
+    return found
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored version as pages show it."""
+
+    id: int
+    procedure_id: str
+    title: str
+    label: str  # "2.1"
+    status: str  # draft, in_review, published, or retired (published, no longer current)
+    by: str | None  # who saved it (None: loaded from files)
+    at: datetime
+    note: str | None
+    reason: str | None  # the change reason sent with it to change control
+    change_instance: str | None
+    current: bool  # the published version new instances start on
+    source: str = field(repr=False)
+    forms: dict[str, str] = field(repr=False)
+
+
+def version_of(row: ProcedureVersion, current_id: int | None) -> Version:
+    return Version(row.id, row.procedure_id, row.title, versions.label(row),
+                   versions.display_status(row, current_id), row.registered_by, row.registered_at,
+                   row.note, row.change_reason, row.change_instance, row.id == current_id,
+                   row.source, dict(row.forms or {}))
+
+
+def stored_version(session: Session, procedure_id: str, version_id: int | None) -> ProcedureVersion:
+    """A version of ``procedure_id`` (the working copy when ``version_id`` is None);
+    ``NotFound`` for a version of another procedure."""
+    if version_id is None:
+        row = versions.working_copy(session, procedure_id)
+        if row is None:
+            raise NotFound(f"there is no procedure '{procedure_id}'; pick one from the catalogue")
+        return row
+    row = get_version(session, version_id)
+    if row.procedure_id != procedure_id:
+        raise NotFound(f"version {version_id} is not a version of '{procedure_id}'")
+    return row
+
+
+@dataclass(frozen=True)
+class DraftFile:
+    """One file of the working copy, opened for editing."""
+
+    version: Version
+    procedure: Procedure
+    file: str  # "procedure" or a form id
+    filename: str  # procedures/ID.yaml or forms/ID.yaml, as problems name it
+    text: str
+    files: list[str]  # "procedure", then the form ids the working copy carries
+    names: dict[str, list[str]]  # steps, roles, forms and fields, for the editor's suggestions
+
+
+def _file_name(procedure_id: str, file: str) -> str:
+    return proc_file(procedure_id) if file == "procedure" else form_file(file)
+
+
+def _text_of(row: ProcedureVersion, file: str) -> str:
+    if file == "procedure":
+        return row.source
+    if file not in (row.forms or {}):
+        raise NotFound(f"the working copy of '{row.procedure_id}' has no form '{file}'")
+    return row.forms[file]
+
+
+def _with_file(row: ProcedureVersion, file: str, text: str) -> tuple[str, dict[str, str]]:
+    """The working copy's texts with ``file`` replaced by ``text``."""
+    forms = dict(row.forms or {})
+    if file == "procedure":
+        return text, forms
+    forms[file] = text
+    return row.source, forms
+
+
+def _names(editor: Editor, proc: Procedure, forms: Mapping[str, str]) -> dict[str, list[str]]:
+    fields: set[str] = set()
+    for sid in proc.steps:
+        form = proc.form_of(sid)
+        if form:
+            fields |= {f"{sid}.{f}" for f in form.fields} | set(form.fields)
+    return {"steps": sorted(proc.steps), "roles": sorted(proc.roles),
+            "forms": sorted(set(editor.library_forms()) | set(forms)), "fields": sorted(fields)}
+
+
+def draft_file(services: Services, username: str, procedure_id: str, file: str = "procedure") -> DraftFile:
+    """A file of the working copy (the newest version) for the text editor, the form builder
+    or the step editor; editors only."""
+    editor = editor_of(services.workflow)
+    with services.database.reading() as session:
+        editor.require_editor(session, username)
+        row = stored_version(session, procedure_id, None)
+        text = _text_of(row, file)
+        proc = services.workflow.runtime(session, row.id).procedure
+        version = version_of(row, latest_version_id(session, procedure_id))
+    return DraftFile(version, proc, file, _file_name(procedure_id, file), text,
+                     ["procedure", *sorted(version.forms)], _names(editor, proc, version.forms))
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    problems: list[Problem]  # those of the file checked, at their lines
+    other: list[str]  # those of other files (a form change can break the procedure using it)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.other
+
+
+def check_file(services: Services, username: str, procedure_id: str, file: str, text: str) -> FileCheck:
+    """Problems of the working copy with ``file`` replaced by ``text`` (nothing is saved)."""
+    editor = editor_of(services.workflow)
+    with services.database.reading() as session:
+        editor.require_editor(session, username)
+        row = stored_version(session, procedure_id, None)
+        source, forms = _with_file(row, file, text)
+    checked = editor.check(procedure_id, source, forms)
+    filename = _file_name(procedure_id, file)
+    return FileCheck([p for p in checked.problems if p.file == filename],
+                     [str(p) for p in checked.problems if p.file != filename])
+
+
+Change = Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
+
+
+def edit(services: Services, username: str, procedure_id: str, change: Change, note: str = "") -> str:
+    """Apply ``change(source, forms) -> (source, forms)`` to the working copy and save the
+    result as a draft; the draft's label. ``DefinitionInvalid`` (every problem) or
+    ``yaml_edit.EditError`` when the change cannot be made; nothing is saved then."""
+    editor = editor_of(services.workflow)
+    with services.database.writing() as session:
+        editor.require_editor(session, username)
+        row = stored_version(session, procedure_id, None)
+        source, forms = change(row.source, dict(row.forms or {}))
+        return versions.label(editor.save(session, procedure_id, source, forms, username, note=note))
+
+
+def save_file(services: Services, username: str, procedure_id: str, file: str, text: str,
+              note: str = "") -> str:
+    """Save the working copy with ``file`` replaced by ``text`` as a draft (text editor)."""
+    def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
+        if file == "procedure":
+            return text, forms
+        if file not in forms:
+            raise NotFound(f"the working copy of '{procedure_id}' has no form '{file}'")
+        return source, {**forms, file: text}
+
+    return edit(services, username, procedure_id, change, note)
+
+
+def add_form_field(services: Services, username: str, procedure_id: str, form_id: str, name: str, *,
+                   required: bool = False, after: str | None = None, **spec: Any) -> str:
+    """Form builder: a new field (``yaml_edit.add_field``); the draft's label."""
+    def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
+        forms[form_id] = yaml_edit.add_field(forms[form_id], name, required=required, after=after, **spec)
+        return source, forms
+
+    return edit(services, username, procedure_id, change, f"form {form_id}: + {name}")
+
+
+FIELD_ACTIONS = ("up", "down", "remove", "update")
+
+
+def change_form_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,
+                      action: str, **changes: Any) -> str:
+    """Form builder: move a field up or down, remove it, or update it with ``changes``."""
+    if action not in FIELD_ACTIONS:
+        raise NotFound(f"no field action '{action}'; use one of {', '.join(FIELD_ACTIONS)}")
+
+    def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
+        if action == "update":
+            forms[form_id] = yaml_edit.update_field(forms[form_id], name, **changes)
+        elif action == "remove":
+            forms[form_id] = yaml_edit.remove_field(forms[form_id], name)
+        else:
+            forms[form_id] = yaml_edit.move_field(forms[form_id], name, -1 if action == "up" else 1)
+        return source, forms
+
+    return edit(services, username, procedure_id, change, f"form {form_id}: {action} {name}")
+
+
+def add_step(services: Services, username: str, procedure_id: str, step_id: str, **spec: Any) -> str:
+    """Step editor: a new step (``yaml_edit.add_step``); the draft's label."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.add_step(source, step_id, **spec), forms), f"step + {step_id}")
+
+
+def set_next(services: Services, username: str, procedure_id: str, step_id: str, next_: Any) -> str:
+    """Step editor: where an existing step goes (one step, or conditions with an else)."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.set_next(source, step_id, next_), forms), f"step {step_id}: next")
+
+
+@dataclass(frozen=True)
+class Tried:
+    version: Version
+    procedure: Procedure
+    answers: str  # the answers run (or the sample to start from)
+    result: dict[str, Any] | None  # path, status, outcome, tasks and events of the run
+    error: str | None  # why the answers could not be run
+
+
+def try_version(services: Services, procedure_id: str, version_id: int | None = None,
+                answers: str | None = None) -> Tried:
+    """Try it: run a version in memory with answers written as YAML (nothing is written);
+    without answers, sample answers that walk the procedure from start to end."""
+    editor = editor_of(services.workflow)
+    with services.database.reading() as session:
+        row = stored_version(session, procedure_id, version_id)
+        proc = services.workflow.runtime(session, row.id).procedure
+        version = version_of(row, latest_version_id(session, procedure_id))
+        if answers is None:
+            text = yaml.safe_dump(sample_answers(proc, services.workflow.calendars), allow_unicode=True,
+                                  sort_keys=False, width=120)
+            return Tried(version, proc, text, None, None)
+        try:
+            script = yaml.safe_load(answers) or {}
+            if not isinstance(script, dict):
+                raise WorkflowError("the answers must be a mapping with start and steps (see the example)")
+            _proc, sim = editor.try_version(session, row.id, script)
+        except yaml.YAMLError as exc:
+            return Tried(version, proc, answers, None, f"answers: {exc}")
+        except WorkflowError as exc:
+            return Tried(version, proc, answers, None, exc.message)
+    return Tried(version, proc, answers, simulation_view(proc, sim), None)
+
+
+def simulation_view(proc: Procedure, sim: Simulation) -> dict[str, Any]:
+    """What a run shows: the path with step titles, the tasks as they ended, the events."""
+    state = sim.state or {}
+    tasks = [{"step": t["step"], "title": proc.steps[t["step"]].title, "kind": t["kind"],
+              "role": proc.roles.get(t.get("role") or "", t.get("role")), "status": t["status"],
+              "due_at": t.get("due_at"), "missed": t.get("missed"),
+              "escalated": ", ".join(proc.roles.get(r, r) for r in t.get("escalated_to") or [])}
+             for t in state.get("tasks", {}).values()]
+    events = [{"at": e["at"], "type": e["type"], "step": e["step"], "actor": e["actor"]} for e in sim.events]
+    return {"path": sim.path, "path_titles": [proc.steps[p].title for p in sim.path if p in proc.steps],
+            "status": state.get("status"), "outcome": sim.outcome, "tasks": tasks, "events": events}
+
+
+def restore(services: Services, username: str, procedure_id: str, version_id: int) -> str:
+    """An old version's texts saved again as a new draft; the draft's label."""
+    editor = editor_of(services.workflow)
+    with services.database.writing() as session:
+        stored_version(session, procedure_id, version_id)
+        return versions.label(editor.restore(session, version_id, username))
+
+
+def submit(services: Services, username: str, procedure_id: str, reason: str) -> tuple[str, str]:
+    """Send the working copy, a draft, to change control with the reason for the change;
+    ``(change-control instance id, draft label)``. ``FormInvalid`` on the field ``reason``
+    without a reason."""
+    editor = editor_of(services.workflow)
+    with services.database.writing() as session:
+        editor.require_editor(session, username)
+        if not (reason or "").strip():
+            raise _no_reason()
+        row = stored_version(session, procedure_id, None)
+        if row.status != versions.DRAFT:
+            raise NotPermitted(_("Only a draft can be sent for approval; this version is {status}.",
+                                 status=row.status))
+        state = editor.submit(session, row.id, username, reason)
+        return state["id"], versions.label(row)

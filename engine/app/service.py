@@ -25,8 +25,9 @@ from engine.errors import (
     SignatureInvalid,
     WorkflowError,
 )
+from engine.i18n import _
 from engine.language.calendar import Calendar
-from engine.language.procedure import MANAGER, Procedure, compile_stored, load_library
+from engine.language.procedure import MANAGER, Library, Procedure, compile_stored, load_library
 from engine.runtime.commands import (
     SYSTEM,
     Actor,
@@ -91,17 +92,26 @@ class Workflow:
 
     # -- procedure versions ---------------------------------------------------------------
 
-    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None) -> list[Registered]:
-        """Register every procedure file whose content changed as a new version.
+    def read_library(self, paths: Iterable[str | Path] | None = None) -> Library:
+        """Parse and check the procedure files (no database: done before a write
+        transaction, so parsing never holds the write lock).
 
-        Raises ``DefinitionInvalid`` (with every problem) and registers nothing when any
-        file is invalid, so a broken edit never replaces a working version.
+        Raises ``DefinitionInvalid`` with every problem when any file is invalid.
         """
         forms_dir = self.config.path("paths", "forms", default="forms")
         if paths is None:
             paths = [self.config.path("paths", "procedures", default="procedures"), forms_dir]
         # Forms not among ``paths`` come from the configured forms folder (as in `wf validate`).
-        lib = load_library(paths, extra_forms=[forms_dir]).require_valid()
+        return load_library(paths, extra_forms=[forms_dir]).require_valid()
+
+    def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None, *,
+                        library: Library | None = None) -> list[Registered]:
+        """Register every procedure file whose content changed as a new version.
+
+        Registers nothing when any file is invalid (``read_library``), so a broken edit never
+        replaces a working version.
+        """
+        lib = library if library is not None else self.read_library(paths)
         out = []
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
@@ -173,7 +183,7 @@ class Workflow:
         else:
             ok = user_store.check_password(session, actor.user, password) is not None
         if not ok:
-            raise SignatureInvalid("the password does not match; your signature was not recorded")
+            raise SignatureInvalid(_("the password does not match; your signature was not recorded"))
         return Signature(meaning=step_signature, user=actor.user, name=actor.display)
 
     # -- the one transaction ----------------------------------------------------------------
@@ -182,7 +192,8 @@ class Workflow:
                username: str | None, expected_rev: int | None = None) -> dict:
         row = store.load_for_step(session, instance_id, username)
         if expected_rev is not None and row.rev != expected_rev:
-            raise Conflict(f"the instance changed since you loaded it (version {expected_rev}, now {row.rev}); reload and try again")
+            raise Conflict(_("the instance changed since you loaded it (version {was}, now {now}); reload "
+                             "and try again", was=expected_rev, now=row.rev))
         rt = self.runtime(session, row.version_id)
         actor = self._actor(username, row.user, rt.procedure) if username else None
         state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
@@ -350,7 +361,7 @@ class Workflow:
         # A tick records no form data, so the field index has nothing to change here.
         store.save_steps(session, results)
         store.postpone_timers(session, failed, now + TICK_RETRY)
-        for _, state, events, _ in results:
+        for _row, state, events, _notes in results:
             self._spawn(session, state, events)
         notify.record_many(session, self.config, notices, now)
         return len(rows), len(notices)

@@ -6,10 +6,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import click
-from sqlalchemy.orm import Session
 
+from engine.app import admin
 from engine.cli import main
-from engine.cli.db import open_engine
+from engine.cli.db import opened
 
 
 @main.group("audit")
@@ -30,12 +30,8 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
     if file is not None:
         _verify_file(ctx, file)
         return
-    from engine.store import verify_chains
-
-    with open_engine(ctx) as engine:
-        read_only = engine.execution_options(sqlite_begin="DEFERRED")
-        with Session(read_only) as session:
-            report = verify_chains(session, batch_size=batch_size)
+    with opened(ctx) as services:
+        report = admin.verify_audit(services, batch_size=batch_size)
     if report.ok:
         click.echo(f"OK: {report.events} events in {report.instances} instances verified")
         return
@@ -47,14 +43,12 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
 
 
 def _verify_file(ctx: click.Context, file: str) -> None:
-    from engine.store.audit_file import verify_lines
-
     try:
         stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
         raise click.ClickException(f"cannot read {file}: {exc.strerror}; check the path") from exc
     with stream:
-        report = verify_lines(stream, "<stdin>" if file == "-" else file)
+        report = admin.verify_export(stream, "<stdin>" if file == "-" else file)
     if report.ok:
         click.echo(f"OK: {report.events} events of {report.instances} instances in {file} verified")
         return
@@ -83,18 +77,14 @@ def _day(value: str | None, param: str) -> datetime | None:
 @click.pass_context
 def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedure: str | None) -> None:
     """Write the event trail as JSON Lines with the hashes to standard output."""
-    from engine.store.audit_file import export_lines
-    from engine.store.audit_search import EventQuery, export_events
-
     start, end = _day(since, "--from"), _day(until, "--to")
     if end is not None and until is not None and len(until) == 10:
         end += timedelta(days=1)  # a date given for --to includes that whole day
     if start and end and end <= start:
         raise click.BadParameter("--to is before --from; swap them", param_hint="--to")
-    query = EventQuery(procedure=procedure, since=start, until=end)
-    with open_engine(ctx) as engine, Session(engine.execution_options(sqlite_begin="DEFERRED")) as session:
-        for line in export_lines(export_events(session, query), since=start, until=end,
-                                 procedure=procedure, now=datetime.now(UTC)):
+    with opened(ctx) as services:
+        for line in admin.export_audit(services, procedure=procedure, since=start, until=end,
+                                       now=datetime.now(UTC)):
             click.echo(line, nl=False)
 
 
@@ -103,23 +93,10 @@ def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedu
 def reindex_cmd(ctx: click.Context) -> None:
     """Rebuild the field index (searchable values, ledger columns, KPI fields) from every
     instance's data: after adding a ledger column or an index field to a procedure."""
-    from sqlalchemy import select
-
-    from engine.app.service import Workflow
-    from engine.config import load_config
-    from engine.store.field_index import rebuild
-    from engine.store.tables import ProcedureVersion
-
-    obj = ctx.find_object(dict) or {}
-    workflow = Workflow(load_config(obj.get("config_path")))
-    with open_engine(ctx) as engine, Session(engine) as session:
-        versions = list(session.scalars(select(ProcedureVersion.id)))
-        procedures = [workflow.runtime(session, v).procedure for v in versions]
-        written = rebuild(session, procedures)
-        days = workflow.refresh_kpis(session)
-        session.commit()
-    click.echo(f"OK: {written} field values of {len(versions)} procedure version(s) indexed; "
-               f"{days} day(s) of dashboard figures recounted")
+    with opened(ctx) as services:
+        done = admin.reindex(services)
+    click.echo(f"OK: {done.values} field values of {done.versions} procedure version(s) indexed; "
+               f"{done.kpi_days} day(s) of dashboard figures recounted")
 
 
 @audit_group.command("kpis")
@@ -131,17 +108,12 @@ def kpis_cmd(ctx: click.Context, procedure_id: str | None) -> None:
     that the first dashboard does not wait for the whole history to be counted."""
     import time
 
-    from engine.app.service import Workflow
-    from engine.config import load_config
     from engine.errors import NotFound
 
-    obj = ctx.find_object(dict) or {}
-    workflow = Workflow(load_config(obj.get("config_path")))
     started = time.perf_counter()
-    with open_engine(ctx) as engine, Session(engine) as session:
+    with opened(ctx) as services:
         try:
-            days = workflow.refresh_kpis(session, procedure_id)
+            days = admin.refresh_kpis(services, procedure_id)
         except NotFound as exc:
             raise click.BadParameter(exc.message, param_hint="--procedure") from exc
-        session.commit()
     click.echo(f"OK: {days} day(s) of dashboard figures counted in {time.perf_counter() - started:.1f} s")

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import click
 
+from engine.app import admin
 from engine.cli import main
-from engine.config import load_config
+from engine.cli.db import config_of
+from engine.errors import NotFound, WorkflowError
 from engine.language.calendar import Calendar, DurationError, parse_duration
 
 
@@ -26,23 +28,19 @@ def calendar_group() -> None:
 @click.pass_context
 def check(ctx: click.Context, name: str, start_text: str | None, within: str) -> None:
     """Show how a due time is computed: days counted, days skipped and why."""
-    config = load_config(ctx.obj["config_path"])
-    cfg = config.calendar(name)
-    if cfg is None and name != "default":
-        known = ", ".join(sorted(config.get("calendars", default={}) or {})) or "none"
-        raise click.BadParameter(f"no calendar {name!r} in the configuration (known: {known})",
-                                 param_hint="--calendar")
     try:
-        cal = Calendar.from_config(name, cfg)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+        cal, configured = admin.calendar_named(config_of(ctx), name)
+    except NotFound as exc:
+        raise click.BadParameter(exc.message, param_hint="--calendar") from None
+    except WorkflowError as exc:
+        raise click.ClickException(exc.message) from None
     try:
         duration = parse_duration(within)
     except DurationError as exc:
         raise click.BadParameter(exc.message, param_hint="--within") from None
     start = _parse_start(start_text, cal)
 
-    if cfg is None:
+    if not configured:
         click.echo("calendar default is not configured: using the built-in default calendar")
     for line in cal.explain(start, duration):
         click.echo(line)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy.orm import Session
 
+from engine.app import admin
 from engine.cli import main
-from engine.cli.db import open_engine
-from engine.config import load_config
+from engine.cli.db import config_of, opened
+from engine.errors import DefinitionInvalid
 
 
 @main.group("procedures")
@@ -25,28 +25,17 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
     on the version they started with. If any file has a problem, every problem is printed as
     FILE:LINE:COL: message and nothing is registered.
     """
-    from engine.app.service import Workflow
-    from engine.errors import DefinitionInvalid
-    from engine.store import get_version
-    from engine.store.versions import label
-
-    cfg = load_config(ctx.obj["config_path"])
-    workflow = Workflow(cfg)
-    with open_engine(ctx) as engine, Session(engine) as session:
+    with opened(ctx) as services:
         try:
-            registered = workflow.load_procedures(session, list(paths) or None)
+            registered = admin.install_procedures(services, paths)
         except DefinitionInvalid as exc:
-            session.rollback()
             for problem in exc.problems:
                 click.echo(str(problem))
             click.echo(f"{len(exc.problems)} problem(s) found; nothing was registered.", err=True)
             ctx.exit(1)
-        numbers = {r.version_id: label(get_version(session, r.version_id)) for r in registered}
-        session.commit()
     for r in registered:
-        number = numbers[r.version_id]
         what = "new version" if r.created else "unchanged, version"
-        click.echo(f"{r.procedure_id}: {what} {number} (id {r.version_id}, "
+        click.echo(f"{r.procedure_id}: {what} {r.label} (id {r.version_id}, "
                    f"sha256 {r.content_hash[:12]})")
     created = sum(r.created for r in registered)
     click.echo(f"{len(registered)} procedure(s), {created} new version(s).", err=True)
@@ -57,30 +46,15 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context, show_all: bool) -> None:
     """List installed procedures: id, version number, registration time, title."""
-    from sqlalchemy import select
-
-    from engine.store import ProcedureVersion, count_instances
-    from engine.store.versions import label
-
-    with open_engine(ctx) as engine:
-        read_only = engine.execution_options(sqlite_begin="DEFERRED")
-        with Session(read_only) as session:
-            rows = list(session.scalars(select(ProcedureVersion)
-                                        .order_by(ProcedureVersion.procedure_id,
-                                                  ProcedureVersion.id)))
-            by_proc: dict[str, list[ProcedureVersion]] = {}
-            for row in rows:
-                by_proc.setdefault(row.procedure_id, []).append(row)
-            if not by_proc:
-                click.echo("No procedures installed; run `wf procedures load`.")
-                return
-            for proc_id, versions in by_proc.items():
-                running = count_instances(session, proc_id, "running")
-                shown = versions if show_all else versions[-1:]
-                for row in shown:
-                    click.echo(f"{proc_id}\tv{label(row)}\t{row.status}\t"
-                               f"{row.registered_at:%Y-%m-%d %H:%M}Z\t{row.title}"
-                               + ("" if show_all else f"\t({running} running)"))
+    with opened(ctx) as services:
+        lines = admin.procedure_versions(services, every=show_all)
+    if not lines:
+        click.echo("No procedures installed; run `wf procedures load`.")
+        return
+    for v in lines:
+        click.echo(f"{v.procedure_id}\tv{v.label}\t{v.status}\t"
+                   f"{v.registered_at:%Y-%m-%d %H:%M}Z\t{v.title}"
+                   + ("" if show_all else f"\t({v.running} running)"))
 
 
 @procedures_group.command("doc")
@@ -94,17 +68,12 @@ def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
     procedures and a Mermaid diagram of its steps."""
     from pathlib import Path
 
-    from engine.language.procedure import load_library
-    from engine.language.procedures_doc import render
-
-    cfg = load_config(ctx.obj["config_path"])
-    lib = load_library([cfg.path("paths", "procedures", default="procedures"),
-                        cfg.path("paths", "forms", default="forms")])
-    if lib.problems:
-        for problem in lib.problems:
+    try:
+        text, count = admin.procedures_doc(config_of(ctx))
+    except DefinitionInvalid as exc:
+        for problem in exc.problems:
             click.echo(str(problem), err=True)
         ctx.exit(1)
-    text = render(lib.procedures.values(), cfg)
     if output == "-":
         click.echo(text, nl=False)
         return
@@ -116,7 +85,7 @@ def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
         click.echo(f"{output} is up to date")
         return
     path.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output} ({len(lib.procedures)} procedures)")
+    click.echo(f"wrote {output} ({count} procedures)")
 
 
 @procedures_group.command("export")
@@ -129,14 +98,8 @@ def export_cmd(ctx: click.Context, folder: str) -> None:
     Files are written as stored: comments and layout as the editor saved them. Drafts and
     versions in review are not written.
     """
-    from engine.app.editor import Editor
-    from engine.app.service import Workflow
-
-    cfg = load_config(ctx.obj["config_path"])
-    with open_engine(ctx) as engine:
-        read_only = engine.execution_options(sqlite_begin="DEFERRED")
-        with Session(read_only) as session:
-            written = Editor(Workflow(cfg)).export(session, folder)
+    with opened(ctx) as services:
+        written = admin.export_procedures(services, folder)
     for path in written:
         click.echo(str(path))
     click.echo(f"{len(written)} file(s) written under {folder}.", err=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy.orm import Session
 
+from engine.app import admin
 from engine.cli import main
-from engine.cli.db import open_engine
+from engine.cli.db import opened
 from engine.errors import WorkflowError
 
 
@@ -42,17 +42,14 @@ def user_group() -> None:
 def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_name: str,
             email: str | None, locale: str | None, manager: str | None, password_stdin: bool) -> None:
     """Create user USERNAME."""
-    from engine.store import add_user, groups_of
-
     password = _read_password(password_stdin)
-    with open_engine(ctx) as engine, Session(engine) as session:
+    with opened(ctx) as services:
         try:
-            user = add_user(session, username, password, groups, full_name=full_name,
-                            email=email, locale=locale, manager=manager)
-            session.commit()
+            user = admin.add_user(services, username, password, groups, full_name=full_name,
+                                  email=email, locale=locale, manager=manager)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-        click.echo(f"Created user {user.username} (groups: {', '.join(groups_of(user)) or '-'}).")
+    click.echo(f"Created user {user.username} (groups: {', '.join(user.groups) or '-'}).")
 
 
 @user_group.command("passwd")
@@ -62,13 +59,10 @@ def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_nam
 @click.pass_context
 def passwd_cmd(ctx: click.Context, username: str, password_stdin: bool) -> None:
     """Set the password of USERNAME."""
-    from engine.store import set_password
-
     password = _read_password(password_stdin)
-    with open_engine(ctx) as engine, Session(engine) as session:
+    with opened(ctx) as services:
         try:
-            set_password(session, username, password)
-            session.commit()
+            admin.set_password(services, username, password)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(f"Password of {username} changed.")
@@ -80,12 +74,9 @@ def passwd_cmd(ctx: click.Context, username: str, password_stdin: bool) -> None:
 @click.pass_context
 def manager_cmd(ctx: click.Context, username: str, manager: str | None) -> None:
     """Set (or, without MANAGER, clear) the manager of USERNAME."""
-    from engine.store.users import set_manager
-
-    with open_engine(ctx) as engine, Session(engine) as session:
+    with opened(ctx) as services:
         try:
-            set_manager(session, username, manager)
-            session.commit()
+            admin.set_manager(services, username, manager)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(f"Manager of {username}: {manager or 'none'}.")
@@ -95,11 +86,10 @@ def manager_cmd(ctx: click.Context, username: str, manager: str | None) -> None:
 @click.pass_context
 def list_cmd(ctx: click.Context) -> None:
     """List users with their groups."""
-    from engine.store import groups_of, list_users
-
-    with open_engine(ctx) as engine, Session(engine) as session:
-        for user in list_users(session):
-            state = "" if user.active else "  (inactive)"
-            boss = f"\tmanager: {user.manager}" if user.manager else ""
-            click.echo(f"{user.username}\t{user.full_name or '-'}\t"
-                       f"{','.join(groups_of(user)) or '-'}{boss}{state}")
+    with opened(ctx) as services:
+        users = admin.list_users(services)
+    for user in users:
+        state = "" if user.active else "  (inactive)"
+        boss = f"\tmanager: {user.manager}" if user.manager else ""
+        click.echo(f"{user.username}\t{user.full_name or '-'}\t"
+                   f"{','.join(user.groups) or '-'}{boss}{state}")

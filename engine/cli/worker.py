@@ -9,8 +9,9 @@ import threading
 
 import click
 
+from engine.app import admin
 from engine.cli import main
-from engine.cli.db import open_engine
+from engine.cli.db import opened
 
 
 @main.command("worker")
@@ -22,15 +23,9 @@ from engine.cli.db import open_engine
 @click.pass_context
 def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int) -> None:
     """Run the worker loop; several workers on several hosts may share one PostgreSQL."""
-    from engine.app.service import Workflow
-    from engine.app.worker import Worker
-    from engine.config import load_config
-    from engine.store import session_factory
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = load_config(ctx.obj["config_path"])
-    with open_engine(ctx) as engine:
-        worker = Worker(Workflow(cfg), session_factory(engine), batch=batch)
+    with opened(ctx) as services:
+        worker = admin.worker(services, batch=batch)
         if once:
             click.echo(str(worker.run_once()))
             return

@@ -2,8 +2,8 @@
 
 ``compile_expr(source)`` parses, checks and compiles an expression once (the result is
 cached); ``Expr.evaluate(context)`` runs it against a mapping of root names (step ids,
-``start``) to form data. ``check_names`` reports names that no earlier form defines, and
-``suggest`` is the "did you mean" helper shared with other modules.
+``start``) to form data. ``check_names`` reports names that no earlier form defines, with
+a "did you mean" from :mod:`engine.language.suggest`.
 
 Safety, in layers:
 
@@ -28,14 +28,13 @@ Missing values: a missing root, a missing key, an index out of range and any fie
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import functools
 import inspect
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from jinja2 import nodes
 from jinja2.filters import do_round
@@ -43,6 +42,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import ExpressionError
+from engine.language.suggest import suggest
 
 __all__ = [
     "FILTERS",
@@ -54,7 +54,6 @@ __all__ = [
     "Expr",
     "check_names",
     "compile_expr",
-    "suggest",
 ]
 
 #: Longest string or list that ``+``, ``*`` or ``|join`` may build.
@@ -138,7 +137,10 @@ def _deep_size(value: Any, budget: int = MAX_SIZE) -> int:
     return total
 
 
-def _check_int(value: Any) -> Any:
+_T = TypeVar("_T")
+
+
+def _check_int(value: _T) -> _T:
     if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
         raise _error(f"number too large: results may have at most {MAX_DIGITS} digits")
     return value
@@ -303,15 +305,21 @@ def _flt_upper(value: Any) -> str | None:
     return None if value is None else _text(value).upper()
 
 
+_ROUND_METHODS: dict[str, Literal["common", "ceil", "floor"]] = {
+    "common": "common", "ceil": "ceil", "floor": "floor"
+}
+
+
 def _flt_round(value: Any, precision: int = 0, method: str = "common") -> float | None:
     if value is None:
         return None
-    if method not in ("common", "ceil", "floor"):
+    how = _ROUND_METHODS.get(method)
+    if how is None:
         raise _error("round: method must be 'common', 'ceil' or 'floor'")
     # Rounding computes 10 ** precision: keep it small.
     if type(precision) is not int or not -20 <= precision <= 20:
         raise _error("round: precision must be a whole number from -20 to 20")
-    return do_round(value, precision, method)
+    return do_round(value, precision, how)
 
 
 def _flt_abs(value: Any) -> Any:
@@ -681,7 +689,7 @@ class _Checker:
             raise self.fail(f"{kind} '{name}' does not take *args or **kwargs", name)
         placeholders = [None] * (len(node.args) + 1)
         try:
-            inspect.signature(table[name]).bind(*placeholders, **{k.key: None for k in node.kwargs})
+            inspect.signature(table[name]).bind(*placeholders, **{str(k.key): None for k in node.kwargs})
         except TypeError as exc:
             raise self.fail(f"wrong arguments for {kind} '{name}': {exc}", name) from None
         if node.node is not None:
@@ -749,12 +757,6 @@ def _compile(source: str) -> Expr:
 
 
 # --- names ------------------------------------------------------------------------------
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to ``word`` (difflib, cutoff 0.6), or None."""
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return matches[0] if matches else None
 
 
 def _listing(items: Iterable[str], limit: int = 8) -> str:

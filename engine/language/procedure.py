@@ -11,18 +11,20 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
-from engine.language.expressions import Expr, check_names, compile_expr, suggest
+from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
+from engine.language.suggest import suggest
+from engine.language.yaml_source import Path as YamlPath
 
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
@@ -170,7 +172,7 @@ class Library:
 # Loading
 
 
-def _yaml_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -185,11 +187,18 @@ def _yaml_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 # again (each Workflow, each test). Procedures and forms are immutable, so a parse is kept by
 # its exact input texts.
 _MEMO_SIZE = 64
-_libraries: dict[tuple, Library] = {}
-_compiled: dict[tuple, tuple[Procedure, Mapping[str, Form]]] = {}
+# The files read, each as (name, bytes or None when missing): what a library is kept by.
+_Contents = tuple[tuple[str, bytes | None], ...]
+_libraries: dict[tuple[_Contents, _Contents], Library] = {}
+_compiled: dict[
+    tuple[str, str, tuple[tuple[str, str], ...]], tuple[Procedure, Mapping[str, Form]]
+] = {}
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
 
 
-def _remember(memo: dict, key: tuple, make: Any) -> Any:
+def _remember(memo: dict[_K, _V], key: _K, make: Callable[[], _V]) -> _V:
     found = memo.get(key)
     if found is None:
         found = make()
@@ -199,11 +208,13 @@ def _remember(memo: dict, key: tuple, make: Any) -> Any:
     return found
 
 
-def _contents(files: list[Path]) -> tuple:
+def _contents(files: list[Path]) -> _Contents:
     return tuple((str(p), p.read_bytes() if p.is_file() else None) for p in files)
 
 
-def load_library(paths: Iterable[str | os.PathLike], *, extra_forms: Iterable[str | os.PathLike] = ()) -> Library:
+def load_library(
+    paths: Iterable[str | os.PathLike[str]], *, extra_forms: Iterable[str | os.PathLike[str]] = ()
+) -> Library:
     """Read every procedure and form under ``paths`` (files or folders).
 
     A file whose top level has ``schema`` is a form, anything else a procedure. Forms in
@@ -296,22 +307,22 @@ def load_procedure_text(text: str, file: str, forms: Mapping[str, Form]) -> Proc
 # Parsing and validation
 
 
-class _Checker:
+class ProcedureChecker:
     """Collects problems while turning the raw YAML of one procedure into a ``Procedure``."""
 
     def __init__(self, src: yamlsrc.Source, forms: Mapping[str, Form]) -> None:
         self.src = src
         self.forms = forms
         self.problems: list[Problem] = list(src.problems)
-        self.exprs: list[tuple[str, Expr, tuple, str]] = []  # (step, expr, path, when)
+        self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
 
-    def err(self, path: tuple, message: str, *, key: bool = False) -> None:
+    def err(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key=key))
 
     # -- small typed readers ------------------------------------------------------------
 
-    def text(self, node: Mapping, key: str, path: tuple, *, required: bool = False) -> str | None:
+    def text(self, node: Mapping[str, Any], key: str, path: YamlPath, *, required: bool = False) -> str | None:
         value = node.get(key)
         if value is None:
             if required:
@@ -322,7 +333,7 @@ class _Checker:
             return None
         return str(value)
 
-    def keys(self, node: Mapping, allowed: Iterable[str], path: tuple, what: str) -> None:
+    def keys(self, node: Mapping[str, Any], allowed: Iterable[str], path: YamlPath, what: str) -> None:
         allowed = set(allowed)
         for key in node:
             if key not in allowed:
@@ -330,7 +341,7 @@ class _Checker:
                 fix = f"did you mean '{hint}'?" if hint else f"allowed here: {', '.join(sorted(allowed))}"
                 self.err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
 
-    def duration(self, value: Any, path: tuple) -> Duration | None:
+    def duration(self, value: Any, path: YamlPath) -> Duration | None:
         if value is None:
             return None
         if not isinstance(value, str):
@@ -342,7 +353,7 @@ class _Checker:
             self.err(path, str(exc))
             return None
 
-    def expr(self, value: Any, path: tuple, step: str, when: str, *, checked: bool = True) -> Expr | None:
+    def expr(self, value: Any, path: YamlPath, step: str, when: str, *, checked: bool = True) -> Expr | None:
         """Compile an expression; ``checked`` ones have their names checked against the
         fields of earlier steps (triggers are checked against the watched procedure)."""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -359,7 +370,7 @@ class _Checker:
             self.exprs.append((step, compiled, path, when))
         return compiled
 
-    def ref(self, value: Any, known: Iterable[str], path: tuple, what: str) -> str | None:
+    def ref(self, value: Any, known: Iterable[str], path: YamlPath, what: str) -> str | None:
         if not isinstance(value, str):
             self.err(path, f"expected the id of a {what}")
             return None
@@ -375,7 +386,7 @@ class _Checker:
 
 def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Procedure | None, list[Problem]]:
     """Check one procedure against the language and the given forms."""
-    c = _Checker(src, forms)
+    c = ProcedureChecker(src, forms)
     raw = src.data
     if raw is None:
         return None, c.problems
@@ -453,7 +464,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Pro
     return proc, []
 
 
-def _record_fields(c: _Checker, steps: Mapping[str, Step], start_form: str | None) -> dict[str, FieldInfo]:
+def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None) -> dict[str, FieldInfo]:
     """Every ``STEP.FIELD`` recorded by a form (``start.FIELD`` for the start form), for the
     ledger, index and KPI declarations; approvals add ``STEP.decision``."""
     out: dict[str, FieldInfo] = {}
@@ -467,7 +478,7 @@ def _record_fields(c: _Checker, steps: Mapping[str, Step], start_form: str | Non
     return out
 
 
-def _parse_roles(c: _Checker, node: Any) -> dict[str, str]:
+def _parse_roles(c: ProcedureChecker, node: Any) -> dict[str, str]:
     roles: dict[str, str] = {}
     if node is None:
         return roles
@@ -487,7 +498,7 @@ def _parse_roles(c: _Checker, node: Any) -> dict[str, str]:
     return roles
 
 
-def _parse_start(c: _Checker, node: Any, roles: Mapping[str, str], step_ids: list) -> tuple[list[str], str | None, str | None]:
+def _parse_start(c: ProcedureChecker, node: Any, roles: Mapping[str, str], step_ids: list[str]) -> tuple[list[str], str | None, str | None]:
     if node is None:
         return [], None, None
     if not isinstance(node, dict):
@@ -513,7 +524,7 @@ def _parse_start(c: _Checker, node: Any, roles: Mapping[str, str], step_ids: lis
     return start_roles, step, form
 
 
-def _parse_next(c: _Checker, node: Any, path: tuple, sid: str, step_ids: list) -> tuple[Transition, ...]:
+def _parse_next(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, step_ids: list[str]) -> tuple[Transition, ...]:
     if isinstance(node, str):
         target = c.ref(node, step_ids, path, "step")
         return (Transition(target),) if target else ()
@@ -551,7 +562,7 @@ def _parse_next(c: _Checker, node: Any, path: tuple, sid: str, step_ids: list) -
     return tuple(out)
 
 
-def _parse_deadline(c: _Checker, node: Any, path: tuple, sid: str, roles: Mapping[str, str], calendar: str) -> Deadline | None:
+def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, roles: Mapping[str, str], calendar: str) -> Deadline | None:
     if not isinstance(node, dict):
         c.err(path, "'deadline' must be a mapping, e.g. {within: 24h, remind_before: 2h, escalate: qa_supervisor}")
         return None
@@ -601,6 +612,7 @@ def _parse_deadline(c: _Checker, node: Any, path: tuple, sid: str, roles: Mappin
             c.keys(item, ("after", "to", "fallback"), ipath, "an escalation level")
             after = c.duration(item.get("after", "0h"), (*ipath, "after"))
             fallback = None
+            to: str | None
             if item["to"] == MANAGER and MANAGER not in roles:
                 to = MANAGER
                 if "fallback" in item:
@@ -621,7 +633,7 @@ def _parse_deadline(c: _Checker, node: Any, path: tuple, sid: str, roles: Mappin
     )
 
 
-def _parse_step(c: _Checker, sid: str, node: Any, roles: Mapping[str, str], step_ids: list, calendar: str) -> Step | None:
+def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, str], step_ids: list[str], calendar: str) -> Step | None:
     path = ("steps", sid)
     if not isinstance(node, dict):
         c.err(path, f"step '{sid}' must be a mapping with at least a title")
@@ -698,7 +710,7 @@ def _parse_step(c: _Checker, sid: str, node: Any, roles: Mapping[str, str], step
     return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
 
 
-def _check_graph(c: _Checker, steps: Mapping[str, Step], start: str) -> None:
+def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
     reach: set[str] = set()
     todo = [start]
     while todo:
@@ -711,10 +723,10 @@ def _check_graph(c: _Checker, steps: Mapping[str, Step], start: str) -> None:
         if sid not in reach:
             c.err(("steps", sid), f"step '{sid}' cannot be reached from the start step '{start}'; link to it with 'next' or remove it", key=True)
     preds: dict[str, set[str]] = {s: set() for s in steps}
-    for s in steps.values():
-        for t in s.targets:
+    for step in steps.values():
+        for t in step.targets:
             if t in preds:
-                preds[t].add(s.id)
+                preds[t].add(step.id)
     ends = [s for s in steps.values() if s.type == "end"]
     if not ends:
         c.err(("steps",), "the procedure has no end step; add a step with 'type: end' and an outcome", key=True)
@@ -745,7 +757,7 @@ def _check_graph(c: _Checker, steps: Mapping[str, Step], start: str) -> None:
             todo.extend(t.target for t in steps[s].next)
 
 
-def _check_parallel(c: _Checker, steps: Mapping[str, Step]) -> None:
+def _check_parallel(c: ProcedureChecker, steps: Mapping[str, Step]) -> None:
     joins_named: dict[str, str] = {}
     for s in steps.values():
         if s.type != "parallel" or not s.join:
@@ -775,18 +787,18 @@ def _check_parallel(c: _Checker, steps: Mapping[str, Step]) -> None:
             c.err(("steps", s.id), f"join step '{s.id}' has no matching parallel step; name it in a parallel step's 'join:'", key=True)
 
 
-def _form_fields(c: _Checker, form_id: str | None) -> list[str]:
+def _form_fields(c: ProcedureChecker, form_id: str | None) -> list[str]:
     form = c.forms.get(form_id) if form_id else None
     return list(form.fields) if form is not None else []
 
 
-def _check_expressions(c: _Checker, steps: Mapping[str, Step], start: str, start_form: str | None) -> None:
+def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: str, start_form: str | None) -> None:
     """Every name in an expression must be a field recorded by a step that can come before."""
     preds: dict[str, set[str]] = {s: set() for s in steps}
-    for s in steps.values():
-        for t in s.targets:
+    for step in steps.values():
+        for t in step.targets:
             if t in preds:
-                preds[t].add(s.id)
+                preds[t].add(step.id)
     own_fields: dict[str, list[str]] = {}
     for s in steps.values():
         fields = _form_fields(c, s.form)

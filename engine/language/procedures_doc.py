@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
-from engine.config import Config
 from engine.language.procedure import Deadline, Procedure, Step
 
 __all__ = ["render", "mermaid", "deadline_text"]
+
+
+class RoleGroups(Protocol):
+    """Who holds each role: what the page needs of ``engine.config.Config``, so that the pure
+    language does not depend on how the configuration is read."""
+
+    def groups_for_role(self, procedure_id: str, role: str) -> list[str]: ...
 
 HEADER = """# Shipped procedures
 
@@ -139,7 +146,7 @@ def starts_text(proc: Procedure) -> list[str]:
     return out
 
 
-def section(proc: Procedure, cfg: Config | None) -> str:
+def section(proc: Procedure, cfg: RoleGroups | None) -> str:
     out = [f"## {proc.title} — `{proc.id}`", ""]
     if proc.description:
         out += [proc.description, ""]
@@ -153,12 +160,12 @@ def section(proc: Procedure, cfg: Config | None) -> str:
     out.append(f"发起：{', '.join(proc.roles.get(r, r) for r in proc.start_roles)}"
                + (f"（启动表单 `{proc.start_form}`）" if proc.start_form else "") + "。")
     out.append("")
-    timed = [s for s in proc.steps.values() if s.deadline is not None]
+    timed = [(s, s.deadline) for s in proc.steps.values() if s.deadline is not None]
     if timed:
         out += ["| 步骤 | 执行角色 | 时限 |", "|---|---|---|"]
-        for s in timed:
+        for s, deadline in timed:
             out.append(f"| {s.title} | {proc.roles.get(s.role or '', s.role or '')} | "
-                       f"{_cell(deadline_text(proc, s.deadline))} |")
+                       f"{_cell(deadline_text(proc, deadline))} |")
         out.append("")
     else:
         out += ["时限：无。", ""]
@@ -173,7 +180,7 @@ def section(proc: Procedure, cfg: Config | None) -> str:
     return "\n".join(out)
 
 
-def render(procedures: Iterable[Procedure], cfg: Config | None = None) -> str:
+def render(procedures: Iterable[Procedure], cfg: RoleGroups | None = None) -> str:
     """The whole page for ``procedures``, ordered by P-number (supporting procedures last)."""
     procs = sorted(procedures, key=_order)
     toc = [f"- [{p.title}](#{p.id}) `{p.id}` — {_ref(p)}" for p in procs]

@@ -23,12 +23,28 @@ makes the ledger, the search and the KPIs fast without reading instance JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.language.expressions import suggest
+from engine.language.suggest import suggest
+
+if TYPE_CHECKING:
+    from engine.language.forms import FieldInfo
+    from engine.language.yaml_source import Path
+
+
+class ReportProblem(Protocol):
+    """Where problems go: ``err(path, message, key=False)`` reports one at a YAML path."""
+
+    def __call__(self, path: Path, message: str, *, key: bool = False) -> None: ...
+
+
+class _FieldRef(Protocol):
+    def __call__(
+        self, value: Any, path: Path, *, instance: bool = False, scalar: bool = True
+    ) -> str | None: ...
 
 # Columns of the instance row itself, usable as ledger columns.
 INSTANCE_COLUMNS = {
@@ -107,8 +123,8 @@ class Records:
         return self.titles.get(key) or INSTANCE_COLUMNS.get(key) or key
 
 
-def parse_records(raw: Mapping[str, Any], fields: Mapping[str, Any],
-                  err: Callable[..., None]) -> Records:
+def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
+                  err: ReportProblem) -> Records:
     """Read ``ledger``, ``index`` and ``kpis`` from the top of a procedure.
 
     ``fields`` maps every ``STEP.FIELD`` a step's form records to its ``FieldInfo``;
@@ -116,7 +132,7 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, Any],
     """
     titles: dict[str, str] = {}
 
-    def ref(value: Any, path: tuple, *, instance: bool = False, scalar: bool = True) -> str | None:
+    def ref(value: Any, path: Path, *, instance: bool = False, scalar: bool = True) -> str | None:
         known = list(fields) + (list(INSTANCE_COLUMNS) if instance else [])
         if not isinstance(value, str) or not value:
             err(path, "expected a field as STEP.FIELD (start.FIELD for the start form)"
@@ -165,8 +181,8 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, Any],
                    first_pass=first_pass, scores=scores, titles=titles)
 
 
-def _keys(node: Mapping, allowed: tuple[str, ...], path: tuple, what: str,
-          err: Callable[..., None]) -> None:
+def _keys(node: Mapping[str, Any], allowed: tuple[str, ...], path: Path, what: str,
+          err: ReportProblem) -> None:
     for key in node:
         if key not in allowed:
             hint = suggest(str(key), allowed)
@@ -174,7 +190,7 @@ def _keys(node: Mapping, allowed: tuple[str, ...], path: tuple, what: str,
             err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
 
 
-def _ledger(node: Any, ref: Callable, err: Callable, titles: dict) -> Ledger | None:
+def _ledger(node: Any, ref: _FieldRef, err: ReportProblem, titles: dict[str, str]) -> Ledger | None:
     if not isinstance(node, dict):
         err(("ledger",), "'ledger' is a mapping: {title: 台帐名称, columns: [{field: STEP.FIELD, title: 列名}, ...]}")
         return None
@@ -207,7 +223,7 @@ def _ledger(node: Any, ref: Callable, err: Callable, titles: dict) -> Ledger | N
     return Ledger(str(title) if title is not None else "", tuple(out)) if out else None
 
 
-def _first_pass(node: Any, ref: Callable, err: Callable) -> FirstPass | None:
+def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem) -> FirstPass | None:
     path = ("kpis", "first_pass")
     if not isinstance(node, dict) or "field" not in node or "pass" not in node:
         err(path, "'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}")
@@ -217,7 +233,7 @@ def _first_pass(node: Any, ref: Callable, err: Callable) -> FirstPass | None:
     return FirstPass(key, str(node["pass"])) if key else None
 
 
-def _scores(node: Any, ref: Callable, err: Callable) -> Scores | None:
+def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
     path = ("kpis", "scores")
     if not isinstance(node, dict):
         err(path, "'scores' is {fields: [STEP.FIELD, ...], values: {LABEL: SCORE, ...}}")

@@ -11,11 +11,12 @@ Pure module: no I/O, no Flask, no SQLAlchemy.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,8 @@ from engine.language.calendar import Calendar, Duration
 from engine.language.expressions import Expr, check_names
 
 if TYPE_CHECKING:
-    from engine.language.procedure import Procedure
+    from engine.language.procedure import Procedure, ProcedureChecker
+    from engine.language.yaml_source import Path
 
 SCHEDULE_KINDS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -45,7 +47,7 @@ class Schedule:
     day: int
     at: tuple[int, int]
     actor: str = "system"
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     due: Duration | None = None
 
     @property
@@ -105,7 +107,10 @@ class Trigger:
     actor: str = "system"
     due: Duration | None = None
     # (line, col) of the parts checked against the watched procedure once it is known.
-    where: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False)
+    # dataclasses.field in full: the class's own `field` (STEP.FIELD) hides the short name.
+    where: Mapping[str, tuple[int, int]] = dataclasses.field(
+        default_factory=dict, compare=False, hash=False
+    )
 
     @property
     def rule(self) -> str:
@@ -155,8 +160,8 @@ def _as_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
 # Parsing (called by engine.language.procedure with its checker)
 
 
-def parse_starts(c: Any, node: Any, roles: Mapping[str, str]) -> tuple[Start, ...]:
-    """The ``starts:`` list; problems go to the checker ``c`` (see ``procedure._Checker``)."""
+def parse_starts(c: ProcedureChecker, node: Any, roles: Mapping[str, str]) -> tuple[Start, ...]:
+    """The ``starts:`` list; problems go to the checker ``c`` (see ``procedure.ProcedureChecker``)."""
     if node is None:
         return ()
     if not isinstance(node, list):
@@ -174,14 +179,14 @@ def parse_starts(c: Any, node: Any, roles: Mapping[str, str]) -> tuple[Start, ..
     return tuple(out)
 
 
-def _actor(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> str:
+def _actor(c: ProcedureChecker, item: Mapping[str, Any], path: Path, roles: Mapping[str, str]) -> str:
     actor = item.get("as", "system")
     if actor == "system":
         return "system"
     return c.ref(actor, roles, (*path, "as"), "role") or "system"
 
 
-def _parse_schedule(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> Schedule | None:
+def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, roles: Mapping[str, str]) -> Schedule | None:
     c.keys(item, SCHEDULE_KEYS, path, "a schedule")
     every = item["schedule"]
     if every not in SCHEDULE_KINDS:
@@ -228,7 +233,7 @@ def _parse_schedule(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]
     return Schedule(every=every, day=day, at=at, actor=actor, data=dict(data), due=due)
 
 
-def _parse_trigger(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str]) -> Trigger | None:
+def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, roles: Mapping[str, str]) -> Trigger | None:
     c.keys(item, TRIGGER_KEYS, path, "a trigger")
     node = item["trigger"]
     tpath = (*path, "trigger")
@@ -281,7 +286,7 @@ def _parse_trigger(c: Any, item: Mapping, path: tuple, roles: Mapping[str, str])
                 with_.append((str(k), e))
     due = c.duration(item.get("due"), (*path, "due"))
     actor = _actor(c, item, path, roles)
-    if not ok or offset is None or when is None and "when" in node:
+    if not ok or offset is None or when is None and "when" in node or not isinstance(proc, str):
         return None
     return Trigger(procedure=proc, step=step, field=fld, offset=offset, when=when,
                    with_=tuple(with_), actor=actor, due=due, where=where)

@@ -25,7 +25,6 @@ class EditError(WorkflowError):
     """An edit that cannot be applied (unknown field or step, name taken, bad value)."""
 
     code = "edit_invalid"
-    http_status = 422
 
 
 def _yaml() -> YAML:
@@ -68,9 +67,10 @@ def _flow(items: Sequence[Any]) -> CommentedSeq:
 
 def _properties(doc: CommentedMap) -> CommentedMap:
     schema = doc.get("schema")
-    if not isinstance(schema, CommentedMap) or not isinstance(schema.get("properties"), CommentedMap):
+    props = schema.get("properties") if isinstance(schema, CommentedMap) else None
+    if not isinstance(props, CommentedMap):
         raise EditError("the form has no 'schema.properties' mapping; add 'schema: {type: object, properties: {}}'")
-    return schema["properties"]
+    return props
 
 
 def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: str | None = None,
@@ -344,7 +344,7 @@ def _tail(node: CommentedMap) -> tuple[CommentedMap, Any]:
     return node, key
 
 
-def _separator(node: Any) -> list | None:
+def _separator(node: Any) -> list[Any] | None:
     """The blank-line comment after a step, if it has one and nothing else."""
     if not isinstance(node, CommentedMap) or not node:
         return None

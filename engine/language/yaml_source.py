@@ -87,7 +87,7 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
     src.positions[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:

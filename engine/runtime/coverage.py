@@ -41,11 +41,13 @@ def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
     """The branches of ``proc`` that ``events`` (of one or more runs) show were taken."""
     out: set[Item] = set()
     for e in events:
-        kind, step, data = e["type"], e.get("step"), e.get("data") or {}
+        kind, step, data = e["type"], e.get("step") or "", e.get("data") or {}
         if kind == "route:taken":
             out.add(("route", step, data["to"]))
-        elif kind == "task:rejected" and step in proc.steps and proc.steps[step].on_reject:
-            out.add(("reject", step, proc.steps[step].on_reject))
+        elif kind == "task:rejected" and step in proc.steps:
+            back = proc.steps[step].on_reject
+            if back:
+                out.add(("reject", step, back))
         elif kind == "deadline:escalated":
             out.add(("escalate", step, f"level {data['level']}"))
         elif kind == "deadline:missed":

@@ -1,16 +1,17 @@
 """The pure interpreter: ``Runtime(procedure).apply(state, command, now) -> (state, events)``.
 
 No I/O and no clock of its own: the caller passes ``now``. The state is plain JSON data
-(see ``new_state``) carrying ``format``; the input state is never modified, so a refused
-command leaves it exactly as it was. Events are dicts ``{type, at, actor, step, task, data}``
-that the store appends to the audit chain.
+(``engine.runtime.state``) carrying ``format``; the input state is never modified, so a
+refused command leaves it exactly as it was. Events (``engine.runtime.events``) are dicts
+``{type, at, actor, step, task, data}`` that the store appends to the audit chain. Who may
+act is decided by ``engine.runtime.access``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.errors import (
     CommandRejected,
@@ -22,8 +23,11 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
+from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
-from engine.language.procedure import MANAGER, Deadline, Procedure, Step
+from engine.language.expressions import Expr
+from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
+from engine.runtime import access
 from engine.runtime.commands import (
     Actor,
     Approve,
@@ -39,8 +43,31 @@ from engine.runtime.commands import (
     Start,
     Tick,
 )
+from engine.runtime.events import (
+    DeadlineEscalated,
+    DeadlineNotice,
+    Event,
+    EventData,
+    EventType,
+    TaskCreated,
+    TaskFinished,
+    TaskReassigned,
+)
+from engine.runtime.state import (
+    STATE_FORMAT,
+    Correction,
+    InstanceState,
+    Join,
+    Link,
+    SignatureRecord,
+    Task,
+    TaskKind,
+    new_state,
+)
+from engine.runtime.upgrade import upgrade
 
-STATE_FORMAT = 1
+__all__ = ["MAX_AUTOMATIC_STEPS", "STATE_FORMAT", "Runtime", "iso", "new_state", "next_wakeup", "open_tasks", "parse_time"]
+
 MAX_AUTOMATIC_STEPS = 1000
 _DEFAULT_CALENDAR = Calendar.from_config("default", None)
 
@@ -58,37 +85,39 @@ def next_wakeup(state: Mapping[str, Any]) -> datetime | None:
     return parse_time(state.get("timer_at"))
 
 
-def open_tasks(state: Mapping[str, Any]) -> list[dict]:
-    return [t for t in state["tasks"].values() if t["status"] == "open"]
+def open_tasks(state: Mapping[str, Any]) -> list[Task]:
+    tasks: dict[str, Task] = state["tasks"]
+    return [t for t in tasks.values() if t["status"] == "open"]
 
 
 class _Work:
     """A copy-on-write working copy of one state, plus the events of one command."""
 
-    def __init__(self, state: Mapping[str, Any], now: datetime, actor: Actor) -> None:
-        self.s = dict(state)
-        self.s["tasks"] = dict(state["tasks"])
-        self.s["data"] = dict(state["data"])
-        self.s["path"] = list(state["path"])
-        self.s["joins"] = dict(state.get("joins", {}))
-        self.s["links"] = list(state.get("links", []))
+    def __init__(self, state: InstanceState, now: datetime, actor: Actor) -> None:
+        s = state.copy()
+        s["tasks"] = dict(state["tasks"])
+        s["data"] = dict(state["data"])
+        s["path"] = list(state["path"])
+        s["joins"] = dict(state["joins"])
+        s["links"] = list(state["links"])
+        self.s = s
         self.now = now
         self.at = iso(now)
         self.actor = actor
-        self.events: list[dict] = []
+        self.events: list[Event] = []
         self.automatic = 0
         self.start_due: str | None = None  # Start.due_at: the deadline of tasks opened at start
         self.managers: Mapping[str, str] = {}
 
-    def event(self, type_: str, *, step: str | None = None, task: str | None = None, **data: Any) -> None:
+    def event(self, type_: EventType, data: EventData, *, step: str | None = None, task: str | None = None) -> None:
         self.events.append({
             "type": type_, "at": self.at, "actor": self.actor.user,
             "step": step, "task": task, "data": data,
         })
 
-    def task(self, task_id: str) -> dict:
+    def task(self, task_id: str) -> Task:
         """A private, writable copy of one task."""
-        t = dict(self.s["tasks"][task_id])
+        t = self.s["tasks"][task_id].copy()
         self.s["tasks"][task_id] = t
         return t
 
@@ -107,9 +136,11 @@ class Runtime:
 
     # -- public -----------------------------------------------------------------------
 
-    def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime) -> tuple[dict, list[dict]]:
+    def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime) -> tuple[InstanceState, list[Event]]:
         """Apply one command. Raises a ``CommandRejected`` subclass and changes nothing when
-        the command is not allowed; otherwise returns the new state and its events."""
+        the command is not allowed; otherwise returns the new state and its events. A state
+        of an earlier format is upgraded first (``engine.runtime.upgrade``), so the state
+        returned, even without events, is of the current format."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         if isinstance(command, Start):
@@ -118,33 +149,30 @@ class Runtime:
             return self._start(command, now)
         if state is None:
             raise NotFound("no instance: start one first")
-        if state.get("format") != STATE_FORMAT:
-            raise CommandRejected(f"instance state format {state.get('format')} is not supported (expected {STATE_FORMAT})")
+        current = upgrade(state)
         handler = self._handlers[type(command)]
-        w = _Work(state, now, command.actor)
+        w = _Work(current, now, command.actor)
         handler(self, w, command)
         if not w.events:
-            return dict(state), []
-        w.s["rev"] = state["rev"] + 1
+            return current.copy(), []
+        w.s["rev"] = current["rev"] + 1
         self._refresh_timer(w)
         return w.s, w.events
 
     # -- commands ---------------------------------------------------------------------
 
-    def _start(self, cmd: Start, now: datetime) -> tuple[dict, list[dict]]:
+    def _start(self, cmd: Start, now: datetime) -> tuple[InstanceState, list[Event]]:
         proc = self.procedure
-        if not cmd.actor.system and not (cmd.actor.roles & set(proc.start_roles)):
-            raise NotPermitted(
-                f"you may not start '{proc.title}': it is started by "
-                f"{', '.join(proc.roles.get(r, r) for r in proc.start_roles)}"
-            )
+        if not access.may_start(proc, cmd.actor):
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+                                  roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
         data = self._check_form(proc.start_form, cmd.data, cmd.locale) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
         w = _Work(state, now, cmd.actor)
         w.start_due = cmd.due_at
         if data:
             w.s["data"]["start"] = data
-        w.event("instance:started", procedure=proc.id, version=proc.content_hash, data=data, origin=cmd.origin)
+        w.event("instance:started", {"procedure": proc.id, "version": proc.content_hash, "data": data, "origin": cmd.origin})
         self._enter(w, proc.start_step)
         w.s["rev"] = 1
         self._refresh_timer(w)
@@ -153,7 +181,7 @@ class Runtime:
     def _complete(self, w: _Work, cmd: CompleteTask) -> None:
         task, step = self._actionable(w, cmd.task_id, cmd.actor, "task")
         data = self._check_form(step.form, cmd.data, cmd.locale)
-        sig = self._check_signature(step, cmd.signature, cmd.actor)
+        sig = self._check_signature(w, step, cmd.signature)
         self._finish_task(w, task, step, data, sig, "task:completed")
         self._leave(w, step)
 
@@ -167,7 +195,7 @@ class Runtime:
                 errors=[{"field": "comment", "message": "驳回时必须填写意见" if cmd.locale == "zh" else "Write why you reject"}],
             )
         extra = self._check_form(step.form, cmd.data, cmd.locale) if step.form else {}
-        sig = self._check_signature(step, cmd.signature, cmd.actor)
+        sig = self._check_signature(w, step, cmd.signature)
         data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
         self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
         if approve:
@@ -183,51 +211,52 @@ class Runtime:
             return
         t = w.task(task["id"])
         t["assignee"] = cmd.actor.user
-        w.event("task:claimed", step=t["step"], task=t["id"], assignee=cmd.actor.user)
+        w.event("task:claimed", {"assignee": cmd.actor.user}, step=t["step"], task=t["id"])
 
     def _release(self, w: _Work, cmd: Release) -> None:
         task = self._open_task(w, cmd.task_id)
-        if task["assignee"] != cmd.actor.user:
-            raise NotPermitted("only the person who claimed a task can release it")
+        if not access.may_release(task, cmd.actor):
+            raise NotPermitted(_("only the person who claimed a task can release it"))
         t = w.task(task["id"])
         t["assignee"] = None
         t["last_assignee"] = cmd.actor.user  # whose manager hears of an escalation
-        w.event("task:released", step=t["step"], task=t["id"])
+        w.event("task:released", {}, step=t["step"], task=t["id"])
 
     def _reassign(self, w: _Work, cmd: Reassign) -> None:
         task = self._open_task(w, cmd.task_id)
-        if not (cmd.actor.system or "admin" in cmd.actor.roles or self._holds(cmd.actor, task)):
+        if not access.may_reassign(task, cmd.actor):
             raise NotPermitted(f"you may not reassign this task: it belongs to role '{task['role']}'")
         if not cmd.to_user:
             raise CommandRejected("say to whom the task is reassigned")
         t = w.task(task["id"])
         before = t["assignee"]
         t["assignee"] = cmd.to_user
-        w.event("task:reassigned", step=t["step"], task=t["id"], **{"from": before, "to": cmd.to_user, "reason": cmd.reason})
+        reassigned: TaskReassigned = {"from": before, "to": cmd.to_user, "reason": cmd.reason}
+        w.event("task:reassigned", reassigned, step=t["step"], task=t["id"])
 
     def _cancel(self, w: _Work, cmd: Cancel) -> None:
         if w.s["status"] != "running":
-            raise InstanceClosed(f"the instance is already {w.s['status']}")
-        if not (cmd.actor.system or cmd.actor.roles & ({"admin"} | set(self.procedure.start_roles))):
-            raise NotPermitted("only those who may start this procedure (or an admin) may cancel an instance")
+            raise InstanceClosed(_("the instance is already {status}", status=_(w.s["status"])))
+        if not access.may_cancel(w.s, self.procedure, cmd.actor):
+            raise NotPermitted(_("only those who may start this procedure (or an admin) may cancel an instance"))
         if not (cmd.reason or "").strip():
-            raise CommandRejected("say why the instance is cancelled")
+            raise CommandRejected(_("say why the instance is cancelled"))
         self._close_open_tasks(w)
         w.s["status"] = "cancelled"
         w.s["ended_at"] = w.at
-        w.event("instance:cancelled", reason=cmd.reason.strip())
+        w.event("instance:cancelled", {"reason": cmd.reason.strip()})
 
     def _correct(self, w: _Work, cmd: Correct) -> None:
         """Record a corrected value: the step's data shows the new value; the correction, with
         the old value, who, when and why, is kept in ``corrections`` and in the event."""
-        step = self.procedure.steps.get(cmd.step) if cmd.step != "start" else None
         if cmd.step not in w.s["data"]:
             raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
         if not (cmd.reason or "").strip():
-            raise CommandRejected("a correction needs a reason (e.g. 笔误, 复核后更正)")
-        allowed = {"admin"} | ({step.role} if step and step.role else set(self.procedure.start_roles))
-        if cmd.actor.system or not cmd.actor.roles & allowed:
-            raise NotPermitted(f"corrections to '{cmd.step}' are made by {', '.join(sorted(allowed))}")
+            raise CommandRejected(_("a correction needs a reason (e.g. 笔误, 复核后更正)"))
+        if not access.may_correct(self.procedure, cmd.step, cmd.actor):
+            allowed = access.correction_roles(self.procedure, cmd.step)
+            raise NotPermitted(_("corrections to '{step}' are made by {roles}", step=cmd.step,
+                                  roles=", ".join(sorted(allowed))))
         form = self.procedure.form_of(cmd.step)
         if form is None or cmd.field not in form.fields or "." in cmd.field:
             known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
@@ -239,10 +268,11 @@ class Runtime:
             if errors:
                 raise FormInvalid("the corrected value does not fit the form", errors=errors)
         w.s["data"][cmd.step] = new_data
-        entry = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
+        entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
-        w.s["corrections"] = [*w.s.get("corrections", []), entry]
-        w.event("data:corrected", step=cmd.step, field=cmd.field, old=entry["old"], new=cmd.value, reason=entry["reason"])
+        w.s["corrections"] = [*w.s["corrections"], entry]
+        w.event("data:corrected", {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]},
+                step=cmd.step)
 
     def _tick(self, w: _Work, cmd: Tick) -> None:
         if w.s["status"] != "running":
@@ -252,28 +282,30 @@ class Runtime:
             if task["status"] != "open":
                 continue  # closed by an earlier wake-up in this same tick
             if task["kind"] == "wait":
-                if task.get("wake_at") and parse_time(task["wake_at"]) <= w.now:
+                wake_at = task.get("wake_at")
+                if wake_at and _time(wake_at) <= w.now:
                     t = w.task(task["id"])
-                    t.update(status="done", completed_at=w.at, completed_by=w.actor.user)
-                    w.event("wait:woken", step=t["step"], task=t["id"], wake_at=t["wake_at"])
+                    t["status"], t["completed_at"], t["completed_by"] = "done", w.at, w.actor.user
+                    w.event("wait:woken", {"wake_at": wake_at}, step=t["step"], task=t["id"])
                     self._leave(w, self.procedure.steps[t["step"]])
                 continue
             self._tick_deadline(w, task)
 
-    def _tick_deadline(self, w: _Work, task: dict) -> None:
+    def _tick_deadline(self, w: _Work, task: Task) -> None:
         step = self.procedure.steps[task["step"]]
-        t = None
-        if task.get("remind_at") and not task.get("reminded") and parse_time(task["remind_at"]) <= w.now:
+        t: Task | None = None
+        remind_at = task.get("remind_at")
+        if remind_at and not task.get("reminded") and _time(remind_at) <= w.now:
             t = w.task(task["id"])
             t["reminded"] = True
-            w.event("deadline:reminder", step=t["step"], task=t["id"], due_at=t["due_at"], role=t["role"], assignee=t["assignee"])
+            w.event("deadline:reminder", _notice(t), step=t["step"], task=t["id"])
         due = parse_time(task.get("due_at"))
         if due is None or due > w.now:
             return
         if not task.get("missed"):
             t = t or w.task(task["id"])
             t["missed"] = True
-            w.event("deadline:missed", step=t["step"], task=t["id"], due_at=t["due_at"], role=t["role"], assignee=t["assignee"])
+            w.event("deadline:missed", _notice(t), step=t["step"], task=t["id"])
         levels = step.deadline.escalate if step.deadline else ()
         fired = len(task.get("escalated_to", []))
         cal = self._calendar(step.deadline)
@@ -285,21 +317,23 @@ class Runtime:
             if esc.to == MANAGER:
                 holder = t.get("assignee") or t.get("last_assignee")
                 manager = w.managers.get(holder) if holder else None
-                if manager:
+                escalated: DeadlineEscalated
+                if holder and manager:
                     t["escalated_to"] = [*t.get("escalated_to", []), f"user:{manager}"]
-                    w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to="manager",
-                            user=manager, of=holder, due_at=t["due_at"])
+                    escalated = {"level": level + 1, "to": "manager", "user": manager, "of": holder, "due_at": t["due_at"]}
+                    w.event("deadline:escalated", escalated, step=t["step"], task=t["id"])
                     continue
                 role = _fallback_role(levels, level, step)
                 t["escalated_to"] = [*t.get("escalated_to", []), role]
                 why = f"{holder} has no manager" if holder else "nobody held the task"
-                w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=role,
-                        fallback="manager", reason=why, due_at=t["due_at"])
+                escalated = {"level": level + 1, "to": role, "fallback": "manager", "reason": why, "due_at": t["due_at"]}
+                w.event("deadline:escalated", escalated, step=t["step"], task=t["id"])
                 continue
             t["escalated_to"] = [*t.get("escalated_to", []), esc.to]
-            w.event("deadline:escalated", step=t["step"], task=t["id"], level=level + 1, to=esc.to, due_at=t["due_at"])
+            escalated = {"level": level + 1, "to": esc.to, "due_at": t["due_at"]}
+            w.event("deadline:escalated", escalated, step=t["step"], task=t["id"])
 
-    _handlers = {
+    _handlers: ClassVar[dict[type, Callable[[Runtime, _Work, Any], None]]] = {
         CompleteTask: _complete,
         Approve: _decide,
         Reject: _decide,
@@ -313,39 +347,29 @@ class Runtime:
 
     # -- checks -----------------------------------------------------------------------
 
-    def _open_task(self, w: _Work, task_id: str) -> dict:
+    def _open_task(self, w: _Work, task_id: str) -> Task:
         task = w.s["tasks"].get(task_id)
         if task is None:
             raise NotFound(f"no task '{task_id}' in this instance")
         if w.s["status"] != "running":
-            raise InstanceClosed(f"the instance is {w.s['status']}; its tasks can no longer be changed")
+            raise InstanceClosed(_("the instance is {status}; its tasks can no longer be changed",
+                                   status=_(w.s["status"])))
         if task["status"] != "open":
-            by = f" by {task.get('completed_by')}" if task.get("completed_by") else ""
-            raise TaskClosed(f"task '{self.procedure.steps[task['step']].title}' is already {task['status']}{by}; reload to see the current state")
+            by = _(" by {user}", user=task["completed_by"]) if task.get("completed_by") else ""
+            raise TaskClosed(_("task '{title}' is already {status}{by}; reload to see the current state",
+                               title=self.procedure.steps[task["step"]].title, status=_(task["status"]), by=by))
         return task
 
-    @staticmethod
-    def _holds(actor: Actor, task: Mapping[str, Any]) -> bool:
-        escalated = task.get("escalated_to", ())
-        return (task["role"] in actor.roles or bool(actor.roles.intersection(escalated))
-                or f"user:{actor.user}" in escalated)
-
-    def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[dict, Step]:
+    def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[Task, Step]:
         task = self._open_task(w, task_id)
         step = self.procedure.steps[task["step"]]
         if kind is not None and task["kind"] != kind:
             what = {"approval": "approved or rejected", "task": "completed with a form", "wait": "woken by the clock"}[task["kind"]]
             raise CommandRejected(f"step '{step.title}' is a {task['kind']} step: it is {what}")
-        if actor.system:
-            raise NotPermitted("the system cannot act on a person's task")
-        if task["assignee"] and task["assignee"] != actor.user:
-            raise NotPermitted(f"task '{step.title}' is claimed by {task['assignee']}; ask them to release it or a supervisor to reassign it")
-        if not task["assignee"] and not self._holds(actor, task):
-            role = self.procedure.roles.get(task["role"], task["role"])
-            raise NotPermitted(f"task '{step.title}' is for role '{role}' ({task['role']}); you do not hold that role")
+        access.check_act(task, actor, self.procedure)
         return task, step
 
-    def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict:
+    def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
         data = dict(data or {})
         if not form_id:
             if data:
@@ -361,40 +385,46 @@ class Runtime:
             raise FormInvalid(msg, errors=errors)
         return form.clean(data)
 
-    def _check_signature(self, step: Step, sig: Signature | None, actor: Actor) -> dict | None:
+    def _check_signature(self, w: _Work, step: Step, sig: Signature | None) -> SignatureRecord | None:
+        actor = w.actor
         if step.signature is None:
             return None
         if sig is None:
-            raise SignatureInvalid(f"step '{step.title}' needs your electronic signature ({step.signature}): enter your password to sign")
+            raise SignatureInvalid(_("step '{title}' needs your electronic signature ({meaning}): enter your "
+                                    "password to sign", title=step.title, meaning=step.signature))
         if sig.meaning and sig.meaning != step.signature:
-            raise SignatureInvalid(f"this signature means '{step.signature}', not '{sig.meaning}'")
+            raise SignatureInvalid(_("this signature means '{meaning}', not '{given}'",
+                                    meaning=step.signature, given=sig.meaning))
         if sig.user and sig.user != actor.user:
-            raise SignatureInvalid("a signature must be given by the person who acts")
-        return {"user": actor.user, "name": sig.name or actor.display, "meaning": step.signature}
+            raise SignatureInvalid(_("a signature must be given by the person who acts"))
+        return {"user": actor.user, "name": sig.name or actor.display, "meaning": step.signature, "at": w.at}
 
     # -- moving through the graph -------------------------------------------------------
 
-    def _finish_task(self, w: _Work, task: dict, step: Step, data: dict, sig: dict | None, event: str) -> None:
+    def _finish_task(self, w: _Work, task: Task, step: Step, data: dict[str, Any], sig: SignatureRecord | None,
+                     event: EventType) -> None:
         t = w.task(task["id"])
-        t.update(status="done", completed_at=w.at, completed_by=w.actor.user)
+        t["status"], t["completed_at"], t["completed_by"] = "done", w.at, w.actor.user
         if sig:
-            sig = {**sig, "at": w.at}
             t["signature"] = sig
         if "decision" in data:
             t["decision"] = data["decision"]
         w.s["data"][step.id] = data
-        extra = {"signature": sig} if sig else {}
-        if task.get("due_at"):
-            extra["on_time"] = parse_time(task["due_at"]) >= w.now
-        w.event(event, step=step.id, task=t["id"], data=data, **extra)
+        finished: TaskFinished = {"data": data}
+        if sig:
+            finished["signature"] = sig
+        due_at = task.get("due_at")
+        if due_at:
+            finished["on_time"] = _time(due_at) >= w.now
+        w.event(event, finished, step=step.id, task=t["id"])
 
-    def _context(self, w: _Work) -> dict:
-        ctx = dict(w.s["data"])
+    def _context(self, w: _Work) -> dict[str, Any]:
+        ctx: dict[str, Any] = dict(w.s["data"])
         ctx["instance"] = {"id": w.s["id"], "started_at": w.s["started_at"], "started_by": w.s["started_by"], "procedure": w.s["procedure"]}
         ctx["__now__"] = w.now
         return ctx
 
-    def _eval(self, w: _Work, expr: Any, step: Step, what: str) -> Any:
+    def _eval(self, w: _Work, expr: Expr, step: Step, what: str) -> Any:
         try:
             return expr.evaluate(self._context(w))
         except ExpressionError as exc:
@@ -411,7 +441,7 @@ class Runtime:
         else:  # the validator requires an else; a definition built by hand may lack one
             raise CommandRejected(f"step '{step.id}': no condition of 'next' holds and there is no else")
         if len(step.next) > 1:
-            w.event("route:taken", step=step.id, to=chosen)
+            w.event("route:taken", {"to": chosen}, step=step.id)
         return chosen
 
     def _leave(self, w: _Work, step: Step) -> None:
@@ -431,26 +461,30 @@ class Runtime:
         elif kind == "decision":
             self._leave(w, step)
         elif kind == "parallel":
+            if step.join is None:  # the validator requires a join; a definition built by hand may lack one
+                raise CommandRejected(f"step '{step.id}': a parallel step needs a join")
             w.s["joins"][step.join] = {"expected": len(step.branches), "arrived": 0}
             for b in step.branches:
                 self._enter(w, b)
         elif kind == "join":
-            j = dict(w.s["joins"].get(step.id) or {"expected": 1, "arrived": 0})
+            j: Join = (w.s["joins"].get(step.id) or {"expected": 1, "arrived": 0}).copy()
             j["arrived"] += 1
             if j["arrived"] < j["expected"]:
                 w.s["joins"][step.id] = j
                 w.s["path"].pop()  # the join is entered once, when the last branch arrives
                 return
             w.s["joins"].pop(step.id, None)
-            w.event("join:completed", step=step.id, branches=j["expected"])
+            w.event("join:completed", {"branches": j["expected"]}, step=step.id)
             self._leave(w, step)
         elif kind == "wait":
             self._create_wait(w, step)
         elif kind == "spawn":
+            if step.procedure is None:  # as for parallel: the validator requires it
+                raise CommandRejected(f"step '{step.id}': a spawn step needs the procedure it starts")
             data = {k: _jsonable(self._eval(w, e, step, f"value of '{k}'")) for k, e in step.with_}
-            link = {"procedure": step.procedure, "step": step.id, "data": data}
+            link: Link = {"procedure": step.procedure, "step": step.id, "data": data}
             w.s["links"].append(link)
-            w.event("spawn:requested", step=step.id, procedure=step.procedure, data=data)
+            w.event("spawn:requested", {"procedure": step.procedure, "data": data}, step=step.id)
             self._leave(w, step)
         elif kind == "end":
             self._end(w, step.outcome or "", step.id)
@@ -460,18 +494,18 @@ class Runtime:
         w.s["status"] = "completed"
         w.s["outcome"] = outcome
         w.s["ended_at"] = w.at
-        w.event("instance:completed", step=step_id, outcome=outcome)
+        w.event("instance:completed", {"outcome": outcome}, step=step_id)
 
     def _close_open_tasks(self, w: _Work) -> None:
         for task in open_tasks(w.s):
             t = w.task(task["id"])
             t["status"] = "cancelled"
             t["completed_at"] = w.at
-            w.event("task:cancelled", step=t["step"], task=t["id"])
+            w.event("task:cancelled", {}, step=t["step"], task=t["id"])
 
-    def _new_task(self, w: _Work, step: Step, kind: str) -> dict:
+    def _new_task(self, w: _Work, step: Step, kind: TaskKind) -> Task:
         tid = w.new_id()
-        t = {
+        t: Task = {
             "id": tid, "step": step.id, "kind": kind, "role": step.role, "status": "open",
             "assignee": None, "created_at": w.at, "due_at": None, "completed_at": None,
             "completed_by": None,
@@ -480,17 +514,17 @@ class Runtime:
         return t
 
     def _create_task(self, w: _Work, step: Step) -> None:
-        t = self._new_task(w, step, step.type)
+        t = self._new_task(w, step, "approval" if step.type == "approval" else "task")
         if w.start_due:
             t["due_at"] = w.start_due
             t["missed"] = False
             t["escalated_to"] = []
             if step.deadline and step.deadline.remind_before:
-                due = parse_time(w.start_due)
+                due = _time(w.start_due)
                 t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
                 t["reminded"] = False
         elif step.deadline:
-            due = self._due(w, step)
+            due = self._due(w, step, step.deadline)
             t["due_at"] = iso(due)
             if step.deadline.remind_before:
                 t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
@@ -498,27 +532,28 @@ class Runtime:
             t["missed"] = False
             t["escalated_to"] = []
         # A step entered again (a rejection loop) shows what was recorded last time.
-        w.event("task:created", step=step.id, task=t["id"], role=step.role, due_at=t["due_at"])
+        created: TaskCreated = {"role": step.role, "due_at": t["due_at"]}
+        w.event("task:created", created, step=step.id, task=t["id"])
 
     def _create_wait(self, w: _Work, step: Step) -> None:
         cal = self._calendar(None)
         if step.duration is not None:
             wake = cal.add(w.now, step.duration)
+        elif step.until is None:  # as for parallel: the validator requires one of the two
+            raise CommandRejected(f"step '{step.id}': a wait step needs 'duration' or 'until'")
         else:
             wake = _as_datetime(self._eval(w, step.until, step, "wait time"), step, cal)
             if step.offset is not None:
                 wake = cal.add(wake, step.offset)
         t = self._new_task(w, step, "wait")
         t["wake_at"] = iso(wake)
-        w.event("task:created", step=step.id, task=t["id"], role=None, wake_at=t["wake_at"])
+        w.event("task:created", {"role": None, "wake_at": t["wake_at"]}, step=step.id, task=t["id"])
 
     def _calendar(self, deadline: Deadline | None) -> Calendar:
         name = deadline.calendar if deadline else self.procedure.calendar
         return self.calendars.get(name) or _DEFAULT_CALENDAR
 
-    def _due(self, w: _Work, step: Step) -> datetime:
-        d = step.deadline
-        assert d is not None
+    def _due(self, w: _Work, step: Step, d: Deadline) -> datetime:
         cal = self._calendar(d)
         if d.within is not None:
             return cal.add(w.now, d.within)
@@ -547,24 +582,27 @@ class Runtime:
         w.s["timer_at"] = iso(best) if best else None
 
 
-def _fallback_role(levels: tuple, level: int, step: Step) -> str:
+def _fallback_role(levels: tuple[Escalation, ...], level: int, step: Step) -> str:
     """For ``to: manager`` without a manager: the level's fallback, else the next role of the
     chain, else an earlier one, else the step's own role."""
-    if levels[level].fallback:
-        return levels[level].fallback
+    fallback = levels[level].fallback
+    if fallback:
+        return fallback
     later = [e.to for e in levels[level + 1:] if e.to != MANAGER]
     earlier = [e.to for e in levels[:level] if e.to != MANAGER]
     return (later or earlier[::-1] or [step.role or ""])[0]
 
 
-def _task_timers(t: Mapping[str, Any], step: Step, calendar_of: Any) -> list[datetime]:
+def _task_timers(t: Task, step: Step, calendar_of: Callable[[Deadline | None], Calendar]) -> list[datetime]:
     out = []
     if t["kind"] == "wait":
-        return [parse_time(t["wake_at"])]
-    if t.get("remind_at") and not t.get("reminded"):
-        out.append(parse_time(t["remind_at"]))
-    if t.get("due_at"):
-        due = parse_time(t["due_at"])
+        return [_time(t["wake_at"])]
+    remind_at = t.get("remind_at")
+    if remind_at and not t.get("reminded"):
+        out.append(_time(remind_at))
+    due_at = t.get("due_at")
+    if due_at:
+        due = _time(due_at)
         if not t.get("missed"):
             out.append(due)
         else:
@@ -597,12 +635,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str, origin: dict | None = None) -> dict:
-    """An empty instance of format ``STATE_FORMAT``; ``Start`` fills it."""
-    return {
-        "format": STATE_FORMAT, "id": instance_id, "procedure": procedure_id,
-        "status": "running", "outcome": None, "started_at": started_at,
-        "started_by": started_by, "ended_at": None, "origin": origin,
-        "data": {}, "tasks": {}, "joins": {}, "links": [], "path": [], "seq": 0,
-        "rev": 0, "timer_at": None,
-    }
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _notice(t: Task) -> DeadlineNotice:
+    return {"due_at": t["due_at"], "role": t["role"], "assignee": t["assignee"]}

@@ -29,8 +29,19 @@ from typing import Any
 from engine.errors import WorkflowError
 from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
-from engine.runtime.commands import Actor, Approve, CompleteTask, Reject, Signature, Start, Tick
+from engine.runtime.commands import (
+    Actor,
+    Approve,
+    Command,
+    CompleteTask,
+    Reject,
+    Signature,
+    Start,
+    Tick,
+)
+from engine.runtime.events import Event
 from engine.runtime.machine import Runtime, open_tasks
+from engine.runtime.state import InstanceState
 
 DEFAULT_START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 STEP_GAP = timedelta(minutes=10)
@@ -42,8 +53,8 @@ class SimulationError(WorkflowError):
 
 @dataclass
 class Simulation:
-    state: dict | None = None
-    events: list[dict] = field(default_factory=list)
+    state: InstanceState | None = None
+    events: list[Event] = field(default_factory=list)
     now: datetime = DEFAULT_START
 
     @property
@@ -67,40 +78,41 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
     now = answers.get("now")
     sim = Simulation(now=(datetime.fromisoformat(str(now)) if now else DEFAULT_START))
 
-    def run(cmd: Any, where: str) -> None:
+    def run(cmd: Command, where: str) -> InstanceState:
         try:
             sim.state, events = rt.apply(sim.state, cmd, sim.now)
         except WorkflowError as exc:
             detail = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
             raise SimulationError(f"{where}: {exc.message}{detail}") from exc
         sim.events.extend(events)
+        return sim.state
 
     start = answers.get("start") or {}
-    run(Start(actor=_actor(proc, start.get("user", "starter"), None), data=start.get("data") or {},
+    state = run(Start(actor=_actor(proc, start.get("user", "starter"), None), data=start.get("data") or {},
               instance_id="sim"), "start")
     for i, entry in enumerate(answers.get("steps") or []):
         where = f"steps[{i}]"
         if "advance" in entry:
             sim.now += _span(sim.now, str(entry["advance"]), calendars)
-            run(Tick(), f"{where} (advance {entry['advance']})")
+            state = run(Tick(), f"{where} (advance {entry['advance']})")
             if "step" not in entry:
                 continue
         else:
             sim.now += STEP_GAP
-            run(Tick(), where)
-        if sim.state["status"] != "running":
-            raise SimulationError(f"{where}: the instance has already ended ({sim.state['outcome']}); remove the remaining answers")
+            state = run(Tick(), where)
+        if state["status"] != "running":
+            raise SimulationError(f"{where}: the instance has already ended ({state['outcome']}); remove the remaining answers")
         step_id = entry.get("step")
-        task = next((t for t in open_tasks(sim.state) if t["step"] == step_id), None)
+        task = next((t for t in open_tasks(state) if t["step"] == step_id), None)
         if task is None:
-            waiting = ", ".join(sorted(t["step"] for t in open_tasks(sim.state))) or "none"
+            waiting = ", ".join(sorted(t["step"] for t in open_tasks(state))) or "none"
             raise SimulationError(f"{where}: no open task for step '{step_id}'; open tasks: {waiting}")
         step = proc.steps[step_id]
         user = entry.get("user", "user")
         actor = _actor(proc, user, step.role)
         sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
         if step.type == "approval":
-            kind = Approve if entry.get("decision", "approve") == "approve" else Reject
+            kind: type[Approve | Reject] = Approve if entry.get("decision", "approve") == "approve" else Reject
             run(kind(task["id"], actor, comment=entry.get("comment", ""), data=entry.get("data") or {},
                      signature=sig), f"{where} ({step_id})")
         else:
@@ -116,10 +128,11 @@ def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None) ->
 
 def report(proc: Procedure, sim: Simulation) -> list[str]:
     """Lines for people: path, every task with its due time, every event."""
-    s = sim.state or {}
-    lines = [f"procedure: {proc.id} ({proc.title})", f"status: {s.get('status')}  outcome: {s.get('outcome')}",
+    s = sim.state
+    lines = [f"procedure: {proc.id} ({proc.title})",
+             f"status: {s and s['status']}  outcome: {s and s['outcome']}",
              "path: " + " → ".join(sim.path), "tasks:"]
-    for t in s.get("tasks", {}).values():
+    for t in (s["tasks"] if s else {}).values():
         title = proc.steps[t["step"]].title
         due = f" due {t['due_at']}" if t.get("due_at") else (f" wakes {t['wake_at']}" if t.get("wake_at") else "")
         late = " (missed)" if t.get("missed") else ""

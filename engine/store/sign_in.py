@@ -46,3 +46,8 @@ def failed(session: Session, key: str, now: datetime, *, window: timedelta) -> i
 
 def succeeded(session: Session, key: str) -> None:
     session.execute(delete(SignInFailure).where(SignInFailure.key == key))
+
+
+def counted(session: Session, key: str) -> bool:
+    """Whether failures are counted for ``key`` (so a success has something to clear)."""
+    return session.get(SignInFailure, key) is not None

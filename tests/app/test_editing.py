@@ -225,3 +225,85 @@ def test_editors_saving_at_once_get_distinct_numbers(env, sessions, db_url):
     engine.dispose()
     assert not errors, errors
     assert sorted(saved) == ["1.1", "1.2", "1.3", "1.4"]
+
+
+# --- the use cases the views call: Services in, plain data out -------------------------------
+
+
+@pytest.fixture
+def app_services(env, engine):
+    from engine.app.database import Database
+    from engine.app.services import Services
+    from tests.helpers.service import config
+
+    wf, _ed = env
+    return Services(config(), Database(engine), wf)
+
+
+def test_an_insider_outside_the_editor_group_changes_nothing_through_any_use_case(app_services, sessions):
+    """Calling the application layer directly, as a hostile view would, is refused as the
+    pages are: every use case that writes or opens a draft checks the editor group."""
+    from engine.app import procedures
+
+    bundle, _label = procedures.bundle(app_services, PID, 1)
+    attempts = [
+        lambda: editing.draft_file(app_services, "approver1", PID),
+        lambda: editing.check_file(app_services, "approver1", PID, "procedure", "id: x\n"),
+        lambda: editing.save_file(app_services, "inspector1", PID, "procedure", bundle.split("---\n")[0]),
+        lambda: editing.add_step(app_services, "inspector1", PID, "extra", title="x", role="inspector"),
+        lambda: editing.restore(app_services, "approver1", PID, 1),
+        lambda: editing.submit(app_services, "inspector1", PID, "原因"),
+        lambda: procedures.import_bundle(app_services, "inspector1", bundle.encode("utf-8")),
+    ]
+    for attempt in attempts:
+        with pytest.raises(NotPermitted, match=r"editor group \(editors\)"):
+            attempt()
+    assert [v.label for v in procedures.versions(app_services, PID)] == ["1.0"]
+    assert not editing.may_edit(app_services.config, ["qa-inspectors", "doc-approvers"])
+    assert editing.may_edit(app_services.config, ["editors"])
+
+
+def test_edit_check_and_send_a_draft_through_the_use_cases(app_services, sessions):
+    from engine.app import procedures
+    from engine.language.yaml_edit import EditError
+
+    draft = editing.draft_file(app_services, "author1", PID, "after-sales-inspection-result")
+    assert draft.filename == "forms/after-sales-inspection-result.yaml" and draft.version.label == "1.0"
+    assert draft.files[0] == "procedure" and "inspect" in draft.names["steps"]
+    broken = editing.check_file(app_services, "author1", PID, "procedure",
+                                editing.draft_file(app_services, "author1", PID).text.replace(
+                                    "    role: inspector\n", "    role: inspectr\n", 1))
+    assert not broken.ok and [p.message for p in broken.problems][0].startswith("unknown role 'inspectr'")
+    with pytest.raises(EditError):
+        editing.change_form_field(app_services, "author1", PID, "after-sales-inspection-result", "nope", "remove")
+    label = editing.add_form_field(app_services, "author1", PID, "after-sales-inspection-result", "voltage",
+                                   type="number", title="电压", unit="V", minimum=210, maximum=230)
+    assert label == "1.1"
+    with pytest.raises(FormInvalid) as err:
+        editing.submit(app_services, "author1", PID, "  ")
+    assert err.value.errors[0]["field"] == "reason"
+    cc, sent = editing.submit(app_services, "author1", PID, "增加电压测量")
+    assert sent == "1.1"
+    with pytest.raises(NotPermitted, match="in_review"):  # the working copy is in review now
+        editing.submit(app_services, "author1", PID, "再次提交")
+    with sessions() as s:
+        cc_state = app_services.workflow.instance(s, cc)
+    new_id = procedures.versions(app_services, PID)[0].id
+    assert procedures.change_comparison(app_services, cc_state) == (PID, 1, new_id)
+    assert procedures.change_comparison(app_services, {"procedure": PID, "data": {}}) is None
+    diff = procedures.difference(app_services, PID, 1, new_id)
+    changed = [f["file"] for f in diff.files if not f["same"]]
+    assert changed == ["forms/after-sales-inspection-result.yaml"]
+
+
+def test_try_it_reports_bad_answers_instead_of_failing(app_services):
+    sample = editing.try_version(app_services, PID)
+    assert sample.result is None and sample.error is None and "steps:" in sample.answers
+    ran = editing.try_version(app_services, PID, None, sample.answers)
+    assert ran.error is None and ran.result["path"][0] == "receive"
+    assert editing.try_version(app_services, PID, None, "- 1\n").error.startswith("the answers must be a mapping")
+    assert editing.try_version(app_services, PID, None, "start: [\n").error.startswith("answers: ")
+    from engine.errors import NotFound
+
+    with pytest.raises(NotFound):
+        editing.try_version(app_services, "no-such-procedure")

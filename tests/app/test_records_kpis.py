@@ -110,14 +110,13 @@ def test_complaint_ledger_values_come_from_the_index(wf, sessions):
 
 
 def test_dashboard_shows_score_table_and_breakdowns(db_url, tmp_path):
+    from tests.helpers.service import web_app
     from tests.web.test_audit_web import login
-    from web import create_app
 
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "u"), **OVERRIDES}})
+    app = web_app(db_url, tmp_path, **OVERRIDES)
     try:
-        _fill(app.extensions["workflow"], app.extensions["sessions"])
-        with app.extensions["sessions"].begin() as s:
+        _fill(app.extensions["workflow"], app.extensions["services"].database.sessions)
+        with app.extensions["services"].database.writing() as s:
             users.add_user(s, "aud", "pw-aud", ["auditors"])
         b = login(app, "aud")
         page = b.get("/kpi/survey-demo").text
@@ -130,4 +129,4 @@ def test_dashboard_shows_score_table_and_breakdowns(db_url, tmp_path):
         ledger = b.get("/ledgers/complaint-demo").text
         assert "顾客质量投诉台帐" in ledger and "13912345678" not in ledger and "●●●●" in ledger
     finally:
-        app.extensions["db_engine"].dispose()
+        app.extensions["services"].database.engine.dispose()

@@ -23,12 +23,11 @@ WINDOW = timedelta(minutes=15)
 def apps(db_url):
     made = [create_app({"TESTING": True, "WF_OVERRIDES": {"database.url": db_url}, "SECRET_KEY": "k"})
             for _ in range(2)]
-    with made[0].extensions["sessions"].begin() as s:
+    with made[0].extensions["services"].database.writing() as s:
         user_store.add_user(s, "insp", PW, ["qa-inspectors"], full_name="检验员")
     yield made
     for app in made:
-        app.extensions["db_engine"].dispose()
-        app.extensions["db_reader"].dispose()
+        app.extensions["services"].database.engine.dispose()
 
 
 def _login(app, password: str):

@@ -33,7 +33,7 @@ def server(tmp_path) -> Iterator[tuple[str, object]]:
         srv.shutdown()
         thread.join(5)
         srv.server_close()
-        app.extensions["db_engine"].dispose()
+        app.extensions["services"].database.engine.dispose()
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ def _open_task(page, base, step_title):
 
 def test_after_sales_walk(server, browser):
     base, app = server
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.writing() as s:
         for name, (group, full) in USERS.items():
             store.add_user(s, name, PASSWORD, [group], full_name=full)
 

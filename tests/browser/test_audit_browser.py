@@ -20,7 +20,7 @@ def _shot(page, name):
 
 def test_auditor_dossier_ledger_dashboard(server, browser):
     base, app = server
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:
         user_store.add_user(s, "officer", "s3cret-pw", ["auditors", "data-officers"], full_name="数据专员")

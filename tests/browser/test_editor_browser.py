@@ -40,7 +40,7 @@ def _select_word(page, word: str, occurrence_of: str) -> int:
 def test_editor_walk(server, browser):
     base, app = server
     wf = app.extensions["workflow"]
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.writing() as s:
         for name, (groups, full) in USERS.items():
             store.add_user(s, name, PASSWORD, groups, full_name=full)
         before = wf.start(s, PID, "insp", START)["id"]
@@ -144,7 +144,7 @@ def test_editor_walk(server, browser):
     assert "v2.0" in row.inner_text()
     _shot(mgr, "09-published")
 
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.writing() as s:
         after = wf.start(s, PID, "insp", START)["id"]
     insp = _login(browser, base, "insp")
     insp.goto(f"{base}/instances/{before}")

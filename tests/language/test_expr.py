@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ExpressionError
-from engine.language.expressions import MAX_SIZE, Expr, check_names, compile_expr, suggest
+from engine.language.expressions import MAX_SIZE, Expr, check_names, compile_expr
 
 UTC = dt.UTC
 
@@ -288,12 +288,6 @@ def test_check_names_unknown_step():
     assert message == "unknown step 'zzz' in 'zzz.q'; known steps here: inspect, receive"
     [(_, message)] = check("zzz", set())
     assert message.startswith("unknown step 'zzz'")
-
-
-def test_suggest():
-    assert suggest("verdcit", ["verdict", "items"]) == "verdict"
-    assert suggest("qqq", ["verdict", "items"]) is None
-    assert suggest("x", []) is None
 
 
 @pytest.mark.parametrize(

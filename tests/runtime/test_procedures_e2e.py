@@ -72,11 +72,11 @@ def _hash(password: str) -> str:
 def app(db_url, monkeypatch):
     monkeypatch.setattr(user_store, "hash_password", _hash)
     app = create_app({"TESTING": True, "WF_OVERRIDES": {"database.url": db_url}, "SECRET_KEY": "test-secret"})
-    with app.extensions["sessions"].begin() as session:
+    with app.extensions["services"].database.sessions.begin() as session:
         for name, groups in USERS.items():
             user_store.add_user(session, name, PW, groups, full_name=name.title())
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 @pytest.fixture

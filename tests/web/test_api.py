@@ -50,11 +50,11 @@ def app(db_url, monkeypatch):
     monkeypatch.setattr(user_store, "hash_password", _hash)
     app = create_app({"TESTING": True, "WF_OVERRIDES": {"database.url": db_url},
                       "MAX_CONTENT_LENGTH": 64 * 1024, "SECRET_KEY": "test-secret"})
-    with app.extensions["sessions"].begin() as session:
+    with app.extensions["services"].database.writing() as session:
         for name, groups in USERS.items():
             user_store.add_user(session, name, PW, groups, full_name=name.title())
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 @pytest.fixture
@@ -437,3 +437,20 @@ def test_after_sales_inspection_walk_by_three_users(client, inspector, superviso
     assert "审核" in str(approved["data"]) and "password" not in str(approved["data"]).lower()
     assert inspector.get("/instances?status=completed")["items"][0]["id"] == iid
     assert not [t for t in inspector.get("/tasks")["items"] if t["instance"] == iid]
+
+
+def test_auditor_reads_every_instance_through_the_api_and_changes_nothing(app, client, inspector):
+    """The audit API links to /api/v1/instances/{id}: an auditor, who holds no role in the
+    procedure, reads it there (and its events, and the list) as on the pages, and still
+    changes nothing. Somebody without a role and without the auditors' group stays refused."""
+    with app.extensions["services"].database.writing() as session:
+        user_store.add_user(session, "auditor1", PW, ["auditors"], full_name="Auditor")
+    iid = inspector.start()["id"]
+    auditor = Api(client, "auditor1")
+    assert auditor.get(f"/instances/{iid}", schema="Instance")["id"] == iid
+    assert auditor.get(f"/instances/{iid}/events")["items"]
+    assert iid in [i["id"] for i in auditor.get("/instances?procedure=after-sales-inspection")["items"]]
+    assert iid in [i["id"] for i in auditor.get("/instances")["items"]]
+    auditor.post(f"/instances/{iid}/cancel", {"reason": "审计员不得取消"}, status=403)
+    clerk = Api(client, "clerk1")  # production holds no role in after-sales inspection
+    clerk.get(f"/instances/{iid}", status=403)

@@ -21,7 +21,7 @@ PHONE = "13800000000"
 @pytest.fixture
 def app(db_url, tmp_path):
     app = web_app(db_url, tmp_path)
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:
         user_store.add_user(s, "aud", "pw-aud", ["auditors"], full_name="审计员")
@@ -36,7 +36,7 @@ def app(db_url, tmp_path):
     running = play(wf, sessions, script, upto=1)
     app.config["IDS"] = (done["id"], running["id"])
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def login(app, user, password=None):
@@ -234,3 +234,34 @@ def test_audit_api_search_and_export(app):
     web = login(app, "officer").get("/audit/export.jsonl", query_string={"procedure": PID})
     assert web.status_code == 200 and verify_lines(web.data.decode("utf-8").splitlines()).ok
     assert done in {e["instance"] for e in client.get("/api/v1/audit/events", headers=aud).get_json()["items"]}
+
+
+def _token(client, user, password):
+    return {"Authorization": "Bearer " + client.post(
+        "/api/v1/auth/token", json={"username": user, "password": password}).get_json()["token"]}
+
+
+def test_audit_page_and_api_list_the_same_events(app):
+    """One use case behind both: the same reader and filters give the same events, masked alike."""
+    b = login(app, "aud")
+    client = app.test_client()
+    aud = _token(client, "aud", "pw-aud")
+    for args in ({"value": "SN20260101"}, {"type": "task:approved"}, {"procedure": PID, "actor": "inspector1"}):
+        page = b.get("/audit", query_string=args)
+        api = client.get("/api/v1/audit/events", query_string=args, headers=aud).get_json()
+        assert re.findall(r'data-event="(\d+)"', page.text) == [str(e["id"]) for e in api["items"]], args
+        assert api["items"] and PHONE not in page.text and PHONE not in str(api)
+
+
+def test_auditor_reads_the_instance_the_audit_api_links_to(app):
+    """The audit API's ``links.instance`` must open for the auditor it was given to (auditors
+    read every instance), masked as everywhere else."""
+    done, _running = app.config["IDS"]
+    client = app.test_client()
+    aud = _token(client, "aud", "pw-aud")
+    items = client.get("/api/v1/audit/events", query_string={"value": "SN20260101"}, headers=aud).get_json()["items"]
+    link = items[0]["links"]["instance"]
+    assert link == f"/api/v1/instances/{done}"
+    r = client.get(link, headers=aud)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["id"] == done and PHONE not in r.get_data(as_text=True)

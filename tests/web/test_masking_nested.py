@@ -13,21 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.app.access import Reader
+from engine.app.masking import MASK, in_clear, keep_masked, mask_data, mask_errors, sensitive_keys
 from engine.language.procedure import load_library
 from engine.runtime.machine import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
 from tests.helpers.service import web_app
 from tests.web.test_web_ui import Browser
-from web.oversight import (
-    MASK,
-    Reader,
-    in_clear,
-    keep_masked,
-    mask_data,
-    mask_errors,
-    sensitive_keys,
-)
 
 PID = "contacts-demo"
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +48,7 @@ def app(db_url, tmp_path):
     app = web_app(db_url, tmp_path, **{
         "paths.procedures": str(NESTED / "procedures"), "paths.forms": str(NESTED / "forms"),
         "roles.quality": ["quality-dept"], "roles.approver": ["approvers"]})
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     with sessions.begin() as s:
         for name, groups in (("q1", ["quality-dept"]), ("q2", ["quality-dept"]), ("a1", ["approvers"]),
                              ("officer", ["quality-dept", "data-officers"])):
@@ -67,7 +60,7 @@ def app(db_url, tmp_path):
     app.config["INST"] = st["id"]
     app.config["VERIFY"] = f"{st['id']}.{open_tasks(st)[0]['id']}"
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def login(app, user):
@@ -82,13 +75,13 @@ def token(app, user):
 
 
 def log_rows(app):
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         rows, _more = access_log(s, limit=200)
     return sorted((r.username, r.view, r.fields) for r in rows)
 
 
 def stored(app, instance_id=None):
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         return app.extensions["workflow"].instance(s, instance_id or app.config["INST"])
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.app.access import reader_of
+from engine.app.masking import MASK, mask_event, sensitive_keys
 from engine.runtime.machine import open_tasks
 from engine.store import users as user_store
 from engine.store.audit_search import access_log
 from tests.helpers.service import PASSWORD, add_users, answers, open_task, play, web_app
 from tests.web.test_web_ui import Browser
-from web.oversight import MASK, mask_event, reader_of, sensitive_keys
 
 PID = "after-sales-inspection"
 PHONE = "13800000000"
@@ -27,7 +28,7 @@ RECORDS = Path(__file__).resolve().parents[1] / "data" / "records"
 @pytest.fixture
 def app(db_url, tmp_path):
     app = web_app(db_url, tmp_path)
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     add_users(sessions, ["inspector1", "supervisor1"])
     with sessions.begin() as s:
         user_store.add_user(s, "insp2", PASSWORD, ["qa-inspectors"], full_name="检验员二")
@@ -44,7 +45,7 @@ def app(db_url, tmp_path):
     app.config["IDS"] = {"inst": state["id"], "task": open_task(state, "inspect"),
                          "bare": bare["id"], "bare_task": open_task(bare, "inspect")}
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def login(app, user, password=PASSWORD):
@@ -59,14 +60,14 @@ def token(app, user, password=PASSWORD):
 
 
 def log_rows(app, instance_id=None):
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         rows, _more = access_log(s, instance_id=instance_id, limit=200)
     return [(r.username, r.view, r.fields) for r in rows]
 
 
 def stored(app, instance_id):
     wf = app.extensions["workflow"]
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         return wf.instance(s, instance_id)
 
 
@@ -104,7 +105,7 @@ def test_cleared_reader_sees_the_instance_page_in_clear_and_the_view_is_logged(a
 def test_corrections_of_sensitive_fields_are_masked_on_the_instance_page(app):
     ids = app.config["IDS"]
     wf = app.extensions["workflow"]
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.writing() as s:
         wf.correct(s, ids["inst"], "inspector1", "start", "contact_phone", "13900000000", "号码笔误")
     text = login(app, "supervisor1").get(f"/instances/{ids['inst']}").text
     assert PHONE not in text and "13900000000" not in text and "号码笔误" in text
@@ -231,7 +232,7 @@ def complaint_app(db_url, tmp_path):
     app = web_app(db_url, tmp_path, **{
         "paths.procedures": str(RECORDS / "procedures"), "paths.forms": str(RECORDS / "forms"),
         "roles.quality": ["quality-dept"]})
-    sessions = app.extensions["sessions"]
+    sessions = app.extensions["services"].database.sessions
     with sessions.begin() as s:
         user_store.add_user(s, "q1", "pw-q1", ["quality-dept"], full_name="质管员一")
         user_store.add_user(s, "q2", "pw-q2", ["quality-dept"], full_name="质管员二")
@@ -243,7 +244,7 @@ def complaint_app(db_url, tmp_path):
             "category": "服务", "severity": "一般"})
     app.config["INST"] = st["id"]
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def _inputs(page: str) -> dict[str, str]:
@@ -319,10 +320,10 @@ def test_a_step_that_runs_again_is_prefilled_with_the_real_values(complaint_app)
 
 def test_values_a_spawn_step_copies_from_sensitive_fields_are_sensitive(app):
     wf = app.extensions["workflow"]
-    with app.extensions["sessions"]() as s, app.test_request_context():
+    with app.extensions["services"].database.sessions() as s, app.test_request_context():
         proc, _vid = wf.procedure(s, "service-request")
         keys = sensitive_keys(proc)
-        reader = reader_of("someone", ["qa-inspectors"])
+        reader = reader_of(wf.config, "someone", ["qa-inspectors"])
     assert {"start.contact_phone", "open_dispatch.contact_phone", "open_dispatch.address"} <= keys
     assert "open_dispatch.customer" not in keys
     event = {"type": "spawn:requested", "step": "open_dispatch",

@@ -21,7 +21,7 @@ from web import create_app  # noqa: E402
 def api_app(db_url):
     app = create_app({"TESTING": False, "WF_OVERRIDES": {"database.url": db_url},
                       "SECRET_KEY": "schemathesis", "MAX_CONTENT_LENGTH": 256 * 1024})
-    with app.extensions["sessions"].begin() as session:
+    with app.extensions["services"].database.writing() as session:
         user_store.add_user(session, "fuzzer", "fuzz-pw", ["qa-inspectors", "qa-supervisors"])
     # something to find: one running instance
     with app.test_client() as client:
@@ -32,7 +32,7 @@ def api_app(db_url):
                     headers={"Authorization": f"Bearer {token}"})
     app.config["FUZZ_TOKEN"] = token
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def test_no_server_error(api_app):

@@ -21,13 +21,13 @@ PW = {"author": "pw-author", "editor2": "pw-editor2", "approver": "pw-approver",
 def app(db_url, tmp_path):
     app = create_app({"TESTING": True, "WF_OVERRIDES": {
         "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "en"}})
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.writing() as s:
         store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
         store.add_user(s, "editor2", "pw-editor2", ["editors"], full_name="编辑乙")
         store.add_user(s, "approver", "pw-approver", ["doc-approvers", "editors"], full_name="批准人")
         store.add_user(s, "insp", "pw-insp", ["qa-inspectors"], full_name="检验员")
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def login(app, user):

@@ -19,7 +19,7 @@ def test_demo_users_only_when_there_are_none(db_url):
     names = [u for u, _ in made]
     assert "qa-inspectors" in names and "qa-supervisors" in names
     assert {"auditors", "data-officers", "editors", "doc-approvers"} <= set(names)  # audit:, editor roles
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         user = store.check_password(s, "qa-inspectors", "demo")
         assert user is not None and user.full_name and store.groups_of(user) == ["qa-inspectors"]
     assert create_demo_users(app) == []
@@ -28,7 +28,7 @@ def test_demo_users_only_when_there_are_none(db_url):
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     r = client.post("/login", data={"username": "qa-inspectors", "password": "demo", "csrf_token": token})
     assert r.status_code == 302
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def test_serve_help_lists_options():

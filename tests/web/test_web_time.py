@@ -27,20 +27,20 @@ def app(db_url, clock):
         "paths.procedures": str(TIME / "procedures"), "paths.forms": str(TIME / "forms"),
         "roles": {"clerk": ["clerks"], "chief": ["chiefs"], "director": ["directors"],
                   "admin": ["admins"]}}})
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.sessions.begin() as s:
         store.add_user(s, "boss", "pw-boss", ["directors", "admins"])
         store.add_user(s, "chief1", "pw-chief1", ["chiefs"], manager="boss")
         store.add_user(s, "clerk1", "pw-clerk1", ["clerks"], manager="chief1")
     yield app
-    app.extensions["db_engine"].dispose()
+    app.extensions["services"].database.engine.dispose()
 
 
 def _worker(app) -> Worker:
-    return Worker(app.extensions["workflow"], app.extensions["sessions"])
+    return Worker(app.extensions["workflow"], app.extensions["services"].database.sessions)
 
 
 def _start(app, kind: str = "h") -> str:
-    with app.extensions["sessions"].begin() as s:
+    with app.extensions["services"].database.sessions.begin() as s:
         state = app.extensions["workflow"].start(s, "timed-steps", "clerk1", {"kind": kind})
     return state["id"]
 
@@ -86,7 +86,7 @@ def test_admin_sees_failed_deliveries_and_requeues_them(app, clock):
     page = b.get("/notifications").text
     assert 'id="deliveries"' in page and "http://127.0.0.1:9/closed" in page and "failed" in page
     b.post("/notifications/deliveries/retry")
-    with app.extensions["sessions"]() as s:
+    with app.extensions["services"].database.sessions() as s:
         assert tk.deliveries(s, status="failed") == []
     clerk = Browser(app)
     clerk.login("clerk1")
@@ -113,3 +113,36 @@ def test_notifications_api(app, clock):
     assert c.get("/api/v1/notifications").status_code == 401
     doc = c.get("/api/v1/openapi.json").get_json()
     assert {"/notifications", "/notifications/read"} <= set(doc["paths"])
+
+
+def test_manager_a_deadline_escalated_to_acts_from_the_task_page(app, clock):
+    """The inbox, the API and the task page ask one rule (``engine.runtime.access.may_act``):
+    a task escalated to the holder's manager by name may be done by that manager from the
+    page. (Before, the page refused what the inbox offered and the API allowed.)"""
+    iid = _start(app)
+    clerk = Browser(app)
+    clerk.login("clerk1")
+    task_id = f"{iid}.{tasks_in_instance(app, iid)}"
+    assert clerk.post(f"/tasks/{task_id}/claim").status_code == 302
+    assert clerk.post(f"/tasks/{task_id}/release").status_code == 302
+    clock.set(local("2026-09-30 17:05"))  # due 17:00; level 1 goes to the holder's manager
+    _worker(app).run_once()
+    chief = Browser(app)
+    chief.login("chief1")
+    assert task_id in chief.get("/").text  # offered in the manager's inbox ...
+    page = chief.get(f"/tasks/{task_id}")
+    assert page.status_code == 200, page.text  # ... and the page lets the manager act
+    r = chief.post(f"/tasks/{task_id}", {"f.result": "已派人", "action": "submit"})
+    assert r.status_code == 302, r.text
+    assert app.extensions["workflow"].instance(
+        app.extensions["services"].database.sessions(), iid)["status"] == "completed"
+    # Someone the task was never for is still refused.
+    other = Browser(app)
+    other.login("boss")
+    assert other.get(f"/tasks/{task_id}").status_code in (302, 403)
+
+
+def tasks_in_instance(app, iid: str) -> str:
+    with app.extensions["services"].database.sessions() as s:
+        inst = app.extensions["workflow"].instance(s, iid)
+    return next(t["id"] for t in inst["tasks"] if t["status"] == "open")

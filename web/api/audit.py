@@ -1,15 +1,15 @@
-"""``/api/v1/audit``: the audit search and the JSON Lines export for programs (bearer tokens,
-the same rules as the audit pages: see ``web/oversight.py``)."""
+"""``/api/v1/audit``: the audit search and the JSON Lines export for programs (bearer tokens).
+The same use cases as the audit pages (``engine.app.audit``), so the same rules."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from engine.store.audit_search import search_events
+from engine.app import audit
 from web.api.v1 import _authenticate, _int_arg
-from web.db import reading
-from web.html.audit import event_items, event_query, export_response, require_overseer
-from web.oversight import api_reader, record_views
+from web.db import services
+from web.html.audit import event_filters, export_response
+from web.oversight import api_reader
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit")
 
@@ -23,24 +23,18 @@ def _token() -> None:
 def events():
     limit = _int_arg("limit", 50, 1, 500)
     offset = _int_arg("offset", 0, 0, 1_000_000)
-    with reading() as s:
-        reader = api_reader(s, g.api_user)
-        require_overseer(reader)
-        q, _ctx = event_query(s, reader)
-        rows, more = search_events(s, q, limit=limit, offset=offset)
-        items, views = event_items(s, reader, rows)
-    record_views(reader, views, "api-search")
+    filters, _args = event_filters()
+    found = audit.search_events(services(), api_reader(g.api_user), filters, limit=limit, offset=offset,
+                                view="api-search")
     out = [{"id": e["id"], "instance": e["instance_id"], "procedure": e["procedure_id"],
             "seq": e["seq"], "at": e["at"].isoformat(), "type": e["type"], "step": e["step_id"],
             "actor": e["actor"], "summary": e["summary"], "hash": e["hash"],
             "links": {"dossier": f"/audit/instances/{e['instance_id']}",
-                      "instance": f"/api/v1/instances/{e['instance_id']}"}} for e in items]
-    return jsonify(items=out, limit=limit, offset=offset, more=more)
+                      "instance": f"/api/v1/instances/{e['instance_id']}"}} for e in found.items]
+    return jsonify(items=out, limit=limit, offset=offset, more=found.more)
 
 
 @bp.get("/export")
 def export():
-    with reading() as s:
-        reader = api_reader(s, g.api_user)
-        q, _ctx = event_query(s, reader)
-    return export_response(reader, q, {"since": q.since, "until": q.until, "procedure": q.procedure})
+    filters, _args = event_filters()
+    return export_response(audit.export_events(services(), api_reader(g.api_user), filters))

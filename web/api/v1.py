@@ -1,47 +1,34 @@
 """REST API ``/api/v1``: JSON, bearer tokens, described by ``/api/v1/openapi.json``.
 
-Every handler is thin: parse and check the body, open one transaction, call one use case
-of ``engine.app.service.Workflow``, shape the answer. Errors are raised, never built here;
+Every handler is thin: parse and check the body, call one use case of the application layer
+(``engine.app``), shape the answer; the HTML pages call the same use cases. Errors are raised, never built here;
 ``web/errors.py`` turns them into ``{code, message, errors}``. ``docs/api.md`` is the
 reference for clients.
 
 Sensitive form values are masked in every instance and event the API answers with, unless
-the caller has clearance; answers that show them in clear are logged as ``api`` once they
-are sent (``web.oversight``). ``MASK`` is refused as a sensitive value in submissions.
+the caller has clearance; answers that show them in clear are logged as ``api``
+(``engine.app.masking``). ``MASK`` is refused as a sensitive value in submissions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine import store
-from engine.errors import FormInvalid, NotFound, NotPermitted
-from engine.store.tables import InstanceStatus, TaskKind
-from engine.store.users import check_password
+from engine.app import instances, library, notifications, people, tasks
+from engine.errors import NotFound
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
-from web.db import reading, transaction, workflow
+from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
-from web.html.auth import SignInGuard
-from web.oversight import (
-    Reader,
-    api_reader,
-    holds_mask,
-    keep_masked,
-    mask_events,
-    mask_instance,
-    record_views,
-    refuse_mask,
-    sensitive_keys,
-)
+from web.i18n import LOCALES, use
+from web.oversight import api_reader
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
     from engine.language.procedure import Deadline, Procedure, Step
 
@@ -60,7 +47,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
-    app.extensions["api_failures"] = SignInGuard("api", app.config["API_LOGIN_MAX_FAILURES"],
+    app.extensions["api_failures"] = people.Door(app.extensions["services"], "api",
+                                                 app.config["API_LOGIN_MAX_FAILURES"],
                                                  app.config["API_LOGIN_LOCK_SECONDS"])
 
 
@@ -99,6 +87,9 @@ def _authenticate() -> str:
 
 @bp.before_request
 def _require_token() -> None:
+    # Engine messages in the language the client asks for; English when it asks for none,
+    # as the API has always answered.
+    use(request.accept_languages.best_match(LOCALES, default="en") or "en")
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
     g.api_user = _authenticate()
@@ -112,47 +103,8 @@ def _user() -> str:
     return g.api_user
 
 
-def _log_later(reader: Reader, instance_id: str, procedure_id: str, shown: set[str]) -> None:
-    """Remember the sensitive values this answer shows in clear; ``_log_views`` logs them."""
-    if shown:
-        g.setdefault("api_views", []).append((reader, (instance_id, procedure_id, shown)))
-
-
-@bp.after_request
-def _log_views(response):
-    """Log the sensitive values an answer showed in clear, in a transaction of its own (the
-    request's transaction, if any, has ended: SQLite allows one writer at a time)."""
-    views = g.pop("api_views", None)
-    if views and response.status_code < 400:
-        record_views(views[0][0], [v for _reader, v in views], "api")
-    return response
-
-
-def _no_mask(step: str, data: Mapping[str, Any], procedure: Callable[[], Procedure]) -> None:
-    """422 when a sensitive value is sent as the mask (copied from a masked answer): it
-    would overwrite the real value. Looks up the procedure only when some value is the mask."""
-    if holds_mask(data):
-        refuse_mask(sensitive_keys(procedure()), step, data)
-
-
-def _keep_masked(session: Session, instance_id: str, step: str, data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` of a task with each sensitive value sent as the mask replaced by the value
-    recorded for it (a step that runs again); 422 when nothing is recorded."""
-    row = store.load_instance(session, instance_id)
-    proc = workflow().runtime(session, row.version_id).procedure
-    data, errors = keep_masked(sensitive_keys(proc), step, data, row.state["data"].get(step))
-    if errors:
-        raise FormInvalid(errors[0]["message"], errors=errors)
-    return data
-
-
-def _pinned(session: Session, instance_id: str) -> Procedure:
-    """The procedure version an instance runs on."""
-    return workflow().runtime(session, store.load_instance(session, instance_id).version_id).procedure
-
-
 def _locale() -> str:
-    default = workflow().config.get("locale", default="zh") or "zh"
+    default = services().config.get("locale", default="zh") or "zh"
     return request.accept_languages.best_match(["zh", "en"], default=default) or default
 
 
@@ -161,19 +113,15 @@ def token():
     body = _body({"username", "password"})
     username = _string(body, "username", required=True)
     password = _string(body, "password", required=True)
-    failures: SignInGuard = current_app.extensions["api_failures"]
-    until = failures.locked_until(username)
-    if until is not None:
-        wait = int((until - datetime.now(UTC)).total_seconds()) + 1
+    door: people.Door = current_app.extensions["api_failures"]
+    attempt = door.sign_in(username, password)
+    if attempt.locked_before and attempt.locked_until is not None:
+        wait = int((attempt.locked_until - datetime.now(UTC)).total_seconds()) + 1
         raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
                               f"{wait} seconds", retry_after=wait)
-    with reading() as session:
-        user = check_password(session, username, password)
-        name = user.username if user is not None else None
-    if name is None:
-        failures.fail(username)
+    if attempt.username is None:
         raise Unauthenticated("wrong user name or password", error="invalid_grant")
-    failures.succeed(username)
+    name = attempt.username
     value, expires = issue_token(name)
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 
@@ -266,33 +214,17 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 # --- procedures ------------------------------------------------------------------------------
 
-def _current(session: Session, procedure_id: str) -> tuple[Procedure, int]:
-    return workflow().procedure(session, procedure_id)
-
-
-def _roles(session: Session, proc: Procedure) -> frozenset[str]:
-    return workflow().actor(session, _user(), proc).roles
-
-
-def _require_reader(session: Session, proc: Procedure) -> frozenset[str]:
-    """The caller's roles in ``proc``; 403 unless they hold at least one (or are admin)."""
-    roles = _roles(session, proc)
-    if not roles:
-        raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not see its records")
-    return roles
-
-
-def _procedure_summary(session: Session, proc: Procedure, version_id: int) -> dict[str, Any]:
-    cfg = workflow().config
-    roles = _roles(session, proc)
+def _procedure_summary(found: library.Installed) -> dict[str, Any]:
+    cfg = services().config
+    proc = found.procedure
     return {
         "id": proc.id, "title": proc.title, "description": proc.description,
-        "version": {"id": version_id, "hash": proc.content_hash},
+        "version": {"id": found.version_id, "hash": proc.content_hash},
         "roles": [{"id": r, "title": t, "groups": cfg.groups_for_role(proc.id, r)}
                   for r, t in proc.roles.items()],
         "start_roles": list(proc.start_roles),
-        "my_roles": sorted(roles),
-        "can_start": bool(roles & set(proc.start_roles)),
+        "my_roles": sorted(found.my_roles),
+        "can_start": found.may_start,
     }
 
 
@@ -329,19 +261,14 @@ def _step(proc: Procedure, step: Step) -> dict[str, Any]:
 
 @bp.get("/procedures")
 def procedures():
-    with reading() as session:
-        items = []
-        for pid in store.procedure_ids(session):
-            proc, vid = _current(session, pid)
-            items.append(_procedure_summary(session, proc, vid))
-    return jsonify(items=items)
+    return jsonify(items=[_procedure_summary(f) for f in library.installed(services(), _user())])
 
 
 @bp.get("/procedures/<procedure_id>")
 def procedure(procedure_id: str):
-    with reading() as session:
-        proc, vid = _current(session, procedure_id)
-        out = _procedure_summary(session, proc, vid)
+    found = library.one(services(), _user(), procedure_id)
+    proc = found.procedure
+    out = _procedure_summary(found)
     form = proc.forms.get(proc.start_form) if proc.start_form else None
     out.update(
         start_step=proc.start_step,
@@ -355,10 +282,8 @@ def procedure(procedure_id: str):
 def start(procedure_id: str):
     body = _body({"data"})
     data = _object(body, "data")
-    with transaction() as session:
-        _no_mask("start", data, lambda: _current(session, procedure_id)[0])
-        state = workflow().start(session, procedure_id, _user(), data, locale=_locale())
-        out = _instance(session, state["id"])
+    state = instances.start(services(), _user(), procedure_id, data, locale=_locale())
+    out = _answer(state["id"])
     return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
 
 
@@ -378,29 +303,17 @@ def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> di
 _HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 
 
-def _instance(session: Session, instance_id: str, *, check: bool = False) -> dict[str, Any]:
-    """The instance with tasks and history; write endpoints answer with it, read in their
-    own transaction (one session per request)."""
-    wf = workflow()
-    out = wf.instance(session, instance_id, history=True)
-    proc = wf.runtime(session, out["version"]["id"]).procedure
-    if check:
-        _require_reader(session, proc)
-    reader = api_reader(session, _user())
-    out, shown = mask_instance(sensitive_keys(proc), out, reader)
-    _log_later(reader, instance_id, proc.id, shown)
+def _answer(instance_id: str, *, check: bool = False) -> dict[str, Any]:
+    """The instance with tasks and history as the caller may see it; write endpoints answer
+    with it (``check=False``: the caller just changed it)."""
+    out, proc = instances.read(services(), _user(), instance_id, check=check)
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
     out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out
 
 
-def _instance_summary(row: store.Instance) -> dict[str, Any]:
-    return {
-        "id": row.id, "procedure": row.procedure_id, "version": {"id": row.version_id},
-        "status": str(row.status), "outcome": row.outcome, "rev": row.rev,
-        "started_at": _iso(row.started_at), "started_by": row.started_by,
-        "ended_at": _iso(row.ended_at),
-    }
+def _instance_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "started_at": _iso(row["started_at"]), "ended_at": _iso(row["ended_at"])}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -411,51 +324,31 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
-@bp.get("/instances")
-def instances():
+@bp.get("/instances", endpoint="instances")
+def list_instances():
     procedure_id = request.args.get("procedure") or None
     if procedure_id is not None and not _ID_PATTERNS["procedure"].match(procedure_id):
         raise NotFound(f"no procedure '{procedure_id}'")
     status = request.args.get("status") or None
-    if status is not None and status not in {s.value for s in InstanceStatus}:
+    if status is not None and status not in set(instances.STATUSES):
         raise BadRequest(f"query parameter 'status' must be one of "
-                         f"{', '.join(s.value for s in InstanceStatus)}",
+                         f"{', '.join(instances.STATUSES)}",
                          errors=[{"field": "status", "message": "unknown status"}])
     limit = _int_arg("limit", 50, 1, 200)
     offset = _int_arg("offset", 0, 0, 1_000_000)
-    with reading() as session:
-        if procedure_id is not None:
-            _require_reader(session, _current(session, procedure_id)[0])
-            readable = [procedure_id]
-        else:
-            readable = [pid for pid in store.procedure_ids(session)
-                        if _roles(session, _current(session, pid)[0])]
-        rows: list[store.Instance] = []
-        total = 0
-        for pid in readable:  # one query per readable procedure, merged newest first
-            rows += store.list_instances(session, pid, status, limit + offset, 0)
-            total += store.count_instances(session, pid, status)
-        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
-        items = [_instance_summary(r) for r in rows[offset:offset + limit]]
-    return jsonify(items=items, total=total, limit=limit, offset=offset)
+    rows, total, _titles = instances.list_instances(services(), api_reader(_user()), procedure_id,
+                                                    status, limit=limit, offset=offset)
+    return jsonify(items=[_instance_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str):
-    with reading() as session:
-        return jsonify(_instance(session, instance_id, check=True))
+    return jsonify(_answer(instance_id, check=True))
 
 
 @bp.get("/instances/<instance_id>/events")
 def events(instance_id: str):
-    with reading() as session:
-        row = store.load_instance(session, instance_id)
-        proc = workflow().runtime(session, row.version_id).procedure
-        _require_reader(session, proc)
-        items = workflow().events(session, instance_id)
-        reader = api_reader(session, _user())
-        items, shown = mask_events(sensitive_keys(proc), items, reader)
-        _log_later(reader, instance_id, proc.id, shown)
+    items = instances.events(services(), api_reader(_user()), instance_id)
     return jsonify(instance=instance_id, items=items)
 
 
@@ -463,10 +356,8 @@ def events(instance_id: str):
 def cancel(instance_id: str):
     body = _body({"reason"})
     reason = _string(body, "reason", required=True)
-    with transaction() as session:
-        workflow().cancel(session, instance_id, _user(), reason)
-        out = _instance(session, instance_id)
-    return jsonify(out)
+    instances.cancel(services(), _user(), instance_id, reason)
+    return jsonify(_answer(instance_id))
 
 
 @bp.post("/instances/<instance_id>/corrections")
@@ -478,12 +369,9 @@ def correct(instance_id: str):
     if "value" not in body:
         raise BadRequest("'value' is required (the corrected value; null clears the field)",
                          errors=[{"field": "value", "message": "required"}])
-    with transaction() as session:
-        _no_mask(step, {field: body["value"]}, lambda: _pinned(session, instance_id))
-        workflow().correct(session, instance_id, _user(), step, field, body["value"], reason,
-                           locale=_locale())
-        out = _instance(session, instance_id)
-    return jsonify(out)
+    instances.correct(services(), _user(), instance_id, step, field, body["value"], reason,
+                      locale=_locale())
+    return jsonify(_answer(instance_id))
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -520,146 +408,66 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
             "additionalProperties": False}
 
 
-@bp.get("/tasks")
-def tasks():
-    wf = workflow()
+@bp.get("/tasks", endpoint="tasks")
+def list_tasks():
     limit = _int_arg("limit", 200, 1, 500)
-    with reading() as session:
-        roles: list[str] = []
-        for pid in store.procedure_ids(session):
-            proc, _ = _current(session, pid)
-            roles += [f"{pid}.{r}" for r in _roles(session, proc)]
-        rows = store.open_tasks_for(session, roles, _user(), limit=limit)
-        procs: dict[str, Procedure] = {}
-        items = []
-        for row in rows:
-            proc = procs.get(row.instance_id)
-            if proc is None:
-                inst = store.load_instance(session, row.instance_id)
-                proc = procs[row.instance_id] = wf.runtime(session, inst.version_id).procedure
-            step = proc.steps[row.step]
-            items.append({
-                "id": row.id, "instance": row.instance_id, "procedure": row.procedure_id,
-                "procedure_title": proc.title, "step": row.step, "title": step.title,
-                "role": row.role, "kind": str(row.kind), "status": str(row.status),
-                "due_at": _iso(row.due_at), "created_at": _iso(row.created_at),
-                "assignee": row.assignee, "signature": step.signature,
-                "form_id": step.form, "form": task_form(proc, step),
-            })
+    items = [{
+        "id": t.id, "instance": t.instance_id, "procedure": t.procedure.id,
+        "procedure_title": t.procedure.title, "step": t.step_id, "title": t.step_title,
+        "role": t.role, "kind": t.kind, "status": t.status,
+        "due_at": _iso(t.due_at), "created_at": _iso(t.created_at),
+        "assignee": t.assignee, "signature": t.step.signature if t.step else None,
+        "form_id": t.step.form if t.step else None,
+        "form": task_form(t.procedure, t.step) if t.step else None,
+    } for t in tasks.inbox(services(), _user(), limit=limit)]
     return jsonify(items=items)
 
 
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
-    wf = workflow()
     body = _body({"data", "expected_rev", "password"})
-    data = dict(_object(body, "data"))
-    rev = _rev(body)
-    password = _string(body, "password")
-    signed = None
-    if password is not None or "password" in data:
-        # A signature password is checked (scrypt, ~0.1 s) before the write transaction,
-        # which then holds the write lock only briefly.
-        with reading() as session:
-            password = _take_password(session, store.task_ref(session, task_id), data, password)
-            if password is not None:
-                signed = wf.verify_password(session, _user(), password)
-    with transaction() as session:
-        task = store.task_ref(session, task_id)
-        if holds_mask(data):
-            data = _keep_masked(session, task.instance_id, task.step, data)
-        if task.kind == TaskKind.APPROVAL:
-            decision = data.pop("decision", None)
-            comment = data.pop("comment", None) or ""
-            if decision not in ("approve", "reject"):
-                raise FormInvalid("an approval needs 'decision': 'approve' or 'reject'",
-                                  errors=[{"field": "decision", "message": "approve or reject"}])
-            if not isinstance(comment, str):
-                raise FormInvalid("'comment' must be text", errors=[{"field": "comment", "message": "must be text"}])
-            wf.decide(session, task_id, _user(), approve=decision == "approve", comment=comment,
-                      data=data, password=signed, expected_rev=rev, locale=_locale())
-        else:
-            wf.complete_task(session, task_id, _user(), data, password=signed,
-                             expected_rev=rev, locale=_locale())
-        out = _instance(session, task.instance_id)
-    return jsonify(out)
-
-
-def _take_password(session: Session, task: store.TaskRef, data: dict[str, Any],
-                   password: str | None) -> str | None:
-    """The signature password of a submission, taken out of ``data`` where it was sent
-    there: always for an approval, for a task unless its form has a field of that name."""
-    if task.kind == TaskKind.APPROVAL:
-        password = data.pop("password", None) or password
-        if password is not None and not isinstance(password, str):
-            raise FormInvalid("'password' must be text", errors=[{"field": "password", "message": "must be text"}])
-        return password
-    if "password" in data and password is None:
-        record, _ = store.load_record(session, task.instance_id)
-        proc = workflow().runtime(session, record.version_id).procedure
-        form = proc.forms.get(proc.steps[task.step].form or "")
-        if form is None or "password" not in form.schema.get("properties", {}):
-            value = data.pop("password")
-            password = value if isinstance(value, str) else None
-    return password
+    instance_id = tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
+                               password=_string(body, "password"), expected_rev=_rev(body),
+                               locale=_locale())
+    return jsonify(_answer(instance_id))
 
 
 @bp.post("/tasks/<task_id>/claim")
 def claim(task_id: str):
     _body(set())
-    with transaction() as session:
-        instance_id = store.task_ref(session, task_id).instance_id
-        workflow().claim(session, task_id, _user())
-        out = _instance(session, instance_id)
-    return jsonify(out)
+    return jsonify(_answer(tasks.claim(services(), _user(), task_id)))
 
 
 @bp.post("/tasks/<task_id>/release")
 def release(task_id: str):
     _body(set())
-    with transaction() as session:
-        instance_id = store.task_ref(session, task_id).instance_id
-        workflow().release(session, task_id, _user())
-        out = _instance(session, instance_id)
-    return jsonify(out)
+    return jsonify(_answer(tasks.release(services(), _user(), task_id)))
 
 
 # --- notifications ------------------------------------------------------------------------------
 
-def _notification(n: Any, locale: str) -> dict[str, Any]:
-    from engine.app.notify import text
-
-    return {"id": n.id, "kind": n.kind, "instance": n.instance_id, "task": n.task_id,
-            "text": text(n.kind, n.data, locale), "data": n.data,
-            "created_at": _iso(n.created_at), "read_at": _iso(n.read_at)}
+def _notification(n: Mapping[str, Any]) -> dict[str, Any]:
+    return {**n, "created_at": _iso(n["created_at"]), "read_at": _iso(n["read_at"])}
 
 
-@bp.get("/notifications")
-def notifications():
-    from engine.store import timekeeping as tk
-
+@bp.get("/notifications", endpoint="notifications")
+def list_notifications():
     unread = request.args.get("unread", "false")
     if unread not in ("true", "false"):
         raise BadRequest("query parameter 'unread' must be true or false")
     limit = _int_arg("limit", 100, 1, 500)
-    with reading() as session:
-        rows = tk.notifications_for(session, _user(), unread_only=unread == "true", limit=limit)
-        items = [_notification(n, _locale()) for n in rows]
-        count = tk.unread_count(session, _user())
-    return jsonify(items=items, unread=count)
+    rows, count = notifications.listing(services(), _user(), unread_only=unread == "true",
+                                        limit=limit, locale=_locale())
+    return jsonify(items=[_notification(n) for n in rows], unread=count)
 
 
 @bp.post("/notifications/read")
 def mark_notifications_read():
-    from engine.store import timekeeping as tk
-
     body = _body({"ids"})
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list)
                             or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
         raise BadRequest("'ids' must be a list of notification ids (integers); leave it out to mark all read",
                          errors=[{"field": "ids", "message": "must be a list of integers"}])
-    with transaction() as session:
-        marked = tk.mark_read(session, _user(), ids, workflow().clock())
-        count = tk.unread_count(session, _user())
+    marked, count = notifications.mark_read(services(), _user(), ids)
     return jsonify(marked=marked, unread=count)

@@ -6,9 +6,9 @@
   token in the hidden input ``csrf_token`` (or the ``X-CSRF-Token`` header); otherwise 400.
   The API authenticates with bearer tokens and is exempt.
 * ``LOCK_AFTER`` failed sign-ins for one user name from one address within ``WINDOW`` lock
-  that pair for ``WINDOW``; the message says when to retry. The count is kept in the
-  database (``engine/store/sign_in.py``), so it holds across gunicorn workers; the API's
-  token endpoint uses the same guard, per user name.
+  that pair for ``WINDOW``; the message says when to retry (``engine.app.people.Door``, kept
+  in the database, so it holds across gunicorn workers); the API's token endpoint uses the
+  same rule, per user name.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,71 +33,15 @@ from flask import (
     url_for,
 )
 
-from engine.store import sign_in
-from engine.store import users as user_store
-from engine.store.tables import SignInFailure
+from engine.app import people
+from engine.app.people import Person as SessionUser
 from web import i18n
-from web.db import reading, transaction
+from web.db import services
 from web.i18n import _
 
 bp = Blueprint("auth", __name__)
 
-LOCK_AFTER = 5
-WINDOW = 15 * 60  # seconds
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
-
-
-@dataclass(frozen=True)
-class SessionUser:
-    """The signed-in user as the pages need it (no database session attached)."""
-
-    username: str
-    full_name: str
-    locale: str | None
-    groups: tuple[str, ...]
-
-    @property
-    def display(self) -> str:
-        return self.full_name or self.username
-
-
-# --------------------------------------------------------------------------- lock-out
-
-
-class SignInGuard:
-    """Lock-out after failed sign-ins, kept in the database (``engine.store.sign_in``) so it
-    holds across server processes. ``kind`` names the door: ``web`` counts per user name
-    and address, ``api`` per user name."""
-
-    def __init__(self, kind: str, limit: int = LOCK_AFTER, window: float = WINDOW) -> None:
-        self.kind = kind
-        self.limit = limit
-        self.window = timedelta(seconds=window)
-
-    def _key(self, username: str, address: str | None) -> str:
-        name = username.strip().lower()
-        return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
-
-    def locked_until(self, username: str, address: str | None = None) -> datetime | None:
-        """When the user name (from that address) may try again, or None if not locked."""
-        with reading() as s:
-            return sign_in.locked_until(s, self._key(username, address), datetime.now(UTC),
-                                        limit=self.limit, window=self.window)
-
-    def fail(self, username: str, address: str | None = None) -> datetime | None:
-        """Count a failure; returns the end of the lock-out it started, if it did."""
-        now = datetime.now(UTC)
-        with transaction() as s:
-            count = sign_in.failed(s, self._key(username, address), now, window=self.window)
-        return now + self.window if count >= self.limit else None
-
-    def succeed(self, username: str, address: str | None = None) -> None:
-        key = self._key(username, address)
-        with reading() as s:
-            counted = s.get(SignInFailure, key) is not None
-        if counted:
-            with transaction() as s:
-                sign_in.succeeded(s, key)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -153,12 +96,7 @@ def _address() -> str:
 
 
 def _load_user(username: str) -> SessionUser | None:
-    with reading() as s:
-        user = user_store.get_user(s, username)
-        if user is None or not user.active:
-            return None
-        return SessionUser(user.username, user.full_name or "", user.locale,
-                           tuple(user_store.groups_of(user)))
+    return people.active_person(services(), username)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -174,6 +112,7 @@ def _before_request() -> Any:
     g.locale = (g.user.locale if g.user and g.user.locale in i18n.LOCALES
                 else session.get("locale") if session.get("locale") in i18n.LOCALES
                 else i18n.default_locale())
+    i18n.use(g.locale)
     if request.method not in _SAFE_METHODS and not request.path.startswith("/api/"):
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
         expected = session.get("csrf") or ""
@@ -200,7 +139,7 @@ def _security_headers(response: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["login_throttle"] = SignInGuard("web")
+    app.extensions["login_throttle"] = people.Door(app.extensions["services"], "web")
     app.before_request(_before_request)
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
@@ -214,32 +153,24 @@ def init_app(app: Flask) -> None:
 def login():
     from flask import current_app
 
-    throttle: SignInGuard = current_app.extensions["login_throttle"]
+    throttle: people.Door = current_app.extensions["login_throttle"]
     error = None
     username = ""
     status = 200
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        until = throttle.locked_until(username, _address())
-        if until is not None:
-            error = _locked_message(until)
-            status = 429
+        attempt = throttle.sign_in(username, password, _address())
+        if attempt.username is None:
+            error = (_locked_message(attempt.locked_until) if attempt.locked_until
+                     else _("The user name or password is wrong."))
+            status = 429 if attempt.locked_until else 401
         else:
-            with reading() as s:
-                user = user_store.check_password(s, username, password)
-                name = user.username if user else None
-            if name is None:
-                until = throttle.fail(username, _address())
-                error = _locked_message(until) if until else _("The user name or password is wrong.")
-                status = 429 if until else 401
-            else:
-                throttle.succeed(username, _address())
-                target = _safe_next(request.args.get("next"))
-                session.clear()  # a new session at sign-in (no fixation)
-                session["user"] = name
-                csrf_token()
-                return redirect(target)
+            target = _safe_next(request.args.get("next"))
+            session.clear()  # a new session at sign-in (no fixation)
+            session["user"] = attempt.username
+            csrf_token()
+            return redirect(target)
     return render_template("login.html", error=error, username=username), status
 
 
@@ -265,8 +196,5 @@ def set_locale(lang: str):
     session["locale"] = lang
     name = current_username()
     if name:
-        with transaction() as s:
-            user = user_store.get_user(s, name)
-            if user is not None:
-                user.locale = lang
+        people.set_locale(services(), name, lang)
     return redirect(_safe_next(request.form.get("next")))

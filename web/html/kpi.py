@@ -1,34 +1,26 @@
-"""The KPI dashboard of one procedure: started, completed, open, overdue now, on-time rate,
-median and 90th-percentile duration, first-pass rate, breakdowns by choice fields, survey
-score tables; by week or month; SVG charts; every number links to the instances behind it
-(a drill-down shown as the procedure's ledger)."""
+"""The KPI dashboard of one procedure as a page: tiles, tables and SVG charts of the figures
+``engine.app.kpis`` computes; every number links to the instances behind it (a drill-down
+shown as the procedure's ledger)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
 
-from engine.store import kpi_rollup
-from engine.store.kpi_query import PERIODS, drill, kpis
+from engine.app import kpis
+from engine.app.access import Reader
 from web import charts
 from web.charts import Bar
-from web.db import reading, transaction, workflow
-from web.errors import BadRequest
-from web.html.audit import text_arg
+from web.db import services
+from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
-from web.html.dossier import step_title
-from web.html.ledgers import render_ledger
+from web.html.ledgers import ledger_filters, render_ledger
 from web.i18n import _
-from web.oversight import Reader, current_reader, parse_day, readable, require_procedure
-
-if TYPE_CHECKING:
-    from engine.language.procedure import Procedure
+from web.oversight import current_reader, parse_day
 
 bp = Blueprint("kpi", __name__)
-
-WHAT = ("started", "completed", "open", "cancelled", "overdue", "late", "on_time", "done", "first_pass")
 
 
 def _reader() -> Reader:
@@ -40,24 +32,17 @@ def _reader() -> Reader:
 def _range() -> tuple[datetime, datetime, str, dict[str, str]]:
     """(since, until, period, args) from the query; the last 365 days by month by default."""
     period = request.args.get("period") or "month"
-    if period not in PERIODS:
-        raise BadRequest(f"'period' must be one of {', '.join(PERIODS)}",
-                         errors=[{"field": "period", "message": "week or month"}])
     today = datetime.now(UTC).date()
     start = request.args.get("from") or (today - timedelta(days=364)).isoformat()
     end = request.args.get("to") or today.isoformat()
     since, until = parse_day(start, "from"), parse_day(end, "to", end=True)
-    if until <= since:
-        raise BadRequest("'to' is before 'from'; swap them", errors=[{"field": "to", "message": "before from"}])
     return since, until, period, {"from": start, "to": end, "period": period}
 
 
 @bp.get("/kpi")
 @login_required
 def index():
-    with reading() as s:
-        procs = readable(s, _reader())
-    return render_template("kpi_index.html", items=[{"id": pid, "title": p.title} for pid, (p, _v) in sorted(procs.items())])
+    return render_template("kpi_index.html", items=kpis.procedures(services(), _reader()))
 
 
 def _pct(n: int, d: int) -> str:
@@ -68,19 +53,9 @@ def _h(v: float | None) -> str:
     return "—" if v is None else f"{v:g} h"
 
 
-def dashboard(proc: Procedure, since: datetime, until: datetime, period: str, args: dict[str, str]) -> dict[str, Any]:
-    r = proc.records
-    now = datetime.now(UTC)
-    wf = workflow()
-    with reading() as s:
-        current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id))
-    if not current:
-        with transaction() as s:
-            wf.refresh_kpis(s, proc.id)
-    with reading() as s:
-        k = kpis(s, proc.id, since, until, period, now,
-                 first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,
-                 breakdown=r.breakdown, scores=r.scores.fields if r.scores else ())
+def charts_of(d: kpis.Dashboard, period: str, args: dict[str, str]) -> dict[str, Any]:
+    """The dashboard's charts and links (every bar links to its drill-down)."""
+    proc, k, r = d.procedure, d.kpis, d.procedure.records
 
     def link(**kw: Any) -> str:
         return url_for("kpi.instances", procedure_id=proc.id, **args, **{k: v for k, v in kw.items() if v is not None})
@@ -95,10 +70,9 @@ def dashboard(proc: Procedure, since: datetime, until: datetime, period: str, ar
         (_("median"), [Bar(p["median_h"] or 0, link(what="completed", p=p["period"]), _h(p["median_h"])) for p in k.periods]),
         ("P90", [Bar(p["p90_h"] or 0, link(what="completed", p=p["period"]), _h(p["p90_h"])) for p in k.periods]),
     ], title=_("Duration of completed instances (hours)"))
-    steps = [{**st, "title": step_title(proc, st["step"])} for st in k.steps]
     on_time = charts.rows([(st["title"], Bar(100 * (st["on_time_rate"] or 0), link(what="late", step=st["step"]),
                                              _pct(st["on_time"], st["with_due"])))
-                           for st in steps if st["with_due"]], title=_("On-time rate per step"), max_value=100,
+                           for st in d.steps if st["with_due"]], title=_("On-time rate per step"), max_value=100,
                           color=charts.COLORS[1])
     first_pass = None
     if r.first_pass:
@@ -112,54 +86,37 @@ def dashboard(proc: Procedure, since: datetime, until: datetime, period: str, ar
                               title=_("By {field}", field=r.title_of(key)), color=charts.COLORS[2])
                   for key in r.breakdown]
     scores = None
-    if r.scores:
-        labels_ = [label for label, _v in r.scores.values]
-        value_of = dict(r.scores.values)
-        table = []
-        for key in r.scores.fields:
-            counts = k.scores.get(key, {})
-            n = sum(counts.get(lbl, 0) for lbl in labels_)
-            mean = sum(counts.get(lbl, 0) * value_of[lbl] for lbl in labels_) / n if n else None
-            table.append({"key": key, "title": r.title_of(key), "n": n, "mean": mean,
-                          "cells": [(lbl, counts.get(lbl, 0), link(what="started", key=key, value=lbl)) for lbl in labels_]})
-        top = max(v for _l, v in r.scores.values)
-        scores = {"labels": labels_, "rows": table, "chart": charts.rows(
+    if d.scores:
+        table = [{**row, "cells": [(lbl, n, link(what="started", key=row["key"], value=lbl)) for lbl, n in row["counts"]]}
+                 for row in d.scores["rows"]]
+        top = d.scores["top"]
+        scores = {"labels": d.scores["labels"], "rows": table, "chart": charts.rows(
             [(row["title"], Bar(round(row["mean"], 2) if row["mean"] is not None else 0, None,
                                 f"{row['mean']:.2f}" if row["mean"] is not None else "—")) for row in table],
             title=_("Mean score (max {top})", top=f"{top:g}"), max_value=top, color=charts.COLORS[4])}
-    fp_total = (sum(ok for ok, _n in k.first_pass.values()), sum(n for _ok, n in k.first_pass.values()))
-    return {"k": k, "steps": steps, "volume": volume, "durations": durations, "on_time": on_time,
-            "first_pass": first_pass, "fp_total": fp_total, "breakdowns": breakdowns, "scores": scores,
+    return {"k": k, "steps": d.steps, "volume": volume, "durations": durations, "on_time": on_time,
+            "first_pass": first_pass, "fp_total": d.first_pass_total, "breakdowns": breakdowns, "scores": scores,
             "link": link, "pct": _pct, "h": _h}
 
 
 @bp.get("/kpi/<procedure_id>")
 @login_required
 def show(procedure_id: str):
-    reader = _reader()
     since, until, period, args = _range()
-    with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
-    return render_template("kpi.html", proc=proc, args=args, periods=PERIODS,
-                           **dashboard(proc, since, until, period, args))
+    d = kpis.dashboard(services(), _reader(), procedure_id, since=since, until=until, period=period)
+    return render_template("kpi.html", proc=d.procedure, args=args, periods=kpis.PERIODS,
+                           **charts_of(d, period, args))
 
 
 @bp.get("/kpi/<procedure_id>/instances")
 @login_required
 def instances(procedure_id: str):
     """The instances behind one number of the dashboard, as a ledger."""
-    reader = _reader()
     since, until, period, args = _range()
-    what = request.args.get("what") or "started"
-    if what not in WHAT:
-        raise BadRequest(f"'what' must be one of {', '.join(WHAT)}", errors=[{"field": "what", "message": "unknown"}])
-    step, key, value, p = text_arg("step"), text_arg("key"), text_arg("value"), text_arg("p")
-    with reading() as s:
-        proc, _v = require_procedure(s, reader, procedure_id)
-        subset = drill(s, proc.id, what=what, since=since, until=until, period=p, period_kind=period,
-                       step=step, key=key, value=value, now=datetime.now(UTC))
-    parts = [_(what)] + [x for x in (p, step and step_title(proc, step),
-                                     key and f"{proc.records.title_of(key.removesuffix('@first'))} = {value}") if x]
-    title = f"{_('KPI drill-down')}: " + " · ".join(parts) + f" ({args['from']} – {args['to']})"
-    return render_ledger(proc, reader, subset=subset, extra={"title": title}, endpoint="kpi.instances",
-                         endpoint_args={"procedure_id": proc.id})
+    page, filters = page_arg(), ledger_filters()
+    found = kpis.drill_down(services(), _reader(), procedure_id, since=since, until=until, period=period,
+                            what=request.args.get("what") or "started", at=text_arg("p"),
+                            step=text_arg("step"), key=text_arg("key"), value=text_arg("value"),
+                            filters=filters, page=page)
+    title = f"{_('KPI drill-down')}: " + " · ".join(found.what) + f" ({args['from']} – {args['to']})"
+    return render_ledger(found.page, filters, page, extra={"title": title}, endpoint="kpi.instances")

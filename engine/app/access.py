@@ -1,0 +1,121 @@
+"""Who may read records, who may act on a task, and that auditors change nothing.
+
+* **Auditors** (config ``audit.auditor_groups``, default ``[auditors]``) read every
+  instance, event, dossier, ledger and KPI of every procedure and change nothing: every
+  write of the web UI and of the API refuses them with 403.
+* **Admins** (the groups of role ``admin``) read everything as well.
+* Everybody else reads the procedures in which they hold a role.
+* Who may act on a task is the runtime's one rule (``may_act``): its assignee, or while
+  unassigned a holder of its role or of a role it was escalated to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine import store
+from engine.errors import NotPermitted
+from engine.i18n import _
+from engine.runtime import access as runtime_access
+from engine.store import users as user_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.app.service import Workflow
+    from engine.app.services import Services
+    from engine.config import Config
+    from engine.language.procedure import Procedure
+
+
+@dataclass(frozen=True)
+class Reader:
+    username: str
+    groups: frozenset[str]
+    auditor: bool
+    admin: bool
+    cleared: bool
+
+    @property
+    def reads_everything(self) -> bool:
+        return self.auditor or self.admin
+
+
+def _groups(config: Config, key: str, default: list[str]) -> frozenset[str]:
+    return frozenset(config.get("audit", key, default=default) or ())
+
+
+def reader_of(config: Config, username: str, groups: Iterable[str]) -> Reader:
+    groups = frozenset(groups)
+    admins = frozenset(config.get("roles", "admin", default=[]) or ())
+    return Reader(username, groups, bool(groups & _groups(config, "auditor_groups", ["auditors"])),
+                  bool(groups & admins),
+                  bool(groups & _groups(config, "clearance_groups", ["data-officers"])))
+
+
+def reader_named(config: Config, session: Session, username: str) -> Reader:
+    """The reader of an active user (API callers: the token names only the user)."""
+    found = user_store.identity(session, username)
+    if found is None or not found[1]:
+        raise NotPermitted(f"unknown or inactive user '{username}'")
+    return reader_of(config, username, found[2])
+
+
+def reader_for(services: Services, username: str) -> Reader:
+    """``reader_named`` in a read session of its own (an API caller's reader)."""
+    with services.database.reading() as session:
+        return reader_named(services.config, session, username)
+
+
+def refuse_auditor(reader: Reader) -> None:
+    """Auditors read and change nothing: every write use case calls this first."""
+    if reader.auditor:
+        raise NotPermitted(_("auditors read records and change nothing; this action is refused "
+                             "(use an account without the auditors group to work on tasks)"))
+
+
+# --------------------------------------------------------------------------- reading rights
+
+
+def readable(workflow: Workflow, session: Session, reader: Reader) -> dict[str, tuple[Procedure, int]]:
+    """``{procedure id: (current procedure, version id)}`` the reader may read."""
+    out = {}
+    for pid in store.procedure_ids(session):
+        proc, vid = workflow.procedure(session, pid)
+        if reader.reads_everything or workflow.actor(session, reader.username, proc).roles:
+            out[pid] = (proc, vid)
+    return out
+
+
+def require_procedure(workflow: Workflow, session: Session, reader: Reader,
+                      procedure_id: str) -> tuple[Procedure, int]:
+    found = readable(workflow, session, reader).get(procedure_id)
+    if found is None:
+        workflow.procedure(session, procedure_id)  # NotFound for an unknown id
+        raise NotPermitted(f"you hold no role in procedure '{procedure_id}', so you may not read "
+                           "its records; ask an administrator for a role or the auditors group")
+    return found
+
+
+def require_instance(workflow: Workflow, session: Session, reader: Reader,
+                     instance_id: str, *, history: bool = False) -> tuple[dict, Procedure]:
+    """The instance (``Workflow.instance``) and its pinned procedure version; 403 unless the
+    reader may read that procedure (auditors and admins read every one)."""
+    inst = workflow.instance(session, instance_id, history=history)
+    proc = workflow.runtime(session, inst["version"]["id"]).procedure
+    if not reader.reads_everything and not workflow.actor(session, reader.username, proc).roles:
+        raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not read "
+                           f"instance {instance_id}")
+    return inst, proc
+
+
+# --------------------------------------------------------------------------- acting
+
+# Who may act, cancel or correct is the runtime's rule (it enforces it when a command runs);
+# pages and the API ask the same functions before offering an action.
+may_act = runtime_access.may_act
+may_cancel = runtime_access.may_cancel
+may_correct = runtime_access.may_correct
+may_start = runtime_access.may_start

@@ -1,0 +1,324 @@
+"""Use cases of the audit tools: the event search, the JSON Lines export of the trail, the
+access log of unmasked views, the dossier of one instance (its complete record, with the
+result of its hash-chain check) for the page and the PDF. (``wf audit`` exports and checks
+the whole trail through ``engine.app.admin``.)
+
+The HTML pages and the audit API call these same functions, so both apply the same rules:
+who may search (``require_overseer``), which procedures a reader sees (``access.readable``),
+what is masked (``engine.app.masking``) and which unmasked views are logged. Each function
+opens its own read session and returns plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.app.access import Reader, readable, require_instance
+from engine.app.masking import (
+    mask_corrections,
+    mask_data,
+    mask_event,
+    record_views,
+    sensitive_keys,
+)
+from engine.errors import NotPermitted
+from engine.i18n import _
+from engine.store import audit_search, get_version, spawned_from
+from engine.store import versions as version_store
+from engine.store.audit_file import export_lines
+from engine.store.audit_search import ChainCheck, EventQuery, attachments_of, check_instance
+from engine.store.users import full_names
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from engine.app.database import Database
+    from engine.app.services import Services
+    from engine.language.forms import Form
+    from engine.language.procedure import Procedure
+
+EVENT_TYPES = ("instance:started", "task:created", "task:completed", "task:approved",
+               "task:rejected", "task:claimed", "task:released", "task:reassigned",
+               "task:cancelled", "instance:completed", "instance:cancelled", "data:corrected",
+               "deadline:reminder", "deadline:missed", "deadline:escalated", "route:taken",
+               "spawn:requested", "join:completed", "wait:woken")
+
+
+# --------------------------------------------------------------------------- titles
+
+
+def step_title(proc: Procedure, sid: str | None) -> str:
+    """A step as people name it (the start form has no step of its own)."""
+    if not sid:
+        return ""
+    if sid == "start":
+        return _("Start form")
+    step = proc.steps.get(sid)
+    return step.title if step else sid
+
+
+def field_title(proc: Procedure, sid: str, name: str) -> str:
+    """A field's label in its step's form (the key itself where the form has no such field)."""
+    form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+    info = form.fields.get(name) if form else None
+    return info.title if info else name
+
+
+# --------------------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    """What the audit search asks for; None means "any". ``field`` counts only with a
+    ``value`` (a value searched in that field of the forms)."""
+
+    procedure: str | None = None
+    step: str | None = None
+    actor: str | None = None
+    type: str | None = None
+    field: str | None = None
+    value: str | None = None
+    instance: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def require_overseer(reader: Reader) -> None:
+    """Cross-procedure audit tools are for auditors, admins and data officers."""
+    if not (reader.reads_everything or reader.cleared):
+        raise NotPermitted(_("The audit search is for auditors, administrators and data officers."))
+
+
+def _query(services: Services, session: Session, reader: Reader,
+           filters: EventFilters) -> tuple[EventQuery, dict[str, tuple[Procedure, int]]]:
+    """The store's query for ``filters``, limited to the procedures the reader may read."""
+    procs = readable(services.workflow, session, reader)
+    if filters.procedure and filters.procedure not in procs:
+        raise NotPermitted(f"you may not read the records of procedure '{filters.procedure}'")
+    f = filters
+    return EventQuery(
+        procedures=None if reader.reads_everything else tuple(procs),
+        procedure=f.procedure, step=f.step, actor=f.actor, type=f.type, since=f.since,
+        until=f.until, field=f.field if f.value else None, value=f.value,
+        instance=f.instance), procs
+
+
+def _summary(proc: Procedure, e: dict[str, Any]) -> str:
+    d = e["data"] or {}
+    if e["type"] == "data:corrected":
+        return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
+                f"{d.get('old')} → {d.get('new')} · {d.get('reason')}")
+    if isinstance(d.get("data"), dict):
+        sid = e["step"] or "start"
+        parts = [f"{field_title(proc, sid, k)}: {v}" for k, v in d["data"].items()
+                 if isinstance(v, str | int | float | bool)][:4]
+        return "; ".join(parts)
+    for key in ("outcome", "reason", "to", "due_at"):
+        if d.get(key):
+            return f"{key}: {d[key]}"
+    return ""
+
+
+@dataclass
+class EventPage:
+    """One page of the search: ``items`` (masked, newest first), whether a next page exists,
+    and what the search form offers (the procedures, human steps and indexed fields the
+    reader may search)."""
+
+    items: list[dict[str, Any]]
+    more: bool
+    procedures: dict[str, str]
+    steps: list[tuple[str, str]]
+    field_keys: list[str]
+
+
+def search_events(services: Services, reader: Reader, filters: EventFilters, *,
+                  limit: int = 50, offset: int = 0, view: str = "search") -> EventPage:
+    """The audit search (page and API): auditors, admins and data officers only; values
+    masked for readers without clearance; the values shown in clear are logged as ``view``."""
+    require_overseer(reader)
+    wf = services.workflow
+    items, views = [], []
+    with services.database.reading() as s:
+        q, procs = _query(services, s, reader, filters)
+        rows, more = audit_search.search_events(s, q, limit=limit, offset=offset)
+        keys_of: dict[int, frozenset[str]] = {}
+        for r in rows:
+            proc = wf.runtime(s, r.version_id).procedure
+            keys = keys_of.setdefault(r.version_id, sensitive_keys(proc))
+            e, shown = mask_event(keys, {"type": r.type, "step": r.step, "data": r.data}, reader)
+            views.append((r.instance_id, r.procedure_id, shown))
+            items.append({"id": r.id, "instance_id": r.instance_id, "procedure": proc.title,
+                          "procedure_id": r.procedure_id, "seq": r.seq, "at": r.at, "type": r.type,
+                          "label": _(r.type), "step_id": r.step, "step": step_title(proc, r.step),
+                          "actor": r.actor, "summary": _summary(proc, e), "hash": r.hash})
+    record_views(services.database, reader, views, view)
+    # The searchable fields as declared (reading them off the index would scan it).
+    return EventPage(
+        items=items, more=more,
+        procedures={pid: p.title for pid, (p, _v) in procs.items()},
+        steps=sorted({(sid, st.title) for p, _v in procs.values()
+                      for sid, st in p.steps.items() if st.is_human}),
+        field_keys=sorted({k for p, _v in procs.values() for k in p.records.indexed}))
+
+
+def export_events(services: Services, reader: Reader, filters: EventFilters) -> Iterator[str]:
+    """The lines of the JSON Lines export (``engine.store.audit_file``) for a reader (pages
+    and API). It holds every value unmasked, so it needs the auditors group with clearance,
+    or an administrator, and is logged as one view of everything. The permission is
+    checked now; the lines are read as they are consumed."""
+    with services.database.reading() as s:
+        q, _procs = _query(services, s, reader, filters)
+    if not (reader.reads_everything and reader.cleared) and not reader.admin:
+        raise NotPermitted(_("The audit export holds every value unmasked: it needs the auditors "
+                             "group and clearance (data-officers), or an administrator."))
+    record_views(services.database, reader, [("*", q.procedure or "*", ["*"])], "audit-export")
+    return _lines(services.database, q, services.now())
+
+
+def _lines(database: Database, q: EventQuery, now: datetime) -> Iterator[str]:
+    """Export lines read from a read session of their own as they are consumed, so memory
+    stays bounded and the caller's request may end first (a streamed download)."""
+    with database.reading() as s:
+        yield from export_lines(audit_search.export_events(s, q), now=now, since=q.since,
+                                until=q.until, procedure=q.procedure)
+
+
+# --------------------------------------------------------------------------- the access log
+
+
+def access_log(services: Services, reader: Reader, *, instance: str | None = None,
+               user: str | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
+    """Who saw which sensitive values in clear, newest first: ``(rows, more)``. For auditors
+    and administrators only (data officers appear in it; they do not read it)."""
+    if not reader.reads_everything:
+        raise NotPermitted(_("The access log is for auditors and administrators."))
+    with services.database.reading() as s:
+        rows, more = audit_search.access_log(s, instance_id=instance, username=user, limit=limit, offset=offset)
+    return [{"at": r.at, "username": r.username, "instance_id": r.instance_id,
+             "procedure_id": r.procedure_id, "fields": r.fields, "view": r.view} for r in rows], more
+
+
+# --------------------------------------------------------------------------- the dossier
+
+
+@dataclass
+class Section:
+    """The recorded data of one step: its form (None for a step without one) and the data
+    as the reader may see it."""
+
+    step: str
+    title: str
+    form: Form | None
+    data: dict[str, Any]
+
+
+# What the dossier keeps of ``Workflow.instance``: its data, corrections, tasks and links
+# are unmasked there, and reach the reader only through the masked sections and lists.
+_HEADER = ("id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
+           "started_by", "ended_at", "origin")
+
+
+@dataclass
+class Dossier:
+    """The complete record of one instance, masked for the reader: ``inst`` is the
+    instance's heading (id, status, times, origin), its data is in ``sections``.
+    ``corrections_by_key`` (``STEP.FIELD``) is what the data sections mark as corrected;
+    ``unmasked`` lists the sensitive keys shown in clear (already logged)."""
+
+    inst: dict[str, Any]
+    procedure: Procedure
+    check: ChainCheck
+    version: dict[str, Any]
+    started_by: str
+    sections: list[Section]
+    corrections_by_key: dict[str, list[dict[str, Any]]]
+    timeline: list[dict[str, Any]]
+    signatures: list[dict[str, Any]]
+    corrections: list[dict[str, Any]]
+    spawned: list[dict[str, str]]
+    attachments: list[dict[str, Any]]
+    unmasked: list[str] = field(default_factory=list)
+    masked: bool = False
+
+
+def _note(proc: Procedure, e: dict[str, Any]) -> str:
+    d = e["data"] or {}
+    if e["type"] == "data:corrected":
+        return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: {d.get('old')} → "
+                f"{d.get('new')} ({_('Reason')}: {d.get('reason')})")
+    if e["type"] == "instance:completed":
+        return f"{_('Outcome')}: {d.get('outcome')}"
+    if e["type"] == "instance:cancelled":
+        return f"{_('Reason')}: {d.get('reason')}"
+    if e["type"] in ("task:approved", "task:rejected") and (d.get("data") or {}).get("comment"):
+        return f"{_('Comment')}: {d['data']['comment']}"
+    if e["type"] == "route:taken":
+        return _("to {step}", step=step_title(proc, d.get("to")))
+    return ""
+
+
+def dossier(services: Services, reader: Reader, instance_id: str, *, view: str = "dossier") -> Dossier:
+    """Everything the dossier shows (page, ``view="dossier"``; PDF, ``view="pdf"``), for a
+    reader who may read the instance; sensitive values masked unless the reader is cleared,
+    and the values shown in clear logged as ``view``."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        inst, proc = require_instance(wf, s, reader, instance_id)
+        keys = sensitive_keys(proc)
+        unmasked: set[str] = set()
+        events = wf.events(s, instance_id)
+        names = full_names(s, {u for u in ({e["actor"] for e in events} | {inst["started_by"]}
+                                           | {c["by"] for cs in inst["corrections"].values() for c in cs})
+                               if u})
+        corrections_by_key, shown = mask_corrections(keys, inst["corrections"], reader)
+        unmasked |= shown
+        sections = []
+        for sid, data in inst["data"].items():
+            masked, shown = mask_data(keys, sid, data, reader)
+            unmasked |= shown
+            form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
+            sections.append(Section(sid, step_title(proc, sid), form, masked))
+        timeline, signatures = [], []
+        for raw in events:
+            e, shown = mask_event(keys, raw, reader)
+            unmasked |= shown
+            d = e["data"] or {}
+            timeline.append({"seq": e["seq"], "at": e["at"], "type": e["type"], "label": _(e["type"]),
+                             "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
+                             "step": step_title(proc, e["step"]), "note": _note(proc, e),
+                             "hash": e["hash"], "on_time": d.get("on_time")})
+            sig = d.get("signature")
+            if sig:
+                signatures.append({"step": step_title(proc, e["step"]), "name": sig.get("name"),
+                                   "user": sig.get("user"), "at": sig.get("at") or e["at"],
+                                   "meaning": sig.get("meaning"), "event": _(e["type"])})
+        corrections = []
+        for key, items in corrections_by_key.items():
+            sid, _sep, name = key.partition(".")
+            for c in items:
+                by = c.get("by") or ""
+                corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
+                                    "old": c.get("old"), "new": c.get("new"), "reason": c.get("reason"),
+                                    "by": names.get(by, by), "at": c.get("at")})
+        corrections.sort(key=lambda c: c["at"] or "")
+        version = get_version(s, inst["version"]["id"])
+        result = Dossier(
+            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_instance(s, instance_id),
+            version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
+                     "label": version_store.label(version), "registered_at": version.registered_at},
+            started_by=names.get(inst["started_by"], inst["started_by"]),
+            sections=sections, corrections_by_key=corrections_by_key, timeline=timeline,
+            signatures=signatures, corrections=corrections,
+            spawned=[{"id": r.id, "procedure_id": r.procedure_id} for r in spawned_from(s, instance_id)],
+            attachments=[{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256,
+                          "uploaded_by": names.get(a.uploaded_by, a.uploaded_by),
+                          "uploaded_at": a.uploaded_at} for a in attachments_of(s, instance_id)],
+            unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared)
+    record_views(services.database, reader, [(instance_id, proc.id, result.unmasked)], view)
+    return result

@@ -1,0 +1,230 @@
+"""Instances: start one, list them, read one (page and API alike), cancel, correct.
+
+Every read goes through ``access.require_instance`` (a role in the procedure, or auditors
+and admins, who read everything) and ``masking``: the HTML page and the API show the same
+instance to the same people with the same values hidden, and both log the values a cleared
+reader saw in clear."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine import store
+from engine.app import access, uploads
+from engine.app.masking import (
+    holds_mask,
+    mask_events,
+    mask_instance,
+    record_views,
+    refuse_mask,
+    sensitive_keys,
+)
+from engine.errors import NotPermitted
+from engine.i18n import _
+from engine.store import users as user_store
+from engine.store import versions
+
+if TYPE_CHECKING:
+    from engine.app.access import Reader
+    from engine.app.services import Services
+    from engine.language.procedure import Procedure
+    from engine.runtime.commands import Actor
+
+STATUSES = ("running", "completed", "cancelled")
+
+
+# --------------------------------------------------------------------------- start
+
+
+def startable(services: Services, username: str, procedure_id: str) -> Procedure:
+    """The current version of a procedure the user may start; 403 when they may not."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        proc, _vid = wf.procedure(s, procedure_id)
+        actor = wf.actor(s, username, proc)
+    if not actor.roles & set(proc.start_roles):
+        raise NotPermitted(_("You may not start '{title}'.", title=proc.title))
+    return proc
+
+
+def start(services: Services, username: str, procedure_id: str, data: Mapping[str, Any], *,
+          locale: str = "zh") -> dict:
+    """Start an instance with its start form's data (files posted with it were stored by
+    ``uploads.store_files`` and are bound to it here); the new instance's state. A
+    sensitive value sent as the mask is refused (422)."""
+    wf = services.workflow
+    proc = startable(services, username, procedure_id)
+    form = proc.forms.get(proc.start_form) if proc.start_form else None
+    if holds_mask(data):
+        refuse_mask(sensitive_keys(proc), "start", data)
+    with services.database.writing() as s:
+        state = wf.start(s, procedure_id, username, data, locale=locale)
+        if form is not None:
+            store.attach(s, uploads.attachment_ids(form.schema, data), state["id"])
+    return state
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def list_instances(services: Services, reader: Reader, procedure_id: str | None = None,
+                   status: str | None = None, *, limit: int = 50,
+                   offset: int = 0) -> tuple[list[dict], int, dict[str, str]]:
+    """Instances of the procedures the reader may read, newest first: ``(items, total,
+    {procedure id: title})``. 403 for a procedure the reader may not read."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        readable = access.readable(wf, s, reader)
+        if procedure_id is not None:
+            access.require_procedure(wf, s, reader, procedure_id)
+        titles = {pid: proc.title for pid, (proc, _v) in readable.items()}
+        rows: list[Any] = []
+        total = 0
+        for pid in [procedure_id] if procedure_id else sorted(readable):
+            # one query per readable procedure, merged newest first
+            rows += store.list_instances(s, pid, status, limit + offset, 0)
+            total += store.count_instances(s, pid, status)
+        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        items = [_summary(r) for r in rows[offset:offset + limit]]
+    return items, total, titles
+
+
+def _summary(row: Any) -> dict:
+    return {
+        "id": row.id, "procedure": row.procedure_id, "version": {"id": row.version_id},
+        "status": str(row.status), "outcome": row.outcome, "rev": row.rev,
+        "started_at": row.started_at, "started_by": row.started_by, "ended_at": row.ended_at,
+    }
+
+
+# --------------------------------------------------------------------------- reading one
+
+
+def read(services: Services, reader: Reader | str, instance_id: str, *,
+         check: bool = True) -> tuple[dict, Procedure]:
+    """The instance with its tasks and history, masked for the reader (a ``Reader``, or the
+    name of an API caller; values shown in clear are logged as ``api``), and its pinned
+    procedure version. ``check=False`` for the
+    answer to a change the reader just made (an escalated manager holds no role but may
+    act, and sees the instance they changed)."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        if isinstance(reader, str):  # an API caller, named by the token
+            reader = access.reader_named(services.config, s, reader)
+        if check:
+            inst, proc = access.require_instance(wf, s, reader, instance_id, history=True)
+        else:
+            inst = wf.instance(s, instance_id, history=True)
+            proc = wf.runtime(s, inst["version"]["id"]).procedure
+    out, shown = mask_instance(sensitive_keys(proc), inst, reader)
+    record_views(services.database, reader, [(instance_id, proc.id, shown)], "api")
+    return out, proc
+
+
+def events(services: Services, reader: Reader, instance_id: str) -> list[dict]:
+    """The instance's events, masked for the reader (logged as ``api``)."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        _inst, proc = access.require_instance(wf, s, reader, instance_id)
+        items = wf.events(s, instance_id)
+    items, shown = mask_events(sensitive_keys(proc), items, reader)
+    record_views(services.database, reader, [(instance_id, proc.id, shown)], "api")
+    return items
+
+
+@dataclass
+class Page:
+    """What the instance page shows, masked for its reader."""
+
+    inst: dict
+    procedure: Procedure
+    actor: Actor
+    events: list[dict]
+    names: dict[str, str]
+    version_label: str
+    spawned: list[Any]
+    open_tasks: list[dict]
+    correctable: list[tuple[str, str, Any, Any]]  # (step, field path, FieldInfo, current value)
+    may_cancel: bool
+    masked: bool
+    shown: set[str] = field(default_factory=set)
+
+
+def page(services: Services, reader: Reader, instance_id: str) -> Page:
+    """The instance page: data, timeline, open tasks (with whether the reader may act on
+    each), what the reader may correct or cancel. Sensitive values stay masked here even for
+    someone working on an open task (they see them on that task's page); a cleared reader's
+    view is logged as ``instance``."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        inst, proc = access.require_instance(wf, s, reader, instance_id)
+        actor = wf.actor(s, reader.username, proc)
+        keys = sensitive_keys(proc)
+        inst, shown = mask_instance(keys, inst, reader)
+        raw_events = wf.events(s, instance_id)
+        names = user_store.full_names(s, (e["actor"] for e in raw_events))
+        label = versions.label(store.get_version(s, inst["version"]["id"]))
+        spawned = store.spawned_from(s, instance_id)
+    masked_events, unmasked = mask_events(keys, raw_events, reader)
+    shown |= unmasked
+    now = services.now()
+    open_tasks = [{**t, "mine": access.may_act(t, actor),
+                   # overdue as soon as the due time passes, before the worker records the miss
+                   "overdue": bool(t.get("missed") or (t.get("due_at")
+                                                       and datetime.fromisoformat(t["due_at"]) < now)),
+                   "escalations": len(t.get("escalated_to") or [])}
+                  for t in inst["tasks"] if t["status"] == "open"]
+    running = inst["status"] == "running"
+    out = Page(inst=inst, procedure=proc, actor=actor, events=masked_events, names=names,
+               version_label=label, spawned=spawned, open_tasks=open_tasks,
+               correctable=correctable(proc, inst, actor) if running or "admin" in actor.roles else [],
+               may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
+               shown=shown)
+    record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
+    return out
+
+
+def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[tuple[str, str, Any, Any]]:
+    """The single values this actor may correct: ``(step, field path, field, current)``."""
+    out = []
+    for sid, data in inst["data"].items():
+        if not access.may_correct(proc, sid, actor):
+            continue
+        form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
+        if form is None:
+            continue
+        for path, info in form.fields.items():
+            if "." in path or info.widget in ("table", "file", "signature", "group"):
+                continue
+            out.append((sid, path, info, data.get(path)))
+    return out
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def cancel(services: Services, username: str, instance_id: str, reason: str) -> None:
+    with services.database.writing() as s:
+        services.workflow.cancel(s, instance_id, username, reason)
+
+
+def correct(services: Services, username: str, instance_id: str, step: str, field_path: str,
+            value: Any, reason: str, *, locale: str = "zh") -> None:
+    """Correct one recorded value (the old value, who, when and why are kept). A sensitive
+    value sent as the mask is refused: it stands for a value the user was not shown."""
+    wf = services.workflow
+    with services.database.writing() as s:
+        if holds_mask(value):
+            proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
+            refuse_mask(sensitive_keys(proc), step, {field_path: value})
+        wf.correct(s, instance_id, username, step, field_path, value, reason, locale=locale)
+
+
+def pinned(services: Services, instance_id: str) -> Procedure:
+    """The procedure version an instance runs on."""
+    with services.database.reading() as s:
+        return services.workflow.runtime(s, store.load_instance(s, instance_id).version_id).procedure
+

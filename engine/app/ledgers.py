@@ -1,0 +1,159 @@
+"""Use cases of the ledgers (台帐): the list of ledgers a reader may open, one page of a
+procedure's ledger (its declared columns, filtered and sorted) and the rows of an export.
+
+Sensitive columns are masked for readers without clearance, on the page and in exports
+alike; a cleared reader's view of them is logged (``engine.app.masking``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.app.access import Reader, readable, require_procedure
+from engine.app.instances import STATUSES
+from engine.app.masking import MASK, record_views, sensitive_columns, sensitive_keys, top_key
+from engine.errors import NotFound, QueryInvalid
+from engine.language.records import INSTANCE_COLUMNS, Column, Ledger
+from engine.store import ledger_query
+from engine.store.ledger_query import LedgerQuery
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.app.services import Services
+    from engine.language.procedure import Procedure
+
+PAGE = 50
+DEFAULT_SORT = "instance.started_at"
+
+
+@dataclass(frozen=True)
+class LedgerFilters:
+    """How to narrow and order a ledger: ``columns`` maps a column (``STEP.FIELD`` or
+    ``instance.COLUMN``) to the text its values start with; filters on columns the ledger
+    does not show are ignored."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = DEFAULT_SORT
+    descending: bool = True
+
+
+DEFAULT_LEDGER = Ledger("", tuple(Column(f, INSTANCE_COLUMNS[f]) for f in (
+    "instance.id", "instance.started_at", "instance.started_by", "instance.status",
+    "instance.outcome", "instance.ended_at")))
+
+
+def ledger_of(proc: Procedure, *, fallback: bool = False) -> Ledger:
+    """The ledger the procedure declares; the instance columns for a KPI drill-down
+    (``fallback``) of a procedure that declares none."""
+    if proc.records.ledger is not None:
+        return proc.records.ledger
+    if fallback:
+        return DEFAULT_LEDGER
+    raise NotFound(f"procedure '{proc.id}' declares no ledger; add 'ledger:' to its YAML "
+                   "(see docs/procedure-language.md)")
+
+
+def ledgers(services: Services, reader: Reader) -> list[dict[str, Any]]:
+    """The ledgers of the procedures the reader may read, by procedure id."""
+    with services.database.reading() as s:
+        procs = readable(services.workflow, s, reader)
+    return [{"id": pid, "title": p.records.ledger.title or p.title, "procedure": p.title,
+             "columns": len(p.records.ledger.columns)}
+            for pid, (p, _v) in sorted(procs.items()) if p.records.ledger]
+
+
+def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None) -> LedgerQuery:
+    columns = [c.field for c in ledger.columns]
+    if filters.status is not None and filters.status not in STATUSES:
+        raise QueryInvalid(f"'status' must be one of {', '.join(STATUSES)}",
+                           errors=[{"field": "status", "message": "unknown status"}])
+    if filters.sort not in columns and filters.sort != DEFAULT_SORT:
+        raise QueryInvalid(f"cannot sort by '{filters.sort}': sort by one of the ledger's columns "
+                           f"({', '.join(columns)})", errors=[{"field": "sort", "message": "not a column"}])
+    return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
+                       status=filters.status, since=filters.since, until=filters.until,
+                       sort=filters.sort, descending=filters.descending, subset=subset)
+
+
+@dataclass
+class LedgerPage:
+    """One page of a ledger: rows ``{id, cells: {column: value}}`` (sensitive cells masked
+    unless the reader is cleared), whether a next page exists, and whether anything is
+    masked for this reader."""
+
+    procedure: Procedure
+    ledger: Ledger
+    rows: list[dict[str, Any]]
+    more: bool
+    masked: bool
+    filters: dict[str, str]
+
+
+def rows_page(services: Services, reader: Reader, proc: Procedure, filters: LedgerFilters, *,
+              page: int, subset: Any = None) -> LedgerPage:
+    """A page of ``proc``'s ledger, restricted to the instance ids of ``subset`` (a KPI
+    drill-down) when given; for a procedure the reader may read (checked by the caller)."""
+    ledger = ledger_of(proc, fallback=subset is not None)
+    q = _query(proc, ledger, filters, subset)
+    keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    with services.database.reading() as s:
+        rows, more = ledger_query.ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
+    views = []
+    for r in rows:
+        hit = [k for k in keys if r["cells"].get(k) not in (None, "")]
+        if reader.cleared:
+            # logged by the field at the top of the form: visit.site for visit.site.mobile
+            views.append((r["id"], proc.id, {top_key(k) for k in hit}))
+        else:
+            for k in hit:
+                r["cells"][k] = MASK
+    record_views(services.database, reader, views, "ledger")
+    return LedgerPage(proc, ledger, rows, more, masked=bool(keys) and not reader.cleared,
+                      filters=dict(q.filters))
+
+
+def ledger_page(services: Services, reader: Reader, procedure_id: str, filters: LedgerFilters, *,
+                page: int = 1) -> LedgerPage:
+    """One page of a procedure's ledger (50 rows), for a reader who may read the procedure."""
+    with services.database.reading() as s:
+        proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
+    return rows_page(services, reader, proc, filters, page=page)
+
+
+@dataclass
+class LedgerExport:
+    """An export: the sheet's title, the column headings and the rows (lists of values,
+    masked as on screen), read from the database as they are consumed."""
+
+    procedure: Procedure
+    title: str
+    headings: list[str]
+    rows: Iterator[list[Any]]
+
+
+def export_ledger(services: Services, reader: Reader, procedure_id: str,
+                  filters: LedgerFilters) -> LedgerExport:
+    """Every row of the ledger that ``filters`` match, for CSV or XLSX. A cleared reader's
+    export is logged once, as a view of every sensitive column of every instance."""
+    with services.database.reading() as s:
+        proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
+    ledger = ledger_of(proc)
+    q = _query(proc, ledger, filters)
+    keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    if keys and reader.cleared:
+        record_views(services.database, reader, [("*", proc.id, sorted({top_key(k) for k in keys}))],
+                     "ledger-export")
+
+    def rows() -> Iterator[list[Any]]:
+        with services.database.reading() as s:
+            for r in ledger_query.ledger_rows(s, q):
+                yield [MASK if (k in keys and not reader.cleared and r["cells"][k] not in (None, ""))
+                       else r["cells"][k] for k in q.columns]
+
+    return LedgerExport(proc, ledger.title or proc.title, [c.title for c in ledger.columns], rows())

@@ -1,0 +1,306 @@
+"""Tasks: the inbox, the task page, submitting a form or a decision (with its signature and
+masked values), drafts, claiming and releasing.
+
+The task page and the API complete a task through the same ``submit``: a signature's
+password is checked before the write transaction (scrypt, about 0.1 s, never under the
+write lock), a sensitive value sent back as the mask keeps the value recorded for it (or is
+refused when nothing is), files the data references are bound to the instance, and the
+submitter's draft is dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine import store
+from engine.app import access, uploads
+from engine.app.masking import (
+    holds_mask,
+    in_clear,
+    keep_masked,
+    mask_corrections,
+    mask_data,
+    record_views,
+    sensitive_keys,
+)
+from engine.errors import FormInvalid, NotFound, NotPermitted
+from engine.i18n import _
+from engine.store import drafts
+from engine.store.tables import TaskKind
+
+if TYPE_CHECKING:
+    from engine.app.access import Reader
+    from engine.app.services import Services
+    from engine.language.forms import Form
+    from engine.language.procedure import Procedure, Step
+    from engine.runtime.commands import Actor
+
+
+# --------------------------------------------------------------------------- the inbox
+
+
+@dataclass
+class InboxTask:
+    id: str
+    instance_id: str
+    procedure: Procedure  # the version the instance is pinned to
+    step: Step | None
+    step_id: str
+    kind: str
+    status: str
+    role: str | None
+    assignee: str | None
+    due_at: datetime | None
+    created_at: datetime
+
+    @property
+    def step_title(self) -> str:
+        return self.step.title if self.step else self.step_id
+
+    @property
+    def role_title(self) -> str | None:
+        return self.procedure.roles.get(self.role or "", self.role)
+
+
+def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxTask]:
+    """The open tasks the user may act on: assigned to them, or unassigned for a role they
+    hold (escalations included), oldest first."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        roles: list[str] = []
+        for pid in store.procedure_ids(s):
+            proc, _vid = wf.procedure(s, pid)
+            roles += [f"{pid}.{r}" for r in wf.actor(s, username, proc).roles]
+        rows = store.open_tasks_for(s, roles, username, limit=limit)
+        pinned: dict[str, Procedure] = {}
+        out = []
+        for row in rows:
+            proc = pinned.get(row.instance_id)
+            if proc is None:
+                version_id = store.load_instance(s, row.instance_id).version_id
+                proc = pinned[row.instance_id] = wf.runtime(s, version_id).procedure
+            out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
+                                 str(row.kind), str(row.status), row.role, row.assignee,
+                                 row.due_at, row.created_at))
+    return out
+
+
+def by_urgency(tasks: list[InboxTask], now: datetime) -> list[InboxTask]:
+    """Overdue first, then by due time (tasks without one last), then oldest first."""
+    return sorted(tasks, key=lambda t: (not (t.due_at and t.due_at < now), t.due_at is None,
+                                        t.due_at or now, t.created_at))
+
+
+def startable(services: Services, username: str) -> list[Procedure]:
+    """The procedures (current versions) the user may start."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        out = []
+        for pid in store.procedure_ids(s):
+            proc, _vid = wf.procedure(s, pid)
+            if access.may_start(proc, wf.actor(s, username, proc)):
+                out.append(proc)
+    return out
+
+
+# --------------------------------------------------------------------------- the task page
+
+
+@dataclass
+class Earlier:
+    """Recorded data of a step before this one, as the worker on the task sees it."""
+
+    step: str
+    title: str
+    form: Form | None
+    data: dict[str, Any]
+    corrections: dict[str, list[dict]]
+
+
+@dataclass
+class TaskPage:
+    inst: dict
+    task: dict
+    procedure: Procedure
+    step: Step
+    form: Form | None
+    actor: Actor
+    earlier: list[Earlier]
+    data: dict[str, Any] = field(default_factory=dict)  # what the form starts with
+    draft_saved_at: datetime | None = None
+    users: list[str] = field(default_factory=list)  # for user fields
+    closed: bool = False  # the task or the instance is no longer open
+
+
+def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tuple[dict, dict, Procedure, Actor]:
+    """The task with its instance; whoever may read the instance, or may act on the task
+    (a manager a deadline escalated it to holds no role in the procedure), gets it."""
+    wf = services.workflow
+    instance_id, _sep, local = task_id.rpartition(".")
+    inst = wf.instance(session, instance_id)
+    proc = wf.runtime(session, inst["version"]["id"]).procedure
+    actor = wf.actor(session, reader.username, proc)
+    task = next((t for t in inst["tasks"] if t["id"] == local), None)
+    if not (reader.reads_everything or actor.roles or (task is not None and access.may_act(task, actor))):
+        access.require_instance(wf, session, reader, instance_id)  # raises the reader's 403
+    if task is None:
+        raise NotFound(f"no task '{task_id}'")
+    return inst, task, proc, actor
+
+
+def _refuse_unless_may_act(proc: Procedure, task: Mapping[str, Any], actor: Actor) -> None:
+    if not access.may_act(task, actor):
+        role = proc.roles.get(task["role"] or "", task["role"])
+        raise NotPermitted(_("You may not act on this task: it is for role '{role}'.", role=role))
+
+
+def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
+    """What the task page shows to someone who may act on the task. Whoever may act needs
+    the earlier steps' sensitive values for the job (a field engineer calls the customer),
+    so they are shown in clear here, and each such view is logged as ``task``."""
+    with services.database.reading() as s:
+        inst, task, proc, actor = _load(services, s, reader, task_id)
+        step = proc.steps[task["step"]]
+        form = proc.forms.get(step.form) if step.form else None
+        if task["status"] != "open" or inst["status"] != "running":
+            return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
+        _refuse_unless_may_act(proc, task, actor)
+        saved = drafts.get(s, reader.username, task_id)
+        users = [u.username for u in store.list_users(s)] if form else []
+    working = in_clear(reader)
+    keys = sensitive_keys(proc)
+    shown: set[str] = set()
+    data: dict[str, Any] = {}
+    if saved is not None:
+        data = saved[0]
+    elif form is not None and isinstance(inst["data"].get(step.id), dict):
+        # the step runs again (after a rejection): start from what was recorded
+        data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
+        shown |= mask_data(keys, step.id, data, working)[1]
+    earlier = []
+    for sid in dict.fromkeys(["start", *inst["path"]]):
+        if sid not in inst["data"] or sid == step.id:
+            continue
+        values, unmasked = mask_data(keys, sid, inst["data"][sid], working)
+        corrections, corrected = mask_corrections(
+            keys, {k: v for k, v in inst["corrections"].items() if k.startswith(f"{sid}.")}, working)
+        shown |= unmasked | corrected
+        earlier.append(Earlier(sid, _("Start form") if sid == "start" else proc.steps[sid].title,
+                               proc.form_of(sid) if sid == "start" or sid in proc.steps else None,
+                               values, corrections))
+    record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")
+    return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
+                    draft_saved_at=saved[1] if saved is not None else None, users=users)
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def submit(services: Services, username: str, task_id: str, data: Mapping[str, Any], *,
+           decision: str | None = None, comment: str | None = None, password: str | None = None,
+           expected_rev: int | None = None, locale: str = "zh") -> str:
+    """Complete a task with its form data, or decide an approval; the instance id.
+
+    For an approval, ``decision`` (``approve`` or ``reject``), ``comment`` and the signature
+    ``password`` may also come inside ``data`` (as API clients send them); for a task, a
+    ``password`` inside ``data`` is the signature's unless the form has a field of that name.
+    Raises ``FormInvalid`` (422, with the fields), ``SignatureInvalid`` (a wrong password),
+    ``Conflict`` (a stale ``expected_rev``) or ``NotPermitted``.
+    """
+    wf = services.workflow
+    data = dict(data)
+    signed = None
+    if password is not None or "password" in data:
+        # The password is checked (scrypt, ~0.1 s) before the write transaction, which then
+        # holds the write lock only briefly.
+        with services.database.reading() as s:
+            ref, proc, form = _task_of(services, s, task_id)
+            password = _take_password(ref, form, data, password)
+            if password is not None:
+                signed = wf.verify_password(s, username, password)
+    with services.database.writing() as s:
+        ref, proc, form = _task_of(services, s, task_id)
+        decision, comment = _decision(ref, data, decision, comment)
+        if holds_mask(data):
+            row = store.load_instance(s, ref.instance_id)
+            data, errors = keep_masked(sensitive_keys(proc), ref.step, data,
+                                       row.state["data"].get(ref.step))
+            if errors:
+                raise FormInvalid(errors[0]["message"], errors=errors)
+        if ref.kind == TaskKind.APPROVAL:
+            wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
+                      data=data, password=signed, expected_rev=expected_rev, locale=locale)
+        else:
+            wf.complete_task(s, task_id, username, data, password=signed,
+                             expected_rev=expected_rev, locale=locale)
+        if form is not None:
+            store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
+        drafts.discard(s, username, task_id)
+    return ref.instance_id
+
+
+def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:
+    ref = store.task_ref(session, task_id)
+    proc = services.workflow.runtime(session, store.load_instance(session, ref.instance_id).version_id).procedure
+    step = proc.steps[ref.step]
+    return ref, proc, proc.forms.get(step.form) if step.form else None
+
+
+def _take_password(ref: store.TaskRef, form: Form | None, data: dict[str, Any],
+                   password: str | None) -> str | None:
+    """The signature password, taken out of ``data`` where a client sent it there: always for
+    an approval, for a task unless its form has a field of that name."""
+    if ref.kind == TaskKind.APPROVAL:
+        password = data.pop("password", None) or password
+    elif "password" in data and password is None and (
+            form is None or "password" not in form.schema.get("properties", {})):
+        password = data.pop("password")
+    if password is not None and not isinstance(password, str):
+        raise FormInvalid(_("'password' must be text"),
+                          errors=[{"field": "password", "message": "must be text"}])
+    return password
+
+
+def _decision(ref: store.TaskRef, data: dict[str, Any], decision: str | None,
+              comment: str | None) -> tuple[str | None, str]:
+    """An approval's decision and comment, from the arguments or (API) from ``data``."""
+    if ref.kind != TaskKind.APPROVAL:
+        return None, ""
+    data.pop("password", None)
+    decision = decision or data.pop("decision", None)
+    comment = comment if comment is not None else data.pop("comment", None) or ""
+    if decision not in ("approve", "reject"):
+        raise FormInvalid(_("an approval needs 'decision': 'approve' or 'reject'"),
+                          errors=[{"field": "decision", "message": "approve or reject"}])
+    if not isinstance(comment, str):
+        raise FormInvalid(_("'comment' must be text"),
+                          errors=[{"field": "comment", "message": "must be text"}])
+    return decision, comment
+
+
+def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str, Any]) -> datetime:
+    """Keep what the user typed without submitting it; when it was saved."""
+    now = services.now()
+    with services.database.writing() as s:
+        _inst, task, proc, actor = _load(services, s, reader, task_id)
+        _refuse_unless_may_act(proc, task, actor)
+        drafts.save(s, reader.username, task_id, data, now)
+    return now
+
+
+def claim(services: Services, username: str, task_id: str) -> str:
+    """Take an open task of one's role; the instance id."""
+    with services.database.writing() as s:
+        instance_id = store.task_ref(s, task_id).instance_id
+        services.workflow.claim(s, task_id, username)
+    return instance_id
+
+
+def release(services: Services, username: str, task_id: str) -> str:
+    """Give a claimed task back to its role; the instance id."""
+    with services.database.writing() as s:
+        instance_id = store.task_ref(s, task_id).instance_id
+        services.workflow.release(s, task_id, username)
+    return instance_id

@@ -1,0 +1,188 @@
+"""Files posted to file and signature fields: checked, stored under ``paths.uploads`` with
+their SHA-256, and bound to the instance whose submission references them."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from engine import store
+from engine.errors import NotFound, NotPermitted
+from engine.i18n import _
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.app.access import Reader
+    from engine.app.services import Services
+
+
+@dataclass
+class Upload:
+    """One posted file: ``name`` is the input it came from, ``field`` the data path it
+    fills (``photos``, ``items.0.photo``), with that field's ``x-max-size`` and ``x-accept``."""
+
+    name: str
+    field: str
+    filename: str
+    stream: IO[bytes]
+    max_size: int | None = None
+    accept: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UploadRejected:
+    field: str
+    message: str
+    status: int
+
+
+_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+def _human(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _accepted(content_type: str, filename: str, accept: list[str]) -> bool:
+    ext = os.path.splitext(filename)[1].lower()
+    return any(a.lower() == content_type or (a.startswith(".") and a.lower() == ext)
+               or (a.endswith("/*") and content_type.startswith(a[:-1])) for a in accept)
+
+
+def store_files(services: Services, username: str,
+                files: Iterable[Upload]) -> tuple[dict[str, list[str]], list[UploadRejected]]:
+    """Store every posted file; new attachment ids by input name, and the refusals.
+
+    The type is taken from the file name and, for images and PDF, checked against the
+    first bytes; it must be allowed by config ``uploads.allowed_types`` and by the field's
+    ``x-accept``. The size limit is config ``uploads.max_bytes`` (and ``x-max-size``).
+    Files go to ``paths.uploads`` under random names; the SHA-256 is recorded.
+    """
+    config = services.config
+    files = list(files)
+    new: dict[str, list[str]] = {}
+    refused: list[UploadRejected] = []
+    if not files:
+        return new, refused
+    max_bytes = int(config.get("uploads", "max_bytes", default=10 * 1024 * 1024))
+    allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
+    folder = config.path("paths", "uploads", default="var/uploads")
+    with services.database.writing() as session:
+        for upload in files:
+            limit = min(max_bytes, int(upload.max_size or max_bytes))
+            problem = _store_one(upload, limit, allowed, folder, session, username,
+                                 new.setdefault(upload.name, []))
+            if problem:
+                refused.append(problem)
+    return new, refused
+
+
+def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, session: Session,
+               username: str, ids: list[str]) -> UploadRejected | None:
+    accept = upload.accept
+    filename = os.path.basename(upload.filename or "file").replace("\x00", "")[:200] or "file"
+    content_type = (mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
+    head = upload.stream.read(16)
+    upload.stream.seek(0)
+    magic = _MAGIC.get(content_type)
+    if magic and not any(head.startswith(m) for m in magic):
+        return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
+                                              type=f"{filename} ≠ {content_type}",
+                                              allowed=", ".join(accept or allowed)), 422)
+    if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
+        return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
+                                              type=content_type, allowed=", ".join(accept or allowed)), 422)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / secrets.token_hex(16)
+    digest = hashlib.sha256()
+    size = 0
+    with open(stored, "wb") as out:
+        while chunk := upload.stream.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                stored.unlink(missing_ok=True)
+                return UploadRejected(upload.field, _("The file is larger than {limit}.", limit=_human(limit)), 413)
+            digest.update(chunk)
+            out.write(chunk)
+    row = store.add_attachment(session, filename=filename, content_type=content_type, size=size,
+                               sha256=digest.hexdigest(), storage_path=str(stored), uploaded_by=username)
+    ids.append(row.id)
+    return None
+
+
+def attachment_ids(schema: Mapping[str, Any], data: Any) -> list[str]:
+    """Every attachment id held by file and signature fields of ``data``."""
+    from engine.language.forms import default_widget
+
+    out: list[str] = []
+
+    def collect(schema: Mapping[str, Any], data: Any) -> None:
+        if not isinstance(data, Mapping):
+            return
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in data or not isinstance(sub, dict):
+                continue
+            value = data[key]
+            widget = sub.get("x-widget") or default_widget(dict(sub))
+            if widget in ("file", "signature"):
+                out.extend(str(v) for v in (value if isinstance(value, list) else [value]) if v)
+            elif _type(sub) == "object":
+                collect(sub, value)
+            elif _type(sub) == "array" and isinstance(sub.get("items"), dict) and isinstance(value, list):
+                for row in value:
+                    collect(sub["items"], row)
+
+    collect(schema, data)
+    return out
+
+
+def _type(schema: Mapping[str, Any]) -> str | None:
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), None)
+    if t is None and isinstance(schema.get("properties"), dict):
+        return "object"
+    return t
+
+
+@dataclass
+class Attachment:
+    path: str
+    filename: str
+    content_type: str
+    size: int
+
+
+def attachment_info(services: Services, attachment_id: str) -> dict | None:
+    """Name, size and type of a file (for a form that shows what is attached)."""
+    with services.database.reading() as s:
+        try:
+            row = store.get_attachment(s, attachment_id)
+        except NotFound:
+            return None
+        return {"filename": row.filename, "size": row.size, "content_type": row.content_type}
+
+
+def download(services: Services, reader: Reader, attachment_id: str) -> Attachment:
+    """A file for its uploader, and for readers of its instance; 403 for anyone else."""
+    from engine.app import access
+
+    with services.database.reading() as s:
+        row = store.get_attachment(s, attachment_id)
+        if row.uploaded_by != reader.username:
+            if row.instance_id is None:
+                raise NotPermitted(_("You may not download this file."))
+            access.require_instance(services.workflow, s, reader, row.instance_id)
+        return Attachment(row.storage_path, row.filename, row.content_type, row.size)

@@ -1,0 +1,470 @@
+"""Checking a form file: every problem at the line and column the author wrote, with a fix.
+
+The file format is described in ``docs/forms.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+
+from engine.errors import ExpressionError, Problem
+from engine.language import yaml_source as yamlsrc
+from engine.language.expressions import check_names, compile_expr
+from engine.language.forms.messages import fmt_value
+from engine.language.forms.model import Form
+from engine.language.forms.schema import (
+    COMPOSITION,
+    HINTS,
+    JSON_TYPES,
+    ONE_SCHEMA,
+    SCHEMA_KEYWORDS,
+    SCHEMA_LISTS,
+    SCHEMA_MAPS,
+    TOP_KEYS,
+    WIDGET_TYPES,
+    WIDGETS,
+    Schema,
+    default_widget,
+    has_enum,
+    is_number,
+    single_type,
+)
+from engine.language.forms.visibility import Expressions
+from engine.language.suggest import suggest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from jsonschema.exceptions import ValidationError
+
+    from engine.language.expressions import Expr
+    from engine.language.yaml_source import Path, Source
+
+_ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _did_you_mean(word: str, choices: Iterable[object], otherwise: str = "") -> str:
+    """The end of a message about an unknown ``word``: the close choice, or ``otherwise``."""
+    close = suggest(word, choices)
+    return f"; did you mean {close}?" if close else otherwise
+
+
+def load_form(path: str) -> tuple[Form | None, list[Problem]]:
+    """Load and check ``forms/ID.yaml``; see :func:`parse_form`."""
+    return parse_form(yamlsrc.load_file(path))
+
+
+def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
+    """Check a loaded form file and build its :class:`Form`.
+
+    Returns ``(form, problems)``. Any problem makes the file invalid; ``form`` is still
+    built when id, title and a valid JSON Schema are there (so that procedures using it can
+    be checked too), and is ``None`` otherwise.
+    """
+    problems: list[Problem] = list(src.problems)
+    data = src.data
+    if data is None:
+        return None, problems
+    if not isinstance(data, dict):
+        problems.append(src.problem((), "a form file is a mapping with id, title and schema"))
+        return None, problems
+    checker = _Checker(src, problems)
+    usable = True
+
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append(
+                src.problem(
+                    (key,),
+                    f"unknown key '{key}' in a form file"
+                    + _did_you_mean(key, TOP_KEYS, f"; the keys are {', '.join(TOP_KEYS)}"),
+                    key=True,
+                )
+            )
+
+    stem = _file_stem(src.file)
+    form_id = data.get("id")
+    if "id" not in data:
+        hint = f"id: {stem}" if stem else "id: my-form"
+        problems.append(
+            src.problem((), f"missing 'id'; add `{hint}` (the file name without .yaml)")
+        )
+        usable = False
+    elif not isinstance(form_id, str) or not _ID_RE.match(form_id):
+        problems.append(
+            src.problem(
+                ("id",), f"id {form_id!r} must be kebab-case (lower-case words joined by '-')"
+            )
+        )
+        usable = False
+    elif stem is not None and form_id != stem:
+        problems.append(
+            src.problem(
+                ("id",),
+                f"id '{form_id}' does not match the file name '{stem}.yaml'; "
+                f"write `id: {stem}` or rename the file to {form_id}.yaml",
+            )
+        )
+
+    title = data.get("title")
+    if "title" not in data:
+        problems.append(
+            src.problem((), "missing 'title'; add `title: ...`, the heading people see")
+        )
+        usable = False
+    elif not isinstance(title, str) or not title.strip():
+        problems.append(src.problem(("title",), "title must be non-empty text"))
+        usable = False
+
+    description = data.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        problems.append(src.problem(("description",), "description must be text"))
+        description = ""
+
+    schema = data.get("schema")
+    exprs: Expressions = {}
+    if "schema" not in data:
+        problems.append(
+            src.problem((), "missing 'schema'; add `schema:` with `type: object` and `properties`")
+        )
+        usable = False
+    elif not isinstance(schema, dict):
+        problems.append(
+            src.problem(
+                ("schema",), "schema must be a mapping with `type: object` and `properties`"
+            )
+        )
+        usable = False
+    else:
+        if schema.get("type") != "object":
+            where = ("schema", "type") if "type" in schema else ("schema",)
+            problems.append(
+                src.problem(
+                    where, "the schema of a form must have `type: object`", key="type" not in schema
+                )
+            )
+            usable = False
+        props = schema.get("properties")
+        if not isinstance(props, dict) or not props:
+            where = ("schema", "properties") if "properties" in schema else ("schema",)
+            problems.append(
+                src.problem(
+                    where,
+                    "the schema of a form must have `properties`, a mapping of field name → field schema",
+                    key="properties" not in schema,
+                )
+            )
+            usable = False
+        if not checker.metaschema(schema):
+            usable = False
+        checker.walk(schema, ("schema",), in_properties=False)
+        checker.fields(schema, ("schema",), exprs)
+
+    # `usable` already says so; the types say it again for the checker.
+    if not usable or not (
+        isinstance(form_id, str) and isinstance(title, str) and isinstance(schema, dict)
+    ):
+        return None, problems
+    form = Form(form_id, title, description, schema, src.file, exprs)
+    return form, problems
+
+
+def _file_stem(file: str) -> str | None:
+    base = os.path.basename(file)
+    for ext in (".yaml", ".yml"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return None
+
+
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+_META_TYPE_WORDS = {
+    "array": "a list",
+    "object": "a mapping",
+    "number": "a number",
+    "integer": "a whole number",
+    "string": "text",
+    "boolean": "true or false",
+}
+
+
+class _Checker:
+    """The checks of a form's schema, each problem located in the YAML source."""
+
+    def __init__(self, src: Source, problems: list[Problem]) -> None:
+        self.src = src
+        self.problems = problems
+
+    def add(self, path: Path, text: str, *, key: bool = False) -> None:
+        self.problems.append(self.src.problem(path, text, key=key))
+
+    # JSON Schema validity -------------------------------------------------------
+
+    def metaschema(self, schema: Schema) -> bool:
+        ok = True
+        for error in _META.iter_errors(schema):
+            ok = False
+            path = ("schema", *error.absolute_path)
+            self.add(path, self._meta_message(error))
+        return ok
+
+    @staticmethod
+    def _meta_message(error: ValidationError) -> str:
+        path = list(error.absolute_path)
+        keyword = next((p for p in reversed(path) if isinstance(p, str)), "")
+        if keyword == "type" and error.validator == "anyOf" and isinstance(error.instance, str):
+            return (
+                f"unknown type '{error.instance}'; use one of {', '.join(JSON_TYPES)}"
+                f"{_did_you_mean(error.instance, JSON_TYPES)}"
+            )
+        if error.validator == "type":
+            want = error.validator_value
+            if isinstance(want, str):
+                words = _META_TYPE_WORDS.get(want, want)
+            elif isinstance(want, list):
+                words = " or ".join(_META_TYPE_WORDS.get(str(w), str(w)) for w in want)
+            else:
+                words = str(want)
+            return f"invalid JSON Schema: `{keyword}` must be {words}, not {error.instance!r}"
+        if error.validator == "minimum":
+            return f"invalid JSON Schema: `{keyword}` must be at least {error.validator_value}"
+        return f"invalid JSON Schema at `{keyword or 'schema'}`: {error.message}"
+
+    # keywords and hints ---------------------------------------------------------
+
+    def walk(self, schema: Any, path: Path, *, in_properties: bool) -> None:
+        """Unknown keywords and hints anywhere in the schema."""
+        if not isinstance(schema, dict):
+            return
+        for key in schema:
+            if not isinstance(key, str):
+                continue
+            if key.startswith("x-"):
+                if key not in HINTS:
+                    self.add(
+                        (*path, key),
+                        f"unknown hint '{key}'"
+                        + _did_you_mean(key, HINTS, f"; the hints are {', '.join(HINTS)}"),
+                        key=True,
+                    )
+                elif key == "x-visible-if" and not in_properties:
+                    self.add(
+                        (*path, key),
+                        "x-visible-if only works on a field listed under `properties`",
+                        key=True,
+                    )
+            elif key not in SCHEMA_KEYWORDS:
+                self.add(
+                    (*path, key),
+                    f"unknown schema keyword '{key}'"
+                    + _did_you_mean(key, SCHEMA_KEYWORDS, "; presentation hints start with x-"),
+                    key=True,
+                )
+        props, req = schema.get("properties"), schema.get("required")
+        if (
+            isinstance(props, dict)
+            and isinstance(req, list)
+            and not any(k in schema for k in COMPOSITION)
+        ):
+            for i, name in enumerate(req):
+                if isinstance(name, str) and name not in props:
+                    self.add(
+                        (*path, "required", i),
+                        f"required field '{name}' is not declared under properties"
+                        f"{_did_you_mean(name, props)}",
+                    )
+        for key in SCHEMA_MAPS:
+            subs = schema.get(key)
+            if isinstance(subs, dict):
+                for name, sub in subs.items():
+                    self.walk(sub, (*path, key, name), in_properties=key == "properties")
+        for key in SCHEMA_LISTS:
+            subs = schema.get(key)
+            if isinstance(subs, list):
+                for i, sub in enumerate(subs):
+                    self.walk(sub, (*path, key, i), in_properties=False)
+        for key in ONE_SCHEMA:
+            self.walk(schema.get(key), (*path, key), in_properties=False)
+        self.hints(schema, path)
+
+    def hints(self, schema: Schema, path: Path) -> None:
+        t = single_type(schema)
+        widget = schema.get("x-widget")
+        if "x-widget" in schema:
+            if not isinstance(widget, str) or widget not in WIDGETS:
+                shown = widget if isinstance(widget, str) else repr(widget)
+                self.add(
+                    (*path, "x-widget"),
+                    f"unknown widget '{shown}'; use one of {', '.join(WIDGETS)}"
+                    f"{_did_you_mean(shown, WIDGETS)}",
+                )
+                widget = None
+            else:
+                allowed = WIDGET_TYPES[widget]
+                if allowed is not None and t is not None and t not in allowed:
+                    self.add(
+                        (*path, "x-widget"),
+                        f"x-widget: {widget} does not fit a field of type {t}; "
+                        f"use it with type {' or '.join(allowed)}, or choose another widget",
+                    )
+                if widget in ("radio", "select") and not has_enum(schema):
+                    self.add(
+                        (*path, "x-widget"),
+                        f"x-widget: {widget} needs the options: add `enum: [...]`"
+                        + (" under `items`" if t == "array" else ""),
+                    )
+        effective = widget or default_widget(schema)
+        if "x-limits" in schema:
+            self._limits(schema, path, t)
+        if "x-unit" in schema:
+            unit = schema["x-unit"]
+            if not isinstance(unit, str | int | float) or isinstance(unit, bool):
+                self.add((*path, "x-unit"), "x-unit must be text such as mm, V or ℃")
+            elif t not in ("number", "integer", None):
+                self.add(
+                    (*path, "x-unit"), f"x-unit belongs on number fields, not on type {t}", key=True
+                )
+        if "x-placeholder" in schema and not isinstance(schema["x-placeholder"], str):
+            self.add((*path, "x-placeholder"), "x-placeholder must be text")
+        if "x-sensitive" in schema and not isinstance(schema["x-sensitive"], bool):
+            self.add((*path, "x-sensitive"), "x-sensitive must be true or false")
+        if "x-accept" in schema:
+            acc = schema["x-accept"]
+            if not isinstance(acc, list) or not all(
+                isinstance(a, str) and ("/" in a or a.startswith(".")) for a in acc
+            ):
+                self.add(
+                    (*path, "x-accept"),
+                    "x-accept must be a list of content types or extensions, e.g. [image/png, .pdf]",
+                )
+            elif effective != "file":
+                self.add((*path, "x-accept"), "x-accept only applies to `x-widget: file`", key=True)
+        if "x-max-size" in schema:
+            size = schema["x-max-size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                self.add(
+                    (*path, "x-max-size"),
+                    "x-max-size must be a positive number of bytes, e.g. 10485760",
+                )
+            elif effective != "file":
+                self.add(
+                    (*path, "x-max-size"), "x-max-size only applies to `x-widget: file`", key=True
+                )
+        if "x-meaning" in schema:
+            if not isinstance(schema["x-meaning"], str) or not schema["x-meaning"].strip():
+                self.add((*path, "x-meaning"), "x-meaning must be text such as 审核 or 批准")
+            elif effective != "signature":
+                self.add(
+                    (*path, "x-meaning"),
+                    "x-meaning only applies to `x-widget: signature`",
+                    key=True,
+                )
+
+    def _limits(self, schema: Schema, path: Path, t: str | None) -> None:
+        lim = schema["x-limits"]
+        where = (*path, "x-limits")
+        if t not in ("number", "integer"):
+            self.add(
+                where,
+                f"x-limits needs a number field (type: number or integer), not type {t or 'unset'}",
+                key=True,
+            )
+            return
+        if not isinstance(lim, dict) or not lim:
+            self.add(
+                where, "x-limits must be a mapping {min: N, max: N}, e.g. {min: 9.8, max: 10.2}"
+            )
+            return
+        for key in lim:
+            if key not in ("min", "max"):
+                self.add(
+                    (*where, key),
+                    f"unknown key '{key}' in x-limits; use min and max"
+                    f"{_did_you_mean(str(key), ('min', 'max'))}",
+                    key=True,
+                )
+        bad = False
+        for key in ("min", "max"):
+            if key in lim and not is_number(lim[key]):
+                self.add((*where, key), f"x-limits {key} must be a number, not {lim[key]!r}")
+                bad = True
+        lo, hi = lim.get("min"), lim.get("max")
+        if not bad and lo is not None and hi is not None and lo > hi:
+            self.add(
+                (*where, "min"),
+                f"x-limits min {fmt_value(lo)} is above max {fmt_value(hi)}; swap them",
+            )
+
+    # x-visible-if ---------------------------------------------------------------
+
+    def fields(self, schema: object, path: Path, exprs: Expressions) -> None:
+        """Compile every ``x-visible-if`` and check its names against its sibling fields."""
+        if not isinstance(schema, dict):
+            return
+        props = schema.get("properties")
+        if isinstance(props, dict):
+            for name, sub in props.items():
+                if not isinstance(sub, dict):
+                    continue
+                fpath = (*path, "properties", name)
+                if "x-visible-if" in sub:
+                    siblings = _dotted_paths(props, exclude=name)
+                    expr = self._visible_if(sub["x-visible-if"], (*fpath, "x-visible-if"), siblings)
+                    if expr is not None:
+                        exprs[_data_path(fpath)] = expr
+                self.fields(sub, fpath, exprs)
+        items = schema.get("items")
+        if isinstance(items, dict):
+            self.fields(items, (*path, "items"), exprs)
+
+    def _visible_if(self, text: object, where: Path, siblings: set[str]) -> Expr | None:
+        if not isinstance(text, str) or not text.strip():
+            self.add(
+                where,
+                'x-visible-if must be an expression over fields of the form, e.g. verdict == "不合格"',
+            )
+            return None
+        try:
+            expr = compile_expr(text)
+        except ExpressionError as exc:
+            offset = getattr(exc, "offset", None)
+            at = f" (at character {offset + 1})" if isinstance(offset, int) else ""
+            self.add(where, f"x-visible-if: {exc.message}{at}")
+            return None
+        for name, _text in check_names(expr, siblings):
+            # check_names speaks of steps; here the names are fields of the same object.
+            known = f"; the fields here are {', '.join(sorted(siblings))}" if siblings else ""
+            self.add(where, f"x-visible-if: unknown field '{name}'{_did_you_mean(name, siblings, known)}")
+        return expr
+
+
+def _dotted_paths(props: Schema, exclude: str) -> set[str]:
+    out: set[str] = set()
+    for name, sub in props.items():
+        if name == exclude:
+            continue
+        out.add(name)
+        if isinstance(sub, dict) and isinstance(sub.get("properties"), dict):
+            out.update(f"{name}.{p}" for p in _dotted_paths(sub["properties"], exclude=""))
+    return out
+
+
+def _data_path(schema_path: Path) -> tuple[str, ...]:
+    """("schema", "properties", "items", "items", "properties", "x") → ("items", "x")."""
+    out: list[str] = []
+    parts = list(schema_path[1:])
+    i = 0
+    while i < len(parts):
+        if parts[i] == "properties" and i + 1 < len(parts):
+            out.append(str(parts[i + 1]))
+            i += 2
+        else:
+            i += 1
+    return tuple(out)

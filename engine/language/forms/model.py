@@ -1,0 +1,182 @@
+"""The form model: a parsed form, its fields and what it does with a submission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.language.forms import limits as _limits
+from engine.language.forms import visibility
+from engine.language.forms.schema import (
+    Schema,
+    default_widget,
+    limits_of,
+    sensitive_below,
+    single_type,
+)
+from engine.language.forms.submission import SubmissionValidator
+
+if TYPE_CHECKING:
+    from engine.errors import FieldError
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field of a form, addressed by its dotted path (``contact.phone``).
+
+    ``required`` is relative to the enclosing object; a field with ``visible_if`` is
+    required only while visible. ``limits`` is ``(min, max)``, either side may be None.
+    """
+
+    path: str
+    type: str | None
+    title: str
+    widget: str
+    unit: str | None = None
+    limits: tuple[float | None, float | None] | None = None
+    enum: list[Any] | None = None
+    required: bool = False
+    sensitive: bool = False
+    visible_if: str | None = None
+    # Where below this field sensitive values sit (``x-sensitive: true`` on a property of
+    # a group or of a table's rows), as paths from the form's top: ``contacts[].phone``
+    # (that cell of every row), ``address.mobile``, ``phones[]`` (every item of a list).
+    sensitive_within: tuple[str, ...] = ()
+
+
+class Form:
+    """A parsed form; immutable once built. Build it with :func:`parse_form` or :func:`load_form`."""
+
+    __slots__ = (
+        "id",
+        "title",
+        "description",
+        "schema",
+        "source_file",
+        "fields",
+        "_submissions",
+        "_vis",
+        "_order",
+        "_widgets",
+        "_limits",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        description: str,
+        schema: Schema,
+        source_file: str,
+        expressions: visibility.Expressions,
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.description = description
+        self.schema = schema
+        self.source_file = source_file
+        self._order: dict[str, int] = {}
+        self._widgets: dict[str, str] = {}
+        self._limits: list[_limits.Limit] = []
+        self.fields: dict[str, FieldInfo] = {}
+        self._collect(schema, (), True)
+        self._vis = visibility.build(schema, expressions)
+        self._submissions = SubmissionValidator(schema, self._vis, self._order, self._widgets)
+
+    def __repr__(self) -> str:
+        return f"<Form {self.id} ({len(self.fields)} fields) from {self.source_file}>"
+
+    # ----------------------------------------------------------------- construction
+
+    def _collect(self, schema: Schema, spath: tuple[str, ...], top: bool) -> None:
+        """Field order, widgets and limits of every schema path; FieldInfo for public paths."""
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return
+        required = schema.get("required")
+        if not isinstance(required, list):
+            required = []
+        for name, sub in props.items():
+            if not isinstance(sub, dict):
+                continue
+            path = (*spath, name)
+            dotted = ".".join(path)
+            self._order[dotted] = len(self._order)
+            widget = sub.get("x-widget") or default_widget(sub)
+            self._widgets[dotted] = widget
+            limits = limits_of(sub)
+            if limits:
+                self._limits.append((path, limits[0], limits[1], str(sub.get("x-unit") or "")))
+            if top:
+                enum = sub.get("enum")
+                if (
+                    enum is None
+                    and single_type(sub) == "array"
+                    and isinstance(sub.get("items"), dict)
+                ):
+                    enum = sub["items"].get("enum")
+                vis = sub.get("x-visible-if")
+                self.fields[dotted] = FieldInfo(
+                    path=dotted,
+                    type=single_type(sub),
+                    title=str(sub.get("title") or name),
+                    widget=widget,
+                    unit=str(sub["x-unit"]) if sub.get("x-unit") is not None else None,
+                    limits=limits,
+                    enum=list(enum) if isinstance(enum, list) else None,
+                    required=name in required,
+                    sensitive=sub.get("x-sensitive") is True,
+                    visible_if=vis if isinstance(vis, str) else None,
+                    sensitive_within=tuple(sensitive_below(sub, dotted)),
+                )
+            if isinstance(sub.get("properties"), dict):
+                self._collect(sub, path, top)
+            items = sub.get("items")
+            if isinstance(items, dict):
+                self._collect_items(items, path)
+
+    def _collect_items(self, items: Schema, path: tuple[str, ...]) -> None:
+        limits = limits_of(items)
+        if limits:
+            self._limits.append(
+                ((*path, "*"), limits[0], limits[1], str(items.get("x-unit") or ""))
+            )
+        if isinstance(items.get("properties"), dict):
+            self._collect(items, path, False)
+        inner = items.get("items")
+        if isinstance(inner, dict):
+            self._collect_items(inner, path)
+
+    # ----------------------------------------------------------------- submissions
+
+    def clean(self, data: visibility.Data) -> visibility.Data:
+        """The data to store: ``data`` without the fields that ``x-visible-if`` hides.
+
+        Visibility is evaluated on the submitted data, the fields of the same object (the
+        row, for table rows) being the names. ``data`` itself is not modified.
+        """
+        if self._vis is None or not isinstance(data, dict):
+            return data
+        return visibility.clean_object(self._vis, data, (), None)
+
+    def validate(self, data: visibility.Data, locale: str = "zh") -> list[FieldError]:
+        """Every problem of a submission as ``{"field", "message"}``; ``[]`` when valid.
+
+        ``field`` is a dotted path (``items.2.measured``), ``""`` for the form as a whole;
+        ``message`` is for operators, in Chinese (``zh``) or English (``en``).
+        """
+        return self._submissions.validate(data, locale)
+
+    @property
+    def sensitive_paths(self) -> frozenset[str]:
+        """Every sensitive value of the form: its fields marked ``x-sensitive: true`` and the
+        marked values below them (``FieldInfo.sensitive_within``: ``contacts[].phone``)."""
+        return frozenset(path for path, info in self.fields.items() if info.sensitive).union(
+            *(info.sensitive_within for info in self.fields.values()))
+
+    def out_of_limits(self, data: visibility.Data, locale: str = "zh") -> list[_limits.LimitFlag]:
+        """Numbers outside their ``x-limits`` (table rows included): flags, not errors.
+
+        Each is ``{"field", "message", "value", "min", "max"}``. Pass the cleaned data.
+        """
+        return _limits.out_of_limits(self._limits, self._order, data, locale)

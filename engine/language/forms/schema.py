@@ -1,0 +1,250 @@
+"""What the keywords and ``x-`` hints of a form's schema mean: the vocabulary that the file
+check, the model and the renderer share, and the defaults a field gets when it says nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: A JSON Schema (or a part of one) as loaded from YAML: keywords to any JSON value.
+Schema = dict[str, Any]
+
+#: Where a value sits in a submission: property names and row numbers.
+DataPath = tuple[str | int, ...]
+
+TOP_KEYS = ("id", "title", "description", "schema")
+
+HINTS = (
+    "x-widget",
+    "x-unit",
+    "x-limits",
+    "x-visible-if",
+    "x-placeholder",
+    "x-sensitive",
+    "x-accept",
+    "x-max-size",
+    "x-meaning",
+)
+
+WIDGETS = (
+    "text",
+    "textarea",
+    "number",
+    "radio",
+    "select",
+    "checkbox",
+    "date",
+    "datetime",
+    "time",
+    "table",
+    "file",
+    "signature",
+    "user",
+    "group",
+)
+
+# Which JSON types each widget can edit (None: any type).
+WIDGET_TYPES: dict[str, tuple[str, ...] | None] = {
+    "text": ("string",),
+    "textarea": ("string",),
+    "number": ("number", "integer"),
+    "radio": None,
+    "select": None,
+    "checkbox": ("boolean", "array"),
+    "date": ("string",),
+    "datetime": ("string",),
+    "time": ("string",),
+    "table": ("array",),
+    "file": ("string", "array"),
+    "signature": None,
+    "user": ("string", "array"),
+    "group": ("object",),
+}
+
+# Every keyword of JSON Schema 2020-12 (core, applicator, validation, format, content, meta-data).
+SCHEMA_KEYWORDS = frozenset(
+    [
+        "$schema",
+        "$id",
+        "$ref",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$vocabulary",
+        "$comment",
+        "$defs",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "dependentSchemas",
+        "prefixItems",
+        "items",
+        "contains",
+        "properties",
+        "patternProperties",
+        "additionalProperties",
+        "propertyNames",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "type",
+        "enum",
+        "const",
+        "multipleOf",
+        "maximum",
+        "exclusiveMaximum",
+        "minimum",
+        "exclusiveMinimum",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        "maxContains",
+        "minContains",
+        "maxProperties",
+        "minProperties",
+        "required",
+        "dependentRequired",
+        "format",
+        "contentEncoding",
+        "contentMediaType",
+        "contentSchema",
+        "title",
+        "description",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "examples",
+    ]
+)
+ONE_SCHEMA = (
+    "items",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contentSchema",
+)
+SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+COMPOSITION = (
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "if",
+    "then",
+    "else",
+    "$ref",
+    "$dynamicRef",
+    "dependentSchemas",
+)
+JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
+
+
+def single_type(schema: Schema) -> str | None:
+    t = schema.get("type")
+    if isinstance(t, str):
+        return t
+    if isinstance(t, list):
+        types = [x for x in t if x != "null"]
+        if len(types) == 1 and isinstance(types[0], str):
+            return types[0]
+    return None
+
+
+def default_widget(schema: Schema) -> str:
+    """The widget a field gets when it names none (see docs/forms.md, "Widgets")."""
+    t = single_type(schema)
+    if t == "string":
+        fmt = schema.get("format")
+        if fmt == "date":
+            return "date"
+        if fmt == "date-time":
+            return "datetime"
+        if fmt == "time":
+            return "time"
+        enum = schema.get("enum")
+        if isinstance(enum, list):
+            return "radio" if len(enum) <= 4 else "select"
+        return "text"
+    if t in ("number", "integer"):
+        return "number"
+    if t == "boolean":
+        return "checkbox"
+    if t == "object":
+        return "group"
+    if t == "array":
+        items = schema.get("items")
+        if isinstance(items, dict):
+            if single_type(items) == "object" or "properties" in items:
+                return "table"
+            if isinstance(items.get("enum"), list):
+                return "select"
+        return "table"
+    if isinstance(schema.get("enum"), list):
+        return "radio" if len(schema["enum"]) <= 4 else "select"
+    return "text"
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def limits_of(schema: Schema) -> tuple[float | None, float | None] | None:
+    lim = schema.get("x-limits")
+    if not isinstance(lim, dict):
+        return None
+    lo, hi = lim.get("min"), lim.get("max")
+    lo = lo if is_number(lo) else None
+    hi = hi if is_number(hi) else None
+    if lo is None and hi is None:
+        return None
+    return (lo, hi)
+
+
+def sensitive_below(schema: Schema, path: str) -> list[str]:
+    """Paths of the values marked ``x-sensitive: true`` below ``schema`` (at ``path``):
+    ``NAME`` for an object's property, ``[]`` for each item of an array. A marked value is
+    sensitive as a whole, so nothing below it is listed."""
+    out: list[str] = []
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        for name, sub in props.items():
+            if isinstance(sub, dict):
+                sub_path = f"{path}.{name}"
+                out += [sub_path] if sub.get("x-sensitive") is True else sensitive_below(sub, sub_path)
+    items = schema.get("items")
+    if isinstance(items, dict):
+        out += [path + "[]"] if items.get("x-sensitive") is True else sensitive_below(items, path + "[]")
+    return out
+
+
+def has_enum(schema: Schema) -> bool:
+    if isinstance(schema.get("enum"), list):
+        return True
+    items = schema.get("items")
+    return isinstance(items, dict) and isinstance(items.get("enum"), list)
+
+
+def sort_key(order: dict[str, int], path: DataPath) -> tuple[int, ...]:
+    """Where ``path`` comes in the form (``order``: the index of each dotted field as
+    written), so that messages follow the form: fields as written, rows by number."""
+    key: list[int] = []
+    names: list[str] = []
+    for p in path:
+        if isinstance(p, int):
+            key.append(p)
+        else:
+            names.append(p)
+            key.append(order.get(".".join(names), len(order)))
+    return tuple(key)

@@ -1,0 +1,99 @@
+"""Who may do what to an instance: the one copy of each rule.
+
+``Runtime.apply`` enforces these when it applies a command; the application layer and the
+pages call the same functions to decide what to offer (an inbox entry, a button, a form),
+so a page never offers what the runtime refuses, nor refuses what the API allows.
+Each takes the actor's procedure roles as resolved by the application layer (``Actor.roles``,
+``admin`` included when the user is an administrator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import NotPermitted
+from engine.i18n import _
+from engine.language.procedure import Procedure
+from engine.runtime.commands import Actor
+
+__all__ = [
+    "ADMIN", "check_act", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
+    "may_reassign", "may_release", "may_start",
+]
+
+ADMIN = "admin"
+
+
+def holds(task: Mapping[str, Any], actor: Actor) -> bool:
+    """Whether ``actor`` is one of those ``task`` is for: a holder of its role, of a role
+    it was escalated to, or the user it was escalated to by name (a manager, ``user:NAME``)."""
+    escalated = task.get("escalated_to") or ()
+    return (task.get("role") in actor.roles or bool(actor.roles.intersection(escalated))
+            or f"user:{actor.user}" in escalated)
+
+
+def may_act(task: Mapping[str, Any], actor: Actor) -> bool:
+    """Whether ``actor`` may complete, approve, reject or claim ``task``: while it is claimed,
+    only the person who claimed it; while unclaimed, whoever ``holds`` it. The system (the
+    clock) never acts on a person's task. Whether the task is still open is checked apart
+    (the runtime names a closed task differently), so a caller listing tasks filters open ones."""
+    if actor.system:
+        return False
+    if task.get("assignee"):
+        return bool(task["assignee"] == actor.user)
+    return holds(task, actor)
+
+
+def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> None:
+    """``may_act``, raising ``NotPermitted`` with what the actor can do about it."""
+    if may_act(task, actor):
+        return
+    step = procedure.steps[task["step"]]
+    if actor.system:
+        raise NotPermitted("the system cannot act on a person's task")
+    if task.get("assignee"):
+        raise NotPermitted(_("task '{title}' is claimed by {user}; ask them to release it or a "
+                             "supervisor to reassign it", title=step.title, user=task["assignee"]))
+    role = procedure.roles.get(task["role"], task["role"])
+    raise NotPermitted(_("task '{title}' is for role '{role}' ({id}); you do not hold that role",
+                          title=step.title, role=role, id=task["role"]))
+
+
+def may_release(task: Mapping[str, Any], actor: Actor) -> bool:
+    """Only the person who claimed a task releases it."""
+    return bool(task.get("assignee")) and task["assignee"] == actor.user
+
+
+def may_reassign(task: Mapping[str, Any], actor: Actor) -> bool:
+    """An administrator, the system, or whoever ``holds`` the task (claimed or not) may give
+    it to someone else."""
+    return actor.system or ADMIN in actor.roles or holds(task, actor)
+
+
+def may_start(procedure: Procedure, actor: Actor) -> bool:
+    """The procedure's start roles, and the system (schedules, triggers, spawn steps)."""
+    return actor.system or bool(actor.roles.intersection(procedure.start_roles))
+
+
+def may_cancel(instance: Mapping[str, Any], procedure: Procedure, actor: Actor) -> bool:
+    """A running instance is cancelled by those who may start the procedure, an administrator
+    or the system."""
+    if instance.get("status") != "running":
+        return False
+    return actor.system or ADMIN in actor.roles or bool(actor.roles.intersection(procedure.start_roles))
+
+
+def correction_roles(procedure: Procedure, step_id: str) -> frozenset[str]:
+    """The roles that correct the data recorded at ``step_id``: the step's role (the start
+    roles for the start form, ``"start"``) and ``admin``."""
+    step = procedure.steps.get(step_id) if step_id != "start" else None
+    if step is not None and step.role:
+        return frozenset({ADMIN, step.role})
+    return frozenset({ADMIN, *procedure.start_roles})
+
+
+def may_correct(procedure: Procedure, step_id: str, actor: Actor) -> bool:
+    """Whether ``actor`` may correct the data recorded at ``step_id`` (a person, never the
+    system: a correction is someone's statement)."""
+    return not actor.system and bool(actor.roles & correction_roles(procedure, step_id))

@@ -1,0 +1,132 @@
+"""The stored shape of one instance: what ``Runtime.apply`` takes and returns.
+
+The state is kept as JSON (the ``instances.state`` column), so its types are ``TypedDict``s
+over plain dicts, lists, strings and numbers: nothing to convert on load or save, and mypy
+checks every key the runtime writes. ``format`` names the shape; a stored state of an
+earlier format is brought up to this one by ``engine.runtime.upgrade.upgrade``.
+
+Keys that other packages read (the store mirrors tasks into rows, the application layer
+and the pages show data, corrections, links and times) must keep their names: rename one
+only with a new format and an upgrade function.
+"""
+
+# No ``from __future__ import annotations``: with it, Python 3.11 cannot see NotRequired and
+# reports every key as required in ``__required_keys__`` (which the tests compare states with).
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+#: The shape ``new_state`` builds and ``Runtime.apply`` returns. Raise it (and add an upgrade
+#: function in ``engine.runtime.upgrade``) whenever a stored state would be read differently.
+STATE_FORMAT = 2
+
+InstanceStatus = Literal["running", "completed", "cancelled"]
+TaskStatus = Literal["open", "done", "cancelled"]
+TaskKind = Literal["task", "approval", "wait"]
+Decision = Literal["approve", "reject"]
+
+
+class SignatureRecord(TypedDict):
+    """An electronic signature as recorded on its task and in its event."""
+
+    user: str
+    name: str
+    meaning: str
+    at: str
+
+
+class Task(TypedDict):
+    """One task of an instance, keyed by its id (``t1``, ``t2``...) in ``InstanceState.tasks``.
+    Times are ISO 8601 text in UTC."""
+
+    id: str
+    step: str
+    kind: TaskKind
+    role: str | None
+    status: TaskStatus
+    assignee: str | None
+    created_at: str
+    due_at: str | None
+    completed_at: str | None
+    completed_by: str | None
+    # A task with a deadline (of its step, or of a scheduled start):
+    missed: NotRequired[bool]
+    # Roles, and ``user:NAME`` for a manager, that the task was escalated to, one per level fired.
+    escalated_to: NotRequired[list[str]]
+    remind_at: NotRequired[str]
+    reminded: NotRequired[bool]
+    # A wait task: when the clock wakes it.
+    wake_at: NotRequired[str]
+    # Who held it before releasing it: whose manager hears of an escalation.
+    last_assignee: NotRequired[str]
+    # Set when the task is done:
+    signature: NotRequired[SignatureRecord]
+    decision: NotRequired[Decision]
+
+
+class Join(TypedDict):
+    """A join waiting for the branches of its parallel step."""
+
+    expected: int
+    arrived: int
+
+
+class Link(TypedDict):
+    """An instance a spawn step asked for, with the values it passed on."""
+
+    procedure: str
+    step: str
+    data: dict[str, Any]
+
+
+class Correction(TypedDict):
+    """A corrected field: the step's data holds ``new``; ``old`` stays here."""
+
+    step: str
+    field: str
+    old: Any
+    new: Any
+    by: str
+    at: str
+    reason: str
+
+
+class InstanceState(TypedDict):
+    """One instance of a procedure (format ``STATE_FORMAT``)."""
+
+    format: int
+    id: str
+    procedure: str
+    status: InstanceStatus
+    # The outcome of the end step reached ("rejected" when an approval without on_reject rejects).
+    outcome: str | None
+    started_at: str
+    started_by: str
+    ended_at: str | None
+    # Who asked for the instance when a person did not start it: a spawn step, a schedule, a trigger.
+    origin: dict[str, Any] | None
+    # Recorded form data by step id; the start form's under "start".
+    data: dict[str, dict[str, Any]]
+    tasks: dict[str, Task]
+    joins: dict[str, Join]
+    links: list[Link]
+    # Steps entered, in order.
+    path: list[str]
+    # The number of the last task created (task ids are ``t{seq}``).
+    seq: int
+    # Raised by every command that records events; the store's optimistic version.
+    rev: int
+    # The earliest moment a Tick has something to do; None when nothing waits on the clock.
+    timer_at: str | None
+    corrections: list[Correction]
+
+
+def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str,
+              origin: dict[str, Any] | None = None) -> InstanceState:
+    """An empty instance of format ``STATE_FORMAT``; ``Start`` fills it."""
+    return {
+        "format": STATE_FORMAT, "id": instance_id, "procedure": procedure_id,
+        "status": "running", "outcome": None, "started_at": started_at,
+        "started_by": started_by, "ended_at": None, "origin": origin,
+        "data": {}, "tasks": {}, "joins": {}, "links": [], "path": [], "seq": 0,
+        "rev": 0, "timer_at": None, "corrections": [],
+    }
