@@ -115,3 +115,10 @@ class QueryInvalid(WorkflowError):
     """A filter, sort or range that records cannot be asked for (the request is at fault)."""
 
     code = "bad_request"
+
+
+class InputTooLarge(WorkflowError):
+    """An upload or text beyond the bounds the server reads (size, inflated size, entries):
+    refused before it costs time or memory."""
+
+    code = "too_large"

@@ -10,6 +10,7 @@ from engine.errors import (
     Conflict,
     DefinitionInvalid,
     FormInvalid,
+    InputTooLarge,
     InstanceClosed,
     NotFound,
     NotPermitted,
@@ -81,6 +82,7 @@ STATUS: dict[type[WorkflowError], int] = {
     SignatureInvalid: 422,
     DefinitionInvalid: 422,
     EditError: 422,
+    InputTooLarge: 413,
     TooManyAttempts: 429,
 }
 

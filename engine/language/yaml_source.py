@@ -49,9 +49,82 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# Bounds on any YAML a person types or uploads (procedures, forms, bundles, Try it answers).
+# The largest shipped procedure is about 30 KB, 2,000 values and 10 levels deep; these leave
+# ample room for real ones and stop bombs before they cost time or memory: a few hundred
+# bytes of nested aliases expand to billions of values, and PyYAML's composer recurses once
+# per level (5,000 levels end in a RecursionError).
+MAX_CHARS = 1_000_000
+MAX_DEPTH = 64
+MAX_VALUES = 200_000  # scalars, mappings and lists, counting every alias as what it repeats
+# libyaml's event parser where installed: the bounds check then costs a fraction of a parse.
+_EVENTS = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def limit_problem(text: str, file: str = "<string>") -> Problem | None:
+    """The first bound ``text`` breaks (size, nesting depth, values after alias expansion),
+    found by streaming the parser's events: nothing is built, time stays linear in the
+    text. None when the text is within bounds or is not YAML at all (the loader says so)."""
+    if len(text) > MAX_CHARS:
+        return Problem(file, 1, 1, f"the text has {len(text):,} characters; at most {MAX_CHARS:,} are accepted "
+                                   "(split it, or move long texts out of it)")
+    try:
+        return _scan(text, file, _EVENTS)
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own limit, far beyond ours
+            mark = exc.problem_mark
+            return Problem(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
+                           f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
+                           "flatten it (real procedures and forms need about 10)")
+        # A syntax error: PyYAML's parser (not recursive either) checks the part before it,
+        # and the loader then names the error.
+        try:
+            return _scan(text, file, yaml.SafeLoader)
+        except yaml.YAMLError:
+            return None
+
+
+def _scan(text: str, file: str, loader: Any) -> Problem | None:
+    sizes: dict[str, int] = {}  # anchor -> values it stands for, expanded
+    frames: list[list[Any]] = [[0, None]]  # per open collection: [values so far, its anchor]
+    total = 0
+    for event in yaml.parse(text, Loader=loader):
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor or "", 1)
+            frames[-1][0] += size
+            total += size
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(frames) > MAX_DEPTH:
+                return Problem(file, *where, f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
+                                             "flatten it (real procedures and forms need about 10)")
+            frames.append([1, event.anchor])
+            total += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = frames.pop()
+            if anchor:
+                sizes[anchor] = size
+            frames[-1][0] += size
+        elif isinstance(event, yaml.ScalarEvent):
+            frames[-1][0] += 1
+            total += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        if total > MAX_VALUES:
+            return Problem(file, *where, f"the YAML holds more than {MAX_VALUES:,} values once its aliases "
+                                         "(*name) are expanded; write the values out or use fewer aliases")
+    return None
+
+
 def load(text: str, file: str = "<string>") -> Source:
-    """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
+    """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions.
+    Text beyond the bounds (``limit_problem``) is refused before it is parsed."""
     src = Source(file, text=text)
+    bound = limit_problem(text, file)
+    if bound is not None:
+        src.problems.append(bound)
+        return src
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -114,3 +187,12 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
     if not isinstance(value, str | int | float | bool | type(None)):
         return node.value
     return value
+
+
+def safe_load_bounded(text: str, file: str = "<string>") -> Any:
+    """``yaml.safe_load`` for text a person typed (Try it answers), within the same bounds as
+    ``load``; ``ValueError`` with the problem when a bound is broken."""
+    bound = limit_problem(text, file)
+    if bound is not None:
+        raise ValueError(str(bound))
+    return yaml.safe_load(text)
