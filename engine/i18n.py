@@ -65,6 +65,10 @@ ZH: dict[str, str] = {
     "At least {n} characters, not your user name, not a common password and not one of your last passwords. Changing it signs you out everywhere else.":
         "至少 {n} 个字符，不能包含用户名，不能是常见密码，也不能与最近用过的密码相同。修改后，您在其他地方的登录将全部退出。",
     "Change password": "修改密码",
+    "'{target}' is not a recorded value of this procedure; choose the value to correct from the list.":
+        "“{target}”不是该流程记录的值；请从列表中选择要更正的值。",
+    "The field '{field}' contains a NUL character (\\0), which no field can hold; remove it (it often comes from pasting binary data) and send again.":
+        "字段“{field}”含有 NUL 字符（\\0），任何字段都不能保存它；请删除（常由粘贴二进制数据带入）后重新提交。",
     "You may not filter, sort or search by '{title}' ({field}): it is a sensitive field and you are not cleared to see its values. Remove it from the query, or ask an administrator for clearance (data-officers).":
         "您不能按“{title}”（{field}）筛选、排序或搜索：这是敏感字段，您无权查看其值。请从查询中去掉该条件，或请管理员授予查看权限（data-officers 组）。",
     "QualityFlow": "质量流程",

@@ -473,6 +473,8 @@ def stored_version(session: Session, procedure_id: str, version_id: int | None) 
         if row is None:
             raise NotFound(f"there is no procedure '{procedure_id}'; pick one from the catalogue")
         return row
+    if not 0 < version_id < 2**31:  # a typed id beyond the column's range is no version
+        raise NotFound(f"there is no version {version_id} of '{procedure_id}'; pick one from its versions page")
     row = get_version(session, version_id)
     if row.procedure_id != procedure_id:
         raise NotFound(f"version {version_id} is not a version of '{procedure_id}'")

@@ -123,7 +123,10 @@ class Door:
         self.per_address = per_address if per_address is not None else 10 * limit
 
     def _key(self, username: str, address: str | None) -> str:
-        name = username.strip().lower()
+        # No user name is longer than 100 characters; a longer one is counted by its start,
+        # so the key fits its column (an over-long name gave 500 on PostgreSQL).
+        name = username.strip().lower()[:100]
+        address = address[:64] if address is not None else None
         return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
     def _address_key(self, address: str | None) -> str | None:

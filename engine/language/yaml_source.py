@@ -162,7 +162,10 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            try:
+                key = loader.construct_object(key_node, deep=True)
+            except (ValueError, OverflowError):
+                key = key_node.value
             if not isinstance(key, str | int | float | bool) or key is None:
                 line, col = _mark(key_node)
                 src.problems.append(Problem(src.file, line, col, "keys must be plain names, not lists or mappings"))
@@ -181,7 +184,10 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(loader, item, (*path, i), src) for i, item in enumerate(node.value)]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError):  # a timestamp that is no date (2026-02-30): keep the text
+        return node.value
     # Dates written bare in YAML (2026-01-01) become date objects; the rest of the engine
     # works with JSON data, so keep them as the text the author wrote.
     if not isinstance(value, str | int | float | bool | type(None)):
