@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.app import notify, scheduler
+from engine.app import notify, scheduler, uploads
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -35,10 +35,12 @@ class PassStats:
     sent: int = 0  # deliveries sent
     failed: int = 0  # delivery attempts that failed (retried later or given up)
     kpi_days: int = 0  # days of dashboard figures recomputed
+    swept: int = 0  # unbound uploads removed
 
     def __str__(self) -> str:
         return (f"timers: {self.claimed} due, {self.changed} fired; starts: {self.started}; "
-                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}")
+                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}; "
+                f"unbound uploads removed: {self.swept}")
 
 
 class Worker:
@@ -65,6 +67,8 @@ class Worker:
                 break
         with self.sessions.begin() as s:
             stats.kpi_days = self.workflow.refresh_kpis(s)
+        # Files of refused or abandoned submissions, a day on (issue 15).
+        stats.swept = uploads.sweep_sessions(self.sessions, self.workflow.clock())
         return stats
 
     def _ticks(self, stats: PassStats) -> None:
@@ -81,7 +85,7 @@ class Worker:
         while not stop.is_set():
             try:
                 stats = self.run_once()
-                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days:
+                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days or stats.swept:
                     log.info("%s", stats)
             except Exception:  # a database outage must not end the worker
                 log.exception("worker pass failed; retrying in %.0f s", interval)

@@ -193,9 +193,12 @@ def _before_request() -> Any:
         expected = session.get("csrf") or ""
         if not expected or not secrets.compare_digest(sent, expected):
             return render_template("error.html", error=_CsrfError()), 400
-        bad = _nul_field()
-        if bad is not None:
-            return render_template("error.html", error=_NulError(bad)), 400
+    bad = _nul_field()
+    if bad is not None:
+        from web.errors import BadRequest
+
+        message = _NulError(bad).message
+        raise BadRequest(message, errors=[{"field": bad[:100], "message": message}])
     if (g.user is not None and request.endpoint not in _WHILE_EXPIRED
             and not request.path.startswith("/api/") and people.password_expired(services(), g.user)):
         flash(_("Your password has expired: choose a new one to continue."), "info")
@@ -246,8 +249,17 @@ def _security_headers(response: Any) -> Any:
 
 
 def _nul_field() -> str | None:
-    """The first posted field (name, value or file name) holding a NUL character, which no
-    text field can hold (PostgreSQL refuses it in text and JSON)."""
+    """The first parameter (of the path or query, a posted field's name, value or file name)
+    holding a NUL character, which no text can hold (PostgreSQL refuses it in text and
+    JSON)."""
+    for key, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            return key
+    for key, values in request.args.lists():
+        if "\x00" in key or any("\x00" in v for v in values):
+            return key.replace("\x00", "")
+    if request.method in _SAFE_METHODS or request.path.startswith("/api/"):
+        return None  # the API checks its JSON bodies itself
     for key, values in request.form.lists():
         if "\x00" in key or any("\x00" in v for v in values):
             return key.replace("\x00", "")
