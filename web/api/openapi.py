@@ -65,7 +65,7 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": _obj({"username": {"type": "string", "minLength": 1},
                           "password": {"type": "string", "minLength": 1, "writeOnly": True}},
                          ["username", "password"], extra=False),
-    "PasswordChange": _obj({"username": {"type": "string", "minLength": 1},
+    "PasswordChangeRequest": _obj({"username": {"type": "string", "minLength": 1},
                             "password": {"type": "string", "minLength": 1, "writeOnly": True},
                             "new_password": {"type": "string", "minLength": 1, "writeOnly": True}},
                            ["username", "password", "new_password"], extra=False),
@@ -234,7 +234,7 @@ PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales
 INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
 TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
 WRITE = ["400", "403", "404", "409", "413"]
-_TEXT_Q = {"type": "string", "maxLength": 200}
+_TEXT_Q = {"type": "string", "maxLength": 200, "pattern": "^[^\u0000-\u001f]*$"}  # as web.html.audit.text_arg
 AUDIT_FILTERS = [
     {"name": "procedure", "in": "query", "schema": {"type": "string", "pattern": PROCEDURE_ID}},
     {"name": "step", "in": "query", "schema": _TEXT_Q},
@@ -259,7 +259,7 @@ def document() -> dict[str, Any]:
         "/auth/password": {"post": _op(
             "changePassword", "Change one's own password (also once it has expired; policy auth.password); "
             "every earlier token of the user ends and a new one is returned",
-            "a new token", "Token", ["400", "403", "413", "422"], tags=["auth"], body="PasswordChange",
+            "a new token", "Token", ["400", "403", "413", "422"], tags=["auth"], body="PasswordChangeRequest",
             public=True)},
         "/procedures": {"get": _op(
             "listProcedures", "Installed procedures with their roles and the groups that hold them",
@@ -359,6 +359,28 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
-            "schemas": {**SCHEMAS, **NOTIFICATION_SCHEMAS},
+            "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
+                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
         },
     }
+
+
+# Text the API reads may hold any character but NUL, which no stored text can hold (the API
+# answers 400 for it): the request schemas say so, so that clients and schemathesis agree.
+NO_NUL = "^[^\u0000]*$"
+
+
+def _without_nul(schema: Any) -> Any:
+    """``schema`` with every string of it (at any depth, arbitrary values included) refusing NUL."""
+    if isinstance(schema, list):
+        return [_without_nul(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_nul(v) for k, v in schema.items()}
+    types = out.get("type")
+    if types == "string" or (isinstance(types, list) and "string" in types):
+        out.setdefault("pattern", NO_NUL)
+    if out.get("additionalProperties") is True:  # free data: its strings and keys, too
+        out["additionalProperties"] = {"not": {"type": "string", "pattern": "\u0000"}}
+        out["propertyNames"] = {"pattern": NO_NUL}
+    return out
