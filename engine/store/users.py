@@ -95,6 +95,9 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
     username = username.strip()
     if not username:
         raise WorkflowError("The user name must not be empty.")
+    if len(username) > 100 or any(ord(c) < 0x20 for c in username):
+        raise WorkflowError("The user name must be at most 100 characters, without control characters; "
+                            "choose a shorter one (e.g. zhang.san).")
     if get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists; choose another name "
                        "or change that user's password instead.")

@@ -98,3 +98,10 @@ def test_cli_user_add_and_list(cli, db_url):
             assert check_password(s, "zhang", "new pass phrase") is not None  # spaces kept
     finally:
         eng.dispose()
+
+
+def test_an_over_long_or_control_character_user_name_is_refused_with_the_fix(cli):
+    # 297+ characters gave 500 on PostgreSQL (the column holds 100).
+    for name in ("u" * 101, "tab\tname"):
+        result = cli(["user", "add", name, "--password-stdin"], "a long passphrase 7\n")
+        assert result.exit_code == 1 and "at most 100 characters" in result.output, result.output
