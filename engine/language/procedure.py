@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
+from engine.language.expr_types import Kind, form_kinds, result_kind
 from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
@@ -29,6 +30,7 @@ from engine.language.yaml_source import Path as YamlPath
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
 APPROVAL_FIELDS = ("decision", "comment")
+APPROVAL_DECISIONS = ("approve", "reject")
 INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", "instance.procedure")
 
 TOP_KEYS = {
@@ -474,7 +476,7 @@ def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: s
             out.update({f"{sid}.{path}": info for path, info in form.fields.items()})
     for s in steps.values():
         if s.type == "approval":
-            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=["approve", "reject"])
+            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=list(APPROVAL_DECISIONS))
     return out
 
 
@@ -820,12 +822,67 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
             cache[sid] = seen
         return cache[sid]
 
+    kinds = procedure_kinds(c.forms, steps, start_form)
     for sid, expr, path, when in c.exprs:
         visible = before(sid) | ({sid} if when == "next" else set())
         known = set(base)
         for v in visible:
             known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
-        for name, message in check_names(expr, known):
-            line, col = c.src.where(path)
+        line, col = c.src.where(path)
+        names = check_names(expr, known)
+        for name, message in names:
             idx = expr.source.find(name)
             c.problems.append(Problem(c.src.file, line, col + max(idx, 0), message))
+        if names:
+            continue  # one root error: a misspelt name has no type to check
+        result, typos = result_kind(expr.source, kinds)
+        for offset, message in typos:
+            c.problems.append(Problem(c.src.file, line, col + offset, message))
+        if not typos:
+            problem = _result_problem(str(path[-1]), result)
+            if problem:
+                c.problems.append(Problem(c.src.file, line, col, problem))
+
+
+def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_form: str | None) -> dict[str, Kind]:
+    """Every ``STEP.FIELD`` of a procedure with its type and choices (for the type checks)."""
+    kinds: dict[str, Kind] = {
+        "instance.id": Kind("text"), "instance.started_by": Kind("text"),
+        "instance.procedure": Kind("text"),
+        "instance.started_at": Kind("text", "date-time", name="instance.started_at"),
+    }
+    for sid, form_id in [("start", start_form), *((s.id, s.form) for s in steps.values())]:
+        form = forms.get(form_id) if form_id else None
+        if form is not None:
+            kinds.update(form_kinds(form.schema, sid))
+    for s in steps.values():
+        if s.type == "approval":
+            kinds[f"{s.id}.decision"] = Kind("text", choices=APPROVAL_DECISIONS, name=f"{s.id}.decision")
+            kinds[f"{s.id}.comment"] = Kind("text", name=f"{s.id}.comment")
+    return kinds
+
+
+def _result_problem(key: str, k: Kind) -> str | None:
+    """What a wait or deadline expression must give: a date (or date-time), or a duration text."""
+    if key in ("until", "due_expr"):
+        what = "the wait's 'until'" if key == "until" else "'due_expr'"
+        if k.kind in ("number", "boolean", "list", "object", "duration", "none"):
+            return (f"{what} must give a date or date-time, but this gives {_kind_words(k)}; "
+                    "use a date field, or e.g. date(STEP.FIELD) + days(3)")
+        if k.kind == "text" and k.name and k.fmt is None:
+            return (f"{what} must give a date, but '{k.name}' is free text; make it a date field "
+                    "(format: date or date-time) in its form")
+    if key == "within_expr":
+        if k.kind in ("number", "boolean", "list", "object", "date", "datetime"):
+            return (f"'within_expr' must give a duration text such as \"24h\" or \"3wd\", but this gives "
+                    f"{_kind_words(k)}; for a fixed date use 'due_expr'")
+        if k.kind == "duration":
+            return ("'within_expr' must give a duration text such as \"24h\" or \"3wd\"; days(3) is a "
+                    "time span for date arithmetic: write \"3d\", or use 'due_expr: now() + days(3)'")
+    return None
+
+
+def _kind_words(k: Kind) -> str:
+    from engine.language.expr_types import _describe
+
+    return f"'{k.name}', {_describe(k)}" if k.name else _describe(k)

@@ -422,6 +422,7 @@ class Runtime:
         ctx: dict[str, Any] = dict(w.s["data"])
         ctx["instance"] = {"id": w.s["id"], "started_at": w.s["started_at"], "started_by": w.s["started_by"], "procedure": w.s["procedure"]}
         ctx["__now__"] = w.now
+        ctx["__calendar__"] = self._calendar(None)
         return ctx
 
     def _eval(self, w: _Work, expr: Expr, step: Step, what: str) -> Any:
