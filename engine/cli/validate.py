@@ -22,11 +22,17 @@ def _calendars(cfg):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
-    """Check procedures and forms; print every problem as FILE:LINE:COL: message."""
+    """Check procedures and forms; print every problem as FILE:LINE:COL: message.
+
+    Procedures are checked against the configuration they will run with (roles need user
+    groups, calendars must exist) and may spawn any procedure of the configured folder.
+    """
     from engine.language.procedure import load_library
 
     cfg = load_config(ctx.obj["config_path"])
-    lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")])
+    lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")],
+                       extra_procedures=[cfg.path("paths", "procedures", default="procedures")],
+                       config=cfg)
     for p in lib.problems:
         click.echo(str(p))
     if lib.problems:

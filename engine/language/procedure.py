@@ -15,9 +15,10 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
+from engine.language import spawns
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
 from engine.language.expr_types import Kind, form_kinds, result_kind
@@ -26,6 +27,9 @@ from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
 from engine.language.suggest import suggest
 from engine.language.yaml_source import Path as YamlPath
+
+if TYPE_CHECKING:
+    from engine.language.deployment import Settings
 
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
@@ -47,7 +51,7 @@ STEP_KEYS = {
     "join": {"next"},
     "wait": {"duration", "until", "offset", "next"},
     "spawn": {"procedure", "with", "next"},
-    "end": {"outcome"},
+    "end": {"outcome", "ends_instance"},
 }
 DEADLINE_KEYS = {"within", "within_expr", "due_expr", "calendar", "remind_before", "escalate"}
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -109,6 +113,7 @@ class Step:
     procedure: str | None = None
     with_: tuple[tuple[str, Expr], ...] = ()
     outcome: str | None = None
+    ends_instance: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -191,7 +196,7 @@ def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 _MEMO_SIZE = 64
 # The files read, each as (name, bytes or None when missing): what a library is kept by.
 _Contents = tuple[tuple[str, bytes | None], ...]
-_libraries: dict[tuple[_Contents, _Contents], Library] = {}
+_libraries: dict[tuple[_Contents, _Contents, _Contents], Library] = {}
 _compiled: dict[
     tuple[str, str, tuple[tuple[str, str], ...]], tuple[Procedure, Mapping[str, Form]]
 ] = {}
@@ -215,21 +220,34 @@ def _contents(files: list[Path]) -> _Contents:
 
 
 def load_library(
-    paths: Iterable[str | os.PathLike[str]], *, extra_forms: Iterable[str | os.PathLike[str]] = ()
+    paths: Iterable[str | os.PathLike[str]], *, extra_forms: Iterable[str | os.PathLike[str]] = (),
+    extra_procedures: Iterable[str | os.PathLike[str]] = (), config: Settings | None = None,
 ) -> Library:
     """Read every procedure and form under ``paths`` (files or folders).
 
     A file whose top level has ``schema`` is a form, anything else a procedure. Forms in
     ``extra_forms`` are available to the procedures but their problems are not reported
-    (used when validating one procedure file against the shipped forms folder).
+    (used when validating one procedure file against the shipped forms folder). Spawn steps
+    may open the procedures of ``extra_procedures`` and of the folders of the files given
+    (read as outlines only; their problems are not reported either). With ``config``, roles
+    without user groups and unknown calendars are problems too (``deployment.check_config``).
     """
     files = _yaml_files(paths)
     extra = _yaml_files(p for p in map(Path, extra_forms) if p.exists())
-    lib = _remember(_libraries, (_contents(files), _contents(extra)), lambda: _load_library(files, extra))
-    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=list(lib.problems))
+    given = {p.resolve() for p in files}
+    folders = {p.parent for p in files if p.is_file()} | {p for p in map(Path, extra_procedures) if p.is_dir()}
+    others = [q for q in _yaml_files(sorted(folders)) if q.resolve() not in given]
+    key = (_contents(files), _contents(extra), _contents(others))
+    lib = _remember(_libraries, key, lambda: _load_library(files, extra, others))
+    problems = list(lib.problems)
+    if config is not None:
+        from engine.language.deployment import check_config
+
+        problems = sorted(problems + check_config(lib.procedures.values(), config))
+    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=problems)
 
 
-def _load_library(files: list[Path], extra: list[Path]) -> Library:
+def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> Library:
     lib = Library()
     sources: list[yamlsrc.Source] = []
     seen_forms: dict[str, str] = {}
@@ -273,6 +291,8 @@ def _load_library(files: list[Path], extra: list[Path]) -> Library:
 
     for proc in lib.procedures.values():
         lib.problems.extend(check_triggers(proc, lib.procedures))
+    outlines = {k: v for k, v in spawns.outlines(others).items() if k not in lib.procedures}
+    lib.problems.extend(spawns.check_spawns(lib.procedures, outlines, lib.forms))
     lib.problems.sort()
     return lib
 
@@ -704,6 +724,11 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             kw["with_"] = tuple((str(k), e) for k, v in w.items() if (e := c.expr(v, (*path, "with", k), sid, "spawn")))
     if stype == "end":
         kw["outcome"] = c.text(node, "outcome", path, required=True)
+        if "ends_instance" in node:
+            if not isinstance(node["ends_instance"], bool):
+                c.err((*path, "ends_instance"), "'ends_instance' is true or false")
+            else:
+                kw["ends_instance"] = node["ends_instance"]
     elif stype != "parallel":
         if "next" not in node:
             c.err(path, f"step '{sid}' needs 'next': where to go afterwards (or make it 'type: end')")
@@ -771,19 +796,31 @@ def _check_parallel(c: ProcedureChecker, steps: Mapping[str, Step]) -> None:
             c.err(("steps", s.id, "join"), f"join '{s.join}' already closes parallel step '{joins_named[s.join]}'; each parallel step needs its own join")
             continue
         joins_named[s.join] = s.id
-        for b in s.branches:
+        for i, b in enumerate(s.branches):
             seen, todo, found = set(), [b], False
+            ends: list[str] = []
             while todo:
                 x = todo.pop()
                 if x == s.join:
                     found = True
                     continue
-                if x in seen or x not in steps or steps[x].type == "end":
+                if x in seen or x not in steps:
                     continue
                 seen.add(x)
+                if steps[x].type == "end":
+                    if not steps[x].ends_instance and x not in ends:
+                        ends.append(x)
+                    continue
                 todo.extend(steps[x].targets)
             if not found:
                 c.err(("steps", s.id, "branches"), f"branch '{b}' of parallel step '{s.id}' never reaches its join '{s.join}'")
+            else:
+                for end in ends:
+                    c.err(("steps", s.id, "branches", i), (
+                        f"branch '{b}' of parallel step '{s.id}' can reach the end step '{end}' before its "
+                        f"join '{s.join}': that would close the whole instance while the other branches are "
+                        f"still open; lead it to '{s.join}', or write 'ends_instance: true' on '{end}' if "
+                        "ending everything there is meant"))
     for s in steps.values():
         if s.type == "join" and s.id not in joins_named:
             c.err(("steps", s.id), f"join step '{s.id}' has no matching parallel step; name it in a parallel step's 'join:'", key=True)

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.config import load_config
 from engine.language.procedure import load_library
 
 ROOT = Path(__file__).parents[2]
@@ -36,7 +37,7 @@ def test_every_broken_file_has_expectations():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_broken_file_reports_exact_problems(name, monkeypatch):
     monkeypatch.chdir(ROOT)
-    lib = load_library([name, LANG_FORMS.relative_to(ROOT)])
+    lib = load_library([name, LANG_FORMS.relative_to(ROOT)], config=load_config(ROOT / "config.yaml"))
     assert [str(p) for p in lib.problems] == EXPECTED[name]
 
 
