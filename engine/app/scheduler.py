@@ -101,7 +101,7 @@ def _fire_trigger(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure
                 continue  # not recorded yet, or not yet due: looked at again next pass
             context = {**data, "instance": {"id": record_id, "started_at": state.get("started_at"),
                                             "started_by": state.get("started_by"),
-                                            "procedure": rule.procedure}, "__now__": now}
+                                            "procedure": rule.procedure}, "__now__": now, "__calendar__": cal}
             origin = {"procedure": rule.procedure, "instance": record_id, "step": rule.step,
                       "trigger": f"{rule.step}.{rule.field} {rule.offset}", "occurrence": iso(due)}
             if due < since:
