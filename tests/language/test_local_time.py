@@ -107,3 +107,58 @@ def test_table_functions(source, expected):
 def test_table_functions_refuse_text_cells_by_name():
     with pytest.raises(ExpressionError, match=r"sum_of\(\) adds numbers, but a row holds 'x'"):
         compile_expr("sum_of(t.rows, 'score')").evaluate({"t": {"rows": [{"score": "x"}]}})
+
+
+# --- working-day schedules ---------------------------------------------------------------
+
+from engine.language.starts import Schedule  # noqa: E402
+
+OFFICIAL = Calendar.from_config("default", {"public_holidays": "china"})
+
+
+def test_official_holidays_and_make_up_days_come_from_chinesecalendar():
+    assert OFFICIAL.day_kind(dt.date(2026, 10, 1)) == "holiday"
+    assert OFFICIAL.day_kind(dt.date(2026, 10, 10)) == "makeup"  # Saturday, worked (调休)
+    assert OFFICIAL.day_kind(dt.date(2025, 1, 28)) == "holiday"  # not only 2026
+    assert OFFICIAL.known_until() is not None and OFFICIAL.known_until() >= dt.date(2026, 12, 31)
+
+
+def test_configured_days_override_the_official_ones():
+    cal = Calendar.from_config("x", {"public_holidays": "china", "workdays": ["2026-10-07"],
+                                     "holidays": ["2026-10-10", "2027-01-01"]})
+    assert cal.is_working_day(dt.date(2026, 10, 7))       # the company works that holiday
+    assert not cal.is_working_day(dt.date(2026, 10, 10))  # and gives the make-up Saturday off
+    assert not cal.is_working_day(dt.date(2027, 1, 1))    # a year the package does not know yet
+    assert cal.known_until() == dt.date(2027, 1, 1)
+
+
+def test_unknown_public_holiday_source_is_named():
+    with pytest.raises(ValueError, match="calendars.x.public_holidays: unknown source 'japan'"):
+        Calendar.from_config("x", {"public_holidays": "japan"})
+
+
+@pytest.mark.parametrize("hhmm", ["00:30", "07:30", "23:30"])
+def test_workday_schedule_skips_national_day_and_keeps_the_make_up_saturday(hhmm):
+    daily = Schedule(every="daily", day=1, at=(8, 30), workdays=True)
+    h, m = map(int, hhmm.split(":"))
+    after = dt.datetime(2026, 9, 30, h, m, tzinfo=SH)
+    got = daily.occurrences(after, dt.datetime(2026, 10, 12, 23, 59, tzinfo=SH), SH, calendar=OFFICIAL)
+    days = [t.astimezone(SH).date().isoformat() for t in got]
+    first = [] if hhmm == "23:30" else ["2026-09-30"]
+    assert days == [*first, "2026-10-08", "2026-10-09", "2026-10-10", "2026-10-12"]
+    assert all(t.astimezone(SH).time() == dt.time(8, 30) for t in got)
+
+
+def test_monthly_workday_schedule_moves_off_a_holiday():
+    monthly = Schedule(every="monthly", day=1, at=(9, 0), workdays=True)
+    after = dt.datetime(2026, 9, 30, 23, 30, tzinfo=SH)
+    assert monthly.next_after(after, SH, OFFICIAL) == dt.datetime(2026, 10, 8, 9, 0, tzinfo=SH)
+    # the next one is 1 November (a Sunday), so Monday 2 November
+    nxt = monthly.next_after(dt.datetime(2026, 10, 8, 9, 0, tzinfo=SH), SH, OFFICIAL)
+    assert nxt == dt.datetime(2026, 11, 2, 9, 0, tzinfo=SH)
+
+
+def test_schedules_written_before_keep_their_rule_key():
+    plain = Schedule(every="daily", day=1, at=(8, 30))
+    assert plain.rule == Schedule(every="daily", day=1, at=(8, 30), workdays=False).rule
+    assert plain.rule != Schedule(every="daily", day=1, at=(8, 30), workdays=True).rule
