@@ -589,7 +589,7 @@ def _china() -> tuple[frozenset[date], frozenset[date], tuple[int, ...]]:
     From ``chinesecalendar`` (maintained from the State Council's yearly notices) rather than
     lists copied into config.yaml, which ran out at the end of 2026.
     """
-    import chinese_calendar
+    import chinese_calendar  # type: ignore[import-untyped]  # ships no type information
 
     holidays = frozenset(chinese_calendar.holidays)
     workdays = frozenset(chinese_calendar.workdays)
