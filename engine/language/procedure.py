@@ -50,7 +50,7 @@ STEP_KEYS = {
     "parallel": {"branches", "join"},
     "join": {"next"},
     "wait": {"duration", "until", "offset", "next"},
-    "spawn": {"procedure", "with", "next"},
+    "spawn": {"procedure", "with", "next", "again"},
     "end": {"outcome", "ends_instance"},
 }
 DEADLINE_KEYS = {"within", "within_expr", "due_expr", "calendar", "remind_before", "escalate"}
@@ -114,6 +114,7 @@ class Step:
     with_: tuple[tuple[str, Expr], ...] = ()
     outcome: str | None = None
     ends_instance: bool = False
+    spawn_again: bool = False  # a spawn step entered again (rework) opens another instance
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -722,6 +723,12 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             c.err((*path, "with"), "'with' maps fields of the new instance's start data to expressions")
         else:
             kw["with_"] = tuple((str(k), e) for k, v in w.items() if (e := c.expr(v, (*path, "with", k), sid, "spawn")))
+        if "again" in node:
+            if not isinstance(node["again"], bool):
+                c.err((*path, "again"), "'again' is true (open a new linked instance each time the step is "
+                                        "entered, e.g. after a rejection) or false (the default: only the first time)")
+            else:
+                kw["spawn_again"] = node["again"]
     if stype == "end":
         kw["outcome"] = c.text(node, "outcome", path, required=True)
         if "ends_instance" in node:

@@ -482,6 +482,11 @@ class Runtime:
         elif kind == "spawn":
             if step.procedure is None:  # as for parallel: the validator requires it
                 raise CommandRejected(f"step '{step.id}': a spawn step needs the procedure it starts")
+            if not step.spawn_again and any(link["step"] == step.id for link in w.s["links"]):
+                # Entered again through a rework loop: the instance opened the first time is
+                # still the linked one (a second CAPA per rejection helps nobody).
+                self._leave(w, step)
+                return
             data = {k: _jsonable(self._eval(w, e, step, f"value of '{k}'")) for k, e in step.with_}
             link: Link = {"procedure": step.procedure, "step": step.id, "data": data}
             w.s["links"].append(link)
