@@ -1,7 +1,7 @@
 """Factories shared by the service, concurrency and durability tests.
 
-Users are real (``users.add_user``, scrypt hashes), so create them once per test and reuse
-them. ``play`` drives one answers file (``tests/data/answers/*.yaml``) through the service,
+Users are real (``users.add_user``: scrypt hashes, at the cheap work factor the test session
+sets in ``tests/conftest.py``). ``play`` drives one answers file (``tests/data/answers/*.yaml``) through the service,
 committing every use case in its own transaction, exactly as a web request would.
 """
 

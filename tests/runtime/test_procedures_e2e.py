@@ -65,7 +65,7 @@ ROLE_USER = {
 
 @cache
 def _hash(password: str) -> str:
-    return user_store.generate_password_hash(password, method="scrypt")
+    return user_store.generate_password_hash(password, method=user_store.PASSWORD_METHOD)
 
 
 @pytest.fixture
