@@ -253,10 +253,14 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
     sources: list[yamlsrc.Source] = []
     seen_forms: dict[str, str] = {}
 
+    broken_forms: dict[str, str] = {}
+
     def add_form(src: yamlsrc.Source, report: bool) -> None:
         form, problems = parse_form(src)
         if report:
             lib.problems.extend(problems)
+        if form is None and isinstance(src.data, dict) and isinstance(src.data.get("id"), str):
+            broken_forms.setdefault(src.data["id"], src.file)
         if form is not None:
             if form.id in seen_forms and report:
                 lib.problems.append(src.problem(("id",), f"form id '{form.id}' is also defined in {seen_forms[form.id]}; give each form its own id"))
@@ -281,8 +285,10 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
             form, _ = parse_form(src)
             if form is not None:
                 lib.forms.setdefault(form.id, form)
+            elif isinstance(src.data.get("id"), str):
+                broken_forms.setdefault(src.data["id"], src.file)
     for src in sources:
-        proc, problems = parse_procedure(src, lib.forms)
+        proc, problems = parse_procedure(src, lib.forms, broken_forms)
         lib.problems.extend(problems)
         if proc is not None:
             if proc.id in lib.procedures:
@@ -339,11 +345,20 @@ class ProcedureChecker:
         self.problems: list[Problem] = list(src.problems)
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
+        self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
 
     def err(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key=key))
 
     # -- small typed readers ------------------------------------------------------------
+
+    def _written(self, path: YamlPath) -> str:
+        """The word as the author wrote it at ``path`` (for YAML's booleans: no, off, ...)."""
+        line, col = self.src.where(path)
+        lines = self.src.text.splitlines()
+        text = lines[line - 1][col - 1:] if 0 < line <= len(lines) else ""
+        match = re.match(r"[^\s,\]}#]+", text)
+        return match.group(0) if match else "?"
 
     def text(self, node: Mapping[str, Any], key: str, path: YamlPath, *, required: bool = False) -> str | None:
         value = node.get(key)
@@ -394,22 +409,37 @@ class ProcedureChecker:
         return compiled
 
     def ref(self, value: Any, known: Iterable[str], path: YamlPath, what: str) -> str | None:
+        if isinstance(value, bool):
+            word = self._written(path)
+            self.err(path, f"YAML reads {word} as {str(value).lower()}, not as a {what} id; quote it: \"{word}\"")
+            self.broken_links |= what == "step"
+            return None
         if not isinstance(value, str):
             self.err(path, f"expected the id of a {what}")
             return None
         known = list(known)
         if value not in known:
+            if what == "form" and value in self.broken_forms:
+                # The form's own problems are the root error: no list of every form id.
+                self.err(path, f"form '{value}' cannot be used until the problems reported for "
+                               f"{self.broken_forms[value]} are fixed")
+                return None
             hint = suggest(value, known)
-            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {', '.join(sorted(known))}" if known else f"declare the {what} first")
+            listed = sorted(known)
+            shown = ", ".join(listed[:12]) + (f", ... ({len(listed)} in all)" if len(listed) > 12 else "")
+            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {shown}" if known else f"declare the {what} first")
             self.err(path, f"unknown {what} '{value}'; {fix}")
             self.broken_links |= what == "step"
             return None
         return value
 
 
-def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Procedure | None, list[Problem]]:
-    """Check one procedure against the language and the given forms."""
+def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
+                    broken_forms: Mapping[str, str] | None = None) -> tuple[Procedure | None, list[Problem]]:
+    """Check one procedure against the language and the given forms (``broken_forms``: ids
+    of forms whose files have problems of their own, with the file)."""
     c = ProcedureChecker(src, forms)
+    c.broken_forms = broken_forms or {}
     raw = src.data
     if raw is None:
         return None, c.problems
