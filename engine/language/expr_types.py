@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jinja2 import nodes
@@ -49,6 +49,7 @@ class Kind:
     name: str = ""
     literal: Any = None
     has_literal: bool = False
+    label: str = ""  # how messages name a computed value, e.g. "today()"
 
 
 UNKNOWN = Kind(None)
@@ -119,7 +120,7 @@ def _shown(k: Kind) -> str:
         return f"'{k.name}'"
     if k.has_literal:
         return repr(k.literal) if not isinstance(k.literal, str) else f'"{k.literal}"'
-    return "the other side"
+    return f"'{k.label}'" if k.label else "the other side"
 
 
 def _choices(k: Kind) -> str:
@@ -171,6 +172,14 @@ class _Typer:
         if k.has_literal:
             return str(k.literal)
         return ""
+
+    def source_of(self, node: nodes.Node) -> str:
+        path = self.path(node)
+        if path is not None:
+            return path
+        if isinstance(node, nodes.Const):
+            return repr(node.value)
+        return "..."
 
     # -- names ------------------------------------------------------------------------
     def path(self, node: nodes.Node) -> str | None:
@@ -305,7 +314,11 @@ class _Typer:
             self.kind(node.node)
             return _BOOL
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
-            return self.call(node.node.name, node.args)
+            result = self.call(node.node.name, node.args)
+            if result.kind is not None and not result.name:
+                args = ", ".join(self.source_of(a) for a in node.args)
+                result = replace(result, label=f"{node.node.name}({args})")
+            return result
         return UNKNOWN
 
     # -- comparisons --------------------------------------------------------------------

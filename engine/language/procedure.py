@@ -296,9 +296,9 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
             lib.procedures.setdefault(proc.id, proc)
     from engine.language.starts import check_triggers
 
-    for proc in lib.procedures.values():
-        lib.problems.extend(check_triggers(proc, lib.procedures))
     outlines = {k: v for k, v in spawns.outlines(others).items() if k not in lib.procedures}
+    for proc in lib.procedures.values():
+        lib.problems.extend(check_triggers(proc, lib.procedures, outlines))
     lib.problems.extend(spawns.check_spawns(lib.procedures, outlines, lib.forms))
     lib.problems.sort()
     return lib

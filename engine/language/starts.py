@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from engine.errors import Problem
 from engine.language.calendar import Calendar, Duration
 from engine.language.expressions import Expr, check_names
+from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure, ProcedureChecker
@@ -348,8 +349,10 @@ def watched_fields(watched: Procedure) -> set[str]:
     return known
 
 
-def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure]) -> list[Problem]:
-    """Check each trigger of ``proc`` against the procedure it watches, when that one is known."""
+def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure],
+                   others: Collection[str] = ()) -> list[Problem]:
+    """Check each trigger of ``proc`` against the procedure it watches: one of ``procedures``
+    (checked in full) or of ``others`` (ids of procedures known only by outline)."""
     problems: list[Problem] = []
     start_fields = set(proc.forms[proc.start_form].fields) if proc.start_form else None
     for t in proc.starts:
@@ -357,8 +360,14 @@ def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure]) -> list
             continue
         watched = procedures.get(t.procedure)
         if watched is None:
-            # Like a spawn step, the watched procedure may be validated on its own; the worker
-            # reports a trigger whose procedure is not installed.
+            if t.procedure not in others:
+                # A misspelt id would watch nothing and never fire, without a word.
+                ids = sorted({*procedures, *others})
+                hint = suggest(t.procedure, ids)
+                fix = f"did you mean '{hint}'?" if hint else f"known procedures: {', '.join(ids[:12])}"
+                line, col = t.where["procedure"]
+                problems.append(Problem(proc.file, line, col,
+                                        f"unknown procedure '{t.procedure}' to watch; {fix}"))
             continue
         known = watched_fields(watched)
         if f"{t.step}.{t.field}" not in known:
