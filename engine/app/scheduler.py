@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from engine import store
 from engine.errors import WorkflowError
 from engine.language.calendar import Calendar
 from engine.language.expressions import ExpressionError
@@ -57,6 +58,33 @@ def fire_due(wf: Workflow, sessions: sessionmaker[Session], now: datetime, *, li
             else:
                 started += _fire_trigger(wf, sessions, proc, rule, since_default, now, limit - started)
     return started
+
+
+def retry_spawns(wf: Workflow, sessions: sessionmaker[Session], *, limit: int = 100) -> int:
+    """Try again the linked instances that spawn steps could not open; returns how many opened.
+
+    Each failure waits as a firing of rule ``spawn`` (see ``Workflow.spawn_link``); its
+    subject names the parent instance and the link, whose recorded data is used again (a
+    corrected child procedure, or a newly installed one, lets it through)."""
+    from engine.app.service import SPAWN_RULE
+
+    with sessions() as s:
+        pending = [(f.id, f.procedure_id, f.subject) for f in tk.failed_firings(s, SPAWN_RULE, limit)]
+        s.rollback()
+    opened = 0
+    for firing, procedure_id, subject in pending:
+        parent_id, _, index = subject.rpartition(":")
+        with sessions.begin() as s:
+            parent = store.load_instance(s, parent_id)
+            links = parent.state.get("links") or []
+            if not index.isdigit() or int(index) >= len(links):
+                tk.finish_firing(s, firing, None, f"the link {subject} no longer exists")
+                continue
+            link = links[int(index)]
+            origin = {"procedure": parent.procedure_id, "instance": parent_id, "step": link["step"]}
+            if wf.spawn_link(s, origin, procedure_id, link.get("data") or {}, int(index), firing):
+                opened += 1
+    return opened
 
 
 def _calendar(wf: Workflow, proc: Procedure) -> Calendar:
