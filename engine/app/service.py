@@ -225,7 +225,7 @@ class Workflow:
         A failure never fails the command that asked for it (the person who completed the
         step is not blocked by another procedure's start form): it is recorded as a failed
         firing of rule ``spawn`` (subject ``PARENT:LINK``), which the worker retries
-        (``engine.app.scheduler.retry_spawns``), logging each failure."""
+        (``engine.app.scheduler.retry_spawns``); the first failure is logged."""
         try:
             with session.begin_nested():
                 child = self._start(session, procedure_id, SYSTEM, data, origin=origin)

@@ -530,15 +530,21 @@ class Runtime:
                 t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
                 t["reminded"] = False
         elif step.deadline:
-            due = self._due(w, step, step.deadline)
-            t["due_at"] = iso(due)
-            if step.deadline.remind_before:
-                t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
-                t["reminded"] = False
-            t["missed"] = False
-            t["escalated_to"] = []
+            try:
+                due = self._due(w, step, step.deadline)
+            except _NoDueDate as exc:
+                t["problem"] = exc.message
+            else:
+                t["due_at"] = iso(due)
+                if step.deadline.remind_before:
+                    t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
+                    t["reminded"] = False
+                t["missed"] = False
+                t["escalated_to"] = []
         # A step entered again (a rejection loop) shows what was recorded last time.
         created: TaskCreated = {"role": step.role, "due_at": t["due_at"]}
+        if "problem" in t:
+            created["problem"] = t["problem"]
         w.event("task:created", created, step=step.id, task=t["id"])
 
     def _create_wait(self, w: _Work, step: Step) -> None:
@@ -574,7 +580,14 @@ class Runtime:
             except DurationError as exc:
                 raise CommandRejected(f"step '{step.title}': the deadline expression gave {value!r}: {exc}") from exc
         if d.due_expr is not None:
-            return _as_datetime(self._eval(w, d.due_expr, step, "due date"), step, cal)
+            value = self._eval(w, d.due_expr, step, "due date")
+            try:
+                return _as_datetime(value, step, cal)
+            except CommandRejected as exc:
+                # The data decides the deadline (an optional date left empty): the task opens
+                # without one and says why, rather than refusing the previous submission.
+                raise _NoDueDate(f"no due time: 'due_expr: {d.due_expr.source}' gave {value!r}, "
+                                 "not a date; correct that field to set one") from exc
         raise CommandRejected(f"step '{step.id}' has a deadline without a duration")
 
     def _refresh_timer(self, w: _Work) -> None:
@@ -617,6 +630,10 @@ def _task_timers(t: Task, step: Step, calendar_of: Callable[[Deadline | None], C
             if fired < len(levels):
                 out.append(calendar_of(step.deadline).add(due, levels[fired].after))
     return out
+
+
+class _NoDueDate(CommandRejected):
+    """A deadline whose date comes from data that holds none."""
 
 
 def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:

@@ -66,3 +66,44 @@ def test_customer_file_is_due_the_next_morning(library, started, due):
     form = proc.forms[proc.start_form]
     data = {f: "x" for f, info in form.fields.items() if info.required and info.type == "string"}
     assert first_due(library, "customer-initial-visit", datetime.fromisoformat(started).replace(tzinfo=SH), data) == due
+
+
+EMPTY_DATE = """id: empty-date
+title: 日期为空
+roles: {inspector: 检验员}
+start: {roles: [inspector], step: inspect}
+steps:
+  inspect: {title: 检验, role: inspector, form: check, next: deliver}
+  deliver:
+    title: 交付
+    role: inspector
+    form: note
+    deadline: {due_expr: inspect.delivered_on, escalate: inspector}
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+def test_an_empty_date_field_opens_the_task_without_a_deadline_and_says_why():
+    lang = load_library([ROOT / "tests" / "data" / "lang" / "forms"])
+    from engine.language.procedure import load_procedure_text
+    from engine.runtime.commands import CompleteTask
+
+    proc = load_procedure_text(EMPTY_DATE, "empty-date.yaml", lang.forms)
+    rt = Runtime(proc, {"default": CAL})
+    me = Actor("u1", frozenset({"inspector"}), "甲")
+    now = datetime(2026, 11, 30, 23, 30, tzinfo=SH)
+    state, _ = rt.apply(None, Start(me, instance_id="i1"), now)
+    [task] = open_tasks(state)
+    # delivered_on is optional and left empty: the inspector's submission is not refused.
+    state, events = rt.apply(state, CompleteTask(task["id"], me, {"verdict": "合格"}), now)
+    [deliver] = open_tasks(state)
+    assert deliver["step"] == "deliver" and deliver["due_at"] is None
+    assert "gave None, not a date; correct that field" in deliver["problem"]
+    assert [e["data"].get("problem") for e in events if e["type"] == "task:created"] == [deliver["problem"]]
+    # With the date given, the deadline is midnight at the start of that Beijing day.
+    state, _ = rt.apply(None, Start(me, instance_id="i2"), now)
+    [task] = open_tasks(state)
+    state, _ = rt.apply(state, CompleteTask(task["id"], me, {"verdict": "合格", "delivered_on": "2026-12-03"}), now)
+    [deliver] = open_tasks(state)
+    assert datetime.fromisoformat(deliver["due_at"]) == datetime(2026, 12, 3, tzinfo=SH)
