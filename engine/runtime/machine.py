@@ -554,7 +554,20 @@ class Runtime:
         elif step.until is None:  # as for parallel: the validator requires one of the two
             raise CommandRejected(f"step '{step.id}': a wait step needs 'duration' or 'until'")
         else:
-            wake = _as_datetime(self._eval(w, step.until, step, "wait time"), step, cal)
+            value = self._eval(w, step.until, step, "wait time")
+            try:
+                wake = _as_datetime(value, step, cal)
+            except CommandRejected:
+                # The date it waits for was not recorded (an optional field left empty). Holding
+                # the instance would stall it with nothing left to change that; refusing would
+                # block the previous person. It goes on at the next tick, and says why.
+                problem = (f"did not wait: 'until: {step.until.source}' gave {value!r}, not a date")
+                t = self._new_task(w, step, "wait")
+                t["wake_at"] = w.at
+                t["problem"] = problem
+                w.event("task:created", {"role": None, "wake_at": t["wake_at"], "problem": problem},
+                        step=step.id, task=t["id"])
+                return
             if step.offset is not None:
                 wake = cal.add(wake, step.offset)
         t = self._new_task(w, step, "wait")

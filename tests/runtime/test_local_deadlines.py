@@ -107,3 +107,33 @@ def test_an_empty_date_field_opens_the_task_without_a_deadline_and_says_why():
     state, _ = rt.apply(state, CompleteTask(task["id"], me, {"verdict": "合格", "delivered_on": "2026-12-03"}), now)
     [deliver] = open_tasks(state)
     assert datetime.fromisoformat(deliver["due_at"]) == datetime(2026, 12, 3, tzinfo=SH)
+
+
+EMPTY_WAIT = """id: empty-wait
+title: 等待日期为空
+roles: {inspector: 检验员}
+start: {roles: [inspector], step: inspect}
+steps:
+  inspect: {title: 检验, role: inspector, form: check, next: hold}
+  hold: {type: wait, title: 等到交付日, until: inspect.delivered_on, next: visit}
+  visit: {title: 回访, role: inspector, form: note, next: done}
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+def test_a_wait_for_an_empty_date_goes_on_and_says_why_instead_of_stalling():
+    from engine.language.procedure import load_procedure_text
+    from engine.runtime.commands import CompleteTask, Tick
+
+    lang = load_library([ROOT / "tests" / "data" / "lang" / "forms"])
+    proc = load_procedure_text(EMPTY_WAIT, "empty-wait.yaml", lang.forms)
+    rt = Runtime(proc, {"default": CAL})
+    me = Actor("u1", frozenset({"inspector"}), "甲")
+    now = datetime(2026, 12, 1, 0, 30, tzinfo=SH)
+    state, _ = rt.apply(None, Start(me, instance_id="i1"), now)
+    [task] = open_tasks(state)
+    state, events = rt.apply(state, CompleteTask(task["id"], me, {"verdict": "合格"}), now)
+    [hold] = open_tasks(state)
+    assert hold["kind"] == "wait" and "gave None, not a date" in hold["problem"]
+    state, _ = rt.apply(state, Tick(), now)
+    assert [t["step"] for t in open_tasks(state)] == ["visit"]
