@@ -367,6 +367,17 @@ _TASK_REF = Prepared(select(_T.c.instance_id, _T.c.step, _T.c.kind)
                      .where(_T.c.id == bindparam("b_id")))
 
 
+_VERSION_OF = Prepared(select(_I.c.version_id).where(_I.c.id == bindparam("b_id")))
+
+
+def version_of(session: Session, instance_id: str) -> int:
+    """The procedure version an instance is pinned to (one indexed read, no state loaded)."""
+    found = batch(session, [(_VERSION_OF, [{"b_id": instance_id}])])[0]
+    if not found:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    return int(found[0][0])
+
+
 def task_ref(session: Session, task_id: str) -> TaskRef:
     """Instance, step and kind of a task (what a submission needs to be routed)."""
     found = batch(session, [(_TASK_REF, [{"b_id": task_id}])])[0]

@@ -7,6 +7,8 @@ committing every use case in its own transaction, exactly as a web request would
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,12 @@ def config() -> Config:
 
 
 def answers(name: str) -> dict[str, Any]:
+    """An answer file, parsed once per test session (a copy: callers may change it)."""
+    return copy.deepcopy(_parsed(name))
+
+
+@functools.cache
+def _parsed(name: str) -> dict[str, Any]:
     return yaml.safe_load((ANSWERS / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
