@@ -50,3 +50,27 @@ def test_instance_page_shows_why_a_task_has_no_due_time(db_url, tmp_path):
         assert "需要处理：no due time: &#39;due_expr: inspect.delivered_on&#39; gave None" in page
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_instance_page_shows_a_spawn_that_could_not_open(db_url, tmp_path):
+    from tests.app.test_spawn_failures import _write
+
+    _write(tmp_path, "^[A-Z]+$")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"clerk": ["clerks"], "admin": ["admins"]}}})
+    try:
+        services, wf = app.extensions["services"], app.extensions["workflow"]
+        with services.database.sessions.begin() as s:
+            store.add_user(s, "clerk1", "pw-clerk1", ["clerks"])
+        with services.database.sessions.begin() as s:
+            state = wf.start(s, "parent", "clerk1", {})
+            [task] = [t for t in state["tasks"].values() if t["status"] == "open"]
+            wf.complete_task(s, f"{state['id']}.{task['id']}", "clerk1", {"code": "abc"})
+        b = Browser(app)
+        b.login("clerk1")
+        page = b.get(f"/instances/{state['id']}").text
+        assert "child 未能发起，系统将自动重试" in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
