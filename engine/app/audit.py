@@ -285,6 +285,11 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
             sections.append(Section(sid, step_title(proc, sid), form, masked))
         timeline, signatures = [], []
+        corrected_by: dict[str, list[int]] = {}  # signed task -> later corrections of what it covered
+        for raw in events:
+            if raw["type"] == "data:corrected":
+                for tid in (raw["data"] or {}).get("signed_before", []):
+                    corrected_by.setdefault(tid, []).append(raw["seq"])
         for raw in events:
             e, shown = mask_event(keys, raw, reader)
             unmasked |= shown
@@ -297,7 +302,9 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             if sig:
                 signatures.append({"step": step_title(proc, e["step"]), "name": sig.get("name"),
                                    "user": sig.get("user"), "at": sig.get("at") or e["at"],
-                                   "meaning": sig.get("meaning"), "event": _(e["type"])})
+                                   "meaning": sig.get("meaning"), "event": _(e["type"]),
+                                   "seq": e["seq"], "data_hash": sig.get("data_hash"),
+                                   "corrected_by": corrected_by.get(e["task"] or "", [])})
         corrections = []
         for key, items in corrections_by_key.items():
             sid, _sep, name = key.partition(".")

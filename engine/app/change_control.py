@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import NotPermitted
+from engine.i18n import _
 from engine.store import versions
 
 if TYPE_CHECKING:
@@ -32,6 +33,14 @@ def check_decider(procedure_id: str, state: Mapping[str, Any], actor: Actor) -> 
         raise NotPermitted(
             f"{actor.user} sent this change for approval and so may not review or approve it; "
             "another member of the reviewer or approver group must decide (document control)")
+
+
+def refuse_correction(procedure_id: str) -> None:
+    """A change request's data is fixed once submitted: what was reviewed and approved is what
+    the record shows. A wrong request is rejected and sent again, never corrected."""
+    if procedure_id == PROCEDURE_ID:
+        raise NotPermitted(_("a change request cannot be corrected once submitted; reject it and "
+                             "send the draft again with the right details"))
 
 
 def after_decision(session: Session, state: Mapping[str, Any]) -> None:

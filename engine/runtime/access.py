@@ -18,11 +18,15 @@ from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
 __all__ = [
-    "ADMIN", "check_act", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
+    "ADMIN", "CLOSED_CORRECTION_ROLE", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "may_reassign", "may_release", "may_start",
 ]
 
 ADMIN = "admin"
+#: The role that corrects a closed (completed or cancelled) record, when the procedure declares
+#: it: once a record is closed, its values were relied on (reported, archived, signed), so
+#: neither the step's role nor an administrator changes them any more.
+CLOSED_CORRECTION_ROLE = "quality_manager"
 
 
 def holds(task: Mapping[str, Any], actor: Actor) -> bool:
@@ -93,7 +97,17 @@ def correction_roles(procedure: Procedure, step_id: str) -> frozenset[str]:
     return frozenset({ADMIN, *procedure.start_roles})
 
 
-def may_correct(procedure: Procedure, step_id: str, actor: Actor) -> bool:
-    """Whether ``actor`` may correct the data recorded at ``step_id`` (a person, never the
-    system: a correction is someone's statement)."""
-    return not actor.system and bool(actor.roles & correction_roles(procedure, step_id))
+def closed_correction_roles(procedure: Procedure) -> frozenset[str]:
+    """The roles that correct a closed record: the quality role the procedure declares
+    (``CLOSED_CORRECTION_ROLE``), or nobody when it declares none."""
+    return frozenset({CLOSED_CORRECTION_ROLE} & set(procedure.roles))
+
+
+def may_correct(procedure: Procedure, step_id: str, actor: Actor, status: str = "running") -> bool:
+    """Whether ``actor`` may correct the data recorded at ``step_id`` of an instance in
+    ``status`` (a person, never the system: a correction is someone's statement)."""
+    if actor.system:
+        return False
+    if status != "running":
+        return bool(actor.roles & closed_correction_roles(procedure))
+    return bool(actor.roles & correction_roles(procedure, step_id))

@@ -69,6 +69,8 @@ class DataCorrected(TypedDict):
     old: Any
     new: Any
     reason: str
+    signature: NotRequired[SignatureRecord]  # the corrector's, meaning 更正
+    signed_before: NotRequired[list[str]]  # tasks whose signatures covered the old value
 
 
 class RouteTaken(TypedDict):

@@ -133,7 +133,9 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
         signed = {e["step"]: e["data"]["signature"] for e in events if "signature" in e["data"]}
         assert signed["report"]["meaning"] == "确认" and signed["report"]["user"] == "inspector1"
         assert signed["review"] == {"user": "supervisor1", "name": "质量主管一", "meaning": "审核",
-                                    "at": signed["review"]["at"]}
+                                    "at": signed["review"]["at"], "data_hash": signed["review"]["data_hash"]}
+        # Each signature is bound to the record as it was signed (the review saw the report).
+        assert len({signed["report"]["data_hash"], signed["review"]["data_hash"]}) == 2
 
         # The spawned repair-process inspection points back at its origin.
         spawned = store.list_instances(s, "repair-process-inspection")
