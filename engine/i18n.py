@@ -410,6 +410,7 @@ ZH: dict[str, str] = {
     "a change request cannot be corrected once submitted; reject it and send the draft again with "
     "the right details": "变更申请提交后不能更正；请驳回后以正确内容重新提交草稿",
     "signed before correction": "签于更正之前",
+    "the record shown differs from its audit trail: {difference}": "所显示的记录与其审计轨迹不一致：{difference}",
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":
         "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
