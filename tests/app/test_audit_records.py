@@ -26,6 +26,7 @@ from engine.store.kpi_query import drill, kpis
 from engine.store.ledger_query import LedgerQuery, ledger_page, ledger_rows
 from engine.store.tables import FieldIndex
 from tests.helpers.service import PASSWORD, answers, play, setup
+from tests.helpers.tamper import insider
 
 PID = "after-sales-inspection"
 
@@ -188,7 +189,7 @@ def test_export_verifies_offline_and_tampering_is_caught(played, sessions):
 
 def test_dossier_chain_check_names_tampering(played, sessions, engine):
     _wf, first, _second = played
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(update(Event.__table__).where(Event.__table__.c.instance_id == first,
                                                    Event.__table__.c.seq == 2)
                      .values(actor="mallory"))

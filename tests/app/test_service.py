@@ -26,6 +26,7 @@ from tests.helpers.service import (
     play,
     setup,
 )
+from tests.helpers.tamper import insider
 
 PROCS = {"after-sales-inspection", "product-acceptance-inspection", "repair-process-inspection",
          "procedure-change-control"}
@@ -158,9 +159,10 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
                                                Event.type == "task:completed")
                            .order_by(Event.seq)).first()
         forged = {**target.data, "data": {**target.data["data"], "receipt_no": "RK-FORGED"}}
-        s.execute(text("UPDATE events SET data = :d WHERE id = :id"),
-                  {"d": json.dumps(forged, ensure_ascii=False), "id": target.id})
         s.commit()
+        with insider(s.get_bind()) as conn:
+            conn.execute(text("UPDATE events SET data = :d WHERE id = :id"),
+                         {"d": json.dumps(forged, ensure_ascii=False), "id": target.id})
     with sessions() as s:
         breaks = store.verify(s)
     assert [(b.instance_id, b.seq, b.problem) for b in breaks] == [
