@@ -410,6 +410,16 @@ ZH: dict[str, str] = {
     "a change request cannot be corrected once submitted; reject it and send the draft again with "
     "the right details": "变更申请提交后不能更正；请驳回后以正确内容重新提交草稿",
     "signed before correction": "签于更正之前",
+    "the start": "发起",
+    "'{title}' must be done by someone other than whoever did '{other}' (separation of duties), and you "
+    "did; another holder of the role must do it":
+        "“{title}”须由“{other}”的完成人以外的人员办理（职责分离），而您办理了后者；请由该角色的其他人员办理",
+    "{user} wrote this draft and so may not review or approve it; another member of the reviewer or "
+    "approver group must decide (document control)":
+        "{user} 是此草稿的编写人，不能审核或批准它；须由审核或批准组的其他成员决定（文件控制）",
+    "draft {version} no longer has the content that was sent for approval ({approved}…, now {actual}…); "
+    "reject this change and send the draft again":
+        "草稿 {version} 的内容已不是提交审批时的内容（{approved}…，现为 {actual}…）；请驳回此更改并重新提交草稿",
     "the record shown differs from its audit trail: {difference}": "所显示的记录与其审计轨迹不一致：{difference}",
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":

@@ -275,7 +275,7 @@ class Workflow:
         kind = Approve if approve else Reject
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
-            change_control.check_decider(rt.procedure.id, state, actor)
+            change_control.check_decider(session, rt.procedure.id, state, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
             return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
 

@@ -27,6 +27,7 @@ from engine.app.masking import (
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
+from engine.runtime.commands import Actor
 from engine.store import drafts
 from engine.store.tables import TaskKind
 
@@ -76,11 +77,17 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
         rows = store.open_tasks_for(s, roles, username, limit=limit)
         pinned: dict[str, Procedure] = {}
         out = []
+        states: dict[str, dict] = {}
         for row in rows:
             proc = pinned.get(row.instance_id)
             if proc is None:
-                version_id = store.load_instance(s, row.instance_id).version_id
-                proc = pinned[row.instance_id] = wf.runtime(s, version_id).procedure
+                instance = store.load_instance(s, row.instance_id)
+                states[row.instance_id] = instance.state
+                proc = pinned[row.instance_id] = wf.runtime(s, instance.version_id).procedure
+            step = proc.steps.get(row.step)
+            if step is not None and step.separate_from and access.separation_conflict(
+                    states[row.instance_id], proc, {"step": row.step}, Actor(user=username)):
+                continue  # separation of duties: this user did an earlier step it is kept from
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
                                  row.due_at, row.created_at))

@@ -38,8 +38,8 @@ TOP_KEYS = {
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline"},
-    "approval": {"role", "form", "next", "on_reject", "signature", "deadline"},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from"},
+    "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from"},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -107,6 +107,9 @@ class Step:
     procedure: str | None = None
     with_: tuple[tuple[str, Expr], ...] = ()
     outcome: str | None = None
+    # Separation of duties: steps (``start``: who started the instance) whose doers may not
+    # do this one.
+    separate_from: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -669,6 +672,16 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             kw["deadline"] = _parse_deadline(c, node["deadline"], (*path, "deadline"), sid, roles, calendar)
         if stype == "approval" and "on_reject" in node:
             kw["on_reject"] = c.ref(node["on_reject"], step_ids, (*path, "on_reject"), "step")
+        if "separate_from" in node:
+            sep = node["separate_from"]
+            sep = [sep] if isinstance(sep, str) else sep
+            if not isinstance(sep, list) or not sep:
+                c.err((*path, "separate_from"), "'separate_from' lists the steps whose doers may not do this "
+                      "one, e.g. [report] (or 'start': whoever started the instance)")
+            else:
+                kw["separate_from"] = tuple(
+                    t for i, x in enumerate(sep)
+                    if (t := c.ref(x, ["start", *step_ids], (*path, "separate_from", i), "step")))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:

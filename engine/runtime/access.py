@@ -19,7 +19,7 @@ from engine.runtime.commands import Actor
 
 __all__ = [
     "ADMIN", "CLOSED_CORRECTION_ROLE", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
-    "may_reassign", "may_release", "may_start",
+    "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
 ]
 
 ADMIN = "admin"
@@ -62,6 +62,37 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
     role = procedure.roles.get(task["role"], task["role"])
     raise NotPermitted(_("task '{title}' is for role '{role}' ({id}); you do not hold that role",
                           title=step.title, role=role, id=task["role"]))
+
+
+def separation_conflict(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                        actor: Actor) -> str | None:
+    """The earlier step (``start``: the start) that ``actor`` did and that the task's step is
+    declared ``separate_from``, or None: separation of duties (e.g. review ≠ report). The
+    inbox hides such tasks and the runtime refuses them."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.separate_from:
+        return None
+    for other in step.separate_from:
+        if other == "start":
+            if state.get("started_by") == actor.user:
+                return other
+        elif any(t["step"] == other and t["status"] == "done" and t.get("completed_by") == actor.user
+                 for t in state["tasks"].values()):
+            return other
+    return None
+
+
+def check_separation(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                     actor: Actor) -> None:
+    """``separation_conflict``, raising ``NotPermitted`` that names both steps."""
+    other = separation_conflict(state, procedure, task, actor)
+    if other is None:
+        return
+    step = procedure.steps[task["step"]]
+    done = _("the start") if other == "start" else procedure.steps[other].title
+    raise NotPermitted(_("'{title}' must be done by someone other than whoever did '{other}' (separation of "
+                         "duties), and you did; another holder of the role must do it",
+                         title=step.title, other=done))
 
 
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:

@@ -395,6 +395,7 @@ class Runtime:
             what = {"approval": "approved or rejected", "task": "completed with a form", "wait": "woken by the clock"}[task["kind"]]
             raise CommandRejected(f"step '{step.title}' is a {task['kind']} step: it is {what}")
         access.check_act(task, actor, self.procedure)
+        access.check_separation(w.s, self.procedure, task, actor)
         return task, step
 
     def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
