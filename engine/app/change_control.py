@@ -40,6 +40,12 @@ def request_data(row: ProcedureVersion, reason: str) -> dict[str, Any]:
             "reason": reason, "content_hash": content_hash(row.source, row.forms or {}, row.procedure_id)}
 
 
+def author_of(session: Session, state: Mapping[str, Any]) -> str | None:
+    """The author (last editor) of the draft a change request sends, or None."""
+    version_id = ((state.get("data") or {}).get("start") or {}).get("version_id")
+    return versions.get_version(session, int(version_id)).registered_by if version_id is not None else None
+
+
 def check_decider(session: Session, procedure_id: str, state: Mapping[str, Any], actor: Actor) -> None:
     """Refuse a review or approval of a change by the person who sent it or by the author of
     the draft (four eyes: ISO 9001 7.5.2 review and approval by someone other than the author)."""
@@ -49,13 +55,11 @@ def check_decider(session: Session, procedure_id: str, state: Mapping[str, Any],
         raise NotPermitted(
             f"{actor.user} sent this change for approval and so may not review or approve it; "
             "another member of the reviewer or approver group must decide (document control)")
-    version_id = ((state.get("data") or {}).get("start") or {}).get("version_id")
-    if version_id is not None:
-        author = versions.get_version(session, int(version_id)).registered_by
-        if author and actor.user == author:
-            raise NotPermitted(_("{user} wrote this draft and so may not review or approve it; another "
-                                 "member of the reviewer or approver group must decide (document control)",
-                                 user=actor.user))
+    author = author_of(session, state)
+    if author and actor.user == author:
+        raise NotPermitted(_("{user} wrote this draft and so may not review or approve it; another "
+                             "member of the reviewer or approver group must decide (document control)",
+                             user=actor.user))
 
 
 def refuse_correction(procedure_id: str) -> None:

@@ -68,6 +68,10 @@ def _api(app, user):
 def test_the_drafts_author_may_not_review_or_approve_even_when_another_sends_it(app):
     draft, cc = _sent(app, author="both1", sender="editor2")
     assert cc["data"]["start"]["content_hash"] == get_version_hash(app, draft.id)
+    review_id = open_task(cc, "review")
+    offered = {u: review_id in {t.id for t in tasks.inbox(app.extensions["services"], u)}
+               for u in ("both1", "editor2", "author1")}
+    assert offered == {"both1": False, "editor2": False, "author1": True}  # author, sender, a third
     with pytest.raises(NotPermitted, match="both1 wrote this draft"):
         _decide(app, cc, "review", "both1")
     cc = _decide(app, cc, "review", "author1")
