@@ -174,7 +174,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         inst, task, proc, actor = _load(services, s, reader, task_id)
         step = proc.steps[task["step"]]
         form = proc.forms.get(step.form) if step.form else None
-        if task["status"] != "open" or inst["status"] != "running":
+        if task["status"] != "open" or (inst["status"] != "running" and not task.get("reapproval")):
             return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
         _refuse_unless_may_act(proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)

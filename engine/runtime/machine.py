@@ -201,6 +201,8 @@ class Runtime:
             sig["meaning"] += signing.REJECTED  # a rejection never reads as the approval
         data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
         self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
+        if task.get("reapproval"):
+            return  # a re-approval signs (or refuses) the corrected record; the path stays
         if approve:
             self._leave(w, step)
         elif step.on_reject:
@@ -301,6 +303,23 @@ class Runtime:
             entry["signed_before"] = corrected["signed_before"] = signed_before
         w.s["corrections"] = [*w.s["corrections"], entry]
         w.event("data:corrected", corrected, step=cmd.step)
+        self._reopen_approvals(w, signed_before)
+
+    def _reopen_approvals(self, w: _Work, signed_before: list[str]) -> None:
+        """Approvals declaring ``on_correction: reapprove`` whose signature covered the
+        corrected value are opened again (once per step while one is open): the approver
+        signs the corrected record, or rejects it with a comment."""
+        number = len(w.s["corrections"])
+        for tid in signed_before:
+            step = self.procedure.steps.get(w.s["tasks"][tid]["step"])
+            if step is None or step.on_correction != "reapprove":
+                continue
+            if any(t["step"] == step.id and t["status"] == "open" for t in w.s["tasks"].values()):
+                continue
+            t = self._new_task(w, step, "approval")
+            t["reapproval"] = number
+            created: TaskCreated = {"role": step.role, "due_at": None, "reapproval": number}
+            w.event("task:created", created, step=step.id, task=t["id"])
 
     def _tick(self, w: _Work, cmd: Tick) -> None:
         if w.s["status"] != "running":
@@ -379,7 +398,7 @@ class Runtime:
         task = w.s["tasks"].get(task_id)
         if task is None:
             raise NotFound(f"no task '{task_id}' in this instance")
-        if w.s["status"] != "running":
+        if w.s["status"] != "running" and not (task.get("reapproval") and task["status"] == "open"):
             raise InstanceClosed(_("the instance is {status}; its tasks can no longer be changed",
                                    status=_(w.s["status"])))
         if task["status"] != "open":

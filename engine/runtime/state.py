@@ -64,6 +64,9 @@ class Task(TypedDict):
     # Set when the task is done:
     signature: NotRequired[SignatureRecord]
     decision: NotRequired[Decision]
+    # A re-approval (``on_correction: reapprove``): the number of the correction it answers.
+    # It is decided on a closed instance too, and moves the instance nowhere.
+    reapproval: NotRequired[int]
 
 
 class Join(TypedDict):

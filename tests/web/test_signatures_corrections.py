@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from click.testing import CliRunner
 
+from engine.cli import main
 from engine.runtime.signing import data_hash
 from engine.store import users as user_store
 from tests.helpers.service import PASSWORD, add_users, answers, play, web_app
@@ -156,3 +158,51 @@ def test_a_rejection_signature_reads_as_a_rejection(app):
     dossier = browser(app, "supervisor1").get(f"/audit/instances/{state['id']}").text
     assert "审核（驳回）" in dossier
 
+
+
+@pytest.fixture
+def reapproving(db_url, tmp_path):
+    """The shipped library, with the after-sales review declaring ``on_correction: reapprove``."""
+    import shutil
+
+    from tests.helpers.service import ROOT
+
+    procs = tmp_path / "procedures"
+    shutil.copytree(ROOT / "procedures", procs)
+    path = procs / f"{PID}.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    signature: 审核\n", "    signature: 审核\n    on_correction: reapprove\n", 1),
+                    encoding="utf-8")
+    app = web_app(db_url, tmp_path, **{"paths.procedures": str(procs)})
+    sessions = app.extensions["services"].database.sessions
+    add_users(sessions, ["inspector1", "supervisor1"])
+    with sessions.begin() as s:
+        user_store.add_user(s, "sup2", PASSWORD, ["qa-supervisors"], full_name="质量主管二")
+    app.config["DONE"] = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))["id"]
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def test_a_correction_reopens_a_declared_approval_which_signs_the_corrected_record(reapproving):
+    app, iid = reapproving, reapproving.config["DONE"]
+    supervisor = Api(app, "supervisor1")
+    fixed = supervisor.post(f"/instances/{iid}/corrections", {**CONCLUSION, "password": PASSWORD}, 200)
+    assert fixed["status"] == "completed"  # the record stays closed; only the approval reopens
+    (again,) = [t for t in fixed["tasks"] if t["status"] == "open"]
+    assert again["step"] == "review" and again["kind"] == "approval"
+    # It is in the approvers' inbox, and is decided with a signature over the corrected data.
+    sup2 = browser(app, "sup2")
+    assert f'/tasks/{again["id"]}' in sup2.get("/").text
+    sup2.get(f"/tasks/{again['id']}")
+    r = sup2.post(f"/tasks/{again['id']}", {"action": "approve", "comment": "复核更正后同意", "password": PASSWORD})
+    assert r.status_code in (302, 303), r.text
+    with app.extensions["services"].database.reading() as s:
+        inst = app.extensions["workflow"].instance(s, iid)
+    (resigned,) = [t for t in inst["tasks"] if t["id"] == again["local_id"]]
+    assert resigned["status"] == "done" and resigned["signature"]["data_hash"] == data_hash(inst["data"])
+    assert inst["status"] == "completed" and inst["path"][-1] == "done"  # it moved nowhere
+    page = sup2.get(f"/instances/{iid}").text
+    assert page.count("签于更正之前") == 2  # the report's and the first review's, not the new one
+    code = CliRunner().invoke(main, ["audit", "verify"], env={"WF_DATABASE_URL": str(
+        app.extensions["services"].database.engine.url.render_as_string(hide_password=False))})
+    assert code.exit_code == 0, code.output
