@@ -128,11 +128,14 @@ def test_approvals_are_bound_to_the_drafts_content_and_a_changed_draft_is_not_pu
 # --- separate_from in any procedure ---------------------------------------------------------
 
 def _library(tmp_path: Path, extra: str):
-    text = (ROOT / "procedures" / f"{PID}.yaml").read_text(encoding="utf-8")
-    text = text.replace("    signature: 审核\n", f"    signature: 审核\n{extra}", 1)
-    path = tmp_path / f"{PID}.yaml"
-    path.write_text(text, encoding="utf-8")
-    return load_library([path], extra_forms=[ROOT / "forms"])
+    import shutil
+
+    procs = tmp_path / "procedures"
+    shutil.copytree(ROOT / "procedures", procs)  # the spawn targets too
+    path = procs / f"{PID}.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("    signature: 审核\n", f"    signature: 审核\n{extra}", 1), encoding="utf-8")
+    return load_library([procs], extra_forms=[ROOT / "forms"])
 
 
 def test_separate_from_names_an_unknown_step_at_its_line(tmp_path):
