@@ -15,6 +15,7 @@ ENV_OVERRIDES = {
     "WF_PROCEDURES_DIR": ("paths", "procedures"),
     "WF_FORMS_DIR": ("paths", "forms"),
     "WF_LOCALE": ("locale",),
+    "WF_AUDIT_ANCHORS": ("audit", "anchors"),
 }
 
 

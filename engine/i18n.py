@@ -428,6 +428,29 @@ ZH: dict[str, str] = {
     "Only a draft can be sent for approval; this version is {status}.":
         "只有草稿可以提交审批；此版本状态为 {status}。",
     "Draft {version} sent for review and approval.": "草稿 {version} 已提交审核和批准。",
+    # Records that cannot lie: corrections under signature, signed-before marks, verify.
+    "the record is {status}: only {roles} may correct it now": "记录已{status}：现在只有 {roles} 可以更正",
+    "nobody": "任何人都不能",
+    "'{field}' is covered by the signature of {names}; correcting it needs your electronic signature "
+    "({meaning}): enter your password":
+        "“{field}”已由 {names} 签名确认；更正它需要您的电子签名（{meaning}）：请输入密码",
+    "a change request cannot be corrected once submitted; reject it and send the draft again with "
+    "the right details": "变更申请提交后不能更正；请驳回后以正确内容重新提交草稿",
+    "signed before correction": "签于更正之前",
+    "the start": "发起",
+    "'{title}' must be done by someone other than whoever did '{other}' (separation of duties), and you "
+    "did; another holder of the role must do it":
+        "“{title}”须由“{other}”的完成人以外的人员办理（职责分离），而您办理了后者；请由该角色的其他人员办理",
+    "{user} wrote this draft and so may not review or approve it; another member of the reviewer or "
+    "approver group must decide (document control)":
+        "{user} 是此草稿的编写人，不能审核或批准它；须由审核或批准组的其他成员决定（文件控制）",
+    "draft {version} no longer has the content that was sent for approval ({approved}…, now {actual}…); "
+    "reject this change and send the draft again":
+        "草稿 {version} 的内容已不是提交审批时的内容（{approved}…，现为 {actual}…）；请驳回此更改并重新提交草稿",
+    "the record shown differs from its audit trail: {difference}": "所显示的记录与其审计轨迹不一致：{difference}",
+    "Password (electronic signature: 更正)": "密码（电子签名：更正）",
+    "Values marked ✍ are covered by a signature: correcting one needs your signature.":
+        "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

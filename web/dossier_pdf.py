@@ -113,7 +113,10 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])
     pdf.heading(_("Signatures"))
     pdf.grid([_("Step"), _("Printed name"), _("Date and time"), _("Meaning")],
-             [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]), s["meaning"]] for s in d.signatures],
+             [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]),
+               s["meaning"] + (f" · {_('signed before correction')} "
+                               + " ".join(f"#{n}" for n in s["corrected_by"]) if s["corrected_by"] else "")]
+              for s in d.signatures],
              (45, 55, 40, 40))
     pdf.heading(_("Corrections"))
     pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), _("Time")],

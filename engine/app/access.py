@@ -119,3 +119,4 @@ may_act = runtime_access.may_act
 may_cancel = runtime_access.may_cancel
 may_correct = runtime_access.may_correct
 may_start = runtime_access.may_start
+separation_conflict = runtime_access.separation_conflict

@@ -260,9 +260,44 @@ def create_demo_users(services: Services) -> list[tuple[str, str]]:
 
 
 def verify_audit(services: Services, *, batch_size: int = 5000) -> Report:
-    """Recompute every instance's hash chain (read only: never takes the write lock)."""
+    """Recompute every instance's hash chain, then replay each instance's events and compare
+    them with what pages read: its state, task rows and field index (read only: never takes
+    the write lock). An instance whose chain broke is not compared again."""
+    from engine.app.audit import verify_records
+    from engine.store import anchor
+
+    path = anchor_path(services.config)
+    anchors = anchor.read(path)
     with services.database.reading() as session:
-        return store.verify_chains(session, batch_size=batch_size)
+        report = store.verify_chains(session, batch_size=batch_size)
+        if path.exists():
+            report.anchor_file, report.anchored = str(path), len(anchors.heads)
+            report.anchor_problems = anchors.problems
+            report.breaks.extend(anchor.check(session, anchors))
+        broken = {b.instance_id for b in report.breaks}
+        report.breaks.extend(b for b in verify_records(services.workflow, session,
+                                                       batch_size=max(1, batch_size // 10))
+                             if b.instance_id not in broken)
+        return report
+
+
+def anchor_path(config: Config) -> Path:
+    """The append-only file of anchored chain heads (``audit.anchors``, ``WF_AUDIT_ANCHORS``)."""
+    return config.path("audit", "anchors", default="var/audit-anchors.jsonl")
+
+
+def anchor_audit(services: Services) -> tuple[int, Path]:
+    """Append the chain heads that moved since the last anchor to the anchor file (read
+    only on the database); the number of instances anchored and the file."""
+    from engine.store import anchor
+
+    path = anchor_path(services.config)
+    with services.database.reading() as session:
+        try:
+            return anchor.anchor(session, path, services.now()), path
+        except ValueError as exc:
+            raise WorkflowError(f"{exc}; the anchor file must be repaired (or replaced from its "
+                                "copy) before anything is added to it") from exc
 
 
 def verify_export(stream: IO[str], name: str) -> FileReport:

@@ -28,8 +28,11 @@ from engine.app.masking import (
 )
 from engine.errors import NotPermitted
 from engine.i18n import _
-from engine.store import audit_search, get_version, spawned_from
+from engine.language.records import FIRST
+from engine.runtime.replay import Replay
+from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
 from engine.store import versions as version_store
+from engine.store.audit import Break
 from engine.store.audit_file import export_lines
 from engine.store.audit_search import ChainCheck, EventQuery, attachments_of, check_instance
 from engine.store.users import full_names
@@ -40,15 +43,20 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.app.database import Database
+    from engine.app.service import Workflow
     from engine.app.services import Services
     from engine.language.forms import Form
     from engine.language.procedure import Procedure
+    from engine.store.record_rows import StoredRecord
 
 EVENT_TYPES = ("instance:started", "task:created", "task:completed", "task:approved",
                "task:rejected", "task:claimed", "task:released", "task:reassigned",
                "task:cancelled", "instance:completed", "instance:cancelled", "data:corrected",
                "deadline:reminder", "deadline:missed", "deadline:escalated", "route:taken",
                "spawn:requested", "join:completed", "wait:woken")
+# Events that record or change form data (the field index's first values move with them).
+_DATA_EVENTS = frozenset({"instance:started", "task:completed", "task:approved", "task:rejected",
+                          "data:corrected"})
 
 
 # --------------------------------------------------------------------------- titles
@@ -307,6 +315,11 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
             sections.append(Section(sid, step_title(proc, sid), form, masked))
         timeline, signatures = [], []
+        corrected_by: dict[str, list[int]] = {}  # signed task -> later corrections of what it covered
+        for raw in events:
+            if raw["type"] == "data:corrected":
+                for tid in (raw["data"] or {}).get("signed_before", []):
+                    corrected_by.setdefault(tid, []).append(raw["seq"])
         for raw in events:
             e, shown = mask_event(keys, raw, reader)
             unmasked |= shown
@@ -319,7 +332,9 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             if sig:
                 signatures.append({"step": step_title(proc, e["step"]), "name": sig.get("name"),
                                    "user": sig.get("user"), "at": sig.get("at") or e["at"],
-                                   "meaning": sig.get("meaning"), "event": _(e["type"])})
+                                   "meaning": sig.get("meaning"), "event": _(e["type"]),
+                                   "seq": e["seq"], "data_hash": sig.get("data_hash"),
+                                   "corrected_by": corrected_by.get(e["task"] or "", [])})
         corrections = []
         for key, items in corrections_by_key.items():
             sid, _sep, name = key.partition(".")
@@ -331,7 +346,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
-            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_instance(s, instance_id),
+            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_shown(wf, s, instance_id),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
             started_by=names.get(inst["started_by"], inst["started_by"]),
@@ -344,3 +359,63 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared)
     record_views(services.database, reader, [(instance_id, proc.id, result.unmasked)], view)
     return result
+
+
+# --------------------------------------------------------------------------- what pages show
+
+
+def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> list[str]:
+    """Where what pages read (the stored state, task rows and field index of ``rec``) differs
+    from what its chained events say, each naming the field with stored vs replayed values;
+    empty when they agree. The events are replayed by ``engine.runtime.replay``."""
+    replay = Replay()
+    procs = [rt.procedure for rt in wf.versions(session, rec.procedure_id)]
+    keys, first_keys = field_index.keys_of(procs, rec.procedure_id)
+    firsts: dict[str, str] = {}
+    for e in rec.events:
+        replay.apply(e)
+        if first_keys and e["type"] in _DATA_EVENTS:
+            for key, text in field_index.rows_for({"data": replay.data}, first_keys).items():
+                firsts.setdefault(key, text)
+    out = replay.differences(rec.state)
+    for tid, t in (rec.state.get("tasks") or {}).items():
+        row = rec.tasks.get(tid)
+        want = (t.get("step"), t.get("status"), t.get("assignee"))
+        if row != want:
+            out.append(f"task row {tid}: stored {row}, state and events {want}")
+    for tid in sorted(set(rec.tasks) - set(rec.state.get("tasks") or {})):
+        out.append(f"task row {tid}: not in the instance's events")
+    expected = field_index.rows_for({"data": replay.data}, keys)
+    expected.update({k + FIRST: v for k, v in firsts.items()})
+    for key in sorted(set(expected) | set(rec.index)):
+        if rec.index.get(key) != expected.get(key):
+            out.append(f"field index {key}: stored {rec.index.get(key)!r}, replayed {expected.get(key)!r}")
+    return out
+
+
+def verify_records(wf: Workflow, session: Session, *, batch_size: int = 500) -> list[Break]:
+    """``record_differences`` for every instance, the first difference of each as a ``Break``,
+    and the instances whose events outlived their instance row."""
+    out = [Break(iid, 0, 0, "instance row missing",
+                 "the instance has events but no instance row: it was deleted")
+           for iid in record_rows.orphan_event_instances(session)]
+    for rec in record_rows.stored_records(session, batch_size=batch_size):
+        diffs = record_differences(wf, session, rec)
+        if diffs:
+            more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+            out.append(Break(rec.id, 0, 0, "record differs from its events", diffs[0] + more))
+    return out
+
+
+def check_shown(wf: Workflow, session: Session, instance_id: str) -> ChainCheck:
+    """The dossier's integrity line: the chain check, then whether what the dossier prints
+    (state, task rows, field index) is what the chain proves."""
+    chain = check_instance(session, instance_id)
+    if not chain.ok:
+        return chain
+    rec = record_rows.stored_record(session, instance_id)
+    diffs = record_differences(wf, session, rec) if rec is not None else []
+    if diffs:
+        return ChainCheck(False, chain.events,
+                          _("the record shown differs from its audit trail: {difference}", difference=diffs[0]))
+    return chain

@@ -192,8 +192,7 @@ class Editor:
         if not reason:
             raise _no_reason()
         row = get_version(session, version_id)
-        data = {"procedure": row.procedure_id, "version": versions.label(row), "version_id": row.id,
-                "reason": reason}
+        data = change_control.request_data(row, reason)
         state = self.wf.start(session, change_control.PROCEDURE_ID, username, data)
         versions.mark_in_review(session, row.id, reason=reason, change_instance=state["id"])
         return state

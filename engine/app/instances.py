@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.app import access, uploads
+from engine.app import access, change_control, uploads
 from engine.app.masking import (
     holds_mask,
     mask_events,
@@ -25,6 +25,7 @@ from engine.app.masking import (
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import _
+from engine.runtime import signing
 from engine.store import timekeeping, versions
 from engine.store import users as user_store
 
@@ -170,6 +171,8 @@ class Page:
     spawned: list[Any]
     open_tasks: list[dict]
     correctable: list[tuple[str, str, Any, Any]]  # (step, field path, FieldInfo, current value)
+    # Steps whose values a signature covers: a correction there asks for the password (更正).
+    signed_steps: set[str]
     may_cancel: bool
     masked: bool
     shown: set[str] = field(default_factory=set)
@@ -202,10 +205,10 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                                                        and datetime.fromisoformat(t["due_at"]) < now)),
                    "escalations": len(t.get("escalated_to") or [])}
                   for t in inst["tasks"] if t["status"] == "open"]
-    running = inst["status"] == "running"
     out = Page(inst=inst, procedure=proc, actor=actor, events=masked_events, names=names,
                version_label=label, spawned=spawned, open_tasks=open_tasks,
-               correctable=correctable(proc, inst, actor) if running or "admin" in actor.roles else [],
+               correctable=correctable(proc, inst, actor),
+               signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
                shown=shown, spawn_failures=spawn_failures)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
@@ -213,10 +216,13 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
 
 
 def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[tuple[str, str, Any, Any]]:
-    """The single values this actor may correct: ``(step, field path, field, current)``."""
+    """The single values this actor may correct: ``(step, field path, field, current)``;
+    none on a change request (``change_control.refuse_correction``)."""
+    if proc.id == change_control.PROCEDURE_ID:
+        return []
     out = []
     for sid, data in inst["data"].items():
-        if not access.may_correct(proc, sid, actor):
+        if not access.may_correct(proc, sid, actor, inst["status"]):
             continue
         form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
         if form is None:
@@ -240,17 +246,24 @@ def cancel(services: Services, username: str, instance_id: str, reason: str, *,
 
 
 def correct(services: Services, username: str, instance_id: str, step: str, field_path: str,
-            value: Any, reason: str, *, locale: str = "zh",
+            value: Any, reason: str, *, password: str | None = None, locale: str = "zh",
             answer_for: Reader | None = None) -> Answer | None:
-    """Correct one recorded value (the old value, who, when and why are kept). A sensitive
-    value sent as the mask is refused: it stands for a value the user was not shown."""
+    """Correct one recorded value (the old value, who, when and why are kept), signed with
+    ``password`` (更正) where a signature covers it. A sensitive value sent as the mask is
+    refused: it stands for a value the user was not shown."""
     wf = services.workflow
+    verified = None
+    if password:
+        # scrypt is slow on purpose: checked before the write transaction, never under its lock
+        with services.database.reading() as s:
+            verified = wf.verify_password(s, username, password)
     with services.database.writing() as s:
         check_target(wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure, step, field_path)
         if holds_mask(value):
             proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
-        wf.correct(s, instance_id, username, step, field_path, value, reason, locale=locale)
+        wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
+                   locale=locale)
         answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None
 

@@ -28,6 +28,7 @@ from engine.errors import (
 from engine.i18n import _
 from engine.language.calendar import Calendar
 from engine.language.procedure import MANAGER, Library, Procedure, compile_stored, load_library
+from engine.runtime import signing
 from engine.runtime.commands import (
     SYSTEM,
     Actor,
@@ -303,7 +304,7 @@ class Workflow:
         kind = Approve if approve else Reject
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
-            change_control.check_decider(rt.procedure.id, state, actor)
+            change_control.check_decider(session, rt.procedure.id, state, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
             return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
 
@@ -339,10 +340,18 @@ class Workflow:
         return state
 
     def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
-                value: Any, reason: str, *, locale: str = "zh") -> dict:
-        """Correct a recorded value; the original stays in the record and the audit trail."""
-        return self._apply(session, instance_id,
-                           lambda rt, s, a: Correct(a, step, field, value, reason, locale), username)
+                value: Any, reason: str, *, password: str | VerifiedPassword | None = None,
+                locale: str = "zh") -> dict:
+        """Correct a recorded value; the original stays in the record and the audit trail.
+        With ``password`` the corrector signs (更正); the runtime requires it where earlier
+        signatures cover the value. A change request's data is never corrected."""
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Correct:
+            change_control.refuse_correction(rt.procedure.id)
+            sig = self._signature(session, actor, signing.CORRECTION, password)
+            return Correct(actor, step, field, value, reason, locale, signature=sig)
+
+        return self._apply(session, instance_id, make, username)
 
     def kpi_keys(self, session: Session, procedure_id: str) -> frozenset[str]:
         """The field-index keys the dashboard counts for a procedure, over all its versions."""
@@ -422,7 +431,7 @@ class Workflow:
             "started_at": state["started_at"], "started_by": state["started_by"],
             "ended_at": state.get("ended_at"), "origin": state.get("origin"),
             "data": state["data"], "corrections": corrections, "path": state["path"],
-            "tasks": list(state["tasks"].values()), "links": self._links(session, row.id, state),
+            "tasks": _signed_before(state), "links": self._links(session, row.id, state),
         }
         if history:
             out["history"] = [_event_view(e) for e in events]
@@ -451,6 +460,19 @@ class Workflow:
 def _event_view(e: store.EventRow) -> dict:
     return {"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id, "actor": e.actor,
             "at": e.at.isoformat(), "data": e.data, "hash": e.hash, "prev_hash": e.prev_hash}
+
+
+def _signed_before(state: Mapping[str, Any]) -> list[dict]:
+    """The tasks, each signed one with ``signed_before_correction``: the corrections made
+    after it to values it covered (empty when none), so no reader takes the signature for
+    one given to the values shown now."""
+    later: dict[str, list[dict]] = {}
+    for number, c in enumerate(state.get("corrections", []), start=1):
+        for tid in c.get("signed_before", []):
+            later.setdefault(tid, []).append({"correction": number, "step": c["step"], "field": c["field"],
+                                              "by": c["by"], "at": c["at"], "reason": c["reason"]})
+    return [{**t, "signed_before_correction": later.get(t["id"], [])} if t.get("signature") else t
+            for t in state["tasks"].values()]
 
 
 def _escalates_to_manager(proc: Procedure) -> bool:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.app import access, instances, uploads
+from engine.app import access, change_control, instances, uploads
 from engine.app.masking import (
     holds_mask,
     in_clear,
@@ -27,6 +27,7 @@ from engine.app.masking import (
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
+from engine.runtime.commands import Actor
 from engine.store import drafts
 from engine.store.tables import TaskKind
 
@@ -76,11 +77,20 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
         rows = store.open_tasks_for(s, roles, username, limit=limit)
         pinned: dict[str, Procedure] = {}
         out = []
+        states: dict[str, dict] = {}
         for row in rows:
             proc = pinned.get(row.instance_id)
             if proc is None:
-                version_id = store.load_instance(s, row.instance_id).version_id
-                proc = pinned[row.instance_id] = wf.runtime(s, version_id).procedure
+                instance = store.load_instance(s, row.instance_id)
+                states[row.instance_id] = instance.state
+                proc = pinned[row.instance_id] = wf.runtime(s, instance.version_id).procedure
+            step = proc.steps.get(row.step)
+            if step is not None and step.separate_from and access.separation_conflict(
+                    states[row.instance_id], proc, {"step": row.step}, Actor(user=username)):
+                continue  # separation of duties: this user did an earlier step it is kept from
+            if proc.id == change_control.PROCEDURE_ID and change_control.author_of(
+                    s, states[row.instance_id]) == username:
+                continue  # the draft's author decides nothing on their own change
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
                                  row.due_at, row.created_at))
@@ -164,7 +174,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         inst, task, proc, actor = _load(services, s, reader, task_id)
         step = proc.steps[task["step"]]
         form = proc.forms.get(step.form) if step.form else None
-        if task["status"] != "open" or inst["status"] != "running":
+        if task["status"] != "open" or (inst["status"] != "running" and not task.get("reapproval")):
             return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
         _refuse_unless_may_act(proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)

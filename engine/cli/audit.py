@@ -10,6 +10,7 @@ import click
 from engine.app import admin
 from engine.cli import main
 from engine.cli.db import opened
+from engine.errors import WorkflowError
 
 
 @main.group("audit")
@@ -32,14 +33,33 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
         return
     with opened(ctx) as services:
         report = admin.verify_audit(services, batch_size=batch_size)
+    if report.anchor_file:
+        click.echo(f"Anchors: {report.anchored} instance heads checked against {report.anchor_file}")
+    for problem in report.anchor_problems:
+        click.echo(f"BROKEN: {problem}")
     if report.ok:
         click.echo(f"OK: {report.events} events in {report.instances} instances verified")
         return
     for brk in report.breaks:
         click.echo(f"BROKEN: {brk}")
-    click.echo(f"FAILED: {len(report.breaks)} of {report.instances} instances have a broken "
-               f"chain ({report.events} events read)")
+    click.echo(f"FAILED: {len({b.instance_id for b in report.breaks})} of {report.instances} instances "
+               f"differ from their chain, their anchors or their events ({report.events} events read)"
+               + (f"; the anchor file has {len(report.anchor_problems)} problem(s)" if report.anchor_problems else ""))
     ctx.exit(1)
+
+
+@audit_group.command("anchor")
+@click.pass_context
+def anchor_cmd(ctx: click.Context) -> None:
+    """Append the chain heads that moved since the last anchor to the anchor file
+    (audit.anchors in config.yaml, or WF_AUDIT_ANCHORS). Run it often, from cron or a timer:
+    `wf audit verify` then names any anchored event that was rewritten or deleted."""
+    try:
+        with opened(ctx) as services:
+            count, path = admin.anchor_audit(services)
+    except WorkflowError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Anchored {count} instance heads in {path}" if count else f"Nothing new to anchor in {path}")
 
 
 def _verify_file(ctx: click.Context, file: str) -> None:

@@ -44,8 +44,8 @@ TOP_KEYS = {
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline"},
-    "approval": {"role", "form", "next", "on_reject", "signature", "deadline"},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from"},
+    "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction"},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -115,6 +115,12 @@ class Step:
     outcome: str | None = None
     ends_instance: bool = False
     spawn_again: bool = False  # a spawn step entered again (rework) opens another instance
+    # Separation of duties: steps (``start``: who started the instance) whose doers may not
+    # do this one.
+    separate_from: tuple[str, ...] = ()
+    # ``reapprove``: a correction of a value this approval's signature covered opens the
+    # approval again, so the approver signs the corrected record.
+    on_correction: str | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -722,6 +728,22 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             kw["deadline"] = _parse_deadline(c, node["deadline"], (*path, "deadline"), sid, roles, calendar)
         if stype == "approval" and "on_reject" in node:
             kw["on_reject"] = c.ref(node["on_reject"], step_ids, (*path, "on_reject"), "step")
+        if stype == "approval" and "on_correction" in node:
+            if node["on_correction"] != "reapprove":
+                c.err((*path, "on_correction"), "'on_correction' takes one value, 'reapprove': a correction "
+                      "of what this approval signed opens it again")
+            else:
+                kw["on_correction"] = "reapprove"
+        if "separate_from" in node:
+            sep = node["separate_from"]
+            sep = [sep] if isinstance(sep, str) else sep
+            if not isinstance(sep, list) or not sep:
+                c.err((*path, "separate_from"), "'separate_from' lists the steps whose doers may not do this "
+                      "one, e.g. [report] (or 'start': whoever started the instance)")
+            else:
+                kw["separate_from"] = tuple(
+                    t for i, x in enumerate(sep)
+                    if (t := c.ref(x, ["start", *step_ids], (*path, "separate_from", i), "step")))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:

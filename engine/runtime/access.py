@@ -18,11 +18,15 @@ from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
 __all__ = [
-    "ADMIN", "check_act", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
-    "may_reassign", "may_release", "may_start",
+    "ADMIN", "CLOSED_CORRECTION_ROLE", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
+    "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
 ]
 
 ADMIN = "admin"
+#: The role that corrects a closed (completed or cancelled) record, when the procedure declares
+#: it: once a record is closed, its values were relied on (reported, archived, signed), so
+#: neither the step's role nor an administrator changes them any more.
+CLOSED_CORRECTION_ROLE = "quality_manager"
 
 
 def holds(task: Mapping[str, Any], actor: Actor) -> bool:
@@ -60,6 +64,37 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
                           title=step.title, role=role, id=task["role"]))
 
 
+def separation_conflict(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                        actor: Actor) -> str | None:
+    """The earlier step (``start``: the start) that ``actor`` did and that the task's step is
+    declared ``separate_from``, or None: separation of duties (e.g. review ≠ report). The
+    inbox hides such tasks and the runtime refuses them."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.separate_from:
+        return None
+    for other in step.separate_from:
+        if other == "start":
+            if state.get("started_by") == actor.user:
+                return other
+        elif any(t["step"] == other and t["status"] == "done" and t.get("completed_by") == actor.user
+                 for t in state["tasks"].values()):
+            return other
+    return None
+
+
+def check_separation(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                     actor: Actor) -> None:
+    """``separation_conflict``, raising ``NotPermitted`` that names both steps."""
+    other = separation_conflict(state, procedure, task, actor)
+    if other is None:
+        return
+    step = procedure.steps[task["step"]]
+    done = _("the start") if other == "start" else procedure.steps[other].title
+    raise NotPermitted(_("'{title}' must be done by someone other than whoever did '{other}' (separation of "
+                         "duties), and you did; another holder of the role must do it",
+                         title=step.title, other=done))
+
+
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:
     """Only the person who claimed a task releases it."""
     return bool(task.get("assignee")) and task["assignee"] == actor.user
@@ -93,7 +128,17 @@ def correction_roles(procedure: Procedure, step_id: str) -> frozenset[str]:
     return frozenset({ADMIN, *procedure.start_roles})
 
 
-def may_correct(procedure: Procedure, step_id: str, actor: Actor) -> bool:
-    """Whether ``actor`` may correct the data recorded at ``step_id`` (a person, never the
-    system: a correction is someone's statement)."""
-    return not actor.system and bool(actor.roles & correction_roles(procedure, step_id))
+def closed_correction_roles(procedure: Procedure) -> frozenset[str]:
+    """The roles that correct a closed record: the quality role the procedure declares
+    (``CLOSED_CORRECTION_ROLE``), or nobody when it declares none."""
+    return frozenset({CLOSED_CORRECTION_ROLE} & set(procedure.roles))
+
+
+def may_correct(procedure: Procedure, step_id: str, actor: Actor, status: str = "running") -> bool:
+    """Whether ``actor`` may correct the data recorded at ``step_id`` of an instance in
+    ``status`` (a person, never the system: a correction is someone's statement)."""
+    if actor.system:
+        return False
+    if status != "running":
+        return bool(actor.roles & closed_correction_roles(procedure))
+    return bool(actor.roles & correction_roles(procedure, step_id))

@@ -102,7 +102,8 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Correct:
-    """Correct one recorded field of a finished step. The old value stays in the record."""
+    """Correct one recorded field of a finished step. The old value stays in the record.
+    ``signature`` (meaning 更正) is required when a signature covers the value."""
 
     actor: Actor
     step: str
@@ -110,6 +111,7 @@ class Correct:
     value: Any
     reason: str
     locale: str = "zh"
+    signature: Signature | None = None
 
 
 @dataclass(frozen=True)

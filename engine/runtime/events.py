@@ -43,6 +43,7 @@ class TaskCreated(TypedDict):
     due_at: NotRequired[str | None]  # a person's task
     wake_at: NotRequired[str]  # a wait
     problem: NotRequired[str]  # why the deadline could not be computed (the task has none)
+    reapproval: NotRequired[int]  # the correction a re-approval answers
 
 
 class TaskFinished(TypedDict):
@@ -70,6 +71,8 @@ class DataCorrected(TypedDict):
     old: Any
     new: Any
     reason: str
+    signature: NotRequired[SignatureRecord]  # the corrector's, meaning 更正
+    signed_before: NotRequired[list[str]]  # tasks whose signatures covered the old value
 
 
 class RouteTaken(TypedDict):

@@ -27,7 +27,7 @@ from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
-from engine.runtime import access
+from engine.runtime import access, signing
 from engine.runtime.commands import (
     Actor,
     Approve,
@@ -44,6 +44,7 @@ from engine.runtime.commands import (
     Tick,
 )
 from engine.runtime.events import (
+    DataCorrected,
     DeadlineEscalated,
     DeadlineNotice,
     Event,
@@ -196,8 +197,12 @@ class Runtime:
             )
         extra = self._check_form(step.form, cmd.data, cmd.locale) if step.form else {}
         sig = self._check_signature(w, step, cmd.signature)
+        if sig and not approve:
+            sig["meaning"] += signing.REJECTED  # a rejection never reads as the approval
         data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
         self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
+        if task.get("reapproval"):
+            return  # a re-approval signs (or refuses) the corrected record; the path stays
         if approve:
             self._leave(w, step)
         elif step.on_reject:
@@ -248,12 +253,19 @@ class Runtime:
 
     def _correct(self, w: _Work, cmd: Correct) -> None:
         """Record a corrected value: the step's data shows the new value; the correction, with
-        the old value, who, when and why, is kept in ``corrections`` and in the event."""
+        the old value, who, when and why, is kept in ``corrections`` and in the event. A value
+        that a signature covers is corrected only under the corrector's own signature (更正),
+        and the correction names the signatures given before it."""
         if cmd.step not in w.s["data"]:
             raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
         if not (cmd.reason or "").strip():
             raise CommandRejected(_("a correction needs a reason (e.g. 笔误, 复核后更正)"))
-        if not access.may_correct(self.procedure, cmd.step, cmd.actor):
+        if not access.may_correct(self.procedure, cmd.step, cmd.actor, w.s["status"]):
+            if w.s["status"] != "running":
+                closed = access.closed_correction_roles(self.procedure)
+                raise NotPermitted(_("the record is {status}: only {roles} may correct it now",
+                                     status=_(w.s["status"]),
+                                     roles=", ".join(self.procedure.roles.get(r, r) for r in sorted(closed)) or _("nobody")))
             allowed = access.correction_roles(self.procedure, cmd.step)
             raise NotPermitted(_("corrections to '{step}' are made by {roles}", step=cmd.step,
                                   roles=", ".join(sorted(allowed))))
@@ -261,6 +273,17 @@ class Runtime:
         if form is None or cmd.field not in form.fields or "." in cmd.field:
             known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
             raise FormInvalid(f"'{cmd.field}' is not a field of step '{cmd.step}'", errors=[{"field": cmd.field, "message": f"unknown field; fields: {known}"}])
+        signed_before = signing.covering(w.s, cmd.step)
+        if signed_before and cmd.signature is None:
+            raise SignatureInvalid(_("'{field}' is covered by the signature of {names}; correcting it needs your "
+                                     "electronic signature ({meaning}): enter your password",
+                                     field=cmd.field, meaning=signing.CORRECTION,
+                                     names=", ".join(w.s["tasks"][t]["signature"]["name"] for t in signed_before)))
+        if cmd.signature is not None and cmd.signature.meaning != signing.CORRECTION:
+            raise SignatureInvalid(_("this signature means '{meaning}', not '{given}'",
+                                     meaning=signing.CORRECTION, given=cmd.signature.meaning))
+        if cmd.signature is not None and cmd.signature.user and cmd.signature.user != cmd.actor.user:
+            raise SignatureInvalid(_("a signature must be given by the person who acts"))
         old_data = w.s["data"][cmd.step]
         new_data = {**old_data, cmd.field: cmd.value}
         if self.validate_forms:
@@ -270,9 +293,33 @@ class Runtime:
         w.s["data"][cmd.step] = new_data
         entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
+        corrected: DataCorrected = {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]}
+        if cmd.signature is not None:
+            sig: SignatureRecord = {"user": cmd.actor.user, "name": cmd.signature.name or cmd.actor.display,
+                                    "meaning": signing.CORRECTION, "at": w.at,
+                                    "data_hash": signing.data_hash(w.s["data"])}
+            entry["signature"] = corrected["signature"] = sig
+        if signed_before:
+            entry["signed_before"] = corrected["signed_before"] = signed_before
         w.s["corrections"] = [*w.s["corrections"], entry]
-        w.event("data:corrected", {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]},
-                step=cmd.step)
+        w.event("data:corrected", corrected, step=cmd.step)
+        self._reopen_approvals(w, signed_before)
+
+    def _reopen_approvals(self, w: _Work, signed_before: list[str]) -> None:
+        """Approvals declaring ``on_correction: reapprove`` whose signature covered the
+        corrected value are opened again (once per step while one is open): the approver
+        signs the corrected record, or rejects it with a comment."""
+        number = len(w.s["corrections"])
+        for tid in signed_before:
+            step = self.procedure.steps.get(w.s["tasks"][tid]["step"])
+            if step is None or step.on_correction != "reapprove":
+                continue
+            if any(t["step"] == step.id and t["status"] == "open" for t in w.s["tasks"].values()):
+                continue
+            t = self._new_task(w, step, "approval")
+            t["reapproval"] = number
+            created: TaskCreated = {"role": step.role, "due_at": None, "reapproval": number}
+            w.event("task:created", created, step=step.id, task=t["id"])
 
     def _tick(self, w: _Work, cmd: Tick) -> None:
         if w.s["status"] != "running":
@@ -351,7 +398,7 @@ class Runtime:
         task = w.s["tasks"].get(task_id)
         if task is None:
             raise NotFound(f"no task '{task_id}' in this instance")
-        if w.s["status"] != "running":
+        if w.s["status"] != "running" and not (task.get("reapproval") and task["status"] == "open"):
             raise InstanceClosed(_("the instance is {status}; its tasks can no longer be changed",
                                    status=_(w.s["status"])))
         if task["status"] != "open":
@@ -367,6 +414,7 @@ class Runtime:
             what = {"approval": "approved or rejected", "task": "completed with a form", "wait": "woken by the clock"}[task["kind"]]
             raise CommandRejected(f"step '{step.title}' is a {task['kind']} step: it is {what}")
         access.check_act(task, actor, self.procedure)
+        access.check_separation(w.s, self.procedure, task, actor)
         return task, step
 
     def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
@@ -412,6 +460,8 @@ class Runtime:
         w.s["data"][step.id] = data
         finished: TaskFinished = {"data": data}
         if sig:
+            # Bound to the data as signed: the step's own and everything recorded before it.
+            sig["data_hash"] = signing.data_hash(w.s["data"])
             finished["signature"] = sig
         due_at = task.get("due_at")
         if due_at:

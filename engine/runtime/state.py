@@ -32,6 +32,9 @@ class SignatureRecord(TypedDict):
     name: str
     meaning: str
     at: str
+    # SHA-256 of the instance's data as signed (``engine.runtime.signing``); absent on
+    # signatures recorded before it was kept.
+    data_hash: NotRequired[str]
 
 
 class Task(TypedDict):
@@ -64,6 +67,9 @@ class Task(TypedDict):
     # Set when the task is done:
     signature: NotRequired[SignatureRecord]
     decision: NotRequired[Decision]
+    # A re-approval (``on_correction: reapprove``): the number of the correction it answers.
+    # It is decided on a closed instance too, and moves the instance nowhere.
+    reapproval: NotRequired[int]
 
 
 class Join(TypedDict):
@@ -91,6 +97,10 @@ class Correction(TypedDict):
     by: str
     at: str
     reason: str
+    # The corrector's signature (meaning 更正), when earlier signatures covered the value.
+    signature: NotRequired[SignatureRecord]
+    # The tasks whose signatures were given before this correction and covered the value.
+    signed_before: NotRequired[list[str]]
 
 
 class InstanceState(TypedDict):

@@ -84,10 +84,14 @@ class Report:
     events: int = 0
     instances: int = 0
     breaks: list[Break] = field(default_factory=list)
+    # The anchor file read (``engine.store.anchor``), the heads it anchors, its own problems.
+    anchor_file: str | None = None
+    anchored: int = 0
+    anchor_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.breaks
+        return not self.breaks and not self.anchor_problems
 
 
 def _rows(session: Session, batch_size: int) -> Iterator[Any]:

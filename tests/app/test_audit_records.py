@@ -25,7 +25,8 @@ from engine.store.field_index import rebuild
 from engine.store.kpi_query import drill, kpis
 from engine.store.ledger_query import LedgerQuery, ledger_page, ledger_rows
 from engine.store.tables import FieldIndex
-from tests.helpers.service import answers, play, setup
+from tests.helpers.service import PASSWORD, answers, play, setup
+from tests.helpers.tamper import insider
 
 PID = "after-sales-inspection"
 
@@ -55,7 +56,7 @@ def test_field_index_follows_steps_and_corrections(played, sessions):
         assert idx["report.report_no"] == "JY-2026-0101"
         assert "start.contact_person" not in idx  # not declared searchable
         assert _index(s, second)["start.serial_no"] == "SN-B"
-        wf.correct(s, first, "inspector1", "start", "serial_no", "SN20260199", "笔误")
+        wf.correct(s, first, "supervisor1", "start", "serial_no", "SN20260199", "笔误", password=PASSWORD)
         s.commit()
     with sessions() as s:
         assert _index(s, first)["start.serial_no"] == "SN20260199"
@@ -188,7 +189,7 @@ def test_export_verifies_offline_and_tampering_is_caught(played, sessions):
 
 def test_dossier_chain_check_names_tampering(played, sessions, engine):
     _wf, first, _second = played
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(update(Event.__table__).where(Event.__table__.c.instance_id == first,
                                                    Event.__table__.c.seq == 2)
                      .values(actor="mallory"))

@@ -21,6 +21,7 @@ from engine.store import Event, users
 from engine.store.audit_file import verify_lines
 from engine.store.audit_search import access_log
 from tests.helpers.service import answers, config, play, setup
+from tests.helpers.tamper import insider
 
 PID = "after-sales-inspection"
 PHONE = "13800000000"
@@ -166,7 +167,7 @@ def test_export_keeps_the_filters_and_the_dossier_names_a_changed_event(services
     lines = list(audit.export_events(services, ADMIN, audit.EventFilters(value="SN-B")))
     assert verify_lines(lines).ok and {json.loads(x)["instance_id"] for x in lines[1:-1]} == {running}
     assert audit.dossier(services, ADMIN, running).check.ok
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(update(Event.__table__).where(Event.__table__.c.instance_id == running,
                                                    Event.__table__.c.seq == 2).values(actor="mallory"))
     check = audit.dossier(services, ADMIN, running).check

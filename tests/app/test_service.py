@@ -26,6 +26,7 @@ from tests.helpers.service import (
     play,
     setup,
 )
+from tests.helpers.tamper import insider
 
 PROCS = {"after-sales-inspection", "product-acceptance-inspection", "repair-process-inspection",
          "procedure-change-control"}
@@ -133,7 +134,9 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
         signed = {e["step"]: e["data"]["signature"] for e in events if "signature" in e["data"]}
         assert signed["report"]["meaning"] == "确认" and signed["report"]["user"] == "inspector1"
         assert signed["review"] == {"user": "supervisor1", "name": "质量主管一", "meaning": "审核",
-                                    "at": signed["review"]["at"]}
+                                    "at": signed["review"]["at"], "data_hash": signed["review"]["data_hash"]}
+        # Each signature is bound to the record as it was signed (the review saw the report).
+        assert len({signed["report"]["data_hash"], signed["review"]["data_hash"]}) == 2
 
         # The spawned repair-process inspection points back at its origin.
         spawned = store.list_instances(s, "repair-process-inspection")
@@ -156,9 +159,10 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
                                                Event.type == "task:completed")
                            .order_by(Event.seq)).first()
         forged = {**target.data, "data": {**target.data["data"], "receipt_no": "RK-FORGED"}}
-        s.execute(text("UPDATE events SET data = :d WHERE id = :id"),
-                  {"d": json.dumps(forged, ensure_ascii=False), "id": target.id})
         s.commit()
+        with insider(s.get_bind()) as conn:
+            conn.execute(text("UPDATE events SET data = :d WHERE id = :id"),
+                         {"d": json.dumps(forged, ensure_ascii=False), "id": target.id})
     with sessions() as s:
         breaks = store.verify(s)
     assert [(b.instance_id, b.seq, b.problem) for b in breaks] == [

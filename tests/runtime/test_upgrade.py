@@ -76,7 +76,7 @@ def test_an_upgraded_state_runs_on_to_the_end(rt):
     state, events = rt.apply(old, Approve("t2", HEAD, "同意", signature=Signature("审核", "head1")), now)
     assert events[0]["type"] == "task:approved" and state["path"][-2:] == ["note_a", "note_b"]
     assert state["format"] == STATE_FORMAT and state["rev"] == old["rev"] + 1
-    state, events = rt.apply(state, Correct(INSPECTOR, "inspect", "remark", "外壳裂纹", "漏填"), now)
+    state, events = rt.apply(state, Correct(INSPECTOR, "inspect", "remark", "外壳裂纹", "漏填", signature=Signature("更正")), now)
     assert state["corrections"][0]["old"] is None and state["corrections"][0]["new"] == "外壳裂纹"
     for task in open_tasks(state):
         state, _ = rt.apply(state, CompleteTask(task["id"], HEAD if task["role"] == "head" else INSPECTOR, {"text": "x"}), now)

@@ -20,6 +20,7 @@ from engine.store import (
 )
 from engine.store.audit import GENESIS, canonical_json, event_hash, format_time, hash_of
 from tests.helpers.store import FORMS, procedure_text
+from tests.helpers.tamper import insider
 
 T0 = datetime(2026, 5, 11, 1, 30, 0, 123456, tzinfo=UTC)
 
@@ -103,7 +104,7 @@ def test_verify_streams_in_batches(chains, session, batch_size):
 
 
 def test_tampered_data_is_caught(chains, session, engine):
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(text("UPDATE events SET data = :d WHERE instance_id = 'B' AND seq = 2"),
                      {"d": json.dumps({"i": 1, "payload": {"verdict": "合格"}})})
     breaks = verify(session)
@@ -116,14 +117,14 @@ def test_tampered_data_is_caught(chains, session, engine):
 
 def test_tampered_time_and_rehashed_row_are_caught(chains, session, engine):
     # Moving an event in time breaks its own hash ...
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(text("UPDATE events SET actor = 'mallory' WHERE instance_id='C'"))
     # ... and recomputing that hash breaks the next link instead.
     row = events_of(session, "A")[1]
     forged = event_hash(instance_id="A", seq=2, type=row.type, step=row.step, task=row.task_id,
                         actor="mallory", at=row.at, data=row.data, prev_hash=row.prev_hash)
     session.rollback()
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(text("UPDATE events SET actor='mallory', hash=:h "
                           "WHERE instance_id='A' AND seq=2"), {"h": forged})
     breaks = {b.instance_id: b for b in verify(session)}
@@ -133,7 +134,7 @@ def test_tampered_time_and_rehashed_row_are_caught(chains, session, engine):
 
 
 def test_deleted_event_is_caught(chains, session, engine):
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(text("DELETE FROM events WHERE instance_id='A' AND seq=3"))
         conn.execute(text("DELETE FROM events WHERE instance_id='B' AND seq=1"))
     breaks = {b.instance_id: b for b in verify(session)}
@@ -165,7 +166,7 @@ def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         assert result.output.strip() == "OK: 6 events in 2 instances verified"
 
-        with eng.begin() as conn:
+        with insider(eng) as conn:
             conn.execute(text("UPDATE events SET data = '{\"i\": 99}' "
                               "WHERE instance_id='B' AND seq=2"))
         result = runner.invoke(main, ["audit", "verify"])
@@ -177,7 +178,7 @@ def test_cli_audit_verify(unmigrated_db_url, tmp_path, monkeypatch):
 
 def test_events_deleted_from_the_end_are_caught(chains, session, engine):
     """The links alone cannot show a shortened chain; the head kept on the instance row can."""
-    with engine.begin() as conn:
+    with insider(engine) as conn:
         conn.execute(text("DELETE FROM events WHERE instance_id='A' AND seq=5"))
         conn.execute(text("DELETE FROM events WHERE instance_id='C'"))
     breaks = {b.instance_id: b for b in verify(session)}

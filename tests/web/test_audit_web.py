@@ -30,7 +30,7 @@ def app(db_url, tmp_path):
     wf = app.extensions["workflow"]
     done = play(wf, sessions, answers(f"{PID}--fail"))
     with sessions.begin() as s:
-        wf.correct(s, done["id"], "inspector1", "start", "model", "PM-9001", "型号笔误")
+        wf.correct(s, done["id"], "supervisor1", "start", "model", "PM-9001", "型号笔误", password=PASSWORD)
     script = answers(f"{PID}--pass-repair")
     script["start"]["data"] = {**script["start"]["data"], "serial_no": "SN-OPEN"}
     running = play(wf, sessions, script, upto=1)

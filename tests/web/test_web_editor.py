@@ -14,7 +14,8 @@ from web import create_app
 
 PID = "after-sales-inspection"
 FORM = "after-sales-inspection-result"
-PW = {"author": "pw-author", "editor2": "pw-editor2", "approver": "pw-approver", "insp": "pw-insp"}
+PW = {"author": "pw-author", "editor2": "pw-editor2", "approver": "pw-approver", "approver2": "pw-approver2",
+      "insp": "pw-insp"}
 
 
 @pytest.fixture
@@ -25,6 +26,7 @@ def app(db_url, tmp_path):
         store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
         store.add_user(s, "editor2", "pw-editor2", ["editors"], full_name="编辑乙")
         store.add_user(s, "approver", "pw-approver", ["doc-approvers", "editors"], full_name="批准人")
+        store.add_user(s, "approver2", "pw-approver2", ["doc-approvers"], full_name="批准人乙")
         store.add_user(s, "insp", "pw-insp", ["qa-inspectors"], full_name="检验员")
     yield app
     app.extensions["services"].database.engine.dispose()
@@ -141,15 +143,20 @@ def test_visual_edits_try_versions_and_change_control(app):
     assert r.status_code in (302, 303), r.text
     # the author may not approve their own change, even holding the task's role
     a.get("/")
-    approve = task_link(ap.get("/").text, "更改批准")
+    approve = task_link(login(app, "approver2").get("/").text, "更改批准")
     r = a.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-author"})
     assert r.status_code == 403
     # an editor outside the approver group may not approve
     e2 = login(app, "editor2")
     r = e2.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-editor2"})
     assert r.status_code == 403
-    ap.get(f"/tasks/{approve}")
+    # the reviewer may not approve what they reviewed (four eyes), and is not offered it
+    assert "更改批准" not in ap.get("/").text
     r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "同意", "password": "pw-approver"})
+    assert r.status_code == 403
+    ap2 = login(app, "approver2")
+    ap2.get(f"/tasks/{approve}")
+    r = ap2.post(f"/tasks/{approve}", {"action": "approve", "comment": "同意", "password": "pw-approver2"})
     assert r.status_code in (302, 303), r.text
     assert "已发布" in ap.get(f"/instances/{cc}").text
     cat = ap.get("/editor").text
@@ -188,7 +195,8 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     ap.get(f"/editor/{PID}/versions")
     r = ap.post(f"/editor/{PID}/submit", {"reason": "补充说明"})
     assert r.status_code == 302
-    review = task_link(ap.get("/").text, "更改审核")
+    assert "更改审核" not in ap.get("/").text  # not offered to the author who sent it
+    review = task_link(login(app, "editor2").get("/").text, "更改审核")
     ap.get(f"/tasks/{review}")
     r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "", "password": "pw-approver"})
     assert r.status_code == 403 and "may not review or approve it" in r.text
@@ -196,8 +204,8 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     e2.get(f"/tasks/{review}")
     r = e2.post(f"/tasks/{review}", {"action": "approve", "comment": "ok", "password": "pw-editor2"})
     assert r.status_code in (302, 303)
-    inbox = ap.get("/").text
-    approve = task_link(inbox, "更改批准")
+    assert "更改批准" not in ap.get("/").text
+    approve = task_link(login(app, "approver2").get("/").text, "更改批准")
     ap.get(f"/tasks/{approve}")
     r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
     assert r.status_code == 403 and "may not review or approve it" in r.text

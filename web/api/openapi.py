@@ -106,7 +106,12 @@ SCHEMAS: dict[str, Any] = {
         "kind": {"type": "string", "enum": ["task", "approval", "wait"]},
         "role": NSTR, "status": {"type": "string", "enum": ["open", "done", "cancelled"]},
         "assignee": NSTR, "created_at": NTIME, "due_at": NTIME, "completed_at": NTIME,
-        "completed_by": NSTR, "signature": NSTR,
+        "completed_by": NSTR, "signature": {**NSTR, "description": "the meaning the step's signature carries"},
+        "signed": {"type": ["object", "null"], "description": "the signature given: user, name, meaning, "
+                   "at, data_hash (SHA-256 of the record's data as signed)"},
+        "signed_before_correction": {"type": "array", "items": {"type": "object"},
+                                     "description": "corrections made after this signature to values it "
+                                     "covered (correction number, step, field, by, at, reason)"},
     }, ["id", "local_id", "step", "title", "kind", "status", "assignee", "due_at"]),
     "HistoryEntry": _obj({
         "seq": INT, "type": {"type": "string", "description": "e.g. task:completed, task:approved, instance:completed"},
@@ -168,6 +173,8 @@ SCHEMAS: dict[str, Any] = {
         "step": {"type": "string", "minLength": 1}, "field": {"type": "string", "minLength": 1},
         "value": {"description": "the corrected value (any JSON)"},
         "reason": {"type": "string", "minLength": 1},
+        "password": {"type": "string", "description": "re-enter your password to sign the correction "
+                     "(更正); required when a signature covers the value"},
     }, ["step", "field", "value", "reason"], extra=False),
     "Empty": _obj({}, extra=False),
     "AuditEvent": _obj({

@@ -332,6 +332,8 @@ def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> di
         "status": task["status"], "assignee": task.get("assignee"), "created_at": task.get("created_at"),
         "due_at": task.get("due_at"), "completed_at": task.get("completed_at"),
         "completed_by": task.get("completed_by"), "signature": step.signature if step else None,
+        "signed": task.get("signature"),
+        "signed_before_correction": task.get("signed_before_correction", []),
     }
 
 
@@ -397,16 +399,17 @@ def cancel(instance_id: str):
 
 @bp.post("/instances/<instance_id>/corrections")
 def correct(instance_id: str):
-    body = _body({"step", "field", "value", "reason"})
+    body = _body({"step", "field", "value", "reason", "password"})
     step = _string(body, "step", required=True)
     field = _string(body, "field", required=True)
     reason = _string(body, "reason", required=True)
+    password = _string(body, "password")
     if "value" not in body:
         raise BadRequest("'value' is required (the corrected value; null clears the field)",
                          errors=[{"field": "value", "message": "required"}])
     return jsonify(_answer(instances.correct(services(), _user(), instance_id, step, field,
-                                             body["value"], reason, locale=_locale(),
-                                             answer_for=_reader())))
+                                             body["value"], reason, password=password,
+                                             locale=_locale(), answer_for=_reader())))
 
 
 # --- tasks -------------------------------------------------------------------------------------

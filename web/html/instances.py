@@ -14,7 +14,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.app import instances
 from engine.app.audit import step_title
-from engine.errors import FormInvalid
+from engine.errors import FormInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
@@ -48,8 +48,14 @@ def _reader():
 
 
 def _timeline(page: instances.Page) -> list[dict]:
-    """The (already masked) events for display."""
+    """The (already masked) events for display; a signature followed by a correction of a
+    value it covered links to that correction (``corrected_by``: event seqs)."""
     proc, names = page.procedure, page.names
+    corrected_by: dict[str, list[int]] = {}
+    for e in page.events:
+        if e["type"] == "data:corrected":
+            for tid in (e["data"] or {}).get("signed_before", []):
+                corrected_by.setdefault(tid, []).append(e["seq"])
     out = []
     for e in page.events:
         d = e["data"] or {}
@@ -59,6 +65,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
             "step": step_title(proc, sid), "step_id": sid, "nodes": [], "notes": [],
             "signature": d.get("signature"), "on_time": d.get("on_time"),
+            "corrected_by": corrected_by.get(e["task"] or "", []) if d.get("signature") else [],
         }
         if e["type"] in ("task:completed", "task:approved", "task:rejected", "instance:started"):
             form = proc.form_of(sid if sid else "start") if (sid in proc.steps or not sid) else None
@@ -108,7 +115,8 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
               "role_title": proc.roles.get(t.get("role") or "", t.get("role"))}
              for t in page.open_tasks]
     correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {info.title}",
-                    "current": current} for sid, path, info, current in page.correctable]
+                    "current": current, "signed": sid in page.signed_steps}
+                   for sid, path, info, current in page.correctable]
     sections = [{"step": sid, "title": step_title(proc, sid),
                  "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
                                        d, corrections=inst["corrections"], step=sid)}
@@ -154,6 +162,7 @@ def correct(instance_id: str):
     sid, _sep, field = target.partition(":")
     raw = request.form.get("value", "")
     reason = request.form.get("reason", "").strip()
+    password = request.form.get("password") or None
     values = {"target": target, "value": raw, "reason": reason}
     if not reason:
         msg = "更正必须填写原因" if get_locale() == "zh" else "Write the reason for the correction"
@@ -164,7 +173,10 @@ def correct(instance_id: str):
         instances.check_target(proc, sid, field)
         value = _typed(proc, sid, field, raw)
         instances.correct(services(), user.username, instance_id, sid, field, value, reason,
-                          locale=get_locale())
+                          password=password, locale=get_locale())
+    except SignatureInvalid as exc:
+        return _page(instance_id, errors=[{"field": "password", "message": exc.message}], status=422,
+                     form_values=values)
     except FormInvalid as exc:
         return _page(instance_id, errors=[{"field": "value", "message": e["message"]} for e in exc.errors]
                      or [{"field": "value", "message": exc.message}], status=422, form_values=values)

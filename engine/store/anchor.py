@@ -1,0 +1,126 @@
+"""Chain heads anchored outside the database: an append-only JSON Lines file that
+``wf audit verify`` reads.
+
+The hash chain alone has no secret: someone who can write the database can rewrite an
+instance's events and recompute every hash, or delete an instance with its events, and the
+chain still verifies. ``anchor`` appends one line with the head (last seq and its hash) of
+every instance whose chain grew since the previous line; ``check`` then requires, for each
+anchored head, that the event at that seq still exists with that hash. A rewritten or
+forged event at or before an anchored head, a shortened chain and a deleted instance are
+all named. Events added after the last anchor are protected from the next one on, so anchor
+often (``wf audit anchor`` from cron or a timer) and keep the file where the database's
+users cannot write (another host, an append-only mount, WORM storage).
+
+Each line carries ``prev``, the SHA-256 of the previous line, so an edited, removed or
+reordered line of the file is named too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, tuple_
+
+from engine.store.audit import Break, canonical_json, format_time
+from engine.store.tables import Event
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+FORMAT = "qualityflow-audit-anchors/1"
+_GENESIS = "0" * 64
+
+
+@dataclass
+class Anchors:
+    """What an anchor file says: the latest anchored head of each instance, when it was
+    anchored, and the file's own problems (``file:line: ...``)."""
+
+    heads: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # id -> (seq, hash, at)
+    lines: int = 0
+    last_digest: str = _GENESIS
+    problems: list[str] = field(default_factory=list)
+
+
+def read(path: Path) -> Anchors:
+    """Read and check an anchor file (an absent file: no anchors)."""
+    out = Anchors()
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                out.problems.append(f"{where}: not valid JSON; the anchor file was damaged")
+                continue
+            if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+                out.problems.append(f"{where}: not an anchor line of {FORMAT}")
+                continue
+            if obj.get("prev") != out.last_digest:
+                out.problems.append(f"{where}: 'prev' is not the hash of the line before it: lines of the "
+                                    "anchor file were changed, removed or reordered")
+            out.last_digest = hashlib.sha256(raw.rstrip("\n").encode("utf-8")).hexdigest()
+            out.lines += 1
+            for iid, (seq, digest) in (obj.get("heads") or {}).items():
+                out.heads[iid] = (int(seq), str(digest), str(obj.get("at")))
+    return out
+
+
+def _current_heads(session: Session) -> dict[str, tuple[int, str]]:
+    """Each instance's last event (seq, hash), read from the events themselves."""
+    ev = Event.__table__
+    last = select(ev.c.instance_id, func.max(ev.c.seq).label("seq")).group_by(ev.c.instance_id).subquery()
+    rows = session.execute(select(ev.c.instance_id, ev.c.seq, ev.c.hash)
+                           .join(last, (last.c.instance_id == ev.c.instance_id) & (last.c.seq == ev.c.seq)))
+    return {r.instance_id: (r.seq, r.hash) for r in rows}
+
+
+def anchor(session: Session, path: Path, now: datetime) -> int:
+    """Append one line with the heads that moved since the file's last line; the number of
+    instances anchored (0: nothing new, nothing written)."""
+    known = read(path)
+    if known.problems:
+        raise ValueError(known.problems[0])
+    moved = {iid: [seq, digest] for iid, (seq, digest) in _current_heads(session).items()
+             if known.heads.get(iid, (0, ""))[:2] != (seq, digest)}
+    if not moved:
+        return 0
+    line = canonical_json({"format": FORMAT, "at": format_time(now), "prev": known.last_digest,
+                           "heads": moved})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    return len(moved)
+
+
+def check(session: Session, anchors: Anchors, *, batch_size: int = 500) -> list[Break]:
+    """Every anchored head that the database no longer holds, as a ``Break``."""
+    out = []
+    items = sorted(anchors.heads.items())
+    ev = Event.__table__
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        found = {(r.instance_id, r.seq): r.hash for r in session.execute(
+            select(ev.c.instance_id, ev.c.seq, ev.c.hash)
+            .where(tuple_(ev.c.instance_id, ev.c.seq).in_([(iid, seq) for iid, (seq, _h, _a) in chunk])))}
+        for iid, (seq, digest, at) in chunk:
+            stored = found.get((iid, seq))
+            if stored is None:
+                out.append(Break(iid, seq, 0, "anchored event missing",
+                                 f"the head anchored at {at} (seq {seq}) is gone: the instance was deleted "
+                                 "or its chain cut"))
+            elif stored != digest:
+                out.append(Break(iid, seq, 0, "anchored head differs",
+                                 f"anchored at {at} as {digest[:12]}…, now {stored[:12]}…: events up to seq "
+                                 f"{seq} were rewritten after they were anchored"))
+    return out
+
