@@ -115,3 +115,15 @@ class QueryInvalid(WorkflowError):
     """A filter, sort or range that records cannot be asked for (the request is at fault)."""
 
     code = "bad_request"
+
+
+class Busy(WorkflowError):
+    """The database could not take this write in time (its write lock stayed taken); nothing
+    was recorded, and the same request may be sent again after ``retry_after`` seconds."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}

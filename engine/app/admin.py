@@ -31,8 +31,6 @@ from engine.store import users as user_store
 from engine.store import versions as version_store
 
 if TYPE_CHECKING:
-    import threading
-
     from engine.app.worker import Worker
     from engine.config import Config
     from engine.store.audit import Report
@@ -366,15 +364,9 @@ def calendar_named(config: Config, name: str) -> tuple[Calendar, bool]:
 # --------------------------------------------------------------------------- the worker
 
 
-def worker(services: Services, *, batch: int = 500) -> Worker:
-    """The worker loop on these services (``run_once`` or ``run``)."""
+def worker(services: Services, *, batch: int = 100) -> Worker:
+    """The worker loop on these services (``run_once`` or ``run``). It writes through the
+    same write queue as the web requests, ``batch`` instances per transaction."""
     from engine.app.worker import Worker
 
-    return Worker(services.workflow, services.database.sessions, batch=batch)
-
-
-def start_worker_thread(services: Services, *, interval: float) -> tuple[threading.Thread, threading.Event]:
-    """The worker loop in a daemon thread of the serving process (``wf serve --worker``)."""
-    from engine.app.worker import start_thread
-
-    return start_thread(services.workflow, services.database.sessions, interval=interval)
+    return Worker(services.workflow, services.database, batch=batch)

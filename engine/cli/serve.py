@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -50,19 +52,45 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
         else:
             click.echo("Demo: the database already has users; none created.")
     click.echo(f"Serving on http://{host}:{port}/")
+    loop = None
     if with_worker:
-        # One loop in the serving process (the one-machine default); gunicorn's forked workers
-        # do not inherit the thread, so the loop runs once whatever --workers says.
-        admin.start_worker_thread(app.extensions["services"], interval=worker_interval)
-        click.echo(f"Worker loop running every {worker_interval:g} s.")
+        loop = _worker_process(obj.get("config_path"), worker_interval)
+        click.echo(f"Worker loop running every {worker_interval:g} s (process {loop.pid}).")
     try:
         import gunicorn  # noqa: F401
     except ImportError:
         dev = True
-    if dev:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
-        return
-    _gunicorn(app, host, port, workers or 2)
+    try:
+        if dev:
+            app.run(host=host, port=port, threaded=True, use_reloader=False)
+        else:
+            _gunicorn(app, host, port, workers or 2)
+    finally:
+        if loop is not None:
+            _stop(loop)
+
+
+def _worker_process(config_path: str | None, interval: float) -> subprocess.Popen:
+    """``wf worker`` as a child process. Not a thread of this process: gunicorn forks its web
+    workers (and forks again whenever one is replaced) from this process, and a fork taken
+    while the thread was inside an SQLite transaction left the children believing the lock
+    was held: every write of those workers failed with "database is locked" until restart.
+    A process of its own opens its own connections and queues for the write lock like any
+    web worker."""
+    args = [sys.executable, "-c", "from engine.cli import main; main()"]
+    if config_path:
+        args += ["--config", config_path]
+    args += ["worker", "--interval", str(interval), "--parent", str(os.getpid())]
+    return subprocess.Popen(args)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
