@@ -84,6 +84,7 @@ class Server:
     wf: str
     procs: list[subprocess.Popen] = field(default_factory=list)
     started_in: float = 0.0
+    logfile: object = None
 
     def run_wf(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.wf, *args], env=self.env, cwd=self.clone, text=True,
@@ -98,14 +99,25 @@ class Server:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self.logfile is not None:
+            self.logfile.close()
 
     def log(self) -> str:
         return (self.clone / "server.log").read_text(errors="replace")
 
 
-def clone_repo(tmp: Path, install: bool) -> tuple[Path, str, dict]:
+def clone_repo(tmp: Path, install: bool, worktree: bool = False) -> tuple[Path, str, dict]:
     clone = tmp / "qualityflow"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if worktree:  # the files as they are now, committed or not (the test suite), still no var/
+        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                               capture_output=True, check=True).stdout.decode().split("\0")
+        for name in filter(None, files):
+            if (ROOT / name).is_file():
+                (clone / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, clone / name)
+    else:
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("WF_")}
     if install:
         subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=clone, check=True)
@@ -116,7 +128,7 @@ def clone_repo(tmp: Path, install: bool) -> tuple[Path, str, dict]:
 
 
 def start(args: argparse.Namespace, tmp: Path) -> Server:
-    clone, wf, env = clone_repo(tmp, args.install)
+    clone, wf, env = clone_repo(tmp, args.install, args.worktree)
     port = free_port()
     server = Server(clone, port, env, wf)
     cmd = [wf, "serve", "--demo", "--worker", "--port", str(port)]
@@ -124,7 +136,7 @@ def start(args: argparse.Namespace, tmp: Path) -> Server:
         env["WF_DATABASE_URL"] = args.database
         _empty_postgres(args.database)
         cmd = [wf, "serve", "--demo", "--port", str(port), "--workers", str(args.workers)]
-    log = open(clone / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    log = server.logfile = open(clone / "server.log", "wb")  # noqa: SIM115 - closed by stop()
     t0 = time.monotonic()
     server.procs.append(subprocess.Popen(cmd, env=env, cwd=clone, start_new_session=True,
                                          stdout=log, stderr=log))
@@ -152,6 +164,20 @@ def _empty_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def server_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the server's processes (master, web workers, worker loop)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _get(port: int, path: str) -> int:
@@ -203,7 +229,7 @@ class Browser:
 
     def __init__(self, port: int, username: str) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
         page = self.request("GET", "/login")[1]
         self.csrf = _csrf(page)
         status, _ = self.request("POST", "/login", {"username": username, "password": PASSWORD,
@@ -211,7 +237,7 @@ class Browser:
         assert status == 302, f"log-in as {username} answered {status}"
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
-        headers = {"Cookie": self.cookie} if self.cookie else {}
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
         body = None
         if form is not None:
             body = urllib.parse.urlencode(form)
@@ -221,7 +247,8 @@ class Browser:
         text = resp.read().decode(errors="replace")
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie":
-                self.cookie = value.split(";", 1)[0]
+                key, _, val = value.split(";", 1)[0].partition("=")
+                self.cookies[key] = val
         return resp.status, text
 
 
@@ -297,10 +324,16 @@ def client(i: int, port: int, tokens: dict, stop_at: float, tally: Tally) -> Non
 
 
 def _draft(browser: Browser, task_id: str, tally: Tally) -> None:
-    form = {"csrf_token": browser.csrf, "action": "draft", **{k: str(v) for k, v in DATA["receive"].items()}}
+    t = time.perf_counter()
+    status, page = browser.request("GET", f"/tasks/{task_id}")  # as a person opens the task
+    tally.add("task page", status, time.perf_counter() - t, page[:300])
+    if status != 200:
+        return
+    form = {"csrf_token": _csrf(page), "action": "draft", **{f"f.{k}": str(v) for k, v in DATA["receive"].items()}}
     t = time.perf_counter()
     status, page = browser.request("POST", f"/tasks/{task_id}", form)
-    tally.add("draft", status, time.perf_counter() - t, page[:300])
+    found = re.search(r'class="(?:message|error-text)"[^>]*>([^<]+)', page)
+    tally.add("draft", status, time.perf_counter() - t, found.group(1) if found else page[:300])
     # What was typed must come back in the answer whatever its status (a 503 included).
     if DATA["receive"]["receipt_no"] not in page:
         with tally.lock:
@@ -318,7 +351,8 @@ def lost_steps(port: int, tokens: dict, acked: list[tuple[str, str]]) -> list[st
     lost = []
     for instance_id, task_ids in by_instance.items():
         status, inst, _ = api.call("GET", f"/api/v1/instances/{instance_id}")
-        done = {t["id"] for t in inst.get("tasks", []) if t["status"] == "completed"} if status == 200 else set()
+        done = {t["id"] for t in inst.get("tasks", []) if t["status"] == "done" and t["completed_by"]} \
+            if status == 200 else set()
         lost += [t for t in task_ids if t not in done]
     return lost
 
@@ -336,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--install", action="store_true", help="make the clone's .venv as the README says")
+    ap.add_argument("--worktree", action="store_true",
+                    help="copy the working tree (uncommitted changes too) instead of cloning")
     ap.add_argument("--database", help="a PostgreSQL URL (emptied first); default: the README's SQLite")
     ap.add_argument("--workers", type=int, default=4, help="web workers (with --database)")
     ap.add_argument("--loops", type=int, default=2, help="'wf worker' processes (with --database)")
@@ -353,11 +389,13 @@ def main(argv: list[str] | None = None) -> int:
         threads = [threading.Thread(target=client, args=(i, server.port, tokens, stop_at, tally), daemon=True)
                    for i in range(args.clients)]
         t0 = time.monotonic()
+        cpu0 = sum(server_cpu(p.pid) for p in server.procs)
         for t in threads:
             t.start()
         for t in threads:
             t.join(args.seconds + 120)
         elapsed = time.monotonic() - t0
+        cpu = sum(server_cpu(p.pid) for p in server.procs) - cpu0
         lost = lost_steps(server.port, tokens, tally.acked)
         server.stop()
         verify = server.run_wf("audit", "verify")
@@ -366,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
         for (_kind, status), count in tally.statuses.items():
             if status >= 400 or _kind == "draft lost typing":
                 errors[status] += count
-        print(f"clients: {args.clients} for {elapsed:.0f} s; requests: {requests} ({requests / elapsed:.0f}/s)")
+        print(f"clients: {args.clients} for {elapsed:.0f} s; requests: {requests} ({requests / elapsed:.0f}/s); "
+              f"server CPU {cpu:.1f} s, {cpu * 1000 / max(requests, 1):.1f} ms per request "
+              f"(signed steps pay scrypt on purpose); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for kind in sorted(tally.latency):
             lat = tally.latency[kind]
             print(f"  {kind:<14} n={len(lat):6d}   p50 {pct(lat, 50):7.1f} ms   p99 {pct(lat, 99):7.1f} ms")

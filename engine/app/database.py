@@ -14,6 +14,7 @@ until the web worker is killed, or failing with SQLite's bare "database is locke
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -42,8 +43,8 @@ def busy() -> Busy:
                   "Try again in a few seconds."), retry_after=2)
 
 
-def _locked(exc: OperationalError) -> bool:
-    text = str(exc.orig).lower()
+def _locked(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
     return "database is locked" in text or "database table is locked" in text
 
 
@@ -114,7 +115,8 @@ class Database:
             with self.queue.hold(self.write_wait) if self.queue is not None else nullcontext(), \
                     self.sessions.begin() as session:
                 yield session
-        except OperationalError as exc:
+        # BEGIN IMMEDIATE runs in an engine event, so its failure reaches here unwrapped.
+        except (OperationalError, sqlite3.OperationalError) as exc:
             if _locked(exc):
                 raise busy() from exc
             raise
