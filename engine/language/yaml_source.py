@@ -49,10 +49,24 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+# libyaml parses about ten times faster (the library's 600 files took most of a start-up);
+# its nodes carry the same marks. Its syntax messages are worded differently, so a text it
+# refuses is parsed again by the pure-Python loader, whose wording the problems quote.
+_FAST: type | None = getattr(yaml, "CSafeLoader", None)
+
+
 def load(text: str, file: str = "<string>") -> Source:
     """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
+    if _FAST is not None:
+        src = _load(text, file, _FAST)
+        if not any(p.message.startswith("YAML syntax error") for p in src.problems):
+            return src
+    return _load(text, file, yaml.SafeLoader)
+
+
+def _load(text: str, file: str, kind: type) -> Source:
     src = Source(file, text=text)
-    loader = yaml.SafeLoader(text)
+    loader = kind(text)
     try:
         node = loader.get_single_node()
         if node is None:
