@@ -52,10 +52,14 @@ def shown_url(config: Config) -> str:
 
 
 @contextmanager
-def opened(config: Config, *, require_current: bool = True) -> Iterator[Services]:
+def opened(config: Config, *, require_current: bool = True, name: str | None = None) -> Iterator[Services]:
     """The services of one command on the configured database; by default refuses a schema
-    that is not at the revision this program needs. The connections close at the end."""
-    engine = store.make_engine(config.database_url)
+    that is not at the revision this program needs. The connections close at the end.
+    ``name``: what the connections call themselves on PostgreSQL (``application_name``)."""
+    options = {}
+    if name and make_url(config.database_url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"application_name": name}
+    engine = store.make_engine(config.database_url, **options)
     try:
         if require_current:
             current, head = store.current_revision(engine), store.head_revision()

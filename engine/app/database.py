@@ -33,6 +33,10 @@ from engine.errors import Busy
 from engine.i18n import _
 from engine.store import session_factory
 
+# What worker connections call themselves on PostgreSQL (``pg_stat_activity``), where
+# ``/readyz`` looks for a worker's last transaction without a table of its own.
+WORKER_NAME = "qualityflow-worker"
+
 # Longest wait for the write queue; SQLite's own busy timeout (5 s) comes after it.
 WRITE_WAIT = 10.0
 
@@ -131,6 +135,32 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    def beat(self) -> None:
+        """A worker pass ended (SQLite: a file beside the database, touched; PostgreSQL needs
+        nothing, its connections carry ``WORKER_NAME``)."""
+        if self.queue is not None:
+            path = self.queue.path.removesuffix(".writers") + ".worker"
+            with open(path, "a"):
+                os.utime(path)
+
+    def worker_seen(self) -> float | None:
+        """Seconds since a worker last finished a pass (SQLite) or a transaction (PostgreSQL);
+        None when none has been seen."""
+        url = self.engine.url
+        if self.queue is not None:
+            path = self.queue.path.removesuffix(".writers") + ".worker"
+            try:
+                return max(0.0, time.time() - os.path.getmtime(path))
+            except OSError:
+                return None
+        if url.get_backend_name() == "postgresql":
+            with self.reading() as session:
+                age = session.execute(text(
+                    "SELECT extract(epoch FROM now() - max(state_change)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"), {"name": WORKER_NAME}).scalar()
+            return None if age is None else max(0.0, float(age))
+        return None
 
     def ping(self) -> str | None:
         """None when the database answers; else the kind of failure (for a health check)."""

@@ -70,6 +70,7 @@ class Worker:
             if sent + failed < self.batch:
                 break
         stats.kpi_days = self._kpis()
+        self.database.beat()  # /readyz: a worker is alive and keeping up
         return stats
 
     def _kpis(self) -> int:

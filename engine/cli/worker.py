@@ -8,12 +8,14 @@ import os
 import signal
 import threading
 import time
+from contextlib import ExitStack
 
 import click
 
 from engine.app import admin
+from engine.app.database import WORKER_NAME
 from engine.cli import main
-from engine.cli.db import opened
+from engine.cli.db import config_of
 
 
 @main.command("worker")
@@ -28,7 +30,11 @@ from engine.cli.db import opened
 def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, parent: int | None) -> None:
     """Run the worker loop; several workers on several hosts may share one PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    with opened(ctx) as services:
+    with ExitStack() as stack:
+        try:  # its connections named, so /readyz on PostgreSQL sees the worker at work
+            services = stack.enter_context(admin.opened(config_of(ctx), name=WORKER_NAME))
+        except admin.SchemaOutdated as exc:
+            raise click.ClickException(exc.message) from exc
         worker = admin.worker(services, batch=batch)
         if once:
             click.echo(str(worker.run_once()))
