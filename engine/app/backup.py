@@ -15,18 +15,17 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 
 from engine.config import Config
 from engine.errors import WorkflowError
+from engine.store import maintenance
 
 if TYPE_CHECKING:
     from engine.store.audit import Report
@@ -113,7 +112,7 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
             src.backup(dst)
         return
     if url.get_backend_name() == "postgresql":
-        if _pg_has_tables(url) and not replace:
+        if maintenance.has_tables(url) and not replace:
             raise WorkflowError(f"the database {url.database} already has tables; add --replace to overwrite "
                                 "them (stop the server and the workers first)")
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exit-on-error",
@@ -132,16 +131,6 @@ def _check_sqlite_backup(path: Path) -> None:
         raise WorkflowError(f"{path} is damaged ({ok}); use another backup")
 
 
-def _pg_has_tables(url: URL) -> bool:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return bool(conn.execute(text(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")).scalar())
-    finally:
-        engine.dispose()
-
-
 @contextmanager
 def _scratch(config: Config) -> Iterator[Config]:
     """A configuration like ``config`` on an empty scratch database, dropped afterwards."""
@@ -155,19 +144,9 @@ def _scratch(config: Config) -> Iterator[Config]:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    name = f"wf_restore_drill_{uuid.uuid4().hex[:12]}"
-    admin_engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin_engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        raw.setdefault("database", {})["url"] = url.set(database=name).render_as_string(hide_password=False)
-        try:
-            yield Config(raw=raw, root=config.root)
-        finally:
-            with admin_engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin_engine.dispose()
+    with maintenance.scratch_database(url, "wf_restore_drill") as scratch_url:
+        raw.setdefault("database", {})["url"] = scratch_url.render_as_string(hide_password=False)
+        yield Config(raw=raw, root=config.root)
 
 
 def verify(config: Config, source: str | os.PathLike[str]) -> Report:

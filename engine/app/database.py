@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import Busy
 from engine.i18n import _
-from engine.store import session_factory
+from engine.store import maintenance, session_factory
 
 # What worker connections call themselves on PostgreSQL (``pg_stat_activity``), where
 # ``/readyz`` looks for a worker's last transaction without a table of its own.
@@ -156,10 +156,7 @@ class Database:
                 return None
         if url.get_backend_name() == "postgresql":
             with self.reading() as session:
-                age = session.execute(text(
-                    "SELECT extract(epoch FROM now() - max(state_change)) FROM pg_stat_activity "
-                    "WHERE application_name = :name"), {"name": WORKER_NAME}).scalar()
-            return None if age is None else max(0.0, float(age))
+                return maintenance.seconds_since_named_activity(session, WORKER_NAME)
         return None
 
     def ping(self) -> str | None:
