@@ -10,7 +10,7 @@ from functools import cache
 from engine.app.database import Database
 from engine.app.service import Clock, Workflow, utcnow
 from engine.config import Config
-from engine.store import current_revision, head_revision, make_engine, upgrade
+from engine.store import current_revision, head_revision, maintenance, make_engine, upgrade
 
 
 @dataclass
@@ -73,3 +73,24 @@ def readiness(services: Services, *, worker_max_age: float | None) -> Readiness:
             else "ok" if age <= worker_max_age
             else f"last seen {age:.0f} s ago (more than {worker_max_age:g} s); check the worker's log")
     return out
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The gauges of ``/metrics``, read from the database when scraped."""
+
+    open_tasks: int
+    overdue_tasks: int
+    worker_lag: float  # seconds the oldest due timer has waited for a worker (0: none waiting)
+    worker_seen: float | None  # seconds since a worker last finished a pass
+    deliveries: dict[str, int]
+
+
+def figures(services: Services) -> Figures:
+    """Open and overdue tasks, how far the worker is behind, deliveries by status."""
+    now = services.now()
+    with services.database.reading() as session:
+        found = maintenance.figures(session, now)
+    lag = (now - found.oldest_due_timer).total_seconds() if found.oldest_due_timer else 0.0
+    return Figures(found.open_tasks, found.overdue_tasks, max(0.0, lag), services.database.worker_seen(),
+                   found.deliveries)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -39,6 +41,12 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
 def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool,
               with_worker: bool, worker_interval: float) -> None:
     """Run the web server on HOST:PORT with the configured database and procedures."""
+    metrics_dir = None
+    if not dev and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Before prometheus-client is first imported (it picks its value class then): each
+        # gunicorn worker writes its counters here and /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="wf-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from web import create_app
 
     obj = ctx.find_object(dict) or {}
@@ -68,6 +76,8 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
     finally:
         if loop is not None:
             _stop(loop)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _worker_process(config_path: str | None, interval: float) -> subprocess.Popen:
@@ -102,11 +112,20 @@ def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
         # Connections opened by the master must not be shared with the workers.
         engine.dispose(close=False)
 
+    def child_exit(server: Any, worker: Any) -> None:
+        # A replaced worker's gauges go; its counters stay counted (prometheus-client).
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             settings = {
                 "bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-                "preload_app": True, "post_fork": post_fork, "accesslog": "-",
+                "preload_app": True, "post_fork": post_fork, "child_exit": child_exit,
+                # With server.json_logs each request is one JSON line (web/metrics.py) instead.
+                "accesslog": None if app.config["WF"].get("server", "json_logs", default=False) else "-",
                 "timeout": 60, "graceful_timeout": 10,
                 "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             }
