@@ -133,3 +133,68 @@ def test_every_package_is_on_the_map():
                        if p.name == "__init__.py"})
     missing = [p for p in packages if f"`{p.replace('.', '/')}/`" not in text]
     assert not missing, f"docs/architecture.md does not describe: {missing}"
+
+
+def module_imports(path: Path, modules: set[str]) -> set[str]:
+    """Project modules ``path`` imports when it is loaded: module-level statements only (an
+    import inside a function or under ``if TYPE_CHECKING`` runs later or never). ``from
+    package import submodule`` depends on the submodule, not on the package's __init__."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            subs = {f"{node.module}.{a.name}" for a in node.names} & modules
+            found |= subs
+            if len(subs) < len(node.names):
+                found.add(node.module)
+    return found & modules
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = {module_name(p): p for p in sources()}
+    return {m: module_imports(p, set(paths)) - {m} for m, p in paths.items()}
+
+
+def test_no_import_cycles():
+    found = cycles(import_graph())
+    assert not found, f"modules that import each other at load time: {found}"
+
+
+def test_the_cycle_finder_finds_one():
+    graph = import_graph()
+    graph["engine.language.expressions"] = graph["engine.language.expressions"] | {"engine.language.procedure"}
+    assert any("engine.language.procedure" in c and "engine.language.expressions" in c
+               for c in cycles(graph))

@@ -26,7 +26,12 @@ def current_reader() -> Reader | None:
 
 
 def api_reader(username: str) -> Reader:
-    return access.reader_for(services(), username)
+    """The API caller as a reader, looked up once per request (the auditors' guard and the
+    answer both need it)."""
+    cached = g.get("api_reader")
+    if cached is None or cached.username != username:
+        cached = g.api_reader = access.reader_for(services(), username)
+    return cached
 
 
 def _refuse_auditor_writes() -> None:

@@ -162,7 +162,8 @@ class Editor:
         if checked.problems:
             raise DefinitionInvalid(checked.problems)
         row, _ = versions.save_draft(session, procedure_id, source, checked.forms,
-                                     checked.procedure.title, user=username, note=note)
+                                     checked.procedure.title, user=username, note=note,
+                                     definition_hash=checked.procedure.content_hash)
         return row
 
     def restore(self, session: Session, version_id: int, username: str) -> ProcedureVersion:

@@ -51,7 +51,7 @@ def startable(services: Services, username: str, procedure_id: str) -> Procedure
 
 
 def start(services: Services, username: str, procedure_id: str, data: Mapping[str, Any], *,
-          locale: str = "zh") -> dict:
+          locale: str = "zh", answer_for: Reader | None = None) -> dict | Answer:
     """Start an instance with its start form's data (files posted with it were stored by
     ``uploads.store_files`` and are bound to it here); the new instance's state. A
     sensitive value sent as the mask is refused (422)."""
@@ -64,7 +64,9 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
         state = wf.start(s, procedure_id, username, data, locale=locale)
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), state["id"])
-    return state
+        if answer_for is not None:
+            answer = view_in(services, s, answer_for, state["id"], check=False)
+    return log_answer(services, answer_for, answer) if answer_for is not None else state
 
 
 # --------------------------------------------------------------------------- lists
@@ -103,25 +105,44 @@ def _summary(row: Any) -> dict:
 # --------------------------------------------------------------------------- reading one
 
 
-def read(services: Services, reader: Reader | str, instance_id: str, *,
-         check: bool = True) -> tuple[dict, Procedure]:
-    """The instance with its tasks and history, masked for the reader (a ``Reader``, or the
-    name of an API caller; values shown in clear are logged as ``api``), and its pinned
-    procedure version. ``check=False`` for the
-    answer to a change the reader just made (an escalated manager holds no role but may
-    act, and sees the instance they changed)."""
+@dataclass
+class Answer:
+    """The instance as a reader may see it (masked), its pinned procedure version, and the
+    sensitive values it shows in clear (logged once the answer is given)."""
+
+    inst: dict
+    procedure: Procedure
+    shown: set[str]
+
+
+def view_in(services: Services, session: Any, reader: Reader, instance_id: str, *,
+            check: bool = True) -> Answer:
+    """The instance with its tasks and history, masked for the reader, read in ``session``:
+    a change answers with the instance it changed from inside its own transaction, as cheap
+    as a read can be. ``check=False`` for the author of that change (an escalated manager
+    holds no role but may act, and sees what they changed)."""
     wf = services.workflow
-    with services.database.reading() as s:
-        if isinstance(reader, str):  # an API caller, named by the token
-            reader = access.reader_named(services.config, s, reader)
-        if check:
-            inst, proc = access.require_instance(wf, s, reader, instance_id, history=True)
-        else:
-            inst = wf.instance(s, instance_id, history=True)
-            proc = wf.runtime(s, inst["version"]["id"]).procedure
+    if check:
+        inst, proc = access.require_instance(wf, session, reader, instance_id, history=True)
+    else:
+        inst = wf.instance(session, instance_id, history=True)
+        proc = wf.runtime(session, inst["version"]["id"]).procedure
     out, shown = mask_instance(sensitive_keys(proc), inst, reader)
-    record_views(services.database, reader, [(instance_id, proc.id, shown)], "api")
-    return out, proc
+    return Answer(out, proc, shown)
+
+
+def log_answer(services: Services, reader: Reader, answer: Answer) -> Answer:
+    """Log the values in clear an answer shows (after its transaction: the log is a write)."""
+    record_views(services.database, reader, [(answer.inst["id"], answer.procedure.id, answer.shown)], "api")
+    return answer
+
+
+def read(services: Services, reader: Reader, instance_id: str) -> Answer:
+    """The instance as ``view_in`` shows it, for a reader who may read it (values shown in
+    clear are logged as ``api``)."""
+    with services.database.reading() as s:
+        answer = view_in(services, s, reader, instance_id)
+    return log_answer(services, reader, answer)
 
 
 def events(services: Services, reader: Reader, instance_id: str) -> list[dict]:
@@ -206,13 +227,17 @@ def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[
 # --------------------------------------------------------------------------- changes
 
 
-def cancel(services: Services, username: str, instance_id: str, reason: str) -> None:
+def cancel(services: Services, username: str, instance_id: str, reason: str, *,
+           answer_for: Reader | None = None) -> Answer | None:
     with services.database.writing() as s:
         services.workflow.cancel(s, instance_id, username, reason)
+        answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+    return log_answer(services, answer_for, answer) if answer_for and answer else None
 
 
 def correct(services: Services, username: str, instance_id: str, step: str, field_path: str,
-            value: Any, reason: str, *, locale: str = "zh") -> None:
+            value: Any, reason: str, *, locale: str = "zh",
+            answer_for: Reader | None = None) -> Answer | None:
     """Correct one recorded value (the old value, who, when and why are kept). A sensitive
     value sent as the mask is refused: it stands for a value the user was not shown."""
     wf = services.workflow
@@ -221,6 +246,8 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
             proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
         wf.correct(s, instance_id, username, step, field_path, value, reason, locale=locale)
+        answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+    return log_answer(services, answer_for, answer) if answer_for and answer else None
 
 
 def pinned(services: Services, instance_id: str) -> Procedure:

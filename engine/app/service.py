@@ -115,7 +115,8 @@ class Workflow:
         out = []
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
-            row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title)
+            row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title,
+                                                             definition_hash=proc.content_hash)
             if row.id not in self._runtimes:
                 self._runtimes[row.id] = Runtime(proc, self.calendars)
                 self._versions.pop(proc.id, None)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.app import access, uploads
+from engine.app import access, instances, uploads
 from engine.app.masking import (
     holds_mask,
     in_clear,
@@ -200,8 +200,10 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
 
 def submit(services: Services, username: str, task_id: str, data: Mapping[str, Any], *,
            decision: str | None = None, comment: str | None = None, password: str | None = None,
-           expected_rev: int | None = None, locale: str = "zh") -> str:
-    """Complete a task with its form data, or decide an approval; the instance id.
+           expected_rev: int | None = None, locale: str = "zh",
+           answer_for: Reader | None = None) -> str | instances.Answer:
+    """Complete a task with its form data, or decide an approval; the instance id, or (with
+    ``answer_for``) the changed instance as that reader may see it.
 
     For an approval, ``decision`` (``approve`` or ``reject``), ``comment`` and the signature
     ``password`` may also come inside ``data`` (as API clients send them); for a task, a
@@ -238,12 +240,16 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
         drafts.discard(s, username, task_id)
+        if answer_for is not None:
+            answer = instances.view_in(services, s, answer_for, ref.instance_id, check=False)
+    if answer_for is not None:
+        return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
 
 
 def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:
     ref = store.task_ref(session, task_id)
-    proc = services.workflow.runtime(session, store.load_instance(session, ref.instance_id).version_id).procedure
+    proc = services.workflow.runtime(session, store.version_of(session, ref.instance_id)).procedure
     step = proc.steps[ref.step]
     return ref, proc, proc.forms.get(step.form) if step.form else None
 
@@ -290,17 +296,22 @@ def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str,
     return now
 
 
-def claim(services: Services, username: str, task_id: str) -> str:
-    """Take an open task of one's role; the instance id."""
-    with services.database.writing() as s:
-        instance_id = store.task_ref(s, task_id).instance_id
-        services.workflow.claim(s, task_id, username)
-    return instance_id
+def claim(services: Services, username: str, task_id: str, *,
+          answer_for: Reader | None = None) -> instances.Answer | None:
+    """Take an open task of one's role (with ``answer_for``: the instance as it now is)."""
+    return _hold(services, username, task_id, services.workflow.claim, answer_for)
 
 
-def release(services: Services, username: str, task_id: str) -> str:
-    """Give a claimed task back to its role; the instance id."""
+def release(services: Services, username: str, task_id: str, *,
+            answer_for: Reader | None = None) -> instances.Answer | None:
+    """Give a claimed task back to its role (with ``answer_for``: the instance as it now is)."""
+    return _hold(services, username, task_id, services.workflow.release, answer_for)
+
+
+def _hold(services: Services, username: str, task_id: str, change: Any,
+          answer_for: Reader | None) -> instances.Answer | None:
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
-        services.workflow.release(s, task_id, username)
-    return instance_id
+        change(s, task_id, username)
+        answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+    return instances.log_answer(services, answer_for, answer) if answer_for and answer else None

@@ -46,6 +46,7 @@ from engine.store.repo import (
     task_ref,
     tasks_of,
     version_by_hash,
+    version_of,
     versions_of,
 )
 from engine.store.tables import (
@@ -72,6 +73,7 @@ from engine.store.users import (
 )
 
 __all__ = [
+    "version_of",
     "Attachment", "Base", "Break", "Event", "EventRow", "Group", "Instance", "InstanceStatus",
     "ProcedureVersion", "RecordRow", "Report", "StepRow", "Task", "TaskKind", "TaskRef",
     "TaskStatus", "User", "add_attachment", "add_user", "attach",

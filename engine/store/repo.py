@@ -11,6 +11,7 @@ Tests write through it too, so what they check is what the server does.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -69,8 +70,18 @@ def content_hash(source_text: str, forms: Mapping[str, str], procedure_id: str |
     """
     from engine.language.procedure import compile_stored
 
-    file = f"{procedure_id}.yaml" if procedure_id else "stored"  # no .yaml: any id will do
-    return compile_stored(source_text, file, forms).content_hash
+    key = hashlib.sha256(repr((procedure_id, source_text, sorted(forms.items()))).encode()).digest()
+    found = _definition_hashes.get(key)
+    if found is None:
+        file = f"{procedure_id}.yaml" if procedure_id else "stored"  # no .yaml: any id will do
+        found = _definition_hashes[key] = compile_stored(source_text, file, forms).content_hash
+    return found
+
+
+# Texts already hashed by this process. Compiling takes tens of milliseconds a procedure, and
+# the language keeps only the last few dozen compiled; a server or a test session registers
+# the same library again and again. 32 bytes a text, however many versions there are.
+_definition_hashes: dict[bytes, str] = {}
 
 
 def register_procedure_version(
@@ -354,6 +365,17 @@ class TaskRef(NamedTuple):
 
 _TASK_REF = Prepared(select(_T.c.instance_id, _T.c.step, _T.c.kind)
                      .where(_T.c.id == bindparam("b_id")))
+
+
+_VERSION_OF = Prepared(select(_I.c.version_id).where(_I.c.id == bindparam("b_id")))
+
+
+def version_of(session: Session, instance_id: str) -> int:
+    """The procedure version an instance is pinned to (one indexed read, no state loaded)."""
+    found = batch(session, [(_VERSION_OF, [{"b_id": instance_id}])])[0]
+    if not found:
+        raise NotFound(f"Instance {instance_id} does not exist.")
+    return int(found[0][0])
 
 
 def task_ref(session: Session, task_id: str) -> TaskRef:

@@ -13,10 +13,10 @@ from sqlalchemy import update
 from engine.app import audit, kpis, ledgers
 from engine.app.access import reader_of
 from engine.app.database import Database
-from engine.app.ledgers import LedgerFilters, QueryInvalid
+from engine.app.ledgers import LedgerFilters
 from engine.app.masking import MASK
 from engine.app.services import Services
-from engine.errors import NotFound, NotPermitted
+from engine.errors import NotFound, NotPermitted, QueryInvalid
 from engine.store import Event, users
 from engine.store.audit_file import verify_lines
 from engine.store.audit_search import access_log
@@ -129,7 +129,7 @@ def test_ledger_masks_page_and_export_alike_and_refuses_bad_queries(services):
     for bad in (LedgerFilters(sort="nope"), LedgerFilters(status="nope")):
         with pytest.raises(QueryInvalid) as err:
             ledgers.ledger_page(services, INSPECTOR, PID, bad)
-        assert err.value.http_status == 400
+        assert err.value.code == "bad_request"  # web/errors.py answers it with 400
     with pytest.raises(NotPermitted):
         ledgers.ledger_page(services, reader("production", name="applicant1"), PID, LedgerFilters())
     assert PID in {i["id"] for i in ledgers.ledgers(services, INSPECTOR)}

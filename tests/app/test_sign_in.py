@@ -20,9 +20,7 @@ WINDOW = timedelta(minutes=15)
 
 
 @pytest.fixture
-def apps(db_url, monkeypatch):
-    monkeypatch.setattr(user_store, "hash_password",
-                        lambda p: user_store.generate_password_hash(p, method="scrypt"))
+def apps(db_url):
     made = [create_app({"TESTING": True, "WF_OVERRIDES": {"database.url": db_url}, "SECRET_KEY": "k"})
             for _ in range(2)]
     with made[0].extensions["services"].database.writing() as s:

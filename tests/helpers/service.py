@@ -1,12 +1,14 @@
 """Factories shared by the service, concurrency and durability tests.
 
-Users are real (``users.add_user``, scrypt hashes), so create them once per test and reuse
-them. ``play`` drives one answers file (``tests/data/answers/*.yaml``) through the service,
+Users are real (``users.add_user``: scrypt hashes, at the cheap work factor the test session
+sets in ``tests/conftest.py``). ``play`` drives one answers file (``tests/data/answers/*.yaml``) through the service,
 committing every use case in its own transaction, exactly as a web request would.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,12 @@ def config() -> Config:
 
 
 def answers(name: str) -> dict[str, Any]:
+    """An answer file, parsed once per test session (a copy: callers may change it)."""
+    return copy.deepcopy(_parsed(name))
+
+
+@functools.cache
+def _parsed(name: str) -> dict[str, Any]:
     return yaml.safe_load((ANSWERS / f"{name}.yaml").read_text(encoding="utf-8"))
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from engine.config import load_config
 from engine.language.calendar import Calendar, parse_duration
 from engine.store import users as user_store
+from tests.helpers.service import answers
 from web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ ROLE_USER = {
 
 @cache
 def _hash(password: str) -> str:
-    return user_store.generate_password_hash(password, method="scrypt")
+    return user_store.generate_password_hash(password, method=user_store.PASSWORD_METHOD)
 
 
 @pytest.fixture
@@ -113,10 +113,6 @@ def api(client):
             logged[username] = Api(client, username)
         return logged[username]
     return get
-
-
-def answers(name: str) -> dict:
-    return yaml.safe_load((ROOT / "tests" / "data" / "answers" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 def open_task(inst: dict, step: str) -> dict:

@@ -41,7 +41,7 @@ FEEDBACK = {"departments": ["质量部"], "problem": "焊点虚焊", "measures":
 
 @cache
 def _hash(password: str) -> str:
-    return user_store.generate_password_hash(password, method="scrypt")
+    return user_store.generate_password_hash(password, method=user_store.PASSWORD_METHOD)
 
 
 @pytest.fixture

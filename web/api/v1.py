@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from engine.app import instances, library, notifications, people, tasks
+from engine.app.access import Reader
 from engine.errors import NotFound
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
@@ -101,6 +102,10 @@ def _require_token() -> None:
 
 def _user() -> str:
     return g.api_user
+
+
+def _reader() -> Reader:
+    return api_reader(g.api_user)
 
 
 def _locale() -> str:
@@ -282,8 +287,8 @@ def procedure(procedure_id: str):
 def start(procedure_id: str):
     body = _body({"data"})
     data = _object(body, "data")
-    state = instances.start(services(), _user(), procedure_id, data, locale=_locale())
-    out = _answer(state["id"])
+    out = _answer(instances.start(services(), _user(), procedure_id, data, locale=_locale(),
+                                  answer_for=_reader()))
     return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
 
 
@@ -303,10 +308,10 @@ def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> di
 _HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 
 
-def _answer(instance_id: str, *, check: bool = False) -> dict[str, Any]:
-    """The instance with tasks and history as the caller may see it; write endpoints answer
-    with it (``check=False``: the caller just changed it)."""
-    out, proc = instances.read(services(), _user(), instance_id, check=check)
+def _answer(answer: instances.Answer) -> dict[str, Any]:
+    """The instance with tasks and history as the caller may see it (every endpoint that
+    changes an instance answers with it)."""
+    out, proc = dict(answer.inst), answer.procedure
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
     out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
     return out
@@ -343,7 +348,7 @@ def list_instances():
 
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str):
-    return jsonify(_answer(instance_id, check=True))
+    return jsonify(_answer(instances.read(services(), _reader(), instance_id)))
 
 
 @bp.get("/instances/<instance_id>/events")
@@ -356,8 +361,8 @@ def events(instance_id: str):
 def cancel(instance_id: str):
     body = _body({"reason"})
     reason = _string(body, "reason", required=True)
-    instances.cancel(services(), _user(), instance_id, reason)
-    return jsonify(_answer(instance_id))
+    return jsonify(_answer(instances.cancel(services(), _user(), instance_id, reason,
+                                            answer_for=_reader())))
 
 
 @bp.post("/instances/<instance_id>/corrections")
@@ -369,9 +374,9 @@ def correct(instance_id: str):
     if "value" not in body:
         raise BadRequest("'value' is required (the corrected value; null clears the field)",
                          errors=[{"field": "value", "message": "required"}])
-    instances.correct(services(), _user(), instance_id, step, field, body["value"], reason,
-                      locale=_locale())
-    return jsonify(_answer(instance_id))
+    return jsonify(_answer(instances.correct(services(), _user(), instance_id, step, field,
+                                             body["value"], reason, locale=_locale(),
+                                             answer_for=_reader())))
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -426,22 +431,21 @@ def list_tasks():
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
     body = _body({"data", "expected_rev", "password"})
-    instance_id = tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
-                               password=_string(body, "password"), expected_rev=_rev(body),
-                               locale=_locale())
-    return jsonify(_answer(instance_id))
+    return jsonify(_answer(tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
+                                        password=_string(body, "password"), expected_rev=_rev(body),
+                                        locale=_locale(), answer_for=_reader())))
 
 
 @bp.post("/tasks/<task_id>/claim")
 def claim(task_id: str):
     _body(set())
-    return jsonify(_answer(tasks.claim(services(), _user(), task_id)))
+    return jsonify(_answer(tasks.claim(services(), _user(), task_id, answer_for=_reader())))
 
 
 @bp.post("/tasks/<task_id>/release")
 def release(task_id: str):
     _body(set())
-    return jsonify(_answer(tasks.release(services(), _user(), task_id)))
+    return jsonify(_answer(tasks.release(services(), _user(), task_id, answer_for=_reader())))
 
 
 # --- notifications ------------------------------------------------------------------------------
