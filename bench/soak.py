@@ -131,11 +131,11 @@ def start(args: argparse.Namespace, tmp: Path) -> Server:
     clone, wf, env = clone_repo(tmp, args.install, args.worktree)
     port = free_port()
     server = Server(clone, port, env, wf)
-    cmd = [wf, "serve", "--demo", "--worker", "--port", str(port)]
+    cmd = [wf, "serve", "--demo", "--worker", "--port", str(port), *args.serve_args.split()]
     if args.database:
         env["WF_DATABASE_URL"] = args.database
         _empty_postgres(args.database)
-        cmd = [wf, "serve", "--demo", "--port", str(port), "--workers", str(args.workers)]
+        cmd = [wf, "serve", "--demo", "--port", str(port), "--workers", str(args.workers), *args.serve_args.split()]
     log = server.logfile = open(clone / "server.log", "wb")  # noqa: SIM115 - closed by stop()
     t0 = time.monotonic()
     server.procs.append(subprocess.Popen(cmd, env=env, cwd=clone, start_new_session=True,
@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--install", action="store_true", help="make the clone's .venv as the README says")
+    ap.add_argument("--serve-args", default="", help="more options for wf serve (comparisons), e.g. '--threads 1'")
     ap.add_argument("--worktree", action="store_true",
                     help="copy the working tree (uncommitted changes too) instead of cloning")
     ap.add_argument("--database", help="a PostgreSQL URL (emptied first); default: the README's SQLite")
