@@ -242,9 +242,18 @@ class Browser:
         if form is not None:
             body = urllib.parse.urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        resp = self.conn.getresponse()
-        text = resp.read().decode(errors="replace")
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                resp = self.conn.getresponse()
+                text = resp.read().decode(errors="replace")
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A kept-alive connection the server closed while idle: open another, as
+                # browsers do (nothing was answered, so nothing was done).
+                self.conn.close()
+                if attempt:
+                    raise
         for name, value in resp.getheaders():
             if name.lower() == "set-cookie":
                 key, _, val = value.split(";", 1)[0].partition("=")
@@ -276,7 +285,7 @@ class Tally:
     def add(self, kind: str, status: int, seconds: float, body: object = None, headers: dict | None = None) -> None:
         with self.lock:
             self.statuses[(kind, status)] += 1
-            if status < 400:
+            if 0 < status < 400:
                 self.latency.setdefault(kind, []).append(seconds)
             else:
                 self.examples.setdefault(status, f"{kind}: {str(body)[:300]}")
@@ -291,7 +300,15 @@ def timed(tally: Tally, kind: str, fn, *args):
     return status, body
 
 
-def client(i: int, port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
+def client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
+    while time.monotonic() < stop_at:
+        try:
+            _client(port, tokens, stop_at, tally)
+        except (OSError, http.client.HTTPException) as exc:  # no answer at all: an error too
+            tally.add("no answer", 0, 0.0, f"{type(exc).__name__}: {exc}")
+
+
+def _client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
     api = Api(port, tokens[INSPECTOR])
     browser = Browser(port, INSPECTOR)
     n = 0
@@ -387,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         tokens = {u: token(server.port, u) for u in (INSPECTOR, SUPERVISOR)}
         tally = Tally()
         stop_at = time.monotonic() + args.seconds
-        threads = [threading.Thread(target=client, args=(i, server.port, tokens, stop_at, tally), daemon=True)
+        threads = [threading.Thread(target=client, args=(server.port, tokens, stop_at, tally), daemon=True)
                    for i in range(args.clients)]
         t0 = time.monotonic()
         cpu0 = sum(server_cpu(p.pid) for p in server.procs)
@@ -403,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         requests = sum(tally.statuses.values())
         errors = Counter()
         for (_kind, status), count in tally.statuses.items():
-            if status >= 400 or _kind == "draft lost typing":
+            if status >= 400 or status == 0 or _kind == "draft lost typing":
                 errors[status] += count
         print(f"clients: {args.clients} for {elapsed:.0f} s; requests: {requests} ({requests / elapsed:.0f}/s); "
               f"server CPU {cpu:.1f} s, {cpu * 1000 / max(requests, 1):.1f} ms per request "
@@ -420,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"acknowledged steps: {len(tally.acked)}; lost: {len(lost)}"
               + (f" (e.g. {lost[:3]})" if lost else "") + f"; drafts that lost what was typed: {typing_lost}")
         print(f"wf audit verify: exit {verify.returncode}; {verify.stdout.strip().splitlines()[-1:] or verify.stderr[-300:]}")
-        five = sum(c for s, c in errors.items() if s >= 500)
+        five = sum(c for s, c in errors.items() if s >= 500 or s == 0)
         return 1 if five or lost or typing_lost or verify.returncode else 0
     finally:
         server.stop()

@@ -32,13 +32,15 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
 @click.option("--demo", is_flag=True, help="Create one demo user per group when there are no users.")
 @click.option("--workers", default=None, type=int,
               help="gunicorn worker processes (default: 2; 1 with the development server).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Threads per gunicorn worker (1: one request at a time per process).")
 @click.option("--dev", is_flag=True, help="Use Flask's development server even if gunicorn is installed.")
 @click.option("--worker", "with_worker", is_flag=True,
               help="Also run the worker loop (timers, automatic starts, notifications) in a thread.")
 @click.option("--worker-interval", default=5.0, show_default=True, type=float,
               help="Seconds between worker passes (with --worker).")
 @click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool,
+def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, threads: int, dev: bool,
               with_worker: bool, worker_interval: float) -> None:
     """Run the web server on HOST:PORT with the configured database and procedures."""
     metrics_dir = None
@@ -72,7 +74,7 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
         if dev:
             app.run(host=host, port=port, threaded=True, use_reloader=False)
         else:
-            _gunicorn(app, host, port, workers or 2)
+            _gunicorn(app, host, port, workers or 2, threads)
     finally:
         if loop is not None:
             _stop(loop)
@@ -103,7 +105,7 @@ def _stop(process: subprocess.Popen) -> None:
             process.kill()
 
 
-def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
+def _gunicorn(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     engine = app.extensions["services"].database.engine
@@ -122,7 +124,12 @@ def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
     class Server(BaseApplication):
         def load_config(self) -> None:
             settings = {
-                "bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
+                # Threads: a form step need not queue behind a signature's password hash (scrypt
+                # releases the GIL) or a slow page in the same process; connections are kept
+                # alive. SQLite writers of all threads and processes take turns in the write
+                # queue (engine/app/database.py).
+                "bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                "worker_class": "gthread" if threads > 1 else "sync", "keepalive": 5,
                 "preload_app": True, "post_fork": post_fork, "child_exit": child_exit,
                 # With server.json_logs each request is one JSON line (web/metrics.py) instead.
                 "accesslog": None if app.config["WF"].get("server", "json_logs", default=False) else "-",
