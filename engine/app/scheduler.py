@@ -4,7 +4,9 @@ Each schedule occurrence and each (trigger, watched record) starts at most one i
 firing row is inserted under a unique key in the same transaction as the new instance, so of
 several workers racing for it one inserts and the others skip. A rule only fires what fell
 due after it was first seen by a worker (``start_rules.since``), so installing a schedule does
-not replay its past, while a worker that was down catches up on everything missed since.
+not replay its past, while a worker that was down catches up on everything missed since. A
+trigger skips only records that existed before it and fell due before it; a record created
+later fires even when its date + offset is already past.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from engine import store
 from engine.errors import WorkflowError
 from engine.language.calendar import Calendar
 from engine.language.expressions import ExpressionError
@@ -55,6 +58,32 @@ def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10
     return started
 
 
+def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
+    """Try again the linked instances that spawn steps could not open; returns how many opened.
+
+    Each failure waits as a firing of rule ``spawn`` (see ``Workflow.spawn_link``); its
+    subject names the parent instance and the link, whose recorded data is used again (a
+    corrected child procedure, or a newly installed one, lets it through)."""
+    from engine.app.service import SPAWN_RULE
+
+    with database.reading() as s:
+        pending = [(f.id, f.procedure_id, f.subject) for f in tk.failed_firings(s, SPAWN_RULE, limit)]
+    opened = 0
+    for firing, procedure_id, subject in pending:
+        parent_id, _, index = subject.rpartition(":")
+        with database.writing() as s:
+            parent = store.load_instance(s, parent_id)
+            links = parent.state.get("links") or []
+            if not index.isdigit() or int(index) >= len(links):
+                tk.finish_firing(s, firing, None, f"the link {subject} no longer exists")
+                continue
+            link = links[int(index)]
+            origin = {"procedure": parent.procedure_id, "instance": parent_id, "step": link["step"]}
+            if wf.spawn_link(s, origin, procedure_id, link.get("data") or {}, int(index), firing):
+                opened += 1
+    return opened
+
+
 def _calendar(wf: Workflow, proc: Procedure) -> Calendar:
     return wf.calendars.get(proc.calendar) or _DEFAULT_CALENDAR
 
@@ -70,7 +99,7 @@ def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Sche
         since = tk.start_rule_since(s, proc.id, rule.rule, "schedule", since_default)
         last = tk.last_firing(s, proc.id, rule.rule)
     started = 0
-    for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit):
+    for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit, calendar=cal):
         origin = {"schedule": rule.describe(), "occurrence": iso(occ)}
         due_at = iso(cal.add(occ, rule.due)) if rule.due else None
         started += _fire(wf, database, proc, rule.rule, iso(occ), occ, now, rule.actor,
@@ -98,11 +127,15 @@ def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigg
                 continue  # not recorded yet, or not yet due: looked at again next pass
             context = {**data, "instance": {"id": record_id, "started_at": state.get("started_at"),
                                             "started_by": state.get("started_by"),
-                                            "procedure": rule.procedure}, "__now__": now}
+                                            "procedure": rule.procedure}, "__now__": now, "__calendar__": cal}
             origin = {"procedure": rule.procedure, "instance": record_id, "step": rule.step,
                       "trigger": f"{rule.step}.{rule.field} {rule.offset}", "occurrence": iso(due)}
-            if due < since:
-                # Fell due before the trigger existed: marked, so it is not looked at again.
+            created = _created(state)
+            if due < since and (created is None or created <= since):
+                # A record that existed before the trigger and fell due before it too: marked,
+                # so it is not looked at again. A record created afterwards fires even when
+                # its date + offset is already past (a contract recorded today that expires
+                # in 20 days still gets its one-month notice, at once).
                 _mark(database, proc, rule.rule, record_id, due, now,
                       f"fell due {iso(due)}, before this trigger was installed ({iso(since)})")
                 continue
@@ -117,6 +150,13 @@ def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigg
             started += _fire(wf, database, proc, rule.rule, record_id, due, now, rule.actor,
                              start_data, origin, due_at)
     return started
+
+
+def _created(state: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(state["started_at"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _mark(database: Database, proc: Procedure, rule: str, subject: str,

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 Clock = Callable[[], datetime]
 TICK_RETRY = timedelta(minutes=5)  # when an instance whose tick failed is tried again
 _log = logging.getLogger("qualityflow.service")
+#: The start-firing rule under which failed spawns wait for the worker's retry.
+SPAWN_RULE = "spawn"
 
 
 def utcnow() -> datetime:
@@ -209,10 +211,36 @@ class Workflow:
         self._spawn(session, state, events)
 
     def _spawn(self, session: Session, state: Mapping[str, Any], events: list[dict]) -> None:
-        for e in events:
-            if e["type"] == "spawn:requested":
-                origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}
-                self._start(session, e["data"]["procedure"], SYSTEM, e["data"]["data"], origin=origin)
+        requested = [e for e in events if e["type"] == "spawn:requested"]
+        # The links of this command are the last ones of the state, in the order requested.
+        first = len(state.get("links", [])) - len(requested)
+        for n, e in enumerate(requested):
+            origin = {"procedure": state["procedure"], "instance": state["id"], "step": e["step"]}
+            self.spawn_link(session, origin, e["data"]["procedure"], e["data"]["data"], first + n)
+
+    def spawn_link(self, session: Session, origin: dict, procedure_id: str, data: Mapping[str, Any],
+                   link: int, firing: int | None = None) -> str | None:
+        """Open the instance a spawn step asked for; the new id, or None if it failed.
+
+        A failure never fails the command that asked for it (the person who completed the
+        step is not blocked by another procedure's start form): it is recorded as a failed
+        firing of rule ``spawn`` (subject ``PARENT:LINK``), which the worker retries
+        (``engine.app.scheduler.retry_spawns``); the first failure is logged."""
+        try:
+            with session.begin_nested():
+                child = self._start(session, procedure_id, SYSTEM, data, origin=origin)
+        except WorkflowError as exc:
+            message = f"spawn step '{origin['step']}' could not start '{procedure_id}': {exc.message}"
+            if firing is None:
+                _log.warning("instance %s: %s (the worker retries)", origin["instance"], message)
+                now = self.clock()
+                firing = timekeeping.claim_firing(session, procedure_id, SPAWN_RULE, f"{origin['instance']}:{link}", now, now)
+            if firing is not None:
+                timekeeping.finish_firing(session, firing, None, message)
+            return None
+        if firing is not None:
+            timekeeping.finish_firing(session, firing, child["id"])
+        return str(child["id"])
 
     def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
                *, username: str | None = None, origin: dict | None = None, locale: str = "zh",

@@ -60,6 +60,7 @@ class Worker:
         stats = PassStats()
         self._ticks(stats)
         stats.started = scheduler.fire_due(self.workflow, self.database, self.workflow.clock())
+        stats.started += scheduler.retry_spawns(self.workflow, self.database, limit=self.batch)
         if stats.started:
             self._ticks(stats)  # a new instance may already be due (a catch-up start)
         while True:

@@ -48,6 +48,12 @@ def check(ctx: click.Context, name: str, start_text: str | None, within: str) ->
     local = due.astimezone(cal.timezone)
     click.echo(f"due (local): {local.strftime('%Y-%m-%d %H:%M')} {cal.timezone.key}")
     click.echo(f"due (UTC):   {due.strftime('%Y-%m-%d %H:%M')} UTC")
+    known = cal.known_until()
+    if known is None or local.date() > known:
+        reach = f"only up to {known.isoformat()}" if known else "for no date"
+        click.echo(f"note: public holidays are known {reach}; days after that count as ordinary "
+                   "weekdays and weekends. Upgrade chinesecalendar once the State Council's notice "
+                   f"is out, or list the days under calendars.{cal.name}.holidays / workdays")
 
 
 def _parse_start(text: str | None, cal: Calendar) -> datetime:

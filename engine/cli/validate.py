@@ -22,11 +22,17 @@ def _calendars(cfg):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
-    """Check procedures and forms; print every problem as FILE:LINE:COL: message."""
+    """Check procedures and forms; print every problem as FILE:LINE:COL: message.
+
+    Procedures are checked against the configuration they will run with (roles need user
+    groups, calendars must exist) and may spawn any procedure of the configured folder.
+    """
     from engine.language.procedure import load_library
 
     cfg = load_config(ctx.obj["config_path"])
-    lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")])
+    lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")],
+                       extra_procedures=[cfg.path("paths", "procedures", default="procedures")],
+                       config=cfg)
     for p in lib.problems:
         click.echo(str(p))
     if lib.problems:
@@ -56,8 +62,13 @@ def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
         sys.exit(1)
     proc = next(iter(lib.procedures.values()))
     script = yaml.safe_load(Path(answers).read_text(encoding="utf-8")) or {}
+    library = None
+    if any(s.type == "spawn" for s in proc.steps.values()):
+        # The procedures the spawn steps open run in memory too.
+        library = load_library([cfg.path("paths", "procedures", default="procedures")],
+                               extra_forms=[cfg.path("paths", "forms", default="forms")]).procedures
     try:
-        sim = run(proc, script, calendars=_calendars(cfg))
+        sim = run(proc, script, calendars=_calendars(cfg), library=library)
     except SimulationError as exc:
         click.echo(f"{answers}: {exc.message}", err=True)
         sys.exit(1)
@@ -69,6 +80,11 @@ def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
         failed.append(f"expected path {expect['path']}, got {sim.path}")
     if "outcome" in expect and expect["outcome"] != sim.outcome:
         failed.append(f"expected outcome {expect['outcome']!r}, got {sim.outcome!r}")
+    spawned = [sp.procedure for sp in sim.spawned if sp.state is not None]
+    if "spawned" in expect and list(expect["spawned"]) != spawned:
+        failed.append(f"expected spawned {expect['spawned']}, got {spawned}")
+    failed += [f"spawn step '{sp.step}' could not start '{sp.procedure}': {sp.error}"
+               for sp in sim.spawned if sp.state is None and library and sp.procedure in library]
     for f in failed:
         click.echo(f"{answers}: {f}", err=True)
     if failed:

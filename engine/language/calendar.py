@@ -75,7 +75,10 @@ _TIME_RANGE_RE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
 _DEFAULT_TZ = "Asia/Shanghai"
 _DEFAULT_HOURS = ("08:30-12:00", "13:00-17:30")
 _DEFAULT_REST = ("sat", "sun")
-_CONFIG_KEYS = ("timezone", "working_hours", "rest_days", "holidays", "workdays")
+_CONFIG_KEYS = ("timezone", "working_hours", "rest_days", "holidays", "workdays", "public_holidays")
+#: Sources of official public holidays and make-up days: ``public_holidays: china`` reads the
+#: State Council's notices as the maintained ``chinesecalendar`` package publishes them.
+PUBLIC_HOLIDAYS = ("china",)
 
 
 class DurationError(WorkflowError, ValueError):
@@ -142,6 +145,8 @@ class Calendar:
     ``periods`` are the daily working periods as ``(start, end)`` minutes after local
     midnight, sorted and disjoint. ``holidays`` are days off even on weekdays;
     ``workdays`` are make-up working days (调休) that are on even on rest days.
+    ``official_years`` are the years whose holidays come from an official source
+    (``public_holidays: china``); outside them only the configured dates are known.
     """
 
     name: str
@@ -150,6 +155,7 @@ class Calendar:
     rest_days: frozenset[int]
     holidays: frozenset[date]
     workdays: frozenset[date]
+    official_years: tuple[int, ...] = ()
 
     # ---------------------------------------------------------------- construction
 
@@ -179,7 +185,24 @@ class Calendar:
         if both:
             raise ValueError(
                 f"{where}.workdays: {both[0].isoformat()} is also listed in {where}.holidays")
-        return cls(name, tz, periods, rest, holidays, workdays)
+        years: tuple[int, ...] = ()
+        source = cfg.get("public_holidays")
+        if source is not None:
+            if source not in PUBLIC_HOLIDAYS:
+                raise ValueError(f"{where}.public_holidays: unknown source {source!r}; use "
+                                 f"{', '.join(PUBLIC_HOLIDAYS)} (or leave it out and list the dates)")
+            off_holidays, off_workdays, years = _china()
+            # The configured dates win: a company may work on an official holiday or give a
+            # make-up day off; both lists then say so.
+            holidays = (off_holidays - workdays) | holidays
+            workdays = (off_workdays - holidays) | workdays
+        return cls(name, tz, periods, rest, holidays, workdays, years)
+
+    def known_until(self) -> date | None:
+        """The last day whose public holidays are known (official or configured), if any."""
+        last = [date(max(self.official_years), 12, 31)] if self.official_years else []
+        last += [max(self.holidays)] if self.holidays else []
+        return max(last) if last else None
 
     # ---------------------------------------------------------------- days
 
@@ -557,6 +580,21 @@ def _parse_rest_days(key: str, value: Any) -> frozenset[int]:
     if len(days) == 7:
         raise ValueError(f"{key}: every weekday is a rest day; leave at least one working weekday")
     return frozenset(days)
+
+
+@lru_cache(maxsize=1)
+def _china() -> tuple[frozenset[date], frozenset[date], tuple[int, ...]]:
+    """Mainland China's public holidays, make-up working days and the years covered.
+
+    From ``chinesecalendar`` (maintained from the State Council's yearly notices) rather than
+    lists copied into config.yaml, which ran out at the end of 2026.
+    """
+    import chinese_calendar  # type: ignore[import-untyped]  # ships no type information
+
+    holidays = frozenset(chinese_calendar.holidays)
+    workdays = frozenset(chinese_calendar.workdays)
+    years = tuple(sorted({d.year for d in holidays | workdays}))
+    return holidays, workdays, years
 
 
 def _parse_dates(key: str, value: Any) -> frozenset[date]:

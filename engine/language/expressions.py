@@ -260,6 +260,140 @@ def _now() -> Any:  # never called directly: _Env.call reads the clock from the 
     raise _error("now() is not available here")
 
 
+# --- tables: one row per entry, columns read by name ----------------------------------
+
+
+def _rows(fn: str, table: Any) -> list[Mapping[str, Any]]:
+    if table is None:
+        return []
+    if not isinstance(table, list | tuple):
+        raise _error(f"{fn}() reads the rows of a table, got {_short(table)}")
+    return [row for row in table if isinstance(row, Mapping)]
+
+
+def _number(fn: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _error(f"{fn}() adds numbers, but a row holds {_short(value)}")
+    return value
+
+
+def _column(table: Any, name: Any) -> list[Any]:
+    """``column(table, "col")``: the values of one column, one per row (none where empty)."""
+    return [row.get(name) for row in _rows("column", table)]
+
+
+def _sum_of(table: Any, name: Any) -> Any:
+    """``sum_of(table, "col")``: the column's numbers added up; empty cells are skipped."""
+    return _check_int(sum(_number("sum_of", v) for row in _rows("sum_of", table)
+                          if (v := row.get(name)) is not None))
+
+
+def _weighted_sum(table: Any, value: Any, weight: Any) -> Any:
+    """``weighted_sum(table, "score", "weight")``: the sum of score x weight over the rows
+    where both are filled in."""
+    total: Any = 0
+    for row in _rows("weighted_sum", table):
+        v, w = row.get(value), row.get(weight)
+        if v is not None and w is not None:
+            total = _check_int(total + _number("weighted_sum", v) * _number("weighted_sum", w))
+    return total
+
+
+# --- local time: dates as people in the calendar's zone see them -----------------------
+# These read the procedure's calendar from the scope (``__calendar__``: anything with a
+# ``timezone`` and ``is_working_day(date)``), so "today" at 07:30 in Beijing is the
+# Beijing date, not the UTC one still on the day before.
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _calendar_fn(fn: _F) -> _F:
+    fn.needs_calendar = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _instant(fn: str, value: Any, cal: Any) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = _dt.datetime.fromisoformat(value) if ("T" in value or " " in value) else _dt.date.fromisoformat(value)
+        except ValueError:
+            raise _error(f"{fn}() needs a date or date-time, got {_short(value)}") from None
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=cal.timezone)
+    if isinstance(value, _dt.date):
+        return _dt.datetime(value.year, value.month, value.day, tzinfo=cal.timezone)
+    raise _error(f"{fn}() needs a date or date-time, got {_short(value)}")
+
+
+@_calendar_fn
+def _local_date(cal: Any, value: Any) -> _dt.date | None:
+    """``local_date(t)``: the calendar date of instant ``t`` in the calendar's zone."""
+    t = _instant("local_date", value, cal)
+    return None if t is None else t.astimezone(cal.timezone).date()
+
+
+@_calendar_fn
+def _today(cal: Any, now: Any) -> _dt.date:
+    """``today()``: the local date of now."""
+    return now.astimezone(cal.timezone).date()  # type: ignore[no-any-return]
+
+
+@_calendar_fn
+def _month_start(cal: Any, value: Any) -> _dt.date | None:
+    """``month_start(t)``: the first day of the local month of ``t``."""
+    d = _local_date(cal, value)
+    return None if d is None else d.replace(day=1)
+
+
+@_calendar_fn
+def _month_end(cal: Any, value: Any) -> _dt.date | None:
+    """``month_end(t)``: the last day of the local month of ``t``."""
+    d = _local_date(cal, value)
+    if d is None:
+        return None
+    nxt = _dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - _dt.timedelta(days=1)
+
+
+@_calendar_fn
+def _next_workday(cal: Any, value: Any) -> _dt.date | None:
+    """``next_workday(t)``: the first working day after the local date of ``t``."""
+    d = _local_date(cal, value)
+    if d is None:
+        return None
+    for _ in range(400):  # a calendar always has a working day within a year
+        d += _dt.timedelta(days=1)
+        if cal.is_working_day(d):
+            return d
+    raise _error("next_workday(): the calendar has no working day in the next year")
+
+
+@_calendar_fn
+def _workday_on_or_after(cal: Any, value: Any) -> _dt.date | None:
+    """``workday_on_or_after(t)``: the local date of ``t`` if it is a working day, else the next one."""
+    d = _local_date(cal, value)
+    if d is None or cal.is_working_day(d):
+        return d
+    return _next_workday(cal, d)
+
+
+@_calendar_fn
+def _at(cal: Any, value: Any, hhmm: Any) -> _dt.datetime | None:
+    """``at(d, "17:30")``: that local time on the local date of ``d``, as an instant."""
+    d = _local_date(cal, value)
+    if d is None:
+        return None
+    if not isinstance(hhmm, str) or not re.fullmatch(r"\d\d:\d\d", hhmm):
+        raise _error(f"at() takes the local time as \"HH:MM\" text, got {_short(hhmm)}")
+    hh, mm = int(hhmm[:2]), int(hhmm[3:])
+    if hh > 23 or mm > 59:
+        raise _error(f"at(): {hhmm!r} is not a time of day")
+    return _dt.datetime(d.year, d.month, d.day, hh, mm, tzinfo=cal.timezone)
+
+
 #: name -> (function, least arguments, most arguments or None for any number)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "len": (_len, 1, 1),
@@ -275,6 +409,16 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "date": (_date, 1, 1),
     "datetime": (_datetime, 1, 1),
     "now": (_now, 0, 0),
+    "column": (_column, 2, 2),
+    "sum_of": (_sum_of, 2, 2),
+    "weighted_sum": (_weighted_sum, 3, 3),
+    "today": (_today, 0, 0),
+    "local_date": (_local_date, 1, 1),
+    "month_start": (_month_start, 1, 1),
+    "month_end": (_month_end, 1, 1),
+    "next_workday": (_next_workday, 1, 1),
+    "workday_on_or_after": (_workday_on_or_after, 1, 1),
+    "at": (_at, 2, 2),
 }
 _GLOBALS = {_FN_PREFIX + name: fn for name, (fn, _, _) in FUNCTIONS.items()}
 
@@ -447,6 +591,10 @@ class _Env(SandboxedEnvironment):
         # Compile-time checks guarantee __obj is one of FUNCTIONS.
         if __obj is _now:
             return __context.now()
+        if getattr(__obj, "needs_calendar", False):
+            if __obj is _today:
+                return __obj(__context.calendar(), __context.now())
+            return __obj(__context.calendar(), *args)
         return __obj(*args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -497,6 +645,12 @@ class _Scope:
         value = self.data.get("__now__")
         if value is None:
             raise _error("now() is not available here: the caller supplied no clock")
+        return value
+
+    def calendar(self) -> Any:
+        value = self.data.get("__calendar__")
+        if value is None:
+            raise _error("local dates are not available here: the caller supplied no calendar")
         return value
 
 

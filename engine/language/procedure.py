@@ -15,20 +15,26 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
+from engine.language import spawns
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
+from engine.language.expr_types import Kind, form_kinds, result_kind
 from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
 from engine.language.suggest import suggest
 from engine.language.yaml_source import Path as YamlPath
 
+if TYPE_CHECKING:
+    from engine.language.deployment import Settings
+
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
 APPROVAL_FIELDS = ("decision", "comment")
+APPROVAL_DECISIONS = ("approve", "reject")
 INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", "instance.procedure")
 
 TOP_KEYS = {
@@ -44,8 +50,8 @@ STEP_KEYS = {
     "parallel": {"branches", "join"},
     "join": {"next"},
     "wait": {"duration", "until", "offset", "next"},
-    "spawn": {"procedure", "with", "next"},
-    "end": {"outcome"},
+    "spawn": {"procedure", "with", "next", "again"},
+    "end": {"outcome", "ends_instance"},
 }
 DEADLINE_KEYS = {"within", "within_expr", "due_expr", "calendar", "remind_before", "escalate"}
 STEP_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -107,6 +113,8 @@ class Step:
     procedure: str | None = None
     with_: tuple[tuple[str, Expr], ...] = ()
     outcome: str | None = None
+    ends_instance: bool = False
+    spawn_again: bool = False  # a spawn step entered again (rework) opens another instance
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -189,7 +197,7 @@ def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 _MEMO_SIZE = 64
 # The files read, each as (name, bytes or None when missing): what a library is kept by.
 _Contents = tuple[tuple[str, bytes | None], ...]
-_libraries: dict[tuple[_Contents, _Contents], Library] = {}
+_libraries: dict[tuple[_Contents, _Contents, _Contents], Library] = {}
 _compiled: dict[
     tuple[str, str, tuple[tuple[str, str], ...]], tuple[Procedure, Mapping[str, Form]]
 ] = {}
@@ -213,29 +221,46 @@ def _contents(files: list[Path]) -> _Contents:
 
 
 def load_library(
-    paths: Iterable[str | os.PathLike[str]], *, extra_forms: Iterable[str | os.PathLike[str]] = ()
+    paths: Iterable[str | os.PathLike[str]], *, extra_forms: Iterable[str | os.PathLike[str]] = (),
+    extra_procedures: Iterable[str | os.PathLike[str]] = (), config: Settings | None = None,
 ) -> Library:
     """Read every procedure and form under ``paths`` (files or folders).
 
     A file whose top level has ``schema`` is a form, anything else a procedure. Forms in
     ``extra_forms`` are available to the procedures but their problems are not reported
-    (used when validating one procedure file against the shipped forms folder).
+    (used when validating one procedure file against the shipped forms folder). Spawn steps
+    may open the procedures of ``extra_procedures`` and of the folders of the files given
+    (read as outlines only; their problems are not reported either). With ``config``, roles
+    without user groups and unknown calendars are problems too (``deployment.check_config``).
     """
     files = _yaml_files(paths)
     extra = _yaml_files(p for p in map(Path, extra_forms) if p.exists())
-    lib = _remember(_libraries, (_contents(files), _contents(extra)), lambda: _load_library(files, extra))
-    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=list(lib.problems))
+    given = {p.resolve() for p in files}
+    folders = {p.parent for p in files if p.is_file()} | {p for p in map(Path, extra_procedures) if p.is_dir()}
+    others = [q for q in _yaml_files(sorted(folders)) if q.resolve() not in given]
+    key = (_contents(files), _contents(extra), _contents(others))
+    lib = _remember(_libraries, key, lambda: _load_library(files, extra, others))
+    problems = list(lib.problems)
+    if config is not None:
+        from engine.language.deployment import check_config
+
+        problems = sorted(problems + check_config(lib.procedures.values(), config))
+    return Library(procedures=dict(lib.procedures), forms=dict(lib.forms), problems=problems)
 
 
-def _load_library(files: list[Path], extra: list[Path]) -> Library:
+def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> Library:
     lib = Library()
     sources: list[yamlsrc.Source] = []
     seen_forms: dict[str, str] = {}
+
+    broken_forms: dict[str, str] = {}
 
     def add_form(src: yamlsrc.Source, report: bool) -> None:
         form, problems = parse_form(src)
         if report:
             lib.problems.extend(problems)
+        if form is None and isinstance(src.data, dict) and isinstance(src.data.get("id"), str):
+            broken_forms.setdefault(src.data["id"], src.file)
         if form is not None:
             if form.id in seen_forms and report:
                 lib.problems.append(src.problem(("id",), f"form id '{form.id}' is also defined in {seen_forms[form.id]}; give each form its own id"))
@@ -260,8 +285,10 @@ def _load_library(files: list[Path], extra: list[Path]) -> Library:
             form, _ = parse_form(src)
             if form is not None:
                 lib.forms.setdefault(form.id, form)
+            elif isinstance(src.data.get("id"), str):
+                broken_forms.setdefault(src.data["id"], src.file)
     for src in sources:
-        proc, problems = parse_procedure(src, lib.forms)
+        proc, problems = parse_procedure(src, lib.forms, broken_forms)
         lib.problems.extend(problems)
         if proc is not None:
             if proc.id in lib.procedures:
@@ -269,8 +296,10 @@ def _load_library(files: list[Path], extra: list[Path]) -> Library:
             lib.procedures.setdefault(proc.id, proc)
     from engine.language.starts import check_triggers
 
+    outlines = {k: v for k, v in spawns.outlines(others).items() if k not in lib.procedures}
     for proc in lib.procedures.values():
-        lib.problems.extend(check_triggers(proc, lib.procedures))
+        lib.problems.extend(check_triggers(proc, lib.procedures, outlines))
+    lib.problems.extend(spawns.check_spawns(lib.procedures, outlines, lib.forms))
     lib.problems.sort()
     return lib
 
@@ -316,11 +345,20 @@ class ProcedureChecker:
         self.problems: list[Problem] = list(src.problems)
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
+        self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
 
     def err(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key=key))
 
     # -- small typed readers ------------------------------------------------------------
+
+    def _written(self, path: YamlPath) -> str:
+        """The word as the author wrote it at ``path`` (for YAML's booleans: no, off, ...)."""
+        line, col = self.src.where(path)
+        lines = self.src.text.splitlines()
+        text = lines[line - 1][col - 1:] if 0 < line <= len(lines) else ""
+        match = re.match(r"[^\s,\]}#]+", text)
+        return match.group(0) if match else "?"
 
     def text(self, node: Mapping[str, Any], key: str, path: YamlPath, *, required: bool = False) -> str | None:
         value = node.get(key)
@@ -371,22 +409,37 @@ class ProcedureChecker:
         return compiled
 
     def ref(self, value: Any, known: Iterable[str], path: YamlPath, what: str) -> str | None:
+        if isinstance(value, bool):
+            word = self._written(path)
+            self.err(path, f"YAML reads {word} as {str(value).lower()}, not as a {what} id; quote it: \"{word}\"")
+            self.broken_links |= what == "step"
+            return None
         if not isinstance(value, str):
             self.err(path, f"expected the id of a {what}")
             return None
         known = list(known)
         if value not in known:
+            if what == "form" and value in self.broken_forms:
+                # The form's own problems are the root error: no list of every form id.
+                self.err(path, f"form '{value}' cannot be used until the problems reported for "
+                               f"{self.broken_forms[value]} are fixed")
+                return None
             hint = suggest(value, known)
-            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {', '.join(sorted(known))}" if known else f"declare the {what} first")
+            listed = sorted(known)
+            shown = ", ".join(listed[:12]) + (f", ... ({len(listed)} in all)" if len(listed) > 12 else "")
+            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {shown}" if known else f"declare the {what} first")
             self.err(path, f"unknown {what} '{value}'; {fix}")
             self.broken_links |= what == "step"
             return None
         return value
 
 
-def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form]) -> tuple[Procedure | None, list[Problem]]:
-    """Check one procedure against the language and the given forms."""
+def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
+                    broken_forms: Mapping[str, str] | None = None) -> tuple[Procedure | None, list[Problem]]:
+    """Check one procedure against the language and the given forms (``broken_forms``: ids
+    of forms whose files have problems of their own, with the file)."""
     c = ProcedureChecker(src, forms)
+    c.broken_forms = broken_forms or {}
     raw = src.data
     if raw is None:
         return None, c.problems
@@ -474,7 +527,7 @@ def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: s
             out.update({f"{sid}.{path}": info for path, info in form.fields.items()})
     for s in steps.values():
         if s.type == "approval":
-            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=["approve", "reject"])
+            out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=list(APPROVAL_DECISIONS))
     return out
 
 
@@ -700,8 +753,19 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             c.err((*path, "with"), "'with' maps fields of the new instance's start data to expressions")
         else:
             kw["with_"] = tuple((str(k), e) for k, v in w.items() if (e := c.expr(v, (*path, "with", k), sid, "spawn")))
+        if "again" in node:
+            if not isinstance(node["again"], bool):
+                c.err((*path, "again"), "'again' is true (open a new linked instance each time the step is "
+                                        "entered, e.g. after a rejection) or false (the default: only the first time)")
+            else:
+                kw["spawn_again"] = node["again"]
     if stype == "end":
         kw["outcome"] = c.text(node, "outcome", path, required=True)
+        if "ends_instance" in node:
+            if not isinstance(node["ends_instance"], bool):
+                c.err((*path, "ends_instance"), "'ends_instance' is true or false")
+            else:
+                kw["ends_instance"] = node["ends_instance"]
     elif stype != "parallel":
         if "next" not in node:
             c.err(path, f"step '{sid}' needs 'next': where to go afterwards (or make it 'type: end')")
@@ -769,19 +833,31 @@ def _check_parallel(c: ProcedureChecker, steps: Mapping[str, Step]) -> None:
             c.err(("steps", s.id, "join"), f"join '{s.join}' already closes parallel step '{joins_named[s.join]}'; each parallel step needs its own join")
             continue
         joins_named[s.join] = s.id
-        for b in s.branches:
+        for i, b in enumerate(s.branches):
             seen, todo, found = set(), [b], False
+            ends: list[str] = []
             while todo:
                 x = todo.pop()
                 if x == s.join:
                     found = True
                     continue
-                if x in seen or x not in steps or steps[x].type == "end":
+                if x in seen or x not in steps:
                     continue
                 seen.add(x)
+                if steps[x].type == "end":
+                    if not steps[x].ends_instance and x not in ends:
+                        ends.append(x)
+                    continue
                 todo.extend(steps[x].targets)
             if not found:
                 c.err(("steps", s.id, "branches"), f"branch '{b}' of parallel step '{s.id}' never reaches its join '{s.join}'")
+            else:
+                for end in ends:
+                    c.err(("steps", s.id, "branches", i), (
+                        f"branch '{b}' of parallel step '{s.id}' can reach the end step '{end}' before its "
+                        f"join '{s.join}': that would close the whole instance while the other branches are "
+                        f"still open; lead it to '{s.join}', or write 'ends_instance: true' on '{end}' if "
+                        "ending everything there is meant"))
     for s in steps.values():
         if s.type == "join" and s.id not in joins_named:
             c.err(("steps", s.id), f"join step '{s.id}' has no matching parallel step; name it in a parallel step's 'join:'", key=True)
@@ -820,12 +896,67 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
             cache[sid] = seen
         return cache[sid]
 
+    kinds = procedure_kinds(c.forms, steps, start_form)
     for sid, expr, path, when in c.exprs:
         visible = before(sid) | ({sid} if when == "next" else set())
         known = set(base)
         for v in visible:
             known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
-        for name, message in check_names(expr, known):
-            line, col = c.src.where(path)
+        line, col = c.src.where(path)
+        names = check_names(expr, known)
+        for name, message in names:
             idx = expr.source.find(name)
             c.problems.append(Problem(c.src.file, line, col + max(idx, 0), message))
+        if names:
+            continue  # one root error: a misspelt name has no type to check
+        result, typos = result_kind(expr.source, kinds)
+        for offset, message in typos:
+            c.problems.append(Problem(c.src.file, line, col + offset, message))
+        if not typos:
+            problem = _result_problem(str(path[-1]), result)
+            if problem:
+                c.problems.append(Problem(c.src.file, line, col, problem))
+
+
+def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_form: str | None) -> dict[str, Kind]:
+    """Every ``STEP.FIELD`` of a procedure with its type and choices (for the type checks)."""
+    kinds: dict[str, Kind] = {
+        "instance.id": Kind("text"), "instance.started_by": Kind("text"),
+        "instance.procedure": Kind("text"),
+        "instance.started_at": Kind("text", "date-time", name="instance.started_at"),
+    }
+    for sid, form_id in [("start", start_form), *((s.id, s.form) for s in steps.values())]:
+        form = forms.get(form_id) if form_id else None
+        if form is not None:
+            kinds.update(form_kinds(form.schema, sid))
+    for s in steps.values():
+        if s.type == "approval":
+            kinds[f"{s.id}.decision"] = Kind("text", choices=APPROVAL_DECISIONS, name=f"{s.id}.decision")
+            kinds[f"{s.id}.comment"] = Kind("text", name=f"{s.id}.comment")
+    return kinds
+
+
+def _result_problem(key: str, k: Kind) -> str | None:
+    """What a wait or deadline expression must give: a date (or date-time), or a duration text."""
+    if key in ("until", "due_expr"):
+        what = "the wait's 'until'" if key == "until" else "'due_expr'"
+        if k.kind in ("number", "boolean", "list", "object", "duration", "none"):
+            return (f"{what} must give a date or date-time, but this gives {_kind_words(k)}; "
+                    "use a date field, or e.g. date(STEP.FIELD) + days(3)")
+        if k.kind == "text" and k.name and k.fmt is None:
+            return (f"{what} must give a date, but '{k.name}' is free text; make it a date field "
+                    "(format: date or date-time) in its form")
+    if key == "within_expr":
+        if k.kind in ("number", "boolean", "list", "object", "date", "datetime"):
+            return (f"'within_expr' must give a duration text such as \"24h\" or \"3wd\", but this gives "
+                    f"{_kind_words(k)}; for a fixed date use 'due_expr'")
+        if k.kind == "duration":
+            return ("'within_expr' must give a duration text such as \"24h\" or \"3wd\"; days(3) is a "
+                    "time span for date arithmetic: write \"3d\", or use 'due_expr: now() + days(3)'")
+    return None
+
+
+def _kind_words(k: Kind) -> str:
+    from engine.language.expr_types import _describe
+
+    return f"'{k.name}', {_describe(k)}" if k.name else _describe(k)

@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from engine.errors import Problem
 from engine.language.calendar import Calendar, Duration
 from engine.language.expressions import Expr, check_names
+from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure, ProcedureChecker
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 
 SCHEDULE_KINDS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-SCHEDULE_KEYS = {"schedule", "day", "at", "as", "data", "due"}
+SCHEDULE_KEYS = {"schedule", "day", "at", "as", "data", "due", "days"}
+#: ``days:`` of a schedule: only the calendar's working days, or every day. (Not ``on:``:
+#: YAML 1.1 reads that key as the boolean true.)
+SCHEDULE_DAYS = ("workdays", "all")
 TRIGGER_KEYS = {"trigger", "with", "as", "due"}
 TRIGGER_INNER_KEYS = {"procedure", "field", "offset", "when"}
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -49,18 +53,47 @@ class Schedule:
     actor: str = "system"
     data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     due: Duration | None = None
+    # Only on working days of the procedure's calendar (weekends, public holidays and make-up
+    # days): a daily report is not due on a Sunday or on National Day. For weekly to yearly
+    # schedules an occurrence on a day off moves to the next working day.
+    workdays: bool = False
 
     @property
     def rule(self) -> str:
-        return _digest(["schedule", self.every, self.day, list(self.at), self.actor,
-                        dict(self.data), str(self.due) if self.due else None])
+        parts: list[Any] = ["schedule", self.every, self.day, list(self.at), self.actor,
+                            dict(self.data), str(self.due) if self.due else None]
+        # Appended only when set, so the rules of schedules written before keep their key
+        # (the firings already recorded under it).
+        return _digest([*parts, "workdays"] if self.workdays else parts)
 
     def describe(self) -> str:
         day = WEEKDAYS[self.day] if self.every == "weekly" else (f"day {self.day}" if self.every != "daily" else "")
-        return " ".join(x for x in (self.every, day, f"at {self.at[0]:02d}:{self.at[1]:02d}") if x)
+        on = "on workdays" if self.workdays else ""
+        return " ".join(x for x in (self.every, day, on, f"at {self.at[0]:02d}:{self.at[1]:02d}") if x)
 
-    def next_after(self, after: datetime, tz: ZoneInfo) -> datetime:
-        """The first occurrence strictly after ``after`` (an aware instant)."""
+    def next_after(self, after: datetime, tz: ZoneInfo, calendar: Calendar | None = None) -> datetime:
+        """The first occurrence strictly after ``after`` (an aware instant); with ``workdays``,
+        on a working day of ``calendar`` (required then)."""
+        if not self.workdays:
+            return self._next_plain(after, tz)
+        if calendar is None:
+            raise ValueError("a working-day schedule needs the procedure's calendar")
+        t = after
+        for _ in range(3700):  # ten years of days: a calendar has working days
+            t = self._next_plain(t, tz)
+            if self.every == "daily":
+                if calendar.is_working_day(t.astimezone(tz).date()):
+                    return t
+                continue
+            moved = t.astimezone(tz).date()
+            while not calendar.is_working_day(moved):
+                moved += timedelta(days=1)
+            cand = _at(moved, *self.at, tz)
+            if cand > after:
+                return cand
+        raise ValueError("no working day found for this schedule")
+
+    def _next_plain(self, after: datetime, tz: ZoneInfo) -> datetime:
         local = after.astimezone(tz)
         hh, mm = self.at
         if self.every in ("daily", "weekly"):
@@ -84,13 +117,14 @@ class Schedule:
             if m > 12:
                 y, m = y + 1, m - 12
 
-    def occurrences(self, after: datetime, until: datetime, tz: ZoneInfo, limit: int = 1000) -> list[datetime]:
+    def occurrences(self, after: datetime, until: datetime, tz: ZoneInfo, limit: int = 1000,
+                    calendar: Calendar | None = None) -> list[datetime]:
         """Occurrences in ``(after, until]``, oldest first, at most ``limit``."""
         out: list[datetime] = []
-        t = self.next_after(after, tz)
+        t = self.next_after(after, tz, calendar)
         while t <= until and len(out) < limit:
             out.append(t)
-            t = self.next_after(t, tz)
+            t = self.next_after(t, tz, calendar)
         return out
 
 
@@ -228,9 +262,15 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
         ok = False
     due = c.duration(item.get("due"), (*path, "due"))
     actor = _actor(c, item, path, roles)
+    days = item.get("days", "all")
+    if days not in SCHEDULE_DAYS:
+        c.err((*path, "days"), f"'days' is 'workdays' (working days of the procedure's calendar: no weekends "
+                               f"or public holidays, make-up working days included) or 'all', not {days!r}")
+        ok = False
     if not ok:
         return None
-    return Schedule(every=every, day=day, at=at, actor=actor, data=dict(data), due=due)
+    return Schedule(every=every, day=day, at=at, actor=actor, data=dict(data), due=due,
+                    workdays=days == "workdays")
 
 
 def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, roles: Mapping[str, str]) -> Trigger | None:
@@ -309,8 +349,10 @@ def watched_fields(watched: Procedure) -> set[str]:
     return known
 
 
-def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure]) -> list[Problem]:
-    """Check each trigger of ``proc`` against the procedure it watches, when that one is known."""
+def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure],
+                   others: Collection[str] = ()) -> list[Problem]:
+    """Check each trigger of ``proc`` against the procedure it watches: one of ``procedures``
+    (checked in full) or of ``others`` (ids of procedures known only by outline)."""
     problems: list[Problem] = []
     start_fields = set(proc.forms[proc.start_form].fields) if proc.start_form else None
     for t in proc.starts:
@@ -318,8 +360,14 @@ def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure]) -> list
             continue
         watched = procedures.get(t.procedure)
         if watched is None:
-            # Like a spawn step, the watched procedure may be validated on its own; the worker
-            # reports a trigger whose procedure is not installed.
+            if t.procedure not in others:
+                # A misspelt id would watch nothing and never fire, without a word.
+                ids = sorted({*procedures, *others})
+                hint = suggest(t.procedure, ids)
+                fix = f"did you mean '{hint}'?" if hint else f"known procedures: {', '.join(ids[:12])}"
+                line, col = t.where["procedure"]
+                problems.append(Problem(proc.file, line, col,
+                                        f"unknown procedure '{t.procedure}' to watch; {fix}"))
             continue
         known = watched_fields(watched)
         if f"{t.step}.{t.field}" not in known:

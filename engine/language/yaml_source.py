@@ -7,6 +7,7 @@ position of that node in the source.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,42 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 _FAST: type | None = getattr(yaml, "CSafeLoader", None)
 
 
+# A key followed by a full-width colon (Chinese input method): "title： 检验". YAML takes the
+# whole line as text and reports a confusing error on a later line, so it is caught here, at
+# its own line. Only after a name that can be a key (ASCII), outside block scalars. Likewise a
+# full-width comma inside a list ([合格，不合格] is one item); in text it is just a comma.
+_FULLWIDTH_KEY = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][A-Za-z0-9_.-]*)\s*：")
+_BLOCK_START = re.compile(r":\s*[|>][-+0-9]*\s*(#.*)?$")
+_FULLWIDTH_IN_FLOW = re.compile(r"\[[^\]{}'\"#]*?(，)")
+
+
+def _fullwidth(text: str, file: str) -> list[Problem]:
+    problems = []
+    block: int | None = None  # indentation of the key that opened a block scalar (| or >)
+    for number, line in enumerate(text.splitlines(), start=1):
+        indent = len(line) - len(line.lstrip())
+        if block is not None:
+            if not line.strip() or indent > block:
+                continue  # text of a block scalar: anything goes
+            block = None
+        if _BLOCK_START.search(line):
+            block = indent
+        found = _FULLWIDTH_KEY.match(line)
+        if found:
+            key = found.group(2).strip()
+            col = line.index("：", len(found.group(1))) + 1
+            problems.append(Problem(file, number, col, (
+                f"full-width colon '：' after '{key}': YAML needs the ASCII colon ':' and a space; "
+                f"write '{key}: ...'")))
+            continue
+        flow = _FULLWIDTH_IN_FLOW.search(line)
+        if flow:
+            problems.append(Problem(file, number, flow.start(1) + 1, (
+                "full-width comma '，' inside a list [...]: YAML separates items with the ASCII ','; "
+                "replace it with ', ' (or quote the item if the '，' belongs to the text)")))
+    return problems
+
+
 def load(text: str, file: str = "<string>") -> Source:
     """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
     if _FAST is not None:
@@ -66,6 +103,11 @@ def load(text: str, file: str = "<string>") -> Source:
 
 def _load(text: str, file: str, kind: type) -> Source:
     src = Source(file, text=text)
+    fullwidth = _fullwidth(text, file)
+    if fullwidth:
+        # The root errors: what YAML would say after them is their consequence.
+        src.problems.extend(fullwidth)
+        return src
     loader = kind(text)
     try:
         node = loader.get_single_node()
@@ -104,6 +146,16 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, bool) or (key is None and isinstance(key_node, yaml.ScalarNode)):
+                # YAML 1.1 reads no/yes/on/off (and null, ~) as booleans or none: a step
+                # called `no:` became `False`, and every reference to it failed after.
+                written = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
+                line, col = _mark(key_node)
+                meaning = "none" if key is None else str(key).lower()
+                src.problems.append(Problem(src.file, line, col, (
+                    f"the key '{written}' is read by YAML as {meaning}, not as the name '{written}'; "
+                    f"quote it ('{written}':) or choose another name, e.g. '{written}_case'")))
+                key = written
             if not isinstance(key, str | int | float | bool) or key is None:
                 line, col = _mark(key_node)
                 src.problems.append(Problem(src.file, line, col, "keys must be plain names, not lists or mappings"))

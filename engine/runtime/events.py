@@ -42,6 +42,7 @@ class TaskCreated(TypedDict):
     role: str | None
     due_at: NotRequired[str | None]  # a person's task
     wake_at: NotRequired[str]  # a wait
+    problem: NotRequired[str]  # why the deadline could not be computed (the task has none)
 
 
 class TaskFinished(TypedDict):

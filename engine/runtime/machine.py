@@ -422,6 +422,7 @@ class Runtime:
         ctx: dict[str, Any] = dict(w.s["data"])
         ctx["instance"] = {"id": w.s["id"], "started_at": w.s["started_at"], "started_by": w.s["started_by"], "procedure": w.s["procedure"]}
         ctx["__now__"] = w.now
+        ctx["__calendar__"] = self._calendar(None)
         return ctx
 
     def _eval(self, w: _Work, expr: Expr, step: Step, what: str) -> Any:
@@ -481,6 +482,11 @@ class Runtime:
         elif kind == "spawn":
             if step.procedure is None:  # as for parallel: the validator requires it
                 raise CommandRejected(f"step '{step.id}': a spawn step needs the procedure it starts")
+            if not step.spawn_again and any(link["step"] == step.id for link in w.s["links"]):
+                # Entered again through a rework loop: the instance opened the first time is
+                # still the linked one (a second CAPA per rejection helps nobody).
+                self._leave(w, step)
+                return
             data = {k: _jsonable(self._eval(w, e, step, f"value of '{k}'")) for k, e in step.with_}
             link: Link = {"procedure": step.procedure, "step": step.id, "data": data}
             w.s["links"].append(link)
@@ -524,15 +530,21 @@ class Runtime:
                 t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
                 t["reminded"] = False
         elif step.deadline:
-            due = self._due(w, step, step.deadline)
-            t["due_at"] = iso(due)
-            if step.deadline.remind_before:
-                t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
-                t["reminded"] = False
-            t["missed"] = False
-            t["escalated_to"] = []
+            try:
+                due = self._due(w, step, step.deadline)
+            except _NoDueDate as exc:
+                t["problem"] = exc.message
+            else:
+                t["due_at"] = iso(due)
+                if step.deadline.remind_before:
+                    t["remind_at"] = iso(self._calendar(step.deadline).subtract(due, step.deadline.remind_before))
+                    t["reminded"] = False
+                t["missed"] = False
+                t["escalated_to"] = []
         # A step entered again (a rejection loop) shows what was recorded last time.
         created: TaskCreated = {"role": step.role, "due_at": t["due_at"]}
+        if "problem" in t:
+            created["problem"] = t["problem"]
         w.event("task:created", created, step=step.id, task=t["id"])
 
     def _create_wait(self, w: _Work, step: Step) -> None:
@@ -542,7 +554,20 @@ class Runtime:
         elif step.until is None:  # as for parallel: the validator requires one of the two
             raise CommandRejected(f"step '{step.id}': a wait step needs 'duration' or 'until'")
         else:
-            wake = _as_datetime(self._eval(w, step.until, step, "wait time"), step, cal)
+            value = self._eval(w, step.until, step, "wait time")
+            try:
+                wake = _as_datetime(value, step, cal)
+            except CommandRejected:
+                # The date it waits for was not recorded (an optional field left empty). Holding
+                # the instance would stall it with nothing left to change that; refusing would
+                # block the previous person. It goes on at the next tick, and says why.
+                problem = (f"did not wait: 'until: {step.until.source}' gave {value!r}, not a date")
+                t = self._new_task(w, step, "wait")
+                t["wake_at"] = w.at
+                t["problem"] = problem
+                w.event("task:created", {"role": None, "wake_at": t["wake_at"], "problem": problem},
+                        step=step.id, task=t["id"])
+                return
             if step.offset is not None:
                 wake = cal.add(wake, step.offset)
         t = self._new_task(w, step, "wait")
@@ -568,7 +593,14 @@ class Runtime:
             except DurationError as exc:
                 raise CommandRejected(f"step '{step.title}': the deadline expression gave {value!r}: {exc}") from exc
         if d.due_expr is not None:
-            return _as_datetime(self._eval(w, d.due_expr, step, "due date"), step, cal)
+            value = self._eval(w, d.due_expr, step, "due date")
+            try:
+                return _as_datetime(value, step, cal)
+            except CommandRejected as exc:
+                # The data decides the deadline (an optional date left empty): the task opens
+                # without one and says why, rather than refusing the previous submission.
+                raise _NoDueDate(f"no due time: 'due_expr: {d.due_expr.source}' gave {value!r}, "
+                                 "not a date; correct that field to set one") from exc
         raise CommandRejected(f"step '{step.id}' has a deadline without a duration")
 
     def _refresh_timer(self, w: _Work) -> None:
@@ -611,6 +643,10 @@ def _task_timers(t: Task, step: Step, calendar_of: Callable[[Deadline | None], C
             if fired < len(levels):
                 out.append(calendar_of(step.deadline).add(due, levels[fired].after))
     return out
+
+
+class _NoDueDate(CommandRejected):
+    """A deadline whose date comes from data that holds none."""
 
 
 def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:

@@ -14,9 +14,14 @@ Answers file format (YAML)::
         user: supervisor1
         decision: reject               # approvals: approve | reject
         comment: 报告缺少实测值
-    expect: {path: [...], outcome: 已归档}
+    expect: {path: [...], outcome: 已归档, spawned: [capa]}
+    record:                            # optional: a record of a procedure this one's triggers
+      contract: {expires_on: "2026-12-20"}   # watch, to see when each trigger fires
 
-Signature steps are signed by the answering user automatically.
+Signature steps are signed by the answering user automatically. Spawn steps start their
+procedure in memory (when the library holding it is given) with the data they hand over, so
+a `with:` that the child's start form refuses shows here; schedules list their next
+occurrences from the start time, triggers when they would fire for ``record``.
 """
 
 from __future__ import annotations
@@ -51,11 +56,24 @@ class SimulationError(WorkflowError):
     code = "simulation_failed"
 
 
+@dataclass(frozen=True)
+class Spawned:
+    """A linked instance a spawn step opened in the simulation (``error`` if it could not)."""
+
+    step: str
+    procedure: str
+    data: Mapping[str, Any]
+    state: InstanceState | None = None
+    error: str | None = None
+
+
 @dataclass
 class Simulation:
     state: InstanceState | None = None
     events: list[Event] = field(default_factory=list)
     now: datetime = DEFAULT_START
+    spawned: list[Spawned] = field(default_factory=list)
+    starts: list[str] = field(default_factory=list)  # what the automatic starts would do
 
     @property
     def path(self) -> list[str]:
@@ -72,11 +90,15 @@ def _actor(proc: Procedure, user: str, role: str | None) -> Actor:
 
 
 def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[str, Calendar] | None = None,
-             validate_forms: bool = True) -> Simulation:
-    """Play ``answers`` against ``proc``; raise ``SimulationError`` naming the entry that failed."""
+             validate_forms: bool = True, library: Mapping[str, Procedure] | None = None) -> Simulation:
+    """Play ``answers`` against ``proc``; raise ``SimulationError`` naming the entry that failed.
+
+    ``library`` holds the procedures that spawn steps open (started in memory too).
+    """
     rt = Runtime(proc, calendars, validate_forms=validate_forms)
     now = answers.get("now")
     sim = Simulation(now=(datetime.fromisoformat(str(now)) if now else DEFAULT_START))
+    sim.starts = _starts(proc, sim.now, answers.get("record"), calendars)
 
     def run(cmd: Command, where: str) -> InstanceState:
         try:
@@ -85,6 +107,9 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             detail = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
             raise SimulationError(f"{where}: {exc.message}{detail}") from exc
         sim.events.extend(events)
+        for e in events:
+            if e["type"] == "spawn:requested":
+                sim.spawned.append(_spawn(sim, e, library, calendars, validate_forms))
         return sim.state
 
     start = answers.get("start") or {}
@@ -120,6 +145,62 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
     return sim
 
 
+def _spawn(sim: Simulation, event: Event, library: Mapping[str, Procedure] | None,
+           calendars: Mapping[str, Calendar] | None, validate_forms: bool) -> Spawned:
+    payload: Mapping[str, Any] = event["data"]
+    target = str(payload["procedure"])
+    data = dict(payload.get("data") or {})
+    step = str(event["step"])
+    child = (library or {}).get(target)
+    if child is None:
+        return Spawned(step, target, data, error="not simulated: the procedure is not in the library given")
+    origin = {"procedure": sim.state["procedure"] if sim.state else "", "instance": "sim", "step": step}
+    actor = Actor(user="system", roles=frozenset(child.start_roles), name="system")
+    try:
+        state, _ = Runtime(child, calendars, validate_forms=validate_forms).apply(
+            None, Start(actor=actor, data=data, instance_id=f"sim-{target}", origin=origin), sim.now)
+    except WorkflowError as exc:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
+        return Spawned(step, target, data, error=exc.message + (f" ({detail})" if detail else ""))
+    return Spawned(step, target, data, state=state)
+
+
+def _starts(proc: Procedure, now: datetime, record: Any, calendars: Mapping[str, Calendar] | None) -> list[str]:
+    """What the procedure's automatic starts would do from ``now`` (and for ``record``)."""
+    from engine.language.starts import Schedule, Trigger
+
+    cal = (calendars or {}).get(proc.calendar) or Calendar.from_config("default", None)
+    lines: list[str] = []
+    for rule in proc.starts:
+        if isinstance(rule, Schedule):
+            nxt = rule.occurrences(now - timedelta(seconds=1), now + timedelta(days=400), cal.timezone,
+                                   limit=3, calendar=cal)
+            shown = ", ".join(t.astimezone(cal.timezone).strftime("%Y-%m-%d %H:%M") for t in nxt)
+            lines.append(f"schedule {rule.describe()}: next {shown} ({cal.timezone.key})")
+        elif isinstance(rule, Trigger):
+            head = f"trigger {rule.procedure} {rule.step}.{rule.field} {rule.offset}"
+            if not isinstance(record, Mapping):
+                lines.append(f"{head}: give 'record:' in the answers to see when it fires")
+                continue
+            due = rule.due_at(record, cal)
+            if due is None:
+                lines.append(f"{head}: the record has no date in {rule.step}.{rule.field}")
+                continue
+            context = {**record, "instance": {"id": "record", "procedure": rule.procedure},
+                       "__now__": now, "__calendar__": cal}
+            try:
+                if rule.when is not None and not rule.when.evaluate(context):
+                    lines.append(f"{head}: 'when' is false for this record; it would not fire")
+                    continue
+                data = {k: e.evaluate(context) for k, e in rule.with_}
+            except WorkflowError as exc:
+                lines.append(f"{head}: fails: {exc.message}")
+                continue
+            when = due.astimezone(cal.timezone).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"{head}: fires {when} ({cal.timezone.key}) with {data}")
+    return lines
+
+
 def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None) -> timedelta:
     d = parse_duration(text)
     cal = (calendars or {}).get("default") or Calendar.from_config("default", None)
@@ -138,6 +219,17 @@ def report(proc: Procedure, sim: Simulation) -> list[str]:
         late = " (missed)" if t.get("missed") else ""
         esc = f" escalated to {', '.join(t['escalated_to'])}" if t.get("escalated_to") else ""
         lines.append(f"  {t['id']} {t['step']} [{title}] {t['kind']} role={t['role']} {t['status']}{due}{late}{esc}")
+    if sim.spawned:
+        lines.append("spawned:")
+        for sp in sim.spawned:
+            if sp.state is not None:
+                first = ", ".join(t["step"] for t in open_tasks(sp.state)) or "none"
+                lines.append(f"  {sp.step} → {sp.procedure}: started with {dict(sp.data)}; open tasks: {first}")
+            else:
+                lines.append(f"  {sp.step} → {sp.procedure}: {sp.error}")
+    if sim.starts:
+        lines.append("automatic starts:")
+        lines += [f"  {line}" for line in sim.starts]
     lines.append("events:")
     for e in sim.events:
         extra = {k: v for k, v in e["data"].items() if k != "data"}

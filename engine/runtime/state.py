@@ -56,6 +56,9 @@ class Task(TypedDict):
     reminded: NotRequired[bool]
     # A wait task: when the clock wakes it.
     wake_at: NotRequired[str]
+    # Why the step's deadline could not be computed from the data (an empty date field): the
+    # task stays open without a due time instead of refusing the previous person's submission.
+    problem: NotRequired[str]
     # Who held it before releasing it: whose manager hears of an escalation.
     last_assignee: NotRequired[str]
     # Set when the task is done:

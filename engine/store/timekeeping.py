@@ -89,6 +89,14 @@ def firings(session: Session, procedure_id: str | None = None) -> list[StartFiri
     return list(session.scalars(stmt))
 
 
+def failed_firings(session: Session, rule: str, limit: int) -> list[StartFiring]:
+    """Firings of ``rule`` that started nothing yet (with the error why), oldest first."""
+    return list(session.scalars(
+        select(StartFiring).where(StartFiring.rule == rule, StartFiring.instance_id.is_(None),
+                                  StartFiring.error.is_not(None))
+        .order_by(StartFiring.id).limit(limit)))
+
+
 def unfired_records(session: Session, watched: str, procedure_id: str, rule: str,
                     limit: int = 1000, after_id: str = "") -> list[tuple[str, dict]]:
     """(id, state) of records of ``watched`` (not cancelled) the rule has not fired for yet,

@@ -331,8 +331,25 @@ def test_an_instance_whose_timer_fails_does_not_hold_up_the_others(sessions, cap
     clock.set(local("2026-09-30 17:00"))
     worker.run_once()
     assert [e.type for e in _events(sessions, good) if e.type == "deadline:missed"] == ["deadline:missed"]
-    assert "'>' not supported between instances of 'str' and 'int'" in caplog.text
+    assert "datetime() needs an ISO date-time such as" in caplog.text
     with sessions() as s:
         rows = [s.get(Instance, i) for i in broken]
         # Untouched, and tried again five minutes later.
         assert all(r.rev == 1 and r.next_timer_at == local("2026-09-30 17:05") for r in rows)
+
+
+def test_trigger_fires_for_a_record_created_after_it_even_when_already_due(sessions):
+    clock = Clock(local("2026-01-05 09:00"))
+    wf = time_setup(sessions, clock)
+    worker = Worker(wf, sessions)
+    worker.run_once()  # the triggers are installed now
+    clock.advance(days=1)
+    # Recorded after the installation, delivered a month ago: delivery + 5 days is long past,
+    # and the follow-up call is still owed (it used to be marked as "before the trigger").
+    late = _contract(wf, sessions, "新客户", "2026-01-20", "2025-12-01", True)
+    worker.run_once()
+    assert [c.origin_instance for c in _started(sessions, "follow-up-call")] == [late]
+    # The reminders three months (2025-10-20) and one month (2025-12-20) before expiry too, at once:
+    # each trigger is its own rule.
+    assert [r.origin_instance for r in _started(sessions, "contract-reminder")] == [late, late]
+    assert worker.run_once().started == 0

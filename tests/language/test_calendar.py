@@ -163,7 +163,7 @@ def test_config_must_be_a_mapping() -> None:
     ("day", "working", "kind"),
     [
         (date(2026, 10, 1), False, "holiday"),   # Thursday, National Day
-        (date(2026, 10, 3), False, "rest"),      # Saturday inside the holiday week
+        (date(2026, 10, 3), False, "holiday"),   # Saturday inside the holiday week (part of the official holiday)
         (date(2026, 10, 8), True, "workday"),    # Thursday after the holiday
         (date(2026, 10, 10), True, "makeup"),    # Saturday, 调休上班
         (date(2026, 10, 11), False, "rest"),     # Sunday
@@ -334,8 +334,8 @@ def test_explain_working_hours_over_holiday(cal: Calendar) -> None:
         "2026-09-30 Wed: counted 16:00-17:30, 6h30m left",
         "2026-10-01 Thu skipped: 节假日 (public holiday)",
         "2026-10-02 Fri skipped: 节假日 (public holiday)",
-        "2026-10-03 Sat skipped: 周末 (rest day)",
-        "2026-10-04 Sun skipped: 周末 (rest day)",
+        "2026-10-03 Sat skipped: 节假日 (public holiday)",   # the notice counts the weekend in
+        "2026-10-04 Sun skipped: 节假日 (public holiday)",
         "2026-10-05 Mon skipped: 节假日 (public holiday)",
         "2026-10-06 Tue skipped: 节假日 (public holiday)",
         "2026-10-07 Wed skipped: 节假日 (public holiday)",
@@ -527,3 +527,13 @@ def test_cli_check_builtin_default(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "built-in default calendar" in result.output
     assert "due (local): 2026-10-02 10:00 Asia/Shanghai" in result.output
+
+
+def test_cli_check_says_how_far_public_holidays_are_known() -> None:
+    result = run_cli("--from", "2026-12-30 16:00", "--within", "3wd")
+    assert result.exit_code == 0, result.output
+    assert "due (local): 2027-01-04 16:00 Asia/Shanghai" in result.output
+    assert "note: public holidays are known only up to 2026-12-31" in result.output
+    assert "Upgrade chinesecalendar" in result.output
+    inside = run_cli("--from", "2026-09-30 16:00", "--within", "3wd")
+    assert "note:" not in inside.output

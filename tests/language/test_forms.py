@@ -544,3 +544,29 @@ def test_engine_forms_is_pure() -> None:
     for module in modules:
         source = module.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(from|import) (flask|sqlalchemy)", source, re.M), module.name
+
+
+UNDECIDABLE = """
+id: undecidable
+title: 条件无法判断
+schema:
+  type: object
+  properties:
+    measured: {type: number, title: 实测值}
+    reason: {type: string, title: 超差原因, x-visible-if: "measured > 3"}
+  required: [reason]
+"""
+
+
+def test_visibility_that_cannot_be_evaluated_keeps_what_the_operator_typed() -> None:
+    form, problems = parse_form(yamlsrc.load(UNDECIDABLE, "undecidable.yaml"))
+    assert problems == [] and form is not None
+    # Nothing measured: "none > 3" cannot be evaluated. The reason typed is kept, not
+    # silently dropped, and it is not demanded either.
+    typed = {"reason": "探头松动"}
+    assert form.clean(typed) == typed
+    assert form.validate(typed, "en") == []
+    assert form.validate({}, "en") == []
+    # Decidable again: shown and required above 3, hidden (and dropped) at or below.
+    assert [e["field"] for e in form.validate({"measured": 5}, "en")] == ["reason"]
+    assert form.clean({"measured": 1, "reason": "x"}) == {"measured": 1}

@@ -70,10 +70,12 @@ def test_every_declared_branch_is_visited_by_some_answer_file(proc_id):
 def test_branch(answers):
     script = yaml.safe_load(answers.read_text(encoding="utf-8"))
     proc = LIB.procedures[script["procedure"]]
-    sim = simulate(proc, script, calendars=CALENDARS)
+    sim = simulate(proc, script, calendars=CALENDARS, library=LIB.procedures)
     assert sim.path == script["expect"]["path"]
     assert sim.outcome == script["expect"]["outcome"]
     assert sim.state["status"] == "completed"
+    # Every linked instance a spawn step opens starts with the data it is handed.
+    assert [(sp.step, sp.error) for sp in sim.spawned if sp.error] == []
 
 
 def test_cli_simulate_prints_path_tasks_and_events(monkeypatch):
@@ -136,3 +138,16 @@ def test_spawned_start_data_is_valid(answers):
         target = LIB.procedures[e["data"]["procedure"]]
         form = LIB.forms[target.start_form]
         assert form.validate(e["data"]["data"]) == [], (e["step"], e["data"])
+
+
+def test_cli_simulate_runs_spawns_and_shows_automatic_starts(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    answers = ROOT / "tests/data/answers/customer-complaint--serious.yaml"
+    result = CliRunner().invoke(main, ["simulate", "customer-complaint", "--answers", str(answers)])
+    assert result.exit_code == 0, result.output
+    assert "open_capa → capa: started with" in result.stdout
+    daily = ROOT / "tests/data/answers" / next(
+        p.name for p in sorted((ROOT / "tests/data/answers").glob("same-day-issue-report--*.yaml")))
+    result = CliRunner().invoke(main, ["simulate", "same-day-issue-report", "--answers", str(daily)])
+    assert result.exit_code == 0, result.output
+    assert "schedule daily on workdays at 08:30: next" in result.stdout

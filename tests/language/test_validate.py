@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
+from engine.config import load_config
 from engine.language.procedure import load_library
 
 ROOT = Path(__file__).parents[2]
@@ -36,7 +37,7 @@ def test_every_broken_file_has_expectations():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_broken_file_reports_exact_problems(name, monkeypatch):
     monkeypatch.chdir(ROOT)
-    lib = load_library([name, LANG_FORMS.relative_to(ROOT)])
+    lib = load_library([name, LANG_FORMS.relative_to(ROOT)], config=load_config(ROOT / "config.yaml"))
     assert [str(p) for p in lib.problems] == EXPECTED[name]
 
 
@@ -84,3 +85,38 @@ def test_problems_of_one_file_all_reported_together(tmp_path):
         "10:24: bad duration '3days': write a number and a unit without a space, e.g. 30m, 24h, 3d, 2w, 1mo, 8wh (working hours), 3wd (working days)",
         "12:9: missing 'outcome'; add 'outcome: ...'",
     ]
+
+
+def test_a_broken_form_is_one_root_error_without_a_list_of_every_form(tmp_path):
+    for i in range(30):
+        (tmp_path / f"good-{i}.yaml").write_text(
+            f"id: good-{i}\ntitle: 表单{i}\nschema:\n  type: object\n  properties:\n"
+            "    x: {type: string, title: X}\n", encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text(
+        "id: broken\ntitle: 坏表单\nschema:\n  type: object\n  properties:\n"
+        "    count: {type: integr, title: 数量}\n", encoding="utf-8")
+    (tmp_path / "uses-broken.yaml").write_text(
+        "id: uses-broken\ntitle: 用坏表单\nroles: {inspector: 检验员}\n"
+        "start: {roles: [inspector], step: fill}\nsteps:\n"
+        "  fill: {title: 填写, role: inspector, form: broken, next: done}\n"
+        "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
+    problems = [p.message for p in load_library([tmp_path]).problems]
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("unknown type 'integr'")
+    assert problems[1] == (f"form 'broken' cannot be used until the problems reported for "
+                           f"{tmp_path / 'broken.yaml'} are fixed")
+    assert not any("good-1" in p for p in problems)
+
+
+def test_an_unknown_form_lists_a_dozen_forms_at_most(tmp_path):
+    for i in range(30):
+        (tmp_path / f"good-{i:02d}.yaml").write_text(
+            f"id: good-{i:02d}\ntitle: 表单{i}\nschema:\n  type: object\n  properties:\n"
+            "    x: {type: string, title: X}\n", encoding="utf-8")
+    (tmp_path / "uses-missing.yaml").write_text(
+        "id: uses-missing\ntitle: 用不存在的表单\nroles: {inspector: 检验员}\n"
+        "start: {roles: [inspector], step: fill}\nsteps:\n"
+        "  fill: {title: 填写, role: inspector, form: zzzz, next: done}\n"
+        "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
+    [problem] = load_library([tmp_path]).problems
+    assert problem.message.endswith("good-11, ... (30 in all)")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
 from engine.errors import ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
+from engine.language.expr_types import check_types, form_kinds
 from engine.language.expressions import check_names, compile_expr
 from engine.language.forms.messages import fmt_value
 from engine.language.forms.model import Form
@@ -416,7 +418,7 @@ class _Checker:
                 fpath = (*path, "properties", name)
                 if "x-visible-if" in sub:
                     siblings = _dotted_paths(props, exclude=name)
-                    expr = self._visible_if(sub["x-visible-if"], (*fpath, "x-visible-if"), siblings)
+                    expr = self._visible_if(sub["x-visible-if"], (*fpath, "x-visible-if"), siblings, schema)
                     if expr is not None:
                         exprs[_data_path(fpath)] = expr
                 self.fields(sub, fpath, exprs)
@@ -424,7 +426,7 @@ class _Checker:
         if isinstance(items, dict):
             self.fields(items, (*path, "items"), exprs)
 
-    def _visible_if(self, text: object, where: Path, siblings: set[str]) -> Expr | None:
+    def _visible_if(self, text: object, where: Path, siblings: set[str], parent: Schema) -> Expr | None:
         if not isinstance(text, str) or not text.strip():
             self.add(
                 where,
@@ -442,6 +444,12 @@ class _Checker:
             # check_names speaks of steps; here the names are fields of the same object.
             known = f"; the fields here are {', '.join(sorted(siblings))}" if siblings else ""
             self.add(where, f"x-visible-if: unknown field '{name}'{_did_you_mean(name, siblings, known)}")
+        if not check_names(expr, siblings):
+            # Types and choices too: a condition that can never be true hides its field for
+            # good, one that fails keeps it without requiring it (see visibility._visible).
+            kinds = {path[1:]: replace(k, name=path[1:]) for path, k in form_kinds(parent, "").items()}
+            for _offset, message in check_types(text, kinds):
+                self.add(where, f"x-visible-if: {message}")
         return expr
 
 

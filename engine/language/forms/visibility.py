@@ -38,9 +38,10 @@ class _Cond:
         self.required = required
         uses_clock = "now" in expr.source
         self.names = None if uses_clock else tuple(n.split(".") for n in sorted(expr.names))
-        self.memo: dict[tuple[object, ...], bool] = {}
+        self.memo: dict[tuple[object, ...], bool | None] = {}
 
-    def visible(self, context: Data) -> bool:
+    def visible(self, context: Data) -> bool | None:
+        """True or False; None when the condition cannot be evaluated on ``context``."""
         if self.names is None:
             return _visible(self.expr, context)
         key = tuple(_memo_key(_lookup(context, parts)) for parts in self.names)
@@ -128,12 +129,16 @@ def _build(schema: Schema, spath: tuple[str, ...], exprs: Expressions) -> VisNod
     return node
 
 
-def _visible(expr: Expr, context: Data) -> bool:
-    """An expression that fails to evaluate (e.g. compares a missing number) hides its field."""
+def _visible(expr: Expr, context: Data) -> bool | None:
+    """None when the expression fails to evaluate (e.g. compares a missing number with 3).
+
+    Such a field is kept with whatever the operator typed (never silently dropped) but is not
+    required: the condition that would require it cannot be decided.
+    """
     try:
         return bool(expr.evaluate(context))
     except ExpressionError:
-        return False
+        return None
 
 
 def clean_object(node: VisNode, obj: Data, path: DataPath, missing: list[DataPath] | None) -> Data:
@@ -141,19 +146,22 @@ def clean_object(node: VisNode, obj: Data, path: DataPath, missing: list[DataPat
     if node.conds:
         # Hiding one field may change the visibility of another that refers to it: then
         # repeat until stable (bounded, the rules could in principle flip-flop).
-        hidden = {c.name for c in node.conds if not c.visible(obj)}
+        seen = {c.name: c.visible(obj) for c in node.conds}
+        hidden = {name for name, v in seen.items() if v is False}
         if hidden and node.chained:
             for _ in range(len(node.conds)):
                 view = {k: v for k, v in obj.items() if k not in hidden}
-                now = {c.name for c in node.conds if not c.visible(view)}
+                seen = {c.name: c.visible(view) for c in node.conds}
+                now = {name for name, v in seen.items() if v is False}
                 if now == hidden:
                     break
                 hidden = now
+        undecided = {name for name, v in seen.items() if v is None}
         if hidden:
             out = {k: v for k, v in obj.items() if k not in hidden}
         if missing is not None:
             for c in node.conds:
-                if c.required and c.name not in hidden and c.name not in out:
+                if c.required and c.name not in hidden and c.name not in undecided and c.name not in out:
                     missing.append((*path, c.name))
     for name, child in node.children.items():
         value = out.get(name)
