@@ -95,13 +95,15 @@ def test_counts_are_summed_over_gunicorn_workers(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while True:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 c.request("GET", "/healthz")
                 if c.getresponse().status == 200:
                     break
             except OSError:
                 pass
+            finally:
+                c.close()
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
             time.sleep(0.1)
         for _ in range(60):  # a new connection each: the workers share them out
@@ -116,6 +118,7 @@ def test_counts_are_summed_over_gunicorn_workers(tmp_path):
             c.request("GET", "/metrics")
             r = c.getresponse()
             text = r.read().decode()
+            c.close()
             assert _value(text, "qualityflow_http_requests_total", route="unmatched", status="404") == 60, text[:2000]
         booted = re.findall(r"Booting worker with pid: (\d+)", (tmp_path / "server.log").read_text())
         assert len(set(booted)) == 3  # the 60 requests went to three processes, each counting its own
