@@ -181,14 +181,14 @@ def server_cpu(pgid: int) -> float:
 
 
 def _get(port: int, path: str) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         c.request("GET", path)
-        status = c.getresponse().status
-        c.close()
-        return status
+        return c.getresponse().status
     except OSError:
         return 0
+    finally:
+        c.close()
 
 
 # --- the clients -------------------------------------------------------------------------------
@@ -230,10 +230,14 @@ class Browser:
     def __init__(self, port: int, username: str) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookies: dict[str, str] = {}
-        page = self.request("GET", "/login")[1]
-        self.csrf = _csrf(page)
-        status, _ = self.request("POST", "/login", {"username": username, "password": PASSWORD,
-                                                    "csrf_token": self.csrf})
+        try:
+            page = self.request("GET", "/login")[1]
+            self.csrf = _csrf(page)
+            status, _ = self.request("POST", "/login", {"username": username, "password": PASSWORD,
+                                                        "csrf_token": self.csrf})
+        except BaseException:
+            self.conn.close()
+            raise
         assert status == 302, f"log-in as {username} answered {status}"
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, str]:
@@ -268,7 +272,11 @@ def _csrf(page: str) -> str:
 
 
 def token(port: int, username: str) -> str:
-    status, body, _ = Api(port).call("POST", "/api/v1/auth/token", {"username": username, "password": PASSWORD})
+    api = Api(port)
+    try:
+        status, body, _ = api.call("POST", "/api/v1/auth/token", {"username": username, "password": PASSWORD})
+    finally:
+        api.conn.close()
     assert status == 200, body
     return body["token"]
 
@@ -310,7 +318,17 @@ def client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
 
 def _client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
     api = Api(port, tokens[INSPECTOR])
-    browser = Browser(port, INSPECTOR)
+    try:
+        browser = Browser(port, INSPECTOR)
+        try:
+            _work(api, browser, stop_at, tally)
+        finally:
+            browser.conn.close()
+    finally:
+        api.conn.close()
+
+
+def _work(api: Api, browser: Browser, stop_at: float, tally: Tally) -> None:
     n = 0
     while time.monotonic() < stop_at:
         n += 1
@@ -366,11 +384,14 @@ def lost_steps(port: int, tokens: dict, acked: list[tuple[str, str]]) -> list[st
     for instance_id, task_id in acked:
         by_instance.setdefault(instance_id, []).append(task_id)
     lost = []
-    for instance_id, task_ids in by_instance.items():
-        status, inst, _ = api.call("GET", f"/api/v1/instances/{instance_id}")
-        done = {t["id"] for t in inst.get("tasks", []) if t["status"] == "done" and t["completed_by"]} \
-            if status == 200 else set()
-        lost += [t for t in task_ids if t not in done]
+    try:
+        for instance_id, task_ids in by_instance.items():
+            status, inst, _ = api.call("GET", f"/api/v1/instances/{instance_id}")
+            done = {t["id"] for t in inst.get("tasks", []) if t["status"] == "done" and t["completed_by"]} \
+                if status == 200 else set()
+            lost += [t for t in task_ids if t not in done]
+    finally:
+        api.conn.close()
     return lost
 
 
