@@ -41,6 +41,21 @@ def test_a_form_step_that_cannot_be_written_answers_503_and_keeps_what_was_typed
     assert insp.post(f"/tasks/{tid}", {**typed, "action": "submit"}).status_code == 302
 
 
+def test_a_step_with_a_file_that_cannot_be_stored_keeps_the_typed_values(app, held):  # noqa: F811
+    import io
+
+    from tests.web.test_web_ui import PNG
+
+    insp = login(app, "insp")
+    tid = task_of(insp, start_instance(insp))
+    posted = {**RECEIPT, "f.reported_fault": "屏幕闪烁", "action": "submit",
+              "f.photos:upload": (io.BytesIO(PNG), "photo.png")}
+    with held.hold():
+        r = insp.post(f"/tasks/{tid}", posted, content_type="multipart/form-data")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+    assert "屏幕闪烁" in r.text and "服务器繁忙" in r.text
+
+
 def test_a_start_that_cannot_be_written_keeps_the_form(app, held):  # noqa: F811
     insp = login(app, "insp")
     before = _count(app)

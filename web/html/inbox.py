@@ -79,6 +79,18 @@ def release(task_id: str):
     return redirect(url_for("inbox.index"))
 
 
+def _store_files(username: str, form):  # noqa: ANN202 - (new ids, refusals, Busy or None)
+    """The posted files stored; a busy database refuses them (nothing stored) but the page
+    still comes back with every typed value, and the files can be chosen again."""
+    if form is None:
+        return {}, [], None
+    try:
+        new, refused = uploads.store_files(services(), username, fr.posted_files(form.schema, request.files))
+    except Busy as exc:
+        return {}, [], exc
+    return new, refused, None
+
+
 # --------------------------------------------------------------------------- start
 
 
@@ -92,10 +104,11 @@ def start(procedure_id: str):
     errors: list[dict] = []
     status = 200
     if request.method == "POST":
-        new, refused = (uploads.store_files(services(), user.username, fr.posted_files(form.schema, request.files))
-                        if form else ({}, []))
+        new, refused, busy = _store_files(user.username, form)
         data = fr.parse_submission(form.schema, request.form, new) if form else {}
-        if refused:
+        if busy is not None:
+            errors, status = [{"field": "", "message": busy.message}], status_of(busy)
+        elif refused:
             errors = [{"field": r.field, "message": r.message} for r in refused]
             status = max(r.status for r in refused)
         else:
@@ -138,10 +151,11 @@ def task(task_id: str):
         action = request.form.get("action", "submit")
         comment = request.form.get("comment", "")
         notice = None
-        new, refused = (uploads.store_files(services(), user.username, fr.posted_files(form.schema, request.files))
-                        if form else ({}, []))
+        new, refused, busy = _store_files(user.username, form)
         data = fr.parse_submission(form.schema, request.form, new) if form else {}
-        if refused:
+        if busy is not None:
+            errors, status, retry = [{"field": "", "message": busy.message}], status_of(busy), busy.headers
+        elif refused:
             errors = [{"field": r.field, "message": r.message} for r in refused]
             status = max(r.status for r in refused)
         elif action == "draft":
