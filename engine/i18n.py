@@ -309,6 +309,9 @@ ZH: dict[str, str] = {
     "Escalated to {user}, manager of {holder} (level {level})": "升级至 {holder} 的主管 {user}（第 {level} 级）",
     "no manager known: escalated to {role} instead ({reason})": "未找到主管，改为升级至 {role}（{reason}）",
     "Escalated (level {level})": "已升级（第 {level} 级）",
+    "Needs attention: {problem}": "需要处理：{problem}",
+    "Not opened yet": "尚未发起",
+    "{procedure} could not be started; the worker tries again": "{procedure} 未能发起，系统将自动重试",
     # Procedure editor
     "See the change (side-by-side difference)": "查看更改内容（并排对比）",
     "Edit": "修改",

@@ -22,10 +22,11 @@ from engine.app.masking import (
     refuse_mask,
     sensitive_keys,
 )
+from engine.app.service import SPAWN_RULE
 from engine.errors import NotPermitted
 from engine.i18n import _
+from engine.store import timekeeping, versions
 from engine.store import users as user_store
-from engine.store import versions
 
 if TYPE_CHECKING:
     from engine.app.access import Reader
@@ -172,6 +173,8 @@ class Page:
     may_cancel: bool
     masked: bool
     shown: set[str] = field(default_factory=set)
+    # Procedures its spawn steps could not open yet (the worker retries; the reason is logged).
+    spawn_failures: list[str] = field(default_factory=list)
 
 
 def page(services: Services, reader: Reader, instance_id: str) -> Page:
@@ -189,6 +192,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         names = user_store.full_names(s, (e["actor"] for e in raw_events))
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
+        spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)
     masked_events, unmasked = mask_events(keys, raw_events, reader)
     shown |= unmasked
     now = services.now()
@@ -203,7 +207,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                version_label=label, spawned=spawned, open_tasks=open_tasks,
                correctable=correctable(proc, inst, actor) if running or "admin" in actor.roles else [],
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
-               shown=shown)
+               shown=shown, spawn_failures=spawn_failures)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

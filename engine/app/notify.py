@@ -17,9 +17,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.store import timekeeping as tk
 from engine.store.prepared import batch
@@ -60,10 +61,27 @@ _TEXT = {
 }
 
 
+def _local(when: Any, zone: str, locale: str) -> str:
+    """A stored UTC time as people read it: local time of the procedure's calendar, zone named.
+
+    Notifications used to print the UTC text ("01:00" for nine in the morning in Beijing)
+    while the inbox showed local times. Rows without a zone are in the default calendar's.
+    """
+    try:
+        t = datetime.fromisoformat(str(when))
+        tz = ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return str(when or "")[:16].replace("T", " ")
+    local = (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    if zone == "Asia/Shanghai":
+        return f"{local} 北京时间" if locale == "zh" else f"{local} Beijing time"
+    return f"{local} {zone}"
+
+
 def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
-    """One line saying what happened, in ``locale`` (zh or en)."""
+    """One line saying what happened, in ``locale`` (zh or en), times in local time."""
     table = _TEXT.get(locale, _TEXT["zh"])
-    due = str(data.get("due_at") or "")[:16].replace("T", " ")
+    due = _local(data["due_at"], str(data.get("timezone") or "Asia/Shanghai"), locale) if data.get("due_at") else ""
     return table.get(kind, kind).format(
         procedure=data.get("procedure_title") or data.get("procedure") or "",
         step=data.get("step_title") or data.get("step") or "", due=due,
@@ -142,6 +160,9 @@ def writes(session: Session, config: Config,
     (for ``prepared.batch``): one look-up of the people concerned, one insert per table,
     whatever the number of instances. A step sends them with its own writes."""
     found = [(proc, state, n) for proc, state, events in items for n in _notices(proc, state, events)]
+    for proc, _state, n in found:
+        if "due_at" in n.data:
+            n.data["timezone"] = str((config.calendar(proc.calendar) or {}).get("timezone") or "Asia/Shanghai")
     if not found:
         return []
     settings = Settings.from_config(config)

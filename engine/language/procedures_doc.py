@@ -138,7 +138,9 @@ def starts_text(proc: Procedure) -> list[str]:
             elif start.every != "daily":
                 day = f"{start.day} 日 "
             at = f"{start.at[0]:02d}:{start.at[1]:02d}"
-            out.append(f"- 计划启动：{_EVERY.get(start.every, start.every)} {day}{at}{due}")
+            every = "每个工作日" if start.every == "daily" and start.workdays else _EVERY.get(start.every, start.every)
+            moved = "（遇休息日顺延至下一工作日）" if start.workdays and start.every != "daily" else ""
+            out.append(f"- 计划启动：{every} {day}{at}{moved}{due}")
         else:
             out.append(f"- 触发启动：`{start.procedure}` 的 `{start.step}.{start.field}` "
                        f"{'前' if str(start.offset).startswith('-') else '后'} "

@@ -97,6 +97,15 @@ def failed_firings(session: Session, rule: str, limit: int) -> list[StartFiring]
         .order_by(StartFiring.id).limit(limit)))
 
 
+def failed_spawns_of(session: Session, instance_id: str, rule: str) -> list[str]:
+    """The procedures that spawn steps of ``instance_id`` could not open yet (see
+    ``failed_firings``: their subject is ``INSTANCE:LINK``)."""
+    return list(session.scalars(
+        select(StartFiring.procedure_id).where(
+            StartFiring.rule == rule, StartFiring.instance_id.is_(None),
+            StartFiring.subject.like(f"{instance_id}:%")).order_by(StartFiring.id)))
+
+
 def unfired_records(session: Session, watched: str, procedure_id: str, rule: str,
                     limit: int = 1000, after_id: str = "") -> list[tuple[str, dict]]:
     """(id, state) of records of ``watched`` (not cancelled) the rule has not fired for yet,

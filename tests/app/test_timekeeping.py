@@ -353,3 +353,18 @@ def test_trigger_fires_for_a_record_created_after_it_even_when_already_due(sessi
     # each trigger is its own rule.
     assert [r.origin_instance for r in _started(sessions, "contract-reminder")] == [late, late]
     assert worker.run_once().started == 0
+
+
+@pytest.mark.parametrize(("due_utc", "shown"), [
+    ("2026-11-30T16:30:00+00:00", "2026-12-01 00:30 北京时间"),
+    ("2026-11-30T23:30:00+00:00", "2026-12-01 07:30 北京时间"),
+    ("2026-11-30T15:30:00+00:00", "2026-11-30 23:30 北京时间"),
+])
+def test_notifications_show_due_times_in_local_time_with_the_zone(due_utc, shown):
+    from engine.app.notify import text
+
+    data = {"procedure_title": "电话回访与考核", "step_title": "电话回访", "due_at": due_utc}
+    assert text("missed", data, "zh") == f"已超期：电话回访与考核 · 电话回访（应于 {shown} 完成）"
+    # The English line names the zone too; a calendar in another zone shows its own.
+    assert "Beijing time" in text("reminder", data, "en")
+    assert "Europe/Berlin" in text("reminder", {**data, "timezone": "Europe/Berlin"}, "en")

@@ -1,0 +1,76 @@
+"""A task whose deadline could not be computed (an optional date left empty) says so on the
+instance page, where admins and the people involved look, instead of refusing the submission
+before it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from engine import store
+from tests.web.test_web_ui import Browser
+from web import create_app
+
+LANG_FORMS = Path(__file__).parents[1] / "data" / "lang" / "forms"
+PROCEDURE = """id: empty-date
+title: 日期为空
+roles: {inspector: 检验员}
+start: {roles: [inspector], step: inspect}
+steps:
+  inspect: {title: 检验, role: inspector, form: check, next: deliver}
+  deliver:
+    title: 交付
+    role: inspector
+    form: note
+    deadline: {due_expr: inspect.delivered_on}
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+def test_instance_page_shows_why_a_task_has_no_due_time(db_url, tmp_path):
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures" / "empty-date.yaml").write_text(PROCEDURE, encoding="utf-8")
+    shutil.copytree(LANG_FORMS, tmp_path / "forms")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"inspector": ["inspectors"], "admin": ["admins"]}}})
+    try:
+        services, wf = app.extensions["services"], app.extensions["workflow"]
+        with services.database.sessions.begin() as s:
+            store.add_user(s, "ins1", "pw-ins1", ["inspectors"])
+        with services.database.sessions.begin() as s:
+            state = wf.start(s, "empty-date", "ins1", {})
+            [task] = [t for t in state["tasks"].values() if t["status"] == "open"]
+            wf.complete_task(s, f"{state['id']}.{task['id']}", "ins1", {"verdict": "合格"})
+        b = Browser(app)
+        b.login("ins1")
+        page = b.get(f"/instances/{state['id']}").text
+        assert "需要处理：no due time: &#39;due_expr: inspect.delivered_on&#39; gave None" in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
+
+
+def test_instance_page_shows_a_spawn_that_could_not_open(db_url, tmp_path):
+    from tests.app.test_spawn_failures import _write
+
+    _write(tmp_path, "^[A-Z]+$")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"clerk": ["clerks"], "admin": ["admins"]}}})
+    try:
+        services, wf = app.extensions["services"], app.extensions["workflow"]
+        with services.database.sessions.begin() as s:
+            store.add_user(s, "clerk1", "pw-clerk1", ["clerks"])
+        with services.database.sessions.begin() as s:
+            state = wf.start(s, "parent", "clerk1", {})
+            [task] = [t for t in state["tasks"].values() if t["status"] == "open"]
+            wf.complete_task(s, f"{state['id']}.{task['id']}", "clerk1", {"code": "abc"})
+        b = Browser(app)
+        b.login("clerk1")
+        page = b.get(f"/instances/{state['id']}").text
+        assert "child 未能发起，系统将自动重试" in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
