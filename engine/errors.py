@@ -127,3 +127,10 @@ class Busy(WorkflowError):
         super().__init__(message)
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class InputTooLarge(WorkflowError):
+    """An upload or text beyond the bounds the server reads (size, inflated size, entries):
+    refused before it costs time or memory."""
+
+    code = "too_large"

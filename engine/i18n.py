@@ -47,6 +47,30 @@ ZH: dict[str, str] = {
     "'comment' must be text": "“意见”应为文本",
     "'password' must be text": "“密码”应为文本",
     "You may not download this file.": "您无权下载此文件。",
+    "The password must have at least {n} characters.": "密码至少需要 {n} 个字符。",
+    "The password must not be only spaces.": "密码不能只有空格。",
+    "The password must not contain your user name.": "密码不能包含您的用户名。",
+    "This password is one of the most common ones and is guessed first; choose another (a short sentence is easy to remember).":
+        "这是最常见的密码之一，会被最先猜到；请换一个（一句短句既好记又安全）。",
+    "The password must differ from your last {n} passwords.": "新密码不能与您最近 {n} 次使用的密码相同。",
+    "Too many wrong passwords; try again after {time} (UTC).": "密码错误次数过多，请在 {time}（UTC）之后再试。",
+    "The current password is wrong; your password was not changed.": "当前密码不正确，密码未修改。",
+    "The new password must differ from the current one.": "新密码必须与当前密码不同。",
+    "Your password has expired: choose a new one to continue.": "您的密码已过期：请设置新密码后继续。",
+    "The two new passwords differ; type the same one twice.": "两次输入的新密码不一致，请输入相同的密码。",
+    "Your password has been changed; your other sessions have ended.": "密码已修改；您在其他地方的登录已全部退出。",
+    "Current password": "当前密码",
+    "New password": "新密码",
+    "New password again": "再次输入新密码",
+    "At least {n} characters, not your user name, not a common password and not one of your last passwords. Changing it signs you out everywhere else.":
+        "至少 {n} 个字符，不能包含用户名，不能是常见密码，也不能与最近用过的密码相同。修改后，您在其他地方的登录将全部退出。",
+    "Change password": "修改密码",
+    "'{target}' is not a recorded value of this procedure; choose the value to correct from the list.":
+        "“{target}”不是该流程记录的值；请从列表中选择要更正的值。",
+    "The field '{field}' contains a NUL character (\\0), which no field can hold; remove it (it often comes from pasting binary data) and send again.":
+        "字段“{field}”含有 NUL 字符（\\0），任何字段都不能保存它；请删除（常由粘贴二进制数据带入）后重新提交。",
+    "You may not filter, sort or search by '{title}' ({field}): it is a sensitive field and you are not cleared to see its values. Remove it from the query, or ask an administrator for clearance (data-officers).":
+        "您不能按“{title}”（{field}）筛选、排序或搜索：这是敏感字段，您无权查看其值。请从查询中去掉该条件，或请管理员授予查看权限（data-officers 组）。",
     "QualityFlow": "质量流程",
     # The server under load (engine/app/database.py, web/errors.py, templates/error.html).
     "The server is busy and did not record this; nothing was lost. Try again in a few seconds.":

@@ -15,6 +15,7 @@ from engine.errors import (
     Conflict,
     DefinitionInvalid,
     FormInvalid,
+    InputTooLarge,
     InstanceClosed,
     NotFound,
     NotPermitted,
@@ -90,6 +91,7 @@ STATUS: dict[type[WorkflowError], int] = {
     SignatureInvalid: 422,
     DefinitionInvalid: 422,
     EditError: 422,
+    InputTooLarge: 413,
     TooManyAttempts: 429,
     Busy: 503,
 }

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from engine import store
+from engine.app import people
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
@@ -112,7 +113,9 @@ class UserLine:
 def add_user(services: Services, username: str, password: str, groups: Iterable[str], *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
              manager: str | None = None) -> UserLine:
-    """Create a user; ``Conflict`` for a name taken, ``NotFound`` for an unknown manager."""
+    """Create a user; ``Conflict`` for a name taken, ``NotFound`` for an unknown manager,
+    ``FormInvalid`` for a password the policy refuses (``people.check_new_password``)."""
+    people.check_new_password(services, username, password, exempt_history=True)
     with services.database.writing() as session:
         user = store.add_user(session, username, password, groups, full_name=full_name,
                               email=email, locale=locale, manager=manager)
@@ -120,6 +123,12 @@ def add_user(services: Services, username: str, password: str, groups: Iterable[
 
 
 def set_password(services: Services, username: str, password: str) -> None:
+    """Set a user's password (policy applied, ``FormInvalid`` otherwise); every session and
+    token of theirs ends."""
+    with services.database.reading() as session:
+        if user_store.get_user(session, username) is None:
+            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    people.check_new_password(services, username, password)
     with services.database.writing() as session:
         store.set_password(session, username, password)
 
@@ -128,6 +137,31 @@ def set_manager(services: Services, username: str, manager: str | None) -> None:
     """Set or clear (``None``) a user's manager, the target of ``escalate: to: manager``."""
     with services.database.writing() as session:
         user_store.set_manager(session, username, manager)
+
+
+def set_active(services: Services, username: str, active: bool) -> bool:
+    """Activate or deactivate a user; returns whether anything changed. Deactivating ends
+    the user's sessions and API tokens at once (``engine.app.people``)."""
+    with services.database.writing() as session:
+        user = user_store.get_user(session, username)
+        changed = user is not None and bool(user.active) != active
+        user_store.set_active(session, username, active)  # NotFound for an unknown user
+        return changed
+
+
+def revoke_sessions(services: Services, username: str) -> None:
+    """Sign the user out everywhere: every session cookie and API token issued so far."""
+    with services.database.writing() as session:
+        user_store.end_sessions(session, username)
+
+
+def unlock(services: Services, username: str) -> int:
+    """Let a user name be tried again at once from every address (its failed sign-ins are
+    forgotten); ``NotFound`` for a name nobody has."""
+    with services.database.reading() as session:
+        if user_store.get_user(session, username) is None:
+            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    return people.unlock(services, username)
 
 
 def list_users(services: Services) -> list[UserLine]:

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_instance
 from engine.app.masking import (
+    log_reading_back,
     mask_corrections,
     mask_data,
     mask_event,
     record_views,
+    refuse_reading_back,
+    sensitive_columns,
     sensitive_keys,
 )
 from engine.errors import NotPermitted
@@ -94,17 +97,34 @@ def require_overseer(reader: Reader) -> None:
 
 
 def _query(services: Services, session: Session, reader: Reader,
-           filters: EventFilters) -> tuple[EventQuery, dict[str, tuple[Procedure, int]]]:
-    """The store's query for ``filters``, limited to the procedures the reader may read."""
+           filters: EventFilters) -> tuple[EventQuery, dict[str, tuple[Procedure, int]], list[str]]:
+    """The store's query for ``filters``, limited to the procedures the reader may read, and
+    the sensitive fields a cleared reader's search by value found it in (to be logged once
+    the read session is over)."""
     procs = readable(services.workflow, session, reader)
     if filters.procedure and filters.procedure not in procs:
         raise NotPermitted(f"you may not read the records of procedure '{filters.procedure}'")
     f = filters
+    hidden: tuple[str, ...] = ()
+    used: list[str] = []
+    if f.value:
+        # Which instances hold a value tells the value: a search by a sensitive field is
+        # for cleared readers (and logged); a search in every field skips the sensitive
+        # ones for the others.
+        secret = {k: p.records.title_of(k) for p, _v in procs.values()
+                  for k in sensitive_columns(sensitive_keys(p), p.records.indexed)}
+        if f.field:
+            used = [f.field] if f.field in secret else []
+            refuse_reading_back(reader, used, secret)
+        elif not reader.cleared:
+            hidden, used = tuple(sorted(secret)), []
+        else:  # logged only when the value was found in a sensitive field
+            used = audit_search.keys_holding(session, f.value, sorted(secret), f.procedure)
     return EventQuery(
         procedures=None if reader.reads_everything else tuple(procs),
         procedure=f.procedure, step=f.step, actor=f.actor, type=f.type, since=f.since,
         until=f.until, field=f.field if f.value else None, value=f.value,
-        instance=f.instance), procs
+        instance=f.instance, hidden_keys=hidden), procs, used
 
 
 def _summary(proc: Procedure, e: dict[str, Any]) -> str:
@@ -144,7 +164,7 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
     wf = services.workflow
     items, views = [], []
     with services.database.reading() as s:
-        q, procs = _query(services, s, reader, filters)
+        q, procs, used = _query(services, s, reader, filters)
         rows, more = audit_search.search_events(s, q, limit=limit, offset=offset)
         keys_of: dict[int, frozenset[str]] = {}
         for r in rows:
@@ -157,13 +177,15 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
                           "label": _(r.type), "step_id": r.step, "step": step_title(proc, r.step),
                           "actor": r.actor, "summary": _summary(proc, e), "hash": r.hash})
     record_views(services.database, reader, views, view)
+    log_reading_back(services.database, reader, filters.procedure or "*", used, "search-value")
     # The searchable fields as declared (reading them off the index would scan it).
     return EventPage(
         items=items, more=more,
         procedures={pid: p.title for pid, (p, _v) in procs.items()},
         steps=sorted({(sid, st.title) for p, _v in procs.values()
                       for sid, st in p.steps.items() if st.is_human}),
-        field_keys=sorted({k for p, _v in procs.values() for k in p.records.indexed}))
+        field_keys=sorted({k for p, _v in procs.values() for k in p.records.indexed
+                           if reader.cleared or not sensitive_columns(sensitive_keys(p), [k])}))
 
 
 def export_events(services: Services, reader: Reader, filters: EventFilters) -> Iterator[str]:
@@ -172,7 +194,7 @@ def export_events(services: Services, reader: Reader, filters: EventFilters) -> 
     or an administrator, and is logged as one view of everything. The permission is
     checked now; the lines are read as they are consumed."""
     with services.database.reading() as s:
-        q, _procs = _query(services, s, reader, filters)
+        q, _procs, _used = _query(services, s, reader, filters)
     if not (reader.reads_everything and reader.cleared) and not reader.admin:
         raise NotPermitted(_("The audit export holds every value unmasked: it needs the auditors "
                              "group and clearance (data-officers), or an administrator."))

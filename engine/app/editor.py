@@ -30,6 +30,7 @@ from engine.app import change_control
 from engine.errors import (
     DefinitionInvalid,
     FormInvalid,
+    InputTooLarge,
     NotFound,
     NotPermitted,
     Problem,
@@ -211,16 +212,21 @@ class Editor:
     def import_bundle(self, session: Session, text: str, username: str) -> ProcedureVersion:
         """Save a bundle (procedure document first, then its forms) as a new draft."""
         self.require_editor(session, username)
-        return self._import_docs(session, split_bundle(text), username)
+        if len(text) > ZIP_MAX_TOTAL:
+            raise InputTooLarge(f"the bundle has {len(text):,} characters; at most {ZIP_MAX_TOTAL:,} are read "
+                                "(a procedure and its forms are a few KB)")
+        docs = split_bundle(text)
+        if len(docs) > ZIP_MAX_ENTRIES:
+            raise InputTooLarge(f"the bundle holds {len(docs)} documents; at most {ZIP_MAX_ENTRIES}")
+        return self._import_docs(session, docs, username)
 
     def import_zip(self, session: Session, data: bytes, username: str) -> ProcedureVersion:
         """Save a zip (``procedures/ID.yaml`` and ``forms/*.yaml``, as ``bundle_zip`` writes
         it, or as ``wf procedures export`` lays files out) as a new draft."""
         self.require_editor(session, username)
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                files = {n: zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith((".yaml", ".yml"))}
-        except (zipfile.BadZipFile, UnicodeDecodeError) as exc:
+            files = _read_zip(data)
+        except (zipfile.BadZipFile, UnicodeDecodeError, NotImplementedError, OSError, EOFError) as exc:
             raise DefinitionInvalid([Problem("bundle.zip", 1, 1, f"not a readable zip of UTF-8 YAML files ({exc}); "
                                              "export one from a procedure's versions page")]) from exc
         procs = [n for n in sorted(files) if n.startswith("procedures/") or "/procedures/" in n]
@@ -275,6 +281,37 @@ class Editor:
                 path.write_text(text, encoding="utf-8")
                 written.append(path)
         return sorted(set(written))
+
+
+# Bounds on an uploaded bundle zip: a real one holds a procedure and a few forms of some
+# KB each. Sizes are counted on the bytes actually inflated, not on what the zip's headers
+# claim, so a 64 KiB zip of 64 MiB stops after the first MiB.
+ZIP_MAX_ENTRIES = 200
+ZIP_MAX_FILE = yamlsrc.MAX_CHARS  # bytes of one inflated file (UTF-8: at least that many characters)
+ZIP_MAX_TOTAL = 8 * yamlsrc.MAX_CHARS
+
+
+def _read_zip(data: bytes) -> dict[str, str]:
+    """The YAML files of a bundle zip, read within the bounds (``InputTooLarge`` beyond)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        if len(infos) > ZIP_MAX_ENTRIES:
+            raise InputTooLarge(f"the zip holds {len(infos)} entries; a bundle holds at most {ZIP_MAX_ENTRIES} "
+                                "(one procedures/ID.yaml and its forms/*.yaml)")
+        files, total = {}, 0
+        for info in infos:
+            if info.is_dir() or not info.filename.endswith((".yaml", ".yml")):
+                continue
+            with zf.open(info) as fh:
+                raw = fh.read(ZIP_MAX_FILE + 1)
+            total += len(raw)
+            if len(raw) > ZIP_MAX_FILE or total > ZIP_MAX_TOTAL:
+                raise InputTooLarge(f"'{info.filename}' inflates beyond {ZIP_MAX_FILE // 1_000_000} MB "
+                                    if len(raw) > ZIP_MAX_FILE else
+                                    f"the zip inflates beyond {ZIP_MAX_TOTAL // 1_000_000} MB in all; "
+                                    "a bundle of a procedure and its forms is a few KB")
+            files[info.filename] = raw.decode("utf-8")
+        return files
 
 
 def _no_reason() -> FormInvalid:
@@ -437,6 +474,8 @@ def stored_version(session: Session, procedure_id: str, version_id: int | None) 
         if row is None:
             raise NotFound(f"there is no procedure '{procedure_id}'; pick one from the catalogue")
         return row
+    if not 0 < version_id < 2**31:  # a typed id beyond the column's range is no version
+        raise NotFound(f"there is no version {version_id} of '{procedure_id}'; pick one from its versions page")
     row = get_version(session, version_id)
     if row.procedure_id != procedure_id:
         raise NotFound(f"version {version_id} is not a version of '{procedure_id}'")
@@ -618,12 +657,14 @@ def try_version(services: Services, procedure_id: str, version_id: int | None = 
                                   sort_keys=False, width=120)
             return Tried(version, proc, text, None, None)
         try:
-            script = yaml.safe_load(answers) or {}
+            script = yamlsrc.safe_load_bounded(answers, "answers") or {}
             if not isinstance(script, dict):
                 raise WorkflowError("the answers must be a mapping with start and steps (see the example)")
             _proc, sim = editor.try_version(session, row.id, script)
         except yaml.YAMLError as exc:
             return Tried(version, proc, answers, None, f"answers: {exc}")
+        except ValueError as exc:  # beyond the bounds of typed YAML
+            return Tried(version, proc, answers, None, str(exc))
         except WorkflowError as exc:
             return Tried(version, proc, answers, None, exc.message)
     return Tried(version, proc, answers, simulation_view(proc, sim), None)

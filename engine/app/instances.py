@@ -23,7 +23,7 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.app.service import SPAWN_RULE
-from engine.errors import NotPermitted
+from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import _
 from engine.store import timekeeping, versions
 from engine.store import users as user_store
@@ -246,12 +246,24 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
     value sent as the mask is refused: it stands for a value the user was not shown."""
     wf = services.workflow
     with services.database.writing() as s:
+        check_target(wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure, step, field_path)
         if holds_mask(value):
             proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
         wf.correct(s, instance_id, username, step, field_path, value, reason, locale=locale)
         answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None
+
+
+def check_target(proc: Procedure, step: str, field_path: str) -> None:
+    """Refuse (422, with the fix) a correction of a step or field the procedure does not
+    have: an unknown target is the user's mistake (a stale or forged form), not a 500."""
+    form = proc.form_of(step) if (step == "start" or step in proc.steps) else None
+    if form is None or field_path not in form.fields:
+        target = f"{step}:{field_path}"[:120]
+        message = _("'{target}' is not a recorded value of this procedure; choose the value to "
+                    "correct from the list.", target=target)
+        raise FormInvalid(message, errors=[{"field": "target", "message": message}])
 
 
 def pinned(services: Services, instance_id: str) -> Procedure:

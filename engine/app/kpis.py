@@ -3,6 +3,12 @@ procedure's figures over a range (started, completed, open, overdue now, on-time
 durations, first-pass rate, breakdowns, survey scores; by week or month), and the
 instances behind one figure (a drill-down, shown as the procedure's ledger).
 
+A drill-down by a field's value (``key``/``value``) lists the instances holding that
+value, so it tells the value: it is limited to the fields the dashboard counts (breakdowns,
+scores, the first-pass field) and, on a sensitive field, refused without clearance and
+logged with it. A breakdown on a sensitive field (validate refuses new ones; an installed
+older version may still declare one) shows its values masked to readers without clearance.
+
 The figures are read from daily aggregates (``engine.store.kpi_rollup``); a dashboard
 first brings those of its procedure up to date when a step has changed them since.
 """
@@ -15,6 +21,14 @@ from typing import TYPE_CHECKING, Any
 from engine.app.access import Reader, readable, require_procedure
 from engine.app.audit import step_title
 from engine.app.ledgers import LedgerFilters, LedgerPage, rows_page
+from engine.app.masking import (
+    MASK,
+    log_reading_back,
+    record_views,
+    refuse_reading_back,
+    sensitive_columns,
+    sensitive_keys,
+)
 from engine.errors import QueryInvalid
 from engine.i18n import _
 from engine.store import kpi_rollup
@@ -90,10 +104,16 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
         with services.database.writing() as s:
             wf.refresh_kpis(s, proc.id)
     r = proc.records
+    secret = sensitive_columns(sensitive_keys(proc), r.breakdown)
     with services.database.reading() as s:
         k = kpis(s, proc.id, since, until, period, services.now(),
                  first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,
                  breakdown=r.breakdown, scores=r.scores.fields if r.scores else ())
+    for key in secret & set(k.breakdown):
+        if not reader.cleared:
+            k.breakdown[key] = [(MASK, sum(n for _v, n in k.breakdown[key]))] if k.breakdown[key] else []
+    if reader.cleared and secret:
+        record_views(services.database, reader, [("*", proc.id, sorted(secret))], "kpi")
     return Dashboard(
         procedure=proc, kpis=k,
         steps=[{**st, "title": step_title(proc, st["step"])} for st in k.steps],
@@ -123,6 +143,16 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
         raise QueryInvalid(f"'what' must be one of {', '.join(WHAT)}", errors=[{"field": "what", "message": "unknown"}])
     with services.database.reading() as s:
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
+    if key is not None:
+        field = key.removesuffix("@first")
+        if key not in proc.records.kpi_keys and field not in proc.records.kpi_keys:
+            counted = ", ".join(sorted(proc.records.kpi_keys)) or "none"
+            raise QueryInvalid(f"'key' must be a field the dashboard counts ({counted}), not '{key}'",
+                               errors=[{"field": "key", "message": "not a counted field"}])
+        secret = sensitive_columns(sensitive_keys(proc), [field])
+        refuse_reading_back(reader, secret, {field: proc.records.title_of(field)})
+        log_reading_back(services.database, reader, proc.id, secret, "kpi-drill")
+    with services.database.reading() as s:
         subset = drill(s, proc.id, what=what, since=since, until=until, period=at, period_kind=period,
                        step=step, key=key, value=value, now=services.now())
     parts = [_(what)] + [x for x in (at, step and step_title(proc, step),

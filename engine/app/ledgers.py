@@ -2,7 +2,9 @@
 procedure's ledger (its declared columns, filtered and sorted) and the rows of an export.
 
 Sensitive columns are masked for readers without clearance, on the page and in exports
-alike; a cleared reader's view of them is logged (``engine.app.masking``).
+alike; a cleared reader's view of them is logged (``engine.app.masking``). Filtering or
+sorting by a sensitive column would tell its values through which rows match (or in which
+order), so it is refused for readers without clearance and logged for cleared ones.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_procedure
 from engine.app.instances import STATUSES
-from engine.app.masking import MASK, record_views, sensitive_columns, sensitive_keys, top_key
+from engine.app.masking import (
+    MASK,
+    log_reading_back,
+    record_views,
+    refuse_reading_back,
+    sensitive_columns,
+    sensitive_keys,
+    top_key,
+)
 from engine.errors import NotFound, QueryInvalid
 from engine.language.records import INSTANCE_COLUMNS, Column, Ledger
 from engine.store import ledger_query
@@ -81,6 +91,17 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
                        sort=filters.sort, descending=filters.descending, subset=subset)
 
 
+def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, q: LedgerQuery,
+           sensitive: frozenset[str], view: str) -> None:
+    """Refuse (no clearance) or log (cleared) the filters and the sort on sensitive columns."""
+    titles = {c.field: c.title for c in ledger.columns}
+    filtered = [c for c in q.filters if c in sensitive]
+    sorted_by = [q.sort] if q.sort in sensitive else []
+    refuse_reading_back(reader, [*filtered, *sorted_by], titles)
+    log_reading_back(services.database, reader, proc.id, filtered, f"{view}-filter")
+    log_reading_back(services.database, reader, proc.id, sorted_by, f"{view}-sort")
+
+
 @dataclass
 class LedgerPage:
     """One page of a ledger: rows ``{id, cells: {column: value}}`` (sensitive cells masked
@@ -102,6 +123,7 @@ def rows_page(services: Services, reader: Reader, proc: Procedure, filters: Ledg
     ledger = ledger_of(proc, fallback=subset is not None)
     q = _query(proc, ledger, filters, subset)
     keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    _guard(services, reader, proc, ledger, q, keys, "ledger")
     with services.database.reading() as s:
         rows, more = ledger_query.ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
     views = []
@@ -146,6 +168,7 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
     ledger = ledger_of(proc)
     q = _query(proc, ledger, filters)
     keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    _guard(services, reader, proc, ledger, q, keys, "ledger-export")
     if keys and reader.cleared:
         record_views(services.database, reader, [("*", proc.id, sorted({top_key(k) for k in keys}))],
                      "ledger-export")

@@ -17,6 +17,12 @@ write answers with).
   page: the same user browsing the instance page or the API sees the mask.
 * **Everybody else** sees ``MASK`` in place of each filled sensitive value (an empty value
   stays empty), in HTML and in JSON.
+* **Reading back** (issue 15): a filter, a sort, a drill-down or a value search on a
+  sensitive field tells its value without showing it (a phone number recovered digit by
+  digit from which prefixes match). So each of those is refused with 403 naming the field
+  for a reader without clearance (``refuse_reading_back``), and each use by a cleared
+  reader is logged as a view in clear of that field (``log_reading_back``; the view names
+  the use: ``ledger-filter``, ``ledger-sort``, ``kpi-drill``, ``search-value``...).
 * What a user types into the form being filled (and their own drafts) is never masked.
 * Masking changes what is shown, never what is stored. ``MASK`` sent back as a sensitive
   value (web or API) never replaces the real one: resubmitting a step that runs again, it
@@ -42,7 +48,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader
-from engine.errors import FormInvalid
+from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import _
 from engine.store.audit_search import log_access
 
@@ -237,6 +243,26 @@ def sensitive_columns(keys: frozenset[str], columns: Iterable[str]) -> frozenset
     value, never a table's, so no column sits below a ``[]``.)"""
     plain = [k for k in keys if "[" not in k]
     return frozenset(c for c in columns if any(c == k or c.startswith(k + ".") for k in plain))
+
+
+def refuse_reading_back(reader: Reader, fields: Iterable[str], titles: Mapping[str, str]) -> None:
+    """Refuse (403, naming the first field) a filter, sort, drill-down or value search on
+    sensitive ``fields`` by a reader without clearance: the answer would tell the value."""
+    fields = sorted(set(fields))
+    if fields and not reader.cleared:
+        raise NotPermitted(_("You may not filter, sort or search by '{title}' ({field}): it is a "
+                             "sensitive field and you are not cleared to see its values. Remove it "
+                             "from the query, or ask an administrator for clearance (data-officers).",
+                             title=titles.get(fields[0]) or fields[0], field=fields[0]))
+
+
+def log_reading_back(database: Database, reader: Reader, procedure_id: str,
+                     fields: Iterable[str], view: str) -> None:
+    """A cleared reader's filter, sort, drill-down or value search on sensitive ``fields``,
+    logged as a view in clear of those fields (of every instance: instance ``*``)."""
+    fields = {top_key(f) for f in fields}
+    if fields and reader.cleared:
+        record_views(database, reader, [("*", procedure_id, fields)], view)
 
 
 def in_clear(reader: Reader) -> Reader:

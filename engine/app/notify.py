@@ -50,6 +50,8 @@ _TEXT = {
         "missed": "已超期：{procedure} · {step}（应于 {due} 完成）",
         "escalated": "超期升级（第 {level} 级）：{procedure} · {step}（应于 {due} 完成）",
         "completed": "已完成：{procedure}（结果：{outcome}）",
+        "sign_in_failed": "账号 {user} 登录失败（密码错误，来自 {address}）；如非本人操作，请修改密码并告知管理员",
+        "locked_out": "账号 {user} 因多次密码错误已被锁定至 {until}（来自 {address}）",
     },
     "en": {
         "assigned": "New task: {procedure} · {step}",
@@ -57,6 +59,8 @@ _TEXT = {
         "missed": "Overdue: {procedure} · {step} (was due {due})",
         "escalated": "Escalated (level {level}): {procedure} · {step} (was due {due})",
         "completed": "Completed: {procedure} (outcome: {outcome})",
+        "sign_in_failed": "Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator",
+        "locked_out": "{user} is locked out after repeated wrong passwords until {until} (from {address})",
     },
 }
 
@@ -85,7 +89,9 @@ def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
     return table.get(kind, kind).format(
         procedure=data.get("procedure_title") or data.get("procedure") or "",
         step=data.get("step_title") or data.get("step") or "", due=due,
-        level=data.get("level", ""), outcome=data.get("outcome", ""))
+        level=data.get("level", ""), outcome=data.get("outcome", ""),
+        user=data.get("user", ""), address=data.get("address") or "?",
+        until=str(data.get("until") or "")[:16].replace("T", " "))
 
 
 def wanted(events: Iterable[Mapping[str, Any]]) -> bool:

@@ -1,21 +1,33 @@
-"""People: who is signed in, passwords, lock-out after failed sign-ins, the UI language.
+"""People: who is signed in, passwords, delays after failed sign-ins, the UI language.
 
-``LOCK_AFTER`` failed sign-ins for one user name (from one address, for the web's door)
-within ``WINDOW`` lock that door for ``WINDOW``. The count is kept in the database
-(``engine/store/sign_in.py``), so it holds across server processes."""
+Sessions and API tokens carry the user's session version from when they were issued; a
+session or token whose version is no longer the user's, or whose user is inactive, signs
+nobody in. Signing out, a password change, deactivation and an administrator's
+``wf user tokens NAME --revoke`` bump the version, so each ends every session and token of
+the user at once (a signed cookie replayed after sign-out no longer works).
+
+From ``LOCK_AFTER`` failed sign-ins in a row for one user name from one address, that
+address waits before trying the name again (``Door``: a doubling delay, at most ``WINDOW``);
+other addresses, the user's own among them, are not held up. The count is kept in the
+database (``engine/store/sign_in.py``), so it holds across server processes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
-from engine.i18n import LOCALES
+from engine.errors import FormInvalid, NotPermitted
+from engine.i18n import LOCALES, _
 from engine.store import sign_in
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from engine.app.services import Services
+    from engine.config import Config
 
 LOCK_AFTER = 5
 WINDOW = 15 * 60  # seconds
@@ -29,20 +41,38 @@ class Person:
     full_name: str
     locale: str | None
     groups: tuple[str, ...]
+    session_version: int = 0
+    password_changed_at: datetime | None = None
 
     @property
     def display(self) -> str:
         return self.full_name or self.username
 
 
-def active_person(services: Services, username: str) -> Person | None:
-    """The user if they exist and are active (a deactivated user is signed out)."""
+def active_person(services: Services, username: str, version: int | None = None) -> Person | None:
+    """The user if they exist, are active and (given ``version``, the one their session
+    was issued under) have not ended their sessions since; else None (signed out)."""
     with services.database.reading() as s:
         user = user_store.get_user(s, username)
         if user is None or not user.active:
             return None
+        if version is not None and version != user.session_version:
+            return None
         return Person(user.username, user.full_name or "", user.locale,
-                      tuple(user_store.groups_of(user)))
+                      tuple(user_store.groups_of(user)), user.session_version,
+                      user.password_changed_at)
+
+
+def token_valid(services: Services, username: str, version: int) -> bool:
+    """Whether an API token issued to ``username`` under ``version`` still signs them in."""
+    with services.database.reading() as s:
+        return user_store.session_version(s, username) == version
+
+
+def end_sessions(services: Services, username: str) -> int:
+    """End every session and API token of the user (sign-out; sign out everywhere)."""
+    with services.database.writing() as s:
+        return user_store.end_sessions(s, username)
 
 
 def authenticate(services: Services, username: str, password: str) -> str | None:
@@ -50,6 +80,12 @@ def authenticate(services: Services, username: str, password: str) -> str | None
     with services.database.reading() as s:
         user = user_store.check_password(s, username, password)
         return user.username if user is not None else None
+
+
+def session_version(services: Services, username: str) -> int:
+    """The version a new session or token of an active user is issued under."""
+    with services.database.reading() as s:
+        return user_store.session_version(s, username) or 0
 
 
 def set_locale(services: Services, username: str, locale: str) -> None:
@@ -61,33 +97,80 @@ def set_locale(services: Services, username: str, locale: str) -> None:
             user.locale = locale
 
 
+DOORS = ("web", "api", "password")
+
+
 class Door:
-    """Lock-out after failed sign-ins at one door: ``web`` counts per user name and address,
-    ``api`` per user name."""
+    """Failed sign-ins at one door (``web``: the sign-in page; ``api``: the token endpoint;
+    ``password``: the change-password form and endpoint), counted per user name *and*
+    client address, so that nobody can lock a user out from elsewhere (the attacker's
+    address is slowed down, the user's is not).
+
+    From the ``limit``-th failure in a row, each further attempt from that address for that
+    name waits: ``first_delay`` seconds, doubling with every failure, at most ``window``.
+    Beside that, one address may fail ``per_address`` times in a row over all names before
+    it waits as well (one machine trying many accounts). Admins clear a name with
+    ``wf user unlock``."""
 
     def __init__(self, services: Services, kind: str, limit: int = LOCK_AFTER,
-                 window: float = WINDOW) -> None:
+                 window: float = WINDOW, *, first_delay: float | None = None,
+                 per_address: int | None = None) -> None:
         self.services = services
         self.kind = kind
         self.limit = limit
         self.window = timedelta(seconds=window)
+        self.first_delay = timedelta(seconds=first_delay if first_delay is not None else min(60.0, window))
+        self.per_address = per_address if per_address is not None else 10 * limit
 
     def _key(self, username: str, address: str | None) -> str:
-        name = username.strip().lower()
+        # No user name is longer than 100 characters; a longer one is counted by its start,
+        # so the key fits its column (an over-long name gave 500 on PostgreSQL).
+        name = username.strip().lower()[:100]
+        address = address[:64] if address is not None else None
         return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
+    def _address_key(self, address: str | None) -> str | None:
+        return f"{self.kind}@{address}" if address is not None else None
+
+    def delay(self, failures: int, limit: int) -> timedelta | None:
+        """How long the ``failures``-th failure in a row shuts the door (None: not at all)."""
+        if failures < limit:
+            return None
+        return min(self.window, self.first_delay * 2 ** min(failures - limit, 20))
+
+    def _until(self, found: tuple[int, datetime] | None, limit: int, now: datetime) -> datetime | None:
+        if found is None:
+            return None
+        wait = self.delay(found[0], limit)
+        return found[1] + wait if wait is not None and now < found[1] + wait else None
+
     def locked_until(self, username: str, address: str | None = None) -> datetime | None:
-        """When the user name (from that address) may try again, or None if not locked."""
+        """When the user name may be tried again from that address, or None if now."""
+        now = datetime.now(UTC)
         with self.services.database.reading() as s:
-            return sign_in.locked_until(s, self._key(username, address), datetime.now(UTC),
-                                        limit=self.limit, window=self.window)
+            ends = [self._until(sign_in.failures(s, self._key(username, address)), self.limit, now)]
+            key = self._address_key(address)
+            if key is not None:
+                ends.append(self._until(sign_in.failures(s, key), self.per_address, now))
+        found = [e for e in ends if e is not None]
+        return max(found) if found else None
 
     def fail(self, username: str, address: str | None = None) -> datetime | None:
-        """Count a failure; returns the end of the lock-out it started, if it did."""
+        """Count a failure; returns the end of the wait it started, if it did. The user
+        hears of the first failure of a series and of the first wait, the administrators
+        of the first wait (21 CFR 11.300(d)); at most two notices a series, so failures
+        cannot be used to flood anyone's inbox."""
         now = datetime.now(UTC)
         with self.services.database.writing() as s:
             count = sign_in.failed(s, self._key(username, address), now, window=self.window)
-        return now + self.window if count >= self.limit else None
+            key = self._address_key(address)
+            if key is not None:
+                sign_in.failed(s, key, now, window=self.window)
+            wait = self.delay(count, self.limit)
+            until = now + wait if wait is not None else None
+            if count == 1 or count == self.limit:
+                _notify_failure(self.services, s, self.kind, username, address, until, now)
+        return until
 
     def succeed(self, username: str, address: str | None = None) -> None:
         key = self._key(username, address)
@@ -98,7 +181,7 @@ class Door:
                 sign_in.succeeded(s, key)
 
     def sign_in(self, username: str, password: str, address: str | None = None) -> SignIn:
-        """Check the password unless the door is locked; count the outcome."""
+        """Check the password unless the door is shut for now; count the outcome."""
         until = self.locked_until(username, address)
         if until is not None:
             return SignIn(None, until, locked_before=True)
@@ -109,6 +192,34 @@ class Door:
         return SignIn(name)
 
 
+def unlock(services: Services, username: str) -> int:
+    """Forget a user name's failed sign-ins at every door and address (``wf user unlock``);
+    returns how many counts were cleared."""
+    with services.database.writing() as s:
+        return sign_in.clear_name(s, username.strip().lower(), DOORS)
+
+
+def _notify_failure(services: Services, session: Session, door: str, username: str,
+                    address: str | None, until: datetime | None, now: datetime) -> None:
+    """In-app notices of a failed sign-in (to the user) or a lock-out (to the user and the
+    administrators), in the caller's transaction. Nothing for a user name nobody has."""
+    from engine.store import timekeeping as tk
+    from engine.store.prepared import batch
+
+    name = username.strip()
+    if not name or user_store.session_version(session, name) is None:
+        return
+    people = {name}
+    if until is not None:
+        admins = services.config.groups_for_role("", "admin")
+        people |= {u for members in tk.members(session, admins).values() for u, _e in members}
+    data = {"user": name, "address": address, "door": door, "until": until.isoformat() if until else None}
+    kind = "locked_out" if until is not None else "sign_in_failed"
+    batch(session, tk.notification_writes(
+        [{"username": u, "kind": kind, "instance_id": None, "task_id": None, "data": data,
+          "created_at": now, "read_at": None} for u in sorted(people)], []))
+
+
 @dataclass(frozen=True)
 class SignIn:
     """The outcome of one attempt: the user name, or when the door opens again (locked by
@@ -117,3 +228,112 @@ class SignIn:
     username: str | None
     locked_until: datetime | None = None
     locked_before: bool = False
+
+
+# --------------------------------------------------------------------------- password policy
+
+# Common passwords people in China also pick, beside zxcvbn's list (mostly English-language
+# leaks): pinyin phrases, keyboard walks and dates written the local way.
+_COMMON_EXTRA = ("woaini1314", "woaini520", "5201314520", "1314520520", "qq123456789",
+                 "a123456789", "abc123456789", "1qaz2wsx3edc", "1q2w3e4r5t", "qwe123456789",
+                 "aa123456789", "zxcvbnm123", "asdfghjkl1", "password@123", "admin123456",
+                 "admin@1234", "p@ssw0rd123", "woshishui123", "wangyang123", "zhangwei123")
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The common passwords refused whatever their length: zxcvbn's list of the 30,000 most
+    frequent leaked passwords (a maintained list beats one copied here once), plus a few
+    common in China."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"]) | frozenset(_COMMON_EXTRA)
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """Config ``auth.password``: ``min_length`` (10), ``history`` (a new password may not be
+    one of the last 5), ``max_age_days`` (none: a change is forced at the first sign-in
+    after that many days)."""
+
+    min_length: int = 10
+    history: int = 5
+    max_age_days: float | None = None
+
+    @classmethod
+    def of(cls, config: Config) -> PasswordPolicy:
+        raw = config.get("auth", "password", default=None) or {}
+        age = raw.get("max_age_days")
+        return cls(int(raw.get("min_length", 10)), int(raw.get("history", 5)),
+                   float(age) if age else None)
+
+
+def password_problems(policy: PasswordPolicy, username: str, password: str) -> list[str]:
+    """What is wrong with ``password`` as a new password of ``username``, apart from its
+    history (which needs the database)."""
+    out = []
+    if len(password) < policy.min_length:
+        out.append(_("The password must have at least {n} characters.", n=policy.min_length))
+    if not password.strip():
+        out.append(_("The password must not be only spaces."))
+    name = username.strip().lower()
+    if name and name in password.lower():
+        out.append(_("The password must not contain your user name."))
+    if password.lower() in common_passwords():
+        out.append(_("This password is one of the most common ones and is guessed first; "
+                     "choose another (a short sentence is easy to remember)."))
+    return out
+
+
+def check_new_password(services: Services, username: str, password: str, *, field: str = "password",
+                       exempt_history: bool = False) -> None:
+    """Refuse (``FormInvalid``, every problem named at ``field``) a new password that breaks
+    the policy, including one of the user's last ``history`` passwords."""
+    policy = PasswordPolicy.of(services.config)
+    problems = password_problems(policy, username, password)
+    if not problems and not exempt_history and policy.history:
+        with services.database.reading() as s:
+            hashes = user_store.recent_hashes(s, username, policy.history)
+        if any(user_store.matches(h, password) for h in hashes):
+            problems.append(_("The password must differ from your last {n} passwords.", n=policy.history))
+    if problems:
+        raise FormInvalid(" ".join(problems), errors=[{"field": field, "message": p} for p in problems])
+
+
+def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
+    """Whether the policy's maximum age has passed since the person's password was set
+    (a forced change at sign-in). A password never recorded is not expired."""
+    policy = PasswordPolicy.of(services.config)
+    if policy.max_age_days is None or person.password_changed_at is None:
+        return False
+    return (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days)
+
+
+def door(services: Services, kind: str) -> Door:
+    """The door ``kind`` as config ``auth.lockout`` sets it up: ``after`` (5) failures in a
+    row, then ``first_delay_seconds`` (60) doubling up to ``max_delay_seconds`` (900);
+    ``per_address`` (50) failures in a row from one address over all names."""
+    raw = services.config.get("auth", "lockout", default=None) or {}
+    return Door(services, kind, int(raw.get("after", LOCK_AFTER)), float(raw.get("max_delay_seconds", WINDOW)),
+                first_delay=float(raw.get("first_delay_seconds", 60)), per_address=int(raw.get("per_address", 50)))
+
+
+def change_password(services: Services, username: str, current: str, new: str,
+                    address: str | None = None) -> None:
+    """The user changes their own password (page and API): the current one must be right,
+    the new one must follow the policy. Every session and token of the user ends, the
+    caller issues a new one."""
+    # Counted like sign-ins, so this form cannot be used to guess passwords without limit.
+    attempt = door(services, "password").sign_in(username, current, address)
+    if attempt.locked_until is not None:
+        raise NotPermitted(_("Too many wrong passwords; try again after {time} (UTC).",
+                             time=attempt.locked_until.strftime("%H:%M")))
+    if attempt.username is None:
+        raise NotPermitted(_("The current password is wrong; your password was not changed."))
+    if new == current:
+        raise FormInvalid(_("The new password must differ from the current one."),
+                          errors=[{"field": "new_password",
+                                   "message": _("The new password must differ from the current one.")}])
+    check_new_password(services, username, new, field="new_password")
+    with services.database.writing() as s:
+        user_store.set_password(s, username, new)

@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -17,9 +18,10 @@ from engine.errors import NotFound, NotPermitted
 from engine.i18n import _
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
     from engine.app.access import Reader
+    from engine.app.database import Database
     from engine.app.services import Services
 
 
@@ -186,3 +188,35 @@ def download(services: Services, reader: Reader, attachment_id: str) -> Attachme
                 raise NotPermitted(_("You may not download this file."))
             access.require_instance(services.workflow, s, reader, row.instance_id)
         return Attachment(row.storage_path, row.filename, row.content_type, row.size)
+
+
+SWEEP_AFTER = timedelta(days=1)
+
+
+def sweep(services: Services, *, older_than: timedelta = SWEEP_AFTER) -> int:
+    """Remove the files (and rows) of uploads no instance and no draft holds, posted more
+    than ``older_than`` ago: those of refused submissions and abandoned forms. A refused
+    form shows its files again for a while (the user may fix another field and send it
+    again), so they are not removed at once. Returns how many."""
+    return sweep_sessions(services.database, services.now(), older_than=older_than)
+
+
+def sweep_sessions(database: Database | sessionmaker[Session], now: datetime, *,
+                   older_than: timedelta = SWEEP_AFTER) -> int:
+    """``sweep`` for the worker, which holds its ``Database`` rather than ``Services``. Its
+    write waits in the write queue like every other (a bare session would take SQLite's
+    lock outside it)."""
+    from engine.app.database import Database
+    from engine.store import upload_sweep
+
+    if not isinstance(database, Database):
+        database = Database(database.kw["bind"])
+    with database.reading() as s:
+        found = upload_sweep.unbound_before(s, now - older_than)
+    if not found:
+        return 0
+    with database.writing() as s:
+        upload_sweep.forget(s, [i for i, _p in found])
+    for _id, path in found:  # after the commit: a row never points at a deleted file
+        Path(path).unlink(missing_ok=True)
+    return len(found)

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.app import notify, scheduler
+from engine.app import notify, scheduler, uploads
 from engine.app.database import Database
 from engine.store import kpi_rollup
 
@@ -39,10 +39,12 @@ class PassStats:
     sent: int = 0  # deliveries sent
     failed: int = 0  # delivery attempts that failed (retried later or given up)
     kpi_days: int = 0  # days of dashboard figures recomputed
+    swept: int = 0  # unbound uploads removed
 
     def __str__(self) -> str:
         return (f"timers: {self.claimed} due, {self.changed} fired; starts: {self.started}; "
-                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}")
+                f"deliveries: {self.sent} sent, {self.failed} failed; KPI days: {self.kpi_days}; "
+                f"unbound uploads removed: {self.swept}")
 
 
 class Worker:
@@ -71,6 +73,8 @@ class Worker:
             if sent + failed < self.batch:
                 break
         stats.kpi_days = self._kpis()
+        # Files of refused or abandoned submissions, a day on (issue 15).
+        stats.swept = uploads.sweep_sessions(self.database, self.workflow.clock())
         self.database.beat()  # /readyz: a worker is alive and keeping up
         return stats
 
@@ -99,7 +103,7 @@ class Worker:
         while not stop.is_set():
             try:
                 stats = self.run_once()
-                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days:
+                if stats.claimed or stats.started or stats.sent or stats.failed or stats.kpi_days or stats.swept:
                     log.info("%s", stats)
             except Exception:  # a database outage must not end the worker
                 log.exception("worker pass failed; retrying in %.0f s", interval)

@@ -93,3 +93,61 @@ def list_cmd(ctx: click.Context) -> None:
         boss = f"\tmanager: {user.manager}" if user.manager else ""
         click.echo(f"{user.username}\t{user.full_name or '-'}\t"
                    f"{','.join(user.groups) or '-'}{boss}{state}")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+@click.pass_context
+def deactivate_cmd(ctx: click.Context, username: str) -> None:
+    """Stop USERNAME from signing in; their sessions and API tokens end at once. Their
+    records and signatures stay as they are."""
+    with opened(ctx) as services:
+        try:
+            changed = admin.set_active(services, username, False)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{username} deactivated; their sessions and tokens have ended." if changed
+               else f"{username} was already inactive.")
+
+
+@user_group.command("activate")
+@click.argument("username")
+@click.pass_context
+def activate_cmd(ctx: click.Context, username: str) -> None:
+    """Let USERNAME sign in again (with their password; no earlier session comes back)."""
+    with opened(ctx) as services:
+        try:
+            changed = admin.set_active(services, username, True)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{username} activated." if changed else f"{username} was already active.")
+
+
+@user_group.command("tokens")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, required=True,
+              help="End every session and API token of USERNAME (sign out everywhere).")
+@click.pass_context
+def tokens_cmd(ctx: click.Context, username: str, revoke: bool) -> None:
+    """Sign USERNAME out everywhere: every browser session and API token issued so far
+    stops working; they sign in again with their password."""
+    with opened(ctx) as services:
+        try:
+            admin.revoke_sessions(services, username)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"Every session and API token of {username} has ended.")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+@click.pass_context
+def unlock_cmd(ctx: click.Context, username: str) -> None:
+    """Let USERNAME be tried again at once: forget their failed sign-ins at the sign-in
+    page, the API and the password form, from every address."""
+    with opened(ctx) as services:
+        try:
+            cleared = admin.unlock(services, username)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"{username} unlocked ({cleared} count{'s' if cleared != 1 else ''} of failed sign-ins cleared).")

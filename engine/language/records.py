@@ -9,6 +9,8 @@ The procedure file says, at the top level::
         - {field: instance.id, title: 编号}
         - {field: start.serial_no, title: 产品编号}
     index: [start.model]                       # also searchable in the audit search
+    # a sensitive (x-sensitive) field is searchable only by cleared readers, and says so:
+    #   index: [{field: start.contact_phone, clearance: true}]
     kpis:
       breakdown: [report.conclusion]           # counts per value (enum fields)
       first_pass: {field: inspect.verdict, pass: 合格}
@@ -43,7 +45,8 @@ class ReportProblem(Protocol):
 
 class _FieldRef(Protocol):
     def __call__(
-        self, value: Any, path: Path, *, instance: bool = False, scalar: bool = True
+        self, value: Any, path: Path, *, instance: bool = False, scalar: bool = True,
+        counted: bool = False,
     ) -> str | None: ...
 
 # Columns of the instance row itself, usable as ledger columns.
@@ -132,7 +135,14 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
     """
     titles: dict[str, str] = {}
 
-    def ref(value: Any, path: Path, *, instance: bool = False, scalar: bool = True) -> str | None:
+    def sensitive(key: str) -> bool:
+        """Marked itself or inside a group marked as a whole (``start.site.mobile``)."""
+        parts = key.split(".")
+        return any((info := fields.get(".".join(parts[:n]))) is not None and info.sensitive
+                   for n in range(2, len(parts) + 1))
+
+    def ref(value: Any, path: Path, *, instance: bool = False, scalar: bool = True,
+            counted: bool = False) -> str | None:
         known = list(fields) + (list(INSTANCE_COLUMNS) if instance else [])
         if not isinstance(value, str) or not value:
             err(path, "expected a field as STEP.FIELD (start.FIELD for the start form)"
@@ -149,6 +159,11 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
                 err(path, f"'{value}' is an {info.type}; only single values (text, number, date, choice) can be listed, searched or counted")
                 return None
             titles[value] = info.title
+        if counted and sensitive(value):
+            # Counts per value list every value to whoever reads the dashboard.
+            err(path, f"'{value}' is sensitive (x-sensitive): counting by it would show its values "
+                      "to everyone who reads the dashboard; count by a field that is not sensitive")
+            return None
         return value
 
     ledger = _ledger(raw.get("ledger"), ref, err, titles) if "ledger" in raw else None
@@ -158,7 +173,9 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
         if not isinstance(node, list):
             err(("index",), "'index' lists fields to make searchable, e.g. [start.serial_no]")
         else:
-            index = [k for i, v in enumerate(node) if (k := ref(v, ("index", i)))]
+            for i, v in enumerate(node):
+                if (k := _index_entry(v, ("index", i), ref, sensitive, err)):
+                    index.append(k)
     breakdown: list[str] = []
     first_pass = scores = None
     node = raw.get("kpis")
@@ -171,7 +188,7 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
             if b is not None and not isinstance(b, list):
                 err(("kpis", "breakdown"), "'breakdown' lists choice fields to count by, e.g. [register.category]")
             for i, v in enumerate(b if isinstance(b, list) else []):
-                if (k := ref(v, ("kpis", "breakdown", i))):
+                if (k := ref(v, ("kpis", "breakdown", i), counted=True)):
                     breakdown.append(k)
             if "first_pass" in node:
                 first_pass = _first_pass(node["first_pass"], ref, err)
@@ -179,6 +196,27 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
                 scores = _scores(node["scores"], ref, err)
     return Records(ledger=ledger, index=tuple(index), breakdown=tuple(breakdown),
                    first_pass=first_pass, scores=scores, titles=titles)
+
+
+def _index_entry(node: Any, path: Path, ref: _FieldRef, sensitive: Any, err: ReportProblem) -> str | None:
+    """One entry of ``index``: ``STEP.FIELD``, or ``{field: STEP.FIELD, clearance: true}``
+    for a sensitive field. Which instances hold a value tells the value, so a sensitive
+    field is searchable only by cleared readers, and the procedure must say it knows."""
+    cleared = False
+    if isinstance(node, dict):
+        _keys(node, ("field", "clearance"), path, "an index entry", err)
+        cleared = node.get("clearance") is True
+        if "clearance" in node and not isinstance(node["clearance"], bool):
+            err((*path, "clearance"), "'clearance' is true (only cleared readers may search this field) or false")
+        node = node.get("field")
+        path = (*path, "field")
+    key = ref(node, path)
+    if key is not None and sensitive(key) and not cleared:
+        err(path, f"'{key}' is sensitive (x-sensitive): a search by its value would tell the value, "
+                  f"so only cleared readers may search it; write {{field: {key}, clearance: true}} "
+                  "to say so, or remove it from 'index'")
+        return None
+    return key
 
 
 def _keys(node: Mapping[str, Any], allowed: tuple[str, ...], path: Path, what: str,
@@ -229,7 +267,7 @@ def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem) -> FirstPass | No
         err(path, "'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}")
         return None
     _keys(node, ("field", "pass"), path, "'first_pass'", err)
-    key = ref(node["field"], (*path, "field"))
+    key = ref(node["field"], (*path, "field"), counted=True)
     return FirstPass(key, str(node["pass"])) if key else None
 
 
@@ -252,5 +290,5 @@ def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
             err((*path, "values", label), f"the score of '{label}' must be a number")
             return None
         values.append((str(label), float(score)))
-    keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i)))]
+    keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i), counted=True))]
     return Scores(tuple(keys), tuple(values)) if len(keys) == len(flds) else None

@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from engine.errors import WorkflowError
+from engine.language.yaml_source import limit_problem
 
 FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "table")
 
@@ -36,6 +37,9 @@ def _yaml() -> YAML:
 
 
 def _load(text: str) -> CommentedMap:
+    bound = limit_problem(text)  # ruamel recurses per level and expands aliases as PyYAML does
+    if bound is not None:
+        raise EditError(f"{bound.message}; fix it in the text editor first")
     try:
         doc = _yaml().load(text)
     except Exception as exc:  # ruamel raises several parser/scanner classes

@@ -56,6 +56,74 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 _FAST: type | None = getattr(yaml, "CSafeLoader", None)
 
 
+# Bounds on any YAML a person types or uploads (procedures, forms, bundles, Try it answers).
+# The largest shipped procedure is about 30 KB, 2,000 values and 10 levels deep; these leave
+# ample room for real ones and stop bombs before they cost time or memory: a few hundred
+# bytes of nested aliases expand to billions of values, and PyYAML's composer recurses once
+# per level (5,000 levels end in a RecursionError).
+MAX_CHARS = 1_000_000
+MAX_DEPTH = 64
+MAX_VALUES = 200_000  # scalars, mappings and lists, counting every alias as what it repeats
+# libyaml's event parser where installed: the bounds check then costs a fraction of a parse.
+_EVENTS = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def limit_problem(text: str, file: str = "<string>") -> Problem | None:
+    """The first bound ``text`` breaks (size, nesting depth, values after alias expansion),
+    found by streaming the parser's events: nothing is built, time stays linear in the
+    text. None when the text is within bounds or is not YAML at all (the loader says so)."""
+    if len(text) > MAX_CHARS:
+        return Problem(file, 1, 1, f"the text has {len(text):,} characters; at most {MAX_CHARS:,} are accepted "
+                                   "(split it, or move long texts out of it)")
+    try:
+        return _scan(text, file, _EVENTS)
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own limit, far beyond ours
+            mark = exc.problem_mark
+            return Problem(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
+                           f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
+                           "flatten it (real procedures and forms need about 10)")
+        # A syntax error: PyYAML's parser (not recursive either) checks the part before it,
+        # and the loader then names the error.
+        try:
+            return _scan(text, file, yaml.SafeLoader)
+        except yaml.YAMLError:
+            return None
+
+
+def _scan(text: str, file: str, loader: Any) -> Problem | None:
+    sizes: dict[str, int] = {}  # anchor -> values it stands for, expanded
+    frames: list[list[Any]] = [[0, None]]  # per open collection: [values so far, its anchor]
+    total = 0
+    for event in yaml.parse(text, Loader=loader):
+        mark = event.start_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor or "", 1)
+            frames[-1][0] += size
+            total += size
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(frames) > MAX_DEPTH:
+                return Problem(file, *where, f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
+                                             "flatten it (real procedures and forms need about 10)")
+            frames.append([1, event.anchor])
+            total += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = frames.pop()
+            if anchor:
+                sizes[anchor] = size
+            frames[-1][0] += size
+        elif isinstance(event, yaml.ScalarEvent):
+            frames[-1][0] += 1
+            total += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        if total > MAX_VALUES:
+            return Problem(file, *where, f"the YAML holds more than {MAX_VALUES:,} values once its aliases "
+                                         "(*name) are expanded; write the values out or use fewer aliases")
+    return None
+
+
 # A key followed by a full-width colon (Chinese input method): "title： 检验". YAML takes the
 # whole line as text and reports a confusing error on a later line, so it is caught here, at
 # its own line. Only after a name that can be a key (ASCII), outside block scalars. Likewise a
@@ -93,7 +161,8 @@ def _fullwidth(text: str, file: str) -> list[Problem]:
 
 
 def load(text: str, file: str = "<string>") -> Source:
-    """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions."""
+    """Parse one YAML document; syntax errors and duplicate keys become problems, not exceptions.
+    Text beyond the bounds (``limit_problem``) is refused before it is parsed."""
     if _FAST is not None:
         src = _load(text, file, _FAST)
         if not any(p.message.startswith("YAML syntax error") for p in src.problems):
@@ -103,6 +172,10 @@ def load(text: str, file: str = "<string>") -> Source:
 
 def _load(text: str, file: str, kind: type) -> Source:
     src = Source(file, text=text)
+    bound = limit_problem(text, file)
+    if bound is not None:
+        src.problems.append(bound)
+        return src
     fullwidth = _fullwidth(text, file)
     if fullwidth:
         # The root errors: what YAML would say after them is their consequence.
@@ -145,7 +218,10 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            try:
+                key = loader.construct_object(key_node, deep=True)
+            except (ValueError, OverflowError):  # a timestamp that is no date: keep the text
+                key = key_node.value
             if isinstance(key, bool) or (key is None and isinstance(key_node, yaml.ScalarNode)):
                 # YAML 1.1 reads no/yes/on/off (and null, ~) as booleans or none: a step
                 # called `no:` became `False`, and every reference to it failed after.
@@ -174,9 +250,21 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(loader, item, (*path, i), src) for i, item in enumerate(node.value)]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError):  # a timestamp that is no date (2026-02-30): keep the text
+        return node.value
     # Dates written bare in YAML (2026-01-01) become date objects; the rest of the engine
     # works with JSON data, so keep them as the text the author wrote.
     if not isinstance(value, str | int | float | bool | type(None)):
         return node.value
     return value
+
+
+def safe_load_bounded(text: str, file: str = "<string>") -> Any:
+    """``yaml.safe_load`` for text a person typed (Try it answers), within the same bounds as
+    ``load``; ``ValueError`` with the problem when a bound is broken."""
+    bound = limit_problem(text, file)
+    if bound is not None:
+        raise ValueError(str(bound))
+    return yaml.safe_load(text)

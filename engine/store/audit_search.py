@@ -39,6 +39,7 @@ class EventQuery:
     value: str | None = None
     instance: str | None = None
     value_ids: tuple[str, ...] | None = None  # the instances holding ``value`` (resolved)
+    hidden_keys: tuple[str, ...] = ()  # field keys a search by value must not look in
 
 
 def _where(stmt: Any, q: EventQuery) -> Any:
@@ -69,9 +70,24 @@ def _value_ids(q: EventQuery) -> Any:
     ids = select(fi.c.instance_id).where(fi.c.value == q.value)
     if q.field:
         ids = ids.where(fi.c.key == q.field)
+    if q.hidden_keys:
+        ids = ids.where(fi.c.key.not_in(sorted(q.hidden_keys)))
     if q.procedure:
         ids = ids.where(fi.c.procedure_id == q.procedure)
     return ids
+
+
+def keys_holding(session: Session, value: str, keys: Iterable[str],
+                 procedure: str | None = None) -> list[str]:
+    """Which of ``keys`` hold ``value`` in some instance (of ``procedure``)."""
+    keys = sorted(keys)
+    if not keys:
+        return []
+    fi = FieldIndex.__table__
+    stmt = select(fi.c.key).distinct().where(fi.c.value == value, fi.c.key.in_(keys))
+    if procedure:
+        stmt = stmt.where(fi.c.procedure_id == procedure)
+    return sorted(session.scalars(stmt))
 
 
 def _with_value_ids(session: Session, q: EventQuery) -> EventQuery:

@@ -1,9 +1,12 @@
-"""Lock-out after failed sign-ins, counted in the database.
+"""Failed sign-ins, counted in the database.
 
-A key (``web:NAME|ADDRESS`` for the sign-in page, ``api:NAME`` for the token endpoint)
-is locked once ``limit`` failures followed each other with less than ``window`` between
-them, until ``window`` after the last one. A success clears the key. Counting in the
-database makes the limit the same however many server processes answer.
+A key (``web:NAME|ADDRESS`` for the sign-in page, ``api:NAME|ADDRESS`` for the token
+endpoint, ``web@ADDRESS`` for every name tried from one address...) counts the failures
+that followed each other with less than ``window`` between them; ``engine.app.people.Door``
+turns the count into a delay. A success clears the key. Counting in the database makes the
+limit the same however many server processes answer. (A rate-limiting library such as
+``limits`` keeps its counters in memory, Redis or memcached, none of which every server of
+an install shares; the database is.)
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.store.tables import SignInFailure
@@ -51,3 +54,23 @@ def succeeded(session: Session, key: str) -> None:
 def counted(session: Session, key: str) -> bool:
     """Whether failures are counted for ``key`` (so a success has something to clear)."""
     return session.get(SignInFailure, key) is not None
+
+
+def failures(session: Session, key: str) -> tuple[int, datetime] | None:
+    """(failures in a row, time of the last) for ``key``, or None."""
+    row = session.execute(select(SignInFailure.failures, SignInFailure.last_at)
+                          .where(SignInFailure.key == key)).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def clear_name(session: Session, name: str, kinds: tuple[str, ...]) -> int:
+    """Forget the failures of user name ``name`` at every door of ``kinds`` and from every
+    address (``wf user unlock``); returns how many keys were cleared."""
+    t = SignInFailure.__table__
+    conds = [or_(t.c.key == f"{k}:{name}", t.c.key.like(_like(f"{k}:{name}|") + "%", escape="\\"))
+             for k in kinds]
+    return session.execute(delete(t).where(or_(*conds))).rowcount or 0

@@ -257,6 +257,12 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(10))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[utc]
+    # Carried by every session cookie and API token issued to the user; bumping it ends
+    # them all (sign-out, password change, deactivation, ``wf user tokens --revoke``).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the password was last set (the optional maximum age counts from it; None: never
+    # recorded, before migration 0012_access15 — counted as set at the upgrade).
+    password_changed_at: Mapped[utc | None]
     # User name of this user's manager: the target of ``escalate: {to: manager}``.
     manager: Mapped[str100 | None]
 
@@ -450,3 +456,16 @@ class SignInFailure(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int]
     last_at: Mapped[utc]
+
+
+class PasswordHistory(Base):
+    """The hashes of a user's earlier passwords, so a new one cannot repeat the last few
+    (the password policy, ``engine.app.people``)."""
+
+    __tablename__ = "password_history"
+    __table_args__ = (Index("ix_password_history_username", "username", "id"),)
+
+    id: Mapped[intpk]
+    username: Mapped[str100]
+    password_hash: Mapped[str200]
+    replaced_at: Mapped[utc]

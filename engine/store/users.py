@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Group, User, user_groups
+from engine.store.tables import Group, PasswordHistory, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -96,13 +96,16 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
     username = username.strip()
     if not username:
         raise WorkflowError("The user name must not be empty.")
+    if len(username) > 100 or any(ord(c) < 0x20 for c in username):
+        raise WorkflowError("The user name must be at most 100 characters, without control characters; "
+                            "choose a shorter one (e.g. zhang.san).")
     if get_user(session, username) is not None:
         raise Conflict(f"User {username!r} already exists; choose another name "
                        "or change that user's password instead.")
     if manager and get_user(session, manager) is None:
         raise NotFound(f"Manager {manager!r} does not exist; add that user first or leave --manager out.")
     user = User(username=username, full_name=full_name, email=email, locale=locale, manager=manager or None,
-                password_hash=password_hash or hash_password(password), active=True,
+                password_hash=password_hash or hash_password(password), active=True, password_changed_at=datetime.now(UTC),
                 created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
     session.add(user)
     session.flush()
@@ -113,9 +116,43 @@ def set_password(session: Session, username: str, password: str) -> User:
     user = get_user(session, username)
     if user is None:
         raise NotFound(f"User {username!r} does not exist.")
+    now = datetime.now(UTC)
+    session.add(PasswordHistory(username=user.username, password_hash=user.password_hash, replaced_at=now))
     user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    user.session_version += 1  # a new password ends the sessions and tokens of the old one
     session.flush()
     return user
+
+
+def end_sessions(session: Session, username: str) -> int:
+    """End every session and API token of the user (they carry the version before this);
+    returns the new version."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    user.session_version += 1
+    session.flush()
+    return user.session_version
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Activate or deactivate a user; deactivating ends their sessions and tokens too."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+    if user.active != active:
+        user.active = active
+        user.session_version += 1
+    session.flush()
+    return user
+
+
+def session_version(session: Session, username: str) -> int | None:
+    """The session version of an active user; None for an unknown or inactive one."""
+    row = session.execute(select(User.session_version, User.active)
+                          .where(User.username == username)).first()
+    return row[0] if row is not None and row[1] else None
 
 
 def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
@@ -156,3 +193,18 @@ def check_password(session: Session, username: str, password: str) -> User | Non
 def groups_of(user: User) -> list[str]:
     """The names of the user's groups, sorted."""
     return sorted(g.name for g in user.groups)
+
+
+def recent_hashes(session: Session, username: str, count: int) -> list[str]:
+    """The hashes of the user's last ``count`` passwords, the current one first."""
+    user = get_user(session, username)
+    if user is None or count <= 0:
+        return []
+    older = session.scalars(select(PasswordHistory.password_hash)
+                            .where(PasswordHistory.username == username)
+                            .order_by(PasswordHistory.id.desc()).limit(count - 1))
+    return [user.password_hash, *older]
+
+
+def matches(password_hash: str, password: str) -> bool:
+    return check_password_hash(password_hash, password)

@@ -72,11 +72,11 @@ def cli(db_url, tmp_path, monkeypatch):
 
 def test_cli_user_add_and_list(cli, db_url):
     result = cli(["user", "add", "zhang", "--group", "qa-inspectors", "--group", "admins",
-                  "--full-name", "张伟", "--password-stdin"], "pa ss\n")
+                  "--full-name", "张伟", "--password-stdin"], "pa ss phrase 1\n")
     assert result.exit_code == 0, result.output
     assert "Created user zhang (groups: admins, qa-inspectors)" in result.output
 
-    result = cli(["user", "add", "zhang", "--password-stdin"], "x\n")
+    result = cli(["user", "add", "zhang", "--password-stdin"], "another phrase 2\n")
     assert result.exit_code == 1 and "already exists" in result.output
 
     result = cli(["user", "add", "li", "--password-stdin"], "\n")
@@ -86,7 +86,7 @@ def test_cli_user_add_and_list(cli, db_url):
     assert result.exit_code == 0
     assert result.output.splitlines() == ["zhang\t张伟\tadmins,qa-inspectors"]
 
-    result = cli(["user", "passwd", "zhang", "--password-stdin"], "new pass\n")
+    result = cli(["user", "passwd", "zhang", "--password-stdin"], "new pass phrase\n")
     assert result.exit_code == 0, result.output
 
     from engine.store import make_engine, session_factory
@@ -94,7 +94,14 @@ def test_cli_user_add_and_list(cli, db_url):
     eng = make_engine(db_url)
     try:
         with session_factory(eng)() as s:
-            assert check_password(s, "zhang", "pa ss") is None
-            assert check_password(s, "zhang", "new pass") is not None  # spaces kept
+            assert check_password(s, "zhang", "pa ss phrase 1") is None
+            assert check_password(s, "zhang", "new pass phrase") is not None  # spaces kept
     finally:
         eng.dispose()
+
+
+def test_an_over_long_or_control_character_user_name_is_refused_with_the_fix(cli):
+    # 297+ characters gave 500 on PostgreSQL (the column holds 100).
+    for name in ("u" * 101, "tab\tname"):
+        result = cli(["user", "add", name, "--password-stdin"], "a long passphrase 7\n")
+        assert result.exit_code == 1 and "at most 100 characters" in result.output, result.output

@@ -21,7 +21,7 @@ def wf(unmigrated_db_url, tmp_path, monkeypatch):
 @pytest.mark.parametrize("command", [("user", "list"), ("procedures", "list"), ("worker", "--once"),
                                      ("audit", "kpis"), ("user", "add", "li", "--password-stdin")])
 def test_commands_refuse_a_database_without_schema_and_leave_it_alone(wf, command):
-    result = wf(*command, stdin="pw\n")
+    result = wf(*command, stdin="a long passphrase 7\n")
     assert result.exit_code == 1, result.output
     assert "schema revision none" in result.output and "run `wf db upgrade` first" in result.output
     assert "revision none" in wf("db", "current").output  # nothing was migrated on the way
@@ -31,9 +31,9 @@ def test_user_commands_and_an_empty_library(wf):
     assert wf("db", "upgrade").exit_code == 0
     assert "up to date" in wf("db", "current").output
     assert wf("procedures", "list").output == "No procedures installed; run `wf procedures load`.\n"
-    assert wf("user", "add", "boss", "--full-name", "老板", "--password-stdin", stdin="pw\n").exit_code == 0
+    assert wf("user", "add", "boss", "--full-name", "老板", "--password-stdin", stdin="a long passphrase 7\n").exit_code == 0
     added = wf("user", "add", "li", "--group", "b", "--group", "a", "--manager", "boss", "--password-stdin",
-               stdin="pw\n")
+               stdin="a long passphrase 7\n")
     assert added.output == "Created user li (groups: a, b).\n"
     assert wf("user", "manager", "li", "ghost").exit_code == 1
     assert wf("user", "list").output.splitlines() == ["boss\t老板\t-", "li\t-\ta,b\tmanager: boss"]

@@ -146,7 +146,7 @@ def test_token_is_issued_for_the_right_password(client):
     r = client.post("/api/v1/auth/token", json={"username": "inspector1", "password": PW})
     body = _check(r, 200, "Token")
     assert body["token_type"] == "Bearer"
-    assert body["expires_at"] > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 11.9 * 3600))
+    assert body["expires_at"] > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 7.9 * 3600))  # auth.token_hours: 8
 
 
 def test_wrong_password_is_401_then_locked_out_with_429(client):

@@ -42,7 +42,8 @@ JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) w
 
 NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "Notification": _obj({
-        "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed"]},
+        "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed",
+                                                       "sign_in_failed", "locked_out"]},
         "instance": NSTR, "task": NSTR, "text": {"type": "string", "description": "one line in the caller's language"},
         "data": ANY_OBJ, "created_at": TIME, "read_at": NTIME,
     }, ["id", "kind", "instance", "task", "text", "data", "created_at", "read_at"]),
@@ -64,6 +65,10 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": _obj({"username": {"type": "string", "minLength": 1},
                           "password": {"type": "string", "minLength": 1, "writeOnly": True}},
                          ["username", "password"], extra=False),
+    "PasswordChangeRequest": _obj({"username": {"type": "string", "minLength": 1},
+                            "password": {"type": "string", "minLength": 1, "writeOnly": True},
+                            "new_password": {"type": "string", "minLength": 1, "writeOnly": True}},
+                           ["username", "password", "new_password"], extra=False),
     "Token": _obj({"token": STR, "token_type": {"const": "Bearer"}, "expires_at": TIME},
                   ["token", "token_type", "expires_at"]),
     "Version": _obj({"id": INT, "hash": {"type": "string", "description": "SHA-256 of the procedure and its forms"}},
@@ -229,7 +234,7 @@ PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales
 INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
 TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
 WRITE = ["400", "403", "404", "409", "413"]
-_TEXT_Q = {"type": "string", "maxLength": 200}
+_TEXT_Q = {"type": "string", "maxLength": 200, "pattern": "^[^\u0000-\u001f]*$"}  # as web.html.audit.text_arg
 AUDIT_FILTERS = [
     {"name": "procedure", "in": "query", "schema": {"type": "string", "pattern": PROCEDURE_ID}},
     {"name": "step", "in": "query", "schema": _TEXT_Q},
@@ -248,8 +253,13 @@ def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per process)."""
     paths = {
         "/auth/token": {"post": _op(
-            "createToken", "Exchange user name and password for a bearer token (valid 12 h)",
+            "createToken", "Exchange user name and password for a bearer token (valid 8 h by default, config auth.token_hours)",
             "a token", "Token", ["400", "401", "413", "429"], tags=["auth"], body="TokenRequest",
+            public=True)},
+        "/auth/password": {"post": _op(
+            "changePassword", "Change one's own password (also once it has expired; policy auth.password); "
+            "every earlier token of the user ends and a new one is returned",
+            "a new token", "Token", ["400", "403", "413", "422"], tags=["auth"], body="PasswordChangeRequest",
             public=True)},
         "/procedures": {"get": _op(
             "listProcedures", "Installed procedures with their roles and the groups that hold them",
@@ -348,7 +358,29 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
-                "description": "from POST /api/v1/auth/token; valid for 12 hours"}},
-            "schemas": {**SCHEMAS, **NOTIFICATION_SCHEMAS},
+                "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
+            "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
+                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
         },
     }
+
+
+# Text the API reads may hold any character but NUL, which no stored text can hold (the API
+# answers 400 for it): the request schemas say so, so that clients and schemathesis agree.
+NO_NUL = "^[^\u0000]*$"
+
+
+def _without_nul(schema: Any) -> Any:
+    """``schema`` with every string of it (at any depth, arbitrary values included) refusing NUL."""
+    if isinstance(schema, list):
+        return [_without_nul(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_nul(v) for k, v in schema.items()}
+    types = out.get("type")
+    if types == "string" or (isinstance(types, list) and "string" in types):
+        out.setdefault("pattern", NO_NUL)
+    if out.get("additionalProperties") is True:  # free data: its strings and keys, too
+        out["additionalProperties"] = {"not": {"type": "string", "pattern": "\u0000"}}
+        out["propertyNames"] = {"pattern": NO_NUL}
+    return out

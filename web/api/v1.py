@@ -22,10 +22,11 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from engine.app import instances, library, notifications, people, tasks
 from engine.app.access import Reader
-from engine.errors import NotFound
+from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
+from web.html.auth import client_address
 from web.i18n import LOCALES, use
 from web.oversight import api_reader
 
@@ -36,21 +37,25 @@ if TYPE_CHECKING:
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 TOKEN_SALT = "api-token"
-TOKEN_MAX_AGE = 12 * 3600
-PUBLIC_ENDPOINTS = {"api.token", "api.openapi"}
+TOKEN_MAX_AGE = 8 * 3600  # config auth.token_hours
+PUBLIC_ENDPOINTS = {"api.token", "api.openapi", "api.change_password"}
 _ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
                 "task": re.compile(TASK_ID)}
 _ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "task"}
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("API_TOKEN_MAX_AGE", TOKEN_MAX_AGE)
+    hours = app.extensions["services"].config.get("auth", "token_hours", default=None)
+    app.config.setdefault("API_TOKEN_MAX_AGE", int(float(hours) * 3600) if hours else TOKEN_MAX_AGE)
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)
+    base = people.door(app.extensions["services"], "api")
     app.extensions["api_failures"] = people.Door(app.extensions["services"], "api",
                                                  app.config["API_LOGIN_MAX_FAILURES"],
-                                                 app.config["API_LOGIN_LOCK_SECONDS"])
+                                                 app.config["API_LOGIN_LOCK_SECONDS"],
+                                                 first_delay=base.first_delay.total_seconds(),
+                                                 per_address=base.per_address)
 
 
 # --- authentication -----------------------------------------------------------------------
@@ -60,8 +65,10 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(username: str) -> tuple[str, datetime]:
-    """A signed token carrying ``username`` and the time it expires."""
-    token = _serializer().dumps({"u": username})
+    """A signed token carrying ``username`` and their session version, and the time it
+    expires. A token of an older version (sign-out, password change, deactivation,
+    ``wf user tokens --revoke``) is refused."""
+    token = _serializer().dumps({"u": username, "v": people.session_version(services(), username)})
     expires = datetime.now(UTC) + timedelta(seconds=current_app.config["API_TOKEN_MAX_AGE"])
     return token, expires.replace(microsecond=0)
 
@@ -83,6 +90,10 @@ def _authenticate() -> str:
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
+    version = payload.get("v", 0)
+    if not isinstance(version, int) or not people.token_valid(services(), payload["u"], version):
+        raise Unauthenticated("the token was revoked (signed out, password changed or account "
+                              "deactivated); get a new one from POST /api/v1/auth/token")
     return payload["u"]
 
 
@@ -119,7 +130,9 @@ def token():
     username = _string(body, "username", required=True)
     password = _string(body, "password", required=True)
     door: people.Door = current_app.extensions["api_failures"]
-    attempt = door.sign_in(username, password)
+    # Counted per user name and client address: failures from elsewhere never lock the
+    # user out of their own address.
+    attempt = door.sign_in(username, password, client_address())
     if attempt.locked_before and attempt.locked_until is not None:
         wait = int((attempt.locked_until - datetime.now(UTC)).total_seconds()) + 1
         raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
@@ -127,7 +140,24 @@ def token():
     if attempt.username is None:
         raise Unauthenticated("wrong user name or password", error="invalid_grant")
     name = attempt.username
+    person = people.active_person(services(), name)
+    if person is not None and people.password_expired(services(), person):
+        raise NotPermitted("the password has expired; change it with POST /api/v1/auth/password "
+                           "(or on the web page /password), then ask for a token")
     value, expires = issue_token(name)
+    return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
+
+
+@bp.post("/auth/password")
+def change_password():
+    """Change one's own password (also once it has expired): the current password proves who
+    asks, the new one must follow the policy; every earlier token of the user ends."""
+    body = _body({"username", "password", "new_password"})
+    username = _string(body, "username", required=True)
+    current = _string(body, "password", required=True)
+    new = _string(body, "new_password", required=True)
+    people.change_password(services(), username or "", current or "", new or "", client_address())
+    value, expires = issue_token(username or "")
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 
 

@@ -1,19 +1,25 @@
 """Sign-in with a server-side checked password, the session cookie, CSRF and lock-out.
 
-* The session (Flask's signed cookie, HttpOnly, SameSite=Lax, Secure when
-  ``server.secure_cookies`` is set) holds the user name and a CSRF token.
+* The session (Flask's signed cookie, HttpOnly, SameSite=Lax, Secure when the request came
+  over HTTPS, directly or through a trusted proxy, or always with ``server.secure_cookies``) holds the user name, the user's session version when
+  it was issued, and a CSRF token. A cookie whose version is no longer the user's signs
+  nobody in: signing out bumps it, so a cookie copied before sign-out is worthless, and so
+  do a password change, deactivation and ``wf user tokens NAME --revoke``
+  (``engine.app.people``).
 * Every form POST (anything but GET/HEAD/OPTIONS outside ``/api/``) must carry the session's
   token in the hidden input ``csrf_token`` (or the ``X-CSRF-Token`` header); otherwise 400.
   The API authenticates with bearer tokens and is exempt.
-* ``LOCK_AFTER`` failed sign-ins for one user name from one address within ``WINDOW`` lock
-  that pair for ``WINDOW``; the message says when to retry (``engine.app.people.Door``, kept
-  in the database, so it holds across gunicorn workers); the API's token endpoint uses the
-  same rule, per user name.
+* Failed sign-ins count per user name and client address (``engine.app.people.Door``, kept
+  in the database, so it holds across gunicorn workers): the attacker's address waits,
+  the user's own does not; the message says when to retry. The client address is the
+  connection's, or ``X-Forwarded-For`` only from a proxy in ``server.trusted_proxies``
+  (``client_address``); the API's token endpoint uses the same rule.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,12 +32,14 @@ from flask import (
     abort,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from engine.app import people
 from engine.app.people import Person as SessionUser
@@ -42,6 +50,9 @@ from web.i18n import _
 bp = Blueprint("auth", __name__)
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+# What a user whose password has expired may still reach: everything else sends them to
+# the change-password page (policy ``auth.password.max_age_days``).
+_WHILE_EXPIRED = frozenset(("auth.change_password", "auth.logout", "auth.set_locale", "static", None))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -76,13 +87,22 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this server, else None: the one rule for every
+    ``next=``. Browsers read ``/\\evil.example`` and ``/\t/evil.example`` as
+    ``//evil.example`` (another site), so backslashes and control characters are refused
+    as well as a scheme or a host."""
+    if not target or not target.startswith("/") or target.startswith("//") or len(target) > 2000:
+        return None
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
 def _safe_next(target: str | None) -> str:
     """Only local paths, so the login form cannot be used to redirect elsewhere."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
-            return target
-    return url_for("inbox.index") if "inbox.index" in _endpoints() else "/"
+    return local_path(target) or (url_for("inbox.index") if "inbox.index" in _endpoints() else "/")
 
 
 def _endpoints() -> set[str]:
@@ -91,12 +111,66 @@ def _endpoints() -> set[str]:
     return set(current_app.view_functions)
 
 
+@functools.cache
+def _networks(raw: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in raw)
+
+
+def _trusted(address: str | None) -> bool:
+    """Whether ``address`` is one of config ``server.trusted_proxies`` (addresses or
+    networks: ``[127.0.0.1, 10.0.0.0/8]``); only those may say who the client is."""
+    from flask import current_app
+
+    raw = tuple(str(n) for n in (current_app.config["WF"].get("server", "trusted_proxies", default=None) or ()))
+    if not address or not raw:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(raw))
+
+
+def client_address() -> str:
+    """The client's address: the connection's, or, when that is a trusted proxy, the last
+    address in ``X-Forwarded-For`` that is not one (entries further left were written by
+    the client and prove nothing). Without a trusted proxy the header is ignored, so a
+    client cannot pick the address its failed sign-ins count against."""
+    address = request.remote_addr or "?"
+    if not _trusted(address):
+        return address
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop[:64]
+    return address
+
+
+def is_https() -> bool:
+    """Whether the client reached us over HTTPS: directly, or as a trusted proxy says
+    (``X-Forwarded-Proto``)."""
+    if request.is_secure:
+        return True
+    return (_trusted(request.remote_addr)
+            and request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https")
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, ``Secure`` whenever the request came over HTTPS
+    (behind a trusted proxy too), not only when ``server.secure_cookies`` says so."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and is_https())
+
+
 def _address() -> str:
-    return request.remote_addr or "?"
+    return client_address()
 
 
-def _load_user(username: str) -> SessionUser | None:
-    return people.active_person(services(), username)
+def _load_user(username: str, version: Any) -> SessionUser | None:
+    if not isinstance(version, int):  # a cookie written before versions: version 0
+        version = 0 if version is None else -1
+    return people.active_person(services(), username, version)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -106,9 +180,10 @@ def _before_request() -> Any:
     g.user = None
     name = session.get("user")
     if name and request.endpoint != "static":
-        g.user = _load_user(name)
-        if g.user is None:  # deleted or deactivated since sign-in
+        g.user = _load_user(name, session.get("v"))
+        if g.user is None:  # deleted, deactivated or signed out everywhere since sign-in
             session.pop("user", None)
+            session.pop("v", None)
     g.locale = (g.user.locale if g.user and g.user.locale in i18n.LOCALES
                 else session.get("locale") if session.get("locale") in i18n.LOCALES
                 else i18n.default_locale())
@@ -118,7 +193,30 @@ def _before_request() -> Any:
         expected = session.get("csrf") or ""
         if not expected or not secrets.compare_digest(sent, expected):
             return render_template("error.html", error=_CsrfError()), 400
+    bad = _nul_field()
+    if bad is not None:
+        from web.errors import BadRequest
+
+        message = _NulError(bad).message
+        raise BadRequest(message, errors=[{"field": bad[:100], "message": message}])
+    if (g.user is not None and request.endpoint not in _WHILE_EXPIRED
+            and not request.path.startswith("/api/") and people.password_expired(services(), g.user)):
+        flash(_("Your password has expired: choose a new one to continue."), "info")
+        return redirect(url_for("auth.change_password"))
     return None
+
+
+class _NulError:
+    code = "bad_request"
+    errors: list = []
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    @property
+    def message(self) -> str:
+        return _("The field '{field}' contains a NUL character (\\0), which no field can hold; "
+                 "remove it (it often comes from pasting binary data) and send again.", field=self.field[:100])
 
 
 class _CsrfError:
@@ -131,15 +229,49 @@ class _CsrfError:
                  "Reload the page and try again.")
 
 
+# Scripts only from this server's files (no inline script or handler, no eval): injected
+# markup cannot run. Inline styles stay allowed (the SVG charts and graphs use attributes).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
 def _security_headers(response: Any) -> Any:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if has_request_context() and is_https():
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 
+def _nul_field() -> str | None:
+    """The first parameter (of the path or query, a posted field's name, value or file name)
+    holding a NUL character, which no text can hold (PostgreSQL refuses it in text and
+    JSON)."""
+    for key, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            return key
+    for key, values in request.args.lists():
+        if "\x00" in key or any("\x00" in v for v in values):
+            return key.replace("\x00", "")
+    if request.method in _SAFE_METHODS or request.path.startswith("/api/"):
+        return None  # the API checks its JSON bodies itself
+    for key, values in request.form.lists():
+        if "\x00" in key or any("\x00" in v for v in values):
+            return key.replace("\x00", "")
+    for key, upload in request.files.items(multi=True):
+        if "\x00" in key or "\x00" in (upload.filename or ""):
+            return key.replace("\x00", "")
+    return None
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["login_throttle"] = people.Door(app.extensions["services"], "web")
+    app.extensions["login_throttle"] = people.door(app.extensions["services"], "web")
+    app.session_interface = SessionCookies()
     app.before_request(_before_request)
     app.after_request(_security_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
@@ -169,6 +301,7 @@ def login():
             target = _safe_next(request.args.get("next"))
             session.clear()  # a new session at sign-in (no fixation)
             session["user"] = attempt.username
+            session["v"] = people.session_version(services(), attempt.username)
             csrf_token()
             return redirect(target)
     return render_template("login.html", error=error, username=username), status
@@ -183,6 +316,12 @@ def _locked_message(until: datetime) -> str:
 
 @bp.post("/logout")
 def logout():
+    # The cookie is signed, not stored: clearing it here would leave any copy of it valid.
+    # Bumping the session version ends this session, its copies, and the user's other
+    # sessions and API tokens.
+    name = current_username()
+    if name:
+        people.end_sessions(services(), name)
     session.clear()
     flash(_("You have been signed out."), "info")
     return redirect(url_for("auth.login"))
@@ -198,3 +337,37 @@ def set_locale(lang: str):
     if name:
         people.set_locale(services(), name, lang)
     return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """The signed-in user changes their password (forced here once it has expired)."""
+    from engine.errors import FormInvalid, NotPermitted
+
+    user = current_user()
+    assert user is not None
+    policy = people.PasswordPolicy.of(services().config)
+    error, problems, status = None, [], 200
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            error, status = _("The two new passwords differ; type the same one twice."), 422
+        else:
+            try:
+                people.change_password(services(), user.username, request.form.get("current_password", ""), new,
+                                       client_address())
+            except NotPermitted as exc:
+                error, status = exc.message, 403
+            except FormInvalid as exc:
+                problems, status = [e["message"] for e in exc.errors], 422
+            else:
+                # The change ended every session, this one too: start a fresh one.
+                csrf = session.get("csrf")
+                session["v"] = people.session_version(services(), user.username)
+                session["csrf"] = csrf
+                flash(_("Your password has been changed; your other sessions have ended."), "info")
+                return redirect(_safe_next(None))
+    return render_template("change_password.html", error=error, problems=problems,
+                           min_length=policy.min_length,
+                           expired=people.password_expired(services(), user)), status

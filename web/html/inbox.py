@@ -23,7 +23,7 @@ from engine.errors import Busy, FormInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
 from web.errors import status_of
-from web.html.auth import current_user, login_required
+from web.html.auth import current_user, local_path, login_required
 from web.i18n import _, fmt_time, get_locale
 from web.oversight import current_reader
 
@@ -42,9 +42,7 @@ def _reader():
 
 def _local_next(target: str | None) -> str | None:
     """A ``next`` that stays on this site (a path), else None: never redirect off-site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    return local_path(target)
 
 
 # --------------------------------------------------------------------------- inbox

@@ -160,7 +160,9 @@ def correct(instance_id: str):
         return _page(instance_id, errors=[{"field": "reason", "message": msg}], status=422,
                      form_values=values)
     try:
-        value = _typed(instances.pinned(services(), instance_id), sid, field, raw)
+        proc = instances.pinned(services(), instance_id)
+        instances.check_target(proc, sid, field)
+        value = _typed(proc, sid, field, raw)
         instances.correct(services(), user.username, instance_id, sid, field, value, reason,
                           locale=get_locale())
     except FormInvalid as exc:

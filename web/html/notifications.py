@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from engine.app import notifications
 from engine.errors import NotPermitted
 from web.db import services
-from web.html.auth import current_user, login_required
+from web.html.auth import current_user, local_path, login_required
 from web.i18n import _, get_locale
 
 bp = Blueprint("notifications", __name__)
@@ -44,9 +44,7 @@ def mark_read():
     ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
     n, _unread = notifications.mark_read(services(), current_user().username, ids or None)
     flash(_("{n} notifications marked read", n=n), "ok")
-    target = request.form.get("next") or ""
-    local = target.startswith("/") and not target.startswith("//")
-    return redirect(target if local else url_for("notifications.index"))
+    return redirect(local_path(request.form.get("next")) or url_for("notifications.index"))
 
 
 @bp.post("/notifications/deliveries/retry")

@@ -81,6 +81,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    // Handlers that were inline attributes: the Content-Security-Policy runs scripts from
+    // the server's files only.
+    var print = document.getElementById("print");
+    if (print) print.addEventListener("click", function () { window.print(); });
+    var restore = document.getElementById("restore-form");
+    if (restore) restore.addEventListener("submit", function () {
+      restore.action = restore.querySelector("select").value;
+    });
     document.querySelectorAll("form.wf-form").forEach(function (form) {
       form.addEventListener("click", function (ev) {
         var t = ev.target;

@@ -1,0 +1,44 @@
+"""Unbound uploads: files posted with a submission that was refused or never sent, which no
+instance and no draft holds. ``engine.app.uploads.sweep`` removes them after a day."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+
+from engine.store.tables import Attachment, Draft
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def unbound_before(session: Session, before: datetime, *, limit: int = 1000) -> list[tuple[str, str]]:
+    """``(id, storage path)`` of attachments bound to no instance, uploaded before
+    ``before`` and held by no saved draft (a draft keeps its files until it is sent)."""
+    rows = session.execute(select(Attachment.id, Attachment.storage_path)
+                           .where(Attachment.instance_id.is_(None), Attachment.uploaded_at < before)
+                           .order_by(Attachment.uploaded_at).limit(limit)).all()
+    if not rows:
+        return []
+    held = {s for data in session.scalars(select(Draft.data)) for s in _strings(data)}
+    return [(r.id, r.storage_path) for r in rows if r.id not in held]
+
+
+def forget(session: Session, ids: list[str]) -> None:
+    """Delete the rows of unbound attachments (only while still unbound)."""
+    if ids:
+        session.execute(delete(Attachment).where(Attachment.id.in_(ids), Attachment.instance_id.is_(None)))

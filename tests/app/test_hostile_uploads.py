@@ -1,0 +1,59 @@
+"""Issue 15, finding 7: files uploaded with a refused submission stayed on disk forever.
+The worker now removes uploads that no instance and no draft holds once they are a day
+old; a refused form keeps its files meanwhile (the user may fix another field and send it
+again), bound files and files of saved drafts stay. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+from engine.app import uploads
+from engine.app.database import Database
+from engine.app.services import Services
+from engine.app.worker import Worker
+from engine.store import Attachment, drafts, repo
+from tests.helpers.service import answers, config, play, setup
+
+
+def _store(services, n: int) -> list[str]:
+    posted = [uploads.Upload(f"f{i}", f"f{i}", f"note{i}.txt", io.BytesIO(b"x" * 100)) for i in range(n)]
+    new, refused = uploads.store_files(services, "inspector1", posted)
+    assert not refused
+    return [new[f"f{i}"][0] for i in range(n)]
+
+
+def test_unbound_uploads_are_swept_after_a_day_and_nothing_else(engine, sessions, tmp_path):
+    wf = setup(sessions)
+    cfg = config()
+    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
+    services = Services(cfg, Database(engine), wf)
+    refused, drafted, bound = _store(services, 3)
+    inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
+    with sessions.begin() as s:
+        repo.attach(s, [bound], inst["id"])
+        drafts.save(s, "inspector1", f"{inst['id']}.t1", {"photos": [drafted]}, services.now())
+    with sessions() as s:
+        paths = {a.id: Path(a.storage_path) for a in s.query(Attachment)}
+    assert all(p.exists() for p in paths.values())
+
+    assert uploads.sweep(services) == 0, "a refused form keeps its files for a day"
+    assert uploads.sweep_sessions(sessions, services.now() + timedelta(days=1, minutes=1)) == 1
+    assert not paths[refused].exists() and paths[drafted].exists() and paths[bound].exists()
+    with sessions() as s:
+        assert {a.id for a in s.query(Attachment)} == {drafted, bound}
+
+
+def test_the_worker_sweeps_on_each_pass(engine, sessions, tmp_path):
+    wf = setup(sessions)
+    cfg = config()
+    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
+    services = Services(cfg, Database(engine), wf)
+    (old,) = _store(services, 1)
+    with sessions() as s:
+        path = Path(s.get(Attachment, old).storage_path)
+    later = wf.clock() + timedelta(days=2)
+    wf.clock = lambda: later
+    stats = Worker(wf, sessions).run_once()
+    assert stats.swept == 1 and not path.exists() and "unbound uploads removed: 1" in str(stats)
