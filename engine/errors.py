@@ -117,6 +117,18 @@ class QueryInvalid(WorkflowError):
     code = "bad_request"
 
 
+class Busy(WorkflowError):
+    """The database could not take this write in time (its write lock stayed taken); nothing
+    was recorded, and the same request may be sent again after ``retry_after`` seconds."""
+
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class InputTooLarge(WorkflowError):
     """An upload or text beyond the bounds the server reads (size, inflated size, entries):
     refused before it costs time or memory."""

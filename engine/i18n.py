@@ -72,6 +72,19 @@ ZH: dict[str, str] = {
     "You may not filter, sort or search by '{title}' ({field}): it is a sensitive field and you are not cleared to see its values. Remove it from the query, or ask an administrator for clearance (data-officers).":
         "您不能按“{title}”（{field}）筛选、排序或搜索：这是敏感字段，您无权查看其值。请从查询中去掉该条件，或请管理员授予查看权限（data-officers 组）。",
     "QualityFlow": "质量流程",
+    # The server under load (engine/app/database.py, web/errors.py, templates/error.html).
+    "The server is busy and did not record this; nothing was lost. Try again in a few seconds.":
+        "服务器繁忙，本次操作未记录，已填写的内容未丢失。请几秒钟后重试。",
+    "Page not found": "页面不存在",
+    "There is no page at this address. Check the link, or start again from the inbox.":
+        "此地址没有页面。请检查链接，或从待办事项重新开始。",
+    "Something went wrong": "出错了",
+    "The server could not complete this request; it has been logged. Nothing you had recorded was changed. Try again, and tell your administrator if it happens again.":
+        "服务器未能完成此请求，已记录日志；您已记录的内容没有改变。请重试；如再次发生，请联系管理员。",
+    "Server busy": "服务器繁忙",
+    "Not allowed": "不允许",
+    "Request refused": "请求被拒绝",
+    "Back to the inbox": "返回待办事项",
     "Inbox": "待办",
     "Instances": "流程记录",
     "Sign in": "登录",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+import logging
+from dataclasses import dataclass, field
+
+from flask import Flask, Response, jsonify, render_template, request
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine.errors import (
+    Busy,
     CommandRejected,
     Conflict,
     DefinitionInvalid,
@@ -19,7 +24,10 @@ from engine.errors import (
     TaskClosed,
     WorkflowError,
 )
+from engine.i18n import _
 from engine.language.yaml_edit import EditError
+
+log = logging.getLogger("qualityflow.web")
 
 # Stable ``code`` values for errors raised by Flask/Werkzeug themselves (API clients branch
 # on ``code``, not on the human message).
@@ -35,6 +43,7 @@ HTTP_CODES = {
     422: "invalid",
     429: "too_many_requests",
     500: "server_error",
+    503: "busy",
 }
 
 
@@ -84,6 +93,7 @@ STATUS: dict[type[WorkflowError], int] = {
     EditError: 422,
     InputTooLarge: 413,
     TooManyAttempts: 429,
+    Busy: 503,
 }
 
 
@@ -95,31 +105,79 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+@dataclass
+class Page:
+    """What error.html shows: a heading and a message in the reader's language."""
+
+    code: str
+    title: str
+    message: str
+    errors: list = field(default_factory=list)
+
+
+def _page_for(status: int) -> Page:
+    if status == 404:
+        return Page("not_found", _("Page not found"),
+                    _("There is no page at this address. Check the link, or start again from the inbox."))
+    if status == 503:
+        return Page("busy", _("Server busy"),
+                    _("The server is busy and did not record this; nothing was lost. Try again in a few seconds."))
+    if status >= 500:
+        return Page("server_error", _("Something went wrong"),
+                    _("The server could not complete this request; it has been logged. Nothing you had "
+                      "recorded was changed. Try again, and tell your administrator if it happens again."))
+    return Page(HTTP_CODES.get(status, "error"), _("Request refused"), "")
+
+
+def _html(page: object, status: int, headers: dict | None = None) -> Response:
+    """error.html; when even that fails (the database is down and the page header asks it
+    who is signed in), a bare page that still says it in the reader's language."""
+    try:
+        body = render_template("error.html", error=page)
+    except Exception:  # noqa: BLE001 - the error page must not fail in turn
+        log.exception("the error page could not be rendered")
+        body = (f"<!doctype html><meta charset=utf-8><title>{escape(getattr(page, 'title', ''))}</title>"
+                f"<h1>{escape(getattr(page, 'title', '') or _('Error'))}</h1><p>{escape(page.message)}</p>"  # type: ignore[attr-defined]
+                f"<p><a href=\"/\">{escape(_('Back to the inbox'))}</a></p>")
+    response = Response(body, status=status, mimetype="text/html")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(WorkflowError)
     def workflow_error(exc: WorkflowError):
+        headers = getattr(exc, "headers", None) or {}
         if wants_json():
             response = jsonify(exc.to_dict())
             response.status_code = status_of(exc)
-            for name, value in (getattr(exc, "headers", None) or {}).items():
+            for name, value in headers.items():
                 response.headers[name] = value
             return response
-        return render_template("error.html", error=exc), status_of(exc)
+        return _html(exc, status_of(exc), headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        status = exc.code or 500
+        if isinstance(exc, InternalServerError) and isinstance(exc.original_exception, WorkflowError):
+            return workflow_error(exc.original_exception)
         if wants_json():
-            status = exc.code or 500
             code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
             message = exc.description or exc.name
             if status == 413:
                 limit = app.config.get("MAX_CONTENT_LENGTH")
                 message = ("the request body is too large"
                            + (f" (at most {limit} bytes)" if limit else "") + "; send less data")
+            elif status >= 500:
+                message = _page_for(status).message
             response = jsonify(code=code, message=message, errors=[])
             response.status_code = status
             for name, value in exc.get_headers():
                 if name.lower() != "content-type":
                     response.headers[name] = value
             return response
+        if status in (404, 500, 503) or status > 500:
+            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+            return _html(_page_for(status), status, headers)
         return exc

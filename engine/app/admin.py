@@ -32,8 +32,6 @@ from engine.store import users as user_store
 from engine.store import versions as version_store
 
 if TYPE_CHECKING:
-    import threading
-
     from engine.app.worker import Worker
     from engine.config import Config
     from engine.store.audit import Report
@@ -55,10 +53,14 @@ def shown_url(config: Config) -> str:
 
 
 @contextmanager
-def opened(config: Config, *, require_current: bool = True) -> Iterator[Services]:
+def opened(config: Config, *, require_current: bool = True, name: str | None = None) -> Iterator[Services]:
     """The services of one command on the configured database; by default refuses a schema
-    that is not at the revision this program needs. The connections close at the end."""
-    engine = store.make_engine(config.database_url)
+    that is not at the revision this program needs. The connections close at the end.
+    ``name``: what the connections call themselves on PostgreSQL (``application_name``)."""
+    options = {}
+    if name and make_url(config.database_url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"application_name": name}
+    engine = store.make_engine(config.database_url, **options)
     try:
         if require_current:
             current, head = store.current_revision(engine), store.head_revision()
@@ -242,6 +244,12 @@ def create_demo_users(services: Services) -> list[tuple[str, str]]:
     ``(user name, full name)`` of each, or nothing when there were users already."""
     cfg = services.config
     made = []
+    with services.database.reading() as session:
+        if store.list_users(session):
+            return []
+    # One scrypt hash for all of them, outside the write lock: fifty hashes took 10 s of a
+    # start-up. They share a published password, so a shared hash reveals nothing more.
+    hashed = user_store.hash_password(DEMO_PASSWORD)
     with services.database.writing() as session:
         if store.list_users(session):
             return []
@@ -251,7 +259,7 @@ def create_demo_users(services: Services) -> list[tuple[str, str]]:
                               "": [*audit.get("auditor_groups", []), *audit.get("clearance_groups", [])]})
         for group in groups:
             name = DEMO_NAMES.get(group) or group.replace("-", " ").replace("_", " ").title() + " (demo)"
-            store.add_user(session, group, DEMO_PASSWORD, [group], full_name=name)
+            store.add_user(session, group, DEMO_PASSWORD, [group], full_name=name, password_hash=hashed)
             made.append((group, name))
     return made
 
@@ -435,15 +443,9 @@ def calendar_named(config: Config, name: str) -> tuple[Calendar, bool]:
 # --------------------------------------------------------------------------- the worker
 
 
-def worker(services: Services, *, batch: int = 500) -> Worker:
-    """The worker loop on these services (``run_once`` or ``run``)."""
+def worker(services: Services, *, batch: int = 100) -> Worker:
+    """The worker loop on these services (``run_once`` or ``run``). It writes through the
+    same write queue as the web requests, ``batch`` instances per transaction."""
     from engine.app.worker import Worker
 
-    return Worker(services.workflow, services.database.sessions, batch=batch)
-
-
-def start_worker_thread(services: Services, *, interval: float) -> tuple[threading.Thread, threading.Event]:
-    """The worker loop in a daemon thread of the serving process (``wf serve --worker``)."""
-    from engine.app.worker import start_thread
-
-    return start_thread(services.workflow, services.database.sessions, interval=interval)
+    return Worker(services.workflow, services.database, batch=batch)

@@ -4,12 +4,19 @@ Writes to SQLite queue for its single write lock in ``WriteQueue`` (threads of t
 then other processes such as gunicorn workers): without it, waiting writers poll in SQLite's
 busy handler, which sleeps 1, 2, 5, 10 ... 100 ms between tries, so latency jumps under load.
 A blocked ``flock`` wakes the moment the lock is released.
+
+The worker loop writes through the same queue in short transactions, so a web write waits
+for at most one of its batches. A write that still cannot have the lock within
+``WRITE_WAIT`` seconds raises ``Busy`` (HTTP 503 with ``Retry-After``) instead of hanging
+until the web worker is killed, or failing with SQLite's bare "database is locked".
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -19,9 +26,30 @@ except ImportError:  # not on Windows: SQLite's own busy handler queues the writ
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store import session_factory
+from engine.errors import Busy
+from engine.i18n import _
+from engine.store import maintenance, session_factory
+
+# What worker connections call themselves on PostgreSQL (``pg_stat_activity``), where
+# ``/readyz`` looks for a worker's last transaction without a table of its own.
+WORKER_NAME = "qualityflow-worker"
+
+# Longest wait for the write queue; SQLite's own busy timeout (5 s) comes after it.
+WRITE_WAIT = 10.0
+
+
+def busy() -> Busy:
+    """The error of a write that did not get the lock in time, in the reader's language."""
+    return Busy(_("The server is busy and did not record this; nothing was lost. "
+                  "Try again in a few seconds."), retry_after=2)
+
+
+def _locked(exc: Exception) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "database table is locked" in text
 
 
 class WriteQueue:
@@ -34,16 +62,37 @@ class WriteQueue:
         self._fd: tuple[int, int] | None = None  # (pid, fd): opened after a fork, never shared
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._thread_lock:
+    def hold(self, wait: float = WRITE_WAIT) -> Iterator[None]:
+        """Hold the queue for the block; ``Busy`` when it is not ours within ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        if not self._thread_lock.acquire(timeout=wait):
+            raise busy()
+        try:
             if self._fd is None or self._fd[0] != os.getpid():
                 self._fd = (os.getpid(), os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             fd = self._fd[1]
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._flock(fd, deadline)
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    @staticmethod
+    def _flock(fd: int, deadline: float) -> None:
+        # flock has no timeout: poll, every millisecond or two, and only while another
+        # process holds it (threads of this process queue on the thread lock above).
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise busy() from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
 
 class Database:
@@ -52,6 +101,7 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.write_wait = WRITE_WAIT
         self.sessions: sessionmaker[Session] = session_factory(engine)
         url = engine.url
         self.queue: WriteQueue | None = None
@@ -63,10 +113,17 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """Commit when the block succeeds, roll back when it raises (the error goes on up).
-        On SQLite the block waits its turn in the write queue first."""
-        with self.queue.hold() if self.queue is not None else nullcontext(), \
-                self.sessions.begin() as session:
-            yield session
+        On SQLite the block waits its turn in the write queue first; ``Busy`` when the lock
+        cannot be had in time (nothing was written)."""
+        try:
+            with self.queue.hold(self.write_wait) if self.queue is not None else nullcontext(), \
+                    self.sessions.begin() as session:
+                yield session
+        # BEGIN IMMEDIATE runs in an engine event, so its failure reaches here unwrapped.
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            if _locked(exc):
+                raise busy() from exc
+            raise
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -78,6 +135,29 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    def beat(self) -> None:
+        """A worker pass ended (SQLite: a file beside the database, touched; PostgreSQL needs
+        nothing, its connections carry ``WORKER_NAME``)."""
+        if self.queue is not None:
+            path = self.queue.path.removesuffix(".writers") + ".worker"
+            with open(path, "a"):
+                os.utime(path)
+
+    def worker_seen(self) -> float | None:
+        """Seconds since a worker last finished a pass (SQLite) or a transaction (PostgreSQL);
+        None when none has been seen."""
+        url = self.engine.url
+        if self.queue is not None:
+            path = self.queue.path.removesuffix(".writers") + ".worker"
+            try:
+                return max(0.0, time.time() - os.path.getmtime(path))
+            except OSError:
+                return None
+        if url.get_backend_name() == "postgresql":
+            with self.reading() as session:
+                return maintenance.seconds_since_named_activity(session, WORKER_NAME)
+        return None
 
     def ping(self) -> str | None:
         """None when the database answers; else the kind of failure (for a health check)."""

@@ -26,8 +26,9 @@ from engine.store import timekeeping as tk
 from engine.store.prepared import batch
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.orm import Session
 
+    from engine.app.database import Database
     from engine.config import Config
     from engine.language.procedure import Procedure
 
@@ -280,11 +281,11 @@ def send_email(smtp: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
     return "250 accepted"
 
 
-def deliver_due(sessions: sessionmaker[Session], config: Config, now: datetime, *, limit: int = 100) -> tuple[int, int]:
+def deliver_due(database: Database, config: Config, now: datetime, *, limit: int = 100) -> tuple[int, int]:
     """Send what is due; returns (sent, failed attempts)."""
     settings = Settings.from_config(config)
     secrets = {h["url"]: h["secret"] for h in settings.webhooks}
-    with sessions.begin() as s:
+    with database.writing() as s:
         due = tk.lease_deliveries(s, now, limit, timedelta(seconds=settings.lease))
     sent = failed = 0
     for d in due:
@@ -303,7 +304,7 @@ def deliver_due(sessions: sessionmaker[Session], config: Config, now: datetime, 
             ok, detail = False, f"HTTP {exc.code} {exc.reason}"
         except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
             ok, detail = False, f"{type(exc).__name__}: {exc}"
-        with sessions.begin() as s:
+        with database.writing() as s:
             tk.finish_delivery(s, d["id"], ok=ok, detail=detail, now=now,
                                retry_at=None if ok else settings.retry_at(d["attempts"], now))
         sent += ok

@@ -27,8 +27,7 @@ from engine.store import latest_version
 from engine.store import timekeeping as tk
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
+    from engine.app.database import Database
     from engine.app.service import Workflow
     from engine.language.procedure import Procedure
 
@@ -37,16 +36,15 @@ _DEFAULT_CALENDAR = Calendar.from_config("default", None)
 _PAGE = 1000
 
 
-def fire_due(wf: Workflow, sessions: sessionmaker[Session], now: datetime, *, limit: int = 10_000) -> int:
+def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10_000) -> int:
     """Start every instance whose schedule or trigger fell due by ``now``; returns how many."""
-    with sessions() as s:
+    with database.reading() as s:
         installed = []
         for pid in tk.installed_procedures(s):
             proc, _ = wf.procedure(s, pid)
             if proc.starts:
                 row = latest_version(s, pid)
                 installed.append((proc, row.registered_at))
-        s.rollback()
     started = 0
     for proc, registered_at in installed:
         for rule in proc.starts:
@@ -54,13 +52,13 @@ def fire_due(wf: Workflow, sessions: sessionmaker[Session], now: datetime, *, li
                 return started
             since_default = min(registered_at, now)
             if isinstance(rule, Schedule):
-                started += _fire_schedule(wf, sessions, proc, rule, since_default, now, limit - started)
+                started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started)
             else:
-                started += _fire_trigger(wf, sessions, proc, rule, since_default, now, limit - started)
+                started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started)
     return started
 
 
-def retry_spawns(wf: Workflow, sessions: sessionmaker[Session], *, limit: int = 100) -> int:
+def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
     """Try again the linked instances that spawn steps could not open; returns how many opened.
 
     Each failure waits as a firing of rule ``spawn`` (see ``Workflow.spawn_link``); its
@@ -68,13 +66,12 @@ def retry_spawns(wf: Workflow, sessions: sessionmaker[Session], *, limit: int = 
     corrected child procedure, or a newly installed one, lets it through)."""
     from engine.app.service import SPAWN_RULE
 
-    with sessions() as s:
+    with database.reading() as s:
         pending = [(f.id, f.procedure_id, f.subject) for f in tk.failed_firings(s, SPAWN_RULE, limit)]
-        s.rollback()
     opened = 0
     for firing, procedure_id, subject in pending:
         parent_id, _, index = subject.rpartition(":")
-        with sessions.begin() as s:
+        with database.writing() as s:
             parent = store.load_instance(s, parent_id)
             links = parent.state.get("links") or []
             if not index.isdigit() or int(index) >= len(links):
@@ -95,32 +92,31 @@ def _actor(role: str):  # noqa: ANN202 - an engine.runtime.commands.Actor
     return SYSTEM if role == "system" else replace(SYSTEM, roles=frozenset({role}))
 
 
-def _fire_schedule(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: Schedule,
+def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Schedule,
                    since_default: datetime, now: datetime, limit: int) -> int:
     cal = _calendar(wf, proc)
-    with sessions.begin() as s:
+    with database.writing() as s:
         since = tk.start_rule_since(s, proc.id, rule.rule, "schedule", since_default)
         last = tk.last_firing(s, proc.id, rule.rule)
     started = 0
     for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit, calendar=cal):
         origin = {"schedule": rule.describe(), "occurrence": iso(occ)}
         due_at = iso(cal.add(occ, rule.due)) if rule.due else None
-        started += _fire(wf, sessions, proc, rule.rule, iso(occ), occ, now, rule.actor,
+        started += _fire(wf, database, proc, rule.rule, iso(occ), occ, now, rule.actor,
                          dict(rule.data), origin, due_at)
     return started
 
 
-def _fire_trigger(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: Trigger,
+def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigger,
                   since_default: datetime, now: datetime, limit: int) -> int:
     cal = _calendar(wf, proc)
-    with sessions.begin() as s:
+    with database.writing() as s:
         since = tk.start_rule_since(s, proc.id, rule.rule, "trigger", since_default)
     started = 0
     after = ""
     while started < limit:
-        with sessions() as s:
+        with database.reading() as s:
             page = tk.unfired_records(s, rule.procedure, proc.id, rule.rule, _PAGE, after)
-            s.rollback()
         if not page:
             break
         after = page[-1][0]
@@ -140,7 +136,7 @@ def _fire_trigger(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure
                 # so it is not looked at again. A record created afterwards fires even when
                 # its date + offset is already past (a contract recorded today that expires
                 # in 20 days still gets its one-month notice, at once).
-                _mark(sessions, proc, rule.rule, record_id, due, now,
+                _mark(database, proc, rule.rule, record_id, due, now,
                       f"fell due {iso(due)}, before this trigger was installed ({iso(since)})")
                 continue
             try:
@@ -148,10 +144,10 @@ def _fire_trigger(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure
                     continue
                 start_data = {k: _jsonable(e.evaluate(context)) for k, e in rule.with_}
             except ExpressionError as exc:
-                _mark(sessions, proc, rule.rule, record_id, due, now, f"expression failed: {exc.message}")
+                _mark(database, proc, rule.rule, record_id, due, now, f"expression failed: {exc.message}")
                 continue
             due_at = iso(cal.add(due, rule.due)) if rule.due else None
-            started += _fire(wf, sessions, proc, rule.rule, record_id, due, now, rule.actor,
+            started += _fire(wf, database, proc, rule.rule, record_id, due, now, rule.actor,
                              start_data, origin, due_at)
     return started
 
@@ -163,18 +159,18 @@ def _created(state: dict) -> datetime | None:
         return None
 
 
-def _mark(sessions: sessionmaker[Session], proc: Procedure, rule: str, subject: str,
+def _mark(database: Database, proc: Procedure, rule: str, subject: str,
           due: datetime, now: datetime, error: str) -> None:
-    with sessions.begin() as s:
+    with database.writing() as s:
         fid = tk.claim_firing(s, proc.id, rule, subject, due, now)
         if fid is not None:
             tk.finish_firing(s, fid, None, error)
 
 
-def _fire(wf: Workflow, sessions: sessionmaker[Session], proc: Procedure, rule: str, subject: str,
+def _fire(wf: Workflow, database: Database, proc: Procedure, rule: str, subject: str,
           due: datetime, now: datetime, actor: str, data: dict, origin: dict, due_at: str | None) -> int:
     """Claim one firing and start its instance in one transaction; 1 if this worker started it."""
-    with sessions.begin() as s:
+    with database.writing() as s:
         fid = tk.claim_firing(s, proc.id, rule, subject, due, now)
         if fid is None:
             return 0

@@ -3,13 +3,14 @@ the ``Workflow`` with its installed procedures."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from engine.app.database import Database
 from engine.app.service import Clock, Workflow, utcnow
 from engine.config import Config
-from engine.store import make_engine, upgrade
+from engine.store import current_revision, head_revision, maintenance, make_engine, upgrade
 
 
 @dataclass
@@ -35,3 +36,61 @@ def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True
     with database.writing() as session:
         workflow.load_procedures(session, library=library)
     return Services(config, database, workflow)
+
+
+@dataclass
+class Readiness:
+    """What ``/readyz`` answers: each check ``ok`` or what is wrong, in words for operators."""
+
+    checks: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return all(v == "ok" for v in self.checks.values())
+
+
+@cache
+def _head() -> str | None:
+    return head_revision()
+
+
+def readiness(services: Services, *, worker_max_age: float | None) -> Readiness:
+    """Whether this server can serve: the database answers, its schema is the one this
+    program needs, and (unless ``worker_max_age`` is None) a worker finished a pass within
+    that many seconds, so deadlines and notifications are not silently stalled."""
+    out = Readiness()
+    problem = services.database.ping()
+    out.checks["database"] = "ok" if problem is None else f"unreachable ({problem})"
+    if problem is not None:
+        return out
+    current = current_revision(services.database.engine)
+    out.checks["schema"] = "ok" if current == _head() else \
+        f"at revision {current or 'none'}, this program needs {_head()}; run `wf db upgrade`"
+    if worker_max_age is not None:
+        age = services.database.worker_seen()
+        out.checks["worker"] = (
+            "no worker has run; start `wf worker` or `wf serve --worker`" if age is None
+            else "ok" if age <= worker_max_age
+            else f"last seen {age:.0f} s ago (more than {worker_max_age:g} s); check the worker's log")
+    return out
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The gauges of ``/metrics``, read from the database when scraped."""
+
+    open_tasks: int
+    overdue_tasks: int
+    worker_lag: float  # seconds the oldest due timer has waited for a worker (0: none waiting)
+    worker_seen: float | None  # seconds since a worker last finished a pass
+    deliveries: dict[str, int]
+
+
+def figures(services: Services) -> Figures:
+    """Open and overdue tasks, how far the worker is behind, deliveries by status."""
+    now = services.now()
+    with services.database.reading() as session:
+        found = maintenance.figures(session, now)
+    lag = (now - found.oldest_due_timer).total_seconds() if found.oldest_due_timer else 0.0
+    return Figures(found.open_tasks, found.overdue_tasks, max(0.0, lag), services.database.worker_seen(),
+                   found.deliveries)

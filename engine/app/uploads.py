@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from engine.app.access import Reader
+    from engine.app.database import Database
     from engine.app.services import Services
 
 
@@ -197,19 +198,24 @@ def sweep(services: Services, *, older_than: timedelta = SWEEP_AFTER) -> int:
     than ``older_than`` ago: those of refused submissions and abandoned forms. A refused
     form shows its files again for a while (the user may fix another field and send it
     again), so they are not removed at once. Returns how many."""
-    return sweep_sessions(services.database.sessions, services.now(), older_than=older_than)
+    return sweep_sessions(services.database, services.now(), older_than=older_than)
 
 
-def sweep_sessions(sessions: sessionmaker[Session], now: datetime, *,
+def sweep_sessions(database: Database | sessionmaker[Session], now: datetime, *,
                    older_than: timedelta = SWEEP_AFTER) -> int:
-    """``sweep`` for the worker, which holds sessions rather than ``Services``."""
+    """``sweep`` for the worker, which holds its ``Database`` rather than ``Services``. Its
+    write waits in the write queue like every other (a bare session would take SQLite's
+    lock outside it)."""
+    from engine.app.database import Database
     from engine.store import upload_sweep
 
-    with sessions() as s:
+    if not isinstance(database, Database):
+        database = Database(database.kw["bind"])
+    with database.reading() as s:
         found = upload_sweep.unbound_before(s, now - older_than)
     if not found:
         return 0
-    with sessions.begin() as s:
+    with database.writing() as s:
         upload_sweep.forget(s, [i for i, _p in found])
     for _id, path in found:  # after the commit: a row never points at a deleted file
         Path(path).unlink(missing_ok=True)

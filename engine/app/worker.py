@@ -2,9 +2,11 @@
 starts, notification deliveries and the dashboard's daily figures; once (``wf worker
 --once``) or every few seconds.
 
-Every unit of work is its own transaction (a batch of instances, one start, one delivery
-lease), so a worker that dies mid-batch leaves its transaction rolled back and the work due
-for the next worker. Several workers share one database safely: instances and deliveries are
+Every unit of work is its own short write transaction through ``Database.writing()`` (a
+batch of instances, one start, one delivery lease, one procedure's dashboard figures), the
+same write queue the web requests wait in, so a web write waits for at most one batch (a few
+hundred milliseconds), never for a whole pass. A worker that dies mid-batch leaves its
+transaction rolled back and the work due for the next worker. Several workers share one database safely: instances and deliveries are
 claimed with ``FOR UPDATE SKIP LOCKED`` and automatic starts under a unique key.
 """
 
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.app import notify, scheduler, uploads
+from engine.app.database import Database
+from engine.store import kpi_rollup
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -46,35 +50,48 @@ class PassStats:
 class Worker:
     """Runs passes over what is due by ``workflow.clock()``."""
 
-    def __init__(self, workflow: Workflow, sessions: sessionmaker[Session], *, batch: int = 500) -> None:
+    def __init__(self, workflow: Workflow, database: Database | sessionmaker[Session], *,
+                 batch: int = 100) -> None:
+        # A sessionmaker (tests, benches) gets the same write queue as the server would.
+        self.database = database if isinstance(database, Database) else Database(database.kw["bind"])
         self.workflow = workflow
-        self.sessions = sessions
         self.batch = batch
 
     def run_once(self) -> PassStats:
         """Process everything due now (a backlog included) and return what was done."""
         stats = PassStats()
         self._ticks(stats)
-        stats.started = scheduler.fire_due(self.workflow, self.sessions, self.workflow.clock())
-        stats.started += scheduler.retry_spawns(self.workflow, self.sessions, limit=self.batch)
+        stats.started = scheduler.fire_due(self.workflow, self.database, self.workflow.clock())
+        stats.started += scheduler.retry_spawns(self.workflow, self.database, limit=self.batch)
         if stats.started:
             self._ticks(stats)  # a new instance may already be due (a catch-up start)
         while True:
-            sent, failed = notify.deliver_due(self.sessions, self.workflow.config,
+            sent, failed = notify.deliver_due(self.database, self.workflow.config,
                                               self.workflow.clock(), limit=self.batch)
             stats.sent += sent
             stats.failed += failed
             if sent + failed < self.batch:
                 break
-        with self.sessions.begin() as s:
-            stats.kpi_days = self.workflow.refresh_kpis(s)
+        stats.kpi_days = self._kpis()
         # Files of refused or abandoned submissions, a day on (issue 15).
-        stats.swept = uploads.sweep_sessions(self.sessions, self.workflow.clock())
+        stats.swept = uploads.sweep_sessions(self.database, self.workflow.clock())
+        self.database.beat()  # /readyz: a worker is alive and keeping up
         return stats
+
+    def _kpis(self) -> int:
+        # One procedure per transaction: a day's figures of every procedure at once held the
+        # write lock for seconds on a busy server.
+        with self.database.writing() as s:  # marks procedures without instances as counted
+            stale = kpi_rollup.stale(s, self.workflow.clock())
+        days = 0
+        for procedure_id in stale:
+            with self.database.writing() as s:
+                days += self.workflow.refresh_kpis(s, procedure_id)
+        return days
 
     def _ticks(self, stats: PassStats) -> None:
         while True:
-            with self.sessions.begin() as s:
+            with self.database.writing() as s:
                 claimed, changed = self.workflow.tick_due(s, limit=self.batch)
             stats.claimed += claimed
             stats.changed += changed
@@ -93,11 +110,12 @@ class Worker:
             stop.wait(interval)
 
 
-def start_thread(workflow: Workflow, sessions: sessionmaker[Session], *, interval: float = 5.0,
-                 batch: int = 500) -> tuple[threading.Thread, threading.Event]:
-    """The worker loop in a daemon thread (``wf serve --worker``); set the event to stop it."""
+def start_thread(workflow: Workflow, database: Database | sessionmaker[Session], *, interval: float = 5.0,
+                 batch: int = 100) -> tuple[threading.Thread, threading.Event]:
+    """The worker loop in a daemon thread (tests, the development server); set the event to
+    stop it. Never in a process that forks afterwards: see ``engine.cli.serve``."""
     stop = threading.Event()
-    thread = threading.Thread(target=Worker(workflow, sessions, batch=batch).run, args=(interval, stop),
+    thread = threading.Thread(target=Worker(workflow, database, batch=batch).run, args=(interval, stop),
                               name="qualityflow-worker", daemon=True)
     thread.start()
     return thread, stop

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -28,15 +32,23 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
 @click.option("--demo", is_flag=True, help="Create one demo user per group when there are no users.")
 @click.option("--workers", default=None, type=int,
               help="gunicorn worker processes (default: 2; 1 with the development server).")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Threads per gunicorn worker (1: one request at a time per process).")
 @click.option("--dev", is_flag=True, help="Use Flask's development server even if gunicorn is installed.")
 @click.option("--worker", "with_worker", is_flag=True,
               help="Also run the worker loop (timers, automatic starts, notifications) in a thread.")
 @click.option("--worker-interval", default=5.0, show_default=True, type=float,
               help="Seconds between worker passes (with --worker).")
 @click.pass_context
-def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, dev: bool,
+def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, threads: int, dev: bool,
               with_worker: bool, worker_interval: float) -> None:
     """Run the web server on HOST:PORT with the configured database and procedures."""
+    metrics_dir = None
+    if not dev and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Before prometheus-client is first imported (it picks its value class then): each
+        # gunicorn worker writes its counters here and /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="wf-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from web import create_app
 
     obj = ctx.find_object(dict) or {}
@@ -50,22 +62,50 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
         else:
             click.echo("Demo: the database already has users; none created.")
     click.echo(f"Serving on http://{host}:{port}/")
+    loop = None
     if with_worker:
-        # One loop in the serving process (the one-machine default); gunicorn's forked workers
-        # do not inherit the thread, so the loop runs once whatever --workers says.
-        admin.start_worker_thread(app.extensions["services"], interval=worker_interval)
-        click.echo(f"Worker loop running every {worker_interval:g} s.")
+        loop = _worker_process(obj.get("config_path"), worker_interval)
+        click.echo(f"Worker loop running every {worker_interval:g} s (process {loop.pid}).")
     try:
         import gunicorn  # noqa: F401
     except ImportError:
         dev = True
-    if dev:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
-        return
-    _gunicorn(app, host, port, workers or 2)
+    try:
+        if dev:
+            app.run(host=host, port=port, threaded=True, use_reloader=False)
+        else:
+            _gunicorn(app, host, port, workers or 2, threads)
+    finally:
+        if loop is not None:
+            _stop(loop)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
+def _worker_process(config_path: str | None, interval: float) -> subprocess.Popen:
+    """``wf worker`` as a child process. Not a thread of this process: gunicorn forks its web
+    workers (and forks again whenever one is replaced) from this process, and a fork taken
+    while the thread was inside an SQLite transaction left the children believing the lock
+    was held: every write of those workers failed with "database is locked" until restart.
+    A process of its own opens its own connections and queues for the write lock like any
+    web worker."""
+    args = [sys.executable, "-c", "from engine.cli import main; main()"]
+    if config_path:
+        args += ["--config", config_path]
+    args += ["worker", "--interval", str(interval), "--parent", str(os.getpid())]
+    return subprocess.Popen(args)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _gunicorn(app: Flask, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     engine = app.extensions["services"].database.engine
@@ -74,11 +114,25 @@ def _gunicorn(app: Flask, host: str, port: int, workers: int) -> None:
         # Connections opened by the master must not be shared with the workers.
         engine.dispose(close=False)
 
+    def child_exit(server: Any, worker: Any) -> None:
+        # A replaced worker's gauges go; its counters stay counted (prometheus-client).
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.pid)
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             settings = {
-                "bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-                "preload_app": True, "post_fork": post_fork, "accesslog": "-",
+                # Threads: a form step need not queue behind a signature's password hash (scrypt
+                # releases the GIL) or a slow page in the same process; connections are kept
+                # alive. SQLite writers of all threads and processes take turns in the write
+                # queue (engine/app/database.py).
+                "bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                "worker_class": "gthread" if threads > 1 else "sync", "keepalive": 5,
+                "preload_app": True, "post_fork": post_fork, "child_exit": child_exit,
+                # With server.json_logs each request is one JSON line (web/metrics.py) instead.
+                "accesslog": None if app.config["WF"].get("server", "json_logs", default=False) else "-",
                 "timeout": 60, "graceful_timeout": 10,
                 "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             }

@@ -4,27 +4,37 @@ starts and notification deliveries."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
+from contextlib import ExitStack
 
 import click
 
 from engine.app import admin
+from engine.app.database import WORKER_NAME
 from engine.cli import main
-from engine.cli.db import opened
+from engine.cli.db import config_of
 
 
 @main.command("worker")
 @click.option("--once", is_flag=True, help="Process what is due now (a backlog included) and exit.")
 @click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between passes.")
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(min=1),
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(min=1),
               help="Instances (and deliveries) claimed per transaction.")
+@click.option("--parent", type=int, hidden=True,
+              help="Stop when this process (the `wf serve` that started the worker) is gone.")
 @click.pass_context
-def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int) -> None:
+def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, parent: int | None) -> None:
     """Run the worker loop; several workers on several hosts may share one PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    with opened(ctx) as services:
+    with ExitStack() as stack:
+        try:  # its connections named, so /readyz on PostgreSQL sees the worker at work
+            services = stack.enter_context(admin.opened(config_of(ctx), name=WORKER_NAME))
+        except admin.SchemaOutdated as exc:
+            raise click.ClickException(exc.message) from exc
         worker = admin.worker(services, batch=batch)
         if once:
             click.echo(str(worker.run_once()))
@@ -32,6 +42,16 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int) -> N
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        if parent is not None:
+            threading.Thread(target=_orphaned, args=(parent, stop), daemon=True).start()
         click.echo(f"Worker running every {interval:g} s; Ctrl-C to stop.")
         worker.run(interval, stop)
         click.echo("Worker stopped.")
+
+
+def _orphaned(parent: int, stop: threading.Event) -> None:
+    # A `wf serve` killed with SIGKILL cannot stop its worker; the worker notices instead.
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+        time.sleep(1)

@@ -90,8 +90,9 @@ def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
 
 def add_user(session: Session, username: str, password: str, groups: Iterable[str] = (), *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
-             manager: str | None = None) -> User:
-    """Create a user; ``Conflict`` if the name is taken, ``NotFound`` for an unknown manager."""
+             manager: str | None = None, password_hash: str | None = None) -> User:
+    """Create a user; ``Conflict`` if the name is taken, ``NotFound`` for an unknown manager.
+    ``password_hash`` (of ``password``, from :func:`hash_password`) saves hashing again."""
     username = username.strip()
     if not username:
         raise WorkflowError("The user name must not be empty.")
@@ -104,7 +105,7 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
     if manager and get_user(session, manager) is None:
         raise NotFound(f"Manager {manager!r} does not exist; add that user first or leave --manager out.")
     user = User(username=username, full_name=full_name, email=email, locale=locale, manager=manager or None,
-                password_hash=hash_password(password), active=True, password_changed_at=datetime.now(UTC),
+                password_hash=password_hash or hash_password(password), active=True, password_changed_at=datetime.now(UTC),
                 created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
     session.add(user)
     session.flush()

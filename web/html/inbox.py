@@ -19,7 +19,7 @@ from flask import (
 )
 
 from engine.app import instances, tasks, uploads
-from engine.errors import FormInvalid, SignatureInvalid
+from engine.errors import Busy, FormInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
 from web.errors import status_of
@@ -77,6 +77,18 @@ def release(task_id: str):
     return redirect(url_for("inbox.index"))
 
 
+def _store_files(username: str, form):  # noqa: ANN202 - (new ids, refusals, Busy or None)
+    """The posted files stored; a busy database refuses them (nothing stored) but the page
+    still comes back with every typed value, and the files can be chosen again."""
+    if form is None:
+        return {}, [], None
+    try:
+        new, refused = uploads.store_files(services(), username, fr.posted_files(form.schema, request.files))
+    except Busy as exc:
+        return {}, [], exc
+    return new, refused, None
+
+
 # --------------------------------------------------------------------------- start
 
 
@@ -90,10 +102,11 @@ def start(procedure_id: str):
     errors: list[dict] = []
     status = 200
     if request.method == "POST":
-        new, refused = (uploads.store_files(services(), user.username, fr.posted_files(form.schema, request.files))
-                        if form else ({}, []))
+        new, refused, busy = _store_files(user.username, form)
         data = fr.parse_submission(form.schema, request.form, new) if form else {}
-        if refused:
+        if busy is not None:
+            errors, status = [{"field": "", "message": busy.message}], status_of(busy)
+        elif refused:
             errors = [{"field": r.field, "message": r.message} for r in refused]
             status = max(r.status for r in refused)
         else:
@@ -101,6 +114,8 @@ def start(procedure_id: str):
                 state = instances.start(services(), user.username, procedure_id, data, locale=get_locale())
             except FormInvalid as exc:
                 errors, status = exc.errors, status_of(exc)
+            except Busy as exc:  # the form comes back with what was typed
+                errors, status = [{"field": "", "message": exc.message}], status_of(exc)
             else:
                 flash(_("Instance {id} started.", id=state["id"]), "ok")
                 return redirect(url_for("instances.show", instance_id=state["id"]))
@@ -126,6 +141,7 @@ def task(task_id: str):
     errors: list[dict] = []
     flags: list[dict] = []
     status = 200
+    retry: dict[str, str] = {}
     notice = (_("Resumed your draft saved at {time}.", time=fmt_time(page.draft_saved_at))
               if page.draft_saved_at else None)
     comment = ""
@@ -133,15 +149,20 @@ def task(task_id: str):
         action = request.form.get("action", "submit")
         comment = request.form.get("comment", "")
         notice = None
-        new, refused = (uploads.store_files(services(), user.username, fr.posted_files(form.schema, request.files))
-                        if form else ({}, []))
+        new, refused, busy = _store_files(user.username, form)
         data = fr.parse_submission(form.schema, request.form, new) if form else {}
-        if refused:
+        if busy is not None:
+            errors, status, retry = [{"field": "", "message": busy.message}], status_of(busy), busy.headers
+        elif refused:
             errors = [{"field": r.field, "message": r.message} for r in refused]
             status = max(r.status for r in refused)
         elif action == "draft":
-            saved = tasks.save_draft(services(), _reader(), task_id, data)
-            notice = _("Draft saved at {time}.", time=fmt_time(saved))
+            try:
+                saved = tasks.save_draft(services(), _reader(), task_id, data)
+            except Busy as exc:  # the form comes back with what was typed
+                errors, status, retry = [{"field": "", "message": exc.message}], status_of(exc), exc.headers
+            else:
+                notice = _("Draft saved at {time}.", time=fmt_time(saved))
         else:
             try:
                 tasks.submit(services(), user.username, task_id, data,
@@ -153,6 +174,8 @@ def task(task_id: str):
                 errors, status = list(exc.errors) or [{"field": "", "message": exc.message}], status_of(exc)
             except SignatureInvalid as exc:
                 errors, status = [{"field": "password", "message": exc.message}], status_of(exc)
+            except Busy as exc:  # the form comes back with what was typed
+                errors, status, retry = [{"field": "", "message": exc.message}], status_of(exc), exc.headers
             else:
                 n = len(form.out_of_limits(form.clean(data), get_locale())) if form else 0
                 flash(_("Recorded; {n} value(s) are out of specification.", n=n) if n else _("Recorded."), "ok")
@@ -169,7 +192,7 @@ def task(task_id: str):
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
         notice=notice, comment=comment, users=page.users, task_id=task_id,
-    ), status
+    ), status, retry
 
 
 # --------------------------------------------------------------------------- attachments
