@@ -177,3 +177,13 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as s:
         yield s
         s.rollback()
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests() -> Iterator[None]:
+    """Each test starts in the engine's default locale: a request that ended abnormally (or a
+    test that set one) must not make the next test in this process speak Chinese."""
+    from engine import i18n
+
+    i18n.reset()
+    yield

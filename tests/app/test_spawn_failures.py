@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from engine import store
 from engine.app import scheduler
+from engine.app.database import Database
 from engine.app.service import SPAWN_RULE, Workflow
 from engine.app.worker import Worker
 from engine.config import load_config
@@ -54,7 +55,7 @@ def _write(tmp_path, pattern: str) -> None:
         FORM.format(id="strict-code", pattern=pattern), encoding="utf-8")
 
 
-def test_a_failing_spawn_does_not_block_the_submitter_and_is_retried(sessions, tmp_path):
+def test_a_failing_spawn_does_not_block_the_submitter_and_is_retried(engine, sessions, tmp_path):
     _write(tmp_path, "^[A-Z]+$")
     cfg = load_config(ROOT / "config.yaml", overrides={
         "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
@@ -76,7 +77,7 @@ def test_a_failing_spawn_does_not_block_the_submitter_and_is_retried(sessions, t
         assert failed.subject == f"{done['id']}:0" and failed.procedure_id == "child"
         assert "could not start 'child'" in failed.error
     # Still refused: retried, still recorded, nothing opened.
-    assert scheduler.retry_spawns(wf, sessions) == 0
+    assert scheduler.retry_spawns(wf, Database(engine)) == 0
     # The child procedure is corrected; the worker's next pass opens the linked instance.
     _write(tmp_path, "^[a-zA-Z]+$")
     with sessions() as s:

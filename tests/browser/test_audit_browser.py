@@ -9,7 +9,7 @@ import re
 
 from engine.store import users as user_store
 from tests.browser.conftest import ARTIFACTS
-from tests.helpers.service import add_users, answers, play
+from tests.helpers.service import PASSWORD, add_users, answers, play
 
 PID = "after-sales-inspection"
 
@@ -27,7 +27,8 @@ def test_auditor_dossier_ledger_dashboard(server, browser):
     wf = app.extensions["workflow"]
     done = play(wf, sessions, answers(f"{PID}--fail"))
     with sessions.begin() as s:
-        wf.correct(s, done["id"], "inspector1", "start", "model", "PM-9001", "型号笔误")
+        # A closed record is corrected by the quality manager, under signature (issue 14).
+        wf.correct(s, done["id"], "supervisor1", "start", "model", "PM-9001", "型号笔误", password=PASSWORD)
     script = answers(f"{PID}--pass-repair")
     script["start"]["data"] = {**script["start"]["data"], "serial_no": "SN-OPEN"}
     play(wf, sessions, script, upto=2)

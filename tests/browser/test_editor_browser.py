@@ -15,6 +15,7 @@ PID = "after-sales-inspection"
 FORM = "after-sales-inspection-result"
 PASSWORD = "s3cret-pw"
 USERS = {"qe": (["editors"], "质量工程师甲"), "mgr": (["doc-approvers"], "体系经理乙"),
+         "mgr2": (["doc-approvers"], "体系经理丙"),
          "insp": (["qa-inspectors"], "检验员丙")}
 START = {"customer": "某市人民医院", "product_name": "监护仪", "serial_no": "SN1", "quantity": 1}
 
@@ -119,8 +120,9 @@ def test_editor_walk(server, browser):
     qe.wait_for_url(re.compile(r"/instances/"))
     _shot(qe, "07-sent-for-approval")
 
-    mgr = _login(browser, base, "mgr")
-    for title, meaning in (("更改审核", "审核"), ("更改批准", "批准")):
+    # Four eyes (issue 14): the reviewer and the approver are two different people.
+    for who, title, meaning in (("mgr", "更改审核", "审核"), ("mgr2", "更改批准", "批准")):
+        mgr = _login(browser, base, who)
         mgr.goto(base + "/")
         mgr.get_by_role("link", name=title).first.click()
         mgr.wait_for_selector("form#task-form")

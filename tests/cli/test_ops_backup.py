@@ -4,8 +4,6 @@ insider edited fails the drill; nothing is overwritten by accident."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
@@ -14,8 +12,9 @@ from engine.app import backup as backups
 from engine.app.services import open_services
 from engine.cli import main
 from engine.config import load_config
-from engine.store import Event
+from engine.store import Event, make_engine
 from tests.helpers.service import add_users, config
+from tests.helpers.tamper import insider
 
 
 @pytest.fixture
@@ -58,9 +57,11 @@ def test_an_edited_backup_fails_the_drill(filled, tmp_path):
     path = tmp_path / "edited.bak"
     backups.backup(cfg, path)
     if cfg.database_url.startswith("sqlite"):
-        with sqlite3.connect(path) as conn:  # an insider changes what a step recorded
-            conn.execute("UPDATE events SET data = json_set(data, '$.customer', '别的客户') "
-                         "WHERE seq = (SELECT min(seq) FROM events)")
+        # An insider who owns the file drops the insert-only triggers, changes what a step
+        # recorded and puts them back.
+        with insider(make_engine(f"sqlite:///{path}")) as conn:
+            conn.execute(text("UPDATE events SET data = json_set(data, '$.customer', '别的客户') "
+                              "WHERE seq = (SELECT min(seq) FROM events)"))
     else:
         pytest.skip("editing a pg_dump archive is not this test's attack; the SQLite one covers the drill")
     result = _wf(cfg, "restore", str(path), "--verify-only")

@@ -90,7 +90,8 @@ def test_no_page_answers_500_whatever_its_query(app):
             url = _fill(rule, values)
             for bad in HOSTILE[:-3] + ["0", "100001", "9" * 400]:
                 r = b.c.get(url, query_string={a: bad[:5000] for a in args})
-                if r.status_code >= 500:
+                # /readyz says 503 by design while no worker has run (it ignores its query).
+                if r.status_code >= 500 and not (url == "/readyz" and r.status_code == 503):
                     failures.append((url, repr(bad)[:40], r.status_code))
     assert not failures, failures
 
