@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PASSWORD = "bench-pw"
+PASSWORD = "bench-Passw0rd-2026"  # long enough for the password policy (config auth.password)
 
 START = {"customer": "某市人民医院", "product_name": "多参数监护仪", "model": "PM-9000",
          "serial_no": "SN20260101", "quantity": 1}
