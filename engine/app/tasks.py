@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.app import access, change_control, instances, uploads
+from engine.app import access, change_control, instances, library, uploads
 from engine.app.masking import (
     holds_mask,
     in_clear,
@@ -105,14 +105,7 @@ def by_urgency(tasks: list[InboxTask], now: datetime) -> list[InboxTask]:
 
 def startable(services: Services, username: str) -> list[Procedure]:
     """The procedures (current versions) the user may start."""
-    wf = services.workflow
-    with services.database.reading() as s:
-        out = []
-        for pid in store.procedure_ids(s):
-            proc, _vid = wf.procedure(s, pid)
-            if access.may_start(proc, wf.actor(s, username, proc)):
-                out.append(proc)
-    return out
+    return [found.procedure for found in library.installed(services, username) if found.may_start]
 
 
 # --------------------------------------------------------------------------- the task page
