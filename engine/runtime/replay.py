@@ -42,12 +42,14 @@ class Replay:
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
         elif kind == "task:created" and task:
-            self.tasks[task] = {"step": e["step"], "status": "open", "assignee": None, "completed_by": None,
+            self.tasks[task] = {"step": e["step"], "status": "open", "assignee": d.get("assignee"), "completed_by": None,
                                 "signature": None}
         elif kind in _FINISHED and task in self.tasks:
             self.data[e["step"]] = dict(d.get("data") or {})
             self.tasks[task].update(status="done", completed_by=e["actor"], signature=d.get("signature"))
             self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})")
+        elif kind == "approval:decided":
+            self.data[e["step"]] = dict(d.get("data") or {})  # a multi-party approval's outcome
         elif kind == "wait:woken" and task in self.tasks:
             self.tasks[task].update(status="done", completed_by=e["actor"])
         elif kind == "task:cancelled" and task in self.tasks:
