@@ -142,6 +142,8 @@ def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendar
                                     {**(plan.get("start") or {}), **(branch.get("start") or {})})},
         "steps": [],
     }
+    if plan.get("org"):  # the org chart approvers are resolved from
+        script["org"] = plan["org"]
     visits: dict[str, int] = {}
     replay: dict[str, list[dict[str, Any]]] = {}
     if branch.get("replay"):  # answer exactly as another answers file does, only later
@@ -178,9 +180,13 @@ def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendar
         if replay:
             script["steps"].append({k: v for k, v in replay[step.id][n].items() if k != "advance"})
             continue
-        user = users[step.role]
+        # A multi-party approval: each approver's task is one visit (plan lists go approver by
+        # approver); a named approver answers their own task, a role task names its role.
+        user = task.get("assignee") or users[task["role"] or step.role]
         values = pick(data.get(step.id), n)
         entry: dict[str, Any] = {"step": step.id, "user": user}
+        if step.approvers is not None and task["role"] and not task.get("assignee"):
+            entry["role"] = task["role"]
         if step.type == "approval":
             entry["decision"] = values.pop("decision", "approve")
             entry["comment"] = values.pop("comment", "同意" if entry["decision"] == "approve" else "请修改")
