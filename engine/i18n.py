@@ -464,6 +464,33 @@ ZH: dict[str, str] = {
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":
         "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
+    # Multi-party approvals and 加签 (issue 17)
+    "no active user '{user}' to add as approver": "没有可加签的有效用户“{user}”",
+    "task '{title}' was given to you as a holder of role '{role}', which you no longer hold":
+        "任务“{title}”是按角色“{role}”指派给您的，您已不再担任该角色",
+    "task '{title}' is {user}'s own approval; only they decide it": "任务“{title}”是 {user} 本人的审批，只能由其本人决定",
+    "{user} was added to decide before you (加签); wait for their decision": "{user} 已被加签在您之前审批，请等待其决定",
+    "step '{title}' does not allow adding approvers (add_approver)": "步骤“{title}”不允许加签（未声明 add_approver）",
+    "add the approver 'before' or 'after' yourself": "请选择加签在您之前（before）还是之后（after）",
+    "say why you add an approver": "请填写加签原因",
+    "name another person to add as approver": "请指定另一位加签审批人",
+    "{user} cannot be added: approvers added here must hold role '{role}'": "不能加签 {user}：此处加签的审批人必须担任角色“{role}”",
+    "{user} is already an approver of this step": "{user} 已是此步骤的审批人",
+    "this approval was given to you by name; it cannot be released to a pool": "此审批是指名给您的，不能释放回角色待办",
+    "Approver added.": "已加签。",
+    "Approvers of this step": "本步骤审批人",
+    "you": "您",
+    "Approved": "已同意",
+    "Rejected": "已驳回",
+    "not needed any more": "无需再审批",
+    "waiting for the decision": "待审批",
+    "Add an approver (加签)": "加签",
+    "Approver": "审批人",
+    "Approver to add": "加签审批人",
+    "When they decide": "审批顺序",
+    "Before me (I wait for their decision)": "在我之前（我等待其决定）",
+    "After me": "在我之后",
+    "Add approver": "加签",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}
