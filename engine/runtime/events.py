@@ -54,6 +54,9 @@ class TaskFinished(TypedDict):
     data: dict[str, Any]  # an approval's includes ``decision`` and ``comment``
     signature: NotRequired[SignatureRecord]
     on_time: NotRequired[bool]  # when the task had a deadline
+    # One approver's decision in a multi-party approval: it is not the step's data (that is
+    # ``approval:decided``'s); a signature binds it with the data recorded before.
+    party: NotRequired[bool]
 
 
 class NoData(TypedDict):

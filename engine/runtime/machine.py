@@ -208,7 +208,7 @@ class Runtime:
         if sig and not approve:
             sig["meaning"] += signing.REJECTED  # a rejection never reads as the approval
         data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
-        self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
+        self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected", party=party)
         if task.get("reapproval"):
             return  # a re-approval signs (or refuses) the corrected record; the path stays
         if party:
@@ -477,18 +477,24 @@ class Runtime:
     # -- moving through the graph -------------------------------------------------------
 
     def _finish_task(self, w: _Work, task: Task, step: Step, data: dict[str, Any], sig: SignatureRecord | None,
-                     event: EventType) -> None:
+                     event: EventType, *, party: bool = False) -> None:
+        """Record a task done. One approver of a multi-party approval (``party``) records
+        their decision on the task and in the event; the step's data is its outcome, recorded
+        once certain (``approvals``)."""
         t = w.task(task["id"])
         t["status"], t["completed_at"], t["completed_by"] = "done", w.at, w.actor.user
         if sig:
             t["signature"] = sig
         if "decision" in data:
             t["decision"] = data["decision"]
-        w.s["data"][step.id] = data
+        if not party:
+            w.s["data"][step.id] = data
         finished: TaskFinished = {"data": data}
+        if party:
+            finished["party"] = True
         if sig:
             # Bound to the data as signed: the step's own and everything recorded before it.
-            sig["data_hash"] = signing.data_hash(w.s["data"])
+            sig["data_hash"] = signing.data_hash({**w.s["data"], step.id: data})
             finished["signature"] = sig
         due_at = task.get("due_at")
         if due_at:
