@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import CommandRejected, NotPermitted
+from engine.errors import CommandRejected, FormInvalid, NotPermitted
 from engine.i18n import _
 from engine.language.procedure import STARTER, Approvers, ApproverSource, Step
 from engine.runtime.state import PartyRound, Slot, Task
@@ -263,13 +263,13 @@ def add_approver(rt: Runtime, w: _Work, cmd: AddApprover) -> None:
     if ap is None or ap.add_from is None:
         raise NotPermitted(_("step '{title}' does not allow adding approvers (add_approver)", title=step.title))
     if cmd.position not in (BEFORE, AFTER):
-        raise CommandRejected(_("add the approver 'before' or 'after' yourself"))
+        raise _invalid("position", _("add the approver 'before' or 'after' yourself"))
     reason = (cmd.reason or "").strip()
     if not reason:
-        raise CommandRejected(_("say why you add an approver"))
+        raise _invalid("reason", _("say why you add an approver"))
     user = (cmd.user or "").strip()
     if not user or user == cmd.actor.user:
-        raise CommandRejected(_("name another person to add as approver"))
+        raise _invalid("user", _("name another person to add as approver"))
     if ap.add_from not in cmd.roles:
         role = rt.procedure.roles.get(ap.add_from, ap.add_from)
         raise NotPermitted(_("{user} cannot be added: approvers added here must hold role '{role}'",
@@ -292,3 +292,7 @@ def add_approver(rt: Runtime, w: _Work, cmd: AddApprover) -> None:
         r["queue"].append(slot)
     w.event("approval:added", {"user": user, "position": cmd.position, "reason": reason, "task": opened},
             step=step.id, task=task["id"])
+
+
+def _invalid(field: str, message: str) -> FormInvalid:
+    return FormInvalid(message, errors=[{"field": field, "message": message}])
