@@ -500,6 +500,7 @@ ZH: dict[str, str] = {
     "Before me (I wait for their decision)": "在我之前（我等待其决定）",
     "After me": "在我之后",
     "Add approver": "加签",
+    "Yours by name": "指名给我",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

@@ -56,6 +56,8 @@ class InboxTask:
     assignee: str | None
     due_at: datetime | None
     created_at: datetime
+    # A named approver's task (multi-party approval): theirs alone, never released to a pool.
+    named: bool = False
 
     @property
     def step_title(self) -> str:
@@ -92,9 +94,10 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
             if proc.id == change_control.PROCEDURE_ID and change_control.author_of(
                     s, states[row.instance_id]) == username:
                 continue  # the draft's author decides nothing on their own change
+            named = bool(states[row.instance_id]["tasks"].get(row.task_id, {}).get("named"))
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
-                                 row.due_at, row.created_at))
+                                 row.due_at, row.created_at, named))
     return out
 
 

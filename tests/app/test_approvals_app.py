@@ -129,7 +129,8 @@ def services(wf, engine):
 def test_a_named_approvers_task_is_in_their_inbox_only_and_refused_to_others(wf, sessions, services):
     state = start(wf, sessions)
     named = task_of(state, user="acceptor1")
-    assert named in {t.id for t in tasks.inbox(services, "acceptor1")}
+    [mine] = [t for t in tasks.inbox(services, "acceptor1") if t.id == named]
+    assert mine.named and mine.assignee == "acceptor1" and mine.role is None
     # inspector1 holds the role acceptor1 holds (qa-inspectors) but the task is acceptor1's own.
     for other in ("inspector1", "supervisor1"):
         assert named not in {t.id for t in tasks.inbox(services, other)}

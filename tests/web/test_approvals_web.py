@@ -87,6 +87,16 @@ def test_the_task_page_shows_the_other_approvers_and_adds_an_approver(app):
     assert "已加签" in b.get(f"/tasks/{head_task}").text
 
 
+def test_the_named_approvers_inbox_offers_no_release(app):
+    state = start(app)
+    b = Browser(app)
+    b.login("boss")
+    page = b.get("/").text
+    row = page[page.index(f'data-task="{task(state, assignee="boss")}"'):]
+    row = row[:row.index("</tr>")]
+    assert "指名给我" in row and "/release" not in row and "/claim" not in row
+
+
 def test_api_add_approver_and_its_refusals(app):
     state = start(app)
     client = app.test_client()

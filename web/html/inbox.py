@@ -56,7 +56,7 @@ def index():
     rows = [{"id": t.id, "instance": t.instance_id, "procedure": t.procedure.title,
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
-             "created_at": t.created_at}
+             "created_at": t.created_at, "named": t.named}
             for t in tasks.by_urgency(tasks.inbox(services(), user.username), now)]
     return render_template("inbox.html", tasks=rows, startable=tasks.startable(services(), user.username))
 
