@@ -599,6 +599,9 @@ def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: s
     for s in steps.values():
         if s.type == "approval":
             out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=list(APPROVAL_DECISIONS))
+        if s.approvers is not None:  # a multi-party approval's counts, for ledgers and KPIs
+            out[f"{s.id}.approvals"] = FieldInfo("approvals", "integer", "同意人数", "number")
+            out[f"{s.id}.rejections"] = FieldInfo("rejections", "integer", "驳回人数", "number")
     return out
 
 
@@ -782,7 +785,9 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
                 if key in node:
                     c.err((*path, key), f"'{key}' applies to a step with 'approvers:' (several approvers); "
                           "add 'approvers:' or remove it", key=True)
-        if "role" in node:
+        if "role" in node and _field_for_role(c, node["role"], roles, (*path, "role"), stype == "approval"):
+            pass
+        elif "role" in node:
             kw["role"] = c.ref(node["role"], roles, (*path, "role"), "role")
         elif not (stype == "approval" and "approvers" in node):
             # With 'approvers', 'role' is optional: the role approvers found nobody go to.
@@ -913,6 +918,8 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
                        "up the tree: 0 (the department itself) to 10"))
             else:
                 levels = item["levels"]
+        if kind == "role" and _field_for_role(c, value, roles, vpath, None):
+            continue
         if kind == "role":
             role = c.ref(value, roles, vpath, "role")
             if role:
@@ -994,6 +1001,22 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
             c.keys(ad, ("from",), adpath, "'add_approver'")
             add_from = c.ref(ad["from"], roles, (*adpath, "from"), "role")
     return Approvers(tuple(sources), mode, at_least, share, veto, if_nobody, nobody_role, bool(skip), add_from)
+
+
+def _field_for_role(c: ProcedureChecker, value: Any, roles: Mapping[str, str], path: YamlPath,
+                    approval: bool | None) -> bool:
+    """``role: start.approver``: a field where a role is expected. Reported with the way to
+    ask the person the field names (``approval``: on a step's ``role``; None: in approvers)."""
+    if not isinstance(value, str) or value in roles or not _FIELD_REF.match(value):
+        return False
+    if approval is None:
+        fix = f"write 'field: {value}' to ask the person it names"
+    elif approval:
+        fix = f"to ask the person it names, write 'approvers: [{{field: {value}}}]' instead of 'role'"
+    else:
+        fix = "a task step is done by a role; name one of the procedure's roles"
+    c.err(path, f"'{value}' is a field, not a role; {fix}")
+    return True
 
 
 def _parse_mode(c: ProcedureChecker, mode: Any, path: YamlPath, count: int) -> tuple[str, int, float]:

@@ -259,7 +259,8 @@ def report(proc: Procedure, sim: Simulation) -> list[str]:
         due = f" due {t['due_at']}" if t.get("due_at") else (f" wakes {t['wake_at']}" if t.get("wake_at") else "")
         late = " (missed)" if t.get("missed") else ""
         esc = f" escalated to {', '.join(t['escalated_to'])}" if t.get("escalated_to") else ""
-        lines.append(f"  {t['id']} {t['step']} [{title}] {t['kind']} role={t['role']} {t['status']}{due}{late}{esc}")
+        who = f"role={t['role']}" + (f" assignee={t['assignee']}" if t.get("named") else "")
+        lines.append(f"  {t['id']} {t['step']} [{title}] {t['kind']} {who} {t['status']}{due}{late}{esc}")
     if sim.spawned:
         lines.append("spawned:")
         for sp in sim.spawned:
