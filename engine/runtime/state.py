@@ -163,6 +163,9 @@ class InstanceState(TypedDict):
     corrections: list[Correction]
     # Multi-party approvals in progress, by step id (absent until the first one).
     approvals: NotRequired[dict[str, PartyRound]]
+    # The readable record number (流水号, ``ASI-202612-0007``), recorded in the start event;
+    # absent on instances started before numbers were given, and in simulations.
+    serial: NotRequired[str]
 
 
 def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str,

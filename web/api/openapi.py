@@ -124,7 +124,10 @@ SCHEMAS: dict[str, Any] = {
     "EventList": _obj({"instance": STR, "items": {"type": "array", "items": _ref("Event")}},
                       ["instance", "items"]),
     "Instance": _obj({
-        "id": {"type": "string", "pattern": INSTANCE_ID}, "procedure": STR, "title": STR,
+        "id": {"type": "string", "pattern": INSTANCE_ID},
+        "serial": {**NSTR, "description": "the readable record number (流水号) such as ASI-202612-0007; "
+                   "null for instances started before numbers were given"},
+        "procedure": STR, "title": STR,
         "version": _ref("Version"),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": {"type": "integer", "description": "send as expected_rev to detect concurrent changes"},
@@ -144,7 +147,7 @@ SCHEMAS: dict[str, Any] = {
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
     "InstanceSummary": _obj({
-        "id": STR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
+        "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": INT, "started_at": TIME, "started_by": STR, "ended_at": NTIME,
     }, ["id", "procedure", "version", "status", "outcome", "rev", "started_at", "started_by", "ended_at"]),

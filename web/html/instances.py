@@ -31,13 +31,19 @@ bp = Blueprint("instances", __name__)
 @bp.get("/instances")
 @login_required
 def index():
+    q = (request.args.get("q") or "").strip()
+    if q:
+        found = instances.find(services(), _reader(), q)
+        if found is not None:
+            return redirect(url_for("instances.show", instance_id=found))
+        flash(_("No record numbered {number} that you may read.", number=q), "error")
     procedure = request.args.get("procedure") or None
     status = request.args.get("status") or None
     if status not in instances.STATUSES:
         status = None
     rows, _total, titles = instances.list_instances(services(), _reader(), procedure, status, limit=200)
     items = [{**r, "procedure": titles.get(r["procedure"], r["procedure"])} for r in rows]
-    return render_template("instances.html", items=items, procedures=titles,
+    return render_template("instances.html", items=items, procedures=titles, q=q,
                            procedure=procedure, status=status, statuses=instances.STATUSES)
 
 
