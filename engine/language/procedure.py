@@ -127,7 +127,8 @@ class ApproverSource:
     kind: str
     value: str
     levels: int = 0
-    field: str | None = None  # pick: the user field that holds the starter's choice
+    # The STEP.FIELD read from the record: pick's choice, a manager's user, a department.
+    field: str | None = None
 
     def describe(self) -> str:
         if self.kind == "pick":
@@ -974,7 +975,7 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
             elif isinstance(value, str) and _FIELD_REF.match(value):
                 fld = _party_field(c, value, vpath, sid, "user" if kind == "manager" else "text")
                 if fld:
-                    sources.append(ApproverSource(kind, fld, levels))
+                    sources.append(ApproverSource(kind, fld, levels, field=fld))
             elif kind == "head_of" and isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
                 sources.append(ApproverSource(kind, str(value).strip(), levels))
             else:

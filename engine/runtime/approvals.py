@@ -83,23 +83,23 @@ def _person(w: _Work, src: ApproverSource) -> tuple[str | None, str]:
         found = _field(w, ref)
         return found, "" if found else f"'{ref}' is empty"
     if src.kind == "manager":
-        user = w.s["started_by"] if src.value == STARTER else _field(w, src.value)
+        user = _field(w, src.field) if src.field else w.s["started_by"]
         if not user:
             return None, f"'{src.value}' is empty"
         found = org.manager_of(user, src.levels)
         return found, "" if found else f"{user} has no manager {src.levels} level(s) up in the org chart"
     # head_of
     dept: str | None
-    if src.value == STARTER:
+    if src.field:
+        dept = _field(w, src.field)
+        if not dept:
+            return None, f"'{src.field}' is empty"
+    elif src.value == STARTER:
         dept = org.department_of(w.s["started_by"])
         if not dept:
             return None, f"{w.s['started_by']} has no department in the org chart"
-    elif "." in src.value and src.value.split(".", 1)[0] in w.s["data"]:
-        dept = _field(w, src.value)
-        if not dept:
-            return None, f"'{src.value}' is empty"
     else:
-        dept = src.value
+        dept = src.value  # a department's id or name, as written
     found = org.head_of(dept, src.levels)
     return found, "" if found else f"department '{dept}' ({src.levels} up) has no head in the org chart"
 
@@ -198,10 +198,12 @@ def decide(rt: Runtime, w: _Work, step: Step, task: Task, comment: str) -> str |
     r = _round(w, step.id)
     t = w.task(task["id"])
     t["comment"] = comment
-    for slot in [s for s in r["queue"] if s.get("after") == task["id"]]:
-        r["queue"].remove(slot)
-        _open(rt, w, step, r, slot)
-    return _settle(rt, w, step, r, task["id"])
+    outcome = _settle(rt, w, step, r, task["id"])
+    if outcome is None:  # approvers added after this one (加签) are asked now
+        for slot in [s for s in r["queue"] if s.get("after") == task["id"]]:
+            r["queue"].remove(slot)
+            _open(rt, w, step, r, slot)
+    return outcome
 
 
 def _counts(w: _Work, r: PartyRound) -> tuple[int, int, int, list[str]]:

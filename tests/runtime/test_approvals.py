@@ -410,3 +410,19 @@ def test_the_audit_replay_agrees_with_the_state():
         return Reject(task_for(state, role="prod"), who("p1", "prod"), "不行", signature=Signature("确认", "p1"))
 
     replay_matches(rt, [first, add, boss, qa, prod])
+
+
+def test_an_approver_added_after_is_not_asked_when_the_adders_rejection_settles_the_step():
+    rt = make(ADDING)
+    state = begin(rt)
+    mine = task_for(state, role="qa")
+    state, _ = act(rt, state, AddApprover(mine, who("q1", "qa"), "boss1", frozenset({"boss"}), "after", "把关"))
+    state, events = act(rt, state, Reject(mine, who("q1", "qa"), "不同意"))
+    assert not any(e["type"] == "task:created" and e["data"].get("assignee") == "boss1" for e in events)
+    assert state["path"][-1] == "prepare" and state["data"]["sign"]["decision"] == "reject"
+
+
+def test_head_of_a_department_named_in_the_procedure():
+    rt = make("approvers:\n  - head_of: 品质中心\n  - head_of: quality\n    levels: 1\n")
+    state = begin(rt)
+    assert [t["assignee"] for t in sign_tasks(state)] == ["qahead1", "ceo1"]
