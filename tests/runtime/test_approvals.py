@@ -426,3 +426,27 @@ def test_head_of_a_department_named_in_the_procedure():
     rt = make("approvers:\n  - head_of: 品质中心\n  - head_of: quality\n    levels: 1\n")
     state = begin(rt)
     assert [t["assignee"] for t in sign_tasks(state)] == ["qahead1", "ceo1"]
+
+
+@pytest.mark.parametrize(("condition", "problem"), [
+    ('sign.approvals == "两"', "'sign.approvals' is a number and \"两\" is text: they are never equal"),
+    ("sign.approvers > 3", "'sign.approvers' is a list and cannot be ordered with <, >, <= or >="),
+    ("sign.rejectons == 1", "unknown field 'sign.rejectons'; did you mean 'sign.rejections'?"),
+])
+def test_the_validator_knows_the_types_of_the_outcome(condition, problem):
+    from engine.language import yaml_source
+    from engine.language.procedure import parse_procedure
+
+    text = TEMPLATE.format(body="    approvers:\n      - role: qa\n      - role: prod").replace(
+        'sign.approvals >= 2 and "boss1" in sign.approvers', condition)
+    _proc, problems = parse_procedure(yaml_source.load(text, "party.yaml"), FORMS)
+    assert [p.message for p in problems] == [problem]
+
+
+def test_a_plain_approval_has_no_counts_to_read():
+    from engine.language import yaml_source
+    from engine.language.procedure import parse_procedure
+
+    text = TEMPLATE.format(body="    role: qa").replace('"boss1" in sign.approvers', "true")
+    _proc, problems = parse_procedure(yaml_source.load(text, "party.yaml"), FORMS)
+    assert [p.message for p in problems] == ["unknown field 'sign.approvals'; did you mean 'start.approver'?"]
