@@ -510,6 +510,7 @@ ZH: dict[str, str] = {
     "After me": "在我之后",
     "Add approver": "加签",
     "Yours by name": "指名给我",
+    "you have already decided in this approval; each approver decides once": "您已在本次会签中审批过；每位审批人只审批一次",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

@@ -186,7 +186,12 @@ def _open(rt: Runtime, w: _Work, step: Step, r: PartyRound, slot: Slot) -> str:
 
 
 def check_turn(w: _Work, task: Task) -> None:
-    """A task waiting for the approver added before it (加签) is not decided yet."""
+    """A task waiting for the approver added before it (加签) is not decided yet; and one
+    person decides once per approval, however many of its roles they hold."""
+    r = (w.s.get("approvals") or {}).get(task["step"])
+    if r is not None and any(w.s["tasks"][t]["status"] == "done" and w.s["tasks"][t].get("completed_by") == w.actor.user
+                             for t in r["tasks"]):
+        raise NotPermitted(_("you have already decided in this approval; each approver decides once"))
     waiting = task.get("waiting_on")
     if waiting and w.s["tasks"][waiting]["status"] == "open":
         other = w.s["tasks"][waiting].get("assignee") or waiting

@@ -450,3 +450,14 @@ def test_a_plain_approval_has_no_counts_to_read():
     text = TEMPLATE.format(body="    role: qa").replace('"boss1" in sign.approvers', "true")
     _proc, problems = parse_procedure(yaml_source.load(text, "party.yaml"), FORMS)
     assert [p.message for p in problems] == ["unknown field 'sign.approvals'; did you mean 'start.approver'?"]
+
+
+def test_one_person_holding_two_of_the_roles_decides_once():
+    rt = make(ROLES3)
+    state = begin(rt)
+    both = who("qp1", "qa", "prod")
+    state, _ = act(rt, state, Approve(task_for(state, role="qa"), both))
+    with pytest.raises(NotPermitted, match="already decided"):
+        act(rt, state, Approve(task_for(state, role="prod"), both))
+    with pytest.raises(NotPermitted, match="already decided"):  # nor a second vote the other way
+        act(rt, state, Reject(task_for(state, role="prod"), both, "再议"))
