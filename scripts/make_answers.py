@@ -19,6 +19,9 @@ Plan format::
     start: {customer: 某市人民医院}          # start-form values (others filled in)
     users: {qa_supervisor: qa1}              # role -> user name (default: ROLE + "1")
     data: {verify: {result: 有效}}           # values for every branch, per step
+                                            # (a multi-party approval: one entry per approver's
+                                            # task, in the order they are opened)
+    org: {departments: {...}, users: {...}}  # optional: the org chart (as in answer files)
     branches:
       ineffective:
         data:

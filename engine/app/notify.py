@@ -117,7 +117,7 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
             continue
         d = e.get("data") or {}
         task = tasks.get(e.get("task") or "") or {}
-        if kind == "assigned" and not (d.get("role") or d.get("to")):
+        if kind == "assigned" and not (d.get("role") or d.get("to") or d.get("assignee")):
             continue  # a wait step: nobody to tell
         step = procedure.steps.get(e.get("step") or "")
         data = {"procedure": procedure.id, "procedure_title": procedure.title,
@@ -130,6 +130,8 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
         roles: set[str] = set()
         if e["type"] == "task:reassigned":
             users.add(d["to"])
+        elif kind == "assigned" and d.get("assignee"):
+            users.add(d["assignee"])  # a named approver of a multi-party approval: theirs alone
         elif kind == "assigned":
             roles.add(d["role"])
         elif kind in ("reminder", "missed"):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import store
-from engine.app import audit, tasks
+from engine.app import audit, notifications, tasks
 from engine.app.database import Database
 from engine.app.services import Services
 from engine.errors import CommandRejected, Conflict, InstanceClosed, NotFound, NotPermitted
@@ -131,6 +131,10 @@ def test_a_named_approvers_task_is_in_their_inbox_only_and_refused_to_others(wf,
     named = task_of(state, user="acceptor1")
     [mine] = [t for t in tasks.inbox(services, "acceptor1") if t.id == named]
     assert mine.named and mine.assignee == "acceptor1" and mine.role is None
+    # Told by a notification, as role holders are of theirs; inspector1 (same groups) is not.
+    told, _unread = notifications.listing(services, "acceptor1")
+    assert [n["task"] for n in told if n["kind"] == "assigned"] == [named]
+    assert not [n for n in notifications.listing(services, "inspector1")[0] if n["task"] == named]
     # inspector1 holds the role acceptor1 holds (qa-inspectors) but the task is acceptor1's own.
     for other in ("inspector1", "supervisor1"):
         assert named not in {t.id for t in tasks.inbox(services, other)}
