@@ -672,5 +672,23 @@ i18n.add("zh", {
     "user '{user}' does not exist; see 'wf user list'": "用户“{user}”不存在；请查看 wf user list",
     "a department needs an id (e.g. quality)": "部门须有编号（如 quality）",
     "department '{id}' exists already; rename or move it instead": "部门“{id}”已存在；请改为重命名或移动它",
+    # The page (web/templates/org.html, web/html/org.py).
+    "Organisation chart": "组织架构",
+    "Organisation": "组织架构",
+    "Approvals to a manager or to the head of a department, and escalations to a manager, follow this chart. Someone without a recorded manager reports to the head of their department.":
+        "审批给“上级”或“部门负责人”以及升级给上级时，都按此架构确定人员。未填写上级的人员，以其部门负责人为上级。",
+    "Head": "负责人",
+    "none": "无",
+    "inactive": "已停用",
+    "reports to": "上级",
+    "no one": "无",
+    "No departments yet.": "尚无部门。",
+    "Without a department": "未分配部门",
+    "Download as CSV": "下载 CSV",
+    "Import a chart": "导入组织架构",
+    "A CSV file (UTF-8; Excel's 'CSV UTF-8' works) with the columns kind,id,name,parent,head,department,manager. It replaces the whole chart; a file with any bad line imports nothing.":
+        "CSV 文件（UTF-8；Excel 的“CSV UTF-8”格式即可），列为 kind,id,name,parent,head,department,manager。导入将替换整个组织架构；文件中只要有一行有误，就不会导入任何内容。",
+    "Nothing was imported; correct the lines above and upload the file again.": "未导入任何内容；请更正上面列出的行后重新上传。",
+    "Imported {departments} departments and {users} users.": "已导入 {departments} 个部门和 {users} 名用户。",
     "department '{id}' does not exist; add it first (wf org department ID --add --name NAME)": "部门“{id}”不存在；请先添加（wf org department 编号 --add --name 名称）",
 })
