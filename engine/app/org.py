@@ -76,16 +76,17 @@ _cache_lock = threading.Lock()
 _CACHE_SIZE = 8  # a process may serve several databases (tests, restore drills)
 
 
-def current_org(source: Session | Database) -> OrgChart:
+def current_org(source: Session | Database, stamp: tuple[str, int] | None = None) -> OrgChart:
     """The organisation chart as the runtime sees it, from the cache while the chart's stamp
     is unchanged (one primary-key read), else read afresh. ``source``: the session of the
-    use case, or a ``Database`` (a read session of its own)."""
+    use case, or a ``Database`` (a read session of its own). ``stamp``: the (stamp, version)
+    already read in this transaction (a step's ``StepRow.org_stamp``), saving the read."""
     reading = getattr(source, "reading", None)
     if reading is not None:
         with reading() as session:
             return current_org(session)
     session: Session = source  # type: ignore[assignment]
-    found = org_store.stamp(session)
+    found = stamp or org_store.stamp(session)
     if found is not None:
         with _cache_lock:
             chart = _cache.get(found[0])

@@ -421,10 +421,11 @@ class Workflow:
         chart = self.org_chart(session)
         return {h: m for h in sorted(holders) if (m := chart.manager_of(h))}
 
-    def org_chart(self, session: Session) -> OrgChart:
+    def org_chart(self, session: Session, stamp: tuple[str, int] | None = None) -> OrgChart:
         """The organisation chart the runtime resolves approvers and managers from, cached
-        until it changes (``engine.app.org.current_org``: one primary-key read to check)."""
-        return current_org(session)
+        until it changes (``engine.app.org.current_org``: one primary-key read to check, or
+        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``)."""
+        return current_org(session, stamp)
 
     # -- reads ------------------------------------------------------------------------------
 

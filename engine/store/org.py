@@ -33,11 +33,19 @@ _S = OrgState.__table__
 _STAMP = Prepared(select(_S.c.stamp, _S.c.version).where(_S.c.id == bindparam("b_id")))
 
 
-def stamp(session: Session) -> tuple[str, int] | None:
-    """(stamp, version) of the current chart; None when the row is missing (a database
-    that was not migrated to 0014_org17)."""
-    rows = batch(session, [(_STAMP, [{"b_id": 1}])])[0]
+#: The check as a ``prepared.batch`` call, for a step to send with its own statements.
+STAMP_CALL: tuple[Prepared, list[dict[str, Any]]] = (_STAMP, [{"b_id": 1}])
+
+
+def stamp_of(rows: list[Any]) -> tuple[str, int] | None:
+    """(stamp, version) from the rows of ``STAMP_CALL``; None when the row is missing (a
+    database that was not migrated to 0014_org17)."""
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def stamp(session: Session) -> tuple[str, int] | None:
+    """(stamp, version) of the current chart (see ``stamp_of``)."""
+    return stamp_of(batch(session, [STAMP_CALL])[0])
 
 
 @dataclass(frozen=True)

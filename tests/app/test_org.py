@@ -311,3 +311,25 @@ def test_migration_starts_the_state_row(engine):
     assert len(rows) == 1 and rows[0][0] == 0 and len(rows[0][1]) == 32 and rows[0][2] == 0
     with engine.connect() as conn:
         assert conn.execute(select(Event.id).where(Event.instance_id == "org")).first() is None
+
+
+def test_a_step_brings_the_stamp_and_sees_the_change(services):
+    """The step's own round trip (``load_for_step``) carries the chart's stamp: a change made
+    between two steps is what the second one resolves from, with no read of its own."""
+    from engine.store import repo
+
+    wf = services.workflow
+    with services.database.writing() as s:
+        wf.load_procedures(s)
+        started = wf.start(s, "after-sales-inspection", "clerk",
+                           {"customer": "c", "product_name": "p", "serial_no": "s", "quantity": 1})
+    org.import_csv(services, "cli:test", CHART)
+    with services.database.writing() as s:
+        row = repo.load_for_step(s, started["id"], "clerk")
+        first = wf.org_chart(s, row.org_stamp)
+    assert row.org_stamp[1] == first.version and first.head_of("lab") is None
+    org.save_department(services, "cli:test", "lab", head="inspector")
+    with services.database.writing() as s:
+        row2 = repo.load_for_step(s, started["id"], "clerk")
+        second = wf.org_chart(s, row2.org_stamp)
+    assert row2.org_stamp != row.org_stamp and second.head_of("lab") == "inspector"
