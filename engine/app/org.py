@@ -571,6 +571,24 @@ def view(services: Services, reader: Reader | str) -> OrgView:
     return OrgView(rows.version, out, unplaced, may_change)
 
 
+@dataclass(frozen=True)
+class Change:
+    at: Any  # datetime (UTC)
+    actor: str
+    kind: str  # imported, user_changed, department_added, department_changed
+    data: dict[str, Any]
+
+
+def history(services: Services, reader: Reader, *, limit: int = 50) -> list[Change]:
+    """The latest changes of the chart, newest first, from its audit chain: for auditors and
+    administrators (who read every record); others get none."""
+    if not reader.reads_everything:
+        return []
+    with services.database.reading() as session:
+        rows = org_store.events(session, newest=limit)
+    return [Change(r.at, r.actor, r.type.removeprefix("org:"), dict(r.data or {})) for r in rows]
+
+
 def as_dict(found: OrgView) -> dict[str, Any]:
     """The chart as JSON (``GET /api/v1/org``)."""
     def person(p: Person) -> dict[str, Any]:
@@ -687,6 +705,11 @@ i18n.add("zh", {
     "Without a department": "未分配部门",
     "Download as CSV": "下载 CSV",
     "Import a chart": "导入组织架构",
+    "Changes": "修改记录",
+    "imported": "导入",
+    "user_changed": "人员调整",
+    "department_added": "新增部门",
+    "department_changed": "部门调整",
     "A CSV file (UTF-8; Excel's 'CSV UTF-8' works) with the columns kind,id,name,parent,head,department,manager. It replaces the whole chart; a file with any bad line imports nothing.":
         "CSV 文件（UTF-8；Excel 的“CSV UTF-8”格式即可），列为 kind,id,name,parent,head,department,manager。导入将替换整个组织架构；文件中只要有一行有误，就不会导入任何内容。",
     "Nothing was imported; correct the lines above and upload the file again.": "未导入任何内容；请更正上面列出的行后重新上传。",

@@ -163,10 +163,13 @@ def touch(session: Session) -> None:
                                                           stamp=uuid.uuid4().hex))
 
 
-def events(session: Session) -> list[Any]:
-    """The chart's audit events, oldest first."""
+def events(session: Session, *, newest: int | None = None) -> list[Any]:
+    """The chart's audit events, oldest first; with ``newest``, only that many, newest first."""
     ev = Event.__table__
-    return list(session.execute(select(ev).where(ev.c.instance_id == ORG_CHAIN).order_by(ev.c.seq)))
+    stmt = select(ev).where(ev.c.instance_id == ORG_CHAIN)
+    if newest is not None:
+        return list(session.execute(stmt.order_by(ev.c.seq.desc()).limit(newest)))
+    return list(session.execute(stmt.order_by(ev.c.seq)))
 
 
 def head_problem(session: Session) -> str | None:

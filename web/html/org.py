@@ -25,7 +25,9 @@ def _reader():
 @bp.get("/org")
 @login_required
 def show():
-    return render_template("org.html", chart=org.view(services(), _reader()))
+    reader = _reader()
+    return render_template("org.html", chart=org.view(services(), reader),
+                           changes=org.history(services(), reader))
 
 
 @bp.get("/org/export.csv")
