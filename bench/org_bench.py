@@ -66,8 +66,8 @@ def run(url: str, calls: int, people: int) -> None:
     print(f"  {name:<10} unchanged chart: {cpu_us:6.1f} µs CPU, {wall_us:6.1f} µs wall per check")
     # On the step path the stamp rides in the same round trip as the instance row
     # (``repo.load_for_step``): what is left is the batch's extra statement and a dict look-up.
-    from engine.store.prepared import batch
     from engine.store.org import STAMP_CALL, stamp_of
+    from engine.store.prepared import batch
 
     with services.database.reading() as s:
         rounds = []
