@@ -536,6 +536,7 @@ class Person:
     active: bool
     manager: str | None  # as recorded
     reports_to: str | None  # who the runtime takes as manager (``OrgChart.manager_of``)
+    reports_to_name: str = ""  # their full name (the user name where none is set)
 
 
 @dataclass(frozen=True)
@@ -568,7 +569,8 @@ def view(services: Services, reader: Reader | str) -> OrgView:
     by_dept: dict[str, list[Person]] = {}
     unplaced = []
     for p in rows.people:
-        person = Person(p.username, p.full_name, p.active, p.manager, chart.manager_of(p.username))
+        boss = chart.manager_of(p.username)
+        person = Person(p.username, p.full_name, p.active, p.manager, boss, names.get(boss or "", boss or ""))
         if p.department:
             by_dept.setdefault(p.department, []).append(person)
         elif p.manager:

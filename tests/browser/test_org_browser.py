@@ -25,7 +25,8 @@ def test_org_page_on_a_phone(server, browser, tmp_path):
     page.set_input_files("#org-import input[type=file]", str(source))
     page.click("#org-import button[type=submit]")
     page.wait_for_selector('[data-dept="lab"]')
-    assert page.inner_text('[data-user="clerk"] [data-manager]') == "qhead"
+    assert page.get_attribute('[data-user="clerk"] [data-manager]', "data-manager") == "qhead"
+    assert page.inner_text('[data-user="clerk"] [data-manager]') == "QHEAD"  # the full name
     assert page.locator('[data-change="imported"]').count() == 1
     wide = page.evaluate("document.scrollingElement.scrollWidth")
     page.screenshot(path=str(ARTIFACTS / "org-390.png"), full_page=True)
