@@ -3,7 +3,7 @@ one ``org_state`` row whose version and stamp say when the chart last changed (s
 application layer caches its snapshot) and which holds the head of the chart's audit chain.
 
 Revision ID: 0014_org17
-Revises: 0013_records14_insert_only
+Revises: 0017_serials18 (written on 0013_records14_insert_only; moved after main merged 0017)
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from engine.store.tables import UTCDateTime
 
 revision = "0014_org17"
-down_revision = "0013_records14_insert_only"
+down_revision = "0017_serials18"
 branch_labels = None
 depends_on = None
 
