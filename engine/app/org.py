@@ -214,8 +214,7 @@ def check(draft: Draft, users: Mapping[str, bool], file: str = "") -> list[Probl
                 problems.append(Problem(file, *user_at(username, "manager"), _(
                     "user '{user}': manager '{manager}' is not a user; add the user first (wf user add) "
                     "or leave manager empty", user=username, manager=manager)))
-    if not problems:
-        problems += _manager_loops(draft, file, user_at, dept_at)
+    problems += _manager_loops(draft, file, user_at, dept_at)
     return sorted(set(problems))
 
 
@@ -245,7 +244,7 @@ def _manager_loops(draft: Draft, file: str, user_at: Any, dept_at: Any) -> list[
     for user in sorted({*draft.people, *heads}):
         chain, current = [user], user
         while True:
-            nxt = chart._direct_manager(current)
+            nxt = chart.manager_of(current)  # one step up (a recorded self-manager is reported above)
             if nxt is None:
                 break
             if nxt == user:

@@ -129,6 +129,10 @@ def test_loops_are_refused_with_their_path(services):
                 "user,qhead,,,,,boss\n")
     with pytest.raises(org.OrgInvalid, match="the managers of 'boss' go round in a loop: boss → deputy → qhead → boss"):
         org.import_csv(services, "cli:test", managers)
+    # a loop is named together with the other bad lines of the same file
+    with pytest.raises(org.OrgInvalid) as caught:
+        org.import_csv(services, "cli:test", managers + "user,inspector,,,,nowhere,\n")
+    assert [p.line for p in caught.value.problems] == [2, 3, 4, 5]
     # a loop through a department head: boss heads gm and reports to deputy, who is in gm
     through_head = ("kind,id,name,parent,head,department,manager\n"
                     "department,gm,总经理办公室,,boss,,\n"
