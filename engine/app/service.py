@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import store
 from engine.app import change_control, notify
+from engine.app.org import current_org
 from engine.config import Config
 from engine.errors import (
     Conflict,
@@ -192,14 +193,6 @@ class Workflow:
             raise SignatureInvalid(_("the password does not match; your signature was not recorded"))
         return Signature(meaning=step_signature, user=actor.user, name=actor.display)
 
-    # -- the organisation chart -------------------------------------------------------------
-
-    def org_chart(self, session: Session) -> OrgChart:
-        """The organisation chart that multi-party approvals resolve managers and department
-        heads from, as a snapshot for ``Runtime.apply``. Every call of ``apply`` here passes
-        it. (The org chart store, issue 17's org17 work, replaces this body.)"""
-        return EMPTY_ORG
-
     # -- the one transaction ----------------------------------------------------------------
 
     def _apply(self, session: Session, instance_id: str, make: Callable[[Runtime, dict, Actor | None], Any],
@@ -210,7 +203,10 @@ class Workflow:
                              "and try again", was=expected_rev, now=row.rev))
         rt = self.runtime(session, row.version_id)
         actor = self._actor(username, row.user, rt.procedure) if username else None
-        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock(), org=self.org_chart(session))
+        # Multi-party approvals resolve managers and heads from the chart (issue 17); the
+        # step's row brought the chart's stamp, so checking the cached snapshot costs no query.
+        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock(),
+                                 org=self.org_chart(session, row.org_stamp))
         if events:
             self._save(session, row, state, events)
         return state
@@ -440,13 +436,26 @@ class Workflow:
         return len(rows), len(notices)
 
     def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
-        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        """Managers of the people holding open tasks, for procedures that escalate to managers:
+        the organisation chart's one rule (``OrgChart.manager_of``: the recorded manager, else
+        the department head; inactive users are never one)."""
         holders: set[str] = set()
         for row in rows:
             if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
                 holders |= {t.get("assignee") or t.get("last_assignee")
                             for t in row.state["tasks"].values() if t["status"] == "open"}
-        return timekeeping.managers_of(session, holders - {None})
+        holders.discard(None)
+        if not holders:
+            return {}
+        chart = self.org_chart(session)
+        return {h: m for h in sorted(holders) if (m := chart.manager_of(h))}
+
+    def org_chart(self, session: Session, stamp: tuple[str, int] | None = None) -> OrgChart:
+        """The organisation chart the runtime resolves approvers and managers from, cached
+        until it changes (``engine.app.org.current_org``: one primary-key read to check, or
+        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``).
+        Every ``Runtime.apply`` here is given it (``org=``)."""
+        return current_org(session, stamp)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -43,14 +43,14 @@ class LedgerQuery:
 MATCHES = ("contains", "prefix", "exact")
 
 
-def _escape(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _matching(column: Any, text: str, match: str) -> Any:
     if match == "exact":
         return column == text
-    pattern = _escape(text) + "%"
+    pattern = escape_like(text) + "%"
     return column.like(pattern if match == "prefix" else "%" + pattern, escape="\\")
 
 

@@ -179,3 +179,49 @@ def test_add_approver_only_from_the_candidate_set_and_recorded(wf, sessions, ser
         assert store.load_instance(s, state["id"]).state["outcome"] == "完成"
         assert audit.verify_records(wf, s) == []  # the events replayed give the stored record
     assert row.state["tasks"][mine.rpartition(".")[2]]["waiting_on"] == added.data["task"]
+
+
+CHART_PROCEDURE = """
+id: chart-approval
+title: 上级审批
+roles:
+  inspector: 检验员
+start: {roles: [inspector], step: sign}
+steps:
+  sign:
+    type: approval
+    title: 上级与部门负责人会签
+    approvers:
+      - manager: starter
+      - head_of: starter
+        levels: 1
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+CHART = """kind,id,name,parent,head,department,manager
+department,hq,总部,,supervisor1,,
+department,lab,实验室,hq,lead1,,
+user,inspector1,,,,lab,acceptor1
+"""
+
+
+def test_the_stored_org_chart_names_the_approvers(wf, sessions, services, tmp_path: Path):
+    from engine.app import org
+
+    path = tmp_path / "chart-approval.yaml"
+    path.write_text(CHART_PROCEDURE, encoding="utf-8")
+    with sessions() as s:
+        wf.load_procedures(s, [path])
+        s.commit()
+    org.import_csv(services, "cli:test", CHART, "org.csv")
+    with sessions() as s:
+        state = wf.start(s, "chart-approval", "inspector1", {})
+        s.commit()
+    # inspector1's recorded manager; the head of the department above theirs.
+    assert sorted(t["assignee"] for t in state["tasks"].values() if t["status"] == "open") == [
+        "acceptor1", "supervisor1"]
+    for user in ("acceptor1", "supervisor1"):
+        with sessions() as s:
+            state = wf.decide(s, task_of(state, user=user), user, approve=True)
+            s.commit()
+    assert state["status"] == "completed" and state["data"]["sign"]["approvers"] == ["acceptor1", "supervisor1"]
