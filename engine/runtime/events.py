@@ -20,6 +20,9 @@ EventType = Literal[
     "task:claimed", "task:released", "task:reassigned",
     "data:corrected", "route:taken", "join:completed", "spawn:requested", "wait:woken",
     "deadline:reminder", "deadline:missed", "deadline:escalated",
+    # task actions (engine.runtime.actions)
+    "task:transferred", "task:returned", "task:recalled", "task:urged", "instance:withdrawn",
+    "cc:sent", "cc:read",
 ]
 
 
@@ -110,9 +113,38 @@ class DeadlineEscalated(TypedDict):
     reason: NotRequired[str]
 
 
+TaskTransferred = TypedDict("TaskTransferred", {"from": str | None, "to": str, "reason": str})
+
+
+class TaskReturned(TypedDict):
+    to: str  # the earlier step entered again
+    reason: str
+    resume: Literal["here", "again"]
+
+
+class TaskRecalled(TypedDict):
+    cancelled: list[str]  # the following tasks closed by the recall
+
+
+class TaskUrged(TypedDict):
+    note: str
+    holders: list[str]  # the assignee, or ``role:ID`` while unclaimed
+
+
+class InstanceWithdrawn(TypedDict):
+    reason: str
+
+
+class CcSent(TypedDict):
+    to: list[str]  # role ids and ``user:NAME``
+    note: str
+    auto: bool  # declared on the step (``cc:``), not added by a person
+
+
 EventData = (InstanceStarted | InstanceCompleted | InstanceCancelled | TaskCreated | TaskFinished
              | NoData | TaskClaimed | TaskReassigned | DataCorrected | RouteTaken | JoinCompleted
-             | SpawnRequested | WaitWoken | DeadlineNotice | DeadlineEscalated)
+             | SpawnRequested | WaitWoken | DeadlineNotice | DeadlineEscalated | TaskTransferred
+             | TaskReturned | TaskRecalled | TaskUrged | InstanceWithdrawn | CcSent)
 
 
 class Event(TypedDict):
@@ -145,4 +177,11 @@ EVENT_DATA: Mapping[EventType, type] = {
     "deadline:reminder": DeadlineNotice,
     "deadline:missed": DeadlineNotice,
     "deadline:escalated": DeadlineEscalated,
+    "task:transferred": TaskTransferred,
+    "task:returned": TaskReturned,
+    "task:recalled": TaskRecalled,
+    "task:urged": TaskUrged,
+    "instance:withdrawn": InstanceWithdrawn,
+    "cc:sent": CcSent,
+    "cc:read": NoData,
 }
