@@ -1,8 +1,8 @@
 """Branch coverage of a procedure by simulation runs: which outcomes its answer files visit.
 
 A procedure *declares* branches: every target of a conditional ``next`` (including the
-``else``), every ``on_reject`` loop of an approval, every escalation level of a deadline
-and, for a deadline without escalation, the miss itself. ``declared`` lists them,
+``else``), every ``on_reject`` loop of an approval, every ``return_to`` of a step, every
+escalation level of a deadline and, for a deadline without escalation, the miss itself. ``declared`` lists them,
 ``visited`` finds those a simulation's events show, and the shipped-procedures test checks
 that the answer files of each procedure together visit all of them.
 """
@@ -22,13 +22,15 @@ Item = tuple[str, str, str]  # (kind, step, detail)
 def declared(proc: Procedure) -> set[Item]:
     """Every branch ``proc`` declares, as ``(kind, step, detail)``:
     ``("route", step, target)``, ``("reject", step, on_reject)``,
-    ``("escalate", step, "level N")`` and ``("miss", step, "")``."""
+    ``("escalate", step, "level N")``, ``("miss", step, "")`` and, for each step a task
+    may be returned to (退回), ``("return", step, target)``."""
     out: set[Item] = set()
     for step in proc.steps.values():
         if len(step.next) > 1 or any(t.condition is not None for t in step.next):
             out |= {("route", step.id, t.target) for t in step.next}
         if step.type == "approval" and step.on_reject:
             out.add(("reject", step.id, step.on_reject))
+        out |= {("return", step.id, target) for target in step.return_to}
         if step.deadline is not None:
             if step.deadline.escalate:
                 out |= {("escalate", step.id, f"level {i + 1}") for i in range(len(step.deadline.escalate))}
@@ -52,6 +54,8 @@ def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
             out.add(("escalate", step, f"level {data['level']}"))
         elif kind == "deadline:missed":
             out.add(("miss", step, ""))
+        elif kind == "task:returned":
+            out.add(("return", step, data["to"]))
     return out
 
 
@@ -62,4 +66,5 @@ def describe(item: Item) -> str:
         "reject": f"approval '{step}' is never rejected (back to '{detail}')",
         "escalate": f"deadline of '{step}' never escalates to {detail}",
         "miss": f"deadline of '{step}' is never missed",
+        "return": f"step '{step}' is never returned to '{detail}'",
     }[kind]
