@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,14 @@ from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
 from engine.config import load_config
-from engine.errors import CommandRejected, InstanceClosed, NotFound, NotPermitted, TaskClosed, TooSoon
+from engine.errors import (
+    CommandRejected,
+    InstanceClosed,
+    NotFound,
+    NotPermitted,
+    TaskClosed,
+    TooSoon,
+)
 from engine.runtime.access import WITHDRAWN
 from engine.store import timekeeping as tk
 from engine.store import users
@@ -83,6 +92,27 @@ def intact(services: Services) -> None:
         assert verify_records(services.workflow, s) == []
 
 
+def race(*acts: Callable[[], object]) -> list:
+    """Run each action in its own thread, released together; each one's result or refusal."""
+    barrier = threading.Barrier(len(acts))
+    results: list = [None] * len(acts)
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[i] = acts[i]()
+        except Exception as exc:  # noqa: BLE001 - the loser's refusal is the result
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(acts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
 def events_of(services: Services, instance_id: str, kind: str) -> list[dict]:
     return [e for e in instances.events(services, reader("ins1"), instance_id) if e["type"] == kind]
 
@@ -126,24 +156,8 @@ def test_a_transfer_racing_a_completion_has_one_winner(services):
     for _ in range(3):
         state = started(services)
         task = open_task(state, "inspect")
-        barrier = threading.Barrier(2)
-        results: list = [None, None]
-
-        def run(i: int, act) -> None:
-            barrier.wait(timeout=30)
-            try:
-                results[i] = act()
-            except Exception as exc:  # noqa: BLE001 - the loser's refusal is the result
-                results[i] = exc
-
-        threads = [threading.Thread(target=run, args=(0, lambda: task_actions.transfer(
-                       services, "ins2", task, "ins3", "转交"))),
-                   threading.Thread(target=run, args=(1, lambda: tasks.submit(
-                       services, "ins2", task, {"verdict": "合格"})))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        results = race(partial(task_actions.transfer, services, "ins2", task, "ins3", "转交"),
+                       partial(tasks.submit, services, "ins2", task, {"verdict": "合格"}))
         losers = [r for r in results if isinstance(r, Exception)]
         assert len(losers) == 1, results
         final = state_of(services, state["id"])
@@ -209,24 +223,8 @@ def test_a_withdrawal_racing_the_first_step_done_by_another_has_one_winner(servi
     for _ in range(3):
         state = started(services)
         task = open_task(state, "inspect")
-        barrier = threading.Barrier(2)
-        results: list = [None, None]
-
-        def run(i: int, act) -> None:
-            barrier.wait(timeout=30)
-            try:
-                results[i] = act()
-            except Exception as exc:  # noqa: BLE001 - the loser's refusal is the result
-                results[i] = exc
-
-        threads = [threading.Thread(target=run, args=(0, lambda: task_actions.withdraw(
-                       services, "ins1", state["id"], "撤回"))),
-                   threading.Thread(target=run, args=(1, lambda: tasks.submit(
-                       services, "ins2", task, {"verdict": "合格"})))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        results = race(partial(task_actions.withdraw, services, "ins1", state["id"], "撤回"),
+                       partial(tasks.submit, services, "ins2", task, {"verdict": "合格"}))
         losers = [r for r in results if isinstance(r, Exception)]
         assert len(losers) == 1, results
         final = state_of(services, state["id"])
