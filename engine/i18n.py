@@ -318,6 +318,7 @@ ZH: dict[str, str] = {
     "reminder": "提醒",
     "missed": "超期",
     "escalated": "升级",
+    "transferred": "转交", "returned": "退回", "urged": "催办", "cc": "抄送",
     "Deliveries not yet made": "尚未送达的通知",
     "Channel": "渠道",
     "Recipient": "发往",

@@ -176,8 +176,8 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
                 roles.add(d["to"])
         elif kind == "completed" and state.get("started_by") not in (None, "", "system"):
             users.add(state["started_by"])
-        # a CC is read on the instance page, not on the task page
-        task_id = f"{state['id']}.{e['task']}" if e.get("task") and kind != "cc" else None
+        # a CC is read on the instance page; a returned task is closed (its step opens anew)
+        task_id = f"{state['id']}.{e['task']}" if e.get("task") and kind not in ("cc", "returned") else None
         out.append(_Notice(kind, frozenset(users), frozenset(roles), task_id, data))
     return out
 
