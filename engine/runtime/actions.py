@@ -165,7 +165,9 @@ def _urge(rt: Runtime, w: _Work, cmd: Urge) -> None:
                       retry_after=int((again - w.now).total_seconds()) + 1)
     t = w.task(task["id"])
     t["urged_at"] = w.at
-    holders = [t["assignee"]] if t["assignee"] else [f"role:{r}" for r in (t["role"], *t.get("escalated_to", [])) if r]
+    # the claimer; else the role and those it was escalated to (roles, or ``user:NAME`` for a manager)
+    holders = [t["assignee"]] if t["assignee"] else [
+        r if r.startswith("user:") else f"role:{r}" for r in (t["role"], *t.get("escalated_to", [])) if r]
     w.event("task:urged", {"note": (cmd.note or "").strip(), "holders": holders}, step=t["step"], task=t["id"])
 
 

@@ -128,7 +128,7 @@ class TaskRecalled(TypedDict):
 
 class TaskUrged(TypedDict):
     note: str
-    holders: list[str]  # the assignee, or ``role:ID`` while unclaimed
+    holders: list[str]  # the assignee; while unclaimed ``role:ID`` and ``user:NAME`` (escalated to a manager)
 
 
 class InstanceWithdrawn(TypedDict):
