@@ -125,17 +125,23 @@ def task_offers(services: Services, username: str, task_id: str) -> TaskOffers:
 def _holders(services: Services, session: Session, proc: Any, state: dict, task: dict,
              actor: Actor) -> list[tuple[str, str]]:
     """The active people a task may be transferred to (its role, or a role it was escalated
-    to, through their groups), but not its current holder nor anyone separation keeps off."""
+    to, through their groups), but not its current holder nor anyone separation keeps off.
+    One query for the groups' members, whatever their number."""
     roles = [r for r in (task.get("role"), *task.get("escalated_to", [])) if r and not r.startswith("user:")]
-    groups = {g for r in roles for g in services.config.groups_for_role(proc.id, r)}
-    members = tk.members(session, groups)
-    names = sorted({u for rows in members.values() for u, _mail in rows})
-    out = []
+    groups_of = {r: services.config.groups_for_role(proc.id, r) for r in roles}
+    members = tk.members(session, {g for gs in groups_of.values() for g in gs})
+    held: dict[str, set[str]] = {}
+    for role, groups in groups_of.items():
+        for g in groups:
+            for name, _mail in members.get(g, ()):
+                held.setdefault(name, set()).add(role)
+    names = sorted(held)
     full = user_store.full_names(session, names)
+    out = []
     for name in names:
         if name in (task.get("assignee"), actor.user if not task.get("assignee") else None):
             continue
-        target = services.workflow.actor(session, name, proc)
+        target = Actor(user=name, roles=frozenset(held[name]))
         if access.transfer_target_refusal(state, proc, task, target) is None:
             out.append((name, full.get(name, name)))
     return out

@@ -43,11 +43,24 @@ PEOPLE = {"ins1": ["qa-inspectors"], "ins2": ["qa-inspectors"], "ins3": ["qa-ins
           "head1": ["department-heads"], "sales1": ["sales-gm"], "watcher": [], "x": []}
 
 
+# A request approved first thing: the starter may withdraw it until the approver decides.
+APPROVAL_FIRST = """\
+id: actions-approval
+title: 申请审批
+roles: {inspector: 检验员, dept_head: 部门负责人}
+start: {roles: [inspector], step: approve}
+steps:
+  approve: {type: approval, title: 审批, role: dept_head, next: done}
+  done: {type: end, title: 结束, outcome: 批准}
+"""
+
+
 @pytest.fixture
 def services(engine, sessions, tmp_path: Path) -> Services:
     procs = tmp_path / "procedures"
     procs.mkdir()
     shutil.copy(LANG / "actions.yaml", procs / "actions.yaml")
+    (procs / "actions-approval.yaml").write_text(APPROVAL_FIRST, encoding="utf-8")
     cfg = load_config(ROOT / "config.yaml", overrides={"paths.procedures": str(procs), "paths.forms": str(LANG / "forms")})
     clock = Clock(datetime(2026, 11, 2, 1, 0, tzinfo=UTC))
     wf = Workflow(cfg, clock=clock)
@@ -234,6 +247,25 @@ def test_a_withdrawal_racing_the_first_step_done_by_another_has_one_winner(servi
         else:  # done first: no withdrawal any more
             assert isinstance(losers[0], NotPermitted) and "already done" in losers[0].message
             assert final["status"] == "running"
+    intact(services)
+
+
+def test_a_withdrawal_racing_the_first_approval_has_one_winner(services):
+    for _ in range(3):
+        with services.database.writing() as s:
+            state = services.workflow.start(s, "actions-approval", "ins1", {})
+        approve = open_task(state, "approve")
+        results = race(partial(task_actions.withdraw, services, "ins1", state["id"], "不需要了"),
+                       partial(tasks.submit, services, "head1", approve, {}, decision="approve", comment="同意"))
+        losers = [r for r in results if isinstance(r, Exception)]
+        assert len(losers) == 1, results
+        final = state_of(services, state["id"])
+        if results[0] is None:  # withdrawn first: nothing is left to approve
+            assert isinstance(losers[0], InstanceClosed | TaskClosed), losers[0]
+            assert (final["status"], final["outcome"]) == ("cancelled", WITHDRAWN)
+        else:  # approved first: the instance is over, there is nothing to withdraw
+            assert isinstance(losers[0], InstanceClosed) and "already completed" in losers[0].message
+            assert (final["status"], final["outcome"]) == ("completed", "批准")
     intact(services)
 
 
