@@ -54,11 +54,13 @@ def _register(app: Flask) -> None:
         kpi,
         ledgers,
         notifications,
+        org,
         task_actions,
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, task_actions.bp):
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp,
+                      task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run
@@ -71,6 +73,7 @@ def _register(app: Flask) -> None:
     oversight.init_app(app)
     editor.init_app(app)
     notifications.init_app(app)
+    inbox.init_app(app)
 
 
 def _secret(cfg) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import store
 from engine.app import change_control, notify
+from engine.app.org import current_org
 from engine.config import Config
 from engine.errors import (
     Conflict,
@@ -52,6 +53,7 @@ from engine.runtime.commands import (
     Withdraw,
 )
 from engine.runtime.machine import Runtime, next_wakeup
+from engine.runtime.org import OrgChart
 from engine.store import drafts, field_index, kpi_rollup, serials, timekeeping
 from engine.store import users as user_store
 
@@ -474,13 +476,25 @@ class Workflow:
         return len(rows), len(notices)
 
     def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
-        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        """Managers of the people holding open tasks, for procedures that escalate to managers:
+        the organisation chart's one rule (``OrgChart.manager_of``: the recorded manager, else
+        the department head; inactive users are never one)."""
         holders: set[str] = set()
         for row in rows:
             if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
                 holders |= {t.get("assignee") or t.get("last_assignee")
                             for t in row.state["tasks"].values() if t["status"] == "open"}
-        return timekeeping.managers_of(session, holders - {None})
+        holders.discard(None)
+        if not holders:
+            return {}
+        chart = self.org_chart(session)
+        return {h: m for h in sorted(holders) if (m := chart.manager_of(h))}
+
+    def org_chart(self, session: Session, stamp: tuple[str, int] | None = None) -> OrgChart:
+        """The organisation chart the runtime resolves approvers and managers from, cached
+        until it changes (``engine.app.org.current_org``: one primary-key read to check, or
+        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``)."""
+        return current_org(session, stamp)
 
     # -- reads ------------------------------------------------------------------------------
 

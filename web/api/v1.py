@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.app import cc, instances, library, notifications, people, search, task_actions, tasks
+from engine.app import (
+    cc,
+    instances,
+    library,
+    notifications,
+    org,
+    people,
+    search,
+    task_actions,
+    tasks,
+)
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -593,3 +603,23 @@ def list_cc():
 def mark_cc_read(instance_id: str):
     _body(set())
     return jsonify(_answer(cc.mark_read(services(), _user(), instance_id, answer_for=_reader())))
+
+
+# --- the organisation chart ---------------------------------------------------------------
+
+@bp.get("/org")
+def org_chart():
+    """The chart, to every caller (departments, heads and managers are no secret inside the
+    company); changes are for administrators."""
+    return jsonify(org.as_dict(org.view(services(), _reader())))
+
+
+@bp.post("/org/import")
+def org_import():
+    """Replace the whole chart with a CSV text (docs/org-chart.md); administrators only.
+    Every bad line is listed in ``errors`` (``FILE:LINE:COL``) and nothing is imported."""
+    body = _body({"csv", "file"})
+    text = _string(body, "csv", required=True) or ""
+    name = _string(body, "file") or "org.csv"
+    done = org.import_csv(services(), _reader(), text, name[:200])
+    return jsonify(departments=done.departments, users=done.users, version=done.version)

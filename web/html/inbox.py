@@ -34,6 +34,11 @@ def _attachment_info(att_id: str) -> dict | None:
     return uploads.attachment_info(services(), att_id)
 
 
+def init_app(app) -> None:  # noqa: ANN001 - Flask
+    # Recorded files show their name, and photos a thumbnail, wherever data is shown.
+    app.jinja_env.globals["attachment_info"] = _attachment_info
+
+
 def _reader():
     reader = current_reader()
     assert reader is not None  # login_required ran first
