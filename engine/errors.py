@@ -134,3 +134,15 @@ class InputTooLarge(WorkflowError):
     refused before it costs time or memory."""
 
     code = "too_large"
+
+
+class TooSoon(CommandRejected):
+    """An action repeated before it may be (a second 催办 within the hour): ``retry_after``
+    seconds until it is allowed again."""
+
+    code = "too_soon"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}

@@ -343,6 +343,7 @@ ZH: dict[str, str] = {
     "reminder": "提醒",
     "missed": "超期",
     "escalated": "升级",
+    "transferred": "转交", "returned": "退回", "urged": "催办", "cc": "抄送",
     "Deliveries not yet made": "尚未送达的通知",
     "Channel": "渠道",
     "Recipient": "发往",
@@ -518,6 +519,97 @@ ZH: dict[str, str] = {
     "Add approver": "加签",
     "Yours by name": "指名给我",
     "you have already decided in this approval; each approver decides once": "您已在本次会签中审批过；每位审批人只审批一次",
+    # Task actions (转交、退回、撤回、收回、催办、抄送): engine/runtime/access.py and actions.py
+    "no user '{name}' to send the instance to": "没有用户“{name}”，无法抄送",
+    "this task cannot be transferred": "此任务不能转交",
+    "step '{title}' does not allow transfer ('transfer: false'); do it yourself or release it":
+        "步骤“{title}”不允许转交（transfer: false）；请自行办理或释放任务",
+    "only the person holding task '{title}' may transfer it": "只有任务“{title}”的办理人可以转交",
+    "{user} does not hold role '{role}' and cannot take this task; choose someone who does":
+        "{user} 不担任角色“{role}”，不能接手此任务；请选择担任该角色的人员",
+    "{user} did '{other}' and may not do this step too (separation of duties)":
+        "{user} 办理了“{other}”，不能再办理此步骤（职责分离）",
+    "this step cannot be returned to an earlier one (it declares no 'return_to')":
+        "此步骤不能退回（未声明 return_to）",
+    "only the person holding task '{title}' may return it": "只有任务“{title}”的办理人可以退回",
+    "none of the steps this one may return to has been done in this instance":
+        "此步骤可退回的步骤在本流程中都尚未办理",
+    "'{title}' cannot be withdrawn ('withdraw: false'); ask to have it cancelled":
+        "“{title}”不允许撤回（withdraw: false）；请申请取消",
+    "only {user}, who started this instance, may withdraw it": "只有发起人 {user} 可以撤回此流程",
+    "{user} has already done '{title}'; the instance can no longer be withdrawn (ask to have it cancelled)":
+        "{user} 已办理“{title}”，流程不能再撤回（请申请取消）",
+    "this step cannot be recalled (it does not declare 'recall: true')": "此步骤不能收回（未声明 recall: true）",
+    "only the person who completed '{title}' may recall it": "只有“{title}”的办理人可以收回",
+    "a later step has been done since '{title}'; it can no longer be recalled":
+        "“{title}”之后已有步骤办理，不能再收回",
+    "'{title}' opened a linked instance; it can no longer be recalled": "“{title}”已发起关联流程，不能再收回",
+    "'{title}' has been taken up already; the submission can no longer be recalled":
+        "“{title}”已有人接手，不能再收回",
+    "someone has saved a draft on the next step; the submission can no longer be recalled":
+        "下一步已有人保存草稿，不能再收回",
+    "only an open task can be urged": "只能催办尚未办理的任务",
+    "the system does not urge; deadlines remind and escalate": "系统不催办；期限到时自动提醒和升级",
+    "you hold this task yourself; do it or transfer it": "此任务由您本人办理；请办理或转交",
+    "only the starter and those who did a step of this instance may urge it": "只有发起人和办理过本流程步骤的人员可以催办",
+    "this step does not let you add CC recipients ('cc_add: true' is not declared)":
+        "此步骤不能添加抄送人（未声明 cc_add: true）",
+    "only the person holding task '{title}' may send it to others": "只有任务“{title}”的办理人可以抄送",
+    "choose how the returned step comes back: 'here' (straight back to this step) or 'again' (along the path)":
+        "请选择退回后的流转方式：here（补正后直接回到本步骤）或 again（按流程重新流转）",
+    "a return from this step always comes back '{resume}'": "从此步骤退回后总是按“{resume}”方式流转",
+    "say why the instance is withdrawn": "请填写撤回原因",
+    "'{title}' was urged less than an hour ago; you may urge it again after {time}":
+        "“{title}”一小时内已催办过；{time} 之后可再次催办",
+    "say to whom the instance is sent (roles or users)": "请选择抄送对象（角色或用户）",
+    "unknown recipient(s) {names}: give role ids of this procedure or user:NAME":
+        "未知的抄送对象 {names}：请填写本流程的角色或 user:用户名",
+    "this instance was not sent to you (抄送), so there is nothing to mark read": "此流程未抄送给您，无需标记已阅",
+    "say why the task is transferred": "请填写转交原因",
+    "choose someone else to transfer the task to": "请选择其他人员接收转交",
+    "'{title}' may be returned only to: {steps}": "“{title}”只能退回到：{steps}",
+    "say why the task is returned and what must change": "请填写退回原因和需要修改的内容",
+    "withdrawn": "已撤回",
+    # Task actions on the pages (web/html/task_actions.py, _task_actions.html, _instance_actions.html)
+    "task:transferred": "转交", "task:returned": "退回", "task:recalled": "收回", "task:urged": "催办",
+    "instance:withdrawn": "撤回", "cc:sent": "抄送", "cc:read": "已阅",
+    "to {user}": "转交给 {user}",
+    "comes straight back here once redone": "补正后直接回到此步骤",
+    "Instance withdrawn.": "流程已撤回。",
+    "Marked read (已阅).": "已标记为已阅。",
+    "Task transferred to {user}.": "任务已转交给 {user}。",
+    "Returned; the earlier step is open again.": "已退回，前面的步骤已重新打开。",
+    "Sent for information (抄送).": "已抄送。",
+    "Recalled: the task is yours again.": "已收回，任务重新由您办理。",
+    "Urged.": "已催办。",
+    "Sent for information (抄送)": "抄送",
+    "read": "已阅",
+    "Read by": "已阅人",
+    "Mark read (已阅)": "标记已阅",
+    "Recall": "收回",
+    "may be urged again after {time}": "{time} 之后可再次催办",
+    "Recall my submission": "收回我的提交",
+    "nobody has taken up the next step yet": "下一步尚无人接手",
+    "Withdraw instance": "撤回流程",
+    "Withdraw": "撤回",
+    "Note (optional)": "附言（可选）",
+    "Urge": "催办",
+    "Transfer": "转交",
+    "Nobody else may hold this task.": "没有其他人可以接手此任务。",
+    "Return to an earlier step": "退回到前面的步骤",
+    "Reason and what must change": "退回原因及需修改的内容",
+    "Once redone": "补正后",
+    "come straight back to this step": "直接回到此步骤",
+    "walk the steps in between again": "重新经过中间的步骤",
+    "Return": "退回",
+    "More actions": "更多操作",
+    "Send for information (抄送)": "抄送",
+    "Users (names, separated by commas)": "用户（用户名，以逗号分隔）",
+    "Send": "发送",
+    "Sent to me for information (抄送)": "抄送我的",
+    "{n} unread": "{n} 条未读",
+    "unread": "未读",
+    "Nothing has been sent to you.": "暂无抄送给您的流程。",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

@@ -55,10 +55,12 @@ def _register(app: Flask) -> None:
         ledgers,
         notifications,
         org,
+        task_actions,
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp):
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp,
+                      task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run

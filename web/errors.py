@@ -22,6 +22,7 @@ from engine.errors import (
     QueryInvalid,
     SignatureInvalid,
     TaskClosed,
+    TooSoon,
     WorkflowError,
 )
 from engine.i18n import _
@@ -93,6 +94,7 @@ STATUS: dict[type[WorkflowError], int] = {
     EditError: 422,
     InputTooLarge: 413,
     TooManyAttempts: 429,
+    TooSoon: 429,
     Busy: 503,
 }
 

@@ -4,7 +4,9 @@
   instance, event, dossier, ledger and KPI of every procedure and change nothing: every
   write of the web UI and of the API refuses them with 403.
 * **Admins** (the groups of role ``admin``) read everything as well.
-* Everybody else reads the procedures in which they hold a role.
+* Everybody else reads the procedures in which they hold a role, and the single instances
+  sent to them by name (抄送 ``user:NAME``; a CC to a role reaches people who read its
+  procedure already). A CC gives reading only: acting stays the runtime's rule.
 * Who may act on a task is the runtime's one rule (``may_act``): its assignee, or while
   unassigned a holder of its role or of a role it was escalated to.
 """
@@ -105,7 +107,8 @@ def require_instance(workflow: Workflow, session: Session, reader: Reader,
     reader may read that procedure (auditors and admins read every one)."""
     inst = workflow.instance(session, instance_id, history=history)
     proc = workflow.runtime(session, inst["version"]["id"]).procedure
-    if not reader.reads_everything and not workflow.actor(session, reader.username, proc).roles:
+    if (not reader.reads_everything and not workflow.actor(session, reader.username, proc).roles
+            and not runtime_access.cc_named(inst, reader.username)):
         raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not read "
                            f"instance {instance_id}")
     return inst, proc

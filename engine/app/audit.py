@@ -291,6 +291,15 @@ def _note(proc: Procedure, e: dict[str, Any]) -> str:
         return f"{_('Comment')}: {d['data']['comment']}"
     if e["type"] == "route:taken":
         return _("to {step}", step=step_title(proc, d.get("to")))
+    if e["type"] == "task:returned":
+        return f"{_('to {step}', step=step_title(proc, d.get('to')))} ({_('Reason')}: {d.get('reason')})"
+    if e["type"] in ("task:transferred", "instance:withdrawn"):
+        target = f"{_('to {user}', user=d['to'])} " if d.get("to") else ""
+        return f"{target}({_('Reason')}: {d.get('reason')})"
+    if e["type"] == "cc:sent":
+        return ", ".join(proc.roles.get(r, r) for r in d.get("to") or ())
+    if e["type"] == "task:urged" and d.get("note"):
+        return str(d["note"])
     return ""
 
 

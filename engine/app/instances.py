@@ -208,7 +208,10 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         keys = sensitive_keys(proc)
         inst, shown = mask_instance(keys, inst, reader)
         raw_events = wf.events(s, instance_id)
-        names = user_store.full_names(s, (e["actor"] for e in raw_events))
+        people = [e["actor"] for e in raw_events]
+        people += [e["data"]["to"] for e in raw_events if e["type"] == "task:transferred"]
+        people += [r[5:] for c in inst.get("cc", []) for r in c["to"] if r.startswith("user:")]
+        names = user_store.full_names(s, people)
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
         spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)

@@ -40,27 +40,40 @@ KINDS = {
     "deadline:missed": "missed",
     "deadline:escalated": "escalated",
     "instance:completed": "completed",
+    # task actions (engine.runtime.actions)
+    "task:transferred": "transferred",
+    "task:returned": "returned",
+    "task:urged": "urged",
+    "cc:sent": "cc",
 }
-ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed")
+ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed", "transferred", "returned", "urged", "cc")
 
 _TEXT = {
     "zh": {
         "assigned": "新任务：{procedure} · {step}",
-        "returned": "被退回：{procedure} · {step}（{returned_from}，{by}：{reason}）",
+        "sent_back": "被退回：{procedure} · {step}（{returned_from}，{by}：{reason}）",
         "reminder": "即将到期：{procedure} · {step}（{due}）",
         "missed": "已超期：{procedure} · {step}（应于 {due} 完成）",
         "escalated": "超期升级（第 {level} 级）：{procedure} · {step}（应于 {due} 完成）",
         "completed": "已完成：{procedure}（结果：{outcome}）",
+        "transferred": "转交给您：{procedure} · {step}（原因：{reason}）",
+        "returned": "已退回到“{to}”：{procedure}（原因：{reason}）",
+        "urged": "催办：{procedure} · {step}{note}",
+        "cc": "抄送：{procedure} · {step}{note}",
         "sign_in_failed": "账号 {user} 登录失败（密码错误，来自 {address}）；如非本人操作，请修改密码并告知管理员",
         "locked_out": "账号 {user} 因多次密码错误已被锁定至 {until}（来自 {address}）",
     },
     "en": {
         "assigned": "New task: {procedure} · {step}",
-        "returned": "Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})",
+        "sent_back": "Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})",
         "reminder": "Due soon: {procedure} · {step} ({due})",
         "missed": "Overdue: {procedure} · {step} (was due {due})",
         "escalated": "Escalated (level {level}): {procedure} · {step} (was due {due})",
         "completed": "Completed: {procedure} (outcome: {outcome})",
+        "transferred": "Transferred to you: {procedure} · {step} (reason: {reason})",
+        "returned": "Returned to '{to}': {procedure} (reason: {reason})",
+        "urged": "Please hurry: {procedure} · {step}{note}",
+        "cc": "For your information: {procedure} · {step}{note}",
         "sign_in_failed": "Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator",
         "locked_out": "{user} is locked out after repeated wrong passwords until {until} (from {address})",
     },
@@ -88,7 +101,7 @@ def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
     """One line saying what happened, in ``locale`` (zh or en), times in local time."""
     table = _TEXT.get(locale, _TEXT["zh"])
     if kind == "assigned" and data.get("returned_from"):
-        kind = "returned"  # the work came back after a rejection: say so, and why
+        kind = "sent_back"  # the work came back after a rejection: say so, and why
     due = _local(data["due_at"], str(data.get("timezone") or "Asia/Shanghai"), locale) if data.get("due_at") else ""
     return table.get(kind, kind).format(
         procedure=data.get("procedure_title") or data.get("procedure") or "",
@@ -96,6 +109,8 @@ def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
         level=data.get("level", ""), outcome=data.get("outcome", ""),
         user=data.get("user", ""), address=data.get("address") or "?",
         returned_from=data.get("returned_from", ""), by=data.get("by", ""), reason=data.get("reason", ""),
+        to=data.get("to_title") or "",
+        note=(f"（{data['note']}）" if locale == "zh" else f" ({data['note']})") if data.get("note") else "",
         until=str(data.get("until") or "")[:16].replace("T", " "))
 
 
@@ -131,7 +146,7 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
         data = {"procedure": procedure.id, "procedure_title": procedure.title,
                 "step": e.get("step"), "step_title": step.title if step else e.get("step"),
                 "audit_event": e["type"], "at": e["at"]}
-        for key in ("due_at", "level", "to", "user", "fallback", "reason", "outcome"):
+        for key in ("due_at", "level", "to", "user", "fallback", "reason", "outcome", "note"):
             if d.get(key) is not None:
                 data[key] = d[key]
         if kind == "assigned" and rejected is not None and e["type"] == "task:created":
@@ -140,10 +155,27 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
                         reason=((rejected.get("data") or {}).get("data") or {}).get("comment", ""))
         users: set[str] = set()
         roles: set[str] = set()
-        if e["type"] == "task:reassigned":
+        if e["type"] in ("task:reassigned", "task:transferred"):
             users.add(d["to"])
         elif kind == "assigned" and d.get("assignee"):
             users.add(d["assignee"])  # a named approver of a multi-party approval: theirs alone
+        elif kind == "returned":
+            target = procedure.steps.get(d.get("to") or "")
+            data["to_title"] = target.title if target else d.get("to")
+            data["by"] = e["actor"]
+            if target is not None and target.role:
+                roles.add(target.role)  # the holders of the re-opened step
+        elif kind in ("urged", "cc"):
+            data["by"] = e["actor"]
+            for who in d.get("holders") if kind == "urged" else d.get("to") or ():
+                if who.startswith("user:"):
+                    users.add(who[5:])
+                elif who.startswith("role:"):
+                    roles.add(who[5:])
+                elif kind == "cc":
+                    roles.add(who)
+            if kind == "urged":
+                users.update(h for h in d.get("holders") or () if ":" not in h)
         elif kind == "assigned":
             roles.add(d["role"])
         elif kind in ("reminder", "missed"):
@@ -158,7 +190,8 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
                 roles.add(d["to"])
         elif kind == "completed" and state.get("started_by") not in (None, "", "system"):
             users.add(state["started_by"])
-        task_id = f"{state['id']}.{e['task']}" if e.get("task") else None
+        # a CC is read on the instance page; a returned task is closed (its step opens anew)
+        task_id = f"{state['id']}.{e['task']}" if e.get("task") and kind not in ("cc", "returned") else None
         out.append(_Notice(kind, frozenset(users), frozenset(roles), task_id, data))
     return out
 

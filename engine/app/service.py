@@ -29,26 +29,33 @@ from engine.errors import (
 from engine.i18n import _
 from engine.language.calendar import Calendar
 from engine.language.procedure import MANAGER, Library, Procedure, compile_stored, load_library
-from engine.runtime import signing
+from engine.runtime import access, signing
 from engine.runtime.commands import (
     SYSTEM,
     Actor,
     AddApprover,
     Approve,
     Cancel,
+    Cc,
+    CcRead,
     Claim,
     CompleteTask,
     Correct,
     Reassign,
+    Recall,
     Reject,
     Release,
+    Return,
     Signature,
     Start,
     Tick,
+    Transfer,
+    Urge,
+    Withdraw,
 )
 from engine.runtime.machine import Runtime, next_wakeup
 from engine.runtime.org import EMPTY_ORG, OrgChart
-from engine.store import field_index, kpi_rollup, serials, timekeeping
+from engine.store import drafts, field_index, kpi_rollup, serials, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -383,6 +390,60 @@ class Workflow:
 
         return self._apply(session, instance_id, make, username)
 
+    # -- task actions (转交、退回、撤回、收回、催办、抄送); engine.app.task_actions and engine.app.cc
+
+    def transfer(self, session: Session, task_id: str, username: str, to_user: str, reason: str) -> dict:
+        """转交 an open task to ``to_user``, whose roles are resolved here (the runtime checks
+        that they may hold it)."""
+        instance_id, local = self._task(session, task_id)
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Transfer:
+            target = self.actor(session, to_user, rt.procedure)  # NotPermitted: unknown or inactive
+            return Transfer(local, actor, target.user, target.roles, reason)
+
+        return self._apply(session, instance_id, make, username)
+
+    def return_task(self, session: Session, task_id: str, username: str, to_step: str, reason: str,
+                    resume: str = "") -> dict:
+        """退回 the instance from an open task to an earlier step."""
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Return(local, a, to_step, reason, resume), username)
+
+    def withdraw(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
+        """撤回 by the starter."""
+        state = self._apply(session, instance_id, lambda rt, s, a: Withdraw(a, reason), username)
+        change_control.after_decision(session, state)  # a withdrawn change returns its draft
+        return state
+
+    def recall(self, session: Session, task_id: str, username: str) -> dict:
+        """收回 one's last completion; the drafts saved on the tasks it opened count as touching them."""
+        instance_id, local = self._task(session, task_id)
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> Recall:
+            task = state["tasks"].get(local)
+            later = [f"{instance_id}.{t['id']}" for t in access.following(state, task)] if task else []
+            return Recall(local, actor, drafts=drafts.any_on(session, later))
+
+        return self._apply(session, instance_id, make, username)
+
+    def urge(self, session: Session, task_id: str, username: str, note: str = "") -> dict:
+        """催办 the holders of an open task (once an hour per task)."""
+        instance_id, local = self._task(session, task_id)
+        return self._apply(session, instance_id, lambda rt, s, a: Urge(local, a, note), username)
+
+    def cc(self, session: Session, task_id: str, username: str, recipients: Iterable[str], note: str = "") -> dict:
+        """抄送 from an open task to roles and ``user:NAME`` (each named user must exist)."""
+        instance_id, local = self._task(session, task_id)
+        wanted = tuple(recipients)
+        for r in wanted:
+            if r.startswith("user:") and user_store.identity(session, r[5:]) is None:
+                raise NotFound(_("no user '{name}' to send the instance to", name=r[5:]))
+        return self._apply(session, instance_id, lambda rt, s, a: Cc(local, a, wanted, note), username)
+
+    def cc_read(self, session: Session, instance_id: str, username: str) -> dict:
+        """已阅: a CC recipient records that they read the instance."""
+        return self._apply(session, instance_id, lambda rt, s, a: CcRead(a), username)
+
     def kpi_keys(self, session: Session, procedure_id: str) -> frozenset[str]:
         """The field-index keys the dashboard counts for a procedure, over all its versions."""
         return frozenset().union(*(rt.procedure.records.kpi_keys for rt in self.versions(session, procedure_id)))
@@ -476,6 +537,7 @@ class Workflow:
             "ended_at": state.get("ended_at"), "origin": state.get("origin"),
             "data": state["data"], "corrections": corrections, "path": state["path"],
             "tasks": _signed_before(state), "links": self._links(session, row.id, state),
+            "cc": state.get("cc", []), "cc_read": state.get("cc_read", {}),
         }
         if history:
             out["history"] = [_event_view(e) for e in events]

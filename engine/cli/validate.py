@@ -80,6 +80,9 @@ def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
         failed.append(f"expected path {expect['path']}, got {sim.path}")
     if "outcome" in expect and expect["outcome"] != sim.outcome:
         failed.append(f"expected outcome {expect['outcome']!r}, got {sim.outcome!r}")
+    status = sim.state["status"] if sim.state else None
+    if "status" in expect and expect["status"] != status:
+        failed.append(f"expected status {expect['status']!r}, got {status!r}")
     spawned = [sp.procedure for sp in sim.spawned if sp.state is not None]
     if "spawned" in expect and list(expect["spawned"]) != spawned:
         failed.append(f"expected spawned {expect['spawned']}, got {spawned}")

@@ -61,14 +61,17 @@ def default_serial_prefix(procedure_id: str) -> str:
 
 TOP_KEYS = {
     "id": True, "title": True, "description": False, "source": False, "calendar": False, "serial": False,
-    "roles": True, "start": True, "steps": True, "starts": False,
+    "roles": True, "start": True, "steps": True, "starts": False, "withdraw": False,
     **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
+#: The task actions a person's step may declare (docs/procedure-language.md, "Task actions").
+ACTION_KEYS = {"transfer", "return_to", "resume", "recall", "cc", "cc_add"}
+RESUME_CHOICES = ("again", "here", "choose")
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline", "separate_from"},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from", *ACTION_KEYS},
     "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction",
-                 *APPROVAL_PARTY_KEYS},
+                 *APPROVAL_PARTY_KEYS, *ACTION_KEYS},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -198,6 +201,18 @@ class Step:
     on_correction: str | None = None
     # A multi-party approval: who approves and how their decisions combine.
     approvers: Approvers | None = None
+    # Task actions (engine.runtime.actions). 转交 to another holder of the role:
+    transfer: bool = True
+    # 退回: earlier steps this one may send the instance back to, and how it comes back:
+    # ``again`` (the path is walked again), ``here`` (straight back here) or ``choose``.
+    return_to: tuple[str, ...] = ()
+    resume: str = "again"
+    # 收回: whoever completed this step may take it back while the next tasks are untouched.
+    recall: bool = False
+    # 抄送 when the step is completed: role ids and ``user:NAME``; and whether the person
+    # working on it may send it to others (``cc_add``).
+    cc: tuple[str, ...] = ()
+    cc_add: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -229,6 +244,8 @@ class Procedure:
     text: str = field(default="", repr=False)
     starts: tuple[Any, ...] = ()  # engine.language.starts.Schedule | Trigger
     records: Records = field(default_factory=Records, repr=False)
+    # 撤回: whether the starter may withdraw an instance nobody else has worked on yet.
+    withdraw: bool = True
     # The prefix of the record numbers (流水号 ``PREFIX-YYYYMM-NNNN``): ``serial:`` or the
     # initials of the id (after-sales-inspection: ASI).
     serial: str = ""
@@ -591,6 +608,16 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         _check_parallel(c, steps)
         _check_expressions(c, steps, start_step, start_form)
 
+    withdraw = True
+    if "withdraw" in raw:
+        if not isinstance(raw["withdraw"], bool):
+            c.err(("withdraw",), "'withdraw' is true (the default: the starter may withdraw an instance "
+                                 "nobody else has worked on) or false")
+        else:
+            withdraw = raw["withdraw"]
+    if steps and start_step in steps and not c.broken_links and len(steps) == len(steps_raw):
+        _check_returns(c, steps, start_step)
+
     records = Records()
     if steps and any(k in raw for k in RECORD_KEYS):
         records = parse_records(raw, _record_fields(c, steps, start_form), c.err)
@@ -605,7 +632,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         forms={f: forms[f] for f in sorted(used_forms)},
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
         calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
-        records=records, serial=serial or default_serial_prefix(pid or ""),
+        records=records, serial=serial or default_serial_prefix(pid or ""), withdraw=withdraw,
     )
     return proc, []
 
@@ -847,6 +874,7 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
                 kw["separate_from"] = tuple(
                     t for i, x in enumerate(sep)
                     if (t := c.ref(x, ["start", *step_ids], (*path, "separate_from", i), "step")))
+        kw.update(_parse_actions(c, sid, node, roles, step_ids, path))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:
@@ -1080,6 +1108,115 @@ def _party_field(c: ProcedureChecker, value: Any, path: YamlPath, sid: str, need
         return None
     c.party_fields.append((sid, value, path, need))
     return value
+
+
+def _flag(c: ProcedureChecker, node: Mapping[str, Any], key: str, path: YamlPath, meaning: str) -> bool | None:
+    if key not in node:
+        return None
+    if not isinstance(node[key], bool):
+        c.err((*path, key), f"'{key}' is true or false: {meaning}")
+        return None
+    return bool(node[key])
+
+
+def _parse_actions(c: ProcedureChecker, sid: str, node: Mapping[str, Any], roles: Mapping[str, str],
+                   step_ids: list[str], path: YamlPath) -> dict[str, Any]:
+    """The task actions of a person's step: transfer, return_to, resume, recall, cc, cc_add."""
+    kw: dict[str, Any] = {}
+    for key, meaning in (("transfer", "whether the holder may hand the task to another holder of its role "
+                                      "(default true)"),
+                         ("recall", "whether whoever completed the step may take it back while the next "
+                                    "step is untouched (default false)"),
+                         ("cc_add", "whether the person working on the step may send the instance to "
+                                    "others to read (default false)")):
+        flag = _flag(c, node, key, path, meaning)
+        if flag is not None:
+            kw[key] = flag
+    if "return_to" in node:
+        raw = node["return_to"]
+        raw = [raw] if isinstance(raw, str) else raw
+        if not isinstance(raw, list) or not raw:
+            c.err((*path, "return_to"), "'return_to' lists the earlier steps this one may send the instance "
+                                        "back to, e.g. [analyse]")
+        else:
+            kw["return_to"] = tuple(t for i, x in enumerate(raw)
+                                    if (t := c.ref(x, step_ids, (*path, "return_to", i), "step")))
+    if "resume" in node:
+        value = node["resume"]
+        if value not in RESUME_CHOICES:
+            c.err((*path, "resume"), "'resume' is again (after a return the path is walked again, the "
+                                     "default), here (the returned step comes straight back here) or "
+                                     "choose (whoever returns chooses)")
+        elif "return_to" not in node:
+            c.err((*path, "resume"), "'resume' says how a return comes back; add 'return_to: [STEP]' or "
+                                     "remove it")
+        else:
+            kw["resume"] = value
+    if "cc" in node:
+        raw = node["cc"]
+        raw = [raw] if isinstance(raw, str) else raw
+        if not isinstance(raw, list) or not raw:
+            c.err((*path, "cc"), "'cc' lists who is sent the instance to read when this step is completed: "
+                                 "role ids or user:NAME, e.g. [sales_manager, user:zhang3]")
+        else:
+            out = []
+            for i, x in enumerate(raw):
+                if isinstance(x, str) and x.startswith("user:"):
+                    if not x[5:].strip():
+                        c.err((*path, "cc", i), "'user:' needs a user name after it, e.g. user:zhang3")
+                    else:
+                        out.append(x)
+                elif (r := c.ref(x, roles, (*path, "cc", i), "role")):
+                    out.append(r)
+            kw["cc"] = tuple(out)
+    return kw
+
+
+def _check_returns(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
+    """``return_to`` names steps that come before (the returned step can lead here), that a
+    person works on, and that no parallel branch holds (a return closes every open task)."""
+    preds: dict[str, set[str]] = {s: set() for s in steps}
+    for step in steps.values():
+        for t in step.targets:
+            if t in preds:
+                preds[t].add(step.id)
+    inside: set[str] = set()
+    for s in steps.values():
+        if s.type != "parallel" or not s.join:
+            continue
+        todo = list(s.branches)
+        while todo:
+            x = todo.pop()
+            if x == s.join or x in inside or x not in steps:
+                continue
+            inside.add(x)
+            todo.extend(steps[x].targets)
+    for step in steps.values():
+        if not step.return_to:
+            continue
+        before: set[str] = set()
+        todo = list(preds[step.id])
+        while todo:
+            x = todo.pop()
+            if x in before:
+                continue
+            before.add(x)
+            todo.extend(preds[x])
+        for i, target in enumerate(step.return_to):
+            where = ("steps", step.id, "return_to", i)
+            if target == step.id:
+                c.err(where, f"step '{step.id}' cannot return to itself; name an earlier step")
+            elif target not in before:
+                earlier = sorted(t for t in before if steps[t].is_human)
+                c.err(where, f"'{target}' does not come before '{step.id}', so nothing can be returned to it; "
+                             f"return_to names earlier steps on the path here"
+                             + (f" ({', '.join(earlier)})" if earlier else ""))
+            elif not steps[target].is_human:
+                c.err(where, f"'{target}' is a {steps[target].type} step; a return re-opens a task or "
+                             "approval step for someone to do again")
+            elif target in inside:
+                c.err(where, f"'{target}' is inside a parallel branch; a return closes every open task, so "
+                             "return to a step before the parallel step")
 
 
 def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:

@@ -118,7 +118,33 @@ def mermaid(proc: Procedure) -> str:
             lines.append(f"  {sid} --> {_node(b)}")
         if step.on_reject:
             lines.append(f"  {sid} -.->|驳回| {_node(step.on_reject)}")
+        for target in step.return_to:
+            lines.append(f"  {sid} -.->|退回| {_node(target)}")
     return "\n".join(lines)
+
+
+def actions_text(proc: Procedure) -> list[str]:
+    """The task actions the procedure declares beyond the defaults (转交 allowed, 撤回 allowed)."""
+    out = []
+    for s in proc.steps.values():
+        parts = []
+        if s.return_to:
+            back = "补正后直接回到本步骤" if s.resume == "here" else ("由退回人选择" if s.resume == "choose" else "按流程重新流转")
+            parts.append(f"可退回到{'、'.join(proc.steps[t].title for t in s.return_to)}（{back}）")
+        if s.recall:
+            parts.append("办理人可在下一步接手前收回")
+        if s.cc:
+            who = "、".join(r[5:] if r.startswith("user:") else proc.roles.get(r, r) for r in s.cc)
+            parts.append(f"办理后抄送{who}")
+        if s.cc_add:
+            parts.append("办理人可添加抄送")
+        if s.is_human and not s.transfer:
+            parts.append("不可转交")
+        if parts:
+            out.append(f"- {s.title}：{'；'.join(parts)}")
+    if not proc.withdraw:
+        out.append("- 发起人不可撤回")
+    return out
 
 
 def deadline_text(proc: Procedure, deadline: Deadline) -> str:
@@ -199,6 +225,9 @@ def section(proc: Procedure, cfg: RoleGroups | None) -> str:
     if spawns:
         out.append("关联流程：" + "；".join(f"{s.title} → `{s.procedure}`" for s in spawns) + "。")
         out.append("")
+    actions = actions_text(proc)
+    if actions:
+        out += ["任务操作（转交、退回、撤回、收回、催办、抄送；见 docs/procedure-language.md）：", "", *actions, ""]
     starts = starts_text(proc)
     if starts:
         out += ["自动启动（由 worker 执行；也可手工发起）：", "", *starts, ""]

@@ -10,6 +10,7 @@ Each takes the actor's procedure roles as resolved by the application layer (``A
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.errors import NotPermitted
@@ -20,6 +21,9 @@ from engine.runtime.commands import Actor
 __all__ = [
     "ADMIN", "CLOSED_CORRECTION_ROLE", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
+    "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
+    "recall_refusal", "return_refusal", "return_targets", "transfer_refusal", "transfer_target_refusal",
+    "urge_refusal", "withdraw_refusal",
 ]
 
 ADMIN = "admin"
@@ -154,3 +158,161 @@ def may_correct(procedure: Procedure, step_id: str, actor: Actor, status: str = 
     if status != "running":
         return bool(actor.roles & closed_correction_roles(procedure))
     return bool(actor.roles & correction_roles(procedure, step_id))
+
+
+# --------------------------------------------------------------------------- task actions
+# 转交、退回、撤回、收回、催办、抄送 (``engine.runtime.actions`` applies them). Each rule answers
+# with the reason it refuses, in words for the person refused, or None when it allows: the
+# runtime raises that reason, the pages and the API offer the action only where it is None.
+
+#: A task is urged at most once in this time.
+URGE_INTERVAL = timedelta(hours=1)
+#: The outcome a withdrawn instance ends with (shown as 已撤回).
+WITHDRAWN = "withdrawn"
+
+
+def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor) -> str | None:
+    """转交: whoever may act on the task (or an administrator), on a step that allows it."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.is_human or task.get("reapproval"):
+        return _("this task cannot be transferred")
+    if not step.transfer:
+        return _("step '{title}' does not allow transfer ('transfer: false'); do it yourself or release it",
+                 title=step.title)
+    if actor.system or not (may_act(task, actor) or ADMIN in actor.roles):
+        return _("only the person holding task '{title}' may transfer it", title=step.title)
+    return None
+
+
+def transfer_target_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                            target: Actor) -> str | None:
+    """Whom a task may be transferred to: someone who may hold it (its role, or a role it
+    was escalated to), kept from it by no separation of duties."""
+    if not holds(task, target):
+        role = procedure.roles.get(task.get("role") or "", task.get("role"))
+        return _("{user} does not hold role '{role}' and cannot take this task; choose someone who does",
+                 user=target.user, role=role)
+    other = separation_conflict(state, procedure, task, target)
+    if other is not None:
+        done = _("the start") if other == "start" else procedure.steps[other].title
+        return _("{user} did '{other}' and may not do this step too (separation of duties)",
+                 user=target.user, other=done)
+    return None
+
+
+def return_refusal(state: Mapping[str, Any], task: Mapping[str, Any], procedure: Procedure,
+                   actor: Actor) -> str | None:
+    """退回: whoever may act on the task, on a step declaring ``return_to`` (which earlier step
+    is checked when the target is known: ``return_targets``)."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.return_to or task.get("reapproval"):
+        return _("this step cannot be returned to an earlier one (it declares no 'return_to')")
+    if not may_act(task, actor):
+        return _("only the person holding task '{title}' may return it", title=step.title)
+    if not return_targets(state, task, procedure):
+        return _("none of the steps this one may return to has been done in this instance")
+    return None
+
+
+def return_targets(state: Mapping[str, Any], task: Mapping[str, Any], procedure: Procedure) -> list[str]:
+    """The steps ``task`` may be returned to: declared in ``return_to`` and on this instance's path."""
+    step = procedure.steps.get(task["step"])
+    path = set(state.get("path") or ())
+    return [s for s in (step.return_to if step else ()) if s in path]
+
+
+def withdraw_refusal(state: Mapping[str, Any], procedure: Procedure, actor: Actor) -> str | None:
+    """撤回: the starter, while the instance runs and nobody else has done a step of it (the
+    starter's own steps, such as a registration right after starting, do not count)."""
+    if state.get("status") != "running":
+        return _("the instance is already {status}", status=_(state.get("status") or ""))
+    if not procedure.withdraw:
+        return _("'{title}' cannot be withdrawn ('withdraw: false'); ask to have it cancelled",
+                 title=procedure.title)
+    if actor.system or state.get("started_by") != actor.user:
+        return _("only {user}, who started this instance, may withdraw it", user=state.get("started_by"))
+    for t in state["tasks"].values():
+        if t["kind"] != "wait" and t["status"] == "done" and t.get("completed_by") != actor.user:
+            title = procedure.steps[t["step"]].title if t["step"] in procedure.steps else t["step"]
+            return _("{user} has already done '{title}'; the instance can no longer be withdrawn (ask to "
+                     "have it cancelled)", user=t.get("completed_by"), title=title)
+    return None
+
+
+def recall_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                   actor: Actor, *, drafts: bool = False) -> str | None:
+    """收回: the person who completed the task, on a step declaring ``recall: true``, while it is
+    the last one done and the tasks its completion opened are untouched: not claimed, not
+    decided, no draft saved on them (``drafts``, from the store), no linked instance opened."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.recall:
+        return _("this step cannot be recalled (it does not declare 'recall: true')")
+    if state.get("status") != "running":
+        return _("the instance is already {status}", status=_(state.get("status") or ""))
+    if task["status"] != "done" or task.get("completed_by") != actor.user or actor.system:
+        return _("only the person who completed '{title}' may recall it", title=step.title)
+    last = state.get("last_done")
+    if not last or last["task"] != task["id"]:
+        return _("a later step has been done since '{title}'; it can no longer be recalled", title=step.title)
+    if len(state.get("links") or ()) != last["links"]:
+        return _("'{title}' opened a linked instance; it can no longer be recalled", title=step.title)
+    for t in following(state, task):
+        if t["status"] != "open" or t["kind"] == "wait" or t.get("assignee"):
+            title = procedure.steps[t["step"]].title if t["step"] in procedure.steps else t["step"]
+            return _("'{title}' has been taken up already; the submission can no longer be recalled", title=title)
+    if drafts:
+        return _("someone has saved a draft on the next step; the submission can no longer be recalled")
+    return None
+
+
+def following(state: Mapping[str, Any], task: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The tasks opened by the last completion (of ``task``): what a recall closes."""
+    last = state.get("last_done")
+    if not last or last["task"] != task["id"]:
+        return []
+    return [t for t in state["tasks"].values() if int(t["id"][1:]) > last["seq"]]
+
+
+def urge_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
+                 actor: Actor) -> str | None:
+    """催办: while the task is open, by the starter, anyone who did a step of the instance (who
+    waits for the rest) or an administrator; never by one who may act on it themselves."""
+    if state.get("status") != "running" or task["status"] != "open" or task["kind"] == "wait":
+        return _("only an open task can be urged")
+    if actor.system:
+        return _("the system does not urge; deadlines remind and escalate")
+    if may_act(task, actor) and separation_conflict(state, procedure, task, actor) is None:
+        return _("you hold this task yourself; do it or transfer it")
+    waiting = (state.get("started_by") == actor.user or ADMIN in actor.roles
+               or any(t.get("completed_by") == actor.user for t in state["tasks"].values()))
+    if not waiting:
+        return _("only the starter and those who did a step of this instance may urge it")
+    return None
+
+
+def next_urge_at(task: Mapping[str, Any]) -> datetime | None:
+    """When the task may be urged again (None: now)."""
+    urged = task.get("urged_at")
+    return datetime.fromisoformat(urged) + URGE_INTERVAL if urged else None
+
+
+def cc_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor) -> str | None:
+    """抄送 by a person: whoever may act on an open task of a step declaring ``cc_add: true``."""
+    step = procedure.steps.get(task["step"])
+    if step is None or not step.cc_add:
+        return _("this step does not let you add CC recipients ('cc_add: true' is not declared)")
+    if not may_act(task, actor):
+        return _("only the person holding task '{title}' may send it to others", title=step.title)
+    return None
+
+
+def cc_recipient(state: Mapping[str, Any], actor: Actor) -> bool:
+    """Whether the instance was sent to ``actor`` (by name, or to a role they hold)."""
+    mine = {f"user:{actor.user}", *actor.roles}
+    return any(mine.intersection(c["to"]) for c in state.get("cc") or ())
+
+
+def cc_named(state: Mapping[str, Any], username: str) -> bool:
+    """Whether the instance was sent to ``username`` by name (``user:NAME``): what gives
+    someone without a role in the procedure read access to this one instance."""
+    return any(f"user:{username}" in c["to"] for c in state.get("cc") or ())

@@ -139,5 +139,80 @@ class Tick:
     managers: Mapping[str, str] = field(default_factory=dict)
 
 
+# -- task actions (转交、退回、撤回、收回、催办、抄送); handled in ``engine.runtime.actions`` --
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """转交: give an open task to ``to_user``, who must be able to hold it. ``to_roles`` are
+    the target's procedure roles, resolved by the application layer like ``Actor.roles``."""
+
+    task_id: str
+    actor: Actor
+    to_user: str
+    to_roles: frozenset[str]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Return:
+    """退回: close the open tasks and enter ``to_step`` again, an earlier step the task's step
+    declares in ``return_to``. ``resume``: ``here`` (the returned step's next submission comes
+    straight back to this step) or ``again`` (the path is walked again); empty for the
+    step's declared default."""
+
+    task_id: str
+    actor: Actor
+    to_step: str
+    reason: str
+    resume: str = ""
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """撤回: the starter takes the instance back before anyone else has done a step."""
+
+    actor: Actor
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recall:
+    """收回: the person who completed ``task_id`` takes their submission back while the tasks
+    it opened are untouched; ``drafts`` is whether anyone saved a draft on them (the drafts
+    live in the store, so the application layer says)."""
+
+    task_id: str
+    actor: Actor
+    drafts: bool = False
+
+
+@dataclass(frozen=True)
+class Urge:
+    """催办: remind the holders of an open task; once an hour per task."""
+
+    task_id: str
+    actor: Actor
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Cc:
+    """抄送: send the instance to ``recipients`` (role ids or ``user:NAME``) for reading, from
+    the open task ``task_id`` of a step that allows it (``cc_add: true``)."""
+
+    task_id: str
+    actor: Actor
+    recipients: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CcRead:
+    """已阅: a recipient of a CC records that they read the instance."""
+
+    actor: Actor
+
+
 Command = (Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Correct | Tick
-           | AddApprover)
+           | AddApprover | Transfer | Return | Withdraw | Recall | Urge | Cc | CcRead)

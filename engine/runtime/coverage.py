@@ -1,8 +1,8 @@
 """Branch coverage of a procedure by simulation runs: which outcomes its answer files visit.
 
 A procedure *declares* branches: every target of a conditional ``next`` (including the
-``else``), every ``on_reject`` loop of an approval, every escalation level of a deadline
-and, for a deadline without escalation, the miss itself. ``declared`` lists them,
+``else``), every ``on_reject`` loop of an approval, every ``return_to`` of a step, every
+escalation level of a deadline and, for a deadline without escalation, the miss itself. ``declared`` lists them,
 ``visited`` finds those a simulation's events show, and the shipped-procedures test checks
 that the answer files of each procedure together visit all of them.
 """
@@ -22,9 +22,10 @@ Item = tuple[str, str, str]  # (kind, step, detail)
 def declared(proc: Procedure) -> set[Item]:
     """Every branch ``proc`` declares, as ``(kind, step, detail)``:
     ``("route", step, target)``, ``("reject", step, on_reject)``,
-    ``("escalate", step, "level N")`` and ``("miss", step, "")``; a multi-party approval
+    ``("escalate", step, "level N")``, ``("miss", step, "")``; a multi-party approval
     adds ``("early", step, "")`` (any, at_least, share: decided with approvers still to
-    decide) and ``("nobody", step, POLICY)`` when it declares ``if_nobody``."""
+    decide) and ``("nobody", step, POLICY)`` when it declares ``if_nobody``; each step a task
+    may be returned to (退回) adds ``("return", step, target)``."""
     out: set[Item] = set()
     for step in proc.steps.values():
         if len(step.next) > 1 or any(t.condition is not None for t in step.next):
@@ -35,6 +36,7 @@ def declared(proc: Procedure) -> set[Item]:
             out.add(("early", step.id, ""))  # decided while some approvers had not yet
         if step.approvers is not None and step.approvers.if_nobody is not None:
             out.add(("nobody", step.id, step.approvers.if_nobody))
+        out |= {("return", step.id, target) for target in step.return_to}
         if step.deadline is not None:
             if step.deadline.escalate:
                 out |= {("escalate", step.id, f"level {i + 1}") for i in range(len(step.deadline.escalate))}
@@ -68,6 +70,8 @@ def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
             out.add(("escalate", step, f"level {data['level']}"))
         elif kind == "deadline:missed":
             out.add(("miss", step, ""))
+        elif kind == "task:returned":
+            out.add(("return", step, data["to"]))
     return out
 
 
@@ -80,4 +84,5 @@ def describe(item: Item) -> str:
         "miss": f"deadline of '{step}' is never missed",
         "early": f"approval '{step}' is never decided before all its approvers have",
         "nobody": f"no approver of '{step}' ever resolves to nobody (if_nobody: {detail})",
+        "return": f"step '{step}' is never returned to '{detail}'",
     }[kind]

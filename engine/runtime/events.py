@@ -21,6 +21,9 @@ EventType = Literal[
     "approval:opened", "approval:added", "approval:decided",
     "data:corrected", "route:taken", "join:completed", "spawn:requested", "wait:woken",
     "deadline:reminder", "deadline:missed", "deadline:escalated",
+    # task actions (engine.runtime.actions)
+    "task:transferred", "task:returned", "task:recalled", "task:urged", "instance:withdrawn",
+    "cc:sent", "cc:read",
 ]
 
 
@@ -151,9 +154,38 @@ class DeadlineEscalated(TypedDict):
     reason: NotRequired[str]
 
 
+TaskTransferred = TypedDict("TaskTransferred", {"from": str | None, "to": str, "reason": str})
+
+
+class TaskReturned(TypedDict):
+    to: str  # the earlier step entered again
+    reason: str
+    resume: Literal["here", "again"]
+
+
+class TaskRecalled(TypedDict):
+    cancelled: list[str]  # the following tasks closed by the recall
+
+
+class TaskUrged(TypedDict):
+    note: str
+    holders: list[str]  # the assignee; while unclaimed ``role:ID`` and ``user:NAME`` (escalated to a manager)
+
+
+class InstanceWithdrawn(TypedDict):
+    reason: str
+
+
+class CcSent(TypedDict):
+    to: list[str]  # role ids and ``user:NAME``
+    note: str
+    auto: bool  # declared on the step (``cc:``), not added by a person
+
+
 EventData = (InstanceStarted | InstanceCompleted | InstanceCancelled | TaskCreated | TaskFinished
              | NoData | TaskCancelled | ApprovalOpened | ApprovalAdded | ApprovalDecided | TaskClaimed | TaskReassigned | DataCorrected | RouteTaken | JoinCompleted
-             | SpawnRequested | WaitWoken | DeadlineNotice | DeadlineEscalated)
+             | SpawnRequested | WaitWoken | DeadlineNotice | DeadlineEscalated | TaskTransferred
+             | TaskReturned | TaskRecalled | TaskUrged | InstanceWithdrawn | CcSent)
 
 
 class Event(TypedDict):
@@ -189,4 +221,11 @@ EVENT_DATA: Mapping[EventType, type] = {
     "deadline:reminder": DeadlineNotice,
     "deadline:missed": DeadlineNotice,
     "deadline:escalated": DeadlineEscalated,
+    "task:transferred": TaskTransferred,
+    "task:returned": TaskReturned,
+    "task:recalled": TaskRecalled,
+    "task:urged": TaskUrged,
+    "instance:withdrawn": InstanceWithdrawn,
+    "cc:sent": CcSent,
+    "cc:read": NoData,
 }

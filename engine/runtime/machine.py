@@ -27,7 +27,7 @@ from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
-from engine.runtime import access, approvals, signing
+from engine.runtime import access, actions, approvals, signing
 from engine.runtime.commands import (
     Actor,
     AddApprover,
@@ -160,6 +160,7 @@ class Runtime:
         handler = self._handlers[type(command)]
         w = _Work(current, now, command.actor, org or EMPTY_ORG)
         handler(self, w, command)
+        actions.after(self, w, current, command)
         if not w.events:
             return current.copy(), []
         w.s["rev"] = current["rev"] + 1
@@ -421,6 +422,7 @@ class Runtime:
         Correct: _correct,
         Tick: _tick,
         AddApprover: _add_approver,
+        **actions.HANDLERS,  # 转交、退回、撤回、收回、催办、抄送
     }
 
     # -- checks -----------------------------------------------------------------------
@@ -533,7 +535,7 @@ class Runtime:
         return chosen
 
     def _leave(self, w: _Work, step: Step) -> None:
-        self._enter(w, self._route(w, step))
+        self._enter(w, actions.resume_at(w, step) or self._route(w, step))
 
     def _enter(self, w: _Work, step_id: str) -> None:
         if w.s["status"] != "running":

@@ -74,6 +74,14 @@ class Replay:
             self.status, self.outcome = "completed", d.get("outcome")
         elif kind == "instance:cancelled":
             self.status = "cancelled"
+        elif kind == "instance:withdrawn":
+            self.status, self.outcome = "cancelled", "withdrawn"
+        elif kind == "task:transferred" and task in self.tasks:
+            self.tasks[task]["assignee"] = d.get("to")
+        elif kind == "task:returned" and task in self.tasks:
+            self.tasks[task].update(status="cancelled", completed_by=e["actor"])
+        elif kind == "task:recalled" and task in self.tasks:
+            self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"])
 
     def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None) -> None:
         if sig and "data_hash" in sig and sig["data_hash"] != data_hash(self.data if signed is None else signed):

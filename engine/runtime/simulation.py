@@ -14,7 +14,19 @@ Answers file format (YAML)::
         user: supervisor1
         decision: reject               # approvals: approve | reject
         comment: 报告缺少实测值
-    expect: {path: [...], outcome: 已归档, spawned: [capa]}
+      - step: review                   # 退回: send the instance back to an earlier step
+        user: supervisor1
+        return_to: inspect
+        reason: 缺少实测值
+        resume: here                   # when the step declares 'resume: choose'
+      - step: inspect                  # 转交: give the open task to another holder
+        user: inspector1
+        transfer_to: inspector2
+        reason: 出差
+      - recall: inspect                # 收回: the last completion of a step, by its doer
+        user: inspector2
+      - withdraw: 重复登记             # 撤回 by the starter (the instance ends 'cancelled')
+    expect: {path: [...], outcome: 已归档, spawned: [capa]}   # status: cancelled after a withdraw
     record:                            # optional: a record of a procedure this one's triggers
       contract: {expires_on: "2026-12-20"}   # watch, to see when each trigger fires
     org:                               # optional: the org chart approvers are resolved from
@@ -49,10 +61,14 @@ from engine.runtime.commands import (
     Approve,
     Command,
     CompleteTask,
+    Recall,
     Reject,
+    Return,
     Signature,
     Start,
     Tick,
+    Transfer,
+    Withdraw,
 )
 from engine.runtime.events import Event
 from engine.runtime.machine import Runtime, open_tasks
@@ -140,6 +156,17 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             state = run(Tick(), where)
         if state["status"] != "running":
             raise SimulationError(f"{where}: the instance has already ended ({state['outcome']}); remove the remaining answers")
+        if "withdraw" in entry:
+            run(Withdraw(_actor(proc, entry.get("user", start.get("user", "starter")), None), str(entry["withdraw"])),
+                f"{where} (withdraw)")
+            continue
+        if "recall" in entry:
+            done = [t for t in state["tasks"].values() if t["step"] == entry["recall"] and t["status"] == "done"]
+            if not done:
+                raise SimulationError(f"{where}: step '{entry['recall']}' has not been done; nothing to recall")
+            user = entry.get("user", "user")
+            run(Recall(done[-1]["id"], _actor(proc, user, proc.steps[entry["recall"]].role)), f"{where} (recall)")
+            continue
         step_id = entry.get("step")
         user = entry.get("user", "user")
         task = _task_for(state, step_id, user, entry.get("role"))
@@ -148,11 +175,19 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             raise SimulationError(f"{where}: no open task for step '{step_id}'; open tasks: {waiting}")
         step = proc.steps[step_id]
         actor = _actor(proc, user, task["role"] if step.approvers is not None else step.role)
+        if "return_to" in entry:
+            run(Return(task["id"], actor, str(entry["return_to"]), str(entry.get("reason", "")),
+                       str(entry.get("resume", ""))), f"{where} ({step_id} returned)")
+            continue
         if "add_approver" in entry:
             add = entry["add_approver"] or {}
             roles = frozenset({step.approvers.add_from} if step.approvers and step.approvers.add_from else ())
             run(AddApprover(task["id"], actor, str(add.get("user", "")), roles, str(add.get("position", "after")),
                             str(add.get("reason", ""))), f"{where} ({step_id} add_approver)")
+            continue
+        if "transfer_to" in entry:
+            run(Transfer(task["id"], actor, str(entry["transfer_to"]), frozenset({task["role"] or step.role or ""}),
+                         str(entry.get("reason", ""))), f"{where} ({step_id} transferred)")
             continue
         sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
         if step.type == "approval":

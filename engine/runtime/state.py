@@ -78,6 +78,10 @@ class Task(TypedDict):
     waiting_on: NotRequired[str]
     # The approver's comment, kept on a multi-party task so the others see it.
     comment: NotRequired[str]
+    # 催办: when the task was last urged (one urge an hour).
+    urged_at: NotRequired[str]
+    # 退回: why the task was closed by a return (its status is ``cancelled``).
+    returned: NotRequired[str]
 
 
 class Slot(TypedDict):
@@ -133,6 +137,30 @@ class Correction(TypedDict):
     signed_before: NotRequired[list[str]]
 
 
+class CcRecord(TypedDict):
+    """One 抄送: who it went to (role ids and ``user:NAME``), from which step, by whom."""
+
+    to: list[str]
+    step: str | None
+    by: str
+    at: str
+    note: str
+
+
+class LastDone(TypedDict):
+    """The last task completed or decided, and what the instance looked like before its
+    completion moved it on: what a 收回 (recall) restores."""
+
+    task: str
+    by: str
+    at: str
+    seq: int  # tasks numbered above this were opened by the completion
+    path: int  # the length of ``path`` before
+    links: int  # the number of ``links`` before (a spawn cannot be taken back)
+    joins: dict[str, Join]
+    resume: NotRequired[dict[str, str]]  # ``InstanceState.resume`` before
+
+
 class InstanceState(TypedDict):
     """One instance of a procedure (format ``STATE_FORMAT``)."""
 
@@ -166,6 +194,13 @@ class InstanceState(TypedDict):
     # The readable record number (流水号, ``ASI-202612-0007``), recorded in the start event;
     # absent on instances started before numbers were given, and in simulations.
     serial: NotRequired[str]
+    # Task actions (absent until the first one; the stored format is unchanged):
+    # 抄送 sent, and who recorded 已阅 when.
+    cc: NotRequired[list[CcRecord]]
+    cc_read: NotRequired[dict[str, str]]
+    # 退回 with ``resume: here``: returned step -> the step its next submission comes back to.
+    resume: NotRequired[dict[str, str]]
+    last_done: NotRequired[LastDone]
 
 
 def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine.store.prepared import Prepared, batch
@@ -34,3 +35,11 @@ def discard(session: Session, username: str, task_id: str) -> None:
     """Drop the draft once the task is submitted: one prepared statement on every submission,
     so it must cost next to nothing (no ORM, nothing loaded)."""
     batch(session, [(_DISCARD, [{"b_user": username, "b_task": task_id}])])
+
+
+def any_on(session: Session, task_ids: Iterable[str]) -> bool:
+    """Whether anyone saved a draft on any of ``task_ids`` (a recall must not discard one)."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return False
+    return session.scalar(select(Draft.task_id).where(Draft.task_id.in_(ids)).limit(1)) is not None

@@ -239,3 +239,25 @@ def retry_failed(session: Session, now: datetime, ids: Iterable[int] | None = No
     if ids is not None:
         stmt = stmt.where(table.c.id.in_(list(ids)))
     return session.execute(stmt.values(status="pending", next_attempt_at=now, attempts=0)).rowcount
+
+
+# --------------------------------------------------------------------------- 抄送 (CC)
+
+#: The notification kind of a CC: the list of "CC'd to me" is these notifications.
+CC_KIND = "cc"
+
+
+def cc_for(session: Session, username: str, *, limit: int = 200) -> list[Notification]:
+    """The CC notifications of ``username``, newest first (several per instance when it was
+    sent more than once)."""
+    stmt = (select(Notification).where(Notification.username == username, Notification.kind == CC_KIND)
+            .order_by(Notification.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def mark_cc_read(session: Session, username: str, instance_id: str, now: datetime) -> int:
+    """Mark the user's CC notifications of one instance read (已阅); how many changed."""
+    t = Notification.__table__
+    return session.execute(update(t).where(t.c.username == username, t.c.instance_id == instance_id,
+                                           t.c.kind == CC_KIND, t.c.read_at.is_(None))
+                           .values(read_at=now)).rowcount

@@ -20,12 +20,18 @@ from engine.runtime.commands import (
     AddApprover,
     Approve,
     Cancel,
+    CcRead,
     Claim,
     CompleteTask,
     Correct,
     Reassign,
+    Recall,
     Release,
+    Return,
     Start,
+    Transfer,
+    Urge,
+    Withdraw,
 )
 from engine.runtime.events import EVENT_DATA, Event
 from engine.runtime.machine import Runtime
@@ -82,7 +88,26 @@ def by_hand():
         keys_fit(party, InstanceState, "party")
         for task in party["tasks"].values():
             keys_fit(task, Task, f"party task {task['id']}")
+    events += _task_actions(now)
     return state, events
+
+
+def _task_actions(now: datetime) -> list[Event]:
+    """The task actions (转交、退回、收回、催办、抄送、已阅、撤回) on tests/data/lang/actions.yaml."""
+    lang = ROOT / "tests" / "data" / "lang"
+    rt = Runtime(load_library([lang / "actions.yaml", lang / "forms"]).procedures["actions"])
+    ins1, ins2 = Actor("ins1", frozenset({"inspector"})), Actor("ins2", frozenset({"inspector"}))
+    events: list[Event] = []
+    state, ev = rt.apply(None, Start(ins1, instance_id="i2"), now)
+    events += ev
+    for cmd in (CompleteTask("t1", ins1, {"text": "登记"}), Recall("t1", ins1), CompleteTask("t1", ins1, {"text": "再登记"}),
+                Urge("t3", ins1, "请尽快"), Transfer("t3", ins2, "ins3", frozenset({"inspector"}), "出差"),
+                Return("t3", Actor("ins3", frozenset({"inspector"})), "register", "缺信息", resume="again"),
+                CcRead(Actor("watcher")), Withdraw(ins1, "不需要了")):
+        state, ev = rt.apply(state, cmd, now)
+        events += ev
+    keys_fit(state, InstanceState, "task actions")
+    return events
 
 
 def test_states_have_the_keys_of_their_types(runs):

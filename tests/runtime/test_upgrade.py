@@ -66,7 +66,11 @@ def test_a_format_1_state_upgrades_to_what_the_runtime_writes_today(rt):
     new = upgrade(old)
     assert old == kept, "upgrade changed its input"
     assert new["format"] == STATE_FORMAT == 2
-    assert new == the_same_commands_today(rt)
+    today = the_same_commands_today(rt)
+    # What a recall (收回) would restore is kept from this release on; a state written
+    # before it has none, and its last completion simply cannot be recalled.
+    today.pop("last_done")
+    assert new == today
     assert json.loads(json.dumps(new)) == new  # still plain JSON
 
 

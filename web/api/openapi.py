@@ -63,6 +63,7 @@ ORG_SCHEMAS: dict[str, Any] = {
 NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "Notification": _obj({
         "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed",
+                                                       "transferred", "returned", "urged", "cc",
                                                        "sign_in_failed", "locked_out"]},
         "instance": NSTR, "task": NSTR, "text": {"type": "string", "description": "one line in the caller's language"},
         "data": ANY_OBJ, "created_at": TIME, "read_at": NTIME,
@@ -74,6 +75,74 @@ NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "MarkReadResult": _obj({"marked": {"type": "integer", "minimum": 0},
                             "unread": {"type": "integer", "minimum": 0}}, ["marked", "unread"]),
 }
+
+# Task actions (转交、退回、收回、催办、撤回、抄送): kept apart from the other schemas.
+TASK_ACTION_SCHEMAS: dict[str, Any] = {
+    "TransferRequest": _obj({
+        "to_user": {"type": "string", "minLength": 1, "description": "user name of the new holder; they "
+                    "must hold the task's role (or a role it was escalated to)"},
+        "reason": {"type": "string", "minLength": 1, "description": "why (recorded in the audit trail)"},
+    }, ["to_user", "reason"], extra=False),
+    "ReturnRequest": _obj({
+        "to_step": {"type": "string", "minLength": 1, "description": "an earlier step the task's step lists "
+                    "in return_to and this instance has passed"},
+        "reason": {"type": "string", "minLength": 1, "description": "why, and what must change"},
+        "resume": {"type": "string", "enum": ["here", "again"], "description": "only where the step declares "
+                   "'resume: choose': come straight back here, or walk the path again"},
+    }, ["to_step", "reason"], extra=False),
+    "UrgeRequest": _obj({"note": {"type": "string", "maxLength": 500}}, extra=False),
+    "WithdrawRequest": _obj({"reason": {"type": "string", "minLength": 1}}, ["reason"], extra=False),
+    "CcRequest": _obj({
+        "recipients": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+                       "description": "role ids of the procedure and 'user:NAME'"},
+        "note": {"type": "string", "maxLength": 500},
+    }, ["recipients"], extra=False),
+    "CcItem": _obj({
+        "instance": STR, "procedure_title": STR, "text": STR, "by": STR, "note": STR, "at": TIME,
+        "unread": {"type": "boolean", "description": "not yet marked read (已阅)"},
+    }, ["instance", "procedure_title", "text", "by", "note", "at", "unread"]),
+    "CcList": _obj({"items": {"type": "array", "items": _ref("CcItem")},
+                    "unread": {"type": "integer", "minimum": 0}}, ["items", "unread"]),
+}
+
+
+def _task_action_paths() -> dict[str, Any]:
+    """The task actions' endpoints (docs/api.md, "Task actions")."""
+    return {
+        "/tasks/{task_id}/transfer": {"post": _op(
+            "transferTask", "转交: give an open task to another person who may hold it (its holder or an "
+            "admin; steps with 'transfer: false' refuse)", "the instance", "Instance", WRITE, tags=["tasks"],
+            body="TransferRequest", params=[TASK])},
+        "/tasks/{task_id}/return": {"post": _op(
+            "returnTask", "退回: close the open tasks and re-open an earlier step the step declares in "
+            "'return_to', with the reason", "the instance", "Instance", WRITE, tags=["tasks"],
+            body="ReturnRequest", params=[TASK])},
+        "/tasks/{task_id}/recall": {"post": _op(
+            "recallTask", "收回: the person who completed this task takes it back while the tasks it opened "
+            "are untouched (steps with 'recall: true')", "the instance", "Instance", WRITE, tags=["tasks"],
+            body="Empty", params=[TASK])},
+        "/tasks/{task_id}/urge": {"post": _op(
+            "urgeTask", "催办: remind the holders of an open task (the starter or someone who did a step; "
+            "once an hour per task, else 429 with Retry-After)", "the instance", "Instance",
+            [*WRITE, "429"], tags=["tasks"], body="UrgeRequest", params=[TASK])},
+        "/tasks/{task_id}/cc": {"post": _op(
+            "ccTask", "抄送: send the instance to roles and users to read, from an open task of a step with "
+            "'cc_add: true'", "the instance", "Instance", WRITE, tags=["tasks"], body="CcRequest",
+            params=[TASK])},
+        "/instances/{instance_id}/withdraw": {"post": _op(
+            "withdrawInstance", "撤回: the starter ends the instance (outcome 'withdrawn') before anyone else "
+            "has done a step", "the instance", "Instance", WRITE, tags=["instances"], body="WithdrawRequest",
+            params=[INST])},
+        "/cc": {"get": _op(
+            "listCc", "Instances sent to the caller (抄送), newest first, one per instance, with unread marks",
+            "the instances", "CcList", ["400"], tags=["cc"],
+            params=[{"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 200}}])},
+        "/cc/{instance_id}/read": {"post": _op(
+            "markCcRead", "已阅: record that the caller read an instance sent to them", "the instance",
+            "Instance", WRITE, tags=["cc"], body="Empty", params=[INST])},
+    }
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({
@@ -164,6 +233,8 @@ SCHEMAS: dict[str, Any] = {
                   "handed over (values taken from sensitive fields masked like data), and the id "
                   "('instance') and status of the instance opened"},
         "history": {"type": "array", "items": _ref("HistoryEntry")},
+        "cc": {"type": "array", "description": "抄送: each {to: [role ids and user:NAME], step, by, at, note}"},
+        "cc_read": {**ANY_OBJ, "description": "已阅: user name -> when they marked it read"},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
     "InstanceSummary": _obj({
@@ -234,7 +305,8 @@ ERRORS = {
     "409": "stale expected_rev, a task already completed (duplicate submission), a closed instance",
     "413": "the request body is larger than the server accepts",
     "422": "the data fails the form (errors lists each field) or the signature password is wrong",
-    "429": "too many failed log-ins for this user name; wait Retry-After seconds",
+    "429": "too many failed log-ins for this user name, or a second urge (催办) of a task within the "
+           "hour; wait Retry-After seconds",
 }
 
 
@@ -262,7 +334,8 @@ def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, ta
     else:
         op["security"] = []
     if body:
-        op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest"),
+        op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest",
+                                                      "UrgeRequest"),
                              "content": {JSON: {"schema": _ref(body)}}}
     if params:
         op["parameters"] = params
@@ -403,6 +476,7 @@ def document() -> dict[str, Any]:
             "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "the OpenAPI document",
                                   "content": {JSON: {"schema": {"type": "object"}}}}}}},
+        **_task_action_paths(),
     }
     return {
         "openapi": "3.1.0",
@@ -416,7 +490,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications",
+        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications", "cc",
                                        "audit", "org", "meta")],
         "paths": paths,
         "components": {
@@ -424,7 +498,8 @@ def document() -> dict[str, Any]:
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
             "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
-                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS}.items()},
+                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS,
+                                                     **TASK_ACTION_SCHEMAS}.items()},
         },
     }
 

@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.app import instances, library, notifications, org, people, search, tasks
+from engine.app import (
+    cc,
+    instances,
+    library,
+    notifications,
+    org,
+    people,
+    search,
+    task_actions,
+    tasks,
+)
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -533,6 +543,79 @@ def mark_notifications_read():
     return jsonify(marked=marked, unread=count)
 
 
+# --- task actions (转交、退回、收回、催办、抄送、撤回) ------------------------------------------------
+
+@bp.post("/tasks/<task_id>/transfer")
+def transfer_task(task_id: str):
+    body = _body({"to_user", "reason"})
+    return jsonify(_answer(task_actions.transfer(
+        services(), _user(), task_id, _string(body, "to_user", required=True) or "",
+        _string(body, "reason", required=True) or "", answer_for=_reader())))
+
+
+@bp.post("/tasks/<task_id>/return")
+def return_task(task_id: str):
+    body = _body({"to_step", "reason", "resume"})
+    resume = _string(body, "resume") or ""
+    if resume not in ("", "here", "again"):
+        raise BadRequest("'resume' is 'here' or 'again'", errors=[{"field": "resume", "message": "here or again"}])
+    return jsonify(_answer(task_actions.return_task(
+        services(), _user(), task_id, _string(body, "to_step", required=True) or "",
+        _string(body, "reason", required=True) or "", resume, answer_for=_reader())))
+
+
+@bp.post("/tasks/<task_id>/recall")
+def recall_task(task_id: str):
+    _body(set())
+    return jsonify(_answer(task_actions.recall(services(), _user(), task_id, answer_for=_reader())))
+
+
+@bp.post("/tasks/<task_id>/urge")
+def urge_task(task_id: str):
+    body = _body({"note"})
+    note = _string(body, "note") or ""
+    if len(note) > 500:
+        raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
+    return jsonify(_answer(task_actions.urge(services(), _user(), task_id, note, answer_for=_reader())))
+
+
+@bp.post("/tasks/<task_id>/cc")
+def cc_task(task_id: str):
+    body = _body({"recipients", "note"})
+    recipients = body.get("recipients")
+    if (not isinstance(recipients, list) or not recipients
+            or not all(isinstance(r, str) and r.strip() for r in recipients)):
+        raise BadRequest("'recipients' must be a list of role ids and 'user:NAME'",
+                         errors=[{"field": "recipients", "message": "a non-empty list of strings"}])
+    note = _string(body, "note") or ""
+    if len(note) > 500:
+        raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
+    return jsonify(_answer(cc.send(services(), _user(), task_id, recipients, note, answer_for=_reader())))
+
+
+@bp.post("/instances/<instance_id>/withdraw")
+def withdraw_instance(instance_id: str):
+    body = _body({"reason"})
+    return jsonify(_answer(task_actions.withdraw(services(), _user(), instance_id,
+                                                 _string(body, "reason", required=True) or "",
+                                                 answer_for=_reader())))
+
+
+@bp.get("/cc", endpoint="cc")
+def list_cc():
+    limit = _int_arg("limit", 200, 1, 500)
+    items, unread = cc.listing(services(), _user(), locale=_locale(), limit=limit)
+    return jsonify(items=[{"instance": c.instance, "procedure_title": c.procedure, "text": c.text, "by": c.by,
+                           "note": c.note, "at": _iso(c.at), "unread": c.unread} for c in items],
+                   unread=unread)
+
+
+@bp.post("/cc/<instance_id>/read")
+def mark_cc_read(instance_id: str):
+    _body(set())
+    return jsonify(_answer(cc.mark_read(services(), _user(), instance_id, answer_for=_reader())))
+
+
 # --- the organisation chart ---------------------------------------------------------------
 
 @bp.get("/org")
@@ -551,4 +634,3 @@ def org_import():
     name = _string(body, "file") or "org.csv"
     done = org.import_csv(services(), _reader(), text, name[:200])
     return jsonify(departments=done.departments, users=done.users, version=done.version)
-

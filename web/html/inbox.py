@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from engine.app import instances, tasks, uploads
+from engine.app import cc, instances, task_actions, tasks, uploads
 from engine.errors import Busy, FormInvalid, SignatureInvalid, WorkflowError
 from web import forms_render as fr
 from web.db import services
@@ -63,7 +63,9 @@ def index():
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
              "created_at": t.created_at, "named": t.named}
             for t in tasks.by_urgency(tasks.inbox(services(), user.username), now)]
-    return render_template("inbox.html", tasks=rows, startable=tasks.startable(services(), user.username))
+    copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
+    return render_template("inbox.html", tasks=rows, startable=tasks.startable(services(), user.username),
+                           copies=copies, cc_unread=cc_unread)
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -198,6 +200,7 @@ def task(task_id: str):
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
         notice=notice, comment=comment, users=page.users, task_id=task_id,
         party=page.party, may_add_approver=page.may_add_approver, returned=page.returned,
+        offers=task_actions.task_offers(services(), user.username, task_id),
     ), status, retry
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine.app import instances, search
+from engine.app import instances, search, task_actions
 from engine.app.audit import step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
 from web import forms_render as fr
@@ -114,6 +114,23 @@ def _timeline(page: instances.Page) -> list[dict]:
             if d.get("fallback"):
                 item["notes"].append(_("no manager known: escalated to {role} instead ({reason})",
                                        role=role, reason=d.get("reason", "")))
+        elif e["type"] == "task:transferred":
+            item["notes"].append(_("to {user}", user=names.get(d.get("to"), d.get("to") or "")))
+            item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
+        elif e["type"] == "task:returned":
+            item["notes"].append(_("to {step}", step=step_title(proc, d.get("to"))))
+            item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
+            if d.get("resume") == "here":
+                item["notes"].append(_("comes straight back here once redone"))
+        elif e["type"] == "task:urged":
+            if d.get("note"):
+                item["notes"].append(d["note"])
+        elif e["type"] == "instance:withdrawn":
+            item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
+        elif e["type"] == "cc:sent":
+            item["notes"].append(", ".join(_recipient(proc, names, r) for r in d.get("to") or ()))
+            if d.get("note"):
+                item["notes"].append(d["note"])
         elif e["type"] == "task:reassigned":
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
         elif e["type"] == "task:claimed":
@@ -141,6 +158,13 @@ def _timeline(page: instances.Page) -> list[dict]:
     return out
 
 
+def _recipient(proc: Procedure, names: dict[str, str], who: str) -> str:
+    """A CC recipient as people read it: the role's title, or the user's full name."""
+    if who.startswith("user:"):
+        return names.get(who[5:], who[5:])
+    return proc.roles.get(who, who)
+
+
 def _fmt(value: Any) -> str:
     return fmt_time(value)
 
@@ -164,7 +188,8 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         spawn_failures=page.spawn_failures,
         tasks=tasks, correctable=correctable, may_cancel=page.may_cancel, sections=sections,
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
-        masked=page.masked,
+        masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
+        names=page.names,
     ), status
 
 

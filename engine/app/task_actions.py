@@ -1,0 +1,178 @@
+"""Task actions: 转交 (transfer), 退回 (return), 收回 (recall), 催办 (urge) and 撤回 (withdraw),
+for the task and instance pages and the API alike, and what each page may offer.
+
+Each change is one write transaction through ``Workflow`` (the runtime applies the rule of
+``engine.runtime.access`` and records the event with who, when and why; the notifications
+those events call for are written with it: the new holder of a transferred task, the
+holders of a returned step with the reason, the holders of an urged task). The offers
+(``task_offers``, ``instance_offers``) ask the same rules, so a page never shows a button the
+runtime refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine import store
+from engine.app import instances
+from engine.runtime import access
+from engine.runtime.commands import Actor
+from engine.store import timekeeping as tk
+from engine.store import users as user_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.app.access import Reader
+    from engine.app.services import Services
+
+
+def _change(services: Services, instance_id: Callable[[Session], str], change: Callable[[Session], Any],
+            answer_for: Reader | None) -> instances.Answer | None:
+    with services.database.writing() as s:
+        iid = instance_id(s)
+        change(s)
+        answer = instances.view_in(services, s, answer_for, iid, check=False) if answer_for else None
+    return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
+
+
+def _of_task(task_id: str) -> Callable[[Session], str]:
+    return lambda s: store.task_ref(s, task_id).instance_id
+
+
+def transfer(services: Services, username: str, task_id: str, to_user: str, reason: str, *,
+             answer_for: Reader | None = None) -> instances.Answer | None:
+    """转交 an open task to another person who may hold it (the reason is recorded)."""
+    wf = services.workflow
+    return _change(services, _of_task(task_id),
+                   lambda s: wf.transfer(s, task_id, username, to_user, reason), answer_for)
+
+
+def return_task(services: Services, username: str, task_id: str, to_step: str, reason: str,
+                resume: str = "", *, answer_for: Reader | None = None) -> instances.Answer | None:
+    """退回 from an open task to an earlier step the step declares (the reason is required)."""
+    wf = services.workflow
+    return _change(services, _of_task(task_id),
+                   lambda s: wf.return_task(s, task_id, username, to_step, reason, resume), answer_for)
+
+
+def recall(services: Services, username: str, task_id: str, *,
+           answer_for: Reader | None = None) -> instances.Answer | None:
+    """收回 one's own last completion while the next tasks are untouched."""
+    wf = services.workflow
+    return _change(services, _of_task(task_id), lambda s: wf.recall(s, task_id, username), answer_for)
+
+
+def urge(services: Services, username: str, task_id: str, note: str = "", *,
+         answer_for: Reader | None = None) -> instances.Answer | None:
+    """催办 the holders of an open task (once an hour per task; ``TooSoon`` says when again)."""
+    wf = services.workflow
+    return _change(services, _of_task(task_id), lambda s: wf.urge(s, task_id, username, note), answer_for)
+
+
+def withdraw(services: Services, username: str, instance_id: str, reason: str, *,
+             answer_for: Reader | None = None) -> instances.Answer | None:
+    """撤回 an instance by its starter before anyone else has done a step."""
+    wf = services.workflow
+    return _change(services, lambda s: instance_id, lambda s: wf.withdraw(s, instance_id, username, reason),
+                   answer_for)
+
+
+# --------------------------------------------------------------------------- what pages offer
+
+
+@dataclass
+class TaskOffers:
+    """What the holder of an open task may do besides completing it."""
+
+    transfer_to: list[tuple[str, str]] = field(default_factory=list)  # (user, full name)
+    may_transfer: bool = False
+    return_to: list[tuple[str, str]] = field(default_factory=list)  # (step, title)
+    resume_choice: bool = False  # the step declares ``resume: choose``
+    cc_add: bool = False
+    roles: list[tuple[str, str]] = field(default_factory=list)  # CC to a role: (id, title)
+
+
+def task_offers(services: Services, username: str, task_id: str) -> TaskOffers:
+    """The actions the task page's "更多操作" offers ``username`` on an open task."""
+    wf = services.workflow
+    instance_id, _sep, local = task_id.rpartition(".")
+    with services.database.reading() as s:
+        row = store.load_instance(s, instance_id)
+        proc = wf.runtime(s, row.version_id).procedure
+        state = row.state
+        task = state["tasks"].get(local)
+        out = TaskOffers()
+        if task is None or task["status"] != "open" or state["status"] != "running":
+            return out
+        actor = wf.actor(s, username, proc)
+        step = proc.steps[task["step"]]
+        if access.transfer_refusal(task, proc, actor) is None:
+            out.may_transfer = True
+            out.transfer_to = _holders(services, s, proc, state, task, actor)
+        if access.return_refusal(state, task, proc, actor) is None:
+            out.return_to = [(sid, proc.steps[sid].title) for sid in access.return_targets(state, task, proc)]
+            out.resume_choice = step.resume == "choose"
+        if access.cc_refusal(task, proc, actor) is None:
+            out.cc_add = True
+            out.roles = list(proc.roles.items())
+    return out
+
+
+def _holders(services: Services, session: Session, proc: Any, state: dict, task: dict,
+             actor: Actor) -> list[tuple[str, str]]:
+    """The active people a task may be transferred to (its role, or a role it was escalated
+    to, through their groups), but not its current holder nor anyone separation keeps off.
+    One query for the groups' members, whatever their number."""
+    roles = [r for r in (task.get("role"), *task.get("escalated_to", [])) if r and not r.startswith("user:")]
+    groups_of = {r: services.config.groups_for_role(proc.id, r) for r in roles}
+    members = tk.members(session, {g for gs in groups_of.values() for g in gs})
+    held: dict[str, set[str]] = {}
+    for role, groups in groups_of.items():
+        for g in groups:
+            for name, _mail in members.get(g, ()):
+                held.setdefault(name, set()).add(role)
+    names = sorted(held)
+    full = user_store.full_names(session, names)
+    out = []
+    for name in names:
+        if name in (task.get("assignee"), actor.user if not task.get("assignee") else None):
+            continue
+        target = Actor(user=name, roles=frozenset(held[name]))
+        if access.transfer_target_refusal(state, proc, task, target) is None:
+            out.append((name, full.get(name, name)))
+    return out
+
+
+@dataclass
+class InstanceOffers:
+    """What the instance page offers its reader: withdraw, urge (per open task: allowed now,
+    or the time it is allowed again), recall (tasks they may take back), 已阅."""
+
+    may_withdraw: bool = False
+    urge: dict[str, datetime | None] = field(default_factory=dict)  # local task id -> again at
+    recall: list[str] = field(default_factory=list)  # local task ids
+    cc_unread: bool = False  # the instance was sent to the reader, not yet marked read
+
+
+def instance_offers(services: Services, username: str, instance_id: str) -> InstanceOffers:
+    """The task actions the instance page offers ``username`` (who may read the instance)."""
+    wf = services.workflow
+    with services.database.reading() as s:
+        row = store.load_instance(s, instance_id)
+        proc = wf.runtime(s, row.version_id).procedure
+        state = row.state
+        actor = wf.actor(s, username, proc)
+        now = services.now()
+        out = InstanceOffers(may_withdraw=access.withdraw_refusal(state, proc, actor) is None)
+        for t in state["tasks"].values():
+            if t["status"] == "open" and access.urge_refusal(state, proc, t, actor) is None:
+                again = access.next_urge_at(t)
+                out.urge[t["id"]] = again if again and again > now else None
+            elif t["status"] == "done" and access.recall_refusal(state, proc, t, actor) is None:
+                out.recall.append(t["id"])
+        out.cc_unread = access.cc_recipient(state, actor) and username not in (state.get("cc_read") or {})
+    return out

@@ -1,0 +1,214 @@
+"""Task actions through the API and the pages, on a shipped procedure (customer complaints:
+the registration may be recalled, verification may be returned to it, the GM's approval is
+sent to the sales GM): each endpoint with its answer and its refusals (403 with what to do,
+409 for what is closed, 429 with Retry-After for a second urge), checked against the OpenAPI
+schemas; the task page's "更多操作", the instance page's urge, recall, withdraw and 已阅, and
+the inbox's 抄送我的."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from tests.helpers.service import answer, answers
+from tests.web.test_api import Api, _check
+from web import create_app
+
+PW = "s3cret-pw"
+USERS = {"clerk1": ["service-desk"], "clerk2": ["service-desk"], "chief1": ["service-managers"],
+         "chief2": ["service-managers"], "depthead1": ["department-heads"], "gm1": ["general-managers"],
+         "sales1": ["sales-gm"], "x": []}
+SERIOUS = answers("customer-complaint--serious")
+START = SERIOUS["start"]["data"]
+STEPS = {e["step"]: e for e in SERIOUS["steps"] if "step" in e}
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {"database.url": db_url, "locale": "zh",
+                                                        "paths.uploads": str(tmp_path / "uploads")},
+                      "SECRET_KEY": "test-secret"})
+    with app.extensions["services"].database.writing() as s:
+        for name, groups in USERS.items():
+            store.add_user(s, name, PW, groups, full_name=name.title())
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+@pytest.fixture
+def api(app):
+    client = app.test_client()
+    return {name: Api(client, name) for name in ("clerk1", "clerk2", "chief1", "chief2", "sales1", "x")}
+
+
+def task(instance: dict, step: str) -> str:
+    found = [t["id"] for t in instance["tasks"] if t["step"] == step and t["status"] == "open"]
+    assert found, (step, [(t["step"], t["status"]) for t in instance["tasks"]])
+    return found[0]
+
+
+def registered(api) -> dict:
+    clerk = api["clerk1"]
+    inst = clerk.post("/procedures/customer-complaint/instances", {"data": START}, status=201, schema="Instance")
+    inst = clerk.complete(task(inst, "register"), STEPS["register"]["data"])
+    return clerk.complete(task(inst, "acknowledge"), STEPS["acknowledge"]["data"])
+
+
+def test_transfer_return_urge_and_withdraw_through_the_api(api):
+    inst = registered(api)
+    verify = task(inst, "verify")
+    refused = api["x"].post(f"/tasks/{verify}/transfer", {"to_user": "chief2", "reason": "x"}, status=403)
+    assert "only the person holding" in refused["message"]
+    refused = api["chief1"].post(f"/tasks/{verify}/transfer", {"to_user": "clerk2", "reason": "x"}, status=403)
+    assert "does not hold role" in refused["message"]
+    api["chief1"].post(f"/tasks/{verify}/transfer", {"reason": "x"}, status=400)
+    inst = api["chief1"].post(f"/tasks/{verify}/transfer", {"to_user": "chief2", "reason": "出差"}, schema="Instance")
+    assert next(t for t in inst["tasks"] if t["id"] == verify)["assignee"] == "chief2"
+    assert api["chief1"].post(f"/tasks/{verify}/transfer", {"to_user": "chief1", "reason": "要回来"}, status=403)
+
+    # 催办 by the starter: once an hour
+    api["chief2"].post(f"/tasks/{verify}/urge", {"note": "?"}, status=403)
+    api["clerk1"].post(f"/tasks/{verify}/urge", {"note": "客户来电催问"}, schema="Instance")
+    r = api["clerk1"].client.post(f"/api/v1/tasks/{verify}/urge", json={}, headers=api["clerk1"].headers)
+    body = _check(r, 429, None)
+    assert body["code"] == "too_soon" and int(r.headers["Retry-After"]) > 3000
+
+    # 退回 to an earlier step the step declares
+    api["chief2"].post(f"/tasks/{verify}/return", {"to_step": "classify", "reason": "x"}, status=403)
+    api["chief2"].post(f"/tasks/{verify}/return", {"to_step": "register", "reason": "x", "resume": "later"},
+                       status=400)
+    inst = api["chief2"].post(f"/tasks/{verify}/return", {"to_step": "register", "reason": "序列号有误"},
+                              schema="Instance")
+    assert [h["data"] for h in inst["history"] if h["type"] == "task:returned"] == [
+        {"to": "register", "reason": "序列号有误", "resume": "here"}]
+    api["chief2"].post(f"/tasks/{verify}/return", {"to_step": "register", "reason": "again"}, status=409)
+    inst = api["clerk1"].complete(task(inst, "register"), STEPS["register"]["data"])
+    assert [t["step"] for t in inst["tasks"] if t["status"] == "open"] == ["verify"]  # straight back
+
+    # 撤回: only the starter, and only once
+    api["clerk2"].post(f"/instances/{inst['id']}/withdraw", {"reason": "x"}, status=403)
+    inst = api["clerk1"].post(f"/instances/{inst['id']}/withdraw", {"reason": "重复登记"}, schema="Instance")
+    assert (inst["status"], inst["outcome"]) == ("cancelled", "withdrawn")
+    api["clerk1"].post(f"/instances/{inst['id']}/withdraw", {"reason": "再撤"}, status=409)
+
+
+def test_recall_through_the_api(api):
+    clerk = api["clerk1"]
+    inst = clerk.post("/procedures/customer-complaint/instances", {"data": START}, status=201)
+    register = task(inst, "register")
+    inst = clerk.complete(register, STEPS["register"]["data"])
+    api["clerk2"].post(f"/tasks/{register}/recall", status=403)
+    inst = clerk.post(f"/tasks/{register}/recall", schema="Instance")
+    assert [t["step"] for t in inst["tasks"] if t["status"] == "open"] == ["register"]
+    inst = clerk.complete(register, STEPS["register"]["data"])
+    api["clerk2"].post(f"/tasks/{task(inst, 'acknowledge')}/claim")
+    refused = clerk.post(f"/tasks/{register}/recall", status=403)
+    assert "taken up already" in refused["message"]
+
+
+def _to_gm_approval(app) -> str:
+    """A serious complaint played through the GM's approval (sent to the sales GM)."""
+    services = app.extensions["services"]
+    wf = services.workflow
+    with services.database.writing() as s:
+        state = wf.start(s, "customer-complaint", "clerk1", START)
+    for entry in SERIOUS["steps"][:9]:
+        with services.database.writing() as s:
+            state = answer(wf, s, state, entry, password=PW)
+    assert any(t["step"] == "execute" and t["status"] == "open" for t in state["tasks"].values())
+    return state["id"]
+
+
+def test_cc_list_and_read_through_the_api(app, api):
+    iid = _to_gm_approval(app)
+    listed = api["sales1"].get("/cc", schema="CcList")
+    assert listed["unread"] == 1 and [c["instance"] for c in listed["items"]] == [iid]
+    zh = api["sales1"].client.get("/api/v1/cc", headers={**api["sales1"].headers, "Accept-Language": "zh"})
+    assert listed["items"][0]["unread"] and zh.get_json()["items"][0]["text"].startswith("抄送：客户投诉处理")
+    api["x"].post(f"/cc/{iid}/read", status=403)
+    api["x"].get(f"/instances/{iid}", status=403)
+    inst = api["sales1"].post(f"/cc/{iid}/read", schema="Instance")
+    assert "sales1" in inst["cc_read"]
+    assert api["sales1"].get("/cc")["unread"] == 0
+    execute = task(inst, "execute")  # reads, but did no step and started nothing: no urging, no acting
+    assert "only the starter" in api["sales1"].post(f"/tasks/{execute}/urge", status=403)["message"]
+    api["sales1"].post(f"/tasks/{execute}/transfer", {"to_user": "chief2", "reason": "x"}, status=403)
+    assert api["x"].get("/cc", schema="CcList") == {"items": [], "unread": 0}
+
+
+# --------------------------------------------------------------------------- pages
+
+
+class Browser:
+    def __init__(self, app, user: str) -> None:
+        self.c = app.test_client()
+        self.token = ""
+        self.get("/login")
+        r = self.post("/login", {"username": user, "password": PW})
+        assert r.status_code == 302, r.text
+
+    def get(self, url, **kw):
+        r = self.c.get(url, **kw)
+        m = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        if m:
+            self.token = m.group(1)
+        return r
+
+    def post(self, url, data=None, **kw):
+        return self.c.post(url, data={"csrf_token": self.token, **(data or {})}, **kw)
+
+
+def test_the_pages_offer_what_the_rules_allow_and_show_it_in_the_history(app, api):
+    inst = registered(api)
+    verify = task(inst, "verify")
+    chief = Browser(app, "chief1")
+    page = chief.get(f"/tasks/{verify}").text
+    assert "更多操作" in page and 'id="transfer-form"' in page and 'id="return-form"' in page
+    assert re.findall(r'<option value="(\w+)">[^<]*</option>', page.split('id="to-user"')[1].split("</select>")[0]) == ["chief2"]
+    assert 'value="register"' in page.split('id="to-step"')[1].split("</select>")[0]
+    r = chief.post(f"/tasks/{verify}/transfer", {"to_user": "chief2", "reason": ""})
+    assert r.status_code == 302 and r.location.endswith(f"/tasks/{verify}")
+    assert "请填写转交原因" in chief.get(r.location, follow_redirects=True).text
+    r = chief.post(f"/tasks/{verify}/transfer", {"to_user": "chief2", "reason": "出差"})
+    assert r.status_code == 302 and r.location.endswith("/")
+
+    clerk = Browser(app, "clerk1")
+    page = clerk.get(f"/instances/{inst['id']}").text
+    assert 'class="urge"' in page and 'id="withdraw-form"' in page and "转交" in page and "出差" in page
+    r = clerk.post(f"/tasks/{verify}/urge", {"note": "客户催"})
+    assert r.status_code == 302
+    page = clerk.get(f"/instances/{inst['id']}").text
+    assert "之后可再次催办" in page and "客户催" in page
+    r = clerk.post(f"/tasks/{verify}/urge", {"note": "再催"})
+    assert "一小时内已催办过" in clerk.get(r.location).text
+
+    chief2 = Browser(app, "chief2")
+    page = chief2.get(f"/tasks/{verify}").text
+    r = chief2.post(f"/tasks/{verify}/return", {"to_step": "register", "reason": "序列号有误"})
+    assert r.status_code == 302
+    page = clerk.get(f"/instances/{inst['id']}").text
+    assert "退回" in page and "序列号有误" in page and "补正后直接回到此步骤" in page
+
+    other = Browser(app, "clerk2")
+    page = other.get(f"/instances/{inst['id']}").text
+    assert 'id="withdraw-form"' not in page and 'class="urge"' not in page
+    r = other.post(f"/instances/{inst['id']}/withdraw", {"reason": "我来撤"})
+    assert "只有发起人 clerk1 可以撤回此流程" in other.get(r.location).text
+    r = clerk.post(f"/instances/{inst['id']}/withdraw", {"reason": "重复登记"})
+    page = clerk.get(r.location).text
+    assert "流程已撤回" in page and "已撤回" in page
+
+
+def test_the_inbox_lists_what_was_sent_to_me_and_the_instance_page_marks_it_read(app):
+    iid = _to_gm_approval(app)
+    sales = Browser(app, "sales1")
+    inbox = sales.get("/").text
+    assert "抄送我的" in inbox and "1 条未读" in inbox and f'data-instance="{iid}"' in inbox
+    page = sales.get(f"/instances/{iid}").text
+    assert 'id="mark-read"' in page and "销售公司总经理" in page
+    r = sales.post(f"/cc/{iid}/read")
+    page = sales.get(r.location).text
+    assert "已标记为已阅" in page and 'id="mark-read"' not in page and 'id="cc-read"' in page
+    assert "条未读" not in sales.get("/").text
