@@ -51,19 +51,23 @@ def init_app(app: Flask) -> None:
 
 
 def display_zone():
-    """The zone times are shown in: the default calendar's (config), else UTC."""
+    """The zone times are shown in: ``Config.timezone`` (the default calendar's), the same
+    zone whose midnights cut the KPI days; UTC outside a request."""
     from zoneinfo import ZoneInfo
 
     cfg = current_app.config.get("WF") if has_request_context() else None
-    name = cfg.get("calendars", "default", "timezone", default="UTC") if cfg is not None else "UTC"
-    try:
-        return ZoneInfo(name)
-    except Exception:  # an unknown zone name: show UTC rather than fail the page
-        return ZoneInfo("UTC")
+    return cfg.timezone if cfg is not None else ZoneInfo("UTC")
 
 
-def fmt_time(value: Any) -> str:
-    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone."""
+def zone_label() -> str:
+    """The display zone as a heading names it: ``(Asia/Shanghai)``."""
+    return f"({display_zone().key})"
+
+
+def fmt_time(value: Any, *, named: bool = False) -> str:
+    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone;
+    ``named`` adds the zone, as files and printouts read apart from the page need:
+    ``2026-12-01 08:30 (Asia/Shanghai)``."""
     from datetime import UTC, datetime
 
     if value in (None, ""):
@@ -75,4 +79,5 @@ def fmt_time(value: Any) -> str:
             return value
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M")
+    text = value.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M")
+    return f"{text} {zone_label()}" if named else text
