@@ -296,6 +296,16 @@ def test_edit_check_and_send_a_draft_through_the_use_cases(app_services, session
     assert changed == ["forms/after-sales-inspection-result.yaml"]
 
 
+def test_live_check_reports_a_role_without_a_group(app_services):
+    """The editor checks a draft against config.yaml as ``wf validate`` does."""
+    text = editing.draft_file(app_services, "author1", PID).text
+    broken = text.replace("  quality_manager: 质量经理\n", "  quality_manager: 质量经理\n  night_guard: 夜班值守\n", 1)
+    checked = editing.check_file(app_services, "author1", PID, "procedure", broken)
+    assert [p.message.split(" has ")[0] for p in checked.problems] == ["role 'night_guard'"]
+    assert checked.problems[0].line == broken.splitlines().index("  night_guard: 夜班值守") + 1
+    assert editing.check_file(app_services, "author1", PID, "procedure", text).ok
+
+
 def test_try_it_reports_bad_answers_instead_of_failing(app_services):
     sample = editing.try_version(app_services, PID)
     assert sample.result is None and sample.error is None and "steps:" in sample.answers
