@@ -426,12 +426,12 @@ class Runtime:
         form = self.procedure.forms[form_id]
         if not self.validate_forms:
             return data
-        errors = form.validate(data, locale)
+        errors, cleaned = form.check(data, locale)
         if errors:
             n = len(errors)
             msg = f"表单有 {n} 处错误，请修改后重新提交" if locale == "zh" else f"the form has {n} error{'s' if n > 1 else ''}; correct and submit again"
             raise FormInvalid(msg, errors=errors)
-        return form.clean(data)
+        return cleaned
 
     def _check_signature(self, w: _Work, step: Step, sig: Signature | None) -> SignatureRecord | None:
         actor = w.actor
