@@ -6,7 +6,7 @@ counted in UTC days before 0016, or in another zone, are recounted."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
