@@ -368,7 +368,7 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
     """Where what pages read (the stored state, task rows and field index of ``rec``) differs
     from what its chained events say, each naming the field with stored vs replayed values;
     empty when they agree. The events are replayed by ``engine.runtime.replay``."""
-    replay = Replay()
+    replay = Replay(wf.runtime(session, rec.version_id).procedure)
     procs = [rt.procedure for rt in wf.versions(session, rec.procedure_id)]
     keys, first_keys = field_index.keys_of(procs, rec.procedure_id)
     firsts: dict[str, str] = {}
