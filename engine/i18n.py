@@ -454,9 +454,12 @@ ZH: dict[str, str] = {
     "'{title}' must be done by someone other than whoever did '{other}' (separation of duties), and you "
     "did; another holder of the role must do it":
         "“{title}”须由“{other}”的完成人以外的人员办理（职责分离），而您办理了后者；请由该角色的其他人员办理",
-    "{user} wrote this draft and so may not review or approve it; another member of the reviewer or "
-    "approver group must decide (document control)":
-        "{user} 是此草稿的编写人，不能审核或批准它；须由审核或批准组的其他成员决定（文件控制）",
+    "{user} may not {act} this change: {user} is {parts}, and config.yaml (change_control.distinct: "
+    "{level}) wants different people ({who}); another member of the group must do it (document control)":
+        "{user} 不能{act}此更改：{user} 是{parts}，而 config.yaml（change_control.distinct: {level}）"
+        "要求由不同的人担任（{who}）；须由该组的其他成员办理（文件控制）",
+    "the draft's author": "草稿编写人", "the sender": "提交人", "the reviewer": "审核人",
+    "the approver": "批准人", " and ": "和", "send": "提交", "review": "审核",
     "draft {version} no longer has the content that was sent for approval ({approved}…, now {actual}…); "
     "reject this change and send the draft again":
         "草稿 {version} 的内容已不是提交审批时的内容（{approved}…，现为 {actual}…）；请驳回此更改并重新提交草稿",

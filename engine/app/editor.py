@@ -196,6 +196,7 @@ class Editor:
         if not reason:
             raise _no_reason()
         row = get_version(session, version_id)
+        change_control.check_sender(self.wf.config, row.registered_by, username)
         data = change_control.request_data(row, reason)
         state = self.wf.start(session, change_control.PROCEDURE_ID, username, data)
         versions.mark_in_review(session, row.id, reason=reason, change_instance=state["id"])

@@ -304,7 +304,8 @@ class Workflow:
         kind = Approve if approve else Reject
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
-            change_control.check_decider(session, rt.procedure.id, state, actor)
+            step = ((state.get("tasks") or {}).get(local) or {}).get("step", "")
+            change_control.check_decider(session, self.config, rt.procedure.id, state, step, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
             return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
 

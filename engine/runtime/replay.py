@@ -111,10 +111,10 @@ class Replay:
             elif stored_path != path:
                 at = next((i for i, (a, b) in enumerate(zip(stored_path, path, strict=False)) if a != b),
                           min(len(stored_path), len(path)))
-                have = repr(stored_path[at]) if at < len(stored_path) else "nothing"
-                want = repr(path[at]) if at < len(path) else "nothing"
+                stored_step = repr(stored_path[at]) if at < len(stored_path) else "nothing"
+                replayed_step = repr(path[at]) if at < len(path) else "nothing"
                 out.append(f"path: stored {len(stored_path)} step(s), replayed {len(path)}; step {at + 1}: "
-                           f"stored {have}, replayed {want}")
+                           f"stored {stored_step}, replayed {replayed_step}")
         stored_data = state.get("data") or {}
         for step in sorted(set(stored_data) | set(self.data)):
             have, want = stored_data.get(step) or {}, self.data.get(step) or {}
