@@ -10,8 +10,9 @@ message reaches the Chinese UI in Chinese. Placeholders use ``str.format`` names
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypedDict
 
 LOCALES = ("zh", "en")
 
@@ -464,6 +465,13 @@ ZH: dict[str, str] = {
     "reject this change and send the draft again":
         "草稿 {version} 的内容已不是提交审批时的内容（{approved}…，现为 {actual}…）；请驳回此更改并重新提交草稿",
     "the record shown differs from its audit trail: {difference}": "所显示的记录与其审计轨迹不一致：{difference}",
+    # Kept in records (``keep``) and shown in the reader's language (``shown``).
+    "no due time: 'due_expr: {expr}' gave {value}, not a date; correct that field to set one":
+        "没有截止时间：“due_expr: {expr}”得到 {value}，不是日期；更正该字段后即可设定",
+    "did not wait: 'until: {expr}' gave {value}, not a date":
+        "未等待：“until: {expr}”得到 {value}，不是日期",
+    "{holder} has no manager": "{holder} 没有登记上级",
+    "nobody held the task": "任务无人领取",
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":
         "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
@@ -509,3 +517,32 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
 
 
 _ = gettext
+
+
+class StoredMessage(TypedDict):
+    """A message kept in a record (an instance's state, an event): its catalogue key (the
+    English text with ``{name}`` placeholders) and the values of the placeholders."""
+
+    key: str
+    params: dict[str, str]
+
+
+def keep(text: str, **params: Any) -> tuple[str, StoredMessage]:
+    """A message to store with a record, such as why a task has no due time: its English
+    text (what older readers, logs and the API's ``problem`` show) and its key and parameters
+    (``*_message`` beside it), so that :func:`shown` gives each reader their language."""
+    values = {k: str(v) for k, v in params.items()}
+    return text.format(**values), {"key": text, "params": values}
+
+
+def shown(text: str | None, message: Mapping[str, Any] | None = None, locale: str | None = None) -> str:
+    """A stored message in ``locale`` (default: the current one): from its key and
+    parameters when the record keeps them; else the text as stored (records written before
+    keys were kept), translated when it is a whole text of the catalogue."""
+    if message and isinstance(message.get("key"), str):
+        params = message.get("params") or {}
+        try:
+            return gettext(message["key"], locale, **params) if params else gettext(message["key"], locale)
+        except (KeyError, IndexError, ValueError):
+            pass  # a key whose placeholders changed since: the stored text still says it
+    return gettext(text, locale) if text else ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from engine import i18n
 from engine.app import instances
 from engine.app.audit import step_title
 from engine.errors import FormInvalid, SignatureInvalid
@@ -88,7 +89,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(_("Escalated to {role} (level {level})", role=role, level=d.get("level")))
             if d.get("fallback"):
                 item["notes"].append(_("no manager known: escalated to {role} instead ({reason})",
-                                       role=role, reason=d.get("reason", "")))
+                                       role=role, reason=i18n.shown(d.get("reason"), d.get("reason_message"))))
         elif e["type"] == "task:reassigned":
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
         elif e["type"] == "task:claimed":
