@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypedDict
 
 LOCALES = ("zh", "en")
@@ -517,6 +518,28 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
 
 
 _ = gettext
+
+
+def local_time(value: Any, zone: tzinfo, *, named: bool = False) -> str:
+    """An instant (aware datetime, or ISO text as records keep it) as people read it:
+    ``YYYY-MM-DD HH:MM`` in ``zone``; ``named`` adds the zone, as files and printouts read
+    apart from the page need (``2026-12-01 08:30 (Asia/Shanghai)``). A naive time is UTC
+    (as stored); text that is not a time is returned as it is. The one formatting of times
+    (pages reach it through ``web.i18n.fmt_time``)."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        text: str = value
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return f"{text} ({getattr(zone, 'key', None) or zone})" if named else text
 
 
 class StoredMessage(TypedDict):

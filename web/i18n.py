@@ -65,19 +65,6 @@ def zone_label() -> str:
 
 
 def fmt_time(value: Any, *, named: bool = False) -> str:
-    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone;
-    ``named`` adds the zone, as files and printouts read apart from the page need:
-    ``2026-12-01 08:30 (Asia/Shanghai)``."""
-    from datetime import UTC, datetime
-
-    if value in (None, ""):
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    text = value.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M")
-    return f"{text} {zone_label()}" if named else text
+    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone
+    (``engine.i18n.local_time``); ``named`` adds the zone: ``2026-12-01 08:30 (Asia/Shanghai)``."""
+    return i18n.local_time(value, display_zone(), named=named)
