@@ -70,6 +70,7 @@ def _register(app: Flask) -> None:
     oversight.init_app(app)
     editor.init_app(app)
     notifications.init_app(app)
+    inbox.init_app(app)
 
 
 def _secret(cfg) -> str:

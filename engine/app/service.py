@@ -45,7 +45,7 @@ from engine.runtime.commands import (
     Tick,
 )
 from engine.runtime.machine import Runtime, next_wakeup
-from engine.store import field_index, kpi_rollup, timekeeping
+from engine.store import field_index, kpi_rollup, serials, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -251,12 +251,20 @@ class Workflow:
         now = self.clock()
         rt = self.runtime(session, version_id)
         cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
-                    due_at=due_at)
+                    due_at=due_at, serial=self._serial(session, proc, now))
         state, events = rt.apply(None, cmd, now)
         store.create_instance(session, state, version_id, events, next_wakeup(state),
                               self._also(session, version_id, None, state, events))
         self._spawn(session, state, events)
         return state
+
+    def _serial(self, session: Session, proc: Procedure, now: datetime) -> str:
+        """The next record number of ``proc``, its month cut at local midnight (the
+        procedure calendar's time zone): a record started at 07:30 on 1 December in Beijing
+        is a December record. Taken in the start's transaction, so a refused start gives it back."""
+        cal = self.calendars.get(proc.calendar) or self.calendars.get("default")
+        local = now.astimezone(cal.timezone) if cal is not None else now
+        return serials.next_serial(session, proc.serial or "R", local.strftime("%Y%m"))
 
     def _also(self, session: Session, version_id: int, before: Mapping[str, Any] | None,
               state: Mapping[str, Any], events: list[dict]) -> list:
@@ -426,7 +434,7 @@ class Workflow:
         for c in state.get("corrections", []):
             corrections.setdefault(f"{c['step']}.{c['field']}", []).append(c)
         out = {
-            "id": row.id, "procedure": row.procedure_id, "title": rt.procedure.title,
+            "id": row.id, "serial": state.get("serial"), "procedure": row.procedure_id, "title": rt.procedure.title,
             "version": {"id": row.version_id, "hash": rt.procedure.content_hash},
             "status": row.status.value, "outcome": row.outcome, "rev": row.rev,
             "started_at": state["started_at"], "started_by": state["started_by"],

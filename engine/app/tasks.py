@@ -55,6 +55,7 @@ class InboxTask:
     assignee: str | None
     due_at: datetime | None
     created_at: datetime
+    serial: str | None = None  # the instance's record number (流水号)
 
     @property
     def step_title(self) -> str:
@@ -92,7 +93,7 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
                 continue  # change control keeps this user from deciding (config: change_control.distinct)
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
-                                 row.due_at, row.created_at))
+                                 row.due_at, row.created_at, states[row.instance_id].get("serial")))
     return out
 
 
@@ -181,6 +182,8 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         # the step runs again (after a rejection): start from what was recorded
         data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
         shown |= mask_data(keys, step.id, data, working)[1]
+    elif form is not None:
+        data = form.initial()
     earlier = []
     for sid in dict.fromkeys(["start", *inst["path"]]):
         if sid not in inst["data"] or sid == step.id:

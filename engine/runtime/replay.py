@@ -43,6 +43,7 @@ class Replay:
         self.status = "running"
         self.outcome: str | None = None
         self.started_by: str | None = None
+        self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
         self.unbound: list[str] = []
 
@@ -51,6 +52,7 @@ class Replay:
         self.events.append(e)
         if kind == "instance:started":
             self.started_by = e["actor"]
+            self.serial = d.get("serial")
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
         elif kind == "task:created" and task:
@@ -101,7 +103,7 @@ class Replay:
         both values (stored vs replayed); signatures not bound to their data come first."""
         out = list(self.unbound)
         for key, replayed in (("status", self.status), ("outcome", self.outcome),
-                              ("started_by", self.started_by)):
+                              ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
                 out.append(f"{key}: stored {state.get(key)!r}, replayed {replayed!r}")
         if self.procedure is not None:

@@ -189,6 +189,7 @@ def _instance_columns(state: Mapping[str, Any]) -> dict[str, Any]:
         "ended_at": _time(state.get("ended_at")),
         "origin_instance": origin.get("instance"),
         "origin_step": origin.get("step"),
+        "serial": state.get("serial"),
     }
 
 
@@ -212,7 +213,7 @@ _I = Instance.__table__
 _T = Task.__table__
 _E = Event.__table__
 _INSTANCE_COLUMNS = ["procedure_id", "status", "outcome", "started_at", "started_by",
-                     "ended_at", "origin_instance", "origin_step"]  # _instance_columns()
+                     "ended_at", "origin_instance", "origin_step", "serial"]  # _instance_columns()
 _STEP_WRITE = ["state", "rev", "next_timer_at", "updated_at", "event_seq", "event_hash",
                *_INSTANCE_COLUMNS]
 _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "due_at",

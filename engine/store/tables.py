@@ -162,8 +162,21 @@ class Instance(Base):
     # The chain head: seq and hash of the instance's last event.
     event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     event_hash: Mapped[str64 | None]
+    # The readable record number (流水号, ASI-202612-0007), from ``state["serial"]``; None for
+    # instances started before numbers were given (0017).
+    serial: Mapped[str | None] = mapped_column(String(40), index=True, unique=True)
 
     version: Mapped[ProcedureVersion] = relationship(lazy="raise")
+
+
+class SerialCounter(Base):
+    """The last record number given per prefix and local month (``engine.store.serials``)."""
+
+    __tablename__ = "serial_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int]
 
 
 class Task(Base):

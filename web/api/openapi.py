@@ -124,7 +124,10 @@ SCHEMAS: dict[str, Any] = {
     "EventList": _obj({"instance": STR, "items": {"type": "array", "items": _ref("Event")}},
                       ["instance", "items"]),
     "Instance": _obj({
-        "id": {"type": "string", "pattern": INSTANCE_ID}, "procedure": STR, "title": STR,
+        "id": {"type": "string", "pattern": INSTANCE_ID},
+        "serial": {**NSTR, "description": "the readable record number (流水号) such as ASI-202612-0007; "
+                   "null for instances started before numbers were given"},
+        "procedure": STR, "title": STR,
         "version": _ref("Version"),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": {"type": "integer", "description": "send as expected_rev to detect concurrent changes"},
@@ -144,10 +147,15 @@ SCHEMAS: dict[str, Any] = {
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
     "InstanceSummary": _obj({
-        "id": STR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
+        "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": INT, "started_at": TIME, "started_by": STR, "ended_at": NTIME,
     }, ["id", "procedure", "version", "status", "outcome", "rev", "started_at", "started_by", "ended_at"]),
+    "SearchResult": _obj({"q": STR, "items": {"type": "array", "items": _obj({
+        "instance": STR, "serial": NSTR, "procedure": STR, "title": STR, "status": STR, "started_at": TIME,
+        "matched": {**STR, "description": "what matched, as people name it: the record number, or step · field"},
+        "value": STR}, ["instance", "serial", "procedure", "title", "status", "started_at", "matched", "value"])}},
+        ["q", "items"]),
     "InstanceList": _obj({"items": {"type": "array", "items": _ref("InstanceSummary")},
                           "total": INT, "limit": INT, "offset": INT},
                          ["items", "total", "limit", "offset"]),
@@ -288,6 +296,13 @@ def document() -> dict[str, Any]:
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0}},
             ])},
+        "/search": {"get": _op(
+            "search", "Records the caller may read whose number (流水号) starts with q, or whose indexed, "
+            "non-sensitive field values contain q (customer, serial number...), newest first",
+            "the records found", "SearchResult", ["400", "403"], tags=["instances"],
+            params=[{"name": "q", "in": "query", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}])},
         "/instances/{instance_id}": {"get": _op(
             "getInstance", "An instance with its tasks and history", "the instance", "Instance",
             ["403", "404"], tags=["instances"], params=[INST])},

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.app import instances, library, notifications, people, tasks
+from engine.app import instances, library, notifications, people, search, tasks
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -376,6 +376,18 @@ def list_instances():
     rows, total, _titles = instances.list_instances(services(), api_reader(_user()), procedure_id,
                                                     status, limit=limit, offset=offset)
     return jsonify(items=[_instance_summary(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@bp.get("/search", endpoint="search")
+def search_records():
+    q = request.args.get("q") or ""
+    if not q.strip():
+        raise BadRequest("query parameter 'q' is required: a record number or text of a field",
+                         errors=[{"field": "q", "message": "required"}])
+    hits = search.search(services(), api_reader(_user()), q, limit=_int_arg("limit", 50, 1, 200))
+    return jsonify(q=q, items=[{"instance": h.instance_id, "serial": h.serial, "procedure": h.procedure_id,
+                                "title": h.procedure, "status": h.status, "started_at": _iso(h.started_at),
+                                "matched": h.matched, "value": h.value} for h in hits])
 
 
 @bp.get("/instances/<instance_id>")
