@@ -5,7 +5,7 @@ procedure in the configured zone. The figures are recomputed from the instances 
 tasks; nothing recorded changes.
 
 Revision ID: 0016_kpi_local_days
-Revises: 0013_records14_insert_only
+Revises: 0017_serials18 (main had it when this merged; written against 0013)
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_kpi_local_days"
-down_revision = "0013_records14_insert_only"
+down_revision = "0017_serials18"
 branch_labels = None
 depends_on = None
 
