@@ -82,5 +82,7 @@ def stored_record(session: Session, instance_id: str) -> StoredRecord | None:
 def orphan_event_instances(session: Session) -> list[str]:
     """Instances that have events but no instance row: a deleted instance whose trail stayed."""
     ev, inst = Event.__table__, Instance.__table__
+    # ``org``: the organisation chart's own chain (``engine.store.org``), not an instance.
     return list(session.scalars(select(ev.c.instance_id).distinct()
-                                .where(~ev.c.instance_id.in_(select(inst.c.id))).order_by(ev.c.instance_id)))
+                                .where(~ev.c.instance_id.in_(select(inst.c.id)), ev.c.instance_id != "org")
+                                .order_by(ev.c.instance_id)))

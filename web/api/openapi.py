@@ -40,6 +40,26 @@ INT = {"type": "integer"}
 ANY_OBJ = {"type": "object", "additionalProperties": True}
 JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) with x- hints; see docs/forms.md"}
 
+_PERSON = _obj({"user": STR, "name": STR, "active": {"type": "boolean"}, "manager": NSTR,
+                "reports_to": {"type": ["string", "null"], "description": "the manager the runtime takes: the "
+                               "recorded one, else the head of the department (inactive users never)"}},
+               ["user", "name", "active", "manager", "reports_to"])
+ORG_SCHEMAS: dict[str, Any] = {
+    "OrgChart": _obj({
+        "version": {"type": "integer", "minimum": 0, "description": "rises with every change"},
+        "departments": {"type": "array", "items": _obj({
+            "id": STR, "name": STR, "parent": NSTR, "head": NSTR,
+            "members": {"type": "array", "items": _PERSON}}, ["id", "name", "parent", "head", "members"])},
+        "unplaced": {"type": "array", "items": _PERSON, "description": "users with a manager but no department"},
+    }, ["version", "departments", "unplaced"]),
+    "OrgImportRequest": _obj({
+        "csv": {"type": "string", "description": "the CSV text: kind,id,name,parent,head,department,manager"},
+        "file": {"type": "string", "maxLength": 200, "description": "a name for messages (default org.csv)"},
+    }, ["csv"], extra=False),
+    "OrgImported": _obj({"departments": INT, "users": INT, "version": INT},
+                        ["departments", "users", "version"]),
+}
+
 NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "Notification": _obj({
         "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed",
@@ -185,6 +205,15 @@ SCHEMAS: dict[str, Any] = {
                      "(更正); required when a signature covers the value"},
     }, ["step", "field", "value", "reason"], extra=False),
     "Empty": _obj({}, extra=False),
+    # 加签 (issue 17): its own schema and path, apart from the other task actions.
+    "AddApproverRequest": _obj({
+        "user": {"type": "string", "minLength": 1, "description": "the user name of the approver to add; "
+                 "they must hold the step's add_approver role"},
+        "position": {"type": "string", "enum": ["before", "after"],
+                     "description": "before: they decide first and your task waits; after: they are asked once "
+                                    "you have decided"},
+        "reason": {"type": "string", "minLength": 1, "description": "why (recorded in the audit trail)"},
+    }, ["user", "position", "reason"], extra=False),
     "AuditEvent": _obj({
         "id": INT, "instance": STR, "procedure": STR, "seq": INT, "at": TIME, "type": STR,
         "step": NSTR, "actor": STR,
@@ -330,6 +359,10 @@ def document() -> dict[str, Any]:
         "/tasks/{task_id}/release": {"post": _op(
             "releaseTask", "Release a task the caller claimed", "the instance", "Instance",
             WRITE, tags=["tasks"], body="Empty", params=[TASK])},
+        "/tasks/{task_id}/add-approver": {"post": _op(
+            "addApprover", "加签: add an approver before or after yourself on a multi-party approval "
+            "that declares add_approver", "the instance", "Instance", [*WRITE, "422"], tags=["tasks"],
+            body="AddApproverRequest", params=[TASK])},
         "/notifications": {"get": _op(
             "listNotifications", "The caller's notifications (assignment, reminder, miss, escalation, "
             "completion), unread first", "the notifications", "NotificationList", ["400"],
@@ -357,6 +390,15 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "header line, one line per event, footer with count and digest",
                                   "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                           **{st: _error(st) for st in ("400", "401", "403", "404")}}}},
+        "/org": {"get": _op(
+            "getOrgChart", "The organisation chart: departments (parents first) with their head and "
+            "members, each member's recorded manager and whom they report to (OrgChart.manager_of)",
+            "the chart", "OrgChart", [], tags=["org"])},
+        "/org/import": {"post": _op(
+            "importOrgChart", "Replace the whole chart with a CSV text (administrators; docs/org-chart.md). "
+            "A text with any bad line imports nothing; errors lists every bad line as FILE:LINE:COL",
+            "what was imported", "OrgImported", ["400", "403", "413", "422"], tags=["org"],
+            body="OrgImportRequest")},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "the OpenAPI document",
@@ -375,14 +417,14 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications",
-                                       "audit", "meta")],
+                                       "audit", "org", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
             "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
-                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
+                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS}.items()},
         },
     }
 

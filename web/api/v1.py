@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.app import instances, library, notifications, people, search, tasks
+from engine.app import instances, library, notifications, org, people, search, tasks
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -493,6 +493,17 @@ def release(task_id: str):
     return jsonify(_answer(tasks.release(services(), _user(), task_id, answer_for=_reader())))
 
 
+# --- 加签 (issue 17) -------------------------------------------------------------------------------
+
+@bp.post("/tasks/<task_id>/add-approver")
+def add_approver(task_id: str):
+    body = _body({"user", "position", "reason"})
+    return jsonify(_answer(tasks.add_approver(
+        services(), _user(), task_id, _string(body, "user", required=True) or "",
+        _string(body, "position", required=True) or "", _string(body, "reason", required=True) or "",
+        answer_for=_reader())))
+
+
 # --- notifications ------------------------------------------------------------------------------
 
 def _notification(n: Mapping[str, Any]) -> dict[str, Any]:
@@ -520,3 +531,24 @@ def mark_notifications_read():
                          errors=[{"field": "ids", "message": "must be a list of integers"}])
     marked, count = notifications.mark_read(services(), _user(), ids)
     return jsonify(marked=marked, unread=count)
+
+
+# --- the organisation chart ---------------------------------------------------------------
+
+@bp.get("/org")
+def org_chart():
+    """The chart, to every caller (departments, heads and managers are no secret inside the
+    company); changes are for administrators."""
+    return jsonify(org.as_dict(org.view(services(), _reader())))
+
+
+@bp.post("/org/import")
+def org_import():
+    """Replace the whole chart with a CSV text (docs/org-chart.md); administrators only.
+    Every bad line is listed in ``errors`` (``FILE:LINE:COL``) and nothing is imported."""
+    body = _body({"csv", "file"})
+    text = _string(body, "csv", required=True) or ""
+    name = _string(body, "file") or "org.csv"
+    done = org.import_csv(services(), _reader(), text, name[:200])
+    return jsonify(departments=done.departments, users=done.users, version=done.version)
+

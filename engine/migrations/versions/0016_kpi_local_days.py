@@ -5,7 +5,7 @@ procedure in the configured zone. The figures are recomputed from the instances 
 tasks; nothing recorded changes.
 
 Revision ID: 0016_kpi_local_days
-Revises: 0017_serials18 (main had it when this merged; written against 0013)
+Revises: 0014_org17 (written against 0013_records14_insert_only; moved after main merged 0017 and 0014)
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_kpi_local_days"
-down_revision = "0017_serials18"
+down_revision = "0014_org17"
 branch_labels = None
 depends_on = None
 
