@@ -190,8 +190,12 @@ class _Walk:
                 created.add(task)
                 if (e.get("data") or {}).get("reapproval"):
                     reapprovals.add(task)
+            elif kind == "approval:decided" and at not in self.used:
+                self.decided(self.step(e.get("step")), (e.get("data") or {}).get("decision"))
             elif task not in created or task in reapprovals:
                 continue
+            elif kind in ("task:approved", "task:rejected") and self.step(e.get("step")).approvers is not None:
+                continue  # one approver of several: the step moves on its approval:decided
             elif kind in ("task:completed", "task:approved", "wait:woken"):
                 self.leave(self.step(e.get("step")))
             elif kind == "task:rejected":
@@ -215,12 +219,40 @@ class _Walk:
     def leave(self, step: Step) -> None:
         self.enter(self.route(step))
 
+    def decided(self, step: Step, decision: Any) -> None:
+        """A multi-party approval's outcome (``approval:decided``) moves its step on."""
+        if decision == "approve":
+            self.leave(step)
+        elif step.on_reject:
+            self.enter(step.on_reject)
+        else:
+            self.done = True
+
+    def party(self, step: Step) -> None:
+        """A multi-party approval entered: when its outcome was certain at once (everyone
+        skipped, nobody to ask), its ``approval:decided`` follows its opening directly (after
+        the tasks it opened and cancelled) and the walk goes on from there, as the runtime did."""
+        opened = next((i for i in range(self.at + 1, len(self.events)) if i not in self.used
+                       and self.events[i]["type"] == "approval:opened" and self.events[i].get("step") == step.id), None)
+        if opened is None:
+            raise _Lost(f"no approval:opened event for step '{step.id}' after event {self.at + 1}")
+        self.used.add(opened)
+        i = opened + 1
+        while i < len(self.events) and self.events[i]["type"] in ("task:created", "task:cancelled") \
+                and self.events[i].get("step") == step.id:
+            i += 1
+        if i < len(self.events) and self.events[i]["type"] == "approval:decided" and self.events[i].get("step") == step.id:
+            self.used.add(i)
+            self.decided(step, (self.events[i].get("data") or {}).get("decision"))
+
     def enter(self, sid: str) -> None:
         if self.done:
             return
         step = self.step(sid)
         self.path.append(sid)
-        if step.type == "decision":
+        if step.type == "approval" and step.approvers is not None:
+            self.party(step)
+        elif step.type == "decision":
             self.leave(step)
         elif step.type == "parallel":
             if step.join is None:
