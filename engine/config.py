@@ -6,8 +6,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+#: The zone of the built-in calendar, and of days and times when config names none.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 ENV_OVERRIDES = {
     "WF_DATABASE_URL": ("database", "url"),
@@ -40,7 +44,7 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        url = self.get("database", "url", default="sqlite:///var/workflow.db")
+        url = str(self.get("database", "url", default="sqlite:///var/workflow.db"))
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             url = prefix + str(self.root / url[len(prefix):])
@@ -57,8 +61,21 @@ class Config:
     def calendar(self, name: str) -> dict[str, Any] | None:
         return (self.get("calendars", default={}) or {}).get(name)
 
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The zone people live in: times are shown in it and KPI days and months are cut
+        at its midnight. It is the default calendar's (``calendars.default.timezone``), else
+        Asia/Shanghai as in the built-in calendar; an unknown name (``wf validate`` reports
+        it) reads as UTC rather than stopping a page."""
+        name = (self.calendar("default") or {}).get("timezone") or DEFAULT_TIMEZONE
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
 
-def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None = None) -> Config:
+
+def load_config(path: str | os.PathLike[str] | None = None, *,
+                overrides: dict[str, Any] | None = None) -> Config:
     """Read ``config.yaml`` (or ``WF_CONFIG``), then apply env vars, then ``overrides``."""
     path = Path(path or os.environ.get("WF_CONFIG", "config.yaml"))
     raw: dict[str, Any] = {}
@@ -72,7 +89,7 @@ def load_config(path: str | os.PathLike | None = None, *, overrides: dict | None
     return Config(raw=raw, root=path.resolve().parent)
 
 
-def _set(raw: dict, keys: tuple[str, ...], value: Any) -> None:
+def _set(raw: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
     node = raw
     for key in keys[:-1]:
         node = node.setdefault(key, {})

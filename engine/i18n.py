@@ -10,8 +10,10 @@ message reaches the Chinese UI in Chinese. Placeholders use ``str.format`` names
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from datetime import UTC, datetime, tzinfo
+from typing import Any, TypedDict
 
 LOCALES = ("zh", "en")
 
@@ -480,13 +482,23 @@ ZH: dict[str, str] = {
     "'{title}' must be done by someone other than whoever did '{other}' (separation of duties), and you "
     "did; another holder of the role must do it":
         "“{title}”须由“{other}”的完成人以外的人员办理（职责分离），而您办理了后者；请由该角色的其他人员办理",
-    "{user} wrote this draft and so may not review or approve it; another member of the reviewer or "
-    "approver group must decide (document control)":
-        "{user} 是此草稿的编写人，不能审核或批准它；须由审核或批准组的其他成员决定（文件控制）",
+    "{user} may not {act} this change: {user} is {parts}, and config.yaml (change_control.distinct: "
+    "{level}) wants different people ({who}); another member of the group must do it (document control)":
+        "{user} 不能{act}此更改：{user} 是{parts}，而 config.yaml（change_control.distinct: {level}）"
+        "要求由不同的人担任（{who}）；须由该组的其他成员办理（文件控制）",
+    "the draft's author": "草稿编写人", "the sender": "提交人", "the reviewer": "审核人",
+    "the approver": "批准人", " and ": "和", "send": "提交", "review": "审核",
     "draft {version} no longer has the content that was sent for approval ({approved}…, now {actual}…); "
     "reject this change and send the draft again":
         "草稿 {version} 的内容已不是提交审批时的内容（{approved}…，现为 {actual}…）；请驳回此更改并重新提交草稿",
     "the record shown differs from its audit trail: {difference}": "所显示的记录与其审计轨迹不一致：{difference}",
+    # Kept in records (``keep``) and shown in the reader's language (``shown``).
+    "no due time: 'due_expr: {expr}' gave {value}, not a date; correct that field to set one":
+        "没有截止时间：“due_expr: {expr}”得到 {value}，不是日期；更正该字段后即可设定",
+    "did not wait: 'until: {expr}' gave {value}, not a date":
+        "未等待：“until: {expr}”得到 {value}，不是日期",
+    "{holder} has no manager": "{holder} 没有登记上级",
+    "nobody held the task": "任务无人领取",
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":
         "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
@@ -652,3 +664,54 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
 
 
 _ = gettext
+
+
+def local_time(value: Any, zone: tzinfo, *, named: bool = False) -> str:
+    """An instant (aware datetime, or ISO text as records keep it) as people read it:
+    ``YYYY-MM-DD HH:MM`` in ``zone``; ``named`` adds the zone, as files and printouts read
+    apart from the page need (``2026-12-01 08:30 (Asia/Shanghai)``). A naive time is UTC
+    (as stored); text that is not a time is returned as it is. The one formatting of times
+    (pages reach it through ``web.i18n.fmt_time``)."""
+    if value in (None, ""):
+        return ""
+    if isinstance(value, str):
+        text: str = value
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return f"{text} ({getattr(zone, 'key', None) or zone})" if named else text
+
+
+class StoredMessage(TypedDict):
+    """A message kept in a record (an instance's state, an event): its catalogue key (the
+    English text with ``{name}`` placeholders) and the values of the placeholders."""
+
+    key: str
+    params: dict[str, str]
+
+
+def keep(text: str, **params: Any) -> tuple[str, StoredMessage]:
+    """A message to store with a record, such as why a task has no due time: its English
+    text (what older readers, logs and the API's ``problem`` show) and its key and parameters
+    (``*_message`` beside it), so that :func:`shown` gives each reader their language."""
+    values = {k: str(v) for k, v in params.items()}
+    return text.format(**values), {"key": text, "params": values}
+
+
+def shown(text: str | None, message: Mapping[str, Any] | None = None, locale: str | None = None) -> str:
+    """A stored message in ``locale`` (default: the current one): from its key and
+    parameters when the record keeps them; else the text as stored (records written before
+    keys were kept), translated when it is a whole text of the catalogue."""
+    if message and isinstance(message.get("key"), str):
+        params = message.get("params") or {}
+        try:
+            return gettext(message["key"], locale, **params) if params else gettext(message["key"], locale)
+        except (KeyError, IndexError, ValueError):
+            pass  # a key whose placeholders changed since: the stored text still says it
+    return gettext(text, locale) if text else ""

@@ -1,5 +1,5 @@
 """Every text the product translates has its Chinese: the literal first argument of each
-``_(...)`` / ``gettext(...)`` in engine/ and web/ and of each ``_("...")`` in the templates
+``_(...)`` / ``gettext(...)`` / ``keep(...)`` (a message stored in a record) in engine/ and web/ and of each ``_("...")`` in the templates
 is in the one catalogue (``engine.i18n``)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def python_texts() -> dict[str, str]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                    and node.func.id in ("_", "gettext") and node.args
+                    and node.func.id in ("_", "gettext", "keep") and node.args
                     and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 found[node.args[0].value] = f"{path.relative_to(ROOT)}:{node.lineno}"
     return found

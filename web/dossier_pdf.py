@@ -17,7 +17,7 @@ from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
 from web.html.dossier import flat
-from web.i18n import _, fmt_time
+from web.i18n import _, fmt_time, zone_label
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
@@ -105,25 +105,26 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         (_("Procedure"), f"{proc.title} ({proc.id})"),
         (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),
         (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
-        (_("Started"), f"{fmt_time(inst['started_at'])} · {d.started_by}"),
-        (_("Ended"), fmt_time(inst.get("ended_at"))),
+        (_("Started"), f"{fmt_time(inst['started_at'], named=True)} · {d.started_by}"),
+        (_("Ended"), fmt_time(inst.get("ended_at"), named=True)),
         (_("Hash chain"), ("✔ " if pdf.unicode else "") + (_("intact") if d.check.ok else _("BROKEN")) + f": {d.check.message}"),
     ])
     if d.masked:
         pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])
     pdf.heading(_("Signatures"))
-    pdf.grid([_("Step"), _("Printed name"), _("Date and time"), _("Meaning")],
+    zone = zone_label()  # the grids' times are local: their headings name the zone
+    pdf.grid([_("Step"), _("Printed name"), f"{_('Date and time')} {zone}", _("Meaning")],
              [[s["step"], f"{s['name']} ({s['user']})", fmt_time(s["at"]),
                s["meaning"] + (f" · {_('signed before correction')} "
                                + " ".join(f"#{n}" for n in s["corrected_by"]) if s["corrected_by"] else "")]
               for s in d.signatures],
              (45, 55, 40, 40))
     pdf.heading(_("Corrections"))
-    pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), _("Time")],
+    pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), f"{_('Time')} {zone}"],
              [[f"{c['step']} · {c['field']}", c["old"], c["new"], c["reason"], c["by"], fmt_time(c["at"])]
               for c in d.corrections], (38, 28, 28, 36, 24, 26))
     pdf.heading(_("Attachments"))
-    pdf.grid([_("File"), _("Size"), "SHA-256", _("Uploaded")],
+    pdf.grid([_("File"), _("Size"), "SHA-256", f"{_('Uploaded')} {zone}"],
              [[a["filename"], f"{a['size']} B", a["sha256"][:16] + "…", f"{a['uploaded_by']} {fmt_time(a['uploaded_at'])}"]
               for a in d.attachments], (55, 20, 45, 60))
     pdf.heading(_("Data"))
@@ -133,7 +134,7 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         pdf.pairs(flat(sec["nodes"]))
         pdf.ln(1)
     pdf.heading(_("Timeline"))
-    pdf.grid(["#", _("Time"), _("Event"), _("Step"), _("Actor"), _("Details")],
+    pdf.grid(["#", f"{_('Time')} {zone}", _("Event"), _("Step"), _("Actor"), _("Details")],
              [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in d.timeline],
              (8, 28, 26, 34, 26, 58))
     return bytes(pdf.output())

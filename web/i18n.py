@@ -51,28 +51,20 @@ def init_app(app: Flask) -> None:
 
 
 def display_zone():
-    """The zone times are shown in: the default calendar's (config), else UTC."""
+    """The zone times are shown in: ``Config.timezone`` (the default calendar's), the same
+    zone whose midnights cut the KPI days; UTC outside a request."""
     from zoneinfo import ZoneInfo
 
     cfg = current_app.config.get("WF") if has_request_context() else None
-    name = cfg.get("calendars", "default", "timezone", default="UTC") if cfg is not None else "UTC"
-    try:
-        return ZoneInfo(name)
-    except Exception:  # an unknown zone name: show UTC rather than fail the page
-        return ZoneInfo("UTC")
+    return cfg.timezone if cfg is not None else ZoneInfo("UTC")
 
 
-def fmt_time(value: Any) -> str:
-    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone."""
-    from datetime import UTC, datetime
+def zone_label() -> str:
+    """The display zone as a heading names it: ``(Asia/Shanghai)``."""
+    return f"({display_zone().key})"
 
-    if value in (None, ""):
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(display_zone()).strftime("%Y-%m-%d %H:%M")
+
+def fmt_time(value: Any, *, named: bool = False) -> str:
+    """An instant (aware datetime or ISO text) as ``YYYY-MM-DD HH:MM`` in the display zone
+    (``engine.i18n.local_time``); ``named`` adds the zone: ``2026-12-01 08:30 (Asia/Shanghai)``."""
+    return i18n.local_time(value, display_zone(), named=named)

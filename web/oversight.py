@@ -58,8 +58,11 @@ def init_app(app: Flask) -> None:
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
-    """A ``YYYY-MM-DD`` query value as UTC midnight (the next midnight for an ``end``)."""
+    """A ``YYYY-MM-DD`` query value as local midnight (of the display zone, where the KPI
+    days are cut too), in UTC; the next midnight for an ``end``. A value with an offset is
+    taken as written."""
     from web.errors import BadRequest
+    from web.i18n import display_zone
 
     if not value:
         return None
@@ -68,5 +71,9 @@ def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
     except ValueError as exc:
         raise BadRequest(f"'{what}' must be a date written YYYY-MM-DD, not '{value}'",
                          errors=[{"field": what, "message": "YYYY-MM-DD"}]) from exc
-    day = day.replace(tzinfo=UTC) if day.tzinfo is None else day.astimezone(UTC)
+    if day.tzinfo is None:
+        if end and len(value) == 10:
+            day += timedelta(days=1)
+        return day.replace(tzinfo=display_zone()).astimezone(UTC)
+    day = day.astimezone(UTC)
     return day + timedelta(days=1) if end and len(value) == 10 else day

@@ -27,7 +27,7 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.errors import NotPermitted
-from engine.i18n import _
+from engine.i18n import _, local_time
 from engine.language.records import FIRST
 from engine.runtime.replay import Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
@@ -38,7 +38,7 @@ from engine.store.audit_search import ChainCheck, EventQuery, attachments_of, ch
 from engine.store.users import full_names
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import datetime, tzinfo
 
     from sqlalchemy.orm import Session
 
@@ -136,7 +136,7 @@ def _query(services: Services, session: Session, reader: Reader,
         instance=f.instance, hidden_keys=hidden), procs, used
 
 
-def _summary(proc: Procedure, e: dict[str, Any]) -> str:
+def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo) -> str:
     d = e["data"] or {}
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
@@ -148,7 +148,7 @@ def _summary(proc: Procedure, e: dict[str, Any]) -> str:
         return "; ".join(parts)
     for key in ("outcome", "reason", "to", "due_at"):
         if d.get(key):
-            return f"{key}: {d[key]}"
+            return f"{key}: {local_time(d[key], zone, named=True) if key == 'due_at' else d[key]}"
     return ""
 
 
@@ -184,7 +184,7 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
             items.append({"id": r.id, "instance_id": r.instance_id, "procedure": proc.title,
                           "procedure_id": r.procedure_id, "seq": r.seq, "at": r.at, "type": r.type,
                           "label": _(r.type), "step_id": r.step, "step": step_title(proc, r.step),
-                          "actor": r.actor, "summary": _summary(proc, e), "hash": r.hash})
+                          "actor": r.actor, "summary": _summary(proc, e, services.config.timezone), "hash": r.hash})
     record_views(services.database, reader, views, view)
     log_reading_back(services.database, reader, filters.procedure or "*", used, "search-value")
     # The searchable fields as declared (reading them off the index would scan it).
@@ -378,7 +378,7 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
     """Where what pages read (the stored state, task rows and field index of ``rec``) differs
     from what its chained events say, each naming the field with stored vs replayed values;
     empty when they agree. The events are replayed by ``engine.runtime.replay``."""
-    replay = Replay()
+    replay = Replay(wf.runtime(session, rec.version_id).procedure)
     procs = [rt.procedure for rt in wf.versions(session, rec.procedure_id)]
     keys, first_keys = field_index.keys_of(procs, rec.procedure_id)
     firsts: dict[str, str] = {}

@@ -4,12 +4,18 @@
 The editor starts an instance with ``request_data``: the draft's version id, the change
 reason and the draft's content hash, which every later signature (review, approval) covers
 through its ``data_hash``. The service calls ``check_decider`` before every approval decision
-(neither the person who sent the change nor the draft's author may review or approve it; the
-procedure itself keeps the approver apart from the reviewer with ``separate_from``) and
+(who must be different people, see below; the procedure itself keeps the sender from
+reviewing or approving and the approver apart from the reviewer with ``separate_from``) and
 ``after_decision`` in the same transaction, which publishes the draft when the instance ends
 at its ``published`` step, only if the draft's texts still hash to the approved content, or
 returns it to draft when the change is rejected. A change request is never corrected
 (``refuse_correction``).
+
+The minimum of distinct people is a setting, ``change_control.distinct`` in config.yaml
+(``DISTINCT``): ``approver`` (the default) keeps the approver apart from the draft's author
+and from the reviewer; ``reviewer`` keeps the author from reviewing too; ``all`` wants four
+different people, author, sender, reviewer and approver (so an author's draft is sent by
+another editor). A refusal names who holds which part.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import Conflict, NotPermitted
+from engine.errors import Conflict, NotPermitted, WorkflowError
 from engine.i18n import _
 from engine.store import versions
 from engine.store.repo import content_hash
@@ -25,12 +31,41 @@ from engine.store.repo import content_hash
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from engine.config import Config
     from engine.runtime.commands import Actor
     from engine.store.tables import ProcedureVersion
 
 PROCEDURE_ID = "procedure-change-control"
 PUBLISHED_STEP = "published"
 AUTHOR_ROLE, REVIEWER_ROLE, APPROVER_ROLE = "change_author", "change_reviewer", "change_approver"
+REVIEW_STEP, APPROVE_STEP = "review", "approve"
+
+#: Per ``change_control.distinct`` level: for each act (sending, reviewing, approving), the
+#: parts its doer may not also hold. The procedure's ``separate_from`` keeps, at every level
+#: and in its own words, the sender from reviewing or approving and the reviewer from
+#: approving; this table adds the draft's author, who need not be the sender. With ``all``
+#: the four parts are four people: every pair is kept apart by one of the two.
+DISTINCT: dict[str, dict[str, tuple[str, ...]]] = {
+    "approver": {"approve": ("author",)},
+    "reviewer": {"review": ("author",), "approve": ("author",)},
+    "all": {"send": ("author",), "review": ("author",), "approve": ("author",)},
+}
+DEFAULT_DISTINCT = "approver"
+
+
+def distinct_level(config: Config) -> str:
+    """The configured ``change_control.distinct`` (``DISTINCT``); an unknown value is refused
+    when the services open rather than read as a weaker rule."""
+    level = config.get("change_control", "distinct", default=DEFAULT_DISTINCT)
+    if level not in DISTINCT:
+        raise WorkflowError(f"config.yaml: change_control.distinct must be one of {', '.join(DISTINCT)}, "
+                          f"not {level!r}")
+    return str(level)
+
+
+def _part_names() -> dict[str, str]:
+    return {"author": _("the draft's author"), "sender": _("the sender"), "reviewer": _("the reviewer"),
+            "approver": _("the approver")}
 
 
 def request_data(row: ProcedureVersion, reason: str) -> dict[str, Any]:
@@ -46,20 +81,57 @@ def author_of(session: Session, state: Mapping[str, Any]) -> str | None:
     return versions.get_version(session, int(version_id)).registered_by if version_id is not None else None
 
 
-def check_decider(session: Session, procedure_id: str, state: Mapping[str, Any], actor: Actor) -> None:
-    """Refuse a review or approval of a change by the person who sent it or by the author of
-    the draft (four eyes: ISO 9001 7.5.2 review and approval by someone other than the author)."""
-    if procedure_id != PROCEDURE_ID:
-        return
-    if actor.user == state.get("started_by"):
-        raise NotPermitted(
-            f"{actor.user} sent this change for approval and so may not review or approve it; "
-            "another member of the reviewer or approver group must decide (document control)")
-    author = author_of(session, state)
-    if author and actor.user == author:
-        raise NotPermitted(_("{user} wrote this draft and so may not review or approve it; another "
-                             "member of the reviewer or approver group must decide (document control)",
-                             user=actor.user))
+def _reviewer(state: Mapping[str, Any]) -> str | None:
+    done = [t for t in (state.get("tasks") or {}).values()
+            if t.get("step") == REVIEW_STEP and t.get("status") == "done" and not t.get("reapproval")]
+    return str(done[-1].get("completed_by")) if done else None
+
+
+def conflict(config: Config, act: str, user: str, people: Mapping[str, str | None]) -> str | None:
+    """Why ``user`` may not ``act`` (send, review, approve) on a change whose other parts are
+    held by ``people`` (author, sender, reviewer), under ``change_control.distinct``; None
+    when they may. The message names who holds which part."""
+    level = distinct_level(config)
+    held = [part for part in DISTINCT[level].get(act, ()) if people.get(part) == user]
+    if not held:
+        return None
+    names = _part_names()
+    acts = {"send": _("send"), "review": _("review"), "approve": _("approve")}
+    who = "; ".join(f"{names[p]}: {people[p]}" for p in ("author", "sender", "reviewer") if people.get(p))
+    return _("{user} may not {act} this change: {user} is {parts}, and config.yaml "
+             "(change_control.distinct: {level}) wants different people ({who}); another member "
+             "of the group must do it (document control)",
+             user=user, act=acts[act], parts=_(" and ").join(names[p] for p in held), level=level, who=who)
+
+
+def people_of(session: Session, state: Mapping[str, Any]) -> dict[str, str | None]:
+    """Who holds each part of a change request so far: author, sender, reviewer."""
+    return {"author": author_of(session, state), "sender": state.get("started_by"), "reviewer": _reviewer(state)}
+
+
+def decider_conflict(session: Session, config: Config, procedure_id: str, state: Mapping[str, Any],
+                     step: str, user: str) -> str | None:
+    """:func:`conflict` for a review or approval task of a change request (None for any other
+    procedure or step): the one rule the service enforces and the inbox follows."""
+    if procedure_id != PROCEDURE_ID or step not in (REVIEW_STEP, APPROVE_STEP):
+        return None
+    return conflict(config, "review" if step == REVIEW_STEP else "approve", user, people_of(session, state))
+
+
+def check_decider(session: Session, config: Config, procedure_id: str, state: Mapping[str, Any],
+                  step: str, actor: Actor) -> None:
+    """Refuse a review or approval of a change by someone the configured minimum of distinct
+    people keeps from it (ISO 9001 7.5.2: review and approval by others than the author)."""
+    why = decider_conflict(session, config, procedure_id, state, step, actor.user)
+    if why:
+        raise NotPermitted(why)
+
+
+def check_sender(config: Config, author: str | None, user: str) -> None:
+    """Refuse sending a draft its sender may not send (``all``: not the author's own)."""
+    why = conflict(config, "send", user, {"author": author})
+    if why:
+        raise NotPermitted(why)
 
 
 def refuse_correction(procedure_id: str) -> None:

@@ -39,6 +39,7 @@ from engine.errors import (
 from engine.i18n import _
 from engine.language import yaml_edit
 from engine.language import yaml_source as yamlsrc
+from engine.language.deployment import check_config
 from engine.language.forms import Form, parse_form
 from engine.language.procedure import Procedure, load_library, parse_procedure
 from engine.runtime.simulation import Simulation, simulate
@@ -136,7 +137,8 @@ class Editor:
 
     def check(self, procedure_id: str, source: str, forms: Mapping[str, str]) -> Checked:
         """Validate a draft: its own forms, then the procedure against them (and against the
-        forms folder for forms the draft does not carry yet)."""
+        forms folder for forms the draft does not carry yet), then against the server's
+        configuration as ``wf validate`` does (roles without groups, unknown calendars)."""
         problems: list[Problem] = []
         parsed: dict[str, Form] = {}
         for fid, text in forms.items():
@@ -148,6 +150,8 @@ class Editor:
         available = {**library, **parsed}
         proc, errs = parse_procedure(yamlsrc.load(source, proc_file(procedure_id)), available)
         problems += errs
+        if proc is not None:
+            problems += check_config([proc], self.wf.config)
         used: dict[str, str] = {}
         if proc is not None:
             for fid in proc.forms:
@@ -192,6 +196,7 @@ class Editor:
         if not reason:
             raise _no_reason()
         row = get_version(session, version_id)
+        change_control.check_sender(self.wf.config, row.registered_by, username)
         data = change_control.request_data(row, reason)
         state = self.wf.start(session, change_control.PROCEDURE_ID, username, data)
         versions.mark_in_review(session, row.id, reason=reason, change_instance=state["id"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine import store
+from engine import i18n, store
 from engine.app import access, change_control, uploads
 from engine.app.masking import (
     holds_mask,
@@ -219,6 +219,8 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
     shown |= unmasked
     now = services.now()
     open_tasks = [{**t, "mine": access.may_act(t, actor),
+                   # why it needs attention, in the reader's language (stored English before keys)
+                   "problem": i18n.shown(t.get("problem"), t.get("problem_message")),
                    # overdue as soon as the due time passes, before the worker records the miss
                    "overdue": bool(t.get("missed") or (t.get("due_at")
                                                        and datetime.fromisoformat(t["due_at"]) < now)),

@@ -99,14 +99,14 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
     wf = services.workflow
     with services.database.reading() as s:
         proc, _v = require_procedure(wf, s, reader, procedure_id)
-        current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id))
+        current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id), services.config.timezone)
     if not current:
         with services.database.writing() as s:
             wf.refresh_kpis(s, proc.id)
     r = proc.records
     secret = sensitive_columns(sensitive_keys(proc), r.breakdown)
     with services.database.reading() as s:
-        k = kpis(s, proc.id, since, until, period, services.now(),
+        k = kpis(s, proc.id, since, until, period, services.now(), services.config.timezone,
                  first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,
                  breakdown=r.breakdown, scores=r.scores.fields if r.scores else ())
     for key in secret & set(k.breakdown):
@@ -154,7 +154,8 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
         log_reading_back(services.database, reader, proc.id, secret, "kpi-drill")
     with services.database.reading() as s:
         subset = drill(s, proc.id, what=what, since=since, until=until, period=at, period_kind=period,
-                       step=step, key=key, value=value, now=services.now())
+                       step=step, key=key, value=value, now=services.now(),
+                       zone=services.config.timezone)
     parts = [_(what)] + [x for x in (at, step and step_title(proc, step),
                                      key and f"{proc.records.title_of(key.removesuffix('@first'))} = {value}") if x]
     return DrillDown(rows_page(services, reader, proc, filters, page=page, subset=subset), parts)

@@ -25,7 +25,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.errors import NotFound, QueryInvalid
-from engine.language.records import INSTANCE_COLUMNS, Column, Ledger
+from engine.language.records import INSTANCE_COLUMNS, INSTANCE_TIMES, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
 
@@ -154,8 +154,10 @@ def ledger_page(services: Services, reader: Reader, procedure_id: str, filters: 
 
 @dataclass
 class LedgerExport:
-    """An export: the sheet's title, the column headings and the rows (lists of values,
-    masked as on screen), read from the database as they are consumed."""
+    """An export: the sheet's title, the column headings (a column of times names the zone
+    its cells are written in: ``登记时间 (Asia/Shanghai)``) and the rows (lists of values,
+    masked as on screen; times as instants, for the writer to show in that zone), read from
+    the database as they are consumed."""
 
     procedure: Procedure
     title: str
@@ -183,4 +185,6 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
                 yield [MASK if (k in keys and not reader.cleared and r["cells"][k] not in (None, ""))
                        else r["cells"][k] for k in q.columns]
 
-    return LedgerExport(proc, ledger.title or proc.title, [c.title for c in ledger.columns], rows())
+    zone = services.config.timezone.key
+    headings = [f"{c.title} ({zone})" if c.field in INSTANCE_TIMES else c.title for c in ledger.columns]
+    return LedgerExport(proc, ledger.title or proc.title, headings, rows())

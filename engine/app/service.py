@@ -325,7 +325,8 @@ class Workflow:
         kind = Approve if approve else Reject
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Approve | Reject:
-            change_control.check_decider(session, rt.procedure.id, state, actor)
+            step = ((state.get("tasks") or {}).get(local) or {}).get("step", "")
+            change_control.check_decider(session, self.config, rt.procedure.id, state, step, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
             return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
 
@@ -451,13 +452,13 @@ class Workflow:
     def refresh_kpis(self, session: Session, procedure_id: str | None = None) -> int:
         """Bring the dashboard figures of one procedure (or of every procedure with changes)
         up to date; returns the days recomputed. Run it in a write transaction."""
-        now = self.clock()
+        now, zone = self.clock(), self.config.timezone
         if procedure_id is not None:
             if not self.versions(session, procedure_id):
                 raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
-            return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now)
-        return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now)
-                   for pid in kpi_rollup.stale(session, now))
+            return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now, zone)
+        return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now, zone)
+                   for pid in kpi_rollup.stale(session, now, zone))
 
     def tick(self, session: Session, *, limit: int = 500) -> int:
         """Fire what is due by now on up to ``limit`` instances; return how many changed."""

@@ -26,7 +26,11 @@ class Services:
 
 def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
     """Connect to the configured database, bring its schema up to date and install the
-    procedure library (new versions only; a library already installed costs one read)."""
+    procedure library (new versions only; a library already installed costs one read).
+    A setting the rules cannot read (``change_control.distinct``) stops it here."""
+    from engine.app.change_control import distinct_level
+
+    distinct_level(config)
     engine = make_engine(config.database_url)
     if migrate:
         upgrade(engine)

@@ -92,9 +92,8 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
             if step is not None and step.separate_from and access.separation_conflict(
                     states[row.instance_id], proc, {"step": row.step}, Actor(user=username)):
                 continue  # separation of duties: this user did an earlier step it is kept from
-            if proc.id == change_control.PROCEDURE_ID and change_control.author_of(
-                    s, states[row.instance_id]) == username:
-                continue  # the draft's author decides nothing on their own change
+            if change_control.decider_conflict(s, wf.config, proc.id, states[row.instance_id], row.step, username):
+                continue  # change control keeps this user from deciding (config: change_control.distinct)
             named = bool(states[row.instance_id]["tasks"].get(row.task_id, {}).get("named"))
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,

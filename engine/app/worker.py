@@ -82,7 +82,7 @@ class Worker:
         # One procedure per transaction: a day's figures of every procedure at once held the
         # write lock for seconds on a busy server.
         with self.database.writing() as s:  # marks procedures without instances as counted
-            stale = kpi_rollup.stale(s, self.workflow.clock())
+            stale = kpi_rollup.stale(s, self.workflow.clock(), self.workflow.config.timezone)
         days = 0
         for procedure_id in stale:
             with self.database.writing() as s:

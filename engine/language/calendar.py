@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.config import DEFAULT_TIMEZONE
 from engine.errors import WorkflowError
 
 __all__ = ["Calendar", "Duration", "DurationError", "parse_duration", "UNITS"]
@@ -72,7 +73,7 @@ _WEEKDAY_LABEL = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 _TIME_RANGE_RE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
 
-_DEFAULT_TZ = "Asia/Shanghai"
+_DEFAULT_TZ = DEFAULT_TIMEZONE
 _DEFAULT_HOURS = ("08:30-12:00", "13:00-17:30")
 _DEFAULT_REST = ("sat", "sun")
 _CONFIG_KEYS = ("timezone", "working_hours", "rest_days", "holidays", "workdays", "public_holidays")

@@ -55,6 +55,8 @@ INSTANCE_COLUMNS = {
     "instance.outcome": "结果", "instance.started_at": "登记时间",
     "instance.started_by": "发起人", "instance.ended_at": "结束时间",
 }
+#: The instance columns that hold instants (shown in local time, the zone named in exports).
+INSTANCE_TIMES = frozenset({"instance.started_at", "instance.ended_at"})
 RECORD_KEYS = ("ledger", "index", "kpis")
 FIRST = "@first"  # suffix of the index key that keeps the first value ever recorded
 

@@ -12,6 +12,7 @@ changes what stored events mean: add keys, never rename them.
 from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
+from engine.i18n import StoredMessage
 from engine.runtime.state import SignatureRecord
 
 EventType = Literal[
@@ -49,6 +50,7 @@ class TaskCreated(TypedDict):
     due_at: NotRequired[str | None]  # a person's task
     wake_at: NotRequired[str]  # a wait
     problem: NotRequired[str]  # why the deadline could not be computed (the task has none)
+    problem_message: NotRequired[StoredMessage]  # the same, for each reader's language
     reapproval: NotRequired[int]  # the correction a re-approval answers
 
 
@@ -152,6 +154,7 @@ class DeadlineEscalated(TypedDict):
     of: NotRequired[str]  # ... and whose manager
     fallback: NotRequired[Literal["manager"]]  # no manager found: ``to`` is the role used instead
     reason: NotRequired[str]
+    reason_message: NotRequired[StoredMessage]
 
 
 TaskTransferred = TypedDict("TaskTransferred", {"from": str | None, "to": str, "reason": str})

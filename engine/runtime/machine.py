@@ -23,7 +23,7 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
-from engine.i18n import _
+from engine.i18n import StoredMessage, _, keep
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
@@ -403,8 +403,9 @@ class Runtime:
                     continue
                 role = _fallback_role(levels, level, step)
                 t["escalated_to"] = [*t.get("escalated_to", []), role]
-                why = f"{holder} has no manager" if holder else "nobody held the task"
-                escalated = {"level": level + 1, "to": role, "fallback": "manager", "reason": why, "due_at": t["due_at"]}
+                why, why_kept = keep("{holder} has no manager", holder=holder) if holder else keep("nobody held the task")
+                escalated = {"level": level + 1, "to": role, "fallback": "manager", "reason": why,
+                             "reason_message": why_kept, "due_at": t["due_at"]}
                 w.event("deadline:escalated", escalated, step=t["step"], task=t["id"])
                 continue
             t["escalated_to"] = [*t.get("escalated_to", []), esc.to]
@@ -459,12 +460,12 @@ class Runtime:
         form = self.procedure.forms[form_id]
         if not self.validate_forms:
             return data
-        errors = form.validate(data, locale)
+        errors, cleaned = form.check(data, locale)
         if errors:
             n = len(errors)
             msg = f"表单有 {n} 处错误，请修改后重新提交" if locale == "zh" else f"the form has {n} error{'s' if n > 1 else ''}; correct and submit again"
             raise FormInvalid(msg, errors=errors)
-        return form.clean(data)
+        return cleaned
 
     def _check_signature(self, w: _Work, step: Step, sig: Signature | None) -> SignatureRecord | None:
         actor = w.actor
@@ -631,7 +632,7 @@ class Runtime:
             try:
                 due = self._due(w, step, step.deadline)
             except _NoDueDate as exc:
-                t["problem"] = exc.message
+                t["problem"], t["problem_message"] = exc.message, exc.stored
             else:
                 t["due_at"] = iso(due)
                 if step.deadline.remind_before:
@@ -645,6 +646,8 @@ class Runtime:
             created["assignee"] = assignee
         if "problem" in t:
             created["problem"] = t["problem"]
+            if "problem_message" in t:
+                created["problem_message"] = t["problem_message"]
         w.event("task:created", created, step=step.id, task=t["id"])
         return t["id"]
 
@@ -662,12 +665,13 @@ class Runtime:
                 # The date it waits for was not recorded (an optional field left empty). Holding
                 # the instance would stall it with nothing left to change that; refusing would
                 # block the previous person. It goes on at the next tick, and says why.
-                problem = (f"did not wait: 'until: {step.until.source}' gave {value!r}, not a date")
+                problem, stored = keep("did not wait: 'until: {expr}' gave {value}, not a date",
+                                       expr=step.until.source, value=repr(value))
                 t = self._new_task(w, step, "wait")
                 t["wake_at"] = w.at
-                t["problem"] = problem
-                w.event("task:created", {"role": None, "wake_at": t["wake_at"], "problem": problem},
-                        step=step.id, task=t["id"])
+                t["problem"], t["problem_message"] = problem, stored
+                w.event("task:created", {"role": None, "wake_at": t["wake_at"], "problem": problem,
+                                         "problem_message": stored}, step=step.id, task=t["id"])
                 return
             if step.offset is not None:
                 wake = cal.add(wake, step.offset)
@@ -700,8 +704,9 @@ class Runtime:
             except CommandRejected as exc:
                 # The data decides the deadline (an optional date left empty): the task opens
                 # without one and says why, rather than refusing the previous submission.
-                raise _NoDueDate(f"no due time: 'due_expr: {d.due_expr.source}' gave {value!r}, "
-                                 "not a date; correct that field to set one") from exc
+                raise _NoDueDate(*keep("no due time: 'due_expr: {expr}' gave {value}, not a date; "
+                                       "correct that field to set one", expr=d.due_expr.source,
+                                       value=repr(value))) from exc
         raise CommandRejected(f"step '{step.id}' has a deadline without a duration")
 
     def _refresh_timer(self, w: _Work) -> None:
@@ -747,7 +752,12 @@ def _task_timers(t: Task, step: Step, calendar_of: Callable[[Deadline | None], C
 
 
 class _NoDueDate(CommandRejected):
-    """A deadline whose date comes from data that holds none."""
+    """A deadline whose date comes from data that holds none (the English text, and the
+    message kept for each reader's language)."""
+
+    def __init__(self, message: str, stored: StoredMessage) -> None:
+        super().__init__(message)
+        self.stored = stored
 
 
 def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:

@@ -8,6 +8,12 @@ hand that edits the stored state but not the chain is caught. It also recomputes
 signature's ``data_hash`` from the data the events recorded before it
 (``engine.runtime.signing``).
 
+Given the procedure version the instance is pinned to, it also follows the steps the events
+say were entered (``path``): events name the steps that create tasks, take a route, join,
+spawn or end; the steps between them that leave no event of their own (a parallel split, a
+decision with one way out, a spawn entered again) are walked through the graph as the
+runtime walks it, taking each branch's way from its ``route:taken`` event.
+
 Pure: events are the dicts ``Runtime.apply`` returns (``type, at, actor, step, task, data``),
 as read back from the store.
 """
@@ -15,9 +21,12 @@ as read back from the store.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.runtime.signing import data_hash
+
+if TYPE_CHECKING:
+    from engine.language.procedure import Procedure, Step
 
 _FINISHED = ("task:completed", "task:approved", "task:rejected")
 
@@ -25,7 +34,9 @@ _FINISHED = ("task:completed", "task:approved", "task:rejected")
 class Replay:
     """The record as its events state it, built one event at a time (``apply``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, procedure: Procedure | None = None) -> None:
+        self.procedure = procedure
+        self.events: list[Mapping[str, Any]] = []
         self.data: dict[str, dict[str, Any]] = {}
         self.corrections: list[dict[str, Any]] = []
         self.tasks: dict[str, dict[str, Any]] = {}
@@ -38,6 +49,7 @@ class Replay:
 
     def apply(self, e: Mapping[str, Any]) -> None:
         kind, d, task = e["type"], e.get("data") or {}, e.get("task")
+        self.events.append(e)
         if kind == "instance:started":
             self.started_by = e["actor"]
             self.serial = d.get("serial")
@@ -88,6 +100,16 @@ class Replay:
             self.unbound.append(f"the signature of {what} by {sig.get('user')} does not match the data "
                                 "it signed")
 
+    def path(self) -> list[str] | str:
+        """The steps entered, in order, as the events and the procedure say (a text saying
+        where the events cannot be followed instead; ``[]`` without a procedure)."""
+        if self.procedure is None:
+            return []
+        try:
+            return _Walk(self.procedure, self.events).run()
+        except _Lost as exc:
+            return str(exc)
+
     def differences(self, state: Mapping[str, Any]) -> list[str]:
         """Where the stored state differs from the replayed record, each naming the field and
         both values (stored vs replayed); signatures not bound to their data come first."""
@@ -96,6 +118,17 @@ class Replay:
                               ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
                 out.append(f"{key}: stored {state.get(key)!r}, replayed {replayed!r}")
+        if self.procedure is not None:
+            path, stored_path = self.path(), list(state.get("path") or [])
+            if isinstance(path, str):
+                out.append(f"path: the events cannot be followed through the procedure ({path})")
+            elif stored_path != path:
+                at = next((i for i, (a, b) in enumerate(zip(stored_path, path, strict=False)) if a != b),
+                          min(len(stored_path), len(path)))
+                stored_step = repr(stored_path[at]) if at < len(stored_path) else "nothing"
+                replayed_step = repr(path[at]) if at < len(path) else "nothing"
+                out.append(f"path: stored {len(stored_path)} step(s), replayed {len(path)}; step {at + 1}: "
+                           f"stored {stored_step}, replayed {replayed_step}")
         stored_data = state.get("data") or {}
         for step in sorted(set(stored_data) | set(self.data)):
             have, want = stored_data.get(step) or {}, self.data.get(step) or {}
@@ -126,3 +159,129 @@ def _short(value: Any) -> str:
 
 def _task_order(tid: str) -> tuple[int, str]:
     return (int(tid[1:]), tid) if tid[1:].isdigit() else (0, tid)
+
+
+class _Lost(Exception):
+    """The events name a step or a route the procedure version does not have."""
+
+
+class _Walk:
+    """The path as ``Runtime._enter`` builds it, driven by the events instead of commands."""
+
+    def __init__(self, procedure: Procedure, events: list[Mapping[str, Any]]) -> None:
+        self.proc = procedure
+        self.events = events
+        self.path: list[str] = []
+        self.joins: dict[str, list[int]] = {}  # join -> [expected, arrived]
+        self.linked: set[str] = set()
+        self.used: set[int] = set()  # route:taken events already followed
+        self.done = False
+        self.at = 0
+
+    def step(self, sid: str | None) -> Step:
+        step = self.proc.steps.get(sid or "")
+        if step is None:
+            raise _Lost(f"event {self.at + 1} names step {sid!r}, which the procedure has not")
+        return step
+
+    def run(self) -> list[str]:
+        created: set[str] = set()  # as Replay.apply: only tasks the events created move on
+        reapprovals: set[str] = set()  # re-approvals sign a corrected record; the path stays
+        for at, e in enumerate(self.events):
+            self.at = at
+            kind, task = e["type"], e.get("task")
+            if kind == "instance:cancelled":
+                self.done = True
+            elif kind == "instance:started":
+                self.enter(self.proc.start_step)
+            elif kind == "task:created" and task:
+                created.add(task)
+                if (e.get("data") or {}).get("reapproval"):
+                    reapprovals.add(task)
+            elif kind == "approval:decided" and at not in self.used:
+                self.decided(self.step(e.get("step")), (e.get("data") or {}).get("decision"))
+            elif task not in created or task in reapprovals:
+                continue
+            elif kind in ("task:approved", "task:rejected") and self.step(e.get("step")).approvers is not None:
+                continue  # one approver of several: the step moves on its approval:decided
+            elif kind in ("task:completed", "task:approved", "wait:woken"):
+                self.leave(self.step(e.get("step")))
+            elif kind == "task:rejected":
+                step = self.step(e.get("step"))
+                if step.on_reject:
+                    self.enter(step.on_reject)
+                else:
+                    self.done = True
+        return self.path
+
+    def route(self, step: Step) -> str:
+        if len(step.next) == 1:
+            return step.next[0].target
+        for i in range(self.at + 1, len(self.events)):
+            e = self.events[i]
+            if i not in self.used and e["type"] == "route:taken" and e.get("step") == step.id:
+                self.used.add(i)
+                return str((e.get("data") or {}).get("to"))
+        raise _Lost(f"no route:taken event says where step '{step.id}' went after event {self.at + 1}")
+
+    def leave(self, step: Step) -> None:
+        self.enter(self.route(step))
+
+    def decided(self, step: Step, decision: Any) -> None:
+        """A multi-party approval's outcome (``approval:decided``) moves its step on."""
+        if decision == "approve":
+            self.leave(step)
+        elif step.on_reject:
+            self.enter(step.on_reject)
+        else:
+            self.done = True
+
+    def party(self, step: Step) -> None:
+        """A multi-party approval entered: when its outcome was certain at once (everyone
+        skipped, nobody to ask), its ``approval:decided`` follows its opening directly (after
+        the tasks it opened and cancelled) and the walk goes on from there, as the runtime did."""
+        opened = next((i for i in range(self.at + 1, len(self.events)) if i not in self.used
+                       and self.events[i]["type"] == "approval:opened" and self.events[i].get("step") == step.id), None)
+        if opened is None:
+            raise _Lost(f"no approval:opened event for step '{step.id}' after event {self.at + 1}")
+        self.used.add(opened)
+        i = opened + 1
+        while i < len(self.events) and self.events[i]["type"] in ("task:created", "task:cancelled") \
+                and self.events[i].get("step") == step.id:
+            i += 1
+        if i < len(self.events) and self.events[i]["type"] == "approval:decided" and self.events[i].get("step") == step.id:
+            self.used.add(i)
+            self.decided(step, (self.events[i].get("data") or {}).get("decision"))
+
+    def enter(self, sid: str) -> None:
+        if self.done:
+            return
+        step = self.step(sid)
+        self.path.append(sid)
+        if step.type == "approval" and step.approvers is not None:
+            self.party(step)
+        elif step.type == "decision":
+            self.leave(step)
+        elif step.type == "parallel":
+            if step.join is None:
+                raise _Lost(f"parallel step '{sid}' has no join")
+            self.joins[step.join] = [len(step.branches), 0]
+            for b in step.branches:
+                self.enter(b)
+        elif step.type == "join":
+            j = self.joins.get(sid) or [1, 0]
+            j[1] += 1
+            if j[1] < j[0]:
+                self.joins[sid] = j
+                self.path.pop()
+                return
+            self.joins.pop(sid, None)
+            self.leave(step)
+        elif step.type == "spawn":
+            if not step.spawn_again and sid in self.linked:
+                self.leave(step)
+                return
+            self.linked.add(sid)
+            self.leave(step)
+        elif step.type == "end":
+            self.done = True

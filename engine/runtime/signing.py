@@ -19,11 +19,15 @@ CORRECTION = "更正"
 REJECTED = "（驳回）"
 
 
+# Built once: ``json.dumps`` with these options builds an encoder on every call, and a
+# signed step hashes the whole instance's data (engine_bench: a fifth of a step's CPU).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def data_hash(data: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``data`` (sorted keys, no spaces, UTF-8),
     the same canonical form the audit chain hashes."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(data).encode("utf-8")).hexdigest()
 
 
 def covering(state: Mapping[str, Any], step: str) -> list[str]:

@@ -15,6 +15,8 @@ only with a new format and an upgrade function.
 
 from typing import Any, Literal, NotRequired, TypedDict
 
+from engine.i18n import StoredMessage
+
 #: The shape ``new_state`` builds and ``Runtime.apply`` returns. Raise it (and add an upgrade
 #: function in ``engine.runtime.upgrade``) whenever a stored state would be read differently.
 STATE_FORMAT = 2
@@ -61,7 +63,8 @@ class Task(TypedDict):
     wake_at: NotRequired[str]
     # Why the step's deadline could not be computed from the data (an empty date field): the
     # task stays open without a due time instead of refusing the previous person's submission.
-    problem: NotRequired[str]
+    problem: NotRequired[str]  # in English, as older readers and the API show it
+    problem_message: NotRequired[StoredMessage]  # its key: shown in each reader's language
     # Who held it before releasing it: whose manager hears of an escalation.
     last_assignee: NotRequired[str]
     # Set when the task is done:

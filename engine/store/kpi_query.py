@@ -1,7 +1,8 @@
 """KPI aggregates of one procedure over a time range, by week or month, computed in SQL.
 
-Periods are UTC weeks (starting Monday, labelled by that date) or UTC months (``YYYY-MM``)
-of the instance's start (of the task's creation for step figures). Durations are in hours.
+Periods are local weeks (starting Monday, labelled by that date) or local months
+(``YYYY-MM``) of the instance's start (of the task's creation for step figures), cut at
+midnight of the configured zone (``engine.store.local_time``). Durations are in hours.
 The figures are read from the daily aggregates of ``kpi_rollup``; the drill-down behind a
 number selects the instances themselves.
 """
@@ -17,9 +18,12 @@ from sqlalchemy import Date, case, cast, func, literal_column, or_, select
 
 from engine.language.records import FIRST
 from engine.store.kpi_rollup import Histogram
+from engine.store.local_time import local_date, local_label, midnight
 from engine.store.tables import FieldIndex, Instance, InstanceStatus, KpiCount, Task, TaskStatus
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy.orm import Session
 
 PERIODS = ("week", "month")
@@ -29,16 +33,12 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def period_of(session: Session, column: Any, period: str) -> Any:
+def period_of(session: Session, column: Any, period: str, zone: ZoneInfo, since: datetime,
+              until: datetime) -> Any:
+    """The local period label of ``column`` (a stored time within ``[since, until)``)."""
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    if _dialect(session) == "postgresql":
-        if period == "month":
-            return func.to_char(column, "YYYY-MM")
-        return func.to_char(func.date_trunc("week", column), "YYYY-MM-DD")
-    if period == "month":
-        return func.strftime("%Y-%m", column)
-    return func.date(column, "-6 days", "weekday 1")  # the Monday on or before
+    return local_label(_dialect(session), column, zone, since, until, period)
 
 
 def _hours(seconds: Any) -> float | None:
@@ -55,11 +55,11 @@ class Kpis:
     scores: dict[str, dict[str, int]] = field(default_factory=dict)        # key -> {label: n}
 
 
-def day_range(since: datetime, until: datetime) -> tuple[str, str]:
-    """The whole UTC days ``[first, end)`` that cover ``[since, until)``."""
-    first = since.astimezone(UTC).date()
-    last = until.astimezone(UTC)
-    end = last.date() if last.time() == datetime.min.time() else last.date() + timedelta(days=1)
+def day_range(since: datetime, until: datetime, zone: ZoneInfo) -> tuple[str, str]:
+    """The whole local days ``[first, end)`` that cover ``[since, until)``."""
+    first = local_date(since, zone)
+    last = local_date(until, zone)
+    end = last if midnight(last, zone) == until.astimezone(UTC) else last + timedelta(days=1)
     return first.isoformat(), end.isoformat()
 
 
@@ -86,9 +86,9 @@ _STEP_COUNTS = ("created", "done", "open", "with_due", "on_time")
 
 
 def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, period: str,
-         now: datetime, *, first_pass: tuple[str, str] | None = None,
+         now: datetime, zone: ZoneInfo, *, first_pass: tuple[str, str] | None = None,
          breakdown: tuple[str, ...] = (), scores: tuple[str, ...] = ()) -> Kpis:
-    """Every figure of the dashboard for the whole UTC days covering ``[since, until)``:
+    """Every figure of the dashboard for the whole days of ``zone`` covering ``[since, until)``:
     instance figures by start day, step figures by task creation day.
 
     Reads the pre-aggregated ``kpi_counts`` (bring them up to date first with
@@ -96,7 +96,7 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     due day) and those due today before ``now`` (counted live)."""
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    first, end = day_range(since, until)
+    first, end = day_range(since, until, zone)
     k = KpiCount.__table__
     by_period: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(("started", *_STATUS), 0))
     period_hist: dict[str, Histogram] = defaultdict(Histogram)
@@ -105,8 +105,8 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     step_hist: dict[str, Histogram] = defaultdict(Histogram)
     fields: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     fp_key = first_pass[0] + FIRST if first_pass else None
-    today = now.astimezone(UTC).date().isoformat()
-    overdue = _due_today(session, procedure_id, first, end, now)
+    today = local_date(now, zone).isoformat()
+    overdue = _due_today(session, procedure_id, first, end, now, zone)
     out = Kpis()
     # Summed in SQL: per period where the figure is shown per period, else over the range.
     per_period = or_(k.c.metric.in_(("instances", "instance_hours")), k.c.key == (fp_key or ""))
@@ -160,30 +160,31 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     return out
 
 
-def _due_today(session: Session, procedure_id: str, first: str, end: str, now: datetime) -> dict[str, int]:
+def _due_today(session: Session, procedure_id: str, first: str, end: str, now: datetime,
+               zone: ZoneInfo) -> dict[str, int]:
     """Per step, the open tasks (created in the days) that fell due today before ``now``:
     the part of "overdue now" that the daily figures (open tasks by due day) cannot tell."""
     t = Task.__table__
-    start_of_today = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), UTC)
+    start_of_today = midnight(local_date(now, zone), zone)
     stmt = (select(t.c.step, func.count()).where(
         t.c.procedure_id == procedure_id, t.c.status == TaskStatus.OPEN,
         t.c.due_at >= start_of_today, t.c.due_at < now,
-        t.c.created_at >= datetime.fromisoformat(first).replace(tzinfo=UTC),
-        t.c.created_at < datetime.fromisoformat(end).replace(tzinfo=UTC)).group_by(t.c.step))
+        t.c.created_at >= midnight(first, zone), t.c.created_at < midnight(end, zone)).group_by(t.c.step))
     return {r[0]: r[1] for r in session.execute(stmt)}
 
 
 def drill(session: Session, procedure_id: str, *, what: str, since: datetime, until: datetime,
           period: str | None = None, period_kind: str = "month", step: str | None = None,
-          key: str | None = None, value: str | None = None, now: datetime) -> Any:
-    """A SELECT of the instance ids behind one number of the dashboard (for the ledger)."""
+          key: str | None = None, value: str | None = None, now: datetime, zone: ZoneInfo) -> Any:
+    """A SELECT of the instance ids behind one number of the dashboard (for the ledger);
+    ``period`` is a label of ``zone``'s weeks or months."""
     inst, t, fi = Instance.__table__, Task.__table__, FieldIndex.__table__
     if step is not None or what in ("overdue", "late", "on_time"):
         where = [t.c.procedure_id == procedure_id, t.c.created_at >= since, t.c.created_at < until]
         if step:
             where.append(t.c.step == step)
         if period:
-            where.append(period_of(session, t.c.created_at, period_kind) == period)
+            where.append(period_of(session, t.c.created_at, period_kind, zone, since, until) == period)
         if what == "overdue":
             where += [t.c.status == TaskStatus.OPEN, t.c.due_at < now]
         elif what == "open":
@@ -197,7 +198,7 @@ def drill(session: Session, procedure_id: str, *, what: str, since: datetime, un
         return select(t.c.instance_id).where(*where)
     where = [inst.c.procedure_id == procedure_id, inst.c.started_at >= since, inst.c.started_at < until]
     if period:
-        where.append(period_of(session, inst.c.started_at, period_kind) == period)
+        where.append(period_of(session, inst.c.started_at, period_kind, zone, since, until) == period)
     status = _STATUS.get(what)
     if status is not None:
         where.append(inst.c.status == status)

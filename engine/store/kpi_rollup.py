@@ -1,12 +1,19 @@
-"""Pre-aggregated dashboard figures: per procedure and UTC day, counters and duration
+"""Pre-aggregated dashboard figures: per procedure and local day, counters and duration
 histograms, so that a dashboard over a year reads a few thousand rows, not every instance.
 
-* Every write of an instance appends to ``kpi_pending`` the days it may change: the
-  instance's start day (its status, duration and KPI field values count there) and the
-  creation day of each task it added or changed (step figures count by task creation). See
-  :func:`pending_writes`, sent with the step's own statements in the same round trip.
-* :func:`refresh` consumes a procedure's pending days and recomputes each of them from
-  the instances, tasks and field index. Recomputing a whole day (rather than adding deltas)
+Days are cut at midnight of the configured zone (``Config.timezone``, the default
+calendar's: Asia/Shanghai), not UTC: an instance started at 07:30 in Beijing counts on that
+day, not on the day before. ``kpi_sources`` remembers the zone the figures were counted in;
+figures counted in another zone (or before 0016, in UTC) are recounted by the next refresh.
+
+* Every write of an instance appends to ``kpi_pending`` the UTC days it may change (the
+  store's write path knows no zone): the instance's start day (its status, duration and
+  KPI field values count there) and the creation day of each task it added or changed
+  (step figures count by task creation). See :func:`pending_writes`, sent with the step's
+  own statements in the same round trip.
+* :func:`refresh` consumes a procedure's pending UTC days and recomputes each local day
+  that shares an instant with one of them (one or two per UTC day) from the instances,
+  tasks and field index. Recomputing a whole day (rather than adding deltas)
   keeps the figures exact whatever changed, corrections and cancellations included, and
   makes a repeated refresh harmless.
 * When a procedure declares other KPI fields than its figures were counted with (or has
@@ -30,11 +37,15 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
 from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from engine.store.db import serialise
+from engine.store.local_time import local_date, local_days_of_utc_day, local_label, midnight
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     FieldIndex,
@@ -67,6 +78,7 @@ _INSERT_COUNTS = Prepared(insert(_K), ["procedure_id", "day", "metric", "key", "
 
 
 def day_of(moment: datetime) -> str:
+    """The UTC day of a moment, as ``kpi_pending`` marks it."""
     return moment.astimezone(UTC).date().isoformat()
 
 
@@ -87,30 +99,33 @@ def keys_text(keys: Iterable[str]) -> str:
     return "\n".join(sorted(set(keys)))
 
 
-def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datetime) -> int:
+def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datetime, zone: ZoneInfo) -> int:
     """Bring the figures of ``procedure_id`` up to date, counting the field-index ``keys``
-    (``Records.kpi_keys`` of its versions); returns how many days were recomputed."""
+    (``Records.kpi_keys`` of its versions) by days of ``zone``; returns how many days were
+    recomputed. Figures counted with other keys or in another zone are all recounted."""
     serialise(session, f"kpi:{procedure_id}")
     wanted = keys_text(keys)
-    days = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
-                               .returning(_P.c.day)))
-    counted = session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id))
+    pending = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
+                                  .returning(_P.c.day)))
+    days = {d for utc_day in pending for d in local_days_of_utc_day(utc_day, zone)}
+    counted = session.execute(select(_S.c["keys"], _S.c.zone).where(_S.c.procedure_id == procedure_id)).first()
     latest = _latest_versions(session, procedure_id).get(procedure_id, 0)
-    if counted != wanted:
+    if counted is None or tuple(counted) != (wanted, zone.key):
         session.execute(delete(_K).where(_K.c.procedure_id == procedure_id))
-        days = _all_days(session, procedure_id)
+        days = _all_days(session, procedure_id, zone)
     session.execute(delete(_S).where(_S.c.procedure_id == procedure_id))
     session.execute(insert(_S).values(procedure_id=procedure_id, keys=wanted, version_id=latest,
-                                      refreshed_at=now))
-    _recompute(session, procedure_id, days, wanted.split("\n") if wanted else [])
+                                      refreshed_at=now, zone=zone.key))
+    _recompute(session, procedure_id, days, wanted.split("\n") if wanted else [], zone)
     return len(days)
 
 
-def is_current(session: Session, procedure_id: str, keys: Iterable[str]) -> bool:
+def is_current(session: Session, procedure_id: str, keys: Iterable[str], zone: ZoneInfo) -> bool:
     """True when :func:`refresh` would change nothing (a read, so a page can skip the write)."""
     if session.scalar(select(_P.c.id).where(_P.c.procedure_id == procedure_id).limit(1)) is not None:
         return False
-    return session.scalar(select(_S.c["keys"]).where(_S.c.procedure_id == procedure_id)) == keys_text(keys)
+    counted = session.execute(select(_S.c["keys"], _S.c.zone).where(_S.c.procedure_id == procedure_id)).first()
+    return counted is not None and tuple(counted) == (keys_text(keys), zone.key)
 
 
 def _latest_versions(session: Session, procedure_id: str | None = None) -> dict[str, int]:
@@ -121,17 +136,18 @@ def _latest_versions(session: Session, procedure_id: str | None = None) -> dict[
     return {r[0]: r[1] for r in session.execute(stmt)}
 
 
-def stale(session: Session, now: datetime) -> list[str]:
+def stale(session: Session, now: datetime, zone: ZoneInfo) -> list[str]:
     """Procedures :func:`refresh` may have work for, found without compiling any: those
     with pending days, those with a version registered since they were counted (their KPI
-    fields may differ), and those never counted that have instances (after the upgrade).
+    fields may differ), those counted in another zone than ``zone`` (or before 0016, in
+    UTC) and those never counted that have instances (after the upgrade).
     A procedure without instances is marked counted (with no fields) and left alone: its
     first instance leaves pending days, and their refresh compares the fields."""
     out = set(session.scalars(select(_P.c.procedure_id).distinct()))
-    counted = {r[0]: r[1] for r in session.execute(select(_S.c.procedure_id, _S.c.version_id))}
+    counted = {r[0]: (r[1], r[2]) for r in session.execute(select(_S.c.procedure_id, _S.c.version_id, _S.c.zone))}
     for pid, latest in _latest_versions(session).items():
         if pid in counted:
-            if counted[pid] != latest:
+            if counted[pid] != (latest, zone.key):
                 out.add(pid)
         elif pid not in out:
             if session.scalar(select(_I.c.id).where(_I.c.procedure_id == pid).limit(1)) is not None:
@@ -139,27 +155,26 @@ def stale(session: Session, now: datetime) -> list[str]:
             else:
                 dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
                 session.execute(dialect_insert(_S).values(procedure_id=pid, keys="", version_id=latest,
-                                                          refreshed_at=now).on_conflict_do_nothing())
+                                                          refreshed_at=now, zone=zone.key)
+                                .on_conflict_do_nothing())
     return sorted(out)
 
 
-def _all_days(session: Session, procedure_id: str) -> set[str]:
-    """Every day from the first start or task creation of the procedure to the last."""
+def _all_days(session: Session, procedure_id: str, zone: ZoneInfo) -> set[str]:
+    """Every local day from the first start or task creation of the procedure to the last."""
     bounds = [session.execute(select(func.min(col), func.max(col)).where(table.c.procedure_id == procedure_id)).one()
               for table, col in ((_I, _I.c.started_at), (_T, _T.c.created_at))]
     moments = [m for pair in bounds for m in pair if m is not None]
     if not moments:
         return set()
-    first, last = (_as_date(min(moments)), _as_date(max(moments)))
+    first, last = (_as_date(min(moments), zone), _as_date(max(moments), zone))
     return {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
 
 
-def _as_date(moment: Any) -> date:
+def _as_date(moment: Any, zone: ZoneInfo) -> date:
     if isinstance(moment, str):  # SQLite's min()/max() bypass the column type
         moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).date()
+    return local_date(moment, zone)
 
 
 def _windows(days: Iterable[str]) -> list[list[str]]:
@@ -173,19 +188,14 @@ def _windows(days: Iterable[str]) -> list[list[str]]:
     return out
 
 
-def _recompute(session: Session, procedure_id: str, days: set[str], keys: list[str]) -> None:
+def _recompute(session: Session, procedure_id: str, days: set[str], keys: list[str], zone: ZoneInfo) -> None:
     for window in _windows(days):
-        lo = datetime.fromisoformat(window[0]).replace(tzinfo=UTC)
-        hi = datetime.fromisoformat(window[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+        lo = midnight(window[0], zone)
+        hi = midnight(date.fromisoformat(window[-1]) + timedelta(days=1), zone)
         wanted = set(window)
-        rows = _count(session, procedure_id, lo, hi, wanted, keys)
+        rows = _count(session, procedure_id, lo, hi, wanted, keys, zone)
         session.execute(delete(_K).where(_K.c.procedure_id == procedure_id, _K.c.day.in_(window)))
         batch(session, [(_INSERT_COUNTS, rows)] if rows else [])
-
-
-def _day(dialect: str, column: Any) -> Any:
-    """The UTC day of a stored (naive UTC) time, as YYYY-MM-DD, in SQL."""
-    return func.to_char(column, "YYYY-MM-DD") if dialect == "postgresql" else func.date(column)
 
 
 def _seconds(dialect: str, start: Any, end: Any) -> Any:
@@ -201,10 +211,14 @@ def _bucket(seconds: Any) -> Any:
 
 
 def _count(session: Session, procedure_id: str, lo: datetime, hi: datetime, wanted: set[str],
-           keys: list[str]) -> list[dict[str, Any]]:
-    """The rows of ``kpi_counts`` for the ``wanted`` days in ``[lo, hi)``, grouped in SQL:
-    the database returns one row per day and bucket, not one per instance."""
+           keys: list[str], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The rows of ``kpi_counts`` for the ``wanted`` local days in ``[lo, hi)``, grouped in
+    SQL: the database returns one row per day and bucket, not one per instance."""
     dialect = session.get_bind().dialect.name
+
+    def _day(dialect: str, column: Any, until: datetime = hi) -> Any:
+        return local_label(dialect, column, zone, lo, until)
+
     counts: dict[tuple[str, str, str, str], list] = defaultdict(lambda: [0, None])
 
     def add(day: str, metric: str, key: str, value: str, n: int, seconds: float | None = None) -> None:
@@ -234,7 +248,8 @@ def _count(session: Session, procedure_id: str, lo: datetime, hi: datetime, want
     has_due = case((_T.c.due_at.is_not(None), 1), else_=0).label("has_due")
     on_time = case((and_(done, _T.c.completed_at <= _T.c.due_at), 1), else_=0).label("on_time")
     # Open tasks by the day they fall due: "overdue now" sums the days before today.
-    due_day = case((_T.c.status == TaskStatus.OPEN, _day(dialect, _T.c.due_at)), else_=None).label("due_day")
+    # (due times may lie well after the window: their local day is found over a longer span)
+    due_day = case((_T.c.status == TaskStatus.OPEN, _day(dialect, _T.c.due_at, hi + timedelta(days=400))), else_=None).label("due_day")
     for d, step, status, due, in_time, bk, due_on, n, total in session.execute(
             select(day, _T.c.step, _T.c.status, has_due, on_time, b, due_day, func.count(), func.sum(secs))
             .where(_T.c.procedure_id == procedure_id, _T.c.created_at >= lo, _T.c.created_at < hi)

@@ -421,7 +421,7 @@ class AccessLog(Base):
 
 
 class KpiCount(Base):
-    """Pre-aggregated dashboard figures (0008): per procedure and UTC day, counters and
+    """Pre-aggregated dashboard figures (0008): per procedure and local day, counters and
     duration histograms recomputed from the instances, tasks and field index whenever an
     instance of that day changes (``engine/store/kpi_rollup.py``). ``total`` is the sum of
     the seconds in a histogram bucket, so a bucket of equal durations reads back exactly."""
@@ -429,7 +429,7 @@ class KpiCount(Base):
     __tablename__ = "kpi_counts"
 
     procedure_id: Mapped[str100] = mapped_column(primary_key=True)
-    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD (UTC)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local (kpi_sources.zone)
     metric: Mapped[str20] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(150), primary_key=True)  # a step or STEP.FIELD; "" for none
     value: Mapped[str200] = mapped_column(primary_key=True)
@@ -438,8 +438,9 @@ class KpiCount(Base):
 
 
 class KpiPending(Base):
-    """Days whose figures are out of date: appended by every write of an instance (its
-    start day and the creation days of the tasks it changed), consumed by the rollup."""
+    """UTC days whose figures are out of date: appended by every write of an instance (its
+    start day and the creation days of the tasks it changed), consumed by the rollup, which
+    recounts the local days they overlap."""
 
     __tablename__ = "kpi_pending"
     # No index besides the key: every step appends here, and the rollup empties the table
@@ -451,8 +452,9 @@ class KpiPending(Base):
 
 
 class KpiSource(Base):
-    """Per procedure, the field keys its ``kpi_counts`` were computed with; when the
-    procedure declares other KPI fields, every day of it is recomputed."""
+    """Per procedure, the field keys and the time zone its ``kpi_counts`` were computed
+    with; when the procedure declares other KPI fields or the zone changes, every day of it
+    is recomputed."""
 
     __tablename__ = "kpi_sources"
 
@@ -460,6 +462,8 @@ class KpiSource(Base):
     keys: Mapped[str] = mapped_column(Text)  # sorted STEP.FIELD keys, one per line
     version_id: Mapped[int]  # the newest version registered when counted
     refreshed_at: Mapped[utc]
+    # The IANA zone whose midnights cut the days (0016); NULL: counted in UTC days before.
+    zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class SignInFailure(Base):

@@ -122,7 +122,7 @@ def test_kpis_and_drill_down(played, sessions):
     with sessions() as s:
         since, until = now - timedelta(days=400), now + timedelta(days=1)
         assert wf.refresh_kpis(s, PID) > 0
-        k = kpis(s, PID, since, until, "month", now, first_pass=("inspect.verdict", "合格"),
+        k = kpis(s, PID, since, until, "month", now, wf.config.timezone, first_pass=("inspect.verdict", "合格"),
                  breakdown=("inspect.verdict",), scores=())
         assert k.totals["started"] == 2 and k.totals["completed"] == 1 and k.totals["open"] == 1
         assert k.totals["median_h"] is not None
@@ -131,11 +131,11 @@ def test_kpis_and_drill_down(played, sessions):
         assert k.breakdown["inspect.verdict"] == [("不合格", 1)]
         steps = {r["step"]: r for r in k.steps}
         assert steps["receive"]["done"] == 2 and steps["inspect"]["open"] == 1
-        week = kpis(s, PID, since, until, "week", now)
+        week = kpis(s, PID, since, until, "week", now, wf.config.timezone)
         assert sum(p["started"] for p in week.periods) == 2
         cols = ["instance.id"]
         def ids(**kw):
-            sub = drill(s, PID, since=since, until=until, now=now, **kw)
+            sub = drill(s, PID, since=since, until=until, now=now, zone=wf.config.timezone, **kw)
             return {r["id"] for r in ledger_page(s, LedgerQuery(PID, cols, subset=sub))[0]}
         assert ids(what="completed") == {first}
         assert ids(what="open") == {second}
@@ -144,7 +144,7 @@ def test_kpis_and_drill_down(played, sessions):
         assert ids(what="overdue") == set()
         later = now + timedelta(days=60)  # every deadline of the open task has passed by then
         assert {r["id"] for r in ledger_page(s, LedgerQuery(PID, cols, subset=drill(
-            s, PID, what="overdue", since=since, until=until, now=later)))[0]} == {second}
+            s, PID, what="overdue", since=since, until=until, now=later, zone=wf.config.timezone)))[0]} == {second}
 
 
 def test_access_log(played, sessions):

@@ -89,7 +89,7 @@ def test_change_control_publishes_a_major_version_and_running_instances_stay(env
     with sessions() as s:
         assert get_version(s, draft.id).status == "in_review"
         assert cc["data"]["start"]["reason"] == "增加复核步骤与电压测量"
-        with pytest.raises(NotPermitted, match="may not review or approve"):
+        with pytest.raises(NotPermitted, match="separation of duties"):  # the sender
             decide(wf, s, cc, "review", "author1")
         cc = decide(wf, s, cc, "review", "editor2")
         with pytest.raises(NotPermitted):  # not in the approver group
@@ -124,7 +124,7 @@ def test_author_in_approver_group_still_cannot_approve_and_rejection_returns_the
     with sessions() as s:
         cc2_draft = ed.save(s, PID, draft.source + "# x\n", draft.forms, "both1")
         cc2 = ed.submit(s, cc2_draft.id, "both1", "第二次更改")
-        with pytest.raises(NotPermitted, match="both1 sent this change"):
+        with pytest.raises(NotPermitted, match="separation of duties"):  # the sender
             decide(wf, s, cc2, "review", "both1")
         cc = decide(wf, s, cc, "approve", "approver1", approve=False)
         s.commit()
@@ -294,6 +294,16 @@ def test_edit_check_and_send_a_draft_through_the_use_cases(app_services, session
     diff = procedures.difference(app_services, PID, 1, new_id)
     changed = [f["file"] for f in diff.files if not f["same"]]
     assert changed == ["forms/after-sales-inspection-result.yaml"]
+
+
+def test_live_check_reports_a_role_without_a_group(app_services):
+    """The editor checks a draft against config.yaml as ``wf validate`` does."""
+    text = editing.draft_file(app_services, "author1", PID).text
+    broken = text.replace("  quality_manager: 质量经理\n", "  quality_manager: 质量经理\n  night_guard: 夜班值守\n", 1)
+    checked = editing.check_file(app_services, "author1", PID, "procedure", broken)
+    assert [p.message.split(" has ")[0] for p in checked.problems] == ["role 'night_guard'"]
+    assert checked.problems[0].line == broken.splitlines().index("  night_guard: 夜班值守") + 1
+    assert editing.check_file(app_services, "author1", PID, "procedure", text).ok
 
 
 def test_try_it_reports_bad_answers_instead_of_failing(app_services):

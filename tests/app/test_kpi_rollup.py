@@ -22,9 +22,10 @@ from engine.runtime.machine import open_tasks
 from engine.store import kpi_rollup, make_engine, session_factory, users
 from engine.store.kpi_query import kpis, period_label
 from engine.store.kpi_rollup import Histogram, bucket
+from engine.store.local_time import local_date, local_days_of_utc_day
 from engine.store.tables import Instance, KpiCount, KpiPending, KpiSource, Task
 from tests.app.test_records_kpis import OVERRIDES, ROOT
-from tests.helpers.time import Clock
+from tests.helpers.time import SHANGHAI, Clock
 
 PID = "complaint-demo"
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)  # a Monday
@@ -79,7 +80,7 @@ def played(sessions):
 def _dashboard(wf, sessions, now, period="week"):
     with sessions() as s:
         r = wf.procedure(s, PID)[0].records
-        return kpis(s, PID, T0 - timedelta(days=1), T0 + timedelta(days=40), period, now,
+        return kpis(s, PID, T0 - timedelta(days=1), T0 + timedelta(days=40), period, now, SHANGHAI,
                     first_pass=(r.first_pass.field, r.first_pass.passed), breakdown=r.breakdown)
 
 
@@ -90,7 +91,7 @@ def _expected(sessions, period):
                          .where(Instance.procedure_id == PID)).all()
         tasks = s.execute(select(Task.step, Task.status, Task.created_at, Task.due_at, Task.completed_at)
                           .where(Task.procedure_id == PID)).all()
-    started = Counter(period_label(kpi_rollup.day_of(a), period) for a, _s, _e in inst)
+    started = Counter(period_label(local_date(a, SHANGHAI).isoformat(), period) for a, _s, _e in inst)
     completed = [(e - a).total_seconds() for a, st, e in inst if st == "completed"]
     steps = {}
     for step in {t.step for t in tasks}:
@@ -139,7 +140,7 @@ def test_each_write_marks_its_days_and_a_refresh_follows(played, sessions):
         wf.refresh_kpis(s, PID)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(KpiPending)) == 0
-        assert kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID))
+        assert kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID), SHANGHAI)
         waiting = s.scalars(select(Task.id).where(Task.procedure_id == PID, Task.status == "open",
                                                   Task.step == "verify")).first()
     before = _dashboard(wf, sessions, clock.now)
@@ -148,11 +149,12 @@ def test_each_write_marks_its_days_and_a_refresh_follows(played, sessions):
         wf.decide(s, waiting, "q1", approve=True)
     with sessions() as s:
         pending = s.scalars(select(KpiPending.day)).all()
-        assert pending and not kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID))
+        assert pending and not kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID), SHANGHAI)
     stale = _dashboard(wf, sessions, clock.now)
     assert stale.totals == before.totals  # nothing moves until the refresh
     with sessions.begin() as s:
-        assert wf.refresh_kpis(s, PID) == len(set(pending))
+        # each UTC day marked is recounted as the local days it overlaps
+        assert wf.refresh_kpis(s, PID) == len({d for p in pending for d in local_days_of_utc_day(p, SHANGHAI)})
     after = _dashboard(wf, sessions, clock.now)
     assert after.totals["completed"] == before.totals["completed"] + 1
     assert after.totals["open"] == before.totals["open"] - 1
@@ -177,7 +179,9 @@ def test_overdue_now_equals_the_open_tasks_past_due(played, sessions):
     moments = [T0, clock.now + timedelta(days=30)]
     for due in dues[::2]:
         midnight = datetime.combine(due.date(), datetime.min.time(), UTC)
-        moments += [due - timedelta(minutes=1), due + timedelta(minutes=1), midnight, midnight + timedelta(days=1)]
+        local = datetime.combine(local_date(due, SHANGHAI), datetime.min.time(), SHANGHAI)
+        moments += [due - timedelta(minutes=1), due + timedelta(minutes=1), midnight, midnight + timedelta(days=1),
+                    local, local - timedelta(minutes=1), local + timedelta(days=1)]
     seen = set()
     for now in moments:
         with sessions() as s:
@@ -194,12 +198,12 @@ def test_other_kpi_fields_recount_the_procedure(played, sessions):
         wf.refresh_kpis(s, PID)
         days = s.scalar(select(func.count(func.distinct(KpiCount.day))))
         # as if a new version declared other fields: every day is recounted
-        assert kpi_rollup.refresh(s, PID, {"register.category"}, clock.now) >= days
+        assert kpi_rollup.refresh(s, PID, {"register.category"}, clock.now, SHANGHAI) >= days
         fields = set(s.scalars(select(KpiCount.key).where(KpiCount.metric == "field")))
         assert fields == {"register.category"}
         assert wf.refresh_kpis(s, PID) >= days
     with sessions() as s:
-        assert kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID))
+        assert kpi_rollup.is_current(s, PID, wf.kpi_keys(s, PID), SHANGHAI)
 
 
 def test_the_worker_keeps_figures_current(played, sessions):
@@ -207,7 +211,7 @@ def test_the_worker_keeps_figures_current(played, sessions):
     stats = Worker(wf, sessions).run_once()
     assert stats.kpi_days >= 20 and "KPI days" in str(stats)
     with sessions() as s:
-        assert kpi_rollup.stale(s, T0) == []
+        assert kpi_rollup.stale(s, T0, SHANGHAI) == []
     assert Worker(wf, sessions).run_once().kpi_days == 0
 
 
@@ -230,9 +234,9 @@ def test_a_new_version_is_looked_at_once(played, sessions):
     with sessions.begin() as s:
         row = store.latest_version(s, PID)
         store.register_procedure_version(s, PID, row.source + "\n# 注释\n", row.forms, row.title)
-        assert kpi_rollup.stale(s, T0) == [PID]
+        assert kpi_rollup.stale(s, T0, SHANGHAI) == [PID]
         assert wf.refresh_kpis(s) == 0  # same fields: nothing recounted
-        assert kpi_rollup.stale(s, T0) == []
+        assert kpi_rollup.stale(s, T0, SHANGHAI) == []
         assert s.get(KpiSource, "survey-demo").keys == ""  # no instances: nothing counted, nothing compiled
 
 
@@ -310,7 +314,7 @@ def test_refreshes_racing_steps_end_exact(played, sessions, db_url):
         wf.refresh_kpis(s, PID)
     incremental = _counts(sessions)
     with sessions.begin() as s:
-        kpi_rollup.refresh(s, PID, (), clock.now)  # other keys: everything recounted ...
+        kpi_rollup.refresh(s, PID, (), clock.now, SHANGHAI)  # other keys: everything recounted ...
         wf.refresh_kpis(s, PID)  # ... and back, from scratch
     assert incremental == _counts(sessions)
     k = _dashboard(wf, sessions, clock.now)

@@ -74,7 +74,7 @@ def test_complaints_by_category_severity_and_first_pass(wf, sessions):
         proc, _ = wf.procedure(s, "complaint-demo")
         r = proc.records
         wf.refresh_kpis(s, "complaint-demo")
-        k = kpis(s, "complaint-demo", now - timedelta(days=1), now + timedelta(days=1), "week", now,
+        k = kpis(s, "complaint-demo", now - timedelta(days=1), now + timedelta(days=1), "week", now, wf.config.timezone,
                  first_pass=(r.first_pass.field, r.first_pass.passed), breakdown=r.breakdown)
     assert k.breakdown["register.category"] == [("产品质量", 2), ("安装", 1), ("服务", 1)]
     assert k.breakdown["register.severity"] == [("一般", 3), ("严重", 1)]
@@ -90,7 +90,7 @@ def test_four_by_four_survey_scores(wf, sessions):
     with sessions() as s:
         proc, _ = wf.procedure(s, "survey-demo")
         wf.refresh_kpis(s, "survey-demo")
-        k = kpis(s, "survey-demo", now - timedelta(days=1), now + timedelta(days=1), "month", now,
+        k = kpis(s, "survey-demo", now - timedelta(days=1), now + timedelta(days=1), "month", now, wf.config.timezone,
                  breakdown=proc.records.breakdown, scores=proc.records.scores.fields)
     assert k.scores["survey.rating_attitude"] == {"很满意": 1, "满意": 1, "不满意": 1}
     assert k.scores["survey.rating_arrival"] == {"满意": 1, "基本满意": 1, "不满意": 1}

@@ -1,6 +1,7 @@
 """Separation of duties and approvals bound to what they approve (issue 14, items 2, 4, 5),
-attacked on a real database through the use cases and the API: the draft's author may not
-review or approve; one person holding both groups may not review and then approve (the
+attacked on a real database through the use cases and the API: the configured minimum of
+distinct people (``change_control.distinct``: the author never approves; with ``reviewer``
+never reviews; with ``all`` never sends their own draft either); one person holding both groups may not review and then approve (the
 inbox hides the approval from them, the API refuses it); the approval signatures cover the
 draft's content hash and publication refuses texts changed behind the approval; a
 procedure's ``separate_from`` keeps the reviewer from being the report's author."""
@@ -65,19 +66,74 @@ def _api(app, user):
     return c, {"Authorization": f"Bearer {r.json['token']}"}
 
 
-def test_the_drafts_author_may_not_review_or_approve_even_when_another_sends_it(app):
+def _offered(app, task_id, people=("both1", "editor2", "author1")):
+    return {u: task_id in {t.id for t in tasks.inbox(app.extensions["services"], u)} for u in people}
+
+
+def _distinct(app, level):
+    app.config["WF"].raw["change_control"] = {"distinct": level}
+
+
+def test_by_default_the_drafts_author_may_review_but_not_approve(app):
+    """``change_control.distinct: approver`` (the default): the approver is not the author
+    (this table) nor the sender or the reviewer (the procedure's separate_from)."""
+    assert app.config["WF"].get("change_control", "distinct") in (None, "approver")
     draft, cc = _sent(app, author="both1", sender="editor2")
     assert cc["data"]["start"]["content_hash"] == get_version_hash(app, draft.id)
     review_id = open_task(cc, "review")
-    offered = {u: review_id in {t.id for t in tasks.inbox(app.extensions["services"], u)}
-               for u in ("both1", "editor2", "author1")}
-    assert offered == {"both1": False, "editor2": False, "author1": True}  # author, sender, a third
-    with pytest.raises(NotPermitted, match="both1 wrote this draft"):
-        _decide(app, cc, "review", "both1")
+    assert _offered(app, review_id) == {"both1": True, "editor2": False, "author1": True}
     cc = _decide(app, cc, "review", "author1")
-    with pytest.raises(NotPermitted, match="both1 wrote this draft"):
+    assert _offered(app, open_task(cc, "approve"), ("both1", "approver1")) == {"both1": False, "approver1": True}
+    with pytest.raises(NotPermitted) as err:
+        _decide(app, cc, "approve", "both1")
+    assert err.value.message == (
+        "both1 may not approve this change: both1 is the draft's author, and config.yaml "
+        "(change_control.distinct: approver) wants different people (the draft's author: both1; "
+        "the sender: editor2; the reviewer: author1); another member of the group must do it (document control)")
+    # the same refusal through the API, in Chinese
+    c, headers = _api(app, "both1")
+    r = c.post(f"/api/v1/tasks/{open_task(cc, 'approve')}/complete", headers={**headers, "Accept-Language": "zh"},
+               json={"data": {"decision": "approve", "comment": "同意"}, "password": PASSWORD})
+    assert r.status_code == 403 and r.json["message"].startswith("both1 不能批准此更改：both1 是草稿编写人"), r.json
+    assert _decide(app, cc, "approve", "approver1")["outcome"] == "已发布"
+
+
+def test_distinct_reviewer_keeps_the_author_from_reviewing_even_when_another_sends_it(app):
+    _distinct(app, "reviewer")
+    _draft, cc = _sent(app, author="both1", sender="editor2")
+    review_id = open_task(cc, "review")
+    assert _offered(app, review_id) == {"both1": False, "editor2": False, "author1": True}  # author, sender, a third
+    with pytest.raises(NotPermitted, match="both1 may not review this change: both1 is the draft's author"):
+        _decide(app, cc, "review", "both1")
+    c, headers = _api(app, "both1")
+    r = c.post(f"/api/v1/tasks/{review_id}/complete", headers=headers,
+               json={"data": {"decision": "approve", "comment": "同意"}, "password": PASSWORD})
+    assert r.status_code == 403 and "change_control.distinct: reviewer" in r.json["message"], r.json
+    cc = _decide(app, cc, "review", "author1")
+    with pytest.raises(NotPermitted, match="both1 is the draft's author"):
         _decide(app, cc, "approve", "both1")
     assert _decide(app, cc, "approve", "approver1")["outcome"] == "已发布"
+
+
+def test_distinct_all_wants_four_people(app):
+    """Author, sender, reviewer and approver: the author may not send their own draft."""
+    _distinct(app, "all")
+    with pytest.raises(NotPermitted, match="author1 may not send this change: author1 is the draft's author"):
+        _sent(app)
+    _draft, cc = _sent(app, author="both1", sender="editor2")
+    with pytest.raises(NotPermitted, match="both1 is the draft's author"):
+        _decide(app, cc, "review", "both1")
+    with pytest.raises(NotPermitted, match="separation of duties"):  # the sender: the procedure's rule
+        _decide(app, cc, "review", "editor2")
+    cc = _decide(app, cc, "review", "author1")
+    assert _decide(app, cc, "approve", "approver1")["outcome"] == "已发布"
+
+
+def test_an_unknown_level_stops_the_server_at_start(db_url, tmp_path):
+    from engine.errors import WorkflowError
+
+    with pytest.raises(WorkflowError, match="change_control.distinct must be one of approver, reviewer, all"):
+        web_app(db_url, tmp_path, **{"change_control.distinct": "two"})
 
 
 def get_version_hash(app, version_id):

@@ -108,6 +108,23 @@ def test_a_task_row_and_a_signature_in_the_state_are_named(app):
     assert code == 1 and "signature" in out and "质量经理" in out, out
 
 
+def test_a_forged_path_in_the_state_is_named(app):
+    """The steps an instance went through (shown on its page and used by the dossier) are
+    compared with the steps its events say it entered."""
+    iid = app.config["DONE"]
+    with app.extensions["services"].database.engine.connect() as conn:
+        path = conn.execute(select(Instance.__table__.c.state).where(Instance.__table__.c.id == iid)).scalar_one()["path"]
+    assert "inspect" in path
+    edit_state(app, iid, lambda s: s["path"].remove("inspect"))  # as if it was never inspected
+    code, out = verify()
+    at = path.index("inspect")
+    assert code == 1 and f"BROKEN: {iid}" in out, out
+    assert (f"path: stored {len(path) - 1} step(s), replayed {len(path)}; step {at + 1}: "
+            f"stored {path[at + 1]!r}, replayed 'inspect'") in out, out
+    page = dossier_check(app, iid)
+    assert "所显示的记录与其审计轨迹不一致" in page and "path: stored" in page
+
+
 def test_a_deleted_instance_row_is_named(app):
     iid = app.config["DONE"]
     spawned = select(Instance.__table__.c.id).where(Instance.__table__.c.id != iid)

@@ -570,3 +570,13 @@ def test_visibility_that_cannot_be_evaluated_keeps_what_the_operator_typed() -> 
     # Decidable again: shown and required above 3, hidden (and dropped) at or below.
     assert [e["field"] for e in form.validate({"measured": 5}, "en")] == ["reason"]
     assert form.clean({"measured": 1, "reason": "x"}) == {"measured": 1}
+
+
+def test_check_is_validate_and_clean_in_one_pass() -> None:
+    """The runtime's one call per submission answers what ``validate`` and ``clean`` do."""
+    form, problems = parse_form(yamlsrc.load(UNDECIDABLE, "undecidable.yaml"))
+    assert problems == [] and form is not None
+    for data in ({"reason": "探头松动"}, {}, {"measured": 5}, {"measured": 1, "reason": "x"},
+                 {"measured": 5, "reason": "x"}, {"measured": "five"}):
+        assert form.check(data, "en") == (form.validate(data, "en"), form.clean(data)), data
+    assert form.check({"measured": 1, "reason": "x"}, "en") == ([], {"measured": 1})

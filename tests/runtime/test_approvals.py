@@ -105,7 +105,7 @@ def replay_matches(rt: Runtime, commands: list, start: dict | None = None) -> No
     for make_cmd in commands:
         state, events = rt.apply(state, make_cmd(state), T0, org=ORG)
         every += events
-    replay = Replay()
+    replay = Replay(rt.procedure)  # the path too
     for e in every:
         replay.apply(e)
     assert replay.differences(state) == []

@@ -135,5 +135,12 @@ def test_a_wait_for_an_empty_date_goes_on_and_says_why_instead_of_stalling():
     state, events = rt.apply(state, CompleteTask(task["id"], me, {"verdict": "合格"}), now)
     [hold] = open_tasks(state)
     assert hold["kind"] == "wait" and "gave None, not a date" in hold["problem"]
+    # kept with its key: each reader sees it in their language; the event keeps it too
+    from engine.i18n import shown
+
+    assert shown(hold["problem"], hold["problem_message"], "zh") == "未等待：“until: inspect.delivered_on”得到 None，不是日期"
+    assert shown(hold["problem"], hold["problem_message"], "en") == hold["problem"]
+    [created] = [e for e in events if e["type"] == "task:created" and e["task"] == hold["id"]]
+    assert created["data"]["problem_message"] == hold["problem_message"]
     state, _ = rt.apply(state, Tick(), now)
     assert [t["step"] for t in open_tasks(state)] == ["visit"]

@@ -35,7 +35,7 @@ AWKWARD = {
 def _state(instance_id: str) -> dict:
     return {"format": 1, "id": instance_id, "procedure": "complaint", "status": "running",
             "outcome": None, "started_at": T0.isoformat(), "started_by": "alice",
-            "ended_at": None, "origin": None, "data": {}, "tasks": {}, "rev": 0}
+            "ended_at": None, "origin": None, "data": {}, "tasks": {}, "rev": 0, "path": ["review"]}
 
 
 def _events(n: int, start: datetime = T0) -> list[dict]:

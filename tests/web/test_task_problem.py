@@ -7,7 +7,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from engine import store
+from sqlalchemy import select, update
+
+from engine import i18n, store
 from tests.web.test_web_ui import Browser
 from web import create_app
 
@@ -46,6 +48,22 @@ def test_instance_page_shows_why_a_task_has_no_due_time(db_url, tmp_path):
             wf.complete_task(s, f"{state['id']}.{task['id']}", "ins1", {"verdict": "合格"})
         b = Browser(app)
         b.login("ins1")
+        page = b.get(f"/instances/{state['id']}").text
+        # stored with its key: shown in the reader's language (zh here) ...
+        assert "需要处理：没有截止时间：“due_expr: inspect.delivered_on”得到 None，不是日期" in page, page
+        with services.database.reading() as s:
+            stored = wf.instance(s, state["id"])
+        [deliver] = [t for t in stored["tasks"] if t["status"] == "open"]
+        # ... and in English for an English reader; the English text stays for the API
+        assert deliver["problem"] == i18n.shown(deliver["problem"], deliver["problem_message"], "en") == (
+            "no due time: 'due_expr: inspect.delivered_on' gave None, not a date; correct that field to set one")
+        # A record written before keys were kept shows its English text as stored.
+        table = store.tables.Instance.__table__
+        with services.database.engine.begin() as conn:
+            raw = conn.execute(select(table.c.state).where(table.c.id == state["id"])).scalar_one()
+            for t in raw["tasks"].values():
+                t.pop("problem_message", None)
+            conn.execute(update(table).where(table.c.id == state["id"]).values(state=raw))
         page = b.get(f"/instances/{state['id']}").text
         assert "需要处理：no due time: &#39;due_expr: inspect.delivered_on&#39; gave None" in page
     finally:

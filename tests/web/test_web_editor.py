@@ -93,6 +93,29 @@ def test_validate_reports_problems_at_their_lines(app):
     assert "v1.1" in b.get(f"/editor/{PID}/versions").text
 
 
+def test_live_validation_checks_against_config_as_wf_validate_does(app):
+    """A role no group holds and a calendar config.yaml lacks are reported while typing, at
+    their lines, with the same messages as ``wf validate``; saving is refused."""
+    import html
+
+    b = login(app, "author")
+    page = b.get(f"/editor/{PID}/text")
+    text = html.unescape(page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    broken = text.replace("  quality_manager: 质量经理\n", "  quality_manager: 质量经理\n  night_guard: 夜班值守\n", 1)
+    broken = broken.replace("calendar: default\n", "calendar: shenzhen\n", 1)
+    role_line = broken.splitlines().index("  night_guard: 夜班值守") + 1
+    cal_line = broken.splitlines().index("calendar: shenzhen") + 1
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": broken},
+                 headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+    body = r.get_json()
+    assert body["ok"] is False
+    found = {(p["line"], p["message"].split(":")[0].split(" has ")[0]) for p in body["problems"]}
+    assert found == {(role_line, "role 'night_guard'"), (cal_line, "unknown calendar 'shenzhen'")}, body
+    assert "config.yaml" in body["problems"][0]["message"]
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": broken})
+    assert r.status_code == 422 and f'data-line="{role_line}"' in r.text
+
+
 def test_visual_edits_try_versions_and_change_control(app):
     a = login(app, "author")
     a.get(f"/editor/{PID}/forms/{FORM}")
@@ -199,7 +222,7 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     review = task_link(login(app, "editor2").get("/").text, "更改审核")
     ap.get(f"/tasks/{review}")
     r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "", "password": "pw-approver"})
-    assert r.status_code == 403 and "may not review or approve it" in r.text
+    assert r.status_code == 403 and "separation of duties" in r.text  # the sender (the procedure's rule)
     e2 = login(app, "editor2")
     e2.get(f"/tasks/{review}")
     r = e2.post(f"/tasks/{review}", {"action": "approve", "comment": "ok", "password": "pw-editor2"})
@@ -208,7 +231,7 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     approve = task_link(login(app, "approver2").get("/").text, "更改批准")
     ap.get(f"/tasks/{approve}")
     r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
-    assert r.status_code == 403 and "may not review or approve it" in r.text
+    assert r.status_code == 403 and "approver may not approve this change" in r.text  # the author
     assert 'data-status="in_review"' in ap.get(f"/editor/{PID}/versions").text
 
 

@@ -79,7 +79,7 @@ def search():
 def dossier(instance_id: str):
     d = audit.dossier(services(), _reader(), instance_id, view="dossier")
     return render_template("dossier.html", d=d, sections=dossier_view.sections(d),
-                           printed_at=fmt_time(datetime.now(UTC)))
+                           printed_at=fmt_time(services().now(), named=True))
 
 
 @bp.get("/audit/instances/<instance_id>.pdf")
@@ -89,7 +89,7 @@ def dossier_pdf(instance_id: str):
 
     d = audit.dossier(services(), _reader(), instance_id, view="pdf")
     font = services().config.get("pdf", "font", default=None)
-    pdf = render(d, dossier_view.sections(d), printed_at=fmt_time(datetime.now(UTC)), font=font)
+    pdf = render(d, dossier_view.sections(d), printed_at=fmt_time(services().now(), named=True), font=font)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="dossier-{instance_id}.pdf"'})
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from engine import i18n
 from engine.app import instances, search, task_actions
 from engine.app.audit import step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
@@ -113,7 +114,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(_("Escalated to {role} (level {level})", role=role, level=d.get("level")))
             if d.get("fallback"):
                 item["notes"].append(_("no manager known: escalated to {role} instead ({reason})",
-                                       role=role, reason=d.get("reason", "")))
+                                       role=role, reason=i18n.shown(d.get("reason"), d.get("reason_message"))))
         elif e["type"] == "task:transferred":
             item["notes"].append(_("to {user}", user=names.get(d.get("to"), d.get("to") or "")))
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")

@@ -4,7 +4,7 @@ shown as the procedure's ledger)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
@@ -17,7 +17,7 @@ from web.db import services
 from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
 from web.html.ledgers import ledger_filters, render_ledger
-from web.i18n import _
+from web.i18n import _, display_zone
 from web.oversight import current_reader, parse_day
 
 bp = Blueprint("kpi", __name__)
@@ -32,7 +32,7 @@ def _reader() -> Reader:
 def _range() -> tuple[datetime, datetime, str, dict[str, str]]:
     """(since, until, period, args) from the query; the last 365 days by month by default."""
     period = request.args.get("period") or "month"
-    today = datetime.now(UTC).date()
+    today = services().now().astimezone(display_zone()).date()  # the reader's today
     start = request.args.get("from") or (today - timedelta(days=364)).isoformat()
     end = request.args.get("to") or today.isoformat()
     since, until = parse_day(start, "from"), parse_day(end, "to", end=True)

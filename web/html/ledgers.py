@@ -25,7 +25,7 @@ from engine.app.ledgers import STATUSES, LedgerExport, LedgerFilters, LedgerPage
 from web.db import services
 from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
-from web.i18n import _, fmt_time
+from web.i18n import _, display_zone, fmt_time
 from web.oversight import current_reader, parse_day
 
 bp = Blueprint("ledgers", __name__)
@@ -95,7 +95,7 @@ def _cell(value: Any) -> Any:
 def _filename(export: LedgerExport, ext: str) -> str:
     from urllib.parse import quote
 
-    name = f"{export.title}-{datetime.now():%Y%m%d}.{ext}"
+    name = f"{export.title}-{services().now().astimezone(display_zone()):%Y%m%d}.{ext}"  # the local date
     return f"attachment; filename=\"ledger-{export.procedure.id}.{ext}\"; filename*=UTF-8''{quote(name)}"
 
 

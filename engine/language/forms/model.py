@@ -172,6 +172,11 @@ class Form:
         """
         return self._submissions.validate(data, locale)
 
+    def check(self, data: visibility.Data, locale: str = "zh") -> tuple[list[FieldError], visibility.Data]:
+        """:meth:`validate` and :meth:`clean` in one pass over the submission: the problems
+        (``[]`` when valid) and the data to store. The runtime's path for each submission."""
+        return self._submissions.check(data, locale)
+
     @property
     def sensitive_paths(self) -> frozenset[str]:
         """Every sensitive value of the form: its fields marked ``x-sensitive: true`` and the

@@ -61,18 +61,24 @@ class SubmissionValidator:
 
     def validate(self, data: visibility.Data, locale: str = "zh") -> list[FieldError]:
         """See :meth:`engine.language.forms.Form.validate`."""
+        return self.check(data, locale)[0]
+
+    def check(self, data: visibility.Data, locale: str = "zh") -> tuple[list[FieldError], visibility.Data]:
+        """The problems of a submission and the data to store (without the fields that
+        ``x-visible-if`` hides): the visibility pass that validation needs is the one that
+        cleans, so a submission is walked once (see :meth:`engine.language.forms.Form.check`)."""
         if not isinstance(data, dict):
-            return [{"field": "", "message": message("not_object", locale)}]
+            return [{"field": "", "message": message("not_object", locale)}], data
         missing: list[DataPath] = []
         if self._vis is not None:
             data = visibility.clean_object(self._vis, data, (), missing)
         if not missing and self.quick is not None and self.quick(data):
-            return []
+            return [], data
         errors: Iterator[ValidationError] = self.validator.iter_errors(data)
         if not missing:
             first = next(errors, None)
             if first is None:
-                return []
+                return [], data
             errors = _chain(first, errors)
         out: list[tuple[tuple[int, ...], FieldError]] = []
         seen: set[tuple[str, str]] = set()
@@ -89,7 +95,7 @@ class SubmissionValidator:
             for path, text in self._explain(error, locale):
                 add(path, text)
         out.sort(key=lambda pair: pair[0])
-        return [entry for _, entry in out]
+        return [entry for _, entry in out], data
 
     def _widget_at(self, path: Iterable[str | int]) -> str:
         return self._widgets.get(".".join(p for p in path if isinstance(p, str)), "")

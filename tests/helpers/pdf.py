@@ -1,0 +1,55 @@
+"""The text of a PDF that fpdf2 made with an embedded TrueType font, read back through the
+font's ToUnicode map: enough to check what a printout says (one line per text operation)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+_STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
+_PAIR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>")
+_SHOWN = re.compile(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", re.S)
+_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _streams(data: bytes) -> list[bytes]:
+    out = []
+    for m in _STREAM.finditer(data):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            out.append(m.group(1))
+    return out
+
+
+def _unescape(raw: bytes) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(raw):
+        if raw[i:i + 1] == b"\\" and i + 1 < len(raw):
+            nxt = raw[i + 1:i + 2]
+            octal = re.match(rb"[0-7]{1,3}", raw[i + 1:i + 4])
+            if octal:
+                out.append(int(octal.group(0), 8))
+                i += 1 + len(octal.group(0))
+                continue
+            out += _ESCAPES.get(nxt, nxt)
+            i += 2
+            continue
+        out += raw[i:i + 1]
+        i += 1
+    return bytes(out)
+
+
+def pdf_text(data: bytes) -> str:
+    streams = _streams(data)
+    cmap: dict[int, str] = {}
+    for s in streams:
+        for block in re.findall(rb"beginbfchar(.*?)endbfchar", s, re.S):
+            for src, dst in _PAIR.findall(block):
+                cmap[int(src, 16)] = bytes.fromhex(dst.decode()).decode("utf-16-be")
+    lines = []
+    for s in streams:
+        for raw in _SHOWN.findall(s):
+            b = _unescape(raw)
+            lines.append("".join(cmap.get(int.from_bytes(b[i:i + 2], "big"), "?") for i in range(0, len(b) - 1, 2)))
+    return "\n".join(lines)
