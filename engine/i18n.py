@@ -149,6 +149,8 @@ ZH: dict[str, str] = {
     "yes": "是",
     "Yes": "是",
     "Record number": "流水号",
+    "Sent back from “{step}” by {who}": "被“{step}”退回（{who}）",
+    "(no reason given)": "（未填写原因）",
     "Found in": "匹配字段",
     "Record number, customer, serial number…": "流水号、客户、产品编号……",
     "Nothing found for “{q}” among the records you may read.": "在您可查看的记录中没有找到“{q}”。",

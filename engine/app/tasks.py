@@ -144,6 +144,36 @@ class TaskPage:
     # each approver sees the others' decisions so far; and whether 加签 is offered here.
     party: list[dict] = field(default_factory=list)
     may_add_approver: bool = False
+    # Why the work came back to this step (a rejection): shown above everything else.
+    returned: Returned | None = None
+
+
+@dataclass(frozen=True)
+class Returned:
+    step: str       # the title of the step that sent it back
+    by: str         # user name
+    at: str         # ISO time
+    reason: str
+
+
+def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedure) -> Returned | None:
+    """The rejection that sent the work back to ``task``'s step: the latest rejected approval
+    decided before the task was opened, when the step had been done before it (a rework).
+    None for a step met for the first time."""
+    tasks = list(inst["tasks"].values() if isinstance(inst["tasks"], Mapping) else inst["tasks"])
+    created = task.get("created_at") or ""
+    rejections = [t for t in tasks if t.get("decision") == "reject" and (t.get("completed_at") or "") <= created
+                  and t.get("completed_at")]
+    if not rejections:
+        return None
+    last = max(rejections, key=lambda t: t["completed_at"])
+    if not any(t["step"] == task["step"] and t["status"] == "done" and t["id"] != task.get("id")
+               and (t.get("completed_at") or "") <= last["completed_at"] for t in tasks):
+        return None
+    step = proc.steps.get(last["step"])
+    reason = last.get("comment") or (inst["data"].get(last["step"]) or {}).get("comment") or ""
+    return Returned(step.title if step else last["step"], last.get("completed_by") or "",
+                    last["completed_at"], str(reason))
 
 
 def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tuple[dict, dict, Procedure, Actor]:
@@ -209,7 +239,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
     record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")
     return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
                     draft_saved_at=saved[1] if saved is not None else None, users=users,
-                    party=party, may_add_approver=may_add)
+                    party=party, may_add_approver=may_add, returned=returned_to(inst, task, proc))
 
 
 def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:

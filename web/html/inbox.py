@@ -197,7 +197,7 @@ def task(task_id: str):
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
         notice=notice, comment=comment, users=page.users, task_id=task_id,
-        party=page.party, may_add_approver=page.may_add_approver,
+        party=page.party, may_add_approver=page.may_add_approver, returned=page.returned,
     ), status, retry
 
 
