@@ -8,7 +8,6 @@ committed file equals what this module generates, so the page cannot go stale.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -38,16 +37,6 @@ rounded boxes are the ends. Deadline units: `h` hours, `d` days, `wh` working ho
 """
 
 _RESERVED = {"end", "graph", "subgraph", "style", "class", "classDef", "click", "linkStyle", "flowchart"}
-
-
-def _order(proc: Procedure) -> tuple[int, str, str]:
-    m = re.match(r"\s*P(\d+)", proc.source or "")
-    return (int(m.group(1)) if m else 999, proc.source or "", proc.id)
-
-
-def _ref(proc: Procedure) -> str:
-    m = re.match(r"\s*(P\d+(?:-[A-Z])?(?:\.\d+)?|X\.\d+)", proc.source or "")
-    return m.group(1) if m else "支持流程"
 
 
 def _node(sid: str) -> str:
@@ -236,9 +225,9 @@ def section(proc: Procedure, cfg: RoleGroups | None) -> str:
 
 
 def render(procedures: Iterable[Procedure], cfg: RoleGroups | None = None) -> str:
-    """The whole page for ``procedures``, ordered by P-number (supporting procedures last)."""
-    procs = sorted(procedures, key=_order)
-    toc = [f"- [{p.title}](#{p.id}) `{p.id}` — {_ref(p)}" for p in procs]
+    """The whole page for ``procedures``, ordered by procedure id (as the files are listed)."""
+    procs = sorted(procedures, key=lambda p: p.id)
+    toc = [f"- [{p.title}](#{p.id}) `{p.id}`" for p in procs]
     body = []
     for p in procs:
         body.append(f'<a id="{p.id}"></a>\n\n' + section(p, cfg))
