@@ -12,7 +12,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -44,8 +44,9 @@ TOP_KEYS = {
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline", "separate_from"},
-    "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction"},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from", "hide", "edit"},
+    "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction",
+                 "hide", "edit"},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -121,6 +122,10 @@ class Step:
     # ``reapprove``: a correction of a value this approval's signature covered opens the
     # approval again, so the approver signs the corrected record.
     on_correction: str | None = None
+    # What the step's page shows of earlier data (read-only by default): ``hide`` lists
+    # ``STEP.FIELD``s it does not show; ``edit`` those its actor may change (as corrections).
+    hide: tuple[str, ...] = ()
+    edit: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -352,6 +357,8 @@ class ProcedureChecker:
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
         self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
+        # (step, "hide" or "edit", the STEP.FIELDs listed, where)
+        self.field_refs: list[tuple[str, str, tuple[str, ...], YamlPath]] = []
 
     def err(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key=key))
@@ -744,6 +751,12 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
                 kw["separate_from"] = tuple(
                     t for i, x in enumerate(sep)
                     if (t := c.ref(x, ["start", *step_ids], (*path, "separate_from", i), "step")))
+        for key in ("hide", "edit"):
+            if key in node:
+                refs = _field_refs(c, node[key], (*path, key), key)
+                if refs is not None:
+                    kw[key] = refs
+                    c.field_refs.append((sid, key, refs, (*path, key)))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:
@@ -794,6 +807,61 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
         else:
             kw["next"] = _parse_next(c, node["next"], (*path, "next"), sid, step_ids)
     return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
+
+
+def _field_refs(c: ProcedureChecker, node: Any, path: YamlPath, key: str) -> tuple[str, ...] | None:
+    """``hide:``/``edit:``: a list of ``STEP.FIELD`` texts (checked against the graph later)."""
+    items = [node] if isinstance(node, str) else node
+    if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
+        what = "not shown on this step's page" if key == "hide" else "this step's actor may change"
+        c.err(path, f"'{key}' lists fields of earlier steps {what}, as STEP.FIELD, "
+                    f"e.g. [{'evaluate.note' if key == 'hide' else 'evaluate.verdict'}]")
+        return None
+    return tuple(items)
+
+
+def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
+                      before: Callable[[str], set[str]]) -> None:
+    """Each ``hide``/``edit`` entry names a top-level field of a step that can come before
+    (``start.FIELD`` for the start form); ``edit`` only fields a person entered (not
+    computed, not tables, files or groups)."""
+    for sid, key, refs, path in c.field_refs:
+        earlier = ["start"] * bool(start_form) + sorted(before(sid) - {sid})
+        for i, ref in enumerate(refs):
+            where = (*path, i) if isinstance(c.src.data, dict) and isinstance(
+                ((c.src.data.get("steps") or {}).get(sid) or {}).get(key), list) else path
+            root, _dot, name = ref.partition(".")
+            if root not in earlier:
+                hint = suggest(root, earlier)
+                fix = f"did you mean '{hint}'?" if hint else (
+                    f"steps before '{sid}': {', '.join(earlier)}" if earlier else "no step comes before it")
+                known = root in steps or root == "start"
+                what = f"step '{root}' does not come before '{sid}'" if known else f"unknown step '{root}'"
+                c.err(where, f"'{key}: {ref}': {what}; {fix}")
+                continue
+            form = c.forms.get(start_form if root == "start" else steps[root].form or "")
+            fields = {f: info for f, info in (form.fields.items() if form else ()) if "." not in f}
+            extra = list(APPROVAL_FIELDS) if root != "start" and steps[root].type == "approval" and key == "hide" else []
+            if name not in fields and name not in extra:
+                names = sorted([*fields, *extra])
+                hint = suggest(name, names)
+                fix = f"did you mean '{root}.{hint}'?" if hint else f"fields of '{root}': {', '.join(names) or 'none'}"
+                c.err(where, f"'{key}: {ref}': '{root}' has no field '{name}'; {fix}")
+                continue
+            if key == "edit":
+                info = fields.get(name)
+                if info is None:
+                    c.err(where, f"'edit: {ref}': an approval's decision is changed by approving again, not edited")
+                elif info.compute is not None:
+                    c.err(where, f"'edit: {ref}': '{name}' is computed (x-compute: {info.compute}); "
+                                 "list the fields it is computed from instead")
+                elif info.widget in ("table", "file", "signature", "group"):
+                    c.err(where, f"'edit: {ref}': a {info.widget} cannot be edited from another step; "
+                                 "list single values (text, numbers, dates, choices)")
+        both = set(refs) & set(next((r for s_, k, r, _p in c.field_refs if s_ == sid and k != key), ()))
+        if key == "edit" and both:
+            c.err(path, f"{', '.join(sorted(both))}: listed under both 'hide' and 'edit'; a field this "
+                        "step changes must be shown")
 
 
 def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
@@ -919,6 +987,8 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
         return cache[sid]
 
     kinds = procedure_kinds(c.forms, steps, start_form)
+    _check_computed_refs(c, steps, start_form, base, own_fields, before, kinds)
+    _check_field_refs(c, steps, start_form, before)
     for sid, expr, path, when in c.exprs:
         visible = before(sid) | ({sid} if when == "next" else set())
         known = set(base)
@@ -938,6 +1008,37 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
             problem = _result_problem(str(path[-1]), result)
             if problem:
                 c.problems.append(Problem(c.src.file, line, col, problem))
+
+
+def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
+                         base: set[str], own_fields: Mapping[str, list[str]],
+                         before: Callable[[str], set[str]], kinds: Mapping[str, Kind]) -> None:
+    """A form's computed fields (``x-compute``) that read earlier steps' fields: each such
+    name must be recorded by a step that can come before every step using the form."""
+    users: list[tuple[str, str | None, YamlPath]] = [("start", start_form, ("start", "form"))]
+    users += [(s.id, s.form, ("steps", s.id, "form")) for s in steps.values()]
+    for sid, form_id, path in users:
+        form = c.forms.get(form_id) if form_id else None
+        if form is None or not form.external_names:
+            continue
+        known = set(base) if sid != "start" else set(INSTANCE_FIELDS)
+        if sid != "start":
+            for v in before(sid):
+                known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
+        own = {k.split(".", 1)[1]: replace(v, name=k.split(".", 1)[1])
+               for k, v in form_kinds(form.schema, "_").items()}
+        for comp in form.computed:
+            if not comp.external:
+                continue
+            problems = check_names(compile_expr(" + ".join(sorted(comp.external))), known)
+            for name, message in problems:
+                c.err(path, f"form '{form_id}' computes '{comp.name}' from '{name}', which is not "
+                            f"recorded before step '{sid}': {message}")
+            if problems:
+                continue
+            _result, typos = result_kind(comp.expr.source, {**kinds, **own})
+            for _offset, message in typos:
+                c.err(path, f"form '{form_id}', computed field '{comp.name}': {message}")
 
 
 def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_form: str | None) -> dict[str, Kind]:

@@ -52,6 +52,11 @@ class CompleteTask:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,11 @@ class Approve:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,11 @@ class Reject:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
