@@ -839,7 +839,7 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
                 what = f"step '{root}' does not come before '{sid}'" if known else f"unknown step '{root}'"
                 c.err(where, f"'{key}: {ref}': {what}; {fix}")
                 continue
-            form = c.forms.get(start_form if root == "start" else steps[root].form or "")
+            form = c.forms.get((start_form if root == "start" else steps[root].form) or "")
             fields = {f: info for f, info in (form.fields.items() if form else ()) if "." not in f}
             extra = list(APPROVAL_FIELDS) if root != "start" and steps[root].type == "approval" and key == "hide" else []
             if name not in fields and name not in extra:

@@ -160,6 +160,37 @@ class Runtime:
         self._refresh_timer(w)
         return w.s, w.events
 
+    def computed(self, state: Mapping[str, Any], task_id: str, actor: Actor, data: Mapping[str, Any] | None,
+                 now: datetime) -> dict[str, Any]:
+        """The values the computed fields (``x-compute``) of the task's form would get if
+        ``actor`` submitted ``data`` now: the same computation as a submission, for the form's
+        live totals. Refused like a submission (``NotPermitted``, ``TaskClosed``...) when the
+        actor may not act on the task; nothing is changed."""
+        w = _Work(upgrade(state), now, actor)
+        _task, step = self._actionable(w, task_id, actor, None)
+        form = self.procedure.forms.get(step.form) if step.form else None
+        if form is None or not form.computed:
+            return {}
+        values = form.compute(dict(data or {}), self._context(w))
+        return {c.name: values.get(c.name) for c in form.computed}
+
+    def start_computed(self, actor: Actor, data: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
+        """As ``computed``, for the start form of someone who may start the procedure."""
+        proc = self.procedure
+        if not access.may_start(proc, actor):
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+                                  roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
+        form = proc.forms.get(proc.start_form) if proc.start_form else None
+        if form is None or not form.computed:
+            return {}
+        values = form.compute(dict(data or {}), self._start_context(actor, "instance", now))
+        return {c.name: values.get(c.name) for c in form.computed}
+
+    def _start_context(self, actor: Actor, instance_id: str, now: datetime) -> dict[str, Any]:
+        return {"instance": {"id": instance_id, "started_at": iso(now), "started_by": actor.user,
+                             "procedure": self.procedure.id},
+                "__now__": now, "__calendar__": self._calendar(None)}
+
     # -- commands ---------------------------------------------------------------------
 
     def _start(self, cmd: Start, now: datetime) -> tuple[InstanceState, list[Event]]:
@@ -167,9 +198,7 @@ class Runtime:
         if not access.may_start(proc, cmd.actor):
             raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
                                   roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
-        context = {"instance": {"id": cmd.instance_id or "instance", "started_at": iso(now),
-                                "started_by": cmd.actor.user, "procedure": proc.id},
-                   "__now__": now, "__calendar__": self._calendar(None)}
+        context = self._start_context(cmd.actor, cmd.instance_id or "instance", now)
         data = self._check_form(proc.start_form, cmd.data, cmd.locale, context) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
         w = _Work(state, now, cmd.actor)
@@ -296,7 +325,10 @@ class Runtime:
         for sid, name, value in changed:
             if sid not in w.s["data"]:
                 raise NotFound(f"step '{sid}' has no recorded data to change")
-            self._record_correction(w, sid, name, value, cmd.edit_reason, cmd.edit_signature, cmd.locale)
+            try:
+                self._record_correction(w, sid, name, value, cmd.edit_reason, cmd.edit_signature, cmd.locale)
+            except FormInvalid as exc:  # name the field as the step's edit lists it
+                raise FormInvalid(exc.message, errors=[{**e, "field": f"{sid}.{e['field']}"} for e in exc.errors]) from exc
 
     def _record_correction(self, w: _Work, step_id: str, field: str, value: Any, reason: str,
                            signature: Signature | None, locale: str) -> None:

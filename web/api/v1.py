@@ -461,12 +461,38 @@ def list_tasks():
     return jsonify(items=items)
 
 
+@bp.get("/tasks/<task_id>")
+def task(task_id: str):
+    """One open task as its page shows it: the form to fill, the earlier steps' data (without
+    what the step's ``hide:`` lists) and the earlier values its ``edit:`` lets the caller change."""
+    page = tasks.task_page(services(), _reader(), task_id)
+    return jsonify(
+        id=task_id, instance=page.inst["id"], procedure=page.procedure.id, step=page.step.id,
+        title=page.step.title, kind=page.task["kind"], status=page.task["status"],
+        closed=page.closed, rev=page.inst["rev"], signature=page.step.signature,
+        form=task_form(page.procedure, page.step), data=page.data,
+        earlier=[{"step": e.step, "title": e.title, "data": e.data, "corrections": e.corrections}
+                 for e in page.earlier],
+        editable=[{"field": e.ref, "title": e.title, "value": e.value, "schema": e.schema,
+                   "signed": e.signed} for e in page.editable],
+    )
+
+
+@bp.post("/tasks/<task_id>/compute")
+def compute(task_id: str):
+    """The computed fields (x-compute) of the task's form for ``data`` as typed so far."""
+    body = _body({"data"})
+    return jsonify(values=tasks.compute(services(), _reader(), task_id, _object(body, "data")))
+
+
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
-    body = _body({"data", "expected_rev", "password"})
+    body = _body({"data", "expected_rev", "password", "edits", "edit_reason"})
     return jsonify(_answer(tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
                                         password=_string(body, "password"), expected_rev=_rev(body),
-                                        locale=_locale(), answer_for=_reader())))
+                                        locale=_locale(), answer_for=_reader(),
+                                        edits=_object(body, "edits"),
+                                        edit_reason=_string(body, "edit_reason") or "")))
 
 
 @bp.post("/tasks/<task_id>/claim")
