@@ -831,6 +831,10 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
             where = (*path, i) if isinstance(c.src.data, dict) and isinstance(
                 ((c.src.data.get("steps") or {}).get(sid) or {}).get(key), list) else path
             root, _dot, name = ref.partition(".")
+            if not name:
+                c.err(where, f"'{key}: {ref}': name a field of an earlier step as STEP.FIELD, e.g. "
+                             f"{(earlier or ['inspect'])[-1]}.FIELD")
+                continue
             if root not in earlier:
                 hint = suggest(root, earlier)
                 fix = f"did you mean '{hint}'?" if hint else (
