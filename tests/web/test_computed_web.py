@@ -1,0 +1,193 @@
+"""Computed fields and a step's hide/edit through the API and the HTML pages (issue 17, parts
+4 and 5): the live compute endpoints answer bad input with a clear 4xx (never a 500) and
+nobody who cannot act on the task; a forged total is replaced; hidden fields stay out of the
+task's page and its API view; edits are corrections under the signature rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from engine import store
+from tests.web.test_web_ui import Browser
+from web import create_app
+
+COMPUTED = Path(__file__).parents[1] / "data" / "computed"
+PW = {"rater1": "pw-rater1", "rev1": "pw-rev1", "qm1": "pw-qm1", "outsider": "pw-outsider"}
+ITEMS = [{"name": "质量", "score": 90, "weight": 2}, {"name": "交付", "score": 55, "weight": 1}]
+TOTAL = round(235 / 3, 10)
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(COMPUTED / "procedures"), "paths.forms": str(COMPUTED / "forms"),
+        "roles": {"rater": ["raters"], "reviewer": ["reviewers"], "quality_manager": ["qms"],
+                  "admin": ["admins"]}}})
+    with app.extensions["services"].database.sessions.begin() as s:
+        for user, groups in (("rater1", ["raters"]), ("rev1", ["reviewers"]), ("qm1", ["qms"]),
+                             ("outsider", ["nobody"])):
+            store.add_user(s, user, PW[user], groups, full_name=user + "（全名）")
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+class Api:
+    def __init__(self, app, user):
+        self.c = app.test_client()
+        r = self.c.post("/api/v1/auth/token", json={"username": user, "password": PW[user]})
+        self.h = {"Authorization": f"Bearer {r.json['token']}"}
+
+    def post(self, path, body=None, status=200, **kw):
+        r = self.c.post(f"/api/v1{path}", json=body, headers=self.h, **kw)
+        assert r.status_code == status, (r.status_code, r.get_data(as_text=True))
+        return r.get_json()
+
+    def get(self, path, status=200):
+        r = self.c.get(f"/api/v1{path}", headers=self.h)
+        assert r.status_code == status, r.get_json()
+        return r.get_json()
+
+
+def started(app) -> tuple[str, str]:
+    inst = Api(app, "rater1").post("/procedures/scorecard/instances", {"data": {}}, 201)
+    (task,) = [t for t in inst["tasks"] if t["status"] == "open"]
+    return inst["id"], task["id"]
+
+
+def test_api_live_compute_is_the_submission_s_and_refuses_bad_input_with_4xx(app):
+    _iid, tid = started(app)
+    rater = Api(app, "rater1")
+    assert rater.post(f"/tasks/{tid}/compute", {"data": {"items": ITEMS, "total": 5}})["values"] == {
+        "total": TOTAL, "low": 1, "average": 72.5}
+    # Nonsense inside the data: nothing can be computed, and that is no error.
+    assert rater.post(f"/tasks/{tid}/compute", {"data": {"items": "many", "supplier": [1]}})["values"] == {
+        "total": None, "low": None, "average": None}
+    assert rater.post(f"/tasks/{tid}/compute", {})["values"]["low"] == 0
+    bad = [({"data": [1, 2]}, 400), ({"data": "x"}, 400), ({"data": {}, "extra": 1}, 400)]
+    for body, status in bad:
+        answer = rater.post(f"/tasks/{tid}/compute", body, status)
+        assert answer["code"] and answer["message"]
+    r = rater.c.post(f"/api/v1/tasks/{tid}/compute", data="{not json", headers={**rater.h, "Content-Type": "application/json"})
+    assert r.status_code == 400 and r.get_json()["code"]
+    rater.post(f"/tasks/{tid[:-1]}9/compute", {"data": {}}, 404)
+    rater.post("/tasks/nonsense/compute", {"data": {}}, 404)
+    deep = {"items": [{"score": 1, "weight": 1}] * 2000}
+    assert rater.post(f"/tasks/{tid}/compute", {"data": deep})["values"]["total"] == 1
+
+
+def test_no_one_who_cannot_act_on_the_task_reads_through_the_compute_endpoint(app):
+    _iid, tid = started(app)
+    for user in ("rev1", "qm1", "outsider"):
+        refused = Api(app, user).post(f"/tasks/{tid}/compute", {"data": {"items": ITEMS}}, 403)
+        assert "values" not in refused
+    b = Browser(app)
+    b.login("outsider", PW["outsider"])
+    r = b.post(f"/tasks/{tid}/compute", {"f.items.0.score": "90", "f.items.0.weight": "1"},
+               headers={"Accept": "application/json"})
+    assert r.status_code == 403 and "values" not in r.get_json()
+
+
+def test_a_forged_total_is_replaced_stored_shown_and_routes_the_instance(app):
+    iid, tid = started(app)
+    rater = Api(app, "rater1")
+    done = rater.post(f"/tasks/{tid}/complete", {
+        "data": {"supplier": "甲公司", "items": ITEMS, "total": 100, "low": 0, "remark": "内部备注"},
+        "password": PW["rater1"]})
+    assert done["data"]["rate"]["total"] == TOTAL and done["data"]["rate"]["low"] == 1
+    (completed,) = [e for e in done["history"] if e["type"] == "task:completed"]
+    assert completed["data"]["data"]["total"] == TOTAL                   # audited as recorded
+    b = Browser(app)
+    b.login("rater1", PW["rater1"])
+    page = b.get(f"/instances/{iid}").text
+    assert "加权得分" in page and str(TOTAL) in page
+    (review,) = [t for t in done["tasks"] if t["status"] == "open"]
+    ended = Api(app, "rev1").post(f"/tasks/{review['id']}/complete", {"data": {"received_on": "2026-11-05"}})
+    assert ended["outcome"] == "不合格"                                   # 78.3 < 80
+
+
+def test_hidden_fields_stay_out_of_the_task_page_and_its_api_view(app):
+    iid, tid = started(app)
+    Api(app, "rater1").post(f"/tasks/{tid}/complete", {
+        "data": {"supplier": "甲公司", "items": ITEMS, "remark": "绝密备注"}, "password": PW["rater1"]})
+    review_id = f"{iid}.t2"
+    view = Api(app, "rev1").get(f"/tasks/{review_id}")
+    assert "绝密备注" not in json.dumps(view, ensure_ascii=False)
+    (rate,) = [e for e in view["earlier"] if e["step"] == "rate"]
+    assert "remark" not in rate["data"] and rate["data"]["supplier"] == "甲公司"
+    assert [e["field"] for e in view["editable"]] == ["rate.supplier", "rate.note"]
+    assert view["editable"][0]["signed"] is True
+    b = Browser(app)
+    b.login("rev1", PW["rev1"])
+    page = b.get(f"/tasks/{review_id}").text
+    assert "绝密备注" not in page and "甲公司" in page and 'name="e.rate.supplier"' in page
+    # The rater's own task view is gone (done); someone who may not act gets no view.
+    Api(app, "outsider").get(f"/tasks/{review_id}", 403)
+
+
+def test_edits_through_the_api_are_corrections_under_the_signature_rules(app):
+    iid, tid = started(app)
+    Api(app, "rater1").post(f"/tasks/{tid}/complete", {
+        "data": {"supplier": "甲公司", "items": ITEMS}, "password": PW["rater1"]})
+    rev = Api(app, "rev1")
+    body = {"data": {}, "edits": {"rate.supplier": "乙公司"}, "edit_reason": "名称写错"}
+    refused = rev.post(f"/tasks/{iid}.t2/complete", body, 422)            # signed by the rater
+    assert "更正" in refused["message"]
+    rev.post(f"/tasks/{iid}.t2/complete", {**body, "edits": {"rate.remark": "x"}}, 403)
+    rev.post(f"/tasks/{iid}.t2/complete", {**body, "edits": "rate.supplier"}, 400)
+    assert rev.get(f"/instances/{iid}")["data"]["rate"]["supplier"] == "甲公司"
+    done = rev.post(f"/tasks/{iid}.t2/complete", {**body, "password": PW["rev1"]})
+    assert done["data"]["rate"]["supplier"] == "乙公司"
+    (c,) = done["corrections"]["rate.supplier"]
+    assert c["old"] == "甲公司" and c["signature"]["meaning"] == "更正" and c["by"] == "rev1"
+
+
+def test_the_task_page_renders_computed_fields_read_only_and_computes_live(app):
+    iid, tid = started(app)
+    b = Browser(app)
+    b.login("rater1", PW["rater1"])
+    page = b.get(f"/tasks/{tid}").text
+    assert re.search(r'<output id="f.total" class="computed" data-computed="total"', page)
+    assert ' name="f.total"' not in page and f'data-compute-url="/tasks/{tid}/compute"' in page
+    form = {"f.items.0.name": "质量", "f.items.0.score": "90", "f.items.0.weight": "2",
+            "f.items.1.name": "交付", "f.items.1.score": "55", "f.items.1.weight": "1"}
+    r = b.post(f"/tasks/{tid}/compute", form, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.get_json()["values"]["total"] == TOTAL
+    assert r.get_json()["text"]["total"] == f"{TOTAL} 分"
+    r = b.post(f"/tasks/{tid}/compute", {**form, "f.items.0.score": "九十"}, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.get_json()["values"]["low"] is None  # not yet computable, never a 500
+    r = b.c.post(f"/tasks/{tid}/compute", data=form, headers={"Accept": "application/json"})
+    assert r.status_code == 400                                           # no CSRF token
+    # Submitting with a forged computed input: the server's value is recorded.
+    r = b.post(f"/tasks/{tid}", {**form, "f.supplier": "甲公司", "f.total": "100", "password": PW["rater1"]})
+    assert r.status_code == 302, r.text
+    data = Api(app, "rater1").get(f"/instances/{iid}")["data"]["rate"]
+    assert data["total"] == TOTAL
+
+
+def test_the_review_page_edits_an_earlier_value_as_a_correction(app):
+    iid, tid = started(app)
+    Api(app, "rater1").post(f"/tasks/{tid}/complete", {
+        "data": {"supplier": "甲公司", "items": ITEMS}, "password": PW["rater1"]})
+    b = Browser(app)
+    b.login("rev1", PW["rev1"])
+    b.get(f"/tasks/{iid}.t2")
+    r = b.post(f"/tasks/{iid}.t2", {"e.rate.supplier": "乙公司", "e.rate.note": "", "edit_reason": ""})
+    assert r.status_code == 422 and "请填写修改前面步骤数据的原因" in r.text
+    r = b.post(f"/tasks/{iid}.t2", {"e.rate.supplier": "乙公司", "e.rate.note": "", "edit_reason": "笔误",
+                                   "password": PW["rev1"]})
+    assert r.status_code == 302, r.text
+    inst = Api(app, "rev1").get(f"/instances/{iid}")
+    assert inst["data"]["rate"]["supplier"] == "乙公司" and list(inst["corrections"]) == ["rate.supplier"]
+
+
+def test_the_start_form_compute_endpoint_is_for_those_who_may_start(app):
+    b = Browser(app)
+    b.login("rev1", PW["rev1"])
+    b.get("/")
+    r = b.post("/start/scorecard/compute", {}, headers={"Accept": "application/json"})
+    assert r.status_code == 403
