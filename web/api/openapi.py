@@ -396,8 +396,9 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
-            "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
-                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
+            "schemas": {**{name: (_without_nul(schema) if name.endswith("Request") else schema)
+                           for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
+                        "FreeValue": FREE_VALUE},
         },
     }
 
@@ -417,7 +418,16 @@ def _without_nul(schema: Any) -> Any:
     types = out.get("type")
     if types == "string" or (isinstance(types, list) and "string" in types):
         out.setdefault("pattern", NO_NUL)
-    if out.get("additionalProperties") is True:  # free data: its strings and keys, too
-        out["additionalProperties"] = {"not": {"type": "string", "pattern": "\u0000"}}
+    if out.get("additionalProperties") is True:  # free data: its strings and keys, at any depth
+        out["additionalProperties"] = _ref("FreeValue")
         out["propertyNames"] = {"pattern": NO_NUL}
     return out
+
+
+#: Any JSON value without NUL in its texts and keys, at any depth (form data is free JSON).
+FREE_VALUE: dict[str, Any] = {"anyOf": [
+    {"type": ["number", "boolean", "null"]},
+    {"type": "string", "pattern": NO_NUL},
+    {"type": "array", "items": _ref("FreeValue")},
+    {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": _ref("FreeValue")},
+]}
