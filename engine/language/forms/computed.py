@@ -67,8 +67,8 @@ def order(fields: Mapping[str, Computed]) -> tuple[list[Computed], list[str] | N
 
 
 def jsonable(value: Any, type_: str | None) -> Any:
-    """A computed result as stored: dates as ISO text, floats rounded (whole numbers stay
-    whole for an ``integer`` field), None for anything JSON cannot hold."""
+    """A computed result as stored: dates as ISO text, floats rounded (a whole one stored as
+    a whole number), None for anything JSON cannot hold."""
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -77,9 +77,8 @@ def jsonable(value: Any, type_: str | None) -> Any:
         if not math.isfinite(value):
             return None
         value = round(value, DECIMALS)
-        if type_ == "integer" and value.is_integer():
-            return int(value)
-        return value
+        # JSON has one kind of number: a whole result is stored (and shown) as 90, not 90.0.
+        return int(value) if value.is_integer() else value
     if isinstance(value, _dt.date):
         return value.isoformat()
     if isinstance(value, str):
