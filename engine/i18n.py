@@ -147,6 +147,8 @@ ZH: dict[str, str] = {
     "Upload": "上传",
     "Uploaded files": "已上传文件",
     "yes": "是",
+    "Yes": "是",
+    "No": "否",
     "no": "否",
     "The form has {n} error(s); see the marked fields.": "表单有 {n} 处错误，请查看标出的字段。",
     "Recorded.": "已记录。",

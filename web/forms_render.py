@@ -143,6 +143,9 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
         chosen = value if isinstance(value, list) else ([] if value is None else [value])
         node["options"] = [{"value": _str(o), "label": _str(o), "checked": any(_same(o, c) for c in chosen)}
                            for o in options]
+    if widget == "yesno":
+        node["options"] = [{"value": "true", "label": _("Yes"), "checked": value is True},
+                           {"value": "false", "label": _("No"), "checked": value is False}]
     if widget == "group" or (typ == "object" and isinstance(sub.get("properties"), dict)):
         node["widget"] = "group"
         node["children"] = _nodes(sub, value if isinstance(value, Mapping) else {}, path, prefix,

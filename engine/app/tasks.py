@@ -204,6 +204,8 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         # the step runs again (after a rejection): start from what was recorded
         data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
         shown |= mask_data(keys, step.id, data, working)[1]
+    elif form is not None:
+        data = form.initial()
     earlier = []
     hidden = set(step.hide)
     for sid in dict.fromkeys(["start", *inst["path"]]):

@@ -219,7 +219,7 @@ def test_x_sensitive_must_be_a_boolean_at_any_depth() -> None:
         ("engineer", "user"),
         ("duration", "number"),
         ("fault", "select"),  # more than 4 options
-        ("parts_replaced", "checkbox"),
+        ("parts_replaced", "yesno"),
         ("parts", "table"),
         ("receipts", "file"),
         ("customer_email", "text"),

@@ -222,7 +222,10 @@ def test_other_widgets_render(app):
     assert 'type="date"' in html
     assert 'type="file" name="f.photos:upload" multiple' in html
     assert 'type="checkbox" name="f.departments" value="质量部"' in html
-    assert 'type="hidden" name="f.needs_capa" value="false"' in html
+    # a yes/no question: two choices, its declared default (false) chosen, no hidden "false"
+    assert 'type="radio" name="f.needs_capa" value="true">' in html
+    assert 'type="radio" name="f.needs_capa" value="false">' in html
+    assert 'type="hidden" name="f.needs_capa"' not in html
     assert '<select id="f.category" name="f.category">' in html and '"c" selected' in html
     assert "<legend>组</legend>" in html and 'type="time" value=""' in html.replace('name="f.g.t" ', "")
     assert "签名含义：验收" in html
@@ -425,3 +428,39 @@ def test_language_switch_is_stored_on_the_user(app):
     iid = start_instance(again)
     r = again.post(f"/tasks/{task_of(again, iid)}", {"action": "submit"})
     assert "This field is required" in r.text
+
+
+YESNO = {"type": "object", "required": ["valid"], "properties": {
+    "valid": {"type": "boolean", "title": "投诉属实"},
+    "read": {"type": "boolean", "title": "已阅读作业指导书", "const": True},
+    "photo_ok": {"type": "boolean", "title": "照片清晰", "default": True}}}
+
+
+def test_yes_no_question_left_unanswered_is_refused_not_recorded_as_no(app):
+    """A required yes/no left unanswered must not close a complaint as 不属实: it is refused,
+    and a box that must be ticked says so in words, not 应为 true."""
+    import json
+
+    from engine.language import yaml_source
+    from engine.language.forms import parse_form
+    from web.forms_render import field_tree, parse_submission
+
+    form, problems = parse_form(yaml_source.load(json.dumps({"id": "t", "title": "t", "schema": YESNO})))
+    assert form is not None and not problems
+    assert form.fields["valid"].widget == "yesno" and form.fields["read"].widget == "checkbox"
+    # what the browser posts when nothing was chosen: the radios send nothing, the box its hidden "false"
+    from werkzeug.datastructures import MultiDict
+    posted = parse_submission(YESNO, MultiDict([("f.read", "false")]))
+    assert "valid" not in posted or posted["valid"] is None
+    errors = {e["field"]: e["message"] for e in form.validate(posted, "zh")}
+    assert errors["valid"] == "必填项"
+    assert errors["read"] == "请勾选此项以确认"
+    assert {e["field"]: e["message"] for e in form.validate(posted, "en")}["read"] == "Tick this box to confirm"
+    # a declared default is what a new form shows, and it is chosen on the page
+    assert form.initial() == {"photo_ok": True}
+    with app.test_request_context():
+        from flask import render_template_string
+        html = render_template_string('{% from "_fields.html" import fields %}{{ fields(n) }}',
+                                      n=field_tree(YESNO, form.initial()))
+    assert 'name="f.photo_ok" value="true" checked' in html
+    assert 'name="f.valid" value="true" checked' not in html and 'name="f.valid" value="false" checked' not in html

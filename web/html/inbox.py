@@ -99,7 +99,7 @@ def start(procedure_id: str):
     user = current_user()
     proc = instances.startable(services(), user.username, procedure_id)
     form = proc.forms.get(proc.start_form) if proc.start_form else None
-    data: dict = {}
+    data: dict = form.initial() if form else {}
     errors: list[dict] = []
     status = 200
     if request.method == "POST":

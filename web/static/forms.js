@@ -116,6 +116,10 @@
     if (restore) restore.addEventListener("submit", function () {
       restore.action = restore.querySelector("select").value;
     });
+    // On a phone the earlier records fold away, so the form being filled comes first.
+    if (window.matchMedia && window.matchMedia("(max-width: 720px)").matches) {
+      document.querySelectorAll("details.earlier[open]").forEach(function (d) { d.open = false; });
+    }
     document.querySelectorAll("form.wf-form").forEach(function (form) {
       var recompute = computer(form);
       form.addEventListener("click", function (ev) {

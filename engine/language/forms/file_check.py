@@ -327,6 +327,13 @@ class _Checker:
                         f"x-widget: {widget} does not fit a field of type {t}; "
                         f"use it with type {' or '.join(allowed)}, or choose another widget",
                     )
+                if widget == "checkbox" and t == "boolean" and schema.get("const") is not True:
+                    self.add(
+                        (*path, "x-widget"),
+                        "x-widget: checkbox on a yes/no field cannot tell \"no\" from \"not answered\"; "
+                        "remove x-widget (the field shows 是 / 否), or add `const: true` for a box "
+                        "that must be ticked",
+                    )
                 if widget in ("radio", "select") and not has_enum(schema):
                     self.add(
                         (*path, "x-widget"),

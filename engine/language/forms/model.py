@@ -187,6 +187,11 @@ class Form:
         """Dotted names of earlier steps' fields that computed fields read."""
         return frozenset().union(*(c.external for c in self.computed))
 
+    def initial(self) -> dict[str, Any]:
+        """What a new form shows before anyone types: the ``default`` each field declares
+        (also inside groups). Table rows and files start empty."""
+        return _defaults(self.schema)
+
     def validate(self, data: visibility.Data, locale: str = "zh") -> list[FieldError]:
         """Every problem of a submission as ``{"field", "message"}``; ``[]`` when valid.
 
@@ -208,3 +213,20 @@ class Form:
         Each is ``{"field", "message", "value", "min", "max"}``. Pass the cleaned data.
         """
         return _limits.out_of_limits(self._limits, self._order, data, locale)
+
+
+def _defaults(schema: Schema) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return out
+    for key, sub in props.items():
+        if not isinstance(sub, dict):
+            continue
+        if "default" in sub:
+            out[key] = sub["default"]
+        elif isinstance(sub.get("properties"), dict):
+            inner = _defaults(sub)
+            if inner:
+                out[key] = inner
+    return out

@@ -33,6 +33,7 @@ WIDGETS = (
     "radio",
     "select",
     "checkbox",
+    "yesno",
     "date",
     "datetime",
     "time",
@@ -51,6 +52,7 @@ WIDGET_TYPES: dict[str, tuple[str, ...] | None] = {
     "radio": None,
     "select": None,
     "checkbox": ("boolean", "array"),
+    "yesno": ("boolean",),
     "date": ("string",),
     "datetime": ("string",),
     "time": ("string",),
@@ -181,7 +183,10 @@ def default_widget(schema: Schema) -> str:
     if t in ("number", "integer"):
         return "number"
     if t == "boolean":
-        return "checkbox"
+        # A lone unticked box cannot tell "no" from "not answered": a yes/no question gets two
+        # choices and stays empty until one is chosen. Only a box that must be ticked
+        # (``const: true``, e.g. "I have read the instructions") stays a checkbox.
+        return "checkbox" if schema.get("const") is True else "yesno"
     if t == "object":
         return "group"
     if t == "array":

@@ -129,6 +129,8 @@ class SubmissionValidator:
         if kind == "enum":
             return message("enum", locale, options=join_options(value, locale))
         if kind == "const":
+            if value is True:
+                return message("const.tick", locale)
             return message("const", locale, value=fmt_value(value))
         if kind == "type":
             types = [value] if isinstance(value, str) else [t for t in value if t != "null"]

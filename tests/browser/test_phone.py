@@ -1,0 +1,84 @@
+"""Phone first: the pages an inspector uses, at a phone's 390x844 in real Chromium, must not
+scroll sideways, and the primary action of a form must be on screen without scrolling past
+every earlier record. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from tests.browser.conftest import ARTIFACTS, login
+
+PASSWORD = "s3cret-pw"
+PHONE = {"width": 390, "height": 844}
+WIDE = "document.documentElement.scrollWidth"
+
+
+def _phone(browser, base, user):
+    return login(browser, base, user, PASSWORD, width=PHONE["width"], height=PHONE["height"])
+
+
+def _no_sideways(page, what):
+    width = page.evaluate(WIDE)
+    assert width <= PHONE["width"], f"{what}: the page is {width} px wide at a 390 px phone"
+
+
+def _in_view(page, selector, what):
+    box = page.locator(selector).bounding_box()
+    assert box is not None, f"{what}: {selector} is not shown"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], \
+        f"{what}: {selector} is at y={box['y']:.0f}, outside the 844 px screen"
+    assert box["x"] + box["width"] <= PHONE["width"], f"{what}: {selector} sticks out to x={box['x'] + box['width']:.0f}"
+
+
+@pytest.mark.parametrize("lang", ["zh-CN"])
+def test_inspector_on_a_phone(server, browser, lang):
+    base, app = server
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "insp-a", PASSWORD, ["qa-inspectors"], full_name="检验员甲")
+        store.add_user(s, "sup", PASSWORD, ["qa-supervisors"], full_name="主管丙")
+
+    a = _phone(browser, base, "insp-a")
+    _no_sideways(a, "inbox (empty)")
+    a.click("a[data-procedure=after-sales-inspection]")
+    a.wait_for_selector("form#task-form, form")
+    _no_sideways(a, "start form")
+    a.fill("#f\\.customer", "某市人民医院")
+    a.fill("#f\\.product_name", "多参数监护仪")
+    a.fill("#f\\.serial_no", "SN20260001")
+    a.fill("#f\\.quantity", "1")
+    a.click("#submit")
+    a.wait_for_url(re.compile(r"/instances/"))
+    _no_sideways(a, "instance page")
+
+    a.goto(base + "/")
+    _no_sideways(a, "inbox with a task")
+    a.screenshot(path=str(ARTIFACTS / "phone-01-inbox.png"), full_page=True)
+    # Every cell of the task's row is readable: no step name broken one character per line.
+    step_link = a.get_by_role("link", name="接收产品").first
+    box = step_link.bounding_box()
+    assert box is not None and box["width"] > 40, f"step name squeezed to {box}"
+    step_link.click()
+    a.wait_for_selector("form#task-form")
+    _no_sideways(a, "task page")
+    _in_view(a, "#submit", "task page")
+    # Text inputs are wide enough to type in.
+    width = a.locator("#f\\.condition").bounding_box()["width"]
+    assert width >= 200, f"the text input is {width:.0f} px wide"
+    a.screenshot(path=str(ARTIFACTS / "phone-02-task.png"), full_page=True)
+    a.fill("#f\\.received_on", "2026-05-11")
+    a.fill("#f\\.condition", "包装完好，附件齐全")
+    a.fill("#f\\.reported_fault", "开机无显示")
+    a.click("#submit")
+    a.wait_for_url(base + "/")
+
+    # The inspection: a table form with earlier records above it.
+    a.get_by_role("link", name="产品检验").first.click()
+    a.wait_for_selector("form#task-form")
+    _no_sideways(a, "inspection table")
+    _in_view(a, "#submit", "inspection table")
+    a.click("button.add-row")
+    _no_sideways(a, "inspection table with a row")
+    a.screenshot(path=str(ARTIFACTS / "phone-03-inspection.png"), full_page=True)
