@@ -1031,9 +1031,16 @@ def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_f
                 known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
         own = {k.split(".", 1)[1]: replace(v, name=k.split(".", 1)[1])
                for k, v in form_kinds(form.schema, "_").items()}
+        hidden = set(steps[sid].hide) if sid in steps else set()
         for comp in form.computed:
             if not comp.external:
                 continue
+            for name in sorted(comp.external):
+                shown = next((h for h in hidden if name == h or name.startswith(h + ".")), None)
+                if shown:
+                    c.err(path, f"form '{form_id}' computes '{comp.name}' from '{shown}', which step '{sid}' "
+                                "hides: the computed value would show it; remove it from 'hide' or from the "
+                                "expression")
             problems = check_names(compile_expr(" + ".join(sorted(comp.external))), known)
             for name, message in problems:
                 c.err(path, f"form '{form_id}' computes '{comp.name}' from '{name}', which is not "

@@ -194,3 +194,26 @@ def test_a_condition_on_a_computed_field_is_type_checked_like_any_field(tmp_path
     assert [p.message for p in lib.problems] == [
         "'rate.total' is a number and \"80\" is text: they cannot be ordered (this fails when it runs); "
         "write the number without quotes: 80"]
+
+
+def test_a_computed_field_may_not_show_a_field_its_step_hides(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        (COMPUTED / "procedures" / "scorecard.yaml").read_text(encoding="utf-8")
+        .replace("hide: [rate.remark]", "hide: [rate.total]").replace("id: scorecard", "id: p"),
+        encoding="utf-8")
+    lib = load_library([tmp_path / "p.yaml", COMPUTED / "forms"])
+    assert [p.message for p in lib.problems] == [
+        "form 'scorecard-review' computes 'bonus_total' from 'rate.total', which step 'review' hides: the "
+        "computed value would show it; remove it from 'hide' or from the expression"]
+
+
+def test_a_key_the_form_does_not_declare_never_shadows_an_earlier_step():
+    f, _ = form("""
+id: f
+title: T
+schema:
+  type: object
+  properties:
+    total: {type: number, x-compute: "inspect.measured * 2"}
+""")
+    assert f.compute({"inspect": {"measured": 1000}}, {"inspect": {"measured": 2}})["total"] == 4

@@ -86,14 +86,17 @@ def jsonable(value: Any, type_: str | None) -> Any:
     return None
 
 
-def compute(fields: list[Computed], data: Mapping[str, Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
+def compute(fields: list[Computed], data: Mapping[str, Any], context: Mapping[str, Any] | None,
+            own: frozenset[str] | None = None) -> dict[str, Any]:
     """``data`` with every computed field worked out (what the client sent for them is
     dropped). The expressions see ``context`` (earlier steps' data, ``instance``, the clock
-    and calendar) with the form's own fields on top. A field whose expression cannot be
+    and calendar) with the form's own fields (``own``) on top. A field whose expression cannot be
     evaluated (an input left empty) is left out, like any empty field."""
     out = {k: v for k, v in data.items() if not any(c.name == k for c in fields)}
     scope: dict[str, Any] = dict(context or {})
-    scope.update(out)
+    # Only the form's own fields stand beside the context: a key the form does not declare
+    # (``rate`` sent as if it were a field) never shadows an earlier step's data.
+    scope.update(out if own is None else {k: v for k, v in out.items() if k in own})
     for c in fields:
         try:
             value = jsonable(c.expr.evaluate(scope), c.type)

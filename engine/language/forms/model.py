@@ -177,10 +177,11 @@ class Form:
         value), then again on the data without hidden fields, so hidden values never count."""
         if not self.computed or not isinstance(data, dict):
             return data
-        first = _computed.compute(list(self.computed), data, context)
+        own = frozenset(self.schema.get("properties") or ())
+        first = _computed.compute(list(self.computed), data, context, own)
         if self._vis is None:
             return first
-        return _computed.compute(list(self.computed), self.clean(first), context)
+        return _computed.compute(list(self.computed), self.clean(first), context, own)
 
     @property
     def external_names(self) -> frozenset[str]:
