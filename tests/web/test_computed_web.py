@@ -191,3 +191,27 @@ def test_the_start_form_compute_endpoint_is_for_those_who_may_start(app):
     b.get("/")
     r = b.post("/start/scorecard/compute", {}, headers={"Accept": "application/json"})
     assert r.status_code == 403
+
+
+def test_a_correction_recomputes_the_total_and_the_record_still_matches_its_trail(app):
+    from engine.app.audit import verify_records
+
+    iid, tid = started(app)
+    rater = Api(app, "rater1")
+    rater.post(f"/tasks/{tid}/complete", {"data": {"supplier": "甲公司", "items": ITEMS}, "password": PW["rater1"]})
+    rater.post(f"/instances/{iid}/corrections", {"step": "rate", "field": "total", "value": 99,
+                                                 "reason": "改分", "password": PW["rater1"]}, 422)
+    items = [ITEMS[0], {**ITEMS[1], "score": 75}]
+    fixed = rater.post(f"/instances/{iid}/corrections", {"step": "rate", "field": "items", "value": items,
+                                                         "reason": "录入错误", "password": PW["rater1"]})
+    assert fixed["data"]["rate"]["total"] == 85 and fixed["data"]["rate"]["low"] == 0
+    assert [c["old"] for c in fixed["corrections"]["rate.total"]] == [TOTAL]
+    services, wf = app.extensions["services"], app.extensions["workflow"]
+    with services.database.reading() as s:
+        assert verify_records(wf, s) == []
+    b = Browser(app)
+    b.login("rater1", PW["rater1"])
+    page = b.get(f"/audit/instances/{iid}").text
+    assert "加权得分" in page and "85 分" in page
+    options = re.findall(r'<option value="([^"]+)"', b.get(f"/instances/{iid}").text)
+    assert "rate:supplier" in options and "rate:total" not in options   # computed: not offered
