@@ -215,3 +215,35 @@ def test_a_correction_recomputes_the_total_and_the_record_still_matches_its_trai
     assert "加权得分" in page and "85 分" in page
     options = re.findall(r'<option value="([^"]+)"', b.get(f"/instances/{iid}").text)
     assert "rate:supplier" in options and "rate:total" not in options   # computed: not offered
+
+
+def test_the_shipped_supplier_evaluation_computes_its_weighted_score_into_the_ledger(db_url, tmp_path):
+    from tests.helpers.service import PASSWORD, answers, play, web_app
+
+    app = web_app(db_url, tmp_path)
+    try:
+        services, wf = app.extensions["services"], app.extensions["workflow"]
+        with services.database.sessions.begin() as s:
+            store.add_user(s, "buyer1", PASSWORD, ["purchasing"], full_name="采购一")
+            store.add_user(s, "qm1", PASSWORD, ["qa-supervisors"], full_name="质量经理一")
+        script = answers("supplier-evaluation--qualified")
+        script["steps"][1]["data"]["score"] = 100            # a forged score is replaced
+        script["steps"][1]["data"]["verdict"] = "合格"
+        state = play(wf, services.database.sessions, script)
+        assert state["data"]["evaluate"]["score"] == 88.2 and state["data"]["evaluate"]["verdict"] == "合格"
+        assert state["outcome"] == "合格供应商"
+        # A purchaser who forges 合格 and 100 on a failing evaluation does not qualify the supplier.
+        blocked = answers("supplier-evaluation--supplier-blocked")
+        for entry in blocked["steps"]:
+            if entry.get("step") == "evaluate":
+                entry["data"].update(score=100, failing=0, verdict="合格")
+        assert [e.get("step") for e in blocked["steps"][:3]] == ["screening", "evaluate", "approve"]
+        failed = play(wf, services.database.sessions, blocked, upto=3)
+        assert failed["data"]["evaluate"]["verdict"] == "不合格" and failed["data"]["evaluate"]["score"] < 60
+        assert failed["path"][-1] == "rectify" and "qualified" not in failed["path"]
+        b = Browser(app)
+        b.login("qm1", PASSWORD)
+        page = b.get("/ledgers/supplier-evaluation").text
+        assert "加权得分" in page and "88.2" in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
