@@ -110,3 +110,18 @@ def test_a_refused_edit_changes_nothing(rt):
     with pytest.raises(SignatureInvalid):
         rt.apply(state, CompleteTask(task["id"], REVIEWER, {}, edits={"rate.supplier": "乙"}, edit_reason="r"), NOW)
     assert state == before and state["data"]["rate"]["supplier"] == "甲公司"
+
+
+def test_a_start_form_computes_too_and_only_for_those_who_may_start(tmp_path):
+    (tmp_path / "started.yaml").write_text(
+        "id: started\ntitle: 发起即评分\nroles: {rater: 评分员}\n"
+        "start: {roles: [rater], step: note, form: scorecard-rate}\n"
+        "steps:\n  note: {title: 复评, role: rater, form: scorecard-rate, next: done}\n"
+        "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
+    proc = load_library([tmp_path / "started.yaml", COMPUTED / "forms"]).require_valid().procedures["started"]
+    rt = Runtime(proc)
+    assert rt.start_computed(RATER, {"items": ITEMS, "total": 1}, NOW)["total"] == round(235 / 3, 10)
+    with pytest.raises(NotPermitted):
+        rt.start_computed(REVIEWER, {"items": ITEMS}, NOW)
+    state, _ = rt.apply(None, Start(RATER, {"supplier": "甲", "items": ITEMS, "total": 1, "low": 9}), NOW)
+    assert state["data"]["start"]["total"] == round(235 / 3, 10) and state["data"]["start"]["low"] == 1
