@@ -8,6 +8,7 @@ import ast
 import re
 from pathlib import Path
 
+import engine.app.org  # noqa: F401  (the organisation chart's messages join the catalogue on import)
 import engine.language.forms  # noqa: F401  (its messages join the catalogue on import)
 from engine.i18n import ZH
 

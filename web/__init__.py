@@ -54,10 +54,11 @@ def _register(app: Flask) -> None:
         kpi,
         ledgers,
         notifications,
+        org,
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp):
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run
@@ -70,6 +71,7 @@ def _register(app: Flask) -> None:
     oversight.init_app(app)
     editor.init_app(app)
     notifications.init_app(app)
+    inbox.init_app(app)
 
 
 def _secret(cfg) -> str:

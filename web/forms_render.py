@@ -164,6 +164,8 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
     elif widget in ("file", "signature"):
         ids = value if isinstance(value, list) else ([] if value in (None, "") else [value])
         node["files"] = [{"id": str(i), **(attachment(str(i)) or {"filename": str(i)})} for i in ids]
+        # A field that takes only photos opens the phone's camera (it may still pick a file).
+        node["camera"] = bool(node["accept"]) and all(str(a).startswith("image/") for a in node["accept"])
     return node
 
 

@@ -28,6 +28,7 @@ from engine.errors import NotFound, WorkflowError
 from engine.language.calendar import Calendar
 from engine.language.procedure import load_library
 from engine.language.procedures_doc import render
+from engine.store import org as org_store
 from engine.store import users as user_store
 from engine.store import versions as version_store
 
@@ -134,9 +135,14 @@ def set_password(services: Services, username: str, password: str) -> None:
 
 
 def set_manager(services: Services, username: str, manager: str | None) -> None:
-    """Set or clear (``None``) a user's manager, the target of ``escalate: to: manager``."""
-    with services.database.writing() as session:
-        user_store.set_manager(session, username, manager)
+    """Set or clear (``None``) a user's manager, the target of ``escalate: to: manager``;
+    a change of the organisation chart (``engine.app.org``: checked, recorded)."""
+    from engine.app import org
+
+    with services.database.reading() as session:
+        if user_store.get_user(session, username) is None:
+            raise NotFound(f"User {username!r} does not exist.")
+    org.set_person(services, org.command_line(), username, manager=manager or None)
 
 
 def set_active(services: Services, username: str, active: bool) -> bool:
@@ -278,6 +284,10 @@ def verify_audit(services: Services, *, batch_size: int = 5000) -> Report:
     anchors = anchor.read(path)
     with services.database.reading() as session:
         report = store.verify_chains(session, batch_size=batch_size)
+        # The organisation chart's chain has its head on the org_state row, not an instance.
+        org_head = org_store.head_problem(session)
+        if org_head:
+            report.breaks.append(store.Break(org_store.ORG_CHAIN, 0, 0, "chain end mismatch", org_head))
         if path.exists():
             report.anchor_file, report.anchored = str(path), len(anchors.heads)
             report.anchor_problems = anchors.problems

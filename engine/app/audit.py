@@ -378,6 +378,8 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
             for key, text in field_index.rows_for({"data": replay.data}, first_keys).items():
                 firsts.setdefault(key, text)
     out = replay.differences(rec.state)
+    if rec.serial != replay.serial:
+        out.append(f"serial column: stored {rec.serial!r}, replayed {replay.serial!r}")
     for tid, t in (rec.state.get("tasks") or {}).items():
         row = rec.tasks.get(tid)
         want = (t.get("step"), t.get("status"), t.get("assignee"))

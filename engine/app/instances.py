@@ -23,10 +23,10 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.app.service import SPAWN_RULE
-from engine.errors import FormInvalid, NotPermitted
+from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
 from engine.runtime import signing
-from engine.store import timekeeping, versions
+from engine.store import serials, timekeeping, versions
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -96,9 +96,25 @@ def list_instances(services: Services, reader: Reader, procedure_id: str | None 
     return items, total, titles
 
 
+def find(services: Services, reader: Reader, text: str) -> str | None:
+    """The id of the instance a person typed: its record number (流水号, any case, spaces
+    around ignored) or its id; None when there is none the reader may read (an unreadable
+    record is not told apart from a missing one)."""
+    wanted = text.strip()
+    if not wanted or len(wanted) > 40:
+        return None
+    with services.database.reading() as s:
+        instance_id = serials.instance_by_serial(s, wanted) or wanted
+        try:
+            access.require_instance(services.workflow, s, reader, instance_id)
+        except (NotFound, NotPermitted):
+            return None
+    return instance_id
+
+
 def _summary(row: Any) -> dict:
     return {
-        "id": row.id, "procedure": row.procedure_id, "version": {"id": row.version_id},
+        "id": row.id, "serial": row.serial, "procedure": row.procedure_id, "version": {"id": row.version_id},
         "status": str(row.status), "outcome": row.outcome, "rev": row.rev,
         "started_at": row.started_at, "started_by": row.started_by, "ended_at": row.ended_at,
     }

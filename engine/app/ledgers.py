@@ -39,11 +39,14 @@ PAGE = 50
 DEFAULT_SORT = "instance.started_at"
 
 
+MATCHES = ledger_query.MATCHES
+
+
 @dataclass(frozen=True)
 class LedgerFilters:
     """How to narrow and order a ledger: ``columns`` maps a column (``STEP.FIELD`` or
-    ``instance.COLUMN``) to the text its values start with; filters on columns the ledger
-    does not show are ignored."""
+    ``instance.COLUMN``) to the text its values contain (or start with, or equal: ``match``);
+    filters on columns the ledger does not show are ignored."""
 
     columns: Mapping[str, str] = field(default_factory=dict)
     status: str | None = None
@@ -51,6 +54,7 @@ class LedgerFilters:
     until: datetime | None = None
     sort: str = DEFAULT_SORT
     descending: bool = True
+    match: str = "contains"
 
 
 DEFAULT_LEDGER = Ledger("", tuple(Column(f, INSTANCE_COLUMNS[f]) for f in (
@@ -88,7 +92,7 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
                            f"({', '.join(columns)})", errors=[{"field": "sort", "message": "not a column"}])
     return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
                        status=filters.status, since=filters.since, until=filters.until,
-                       sort=filters.sort, descending=filters.descending, subset=subset)
+                       sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match)
 
 
 def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, q: LedgerQuery,

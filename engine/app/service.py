@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import store
 from engine.app import change_control, notify
+from engine.app.org import current_org
 from engine.config import Config
 from engine.errors import (
     Conflict,
@@ -45,7 +46,8 @@ from engine.runtime.commands import (
     Tick,
 )
 from engine.runtime.machine import Runtime, next_wakeup
-from engine.store import field_index, kpi_rollup, timekeeping
+from engine.runtime.org import OrgChart
+from engine.store import field_index, kpi_rollup, serials, timekeeping
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -251,12 +253,20 @@ class Workflow:
         now = self.clock()
         rt = self.runtime(session, version_id)
         cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
-                    due_at=due_at)
+                    due_at=due_at, serial=self._serial(session, proc, now))
         state, events = rt.apply(None, cmd, now)
         store.create_instance(session, state, version_id, events, next_wakeup(state),
                               self._also(session, version_id, None, state, events))
         self._spawn(session, state, events)
         return state
+
+    def _serial(self, session: Session, proc: Procedure, now: datetime) -> str:
+        """The next record number of ``proc``, its month cut at local midnight (the
+        procedure calendar's time zone): a record started at 07:30 on 1 December in Beijing
+        is a December record. Taken in the start's transaction, so a refused start gives it back."""
+        cal = self.calendars.get(proc.calendar) or self.calendars.get("default")
+        local = now.astimezone(cal.timezone) if cal is not None else now
+        return serials.next_serial(session, proc.serial or "R", local.strftime("%Y%m"))
 
     def _also(self, session: Session, version_id: int, before: Mapping[str, Any] | None,
               state: Mapping[str, Any], events: list[dict]) -> list:
@@ -432,13 +442,25 @@ class Workflow:
         return len(rows), len(notices)
 
     def _managers(self, session: Session, rows: Iterable[Any]) -> dict[str, str]:
-        """Managers of the people holding open tasks, for procedures that escalate to managers."""
+        """Managers of the people holding open tasks, for procedures that escalate to managers:
+        the organisation chart's one rule (``OrgChart.manager_of``: the recorded manager, else
+        the department head; inactive users are never one)."""
         holders: set[str] = set()
         for row in rows:
             if _escalates_to_manager(self.runtime(session, row.version_id).procedure):
                 holders |= {t.get("assignee") or t.get("last_assignee")
                             for t in row.state["tasks"].values() if t["status"] == "open"}
-        return timekeeping.managers_of(session, holders - {None})
+        holders.discard(None)
+        if not holders:
+            return {}
+        chart = self.org_chart(session)
+        return {h: m for h in sorted(holders) if (m := chart.manager_of(h))}
+
+    def org_chart(self, session: Session, stamp: tuple[str, int] | None = None) -> OrgChart:
+        """The organisation chart the runtime resolves approvers and managers from, cached
+        until it changes (``engine.app.org.current_org``: one primary-key read to check, or
+        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``)."""
+        return current_org(session, stamp)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -452,7 +474,7 @@ class Workflow:
         for c in state.get("corrections", []):
             corrections.setdefault(f"{c['step']}.{c['field']}", []).append(c)
         out = {
-            "id": row.id, "procedure": row.procedure_id, "title": rt.procedure.title,
+            "id": row.id, "serial": state.get("serial"), "procedure": row.procedure_id, "title": rt.procedure.title,
             "version": {"id": row.version_id, "hash": rt.procedure.content_hash},
             "status": row.status.value, "outcome": row.outcome, "rev": row.rev,
             "started_at": state["started_at"], "started_by": state["started_by"],

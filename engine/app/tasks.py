@@ -56,6 +56,7 @@ class InboxTask:
     assignee: str | None
     due_at: datetime | None
     created_at: datetime
+    serial: str | None = None  # the instance's record number (流水号)
 
     @property
     def step_title(self) -> str:
@@ -94,7 +95,7 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
                 continue  # the draft's author decides nothing on their own change
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
-                                 row.due_at, row.created_at))
+                                 row.due_at, row.created_at, states[row.instance_id].get("serial")))
     return out
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from engine.app import admin
+from engine.app import admin, org
 from engine.cli import main
 
 if TYPE_CHECKING:
@@ -59,6 +59,10 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
             click.echo(f"Demo users (password '{DEMO_PASSWORD}'):")
             for username, name in made:
                 click.echo(f"  {username:<20} {name}")
+            chart = org.seed_demo(app.extensions["services"])
+            if chart is not None:
+                click.echo(f"Demo organisation chart: {chart.departments} departments "
+                           "(see /org; approvals to a manager or a department head work at once).")
         else:
             click.echo("Demo: the database already has users; none created.")
     click.echo(f"Serving on http://{host}:{port}/")

@@ -37,8 +37,21 @@ APPROVAL_FIELDS = ("decision", "comment")
 APPROVAL_DECISIONS = ("approve", "reject")
 INSTANCE_FIELDS = ("instance.id", "instance.started_at", "instance.started_by", "instance.procedure")
 
+SERIAL_PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
+
+
+def default_serial_prefix(procedure_id: str) -> str:
+    """The initials of a kebab-case id (after-sales-inspection: ASI); a one-word id gives its
+    first four letters (capa: CAPA)."""
+    words = [w for w in procedure_id.split("-") if w]
+    if len(words) == 1:
+        return words[0][:4].upper() or "R"
+    prefix = "".join(w[0] for w in words if w[0].isalnum()).upper()[:8]
+    return prefix if prefix[:1].isalpha() else "R" + prefix[:7]
+
+
 TOP_KEYS = {
-    "id": True, "title": True, "description": False, "source": False, "calendar": False,
+    "id": True, "title": True, "description": False, "source": False, "calendar": False, "serial": False,
     "roles": True, "start": True, "steps": True, "starts": False,
     **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
 }
@@ -157,6 +170,9 @@ class Procedure:
     text: str = field(default="", repr=False)
     starts: tuple[Any, ...] = ()  # engine.language.starts.Schedule | Trigger
     records: Records = field(default_factory=Records, repr=False)
+    # The prefix of the record numbers (流水号 ``PREFIX-YYYYMM-NNNN``): ``serial:`` or the
+    # initials of the id (after-sales-inspection: ASI).
+    serial: str = ""
 
     @cached_property
     def content_hash(self) -> str:
@@ -473,6 +489,11 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
             c.err(("id",), f"procedure id '{pid}' does not match the file name '{stem}'; rename one of them")
     title = c.text(raw, "title", ()) or ""
     calendar = c.text(raw, "calendar", ()) or "default"
+    serial = c.text(raw, "serial", ())
+    if serial is not None and not SERIAL_PREFIX.match(serial):
+        c.err(("serial",), f"serial prefix '{serial}' must be 1 to 8 capital letters or digits starting "
+                           "with a letter, e.g. 'TS' for record numbers such as TS-202612-0007")
+        serial = None
 
     roles = _parse_roles(c, raw.get("roles"))
     steps_raw = raw.get("steps")
@@ -525,7 +546,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         forms={f: forms[f] for f in sorted(used_forms)},
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
         calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
-        records=records,
+        records=records, serial=serial or default_serial_prefix(pid or ""),
     )
     return proc, []
 

@@ -43,6 +43,8 @@ class Start:
     locale: str = "zh"
     # Deadline of the tasks opened by the start itself (a schedule's ``due``), ISO text.
     due_at: str | None = None
+    # The readable record number (流水号) the application layer took for this instance.
+    serial: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class InstanceStarted(TypedDict):
     version: str  # the procedure's definition hash
     data: dict[str, Any]  # the start form, as recorded
     origin: dict[str, Any] | None
+    serial: NotRequired[str]  # the readable record number (流水号)
 
 
 class InstanceCompleted(TypedDict):

@@ -50,6 +50,7 @@ from engine.runtime.events import (
     Event,
     EventData,
     EventType,
+    InstanceStarted,
     TaskCreated,
     TaskFinished,
     TaskReassigned,
@@ -205,7 +206,10 @@ class Runtime:
         w.start_due = cmd.due_at
         if data:
             w.s["data"]["start"] = data
-        w.event("instance:started", {"procedure": proc.id, "version": proc.content_hash, "data": data, "origin": cmd.origin})
+        started: InstanceStarted = {"procedure": proc.id, "version": proc.content_hash, "data": data, "origin": cmd.origin}
+        if cmd.serial:
+            w.s["serial"] = started["serial"] = cmd.serial
+        w.event("instance:started", started)
         self._enter(w, proc.start_step)
         w.s["rev"] = 1
         self._refresh_timer(w)

@@ -32,6 +32,7 @@ class Replay:
         self.status = "running"
         self.outcome: str | None = None
         self.started_by: str | None = None
+        self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
         self.unbound: list[str] = []
 
@@ -39,6 +40,7 @@ class Replay:
         kind, d, task = e["type"], e.get("data") or {}, e.get("task")
         if kind == "instance:started":
             self.started_by = e["actor"]
+            self.serial = d.get("serial")
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
         elif kind == "task:created" and task:
@@ -79,7 +81,7 @@ class Replay:
         both values (stored vs replayed); signatures not bound to their data come first."""
         out = list(self.unbound)
         for key, replayed in (("status", self.status), ("outcome", self.outcome),
-                              ("started_by", self.started_by)):
+                              ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
                 out.append(f"{key}: stored {state.get(key)!r}, replayed {replayed!r}")
         stored_data = state.get("data") or {}

@@ -131,6 +131,9 @@ class InstanceState(TypedDict):
     # The earliest moment a Tick has something to do; None when nothing waits on the clock.
     timer_at: str | None
     corrections: list[Correction]
+    # The readable record number (流水号, ``ASI-202612-0007``), recorded in the start event;
+    # absent on instances started before numbers were given, and in simulations.
+    serial: NotRequired[str]
 
 
 def new_state(instance_id: str, procedure_id: str, started_at: str, started_by: str,

@@ -28,17 +28,30 @@ INSTANCE_SORT = {"instance.id": "id", "instance.started_at": "started_at",
 class LedgerQuery:
     procedure: str
     columns: Sequence[str]                       # STEP.FIELD or instance.COLUMN
-    filters: Mapping[str, str] = field(default_factory=dict)  # column -> text (prefix match)
+    filters: Mapping[str, str] = field(default_factory=dict)  # column -> text, matched as ``match`` says
     status: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     sort: str = "instance.started_at"
     descending: bool = True
     subset: Any = None  # a SELECT of instance ids (a KPI drill-down, see kpi_query.drill)
+    # How a filter's text matches a value: "contains" (血液 finds 某市血液中心), "prefix"
+    # (SN2026 finds SN20260001, and only prefix uses the index) or "exact".
+    match: str = "contains"
 
 
-def _escape(text: str) -> str:
+MATCHES = ("contains", "prefix", "exact")
+
+
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _matching(column: Any, text: str, match: str) -> Any:
+    if match == "exact":
+        return column == text
+    pattern = escape_like(text) + "%"
+    return column.like(pattern if match == "prefix" else "%" + pattern, escape="\\")
 
 
 def _base(q: LedgerQuery) -> Any:
@@ -59,12 +72,10 @@ def _base(q: LedgerQuery) -> Any:
         if not text:
             continue
         if col in INSTANCE_SORT:
-            stmt = stmt.where(inst.c[INSTANCE_SORT[col]].like(_escape(text) + "%", escape="\\"))
+            stmt = stmt.where(_matching(inst.c[INSTANCE_SORT[col]], text, q.match))
             continue
-        # Prefix match on the indexed value: "SN2026" finds SN20260001, SN20260002...
         stmt = stmt.where(inst.c.id.in_(select(fi.c.instance_id).where(
-            fi.c.procedure_id == q.procedure, fi.c.key == col,
-            fi.c.value.like(_escape(text) + "%", escape="\\"))))
+            fi.c.procedure_id == q.procedure, fi.c.key == col, _matching(fi.c.value, text, q.match))))
     if q.sort in INSTANCE_SORT:
         key = inst.c[INSTANCE_SORT[q.sort]]
         order = [key.desc(), inst.c.id.desc()] if q.descending else [key, inst.c.id]

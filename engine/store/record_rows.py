@@ -29,12 +29,14 @@ class StoredRecord:
     events: list[dict[str, Any]] = field(default_factory=list)
     tasks: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     index: dict[str, str] = field(default_factory=dict)
+    serial: str | None = None  # the column pages search and list by
 
 
 def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
     inst = Instance.__table__
-    out = {r.id: StoredRecord(r.id, r.procedure_id, r.version_id, r.state)
-           for r in session.execute(select(inst.c.id, inst.c.procedure_id, inst.c.version_id, inst.c.state)
+    out = {r.id: StoredRecord(r.id, r.procedure_id, r.version_id, r.state, serial=r.serial)
+           for r in session.execute(select(inst.c.id, inst.c.procedure_id, inst.c.version_id, inst.c.state,
+                                           inst.c.serial)
                                     .where(inst.c.id.in_(ids)))}
     ev = Event.__table__
     for e in session.execute(select(ev.c.instance_id, ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id,
@@ -80,5 +82,7 @@ def stored_record(session: Session, instance_id: str) -> StoredRecord | None:
 def orphan_event_instances(session: Session) -> list[str]:
     """Instances that have events but no instance row: a deleted instance whose trail stayed."""
     ev, inst = Event.__table__, Instance.__table__
+    # ``org``: the organisation chart's own chain (``engine.store.org``), not an instance.
     return list(session.scalars(select(ev.c.instance_id).distinct()
-                                .where(~ev.c.instance_id.in_(select(inst.c.id))).order_by(ev.c.instance_id)))
+                                .where(~ev.c.instance_id.in_(select(inst.c.id)), ev.c.instance_id != "org")
+                                .order_by(ev.c.instance_id)))

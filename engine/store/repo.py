@@ -22,7 +22,7 @@ from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict, NotFound
-from engine.store import kpi_rollup, users
+from engine.store import kpi_rollup, org, users
 from engine.store.audit import GENESIS, event_hash, normalise, parse_time
 from engine.store.db import serialise
 from engine.store.prepared import Prepared, batch
@@ -189,6 +189,7 @@ def _instance_columns(state: Mapping[str, Any]) -> dict[str, Any]:
         "ended_at": _time(state.get("ended_at")),
         "origin_instance": origin.get("instance"),
         "origin_step": origin.get("step"),
+        "serial": state.get("serial"),
     }
 
 
@@ -212,7 +213,7 @@ _I = Instance.__table__
 _T = Task.__table__
 _E = Event.__table__
 _INSTANCE_COLUMNS = ["procedure_id", "status", "outcome", "started_at", "started_by",
-                     "ended_at", "origin_instance", "origin_step"]  # _instance_columns()
+                     "ended_at", "origin_instance", "origin_step", "serial"]  # _instance_columns()
 _STEP_WRITE = ["state", "rev", "next_timer_at", "updated_at", "event_seq", "event_hash",
                *_INSTANCE_COLUMNS]
 _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "due_at",
@@ -243,20 +244,23 @@ class StepRow(NamedTuple):
     event_seq: int
     event_hash: str | None
     user: tuple[str, bool, list[str]] | None = None  # the acting user's identity, if asked
+    # The organisation chart's (stamp, version), read in the same round trip, so checking the
+    # cached chart (``engine.app.org.current_org``) costs the step no extra one.
+    org_stamp: tuple[str, int] | None = None
 
 
 def load_for_step(session: Session, instance_id: str, username: str | None = None) -> StepRow:
     """The instance's row for a step, locked on PostgreSQL until the transaction ends (on
     SQLite the transaction already holds the write lock), with the identity of the acting
     user (``users.identity``) fetched in the same round trip. ``NotFound`` if unknown."""
-    calls = [(_LOAD_FOR_STEP, [{"b_id": instance_id}])]
+    calls = [(_LOAD_FOR_STEP, [{"b_id": instance_id}]), org.STAMP_CALL]
     if username is not None:
         calls.append((users.IDENTITY, [{"b_username": username}]))
-    found, *user_rows = batch(session, calls)
+    found, stamp_rows, *user_rows = batch(session, calls)
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
     user = users.identity_of(user_rows[0]) if user_rows else None
-    return StepRow(*found[0], user)
+    return StepRow(*found[0], user, org.stamp_of(stamp_rows))
 
 
 class RecordRow(NamedTuple):

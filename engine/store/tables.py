@@ -162,8 +162,21 @@ class Instance(Base):
     # The chain head: seq and hash of the instance's last event.
     event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     event_hash: Mapped[str64 | None]
+    # The readable record number (流水号, ASI-202612-0007), from ``state["serial"]``; None for
+    # instances started before numbers were given (0017).
+    serial: Mapped[str | None] = mapped_column(String(40), index=True, unique=True)
 
     version: Mapped[ProcedureVersion] = relationship(lazy="raise")
+
+
+class SerialCounter(Base):
+    """The last record number given per prefix and local month (``engine.store.serials``)."""
+
+    __tablename__ = "serial_counters"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int]
 
 
 class Task(Base):
@@ -265,6 +278,8 @@ class User(Base):
     password_changed_at: Mapped[utc | None]
     # User name of this user's manager: the target of ``escalate: {to: manager}``.
     manager: Mapped[str100 | None]
+    # Id of the user's department (``departments.id``; 0014_org17); the organisation chart.
+    department: Mapped[str64 | None]
 
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, lazy="selectin",
                                                order_by=Group.name)
@@ -469,3 +484,34 @@ class PasswordHistory(Base):
     username: Mapped[str100]
     password_hash: Mapped[str200]
     replaced_at: Mapped[utc]
+
+
+class Department(Base):
+    """One department of the organisation chart (0014_org17): a tree by ``parent``, each with
+    a head (a user name). The id is stable (procedures and CSV files name it); the name is
+    what people read and may change."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str200]
+    parent: Mapped[str64 | None]
+    head: Mapped[str100 | None]
+
+
+class OrgState(Base):
+    """The one row (id 1) that says which organisation chart is current: ``version`` rises
+    and ``stamp`` (random, unique across databases) changes with every change of departments,
+    users' departments and managers, or users' activity, so a process caches its snapshot and
+    re-reads it only when the stamp differs. It also holds the head of the chart's audit
+    chain (chain key ``org`` in ``events``), as an instance row does for its own."""
+
+    __tablename__ = "org_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    stamp: Mapped[str64]
+    updated_at: Mapped[utc | None]
+    event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    event_hash: Mapped[str64 | None]
+

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
@@ -144,19 +144,6 @@ def contacts(session: Session, usernames: Iterable[str]) -> dict[str, str | None
     names = sorted(set(usernames))
     found = batch(session, [(_CONTACT, [{"b_username": u}]) for u in names]) if names else []
     return {u: e for rows in found for u, e in rows}
-
-
-def managers_of(session: Session, usernames: Iterable[str]) -> dict[str, str]:
-    """{user: manager} for those of ``usernames`` who have an active manager."""
-    names = sorted({u for u in usernames if u})
-    if not names:
-        return {}
-    boss = User.__table__.alias("boss")
-    rows = session.execute(
-        select(User.username, User.manager).join(boss, and_(boss.c.username == User.manager,
-                                                            boss.c.active.is_(True)))
-        .where(User.username.in_(names)))
-    return {r.username: r.manager for r in rows}
 
 
 # --- notifications --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
+from engine.store import org
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import Group, PasswordHistory, User, user_groups
 
@@ -109,6 +110,8 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
                 created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
     session.add(user)
     session.flush()
+    if user.manager:
+        org.touch(session)  # the organisation chart's snapshot changed
     return user
 
 
@@ -144,6 +147,7 @@ def set_active(session: Session, username: str, active: bool) -> User:
     if user.active != active:
         user.active = active
         user.session_version += 1
+        org.touch(session)  # an inactive user holds no post in the chart's snapshot
     session.flush()
     return user
 
@@ -176,6 +180,7 @@ def set_manager(session: Session, username: str, manager: str | None) -> User:
             raise NotFound(f"Manager {manager!r} does not exist; add that user first.")
     user.manager = manager or None
     session.flush()
+    org.touch(session)
     return user
 
 

@@ -16,6 +16,18 @@ PHONE = {"width": 390, "height": 844}
 WIDE = "document.documentElement.scrollWidth"
 
 
+def _png() -> bytes:
+    """A real 8x8 PNG (the browser must decode it to show a thumbnail)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"\x20\x80\xc0" * 8 for _ in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
 def _phone(browser, base, user):
     return login(browser, base, user, PASSWORD, width=PHONE["width"], height=PHONE["height"])
 
@@ -71,8 +83,19 @@ def test_inspector_on_a_phone(server, browser, lang):
     a.fill("#f\\.received_on", "2026-05-11")
     a.fill("#f\\.condition", "包装完好，附件齐全")
     a.fill("#f\\.reported_fault", "开机无显示")
+    assert a.get_attribute("input[name='f.photos:upload']", "capture") == "environment"
+    a.set_input_files("input[name='f.photos:upload']",
+                      files=[{"name": "外观.png", "mimeType": "image/png", "buffer": _png()}])
     a.click("#submit")
     a.wait_for_url(base + "/")
+    # The record shows the photo itself, as a thumbnail that fits the phone.
+    a.goto(base + "/instances")
+    a.locator("#instances a.mono").first.click()
+    thumb = a.locator("section.step-data a.thumb img").first
+    thumb.wait_for()
+    assert a.evaluate("img => img.complete && img.naturalWidth", thumb.element_handle()) == 8
+    _no_sideways(a, "instance page with a photo")
+    a.goto(base + "/")
 
     # The inspection: a table form with earlier records above it.
     a.get_by_role("link", name="产品检验").first.click()

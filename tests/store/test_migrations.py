@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import inspect, select
+from sqlalchemy import MetaData, Table, inspect, select
 
 from engine.language.procedure import compile_stored
 from engine.store import ProcedureVersion, make_engine, session_factory, upgrade
 from engine.store.db import downgrade
-from engine.store.repo import create_instance
 from tests.helpers.store import FORMS, NOTE_FORM, procedure_text
 
 T0 = datetime(2026, 5, 11, 1, 30, tzinfo=UTC)
@@ -29,11 +28,21 @@ def _version(s, pid: str, source: str, forms: dict, stored_hash: str, status: st
 
 
 def _started(s, instance_id: str, pid: str, version_id: int, recorded: str) -> None:
+    """An instance as the code of that revision wrote it: only the columns its schema has
+    (today's ``create_instance`` writes columns later migrations added)."""
     state = {"format": 1, "id": instance_id, "procedure": pid, "status": "running", "outcome": None,
              "started_at": T0.isoformat(), "started_by": "alice", "ended_at": None, "origin": None,
              "data": {}, "tasks": {}, "rev": 0}
-    create_instance(s, state, version_id, [{"type": "instance:started", "at": T0.isoformat(),
-                                            "actor": "alice", "data": {"procedure": pid, "version": recorded}}])
+    meta = MetaData()
+    instances = Table("instances", meta, autoload_with=s.connection())
+    events = Table("events", meta, autoload_with=s.connection())
+    row = {"id": instance_id, "procedure_id": pid, "version_id": version_id, "status": "running",
+           "started_at": T0, "started_by": "alice", "state": state, "rev": 0, "updated_at": T0,
+           "event_seq": 1, "event_hash": "0" * 64}
+    s.execute(instances.insert().values({k: v for k, v in row.items() if k in instances.c}))
+    s.execute(events.insert().values(instance_id=instance_id, seq=1, type="instance:started", actor="alice",
+                                     at=T0, data={"procedure": pid, "version": recorded},
+                                     prev_hash="0" * 64, hash="0" * 64))
 
 
 def test_0010_keys_every_version_by_its_definition_hash(unmigrated_db_url):

@@ -160,6 +160,14 @@ def test_ledger_page_filter_sort_and_exports(app):
     only = b.get(f"/ledgers/{PID}", query_string={"f.start.serial_no": "SN2026"}).text
     assert re.findall(r'<tr data-instance="([A-Z0-9]+)"', only) == [done]
     assert re.findall(r'<tr data-instance="([A-Z0-9]+)"', b.get(f"/ledgers/{PID}", query_string={"status": "running"}).text) == [running]
+
+    def found(text, match=None):
+        q = {"f.start.serial_no": text, **({"match": match} if match else {})}
+        return re.findall(r'<tr data-instance="([A-Z0-9]+)"', b.get(f"/ledgers/{PID}", query_string=q).text)
+    # A filter finds text inside a value by default (血液 finds 某市血液中心), or at its start, or whole.
+    assert found("0101") == [done] and found("0101", "prefix") == [] and found("0101", "contains") == [done]
+    assert found("SN20260101", "exact") == [done] and found("SN2026", "exact") == []
+    assert found("%") == [] and found("_") == []  # LIKE's wildcards are text here
     assert b.get(f"/ledgers/{PID}", query_string={"sort": "nope"}).status_code == 400
     assert b.get(f"/ledgers/{PID}", query_string={"status": "nope"}).status_code == 400
 

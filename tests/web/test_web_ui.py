@@ -220,7 +220,8 @@ def test_other_widgets_render(app):
         html += render_template_string('{% from "_fields.html" import fields %}{{ fields(n) }}',
                                        n=field_tree(sel, {"category": "c"}))
     assert 'type="date"' in html
-    assert 'type="file" name="f.photos:upload" multiple' in html
+    # a photo field opens the phone's camera (it may still pick a file)
+    assert 'type="file" name="f.photos:upload" multiple accept="image/png,image/jpeg" capture="environment"' in html
     assert 'type="checkbox" name="f.departments" value="质量部"' in html
     # a yes/no question: two choices, its declared default (false) chosen, no hidden "false"
     assert 'type="radio" name="f.needs_capa" value="true">' in html
@@ -400,6 +401,9 @@ def test_attachments_limits_and_download_permission(app):
         assert row.size == len(PNG) and len(row.sha256) == 64 and row.filename == "photo.png"
         data = app.extensions["workflow"].instance(s, iid)["data"]["receive"]
         assert data["photos"] == [att_id]
+    # The record shows the photo as a thumbnail (full size on tap), not as an id.
+    page = insp.get(f"/instances/{iid}").text
+    assert f'class="thumb" target="_blank" rel="noopener"><img src="/attachments/{att_id}" alt="photo.png"' in page
     r = insp.c.get(f"/attachments/{att_id}")
     assert r.status_code == 200 and r.data == PNG
     assert "attachment" in r.headers["Content-Disposition"]

@@ -40,6 +40,26 @@ INT = {"type": "integer"}
 ANY_OBJ = {"type": "object", "additionalProperties": True}
 JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) with x- hints; see docs/forms.md"}
 
+_PERSON = _obj({"user": STR, "name": STR, "active": {"type": "boolean"}, "manager": NSTR,
+                "reports_to": {"type": ["string", "null"], "description": "the manager the runtime takes: the "
+                               "recorded one, else the head of the department (inactive users never)"}},
+               ["user", "name", "active", "manager", "reports_to"])
+ORG_SCHEMAS: dict[str, Any] = {
+    "OrgChart": _obj({
+        "version": {"type": "integer", "minimum": 0, "description": "rises with every change"},
+        "departments": {"type": "array", "items": _obj({
+            "id": STR, "name": STR, "parent": NSTR, "head": NSTR,
+            "members": {"type": "array", "items": _PERSON}}, ["id", "name", "parent", "head", "members"])},
+        "unplaced": {"type": "array", "items": _PERSON, "description": "users with a manager but no department"},
+    }, ["version", "departments", "unplaced"]),
+    "OrgImportRequest": _obj({
+        "csv": {"type": "string", "description": "the CSV text: kind,id,name,parent,head,department,manager"},
+        "file": {"type": "string", "maxLength": 200, "description": "a name for messages (default org.csv)"},
+    }, ["csv"], extra=False),
+    "OrgImported": _obj({"departments": INT, "users": INT, "version": INT},
+                        ["departments", "users", "version"]),
+}
+
 NOTIFICATION_SCHEMAS: dict[str, Any] = {
     "Notification": _obj({
         "id": INT, "kind": {"type": "string", "enum": ["assigned", "reminder", "missed", "escalated", "completed",
@@ -124,7 +144,10 @@ SCHEMAS: dict[str, Any] = {
     "EventList": _obj({"instance": STR, "items": {"type": "array", "items": _ref("Event")}},
                       ["instance", "items"]),
     "Instance": _obj({
-        "id": {"type": "string", "pattern": INSTANCE_ID}, "procedure": STR, "title": STR,
+        "id": {"type": "string", "pattern": INSTANCE_ID},
+        "serial": {**NSTR, "description": "the readable record number (流水号) such as ASI-202612-0007; "
+                   "null for instances started before numbers were given"},
+        "procedure": STR, "title": STR,
         "version": _ref("Version"),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": {"type": "integer", "description": "send as expected_rev to detect concurrent changes"},
@@ -144,10 +167,15 @@ SCHEMAS: dict[str, Any] = {
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
     "InstanceSummary": _obj({
-        "id": STR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
+        "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
         "outcome": NSTR, "rev": INT, "started_at": TIME, "started_by": STR, "ended_at": NTIME,
     }, ["id", "procedure", "version", "status", "outcome", "rev", "started_at", "started_by", "ended_at"]),
+    "SearchResult": _obj({"q": STR, "items": {"type": "array", "items": _obj({
+        "instance": STR, "serial": NSTR, "procedure": STR, "title": STR, "status": STR, "started_at": TIME,
+        "matched": {**STR, "description": "what matched, as people name it: the record number, or step · field"},
+        "value": STR}, ["instance", "serial", "procedure", "title", "status", "started_at", "matched", "value"])}},
+        ["q", "items"]),
     "InstanceList": _obj({"items": {"type": "array", "items": _ref("InstanceSummary")},
                           "total": INT, "limit": INT, "offset": INT},
                          ["items", "total", "limit", "offset"]),
@@ -311,6 +339,13 @@ def document() -> dict[str, Any]:
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
                 {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000, "default": 0}},
             ])},
+        "/search": {"get": _op(
+            "search", "Records the caller may read whose number (流水号) starts with q, or whose indexed, "
+            "non-sensitive field values contain q (customer, serial number...), newest first",
+            "the records found", "SearchResult", ["400", "403"], tags=["instances"],
+            params=[{"name": "q", "in": "query", "required": True,
+                     "schema": {"type": "string", "minLength": 1, "maxLength": 100}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}}])},
         "/instances/{instance_id}": {"get": _op(
             "getInstance", "An instance with its tasks and history", "the instance", "Instance",
             ["403", "404"], tags=["instances"], params=[INST])},
@@ -372,6 +407,15 @@ def document() -> dict[str, Any]:
             "responses": {"200": {"description": "header line, one line per event, footer with count and digest",
                                   "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                           **{st: _error(st) for st in ("400", "401", "403", "404")}}}},
+        "/org": {"get": _op(
+            "getOrgChart", "The organisation chart: departments (parents first) with their head and "
+            "members, each member's recorded manager and whom they report to (OrgChart.manager_of)",
+            "the chart", "OrgChart", [], tags=["org"])},
+        "/org/import": {"post": _op(
+            "importOrgChart", "Replace the whole chart with a CSV text (administrators; docs/org-chart.md). "
+            "A text with any bad line imports nothing; errors lists every bad line as FILE:LINE:COL",
+            "what was imported", "OrgImported", ["400", "403", "413", "422"], tags=["org"],
+            body="OrgImportRequest")},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
             "responses": {"200": {"description": "the OpenAPI document",
@@ -390,14 +434,14 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications",
-                                       "audit", "meta")],
+                                       "audit", "org", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
             "schemas": {**{name: (_without_nul(schema) if name.endswith("Request") else schema)
-                           for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS}.items()},
+                           for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS}.items()},
                         "FreeValue": FREE_VALUE},
         },
     }

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from engine.app import instances, library, notifications, people, tasks
+from engine.app import instances, library, notifications, org, people, search, tasks
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
@@ -378,6 +378,18 @@ def list_instances():
     return jsonify(items=[_instance_summary(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
+@bp.get("/search", endpoint="search")
+def search_records():
+    q = request.args.get("q") or ""
+    if not q.strip():
+        raise BadRequest("query parameter 'q' is required: a record number or text of a field",
+                         errors=[{"field": "q", "message": "required"}])
+    hits = search.search(services(), api_reader(_user()), q, limit=_int_arg("limit", 50, 1, 200))
+    return jsonify(q=q, items=[{"instance": h.instance_id, "serial": h.serial, "procedure": h.procedure_id,
+                                "title": h.procedure, "status": h.status, "started_at": _iso(h.started_at),
+                                "matched": h.matched, "value": h.value} for h in hits])
+
+
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str):
     return jsonify(_answer(instances.read(services(), _reader(), instance_id)))
@@ -534,3 +546,24 @@ def mark_notifications_read():
                          errors=[{"field": "ids", "message": "must be a list of integers"}])
     marked, count = notifications.mark_read(services(), _user(), ids)
     return jsonify(marked=marked, unread=count)
+
+
+# --- the organisation chart ---------------------------------------------------------------
+
+@bp.get("/org")
+def org_chart():
+    """The chart, to every caller (departments, heads and managers are no secret inside the
+    company); changes are for administrators."""
+    return jsonify(org.as_dict(org.view(services(), _reader())))
+
+
+@bp.post("/org/import")
+def org_import():
+    """Replace the whole chart with a CSV text (docs/org-chart.md); administrators only.
+    Every bad line is listed in ``errors`` (``FILE:LINE:COL``) and nothing is imported."""
+    body = _body({"csv", "file"})
+    text = _string(body, "csv", required=True) or ""
+    name = _string(body, "file") or "org.csv"
+    done = org.import_csv(services(), _reader(), text, name[:200])
+    return jsonify(departments=done.departments, users=done.users, version=done.version)
+

@@ -35,6 +35,11 @@ def _attachment_info(att_id: str) -> dict | None:
     return uploads.attachment_info(services(), att_id)
 
 
+def init_app(app) -> None:  # noqa: ANN001 - Flask
+    # Recorded files show their name, and photos a thumbnail, wherever data is shown.
+    app.jinja_env.globals["attachment_info"] = _attachment_info
+
+
 def _reader():
     reader = current_reader()
     assert reader is not None  # login_required ran first
@@ -54,7 +59,7 @@ def _local_next(target: str | None) -> str | None:
 def index():
     user = current_user()
     now = services().now()  # the server's clock (injectable), as the worker sees it
-    rows = [{"id": t.id, "instance": t.instance_id, "procedure": t.procedure.title,
+    rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": t.procedure.title,
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
              "created_at": t.created_at}

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine.app import instances
+from engine.app import instances, search
 from engine.app.audit import step_title
-from engine.errors import FormInvalid, SignatureInvalid
+from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
@@ -31,14 +31,39 @@ bp = Blueprint("instances", __name__)
 @bp.get("/instances")
 @login_required
 def index():
+    q = (request.args.get("q") or "").strip()
+    if q:
+        found = instances.find(services(), _reader(), q)
+        if found is not None:
+            return redirect(url_for("instances.show", instance_id=found))
+        flash(_("No record numbered {number} that you may read.", number=q), "error")
     procedure = request.args.get("procedure") or None
     status = request.args.get("status") or None
     if status not in instances.STATUSES:
         status = None
     rows, _total, titles = instances.list_instances(services(), _reader(), procedure, status, limit=200)
     items = [{**r, "procedure": titles.get(r["procedure"], r["procedure"])} for r in rows]
-    return render_template("instances.html", items=items, procedures=titles,
+    return render_template("instances.html", items=items, procedures=titles, q=q,
                            procedure=procedure, status=status, statuses=instances.STATUSES)
+
+
+@bp.get("/search")
+@login_required
+def find():
+    """The search box: a record number opens that record; any other text lists the records
+    whose indexed fields contain it."""
+    q = (request.args.get("q") or "").strip()
+    hits: list[search.Hit] = []
+    error = None
+    if q:
+        exact = instances.find(services(), _reader(), q)
+        if exact is not None:
+            return redirect(url_for("instances.show", instance_id=exact))
+        try:
+            hits = search.search(services(), _reader(), q)
+        except QueryInvalid as exc:
+            error = exc.message
+    return render_template("search.html", q=q, hits=hits, error=error), 400 if error else 200
 
 
 def _reader():

@@ -51,7 +51,8 @@ def ledger_filters() -> LedgerFilters:
         since=parse_day(request.args.get("from"), "from"),
         until=parse_day(request.args.get("to"), "to", end=True),
         sort=request.args.get("sort") or ledgers.DEFAULT_SORT,
-        descending=(request.args.get("dir") or "desc") != "asc")
+        descending=(request.args.get("dir") or "desc") != "asc",
+        match=m if (m := request.args.get("match")) in ledgers.MATCHES else "contains")
 
 
 def shown(value: Any) -> str:
@@ -69,9 +70,10 @@ def render_ledger(found: LedgerPage, filters: LedgerFilters, page: int, *, extra
         r["text"] = {c: shown(v) for c, v in r["cells"].items()}
     state = {"filters": found.filters, "status": filters.status or "", "sort": filters.sort,
              "dir": "desc" if filters.descending else "asc", "from": request.args.get("from") or "",
-             "to": request.args.get("to") or ""}
+             "to": request.args.get("to") or "", "match": filters.match}
     return render_template("ledger.html", proc=found.procedure, ledger=found.ledger, rows=found.rows,
                            more=found.more, page=page, state=state, statuses=STATUSES, extra=extra or {},
+                           matches=ledgers.MATCHES,
                            endpoint=endpoint, endpoint_args={"procedure_id": found.procedure.id},
                            masked=found.masked)
 

@@ -1,0 +1,36 @@
+"""Readable record numbers (流水号): ``PREFIX-YYYYMM-NNNN``, numbered per prefix and local month.
+
+The number is taken in the start's own write transaction with one upsert that returns the
+new count, so two starts never get the same number (the row lock serialises them on
+PostgreSQL, the write lock on SQLite) and a start that fails rolls its number back: the
+numbers of a month have no gaps.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from engine.store.tables import Instance, SerialCounter
+
+__all__ = ["instance_by_serial", "next_serial"]
+
+_T = SerialCounter.__table__
+
+
+def next_serial(session: Session, prefix: str, period: str) -> str:
+    """The next number of ``prefix`` in ``period`` (``YYYYMM``), e.g. ``ASI-202612-0007``."""
+    dialect = session.get_bind().dialect.name
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(
+        prefix=prefix, period=period, last=1)
+    stmt = ins.on_conflict_do_update(index_elements=["prefix", "period"],
+                                     set_={"last": _T.c.last + 1}).returning(_T.c.last)
+    n = int(session.execute(stmt).scalar_one())
+    return f"{prefix}-{period}-{n:04d}"
+
+
+def instance_by_serial(session: Session, serial: str) -> str | None:
+    """The id of the instance numbered ``serial`` (case-insensitive), or None."""
+    return session.execute(select(Instance.id).where(Instance.serial == serial.strip().upper())).scalar()
