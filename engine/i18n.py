@@ -495,6 +495,8 @@ ZH: dict[str, str] = {
         "修改将记为更正：原值、修改人、时间和原因都保留在记录中。",
     "signed: changing it needs your signature (更正)": "已签名：修改需要您的电子签名（更正）",
     "A change of a signed value is signed as a correction (更正).": "修改已签名的数据时，以“更正”的含义签名。",
+    "computed:": "计算：",
+    "Computed as (expression)": "计算公式（表达式）",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

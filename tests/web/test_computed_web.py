@@ -247,3 +247,31 @@ def test_the_shipped_supplier_evaluation_computes_its_weighted_score_into_the_le
         assert "加权得分" in page and "88.2" in page
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_the_form_builder_adds_changes_and_removes_a_computation(db_url, tmp_path):
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "en"}})
+    try:
+        with app.extensions["services"].database.writing() as s:
+            store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        b = Browser(app)
+        b.login("author")
+        base = "/editor/after-sales-inspection/forms/after-sales-inspection-result"
+        b.get(base)
+        r = b.post(f"{base}/fields", {"name": "failed_items", "title": "不合格项数", "type": "integer",
+                                      "compute": "count(items, 'result', '不合格')"})
+        assert r.status_code == 302
+        page = b.get(base).text
+        assert "x-compute: count(items, &#39;result&#39;, &#39;不合格&#39;)" in page
+        assert "computed: count(items" in page
+        r = b.post(f"{base}/fields", {"name": "rows", "title": "x", "type": "table",
+                                      "columns": "a:string:A", "compute": "1"})
+        assert "a table is entered, not computed" in b.get(r.headers["Location"]).text
+        b.post(f"{base}/fields/failed_items/update", {"title": "不合格项数", "compute": "len(items)"})
+        assert "x-compute: len(items)" in b.get(base).text
+        b.post(f"{base}/fields/failed_items/update", {"title": "不合格项数", "compute": ""})
+        page = b.get(base).text
+        assert 'data-field="failed_items"' in page and "x-compute:" not in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
