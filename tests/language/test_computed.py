@@ -217,3 +217,11 @@ schema:
     total: {type: number, x-compute: "inspect.measured * 2"}
 """)
     assert f.compute({"inspect": {"measured": 1000}}, {"inspect": {"measured": 2}})["total"] == 4
+
+
+def test_clients_see_computed_fields_as_read_only_and_never_required():
+    f, _ = form(SCORE_FORM)
+    schema = f.client_schema
+    assert schema["required"] == ["rows"]
+    assert schema["properties"]["total"]["readOnly"] is True and "readOnly" not in schema["properties"]["rows"]
+    assert "readOnly" not in f.schema["properties"]["total"]          # the form itself is unchanged

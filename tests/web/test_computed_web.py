@@ -62,6 +62,8 @@ def started(app) -> tuple[str, str]:
 def test_api_live_compute_is_the_submission_s_and_refuses_bad_input_with_4xx(app):
     _iid, tid = started(app)
     rater = Api(app, "rater1")
+    (listed,) = rater.get("/tasks")["items"]
+    assert listed["form"]["properties"]["total"]["readOnly"] is True   # clients need not send it
     assert rater.post(f"/tasks/{tid}/compute", {"data": {"items": ITEMS, "total": 5}})["values"] == {
         "total": TOTAL, "low": 1, "average": 72.5}
     # Nonsense inside the data: nothing can be computed, and that is no error.
@@ -121,6 +123,8 @@ def test_hidden_fields_stay_out_of_the_task_page_and_its_api_view(app):
     assert "remark" not in rate["data"] and rate["data"]["supplier"] == "甲公司"
     assert [e["field"] for e in view["editable"]] == ["rate.supplier", "rate.note"]
     assert view["editable"][0]["signed"] is True
+    rate_form = Api(app, "rater1").get("/tasks")  # the rater has nothing open now
+    assert rate_form["items"] == []
     b = Browser(app)
     b.login("rev1", PW["rev1"])
     page = b.get(f"/tasks/{review_id}").text

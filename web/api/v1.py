@@ -307,7 +307,7 @@ def procedure(procedure_id: str):
     form = proc.forms.get(proc.start_form) if proc.start_form else None
     out.update(
         start_step=proc.start_step,
-        start_form={"id": form.id, "title": form.title, "schema": form.schema} if form else None,
+        start_form={"id": form.id, "title": form.title, "schema": form.client_schema} if form else None,
         steps=[_step(proc, s) for s in proc.steps.values()],
     )
     return jsonify(out)
@@ -439,7 +439,7 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
     """
     form = proc.forms.get(step.form) if step.form else None
     if step.type != "approval":
-        return form.schema if form else None
+        return form.client_schema if form else None
     props: dict[str, Any] = {
         "decision": {"type": "string", "enum": ["approve", "reject"], "title": APPROVAL_TITLES["decision"]},
         "comment": {"type": "string", "title": APPROVAL_TITLES["comment"],
@@ -452,8 +452,8 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
                              "x-widget": "password"}
         required.append("password")
     if form is not None:
-        props.update(form.schema.get("properties", {}))
-        required += [r for r in form.schema.get("required", []) if r not in required]
+        props.update(form.client_schema.get("properties", {}))
+        required += [r for r in form.client_schema.get("required", []) if r not in required]
     return {"type": "object", "title": step.title, "properties": props, "required": required,
             "additionalProperties": False}
 

@@ -184,6 +184,20 @@ class Form:
         return _computed.compute(list(self.computed), self.clean(first), context, own)
 
     @property
+    def client_schema(self) -> Schema:
+        """The schema as clients fill it: computed fields marked ``readOnly`` (the server
+        works them out and ignores what is sent) and never ``required``."""
+        if not self.computed:
+            return self.schema
+        names = {c.name for c in self.computed}
+        props = {k: ({**v, "readOnly": True} if k in names and isinstance(v, dict) else v)
+                 for k, v in (self.schema.get("properties") or {}).items()}
+        out = {**self.schema, "properties": props}
+        if isinstance(self.schema.get("required"), list):
+            out["required"] = [r for r in self.schema["required"] if r not in names]
+        return out
+
+    @property
     def external_names(self) -> frozenset[str]:
         """Dotted names of earlier steps' fields that computed fields read."""
         return frozenset().union(*(c.external for c in self.computed))
