@@ -197,6 +197,39 @@ def test_the_start_form_compute_endpoint_is_for_those_who_may_start(app):
     assert r.status_code == 403
 
 
+def test_a_start_form_computes_live_and_on_start(db_url, tmp_path):
+    import shutil
+
+    shutil.copytree(COMPUTED / "forms", tmp_path / "forms")
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures" / "started.yaml").write_text(
+        "id: started\ntitle: 发起即评分\nroles: {rater: 评分员}\n"
+        "start: {roles: [rater], step: again, form: scorecard-rate}\n"
+        "steps:\n  again: {title: 复评, role: rater, form: scorecard-rate, next: done}\n"
+        "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"rater": ["raters"]}}})
+    try:
+        with app.extensions["services"].database.sessions.begin() as s:
+            store.add_user(s, "rater1", PW["rater1"], ["raters"])
+        b = Browser(app)
+        b.login("rater1", PW["rater1"])
+        page = b.get("/start/started").text
+        assert 'data-compute-url="/start/started/compute"' in page and 'data-computed="total"' in page
+        form = {"f.supplier": "甲", "f.items.0.name": "质量", "f.items.0.score": "90", "f.items.0.weight": "2",
+                "f.items.1.name": "交付", "f.items.1.score": "55", "f.items.1.weight": "1"}
+        r = b.post("/start/started/compute", form, headers={"Accept": "application/json"})
+        assert r.status_code == 200 and r.get_json()["values"]["total"] == TOTAL
+        r = b.post("/start/started", {**form, "f.total": "100"})
+        assert r.status_code == 302, r.text
+        iid = r.location.rsplit("/", 1)[1]
+        assert Api(app, "rater1").get(f"/instances/{iid}")["data"]["start"]["total"] == TOTAL
+    finally:
+        app.extensions["services"].database.engine.dispose()
+
+
 def test_a_correction_recomputes_the_total_and_the_record_still_matches_its_trail(app):
     from engine.app.audit import verify_records
 
