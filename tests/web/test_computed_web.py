@@ -166,6 +166,12 @@ def test_the_task_page_renders_computed_fields_read_only_and_computes_live(app):
     assert r.status_code == 200 and r.get_json()["values"]["low"] is None  # not yet computable, never a 500
     r = b.c.post(f"/tasks/{tid}/compute", data=form, headers={"Accept": "application/json"})
     assert r.status_code == 400                                           # no CSRF token
+    for bad in (f"{tid[:-1]}9", "nonsense", f"{iid}.t99"):
+        r = b.post(f"/tasks/{bad}/compute", form, headers={"Accept": "application/json"})
+        assert r.status_code == 404 and r.get_json()["message"], bad
+    odd = {"f.items.99999999999.score": "1e999", "f.items.x.score": "1", "f.total": ["1", "2"], "f.items": "x"}
+    r = b.post(f"/tasks/{tid}/compute", odd, headers={"Accept": "application/json"})
+    assert r.status_code == 200 and set(r.get_json()["values"]) == {"total", "low", "average"}
     # Submitting with a forged computed input: the server's value is recorded.
     r = b.post(f"/tasks/{tid}", {**form, "f.supplier": "甲公司", "f.total": "100", "password": PW["rater1"]})
     assert r.status_code == 302, r.text
