@@ -12,7 +12,9 @@
    proof passed on every signed step, so the figure measures the store, not the hash.
    Everything else (form validation, the optimistic write, task rows, the hash-chained
    events) runs as in production.
-2. Reads at scale: bulk-inserts synthetic instances with valid event hash chains up to
+1b. A 5-approver 会签 (issue 17): the cost of one approver's decision and of a whole
+   instance (start and five decisions), beside the ordinary step of 1.
+2. Reads at scale (skipped with ``--events 0``): bulk-inserts synthetic instances with valid event hash chains up to
    ``--events`` events in total (executemany on SQLite, COPY on PostgreSQL), then times
    ``store.events_of`` (one instance's full audit trail) and ``store.list_instances``
    (50 instances filtered by procedure and status), median and p95 over many calls.
@@ -112,6 +114,63 @@ def throughput(url: str, instances: int, threads: int = 1) -> tuple[float, float
         assert store.verify(s) == []
     engine.dispose()
     return steps / elapsed, (steps + instances) / elapsed, steps, cpu * 1000 / (steps + instances)
+
+
+# --- 1b. a 5-approver countersign step (issue 17) -------------------------------------------------
+
+COUNTERSIGN = """
+id: bench-countersign
+title: 五人会签
+roles:
+  inspector: 检验员
+start: {roles: [inspector], step: cosign}
+steps:
+  cosign:
+    type: approval
+    title: 五人会签
+    approvers: [{user: cs1}, {user: cs2}, {user: cs3}, {user: cs4}, {user: cs5}]
+    mode: all
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+def countersign(url: str, instances: int) -> tuple[float, float]:
+    """Start ``instances`` instances of a 5-approver 会签 and let each approver decide, one
+    transaction per call; return (ms per decision, ms per instance: start + 5 decisions)."""
+    engine = store.make_engine(url)
+    store.upgrade(engine)
+    sessions = store.session_factory(engine)
+    wf = Workflow(load_config(ROOT / "config.yaml"))
+    with tempfile.TemporaryDirectory(prefix="wf-bench-cs-") as folder:
+        path = Path(folder) / "bench-countersign.yaml"
+        path.write_text(COUNTERSIGN, encoding="utf-8")
+        with sessions() as s:
+            wf.load_procedures(s, [path])
+            for user in ("inspector1", "cs1", "cs2", "cs3", "cs4", "cs5"):
+                user_store.add_user(s, user, PASSWORD, ["qa-inspectors"], full_name=user)
+            s.commit()
+
+    def one() -> None:
+        with sessions() as s:
+            state = wf.start(s, "bench-countersign", "inspector1", {})
+            s.commit()
+        for user in ("cs3", "cs1", "cs5", "cs2", "cs4"):
+            local = next(t["id"] for t in open_tasks(state) if t.get("assignee") == user)
+            with sessions() as s:
+                state = wf.decide(s, f"{state['id']}.{local}", user, approve=True)
+                s.commit()
+        assert state["status"] == "completed" and state["data"]["cosign"]["approvals"] == 5
+
+    one()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(instances):
+        one()
+    elapsed = time.perf_counter() - t0
+    with sessions() as s:
+        assert store.verify(s) == []
+    engine.dispose()
+    return elapsed * 1000 / (instances * 5), elapsed * 1000 / instances
 
 
 # --- 2. reads with many events --------------------------------------------------------------------
@@ -297,6 +356,23 @@ def main() -> None:
                 print(f"  {name:<10} {threads} thread{'s' if threads > 1 else ' '} {rate:6.0f} "
                       f"completed steps/s ({calls:.0f} service calls/s incl. starts; {steps} "
                       f"steps; {cpu_ms:.2f} ms CPU of this process per call)  target {target}: {ok}")
+        print(f"Countersign: {max(args.instances // 5, 10)} x a 5-approver 会签 (all), each approver "
+              "deciding in their own transaction; compare with the ordinary step above.")
+        for name, *_ in backends:
+            if name == "SQLite":
+                url, drop = f"sqlite:///{tmp.name}/countersign.db", (lambda: None)
+            else:
+                url, drop = pg_schema_url(args.pg)
+                if not url:
+                    continue
+            try:
+                per_decision, per_instance = countersign(url, max(args.instances // 5, 10))
+            finally:
+                drop()
+            print(f"  {name:<10} {per_decision:6.2f} ms per approver's decision, {per_instance:7.2f} ms per "
+                  "instance (start + 5 decisions)")
+        if args.events <= 0:
+            return
         print(f"Reads with {args.events:,} events ({EVENTS_PER_INSTANCE} per instance, "
               "chains valid):")
         for name, _, read_url, _, _ in backends:

@@ -19,6 +19,9 @@ Plan format::
     start: {customer: 某市人民医院}          # start-form values (others filled in)
     users: {qa_supervisor: qa1}              # role -> user name (default: ROLE + "1")
     data: {verify: {result: 有效}}           # values for every branch, per step
+                                            # (a multi-party approval: one entry per approver's
+                                            # task, in the order they are opened)
+    org: {departments: {...}, users: {...}}  # optional: the org chart (as in answer files)
     branches:
       ineffective:
         data:
@@ -142,6 +145,8 @@ def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendar
                                     {**(plan.get("start") or {}), **(branch.get("start") or {})})},
         "steps": [],
     }
+    if plan.get("org"):  # the org chart approvers are resolved from
+        script["org"] = plan["org"]
     visits: dict[str, int] = {}
     replay: dict[str, list[dict[str, Any]]] = {}
     if branch.get("replay"):  # answer exactly as another answers file does, only later
@@ -178,9 +183,13 @@ def walk(proc: Procedure, plan: dict[str, Any], branch: dict[str, Any], calendar
         if replay:
             script["steps"].append({k: v for k, v in replay[step.id][n].items() if k != "advance"})
             continue
-        user = users[step.role]
+        # A multi-party approval: each approver's task is one visit (plan lists go approver by
+        # approver); a named approver answers their own task, a role task names its role.
+        user = task.get("assignee") or users[task["role"] or step.role]
         values = pick(data.get(step.id), n)
         entry: dict[str, Any] = {"step": step.id, "user": user}
+        if step.approvers is not None and task["role"] and not task.get("assignee"):
+            entry["role"] = task["role"]
         if step.type == "approval":
             entry["decision"] = values.pop("decision", "approve")
             entry["comment"] = values.pop("comment", "同意" if entry["decision"] == "approve" else "请修改")

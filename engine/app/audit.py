@@ -53,10 +53,11 @@ EVENT_TYPES = ("instance:started", "task:created", "task:completed", "task:appro
                "task:rejected", "task:claimed", "task:released", "task:reassigned",
                "task:cancelled", "instance:completed", "instance:cancelled", "data:corrected",
                "deadline:reminder", "deadline:missed", "deadline:escalated", "route:taken",
-               "spawn:requested", "join:completed", "wait:woken")
+               "spawn:requested", "join:completed", "wait:woken",
+               "approval:opened", "approval:added", "approval:decided")
 # Events that record or change form data (the field index's first values move with them).
 _DATA_EVENTS = frozenset({"instance:started", "task:completed", "task:approved", "task:rejected",
-                          "data:corrected"})
+                          "data:corrected", "approval:decided"})
 
 
 # --------------------------------------------------------------------------- titles

@@ -407,12 +407,17 @@ def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, 
             step = proc.steps[task["step"]]
             form = proc.forms.get(step.form) if step.form else None
             data = sample_value(form.schema) if form else {}
-            actor = Actor(SAMPLE_USER, frozenset({step.role} if step.role else ()), SAMPLE_USER)
-            sig = Signature(meaning=step.signature, user=SAMPLE_USER, name=SAMPLE_USER) if step.signature else None
+            # A multi-party approval's task is for its own role, or for a named approver.
+            user = task.get("assignee") or SAMPLE_USER
+            role = task["role"] or step.role
+            actor = Actor(user, frozenset({role} if role else ()), user)
+            sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
             now += STEP_GAP
             if step.type == "approval":
                 cmd: Any = Approve(task["id"], actor, "", data=data, signature=sig)
-                entry = {"step": step.id, "user": SAMPLE_USER, "decision": "approve"}
+                entry = {"step": step.id, "user": user, "decision": "approve"}
+                if step.approvers is not None and task["role"] and not task.get("assignee"):
+                    entry["role"] = task["role"]
             else:
                 cmd = CompleteTask(task["id"], actor, data=data, signature=sig)
                 entry = {"step": step.id, "user": SAMPLE_USER}

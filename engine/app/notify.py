@@ -46,6 +46,7 @@ ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed")
 _TEXT = {
     "zh": {
         "assigned": "新任务：{procedure} · {step}",
+        "returned": "被退回：{procedure} · {step}（{returned_from}，{by}：{reason}）",
         "reminder": "即将到期：{procedure} · {step}（{due}）",
         "missed": "已超期：{procedure} · {step}（应于 {due} 完成）",
         "escalated": "超期升级（第 {level} 级）：{procedure} · {step}（应于 {due} 完成）",
@@ -55,6 +56,7 @@ _TEXT = {
     },
     "en": {
         "assigned": "New task: {procedure} · {step}",
+        "returned": "Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})",
         "reminder": "Due soon: {procedure} · {step} ({due})",
         "missed": "Overdue: {procedure} · {step} (was due {due})",
         "escalated": "Escalated (level {level}): {procedure} · {step} (was due {due})",
@@ -85,12 +87,15 @@ def _local(when: Any, zone: str, locale: str) -> str:
 def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
     """One line saying what happened, in ``locale`` (zh or en), times in local time."""
     table = _TEXT.get(locale, _TEXT["zh"])
+    if kind == "assigned" and data.get("returned_from"):
+        kind = "returned"  # the work came back after a rejection: say so, and why
     due = _local(data["due_at"], str(data.get("timezone") or "Asia/Shanghai"), locale) if data.get("due_at") else ""
     return table.get(kind, kind).format(
         procedure=data.get("procedure_title") or data.get("procedure") or "",
         step=data.get("step_title") or data.get("step") or "", due=due,
         level=data.get("level", ""), outcome=data.get("outcome", ""),
         user=data.get("user", ""), address=data.get("address") or "?",
+        returned_from=data.get("returned_from", ""), by=data.get("by", ""), reason=data.get("reason", ""),
         until=str(data.get("until") or "")[:16].replace("T", " "))
 
 
@@ -111,13 +116,16 @@ class _Notice:
 def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[_Notice]:
     out = []
     tasks = state.get("tasks", {})
+    rejected: Mapping[str, Any] | None = None  # the rejection that opened the tasks after it
     for e in events:
+        if e["type"] == "task:rejected":
+            rejected = e
         kind = KINDS.get(e["type"])
         if kind is None:
             continue
         d = e.get("data") or {}
         task = tasks.get(e.get("task") or "") or {}
-        if kind == "assigned" and not (d.get("role") or d.get("to")):
+        if kind == "assigned" and not (d.get("role") or d.get("to") or d.get("assignee")):
             continue  # a wait step: nobody to tell
         step = procedure.steps.get(e.get("step") or "")
         data = {"procedure": procedure.id, "procedure_title": procedure.title,
@@ -126,10 +134,16 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
         for key in ("due_at", "level", "to", "user", "fallback", "reason", "outcome"):
             if d.get(key) is not None:
                 data[key] = d[key]
+        if kind == "assigned" and rejected is not None and e["type"] == "task:created":
+            back = procedure.steps.get(rejected.get("step") or "")
+            data.update(returned_from=back.title if back else rejected.get("step"), by=rejected.get("actor"),
+                        reason=((rejected.get("data") or {}).get("data") or {}).get("comment", ""))
         users: set[str] = set()
         roles: set[str] = set()
         if e["type"] == "task:reassigned":
             users.add(d["to"])
+        elif kind == "assigned" and d.get("assignee"):
+            users.add(d["assignee"])  # a named approver of a multi-party approval: theirs alone
         elif kind == "assigned":
             roles.add(d["role"])
         elif kind in ("reminder", "missed"):

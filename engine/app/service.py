@@ -33,6 +33,7 @@ from engine.runtime import signing
 from engine.runtime.commands import (
     SYSTEM,
     Actor,
+    AddApprover,
     Approve,
     Cancel,
     Claim,
@@ -46,7 +47,7 @@ from engine.runtime.commands import (
     Tick,
 )
 from engine.runtime.machine import Runtime, next_wakeup
-from engine.runtime.org import OrgChart
+from engine.runtime.org import EMPTY_ORG, OrgChart
 from engine.store import field_index, kpi_rollup, serials, timekeeping
 from engine.store import users as user_store
 
@@ -202,7 +203,10 @@ class Workflow:
                              "and try again", was=expected_rev, now=row.rev))
         rt = self.runtime(session, row.version_id)
         actor = self._actor(username, row.user, rt.procedure) if username else None
-        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock())
+        # Multi-party approvals resolve managers and heads from the chart (issue 17); the
+        # step's row brought the chart's stamp, so checking the cached snapshot costs no query.
+        state, events = rt.apply(row.state, make(rt, row.state, actor), self.clock(),
+                                 org=self.org_chart(session, row.org_stamp))
         if events:
             self._save(session, row, state, events)
         return state
@@ -254,7 +258,7 @@ class Workflow:
         rt = self.runtime(session, version_id)
         cmd = Start(actor=actor, data=dict(data or {}), instance_id=store.new_id(now), origin=origin, locale=locale,
                     due_at=due_at, serial=self._serial(session, proc, now))
-        state, events = rt.apply(None, cmd, now)
+        state, events = rt.apply(None, cmd, now, org=self.org_chart(session))
         store.create_instance(session, state, version_id, events, next_wakeup(state),
                               self._also(session, version_id, None, state, events))
         self._spawn(session, state, events)
@@ -371,6 +375,22 @@ class Workflow:
 
         return self._apply(session, instance_id, make, username)
 
+    def add_approver(self, session: Session, task_id: str, username: str, to_user: str, position: str,
+                     reason: str) -> dict:
+        """加签: the approver of ``task_id`` adds ``to_user`` before or after themselves. The
+        runtime checks the step allows it and that ``to_user`` holds its candidate role,
+        from the roles resolved here."""
+        instance_id, local = self._task(session, task_id)
+        target = user_store.get_user(session, to_user) if to_user else None
+        if target is None or not target.active:
+            raise NotFound(_("no active user '{user}' to add as approver", user=to_user))
+
+        def make(rt: Runtime, state: dict, actor: Actor) -> AddApprover:
+            roles = self.actor(session, to_user, rt.procedure).roles
+            return AddApprover(local, actor, to_user, roles, position, reason)
+
+        return self._apply(session, instance_id, make, username)
+
     def cancel(self, session: Session, instance_id: str, username: str, reason: str) -> dict:
         state = self._apply(session, instance_id, lambda rt, s, a: Cancel(a, reason), username)
         change_control.after_decision(session, state)  # a cancelled change returns its draft
@@ -418,10 +438,11 @@ class Workflow:
         managers = self._managers(session, rows)
         results, notices = [], []
         failed = []
+        org = self.org_chart(session) if rows else EMPTY_ORG
         for row in rows:
             rt = self.runtime(session, row.version_id)
             try:
-                state, events = rt.apply(row.state, Tick(managers=managers), now)
+                state, events = rt.apply(row.state, Tick(managers=managers), now, org=org)
             except WorkflowError as exc:
                 # One instance that cannot move on (e.g. a condition failing on data recorded
                 # earlier) must not hold up the batch: it is tried again later, and logged.
@@ -459,7 +480,8 @@ class Workflow:
     def org_chart(self, session: Session, stamp: tuple[str, int] | None = None) -> OrgChart:
         """The organisation chart the runtime resolves approvers and managers from, cached
         until it changes (``engine.app.org.current_org``: one primary-key read to check, or
-        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``)."""
+        none where the step's row brought the stamp: ``org_chart(session, row.org_stamp)``).
+        Every ``Runtime.apply`` here is given it (``org=``)."""
         return current_org(session, stamp)
 
     # -- reads ------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Tasks: the inbox, the task page, submitting a form or a decision (with its signature and
-masked values), drafts, claiming and releasing.
+masked values), drafts, claiming and releasing, adding an approver (加签).
 
 The task page and the API complete a task through the same ``submit``: a signature's
 password is checked before the write transaction (scrypt, about 0.1 s, never under the
@@ -28,6 +28,7 @@ from engine.app.masking import (
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
 from engine.runtime import signing
+from engine.runtime.approvals import party_tasks
 from engine.runtime.commands import Actor
 from engine.store import drafts
 from engine.store.tables import TaskKind
@@ -57,6 +58,8 @@ class InboxTask:
     due_at: datetime | None
     created_at: datetime
     serial: str | None = None  # the instance's record number (流水号)
+    # A named approver's task (multi-party approval): theirs alone, never released to a pool.
+    named: bool = False
 
     @property
     def step_title(self) -> str:
@@ -93,9 +96,10 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
             if proc.id == change_control.PROCEDURE_ID and change_control.author_of(
                     s, states[row.instance_id]) == username:
                 continue  # the draft's author decides nothing on their own change
+            named = bool(states[row.instance_id]["tasks"].get(row.task_id, {}).get("named"))
             out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
-                                 row.due_at, row.created_at, states[row.instance_id].get("serial")))
+                                 row.due_at, row.created_at, states[row.instance_id].get("serial"), named))
     return out
 
 
@@ -151,6 +155,12 @@ class TaskPage:
     users: list[str] = field(default_factory=list)  # for user fields
     closed: bool = False  # the task or the instance is no longer open
     editable: list[Editable] = field(default_factory=list)  # earlier values this step may change
+    # A multi-party approval: every approver's task of this round (this one included), so
+    # each approver sees the others' decisions so far; and whether 加签 is offered here.
+    party: list[dict] = field(default_factory=list)
+    may_add_approver: bool = False
+    # Why the work came back to this step (a rejection): shown above everything else.
+    returned: Returned | None = None
 
 
 def shown_of_earlier(step: Step, earlier_step: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,6 +168,34 @@ def shown_of_earlier(step: Step, earlier_step: str, data: Mapping[str, Any]) -> 
     it but the fields the step's ``hide:`` lists. The one copy of that rule."""
     hidden = {ref.partition(".")[2] for ref in step.hide if ref.partition(".")[0] == earlier_step}
     return {k: v for k, v in data.items() if k not in hidden}
+
+
+@dataclass(frozen=True)
+class Returned:
+    step: str       # the title of the step that sent it back
+    by: str         # user name
+    at: str         # ISO time
+    reason: str
+
+
+def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedure) -> Returned | None:
+    """The rejection that sent the work back to ``task``'s step: the latest rejected approval
+    decided before the task was opened, when the step had been done before it (a rework).
+    None for a step met for the first time."""
+    tasks = list(inst["tasks"].values() if isinstance(inst["tasks"], Mapping) else inst["tasks"])
+    created = task.get("created_at") or ""
+    rejections = [t for t in tasks if t.get("decision") == "reject" and (t.get("completed_at") or "") <= created
+                  and t.get("completed_at")]
+    if not rejections:
+        return None
+    last = max(rejections, key=lambda t: t["completed_at"])
+    if not any(t["step"] == task["step"] and t["status"] == "done" and t["id"] != task.get("id")
+               and (t.get("completed_at") or "") <= last["completed_at"] for t in tasks):
+        return None
+    step = proc.steps.get(last["step"])
+    reason = last.get("comment") or (inst["data"].get(last["step"]) or {}).get("comment") or ""
+    return Returned(step.title if step else last["step"], last.get("completed_by") or "",
+                    last["completed_at"], str(reason))
 
 
 def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tuple[dict, dict, Procedure, Actor]:
@@ -194,7 +232,9 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
         _refuse_unless_may_act(proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)
-        users = [u.username for u in store.list_users(s)] if form else []
+        party = _party(s, inst, step, proc) if step.approvers is not None else []
+        may_add = bool(step.approvers is not None and step.approvers.add_from)
+        users = [u.username for u in store.list_users(s)] if form or may_add else []
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -235,7 +275,8 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
     record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")
     return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
                     draft_saved_at=saved[1] if saved is not None else None, users=users,
-                    editable=editable)
+                    editable=editable, party=party, may_add_approver=may_add,
+                    returned=returned_to(inst, task, proc))
 
 
 def task_form(services: Services, reader: Reader, task_id: str) -> Form | None:
@@ -262,6 +303,18 @@ def compute_start(services: Services, reader: Reader, procedure_id: str, data: M
                           errors=[{"field": "data", "message": _("'data' must be an object of the form's fields")}])
     with services.database.reading() as s:
         return services.workflow.start_computed(s, procedure_id, reader.username, data)
+
+
+def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:
+    """The approvers of the step's round so far: who (a named person, or a role), the
+    decision and comment of those who decided, open or cancelled for the others."""
+    state = store.load_instance(session, inst["id"]).state
+    out = []
+    for t in party_tasks(state, step.id):
+        out.append({"id": t["id"], "who": t.get("assignee") or proc.roles.get(t["role"] or "", t["role"]),
+                    "status": t["status"], "decision": t.get("decision"), "comment": t.get("comment", ""),
+                    "by": t.get("completed_by"), "at": t.get("completed_at")})
+    return out
 
 
 # --------------------------------------------------------------------------- submitting
@@ -394,6 +447,22 @@ def release(services: Services, username: str, task_id: str, *,
             answer_for: Reader | None = None) -> instances.Answer | None:
     """Give a claimed task back to its role (with ``answer_for``: the instance as it now is)."""
     return _hold(services, username, task_id, services.workflow.release, answer_for)
+
+
+# --------------------------------------------------------------------------- 加签
+
+
+def add_approver(services: Services, username: str, task_id: str, user: str, position: str, reason: str, *,
+                 answer_for: Reader | None = None) -> instances.Answer | None:
+    """加签: the approver of an open task of a multi-party approval adds ``user`` ``before``
+    themselves (they decide first) or ``after`` (asked once this task is decided). Only
+    where the step declares ``add_approver``, and only a holder of its candidate role; the
+    runtime refuses anything else (with ``answer_for``: the instance as it now is)."""
+    with services.database.writing() as s:
+        instance_id = store.task_ref(s, task_id).instance_id
+        services.workflow.add_approver(s, task_id, username, user, position, reason)
+        answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+    return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
 
 
 def _hold(services: Services, username: str, task_id: str, change: Any,

@@ -25,7 +25,7 @@ from jinja2.parser import Parser
 
 from engine.language.suggest import suggest
 
-__all__ = ["Kind", "UNKNOWN", "check_types", "form_kinds", "result_kind"]
+__all__ = ["Kind", "UNKNOWN", "approval_kinds", "check_types", "form_kinds", "result_kind"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,19 @@ _NUMBER = Kind("number")
 _BOOL = Kind("boolean")
 _TEXT = Kind("text")
 _DURATION = Kind("duration")
+
+def approval_kinds(step_id: str, decisions: tuple[str, ...], *, party: bool = False) -> dict[str, Kind]:
+    """What an approval step records: ``decision`` (one of ``decisions``) and ``comment``;
+    a multi-party one (``party``) also the number of ``approvals`` and ``rejections`` and
+    the list of user names of its ``approvers`` who approved."""
+    out = {f"{step_id}.decision": Kind("text", choices=decisions, name=f"{step_id}.decision"),
+           f"{step_id}.comment": Kind("text", name=f"{step_id}.comment")}
+    if party:
+        out[f"{step_id}.approvals"] = Kind("number", name=f"{step_id}.approvals")
+        out[f"{step_id}.rejections"] = Kind("number", name=f"{step_id}.rejections")
+        out[f"{step_id}.approvers"] = Kind("list", item=_TEXT, name=f"{step_id}.approvers")
+    return out
+
 
 _SCHEMA_KINDS = {"string": "text", "number": "number", "integer": "number", "boolean": "boolean",
                  "array": "list", "object": "object", "null": "none"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -21,7 +22,7 @@ from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.language import spawns
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
-from engine.language.expr_types import Kind, form_kinds, result_kind
+from engine.language.expr_types import Kind, approval_kinds, form_kinds, result_kind
 from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
 from engine.language.records import RECORD_KEYS, Records, parse_records
@@ -31,6 +32,14 @@ from engine.language.yaml_source import Path as YamlPath
 if TYPE_CHECKING:
     from engine.language.deployment import Settings
 
+#: The keys of a multi-party approval (会签、或签、依次): see ``Approvers``.
+APPROVAL_PARTY_KEYS = ("approvers", "mode", "rejection", "if_nobody", "skip_repeated", "add_approver")
+#: Where an approver comes from: one of these keys per entry of ``approvers``.
+APPROVER_SOURCES = ("role", "user", "field", "manager", "head_of", "pick")
+APPROVAL_MODES = ("all", "any", "sequence", "at_least", "share")
+#: What an expression reads after a multi-party approval, besides decision and comment.
+PARTY_FIELDS = ("approvals", "rejections", "approvers")
+STARTER = "starter"  # ``manager: starter``, ``head_of: starter``: whoever started the instance
 STEP_TYPES = ("task", "approval", "decision", "parallel", "join", "wait", "spawn", "end")
 SIGNATURE_MEANINGS = ("审核", "批准", "验收", "确认")
 APPROVAL_FIELDS = ("decision", "comment")
@@ -59,7 +68,7 @@ COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 STEP_KEYS = {
     "task": {"role", "form", "next", "signature", "deadline", "separate_from", "hide", "edit"},
     "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction",
-                 "hide", "edit"},
+                 "hide", "edit", *APPROVAL_PARTY_KEYS},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -108,6 +117,58 @@ class Deadline:
 
 
 @dataclass(frozen=True)
+class ApproverSource:
+    """One entry of ``approvers:``. ``kind`` is one of ``APPROVER_SOURCES``; ``value`` the
+    role id (``role``, and ``pick``'s candidate role), the user name (``user``), ``STEP.FIELD``
+    (``field``, ``pick``, and ``manager``/``head_of`` when read from the record),
+    ``starter``, or a department id or name (``head_of``). ``levels``: how far up the chain
+    (``manager``: 1 = the direct manager; ``head_of``: 0 = the department itself)."""
+
+    kind: str
+    value: str
+    levels: int = 0
+    # The STEP.FIELD read from the record: pick's choice, a manager's user, a department.
+    field: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "pick":
+            return f"pick {self.field} from {self.value}"
+        up = f" +{self.levels}" if (self.kind == "manager" and self.levels != 1) or (
+            self.kind == "head_of" and self.levels) else ""
+        return f"{self.kind}: {self.value}{up}"
+
+
+@dataclass(frozen=True)
+class Approvers:
+    """A multi-party approval (会签 ``all``, 或签 ``any``, 依次 ``sequence``, ``at_least`` N,
+    ``share`` of the approvers). ``veto``: one rejection rejects the step (else rejections
+    count against the threshold). ``if_nobody``: ``approve``, ``role`` (``nobody_role``),
+    ``admins`` or None (the step's ``role`` when it has one, else admins)."""
+
+    sources: tuple[ApproverSource, ...]
+    mode: str = "all"
+    at_least: int = 0
+    share: float = 0.0
+    veto: bool = True
+    if_nobody: str | None = None
+    nobody_role: str | None = None
+    skip_repeated: bool = False
+    add_from: str | None = None  # 加签: the role whose holders may be added
+
+    def needed(self, total: int) -> int:
+        """Approvals needed out of ``total`` approvers (at least one, at most ``total``)."""
+        if self.mode == "any":
+            need = 1
+        elif self.mode == "at_least":
+            need = self.at_least
+        elif self.mode == "share":
+            need = math.ceil(round(self.share * total, 9))
+        else:
+            need = total
+        return max(1, min(need, total)) if total else 0
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     type: str
@@ -139,6 +200,8 @@ class Step:
     # ``STEP.FIELD``s it does not show; ``edit`` those its actor may change (as corrections).
     hide: tuple[str, ...] = ()
     edit: tuple[str, ...] = ()
+    # A multi-party approval: who approves and how their decisions combine.
+    approvers: Approvers | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -375,6 +438,8 @@ class ProcedureChecker:
         self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
         # (step, "hide" or "edit", the STEP.FIELDs listed, where)
         self.field_refs: list[tuple[str, str, tuple[str, ...], YamlPath]] = []
+        # Approvers read from the record: (step, STEP.FIELD, path, "user" or "text").
+        self.party_fields: list[tuple[str, str, YamlPath, str]] = []
 
     def err(self, path: YamlPath, message: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, message, key=key))
@@ -562,6 +627,9 @@ def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: s
     for s in steps.values():
         if s.type == "approval":
             out[f"{s.id}.decision"] = FieldInfo("decision", "string", "审批决定", "radio", enum=list(APPROVAL_DECISIONS))
+        if s.approvers is not None:  # a multi-party approval's counts, for ledgers and KPIs
+            out[f"{s.id}.approvals"] = FieldInfo("approvals", "integer", "同意人数", "number")
+            out[f"{s.id}.rejections"] = FieldInfo("rejections", "integer", "驳回人数", "number")
     return out
 
 
@@ -735,10 +803,23 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
     kw: dict[str, Any] = {}
 
     if stype in ("task", "approval"):
-        if "role" not in node:
-            c.err(path, f"{stype} step '{sid}' needs 'role': who does it")
+        if stype == "approval" and "approvers" in node:
+            kw["approvers"] = _parse_approvers(c, node, path, sid, roles)
+            if "on_correction" in node:
+                c.err((*path, "on_correction"), "'on_correction' is not available on a step with 'approvers' yet; "
+                      "remove it, or use a single-approver step ('role:') for approvals that are re-signed")
         else:
+            for key in APPROVAL_PARTY_KEYS[1:] if stype == "approval" else ():
+                if key in node:
+                    c.err((*path, key), f"'{key}' applies to a step with 'approvers:' (several approvers); "
+                          "add 'approvers:' or remove it", key=True)
+        if "role" in node and _field_for_role(c, node["role"], roles, (*path, "role"), stype == "approval"):
+            pass
+        elif "role" in node:
             kw["role"] = c.ref(node["role"], roles, (*path, "role"), "role")
+        elif not (stype == "approval" and "approvers" in node):
+            # With 'approvers', 'role' is optional: the role approvers found nobody go to.
+            c.err(path, f"{stype} step '{sid}' needs 'role': who does it")
         if "form" in node:
             kw["form"] = c.ref(node["form"], c.forms, (*path, "form"), "form")
         elif stype == "task":
@@ -887,6 +968,187 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
         if key == "edit" and both:
             c.err(path, f"{', '.join(sorted(both))}: listed under both 'hide' and 'edit'; a field this "
                         "step changes must be shown")
+_FIELD_REF = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
+
+
+def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPath, sid: str,
+                     roles: Mapping[str, str]) -> Approvers | None:
+    """``approvers:`` with ``mode``, ``rejection``, ``if_nobody``, ``skip_repeated`` and
+    ``add_approver``. Fields named by sources are checked later (``_check_party_fields``),
+    against the fields recorded before the step."""
+    apath = (*path, "approvers")
+    raw = node["approvers"]
+    if not isinstance(raw, list) or not raw:
+        c.err(apath, "'approvers' lists who approves, e.g. [{role: quality_rep}, {manager: starter}, "
+              "{field: start.approver}]")
+        return None
+    sources: list[ApproverSource] = []
+    for i, item in enumerate(raw):
+        ipath = (*apath, i)
+        if not isinstance(item, dict):
+            c.err(ipath, f"each approver is one of {{{': ..., '.join(APPROVER_SOURCES)}: ...}}, e.g. {{role: finance}}")
+            continue
+        c.keys(item, (*APPROVER_SOURCES, "levels"), ipath, "an approver")
+        given = [k for k in APPROVER_SOURCES if k in item]
+        if len(given) != 1:
+            if given or not any(k not in APPROVER_SOURCES and k != "levels" for k in item):
+                c.err(ipath, f"an approver needs exactly one of {', '.join(APPROVER_SOURCES)}"
+                      + (f"; it gives {', '.join(given)}" if given else ""))
+            continue
+        kind = given[0]
+        value = item[kind]
+        vpath = (*ipath, kind)
+        levels = 1 if kind == "manager" else 0
+        if "levels" in item:
+            if kind not in ("manager", "head_of"):
+                c.err((*ipath, "levels"), "'levels' applies to 'manager' and 'head_of' only; remove it", key=True)
+            elif isinstance(item["levels"], bool) or not isinstance(item["levels"], int) or not (
+                    (1 if kind == "manager" else 0) <= item["levels"] <= 10):
+                c.err((*ipath, "levels"), ("'levels' of 'manager' counts managers up the chain: 1 (the direct "
+                       "manager) to 10") if kind == "manager" else ("'levels' of 'head_of' counts departments "
+                       "up the tree: 0 (the department itself) to 10"))
+            else:
+                levels = item["levels"]
+        if kind == "role" and _field_for_role(c, value, roles, vpath, None):
+            continue
+        if kind == "role":
+            role = c.ref(value, roles, vpath, "role")
+            if role:
+                sources.append(ApproverSource("role", role))
+        elif kind == "user":
+            if not isinstance(value, str) or not value.strip():
+                c.err(vpath, "'user' names one user account, e.g. user: zhangsan")
+            else:
+                sources.append(ApproverSource("user", value.strip()))
+        elif kind == "pick":
+            if not isinstance(value, dict):
+                c.err(vpath, "'pick' is {from: ROLE, field: STEP.FIELD}: the starter (or an earlier step) "
+                      "chooses the approver in a user field, among the holders of ROLE")
+                continue
+            c.keys(value, ("from", "field"), vpath, "a pick")
+            missing = [k for k in ("from", "field") if k not in value]
+            if missing:
+                c.err(vpath, f"'pick' needs {' and '.join(repr(k) for k in missing)}: {{from: ROLE, field: STEP.FIELD}}")
+                continue
+            role = c.ref(value["from"], roles, (*vpath, "from"), "role")
+            fld = _party_field(c, value["field"], (*vpath, "field"), sid, "user")
+            if role and fld:
+                sources.append(ApproverSource("pick", role, field=fld))
+        elif kind == "field":
+            fld = _party_field(c, value, vpath, sid, "user")
+            if fld:
+                sources.append(ApproverSource("field", fld))
+        else:  # manager, head_of
+            if value == STARTER:
+                sources.append(ApproverSource(kind, STARTER, levels))
+            elif isinstance(value, str) and _FIELD_REF.match(value):
+                fld = _party_field(c, value, vpath, sid, "user" if kind == "manager" else "text")
+                if fld:
+                    sources.append(ApproverSource(kind, fld, levels, field=fld))
+            elif kind == "head_of" and isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+                sources.append(ApproverSource(kind, str(value).strip(), levels))
+            else:
+                what = ("'manager' is 'starter' or a user field recorded earlier (STEP.FIELD)" if kind == "manager"
+                        else "'head_of' is a department (its id or name), 'starter' (the starter's department) "
+                             "or a field recorded earlier (STEP.FIELD)")
+                c.err(vpath, what)
+    mode, at_least, share = _parse_mode(c, node.get("mode"), (*path, "mode"), len(raw)) if "mode" in node else ("all", 0, 0.0)
+    veto = True
+    if "rejection" in node:
+        r = node["rejection"]
+        if r not in ("veto", "count"):
+            hint = suggest(str(r), ("veto", "count"))
+            c.err((*path, "rejection"), f"unknown rejection '{r}'; " + (f"did you mean '{hint}'?" if hint else
+                  "use 'veto' (one rejection rejects the step) or 'count' (rejections count against the threshold)"))
+        veto = r != "count"
+    if_nobody, nobody_role = None, None
+    if "if_nobody" in node:
+        nb = node["if_nobody"]
+        npath = (*path, "if_nobody")
+        if isinstance(nb, dict):
+            c.keys(nb, ("role",), npath, "'if_nobody'")
+            if "role" in nb:
+                nobody_role = c.ref(nb["role"], roles, (*npath, "role"), "role")
+                if_nobody = "role" if nobody_role else None
+        elif nb in ("approve", "admins"):
+            if_nobody = nb
+        else:
+            hint = suggest(str(nb), ("approve", "admins"))
+            c.err(npath, f"unknown if_nobody '{nb}'; " + (f"did you mean '{hint}'?" if hint else
+                  "use 'approve' (counts as approved, recorded), 'admins', or {role: ROLE}"))
+    skip = node.get("skip_repeated", False)
+    if not isinstance(skip, bool):
+        c.err((*path, "skip_repeated"), "'skip_repeated' is true (skip a person who already approved earlier in "
+              "the instance, recorded) or false")
+        skip = False
+    add_from = None
+    if "add_approver" in node:
+        ad = node["add_approver"]
+        adpath = (*path, "add_approver")
+        if not isinstance(ad, dict) or "from" not in ad:
+            c.err(adpath, "'add_approver' is {from: ROLE}: an approver may add (加签) a holder of ROLE before or "
+                  "after themselves")
+        else:
+            c.keys(ad, ("from",), adpath, "'add_approver'")
+            add_from = c.ref(ad["from"], roles, (*adpath, "from"), "role")
+    return Approvers(tuple(sources), mode, at_least, share, veto, if_nobody, nobody_role, bool(skip), add_from)
+
+
+def _field_for_role(c: ProcedureChecker, value: Any, roles: Mapping[str, str], path: YamlPath,
+                    approval: bool | None) -> bool:
+    """``role: start.approver``: a field where a role is expected. Reported with the way to
+    ask the person the field names (``approval``: on a step's ``role``; None: in approvers)."""
+    if not isinstance(value, str) or value in roles or not _FIELD_REF.match(value):
+        return False
+    if approval is None:
+        fix = f"write 'field: {value}' to ask the person it names"
+    elif approval:
+        fix = f"to ask the person it names, write 'approvers: [{{field: {value}}}]' instead of 'role'"
+    else:
+        fix = "a task step is done by a role; name one of the procedure's roles"
+    c.err(path, f"'{value}' is a field, not a role; {fix}")
+    return True
+
+
+def _parse_mode(c: ProcedureChecker, mode: Any, path: YamlPath, count: int) -> tuple[str, int, float]:
+    if isinstance(mode, dict) and len(mode) == 1:
+        key, value = next(iter(mode.items()))
+        if key == "at_least":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                c.err((*path, key), "'at_least' is a whole number of approvals, at least 1")
+            elif value > count:
+                c.err((*path, key), f"'at_least: {value}' asks for more approvals than the {count} approvers listed; "
+                      f"use at most {count}, or list more approvers")
+            else:
+                return "at_least", value, 0.0
+            return "all", 0, 0.0
+        if key == "share":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                c.err((*path, key), f"'share: {value}' must be a fraction greater than 0 and at most 1, e.g. 0.6 "
+                      "(60% of the approvers)")
+                return "all", 0, 0.0
+            return "share", 0, float(value)
+        hint = suggest(str(key), ("at_least", "share"))
+        c.err(path, f"unknown mode '{{{key}: ...}}'; " + (f"did you mean '{hint}'?" if hint else
+              "use {at_least: N} or {share: 0.6}"))
+        return "all", 0, 0.0
+    if isinstance(mode, str) and mode in ("all", "any", "sequence"):
+        return mode, 0, 0.0
+    hint = suggest(str(mode), ("all", "any", "sequence", "at_least", "share"))
+    fix = f"did you mean '{hint}'?" if hint in ("all", "any", "sequence") else (
+        f"did you mean '{{{hint}: N}}'?" if hint else "use all (会签), any (或签), sequence (依次), {at_least: N} or {share: 0.6}")
+    c.err(path, f"unknown mode '{mode}'; {fix}")
+    return "all", 0, 0.0
+
+
+def _party_field(c: ProcedureChecker, value: Any, path: YamlPath, sid: str, need: str) -> str | None:
+    """A ``STEP.FIELD`` an approver is read from; whether it is recorded before the step, and
+    a user field (``need``: ``user``) or text, is checked with the expressions."""
+    if not isinstance(value, str) or not _FIELD_REF.match(value):
+        c.err(path, "expected a field recorded earlier, as STEP.FIELD (e.g. start.approver)")
+        return None
+    c.party_fields.append((sid, value, path, need))
+    return value
 
 
 def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
@@ -994,7 +1256,7 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
     for s in steps.values():
         fields = _form_fields(c, s.form)
         if s.type == "approval":
-            fields += list(APPROVAL_FIELDS)
+            fields += list(APPROVAL_FIELDS) + (list(PARTY_FIELDS) if s.approvers else [])
         own_fields[s.id] = fields
     base = {f"start.{f}" for f in _form_fields(c, start_form)} | set(INSTANCE_FIELDS)
     cache: dict[str, set[str]] = {}
@@ -1033,6 +1295,35 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
             problem = _result_problem(str(path[-1]), result)
             if problem:
                 c.problems.append(Problem(c.src.file, line, col, problem))
+    if c.party_fields:
+        _check_party_fields(c, steps, start_form, base, own_fields, before)
+
+
+def _check_party_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None, base: set[str],
+                        own_fields: Mapping[str, list[str]], before: Callable[[str], set[str]]) -> None:
+    """Approvers read from the record: a field recorded before the step, a user field
+    (``x-widget: user``) for a person, text for a department."""
+    infos = {name: info for name, info in _record_fields(c, steps, start_form).items()}
+    for sid, name, path, need in c.party_fields:
+        known = {k for k in base if not k.startswith("instance.")}
+        for v in before(sid):
+            known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
+        line, col = c.src.where(path)
+        if name not in known:
+            hint = suggest(name, sorted(known))
+            fix = f"did you mean '{hint}'?" if hint else "record it in the start form or a step before this one"
+            c.problems.append(Problem(c.src.file, line, col,
+                                      f"'{name}' is not a field recorded before step '{sid}'; {fix}"))
+            continue
+        info = infos.get(name)
+        if need == "user" and (info is None or info.widget != "user" or info.type != "string"):
+            c.problems.append(Problem(c.src.file, line, col, (
+                f"'{name}' is not a user field, so it names no approver; give it 'x-widget: user' "
+                "(type: string) in its form, or name another field")))
+        elif need == "text" and (info is None or info.type != "string"):
+            c.problems.append(Problem(c.src.file, line, col, (
+                f"'{name}' is not a text field, so it names no department; use a text field holding the "
+                "department's id or name")))
 
 
 def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
@@ -1086,8 +1377,7 @@ def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_
             kinds.update(form_kinds(form.schema, sid))
     for s in steps.values():
         if s.type == "approval":
-            kinds[f"{s.id}.decision"] = Kind("text", choices=APPROVAL_DECISIONS, name=f"{s.id}.decision")
-            kinds[f"{s.id}.comment"] = Kind("text", name=f"{s.id}.comment")
+            kinds.update(approval_kinds(s.id, APPROVAL_DECISIONS, party=s.approvers is not None))
     return kinds
 
 

@@ -58,8 +58,32 @@ def _label(text: str) -> str:
     return '"' + text.replace('"', "#quot;").replace("\n", " ") + '"'
 
 
+_MODES = {"all": "会签", "any": "或签", "sequence": "依次审批"}
+
+
+def who(proc: Procedure, step: Step) -> str:
+    """Who does a step: its role, or a multi-party approval's approvers and mode."""
+    ap = step.approvers
+    if ap is None:
+        return proc.roles.get(step.role or "", step.role or "")
+    names = []
+    for src in ap.sources:
+        if src.kind == "role":
+            names.append(proc.roles.get(src.value, src.value))
+        elif src.kind == "pick":
+            names.append(f"发起人自选（{proc.roles.get(src.value, src.value)}）")
+        elif src.kind == "manager":
+            names.append(f"{'发起人' if src.value == 'starter' else src.value}的{src.levels}级上级")
+        elif src.kind == "head_of":
+            names.append(f"{'发起人部门' if src.value == 'starter' else src.value}负责人")
+        else:
+            names.append(src.value)
+    mode = _MODES.get(ap.mode) or (f"至少 {ap.at_least} 人同意" if ap.mode == "at_least" else f"{ap.share:.0%} 同意")
+    return f"{'、'.join(names)}（{mode}）"
+
+
 def _shape(proc: Procedure, step: Step) -> str:
-    role = proc.roles.get(step.role or "", step.role or "")
+    role = who(proc, step)
     text = f"{step.title}<br/>{role}" if role else step.title
     if step.type == "approval":
         return "{{" + _label(text + (f"（签名：{step.signature}）" if step.signature else "")) + "}}"
@@ -166,7 +190,7 @@ def section(proc: Procedure, cfg: RoleGroups | None) -> str:
     if timed:
         out += ["| 步骤 | 执行角色 | 时限 |", "|---|---|---|"]
         for s, deadline in timed:
-            out.append(f"| {s.title} | {proc.roles.get(s.role or '', s.role or '')} | "
+            out.append(f"| {s.title} | {_cell(who(proc, s))} | "
                        f"{_cell(deadline_text(proc, deadline))} |")
         out.append("")
     else:

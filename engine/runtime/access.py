@@ -45,6 +45,10 @@ def may_act(task: Mapping[str, Any], actor: Actor) -> bool:
     if actor.system:
         return False
     if task.get("assignee"):
+        # A named approver's task picked among a role's holders (``pick``) is theirs while
+        # they hold that role.
+        if task.get("named") and task.get("role") and task["role"] not in actor.roles:
+            return False
         return bool(task["assignee"] == actor.user)
     return holds(task, actor)
 
@@ -56,6 +60,13 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
     step = procedure.steps[task["step"]]
     if actor.system:
         raise NotPermitted("the system cannot act on a person's task")
+    if task.get("named"):
+        if task["assignee"] == actor.user:
+            role = procedure.roles.get(task["role"], task["role"])
+            raise NotPermitted(_("task '{title}' was given to you as a holder of role '{role}', which you no "
+                                 "longer hold", title=step.title, role=role))
+        raise NotPermitted(_("task '{title}' is {user}'s own approval; only they decide it",
+                             title=step.title, user=task["assignee"]))
     if task.get("assignee"):
         raise NotPermitted(_("task '{title}' is claimed by {user}; ask them to release it or a "
                              "supervisor to reassign it", title=step.title, user=task["assignee"]))
@@ -96,8 +107,9 @@ def check_separation(state: Mapping[str, Any], procedure: Procedure, task: Mappi
 
 
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:
-    """Only the person who claimed a task releases it."""
-    return bool(task.get("assignee")) and task["assignee"] == actor.user
+    """Only the person who claimed a task releases it; a named approver's task (a
+    multi-party approval) has no pool to go back to."""
+    return bool(task.get("assignee")) and task["assignee"] == actor.user and not task.get("named")
 
 
 def may_reassign(task: Mapping[str, Any], actor: Actor) -> bool:

@@ -112,6 +112,20 @@ class Reassign:
 
 
 @dataclass(frozen=True)
+class AddApprover:
+    """加签: the approver of ``task_id`` adds ``user`` (holding ``roles`` in the procedure, as
+    the application layer resolved them) ``before`` themselves (they decide first) or
+    ``after`` (asked once this task is decided)."""
+
+    task_id: str
+    actor: Actor
+    user: str
+    roles: frozenset[str] = frozenset()
+    position: str = "after"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Cancel:
     actor: Actor
     reason: str = ""
@@ -140,4 +154,5 @@ class Tick:
     managers: Mapping[str, str] = field(default_factory=dict)
 
 
-Command = Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Correct | Tick
+Command = (Start | CompleteTask | Approve | Reject | Claim | Release | Reassign | Cancel | Correct | Tick
+           | AddApprover)

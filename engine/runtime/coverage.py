@@ -22,13 +22,19 @@ Item = tuple[str, str, str]  # (kind, step, detail)
 def declared(proc: Procedure) -> set[Item]:
     """Every branch ``proc`` declares, as ``(kind, step, detail)``:
     ``("route", step, target)``, ``("reject", step, on_reject)``,
-    ``("escalate", step, "level N")`` and ``("miss", step, "")``."""
+    ``("escalate", step, "level N")`` and ``("miss", step, "")``; a multi-party approval
+    adds ``("early", step, "")`` (any, at_least, share: decided with approvers still to
+    decide) and ``("nobody", step, POLICY)`` when it declares ``if_nobody``."""
     out: set[Item] = set()
     for step in proc.steps.values():
         if len(step.next) > 1 or any(t.condition is not None for t in step.next):
             out |= {("route", step.id, t.target) for t in step.next}
         if step.type == "approval" and step.on_reject:
             out.add(("reject", step.id, step.on_reject))
+        if step.approvers is not None and step.approvers.mode not in ("all", "sequence"):
+            out.add(("early", step.id, ""))  # decided while some approvers had not yet
+        if step.approvers is not None and step.approvers.if_nobody is not None:
+            out.add(("nobody", step.id, step.approvers.if_nobody))
         if step.deadline is not None:
             if step.deadline.escalate:
                 out |= {("escalate", step.id, f"level {i + 1}") for i in range(len(step.deadline.escalate))}
@@ -44,10 +50,20 @@ def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
         kind, step, data = e["type"], e.get("step") or "", e.get("data") or {}
         if kind == "route:taken":
             out.add(("route", step, data["to"]))
-        elif kind == "task:rejected" and step in proc.steps:
+        elif kind == "task:rejected" and step in proc.steps and proc.steps[step].approvers is None:
             back = proc.steps[step].on_reject
             if back:
                 out.add(("reject", step, back))
+        elif kind == "approval:decided" and step in proc.steps:
+            back = proc.steps[step].on_reject
+            if back and data.get("decision") == "reject":
+                out.add(("reject", step, back))
+        elif kind == "task:cancelled" and data.get("reason") and step in proc.steps:
+            out.add(("early", step, ""))
+        elif kind == "approval:opened" and data.get("nobody") and step in proc.steps:
+            ap = proc.steps[step].approvers
+            if ap is not None and ap.if_nobody is not None:
+                out.add(("nobody", step, ap.if_nobody))
         elif kind == "deadline:escalated":
             out.add(("escalate", step, f"level {data['level']}"))
         elif kind == "deadline:missed":
@@ -62,4 +78,6 @@ def describe(item: Item) -> str:
         "reject": f"approval '{step}' is never rejected (back to '{detail}')",
         "escalate": f"deadline of '{step}' never escalates to {detail}",
         "miss": f"deadline of '{step}' is never missed",
+        "early": f"approval '{step}' is never decided before all its approvers have",
+        "nobody": f"no approver of '{step}' ever resolves to nobody (if_nobody: {detail})",
     }[kind]

@@ -18,6 +18,7 @@ EventType = Literal[
     "instance:started", "instance:completed", "instance:cancelled",
     "task:created", "task:completed", "task:approved", "task:rejected", "task:cancelled",
     "task:claimed", "task:released", "task:reassigned",
+    "approval:opened", "approval:added", "approval:decided",
     "data:corrected", "route:taken", "join:completed", "spawn:requested", "wait:woken",
     "deadline:reminder", "deadline:missed", "deadline:escalated",
 ]
@@ -41,6 +42,7 @@ class InstanceCancelled(TypedDict):
 
 class TaskCreated(TypedDict):
     role: str | None
+    assignee: NotRequired[str]  # a named approver of a multi-party approval
     due_at: NotRequired[str | None]  # a person's task
     wake_at: NotRequired[str]  # a wait
     problem: NotRequired[str]  # why the deadline could not be computed (the task has none)
@@ -53,10 +55,48 @@ class TaskFinished(TypedDict):
     data: dict[str, Any]  # an approval's includes ``decision`` and ``comment``
     signature: NotRequired[SignatureRecord]
     on_time: NotRequired[bool]  # when the task had a deadline
+    # One approver's decision in a multi-party approval: it is not the step's data (that is
+    # ``approval:decided``'s); a signature binds it with the data recorded before.
+    party: NotRequired[bool]
 
 
 class NoData(TypedDict):
-    """``task:cancelled`` and ``task:released``."""
+    """``task:released``."""
+
+
+class TaskCancelled(TypedDict):
+    # Why, when the instance goes on: a multi-party approval decided before this approver.
+    reason: NotRequired[str]
+
+
+class ApprovalOpened(TypedDict):
+    """A multi-party approval entered: its approvers as resolved, those found nobody (and
+    where they went), those skipped (already approved), and the approvals needed."""
+
+    mode: str
+    need: int
+    approvers: list[dict[str, Any]]  # {source, role} or {source, user}
+    nobody: list[dict[str, Any]]  # {source, to, reason}: to a role, "admin" or "approve"
+    skipped: list[dict[str, Any]]  # {source, user, reason}
+
+
+class ApprovalAdded(TypedDict):
+    """加签: ``user`` added ``before`` or ``after`` the acting approver (the event's task)."""
+
+    user: str
+    position: str
+    reason: str
+    task: str | None  # the task opened for them now (before), None while queued (after)
+
+
+class ApprovalDecided(TypedDict):
+    """The outcome of a multi-party approval; ``data`` is what ``STEP.*`` reads from then on."""
+
+    decision: str
+    approvals: int
+    rejections: int
+    need: int
+    data: dict[str, Any]
 
 
 class TaskClaimed(TypedDict):
@@ -112,7 +152,7 @@ class DeadlineEscalated(TypedDict):
 
 
 EventData = (InstanceStarted | InstanceCompleted | InstanceCancelled | TaskCreated | TaskFinished
-             | NoData | TaskClaimed | TaskReassigned | DataCorrected | RouteTaken | JoinCompleted
+             | NoData | TaskCancelled | ApprovalOpened | ApprovalAdded | ApprovalDecided | TaskClaimed | TaskReassigned | DataCorrected | RouteTaken | JoinCompleted
              | SpawnRequested | WaitWoken | DeadlineNotice | DeadlineEscalated)
 
 
@@ -134,10 +174,13 @@ EVENT_DATA: Mapping[EventType, type] = {
     "task:completed": TaskFinished,
     "task:approved": TaskFinished,
     "task:rejected": TaskFinished,
-    "task:cancelled": NoData,
+    "task:cancelled": TaskCancelled,
     "task:claimed": TaskClaimed,
     "task:released": NoData,
     "task:reassigned": TaskReassigned,
+    "approval:opened": ApprovalOpened,
+    "approval:added": ApprovalAdded,
+    "approval:decided": ApprovalDecided,
     "data:corrected": DataCorrected,
     "route:taken": RouteTaken,
     "join:completed": JoinCompleted,

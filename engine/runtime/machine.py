@@ -27,9 +27,10 @@ from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
-from engine.runtime import access, signing
+from engine.runtime import access, approvals, signing
 from engine.runtime.commands import (
     Actor,
+    AddApprover,
     Approve,
     Cancel,
     Claim,
@@ -55,6 +56,7 @@ from engine.runtime.events import (
     TaskFinished,
     TaskReassigned,
 )
+from engine.runtime.org import EMPTY_ORG, OrgChart
 from engine.runtime.state import (
     STATE_FORMAT,
     Correction,
@@ -95,7 +97,7 @@ def open_tasks(state: Mapping[str, Any]) -> list[Task]:
 class _Work:
     """A copy-on-write working copy of one state, plus the events of one command."""
 
-    def __init__(self, state: InstanceState, now: datetime, actor: Actor) -> None:
+    def __init__(self, state: InstanceState, now: datetime, actor: Actor, org: OrgChart = EMPTY_ORG) -> None:
         s = state.copy()
         s["tasks"] = dict(state["tasks"])
         s["data"] = dict(state["data"])
@@ -110,6 +112,7 @@ class _Work:
         self.automatic = 0
         self.start_due: str | None = None  # Start.due_at: the deadline of tasks opened at start
         self.managers: Mapping[str, str] = {}
+        self.org = org  # whom approvers from the org chart resolve to
 
     def event(self, type_: EventType, data: EventData, *, step: str | None = None, task: str | None = None) -> None:
         self.events.append({
@@ -138,22 +141,24 @@ class Runtime:
 
     # -- public -----------------------------------------------------------------------
 
-    def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime) -> tuple[InstanceState, list[Event]]:
+    def apply(self, state: Mapping[str, Any] | None, command: Command, now: datetime, *,
+              org: OrgChart | None = None) -> tuple[InstanceState, list[Event]]:
         """Apply one command. Raises a ``CommandRejected`` subclass and changes nothing when
         the command is not allowed; otherwise returns the new state and its events. A state
         of an earlier format is upgraded first (``engine.runtime.upgrade``), so the state
-        returned, even without events, is of the current format."""
+        returned, even without events, is of the current format. ``org`` is the organisation
+        chart that approvers of multi-party approvals are resolved from (managers, heads)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         if isinstance(command, Start):
             if state is not None:
                 raise CommandRejected("this instance has already started")
-            return self._start(command, now)
+            return self._start(command, now, org or EMPTY_ORG)
         if state is None:
             raise NotFound("no instance: start one first")
         current = upgrade(state)
         handler = self._handlers[type(command)]
-        w = _Work(current, now, command.actor)
+        w = _Work(current, now, command.actor, org or EMPTY_ORG)
         handler(self, w, command)
         if not w.events:
             return current.copy(), []
@@ -194,7 +199,7 @@ class Runtime:
 
     # -- commands ---------------------------------------------------------------------
 
-    def _start(self, cmd: Start, now: datetime) -> tuple[InstanceState, list[Event]]:
+    def _start(self, cmd: Start, now: datetime, org: OrgChart) -> tuple[InstanceState, list[Event]]:
         proc = self.procedure
         if not access.may_start(proc, cmd.actor):
             raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
@@ -202,7 +207,7 @@ class Runtime:
         context = self._start_context(cmd.actor, cmd.instance_id or "instance", now)
         data = self._check_form(proc.start_form, cmd.data, cmd.locale, context) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
-        w = _Work(state, now, cmd.actor)
+        w = _Work(state, now, cmd.actor, org)
         w.start_due = cmd.due_at
         if data:
             w.s["data"]["start"] = data
@@ -225,6 +230,9 @@ class Runtime:
 
     def _decide(self, w: _Work, cmd: Approve | Reject) -> None:
         task, step = self._actionable(w, cmd.task_id, cmd.actor, "approval")
+        party = step.approvers is not None and not task.get("reapproval")
+        if party:
+            approvals.check_turn(w, task)
         approve = isinstance(cmd, Approve)
         comment = (cmd.comment or "").strip()
         if not approve and not comment:
@@ -238,15 +246,31 @@ class Runtime:
         if sig and not approve:
             sig["meaning"] += signing.REJECTED  # a rejection never reads as the approval
         data = {**extra, "decision": "approve" if approve else "reject", "comment": comment}
-        self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected")
+        self._finish_task(w, task, step, data, sig, "task:approved" if approve else "task:rejected", party=party)
         if task.get("reapproval"):
             return  # a re-approval signs (or refuses) the corrected record; the path stays
+        if party:
+            self._after_party(w, step, approvals.decide(self, w, step, task, comment))
+            return
         if approve:
             self._leave(w, step)
         elif step.on_reject:
             self._enter(w, step.on_reject)
         else:
             self._end(w, "rejected", step.id)
+
+    def _after_party(self, w: _Work, step: Step, outcome: str | None) -> None:
+        """Route a multi-party approval whose outcome is certain (None: not yet)."""
+        if outcome == "approve":
+            self._leave(w, step)
+        elif outcome == "reject":
+            if step.on_reject:
+                self._enter(w, step.on_reject)
+            else:
+                self._end(w, "rejected", step.id)
+
+    def _add_approver(self, w: _Work, cmd: AddApprover) -> None:
+        approvals.add_approver(self, w, cmd)
 
     def _claim(self, w: _Work, cmd: Claim) -> None:
         task, _ = self._actionable(w, cmd.task_id, cmd.actor, None)
@@ -258,6 +282,8 @@ class Runtime:
 
     def _release(self, w: _Work, cmd: Release) -> None:
         task = self._open_task(w, cmd.task_id)
+        if task.get("named"):
+            raise NotPermitted(_("this approval was given to you by name; it cannot be released to a pool"))
         if not access.may_release(task, cmd.actor):
             raise NotPermitted(_("only the person who claimed a task can release it"))
         t = w.task(task["id"])
@@ -484,6 +510,7 @@ class Runtime:
         Cancel: _cancel,
         Correct: _correct,
         Tick: _tick,
+        AddApprover: _add_approver,
     }
 
     # -- checks -----------------------------------------------------------------------
@@ -548,18 +575,24 @@ class Runtime:
     # -- moving through the graph -------------------------------------------------------
 
     def _finish_task(self, w: _Work, task: Task, step: Step, data: dict[str, Any], sig: SignatureRecord | None,
-                     event: EventType) -> None:
+                     event: EventType, *, party: bool = False) -> None:
+        """Record a task done. One approver of a multi-party approval (``party``) records
+        their decision on the task and in the event; the step's data is its outcome, recorded
+        once certain (``approvals``)."""
         t = w.task(task["id"])
         t["status"], t["completed_at"], t["completed_by"] = "done", w.at, w.actor.user
         if sig:
             t["signature"] = sig
         if "decision" in data:
             t["decision"] = data["decision"]
-        w.s["data"][step.id] = data
+        if not party:
+            w.s["data"][step.id] = data
         finished: TaskFinished = {"data": data}
+        if party:
+            finished["party"] = True
         if sig:
             # Bound to the data as signed: the step's own and everything recorded before it.
-            sig["data_hash"] = signing.data_hash(w.s["data"])
+            sig["data_hash"] = signing.data_hash({**w.s["data"], step.id: data})
             finished["signature"] = sig
         due_at = task.get("due_at")
         if due_at:
@@ -605,7 +638,9 @@ class Runtime:
         step = self.procedure.steps[step_id]
         w.s["path"].append(step_id)
         kind = step.type
-        if kind in ("task", "approval"):
+        if kind == "approval" and step.approvers is not None:
+            self._after_party(w, step, approvals.enter(self, w, step))
+        elif kind in ("task", "approval"):
             self._create_task(w, step)
         elif kind == "decision":
             self._leave(w, step)
@@ -667,8 +702,15 @@ class Runtime:
         w.s["tasks"][tid] = t
         return t
 
-    def _create_task(self, w: _Work, step: Step) -> None:
+    def _create_task(self, w: _Work, step: Step, *, role: str | None = None, assignee: str | None = None) -> str:
+        """Open the step's task (a multi-party approval: one approver's, for ``role`` or the
+        named ``assignee``); its id."""
         t = self._new_task(w, step, "approval" if step.type == "approval" else "task")
+        if role is not None or assignee is not None:
+            t["role"] = role
+        if assignee is not None:
+            t["assignee"] = assignee
+            t["named"] = True
         if w.start_due:
             t["due_at"] = w.start_due
             t["missed"] = False
@@ -690,10 +732,13 @@ class Runtime:
                 t["missed"] = False
                 t["escalated_to"] = []
         # A step entered again (a rejection loop) shows what was recorded last time.
-        created: TaskCreated = {"role": step.role, "due_at": t["due_at"]}
+        created: TaskCreated = {"role": t["role"], "due_at": t["due_at"]}
+        if assignee is not None:
+            created["assignee"] = assignee
         if "problem" in t:
             created["problem"] = t["problem"]
         w.event("task:created", created, step=step.id, task=t["id"])
+        return t["id"]
 
     def _create_wait(self, w: _Work, step: Step) -> None:
         cal = self._calendar(None)

@@ -44,12 +44,16 @@ class Replay:
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
         elif kind == "task:created" and task:
-            self.tasks[task] = {"step": e["step"], "status": "open", "assignee": None, "completed_by": None,
+            self.tasks[task] = {"step": e["step"], "status": "open", "assignee": d.get("assignee"), "completed_by": None,
                                 "signature": None}
         elif kind in _FINISHED and task in self.tasks:
-            self.data[e["step"]] = dict(d.get("data") or {})
+            signed = {**self.data, e["step"]: dict(d.get("data") or {})}
+            if not d.get("party"):  # one approver of several: the step's data is the outcome's
+                self.data = signed
             self.tasks[task].update(status="done", completed_by=e["actor"], signature=d.get("signature"))
-            self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})")
+            self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})", signed)
+        elif kind == "approval:decided":
+            self.data[e["step"]] = dict(d.get("data") or {})  # a multi-party approval's outcome
         elif kind == "wait:woken" and task in self.tasks:
             self.tasks[task].update(status="done", completed_by=e["actor"])
         elif kind == "task:cancelled" and task in self.tasks:
@@ -71,8 +75,8 @@ class Replay:
         elif kind == "instance:cancelled":
             self.status = "cancelled"
 
-    def _bound(self, sig: Mapping[str, Any] | None, what: str) -> None:
-        if sig and "data_hash" in sig and sig["data_hash"] != data_hash(self.data):
+    def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None) -> None:
+        if sig and "data_hash" in sig and sig["data_hash"] != data_hash(self.data if signed is None else signed):
             self.unbound.append(f"the signature of {what} by {sig.get('user')} does not match the data "
                                 "it signed")
 

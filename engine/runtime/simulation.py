@@ -17,6 +17,15 @@ Answers file format (YAML)::
     expect: {path: [...], outcome: 已归档, spawned: [capa]}
     record:                            # optional: a record of a procedure this one's triggers
       contract: {expires_on: "2026-12-20"}   # watch, to see when each trigger fires
+    org:                               # optional: the org chart approvers are resolved from
+      departments: {qa: {name: 品质中心, parent: hq, head: qahead1}, hq: {name: 总部, head: ceo1}}
+      users: {clerk1: {department: qa, manager: qahead1}}
+
+A multi-party approval (``approvers:``) has one task per approver: each entry answers the
+open task of ``step`` that ``user`` may act on (their own named task, else a role task;
+``role: ROLE`` chooses among several role tasks). ``add_approver: {user, position, reason}``
+in an entry adds an approver (加签) instead of deciding; the added user holds the step's
+``add_approver`` role.
 
 Signature steps are signed by the answering user automatically. Spawn steps start their
 procedure in memory (when the library holding it is given) with the data they hand over, so
@@ -36,6 +45,7 @@ from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
 from engine.runtime.commands import (
     Actor,
+    AddApprover,
     Approve,
     Command,
     CompleteTask,
@@ -46,7 +56,8 @@ from engine.runtime.commands import (
 )
 from engine.runtime.events import Event
 from engine.runtime.machine import Runtime, open_tasks
-from engine.runtime.state import InstanceState
+from engine.runtime.org import Department, OrgChart
+from engine.runtime.state import InstanceState, Task
 
 DEFAULT_START = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 STEP_GAP = timedelta(minutes=10)
@@ -100,9 +111,11 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
     sim = Simulation(now=(datetime.fromisoformat(str(now)) if now else DEFAULT_START))
     sim.starts = _starts(proc, sim.now, answers.get("record"), calendars)
 
+    org = org_chart(answers.get("org"))
+
     def run(cmd: Command, where: str) -> InstanceState:
         try:
-            sim.state, events = rt.apply(sim.state, cmd, sim.now)
+            sim.state, events = rt.apply(sim.state, cmd, sim.now, org=org)
         except WorkflowError as exc:
             detail = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
             raise SimulationError(f"{where}: {exc.message}{detail}") from exc
@@ -128,13 +141,19 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         if state["status"] != "running":
             raise SimulationError(f"{where}: the instance has already ended ({state['outcome']}); remove the remaining answers")
         step_id = entry.get("step")
-        task = next((t for t in open_tasks(state) if t["step"] == step_id), None)
+        user = entry.get("user", "user")
+        task = _task_for(state, step_id, user, entry.get("role"))
         if task is None:
             waiting = ", ".join(sorted(t["step"] for t in open_tasks(state))) or "none"
             raise SimulationError(f"{where}: no open task for step '{step_id}'; open tasks: {waiting}")
         step = proc.steps[step_id]
-        user = entry.get("user", "user")
-        actor = _actor(proc, user, step.role)
+        actor = _actor(proc, user, task["role"] if step.approvers is not None else step.role)
+        if "add_approver" in entry:
+            add = entry["add_approver"] or {}
+            roles = frozenset({step.approvers.add_from} if step.approvers and step.approvers.add_from else ())
+            run(AddApprover(task["id"], actor, str(add.get("user", "")), roles, str(add.get("position", "after")),
+                            str(add.get("reason", ""))), f"{where} ({step_id} add_approver)")
+            continue
         sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
         if step.type == "approval":
             kind: type[Approve | Reject] = Approve if entry.get("decision", "approve") == "approve" else Reject
@@ -143,6 +162,28 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         else:
             run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig), f"{where} ({step_id})")
     return sim
+
+
+def _task_for(state: InstanceState, step_id: str | None, user: str, role: str | None) -> Task | None:
+    """The open task of ``step_id`` that ``user`` answers: their own (named), else one for a
+    role (``role`` when given), else the first open one."""
+    found = [t for t in open_tasks(state) if t["step"] == step_id]
+    own = [t for t in found if t.get("assignee") == user]
+    pool = [t for t in found if not t.get("assignee") and (role is None or t["role"] == role)]
+    first = own or pool or found
+    return first[0] if first else None
+
+
+def org_chart(raw: Any) -> OrgChart:
+    """An answer file's ``org:`` as the snapshot approvers are resolved from."""
+    if not isinstance(raw, Mapping):
+        return OrgChart()
+    departments = {str(k): Department(str(k), str(v.get("name", k)), v.get("parent"), v.get("head"))
+                   for k, v in (raw.get("departments") or {}).items()}
+    users = raw.get("users") or {}
+    return OrgChart(departments=departments,
+                    user_department={str(u): str(v["department"]) for u, v in users.items() if v.get("department")},
+                    user_manager={str(u): str(v["manager"]) for u, v in users.items() if v.get("manager")})
 
 
 def _spawn(sim: Simulation, event: Event, library: Mapping[str, Procedure] | None,
@@ -218,7 +259,8 @@ def report(proc: Procedure, sim: Simulation) -> list[str]:
         due = f" due {t['due_at']}" if t.get("due_at") else (f" wakes {t['wake_at']}" if t.get("wake_at") else "")
         late = " (missed)" if t.get("missed") else ""
         esc = f" escalated to {', '.join(t['escalated_to'])}" if t.get("escalated_to") else ""
-        lines.append(f"  {t['id']} {t['step']} [{title}] {t['kind']} role={t['role']} {t['status']}{due}{late}{esc}")
+        who = f"role={t['role']}" + (f" assignee={t['assignee']}" if t.get("named") else "")
+        lines.append(f"  {t['id']} {t['step']} [{title}] {t['kind']} {who} {t['status']}{due}{late}{esc}")
     if sim.spawned:
         lines.append("spawned:")
         for sp in sim.spawned:

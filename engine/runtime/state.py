@@ -70,6 +70,36 @@ class Task(TypedDict):
     # A re-approval (``on_correction: reapprove``): the number of the correction it answers.
     # It is decided on a closed instance too, and moves the instance nowhere.
     reapproval: NotRequired[int]
+    # A multi-party approval (``engine.runtime.approvals``): a task for one named person
+    # (``assignee``), who cannot release it to a pool; with ``role`` too (a pick), they act
+    # while they hold that role.
+    named: NotRequired[bool]
+    # 加签 before: the task added before this one, whose decision comes first.
+    waiting_on: NotRequired[str]
+    # The approver's comment, kept on a multi-party task so the others see it.
+    comment: NotRequired[str]
+
+
+class Slot(TypedDict):
+    """One approver of a multi-party approval still to be asked (a ``sequence``, or an
+    approver added after another, 加签)."""
+
+    source: str  # the ``approvers`` entry it comes from, e.g. "manager: starter", "add_approver"
+    role: NotRequired[str]
+    user: NotRequired[str]
+    after: NotRequired[str]  # opened once this task is decided
+    added_by: NotRequired[str]
+
+
+class PartyRound(TypedDict):
+    """A multi-party approval in progress: its tasks, the approvers still to ask, how many
+    approvers count (tasks, queued and ``auto``), and the approvals given without a task
+    (``if_nobody: approve``, ``skip_repeated``)."""
+
+    tasks: list[str]
+    queue: list[Slot]
+    total: int
+    auto: int
 
 
 class Join(TypedDict):
@@ -131,6 +161,8 @@ class InstanceState(TypedDict):
     # The earliest moment a Tick has something to do; None when nothing waits on the clock.
     timer_at: str | None
     corrections: list[Correction]
+    # Multi-party approvals in progress, by step id (absent until the first one).
+    approvals: NotRequired[dict[str, PartyRound]]
     # The readable record number (流水号, ``ASI-202612-0007``), recorded in the start event;
     # absent on instances started before numbers were given, and in simulations.
     serial: NotRequired[str]

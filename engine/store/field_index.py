@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_VALUE = 200
 # Events that record or change form data, and where the step's data sits in the state.
 _DATA_EVENTS = {"instance:started", "task:completed", "task:approved", "task:rejected",
-                "data:corrected"}
+                "data:corrected", "approval:decided"}
 
 
 def text_of(value: Any) -> str | None:

@@ -17,6 +17,8 @@ from engine.language.calendar import Calendar
 from engine.language.procedure import load_library
 from engine.runtime.commands import (
     Actor,
+    AddApprover,
+    Approve,
     Cancel,
     Claim,
     CompleteTask,
@@ -54,7 +56,7 @@ def runs():
 
 @pytest.fixture(scope="module")
 def by_hand():
-    """The commands no answer file gives: claim, release, reassign, correct, cancel."""
+    """The commands no answer file gives: claim, release, reassign, correct, cancel, a join, 加签."""
     lib = load_library([ROOT / "tests" / "data" / "lang" / "demo.yaml", ROOT / "tests" / "data" / "lang" / "forms"])
     rt, now, ins = Runtime(lib.procedures["demo"]), datetime(2026, 11, 2, 1, 0, tzinfo=UTC), Actor("ins1", frozenset({"inspector"}))
     events: list[Event] = []
@@ -62,9 +64,24 @@ def by_hand():
     events += ev
     for cmd in (Claim("t1", ins), Release("t1", ins), Reassign("t1", ins, "ins2", "休假"),
                 CompleteTask("t1", Actor("ins2", frozenset({"inspector"})), {"verdict": "合格", "location": "本地"}),
+                # The parallel branches and their join (no shipped procedure has one any more).
+                CompleteTask("t2", ins, {}), CompleteTask("t3", Actor("head1", frozenset({"head"})), {}),
                 Correct(ins, "inspect", "remark", "补记", "漏填"), Cancel(ins, "客户撤回")):
         state, ev = rt.apply(state, cmd, now)
         events += ev
+    # A multi-party approval with 加签 (the manager resolves to nobody: approved, recorded).
+    lib = load_library([ROOT / "tests" / "data" / "lang" / "countersign.yaml", ROOT / "tests" / "data" / "lang" / "forms"])
+    rt = Runtime(lib.procedures["countersign"])
+    party, ev = rt.apply(None, Start(ins, {"approver": "eng1"}, instance_id="i2"), now)
+    events += ev
+    head = next(t["id"] for t in party["tasks"].values() if t["role"] == "head")
+    for cmd in (AddApprover(head, Actor("head1", frozenset({"head"})), "gm1", frozenset({"gm"}), "after", "金额大"),
+                Approve(head, Actor("head1", frozenset({"head"})))):
+        party, ev = rt.apply(party, cmd, now)
+        events += ev
+        keys_fit(party, InstanceState, "party")
+        for task in party["tasks"].values():
+            keys_fit(task, Task, f"party task {task['id']}")
     return state, events
 
 

@@ -227,6 +227,15 @@ SCHEMAS: dict[str, Any] = {
                      "(更正); required when a signature covers the value"},
     }, ["step", "field", "value", "reason"], extra=False),
     "Empty": _obj({}, extra=False),
+    # 加签 (issue 17): its own schema and path, apart from the other task actions.
+    "AddApproverRequest": _obj({
+        "user": {"type": "string", "minLength": 1, "description": "the user name of the approver to add; "
+                 "they must hold the step's add_approver role"},
+        "position": {"type": "string", "enum": ["before", "after"],
+                     "description": "before: they decide first and your task waits; after: they are asked once "
+                                    "you have decided"},
+        "reason": {"type": "string", "minLength": 1, "description": "why (recorded in the audit trail)"},
+    }, ["user", "position", "reason"], extra=False),
     "AuditEvent": _obj({
         "id": INT, "instance": STR, "procedure": STR, "seq": INT, "at": TIME, "type": STR,
         "step": NSTR, "actor": STR,
@@ -380,6 +389,10 @@ def document() -> dict[str, Any]:
         "/tasks/{task_id}/release": {"post": _op(
             "releaseTask", "Release a task the caller claimed", "the instance", "Instance",
             WRITE, tags=["tasks"], body="Empty", params=[TASK])},
+        "/tasks/{task_id}/add-approver": {"post": _op(
+            "addApprover", "加签: add an approver before or after yourself on a multi-party approval "
+            "that declares add_approver", "the instance", "Instance", [*WRITE, "422"], tags=["tasks"],
+            body="AddApproverRequest", params=[TASK])},
         "/notifications": {"get": _op(
             "listNotifications", "The caller's notifications (assignment, reminder, miss, escalation, "
             "completion), unread first", "the notifications", "NotificationList", ["400"],

@@ -519,6 +519,17 @@ def release(task_id: str):
     return jsonify(_answer(tasks.release(services(), _user(), task_id, answer_for=_reader())))
 
 
+# --- 加签 (issue 17) -------------------------------------------------------------------------------
+
+@bp.post("/tasks/<task_id>/add-approver")
+def add_approver(task_id: str):
+    body = _body({"user", "position", "reason"})
+    return jsonify(_answer(tasks.add_approver(
+        services(), _user(), task_id, _string(body, "user", required=True) or "",
+        _string(body, "position", required=True) or "", _string(body, "reason", required=True) or "",
+        answer_for=_reader())))
+
+
 # --- notifications ------------------------------------------------------------------------------
 
 def _notification(n: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from flask import (
 )
 
 from engine.app import instances, tasks, uploads
-from engine.errors import Busy, FormInvalid, SignatureInvalid
+from engine.errors import Busy, FormInvalid, SignatureInvalid, WorkflowError
 from web import forms_render as fr
 from web.db import services
 from web.errors import status_of
@@ -62,7 +62,7 @@ def index():
     rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": t.procedure.title,
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
-             "created_at": t.created_at}
+             "created_at": t.created_at, "named": t.named}
             for t in tasks.by_urgency(tasks.inbox(services(), user.username), now)]
     return render_template("inbox.html", tasks=rows, startable=tasks.startable(services(), user.username))
 
@@ -210,6 +210,7 @@ def task(task_id: str):
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
         notice=notice, comment=comment, users=page.users, task_id=task_id, edits=edits,
+        party=page.party, may_add_approver=page.may_add_approver, returned=page.returned,
         edit_reason=edit_reason if request.method == "POST" else "",
         needs_password=bool(step.signature) or any(e.signed for e in page.editable),
         compute_url=url_for("inbox.compute", task_id=task_id) if form is not None and form.computed else None,
@@ -253,6 +254,26 @@ def compute_start(procedure_id: str):
     data = fr.parse_submission(form.schema, request.form) if form is not None else {}
     values = tasks.compute_start(services(), _reader(), procedure_id, data)
     return jsonify(values=values, text=fr.computed_text(form, values) if form is not None else {})
+
+
+# --------------------------------------------------------------------------- 加签 (issue 17)
+
+
+@bp.post("/tasks/<task_id>/add-approver")
+@login_required
+def add_approver(task_id: str):
+    """The task page's 加签 form: the use case refuses what the step does not allow; the
+    refusal comes back on the task page."""
+    try:
+        tasks.add_approver(services(), current_user().username, task_id, request.form.get("user", "").strip(),
+                           request.form.get("position", ""), request.form.get("reason", ""))
+    except WorkflowError as exc:
+        if status_of(exc) >= 500:
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(_("Approver added."), "ok")
+    return redirect(url_for("inbox.task", task_id=task_id))
 
 
 # --------------------------------------------------------------------------- attachments

@@ -118,6 +118,19 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
         elif e["type"] == "task:claimed":
             item["notes"].append(names.get(d.get("assignee"), d.get("assignee") or ""))
+        elif e["type"] == "approval:decided":  # a multi-party approval (issue 17)
+            item["notes"].append(f"{_(d.get('decision', ''))}: " + _(
+                "{approvals} of {need} approvals needed, {rejections} rejection(s)",
+                approvals=d.get("approvals"), need=d.get("need"), rejections=d.get("rejections")))
+        elif e["type"] == "approval:added":
+            item["notes"].append(_("{user} added {position}: {reason}", user=names.get(d.get("user"), d.get("user")),
+                                   position=_(d.get("position", "")), reason=d.get("reason", "")))
+        elif e["type"] == "approval:opened":
+            item["notes"] += [_("no approver found for {source}: {reason} (to {to})", **n) for n in d.get("nobody", [])]
+            item["notes"] += [_("skipped {user}: {reason}", user=k.get("user"), reason=k.get("reason"))
+                              for k in d.get("skipped", [])]
+        elif e["type"] == "task:cancelled" and d.get("reason"):
+            item["notes"].append(f"{_('Reason')}: {d['reason']}")
         elif e["type"] == "instance:cancelled":
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "instance:completed":

@@ -1,0 +1,125 @@
+"""Multi-party approvals on the task page and through the API: each approver sees the others'
+decisions so far, 加签 is a form on the task page and ``POST /api/v1/tasks/{id}/add-approver``,
+and both refuse an approver outside the step's candidate set (the same use case)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine import store
+from tests.web.test_api import _check
+from tests.web.test_web_ui import Browser
+
+LANG_FORMS = Path(__file__).parents[1] / "data" / "lang" / "forms"
+PROCEDURE = """
+id: cosign
+title: 会签
+roles:
+  inspector: 检验员
+  head: 部门负责人
+  gm: 总经理
+start: {roles: [inspector], step: sign}
+steps:
+  sign:
+    type: approval
+    title: 三方会签
+    approvers:
+      - role: inspector
+      - role: head
+      - user: boss
+    add_approver: {from: gm}
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    from web import create_app
+
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures" / "cosign.yaml").write_text(PROCEDURE, encoding="utf-8")
+    shutil.copytree(LANG_FORMS, tmp_path / "forms")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"inspector": ["inspectors"], "head": ["heads"], "gm": ["gms"], "admin": ["admins"]}}})
+    with app.extensions["services"].database.sessions.begin() as s:
+        for user, groups in (("ins1", ["inspectors"]), ("head1", ["heads"]), ("boss", ["gms"]),
+                             ("gm2", ["gms"]), ("ins2", ["inspectors"])):
+            store.add_user(s, user, f"pw-{user}", groups)
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def start(app) -> dict:
+    with app.extensions["services"].database.sessions.begin() as s:
+        return app.extensions["workflow"].start(s, "cosign", "ins1", {})
+
+
+def task(state: dict, **match) -> str:
+    for t in state["tasks"].values():
+        if t["status"] == "open" and all(t[k] == v for k, v in match.items()):
+            return f"{state['id']}.{t['id']}"
+    raise AssertionError(match)
+
+
+def test_the_task_page_shows_the_other_approvers_and_adds_an_approver(app):
+    state = start(app)
+    head_task = task(state, role="head")
+    with app.extensions["services"].database.sessions.begin() as s:
+        app.extensions["workflow"].decide(s, task(state, role="inspector"), "ins2", approve=True, comment="可以")
+    b = Browser(app)
+    b.login("head1")
+    page = b.get(f"/tasks/{head_task}").text
+    assert 'id="party"' in page and "可以" in page and "ins2" in page and "boss" in page
+    assert 'id="add-approver-form"' in page
+    # Not a holder of gm: refused on the page, nothing recorded.
+    r = b.post(f"/tasks/{head_task}/add-approver", {"user": "ins2", "position": "before", "reason": "请看"})
+    assert r.status_code == 302
+    page = b.get(f"/tasks/{head_task}").text
+    assert "总经理" in page and "不能加签" in page
+    r = b.post(f"/tasks/{head_task}/add-approver", {"user": "gm2", "position": "after", "reason": "金额大"})
+    assert r.status_code == 302
+    assert "已加签" in b.get(f"/tasks/{head_task}").text
+
+
+def test_the_named_approvers_inbox_offers_no_release(app):
+    state = start(app)
+    b = Browser(app)
+    b.login("boss")
+    page = b.get("/").text
+    row = page[page.index(f'data-task="{task(state, assignee="boss")}"'):]
+    row = row[:row.index("</tr>")]
+    assert "指名给我" in row and "/release" not in row and "/claim" not in row
+
+
+def test_api_add_approver_and_its_refusals(app):
+    state = start(app)
+    client = app.test_client()
+
+    def headers(user: str) -> dict:
+        r = client.post("/api/v1/auth/token", json={"username": user, "password": f"pw-{user}"})
+        assert r.status_code == 200, r.json
+        return {"Authorization": f"Bearer {r.json['token']}"}
+
+    head, boss = headers("head1"), headers("boss")
+    head_task, boss_task = task(state, role="head"), task(state, assignee="boss")
+    url = f"/api/v1/tasks/{head_task}/add-approver"
+    _check(client.post(url, json={"user": "ins2", "position": "before", "reason": "x"}, headers=head), 403, None)
+    _check(client.post(url, json={"user": "gm2", "position": "sideways", "reason": "x"}, headers=head), 422, None)
+    _check(client.post(url, json={"user": "gm2", "position": "before"}, headers=head), 400, None)
+    # The named approver's own task is theirs only: head1 can neither add to it nor decide it.
+    _check(client.post(f"/api/v1/tasks/{boss_task}/add-approver",
+                       json={"user": "gm2", "position": "before", "reason": "x"}, headers=head), 403, None)
+    _check(client.post(f"/api/v1/tasks/{boss_task}/complete", json={"data": {"decision": "approve"}},
+                       headers=head), 403, None)
+    body = _check(client.post(url, json={"user": "gm2", "position": "before", "reason": "金额大"}, headers=head),
+                  200, "Instance")
+    added = [h for h in body["history"] if h["type"] == "approval:added"]
+    assert len(added) == 1
+    _check(client.post(f"/api/v1/tasks/{boss_task}/complete", json={"data": {"decision": "approve"}},
+                       headers=boss), 200, "Instance")
