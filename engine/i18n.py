@@ -502,6 +502,25 @@ ZH: dict[str, str] = {
     "Password (electronic signature: 更正)": "密码（电子签名：更正）",
     "Values marked ✍ are covered by a signature: correcting one needs your signature.":
         "标有 ✍ 的数据已签名确认：更正需要您的电子签名。",
+    # Computed fields (x-compute) and what a step shows of earlier data (hide/edit).
+    "'{field}' is computed from other fields; correct the fields it is computed from":
+        "“{field}”由其他字段计算得出；请更正计算它所用的字段",
+    "computed: {expr}": "计算公式：{expr}",
+    "recomputed after correcting '{field}': {reason}": "更正“{field}”后重新计算：{reason}",
+    "step '{title}' may not change '{field}'; it may change: {fields}":
+        "步骤“{title}”不能修改“{field}”；它可以修改：{fields}",
+    "nothing": "无",
+    "say why the earlier values are changed": "请填写修改前面步骤数据的原因",
+    "'data' must be an object of the form's fields": "“data”应为由表单字段组成的对象",
+    "'edits' must map STEP.FIELD to the new value": "“edits”应为“步骤.字段”到新值的对应",
+    "Computed automatically": "自动计算",
+    "Change earlier values": "修改前面步骤的数据",
+    "A change is recorded as a correction: the earlier value, who, when and why stay in the record.":
+        "修改将记为更正：原值、修改人、时间和原因都保留在记录中。",
+    "signed: changing it needs your signature (更正)": "已签名：修改需要您的电子签名（更正）",
+    "A change of a signed value is signed as a correction (更正).": "修改已签名的数据时，以“更正”的含义签名。",
+    "computed:": "计算：",
+    "Computed as (expression)": "计算公式（表达式）",
     # Multi-party approvals and 加签 (issue 17)
     "no active user '{user}' to add as approver": "没有可加签的有效用户“{user}”",
     "task '{title}' was given to you as a holder of role '{role}', which you no longer hold":

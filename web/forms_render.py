@@ -134,7 +134,10 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
         "flags": msgs.flags.get(dotted, []), "value": value, "multiple": typ == "array",
         "meaning": sub.get("x-meaning") or "", "accept": sub.get("x-accept") or [],
         "minimum": sub.get("minimum"), "maximum": sub.get("maximum"),
+        "compute": sub.get("x-compute") if isinstance(sub.get("x-compute"), str) and len(path) == 1 else None,
     }
+    if node["compute"]:
+        node["text"] = _fmt(value, sub)
     options = _options(sub)
     if options is not None:
         chosen = value if isinstance(value, list) else ([] if value is None else [value])
@@ -188,6 +191,12 @@ def _str(v: Any) -> str:
 
 def _same(option: Any, value: Any) -> bool:
     return _str(option) == _str(value)
+
+
+def computed_text(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
+    """Computed values as a page shows them (units, yes/no): the live totals' text."""
+    props = form.schema.get("properties") or {}
+    return {name: _fmt(value, props.get(name) or {}) for name, value in values.items()}
 
 
 # --------------------------------------------------------------------------- posted data

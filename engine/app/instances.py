@@ -249,8 +249,8 @@ def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[
         if form is None:
             continue
         for path, info in form.fields.items():
-            if "." in path or info.widget in ("table", "file", "signature", "group"):
-                continue
+            if "." in path or info.widget in ("table", "file", "signature", "group") or info.compute:
+                continue  # computed values follow the fields they are computed from
             out.append((sid, path, info, data.get(path)))
     return out
 

@@ -307,19 +307,44 @@ class Workflow:
             raise NotFound(f"no task '{task_id}'")
         return instance_id, local
 
+    def computed(self, session: Session, task_id: str, username: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """What the computed fields of a task's form would record for ``data`` (read only;
+        refused like a submission to whoever may not act on the task)."""
+        instance_id, local = self._task(session, task_id)
+        row = store.load_instance(session, instance_id)
+        rt = self.runtime(session, row.version_id)
+        actor = self.actor(session, username, rt.procedure)
+        return rt.computed(row.state, local, actor, data, self.clock())
+
+    def start_computed(self, session: Session, procedure_id: str, username: str,
+                       data: Mapping[str, Any]) -> dict[str, Any]:
+        """As ``computed``, for the start form of the current version of ``procedure_id``."""
+        proc, version_id = self.procedure(session, procedure_id)
+        return self.runtime(session, version_id).start_computed(self.actor(session, username, proc), data,
+                                                                self.clock())
+
+    def _edit_signature(self, session: Session, actor: Actor, edits: Mapping[str, Any] | None,
+                        password: str | VerifiedPassword | None) -> Signature | None:
+        """The corrector's signature (更正) for a step's ``edit:`` changes, from the same password."""
+        return self._signature(session, actor, signing.CORRECTION, password) if edits else None
+
     def complete_task(self, session: Session, task_id: str, username: str, data: Mapping[str, Any],
-                      *, password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+                      *, password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh",
+                      edits: Mapping[str, Any] | None = None, edit_reason: str = "") -> dict:
         instance_id, local = self._task(session, task_id)
 
         def make(rt: Runtime, state: dict, actor: Actor) -> CompleteTask:
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
-            return CompleteTask(local, actor, dict(data or {}), signature=sig, locale=locale)
+            return CompleteTask(local, actor, dict(data or {}), signature=sig, locale=locale,
+                                edits=dict(edits or {}), edit_reason=edit_reason,
+                                edit_signature=self._edit_signature(session, actor, edits, password))
 
         return self._apply(session, instance_id, make, username, expected_rev)
 
     def decide(self, session: Session, task_id: str, username: str, *, approve: bool, comment: str = "",
                data: Mapping[str, Any] | None = None,
-               password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh") -> dict:
+               password: str | VerifiedPassword | None = None, expected_rev: int | None = None, locale: str = "zh",
+               edits: Mapping[str, Any] | None = None, edit_reason: str = "") -> dict:
         """Approve or reject an approval task (with a signature when the step requires one)."""
         instance_id, local = self._task(session, task_id)
         kind = Approve if approve else Reject
@@ -328,7 +353,9 @@ class Workflow:
             step = ((state.get("tasks") or {}).get(local) or {}).get("step", "")
             change_control.check_decider(session, self.config, rt.procedure.id, state, step, actor)
             sig = self._signature(session, actor, _step_sig(rt, state, local), password)
-            return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale)
+            return kind(local, actor, comment, data=dict(data or {}), signature=sig, locale=locale,
+                        edits=dict(edits or {}), edit_reason=edit_reason,
+                        edit_signature=self._edit_signature(session, actor, edits, password))
 
         state = self._apply(session, instance_id, make, username, expected_rev)
         change_control.after_decision(session, state)  # publishes an approved procedure change

@@ -27,6 +27,7 @@ from engine.app.masking import (
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
+from engine.runtime import signing
 from engine.runtime.approvals import party_tasks
 from engine.runtime.commands import Actor
 from engine.store import drafts
@@ -127,6 +128,19 @@ class Earlier:
 
 
 @dataclass
+class Editable:
+    """A field of an earlier step that this step's ``edit:`` lets its actor change."""
+
+    ref: str  # STEP.FIELD
+    step: str
+    field: str
+    title: str  # the earlier step's title
+    schema: dict[str, Any]  # the field's schema (for the input)
+    value: Any
+    signed: bool  # a signature covers it: changing it needs the password (更正)
+
+
+@dataclass
 class TaskPage:
     inst: dict
     task: dict
@@ -139,12 +153,20 @@ class TaskPage:
     draft_saved_at: datetime | None = None
     users: list[str] = field(default_factory=list)  # for user fields
     closed: bool = False  # the task or the instance is no longer open
+    editable: list[Editable] = field(default_factory=list)  # earlier values this step may change
     # A multi-party approval: every approver's task of this round (this one included), so
     # each approver sees the others' decisions so far; and whether 加签 is offered here.
     party: list[dict] = field(default_factory=list)
     may_add_approver: bool = False
     # Why the work came back to this step (a rejection): shown above everything else.
     returned: Returned | None = None
+
+
+def shown_of_earlier(step: Step, earlier_step: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a step's page (and the API's task view) shows of an earlier step's data: all of
+    it but the fields the step's ``hide:`` lists. The one copy of that rule."""
+    hidden = {ref.partition(".")[2] for ref in step.hide if ref.partition(".")[0] == earlier_step}
+    return {k: v for k, v in data.items() if k not in hidden}
 
 
 @dataclass(frozen=True)
@@ -225,20 +247,61 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
     elif form is not None:
         data = form.initial()
     earlier = []
+    hidden = set(step.hide)
     for sid in dict.fromkeys(["start", *inst["path"]]):
         if sid not in inst["data"] or sid == step.id:
             continue
-        values, unmasked = mask_data(keys, sid, inst["data"][sid], working)
+        values, unmasked = mask_data(keys, sid, shown_of_earlier(step, sid, inst["data"][sid]), working)
         corrections, corrected = mask_corrections(
-            keys, {k: v for k, v in inst["corrections"].items() if k.startswith(f"{sid}.")}, working)
+            keys, {k: v for k, v in inst["corrections"].items()
+                   if k.startswith(f"{sid}.") and k not in hidden}, working)
         shown |= unmasked | corrected
         earlier.append(Earlier(sid, _("Start form") if sid == "start" else proc.steps[sid].title,
                                proc.form_of(sid) if sid == "start" or sid in proc.steps else None,
                                values, corrections))
+    editable = []
+    for ref in step.edit:
+        sid, _dot, name = ref.partition(".")
+        recorded = inst["data"].get(sid)
+        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        if not isinstance(recorded, dict) or other is None:
+            continue  # that step did not run on this path
+        value, unmasked = mask_data(keys, sid, {name: recorded.get(name)}, working)
+        shown |= unmasked
+        editable.append(Editable(ref, sid, name, _("Start form") if sid == "start" else proc.steps[sid].title,
+                                 other.schema["properties"][name], value[name],
+                                 bool(signing.covering(inst, sid))))
     record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")
     return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
                     draft_saved_at=saved[1] if saved is not None else None, users=users,
-                    party=party, may_add_approver=may_add, returned=returned_to(inst, task, proc))
+                    editable=editable, party=party, may_add_approver=may_add,
+                    returned=returned_to(inst, task, proc))
+
+
+def task_form(services: Services, reader: Reader, task_id: str) -> Form | None:
+    """The form of a task's step (to read what a page posted), or None for a step without one."""
+    with services.database.reading() as s:
+        return _task_of(services, s, task_id)[2]
+
+
+def compute(services: Services, reader: Reader, task_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the task form's computed fields (``x-compute``) get for ``data`` as typed
+    so far, computed by the same code as the submission; for whoever may act on the task
+    (anyone else is refused, so this never reads an instance for someone who may not)."""
+    if not isinstance(data, Mapping):
+        raise FormInvalid(_("'data' must be an object of the form's fields"),
+                          errors=[{"field": "data", "message": _("'data' must be an object of the form's fields")}])
+    with services.database.reading() as s:
+        return services.workflow.computed(s, task_id, reader.username, data)
+
+
+def compute_start(services: Services, reader: Reader, procedure_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """As ``compute``, for the start form, for whoever may start the procedure."""
+    if not isinstance(data, Mapping):
+        raise FormInvalid(_("'data' must be an object of the form's fields"),
+                          errors=[{"field": "data", "message": _("'data' must be an object of the form's fields")}])
+    with services.database.reading() as s:
+        return services.workflow.start_computed(s, procedure_id, reader.username, data)
 
 
 def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:
@@ -259,13 +322,18 @@ def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -
 def submit(services: Services, username: str, task_id: str, data: Mapping[str, Any], *,
            decision: str | None = None, comment: str | None = None, password: str | None = None,
            expected_rev: int | None = None, locale: str = "zh",
-           answer_for: Reader | None = None) -> str | instances.Answer:
+           answer_for: Reader | None = None, edits: Mapping[str, Any] | None = None,
+           edit_reason: str = "") -> str | instances.Answer:
     """Complete a task with its form data, or decide an approval; the instance id, or (with
     ``answer_for``) the changed instance as that reader may see it.
 
     For an approval, ``decision`` (``approve`` or ``reject``), ``comment`` and the signature
     ``password`` may also come inside ``data`` (as API clients send them); for a task, a
     ``password`` inside ``data`` is the signature's unless the form has a field of that name.
+    ``edits`` (``STEP.FIELD`` -> value) change earlier values the step's ``edit:`` names, as
+    corrections with ``edit_reason`` (signed with the same ``password`` where a signature
+    covers them); a sensitive value sent back as the mask is left as recorded.
+
     Raises ``FormInvalid`` (422, with the fields), ``SignatureInvalid`` (a wrong password),
     ``Conflict`` (a stale ``expected_rev``) or ``NotPermitted``.
     """
@@ -289,12 +357,15 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
                                        row.state["data"].get(ref.step))
             if errors:
                 raise FormInvalid(errors[0]["message"], errors=errors)
+        edits = _unmasked_edits(edits)
         if ref.kind == TaskKind.APPROVAL:
             wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
-                      data=data, password=signed, expected_rev=expected_rev, locale=locale)
+                      data=data, password=signed, expected_rev=expected_rev, locale=locale,
+                      edits=edits, edit_reason=edit_reason)
         else:
             wf.complete_task(s, task_id, username, data, password=signed,
-                             expected_rev=expected_rev, locale=locale)
+                             expected_rev=expected_rev, locale=locale, edits=edits,
+                             edit_reason=edit_reason)
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
         drafts.discard(s, username, task_id)
@@ -303,6 +374,17 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     if answer_for is not None:
         return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
+
+
+def _unmasked_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Edits without the values sent back as the mask (they stand for a value the user was
+    not shown: the recorded one stays)."""
+    if edits is None:
+        return {}
+    if not isinstance(edits, Mapping):
+        raise FormInvalid(_("'edits' must map STEP.FIELD to the new value"),
+                          errors=[{"field": "edits", "message": _("'edits' must map STEP.FIELD to the new value")}])
+    return {k: v for k, v in edits.items() if not holds_mask(v)}
 
 
 def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:

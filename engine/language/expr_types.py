@@ -508,8 +508,17 @@ class _Typer:
                 return Kind(first.item.kind) if first.kind == "list" and first.item is not None else UNKNOWN
             known = {k.kind for k in kinds}
             return Kind(known.pop()) if len(known) == 1 else UNKNOWN
-        if name in ("count", "column", "sum_of", "weighted_sum"):
+        if name in ("count", "column", "sum_of", "weighted_sum", "avg_of", "count_if"):
             return self.table_call(name, args, kinds)
+        if name == "days_between":
+            for k in kinds:
+                if k.kind in ("number", "boolean", "list", "object", "duration"):
+                    self.report(f"days_between() counts the days between two dates, but {_shown(k)} is "
+                                f"{_describe(k)}", self.needle(k), name)
+                elif k.kind == "text" and k.name and k.fmt is None:
+                    self.report(f"days_between() needs dates: '{k.name}' is free text; make it a date field "
+                                "(format: date) or use a field that is one", k.name)
+            return _NUMBER
         return UNKNOWN
 
     def table_call(self, name: str, args: list[nodes.Expr], kinds: list[Kind]) -> Kind:
@@ -536,15 +545,27 @@ class _Typer:
                 return UNKNOWN
             col = table.columns[ck.literal]
             picked.append(Kind(col.kind, col.fmt, col.choices, name=f"{table.name}.{ck.literal}"))
-        if name in ("sum_of", "weighted_sum"):
+        if name in ("sum_of", "weighted_sum", "avg_of"):
             for ck in picked:
                 if ck.kind is not None and ck.kind != "number":
-                    self.report(f"{name}() adds numbers, but the column {_shown(ck)} is {_describe(ck)}",
+                    self.report(f"{name}() {'averages' if name == 'avg_of' else 'adds'} numbers, but the column {_shown(ck)} is {_describe(ck)}",
                                 self.needle(Kind(None, literal=ck.name.rsplit('.', 1)[1], has_literal=True)), name)
             return _NUMBER
         if name == "count":
             if picked and len(kinds) > 2:
                 self.equality("eq", picked[0], kinds[2])
+            return _NUMBER
+        if name == "count_if":
+            op = kinds[2] if len(kinds) > 2 else UNKNOWN
+            ops = ("==", "!=", "<", "<=", ">", ">=")
+            if not (op.has_literal and op.literal in ops):
+                self.report(f"count_if() takes the comparison as quoted text, one of {', '.join(ops)}: "
+                            f"e.g. count_if({table.name or 'TABLE'}, 'score', '<', 60)", self.needle(op), name)
+            elif picked and len(kinds) > 3:
+                if op.literal in ("==", "!="):
+                    self.equality("eq" if op.literal == "==" else "ne", picked[0], kinds[3])
+                else:
+                    self.order(picked[0], kinds[3])
             return _NUMBER
         return Kind("list", item=picked[0] if picked else UNKNOWN)
 

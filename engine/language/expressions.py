@@ -299,6 +299,47 @@ def _weighted_sum(table: Any, value: Any, weight: Any) -> Any:
     return total
 
 
+def _avg_of(table: Any, name: Any) -> Any:
+    """``avg_of(table, "col")``: the average of the column's numbers; empty cells are skipped,
+    and a column with no number gives none."""
+    values = [_number("avg_of", v) for row in _rows("avg_of", table) if (v := row.get(name)) is not None]
+    return _check_int(sum(values)) / len(values) if values else None
+
+
+#: The comparisons ``count_if`` takes, written as in expressions.
+COUNT_IF_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _count_if(table: Any, name: Any, op: Any, value: Any) -> int:
+    """``count_if(table, "score", "<", 60)``: how many rows hold a value in that column that
+    compares so with ``value``; empty cells never count."""
+    compare = COUNT_IF_OPS.get(op) if isinstance(op, str) else None
+    if compare is None:
+        raise _error(f"count_if() compares with one of {', '.join(COUNT_IF_OPS)}, got {_short(op)}")
+    total = 0
+    for row in _rows("count_if", table):
+        cell = row.get(name)
+        if cell is None:
+            continue
+        try:
+            total += bool(compare(cell, value))
+        except TypeError:
+            raise _error(f"count_if() cannot compare {_short(cell)} with {_short(value)}") from None
+    return total
+
+
+def _days_between(first: Any, second: Any) -> int | None:
+    """``days_between(a, b)``: whole days from date ``a`` to date ``b`` (negative when ``b``
+    comes first); none when either is missing. Date-times count by their dates."""
+    a, b = _date(first), _date(second)
+    if a is None or b is None:
+        return None
+    return (b - a).days
+
+
 # --- local time: dates as people in the calendar's zone see them -----------------------
 # These read the procedure's calendar from the scope (``__calendar__``: anything with a
 # ``timezone`` and ``is_working_day(date)``), so "today" at 07:30 in Beijing is the
@@ -412,6 +453,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "column": (_column, 2, 2),
     "sum_of": (_sum_of, 2, 2),
     "weighted_sum": (_weighted_sum, 3, 3),
+    "avg_of": (_avg_of, 2, 2),
+    "count_if": (_count_if, 4, 4),
+    "days_between": (_days_between, 2, 2),
     "today": (_today, 0, 0),
     "local_date": (_local_date, 1, 1),
     "month_start": (_month_start, 1, 1),

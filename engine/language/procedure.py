@@ -13,7 +13,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -69,9 +69,9 @@ COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 ACTION_KEYS = {"transfer", "return_to", "resume", "recall", "cc", "cc_add"}
 RESUME_CHOICES = ("again", "here", "choose")
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline", "separate_from", *ACTION_KEYS},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from", "hide", "edit", *ACTION_KEYS},
     "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction",
-                 *APPROVAL_PARTY_KEYS, *ACTION_KEYS},
+                 "hide", "edit", *APPROVAL_PARTY_KEYS, *ACTION_KEYS},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -199,6 +199,10 @@ class Step:
     # ``reapprove``: a correction of a value this approval's signature covered opens the
     # approval again, so the approver signs the corrected record.
     on_correction: str | None = None
+    # What the step's page shows of earlier data (read-only by default): ``hide`` lists
+    # ``STEP.FIELD``s it does not show; ``edit`` those its actor may change (as corrections).
+    hide: tuple[str, ...] = ()
+    edit: tuple[str, ...] = ()
     # A multi-party approval: who approves and how their decisions combine.
     approvers: Approvers | None = None
     # Task actions (engine.runtime.actions). 转交 to another holder of the role:
@@ -449,6 +453,8 @@ class ProcedureChecker:
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
         self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
+        # (step, "hide" or "edit", the STEP.FIELDs listed, where)
+        self.field_refs: list[tuple[str, str, tuple[str, ...], YamlPath]] = []
         # Approvers read from the record: (step, STEP.FIELD, path, "user" or "text").
         self.party_fields: list[tuple[str, str, YamlPath, str]] = []
 
@@ -875,6 +881,12 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
                     t for i, x in enumerate(sep)
                     if (t := c.ref(x, ["start", *step_ids], (*path, "separate_from", i), "step")))
         kw.update(_parse_actions(c, sid, node, roles, step_ids, path))
+        for key in ("hide", "edit"):
+            if key in node:
+                refs = _field_refs(c, node[key], (*path, key), key)
+                if refs is not None:
+                    kw[key] = refs
+                    c.field_refs.append((sid, key, refs, (*path, key)))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:
@@ -927,6 +939,63 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
     return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
 
 
+def _field_refs(c: ProcedureChecker, node: Any, path: YamlPath, key: str) -> tuple[str, ...] | None:
+    """``hide:``/``edit:``: a list of ``STEP.FIELD`` texts (checked against the graph later)."""
+    items = [node] if isinstance(node, str) else node
+    if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
+        what = "not shown on this step's page" if key == "hide" else "this step's actor may change"
+        c.err(path, f"'{key}' lists fields of earlier steps {what}, as STEP.FIELD, "
+                    f"e.g. [{'evaluate.note' if key == 'hide' else 'evaluate.verdict'}]")
+        return None
+    return tuple(items)
+
+
+def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
+                      before: Callable[[str], set[str]]) -> None:
+    """Each ``hide``/``edit`` entry names a top-level field of a step that can come before
+    (``start.FIELD`` for the start form); ``edit`` only fields a person entered (not
+    computed, not tables, files or groups)."""
+    for sid, key, refs, path in c.field_refs:
+        earlier = ["start"] * bool(start_form) + sorted(before(sid) - {sid})
+        for i, ref in enumerate(refs):
+            where = (*path, i) if isinstance(c.src.data, dict) and isinstance(
+                ((c.src.data.get("steps") or {}).get(sid) or {}).get(key), list) else path
+            root, _dot, name = ref.partition(".")
+            if not name:
+                c.err(where, f"'{key}: {ref}': name a field of an earlier step as STEP.FIELD, e.g. "
+                             f"{(earlier or ['inspect'])[-1]}.FIELD")
+                continue
+            if root not in earlier:
+                hint = suggest(root, earlier)
+                fix = f"did you mean '{hint}'?" if hint else (
+                    f"steps before '{sid}': {', '.join(earlier)}" if earlier else "no step comes before it")
+                known = root in steps or root == "start"
+                what = f"step '{root}' does not come before '{sid}'" if known else f"unknown step '{root}'"
+                c.err(where, f"'{key}: {ref}': {what}; {fix}")
+                continue
+            form = c.forms.get((start_form if root == "start" else steps[root].form) or "")
+            fields = {f: info for f, info in (form.fields.items() if form else ()) if "." not in f}
+            extra = list(APPROVAL_FIELDS) if root != "start" and steps[root].type == "approval" and key == "hide" else []
+            if name not in fields and name not in extra:
+                names = sorted([*fields, *extra])
+                hint = suggest(name, names)
+                fix = f"did you mean '{root}.{hint}'?" if hint else f"fields of '{root}': {', '.join(names) or 'none'}"
+                c.err(where, f"'{key}: {ref}': '{root}' has no field '{name}'; {fix}")
+                continue
+            if key == "edit":
+                info = fields.get(name)
+                if info is None:
+                    c.err(where, f"'edit: {ref}': an approval's decision is changed by approving again, not edited")
+                elif info.compute is not None:
+                    c.err(where, f"'edit: {ref}': '{name}' is computed (x-compute: {info.compute}); "
+                                 "list the fields it is computed from instead")
+                elif info.widget in ("table", "file", "signature", "group"):
+                    c.err(where, f"'edit: {ref}': a {info.widget} cannot be edited from another step; "
+                                 "list single values (text, numbers, dates, choices)")
+        both = set(refs) & set(next((r for s_, k, r, _p in c.field_refs if s_ == sid and k != key), ()))
+        if key == "edit" and both:
+            c.err(path, f"{', '.join(sorted(both))}: listed under both 'hide' and 'edit'; a field this "
+                        "step changes must be shown")
 _FIELD_REF = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
 
 
@@ -1342,6 +1411,8 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
         return cache[sid]
 
     kinds = procedure_kinds(c.forms, steps, start_form)
+    _check_computed_refs(c, steps, start_form, base, own_fields, before, kinds)
+    _check_field_refs(c, steps, start_form, before)
     for sid, expr, path, when in c.exprs:
         visible = before(sid) | ({sid} if when == "next" else set())
         known = set(base)
@@ -1390,6 +1461,44 @@ def _check_party_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_fo
             c.problems.append(Problem(c.src.file, line, col, (
                 f"'{name}' is not a text field, so it names no department; use a text field holding the "
                 "department's id or name")))
+
+
+def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
+                         base: set[str], own_fields: Mapping[str, list[str]],
+                         before: Callable[[str], set[str]], kinds: Mapping[str, Kind]) -> None:
+    """A form's computed fields (``x-compute``) that read earlier steps' fields: each such
+    name must be recorded by a step that can come before every step using the form."""
+    users: list[tuple[str, str | None, YamlPath]] = [("start", start_form, ("start", "form"))]
+    users += [(s.id, s.form, ("steps", s.id, "form")) for s in steps.values()]
+    for sid, form_id, path in users:
+        form = c.forms.get(form_id) if form_id else None
+        if form is None or not form.external_names:
+            continue
+        known = set(base) if sid != "start" else set(INSTANCE_FIELDS)
+        if sid != "start":
+            for v in before(sid):
+                known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
+        own = {k.split(".", 1)[1]: replace(v, name=k.split(".", 1)[1])
+               for k, v in form_kinds(form.schema, "_").items()}
+        hidden = set(steps[sid].hide) if sid in steps else set()
+        for comp in form.computed:
+            if not comp.external:
+                continue
+            for name in sorted(comp.external):
+                shown = next((h for h in hidden if name == h or name.startswith(h + ".")), None)
+                if shown:
+                    c.err(path, f"form '{form_id}' computes '{comp.name}' from '{shown}', which step '{sid}' "
+                                "hides: the computed value would show it; remove it from 'hide' or from the "
+                                "expression")
+            problems = check_names(compile_expr(" + ".join(sorted(comp.external))), known)
+            for name, message in problems:
+                c.err(path, f"form '{form_id}' computes '{comp.name}' from '{name}', which is not "
+                            f"recorded before step '{sid}': {message}")
+            if problems:
+                continue
+            _result, typos = result_kind(comp.expr.source, {**kinds, **own})
+            for _offset, message in typos:
+                c.err(path, f"form '{form_id}', computed field '{comp.name}': {message}")
 
 
 def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_form: str | None) -> dict[str, Kind]:

@@ -79,7 +79,8 @@ def _properties(doc: CommentedMap) -> CommentedMap:
 
 def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: str | None = None,
                  minimum: float | None = None, maximum: float | None = None,
-                 visible_if: str | None = None, columns: Sequence[Mapping[str, Any]] = ()) -> CommentedMap:
+                 visible_if: str | None = None, columns: Sequence[Mapping[str, Any]] = (),
+                 compute: str | None = None) -> CommentedMap:
     """The schema of one field as the form builder describes it.
 
     ``type`` is one of ``FIELD_TYPES``; ``table`` makes a repeating table whose ``columns``
@@ -133,6 +134,11 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
         node["x-limits"] = limits
     if visible_if:
         node["x-visible-if"] = visible_if
+    if compute:
+        if type == "table":
+            raise EditError("a table is entered, not computed; compute its total into a number field, "
+                            "e.g. sum_of(TABLE, 'COLUMN')")
+        node["x-compute"] = compute
     return node
 
 
@@ -182,9 +188,9 @@ _UNSET: Any = object()
 
 def update_field(text: str, name: str, *, title: str | None = None, required: bool | None = None,
                  unit: Any = _UNSET, minimum: Any = _UNSET, maximum: Any = _UNSET,
-                 options: Any = _UNSET, visible_if: Any = _UNSET) -> str:
+                 options: Any = _UNSET, visible_if: Any = _UNSET, compute: Any = _UNSET) -> str:
     """Change some properties of an existing field; only the keys passed are touched
-    (``None`` removes unit, a limit, the options or the condition)."""
+    (``None`` removes unit, a limit, the options, the condition or the computation)."""
     doc = _load(text)
     props = _properties(doc)
     if name not in props:
@@ -211,6 +217,8 @@ def update_field(text: str, name: str, *, title: str | None = None, required: bo
             put("enum", _flow(list(options)) if options else None)
     if visible_if is not _UNSET:
         put("x-visible-if", visible_if)
+    if compute is not _UNSET:
+        put("x-compute", compute)
     if minimum is not _UNSET or maximum is not _UNSET:
         old = node.get("x-limits") or {}
         low = old.get("min") if minimum is _UNSET else minimum

@@ -54,6 +54,11 @@ class CompleteTask:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,11 @@ class Approve:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,11 @@ class Reject:
     data: dict[str, Any] = field(default_factory=dict)
     signature: Signature | None = None
     locale: str = "zh"
+    # ``edit:`` of the step: STEP.FIELD -> new value, changed as corrections with this reason
+    # (and this signature, meaning 更正, where a signature covers the value).
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    edit_reason: str = ""
+    edit_signature: Signature | None = None
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,37 @@ class Runtime:
         self._refresh_timer(w)
         return w.s, w.events
 
+    def computed(self, state: Mapping[str, Any], task_id: str, actor: Actor, data: Mapping[str, Any] | None,
+                 now: datetime) -> dict[str, Any]:
+        """The values the computed fields (``x-compute``) of the task's form would get if
+        ``actor`` submitted ``data`` now: the same computation as a submission, for the form's
+        live totals. Refused like a submission (``NotPermitted``, ``TaskClosed``...) when the
+        actor may not act on the task; nothing is changed."""
+        w = _Work(upgrade(state), now, actor)
+        _task, step = self._actionable(w, task_id, actor, None)
+        form = self.procedure.forms.get(step.form) if step.form else None
+        if form is None or not form.computed:
+            return {}
+        values = form.compute(dict(data or {}), self._context(w))
+        return {c.name: values.get(c.name) for c in form.computed}
+
+    def start_computed(self, actor: Actor, data: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
+        """As ``computed``, for the start form of someone who may start the procedure."""
+        proc = self.procedure
+        if not access.may_start(proc, actor):
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+                                  roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
+        form = proc.forms.get(proc.start_form) if proc.start_form else None
+        if form is None or not form.computed:
+            return {}
+        values = form.compute(dict(data or {}), self._start_context(actor, "instance", now))
+        return {c.name: values.get(c.name) for c in form.computed}
+
+    def _start_context(self, actor: Actor, instance_id: str, now: datetime) -> dict[str, Any]:
+        return {"instance": {"id": instance_id, "started_at": iso(now), "started_by": actor.user,
+                             "procedure": self.procedure.id},
+                "__now__": now, "__calendar__": self._calendar(None)}
+
     # -- commands ---------------------------------------------------------------------
 
     def _start(self, cmd: Start, now: datetime, org: OrgChart) -> tuple[InstanceState, list[Event]]:
@@ -174,7 +205,8 @@ class Runtime:
         if not access.may_start(proc, cmd.actor):
             raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
                                   roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
-        data = self._check_form(proc.start_form, cmd.data, cmd.locale) if proc.start_form else dict(cmd.data or {})
+        context = self._start_context(cmd.actor, cmd.instance_id or "instance", now)
+        data = self._check_form(proc.start_form, cmd.data, cmd.locale, context) if proc.start_form else dict(cmd.data or {})
         state = new_state(cmd.instance_id or "instance", proc.id, iso(now), cmd.actor.user, cmd.origin)
         w = _Work(state, now, cmd.actor, org)
         w.start_due = cmd.due_at
@@ -191,7 +223,8 @@ class Runtime:
 
     def _complete(self, w: _Work, cmd: CompleteTask) -> None:
         task, step = self._actionable(w, cmd.task_id, cmd.actor, "task")
-        data = self._check_form(step.form, cmd.data, cmd.locale)
+        self._apply_edits(w, step, cmd)
+        data = self._check_form(step.form, cmd.data, cmd.locale, self._context(w))
         sig = self._check_signature(w, step, cmd.signature)
         self._finish_task(w, task, step, data, sig, "task:completed")
         self._leave(w, step)
@@ -208,7 +241,8 @@ class Runtime:
                 "a rejection needs a comment saying what must change",
                 errors=[{"field": "comment", "message": "驳回时必须填写意见" if cmd.locale == "zh" else "Write why you reject"}],
             )
-        extra = self._check_form(step.form, cmd.data, cmd.locale) if step.form else {}
+        self._apply_edits(w, step, cmd)
+        extra = self._check_form(step.form, cmd.data, cmd.locale, self._context(w)) if step.form else {}
         sig = self._check_signature(w, step, cmd.signature)
         if sig and not approve:
             sig["meaning"] += signing.REJECTED  # a rejection never reads as the approval
@@ -300,10 +334,45 @@ class Runtime:
             allowed = access.correction_roles(self.procedure, cmd.step)
             raise NotPermitted(_("corrections to '{step}' are made by {roles}", step=cmd.step,
                                   roles=", ".join(sorted(allowed))))
+        self._record_correction(w, cmd.step, cmd.field, cmd.value, cmd.reason, cmd.signature, cmd.locale)
+
+    def _apply_edits(self, w: _Work, step: Step, cmd: CompleteTask | Approve | Reject) -> None:
+        """``edit:`` on a step: its actor changes named fields of earlier steps while doing
+        the task. Each changed value is a correction (old and new value, who, when, the
+        reason), under the correction's signature rules; unchanged values are ignored."""
+        if not cmd.edits:
+            return
+        changed = []
+        for ref, value in cmd.edits.items():
+            if ref not in step.edit:
+                raise NotPermitted(_("step '{title}' may not change '{field}'; it may change: {fields}",
+                                     title=step.title, field=ref, fields=", ".join(step.edit) or _("nothing")))
+            sid, _dot, name = ref.partition(".")
+            if w.s["data"].get(sid, {}).get(name) != value:
+                changed.append((sid, name, value))
+        if changed and not (cmd.edit_reason or "").strip():
+            raise FormInvalid(_("say why the earlier values are changed"),
+                              errors=[{"field": "edit_reason", "message": _("say why the earlier values are changed")}])
+        for sid, name, value in changed:
+            if sid not in w.s["data"]:
+                raise NotFound(f"step '{sid}' has no recorded data to change")
+            try:
+                self._record_correction(w, sid, name, value, cmd.edit_reason, cmd.edit_signature, cmd.locale)
+            except FormInvalid as exc:  # name the field as the step's edit lists it
+                raise FormInvalid(exc.message, errors=[{**e, "field": f"{sid}.{e['field']}"} for e in exc.errors]) from exc
+
+    def _record_correction(self, w: _Work, step_id: str, field: str, value: Any, reason: str,
+                           signature: Signature | None, locale: str) -> None:
+        """The correction itself, once permission is settled (``_correct``, ``_apply_edits``)."""
+        cmd = Correct(w.actor, step_id, field, value, reason, locale, signature)
         form = self.procedure.form_of(cmd.step)
         if form is None or cmd.field not in form.fields or "." in cmd.field:
             known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
             raise FormInvalid(f"'{cmd.field}' is not a field of step '{cmd.step}'", errors=[{"field": cmd.field, "message": f"unknown field; fields: {known}"}])
+        if form.fields[cmd.field].compute is not None:
+            raise FormInvalid(_("'{field}' is computed from other fields; correct the fields it is computed from",
+                                field=cmd.field),
+                              errors=[{"field": cmd.field, "message": _("computed: {expr}", expr=form.fields[cmd.field].compute)}])
         signed_before = signing.covering(w.s, cmd.step)
         if signed_before and cmd.signature is None:
             raise SignatureInvalid(_("'{field}' is covered by the signature of {names}; correcting it needs your "
@@ -317,11 +386,14 @@ class Runtime:
             raise SignatureInvalid(_("a signature must be given by the person who acts"))
         old_data = w.s["data"][cmd.step]
         new_data = {**old_data, cmd.field: cmd.value}
+        if form.computed:
+            ctx = {**self._context(w), cmd.step: new_data}
+            new_data = form.compute(new_data, ctx)
         if self.validate_forms:
             errors = form.validate(new_data, cmd.locale)
             if errors:
                 raise FormInvalid("the corrected value does not fit the form", errors=errors)
-        w.s["data"][cmd.step] = new_data
+        w.s["data"][cmd.step] = {**old_data, cmd.field: cmd.value}
         entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
         corrected: DataCorrected = {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]}
@@ -334,6 +406,24 @@ class Runtime:
             entry["signed_before"] = corrected["signed_before"] = signed_before
         w.s["corrections"] = [*w.s["corrections"], entry]
         w.event("data:corrected", corrected, step=cmd.step)
+        # The computed fields that read the corrected value follow it, each recorded as a
+        # correction of its own (old and new value, same corrector and reason).
+        for comp in form.computed if form.computed else ():
+            before, after = old_data.get(comp.name), new_data.get(comp.name)
+            if before == after:
+                continue
+            current = dict(w.s["data"][cmd.step])
+            if after is None:
+                current.pop(comp.name, None)
+            else:
+                current[comp.name] = after
+            w.s["data"][cmd.step] = current
+            reason = _("recomputed after correcting '{field}': {reason}", field=cmd.field, reason=entry["reason"])
+            w.s["corrections"] = [*w.s["corrections"], {"step": cmd.step, "field": comp.name, "old": before,
+                                                         "new": after, "by": cmd.actor.user, "at": w.at,
+                                                         "reason": reason}]
+            w.event("data:corrected", {"field": comp.name, "old": before, "new": after, "reason": reason},
+                    step=cmd.step)
         self._reopen_approvals(w, signed_before)
 
     def _reopen_approvals(self, w: _Work, signed_before: list[str]) -> None:
@@ -451,13 +541,17 @@ class Runtime:
         access.check_separation(w.s, self.procedure, task, actor)
         return task, step
 
-    def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str) -> dict[str, Any]:
+    def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str,
+                    context: Mapping[str, Any] | None = None) -> dict[str, Any]:
         data = dict(data or {})
         if not form_id:
             if data:
                 raise FormInvalid("this step has no form; send no data", errors=[{"field": k, "message": "未知字段" if locale == "zh" else "unknown field"} for k in data])
             return {}
         form = self.procedure.forms[form_id]
+        # Computed fields (x-compute) are the server's: whatever the client sent for them is
+        # replaced by the value worked out from the rest of the data, before validation.
+        data = form.compute(data, context)
         if not self.validate_forms:
             return data
         errors, cleaned = form.check(data, locale)

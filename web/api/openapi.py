@@ -262,8 +262,30 @@ SCHEMAS: dict[str, Any] = {
     }, ["id", "instance", "procedure", "step", "title", "role", "kind", "due_at", "assignee",
         "signature", "form"]),
     "TaskList": _obj({"items": {"type": "array", "items": _ref("Task")}}, ["items"]),
+    "TaskView": _obj({
+        "id": {"type": "string", "pattern": TASK_ID}, "instance": STR, "procedure": STR, "step": STR,
+        "title": STR, "kind": STR, "status": STR, "closed": {"type": "boolean"}, "rev": INT,
+        "signature": NSTR, "form": {"oneOf": [{"type": "null"}, JSON_SCHEMA]},
+        "data": {**ANY_OBJ, "description": "what the form starts with (a draft, or the data of an earlier pass)"},
+        "earlier": {"type": "array", "items": _obj({"step": STR, "title": STR, "data": ANY_OBJ,
+                                                    "corrections": ANY_OBJ}),
+                    "description": "earlier steps' data as this step shows it: without the fields its 'hide' lists"},
+        "editable": {"type": "array", "items": _obj({"field": STR, "title": STR, "value": {},
+                                                     "schema": ANY_OBJ, "signed": {"type": "boolean"}}),
+                     "description": "earlier values the step's 'edit' lets the caller change (send them in 'edits')"},
+    }, ["id", "instance", "step", "kind", "status", "closed", "form", "earlier", "editable"]),
+    "ComputeRequest": _obj({
+        "data": {**ANY_OBJ, "description": "the form's values as typed so far"},
+    }, extra=False),
+    "ComputeResult": _obj({
+        "values": {**ANY_OBJ, "description": "computed field -> the value a submission of this data would record "
+                                             "(null when it cannot be computed yet)"},
+    }, ["values"]),
     "CompleteRequest": _obj({
         "data": {**ANY_OBJ, "description": "form values; approvals: {decision: approve|reject, comment, password}"},
+        "edits": {**ANY_OBJ, "description": "STEP.FIELD -> new value, for the earlier fields the step's 'edit' "
+                                            "lists; each change is recorded as a correction"},
+        "edit_reason": {"type": "string", "description": "why the earlier values are changed (required with a change)"},
         "expected_rev": {"type": ["integer", "null"], "description": "the rev you loaded; 409 if it changed"},
         "password": {"type": "string", "writeOnly": True, "description": "signature password (task steps with a signature)"},
     }, extra=False),
@@ -335,7 +357,7 @@ def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, ta
         op["security"] = []
     if body:
         op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest",
-                                                      "UrgeRequest"),
+                                                      "UrgeRequest", "ComputeRequest"),
                              "content": {JSON: {"schema": _ref(body)}}}
     if params:
         op["parameters"] = params
@@ -423,6 +445,13 @@ def document() -> dict[str, Any]:
             "the tasks", "TaskList", ["400"], tags=["tasks"],
             params=[{"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 200}}])},
+        "/tasks/{task_id}": {"get": _op(
+            "getTask", "A task as its page shows it: form, earlier data (without hidden fields), editable values",
+            "the task", "TaskView", ["403", "404"], tags=["tasks"], params=[TASK])},
+        "/tasks/{task_id}/compute": {"post": _op(
+            "computeTaskForm", "The computed fields of the task's form for the data typed so far",
+            "the computed values", "ComputeResult", ["400", "403", "404", "409", "413", "422"], tags=["tasks"],
+            body="ComputeRequest", params=[TASK])},
         "/tasks/{task_id}/complete": {"post": _op(
             "completeTask", "Complete a task, or approve/reject an approval", "the instance",
             "Instance", [*WRITE, "422"], tags=["tasks"], body="CompleteRequest", params=[TASK])},
@@ -497,9 +526,10 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer", "bearerFormat": "itsdangerous signed token",
                 "description": "from POST /api/v1/auth/token; valid for auth.token_hours (default 8)"}},
-            "schemas": {name: (_without_nul(schema) if name.endswith("Request") else schema)
-                        for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS,
-                                                     **TASK_ACTION_SCHEMAS}.items()},
+            "schemas": {**{name: (_without_nul(schema) if name.endswith("Request") else schema)
+                           for name, schema in {**SCHEMAS, **NOTIFICATION_SCHEMAS, **ORG_SCHEMAS,
+                                                **TASK_ACTION_SCHEMAS}.items()},
+                        "FreeValue": FREE_VALUE},
         },
     }
 
@@ -519,7 +549,16 @@ def _without_nul(schema: Any) -> Any:
     types = out.get("type")
     if types == "string" or (isinstance(types, list) and "string" in types):
         out.setdefault("pattern", NO_NUL)
-    if out.get("additionalProperties") is True:  # free data: its strings and keys, too
-        out["additionalProperties"] = {"not": {"type": "string", "pattern": "\u0000"}}
+    if out.get("additionalProperties") is True:  # free data: its strings and keys, at any depth
+        out["additionalProperties"] = _ref("FreeValue")
         out["propertyNames"] = {"pattern": NO_NUL}
     return out
+
+
+#: Any JSON value without NUL in its texts and keys, at any depth (form data is free JSON).
+FREE_VALUE: dict[str, Any] = {"anyOf": [
+    {"type": ["number", "boolean", "null"]},
+    {"type": "string", "pattern": NO_NUL},
+    {"type": "array", "items": _ref("FreeValue")},
+    {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": _ref("FreeValue")},
+]}

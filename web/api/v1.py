@@ -317,7 +317,7 @@ def procedure(procedure_id: str):
     form = proc.forms.get(proc.start_form) if proc.start_form else None
     out.update(
         start_step=proc.start_step,
-        start_form={"id": form.id, "title": form.title, "schema": form.schema} if form else None,
+        start_form={"id": form.id, "title": form.title, "schema": form.client_schema} if form else None,
         steps=[_step(proc, s) for s in proc.steps.values()],
     )
     return jsonify(out)
@@ -449,7 +449,7 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
     """
     form = proc.forms.get(step.form) if step.form else None
     if step.type != "approval":
-        return form.schema if form else None
+        return form.client_schema if form else None
     props: dict[str, Any] = {
         "decision": {"type": "string", "enum": ["approve", "reject"], "title": APPROVAL_TITLES["decision"]},
         "comment": {"type": "string", "title": APPROVAL_TITLES["comment"],
@@ -462,8 +462,8 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
                              "x-widget": "password"}
         required.append("password")
     if form is not None:
-        props.update(form.schema.get("properties", {}))
-        required += [r for r in form.schema.get("required", []) if r not in required]
+        props.update(form.client_schema.get("properties", {}))
+        required += [r for r in form.client_schema.get("required", []) if r not in required]
     return {"type": "object", "title": step.title, "properties": props, "required": required,
             "additionalProperties": False}
 
@@ -483,12 +483,38 @@ def list_tasks():
     return jsonify(items=items)
 
 
+@bp.get("/tasks/<task_id>")
+def task(task_id: str):
+    """One open task as its page shows it: the form to fill, the earlier steps' data (without
+    what the step's ``hide:`` lists) and the earlier values its ``edit:`` lets the caller change."""
+    page = tasks.task_page(services(), _reader(), task_id)
+    return jsonify(
+        id=task_id, instance=page.inst["id"], procedure=page.procedure.id, step=page.step.id,
+        title=page.step.title, kind=page.task["kind"], status=page.task["status"],
+        closed=page.closed, rev=page.inst["rev"], signature=page.step.signature,
+        form=task_form(page.procedure, page.step), data=page.data,
+        earlier=[{"step": e.step, "title": e.title, "data": e.data, "corrections": e.corrections}
+                 for e in page.earlier],
+        editable=[{"field": e.ref, "title": e.title, "value": e.value, "schema": e.schema,
+                   "signed": e.signed} for e in page.editable],
+    )
+
+
+@bp.post("/tasks/<task_id>/compute")
+def compute(task_id: str):
+    """The computed fields (x-compute) of the task's form for ``data`` as typed so far."""
+    body = _body({"data"})
+    return jsonify(values=tasks.compute(services(), _reader(), task_id, _object(body, "data")))
+
+
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
-    body = _body({"data", "expected_rev", "password"})
+    body = _body({"data", "expected_rev", "password", "edits", "edit_reason"})
     return jsonify(_answer(tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
                                         password=_string(body, "password"), expected_rev=_rev(body),
-                                        locale=_locale(), answer_for=_reader())))
+                                        locale=_locale(), answer_for=_reader(),
+                                        edits=_object(body, "edits"),
+                                        edit_reason=_string(body, "edit_reason") or "")))
 
 
 @bp.post("/tasks/<task_id>/claim")

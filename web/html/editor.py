@@ -231,7 +231,8 @@ def form_builder(pid: str, fid: str):
             fields.append({"name": name, "title": sub.get("title", name), "type": fr.widget_of(sub),
                            "required": name in req, "unit": sub.get("x-unit", ""),
                            "limits": (lim.get("min"), lim.get("max")) if lim else None,
-                           "options": sub.get("enum") or [], "visible_if": sub.get("x-visible-if", "")})
+                           "options": sub.get("enum") or [], "visible_if": sub.get("x-visible-if", ""),
+                           "compute": sub.get("x-compute", "")})
     preview = fr.field_tree(form.schema, {}) if form else []
     return render_template("editor/form_builder.html", pid=pid, fid=fid, form=form, fields=fields, text=draft.text,
                            preview=preview, types=FIELD_TYPES, row=draft.version)
@@ -246,7 +247,8 @@ def form_add_field(pid: str, fid: str):
         spec = {"type": f.get("type", "string"), "title": f.get("title", "").strip() or f.get("name", ""),
                 "options": _options(f.get("options", "")),
                 "unit": f.get("unit", "").strip() or None, "minimum": _number("min"), "maximum": _number("max"),
-                "visible_if": f.get("visible_if", "").strip() or None, "columns": _columns(f.get("columns", ""))}
+                "visible_if": f.get("visible_if", "").strip() or None, "columns": _columns(f.get("columns", "")),
+                "compute": f.get("compute", "").strip() or None}
     except EditError as exc:
         flash(exc.message, "error")
         return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
@@ -271,6 +273,8 @@ def form_field_action(pid: str, fid: str, name: str, action: str):
             changes = {"title": f.get("title", ""), "required": bool(f.get("required")),
                        "unit": f.get("unit", "").strip() or None, "minimum": _number("min"),
                        "maximum": _number("max"), "visible_if": f.get("visible_if", "").strip() or None}
+            if "compute" in f:
+                changes["compute"] = f["compute"].strip() or None
             if "options" in f:
                 changes["options"] = _options(f["options"])
         except EditError as exc:

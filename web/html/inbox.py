@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -128,8 +129,9 @@ def start(procedure_id: str):
                 return redirect(url_for("instances.show", instance_id=state["id"]))
     fields = fr.field_tree(form.schema, data, fr.Messages.of(errors),
                            attachment=_attachment_info) if form else []
-    return render_template("start.html", procedure=proc, form=form, fields=fields,
-                           errors=errors), status
+    return render_template("start.html", procedure=proc, form=form, fields=fields, errors=errors,
+                           compute_url=url_for("inbox.compute_start", procedure_id=procedure_id)
+                           if form is not None and form.computed else None), status
 
 
 # --------------------------------------------------------------------------- task page
@@ -155,6 +157,8 @@ def task(task_id: str):
     if request.method == "POST":
         action = request.form.get("action", "submit")
         comment = request.form.get("comment", "")
+        edit_reason = request.form.get("edit_reason", "")
+        editing = _posted_edits(page.editable)
         notice = None
         new, refused, busy = _store_files(user.username, form)
         data = fr.parse_submission(form.schema, request.form, new) if form else {}
@@ -176,7 +180,8 @@ def task(task_id: str):
                              decision=("reject" if action == "reject" else "approve")
                              if page.task["kind"] == "approval" else None,
                              comment=comment, password=request.form.get("password") or None,
-                             expected_rev=request.form.get("rev", type=int), locale=get_locale())
+                             expected_rev=request.form.get("rev", type=int), locale=get_locale(),
+                             edits=_posted_edits(page.editable), edit_reason=edit_reason)
             except FormInvalid as exc:
                 errors, status = list(exc.errors) or [{"field": "", "message": exc.message}], status_of(exc)
             except SignatureInvalid as exc:
@@ -192,16 +197,66 @@ def task(task_id: str):
     fields = fr.field_tree(form.schema, data, fr.Messages.of(errors, flags),
                            attachment=_attachment_info) if form else []
     general = [e for e in errors if e.get("field") in ("", "comment", "password") or not form]
+    edits = [{"ref": e.ref, "title": e.title, "signed": e.signed,
+              "nodes": fr.field_tree({"properties": {e.field: e.schema}},
+                                     {e.field: editing.get(e.ref, e.value)} if request.method == "POST"
+                                     else {e.field: e.value},
+                                     fr.Messages.of([{**x, "field": e.field} for x in errors
+                                                     if x.get("field") == e.ref]),
+                                     prefix=f"{EDIT_PREFIX}.{e.step}")}
+             for e in page.editable]
     earlier = [{"step": e.step, "title": e.title,
                 "nodes": fr.view_tree(e.form, e.data, corrections=e.corrections, step=e.step)}
                for e in page.earlier]
     return render_template(
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
-        notice=notice, comment=comment, users=page.users, task_id=task_id,
+        notice=notice, comment=comment, users=page.users, task_id=task_id, edits=edits,
         party=page.party, may_add_approver=page.may_add_approver, returned=page.returned,
         offers=task_actions.task_offers(services(), user.username, task_id),
+        edit_reason=edit_reason if request.method == "POST" else "",
+        needs_password=bool(step.signature) or any(e.signed for e in page.editable),
+        compute_url=url_for("inbox.compute", task_id=task_id) if form is not None and form.computed else None,
     ), status, retry
+
+
+EDIT_PREFIX = "e"
+
+
+def _posted_edits(editable: list[tasks.Editable]) -> dict:
+    """The values posted for the earlier fields this step may change (inputs ``e.STEP.FIELD``);
+    an input left empty clears the value."""
+    out = {}
+    for e in editable:
+        name = f"{EDIT_PREFIX}.{e.ref}"
+        if name not in request.form:
+            continue
+        parsed = fr.parse_submission({"properties": {e.field: e.schema}}, request.form,
+                                     prefix=f"{EDIT_PREFIX}.{e.step}")
+        out[e.ref] = parsed.get(e.field)
+    return out
+
+
+@bp.post("/tasks/<task_id>/compute")
+@login_required
+def compute(task_id: str):
+    """The computed fields of the task's form for what is typed so far (the page's live
+    totals): the form as posted in, ``{values, text}`` out, computed by the server's code."""
+    form = tasks.task_form(services(), _reader(), task_id)
+    data = fr.parse_submission(form.schema, request.form) if form is not None else {}
+    values = tasks.compute(services(), _reader(), task_id, data)
+    return jsonify(values=values, text=fr.computed_text(form, values) if form is not None else {})
+
+
+@bp.post("/start/<procedure_id>/compute")
+@login_required
+def compute_start(procedure_id: str):
+    """As ``compute``, for the start form."""
+    proc = instances.startable(services(), current_user().username, procedure_id)
+    form = proc.forms.get(proc.start_form) if proc.start_form else None
+    data = fr.parse_submission(form.schema, request.form) if form is not None else {}
+    values = tasks.compute_start(services(), _reader(), procedure_id, data)
+    return jsonify(values=values, text=fr.computed_text(form, values) if form is not None else {})
 
 
 # --------------------------------------------------------------------------- 加签 (issue 17)

@@ -80,6 +80,33 @@
     if (first) first.focus();
   }
 
+  // Computed fields (x-compute): the server works the values out with the same code as the
+  // submission; this only asks it again, 300 ms after the last keystroke.
+  function computer(form) {
+    var url = form.getAttribute("data-compute-url");
+    if (!url) return function () {};
+    var timer = null, seq = 0;
+    function run() {
+      var body = new FormData(form), mine = ++seq;
+      Array.from(body.keys()).forEach(function (k) {
+        body.getAll(k).forEach(function (v) { if (typeof v !== "string") body.delete(k); });
+      });
+      body.delete("password");
+      fetch(url, {method: "POST", body: body, credentials: "same-origin",
+                  headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (answer) {
+          if (!answer || mine !== seq) return;
+          form.querySelectorAll("[data-computed]").forEach(function (out) {
+            var key = out.getAttribute("data-computed");
+            out.textContent = (answer.text && key in answer.text) ? answer.text[key] : "";
+          });
+        })
+        .catch(function () {});
+    }
+    return function () { clearTimeout(timer); timer = setTimeout(run, 300); };
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     // Handlers that were inline attributes: the Content-Security-Policy runs scripts from
     // the server's files only.
@@ -94,17 +121,20 @@
       document.querySelectorAll("details.earlier[open]").forEach(function (d) { d.open = false; });
     }
     document.querySelectorAll("form.wf-form").forEach(function (form) {
+      var recompute = computer(form);
       form.addEventListener("click", function (ev) {
         var t = ev.target;
         if (t.classList.contains("add-row")) { ev.preventDefault(); addRow(t); refreshVisibility(form); }
-        else if (t.classList.contains("remove-row")) { ev.preventDefault(); t.closest("tr").remove(); refreshVisibility(form); }
+        else if (t.classList.contains("remove-row")) { ev.preventDefault(); t.closest("tr").remove(); refreshVisibility(form); recompute(); }
         else if (t.classList.contains("remove-file")) { ev.preventDefault(); t.closest(".file-item").remove(); }
       });
       form.addEventListener("input", function (ev) {
         if (ev.target.hasAttribute && ev.target.hasAttribute("data-limit-min")) checkLimits(ev.target);
         refreshVisibility(form);
+        recompute();
       });
-      form.addEventListener("change", function () { refreshVisibility(form); });
+      form.addEventListener("change", function () { refreshVisibility(form); recompute(); });
+      if (form.querySelector("[data-computed]")) recompute();
       form.querySelectorAll("[data-limit-min]").forEach(checkLimits);
       refreshVisibility(form);
     });

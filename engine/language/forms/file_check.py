@@ -14,8 +14,9 @@ from jsonschema import Draft202012Validator
 
 from engine.errors import ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
-from engine.language.expr_types import check_types, form_kinds
+from engine.language.expr_types import check_types, form_kinds, result_kind
 from engine.language.expressions import check_names, compile_expr
+from engine.language.forms.computed import Computed, order
 from engine.language.forms.messages import fmt_value
 from engine.language.forms.model import Form
 from engine.language.forms.schema import (
@@ -131,6 +132,7 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
 
     schema = data.get("schema")
     exprs: Expressions = {}
+    computed: dict[str, Computed] = {}
     if "schema" not in data:
         problems.append(
             src.problem((), "missing 'schema'; add `schema:` with `type: object` and `properties`")
@@ -167,13 +169,14 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             usable = False
         checker.walk(schema, ("schema",), in_properties=False)
         checker.fields(schema, ("schema",), exprs)
+        computed = _check_computed(checker, schema)
 
     # `usable` already says so; the types say it again for the checker.
     if not usable or not (
         isinstance(form_id, str) and isinstance(title, str) and isinstance(schema, dict)
     ):
         return None, problems
-    form = Form(form_id, title, description, schema, src.file, exprs)
+    form = Form(form_id, title, description, schema, src.file, exprs, computed)
     return form, problems
 
 
@@ -254,6 +257,14 @@ class _Checker:
                         (*path, key),
                         f"unknown hint '{key}'"
                         + _did_you_mean(key, HINTS, f"; the hints are {', '.join(HINTS)}"),
+                        key=True,
+                    )
+                elif key == "x-compute" and path[-3:-1] != ("schema", "properties"):
+                    self.add(
+                        (*path, key),
+                        "x-compute works on a field of the form's top level (under schema: "
+                        "properties:), not inside a group or a table row; compute a row's values "
+                        "into one top-level field with sum_of(), weighted_sum(), avg_of() or count_if()",
                         key=True,
                     )
                 elif key == "x-visible-if" and not in_properties:
@@ -458,6 +469,90 @@ class _Checker:
             for _offset, message in check_types(text, kinds):
                 self.add(where, f"x-visible-if: {message}")
         return expr
+
+
+_COMPUTE_TYPES = {"number": ("number",), "integer": ("number",), "string": ("text", "date", "datetime"),
+                  "boolean": ("boolean",)}
+
+
+def _kind_text(kind: str) -> str:
+    return {"number": "a number", "text": "text", "boolean": "a yes/no value", "list": "a list",
+            "object": "a group of fields", "date": "a date", "datetime": "a date-time",
+            "duration": "a duration (write days_between(a, b) for a number of days)",
+            "none": "none"}.get(kind, kind)
+
+
+def _check_computed(self: _Checker, schema: Schema) -> dict[str, Computed]:
+    """Compile every top-level ``x-compute``: names (own fields, or dotted names of earlier
+    steps, checked where a procedure uses the form), cycles and the result's type against
+    the field's declared type."""
+    props = schema.get("properties")
+    out: dict[str, Computed] = {}
+    if not isinstance(props, dict):
+        return out
+    fields = _dotted_paths(props, exclude="")
+    kinds = {path[1:]: replace(k, name=path[1:]) for path, k in form_kinds(schema, "").items()}
+    wheres: dict[str, Path] = {}
+    for name, sub in props.items():
+        if not isinstance(sub, dict) or "x-compute" not in sub:
+            continue
+        where = ("schema", "properties", name, "x-compute")
+        text = sub["x-compute"]
+        if not isinstance(text, str) or not text.strip():
+            self.add(where, 'x-compute must be an expression over fields of the form, e.g. '
+                            'sum_of(lines, "amount")')
+            continue
+        t = single_type(sub)
+        if t not in _COMPUTE_TYPES:
+            self.add(where, f"a computed field stores a number, text or yes/no value; give '{name}' "
+                            "`type: number` (or integer, string, boolean)", key=True)
+            continue
+        try:
+            expr = compile_expr(text)
+        except ExpressionError as exc:
+            offset = getattr(exc, "offset", None)
+            at = f" (at character {offset + 1})" if isinstance(offset, int) else ""
+            self.add(where, f"x-compute: {exc.message}{at}")
+            continue
+        reads: set[str] = set()
+        external: set[str] = set()
+        bad = False
+        for ref in sorted(expr.names):
+            root = ref.split(".", 1)[0]
+            if root in props:
+                reads.add(root)
+                for _n, _message in check_names(compile_expr(ref), fields):
+                    self.add(where, f"x-compute: unknown field '{ref}'"
+                                    f"{_did_you_mean(ref, fields, '; the fields here are ' + ', '.join(sorted(fields)))}")
+                    bad = True
+            elif "." in ref:
+                external.add(ref)
+            else:
+                self.add(where, f"x-compute: unknown field '{ref}'"
+                                f"{_did_you_mean(ref, fields, '; the fields here are ' + ', '.join(sorted(fields)))}"
+                                "; an earlier step's field is written STEP.FIELD")
+                bad = True
+        if bad:
+            continue
+        result, problems = result_kind(text, kinds)
+        for _offset, message in problems:
+            self.add(where, f"x-compute: {message}")
+        if not problems and result.kind is not None and result.kind not in _COMPUTE_TYPES[t]:
+            fix = {"number": "number", "text": "string", "boolean": "boolean", "date": "string",
+                   "datetime": "string"}.get(result.kind)
+            hint = f"; make the field `type: {fix}`" if fix else ""
+            self.add(where, f"x-compute gives {_kind_text(result.kind)}, but '{name}' is of type {t}{hint}")
+            continue
+        wheres[name] = where
+        out[name] = Computed(name, expr, t, frozenset(reads), frozenset(external))
+    _ordered, cycle = order(out)
+    if cycle:
+        first = cycle[0]
+        self.add(wheres[first], "x-compute: computed fields read each other in a cycle ("
+                                + " → ".join(cycle) + "); one of them must be entered, not computed")
+        for name in cycle:
+            out.pop(name, None)
+    return out
 
 
 def _dotted_paths(props: Schema, exclude: str) -> set[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.language.forms import computed as _computed
 from engine.language.forms import limits as _limits
 from engine.language.forms import visibility
 from engine.language.forms.schema import (
@@ -42,6 +44,8 @@ class FieldInfo:
     # a group or of a table's rows), as paths from the form's top: ``contacts[].phone``
     # (that cell of every row), ``address.mobile``, ``phones[]`` (every item of a list).
     sensitive_within: tuple[str, ...] = ()
+    # ``x-compute``: the expression the server computes the value from (read-only in forms).
+    compute: str | None = None
 
 
 class Form:
@@ -59,6 +63,7 @@ class Form:
         "_order",
         "_widgets",
         "_limits",
+        "computed",
     )
 
     def __init__(
@@ -69,6 +74,7 @@ class Form:
         schema: Schema,
         source_file: str,
         expressions: visibility.Expressions,
+        computed: Mapping[str, _computed.Computed] | None = None,
     ) -> None:
         self.id = id
         self.title = title
@@ -82,6 +88,8 @@ class Form:
         self._collect(schema, (), True)
         self._vis = visibility.build(schema, expressions)
         self._submissions = SubmissionValidator(schema, self._vis, self._order, self._widgets)
+        #: The computed fields (``x-compute``) in the order they are worked out.
+        self.computed: tuple[_computed.Computed, ...] = tuple(_computed.order(dict(computed or {}))[0])
 
     def __repr__(self) -> str:
         return f"<Form {self.id} ({len(self.fields)} fields) from {self.source_file}>"
@@ -116,6 +124,7 @@ class Form:
                 ):
                     enum = sub["items"].get("enum")
                 vis = sub.get("x-visible-if")
+                comp = sub.get("x-compute") if not spath else None
                 self.fields[dotted] = FieldInfo(
                     path=dotted,
                     type=single_type(sub),
@@ -128,6 +137,7 @@ class Form:
                     sensitive=sub.get("x-sensitive") is True,
                     visible_if=vis if isinstance(vis, str) else None,
                     sensitive_within=tuple(sensitive_below(sub, dotted)),
+                    compute=comp if isinstance(comp, str) else None,
                 )
             if isinstance(sub.get("properties"), dict):
                 self._collect(sub, path, top)
@@ -158,6 +168,39 @@ class Form:
         if self._vis is None or not isinstance(data, dict):
             return data
         return visibility.clean_object(self._vis, data, (), None)
+
+    def compute(self, data: visibility.Data, context: Mapping[str, Any] | None = None) -> visibility.Data:
+        """The submission with its computed fields (``x-compute``) worked out by the server:
+        what the client sent for them is dropped and replaced. ``context`` holds what the
+        expressions may read besides the form (earlier steps' data, ``instance``, the clock).
+        Computed once on the data as sent (a field's ``x-visible-if`` may read a computed
+        value), then again on the data without hidden fields, so hidden values never count."""
+        if not self.computed or not isinstance(data, dict):
+            return data
+        own = frozenset(self.schema.get("properties") or ())
+        first = _computed.compute(list(self.computed), data, context, own)
+        if self._vis is None:
+            return first
+        return _computed.compute(list(self.computed), self.clean(first), context, own)
+
+    @property
+    def client_schema(self) -> Schema:
+        """The schema as clients fill it: computed fields marked ``readOnly`` (the server
+        works them out and ignores what is sent) and never ``required``."""
+        if not self.computed:
+            return self.schema
+        names = {c.name for c in self.computed}
+        props = {k: ({**v, "readOnly": True} if k in names and isinstance(v, dict) else v)
+                 for k, v in (self.schema.get("properties") or {}).items()}
+        out = {**self.schema, "properties": props}
+        if isinstance(self.schema.get("required"), list):
+            out["required"] = [r for r in self.schema["required"] if r not in names]
+        return out
+
+    @property
+    def external_names(self) -> frozenset[str]:
+        """Dotted names of earlier steps' fields that computed fields read."""
+        return frozenset().union(*(c.external for c in self.computed))
 
     def initial(self) -> dict[str, Any]:
         """What a new form shows before anyone types: the ``default`` each field declares

@@ -23,6 +23,7 @@ HINTS = (
     "x-accept",
     "x-max-size",
     "x-meaning",
+    "x-compute",
 )
 
 WIDGETS = (

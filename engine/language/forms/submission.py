@@ -201,7 +201,7 @@ def _declared_properties(schema: Mapping[str, Any]) -> set[str]:
 
 def validation_schema(schema: Schema) -> Schema:
     """The schema actually validated: hints stripped, undeclared properties forbidden and
-    fields with ``x-visible-if`` taken out of ``required`` (their required check is done
+    fields with ``x-visible-if`` or ``x-compute`` taken out of ``required`` (their required check is done
     after visibility is known)."""
     schema = copy.deepcopy(schema)
     _prepare(schema)
@@ -215,7 +215,9 @@ def _prepare(schema: Any) -> None:
         del schema[key]
     props = schema.get("properties")
     if isinstance(props, dict):
-        conditional = {n for n, s in props.items() if isinstance(s, dict) and "x-visible-if" in s}
+        # Computed fields are worked out by the server: never required from the operator.
+        conditional = {n for n, s in props.items()
+                       if isinstance(s, dict) and ("x-visible-if" in s or "x-compute" in s)}
         req = schema.get("required")
         if conditional and isinstance(req, list):
             schema["required"] = [r for r in req if r not in conditional]
