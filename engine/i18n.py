@@ -151,6 +151,7 @@ ZH: dict[str, str] = {
     "yes": "是",
     "Yes": "是",
     "Record number": "流水号",
+    "Correct or cancel": "更正或取消",
     "Sent back from “{step}” by {who}": "被“{step}”退回（{who}）",
     "(no reason given)": "（未填写原因）",
     "Found in": "匹配字段",
