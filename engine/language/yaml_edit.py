@@ -294,9 +294,13 @@ def _steps(doc: CommentedMap) -> CommentedMap:
 def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None = None,
              type: str = "task", within: str | None = None, escalate: str | None = None,
              signature: str | None = None, next: str | Sequence[Mapping[str, str]] | None = None,
-             after: str | None = None) -> str:
+             after: str | None = None, approvers: Sequence[str] = (), mode: str | None = None) -> str:
     """Add a step; with ``after`` it is placed after that step and takes over its ``next``
     (the old step then leads to the new one), so the graph stays connected.
+
+    An approval with ``approvers`` (role ids) is a multi-party approval: ``mode`` is ``all``
+    (会签), ``any`` (或签), ``sequence`` (依次) or ``at_least:N``; ``role`` stays where an
+    approver found nobody goes.
 
     ``next`` is a step id or a list of ``{"if": expr, "goto": step}`` ending with
     ``{"else": step}``.
@@ -310,6 +314,26 @@ def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None
         node["type"] = type
     node["title"] = title
     node["role"] = role
+    if approvers:
+        if type != "approval":
+            raise EditError("approvers belong to an approval step; choose the type 'approval'")
+        seq = CommentedSeq()
+        for r in approvers:
+            item = CommentedMap(role=r)
+            item.fa.set_flow_style()
+            seq.append(item)
+        node["approvers"] = seq
+        if mode and mode.startswith("at_least:"):
+            count = mode.partition(":")[2]
+            if not count.isdigit() or not 1 <= int(count) <= len(approvers):
+                raise EditError(f"'at least' needs a number from 1 to {len(approvers)} (the approvers chosen)")
+            at_least = CommentedMap(at_least=int(count))
+            at_least.fa.set_flow_style()
+            node["mode"] = at_least
+        elif mode in ("all", "any", "sequence"):
+            node["mode"] = mode
+        elif mode:
+            raise EditError(f"unknown approval mode '{mode}'; choose all, any, sequence or at least N")
     if form:
         node["form"] = form
     if signature:

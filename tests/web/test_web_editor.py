@@ -235,6 +235,28 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     assert 'data-status="in_review"' in ap.get(f"/editor/{PID}/versions").text
 
 
+def test_step_editor_adds_a_countersign_with_its_mode(app):
+    """Issue 17: the step form offers several approvers and how their decisions combine."""
+    a = login(app, "author")
+    a.get(f"/editor/{PID}/steps")
+    r = a.post(f"/editor/{PID}/steps", {"id": "joint_review", "title": "联合审核", "type": "approval",
+                                        "role": "qa_supervisor", "approvers": ["qa_supervisor", "quality_manager"],
+                                        "mode": "any", "after": "report"})
+    assert r.status_code == 302
+    assert "Step joint_review added" in a.get(r.headers["Location"]).text
+    text = a.get(f"/editor/{PID}/text").text
+    assert "approvers: [{role: qa_supervisor}, {role: quality_manager}]" in text.replace("\n      - ", "") or \
+        ("- {role: qa_supervisor}" in text and "- {role: quality_manager}" in text), text
+    assert "mode: any" in text
+    page = a.get(f"/editor/{PID}/steps").text
+    assert 'data-step="joint_review"' in page
+    bad = a.post(f"/editor/{PID}/steps", {"id": "too_many", "title": "x", "type": "approval", "role": "qa_supervisor",
+                                          "approvers": ["qa_supervisor"], "mode": "at_least", "at_least": "3",
+                                          "after": "report"})
+    assert bad.status_code == 302
+    assert "&#39;at least&#39; needs a number from 1 to 1" in a.get(bad.headers["Location"]).text
+
+
 def test_zip_round_trip_and_changing_where_a_step_goes(app):
     import io
     import zipfile

@@ -304,7 +304,9 @@ def step_editor(pid: str):
             services(), _me(), pid, sid, title=f.get("title", "").strip() or sid, role=f.get("role", ""),
             form=f.get("form") or None, type=f.get("type", "task"), within=f.get("within", "").strip() or None,
             escalate=f.get("escalate") or None, signature=f.get("signature", "").strip() or None,
-            next=_next_of(f) or None, after=f.get("after") or None))
+            next=_next_of(f) or None, after=f.get("after") or None,
+            approvers=[r for r in f.getlist("approvers") if r],
+            mode=(f"at_least:{f.get('at_least', '').strip()}" if f.get("mode") == "at_least" else f.get("mode")) or None))
         if label:
             flash(_("Step {step} added; saved as draft {version}.", step=sid, version=label), "ok")
         return redirect(url_for("editor.step_editor", pid=pid))
