@@ -27,6 +27,7 @@ from engine.app.masking import (
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
+from engine.language.procedure import PREFILL_ME
 from engine.runtime import signing
 from engine.runtime.approvals import party_tasks
 from engine.runtime.commands import Actor
@@ -177,6 +178,21 @@ class Returned:
     reason: str
 
 
+def prefilled(step: Step, inst: Mapping[str, Any], username: str) -> dict[str, Any]:
+    """What the step declares its form starts with (``prefill``): the person opening it for
+    ``me``, or the value recorded earlier for ``STEP.FIELD`` (skipped while not recorded)."""
+    out: dict[str, Any] = {}
+    for name, source in step.prefill:
+        if source == PREFILL_ME:
+            out[name] = username
+            continue
+        sid, _dot, field_name = source.partition(".")
+        value = (inst["data"].get(sid) or {}).get(field_name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedure) -> Returned | None:
     """The rejection that sent the work back to ``task``'s step: the latest rejected approval
     decided before the task was opened, when the step had been done before it (a rework).
@@ -245,7 +261,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         data = {k: v for k, v in inst["data"][step.id].items() if k in form.schema.get("properties", {})}
         shown |= mask_data(keys, step.id, data, working)[1]
     elif form is not None:
-        data = form.initial()
+        data = {**form.initial(), **prefilled(step, inst, reader.username)}
     earlier = []
     hidden = set(step.hide)
     for sid in dict.fromkeys(["start", *inst["path"]]):

@@ -69,9 +69,10 @@ COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
 ACTION_KEYS = {"transfer", "return_to", "resume", "recall", "cc", "cc_add"}
 RESUME_CHOICES = ("again", "here", "choose")
 STEP_KEYS = {
-    "task": {"role", "form", "next", "signature", "deadline", "separate_from", "hide", "edit", *ACTION_KEYS},
+    "task": {"role", "form", "next", "signature", "deadline", "separate_from", "hide", "edit", "prefill",
+             *ACTION_KEYS},
     "approval": {"role", "form", "next", "on_reject", "signature", "deadline", "separate_from", "on_correction",
-                 "hide", "edit", *APPROVAL_PARTY_KEYS, *ACTION_KEYS},
+                 "hide", "edit", "prefill", *APPROVAL_PARTY_KEYS, *ACTION_KEYS},
     "decision": {"next"},
     "parallel": {"branches", "join"},
     "join": {"next"},
@@ -203,6 +204,9 @@ class Step:
     # ``STEP.FIELD``s it does not show; ``edit`` those its actor may change (as corrections).
     hide: tuple[str, ...] = ()
     edit: tuple[str, ...] = ()
+    # What the step's form starts with besides the declared defaults: (field, source) where
+    # the source is ``me`` (whoever opens the task: the doer) or a ``STEP.FIELD`` recorded earlier.
+    prefill: tuple[tuple[str, str], ...] = ()
     # A multi-party approval: who approves and how their decisions combine.
     approvers: Approvers | None = None
     # Task actions (engine.runtime.actions). 转交 to another holder of the role:
@@ -887,6 +891,8 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
                 if refs is not None:
                     kw[key] = refs
                     c.field_refs.append((sid, key, refs, (*path, key)))
+        if "prefill" in node:
+            kw["prefill"] = _parse_prefill(c, sid, node, (*path, "prefill"))
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:
@@ -937,6 +943,51 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
         else:
             kw["next"] = _parse_next(c, node["next"], (*path, "next"), sid, step_ids)
     return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
+
+
+PREFILL_ME = "me"
+
+
+def _parse_prefill(c: ProcedureChecker, sid: str, node: Mapping[str, Any], path: YamlPath) -> tuple[tuple[str, str], ...]:
+    """``prefill: {FIELD: me | STEP.FIELD}``: fields of the step's own form, filled when the
+    task opens with the person opening it or a value recorded earlier (checked against the
+    graph with ``hide``/``edit``)."""
+    raw = node["prefill"]
+    example = "e.g. {inspector: me, conclusion: inspect.verdict}"
+    if not isinstance(raw, dict) or not raw:
+        c.err(path, f"'prefill' maps fields of this step's form to 'me' (whoever opens the task) or a field "
+                    f"recorded earlier (STEP.FIELD), {example}")
+        return ()
+    form = c.forms.get(node.get("form") or "")
+    if form is None:
+        if "form" not in node:
+            c.err(path, "'prefill' fills the step's form; add 'form:' or remove it")
+        return ()
+    fields = {f: info for f, info in form.fields.items() if "." not in f}
+    out: list[tuple[str, str]] = []
+    for name, source in raw.items():
+        where = (*path, name)
+        if name not in fields:
+            hint = suggest(str(name), sorted(fields))
+            c.err(where, f"form '{form.id}' has no field '{name}' to prefill; "
+                         + (f"did you mean '{hint}'?" if hint else f"its fields: {', '.join(sorted(fields))}"), key=True)
+            continue
+        if fields[name].compute is not None:
+            c.err(where, f"'{name}' is computed (x-compute); it needs no prefill")
+            continue
+        if source == PREFILL_ME:
+            if fields[name].type not in ("string", None):
+                c.err(where, f"'me' fills in a user name, but '{name}' is of type {fields[name].type}; "
+                             "use it on a user field (x-widget: user)")
+                continue
+        elif not isinstance(source, str) or not _FIELD_REF.match(source):
+            c.err(where, f"prefill '{name}' from 'me' (whoever opens the task) or a field recorded earlier as "
+                         f"STEP.FIELD, {example}")
+            continue
+        else:
+            c.field_refs.append((sid, "prefill", (source,), where))  # checked against the graph
+        out.append((str(name), source))
+    return tuple(out)
 
 
 def _field_refs(c: ProcedureChecker, node: Any, path: YamlPath, key: str) -> tuple[str, ...] | None:
@@ -992,7 +1043,7 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
                 elif info.widget in ("table", "file", "signature", "group"):
                     c.err(where, f"'edit: {ref}': a {info.widget} cannot be edited from another step; "
                                  "list single values (text, numbers, dates, choices)")
-        both = set(refs) & set(next((r for s_, k, r, _p in c.field_refs if s_ == sid and k != key), ()))
+        both = set(refs) & set(next((r for s_, k, r, _p in c.field_refs if s_ == sid and k == "hide"), ()))
         if key == "edit" and both:
             c.err(path, f"{', '.join(sorted(both))}: listed under both 'hide' and 'edit'; a field this "
                         "step changes must be shown")

@@ -60,3 +60,22 @@ def test_the_notification_says_it_was_sent_back_and_why(app):
     line = text(last.kind, last.data, "zh")
     assert line.startswith("被退回：") and REASON in line
     assert REASON in text(last.kind, last.data, "en") and text(last.kind, last.data, "en").startswith("Sent back")
+
+
+def test_a_step_starts_with_what_the_procedure_prefills(app, db_url, tmp_path):
+    """Issue 18: 检验人员 starts as the person doing the inspection, and the report's conclusion
+    starts as the conclusion already recorded (both may be changed)."""
+    sessions = app.extensions["services"].database.sessions
+    script = answers(f"{PID}--review-reject")
+    fresh = play(app.extensions["workflow"], sessions, script, upto=1)  # received; the inspection is open
+    inspect = next(t for t in fresh["tasks"].values() if t["status"] == "open")
+    b = Browser(app)
+    b.login("inspector1", PASSWORD)
+    page = b.get(f"/tasks/{fresh['id']}.{inspect['id']}").text
+    assert 'id="f.inspector" name="f.inspector" list="wf-users" value="inspector1"' in page
+    done = play(app.extensions["workflow"], sessions, answers(f"{PID}--review-reject"), upto=3)
+    report = next(t for t in done["tasks"].values() if t["status"] == "open")
+    assert report["step"] == "report" and done["data"]["inspect"]["verdict"] == "合格"
+    page = b.get(f"/tasks/{done['id']}.{report['id']}").text
+    assert 'name="f.conclusion" value="合格" checked' in page
+    assert 'name="f.conclusion" value="不合格" checked' not in page
