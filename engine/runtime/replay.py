@@ -177,6 +177,10 @@ class _Walk:
         self.used: set[int] = set()  # route:taken events already followed
         self.done = False
         self.at = 0
+        # 退回 with ``resume: here``: the returned step comes straight back (step -> where).
+        self.resume: dict[str, str] = {}
+        # What a recall (收回) restores: the path length and resumes before each completion.
+        self.before: dict[str, tuple[int, dict[str, str]]] = {}
 
     def step(self, sid: str | None) -> Step:
         step = self.proc.steps.get(sid or "")
@@ -190,8 +194,19 @@ class _Walk:
         for at, e in enumerate(self.events):
             self.at = at
             kind, task = e["type"], e.get("task")
-            if kind == "instance:cancelled":
+            if kind in ("instance:cancelled", "instance:withdrawn"):
                 self.done = True
+            elif kind == "task:returned":
+                d = e.get("data") or {}
+                if d.get("resume") == "here":
+                    self.resume[str(d.get("to"))] = str(e.get("step"))
+                else:
+                    self.resume.pop(str(d.get("to")), None)
+                self.enter(str(d.get("to")))
+            elif kind == "task:recalled" and task in self.before:
+                length, resume = self.before[task]
+                del self.path[length:]
+                self.resume = dict(resume)
             elif kind == "instance:started":
                 self.enter(self.proc.start_step)
             elif kind == "task:created" and task:
@@ -205,8 +220,10 @@ class _Walk:
             elif kind in ("task:approved", "task:rejected") and self.step(e.get("step")).approvers is not None:
                 continue  # one approver of several: the step moves on its approval:decided
             elif kind in ("task:completed", "task:approved", "wait:woken"):
+                self.before[task] = (len(self.path), dict(self.resume))
                 self.leave(self.step(e.get("step")))
             elif kind == "task:rejected":
+                self.before[task] = (len(self.path), dict(self.resume))
                 step = self.step(e.get("step"))
                 if step.on_reject:
                     self.enter(step.on_reject)
@@ -225,7 +242,8 @@ class _Walk:
         raise _Lost(f"no route:taken event says where step '{step.id}' went after event {self.at + 1}")
 
     def leave(self, step: Step) -> None:
-        self.enter(self.route(step))
+        back = self.resume.pop(step.id, None)
+        self.enter(back if back is not None else self.route(step))
 
     def decided(self, step: Step, decision: Any) -> None:
         """A multi-party approval's outcome (``approval:decided``) moves its step on."""

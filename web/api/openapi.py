@@ -53,7 +53,7 @@ ORG_SCHEMAS: dict[str, Any] = {
         "unplaced": {"type": "array", "items": _PERSON, "description": "users with a manager but no department"},
     }, ["version", "departments", "unplaced"]),
     "OrgImportRequest": _obj({
-        "csv": {"type": "string", "description": "the CSV text: kind,id,name,parent,head,department,manager"},
+        "csv": {"type": "string", "minLength": 1, "description": "the CSV text: kind,id,name,parent,head,department,manager"},
         "file": {"type": "string", "maxLength": 200, "description": "a name for messages (default org.csv)"},
     }, ["csv"], extra=False),
     "OrgImported": _obj({"departments": INT, "users": INT, "version": INT},
