@@ -8,7 +8,9 @@ numbers of a month have no gaps.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -20,14 +22,22 @@ __all__ = ["instance_by_serial", "next_serial"]
 _T = SerialCounter.__table__
 
 
+def _upsert(dialect: str) -> Any:
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(
+        prefix=bindparam("prefix"), period=bindparam("period"), last=1)
+    return ins.on_conflict_do_update(index_elements=["prefix", "period"],
+                                     set_={"last": _T.c.last + 1}).returning(_T.c.last)
+
+
+# Built once, with bound parameters, so SQLAlchemy compiles each dialect's statement once
+# (a statement rebuilt with literal values per start cost about 1 ms of CPU on every start).
+_UPSERT = {dialect: _upsert(dialect) for dialect in ("sqlite", "postgresql")}
+
+
 def next_serial(session: Session, prefix: str, period: str) -> str:
     """The next number of ``prefix`` in ``period`` (``YYYYMM``), e.g. ``ASI-202612-0007``."""
-    dialect = session.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(_T).values(
-        prefix=prefix, period=period, last=1)
-    stmt = ins.on_conflict_do_update(index_elements=["prefix", "period"],
-                                     set_={"last": _T.c.last + 1}).returning(_T.c.last)
-    n = int(session.execute(stmt).scalar_one())
+    stmt = _UPSERT[session.get_bind().dialect.name]
+    n = int(session.execute(stmt, {"prefix": prefix, "period": period}).scalar_one())
     return f"{prefix}-{period}-{n:04d}"
 
 
