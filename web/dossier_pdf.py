@@ -16,7 +16,6 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from web.html.dossier import flat
 from web.i18n import _, fmt_time, zone_label
 
 if TYPE_CHECKING:
@@ -90,6 +89,43 @@ class _Doc(FPDF):
                 table.row([self.text_of(c) for c in r])
 
 
+def _value(n: dict[str, Any]) -> str:
+    """A recorded value as printed: with its unit (in the text), the specification it was
+    measured against, and its out-of-specification flags, as the page shows them."""
+    text = n.get("text") or ""
+    if n.get("spec"):
+        text += f"  ({_('Specification')}: {n['spec']})"
+    for f in n.get("flags") or ():
+        text += f"  ※ {f}"
+    return text
+
+
+def _data(pdf: _Doc, nodes: list[dict[str, Any]], names: dict[str, str], prefix: str = "") -> None:
+    """A section's recorded data: fields as label/value pairs, tables as tables (one column
+    per column of the form, flagged cells marked), files by their names."""
+    pairs: list[tuple[str, Any]] = []
+    for n in nodes:
+        label = f"{prefix}{n['title']}"
+        if n["kind"] == "group":
+            pdf.pairs(pairs)
+            pairs = []
+            _data(pdf, n["children"], names, label + " / ")
+        elif n["kind"] == "table":
+            pdf.pairs(pairs)
+            pairs = []
+            pdf.set_font(pdf.family, size=9)
+            pdf.cell(0, 5, pdf.text_of(label), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            columns = list(n["columns"])
+            width = int((pdf.w - pdf.l_margin - pdf.r_margin) // max(len(columns), 1))
+            pdf.grid(columns, [[cell["text"] + "".join(f" ※ {f}" for f in cell.get("flags") or ())
+                                for cell in row] for row in n["rows"]], (width,) * len(columns))
+        elif n["kind"] == "files":
+            pairs.append((label, ", ".join(names.get(f, f) for f in n["files"])))
+        else:
+            pairs.append((label, _value(n)))
+    pdf.pairs(pairs)
+
+
 def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None) -> bytes:
     """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
     (``web.html.dossier.sections``)."""
@@ -128,10 +164,11 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
              [[a["filename"], f"{a['size']} B", a["sha256"][:16] + "…", f"{a['uploaded_by']} {fmt_time(a['uploaded_at'])}"]
               for a in d.attachments], (55, 20, 45, 60))
     pdf.heading(_("Data"))
+    names = {a["id"]: a["filename"] for a in d.attachments}
     for sec in sections:
         pdf.set_font(pdf.family, size=10)
         pdf.cell(0, 6, pdf.text_of(sec["title"]), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.pairs(flat(sec["nodes"]))
+        _data(pdf, sec["nodes"], names)
         pdf.ln(1)
     pdf.heading(_("Timeline"))
     pdf.grid(["#", f"{_('Time')} {zone}", _("Event"), _("Step"), _("Actor"), _("Details")],

@@ -374,7 +374,14 @@ def _view_node(key: str, sub: Mapping, value: Any, path: tuple, flags: dict) -> 
                           "flags": flags.get(f"{dotted}.{i}.{k}", [])} for k, s in cols])
         return {**base, "kind": "table", "columns": [str(s.get("title") or k) for k, s in cols],
                 "rows": rows}
-    return {**base, "kind": "scalar", "text": _fmt(value, sub)}
+    node = {**base, "kind": "scalar", "text": _fmt(value, sub)}
+    limits = _limits(sub)
+    if limits is not None:  # printed beside the value: what it was measured against
+        unit = f" {sub['x-unit']}" if sub.get("x-unit") else ""
+        low, high = (_fmt(v, {}) if v is not None else None for v in limits)
+        node["spec"] = (f"{low} ~ {high}" if low is not None and high is not None
+                        else f"≥ {low}" if low is not None else f"≤ {high}") + unit
+    return node
 
 
 def _fmt(value: Any, sub: Mapping) -> str:

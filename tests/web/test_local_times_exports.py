@@ -72,3 +72,18 @@ def test_audit_summaries_show_due_times_locally_and_the_api_stays_utc(app):
     token = c.post("/api/v1/auth/token", json={"username": "aud", "password": "pw-aud"}).json["token"]
     body = c.get(f"/api/v1/instances/{app.config['DONE']}", headers={"Authorization": f"Bearer {token}"}).json
     assert body["started_at"].startswith("2026-11-30T16:30")  # machine-readable: UTC ISO
+
+
+def test_the_dossier_pdf_keeps_units_specifications_flags_and_tables(app):
+    """Issue 18: the PDF dropped units and out-of-spec flags and flattened tables into
+    semicolon text; printed and on screen must say the same."""
+    b = login(app, "aud")
+    text = pdf_text(b.c.get(f"/audit/instances/{app.config['DONE']}.pdf").data)
+    page = b.get(f"/audit/instances/{app.config['DONE']}").text
+    # the inspection's table: its column headings on their own, its cells as cells
+    for heading in ("检验项目", "检验方法", "标准要求", "实测值", "结果"):
+        assert re.search(rf"^{heading}$", text, re.M), heading
+    assert "项目: " not in text and "; 检验方法" not in text
+    # a measurement with its unit and the specification it was measured against
+    assert re.search(r"23\.5 ℃ +\(规格: 15 ~ 35 ℃\)", text), text
+    assert "规格: 15 ~ 35 ℃" in page
