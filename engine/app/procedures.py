@@ -21,8 +21,11 @@ from engine.app.editor import (
     stored_version,
     version_of,
 )
-from engine.errors import NotFound
-from engine.store import latest_version_id, versions_of
+from engine.errors import Conflict, FormInvalid, NotFound
+from engine.i18n import _
+from engine.language import yaml_edit
+from engine.language.procedure import KEBAB_ID
+from engine.store import latest_version, latest_version_id, versions_of
 from engine.store import versions as version_store
 
 if TYPE_CHECKING:
@@ -119,6 +122,79 @@ def bundle_zip(services: Services, procedure_id: str, version_id: int) -> tuple[
     with services.database.reading() as session:
         row = stored_version(session, procedure_id, version_id)
         return editor_of(services.workflow).bundle_zip(session, row.id), version_store.label(row)
+
+
+BLANK_PROCEDURE = '''# {title}：在此写明流程的用途、适用范围和依据的公司文件。
+id: {id}
+title: {title}
+description: 在此用一两句话说明这个流程做什么、由谁来做。
+roles:
+  inspector: 经办人
+  qa_supervisor: 审核人
+start:
+  roles: [inspector]
+  step: record
+steps:
+  record:
+    title: 记录
+    role: inspector
+    form: {id}-record
+    deadline:
+      within: 2wd                  # 默认值，可按公司规定调整
+    next: review
+  review:
+    type: approval
+    title: 审核
+    role: qa_supervisor
+    signature: 审核
+    on_reject: record
+    next: done
+  done: {{type: end, title: 完成, outcome: 完成}}
+'''
+
+BLANK_FORM = '''# {title}的记录表：在表单编辑器中增加、修改字段。
+id: {id}-record
+title: {title}记录
+schema:
+  type: object
+  required: [content]
+  properties:
+    content: {{type: string, title: 记录内容, x-widget: textarea}}
+    remark: {{type: string, title: 备注}}
+'''
+
+
+def new_procedure(services: Services, username: str, procedure_id: str, title: str,
+                  template: str | None = None) -> tuple[str, str]:
+    """A new procedure saved as its first draft: from a blank page (two steps, a record and
+    its review, with a form of its own to build on) or as a copy of an installed procedure
+    (its current text with the new id and title; the copy uses the same forms).
+    ``(procedure id, draft label)``; ``Conflict`` for an id in use, ``DefinitionInvalid``
+    for an id or title the language refuses, named at the field."""
+    procedure_id, title = procedure_id.strip(), title.strip()
+    field_problems = []
+    if not KEBAB_ID.match(procedure_id):
+        field_problems.append({"field": "id", "message": _(
+            "write the id in lower-case words joined by '-', e.g. incoming-inspection")})
+    if not title:
+        field_problems.append({"field": "title", "message": _("give the procedure a title, e.g. 来料检验")})
+    if field_problems:
+        raise FormInvalid(field_problems[0]["message"], errors=field_problems)
+    editor = editor_of(services.workflow)
+    with services.database.writing() as session:
+        if version_store.working_copy(session, procedure_id) is not None:
+            raise Conflict(_("a procedure '{id}' exists already; choose another id or open it", id=procedure_id))
+        if template:
+            source = latest_version(session, template) or version_store.working_copy(session, template)
+            if source is None:
+                raise NotFound(_("no procedure '{id}' to copy", id=template))
+            text = yaml_edit.set_top(source.source, id=procedure_id, title=title)
+            row = editor.save(session, procedure_id, text, {}, username, note=f"copied from {template}")
+        else:
+            forms = {f"{procedure_id}-record": BLANK_FORM.format(id=procedure_id, title=title)}
+            row = editor.save(session, procedure_id, BLANK_PROCEDURE.format(id=procedure_id, title=title),
+                              forms, username, note="new")
+        return row.procedure_id, version_store.label(row)
 
 
 def import_bundle(services: Services, username: str, data: bytes) -> tuple[str, str]:

@@ -63,6 +63,14 @@ def round_trip(text: str) -> str:
 # --------------------------------------------------------------------------- forms
 
 
+def set_top(text: str, **values: str) -> str:
+    """The document with top-level keys set (``id``, ``title``...), comments and order kept."""
+    doc = _load(text)
+    for key, value in values.items():
+        doc[key] = value
+    return _dump(doc)
+
+
 def _flow(items: Sequence[Any]) -> CommentedSeq:
     seq = CommentedSeq(items)
     seq.fa.set_flow_style()

@@ -257,6 +257,36 @@ def test_step_editor_adds_a_countersign_with_its_mode(app):
     assert "&#39;at least&#39; needs a number from 1 to 1" in a.get(bad.headers["Location"]).text
 
 
+def test_new_procedure_from_a_blank_page_or_a_copy(app):
+    """Issue 19: a 新建流程 button, blank or from any installed procedure as a template."""
+    a = login(app, "author")
+    assert 'id="new-procedure-form"' in a.get("/editor").text
+    r = a.post("/editor/new", {"id": "incoming-inspection", "title": "来料检验", "template": ""})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/editor/incoming-inspection")
+    page = a.get(r.headers["Location"]).text
+    assert "来料检验" in page and "v0.1" in page
+    text = a.get("/editor/incoming-inspection/text").text
+    assert "form: incoming-inspection-record" in text and "id: incoming-inspection" in text
+    assert "incoming-inspection-record" in a.get("/editor/incoming-inspection/forms/incoming-inspection-record").text
+    # a copy keeps the template's steps and comments under the new id and title
+    r = a.post("/editor/new", {"id": "site-inspection", "title": "现场检验", "template": "after-sales-inspection"})
+    assert r.status_code == 302
+    text = a.get("/editor/site-inspection/text").text
+    assert "id: site-inspection" in text and "title: 现场检验" in text and "form: inspection-report" in text
+    assert "# " in text  # the template's comments came along
+    # refusals name the field and the fix; nothing is saved
+    again = a.post("/editor/new", {"id": "incoming-inspection", "title": "x"})
+    assert "exists already" in a.get(again.headers["Location"]).text
+    bad = a.post("/editor/new", {"id": "Incoming Inspection", "title": "来料检验"})
+    assert "lower-case words joined by" in a.get(bad.headers["Location"]).text
+    untitled = a.post("/editor/new", {"id": "untitled-one", "title": " "})
+    assert "give the procedure a title" in a.get(untitled.headers["Location"]).text
+    assert a.get("/editor/untitled-one").status_code == 404
+    # only editors create procedures
+    insp = login(app, "insp")
+    assert insp.post("/editor/new", {"id": "mine", "title": "我的"}).status_code == 403
+
+
 def test_zip_round_trip_and_changing_where_a_step_goes(app):
     import io
     import zipfile

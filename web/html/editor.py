@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from engine.app import editor as editing
 from engine.app import procedures
-from engine.errors import DefinitionInvalid, FormInvalid
+from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
 from engine.language.yaml_edit import FIELD_TYPES, EditError
 from web import forms_render as fr
 from web import graph_svg
@@ -81,6 +81,29 @@ def _me() -> str:
 @login_required
 def catalogue():
     return render_template("editor/catalogue.html", items=procedures.catalogue(services()))
+
+
+@bp.post("/new")
+@login_required
+def new_procedure():
+    """新建流程: from a blank page or as a copy of an installed procedure."""
+    _require_editor()
+    f = request.form
+    try:
+        pid, label = procedures.new_procedure(services(), _me(), f.get("id", ""), f.get("title", ""),
+                                              f.get("template") or None)
+    except (FormInvalid, Conflict, NotFound, DefinitionInvalid) as exc:
+        errors = getattr(exc, "errors", None) or []
+        problems = getattr(exc, "problems", None) or []
+        for e in errors or [{"message": exc.message}]:
+            flash(e["message"], "error")
+        for p in problems:
+            flash(str(p), "error")
+        return redirect(url_for("editor.catalogue", id=f.get("id", ""), title=f.get("title", ""),
+                                template=f.get("template", "")))
+    flash(_("New procedure saved as draft {version}; change its steps and forms, try it, then send it for approval.",
+            version=label), "ok")
+    return redirect(url_for("editor.procedure", pid=pid))
 
 
 @bp.post("/import")
