@@ -643,6 +643,19 @@ def set_next(services: Services, username: str, procedure_id: str, step_id: str,
                 lambda source, forms: (yaml_edit.set_next(source, step_id, next_), forms), f"step {step_id}: next")
 
 
+def rename_step(services: Services, username: str, procedure_id: str, step_id: str, new_id: str) -> str:
+    """Step editor: a step's id changed, with every reference to it (``yaml_edit.rename_step``)."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.rename_step(source, step_id, new_id.strip()), forms),
+                f"step {step_id} → {new_id.strip()}")
+
+
+def delete_step(services: Services, username: str, procedure_id: str, step_id: str) -> str:
+    """Step editor: a step removed, the steps before it led on (``yaml_edit.delete_step``)."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.delete_step(source, step_id), forms), f"step - {step_id}")
+
+
 @dataclass(frozen=True)
 class Tried:
     version: Version

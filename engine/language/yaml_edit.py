@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -415,4 +416,127 @@ def set_next(text: str, step_id: str, next: str | Sequence[Mapping[str, str]]) -
     if step_id not in steps:
         raise EditError(f"no step '{step_id}'; known steps: {', '.join(steps)}")
     steps[step_id]["next"] = _next_node(next)
+    return _dump(doc)
+
+
+# -- renaming and deleting steps ------------------------------------------------------------
+
+STEP_ID_TEXT = re.compile(r"^[a-z][a-z0-9_]*$")
+# Keys whose value is a step id, and keys whose value is a list of step ids.
+_STEP_KEYS = frozenset({"step", "on_reject", "join", "goto", "else", "next"})
+_STEP_LISTS = frozenset({"branches", "separate_from", "return_to"})
+# Texts for people, never rewritten.
+_PROSE = frozenset({"title", "description", "instructions", "outcome", "source", "meaning", "reason"})
+
+
+def _dotted(old: str) -> re.Pattern[str]:
+    """``old.FIELD`` in an expression or a ``STEP.FIELD`` reference (not ``x.old.y``)."""
+    return re.compile(rf"(?<![\w.]){re.escape(old)}(?=\.)")
+
+
+def _rewrite(node: Any, old: str, new: str, key: str | None = None) -> Any:
+    """``node`` with every reference to step ``old`` made to ``new``: ids under step keys,
+    ids in step lists, and ``old.FIELD`` in expressions and field references (quoting kept)."""
+    if isinstance(node, dict):
+        for k in list(node):
+            node[k] = _rewrite(node[k], old, new, str(k))
+        return node
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            node[i] = new if key in _STEP_LISTS and item == old else _rewrite(item, old, new, key)
+        return node
+    if not isinstance(node, str) or key in _PROSE:
+        return node
+    if key in _STEP_KEYS and node == old:
+        return type(node)(new) if type(node) is not str else new
+    replaced = _dotted(old).sub(new, node)
+    if replaced == node:
+        return node
+    return type(node)(replaced) if type(node) is not str else replaced
+
+
+def _references(doc: CommentedMap, sid: str) -> list[str]:
+    """Where ``sid`` is named, as people read it: ``step 'x' (next)``, ``ledger``..."""
+    out: list[str] = []
+    pattern = _dotted(sid)
+
+    def walk(node: Any, where: str, key: str | None) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, where, str(k))
+        elif isinstance(node, list):
+            for item in node:
+                if key in _STEP_LISTS and item == sid:
+                    out.append(f"{where} ({key})")
+                else:
+                    walk(item, where, key)
+        elif isinstance(node, str) and key not in _PROSE and (
+                (key in _STEP_KEYS and node == sid) or pattern.search(node)):
+            out.append(f"{where} ({key})")
+
+    start = doc.get("start")
+    if isinstance(start, dict) and start.get("step") == sid:
+        out.append("start (step)")
+    for other, node in _steps(doc).items():
+        if other != sid:
+            walk(node, f"step '{other}'", None)
+    for key in doc:
+        if key not in ("steps", "start", "id", "title", "description", "source", "roles"):
+            walk(doc[key], str(key), None)
+    return list(dict.fromkeys(out))
+
+
+def rename_step(text: str, old: str, new: str) -> str:
+    """Give step ``old`` the id ``new`` in its place, and update every reference: the start,
+    other steps' next, on_reject, branches, join, separate_from, return_to, and ``old.FIELD``
+    in conditions, deadlines, spawns and ledger, index and KPI declarations."""
+    doc = _load(text)
+    steps = _steps(doc)
+    if old not in steps:
+        raise EditError(f"no step '{old}'; known steps: {', '.join(steps)}")
+    if not STEP_ID_TEXT.match(new) or new in ("start", "instance"):
+        raise EditError(f"'{new}' cannot be a step id: use lower_snake_case (a-z, 0-9, _), not start or instance")
+    if new == old:
+        return text
+    if new in steps:
+        raise EditError(f"the procedure already has a step '{new}'; choose another id")
+    keys = list(steps)
+    pos = keys.index(old)
+    node = steps.pop(old)
+    steps.insert(pos, new, node)
+    start = doc.get("start")
+    if isinstance(start, dict) and start.get("step") == old:
+        start["step"] = new
+    for sid in list(steps):
+        _rewrite(steps[sid], old, new)
+    for key in list(doc):
+        if key not in ("steps", "start", "id", "title", "description", "source", "roles"):
+            doc[key] = _rewrite(doc[key], old, new, str(key))
+    return _dump(doc)
+
+
+def delete_step(text: str, sid: str) -> str:
+    """Remove step ``sid``. Steps that only led to it (a plain ``next: sid``) are led to where
+    it led (when that was one plain step); any other reference is refused, named, so nothing
+    is left pointing nowhere."""
+    doc = _load(text)
+    steps = _steps(doc)
+    if sid not in steps:
+        raise EditError(f"no step '{sid}'; known steps: {', '.join(steps)}")
+    start = doc.get("start")
+    if isinstance(start, dict) and start.get("step") == sid:
+        raise EditError(f"'{sid}' is the first step of the procedure; make another step the first "
+                        "(start: step:) before deleting it")
+    onward = steps[sid].get("next")
+    plain = [other for other, node in steps.items()
+             if other != sid and isinstance(node, dict) and node.get("next") == sid]
+    if plain and not isinstance(onward, str):
+        raise EditError(f"steps {', '.join(plain)} lead to '{sid}', which has no single next step to "
+                        "lead them to instead; change where they go first")
+    for other in plain:
+        steps[other]["next"] = onward
+    rest = [r for r in _references(doc, sid) if not any(r == f"step '{o}' (next)" for o in plain)]
+    if rest:
+        raise EditError(f"'{sid}' is still named by {', '.join(rest)}; change those first")
+    steps.pop(sid)
     return _dump(doc)

@@ -134,3 +134,63 @@ def test_update_field_changes_only_the_keys_given() -> None:
     assert update_field(FORM, "instrument", unit=None, options=[], visible_if=None) == FORM
     with pytest.raises(EditError, match="limits apply to number fields only"):
         update_field(FORM, "instrument", minimum=1)
+
+
+# -- renaming and deleting steps (issue 19) --------------------------------------------------
+
+def _shipped(name: str) -> str:
+    from pathlib import Path
+    return (Path(__file__).parents[2] / "procedures" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def _problems(text: str, name: str) -> list[str]:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from engine.config import load_config
+    from engine.language.procedure import load_library
+    root = Path(__file__).parents[2]
+    tmp = Path(tempfile.mkdtemp())
+    shutil.copytree(root / "procedures", tmp / "procedures")
+    (tmp / "procedures" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    lib = load_library([tmp / "procedures", root / "forms"], config=load_config(root / "config.yaml"))
+    return [str(p) for p in lib.problems]
+
+
+def test_rename_step_updates_every_reference_and_stays_valid():
+    from engine.language.yaml_edit import rename_step
+    src = _shipped("after-sales-inspection")
+    out = rename_step(src, "inspect", "product_check")
+    assert "  product_check:\n" in out and "  inspect:\n" not in out
+    assert "next: product_check" in out  # the step before it
+    assert 'if: product_check.verdict == "合格"' in out  # a condition
+    assert "field: product_check.verdict" in out and "breakdown: [product_check.verdict" in out  # records
+    assert "prefill: {conclusion: product_check.verdict}" in out
+    assert "title: 产品检验" in out  # prose is never rewritten
+    assert out.splitlines()[0] == src.splitlines()[0]  # comments kept
+    assert _problems(out, "after-sales-inspection") == []
+
+
+def test_rename_step_refuses_bad_or_taken_ids():
+    from engine.language.yaml_edit import EditError, rename_step
+    src = _shipped("after-sales-inspection")
+    for bad, says in (("Inspect", "lower_snake_case"), ("start", "not start or instance"),
+                      ("report", "already has a step 'report'"), ("x-y", "lower_snake_case")):
+        with pytest.raises(EditError, match=says):
+            rename_step(src, "inspect", bad)
+    with pytest.raises(EditError, match="no step 'inspekt'"):
+        rename_step(src, "inspekt", "check")
+
+
+def test_delete_step_relinks_a_plain_chain_and_refuses_a_named_step():
+    from engine.language.yaml_edit import EditError, delete_step, rename_step
+    src = _shipped("after-sales-inspection")
+    with pytest.raises(EditError, match=r"'inspect' is still named by step 'evaluate' \(if\)"):
+        delete_step(src, "inspect")
+    with pytest.raises(EditError, match="first step"):
+        delete_step(src, "receive")
+    out = delete_step(src, "feedback")  # report review → feedback → done: review now leads on
+    assert "  feedback:\n" not in out
+    assert _problems(out, "after-sales-inspection") == [], out
+    assert rename_step(out, "review", "review") == out

@@ -287,6 +287,24 @@ def test_new_procedure_from_a_blank_page_or_a_copy(app):
     assert insp.post("/editor/new", {"id": "mine", "title": "我的"}).status_code == 403
 
 
+def test_steps_are_renamed_and_deleted_in_the_step_editor(app):
+    """Issue 19: rename (references follow) and delete (refused while named) without YAML."""
+    a = login(app, "author")
+    page = a.get(f"/editor/{PID}/steps").text
+    assert "<title>Steps: " in page and 'id="rename-step"' in page and "<h2>" not in page.split("</title>")[0]
+    r = a.post(f"/editor/{PID}/steps/rename", {"step": "inspect", "new_id": "product_check", "action": "rename"})
+    assert "Step inspect is now product_check" in a.get(r.headers["Location"]).text
+    text = a.get(f"/editor/{PID}/text").text
+    assert "product_check.verdict ==" in text.replace("&#34;", '"') and "  inspect:" not in text
+    r = a.post(f"/editor/{PID}/steps/rename", {"step": "product_check", "action": "delete"})
+    assert "still named by" in a.get(r.headers["Location"]).text
+    r = a.post(f"/editor/{PID}/steps/rename", {"step": "feedback", "action": "delete"})
+    assert "Step feedback deleted" in a.get(r.headers["Location"]).text
+    assert 'data-step="feedback"' not in a.get(f"/editor/{PID}/steps").text
+    insp = login(app, "insp")
+    assert insp.post(f"/editor/{PID}/steps/rename", {"step": "report", "new_id": "x", "action": "rename"}).status_code == 403
+
+
 def test_zip_round_trip_and_changing_where_a_step_goes(app):
     import io
     import zipfile

@@ -353,6 +353,25 @@ def step_next(pid: str):
     return redirect(url_for("editor.step_editor", pid=pid))
 
 
+@bp.post("/<pid>/steps/rename")
+@login_required
+def step_rename(pid: str):
+    """Rename a step (references follow) or delete it (refused while it is still named)."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    if f.get("action") == "delete":
+        label = _saved(lambda: editing.delete_step(services(), _me(), pid, sid))
+        if label:
+            flash(_("Step {step} deleted; saved as draft {version}.", step=sid, version=label), "ok")
+    else:
+        new_id = f.get("new_id", "").strip()
+        label = _saved(lambda: editing.rename_step(services(), _me(), pid, sid, new_id))
+        if label:
+            flash(_("Step {step} is now {new}; saved as draft {version}.", step=sid, new=new_id, version=label), "ok")
+    return redirect(url_for("editor.step_editor", pid=pid))
+
+
 # --------------------------------------------------------------------------- try it
 
 
