@@ -8,7 +8,7 @@ importing saves a draft and so needs the editor group (``engine.app.editor``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.app import change_control
@@ -21,9 +21,10 @@ from engine.app.editor import (
     stored_version,
     version_of,
 )
-from engine.errors import Conflict, FormInvalid, NotFound
+from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
 from engine.i18n import _
 from engine.language import yaml_edit
+from engine.language.change_summary import summarize
 from engine.language.procedure import KEBAB_ID
 from engine.store import latest_version, latest_version_id, versions_of
 from engine.store import versions as version_store
@@ -72,6 +73,7 @@ class Difference:
     old: Version
     new: Version
     files: list[dict[str, Any]]  # {file, rows (side_by_side), same}
+    summary: list[str] = field(default_factory=list)  # what changed, in words (change_summary)
 
 
 def difference(services: Services, procedure_id: str, old_id: int, new_id: int) -> Difference:
@@ -80,11 +82,33 @@ def difference(services: Services, procedure_id: str, old_id: int, new_id: int) 
         current = latest_version_id(session, procedure_id)
         old = version_of(stored_version(session, procedure_id, old_id), current)
         new = version_of(stored_version(session, procedure_id, new_id), current)
+        summary = _summary(services, session, old.id, new.id)
     texts = [(proc_file(procedure_id), old.source, new.source)]
     for fid in sorted(set(old.forms) | set(new.forms)):
         texts.append((form_file(fid), old.forms.get(fid, ""), new.forms.get(fid, "")))
     return Difference(old, new, [{"file": name, "rows": side_by_side(a, b), "same": a == b}
-                                 for name, a, b in texts])
+                                 for name, a, b in texts], summary)
+
+
+def _summary(services: Services, session: Any, old_id: int | None, new_id: int) -> list[str]:
+    """The change from version ``old_id`` (None: nothing before it) to ``new_id`` in words."""
+    wf = services.workflow
+    try:
+        old = wf.runtime(session, old_id).procedure if old_id is not None else None
+        new = wf.runtime(session, new_id).procedure
+    except DefinitionInvalid:  # a stored version that no longer compiles: the text diff still shows it
+        return []
+    return summarize(old, new)
+
+
+def change_summary(services: Services, instance: Mapping[str, Any]) -> list[str] | None:
+    """For a change-control instance: what its draft changes, in words (None for others)."""
+    found = change_comparison(services, instance)
+    if found is None:
+        return None
+    _pid, old, new = found
+    with services.database.reading() as session:
+        return _summary(services, session, old, new)
 
 
 def change_comparison(services: Services, instance: Mapping[str, Any]) -> tuple[str, int | None, int] | None:

@@ -139,6 +139,9 @@ def test_visual_edits_try_versions_and_change_control(app):
     ids = re.findall(r'name="b" value="(\d+)"', versions)
     diff = a.get(f"/editor/{PID}/diff?a={ids[-1]}&b={ids[0]}").text
     assert "  double_check:" in diff and "x-unit: V" in diff
+    # above the text difference, the change in words (issue 19)
+    summary = diff.split('id="change-summary"', 1)[1].split("</section>", 1)[0]
+    assert "step 复核 added" in summary and "field 电源电压 added" in summary, summary
     tried = a.get(f"/editor/{PID}/try")
     assert tried.status_code == 200
     answers = re.search(r'<textarea name="answers"[^>]*>(.*?)</textarea>', tried.text, re.S).group(1)
@@ -159,6 +162,10 @@ def test_visual_edits_try_versions_and_change_control(app):
     inbox = ap.get("/").text
     review = task_link(inbox, "更改审核")
     page = ap.get(f"/tasks/{review}").text
+    # the reviewer reads the change in words in the task itself
+    words = page.split('id="change-summary"', 1)[1].split("</section>", 1)[0]
+    assert "step 复核 added" in words and "field 电源电压 added" in words, words
+    assert page.index('id="change-summary"') < page.index('id="task-form"')
     link = re.search(r'id="change-diff" href="([^"]+)"', page).group(1)
     diff = ap.get(link.replace("&amp;", "&")).text
     assert "  double_check:" in diff and "x-unit: V" in diff

@@ -46,6 +46,7 @@ bp = Blueprint("editor", __name__, url_prefix="/editor")
 def init_app(app) -> None:
     app.jinja_env.globals["is_editor"] = is_editor
     app.jinja_env.globals["change_link"] = change_link
+    app.jinja_env.globals["change_summary"] = lambda inst: procedures.change_summary(services(), inst)
 
 
 def change_link(inst: dict) -> str | None:
@@ -405,7 +406,8 @@ def diff(pid: str):
         flash(_("Choose two versions to compare."), "error")
         return redirect(url_for("editor.version_list", pid=pid))
     found = procedures.difference(services(), pid, a, b)
-    return render_template("editor/diff.html", pid=pid, parts=found.files, old=found.old, new=found.new)
+    return render_template("editor/diff.html", pid=pid, parts=found.files, old=found.old, new=found.new,
+                           summary=found.summary)
 
 
 @bp.post("/<pid>/versions/<int:vid>/restore")
