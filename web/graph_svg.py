@@ -10,6 +10,9 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from engine.language.condition_words import condition_words
+from web.i18n import _
+
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure
 
@@ -68,11 +71,11 @@ def render(proc: Procedure, *, highlight: frozenset[str] = frozenset()) -> str:
            'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>']
     for sid, step in proc.steps.items():
         x, y = pos[sid]
-        edges = [(t.target, t.condition.source if t.condition else ("else" if len(step.next) > 1 else ""), False)
-                 for t in step.next]
+        edges = [(t.target, condition_words(proc, t.condition.source) if t.condition
+                  else (_("otherwise") if len(step.next) > 1 else ""), False) for t in step.next]
         edges += [(b, "", False) for b in step.branches]
         if step.on_reject:
-            edges.append((step.on_reject, "驳回 reject", True))
+            edges.append((step.on_reject, _("rejected"), True))
         for target, label, reject in edges:
             if target not in pos:
                 continue

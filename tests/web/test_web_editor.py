@@ -344,7 +344,7 @@ def test_zip_round_trip_and_changing_where_a_step_goes(app):
     page = a.get(f"/editor/{PID}/steps").text
     assert "Working copy v1.2" in page, page
     row = page.split('<tr data-step="receive"', 1)[1].split("</tr>", 1)[0]
-    assert "start.quantity &gt; 1" in row
+    assert "数量 &gt; 1" in row  # the condition in words: the field's title, not its code (issue 19)
 
 
 def test_form_builder_edits_an_existing_field(app):

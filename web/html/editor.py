@@ -30,6 +30,7 @@ from markupsafe import Markup
 from engine.app import editor as editing
 from engine.app import procedures
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
+from engine.language.condition_words import condition_words
 from engine.language.yaml_edit import FIELD_TYPES, EditError
 from web import forms_render as fr
 from web import graph_svg
@@ -149,7 +150,7 @@ def _step_info(proc: Procedure, st) -> dict[str, Any]:
                                                       dl.due_expr.source if dl.due_expr else
                                                       ", ".join(f"{c.source if c else 'else'}: {d}" for c, d in dl.within_cases))
         escalations = [f"+{e.after} → {proc.roles.get(e.to, e.to)}" for e in dl.escalate]
-    nxt = [(t.condition.source if t.condition else "", t.target) for t in st.next]
+    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
     return {"id": st.id, "title": st.title, "type": st.type, "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
