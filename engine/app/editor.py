@@ -643,6 +643,13 @@ def set_next(services: Services, username: str, procedure_id: str, step_id: str,
                 lambda source, forms: (yaml_edit.set_next(source, step_id, next_), forms), f"step {step_id}: next")
 
 
+def update_step(services: Services, username: str, procedure_id: str, step_id: str, **props: Any) -> str:
+    """Step editor: an existing step's title, role, form, signature, deadline, reminder or
+    single escalation changed (``yaml_edit.update_step``); the draft is checked as always."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.update_step(source, step_id, **props), forms), f"step {step_id}")
+
+
 def rename_step(services: Services, username: str, procedure_id: str, step_id: str, new_id: str) -> str:
     """Step editor: a step's id changed, with every reference to it (``yaml_edit.rename_step``)."""
     return edit(services, username, procedure_id,

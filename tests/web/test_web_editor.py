@@ -312,6 +312,36 @@ def test_steps_are_renamed_and_deleted_in_the_step_editor(app):
     assert insp.post(f"/editor/{PID}/steps/rename", {"step": "report", "new_id": "x", "action": "rename"}).status_code == 403
 
 
+def test_an_existing_steps_properties_change_in_the_step_editor(app):
+    """Issue 19: deadline, reminder, escalation, role, form and signature of an existing step
+    change without YAML; escalation levels the form cannot show are kept."""
+    a = login(app, "author")
+    page = a.get(f"/editor/{PID}/steps", query_string={"edit": "report"}).text
+    assert 'id="update-step"' in page and 'name="step" value="report"' in page
+    r = a.post(f"/editor/{PID}/steps/update", {"step": "report", "title": "检验报告编制", "role": "inspector",
+                                               "form": "inspection-report", "signature": "批准",
+                                               "deadline_editable": "1", "within": "1wd", "remind_before": "2wh",
+                                               "escalate": "qa_supervisor"})
+    assert "Step report changed" in a.get(r.headers["Location"]).text
+    text = a.get(f"/editor/{PID}/text").text
+    block = text.split("  report:", 1)[1].split("\n  review:", 1)[0]
+    assert "signature: 批准" in block and "within: 1wd" in block and "remind_before: 2wh" in block
+    assert "escalate: qa_supervisor" in block
+    # inspect escalates in two levels: the form offers to keep them, and keeping them keeps them
+    page = a.get(f"/editor/{PID}/steps", query_string={"edit": "inspect"}).text
+    assert 'value="__keep__" selected' in page
+    a.post(f"/editor/{PID}/steps/update", {"step": "inspect", "title": "产品检验", "role": "inspector",
+                                           "form": "after-sales-inspection-result", "signature": "",
+                                           "deadline_editable": "1", "within": "2wd", "remind_before": "4wh",
+                                           "escalate": "__keep__"})
+    block = a.get(f"/editor/{PID}/text").text.split("  inspect:", 1)[1].split("\n  evaluate:", 1)[0]
+    assert "within: 2wd" in block and "to: quality_manager" in block and "to: qa_supervisor" in block
+    # a role that does not exist is refused by the checker; nothing is saved
+    r = a.post(f"/editor/{PID}/steps/update", {"step": "report", "title": "x", "role": "nobody", "form": "",
+                                               "escalate": "__keep__"})
+    assert "nobody" in a.get(r.headers["Location"]).text
+
+
 def test_zip_round_trip_and_changing_where_a_step_goes(app):
     import io
     import zipfile

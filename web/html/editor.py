@@ -338,8 +338,46 @@ def step_editor(pid: str):
     draft = editing.draft_file(services(), _me(), pid)
     proc = draft.procedure
     steps = [_step_info(proc, st) for st in proc.steps.values()]
+    editing_step = proc.steps.get(request.args.get("edit") or "")
+    current = _step_values(editing_step) if editing_step is not None and editing_step.type in ("task", "approval") else None
     return render_template("editor/steps.html", pid=pid, proc=proc, steps=steps, row=draft.version,
-                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)))
+                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current)
+
+
+def _step_values(st) -> dict[str, Any]:
+    """An existing step's properties as the edit form shows them."""
+    dl = st.deadline
+    escalate = ""
+    levels = False
+    if dl is not None and dl.escalate:
+        levels = len(dl.escalate) > 1 or str(dl.escalate[0].after) not in ("0h", "0m", "0d")
+        escalate = dl.escalate[0].to if not levels else ""
+    return {"id": st.id, "title": st.title, "type": st.type, "role": st.role or "", "form": st.form or "",
+            "signature": st.signature or "", "within": f"{dl.within.amount}{dl.within.unit}" if dl and dl.within else "",
+            "computed_deadline": bool(dl and not dl.within),
+            "remind": f"{dl.remind_before.amount}{dl.remind_before.unit}" if dl and dl.remind_before else "",
+            "escalate": escalate, "levels": levels}
+
+
+@bp.post("/<pid>/steps/update")
+@login_required
+def step_update(pid: str):
+    """Change an existing step's properties (those the form sends; escalation levels it
+    cannot show are kept)."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    props: dict[str, Any] = {k: f.get(k, "").strip() for k in ("title", "role", "form", "signature")}
+    if f.get("deadline_editable") == "1":
+        props["within"] = f.get("within", "").strip()
+        props["remind_before"] = f.get("remind_before", "").strip()
+    if f.get("escalate") != "__keep__":
+        props["escalate"] = f.get("escalate", "")
+    label = _saved(lambda: editing.update_step(services(), _me(), pid, sid, **props))
+    if label:
+        flash(_("Step {step} changed; saved as draft {version}.", step=sid, version=label), "ok")
+        return redirect(url_for("editor.step_editor", pid=pid))
+    return redirect(url_for("editor.step_editor", pid=pid, edit=sid))
 
 
 @bp.post("/<pid>/steps/next")
