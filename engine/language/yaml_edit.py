@@ -542,9 +542,6 @@ def delete_step(text: str, sid: str) -> str:
     return _dump(doc)
 
 
-_UNSET = object()
-
-
 def update_step(text: str, step_id: str, *, title: Any = _UNSET, role: Any = _UNSET, form: Any = _UNSET,
                 signature: Any = _UNSET, within: Any = _UNSET, remind_before: Any = _UNSET,
                 escalate: Any = _UNSET) -> str:
