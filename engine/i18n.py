@@ -151,6 +151,7 @@ ZH: dict[str, str] = {
     "yes": "是",
     "Yes": "是",
     "Record number": "流水号",
+    "{n} events verified; the chain ends in {head}": "已核验 {n} 个事件；链尾哈希 {head}",
     "Change": "修改",
     "Change step {title}": "修改步骤 {title}",
     "This step's deadline is computed from the data; change it in the text editor.": "此步骤的期限按数据计算，请在文本编辑器中修改。",

@@ -384,6 +384,11 @@ def _view_node(key: str, sub: Mapping, value: Any, path: tuple, flags: dict) -> 
     return node
 
 
+def display(value: Any, sub: Mapping | None = None) -> str:
+    """A recorded value as pages show it (是/否 for yes/no, the unit after a number)."""
+    return _fmt(value, sub or {})
+
+
 def _fmt(value: Any, sub: Mapping) -> str:
     if value is True:
         return _("yes")

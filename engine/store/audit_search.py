@@ -144,7 +144,8 @@ def field_keys(session: Session, procedures: Iterable[str] | None = None) -> lis
 class ChainCheck:
     ok: bool
     events: int
-    message: str
+    message: str  # what is broken (technical, for auditors), or the intact chain's summary
+    head: str = ""  # the hash the intact chain ends in
 
 
 def check_instance(session: Session, instance_id: str) -> ChainCheck:
@@ -164,7 +165,7 @@ def check_instance(session: Session, instance_id: str) -> ChainCheck:
         prev, expected = row.hash, expected + 1
     if head is not None and head.event_seq and (head.event_seq != len(rows) or head.event_hash != prev):
         return ChainCheck(False, len(rows), f"the instance records {head.event_seq} events, the chain has {len(rows)}: events were removed or added at its end")
-    return ChainCheck(True, len(rows), f"{len(rows)} events verified, chain ends in {prev[:16]}…")
+    return ChainCheck(True, len(rows), f"{len(rows)} events verified, chain ends in {prev[:16]}…", prev)
 
 
 def attachments_of(session: Session, instance_id: str) -> list[Attachment]:

@@ -178,7 +178,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
               "role_title": proc.roles.get(t.get("role") or "", t.get("role"))}
              for t in page.open_tasks]
     correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {info.title}",
-                    "current": current, "signed": sid in page.signed_steps}
+                    "current": fr.display(current) if current is not None else None, "signed": sid in page.signed_steps}
                    for sid, path, info, current in page.correctable]
     sections = [{"step": sid, "title": step_title(proc, sid),
                  "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,

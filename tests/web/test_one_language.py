@@ -1,0 +1,61 @@
+"""One language at a time (issue 18): a Chinese page shows no English word outside what users
+recorded (and the switch to English, and a time zone's name): no untranslated engine message,
+status, raw yes/no or chain summary."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from tests.helpers.service import PASSWORD, add_users, answers, play, web_app
+from tests.web.test_web_ui import Browser
+
+PID = "after-sales-inspection"
+# The language switch; the zone named beside times; file formats, named as every Chinese app does.
+ALWAYS = {"English", "Asia", "Shanghai", "CSV", "XLSX", "PDF"}
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = web_app(db_url, tmp_path)
+    sessions = app.extensions["services"].database.sessions
+    add_users(sessions, ["inspector1", "supervisor1"])
+    wf = app.extensions["workflow"]
+    app.config["DONE"] = play(wf, sessions, answers(f"{PID}--review-reject"))
+    app.config["RUNNING"] = play(wf, sessions, answers(f"{PID}--review-reject"), upto=2)
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def _words(page: str) -> set[str]:
+    body = page.split("<body>", 1)[-1]
+    body = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    # record ids (26-character ULIDs) and record numbers (ASI-202612-0001) are not words
+    text = re.sub(r"\b[0-9A-Z]{26}\b|\b[A-Z][A-Z0-9]{0,7}-\d{6}-\d{4,}\b|\b[0-9a-f]{12,}", " ", text)
+    return set(re.findall(r"[A-Za-z]{3,}", text))
+
+
+def test_chinese_pages_speak_chinese(app):
+    done, running = app.config["DONE"], app.config["RUNNING"]
+    # what users recorded, their user names, and the procedure's id are theirs, not the UI's
+    recorded = (_words(json.dumps([done["data"], running["data"]], ensure_ascii=False)) | set(PID.split("-"))
+                | _words("inspector1 supervisor1"))
+    b = Browser(app)
+    b.login("supervisor1", PASSWORD)
+    task = next(t for t in running["tasks"].values() if t["status"] == "open")
+    pages = ["/", "/instances", f"/instances/{done['id']}", f"/instances/{running['id']}",
+             f"/tasks/{running['id']}.{task['id']}", "/search?q=医院", "/notifications", "/org", "/ledgers",
+             f"/ledgers/{PID}", "/kpi", f"/audit/instances/{done['id']}"]
+    found = {}
+    for url in pages:
+        r = b.get(url)
+        assert r.status_code in (200, 403), url
+        if r.status_code == 200:
+            english = _words(r.text) - recorded - ALWAYS
+            if english:
+                found[url] = sorted(english)
+    assert not found, found
