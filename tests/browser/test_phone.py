@@ -105,3 +105,34 @@ def test_inspector_on_a_phone(server, browser, lang):
     a.click("button.add-row")
     _no_sideways(a, "inspection table with a row")
     a.screenshot(path=str(ARTIFACTS / "phone-03-inspection.png"), full_page=True)
+
+
+def test_the_same_journey_on_a_desktop_in_english(server, browser):
+    """At 1366x900 in English: no sideways scrolling either, the record number shown, the pages
+    in English (titles of procedures and forms stay as written)."""
+    base, app = server
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "insp-a", PASSWORD, ["qa-inspectors"], full_name="检验员甲")
+    page = login(browser, base, "insp-a", PASSWORD, width=1366, height=900)
+    page.click("#switch-locale")
+    page.wait_for_selector("text=My tasks")
+    page.click("a[data-procedure=after-sales-inspection]")
+    page.fill("#f\\.customer", "某市人民医院")
+    page.fill("#f\\.product_name", "多参数监护仪")
+    page.fill("#f\\.serial_no", "SN20260002")
+    page.fill("#f\\.quantity", "1")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/instances/"))
+    number = page.inner_text("#record-no")
+    assert re.fullmatch(r"ASI-\d{6}-\d{4}", number), number
+    for url in ("/", "/instances", "/search"):
+        page.goto(base + url)
+        width = page.evaluate(WIDE)
+        assert width <= 1366, f"{url} is {width} px wide at 1366 px"
+    page.goto(base + "/")
+    assert number in page.inner_text("#tasks")
+    page.get_by_role("link", name="接收产品").first.click()
+    page.wait_for_selector("form#task-form")
+    assert page.evaluate(WIDE) <= 1366
+    assert page.inner_text("#submit") == "Submit"
+    page.screenshot(path=str(ARTIFACTS / "desktop-en-task.png"), full_page=True)
