@@ -6,7 +6,6 @@ the record passes afterwards."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from engine.app.database import Database
 from engine.app.services import Services
 from engine.errors import CommandRejected, Conflict, InstanceClosed, NotFound, NotPermitted
 from engine.store import Event, users
+from tests.helpers.race import race
 from tests.helpers.service import PASSWORD, check_consistent, config, setup
 
 PROCEDURE = """
@@ -69,26 +69,6 @@ def task_of(state: dict, *, role: str | None = None, user: str | None = None) ->
     raise AssertionError(f"no open task role={role} user={user}")
 
 
-def _race(workers: list) -> list:
-    barrier = threading.Barrier(len(workers))
-    results: list = [None] * len(workers)
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results[i] = workers[i]()
-        except BaseException as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return results
-
-
 def test_two_approvers_of_an_any_step_deciding_at_once_give_exactly_one_outcome(wf, sessions):
     for _ in range(3):  # the winner varies; the outcome never does
         state = start(wf, sessions)
@@ -105,7 +85,7 @@ def test_two_approvers_of_an_any_step_deciding_at_once_give_exactly_one_outcome(
                     s.rollback()
                     return exc
 
-        outcomes = _race([lambda u=u, t=t: decide(u, t) for u, t in contenders])
+        outcomes = race(*[lambda u=u, t=t: decide(u, t) for u, t in contenders])
         wins = [o for o in outcomes if isinstance(o, dict)]
         assert len(wins) == 1, outcomes
         assert all(isinstance(o, Conflict | InstanceClosed) for o in outcomes if not isinstance(o, dict)), outcomes

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import threading
 from collections import Counter
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 from engine import store
 from engine.errors import Conflict, TaskClosed
 from engine.store import Event, Instance, Task
+from tests.helpers.race import race
 from tests.helpers.service import (
     answer,
     answers,
@@ -26,27 +26,6 @@ from tests.helpers.service import (
 
 SCRIPT = answers("after-sales-inspection--pass-repair")
 RECEIVE = SCRIPT["steps"][0]
-
-
-def _race(workers: list) -> list:
-    """Run each callable in its own thread, released together by a barrier; their results."""
-    barrier = threading.Barrier(len(workers))
-    results: list = [None] * len(workers)
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results[i] = workers[i]()
-        except BaseException as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 def _check_single_winner(sessions, instance_id: str, outcomes: list) -> None:
@@ -81,7 +60,7 @@ def test_same_task_submitted_twice_at_once(sessions):
                     s.rollback()
                     return exc
 
-        outcomes = _race([lambda: submit("inspector1"), lambda: submit("acceptor1")])
+        outcomes = race(lambda: submit("inspector1"), lambda: submit("acceptor1"))
         _check_single_winner(sessions, state["id"], outcomes)
         loser = next(o for o in outcomes if not isinstance(o, dict))
         assert isinstance(loser, TaskClosed) and "already done" in loser.message
@@ -146,7 +125,7 @@ def test_many_threads_many_instances_no_lost_update(sessions, threads, instances
                 made.append((iid, value))
         return {"won": won, "lost": lost, "made": made}
 
-    results = _race([lambda n=n: worker(n) for n in range(threads)])
+    results = race(*[lambda n=n: worker(n) for n in range(threads)])
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors
 

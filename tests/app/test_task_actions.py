@@ -8,8 +8,6 @@ in the hour, a CC'd reader acting or reading further)."""
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -35,6 +33,7 @@ from engine.errors import (
 from engine.runtime.access import WITHDRAWN
 from engine.store import timekeeping as tk
 from engine.store import users
+from tests.helpers.race import race
 from tests.helpers.service import PASSWORD, ROOT, check_consistent, open_task
 from tests.helpers.time import Clock
 
@@ -103,27 +102,6 @@ def intact(services: Services) -> None:
         check_consistent(s)
         assert store.verify(s) == []
         assert verify_records(services.workflow, s) == []
-
-
-def race(*acts: Callable[[], object]) -> list:
-    """Run each action in its own thread, released together; each one's result or refusal."""
-    barrier = threading.Barrier(len(acts))
-    results: list = [None] * len(acts)
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            results[i] = acts[i]()
-        except Exception as exc:  # noqa: BLE001 - the loser's refusal is the result
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(acts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 def events_of(services: Services, instance_id: str, kind: str) -> list[dict]:
