@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,24 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 @pytest.fixture
 def server(tmp_path) -> Iterator[tuple[str, object]]:
     """The app on 127.0.0.1 (a free port) with a fresh SQLite database; yields (url, app)."""
-    from werkzeug.serving import make_server
-
     from web import create_app
 
     app = create_app({"WF_OVERRIDES": {"database.url": f"sqlite:///{tmp_path / 'wf.db'}",
                                        "paths.uploads": str(tmp_path / "uploads")}})
+    with serving(app) as base:
+        yield base, app
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    from werkzeug.serving import make_server
+
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{srv.server_port}", app
+        yield f"http://127.0.0.1:{srv.server_port}"
     finally:
         srv.shutdown()
         thread.join(5)

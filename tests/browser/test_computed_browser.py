@@ -5,13 +5,12 @@ sideways; the submitted record holds the server's value."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
 from engine import store
-from tests.browser.conftest import ARTIFACTS, login
+from tests.browser.conftest import ARTIFACTS, login, serving
 
 COMPUTED = Path(__file__).parents[1] / "data" / "computed"
 PASSWORD = "s3cret-pw"
@@ -19,24 +18,14 @@ PASSWORD = "s3cret-pw"
 
 @pytest.fixture
 def computed_server(tmp_path):
-    from werkzeug.serving import make_server
-
     from web import create_app
 
     app = create_app({"WF_OVERRIDES": {
         "database.url": f"sqlite:///{tmp_path / 'wf.db'}", "paths.uploads": str(tmp_path / "uploads"),
         "paths.procedures": str(COMPUTED / "procedures"), "paths.forms": str(COMPUTED / "forms"),
         "roles": {"rater": ["raters"], "reviewer": ["reviewers"], "quality_manager": ["qms"]}}})
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_port}", app
-    finally:
-        srv.shutdown()
-        thread.join(5)
-        srv.server_close()
-        app.extensions["services"].database.engine.dispose()
+    with serving(app) as base:
+        yield base, app
 
 
 def test_the_weighted_score_updates_live_at_390_px(computed_server, browser):
