@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from engine.errors import WorkflowError
+from engine.language.procedure import STEP_ID
 from engine.language.yaml_source import limit_problem
 
 FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "table")
@@ -421,7 +422,6 @@ def set_next(text: str, step_id: str, next: str | Sequence[Mapping[str, str]]) -
 
 # -- renaming and deleting steps ------------------------------------------------------------
 
-STEP_ID_TEXT = re.compile(r"^[a-z][a-z0-9_]*$")
 # Keys whose value is a step id, and keys whose value is a list of step ids.
 _STEP_KEYS = frozenset({"step", "on_reject", "join", "goto", "else", "next"})
 _STEP_LISTS = frozenset({"branches", "separate_from", "return_to"})
@@ -494,7 +494,7 @@ def rename_step(text: str, old: str, new: str) -> str:
     steps = _steps(doc)
     if old not in steps:
         raise EditError(f"no step '{old}'; known steps: {', '.join(steps)}")
-    if not STEP_ID_TEXT.match(new) or new in ("start", "instance"):
+    if not STEP_ID.match(new) or new in ("start", "instance"):
         raise EditError(f"'{new}' cannot be a step id: use lower_snake_case (a-z, 0-9, _), not start or instance")
     if new == old:
         return text
