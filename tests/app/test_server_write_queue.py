@@ -73,10 +73,14 @@ def test_a_worker_pass_over_a_backlog_holds_the_lock_in_short_turns(sessions, en
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Event).where(Event.type == "deadline:missed")) >= BACKLOG
     worker_holds = [held for who, held in database.holds if who == threading.get_ident()]
-    # Batches of 100: the pass took several turns, and none of them was long. (One batch is
-    # about 100 instances' worth of work; half a second leaves room for a loaded machine.)
+    # Batches of 100: the pass took several turns and no turn held most of it (the whole
+    # backlog in one transaction would be one hold of nearly all the time). One batch is about
+    # 0.1 s of work here; no turn may approach the web's write wait even on a loaded machine
+    # (CI runs two test processes and the database server on two cores, which has stretched
+    # a single 0.1 s turn to 0.7 s, so the bound is not a tight timing).
     assert len(worker_holds) >= BACKLOG // worker.batch
-    assert max(worker_holds) < 0.5, sorted(worker_holds)[-5:]
+    assert max(worker_holds) < 0.8 * sum(worker_holds), sorted(worker_holds)
+    assert max(worker_holds) < 2.0, sorted(worker_holds)[-5:]
     # The probe got its turn between batches, throughout the pass.
     assert len(waits) >= 3 and max(waits) < 1.5, sorted(waits)[-5:]
 

@@ -4,10 +4,11 @@ mid-batch leaves nothing half-done."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from engine.app.service import Workflow
 from engine.app.worker import Worker
@@ -34,6 +35,16 @@ def _fired(sessions) -> Counter:
         rows = s.execute(select(Event.instance_id, Event.type, Event.data)
                          .where(Event.type.like("deadline:%"))).all()
     return Counter((r.instance_id, r.type, (r.data or {}).get("level")) for r in rows)
+
+
+def _wait_until_gone(sessions, pid: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as s:
+            if not s.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"PostgreSQL backend {pid} still alive {timeout} s after its connection dropped")
 
 
 def test_many_workers_fire_each_due_item_exactly_once(sessions, backend, db_url):
@@ -99,8 +110,14 @@ def test_a_worker_that_dies_mid_batch_leaves_nothing_half_done(sessions, backend
         # Meanwhile another worker takes the rows the doomed one has not locked.
         other = Worker(wf, sessions, batch=10)
         assert other.run_once().changed == 30
+    pid = doomed.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar() \
+        if backend == "postgresql" else None
     doomed.connection().invalidate()  # the connection drops: the transaction is gone
     doomed.close()
+    if pid is not None:
+        # PostgreSQL notices the dropped socket a moment later; until it has, the dead
+        # transaction's row locks stand and SKIP LOCKED rightly passes those rows by.
+        _wait_until_gone(sessions, pid)
     assert Worker(wf, sessions).run_once().changed == (20 if backend == "postgresql" else 50)
     fired = _fired(sessions)
     assert set(fired.values()) == {1} and len({k[0] for k in fired}) == 50
