@@ -1,18 +1,25 @@
-"""The request's language and time zone for pages; the texts live in ``engine.i18n``.
+"""The request's language and time zone for pages, through Flask-Babel.
 
-``g.locale`` is the signed-in user's choice, else config ``locale``; ``init_app`` makes it the
-current locale of ``engine.i18n`` for each request, so the engine's messages and the pages
-speak the same language. Procedure, step and form titles are shown as written.
+``g.locale`` is the signed-in user's choice, else config ``locale``. Flask-Babel's locale
+selector is that locale and its time zone selector the display zone, and it reads the catalogs
+``engine.i18n`` compiles (engine/translations); ``use`` also makes the locale the current one
+of ``engine.i18n`` for the request, so the engine's messages and the pages speak the same
+language from the same catalog. Pages call ``_("text", name=value)`` with ``str.format``
+placeholders, as the engine does (Flask-Babel's own Jinja ``gettext`` formats with ``%``, so
+it is not installed in templates).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import flask_babel
 from flask import Flask, current_app, g, has_request_context
 
 from engine import i18n
 from engine.i18n import LOCALES
+
+babel = flask_babel.Babel(configure_jinja=False)
 
 
 def default_locale() -> str:
@@ -31,7 +38,11 @@ def get_locale() -> str:
 
 
 def gettext(text: str, locale: str | None = None, **params: Any) -> str:
-    """``text`` in ``locale`` (default: the request's), with ``params`` filled in."""
+    """``text`` in ``locale`` (default: the request's, from Flask-Babel's catalog), with
+    ``params`` filled in."""
+    if locale is None and has_request_context() and text:
+        out = flask_babel.get_translations().gettext(text)
+        return out.format(**params) if params else out
     return i18n.gettext(text, locale or get_locale(), **params)
 
 
@@ -39,13 +50,21 @@ _ = gettext
 
 
 def use(locale: str) -> None:
-    """Make ``locale`` the current one of ``engine.i18n`` for the rest of this request."""
+    """Make ``locale`` the current one of ``engine.i18n`` and Flask-Babel for the rest of this
+    request (Flask-Babel keeps what it chose first in a request: ``refresh`` forgets it)."""
     i18n.set_locale(locale)
+    if has_request_context():
+        g.locale = locale
+        flask_babel.refresh()
 
 
 def init_app(app: Flask) -> None:
+    babel.init_app(app, default_locale="zh", default_domain=i18n.DOMAIN,
+                   default_translation_directories=str(i18n.catalog_dir()),
+                   locale_selector=get_locale, timezone_selector=display_zone)
     app.teardown_request(lambda _exc: i18n.reset())
     app.jinja_env.globals["_"] = gettext
+    app.jinja_env.globals["gettext"] = gettext
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["time"] = fmt_time
 

@@ -32,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import i18n
 from engine.app.access import Reader, refuse_auditor
 from engine.errors import DefinitionInvalid, NotFound, NotPermitted, Problem, WorkflowError
 from engine.i18n import _
@@ -660,73 +659,3 @@ def seed_demo(services: Services) -> Imported | None:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(kept)
     return import_csv(services, "demo", out.getvalue(), "demo-org.csv")
-
-
-i18n.add("zh", {
-    "only administrators may change the organisation chart; ask one to make this change":
-        "只有管理员可以修改组织架构；请管理员进行此修改",
-    "an id has at most {n} characters, without control characters or spaces around it (e.g. quality)":
-        "编号最多 {n} 个字符，不能含控制字符，前后不能有空格（如 quality）",
-    "department '{id}': parent '{parent}' is not a department; add a line for it or leave parent empty":
-        "部门“{id}”：上级“{parent}”不是部门；请为其添加一行，或将 parent 留空",
-    "department '{id}': head '{user}' is not a user; add the user first (wf user add) or leave head empty":
-        "部门“{id}”：负责人“{user}”不是用户；请先添加该用户（wf user add），或将 head 留空",
-    "department '{id}' is inside itself: {loop}; give one of them another parent (or none)":
-        "部门“{id}”成了自己的下级：{loop}；请为其中一个部门换一个上级（或不设上级）",
-    "user '{user}' does not exist; add the user first (wf user add) or remove the line":
-        "用户“{user}”不存在；请先添加该用户（wf user add），或删除这一行",
-    "user '{user}': department '{dept}' is not a department; use the id of a department line (not its name) or leave it empty":
-        "用户“{user}”：部门“{dept}”不存在；请填写部门行的编号（不是名称），或留空",
-    "user '{user}' cannot be their own manager; name someone else or leave it empty":
-        "用户“{user}”不能是自己的上级；请填写其他人，或留空",
-    "user '{user}': manager '{manager}' is not a user; add the user first (wf user add) or leave manager empty":
-        "用户“{user}”：上级“{manager}”不是用户；请先添加该用户（wf user add），或将 manager 留空",
-    "the managers of '{user}' go round in a loop: {loop} (a department's head counts as the manager of those without one); give one of them another manager":
-        "“{user}”的上级关系形成了循环：{loop}（未填写上级的人员以部门负责人为上级）；请为其中一人换一个上级",
-    "the file has more than {n} MB; split it or remove what is not the chart":
-        "文件超过 {n} MB；请拆分文件，或删除与组织架构无关的内容",
-    "the file is not UTF-8 text; in Excel save it as 'CSV UTF-8 (comma delimited)'":
-        "文件不是 UTF-8 文本；请在 Excel 中另存为“CSV UTF-8（逗号分隔）”",
-    "the file holds a NUL character; it is not a CSV text file": "文件含有 NUL 字符，不是 CSV 文本文件",
-    "the header line cannot be read as CSV ({error})": "标题行不是有效的 CSV（{error}）",
-    "the file is empty; the first line must name the columns: {columns}": "文件是空的；第一行须为列名：{columns}",
-    "unknown column '{name}'; the columns are {columns}": "未知的列“{name}”；可用的列为 {columns}",
-    "column '{name}' appears twice; keep one": "列“{name}”出现了两次；请只保留一列",
-    "the header has no column '{name}'; the columns are {columns}": "标题行缺少列“{name}”；可用的列为 {columns}",
-    "this line cannot be read as CSV ({error}); check its quotes": "这一行不是有效的 CSV（{error}）；请检查引号",
-    "this line has {n} cells, the header {m}; remove the extra ones (a comma inside a name needs quotes)":
-        "这一行有 {n} 个单元格，标题行只有 {m} 个；请删除多余的（名称中含逗号时须加引号）",
-    "kind must be 'department' or 'user', not '{kind}'": "kind 须为 department（部门）或 user（用户），而不是“{kind}”",
-    "a {kind} line needs its id (a department's id, or the user name)": "{kind} 行须填写 id（部门编号或用户名）",
-    "column '{column}' is not for {kind} lines; leave it empty here": "列“{column}”不适用于 {kind} 行；此处请留空",
-    "department '{id}' is also on line {line}; give each department one line": "部门“{id}”在第 {line} 行已出现；每个部门只写一行",
-    "department '{id}' needs a name of at most {n} characters (e.g. 质量部)": "部门“{id}”须有名称，最多 {n} 个字符（如：质量部）",
-    "user '{user}' is also on line {line}; give each user one line": "用户“{user}”在第 {line} 行已出现；每个用户只写一行",
-    "user '{user}' does not exist; see 'wf user list'": "用户“{user}”不存在；请查看 wf user list",
-    "a department needs an id (e.g. quality)": "部门须有编号（如 quality）",
-    "department '{id}' exists already; rename or move it instead": "部门“{id}”已存在；请改为重命名或移动它",
-    # The page (web/templates/org.html, web/html/org.py).
-    "Organisation chart": "组织架构",
-    "Organisation": "组织架构",
-    "Approvals to a manager or to the head of a department, and escalations to a manager, follow this chart. Someone without a recorded manager reports to the head of their department.":
-        "审批给“上级”或“部门负责人”以及升级给上级时，都按此架构确定人员。未填写上级的人员，以其部门负责人为上级。",
-    "Head": "负责人",
-    "none": "无",
-    "inactive": "已停用",
-    "reports to": "上级",
-    "no one": "无",
-    "No departments yet.": "尚无部门。",
-    "Without a department": "未分配部门",
-    "Download as CSV": "下载 CSV",
-    "Import a chart": "导入组织架构",
-    "Changes": "修改记录",
-    "imported": "导入",
-    "user_changed": "人员调整",
-    "department_added": "新增部门",
-    "department_changed": "部门调整",
-    "A CSV file (UTF-8; Excel's 'CSV UTF-8' works) with the columns kind,id,name,parent,head,department,manager. It replaces the whole chart; a file with any bad line imports nothing.":
-        "CSV 文件（UTF-8；Excel 的“CSV UTF-8”格式即可），列为 kind,id,name,parent,head,department,manager。导入将替换整个组织架构；文件中只要有一行有误，就不会导入任何内容。",
-    "Nothing was imported; correct the lines above and upload the file again.": "未导入任何内容；请更正上面列出的行后重新上传。",
-    "Imported {departments} departments and {users} users.": "已导入 {departments} 个部门和 {users} 名用户。",
-    "department '{id}' does not exist; add it first (wf org department ID --add --name NAME)": "部门“{id}”不存在；请先添加（wf org department 编号 --add --name 名称）",
-})

@@ -118,5 +118,5 @@ def instances(procedure_id: str):
                             what=request.args.get("what") or "started", at=text_arg("p"),
                             step=text_arg("step"), key=text_arg("key"), value=text_arg("value"),
                             filters=filters, page=page)
-    title = f"{_('KPI drill-down')}: " + " · ".join(found.what) + f" ({args['from']} – {args['to']})"
+    title = _("KPI drill-down") + ": " + " · ".join(found.what) + f" ({args['from']} – {args['to']})"
     return render_ledger(found.page, filters, page, extra={"title": title}, endpoint="kpi.instances")
