@@ -145,3 +145,49 @@ def test_an_unwritable_package_directory_compiles_into_the_cache(tmp_path):
     assert word == "待办" and where.startswith(str(tmp_path / "cache"))
     assert list((tmp_path / "cache").rglob("messages.mo"))
     assert squat.is_dir() and not list(squat.parent.glob("*.tmp"))
+
+
+def test_absorb_moves_a_dict_into_the_catalog_and_deletes_it(tmp_path, monkeypatch):
+    """What the lead runs after a merge brings in entries of the old ZH dict: each goes into
+    messages.po, the dict leaves the file (a REV:PATH from git is read, not edited), and a key
+    no literal call names is listed for the extractor in engine/i18n_words.py."""
+    root = tmp_path
+    (root / "engine" / "translations" / "zh" / "LC_MESSAGES").mkdir(parents=True)
+    (root / "web").mkdir()
+    (root / "babel.cfg").write_text("[python: engine/**.py]\n", encoding="utf-8")
+    po = root / "engine" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
+    monkeypatch.setattr(tool, "ROOT", root)
+    monkeypatch.setattr(tool, "CONFIG", root / "babel.cfg")
+    monkeypatch.setattr(tool, "CATALOGS", root / "engine" / "translations")
+    monkeypatch.setattr(tool, "TEMPLATE", root / "engine" / "translations" / "messages.pot")
+    monkeypatch.setattr(tool, "WORDS", root / "engine" / "i18n_words.py")
+    tool.write(po, _catalog(Inbox="待办"))
+    (root / "engine" / "i18n_words.py").write_text("from engine.i18n import N_\n", encoding="utf-8")
+    (root / "engine" / "page.py").write_text(
+        'from engine.i18n import _\nx = _("Inbox") + _("{n} new", n=1) + _(status)\n', encoding="utf-8")
+    i18n_py = root / "engine" / "i18n.py"
+    i18n_py.write_text('LOCALES = ("zh", "en")\n\n# English -> Chinese\nZH: dict[str, str] = {\n'
+                       '    "Inbox": "收件箱",\n    "{n} new": "{n} 条新",\n    "stalled": "停滞",\n}\n\n'
+                       'def gettext(text):\n    return text\n', encoding="utf-8")
+    (root / "engine" / "org.py").write_text('from engine import i18n\ni18n.add("zh", {"Head": "负责人"})\n',
+                                            encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"], cwd=root, check=True)
+
+    assert tool.absorb(["HEAD:engine/org.py"]) == 0  # from git: the file is left as it is
+    assert "i18n.add" in (root / "engine" / "org.py").read_text(encoding="utf-8")
+    assert tool.read(po).get("Head").string == "负责人"
+
+    assert tool.absorb([str(i18n_py)]) == 0
+    left = i18n_py.read_text(encoding="utf-8")
+    assert "ZH" not in left and "English -> Chinese" not in left and "def gettext" in left
+    catalog = tool.read(po)
+    assert catalog.get("Inbox").string == "收件箱"  # the dict's newer Chinese wins (and is printed)
+    assert catalog.get("{n} new").string == "{n} 条新"
+    assert catalog.get("stalled").string == "停滞"  # kept: listed for the extractor
+    assert "N_('stalled')" in (root / "engine" / "i18n_words.py").read_text(encoding="utf-8")
+    words = (root / "engine" / "i18n_words.py").read_text(encoding="utf-8")
+    assert "N_('Head')" in words and words.count("N_(") == 2  # each listed once
+    assert catalog.get("Head").string == "负责人" and not catalog.obsolete
+    assert tool.problems(tool.extract(), catalog, po) == []
