@@ -102,16 +102,28 @@ def current_locale() -> str:
     return _current.get()
 
 
+_chosen: ContextVar[bool] = ContextVar("locale_chosen", default=False)
+
+
 def set_locale(locale: str | None) -> None:
     """The locale of what runs next in this context (a request, a command); unknown: zh.
     Outside a request (the worker, a command, tests of the engine) it is English."""
     _current.set(locale if locale in LOCALES else "zh")
+    _chosen.set(True)
 
 
 def reset() -> None:
     """Back to the default (English) once a request is over, so nothing that runs next in
     this thread (the worker, another test) speaks the last user's language by accident."""
     _current.set("en")
+    _chosen.set(False)
+
+
+def reader_locale() -> str:
+    """The language of the titles people wrote (procedures, steps, roles, form fields, whose
+    ``en:`` blocks may give English ones): a reader's chosen locale (a request's); else
+    ``zh``, as written, for what no reader chose (the worker, a command, records)."""
+    return _current.get() if _chosen.get() else "zh"
 
 
 def gettext(text: str, locale: str | None = None, **params: Any) -> str:

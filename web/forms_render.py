@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.uploads import Upload
 from engine.language.forms import default_widget
-from web.i18n import _
+from web.i18n import _, get_locale
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -141,8 +141,9 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
     options = _options(sub)
     if options is not None:
         chosen = value if isinstance(value, list) else ([] if value is None else [value])
-        node["options"] = [{"value": _str(o), "label": _str(o), "checked": any(_same(o, c) for c in chosen)}
-                           for o in options]
+        labels = sub.get("x-labels") or {}  # English labels of the stored values (Form.shown_schema)
+        node["options"] = [{"value": _str(o), "label": labels.get(_str(o), _str(o)),
+                            "checked": any(_same(o, c) for c in chosen)} for o in options]
     if widget == "yesno":
         node["options"] = [{"value": "true", "label": _("Yes"), "checked": value is True},
                            {"value": "false", "label": _("No"), "checked": value is False}]
@@ -191,6 +192,13 @@ def _str(v: Any) -> str:
 
 def _same(option: Any, value: Any) -> bool:
     return _str(option) == _str(value)
+
+
+def shown_schema(form: Form) -> Mapping:
+    """The form's schema as this page shows it: with the English titles and choice labels of
+    its ``en:`` block on an English page (``Form.shown_schema``); parse posted data with
+    ``form.schema``."""
+    return form.shown_schema(get_locale())
 
 
 def computed_text(form: Form, values: Mapping[str, Any]) -> dict[str, str]:
@@ -332,7 +340,7 @@ def view_tree(form: Form | None, data: Mapping | None, *, flags: list[dict] | No
         except Exception:  # display only: a malformed record still shows
             flags = []
     by_flag = Messages.of(None, flags).flags
-    schema = form.schema if form is not None else {}
+    schema = shown_schema(form) if form is not None else {}
     nodes = _view_nodes(schema, data, (), by_flag)
     known = set(schema.get("properties") or {})
     for key, value in data.items():
@@ -402,6 +410,8 @@ def _fmt(value: Any, sub: Mapping) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k}: {_fmt(v, {})}" for k, v in value.items())
     text = str(value)
+    if isinstance(sub.get("x-labels"), dict) and text in sub["x-labels"]:
+        return str(sub["x-labels"][text])  # a choice's English label; the record keeps the value
     if sub.get("x-unit") and isinstance(value, int | float):
         text = f"{text} {sub['x-unit']}"
     if sub.get("format") == "date-time" and "T" in text:

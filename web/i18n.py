@@ -4,7 +4,9 @@
 selector is that locale and its time zone selector the display zone, and it reads the catalogs
 ``engine.i18n`` compiles (engine/translations); ``use`` also makes the locale the current one
 of ``engine.i18n`` for the request, so the engine's messages and the pages speak the same
-language from the same catalog. Pages call ``_("text", name=value)`` with ``str.format``
+language from the same catalog. Titles people wrote (procedures, steps, forms) are shown as
+written, or in English on an English page where the file gives it (the ``shown`` filter).
+Pages call ``_("text", name=value)`` with ``str.format``
 placeholders, as the engine does (Flask-Babel's own Jinja ``gettext`` formats with ``%``, so
 it is not installed in templates).
 """
@@ -18,6 +20,7 @@ from flask import Flask, current_app, g, has_request_context
 
 from engine import i18n
 from engine.i18n import LOCALES
+from engine.language import english
 
 babel = flask_babel.Babel(configure_jinja=False)
 
@@ -67,6 +70,14 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["gettext"] = gettext
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["time"] = fmt_time
+    app.jinja_env.filters["shown"] = shown
+
+
+def shown(thing: Any, what: str = "title") -> str:
+    """``{{ procedure|shown }}``, ``{{ step|shown("description") }}``, ``{{ form|shown }}``: a
+    title people wrote, in English on an English page where the file's ``en:`` block gives it,
+    else as written (engine.language.english)."""
+    return english.shown(thing, what, get_locale())
 
 
 def display_zone():

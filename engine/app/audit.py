@@ -27,7 +27,8 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.errors import NotPermitted
-from engine.i18n import _, local_time
+from engine.i18n import _, local_time, reader_locale
+from engine.language.english import shown
 from engine.language.records import FIRST
 from engine.runtime.replay import Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
@@ -70,14 +71,13 @@ def step_title(proc: Procedure, sid: str | None) -> str:
     if sid == "start":
         return _("Start form")
     step = proc.steps.get(sid)
-    return step.title if step else sid
+    return shown(step, "title", reader_locale()) if step else sid
 
 
 def field_title(proc: Procedure, sid: str, name: str) -> str:
     """A field's label in its step's form (the key itself where the form has no such field)."""
     form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
-    info = form.fields.get(name) if form else None
-    return info.title if info else name
+    return form.field_title(name, reader_locale()) if form else name
 
 
 # --------------------------------------------------------------------------- the search

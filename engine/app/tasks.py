@@ -26,7 +26,8 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
-from engine.i18n import _
+from engine.i18n import _, reader_locale
+from engine.language.english import shown
 from engine.language.procedure import PREFILL_ME
 from engine.runtime import signing
 from engine.runtime.approvals import party_tasks
@@ -64,11 +65,11 @@ class InboxTask:
 
     @property
     def step_title(self) -> str:
-        return self.step.title if self.step else self.step_id
+        return shown(self.step, "title", reader_locale()) if self.step else self.step_id
 
     @property
     def role_title(self) -> str | None:
-        return self.procedure.roles.get(self.role or "", self.role)
+        return self.procedure.role_title(self.role, reader_locale()) if self.role else self.role
 
 
 def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxTask]:

@@ -22,6 +22,8 @@ from engine.errors import DefinitionInvalid, ExpressionError, Problem
 from engine.language import spawns
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
+from engine.language.english import English, Texts, role_shown
+from engine.language.english import check_procedure as check_english
 from engine.language.expr_types import Kind, approval_kinds, form_kinds, result_kind
 from engine.language.expressions import Expr, check_names, compile_expr
 from engine.language.forms import FieldInfo, Form, parse_form
@@ -62,6 +64,7 @@ def default_serial_prefix(procedure_id: str) -> str:
 TOP_KEYS = {
     "id": True, "title": True, "description": False, "source": False, "calendar": False, "serial": False,
     "roles": True, "start": True, "steps": True, "starts": False, "withdraw": False,
+    "en": False,  # English titles beside the Chinese ones (engine/language/english.py)
     **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
 }
 COMMON_STEP_KEYS = {"type", "title", "description", "instructions"}
@@ -221,6 +224,8 @@ class Step:
     # working on it may send it to others (``cc_add``).
     cc: tuple[str, ...] = ()
     cc_add: bool = False
+    # The English of its title and instructions (the procedure's ``en:`` block), if given.
+    english: Texts | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -257,6 +262,12 @@ class Procedure:
     # The prefix of the record numbers (流水号 ``PREFIX-YYYYMM-NNNN``): ``serial:`` or the
     # initials of the id (after-sales-inspection: ASI).
     serial: str = ""
+    # The ``en:`` block: English titles beside the Chinese ones (engine.language.english).
+    english: English | None = None
+
+    def role_title(self, role: str | None, locale: str = "zh") -> str:
+        """A role's title in ``locale`` (English where the ``en:`` block gives it)."""
+        return role_shown(self.roles, self.english, role, locale)
 
     @cached_property
     def content_hash(self) -> str:
@@ -264,7 +275,8 @@ class Procedure:
         h = hashlib.sha256(self.text.encode())
         for fid in sorted(self.forms):
             f = self.forms[fid]
-            body = json.dumps([f.title, f.description, f.schema], sort_keys=True, ensure_ascii=False)
+            body = json.dumps([f.title, f.description, f.schema, *([f.english.raw()] if f.english else [])],
+                              sort_keys=True, ensure_ascii=False)
             h.update(b"\0" + fid.encode() + b"\0" + body.encode())
         return h.hexdigest()
 
@@ -628,6 +640,12 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
     if steps and start_step in steps and not c.broken_links and len(steps) == len(steps_raw):
         _check_returns(c, steps, start_step)
 
+    english = None
+    if "en" in raw:
+        english = check_english(raw["en"], steps_raw, roles, lambda path, message, key=False: c.err(path, message, key=key))
+        if english is not None:
+            steps = {sid: replace(st, english=english.parts.get(sid)) if sid in english.parts else st
+                     for sid, st in steps.items()}
     records = Records()
     if steps and any(k in raw for k in RECORD_KEYS):
         records = parse_records(raw, _record_fields(c, steps, start_form), c.err)
@@ -643,6 +661,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
         calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
         records=records, serial=serial or default_serial_prefix(pid or ""), withdraw=withdraw,
+        english=english,
     )
     return proc, []
 

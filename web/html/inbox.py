@@ -25,7 +25,7 @@ from web import forms_render as fr
 from web.db import services
 from web.errors import status_of
 from web.html.auth import current_user, local_path, login_required
-from web.i18n import _, fmt_time, get_locale
+from web.i18n import _, fmt_time, get_locale, shown
 from web.oversight import current_reader
 
 bp = Blueprint("inbox", __name__)
@@ -59,7 +59,7 @@ def _local_next(target: str | None) -> str | None:
 def index():
     user = current_user()
     now = services().now()  # the server's clock (injectable), as the worker sees it
-    rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": t.procedure.title,
+    rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": shown(t.procedure),
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
              "created_at": t.created_at, "named": t.named}
@@ -127,7 +127,7 @@ def start(procedure_id: str):
             else:
                 flash(_("Instance {id} started.", id=state["id"]), "ok")
                 return redirect(url_for("instances.show", instance_id=state["id"]))
-    fields = fr.field_tree(form.schema, data, fr.Messages.of(errors),
+    fields = fr.field_tree(fr.shown_schema(form), data, fr.Messages.of(errors),
                            attachment=_attachment_info) if form else []
     return render_template("start.html", procedure=proc, form=form, fields=fields, errors=errors,
                            compute_url=url_for("inbox.compute_start", procedure_id=procedure_id)
@@ -194,7 +194,7 @@ def task(task_id: str):
                 return redirect(url_for("inbox.index"))
     if form is not None and data:
         flags = form.out_of_limits(form.clean(data), get_locale())
-    fields = fr.field_tree(form.schema, data, fr.Messages.of(errors, flags),
+    fields = fr.field_tree(fr.shown_schema(form), data, fr.Messages.of(errors, flags),
                            attachment=_attachment_info) if form else []
     general = [e for e in errors if e.get("field") in ("", "comment", "password") or not form]
     edits = [{"ref": e.ref, "title": e.title, "signed": e.signed,

@@ -175,7 +175,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     page = instances.page(services(), _reader(), instance_id)
     proc, inst = page.procedure, page.inst
     tasks = [{**t, "step_title": step_title(proc, t["step"]),
-              "role_title": proc.roles.get(t.get("role") or "", t.get("role"))}
+              "role_title": proc.role_title(t.get("role"), get_locale()) if t.get("role") else t.get("role")}
              for t in page.open_tasks]
     correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {info.title}",
                     "current": fr.display(current) if current is not None else None, "signed": sid in page.signed_steps}

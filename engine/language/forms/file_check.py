@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from engine.errors import ExpressionError, Problem
 from engine.language import yaml_source as yamlsrc
+from engine.language.english import check_form
 from engine.language.expr_types import check_types, form_kinds, result_kind
 from engine.language.expressions import check_names, compile_expr
 from engine.language.forms.computed import Computed, order
@@ -176,7 +177,11 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
         isinstance(form_id, str) and isinstance(title, str) and isinstance(schema, dict)
     ):
         return None, problems
-    form = Form(form_id, title, description, schema, src.file, exprs, computed)
+    english = None
+    if "en" in data:
+        english = check_form(data["en"], schema,
+                             lambda path, message, key=False: problems.append(src.problem(path, message, key=key)))
+    form = Form(form_id, title, description, schema, src.file, exprs, computed, english)
     return form, problems
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.language.english import English, shown_schema
 from engine.language.forms import computed as _computed
 from engine.language.forms import limits as _limits
 from engine.language.forms import visibility
@@ -64,6 +65,8 @@ class Form:
         "_widgets",
         "_limits",
         "computed",
+        "english",
+        "_shown",
     )
 
     def __init__(
@@ -75,6 +78,7 @@ class Form:
         source_file: str,
         expressions: visibility.Expressions,
         computed: Mapping[str, _computed.Computed] | None = None,
+        english: English | None = None,
     ) -> None:
         self.id = id
         self.title = title
@@ -90,9 +94,31 @@ class Form:
         self._submissions = SubmissionValidator(schema, self._vis, self._order, self._widgets)
         #: The computed fields (``x-compute``) in the order they are worked out.
         self.computed: tuple[_computed.Computed, ...] = tuple(_computed.order(dict(computed or {}))[0])
+        #: The file's optional ``en:`` block (engine.language.english): English titles.
+        self.english = english
+        self._shown: Schema | None = None
 
     def __repr__(self) -> str:
         return f"<Form {self.id} ({len(self.fields)} fields) from {self.source_file}>"
+
+    def shown_schema(self, locale: str) -> Schema:
+        """The schema as a page in ``locale`` shows it: in English, the titles, descriptions
+        and choice labels (``x-labels``) of the ``en:`` block; else the schema itself. Only for
+        showing: submissions are parsed and checked against :attr:`schema`."""
+        if locale != "en" or self.english is None:
+            return self.schema
+        if self._shown is None:
+            self._shown = shown_schema(self.schema, self.english)
+        return self._shown
+
+    def field_title(self, path: str, locale: str) -> str:
+        """A field's title in ``locale`` (English where the ``en:`` block gives it)."""
+        info = self.fields.get(path)
+        written = info.title if info else path
+        if locale == "en" and self.english is not None:
+            texts = self.english.parts.get(path)
+            return (texts.title if texts else "") or written
+        return written
 
     # ----------------------------------------------------------------- construction
 

@@ -11,7 +11,7 @@ Schema = dict[str, Any]
 #: Where a value sits in a submission: property names and row numbers.
 DataPath = tuple[str | int, ...]
 
-TOP_KEYS = ("id", "title", "description", "schema")
+TOP_KEYS = ("id", "title", "description", "schema", "en")  # en: English titles (engine.language.english)
 
 HINTS = (
     "x-widget",
