@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -268,7 +268,24 @@ def remove_field(text: str, name: str) -> str:
     req = doc["schema"].get("required")
     if req is not None and name in req:
         req.remove(name)
+    _drop_english(doc, "fields", lambda key: key == name or key.startswith(f"{name}."))
     return _dump(doc)
+
+
+def _english(doc: CommentedMap, part: str) -> CommentedMap | None:
+    """The ``en:`` block's ``steps`` or ``fields`` (engine.language.english), if any."""
+    english = doc.get("en")
+    node = english.get(part) if isinstance(english, CommentedMap) else None
+    return node if isinstance(node, CommentedMap) else None
+
+
+def _drop_english(doc: CommentedMap, part: str, gone: Callable[[str], bool]) -> None:
+    """The English of a removed step or field goes with it (the block names only what exists)."""
+    node = _english(doc, part)
+    if node is None:
+        return
+    for key in [k for k in node if gone(str(k))]:
+        del node[key]
 
 
 def move_field(text: str, name: str, offset: int) -> str:
@@ -481,7 +498,7 @@ def _references(doc: CommentedMap, sid: str) -> list[str]:
         if other != sid:
             walk(node, f"step '{other}'", None)
     for key in doc:
-        if key not in ("steps", "start", "id", "title", "description", "source", "roles"):
+        if key not in ("steps", "start", "id", "title", "description", "source", "roles", "en"):
             walk(doc[key], str(key), None)
     return list(dict.fromkeys(out))
 
@@ -510,8 +527,11 @@ def rename_step(text: str, old: str, new: str) -> str:
     for sid in list(steps):
         _rewrite(steps[sid], old, new)
     for key in list(doc):
-        if key not in ("steps", "start", "id", "title", "description", "source", "roles"):
+        if key not in ("steps", "start", "id", "title", "description", "source", "roles", "en"):
             doc[key] = _rewrite(doc[key], old, new, str(key))
+    english = _english(doc, "steps")
+    if english is not None and old in english:
+        english.insert(list(english).index(old), new, english.pop(old))
     return _dump(doc)
 
 
@@ -539,6 +559,7 @@ def delete_step(text: str, sid: str) -> str:
     if rest:
         raise EditError(f"'{sid}' is still named by {', '.join(rest)}; change those first")
     steps.pop(sid)
+    _drop_english(doc, "steps", lambda key: key == sid)
     return _dump(doc)
 
 

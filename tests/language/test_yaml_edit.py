@@ -80,7 +80,8 @@ def test_reorder_and_remove_touch_only_that_field() -> None:
     gone = remove_field(FORM, "defect")
     removed, added = changes(FORM, gone)
     assert added == ["  required: [items, instrument, inspector, inspected_at, verdict]"]
-    assert "    defect:" in removed and len(removed) == 7
+    assert "    defect:" in removed and len(removed) == 8
+    assert [r for r in removed if r.startswith("    defect: {title: Nonconformity")]  # its English goes too
 
 
 def test_add_step_after_another_rewires_next_and_keeps_blank_lines_and_comments() -> None:
@@ -102,8 +103,10 @@ def test_add_step_after_another_rewires_next_and_keeps_blank_lines_and_comments(
 def test_add_step_with_conditions() -> None:
     new = add_step(PROC, "recheck", title="再检", role="inspector", form="after-sales-inspection-result",
                    next=[{"if": 'recheck.verdict == "合格"', "goto": "report"}, {"else": "nonconforming"}])
-    assert new.startswith(PROC.rstrip("\n"))
-    assert new.endswith('    next:\n      - if: recheck.verdict == "合格"\n        goto: report\n      - else: nonconforming\n')
+    steps, english = PROC.split("\nen:")  # the new step ends the steps, before the English block
+    assert new.startswith(steps.rstrip("\n")) and new.endswith("\nen:" + english)
+    assert new[:len(new) - len("en:" + english)].endswith(
+        '    next:\n      - if: recheck.verdict == "合格"\n        goto: report\n      - else: nonconforming\n')
 
 
 @pytest.mark.parametrize(("call", "message"), [
