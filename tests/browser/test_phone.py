@@ -109,7 +109,7 @@ def test_inspector_on_a_phone(server, browser, lang):
 
 def test_the_same_journey_on_a_desktop_in_english(server, browser):
     """At 1366x900 in English: no sideways scrolling either, the record number shown, the pages
-    in English (titles of procedures and forms stay as written)."""
+    in English (the after-sales inspection's titles too: its file gives them in English)."""
     base, app = server
     with app.extensions["services"].database.writing() as s:
         store.add_user(s, "insp-a", PASSWORD, ["qa-inspectors"], full_name="检验员甲")
@@ -131,7 +131,7 @@ def test_the_same_journey_on_a_desktop_in_english(server, browser):
         assert width <= 1366, f"{url} is {width} px wide at 1366 px"
     page.goto(base + "/")
     assert number in page.inner_text("#tasks")
-    page.get_by_role("link", name="接收产品").first.click()
+    page.get_by_role("link", name="Receive the product").first.click()
     page.wait_for_selector("form#task-form")
     assert page.evaluate(WIDE) <= 1366
     assert page.inner_text("#submit") == "Submit"
