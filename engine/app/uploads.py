@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine import store
-from engine.errors import NotFound, NotPermitted
+from engine.errors import NotPermitted
 from engine.i18n import _
 
 if TYPE_CHECKING:
