@@ -9,6 +9,7 @@ Imported by setuptools only, never by the server.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from setuptools.command.build_py import build_py
@@ -17,7 +18,12 @@ from setuptools.command.build_py import build_py
 class BuildPy(build_py):
     def run(self) -> None:
         super().run()
-        from engine.i18n import CATALOGS, compile_catalogs
-
-        target = CATALOGS if self.editable_mode else Path(self.build_lib) / "engine" / "translations"
-        compile_catalogs(CATALOGS, target, force=True)
+        # engine/i18n.py loaded by its path: an editable build runs this without the project
+        # on sys.path (that module needs only the standard library and Babel).
+        spec = importlib.util.spec_from_file_location("_qualityflow_i18n", Path(__file__).with_name("i18n.py"))
+        assert spec is not None and spec.loader is not None
+        i18n = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(i18n)
+        source = i18n.CATALOGS
+        target = source if self.editable_mode else Path(self.build_lib) / "engine" / "translations"
+        i18n.compile_catalogs(source, target, force=True)
