@@ -191,3 +191,22 @@ def test_absorb_moves_a_dict_into_the_catalog_and_deletes_it(tmp_path, monkeypat
     assert "N_('Head')" in words and words.count("N_(") == 2  # each listed once
     assert catalog.get("Head").string == "负责人" and not catalog.obsolete
     assert tool.problems(tool.extract(), catalog, po) == []
+
+
+def test_the_build_compiles_the_catalog_into_the_wheel(tmp_path):
+    """pyproject's build_py hook (engine/i18n_build.py) writes each .mo into the build tree a
+    wheel is made from, so an installed server needs no write of its own."""
+    from setuptools import Distribution
+
+    from engine.i18n_build import BuildPy
+
+    cmd = BuildPy(Distribution({"name": "qualityflow", "packages": []}))
+    cmd.initialize_options()
+    cmd.build_lib = str(tmp_path)
+    cmd.finalize_options()
+    cmd.run()
+    from babel.support import Translations
+
+    mo = tmp_path / "engine" / "translations" / "zh" / "LC_MESSAGES" / "messages.mo"
+    assert mo.exists()
+    assert Translations.load(str(mo.parents[2]), ["zh"]).gettext("Inbox") == "待办"
