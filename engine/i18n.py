@@ -2,8 +2,10 @@
 
 The texts live in gettext catalogs: ``engine/translations/<locale>/LC_MESSAGES/messages.po``,
 msgid = the English text (so a missing translation still reads well), msgstr = its
-translation; ``scripts/i18n`` extracts and merges them, and this module compiles each ``.po``
-to its ``.mo`` at first use (docs/translations.md). The web reads the same catalogs through
+translation; ``scripts/i18n`` extracts and merges them. The build compiles each ``.po`` to its
+``.mo`` (engine/i18n_build.py), and so does this module at first use when the ``.mo`` is
+missing or older (a source tree run without installing, a ``.po`` edited since): see
+docs/translations.md. The web reads the same catalogs through
 Flask-Babel (``web.i18n``); the engine, the worker and the CLI through
 ``babel.support.Translations``, here.
 
