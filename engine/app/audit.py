@@ -28,7 +28,7 @@ from engine.app.masking import (
 )
 from engine.errors import NotPermitted
 from engine.i18n import _, local_time, reader_locale
-from engine.language.english import shown
+from engine.language.english import shown as shown_in
 from engine.language.records import FIRST
 from engine.runtime.replay import Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
@@ -71,7 +71,7 @@ def step_title(proc: Procedure, sid: str | None) -> str:
     if sid == "start":
         return _("Start form")
     step = proc.steps.get(sid)
-    return shown(step, "title", reader_locale()) if step else sid
+    return shown_in(step, "title", reader_locale()) if step else sid
 
 
 def field_title(proc: Procedure, sid: str, name: str) -> str:

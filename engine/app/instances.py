@@ -25,7 +25,7 @@ from engine.app.masking import (
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
-from engine.language.english import shown
+from engine.language.english import shown as shown_in
 from engine.runtime import signing
 from engine.store import serials, timekeeping, versions
 from engine.store import users as user_store
@@ -85,7 +85,7 @@ def list_instances(services: Services, reader: Reader, procedure_id: str | None 
         readable = access.readable(wf, s, reader)
         if procedure_id is not None:
             access.require_procedure(wf, s, reader, procedure_id)
-        titles = {pid: shown(proc, "title", i18n.reader_locale()) for pid, (proc, _v) in readable.items()}
+        titles = {pid: shown_in(proc, "title", i18n.reader_locale()) for pid, (proc, _v) in readable.items()}
         rows: list[Any] = []
         total = 0
         for pid in [procedure_id] if procedure_id else sorted(readable):

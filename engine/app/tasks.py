@@ -27,7 +27,7 @@ from engine.app.masking import (
 )
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _, reader_locale
-from engine.language.english import shown
+from engine.language.english import shown as shown_in
 from engine.language.procedure import PREFILL_ME
 from engine.runtime import signing
 from engine.runtime.approvals import party_tasks
@@ -65,7 +65,7 @@ class InboxTask:
 
     @property
     def step_title(self) -> str:
-        return shown(self.step, "title", reader_locale()) if self.step else self.step_id
+        return shown_in(self.step, "title", reader_locale()) if self.step else self.step_id
 
     @property
     def role_title(self) -> str | None:
@@ -273,7 +273,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             keys, {k: v for k, v in inst["corrections"].items()
                    if k.startswith(f"{sid}.") and k not in hidden}, working)
         shown |= unmasked | corrected
-        earlier.append(Earlier(sid, _("Start form") if sid == "start" else proc.steps[sid].title,
+        earlier.append(Earlier(sid, _("Start form") if sid == "start" else shown_in(proc.steps[sid], "title", reader_locale()),
                                proc.form_of(sid) if sid == "start" or sid in proc.steps else None,
                                values, corrections))
     editable = []
@@ -285,7 +285,8 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             continue  # that step did not run on this path
         value, unmasked = mask_data(keys, sid, {name: recorded.get(name)}, working)
         shown |= unmasked
-        editable.append(Editable(ref, sid, name, _("Start form") if sid == "start" else proc.steps[sid].title,
+        editable.append(Editable(ref, sid, name, _("Start form") if sid == "start"
+                                 else shown_in(proc.steps[sid], "title", reader_locale()),
                                  other.schema["properties"][name], value[name],
                                  bool(signing.covering(inst, sid))))
     record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")

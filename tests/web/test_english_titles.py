@@ -49,6 +49,7 @@ def test_an_english_page_shows_the_english_titles(app):  # noqa: F811
     # a choice: its English label, its stored (Chinese) value
     assert 'value="合格"> Pass</label>' in task and 'value="不合格"> Fail</label>' in task
     assert ">Verdict<" in task
+    assert "<h3>Receive the product</h3>" in task and "Condition on arrival" in task  # earlier steps
     assert b.post(f"/tasks/{tid}", {**INSPECT, "action": "submit"}).status_code == 302
 
     inst = _stored(app, iid)
