@@ -6,9 +6,8 @@ selector is that locale and its time zone selector the display zone, and it read
 of ``engine.i18n`` for the request, so the engine's messages and the pages speak the same
 language from the same catalog. Titles people wrote (procedures, steps, forms) are shown as
 written, or in English on an English page where the file gives it (the ``shown`` filter).
-Pages call ``_("text", name=value)`` with ``str.format``
-placeholders, as the engine does (Flask-Babel's own Jinja ``gettext`` formats with ``%``, so
-it is not installed in templates).
+Pages call ``_("text", name=value)`` with ``str.format`` placeholders, as the engine does
+(Flask-Babel's own Jinja ``gettext`` formats with ``%``, so it is not installed in templates).
 """
 
 from __future__ import annotations
