@@ -141,29 +141,35 @@ def problems(template: Catalog, catalog: Catalog, path: Path) -> list[str]:
 
 
 def dicts(tree: ast.Module) -> Iterator[tuple[ast.stmt, ast.Dict]]:
-    """Hand-written Chinese dicts of a module: ``ZH = {...}`` / ``ZH: ... = {...}`` at the top
-    level, and ``add("zh", {...})`` / ``i18n.add("zh", NAME)`` calls, with their statements."""
+    """Hand-written Chinese dicts of a module, each with the statement to delete: ``ZH = {...}``
+    (or ``ZH: dict[str, str] = {...}``) at the top level, and ``add("zh", {...})`` or
+    ``i18n.add("zh", NAME)`` calls (then NAME's assignment too)."""
     named: dict[str, tuple[ast.stmt, ast.Dict]] = {}
     for stmt in tree.body:
-        target = (stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                  else stmt.target if isinstance(stmt, ast.AnnAssign) else None)
-        if isinstance(target, ast.Name) and isinstance(stmt.value, ast.Dict):  # type: ignore[union-attr]
-            named[target.id] = (stmt, stmt.value)  # type: ignore[union-attr]
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            target, value = stmt.targets[0], stmt.value
+        elif isinstance(stmt, ast.AnnAssign):
+            target, value = stmt.target, stmt.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and isinstance(value, ast.Dict):
+            named[target.id] = (stmt, value)
             if target.id == "ZH":
-                yield stmt, stmt.value  # type: ignore[union-attr, misc]
+                yield stmt, value
     for stmt in tree.body:
         call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if (isinstance(call, ast.Call) and len(call.args) == 2
+        if not (isinstance(call, ast.Call) and len(call.args) == 2
                 and isinstance(call.args[0], ast.Constant) and call.args[0].value == "zh"
                 and ((isinstance(call.func, ast.Attribute) and call.func.attr == "add")
                      or (isinstance(call.func, ast.Name) and call.func.id == "add"))):
-            arg = call.args[1]
-            if isinstance(arg, ast.Dict):
-                yield stmt, arg
-            elif isinstance(arg, ast.Name) and arg.id in named:
-                yield stmt, ast.Dict(keys=[], values=[])  # its dict: yielded above when ZH
-                if arg.id != "ZH":
-                    yield named[arg.id]
+            continue
+        arg = call.args[1]
+        if isinstance(arg, ast.Dict):
+            yield stmt, arg
+        elif isinstance(arg, ast.Name) and arg.id in named:
+            yield stmt, ast.Dict(keys=[], values=[])  # the call goes; its entries come with NAME
+            if arg.id != "ZH":  # ZH itself was yielded above
+                yield named[arg.id]
 
 
 def source(spec: str) -> tuple[str, Path | None]:
