@@ -14,7 +14,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine import i18n
 from engine.app import instances, search, task_actions
-from engine.app.audit import step_title
+from engine.app.audit import field_title, step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
@@ -98,8 +98,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["nodes"] = fr.view_tree(form, d.get("data") or {})
         elif e["type"] == "data:corrected":
             form = proc.form_of(sid) if sid and (sid == "start" or sid in proc.steps) else None
-            info = form.fields.get(d.get("field", "")) if form else None
-            label = info.title if info else d.get("field")
+            label = form.field_title(d.get("field", ""), get_locale()) if form else d.get("field")
             item["correction"] = {"field": label, "old": d.get("old"), "new": d.get("new"),
                                   "reason": d.get("reason")}
         elif e["type"] == "route:taken":
@@ -177,7 +176,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     tasks = [{**t, "step_title": step_title(proc, t["step"]),
               "role_title": proc.role_title(t.get("role"), get_locale()) if t.get("role") else t.get("role")}
              for t in page.open_tasks]
-    correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {info.title}",
+    correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {field_title(proc, sid, path)}",
                     "current": fr.display(current) if current is not None else None, "signed": sid in page.signed_steps}
                    for sid, path, info, current in page.correctable]
     sections = [{"step": sid, "title": step_title(proc, sid),
