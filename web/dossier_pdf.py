@@ -16,7 +16,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
-from web.i18n import _, fmt_time, zone_label
+from web.i18n import _, fmt_time, shown, zone_label
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
@@ -130,15 +130,15 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
     """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
     (``web.html.dossier.sections``)."""
     inst, proc = d.inst, d.procedure
-    pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {printed_at}")
+    pdf = _Doc(_font(font), f"{shown(proc)} {inst['id']} · {_('Printed')} {printed_at}")
     pdf.alias_nb_pages()
     pdf.add_page()
-    pdf.heading(f"{_('Dossier')}: {proc.title}", 15)
+    pdf.heading(f"{_('Dossier')}: {shown(proc)}", 15)
     if not pdf.unicode:
         pdf.pairs([("Note", "No CJK font found (install fonts-wqy-microhei); Chinese text shows as '?'.")])
     pdf.pairs([
         (_("Instance"), inst["id"]),
-        (_("Procedure"), f"{proc.title} ({proc.id})"),
+        (_("Procedure"), f"{shown(proc)} ({proc.id})"),
         (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),
         (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
         (_("Started"), f"{fmt_time(inst['started_at'], named=True)} · {d.started_by}"),

@@ -58,6 +58,8 @@ def test_an_english_page_shows_the_english_titles(app):  # noqa: F811
     page = b.get(f"/instances/{iid}").text
     assert "After-sales inspection" in page and "Inspect the product" in page
     assert ">Verdict<" in page and "Fail" in page and "Appearance" in page
+    dossier = b.get(f"/audit/instances/{iid}").text
+    assert "Dossier: After-sales inspection" in dossier and ">Verdict<" in dossier
     listing = b.get("/instances").text
     assert ">After-sales inspection<" in listing and ">售后检验<" not in listing
 
