@@ -107,11 +107,14 @@ def current_locale() -> str:
 _chosen: ContextVar[bool] = ContextVar("locale_chosen", default=False)
 
 
-def set_locale(locale: str | None) -> None:
+def set_locale(locale: str | None, *, chosen: bool = True) -> None:
     """The locale of what runs next in this context (a request, a command); unknown: zh.
-    Outside a request (the worker, a command, tests of the engine) it is English."""
+    Outside a request (the worker, a command, tests of the engine) it is English. ``chosen``:
+    a reader chose it (their setting, a request's Accept-Language), so titles follow it too
+    (:func:`reader_locale`); an API client that asks for no language gets English messages
+    and titles as written."""
     _current.set(locale if locale in LOCALES else "zh")
-    _chosen.set(True)
+    _chosen.set(chosen)
 
 
 def reset() -> None:

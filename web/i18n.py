@@ -51,10 +51,10 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
 _ = gettext
 
 
-def use(locale: str) -> None:
+def use(locale: str, *, chosen: bool = True) -> None:
     """Make ``locale`` the current one of ``engine.i18n`` and Flask-Babel for the rest of this
     request (Flask-Babel keeps what it chose first in a request: ``refresh`` forgets it)."""
-    i18n.set_locale(locale)
+    i18n.set_locale(locale, chosen=chosen)
     if has_request_context():
         g.locale = locale
         flask_babel.refresh()

@@ -93,6 +93,8 @@ def test_titles_follow_a_chosen_locale_only():
     assert i18n.reader_locale() == "en"
     i18n.set_locale("zh")
     assert i18n.reader_locale() == "zh"
+    i18n.set_locale("en", chosen=False)  # an API client that asked for no language
+    assert i18n.reader_locale() == "zh" and i18n.gettext("Inbox") == "Inbox"
     i18n.reset()
     assert i18n.reader_locale() == "zh"
 

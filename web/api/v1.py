@@ -110,8 +110,9 @@ def _authenticate() -> str:
 @bp.before_request
 def _require_token() -> None:
     # Engine messages in the language the client asks for; English when it asks for none,
-    # as the API has always answered.
-    use(request.accept_languages.best_match(LOCALES, default="en") or "en")
+    # as the API has always answered (titles then as written: only a choice picks theirs).
+    use(request.accept_languages.best_match(LOCALES, default="en") or "en",
+        chosen=bool(request.accept_languages))
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
     g.api_user = _authenticate()
