@@ -404,8 +404,8 @@ def _unmasked_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:
-    ref = store.task_ref(session, task_id)
-    proc = services.workflow.runtime(session, store.version_of(session, ref.instance_id)).procedure
+    ref, version_id = store.task_route(session, task_id)
+    proc = services.workflow.runtime(session, version_id).procedure
     step = proc.steps[ref.step]
     return ref, proc, proc.forms.get(step.form) if step.form else None
 

@@ -44,6 +44,7 @@ from engine.store.repo import (
     save_steps,
     spawned_from,
     task_ref,
+    task_route,
     tasks_of,
     version_by_hash,
     version_of,
@@ -83,6 +84,6 @@ __all__ = [
     "latest_version_id", "list_instances", "list_users", "load_for_step", "load_instance",
     "load_record", "make_engine", "new_id", "open_tasks_for", "postpone_timers", "procedure_ids",
     "register_procedure_version", "save_step", "save_steps", "session_factory", "set_groups", "set_password",
-    "spawned_from", "task_ref", "tasks_of", "upgrade", "verify",
+    "spawned_from", "task_ref", "task_route", "tasks_of", "upgrade", "verify",
     "verify_chains", "version_by_hash", "versions_of",
 ]

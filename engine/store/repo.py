@@ -413,6 +413,21 @@ def version_of(session: Session, instance_id: str) -> int:
     return int(found[0][0])
 
 
+_TASK_ROUTE = Prepared(select(_T.c.instance_id, _T.c.step, _T.c.kind, _I.c.version_id)
+                       .select_from(_T.join(_I, _I.c.id == _T.c.instance_id))
+                       .where(_T.c.id == bindparam("b_id")))
+
+
+def task_route(session: Session, task_id: str) -> tuple[TaskRef, int]:
+    """``task_ref`` and the version its instance is pinned to (``version_of``), in one read
+    (a submission asks both)."""
+    found = batch(session, [(_TASK_ROUTE, [{"b_id": task_id}])])[0]
+    if not found:
+        raise NotFound(f"Task {task_id} does not exist.")
+    *ref, version_id = found[0]
+    return TaskRef(*ref), int(version_id)
+
+
 def task_ref(session: Session, task_id: str) -> TaskRef:
     """Instance, step and kind of a task (what a submission needs to be routed)."""
     found = batch(session, [(_TASK_REF, [{"b_id": task_id}])])[0]
