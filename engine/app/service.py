@@ -548,10 +548,23 @@ class Workflow:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def instance(self, session: Session, instance_id: str, *, history: bool = False) -> dict:
+    def instance(self, session: Session, instance_id: str, *, history: bool = False,
+                 written: tuple[int, Mapping[str, Any]] | None = None) -> dict:
         """The instance with current values, each corrected field's history, tasks, and
-        (with ``history``) its events as ``events()`` gives them."""
-        row, events = store.load_record(session, instance_id, events=history)
+        (with ``history``) its events as ``events()`` gives them.
+
+        ``written`` is ``(version id, state)`` that this transaction has just stored for the
+        instance (a change answering with the instance it changed): the answer is built from
+        it rather than from the row read back (the store writes the state as given, with
+        the same rev), and only the events, if asked for, are read."""
+        if written is None:
+            row, events = store.load_record(session, instance_id, events=history)
+        else:
+            version_id, known = written
+            row = store.RecordRow(instance_id, known["procedure"], version_id,
+                                  store.InstanceStatus(known["status"]), known.get("outcome"),
+                                  int(known["rev"]), dict(known))
+            events = store.event_rows(session, instance_id) if history else []
         rt = self.runtime(session, row.version_id)
         state = row.state
         corrections: dict[str, list[dict]] = {}

@@ -337,6 +337,11 @@ def load_record(session: Session, instance_id: str, *,
     return RecordRow(*found[0]), [EventRow(*e) for e in (rest[0] if rest else [])]
 
 
+def event_rows(session: Session, instance_id: str) -> list[EventRow]:
+    """The instance's events in chain order (``load_record``'s, without the instance)."""
+    return [EventRow(*e) for e in batch(session, [(_EVENTS_OF, [{"b_id": instance_id}])])[0]]
+
+
 def load_instance(session: Session, instance_id: str, *, for_update: bool = False) -> Instance:
     """The instance row (fresh from the database); ``for_update`` locks it on PostgreSQL."""
     stmt = select(Instance).where(Instance.id == instance_id).execution_options(
