@@ -8,12 +8,10 @@ can opt out with ``engine.execution_options(sqlite_begin="DEFERRED")``.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import zlib
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,18 +29,9 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-# JSON columns are written compact and in UTF-8 rather than as SQLAlchemy's default
-# ``json.dumps`` (", " and ": ", every Chinese character as a six-byte \\uXXXX escape): an
-# instance's state is about a tenth smaller, which is fewer pages for every step to write.
-# It reads back as the same values, and the event hashes never see this text (they hash
-# canonical JSON of the parsed data, engine.store.audit).
-compact_json = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-
-
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url`` set up for this application (see the module docstring)."""
     url = make_url(url)
-    kwargs.setdefault("json_serializer", compact_json)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if url.get_backend_name() == "postgresql":

@@ -1,6 +1,6 @@
 """The cheaper step (issue 20): what a step writes when it sets only the columns that change,
-reads the session version and a task's route with prepared statements, and stores JSON
-compact. On SQLite and (when configured) PostgreSQL.
+and the session version and a task's route read with prepared statements. On SQLite and
+(when configured) PostgreSQL.
 
 Each test checks the database afterwards, not the statements: a column left out of an
 UPDATE must still read what the state says.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from engine.errors import Conflict, NotFound
 from engine.store import (
@@ -163,17 +163,6 @@ def test_a_worker_batch_with_different_changes_writes_each_and_checks_every_rev(
         s.rollback()
     with sessions() as s:
         assert s.get(Instance, "I4").rev == 1 and s.get(Instance, "I5").outcome is None
-
-
-def test_state_is_stored_compact_and_reads_back_the_same(session, version_id, backend):
-    state = make_state("I6", data={"receive": {"customer": "华东机电", "note": "a, b: c"}})
-    create_instance(session, state, version_id, [])
-    session.commit()
-    if backend == "sqlite":  # PostgreSQL keeps JSONB in its own binary form
-        raw = session.execute(text("SELECT state FROM instances WHERE id = 'I6'")).scalar_one()
-        assert '"customer":"华东机电"' in raw and "\\u" not in raw
-    session.expire_all()
-    assert load_instance(session, "I6").state == state
 
 
 def test_session_version_of_active_inactive_and_unknown_users(session):
