@@ -47,9 +47,13 @@ def startable(services: Services, username: str, procedure_id: str) -> Procedure
     with services.database.reading() as s:
         proc, _vid = wf.procedure(s, procedure_id)
         actor = wf.actor(s, username, proc)
+    _refuse_unless_may_start(proc, actor)
+    return proc
+
+
+def _refuse_unless_may_start(proc: Procedure, actor: Actor) -> None:
     if not actor.roles & set(proc.start_roles):
         raise NotPermitted(_("You may not start '{title}'.", title=proc.title))
-    return proc
 
 
 def start(services: Services, username: str, procedure_id: str, data: Mapping[str, Any], *,
@@ -58,16 +62,22 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
     ``uploads.store_files`` and are bound to it here); the new instance's state. A
     sensitive value sent as the mask is refused (422)."""
     wf = services.workflow
-    proc = startable(services, username, procedure_id)
-    form = proc.forms.get(proc.start_form) if proc.start_form else None
-    if holds_mask(data):
-        refuse_mask(sensitive_keys(proc), "start", data)
+    # One transaction: who may start is checked (as ``startable`` does) with the version and
+    # the actor that the start then uses, and the answer is the state it wrote.
     with services.database.writing() as s:
-        state = wf.start(s, procedure_id, username, data, locale=locale)
+        proc, version_id = wf.procedure(s, procedure_id)
+        actor = wf.actor(s, username, proc)
+        _refuse_unless_may_start(proc, actor)
+        form = proc.forms.get(proc.start_form) if proc.start_form else None
+        if holds_mask(data):
+            refuse_mask(sensitive_keys(proc), "start", data)
+        state = wf.start(s, procedure_id, username, data, locale=locale, actor=actor,
+                         pinned=(proc, version_id))
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), state["id"])
         if answer_for is not None:
-            answer = view_in(services, s, answer_for, state["id"], check=False, history=history)
+            answer = view_in(services, s, answer_for, state["id"], check=False, history=history,
+                             written=(version_id, state))
     return log_answer(services, answer_for, answer) if answer_for is not None else state
 
 

@@ -258,8 +258,8 @@ class Workflow:
 
     def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
                *, username: str | None = None, origin: dict | None = None, locale: str = "zh",
-               due_at: str | None = None) -> dict:
-        proc, version_id = self.procedure(session, procedure_id)
+               due_at: str | None = None, pinned: tuple[Procedure, int] | None = None) -> dict:
+        proc, version_id = pinned or self.procedure(session, procedure_id)
         actor = actor or self.actor(session, username or "", proc)
         now = self.clock()
         rt = self.runtime(session, version_id)
@@ -292,9 +292,13 @@ class Workflow:
     # -- use cases --------------------------------------------------------------------------
 
     def start(self, session: Session, procedure_id: str, username: str, data: Mapping[str, Any] | None = None,
-              *, locale: str = "zh") -> dict:
-        """Start an instance of the current version of ``procedure_id``."""
-        return self._start(session, procedure_id, None, data or {}, username=username, locale=locale)
+              *, locale: str = "zh", actor: Actor | None = None,
+              pinned: tuple[Procedure, int] | None = None) -> dict:
+        """Start an instance of the current version of ``procedure_id``. A caller that has
+        already looked up, in this transaction, the current version (``procedure()``) and the
+        user as its actor (``actor()``) passes them as ``pinned`` and ``actor``."""
+        return self._start(session, procedure_id, actor, data or {}, username=username, locale=locale,
+                           pinned=pinned)
 
     def start_automatic(self, session: Session, procedure_id: str, actor: Actor, data: Mapping[str, Any],
                         *, origin: dict, due_at: str | None = None) -> dict:

@@ -63,6 +63,7 @@ def test_each_answer_is_what_a_reader_reads_afterwards(client):
     r = client.post("/api/v1/procedures/after-sales-inspection/instances", json={"data": START}, headers=insp)
     assert r.status_code == 201
     inst = r.json
+    assert inst == client.get(f"/api/v1/instances/{inst['id']}", headers=insp).json
     for step, body, who in (("receive", {"data": RECEIVE}, insp), ("inspect", {"data": INSPECT}, insp),
                             ("conforming", {"data": CONFORMING}, insp),
                             ("report", {"data": REPORT, "password": PW}, insp),
