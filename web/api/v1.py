@@ -101,9 +101,12 @@ def _authenticate() -> str:
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
     version = payload.get("v", 0)
-    if not isinstance(version, int) or not people.token_valid(services(), payload["u"], version):
+    # The token check and the caller's reader in one read (oversight.api_reader uses it).
+    reader = people.token_reader(services(), payload["u"], version) if isinstance(version, int) else None
+    if reader is None:
         raise Unauthenticated("the token was revoked (signed out, password changed or account "
                               "deactivated); get a new one from POST /api/v1/auth/token")
+    g.api_reader = reader
     return payload["u"]
 
 
