@@ -221,7 +221,7 @@ _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "du
 # The columns a step always writes; the others (``_INDEXED``) are written only when their
 # value changes. Most carry an index, and SQLite rewrites an index entry whenever its column
 # is SET, even to the same value: a step that set them all dirtied about a quarter of the
-# pages it wrote (7 of 27 on the shipped after-sales inspection) for nothing.
+# pages it wrote (6 of 27 on a form step of the shipped after-sales inspection) for nothing.
 _ALWAYS = ["state", "rev", "updated_at", "event_seq", "event_hash"]
 _INDEXED = ["next_timer_at", *_INSTANCE_COLUMNS]
 _LOAD_FOR_STEP = Prepared(
