@@ -222,11 +222,19 @@ _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "du
 # value changes. Most carry an index, and SQLite rewrites an index entry whenever its column
 # is SET, even to the same value: a step that set them all dirtied about a quarter of the
 # pages it wrote (6 of 27 on a form step of the shipped after-sales inspection) for nothing.
+# Whether one changes is told from the state it is copied from (``_instance_columns``): the
+# stored state is the one the row's columns were written from, by this module alone; only
+# the timer is also moved without the state (``postpone_timers``), so its stored value is
+# read with the row.
 _ALWAYS = ["state", "rev", "updated_at", "event_seq", "event_hash"]
 _INDEXED = ["next_timer_at", *_INSTANCE_COLUMNS]
+# Each of _INSTANCE_COLUMNS and the state key it is copied from.
+_FROM_STATE = {"procedure_id": "procedure", "status": "status", "outcome": "outcome",
+               "started_at": "started_at", "started_by": "started_by", "ended_at": "ended_at",
+               "origin_instance": "origin", "origin_step": "origin", "serial": "serial"}
 _LOAD_FOR_STEP = Prepared(
     select(_I.c.id, _I.c.version_id, _I.c.procedure_id, _I.c.status, _I.c.state, _I.c.rev,
-           _I.c.event_seq, _I.c.event_hash, *(_I.c[name] for name in _INDEXED))
+           _I.c.event_seq, _I.c.event_hash, _I.c.next_timer_at)
     .where(_I.c.id == bindparam("b_id")).with_for_update())
 _INSERT_INSTANCE = Prepared(insert(_I), ["id", "version_id", *_STEP_WRITE])
 _INSERT_TASKS = Prepared(insert(_T), ["id", "instance_id", "task_id", "procedure_id",
@@ -273,9 +281,8 @@ class StepRow(NamedTuple):
     # The organisation chart's (stamp, version), read in the same round trip, so checking the
     # cached chart (``engine.app.org.current_org``) costs the step no extra one.
     org_stamp: tuple[str, int] | None = None
-    # The stored values of the other written columns (``_INDEXED``): a write sets only those
-    # that change.
-    stored: Mapping[str, Any] | None = None
+    # The stored timer (a write sets it only when it changes; see ``_INDEXED``).
+    next_timer_at: datetime | None = None
 
 
 def load_for_step(session: Session, instance_id: str, username: str | None = None) -> StepRow:
@@ -289,9 +296,8 @@ def load_for_step(session: Session, instance_id: str, username: str | None = Non
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
     user = users.identity_of(user_rows[0]) if user_rows else None
-    values = found[0]
-    return StepRow(*values[:8], user, org.stamp_of(stamp_rows),
-                   dict(zip(_INDEXED, values[8:], strict=True)))
+    *values, timer = found[0]
+    return StepRow(*values, user, org.stamp_of(stamp_rows), timer)
 
 
 class RecordRow(NamedTuple):
@@ -531,10 +537,10 @@ def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[
             added.append({"id": f"{instance_id}.{task_id}", "instance_id": instance_id,
                           "task_id": task_id, "procedure_id": procedure_id, **values})
         else:
-            # Only the columns that change (most are indexed; see ``_ALWAYS``). The row was
-            # written from ``before`` by this same function, so that is what it holds.
-            was = _task_columns(before, now)
-            cols = tuple(c for c in _TASK_COLUMNS if values[c] != was[c])
+            # Only the columns that change (most are indexed; see ``_ALWAYS``): the row was
+            # written from ``before`` by this same function, and each column is copied from
+            # the task's key of the same name.
+            cols = tuple(c for c in _TASK_COLUMNS if task.get(c) != before.get(c))
             if cols:
                 changed.setdefault(cols, []).append(
                     {"b_id": f"{instance_id}.{task_id}", **{c: values[c] for c in cols}})
@@ -590,8 +596,10 @@ def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
                                          (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
     columns = _instance_columns(state)
     written = {"next_timer_at": next_timer_at, **columns}
-    stored = _stored(instance)
-    cols = tuple(c for c in _INDEXED if stored is None or written[c] != stored[c])
+    before = instance.state or {}
+    cols = tuple(c for c in _INSTANCE_COLUMNS if state.get(_FROM_STATE[c]) != before.get(_FROM_STATE[c]))
+    if next_timer_at != instance.next_timer_at:
+        cols = ("next_timer_at", *cols)
     calls = [(_update_instance(cols), [{
         "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
         "rev": new_rev, "updated_at": now, "event_seq": seq, "event_hash": head,
@@ -601,13 +609,6 @@ def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
     if rows or task_calls:
         calls += kpi_rollup.pending_writes(instance.procedure_id, _kpi_days(columns["started_at"], task_days))
     return calls
-
-
-def _stored(instance: Instance | StepRow) -> Mapping[str, Any] | None:
-    """The stored values of ``_INDEXED`` on the loaded row (None: unknown, write them all)."""
-    if isinstance(instance, StepRow):
-        return instance.stored
-    return {c: getattr(instance, c) for c in _INDEXED}
 
 
 def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str, Any],
