@@ -717,6 +717,22 @@ ZH: dict[str, str] = {
     "{n} unread": "{n} 条未读",
     "unread": "未读",
     "Nothing has been sent to you.": "暂无抄送给您的流程。",
+    # scanning codes (web/static/scan.js, web/templates/_scan.html)
+    "Scan": "扫码",
+    "Scan a code": "扫码",
+    "Scan a code into {field}": "扫码填入{field}",
+    "Scan a record number or a record’s QR code to open it": "扫描流水号或记录二维码，打开该记录",
+    "Point the camera at the code": "将摄像头对准条码或二维码",
+    "The camera may not be used: allow it in the browser’s settings for this site, or type the code below.": "无法使用摄像头：请在浏览器设置中允许本站使用摄像头，或在下方手动输入。",
+    "No camera was found on this device: type the code below.": "本设备没有可用的摄像头：请在下方手动输入。",
+    "This browser allows the camera only on a secure (HTTPS) page: type the code below.": "浏览器只允许安全（HTTPS）页面使用摄像头：请在下方手动输入。",
+    "The camera could not be started: type the code below.": "摄像头无法启动：请在下方手动输入。",
+    "Type the code": "手动输入编码",
+    "Or type the code": "或手动输入编码",
+    "Use": "确定",
+    "Or press Scan and point the camera at a record number’s barcode or a record’s QR code to open it.": "也可以点“扫码”，将摄像头对准流水号条码或记录上的二维码，直接打开该记录。",
+    "QR code of this record": "本记录二维码",
+    "Scan it to open this record.": "扫码即可打开本记录。",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

@@ -1,0 +1,196 @@
+"""Scanning codes with the camera (issue 18) in real Chromium, whose fake camera plays a video
+file that the test makes: a QR code drawn with segno into a y4m frame. Headless Chromium on
+Linux has no BarcodeDetector, so these runs read the codes with the vendored ZXing.
+
+A scanned code fills an ``x-scan`` field; a scanned 流水号 or a record's own QR code (its
+address) opens that record from the header; a refused camera says so in the user's language
+and the typed fallback still fills the field."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from engine import store
+from engine.store import Instance
+from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM, serving
+
+PASSWORD = "s3cret-pw"
+PHONE = {"width": 390, "height": 844}
+
+
+def qr_video(text: str, path: Path, *, width: int = 640, height: int = 480, frames: int = 2) -> Path:
+    """A y4m video (4:2:0, grey) of the QR code of ``text``, centred on white: what Chromium's
+    ``--use-file-for-fake-video-capture`` plays in a loop as the camera."""
+    import segno
+
+    rows = [list(r) for r in segno.make_qr(text, error="m").matrix_iter(scale=1, border=4)]
+    module = min(width, height) * 3 // 4 // len(rows)
+    side = module * len(rows)
+    left, top = (width - side) // 2, (height - side) // 2
+    luma = bytearray(b"\xeb" * (width * height))  # 235: white in video range
+    for y, row in enumerate(rows):
+        line = b"".join((b"\x10" if dark else b"\xeb") * module for dark in row)
+        for dy in range(module):
+            start = (top + y * module + dy) * width + left
+            luma[start:start + side] = line
+    chroma = b"\x80" * ((width // 2) * (height // 2))
+    frame = b"FRAME\n" + bytes(luma) + chroma + chroma
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * frames)
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """One server for the module: (base URL, app, scratch folder)."""
+    from web import create_app
+
+    tmp = tmp_path_factory.mktemp("scan")
+    app = create_app({"WF_OVERRIDES": {"database.url": f"sqlite:///{tmp / 'wf.db'}",
+                                       "paths.uploads": str(tmp / "uploads")}})
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "insp-a", PASSWORD, ["qa-inspectors"], full_name="检验员甲")
+    with serving(app) as base:
+        yield base, app, tmp
+
+
+@contextmanager
+def camera(video: Path | None):
+    """Chromium whose camera shows ``video`` and is allowed without asking; with None, a
+    camera that is there but refused (no fake consent, no permission granted)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install it with 'apt-get install chromium'")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    args = [*ARGS, "--use-fake-device-for-media-stream"]
+    if video is not None:
+        args += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _expect():
+    return pytest.importorskip("playwright.sync_api")
+
+
+def _signed_in(browser, base):
+    ctx = browser.new_context(locale="zh-CN", viewport=PHONE)
+    page = ctx.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", "insp-a")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(base + "/")
+    return page
+
+
+def _start(page, serial_no: str | None = None) -> str:
+    """Start an after-sales inspection (the start form's serial_no has ``x-scan: any``)."""
+    page.click("a[data-procedure=after-sales-inspection]")
+    page.wait_for_selector("form#start-form, form#task-form")
+    page.fill("#f\\.customer", "某市人民医院")
+    page.fill("#f\\.product_name", "多参数监护仪")
+    if serial_no is not None:
+        page.fill("#f\\.serial_no", serial_no)
+    page.fill("#f\\.quantity", "1")
+    return page.url
+
+
+def test_a_scanned_code_fills_the_field(site):
+    base, _app, tmp = site
+    code = "SN-QR-20261206-7"
+    with camera(qr_video(code, tmp / "serial.y4m")) as browser:
+        page = _signed_in(browser, base)
+        _start(page)
+        field = page.locator("#f\\.serial_no")
+        assert field.input_value() == ""
+        button = page.locator("[data-scan-for='f.serial_no']")
+        assert button.inner_text() == "扫码"
+        box = button.bounding_box()
+        assert box and box["x"] + box["width"] <= PHONE["width"], f"the scan button sticks out: {box}"
+        button.click()
+        page.wait_for_selector(".scan-overlay .scan-frame")
+        page.screenshot(path=str(ARTIFACTS / "scan-01-viewfinder.png"))
+        _expect().expect(field).to_have_value(code, timeout=15000)
+        assert page.locator(".scan-overlay").count() == 0, "the viewfinder closes after a read"
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.screenshot(path=str(ARTIFACTS / "scan-02-filled.png"))
+        page.click("#submit")
+        page.wait_for_url(re.compile(r"/instances/"))
+        assert code in page.inner_text("main"), "the scanned code is what the record keeps"
+
+
+def test_scanned_record_number_and_record_qr_open_the_record(site):
+    base, app, tmp = site
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    with sessions() as s:
+        state = wf.start(s, "after-sales-inspection", "insp-a", {
+            "customer": "某县医院", "product_name": "输液泵", "serial_no": "SN-OPEN-1", "quantity": 1})
+        s.commit()
+    with sessions() as s:
+        serial = s.get(Instance, state["id"]).serial
+    assert serial and re.fullmatch(r"ASI-\d{6}-\d{4}", serial), serial
+
+    with camera(qr_video(serial, tmp / "record-no.y4m")) as browser:
+        page = _signed_in(browser, base)
+        page.click("#nav-scan")
+        page.wait_for_url(f"{base}/instances/{state['id']}", timeout=15000)
+        assert page.inner_text("#record-no") == serial
+
+    # The record's page shows its own QR code; the code printed there opens it again.
+    address = f"{base}/instances/{state['id']}"
+    with camera(qr_video(address, tmp / "record-url.y4m")) as browser:
+        page = _signed_in(browser, base)
+        page.goto(base + "/search")
+        page.click("#search-scan")
+        page.wait_for_url(address, timeout=15000)
+        assert page.locator("#record-qr svg").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "scan-03-opened-by-qr.png"))
+
+
+def test_any_other_scanned_text_is_searched(site):
+    base, _app, tmp = site
+    with camera(qr_video("某市人民医院", tmp / "text.y4m")) as browser:
+        page = _signed_in(browser, base)
+        page.click("#nav-scan")
+        page.wait_for_url(re.compile(r"/search\?q="), timeout=15000)
+        assert page.input_value("#search-q") == "某市人民医院"
+
+
+def test_a_refused_camera_says_so_and_the_code_can_be_typed(site):
+    base, _app, _tmp = site
+    with camera(None) as browser:
+        page = _signed_in(browser, base)
+        _start(page)
+        page.click("[data-scan-for='f.serial_no']")
+        problem = page.locator(".scan-overlay .scan-problem")
+        problem.wait_for(state="visible", timeout=10000)
+        assert "无法使用摄像头" in problem.inner_text()
+        assert page.locator(".scan-overlay video").is_hidden(), "no empty viewfinder under the message"
+        page.screenshot(path=str(ARTIFACTS / "scan-04-refused-zh.png"))
+        page.fill(".scan-typed input", "SN-TYPED-1")
+        page.click(".scan-typed button[type=submit]")
+        assert page.input_value("#f\\.serial_no") == "SN-TYPED-1"
+        # Cancel leaves the field as it was.
+        page.click("[data-scan-for='f.serial_no']")
+        page.locator(".scan-overlay .scan-problem").wait_for(state="visible")
+        page.click(".scan-cancel")
+        assert page.locator(".scan-overlay").count() == 0
+        assert page.input_value("#f\\.serial_no") == "SN-TYPED-1"
+
+        page.click("#switch-locale")  # back on the same start form, in English
+        page.wait_for_selector("text=Inbox")
+        page.click("[data-scan-for='f.serial_no']")
+        problem = page.locator(".scan-overlay .scan-problem")
+        problem.wait_for(state="visible", timeout=10000)
+        assert "The camera may not be used" in problem.inner_text()
+        assert page.locator(".scan-typed button[type=submit]").inner_text() == "Use"
+        page.screenshot(path=str(ARTIFACTS / "scan-05-refused-en.png"))
