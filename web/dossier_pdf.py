@@ -137,6 +137,7 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
     if not pdf.unicode:
         pdf.pairs([("Note", "No CJK font found (install fonts-wqy-microhei); Chinese text shows as '?'.")])
     pdf.pairs([
+        *([(_("Record number"), inst["serial"])] if inst.get("serial") else []),
         (_("Instance"), inst["id"]),
         (_("Procedure"), f"{proc.title} ({proc.id})"),
         (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),

@@ -15,7 +15,8 @@ from tests.web.test_web_ui import Browser
 
 PID = "after-sales-inspection"
 # The language switch; the zone named beside times; file formats, named as every Chinese app does.
-ALWAYS = {"English", "Asia", "Shanghai", "CSV", "XLSX", "PDF"}
+ALWAYS = {"English", "Asia", "Shanghai", "CSV", "XLSX", "PDF", "JSON", "Lines",  # JSON Lines: a format too
+          "SHA"}  # SHA-256, the name of the checksum
 
 
 @pytest.fixture
@@ -33,7 +34,12 @@ def app(db_url, tmp_path):
 def _words(page: str) -> set[str]:
     body = page.split("<body>", 1)[-1]
     body = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    return english_words(html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def english_words(text: str) -> set[str]:
+    """The English words of a page's text (markup already gone: also the live DOM's
+    ``innerText`` in the browser journeys, tests/browser/test_journeys.py)."""
     # record ids (26-character ULIDs) and record numbers (ASI-202612-0001) are not words
     text = re.sub(r"\b[0-9A-Z]{26}\b|\b[A-Z][A-Z0-9]{0,7}-\d{6}-\d{4,}\b|\b[0-9a-f]{12,}", " ", text)
     return set(re.findall(r"[A-Za-z]{3,}", text))
