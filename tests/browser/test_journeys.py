@@ -2,7 +2,8 @@
 1366x900, in Chinese and in English: the operator (sign in, inbox, start, a task with a photo),
 the approver (an approval with a signature, a rejection with its reason, the returned task
 showing that reason at the top, the notification) and the auditor (the record with its
-thumbnail and 流水号, the dossier, its PDF read back as text, the audit search).
+thumbnail and 流水号, the dossier, its PDF read back as text, the audit search); the
+operator's search finds the record by its customer and opens it by its 流水号.
 
 Every page is checked as its user sees it: no sideways scrolling (``scrollWidth <=
 innerWidth``), the form's primary action on screen without scrolling, and on a Chinese page
@@ -230,6 +231,16 @@ def test_operator_approver_and_auditor(site, lang, size):
     p.click("#submit")
     p.wait_for_url(base + "/")
     op.check("inbox-after-submit")
+    p.click("#nav-search")
+    p.wait_for_selector("#search-form")
+    op.check("search", primary="#search-go")
+    p.fill("#search-q", START["customer"])
+    p.click("#search-go")
+    p.wait_for_selector("#search-hits")
+    op.check("search-hits")
+    p.fill("#search-q", serial.lower())  # a typed 流水号 opens its record, in any case
+    p.click("#search-go")
+    p.wait_for_url(f"{base}/instances/{instance_id}")
 
     _advance(app, instance_id, "inspect", insp, _inspect(insp))
     _advance(app, instance_id, "conforming", insp, CONFORMING)
