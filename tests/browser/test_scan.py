@@ -1,5 +1,5 @@
 """Scanning codes with the camera (issue 18) in real Chromium, whose fake camera plays a video
-file that the test makes: a QR code drawn with segno into a y4m frame. Headless Chromium on
+file that the test makes: a QR code drawn with segno (or an EAN-13 barcode) into a y4m frame. Headless Chromium on
 Linux has no BarcodeDetector, so these runs read the codes with the vendored ZXing.
 
 A scanned code fills an ``x-scan`` field; a scanned 流水号 or a record's own QR code (its
@@ -23,21 +23,47 @@ PASSWORD = "s3cret-pw"
 PHONE = {"width": 390, "height": 844}
 
 
-def qr_video(text: str, path: Path, *, width: int = 640, height: int = 480, frames: int = 2) -> Path:
-    """A y4m video (4:2:0, grey) of the QR code of ``text``, centred on white: what Chromium's
-    ``--use-file-for-fake-video-capture`` plays in a loop as the camera."""
+def qr_video(text: str, path: Path) -> Path:
+    """A camera video of the QR code of ``text`` (segno; never a Micro QR)."""
     import segno
 
-    rows = [list(r) for r in segno.make_qr(text, error="m").matrix_iter(scale=1, border=4)]
-    module = min(width, height) * 3 // 4 // len(rows)
-    side = module * len(rows)
-    left, top = (width - side) // 2, (height - side) // 2
+    return video([list(r) for r in segno.make_qr(text, error="m").matrix_iter(scale=1, border=4)], path)
+
+
+# EAN-13: the left half's digits in code set L or G (chosen by the first digit), the right's in R.
+_L = ["0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011"]
+_R = ["".join("1" if b == "0" else "0" for b in code) for code in _L]
+_G = [code[::-1] for code in _R]
+_PARITY = ["LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL"]
+
+
+def ean13(twelve: str) -> str:
+    """The 13 digits of an EAN-13 code: ``twelve`` and its check digit."""
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(twelve))
+    return twelve + str((10 - total % 10) % 10)
+
+
+def ean13_video(digits: str, path: Path) -> Path:
+    """A camera video of the EAN-13 barcode of ``digits`` (13 of them, check digit included)."""
+    first, left, right = int(digits[0]), digits[1:7], digits[7:]
+    bars = "101" + "".join((_L if p == "L" else _G)[int(d)] for p, d in zip(_PARITY[first], left, strict=True))
+    bars += "01010" + "".join(_R[int(d)] for d in right) + "101"
+    row = [False] * 11 + [b == "1" for b in bars] + [False] * 11  # quiet zones
+    return video([row] * 30, path)
+
+
+def video(rows: list[list[bool]], path: Path, *, width: int = 640, height: int = 480, frames: int = 2) -> Path:
+    """A y4m video (4:2:0, grey) of ``rows`` of dark/light modules, centred on white: what
+    Chromium's ``--use-file-for-fake-video-capture`` plays in a loop as the camera."""
+    module = min(width * 3 // 4 // len(rows[0]), height * 3 // 4 // len(rows))
+    wide, tall = module * len(rows[0]), module * len(rows)
+    left, top = (width - wide) // 2, (height - tall) // 2
     luma = bytearray(b"\xeb" * (width * height))  # 235: white in video range
     for y, row in enumerate(rows):
         line = b"".join((b"\x10" if dark else b"\xeb") * module for dark in row)
         for dy in range(module):
             start = (top + y * module + dy) * width + left
-            luma[start:start + side] = line
+            luma[start:start + wide] = line
     chroma = b"\x80" * ((width // 2) * (height // 2))
     frame = b"FRAME\n" + bytes(luma) + chroma + chroma
     path.write_bytes(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode() + frame * frames)
@@ -126,6 +152,18 @@ def test_a_scanned_code_fills_the_field(site):
         page.click("#submit")
         page.wait_for_url(re.compile(r"/instances/"))
         assert code in page.inner_text("main"), "the scanned code is what the record keeps"
+
+
+def test_a_scanned_barcode_fills_the_field(site):
+    """A 1D barcode (EAN-13, as on a product's label) through the same button."""
+    base, _app, tmp = site
+    code = ean13("690123456789")
+    assert code == "6901234567892"
+    with camera(ean13_video(code, tmp / "ean13.y4m")) as browser:
+        page = _signed_in(browser, base)
+        _start(page)
+        page.click("[data-scan-for='f.serial_no']")
+        _expect().expect(page.locator("#f\\.serial_no")).to_have_value(code, timeout=15000)
 
 
 def test_scanned_record_number_and_record_qr_open_the_record(site):
