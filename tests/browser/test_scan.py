@@ -18,6 +18,7 @@ import pytest
 from engine import store
 from engine.store import Instance
 from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM, serving
+from tests.web.test_one_language import english_words
 
 PASSWORD = "s3cret-pw"
 PHONE = {"width": 390, "height": 844}
@@ -233,6 +234,7 @@ def test_a_refused_camera_says_so_and_the_code_can_be_typed(site):
         problem = page.locator(".scan-overlay .scan-problem")
         problem.wait_for(state="visible", timeout=10000)
         assert "无法使用摄像头" in problem.inner_text()
+        assert not english_words(page.locator(".scan-overlay").inner_text()), "the viewfinder speaks Chinese"
         assert page.locator(".scan-overlay video").is_hidden(), "no empty viewfinder under the message"
         page.screenshot(path=str(ARTIFACTS / "scan-04-refused-zh.png"))
         page.fill(".scan-typed input", "SN-TYPED-1")
