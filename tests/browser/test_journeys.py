@@ -262,7 +262,8 @@ def test_operator_approver_and_auditor(site, lang, size):
     # -- the operator: told, and the returned task opens with why
     p.goto(base + "/notifications")
     op.check("notifications")
-    assert REASON in p.inner_text("main"), "the notification says why it came back"
+    told = p.inner_text("#notifications tbody tr:first-child")
+    assert REASON in told and serial in told, "the notification names the record and says why it came back"
     op.open_step("检验报告编制")
     returned = p.locator("#returned")
     assert REASON in returned.inner_text()
