@@ -19,12 +19,13 @@ import re
 import time
 
 import pytest
+import segno
 
 from engine import store
 from engine.store import Instance
 from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM, serving
 from tests.browser.test_phone import _png
-from tests.helpers.pdf import pdf_text
+from tests.helpers.pdf import pdf_qr, pdf_text
 from tests.helpers.service import open_task
 from tests.web.test_one_language import ALWAYS, english_words
 
@@ -312,6 +313,9 @@ def test_operator_approver_and_auditor(site, lang, size):
     assert "主管丙" in signatures and "检验员甲" in signatures, "both signers printed"
     assert "审核" in signatures and "确认" in signatures, "with the meaning of each signature"
     assert PHOTO in text, "the attachment is listed"
+    address = f"{base}/instances/{instance_id}"
+    want = [list(r) for r in segno.make_qr(address, error="m").matrix_iter(scale=1, border=0)]
+    assert pdf_qr(pdf.body(), len(want)) == want, "the printout carries the record's address as a QR code"
     q.click("#nav-audit")
     q.wait_for_load_state("load")
     au.check("audit-search")
