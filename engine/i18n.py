@@ -733,6 +733,9 @@ ZH: dict[str, str] = {
     "Or press Scan and point the camera at a record number’s barcode or a record’s QR code to open it.": "也可以点“扫码”，将摄像头对准流水号条码或记录上的二维码，直接打开该记录。",
     "QR code of this record": "本记录二维码",
     "Scan it to open this record.": "扫码即可打开本记录。",
+    # the KPI periods are cut at local midnights (engine/store/kpi_query.py), not UTC ones
+    "Periods are weeks (from Monday) or months in local time, of the start of each instance (of the creation of each task for steps).":
+        "周期按本地时间计：以流程发起时间（步骤统计以任务生成时间）所在的周（周一起）或月归类。",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

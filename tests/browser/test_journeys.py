@@ -319,5 +319,10 @@ def test_operator_approver_and_auditor(site, lang, size):
     q.click("#nav-audit")
     q.wait_for_load_state("load")
     au.check("audit-search")
+    for name, path in (("instances", "/instances"), ("ledger", f"/ledgers/{PID}"), ("kpi", f"/kpi/{PID}")):
+        q.goto(base + path)
+        if name == "instances":  # (ledger columns name instance.id, not yet the 流水号)
+            assert serial in q.inner_text("main"), "the record is listed by its 流水号"
+        au.check(name)
     for j in (op, ap, au):
         j.close()

@@ -247,6 +247,16 @@ def test_a_refused_camera_says_so_and_the_code_can_be_typed(site):
         assert page.locator(".scan-overlay").count() == 0
         assert page.input_value("#f\\.serial_no") == "SN-TYPED-1"
 
+        # Opening a record by a typed code works without the camera too: other text is searched.
+        page.click("#nav-scan")
+        page.locator(".scan-overlay .scan-problem").wait_for(state="visible")
+        page.fill(".scan-typed input", "某市人民医院")
+        page.click(".scan-typed button[type=submit]")
+        page.wait_for_url(re.compile(r"/search\?q="))
+        assert page.input_value("#search-q") == "某市人民医院"
+        page.go_back()
+        page.wait_for_selector("[data-scan-for='f.serial_no']")
+
         page.click("#switch-locale")  # back on the same start form, in English
         page.wait_for_selector("text=Inbox")
         page.click("[data-scan-for='f.serial_no']")
