@@ -163,7 +163,7 @@ def test_a_scanned_code_fills_the_field(site):
         button.click()
         page.wait_for_selector(".scan-overlay .scan-frame")
         page.screenshot(path=str(ARTIFACTS / "scan-01-viewfinder.png"))
-        _expect().expect(field).to_have_value(code, timeout=15000)
+        _expect().expect(field).to_have_value(code, timeout=30000)
         assert page.locator(".scan-overlay").count() == 0, "the viewfinder closes after a read"
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         page.screenshot(path=str(ARTIFACTS / "scan-02-filled.png"))
@@ -181,7 +181,7 @@ def test_a_scanned_barcode_fills_the_field(site):
         page = _signed_in(browser, base)
         _start(page)
         page.click("[data-scan-for='f.serial_no']")
-        _expect().expect(page.locator("#f\\.serial_no")).to_have_value(code, timeout=15000)
+        _expect().expect(page.locator("#f\\.serial_no")).to_have_value(code, timeout=30000)
 
 
 def test_scanned_record_number_and_record_qr_open_the_record(site):
@@ -199,7 +199,7 @@ def test_scanned_record_number_and_record_qr_open_the_record(site):
     with camera(qr_video(serial, tmp / "record-no.y4m")) as browser:
         page = _signed_in(browser, base)
         page.click("#nav-scan")
-        page.wait_for_url(address, timeout=15000)
+        page.wait_for_url(address, timeout=30000)
         assert page.inner_text("#record-no") == serial
         # The record's page shows its own QR code: what a printout carries (drawn larger here,
         # as a printer's resolution would, for the 640x480 fake camera).
@@ -212,7 +212,7 @@ def test_scanned_record_number_and_record_qr_open_the_record(site):
         page = _signed_in(browser, base)
         page.goto(base + "/search")
         page.click("#search-scan")
-        page.wait_for_url(address, timeout=15000)
+        page.wait_for_url(address, timeout=30000)
         page.screenshot(path=str(ARTIFACTS / "scan-03-opened-by-qr.png"))
 
 
@@ -221,7 +221,7 @@ def test_any_other_scanned_text_is_searched(site):
     with camera(qr_video("某市人民医院", tmp / "text.y4m")) as browser:
         page = _signed_in(browser, base)
         page.click("#nav-scan")
-        page.wait_for_url(re.compile(r"/search\?q="), timeout=15000)
+        page.wait_for_url(re.compile(r"/search\?q="), timeout=30000)
         assert page.input_value("#search-q") == "某市人民医院"
 
 

@@ -121,6 +121,7 @@
     overlay.querySelector(".scan-cancel").addEventListener("click", function () { close(); button.focus(); });
     typed.addEventListener("submit", function (e) { e.preventDefault(); use(typed.querySelector("input").value); });
     document.addEventListener("keydown", onKey);
+    overlay.querySelector(".scan-cancel").focus();
 
     if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       show("insecure");
@@ -128,6 +129,7 @@
     }
     var kind = button.getAttribute("data-scan") || "any";
     var reading = makeReader(kind, ui.getAttribute("data-zxing"));
+    reading.catch(function () {}); // handled below, once the camera runs
     navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: "environment" } }, audio: false })
       .then(function (s) {
         stream = s;
