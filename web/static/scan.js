@@ -146,7 +146,11 @@
           })();
         });
       })
-      .catch(function (err) { if (!done) show(err && err.message === "zxing" ? "failed" : problemOf(err)); });
+      .catch(function (err) {
+        if (done) return;
+        if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; } // camera off
+        show(err && err.message === "zxing" ? "failed" : problemOf(err));
+      });
   }
 
   // What a read code does: fill the field, or open the record it names (a record's address
