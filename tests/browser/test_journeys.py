@@ -152,6 +152,8 @@ class Journey:
             assert not english, f"{self.tag} {what}: English words on a Chinese page: {sorted(english)}"
         else:
             assert p.get_attribute("html", "lang") == "en", f"{self.tag} {what}: not in English"
+            label = p.locator(primary).first.inner_text() if primary else ""
+            assert not re.search(r"[\u4e00-\u9fff]", label), f"{self.tag} {what}: the action reads {label!r}"
 
     @property
     def tag(self) -> str:
