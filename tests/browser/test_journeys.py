@@ -253,6 +253,10 @@ def test_operator_approver_and_auditor(site, lang, size):
     ap = Journey(browser, base, sup, lang, size, recorded)
     ap.sign_in()
     assert serial in ap.page.inner_text("main")
+    ap.page.click("#nav-notifications")
+    ap.page.wait_for_selector("#notifications")
+    assert serial in ap.page.inner_text("#notifications"), "the approver is told which record waits"
+    ap.check("notifications")
     ap.open_step("检验报告审核")
     ap.check("approval", primary="#approve")
     assert "审核" in ap.page.inner_text("#signature-meaning")
