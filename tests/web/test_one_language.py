@@ -55,7 +55,7 @@ def test_chinese_pages_speak_chinese(app):
     task = next(t for t in running["tasks"].values() if t["status"] == "open")
     pages = ["/", "/instances", f"/instances/{done['id']}", f"/instances/{running['id']}",
              f"/tasks/{running['id']}.{task['id']}", "/search?q=医院", "/notifications", "/org", "/ledgers",
-             f"/ledgers/{PID}", "/kpi", f"/audit/instances/{done['id']}"]
+             f"/ledgers/{PID}", "/kpi", f"/kpi/{PID}", f"/audit/instances/{done['id']}"]
     found = {}
     for url in pages:
         r = b.get(url)
