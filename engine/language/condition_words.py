@@ -13,7 +13,7 @@ import re
 from engine.i18n import _
 from engine.language.procedure import Procedure
 
-__all__ = ["condition_words"]
+__all__ = ["condition_words", "split_top"]
 
 _FIELD = r"([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)"
 _VALUE = r"""("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|true|false)"""
@@ -39,10 +39,9 @@ def _value(text: str) -> str:
     return {"true": _("yes"), "false": _("no")}.get(text, text)
 
 
-def _split(text: str, word: str) -> list[str] | None:
-    """``text`` split at top-level `` and ``/`` or `` (outside brackets and quotes)."""
+def split_top(text: str, token: str) -> list[str]:
+    """``text`` split at each top-level ``token`` (outside brackets and quotes)."""
     parts, depth, quote, start, i = [], 0, "", 0, 0
-    token = f" {word} "
     while i < len(text):
         c = text[i]
         if quote:
@@ -60,6 +59,12 @@ def _split(text: str, word: str) -> list[str] | None:
             continue
         i += 1
     parts.append(text[start:])
+    return parts
+
+
+def _split(text: str, word: str) -> list[str] | None:
+    """``text`` split at top-level `` and ``/`` or `` (outside brackets and quotes)."""
+    parts = split_top(text, f" {word} ")
     return parts if len(parts) > 1 else None
 
 

@@ -18,7 +18,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from engine.errors import WorkflowError
-from engine.language.procedure import STEP_ID
+from engine.i18n import _
+from engine.language.procedure import STEP_ID, STEP_TYPES
 from engine.language.yaml_source import limit_problem
 
 FIELD_TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "table")
@@ -593,3 +594,165 @@ def _put(node: CommentedMap, key: str, value: Any) -> None:
     keys = list(node)
     pos = next((i for i, k in enumerate(keys) if k in ("deadline", "next", "on_reject") and k != key), len(keys))
     node.insert(pos, key, value)
+
+
+# -- the visual model of a step ----------------------------------------------------------------
+
+#: Where a key the step editor adds goes among the keys already there (the order of the docs).
+STEP_ORDER = ("type", "title", "description", "instructions", "role", "approvers", "mode", "rejection",
+              "if_nobody", "skip_repeated", "add_approver", "form", "prefill", "hide", "edit", "signature",
+              "separate_from", "on_correction", "transfer", "return_to", "resume", "recall", "cc", "cc_add",
+              "deadline", "next", "on_reject")
+DEADLINE_ORDER = ("within", "within_expr", "due_expr", "calendar", "remind_before", "escalate")
+
+
+def plain(node: Any) -> Any:
+    """A ruamel node as plain Python (dict, list, str, int, float, bool, None)."""
+    if isinstance(node, dict):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return str(node)
+
+
+def _step_node(doc: CommentedMap, step_id: str) -> CommentedMap:
+    steps = _steps(doc)
+    if step_id not in steps:
+        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=step_id, steps=", ".join(steps)))
+    node = steps[step_id]
+    if not isinstance(node, CommentedMap):
+        raise EditError(_("step '{step}' is not a mapping; change it in the text editor", step=step_id))
+    return node
+
+
+def step_model(text: str, step_id: str) -> dict[str, Any]:
+    """Step ``step_id`` as the step editor reads it: every key it has, as plain values."""
+    return plain(_step_node(_load(text), step_id))
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _scalar(value: Any) -> bool:
+    return not isinstance(value, dict | list)
+
+
+def _new_node(value: Any, key: str) -> Any:
+    """A ruamel node for ``value``: lists of plain values and small mappings in flow style
+    (``[a, b]``, ``{inspector: me}``) as the shipped files write them; a deadline, lists of
+    mappings (conditions, escalation levels, approvers) in block style."""
+    if isinstance(value, Mapping):
+        node = CommentedMap()
+        for k, v in value.items():
+            node[k] = _new_node(v, str(k))
+        if key != "deadline" and all(_scalar(v) for v in value.values()):
+            node.fa.set_flow_style()
+        return node
+    if isinstance(value, list | tuple):
+        seq = CommentedSeq()
+        for item in value:
+            sub = _new_node(item, "")
+            if isinstance(sub, CommentedMap):
+                sub.fa.set_block_style()
+            seq.append(sub)
+        if all(_scalar(v) for v in value):
+            seq.fa.set_flow_style()
+        return seq
+    return value
+
+
+def _tail_slot(node: Any) -> tuple[Any, Any, int] | None:
+    """Where the comment after the last line of ``node`` lives: (container, key, index in
+    its comment entry); only block collections are entered (a flow one's comment sits on its key)."""
+    if isinstance(node, CommentedMap) and node and not node.fa.flow_style():
+        key = list(node)[-1]
+        inner = _tail_slot(node[key])
+        return inner if inner is not None else (node, key, 2)
+    if isinstance(node, CommentedSeq) and node and not node.fa.flow_style():
+        idx = len(node) - 1
+        inner = _tail_slot(node[idx])
+        return inner if inner is not None else (node, idx, 0)
+    return None
+
+
+def _take_tail(node: CommentedMap) -> Any:
+    slot = _tail_slot(node)
+    if slot is None:
+        return None
+    container, key, index = slot
+    entry = container.ca.items.get(key)
+    if not entry or len(entry) <= index or entry[index] is None:
+        return None
+    token = entry[index]
+    entry[index] = None
+    if all(e is None for e in entry):
+        container.ca.items.pop(key, None)
+    return token
+
+
+def _give_tail(node: CommentedMap, token: Any) -> None:
+    slot = _tail_slot(node)
+    if token is None or slot is None:
+        return
+    container, key, index = slot
+    entry = container.ca.items.setdefault(key, [None, None, None, None] if index == 2 else [None, None])
+    entry[index] = token
+
+
+def _assign(node: CommentedMap, key: str, value: Any, order: Sequence[str]) -> None:
+    """Set ``node[key]`` to ``value`` touching nothing when it is equal already (formatting
+    and comments kept), merging into an existing block mapping key by key; empty removes it."""
+    if _empty(value):
+        node.pop(key, None)
+        return
+    if key in node and plain(node[key]) == value:
+        return
+    old = node.get(key)
+    if isinstance(old, CommentedMap) and isinstance(value, Mapping) and not old.fa.flow_style():
+        for k in [k for k in old if k not in value]:
+            del old[k]
+        sub_order = DEADLINE_ORDER if key == "deadline" else tuple(value)
+        for k, v in value.items():
+            _assign(old, str(k), v, sub_order)
+        return
+    new = _new_node(value, key)
+    if key in node:
+        node[key] = new
+        return
+    rank = order.index(key) if key in order else len(order)
+    keys = list(node)
+    pos = next((i for i, k in enumerate(keys) if k in order and order.index(k) > rank), len(keys))
+    node.insert(pos, key, new)
+
+
+def set_step(text: str, step_id: str, changes: Mapping[str, Any]) -> str:
+    """Step ``step_id`` with the keys of ``changes`` set (an empty value removes the key),
+    every other key, the comments and the blank line after the step kept. A key whose value
+    is unchanged is not rewritten, so the model read by ``step_model`` writes back the same text."""
+    doc = _load(text)
+    node = _step_node(doc, step_id)
+    if "title" in changes and _empty(changes["title"]):
+        raise EditError(_("step '{step}' needs a title", step=step_id))
+    if "type" in changes and changes["type"] not in (None, "", "task") and changes["type"] not in STEP_TYPES:
+        raise EditError(_("unknown step type '{type}'; choose one of {types}", type=changes["type"],
+                          types=", ".join(STEP_TYPES)))
+    if all(k in node and plain(node[k]) == v or k not in node and _empty(v) for k, v in changes.items()):
+        return text
+    tail = _take_tail(node)
+    for key, value in changes.items():
+        if key == "type" and value == "task" and "type" not in node:
+            continue  # task is the default: not written
+        _assign(node, key, value, STEP_ORDER)
+    deadline = node.get("deadline")
+    if isinstance(deadline, dict) and not any(k in deadline for k in ("within", "within_expr", "due_expr")):
+        raise EditError(_("a reminder or escalation of step '{step}' needs a deadline: give 'within' or a "
+                          "due date", step=step_id))
+    _give_tail(node, tail)
+    return _dump(doc)
