@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from engine.language.condition_words import split_top
 from engine.language.procedure import APPROVAL_DECISIONS, Procedure, procedure_kinds
 
 __all__ = ["OPERATORS", "Choice", "Condition", "DueDate", "Row", "build", "build_due", "fields_before",
-           "operators_for", "parse", "parse_due", "steps_before"]
+           "operators_for", "parse", "parse_due", "steps_before", "typed_row"]
 
 #: Operator id -> the words the picker shows (translated on display).
 OPERATORS: dict[str, str] = {
@@ -109,7 +109,8 @@ def fields_before(proc: Procedure, sid: str, *, own: bool = True) -> list[Choice
     own; an approval adds its decision (approve/reject) and, with several approvers, the
     numbers of approvals and rejections."""
     kinds = procedure_kinds(proc.forms, proc.steps, proc.start_form)
-    order = ["start", *steps_before(proc, sid), *([sid] if own and sid in proc.steps else [])]
+    before = steps_before(proc, sid)
+    order = ["start", *before, *([sid] if own and sid in proc.steps and sid not in before else [])]
     out: list[Choice] = []
     for step in order:
         step_title = _("start form") if step == "start" else proc.steps[step].title
@@ -299,30 +300,27 @@ def parse_due(source: str, fmts: Mapping[str, str | None]) -> DueDate | None:
         return None
 
 
-def rows_from_form(fields: Sequence[str], ops: Sequence[str], values: Sequence[str],
-                   kinds: Mapping[str, str]) -> tuple[Row, ...]:
-    """Picker rows as a form posts them (one list per column; the values of ``in``, ``not_in``
-    and ``between`` separated by commas), typed by each field's kind."""
-    out = []
-    for n, (f, op, raw) in enumerate(zip(fields, ops, values, strict=False), start=1):
-        if not f:
-            continue
-        kind = kinds.get(f, "text")
-        arity = ARITY.get(op, 1)
-        parts: Iterable[str] = ([p.strip() for p in re.split(r"[,，、]", raw) if p.strip()] if arity != 1
-                                else [raw.strip()] if arity else [])
-        if arity == 0:
-            parts = []
-        typed = []
-        for p in parts:
-            if kind == "number":
-                try:
-                    num = float(p)
-                except ValueError:
-                    raise BuildError(_("condition row {n} ({field}): '{value}' is not a number; write e.g. 12.5",
-                                       n=n, field=f, value=p)) from None
-                typed.append(int(num) if num.is_integer() else num)
-            else:
-                typed.append(p)
-        out.append(Row(f, op, tuple(typed)))
-    return tuple(out)
+def typed_row(field: str, op: str, values: Sequence[str], kind: str, n: int) -> Row:
+    """Row ``n`` as a form posts it: the values as typed (the values of ``in``, ``not_in`` and
+    ``between`` may come in one text, separated by commas), made numbers for a number field
+    and yes/no for a yes/no one."""
+    arity = ARITY.get(op, 1)
+    parts = [v.strip() for v in values if v.strip()]
+    if arity == 0:
+        parts = []
+    elif arity != 1 and len(parts) == 1:
+        parts = [p.strip() for p in re.split(r"[,，、]", parts[0]) if p.strip()]
+    typed: list[Any] = []
+    for p in parts:
+        if kind == "number":
+            try:
+                num = float(p)
+            except ValueError:
+                raise BuildError(_("condition row {n} ({field}): '{value}' is not a number; write e.g. 12.5",
+                                   n=n, field=field, value=p)) from None
+            typed.append(int(num) if num.is_integer() else num)
+        elif kind == "boolean" and p in ("true", "false"):
+            typed.append(p == "true")
+        else:
+            typed.append(p)
+    return Row(field, op, tuple(typed))

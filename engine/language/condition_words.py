@@ -20,6 +20,9 @@ _VALUE = r"""("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|true|false)"""
 _COMPARE = re.compile(rf"^{_FIELD}\s*(==|!=|>=|<=|>|<)\s*{_VALUE}$")
 _MEMBER = re.compile(rf"^{_FIELD}\s+(not\s+in|in)\s*\[(.*)\]$")
 _TRUTH = re.compile(rf"^(not\s+)?{_FIELD}$")
+_EMPTY = re.compile(rf"^{_FIELD}\s+is\s+(not\s+)?none$")
+_CONTAINS = re.compile(rf"^{_VALUE}\s+in\s+{_FIELD}$")
+_BETWEEN = re.compile(rf"^\(\s*{_FIELD}\s*>=\s*{_VALUE}\s+and\s+([a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*)\s*<=\s*{_VALUE}\s*\)$")
 _SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
@@ -70,6 +73,17 @@ def _split(text: str, word: str) -> list[str] | None:
 
 def _one(proc: Procedure, text: str) -> str | None:
     text = text.strip()
+    m = _BETWEEN.match(text)
+    if m and f"{m.group(1)}.{m.group(2)}" == m.group(4):
+        return _("{field} is between {low} and {high}", field=_title(proc, m.group(1), m.group(2)),
+                 low=_value(m.group(3)), high=_value(m.group(5)))
+    m = _EMPTY.match(text)
+    if m:
+        title = _title(proc, m.group(1), m.group(2))
+        return _("{field} is filled in", field=title) if m.group(3) else _("{field} is empty", field=title)
+    m = _CONTAINS.match(text)
+    if m:
+        return _("{field} contains {value}", field=_title(proc, m.group(2), m.group(3)), value=_value(m.group(1)))
     if text.startswith("(") and text.endswith(")"):
         inner = condition_words(proc, text[1:-1])
         return f"({inner})"

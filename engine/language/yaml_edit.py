@@ -42,13 +42,13 @@ def _yaml() -> YAML:
 def _load(text: str) -> CommentedMap:
     bound = limit_problem(text)  # ruamel recurses per level and expands aliases as PyYAML does
     if bound is not None:
-        raise EditError(f"{bound.message}; fix it in the text editor first")
+        raise EditError(_("{problem}; fix it in the text editor first", problem=bound.message))
     try:
         doc = _yaml().load(text)
     except Exception as exc:  # ruamel raises several parser/scanner classes
-        raise EditError(f"the YAML cannot be read ({exc.__class__.__name__}); fix it in the text editor first") from exc
+        raise EditError(_("the YAML cannot be read ({error}); fix it in the text editor first", error=exc.__class__.__name__)) from exc
     if not isinstance(doc, CommentedMap):
-        raise EditError("the file is not a mapping; fix it in the text editor first")
+        raise EditError(_("the file is not a mapping; fix it in the text editor first"))
     return doc
 
 
@@ -84,7 +84,7 @@ def _properties(doc: CommentedMap) -> CommentedMap:
     schema = doc.get("schema")
     props = schema.get("properties") if isinstance(schema, CommentedMap) else None
     if not isinstance(props, CommentedMap):
-        raise EditError("the form has no 'schema.properties' mapping; add 'schema: {type: object, properties: {}}'")
+        raise EditError(_("the form has no 'schema.properties' mapping; add 'schema: {{type: object, properties: {{}}}}'"))
     return props
 
 
@@ -99,7 +99,7 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
     ``x-limits`` (out of specification is recorded, not refused) as in docs/forms.md.
     """
     if type not in FIELD_TYPES:
-        raise EditError(f"unknown field type '{type}'; choose one of {', '.join(FIELD_TYPES)}")
+        raise EditError(_("unknown field type '{type}'; choose one of {types}", type=type, types=", ".join(FIELD_TYPES)))
     node = CommentedMap()
     if type == "table":
         node["type"] = "array"
@@ -110,7 +110,7 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
             col = dict(col)
             name = str(col.pop("name", "")).strip()
             if not name:
-                raise EditError("every column of a table needs a name")
+                raise EditError(_("every column of a table needs a name"))
             col.pop("required", None)
             sub = field_schema(**col)
             sub.fa.set_flow_style()  # one line per column, as the shipped forms write them
@@ -127,15 +127,15 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
         node["title"] = title
     if options:
         if type not in ("string",):
-            raise EditError(f"options apply to text fields only, not to '{type}'")
+            raise EditError(_("options apply to text fields only, not to '{type}'", type=type))
         node["enum"] = _flow(list(options))
     if unit:
         node["x-unit"] = unit
     if minimum is not None or maximum is not None:
         if type not in ("number", "integer"):
-            raise EditError(f"limits apply to number fields only; field type is '{type}'")
+            raise EditError(_("limits apply to number fields only; field type is '{type}'", type=type))
         if minimum is not None and maximum is not None and minimum > maximum:
-            raise EditError(f"the lower limit {minimum} is above the upper limit {maximum}; swap them")
+            raise EditError(_("the lower limit {low} is above the upper limit {high}; swap them", low=minimum, high=maximum))
         limits = CommentedMap()
         if minimum is not None:
             limits["min"] = minimum
@@ -147,8 +147,8 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
         node["x-visible-if"] = visible_if
     if compute:
         if type == "table":
-            raise EditError("a table is entered, not computed; compute its total into a number field, "
-                            "e.g. sum_of(TABLE, 'COLUMN')")
+            raise EditError(_("a table is entered, not computed; compute its total into a number field, "
+                              "e.g. sum_of(TABLE, 'COLUMN')"))
         node["x-compute"] = compute
     return node
 
@@ -160,14 +160,14 @@ def add_field(text: str, name: str, *, required: bool = False, after: str | None
     props = _properties(doc)
     name = name.strip()
     if not name or not name.replace("_", "a").isalnum() or not name[0].isalpha():
-        raise EditError(f"field name '{name}' must start with a letter and use letters, digits and _")
+        raise EditError(_("field name '{name}' must start with a letter and use letters, digits and _", name=name))
     if name in props:
-        raise EditError(f"the form already has a field '{name}'; choose another name")
+        raise EditError(_("the form already has a field '{name}'; choose another name", name=name))
     node = field_schema(**spec)
     pos = len(props)
     if after:
         if after not in props:
-            raise EditError(f"no field '{after}' to insert after; known fields: {', '.join(props)}")
+            raise EditError(_("no field '{name}' to insert after; known fields: {fields}", name=after, fields=", ".join(props)))
         pos = list(props).index(after) + 1
     _insert(props, pos, name, node)
     if required:
@@ -205,10 +205,10 @@ def update_field(text: str, name: str, *, title: str | None = None, required: bo
     doc = _load(text)
     props = _properties(doc)
     if name not in props:
-        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+        raise EditError(_("the form has no field '{name}'; known fields: {fields}", name=name, fields=", ".join(props)))
     node = props[name]
     if not isinstance(node, CommentedMap):
-        raise EditError(f"field '{name}' is written as one line; change it in the text editor")
+        raise EditError(_("field '{name}' is written as one line; change it in the text editor", name=name))
     typ = node.get("type")
 
     def put(key: str, value: Any) -> None:
@@ -223,7 +223,7 @@ def update_field(text: str, name: str, *, title: str | None = None, required: bo
         put("x-unit", unit)
     if options is not _UNSET:
         if options and typ != "string":
-            raise EditError(f"options apply to text fields only; field '{name}' is '{typ}'")
+            raise EditError(_("options apply to text fields only; field '{name}' is '{type}'", name=name, type=typ))
         if options != list(node.get("enum") or []):
             put("enum", _flow(list(options)) if options else None)
     if visible_if is not _UNSET:
@@ -235,9 +235,9 @@ def update_field(text: str, name: str, *, title: str | None = None, required: bo
         low = old.get("min") if minimum is _UNSET else minimum
         high = old.get("max") if maximum is _UNSET else maximum
         if (low is not None or high is not None) and typ not in ("number", "integer"):
-            raise EditError(f"limits apply to number fields only; field '{name}' is '{typ}'")
+            raise EditError(_("limits apply to number fields only; field '{name}' is '{type}'", name=name, type=typ))
         if low is not None and high is not None and low > high:
-            raise EditError(f"the lower limit {low} is above the upper limit {high}; swap them")
+            raise EditError(_("the lower limit {low} is above the upper limit {high}; swap them", low=low, high=high))
         if (low, high) != (old.get("min"), old.get("max")):
             limits = CommentedMap()
             if low is not None:
@@ -264,7 +264,7 @@ def remove_field(text: str, name: str) -> str:
     doc = _load(text)
     props = _properties(doc)
     if name not in props:
-        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+        raise EditError(_("the form has no field '{name}'; known fields: {fields}", name=name, fields=", ".join(props)))
     del props[name]
     req = doc["schema"].get("required")
     if req is not None and name in req:
@@ -277,7 +277,7 @@ def move_field(text: str, name: str, offset: int) -> str:
     doc = _load(text)
     props = _properties(doc)
     if name not in props:
-        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+        raise EditError(_("the form has no field '{name}'; known fields: {fields}", name=name, fields=", ".join(props)))
     keys = list(props)
     old = keys.index(name)
     new = max(0, min(len(keys) - 1, old + offset))
@@ -298,7 +298,7 @@ def move_field(text: str, name: str, offset: int) -> str:
 def _steps(doc: CommentedMap) -> CommentedMap:
     steps = doc.get("steps")
     if not isinstance(steps, CommentedMap):
-        raise EditError("the procedure has no 'steps' mapping; add 'steps:'")
+        raise EditError(_("the procedure has no 'steps' mapping; add 'steps:'"))
     return steps
 
 
@@ -319,7 +319,7 @@ def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None
     doc = _load(text)
     steps = _steps(doc)
     if step_id in steps:
-        raise EditError(f"the procedure already has a step '{step_id}'; choose another id")
+        raise EditError(_("the procedure already has a step '{step}'; choose another id", step=step_id))
     node = CommentedMap()
     if type != "task":
         node["type"] = type
@@ -327,7 +327,7 @@ def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None
     node["role"] = role
     if approvers:
         if type != "approval":
-            raise EditError("approvers belong to an approval step; choose the type 'approval'")
+            raise EditError(_("approvers belong to an approval step; choose the type 'approval'"))
         seq = CommentedSeq()
         for r in approvers:
             item = CommentedMap(role=r)
@@ -337,14 +337,14 @@ def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None
         if mode and mode.startswith("at_least:"):
             count = mode.partition(":")[2]
             if not count.isdigit() or not 1 <= int(count) <= len(approvers):
-                raise EditError(f"'at least' needs a number from 1 to {len(approvers)} (the approvers chosen)")
+                raise EditError(_("'at least' needs a number from 1 to {n} (the approvers chosen)", n=len(approvers)))
             at_least = CommentedMap(at_least=int(count))
             at_least.fa.set_flow_style()
             node["mode"] = at_least
         elif mode in ("all", "any", "sequence"):
             node["mode"] = mode
         elif mode:
-            raise EditError(f"unknown approval mode '{mode}'; choose all, any, sequence or at least N")
+            raise EditError(_("unknown approval mode '{mode}'; choose all, any, sequence or at least N", mode=mode))
     if form:
         node["form"] = form
     if signature:
@@ -357,14 +357,14 @@ def add_step(text: str, step_id: str, *, title: str, role: str, form: str | None
     pos = len(steps)
     if after is not None:
         if after not in steps:
-            raise EditError(f"no step '{after}' to insert after; known steps: {', '.join(steps)}")
+            raise EditError(_("no step '{step}' to insert after; known steps: {steps}", step=after, steps=", ".join(steps)))
         prev = steps[after]
         if next is None:
             next = prev.get("next")
         prev["next"] = step_id
         pos = list(steps).index(after) + 1
     if next is None:
-        raise EditError(f"step '{step_id}' needs a next step; choose one from the list")
+        raise EditError(_("step '{step}' needs a next step; choose one from the list", step=step_id))
     node["next"] = _next_node(next)
     keys = list(steps)
     _insert(steps, pos, step_id, node)
@@ -416,7 +416,7 @@ def set_next(text: str, step_id: str, next: str | Sequence[Mapping[str, str]]) -
     doc = _load(text)
     steps = _steps(doc)
     if step_id not in steps:
-        raise EditError(f"no step '{step_id}'; known steps: {', '.join(steps)}")
+        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=step_id, steps=", ".join(steps)))
     steps[step_id]["next"] = _next_node(next)
     return _dump(doc)
 
@@ -477,10 +477,10 @@ def _references(doc: CommentedMap, sid: str) -> list[str]:
 
     start = doc.get("start")
     if isinstance(start, dict) and start.get("step") == sid:
-        out.append("start (step)")
+        out.append(_("the start (step)"))
     for other, node in _steps(doc).items():
         if other != sid:
-            walk(node, f"step '{other}'", None)
+            walk(node, _("step '{step}'", step=other), None)
     for key in doc:
         if key not in ("steps", "start", "id", "title", "description", "source", "roles"):
             walk(doc[key], str(key), None)
@@ -494,13 +494,13 @@ def rename_step(text: str, old: str, new: str) -> str:
     doc = _load(text)
     steps = _steps(doc)
     if old not in steps:
-        raise EditError(f"no step '{old}'; known steps: {', '.join(steps)}")
+        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=old, steps=", ".join(steps)))
     if not STEP_ID.match(new) or new in ("start", "instance"):
-        raise EditError(f"'{new}' cannot be a step id: use lower_snake_case (a-z, 0-9, _), not start or instance")
+        raise EditError(_("'{new}' cannot be a step id: use lower_snake_case (a-z, 0-9, _), not start or instance", new=new))
     if new == old:
         return text
     if new in steps:
-        raise EditError(f"the procedure already has a step '{new}'; choose another id")
+        raise EditError(_("the procedure already has a step '{step}'; choose another id", step=new))
     keys = list(steps)
     pos = keys.index(old)
     node = steps.pop(old)
@@ -523,22 +523,22 @@ def delete_step(text: str, sid: str) -> str:
     doc = _load(text)
     steps = _steps(doc)
     if sid not in steps:
-        raise EditError(f"no step '{sid}'; known steps: {', '.join(steps)}")
+        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=sid, steps=", ".join(steps)))
     start = doc.get("start")
     if isinstance(start, dict) and start.get("step") == sid:
-        raise EditError(f"'{sid}' is the first step of the procedure; make another step the first "
-                        "(start: step:) before deleting it")
+        raise EditError(_("'{step}' is the first step of the procedure; make another step the first "
+                          "(start: step:) before deleting it", step=sid))
     onward = steps[sid].get("next")
-    plain = [other for other, node in steps.items()
-             if other != sid and isinstance(node, dict) and node.get("next") == sid]
-    if plain and not isinstance(onward, str):
-        raise EditError(f"steps {', '.join(plain)} lead to '{sid}', which has no single next step to "
-                        "lead them to instead; change where they go first")
-    for other in plain:
+    leading = [other for other, node in steps.items()
+               if other != sid and isinstance(node, dict) and node.get("next") == sid]
+    if leading and not isinstance(onward, str):
+        raise EditError(_("steps {steps} lead to '{step}', which has no single next step to "
+                          "lead them to instead; change where they go first", steps=", ".join(leading), step=sid))
+    for other in leading:
         steps[other]["next"] = onward
-    rest = [r for r in _references(doc, sid) if not any(r == f"step '{o}' (next)" for o in plain)]
+    rest = [r for r in _references(doc, sid) if not any(r == _("step '{step}'", step=o) + " (next)" for o in leading)]
     if rest:
-        raise EditError(f"'{sid}' is still named by {', '.join(rest)}; change those first")
+        raise EditError(_("'{step}' is still named by {places}; change those first", step=sid, places="; ".join(rest)))
     steps.pop(sid)
     return _dump(doc)
 
@@ -552,16 +552,16 @@ def update_step(text: str, step_id: str, *, title: Any = _UNSET, role: Any = _UN
     doc = _load(text)
     steps = _steps(doc)
     if step_id not in steps:
-        raise EditError(f"no step '{step_id}'; known steps: {', '.join(steps)}")
+        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=step_id, steps=", ".join(steps)))
     node = steps[step_id]
     if not isinstance(node, CommentedMap):
-        raise EditError(f"step '{step_id}' is not a mapping; edit it in the text editor")
+        raise EditError(_("step '{step}' is not a mapping; change it in the text editor", step=step_id))
     for key, value in (("title", title), ("role", role), ("form", form), ("signature", signature)):
         if value is _UNSET:
             continue
         if value in (None, ""):
             if key == "title":
-                raise EditError(f"step '{step_id}' needs a title")
+                raise EditError(_("step '{step}' needs a title", step=step_id))
             node.pop(key, None)
         else:
             _put(node, key, value)
@@ -579,7 +579,8 @@ def update_step(text: str, step_id: str, *, title: Any = _UNSET, role: Any = _UN
         if dl and ("within" in dl or "due_expr" in dl or "within_expr" in dl):
             _put(node, "deadline", dl)
         elif dl:
-            raise EditError(f"a reminder or escalation of step '{step_id}' needs a deadline ('within')")
+            raise EditError(_("a reminder or escalation of step '{step}' needs a deadline: give 'within' or a "
+                          "due date", step=step_id))
         else:
             node.pop("deadline", None)
     return _dump(doc)
@@ -633,7 +634,8 @@ def _step_node(doc: CommentedMap, step_id: str) -> CommentedMap:
 
 def step_model(text: str, step_id: str) -> dict[str, Any]:
     """Step ``step_id`` as the step editor reads it: every key it has, as plain values."""
-    return plain(_step_node(_load(text), step_id))
+    model: dict[str, Any] = plain(_step_node(_load(text), step_id))
+    return model
 
 
 def _empty(value: Any) -> bool:
