@@ -883,6 +883,12 @@ ZH: dict[str, str] = {
     "skip who already approved earlier (去重)": "跳过此前已审批过的人（去重）",
     "加签: may add a holder of": "加签：可加签的角色",
     "Signature and separation of duties": "签名与职责分离",
+    "routing decision": "判断",
+    "parallel branches": "并行分支",
+    "join of branches": "汇合",
+    "waiting": "等待",
+    "linked procedure": "发起关联流程",
+    "end step": "结束",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

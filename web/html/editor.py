@@ -144,6 +144,13 @@ def procedure(pid: str):
                            forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor())
 
 
+def _step_type(stype: str) -> str:
+    """A step type in words (the table is read by quality staff, not only by YAML writers)."""
+    return {"task": _("task"), "approval": _("approval"), "decision": _("routing decision"),
+            "parallel": _("parallel branches"), "join": _("join of branches"), "wait": _("waiting"),
+            "spawn": _("linked procedure"), "end": _("end step")}.get(stype, stype)
+
+
 def _step_info(proc: Procedure, st) -> dict[str, Any]:
     dl = st.deadline
     deadline = ""
@@ -154,7 +161,7 @@ def _step_info(proc: Procedure, st) -> dict[str, Any]:
                                                       ", ".join(f"{c.source if c else 'else'}: {d}" for c, d in dl.within_cases))
         escalations = [f"+{e.after} → {proc.roles.get(e.to, e.to)}" for e in dl.escalate]
     nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
-    return {"id": st.id, "title": st.title, "type": st.type, "role": proc.roles.get(st.role, st.role) if st.role else "",
+    return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
             "next": nxt, "on_reject": st.on_reject or ""}
@@ -337,6 +344,7 @@ def step_editor(pid: str):
             mode=(f"at_least:{f.get('at_least', '').strip()}" if f.get("mode") == "at_least" else f.get("mode")) or None))
         if label:
             flash(_("Step {step} added; saved as draft {version}.", step=sid, version=label), "ok")
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
         return redirect(url_for("editor.step_editor", pid=pid))
     return _steps_page(pid, request.args.get("edit") or "")
 
