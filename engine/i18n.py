@@ -889,6 +889,8 @@ ZH: dict[str, str] = {
     "waiting": "等待",
     "linked procedure": "发起关联流程",
     "end step": "结束",
+    "No problem so far; not saved yet.": "目前没有发现问题；尚未保存。",
+    "No change yet.": "尚未修改。",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

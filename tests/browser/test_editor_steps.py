@@ -42,7 +42,11 @@ def test_steps_changed_with_pickers_only(server, browser):
     qe.click("#steps-table tr[data-step=report] a.edit-step")
     qe.wait_for_selector("#update-step")
     assert qe.locator("#sec-deadline[open]").count() == 1
+    qe.fill("#us-within", "三天")  # the validator answers as the form changes
+    qe.wait_for_selector("#live-check li")
+    assert "三天" in qe.inner_text("#live-check")
     qe.fill("#us-within", "2wd")
+    qe.wait_for_selector("#live-check.ok")
     levels = qe.locator("#level-rows .level-row")
     assert levels.count() == 2  # escalate: qa_supervisor, and a blank row to add one
     levels.nth(1).locator("input[name=lvl_after]").fill("1wd")

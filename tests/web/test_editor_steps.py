@@ -208,6 +208,14 @@ def test_problems_are_shown_before_saving_and_nothing_is_saved(app):
     values.update({"return_to": ["inspect"], "within": ["3wd"]})
     r = post(b, values, action="check")
     assert r.status_code == 200 and 'id="step-check-ok"' in r.text and source(b) == before
+    # the same check as the form changes, as JSON for the page's script
+    live = b.post(f"/editor/{PID}/steps/check", {**values, "within": ["三天"]}).get_json()
+    assert live["ok"] is False and any("三天" in p["text"] and p["line"] for p in live["problems"])
+    live = b.post(f"/editor/{PID}/steps/check", values).get_json()
+    assert live == {"ok": True, "changed": True, "problems": [], "other": [], "error": None}
+    live = b.post(f"/editor/{PID}/steps/check", {**values, "route0_mode": ["pick"], "route0_f0": ["start.quantity"],
+                                                 "route0_o0": ["gt"], "route0_v0": ["很多"], "next_kind": ["routes"]}).get_json()
+    assert live["ok"] is False and "不是数字" in live["error"]
     # saving a change with problems shows them too, and saves nothing
     r = post(b, {**values, "within": ["三天"]}, action="save")
     assert r.status_code == 422 and "三天" in r.text.split('id="step-problems"')[1] and source(b) == before

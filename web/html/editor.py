@@ -425,6 +425,28 @@ def _step_form_posted(pid: str, sid: str, f):
     return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
 
 
+@bp.post("/<pid>/steps/check")
+@login_required
+def step_check(pid: str):
+    """The validator on the edit form as it stands (the page calls it as the form changes):
+    the problems, or why the form makes no change; nothing is saved."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    draft = editing.draft_file(services(), _me(), pid)
+    if sid not in draft.procedure.steps:
+        return jsonify(ok=False, problems=[], other=[], error=_("There is no step '{step}'; pick one from the table.",
+                                                                   step=sid)), 404
+    try:
+        changes = step_form.changes_from_form(f, yaml_edit.step_model(draft.text, sid), draft.procedure, sid)
+        preview = editing.preview_step(services(), _me(), pid, sid, changes)
+    except (EditError, cb.BuildError) as exc:
+        return jsonify(ok=False, problems=[], other=[], error=exc.message if isinstance(exc, EditError) else str(exc))
+    return jsonify(ok=preview.check.ok, changed=bool(changes), other=preview.check.other, error=None,
+                   problems=[{**_problem(p), "text": _("line {line}", line=p.line) + ": " + p.message}
+                             for p in preview.check.problems])
+
+
 @bp.post("/<pid>/steps/next")
 @login_required
 def step_next(pid: str):

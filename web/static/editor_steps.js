@@ -106,6 +106,30 @@
       box.appendChild(clone);
     }
   });
+  // The validator as the form changes (the Check button shows the same, with the form kept).
+  var live = document.getElementById("live-check");
+  var timer = null, seq = 0;
+  function check() {
+    var mine = ++seq;
+    var body = new FormData(form);
+    fetch(form.getAttribute("data-check"), {method: "POST", body: body, credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (res) {
+        if (mine !== seq) return;
+        live.textContent = "";
+        live.className = "small " + (res.ok ? "ok" : "bad");
+        if (res.error) { live.appendChild(el("p", {"class": "flash error"}, res.error)); return; }
+        if (res.ok) { live.appendChild(el("p", {"class": "muted"}, live.getAttribute(res.changed ? "data-ok" : "data-same"))); return; }
+        var ul = el("ul", {"class": "problems"});
+        res.problems.forEach(function (p) { ul.appendChild(el("li", {}, p.text)); });
+        res.other.forEach(function (o) { ul.appendChild(el("li", {}, o)); });
+        live.appendChild(ul);
+      })
+      .catch(function () { /* the Check button still works */ });
+  }
+  function later() { clearTimeout(timer); timer = setTimeout(check, 500); }
+  form.addEventListener("change", later);
+  form.addEventListener("input", later);
   show("deadline_kind", "dk-");
   show("next_kind", "nk-");
   // Only the fields that come before a step may decide its deadline.
