@@ -318,7 +318,7 @@ def typed_row(field: str, op: str, values: Sequence[str], kind: str, n: int) -> 
             except ValueError:
                 raise BuildError(_("condition row {n} ({field}): '{value}' is not a number; write e.g. 12.5",
                                    n=n, field=field, value=p)) from None
-            typed.append(int(num) if num.is_integer() else num)
+            typed.append(int(p) if re.fullmatch(r"-?\d+", p) else num)  # 30.0 stays written 30.0
         elif kind == "boolean" and p in ("true", "false"):
             typed.append(p == "true")
         else:

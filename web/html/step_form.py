@@ -40,11 +40,28 @@ def cond_view(source: Any, fields: Sequence[cb.Choice]) -> dict[str, Any]:
     unchanged, else the code box with the expression as written."""
     source = _text(source)
     parsed = cb.parse(source) if source else None
-    if source and parsed is None:
+    if source and (parsed is None or not _showable(parsed, fields)):
         return {"mode": "code", "join": "and", "rows": [_blank_row()], "code": source}
     rows = [{"field": r.field, "op": r.op, "values": [_shown(v) for v in r.values]}
             for r in (parsed.rows if parsed else ())]
     return {"mode": "pick", "join": parsed.join if parsed else "and", "rows": [*rows, _blank_row()], "code": source}
+
+
+def _showable(cond: cb.Condition, fields: Sequence[cb.Choice]) -> bool:
+    """Whether the pickers can show ``cond`` as written: every field is offered, every value
+    of a choice field is one of its choices, in the order the choices are listed."""
+    offered = {c.ref: c for c in fields}
+    for row in cond.rows:
+        field = offered.get(row.field)
+        if field is None:
+            return False
+        if field.choices and row.op in ("eq", "ne", "in", "not_in"):
+            values = [str(v) for v in row.values]
+            if any(v not in field.choices for v in values):
+                return False
+            if values != sorted(values, key=field.choices.index):
+                return False
+    return True
 
 
 def _blank_row() -> dict[str, Any]:
