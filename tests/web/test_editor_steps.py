@@ -302,3 +302,21 @@ def test_conditions_the_pickers_would_change_are_shown_as_code(app):
         assert source(b) == text
         checked += 1
     assert checked == 3
+
+
+def test_hand_written_lists_are_kept_as_written(app):
+    """Hidden fields written in the text editor in an order of their own: the step form
+    shows them selected, and saving it unchanged keeps the line as written."""
+    b = login(app)
+    text = source(b)
+    text = text.replace("    prefill: {conclusion: inspect.verdict}",
+                        "    prefill: {conclusion: inspect.verdict}\n    hide: [inspect.items, start.contact_phone]")
+    b.get(f"/editor/{PID}/text")
+    r = b.post(f"/editor/{PID}/text", {"text": text, "note": "hand-written"})
+    assert r.status_code == 302, r.text[:2000]
+    saved = source(b)
+    assert "hide: [inspect.items, start.contact_phone]" in saved
+    values = form_values(edit_page(b, "report"))
+    assert sorted(values["hide"]) == ["inspect.items", "start.contact_phone"]
+    r = post(b, values)
+    assert "未作任何修改" in b.get(r.headers["Location"]).text and source(b) == saved
