@@ -891,6 +891,9 @@ ZH: dict[str, str] = {
     "end step": "结束",
     "No problem so far; not saved yet.": "目前没有发现问题；尚未保存。",
     "No change yet.": "尚未修改。",
+    "by {field}": "至 {field}",
+    "{n} days after {field}": "{field} 后 {n} 天",
+    "{n} hours after {field}": "{field} 后 {n} 小时",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

@@ -13,7 +13,7 @@ import re
 from engine.i18n import _
 from engine.language.procedure import Procedure
 
-__all__ = ["condition_words", "split_top"]
+__all__ = ["condition_words", "due_words", "split_top"]
 
 _FIELD = r"([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)"
 _VALUE = r"""("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|true|false)"""
@@ -125,3 +125,20 @@ def condition_words(proc: Procedure, source: str) -> str:
                 out = _(key, left=out, right=part)
             return out
     return _one(proc, source) or source.strip()
+
+
+_DUE = re.compile(rf"^(?:(date|datetime)\(\s*{_FIELD}\s*\)\s*\+\s*(days|hours)\(\s*(\d+)\s*\)|{_FIELD})$")
+
+
+def due_words(proc: Procedure, source: str) -> str:
+    """A due date read from the data in words (接收日期 后 5 天) where it is a date field or a
+    date field plus days or hours; else ``source`` itself."""
+    m = _DUE.match(source.strip())
+    if not m:
+        return source.strip()
+    if m.group(6):
+        return _("by {field}", field=_title(proc, m.group(6), m.group(7)))
+    title = _title(proc, m.group(2), m.group(3))
+    if m.group(4) == "days":
+        return _("{n} days after {field}", n=m.group(5), field=title)
+    return _("{n} hours after {field}", n=m.group(5), field=title)

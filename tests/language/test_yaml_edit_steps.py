@@ -13,7 +13,7 @@ import pytest
 
 from engine import i18n
 from engine.language import condition_builder as cb
-from engine.language.condition_words import condition_words
+from engine.language.condition_words import condition_words, due_words
 from engine.language.procedure import load_library
 from engine.language.yaml_edit import EditError, _load, _steps, set_step, step_model
 
@@ -182,3 +182,6 @@ def test_new_shapes_are_said_in_words(library, zh) -> None:
         "相对湿度 介于 20 和 80 之间"
     assert condition_words(proc, "inspect.defect is none") == "不合格描述 为空"
     assert condition_words(proc, '"裂" in inspect.defect') == "不合格描述 包含 裂"
+    assert due_words(proc, "date(receive.received_on) + days(5)") == "接收日期 后 5 天"
+    assert due_words(proc, "receive.received_on") == "至 接收日期"
+    assert due_words(proc, "at(instance.started_at, '17:30')") == "at(instance.started_at, '17:30')"

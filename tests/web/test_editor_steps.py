@@ -190,6 +190,7 @@ def test_deadline_rules_and_due_dates_from_pickers(app):
     assert dl["due_expr"] == "date(receive.received_on) + days(5)" and "within" not in dl
     page = edit_page(b, "report")
     assert 'id="dk-due" checked' in page.replace('value="due" id="dk-due"', 'id="dk-due"')
+    assert "接收日期 后 5 天" in page.split('id="steps-table"')[1].split("</table>")[0]  # the table says it in words
 
 
 def test_problems_are_shown_before_saving_and_nothing_is_saved(app):

@@ -33,7 +33,7 @@ from engine.app import procedures
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
 from engine.language import condition_builder as cb
 from engine.language import yaml_edit
-from engine.language.condition_words import condition_words
+from engine.language.condition_words import condition_words, due_words
 from engine.language.yaml_edit import FIELD_TYPES, EditError
 from web import forms_render as fr
 from web import graph_svg
@@ -167,9 +167,11 @@ def _step_info(proc: Procedure, st) -> dict[str, Any]:
     escalations = []
     if dl is not None:
         deadline = str(dl.within) if dl.within else (dl.within_expr.source if dl.within_expr else
-                                                      dl.due_expr.source if dl.due_expr else
-                                                      ", ".join(f"{c.source if c else 'else'}: {d}" for c, d in dl.within_cases))
-        escalations = [f"+{e.after} → {proc.roles.get(e.to, e.to)}" for e in dl.escalate]
+                                                      due_words(proc, dl.due_expr.source) if dl.due_expr else
+                                                      "; ".join(f"{condition_words(proc, c.source) if c else _('otherwise')}: {d}"
+                                                                for c, d in dl.within_cases))
+        escalations = [f"+{e.after} → " + (_("the holder's manager") if e.to == "manager" else proc.roles.get(e.to, e.to))
+                       for e in dl.escalate]
     nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
     return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
