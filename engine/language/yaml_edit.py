@@ -749,8 +749,9 @@ def set_step(text: str, step_id: str, changes: Mapping[str, Any]) -> str:
         return text
     tail = _take_tail(node)
     for key, value in changes.items():
-        if key == "type" and value == "task" and "type" not in node:
-            continue  # task is the default: not written
+        if key == "type" and value == "task":
+            node.pop("type", None)  # task is the default: not written
+            continue
         _assign(node, key, value, STEP_ORDER)
     deadline = node.get("deadline")
     if isinstance(deadline, dict) and not any(k in deadline for k in ("within", "within_expr", "due_expr")):

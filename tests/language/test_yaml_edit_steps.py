@@ -90,6 +90,12 @@ def test_an_edit_changes_only_its_own_lines_and_keeps_the_blank_line_after_the_s
     assert "    next: feedback\n\n  feedback:" in out and "on_reject" not in out.split("  review:")[1].split("  feedback:")[0]
 
 
+def test_a_task_becomes_an_approval_and_back() -> None:
+    out = set_step(PROC, "report", {"type": "approval"})
+    assert "  report:\n    type: approval\n    title: 检验报告编制" in out
+    assert set_step(out, "report", {"type": "task"}) == PROC
+
+
 def test_step_edits_that_cannot_be_made_say_so_in_chinese(zh) -> None:
     with pytest.raises(EditError, match="步骤“report”需要名称"):
         set_step(PROC, "report", {"title": ""})
