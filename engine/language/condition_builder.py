@@ -25,7 +25,7 @@ __all__ = ["OPERATORS", "Choice", "Condition", "DueDate", "Row", "build", "build
 
 #: Operator id -> the words the picker shows (translated on display).
 OPERATORS: dict[str, str] = {
-    "eq": "is", "ne": "is not", "gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most",
+    "eq": "is", "ne": "isn't", "gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most",
     "between": "between", "in": "is one of", "not_in": "is none of", "contains": "contains",
     "empty": "is empty", "not_empty": "is filled in", "yes": "is yes", "no": "is no",
 }
