@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from engine import store
 from engine.app import editor as editing
 from engine.language.yaml_edit import step_model
@@ -33,6 +35,8 @@ def _draft(app):
 
 
 def test_an_editor_changes_a_procedure_without_the_text_editor(server, browser, tmp_path):
+    # The photo field kind and Try it's click-through come with the form builder work (branch forms19).
+    pytest.importorskip("engine.language.form_kinds", reason="needs the form builder of branch forms19")
     base, app = server
     with app.extensions["services"].database.writing() as s:
         for name, (groups, full) in USERS.items():
@@ -51,6 +55,9 @@ def test_an_editor_changes_a_procedure_without_the_text_editor(server, browser, 
     qe.wait_for_url(f"{base}/editor/{PID}")
     assert "现场检验" in qe.inner_text("h1") and "v0.1" in qe.inner_text("h1")
     _shot(qe, "01-created-from-template")
+    _send(qe, "新建现场检验，先按售后检验规程发布")
+    _review_and_publish(browser, base, ["新流程 现场检验"], "v1.0", shots=False)
+    qe.goto(f"{base}/editor/{PID}")
 
     # 2. the form builder: a measurement with limits, and a photo
     qe.click(f"#edit-form-{FORM}")
@@ -157,32 +164,48 @@ def test_an_editor_changes_a_procedure_without_the_text_editor(server, browser, 
     report = qe.locator("#try-task-report form")
     report.locator("[name$='.report_no']").fill("R-1")
     report.locator("[name$='.process_summary']").fill("电压偏高，已维修")
+    report.locator("[name$='.conclusion'][value='合格']").check()
     report.locator("[name$='.disposition']").fill("维修")
     report.locator("[data-submit=report]").click()
     qe.wait_for_selector("#try-task-voltage_review")
     assert "电压复核" in qe.inner_text("#click-path")
     _shot(qe, "05-try-click-through")
 
-    # 5. change control: sent with a reason, reviewed with the change in words, approved
-    qe.click("#tab-versions")
-    qe.fill("#reason", "现场检验：增加输出电压测量与现场照片，电压超差时复核")
-    qe.click("#send-for-approval")
-    qe.wait_for_url(re.compile(r"/instances/"))
+    # 5. change control: sent with a reason; the reviewer reads the change in words
     assert not [u for u in seen if "/text" in u.split("?")[0]], "the journey opened the text editor"
+    _send(qe, "现场检验：增加输出电压测量与现场照片，电压超差时复核")
     qe.context.close()
+    _review_and_publish(browser, base, [
+        "步骤 产品检验 的期限 3wd → 2wd", "增加步骤 电压复核", "删除步骤 质量问题反馈",
+        "增加字段 输出电压", "增加字段 现场照片"], "v2.0", shots=True)
+
+
+def _send(page, reason: str) -> None:
+    page.click("#tab-versions")
+    page.fill("#reason", reason)
+    page.click("#send-for-approval")
+    page.wait_for_url(re.compile(r"/instances/"))
+
+
+def _review_and_publish(browser, base: str, words: list[str], version: str, *, shots: bool) -> None:
+    """The reviewer and then the approver (two people, neither the author) each open their
+    task, read the change in words, and approve with their signature."""
     for who, title in (("mgr", "更改审核"), ("mgr2", "更改批准")):
         mgr = login(browser, base, who, PASSWORD, width=1366, height=900)
         mgr.get_by_role("link", name=title).first.click()
         mgr.wait_for_selector("form#task-form")
         summary = mgr.inner_text("#change-summary")
-        assert "现场检验" in summary, summary
-        if who == "mgr":
+        for word in words:
+            assert word in summary, (word, summary)
+        if shots and who == "mgr":
             _shot(mgr, "06-review-in-words")
         mgr.fill("#comment", "同意")
         mgr.fill("#password", PASSWORD)
         mgr.click("#approve")
         mgr.wait_for_url(base + "/")
-    mgr.goto(base + "/editor")
-    assert "v1.0" in mgr.inner_text(f"tr[data-procedure={PID}]")
-    _shot(mgr, "07-published")
-    mgr.context.close()
+        if who == "mgr2":
+            mgr.goto(base + "/editor")
+            assert version in mgr.inner_text(f"tr[data-procedure={PID}]")
+            if shots:
+                _shot(mgr, "07-published")
+        mgr.context.close()
