@@ -456,6 +456,16 @@ def _rewrite(node: Any, old: str, new: str, key: str | None = None) -> Any:
     return type(node)(replaced) if type(node) is not str else replaced
 
 
+def _key_words(key: str | None) -> str:
+    """A key of the language as the message names it (the key itself where it has no words)."""
+    words = {"next": _("next step"), "goto": _("next step"), "else": _("next step"), "if": _("condition of a route"),
+             "on_reject": _("when rejected"), "return_to": _("may be returned to"),
+             "separate_from": _("separation of duties"), "hide": _("hidden fields"), "edit": _("changeable fields"),
+             "prefill": _("filled in when the task opens"), "within": _("deadline"), "due_expr": _("deadline"),
+             "within_expr": _("deadline"), "then": _("deadline"), "field": _("field"), "with": _("start data")}
+    return words.get(key or "", key or "")
+
+
 def _references(doc: CommentedMap, sid: str) -> list[str]:
     """Where ``sid`` is named, as people read it: ``step 'x' (next)``, ``ledger``..."""
     out: list[str] = []
@@ -468,12 +478,12 @@ def _references(doc: CommentedMap, sid: str) -> list[str]:
         elif isinstance(node, list):
             for item in node:
                 if key in _STEP_LISTS and item == sid:
-                    out.append(f"{where} ({key})")
+                    out.append(f"{where} ({_key_words(key)})")
                 else:
                     walk(item, where, key)
         elif isinstance(node, str) and key not in _PROSE and (
                 (key in _STEP_KEYS and node == sid) or pattern.search(node)):
-            out.append(f"{where} ({key})")
+            out.append(f"{where} ({_key_words(key)})")
 
     start = doc.get("start")
     if isinstance(start, dict) and start.get("step") == sid:
@@ -536,7 +546,8 @@ def delete_step(text: str, sid: str) -> str:
                           "lead them to instead; change where they go first", steps=", ".join(leading), step=sid))
     for other in leading:
         steps[other]["next"] = onward
-    rest = [r for r in _references(doc, sid) if not any(r == _("step '{step}'", step=o) + " (next)" for o in leading)]
+    rest = [r for r in _references(doc, sid)
+            if not any(r == _("step '{step}'", step=o) + f" ({_key_words('next')})" for o in leading)]
     if rest:
         raise EditError(_("'{step}' is still named by {places}; change those first", step=sid, places="; ".join(rest)))
     steps.pop(sid)
