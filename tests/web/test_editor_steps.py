@@ -321,3 +321,19 @@ def test_hand_written_lists_are_kept_as_written(app):
     assert sorted(values["hide"]) == ["inspect.items", "start.contact_phone"]
     r = post(b, values)
     assert "未作任何修改" in b.get(r.headers["Location"]).text and source(b) == saved
+
+
+def test_rename_and_delete_from_the_steps_own_form(app):
+    b = login(app)
+    page = edit_page(b, "feedback")
+    assert 'id="rename-this"' in page and 'name="from_edit"' in page
+    r = b.post(f"/editor/{PID}/steps/rename", {"step": "feedback", "new_id": "quality_feedback", "action": "rename",
+                                               "from_edit": "1"})
+    assert r.headers["Location"].endswith("/steps?edit=quality_feedback#edit-step")
+    assert step_model(source(b), "review")["next"] == "quality_feedback"
+    r = b.post(f"/editor/{PID}/steps/rename", {"step": "inspect", "action": "delete", "from_edit": "1"})
+    assert r.headers["Location"].endswith("/steps?edit=inspect#edit-step")  # refused: back to its form
+    assert "仍被" in b.get(r.headers["Location"]).text
+    r = b.post(f"/editor/{PID}/steps/rename", {"step": "quality_feedback", "action": "delete", "from_edit": "1"})
+    assert "已删除步骤 quality_feedback" in b.get(r.headers["Location"]).text
+    assert step_model(source(b), "review")["next"] == "done"

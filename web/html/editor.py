@@ -483,11 +483,17 @@ def step_rename(pid: str):
         label = _saved(lambda: editing.delete_step(services(), _me(), pid, sid))
         if label:
             flash(_("Step {step} deleted; saved as draft {version}.", step=sid, version=label), "ok")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     else:
         new_id = f.get("new_id", "").strip()
         label = _saved(lambda: editing.rename_step(services(), _me(), pid, sid, new_id))
         if label:
             flash(_("Step {step} is now {new}; saved as draft {version}.", step=sid, new=new_id, version=label), "ok")
+            if f.get("from_edit"):
+                return redirect(url_for("editor.step_editor", pid=pid, edit=new_id) + "#edit-step")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     return redirect(url_for("editor.step_editor", pid=pid))
 
 
