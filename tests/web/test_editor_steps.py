@@ -337,3 +337,24 @@ def test_rename_and_delete_from_the_steps_own_form(app):
     r = b.post(f"/editor/{PID}/steps/rename", {"step": "quality_feedback", "action": "delete", "from_edit": "1"})
     assert "已删除步骤 quality_feedback" in b.get(r.headers["Location"]).text
     assert step_model(source(b), "review")["next"] == "done"
+
+
+def test_a_wait_and_a_linked_procedure_are_edited_in_the_form(app):
+    b = login(app)
+    pid = "customer-initial-visit"
+    wait = next(sid for sid in _steps(_load(source(b, pid))) if step_model(source(b, pid), sid).get("type") == "wait")
+    values = form_values(edit_page(b, wait, pid))
+    assert values["offset"] == ["5d"] and values["until"] == ["delivery.delivered_on"]
+    values["offset"] = ["6d"]
+    assert post(b, values, pid=pid).status_code == 302
+    assert step_model(source(b, pid), wait)["offset"] == "6d"
+    pid = "customer-complaint"
+    values = form_values(edit_page(b, "open_capa", pid))
+    assert values["procedure"] == ["capa"] and "customer" in values["with_field"]
+    values["with_field"] = [*values["with_field"][:-1], "category"]
+    values["with_value"] = [*values["with_value"][:-1], "'产品质量'"]
+    values["again"] = ["1"]
+    assert post(b, values, pid=pid).status_code == 302
+    model = step_model(source(b, pid), "open_capa")
+    assert model["with"]["category"] == "'产品质量'" and model["again"] is True
+    assert model["with"]["source_ref"] == "instance.id"  # the rest as written

@@ -20,9 +20,10 @@ from engine.language.procedure import Procedure
 from web.i18n import _
 
 #: Keys whose value is a set written as a list: the same members in another order are no change.
-SETS = ("hide", "edit", "separate_from", "return_to", "cc")
+SETS = ("hide", "edit", "separate_from", "return_to", "cc", "branches")
 #: What a key means when it is absent: the form sending it changes nothing.
 DEFAULTS: dict[str, Any] = {"type": "task", "transfer": True, "recall": False, "cc_add": False,
+                            "again": False, "ends_instance": False,
                             "resume": "again", "mode": "all", "rejection": "veto", "skip_repeated": False}
 APPROVER_KINDS = ("role", "user", "field", "manager", "head_of", "pick")
 BLANK_ROUTES = 1  # empty routes and rows offered below the existing ones (more with the + buttons)
@@ -189,6 +190,12 @@ def step_view(model: Mapping[str, Any], proc: Procedure, sid: str) -> dict[str, 
                      "code": _text(dl.get("within_expr") or dl.get("due_expr")),
                      "calendar": _text(dl.get("calendar")), "remind": _text(dl.get("remind_before")),
                      "levels": [*_levels(dl.get("escalate")), {"after": "", "to": "", "fallback": ""}]},
+        "duration": _text(model.get("duration")), "until": _text(model.get("until")), "offset": _text(model.get("offset")),
+        "procedure": _text(model.get("procedure")), "again": bool(model.get("again")),
+        "with_rows": [*({"field": str(k), "value": _text(v)} for k, v in (model.get("with") or {}).items()),
+                      {"field": "", "value": ""}],
+        "branches": list(model.get("branches") or []), "join": _text(model.get("join")),
+        "ends_instance": bool(model.get("ends_instance")),
         "next_kind": "routes" if isinstance(nxt, list) else "one", "next_one": _text(nxt) if isinstance(nxt, str) else "",
         "routes": routes, "else": else_to, "has_next": "next" in model or model.get("type") not in ("end", "parallel"),
     }
@@ -317,6 +324,19 @@ def changes_from_form(f: MultiDict, model: Mapping[str, Any], proc: Procedure, s
     if f.get("flags_shown"):
         for key in ("transfer", "recall", "cc_add", "skip_repeated"):
             want[key] = bool(f.get(key))
+    if f.get("kind_shown"):
+        if stype == "wait":
+            for key in ("duration", "until", "offset"):
+                want[key] = f.get(key, "").strip()
+        elif stype == "spawn":
+            want["procedure"] = f.get("procedure", "").strip()
+            want["with"] = {k: v for k, v in _rows(f, "with_field", "with_value") if k and v}
+            want["again"] = bool(f.get("again"))
+        elif stype == "parallel":
+            want["branches"] = [v for v in f.getlist("branches") if v]
+            want["join"] = f.get("join", "")
+        elif stype == "end":
+            want["ends_instance"] = bool(f.get("ends_instance"))
     if "pf_field" in f:
         want["prefill"] = {k: v for k, v in _rows(f, "pf_field", "pf_source") if k and v}
     if "deadline_kind" in f:
