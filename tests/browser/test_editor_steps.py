@@ -38,9 +38,9 @@ def test_steps_changed_with_pickers_only(server, browser):
     qe.click("#tab-steps")
     qe.wait_for_selector("#steps-table")
 
-    # 1. a deadline and an escalation level of 'report'
-    qe.click("#steps-table tr[data-step=report] a.edit-step")
-    qe.wait_for_selector("#update-step")
+    # 1. a deadline and an escalation level of 'report', opened from the diagram
+    qe.click("#steps-graph g.step[data-step=report]")
+    qe.wait_for_selector("#update-step input[name=step][value=report]", state="attached")
     assert qe.locator("#sec-deadline[open]").count() == 1
     qe.fill("#us-within", "三天")  # the validator answers as the form changes
     qe.wait_for_selector("#live-check li")

@@ -4,6 +4,15 @@
 // (engine/language/condition_builder.py); without this script the form still posts.
 (function () {
   "use strict";
+  // A step of the diagram opens its form.
+  var graph = document.getElementById("steps-graph");
+  if (graph) {
+    graph.addEventListener("click", function (ev) {
+      var g = ev.target.closest("g.step[data-step]");
+      if (g) window.location.href = "?edit=" + encodeURIComponent(g.getAttribute("data-step")) + "#edit-step";
+    });
+    graph.querySelectorAll("g.step[data-step]").forEach(function (g) { g.style.cursor = "pointer"; });
+  }
   var data = document.getElementById("step-pickers");
   var form = document.getElementById("update-step");
   if (!data || !form) return;
