@@ -63,6 +63,22 @@ def test_steps_changed_with_pickers_only(server, browser):
     assert dl["within"] == "2wd" and dl["escalate"] == [{"after": "0h", "to": "qa_supervisor"},
                                                         {"after": "1wd", "to": "quality_manager"}]
 
+    # a deadline rule from the data, with the same pickers (only fields recorded before the step)
+    qe.check("#dk-cases")
+    case = qe.locator(".case[data-case='0']")
+    options = case.locator("select[name=case0_f0] option").evaluate_all("os => os.map(o => o.value)")
+    assert "inspect.verdict" in options and not any(o.startswith("feedback.") for o in options)
+    case.locator("select[name=case0_f0]").select_option("inspect.verdict")
+    case.locator("select[name=case0_o0]").select_option("eq")
+    case.locator("select[name=case0_v0]").select_option("不合格")
+    case.locator("input[name=case0_then]").fill("1wd")
+    qe.fill("#us-deadline-else", "2wd")
+    qe.click("#us-save")
+    qe.wait_for_selector("p.flash.ok")
+    assert step_model(_source(app), "report")["deadline"]["within"] == [
+        {"if": 'inspect.verdict == "不合格"', "then": "1wd"}, {"else": "2wd"}]
+    assert "检验结论 是 不合格: 1wd" in qe.inner_text("#steps-table tr[data-step=report]")
+
     # 2. a new step after the report, then a conditional route to it built with pickers
     qe.fill("#st-id", "extra_check")
     qe.fill("#st-title", "报告复核")
