@@ -557,55 +557,23 @@ def delete_step(text: str, sid: str) -> str:
 def update_step(text: str, step_id: str, *, title: Any = _UNSET, role: Any = _UNSET, form: Any = _UNSET,
                 signature: Any = _UNSET, within: Any = _UNSET, remind_before: Any = _UNSET,
                 escalate: Any = _UNSET) -> str:
-    """Change properties of an existing step, keeping the rest of it (and its comments).
-    A value of None or "" removes the property (a deadline with nothing left goes too);
-    properties not passed are left as they are."""
-    doc = _load(text)
-    steps = _steps(doc)
-    if step_id not in steps:
-        raise EditError(_("there is no step '{step}'; known steps: {steps}", step=step_id, steps=", ".join(steps)))
-    node = steps[step_id]
-    if not isinstance(node, CommentedMap):
-        raise EditError(_("step '{step}' is not a mapping; change it in the text editor", step=step_id))
-    for key, value in (("title", title), ("role", role), ("form", form), ("signature", signature)):
-        if value is _UNSET:
-            continue
-        if value in (None, ""):
-            if key == "title":
-                raise EditError(_("step '{step}' needs a title", step=step_id))
-            node.pop(key, None)
-        else:
-            _put(node, key, value)
+    """Change some properties of an existing step (``set_step`` with the deadline's keys
+    merged into the deadline it has). A value of None or "" removes the property (a deadline
+    with nothing left goes too); properties not passed are left as they are."""
+    changes = {k: v for k, v in (("title", title), ("role", role), ("form", form), ("signature", signature))
+               if v is not _UNSET}
     if any(v is not _UNSET for v in (within, remind_before, escalate)):
-        dl = node.get("deadline")
-        if not isinstance(dl, dict):
-            dl = CommentedMap()
+        old = step_model(text, step_id).get("deadline")
+        deadline = dict(old) if isinstance(old, dict) else {}
         for key, value in (("within", within), ("remind_before", remind_before), ("escalate", escalate)):
             if value is _UNSET:
                 continue
-            if value in (None, ""):
-                dl.pop(key, None)
+            if _empty(value):
+                deadline.pop(key, None)
             else:
-                dl[key] = value
-        if dl and ("within" in dl or "due_expr" in dl or "within_expr" in dl):
-            _put(node, "deadline", dl)
-        elif dl:
-            raise EditError(_("a reminder or escalation of step '{step}' needs a deadline: give 'within' or a "
-                          "due date", step=step_id))
-        else:
-            node.pop("deadline", None)
-    return _dump(doc)
-
-
-def _put(node: CommentedMap, key: str, value: Any) -> None:
-    """Set ``key``; a new key goes before where the step leads (``deadline``, ``next``,
-    ``on_reject``), so it never lands after the blank line that ends the step."""
-    if key in node:
-        node[key] = value
-        return
-    keys = list(node)
-    pos = next((i for i, k in enumerate(keys) if k in ("deadline", "next", "on_reject") and k != key), len(keys))
-    node.insert(pos, key, value)
+                deadline[key] = value
+        changes["deadline"] = deadline or None
+    return set_step(text, step_id, changes)
 
 
 # -- the visual model of a step ----------------------------------------------------------------
