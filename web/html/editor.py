@@ -172,11 +172,14 @@ def _step_info(proc: Procedure, st) -> dict[str, Any]:
                                                                 for c, d in dl.within_cases))
         escalations = [f"+{e.after} → " + (_("the holder's manager") if e.to == "manager" else proc.roles.get(e.to, e.to))
                        for e in dl.escalate]
-    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
+    def title(sid: str | None) -> str:
+        return proc.steps[sid].title if sid in proc.steps else (sid or "")
+
+    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", title(t.target)) for t in st.next]
     return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
-            "next": nxt, "on_reject": st.on_reject or ""}
+            "next": nxt, "on_reject": title(st.on_reject)}
 
 
 # --------------------------------------------------------------------------- text editor
