@@ -31,11 +31,14 @@ from markupsafe import Markup
 from engine.app import editor as editing
 from engine.app import procedures
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
-from engine.language.condition_words import condition_words
+from engine.language import condition_builder as cb
+from engine.language import yaml_edit
+from engine.language.condition_words import condition_words, due_words
 from engine.language.yaml_edit import FIELD_TYPES, EditError
 from web import forms_render as fr
 from web import graph_svg
 from web.db import services
+from web.html import step_form
 from web.html.auth import current_user, login_required
 from web.i18n import _
 
@@ -151,20 +154,32 @@ def procedure(pid: str):
                            forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor())
 
 
+def _step_type(stype: str) -> str:
+    """A step type in words (the table is read by quality staff, not only by YAML writers)."""
+    return {"task": _("task"), "approval": _("approval"), "decision": _("routing decision"),
+            "parallel": _("parallel branches"), "join": _("join of branches"), "wait": _("waiting"),
+            "spawn": _("linked procedure"), "end": _("end step")}.get(stype, stype)
+
+
 def _step_info(proc: Procedure, st) -> dict[str, Any]:
     dl = st.deadline
     deadline = ""
     escalations = []
     if dl is not None:
         deadline = str(dl.within) if dl.within else (dl.within_expr.source if dl.within_expr else
-                                                      dl.due_expr.source if dl.due_expr else
-                                                      ", ".join(f"{c.source if c else 'else'}: {d}" for c, d in dl.within_cases))
-        escalations = [f"+{e.after} → {proc.roles.get(e.to, e.to)}" for e in dl.escalate]
-    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
-    return {"id": st.id, "title": st.title, "type": st.type, "role": proc.roles.get(st.role, st.role) if st.role else "",
+                                                      due_words(proc, dl.due_expr.source) if dl.due_expr else
+                                                      "; ".join(f"{condition_words(proc, c.source) if c else _('otherwise')}: {d}"
+                                                                for c, d in dl.within_cases))
+        escalations = [f"+{e.after} → " + (_("the holder's manager") if e.to == "manager" else proc.roles.get(e.to, e.to))
+                       for e in dl.escalate]
+    def title(sid: str | None) -> str:
+        return proc.steps[sid].title if sid in proc.steps else (sid or "")
+
+    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", title(t.target)) for t in st.next]
+    return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
-            "next": nxt, "on_reject": st.on_reject or ""}
+            "next": nxt, "on_reject": title(st.on_reject)}
 
 
 # --------------------------------------------------------------------------- text editor
@@ -344,29 +359,32 @@ def step_editor(pid: str):
             mode=(f"at_least:{f.get('at_least', '').strip()}" if f.get("mode") == "at_least" else f.get("mode")) or None))
         if label:
             flash(_("Step {step} added; saved as draft {version}.", step=sid, version=label), "ok")
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
         return redirect(url_for("editor.step_editor", pid=pid))
+    return _steps_page(pid, request.args.get("edit") or "")
+
+
+def _steps_page(pid: str, sid: str, *, text: str | None = None, problems: list | None = None,
+                other: list[str] | None = None, checked: bool = False, status: int = 200):
+    """The step editor; with ``sid`` the edit form of that step, from ``text`` (a change not
+    saved yet, with its ``problems``) or else from the working copy."""
     draft = editing.draft_file(services(), _me(), pid)
     proc = draft.procedure
     steps = [_step_info(proc, st) for st in proc.steps.values()]
-    editing_step = proc.steps.get(request.args.get("edit") or "")
-    current = _step_values(editing_step) if editing_step is not None and editing_step.type in ("task", "approval") else None
+    current = pickers = None
+    if sid in proc.steps:
+        model = yaml_edit.step_model(text if text is not None else draft.text, sid)
+        current = step_form.step_view(model, proc, sid)
+        own = cb.fields_before(proc, sid, own=True)
+        before = {c.ref for c in cb.fields_before(proc, sid, own=False)}
+        pickers = {"fields": [c.as_json() for c in own], "before": sorted(before),
+                   "ops": {op: _(words) for op, words in cb.OPERATORS.items()},
+                   "words": {"approve": _("approve"), "reject": _("reject"), "yes": _("yes"), "no": _("no")}}
+    earlier = [s for s in cb.steps_before(proc, sid)] if sid in proc.steps else []
     return render_template("editor/steps.html", pid=pid, proc=proc, steps=steps, row=draft.version,
-                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current)
-
-
-def _step_values(st) -> dict[str, Any]:
-    """An existing step's properties as the edit form shows them."""
-    dl = st.deadline
-    escalate = ""
-    levels = False
-    if dl is not None and dl.escalate:
-        levels = len(dl.escalate) > 1 or str(dl.escalate[0].after) not in ("0h", "0m", "0d")
-        escalate = dl.escalate[0].to if not levels else ""
-    return {"id": st.id, "title": st.title, "type": st.type, "role": st.role or "", "form": st.form or "",
-            "signature": st.signature or "", "within": f"{dl.within.amount}{dl.within.unit}" if dl and dl.within else "",
-            "computed_deadline": bool(dl and not dl.within),
-            "remind": f"{dl.remind_before.amount}{dl.remind_before.unit}" if dl and dl.remind_before else "",
-            "escalate": escalate, "levels": levels}
+                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current,
+                           pickers=pickers, earlier=earlier, problems=[_problem(p) for p in problems or []],
+                           other=other or [], checked=checked, ops=cb.OPERATORS), status
 
 
 @bp.post("/<pid>/steps/update")
@@ -377,6 +395,8 @@ def step_update(pid: str):
     _require_editor()
     f = request.form
     sid = f.get("step", "")
+    if f.get("full_form"):
+        return _step_form_posted(pid, sid, f)
     props: dict[str, Any] = {k: f.get(k, "").strip() for k in ("title", "role", "form", "signature")}
     if f.get("deadline_editable") == "1":
         props["within"] = f.get("within", "").strip()
@@ -388,6 +408,58 @@ def step_update(pid: str):
         flash(_("Step {step} changed; saved as draft {version}.", step=sid, version=label), "ok")
         return redirect(url_for("editor.step_editor", pid=pid))
     return redirect(url_for("editor.step_editor", pid=pid, edit=sid))
+
+
+def _step_form_posted(pid: str, sid: str, f):
+    """The full edit form: check the change (action ``check``: the validator's problems, nothing
+    saved) or save it; a change with problems is shown again with them, as entered."""
+    draft = editing.draft_file(services(), _me(), pid)
+    if sid not in draft.procedure.steps:
+        flash(_("There is no step '{step}'; pick one from the table.", step=sid), "error")
+        return redirect(url_for("editor.step_editor", pid=pid))
+    try:
+        changes = step_form.changes_from_form(f, yaml_edit.step_model(draft.text, sid), draft.procedure, sid)
+        if f.get("action") == "check":
+            preview = editing.preview_step(services(), _me(), pid, sid, changes)
+            return _steps_page(pid, sid, text=preview.text, problems=preview.check.problems,
+                               other=preview.check.other, checked=True,
+                               status=200 if preview.check.ok else 422)
+        if not changes:
+            flash(_("Nothing was changed in step {step}.", step=sid), "ok")
+            return redirect(url_for("editor.step_editor", pid=pid))
+        label = editing.change_step(services(), _me(), pid, sid, changes)
+    except DefinitionInvalid as exc:
+        text = yaml_edit.set_step(draft.text, sid, changes)
+        return _steps_page(pid, sid, text=text, problems=[p for p in exc.problems if p.file.startswith("procedures/")],
+                           other=[str(p) for p in exc.problems if not p.file.startswith("procedures/")],
+                           checked=True, status=422)
+    except (EditError, cb.BuildError) as exc:
+        flash(exc.message if isinstance(exc, EditError) else str(exc), "error")
+        return _steps_page(pid, sid, status=422)
+    flash(_("Step {step} changed; saved as draft {version}.", step=sid, version=label), "ok")
+    return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
+
+
+@bp.post("/<pid>/steps/check")
+@login_required
+def step_check(pid: str):
+    """The validator on the edit form as it stands (the page calls it as the form changes):
+    the problems, or why the form makes no change; nothing is saved."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    draft = editing.draft_file(services(), _me(), pid)
+    if sid not in draft.procedure.steps:
+        return jsonify(ok=False, problems=[], other=[], error=_("There is no step '{step}'; pick one from the table.",
+                                                                   step=sid)), 404
+    try:
+        changes = step_form.changes_from_form(f, yaml_edit.step_model(draft.text, sid), draft.procedure, sid)
+        preview = editing.preview_step(services(), _me(), pid, sid, changes)
+    except (EditError, cb.BuildError) as exc:
+        return jsonify(ok=False, problems=[], other=[], error=exc.message if isinstance(exc, EditError) else str(exc))
+    return jsonify(ok=preview.check.ok, changed=bool(changes), other=preview.check.other, error=None,
+                   problems=[{**_problem(p), "text": _("line {line}", line=p.line) + ": " + p.message}
+                             for p in preview.check.problems])
 
 
 @bp.post("/<pid>/steps/next")
@@ -414,11 +486,17 @@ def step_rename(pid: str):
         label = _saved(lambda: editing.delete_step(services(), _me(), pid, sid))
         if label:
             flash(_("Step {step} deleted; saved as draft {version}.", step=sid, version=label), "ok")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     else:
         new_id = f.get("new_id", "").strip()
         label = _saved(lambda: editing.rename_step(services(), _me(), pid, sid, new_id))
         if label:
             flash(_("Step {step} is now {new}; saved as draft {version}.", step=sid, new=new_id, version=label), "ok")
+            if f.get("from_edit"):
+                return redirect(url_for("editor.step_editor", pid=pid, edit=new_id) + "#edit-step")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     return redirect(url_for("editor.step_editor", pid=pid))
 
 
