@@ -48,6 +48,7 @@ def _register(app: Flask) -> None:
         audit,
         auth,
         editor,
+        editor_forms,
         health,
         inbox,
         instances,
@@ -59,7 +60,7 @@ def _register(app: Flask) -> None:
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp,
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, editor_forms.bp, org.bp,
                       task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
