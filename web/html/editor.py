@@ -29,13 +29,14 @@ from markupsafe import Markup
 
 from engine.app import editor as editing
 from engine.app import procedures
+from engine.app.try_it import click as try_click
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
 from engine.language.condition_words import condition_words
 from engine.language.yaml_edit import EditError
 from web import forms_render as fr
 from web import graph_svg
 from web.db import services
-from web.html import editor_forms
+from web.html import editor_forms, editor_try
 from web.html.auth import current_user, login_required
 from web.i18n import _
 
@@ -346,13 +347,13 @@ def step_rename(pid: str):
 @bp.route("/<pid>/try", methods=["GET", "POST"])
 @login_required
 def try_it(pid: str):
+    """Try it: the click-through (``editor_try``) and the expert's answer script."""
     answers = request.form.get("answers") if request.method == "POST" else None
-    tried = editing.try_version(services(), pid, request.values.get("v", type=int), answers)
-    path = frozenset(tried.result["path"]) if tried.result else frozenset()
-    svg = Markup(graph_svg.render(tried.procedure, highlight=path))
-    return render_template("editor/try.html", pid=pid, proc=tried.procedure, row=tried.version,
-                           answers=tried.answers, result=tried.result, error=tried.error,
-                           svg=svg), (422 if tried.error else 200)
+    version = request.values.get("v", type=int)
+    tried = editing.try_version(services(), pid, version, answers)
+    run = try_click(services(), pid, version, None)
+    return editor_try.page(pid, run, answers=tried.answers, result=tried.result, error=tried.error,
+                           status=422 if tried.error else 200)
 
 
 # --------------------------------------------------------------------------- versions
