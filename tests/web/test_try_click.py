@@ -101,7 +101,8 @@ def test_click_through_past_a_deadline_writes_nothing(app):
     assert 'id="try-task-inspect"' in page and "到货.png" in script_of(page)
     path = page.split('id="click-path">', 1)[1].split("</p>", 1)[0]
     assert "接收产品 → 产品检验" in path
-    assert re.search(r'<g class="step[^"]*hl[^"]*"[^>]*data-step="receive"', page) or 'data-step="receive"' in page
+    assert re.search(r'<g class="step task taken"[^>]*data-step="receive"', page)
+    assert not re.search(r'<g class="step task taken"[^>]*data-step="report"', page)
 
     # undo takes the last step back
     r = click(b, page, {"do": "undo"})

@@ -50,6 +50,8 @@
     var url = table.getAttribute("data-move-url");
     Sortable.create(rows, {
       handle: ".handle", animation: 120, ghostClass: "sortable-ghost",
+      // Pointer events rather than the browser's own drag and drop: the same on phones and desktops.
+      forceFallback: true, fallbackTolerance: 3,
       onEnd: function (ev) {
         if (ev.oldIndex === ev.newIndex) return;
         var name = ev.item.getAttribute("data-field");
