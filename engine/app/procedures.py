@@ -101,9 +101,11 @@ def _summary(services: Services, session: Any, old_id: int | None, new_id: int) 
     return summarize(old, new)
 
 
-def change_summary(services: Services, instance: Mapping[str, Any]) -> list[str] | None:
-    """For a change-control instance: what its draft changes, in words (None for others)."""
-    found = change_comparison(services, instance)
+def change_summary(services: Services, instance: Mapping[str, Any],
+                   comparison: tuple[str, int | None, int] | None = None) -> list[str] | None:
+    """For a change-control instance: what its draft changes, in words (None for others).
+    ``comparison`` is its :func:`change_comparison` when the caller has it already."""
+    found = comparison or change_comparison(services, instance)
     if found is None:
         return None
     _pid, old, new = found

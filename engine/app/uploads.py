@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine import store
-from engine.errors import NotFound, NotPermitted
+from engine.errors import NotPermitted
 from engine.i18n import _
 
 if TYPE_CHECKING:
@@ -167,14 +167,15 @@ class Attachment:
     size: int
 
 
-def attachment_info(services: Services, attachment_id: str) -> dict | None:
-    """Name, size and type of a file (for a form that shows what is attached)."""
+def attachment_infos_beside(services: Services, attachment_id: str) -> dict[str, dict | None]:
+    """Name, size and type of a file and of every other file of its instance (one read
+    for a page that lists them all); the id maps to None when no such file exists."""
     with services.database.reading() as s:
-        try:
-            row = store.get_attachment(s, attachment_id)
-        except NotFound:
-            return None
-        return {"filename": row.filename, "size": row.size, "content_type": row.content_type}
+        found: dict[str, dict | None] = {
+            row.id: {"filename": row.filename, "size": row.size, "content_type": row.content_type}
+            for row in store.attachments_beside(s, attachment_id)}
+    found.setdefault(attachment_id, None)
+    return found
 
 
 def download(services: Services, reader: Reader, attachment_id: str) -> Attachment:

@@ -623,6 +623,15 @@ def get_attachment(session: Session, attachment_id: str) -> Attachment:
     return row
 
 
+def attachments_beside(session: Session, attachment_id: str) -> list[Attachment]:
+    """The file and every other file of its instance, in one query: pages that list an
+    instance's photos look each up by id, and one read for all of them beats one per photo."""
+    row = session.get(Attachment, attachment_id)
+    if row is None or row.instance_id is None:
+        return [row] if row is not None else []
+    return list(session.scalars(select(Attachment).where(Attachment.instance_id == row.instance_id)))
+
+
 def attach(session: Session, attachment_ids: Iterable[str], instance_id: str) -> None:
     """Bind uploaded files to the instance whose submission referenced them (files already
     bound to another instance are left alone)."""

@@ -468,3 +468,34 @@ def test_yes_no_question_left_unanswered_is_refused_not_recorded_as_no(app):
                                       n=field_tree(YESNO, form.initial()))
     assert 'name="f.photo_ok" value="true" checked' in html
     assert 'name="f.valid" value="true" checked' not in html and 'name="f.valid" value="false" checked' not in html
+
+
+def test_a_page_with_several_photos_reads_their_details_once(app):
+    """Each photo on a record needs its name and type for the thumbnail; they are read in one
+    query for the whole instance, not one query per photo."""
+    import io
+
+    from sqlalchemy import event
+
+    insp = login(app, "insp")
+    iid = start_instance(insp)
+    tid = task_of(insp, iid)
+    photos = [(io.BytesIO(PNG), f"p{i}.png") for i in range(4)]
+    r = insp.post(f"/tasks/{tid}", {**RECEIPT, "action": "submit", "f.photos:upload": photos},
+                  content_type="multipart/form-data")
+    assert r.status_code == 302, errors_in(r.text)
+    engine = app.extensions["services"].database.engine
+    reads: list[str] = []
+
+    def note(conn, cursor, statement, *args):  # noqa: ANN001 - SQLAlchemy's listener signature
+        if "attachments" in statement:
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        page = insp.get(f"/instances/{iid}").text
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    shown = re.findall(r'class="thumb"[^>]*><img [^>]*alt="(p\d\.png)"', page)
+    assert list(dict.fromkeys(shown)) == [f"p{i}.png" for i in range(4)]
+    assert len(reads) <= 2, reads  # the first photo, then all of its instance's files

@@ -19,6 +19,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -49,12 +50,21 @@ bp = Blueprint("editor", __name__, url_prefix="/editor")
 def init_app(app) -> None:
     app.jinja_env.globals["is_editor"] = is_editor
     app.jinja_env.globals["change_link"] = change_link
-    app.jinja_env.globals["change_summary"] = lambda inst: procedures.change_summary(services(), inst)
+    app.jinja_env.globals["change_summary"] = lambda inst: procedures.change_summary(
+        services(), inst, _comparison(inst))
+
+
+def _comparison(inst: dict) -> tuple[str, int | None, int] | None:
+    # A change-control page shows both the link and the summary; one comparison serves both.
+    known = g.setdefault("change_comparisons", {})
+    if inst.get("id") not in known:
+        known[inst.get("id")] = procedures.change_comparison(services(), inst)
+    return known[inst.get("id")]
 
 
 def change_link(inst: dict) -> str | None:
     """For a change-control instance: the side-by-side difference its reviewers judge."""
-    found = procedures.change_comparison(services(), inst)
+    found = _comparison(inst)
     if found is None:
         return None
     pid, old, new = found

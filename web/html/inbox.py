@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -32,7 +33,11 @@ bp = Blueprint("inbox", __name__)
 
 
 def _attachment_info(att_id: str) -> dict | None:
-    return uploads.attachment_info(services(), att_id)
+    # A page lists an instance's files one by one; the first lookup reads them all.
+    known = g.setdefault("attachment_infos", {})
+    if att_id not in known:
+        known.update(uploads.attachment_infos_beside(services(), att_id))
+    return known[att_id]
 
 
 def init_app(app) -> None:  # noqa: ANN001 - Flask
