@@ -111,15 +111,29 @@ def add_field(services: Services, username: str, procedure_id: str, form_id: str
 
 
 def update_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,
-                 **changes: Any) -> str:
-    """A field's title, required, visibility or settings changed (only those passed)."""
+                 columns: list[dict[str, Any]] | None = None, **changes: Any) -> str:
+    """A field's title, required, visibility or settings changed (only those passed), and
+    for a table or a group, ``columns`` added; one draft for it all."""
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if form_id not in forms:
             raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
-        forms[form_id] = yaml_edit.update_field(forms[form_id], name, **changes)
+        text = yaml_edit.update_field(forms[form_id], name, **changes)
+        forms[form_id] = yaml_edit.add_columns(text, name, columns) if columns else text
         return source, forms
 
     return editing.edit(services, username, procedure_id, change, f"form {form_id}: {name}")
+
+
+def add_columns(services: Services, username: str, procedure_id: str, form_id: str, name: str,
+                columns: list[dict[str, Any]]) -> str:
+    """Columns added to table ``name`` (fields to group ``name``)."""
+    def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
+        if form_id not in forms:
+            raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
+        forms[form_id] = yaml_edit.add_columns(forms[form_id], name, columns)
+        return source, forms
+
+    return editing.edit(services, username, procedure_id, change, f"form {form_id}: {name} + columns")
 
 
 def move_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,

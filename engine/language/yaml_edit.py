@@ -406,6 +406,30 @@ def move_field(text: str, name: str, offset: int) -> str:
     return _dump(doc)
 
 
+def add_columns(text: str, name: str, columns: Sequence[Mapping[str, Any]]) -> str:
+    """Columns added at the end of table ``name`` (or fields at the end of group ``name``),
+    each described as ``field_schema`` takes it; an empty name is made from the label."""
+    doc = _load(text)
+    props = _properties(doc)
+    node = props.get(name)
+    if not isinstance(node, CommentedMap):
+        raise EditError(f"the form has no field '{name}'; known fields: {', '.join(props)}")
+    items = node.get("items") if node.get("type") == "array" else node
+    inner = items.get("properties") if isinstance(items, CommentedMap) else None
+    if not isinstance(inner, CommentedMap):
+        raise EditError(_("'{name}' is not a table or a group; add fields to the form instead", name=name))
+    for col in columns:
+        col = dict(col)
+        col_name = str(col.pop("name", "")).strip() or form_kinds.field_id(str(col.get("title", "")), set(inner))
+        if col_name in inner:
+            raise EditError(_("two columns are named '{name}'; give each its own id", name=col_name))
+        col.pop("required", None)
+        sub = field_schema(**col)
+        sub.fa.set_flow_style()
+        _insert(inner, len(inner), col_name, sub)
+    return _dump(doc)
+
+
 def move_field_to(text: str, name: str, position: int) -> str:
     """Move field ``name`` to ``position`` (0 is first) among the fields: a drag and drop."""
     doc = _load(text)

@@ -274,3 +274,36 @@ def test_moving_a_field_to_a_place_keeps_comments_with_it():
     assert yaml_edit.move_field_to(out, names[-1], len(names) - 1) == text
     with pytest.raises(EditError):
         yaml_edit.order_fields(text, names[:-1])
+
+
+def test_columns_are_added_to_a_table_and_fields_to_a_group():
+    text = (ROOT / "forms" / "after-sales-inspection-result.yaml").read_text(encoding="utf-8")
+    out = yaml_edit.add_columns(text, "items", [{"name": "", "type": "number", "title": "偏差", "unit": "mm"}])
+    cols = checked_as(out, "after-sales-inspection-result")["properties"]["items"]["items"]["properties"]
+    assert list(cols)[-1] == "pian_cha" and cols["pian_cha"]["x-unit"] == "mm"
+    assert "          pian_cha: {type: number, title: 偏差, x-unit: mm}" in out.splitlines()
+    assert len(out.splitlines()) == len(text.splitlines()) + 1
+    grouped = yaml_edit.add_field(EMPTY, "contact", type="group", title="联系人",
+                                  columns=[{"name": "name", "type": "text", "title": "姓名"}])
+    grouped = yaml_edit.add_columns(grouped, "contact", [{"name": "phone", "type": "text", "title": "电话"}])
+    assert list(checked(grouped).schema["properties"]["contact"]["properties"]) == ["name", "phone"]
+    with pytest.raises(EditError, match="not a table or a group"):
+        yaml_edit.add_columns(text, "instrument", [{"name": "x", "type": "text", "title": "x"}])
+    with pytest.raises(EditError, match="two columns"):
+        yaml_edit.add_columns(text, "items", [{"name": "method", "type": "text", "title": "x"}])
+
+
+def checked_as(text: str, form_id: str) -> dict:
+    form, problems = parse_form(yamlsrc.load(text, f"forms/{form_id}.yaml"))
+    assert not problems, problems
+    return form.schema
+
+
+@pytest.mark.parametrize("expr", ["sum_of(criteria, 'weight')", "avg_of(criteria, 'score')", "len(criteria)",
+                                  "days_between(first_on, last_on)"])
+def test_what_the_computed_value_picker_writes_is_a_valid_computation(expr):
+    text = (ROOT / "forms" / "supplier-evaluation-form.yaml").read_text(encoding="utf-8")
+    text = yaml_edit.add_field(text, "first_on", type="date", title="首次")
+    text = yaml_edit.add_field(text, "last_on", type="date", title="末次")
+    out = yaml_edit.add_field(text, "picked", type="computed", title="计算", compute=expr)
+    assert checked_as(out, "supplier-evaluation-form")["properties"]["picked"]["x-compute"] == expr

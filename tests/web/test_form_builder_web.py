@@ -178,3 +178,15 @@ def test_a_table_and_a_choice_by_kind(app):
     assert props["gu_zhang_xian_xiang"]["items"]["enum"] == ["漏水", "异响", "不启动"]
     r = b.post(f"{URL}/fields", {"type": "single", "title": "只有一个选项", "options": "是", "vis_mode": "always"})
     assert "至少需要两个选项" in b.get(r.headers["Location"]).text
+
+
+def test_columns_are_added_to_an_existing_table_by_its_edit_form(app):
+    b = login(app, "author")
+    page = b.get(URL).text
+    edit = page.split('data-field-form="items"', 1)[1].split("</form>", 1)[0]
+    assert 'name="columns"' in edit
+    r = b.post(f"{URL}/fields/items/update", {"title": "检验项目", "required": "1", "vis_mode": "always",
+                                               "columns": ":number:偏差:mm"})
+    assert r.status_code == 302
+    cols = schema_of(b)["properties"]["items"]["items"]["properties"]
+    assert list(cols)[-1] == "pian_cha" and cols["pian_cha"] == {"type": "number", "title": "偏差", "x-unit": "mm"}

@@ -186,6 +186,8 @@ def field_action(pid: str, fid: str, name: str, action: str):
                 changes["accept"] = _options(f["accept"])
             if "vis_mode" in f or "visible_if" in f:
                 changes["visible_if"] = _visibility(_kinds_of(pid, fid))
+            if f.get("columns", "").strip():
+                changes["columns"] = _columns(f["columns"])
             label = _flash_problems(lambda: builder.update_field(services(), _me(), pid, fid, name, **changes))
         else:
             label = _flash_problems(lambda: editing.change_form_field(services(), _me(), pid, fid, name, action))
