@@ -158,3 +158,55 @@ def test_build_a_form_and_click_through_it(server, browser, tmp_path):
     _shot(qe, "07-try-phone")
     qe.set_viewport_size({"width": 1400, "height": 950})
     qe.context.close()
+
+
+def test_a_new_procedure_from_the_template_built_and_tried(server, browser):
+    """The issue's acceptance: a procedure created from the template gets a photo field and a
+    measurement with limits in its form, and is tried by clicking through to its end."""
+    base, app = server
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "qe", PASSWORD, ["editors"], full_name="质量工程师甲")
+        store.add_user(s, "sup", PASSWORD, ["qa-supervisors"], full_name="主管丁")
+    qe = login(browser, base, "qe", PASSWORD, width=PHONE, height=800)  # all of it on a phone
+    qe.goto(f"{base}/editor")
+    qe.fill("#np-title", "设备点检")
+    qe.fill("#np-id", "device-check")
+    qe.click("#np-create")
+    qe.wait_for_selector("#edit-form-device-check-record")
+    qe.click("#edit-form-device-check-record")
+    qe.select_option("#fb-type", "number")
+    qe.fill("#fb-title", "绝缘电阻")
+    qe.fill("#fb-unit", "MΩ")
+    qe.fill("#fb-min", "100")
+    qe.check("#fb-required")
+    qe.click("#fb-add")
+    qe.wait_for_selector("tr[data-field=jue_yuan_dian_zu]")
+    qe.select_option("#fb-type", "photo")
+    qe.fill("#fb-title", "铭牌照片")
+    qe.click("#fb-add")
+    qe.wait_for_selector("tr[data-field=ming_pai_zhao_pian]")
+    props = _yaml(qe)["properties"]
+    assert props["jue_yuan_dian_zu"]["x-limits"] == {"min": 100}
+    assert props["ming_pai_zhao_pian"]["x-accept"] == ["image/jpeg", "image/png"]
+    assert qe.evaluate(WIDE) <= PHONE
+
+    qe.click("#tab-try")
+    qe.click("#try-start-button")
+    qe.wait_for_selector("#try-task-record")
+    record = qe.locator("#try-task-record form")
+    record.locator("[name$='.content']").fill("点检完成")
+    record.locator("[name$='.jue_yuan_dian_zu']").fill("80")
+    record.locator("[data-submit=record]").click()
+    qe.wait_for_selector("#try-task-review")
+    qe.click("#clock-1d")
+    qe.wait_for_selector("#try-now:has-text('2026-11-03')")
+    review = qe.locator("#try-task-review form")
+    review.locator("[name=user]").fill("sup")
+    review.locator("[name=comment]").fill("绝缘电阻低于下限，已记录")
+    review.locator("[data-decision=approve]").click()
+    qe.wait_for_selector("#try-finished")
+    assert "完成" in qe.inner_text("#try-click-outcome")
+    assert qe.inner_text("#click-path") == "记录 → 审核 → 完成"
+    assert qe.evaluate(WIDE) <= PHONE
+    _shot(qe, "08-new-procedure-tried-on-phone")
+    qe.context.close()
