@@ -800,6 +800,7 @@ ZH: dict[str, str] = {
     "Escalated to": "已升级至",
     "Act as role": "以角色",
     "Waiting: let time pass with the clock.": "等待中：请用时钟让时间流逝。",
+    "Would start {procedure}": "将发起关联流程 {procedure}",
 }
 
 CATALOGUE: dict[str, dict[str, str]] = {"zh": ZH, "en": {}}

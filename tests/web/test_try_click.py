@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 
 import pytest
@@ -135,7 +136,6 @@ def test_an_approval_is_approved_or_rejected_in_the_click_through(app):
             break
         steps.append(entry)
     script["steps"] = steps
-    import json
     page = b.get(URL).text
     body = {"csrf_token": b.token, "v": re.search(r'name="v" value="(\d+)"', page).group(1),
             "script": json.dumps(script, ensure_ascii=False), "do": "clock", "by": "1h"}
@@ -188,3 +188,31 @@ def test_the_builder_and_try_it_speak_chinese(app):
     # the expert's answer script is written in the script's own words (advance: 2wd)
     clicked = r.text.split('<details id="script-mode"', 1)[0] + "</body>"
     assert _english(clicked) <= {"insp", "system"}, _english(clicked)
+
+
+def test_a_spawn_step_says_which_procedure_it_would_start(app):
+    b = Browser(app)
+    b.login("author")
+    with app.extensions["services"].database.reading() as s:
+        wf = app.extensions["workflow"]
+        proc = wf.runtime(s, store.versions.working_copy(s, PID).id).procedure
+    from engine.app.editor import sample_answers
+    sample = sample_answers(proc, wf.calendars)
+    steps = []
+    for entry in sample["steps"]:  # to the conforming disposition, choosing repair (维修)
+        if entry["step"] == "conforming":
+            entry = {**entry, "data": {**entry.get("data", {}), "disposition": "维修"}}
+            steps.append(entry)
+            break
+        steps.append(entry)
+    b.get(URL)
+    script = {"procedure": PID, "start": sample["start"], "steps": steps[:-1]}
+    last = steps[-1]
+    r = b.c.post(f"{URL}/click", data={"csrf_token": b.token, "script": json.dumps(script, ensure_ascii=False),
+                                       "do": "clock", "by": "1h"})
+    t = task_id(r.text, "conforming")
+    body = {"do": "task", "task": t, "step": "conforming", "user": "insp", "act_as": "inspector",
+            **{f"f_{t}.{k}": v for k, v in last["data"].items()}}
+    r = click(b, r.text, body)
+    assert r.status_code == 200, r.text
+    assert "将发起关联流程 repair-process-inspection" in r.text.split('id="click-spawned"', 1)[1][:200]
