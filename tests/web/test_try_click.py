@@ -216,3 +216,14 @@ def test_a_spawn_step_says_which_procedure_it_would_start(app):
     r = click(b, r.text, body)
     assert r.status_code == 200, r.text
     assert "将发起关联流程 repair-process-inspection" in r.text.split('id="click-spawned"', 1)[1][:200]
+
+
+def test_a_script_sent_back_is_bounded_and_needs_the_csrf_token(app):
+    b = Browser(app)
+    b.login("author")
+    b.get(URL)
+    long = {"procedure": PID, "start": {"user": "insp", "data": {}}, "steps": [{"advance": "1h"}] * 401}
+    r = b.c.post(f"{URL}/click", data={"csrf_token": b.token, "script": json.dumps(long), "do": "clock", "by": "1h"})
+    assert r.status_code == 422 and "已超过 400 步" in r.text
+    r = b.c.post(f"{URL}/click", data={"script": "", "do": "restart"})
+    assert r.status_code in (400, 403)
