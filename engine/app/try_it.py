@@ -227,6 +227,8 @@ def _with(script: dict[str, Any], action: Mapping[str, Any], run: Run) -> dict[s
         entry: dict[str, Any] = {"step": str(action.get("step") or ""), "user": str(action.get("user") or "user")}
         if action.get("act_as"):
             entry["act_as"] = str(action["act_as"])
+        if action.get("role"):  # which approver's task of a multi-party approval
+            entry["role"] = str(action["role"])
         if action.get("decision") in ("approve", "reject"):
             entry["decision"] = action["decision"]
             if action.get("comment"):

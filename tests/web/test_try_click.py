@@ -227,3 +227,31 @@ def test_a_script_sent_back_is_bounded_and_needs_the_csrf_token(app):
     assert r.status_code == 422 and "已超过 400 步" in r.text
     r = b.c.post(f"{URL}/click", data={"script": "", "do": "restart"})
     assert r.status_code in (400, 403)
+
+
+def test_each_approver_of_a_countersign_decides_their_own_task(app):
+    b = Browser(app)
+    b.login("author")
+    pid = "annual-maintenance-contract"
+    with app.extensions["services"].database.reading() as s:
+        wf = app.extensions["workflow"]
+        proc = wf.runtime(s, store.versions.working_copy(s, pid).id).procedure
+    from engine.app.editor import sample_answers
+    sample = sample_answers(proc, wf.calendars)
+    upto = next(i for i, e in enumerate(sample["steps"]) if e["step"] == "cosign")
+    script = {"procedure": pid, "start": sample["start"], "steps": sample["steps"][:upto]}
+    b.get(f"/editor/{pid}/try")
+    r = b.c.post(f"/editor/{pid}/try/click", data={"csrf_token": b.token, "do": "clock", "by": "1h",
+                                                   "script": json.dumps(script, ensure_ascii=False)})
+    page = r.text
+    cards = re.findall(r'<article class="try-task[^"]*" data-step="cosign" data-task-role="(\w+)" id="([\w-]+)"', page)
+    assert sorted(role for role, _ in cards) == ["finance", "president_office"], cards
+    finance = next(card for role, card in cards if role == "finance")
+    t = re.search(r'name="task" value="([^"]+)"', page.split(f'id="{finance}"', 1)[1]).group(1)
+    r = b.c.post(f"/editor/{pid}/try/click", data={
+        "csrf_token": b.token, "script": script_of(page), "do": "task", "task": t, "step": "cosign",
+        "user": "cfo", "act_as": "finance", "decision": "approve"})
+    assert r.status_code == 200, r.text.split('id="click-error"', 1)[-1][:300]
+    left = re.findall(r'data-step="cosign" data-task-role="(\w+)"', r.text)
+    assert left == ["president_office"]
+    assert '"role": "finance"' in script_of(r.text)

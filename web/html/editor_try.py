@@ -55,6 +55,9 @@ def _action(run: try_it.Run | None) -> dict[str, Any]:
         if do == "task":
             action.update(step=f.get("step", ""), act_as=f.get("act_as", ""), decision=f.get("decision", ""),
                           comment=f.get("comment", ""))
+            task = next((t for t in run.open if t.id == task_id), None) if run is not None else None
+            if task is not None and run is not None and run.procedure.steps[task.step].approvers is not None:
+                action["role"] = task.role or ""
         return action
     if do == "clock":
         return {"do": "clock", "by": f.get("by", ""), "to": f.get("to", "") if not f.get("by") else ""}
