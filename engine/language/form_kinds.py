@@ -68,13 +68,16 @@ OTHER_NAMES = {"checkbox": ("Tick box to confirm", "确认勾选框"), "signatur
                "time": ("Time", "时间")}
 
 
-def kind_name(kind_id: str, locale: str) -> str:
-    """A kind's name in the user's language (the id itself for a field of no known kind)."""
+def kind_name(kind_id: str, locale: str, *, short: bool = False) -> str:
+    """A kind's name in the user's language (the id itself for a field of no known kind);
+    ``short`` drops what the name says in brackets (数字（含单位和规格限） → 数字), for lists."""
     kind = BY_ID.get(kind_id)
     if kind is None:
         en, zh = OTHER_NAMES.get(kind_id, (kind_id, kind_id))
-        return zh if locale == "zh" else en
-    return kind.zh if locale == "zh" else kind.en
+    else:
+        en, zh = kind.en, kind.zh
+    name = zh if locale == "zh" else en
+    return re.split(r"\s*[（(]", name, maxsplit=1)[0] if short else name
 
 
 def _json_type(schema: Mapping[str, Any]) -> str | None:

@@ -52,7 +52,7 @@ def test_kinds_are_offered_by_their_names_in_the_users_language(app):
                  "附件", "表格", "分组", "计算值"):
         assert f">{name}</option>" in select, name
     row = page.split('data-field="ambient_temperature"', 1)[1].split("</tr>", 1)[0]
-    assert "数字（含单位和规格限）" in row
+    assert '<td data-label="类型" class="kind">数字</td>' in row
     with app.extensions["services"].database.writing() as s:
         store.add_user(s, "author_en", "pw-author_en", ["editors"], full_name="Author", locale="en")
     english = login(app, "author_en").get(URL).text

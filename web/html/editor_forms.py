@@ -97,7 +97,7 @@ def builder_page(pid: str, fid: str) -> str:
     draft = found.draft
     form = draft.procedure.forms.get(fid)
     locale = get_locale()
-    names = {f.name: form_kinds.kind_name(f.kind, locale) for f in found.fields}
+    names = {f.name: form_kinds.kind_name(f.kind, locale, short=True) for f in found.fields}
     pickable = [{"name": f.name, "title": f.title, "kind": f.kind, "options": found.choices.get(f.name, [])}
                 for f in found.fields if f.kind in form_kinds.OPERATORS]
     tables = [{"name": f.name, "title": f.title,
