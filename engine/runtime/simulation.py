@@ -167,7 +167,7 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             if "step" not in entry:
                 continue
         elif "advance" in entry:
-            sim.now += _span(sim.now, str(entry["advance"]), calendars)
+            sim.now += _span(sim.now, str(entry["advance"]), calendars, proc.calendar)
             state = run(Tick(), f"{where} (advance {entry['advance']})")
             if "step" not in entry:
                 continue
@@ -310,9 +310,10 @@ def _starts(proc: Procedure, now: datetime, record: Any, calendars: Mapping[str,
     return lines
 
 
-def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None) -> timedelta:
+def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None, name: str = "default") -> timedelta:
+    """``text`` (``2wd``...) from ``now`` in the procedure's calendar (its working days)."""
     d = parse_duration(text)
-    cal = (calendars or {}).get("default") or Calendar.from_config("default", None)
+    cal = (calendars or {}).get(name) or (calendars or {}).get("default") or Calendar.from_config("default", None)
     return cal.add(now, d) - now
 
 

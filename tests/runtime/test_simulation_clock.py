@@ -54,3 +54,17 @@ def test_a_refused_form_carries_its_field_errors():
     with pytest.raises(SimulationError) as exc:
         simulate(PROC, {"start": {"user": "insp", "data": {}}}, calendars=CALENDARS)
     assert exc.value.entry == -1 and {e["field"] for e in exc.value.errors} >= {"customer", "serial_no"}
+
+
+def test_working_days_pass_in_the_procedures_own_calendar():
+    from dataclasses import replace
+
+    from engine.language.calendar import Calendar
+
+    seven_days = Calendar.from_config("plant", {"rest_days": []})  # a plant that works every day
+    proc = replace(PROC, calendar="plant")
+    start = {"start": START, "now": "2026-11-06T09:00:00+08:00"}  # a Friday
+    office = simulate(PROC, {**start, "steps": [{"advance": "1wd"}]}, calendars=CALENDARS)
+    plant = simulate(proc, {**start, "steps": [{"advance": "1wd"}]}, calendars={**CALENDARS, "plant": seven_days})
+    assert office.now == datetime(2026, 11, 9, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    assert plant.now == datetime(2026, 11, 7, 1, 0, tzinfo=UTC)  # Saturday 09:00: a working day there
