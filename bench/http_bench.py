@@ -8,7 +8,9 @@ directly on ``web:create_app()``) with a fresh SQLite database in a temporary di
 
 1. ``/healthz`` with the same clients: the ceiling of this server on this machine;
 2. **form steps**: each client starts an after-sales inspection and completes receive,
-   inspect and conforming (the steps without a signature), then starts the next one;
+   inspect and conforming (the steps without a signature), then starts the next one; run
+   with the default answer (the instance with its history) and again with ``?history=false``
+   (the instance without its events, docs/api.md), as ``--answer`` says;
 3. **full walks**: every step to the archived report, including the signed report (确认) and
    the signed review (审核). A signature re-checks the password with scrypt, about 0.1 s
    of CPU each on purpose, so these numbers are bounded by the password hash, not by the API.
@@ -209,7 +211,8 @@ def bench_health(port: int, clients: int, seconds: float) -> tuple[int, float, l
     return len(lat), elapsed, lat
 
 
-def bench_steps(port: int, clients: int, seconds: float, full: bool, tokens: dict) -> tuple[Stats, float, int]:
+def bench_steps(port: int, clients: int, seconds: float, full: bool, tokens: dict,
+                query: str = "") -> tuple[Stats, float, int]:
     stats = Stats()
     finished = [0]
 
@@ -217,7 +220,7 @@ def bench_steps(port: int, clients: int, seconds: float, full: bool, tokens: dic
         inspector = Client(port, tokens[f"inspector{i % 4}"])
         supervisor = Client(port, tokens[f"supervisor{i % 4}"])
         while time.perf_counter() < stop_at:
-            status, inst = inspector.call("POST", "/api/v1/procedures/after-sales-inspection/instances",
+            status, inst = inspector.call("POST", f"/api/v1/procedures/after-sales-inspection/instances{query}",
                                           {"data": START})
             if status != 201:
                 stats.error(status, inst)
@@ -232,7 +235,7 @@ def bench_steps(port: int, clients: int, seconds: float, full: bool, tokens: dic
                     body["password"] = PASSWORD
                 who = supervisor if step == "review" else inspector
                 t = time.perf_counter()
-                status, out = who.call("POST", f"/api/v1/tasks/{task['id']}/complete", body)
+                status, out = who.call("POST", f"/api/v1/tasks/{task['id']}/complete{query}", body)
                 took = time.perf_counter() - t
                 if status != 200:
                     stats.error(status, out)
@@ -290,6 +293,9 @@ def main() -> None:
     ap.add_argument("--via", choices=["gunicorn", "serve"], default="gunicorn",
                     help="gunicorn directly (gthread workers, keep-alive) or 'wf serve'")
     ap.add_argument("--full-clients", type=int, default=4, help="clients for the full walks")
+    ap.add_argument("--answer", choices=["full", "light", "both"], default="both",
+                    help="form steps answered with the whole instance (history included), "
+                         "with ?history=false, or one phase of each")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="wf-bench-"))
@@ -305,15 +311,19 @@ def main() -> None:
         n, elapsed, lat = bench_health(port, args.clients, args.seconds)
         print(line("GET /healthz (ceiling)", n, elapsed, lat))
 
-        s0, c0 = server_cpu(proc.pid), time.process_time()
-        stats, elapsed, _ = bench_steps(port, args.clients, args.seconds, False, tokens)
-        s1, c1 = server_cpu(proc.pid), time.process_time()
-        n = len(stats.latencies["form"])
-        print(line("form steps (no signature)", n, elapsed, stats.latencies["form"]))
-        # Starts are included in the CPU (one per three form steps), not in the step count.
-        print(cpu_line(s1 - s0, c1 - c0, n))
-        if stats.errors:
-            print(f"  errors: {stats.errors}; first: {stats.first_error}")
+        phases = {"full": [("form steps (no signature)", "")],
+                  "light": [("form steps, ?history=false", "?history=false")]}
+        phases["both"] = phases["full"] + phases["light"]
+        for label, query in phases[args.answer]:
+            s0, c0 = server_cpu(proc.pid), time.process_time()
+            stats, elapsed, _ = bench_steps(port, args.clients, args.seconds, False, tokens, query)
+            s1, c1 = server_cpu(proc.pid), time.process_time()
+            n = len(stats.latencies["form"])
+            print(line(label, n, elapsed, stats.latencies["form"]))
+            # Starts are included in the CPU (one per three form steps), not in the step count.
+            print(cpu_line(s1 - s0, c1 - c0, n))
+            if stats.errors:
+                print(f"  errors: {stats.errors}; first: {stats.first_error}")
 
         stats, elapsed, finished = bench_steps(port, args.full_clients, args.seconds, True, tokens)
         print(line("full walks, all steps", len(stats.latencies["all"]), elapsed, stats.latencies["all"]))

@@ -47,27 +47,37 @@ def startable(services: Services, username: str, procedure_id: str) -> Procedure
     with services.database.reading() as s:
         proc, _vid = wf.procedure(s, procedure_id)
         actor = wf.actor(s, username, proc)
-    if not actor.roles & set(proc.start_roles):
-        raise NotPermitted(_("You may not start '{title}'.", title=proc.title))
+    _refuse_unless_may_start(proc, actor)
     return proc
 
 
+def _refuse_unless_may_start(proc: Procedure, actor: Actor) -> None:
+    if not actor.roles & set(proc.start_roles):
+        raise NotPermitted(_("You may not start '{title}'.", title=proc.title))
+
+
 def start(services: Services, username: str, procedure_id: str, data: Mapping[str, Any], *,
-          locale: str = "zh", answer_for: Reader | None = None) -> dict | Answer:
+          locale: str = "zh", answer_for: Reader | None = None, history: bool = True) -> dict | Answer:
     """Start an instance with its start form's data (files posted with it were stored by
     ``uploads.store_files`` and are bound to it here); the new instance's state. A
     sensitive value sent as the mask is refused (422)."""
     wf = services.workflow
-    proc = startable(services, username, procedure_id)
-    form = proc.forms.get(proc.start_form) if proc.start_form else None
-    if holds_mask(data):
-        refuse_mask(sensitive_keys(proc), "start", data)
+    # One transaction: who may start is checked (as ``startable`` does) with the version and
+    # the actor that the start then uses, and the answer is the state it wrote.
     with services.database.writing() as s:
-        state = wf.start(s, procedure_id, username, data, locale=locale)
+        proc, version_id = wf.procedure(s, procedure_id)
+        actor = wf.actor(s, username, proc)
+        _refuse_unless_may_start(proc, actor)
+        form = proc.forms.get(proc.start_form) if proc.start_form else None
+        if holds_mask(data):
+            refuse_mask(sensitive_keys(proc), "start", data)
+        state = wf.start(s, procedure_id, username, data, locale=locale, actor=actor,
+                         pinned=(proc, version_id))
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), state["id"])
         if answer_for is not None:
-            answer = view_in(services, s, answer_for, state["id"], check=False)
+            answer = view_in(services, s, answer_for, state["id"], check=False, history=history,
+                             written=(version_id, state))
     return log_answer(services, answer_for, answer) if answer_for is not None else state
 
 
@@ -134,16 +144,19 @@ class Answer:
 
 
 def view_in(services: Services, session: Any, reader: Reader, instance_id: str, *,
-            check: bool = True) -> Answer:
-    """The instance with its tasks and history, masked for the reader, read in ``session``:
-    a change answers with the instance it changed from inside its own transaction, as cheap
-    as a read can be. ``check=False`` for the author of that change (an escalated manager
-    holds no role but may act, and sees what they changed)."""
+            check: bool = True, history: bool = True,
+            written: tuple[int, Mapping[str, Any]] | None = None) -> Answer:
+    """The instance with its tasks and (unless ``history=False``) its history, masked for
+    the reader, read in ``session``: a change answers with the instance it changed from
+    inside its own transaction, as cheap as a read can be, and from the state it wrote
+    (``written``, see ``Workflow.instance``) when it has it. ``check=False`` for the author
+    of that change (an escalated manager holds no role but may act, and sees what they
+    changed)."""
     wf = services.workflow
     if check:
-        inst, proc = access.require_instance(wf, session, reader, instance_id, history=True)
+        inst, proc = access.require_instance(wf, session, reader, instance_id, history=history)
     else:
-        inst = wf.instance(session, instance_id, history=True)
+        inst = wf.instance(session, instance_id, history=history, written=written)
         proc = wf.runtime(session, inst["version"]["id"]).procedure
     out, shown = mask_instance(sensitive_keys(proc), inst, reader)
     return Answer(out, proc, shown)
@@ -155,11 +168,11 @@ def log_answer(services: Services, reader: Reader, answer: Answer) -> Answer:
     return answer
 
 
-def read(services: Services, reader: Reader, instance_id: str) -> Answer:
+def read(services: Services, reader: Reader, instance_id: str, *, history: bool = True) -> Answer:
     """The instance as ``view_in`` shows it, for a reader who may read it (values shown in
     clear are logged as ``api``)."""
     with services.database.reading() as s:
-        answer = view_in(services, s, reader, instance_id)
+        answer = view_in(services, s, reader, instance_id, history=history)
     return log_answer(services, reader, answer)
 
 
@@ -259,16 +272,17 @@ def correctable(proc: Procedure, inst: Mapping[str, Any], actor: Actor) -> list[
 
 
 def cancel(services: Services, username: str, instance_id: str, reason: str, *,
-           answer_for: Reader | None = None) -> Answer | None:
+           answer_for: Reader | None = None, history: bool = True) -> Answer | None:
     with services.database.writing() as s:
         services.workflow.cancel(s, instance_id, username, reason)
-        answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+        answer = view_in(services, s, answer_for, instance_id, check=False,
+                         history=history) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None
 
 
 def correct(services: Services, username: str, instance_id: str, step: str, field_path: str,
             value: Any, reason: str, *, password: str | None = None, locale: str = "zh",
-            answer_for: Reader | None = None) -> Answer | None:
+            answer_for: Reader | None = None, history: bool = True) -> Answer | None:
     """Correct one recorded value (the old value, who, when and why are kept), signed with
     ``password`` (更正) where a signature covers it. A sensitive value sent as the mask is
     refused: it stands for a value the user was not shown."""
@@ -285,7 +299,8 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
         wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
                    locale=locale)
-        answer = view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+        answer = view_in(services, s, answer_for, instance_id, check=False,
+                         history=history) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None
 
 

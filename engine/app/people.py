@@ -26,6 +26,7 @@ from engine.store import users as user_store
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from engine.app.access import Reader
     from engine.app.services import Services
     from engine.config import Config
 
@@ -66,7 +67,11 @@ def active_person(services: Services, username: str, version: int | None = None)
 def token_valid(services: Services, username: str, version: int) -> bool:
     """Whether an API token issued to ``username`` under ``version`` still signs them in."""
     with services.database.reading() as s:
-        return user_store.session_version(s, username) == version
+        return _token_valid_in(s, username, version)
+
+
+def _token_valid_in(session: Session, username: str, version: int) -> bool:
+    return user_store.session_version(session, username) == version
 
 
 def end_sessions(services: Services, username: str) -> int:
@@ -337,3 +342,15 @@ def change_password(services: Services, username: str, current: str, new: str,
     check_new_password(services, username, new, field="new_password")
     with services.database.writing() as s:
         user_store.set_password(s, username, new)
+
+
+def token_reader(services: Services, username: str, version: int) -> Reader | None:
+    """The API caller as a reader (``access.reader_named``) if a token issued to ``username``
+    under ``version`` still signs them in (``token_valid``), else None; one read session
+    for both, which every API request asks (issue 20)."""
+    from engine.app import access
+
+    with services.database.reading() as s:
+        if not _token_valid_in(s, username, version):
+            return None
+        return access.reader_named(services.config, s, username)

@@ -258,8 +258,8 @@ class Workflow:
 
     def _start(self, session: Session, procedure_id: str, actor: Actor | None, data: Mapping[str, Any],
                *, username: str | None = None, origin: dict | None = None, locale: str = "zh",
-               due_at: str | None = None) -> dict:
-        proc, version_id = self.procedure(session, procedure_id)
+               due_at: str | None = None, pinned: tuple[Procedure, int] | None = None) -> dict:
+        proc, version_id = pinned or self.procedure(session, procedure_id)
         actor = actor or self.actor(session, username or "", proc)
         now = self.clock()
         rt = self.runtime(session, version_id)
@@ -292,9 +292,13 @@ class Workflow:
     # -- use cases --------------------------------------------------------------------------
 
     def start(self, session: Session, procedure_id: str, username: str, data: Mapping[str, Any] | None = None,
-              *, locale: str = "zh") -> dict:
-        """Start an instance of the current version of ``procedure_id``."""
-        return self._start(session, procedure_id, None, data or {}, username=username, locale=locale)
+              *, locale: str = "zh", actor: Actor | None = None,
+              pinned: tuple[Procedure, int] | None = None) -> dict:
+        """Start an instance of the current version of ``procedure_id``. A caller that has
+        already looked up, in this transaction, the current version (``procedure()``) and the
+        user as its actor (``actor()``) passes them as ``pinned`` and ``actor``."""
+        return self._start(session, procedure_id, actor, data or {}, username=username, locale=locale,
+                           pinned=pinned)
 
     def start_automatic(self, session: Session, procedure_id: str, actor: Actor, data: Mapping[str, Any],
                         *, origin: dict, due_at: str | None = None) -> dict:
@@ -548,10 +552,23 @@ class Workflow:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def instance(self, session: Session, instance_id: str, *, history: bool = False) -> dict:
+    def instance(self, session: Session, instance_id: str, *, history: bool = False,
+                 written: tuple[int, Mapping[str, Any]] | None = None) -> dict:
         """The instance with current values, each corrected field's history, tasks, and
-        (with ``history``) its events as ``events()`` gives them."""
-        row, events = store.load_record(session, instance_id, events=history)
+        (with ``history``) its events as ``events()`` gives them.
+
+        ``written`` is ``(version id, state)`` that this transaction has just stored for the
+        instance (a change answering with the instance it changed): the answer is built from
+        it rather than from the row read back (the store writes the state as given, with
+        the same rev), and only the events, if asked for, are read."""
+        if written is None:
+            row, events = store.load_record(session, instance_id, events=history)
+        else:
+            version_id, known = written
+            row = store.RecordRow(instance_id, known["procedure"], version_id,
+                                  store.InstanceStatus(known["status"]), known.get("outcome"),
+                                  int(known["rev"]), dict(known))
+            events = store.event_rows(session, instance_id) if history else []
         rt = self.runtime(session, row.version_id)
         state = row.state
         corrections: dict[str, list[dict]] = {}

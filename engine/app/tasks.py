@@ -297,7 +297,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
 def task_form(services: Services, reader: Reader, task_id: str) -> Form | None:
     """The form of a task's step (to read what a page posted), or None for a step without one."""
     with services.database.reading() as s:
-        return _task_of(services, s, task_id)[2]
+        return _task_of(services, s, task_id)[3]
 
 
 def compute(services: Services, reader: Reader, task_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -339,7 +339,7 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
            decision: str | None = None, comment: str | None = None, password: str | None = None,
            expected_rev: int | None = None, locale: str = "zh",
            answer_for: Reader | None = None, edits: Mapping[str, Any] | None = None,
-           edit_reason: str = "") -> str | instances.Answer:
+           edit_reason: str = "", history: bool = True) -> str | instances.Answer:
     """Complete a task with its form data, or decide an approval; the instance id, or (with
     ``answer_for``) the changed instance as that reader may see it.
 
@@ -348,7 +348,8 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     ``password`` inside ``data`` is the signature's unless the form has a field of that name.
     ``edits`` (``STEP.FIELD`` -> value) change earlier values the step's ``edit:`` names, as
     corrections with ``edit_reason`` (signed with the same ``password`` where a signature
-    covers them); a sensitive value sent back as the mask is left as recorded.
+    covers them); a sensitive value sent back as the mask is left as recorded. The answer
+    is built from the state the step wrote; ``history=False`` leaves its events out.
 
     Raises ``FormInvalid`` (422, with the fields), ``SignatureInvalid`` (a wrong password),
     ``Conflict`` (a stale ``expected_rev``) or ``NotPermitted``.
@@ -360,12 +361,12 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
         # The password is checked (scrypt, ~0.1 s) before the write transaction, which then
         # holds the write lock only briefly.
         with services.database.reading() as s:
-            ref, proc, form = _task_of(services, s, task_id)
+            ref, _version, proc, form = _task_of(services, s, task_id)
             password = _take_password(ref, form, data, password)
             if password is not None:
                 signed = wf.verify_password(s, username, password)
     with services.database.writing() as s:
-        ref, proc, form = _task_of(services, s, task_id)
+        ref, version_id, proc, form = _task_of(services, s, task_id)
         decision, comment = _decision(ref, data, decision, comment)
         if holds_mask(data):
             row = store.load_instance(s, ref.instance_id)
@@ -375,18 +376,19 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
                 raise FormInvalid(errors[0]["message"], errors=errors)
         edits = _unmasked_edits(edits)
         if ref.kind == TaskKind.APPROVAL:
-            wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
-                      data=data, password=signed, expected_rev=expected_rev, locale=locale,
-                      edits=edits, edit_reason=edit_reason)
+            state = wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
+                              data=data, password=signed, expected_rev=expected_rev, locale=locale,
+                              edits=edits, edit_reason=edit_reason)
         else:
-            wf.complete_task(s, task_id, username, data, password=signed,
-                             expected_rev=expected_rev, locale=locale, edits=edits,
-                             edit_reason=edit_reason)
+            state = wf.complete_task(s, task_id, username, data, password=signed,
+                                     expected_rev=expected_rev, locale=locale, edits=edits,
+                                     edit_reason=edit_reason)
         if form is not None:
             store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
         drafts.discard(s, username, task_id)
         if answer_for is not None:
-            answer = instances.view_in(services, s, answer_for, ref.instance_id, check=False)
+            answer = instances.view_in(services, s, answer_for, ref.instance_id, check=False,
+                                       history=history, written=(version_id, state))
     if answer_for is not None:
         return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
@@ -403,11 +405,13 @@ def _unmasked_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in edits.items() if not holds_mask(v)}
 
 
-def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, Procedure, Form | None]:
-    ref = store.task_ref(session, task_id)
-    proc = services.workflow.runtime(session, store.version_of(session, ref.instance_id)).procedure
+def _task_of(services: Services, session: Any, task_id: str) -> tuple[store.TaskRef, int, Procedure, Form | None]:
+    """The task's reference, the version its instance is pinned to, that procedure and the
+    step's form (None for a step without one)."""
+    ref, version_id = store.task_route(session, task_id)
+    proc = services.workflow.runtime(session, version_id).procedure
     step = proc.steps[ref.step]
-    return ref, proc, proc.forms.get(step.form) if step.form else None
+    return ref, version_id, proc, proc.forms.get(step.form) if step.form else None
 
 
 def _take_password(ref: store.TaskRef, form: Form | None, data: dict[str, Any],
@@ -453,22 +457,22 @@ def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str,
 
 
 def claim(services: Services, username: str, task_id: str, *,
-          answer_for: Reader | None = None) -> instances.Answer | None:
+          answer_for: Reader | None = None, history: bool = True) -> instances.Answer | None:
     """Take an open task of one's role (with ``answer_for``: the instance as it now is)."""
-    return _hold(services, username, task_id, services.workflow.claim, answer_for)
+    return _hold(services, username, task_id, services.workflow.claim, answer_for, history)
 
 
 def release(services: Services, username: str, task_id: str, *,
-            answer_for: Reader | None = None) -> instances.Answer | None:
+            answer_for: Reader | None = None, history: bool = True) -> instances.Answer | None:
     """Give a claimed task back to its role (with ``answer_for``: the instance as it now is)."""
-    return _hold(services, username, task_id, services.workflow.release, answer_for)
+    return _hold(services, username, task_id, services.workflow.release, answer_for, history)
 
 
 # --------------------------------------------------------------------------- 加签
 
 
 def add_approver(services: Services, username: str, task_id: str, user: str, position: str, reason: str, *,
-                 answer_for: Reader | None = None) -> instances.Answer | None:
+                 answer_for: Reader | None = None, history: bool = True) -> instances.Answer | None:
     """加签: the approver of an open task of a multi-party approval adds ``user`` ``before``
     themselves (they decide first) or ``after`` (asked once this task is decided). Only
     where the step declares ``add_approver``, and only a holder of its candidate role; the
@@ -476,14 +480,16 @@ def add_approver(services: Services, username: str, task_id: str, user: str, pos
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
         services.workflow.add_approver(s, task_id, username, user, position, reason)
-        answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+        answer = instances.view_in(services, s, answer_for, instance_id, check=False,
+                                   history=history) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
 
 
 def _hold(services: Services, username: str, task_id: str, change: Any,
-          answer_for: Reader | None) -> instances.Answer | None:
+          answer_for: Reader | None, history: bool = True) -> instances.Answer | None:
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
         change(s, task_id, username)
-        answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
+        answer = instances.view_in(services, s, answer_for, instance_id, check=False,
+                                   history=history) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None

@@ -35,9 +35,9 @@ class Prepared:
                  column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
-        self._by_dialect: dict[tuple[str, str], tuple[str, list[str] | None, dict, dict, list]] = {}
+        self._by_dialect: dict[tuple[str, str], tuple[str, list[tuple[str, Any]] | None, dict, dict, list]] = {}
 
-    def _compiled(self, dialect: Dialect) -> tuple[str, list[str] | None, dict, dict, list]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any]] | None, dict, dict, list]:
         key = (dialect.name, dialect.driver)
         found = self._by_dialect.get(key)
         if found is None:
@@ -51,8 +51,10 @@ class Prepared:
                      if not bind.required}
             results = [(i, f) for i, col in enumerate(compiled._result_columns)
                        if (f := col.type._cached_result_processor(dialect, None)) is not None]
-            found = (compiled.string, positional, dict(compiled._bind_processors), fixed,
-                     results)
+            processors = dict(compiled._bind_processors)
+            # Positional drivers (sqlite3): each parameter's name and processor in order.
+            plan = [(name, processors.get(name)) for name in positional] if positional is not None else None
+            found = (compiled.string, plan, processors, fixed, results)
             self._by_dialect[key] = found
         return found
 
@@ -69,12 +71,15 @@ class Prepared:
 
     def bound(self, dialect: Dialect, params: Sequence[Params]) -> tuple[str, list[Any]]:
         """The dialect's SQL and the driver-ready parameters of each row."""
-        sql, positional, processors, fixed, _ = self._compiled(dialect)
-        rows = []
+        sql, plan, processors, fixed, _ = self._compiled(dialect)
+        rows: list[Any] = []
         for p in params:
-            values = {k: (processors[k](v) if k in processors else v)
-                      for k, v in ({**fixed, **p} if fixed else p).items()}
-            rows.append([values[k] for k in positional] if positional is not None else values)
+            if fixed:
+                p = {**fixed, **p}
+            if plan is not None:  # only the parameters the statement takes, in its order
+                rows.append([v if f is None else f(v) for k, f in plan for v in (p[k],)])
+            else:
+                rows.append({k: (v if (f := processors.get(k)) is None else f(v)) for k, v in p.items()})
         return sql, rows
 
 

@@ -218,16 +218,50 @@ _STEP_WRITE = ["state", "rev", "next_timer_at", "updated_at", "event_seq", "even
                *_INSTANCE_COLUMNS]
 _TASK_COLUMNS = ["step", "kind", "role", "status", "assignee", "created_at", "due_at",
                  "completed_at", "completed_by", "escalated_to"]  # _task_columns()
+# The columns a step always writes; the others (``_INDEXED``) are written only when their
+# value changes. Most carry an index, and SQLite rewrites an index entry whenever its column
+# is SET, even to the same value: a step that set them all dirtied about a quarter of the
+# pages it wrote (6 of 27 on a form step of the shipped after-sales inspection) for nothing.
+# Whether one changes is told from the state it is copied from (``_instance_columns``): the
+# stored state is the one the row's columns were written from, by this module alone; only
+# the timer is also moved without the state (``postpone_timers``), so its stored value is
+# read with the row.
+_ALWAYS = ["state", "rev", "updated_at", "event_seq", "event_hash"]
+_INDEXED = ["next_timer_at", *_INSTANCE_COLUMNS]
+# Each of _INSTANCE_COLUMNS and the state key it is copied from.
+_FROM_STATE = {"procedure_id": "procedure", "status": "status", "outcome": "outcome",
+               "started_at": "started_at", "started_by": "started_by", "ended_at": "ended_at",
+               "origin_instance": "origin", "origin_step": "origin", "serial": "serial"}
 _LOAD_FOR_STEP = Prepared(
     select(_I.c.id, _I.c.version_id, _I.c.procedure_id, _I.c.status, _I.c.state, _I.c.rev,
-           _I.c.event_seq, _I.c.event_hash)
+           _I.c.event_seq, _I.c.event_hash, _I.c.next_timer_at)
     .where(_I.c.id == bindparam("b_id")).with_for_update())
 _INSERT_INSTANCE = Prepared(insert(_I), ["id", "version_id", *_STEP_WRITE])
-_UPDATE_INSTANCE = Prepared(
-    update(_I).where(_I.c.id == bindparam("b_id"), _I.c.rev == bindparam("b_rev")), _STEP_WRITE)
 _INSERT_TASKS = Prepared(insert(_T), ["id", "instance_id", "task_id", "procedure_id",
                                       *_TASK_COLUMNS])
-_UPDATE_TASK = Prepared(update(_T).where(_T.c.id == bindparam("b_id")), _TASK_COLUMNS)
+
+
+def _cached(cache: dict[tuple[str, ...], Prepared], columns: tuple[str, ...], make: Any) -> Prepared:
+    found = cache.get(columns)
+    if found is None:
+        found = cache[columns] = make(columns)
+    return found
+
+
+# One UPDATE per set of columns a write changes (a handful occur: compiled once each).
+_INSTANCE_UPDATES: dict[tuple[str, ...], Prepared] = {}
+_TASK_UPDATES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _update_instance(columns: tuple[str, ...]) -> Prepared:
+    return _cached(_INSTANCE_UPDATES, columns, lambda cols: Prepared(
+        update(_I).where(_I.c.id == bindparam("b_id"), _I.c.rev == bindparam("b_rev")),
+        [*_ALWAYS, *cols]))
+
+
+def _update_task(columns: tuple[str, ...]) -> Prepared:
+    return _cached(_TASK_UPDATES, columns, lambda cols: Prepared(
+        update(_T).where(_T.c.id == bindparam("b_id")), list(cols)))
 _INSERT_EVENTS = Prepared(insert(_E), ["instance_id", "seq", "task_id", "prev_hash", "hash",
                                        "type", "step", "actor", "at", "data"])
 
@@ -247,6 +281,8 @@ class StepRow(NamedTuple):
     # The organisation chart's (stamp, version), read in the same round trip, so checking the
     # cached chart (``engine.app.org.current_org``) costs the step no extra one.
     org_stamp: tuple[str, int] | None = None
+    # The stored timer (a write sets it only when it changes; see ``_INDEXED``).
+    next_timer_at: datetime | None = None
 
 
 def load_for_step(session: Session, instance_id: str, username: str | None = None) -> StepRow:
@@ -260,7 +296,8 @@ def load_for_step(session: Session, instance_id: str, username: str | None = Non
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
     user = users.identity_of(user_rows[0]) if user_rows else None
-    return StepRow(*found[0], user, org.stamp_of(stamp_rows))
+    *values, timer = found[0]
+    return StepRow(*values, user, org.stamp_of(stamp_rows), timer)
 
 
 class RecordRow(NamedTuple):
@@ -304,6 +341,11 @@ def load_record(session: Session, instance_id: str, *,
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
     return RecordRow(*found[0]), [EventRow(*e) for e in (rest[0] if rest else [])]
+
+
+def event_rows(session: Session, instance_id: str) -> list[EventRow]:
+    """The instance's events in chain order (``load_record``'s, without the instance)."""
+    return [EventRow(*e) for e in batch(session, [(_EVENTS_OF, [{"b_id": instance_id}])])[0]]
 
 
 def load_instance(session: Session, instance_id: str, *, for_update: bool = False) -> Instance:
@@ -380,6 +422,21 @@ def version_of(session: Session, instance_id: str) -> int:
     if not found:
         raise NotFound(f"Instance {instance_id} does not exist.")
     return int(found[0][0])
+
+
+_TASK_ROUTE = Prepared(select(_T.c.instance_id, _T.c.step, _T.c.kind, _I.c.version_id)
+                       .select_from(_T.join(_I, _I.c.id == _T.c.instance_id))
+                       .where(_T.c.id == bindparam("b_id")))
+
+
+def task_route(session: Session, task_id: str) -> tuple[TaskRef, int]:
+    """``task_ref`` and the version its instance is pinned to (``version_of``), in one read
+    (a submission asks both)."""
+    found = batch(session, [(_TASK_ROUTE, [{"b_id": task_id}])])[0]
+    if not found:
+        raise NotFound(f"Task {task_id} does not exist.")
+    *ref, version_id = found[0]
+    return TaskRef(*ref), int(version_id)
 
 
 def task_ref(session: Session, task_id: str) -> TaskRef:
@@ -467,7 +524,7 @@ def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[
     removes a task), and the creation days of those tasks (their KPI figures change)."""
     now = _now()
     added = []
-    changed = []
+    changed: dict[tuple[str, ...], list[dict]] = {}
     days = set()
     for key, task in new.items():
         before = old.get(key)
@@ -480,9 +537,15 @@ def _task_writes(instance_id: str, procedure_id: str, old: Mapping[str, Mapping[
             added.append({"id": f"{instance_id}.{task_id}", "instance_id": instance_id,
                           "task_id": task_id, "procedure_id": procedure_id, **values})
         else:
-            changed.append({"b_id": f"{instance_id}.{task_id}", **values})
-    return [(stmt, rows) for stmt, rows in ((_UPDATE_TASK, changed), (_INSERT_TASKS, added))
-            if rows], days
+            # Only the columns that change (most are indexed; see ``_ALWAYS``): the row was
+            # written from ``before`` by this same function, and each column is copied from
+            # the task's key of the same name.
+            cols = tuple(c for c in _TASK_COLUMNS if task.get(c) != before.get(c))
+            if cols:
+                changed.setdefault(cols, []).append(
+                    {"b_id": f"{instance_id}.{task_id}", **{c: values[c] for c in cols}})
+    calls = [(_update_task(cols), rows) for cols, rows in changed.items()]
+    return [*calls, *([(_INSERT_TASKS, added)] if added else [])], days
 
 
 def _kpi_days(started_at: datetime, task_days: set[str]) -> set[str]:
@@ -532,10 +595,15 @@ def _step_writes(instance: Instance | StepRow, state: Mapping[str, Any],
     task_calls, task_days = _task_writes(instance.id, instance.procedure_id,
                                          (instance.state or {}).get("tasks") or {}, state.get("tasks") or {})
     columns = _instance_columns(state)
-    calls = [(_UPDATE_INSTANCE, [{
+    written = {"next_timer_at": next_timer_at, **columns}
+    before = instance.state or {}
+    cols = tuple(c for c in _INSTANCE_COLUMNS if state.get(_FROM_STATE[c]) != before.get(_FROM_STATE[c]))
+    if next_timer_at != instance.next_timer_at:
+        cols = ("next_timer_at", *cols)
+    calls = [(_update_instance(cols), [{
         "b_id": instance.id, "b_rev": instance.rev, "state": {**state, "rev": new_rev},
-        "rev": new_rev, "next_timer_at": next_timer_at, "updated_at": now,
-        "event_seq": seq, "event_hash": head, **columns}]), *task_calls]
+        "rev": new_rev, "updated_at": now, "event_seq": seq, "event_hash": head,
+        **{c: written[c] for c in cols}}]), *task_calls]
     if rows:
         calls.append((_INSERT_EVENTS, rows))
     if rows or task_calls:
@@ -574,16 +642,21 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
     if not items:
         return
     now = _now()
-    merged: dict[Prepared, list[dict]] = {}  # statement -> rows, in first-seen order
+    # statement -> rows, in first-seen order; the instance updates (one statement per set of
+    # changed columns) go first, and their row counts together must cover every instance
+    updates: dict[Prepared, list[dict]] = {}
+    merged: dict[Prepared, list[dict]] = {}
     for row, state, events, timer in items:
-        for stmt, rows in _step_writes(row, state, events, timer, now):
-            merged.setdefault(stmt, []).extend(rows)
+        (first, rows), *rest = _step_writes(row, state, events, timer, now)
+        updates.setdefault(first, []).extend(rows)
+        for stmt, more in rest:
+            merged.setdefault(stmt, []).extend(more)
     moved = Conflict("an instance of this batch was changed by someone else; the batch is retried")
     try:
-        updated = batch(session, list(merged.items()))[0]
+        counts = batch(session, [*updates.items(), *merged.items()])
     except IntegrityError as exc:
         raise moved from exc
-    if updated != len(items):
+    if sum(counts[:len(updates)]) != len(items):
         raise moved
 
 

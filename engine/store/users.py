@@ -152,11 +152,17 @@ def set_active(session: Session, username: str, active: bool) -> User:
     return user
 
 
+# Prepared: every API request checks its token with it (through the ORM's execute it cost
+# about a quarter of a millisecond of CPU, more than the rest of the check).
+_SESSION_VERSION = Prepared(
+    select(User.__table__.c.session_version, User.__table__.c.active)
+    .where(User.__table__.c.username == bindparam("b_username")))
+
+
 def session_version(session: Session, username: str) -> int | None:
     """The session version of an active user; None for an unknown or inactive one."""
-    row = session.execute(select(User.session_version, User.active)
-                          .where(User.username == username)).first()
-    return row[0] if row is not None and row[1] else None
+    rows = batch(session, [(_SESSION_VERSION, [{"b_username": username}])])[0]
+    return rows[0][0] if rows and rows[0][1] else None
 
 
 def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:

@@ -19,6 +19,7 @@ from engine.store import (
     Instance,
     StepRow,
     Task,
+    TaskStatus,
     content_hash,
     count_instances,
     create_instance,
@@ -361,10 +362,11 @@ def test_unchanged_tasks_are_not_rewritten(session, version_id):
     insert(session, state, version_id)
     row = load_for_step(session, "I1")
     writes = [stmt for stmt, _ in repo._step_writes(row, state, [], None, T0)]
-    assert writes == [repo._UPDATE_INSTANCE]  # no task row, no event, no KPI day
+    # no task row, no event, no KPI day; of the instance only what every write changes
+    assert writes == [repo._update_instance(())]
     state["tasks"]["t2"] = make_task("t2", status="done")
     writes = {stmt: rows for stmt, rows in repo._step_writes(row, state, [], None, T0)}
-    assert [r["b_id"] for r in writes[repo._UPDATE_TASK]] == ["I1.t2"]
+    assert writes[repo._update_task(("status",))] == [{"b_id": "I1.t2", "status": TaskStatus.DONE}]
     assert repo._INSERT_TASKS not in writes
 
 

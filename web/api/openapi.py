@@ -232,11 +232,12 @@ SCHEMAS: dict[str, Any] = {
         "links": {"type": "array", "description": "instances spawned: procedure, step, the data "
                   "handed over (values taken from sensitive fields masked like data), and the id "
                   "('instance') and status of the instance opened"},
-        "history": {"type": "array", "items": _ref("HistoryEntry")},
+        "history": {"type": "array", "items": _ref("HistoryEntry"),
+                    "description": "the events, oldest first; left out when the request says history=false"},
         "cc": {"type": "array", "description": "抄送: each {to: [role ids and user:NAME], step, by, at, note}"},
         "cc_read": {**ANY_OBJ, "description": "已阅: user name -> when they marked it read"},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
-        "started_by", "ended_at", "data", "corrections", "path", "tasks", "history"]),
+        "started_by", "ended_at", "data", "corrections", "path", "tasks"]),
     "InstanceSummary": _obj({
         "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},
@@ -359,6 +360,8 @@ def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, ta
         op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest",
                                                       "UrgeRequest", "ComputeRequest"),
                              "content": {JSON: {"schema": _ref(body)}}}
+    if schema == "Instance":
+        params = [*(params or []), HISTORY]
     if params:
         op["parameters"] = params
     return op
@@ -373,6 +376,11 @@ PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales
 INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
 TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
 WRITE = ["400", "403", "404", "409", "413"]
+# Every endpoint answering with an instance takes it (web.api.v1._history).
+HISTORY = {"name": "history", "in": "query", "schema": {"type": "string", "enum": ["true", "false", "1", "0"],
+                                                          "default": "true"},
+           "description": "false: the instance comes without its history (the events), which saves "
+                          "reading and sending the whole trail with every step"}
 _TEXT_Q = {"type": "string", "maxLength": 200, "pattern": "^[^\u0000-\u001f]*$"}  # as web.html.audit.text_arg
 AUDIT_FILTERS = [
     {"name": "procedure", "in": "query", "schema": {"type": "string", "pattern": PROCEDURE_ID}},

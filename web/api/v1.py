@@ -101,9 +101,12 @@ def _authenticate() -> str:
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
         raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
     version = payload.get("v", 0)
-    if not isinstance(version, int) or not people.token_valid(services(), payload["u"], version):
+    # The token check and the caller's reader in one read (oversight.api_reader uses it).
+    reader = people.token_reader(services(), payload["u"], version) if isinstance(version, int) else None
+    if reader is None:
         raise Unauthenticated("the token was revoked (signed out, password changed or account "
                               "deactivated); get a new one from POST /api/v1/auth/token")
+    g.api_reader = reader
     return payload["u"]
 
 
@@ -325,10 +328,11 @@ def procedure(procedure_id: str):
 
 @bp.post("/procedures/<procedure_id>/instances")
 def start(procedure_id: str):
+    history = _history()
     body = _body({"data"})
     data = _object(body, "data")
     out = _answer(instances.start(services(), _user(), procedure_id, data, locale=_locale(),
-                                  answer_for=_reader()))
+                                  answer_for=_reader(), history=history), history)
     return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
 
 
@@ -350,12 +354,29 @@ def _task_view(instance_id: str, task: Mapping[str, Any], proc: Procedure) -> di
 _HISTORY_KEYS = ("seq", "type", "step", "task", "actor", "at", "data")
 
 
-def _answer(answer: instances.Answer) -> dict[str, Any]:
-    """The instance with tasks and history as the caller may see it (every endpoint that
-    changes an instance answers with it)."""
+def _history() -> bool:
+    """The ``history`` query parameter of the endpoints that answer with an instance: its
+    events come with it unless the caller sends ``history=false`` (a client that only needs
+    the next task and ``rev`` saves the server reading and sending the whole trail each
+    step). Read before the action, so a bad value changes nothing."""
+    value = request.args.get("history")
+    if value is None or value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise BadRequest("query parameter 'history' must be 'true' or 'false'",
+                     errors=[{"field": "history", "message": "true or false"}])
+
+
+def _answer(answer: instances.Answer, history: bool = True) -> dict[str, Any]:
+    """The instance with tasks and (unless ``history`` is false) history as the caller may
+    see it (every endpoint that changes an instance answers with it)."""
     out, proc = dict(answer.inst), answer.procedure
     out["tasks"] = [_task_view(out["id"], t, proc) for t in out["tasks"]]
-    out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
+    if history:
+        out["history"] = [{k: e[k] for k in _HISTORY_KEYS} for e in out["history"]]
+    else:
+        out.pop("history", None)
     return out
 
 
@@ -402,7 +423,8 @@ def search_records():
 
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str):
-    return jsonify(_answer(instances.read(services(), _reader(), instance_id)))
+    history = _history()
+    return jsonify(_answer(instances.read(services(), _reader(), instance_id, history=history), history))
 
 
 @bp.get("/instances/<instance_id>/events")
@@ -413,14 +435,16 @@ def events(instance_id: str):
 
 @bp.post("/instances/<instance_id>/cancel")
 def cancel(instance_id: str):
+    history = _history()
     body = _body({"reason"})
     reason = _string(body, "reason", required=True)
     return jsonify(_answer(instances.cancel(services(), _user(), instance_id, reason,
-                                            answer_for=_reader())))
+                                            answer_for=_reader(), history=history), history))
 
 
 @bp.post("/instances/<instance_id>/corrections")
 def correct(instance_id: str):
+    history = _history()
     body = _body({"step", "field", "value", "reason", "password"})
     step = _string(body, "step", required=True)
     field = _string(body, "field", required=True)
@@ -431,7 +455,8 @@ def correct(instance_id: str):
                          errors=[{"field": "value", "message": "required"}])
     return jsonify(_answer(instances.correct(services(), _user(), instance_id, step, field,
                                              body["value"], reason, password=password,
-                                             locale=_locale(), answer_for=_reader())))
+                                             locale=_locale(), answer_for=_reader(),
+                                             history=history), history))
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -509,35 +534,42 @@ def compute(task_id: str):
 
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str):
+    history = _history()
     body = _body({"data", "expected_rev", "password", "edits", "edit_reason"})
     return jsonify(_answer(tasks.submit(services(), _user(), task_id, dict(_object(body, "data")),
                                         password=_string(body, "password"), expected_rev=_rev(body),
                                         locale=_locale(), answer_for=_reader(),
                                         edits=_object(body, "edits"),
-                                        edit_reason=_string(body, "edit_reason") or "")))
+                                        edit_reason=_string(body, "edit_reason") or "",
+                                        history=history), history))
 
 
 @bp.post("/tasks/<task_id>/claim")
 def claim(task_id: str):
+    history = _history()
     _body(set())
-    return jsonify(_answer(tasks.claim(services(), _user(), task_id, answer_for=_reader())))
+    return jsonify(_answer(tasks.claim(services(), _user(), task_id, answer_for=_reader(),
+                                       history=history), history))
 
 
 @bp.post("/tasks/<task_id>/release")
 def release(task_id: str):
+    history = _history()
     _body(set())
-    return jsonify(_answer(tasks.release(services(), _user(), task_id, answer_for=_reader())))
+    return jsonify(_answer(tasks.release(services(), _user(), task_id, answer_for=_reader(),
+                                         history=history), history))
 
 
 # --- 加签 (issue 17) -------------------------------------------------------------------------------
 
 @bp.post("/tasks/<task_id>/add-approver")
 def add_approver(task_id: str):
+    history = _history()
     body = _body({"user", "position", "reason"})
     return jsonify(_answer(tasks.add_approver(
         services(), _user(), task_id, _string(body, "user", required=True) or "",
         _string(body, "position", required=True) or "", _string(body, "reason", required=True) or "",
-        answer_for=_reader())))
+        answer_for=_reader(), history=history), history))
 
 
 # --- notifications ------------------------------------------------------------------------------
@@ -573,40 +605,47 @@ def mark_notifications_read():
 
 @bp.post("/tasks/<task_id>/transfer")
 def transfer_task(task_id: str):
+    history = _history()
     body = _body({"to_user", "reason"})
     return jsonify(_answer(task_actions.transfer(
         services(), _user(), task_id, _string(body, "to_user", required=True) or "",
-        _string(body, "reason", required=True) or "", answer_for=_reader())))
+        _string(body, "reason", required=True) or "", answer_for=_reader()), history))
 
 
 @bp.post("/tasks/<task_id>/return")
 def return_task(task_id: str):
+    history = _history()
     body = _body({"to_step", "reason", "resume"})
     resume = _string(body, "resume") or ""
     if resume not in ("", "here", "again"):
         raise BadRequest("'resume' is 'here' or 'again'", errors=[{"field": "resume", "message": "here or again"}])
     return jsonify(_answer(task_actions.return_task(
         services(), _user(), task_id, _string(body, "to_step", required=True) or "",
-        _string(body, "reason", required=True) or "", resume, answer_for=_reader())))
+        _string(body, "reason", required=True) or "", resume, answer_for=_reader()), history))
 
 
 @bp.post("/tasks/<task_id>/recall")
 def recall_task(task_id: str):
+    history = _history()
     _body(set())
-    return jsonify(_answer(task_actions.recall(services(), _user(), task_id, answer_for=_reader())))
+    return jsonify(_answer(task_actions.recall(services(), _user(), task_id, answer_for=_reader()),
+                           history))
 
 
 @bp.post("/tasks/<task_id>/urge")
 def urge_task(task_id: str):
+    history = _history()
     body = _body({"note"})
     note = _string(body, "note") or ""
     if len(note) > 500:
         raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
-    return jsonify(_answer(task_actions.urge(services(), _user(), task_id, note, answer_for=_reader())))
+    return jsonify(_answer(task_actions.urge(services(), _user(), task_id, note, answer_for=_reader()),
+                           history))
 
 
 @bp.post("/tasks/<task_id>/cc")
 def cc_task(task_id: str):
+    history = _history()
     body = _body({"recipients", "note"})
     recipients = body.get("recipients")
     if (not isinstance(recipients, list) or not recipients
@@ -616,15 +655,17 @@ def cc_task(task_id: str):
     note = _string(body, "note") or ""
     if len(note) > 500:
         raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
-    return jsonify(_answer(cc.send(services(), _user(), task_id, recipients, note, answer_for=_reader())))
+    return jsonify(_answer(cc.send(services(), _user(), task_id, recipients, note, answer_for=_reader()),
+                           history))
 
 
 @bp.post("/instances/<instance_id>/withdraw")
 def withdraw_instance(instance_id: str):
+    history = _history()
     body = _body({"reason"})
     return jsonify(_answer(task_actions.withdraw(services(), _user(), instance_id,
                                                  _string(body, "reason", required=True) or "",
-                                                 answer_for=_reader())))
+                                                 answer_for=_reader()), history))
 
 
 @bp.get("/cc", endpoint="cc")
@@ -638,8 +679,10 @@ def list_cc():
 
 @bp.post("/cc/<instance_id>/read")
 def mark_cc_read(instance_id: str):
+    history = _history()
     _body(set())
-    return jsonify(_answer(cc.mark_read(services(), _user(), instance_id, answer_for=_reader())))
+    return jsonify(_answer(cc.mark_read(services(), _user(), instance_id, answer_for=_reader()),
+                           history))
 
 
 # --- the organisation chart ---------------------------------------------------------------
