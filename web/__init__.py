@@ -48,6 +48,8 @@ def _register(app: Flask) -> None:
         audit,
         auth,
         editor,
+        editor_forms,
+        editor_try,
         health,
         inbox,
         instances,
@@ -59,7 +61,7 @@ def _register(app: Flask) -> None:
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp,
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, editor_forms.bp, editor_try.bp, org.bp,
                       task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)

@@ -610,7 +610,7 @@ def add_form_field(services: Services, username: str, procedure_id: str, form_id
     return edit(services, username, procedure_id, change, f"form {form_id}: + {name}")
 
 
-FIELD_ACTIONS = ("up", "down", "remove", "update")
+FIELD_ACTIONS = ("up", "down", "remove", "update", "move")  # move: engine.app.form_builder
 
 
 def change_form_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,

@@ -19,6 +19,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from engine.errors import WorkflowError
 from engine.i18n import _
+from engine.language import form_kinds
 from engine.language.procedure import STEP_ID, STEP_TYPES
 from engine.language.yaml_source import limit_problem
 
@@ -91,44 +92,118 @@ def _properties(doc: CommentedMap) -> CommentedMap:
 def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: str | None = None,
                  minimum: float | None = None, maximum: float | None = None,
                  visible_if: str | None = None, columns: Sequence[Mapping[str, Any]] = (),
-                 compute: str | None = None) -> CommentedMap:
+                 compute: str | None = None, placeholder: str | None = None,
+                 range_min: float | None = None, range_max: float | None = None, integer: bool = False,
+                 accept: Sequence[str] = (), max_items: int | None = None, camera: bool = True,
+                 several: bool = False) -> CommentedMap:
     """The schema of one field as the form builder describes it.
 
-    ``type`` is one of ``FIELD_TYPES``; ``table`` makes a repeating table whose ``columns``
-    are field descriptions themselves (name, type, title, ...). Limits on a number become
-    ``x-limits`` (out of specification is recorded, not refused) as in docs/forms.md.
+    ``type`` is a builder kind (``form_kinds.KIND_IDS``: text, textarea, number, single,
+    multi, date, datetime, yesno, user, photo, file, table, group, computed) or one of the
+    JSON types of ``FIELD_TYPES``. ``table`` makes a repeating table and ``group`` a group of
+    fields; their ``columns`` are field descriptions themselves (name, type, title, ...).
+    Limits on a number (``minimum``/``maximum``) become ``x-limits`` (out of specification is
+    recorded, not refused) as in docs/forms.md; ``range_min``/``range_max`` are the JSON
+    Schema bounds of values that cannot be right.
     """
-    if type not in FIELD_TYPES:
-        raise EditError(_("unknown field type '{type}'; choose one of {types}", type=type, types=", ".join(FIELD_TYPES)))
+    if type not in FIELD_TYPES and type not in form_kinds.KIND_IDS:
+        names = ", ".join(dict.fromkeys([*form_kinds.KIND_IDS, *FIELD_TYPES]))
+        raise EditError(_("unknown field type '{type}'; choose one of {types}", type=type, types=names))
     node = CommentedMap()
-    if type == "table":
-        node["type"] = "array"
-        node["title"] = title
-        node["x-widget"] = "table"
-        row = CommentedMap(type="object", properties=CommentedMap())
+    if type in ("table", "group"):
+        if not columns:
+            raise EditError(_("a table or a group needs at least one column; write one per line as id:type:label"))
+        inner = CommentedMap(type="object", properties=CommentedMap())
         for col in columns:
             col = dict(col)
             name = str(col.pop("name", "")).strip()
             if not name:
-                raise EditError(_("every column of a table needs a name"))
+                name = form_kinds.field_id(str(col.get("title", "")), set(inner["properties"]))
+            if name in inner["properties"]:
+                raise EditError(_("two columns are named '{name}'; give each its own id", name=name))
             col.pop("required", None)
             sub = field_schema(**col)
             sub.fa.set_flow_style()  # one line per column, as the shipped forms write them
-            row["properties"][name] = sub
-        node["items"] = row
+            inner["properties"][name] = sub
+        if type == "table":
+            node["type"] = "array"
+            node["title"] = title
+            node["x-widget"] = "table"
+            node["items"] = inner
+        else:
+            node["type"] = "object"
+            node["title"] = title
+            node["properties"] = inner["properties"]
     elif type in ("date", "datetime"):
         node["type"] = "string"
         node["format"] = "date" if type == "date" else "date-time"
         node["title"] = title
         if type == "datetime":
             node["x-widget"] = "datetime"
+    elif type in ("text", "textarea"):
+        node["type"] = "string"
+        node["title"] = title
+        if type == "textarea":
+            node["x-widget"] = "textarea"
+    elif type == "single":
+        if len(options) < 2:
+            raise EditError(_("a choice needs at least two options, separated by commas"))
+        node["type"] = "string"
+        node["title"] = title
+    elif type == "multi":
+        if len(options) < 2:
+            raise EditError(_("a choice needs at least two options, separated by commas"))
+        node["type"] = "array"
+        node["title"] = title
+        items = CommentedMap(type="string", enum=_flow(list(options)))
+        items.fa.set_flow_style()
+        node["items"] = items
+        node["uniqueItems"] = True
+        node["x-widget"] = "checkbox"
+        options = ()
+    elif type == "yesno":
+        node["type"] = "boolean"
+        node["title"] = title
+    elif type == "user":
+        node["type"] = "array" if several else "string"
+        node["title"] = title
+        if several:
+            node["items"] = _flow_map(type="string")
+        node["x-widget"] = "user"
+    elif type in ("photo", "file"):
+        node["type"] = "array"
+        node["title"] = title
+        node["items"] = _flow_map(type="string")
+        if max_items is not None:
+            node["maxItems"] = _count(max_items)
+        node["x-widget"] = "file"
+        kinds = (form_kinds.PHOTO_TYPES if camera else form_kinds.PHOTO_GALLERY) if type == "photo" else accept
+        if kinds:
+            node["x-accept"] = _flow(list(kinds))
+    elif type == "computed":
+        if not compute:
+            raise EditError(_("a computed value needs its expression, e.g. sum_of(lines, 'amount')"))
+        node["type"] = "number"
+        node["title"] = title
     else:
-        node["type"] = type
+        node["type"] = "integer" if type == "number" and integer else type
         node["title"] = title
     if options:
-        if type not in ("string",):
+        if type not in ("string", "text", "single"):
             raise EditError(_("options apply to text fields only, not to '{type}'", type=type))
         node["enum"] = _flow(list(options))
+    if placeholder:
+        node["x-placeholder"] = placeholder
+    if range_min is not None or range_max is not None:
+        if type not in ("number", "integer"):
+            raise EditError(_("the smallest and largest possible values apply to number fields only"))
+        if range_min is not None and range_max is not None and range_min > range_max:
+            raise EditError(_("the smallest possible value {low} is above the largest {high}; swap them",
+                              low=range_min, high=range_max))
+        if range_min is not None:
+            node["minimum"] = range_min
+        if range_max is not None:
+            node["maximum"] = range_max
     if unit:
         node["x-unit"] = unit
     if minimum is not None or maximum is not None:
@@ -146,11 +221,23 @@ def field_schema(*, type: str, title: str, options: Sequence[str] = (), unit: st
     if visible_if:
         node["x-visible-if"] = visible_if
     if compute:
-        if type == "table":
+        if type in ("table", "group"):
             raise EditError(_("a table is entered, not computed; compute its total into a number field, "
                               "e.g. sum_of(TABLE, 'COLUMN')"))
         node["x-compute"] = compute
     return node
+
+
+def _flow_map(**items: Any) -> CommentedMap:
+    node = CommentedMap(items)
+    node.fa.set_flow_style()
+    return node
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 or int(value) != value:
+        raise EditError(_("the number of files must be a whole number from 1, not '{value}'", value=value))
+    return int(value)
 
 
 def add_field(text: str, name: str, *, required: bool = False, after: str | None = None,
@@ -199,9 +286,13 @@ _UNSET: Any = object()
 
 def update_field(text: str, name: str, *, title: str | None = None, required: bool | None = None,
                  unit: Any = _UNSET, minimum: Any = _UNSET, maximum: Any = _UNSET,
-                 options: Any = _UNSET, visible_if: Any = _UNSET, compute: Any = _UNSET) -> str:
+                 options: Any = _UNSET, visible_if: Any = _UNSET, compute: Any = _UNSET,
+                 placeholder: Any = _UNSET, range_min: Any = _UNSET, range_max: Any = _UNSET,
+                 accept: Any = _UNSET, max_items: Any = _UNSET) -> str:
     """Change some properties of an existing field; only the keys passed are touched
-    (``None`` removes unit, a limit, the options, the condition or the computation)."""
+    (``None`` removes unit, a limit, the options, the condition or the computation).
+    ``minimum``/``maximum`` are the specification limits (``x-limits``), ``range_min``/
+    ``range_max`` the JSON Schema bounds; ``options`` of a multiple choice are its items'."""
     doc = _load(text)
     props = _properties(doc)
     if name not in props:
@@ -222,10 +313,33 @@ def update_field(text: str, name: str, *, title: str | None = None, required: bo
     if unit is not _UNSET:
         put("x-unit", unit)
     if options is not _UNSET:
-        if options and typ != "string":
-            raise EditError(_("options apply to text fields only; field '{name}' is '{type}'", name=name, type=typ))
-        if options != list(node.get("enum") or []):
-            put("enum", _flow(list(options)) if options else None)
+        items = node.get("items")
+        if typ == "array" and isinstance(items, CommentedMap) and "enum" in items:
+            if len(options) < 2:
+                raise EditError(_("a choice needs at least two options, separated by commas"))
+            if options != list(items.get("enum") or []):
+                items["enum"] = _flow(list(options))
+        else:
+            if options and typ != "string":
+                raise EditError(_("options apply to text fields only; field '{name}' is '{type}'", name=name, type=typ))
+            if options != list(node.get("enum") or []):
+                put("enum", _flow(list(options)) if options else None)
+    if placeholder is not _UNSET:
+        put("x-placeholder", placeholder)
+    if accept is not _UNSET and list(accept or []) != list(node.get("x-accept") or []):
+        put("x-accept", _flow(list(accept)) if accept else None)
+    if max_items is not _UNSET and max_items != node.get("maxItems"):
+        put("maxItems", None if max_items is None else _count(max_items))
+    for key, value in (("minimum", range_min), ("maximum", range_max)):
+        if value is not _UNSET and value != node.get(key):
+            if value is not None and typ not in ("number", "integer"):
+                raise EditError(_("the smallest and largest possible values apply to number fields only"))
+            put(key, value)
+    if range_min is not _UNSET or range_max is not _UNSET:
+        low_r, high_r = node.get("minimum"), node.get("maximum")
+        if low_r is not None and high_r is not None and low_r > high_r:
+            raise EditError(_("the smallest possible value {low} is above the largest {high}; swap them",
+                              low=low_r, high=high_r))
     if visible_if is not _UNSET:
         put("x-visible-if", visible_if)
     if compute is not _UNSET:
@@ -289,6 +403,68 @@ def move_field(text: str, name: str, offset: int) -> str:
     props.insert(new, name, value)
     if comment is not None:
         props.ca.items[name] = comment
+    return _dump(doc)
+
+
+def add_columns(text: str, name: str, columns: Sequence[Mapping[str, Any]]) -> str:
+    """Columns added at the end of table ``name`` (or fields at the end of group ``name``),
+    each described as ``field_schema`` takes it; an empty name is made from the label."""
+    doc = _load(text)
+    props = _properties(doc)
+    node = props.get(name)
+    if not isinstance(node, CommentedMap):
+        raise EditError(_("the form has no field '{name}'; known fields: {fields}", name=name, fields=", ".join(props)))
+    items = node.get("items") if node.get("type") == "array" else node
+    inner = items.get("properties") if isinstance(items, CommentedMap) else None
+    if not isinstance(inner, CommentedMap):
+        raise EditError(_("'{name}' is not a table or a group; add fields to the form instead", name=name))
+    for col in columns:
+        col = dict(col)
+        col_name = str(col.pop("name", "")).strip() or form_kinds.field_id(str(col.get("title", "")), set(inner))
+        if col_name in inner:
+            raise EditError(_("two columns are named '{name}'; give each its own id", name=col_name))
+        col.pop("required", None)
+        sub = field_schema(**col)
+        sub.fa.set_flow_style()
+        _insert(inner, len(inner), col_name, sub)
+    return _dump(doc)
+
+
+def move_field_to(text: str, name: str, position: int) -> str:
+    """Move field ``name`` to ``position`` (0 is first) among the fields: a drag and drop."""
+    doc = _load(text)
+    keys = list(_properties(doc))
+    if name not in keys:
+        raise EditError(_("the form has no field '{name}'; known fields: {fields}", name=name, fields=", ".join(keys)))
+    keys.remove(name)
+    keys.insert(max(0, min(len(keys), position)), name)
+    return order_fields(text, keys)
+
+
+def order_fields(text: str, names: Sequence[str]) -> str:
+    """The fields in the order ``names`` gives (every field exactly once), each keeping its
+    comment; unchanged order gives ``text`` unchanged."""
+    doc = _load(text)
+    props = _properties(doc)
+    keys = list(props)
+    if sorted(names) != sorted(keys):
+        raise EditError(_("the form changed meanwhile; reload the page and move the field again"))
+    if list(names) == keys:
+        return text
+    # Moving entries one by one keeps each one's comment with it; the comment after the old
+    # last field (often the blank line before the next section) stays last.
+    trailing = props.ca.items.pop(keys[-1], None)
+    for pos, key in enumerate(names):
+        if list(props).index(key) == pos:
+            continue
+        value = props[key]
+        comment = props.ca.items.pop(key, None)
+        del props[key]
+        props.insert(pos, key, value)
+        if comment is not None:
+            props.ca.items[key] = comment
+    if trailing is not None:
+        props.ca.items[list(props)[-1]] = trailing
     return _dump(doc)
 
 

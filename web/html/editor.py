@@ -30,15 +30,16 @@ from markupsafe import Markup
 
 from engine.app import editor as editing
 from engine.app import procedures
+from engine.app.try_it import click as try_click
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
 from engine.language import condition_builder as cb
 from engine.language import yaml_edit
 from engine.language.condition_words import condition_words, due_words
-from engine.language.yaml_edit import FIELD_TYPES, EditError
+from engine.language.yaml_edit import EditError
 from web import forms_render as fr
 from web import graph_svg
 from web.db import services
-from web.html import step_form
+from web.html import editor_forms, editor_try, step_form
 from web.html.auth import current_user, login_required
 from web.i18n import _
 
@@ -239,101 +240,28 @@ def _saved(edit) -> str | None:
     return None
 
 
-def _number(name: str) -> float | None:
-    raw = (request.form.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise EditError(f"'{raw}' in {name} is not a number; write e.g. 12.5") from None
-    return int(value) if value.is_integer() else value
-
-
-def _columns(raw: str) -> list[dict[str, Any]]:
-    """Table columns written one per line as ``name:type:label``."""
-    out = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split(":")]
-        if len(parts) < 2:
-            raise EditError(f"column line {n} '{line}': write name:type:label, e.g. qty:integer:数量")
-        out.append({"name": parts[0], "type": parts[1], "title": parts[2] if len(parts) > 2 else parts[0]})
-    return out
-
-
-def _options(raw: str) -> list[str]:
-    return [o.strip() for o in raw.replace("，", ",").split(",") if o.strip()]
-
-
 @bp.get("/<pid>/forms/<fid>")
 @login_required
 def form_builder(pid: str, fid: str):
     _require_editor()
-    draft = editing.draft_file(services(), _me(), pid, fid)
-    form = draft.procedure.forms.get(fid)
-    fields = []
-    if form is not None:
-        req = set(form.schema.get("required") or [])
-        for name, sub in (form.schema.get("properties") or {}).items():
-            lim = sub.get("x-limits") or {}
-            fields.append({"name": name, "title": sub.get("title", name), "type": fr.widget_of(sub),
-                           "required": name in req, "unit": sub.get("x-unit", ""),
-                           "limits": (lim.get("min"), lim.get("max")) if lim else None,
-                           "options": sub.get("enum") or [], "visible_if": sub.get("x-visible-if", ""),
-                           "compute": sub.get("x-compute", "")})
-    preview = fr.field_tree(form.schema, {}) if form else []
-    return render_template("editor/form_builder.html", pid=pid, fid=fid, form=form, fields=fields, text=draft.text,
-                           preview=preview, types=FIELD_TYPES, row=draft.version)
+    return editor_forms.builder_page(pid, fid)
 
 
 @bp.post("/<pid>/forms/<fid>/fields")
 @login_required
 def form_add_field(pid: str, fid: str):
     _require_editor()
-    f = request.form
-    try:
-        spec = {"type": f.get("type", "string"), "title": f.get("title", "").strip() or f.get("name", ""),
-                "options": _options(f.get("options", "")),
-                "unit": f.get("unit", "").strip() or None, "minimum": _number("min"), "maximum": _number("max"),
-                "visible_if": f.get("visible_if", "").strip() or None, "columns": _columns(f.get("columns", "")),
-                "compute": f.get("compute", "").strip() or None}
-    except EditError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
-    name = f.get("name", "").strip()
-    label = _saved(lambda: editing.add_form_field(services(), _me(), pid, fid, name, required=bool(f.get("required")),
-                                                  after=f.get("after") or None, **spec))
-    if label:
-        flash(_("Field {name} added; saved as draft {version}.", name=name, version=label), "ok")
-    return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
+    return editor_forms.add_field(pid, fid)
 
 
 @bp.post("/<pid>/forms/<fid>/fields/<name>/<action>")
 @login_required
 def form_field_action(pid: str, fid: str, name: str, action: str):
+    """Up, down, remove, update, or move to a place (drag and drop: ``position``)."""
     _require_editor()
     if action not in editing.FIELD_ACTIONS:
         abort(404)
-    f = request.form
-    changes: dict[str, Any] = {}
-    if action == "update":
-        try:
-            changes = {"title": f.get("title", ""), "required": bool(f.get("required")),
-                       "unit": f.get("unit", "").strip() or None, "minimum": _number("min"),
-                       "maximum": _number("max"), "visible_if": f.get("visible_if", "").strip() or None}
-            if "compute" in f:
-                changes["compute"] = f["compute"].strip() or None
-            if "options" in f:
-                changes["options"] = _options(f["options"])
-        except EditError as exc:
-            flash(exc.message, "error")
-            return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
-    label = _saved(lambda: editing.change_form_field(services(), _me(), pid, fid, name, action, **changes))
-    if label:
-        flash(_("Saved as draft {version}.", version=label), "ok")
-    return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
+    return editor_forms.field_action(pid, fid, name, action)
 
 
 def _next_of(f) -> Any:
@@ -506,13 +434,13 @@ def step_rename(pid: str):
 @bp.route("/<pid>/try", methods=["GET", "POST"])
 @login_required
 def try_it(pid: str):
+    """Try it: the click-through (``editor_try``) and the expert's answer script."""
     answers = request.form.get("answers") if request.method == "POST" else None
-    tried = editing.try_version(services(), pid, request.values.get("v", type=int), answers)
-    path = frozenset(tried.result["path"]) if tried.result else frozenset()
-    svg = Markup(graph_svg.render(tried.procedure, highlight=path))
-    return render_template("editor/try.html", pid=pid, proc=tried.procedure, row=tried.version,
-                           answers=tried.answers, result=tried.result, error=tried.error,
-                           svg=svg), (422 if tried.error else 200)
+    version = request.values.get("v", type=int)
+    tried = editing.try_version(services(), pid, version, answers)
+    run = try_click(services(), pid, version, None)
+    return editor_try.page(pid, run, answers=tried.answers, result=tried.result, error=tried.error,
+                           status=422 if tried.error else 200)
 
 
 # --------------------------------------------------------------------------- versions
