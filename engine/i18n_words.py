@@ -89,3 +89,23 @@ WORDS = (
     N_('Back'),
     N_('You do not hold a role in this procedure.'),
 )
+
+# Moved from the dicts by scripts/i18n absorb at the merge of issue 19 (approvals, the condition
+# builder's operators: engine/language/condition_builder.py OPERATORS, shown with _(words)).
+ABSORBED = (
+    N_('approvals'),
+    N_('rejections'),
+    N_('is'),
+    N_("isn't"),
+    N_('greater than'),
+    N_('at least'),
+    N_('less than'),
+    N_('at most'),
+    N_('between'),
+    N_('is one of'),
+    N_('is none of'),
+    N_('is empty'),
+    N_('is filled in'),
+    N_('is yes'),
+    N_('is no'),
+)

@@ -1,7 +1,8 @@
 """The translation catalogs' workflow (docs/translations.md); run it as ``scripts/i18n COMMAND``.
 
     extract          the texts of the code and templates -> engine/translations/messages.pot
-    update           extract, then merge into each messages.po (new texts arrive untranslated)
+    update           extract, then merge into each messages.po (new texts arrive untranslated);
+                     --drop-obsolete: delete the entries no code uses any more
     compile          messages.po -> messages.mo (the server also does this at first use)
     check            every text has its translation, none fuzzy or obsolete (exit 1 if not)
     absorb [SRC...]  move hand-written dicts (``ZH = {...}``, ``i18n.add("zh", {...})``) into
@@ -232,12 +233,14 @@ def absorb(specs: Iterable[str]) -> int:
 # ----------------------------------------------------------------------------- commands
 
 
-def update() -> int:
+def update(*, drop_obsolete: bool = False) -> int:
     template = extract()
     write(TEMPLATE, template, template=True)
     for path in po_files():
         catalog = read(path)
         merge(catalog, template)
+        if drop_obsolete:
+            catalog.obsolete.clear()
         write(path, catalog)
         missing = sum(1 for m in catalog if m.id and not m.string)
         print(f"{path.relative_to(ROOT)}: {len(catalog)} texts, {missing} untranslated, "
@@ -259,7 +262,7 @@ def main(argv: list[str]) -> int:
         print(TEMPLATE.relative_to(ROOT))
         return 0
     if command == "update":
-        return update()
+        return update(drop_obsolete="--drop-obsolete" in args)
     if command == "compile":
         sys.path.insert(0, str(ROOT))
         from engine.i18n import compile_catalogs
