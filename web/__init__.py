@@ -44,13 +44,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def _register(app: Flask) -> None:
     """Every blueprint and hook, in the order requests meet them: nothing is registered as a
     side effect of an import, so a missing area fails start-up instead of vanishing."""
-    from web import db, errors, i18n, metrics, oversight
+    from web import db, errors, i18n, metrics, oversight, qr
     from web.api import audit as audit_api
     from web.api import v1 as api
     from web.html import (
         audit,
         auth,
         editor,
+        editor_forms,
+        editor_try,
         health,
         inbox,
         instances,
@@ -62,12 +64,13 @@ def _register(app: Flask) -> None:
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
-                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, org.bp,
+                      audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, editor_forms.bp, editor_try.bp, org.bp,
                       task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run
     i18n.init_app(app)
+    qr.init_app(app)  # record_qr() for the record and dossier pages
     errors.register(app)
     # Hooks run in the order they are added: sign-in (web) and the token check (API, a
     # blueprint hook added above) come before the auditors' write guard.

@@ -74,6 +74,31 @@ class _Doc(FPDF):
             self.multi_cell(0, 5, self.text_of(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             self.set_y(max(self.get_y(), y + 5))
 
+    def qr(self, address: str, caption: str, size: float = 24.0) -> None:
+        """The QR code of ``address`` (the record's page), ``size`` mm wide, with ``caption``
+        beside it: a printout scanned with the header's 扫码 opens the record."""
+        import segno
+
+        matrix = [list(row) for row in segno.make_qr(address, error="m").matrix_iter(scale=1, border=0)]
+        module = size / len(matrix)
+        x0, y0 = self.l_margin, self.get_y() + 4  # the quiet zone above: white paper
+        self.set_fill_color(0, 0, 0)
+        for r, row in enumerate(matrix):
+            c = 0
+            while c < len(row):  # one rectangle per run of dark modules
+                if not row[c]:
+                    c += 1
+                    continue
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                self.rect(x0 + start * module, y0 + r * module, (c - start) * module, module, style="F")
+        self.set_fill_color(255, 255, 255)
+        self.set_font(self.family, size=8)
+        self.set_xy(x0 + size + 4, y0 + size / 2 - 2.5)
+        self.cell(0, 5, self.text_of(caption))
+        self.set_xy(self.l_margin, y0 + size + 4)
+
     def grid(self, headings: list[str], rows: list[list[Any]], widths: tuple[int, ...]) -> None:
         if not rows:
             self.set_font(self.family, size=9)
@@ -126,17 +151,19 @@ def _data(pdf: _Doc, nodes: list[dict[str, Any]], names: dict[str, str], prefix:
     pdf.pairs(pairs)
 
 
-def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None) -> bytes:
+def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None,
+           address: str | None = None) -> bytes:
     """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
-    (``web.html.dossier.sections``)."""
+    (``web.html.dossier.sections``); with ``address`` (the record's page), its QR code."""
     inst, proc = d.inst, d.procedure
-    pdf = _Doc(_font(font), f"{proc.title} {inst['id']} · {_('Printed')} {printed_at}")
+    pdf = _Doc(_font(font), f"{proc.title} {inst.get('serial') or inst['id']} · {_('Printed')} {printed_at}")
     pdf.alias_nb_pages()
     pdf.add_page()
     pdf.heading(f"{_('Dossier')}: {proc.title}", 15)
     if not pdf.unicode:
         pdf.pairs([("Note", "No CJK font found (install fonts-wqy-microhei); Chinese text shows as '?'.")])
     pdf.pairs([
+        *([(_("Record number"), inst["serial"])] if inst.get("serial") else []),
         (_("Instance"), inst["id"]),
         (_("Procedure"), f"{proc.title} ({proc.id})"),
         (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),
@@ -150,6 +177,8 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
     ])
     if d.masked:
         pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])
+    if address:
+        pdf.qr(address, _("Scan it to open this record."))
     pdf.heading(_("Signatures"))
     zone = zone_label()  # the grids' times are local: their headings name the zone
     pdf.grid([_("Step"), _("Printed name"), f"{_('Date and time')} {zone}", _("Meaning")],

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.uploads import Upload
 from engine.language.forms import default_widget
+from engine.language.forms.schema import SCAN_KINDS
 from web.i18n import _
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
         "meaning": sub.get("x-meaning") or "", "accept": sub.get("x-accept") or [],
         "minimum": sub.get("minimum"), "maximum": sub.get("maximum"),
         "compute": sub.get("x-compute") if isinstance(sub.get("x-compute"), str) and len(path) == 1 else None,
+        # x-scan: a 扫码 button beside the input (web/static/scan.js); only kinds the form check knows
+        "scan": sub.get("x-scan") if sub.get("x-scan") in SCAN_KINDS else None,
     }
     if node["compute"]:
         node["text"] = _fmt(value, sub)

@@ -143,13 +143,41 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo) -> str:
                 f"{d.get('old')} → {d.get('new')} · {d.get('reason')}")
     if isinstance(d.get("data"), dict):
         sid = e["step"] or "start"
-        parts = [f"{field_title(proc, sid, k)}: {v}" for k, v in d["data"].items()
+        parts = [f"{_data_title(proc, sid, k)}: {_data_value(k, v)}" for k, v in d["data"].items()
                  if isinstance(v, str | int | float | bool)][:4]
         return "; ".join(parts)
     for key in ("outcome", "reason", "to", "due_at"):
         if d.get(key):
-            return f"{key}: {local_time(d[key], zone, named=True) if key == 'due_at' else d[key]}"
+            value = d[key]
+            if key == "due_at":
+                value = local_time(value, zone, named=True)
+            elif key == "to" and e["type"] == "route:taken":
+                value = step_title(proc, value)
+            return f"{_event_key_title(key)}: {value}"
     return ""
+
+
+def _data_title(proc: Procedure, sid: str, key: str) -> str:
+    """A recorded key's label: the form's title, else an approval's own keys in the reader's
+    language (a Chinese page shows no raw ``comment`` or ``decision``)."""
+    title = field_title(proc, sid, key)
+    if title == key and key in ("comment", "decision"):
+        return _("Comment") if key == "comment" else _("decision")
+    return title
+
+
+def _data_value(key: str, value: Any) -> Any:
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if key == "decision" and isinstance(value, str):
+        return _(value)  # approve / reject
+    return value
+
+
+def _event_key_title(key: str) -> str:
+    return {"outcome": _("Outcome"), "reason": _("Reason"), "to": _("To"), "due_at": _("Due")}[key]
 
 
 @dataclass
@@ -251,7 +279,7 @@ class Section:
 
 # What the dossier keeps of ``Workflow.instance``: its data, corrections, tasks and links
 # are unmasked there, and reach the reader only through the masked sections and lists.
-_HEADER = ("id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
+_HEADER = ("id", "serial", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
            "started_by", "ended_at", "origin")
 
 

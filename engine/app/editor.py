@@ -610,7 +610,7 @@ def add_form_field(services: Services, username: str, procedure_id: str, form_id
     return edit(services, username, procedure_id, change, f"form {form_id}: + {name}")
 
 
-FIELD_ACTIONS = ("up", "down", "remove", "update")
+FIELD_ACTIONS = ("up", "down", "remove", "update", "move")  # move: engine.app.form_builder
 
 
 def change_form_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,
@@ -648,6 +648,38 @@ def update_step(services: Services, username: str, procedure_id: str, step_id: s
     single escalation changed (``yaml_edit.update_step``); the draft is checked as always."""
     return edit(services, username, procedure_id,
                 lambda source, forms: (yaml_edit.update_step(source, step_id, **props), forms), f"step {step_id}")
+
+
+def change_step(services: Services, username: str, procedure_id: str, step_id: str,
+                changes: Mapping[str, Any]) -> str:
+    """Step editor: any properties of an existing step set (``yaml_edit.set_step``: an empty
+    value removes one, the rest of the file stays as written); the draft is checked as always
+    and saved; its label."""
+    return edit(services, username, procedure_id,
+                lambda source, forms: (yaml_edit.set_step(source, step_id, changes), forms), f"step {step_id}")
+
+
+@dataclass(frozen=True)
+class StepPreview:
+    """A step change tried without saving: the procedure text it gives and its problems."""
+
+    text: str
+    check: FileCheck
+
+
+def preview_step(services: Services, username: str, procedure_id: str, step_id: str,
+                 changes: Mapping[str, Any]) -> StepPreview:
+    """The validator's view of a step change before it is saved (nothing is written)."""
+    editor = editor_of(services.workflow)
+    with services.database.reading() as session:
+        editor.require_editor(session, username)
+        row = stored_version(session, procedure_id, None)
+        source, forms = row.source, dict(row.forms or {})
+    text = yaml_edit.set_step(source, step_id, changes)
+    checked = editor.check(procedure_id, text, forms)
+    filename = proc_file(procedure_id)
+    return StepPreview(text, FileCheck([p for p in checked.problems if p.file == filename],
+                                       [str(p) for p in checked.problems if p.file != filename]))
 
 
 def rename_step(services: Services, username: str, procedure_id: str, step_id: str, new_id: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from engine.app.notify import text
 from engine.errors import NotPermitted
 from engine.i18n import _
+from engine.store import serials
 from engine.store import timekeeping as tk
 
 if TYPE_CHECKING:
@@ -22,11 +23,13 @@ def unread(services: Services, username: str) -> int:
 
 def listing(services: Services, username: str, *, unread_only: bool = False, limit: int = 200,
             locale: str = "zh") -> tuple[list[dict[str, Any]], int]:
-    """The user's notifications, newest first, with their text in ``locale``; and the
-    unread count."""
+    """The user's notifications, newest first, with their text in ``locale`` and their
+    record's number (流水号); and the unread count."""
     with services.database.reading() as s:
         rows = tk.notifications_for(s, username, unread_only=unread_only, limit=limit)
+        numbers = serials.serials_of(s, {n.instance_id for n in rows if n.instance_id})
         items = [{"id": n.id, "kind": n.kind, "instance": n.instance_id, "task": n.task_id,
+                  "serial": numbers.get(n.instance_id or ""),
                   "text": text(n.kind, n.data, locale), "data": n.data,
                   "created_at": n.created_at, "read_at": n.read_at} for n in rows]
         return items, tk.unread_count(s, username)

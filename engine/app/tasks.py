@@ -33,6 +33,7 @@ from engine.runtime.approvals import party_tasks
 from engine.runtime.commands import Actor
 from engine.store import drafts
 from engine.store.tables import TaskKind
+from engine.store.users import full_names
 
 if TYPE_CHECKING:
     from engine.app.access import Reader
@@ -324,11 +325,14 @@ def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -
     """The approvers of the step's round so far: who (a named person, or a role), the
     decision and comment of those who decided, open or cancelled for the others."""
     state = store.load_instance(session, inst["id"]).state
+    tasks = party_tasks(state, step.id)
+    names = full_names(session, {t["completed_by"] for t in tasks if t.get("completed_by")})
     out = []
-    for t in party_tasks(state, step.id):
+    for t in tasks:
         out.append({"id": t["id"], "who": t.get("assignee") or proc.roles.get(t["role"] or "", t["role"]),
                     "status": t["status"], "decision": t.get("decision"), "comment": t.get("comment", ""),
-                    "by": t.get("completed_by"), "at": t.get("completed_at")})
+                    "by": t.get("completed_by"), "by_name": names.get(t.get("completed_by") or ""),  # 会签: the signer's name
+                    "at": t.get("completed_at")})
     return out
 
 

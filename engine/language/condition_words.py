@@ -13,13 +13,16 @@ import re
 from engine.i18n import _
 from engine.language.procedure import Procedure
 
-__all__ = ["condition_words"]
+__all__ = ["condition_words", "due_words", "split_top"]
 
 _FIELD = r"([a-z][a-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)"
 _VALUE = r"""("[^"]*"|'[^']*'|-?\d+(?:\.\d+)?|true|false)"""
 _COMPARE = re.compile(rf"^{_FIELD}\s*(==|!=|>=|<=|>|<)\s*{_VALUE}$")
 _MEMBER = re.compile(rf"^{_FIELD}\s+(not\s+in|in)\s*\[(.*)\]$")
 _TRUTH = re.compile(rf"^(not\s+)?{_FIELD}$")
+_EMPTY = re.compile(rf"^{_FIELD}\s+is\s+(not\s+)?none$")
+_CONTAINS = re.compile(rf"^{_VALUE}\s+in\s+{_FIELD}$")
+_BETWEEN = re.compile(rf"^\(\s*{_FIELD}\s*>=\s*{_VALUE}\s+and\s+([a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*)\s*<=\s*{_VALUE}\s*\)$")
 _SIGNS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
@@ -39,10 +42,9 @@ def _value(text: str) -> str:
     return {"true": _("yes"), "false": _("no")}.get(text, text)
 
 
-def _split(text: str, word: str) -> list[str] | None:
-    """``text`` split at top-level `` and ``/`` or `` (outside brackets and quotes)."""
+def split_top(text: str, token: str) -> list[str]:
+    """``text`` split at each top-level ``token`` (outside brackets and quotes)."""
     parts, depth, quote, start, i = [], 0, "", 0, 0
-    token = f" {word} "
     while i < len(text):
         c = text[i]
         if quote:
@@ -60,11 +62,28 @@ def _split(text: str, word: str) -> list[str] | None:
             continue
         i += 1
     parts.append(text[start:])
+    return parts
+
+
+def _split(text: str, word: str) -> list[str] | None:
+    """``text`` split at top-level `` and ``/`` or `` (outside brackets and quotes)."""
+    parts = split_top(text, f" {word} ")
     return parts if len(parts) > 1 else None
 
 
 def _one(proc: Procedure, text: str) -> str | None:
     text = text.strip()
+    m = _BETWEEN.match(text)
+    if m and f"{m.group(1)}.{m.group(2)}" == m.group(4):
+        return _("{field} is between {low} and {high}", field=_title(proc, m.group(1), m.group(2)),
+                 low=_value(m.group(3)), high=_value(m.group(5)))
+    m = _EMPTY.match(text)
+    if m:
+        title = _title(proc, m.group(1), m.group(2))
+        return _("{field} is filled in", field=title) if m.group(3) else _("{field} is empty", field=title)
+    m = _CONTAINS.match(text)
+    if m:
+        return _("{field} contains {value}", field=_title(proc, m.group(2), m.group(3)), value=_value(m.group(1)))
     if text.startswith("(") and text.endswith(")"):
         inner = condition_words(proc, text[1:-1])
         return f"({inner})"
@@ -106,3 +125,20 @@ def condition_words(proc: Procedure, source: str) -> str:
                 out = _(key, left=out, right=part)
             return out
     return _one(proc, source) or source.strip()
+
+
+_DUE = re.compile(rf"^(?:(date|datetime)\(\s*{_FIELD}\s*\)\s*\+\s*(days|hours)\(\s*(\d+)\s*\)|{_FIELD})$")
+
+
+def due_words(proc: Procedure, source: str) -> str:
+    """A due date read from the data in words (接收日期 后 5 天) where it is a date field or a
+    date field plus days or hours; else ``source`` itself."""
+    m = _DUE.match(source.strip())
+    if not m:
+        return source.strip()
+    if m.group(6):
+        return _("by {field}", field=_title(proc, m.group(6), m.group(7)))
+    title = _title(proc, m.group(2), m.group(3))
+    if m.group(4) == "days":
+        return _("{n} days after {field}", n=m.group(5), field=title)
+    return _("{n} hours after {field}", n=m.group(5), field=title)

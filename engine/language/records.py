@@ -51,7 +51,7 @@ class _FieldRef(Protocol):
 
 # Columns of the instance row itself, usable as ledger columns.
 INSTANCE_COLUMNS = {
-    "instance.id": "编号", "instance.procedure": "流程", "instance.status": "状态",
+    "instance.id": "编号", "instance.serial": "流水号", "instance.procedure": "流程", "instance.status": "状态",
     "instance.outcome": "结果", "instance.started_at": "登记时间",
     "instance.started_by": "发起人", "instance.ended_at": "结束时间",
 }

@@ -10,6 +10,10 @@ Answers file format (YAML)::
         user: inspector1
         data: {customer: 某医院}
       - advance: 25h                   # let time pass (fires reminders, misses, escalations)
+      - advance_to: 2026-11-09T09:00:00+08:00   # or let it pass up to a moment
+      - step: review
+        user: qa2
+        act_as: qa_supervisor          # act in this role (the runtime checks it holds the task's)
       - step: review
         user: supervisor1
         decision: reject               # approvals: approve | reject
@@ -47,12 +51,12 @@ occurrences from the start time, triggers when they would fire for ``record``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.errors import WorkflowError
+from engine.errors import FieldError, WorkflowError
 from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
 from engine.runtime.commands import (
@@ -80,7 +84,14 @@ STEP_GAP = timedelta(minutes=10)
 
 
 class SimulationError(WorkflowError):
+    """An entry that could not be played: ``entry`` is its index in ``steps`` (-1: the
+    start), ``errors`` the form's field errors when the data was refused."""
+
     code = "simulation_failed"
+
+    def __init__(self, message: str, errors: Sequence[FieldError] | None = None, entry: int | None = None) -> None:
+        super().__init__(message, errors=errors)
+        self.entry = entry
 
 
 @dataclass(frozen=True)
@@ -129,12 +140,14 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
 
     org = org_chart(answers.get("org"))
 
+    index = -1
+
     def run(cmd: Command, where: str) -> InstanceState:
         try:
             sim.state, events = rt.apply(sim.state, cmd, sim.now, org=org)
         except WorkflowError as exc:
             detail = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
-            raise SimulationError(f"{where}: {exc.message}{detail}") from exc
+            raise SimulationError(f"{where}: {exc.message}{detail}", list(exc.errors), index) from exc
         sim.events.extend(events)
         for e in events:
             if e["type"] == "spawn:requested":
@@ -146,8 +159,15 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
               instance_id="sim"), "start")
     for i, entry in enumerate(answers.get("steps") or []):
         where = f"steps[{i}]"
-        if "advance" in entry:
-            sim.now += _span(sim.now, str(entry["advance"]), calendars)
+        index = i
+        if "advance_to" in entry:
+            until = _moment(entry["advance_to"], where)
+            sim.now = max(sim.now, until)
+            state = run(Tick(), f"{where} (advance_to {entry['advance_to']})")
+            if "step" not in entry:
+                continue
+        elif "advance" in entry:
+            sim.now += _span(sim.now, str(entry["advance"]), calendars, proc.calendar)
             state = run(Tick(), f"{where} (advance {entry['advance']})")
             if "step" not in entry:
                 continue
@@ -174,7 +194,7 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             waiting = ", ".join(sorted(t["step"] for t in open_tasks(state))) or "none"
             raise SimulationError(f"{where}: no open task for step '{step_id}'; open tasks: {waiting}")
         step = proc.steps[step_id]
-        actor = _actor(proc, user, task["role"] if step.approvers is not None else step.role)
+        actor = _actor(proc, user, entry.get("act_as") or (task["role"] if step.approvers is not None else step.role))
         if "return_to" in entry:
             run(Return(task["id"], actor, str(entry["return_to"]), str(entry.get("reason", "")),
                        str(entry.get("resume", ""))), f"{where} ({step_id} returned)")
@@ -197,6 +217,19 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         else:
             run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig), f"{where} ({step_id})")
     return sim
+
+
+def _moment(value: Any, where: str) -> datetime:
+    """An ``advance_to`` time: ISO 8601 with its offset (a bare one is taken as UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise SimulationError(f"{where}: advance_to '{value}' is not a date and time; "
+                                  "write e.g. 2026-11-09T09:00:00+08:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _task_for(state: InstanceState, step_id: str | None, user: str, role: str | None) -> Task | None:
@@ -277,9 +310,10 @@ def _starts(proc: Procedure, now: datetime, record: Any, calendars: Mapping[str,
     return lines
 
 
-def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None) -> timedelta:
+def _span(now: datetime, text: str, calendars: Mapping[str, Calendar] | None, name: str = "default") -> timedelta:
+    """``text`` (``2wd``...) from ``now`` in the procedure's calendar (its working days)."""
     d = parse_duration(text)
-    cal = (calendars or {}).get("default") or Calendar.from_config("default", None)
+    cal = (calendars or {}).get(name) or (calendars or {}).get("default") or Calendar.from_config("default", None)
     return cal.add(now, d) - now
 
 

@@ -18,7 +18,7 @@ from engine.store.tables import FieldIndex, Instance, InstanceStatus
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-INSTANCE_SORT = {"instance.id": "id", "instance.started_at": "started_at",
+INSTANCE_SORT = {"instance.id": "id", "instance.serial": "serial", "instance.started_at": "started_at",
                  "instance.ended_at": "ended_at", "instance.status": "status",
                  "instance.outcome": "outcome", "instance.started_by": "started_by",
                  "instance.procedure": "procedure_id"}
@@ -56,7 +56,7 @@ def _matching(column: Any, text: str, match: str) -> Any:
 
 def _base(q: LedgerQuery) -> Any:
     inst, fi = Instance.__table__, FieldIndex.__table__
-    stmt = select(inst.c.id, inst.c.procedure_id, inst.c.status, inst.c.outcome,
+    stmt = select(inst.c.id, inst.c.serial, inst.c.procedure_id, inst.c.status, inst.c.outcome,
                   inst.c.started_at, inst.c.started_by, inst.c.ended_at).where(
         inst.c.procedure_id == q.procedure)
     if q.status:
@@ -99,7 +99,7 @@ def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dic
 
 
 def _row(inst: Any, values: Mapping[str, str], columns: Sequence[str]) -> dict[str, Any]:
-    own = {"instance.id": inst.id, "instance.procedure": inst.procedure_id,
+    own = {"instance.id": inst.id, "instance.serial": inst.serial, "instance.procedure": inst.procedure_id,
            "instance.status": getattr(inst.status, "value", inst.status),
            "instance.outcome": inst.outcome, "instance.started_at": inst.started_at,
            "instance.started_by": inst.started_by, "instance.ended_at": inst.ended_at}

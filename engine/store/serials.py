@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.store.tables import Instance, SerialCounter
 
-__all__ = ["instance_by_serial", "next_serial"]
+__all__ = ["instance_by_serial", "next_serial", "serials_of"]
 
 _T = SerialCounter.__table__
 
@@ -44,3 +44,11 @@ def next_serial(session: Session, prefix: str, period: str) -> str:
 def instance_by_serial(session: Session, serial: str) -> str | None:
     """The id of the instance numbered ``serial`` (case-insensitive), or None."""
     return session.execute(select(Instance.id).where(Instance.serial == serial.strip().upper())).scalar()
+
+
+def serials_of(session: Session, instance_ids: set[str]) -> dict[str, str]:
+    """The record numbers of ``instance_ids`` (those that have one), in one read."""
+    if not instance_ids:
+        return {}
+    rows = session.execute(select(Instance.id, Instance.serial).where(Instance.id.in_(instance_ids)))
+    return {i: serial for i, serial in rows if serial}

@@ -106,6 +106,7 @@ def test_editor_walk(server, browser):
 
     # try the draft
     qe.click("#tab-try")
+    qe.click("#script-mode > summary")  # the answer script, under the click-through
     qe.click("#run")
     qe.wait_for_selector("#try-result")
     assert "报告复核" in qe.inner_text("#try-path")

@@ -53,3 +53,27 @@ def pdf_text(data: bytes) -> str:
             b = _unescape(raw)
             lines.append("".join(cmap.get(int.from_bytes(b[i:i + 2], "big"), "?") for i in range(0, len(b) - 1, 2)))
     return "\n".join(lines)
+
+
+_RECT = re.compile(rb"(-?[\d.]+) (-?[\d.]+) (-?[\d.]+) (-?[\d.]+) re f\b")
+
+
+def pdf_qr(data: bytes, modules: int, size_mm: float = 24.0) -> list[list[bool]]:
+    """The QR code a PDF draws as filled rectangles (``web.dossier_pdf``: one per run of dark
+    modules, ``size_mm`` wide, ``modules`` across), read back as rows of dark/light modules."""
+    m = size_mm / modules * 72 / 25.4  # one module in points
+    runs = []
+    for s in _streams(data):
+        for x, y, w, h in _RECT.findall(s):
+            x, y, w, h = float(x), float(y), float(w), float(h)
+            if abs(abs(h) - m) < 0.02:
+                runs.append((x, max(y, y + h) if h < 0 else y + h, w))  # (left, top, width)
+    if not runs:
+        return []
+    left, top = min(r[0] for r in runs), max(r[1] for r in runs)
+    grid = [[False] * modules for _ in range(modules)]
+    for x, y, w in runs:
+        row, col = round((top - y) / m), round((x - left) / m)
+        for c in range(col, col + round(w / m)):
+            grid[row][c] = True
+    return grid

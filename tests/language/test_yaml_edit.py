@@ -186,7 +186,7 @@ def test_rename_step_refuses_bad_or_taken_ids():
 def test_delete_step_relinks_a_plain_chain_and_refuses_a_named_step():
     from engine.language.yaml_edit import EditError, delete_step, rename_step
     src = _shipped("after-sales-inspection")
-    with pytest.raises(EditError, match=r"'inspect' is still named by step 'evaluate' \(if\)"):
+    with pytest.raises(EditError, match=r"'inspect' is still named by step 'evaluate' \(condition of a route\)"):
         delete_step(src, "inspect")
     with pytest.raises(EditError, match="first step"):
         delete_step(src, "receive")

@@ -66,7 +66,7 @@ def test_ledger_exports_are_local_under_headings_naming_the_zone(app):
 def test_audit_summaries_show_due_times_locally_and_the_api_stays_utc(app):
     b = login(app, "aud")
     page = b.get("/audit", query_string={"type": "task:created"}).text
-    dues = re.findall(r"due_at: (\d{4}-\d\d-\d\d \d\d:\d\d) \(Asia/Shanghai\)", page)
+    dues = re.findall(r"期限: (\d{4}-\d\d-\d\d \d\d:\d\d) \(Asia/Shanghai\)", page)  # 期限: due_at, labelled
     assert dues, page
     c = app.test_client()
     token = c.post("/api/v1/auth/token", json={"username": "aud", "password": "pw-aud"}).json["token"]

@@ -15,7 +15,8 @@ from tests.web.test_web_ui import Browser
 
 PID = "after-sales-inspection"
 # The language switch; the zone named beside times; file formats, named as every Chinese app does.
-ALWAYS = {"English", "Asia", "Shanghai", "CSV", "XLSX", "PDF"}
+ALWAYS = {"English", "Asia", "Shanghai", "CSV", "XLSX", "PDF", "JSON", "Lines",  # JSON Lines: a format too
+          "SHA"}  # SHA-256, the name of the checksum
 
 
 @pytest.fixture
@@ -33,7 +34,12 @@ def app(db_url, tmp_path):
 def _words(page: str) -> set[str]:
     body = page.split("<body>", 1)[-1]
     body = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
-    text = html.unescape(re.sub(r"<[^>]+>", " ", body))
+    return english_words(html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def english_words(text: str) -> set[str]:
+    """The English words of a page's text (markup already gone: also the live DOM's
+    ``innerText`` in the browser journeys, tests/browser/test_journeys.py)."""
     # record ids (26-character ULIDs) and record numbers (ASI-202612-0001) are not words
     text = re.sub(r"\b[0-9A-Z]{26}\b|\b[A-Z][A-Z0-9]{0,7}-\d{6}-\d{4,}\b|\b[0-9a-f]{12,}", " ", text)
     return set(re.findall(r"[A-Za-z]{3,}", text))
@@ -49,7 +55,7 @@ def test_chinese_pages_speak_chinese(app):
     task = next(t for t in running["tasks"].values() if t["status"] == "open")
     pages = ["/", "/instances", f"/instances/{done['id']}", f"/instances/{running['id']}",
              f"/tasks/{running['id']}.{task['id']}", "/search?q=医院", "/notifications", "/org", "/ledgers",
-             f"/ledgers/{PID}", "/kpi", f"/audit/instances/{done['id']}"]
+             f"/ledgers/{PID}", "/kpi", f"/kpi/{PID}", f"/audit/instances/{done['id']}"]
     found = {}
     for url in pages:
         r = b.get(url)

@@ -327,9 +327,10 @@ def test_an_existing_steps_properties_change_in_the_step_editor(app):
     block = text.split("  report:", 1)[1].split("\n  review:", 1)[0]
     assert "signature: 批准" in block and "within: 1wd" in block and "remind_before: 2wh" in block
     assert "escalate: qa_supervisor" in block
-    # inspect escalates in two levels: the form offers to keep them, and keeping them keeps them
+    # inspect escalates in two levels: the form shows both (and a blank one to add), and a
+    # post that keeps them keeps them
     page = a.get(f"/editor/{PID}/steps", query_string={"edit": "inspect"}).text
-    assert 'value="__keep__" selected' in page
+    assert page.count('name="lvl_after"') == 3 and 'name="lvl_after" size="5" value="2wd"' in page
     a.post(f"/editor/{PID}/steps/update", {"step": "inspect", "title": "产品检验", "role": "inspector",
                                            "form": "after-sales-inspection-result", "signature": "",
                                            "deadline_editable": "1", "within": "2wd", "remind_before": "4wh",

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 
 from engine.app import audit
 from engine.app.access import Reader
@@ -89,7 +89,8 @@ def dossier_pdf(instance_id: str):
 
     d = audit.dossier(services(), _reader(), instance_id, view="pdf")
     font = services().config.get("pdf", "font", default=None)
-    pdf = render(d, dossier_view.sections(d), printed_at=fmt_time(services().now(), named=True), font=font)
+    pdf = render(d, dossier_view.sections(d), printed_at=fmt_time(services().now(), named=True), font=font,
+                 address=url_for("instances.show", instance_id=instance_id, _external=True))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="dossier-{instance_id}.pdf"'})
 

@@ -242,7 +242,8 @@ def _security_headers(response: Any) -> Any:
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        # camera=(self): the 扫码 buttons read codes with this page's own camera (web/static/scan.js)
+        response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
     if has_request_context() and is_https():
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

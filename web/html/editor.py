@@ -30,12 +30,16 @@ from markupsafe import Markup
 
 from engine.app import editor as editing
 from engine.app import procedures
+from engine.app.try_it import click as try_click
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
-from engine.language.condition_words import condition_words
-from engine.language.yaml_edit import FIELD_TYPES, EditError
+from engine.language import condition_builder as cb
+from engine.language import yaml_edit
+from engine.language.condition_words import condition_words, due_words
+from engine.language.yaml_edit import EditError
 from web import forms_render as fr
 from web import graph_svg
 from web.db import services
+from web.html import editor_forms, editor_try, step_form
 from web.html.auth import current_user, login_required
 from web.i18n import _
 
@@ -151,20 +155,32 @@ def procedure(pid: str):
                            forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor())
 
 
+def _step_type(stype: str) -> str:
+    """A step type in words (the table is read by quality staff, not only by YAML writers)."""
+    return {"task": _("task"), "approval": _("approval"), "decision": _("routing decision"),
+            "parallel": _("parallel branches"), "join": _("join of branches"), "wait": _("waiting"),
+            "spawn": _("linked procedure"), "end": _("end step")}.get(stype, stype)
+
+
 def _step_info(proc: Procedure, st) -> dict[str, Any]:
     dl = st.deadline
     deadline = ""
     escalations = []
     if dl is not None:
         deadline = str(dl.within) if dl.within else (dl.within_expr.source if dl.within_expr else
-                                                      dl.due_expr.source if dl.due_expr else
-                                                      ", ".join(f"{c.source if c else 'else'}: {d}" for c, d in dl.within_cases))
-        escalations = [f"+{e.after} → {proc.roles.get(e.to, e.to)}" for e in dl.escalate]
-    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", t.target) for t in st.next]
-    return {"id": st.id, "title": st.title, "type": st.type, "role": proc.roles.get(st.role, st.role) if st.role else "",
+                                                      due_words(proc, dl.due_expr.source) if dl.due_expr else
+                                                      "; ".join(f"{condition_words(proc, c.source) if c else _('otherwise')}: {d}"
+                                                                for c, d in dl.within_cases))
+        escalations = [f"+{e.after} → " + (_("the holder's manager") if e.to == "manager" else proc.roles.get(e.to, e.to))
+                       for e in dl.escalate]
+    def title(sid: str | None) -> str:
+        return proc.steps[sid].title if sid in proc.steps else (sid or "")
+
+    nxt = [(condition_words(proc, t.condition.source) if t.condition else "", title(t.target)) for t in st.next]
+    return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
-            "next": nxt, "on_reject": st.on_reject or ""}
+            "next": nxt, "on_reject": title(st.on_reject)}
 
 
 # --------------------------------------------------------------------------- text editor
@@ -224,101 +240,28 @@ def _saved(edit) -> str | None:
     return None
 
 
-def _number(name: str) -> float | None:
-    raw = (request.form.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise EditError(f"'{raw}' in {name} is not a number; write e.g. 12.5") from None
-    return int(value) if value.is_integer() else value
-
-
-def _columns(raw: str) -> list[dict[str, Any]]:
-    """Table columns written one per line as ``name:type:label``."""
-    out = []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split(":")]
-        if len(parts) < 2:
-            raise EditError(f"column line {n} '{line}': write name:type:label, e.g. qty:integer:数量")
-        out.append({"name": parts[0], "type": parts[1], "title": parts[2] if len(parts) > 2 else parts[0]})
-    return out
-
-
-def _options(raw: str) -> list[str]:
-    return [o.strip() for o in raw.replace("，", ",").split(",") if o.strip()]
-
-
 @bp.get("/<pid>/forms/<fid>")
 @login_required
 def form_builder(pid: str, fid: str):
     _require_editor()
-    draft = editing.draft_file(services(), _me(), pid, fid)
-    form = draft.procedure.forms.get(fid)
-    fields = []
-    if form is not None:
-        req = set(form.schema.get("required") or [])
-        for name, sub in (form.schema.get("properties") or {}).items():
-            lim = sub.get("x-limits") or {}
-            fields.append({"name": name, "title": sub.get("title", name), "type": fr.widget_of(sub),
-                           "required": name in req, "unit": sub.get("x-unit", ""),
-                           "limits": (lim.get("min"), lim.get("max")) if lim else None,
-                           "options": sub.get("enum") or [], "visible_if": sub.get("x-visible-if", ""),
-                           "compute": sub.get("x-compute", "")})
-    preview = fr.field_tree(form.schema, {}) if form else []
-    return render_template("editor/form_builder.html", pid=pid, fid=fid, form=form, fields=fields, text=draft.text,
-                           preview=preview, types=FIELD_TYPES, row=draft.version)
+    return editor_forms.builder_page(pid, fid)
 
 
 @bp.post("/<pid>/forms/<fid>/fields")
 @login_required
 def form_add_field(pid: str, fid: str):
     _require_editor()
-    f = request.form
-    try:
-        spec = {"type": f.get("type", "string"), "title": f.get("title", "").strip() or f.get("name", ""),
-                "options": _options(f.get("options", "")),
-                "unit": f.get("unit", "").strip() or None, "minimum": _number("min"), "maximum": _number("max"),
-                "visible_if": f.get("visible_if", "").strip() or None, "columns": _columns(f.get("columns", "")),
-                "compute": f.get("compute", "").strip() or None}
-    except EditError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
-    name = f.get("name", "").strip()
-    label = _saved(lambda: editing.add_form_field(services(), _me(), pid, fid, name, required=bool(f.get("required")),
-                                                  after=f.get("after") or None, **spec))
-    if label:
-        flash(_("Field {name} added; saved as draft {version}.", name=name, version=label), "ok")
-    return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
+    return editor_forms.add_field(pid, fid)
 
 
 @bp.post("/<pid>/forms/<fid>/fields/<name>/<action>")
 @login_required
 def form_field_action(pid: str, fid: str, name: str, action: str):
+    """Up, down, remove, update, or move to a place (drag and drop: ``position``)."""
     _require_editor()
     if action not in editing.FIELD_ACTIONS:
         abort(404)
-    f = request.form
-    changes: dict[str, Any] = {}
-    if action == "update":
-        try:
-            changes = {"title": f.get("title", ""), "required": bool(f.get("required")),
-                       "unit": f.get("unit", "").strip() or None, "minimum": _number("min"),
-                       "maximum": _number("max"), "visible_if": f.get("visible_if", "").strip() or None}
-            if "compute" in f:
-                changes["compute"] = f["compute"].strip() or None
-            if "options" in f:
-                changes["options"] = _options(f["options"])
-        except EditError as exc:
-            flash(exc.message, "error")
-            return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
-    label = _saved(lambda: editing.change_form_field(services(), _me(), pid, fid, name, action, **changes))
-    if label:
-        flash(_("Saved as draft {version}.", version=label), "ok")
-    return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
+    return editor_forms.field_action(pid, fid, name, action)
 
 
 def _next_of(f) -> Any:
@@ -344,29 +287,32 @@ def step_editor(pid: str):
             mode=(f"at_least:{f.get('at_least', '').strip()}" if f.get("mode") == "at_least" else f.get("mode")) or None))
         if label:
             flash(_("Step {step} added; saved as draft {version}.", step=sid, version=label), "ok")
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
         return redirect(url_for("editor.step_editor", pid=pid))
+    return _steps_page(pid, request.args.get("edit") or "")
+
+
+def _steps_page(pid: str, sid: str, *, text: str | None = None, problems: list | None = None,
+                other: list[str] | None = None, checked: bool = False, status: int = 200):
+    """The step editor; with ``sid`` the edit form of that step, from ``text`` (a change not
+    saved yet, with its ``problems``) or else from the working copy."""
     draft = editing.draft_file(services(), _me(), pid)
     proc = draft.procedure
     steps = [_step_info(proc, st) for st in proc.steps.values()]
-    editing_step = proc.steps.get(request.args.get("edit") or "")
-    current = _step_values(editing_step) if editing_step is not None and editing_step.type in ("task", "approval") else None
+    current = pickers = None
+    if sid in proc.steps:
+        model = yaml_edit.step_model(text if text is not None else draft.text, sid)
+        current = step_form.step_view(model, proc, sid)
+        own = cb.fields_before(proc, sid, own=True)
+        before = {c.ref for c in cb.fields_before(proc, sid, own=False)}
+        pickers = {"fields": [c.as_json() for c in own], "before": sorted(before),
+                   "ops": {op: _(words) for op, words in cb.OPERATORS.items()},
+                   "words": {"approve": _("approve"), "reject": _("reject"), "yes": _("yes"), "no": _("no")}}
+    earlier = [s for s in cb.steps_before(proc, sid)] if sid in proc.steps else []
     return render_template("editor/steps.html", pid=pid, proc=proc, steps=steps, row=draft.version,
-                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current)
-
-
-def _step_values(st) -> dict[str, Any]:
-    """An existing step's properties as the edit form shows them."""
-    dl = st.deadline
-    escalate = ""
-    levels = False
-    if dl is not None and dl.escalate:
-        levels = len(dl.escalate) > 1 or str(dl.escalate[0].after) not in ("0h", "0m", "0d")
-        escalate = dl.escalate[0].to if not levels else ""
-    return {"id": st.id, "title": st.title, "type": st.type, "role": st.role or "", "form": st.form or "",
-            "signature": st.signature or "", "within": f"{dl.within.amount}{dl.within.unit}" if dl and dl.within else "",
-            "computed_deadline": bool(dl and not dl.within),
-            "remind": f"{dl.remind_before.amount}{dl.remind_before.unit}" if dl and dl.remind_before else "",
-            "escalate": escalate, "levels": levels}
+                           forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current,
+                           pickers=pickers, earlier=earlier, problems=[_problem(p) for p in problems or []],
+                           other=other or [], checked=checked, ops=cb.OPERATORS), status
 
 
 @bp.post("/<pid>/steps/update")
@@ -377,6 +323,8 @@ def step_update(pid: str):
     _require_editor()
     f = request.form
     sid = f.get("step", "")
+    if f.get("full_form"):
+        return _step_form_posted(pid, sid, f)
     props: dict[str, Any] = {k: f.get(k, "").strip() for k in ("title", "role", "form", "signature")}
     if f.get("deadline_editable") == "1":
         props["within"] = f.get("within", "").strip()
@@ -388,6 +336,58 @@ def step_update(pid: str):
         flash(_("Step {step} changed; saved as draft {version}.", step=sid, version=label), "ok")
         return redirect(url_for("editor.step_editor", pid=pid))
     return redirect(url_for("editor.step_editor", pid=pid, edit=sid))
+
+
+def _step_form_posted(pid: str, sid: str, f):
+    """The full edit form: check the change (action ``check``: the validator's problems, nothing
+    saved) or save it; a change with problems is shown again with them, as entered."""
+    draft = editing.draft_file(services(), _me(), pid)
+    if sid not in draft.procedure.steps:
+        flash(_("There is no step '{step}'; pick one from the table.", step=sid), "error")
+        return redirect(url_for("editor.step_editor", pid=pid))
+    try:
+        changes = step_form.changes_from_form(f, yaml_edit.step_model(draft.text, sid), draft.procedure, sid)
+        if f.get("action") == "check":
+            preview = editing.preview_step(services(), _me(), pid, sid, changes)
+            return _steps_page(pid, sid, text=preview.text, problems=preview.check.problems,
+                               other=preview.check.other, checked=True,
+                               status=200 if preview.check.ok else 422)
+        if not changes:
+            flash(_("Nothing was changed in step {step}.", step=sid), "ok")
+            return redirect(url_for("editor.step_editor", pid=pid))
+        label = editing.change_step(services(), _me(), pid, sid, changes)
+    except DefinitionInvalid as exc:
+        text = yaml_edit.set_step(draft.text, sid, changes)
+        return _steps_page(pid, sid, text=text, problems=[p for p in exc.problems if p.file.startswith("procedures/")],
+                           other=[str(p) for p in exc.problems if not p.file.startswith("procedures/")],
+                           checked=True, status=422)
+    except (EditError, cb.BuildError) as exc:
+        flash(exc.message if isinstance(exc, EditError) else str(exc), "error")
+        return _steps_page(pid, sid, status=422)
+    flash(_("Step {step} changed; saved as draft {version}.", step=sid, version=label), "ok")
+    return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
+
+
+@bp.post("/<pid>/steps/check")
+@login_required
+def step_check(pid: str):
+    """The validator on the edit form as it stands (the page calls it as the form changes):
+    the problems, or why the form makes no change; nothing is saved."""
+    _require_editor()
+    f = request.form
+    sid = f.get("step", "")
+    draft = editing.draft_file(services(), _me(), pid)
+    if sid not in draft.procedure.steps:
+        return jsonify(ok=False, problems=[], other=[], error=_("There is no step '{step}'; pick one from the table.",
+                                                                   step=sid)), 404
+    try:
+        changes = step_form.changes_from_form(f, yaml_edit.step_model(draft.text, sid), draft.procedure, sid)
+        preview = editing.preview_step(services(), _me(), pid, sid, changes)
+    except (EditError, cb.BuildError) as exc:
+        return jsonify(ok=False, problems=[], other=[], error=exc.message if isinstance(exc, EditError) else str(exc))
+    return jsonify(ok=preview.check.ok, changed=bool(changes), other=preview.check.other, error=None,
+                   problems=[{**_problem(p), "text": _("line {line}", line=p.line) + ": " + p.message}
+                             for p in preview.check.problems])
 
 
 @bp.post("/<pid>/steps/next")
@@ -414,11 +414,17 @@ def step_rename(pid: str):
         label = _saved(lambda: editing.delete_step(services(), _me(), pid, sid))
         if label:
             flash(_("Step {step} deleted; saved as draft {version}.", step=sid, version=label), "ok")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     else:
         new_id = f.get("new_id", "").strip()
         label = _saved(lambda: editing.rename_step(services(), _me(), pid, sid, new_id))
         if label:
             flash(_("Step {step} is now {new}; saved as draft {version}.", step=sid, new=new_id, version=label), "ok")
+            if f.get("from_edit"):
+                return redirect(url_for("editor.step_editor", pid=pid, edit=new_id) + "#edit-step")
+        elif f.get("from_edit"):
+            return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
     return redirect(url_for("editor.step_editor", pid=pid))
 
 
@@ -428,13 +434,13 @@ def step_rename(pid: str):
 @bp.route("/<pid>/try", methods=["GET", "POST"])
 @login_required
 def try_it(pid: str):
+    """Try it: the click-through (``editor_try``) and the expert's answer script."""
     answers = request.form.get("answers") if request.method == "POST" else None
-    tried = editing.try_version(services(), pid, request.values.get("v", type=int), answers)
-    path = frozenset(tried.result["path"]) if tried.result else frozenset()
-    svg = Markup(graph_svg.render(tried.procedure, highlight=path))
-    return render_template("editor/try.html", pid=pid, proc=tried.procedure, row=tried.version,
-                           answers=tried.answers, result=tried.result, error=tried.error,
-                           svg=svg), (422 if tried.error else 200)
+    version = request.values.get("v", type=int)
+    tried = editing.try_version(services(), pid, version, answers)
+    run = try_click(services(), pid, version, None)
+    return editor_try.page(pid, run, answers=tried.answers, result=tried.result, error=tried.error,
+                           status=422 if tried.error else 200)
 
 
 # --------------------------------------------------------------------------- versions

@@ -32,7 +32,8 @@ def index():
     rows, _unread = notifications.listing(services(), user.username, unread_only=only_unread,
                                           limit=200, locale=get_locale())
     items = [{"id": n["id"], "kind": n["kind"], "text": n["text"], "at": n["created_at"],
-              "read": n["read_at"] is not None, "task": n["task"], "instance": n["instance"]}
+              "read": n["read_at"] is not None, "task": n["task"], "instance": n["instance"],
+              "serial": n["serial"]}
              for n in rows]
     return render_template("notifications.html", items=items, only_unread=only_unread,
                            deliveries=notifications.deliveries(services(), user.groups))

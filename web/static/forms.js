@@ -38,6 +38,19 @@
       var n2 = m[1], neg = !!m[2];
       return function (get) { var hit = opts.map(String).indexOf(String(get(n2))) >= 0; return neg ? !hit : hit; };
     }
+    // number comparisons and "choice" in a multiple choice (the form builder's picker writes them)
+    if ((m = expr.match(/^([A-Za-z_]\w*)\s*(<=|>=|<|>)\s*(-?\d+(?:\.\d+)?)$/))) {
+      var n4 = m[1], op4 = m[2], lim = parseFloat(m[3]);
+      return function (get) {
+        var x = parseFloat(get(n4));
+        if (isNaN(x)) return true; // not entered: cannot be decided, so the field stays
+        return op4 === "<" ? x < lim : op4 === "<=" ? x <= lim : op4 === ">" ? x > lim : x >= lim;
+      };
+    }
+    if ((m = expr.match(/^(['"])(.*)\1\s+(not\s+)?in\s+([A-Za-z_]\w*)$/))) {
+      var want = m[2], n5 = m[4], neg5 = !!m[3];
+      return function (get, all) { var hit = all(n5).indexOf(want) >= 0; return neg5 ? !hit : hit; };
+    }
     if ((m = expr.match(/^(not\s+)?([A-Za-z_]\w*)$/))) {
       var n3 = m[2], not = !!m[1];
       return function (get) { var x = get(n3); var t = !(x === undefined || x === "" || x === false); return not ? !t : t; };
@@ -50,7 +63,13 @@
       var test = compile(el.getAttribute("data-visible-if"));
       if (!test) return;
       var scope = el.getAttribute("data-scope");
-      el.hidden = !test(function (name) { return valueOf(form, scope + "." + name); });
+      el.hidden = !test(function (name) { return valueOf(form, scope + "." + name); }, function (name) {
+        var out = [];
+        form.querySelectorAll('[name="' + CSS.escape(scope + "." + name) + '"]').forEach(function (box) {
+          if ((box.type === "checkbox" || box.type === "radio") ? box.checked : box.type !== "hidden") out.push(box.value);
+        });
+        return out;
+      });
     });
   }
 

@@ -24,6 +24,7 @@ from engine.language.forms.schema import (
     HINTS,
     JSON_TYPES,
     ONE_SCHEMA,
+    SCAN_KINDS,
     SCHEMA_KEYWORDS,
     SCHEMA_LISTS,
     SCHEMA_MAPS,
@@ -384,6 +385,23 @@ class _Checker:
                 self.add(
                     (*path, "x-meaning"),
                     "x-meaning only applies to `x-widget: signature`",
+                    key=True,
+                )
+
+        if "x-scan" in schema:
+            kind = schema["x-scan"]
+            if not isinstance(kind, str) or kind not in SCAN_KINDS:
+                shown = kind if isinstance(kind, str) else repr(kind)
+                self.add(
+                    (*path, "x-scan"),
+                    f"x-scan: unknown code '{shown}'; use one of {', '.join(SCAN_KINDS)} "
+                    "(qr: QR codes, barcode: 1D barcodes such as EAN-13 or Code 128, any: both)",
+                )
+            elif t != "string" or effective not in ("text", "textarea"):
+                self.add(
+                    (*path, "x-scan"),
+                    "x-scan fills a text field (type: string, widget text or textarea), "
+                    f"not {'widget ' + effective if t == 'string' else 'type ' + str(t or 'unset')}",
                     key=True,
                 )
 

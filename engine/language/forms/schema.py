@@ -24,7 +24,12 @@ HINTS = (
     "x-max-size",
     "x-meaning",
     "x-compute",
+    "x-scan",
 )
+
+#: What ``x-scan`` lets the camera read into a text field: QR codes, 1D barcodes (EAN, Code 128,
+#: Code 39, ITF...) or either.
+SCAN_KINDS = ("qr", "barcode", "any")
 
 WIDGETS = (
     "text",
