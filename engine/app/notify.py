@@ -220,6 +220,14 @@ def writes(session: Session, config: Config,
         return []
     settings = Settings.from_config(config)
     group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in found for r in n.roles}
+    if not settings.smtp and not any(n.kind in h["events"] for h in settings.webhooks for _, _, n in found):
+        # Nothing to send, so nothing needs the people's names or addresses here: each
+        # notification is written for the users and the groups' members it names by an
+        # INSERT ... SELECT, in the step's own round trip (no look-up before it).
+        return tk.notify_people_writes([
+            {"users": n.users, "groups": {g for r in n.roles for g in group_of[(proc.id, r)]},
+             "kind": n.kind, "instance_id": state["id"], "task_id": n.task, "data": n.data,
+             "created_at": now} for proc, state, n in found])
     by_group = tk.members(session, {g for gs in group_of.values() for g in gs})
     emails: dict[str, str | None] = {}
     for members in by_group.values():

@@ -7,11 +7,12 @@ deliveries are leased with ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, exists, func, insert, or_, select, update
 
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
@@ -154,6 +155,49 @@ _INSERT_NOTIFICATIONS = Prepared(insert(Notification.__table__),
 _INSERT_DELIVERIES = Prepared(insert(Delivery.__table__),
                               ["channel", "target", "kind", "payload", "status", "attempts",
                                "next_attempt_at", "last_error", "created_at", "sent_at"])
+
+
+def _to_people(names: Any) -> Any:
+    """The notification rows for the active users named in the JSON list ``b_users`` or
+    belonging to a group named in ``b_groups``, each user once, in username order.
+    ``names`` turns a JSON list parameter into a one-column table (``value``)."""
+    n, groups = Notification.__table__, Group.__table__
+    in_groups = (select(user_groups.c.user_id).join(groups)
+                 .where(groups.c.name.in_(select(names(bindparam("b_groups", type_=String)).c.value))))
+    people = (select(_USERS.c.username, cast(bindparam("kind"), n.c.kind.type),
+                     cast(bindparam("instance_id"), n.c.instance_id.type),
+                     cast(bindparam("task_id"), n.c.task_id.type),
+                     bindparam("data", type_=n.c.data.type),
+                     bindparam("created_at", type_=n.c.created_at.type))
+              .where(_USERS.c.active.is_(True),
+                     or_(_USERS.c.username.in_(select(names(bindparam("b_users", type_=String)).c.value)),
+                         _USERS.c.id.in_(in_groups)))
+              .order_by(_USERS.c.username))
+    return insert(n).from_select(["username", "kind", "instance_id", "task_id", "data", "created_at"],
+                                 people)
+
+
+def _jsonb_names(param: Any) -> Any:
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return func.jsonb_array_elements_text(cast(param, JSONB)).table_valued("value")
+
+
+_NOTIFY_PEOPLE = Prepared({
+    "sqlite": _to_people(lambda param: func.json_each(param).table_valued("value")),
+    "postgresql": _to_people(_jsonb_names),
+})
+
+
+def notify_people_writes(notices: list[dict[str, Any]]) -> list[tuple[Prepared, list[dict]]]:
+    """The inserts of notifications that name their people (``users``: usernames,
+    ``groups``: group names) instead of listing the rows: the database finds who they are
+    (active users, each once) as it inserts, so a step needs no look-up of its own before.
+    Each notice also has ``kind``, ``instance_id``, ``task_id``, ``data``, ``created_at``."""
+    rows = [{"b_users": json.dumps(sorted(x["users"])), "b_groups": json.dumps(sorted(x["groups"])),
+             **{k: x[k] for k in ("kind", "instance_id", "task_id", "data", "created_at")}}
+            for x in notices if x["users"] or x["groups"]]
+    return [(_NOTIFY_PEOPLE, rows)] if rows else []
 
 
 def notification_writes(notifications: list[dict[str, Any]],

@@ -8,6 +8,7 @@ leaves the events out of the answer and nothing else; a bad value changes nothin
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 import pytest
@@ -122,3 +123,23 @@ def test_a_bad_history_value_is_refused_before_anything_changes(client):
     assert r.status_code == 400
     listed = client.get("/api/v1/instances", headers=insp).json
     assert listed["total"] == 1
+
+
+def test_a_token_checked_once_still_expires_and_is_still_revocable(client, monkeypatch):
+    """The API remembers which token signatures it has checked (issue 20): a remembered
+    token is still refused once older than the configured age, and after a sign-out."""
+    h = headers(client, "inspector1")
+    assert client.get("/api/v1/tasks", headers=h).status_code == 200  # checked, remembered
+    assert client.get("/api/v1/tasks", headers=h).status_code == 200
+    monkeypatch.setitem(client.application.config, "API_TOKEN_MAX_AGE", 1)
+    time.sleep(2.1)
+    r = client.get("/api/v1/tasks", headers=h)
+    assert r.status_code == 401 and "expired" in r.json["message"]
+    monkeypatch.setitem(client.application.config, "API_TOKEN_MAX_AGE", 3600)
+    assert client.get("/api/v1/tasks", headers=h).status_code == 200
+    with client.application.extensions["services"].database.writing() as s:
+        user_store.end_sessions(s, "inspector1")
+    r = client.get("/api/v1/tasks", headers=h)
+    assert r.status_code == 401 and "revoked" in r.json["message"]
+    forged = {"Authorization": h["Authorization"][:-2] + ("AA" if not h["Authorization"].endswith("AA") else "BB")}
+    assert client.get("/api/v1/tasks", headers=forged).status_code == 401

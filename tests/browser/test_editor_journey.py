@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from engine import store
 from engine.app import editor as editing
 from engine.language.yaml_edit import step_model
@@ -35,8 +33,6 @@ def _draft(app):
 
 
 def test_an_editor_changes_a_procedure_without_the_text_editor(server, browser, tmp_path):
-    # The photo field kind and Try it's click-through come with the form builder work (branch forms19).
-    pytest.importorskip("engine.language.form_kinds", reason="needs the form builder of branch forms19")
     base, app = server
     with app.extensions["services"].database.writing() as s:
         for name, (groups, full) in USERS.items():
