@@ -98,10 +98,18 @@ def render(proc: Procedure, *, highlight: frozenset[str] = frozenset()) -> str:
         shape = (f'<polygon points="{x + W / 2},{y} {x + W},{y + H / 2} {x + W / 2},{y + H} {x},{y + H / 2}"/>'
                  if step.type == "decision" else
                  f'<rect x="{x}" y="{y}" width="{W}" height="{H}" rx="{H / 2 if step.type == "end" else 6}"/>')
-        role = proc.roles.get(step.role, step.role) if step.role else step.type
+        role = proc.roles.get(step.role, step.role) if step.role else step_type_words(step.type)
         sign = " ✍" if step.signature else ""
         out.append(f'<g class="{cls}" data-step="{escape(sid)}"><title>{escape(sid)}</title>{shape}'
                    f'<text x="{x + W / 2}" y="{y + 19}" class="t">{escape(step.title)}{sign}</text>'
                    f'<text x="{x + W / 2}" y="{y + 35}" class="r">{escape(str(role))}</text></g>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def step_type_words(stype: str) -> str:
+    """A step type in words, for the diagram and the step table (read by quality staff, not
+    only by YAML writers; "decision" alone would read as an approval's decision)."""
+    return {"task": _("task"), "approval": _("approval"), "decision": _("routing decision"),
+            "parallel": _("parallel branches"), "join": _("join of branches"), "wait": _("waiting"),
+            "spawn": _("linked procedure"), "end": _("end step")}.get(stype, stype)

@@ -65,3 +65,23 @@ def test_chinese_pages_speak_chinese(app):
             if english:
                 found[url] = sorted(english)
     assert not found, found
+
+
+def test_the_diagram_names_step_types_in_the_readers_language(app):
+    """Steps without a role (routing decisions, ends, linked procedures) are labelled by their
+    type in the diagram; on a Chinese page in Chinese, not as the YAML keyword."""
+    from flask import g
+
+    from web import graph_svg
+
+    with app.extensions["services"].database.sessions() as s:
+        proc, _version = app.extensions["workflow"].procedure(s, PID)
+    types = {s.type for s in proc.steps.values() if not s.role}
+    assert {"decision", "end"} <= types
+    for locale, decision, end in (("zh", "判断", "结束"), ("en", "routing decision", "end step")):
+        with app.test_request_context():
+            g.locale = locale
+            svg = graph_svg.render(proc)
+        labels = set(re.findall(r"<text[^>]*>([^<]+)</text>", svg))
+        assert decision in labels and end in labels, (locale, labels)
+        assert "decision" not in labels and "end" not in labels

@@ -155,13 +155,6 @@ def procedure(pid: str):
                            forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor())
 
 
-def _step_type(stype: str) -> str:
-    """A step type in words (the table is read by quality staff, not only by YAML writers)."""
-    return {"task": _("task"), "approval": _("approval"), "decision": _("routing decision"),
-            "parallel": _("parallel branches"), "join": _("join of branches"), "wait": _("waiting"),
-            "spawn": _("linked procedure"), "end": _("end step")}.get(stype, stype)
-
-
 def _step_info(proc: Procedure, st) -> dict[str, Any]:
     dl = st.deadline
     deadline = ""
@@ -177,7 +170,7 @@ def _step_info(proc: Procedure, st) -> dict[str, Any]:
         return proc.steps[sid].title if sid in proc.steps else (sid or "")
 
     nxt = [(condition_words(proc, t.condition.source) if t.condition else "", title(t.target)) for t in st.next]
-    return {"id": st.id, "title": st.title, "type": st.type, "type_words": _step_type(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
+    return {"id": st.id, "title": st.title, "type": st.type, "type_words": graph_svg.step_type_words(st.type), "role": proc.roles.get(st.role, st.role) if st.role else "",
             "form": st.form or "", "signature": st.signature or "", "deadline": deadline,
             "remind": str(dl.remind_before) if dl and dl.remind_before else "", "escalations": escalations,
             "next": nxt, "on_reject": title(st.on_reject)}
