@@ -40,6 +40,14 @@ KEYWORDS: dict[str, None] = {"_": None, "gettext": None, "N_": None, "keep": Non
 # {s}: the English plural ending (row{s}), which a translation may leave out.
 ENGLISH_ONLY = {"s"}
 PLACEHOLDER = re.compile(r"(?<!\{)\{(\w*)[^{}]*\}")
+# English is the msgid, so the English catalog holds only the words kept as values that are
+# not English as written (``task:created``, ``in_review``): an English page shows "task
+# created", "in review". Every other text reads as it is.
+VALUE_WORD = re.compile(r"[a-z]+(?:[:_][a-z]+)+")
+
+
+def needs_translation(locale: str, msgid: str) -> bool:
+    return locale != "en" or bool(VALUE_WORD.fullmatch(msgid))
 
 
 # ----------------------------------------------------------------------------- catalogs
@@ -111,6 +119,8 @@ def problems(template: Catalog, catalog: Catalog, path: Path) -> list[str]:
     out = []
     for message in template:
         if not message.id:
+            continue
+        if not needs_translation(str(catalog.locale), message.id):
             continue
         entry = catalog.get(message.id, message.context)
         if entry is None or not entry.string:
@@ -239,6 +249,9 @@ def update(*, drop_obsolete: bool = False) -> int:
     for path in po_files():
         catalog = read(path)
         merge(catalog, template)
+        for message in list(catalog):  # English: only the value words (see VALUE_WORD)
+            if message.id and not needs_translation(str(catalog.locale), message.id):
+                catalog.delete(message.id, message.context)
         if drop_obsolete:
             catalog.obsolete.clear()
         write(path, catalog)

@@ -46,6 +46,16 @@ def test_every_translated_text_has_chinese(template):
     assert not found, "fix the catalog (scripts/i18n update, then fill the msgstr):\n" + "\n".join(found)
 
 
+def test_every_value_word_has_english(template):
+    """English is the msgid; only the identifiers kept as values need English words."""
+    po = PO.parents[2] / "en" / "LC_MESSAGES" / "messages.po"
+    assert {p.parents[1].name for p in tool.po_files()} == {"zh", "en"}
+    catalog = tool.read(po)
+    assert {m.id for m in catalog if m.id} == {m.id for m in template if m.id and tool.VALUE_WORD.fullmatch(m.id)}
+    found = tool.problems(template, catalog, po)
+    assert not found, "fix the catalog (scripts/i18n update, then fill the msgstr):\n" + "\n".join(found)
+
+
 def test_the_extractor_finds_the_texts(template):
     places = {f for m in template for f, _line in m.locations}
     assert len(template) > 700
