@@ -22,6 +22,7 @@ from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.errors import Conflict, NotFound
+from engine.i18n import _
 from engine.store import kpi_rollup, org, users
 from engine.store.audit import GENESIS, event_hash, normalise, parse_time
 from engine.store.db import serialise
@@ -158,7 +159,7 @@ def latest_version_id(session: Session, procedure_id: str) -> int | None:
 def get_version(session: Session, version_id: int) -> ProcedureVersion:
     row = session.get(ProcedureVersion, version_id)
     if row is None:
-        raise NotFound(f"Procedure version {version_id} does not exist.")
+        raise NotFound(_("Procedure version {id} does not exist.", id=version_id))
     return row
 
 
@@ -294,7 +295,7 @@ def load_for_step(session: Session, instance_id: str, username: str | None = Non
         calls.append((users.IDENTITY, [{"b_username": username}]))
     found, stamp_rows, *user_rows = batch(session, calls)
     if not found:
-        raise NotFound(f"Instance {instance_id} does not exist.")
+        raise NotFound(_("Instance {id} does not exist; check the record number or search for it.", id=instance_id))
     user = users.identity_of(user_rows[0]) if user_rows else None
     *values, timer = found[0]
     return StepRow(*values, user, org.stamp_of(stamp_rows), timer)
@@ -339,7 +340,7 @@ def load_record(session: Session, instance_id: str, *,
         calls.append((_EVENTS_OF, [{"b_id": instance_id}]))
     found, *rest = batch(session, calls)
     if not found:
-        raise NotFound(f"Instance {instance_id} does not exist.")
+        raise NotFound(_("Instance {id} does not exist; check the record number or search for it.", id=instance_id))
     return RecordRow(*found[0]), [EventRow(*e) for e in (rest[0] if rest else [])]
 
 
@@ -356,7 +357,7 @@ def load_instance(session: Session, instance_id: str, *, for_update: bool = Fals
         stmt = stmt.with_for_update()
     row = session.scalars(stmt).first()
     if row is None:
-        raise NotFound(f"Instance {instance_id} does not exist.")
+        raise NotFound(_("Instance {id} does not exist; check the record number or search for it.", id=instance_id))
     return row
 
 
@@ -420,7 +421,7 @@ def version_of(session: Session, instance_id: str) -> int:
     """The procedure version an instance is pinned to (one indexed read, no state loaded)."""
     found = batch(session, [(_VERSION_OF, [{"b_id": instance_id}])])[0]
     if not found:
-        raise NotFound(f"Instance {instance_id} does not exist.")
+        raise NotFound(_("Instance {id} does not exist; check the record number or search for it.", id=instance_id))
     return int(found[0][0])
 
 
@@ -434,7 +435,7 @@ def task_route(session: Session, task_id: str) -> tuple[TaskRef, int]:
     (a submission asks both)."""
     found = batch(session, [(_TASK_ROUTE, [{"b_id": task_id}])])[0]
     if not found:
-        raise NotFound(f"Task {task_id} does not exist.")
+        raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
     *ref, version_id = found[0]
     return TaskRef(*ref), int(version_id)
 
@@ -443,7 +444,7 @@ def task_ref(session: Session, task_id: str) -> TaskRef:
     """Instance, step and kind of a task (what a submission needs to be routed)."""
     found = batch(session, [(_TASK_REF, [{"b_id": task_id}])])[0]
     if not found:
-        raise NotFound(f"Task {task_id} does not exist.")
+        raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
     return TaskRef(*found[0])
 
 
@@ -451,7 +452,7 @@ def get_task(session: Session, task_id: str) -> Task:
     """A task by its global id ``f"{instance_id}.{local_id}"``."""
     row = session.get(Task, task_id)
     if row is None:
-        raise NotFound(f"Task {task_id} does not exist.")
+        raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
     return row
 
 
@@ -692,7 +693,7 @@ def add_attachment(session: Session, *, filename: str, content_type: str, size: 
 def get_attachment(session: Session, attachment_id: str) -> Attachment:
     row = session.get(Attachment, attachment_id)
     if row is None:
-        raise NotFound(f"Attachment {attachment_id} does not exist.")
+        raise NotFound(_("File {id} does not exist.", id=attachment_id))
     return row
 
 

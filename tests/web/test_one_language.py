@@ -104,3 +104,13 @@ def test_english_pages_show_value_words_as_words(app):
         raw = set(value_word.findall(text)) - {"after-sales"}
         assert not raw, (url, sorted(raw))
     assert "task created" in b.get(f"/instances/{done['id']}").text
+
+
+def test_a_missing_record_is_told_in_the_readers_language(app):
+    b = Browser(app)
+    b.login("supervisor1", PASSWORD)
+    for url in ("/instances/NOPE", "/tasks/NOPE.t1"):
+        r = b.get(url)
+        assert r.status_code == 404, url
+        assert "不存在" in r.text and "does not exist" not in r.text, (url, r.text[-600:])
+        assert not _words(r.text) - ALWAYS - {"NOPE"}, (url, _words(r.text))
