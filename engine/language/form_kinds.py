@@ -20,6 +20,7 @@ from typing import Any
 from pypinyin import Style, lazy_pinyin
 
 from engine.i18n import _
+from engine.language.forms.schema import FORMAT_WIDGETS
 
 # --------------------------------------------------------------------------- kinds
 
@@ -122,12 +123,8 @@ def kind_of(schema: Mapping[str, Any]) -> str:
         return "number"
     if typ == "string":
         fmt = schema.get("format")
-        if fmt == "date":
-            return "date"
-        if fmt == "date-time":
-            return "datetime"
-        if fmt == "time":
-            return "time"
+        if fmt in FORMAT_WIDGETS:
+            return FORMAT_WIDGETS[fmt]
         if widget == "textarea":
             return "textarea"
         return "text"

@@ -170,17 +170,17 @@ def single_type(schema: Schema) -> str | None:
     return None
 
 
+# A text field with one of these formats gets its picker (the form builder reads kinds the same way).
+FORMAT_WIDGETS = {"date": "date", "date-time": "datetime", "time": "time"}
+
+
 def default_widget(schema: Schema) -> str:
     """The widget a field gets when it names none (see docs/forms.md, "Widgets")."""
     t = single_type(schema)
     if t == "string":
         fmt = schema.get("format")
-        if fmt == "date":
-            return "date"
-        if fmt == "date-time":
-            return "datetime"
-        if fmt == "time":
-            return "time"
+        if fmt in FORMAT_WIDGETS:
+            return FORMAT_WIDGETS[fmt]
         enum = schema.get("enum")
         if isinstance(enum, list):
             return "radio" if len(enum) <= 4 else "select"
