@@ -60,10 +60,14 @@
         reader.setHints(hints);
         var canvas = document.createElement("canvas");
         var ctx = canvas.getContext("2d", { willReadFrequently: true });
+        // ZXing misses some codes that fill much of the frame (a code held close, a large
+        // printout) at one size yet reads them at another, and a steady hand gives the same
+        // frame many times: successive frames are read at full, half and three-quarter size.
+        var SIZES = [1, 0.5, 0.75], attempt = 0;
         return function (video) {
           var w = video.videoWidth, h = video.videoHeight;
           if (!w || !h) return Promise.resolve(null);
-          var scale = Math.min(1, 800 / Math.max(w, h));
+          var scale = Math.min(1, 800 / Math.max(w, h)) * SIZES[attempt++ % SIZES.length];
           canvas.width = Math.round(w * scale); canvas.height = Math.round(h * scale);
           ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
           try {
