@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from engine import json_codec
 from engine.app.service import utcnow
 from engine.app.services import open_services
 from engine.config import load_config
@@ -29,9 +30,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WF=cfg,
     )
     app.config.update(test_config)
-    # Answers keep the order the app builds them in: sorting the keys of every object of an
-    # instance with its history is work no client needs (JSON objects are unordered).
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Answers keep the order the app builds them in (sorting the keys of every object of an
+    # instance with its history is work no client needs), written by orjson (engine/json_codec).
+    from flask.json.provider import _default
+
+    app.json_provider_class = json_codec.flask_provider(_default)
+    app.json = app.json_provider_class(app)
 
     services = open_services(cfg, clock=test_config.get("WF_CLOCK") or utcnow)
     app.extensions["services"] = services

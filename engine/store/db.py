@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import json_codec
 from engine.store.tables import Base
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url`` set up for this application (see the module docstring)."""
     url = make_url(url)
+    kwargs.setdefault("json_serializer", json_codec.dumps)  # orjson, exact (engine/json_codec.py)
+    kwargs.setdefault("json_deserializer", json_codec.loads)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if url.get_backend_name() == "postgresql":
