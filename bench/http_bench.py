@@ -308,8 +308,12 @@ def main() -> None:
               f"{os.cpu_count()} CPUs shared by server and clients\n")
 
         bench_health(port, args.clients, 1.0)  # warm up every worker
+        s0 = server_cpu(proc.pid)
         n, elapsed, lat = bench_health(port, args.clients, args.seconds)
         print(line("GET /healthz (ceiling)", n, elapsed, lat))
+        # What any request costs the server before the app does anything (gunicorn, Werkzeug,
+        # Flask and the app's hooks): the floor under the figures below.
+        print(f"  server CPU per request: {(server_cpu(proc.pid) - s0) * 1000 / max(n, 1):.2f} ms")
 
         phases = {"full": [("form steps (no signature)", "")],
                   "light": [("form steps, ?history=false", "?history=false")]}
