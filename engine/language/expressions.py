@@ -42,6 +42,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import ExpressionError
+from engine.i18n import _
 from engine.language.suggest import suggest
 
 __all__ = [
@@ -98,6 +99,11 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _kind_word(value: Any) -> str:
+    """The type name of ``value`` for a message, in the reader's language."""
+    return _kind_word_of(_type_name(value))
+
+
 def _short(value: Any) -> str:
     """A repr for messages that never prints (or builds) a large value."""
     if isinstance(value, str) and len(value) <= 60:
@@ -106,7 +112,7 @@ def _short(value: Any) -> str:
         return repr(value)
     if isinstance(value, _dt.date | _dt.timedelta):
         return repr(value)
-    return f"a {_type_name(value)}"
+    return _("a {kind}", kind=_kind_word(value))
 
 
 def _deep_size(value: Any, budget: int = MAX_SIZE) -> int:
@@ -142,15 +148,27 @@ _T = TypeVar("_T")
 
 def _check_int(value: _T) -> _T:
     if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
-        raise _error(f"number too large: results may have at most {MAX_DIGITS} digits")
+        raise _error(_("number too large: results may have at most {n} digits", n=MAX_DIGITS))
     return value
 
 
 def _check_size(size: int, what: str) -> None:
     if size > MAX_SIZE:
-        raise _error(
-            f"{what} would have {size} items or characters; the limit is {MAX_SIZE}"
-        )
+        if what == "repetition":
+            message = _("repetition would have {size} items or characters; the limit is {limit}",
+                        size=size, limit=MAX_SIZE)
+        elif what == "joining":
+            message = _("joining would have {size} items or characters; the limit is {limit}",
+                        size=size, limit=MAX_SIZE)
+        elif what == "the text":
+            message = _("the text would have {size} items or characters; the limit is {limit}",
+                        size=size, limit=MAX_SIZE)
+        elif what == "join":
+            message = _("join would have {size} items or characters; the limit is {limit}",
+                        size=size, limit=MAX_SIZE)
+        else:
+            message = f"{what} would have {size} items or characters; the limit is {MAX_SIZE}"
+        raise _error(message)
 
 
 # --- functions --------------------------------------------------------------------------
@@ -208,7 +226,7 @@ def _duration(unit: str) -> Callable[[Any], _dt.timedelta | None]:
         if n is None:
             return None
         if isinstance(n, bool) or not isinstance(n, int | float):
-            raise _error(f"{unit}() needs a number, got {_short(n)}")
+            raise _error(_("{fn}() needs a number, got {value}", fn=unit, value=_short(n)))
         return _dt.timedelta(**{unit: n})
 
     make.__name__ = unit
@@ -232,7 +250,7 @@ def _date(value: Any) -> _dt.date | None:
             return _dt.datetime.fromisoformat(value).date()
         except ValueError:
             pass
-    raise _error(f"date() needs an ISO date such as '2024-05-31', got {_short(value)}")
+    raise _error(_("date() needs an ISO date such as '2024-05-31', got {value}", value=_short(value)))
 
 
 def _datetime(value: Any) -> _dt.datetime | None:
@@ -247,17 +265,16 @@ def _datetime(value: Any) -> _dt.datetime | None:
         try:
             result = _dt.datetime.fromisoformat(value)
         except ValueError:
-            raise _error(
-                "datetime() needs an ISO date-time such as '2024-05-31T14:30:00+08:00', "
-                f"got {_short(value)}"
-            ) from None
+            raise _error(_(
+                "datetime() needs an ISO date-time such as '2024-05-31T14:30:00+08:00', got {value}",
+                value=_short(value))) from None
     else:
-        raise _error(f"datetime() needs a date-time text, got {_short(value)}")
+        raise _error(_("datetime() needs a date-time text, got {value}", value=_short(value)))
     return result if result.tzinfo is not None else result.replace(tzinfo=_UTC)
 
 
 def _now() -> Any:  # never called directly: _Env.call reads the clock from the scope
-    raise _error("now() is not available here")
+    raise _error(_("now() is not available here"))
 
 
 # --- tables: one row per entry, columns read by name ----------------------------------
@@ -267,13 +284,13 @@ def _rows(fn: str, table: Any) -> list[Mapping[str, Any]]:
     if table is None:
         return []
     if not isinstance(table, list | tuple):
-        raise _error(f"{fn}() reads the rows of a table, got {_short(table)}")
+        raise _error(_("{fn}() reads the rows of a table, got {value}", fn=fn, value=_short(table)))
     return [row for row in table if isinstance(row, Mapping)]
 
 
 def _number(fn: str, value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _error(f"{fn}() adds numbers, but a row holds {_short(value)}")
+        raise _error(_("{fn}() adds numbers, but a row holds {value}", fn=fn, value=_short(value)))
     return value
 
 
@@ -318,7 +335,8 @@ def _count_if(table: Any, name: Any, op: Any, value: Any) -> int:
     compares so with ``value``; empty cells never count."""
     compare = COUNT_IF_OPS.get(op) if isinstance(op, str) else None
     if compare is None:
-        raise _error(f"count_if() compares with one of {', '.join(COUNT_IF_OPS)}, got {_short(op)}")
+        raise _error(_("count_if() compares with one of {ops}, got {value}",
+                       ops=", ".join(COUNT_IF_OPS), value=_short(op)))
     total = 0
     for row in _rows("count_if", table):
         cell = row.get(name)
@@ -327,7 +345,8 @@ def _count_if(table: Any, name: Any, op: Any, value: Any) -> int:
         try:
             total += bool(compare(cell, value))
         except TypeError:
-            raise _error(f"count_if() cannot compare {_short(cell)} with {_short(value)}") from None
+            raise _error(_("count_if() cannot compare {cell} with {value}",
+                           cell=_short(cell), value=_short(value))) from None
     return total
 
 
@@ -361,12 +380,12 @@ def _instant(fn: str, value: Any, cal: Any) -> _dt.datetime | None:
         try:
             value = _dt.datetime.fromisoformat(value) if ("T" in value or " " in value) else _dt.date.fromisoformat(value)
         except ValueError:
-            raise _error(f"{fn}() needs a date or date-time, got {_short(value)}") from None
+            raise _error(_("{fn}() needs a date or date-time, got {value}", fn=fn, value=_short(value))) from None
     if isinstance(value, _dt.datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=cal.timezone)
     if isinstance(value, _dt.date):
         return _dt.datetime(value.year, value.month, value.day, tzinfo=cal.timezone)
-    raise _error(f"{fn}() needs a date or date-time, got {_short(value)}")
+    raise _error(_("{fn}() needs a date or date-time, got {value}", fn=fn, value=_short(value)))
 
 
 @_calendar_fn
@@ -405,11 +424,11 @@ def _next_workday(cal: Any, value: Any) -> _dt.date | None:
     d = _local_date(cal, value)
     if d is None:
         return None
-    for _ in range(400):  # a calendar always has a working day within a year
+    for _day in range(400):  # a calendar always has a working day within a year
         d += _dt.timedelta(days=1)
         if cal.is_working_day(d):
             return d
-    raise _error("next_workday(): the calendar has no working day in the next year")
+    raise _error(_("next_workday(): the calendar has no working day in the next year"))
 
 
 @_calendar_fn
@@ -428,10 +447,10 @@ def _at(cal: Any, value: Any, hhmm: Any) -> _dt.datetime | None:
     if d is None:
         return None
     if not isinstance(hhmm, str) or not re.fullmatch(r"\d\d:\d\d", hhmm):
-        raise _error(f"at() takes the local time as \"HH:MM\" text, got {_short(hhmm)}")
+        raise _error(_("at() takes the local time as \"HH:MM\" text, got {value}", value=_short(hhmm)))
     hh, mm = int(hhmm[:2]), int(hhmm[3:])
     if hh > 23 or mm > 59:
-        raise _error(f"at(): {hhmm!r} is not a time of day")
+        raise _error(_("at(): {value} is not a time of day", value=repr(hhmm)))
     return _dt.datetime(d.year, d.month, d.day, hh, mm, tzinfo=cal.timezone)
 
 
@@ -503,10 +522,10 @@ def _flt_round(value: Any, precision: int = 0, method: str = "common") -> float 
         return None
     how = _ROUND_METHODS.get(method)
     if how is None:
-        raise _error("round: method must be 'common', 'ceil' or 'floor'")
+        raise _error(_("round: method must be 'common', 'ceil' or 'floor'"))
     # Rounding computes 10 ** precision: keep it small.
     if type(precision) is not int or not -20 <= precision <= 20:
-        raise _error("round: precision must be a whole number from -20 to 20")
+        raise _error(_("round: precision must be a whole number from -20 to 20"))
     return do_round(value, precision, how)
 
 
@@ -518,7 +537,7 @@ def _flt_int(value: Any, default: int = 0) -> int | None:
     if value is None:
         return None
     if isinstance(value, str) and len(value) > MAX_DIGITS + 1:
-        raise _error(f"number too large: results may have at most {MAX_DIGITS} digits")
+        raise _error(_("number too large: results may have at most {n} digits", n=MAX_DIGITS))
     try:
         return _check_int(int(value))
     except (TypeError, ValueError):
@@ -617,7 +636,7 @@ class _Env(SandboxedEnvironment):
         if isinstance(obj, list | tuple) and attribute.isdigit():
             index = int(attribute)
             return obj[index] if index < len(obj) else None
-        raise _error(f"cannot read field '{attribute}' of a {_type_name(obj)} value")
+        raise _error(_("cannot read field '{field}' of a {kind} value", field=attribute, kind=_kind_word(obj)))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         if obj is None:
@@ -629,7 +648,7 @@ class _Env(SandboxedEnvironment):
                 return obj[argument] if -len(obj) <= argument < len(obj) else None
             if isinstance(argument, slice):
                 return obj[argument]
-        raise _error(f"cannot index a {_type_name(obj)} value with {_short(argument)}")
+        raise _error(_("cannot index a {kind} value with {value}", kind=_kind_word(obj), value=_short(argument)))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         # Compile-time checks guarantee __obj is one of FUNCTIONS.
@@ -653,7 +672,7 @@ class _Env(SandboxedEnvironment):
             if isinstance(left, _SIZED) and isinstance(right, _SIZED):
                 _check_size(_deep_size(left) + _deep_size(right), "joining")
         elif operator == "%" and isinstance(left, str):
-            raise _error("'%' is the remainder of a division and works on numbers only")
+            raise _error(_("'%' is the remainder of a division and works on numbers only"))
         return _check_int(_BINOPS[operator](left, right))
 
 
@@ -688,13 +707,13 @@ class _Scope:
     def now(self) -> Any:
         value = self.data.get("__now__")
         if value is None:
-            raise _error("now() is not available here: the caller supplied no clock")
+            raise _error(_("now() is not available here: the caller supplied no clock"))
         return value
 
     def calendar(self) -> Any:
         value = self.data.get("__calendar__")
         if value is None:
-            raise _error("local dates are not available here: the caller supplied no calendar")
+            raise _error(_("local dates are not available here: the caller supplied no calendar"))
         return value
 
 
@@ -742,24 +761,94 @@ class Expr:
         try:
             next(self._run(scope), None)
         except ExpressionError as exc:
-            raise _error(f"cannot evaluate {self.source!r}: {exc.message}") from exc
+            raise _error(_("cannot evaluate {source}: {error}", source=repr(self.source), error=exc.message)) from exc
         except Exception as exc:  # any failure of user-written code is the user's error
-            raise _error(f"cannot evaluate {self.source!r}: {_describe(exc)}") from exc
+            raise _error(_("cannot evaluate {source}: {error}", source=repr(self.source), error=_describe(exc))) from exc
         return scope.vars["result"]
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
-        return "the expression is nested too deeply"
+        return _("the expression is nested too deeply")
     if isinstance(exc, ZeroDivisionError):
-        return "division by zero"
+        return _("division by zero")
     text = str(exc).replace("'NoneType'", "none").replace("NoneType", "none")
-    return text or type(exc).__name__
+    return _python_message(text) if text else type(exc).__name__
+
+
+_PY_TYPES = {"int": "number", "float": "number", "str": "text", "bool": "boolean", "list": "list",
+             "tuple": "list", "dict": "object", "none": "none", "datetime.date": "date",
+             "datetime.datetime": "date-time", "datetime.timedelta": "duration"}
+
+
+def _py_type(name: str) -> str:
+    """A Python type name as a message names it (English stays Python's word)."""
+    return _kind_word_of(_PY_TYPES.get(name, name))
+
+
+def _kind_word_of(name: str) -> str:
+    words = {
+        "none": _("none"), "boolean": _("boolean"), "number": _("number"), "text": _("text"),
+        "object": _("object"), "list": _("list"), "date-time": _("date-time"), "date": _("date"),
+        "duration": _("duration"),
+    }
+    return words.get(name, name)
+
+
+_PY_COMPARE = re.compile(r"'([^']+)' not supported between instances of '([^']+)' and '([^']+)'")
+_PY_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): '([^']+)' and '([^']+)'")
+
+
+def _python_message(text: str) -> str:
+    """Python's words for the common type errors, in the reader's language; in English (or
+    with no translation) the text as Python gives it. The types are named as messages name
+    them only in a translation: English keeps Python's own names."""
+    m = _PY_COMPARE.fullmatch(text)
+    if m:
+        op, left, right = m.groups()
+        said = _("'{op}' not supported between instances of '{left}' and '{right}'",
+                 op=op, left=left, right=right)
+        if said != text:
+            said = _("'{op}' not supported between instances of '{left}' and '{right}'",
+                     op=op, left=_py_type(left), right=_py_type(right))
+        return said
+    m = _PY_OPERAND.fullmatch(text)
+    if m:
+        op, left, right = m.groups()
+        said = _("unsupported operand type(s) for {op}: '{left}' and '{right}'",
+                 op=op, left=left, right=right)
+        if said != text:
+            said = _("unsupported operand type(s) for {op}: '{left}' and '{right}'",
+                     op=op, left=_py_type(left), right=_py_type(right))
+        return said
+    return text
 
 
 def _offset(source: str, needle: str) -> int:
     index = source.find(needle) if needle else -1
     return max(index, 0)
+
+
+_JINJA_UNEXPECTED = re.compile(r"unexpected '(.*)'")
+_JINJA_EXPECTED = re.compile(r"expected token '(.*)', got '(.*)'")
+_JINJA_CHAR = re.compile(r"unexpected char (.+) at (\d+)")
+
+
+def _jinja_words(message: str) -> str:
+    """The parser's common complaints (as ``_syntax_message`` words them) in the reader's
+    language; any other stays as the parser says it."""
+    if message == "unexpected 'end of expression'":
+        return _("unexpected 'end of expression'")
+    m = _JINJA_UNEXPECTED.fullmatch(message)
+    if m:
+        return _("unexpected '{token}'", token=m.group(1))
+    m = _JINJA_EXPECTED.fullmatch(message)
+    if m:
+        return _("expected token '{expected}', got '{got}'", expected=m.group(1), got=m.group(2))
+    m = _JINJA_CHAR.fullmatch(message)
+    if m:
+        return _("unexpected char {char} at {at}", char=m.group(1), at=m.group(2))
+    return message
 
 
 def _syntax_message(message: str) -> str:
@@ -783,7 +872,7 @@ class _Checker:
     def name(self, name: str) -> None:
         if name.startswith("_"):
             raise self.fail(
-                f"'{name}' is not allowed: names starting with '_' are reserved", name
+                _("'{name}' is not allowed: names starting with '_' are reserved", name=name), name
             )
 
     def path(self, node: nodes.Node) -> str | None:
@@ -813,12 +902,11 @@ class _Checker:
             self.filter_or_test(node)
         elif isinstance(node, nodes.Pow):
             raise self.fail(
-                "'**' (power) is not allowed in expressions; "
-                "multiply instead (x * x) or use a constant",
+                _("'**' (power) is not allowed in expressions; multiply instead (x * x) or use a constant"),
                 "**",
             )
         elif isinstance(node, nodes.Concat):
-            raise self.fail("'~' is not allowed in expressions; join texts with '+'", "~")
+            raise self.fail(_("'~' is not allowed in expressions; join texts with '+'"), "~")
         elif isinstance(node, _ALLOWED_NODES):
             if isinstance(node, nodes.Const):
                 self.const(node.value)
@@ -827,46 +915,48 @@ class _Checker:
             for child in node.iter_child_nodes():
                 self.visit(child)
         else:
-            raise self.fail(f"{type(node).__name__} is not allowed in expressions")
+            raise self.fail(_("{node} is not allowed in expressions", node=type(node).__name__))
 
     def const(self, value: Any) -> None:
         if type(value) is int and not -_INT_LIMIT < value < _INT_LIMIT:
-            raise self.fail(f"number too large: at most {MAX_DIGITS} digits are allowed")
+            raise self.fail(_("number too large: at most {n} digits are allowed", n=MAX_DIGITS))
 
     def call(self, node: nodes.Call) -> None:
         target = node.node
         allowed = ", ".join(f"{n}()" for n in FUNCTIONS)
         if not isinstance(target, nodes.Name):
             path = self.path(target)
-            shown = f"'{path}'" if path else "a method or expression"
-            raise self.fail(
-                f"calling {shown} is not allowed: only the functions {allowed} "
-                "can be called (no methods)",
-                "(",
-            )
+            if path:
+                message = _("calling '{path}' is not allowed: only the functions {allowed} "
+                            "can be called (no methods)", path=path, allowed=allowed)
+            else:
+                message = _("calling a method or expression is not allowed: only the functions "
+                            "{allowed} can be called (no methods)", allowed=allowed)
+            raise self.fail(message, "(")
         name = target.name
         if name not in FUNCTIONS:
             hint = suggest(name, FUNCTIONS)
-            did = f"did you mean '{hint}'? " if hint else ""
-            raise self.fail(
-                f"unknown function '{name}'; {did}allowed functions: {allowed}", name
-            )
+            if hint:
+                message = _("unknown function '{name}'; did you mean '{hint}'? allowed functions: {allowed}",
+                            name=name, hint=hint, allowed=allowed)
+            else:
+                message = _("unknown function '{name}'; allowed functions: {allowed}", name=name, allowed=allowed)
+            raise self.fail(message, name)
         if node.kwargs or node.dyn_args or node.dyn_kwargs:
-            raise self.fail(f"{name}() takes positional arguments only", name)
-        _, least, most = FUNCTIONS[name]
+            raise self.fail(_("{name}() takes positional arguments only", name=name), name)
+        _fn, least, most = FUNCTIONS[name]
         given = len(node.args)
         if given < least or (most is not None and given > most):
             if most is None:
-                wanted = f"at least {least}"
+                message = _("{name}() takes at least {least} arguments, {given} given",
+                            name=name, least=least, given=given)
             elif least == most:
-                wanted = str(least)
+                message = _("{name}() takes {n} argument{s}, {given} given",
+                            name=name, n=least, s="s" if least != 1 else "", given=given)
             else:
-                wanted = f"{least} to {most}"
-            raise self.fail(
-                f"{name}() takes {wanted} argument{'s' if wanted != '1' else ''}, "
-                f"{given} given",
-                name,
-            )
+                message = _("{name}() takes {least} to {most} arguments, {given} given",
+                            name=name, least=least, most=most, given=given)
+            raise self.fail(message, name)
         target.name = _FN_PREFIX + name
         for arg in node.args:
             self.visit(arg)
@@ -875,25 +965,44 @@ class _Checker:
         kind, table = ("filter", FILTERS) if isinstance(node, nodes.Filter) else ("test", TESTS)
         name = node.name
         if name not in table:
-            hint = suggest(name, table)
-            did = f"did you mean '{hint}'? " if hint else ""
-            if name in ("defined", "undefined"):
-                did = "missing values are none, so write 'x is none' or 'x is not none'; "
-            raise self.fail(
-                f"unknown {kind} '{name}'; {did}allowed {kind}s: {', '.join(sorted(table))}",
-                name,
-            )
+            raise self.fail(_unknown_filter_or_test(kind, name, table), name)
         if node.dyn_args or node.dyn_kwargs:
-            raise self.fail(f"{kind} '{name}' does not take *args or **kwargs", name)
+            if kind == "filter":
+                raise self.fail(_("filter '{name}' does not take *args or **kwargs", name=name), name)
+            raise self.fail(_("test '{name}' does not take *args or **kwargs", name=name), name)
         placeholders = [None] * (len(node.args) + 1)
         try:
             inspect.signature(table[name]).bind(*placeholders, **{str(k.key): None for k in node.kwargs})
         except TypeError as exc:
-            raise self.fail(f"wrong arguments for {kind} '{name}': {exc}", name) from None
+            if kind == "filter":
+                message = _("wrong arguments for filter '{name}': {error}", name=name, error=str(exc))
+            else:
+                message = _("wrong arguments for test '{name}': {error}", name=name, error=str(exc))
+            raise self.fail(message, name) from None
         if node.node is not None:
             self.visit(node.node)
         for child in (*node.args, *node.kwargs):
             self.visit(child)
+
+
+def _unknown_filter_or_test(kind: str, name: str, table: Mapping[str, Any]) -> str:
+    allowed = ", ".join(sorted(table))
+    hint = suggest(name, table)
+    if kind == "filter":
+        if name in ("defined", "undefined"):
+            return _("unknown filter '{name}'; missing values are none, so write 'x is none' or "
+                     "'x is not none'; allowed filters: {allowed}", name=name, allowed=allowed)
+        if hint:
+            return _("unknown filter '{name}'; did you mean '{hint}'? allowed filters: {allowed}",
+                     name=name, hint=hint, allowed=allowed)
+        return _("unknown filter '{name}'; allowed filters: {allowed}", name=name, allowed=allowed)
+    if name in ("defined", "undefined"):
+        return _("unknown test '{name}'; missing values are none, so write 'x is none' or "
+                 "'x is not none'; allowed tests: {allowed}", name=name, allowed=allowed)
+    if hint:
+        return _("unknown test '{name}'; did you mean '{hint}'? allowed tests: {allowed}",
+                 name=name, hint=hint, allowed=allowed)
+    return _("unknown test '{name}'; allowed tests: {allowed}", name=name, allowed=allowed)
 
 
 def compile_expr(source: str) -> Expr:
@@ -902,30 +1011,33 @@ def compile_expr(source: str) -> Expr:
     Results are cached by source text, so compiling the same expression again is cheap.
     """
     if not isinstance(source, str):
-        raise _error(f"an expression must be text, got {_type_name(source)}")
+        raise _error(_("an expression must be text, got {kind}", kind=_kind_word(source)))
     return _compile(source)
 
 
 @functools.lru_cache(maxsize=4096)
 def _compile(source: str) -> Expr:
     if not source.strip():
-        raise _error("the expression is empty; write a condition such as step.field == 'value'")
+        raise _error(_("the expression is empty; write a condition such as step.field == 'value'"))
     if len(source) > MAX_SOURCE:
-        raise _error(f"the expression is too long ({len(source)} characters; at most {MAX_SOURCE})")
+        raise _error(_("the expression is too long ({n} characters; at most {limit})",
+                       n=len(source), limit=MAX_SOURCE))
     try:
         parser = Parser(_ENV, source, state="variable")
         tree = parser.parse_expression()
         if not parser.stream.eos:
             token = parser.stream.current
             raise _error(
-                f"syntax error in {source!r}: unexpected {token.value!r} after the end of the "
-                "expression; join conditions with 'and'/'or' and check brackets and quotes",
+                _("syntax error in {source}: unexpected {token} after the end of the "
+                  "expression; join conditions with 'and'/'or' and check brackets and quotes",
+                  source=repr(source), token=repr(token.value)),
                 _offset(source, str(token.value)),
             )
     except ExpressionError:
         raise
     except RecursionError:
-        raise _error(f"syntax error in {source!r}: the expression is nested too deeply") from None
+        raise _error(_("syntax error in {source}: the expression is nested too deeply",
+                       source=repr(source))) from None
     except Exception as exc:
         message = _syntax_message(getattr(exc, "message", None) or str(exc)).rstrip(".")
         match = re.search(r"(?:got|unexpected) '([^']+)'", message)
@@ -936,7 +1048,8 @@ def _compile(source: str) -> Expr:
         else:
             offset = 0
         raise _error(
-            f"syntax error in {source!r}: {message}; check brackets, quotes and operators",
+            _("syntax error in {source}: {problem}; check brackets, quotes and operators",
+              source=repr(source), problem=_jinja_words(message)),
             offset,
         ) from None
     try:
@@ -948,9 +1061,10 @@ def _compile(source: str) -> Expr:
     except ExpressionError:
         raise
     except RecursionError:
-        raise _error(f"cannot compile {source!r}: the expression is nested too deeply") from None
+        raise _error(_("cannot compile {source}: the expression is nested too deeply",
+                       source=repr(source))) from None
     except Exception as exc:
-        raise _error(f"cannot compile {source!r}: {_describe(exc)}") from None
+        raise _error(_("cannot compile {source}: {error}", source=repr(source), error=_describe(exc))) from None
     return Expr(source, frozenset(checker.names), template.root_render_func)
 
 
@@ -981,6 +1095,21 @@ def _suggest_field(name: str, candidates: set[str]) -> str | None:
     return None if hint is None else by_rest[hint]
 
 
+def _unknown_step(root: str, name: str, hint: str | None, roots: set[str]) -> str:
+    if name == root:
+        if hint:
+            return _("unknown step '{root}'; did you mean '{hint}'?", root=root, hint=hint)
+        if roots:
+            return _("unknown step '{root}'; known steps here: {steps}", root=root, steps=_listing(roots))
+        return _("unknown step '{root}'; no step before this point has fields", root=root)
+    if hint:
+        return _("unknown step '{root}' in '{name}'; did you mean '{hint}'?", root=root, name=name, hint=hint)
+    if roots:
+        return _("unknown step '{root}' in '{name}'; known steps here: {steps}",
+                 root=root, name=name, steps=_listing(roots))
+    return _("unknown step '{root}' in '{name}'; no step before this point has fields", root=root, name=name)
+
+
 def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[str, str]]:
     """Report each name of ``expr`` that ``known`` (dotted field paths) does not allow.
 
@@ -1002,21 +1131,15 @@ def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[s
             continue
         root = name.split(".", 1)[0]
         if root not in roots:
-            where = f"unknown step '{root}'" + (f" in '{name}'" if name != root else "")
-            hint = suggest(root, roots)
-            if hint:
-                message = f"{where}; did you mean '{hint}'?"
-            elif roots:
-                message = f"{where}; known steps here: {_listing(roots)}"
-            else:
-                message = f"{where}; no step before this point has fields"
+            message = _unknown_step(root, name, suggest(root, roots), roots)
         else:
             hint = _suggest_field(name, {p for p in paths | prefixes if "." in p})
             if hint:
-                message = f"unknown field '{name}'; did you mean '{hint}'?"
+                message = _("unknown field '{name}'; did you mean '{hint}'?", name=name, hint=hint)
             else:
                 fields = [p for p in paths if p.startswith(root + ".")] or sorted(paths)
-                message = f"unknown field '{name}'; known fields here: {_listing(fields)}"
+                message = _("unknown field '{name}'; known fields here: {fields}",
+                            name=name, fields=_listing(fields))
         problems.append((name, message))
     return problems
 
