@@ -23,6 +23,7 @@ from typing import Any
 from jinja2 import nodes
 from jinja2.parser import Parser
 
+from engine.i18n import _
 from engine.language.suggest import suggest
 
 __all__ = ["Kind", "UNKNOWN", "approval_kinds", "check_types", "form_kinds", "result_kind"]
@@ -118,22 +119,32 @@ def form_kinds(schema: Mapping[str, Any], prefix: str) -> dict[str, Kind]:
 
 def _describe(k: Kind) -> str:
     if k.kind == "text" and k.fmt == "date":
-        return "a date stored as text"
+        return _("a date stored as text")
     if k.kind == "text" and k.fmt == "date-time":
-        return "a date-time stored as text"
+        return _("a date-time stored as text")
     if k.kind == "list" and k.columns is not None:
-        return "a table"
-    return {"text": "text", "number": "a number", "boolean": "a yes/no value", "list": "a list",
-            "object": "a group of fields", "date": "a date", "datetime": "a date-time",
-            "duration": "a duration", "none": "none"}.get(k.kind or "", "a value")
+        return _("a table")
+    return kind_words().get(k.kind or "", _("a value"))
+
+
+def kind_words() -> dict[str, str]:
+    """How messages name each kind of value, in the reader's language."""
+    return {"text": _("text"), "number": _("a number"), "boolean": _("a yes/no value"), "list": _("a list"),
+            "object": _("a group of fields"), "date": _("a date"), "datetime": _("a date-time"),
+            "duration": _("a duration"), "none": _("none")}
+
+
+def _quoted(name: str) -> str:
+    """A name the user wrote, quoted as the reader's language quotes it ('x' in English)."""
+    return _("'{name}'", name=name)
 
 
 def _shown(k: Kind) -> str:
     if k.name:
-        return f"'{k.name}'"
+        return _quoted(k.name)
     if k.has_literal:
         return repr(k.literal) if not isinstance(k.literal, str) else f'"{k.literal}"'
-    return f"'{k.label}'" if k.label else "the other side"
+    return _quoted(k.label) if k.label else _("the other side")
 
 
 def _choices(k: Kind) -> str:
@@ -223,21 +234,24 @@ class _Typer:
                 return self.row(k, int(part), path)
             if k.columns is not None:
                 hint = f"sum_of({k.name}, '{part}')" if part in k.columns else f"column({k.name}, 'COLUMN')"
-                self.report(f"'{k.name}' is a table with one row per entry, so '{path}' has no single value; "
-                            f"read a column with {hint}, count(), any(column(...)) or all(column(...))", path)
+                self.report(_("'{table}' is a table with one row per entry, so '{path}' has no single value; "
+                              "read a column with {hint}, count(), any(column(...)) or all(column(...))",
+                              table=k.name, path=path, hint=hint), path)
             else:
-                self.report(f"'{k.name}' is a list; '{part}' is not one of its parts", path)
+                self.report(_("'{name}' is a list; '{part}' is not one of its parts", name=k.name, part=part), path)
             return UNKNOWN
         if k.kind in ("text", "number", "boolean", "date", "datetime", "duration"):
-            self.report(f"'{k.name}' is {_describe(k)}; it has no field '{part}'", path)
+            self.report(_("'{name}' is {kind}; it has no field '{part}'", name=k.name, kind=_describe(k), part=part),
+                        path)
         return UNKNOWN
 
     def row(self, k: Kind, index: int, where: str) -> Kind:
         needed = index + 1 if index >= 0 else -index
         if k.min_items < needed:
-            self.report(f"row {index} of '{k.name}' may not exist: the form asks for at least "
-                        f"{k.min_items} row(s) (minItems); use column(), sum_of(), count(), "
-                        "any() or all() over the rows instead", where)
+            self.report(_("row {index} of '{table}' may not exist: the form asks for at least "
+                          "{n} row(s) (minItems); use column(), sum_of(), count(), "
+                          "any() or all() over the rows instead", index=index, table=k.name, n=k.min_items),
+                        where)
         if k.columns is not None:
             return Kind("object", columns=k.columns, name=f"{k.name}[{index}]")
         return k.item or UNKNOWN
@@ -283,8 +297,8 @@ class _Typer:
         if isinstance(node, nodes.Neg | nodes.Pos):
             k = self.kind(node.node)
             if k.kind in ("text", "boolean", "list", "object", "date", "datetime"):
-                self.report(f"a sign ('-' or '+') applies to numbers, but {_shown(k)} is {_describe(k)}",
-                            self.needle(k))
+                self.report(_("a sign ('-' or '+') applies to numbers, but {value} is {kind}",
+                              value=_shown(k), kind=_describe(k)), self.needle(k))
                 return UNKNOWN
             return k if k.kind in ("number", "duration") else UNKNOWN
         if isinstance(node, nodes.Not):
@@ -320,7 +334,8 @@ class _Typer:
             if node.name == "default":
                 return UNKNOWN
             if node.name in ("int", "float", "round", "abs") and base.kind in ("list", "object", "date", "datetime"):
-                self.report(f"the filter '{node.name}' works on numbers and number text, but {_shown(base)} is {_describe(base)}",
+                self.report(_("the filter '{filter}' works on numbers and number text, but {value} is {kind}",
+                              filter=node.name, value=_shown(base), kind=_describe(base)),
                             self.needle(base), node.name)
             return _FILTER_KINDS.get(node.name, UNKNOWN)
         if isinstance(node, nodes.Test):
@@ -346,73 +361,75 @@ class _Typer:
     def equality(self, op: str, a: Kind, b: Kind) -> None:
         if a.kind is None or b.kind is None or "none" in (a.kind, b.kind):
             return
-        never = "never equal" if op == "eq" else "always different"
         for field_, other in ((a, b), (b, a)):
             if field_.choices is not None and other.has_literal and field_.kind == other.kind \
                     and other.literal not in field_.choices:
                 hint = suggest(str(other.literal), [str(c) for c in field_.choices])
-                did = f"did you mean \"{hint}\"? " if hint else ""
-                self.report(f"{_shown(other)} is not a choice of {_shown(field_)}, so they are {never}; "
-                            f"{did}its choices are: {_choices(field_)}", self.needle(other), self.needle(field_))
+                self.report(_not_a_choice(op, _shown(other), _shown(field_), hint, _choices(field_)),
+                            self.needle(other), self.needle(field_))
                 return
         if a.kind == b.kind:
             if a.kind == "text" and (a.fmt is None) != (b.fmt is None) and not (a.has_literal or b.has_literal):
                 pass  # a date text against other text: may well be meant
             return
-        self.report(self.mismatch(a, b, f"they are {never}"), self.needle(b), self.needle(a))
+        never = _("they are never equal") if op == "eq" else _("they are always different")
+        self.report(self.mismatch(a, b, never), self.needle(b), self.needle(a))
 
     def mismatch(self, a: Kind, b: Kind, outcome: str) -> str:
-        message = f"{_shown(a)} is {_describe(a)} and {_shown(b)} is {_describe(b)}: {outcome}"
+        message = _("{a} is {a_kind} and {b} is {b_kind}: {outcome}",
+                    a=_shown(a), a_kind=_describe(a), b=_shown(b), b_kind=_describe(b), outcome=outcome)
         for x, y in ((a, b), (b, a)):
             if x.kind == "number" and y.has_literal and isinstance(y.literal, str) \
                     and re.fullmatch(r"-?\d+(\.\d+)?", y.literal):
-                return f"{message}; write the number without quotes: {y.literal}"
+                return message + _("; write the number without quotes: {number}", number=y.literal)
             if x.kind == "text" and x.choices and y.has_literal:
-                return f"{message}; its choices are: {_choices(x)}"
+                return message + _("; its choices are: {choices}", choices=_choices(x))
             if x.kind == "boolean" and y.has_literal and isinstance(y.literal, str):
-                return f"{message}; write true or false without quotes"
+                return message + _("; write true or false without quotes")
             if x.kind == "text" and x.fmt and y.kind in _DATE_KINDS:
                 fn = "date" if x.fmt == "date" else "datetime"
-                return f"{message}; convert it first: {fn}({x.name or '...'})"
+                return message + _("; convert it first: {convert}", convert=f"{fn}({x.name or '...'})")
             if x.kind == "number" and y.kind == "text" and y.name:
-                return f"{message}; convert the text with {y.name}|float"
+                return message + _("; convert the text with {name}|float", name=y.name)
         return message
 
     def membership(self, a: Kind, b: Kind) -> None:
         if b.kind == "list" and b.has_literal and a.choices is not None:
             for value in b.literal or ():
                 if value not in a.choices:
-                    self.report(f"{_shown(Kind(None, literal=value, has_literal=True))} is not a choice of "
-                                f"{_shown(a)}, so it can never match; its choices are: {_choices(a)}",
+                    self.report(_("{value} is not a choice of {field}, so it can never match; its choices are: {choices}",
+                                  value=_shown(Kind(None, literal=value, has_literal=True)), field=_shown(a),
+                                  choices=_choices(a)),
                                 self.needle(Kind(None, literal=value, has_literal=True)))
         elif b.kind == "list" and b.item is not None and b.item.choices is not None and a.has_literal \
                 and a.literal not in b.item.choices:
-            self.report(f"{_shown(a)} is not a choice of {_shown(b)}, so it is never in it; "
-                        f"its choices are: {_choices(b.item)}", self.needle(a))
+            self.report(_("{value} is not a choice of {field}, so it is never in it; its choices are: {choices}",
+                          value=_shown(a), field=_shown(b), choices=_choices(b.item)), self.needle(a))
         elif b.kind in ("number", "boolean", "date", "datetime", "duration"):
-            self.report(f"'in' looks inside a list or a text, but {_shown(b)} is {_describe(b)}", self.needle(b))
+            self.report(_("'in' looks inside a list or a text, but {value} is {kind}",
+                          value=_shown(b), kind=_describe(b)), self.needle(b))
         elif b.kind == "text" and a.kind in ("number", "boolean", "list", "object"):
-            self.report(self.mismatch(a, b, "'in' on text looks for text only"), self.needle(a))
+            self.report(self.mismatch(a, b, _("'in' on text looks for text only")), self.needle(a))
 
     def order(self, a: Kind, b: Kind) -> None:
         if a.kind is None or b.kind is None:
             return
         if "none" in (a.kind, b.kind):
             other = a if b.kind == "none" else b
-            self.report(f"{_shown(other)} cannot be ordered against none; test 'is none' or 'is not none' instead",
-                        "none")
+            self.report(_("{value} cannot be ordered against none; test 'is none' or 'is not none' instead",
+                          value=_shown(other)), "none")
             return
         if a.kind in ("boolean", "list", "object") or b.kind in ("boolean", "list", "object"):
             odd = a if a.kind in ("boolean", "list", "object") else b
-            self.report(f"{_shown(odd)} is {_describe(odd)} and cannot be ordered with <, >, <= or >=",
-                        self.needle(odd))
+            self.report(_("{value} is {kind} and cannot be ordered with <, >, <= or >=",
+                          value=_shown(odd), kind=_describe(odd)), self.needle(odd))
             return
         if a.kind != b.kind:
-            self.report(self.mismatch(a, b, "they cannot be ordered (this fails when it runs)"),
+            self.report(self.mismatch(a, b, _("they cannot be ordered (this fails when it runs)")),
                         self.needle(b), self.needle(a))
         elif a.choices and b.has_literal and b.literal not in a.choices:
-            self.report(f"{_shown(b)} is not a choice of {_shown(a)}; its choices are: {_choices(a)}",
-                        self.needle(b))
+            self.report(_("{value} is not a choice of {field}; its choices are: {choices}",
+                          value=_shown(b), field=_shown(a), choices=_choices(a)), self.needle(b))
 
     # -- arithmetic ---------------------------------------------------------------------
     def arith(self, node: nodes.BinExpr, a: Kind, b: Kind) -> Kind:
@@ -441,22 +458,31 @@ class _Typer:
                 return Kind(a.kind if b.kind == "number" else b.kind)
         elif pair == ("number", "number") or (a.kind == "duration" and b.kind in ("number", "duration")):
             return _NUMBER if b.kind == "duration" or a.kind == "number" else _DURATION
-        verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide", "//": "divide", "%": "take the remainder of"}[op]
         fix = ""
         for x in (a, b):
             if x.kind == "text" and x.fmt and x.name:
                 fn = "date" if x.fmt == "date" else "datetime"
-                fix = f"; convert it first: {fn}({x.name}) {op} ..."
+                fix = _("; convert it first: {convert}", convert=f"{fn}({x.name}) {op} ...")
                 break
             if x.kind == "text" and x.name and op != "+":
-                fix = f"; if it holds a number, convert it: {x.name}|float"
+                fix = _("; if it holds a number, convert it: {name}|float", name=x.name)
                 break
             if x.kind == "text" and "number" in pair:
-                fix = "; turn the number into text with |string, or the text into a number with |float"
+                fix = _("; turn the number into text with |string, or the text into a number with |float")
                 break
         first = a if a.kind != "number" else b
-        self.report(f"cannot {verb} {_describe(a)} and {_describe(b)} ({_shown(first)} is {_describe(first)}){fix}",
-                    self.needle(first), op)
+        said = {"a": _describe(a), "b": _describe(b), "value": _shown(first), "kind": _describe(first)}
+        if op == "+":
+            message = _("cannot add {a} and {b} ({value} is {kind})", **said)
+        elif op == "-":
+            message = _("cannot subtract {a} and {b} ({value} is {kind})", **said)
+        elif op == "*":
+            message = _("cannot multiply {a} and {b} ({value} is {kind})", **said)
+        elif op == "%":
+            message = _("cannot take the remainder of {a} and {b} ({value} is {kind})", **said)
+        else:
+            message = _("cannot divide {a} and {b} ({value} is {kind})", **said)
+        self.report(message + fix, self.needle(first), op)
         return UNKNOWN
 
     # -- functions ----------------------------------------------------------------------
@@ -466,14 +492,14 @@ class _Typer:
         if name in ("date", "datetime", "local_date", "month_start", "month_end", "next_workday",
                     "workday_on_or_after", "at"):
             if first.kind in ("number", "boolean", "list", "object", "duration"):
-                self.report(f"{name}() needs a date, a date-time or ISO text, but {_shown(first)} is "
-                            f"{_describe(first)}", self.needle(first), name)
+                self.report(_("{fn}() needs a date, a date-time or ISO text, but {value} is {kind}",
+                              fn=name, value=_shown(first), kind=_describe(first)), self.needle(first), name)
             elif first.kind == "text" and first.name and first.fmt is None and name != "at":
-                self.report(f"{name}() needs a date: '{first.name}' is free text; make it a date field "
-                            "(format: date) or use a field that is one", first.name)
+                self.report(_("{fn}() needs a date: '{name}' is free text; make it a date field "
+                              "(format: date) or use a field that is one", fn=name, name=first.name), first.name)
             if name == "at" and len(kinds) > 1 and kinds[1].has_literal and not (
                     isinstance(kinds[1].literal, str) and re.fullmatch(r"\d\d:\d\d", kinds[1].literal)):
-                self.report("at() takes the local time as \"HH:MM\" text, e.g. at(today(), \"17:30\")",
+                self.report(_("at() takes the local time as \"HH:MM\" text, e.g. at(today(), \"17:30\")"),
                             self.needle(kinds[1]), name)
             return Kind("datetime" if name in ("datetime", "at") else "date")
         if name in ("today",):
@@ -482,8 +508,9 @@ class _Typer:
             return Kind("datetime")
         if name in ("days", "hours", "minutes", "workdays"):
             if first.kind is not None and first.kind != "number":
-                fix = f"; convert it: {first.name}|int" if first.kind == "text" and first.name else ""
-                self.report(f"{name}() needs a number, but {_shown(first)} is {_describe(first)}{fix}",
+                fix = _("; convert it: {name}|int", name=first.name) if first.kind == "text" and first.name else ""
+                self.report(_("{fn}() needs a number, but {value} is {kind}",
+                              fn=name, value=_shown(first), kind=_describe(first)) + fix,
                             self.needle(first), name)
             return _DURATION if name != "workdays" else Kind("date")
         if name in ("len",):
@@ -494,14 +521,15 @@ class _Typer:
             if first.kind == "list" and first.columns is not None:
                 numeric = [c for c, k in first.columns.items() if k.kind == "number"]
                 col = numeric[0] if numeric else "COLUMN"
-                self.report(f"sum() adds a list of numbers, but {_shown(first)} is a table; add up one column "
-                            f"with sum_of({first.name}, '{col}')", self.needle(first), "sum")
+                self.report(_("sum() adds a list of numbers, but {value} is a table; add up one column "
+                              "with {fix}", value=_shown(first), fix=f"sum_of({first.name}, '{col}')"),
+                            self.needle(first), "sum")
             elif first.kind == "list" and first.item is not None and first.item.kind not in (None, "number"):
-                self.report(f"sum() adds numbers, but the items of {_shown(first)} are {_describe(first.item)}",
-                            self.needle(first), "sum")
+                self.report(_("sum() adds numbers, but the items of {value} are {kind}",
+                              value=_shown(first), kind=_describe(first.item)), self.needle(first), "sum")
             elif first.kind is not None and first.kind != "list":
-                self.report(f"sum() adds a list of numbers, but {_shown(first)} is {_describe(first)}",
-                            self.needle(first), "sum")
+                self.report(_("sum() adds a list of numbers, but {value} is {kind}",
+                              value=_shown(first), kind=_describe(first)), self.needle(first), "sum")
             return _NUMBER
         if name in ("min", "max"):
             if len(kinds) == 1:
@@ -513,42 +541,50 @@ class _Typer:
         if name == "days_between":
             for k in kinds:
                 if k.kind in ("number", "boolean", "list", "object", "duration"):
-                    self.report(f"days_between() counts the days between two dates, but {_shown(k)} is "
-                                f"{_describe(k)}", self.needle(k), name)
+                    self.report(_("days_between() counts the days between two dates, but {value} is {kind}",
+                                  value=_shown(k), kind=_describe(k)), self.needle(k), name)
                 elif k.kind == "text" and k.name and k.fmt is None:
-                    self.report(f"days_between() needs dates: '{k.name}' is free text; make it a date field "
-                                "(format: date) or use a field that is one", k.name)
+                    self.report(_("days_between() needs dates: '{name}' is free text; make it a date field "
+                                  "(format: date) or use a field that is one", name=k.name), k.name)
             return _NUMBER
         return UNKNOWN
 
     def table_call(self, name: str, args: list[nodes.Expr], kinds: list[Kind]) -> Kind:
         table = kinds[0]
         if table.kind is not None and table.kind != "list":
-            self.report(f"{name}() reads the rows of a table, but {_shown(table)} is {_describe(table)}",
-                        self.needle(table), name)
+            self.report(_("{fn}() reads the rows of a table, but {value} is {kind}",
+                          fn=name, value=_shown(table), kind=_describe(table)), self.needle(table), name)
             return UNKNOWN
         cols = [kinds[i] for i in range(1, 3 if name == "weighted_sum" else 2)]
         picked: list[Kind] = []
         for ck in cols:
             if not (ck.has_literal and isinstance(ck.literal, str)):
-                self.report(f"{name}() names its column as quoted text, e.g. {name}({table.name or 'TABLE'}, 'score')",
-                            self.needle(ck), name)
+                self.report(_("{fn}() names its column as quoted text, e.g. {example}",
+                              fn=name, example=f"{name}({table.name or 'TABLE'}, 'score')"), self.needle(ck), name)
                 return UNKNOWN
             if table.columns is None:
                 picked.append(UNKNOWN)
                 continue
             if ck.literal not in table.columns:
                 hint = suggest(ck.literal, list(table.columns))
-                did = f"did you mean '{hint}'? " if hint else ""
-                self.report(f"'{ck.literal}' is not a column of '{table.name}'; {did}columns: {', '.join(table.columns)}",
-                            self.needle(ck))
+                columns = ", ".join(table.columns)
+                if hint:
+                    message = _("'{column}' is not a column of '{table}'; did you mean '{hint}'? columns: {columns}",
+                                column=ck.literal, table=table.name, hint=hint, columns=columns)
+                else:
+                    message = _("'{column}' is not a column of '{table}'; columns: {columns}",
+                                column=ck.literal, table=table.name, columns=columns)
+                self.report(message, self.needle(ck))
                 return UNKNOWN
             col = table.columns[ck.literal]
             picked.append(Kind(col.kind, col.fmt, col.choices, name=f"{table.name}.{ck.literal}"))
         if name in ("sum_of", "weighted_sum", "avg_of"):
             for ck in picked:
                 if ck.kind is not None and ck.kind != "number":
-                    self.report(f"{name}() {'averages' if name == 'avg_of' else 'adds'} numbers, but the column {_shown(ck)} is {_describe(ck)}",
+                    said = {"fn": name, "column": _shown(ck), "kind": _describe(ck)}
+                    self.report(_("{fn}() averages numbers, but the column {column} is {kind}", **said)
+                                if name == "avg_of" else
+                                _("{fn}() adds numbers, but the column {column} is {kind}", **said),
                                 self.needle(Kind(None, literal=ck.name.rsplit('.', 1)[1], has_literal=True)), name)
             return _NUMBER
         if name == "count":
@@ -559,8 +595,9 @@ class _Typer:
             op = kinds[2] if len(kinds) > 2 else UNKNOWN
             ops = ("==", "!=", "<", "<=", ">", ">=")
             if not (op.has_literal and op.literal in ops):
-                self.report(f"count_if() takes the comparison as quoted text, one of {', '.join(ops)}: "
-                            f"e.g. count_if({table.name or 'TABLE'}, 'score', '<', 60)", self.needle(op), name)
+                self.report(_("count_if() takes the comparison as quoted text, one of {ops}: e.g. {example}",
+                              ops=", ".join(ops), example=f"count_if({table.name or 'TABLE'}, 'score', '<', 60)"),
+                            self.needle(op), name)
             elif picked and len(kinds) > 3:
                 if op.literal in ("==", "!="):
                     self.equality("eq" if op.literal == "==" else "ne", picked[0], kinds[3])
@@ -568,6 +605,19 @@ class _Typer:
                     self.order(picked[0], kinds[3])
             return _NUMBER
         return Kind("list", item=picked[0] if picked else UNKNOWN)
+
+
+def _not_a_choice(op: str, value: str, field_: str, hint: str | None, choices: str) -> str:
+    said = {"value": value, "field": field_, "choices": choices}
+    if op == "eq":
+        if hint:
+            return _("{value} is not a choice of {field}, so they are never equal; did you mean \"{hint}\"? "
+                     "its choices are: {choices}", hint=hint, **said)
+        return _("{value} is not a choice of {field}, so they are never equal; its choices are: {choices}", **said)
+    if hint:
+        return _("{value} is not a choice of {field}, so they are always different; did you mean \"{hint}\"? "
+                 "its choices are: {choices}", hint=hint, **said)
+    return _("{value} is not a choice of {field}, so they are always different; its choices are: {choices}", **said)
 
 
 def _parse(source: str) -> nodes.Expr:
