@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from engine.errors import Problem
+from engine.i18n import _
 from engine.language import yaml_source as yamlsrc
-from engine.language.expr_types import Kind, form_kinds, result_kind
+from engine.language.expr_types import Kind, form_kinds, kind_words, result_kind
 from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
@@ -107,21 +108,26 @@ def check_spawns(procedures: Mapping[str, Procedure], others: Mapping[str, Outli
             spath = ("steps", step.id)
             if target not in graph:
                 hint = suggest(target, known)
-                fix = f"did you mean '{hint}'?" if hint else f"known procedures: {_listing(known)}"
-                at((*spath, "procedure"), f"unknown procedure '{target}' to spawn; {fix}")
+                if hint:
+                    message = _("unknown procedure '{target}' to spawn; did you mean '{hint}'?", target=target, hint=hint)
+                else:
+                    message = _("unknown procedure '{target}' to spawn; known procedures: {known}",
+                                target=target, known=_listing(known))
+                at((*spath, "procedure"), message)
                 continue
             cycle = _cycle(graph, pid, target)
             if cycle is not None:
                 at((*spath, "procedure"),
-                   f"spawning '{target}' here closes a cycle {' → '.join(cycle)}: each instance would "
-                   "open another without end; let one of them stop spawning (end it, or start the "
-                   "other by hand)")
+                   _("spawning '{target}' here closes a cycle {cycle}: each instance would "
+                     "open another without end; let one of them stop spawning (end it, or start the "
+                     "other by hand)", target=target, cycle=" → ".join(cycle)))
             child = procedures[target].start_form if target in procedures else others[target].start_form
             child_form = forms.get(child) if child else None
             if child_form is None:
                 if step.with_:
-                    at((*spath, "with"), f"procedure '{target}' has no start form, so 'with' has nothing to "
-                                         "fill; remove 'with' or give that procedure 'start: {form: ...}'")
+                    at((*spath, "with"), _("procedure '{target}' has no start form, so 'with' has nothing to "
+                                           "fill; remove 'with' or give that procedure 'start: {{form: ...}}'",
+                                           target=target))
                 continue
             problems.extend(_check_with(proc.file, src, step.id, step.with_, target, child_form, kinds))
     return problems
@@ -137,16 +143,22 @@ def _check_with(file: str, src: yamlsrc.Source, sid: str, with_: Iterable[tuple[
         line, col = src.where(("steps", sid, "with", key), key=True)
         if key not in form.fields:
             hint = suggest(key, list(form.fields))
-            did = f"did you mean '{hint}'? " if hint else ""
-            problems.append(Problem(file, line, col, f"'{key}' is not a field of the start form '{form.id}' of "
-                                    f"procedure '{target}'; {did}its fields: {_listing(form.fields)}"))
+            said = {"key": key, "form": form.id, "target": target, "fields": _listing(form.fields)}
+            if hint:
+                message = _("'{key}' is not a field of the start form '{form}' of procedure '{target}'; "
+                            "did you mean '{hint}'? its fields: {fields}", hint=hint, **said)
+            else:
+                message = _("'{key}' is not a field of the start form '{form}' of procedure '{target}'; "
+                            "its fields: {fields}", **said)
+            problems.append(Problem(file, line, col, message))
             continue
         want = child_kinds[f"{target}.{key}"]
         got, typos = result_kind(expr.source, kinds)
         if typos:
             continue  # reported with the expression itself
         vline, vcol = src.where(("steps", sid, "with", key))
-        message = _mismatch(got, want, f"'{key}' of the start form '{form.id}' of procedure '{target}'")
+        message = _mismatch(got, want, _("'{key}' of the start form '{form}' of procedure '{target}'",
+                                         key=key, form=form.id, target=target))
         if message:
             problems.append(Problem(file, vline, vcol, message))
     missing = [f for f, info in form.fields.items()
@@ -154,9 +166,14 @@ def _check_with(file: str, src: yamlsrc.Source, sid: str, with_: Iterable[tuple[
                and "default" not in (form.schema.get("properties", {}).get(f) or {})]
     if missing:
         line, col = src.where(("steps", sid, "with") if given else ("steps", sid, "procedure"))
-        problems.append(Problem(file, line, col, f"the start form '{form.id}' of procedure '{target}' requires "
-                                f"{', '.join(repr(m) for m in missing)}; add "
-                                f"{'them' if len(missing) > 1 else 'it'} under 'with'"))
+        said = {"form": form.id, "target": target, "fields": ", ".join(repr(m) for m in missing)}
+        if len(missing) > 1:
+            message = _("the start form '{form}' of procedure '{target}' requires {fields}; add them under 'with'",
+                        **said)
+        else:
+            message = _("the start form '{form}' of procedure '{target}' requires {fields}; add it under 'with'",
+                        **said)
+        problems.append(Problem(file, line, col, message))
     return problems
 
 
@@ -169,24 +186,27 @@ def _mismatch(got: Kind, want: Kind, where: str) -> str | None:
         return None
     if want.choices is not None:
         if got.has_literal and got.literal not in want.choices:
-            return f"{got.literal!r} is not a choice of {where}; its choices are: {_listing(map(str, want.choices))}"
+            return _("{value} is not a choice of {where}; its choices are: {choices}",
+                     value=repr(got.literal), where=where, choices=_listing(map(str, want.choices)))
         if got.choices is not None:
             extra = [c for c in got.choices if c not in want.choices]
             if extra:
-                return (f"'{got.name}' can be {_listing(map(repr, extra))}, which {where} does not accept "
-                        f"(its choices are: {_listing(map(str, want.choices))}); map the values with "
-                        "'A if ... else B' or align the two forms' choices")
+                return _("'{name}' can be {values}, which {where} does not accept "
+                         "(its choices are: {choices}); map the values with "
+                         "'A if ... else B' or align the two forms' choices",
+                         name=got.name, values=_listing(map(repr, extra)), where=where,
+                         choices=_listing(map(str, want.choices)))
     wanted = want.kind
     got_kind = got.kind
     if wanted == "text" and want.fmt and got_kind in _DATEISH:
         return None  # dates are handed over as ISO text
     if got_kind == wanted or (wanted == "number" and got_kind == "number"):
         return None
-    described = {"text": "text", "number": "a number", "boolean": "a yes/no value", "list": "a list",
-                 "object": "a group of fields", "date": "a date", "datetime": "a date-time",
-                 "duration": "a duration"}
-    return (f"{where} takes {described.get(wanted, wanted)}, but this gives "
-            f"{described.get(got_kind, got_kind)}" + (f" ('{got.name}')" if got.name else ""))
+    described = kind_words()
+    said = {"where": where, "want": described.get(wanted, wanted), "got": described.get(got_kind, got_kind)}
+    if got.name:
+        return _("{where} takes {want}, but this gives {got} ('{name}')", name=got.name, **said)
+    return _("{where} takes {want}, but this gives {got}", **said)
 
 
 def _cycle(graph: Mapping[str, tuple[str, ...]], start: str, first: str) -> list[str] | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import Problem
+from engine.i18n import _
 from engine.language.calendar import Calendar, Duration
 from engine.language.expressions import Expr, check_names
 from engine.language.suggest import suggest
@@ -79,7 +80,7 @@ class Schedule:
         if calendar is None:
             raise ValueError("a working-day schedule needs the procedure's calendar")
         t = after
-        for _ in range(3700):  # ten years of days: a calendar has working days
+        for _day in range(3700):  # ten years of days: a calendar has working days
             t = self._next_plain(t, tz)
             if self.every == "daily":
                 if calendar.is_working_day(t.astimezone(tz).date()):
@@ -199,13 +200,13 @@ def parse_starts(c: ProcedureChecker, node: Any, roles: Mapping[str, str]) -> tu
     if node is None:
         return ()
     if not isinstance(node, list):
-        c.err(("starts",), "'starts' must be a list of {schedule: ...} or {trigger: ...} entries")
+        c.err(("starts",), _("'starts' must be a list of {schedule: ...} or {trigger: ...} entries"))
         return ()
     out: list[Start] = []
     for i, item in enumerate(node):
         path = ("starts", i)
         if not isinstance(item, dict) or ("schedule" in item) == ("trigger" in item):
-            c.err(path, "each automatic start has exactly one of 'schedule: monthly' or 'trigger: {procedure, field, offset}'")
+            c.err(path, _("each automatic start has exactly one of 'schedule: monthly' or 'trigger: {procedure, field, offset}'"))
             continue
         parsed = _parse_schedule(c, item, path, roles) if "schedule" in item else _parse_trigger(c, item, path, roles)
         if parsed is not None:
@@ -224,7 +225,8 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
     c.keys(item, SCHEDULE_KEYS, path, "a schedule")
     every = item["schedule"]
     if every not in SCHEDULE_KINDS:
-        c.err((*path, "schedule"), f"unknown schedule {every!r}; use one of {', '.join(SCHEDULE_KINDS)}")
+        c.err((*path, "schedule"), _("unknown schedule {name}; use one of {kinds}",
+                                     name=repr(every), kinds=", ".join(SCHEDULE_KINDS)))
         return None
     ok = True
     day = 1
@@ -232,17 +234,18 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
     if every == "weekly":
         if raw_day not in WEEKDAYS:
             c.err((*path, "day") if "day" in item else path,
-                  f"a weekly schedule needs 'day:' one of {', '.join(WEEKDAYS)}")
+                  _("a weekly schedule needs 'day:' one of {days}", days=", ".join(WEEKDAYS)))
             ok = False
         else:
             day = WEEKDAYS.index(raw_day)
     elif every == "daily":
         if raw_day is not None:
-            c.err((*path, "day"), "a daily schedule has no 'day'; remove it")
+            c.err((*path, "day"), _("a daily schedule has no 'day'; remove it"))
             ok = False
     elif raw_day is not None:
         if isinstance(raw_day, bool) or not isinstance(raw_day, int) or not 1 <= raw_day <= 31:
-            c.err((*path, "day"), f"'day' of a {every} schedule is a day of the month, 1 to 31 (31 means the month's last day)")
+            c.err((*path, "day"), _("'day' of a {every} schedule is a day of the month, 1 to 31 (31 means the month's last day)",
+                                    every=every))
             ok = False
         else:
             day = raw_day
@@ -254,18 +257,20 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
             raise ValueError
         at = (hh, mm)
     except ValueError:
-        c.err((*path, "at"), f"bad time {raw_at!r}: write the local time in quotes as \"HH:MM\", e.g. at: \"09:00\"")
+        c.err((*path, "at"), _("bad time {value}: write the local time in quotes as \"HH:MM\", e.g. at: \"09:00\"",
+                               value=repr(raw_at)))
         ok = False
     data = item.get("data", {})
     if not isinstance(data, dict):
-        c.err((*path, "data"), "'data' is a mapping of start-form fields to literal values")
+        c.err((*path, "data"), _("'data' is a mapping of start-form fields to literal values"))
         ok = False
     due = c.duration(item.get("due"), (*path, "due"))
     actor = _actor(c, item, path, roles)
     days = item.get("days", "all")
     if days not in SCHEDULE_DAYS:
-        c.err((*path, "days"), f"'days' is 'workdays' (working days of the procedure's calendar: no weekends "
-                               f"or public holidays, make-up working days included) or 'all', not {days!r}")
+        c.err((*path, "days"), _("'days' is 'workdays' (working days of the procedure's calendar: no weekends "
+                                 "or public holidays, make-up working days included) or 'all', not {value}",
+                                 value=repr(days)))
         ok = False
     if not ok:
         return None
@@ -278,23 +283,24 @@ def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, rol
     node = item["trigger"]
     tpath = (*path, "trigger")
     if not isinstance(node, dict):
-        c.err(tpath, "'trigger' is a mapping: {procedure: ID, field: STEP.FIELD, offset: -1mo}")
+        c.err(tpath, _("'trigger' is a mapping: {procedure: ID, field: STEP.FIELD, offset: -1mo}"))
         return None
     c.keys(node, TRIGGER_INNER_KEYS, tpath, "a trigger")
     ok = True
     for key in ("procedure", "field", "offset"):
         if key not in node:
-            c.err(tpath, f"a trigger needs '{key}'")
+            c.err(tpath, _("a trigger needs '{key}'", key=key))
             ok = False
     proc = node.get("procedure")
     if proc is not None and (not isinstance(proc, str) or not _KEBAB.match(proc)):
-        c.err((*tpath, "procedure"), "'procedure' must be a procedure id (kebab-case)")
+        c.err((*tpath, "procedure"), _("'procedure' must be a procedure id (kebab-case)"))
         ok = False
     step = fld = ""
     if "field" in node:
         raw = node["field"]
         if not isinstance(raw, str) or raw.count(".") != 1 or not all(raw.split(".")):
-            c.err((*tpath, "field"), f"'field' is STEP.FIELD of the watched procedure holding a date, e.g. contract.expires_on, not {raw!r}")
+            c.err((*tpath, "field"), _("'field' is STEP.FIELD of the watched procedure holding a date, "
+                                       "e.g. contract.expires_on, not {value}", value=repr(raw)))
             ok = False
         else:
             step, fld = raw.split(".")
@@ -302,7 +308,7 @@ def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, rol
     if "offset" in node and offset is None:
         ok = False
     if offset is not None and offset.working:
-        c.err((*tpath, "offset"), "a trigger offset is calendar time (m, h, d, w, mo), not working time")
+        c.err((*tpath, "offset"), _("a trigger offset is calendar time (m, h, d, w, mo), not working time"))
         ok = False
     where: dict[str, tuple[int, int]] = {}
     when = None
@@ -315,7 +321,7 @@ def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, rol
     with_: list[tuple[str, Expr]] = []
     w = item.get("with", {})
     if not isinstance(w, dict):
-        c.err((*path, "with"), "'with' maps start-data fields of the new instance to expressions over the watched record")
+        c.err((*path, "with"), _("'with' maps start-data fields of the new instance to expressions over the watched record"))
         ok = False
     else:
         for k, v in w.items():
@@ -364,24 +370,32 @@ def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure],
                 # A misspelt id would watch nothing and never fire, without a word.
                 ids = sorted({*procedures, *others})
                 hint = suggest(t.procedure, ids)
-                fix = f"did you mean '{hint}'?" if hint else f"known procedures: {', '.join(ids[:12])}"
+                if hint:
+                    message = _("unknown procedure '{target}' to watch; did you mean '{hint}'?",
+                                target=t.procedure, hint=hint)
+                else:
+                    message = _("unknown procedure '{target}' to watch; known procedures: {known}",
+                                target=t.procedure, known=", ".join(ids[:12]))
                 line, col = t.where["procedure"]
-                problems.append(Problem(proc.file, line, col,
-                                        f"unknown procedure '{t.procedure}' to watch; {fix}"))
+                problems.append(Problem(proc.file, line, col, message))
             continue
         known = watched_fields(watched)
         if f"{t.step}.{t.field}" not in known:
             line, col = t.where["field"]
             dates = sorted(k for k in known if not k.startswith("instance."))
-            problems.append(Problem(proc.file, line, col, f"'{t.step}.{t.field}' is not a field of procedure '{t.procedure}'; fields: {', '.join(dates[:12])}"))
+            problems.append(Problem(proc.file, line, col, _(
+                "'{field}' is not a field of procedure '{target}'; fields: {fields}",
+                field=f"{t.step}.{t.field}", target=t.procedure, fields=", ".join(dates[:12]))))
         exprs = ([("when", t.when)] if t.when else []) + [(f"with.{k}", e) for k, e in t.with_]
         for where, expr in exprs:
             for name, message in check_names(expr, known):
                 line, col = t.where[where]
                 problems.append(Problem(proc.file, line, col + max(expr.source.find(name), 0), message))
         if start_fields is not None:
-            for k, _ in t.with_:
+            for k, _expr in t.with_:
                 if k not in start_fields:
                     line, col = t.where[f"with-key.{k}"]
-                    problems.append(Problem(proc.file, line, col, f"'{k}' is not a field of the start form '{proc.start_form}'; fields: {', '.join(sorted(start_fields))}"))
+                    problems.append(Problem(proc.file, line, col, _(
+                        "'{key}' is not a field of the start form '{form}'; fields: {fields}",
+                        key=k, form=proc.start_form, fields=", ".join(sorted(start_fields)))))
     return problems
