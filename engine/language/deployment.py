@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import Problem
+from engine.i18n import _
 from engine.language import yaml_source as yamlsrc
 from engine.language.suggest import suggest
 
@@ -47,10 +48,10 @@ def check_config(procedures: Iterable[Procedure], config: Settings) -> list[Prob
         for rid in proc.roles:
             if not config.groups_for_role(proc.id, rid):
                 line, col = src.where(("roles", rid), key=True)
-                problems.append(Problem(proc.file, line, col, (
-                    f"role '{rid}' has no user group in {source}, so nobody, not even an admin, could "
-                    f"act on its tasks; add '{rid}: [GROUP]' (or '{proc.id}.{rid}: [GROUP]') under "
-                    "'roles:' there")))
+                problems.append(Problem(proc.file, line, col, _(
+                    "role '{role}' has no user group in {source}, so nobody, not even an admin, could "
+                    "act on its tasks; add '{role}: [GROUP]' (or '{procedure}.{role}: [GROUP]') under "
+                    "'roles:' there", role=rid, source=source, procedure=proc.id)))
         uses: list[tuple[Path, str]] = [(("calendar",), proc.calendar)] if "calendar" in (src.data or {}) else []
         for step in proc.steps.values():
             raw = ((src.data or {}).get("steps") or {}).get(step.id) or {}
@@ -60,9 +61,14 @@ def check_config(procedures: Iterable[Procedure], config: Settings) -> list[Prob
         for path, name in uses:
             if name not in known_calendars:
                 hint = suggest(name, sorted(known_calendars))
-                fix = f"did you mean '{hint}'?" if hint else f"calendars in {source}: {', '.join(sorted(known_calendars))}"
+                said = {"name": name, "source": source}
+                if hint:
+                    message = _("unknown calendar '{name}': {source} has no 'calendars: {name}:' (the default "
+                                "calendar would be used without a word); did you mean '{hint}'?", hint=hint, **said)
+                else:
+                    message = _("unknown calendar '{name}': {source} has no 'calendars: {name}:' (the default "
+                                "calendar would be used without a word); calendars in {source}: {calendars}",
+                                calendars=", ".join(sorted(known_calendars)), **said)
                 line, col = src.where(path)
-                problems.append(Problem(proc.file, line, col, (
-                    f"unknown calendar '{name}': {source} has no 'calendars: {name}:' (the default "
-                    f"calendar would be used without a word); {fix}")))
+                problems.append(Problem(proc.file, line, col, message))
     return problems

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.i18n import _
 from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
@@ -147,24 +148,25 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
             counted: bool = False) -> str | None:
         known = list(fields) + (list(INSTANCE_COLUMNS) if instance else [])
         if not isinstance(value, str) or not value:
-            err(path, "expected a field as STEP.FIELD (start.FIELD for the start form)"
-                + (" or instance.COLUMN" if instance else ""))
+            err(path, _("expected a field as STEP.FIELD (start.FIELD for the start form) or instance.COLUMN")
+                if instance else _("expected a field as STEP.FIELD (start.FIELD for the start form)"))
             return None
         if value not in known:
             hint = suggest(value, known)
-            fix = f"did you mean '{hint}'?" if hint else "name a field of a step's form as STEP.FIELD"
-            err(path, f"unknown field '{value}'; {fix}")
+            err(path, _("unknown field '{name}'; did you mean '{hint}'?", name=value, hint=hint) if hint
+                else _("unknown field '{name}'; name a field of a step's form as STEP.FIELD", name=value))
             return None
         info = fields.get(value)
         if info is not None:
             if scalar and info.type in ("array", "object"):
-                err(path, f"'{value}' is an {info.type}; only single values (text, number, date, choice) can be listed, searched or counted")
+                err(path, _("'{name}' is an {type}; only single values (text, number, date, choice) can be "
+                            "listed, searched or counted", name=value, type=info.type))
                 return None
             titles[value] = info.title
         if counted and sensitive(value):
             # Counts per value list every value to whoever reads the dashboard.
-            err(path, f"'{value}' is sensitive (x-sensitive): counting by it would show its values "
-                      "to everyone who reads the dashboard; count by a field that is not sensitive")
+            err(path, _("'{name}' is sensitive (x-sensitive): counting by it would show its values "
+                        "to everyone who reads the dashboard; count by a field that is not sensitive", name=value))
             return None
         return value
 
@@ -173,7 +175,7 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
     node = raw.get("index")
     if node is not None:
         if not isinstance(node, list):
-            err(("index",), "'index' lists fields to make searchable, e.g. [start.serial_no]")
+            err(("index",), _("'index' lists fields to make searchable, e.g. [start.serial_no]"))
         else:
             for i, v in enumerate(node):
                 if (k := _index_entry(v, ("index", i), ref, sensitive, err)):
@@ -183,12 +185,12 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
     node = raw.get("kpis")
     if node is not None:
         if not isinstance(node, dict):
-            err(("kpis",), "'kpis' is a mapping with breakdown, first_pass and scores")
+            err(("kpis",), _("'kpis' is a mapping with breakdown, first_pass and scores"))
         else:
-            _keys(node, ("breakdown", "first_pass", "scores"), ("kpis",), "'kpis'", err)
+            _keys(node, ("breakdown", "first_pass", "scores"), ("kpis",), _("'{name}'", name="kpis"), err)
             b = node.get("breakdown")
             if b is not None and not isinstance(b, list):
-                err(("kpis", "breakdown"), "'breakdown' lists choice fields to count by, e.g. [register.category]")
+                err(("kpis", "breakdown"), _("'breakdown' lists choice fields to count by, e.g. [register.category]"))
             for i, v in enumerate(b if isinstance(b, list) else []):
                 if (k := ref(v, ("kpis", "breakdown", i), counted=True)):
                     breakdown.append(k)
@@ -206,17 +208,17 @@ def _index_entry(node: Any, path: Path, ref: _FieldRef, sensitive: Any, err: Rep
     field is searchable only by cleared readers, and the procedure must say it knows."""
     cleared = False
     if isinstance(node, dict):
-        _keys(node, ("field", "clearance"), path, "an index entry", err)
+        _keys(node, ("field", "clearance"), path, _("an index entry"), err)
         cleared = node.get("clearance") is True
         if "clearance" in node and not isinstance(node["clearance"], bool):
-            err((*path, "clearance"), "'clearance' is true (only cleared readers may search this field) or false")
+            err((*path, "clearance"), _("'clearance' is true (only cleared readers may search this field) or false"))
         node = node.get("field")
         path = (*path, "field")
     key = ref(node, path)
     if key is not None and sensitive(key) and not cleared:
-        err(path, f"'{key}' is sensitive (x-sensitive): a search by its value would tell the value, "
-                  f"so only cleared readers may search it; write {{field: {key}, clearance: true}} "
-                  "to say so, or remove it from 'index'")
+        err(path, _("'{name}' is sensitive (x-sensitive): a search by its value would tell the value, "
+                    "so only cleared readers may search it; write {{field: {name}, clearance: true}} "
+                    "to say so, or remove it from 'index'", name=key))
         return None
     return key
 
@@ -226,19 +228,21 @@ def _keys(node: Mapping[str, Any], allowed: tuple[str, ...], path: Path, what: s
     for key in node:
         if key not in allowed:
             hint = suggest(str(key), allowed)
-            fix = f"did you mean '{hint}'?" if hint else f"allowed here: {', '.join(allowed)}"
-            err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
+            said = {"key": key, "what": what}
+            message = (_("unknown key '{key}' in {what}; did you mean '{hint}'?", hint=hint, **said) if hint
+                       else _("unknown key '{key}' in {what}; allowed here: {allowed}", allowed=", ".join(allowed), **said))
+            err((*path, key), message, key=True)
 
 
 def _ledger(node: Any, ref: _FieldRef, err: ReportProblem, titles: dict[str, str]) -> Ledger | None:
     if not isinstance(node, dict):
-        err(("ledger",), "'ledger' is a mapping: {title: 台帐名称, columns: [{field: STEP.FIELD, title: 列名}, ...]}")
+        err(("ledger",), _("'ledger' is a mapping: {title: 台帐名称, columns: [{field: STEP.FIELD, title: 列名}, ...]}"))
         return None
-    _keys(node, ("title", "columns"), ("ledger",), "'ledger'", err)
+    _keys(node, ("title", "columns"), ("ledger",), _("'{name}'", name="ledger"), err)
     cols = node.get("columns")
     if not isinstance(cols, list) or not cols:
         err(("ledger", "columns") if "columns" in node else ("ledger",),
-            "'ledger.columns' must list at least one column, e.g. - {field: start.serial_no, title: 产品编号}")
+            _("'ledger.columns' must list at least one column, e.g. - {field: start.serial_no, title: 产品编号}"))
         return None
     out: list[Column] = []
     seen: set[str] = set()
@@ -247,14 +251,14 @@ def _ledger(node: Any, ref: _FieldRef, err: ReportProblem, titles: dict[str, str
         if isinstance(col, str):
             col = {"field": col}
         if not isinstance(col, dict):
-            err(path, "each column is {field: STEP.FIELD, title: 列名} (title optional)")
+            err(path, _("each column is {field: STEP.FIELD, title: 列名} (title optional)"))
             continue
-        _keys(col, ("field", "title"), path, "a ledger column", err)
+        _keys(col, ("field", "title"), path, _("a ledger column"), err)
         key = ref(col.get("field"), (*path, "field") if "field" in col else path, instance=True)
         if key is None:
             continue
         if key in seen:
-            err((*path, "field"), f"column '{key}' is listed twice; remove one")
+            err((*path, "field"), _("column '{name}' is listed twice; remove one", name=key))
             continue
         seen.add(key)
         title = col.get("title")
@@ -266,9 +270,9 @@ def _ledger(node: Any, ref: _FieldRef, err: ReportProblem, titles: dict[str, str
 def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem) -> FirstPass | None:
     path = ("kpis", "first_pass")
     if not isinstance(node, dict) or "field" not in node or "pass" not in node:
-        err(path, "'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}")
+        err(path, _("'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}"))
         return None
-    _keys(node, ("field", "pass"), path, "'first_pass'", err)
+    _keys(node, ("field", "pass"), path, _("'{name}'", name="first_pass"), err)
     key = ref(node["field"], (*path, "field"), counted=True)
     return FirstPass(key, str(node["pass"])) if key else None
 
@@ -276,20 +280,22 @@ def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem) -> FirstPass | No
 def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
     path = ("kpis", "scores")
     if not isinstance(node, dict):
-        err(path, "'scores' is {fields: [STEP.FIELD, ...], values: {LABEL: SCORE, ...}}")
+        err(path, _("'scores' is {fields: [STEP.FIELD, ...], values: {LABEL: SCORE, ...}}"))
         return None
-    _keys(node, ("fields", "values"), path, "'scores'", err)
+    _keys(node, ("fields", "values"), path, _("'{name}'", name="scores"), err)
     flds, vals = node.get("fields"), node.get("values")
     if not isinstance(flds, list) or not flds:
-        err((*path, "fields") if "fields" in node else path, "'scores.fields' lists the rated fields, e.g. [survey.rating_attitude]")
+        err((*path, "fields") if "fields" in node else path,
+            _("'scores.fields' lists the rated fields, e.g. [survey.rating_attitude]"))
         return None
     if not isinstance(vals, dict) or not vals:
-        err((*path, "values") if "values" in node else path, "'scores.values' maps each answer to its score, e.g. {很满意: 4, 满意: 3}")
+        err((*path, "values") if "values" in node else path,
+            _("'scores.values' maps each answer to its score, e.g. {很满意: 4, 满意: 3}"))
         return None
     values = []
     for label, score in vals.items():
         if isinstance(score, bool) or not isinstance(score, int | float):
-            err((*path, "values", label), f"the score of '{label}' must be a number")
+            err((*path, "values", label), _("the score of '{label}' must be a number", label=label))
             return None
         values.append((str(label), float(score)))
     keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i), counted=True))]
