@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.config import DEFAULT_TIMEZONE
 from engine.errors import WorkflowError
+from engine.i18n import _
 
 __all__ = ["Calendar", "Duration", "DurationError", "parse_duration", "UNITS"]
 
@@ -58,10 +59,6 @@ _MAX_AMOUNT: dict[str, int] = {
 }
 
 _DURATION_RE = re.compile(r"(-?\d+)(mo|wh|wd|m|h|d|w)")
-_HINT = (
-    "write a number and a unit without a space, e.g. 30m, 24h, 3d, 2w, 1mo, "
-    "8wh (working hours), 3wd (working days)"
-)
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = {name: i for i, name in enumerate(_WEEKDAYS)}
@@ -97,9 +94,10 @@ class Duration:
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:
-            raise DurationError(f"unknown duration unit {self.unit!r}; use one of {', '.join(UNITS)}")
+            raise DurationError(_("unknown duration unit {unit}; use one of {units}",
+                                  unit=repr(self.unit), units=", ".join(UNITS)))
         if not isinstance(self.amount, int) or isinstance(self.amount, bool):
-            raise DurationError(f"duration amount must be a whole number, not {self.amount!r}")
+            raise DurationError(_("duration amount must be a whole number, not {value}", value=repr(self.amount)))
 
     @property
     def working(self) -> bool:
@@ -120,19 +118,32 @@ def parse_duration(text: str) -> Duration:
     of the units ``m h d w mo wh wd``. No spaces, no decimals, no other types.
     """
     if not isinstance(text, str):
-        raise DurationError(f"bad duration {text!r}: {_HINT}")
+        raise DurationError(_bad_duration(text))
     return _parse_duration(text)
+
+
+def _bad_duration(text: Any) -> str:
+    return _("bad duration {value}: write a number and a unit without a space, e.g. 30m, 24h, 3d, 2w, 1mo, "
+             "8wh (working hours), 3wd (working days)", value=repr(text))
+
+
+def _unit_words(unit: str) -> str:
+    """``UNITS[unit]`` in the reader's language."""
+    words = {"m": _("minutes"), "h": _("hours"), "d": _("days"), "w": _("weeks"), "mo": _("calendar months"),
+             "wh": _("working hours"), "wd": _("working days")}
+    return words.get(unit, UNITS.get(unit, unit))
 
 
 @lru_cache(maxsize=1024)
 def _parse_duration(text: str) -> Duration:
     match = _DURATION_RE.fullmatch(text)
     if match is None:
-        raise DurationError(f"bad duration {text!r}: {_HINT}")
+        raise DurationError(_bad_duration(text))
     amount, unit = int(match.group(1)), match.group(2)
     limit = _MAX_AMOUNT[unit]
     if abs(amount) > limit:
-        raise DurationError(f"bad duration {text!r}: at most {limit}{unit} ({UNITS[unit]})")
+        raise DurationError(_("bad duration {value}: at most {limit} ({unit})",
+                              value=repr(text), limit=f"{limit}{unit}", unit=_unit_words(unit)))
     return Duration(amount, unit)
 
 
@@ -171,11 +182,11 @@ class Calendar:
         cfg = {} if cfg is None else cfg
         where = f"calendars.{name}"
         if not isinstance(cfg, Mapping):
-            raise ValueError(f"{where}: expected a mapping with keys {', '.join(_CONFIG_KEYS)}")
+            raise ValueError(_("{where}: expected a mapping with keys {keys}", where=where, keys=", ".join(_CONFIG_KEYS)))
         unknown = sorted(str(k) for k in cfg if k not in _CONFIG_KEYS)
         if unknown:
-            raise ValueError(
-                f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(_CONFIG_KEYS)}")
+            raise ValueError(_("{where}: unknown key {key}; allowed keys: {keys}",
+                               where=where, key=repr(unknown[0]), keys=", ".join(_CONFIG_KEYS)))
 
         tz = _parse_timezone(f"{where}.timezone", cfg.get("timezone", _DEFAULT_TZ))
         periods = _parse_periods(f"{where}.working_hours", cfg.get("working_hours", _DEFAULT_HOURS))
@@ -184,14 +195,15 @@ class Calendar:
         workdays = _parse_dates(f"{where}.workdays", cfg.get("workdays"))
         both = sorted(holidays & workdays)
         if both:
-            raise ValueError(
-                f"{where}.workdays: {both[0].isoformat()} is also listed in {where}.holidays")
+            raise ValueError(_("{where}.workdays: {date} is also listed in {where}.holidays",
+                               where=where, date=both[0].isoformat()))
         years: tuple[int, ...] = ()
         source = cfg.get("public_holidays")
         if source is not None:
             if source not in PUBLIC_HOLIDAYS:
-                raise ValueError(f"{where}.public_holidays: unknown source {source!r}; use "
-                                 f"{', '.join(PUBLIC_HOLIDAYS)} (or leave it out and list the dates)")
+                raise ValueError(_("{where}.public_holidays: unknown source {source}; use {sources} "
+                                   "(or leave it out and list the dates)",
+                                   where=where, source=repr(source), sources=", ".join(PUBLIC_HOLIDAYS)))
             off_holidays, off_workdays, years = _china()
             # The configured dates win: a company may work on an official holiday or give a
             # make-up day off; both lists then say so.
@@ -532,38 +544,41 @@ def _fmt_utc(t: datetime) -> str:
 
 def _parse_timezone(key: str, value: Any) -> ZoneInfo:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{key}: expected an IANA time zone name such as Asia/Shanghai, got {value!r}")
+        raise ValueError(_("{key}: expected an IANA time zone name such as Asia/Shanghai, got {value}",
+                           key=key, value=repr(value)))
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{key}: unknown time zone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        raise ValueError(_("{key}: unknown time zone {value}; use an IANA name such as Asia/Shanghai",
+                           key=key, value=repr(value))) from None
 
 
 def _parse_periods(key: str, value: Any) -> tuple[tuple[int, int], ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, Iterable) or isinstance(value, Mapping):
-        raise ValueError(f"{key}: expected a list of time ranges such as [\"08:30-12:00\", \"13:00-17:30\"]")
+        raise ValueError(_("{key}: expected a list of time ranges such as [\"08:30-12:00\", \"13:00-17:30\"]", key=key))
     periods: list[tuple[int, int]] = []
     for item in value:
         match = _TIME_RANGE_RE.fullmatch(item) if isinstance(item, str) else None
-        bad = f"{key}: bad time range {item!r}; write HH:MM-HH:MM with start before end, e.g. 08:30-12:00"
+        bad = _("{key}: bad time range {value}; write HH:MM-HH:MM with start before end, e.g. 08:30-12:00",
+                key=key, value=repr(item))
         if match is None:
             raise ValueError(bad)
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-            raise ValueError(bad + " (times run from 00:00 to 23:59)")
+            raise ValueError(bad + _(" (times run from 00:00 to 23:59)"))
         a, b = h1 * 60 + m1, h2 * 60 + m2
         if a >= b:
             raise ValueError(bad)
         periods.append((a, b))
     if not periods:
-        raise ValueError(f"{key}: at least one working period is needed, e.g. [\"08:30-17:30\"]")
+        raise ValueError(_("{key}: at least one working period is needed, e.g. [\"08:30-17:30\"]", key=key))
     periods.sort()
     for (a1, b1), (a2, b2) in zip(periods, periods[1:], strict=False):
         if a2 < b1:
-            raise ValueError(
-                f"{key}: time ranges {_hhmm(a1)}-{_hhmm(b1)} and {_hhmm(a2)}-{_hhmm(b2)} overlap")
+            raise ValueError(_("{key}: time ranges {first} and {second} overlap", key=key,
+                               first=f"{_hhmm(a1)}-{_hhmm(b1)}", second=f"{_hhmm(a2)}-{_hhmm(b2)}"))
     return tuple(periods)
 
 
@@ -571,15 +586,16 @@ def _parse_rest_days(key: str, value: Any) -> frozenset[int]:
     if value is None:
         return frozenset()
     if isinstance(value, str) or not isinstance(value, Iterable) or isinstance(value, Mapping):
-        raise ValueError(f"{key}: expected a list of weekdays such as [sat, sun]")
+        raise ValueError(_("{key}: expected a list of weekdays such as [sat, sun]", key=key))
     days: set[int] = set()
     for item in value:
         index = _WEEKDAY_NAMES.get(item.strip().lower()) if isinstance(item, str) else None
         if index is None:
-            raise ValueError(f"{key}: unknown weekday {item!r}; use {', '.join(_WEEKDAYS)}")
+            raise ValueError(_("{key}: unknown weekday {value}; use {days}", key=key, value=repr(item),
+                               days=", ".join(_WEEKDAYS)))
         days.add(index)
     if len(days) == 7:
-        raise ValueError(f"{key}: every weekday is a rest day; leave at least one working weekday")
+        raise ValueError(_("{key}: every weekday is a rest day; leave at least one working weekday", key=key))
     return frozenset(days)
 
 
@@ -602,7 +618,7 @@ def _parse_dates(key: str, value: Any) -> frozenset[date]:
     if value is None:
         return frozenset()
     if isinstance(value, str | date) or not isinstance(value, Iterable) or isinstance(value, Mapping):
-        raise ValueError(f"{key}: expected a list of dates such as [2026-10-01, 2026-10-02]")
+        raise ValueError(_("{key}: expected a list of dates such as [2026-10-01, 2026-10-02]", key=key))
     out: set[date] = set()
     for item in value:
         if isinstance(item, date) and not isinstance(item, datetime):
@@ -613,5 +629,6 @@ def _parse_dates(key: str, value: Any) -> frozenset[date]:
                 raise ValueError
             out.add(date.fromisoformat(item.strip()))
         except ValueError:
-            raise ValueError(f"{key}: bad date {item!r}; write YYYY-MM-DD, e.g. 2026-10-01") from None
+            raise ValueError(_("{key}: bad date {value}; write YYYY-MM-DD, e.g. 2026-10-01",
+                               key=key, value=repr(item))) from None
     return frozenset(out)
