@@ -142,8 +142,9 @@ def _parse_duration(text: str) -> Duration:
     amount, unit = int(match.group(1)), match.group(2)
     limit = _MAX_AMOUNT[unit]
     if abs(amount) > limit:
+        most = f"{limit}{unit}"
         raise DurationError(_("bad duration {value}: at most {limit} ({unit})",
-                              value=repr(text), limit=f"{limit}{unit}", unit=_unit_words(unit)))
+                              value=repr(text), limit=most, unit=_unit_words(unit)))
     return Duration(amount, unit)
 
 
@@ -577,8 +578,8 @@ def _parse_periods(key: str, value: Any) -> tuple[tuple[int, int], ...]:
     periods.sort()
     for (a1, b1), (a2, b2) in zip(periods, periods[1:], strict=False):
         if a2 < b1:
-            raise ValueError(_("{key}: time ranges {first} and {second} overlap", key=key,
-                               first=f"{_hhmm(a1)}-{_hhmm(b1)}", second=f"{_hhmm(a2)}-{_hhmm(b2)}"))
+            first, second = f"{_hhmm(a1)}-{_hhmm(b1)}", f"{_hhmm(a2)}-{_hhmm(b2)}"
+            raise ValueError(_("{key}: time ranges {first} and {second} overlap", key=key, first=first, second=second))
     return tuple(periods)
 
 

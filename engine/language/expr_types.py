@@ -388,7 +388,8 @@ class _Typer:
                 return message + _("; write true or false without quotes")
             if x.kind == "text" and x.fmt and y.kind in _DATE_KINDS:
                 fn = "date" if x.fmt == "date" else "datetime"
-                return message + _("; convert it first: {convert}", convert=f"{fn}({x.name or '...'})")
+                convert = f"{fn}({x.name or '...'})"
+                return message + _("; convert it first: {convert}", convert=convert)
             if x.kind == "number" and y.kind == "text" and y.name:
                 return message + _("; convert the text with {name}|float", name=y.name)
         return message
@@ -462,7 +463,8 @@ class _Typer:
         for x in (a, b):
             if x.kind == "text" and x.fmt and x.name:
                 fn = "date" if x.fmt == "date" else "datetime"
-                fix = _("; convert it first: {convert}", convert=f"{fn}({x.name}) {op} ...")
+                convert = f"{fn}({x.name}) {op} ..."
+                fix = _("; convert it first: {convert}", convert=convert)
                 break
             if x.kind == "text" and x.name and op != "+":
                 fix = _("; if it holds a number, convert it: {name}|float", name=x.name)
@@ -521,8 +523,9 @@ class _Typer:
             if first.kind == "list" and first.columns is not None:
                 numeric = [c for c, k in first.columns.items() if k.kind == "number"]
                 col = numeric[0] if numeric else "COLUMN"
+                fix = f"sum_of({first.name}, '{col}')"
                 self.report(_("sum() adds a list of numbers, but {value} is a table; add up one column "
-                              "with {fix}", value=_shown(first), fix=f"sum_of({first.name}, '{col}')"),
+                              "with {fix}", value=_shown(first), fix=fix),
                             self.needle(first), "sum")
             elif first.kind == "list" and first.item is not None and first.item.kind not in (None, "number"):
                 self.report(_("sum() adds numbers, but the items of {value} are {kind}",
@@ -559,8 +562,9 @@ class _Typer:
         picked: list[Kind] = []
         for ck in cols:
             if not (ck.has_literal and isinstance(ck.literal, str)):
-                self.report(_("{fn}() names its column as quoted text, e.g. {example}",
-                              fn=name, example=f"{name}({table.name or 'TABLE'}, 'score')"), self.needle(ck), name)
+                example = f"{name}({table.name or 'TABLE'}, 'score')"
+                self.report(_("{fn}() names its column as quoted text, e.g. {example}", fn=name, example=example),
+                            self.needle(ck), name)
                 return UNKNOWN
             if table.columns is None:
                 picked.append(UNKNOWN)
@@ -595,8 +599,9 @@ class _Typer:
             op = kinds[2] if len(kinds) > 2 else UNKNOWN
             ops = ("==", "!=", "<", "<=", ">", ">=")
             if not (op.has_literal and op.literal in ops):
+                example = f"count_if({table.name or 'TABLE'}, 'score', '<', 60)"
                 self.report(_("count_if() takes the comparison as quoted text, one of {ops}: e.g. {example}",
-                              ops=", ".join(ops), example=f"count_if({table.name or 'TABLE'}, 'score', '<', 60)"),
+                              ops=", ".join(ops), example=example),
                             self.needle(op), name)
             elif picked and len(kinds) > 3:
                 if op.literal in ("==", "!="):

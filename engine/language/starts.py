@@ -383,9 +383,10 @@ def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure],
         if f"{t.step}.{t.field}" not in known:
             line, col = t.where["field"]
             dates = sorted(k for k in known if not k.startswith("instance."))
+            watched_field = f"{t.step}.{t.field}"
             problems.append(Problem(proc.file, line, col, _(
                 "'{field}' is not a field of procedure '{target}'; fields: {fields}",
-                field=f"{t.step}.{t.field}", target=t.procedure, fields=", ".join(dates[:12]))))
+                field=watched_field, target=t.procedure, fields=", ".join(dates[:12]))))
         exprs = ([("when", t.when)] if t.when else []) + [(f"with.{k}", e) for k, e in t.with_]
         for where, expr in exprs:
             for name, message in check_names(expr, known):
