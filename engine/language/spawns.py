@@ -157,10 +157,10 @@ def _check_with(file: str, src: yamlsrc.Source, sid: str, with_: Iterable[tuple[
         if typos:
             continue  # reported with the expression itself
         vline, vcol = src.where(("steps", sid, "with", key))
-        message = _mismatch(got, want, _("'{key}' of the start form '{form}' of procedure '{target}'",
-                                         key=key, form=form.id, target=target))
-        if message:
-            problems.append(Problem(file, vline, vcol, message))
+        mismatch = _mismatch(got, want, _("'{key}' of the start form '{form}' of procedure '{target}'",
+                                          key=key, form=form.id, target=target))
+        if mismatch:
+            problems.append(Problem(file, vline, vcol, mismatch))
     missing = [f for f, info in form.fields.items()
                if info.required and "." not in f and f not in given and info.visible_if is None
                and "default" not in (form.schema.get("properties", {}).get(f) or {})]
