@@ -832,6 +832,7 @@ def _offset(source: str, needle: str) -> int:
 _JINJA_UNEXPECTED = re.compile(r"unexpected '(.*)'")
 _JINJA_EXPECTED = re.compile(r"expected token '(.*)', got '(.*)'")
 _JINJA_CHAR = re.compile(r"unexpected char (.+) at (\d+)")
+_JINJA_END = re.compile(r"unexpected end of expression, expected '(.*)'")
 
 
 def _jinja_words(message: str) -> str:
@@ -848,6 +849,22 @@ def _jinja_words(message: str) -> str:
     m = _JINJA_CHAR.fullmatch(message)
     if m:
         return _("unexpected char {char} at {at}", char=m.group(1), at=m.group(2))
+    m = _JINJA_END.fullmatch(message)
+    if m:
+        return _("unexpected end of expression, expected '{expected}'", expected=m.group(1))
+    return message
+
+
+_MISSING_ARGUMENT = re.compile(r"missing a required argument: '(.*)'")
+
+
+def _signature_words(message: str) -> str:
+    """Python's complaint about a filter's or test's arguments, in the reader's language."""
+    if message == "too many positional arguments":
+        return _("too many positional arguments")
+    m = _MISSING_ARGUMENT.fullmatch(message)
+    if m:
+        return _("missing a required argument: '{name}'", name=m.group(1))
     return message
 
 
@@ -975,9 +992,9 @@ class _Checker:
             inspect.signature(table[name]).bind(*placeholders, **{str(k.key): None for k in node.kwargs})
         except TypeError as exc:
             if kind == "filter":
-                message = _("wrong arguments for filter '{name}': {error}", name=name, error=str(exc))
+                message = _("wrong arguments for filter '{name}': {error}", name=name, error=_signature_words(str(exc)))
             else:
-                message = _("wrong arguments for test '{name}': {error}", name=name, error=str(exc))
+                message = _("wrong arguments for test '{name}': {error}", name=name, error=_signature_words(str(exc)))
             raise self.fail(message, name) from None
         if node.node is not None:
             self.visit(node.node)
