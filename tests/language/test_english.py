@@ -23,7 +23,8 @@ SIX = ("after-sales-inspection", "customer-complaint", "product-acceptance-inspe
        "repair-process-inspection", "field-service-dispatch", "customer-return-repair")
 #: Procedures given English later; the test keeps them (and their forms) complete.
 MORE = ("medical-device-complaint", "nonconforming-product", "capa", "product-inspection",
-        "product-return", "return-to-factory-repair", "carry-back-repair")
+        "product-return", "return-to-factory-repair", "carry-back-repair", "repair-mode-decision",
+        "service-request", "quality-problem-handling", "supplier-evaluation", "procedure-change-control")
 
 
 @pytest.mark.parametrize("pid", SIX + MORE)
