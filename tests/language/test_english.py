@@ -24,7 +24,9 @@ SIX = ("after-sales-inspection", "customer-complaint", "product-acceptance-inspe
 #: Procedures given English later; the test keeps them (and their forms) complete.
 MORE = ("medical-device-complaint", "nonconforming-product", "capa", "product-inspection",
         "product-return", "return-to-factory-repair", "carry-back-repair", "repair-mode-decision",
-        "service-request", "quality-problem-handling", "supplier-evaluation", "procedure-change-control")
+        "service-request", "quality-problem-handling", "supplier-evaluation", "procedure-change-control",
+        "after-sales-quality-review", "annual-maintenance-contract", "annual-service-plan",
+        "customer-initial-visit", "customer-opinion-survey", "customer-training", "data-backup-check")
 
 
 @pytest.mark.parametrize("pid", SIX + MORE)
