@@ -26,7 +26,9 @@ MORE = ("medical-device-complaint", "nonconforming-product", "capa", "product-in
         "product-return", "return-to-factory-repair", "carry-back-repair", "repair-mode-decision",
         "service-request", "quality-problem-handling", "supplier-evaluation", "procedure-change-control",
         "after-sales-quality-review", "annual-maintenance-contract", "annual-service-plan",
-        "customer-initial-visit", "customer-opinion-survey", "customer-training", "data-backup-check")
+        "customer-initial-visit", "customer-opinion-survey", "customer-training", "data-backup-check",
+        "free-maintenance-expiry", "hq-technical-support-request", "maintenance-contract-expiry",
+        "monthly-callback", "monthly-system-inspection", "overseas-repair-trip", "periodic-customer-visit")
 
 
 @pytest.mark.parametrize("pid", SIX + MORE)
