@@ -28,7 +28,9 @@ MORE = ("medical-device-complaint", "nonconforming-product", "capa", "product-in
         "after-sales-quality-review", "annual-maintenance-contract", "annual-service-plan",
         "customer-initial-visit", "customer-opinion-survey", "customer-training", "data-backup-check",
         "free-maintenance-expiry", "hq-technical-support-request", "maintenance-contract-expiry",
-        "monthly-callback", "monthly-system-inspection", "overseas-repair-trip", "periodic-customer-visit")
+        "monthly-callback", "monthly-system-inspection", "overseas-repair-trip", "periodic-customer-visit",
+        "project-handover", "same-day-issue-report", "spare-parts-issue", "system-change-control",
+        "technician-daily-report", "warranty-registration")
 
 
 @pytest.mark.parametrize("pid", SIX + MORE)
