@@ -1189,7 +1189,7 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
             missing = [k for k in ("from", "field") if k not in value]
             if missing:
                 c.err(vpath, _("'pick' needs {keys}: {{from: ROLE, field: STEP.FIELD}}",
-                               keys=_(" and ").join(repr(k) for k in missing)))
+                               keys=_(" and ").join(_("'{key}'", key=k) for k in missing)))
                 continue
             role = c.ref(value["from"], roles, (*vpath, "from"), "role")
             fld = _party_field(c, value["field"], (*vpath, "field"), sid, "user")
