@@ -170,7 +170,7 @@ def _fullwidth(text: str, file: str) -> list[Problem]:
 # PyYAML's words for a syntax error, in the reader's language: its context ("while parsing a
 # flow mapping") and its problem ("expected ',' or '}', but got ':'") are a small, fixed set
 # of texts with a quoted token or character in some. English keeps them as PyYAML wrote them;
-# a text not known here stays as PyYAML wrote it, quoted.
+# a text not known here stays as PyYAML wrote it (quoted in Chinese).
 _CONTEXTS = frozenset((
     N_("while parsing a flow mapping"),
     N_("while parsing a flow sequence"),
@@ -228,22 +228,25 @@ _TOKENS = frozenset((
     N_("a comment"),
     N_("a line break"),
     N_("URI"),
+    N_("a mapping or list of mappings for merging"),  # << (merge key) followed by...
+    N_("scalar"),
+    N_("sequence"),
+    N_("mapping"),
 ))
 _QUOTED_TOKEN = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
 _EXPECTED = re.compile(r"^expected (.+), but (found|got) (.+)$")
 _HEX = re.compile(r"^(URI )?escape sequence of (\d+) hexadecimal numbers$")
+# PyYAML's texts naming one token, alias, anchor or tag ({name}: as PyYAML quotes it).
 _NAMED = (
     (re.compile(r"^found character (.+) that cannot start any token$"),
-     lambda t: _("found character {char} that cannot start any token", char=t)),
-    (re.compile(r"^found unknown escape character (.+)$"),
-     lambda t: _("found unknown escape character {char}", char=t)),
-    (re.compile(r"^found undefined alias (.+)$"), lambda t: _("found undefined alias {name}", name=t)),
-    (re.compile(r"^found undefined tag handle (.+)$"), lambda t: _("found undefined tag handle {name}", name=t)),
-    (re.compile(r"^duplicate tag handle (.+)$"), lambda t: _("duplicate tag handle {name}", name=t)),
-    (re.compile(r"^found duplicate anchor (.+); first occurrence$"),
-     lambda t: _("found duplicate anchor {name}; first occurrence", name=t)),
+     N_("found character {name} that cannot start any token")),
+    (re.compile(r"^found unknown escape character (.+)$"), N_("found unknown escape character {name}")),
+    (re.compile(r"^found undefined alias (.+)$"), N_("found undefined alias {name}")),
+    (re.compile(r"^found undefined tag handle (.+)$"), N_("found undefined tag handle {name}")),
+    (re.compile(r"^duplicate tag handle (.+)$"), N_("duplicate tag handle {name}")),
+    (re.compile(r"^found duplicate anchor (.+); first occurrence$"), N_("found duplicate anchor {name}; first occurrence")),
     (re.compile(r"^could not determine a constructor for the tag (.+)$"),
-     lambda t: _("could not determine a constructor for the tag {name}", name=t)),
+     N_("could not determine a constructor for the tag {name}")),
 )
 
 
@@ -274,9 +277,9 @@ def _yaml_words(words: str) -> str:
         if named:
             token = _yaml_token(named.group(1))
             if token is not None:
-                return say(token)
+                return _(say, name=token)
     # Not one of PyYAML's known texts: kept as it is, quoted in the reader's language.
-    return _("'{yaml_words}'", yaml_words=words)
+    return _("{yaml_words}", yaml_words=words)
 
 
 def _yaml_either(words: str) -> str | None:
