@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import DefinitionInvalid, ExpressionError, Problem
+from engine.i18n import N_, _, current_locale
 from engine.language import spawns
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Duration, DurationError, parse_duration
@@ -320,7 +321,8 @@ def _yaml_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 _MEMO_SIZE = 64
 # The files read, each as (name, bytes or None when missing): what a library is kept by.
 _Contents = tuple[tuple[str, bytes | None], ...]
-_libraries: dict[tuple[_Contents, _Contents, _Contents], Library] = {}
+# Kept by the locale too: the problems are worded in the reader's language.
+_libraries: dict[tuple[_Contents, _Contents, _Contents, str], Library] = {}
 _compiled: dict[
     tuple[str, str, tuple[tuple[str, str], ...]], tuple[Procedure, Mapping[str, Form]]
 ] = {}
@@ -361,7 +363,7 @@ def load_library(
     given = {p.resolve() for p in files}
     folders = {p.parent for p in files if p.is_file()} | {p for p in map(Path, extra_procedures) if p.is_dir()}
     others = [q for q in _yaml_files(sorted(folders)) if q.resolve() not in given]
-    key = (_contents(files), _contents(extra), _contents(others))
+    key = (_contents(files), _contents(extra), _contents(others), current_locale())
     lib = _remember(_libraries, key, lambda: _load_library(files, extra, others))
     problems = list(lib.problems)
     if config is not None:
@@ -386,13 +388,14 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
             broken_forms.setdefault(src.data["id"], src.file)
         if form is not None:
             if form.id in seen_forms and report:
-                lib.problems.append(src.problem(("id",), f"form id '{form.id}' is also defined in {seen_forms[form.id]}; give each form its own id"))
+                lib.problems.append(src.problem(("id",), _("form id '{id}' is also defined in {file}; give each form its own id",
+                                                                  id=form.id, file=seen_forms[form.id])))
             seen_forms.setdefault(form.id, src.file)
             lib.forms.setdefault(form.id, form)
 
     for path in files:
         if not path.exists():
-            lib.problems.append(Problem(str(path), 1, 1, "no such file or folder"))
+            lib.problems.append(Problem(str(path), 1, 1, _("no such file or folder")))
             continue
         src = yamlsrc.load_file(str(path))
         if src.problems and src.data is None:
@@ -405,7 +408,7 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
     for path in extra:
         src = yamlsrc.load_file(str(path))
         if src.data is not None and isinstance(src.data, dict) and "schema" in src.data:
-            form, _ = parse_form(src)
+            form, _problems = parse_form(src)
             if form is not None:
                 lib.forms.setdefault(form.id, form)
             elif isinstance(src.data.get("id"), str):
@@ -415,7 +418,8 @@ def _load_library(files: list[Path], extra: list[Path], others: list[Path]) -> L
         lib.problems.extend(problems)
         if proc is not None:
             if proc.id in lib.procedures:
-                lib.problems.append(src.problem(("id",), f"procedure id '{proc.id}' is also defined in {lib.procedures[proc.id].file}"))
+                lib.problems.append(src.problem(("id",), _("procedure id '{id}' is also defined in {file}",
+                                                                    id=proc.id, file=lib.procedures[proc.id].file)))
             lib.procedures.setdefault(proc.id, proc)
     from engine.language.starts import check_triggers
 
@@ -451,7 +455,7 @@ def load_procedure_text(text: str, file: str, forms: Mapping[str, Form]) -> Proc
     """Parse one procedure from text; raise ``DefinitionInvalid`` with every problem."""
     proc, problems = parse_procedure(yamlsrc.load(text, file), forms)
     if problems or proc is None:
-        raise DefinitionInvalid(problems or [Problem(file, 1, 1, "not a procedure")])
+        raise DefinitionInvalid(problems or [Problem(file, 1, 1, _("not a procedure"))])
     return proc
 
 
@@ -491,10 +495,10 @@ class ProcedureChecker:
         value = node.get(key)
         if value is None:
             if required:
-                self.err(path, f"missing '{key}'; add '{key}: ...'")
+                self.err(path, _("missing '{key}'; add '{key}: ...'", key=key))
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.err((*path, key), f"'{key}' must be text")
+            self.err((*path, key), _("'{key}' must be text", key=key))
             return None
         return str(value)
 
@@ -503,14 +507,18 @@ class ProcedureChecker:
         for key in node:
             if key not in allowed:
                 hint = suggest(str(key), sorted(allowed))
-                fix = f"did you mean '{hint}'?" if hint else f"allowed here: {', '.join(sorted(allowed))}"
-                self.err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
+                fix = _did_you_mean(hint) if hint else _("allowed here: {keys}", keys=", ".join(sorted(allowed)))
+                # ``what`` comes translated, or in English from another module ("a schedule"):
+                # the catalog has those too (see _KEYS_OF).
+                self.err((*path, key), _("unknown key '{key}' in {what}; {fix}", key=key, what=_(what), fix=fix),
+                         key=True)
 
     def duration(self, value: Any, path: YamlPath) -> Duration | None:
         if value is None:
             return None
         if not isinstance(value, str):
-            self.err(path, f"bad duration {value!r}: write a number and a unit, e.g. 24h, 3d, 8wh, 2wd")
+            self.err(path, _("bad duration {value}: write a number and a unit, e.g. 24h, 3d, 8wh, 2wd",
+                             value=repr(value)))
             return None
         try:
             return parse_duration(value)
@@ -522,14 +530,14 @@ class ProcedureChecker:
         """Compile an expression; ``checked`` ones have their names checked against the
         fields of earlier steps (triggers are checked against the watched procedure)."""
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.err(path, "expected an expression (text), e.g. inspect.verdict == \"合格\"")
+            self.err(path, _("expected an expression (text), e.g. inspect.verdict == \"合格\""))
             return None
         try:
             compiled = compile_expr(str(value))
         except ExpressionError as exc:
             line, col = self.src.where(path)
             col += getattr(exc, "offset", 0) or 0
-            self.problems.append(Problem(self.src.file, line, col, f"expression error: {exc.message}"))
+            self.problems.append(Problem(self.src.file, line, col, _("expression error: {message}", message=exc.message)))
             return None
         if checked:
             self.exprs.append((step, compiled, path, when))
@@ -538,27 +546,63 @@ class ProcedureChecker:
     def ref(self, value: Any, known: Iterable[str], path: YamlPath, what: str) -> str | None:
         if isinstance(value, bool):
             word = self._written(path)
-            self.err(path, f"YAML reads {word} as {str(value).lower()}, not as a {what} id; quote it: \"{word}\"")
+            self.err(path, _("YAML reads {word} as {value}, not as a {what} id; quote it: \"{word}\"",
+                             word=word, value=str(value).lower(), what=_ref_noun(what)))
             self.broken_links |= what == "step"
             return None
         if not isinstance(value, str):
-            self.err(path, f"expected the id of a {what}")
+            self.err(path, _("expected the id of a {what}", what=_ref_noun(what)))
             return None
         known = list(known)
         if value not in known:
             if what == "form" and value in self.broken_forms:
                 # The form's own problems are the root error: no list of every form id.
-                self.err(path, f"form '{value}' cannot be used until the problems reported for "
-                               f"{self.broken_forms[value]} are fixed")
+                self.err(path, _("form '{form}' cannot be used until the problems reported for {file} are fixed",
+                                 form=value, file=self.broken_forms[value]))
                 return None
             hint = suggest(value, known)
             listed = sorted(known)
-            shown = ", ".join(listed[:12]) + (f", ... ({len(listed)} in all)" if len(listed) > 12 else "")
-            fix = f"did you mean '{hint}'?" if hint else (f"known {what}s: {shown}" if known else f"declare the {what} first")
-            self.err(path, f"unknown {what} '{value}'; {fix}")
+            shown = ", ".join(listed[:12]) + (_(", ... ({n} in all)", n=len(listed)) if len(listed) > 12 else "")
+            noun = _ref_noun(what)
+            fix = _did_you_mean(hint) if hint else (
+                _("known {what}s: {names}", what=noun, names=shown) if known
+                else _("declare the {what} first", what=noun))
+            self.err(path, _("unknown {what} '{value}'; {fix}", what=noun, value=value, fix=fix))
             self.broken_links |= what == "step"
             return None
         return value
+
+
+def _did_you_mean(hint: str) -> str:
+    return _("did you mean '{hint}'?", hint=hint)
+
+
+def _ref_noun(what: str) -> str:
+    """The kind of thing a reference names (``ProcedureChecker.ref``), in the reader's words."""
+    return {"step": _("step"), "role": _("role"), "form": _("form")}.get(what, what)
+
+
+def _type_name(stype: str) -> str:
+    """``task step``, ``decision step``, ...: a step type as the reader calls it."""
+    return {
+        "task": _("task step"), "approval": _("approval step"), "decision": _("decision step"),
+        "parallel": _("parallel step"), "join": _("join step"), "wait": _("wait step"),
+        "spawn": _("spawn step"), "end": _("end step"),
+    }.get(stype, f"{stype} step")
+
+
+def _a_step(stype: str) -> str:
+    """Where an unknown key was found in a step: ``a task step`` (English keeps ``a end step``)."""
+    return {
+        "task": _("a task step"), "approval": _("a approval step"), "decision": _("a decision step"),
+        "parallel": _("a parallel step"), "join": _("a join step"), "wait": _("a wait step"),
+        "spawn": _("a spawn step"), "end": _("a end step"),
+    }.get(stype, f"a {stype} step")
+
+
+# Where an unknown key is (``ProcedureChecker.keys``) as other modules name it, in English:
+# translated there with ``_(what)``.
+_KEYS_OF = (N_("a schedule"), N_("a trigger"))
 
 
 def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
@@ -571,42 +615,43 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
     if raw is None:
         return None, c.problems
     if not isinstance(raw, dict):
-        c.err((), "a procedure file must be a mapping with id, title, roles, start and steps")
+        c.err((), _("a procedure file must be a mapping with id, title, roles, start and steps"))
         return None, c.problems
 
-    c.keys(raw, TOP_KEYS, (), "the procedure")
+    c.keys(raw, TOP_KEYS, (), _("the procedure"))
     for key, required in TOP_KEYS.items():
         if required and key not in raw:
-            c.err((), f"missing '{key}' at the top of the procedure; add '{key}:'")
+            c.err((), _("missing '{key}' at the top of the procedure; add '{key}:'", key=key))
     pid = c.text(raw, "id", ())
     if pid is not None:
         stem = Path(src.file).stem
         if not KEBAB_ID.match(pid):
-            c.err(("id",), f"procedure id '{pid}' must be kebab-case (lower-case words joined by '-')")
+            c.err(("id",), _("procedure id '{id}' must be kebab-case (lower-case words joined by '-')", id=pid))
         elif src.file.endswith((".yaml", ".yml")) and stem != pid:
-            c.err(("id",), f"procedure id '{pid}' does not match the file name '{stem}'; rename one of them")
+            c.err(("id",), _("procedure id '{id}' does not match the file name '{stem}'; rename one of them",
+                             id=pid, stem=stem))
     title = c.text(raw, "title", ()) or ""
     calendar = c.text(raw, "calendar", ()) or "default"
     serial = c.text(raw, "serial", ())
     if serial is not None and not SERIAL_PREFIX.match(serial):
-        c.err(("serial",), f"serial prefix '{serial}' must be 1 to 8 capital letters or digits starting "
-                           "with a letter, e.g. 'TS' for record numbers such as TS-202612-0007")
+        c.err(("serial",), _("serial prefix '{serial}' must be 1 to 8 capital letters or digits starting "
+                             "with a letter, e.g. 'TS' for record numbers such as TS-202612-0007", serial=serial))
         serial = None
 
     roles = _parse_roles(c, raw.get("roles"))
     steps_raw = raw.get("steps")
     if steps_raw is not None and not isinstance(steps_raw, dict):
-        c.err(("steps",), "'steps' must be a mapping of step id to step")
+        c.err(("steps",), _("'steps' must be a mapping of step id to step"))
         steps_raw = None
     steps_raw = steps_raw or {}
     if "steps" in raw and not steps_raw:
-        c.err(("steps",), "a procedure needs at least one step")
+        c.err(("steps",), _("a procedure needs at least one step"))
     step_ids = list(steps_raw)
     for sid in step_ids:
         if not STEP_ID.match(str(sid)):
-            c.err(("steps", sid), f"step id '{sid}' must be lower_snake_case (a-z, 0-9, _)", key=True)
+            c.err(("steps", sid), _("step id '{sid}' must be lower_snake_case (a-z, 0-9, _)", sid=sid), key=True)
         if sid in ("start", "instance"):
-            c.err(("steps", sid), f"'{sid}' is a reserved name; choose another step id", key=True)
+            c.err(("steps", sid), _("'{sid}' is a reserved name; choose another step id", sid=sid), key=True)
 
     start_roles, start_step, start_form = _parse_start(c, raw.get("start"), roles, step_ids)
 
@@ -617,7 +662,9 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         for i, st in enumerate(starts):
             if isinstance(st, Schedule):
                 for e in c.forms[start_form].validate(dict(st.data), "en"):
-                    c.err(("starts", i, "data"), f"schedule start data does not fit the start form '{start_form}': {e['field']}: {e['message']}")
+                    c.err(("starts", i, "data"), _("schedule start data does not fit the start form '{form}': "
+                                                   "{field}: {message}", form=start_form, field=e["field"],
+                                                   message=e["message"]))
 
     steps: dict[str, Step] = {}
     for sid, node in steps_raw.items():
@@ -633,8 +680,8 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
     withdraw = True
     if "withdraw" in raw:
         if not isinstance(raw["withdraw"], bool):
-            c.err(("withdraw",), "'withdraw' is true (the default: the starter may withdraw an instance "
-                                 "nobody else has worked on) or false")
+            c.err(("withdraw",), _("'withdraw' is true (the default: the starter may withdraw an instance "
+                                   "nobody else has worked on) or false"))
         else:
             withdraw = raw["withdraw"]
     if steps and start_step in steps and not c.broken_links and len(steps) == len(steps_raw):
@@ -688,18 +735,18 @@ def _parse_roles(c: ProcedureChecker, node: Any) -> dict[str, str]:
     if node is None:
         return roles
     if not isinstance(node, dict) or not node:
-        c.err(("roles",), "'roles' must map each role id to its title, e.g. inspector: 售后检验人员")
+        c.err(("roles",), _("'roles' must map each role id to its title, e.g. inspector: 售后检验人员"))
         return roles
     for rid, value in node.items():
         if not STEP_ID.match(str(rid)):
-            c.err(("roles", rid), f"role id '{rid}' must be lower_snake_case", key=True)
+            c.err(("roles", rid), _("role id '{rid}' must be lower_snake_case", rid=rid), key=True)
         if isinstance(value, dict):
-            c.keys(value, ("title", "description"), ("roles", rid), f"role '{rid}'")
+            c.keys(value, ("title", "description"), ("roles", rid), _("role '{rid}'", rid=rid))
             roles[str(rid)] = str(value.get("title") or rid)
         elif isinstance(value, str):
             roles[str(rid)] = value
         else:
-            c.err(("roles", rid), f"role '{rid}' needs a title (text) or {{title, description}}")
+            c.err(("roles", rid), _("role '{rid}' needs a title (text) or {{title, description}}", rid=rid))
     return roles
 
 
@@ -707,20 +754,20 @@ def _parse_start(c: ProcedureChecker, node: Any, roles: Mapping[str, str], step_
     if node is None:
         return [], None, None
     if not isinstance(node, dict):
-        c.err(("start",), "'start' must be a mapping: {roles: [...], step: FIRST_STEP}")
+        c.err(("start",), _("'start' must be a mapping: {roles: [...], step: FIRST_STEP}"))
         return [], None, None
-    c.keys(node, ("roles", "step", "form"), ("start",), "'start'")
+    c.keys(node, ("roles", "step", "form"), ("start",), _("'start'"))
     start_roles: list[str] = []
     rnode = node.get("roles")
     if not isinstance(rnode, list) or not rnode:
-        c.err(("start", "roles") if "roles" in node else ("start",), "'start.roles' must list the roles that may start an instance, e.g. [inspector]")
+        c.err(("start", "roles") if "roles" in node else ("start",), _("'start.roles' must list the roles that may start an instance, e.g. [inspector]"))
     else:
         for i, r in enumerate(rnode):
             if c.ref(r, roles, ("start", "roles", i), "role"):
                 start_roles.append(r)
     step = None
     if "step" not in node:
-        c.err(("start",), "missing 'start.step': the first step of the procedure")
+        c.err(("start",), _("missing 'start.step': the first step of the procedure"))
     else:
         step = c.ref(node["step"], step_ids, ("start", "step"), "step")
     form = None
@@ -734,47 +781,48 @@ def _parse_next(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, step_i
         target = c.ref(node, step_ids, path, "step")
         return (Transition(target),) if target else ()
     if not isinstance(node, list) or not node:
-        c.err(path, "'next' must be a step id or a list of {if: CONDITION, goto: STEP} ending with {else: STEP}")
+        c.err(path, _("'next' must be a step id or a list of {if: CONDITION, goto: STEP} ending with {else: STEP}"))
         return ()
     out: list[Transition] = []
     has_else = False
     for i, item in enumerate(node):
         ipath = (*path, i)
         if not isinstance(item, dict):
-            c.err(ipath, "each entry of a conditional 'next' is {if: CONDITION, goto: STEP} or {else: STEP}")
+            c.err(ipath, _("each entry of a conditional 'next' is {if: CONDITION, goto: STEP} or {else: STEP}"))
             continue
         if "else" in item:
-            c.keys(item, ("else",), ipath, "an 'else' entry")
+            c.keys(item, ("else",), ipath, _("an 'else' entry"))
             if has_else:
-                c.err(ipath, "only one 'else' is allowed")
+                c.err(ipath, _("only one 'else' is allowed"))
             elif i != len(node) - 1:
-                c.err(ipath, "'else' must be the last entry; conditions after it are never tried")
+                c.err(ipath, _("'else' must be the last entry; conditions after it are never tried"))
             has_else = True
             target = c.ref(item["else"], step_ids, (*ipath, "else"), "step")
             if target:
                 out.append(Transition(target))
             continue
-        c.keys(item, ("if", "goto"), ipath, "a conditional transition")
+        c.keys(item, ("if", "goto"), ipath, _("a conditional transition"))
         if "if" not in item or "goto" not in item:
-            c.err(ipath, "a conditional transition needs both 'if: CONDITION' and 'goto: STEP'")
+            c.err(ipath, _("a conditional transition needs both 'if: CONDITION' and 'goto: STEP'"))
             continue
         cond = c.expr(item["if"], (*ipath, "if"), sid, "next")
         target = c.ref(item["goto"], step_ids, (*ipath, "goto"), "step")
         if cond is not None and target:
             out.append(Transition(target, cond))
     if not has_else:
-        c.err(path, f"conditional 'next' of step '{sid}' has no 'else'; add '- else: STEP' as the last entry so that no instance gets stuck")
+        c.err(path, _("conditional 'next' of step '{sid}' has no 'else'; add '- else: STEP' as the last entry so "
+                      "that no instance gets stuck", sid=sid))
     return tuple(out)
 
 
 def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, roles: Mapping[str, str], calendar: str) -> Deadline | None:
     if not isinstance(node, dict):
-        c.err(path, "'deadline' must be a mapping, e.g. {within: 24h, remind_before: 2h, escalate: qa_supervisor}")
+        c.err(path, _("'deadline' must be a mapping, e.g. {within: 24h, remind_before: 2h, escalate: qa_supervisor}"))
         return None
-    c.keys(node, DEADLINE_KEYS, path, "a deadline")
+    c.keys(node, DEADLINE_KEYS, path, _("a deadline"))
     ways = [k for k in ("within", "within_expr", "due_expr") if k in node]
     if len(ways) != 1:
-        c.err(path, "a deadline needs exactly one of 'within', 'within_expr' or 'due_expr'")
+        c.err(path, _("a deadline needs exactly one of 'within', 'within_expr' or 'due_expr'"))
     within = None
     cases: list[tuple[Expr | None, Duration]] = []
     w = node.get("within")
@@ -783,22 +831,22 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
         for i, item in enumerate(w):
             ipath = (*path, "within", i)
             if not isinstance(item, dict):
-                c.err(ipath, "each entry is {if: CONDITION, then: DURATION} or {else: DURATION}")
+                c.err(ipath, _("each entry is {if: CONDITION, then: DURATION} or {else: DURATION}"))
                 continue
             if "else" in item:
-                c.keys(item, ("else",), ipath, "an 'else' entry")
+                c.keys(item, ("else",), ipath, _("an 'else' entry"))
                 has_else = True
                 d = c.duration(item["else"], (*ipath, "else"))
                 if d:
                     cases.append((None, d))
                 continue
-            c.keys(item, ("if", "then"), ipath, "a conditional duration")
+            c.keys(item, ("if", "then"), ipath, _("a conditional duration"))
             cond = c.expr(item.get("if"), (*ipath, "if"), sid, "deadline")
             d = c.duration(item.get("then"), (*ipath, "then"))
             if cond is not None and d is not None:
                 cases.append((cond, d))
         if not has_else:
-            c.err((*path, "within"), "conditional 'within' has no 'else'; add '- else: DURATION' as the last entry")
+            c.err((*path, "within"), _("conditional 'within' has no 'else'; add '- else: DURATION' as the last entry"))
     elif w is not None:
         within = c.duration(w, (*path, "within"))
     within_expr = c.expr(node["within_expr"], (*path, "within_expr"), sid, "deadline") if "within_expr" in node else None
@@ -812,9 +860,9 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
         for i, item in enumerate(esc):
             ipath = (*path, "escalate", i)
             if not isinstance(item, dict) or "to" not in item:
-                c.err(ipath, "each escalation level is {after: DURATION, to: ROLE or manager}")
+                c.err(ipath, _("each escalation level is {after: DURATION, to: ROLE or manager}"))
                 continue
-            c.keys(item, ("after", "to", "fallback"), ipath, "an escalation level")
+            c.keys(item, ("after", "to", "fallback"), ipath, _("an escalation level"))
             after = c.duration(item.get("after", "0h"), (*ipath, "after"))
             fallback = None
             to: str | None
@@ -825,11 +873,11 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
             else:
                 to = c.ref(item["to"], roles, (*ipath, "to"), "role")
                 if "fallback" in item:
-                    c.err((*ipath, "fallback"), "'fallback' applies to 'to: manager' only; remove it")
+                    c.err((*ipath, "fallback"), _("'fallback' applies to 'to: manager' only; remove it"))
             if after is not None and to:
                 escalations.append(Escalation(after, to, fallback))
     elif esc is not None:
-        c.err((*path, "escalate"), "'escalate' is a role id or a list of {after: DURATION, to: ROLE}")
+        c.err((*path, "escalate"), _("'escalate' is a role id or a list of {after: DURATION, to: ROLE}"))
     return Deadline(
         within=within, within_cases=tuple(cases), within_expr=within_expr, due_expr=due_expr,
         calendar=str(node.get("calendar") or calendar),
@@ -841,14 +889,15 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
 def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, str], step_ids: list[str], calendar: str) -> Step | None:
     path = ("steps", sid)
     if not isinstance(node, dict):
-        c.err(path, f"step '{sid}' must be a mapping with at least a title")
+        c.err(path, _("step '{sid}' must be a mapping with at least a title", sid=sid))
         return None
     stype = node.get("type", "task")
     if stype not in STEP_TYPES:
         hint = suggest(str(stype), STEP_TYPES)
-        c.err((*path, "type"), f"unknown step type '{stype}'" + (f"; did you mean '{hint}'?" if hint else f"; use one of {', '.join(STEP_TYPES)}"))
+        c.err((*path, "type"), _("unknown step type '{type}'; did you mean '{hint}'?", type=stype, hint=hint) if hint
+              else _("unknown step type '{type}'; use one of {types}", type=stype, types=", ".join(STEP_TYPES)))
         return None
-    c.keys(node, COMMON_STEP_KEYS | STEP_KEYS[stype], path, f"a {stype} step")
+    c.keys(node, COMMON_STEP_KEYS | STEP_KEYS[stype], path, _a_step(stype))
     title = c.text(node, "title", path, required=True) or sid
     kw: dict[str, Any] = {}
 
@@ -856,31 +905,33 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
         if stype == "approval" and "approvers" in node:
             kw["approvers"] = _parse_approvers(c, node, path, sid, roles)
             if "on_correction" in node:
-                c.err((*path, "on_correction"), "'on_correction' is not available on a step with 'approvers' yet; "
-                      "remove it, or use a single-approver step ('role:') for approvals that are re-signed")
+                c.err((*path, "on_correction"), _("'on_correction' is not available on a step with 'approvers' yet; "
+                      "remove it, or use a single-approver step ('role:') for approvals that are re-signed"))
         else:
             for key in APPROVAL_PARTY_KEYS[1:] if stype == "approval" else ():
                 if key in node:
-                    c.err((*path, key), f"'{key}' applies to a step with 'approvers:' (several approvers); "
-                          "add 'approvers:' or remove it", key=True)
+                    c.err((*path, key), _("'{key}' applies to a step with 'approvers:' (several approvers); "
+                          "add 'approvers:' or remove it", key=key), key=True)
         if "role" in node and _field_for_role(c, node["role"], roles, (*path, "role"), stype == "approval"):
             pass
         elif "role" in node:
             kw["role"] = c.ref(node["role"], roles, (*path, "role"), "role")
         elif not (stype == "approval" and "approvers" in node):
             # With 'approvers', 'role' is optional: the role approvers found nobody go to.
-            c.err(path, f"{stype} step '{sid}' needs 'role': who does it")
+            c.err(path, _("task step '{sid}' needs 'role': who does it", sid=sid) if stype == "task"
+                  else _("approval step '{sid}' needs 'role': who does it", sid=sid))
         if "form" in node:
             kw["form"] = c.ref(node["form"], c.forms, (*path, "form"), "form")
         elif stype == "task":
-            c.err(path, f"task step '{sid}' needs 'form': what the person fills in")
+            c.err(path, _("task step '{sid}' needs 'form': what the person fills in", sid=sid))
         sig = node.get("signature")
         if isinstance(sig, dict):
-            c.keys(sig, ("meaning",), (*path, "signature"), "a signature")
+            c.keys(sig, ("meaning",), (*path, "signature"), _("a signature"))
             sig = sig.get("meaning")
         if sig is not None:
             if not isinstance(sig, str) or not sig.strip():
-                c.err((*path, "signature"), f"'signature' gives the meaning of the signature, e.g. {' / '.join(SIGNATURE_MEANINGS)}")
+                c.err((*path, "signature"), _("'signature' gives the meaning of the signature, e.g. {meanings}",
+                                              meanings=" / ".join(SIGNATURE_MEANINGS)))
             else:
                 kw["signature"] = sig
         if "deadline" in node:
@@ -889,16 +940,16 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
             kw["on_reject"] = c.ref(node["on_reject"], step_ids, (*path, "on_reject"), "step")
         if stype == "approval" and "on_correction" in node:
             if node["on_correction"] != "reapprove":
-                c.err((*path, "on_correction"), "'on_correction' takes one value, 'reapprove': a correction "
-                      "of what this approval signed opens it again")
+                c.err((*path, "on_correction"), _("'on_correction' takes one value, 'reapprove': a correction "
+                      "of what this approval signed opens it again"))
             else:
                 kw["on_correction"] = "reapprove"
         if "separate_from" in node:
             sep = node["separate_from"]
             sep = [sep] if isinstance(sep, str) else sep
             if not isinstance(sep, list) or not sep:
-                c.err((*path, "separate_from"), "'separate_from' lists the steps whose doers may not do this "
-                      "one, e.g. [report] (or 'start': whoever started the instance)")
+                c.err((*path, "separate_from"), _("'separate_from' lists the steps whose doers may not do this "
+                      "one, e.g. [report] (or 'start': whoever started the instance)"))
             else:
                 kw["separate_from"] = tuple(
                     t for i, x in enumerate(sep)
@@ -915,50 +966,51 @@ def _parse_step(c: ProcedureChecker, sid: str, node: Any, roles: Mapping[str, st
     if stype == "parallel":
         br = node.get("branches")
         if not isinstance(br, list) or len(br) < 2:
-            c.err((*path, "branches") if "branches" in node else path, "a parallel step needs 'branches': a list of at least two first steps")
+            c.err((*path, "branches") if "branches" in node else path, _("a parallel step needs 'branches': a list of at least two first steps"))
         else:
             kw["branches"] = tuple(t for i, b in enumerate(br) if (t := c.ref(b, step_ids, (*path, "branches", i), "step")))
         if "join" not in node:
-            c.err(path, f"parallel step '{sid}' needs 'join': the join step that closes its branches")
+            c.err(path, _("parallel step '{sid}' needs 'join': the join step that closes its branches", sid=sid))
         else:
             kw["join"] = c.ref(node["join"], step_ids, (*path, "join"), "step")
     if stype == "wait":
         if ("duration" in node) == ("until" in node):
-            c.err(path, f"wait step '{sid}' needs exactly one of 'duration: 5d' or 'until: EXPRESSION'")
+            c.err(path, _("wait step '{sid}' needs exactly one of 'duration: 5d' or 'until: EXPRESSION'", sid=sid))
         kw["duration"] = c.duration(node.get("duration"), (*path, "duration"))
         if "until" in node:
             kw["until"] = c.expr(node["until"], (*path, "until"), sid, "wait")
         kw["offset"] = c.duration(node.get("offset"), (*path, "offset"))
         if "offset" in node and "until" not in node:
-            c.err((*path, "offset"), "'offset' applies to 'until'; with 'duration' just change the duration")
+            c.err((*path, "offset"), _("'offset' applies to 'until'; with 'duration' just change the duration"))
     if stype == "spawn":
         if "procedure" not in node:
-            c.err(path, f"spawn step '{sid}' needs 'procedure': the id of the procedure to open")
+            c.err(path, _("spawn step '{sid}' needs 'procedure': the id of the procedure to open", sid=sid))
         elif not isinstance(node["procedure"], str) or not KEBAB_ID.match(node["procedure"]):
-            c.err((*path, "procedure"), "'procedure' must be a procedure id (kebab-case)")
+            c.err((*path, "procedure"), _("'procedure' must be a procedure id (kebab-case)"))
         else:
             kw["procedure"] = node["procedure"]
         w = node.get("with", {})
         if not isinstance(w, dict):
-            c.err((*path, "with"), "'with' maps fields of the new instance's start data to expressions")
+            c.err((*path, "with"), _("'with' maps fields of the new instance's start data to expressions"))
         else:
             kw["with_"] = tuple((str(k), e) for k, v in w.items() if (e := c.expr(v, (*path, "with", k), sid, "spawn")))
         if "again" in node:
             if not isinstance(node["again"], bool):
-                c.err((*path, "again"), "'again' is true (open a new linked instance each time the step is "
-                                        "entered, e.g. after a rejection) or false (the default: only the first time)")
+                c.err((*path, "again"), _("'again' is true (open a new linked instance each time the step is "
+                                          "entered, e.g. after a rejection) or false (the default: only the first "
+                                          "time)"))
             else:
                 kw["spawn_again"] = node["again"]
     if stype == "end":
         kw["outcome"] = c.text(node, "outcome", path, required=True)
         if "ends_instance" in node:
             if not isinstance(node["ends_instance"], bool):
-                c.err((*path, "ends_instance"), "'ends_instance' is true or false")
+                c.err((*path, "ends_instance"), _("'ends_instance' is true or false"))
             else:
                 kw["ends_instance"] = node["ends_instance"]
     elif stype != "parallel":
         if "next" not in node:
-            c.err(path, f"step '{sid}' needs 'next': where to go afterwards (or make it 'type: end')")
+            c.err(path, _("step '{sid}' needs 'next': where to go afterwards (or make it 'type: end')", sid=sid))
         else:
             kw["next"] = _parse_next(c, node["next"], (*path, "next"), sid, step_ids)
     return Step(id=sid, type=stype, title=title, description=str(node.get("description") or node.get("instructions") or ""), **kw)
@@ -972,15 +1024,14 @@ def _parse_prefill(c: ProcedureChecker, sid: str, node: Mapping[str, Any], path:
     task opens with the person opening it or a value recorded earlier (checked against the
     graph with ``hide``/``edit``)."""
     raw = node["prefill"]
-    example = "e.g. {inspector: me, conclusion: inspect.verdict}"
     if not isinstance(raw, dict) or not raw:
-        c.err(path, f"'prefill' maps fields of this step's form to 'me' (whoever opens the task) or a field "
-                    f"recorded earlier (STEP.FIELD), {example}")
+        c.err(path, _("'prefill' maps fields of this step's form to 'me' (whoever opens the task) or a field "
+                      "recorded earlier (STEP.FIELD), e.g. {inspector: me, conclusion: inspect.verdict}"))
         return ()
     form = c.forms.get(node.get("form") or "")
     if form is None:
         if "form" not in node:
-            c.err(path, "'prefill' fills the step's form; add 'form:' or remove it")
+            c.err(path, _("'prefill' fills the step's form; add 'form:' or remove it"))
         return ()
     fields = {f: info for f, info in form.fields.items() if "." not in f}
     out: list[tuple[str, str]] = []
@@ -988,20 +1039,22 @@ def _parse_prefill(c: ProcedureChecker, sid: str, node: Mapping[str, Any], path:
         where = (*path, name)
         if name not in fields:
             hint = suggest(str(name), sorted(fields))
-            c.err(where, f"form '{form.id}' has no field '{name}' to prefill; "
-                         + (f"did you mean '{hint}'?" if hint else f"its fields: {', '.join(sorted(fields))}"), key=True)
+            c.err(where, _("form '{form}' has no field '{name}' to prefill; did you mean '{hint}'?",
+                           form=form.id, name=name, hint=hint) if hint
+                  else _("form '{form}' has no field '{name}' to prefill; its fields: {fields}",
+                         form=form.id, name=name, fields=", ".join(sorted(fields))), key=True)
             continue
         if fields[name].compute is not None:
-            c.err(where, f"'{name}' is computed (x-compute); it needs no prefill")
+            c.err(where, _("'{name}' is computed (x-compute); it needs no prefill", name=name))
             continue
         if source == PREFILL_ME:
             if fields[name].type not in ("string", None):
-                c.err(where, f"'me' fills in a user name, but '{name}' is of type {fields[name].type}; "
-                             "use it on a user field (x-widget: user)")
+                c.err(where, _("'me' fills in a user name, but '{name}' is of type {type}; "
+                               "use it on a user field (x-widget: user)", name=name, type=fields[name].type))
                 continue
         elif not isinstance(source, str) or not _FIELD_REF.match(source):
-            c.err(where, f"prefill '{name}' from 'me' (whoever opens the task) or a field recorded earlier as "
-                         f"STEP.FIELD, {example}")
+            c.err(where, _("prefill '{name}' from 'me' (whoever opens the task) or a field recorded earlier as "
+                           "STEP.FIELD, e.g. {{inspector: me, conclusion: inspect.verdict}}", name=name))
             continue
         else:
             c.field_refs.append((sid, "prefill", (source,), where))  # checked against the graph
@@ -1013,9 +1066,10 @@ def _field_refs(c: ProcedureChecker, node: Any, path: YamlPath, key: str) -> tup
     """``hide:``/``edit:``: a list of ``STEP.FIELD`` texts (checked against the graph later)."""
     items = [node] if isinstance(node, str) else node
     if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
-        what = "not shown on this step's page" if key == "hide" else "this step's actor may change"
-        c.err(path, f"'{key}' lists fields of earlier steps {what}, as STEP.FIELD, "
-                    f"e.g. [{'evaluate.note' if key == 'hide' else 'evaluate.verdict'}]")
+        c.err(path, _("'hide' lists fields of earlier steps not shown on this step's page, as STEP.FIELD, "
+                      "e.g. [evaluate.note]") if key == "hide"
+              else _("'edit' lists fields of earlier steps this step's actor may change, as STEP.FIELD, "
+                     "e.g. [evaluate.verdict]"))
         return None
     return tuple(items)
 
@@ -1032,16 +1086,18 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
                 ((c.src.data.get("steps") or {}).get(sid) or {}).get(key), list) else path
             root, _dot, name = ref.partition(".")
             if not name:
-                c.err(where, f"'{key}: {ref}': name a field of an earlier step as STEP.FIELD, e.g. "
-                             f"{(earlier or ['inspect'])[-1]}.FIELD")
+                c.err(where, _("'{key}: {ref}': name a field of an earlier step as STEP.FIELD, e.g. {step}.FIELD",
+                               key=key, ref=ref, step=(earlier or ["inspect"])[-1]))
                 continue
             if root not in earlier:
                 hint = suggest(root, earlier)
-                fix = f"did you mean '{hint}'?" if hint else (
-                    f"steps before '{sid}': {', '.join(earlier)}" if earlier else "no step comes before it")
+                fix = _did_you_mean(hint) if hint else (
+                    _("steps before '{sid}': {steps}", sid=sid, steps=", ".join(earlier)) if earlier
+                    else _("no step comes before it"))
                 known = root in steps or root == "start"
-                what = f"step '{root}' does not come before '{sid}'" if known else f"unknown step '{root}'"
-                c.err(where, f"'{key}: {ref}': {what}; {fix}")
+                what = (_("step '{step}' does not come before '{sid}'", step=root, sid=sid) if known
+                        else _("unknown step '{step}'", step=root))
+                c.err(where, _("'{key}: {ref}': {what}; {fix}", key=key, ref=ref, what=what, fix=fix))
                 continue
             form = c.forms.get((start_form if root == "start" else steps[root].form) or "")
             fields = {f: info for f, info in (form.fields.items() if form else ()) if "." not in f}
@@ -1049,23 +1105,27 @@ def _check_field_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form
             if name not in fields and name not in extra:
                 names = sorted([*fields, *extra])
                 hint = suggest(name, names)
-                fix = f"did you mean '{root}.{hint}'?" if hint else f"fields of '{root}': {', '.join(names) or 'none'}"
-                c.err(where, f"'{key}: {ref}': '{root}' has no field '{name}'; {fix}")
+                fix = _did_you_mean(f"{root}.{hint}") if hint else _(
+                    "fields of '{step}': {fields}", step=root, fields=", ".join(names) or _("none"))
+                c.err(where, _("'{key}: {ref}': '{step}' has no field '{name}'; {fix}",
+                               key=key, ref=ref, step=root, name=name, fix=fix))
                 continue
             if key == "edit":
                 info = fields.get(name)
                 if info is None:
-                    c.err(where, f"'edit: {ref}': an approval's decision is changed by approving again, not edited")
+                    c.err(where, _("'edit: {ref}': an approval's decision is changed by approving again, not edited",
+                                   ref=ref))
                 elif info.compute is not None:
-                    c.err(where, f"'edit: {ref}': '{name}' is computed (x-compute: {info.compute}); "
-                                 "list the fields it is computed from instead")
+                    c.err(where, _("'edit: {ref}': '{name}' is computed (x-compute: {compute}); "
+                                   "list the fields it is computed from instead", ref=ref, name=name,
+                                   compute=info.compute))
                 elif info.widget in ("table", "file", "signature", "group"):
-                    c.err(where, f"'edit: {ref}': a {info.widget} cannot be edited from another step; "
-                                 "list single values (text, numbers, dates, choices)")
+                    c.err(where, _("'edit: {ref}': a {widget} cannot be edited from another step; "
+                                   "list single values (text, numbers, dates, choices)", ref=ref, widget=info.widget))
         both = set(refs) & set(next((r for s_, k, r, _p in c.field_refs if s_ == sid and k == "hide"), ()))
         if key == "edit" and both:
-            c.err(path, f"{', '.join(sorted(both))}: listed under both 'hide' and 'edit'; a field this "
-                        "step changes must be shown")
+            c.err(path, _("{fields}: listed under both 'hide' and 'edit'; a field this step changes must be shown",
+                          fields=", ".join(sorted(both))))
 _FIELD_REF = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z0-9_]+$")
 
 
@@ -1077,21 +1137,23 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
     apath = (*path, "approvers")
     raw = node["approvers"]
     if not isinstance(raw, list) or not raw:
-        c.err(apath, "'approvers' lists who approves, e.g. [{role: quality_rep}, {manager: starter}, "
-              "{field: start.approver}]")
+        c.err(apath, _("'approvers' lists who approves, e.g. [{role: quality_rep}, {manager: starter}, "
+                       "{field: start.approver}]"))
         return None
     sources: list[ApproverSource] = []
     for i, item in enumerate(raw):
         ipath = (*apath, i)
         if not isinstance(item, dict):
-            c.err(ipath, f"each approver is one of {{{': ..., '.join(APPROVER_SOURCES)}: ...}}, e.g. {{role: finance}}")
+            c.err(ipath, _("each approver is one of {{{sources}: ...}}, e.g. {{role: finance}}",
+                           sources=": ..., ".join(APPROVER_SOURCES)))
             continue
-        c.keys(item, (*APPROVER_SOURCES, "levels"), ipath, "an approver")
+        c.keys(item, (*APPROVER_SOURCES, "levels"), ipath, _("an approver"))
         given = [k for k in APPROVER_SOURCES if k in item]
         if len(given) != 1:
             if given or not any(k not in APPROVER_SOURCES and k != "levels" for k in item):
-                c.err(ipath, f"an approver needs exactly one of {', '.join(APPROVER_SOURCES)}"
-                      + (f"; it gives {', '.join(given)}" if given else ""))
+                c.err(ipath, _("an approver needs exactly one of {sources}; it gives {given}",
+                               sources=", ".join(APPROVER_SOURCES), given=", ".join(given)) if given
+                      else _("an approver needs exactly one of {sources}", sources=", ".join(APPROVER_SOURCES)))
             continue
         kind = given[0]
         value = item[kind]
@@ -1099,11 +1161,11 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
         levels = 1 if kind == "manager" else 0
         if "levels" in item:
             if kind not in ("manager", "head_of"):
-                c.err((*ipath, "levels"), "'levels' applies to 'manager' and 'head_of' only; remove it", key=True)
+                c.err((*ipath, "levels"), _("'levels' applies to 'manager' and 'head_of' only; remove it"), key=True)
             elif isinstance(item["levels"], bool) or not isinstance(item["levels"], int) or not (
                     (1 if kind == "manager" else 0) <= item["levels"] <= 10):
-                c.err((*ipath, "levels"), ("'levels' of 'manager' counts managers up the chain: 1 (the direct "
-                       "manager) to 10") if kind == "manager" else ("'levels' of 'head_of' counts departments "
+                c.err((*ipath, "levels"), _("'levels' of 'manager' counts managers up the chain: 1 (the direct "
+                       "manager) to 10") if kind == "manager" else _("'levels' of 'head_of' counts departments "
                        "up the tree: 0 (the department itself) to 10"))
             else:
                 levels = item["levels"]
@@ -1115,18 +1177,19 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
                 sources.append(ApproverSource("role", role))
         elif kind == "user":
             if not isinstance(value, str) or not value.strip():
-                c.err(vpath, "'user' names one user account, e.g. user: zhangsan")
+                c.err(vpath, _("'user' names one user account, e.g. user: zhangsan"))
             else:
                 sources.append(ApproverSource("user", value.strip()))
         elif kind == "pick":
             if not isinstance(value, dict):
-                c.err(vpath, "'pick' is {from: ROLE, field: STEP.FIELD}: the starter (or an earlier step) "
-                      "chooses the approver in a user field, among the holders of ROLE")
+                c.err(vpath, _("'pick' is {from: ROLE, field: STEP.FIELD}: the starter (or an earlier step) "
+                               "chooses the approver in a user field, among the holders of ROLE"))
                 continue
-            c.keys(value, ("from", "field"), vpath, "a pick")
+            c.keys(value, ("from", "field"), vpath, _("a pick"))
             missing = [k for k in ("from", "field") if k not in value]
             if missing:
-                c.err(vpath, f"'pick' needs {' and '.join(repr(k) for k in missing)}: {{from: ROLE, field: STEP.FIELD}}")
+                c.err(vpath, _("'pick' needs {keys}: {{from: ROLE, field: STEP.FIELD}}",
+                               keys=_(" and ").join(_("'{key}'", key=k) for k in missing)))
                 continue
             role = c.ref(value["from"], roles, (*vpath, "from"), "role")
             fld = _party_field(c, value["field"], (*vpath, "field"), sid, "user")
@@ -1146,9 +1209,9 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
             elif kind == "head_of" and isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
                 sources.append(ApproverSource(kind, str(value).strip(), levels))
             else:
-                what = ("'manager' is 'starter' or a user field recorded earlier (STEP.FIELD)" if kind == "manager"
-                        else "'head_of' is a department (its id or name), 'starter' (the starter's department) "
-                             "or a field recorded earlier (STEP.FIELD)")
+                what = (_("'manager' is 'starter' or a user field recorded earlier (STEP.FIELD)") if kind == "manager"
+                        else _("'head_of' is a department (its id or name), 'starter' (the starter's department) "
+                               "or a field recorded earlier (STEP.FIELD)"))
                 c.err(vpath, what)
     mode, at_least, share = _parse_mode(c, node.get("mode"), (*path, "mode"), len(raw)) if "mode" in node else ("all", 0, 0.0)
     veto = True
@@ -1156,15 +1219,16 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
         r = node["rejection"]
         if r not in ("veto", "count"):
             hint = suggest(str(r), ("veto", "count"))
-            c.err((*path, "rejection"), f"unknown rejection '{r}'; " + (f"did you mean '{hint}'?" if hint else
-                  "use 'veto' (one rejection rejects the step) or 'count' (rejections count against the threshold)"))
+            c.err((*path, "rejection"), _("unknown rejection '{value}'; {fix}", value=r, fix=_did_you_mean(hint) if hint
+                  else _("use 'veto' (one rejection rejects the step) or 'count' (rejections count against the "
+                         "threshold)")))
         veto = r != "count"
     if_nobody, nobody_role = None, None
     if "if_nobody" in node:
         nb = node["if_nobody"]
         npath = (*path, "if_nobody")
         if isinstance(nb, dict):
-            c.keys(nb, ("role",), npath, "'if_nobody'")
+            c.keys(nb, ("role",), npath, _("'if_nobody'"))
             if "role" in nb:
                 nobody_role = c.ref(nb["role"], roles, (*npath, "role"), "role")
                 if_nobody = "role" if nobody_role else None
@@ -1172,22 +1236,22 @@ def _parse_approvers(c: ProcedureChecker, node: Mapping[str, Any], path: YamlPat
             if_nobody = nb
         else:
             hint = suggest(str(nb), ("approve", "admins"))
-            c.err(npath, f"unknown if_nobody '{nb}'; " + (f"did you mean '{hint}'?" if hint else
-                  "use 'approve' (counts as approved, recorded), 'admins', or {role: ROLE}"))
+            c.err(npath, _("unknown if_nobody '{value}'; {fix}", value=nb, fix=_did_you_mean(hint) if hint
+                  else _("use 'approve' (counts as approved, recorded), 'admins', or {role: ROLE}")))
     skip = node.get("skip_repeated", False)
     if not isinstance(skip, bool):
-        c.err((*path, "skip_repeated"), "'skip_repeated' is true (skip a person who already approved earlier in "
-              "the instance, recorded) or false")
+        c.err((*path, "skip_repeated"), _("'skip_repeated' is true (skip a person who already approved earlier in "
+              "the instance, recorded) or false"))
         skip = False
     add_from = None
     if "add_approver" in node:
         ad = node["add_approver"]
         adpath = (*path, "add_approver")
         if not isinstance(ad, dict) or "from" not in ad:
-            c.err(adpath, "'add_approver' is {from: ROLE}: an approver may add (加签) a holder of ROLE before or "
-                  "after themselves")
+            c.err(adpath, _("'add_approver' is {from: ROLE}: an approver may add (加签) a holder of ROLE before or "
+                            "after themselves"))
         else:
-            c.keys(ad, ("from",), adpath, "'add_approver'")
+            c.keys(ad, ("from",), adpath, _("'add_approver'"))
             add_from = c.ref(ad["from"], roles, (*adpath, "from"), "role")
     return Approvers(tuple(sources), mode, at_least, share, veto, if_nobody, nobody_role, bool(skip), add_from)
 
@@ -1199,12 +1263,12 @@ def _field_for_role(c: ProcedureChecker, value: Any, roles: Mapping[str, str], p
     if not isinstance(value, str) or value in roles or not _FIELD_REF.match(value):
         return False
     if approval is None:
-        fix = f"write 'field: {value}' to ask the person it names"
+        fix = _("write 'field: {value}' to ask the person it names", value=value)
     elif approval:
-        fix = f"to ask the person it names, write 'approvers: [{{field: {value}}}]' instead of 'role'"
+        fix = _("to ask the person it names, write 'approvers: [{{field: {value}}}]' instead of 'role'", value=value)
     else:
-        fix = "a task step is done by a role; name one of the procedure's roles"
-    c.err(path, f"'{value}' is a field, not a role; {fix}")
+        fix = _("a task step is done by a role; name one of the procedure's roles")
+    c.err(path, _("'{value}' is a field, not a role; {fix}", value=value, fix=fix))
     return True
 
 
@@ -1213,29 +1277,30 @@ def _parse_mode(c: ProcedureChecker, mode: Any, path: YamlPath, count: int) -> t
         key, value = next(iter(mode.items()))
         if key == "at_least":
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                c.err((*path, key), "'at_least' is a whole number of approvals, at least 1")
+                c.err((*path, key), _("'at_least' is a whole number of approvals, at least 1"))
             elif value > count:
-                c.err((*path, key), f"'at_least: {value}' asks for more approvals than the {count} approvers listed; "
-                      f"use at most {count}, or list more approvers")
+                c.err((*path, key), _("'at_least: {value}' asks for more approvals than the {count} approvers "
+                                      "listed; use at most {count}, or list more approvers", value=value, count=count))
             else:
                 return "at_least", value, 0.0
             return "all", 0, 0.0
         if key == "share":
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-                c.err((*path, key), f"'share: {value}' must be a fraction greater than 0 and at most 1, e.g. 0.6 "
-                      "(60% of the approvers)")
+                c.err((*path, key), _("'share: {value}' must be a fraction greater than 0 and at most 1, e.g. 0.6 "
+                                      "(60% of the approvers)", value=value))
                 return "all", 0, 0.0
             return "share", 0, float(value)
         hint = suggest(str(key), ("at_least", "share"))
-        c.err(path, f"unknown mode '{{{key}: ...}}'; " + (f"did you mean '{hint}'?" if hint else
-              "use {at_least: N} or {share: 0.6}"))
+        c.err(path, _("unknown mode '{{{key}: ...}}'; {fix}", key=key, fix=_did_you_mean(hint) if hint
+                      else _("use {at_least: N} or {share: 0.6}")))
         return "all", 0, 0.0
     if isinstance(mode, str) and mode in ("all", "any", "sequence"):
         return mode, 0, 0.0
     hint = suggest(str(mode), ("all", "any", "sequence", "at_least", "share"))
-    fix = f"did you mean '{hint}'?" if hint in ("all", "any", "sequence") else (
-        f"did you mean '{{{hint}: N}}'?" if hint else "use all (会签), any (或签), sequence (依次), {at_least: N} or {share: 0.6}")
-    c.err(path, f"unknown mode '{mode}'; {fix}")
+    fix = _did_you_mean(hint) if hint in ("all", "any", "sequence") else (
+        _did_you_mean(f"{{{hint}: N}}") if hint
+        else _("use all (会签), any (或签), sequence (依次), {at_least: N} or {share: 0.6}"))
+    c.err(path, _("unknown mode '{mode}'; {fix}", mode=mode, fix=fix))
     return "all", 0, 0.0
 
 
@@ -1243,7 +1308,7 @@ def _party_field(c: ProcedureChecker, value: Any, path: YamlPath, sid: str, need
     """A ``STEP.FIELD`` an approver is read from; whether it is recorded before the step, and
     a user field (``need``: ``user``) or text, is checked with the expressions."""
     if not isinstance(value, str) or not _FIELD_REF.match(value):
-        c.err(path, "expected a field recorded earlier, as STEP.FIELD (e.g. start.approver)")
+        c.err(path, _("expected a field recorded earlier, as STEP.FIELD (e.g. start.approver)"))
         return None
     c.party_fields.append((sid, value, path, need))
     return value
@@ -1253,7 +1318,7 @@ def _flag(c: ProcedureChecker, node: Mapping[str, Any], key: str, path: YamlPath
     if key not in node:
         return None
     if not isinstance(node[key], bool):
-        c.err((*path, key), f"'{key}' is true or false: {meaning}")
+        c.err((*path, key), _("'{key}' is true or false: {meaning}", key=key, meaning=meaning))
         return None
     return bool(node[key])
 
@@ -1262,12 +1327,12 @@ def _parse_actions(c: ProcedureChecker, sid: str, node: Mapping[str, Any], roles
                    step_ids: list[str], path: YamlPath) -> dict[str, Any]:
     """The task actions of a person's step: transfer, return_to, resume, recall, cc, cc_add."""
     kw: dict[str, Any] = {}
-    for key, meaning in (("transfer", "whether the holder may hand the task to another holder of its role "
-                                      "(default true)"),
-                         ("recall", "whether whoever completed the step may take it back while the next "
-                                    "step is untouched (default false)"),
-                         ("cc_add", "whether the person working on the step may send the instance to "
-                                    "others to read (default false)")):
+    for key, meaning in (("transfer", _("whether the holder may hand the task to another holder of its role "
+                                        "(default true)")),
+                         ("recall", _("whether whoever completed the step may take it back while the next "
+                                      "step is untouched (default false)")),
+                         ("cc_add", _("whether the person working on the step may send the instance to "
+                                      "others to read (default false)"))):
         flag = _flag(c, node, key, path, meaning)
         if flag is not None:
             kw[key] = flag
@@ -1275,34 +1340,34 @@ def _parse_actions(c: ProcedureChecker, sid: str, node: Mapping[str, Any], roles
         raw = node["return_to"]
         raw = [raw] if isinstance(raw, str) else raw
         if not isinstance(raw, list) or not raw:
-            c.err((*path, "return_to"), "'return_to' lists the earlier steps this one may send the instance "
-                                        "back to, e.g. [analyse]")
+            c.err((*path, "return_to"), _("'return_to' lists the earlier steps this one may send the instance "
+                                          "back to, e.g. [analyse]"))
         else:
             kw["return_to"] = tuple(t for i, x in enumerate(raw)
                                     if (t := c.ref(x, step_ids, (*path, "return_to", i), "step")))
     if "resume" in node:
         value = node["resume"]
         if value not in RESUME_CHOICES:
-            c.err((*path, "resume"), "'resume' is again (after a return the path is walked again, the "
-                                     "default), here (the returned step comes straight back here) or "
-                                     "choose (whoever returns chooses)")
+            c.err((*path, "resume"), _("'resume' is again (after a return the path is walked again, the "
+                                       "default), here (the returned step comes straight back here) or "
+                                       "choose (whoever returns chooses)"))
         elif "return_to" not in node:
-            c.err((*path, "resume"), "'resume' says how a return comes back; add 'return_to: [STEP]' or "
-                                     "remove it")
+            c.err((*path, "resume"), _("'resume' says how a return comes back; add 'return_to: [STEP]' or "
+                                       "remove it"))
         else:
             kw["resume"] = value
     if "cc" in node:
         raw = node["cc"]
         raw = [raw] if isinstance(raw, str) else raw
         if not isinstance(raw, list) or not raw:
-            c.err((*path, "cc"), "'cc' lists who is sent the instance to read when this step is completed: "
-                                 "role ids or user:NAME, e.g. [sales_manager, user:zhang3]")
+            c.err((*path, "cc"), _("'cc' lists who is sent the instance to read when this step is completed: "
+                                   "role ids or user:NAME, e.g. [sales_manager, user:zhang3]"))
         else:
             out = []
             for i, x in enumerate(raw):
                 if isinstance(x, str) and x.startswith("user:"):
                     if not x[5:].strip():
-                        c.err((*path, "cc", i), "'user:' needs a user name after it, e.g. user:zhang3")
+                        c.err((*path, "cc", i), _("'user:' needs a user name after it, e.g. user:zhang3"))
                     else:
                         out.append(x)
                 elif (r := c.ref(x, roles, (*path, "cc", i), "role")):
@@ -1344,18 +1409,20 @@ def _check_returns(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -
         for i, target in enumerate(step.return_to):
             where = ("steps", step.id, "return_to", i)
             if target == step.id:
-                c.err(where, f"step '{step.id}' cannot return to itself; name an earlier step")
+                c.err(where, _("step '{step}' cannot return to itself; name an earlier step", step=step.id))
             elif target not in before:
                 earlier = sorted(t for t in before if steps[t].is_human)
-                c.err(where, f"'{target}' does not come before '{step.id}', so nothing can be returned to it; "
-                             f"return_to names earlier steps on the path here"
-                             + (f" ({', '.join(earlier)})" if earlier else ""))
+                c.err(where, _("'{target}' does not come before '{step}', so nothing can be returned to it; "
+                               "return_to names earlier steps on the path here ({steps})", target=target,
+                               step=step.id, steps=", ".join(earlier)) if earlier
+                      else _("'{target}' does not come before '{step}', so nothing can be returned to it; "
+                             "return_to names earlier steps on the path here", target=target, step=step.id))
             elif not steps[target].is_human:
-                c.err(where, f"'{target}' is a {steps[target].type} step; a return re-opens a task or "
-                             "approval step for someone to do again")
+                c.err(where, _("'{target}' is a {kind}; a return re-opens a task or approval step for someone "
+                               "to do again", target=target, kind=_type_name(steps[target].type)))
             elif target in inside:
-                c.err(where, f"'{target}' is inside a parallel branch; a return closes every open task, so "
-                             "return to a step before the parallel step")
+                c.err(where, _("'{target}' is inside a parallel branch; a return closes every open task, so "
+                               "return to a step before the parallel step", target=target))
 
 
 def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
@@ -1369,7 +1436,8 @@ def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> 
         todo.extend(steps[s].targets)
     for sid in steps:
         if sid not in reach:
-            c.err(("steps", sid), f"step '{sid}' cannot be reached from the start step '{start}'; link to it with 'next' or remove it", key=True)
+            c.err(("steps", sid), _("step '{sid}' cannot be reached from the start step '{start}'; link to it "
+                                    "with 'next' or remove it", sid=sid, start=start), key=True)
     preds: dict[str, set[str]] = {s: set() for s in steps}
     for step in steps.values():
         for t in step.targets:
@@ -1377,7 +1445,7 @@ def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> 
                 preds[t].add(step.id)
     ends = [s for s in steps.values() if s.type == "end"]
     if not ends:
-        c.err(("steps",), "the procedure has no end step; add a step with 'type: end' and an outcome", key=True)
+        c.err(("steps",), _("the procedure has no end step; add a step with 'type: end' and an outcome"), key=True)
         return
     alive: set[str] = set()
     todo = [e.id for e in ends]
@@ -1389,7 +1457,8 @@ def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> 
         todo.extend(preds[s])
     for sid in steps:
         if sid in reach and sid not in alive:
-            c.err(("steps", sid), f"step '{sid}' has no path to an end step; every instance passing here would never finish", key=True)
+            c.err(("steps", sid), _("step '{sid}' has no path to an end step; every instance passing here would "
+                                    "never finish", sid=sid), key=True)
     # A loop made only of automatic steps would spin forever without waiting for anyone.
     auto = {s.id for s in steps.values() if s.type in ("decision", "join", "spawn")}
     for sid in auto:
@@ -1397,7 +1466,8 @@ def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> 
         while todo:
             s = todo.pop()
             if s == sid:
-                c.err(("steps", sid), f"step '{sid}' can loop back to itself through automatic steps only; put a task or wait step in the loop", key=True)
+                c.err(("steps", sid), _("step '{sid}' can loop back to itself through automatic steps only; put a "
+                                        "task or wait step in the loop", sid=sid), key=True)
                 break
             if s in seen or s not in auto:
                 continue
@@ -1411,10 +1481,12 @@ def _check_parallel(c: ProcedureChecker, steps: Mapping[str, Step]) -> None:
         if s.type != "parallel" or not s.join:
             continue
         if steps[s.join].type != "join":
-            c.err(("steps", s.id, "join"), f"'{s.join}' is a {steps[s.join].type} step, not a join step; set 'type: join' on it")
+            c.err(("steps", s.id, "join"), _("'{join}' is a {kind}, not a join step; set 'type: join' on it",
+                                             join=s.join, kind=_type_name(steps[s.join].type)))
             continue
         if s.join in joins_named:
-            c.err(("steps", s.id, "join"), f"join '{s.join}' already closes parallel step '{joins_named[s.join]}'; each parallel step needs its own join")
+            c.err(("steps", s.id, "join"), _("join '{join}' already closes parallel step '{other}'; each parallel "
+                                             "step needs its own join", join=s.join, other=joins_named[s.join]))
             continue
         joins_named[s.join] = s.id
         for i, b in enumerate(s.branches):
@@ -1434,17 +1506,19 @@ def _check_parallel(c: ProcedureChecker, steps: Mapping[str, Step]) -> None:
                     continue
                 todo.extend(steps[x].targets)
             if not found:
-                c.err(("steps", s.id, "branches"), f"branch '{b}' of parallel step '{s.id}' never reaches its join '{s.join}'")
+                c.err(("steps", s.id, "branches"), _("branch '{branch}' of parallel step '{sid}' never reaches its "
+                                                     "join '{join}'", branch=b, sid=s.id, join=s.join))
             else:
                 for end in ends:
-                    c.err(("steps", s.id, "branches", i), (
-                        f"branch '{b}' of parallel step '{s.id}' can reach the end step '{end}' before its "
-                        f"join '{s.join}': that would close the whole instance while the other branches are "
-                        f"still open; lead it to '{s.join}', or write 'ends_instance: true' on '{end}' if "
-                        "ending everything there is meant"))
+                    c.err(("steps", s.id, "branches", i), _(
+                        "branch '{branch}' of parallel step '{sid}' can reach the end step '{end}' before its "
+                        "join '{join}': that would close the whole instance while the other branches are "
+                        "still open; lead it to '{join}', or write 'ends_instance: true' on '{end}' if "
+                        "ending everything there is meant", branch=b, sid=s.id, end=end, join=s.join))
     for s in steps.values():
         if s.type == "join" and s.id not in joins_named:
-            c.err(("steps", s.id), f"join step '{s.id}' has no matching parallel step; name it in a parallel step's 'join:'", key=True)
+            c.err(("steps", s.id), _("join step '{sid}' has no matching parallel step; name it in a parallel "
+                                     "step's 'join:'", sid=s.id), key=True)
 
 
 def _form_fields(c: ProcedureChecker, form_id: str | None) -> list[str]:
@@ -1518,19 +1592,20 @@ def _check_party_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_fo
         line, col = c.src.where(path)
         if name not in known:
             hint = suggest(name, sorted(known))
-            fix = f"did you mean '{hint}'?" if hint else "record it in the start form or a step before this one"
+            fix = _did_you_mean(hint) if hint else _("record it in the start form or a step before this one")
             c.problems.append(Problem(c.src.file, line, col,
-                                      f"'{name}' is not a field recorded before step '{sid}'; {fix}"))
+                                      _("'{name}' is not a field recorded before step '{sid}'; {fix}",
+                                        name=name, sid=sid, fix=fix)))
             continue
         info = infos.get(name)
         if need == "user" and (info is None or info.widget != "user" or info.type != "string"):
-            c.problems.append(Problem(c.src.file, line, col, (
-                f"'{name}' is not a user field, so it names no approver; give it 'x-widget: user' "
-                "(type: string) in its form, or name another field")))
+            c.problems.append(Problem(c.src.file, line, col, _(
+                "'{name}' is not a user field, so it names no approver; give it 'x-widget: user' "
+                "(type: string) in its form, or name another field", name=name)))
         elif need == "text" and (info is None or info.type != "string"):
-            c.problems.append(Problem(c.src.file, line, col, (
-                f"'{name}' is not a text field, so it names no department; use a text field holding the "
-                "department's id or name")))
+            c.problems.append(Problem(c.src.file, line, col, _(
+                "'{name}' is not a text field, so it names no department; use a text field holding the "
+                "department's id or name", name=name)))
 
 
 def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None,
@@ -1557,18 +1632,20 @@ def _check_computed_refs(c: ProcedureChecker, steps: Mapping[str, Step], start_f
             for name in sorted(comp.external):
                 shown = next((h for h in hidden if name == h or name.startswith(h + ".")), None)
                 if shown:
-                    c.err(path, f"form '{form_id}' computes '{comp.name}' from '{shown}', which step '{sid}' "
-                                "hides: the computed value would show it; remove it from 'hide' or from the "
-                                "expression")
+                    c.err(path, _("form '{form}' computes '{name}' from '{field}', which step '{sid}' "
+                                  "hides: the computed value would show it; remove it from 'hide' or from the "
+                                  "expression", form=form_id, name=comp.name, field=shown, sid=sid))
             problems = check_names(compile_expr(" + ".join(sorted(comp.external))), known)
             for name, message in problems:
-                c.err(path, f"form '{form_id}' computes '{comp.name}' from '{name}', which is not "
-                            f"recorded before step '{sid}': {message}")
+                c.err(path, _("form '{form}' computes '{name}' from '{field}', which is not "
+                              "recorded before step '{sid}': {message}", form=form_id, name=comp.name,
+                              field=name, sid=sid, message=message))
             if problems:
                 continue
             _result, typos = result_kind(comp.expr.source, {**kinds, **own})
             for _offset, message in typos:
-                c.err(path, f"form '{form_id}', computed field '{comp.name}': {message}")
+                c.err(path, _("form '{form}', computed field '{name}': {message}", form=form_id, name=comp.name,
+                              message=message))
 
 
 def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_form: str | None) -> dict[str, Kind]:
@@ -1591,24 +1668,24 @@ def procedure_kinds(forms: Mapping[str, Form], steps: Mapping[str, Step], start_
 def _result_problem(key: str, k: Kind) -> str | None:
     """What a wait or deadline expression must give: a date (or date-time), or a duration text."""
     if key in ("until", "due_expr"):
-        what = "the wait's 'until'" if key == "until" else "'due_expr'"
+        what = _("the wait's 'until'") if key == "until" else _("'due_expr'")
         if k.kind in ("number", "boolean", "list", "object", "duration", "none"):
-            return (f"{what} must give a date or date-time, but this gives {_kind_words(k)}; "
-                    "use a date field, or e.g. date(STEP.FIELD) + days(3)")
+            return _("{what} must give a date or date-time, but this gives {kind}; "
+                     "use a date field, or e.g. date(STEP.FIELD) + days(3)", what=what, kind=_kind_words(k))
         if k.kind == "text" and k.name and k.fmt is None:
-            return (f"{what} must give a date, but '{k.name}' is free text; make it a date field "
-                    "(format: date or date-time) in its form")
+            return _("{what} must give a date, but '{name}' is free text; make it a date field "
+                     "(format: date or date-time) in its form", what=what, name=k.name)
     if key == "within_expr":
         if k.kind in ("number", "boolean", "list", "object", "date", "datetime"):
-            return (f"'within_expr' must give a duration text such as \"24h\" or \"3wd\", but this gives "
-                    f"{_kind_words(k)}; for a fixed date use 'due_expr'")
+            return _("'within_expr' must give a duration text such as \"24h\" or \"3wd\", but this gives "
+                     "{kind}; for a fixed date use 'due_expr'", kind=_kind_words(k))
         if k.kind == "duration":
-            return ("'within_expr' must give a duration text such as \"24h\" or \"3wd\"; days(3) is a "
-                    "time span for date arithmetic: write \"3d\", or use 'due_expr: now() + days(3)'")
+            return _("'within_expr' must give a duration text such as \"24h\" or \"3wd\"; days(3) is a "
+                     "time span for date arithmetic: write \"3d\", or use 'due_expr: now() + days(3)'")
     return None
 
 
 def _kind_words(k: Kind) -> str:
     from engine.language.expr_types import _describe
 
-    return f"'{k.name}', {_describe(k)}" if k.name else _describe(k)
+    return _("'{name}', {kind}", name=k.name, kind=_describe(k)) if k.name else _describe(k)

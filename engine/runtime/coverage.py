@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.i18n import _
 from engine.language.procedure import Procedure
 
 __all__ = ["declared", "visited", "describe"]
@@ -76,13 +77,21 @@ def visited(proc: Procedure, events: Iterable[Mapping[str, Any]]) -> set[Item]:
 
 
 def describe(item: Item) -> str:
+    """A branch no answer file visits, in the reader's language."""
     kind, step, detail = item
-    return {
-        "route": f"step '{step}' never routes to '{detail}'",
-        "reject": f"approval '{step}' is never rejected (back to '{detail}')",
-        "escalate": f"deadline of '{step}' never escalates to {detail}",
-        "miss": f"deadline of '{step}' is never missed",
-        "early": f"approval '{step}' is never decided before all its approvers have",
-        "nobody": f"no approver of '{step}' ever resolves to nobody (if_nobody: {detail})",
-        "return": f"step '{step}' is never returned to '{detail}'",
-    }[kind]
+    if kind == "route":
+        return _("step '{step}' never routes to '{target}'", step=step, target=detail)
+    if kind == "reject":
+        return _("approval '{step}' is never rejected (back to '{target}')", step=step, target=detail)
+    if kind == "escalate":
+        level = detail.removeprefix("level ")
+        return _("deadline of '{step}' never escalates to level {n}", step=step, n=level)
+    if kind == "miss":
+        return _("deadline of '{step}' is never missed", step=step)
+    if kind == "early":
+        return _("approval '{step}' is never decided before all its approvers have", step=step)
+    if kind == "nobody":
+        return _("no approver of '{step}' ever resolves to nobody (if_nobody: {policy})", step=step, policy=detail)
+    if kind == "return":
+        return _("step '{step}' is never returned to '{target}'", step=step, target=detail)
+    raise KeyError(kind)

@@ -132,8 +132,12 @@ def test_pages_show_the_number_and_find_it(app):
     page = b.get(f"/instances/{iid}").text
     assert f'id="record-no">{serial}<' in page
     # typed as people read it out: lower case, spaces around
-    r = b.get(f"/instances?q=+{serial.lower()}+")
+    r = b.get(f"/search?q=+{serial.lower()}+")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/instances/{iid}")
+    # The instances page's box is the same search; its old address forwards there.
+    assert 'action="/search"' in b.get("/instances").text
+    r = b.get(f"/instances?q={serial}", follow_redirects=True)
+    assert r.request.path == f"/instances/{iid}"
     assert serial in b.get("/instances").text
     api = app.test_client().get(f"/api/v1/instances/{iid}", headers=_token(app, "inspector1"))
     assert api.get_json()["serial"] == serial
@@ -143,8 +147,9 @@ def test_someone_who_may_not_read_the_record_cannot_find_it(app):
     serial = app.config["STATE"]["serial"]
     b = Browser(app)
     b.login("applicant1", "correct horse 1")  # production: no role in after-sales inspection
-    r = b.get(f"/instances?q={serial}", follow_redirects=True)
-    assert "没有您可查看的流水号为" in r.text and f"/instances/{app.config['STATE']['id']}" not in r.text
+    r = b.get(f"/search?q={serial}", follow_redirects=True)
+    assert r.request.path == "/search" and f"/instances/{app.config['STATE']['id']}" not in r.text
+    assert f"在您可查看的记录中没有找到“{serial}”" in r.text
 
 
 def _token(app, user):

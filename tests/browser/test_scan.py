@@ -125,8 +125,10 @@ def _expect():
     return pytest.importorskip("playwright.sync_api")
 
 
-def _signed_in(browser, base):
+def _signed_in(browser, base, *, init_script: str | None = None):
     ctx = browser.new_context(locale="zh-CN", viewport=PHONE)
+    if init_script:
+        ctx.add_init_script(init_script)
     page = ctx.new_page()
     page.goto(base + "/login")
     page.fill("input[name=username]", "insp-a")
@@ -193,6 +195,42 @@ def test_a_code_zxing_misses_at_full_size_is_read_at_another(site):
         _start(page)
         page.click("[data-scan-for='f.serial_no']")
         _expect().expect(page.locator("#f\\.serial_no")).to_have_value(code, timeout=15000)
+
+
+# Headless Chromium on Linux has no BarcodeDetector (phones' Chrome has one): a stand-in with
+# the platform API's shape, reading what the camera shows as one fixed code, checks that the
+# page prefers the platform's reader when it reads the wanted formats, and falls back to ZXing
+# when it does not.
+PLATFORM_DETECTOR = """
+window.__detected = 0;
+window.BarcodeDetector = class {
+  constructor(options) { this.formats = options.formats; }
+  static getSupportedFormats() { return Promise.resolve(%s); }
+  detect(video) {
+    window.__detected += 1;
+    return Promise.resolve(video.videoWidth ? [{ rawValue: "SN-PLATFORM-1", format: this.formats[0] }] : []);
+  }
+};
+"""
+
+
+@pytest.mark.parametrize(("formats", "reader"), [
+    ('["qr_code", "ean_13", "code_128"]', "platform"), ('["aztec"]', "zxing")])
+def test_the_platforms_barcode_detector_is_used_when_it_reads_the_codes(site, formats, reader):
+    base, _app, tmp = site
+    code = "SN-QR-ZXING-2"
+    with camera(qr_video(code, tmp / "platform.y4m")) as browser:
+        page = _signed_in(browser, base, init_script=PLATFORM_DETECTOR % formats)
+        loaded = []
+        page.on("request", lambda r: loaded.append(r.url) if "zxing" in r.url else None)
+        _start(page)
+        page.click("[data-scan-for='f.serial_no']")
+        expected = "SN-PLATFORM-1" if reader == "platform" else code
+        _expect().expect(page.locator("#f\\.serial_no")).to_have_value(expected, timeout=15000)
+        if reader == "platform":
+            assert page.evaluate("window.__detected") >= 1 and not loaded, loaded
+        else:  # the platform reads none of the wanted formats: never asked, ZXing reads instead
+            assert page.evaluate("window.__detected") == 0 and loaded
 
 
 def test_scanned_record_number_and_record_qr_open_the_record(site):

@@ -33,11 +33,8 @@ bp = Blueprint("instances", __name__)
 @login_required
 def index():
     q = (request.args.get("q") or "").strip()
-    if q:
-        found = instances.find(services(), _reader(), q)
-        if found is not None:
-            return redirect(url_for("instances.show", instance_id=found))
-        flash(_("No record numbered {number} that you may read.", number=q), "error")
+    if q:  # links from before there was one search: a number opens its record, text searches
+        return redirect(url_for("instances.find", q=q))
     procedure = request.args.get("procedure") or None
     status = request.args.get("status") or None
     if status not in instances.STATUSES:
