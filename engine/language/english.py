@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.i18n import _
 from engine.language.suggest import suggest
 
 #: The keys of a procedure's ``en:`` block, of one step in it, of a form's, of one field in it.
@@ -92,20 +93,26 @@ def _text(value: Any) -> str:
 # --------------------------------------------------------------------------- checking
 
 
-def _mapping(node: Any, path: tuple[Any, ...], err: Err, what: str) -> Mapping[Any, Any] | None:
+def _mapping(node: Any, path: tuple[Any, ...], err: Err, message: str) -> Mapping[Any, Any] | None:
+    """``node`` when it is a mapping; else None, with ``message`` (what must be a mapping)."""
     if not isinstance(node, dict):
-        err(path, f"{what} must be a mapping")
+        err(path, message)
         return None
     return node
 
 
 def _keys(node: Mapping[Any, Any], allowed: Iterable[str], path: tuple[Any, ...], err: Err, what: str) -> None:
+    """``what``: where the keys are, translated (``the English block of a procedure``)."""
     allowed = list(allowed)
     for key in node:
         if key not in allowed:
             close = suggest(str(key), allowed)
-            fix = f"did you mean '{close}'?" if close else f"allowed here: {', '.join(allowed)}"
-            err((*path, key), f"unknown key '{key}' in {what}; {fix}", key=True)
+            if close:
+                err((*path, key), _("unknown key '{key}' in {what}; did you mean '{guess}'?",
+                                    key=key, what=what, guess=close), key=True)
+            else:
+                err((*path, key), _("unknown key '{key}' in {what}; allowed here: {keys}",
+                                    key=key, what=what, keys=", ".join(allowed)), key=True)
 
 
 def _words(node: Mapping[Any, Any], key: str, path: tuple[Any, ...], err: Err) -> str:
@@ -113,33 +120,49 @@ def _words(node: Mapping[Any, Any], key: str, path: tuple[Any, ...], err: Err) -
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float) or not str(value).strip():
-        err((*path, key), f"'{key}' must be English text, e.g. {key}: Receive the product")
+        err((*path, key), _("'{key}' must be English text, e.g. {key}: Receive the product", key=key))
         return ""
     return str(value).strip()
 
 
 def _ref(name: Any, known: Iterable[str], path: tuple[Any, ...], err: Err, what: str,
-         where: str = "the file does not declare") -> bool:
+         field_name: str = "") -> bool:
+    """``name`` is one of ``known`` (``what``: step, role, field or choice; a choice is one
+    of field ``field_name``'s); else the problem, with the close name or the known ones."""
     known = list(known)
     if name in known:
         return True
     close = suggest(str(name), known)
-    listed = ", ".join(known[:12]) + (f", ... ({len(known)} in all)" if len(known) > 12 else "")
-    fix = f"did you mean '{close}'?" if close else (f"the {what}s are: {listed}" if known else f"it has no {what}s")
-    err(path, f"the English block names {what} '{name}', which {where}; {fix}", key=True)
+    listed = ", ".join(known[:12]) + (_(", ... ({n} in all)", n=len(known)) if len(known) > 12 else "")
+    if what == "choice":
+        head = _("the English block names choice '{name}', which is not a choice of field '{field}' "
+                 "(label the stored values)", name=name, field=field_name)
+        others = _("the choices are: {names}", names=listed) if known else _("it has no choices")
+    elif what == "step":
+        head = _("the English block names step '{name}', which the file does not declare", name=name)
+        others = _("the steps are: {names}", names=listed) if known else _("it has no steps")
+    elif what == "role":
+        head = _("the English block names role '{name}', which the file does not declare", name=name)
+        others = _("the roles are: {names}", names=listed) if known else _("it has no roles")
+    else:
+        head = _("the English block names field '{name}', which the file does not declare", name=name)
+        others = _("the fields are: {names}", names=listed) if known else _("it has no fields")
+    fix = _("did you mean '{guess}'?", guess=close) if close else others
+    err(path, _("{problem}; {fix}", problem=head, fix=fix), key=True)
     return False
 
 
 def check_procedure(node: Any, steps: Iterable[str], roles: Iterable[str], err: Err) -> English | None:
     """The procedure's ``en:`` block checked against its steps and roles."""
     path: tuple[Any, ...] = ("en",)
-    block = _mapping(node, path, err, "'en' (the English titles)")
+    block = _mapping(node, path, err, _("'en' (the English titles) must be a mapping"))
     if block is None:
         return None
-    _keys(block, PROCEDURE_KEYS, path, err, "the English block of a procedure")
+    _keys(block, PROCEDURE_KEYS, path, err, _("the English block of a procedure"))
     parts: dict[str, Texts] = {}
     steps_node = block.get("steps")
-    if steps_node is not None and _mapping(steps_node, (*path, "steps"), err, "'en.steps' (step id: its English)"):
+    if steps_node is not None and _mapping(steps_node, (*path, "steps"), err,
+                                           _("'en.steps' (step id: its English) must be a mapping")):
         for sid, sub in steps_node.items():
             where = (*path, "steps", sid)
             if not _ref(sid, steps, where, err, "step"):
@@ -147,15 +170,17 @@ def check_procedure(node: Any, steps: Iterable[str], roles: Iterable[str], err: 
             if isinstance(sub, str):  # receive: Receive the product
                 parts[str(sid)] = Texts(title=_words({"title": sub}, "title", where, err))
                 continue
-            if _mapping(sub, where, err, f"the English of step '{sid}' (a title, or {{title, instructions}})") is None:
+            if _mapping(sub, where, err, _("the English of step '{step}' (a title, or {{title, instructions}}) "
+                                           "must be a mapping", step=sid)) is None:
                 continue
-            _keys(sub, STEP_KEYS, where, err, f"the English of step '{sid}'")
+            _keys(sub, STEP_KEYS, where, err, _("the English of step '{step}'", step=sid))
             parts[str(sid)] = Texts(title=_words(sub, "title", where, err),
                                     description=_words(sub, "instructions", where, err)
                                     or _words(sub, "description", where, err))
     role_titles: dict[str, str] = {}
     roles_node = block.get("roles")
-    if roles_node is not None and _mapping(roles_node, (*path, "roles"), err, "'en.roles' (role id: its English title)"):
+    if roles_node is not None and _mapping(roles_node, (*path, "roles"), err,
+                                           _("'en.roles' (role id: its English title) must be a mapping")):
         for rid, title in roles_node.items():
             if _ref(rid, roles, (*path, "roles", rid), err, "role"):
                 role_titles[str(rid)] = _words({"title": title}, "title", (*path, "roles", rid), err)
@@ -196,15 +221,15 @@ def choices_of(sub: Mapping[str, Any]) -> list[Any] | None:
 def check_form(node: Any, schema: Mapping[str, Any], err: Err) -> English | None:
     """The form's ``en:`` block checked against its fields and their choices."""
     path: tuple[Any, ...] = ("en",)
-    block = _mapping(node, path, err, "'en' (the English titles)")
+    block = _mapping(node, path, err, _("'en' (the English titles) must be a mapping"))
     if block is None:
         return None
-    _keys(block, FORM_KEYS, path, err, "the English block of a form")
+    _keys(block, FORM_KEYS, path, err, _("the English block of a form"))
     fields = form_fields(schema)
     parts: dict[str, Texts] = {}
     fields_node = block.get("fields")
     if fields_node is not None and _mapping(fields_node, (*path, "fields"), err,
-                                            "'en.fields' (field path: its English)"):
+                                            _("'en.fields' (field path: its English) must be a mapping")):
         for name, sub in fields_node.items():
             where = (*path, "fields", name)
             if not _ref(name, fields, where, err, "field"):
@@ -212,22 +237,22 @@ def check_form(node: Any, schema: Mapping[str, Any], err: Err) -> English | None
             if isinstance(sub, str):  # verdict: Verdict
                 parts[str(name)] = Texts(title=_words({"title": sub}, "title", where, err))
                 continue
-            if _mapping(sub, where, err, f"the English of field '{name}' (a title, or {{title, description, choices}})") is None:
+            if _mapping(sub, where, err, _("the English of field '{field}' (a title, or "
+                                           "{{title, description, choices}}) must be a mapping", field=name)) is None:
                 continue
-            _keys(sub, FIELD_KEYS, where, err, f"the English of field '{name}'")
+            _keys(sub, FIELD_KEYS, where, err, _("the English of field '{field}'", field=name))
             labels: dict[str, str] = {}
             choices = sub.get("choices")
             if choices is not None:
                 values = choices_of(fields[name])
                 if values is None:
-                    err((*where, "choices"), f"field '{name}' has no list of choices (enum) to label; "
-                                             "remove 'choices' or give the field an enum", key=True)
+                    err((*where, "choices"), _("field '{field}' has no list of choices (enum) to label; "
+                                               "remove 'choices' or give the field an enum", field=name), key=True)
                 elif _mapping(choices, (*where, "choices"), err,
-                              "'choices' (stored value: its English label)") is not None:
+                              _("'choices' (stored value: its English label) must be a mapping")) is not None:
                     known = [_text(v) for v in values]
                     for value, text in choices.items():
-                        if _ref(_text(value), known, (*where, "choices", value), err, "choice",
-                                f"is not a choice of field '{name}' (label the stored values)"):
+                        if _ref(_text(value), known, (*where, "choices", value), err, "choice", str(name)):
                             labels[_text(value)] = _words({"label": text}, "label", (*where, "choices", value), err)
             parts[str(name)] = Texts(title=_words(sub, "title", where, err),
                                      description=_words(sub, "description", where, err), choices=labels)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from engine.errors import Problem
+from engine.i18n import N_, _
 
 Path = tuple[str | int, ...]
 
@@ -28,6 +29,8 @@ class Source:
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: The text is not YAML at all (a syntax error, whatever the language of its message).
+    syntax_error: bool = False
 
     def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Position of the node at ``path``, or of the nearest ancestor that exists."""
@@ -73,22 +76,26 @@ def limit_problem(text: str, file: str = "<string>") -> Problem | None:
     found by streaming the parser's events: nothing is built, time stays linear in the
     text. None when the text is within bounds or is not YAML at all (the loader says so)."""
     if len(text) > MAX_CHARS:
-        return Problem(file, 1, 1, f"the text has {len(text):,} characters; at most {MAX_CHARS:,} are accepted "
-                                   "(split it, or move long texts out of it)")
+        return Problem(file, 1, 1, _("the text has {n} characters; at most {limit} are accepted "
+                                     "(split it, or move long texts out of it)",
+                                     n=format(len(text), ","), limit=format(MAX_CHARS, ",")))
     try:
         return _scan(text, file, _EVENTS)
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own limit, far beyond ours
             mark = exc.problem_mark
-            return Problem(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
-                           f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
-                           "flatten it (real procedures and forms need about 10)")
+            return Problem(file, mark.line + 1 if mark else 1, mark.column + 1 if mark else 1, _too_deep())
         # A syntax error: PyYAML's parser (not recursive either) checks the part before it,
         # and the loader then names the error.
         try:
             return _scan(text, file, yaml.SafeLoader)
         except yaml.YAMLError:
             return None
+
+
+def _too_deep() -> str:
+    return _("the YAML is nested more than {n} levels deep here; "
+             "flatten it (real procedures and forms need about 10)", n=MAX_DEPTH)
 
 
 def _scan(text: str, file: str, loader: Any) -> Problem | None:
@@ -104,8 +111,7 @@ def _scan(text: str, file: str, loader: Any) -> Problem | None:
             total += size
         elif isinstance(event, yaml.CollectionStartEvent):
             if len(frames) > MAX_DEPTH:
-                return Problem(file, *where, f"the YAML is nested more than {MAX_DEPTH} levels deep here; "
-                                             "flatten it (real procedures and forms need about 10)")
+                return Problem(file, *where, _too_deep())
             frames.append([1, event.anchor])
             total += 1
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -119,8 +125,9 @@ def _scan(text: str, file: str, loader: Any) -> Problem | None:
             if event.anchor:
                 sizes[event.anchor] = 1
         if total > MAX_VALUES:
-            return Problem(file, *where, f"the YAML holds more than {MAX_VALUES:,} values once its aliases "
-                                         "(*name) are expanded; write the values out or use fewer aliases")
+            return Problem(file, *where, _("the YAML holds more than {n} values once its aliases "
+                                           "(*name) are expanded; write the values out or use fewer aliases",
+                                           n=format(MAX_VALUES, ",")))
     return None
 
 
@@ -148,16 +155,166 @@ def _fullwidth(text: str, file: str) -> list[Problem]:
         if found:
             key = found.group(2).strip()
             col = line.index("：", len(found.group(1))) + 1
-            problems.append(Problem(file, number, col, (
-                f"full-width colon '：' after '{key}': YAML needs the ASCII colon ':' and a space; "
-                f"write '{key}: ...'")))
+            problems.append(Problem(file, number, col, _(
+                "full-width colon '：' after '{key}': YAML needs the ASCII colon ':' and a space; "
+                "write '{key}: ...'", key=key)))
             continue
         flow = _FULLWIDTH_IN_FLOW.search(line)
         if flow:
-            problems.append(Problem(file, number, flow.start(1) + 1, (
+            problems.append(Problem(file, number, flow.start(1) + 1, _(
                 "full-width comma '，' inside a list [...]: YAML separates items with the ASCII ','; "
                 "replace it with ', ' (or quote the item if the '，' belongs to the text)")))
     return problems
+
+
+# PyYAML's words for a syntax error, in the reader's language: its context ("while parsing a
+# flow mapping") and its problem ("expected ',' or '}', but got ':'") are a small, fixed set
+# of texts with a quoted token or character in some. English keeps them as PyYAML wrote them;
+# a text not known here stays as PyYAML wrote it (quoted in Chinese).
+_CONTEXTS = frozenset((
+    N_("while parsing a flow mapping"),
+    N_("while parsing a flow sequence"),
+    N_("while parsing a block mapping"),
+    N_("while parsing a block collection"),
+    N_("while parsing a block node"),
+    N_("while parsing a flow node"),
+    N_("while parsing a node"),
+    N_("while parsing a tag"),
+    N_("while scanning a simple key"),
+    N_("while scanning a quoted scalar"),
+    N_("while scanning a double-quoted scalar"),
+    N_("while scanning a block scalar"),
+    N_("while scanning for the next token"),
+    N_("while scanning an alias"),
+    N_("while scanning an anchor"),
+    N_("while scanning a tag"),
+    N_("while scanning a directive"),
+    N_("while constructing a mapping"),
+    N_("expected a single document in the stream"),
+))
+_PROBLEMS = frozenset((
+    N_("could not find expected ':'"),
+    N_("sequence entries are not allowed here"),
+    N_("mapping keys are not allowed here"),
+    N_("mapping values are not allowed here"),
+    N_("found unexpected end of stream"),
+    N_("found unexpected document separator"),
+    N_("found duplicate YAML directive"),
+    N_("found incompatible YAML document (version 1.* is required)"),
+    N_("but found another document"),
+    N_("second occurrence"),
+))
+# What PyYAML expects or finds: its token names (``<block end>``) and plain words.
+_TOKENS = frozenset((
+    N_("<block end>"),
+    N_("<block mapping start>"),
+    N_("<block sequence start>"),
+    N_("<flow mapping start>"),
+    N_("<flow sequence start>"),
+    N_("<scalar>"),
+    N_("<stream start>"),
+    N_("<stream end>"),
+    N_("<document start>"),
+    N_("<document end>"),
+    N_("<alias>"),
+    N_("<anchor>"),
+    N_("<tag>"),
+    N_("<directive>"),
+    N_("alphabetic or numeric character"),
+    N_("chomping or indentation indicators"),
+    N_("indentation indicator in the range 1-9"),
+    N_("the node content"),
+    N_("a digit"),
+    N_("a comment"),
+    N_("a line break"),
+    N_("URI"),
+    N_("a mapping or list of mappings for merging"),  # << (merge key) followed by...
+    N_("scalar"),
+    N_("sequence"),
+    N_("mapping"),
+))
+_QUOTED_TOKEN = re.compile(r"""^(?:'([^']*)'|"([^"]*)")$""")
+_EXPECTED = re.compile(r"^expected (.+), but (found|got) (.+)$")
+_HEX = re.compile(r"^(URI )?escape sequence of (\d+) hexadecimal numbers$")
+# PyYAML's texts naming one token, alias, anchor or tag ({name}: as PyYAML quotes it).
+_NAMED = (
+    (re.compile(r"^found character (.+) that cannot start any token$"),
+     N_("found character {name} that cannot start any token")),
+    (re.compile(r"^found unknown escape character (.+)$"), N_("found unknown escape character {name}")),
+    (re.compile(r"^found undefined alias (.+)$"), N_("found undefined alias {name}")),
+    (re.compile(r"^found undefined tag handle (.+)$"), N_("found undefined tag handle {name}")),
+    (re.compile(r"^duplicate tag handle (.+)$"), N_("duplicate tag handle {name}")),
+    (re.compile(r"^found duplicate anchor (.+); first occurrence$"), N_("found duplicate anchor {name}; first occurrence")),
+    (re.compile(r"^could not determine a constructor for the tag (.+)$"),
+     N_("could not determine a constructor for the tag {name}")),
+)
+
+
+def yaml_error_words(exc: yaml.MarkedYAMLError) -> str:
+    """What PyYAML says of a syntax error (``context, problem``), in the current language."""
+    said = _yaml_words(exc.problem or str(exc))
+    if exc.context:
+        return _("{context}, {problem}", context=_yaml_words(exc.context), problem=said)
+    return said
+
+
+def _yaml_words(words: str) -> str:
+    if words in _CONTEXTS or words in _PROBLEMS:
+        return _(words)
+    expected = _EXPECTED.match(words)
+    if expected:
+        want, verb, got = expected.groups()
+        wanted = _yaml_token(want)
+        if wanted is None:
+            wanted = _yaml_either(want)
+        found = _yaml_token(got)
+        if wanted is not None and found is not None:
+            if verb == "got":
+                return _("expected {expected}, but got {found}", expected=wanted, found=found)
+            return _("expected {expected}, but found {found}", expected=wanted, found=found)
+    for pattern, say in _NAMED:
+        named = pattern.match(words)
+        if named:
+            token = _yaml_token(named.group(1))
+            if token is not None:
+                return _(say, name=token)
+    # Not one of PyYAML's known texts: kept as it is, quoted in the reader's language.
+    return _("{yaml_words}", yaml_words=words)
+
+
+def _yaml_either(words: str) -> str | None:
+    """``a digit or '.'``: each side a token."""
+    first, sep, second = words.partition(" or ")
+    if not sep:
+        return None
+    a, b = _yaml_token(first), _yaml_token(second)
+    if a is None or b is None:
+        return None
+    return _("{first} or {second}", first=a, second=b)
+
+
+def _yaml_token(words: str) -> str | None:
+    """One thing PyYAML expects or finds: a token name, a word, a number, or a quoted
+    character (``':'``, ``'<block end>'``); None when it is none of these."""
+    quoted = _QUOTED_TOKEN.match(words)
+    inner = (quoted.group(1) if quoted.group(1) is not None else quoted.group(2)) if quoted else words
+    if inner in _TOKENS:
+        name = _(inner)
+    elif quoted or inner.isdigit():
+        name = inner
+    else:
+        hexa = _HEX.match(inner)
+        if not hexa:
+            return None
+        if hexa.group(1):
+            name = _("URI escape sequence of {n} hexadecimal numbers", n=hexa.group(2))
+        else:
+            name = _("escape sequence of {n} hexadecimal numbers", n=hexa.group(2))
+    if not quoted:
+        return name
+    if quoted.group(2) is not None:
+        return _('"{token}"', token=name)
+    return _("'{token}'", token=name)
 
 
 def load(text: str, file: str = "<string>") -> Source:
@@ -165,7 +322,7 @@ def load(text: str, file: str = "<string>") -> Source:
     Text beyond the bounds (``limit_problem``) is refused before it is parsed."""
     if _FAST is not None:
         src = _load(text, file, _FAST)
-        if not any(p.message.startswith("YAML syntax error") for p in src.problems):
+        if not src.syntax_error:
             return src
     return _load(text, file, yaml.SafeLoader)
 
@@ -185,18 +342,17 @@ def _load(text: str, file: str, kind: type) -> Source:
     try:
         node = loader.get_single_node()
         if node is None:
-            src.problems.append(Problem(file, 1, 1, "the file is empty; write a YAML mapping"))
+            src.problems.append(Problem(file, 1, 1, _("the file is empty; write a YAML mapping")))
             return src
         src.data = _construct(loader, node, (), src)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or str(exc)
-        if exc.context:
-            what = f"{exc.context}, {what}"
         src.problems.append(
-            Problem(file, line, col, f"YAML syntax error: {what}; check indentation and quoting")
+            Problem(file, line, col, _("YAML syntax error: {what}; check indentation and quoting",
+                                       what=yaml_error_words(exc)))
         )
+        src.syntax_error = True
         src.data = None
     finally:
         loader.dispose()
@@ -208,7 +364,8 @@ def load_file(path: str) -> Source:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
-        return Source(path, problems=[Problem(path, 1, 1, f"file is not UTF-8 text ({exc.reason}); save it as UTF-8")])
+        return Source(path, problems=[Problem(path, 1, 1, _("file is not UTF-8 text ({reason}); save it as UTF-8",
+                                                             reason=exc.reason))])
     return load(text, path)
 
 
@@ -228,13 +385,13 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
                 written = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
                 line, col = _mark(key_node)
                 meaning = "none" if key is None else str(key).lower()
-                src.problems.append(Problem(src.file, line, col, (
-                    f"the key '{written}' is read by YAML as {meaning}, not as the name '{written}'; "
-                    f"quote it ('{written}':) or choose another name, e.g. '{written}_case'")))
+                src.problems.append(Problem(src.file, line, col, _(
+                    "the key '{key}' is read by YAML as {meaning}, not as the name '{key}'; "
+                    "quote it ('{key}':) or choose another name, e.g. '{key}_case'", key=written, meaning=meaning)))
                 key = written
             if not isinstance(key, str | int | float | bool) or key is None:
                 line, col = _mark(key_node)
-                src.problems.append(Problem(src.file, line, col, "keys must be plain names, not lists or mappings"))
+                src.problems.append(Problem(src.file, line, col, _("keys must be plain names, not lists or mappings")))
                 continue
             key = str(key) if not isinstance(key, str) else key
             kpath = (*path, key)
@@ -242,7 +399,8 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, src: Source
                 line, col = _mark(key_node)
                 first = src.key_positions[kpath][0]
                 src.problems.append(
-                    Problem(src.file, line, col, f"duplicate key '{key}' (first given on line {first}); remove one of them")
+                    Problem(src.file, line, col, _("duplicate key '{key}' (first given on line {first}); remove one of them",
+                                                   key=key, first=first))
                 )
                 continue
             src.key_positions[kpath] = _mark(key_node)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from jsonschema import Draft202012Validator
 
 from engine.errors import ExpressionError, Problem
+from engine.i18n import N_, _
 from engine.language import yaml_source as yamlsrc
 from engine.language.english import check_form
 from engine.language.expr_types import check_types, form_kinds, result_kind
@@ -55,7 +56,7 @@ _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 def _did_you_mean(word: str, choices: Iterable[object], otherwise: str = "") -> str:
     """The end of a message about an unknown ``word``: the close choice, or ``otherwise``."""
     close = suggest(word, choices)
-    return f"; did you mean {close}?" if close else otherwise
+    return _("; did you mean {guess}?", guess=close) if close else otherwise
 
 
 def load_form(path: str) -> tuple[Form | None, list[Problem]]:
@@ -85,8 +86,8 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             problems.append(
                 src.problem(
                     (key,),
-                    f"unknown key '{key}' in a form file"
-                    + _did_you_mean(key, TOP_KEYS, f"; the keys are {', '.join(TOP_KEYS)}"),
+                    _("unknown key '{key}' in a form file", key=key)
+                    + _did_you_mean(key, TOP_KEYS, _("; the keys are {keys}", keys=", ".join(TOP_KEYS))),
                     key=True,
                 )
             )
@@ -96,13 +97,13 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
     if "id" not in data:
         hint = f"id: {stem}" if stem else "id: my-form"
         problems.append(
-            src.problem((), f"missing 'id'; add `{hint}` (the file name without .yaml)")
+            src.problem((), _("missing 'id'; add `{hint}` (the file name without .yaml)", hint=hint))
         )
         usable = False
     elif not isinstance(form_id, str) or not _ID_RE.match(form_id):
         problems.append(
             src.problem(
-                ("id",), f"id {form_id!r} must be kebab-case (lower-case words joined by '-')"
+                ("id",), _("id {id} must be kebab-case (lower-case words joined by '-')", id=repr(form_id))
             )
         )
         usable = False
@@ -110,26 +111,26 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
         problems.append(
             src.problem(
                 ("id",),
-                f"id '{form_id}' does not match the file name '{stem}.yaml'; "
-                f"write `id: {stem}` or rename the file to {form_id}.yaml",
+                _("id '{id}' does not match the file name '{stem}.yaml'; "
+                  "write `id: {stem}` or rename the file to {id}.yaml", id=form_id, stem=stem),
             )
         )
 
     title = data.get("title")
     if "title" not in data:
         problems.append(
-            src.problem((), "missing 'title'; add `title: ...`, the heading people see")
+            src.problem((), _("missing 'title'; add `title: ...`, the heading people see"))
         )
         usable = False
     elif not isinstance(title, str) or not title.strip():
-        problems.append(src.problem(("title",), "title must be non-empty text"))
+        problems.append(src.problem(("title",), _("title must be non-empty text")))
         usable = False
 
     description = data.get("description", "")
     if description is None:
         description = ""
     if not isinstance(description, str):
-        problems.append(src.problem(("description",), "description must be text"))
+        problems.append(src.problem(("description",), _("description must be text")))
         description = ""
 
     schema = data.get("schema")
@@ -137,13 +138,13 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
     computed: dict[str, Computed] = {}
     if "schema" not in data:
         problems.append(
-            src.problem((), "missing 'schema'; add `schema:` with `type: object` and `properties`")
+            src.problem((), _("missing 'schema'; add `schema:` with `type: object` and `properties`"))
         )
         usable = False
     elif not isinstance(schema, dict):
         problems.append(
             src.problem(
-                ("schema",), "schema must be a mapping with `type: object` and `properties`"
+                ("schema",), _("schema must be a mapping with `type: object` and `properties`")
             )
         )
         usable = False
@@ -152,7 +153,7 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             where = ("schema", "type") if "type" in schema else ("schema",)
             problems.append(
                 src.problem(
-                    where, "the schema of a form must have `type: object`", key="type" not in schema
+                    where, _("the schema of a form must have `type: object`"), key="type" not in schema
                 )
             )
             usable = False
@@ -162,7 +163,7 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             problems.append(
                 src.problem(
                     where,
-                    "the schema of a form must have `properties`, a mapping of field name → field schema",
+                    _("the schema of a form must have `properties`, a mapping of field name → field schema"),
                     key="properties" not in schema,
                 )
             )
@@ -197,13 +198,18 @@ def _file_stem(file: str) -> str | None:
 _META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 _META_TYPE_WORDS = {
-    "array": "a list",
-    "object": "a mapping",
-    "number": "a number",
-    "integer": "a whole number",
-    "string": "text",
-    "boolean": "true or false",
+    "array": N_("a list"),
+    "object": N_("a mapping"),
+    "number": N_("a number"),
+    "integer": N_("a whole number"),
+    "string": N_("text"),
+    "boolean": N_("true or false"),
 }
+
+
+def _type_words(name: str) -> str:
+    words = _META_TYPE_WORDS.get(name)
+    return _(words) if words else name
 
 
 class _Checker:
@@ -232,21 +238,23 @@ class _Checker:
         keyword = next((p for p in reversed(path) if isinstance(p, str)), "")
         if keyword == "type" and error.validator == "anyOf" and isinstance(error.instance, str):
             return (
-                f"unknown type '{error.instance}'; use one of {', '.join(JSON_TYPES)}"
-                f"{_did_you_mean(error.instance, JSON_TYPES)}"
+                _("unknown type '{type}'; use one of {types}", type=error.instance, types=", ".join(JSON_TYPES))
+                + _did_you_mean(error.instance, JSON_TYPES)
             )
         if error.validator == "type":
             want = error.validator_value
             if isinstance(want, str):
-                words = _META_TYPE_WORDS.get(want, want)
+                words = _type_words(want)
             elif isinstance(want, list):
-                words = " or ".join(_META_TYPE_WORDS.get(str(w), str(w)) for w in want)
+                words = _(" or ").join(_type_words(str(w)) for w in want)
             else:
                 words = str(want)
-            return f"invalid JSON Schema: `{keyword}` must be {words}, not {error.instance!r}"
+            return _("invalid JSON Schema: `{keyword}` must be {words}, not {value}",
+                     keyword=keyword, words=words, value=repr(error.instance))
         if error.validator == "minimum":
-            return f"invalid JSON Schema: `{keyword}` must be at least {error.validator_value}"
-        return f"invalid JSON Schema at `{keyword or 'schema'}`: {error.message}"
+            return _("invalid JSON Schema: `{keyword}` must be at least {n}", keyword=keyword, n=error.validator_value)
+        # jsonschema's own words (English) stay as it wrote them.
+        return _("invalid JSON Schema at `{keyword}`: {detail}", keyword=keyword or "schema", detail=error.message)
 
     # keywords and hints ---------------------------------------------------------
 
@@ -261,29 +269,29 @@ class _Checker:
                 if key not in HINTS:
                     self.add(
                         (*path, key),
-                        f"unknown hint '{key}'"
-                        + _did_you_mean(key, HINTS, f"; the hints are {', '.join(HINTS)}"),
+                        _("unknown hint '{key}'", key=key)
+                        + _did_you_mean(key, HINTS, _("; the hints are {hints}", hints=", ".join(HINTS))),
                         key=True,
                     )
                 elif key == "x-compute" and path[-3:-1] != ("schema", "properties"):
                     self.add(
                         (*path, key),
-                        "x-compute works on a field of the form's top level (under schema: "
-                        "properties:), not inside a group or a table row; compute a row's values "
-                        "into one top-level field with sum_of(), weighted_sum(), avg_of() or count_if()",
+                        _("x-compute works on a field of the form's top level (under schema: "
+                          "properties:), not inside a group or a table row; compute a row's values "
+                          "into one top-level field with sum_of(), weighted_sum(), avg_of() or count_if()"),
                         key=True,
                     )
                 elif key == "x-visible-if" and not in_properties:
                     self.add(
                         (*path, key),
-                        "x-visible-if only works on a field listed under `properties`",
+                        _("x-visible-if only works on a field listed under `properties`"),
                         key=True,
                     )
             elif key not in SCHEMA_KEYWORDS:
                 self.add(
                     (*path, key),
-                    f"unknown schema keyword '{key}'"
-                    + _did_you_mean(key, SCHEMA_KEYWORDS, "; presentation hints start with x-"),
+                    _("unknown schema keyword '{key}'", key=key)
+                    + _did_you_mean(key, SCHEMA_KEYWORDS, _("; presentation hints start with x-")),
                     key=True,
                 )
         props, req = schema.get("properties"), schema.get("required")
@@ -296,8 +304,8 @@ class _Checker:
                 if isinstance(name, str) and name not in props:
                     self.add(
                         (*path, "required", i),
-                        f"required field '{name}' is not declared under properties"
-                        f"{_did_you_mean(name, props)}",
+                        _("required field '{name}' is not declared under properties", name=name)
+                        + _did_you_mean(name, props),
                     )
         for key in SCHEMA_MAPS:
             subs = schema.get(key)
@@ -321,8 +329,8 @@ class _Checker:
                 shown = widget if isinstance(widget, str) else repr(widget)
                 self.add(
                     (*path, "x-widget"),
-                    f"unknown widget '{shown}'; use one of {', '.join(WIDGETS)}"
-                    f"{_did_you_mean(shown, WIDGETS)}",
+                    _("unknown widget '{widget}'; use one of {widgets}", widget=shown, widgets=", ".join(WIDGETS))
+                    + _did_you_mean(shown, WIDGETS),
                 )
                 widget = None
             else:
@@ -330,21 +338,23 @@ class _Checker:
                 if allowed is not None and t is not None and t not in allowed:
                     self.add(
                         (*path, "x-widget"),
-                        f"x-widget: {widget} does not fit a field of type {t}; "
-                        f"use it with type {' or '.join(allowed)}, or choose another widget",
+                        _("x-widget: {widget} does not fit a field of type {type}; "
+                          "use it with type {types}, or choose another widget",
+                          widget=widget, type=t, types=_(" or ").join(allowed)),
                     )
                 if widget == "checkbox" and t == "boolean" and schema.get("const") is not True:
                     self.add(
                         (*path, "x-widget"),
-                        "x-widget: checkbox on a yes/no field cannot tell \"no\" from \"not answered\"; "
-                        "remove x-widget (the field shows 是 / 否), or add `const: true` for a box "
-                        "that must be ticked",
+                        _("x-widget: checkbox on a yes/no field cannot tell \"no\" from \"not answered\"; "
+                          "remove x-widget (the field shows 是 / 否), or add `const: true` for a box "
+                          "that must be ticked"),
                     )
                 if widget in ("radio", "select") and not has_enum(schema):
                     self.add(
                         (*path, "x-widget"),
-                        f"x-widget: {widget} needs the options: add `enum: [...]`"
-                        + (" under `items`" if t == "array" else ""),
+                        _("x-widget: {widget} needs the options: add `enum: [...]` under `items`", widget=widget)
+                        if t == "array" else
+                        _("x-widget: {widget} needs the options: add `enum: [...]`", widget=widget),
                     )
         effective = widget or default_widget(schema)
         if "x-limits" in schema:
@@ -352,15 +362,15 @@ class _Checker:
         if "x-unit" in schema:
             unit = schema["x-unit"]
             if not isinstance(unit, str | int | float) or isinstance(unit, bool):
-                self.add((*path, "x-unit"), "x-unit must be text such as mm, V or ℃")
+                self.add((*path, "x-unit"), _("x-unit must be text such as mm, V or ℃"))
             elif t not in ("number", "integer", None):
                 self.add(
-                    (*path, "x-unit"), f"x-unit belongs on number fields, not on type {t}", key=True
+                    (*path, "x-unit"), _("x-unit belongs on number fields, not on type {type}", type=t), key=True
                 )
         if "x-placeholder" in schema and not isinstance(schema["x-placeholder"], str):
-            self.add((*path, "x-placeholder"), "x-placeholder must be text")
+            self.add((*path, "x-placeholder"), _("x-placeholder must be text"))
         if "x-sensitive" in schema and not isinstance(schema["x-sensitive"], bool):
-            self.add((*path, "x-sensitive"), "x-sensitive must be true or false")
+            self.add((*path, "x-sensitive"), _("x-sensitive must be true or false"))
         if "x-accept" in schema:
             acc = schema["x-accept"]
             if not isinstance(acc, list) or not all(
@@ -368,28 +378,28 @@ class _Checker:
             ):
                 self.add(
                     (*path, "x-accept"),
-                    "x-accept must be a list of content types or extensions, e.g. [image/png, .pdf]",
+                    _("x-accept must be a list of content types or extensions, e.g. [image/png, .pdf]"),
                 )
             elif effective != "file":
-                self.add((*path, "x-accept"), "x-accept only applies to `x-widget: file`", key=True)
+                self.add((*path, "x-accept"), _("x-accept only applies to `x-widget: file`"), key=True)
         if "x-max-size" in schema:
             size = schema["x-max-size"]
             if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
                 self.add(
                     (*path, "x-max-size"),
-                    "x-max-size must be a positive number of bytes, e.g. 10485760",
+                    _("x-max-size must be a positive number of bytes, e.g. 10485760"),
                 )
             elif effective != "file":
                 self.add(
-                    (*path, "x-max-size"), "x-max-size only applies to `x-widget: file`", key=True
+                    (*path, "x-max-size"), _("x-max-size only applies to `x-widget: file`"), key=True
                 )
         if "x-meaning" in schema:
             if not isinstance(schema["x-meaning"], str) or not schema["x-meaning"].strip():
-                self.add((*path, "x-meaning"), "x-meaning must be text such as 审核 or 批准")
+                self.add((*path, "x-meaning"), _("x-meaning must be text such as 审核 or 批准"))
             elif effective != "signature":
                 self.add(
                     (*path, "x-meaning"),
-                    "x-meaning only applies to `x-widget: signature`",
+                    _("x-meaning only applies to `x-widget: signature`"),
                     key=True,
                 )
 
@@ -399,14 +409,17 @@ class _Checker:
                 shown = kind if isinstance(kind, str) else repr(kind)
                 self.add(
                     (*path, "x-scan"),
-                    f"x-scan: unknown code '{shown}'; use one of {', '.join(SCAN_KINDS)} "
-                    "(qr: QR codes, barcode: 1D barcodes such as EAN-13 or Code 128, any: both)",
+                    _("x-scan: unknown code '{code}'; use one of {codes} "
+                      "(qr: QR codes, barcode: 1D barcodes such as EAN-13 or Code 128, any: both)",
+                      code=shown, codes=", ".join(SCAN_KINDS)),
                 )
             elif t != "string" or effective not in ("text", "textarea"):
                 self.add(
                     (*path, "x-scan"),
-                    "x-scan fills a text field (type: string, widget text or textarea), "
-                    f"not {'widget ' + effective if t == 'string' else 'type ' + str(t or 'unset')}",
+                    _("x-scan fills a text field (type: string, widget text or textarea), not widget {widget}",
+                      widget=effective) if t == "string" else
+                    _("x-scan fills a text field (type: string, widget text or textarea), not type {type}", type=t)
+                    if t else _("x-scan fills a text field (type: string, widget text or textarea), not type unset"),
                     key=True,
                 )
 
@@ -416,33 +429,34 @@ class _Checker:
         if t not in ("number", "integer"):
             self.add(
                 where,
-                f"x-limits needs a number field (type: number or integer), not type {t or 'unset'}",
+                _("x-limits needs a number field (type: number or integer), not type {type}", type=t) if t
+                else _("x-limits needs a number field (type: number or integer), not type unset"),
                 key=True,
             )
             return
         if not isinstance(lim, dict) or not lim:
             self.add(
-                where, "x-limits must be a mapping {min: N, max: N}, e.g. {min: 9.8, max: 10.2}"
+                where, _("x-limits must be a mapping {min: N, max: N}, e.g. {min: 9.8, max: 10.2}")
             )
             return
         for key in lim:
             if key not in ("min", "max"):
                 self.add(
                     (*where, key),
-                    f"unknown key '{key}' in x-limits; use min and max"
-                    f"{_did_you_mean(str(key), ('min', 'max'))}",
+                    _("unknown key '{key}' in x-limits; use min and max", key=key)
+                    + _did_you_mean(str(key), ("min", "max")),
                     key=True,
                 )
         bad = False
         for key in ("min", "max"):
             if key in lim and not is_number(lim[key]):
-                self.add((*where, key), f"x-limits {key} must be a number, not {lim[key]!r}")
+                self.add((*where, key), _("x-limits {key} must be a number, not {value}", key=key, value=repr(lim[key])))
                 bad = True
         lo, hi = lim.get("min"), lim.get("max")
         if not bad and lo is not None and hi is not None and lo > hi:
             self.add(
                 (*where, "min"),
-                f"x-limits min {fmt_value(lo)} is above max {fmt_value(hi)}; swap them",
+                _("x-limits min {low} is above max {high}; swap them", low=fmt_value(lo), high=fmt_value(hi)),
             )
 
     # x-visible-if ---------------------------------------------------------------
@@ -471,26 +485,26 @@ class _Checker:
         if not isinstance(text, str) or not text.strip():
             self.add(
                 where,
-                'x-visible-if must be an expression over fields of the form, e.g. verdict == "不合格"',
+                _('x-visible-if must be an expression over fields of the form, e.g. verdict == "不合格"'),
             )
             return None
         try:
             expr = compile_expr(text)
         except ExpressionError as exc:
             offset = getattr(exc, "offset", None)
-            at = f" (at character {offset + 1})" if isinstance(offset, int) else ""
-            self.add(where, f"x-visible-if: {exc.message}{at}")
+            at = _(" (at character {n})", n=offset + 1) if isinstance(offset, int) else ""
+            self.add(where, _("x-visible-if: {problem}", problem=exc.message + at))
             return None
         for name, _text in check_names(expr, siblings):
             # check_names speaks of steps; here the names are fields of the same object.
-            known = f"; the fields here are {', '.join(sorted(siblings))}" if siblings else ""
-            self.add(where, f"x-visible-if: unknown field '{name}'{_did_you_mean(name, siblings, known)}")
+            known = _("; the fields here are {fields}", fields=", ".join(sorted(siblings))) if siblings else ""
+            self.add(where, _("x-visible-if: unknown field '{name}'", name=name) + _did_you_mean(name, siblings, known))
         if not check_names(expr, siblings):
             # Types and choices too: a condition that can never be true hides its field for
             # good, one that fails keeps it without requiring it (see visibility._visible).
             kinds = {path[1:]: replace(k, name=path[1:]) for path, k in form_kinds(parent, "").items()}
             for _offset, message in check_types(text, kinds):
-                self.add(where, f"x-visible-if: {message}")
+                self.add(where, _("x-visible-if: {problem}", problem=message))
         return expr
 
 
@@ -498,11 +512,16 @@ _COMPUTE_TYPES = {"number": ("number",), "integer": ("number",), "string": ("tex
                   "boolean": ("boolean",)}
 
 
+_KIND_TEXTS = {"number": N_("a number"), "text": N_("text"), "boolean": N_("a yes/no value"),
+               "list": N_("a list"), "object": N_("a group of fields"), "date": N_("a date"),
+               "datetime": N_("a date-time"),
+               "duration": N_("a duration (write days_between(a, b) for a number of days)"),
+               "none": N_("none")}
+
+
 def _kind_text(kind: str) -> str:
-    return {"number": "a number", "text": "text", "boolean": "a yes/no value", "list": "a list",
-            "object": "a group of fields", "date": "a date", "datetime": "a date-time",
-            "duration": "a duration (write days_between(a, b) for a number of days)",
-            "none": "none"}.get(kind, kind)
+    words = _KIND_TEXTS.get(kind)
+    return _(words) if words else kind
 
 
 def _check_computed(self: _Checker, schema: Schema) -> dict[str, Computed]:
@@ -522,20 +541,20 @@ def _check_computed(self: _Checker, schema: Schema) -> dict[str, Computed]:
         where = ("schema", "properties", name, "x-compute")
         text = sub["x-compute"]
         if not isinstance(text, str) or not text.strip():
-            self.add(where, 'x-compute must be an expression over fields of the form, e.g. '
-                            'sum_of(lines, "amount")')
+            self.add(where, _('x-compute must be an expression over fields of the form, e.g. '
+                              'sum_of(lines, "amount")'))
             continue
         t = single_type(sub)
         if t not in _COMPUTE_TYPES:
-            self.add(where, f"a computed field stores a number, text or yes/no value; give '{name}' "
-                            "`type: number` (or integer, string, boolean)", key=True)
+            self.add(where, _("a computed field stores a number, text or yes/no value; give '{name}' "
+                              "`type: number` (or integer, string, boolean)", name=name), key=True)
             continue
         try:
             expr = compile_expr(text)
         except ExpressionError as exc:
             offset = getattr(exc, "offset", None)
-            at = f" (at character {offset + 1})" if isinstance(offset, int) else ""
-            self.add(where, f"x-compute: {exc.message}{at}")
+            at = _(" (at character {n})", n=offset + 1) if isinstance(offset, int) else ""
+            self.add(where, _("x-compute: {problem}", problem=exc.message + at))
             continue
         reads: set[str] = set()
         external: set[str] = set()
@@ -545,34 +564,39 @@ def _check_computed(self: _Checker, schema: Schema) -> dict[str, Computed]:
             if root in props:
                 reads.add(root)
                 for _n, _message in check_names(compile_expr(ref), fields):
-                    self.add(where, f"x-compute: unknown field '{ref}'"
-                                    f"{_did_you_mean(ref, fields, '; the fields here are ' + ', '.join(sorted(fields)))}")
+                    self.add(where, _("x-compute: unknown field '{name}'", name=ref)
+                             + _did_you_mean(ref, fields, _("; the fields here are {fields}",
+                                                            fields=", ".join(sorted(fields)))))
                     bad = True
             elif "." in ref:
                 external.add(ref)
             else:
-                self.add(where, f"x-compute: unknown field '{ref}'"
-                                f"{_did_you_mean(ref, fields, '; the fields here are ' + ', '.join(sorted(fields)))}"
-                                "; an earlier step's field is written STEP.FIELD")
+                self.add(where, _("x-compute: unknown field '{name}'", name=ref)
+                         + _did_you_mean(ref, fields, _("; the fields here are {fields}", fields=", ".join(sorted(fields))))
+                         + _("; an earlier step's field is written STEP.FIELD"))
                 bad = True
         if bad:
             continue
         result, problems = result_kind(text, kinds)
         for _offset, message in problems:
-            self.add(where, f"x-compute: {message}")
+            self.add(where, _("x-compute: {problem}", problem=message))
         if not problems and result.kind is not None and result.kind not in _COMPUTE_TYPES[t]:
             fix = {"number": "number", "text": "string", "boolean": "boolean", "date": "string",
                    "datetime": "string"}.get(result.kind)
-            hint = f"; make the field `type: {fix}`" if fix else ""
-            self.add(where, f"x-compute gives {_kind_text(result.kind)}, but '{name}' is of type {t}{hint}")
+            if fix:
+                self.add(where, _("x-compute gives {kind}, but '{name}' is of type {type}; make the field `type: {fix}`",
+                                  kind=_kind_text(result.kind), name=name, type=t, fix=fix))
+            else:
+                self.add(where, _("x-compute gives {kind}, but '{name}' is of type {type}",
+                                  kind=_kind_text(result.kind), name=name, type=t))
             continue
         wheres[name] = where
         out[name] = Computed(name, expr, t, frozenset(reads), frozenset(external))
     _ordered, cycle = order(out)
     if cycle:
         first = cycle[0]
-        self.add(wheres[first], "x-compute: computed fields read each other in a cycle ("
-                                + " → ".join(cycle) + "); one of them must be entered, not computed")
+        self.add(wheres[first], _("x-compute: computed fields read each other in a cycle ({names}); "
+                                  "one of them must be entered, not computed", names=" → ".join(cycle)))
         for name in cycle:
             out.pop(name, None)
     return out

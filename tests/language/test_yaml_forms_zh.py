@@ -1,0 +1,117 @@
+"""The problems of YAML text, of form files and of ``en:`` blocks read in Chinese when the
+locale is Chinese, and stay as they were in English: PyYAML's words for a syntax error are
+translated piece by piece (its context, what it expected, what it found), never changed in
+English."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from engine import i18n
+from engine.language import yaml_source
+from engine.language.forms.file_check import parse_form
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# What the reader wrote, PyYAML's quoted characters, and code examples stay as they are.
+KEPT = re.compile(r"“[^”]*”|`[^`]*`|'[^']*'|\"[^\"]*\"|\{[^}]*\}|\[[^\]]*\]")
+
+BROKEN = [
+    "a: {b: c: d}\n",  # while parsing a flow mapping, expected ',' or '}', but got ':'
+    "a: b\n c: d\n",  # mapping values are not allowed here
+    "a:\n  - b\n c: d\n",  # expected <block end>, but found '<block mapping start>'
+    "a: 'abc\n",  # found unexpected end of stream
+    'a: "\\q"\n',  # found unknown escape character 'q'
+    "a: *x\n",  # found undefined alias 'x'
+    "a:\tb\n\tc: d\n",  # found character '\t' that cannot start any token
+    "- a\nb: c\n",  # expected <block end>, but found '?'
+    "a: [b, c\n",  # expected ',' or ']', but got '<stream end>'
+    "a: |0\n  x\n",  # expected indentation indicator in the range 1-9, but found 0
+    "--- a\n--- b\n",  # expected a single document in the stream, but found another document
+    "a: &x 1\nb: &x 2\n",  # found duplicate anchor 'x'; first occurrence, second occurrence
+    "a:\n  <<: 1\n",  # expected a mapping or list of mappings for merging, but found scalar
+    "a: !foo x\n",  # could not determine a constructor for the tag '!foo'
+]
+
+
+def _pyyaml_words(text: str) -> str:
+    try:
+        yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        what = exc.problem or str(exc)
+        return f"{exc.context}, {what}" if exc.context else what
+    raise AssertionError(f"not an error: {text!r}")
+
+
+@pytest.mark.parametrize("text", BROKEN)
+def test_a_yaml_syntax_error_reads_in_chinese_and_stays_pyyaml_in_english(text):
+    english = yaml_source.load(text, "f.yaml").problems
+    assert [p.message for p in english] == [
+        f"YAML syntax error: {_pyyaml_words(text)}; check indentation and quoting"]
+    i18n.set_locale("zh")  # the autouse fixture puts English back
+    [chinese] = yaml_source.load(text, "f.yaml").problems
+    assert (chinese.line, chinese.col) == (english[0].line, english[0].col)
+    assert chinese.message.startswith("YAML 语法错误：")
+    left = KEPT.sub(" ", chinese.message.removeprefix("YAML"))
+    assert not re.search(r"[A-Za-z]{2,}", left), chinese.message
+
+
+def test_a_pyyaml_text_not_known_is_kept_as_written_and_quoted_in_chinese():
+    assert yaml_source._yaml_words("something new") == "something new"
+    i18n.set_locale("zh")
+    assert yaml_source._yaml_words("something new") == "“something new”"
+
+
+def test_a_syntax_error_in_chinese_still_falls_back_to_the_pure_python_parser():
+    i18n.set_locale("zh")
+    src = yaml_source.load("a: {b: c: d}\n", "f.yaml")
+    assert src.syntax_error and "“,”或“}”" in src.problems[0].message
+
+
+FORM = """\
+id: Bad_Id
+title: t
+extra: 1
+schema:
+  type: object
+  required: [nme]
+  properties:
+    name: {type: integr}
+    a: {type: string, x-widgt: text, foo: 1, x-unit: mm}
+    b: {type: number, x-widget: radio, x-limits: {min: 5, max: 1, mn: 0}}
+    c: {type: string, x-widget: number}
+    d: {type: boolean, x-widget: checkbox}
+    e: {type: array, x-widget: select, items: {type: string}}
+    f: {type: number, x-unit: [1], x-placeholder: 3, x-sensitive: 1, x-accept: [png], x-max-size: -1}
+    g: {type: string, x-accept: [.pdf], x-max-size: 10, x-meaning: 审核, x-widget: textarea}
+    h: {type: string, x-widget: date, x-scan: barcode}
+    j: {type: string, x-scan: qrcode}
+    k: {type: integer, x-limits: [1], x-widget: sliders}
+    m: {type: object, properties: {n: {type: number, x-compute: "1"}}}
+    o: {type: string, x-visible-if: "zz == 1"}
+    q: {type: string, x-visible-if: ""}
+    r: {type: number, x-compute: "r + 1"}
+    u: {type: number, x-compute: "nope + 1"}
+    v: {type: number, x-compute: "a"}
+    w: {type: array, x-compute: "1"}
+en:
+  titel: x
+  fields:
+    nam: x
+    a: {title: [1], foo: 1}
+"""
+
+
+def test_the_problems_of_a_form_file_read_in_chinese():
+    src = yaml_source.load(FORM, "forms/bad.yaml")
+    english = [p.message for p in parse_form(src)[1]]
+    i18n.set_locale("zh")
+    chinese = [p.message for p in parse_form(yaml_source.load(FORM, "forms/bad.yaml"))[1]]
+    assert len(chinese) == len(english) > 20
+    for zh in chinese:
+        assert CJK.search(zh), zh
+        # What stays English: keys, hints, types, widgets and examples (names of the file's language).
+        words = set(re.findall(r"[A-Za-z][A-Za-z_-]+", KEPT.sub(" ", zh)))
+        assert not words & {"the", "must", "unknown", "did", "mean", "use", "one", "add", "not", "only"}, zh
