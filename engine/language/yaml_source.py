@@ -81,6 +81,8 @@ def limit_problem(text: str, file: str = "<string>") -> Problem | None:
                                      n=format(len(text), ","), limit=format(MAX_CHARS, ",")))
     try:
         return _scan(text, file, _EVENTS)
+    except yaml.reader.ReaderError as exc:  # a control character: nothing else can be read
+        return _unreadable(text, file, exc)
     except yaml.MarkedYAMLError as exc:
         if "nesting depth" in str(exc.problem):  # libyaml's own limit, far beyond ours
             mark = exc.problem_mark
@@ -338,7 +340,12 @@ def _load(text: str, file: str, kind: type) -> Source:
         # The root errors: what YAML would say after them is their consequence.
         src.problems.extend(fullwidth)
         return src
-    loader = kind(text)
+    try:
+        loader = kind(text)
+    except yaml.reader.ReaderError as exc:  # a control character: the reader refuses the text
+        src.problems.append(_unreadable(text, file, exc))
+        src.syntax_error = True
+        return src
     try:
         node = loader.get_single_node()
         if node is None:
@@ -357,6 +364,20 @@ def _load(text: str, file: str, kind: type) -> Source:
     finally:
         loader.dispose()
     return src
+
+
+def _unreadable(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:
+    """Where a character YAML does not allow (a control character, often pasted from another
+    program) is, and what to do."""
+    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    # libyaml counts bytes of UTF-8, PyYAML characters; the first such character is the one.
+    at = text.find(char)
+    before = text[:at if at >= 0 else max(exc.position, 0)]
+    line = before.count("\n") + 1
+    col = len(before) - (before.rfind("\n") + 1) + 1
+    return Problem(file, line, col, _("the character U+{code} cannot be in a YAML file (a control "
+                                      "character, perhaps pasted from another program); delete it",
+                                      code=f"{ord(char):04X}"))
 
 
 def load_file(path: str) -> Source:

@@ -115,3 +115,18 @@ def test_the_problems_of_a_form_file_read_in_chinese():
         # What stays English: keys, hints, types, widgets and examples (names of the file's language).
         words = set(re.findall(r"[A-Za-z][A-Za-z_-]+", KEPT.sub(" ", zh)))
         assert not words & {"the", "must", "unknown", "did", "mean", "use", "one", "add", "not", "only"}, zh
+
+
+@pytest.mark.parametrize(("text", "place", "code"), [
+    ("id: x\ntitle: a\x07b\n", (2, 9), "0007"),
+    ("id: x\n\ntitle: 中文ab\x1b\n", (3, 12), "001B"),  # libyaml counts bytes; the place is in characters
+    ("a: [1,\x00]", (1, 7), "0000"),
+])
+def test_a_control_character_is_a_problem_at_its_place_not_a_crash(text, place, code):
+    """A control character pasted into the editor made PyYAML's reader raise out of the loader
+    (and the editor's check answer 500)."""
+    src = yaml_source.load(text, "procedures/x.yaml")
+    assert [(p.line, p.col) for p in src.problems] == [place]
+    assert f"U+{code}" in src.problems[0].message and "delete it" in src.problems[0].message
+    i18n.set_locale("zh")
+    assert "请删除" in yaml_source.load(text, "procedures/x.yaml").problems[0].message

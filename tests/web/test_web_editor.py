@@ -160,7 +160,7 @@ def test_visual_edits_try_versions_and_change_control(app):
 
     ap = login(app, "approver")
     inbox = ap.get("/").text
-    review = task_link(inbox, "更改审核")
+    review = task_link(inbox, "Review the change")
     page = ap.get(f"/tasks/{review}").text
     # the reviewer reads the change in words in the task itself
     words = page.split('id="change-summary"', 1)[1].split("</section>", 1)[0]
@@ -173,7 +173,7 @@ def test_visual_edits_try_versions_and_change_control(app):
     assert r.status_code in (302, 303), r.text
     # the author may not approve their own change, even holding the task's role
     a.get("/")
-    approve = task_link(login(app, "approver2").get("/").text, "更改批准")
+    approve = task_link(login(app, "approver2").get("/").text, "Approve the change")
     r = a.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-author"})
     assert r.status_code == 403
     # an editor outside the approver group may not approve
@@ -226,7 +226,7 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     r = ap.post(f"/editor/{PID}/submit", {"reason": "补充说明"})
     assert r.status_code == 302
     assert "更改审核" not in ap.get("/").text  # not offered to the author who sent it
-    review = task_link(login(app, "editor2").get("/").text, "更改审核")
+    review = task_link(login(app, "editor2").get("/").text, "Review the change")
     ap.get(f"/tasks/{review}")
     r = ap.post(f"/tasks/{review}", {"action": "approve", "comment": "", "password": "pw-approver"})
     assert r.status_code == 403 and "separation of duties" in r.text  # the sender (the procedure's rule)
@@ -235,7 +235,7 @@ def test_author_holding_the_approver_role_cannot_review_or_approve_own_change(ap
     r = e2.post(f"/tasks/{review}", {"action": "approve", "comment": "ok", "password": "pw-editor2"})
     assert r.status_code in (302, 303)
     assert "更改批准" not in ap.get("/").text
-    approve = task_link(login(app, "approver2").get("/").text, "更改批准")
+    approve = task_link(login(app, "approver2").get("/").text, "Approve the change")
     ap.get(f"/tasks/{approve}")
     r = ap.post(f"/tasks/{approve}", {"action": "approve", "comment": "", "password": "pw-approver"})
     assert r.status_code == 403 and "approver may not approve this change" in r.text  # the author
@@ -390,3 +390,13 @@ def test_form_builder_edits_an_existing_field(app):
     r = a.post(f"/editor/{PID}/forms/{FORM}/fields/ambient_temperature/update",
                {"title": "环境温度", "min": "40", "max": "30"})
     assert "above the upper limit" in a.get(f"/editor/{PID}/forms/{FORM}").text
+
+
+def test_a_control_character_pasted_into_the_editor_is_reported_at_its_line(app):
+    b = login(app, "author")
+    text = f"id: {PID}\ntitle: 售后\x07检验\n"
+    r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": text},
+                 headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+    assert r.status_code == 200
+    [problem] = r.get_json()["problems"]
+    assert (problem["line"], problem["col"]) == (2, 10) and "U+0007" in problem["message"]
