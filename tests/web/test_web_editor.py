@@ -400,3 +400,31 @@ def test_a_control_character_pasted_into_the_editor_is_reported_at_its_line(app)
     assert r.status_code == 200
     [problem] = r.get_json()["problems"]
     assert (problem["line"], problem["col"]) == (2, 10) and "U+0007" in problem["message"]
+
+
+def test_the_chinese_editor_checks_in_chinese_and_wf_validate_in_english(db_url, tmp_path):
+    """The live check of a quality engineer whose pages are Chinese names the problem in
+    Chinese, at the same line and column, with the same proposal; the same server's next
+    English reader (and ``wf validate``) gets the English, not a cached Chinese."""
+    import html
+
+    zh = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    with zh.extensions["services"].database.writing() as s:
+        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        store.add_user(s, "author-en", "pw-author", ["editors"], full_name="Author", locale="en")
+    answers = {}
+    for user in ("author", "author-en"):
+        b = Browser(zh)
+        b.login(user, "pw-author")
+        page = b.get(f"/editor/{PID}/text")
+        text = html.unescape(page.text.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+        broken = text.replace("    role: inspector\n    form: product-receipt", "    role: inspectr\n    form: product-receipt")
+        r = b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": broken},
+                     headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+        [answers[user]] = r.get_json()["problems"]
+    assert answers["author"]["message"] == "没有角色“inspectr”；是不是要写“inspector”？", answers
+    assert answers["author-en"]["message"] == "unknown role 'inspectr'; did you mean 'inspector'?"
+    assert {k: v for k, v in answers["author"].items() if k != "message"} == \
+        {k: v for k, v in answers["author-en"].items() if k != "message"}
+    zh.extensions["services"].database.engine.dispose()
