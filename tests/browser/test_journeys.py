@@ -393,7 +393,8 @@ def test_countersign_refused_by_one_goes_back_with_the_reason(site, lang, size):
 
     quality = Journey(browser, base, names["qrep"], lang, size, recorded)
     quality.sign_in()
-    quality.open_step("品质、生产、研发代表会签")
+    countersign = _text(lang, "品质、生产、研发代表会签", "Countersign by the quality, production and R&D representatives")
+    quality.open_step(countersign)
     party = quality.page.inner_text("#party")
     assert party.count(_text(lang, "待审批", "waiting for the decision")) == 3, f"three signers wait: {party}"
     quality.check("countersign", primary="#approve")
@@ -404,7 +405,7 @@ def test_countersign_refused_by_one_goes_back_with_the_reason(site, lang, size):
 
     production = Journey(browser, base, names["prep"], lang, size, recorded)
     production.sign_in()
-    production.open_step("品质、生产、研发代表会签")
+    production.open_step(countersign)
     party = production.page.inner_text("#party")
     assert _text(lang, "已同意", "Approved") in party and "同意派人维修" in party, "the earlier approval is shown"
     assert SIGNERS["qrep"][1] in party, "by the signer's full name"
@@ -420,7 +421,7 @@ def test_countersign_refused_by_one_goes_back_with_the_reason(site, lang, size):
     told = sales.page.inner_text("#notifications tbody tr:first-child")
     assert REFUSAL in told and serial in told
     sales.check("notifications")
-    sales.open_step("确定维修方式")
+    sales.open_step(_text(lang, "确定维修方式", "Decide the repair mode"))
     returned = sales.page.locator("#returned")
     assert REFUSAL in returned.inner_text()
     box = returned.bounding_box()
