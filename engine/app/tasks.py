@@ -83,15 +83,18 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
             proc, _vid = wf.procedure(s, pid)
             roles += [f"{pid}.{r}" for r in wf.actor(s, username, proc).roles]
         rows = store.open_tasks_for(s, roles, username, limit=limit)
+        # The instances of all the rows in one read (one by one, 500 open tasks were 500 reads).
+        found = store.instance_states(s, [row.instance_id for row in rows])
         pinned: dict[str, Procedure] = {}
         out = []
         states: dict[str, dict] = {}
         for row in rows:
+            if row.instance_id not in found:
+                continue  # gone between the two reads (a PostgreSQL read sees each statement's own snapshot)
             proc = pinned.get(row.instance_id)
             if proc is None:
-                instance = store.load_instance(s, row.instance_id)
-                states[row.instance_id] = instance.state
-                proc = pinned[row.instance_id] = wf.runtime(s, instance.version_id).procedure
+                version_id, states[row.instance_id] = found[row.instance_id]
+                proc = pinned[row.instance_id] = wf.runtime(s, version_id).procedure
             step = proc.steps.get(row.step)
             if step is not None and step.separate_from and access.separation_conflict(
                     states[row.instance_id], proc, {"step": row.step}, Actor(user=username)):

@@ -361,6 +361,19 @@ def load_instance(session: Session, instance_id: str, *, for_update: bool = Fals
     return row
 
 
+def instance_states(session: Session, instance_ids: Iterable[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Instance id -> (pinned version id, state) of each instance named, in one read per 500
+    (a page listing many tasks reads their instances together, not one by one); ids that do
+    not exist are left out."""
+    ids = list(dict.fromkeys(instance_ids))
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(Instance.id, Instance.version_id, Instance.state).where(Instance.id.in_(ids[start:start + 500]))
+        for iid, version_id, state in session.execute(stmt):
+            found[iid] = (version_id, state)
+    return found
+
+
 def list_instances(session: Session, procedure_id: str | None = None,
                    status: str | None = None, limit: int = 50, offset: int = 0) -> list[Instance]:
     """Instances, newest first."""
