@@ -63,3 +63,19 @@ def test_the_inbox_reads_as_much_for_thirty_tasks_as_for_three(app):
     with svc.database.reading() as s:
         for iid in more[:3]:
             assert by_instance[iid].serial == s.get(store.Instance, iid).serial
+
+
+def test_a_long_queue_shows_the_most_urgent_hundred_and_all_on_request(app):
+    from tests.web.test_web_ui import Browser
+    from web.html.inbox import INBOX_SHOWN
+
+    ids = _start(app, INBOX_SHOWN + 5)
+    b = Browser(app)
+    b.login("insp", "pw-insp-123456")
+    page = b.get("/").text
+    assert page.count('data-task="') == INBOX_SHOWN
+    assert f"共 {INBOX_SHOWN + 5} 项任务，这里显示最紧急的 {INBOX_SHOWN} 项。" in page
+    # Same due time for all: the oldest first, so the five newest wait for "show all".
+    assert all(f'data-instance="{iid}"' not in page and iid not in page for iid in ids[-5:])
+    everything = b.get("/?all=1").text
+    assert everything.count('data-task="') == INBOX_SHOWN + 5 and 'id="tasks-more"' not in everything

@@ -59,6 +59,9 @@ def _local_next(target: str | None) -> str | None:
 # --------------------------------------------------------------------------- inbox
 
 
+INBOX_SHOWN = 100
+
+
 @bp.get("/")
 @login_required
 def index():
@@ -69,8 +72,12 @@ def index():
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
              "created_at": t.created_at, "named": t.named}
             for t in tasks.by_urgency(tasks.inbox(services(), user.username), now)]
+    # A shared role's queue can hold hundreds of open tasks: the most urgent come first and a
+    # page (on a phone) shows INBOX_SHOWN of them unless the user asks for all.
+    total, everything = len(rows), request.args.get("all") == "1"
     copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
-    return render_template("inbox.html", tasks=rows, startable=tasks.startable(services(), user.username),
+    return render_template("inbox.html", tasks=rows if everything else rows[:INBOX_SHOWN], total=total,
+                           startable=tasks.startable(services(), user.username),
                            copies=copies, cc_unread=cc_unread)
 
 
