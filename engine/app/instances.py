@@ -208,6 +208,8 @@ class Page:
     shown: set[str] = field(default_factory=set)
     # Procedures its spawn steps could not open yet (the worker retries; the reason is logged).
     spawn_failures: list[str] = field(default_factory=list)
+    # Why its timer could not fire at the last try (the worker tries again every 5 minutes).
+    stalled: str | None = None
 
 
 def page(services: Services, reader: Reader, instance_id: str) -> Page:
@@ -229,6 +231,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
         spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)
+        stalled = timekeeping.stalled_reason(s, instance_id)
     masked_events, unmasked = mask_events(keys, raw_events, reader)
     shown |= unmasked
     now = services.now()
@@ -245,7 +248,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                correctable=correctable(proc, inst, actor),
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
-               shown=shown, spawn_failures=spawn_failures)
+               shown=shown, spawn_failures=spawn_failures, stalled=stalled)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

@@ -514,7 +514,7 @@ class Workflow:
                 # earlier) must not hold up the batch: it is tried again later, and logged.
                 _log.warning("instance %s: timer could not fire (tried again in %s): %s",
                              row.id, TICK_RETRY, exc.message)
-                failed.append(row.id)
+                failed.append((row.id, rt.procedure.id, exc.message))
                 continue
             # Saved even without events: a stale timer must move on, or the row stays due.
             results.append((row, state, events, next_wakeup(state)))
@@ -522,7 +522,10 @@ class Workflow:
                 notices.append((rt.procedure, state, events))
         # A tick records no form data, so the field index has nothing to change here.
         store.save_steps(session, results)
-        store.postpone_timers(session, failed, now + TICK_RETRY)
+        store.postpone_timers(session, [f[0] for f in failed], now + TICK_RETRY)
+        # Never a silent stall: the instance page says why, until a later tick succeeds.
+        timekeeping.mark_stalled(session, failed, now)
+        timekeeping.clear_stalled(session, [row.id for row, *_ in results])
         for _row, state, events, _notes in results:
             self._spawn(session, state, events)
         notify.record_many(session, self.config, notices, now)

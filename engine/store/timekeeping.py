@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, bindparam, cast, exists, func, insert, or_, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, insert, or_, select, update
 
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
@@ -105,6 +105,37 @@ def failed_spawns_of(session: Session, instance_id: str, rule: str) -> list[str]
         select(StartFiring.procedure_id).where(
             StartFiring.rule == rule, StartFiring.instance_id.is_(None),
             StartFiring.subject.like(f"{instance_id}:%")).order_by(StartFiring.id)))
+
+
+# An instance whose timer could not fire (a condition after a wait failing on its data): one
+# row per instance, its reason in ``error``, shown on the instance page until a tick succeeds.
+STALLED = "timer:stalled"
+
+
+def mark_stalled(session: Session, items: Iterable[tuple[str, str, str]], now: datetime) -> None:
+    """Record (instance id, procedure id, why) of instances whose timer failed; kept fresh."""
+    for instance_id, procedure_id, why in items:
+        row = _insert_ignore(session, StartFiring.__table__, {
+            "procedure_id": procedure_id, "rule": STALLED, "subject": instance_id, "due_at": now,
+            "fired_at": now, "error": why})
+        if row is None:
+            t = StartFiring.__table__
+            session.execute(update(t).where(t.c.rule == STALLED, t.c.subject == instance_id)
+                            .values(error=why, fired_at=now))
+
+
+def clear_stalled(session: Session, instance_ids: Iterable[str]) -> None:
+    """The instances' timers fired: what said they could not is gone."""
+    ids = list(instance_ids)
+    if ids:
+        t = StartFiring.__table__
+        session.execute(delete(t).where(t.c.rule == STALLED, t.c.subject.in_(ids)))
+
+
+def stalled_reason(session: Session, instance_id: str) -> str | None:
+    """Why the instance's timer could not fire at its last try, or None."""
+    return session.scalar(select(StartFiring.error).where(
+        StartFiring.rule == STALLED, StartFiring.subject == instance_id))
 
 
 def unfired_records(session: Session, watched: str, procedure_id: str, rule: str,

@@ -368,3 +368,39 @@ def test_notifications_show_due_times_in_local_time_with_the_zone(due_utc, shown
     # The English line names the zone too; a calendar in another zone shows its own.
     assert "Beijing time" in text("reminder", data, "en")
     assert "Europe/Berlin" in text("reminder", {**data, "timezone": "Europe/Berlin"}, "en")
+
+
+def test_a_stalled_timer_says_why_until_a_later_tick_succeeds(sessions):
+    """Never a silent stall: the instance whose condition after a wait fails on its data keeps
+    the reason (what the instance page shows) until the data is corrected and a tick goes on."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock)
+    worker = Worker(wf, sessions)
+    with sessions() as s:
+        broken = wf.start(s, "broken-wake", "clerk1", {"customer": "某医院"})["id"]
+        s.commit()
+    good = _start(wf, sessions, {"kind": "h"})["id"]
+    clock.set(local("2026-09-30 17:00"))
+    worker.run_once()
+    with sessions() as s:
+        why = tk.stalled_reason(s, broken)
+        assert why and "datetime() needs an ISO date-time such as" in why
+        assert tk.stalled_reason(s, good) is None
+        # Tried again five minutes later: still failing, still said (one row, kept fresh).
+    clock.set(local("2026-09-30 17:05"))
+    worker.run_once()
+    with sessions() as s:
+        assert tk.stalled_reason(s, broken) == why
+        assert len([f for f in tk.firings(s) if f.rule == tk.STALLED]) == 1
+        # The data the condition needs is corrected (as 更正数据 would): the next try goes on.
+        row = s.get(Instance, broken)
+        row.state["data"]["start"]["customer"] = "2026-09-30T10:00:00+08:00"
+        flag_modified(row, "state")
+        s.commit()
+    clock.set(local("2026-09-30 17:10"))
+    worker.run_once()
+    with sessions() as s:
+        assert tk.stalled_reason(s, broken) is None
+        assert s.get(Instance, broken).rev > 1

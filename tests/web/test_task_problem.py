@@ -92,3 +92,28 @@ def test_instance_page_shows_a_spawn_that_could_not_open(db_url, tmp_path):
         assert "child 未能发起，系统将自动重试" in page
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_instance_page_says_why_its_timer_is_stalled(db_url, tmp_path):
+    """What the worker records when a timer cannot fire (tests/app/test_timekeeping.py) is on
+    the record's page, in the reader's language, with what to do."""
+    from engine.store import timekeeping as tk
+
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads")}})
+    try:
+        services, wf = app.extensions["services"], app.extensions["workflow"]
+        with services.database.sessions.begin() as s:
+            store.add_user(s, "insp1", "pw-insp1", ["qa-inspectors"])
+        with services.database.sessions.begin() as s:
+            state = wf.start(s, "after-sales-inspection", "insp1", {
+                "customer": "某医院", "product_name": "泵", "serial_no": "SN-9", "quantity": 1})
+        b = Browser(app)
+        b.login("insp1", "pw-insp1")
+        assert 'id="stalled"' not in b.get(f"/instances/{state['id']}").text
+        with services.database.sessions.begin() as s:
+            tk.mark_stalled(s, [(state["id"], "after-sales-inspection", "cannot evaluate 'x > 3'")], services.now())
+        page = b.get(f"/instances/{state['id']}").text
+        assert 'id="stalled"' in page and "定时处理无法继续" in page and "cannot evaluate &#39;x &gt; 3&#39;" in page
+    finally:
+        app.extensions["services"].database.engine.dispose()

@@ -182,7 +182,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
                 for sid, d in inst["data"].items()]
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=_timeline(page), spawned=page.spawned,
-        spawn_failures=page.spawn_failures,
+        spawn_failures=page.spawn_failures, stalled=page.stalled,
         tasks=tasks, correctable=correctable, may_cancel=page.may_cancel, sections=sections,
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
         masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
