@@ -157,3 +157,35 @@ def test_every_shipped_answers_file_replays_to_its_stored_record(db_url, session
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     code, out = verify()
     assert code == 0 and out.startswith("OK:"), out
+
+
+def test_a_rewritten_chain_that_changes_signed_data_is_named_by_its_signature(app):
+    """The whole attack: the signed report's conclusion changed in its event (every hash after
+    it recomputed, so the chain itself is whole), in the state and in the field index. The
+    signature's hash of what it signed no longer matches, and verify says so."""
+    from engine.store.audit import GENESIS, event_hash
+    from engine.store.tables import Event
+    from tests.helpers.tamper import insider
+
+    iid, ev, inst = app.config["DONE"], Event.__table__, Instance.__table__
+    with insider(app.extensions["services"].database.engine) as conn:
+        rows = conn.execute(select(ev).where(ev.c.instance_id == iid).order_by(ev.c.seq)).all()
+        prev = GENESIS
+        for row in rows:
+            data = row.data
+            if row.step == "report" and row.type == "task:completed":
+                assert data.get("signature"), "the report is signed"
+                data = {**data, "data": {**data["data"], "conclusion": "合格"}}
+            digest = event_hash(instance_id=iid, seq=row.seq, type=row.type, step=row.step, task=row.task_id,
+                                actor=row.actor, at=row.at, data=data, prev_hash=prev)
+            conn.execute(update(ev).where(ev.c.id == row.id).values(data=data, prev_hash=prev, hash=digest))
+            prev = digest
+        state = conn.execute(select(inst.c.state).where(inst.c.id == iid)).scalar_one()
+        state["data"]["report"]["conclusion"] = "合格"
+        conn.execute(update(inst).where(inst.c.id == iid).values(state=state, event_hash=prev))
+        conn.execute(update(FieldIndex.__table__).where(FieldIndex.__table__.c.instance_id == iid,
+                                                        FieldIndex.__table__.c.key == "report.conclusion")
+                     .values(value="合格"))
+    code, out = verify()
+    assert code == 1 and f"BROKEN: {iid}" in out, out
+    assert "step 'report'" in out and "does not match the data it signed" in out, out
