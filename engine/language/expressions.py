@@ -799,28 +799,24 @@ _PY_COMPARE = re.compile(r"'([^']+)' not supported between instances of '([^']+)
 _PY_OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): '([^']+)' and '([^']+)'")
 
 
+def _compare_words(op: str, left: str, right: str) -> str:
+    return _("'{op}' not supported between instances of '{left}' and '{right}'", op=op, left=left, right=right)
+
+
+def _operand_words(op: str, left: str, right: str) -> str:
+    return _("unsupported operand type(s) for {op}: '{left}' and '{right}'", op=op, left=left, right=right)
+
+
 def _python_message(text: str) -> str:
     """Python's words for the common type errors, in the reader's language; in English (or
     with no translation) the text as Python gives it. The types are named as messages name
     them only in a translation: English keeps Python's own names."""
-    m = _PY_COMPARE.fullmatch(text)
-    if m:
-        op, left, right = m.groups()
-        said = _("'{op}' not supported between instances of '{left}' and '{right}'",
-                 op=op, left=left, right=right)
-        if said != text:
-            said = _("'{op}' not supported between instances of '{left}' and '{right}'",
-                     op=op, left=_py_type(left), right=_py_type(right))
-        return said
-    m = _PY_OPERAND.fullmatch(text)
-    if m:
-        op, left, right = m.groups()
-        said = _("unsupported operand type(s) for {op}: '{left}' and '{right}'",
-                 op=op, left=left, right=right)
-        if said != text:
-            said = _("unsupported operand type(s) for {op}: '{left}' and '{right}'",
-                     op=op, left=_py_type(left), right=_py_type(right))
-        return said
+    for pattern, say in ((_PY_COMPARE, _compare_words), (_PY_OPERAND, _operand_words)):
+        m = pattern.fullmatch(text)
+        if m:
+            op, left, right = m.groups()
+            said = say(op, left, right)
+            return said if said == text else say(op, _py_type(left), _py_type(right))
     return text
 
 
