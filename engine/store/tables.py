@@ -249,6 +249,10 @@ user_groups = Table(
     Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    # Who is in a group: every step that opens a task notifies its role's groups. The key
+    # (user_id, group_id) cannot answer that; without this, each step read all of the table
+    # (1.1 ms of a step with 5,000 users on SQLite, issue 20).
+    Index("ix_user_groups_group_id", "group_id"),
 )
 
 
