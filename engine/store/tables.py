@@ -334,7 +334,11 @@ class StartFiring(Base):
     idempotency backstop when several workers fire at once."""
 
     __tablename__ = "start_firings"
-    __table_args__ = (UniqueConstraint("procedure_id", "rule", "subject"),)
+    # The instance page asks for its failed spawns and its stall (by rule and subject, without
+    # the procedure), and each worker pass clears the stalls of the instances it ticked: a
+    # table that keeps one row per fired schedule occurrence and triggered record.
+    __table_args__ = (UniqueConstraint("procedure_id", "rule", "subject"),
+                      Index("ix_start_firings_rule_subject", "rule", "subject"))
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     procedure_id: Mapped[str100]

@@ -16,6 +16,7 @@ from engine.runtime.machine import open_tasks
 from engine.store import timekeeping as tk
 from engine.store import users
 from engine.store.tables import Notification
+from tests.helpers.store import add_colleagues
 from tests.helpers.time import PASSWORD, PEOPLE, ROOT, TIME, Clock, local
 
 
@@ -83,23 +84,6 @@ def test_the_insert_select_writes_what_the_look_up_writes(sessions):
     assert got == notes(sessions, loud)
 
 
-def _colleagues(s, count: int, groups: int) -> None:
-    """``count`` active users in ``groups`` other groups, written in bulk (no password hash
-    to compute): a company's user table, among which a step finds the few to notify."""
-    from engine.store.tables import Group, User, user_groups
-
-    names = [f"team-{g}" for g in range(groups)]
-    s.execute(Group.__table__.insert(), [{"name": g} for g in names])
-    s.execute(User.__table__.insert(), [
-        {"username": f"colleague{i:05d}", "full_name": "同事", "password_hash": "!", "active": True,
-         "created_at": TIME_0, "session_version": 0} for i in range(count)])
-    ids = dict(s.execute(select(Group.__table__.c.name, Group.__table__.c.id)).all())
-    people = s.scalars(select(User.__table__.c.id).where(User.__table__.c.username.like("colleague%"))
-                       .order_by(User.__table__.c.id)).all()
-    s.execute(user_groups.insert(), [{"user_id": u, "group_id": ids[names[i % groups]]}
-                                     for i, u in enumerate(people)])
-
-
 TIME_0 = local("2026-09-30 08:00")
 
 
@@ -115,7 +99,7 @@ def test_a_step_finds_the_people_to_notify_by_index_among_thousands(sessions, en
                              ("clerk3", ["clerks"]), ("chief1", ["chiefs"])):
             users.add_user(s, name, PASSWORD, groups, full_name=name)
         users.set_active(s, "clerk3", False)
-        _colleagues(s, 3000, 300)
+        add_colleagues(s, 3000, 300)
     with sessions.begin() as s:
         s.execute(text("ANALYZE"))
     notice = {"users": ["chief1"], "groups": ["clerks", "seniors"], "kind": "assigned",

@@ -6,6 +6,8 @@ registers a procedure the language accepts.
 
 from __future__ import annotations
 
+from typing import Any
+
 NOTE_FORM = """id: note
 title: 记录
 schema:
@@ -26,3 +28,24 @@ def procedure_text(procedure_id: str = "complaint", title: str = "客户投诉�
 
 
 FORMS = {"note": NOTE_FORM}
+
+
+def add_colleagues(session: Any, count: int, groups: int) -> None:
+    """``count`` active users in ``groups`` other groups (``team-N``), written in bulk with no
+    password to hash: a company's user table, among which a step finds the few it notifies."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from engine.store.tables import Group, User, user_groups
+
+    names = [f"team-{g}" for g in range(groups)]
+    session.execute(Group.__table__.insert(), [{"name": g} for g in names])
+    session.execute(User.__table__.insert(), [
+        {"username": f"colleague{i:05d}", "full_name": "同事", "password_hash": "!", "active": True,
+         "created_at": datetime(2026, 1, 5, tzinfo=UTC), "session_version": 0} for i in range(count)])
+    ids = dict(session.execute(select(Group.__table__.c.name, Group.__table__.c.id)).all())
+    people = session.scalars(select(User.__table__.c.id)
+                             .where(User.__table__.c.username.like("colleague%"))).all()
+    session.execute(user_groups.insert(), [{"user_id": u, "group_id": ids[names[i % groups]]}
+                                           for i, u in enumerate(people)])
