@@ -3,7 +3,7 @@
     python bench/store_bench.py [--instances N] [--events N] [--pg URL | --no-pg]
 
 1. Throughput: creates users, loads the shipped procedures and runs ``--instances``
-   after-sales-inspection instances to the end (branch review-reject: 9 steps, 3 of them
+   after-sales-inspection instances to the end (branch review-reject: a start and 8 steps, 4 of them
    signed), each service call in its own transaction (session + commit), on SQLite (a file
    in a temporary directory, WAL) and on PostgreSQL (a fresh schema, dropped afterwards).
    Signatures: the server checks a signature password with scrypt (deliberately slow,
@@ -400,7 +400,7 @@ def reads(url: str, total_events: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--instances", type=int, default=300, help="walks per backend (9 steps each)")
+    ap.add_argument("--instances", type=int, default=300, help="walks per backend (a start and 8 steps each)")
     ap.add_argument("--events", type=int, default=1_000_000, help="events for the read timings")
     ap.add_argument("--pg", default=os.environ.get("WF_BENCH_DATABASE_URL",
                                                    os.environ.get("WF_TEST_DATABASE_URL",
@@ -415,8 +415,8 @@ def main() -> None:
     print("Signatures: each user's password verified once before the walks, the proof passed on "
           "every signed step (the server's scrypt check runs before the transaction; see the "
           "module docstring).")
-    print(f"Throughput: {args.instances} x after-sales-inspection (review-reject, 9 steps, "
-          "3 signed), one transaction per service call"
+    print(f"Throughput: {args.instances} x after-sales-inspection (review-reject, a start and "
+          "8 steps, 4 signed), one transaction per service call"
           + (f", {args.users:,} other users in {max(1, args.users // 10):,} groups." if args.users else "."))
     backends = []
     tmp = tempfile.TemporaryDirectory(prefix="wf-bench-")
