@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine import store
 from engine.errors import NotPermitted
 from engine.i18n import _
 from engine.runtime import access as runtime_access
@@ -83,12 +82,11 @@ def refuse_auditor(reader: Reader) -> None:
 
 def readable(workflow: Workflow, session: Session, reader: Reader) -> dict[str, tuple[Procedure, int]]:
     """``{procedure id: (current procedure, version id)}`` the reader may read."""
-    out = {}
-    for pid in store.procedure_ids(session):
-        proc, vid = workflow.procedure(session, pid)
-        if reader.reads_everything or workflow.actor(session, reader.username, proc).roles:
-            out[pid] = (proc, vid)
-    return out
+    current = workflow.current(session)
+    if reader.reads_everything:
+        return {proc.id: (proc, vid) for proc, vid in current}
+    actors = workflow.actors(session, reader.username, current)
+    return {proc.id: (proc, vid) for (proc, vid), actor in zip(current, actors, strict=True) if actor.roles}
 
 
 def require_procedure(workflow: Workflow, session: Session, reader: Reader,

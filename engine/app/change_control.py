@@ -109,11 +109,16 @@ def people_of(session: Session, state: Mapping[str, Any]) -> dict[str, str | Non
     return {"author": author_of(session, state), "sender": state.get("started_by"), "reviewer": _reviewer(state)}
 
 
+def decider_conflict_possible(procedure_id: str, step: str) -> bool:
+    """Whether ``decider_conflict`` can find one: a change request's review or approval."""
+    return procedure_id == PROCEDURE_ID and step in (REVIEW_STEP, APPROVE_STEP)
+
+
 def decider_conflict(session: Session, config: Config, procedure_id: str, state: Mapping[str, Any],
                      step: str, user: str) -> str | None:
     """:func:`conflict` for a review or approval task of a change request (None for any other
     procedure or step): the one rule the service enforces and the inbox follows."""
-    if procedure_id != PROCEDURE_ID or step not in (REVIEW_STEP, APPROVE_STEP):
+    if not decider_conflict_possible(procedure_id, step):
         return None
     return conflict(config, "review" if step == REVIEW_STEP else "approve", user, people_of(session, state))
 

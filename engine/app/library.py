@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine import store
-
 if TYPE_CHECKING:
     from engine.app.services import Services
     from engine.language.procedure import Procedure
@@ -27,11 +25,9 @@ def installed(services: Services, username: str) -> list[Installed]:
     """Every published procedure (current version) with the user's roles in it."""
     wf = services.workflow
     with services.database.reading() as s:
-        out = []
-        for pid in store.procedure_ids(s):
-            proc, vid = wf.procedure(s, pid)
-            out.append(Installed(proc, vid, wf.actor(s, username, proc).roles))
-    return out
+        current = wf.current(s)
+        return [Installed(proc, vid, actor.roles)
+                for (proc, vid), actor in zip(current, wf.actors(s, username, current), strict=True)]
 
 
 def one(services: Services, username: str, procedure_id: str) -> Installed:

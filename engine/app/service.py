@@ -164,11 +164,23 @@ class Workflow:
             raise NotFound(f"procedure '{procedure_id}' is not installed; check the id or run 'wf procedures load'")
         return self.runtime(session, version_id).procedure, version_id
 
+    def current(self, session: Session) -> list[tuple[Procedure, int]]:
+        """``procedure()`` of every procedure with a published version, by id, in one read."""
+        return [(self.runtime(session, vid).procedure, vid)
+                for vid in store.latest_version_ids(session).values()]
+
     # -- who acts -------------------------------------------------------------------------
 
     def actor(self, session: Session, username: str, procedure: Procedure) -> Actor:
         """The user with the roles they hold in ``procedure`` (through their groups)."""
         return self._actor(username, user_store.identity(session, username), procedure)
+
+    def actors(self, session: Session, username: str,
+               procedures: list[tuple[Procedure, int]]) -> list[Actor]:
+        """``actor()`` in each of ``procedures``, the user read once (an inbox or a list of
+        what may be started asks it of every procedure)."""
+        found = user_store.identity(session, username)
+        return [self._actor(username, found, proc) for proc, _ in procedures]
 
     def _actor(self, username: str, found: tuple[str, bool, list[str]] | None,
                procedure: Procedure) -> Actor:

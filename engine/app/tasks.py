@@ -78,34 +78,45 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
     hold (escalations included), oldest first."""
     wf = services.workflow
     with services.database.reading() as s:
-        roles: list[str] = []
-        for pid in store.procedure_ids(s):
-            proc, _vid = wf.procedure(s, pid)
-            roles += [f"{pid}.{r}" for r in wf.actor(s, username, proc).roles]
+        current = wf.current(s)
+        roles = [f"{proc.id}.{r}" for (proc, _), actor in zip(current, wf.actors(s, username, current), strict=True)
+                 for r in actor.roles]
         rows = store.open_tasks_for(s, roles, username, limit=limit)
-        # The instances of all the rows in one read (one by one, 500 open tasks were 500 reads).
-        found = store.instance_states(s, [row.instance_id for row in rows])
-        pinned: dict[str, Procedure] = {}
+        # The instances of all the rows in one read (one by one, 500 open tasks were 500 reads),
+        # and the state only of those that need it: a shared role's queue held hundreds of
+        # 6 KB states parsed for a page that shows a hundred rows and needs none of them.
+        heads = store.instance_heads(s, [row.instance_id for row in rows])
+        pinned = {iid: wf.runtime(s, version_id).procedure for iid, (version_id, _) in heads.items()}
+        needed = [row for row in rows if row.instance_id in pinned and _needs_state(pinned[row.instance_id], row)]
+        states = store.instance_states(s, [row.instance_id for row in needed])
+        needed_ids = {row.id for row in needed}
         out = []
-        states: dict[str, dict] = {}
         for row in rows:
-            if row.instance_id not in found:
-                continue  # gone between the two reads (a PostgreSQL read sees each statement's own snapshot)
-            proc = pinned.get(row.instance_id)
-            if proc is None:
-                version_id, states[row.instance_id] = found[row.instance_id]
-                proc = pinned[row.instance_id] = wf.runtime(s, version_id).procedure
+            if row.instance_id not in heads or (row.id in needed_ids and row.instance_id not in states):
+                continue  # gone between the reads (a PostgreSQL read sees each statement's own snapshot)
+            proc = pinned[row.instance_id]
+            state = states[row.instance_id][1] if row.id in needed_ids else None
             step = proc.steps.get(row.step)
-            if step is not None and step.separate_from and access.separation_conflict(
-                    states[row.instance_id], proc, {"step": row.step}, Actor(user=username)):
-                continue  # separation of duties: this user did an earlier step it is kept from
-            if change_control.decider_conflict(s, wf.config, proc.id, states[row.instance_id], row.step, username):
-                continue  # change control keeps this user from deciding (config: change_control.distinct)
-            named = bool(states[row.instance_id]["tasks"].get(row.task_id, {}).get("named"))
-            out.append(InboxTask(row.id, row.instance_id, proc, proc.steps.get(row.step), row.step,
+            if state is not None:
+                if step is not None and step.separate_from and access.separation_conflict(
+                        state, proc, {"step": row.step}, Actor(user=username)):
+                    continue  # separation of duties: this user did an earlier step it is kept from
+                if change_control.decider_conflict(s, wf.config, proc.id, state, row.step, username):
+                    continue  # change control keeps this user from deciding (config: change_control.distinct)
+            named = bool(state and state["tasks"].get(row.task_id, {}).get("named"))
+            out.append(InboxTask(row.id, row.instance_id, proc, step, row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
-                                 row.due_at, row.created_at, states[row.instance_id].get("serial"), named))
+                                 row.due_at, row.created_at, heads[row.instance_id][1], named))
     return out
+
+
+def _needs_state(proc: Procedure, row: Any) -> bool:
+    """Whether an inbox row needs its instance's state: to keep a user from a step they may
+    not take (separation of duties, change control's distinct deciders) or to tell a named
+    approver's task (only a task with an assignee can be one)."""
+    step = proc.steps.get(row.step)
+    return bool(row.assignee or (step is not None and step.separate_from)
+                or change_control.decider_conflict_possible(proc.id, row.step))
 
 
 def by_urgency(tasks: list[InboxTask], now: datetime) -> list[InboxTask]:

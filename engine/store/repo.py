@@ -156,6 +156,15 @@ def latest_version_id(session: Session, procedure_id: str) -> int | None:
     return rows[0][0] if rows else None
 
 
+def latest_version_ids(session: Session) -> dict[str, int]:
+    """``latest_version_id`` of every procedure with a published version, by id, in one read
+    (a page listing what a user may do asked it once per procedure)."""
+    t = ProcedureVersion.__table__
+    stmt = (select(t.c.procedure_id, func.max(t.c.id)).where(t.c.status == "published")
+            .group_by(t.c.procedure_id).order_by(t.c.procedure_id))
+    return {pid: vid for pid, vid in session.execute(stmt)}
+
+
 def get_version(session: Session, version_id: int) -> ProcedureVersion:
     row = session.get(ProcedureVersion, version_id)
     if row is None:
@@ -371,6 +380,18 @@ def instance_states(session: Session, instance_ids: Iterable[str]) -> dict[str, 
         stmt = select(Instance.id, Instance.version_id, Instance.state).where(Instance.id.in_(ids[start:start + 500]))
         for iid, version_id, state in session.execute(stmt):
             found[iid] = (version_id, state)
+    return found
+
+
+def instance_heads(session: Session, instance_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+    """Instance id -> (pinned version id, record number) of each instance named, as
+    ``instance_states`` but without the state (a list of tasks needs no more of most)."""
+    ids = list(dict.fromkeys(instance_ids))
+    found: dict[str, tuple[int, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(Instance.id, Instance.version_id, Instance.serial).where(Instance.id.in_(ids[start:start + 500]))
+        for iid, version_id, serial in session.execute(stmt):
+            found[iid] = (version_id, serial)
     return found
 
 
