@@ -43,12 +43,22 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
     """``text`` in ``locale`` (default: the request's, from Flask-Babel's catalog), with
     ``params`` filled in."""
     if locale is None and has_request_context() and text:
-        out = flask_babel.get_translations().gettext(text)
+        out = _translations().gettext(text)
         return out.format(**params) if params else out
     return i18n.gettext(text, locale or get_locale(), **params)
 
 
 _ = gettext
+
+
+def _translations() -> Any:
+    """Flask-Babel's catalog of this request, kept on ``g`` until ``use`` changes the
+    language: a list page asks for a thousand labels, and each lookup through Flask-Babel
+    (its context, domain and locale) cost about 15 µs, 20 ms of a page of 100 instances."""
+    found = g.get("_wf_translations")
+    if found is None:
+        found = g._wf_translations = flask_babel.get_translations()
+    return found
 
 
 def use(locale: str, *, chosen: bool = True) -> None:
@@ -57,6 +67,7 @@ def use(locale: str, *, chosen: bool = True) -> None:
     i18n.set_locale(locale, chosen=chosen)
     if has_request_context():
         g.locale = locale
+        g.pop("_wf_translations", None)
         flask_babel.refresh()
 
 
