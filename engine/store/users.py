@@ -76,6 +76,11 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
+def active_usernames(session: Session) -> list[str]:
+    """The user names of active users, in order (what a form's person field offers)."""
+    return list(session.scalars(select(User.username).where(User.active.is_(True)).order_by(User.username)))
+
+
 def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
     """The named groups, created on demand."""
     wanted = sorted({n.strip() for n in names if n and n.strip()})

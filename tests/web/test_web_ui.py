@@ -499,3 +499,27 @@ def test_a_page_with_several_photos_reads_their_details_once(app):
     shown = re.findall(r'class="thumb"[^>]*><img [^>]*alt="(p\d\.png)"', page)
     assert list(dict.fromkeys(shown)) == [f"p{i}.png" for i in range(4)]
     assert len(reads) <= 2, reads  # the first photo, then all of its instance's files
+
+
+def test_a_person_field_suggests_active_users_and_other_forms_carry_no_list(app):
+    """A form's page lists the people to pick only where the form has a person field, and
+    then only active users: every form's page carried every user before (5,000 names in a
+    company that size, on a phone), and deactivated ones among them."""
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "gone", "pw-gone", ["qa-inspectors"], full_name="离职员工")
+        s.flush()
+        from engine.store import users as user_store
+
+        user_store.set_active(s, "gone", False)
+    b = login(app, "insp")
+    iid = start_instance(b)
+    receipt = b.get(f"/tasks/{task_of(b, iid)}").text  # product-receipt: no person field
+    assert 'id="wf-users"' not in receipt, re.findall(r'<datalist id="wf-users">.{0,200}', receipt)
+    r = b.post(f"/tasks/{task_of(b, iid)}", {**RECEIPT, "action": "submit"})
+    assert r.status_code == 302, errors_in(r.text) or r.text
+    inspect = b.get(f"/tasks/{task_of(b, iid)}").text  # the result names its inspector
+    listed = re.search(r'<datalist id="wf-users">(.*?)</datalist>', inspect, re.S)
+    assert listed, "the inspector field suggests no one"
+    names = re.findall(r'<option value="([^"]+)">', listed.group(1))
+    assert {"insp", "insp2", "sup", "prod"} <= set(names) and "gone" not in names
+    assert names == sorted(names)
