@@ -112,6 +112,10 @@ def test_html_correction_needs_the_password_and_pages_mark_earlier_signatures(ap
     assert dossier.count("签于更正之前") == 2 and f'id="e{seq}"' in dossier
     pdf = b.c.get(f"/audit/instances/{iid}.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    # The printout an auditor files says it too, once per earlier signature.
+    from tests.helpers.pdf import pdf_text
+
+    assert pdf_text(pdf.data).count("签于更正之前") == 2
 
 
 def test_a_running_record_signed_once_needs_a_signature_before_the_report_only_after(app):
