@@ -265,10 +265,11 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         saved = drafts.get(s, reader.username, task_id)
         party = _party(s, inst, step, proc) if step.approvers is not None else []
         may_add = bool(step.approvers is not None and step.approvers.add_from)
-        # Suggestions for a person field or an added approver, only where the page has one:
+        # Suggestions for a person field (the form's, or an earlier one it may correct) or an
+        # added approver, only where the page has one:
         # every user (ORM objects with their groups) went into every form's page, 5,000
         # names (150 KB) on a phone in a company that size.
-        users = active_usernames(s) if may_add or (form is not None and _picks_people(form.schema)) else []
+        users = active_usernames(s) if may_add or _page_picks_people(proc, step, form) else []
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -415,6 +416,19 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     if answer_for is not None:
         return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
+
+
+def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:
+    """Whether a task page has a person field: in the step's form, or among the earlier
+    fields the step may correct (``edit:``)."""
+    if form is not None and _picks_people(form.schema):
+        return True
+    for ref in step.edit:
+        sid, _dot, name = ref.partition(".")
+        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        if other is not None and _picks_people((other.schema.get("properties") or {}).get(name) or {}):
+            return True
+    return False
 
 
 def _picks_people(schema: Mapping[str, Any]) -> bool:
