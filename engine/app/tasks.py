@@ -419,26 +419,16 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
 
 
 def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:
-    """Whether a task page has a person field: in the step's form, or among the earlier
-    fields the step may correct (``edit:``)."""
-    if form is not None and _picks_people(form.schema):
+    """Whether a task page has a person field (``x-widget: user``): in the step's form, or
+    among the earlier fields the step may correct (``edit:``)."""
+    if form is not None and form.has_widget("user"):
         return True
     for ref in step.edit:
         sid, _dot, name = ref.partition(".")
         other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
-        if other is not None and _picks_people((other.schema.get("properties") or {}).get(name) or {}):
+        if other is not None and other.has_widget("user", name):
             return True
     return False
-
-
-def _picks_people(schema: Mapping[str, Any]) -> bool:
-    """Whether a form has a person field (``x-widget: user``), at any depth."""
-    if schema.get("x-widget") == "user":
-        return True
-    nested = [*(schema.get("properties") or {}).values()]
-    if isinstance(schema.get("items"), Mapping):
-        nested.append(schema["items"])
-    return any(isinstance(sub, Mapping) and _picks_people(sub) for sub in nested)
 
 
 def _unmasked_edits(edits: Mapping[str, Any] | None) -> dict[str, Any]:

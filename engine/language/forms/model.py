@@ -183,6 +183,12 @@ class Form:
         if isinstance(inner, dict):
             self._collect_items(inner, path)
 
+    def has_widget(self, widget: str, under: str = "") -> bool:
+        """Whether a field of the form (or, given ``under``, that field or one inside it, a
+        group's or a table's) is shown with ``widget``."""
+        return any(w == widget and (not under or path == under or path.startswith(under + "."))
+                   for path, w in self._widgets.items())
+
     # ----------------------------------------------------------------- submissions
 
     def clean(self, data: visibility.Data) -> visibility.Data:
