@@ -374,24 +374,22 @@ def instance_states(session: Session, instance_ids: Iterable[str]) -> dict[str, 
     """Instance id -> (pinned version id, state) of each instance named, in one read per 500
     (a page listing many tasks reads their instances together, not one by one); ids that do
     not exist are left out."""
-    ids = list(dict.fromkeys(instance_ids))
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for start in range(0, len(ids), 500):
-        stmt = select(Instance.id, Instance.version_id, Instance.state).where(Instance.id.in_(ids[start:start + 500]))
-        for iid, version_id, state in session.execute(stmt):
-            found[iid] = (version_id, state)
-    return found
+    return _with_version(session, instance_ids, Instance.state)
 
 
 def instance_heads(session: Session, instance_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
     """Instance id -> (pinned version id, record number) of each instance named, as
     ``instance_states`` but without the state (a list of tasks needs no more of most)."""
+    return _with_version(session, instance_ids, Instance.serial)
+
+
+def _with_version(session: Session, instance_ids: Iterable[str], column: Any) -> dict[str, tuple[int, Any]]:
     ids = list(dict.fromkeys(instance_ids))
-    found: dict[str, tuple[int, str | None]] = {}
+    found: dict[str, tuple[int, Any]] = {}
     for start in range(0, len(ids), 500):
-        stmt = select(Instance.id, Instance.version_id, Instance.serial).where(Instance.id.in_(ids[start:start + 500]))
-        for iid, version_id, serial in session.execute(stmt):
-            found[iid] = (version_id, serial)
+        stmt = select(Instance.id, Instance.version_id, column).where(Instance.id.in_(ids[start:start + 500]))
+        for iid, version_id, value in session.execute(stmt):
+            found[iid] = (version_id, value)
     return found
 
 
