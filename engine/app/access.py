@@ -82,11 +82,9 @@ def refuse_auditor(reader: Reader) -> None:
 
 def readable(workflow: Workflow, session: Session, reader: Reader) -> dict[str, tuple[Procedure, int]]:
     """``{procedure id: (current procedure, version id)}`` the reader may read."""
-    current = workflow.current(session)
     if reader.reads_everything:
-        return {proc.id: (proc, vid) for proc, vid in current}
-    actors = workflow.actors(session, reader.username, current)
-    return {proc.id: (proc, vid) for (proc, vid), actor in zip(current, actors, strict=True) if actor.roles}
+        return {proc.id: (proc, vid) for proc, vid in workflow.current(session)}
+    return {proc.id: (proc, vid) for proc, vid, held in workflow.roles_in_current(session, reader.username) if held}
 
 
 def require_procedure(workflow: Workflow, session: Session, reader: Reader,

@@ -175,12 +175,11 @@ class Workflow:
         """The user with the roles they hold in ``procedure`` (through their groups)."""
         return self._actor(username, user_store.identity(session, username), procedure)
 
-    def actors(self, session: Session, username: str,
-               procedures: list[tuple[Procedure, int]]) -> list[Actor]:
-        """``actor()`` in each of ``procedures``, the user read once (an inbox or a list of
-        what may be started asks it of every procedure)."""
+    def roles_in_current(self, session: Session, username: str) -> list[tuple[Procedure, int, frozenset[str]]]:
+        """``current()``, each with the roles ``username`` holds in it (``actor()``), the user
+        read once: an inbox, what may be started and what may be read ask it of every procedure."""
         found = user_store.identity(session, username)
-        return [self._actor(username, found, proc) for proc, _ in procedures]
+        return [(proc, vid, self._actor(username, found, proc).roles) for proc, vid in self.current(session)]
 
     def _actor(self, username: str, found: tuple[str, bool, list[str]] | None,
                procedure: Procedure) -> Actor:

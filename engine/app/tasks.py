@@ -78,24 +78,24 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
     hold (escalations included), oldest first."""
     wf = services.workflow
     with services.database.reading() as s:
-        current = wf.current(s)
-        roles = [f"{proc.id}.{r}" for (proc, _), actor in zip(current, wf.actors(s, username, current), strict=True)
-                 for r in actor.roles]
+        roles = [f"{proc.id}.{r}" for proc, _, held in wf.roles_in_current(s, username) for r in held]
         rows = store.open_tasks_for(s, roles, username, limit=limit)
         # The instances of all the rows in one read (one by one, 500 open tasks were 500 reads),
         # and the state only of those that need it: a shared role's queue held hundreds of
         # 6 KB states parsed for a page that shows a hundred rows and needs none of them.
         heads = store.instance_heads(s, [row.instance_id for row in rows])
+        # An instance gone between the reads is left out (a PostgreSQL read sees each
+        # statement's own snapshot).
+        rows = [row for row in rows if row.instance_id in heads]
         pinned = {iid: wf.runtime(s, version_id).procedure for iid, (version_id, _) in heads.items()}
-        needed = [row for row in rows if row.instance_id in pinned and _needs_state(pinned[row.instance_id], row)]
-        states = store.instance_states(s, [row.instance_id for row in needed])
-        needed_ids = {row.id for row in needed}
+        needed = {row.id for row in rows if _needs_state(pinned[row.instance_id], row)}
+        states = store.instance_states(s, [row.instance_id for row in rows if row.id in needed])
         out = []
         for row in rows:
-            if row.instance_id not in heads or (row.id in needed_ids and row.instance_id not in states):
-                continue  # gone between the reads (a PostgreSQL read sees each statement's own snapshot)
+            if row.id in needed and row.instance_id not in states:
+                continue
             proc = pinned[row.instance_id]
-            state = states[row.instance_id][1] if row.id in needed_ids else None
+            state = states[row.instance_id][1] if row.id in needed else None
             step = proc.steps.get(row.step)
             if state is not None:
                 if step is not None and step.separate_from and access.separation_conflict(
