@@ -220,3 +220,36 @@ def test_the_reports_author_may_not_review_it(tmp_path):
         rt.apply(state, Approve(review["id"], both, "同意", signature=Signature("审核")), now)
     state, _ = rt.apply(state, Approve(review["id"], other, "同意", signature=Signature("审核")), now)
     assert state["tasks"][review["id"]]["completed_by"] == "sup"
+
+
+def test_the_reports_author_finds_the_review_nowhere(db_url, tmp_path):
+    """``separate_from`` attacked through the server, not only the runtime: a user holding
+    both roles writes and signs the report, then looks for its review in the inbox and the
+    API's task list and tries to approve it anyway. The inbox reads an instance's state only
+    for the rows that need it, and a row of a step declaring ``separate_from`` is one."""
+    from tests.helpers.service import answers, play
+
+    _library(tmp_path, "    separate_from: [report]\n")  # the shipped procedures, with it declared
+    app = web_app(db_url, tmp_path, **{"paths.procedures": str(tmp_path / "procedures")})
+    services = app.extensions["services"]
+    try:
+        with services.database.sessions.begin() as s:
+            users.add_user(s, "both", PASSWORD, ["qa-inspectors", "qa-supervisors"], full_name="两者")
+            users.add_user(s, "sup", PASSWORD, ["qa-supervisors"], full_name="主管")
+        script = answers(f"{PID}--fail")
+        script = {**script, "start": {**script["start"], "user": "both"},
+                  "steps": [{**e, "user": "both"} for e in script["steps"]]}
+        upto = next(i for i, e in enumerate(script["steps"]) if e.get("step") == "review")
+        state = play(services.workflow, services.database.sessions, script, upto=upto)
+        review = open_task(state, "review")
+        assert review not in {t.id for t in tasks.inbox(services, "both")}
+        assert review in {t.id for t in tasks.inbox(services, "sup")}
+        client, headers = _api(app, "both")
+        listed = client.get("/api/v1/tasks", headers=headers)
+        assert listed.status_code == 200 and review not in {t["id"] for t in listed.json["items"]}
+        refused = client.post(f"/api/v1/tasks/{review}/complete", headers=headers,
+                              json={"data": {"decision": "approve", "comment": "同意", "password": PASSWORD}})
+        assert refused.status_code == 403, refused.json
+        assert "separation of duties" in refused.json["message"] or "职责分离" in refused.json["message"]
+    finally:
+        services.database.engine.dispose()
