@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pg_schema import pg_schema_url  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from engine import store  # noqa: E402
 from engine.app.service import Workflow  # noqa: E402
@@ -98,26 +98,14 @@ class _SQLiteClock:
 
 
 def add_colleagues(session, count: int) -> None:
-    """``count`` more active users, ten to a group, two of those groups in the walks' roles
-    (a company's user table: each step finds who to notify among them). Written in bulk, with
-    a placeholder password hash: scrypt for each would take minutes and nobody signs in."""
+    """``count`` more active users, ten to a group, six of them also in the walks' groups (a
+    company's user table: each step finds who to notify among them). Written in bulk, with a
+    placeholder password hash: scrypt for each would take minutes and nobody signs in."""
     if count <= 0:
         return
-    from engine.store.tables import Group, User, user_groups
+    from tests.helpers.store import add_colleagues as bulk
 
-    groups = [f"bench-team-{g}" for g in range(max(1, count // 10))]
-    session.execute(Group.__table__.insert(), [{"name": g} for g in groups])
-    now = datetime.now(UTC)
-    session.execute(User.__table__.insert(), [
-        {"username": f"colleague{i:05d}", "full_name": f"同事{i}", "password_hash": "!", "active": True,
-         "created_at": now, "session_version": 0} for i in range(count)])
-    ids = dict(session.execute(select(Group.__table__.c.name, Group.__table__.c.id)).all())
-    users = session.execute(select(User.__table__.c.id).where(User.__table__.c.username.like("colleague%"))
-                            .order_by(User.__table__.c.id)).scalars().all()
-    rows = [{"user_id": u, "group_id": ids[groups[i % len(groups)]]} for i, u in enumerate(users)]
-    # A few colleagues share the walks' roles, as real inspectors and supervisors would.
-    rows += [{"user_id": u, "group_id": ids[g]} for u, g in zip(users[:6], ["qa-inspectors", "qa-supervisors"] * 3, strict=False)]
-    session.execute(user_groups.insert(), rows)
+    bulk(session, count, max(1, count // 10), also_in=["qa-inspectors", "qa-supervisors"] * 3)
     if session.get_bind().dialect.name == "postgresql":
         # What autovacuum does within a minute of such an insert; the walks would otherwise
         # be planned on the statistics of an empty table.

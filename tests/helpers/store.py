@@ -6,6 +6,7 @@ registers a procedure the language accepts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 NOTE_FORM = """id: note
@@ -30,9 +31,11 @@ def procedure_text(procedure_id: str = "complaint", title: str = "客户投诉�
 FORMS = {"note": NOTE_FORM}
 
 
-def add_colleagues(session: Any, count: int, groups: int) -> None:
+def add_colleagues(session: Any, count: int, groups: int, also_in: Sequence[str] = ()) -> None:
     """``count`` active users in ``groups`` other groups (``team-N``), written in bulk with no
-    password to hash: a company's user table, among which a step finds the few it notifies."""
+    password to hash: a company's user table, among which a step finds the few it notifies.
+    The first ones are also in ``also_in`` (one group each, existing groups), as some of a
+    company's people hold the roles at hand (bench/store_bench.py uses it too)."""
     from datetime import UTC, datetime
 
     from sqlalchemy import select
@@ -45,7 +48,8 @@ def add_colleagues(session: Any, count: int, groups: int) -> None:
         {"username": f"colleague{i:05d}", "full_name": "同事", "password_hash": "!", "active": True,
          "created_at": datetime(2026, 1, 5, tzinfo=UTC), "session_version": 0} for i in range(count)])
     ids = dict(session.execute(select(Group.__table__.c.name, Group.__table__.c.id)).all())
-    people = session.scalars(select(User.__table__.c.id)
-                             .where(User.__table__.c.username.like("colleague%"))).all()
+    people = session.scalars(select(User.__table__.c.id).where(User.__table__.c.username.like("colleague%"))
+                             .order_by(User.__table__.c.id)).all()
     session.execute(user_groups.insert(), [{"user_id": u, "group_id": ids[names[i % groups]]}
-                                           for i, u in enumerate(people)])
+                                           for i, u in enumerate(people)]
+                    + [{"user_id": u, "group_id": ids[g]} for u, g in zip(people, also_in, strict=False)])
