@@ -4,7 +4,8 @@
     update           extract, then merge into each messages.po (new texts arrive untranslated);
                      --drop-obsolete: delete the entries no code uses any more
     compile          messages.po -> messages.mo (the server also does this at first use)
-    check            every text has its translation, none fuzzy or obsolete (exit 1 if not)
+    check            every text has its translation, none fuzzy or obsolete, and no error a
+                     person reads is made of English written in place (exit 1 if not)
     absorb [SRC...]  move hand-written dicts (``ZH = {...}``, ``i18n.add("zh", {...})``) into
                      zh/messages.po, then update. SRC is a file (its dicts are moved and deleted
                      from it) or REV:PATH read from git (``main:engine/i18n.py`` after a merge);
@@ -102,7 +103,7 @@ def literal_calls() -> dict[str, str]:
     found by Python's own parser: a cross-check on the extractor (it cannot see into an
     f-string before Python 3.12, for instance)."""
     found: dict[str, str] = {}
-    for path in sorted([*ROOT.joinpath("engine").rglob("*.py"), *ROOT.joinpath("web").rglob("*.py")]):
+    for path in _sources():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                     and node.func.id in KEYWORDS and node.args
@@ -110,6 +111,75 @@ def literal_calls() -> dict[str, str]:
                     and node.args[0].value):
                 found.setdefault(node.args[0].value, f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
+
+
+def _sources() -> list[Path]:
+    return sorted([*ROOT.joinpath("engine").rglob("*.py"), *ROOT.joinpath("web").rglob("*.py")])
+
+
+def error_classes(trees: dict[Path, ast.Module]) -> set[str]:
+    """The names of ``WorkflowError`` and of every class of engine/ and web/ derived from it
+    (read from the source, so the check runs without importing the product)."""
+    bases: dict[str, set[str]] = {}
+    for tree in trees.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases.setdefault(node.name, set()).update(
+                    b.id if isinstance(b, ast.Name) else b.attr for b in node.bases
+                    if isinstance(b, ast.Name | ast.Attribute))
+    found = {"WorkflowError"}
+    while True:
+        more = {name for name, of in bases.items() if of & found} - found
+        if not more:
+            return found
+        found |= more
+
+
+def _written_text(node: ast.AST | None) -> bool:
+    """Text written in place: a string, an f-string, or one glued or chosen from such."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and bool(node.value.strip())
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _written_text(node.left) or _written_text(node.right)
+    if isinstance(node, ast.IfExp):
+        return _written_text(node.body) or _written_text(node.orelse)
+    return False
+
+
+def untranslated_errors() -> list[str]:
+    """Errors a person may read (``WorkflowError`` and its kinds: the pages and the API show
+    their message and each field's) made with text written in place instead of ``_()``: a
+    Chinese reader would get it in English. ``file:line: ...`` lines saying the fix."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in _sources()}
+    kinds = error_classes(trees)
+    out = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = (node.func.id if isinstance(node.func, ast.Name)
+                    else node.func.attr if isinstance(node.func, ast.Attribute) else "")
+            if name not in kinds:
+                continue
+            place = f"{path.relative_to(ROOT)}:{node.lineno}"
+            message = node.args[0] if node.args else next(
+                (k.value for k in node.keywords if k.arg == "message"), None)
+            if _written_text(message):
+                out.append(f"{place}: {name}'s message is English written in place: give it as "
+                           f"_(\"text {{name}}\", name=value) so each reader gets it in their language")
+            for keyword in node.keywords:
+                if keyword.arg != "errors":
+                    continue
+                for item in ast.walk(keyword.value):
+                    if isinstance(item, ast.Dict) and any(
+                            isinstance(k, ast.Constant) and k.value == "message" and _written_text(v)
+                            for k, v in zip(item.keys, item.values, strict=True)):
+                        out.append(f"{place}: a field's message in {name}(errors=...) is English "
+                                   f"written in place: give it as _(\"...\")")
+                        break
+    return out
 
 
 def problems(template: Catalog, catalog: Catalog, path: Path) -> list[str]:

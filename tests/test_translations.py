@@ -220,3 +220,24 @@ def test_the_build_compiles_the_catalog_into_the_wheel(tmp_path):
     mo = tmp_path / "engine" / "translations" / "zh" / "LC_MESSAGES" / "messages.mo"
     assert mo.exists()
     assert Translations.load(str(mo.parents[2]), ["zh"]).gettext("Inbox") == "待办"
+
+
+def test_the_error_check_sees_text_written_in_place(tmp_path, monkeypatch):
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "web").mkdir()
+    (tmp_path / "engine" / "errors.py").write_text(
+        "class WorkflowError(Exception): ...\nclass NotFound(WorkflowError): ...\n", encoding="utf-8")
+    (tmp_path / "web" / "view.py").write_text(
+        "from engine import errors\n"
+        "def f(x):\n"
+        "    raise errors.NotFound(f'no task {x}')\n"                                  # 3: f-string
+        "def g(x):\n"
+        "    raise NotFound(_('no task {x}', x=x), errors=[{'field': 'a', 'message': 'required'}])\n"  # 5: field
+        "def h(x):\n"
+        "    return NotFound(_('no task {x}', x=x), errors=[{'field': 'a', 'message': _('required')}])\n"
+        "def k(x):\n"
+        "    raise ValueError(f'internal {x}')\n", encoding="utf-8")
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    found = tool.untranslated_errors()
+    assert [line.split(": ")[0] for line in found] == ["web/view.py:3", "web/view.py:5"]
+    assert "NotFound's message is English" in found[0] and "field's message" in found[1]
