@@ -64,12 +64,13 @@ def _register(app: Flask) -> None:
         ledgers,
         notifications,
         org,
+        people,
         task_actions,
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
                       audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, editor_forms.bp, editor_try.bp, org.bp,
-                      task_actions.bp):
+                      people.bp, task_actions.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run

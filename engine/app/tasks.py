@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
-from engine.app import access, change_control, instances, library, uploads
+from engine.app import access, change_control, instances, library, people, uploads
 from engine.app.masking import (
     holds_mask,
     in_clear,
@@ -25,6 +25,7 @@ from engine.app.masking import (
     record_views,
     sensitive_keys,
 )
+from engine.app.people import NOBODY, PeopleOffer
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _, reader_locale
 from engine.language.english import shown as shown_in
@@ -34,7 +35,7 @@ from engine.runtime.approvals import party_tasks
 from engine.runtime.commands import Actor
 from engine.store import drafts
 from engine.store.tables import TaskKind
-from engine.store.users import active_usernames, full_names
+from engine.store.users import full_names
 
 if TYPE_CHECKING:
     from engine.app.access import Reader
@@ -168,7 +169,7 @@ class TaskPage:
     earlier: list[Earlier]
     data: dict[str, Any] = field(default_factory=dict)  # what the form starts with
     draft_saved_at: datetime | None = None
-    users: list[str] = field(default_factory=list)  # for user fields
+    people: PeopleOffer = NOBODY  # whom its person fields (and "add an approver") offer
     closed: bool = False  # the task or the instance is no longer open
     editable: list[Editable] = field(default_factory=list)  # earlier values this step may change
     # A multi-party approval: every approver's task of this round (this one included), so
@@ -269,7 +270,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         # added approver, only where the page has one:
         # every user (ORM objects with their groups) went into every form's page, 5,000
         # names (150 KB) on a phone in a company that size.
-        users = active_usernames(s) if may_add or _page_picks_people(proc, step, form) else []
+        offered = people.offer(s) if may_add or _page_picks_people(proc, step, form) else NOBODY
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -310,7 +311,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
                                  bool(signing.covering(inst, sid))))
     record_views(services.database, reader, [(inst["id"], proc.id, shown)], "task")
     return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
-                    draft_saved_at=saved[1] if saved is not None else None, users=users,
+                    draft_saved_at=saved[1] if saved is not None else None, people=offered,
                     editable=editable, party=party, may_add_approver=may_add,
                     returned=returned_to(inst, task, proc))
 

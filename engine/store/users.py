@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, case, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
 from engine.store import org
+from engine.store.ledger_query import escape_like
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Group, PasswordHistory, User, user_groups
+from engine.store.tables import Department, Group, PasswordHistory, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -76,9 +77,30 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def active_usernames(session: Session) -> list[str]:
-    """The user names of active users, in order (what a form's person field offers)."""
-    return list(session.scalars(select(User.username).where(User.active.is_(True)).order_by(User.username)))
+class Candidate(NamedTuple):
+    """An active user as a person field offers them: the name stored, and what people know
+    them by (full name, department's name)."""
+
+    username: str
+    full_name: str
+    department: str
+
+
+def people_to_pick(session: Session, text: str = "", limit: int = 20) -> list[Candidate]:
+    """Up to ``limit`` active users whose user name or full name contains ``text`` (any case),
+    those whose user name or full name starts with it first, then by user name. Deactivated
+    users are never offered."""
+    text = text.strip()
+    query = (select(User.username, User.full_name, Department.name)
+             .outerjoin(Department, Department.id == User.department).where(User.active.is_(True)))
+    order: list[Any] = [User.username]
+    if text:
+        inner, start = "%" + escape_like(text.lower()) + "%", escape_like(text.lower()) + "%"
+        name, full = func.lower(User.username), func.lower(func.coalesce(User.full_name, ""))
+        query = query.where(or_(name.like(inner, escape="\\"), full.like(inner, escape="\\")))
+        order = [case((or_(name.like(start, escape="\\"), full.like(start, escape="\\")), 0), else_=1), *order]
+    rows = session.execute(query.order_by(*order).limit(limit))
+    return [Candidate(u, n or "", d or "") for u, n, d in rows]
 
 
 def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:

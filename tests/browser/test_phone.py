@@ -136,3 +136,39 @@ def test_the_same_journey_on_a_desktop_in_english(server, browser):
     assert page.evaluate(WIDE) <= 1366
     assert page.inner_text("#submit") == "Submit"
     page.screenshot(path=str(ARTIFACTS / "desktop-en-task.png"), full_page=True)
+
+
+def test_a_person_is_found_by_name_in_a_large_company_on_a_phone(server, browser):
+    """Past 200 users a page carries no one; typing part of a Chinese name on a phone fills
+    the field's suggestions from the server (name and department shown, the user name
+    stored), and the start goes through with the person picked."""
+    from engine.store import org as org_store
+    from tests.helpers.store import add_colleagues
+
+    base, app = server
+    with app.extensions["services"].database.writing() as s:
+        add_colleagues(s, 300, 10)
+        store.add_user(s, "desk", PASSWORD, ["service-desk"], full_name="客服戊")
+        store.add_user(s, "zhangwei", PASSWORD, ["service-desk"], full_name="张伟")
+        org_store.save_department(s, org_store.DepartmentRow("after-sales", "售后服务部", None, None))
+        s.flush()
+        org_store.set_person(s, "zhangwei", department="after-sales", manager=None)
+    page = _phone(browser, base, "desk")
+    page.goto(base + "/start/quality-problem-handling")
+    assert page.locator("#wf-users option").count() == 0  # 300 names are not sent to a phone
+    field = page.locator("#f\\.received_by")
+    field.click()
+    field.press_sequentially("张", delay=50)
+    page.wait_for_selector("#wf-users option", state="attached", timeout=5000)
+    offered = page.eval_on_selector_all("#wf-users option", "os => os.map(o => [o.value, o.textContent])")
+    assert offered == [["zhangwei", "张伟 · 售后服务部"]]
+    _no_sideways(page, "start form with suggestions")
+    page.screenshot(path=str(ARTIFACTS / "phone-person-suggestions.png"), full_page=True)
+    field.fill("zhangwei")
+    page.fill("#f\\.customer", "某市人民医院")
+    page.fill("#f\\.product_name", "空气压缩机")
+    page.fill("#f\\.description", "排气温度偏高")
+    page.fill("#f\\.received_on", "2026-12-01")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/instances/"))
+    assert "zhangwei" in page.content() or "张伟" in page.content()

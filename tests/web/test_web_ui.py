@@ -518,8 +518,79 @@ def test_a_person_field_suggests_active_users_and_other_forms_carry_no_list(app)
     r = b.post(f"/tasks/{task_of(b, iid)}", {**RECEIPT, "action": "submit"})
     assert r.status_code == 302, errors_in(r.text) or r.text
     inspect = b.get(f"/tasks/{task_of(b, iid)}").text  # the result names its inspector
-    listed = re.search(r'<datalist id="wf-users">(.*?)</datalist>', inspect, re.S)
+    listed = re.search(r'<datalist id="wf-users" data-complete>(.*?)</datalist>', inspect, re.S)
     assert listed, "the inspector field suggests no one"
     names = re.findall(r'<option value="([^"]+)">', listed.group(1))
     assert {"insp", "insp2", "sup", "prod"} <= set(names) and "gone" not in names
     assert names == sorted(names)
+
+
+def _a_large_company(app, count=250):
+    """``count`` colleagues besides the fixture's users, more than a page carries, two of them
+    known by Chinese names in a department, and one who left."""
+    from engine.store import org as org_store
+    from engine.store import users as user_store
+    from tests.helpers.store import add_colleagues
+
+    with app.extensions["services"].database.writing() as s:
+        add_colleagues(s, count, 10)
+        org_store.save_department(s, org_store.DepartmentRow("after-sales", "售后服务部", None, None))
+        store.add_user(s, "zhangwei", "pw-zhangwei", ["qa-inspectors"], full_name="张伟")
+        store.add_user(s, "zhangli", "pw-zhangli", ["production"], full_name="张丽")
+        store.add_user(s, "zhanggone", "pw-zhanggone", ["production"], full_name="张已离职")
+        s.flush()
+        org_store.set_person(s, "zhangwei", department="after-sales", manager=None)
+        user_store.set_active(s, "zhanggone", False)
+
+
+def test_a_small_company_gets_everyone_with_their_names_on_the_page(app):
+    """Up to 200 active users come with the page (no round trip, works without JavaScript),
+    each shown by full name; the start form of a procedure with a person field has the list
+    too (it had none)."""
+    b = login(app, "insp")
+    iid = start_instance(b)
+    b.post(f"/tasks/{task_of(b, iid)}", {**RECEIPT, "action": "submit"})
+    page = b.get(f"/tasks/{task_of(b, iid)}").text
+    listed = re.search(r'<datalist id="wf-users" data-complete>(.*?)</datalist>', page, re.S)
+    assert listed, re.findall(r"<datalist.{0,120}", page)
+    assert '<option value="sup">主管乙</option>' in listed.group(1)
+    assert 'data-people="/people/suggest"' in page
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "desk", "pw-desk", ["service-desk"], full_name="客服戊")
+    start = login(app, "desk").get("/start/quality-problem-handling").text  # 接收人 is a person
+    assert 'list="wf-users"' in start and '<datalist id="wf-users" data-complete>' in start
+    assert '<option value="desk">客服戊</option>' in start
+
+
+def test_a_large_company_is_asked_as_the_name_is_typed(app):
+    """Past 200 users the page carries nobody (5,000 names were 150 KB on a phone); the field
+    asks /people/suggest, which finds people by user name or Chinese name, best matches
+    first, never one who left, at most 20, and reads % and _ as themselves."""
+    _a_large_company(app)
+    b = login(app, "insp")
+    iid = start_instance(b)
+    b.post(f"/tasks/{task_of(b, iid)}", {**RECEIPT, "action": "submit"})
+    page = b.get(f"/tasks/{task_of(b, iid)}").text
+    assert re.search(r'<datalist id="wf-users"></datalist>', page), re.findall(r"<datalist.{0,120}", page)
+    assert "colleague00001" not in page
+
+    def ask(text):
+        r = b.get("/people/suggest", query_string={"q": text})
+        assert r.status_code == 200 and r.is_json, r.text[:200]
+        return r.get_json()
+
+    found = ask("张")
+    assert [p["user"] for p in found] == ["zhangli", "zhangwei"]
+    assert found[1] == {"user": "zhangwei", "name": "张伟", "department": "售后服务部"}
+    assert [p["user"] for p in ask("ZHANGW")] == ["zhangwei"]
+    assert [p["user"] for p in ask("伟")] == ["zhangwei"]
+    assert len(ask("colleague")) == 20
+    assert ask("%") == [] and ask("_") == [] and ask("张已") == []
+    assert [p["user"] for p in ask("sup")] == ["sup"]
+    # the starts-with match comes before one that only contains the text
+    assert [p["user"] for p in ask("insp")][:2] == ["insp", "insp2"]
+
+
+def test_people_are_suggested_only_to_someone_signed_in(app):
+    r = app.test_client().get("/people/suggest?q=zh")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]

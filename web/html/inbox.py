@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from engine.app import cc, instances, task_actions, tasks, uploads
+from engine.app import cc, instances, people, task_actions, tasks, uploads
 from engine.errors import Busy, FormInvalid, SignatureInvalid, WorkflowError
 from web import forms_render as fr
 from web.db import services
@@ -142,6 +142,7 @@ def start(procedure_id: str):
     fields = fr.field_tree(fr.shown_schema(form), data, fr.Messages.of(errors),
                            attachment=_attachment_info) if form else []
     return render_template("start.html", procedure=proc, form=form, fields=fields, errors=errors,
+                           people=people.offer_for(services(), form),
                            compute_url=url_for("inbox.compute_start", procedure_id=procedure_id)
                            if form is not None and form.computed else None), status
 
@@ -223,7 +224,7 @@ def task(task_id: str):
     return render_template(
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
         fields=fields, earlier=earlier, errors=errors, general_errors=general,
-        notice=notice, comment=comment, users=page.users, task_id=task_id, edits=edits,
+        notice=notice, comment=comment, people=page.people, task_id=task_id, edits=edits,
         party=page.party, may_add_approver=page.may_add_approver, returned=page.returned,
         offers=task_actions.task_offers(services(), user.username, task_id),
         edit_reason=edit_reason if request.method == "POST" else "",
