@@ -12,6 +12,7 @@ from flask import Flask, g, request
 
 from engine.app import access
 from engine.app.access import Reader
+from engine.i18n import _
 from web.db import services
 
 _SAFE = frozenset(("GET", "HEAD", "OPTIONS"))
@@ -69,8 +70,8 @@ def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
     try:
         day = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise BadRequest(f"'{what}' must be a date written YYYY-MM-DD, not '{value}'",
-                         errors=[{"field": what, "message": "YYYY-MM-DD"}]) from exc
+        raise BadRequest(_("'{name}' must be a date written YYYY-MM-DD, not '{value}'", name=what, value=value),
+                         errors=[{"field": what, "message": _("a date written YYYY-MM-DD")}]) from exc
     if day.tzinfo is None:
         if end and len(value) == 10:
             day += timedelta(days=1)

@@ -293,6 +293,46 @@ def test_malformed_json_is_400(inspector, client):
     inspector.post("/procedures/after-sales-inspection/instances", {"data": {"customer": "a\x00b"}}, status=400)
 
 
+def test_a_malformed_request_is_told_in_the_readers_language_naming_the_member_or_parameter(inspector, client):
+    path = "/api/v1/procedures/after-sales-inspection/instances"
+    zh = {**inspector.headers, "Accept-Language": "zh-CN,zh;q=0.9"}
+    body = _check(client.post(path, json={"data": START, "extra": 1}, headers=zh), 400, None)
+    assert body["message"] == "未知的成员“extra”；允许的成员：data"
+    assert body["errors"] == [{"field": "extra", "message": "未知的成员"}]
+    body = _check(client.post(path, json={"data": "text"}, headers=zh), 400, None)
+    assert body["message"] == "“data”应为 JSON 对象"
+    # English for a client that asks for no language, as before
+    body = _check(client.post(path, json={"data": START, "extra": 1}, headers=inspector.headers), 400, None)
+    assert body["message"] == "unknown member(s) 'extra'; allowed: data"
+    # a query parameter, with its range
+    body = _check(client.get("/api/v1/instances?limit=0", headers=zh), 400, None)
+    assert body["message"] == "查询参数“limit”应为 1 到 200 之间的整数"
+    assert body["errors"] == [{"field": "limit", "message": "1 到 200"}]
+    body = _check(client.get("/api/v1/notifications?unread=yes", headers=zh), 400, None)
+    assert body["message"] == "查询参数“unread”应为“true”或“false”"
+    body = inspector.get("/instances?limit=0", status=400)
+    assert body["message"] == "query parameter 'limit' must be a whole number from 1 to 200"
+    assert body["errors"] == [{"field": "limit", "message": "1 to 200"}]
+    # an id of the wrong shape in the path
+    assert _check(client.get("/api/v1/instances/not-an-id", headers=zh), 404, None)["message"] == "没有流程实例“not-an-id”"
+    assert inspector.get("/tasks/garbage", status=404)["message"] == "no task 'garbage'"
+
+
+def test_sign_in_errors_are_told_in_the_readers_language(client):
+    r = client.get("/api/v1/tasks", headers={"Accept-Language": "zh"})
+    assert _check(r, 401, None)["message"] == ("此接口需要请求头“Authorization: Bearer <token>”；"
+                                               "请先通过 POST /api/v1/auth/token 获取令牌")
+    r = client.post("/api/v1/auth/token", json={"username": "inspector1", "password": "wrong"},
+                    headers={"Accept-Language": "zh"})
+    assert _check(r, 401, None)["message"] == "用户名或密码错误"
+    r = client.post("/api/v1/auth/token", json={"username": "inspector1"}, headers={"Accept-Language": "zh"})
+    body = _check(r, 400, None)
+    assert body["message"] == "“password”为必填项"
+    assert body["errors"] == [{"field": "password", "message": "必填"}]
+    r = client.get("/api/v1/tasks", headers={"Authorization": "Basic abc"})
+    assert _check(r, 401, None)["message"] == "the Authorization header must read 'Bearer <token>'"
+
+
 def test_bad_expected_rev_is_400(inspector):
     inst = inspector.start()
     task = open_task(inst, "receive")

@@ -4,6 +4,7 @@ the audit API, through the Flask test client on SQLite (and PostgreSQL when conf
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 
@@ -75,6 +76,23 @@ def test_auditor_searches_by_serial_number_and_every_filter(app):
     assert b.get("/audit", query_string={"page": "0"}).status_code == 400
     assert 'id="next-page"' not in b.get("/audit").text  # fewer than 50 events
     assert found(page=2)[0] == set()
+
+
+def test_a_bad_search_filter_is_told_in_the_auditors_language_naming_the_filter(app):
+    b = login(app, "aud")  # the pages speak Chinese unless the user picks English
+    r = b.get("/audit", query_string={"from": "yesterday"})
+    assert r.status_code == 400
+    assert "“from”应为 YYYY-MM-DD 格式的日期，而不是“yesterday”" in html.unescape(r.text)
+    r = b.get("/audit", query_string={"page": "0"})
+    assert r.status_code == 400 and "“page”应为 1 到 100000 之间的页码" in html.unescape(r.text)
+    r = b.get("/audit", query_string={"actor": "x" * 201})
+    assert r.status_code == 400
+    assert "“actor”应为不超过 200 个字符的文本，不能含换行符或控制字符" in html.unescape(r.text)
+    b.post("/locale/en", {"next": "/"})
+    r = b.get("/audit", query_string={"from": "yesterday"})
+    text = html.unescape(r.text)
+    assert r.status_code == 400 and "'from' must be a date written YYYY-MM-DD, not 'yesterday'" in text
+    assert "from</b>: a date written YYYY-MM-DD" in text
 
 
 def test_operators_may_not_use_the_audit_search_or_access_log(app):

@@ -34,6 +34,7 @@ from engine.app import (
 )
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
+from engine.i18n import _
 from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
@@ -110,27 +111,27 @@ def _verified(token: str) -> Any:
 
 def _authenticate() -> str:
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _sep, token = header.partition(" ")
     if not header:
-        raise Unauthenticated("this endpoint needs 'Authorization: Bearer <token>'; get a token "
-                              "from POST /api/v1/auth/token", error="invalid_request")
+        raise Unauthenticated(_("this endpoint needs 'Authorization: Bearer <token>'; get a token "
+                                "from POST /api/v1/auth/token"), error="invalid_request")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must read 'Bearer <token>'",
+        raise Unauthenticated(_("the Authorization header must read 'Bearer <token>'"),
                               error="invalid_request")
     try:
         payload = _verified(token.strip())
     except SignatureExpired as exc:
-        raise Unauthenticated("the token has expired; get a new one from POST /api/v1/auth/token") from exc
+        raise Unauthenticated(_("the token has expired; get a new one from POST /api/v1/auth/token")) from exc
     except BadSignature as exc:
-        raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token") from exc
+        raise Unauthenticated(_("the token is not valid; get a new one from POST /api/v1/auth/token")) from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("u"), str):
-        raise Unauthenticated("the token is not valid; get a new one from POST /api/v1/auth/token")
+        raise Unauthenticated(_("the token is not valid; get a new one from POST /api/v1/auth/token"))
     version = payload.get("v", 0)
     # The token check and the caller's reader in one read (oversight.api_reader uses it).
     reader = people.token_reader(services(), payload["u"], version) if isinstance(version, int) else None
     if reader is None:
-        raise Unauthenticated("the token was revoked (signed out, password changed or account "
-                              "deactivated); get a new one from POST /api/v1/auth/token")
+        raise Unauthenticated(_("the token was revoked (signed out, password changed or account "
+                                "deactivated); get a new one from POST /api/v1/auth/token"))
     g.api_reader = reader
     return payload["u"]
 
@@ -147,7 +148,16 @@ def _require_token() -> None:
     for arg, kind in _ID_ARGS.items():
         value = (request.view_args or {}).get(arg)
         if value is not None and not _ID_PATTERNS[kind].match(value):
-            raise NotFound(f"no {kind} '{value}'")
+            raise NotFound(_NO_SUCH[kind](value))
+
+
+# The message for an id of the wrong shape in the path, built when raised (the locale is the
+# request's).
+_NO_SUCH = {
+    "procedure": lambda value: _("no procedure '{id}'", id=value),
+    "instance": lambda value: _("no instance '{id}'", id=value),
+    "task": lambda value: _("no task '{id}'", id=value),
+}
 
 
 def _user() -> str:
@@ -174,15 +184,15 @@ def token():
     attempt = door.sign_in(username, password, client_address())
     if attempt.locked_before and attempt.locked_until is not None:
         wait = int((attempt.locked_until - datetime.now(UTC)).total_seconds()) + 1
-        raise TooManyAttempts(f"too many failed log-ins for '{username}'; try again in "
-                              f"{wait} seconds", retry_after=wait)
+        raise TooManyAttempts(_("too many failed log-ins for '{user}'; try again in {n} seconds",
+                                user=username, n=wait), retry_after=wait)
     if attempt.username is None:
-        raise Unauthenticated("wrong user name or password", error="invalid_grant")
+        raise Unauthenticated(_("wrong user name or password"), error="invalid_grant")
     name = attempt.username
     person = people.active_person(services(), name)
     if person is not None and people.password_expired(services(), person):
-        raise NotPermitted("the password has expired; change it with POST /api/v1/auth/password "
-                           "(or on the web page /password), then ask for a token")
+        raise NotPermitted(_("the password has expired; change it with POST /api/v1/auth/password "
+                             "(or on the web page /password), then ask for a token"))
     value, expires = issue_token(name)
     return jsonify(token=value, token_type="Bearer", expires_at=expires.isoformat())
 
@@ -216,17 +226,18 @@ def _body(allowed: set[str]) -> dict[str, Any]:
         return {}
     body = request.get_json(force=True, silent=True)
     if body is None:
-        raise BadRequest("the request body is not valid JSON; send a JSON object with "
-                         "'Content-Type: application/json'")
+        raise BadRequest(_("the request body is not valid JSON; send a JSON object with "
+                           "'Content-Type: application/json'"))
     if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
+        raise BadRequest(_("the request body must be a JSON object"))
     if _has_nul(body):
-        raise BadRequest("text in the body must not contain NUL (\\u0000) characters")
+        raise BadRequest(_("text in the body must not contain NUL (\\u0000) characters"))
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise BadRequest(f"unknown member(s) {', '.join(map(repr, unknown))}; allowed: "
-                         f"{', '.join(sorted(allowed))}",
-                         errors=[{"field": k, "message": "unknown member"} for k in unknown])
+        raise BadRequest(_("unknown member(s) {names}; allowed: {allowed}",
+                           names=", ".join(_("'{name}'", name=k) for k in unknown),
+                           allowed=", ".join(sorted(allowed)) or _("none")),
+                         errors=[{"field": k, "message": _("unknown member")} for k in unknown])
     return body
 
 
@@ -244,12 +255,13 @@ def _string(body: Mapping[str, Any], key: str, *, required: bool = False) -> str
     value = body.get(key)
     if value is None:
         if required:
-            raise BadRequest(f"'{key}' is required", errors=[{"field": key, "message": "required"}])
+            raise BadRequest(_("'{key}' is required", key=key), errors=[{"field": key, "message": _("required")}])
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"'{key}' must be a string", errors=[{"field": key, "message": "must be a string"}])
+        raise BadRequest(_("'{key}' must be a string", key=key),
+                         errors=[{"field": key, "message": _("must be a string")}])
     if required and not value.strip():
-        raise BadRequest(f"'{key}' must not be empty", errors=[{"field": key, "message": "required"}])
+        raise BadRequest(_("'{key}' must not be empty", key=key), errors=[{"field": key, "message": _("required")}])
     return value
 
 
@@ -258,7 +270,8 @@ def _object(body: Mapping[str, Any], key: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest(f"'{key}' must be a JSON object", errors=[{"field": key, "message": "must be an object"}])
+        raise BadRequest(_("'{key}' must be a JSON object", key=key),
+                         errors=[{"field": key, "message": _("must be an object")}])
     return value
 
 
@@ -267,8 +280,8 @@ def _rev(body: Mapping[str, Any]) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise BadRequest("'expected_rev' must be an integer (the 'rev' of the instance you loaded)",
-                         errors=[{"field": "expected_rev", "message": "must be an integer"}])
+        raise BadRequest(_("'expected_rev' must be an integer (the 'rev' of the instance you loaded)"),
+                         errors=[{"field": "expected_rev", "message": _("must be an integer")}])
     return value
 
 
@@ -281,8 +294,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise BadRequest(f"query parameter '{name}' must be a whole number from {low} to {high}",
-                         errors=[{"field": name, "message": f"{low}..{high}"}])
+        raise BadRequest(_("query parameter '{name}' must be a whole number from {low} to {high}",
+                           name=name, low=low, high=high),
+                         errors=[{"field": name, "message": _("{low} to {high}", low=low, high=high)}])
     return value
 
 
@@ -390,8 +404,8 @@ def _history() -> bool:
         return True
     if value in ("false", "0"):
         return False
-    raise BadRequest("query parameter 'history' must be 'true' or 'false'",
-                     errors=[{"field": "history", "message": "true or false"}])
+    raise BadRequest(_("query parameter 'history' must be 'true' or 'false'"),
+                     errors=[{"field": "history", "message": _("true or false")}])
 
 
 def _answer(answer: instances.Answer, history: bool = True) -> dict[str, Any]:
@@ -422,12 +436,12 @@ def _iso(value: datetime | None) -> str | None:
 def list_instances():
     procedure_id = request.args.get("procedure") or None
     if procedure_id is not None and not _ID_PATTERNS["procedure"].match(procedure_id):
-        raise NotFound(f"no procedure '{procedure_id}'")
+        raise NotFound(_("no procedure '{id}'", id=procedure_id))
     status = request.args.get("status") or None
     if status is not None and status not in set(instances.STATUSES):
-        raise BadRequest(f"query parameter 'status' must be one of "
-                         f"{', '.join(instances.STATUSES)}",
-                         errors=[{"field": "status", "message": "unknown status"}])
+        raise BadRequest(_("query parameter 'status' must be one of {statuses}",
+                           statuses=", ".join(instances.STATUSES)),
+                         errors=[{"field": "status", "message": _("unknown status")}])
     limit = _int_arg("limit", 50, 1, 200)
     offset = _int_arg("offset", 0, 0, 1_000_000)
     rows, total, _titles = instances.list_instances(services(), api_reader(_user()), procedure_id,
@@ -439,8 +453,8 @@ def list_instances():
 def search_records():
     q = request.args.get("q") or ""
     if not q.strip():
-        raise BadRequest("query parameter 'q' is required: a record number or text of a field",
-                         errors=[{"field": "q", "message": "required"}])
+        raise BadRequest(_("query parameter 'q' is required: a record number or text of a field"),
+                         errors=[{"field": "q", "message": _("required")}])
     hits = search.search(services(), api_reader(_user()), q, limit=_int_arg("limit", 50, 1, 200))
     return jsonify(q=q, items=[{"instance": h.instance_id, "serial": h.serial, "procedure": h.procedure_id,
                                 "title": h.procedure, "status": h.status, "started_at": _iso(h.started_at),
@@ -477,8 +491,8 @@ def correct(instance_id: str):
     reason = _string(body, "reason", required=True)
     password = _string(body, "password")
     if "value" not in body:
-        raise BadRequest("'value' is required (the corrected value; null clears the field)",
-                         errors=[{"field": "value", "message": "required"}])
+        raise BadRequest(_("'value' is required (the corrected value; null clears the field)"),
+                         errors=[{"field": "value", "message": _("required")}])
     return jsonify(_answer(instances.correct(services(), _user(), instance_id, step, field,
                                              body["value"], reason, password=password,
                                              locale=_locale(), answer_for=_reader(),
@@ -608,7 +622,8 @@ def _notification(n: Mapping[str, Any]) -> dict[str, Any]:
 def list_notifications():
     unread = request.args.get("unread", "false")
     if unread not in ("true", "false"):
-        raise BadRequest("query parameter 'unread' must be true or false")
+        raise BadRequest(_("query parameter 'unread' must be 'true' or 'false'"),
+                         errors=[{"field": "unread", "message": _("true or false")}])
     limit = _int_arg("limit", 100, 1, 500)
     rows, count = notifications.listing(services(), _user(), unread_only=unread == "true",
                                         limit=limit, locale=_locale())
@@ -621,8 +636,8 @@ def mark_notifications_read():
     ids = body.get("ids")
     if ids is not None and (not isinstance(ids, list)
                             or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)):
-        raise BadRequest("'ids' must be a list of notification ids (integers); leave it out to mark all read",
-                         errors=[{"field": "ids", "message": "must be a list of integers"}])
+        raise BadRequest(_("'ids' must be a list of notification ids (integers); leave it out to mark all read"),
+                         errors=[{"field": "ids", "message": _("must be a list of integers")}])
     marked, count = notifications.mark_read(services(), _user(), ids)
     return jsonify(marked=marked, unread=count)
 
@@ -644,7 +659,8 @@ def return_task(task_id: str):
     body = _body({"to_step", "reason", "resume"})
     resume = _string(body, "resume") or ""
     if resume not in ("", "here", "again"):
-        raise BadRequest("'resume' is 'here' or 'again'", errors=[{"field": "resume", "message": "here or again"}])
+        raise BadRequest(_("'resume' must be 'here' or 'again' (or left out)"),
+                             errors=[{"field": "resume", "message": _("here or again")}])
     return jsonify(_answer(task_actions.return_task(
         services(), _user(), task_id, _string(body, "to_step", required=True) or "",
         _string(body, "reason", required=True) or "", resume, answer_for=_reader()), history))
@@ -664,7 +680,8 @@ def urge_task(task_id: str):
     body = _body({"note"})
     note = _string(body, "note") or ""
     if len(note) > 500:
-        raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
+        raise BadRequest(_("'note' is at most {n} characters", n=500),
+                             errors=[{"field": "note", "message": _("too long")}])
     return jsonify(_answer(task_actions.urge(services(), _user(), task_id, note, answer_for=_reader()),
                            history))
 
@@ -676,11 +693,12 @@ def cc_task(task_id: str):
     recipients = body.get("recipients")
     if (not isinstance(recipients, list) or not recipients
             or not all(isinstance(r, str) and r.strip() for r in recipients)):
-        raise BadRequest("'recipients' must be a list of role ids and 'user:NAME'",
-                         errors=[{"field": "recipients", "message": "a non-empty list of strings"}])
+        raise BadRequest(_("'recipients' must be a non-empty list of role ids and 'user:NAME'"),
+                         errors=[{"field": "recipients", "message": _("a non-empty list of strings")}])
     note = _string(body, "note") or ""
     if len(note) > 500:
-        raise BadRequest("'note' is at most 500 characters", errors=[{"field": "note", "message": "too long"}])
+        raise BadRequest(_("'note' is at most {n} characters", n=500),
+                             errors=[{"field": "note", "message": _("too long")}])
     return jsonify(_answer(cc.send(services(), _user(), task_id, recipients, note, answer_for=_reader()),
                            history))
 

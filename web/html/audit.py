@@ -13,6 +13,7 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 
 from engine.app import audit
 from engine.app.access import Reader
+from engine.i18n import _
 from web.db import services
 from web.errors import BadRequest
 from web.html import dossier as dossier_view
@@ -35,8 +36,8 @@ def _reader() -> Reader:
 def page_arg(name: str = "page", high: int = 100_000) -> int:
     raw = request.args.get(name) or "1"
     if not raw.isdigit() or not 1 <= int(raw) <= high:
-        raise BadRequest(f"'{name}' must be a page number from 1 to {high}",
-                         errors=[{"field": name, "message": f"1..{high}"}])
+        raise BadRequest(_("'{name}' must be a page number from 1 to {high}", name=name, high=high),
+                         errors=[{"field": name, "message": _("{low} to {high}", low=1, high=high)}])
     return int(raw)
 
 
@@ -45,8 +46,9 @@ def text_arg(name: str) -> str | None:
     if not value:
         return None
     if not _TEXT.match(value):
-        raise BadRequest(f"'{name}' must be at most 200 characters of text",
-                         errors=[{"field": name, "message": "at most 200 characters"}])
+        raise BadRequest(_("'{name}' must be at most {n} characters of text, without line breaks or "
+                           "control characters", name=name, n=200),
+                         errors=[{"field": name, "message": _("at most {n} characters", n=200)}])
     return value
 
 
