@@ -25,6 +25,7 @@ from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
 from engine.errors import NotFound, WorkflowError
+from engine.i18n import _
 from engine.language.calendar import Calendar
 from engine.language.procedure import load_library
 from engine.language.procedures_doc import render
@@ -66,9 +67,9 @@ def opened(config: Config, *, require_current: bool = True, name: str | None = N
         if require_current:
             current, head = store.current_revision(engine), store.head_revision()
             if current != head:
-                raise SchemaOutdated(
-                    f"The database {shown_url(config)} is at schema revision {current or 'none'}, "
-                    f"this program needs {head}; run `wf db upgrade` first.")
+                raise SchemaOutdated(_(
+                    "The database {url} is at schema revision {current}, this program needs {head}; "
+                    "run `wf db upgrade` first.", url=shown_url(config), current=current or _("none"), head=head))
         yield Services(config, Database(engine), Workflow(config))
     finally:
         engine.dispose()
@@ -128,7 +129,7 @@ def set_password(services: Services, username: str, password: str) -> None:
     token of theirs ends."""
     with services.database.reading() as session:
         if user_store.get_user(session, username) is None:
-            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     people.check_new_password(services, username, password)
     with services.database.writing() as session:
         store.set_password(session, username, password)
@@ -141,7 +142,7 @@ def set_manager(services: Services, username: str, manager: str | None) -> None:
 
     with services.database.reading() as session:
         if user_store.get_user(session, username) is None:
-            raise NotFound(f"User {username!r} does not exist.")
+            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     org.set_person(services, org.command_line(), username, manager=manager or None)
 
 
@@ -166,7 +167,7 @@ def unlock(services: Services, username: str) -> int:
     forgotten); ``NotFound`` for a name nobody has."""
     with services.database.reading() as session:
         if user_store.get_user(session, username) is None:
-            raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     return people.unlock(services, username)
 
 
@@ -314,8 +315,8 @@ def anchor_audit(services: Services) -> tuple[int, Path]:
         try:
             return anchor.anchor(session, path, services.now()), path
         except ValueError as exc:
-            raise WorkflowError(f"{exc}; the anchor file must be repaired (or replaced from its "
-                                "copy) before anything is added to it") from exc
+            raise WorkflowError(_("{error}; the anchor file must be repaired (or replaced from its copy) "
+                                  "before anything is added to it", error=exc)) from exc
 
 
 def verify_export(stream: IO[str], name: str) -> FileReport:
@@ -442,8 +443,9 @@ def calendar_named(config: Config, name: str) -> tuple[Calendar, bool]:
     ``WorkflowError`` says what is wrong with a configured calendar."""
     raw = config.calendar(name)
     if raw is None and name != "default":
-        known = ", ".join(sorted(config.get("calendars", default={}) or {})) or "none"
-        raise NotFound(f"no calendar {name!r} in the configuration (known: {known})")
+        known = ", ".join(sorted(config.get("calendars", default={}) or {})) or _("none")
+        raise NotFound(_("no calendar '{name}' in the configuration (known: {known}); "
+                         "use one of them or add it under 'calendars:' in config.yaml", name=name, known=known))
     try:
         return Calendar.from_config(name, raw), raw is not None
     except ValueError as exc:

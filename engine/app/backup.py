@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 
 from engine.config import Config
 from engine.errors import WorkflowError
+from engine.i18n import _
 from engine.store import maintenance
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _url(config: Config) -> URL:
 
 def _sqlite_file(url: URL) -> Path:
     if not url.database or url.database == ":memory:":
-        raise WorkflowError("an in-memory SQLite database cannot be backed up; configure a file in database.url")
+        raise WorkflowError(_("an in-memory SQLite database cannot be backed up; configure a file in database.url"))
     return Path(url.database)
 
 
@@ -56,15 +57,16 @@ def _libpq(url: URL) -> str:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise WorkflowError(f"'{name}' is not installed; install the PostgreSQL client tools "
-                            f"(e.g. apt install postgresql-client) of your server's version")
+        raise WorkflowError(_("'{name}' is not installed; install the PostgreSQL client tools "
+                              "(e.g. apt install postgresql-client) of your server's version", name=name))
     return found
 
 
 def _run(args: list[str], what: str) -> None:
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
-        raise WorkflowError(f"{what} failed: {done.stderr.strip()[-500:] or f'exit {done.returncode}'}")
+        detail = done.stderr.strip()[-500:] or _("exit code {code}", code=done.returncode)
+        raise WorkflowError(_("{tool} failed: {detail}", tool=what, detail=detail))
 
 
 def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
@@ -72,13 +74,14 @@ def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
     refused: a backup never overwrites another)."""
     target = Path(target)
     if target.exists():
-        raise WorkflowError(f"{target} already exists; choose a new file name (backups are never overwritten)")
+        raise WorkflowError(_("{path} already exists; choose a new file name (backups are never overwritten)",
+                              path=target))
     target.parent.mkdir(parents=True, exist_ok=True)
     url = _url(config)
     if url.get_backend_name() == "sqlite":
         source = _sqlite_file(url)
         if not source.exists():
-            raise WorkflowError(f"there is no database at {source}; check database.url")
+            raise WorkflowError(_("there is no database at {path}; check database.url", path=source))
         partial = target.with_name(target.name + ".partial")
         # The online backup reads under one read transaction (WAL: writers go on) and the
         # copy appears under its name only once it is complete.
@@ -89,7 +92,8 @@ def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
     if url.get_backend_name() == "postgresql":
         _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), _libpq(url)], "pg_dump")
         return Backup(target, target.stat().st_size, "pg_dump")
-    raise WorkflowError(f"backups of {url.get_backend_name()} databases are not supported; use SQLite or PostgreSQL")
+    raise WorkflowError(_("backups of {kind} databases are not supported; use SQLite or PostgreSQL",
+                          kind=url.get_backend_name()))
 
 
 def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = False) -> None:
@@ -97,14 +101,14 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
     the workers first. A database that has data is only replaced with ``replace``."""
     source = Path(source)
     if not source.is_file():
-        raise WorkflowError(f"there is no backup at {source}; check the path")
+        raise WorkflowError(_("there is no backup at {path}; check the path", path=source))
     url = _url(config)
     if url.get_backend_name() == "sqlite":
         _check_sqlite_backup(source)
         target = _sqlite_file(url)
         if target.exists() and target.stat().st_size and not replace:
-            raise WorkflowError(f"{target} already holds a database; add --replace to overwrite it "
-                                "(stop the server and the workers first)")
+            raise WorkflowError(_("{path} already holds a database; add --replace to overwrite it "
+                                  "(stop the server and the workers first)", path=target))
         target.parent.mkdir(parents=True, exist_ok=True)
         for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
             leftover.unlink(missing_ok=True)
@@ -113,12 +117,13 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
         return
     if url.get_backend_name() == "postgresql":
         if maintenance.has_tables(url) and not replace:
-            raise WorkflowError(f"the database {url.database} already has tables; add --replace to overwrite "
-                                "them (stop the server and the workers first)")
+            raise WorkflowError(_("the database {name} already has tables; add --replace to overwrite them "
+                                  "(stop the server and the workers first)", name=url.database))
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exit-on-error",
               "--dbname", _libpq(url), str(source)], "pg_restore")
         return
-    raise WorkflowError(f"restores of {url.get_backend_name()} databases are not supported")
+    raise WorkflowError(_("restores of {kind} databases are not supported; use SQLite or PostgreSQL",
+                          kind=url.get_backend_name()))
 
 
 def _check_sqlite_backup(path: Path) -> None:
@@ -126,9 +131,9 @@ def _check_sqlite_backup(path: Path) -> None:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             ok = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as exc:
-        raise WorkflowError(f"{path} is not an SQLite backup ({exc}); check the file") from None
+        raise WorkflowError(_("{path} is not an SQLite backup ({error}); check the file", path=path, error=exc)) from None
     if ok != "ok":
-        raise WorkflowError(f"{path} is damaged ({ok}); use another backup")
+        raise WorkflowError(_("{path} is damaged ({problem}); use another backup", path=path, problem=ok))
 
 
 @contextmanager

@@ -75,8 +75,8 @@ def may_edit(config: Config, groups: Iterable[str]) -> bool:
 def require_editor(config: Config, groups: Iterable[str]) -> None:
     if not may_edit(config, groups):
         names = ", ".join(config.groups_for_role(change_control.PROCEDURE_ID, EDIT_ROLE))
-        raise NotPermitted(f"only members of the editor group ({names}) may change procedures; "
-                           "ask an administrator to add you (wf user groups)")
+        raise NotPermitted(_("only members of the editor group ({names}) may change procedures; "
+                             "ask an administrator to add you (wf user groups)", names=names))
 
 
 @dataclass
@@ -217,11 +217,13 @@ class Editor:
         """Save a bundle (procedure document first, then its forms) as a new draft."""
         self.require_editor(session, username)
         if len(text) > ZIP_MAX_TOTAL:
-            raise InputTooLarge(f"the bundle has {len(text):,} characters; at most {ZIP_MAX_TOTAL:,} are read "
-                                "(a procedure and its forms are a few KB)")
+            raise InputTooLarge(_("the bundle has {n} characters; at most {limit} are read "
+                                  "(a procedure and its forms are a few KB)",
+                                  n=format(len(text), ","), limit=format(ZIP_MAX_TOTAL, ",")))
         docs = split_bundle(text)
         if len(docs) > ZIP_MAX_ENTRIES:
-            raise InputTooLarge(f"the bundle holds {len(docs)} documents; at most {ZIP_MAX_ENTRIES}")
+            raise InputTooLarge(_("the bundle holds {n} documents; at most {limit}; "
+                                  "import one procedure and its forms at a time", n=len(docs), limit=ZIP_MAX_ENTRIES))
         return self._import_docs(session, docs, username)
 
     def import_zip(self, session: Session, data: bytes, username: str) -> ProcedureVersion:
@@ -231,12 +233,14 @@ class Editor:
         try:
             files = _read_zip(data)
         except (zipfile.BadZipFile, UnicodeDecodeError, NotImplementedError, OSError, EOFError) as exc:
-            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, f"not a readable zip of UTF-8 YAML files ({exc}); "
-                                             "export one from a procedure's versions page")]) from exc
+            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, _(
+                "not a readable zip of UTF-8 YAML files ({error}); export one from a procedure's versions page",
+                error=exc))]) from exc
         procs = [n for n in sorted(files) if n.startswith("procedures/") or "/procedures/" in n]
         if len(procs) != 1:
-            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, f"the zip must hold exactly one procedures/ID.yaml, "
-                                             f"found {len(procs)}; put its forms under forms/")])
+            raise DefinitionInvalid([Problem("bundle.zip", 1, 1, _(
+                "the zip must hold exactly one procedures/ID.yaml, found {n}; put its forms under forms/",
+                n=len(procs)))])
         return self._import_docs(session, [files[procs[0]], *(files[n] for n in sorted(files) if n != procs[0])],
                                  username)
 
@@ -252,20 +256,20 @@ class Editor:
 
     def _import_docs(self, session: Session, docs: list[str], username: str) -> ProcedureVersion:
         if not docs:
-            raise DefinitionInvalid([Problem("bundle.yaml", 1, 1, "the bundle is empty; export one from a procedure page")])
+            raise DefinitionInvalid([Problem("bundle.yaml", 1, 1, _("the bundle is empty; export one from a procedure page"))])
         forms: dict[str, str] = {}
         for i, doc in enumerate(docs[1:], start=2):
             src = yamlsrc.load(doc, f"bundle.yaml (document {i})")
             fid = src.data.get("id") if isinstance(src.data, dict) else None
             if not fid:
                 raise DefinitionInvalid([Problem(f"bundle.yaml (document {i})", 1, 1,
-                                                 "every document after the first must be a form with an 'id'")])
+                                                 _("every document after the first must be a form with an 'id'"))])
             forms[str(fid)] = doc
         head = yamlsrc.load(docs[0], "bundle.yaml (document 1)")
         pid = head.data.get("id") if isinstance(head.data, dict) else None
         if not pid:
             raise DefinitionInvalid([Problem("bundle.yaml (document 1)", 1, 1,
-                                             "the first document must be the procedure, with an 'id'")])
+                                             _("the first document must be the procedure, with an 'id'"))])
         return self.save(session, str(pid), docs[0], forms, username, note="imported")
 
     def export(self, session: Session, folder: str | Path) -> list[Path]:
@@ -300,8 +304,8 @@ def _read_zip(data: bytes) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         infos = zf.infolist()
         if len(infos) > ZIP_MAX_ENTRIES:
-            raise InputTooLarge(f"the zip holds {len(infos)} entries; a bundle holds at most {ZIP_MAX_ENTRIES} "
-                                "(one procedures/ID.yaml and its forms/*.yaml)")
+            raise InputTooLarge(_("the zip holds {n} entries; a bundle holds at most {limit} "
+                                  "(one procedures/ID.yaml and its forms/*.yaml)", n=len(infos), limit=ZIP_MAX_ENTRIES))
         files, total = {}, 0
         for info in infos:
             if info.is_dir() or not info.filename.endswith((".yaml", ".yml")):
@@ -310,17 +314,18 @@ def _read_zip(data: bytes) -> dict[str, str]:
                 raw = fh.read(ZIP_MAX_FILE + 1)
             total += len(raw)
             if len(raw) > ZIP_MAX_FILE or total > ZIP_MAX_TOTAL:
-                raise InputTooLarge(f"'{info.filename}' inflates beyond {ZIP_MAX_FILE // 1_000_000} MB "
+                raise InputTooLarge(_("'{name}' inflates beyond {mb} MB; a bundle of a procedure and its forms "
+                                      "is a few KB", name=info.filename, mb=ZIP_MAX_FILE // 1_000_000)
                                     if len(raw) > ZIP_MAX_FILE else
-                                    f"the zip inflates beyond {ZIP_MAX_TOTAL // 1_000_000} MB in all; "
-                                    "a bundle of a procedure and its forms is a few KB")
+                                    _("the zip inflates beyond {mb} MB in all; a bundle of a procedure and its forms "
+                                      "is a few KB", mb=ZIP_MAX_TOTAL // 1_000_000))
             files[info.filename] = raw.decode("utf-8")
         return files
 
 
 def _no_reason() -> FormInvalid:
-    return FormInvalid("give the reason for the change (更改原因); it is kept with the version",
-                       errors=[{"field": "reason", "message": "required: why the procedure changes"}])
+    return FormInvalid(_("give the reason for the change; it is kept with the version"),
+                       errors=[{"field": "reason", "message": _("required: why the procedure changes")}])
 
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
@@ -481,13 +486,15 @@ def stored_version(session: Session, procedure_id: str, version_id: int | None) 
     if version_id is None:
         row = versions.working_copy(session, procedure_id)
         if row is None:
-            raise NotFound(f"there is no procedure '{procedure_id}'; pick one from the catalogue")
+            raise NotFound(_("there is no procedure '{id}'; pick one from the catalogue", id=procedure_id))
         return row
     if not 0 < version_id < 2**31:  # a typed id beyond the column's range is no version
-        raise NotFound(f"there is no version {version_id} of '{procedure_id}'; pick one from its versions page")
+        raise NotFound(_("there is no version {version} of '{id}'; pick one from its versions page",
+                         version=version_id, id=procedure_id))
     row = get_version(session, version_id)
     if row.procedure_id != procedure_id:
-        raise NotFound(f"version {version_id} is not a version of '{procedure_id}'")
+        raise NotFound(_("version {version} is not a version of '{id}'; pick one from its versions page",
+                         version=version_id, id=procedure_id))
     return row
 
 
@@ -512,7 +519,8 @@ def _text_of(row: ProcedureVersion, file: str) -> str:
     if file == "procedure":
         return row.source
     if file not in (row.forms or {}):
-        raise NotFound(f"the working copy of '{row.procedure_id}' has no form '{file}'")
+        raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                         id=row.procedure_id, form=file))
     return row.forms[file]
 
 
@@ -594,7 +602,8 @@ def save_file(services: Services, username: str, procedure_id: str, file: str, t
         if file == "procedure":
             return text, forms
         if file not in forms:
-            raise NotFound(f"the working copy of '{procedure_id}' has no form '{file}'")
+            raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                             id=procedure_id, form=file))
         return source, {**forms, file: text}
 
     return edit(services, username, procedure_id, change, note)
@@ -617,7 +626,8 @@ def change_form_field(services: Services, username: str, procedure_id: str, form
                       action: str, **changes: Any) -> str:
     """Form builder: move a field up or down, remove it, or update it with ``changes``."""
     if action not in FIELD_ACTIONS:
-        raise NotFound(f"no field action '{action}'; use one of {', '.join(FIELD_ACTIONS)}")
+        raise NotFound(_("no field action '{action}'; use one of {actions}", action=action,
+                         actions=", ".join(FIELD_ACTIONS)))
 
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if action == "update":
@@ -720,7 +730,7 @@ def try_version(services: Services, procedure_id: str, version_id: int | None = 
         try:
             script = yamlsrc.safe_load_bounded(answers, "answers") or {}
             if not isinstance(script, dict):
-                raise WorkflowError("the answers must be a mapping with start and steps (see the example)")
+                raise WorkflowError(_("the answers must be a mapping with start and steps (see the example)"))
             _proc, sim = editor.try_version(session, row.id, script)
         except yaml.YAMLError as exc:
             return Tried(version, proc, answers, None, f"answers: {exc}")

@@ -94,7 +94,8 @@ def add_field(services: Services, username: str, procedure_id: str, form_id: str
 
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if form_id not in forms:
-            raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
+            raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                             id=procedure_id, form=form_id))
         text = forms[form_id]
         field_name = name
         if not field_name:
@@ -116,7 +117,8 @@ def update_field(services: Services, username: str, procedure_id: str, form_id: 
     for a table or a group, ``columns`` added; one draft for it all."""
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if form_id not in forms:
-            raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
+            raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                             id=procedure_id, form=form_id))
         text = yaml_edit.update_field(forms[form_id], name, **changes)
         forms[form_id] = yaml_edit.add_columns(text, name, columns) if columns else text
         return source, forms
@@ -129,7 +131,8 @@ def add_columns(services: Services, username: str, procedure_id: str, form_id: s
     """Columns added to table ``name`` (fields to group ``name``)."""
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if form_id not in forms:
-            raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
+            raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                             id=procedure_id, form=form_id))
         forms[form_id] = yaml_edit.add_columns(forms[form_id], name, columns)
         return source, forms
 
@@ -141,7 +144,8 @@ def move_field(services: Services, username: str, procedure_id: str, form_id: st
     """Field ``name`` moved to ``position`` (0 is first): the builder's drag and drop."""
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if form_id not in forms:
-            raise NotFound(f"the working copy of '{procedure_id}' has no form '{form_id}'")
+            raise NotFound(_("the working copy of '{id}' has no form '{form}'; pick one of its forms in the editor",
+                             id=procedure_id, form=form_id))
         forms[form_id] = yaml_edit.move_field_to(forms[form_id], name, position)
         return source, forms
 

@@ -13,7 +13,8 @@ import zipfile
 import pytest
 
 from engine.language import yaml_source
-from tests.web.test_web_editor import PID, app, login  # noqa: F401  (the editor's fixture)
+from tests.web.test_web_editor import PID, app, login, zh_app  # noqa: F401  (the editor's fixtures)
+from tests.web.test_web_ui import Browser
 
 # 306 bytes: nine levels of nine aliases each, 9**9 (387 million) values once expanded.
 ALIASES = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
@@ -74,6 +75,18 @@ def test_a_zip_bomb_is_refused_with_413_before_it_is_inflated(app):  # noqa: F81
     r = b.post("/editor/import", {"bundle": (io.BytesIO(many.getvalue()), "p.zip")},
                content_type="multipart/form-data")
     assert r.status_code == 413 and "201 entries" in r.text
+
+
+def test_a_zip_bomb_is_refused_in_chinese_naming_the_file_and_the_bound(zh_app):  # noqa: F811
+    """The Chinese author whose upload is a zip bomb reads which file is too big, the bound
+    and what a bundle normally weighs, in Chinese."""
+    b = Browser(zh_app)
+    b.login("author", "pw-author")
+    b.get("/editor")
+    r = b.post("/editor/import", {"bundle": (io.BytesIO(zip_bomb()), "p.zip")}, content_type="multipart/form-data")
+    assert r.status_code == 413
+    assert f"“procedures/{PID}.yaml”解压后超过 1 MB；一个流程及其表单的流程包通常只有几 KB" in r.text, r.text
+    assert "inflates" not in r.text
 
 
 def test_the_bounds_leave_real_procedures_alone_and_cost_little():

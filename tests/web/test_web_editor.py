@@ -38,6 +38,19 @@ def login(app, user):
     return b
 
 
+@pytest.fixture
+def zh_app(db_url, tmp_path):
+    """A server whose pages are Chinese, with an author reading it so ("author") and one
+    who chose English ("author-en")."""
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        store.add_user(s, "author-en", "pw-author", ["editors"], full_name="Author", locale="en")
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
 def task_link(page: str, title: str) -> str:
     m = re.search(r'href="/tasks/([A-Z0-9]+\.t\d+)"[^>]*>\s*' + re.escape(title), page)
     assert m, page
@@ -428,3 +441,47 @@ def test_the_chinese_editor_checks_in_chinese_and_wf_validate_in_english(db_url,
     assert {k: v for k, v in answers["author"].items() if k != "message"} == \
         {k: v for k, v in answers["author-en"].items() if k != "message"}
     zh.extensions["services"].database.engine.dispose()
+
+
+def test_a_form_the_working_copy_lacks_is_named_in_each_readers_language(zh_app):
+    """A stale link to the form builder (the form was renamed in the text editor) names the
+    procedure and the form, and where to pick one, in the reader's language."""
+    import html
+
+    zh = Browser(zh_app)
+    zh.login("author", "pw-author")
+    r = zh.get(f"/editor/{PID}/forms/inspection-sheet")
+    assert r.status_code == 404
+    assert f"流程“{PID}”的工作版本中没有表单“inspection-sheet”；请在编辑器中选择它已有的表单" in r.text, r.text
+    assert "working copy" not in r.text
+    en = Browser(zh_app)
+    en.login("author-en", "pw-author")
+    r = en.get(f"/editor/{PID}/forms/inspection-sheet")
+    assert r.status_code == 404
+    assert (f"the working copy of '{PID}' has no form 'inspection-sheet'; pick one of its forms in the editor"
+            in html.unescape(r.text)), r.text
+
+
+def test_an_imported_zip_without_its_procedure_is_refused_in_each_readers_language(zh_app):
+    """A zip of forms only: the catalogue says what the zip must hold, in Chinese for the
+    Chinese author and in English for the English one; nothing is imported."""
+    import html
+    import io
+    import zipfile
+
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("forms/a.yaml", "id: a\n")
+    pages = {}
+    for user in ("author", "author-en"):
+        b = Browser(zh_app)
+        b.login(user, "pw-author")
+        b.get("/editor")
+        r = b.post("/editor/import", {"bundle": (io.BytesIO(bad.getvalue()), "p.zip")},
+                   content_type="multipart/form-data")
+        assert r.status_code == 302
+        pages[user] = html.unescape(b.get("/editor").text)
+    assert "bundle.zip:1:1" in pages["author"]
+    assert "zip 包中必须恰好有一个 procedures/ID.yaml，实际找到 0 个；表单请放在 forms/ 下" in pages["author"]
+    assert "must hold exactly one" not in pages["author"]
+    assert "the zip must hold exactly one procedures/ID.yaml, found 0; put its forms under forms/" in pages["author-en"]
