@@ -268,6 +268,7 @@ def absorb(specs: Iterable[str]) -> int:
     po_path = CATALOGS / "zh" / "LC_MESSAGES" / "messages.po"
     catalog = read(po_path)
     moved: dict[str, str] = {}
+    emptied: list[tuple[Path, str, int]] = []
     for spec in specs:
         text, path = source(spec)
         tree = ast.parse(text)
@@ -292,10 +293,13 @@ def absorb(specs: Iterable[str]) -> int:
                 first -= 1
             drop.update(range(first, stmt.end_lineno or stmt.lineno))
         if path is not None and drop:
-            path.write_text("".join(x for i, x in enumerate(lines) if i not in drop), encoding="utf-8")
-            print(f"{path.relative_to(ROOT)}: removed {len(drop)} lines of dicts "
-                  f"(check its imports: ruff check {path.relative_to(ROOT)})")
+            emptied.append((path, "".join(x for i, x in enumerate(lines) if i not in drop), len(drop)))
+    # The catalog first: a dict is deleted from its file only once its texts are safe.
     write(po_path, catalog)
+    for path, rest, count in emptied:
+        path.write_text(rest, encoding="utf-8")
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"{shown}: removed {count} lines of dicts (check its imports: ruff check {shown})")
     template = extract()
     runtime = [k for k in moved if template.get(k) is None]
     if runtime:

@@ -241,3 +241,26 @@ def test_the_error_check_sees_text_written_in_place(tmp_path, monkeypatch):
     found = tool.untranslated_errors()
     assert [line.split(": ")[0] for line in found] == ["web/view.py:3", "web/view.py:5"]
     assert "NotFound's message is English" in found[0] and "field's message" in found[1]
+
+
+def test_absorb_from_a_file_outside_the_repository_keeps_the_texts(tmp_path, monkeypatch):
+    """A dict kept outside the checkout (a helper's notes) is absorbed like one inside; its
+    dict is removed from the file only after the catalog is written (a failure on the way
+    lost the texts once: the file was emptied, the catalog never written)."""
+    root = tmp_path / "repo"
+    (root / "engine" / "translations" / "zh" / "LC_MESSAGES").mkdir(parents=True)
+    (root / "web").mkdir()
+    (root / "babel.cfg").write_text("[python: engine/**.py]\n", encoding="utf-8")
+    po = root / "engine" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
+    for name, value in (("ROOT", root), ("CONFIG", root / "babel.cfg"), ("CATALOGS", root / "engine" / "translations"),
+                        ("TEMPLATE", root / "engine" / "translations" / "messages.pot"),
+                        ("WORDS", root / "engine" / "i18n_words.py")):
+        monkeypatch.setattr(tool, name, value)
+    tool.write(po, _catalog())
+    (root / "engine" / "i18n_words.py").write_text("from engine.i18n import N_\n", encoding="utf-8")
+    (root / "engine" / "page.py").write_text('from engine.i18n import _\nx = _("No such task")\n', encoding="utf-8")
+    notes = tmp_path / "notes.py"
+    notes.write_text('ZH = {"No such task": "没有该任务"}\n', encoding="utf-8")
+    assert tool.absorb([str(notes)]) == 0
+    assert tool.read(po).get("No such task").string == "没有该任务"
+    assert "ZH" not in notes.read_text(encoding="utf-8")
