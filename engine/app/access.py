@@ -60,7 +60,8 @@ def reader_named(config: Config, session: Session, username: str) -> Reader:
     """The reader of an active user (API callers: the token names only the user)."""
     found = user_store.identity(session, username)
     if found is None or not found[1]:
-        raise NotPermitted(f"unknown or inactive user '{username}'")
+        raise NotPermitted(_("unknown or inactive user '{user}'; check the user name or ask an administrator",
+                             user=username))
     return reader_of(config, username, found[2])
 
 
@@ -92,8 +93,8 @@ def require_procedure(workflow: Workflow, session: Session, reader: Reader,
     found = readable(workflow, session, reader).get(procedure_id)
     if found is None:
         workflow.procedure(session, procedure_id)  # NotFound for an unknown id
-        raise NotPermitted(f"you hold no role in procedure '{procedure_id}', so you may not read "
-                           "its records; ask an administrator for a role or the auditors group")
+        raise NotPermitted(_("you hold no role in procedure '{id}', so you may not read "
+                             "its records; ask an administrator for a role or the auditors group", id=procedure_id))
     return found
 
 
@@ -105,8 +106,9 @@ def require_instance(workflow: Workflow, session: Session, reader: Reader,
     proc = workflow.runtime(session, inst["version"]["id"]).procedure
     if (not reader.reads_everything and not workflow.actor(session, reader.username, proc).roles
             and not runtime_access.cc_named(inst, reader.username)):
-        raise NotPermitted(f"you hold no role in '{proc.title}' ({proc.id}), so you may not read "
-                           f"instance {instance_id}")
+        raise NotPermitted(_("you hold no role in '{title}' ({id}), so you may not read "
+                             "instance {instance}; ask an administrator for a role",
+                             title=proc.title, id=proc.id, instance=instance_id))
     return inst, proc
 
 

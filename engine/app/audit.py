@@ -112,7 +112,8 @@ def _query(services: Services, session: Session, reader: Reader,
     the read session is over)."""
     procs = readable(services.workflow, session, reader)
     if filters.procedure and filters.procedure not in procs:
-        raise NotPermitted(f"you may not read the records of procedure '{filters.procedure}'")
+        raise NotPermitted(_("you may not read the records of procedure '{id}'; pick a procedure you hold a role in, "
+                             "or ask an administrator for one", id=filters.procedure))
     f = filters
     hidden: tuple[str, ...] = ()
     used: list[str] = []

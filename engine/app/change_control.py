@@ -58,8 +58,8 @@ def distinct_level(config: Config) -> str:
     when the services open rather than read as a weaker rule."""
     level = config.get("change_control", "distinct", default=DEFAULT_DISTINCT)
     if level not in DISTINCT:
-        raise WorkflowError(f"config.yaml: change_control.distinct must be one of {', '.join(DISTINCT)}, "
-                          f"not {level!r}")
+        raise WorkflowError(_("config.yaml: change_control.distinct must be one of {choices}, not '{value}'",
+                              choices=", ".join(DISTINCT), value=level))
     return str(level)
 
 

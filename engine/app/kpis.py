@@ -55,10 +55,11 @@ def procedures(services: Services, reader: Reader) -> list[dict[str, str]]:
 
 def _check_range(since: datetime, until: datetime, period: str) -> None:
     if period not in PERIODS:
-        raise QueryInvalid(f"'period' must be one of {', '.join(PERIODS)}",
-                           errors=[{"field": "period", "message": "week or month"}])
+        raise QueryInvalid(_("'period' must be one of {choices}", choices=", ".join(PERIODS)),
+                           errors=[{"field": "period", "message": _("week or month")}])
     if until <= since:
-        raise QueryInvalid("'to' is before 'from'; swap them", errors=[{"field": "to", "message": "before from"}])
+        raise QueryInvalid(_("'to' is before 'from'; swap them"),
+                           errors=[{"field": "to", "message": _("before 'from'")}])
 
 
 @dataclass
@@ -140,15 +141,17 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
     ledger is."""
     _check_range(since, until, period)
     if what not in WHAT:
-        raise QueryInvalid(f"'what' must be one of {', '.join(WHAT)}", errors=[{"field": "what", "message": "unknown"}])
+        raise QueryInvalid(_("'what' must be one of {choices}", choices=", ".join(WHAT)),
+                           errors=[{"field": "what", "message": _("unknown value")}])
     with services.database.reading() as s:
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
     if key is not None:
         field = key.removesuffix("@first")
         if key not in proc.records.kpi_keys and field not in proc.records.kpi_keys:
-            counted = ", ".join(sorted(proc.records.kpi_keys)) or "none"
-            raise QueryInvalid(f"'key' must be a field the dashboard counts ({counted}), not '{key}'",
-                               errors=[{"field": "key", "message": "not a counted field"}])
+            counted = ", ".join(sorted(proc.records.kpi_keys)) or _("none")
+            raise QueryInvalid(_("'key' must be a field the dashboard counts ({counted}), not '{key}'",
+                                 counted=counted, key=key),
+                               errors=[{"field": "key", "message": _("not a counted field")}])
         secret = sensitive_columns(sensitive_keys(proc), [field])
         refuse_reading_back(reader, secret, {field: proc.records.title_of(field)})
         log_reading_back(services.database, reader, proc.id, secret, "kpi-drill")

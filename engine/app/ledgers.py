@@ -25,6 +25,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.errors import NotFound, QueryInvalid
+from engine.i18n import _
 from engine.language.records import INSTANCE_COLUMNS, INSTANCE_TIMES, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
@@ -69,8 +70,8 @@ def ledger_of(proc: Procedure, *, fallback: bool = False) -> Ledger:
         return proc.records.ledger
     if fallback:
         return DEFAULT_LEDGER
-    raise NotFound(f"procedure '{proc.id}' declares no ledger; add 'ledger:' to its YAML "
-                   "(see docs/procedure-language.md)")
+    raise NotFound(_("procedure '{id}' declares no ledger; add 'ledger:' to its YAML "
+                     "(see docs/procedure-language.md)", id=proc.id))
 
 
 def ledgers(services: Services, reader: Reader) -> list[dict[str, Any]]:
@@ -85,11 +86,12 @@ def ledgers(services: Services, reader: Reader) -> list[dict[str, Any]]:
 def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None) -> LedgerQuery:
     columns = [c.field for c in ledger.columns]
     if filters.status is not None and filters.status not in STATUSES:
-        raise QueryInvalid(f"'status' must be one of {', '.join(STATUSES)}",
-                           errors=[{"field": "status", "message": "unknown status"}])
+        raise QueryInvalid(_("'status' must be one of {choices}", choices=", ".join(STATUSES)),
+                           errors=[{"field": "status", "message": _("unknown status")}])
     if filters.sort not in columns and filters.sort != DEFAULT_SORT:
-        raise QueryInvalid(f"cannot sort by '{filters.sort}': sort by one of the ledger's columns "
-                           f"({', '.join(columns)})", errors=[{"field": "sort", "message": "not a column"}])
+        raise QueryInvalid(_("cannot sort by '{sort}': sort by one of the ledger's columns ({columns})",
+                             sort=filters.sort, columns=", ".join(columns)),
+                           errors=[{"field": "sort", "message": _("not a column")}])
     return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
                        status=filters.status, since=filters.since, until=filters.until,
                        sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match)

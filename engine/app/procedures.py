@@ -64,7 +64,7 @@ def versions(services: Services, procedure_id: str) -> list[Version]:
         current = latest_version_id(session, procedure_id)
         found = [version_of(r, current) for r in reversed(versions_of(session, procedure_id))]
     if not found:
-        raise NotFound(f"there is no procedure '{procedure_id}'; pick one from the catalogue")
+        raise NotFound(_("there is no procedure '{id}'; pick one from the catalogue", id=procedure_id))
     return found
 
 

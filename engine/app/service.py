@@ -161,7 +161,8 @@ class Workflow:
         """The current (latest published) version of a procedure and its version id."""
         version_id = store.latest_version_id(session, procedure_id)
         if version_id is None:
-            raise NotFound(f"procedure '{procedure_id}' is not installed; check the id or run 'wf procedures load'")
+            raise NotFound(_("procedure '{id}' is not installed; check the id or run 'wf procedures load'",
+                             id=procedure_id))
         return self.runtime(session, version_id).procedure, version_id
 
     def current(self, session: Session) -> list[tuple[Procedure, int]]:
@@ -184,8 +185,9 @@ class Workflow:
     def _actor(self, username: str, found: tuple[str, bool, list[str]] | None,
                procedure: Procedure) -> Actor:
         if found is None or not found[1]:
-            raise NotPermitted(f"unknown or inactive user '{username}'")
-        full_name, _, group_list = found
+            raise NotPermitted(_("unknown or inactive user '{user}'; check the user name or ask an administrator",
+                                 user=username))
+        full_name, _active, group_list = found
         groups = set(group_list)
         roles = {r for r in (*procedure.roles, "admin") if groups & set(self.config.groups_for_role(procedure.id, r))}
         return Actor(user=username, roles=frozenset(roles), name=full_name or username)
@@ -317,9 +319,9 @@ class Workflow:
         return self._start(session, procedure_id, actor, data, origin=origin, due_at=due_at)
 
     def _task(self, session: Session, task_id: str) -> tuple[str, str]:
-        instance_id, _, local = task_id.rpartition(".")
+        instance_id, _dot, local = task_id.rpartition(".")
         if not instance_id:
-            raise NotFound(f"no task '{task_id}'")
+            raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
         return instance_id, local
 
     def computed(self, session: Session, task_id: str, username: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -388,12 +390,14 @@ class Workflow:
         instance_id, local = self._task(session, task_id)
         target = user_store.get_user(session, to_user)
         if target is None or not target.active:
-            raise NotFound(f"no active user '{to_user}' to reassign to")
+            raise NotFound(_("no active user '{user}' to reassign to; check the user name or choose someone else",
+                               user=to_user))
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Reassign:
             role = state["tasks"].get(local, {}).get("role")
             if role and role not in self.actor(session, to_user, rt.procedure).roles:
-                raise NotPermitted(f"{to_user} does not hold role '{role}' and cannot take this task")
+                raise NotPermitted(_("{user} does not hold role '{role}' and cannot take this task; "
+                                     "choose someone who does", user=to_user, role=role))
             return Reassign(local, actor, to_user, reason)
 
         return self._apply(session, instance_id, make, username)
@@ -497,7 +501,8 @@ class Workflow:
         now, zone = self.clock(), self.config.timezone
         if procedure_id is not None:
             if not self.versions(session, procedure_id):
-                raise NotFound(f"procedure '{procedure_id}' is not installed; check the id ('wf procedures list')")
+                raise NotFound(_("procedure '{id}' is not installed; check the id ('wf procedures list')",
+                                 id=procedure_id))
             return kpi_rollup.refresh(session, procedure_id, self.kpi_keys(session, procedure_id), now, zone)
         return sum(kpi_rollup.refresh(session, pid, self.kpi_keys(session, pid), now, zone)
                    for pid in kpi_rollup.stale(session, now, zone))

@@ -242,7 +242,7 @@ def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tup
     if not (reader.reads_everything or actor.roles or (task is not None and access.may_act(task, actor))):
         access.require_instance(wf, session, reader, instance_id)  # raises the reader's 403
     if task is None:
-        raise NotFound(f"no task '{task_id}'")
+        raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
     return inst, task, proc, actor
 
 
@@ -463,7 +463,7 @@ def _take_password(ref: store.TaskRef, form: Form | None, data: dict[str, Any],
         password = data.pop("password")
     if password is not None and not isinstance(password, str):
         raise FormInvalid(_("'password' must be text"),
-                          errors=[{"field": "password", "message": "must be text"}])
+                          errors=[{"field": "password", "message": _("must be text")}])
     return password
 
 
@@ -477,10 +477,10 @@ def _decision(ref: store.TaskRef, data: dict[str, Any], decision: str | None,
     comment = comment if comment is not None else data.pop("comment", None) or ""
     if decision not in ("approve", "reject"):
         raise FormInvalid(_("an approval needs 'decision': 'approve' or 'reject'"),
-                          errors=[{"field": "decision", "message": "approve or reject"}])
+                          errors=[{"field": "decision", "message": _("approve or reject")}])
     if not isinstance(comment, str):
         raise FormInvalid(_("'comment' must be text"),
-                          errors=[{"field": "comment", "message": "must be text"}])
+                          errors=[{"field": "comment", "message": _("must be text")}])
     return decision, comment
 
 

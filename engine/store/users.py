@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, case, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.errors import Conflict, NotFound, WorkflowError
+from engine.i18n import _
 from engine.store import org
 from engine.store.ledger_query import escape_like
 from engine.store.prepared import Prepared, batch
@@ -37,7 +38,7 @@ _dummy_hash()  # now, not at the first unknown user
 
 def hash_password(password: str) -> str:
     if not password:
-        raise WorkflowError("The password must not be empty.")
+        raise WorkflowError(_("The password must not be empty."))
     return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
@@ -123,15 +124,16 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
     ``password_hash`` (of ``password``, from :func:`hash_password`) saves hashing again."""
     username = username.strip()
     if not username:
-        raise WorkflowError("The user name must not be empty.")
+        raise WorkflowError(_("The user name must not be empty."))
     if len(username) > 100 or any(ord(c) < 0x20 for c in username):
-        raise WorkflowError("The user name must be at most 100 characters, without control characters; "
-                            "choose a shorter one (e.g. zhang.san).")
+        raise WorkflowError(_("The user name must be at most 100 characters, without control characters; "
+                              "choose a shorter one (e.g. zhang.san)."))
     if get_user(session, username) is not None:
-        raise Conflict(f"User {username!r} already exists; choose another name "
-                       "or change that user's password instead.")
+        raise Conflict(_("User '{user}' already exists; choose another name "
+                         "or change that user's password instead.", user=username))
     if manager and get_user(session, manager) is None:
-        raise NotFound(f"Manager {manager!r} does not exist; add that user first or leave --manager out.")
+        raise NotFound(_("Manager '{manager}' does not exist; add that user first or leave --manager out.",
+                         manager=manager))
     user = User(username=username, full_name=full_name, email=email, locale=locale, manager=manager or None,
                 password_hash=password_hash or hash_password(password), active=True, password_changed_at=datetime.now(UTC),
                 created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
@@ -145,7 +147,7 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
 def set_password(session: Session, username: str, password: str) -> User:
     user = get_user(session, username)
     if user is None:
-        raise NotFound(f"User {username!r} does not exist.")
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     now = datetime.now(UTC)
     session.add(PasswordHistory(username=user.username, password_hash=user.password_hash, replaced_at=now))
     user.password_hash = hash_password(password)
@@ -160,7 +162,7 @@ def end_sessions(session: Session, username: str) -> int:
     returns the new version."""
     user = get_user(session, username)
     if user is None:
-        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     user.session_version += 1
     session.flush()
     return user.session_version
@@ -170,7 +172,7 @@ def set_active(session: Session, username: str, active: bool) -> User:
     """Activate or deactivate a user; deactivating ends their sessions and tokens too."""
     user = get_user(session, username)
     if user is None:
-        raise NotFound(f"User {username!r} does not exist; see 'wf user list'.")
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     if user.active != active:
         user.active = active
         user.session_version += 1
@@ -195,7 +197,7 @@ def session_version(session: Session, username: str) -> int | None:
 def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
     user = get_user(session, username)
     if user is None:
-        raise NotFound(f"User {username!r} does not exist.")
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     user.groups = ensure_groups(session, groups)
     session.flush()
     return user
@@ -205,12 +207,13 @@ def set_manager(session: Session, username: str, manager: str | None) -> User:
     """Set or clear (``None``) the user's manager; a user cannot manage themselves."""
     user = get_user(session, username)
     if user is None:
-        raise NotFound(f"User {username!r} does not exist.")
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     if manager:
         if manager == username:
-            raise WorkflowError("A user cannot be their own manager.")
+            raise WorkflowError(_("user '{user}' cannot be their own manager; name someone else or leave it empty",
+                                    user=username))
         if get_user(session, manager) is None:
-            raise NotFound(f"Manager {manager!r} does not exist; add that user first.")
+            raise NotFound(_("Manager '{manager}' does not exist; add that user first.", manager=manager))
     user.manager = manager or None
     session.flush()
     org.touch(session)

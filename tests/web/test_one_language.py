@@ -114,3 +114,30 @@ def test_a_missing_record_is_told_in_the_readers_language(app):
         assert r.status_code == 404, url
         assert "不存在" in r.text and "does not exist" not in r.text, (url, r.text[-600:])
         assert not _words(r.text) - ALWAYS - {"NOPE"}, (url, _words(r.text))
+
+
+def test_a_bad_ledger_or_kpi_query_is_told_in_the_readers_language(app):
+    """A ledger sorted by a column it does not have, a KPI range given backwards: the page says
+    what is wrong, where (the field) and the fix, in Chinese for a Chinese reader and in
+    English for one who chose English."""
+    b = Browser(app)
+    b.login("supervisor1", PASSWORD)
+    sort, backwards = f"/ledgers/{PID}?sort=nope", f"/kpi/{PID}?from=2026-12-01&to=2026-11-01"
+    expected = {
+        sort: (("不能按“nope”排序：请按台帐的某一列排序（", "<b>sort</b>: 不是台帐的列"),
+               ("cannot sort by &#39;nope&#39;: sort by one of the ledger&#39;s columns (",
+                "<b>sort</b>: not a column")),
+        backwards: (("结束日期（to）早于开始日期（from）；请对调", "<b>to</b>: 早于开始日期（from）"),
+                    ("&#39;to&#39; is before &#39;from&#39;; swap them", "<b>to</b>: before &#39;from&#39;")),
+    }
+    for url, (zh, _en) in expected.items():
+        r = b.get(url)
+        assert r.status_code == 400, (url, r.status_code)
+        assert all(text in r.text for text in zh), (url, r.text[-800:])
+        assert "swap them" not in r.text and "cannot sort" not in r.text and "not a column" not in r.text
+    assert "instance.started_at" in b.get(sort).text  # the columns it may be sorted by, as ids
+    b.post("/locale/en", {"next": "/"})
+    for url, (_zh, en) in expected.items():
+        r = b.get(url)
+        assert r.status_code == 400 and all(text in r.text for text in en), (url, r.text[-800:])
+        assert "请对调" not in r.text and "排序" not in r.text

@@ -94,6 +94,19 @@ def test_transfer_return_urge_and_withdraw_through_the_api(api):
     api["clerk1"].post(f"/instances/{inst['id']}/withdraw", {"reason": "再撤"}, status=409)
 
 
+def test_a_transfer_to_an_unknown_user_is_refused_in_the_readers_language(api):
+    """转交 to a user name that is mistyped: the API names the user and the fix, in Chinese
+    when the client asks for it and in English by default."""
+    verify = task(registered(api), "verify")
+    chief = api["chief1"]
+    r = chief.client.post(f"/api/v1/tasks/{verify}/transfer", json={"to_user": "chief9", "reason": "出差"},
+                          headers={**chief.headers, "Accept-Language": "zh"})
+    zh = _check(r, 403, None)
+    assert zh["message"] == "用户“chief9”不存在或已停用；请核对用户名，或联系管理员", zh
+    en = chief.post(f"/tasks/{verify}/transfer", {"to_user": "chief9", "reason": "away"}, status=403)
+    assert en["message"] == "unknown or inactive user 'chief9'; check the user name or ask an administrator", en
+
+
 def test_recall_through_the_api(api):
     clerk = api["clerk1"]
     inst = clerk.post("/procedures/customer-complaint/instances", {"data": START}, status=201)
