@@ -27,6 +27,7 @@ from engine.errors import (
 )
 from engine.i18n import _
 from engine.language.yaml_edit import EditError
+from web.i18n import use_the_apis
 
 log = logging.getLogger("qualityflow.web")
 
@@ -165,12 +166,19 @@ def register(app: Flask) -> None:
         if isinstance(exc, InternalServerError) and isinstance(exc.original_exception, WorkflowError):
             return workflow_error(exc.original_exception)
         if wants_json():
+            if request.path.startswith("/api/") and request.blueprint is None:
+                use_the_apis()  # no route matched: the API's own hook, which picks it, did not run
             code = HTTP_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
             message = exc.description or exc.name
             if status == 413:
                 limit = app.config.get("MAX_CONTENT_LENGTH")
-                message = ("the request body is too large"
-                           + (f" (at most {limit} bytes)" if limit else "") + "; send less data")
+                message = (_("the request body is too large (at most {limit} bytes); send less data", limit=limit)
+                           if limit else _("the request body is too large; send less data"))
+            elif status == 404:
+                message = _("there is nothing at {path}; check the address", path=request.path)
+            elif status == 405:
+                message = _("{path} does not take {method}; allowed: {allowed}", path=request.path,
+                            method=request.method, allowed=", ".join(getattr(exc, "valid_methods", None) or []))
             elif status >= 500:
                 message = _page_for(status).message
             response = jsonify(code=code, message=message, errors=[])

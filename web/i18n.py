@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import flask_babel
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app, g, has_request_context, request
 
 from engine import i18n
 from engine.i18n import LOCALES
@@ -69,6 +69,14 @@ def use(locale: str, *, chosen: bool = True) -> None:
         g.locale = locale
         g.pop("_wf_translations", None)
         flask_babel.refresh()
+
+
+def use_the_apis() -> None:
+    """The API's language for this request: what the client's ``Accept-Language`` asks for,
+    English when it asks for none (as the API has always answered; titles then as written,
+    since only a choice picks theirs). Its views and its error answers both use it."""
+    use(request.accept_languages.best_match(LOCALES, default="en") or "en",
+        chosen=bool(request.accept_languages))
 
 
 def init_app(app: Flask) -> None:

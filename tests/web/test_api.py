@@ -343,6 +343,23 @@ def test_bad_expected_rev_is_400(inspector):
 def test_oversized_body_is_413(inspector):
     body = inspector.start({**START, "model": "x" * (70 * 1024)}, status=413)
     assert body["code"] == "too_large"
+    assert body["message"].startswith("the request body is too large (at most ")
+
+
+def test_http_errors_of_the_api_are_told_in_the_readers_language(inspector, client):
+    """A body too large, an address with nothing at it and a method a route does not take are
+    answered by the framework, not a view: their messages were Werkzeug's English."""
+    zh = {**inspector.headers, "Accept-Language": "zh-CN"}
+    r = client.post("/api/v1/procedures/after-sales-inspection/instances", headers=zh,
+                    json={"data": {**START, "model": "x" * (70 * 1024)}})
+    assert r.status_code == 413 and r.get_json()["message"].startswith("请求内容过大（最多 ")
+    r = client.get("/api/v1/no-such-route", headers=zh)
+    assert r.status_code == 404 and r.get_json()["message"] == "/api/v1/no-such-route 处没有内容；请核对地址"
+    r = client.get("/api/v1/no-such-route", headers=inspector.headers)
+    assert r.get_json()["message"] == "there is nothing at /api/v1/no-such-route; check the address"
+    r = client.delete("/api/v1/tasks", headers=zh)
+    assert r.status_code == 405
+    assert r.get_json()["message"].startswith("/api/v1/tasks 不接受 DELETE 请求；可用的方法：")
 
 
 # --- tasks ----------------------------------------------------------------------------------------------

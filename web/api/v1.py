@@ -39,7 +39,7 @@ from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.html.auth import client_address
-from web.i18n import LOCALES, use
+from web.i18n import use_the_apis
 from web.oversight import api_reader
 
 if TYPE_CHECKING:
@@ -138,10 +138,7 @@ def _authenticate() -> str:
 
 @bp.before_request
 def _require_token() -> None:
-    # Engine messages in the language the client asks for; English when it asks for none,
-    # as the API has always answered (titles then as written: only a choice picks theirs).
-    use(request.accept_languages.best_match(LOCALES, default="en") or "en",
-        chosen=bool(request.accept_languages))
+    use_the_apis()
     if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return
     g.api_user = _authenticate()
