@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import FieldError, WorkflowError
-from engine.i18n import _
+from engine.i18n import _, current_locale
 from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
 from engine.runtime.commands import (
@@ -157,8 +157,9 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         return sim.state
 
     start = answers.get("start") or {}
+    locale = current_locale()  # the forms' field messages in the reader's language, as the refusals
     state = run(Start(actor=_actor(proc, start.get("user", "starter"), None), data=start.get("data") or {},
-              instance_id="sim"), "start")
+              instance_id="sim", locale=locale), "start")
     for i, entry in enumerate(answers.get("steps") or []):
         where = f"steps[{i}]"
         index = i
@@ -218,9 +219,10 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         if step.type == "approval":
             kind: type[Approve | Reject] = Approve if entry.get("decision", "approve") == "approve" else Reject
             run(kind(task["id"], actor, comment=entry.get("comment", ""), data=entry.get("data") or {},
-                     signature=sig), f"{where} ({step_id})")
+                     signature=sig, locale=locale), f"{where} ({step_id})")
         else:
-            run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig), f"{where} ({step_id})")
+            run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig, locale=locale),
+                f"{where} ({step_id})")
     return sim
 
 
@@ -272,7 +274,8 @@ def _spawn(sim: Simulation, event: Event, library: Mapping[str, Procedure] | Non
     actor = Actor(user="system", roles=frozenset(child.start_roles), name="system")
     try:
         state, _events = Runtime(child, calendars, validate_forms=validate_forms).apply(
-            None, Start(actor=actor, data=data, instance_id=f"sim-{target}", origin=origin), sim.now)
+            None, Start(actor=actor, data=data, instance_id=f"sim-{target}", origin=origin,
+                        locale=current_locale()), sim.now)
     except WorkflowError as exc:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
         return Spawned(step, target, data, error=exc.message + (f" ({detail})" if detail else ""))
