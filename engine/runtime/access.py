@@ -63,7 +63,7 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
         return
     step = procedure.steps[task["step"]]
     if actor.system:
-        raise NotPermitted("the system cannot act on a person's task")
+        raise NotPermitted(_("the system cannot act on a person's task"))
     if task.get("named"):
         if task["assignee"] == actor.user:
             role = procedure.roles.get(task["role"], task["role"])

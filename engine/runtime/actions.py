@@ -129,7 +129,7 @@ def _withdraw(rt: Runtime, w: _Work, cmd: Withdraw) -> None:
 def _recall(rt: Runtime, w: _Work, cmd: Recall) -> None:
     task = w.s["tasks"].get(cmd.task_id)
     if task is None:
-        raise NotFound(f"no task '{cmd.task_id}' in this instance")
+        raise NotFound(_("no task '{task}' in this instance", task=cmd.task_id))
     refusal = access.recall_refusal(w.s, rt.procedure, task, cmd.actor, drafts=cmd.drafts)
     if refusal:
         raise (InstanceClosed if w.s["status"] != "running" else NotPermitted)(refusal)

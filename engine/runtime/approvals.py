@@ -47,7 +47,7 @@ def _round(w: _Work, step_id: str) -> PartyRound:
     rounds = _rounds(w)
     found = rounds.get(step_id)
     if found is None:
-        raise CommandRejected(f"step '{step_id}' has no multi-party approval in progress")
+        raise CommandRejected(_("step '{step}' has no multi-party approval in progress", step=step_id))
     r: PartyRound = {"tasks": list(found["tasks"]), "queue": list(found["queue"]),
                      "total": found["total"], "auto": found["auto"]}
     rounds[step_id] = r

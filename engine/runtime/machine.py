@@ -23,7 +23,7 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
-from engine.i18n import StoredMessage, _, keep
+from engine.i18n import N_, StoredMessage, _, keep
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
@@ -152,10 +152,10 @@ class Runtime:
             raise ValueError("now must be timezone-aware")
         if isinstance(command, Start):
             if state is not None:
-                raise CommandRejected("this instance has already started")
+                raise CommandRejected(_("this instance has already started"))
             return self._start(command, now, org or EMPTY_ORG)
         if state is None:
-            raise NotFound("no instance: start one first")
+            raise NotFound(_("no instance: start one first"))
         current = upgrade(state)
         handler = self._handlers[type(command)]
         w = _Work(current, now, command.actor, org or EMPTY_ORG)
@@ -238,8 +238,8 @@ class Runtime:
         comment = (cmd.comment or "").strip()
         if not approve and not comment:
             raise FormInvalid(
-                "a rejection needs a comment saying what must change",
-                errors=[{"field": "comment", "message": "驳回时必须填写意见" if cmd.locale == "zh" else "Write why you reject"}],
+                _("a rejection needs a comment saying what must change"),
+                errors=[{"field": "comment", "message": _("Write why you reject", cmd.locale)}],
             )
         self._apply_edits(w, step, cmd)
         extra = self._check_form(step.form, cmd.data, cmd.locale, self._context(w)) if step.form else {}
@@ -295,9 +295,11 @@ class Runtime:
     def _reassign(self, w: _Work, cmd: Reassign) -> None:
         task = self._open_task(w, cmd.task_id)
         if not access.may_reassign(task, cmd.actor):
-            raise NotPermitted(f"you may not reassign this task: it belongs to role '{task['role']}'")
+            raise NotPermitted(_("you may not reassign task '{title}': only whoever holds it (role '{role}') "
+                                 "or an administrator may", title=self.procedure.steps[task["step"]].title,
+                                 role=self.procedure.role_title(task["role"])))
         if not cmd.to_user:
-            raise CommandRejected("say to whom the task is reassigned")
+            raise CommandRejected(_("say to whom the task is reassigned"))
         t = w.task(task["id"])
         before = t["assignee"]
         t["assignee"] = cmd.to_user
@@ -322,7 +324,7 @@ class Runtime:
         that a signature covers is corrected only under the corrector's own signature (更正),
         and the correction names the signatures given before it."""
         if cmd.step not in w.s["data"]:
-            raise NotFound(f"step '{cmd.step}' has no recorded data to correct")
+            raise NotFound(_("step '{step}' has no recorded data to correct", step=cmd.step))
         if not (cmd.reason or "").strip():
             raise CommandRejected(_("a correction needs a reason (e.g. 笔误, 复核后更正)"))
         if not access.may_correct(self.procedure, cmd.step, cmd.actor, w.s["status"]):
@@ -355,7 +357,7 @@ class Runtime:
                               errors=[{"field": "edit_reason", "message": _("say why the earlier values are changed")}])
         for sid, name, value in changed:
             if sid not in w.s["data"]:
-                raise NotFound(f"step '{sid}' has no recorded data to change")
+                raise NotFound(_("step '{step}' has no recorded data to change", step=sid))
             try:
                 self._record_correction(w, sid, name, value, cmd.edit_reason, cmd.edit_signature, cmd.locale)
             except FormInvalid as exc:  # name the field as the step's edit lists it
@@ -367,8 +369,9 @@ class Runtime:
         cmd = Correct(w.actor, step_id, field, value, reason, locale, signature)
         form = self.procedure.form_of(cmd.step)
         if form is None or cmd.field not in form.fields or "." in cmd.field:
-            known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or "none"
-            raise FormInvalid(f"'{cmd.field}' is not a field of step '{cmd.step}'", errors=[{"field": cmd.field, "message": f"unknown field; fields: {known}"}])
+            known = ", ".join(f for f in (form.fields if form else {}) if "." not in f) or _("none")
+            raise FormInvalid(_("'{field}' is not a field of step '{step}'", field=cmd.field, step=cmd.step),
+                              errors=[{"field": cmd.field, "message": _("unknown field; fields: {fields}", fields=known)}])
         if form.fields[cmd.field].compute is not None:
             raise FormInvalid(_("'{field}' is computed from other fields; correct the fields it is computed from",
                                 field=cmd.field),
@@ -392,7 +395,7 @@ class Runtime:
         if self.validate_forms:
             errors = form.validate(new_data, cmd.locale)
             if errors:
-                raise FormInvalid("the corrected value does not fit the form", errors=errors)
+                raise FormInvalid(_("the corrected value does not fit the form"), errors=errors)
         w.s["data"][cmd.step] = {**old_data, cmd.field: cmd.value}
         entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
@@ -521,7 +524,7 @@ class Runtime:
     def _open_task(self, w: _Work, task_id: str) -> Task:
         task = w.s["tasks"].get(task_id)
         if task is None:
-            raise NotFound(f"no task '{task_id}' in this instance")
+            raise NotFound(_("no task '{task}' in this instance", task=task_id))
         if w.s["status"] != "running" and not (task.get("reapproval") and task["status"] == "open"):
             raise InstanceClosed(_("the instance is {status}; its tasks can no longer be changed",
                                    status=_(w.s["status"])))
@@ -535,8 +538,10 @@ class Runtime:
         task = self._open_task(w, task_id)
         step = self.procedure.steps[task["step"]]
         if kind is not None and task["kind"] != kind:
-            what = {"approval": "approved or rejected", "task": "completed with a form", "wait": "woken by the clock"}[task["kind"]]
-            raise CommandRejected(f"step '{step.title}' is a {task['kind']} step: it is {what}")
+            what = {"approval": N_("step '{title}' is an approval step: it is approved or rejected"),
+                    "task": N_("step '{title}' is a task step: it is completed with a form"),
+                    "wait": N_("step '{title}' is a wait step: it is woken by the clock")}[task["kind"]]
+            raise CommandRejected(_(what, title=step.title))
         access.check_act(task, actor, self.procedure)
         access.check_separation(w.s, self.procedure, task, actor)
         return task, step
@@ -546,7 +551,8 @@ class Runtime:
         data = dict(data or {})
         if not form_id:
             if data:
-                raise FormInvalid("this step has no form; send no data", errors=[{"field": k, "message": "未知字段" if locale == "zh" else "unknown field"} for k in data])
+                raise FormInvalid(_("this step has no form; send no data"),
+                                  errors=[{"field": k, "message": _("This is an unknown field", locale)} for k in data])
             return {}
         form = self.procedure.forms[form_id]
         # Computed fields (x-compute) are the server's: whatever the client sent for them is
@@ -557,8 +563,8 @@ class Runtime:
         errors, cleaned = form.check(data, locale)
         if errors:
             n = len(errors)
-            msg = f"表单有 {n} 处错误，请修改后重新提交" if locale == "zh" else f"the form has {n} error{'s' if n > 1 else ''}; correct and submit again"
-            raise FormInvalid(msg, errors=errors)
+            raise FormInvalid(_("the form has {n} error{s}; correct and submit again", locale, n=n,
+                                s="s" if n > 1 else ""), errors=errors)
         return cleaned
 
     def _check_signature(self, w: _Work, step: Step, sig: Signature | None) -> SignatureRecord | None:
@@ -609,22 +615,25 @@ class Runtime:
         ctx["__calendar__"] = self._calendar(None)
         return ctx
 
-    def _eval(self, w: _Work, expr: Expr, step: Step, what: str) -> Any:
+    def _eval(self, w: _Work, expr: Expr, step: Step, what: str, **params: Any) -> Any:
+        """``expr``'s value; ``what`` (an ``N_`` text, with ``params``) names it in the refusal."""
         try:
             return expr.evaluate(self._context(w))
         except ExpressionError as exc:
-            raise CommandRejected(f"step '{step.title}': the {what} '{expr.source}' failed: {exc.message}") from exc
+            raise CommandRejected(_("step '{title}': the {what} '{expr}' failed: {error}", title=step.title,
+                                    what=_(what, **params), expr=expr.source, error=exc.message)) from exc
 
     def _route(self, w: _Work, step: Step) -> str:
         for tr in step.next:
             if tr.condition is None:
                 chosen = tr.target
                 break
-            if self._eval(w, tr.condition, step, "condition"):
+            if self._eval(w, tr.condition, step, N_("condition")):
                 chosen = tr.target
                 break
         else:  # the validator requires an else; a definition built by hand may lack one
-            raise CommandRejected(f"step '{step.id}': no condition of 'next' holds and there is no else")
+            raise CommandRejected(_("step '{step}': no condition of 'next' holds and there is no else; add "
+                                    "'- else: STEP' as its last entry", step=step.id))
         if len(step.next) > 1:
             w.event("route:taken", {"to": chosen}, step=step.id)
         return chosen
@@ -637,7 +646,8 @@ class Runtime:
             return
         w.automatic += 1
         if w.automatic > MAX_AUTOMATIC_STEPS:
-            raise CommandRejected(f"more than {MAX_AUTOMATIC_STEPS} automatic steps in one command; the procedure loops without waiting")
+            raise CommandRejected(_("more than {n} automatic steps in one command; the procedure loops without "
+                                    "waiting: give the loop a task, approval or wait step", n=MAX_AUTOMATIC_STEPS))
         step = self.procedure.steps[step_id]
         w.s["path"].append(step_id)
         kind = step.type
@@ -649,7 +659,7 @@ class Runtime:
             self._leave(w, step)
         elif kind == "parallel":
             if step.join is None:  # the validator requires a join; a definition built by hand may lack one
-                raise CommandRejected(f"step '{step.id}': a parallel step needs a join")
+                raise CommandRejected(_("step '{step}': a parallel step needs a join", step=step.id))
             w.s["joins"][step.join] = {"expected": len(step.branches), "arrived": 0}
             for b in step.branches:
                 self._enter(w, b)
@@ -667,13 +677,13 @@ class Runtime:
             self._create_wait(w, step)
         elif kind == "spawn":
             if step.procedure is None:  # as for parallel: the validator requires it
-                raise CommandRejected(f"step '{step.id}': a spawn step needs the procedure it starts")
+                raise CommandRejected(_("step '{step}': a spawn step needs the procedure it starts", step=step.id))
             if not step.spawn_again and any(link["step"] == step.id for link in w.s["links"]):
                 # Entered again through a rework loop: the instance opened the first time is
                 # still the linked one (a second CAPA per rejection helps nobody).
                 self._leave(w, step)
                 return
-            data = {k: _jsonable(self._eval(w, e, step, f"value of '{k}'")) for k, e in step.with_}
+            data = {k: _jsonable(self._eval(w, e, step, N_("value of '{key}'"), key=k)) for k, e in step.with_}
             link: Link = {"procedure": step.procedure, "step": step.id, "data": data}
             w.s["links"].append(link)
             w.event("spawn:requested", {"procedure": step.procedure, "data": data}, step=step.id)
@@ -750,9 +760,9 @@ class Runtime:
         if step.duration is not None:
             wake = cal.add(w.now, step.duration)
         elif step.until is None:  # as for parallel: the validator requires one of the two
-            raise CommandRejected(f"step '{step.id}': a wait step needs 'duration' or 'until'")
+            raise CommandRejected(_("step '{step}': a wait step needs 'duration' or 'until'", step=step.id))
         else:
-            value = self._eval(w, step.until, step, "wait time")
+            value = self._eval(w, step.until, step, N_("wait time"))
             try:
                 wake = _as_datetime(value, step, cal)
             except CommandRejected:
@@ -783,16 +793,17 @@ class Runtime:
             return cal.add(w.now, d.within)
         if d.within_cases:
             for cond, dur in d.within_cases:
-                if cond is None or self._eval(w, cond, step, "deadline condition"):
+                if cond is None or self._eval(w, cond, step, N_("deadline condition")):
                     return cal.add(w.now, dur)
         if d.within_expr is not None:
-            value = self._eval(w, d.within_expr, step, "deadline")
+            value = self._eval(w, d.within_expr, step, N_("deadline"))
             try:
                 return cal.add(w.now, parse_duration(str(value)))
             except DurationError as exc:
-                raise CommandRejected(f"step '{step.title}': the deadline expression gave {value!r}: {exc}") from exc
+                raise CommandRejected(_("step '{title}': the deadline expression gave {value}: {error}",
+                                        title=step.title, value=repr(value), error=exc.message)) from exc
         if d.due_expr is not None:
-            value = self._eval(w, d.due_expr, step, "due date")
+            value = self._eval(w, d.due_expr, step, N_("due date"))
             try:
                 return _as_datetime(value, step, cal)
             except CommandRejected as exc:
@@ -801,7 +812,8 @@ class Runtime:
                 raise _NoDueDate(*keep("no due time: 'due_expr: {expr}' gave {value}, not a date; "
                                        "correct that field to set one", expr=d.due_expr.source,
                                        value=repr(value))) from exc
-        raise CommandRejected(f"step '{step.id}' has a deadline without a duration")
+        raise CommandRejected(_("step '{step}' has a deadline without a duration; give it 'within', 'within_expr' or "
+                                "'due_expr'", step=step.id))
 
     def _refresh_timer(self, w: _Work) -> None:
         """Keep ``timer_at`` = the earliest moment a tick has something to do."""
@@ -865,7 +877,8 @@ def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:
             return datetime(value.year, value.month, value.day, tzinfo=cal.timezone)
     except ValueError:
         pass
-    raise CommandRejected(f"step '{step.title}': expected a date or date-time, got {value!r}; check the field it comes from")
+    raise CommandRejected(_("step '{title}': expected a date or date-time, got {value}; check the field it comes "
+                            "from", title=step.title, value=repr(value)))
 
 
 def _jsonable(value: Any) -> Any:

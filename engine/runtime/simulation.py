@@ -57,6 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import FieldError, WorkflowError
+from engine.i18n import _, current_locale
 from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
 from engine.runtime.commands import (
@@ -147,7 +148,8 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             sim.state, events = rt.apply(sim.state, cmd, sim.now, org=org)
         except WorkflowError as exc:
             detail = "".join(f"\n  {e['field']}: {e['message']}" for e in exc.errors)
-            raise SimulationError(f"{where}: {exc.message}{detail}", list(exc.errors), index) from exc
+            raise SimulationError(_("{where}: {message}{detail}", where=where, message=exc.message, detail=detail),
+                                  list(exc.errors), index) from exc
         sim.events.extend(events)
         for e in events:
             if e["type"] == "spawn:requested":
@@ -155,8 +157,9 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         return sim.state
 
     start = answers.get("start") or {}
+    locale = current_locale()  # the forms' field messages in the reader's language, as the refusals
     state = run(Start(actor=_actor(proc, start.get("user", "starter"), None), data=start.get("data") or {},
-              instance_id="sim"), "start")
+              instance_id="sim", locale=locale), "start")
     for i, entry in enumerate(answers.get("steps") or []):
         where = f"steps[{i}]"
         index = i
@@ -175,7 +178,8 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             sim.now += STEP_GAP
             state = run(Tick(), where)
         if state["status"] != "running":
-            raise SimulationError(f"{where}: the instance has already ended ({state['outcome']}); remove the remaining answers")
+            raise SimulationError(_("{where}: the instance has already ended ({outcome}); remove the remaining "
+                                    "answers", where=where, outcome=_(state["outcome"] or state["status"])))
         if "withdraw" in entry:
             run(Withdraw(_actor(proc, entry.get("user", start.get("user", "starter")), None), str(entry["withdraw"])),
                 f"{where} (withdraw)")
@@ -183,7 +187,8 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         if "recall" in entry:
             done = [t for t in state["tasks"].values() if t["step"] == entry["recall"] and t["status"] == "done"]
             if not done:
-                raise SimulationError(f"{where}: step '{entry['recall']}' has not been done; nothing to recall")
+                raise SimulationError(_("{where}: step '{step}' has not been done; nothing to recall",
+                                        where=where, step=entry["recall"]))
             user = entry.get("user", "user")
             run(Recall(done[-1]["id"], _actor(proc, user, proc.steps[entry["recall"]].role)), f"{where} (recall)")
             continue
@@ -191,13 +196,14 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         user = entry.get("user", "user")
         task = _task_for(state, step_id, user, entry.get("role"))
         if task is None:
-            waiting = ", ".join(sorted(t["step"] for t in open_tasks(state))) or "none"
-            raise SimulationError(f"{where}: no open task for step '{step_id}'; open tasks: {waiting}")
+            waiting = ", ".join(sorted(t["step"] for t in open_tasks(state))) or _("none")
+            raise SimulationError(_("{where}: no open task for step '{step}'; open tasks: {waiting}",
+                                    where=where, step=step_id, waiting=waiting))
         step = proc.steps[step_id]
         actor = _actor(proc, user, entry.get("act_as") or (task["role"] if step.approvers is not None else step.role))
         if "return_to" in entry:
             run(Return(task["id"], actor, str(entry["return_to"]), str(entry.get("reason", "")),
-                       str(entry.get("resume", ""))), f"{where} ({step_id} returned)")
+                       str(entry.get("resume", ""))), f"{where} ({step_id} return_to)")
             continue
         if "add_approver" in entry:
             add = entry["add_approver"] or {}
@@ -207,15 +213,16 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             continue
         if "transfer_to" in entry:
             run(Transfer(task["id"], actor, str(entry["transfer_to"]), frozenset({task["role"] or step.role or ""}),
-                         str(entry.get("reason", ""))), f"{where} ({step_id} transferred)")
+                         str(entry.get("reason", ""))), f"{where} ({step_id} transfer_to)")
             continue
         sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
         if step.type == "approval":
             kind: type[Approve | Reject] = Approve if entry.get("decision", "approve") == "approve" else Reject
             run(kind(task["id"], actor, comment=entry.get("comment", ""), data=entry.get("data") or {},
-                     signature=sig), f"{where} ({step_id})")
+                     signature=sig, locale=locale), f"{where} ({step_id})")
         else:
-            run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig), f"{where} ({step_id})")
+            run(CompleteTask(task["id"], actor, data=entry.get("data") or {}, signature=sig, locale=locale),
+                f"{where} ({step_id})")
     return sim
 
 
@@ -227,8 +234,8 @@ def _moment(value: Any, where: str) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            raise SimulationError(f"{where}: advance_to '{value}' is not a date and time; "
-                                  "write e.g. 2026-11-09T09:00:00+08:00") from None
+            raise SimulationError(_("{where}: advance_to '{value}' is not a date and time; write e.g. "
+                                    "2026-11-09T09:00:00+08:00", where=where, value=value)) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -266,8 +273,9 @@ def _spawn(sim: Simulation, event: Event, library: Mapping[str, Procedure] | Non
     origin = {"procedure": sim.state["procedure"] if sim.state else "", "instance": "sim", "step": step}
     actor = Actor(user="system", roles=frozenset(child.start_roles), name="system")
     try:
-        state, _ = Runtime(child, calendars, validate_forms=validate_forms).apply(
-            None, Start(actor=actor, data=data, instance_id=f"sim-{target}", origin=origin), sim.now)
+        state, _events = Runtime(child, calendars, validate_forms=validate_forms).apply(
+            None, Start(actor=actor, data=data, instance_id=f"sim-{target}", origin=origin,
+                        locale=current_locale()), sim.now)
     except WorkflowError as exc:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)
         return Spawned(step, target, data, error=exc.message + (f" ({detail})" if detail else ""))

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from engine.errors import CommandRejected
+from engine.i18n import _
 from engine.runtime.state import STATE_FORMAT, InstanceState
 
 __all__ = ["upgrade"]
@@ -52,8 +53,9 @@ def upgrade(state: Mapping[str, Any]) -> InstanceState:
         return cast(InstanceState, state if type(state) is dict else dict(state))
     if type(fmt) is not int or fmt not in _STEPS:
         newer = type(fmt) is int and fmt > STATE_FORMAT
-        why = "a newer server wrote it; run that version" if newer else "it is not one this server ever wrote"
-        raise CommandRejected(f"instance state format {fmt!r} is not supported (expected {STATE_FORMAT}): {why}")
+        why = _("a newer server wrote it; run that version") if newer else _("it is not one this server ever wrote")
+        raise CommandRejected(_("instance state format {format} is not supported (expected {expected}): {why}",
+                                format=repr(fmt), expected=STATE_FORMAT, why=why))
     out = dict(state)
     while fmt < STATE_FORMAT:
         out = _STEPS[fmt](out)

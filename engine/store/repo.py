@@ -612,7 +612,7 @@ def create_instance(session: Session, state: Mapping[str, Any], version_id: int,
         else:
             duplicate = "instances.id" in str(exc.orig)
         if duplicate:
-            raise Conflict(f"Instance {instance_id} already exists.") from exc
+            raise Conflict(_("Instance {id} already exists.", id=instance_id)) from exc
         raise
 
 
@@ -653,18 +653,22 @@ def save_step(session: Session, instance: Instance | StepRow, state: Mapping[str
     trip. Returns the new rev; raises ``Conflict`` when the row moved on, and the caller
     must then roll its transaction back."""
     calls = _step_writes(instance, state, events, next_timer_at, _now())
-    moved = Conflict(f"Instance {instance.id} was changed by someone else (you had version "
-                     f"{instance.rev}); reload it and try again.")
     # One round trip: the rev check is read afterwards; on a mismatch the caller's
     # transaction (which must then roll back) holds the only copy of the other writes. A
     # writer that got there first may also have taken the next event numbers.
     try:
         updated = batch(session, [*calls, *also])[0]
     except IntegrityError as exc:
-        raise moved from exc
+        raise _moved(instance) from exc
     if updated != 1:
-        raise moved
+        raise _moved(instance)
     return instance.rev + 1
+
+
+def _moved(instance: Instance | StepRow) -> Conflict:
+    """``save_step``'s refusal when the row moved on, in the reader's language (made only then)."""
+    return Conflict(_("Instance {id} was changed by someone else (you had version {rev}); reload it and "
+                      "try again.", id=instance.id, rev=instance.rev))
 
 
 def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mapping[str, Any],
@@ -684,13 +688,12 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
         updates.setdefault(first, []).extend(rows)
         for stmt, more in rest:
             merged.setdefault(stmt, []).extend(more)
-    moved = Conflict("an instance of this batch was changed by someone else; the batch is retried")
     try:
         counts = batch(session, [*updates.items(), *merged.items()])
     except IntegrityError as exc:
-        raise moved from exc
+        raise Conflict(_("an instance of this batch was changed by someone else; the batch is retried")) from exc
     if sum(counts[:len(updates)]) != len(items):
-        raise moved
+        raise Conflict(_("an instance of this batch was changed by someone else; the batch is retried"))
 
 
 def postpone_timers(session: Session, instance_ids: Sequence[str], until: datetime) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from engine.errors import Conflict
+from engine.i18n import _
 from engine.store.db import serialise
 from engine.store.repo import content_hash, get_version
 from engine.store.tables import ProcedureVersion
@@ -83,8 +84,8 @@ def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[
 def mark_in_review(session: Session, version_id: int, *, reason: str, change_instance: str) -> ProcedureVersion:
     row = get_version(session, version_id)
     if row.status != DRAFT:
-        raise Conflict(f"version {label(row)} of {row.procedure_id} is {row.status}, not a draft; "
-                       "only a draft can be sent for approval")
+        raise Conflict(_("version {version} of {procedure} is {status}, not a draft; only a draft can be sent "
+                         "for approval", version=label(row), procedure=row.procedure_id, status=_(row.status)))
     row.status = IN_REVIEW
     row.change_reason = reason
     row.change_instance = change_instance
@@ -106,8 +107,8 @@ def publish(session: Session, version_id: int, *, now: datetime | None = None) -
     row = get_version(session, version_id)
     serialise(session, f"versions:{row.procedure_id}")
     if row.status != IN_REVIEW:
-        raise Conflict(f"version {label(row)} of {row.procedure_id} is {row.status}; only a version "
-                       "in review can be published")
+        raise Conflict(_("version {version} of {procedure} is {status}; only a version in review can be "
+                         "published", version=label(row), procedure=row.procedure_id, status=_(row.status)))
     major = _max(session, ProcedureVersion.major, ProcedureVersion.procedure_id == row.procedure_id,
                  ProcedureVersion.status == PUBLISHED) + 1
     row.note = ((row.note + " · ") if row.note else "") + f"draft {label(row)}"

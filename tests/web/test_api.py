@@ -437,6 +437,49 @@ def test_cancel_and_correct(inspector, supervisor):
     assert inspector.post(f"/instances/{inst['id']}/cancel", {"reason": "again"}, status=409)["code"] == "instance_closed"
 
 
+
+def _reading(client, username: str, language: str) -> Api:
+    """``username``'s client whose requests ask for answers in ``language`` (Accept-Language)."""
+    api = Api(client, username)
+    api.headers = {**api.headers, "Accept-Language": language}
+    return api
+
+
+def test_a_correction_of_a_step_not_yet_done_is_refused_in_the_readers_language(client):
+    """An inspector correcting the inspection before it was recorded is told, in their
+    language, which step has nothing to correct yet; the receipt's value is corrected."""
+    zh, en = _reading(client, "inspector1", "zh"), _reading(client, "inspector1", "en")
+    inst = zh.start()
+    zh.complete(open_task(inst, "receive")["id"], RECEIVE)
+    path = f"/instances/{inst['id']}/corrections"
+    early = {"step": "inspect", "field": "verdict", "value": "合格", "reason": "笔误"}
+    body = zh.post(path, early, status=404)
+    assert body["code"] == "not_found" and body["message"] == "步骤“inspect”没有已记录的数据可更正"
+    assert en.post(path, early, status=404)["message"] == "step 'inspect' has no recorded data to correct"
+    fixed = zh.post(path, {"step": "receive", "field": "condition", "value": "外包装破损", "reason": "笔误"})
+    assert fixed["data"]["receive"]["condition"] == "外包装破损"
+
+
+def test_a_rejection_without_a_comment_is_refused_in_the_readers_language(client, inspector):
+    """A supervisor who rejects the report without saying why is asked for the comment in
+    their language, at the field ``comment``; the review stays open."""
+    inst = inspector.start()
+    inst = inspector.complete(open_task(inst, "receive")["id"], RECEIVE)
+    inst = inspector.complete(open_task(inst, "inspect")["id"], INSPECT)
+    inst = inspector.complete(open_task(inst, "conforming")["id"], CONFORMING)
+    inst = inspector.complete(open_task(inst, "report")["id"], REPORT, password=PW)
+    review = open_task(inst, "review")["id"]
+    reject = {"decision": "reject", "password": PW}
+    body = _reading(client, "supervisor1", "zh").complete(review, reject, status=422)
+    assert body["code"] == "invalid_form"
+    assert body["message"] == "驳回时须填写意见，说明需要修改什么"
+    assert body["errors"] == [{"field": "comment", "message": "驳回时必须填写意见"}]
+    body = _reading(client, "supervisor1", "en").complete(review, reject, status=422)
+    assert body["message"] == "a rejection needs a comment saying what must change"
+    assert body["errors"] == [{"field": "comment", "message": "Write why you reject"}]
+    assert open_task(inspector.get(f"/instances/{inst['id']}"), "review")["id"] == review
+
+
 # --- the whole procedure --------------------------------------------------------------------------------
 
 def test_after_sales_inspection_walk_by_three_users(client, inspector, supervisor):

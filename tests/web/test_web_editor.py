@@ -485,3 +485,35 @@ def test_an_imported_zip_without_its_procedure_is_refused_in_each_readers_langua
     assert "zip 包中必须恰好有一个 procedures/ID.yaml，实际找到 0 个；表单请放在 forms/ 下" in pages["author"]
     assert "must hold exactly one" not in pages["author"]
     assert "the zip must hold exactly one procedures/ID.yaml, found 0; put its forms under forms/" in pages["author-en"]
+
+
+def test_try_it_says_why_the_answers_do_not_play_in_the_authors_language(db_url, tmp_path):
+    """Try it with answers that cannot be played: a start form given a field it lacks, and an
+    answer for a step that is not open. A Chinese author reads the refusal and the field's
+    message in Chinese, at the entry of the answers; an English author of the same server the
+    same in English."""
+    import html
+
+    zh = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    with zh.extensions["services"].database.writing() as s:
+        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
+        store.add_user(s, "author-en", "pw-author", ["editors"], full_name="Author", locale="en")
+    pages = {}
+    for user in ("author", "author-en"):
+        b = Browser(zh)
+        b.login(user, "pw-author")
+        tried = b.get(f"/editor/{PID}/try")
+        sample = html.unescape(re.search(r'<textarea name="answers"[^>]*>(.*?)</textarea>', tried.text, re.S).group(1))
+        assert "- step: receive\n" in sample
+        wrong_field = b.post(f"/editor/{PID}/try", {"answers": "start:\n  data: {colour: 红}\n"})
+        wrong_step = b.post(f"/editor/{PID}/try", {"answers": sample.replace("- step: receive\n", "- step: review\n", 1)})
+        assert wrong_field.status_code == wrong_step.status_code == 422
+        pages[user] = html.unescape(wrong_field.text), html.unescape(wrong_step.text)
+    field, step = pages["author"]
+    assert "start: 表单有" in field and "colour: 未知字段" in field and "customer: 必填项" in field
+    assert "steps[0]: 步骤“review”没有待办任务；当前待办的步骤：receive" in step
+    field, step = pages["author-en"]
+    assert "start: the form has" in field and "colour: This is an unknown field" in field
+    assert "steps[0]: no open task for step 'review'; open tasks: receive" in step
+    zh.extensions["services"].database.engine.dispose()
