@@ -338,6 +338,7 @@ def update(*, drop_obsolete: bool = False) -> int:
 def check() -> int:
     template = extract()
     found = [p for path in po_files() for p in problems(template, read(path), path)]
+    found += untranslated_errors()
     print("\n".join(found) or f"{len(template)} texts, all translated")
     return 1 if found else 0
 

@@ -264,3 +264,10 @@ def test_absorb_from_a_file_outside_the_repository_keeps_the_texts(tmp_path, mon
     assert tool.absorb([str(notes)]) == 0
     assert tool.read(po).get("No such task").string == "没有该任务"
     assert "ZH" not in notes.read_text(encoding="utf-8")
+
+
+def test_every_error_a_person_reads_is_translated():
+    """The pages and the API show an error's message (and each field's) to whoever caused it:
+    one made of English written in place reaches a Chinese reader in English."""
+    found = tool.untranslated_errors()
+    assert not found, "wrap these messages in _() and translate them:\n" + "\n".join(found)
