@@ -178,6 +178,12 @@ def keep(text: str, **params: Any) -> tuple[str, StoredMessage]:
     return text.format(**values), {"key": text, "params": values}
 
 
+def stored(record: Mapping[str, Any], key: str, locale: str | None = None) -> str:
+    """``record[key]``, a message kept with ``keep`` beside ``record[key + "_message"]``, in
+    ``locale``: ``{{ c|stored("reason") }}`` on a page."""
+    return shown(record.get(key), record.get(f"{key}_message"), locale)
+
+
 def shown(text: str | None, message: Mapping[str, Any] | None = None, locale: str | None = None) -> str:
     """A stored message in ``locale`` (default: the current one): from its key and
     parameters when the record keeps them; else the text as stored (records written before

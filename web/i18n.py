@@ -89,6 +89,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["time"] = fmt_time
     app.jinja_env.filters["shown"] = shown
+    app.jinja_env.filters["stored"] = i18n.stored
 
 
 def shown(thing: Any, what: str = "title") -> str:

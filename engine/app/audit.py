@@ -27,7 +27,7 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.errors import NotPermitted
-from engine.i18n import _, local_time, reader_locale
+from engine.i18n import _, local_time, reader_locale, stored
 from engine.language.english import shown as shown_in
 from engine.language.records import FIRST
 from engine.runtime.replay import Replay
@@ -141,7 +141,7 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo) -> str:
     d = e["data"] or {}
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
-                f"{d.get('old')} → {d.get('new')} · {d.get('reason')}")
+                f"{d.get('old')} → {d.get('new')} · {stored(d, 'reason')}")
     if isinstance(d.get("data"), dict):
         sid = e["step"] or "start"
         parts = [f"{_data_title(proc, sid, k)}: {_data_value(k, v)}" for k, v in d["data"].items()
@@ -152,6 +152,8 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo) -> str:
             value = d[key]
             if key == "due_at":
                 value = local_time(value, zone, named=True)
+            elif key == "reason":
+                value = stored(d, "reason")
             elif key == "to" and e["type"] == "route:taken":
                 value = step_title(proc, value)
             return f"{_event_key_title(key)}: {value}"
@@ -380,7 +382,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             for c in items:
                 by = c.get("by") or ""
                 corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
-                                    "old": c.get("old"), "new": c.get("new"), "reason": c.get("reason"),
+                                    "old": c.get("old"), "new": c.get("new"), "reason": stored(c, "reason"),
                                     "by": names.get(by, by), "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])

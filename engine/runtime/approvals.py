@@ -21,12 +21,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CommandRejected, FormInvalid, NotPermitted
-from engine.i18n import _
+from engine.i18n import StoredMessage, _, keep
 from engine.language.procedure import STARTER, Approvers, ApproverSource, Step
 from engine.runtime.state import PartyRound, Slot, Task
 
 if TYPE_CHECKING:
     from engine.runtime.commands import AddApprover
+    from engine.runtime.events import TaskCancelled
     from engine.runtime.machine import Runtime, _Work
 
 __all__ = ["add_approver", "check_turn", "decide", "enter", "party_tasks"]
@@ -73,35 +74,47 @@ def _field(w: _Work, ref: str) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _person(w: _Work, src: ApproverSource) -> tuple[str | None, str]:
-    """The user a named source resolves to (None: nobody), and why when nobody."""
+Why = tuple[str, StoredMessage] | None
+
+
+def _reason(why: tuple[str, StoredMessage]) -> dict[str, Any]:
+    """A stored reason: its English text (older readers, the API) and its key and values
+    (``reason_message``), which the pages show in each reader's language."""
+    return {"reason": why[0], "reason_message": why[1]}
+
+
+def _person(w: _Work, src: ApproverSource) -> tuple[str | None, Why]:
+    """The user a named source resolves to (None: nobody), and why when nobody (``keep``:
+    stored with the record, shown in each reader's language)."""
     org = w.org
     if src.kind == "user":
-        return src.value, ""
+        return src.value, None
     if src.kind in ("field", "pick"):
         ref = src.field or src.value
         found = _field(w, ref)
-        return found, "" if found else f"'{ref}' is empty"
+        return found, None if found else keep("'{field}' is empty", field=ref)
     if src.kind == "manager":
         user = _field(w, src.field) if src.field else w.s["started_by"]
         if not user:
-            return None, f"'{src.value}' is empty"
+            return None, keep("'{field}' is empty", field=src.value)
         found = org.manager_of(user, src.levels)
-        return found, "" if found else f"{user} has no manager {src.levels} level(s) up in the org chart"
+        return found, None if found else keep("{user} has no manager {levels} level(s) up in the org chart",
+                                              user=user, levels=src.levels)
     # head_of
     dept: str | None
     if src.field:
         dept = _field(w, src.field)
         if not dept:
-            return None, f"'{src.field}' is empty"
+            return None, keep("'{field}' is empty", field=src.field)
     elif src.value == STARTER:
         dept = org.department_of(w.s["started_by"])
         if not dept:
-            return None, f"{w.s['started_by']} has no department in the org chart"
+            return None, keep("{user} has no department in the org chart", user=w.s["started_by"])
     else:
         dept = src.value  # a department's id or name, as written
     found = org.head_of(dept, src.levels)
-    return found, "" if found else f"department '{dept}' ({src.levels} up) has no head in the org chart"
+    return found, None if found else keep("department '{department}' ({levels} up) has no head in the org chart",
+                                          department=dept, levels=src.levels)
 
 
 def _already_approved(w: _Work, user: str) -> str | None:
@@ -132,20 +145,21 @@ def enter(rt: Runtime, w: _Work, step: Step) -> str | None:
         user, why = _person(w, src)
         if user is None:
             to = _nobody(ap, step)
-            nobody.append({"source": where, "to": to, "reason": why})
+            nobody.append({"source": where, "to": to, **_reason(why or keep("nobody was found"))})
             if to == "approve":
                 auto += 1
             else:
                 slots.append({"source": where, "role": to})
             continue
         if user in named:
-            skipped.append({"source": where, "user": user, "reason": "listed already"})
+            skipped.append({"source": where, "user": user, **_reason(keep("listed already"))})
             continue
         named.add(user)
         earlier = _already_approved(w, user) if ap.skip_repeated else None
         if earlier is not None:
             auto += 1
-            skipped.append({"source": where, "user": user, "reason": f"approved '{earlier}' earlier"})
+            skipped.append({"source": where, "user": user,
+                            **_reason(keep("approved '{step}' earlier", step=earlier))})
             continue
         slot: Slot = {"source": where, "user": user}
         if src.kind == "pick":
@@ -227,13 +241,13 @@ def _settle(rt: Runtime, w: _Work, step: Step, r: PartyRound, last: str | None) 
     need = ap.needed(r["total"])
     if approvals >= need:
         decision = "approve"
-        why = f"approved: {approvals} of {need} approvals needed were given"
+        why = keep("approved: {approvals} of {need} approvals needed were given", approvals=approvals, need=need)
     elif ap.veto and rejections:
         decision = "reject"
-        why = "rejected: one rejection rejects this approval"
+        why = keep("rejected: one rejection rejects this approval")
     elif approvals + pending < need:
         decision = "reject"
-        why = f"rejected: {need} approvals can no longer be reached"
+        why = keep("rejected: {need} approvals can no longer be reached", need=need)
     else:
         if ap.mode == "sequence" and r["queue"] and not any(
                 w.s["tasks"][t]["status"] == "open" for t in r["tasks"]):
@@ -243,7 +257,8 @@ def _settle(rt: Runtime, w: _Work, step: Step, r: PartyRound, last: str | None) 
         if w.s["tasks"][tid]["status"] == "open":
             t = w.task(tid)
             t["status"], t["completed_at"] = "cancelled", w.at
-            w.event("task:cancelled", {"reason": why}, step=step.id, task=tid)
+            cancelled: TaskCancelled = {"reason": why[0], "reason_message": why[1]}
+            w.event("task:cancelled", cancelled, step=step.id, task=tid)
     comment = ""
     if last is not None:
         comment = w.s["tasks"][last].get("comment", "")

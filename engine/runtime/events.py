@@ -72,6 +72,7 @@ class NoData(TypedDict):
 class TaskCancelled(TypedDict):
     # Why, when the instance goes on: a multi-party approval decided before this approver.
     reason: NotRequired[str]
+    reason_message: NotRequired[StoredMessage]  # the same, for each reader's language
 
 
 class ApprovalOpened(TypedDict):
@@ -117,6 +118,7 @@ class DataCorrected(TypedDict):
     old: Any
     new: Any
     reason: str
+    reason_message: NotRequired[StoredMessage]  # a computed field's: why it was recomputed
     signature: NotRequired[SignatureRecord]  # the corrector's, meaning 更正
     signed_before: NotRequired[list[str]]  # tasks whose signatures covered the old value
 

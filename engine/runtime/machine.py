@@ -421,12 +421,15 @@ class Runtime:
             else:
                 current[comp.name] = after
             w.s["data"][cmd.step] = current
-            reason = _("recomputed after correcting '{field}': {reason}", field=cmd.field, reason=entry["reason"])
+            # Kept as a key and values, not translated now: the record is read later, in
+            # each reader's language.
+            reason, kept = keep("recomputed after correcting '{field}': {reason}", field=cmd.field,
+                                reason=entry["reason"])
             w.s["corrections"] = [*w.s["corrections"], {"step": cmd.step, "field": comp.name, "old": before,
                                                          "new": after, "by": cmd.actor.user, "at": w.at,
-                                                         "reason": reason}]
-            w.event("data:corrected", {"field": comp.name, "old": before, "new": after, "reason": reason},
-                    step=cmd.step)
+                                                         "reason": reason, "reason_message": kept}]
+            w.event("data:corrected", {"field": comp.name, "old": before, "new": after, "reason": reason,
+                                       "reason_message": kept}, step=cmd.step)
         self._reopen_approvals(w, signed_before)
 
     def _reopen_approvals(self, w: _Work, signed_before: list[str]) -> None:

@@ -134,6 +134,7 @@ class Correction(TypedDict):
     by: str
     at: str
     reason: str
+    reason_message: NotRequired[StoredMessage]  # a computed field's: why it was recomputed
     # The corrector's signature (meaning 更正), when earlier signatures covered the value.
     signature: NotRequired[SignatureRecord]
     # The tasks whose signatures were given before this correction and covered the value.

@@ -272,8 +272,11 @@ def test_an_approver_found_nobody_goes_where_the_step_says(policy, to):
     prep = next(t["id"] for t in open_tasks(state) if t["step"] == "prepare")
     state, events = rt.apply(state, CompleteTask(prep, STARTER, {}), T0, org=ORG)
     opened = next(e for e in events if e["type"] == "approval:opened")
-    assert opened["data"]["nobody"] == [{"source": "head_of: service", "to": to,
-                                         "reason": "department 'service' (0 up) has no head in the org chart"}]
+    assert opened["data"]["nobody"] == [{
+        "source": "head_of: service", "to": to,
+        "reason": "department 'service' (0 up) has no head in the org chart",
+        "reason_message": {"key": "department '{department}' ({levels} up) has no head in the org chart",
+                           "params": {"department": "service", "levels": "0"}}}]
     assert sorted(t["role"] for t in sign_tasks(state)) == sorted([to, "qa"])
 
 
@@ -301,7 +304,9 @@ def test_skip_repeated_skips_who_already_approved_earlier():
     first = next(t["id"] for t in open_tasks(state) if t["step"] == "first")
     state, events = act(rt, state, Approve(first, who("lead1", "qa")))
     opened = next(e for e in events if e["type"] == "approval:opened")
-    assert opened["data"]["skipped"] == [{"source": "user: lead1", "user": "lead1", "reason": "approved 'first' earlier"}]
+    assert opened["data"]["skipped"] == [{"source": "user: lead1", "user": "lead1", "reason": "approved 'first' earlier",
+                                          "reason_message": {"key": "approved '{step}' earlier",
+                                                             "params": {"step": "first"}}}]
     assert [t["assignee"] for t in sign_tasks(state)] == ["boss1"]
     state, _ = act(rt, state, Approve(task_for(state, user="boss1"), who("boss1")))
     assert state["data"]["sign"]["approvals"] == 2 and state["outcome"] == "总经理参与"

@@ -123,3 +123,52 @@ def test_api_add_approver_and_its_refusals(app):
     assert len(added) == 1
     _check(client.post(f"/api/v1/tasks/{boss_task}/complete", json={"data": {"decision": "approve"}},
                        headers=boss), 200, "Instance")
+
+
+def test_why_the_other_approvers_tasks_closed_reads_in_each_readers_language(app):
+    """One rejection rejects the 会签 and closes the other approvers' tasks; the record says
+    why in the reader's language (it stored English before: a Chinese record page read
+    "rejected: one rejection rejects this approval"). The stored text stays English for the
+    API and older readers; its key and values are kept beside it."""
+    state = start(app)
+    with app.extensions["services"].database.sessions.begin() as s:
+        state = app.extensions["workflow"].decide(s, task(state, role="inspector"), "ins2", approve=False,
+                                                  comment="数据不全")
+    cancelled = [e for e in app.extensions["workflow"].events(app.extensions["services"].database.sessions(),
+                                                               state["id"]) if e["type"] == "task:cancelled"]
+    assert cancelled and all(e["data"]["reason"] == "rejected: one rejection rejects this approval"
+                             and e["data"]["reason_message"]["key"] == e["data"]["reason"] for e in cancelled)
+    b = Browser(app)
+    b.login("ins1")
+    page = b.get(f"/instances/{state['id']}").text
+    assert "已驳回：一人驳回即驳回本次审批" in page and "one rejection" not in page
+    b.post("/locale/en", {"next": "/"})
+    page = b.get(f"/instances/{state['id']}").text
+    assert "rejected: one rejection rejects this approval" in page and "一人驳回" not in page
+
+
+def test_an_approver_found_nobody_is_explained_in_the_readers_language(db_url, tmp_path):
+    """A manager source whose starter has no manager in the chart: the approval goes on
+    without them, and the record says why in Chinese on a Chinese page."""
+    from web import create_app
+
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures" / "cosign.yaml").write_text(
+        PROCEDURE.replace("      - user: boss\n", "      - manager: starter\n"), encoding="utf-8")
+    shutil.copytree(LANG_FORMS, tmp_path / "forms")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"inspector": ["inspectors"], "head": ["heads"], "gm": ["gms"], "admin": ["admins"]}}})
+    try:
+        with app.extensions["services"].database.sessions.begin() as s:
+            for user, groups in (("ins1", ["inspectors"]), ("head1", ["heads"])):
+                store.add_user(s, user, f"pw-{user}", groups)
+        state = start(app)
+        b = Browser(app)
+        b.login("ins1")
+        page = b.get(f"/instances/{state['id']}").text
+        assert "组织架构中 ins1 向上 1 级没有主管" in page, page[page.find("approval"):][:2000]
+        assert "has no manager" not in page
+    finally:
+        app.extensions["services"].database.engine.dispose()

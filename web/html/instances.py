@@ -97,7 +97,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             form = proc.form_of(sid) if sid and (sid == "start" or sid in proc.steps) else None
             label = form.field_title(d.get("field", ""), get_locale()) if form else d.get("field")
             item["correction"] = {"field": label, "old": d.get("old"), "new": d.get("new"),
-                                  "reason": d.get("reason")}
+                                  "reason": i18n.stored(d, "reason")}
         elif e["type"] == "route:taken":
             item["notes"].append(_("to {step}", step=step_title(proc, d.get("to"))))
         elif e["type"] in ("deadline:missed", "deadline:reminder"):
@@ -140,11 +140,12 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(_("{user} added {position}: {reason}", user=names.get(d.get("user"), d.get("user")),
                                    position=_(d.get("position", "")), reason=d.get("reason", "")))
         elif e["type"] == "approval:opened":
-            item["notes"] += [_("no approver found for {source}: {reason} (to {to})", **n) for n in d.get("nobody", [])]
-            item["notes"] += [_("skipped {user}: {reason}", user=k.get("user"), reason=k.get("reason"))
+            item["notes"] += [_("no approver found for {source}: {reason} (to {to})", source=n.get("source"),
+                                reason=i18n.stored(n, "reason"), to=n.get("to")) for n in d.get("nobody", [])]
+            item["notes"] += [_("skipped {user}: {reason}", user=k.get("user"), reason=i18n.stored(k, "reason"))
                               for k in d.get("skipped", [])]
         elif e["type"] == "task:cancelled" and d.get("reason"):
-            item["notes"].append(f"{_('Reason')}: {d['reason']}")
+            item["notes"].append(f"{_('Reason')}: {i18n.stored(d, 'reason')}")
         elif e["type"] == "instance:cancelled":
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "instance:completed":
