@@ -510,6 +510,11 @@ def test_after_sales_inspection_walk_by_three_users(client, inspector, superviso
     assert listed["kind"] == "approval" and listed["signature"] == "审核"
     assert listed["form"]["properties"]["decision"]["enum"] == ["approve", "reject"]
     assert set(listed["form"]["required"]) == {"decision", "password"}
+    assert listed["form"]["properties"]["password"]["description"] == "re-enter your password to sign (审核)"
+    in_chinese = supervisor.client.get("/api/v1/tasks", headers={**supervisor.headers, "Accept-Language": "zh"})
+    form = {t["id"]: t for t in in_chinese.get_json()["items"]}[review["id"]]["form"]
+    assert form["properties"]["password"]["description"] == "请再次输入密码以签名（审核）"
+    assert form["properties"]["comment"]["description"] == "驳回时必填：说明需要修改什么"
     inspector.complete(review["id"], {"decision": "approve", "password": PW}, status=403)
     assert supervisor.complete(review["id"], {"decision": "maybe"}, status=422)["errors"][0]["field"] == "decision"
     assert supervisor.complete(review["id"], {"decision": "reject", "password": PW}, status=422)["errors"][0]["field"] == "comment"

@@ -515,12 +515,12 @@ def task_form(proc: Procedure, step: Step) -> dict[str, Any] | None:
     props: dict[str, Any] = {
         "decision": {"type": "string", "enum": ["approve", "reject"], "title": APPROVAL_TITLES["decision"]},
         "comment": {"type": "string", "title": APPROVAL_TITLES["comment"],
-                    "description": "required when rejecting: what must change"},
+                    "description": _("required when rejecting: what must change")},
     }
     required = ["decision"]
     if step.signature:
         props["password"] = {"type": "string", "writeOnly": True, "title": APPROVAL_TITLES["password"],
-                             "description": f"re-enter your password to sign ({step.signature})",
+                             "description": _("re-enter your password to sign ({meaning})", meaning=step.signature),
                              "x-widget": "password"}
         required.append("password")
     if form is not None:
