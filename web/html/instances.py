@@ -226,7 +226,7 @@ def correct(instance_id: str):
     password = request.form.get("password") or None
     values = {"target": target, "value": raw, "reason": reason}
     if not reason:
-        msg = "更正必须填写原因" if get_locale() == "zh" else "Write the reason for the correction"
+        msg = _("Write the reason for the correction")
         return _page(instance_id, errors=[{"field": "reason", "message": msg}], status=422,
                      form_values=values)
     try:
@@ -251,7 +251,7 @@ def cancel(instance_id: str):
     user = current_user()
     reason = request.form.get("reason", "").strip()
     if not reason:
-        msg = "取消流程必须填写原因" if get_locale() == "zh" else "Write the reason for cancelling"
+        msg = _("Write the reason for cancelling")
         return _page(instance_id, errors=[{"field": "cancel_reason", "message": msg}], status=422)
     instances.cancel(services(), user.username, instance_id, reason)
     flash(_("Instance cancelled."), "ok")
