@@ -148,12 +148,16 @@ def _written_text(node: ast.AST | None) -> bool:
     return False
 
 
+# Besides errors: a validator's problem (file, line, col, message), which the editor shows.
+MESSAGE_AT = {"Problem": 3}
+
+
 def untranslated_errors() -> list[str]:
     """Errors a person may read (``WorkflowError`` and its kinds: the pages and the API show
     their message and each field's) made with text written in place instead of ``_()``: a
     Chinese reader would get it in English. ``file:line: ...`` lines saying the fix."""
     trees = {path: ast.parse(path.read_text(encoding="utf-8")) for path in _sources()}
-    kinds = error_classes(trees)
+    kinds = error_classes(trees) | set(MESSAGE_AT)
     out = []
     for path, tree in trees.items():
         for node in ast.walk(tree):
@@ -164,7 +168,8 @@ def untranslated_errors() -> list[str]:
             if name not in kinds:
                 continue
             place = f"{path.relative_to(ROOT)}:{node.lineno}"
-            message = node.args[0] if node.args else next(
+            at = MESSAGE_AT.get(name, 0)
+            message = node.args[at] if len(node.args) > at else next(
                 (k.value for k in node.keywords if k.arg == "message"), None)
             if _written_text(message):
                 out.append(f"{place}: {name}'s message is English written in place: give it as "

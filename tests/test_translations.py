@@ -236,10 +236,12 @@ def test_the_error_check_sees_text_written_in_place(tmp_path, monkeypatch):
         "def h(x):\n"
         "    return NotFound(_('no task {x}', x=x), errors=[{'field': 'a', 'message': _('required')}])\n"
         "def k(x):\n"
-        "    raise ValueError(f'internal {x}')\n", encoding="utf-8")
+        "    raise ValueError(f'internal {x}')\n"
+        "def m(x):\n"
+        "    return Problem('a.yaml', 1, 2, f'unknown role {x}')\n", encoding="utf-8")
     monkeypatch.setattr(tool, "ROOT", tmp_path)
     found = tool.untranslated_errors()
-    assert [line.split(": ")[0] for line in found] == ["web/view.py:3", "web/view.py:5"]
+    assert [line.split(": ")[0] for line in found] == ["web/view.py:3", "web/view.py:5", "web/view.py:11"]
     assert "NotFound's message is English" in found[0] and "field's message" in found[1]
 
 

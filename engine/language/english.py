@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.i18n import _
+from engine.i18n import _, reader_locale
 from engine.language.suggest import suggest
 
 #: The keys of a procedure's ``en:`` block, of one step in it, of a form's, of one field in it.
@@ -63,6 +63,12 @@ def shown(thing: Any, what: str = "title", locale: str = "zh") -> str:
     english = getattr(thing, "english", None)
     texts = english.own if isinstance(english, English) else english
     return (getattr(texts, what, "") if isinstance(texts, Texts) else "") or written
+
+
+def titled(thing: Any) -> str:
+    """``thing``'s title as the current reader sees it (``reader_locale``): what a message
+    names a procedure or step by."""
+    return shown(thing, "title", reader_locale())
 
 
 def role_shown(roles: Mapping[str, str], english: English | None, role: str | None, locale: str) -> str:

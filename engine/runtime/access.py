@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.errors import NotPermitted
-from engine.i18n import _
+from engine.i18n import _, reader_locale
+from engine.language.english import titled
 from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
@@ -66,17 +67,17 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
         raise NotPermitted(_("the system cannot act on a person's task"))
     if task.get("named"):
         if task["assignee"] == actor.user:
-            role = procedure.roles.get(task["role"], task["role"])
+            role = procedure.role_title(task["role"], reader_locale())
             raise NotPermitted(_("task '{title}' was given to you as a holder of role '{role}', which you no "
-                                 "longer hold", title=step.title, role=role))
+                                 "longer hold", title=titled(step), role=role))
         raise NotPermitted(_("task '{title}' is {user}'s own approval; only they decide it",
-                             title=step.title, user=task["assignee"]))
+                             title=titled(step), user=task["assignee"]))
     if task.get("assignee"):
         raise NotPermitted(_("task '{title}' is claimed by {user}; ask them to release it or a "
-                             "supervisor to reassign it", title=step.title, user=task["assignee"]))
-    role = procedure.roles.get(task["role"], task["role"])
+                             "supervisor to reassign it", title=titled(step), user=task["assignee"]))
+    role = procedure.role_title(task["role"], reader_locale())
     raise NotPermitted(_("task '{title}' is for role '{role}' ({id}); you do not hold that role",
-                          title=step.title, role=role, id=task["role"]))
+                          title=titled(step), role=role, id=task["role"]))
 
 
 def separation_conflict(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
@@ -107,7 +108,7 @@ def check_separation(state: Mapping[str, Any], procedure: Procedure, task: Mappi
     done = _("the start") if other == "start" else procedure.steps[other].title
     raise NotPermitted(_("'{title}' must be done by someone other than whoever did '{other}' (separation of "
                          "duties), and you did; another holder of the role must do it",
-                         title=step.title, other=done))
+                         title=titled(step), other=done))
 
 
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:
@@ -178,9 +179,9 @@ def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor
         return _("this task cannot be transferred")
     if not step.transfer:
         return _("step '{title}' does not allow transfer ('transfer: false'); do it yourself or release it",
-                 title=step.title)
+                 title=titled(step))
     if actor.system or not (may_act(task, actor) or ADMIN in actor.roles):
-        return _("only the person holding task '{title}' may transfer it", title=step.title)
+        return _("only the person holding task '{title}' may transfer it", title=titled(step))
     return None
 
 
@@ -208,7 +209,7 @@ def return_refusal(state: Mapping[str, Any], task: Mapping[str, Any], procedure:
     if step is None or not step.return_to or task.get("reapproval"):
         return _("this step cannot be returned to an earlier one (it declares no 'return_to')")
     if not may_act(task, actor):
-        return _("only the person holding task '{title}' may return it", title=step.title)
+        return _("only the person holding task '{title}' may return it", title=titled(step))
     if not return_targets(state, task, procedure):
         return _("none of the steps this one may return to has been done in this instance")
     return None
@@ -228,7 +229,7 @@ def withdraw_refusal(state: Mapping[str, Any], procedure: Procedure, actor: Acto
         return _("the instance is already {status}", status=_(state.get("status") or ""))
     if not procedure.withdraw:
         return _("'{title}' cannot be withdrawn ('withdraw: false'); ask to have it cancelled",
-                 title=procedure.title)
+                 title=titled(procedure))
     if actor.system or state.get("started_by") != actor.user:
         return _("only {user}, who started this instance, may withdraw it", user=state.get("started_by"))
     for t in state["tasks"].values():
@@ -250,12 +251,12 @@ def recall_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping
     if state.get("status") != "running":
         return _("the instance is already {status}", status=_(state.get("status") or ""))
     if task["status"] != "done" or task.get("completed_by") != actor.user or actor.system:
-        return _("only the person who completed '{title}' may recall it", title=step.title)
+        return _("only the person who completed '{title}' may recall it", title=titled(step))
     last = state.get("last_done")
     if not last or last["task"] != task["id"]:
-        return _("a later step has been done since '{title}'; it can no longer be recalled", title=step.title)
+        return _("a later step has been done since '{title}'; it can no longer be recalled", title=titled(step))
     if len(state.get("links") or ()) != last["links"]:
-        return _("'{title}' opened a linked instance; it can no longer be recalled", title=step.title)
+        return _("'{title}' opened a linked instance; it can no longer be recalled", title=titled(step))
     for t in following(state, task):
         if t["status"] != "open" or t["kind"] == "wait" or t.get("assignee"):
             title = procedure.steps[t["step"]].title if t["step"] in procedure.steps else t["step"]
@@ -302,7 +303,7 @@ def cc_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor) -> s
     if step is None or not step.cc_add:
         return _("this step does not let you add CC recipients ('cc_add: true' is not declared)")
     if not may_act(task, actor):
-        return _("only the person holding task '{title}' may send it to others", title=step.title)
+        return _("only the person holding task '{title}' may send it to others", title=titled(step))
     return None
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import CommandRejected, InstanceClosed, NotFound, NotPermitted, TooSoon
 from engine.i18n import _
+from engine.language.english import titled
 from engine.runtime import access
 from engine.runtime.commands import (
     Actor,
@@ -82,7 +83,7 @@ def _return(rt: Runtime, w: _Work, cmd: Return) -> None:
     allowed = access.return_targets(w.s, task, rt.procedure)
     if cmd.to_step not in allowed:
         titles = ", ".join(f"{s} ({rt.procedure.steps[s].title})" for s in allowed)
-        raise NotPermitted(_("'{title}' may be returned only to: {steps}", title=step.title, steps=titles))
+        raise NotPermitted(_("'{title}' may be returned only to: {steps}", title=titled(step), steps=titles))
     access.check_separation(w.s, rt.procedure, task, cmd.actor)
     reason = _reason(cmd.reason, _("say why the task is returned and what must change"))
     resume = _resume(step, cmd.resume)
@@ -161,7 +162,7 @@ def _urge(rt: Runtime, w: _Work, cmd: Urge) -> None:
     if again is not None and again > w.now:
         local = again.astimezone(rt._calendar(None).timezone).strftime("%H:%M")
         raise TooSoon(_("'{title}' was urged less than an hour ago; you may urge it again after {time}",
-                        title=rt.procedure.steps[task["step"]].title, time=local),
+                        title=titled(rt.procedure.steps[task["step"]]), time=local),
                       retry_after=int((again - w.now).total_seconds()) + 1)
     t = w.task(task["id"])
     t["urged_at"] = w.at

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import CommandRejected, FormInvalid, NotPermitted
 from engine.i18n import StoredMessage, _, keep
+from engine.language.english import titled
 from engine.language.procedure import STARTER, Approvers, ApproverSource, Step
 from engine.runtime.state import PartyRound, Slot, Task
 
@@ -283,7 +284,7 @@ def add_approver(rt: Runtime, w: _Work, cmd: AddApprover) -> None:
     task, step = rt._actionable(w, cmd.task_id, cmd.actor, "approval")
     ap = step.approvers
     if ap is None or ap.add_from is None:
-        raise NotPermitted(_("step '{title}' does not allow adding approvers (add_approver)", title=step.title))
+        raise NotPermitted(_("step '{title}' does not allow adding approvers (add_approver)", title=titled(step)))
     if cmd.position not in (BEFORE, AFTER):
         raise _invalid("position", _("add the approver 'before' or 'after' yourself"))
     reason = (cmd.reason or "").strip()

@@ -23,8 +23,9 @@ from engine.errors import (
     SignatureInvalid,
     TaskClosed,
 )
-from engine.i18n import N_, StoredMessage, _, keep
+from engine.i18n import N_, StoredMessage, _, keep, reader_locale
 from engine.language.calendar import Calendar, DurationError, parse_duration
+from engine.language.english import titled
 from engine.language.expressions import Expr
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
 from engine.runtime import access, actions, approvals, signing
@@ -185,7 +186,7 @@ class Runtime:
         """As ``computed``, for the start form of someone who may start the procedure."""
         proc = self.procedure
         if not access.may_start(proc, actor):
-            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=titled(proc),
                                   roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
         form = proc.forms.get(proc.start_form) if proc.start_form else None
         if form is None or not form.computed:
@@ -203,7 +204,7 @@ class Runtime:
     def _start(self, cmd: Start, now: datetime, org: OrgChart) -> tuple[InstanceState, list[Event]]:
         proc = self.procedure
         if not access.may_start(proc, cmd.actor):
-            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=proc.title,
+            raise NotPermitted(_("you may not start '{title}': it is started by {roles}", title=titled(proc),
                                   roles=", ".join(proc.roles.get(r, r) for r in proc.start_roles)))
         context = self._start_context(cmd.actor, cmd.instance_id or "instance", now)
         data = self._check_form(proc.start_form, cmd.data, cmd.locale, context) if proc.start_form else dict(cmd.data or {})
@@ -296,8 +297,8 @@ class Runtime:
         task = self._open_task(w, cmd.task_id)
         if not access.may_reassign(task, cmd.actor):
             raise NotPermitted(_("you may not reassign task '{title}': only whoever holds it (role '{role}') "
-                                 "or an administrator may", title=self.procedure.steps[task["step"]].title,
-                                 role=self.procedure.role_title(task["role"])))
+                                 "or an administrator may", title=titled(self.procedure.steps[task["step"]]),
+                                 role=self.procedure.role_title(task["role"], reader_locale())))
         if not cmd.to_user:
             raise CommandRejected(_("say to whom the task is reassigned"))
         t = w.task(task["id"])
@@ -348,7 +349,7 @@ class Runtime:
         for ref, value in cmd.edits.items():
             if ref not in step.edit:
                 raise NotPermitted(_("step '{title}' may not change '{field}'; it may change: {fields}",
-                                     title=step.title, field=ref, fields=", ".join(step.edit) or _("nothing")))
+                                     title=titled(step), field=ref, fields=", ".join(step.edit) or _("nothing")))
             sid, _dot, name = ref.partition(".")
             if w.s["data"].get(sid, {}).get(name) != value:
                 changed.append((sid, name, value))
@@ -534,7 +535,7 @@ class Runtime:
         if task["status"] != "open":
             by = _(" by {user}", user=task["completed_by"]) if task.get("completed_by") else ""
             raise TaskClosed(_("task '{title}' is already {status}{by}; reload to see the current state",
-                               title=self.procedure.steps[task["step"]].title, status=_(task["status"]), by=by))
+                               title=titled(self.procedure.steps[task["step"]]), status=_(task["status"]), by=by))
         return task
 
     def _actionable(self, w: _Work, task_id: str, actor: Actor, kind: str | None) -> tuple[Task, Step]:
@@ -544,7 +545,7 @@ class Runtime:
             what = {"approval": N_("step '{title}' is an approval step: it is approved or rejected"),
                     "task": N_("step '{title}' is a task step: it is completed with a form"),
                     "wait": N_("step '{title}' is a wait step: it is woken by the clock")}[task["kind"]]
-            raise CommandRejected(_(what, title=step.title))
+            raise CommandRejected(_(what, title=titled(step)))
         access.check_act(task, actor, self.procedure)
         access.check_separation(w.s, self.procedure, task, actor)
         return task, step
@@ -576,7 +577,7 @@ class Runtime:
             return None
         if sig is None:
             raise SignatureInvalid(_("step '{title}' needs your electronic signature ({meaning}): enter your "
-                                    "password to sign", title=step.title, meaning=step.signature))
+                                    "password to sign", title=titled(step), meaning=step.signature))
         if sig.meaning and sig.meaning != step.signature:
             raise SignatureInvalid(_("this signature means '{meaning}', not '{given}'",
                                     meaning=step.signature, given=sig.meaning))
@@ -623,7 +624,7 @@ class Runtime:
         try:
             return expr.evaluate(self._context(w))
         except ExpressionError as exc:
-            raise CommandRejected(_("step '{title}': the {what} '{expr}' failed: {error}", title=step.title,
+            raise CommandRejected(_("step '{title}': the {what} '{expr}' failed: {error}", title=titled(step),
                                     what=_(what, **params), expr=expr.source, error=exc.message)) from exc
 
     def _route(self, w: _Work, step: Step) -> str:
@@ -804,7 +805,7 @@ class Runtime:
                 return cal.add(w.now, parse_duration(str(value)))
             except DurationError as exc:
                 raise CommandRejected(_("step '{title}': the deadline expression gave {value}: {error}",
-                                        title=step.title, value=repr(value), error=exc.message)) from exc
+                                        title=titled(step), value=repr(value), error=exc.message)) from exc
         if d.due_expr is not None:
             value = self._eval(w, d.due_expr, step, N_("due date"))
             try:
@@ -881,7 +882,7 @@ def _as_datetime(value: Any, step: Step, cal: Calendar) -> datetime:
     except ValueError:
         pass
     raise CommandRejected(_("step '{title}': expected a date or date-time, got {value}; check the field it comes "
-                            "from", title=step.title, value=repr(value)))
+                            "from", title=titled(step), value=repr(value)))
 
 
 def _jsonable(value: Any) -> Any:

@@ -96,7 +96,9 @@ def people_to_pick(session: Session, text: str = "", limit: int = 20) -> list[Ca
              .outerjoin(Department, Department.id == User.department).where(User.active.is_(True)))
     order: list[Any] = [User.username]
     if text:
-        inner, start = "%" + escape_like(text.lower()) + "%", escape_like(text.lower()) + "%"
+        # Folded by the database on both sides: SQLite's lower() folds ASCII only, so a
+        # pattern folded by Python (É -> é) would miss a name SQLite leaves as it is.
+        inner, start = func.lower("%" + escape_like(text) + "%"), func.lower(escape_like(text) + "%")
         name, full = func.lower(User.username), func.lower(func.coalesce(User.full_name, ""))
         query = query.where(or_(name.like(inner, escape="\\"), full.like(inner, escape="\\")))
         order = [case((or_(name.like(start, escape="\\"), full.like(start, escape="\\")), 0), else_=1), *order]

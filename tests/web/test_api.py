@@ -559,3 +559,19 @@ def test_auditor_reads_every_instance_through_the_api_and_changes_nothing(app, c
     auditor.post(f"/instances/{iid}/cancel", {"reason": "审计员不得取消"}, status=403)
     clerk = Api(client, "clerk1")  # production holds no role in after-sales inspection
     clerk.get(f"/instances/{iid}", status=403)
+
+
+def test_a_refusal_names_the_step_and_role_by_the_titles_the_reader_reads(inspector, supervisor, client):
+    """A supervisor completing the inspector's task: the refusal names the step and the role
+    by their English titles for a client that asks for English, as written (Chinese) for one
+    that asks for Chinese, and as written for one that asks for nothing."""
+    task = open_task(inspector.start(), "receive")
+    path = f"/api/v1/tasks/{task['id']}/complete"
+    en = _check(client.post(path, json={"data": RECEIVE}, headers={**supervisor.headers, "Accept-Language": "en"}),
+                403, None)["message"]
+    assert "'Receive the product'" in en and "'After-sales inspector'" in en, en
+    zh = _check(client.post(path, json={"data": RECEIVE}, headers={**supervisor.headers, "Accept-Language": "zh"}),
+                403, None)["message"]
+    assert zh == "任务“接收产品”属于角色“售后检验人员”（inspector）；您不担任该角色", zh
+    plain = supervisor.post(f"/tasks/{task['id']}/complete", {"data": RECEIVE}, status=403)["message"]
+    assert plain == "task '接收产品' is for role '售后检验人员' (inspector); you do not hold that role", plain

@@ -538,6 +538,9 @@ def _a_large_company(app, count=250):
         store.add_user(s, "zhangwei", "pw-zhangwei", ["qa-inspectors"], full_name="张伟")
         store.add_user(s, "zhangli", "pw-zhangli", ["production"], full_name="张丽")
         store.add_user(s, "zhanggone", "pw-zhanggone", ["production"], full_name="张已离职")
+        # names that contain the text without starting with it, and sort before those that do
+        store.add_user(s, "lizhang", "pw-lizhang", ["production"], full_name="李张")
+        store.add_user(s, "a.insp", "pw-a.insp", ["production"], full_name="检验助理")
         s.flush()
         org_store.set_person(s, "zhangwei", department="after-sales", manager=None)
         user_store.set_active(s, "zhanggone", False)
@@ -580,7 +583,7 @@ def test_a_large_company_is_asked_as_the_name_is_typed(app):
         return r.get_json()
 
     found = ask("张")
-    assert [p["user"] for p in found] == ["zhangli", "zhangwei"]
+    assert [p["user"] for p in found] == ["zhangli", "zhangwei", "lizhang"]  # starts-with first
     assert found[1] == {"user": "zhangwei", "name": "张伟", "department": "售后服务部"}
     assert [p["user"] for p in ask("ZHANGW")] == ["zhangwei"]
     assert [p["user"] for p in ask("伟")] == ["zhangwei"]
@@ -588,7 +591,7 @@ def test_a_large_company_is_asked_as_the_name_is_typed(app):
     assert ask("%") == [] and ask("_") == [] and ask("张已") == []
     assert [p["user"] for p in ask("sup")] == ["sup"]
     # the starts-with match comes before one that only contains the text
-    assert [p["user"] for p in ask("insp")][:2] == ["insp", "insp2"]
+    assert [p["user"] for p in ask("insp")] == ["insp", "insp2", "a.insp"]
 
 
 def test_people_are_suggested_only_to_someone_signed_in(app):

@@ -7,8 +7,11 @@
 (function () {
   "use strict";
 
+  // Per list (the fields of a page share one): the input and text its options answer, and
+  // the latest question, so an earlier or slower answer never replaces a later one's.
+  var shown = new WeakMap();
+  var latest = new WeakMap();
   var timers = new WeakMap();
-  var asked = new WeakMap();
 
   function fill(list, people) {
     var options = document.createDocumentFragment();
@@ -23,16 +26,24 @@
 
   function ask(input, list) {
     var text = input.value.trim();
-    if (asked.get(input) === text) { return; }
-    asked.set(input, text);
+    var now = shown.get(list);
+    if (now && now.input === input && now.text === text) { return; }
+    var question = {input: input, text: text};
+    latest.set(list, question);
+    if (!text) {  // nothing typed: nobody to suggest (and not another field's answer)
+      fill(list, []);
+      shown.set(list, question);
+      return;
+    }
     var url = input.getAttribute("data-people") + "?q=" + encodeURIComponent(text);
     fetch(url, {credentials: "same-origin", headers: {Accept: "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (people) {
-        // A slower answer to an earlier text must not replace the latest one's.
-        if (asked.get(input) === text && Array.isArray(people)) { fill(list, people); }
+        if (latest.get(list) !== question || !Array.isArray(people)) { return; }
+        fill(list, people);
+        shown.set(list, question);
       })
-      .catch(function () { /* offline: the field still takes a typed user name */ });
+      .catch(function () { /* offline: the field still takes a typed user name; asked again next time */ });
   }
 
   function changed(event) {
@@ -40,8 +51,8 @@
     if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-people")) { return; }
     var list = input.list;
     if (!list || list.hasAttribute("data-complete")) { return; }
-    clearTimeout(timers.get(input));
-    timers.set(input, setTimeout(function () { ask(input, list); }, 200));
+    clearTimeout(timers.get(list));
+    timers.set(list, setTimeout(function () { ask(input, list); }, event.type === "focusin" ? 0 : 200));
   }
 
   document.addEventListener("input", changed);
