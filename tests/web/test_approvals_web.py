@@ -172,3 +172,42 @@ def test_an_approver_found_nobody_is_explained_in_the_readers_language(db_url, t
         assert "has no manager" not in page
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_an_approval_without_a_form_that_may_correct_a_person_offers_people(db_url, tmp_path):
+    """An approval step has no form of its own but may change the start's person field
+    (``edit:``): its page carries the people list (it was written only inside the form's
+    block, so the field to correct offered no one)."""
+    from web import create_app
+
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "procedures" / "pickedit.yaml").write_text("""
+id: pickedit
+title: 选人审批
+roles:
+  inspector: 检验员
+  head: 部门负责人
+start: {roles: [inspector], form: pick, step: sign}
+steps:
+  sign: {type: approval, title: 审批, role: head, edit: [start.approver], next: done}
+  done: {type: end, title: 结束, outcome: 完成}
+""", encoding="utf-8")
+    shutil.copytree(LANG_FORMS, tmp_path / "forms")
+    app = create_app({"TESTING": True, "WF_OVERRIDES": {
+        "database.url": db_url, "locale": "zh", "paths.uploads": str(tmp_path / "uploads"),
+        "paths.procedures": str(tmp_path / "procedures"), "paths.forms": str(tmp_path / "forms"),
+        "roles": {"inspector": ["inspectors"], "head": ["heads"], "admin": ["admins"]}}})
+    try:
+        with app.extensions["services"].database.sessions.begin() as s:
+            store.add_user(s, "ins1", "pw-ins1", ["inspectors"], full_name="检验员一")
+            store.add_user(s, "head1", "pw-head1", ["heads"], full_name="负责人一")
+        with app.extensions["services"].database.sessions.begin() as s:
+            state = app.extensions["workflow"].start(s, "pickedit", "ins1", {"approver": "ins1"})
+        b = Browser(app)
+        b.login("head1")
+        page = b.get(f"/tasks/{task(state, role='head')}").text
+        assert 'list="wf-users"' in page  # the start's approver, to correct
+        assert page.count('<datalist id="wf-users" data-complete>') == 1
+        assert '<option value="ins1">检验员一</option>' in page
+    finally:
+        app.extensions["services"].database.engine.dispose()
