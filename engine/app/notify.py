@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.i18n import N_, gettext
 from engine.store import timekeeping as tk
 from engine.store.prepared import batch
 
@@ -48,35 +49,21 @@ KINDS = {
 }
 ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed", "transferred", "returned", "urged", "cc")
 
+# What each kind of notification says, as catalog texts (engine/translations): the English
+# is the key, each reader's language is looked up when the line is written for them.
 _TEXT = {
-    "zh": {
-        "assigned": "新任务：{procedure} · {step}",
-        "sent_back": "被退回：{procedure} · {step}（{returned_from}，{by}：{reason}）",
-        "reminder": "即将到期：{procedure} · {step}（{due}）",
-        "missed": "已超期：{procedure} · {step}（应于 {due} 完成）",
-        "escalated": "超期升级（第 {level} 级）：{procedure} · {step}（应于 {due} 完成）",
-        "completed": "已完成：{procedure}（结果：{outcome}）",
-        "transferred": "转交给您：{procedure} · {step}（原因：{reason}）",
-        "returned": "已退回到“{to}”：{procedure}（原因：{reason}）",
-        "urged": "催办：{procedure} · {step}{note}",
-        "cc": "抄送：{procedure} · {step}{note}",
-        "sign_in_failed": "账号 {user} 登录失败（密码错误，来自 {address}）；如非本人操作，请修改密码并告知管理员",
-        "locked_out": "账号 {user} 因多次密码错误已被锁定至 {until}（来自 {address}）",
-    },
-    "en": {
-        "assigned": "New task: {procedure} · {step}",
-        "sent_back": "Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})",
-        "reminder": "Due soon: {procedure} · {step} ({due})",
-        "missed": "Overdue: {procedure} · {step} (was due {due})",
-        "escalated": "Escalated (level {level}): {procedure} · {step} (was due {due})",
-        "completed": "Completed: {procedure} (outcome: {outcome})",
-        "transferred": "Transferred to you: {procedure} · {step} (reason: {reason})",
-        "returned": "Returned to '{to}': {procedure} (reason: {reason})",
-        "urged": "Please hurry: {procedure} · {step}{note}",
-        "cc": "For your information: {procedure} · {step}{note}",
-        "sign_in_failed": "Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator",
-        "locked_out": "{user} is locked out after repeated wrong passwords until {until} (from {address})",
-    },
+    'assigned': N_('New task: {procedure} · {step}'),
+    'sent_back': N_('Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})'),
+    'reminder': N_('Due soon: {procedure} · {step} ({due})'),
+    'missed': N_('Overdue: {procedure} · {step} (was due {due})'),
+    'escalated': N_('Escalated (level {level}): {procedure} · {step} (was due {due})'),
+    'completed': N_('Completed: {procedure} (outcome: {outcome})'),
+    'transferred': N_('Transferred to you: {procedure} · {step} (reason: {reason})'),
+    'returned': N_("Returned to '{to}': {procedure} (reason: {reason})"),
+    'urged': N_('Please hurry: {procedure} · {step}{note}'),
+    'cc': N_('For your information: {procedure} · {step}{note}'),
+    'sign_in_failed': N_('Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator'),
+    'locked_out': N_('{user} is locked out after repeated wrong passwords until {until} (from {address})'),
 }
 
 
@@ -99,19 +86,21 @@ def _local(when: Any, zone: str, locale: str) -> str:
 
 def text(kind: str, data: Mapping[str, Any], locale: str = "zh") -> str:
     """One line saying what happened, in ``locale`` (zh or en), times in local time."""
-    table = _TEXT.get(locale, _TEXT["zh"])
     if kind == "assigned" and data.get("returned_from"):
         kind = "sent_back"  # the work came back after a rejection: say so, and why
-    due = _local(data["due_at"], str(data.get("timezone") or "Asia/Shanghai"), locale) if data.get("due_at") else ""
-    return table.get(kind, kind).format(
+    zone = str(data.get("timezone") or "Asia/Shanghai")
+    due = _local(data["due_at"], zone, locale) if data.get("due_at") else ""
+    line = gettext(_TEXT[kind], locale) if kind in _TEXT else kind
+    return line.format(
         procedure=data.get("procedure_title") or data.get("procedure") or "",
         step=data.get("step_title") or data.get("step") or "", due=due,
         level=data.get("level", ""), outcome=data.get("outcome", ""),
         user=data.get("user", ""), address=data.get("address") or "?",
         returned_from=data.get("returned_from", ""), by=data.get("by", ""), reason=data.get("reason", ""),
         to=data.get("to_title") or "",
-        note=(f"（{data['note']}）" if locale == "zh" else f" ({data['note']})") if data.get("note") else "",
-        until=str(data.get("until") or "")[:16].replace("T", " "))
+        note=gettext(" ({note})", locale, note=data["note"]) if data.get("note") else "",
+        # the stored instant is UTC: say it in the reader's local time, as every other time
+        until=_local(data["until"], zone, locale) if data.get("until") else "")
 
 
 def wanted(events: Iterable[Mapping[str, Any]]) -> bool:

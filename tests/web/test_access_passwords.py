@@ -182,3 +182,12 @@ def test_failed_sign_ins_and_a_lock_out_notify_the_user_and_the_administrators(a
     assert "127.0.0.1" in mine[1]["text"] and "change your password" in mine[1]["text"]
     admins, _unread = notifications.listing(services, "boss", locale="zh")
     assert [n["kind"] for n in admins] == ["locked_out"] and "insp" in admins[0]["text"]
+    # until when, in the reader's local time (the stored instant is UTC: it was printed as is)
+    import re
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    until = re.search(r"锁定至 (\d{4}-\d\d-\d\d \d\d:\d\d) 北京时间", admins[0]["text"])
+    assert until, admins[0]["text"]
+    shown = datetime.strptime(until.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert 0 < (shown - datetime.now(ZoneInfo("Asia/Shanghai"))).total_seconds() < 3600
