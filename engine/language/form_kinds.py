@@ -19,7 +19,7 @@ from typing import Any
 
 from pypinyin import Style, lazy_pinyin
 
-from engine.i18n import _
+from engine.i18n import N_, _, gettext
 from engine.language.forms.schema import FORMAT_WIDGETS
 
 # --------------------------------------------------------------------------- kinds
@@ -30,27 +30,25 @@ class Kind:
     """One field kind as the builder offers it."""
 
     id: str
-    en: str  # the name in the English UI
-    zh: str  # the name in the Chinese UI
+    en: str  # its name: the English, and the catalog's key to the name in each language
     settings: tuple[str, ...]  # the settings it needs besides title, required and visibility
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("text", "Text", "文本", ("placeholder",)),
-    Kind("textarea", "Multi-line text", "多行文本", ("placeholder",)),
-    Kind("number", "Number (with unit and spec limits)", "数字（含单位和规格限）",
-         ("unit", "limits", "range", "integer")),
-    Kind("single", "Single choice", "单选", ("options",)),
-    Kind("multi", "Multiple choice", "多选", ("options",)),
-    Kind("date", "Date", "日期", ()),
-    Kind("datetime", "Date and time", "日期时间", ()),
-    Kind("yesno", "Yes/No", "是/否", ()),
-    Kind("user", "Person", "人员", ("several",)),
-    Kind("photo", "Photo", "照片", ("camera", "max_items")),
-    Kind("file", "Attachment", "附件", ("accept", "max_items")),
-    Kind("table", "Table", "表格", ("columns",)),
-    Kind("group", "Group", "分组", ("columns",)),
-    Kind("computed", "Computed value", "计算值", ("compute", "unit")),
+    Kind("text", N_("Text"), ("placeholder",)),
+    Kind("textarea", N_("Multi-line text"), ("placeholder",)),
+    Kind("number", N_("Number (with unit and spec limits)"), ("unit", "limits", "range", "integer")),
+    Kind("single", N_("Single choice"), ("options",)),
+    Kind("multi", N_("Multiple choice"), ("options",)),
+    Kind("date", N_("Date"), ()),
+    Kind("datetime", N_("Date and time"), ()),
+    Kind("yesno", N_("Yes/No"), ()),
+    Kind("user", N_("Person"), ("several",)),
+    Kind("photo", N_("Photo"), ("camera", "max_items")),
+    Kind("file", N_("Attachment"), ("accept", "max_items")),
+    Kind("table", N_("Table"), ("columns",)),
+    Kind("group", N_("Group"), ("columns",)),
+    Kind("computed", N_("Computed value"), ("compute", "unit")),
 )
 KIND_IDS = tuple(k.id for k in KINDS)
 BY_ID = {k.id: k for k in KINDS}
@@ -65,19 +63,15 @@ _IMAGE_EXT = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic", ".bmp
 
 
 # Fields the builder shows but does not make (written in the text editor).
-OTHER_NAMES = {"checkbox": ("Tick box to confirm", "确认勾选框"), "signature": ("Signature pad", "签名板"),
-               "time": ("Time", "时间")}
+OTHER_NAMES = {"checkbox": N_("Tick box to confirm"), "signature": N_("Signature pad"), "time": N_("Time")}
 
 
 def kind_name(kind_id: str, locale: str, *, short: bool = False) -> str:
     """A kind's name in the user's language (the id itself for a field of no known kind);
     ``short`` drops what the name says in brackets (数字（含单位和规格限） → 数字), for lists."""
     kind = BY_ID.get(kind_id)
-    if kind is None:
-        en, zh = OTHER_NAMES.get(kind_id, (kind_id, kind_id))
-    else:
-        en, zh = kind.en, kind.zh
-    name = zh if locale == "zh" else en
+    known = kind.en if kind is not None else OTHER_NAMES.get(kind_id)
+    name = gettext(known, locale) if known else kind_id
     return re.split(r"\s*[（(]", name, maxsplit=1)[0] if short else name
 
 

@@ -102,9 +102,11 @@ SPECS = {
 
 
 def test_the_builder_offers_every_kind_the_issue_names_in_both_languages():
-    assert [k.zh for k in form_kinds.KINDS] == ["文本", "多行文本", "数字（含单位和规格限）", "单选", "多选", "日期",
+    assert [form_kinds.kind_name(k.id, "zh") for k in form_kinds.KINDS] == ["文本", "多行文本", "数字（含单位和规格限）", "单选", "多选", "日期",
                                                 "日期时间", "是/否", "人员", "照片", "附件", "表格", "分组", "计算值"]
     assert form_kinds.kind_name("photo", "en") == "Photo" and form_kinds.kind_name("photo", "zh") == "照片"
+    assert form_kinds.kind_name("signature", "zh") == "签名板" and form_kinds.kind_name("number", "zh", short=True) == "数字"
+    assert form_kinds.kind_name("no-such-kind", "zh") == "no-such-kind"
     assert form_kinds.kind_name("number", "zh", short=True) == "数字"
     assert form_kinds.kind_name("number", "en", short=True) == "Number"
     assert set(SPECS) == set(form_kinds.KIND_IDS)
