@@ -145,6 +145,26 @@ class ApproverSource:
             self.kind == "head_of" and self.levels) else ""
         return f"{self.kind}: {self.value}{up}"
 
+    def shown(self, role_title: Callable[[str], str]) -> str:
+        """Who this source means, as a reader of the record reads it in the current language
+        (``describe`` is what the record stores: the YAML's own words)."""
+        if self.kind == "user":
+            return self.value
+        if self.kind == "role":
+            return _("a holder of {role}", role=role_title(self.value))
+        if self.kind == "field":
+            return _("the person in {field}", field=self.value)
+        if self.kind == "pick":
+            return _("the person picked in {field} from {role}", field=self.field, role=role_title(self.value))
+        if self.kind == "manager":
+            whose = _("the starter") if self.value == STARTER else _("the person in {field}", field=self.value)
+            return (_("the manager of {whose}", whose=whose) if self.levels == 1
+                    else _("the manager {n} level(s) above {whose}", n=self.levels, whose=whose))
+        dept = (_("the starter's department") if self.value == STARTER
+                else _("the department in {field}", field=self.field) if self.field else self.value)
+        return (_("the head of {department}", department=dept) if not self.levels
+                else _("the head {n} level(s) above {department}", n=self.levels, department=dept))
+
 
 @dataclass(frozen=True)
 class Approvers:

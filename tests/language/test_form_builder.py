@@ -311,3 +311,4 @@ def test_what_the_computed_value_picker_writes_is_a_valid_computation(expr):
     text = yaml_edit.add_field(text, "last_on", type="date", title="末次")
     out = yaml_edit.add_field(text, "picked", type="computed", title="计算", compute=expr)
     assert checked_as(out, "supplier-evaluation-form")["properties"]["picked"]["x-compute"] == expr
+

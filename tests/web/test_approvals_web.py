@@ -164,8 +164,13 @@ def test_an_approver_found_nobody_is_explained_in_the_readers_language(db_url, t
         b = Browser(app)
         b.login("ins1")
         page = b.get(f"/instances/{state['id']}").text
-        assert "组织架构中 ins1 向上 1 级没有主管" in page, page[page.find("approval"):][:2000]
-        assert "has no manager" not in page
+        assert "未找到审批人（发起人的上级）：组织架构中 ins1 向上 1 级没有主管；改由管理员审批" in page, \
+            page[page.find("approval"):][:2000]
+        assert "has no manager" not in page and "manager: starter" not in page
+        b.post("/locale/en", {"next": "/"})
+        page = b.get(f"/instances/{state['id']}").text
+        assert ("no approver found for the manager of the starter: ins1 has no manager 1 level(s) up in the "
+                "org chart; the approval went to the administrators") in page
     finally:
         app.extensions["services"].database.engine.dispose()
 

@@ -140,8 +140,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(_("{user} added {position}: {reason}", user=names.get(d.get("user"), d.get("user")),
                                    position=_(d.get("position", "")), reason=d.get("reason", "")))
         elif e["type"] == "approval:opened":
-            item["notes"] += [_("no approver found for {source}: {reason} (to {to})", source=n.get("source"),
-                                reason=i18n.stored(n, "reason"), to=n.get("to")) for n in d.get("nobody", [])]
+            item["notes"] += [_nobody_found(proc, sid, n) for n in d.get("nobody", [])]
             item["notes"] += [_("skipped {user}: {reason}", user=k.get("user"), reason=i18n.stored(k, "reason"))
                               for k in d.get("skipped", [])]
         elif e["type"] == "task:cancelled" and d.get("reason"):
@@ -154,6 +153,27 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(str(d.get("procedure")))
         out.append(item)
     return out
+
+
+def _nobody_found(proc: Procedure, sid: str | None, nobody: dict) -> str:
+    """An approver who resolved to nobody (no manager in the chart...), and where their
+    approval went, in the reader's words: the record keeps the source as the YAML wrote it
+    (``manager: starter``) and ``to`` as a role id, ``admin`` or ``approve``."""
+    step = proc.steps.get(sid or "")
+    sources = {s.describe(): s for s in step.approvers.sources} if step and step.approvers else {}
+    found = sources.get(nobody.get("source", ""))
+
+    def role(r: str) -> str:
+        return proc.role_title(r, get_locale())
+
+    source = found.shown(role) if found else nobody.get("source", "")
+    reason = i18n.stored(nobody, "reason")
+    to = nobody.get("to")
+    if to == "approve":
+        return _("no approver found for {source}: {reason}; counted as approved", source=source, reason=reason)
+    where = _("the administrators") if to == "admin" else role(str(to))
+    return _("no approver found for {source}: {reason}; the approval went to {to}", source=source,
+             reason=reason, to=where)
 
 
 def _recipient(proc: Procedure, names: dict[str, str], who: str) -> str:
