@@ -64,7 +64,7 @@ def default_serial_prefix(procedure_id: str) -> str:
 
 TOP_KEYS = {
     "id": True, "title": True, "description": False, "source": False, "calendar": False, "serial": False,
-    "roles": True, "start": True, "steps": True, "starts": False, "withdraw": False,
+    "roles": True, "start": True, "steps": True, "starts": False, "withdraw": False, "correct_closed": False,
     "en": False,  # English titles beside the Chinese ones (engine/language/english.py)
     **dict.fromkeys(RECORD_KEYS, False),  # ledger, index, kpis: see engine/records.py
 }
@@ -280,6 +280,9 @@ class Procedure:
     records: Records = field(default_factory=Records, repr=False)
     # 撤回: whether the starter may withdraw an instance nobody else has worked on yet.
     withdraw: bool = True
+    # The roles that correct a completed or cancelled record (``correct_closed:``); by
+    # default the procedure's ``quality_manager`` role if it declares one, else nobody.
+    correct_closed: tuple[str, ...] = ()
     # The prefix of the record numbers (流水号 ``PREFIX-YYYYMM-NNNN``): ``serial:`` or the
     # initials of the id (after-sales-inspection: ASI).
     serial: str = ""
@@ -706,6 +709,7 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
             withdraw = raw["withdraw"]
     if steps and start_step in steps and not c.broken_links and len(steps) == len(steps_raw):
         _check_returns(c, steps, start_step)
+    correct_closed = _parse_correct_closed(c, raw, roles)
 
     english = None
     if "en" in raw:
@@ -728,9 +732,27 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
         description=c.text(raw, "description", ()) or "", source=c.text(raw, "source", ()) or "",
         calendar=calendar, start_form=start_form, file=src.file, text=src.text, starts=starts,
         records=records, serial=serial or default_serial_prefix(pid or ""), withdraw=withdraw,
-        english=english,
+        english=english, correct_closed=correct_closed,
     )
     return proc, []
+
+
+#: Who corrects a closed record when a procedure does not say (``correct_closed:``).
+CLOSED_CORRECTION_ROLE = "quality_manager"
+
+
+def _parse_correct_closed(c: ProcedureChecker, raw: Mapping[str, Any], roles: Mapping[str, str]) -> tuple[str, ...]:
+    """``correct_closed: [ROLE, ...]``: the roles that correct a completed or cancelled record
+    (``[]``: nobody). Left out: ``quality_manager`` when the procedure declares it, else nobody."""
+    if "correct_closed" not in raw:
+        return (CLOSED_CORRECTION_ROLE,) if CLOSED_CORRECTION_ROLE in roles else ()
+    node = raw["correct_closed"]
+    if not isinstance(node, list):
+        c.err(("correct_closed",), _("'correct_closed' lists the roles that may correct a completed or "
+                                     "cancelled record, e.g. [quality_manager]; [] for nobody"))
+        return ()
+    found = [r for i, r in enumerate(node) if c.ref(r, roles, ("correct_closed", i), "role")]
+    return tuple(dict.fromkeys(found))
 
 
 def _record_fields(c: ProcedureChecker, steps: Mapping[str, Step], start_form: str | None) -> dict[str, FieldInfo]:

@@ -16,7 +16,7 @@ from typing import Any
 from engine.errors import NotPermitted
 from engine.i18n import _, reader_locale
 from engine.language.english import titled
-from engine.language.procedure import Procedure
+from engine.language.procedure import CLOSED_CORRECTION_ROLE, Procedure
 from engine.runtime.commands import Actor
 
 __all__ = [
@@ -28,10 +28,9 @@ __all__ = [
 ]
 
 ADMIN = "admin"
-#: The role that corrects a closed (completed or cancelled) record, when the procedure declares
-#: it: once a record is closed, its values were relied on (reported, archived, signed), so
-#: neither the step's role nor an administrator changes them any more.
-CLOSED_CORRECTION_ROLE = "quality_manager"
+# A closed (completed or cancelled) record is corrected only by the procedure's
+# ``correct_closed`` roles: its values were relied on (reported, archived, signed), so neither
+# the step's role nor an administrator changes them any more.
 
 
 def holds(task: Mapping[str, Any], actor: Actor) -> bool:
@@ -146,9 +145,9 @@ def correction_roles(procedure: Procedure, step_id: str) -> frozenset[str]:
 
 
 def closed_correction_roles(procedure: Procedure) -> frozenset[str]:
-    """The roles that correct a closed record: the quality role the procedure declares
-    (``CLOSED_CORRECTION_ROLE``), or nobody when it declares none."""
-    return frozenset({CLOSED_CORRECTION_ROLE} & set(procedure.roles))
+    """The roles that correct a closed record: the procedure's ``correct_closed:`` (by
+    default its ``quality_manager`` role, ``CLOSED_CORRECTION_ROLE``, or nobody)."""
+    return frozenset(procedure.correct_closed)
 
 
 def may_correct(procedure: Procedure, step_id: str, actor: Actor, status: str = "running") -> bool:

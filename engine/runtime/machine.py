@@ -331,9 +331,13 @@ class Runtime:
         if not access.may_correct(self.procedure, cmd.step, cmd.actor, w.s["status"]):
             if w.s["status"] != "running":
                 closed = access.closed_correction_roles(self.procedure)
+                if not closed:
+                    raise NotPermitted(_("the record is {status}, and this procedure names no role that corrects "
+                                         "a closed record (correct_closed:)", status=_(w.s["status"])))
                 raise NotPermitted(_("the record is {status}: only {roles} may correct it now",
                                      status=_(w.s["status"]),
-                                     roles=", ".join(self.procedure.roles.get(r, r) for r in sorted(closed)) or _("nobody")))
+                                     roles=", ".join(self.procedure.role_title(r, reader_locale())
+                                                     for r in sorted(closed))))
             allowed = access.correction_roles(self.procedure, cmd.step)
             raise NotPermitted(_("corrections to '{step}' are made by {roles}", step=cmd.step,
                                   roles=", ".join(sorted(allowed))))

@@ -134,3 +134,51 @@ def test_start_cancel_and_correction_rules_are_the_runtimes(demo):
     with pytest.raises(CommandRejected):
         demo.apply(cancelled, Cancel(ADMIN, "撤回"), T0)
 
+
+
+def _demo_with(extra: str) -> Runtime:
+    from engine.language.procedure import load_procedure_text
+
+    text = (DATA / "lang" / "demo.yaml").read_text(encoding="utf-8").replace("\nroles:\n", f"\n{extra}roles:\n", 1)
+    forms = load_library([DATA / "lang" / "forms"]).forms
+    return Runtime(load_procedure_text(text, "demo.yaml", forms))
+
+
+def _closed(rt: Runtime) -> dict:
+    state, _ = rt.apply(None, Start(INSPECTOR, instance_id="d"), T0)
+    (task,) = open_tasks(state)
+    state, _ = rt.apply(state, CompleteTask(task["id"], INSPECTOR, {"verdict": "合格", "location": "本地"}), T0)
+    state, _ = rt.apply(state, Cancel(INSPECTOR, "撤回"), T0)
+    assert state["status"] == "cancelled"
+    return state
+
+
+def test_the_procedure_says_who_corrects_a_closed_record():
+    """``correct_closed:`` names the roles that correct a completed or cancelled record; the
+    step's own role and administrators may not any more. A procedure that names none and
+    declares no quality_manager lets nobody, and the refusal says where that is decided."""
+    rt = _demo_with("correct_closed: [head]\n")
+    state = _closed(rt)
+    fixed, _ = rt.apply(state, Correct(HEAD, "inspect", "remark", "更正", "笔误"), T0)
+    assert fixed["data"]["inspect"]["remark"] == "更正"
+    for actor in (INSPECTOR, ADMIN):
+        with pytest.raises(NotPermitted, match="部门负责人"):
+            rt.apply(state, Correct(actor, "inspect", "remark", "更正", "笔误"), T0)
+    assert access.closed_correction_roles(rt.procedure) == {"head"}
+    plain = _demo_with("")
+    assert access.closed_correction_roles(plain.procedure) == frozenset()
+    with pytest.raises(NotPermitted, match=r"correct_closed:"):
+        plain.apply(_closed(plain), Correct(HEAD, "inspect", "remark", "更正", "笔误"), T0)
+
+
+@pytest.mark.parametrize(("extra", "problem"), [
+    ("correct_closed: [haed]\n", "demo.yaml:5:18: unknown role 'haed'; did you mean 'head'?"),
+    ("correct_closed: head\n", "demo.yaml:5:17: 'correct_closed' lists the roles that may correct a completed or "
+                               "cancelled record, e.g. [quality_manager]; [] for nobody"),
+])
+def test_a_wrong_correct_closed_is_named_at_its_place(extra, problem):
+    from engine.errors import DefinitionInvalid
+
+    with pytest.raises(DefinitionInvalid) as exc:
+        _demo_with(extra)
+    assert [str(p) for p in exc.value.problems] == [problem]

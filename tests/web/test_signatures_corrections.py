@@ -65,6 +65,9 @@ def test_api_refuses_an_unsigned_or_unauthorised_rewrite_of_a_signed_record(app)
     # The report's author holds the step's role, but the record is closed.
     refused = inspector.post(f"/instances/{iid}/corrections", CONCLUSION, 403)
     assert "质量经理" in refused["message"], refused["message"]
+    in_chinese = inspector.c.post(f"/api/v1/instances/{iid}/corrections", json=CONCLUSION,
+                                  headers={**inspector.headers, "Accept-Language": "zh"}).get_json()
+    assert in_chinese["message"] == "记录已完成：现在只有 质量经理 可以更正", in_chinese
     # The quality manager without a signature, then with someone else's password.
     unsigned = supervisor.post(f"/instances/{iid}/corrections", CONCLUSION, 422)
     assert "更正" in unsigned["message"] and "检验员一" in unsigned["message"] and "质量主管一" in unsigned["message"]
