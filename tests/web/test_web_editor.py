@@ -517,3 +517,19 @@ def test_try_it_says_why_the_answers_do_not_play_in_the_authors_language(db_url,
     assert "start: the form has" in field and "colour: This is an unknown field" in field
     assert "steps[0]: no open task for step 'review'; open tasks: receive" in step
     zh.extensions["services"].database.engine.dispose()
+
+
+def test_the_procedure_page_says_who_corrects_a_closed_record(zh_app):
+    """A quality engineer reading a procedure sees who may correct its records once closed
+    (``correct_closed:``, by default the quality manager role) or that nobody may."""
+    b = login(zh_app, "author")
+    page = b.get(f"/editor/{PID}").text
+    assert re.search(r'id="correct-closed">已关闭的记录由以下角色更正：质量经理', page), \
+        re.findall(r'id="correct-closed">.{0,80}', page)
+    page = b.get("/editor/customer-complaint").text  # declares no quality_manager
+    assert re.search(r'id="correct-closed">本流程已关闭的记录任何人都不能更正', page)
+    b = Browser(zh_app)
+    b.login("author-en", "pw-author")
+    page = b.get(f"/editor/{PID}").text
+    assert re.search(r'id="correct-closed">Closed records are corrected by: Quality manager', page), \
+        re.findall(r'id="correct-closed">.{0,80}', page)

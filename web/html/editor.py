@@ -41,7 +41,7 @@ from web import graph_svg
 from web.db import services
 from web.html import editor_forms, editor_try, step_form
 from web.html.auth import current_user, login_required
-from web.i18n import _
+from web.i18n import _, get_locale
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure
@@ -151,8 +151,10 @@ def procedure(pid: str):
     steps = [_step_info(proc, st) for st in proc.steps.values()]
     forms = [{"id": fid, "title": f.title, "description": f.description, "fields": fr.field_tree(f.schema, {})}
              for fid, f in proc.forms.items()]
+    closed_by = [proc.role_title(r, get_locale()) for r in proc.correct_closed]
     return render_template("editor/procedure.html", proc=proc, row=opened.version, roles=roles, steps=steps,
-                           forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor())
+                           forms=forms, svg=Markup(graph_svg.render(proc)), may_edit=is_editor(),
+                           closed_by=closed_by)
 
 
 def _step_info(proc: Procedure, st) -> dict[str, Any]:
