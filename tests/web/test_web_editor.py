@@ -415,17 +415,13 @@ def test_a_control_character_pasted_into_the_editor_is_reported_at_its_line(app)
     assert (problem["line"], problem["col"]) == (2, 10) and "U+0007" in problem["message"]
 
 
-def test_the_chinese_editor_checks_in_chinese_and_wf_validate_in_english(db_url, tmp_path):
+def test_the_chinese_editor_checks_in_chinese_and_wf_validate_in_english(zh_app):
     """The live check of a quality engineer whose pages are Chinese names the problem in
     Chinese, at the same line and column, with the same proposal; the same server's next
     English reader (and ``wf validate``) gets the English, not a cached Chinese."""
     import html
 
-    zh = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
-    with zh.extensions["services"].database.writing() as s:
-        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
-        store.add_user(s, "author-en", "pw-author", ["editors"], full_name="Author", locale="en")
+    zh = zh_app
     answers = {}
     for user in ("author", "author-en"):
         b = Browser(zh)
@@ -440,7 +436,6 @@ def test_the_chinese_editor_checks_in_chinese_and_wf_validate_in_english(db_url,
     assert answers["author-en"]["message"] == "unknown role 'inspectr'; did you mean 'inspector'?"
     assert {k: v for k, v in answers["author"].items() if k != "message"} == \
         {k: v for k, v in answers["author-en"].items() if k != "message"}
-    zh.extensions["services"].database.engine.dispose()
 
 
 def test_a_form_the_working_copy_lacks_is_named_in_each_readers_language(zh_app):
@@ -487,18 +482,14 @@ def test_an_imported_zip_without_its_procedure_is_refused_in_each_readers_langua
     assert "the zip must hold exactly one procedures/ID.yaml, found 0; put its forms under forms/" in pages["author-en"]
 
 
-def test_try_it_says_why_the_answers_do_not_play_in_the_authors_language(db_url, tmp_path):
+def test_try_it_says_why_the_answers_do_not_play_in_the_authors_language(zh_app):
     """Try it with answers that cannot be played: a start form given a field it lacks, and an
     answer for a step that is not open. A Chinese author reads the refusal and the field's
     message in Chinese, at the entry of the answers; an English author of the same server the
     same in English."""
     import html
 
-    zh = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
-    with zh.extensions["services"].database.writing() as s:
-        store.add_user(s, "author", "pw-author", ["editors"], full_name="编写人")
-        store.add_user(s, "author-en", "pw-author", ["editors"], full_name="Author", locale="en")
+    zh = zh_app
     pages = {}
     for user in ("author", "author-en"):
         b = Browser(zh)
@@ -516,7 +507,6 @@ def test_try_it_says_why_the_answers_do_not_play_in_the_authors_language(db_url,
     field, step = pages["author-en"]
     assert "start: the form has" in field and "colour: This is an unknown field" in field
     assert "steps[0]: no open task for step 'review'; open tasks: receive" in step
-    zh.extensions["services"].database.engine.dispose()
 
 
 def test_the_procedure_page_says_who_corrects_a_closed_record(zh_app):
