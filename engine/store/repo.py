@@ -688,12 +688,13 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
         updates.setdefault(first, []).extend(rows)
         for stmt, more in rest:
             merged.setdefault(stmt, []).extend(more)
+    moved = _("an instance of this batch was changed by someone else; the batch is retried")
     try:
         counts = batch(session, [*updates.items(), *merged.items()])
     except IntegrityError as exc:
-        raise Conflict(_("an instance of this batch was changed by someone else; the batch is retried")) from exc
+        raise Conflict(moved) from exc
     if sum(counts[:len(updates)]) != len(items):
-        raise Conflict(_("an instance of this batch was changed by someone else; the batch is retried"))
+        raise Conflict(moved)
 
 
 def postpone_timers(session: Session, instance_ids: Sequence[str], until: datetime) -> None:
