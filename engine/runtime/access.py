@@ -16,11 +16,11 @@ from typing import Any
 from engine.errors import NotPermitted
 from engine.i18n import _, reader_locale
 from engine.language.english import titled
-from engine.language.procedure import CLOSED_CORRECTION_ROLE, Procedure
+from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
 __all__ = [
-    "ADMIN", "CLOSED_CORRECTION_ROLE", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
+    "ADMIN", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
     "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
     "recall_refusal", "return_refusal", "return_targets", "transfer_refusal", "transfer_target_refusal",
@@ -146,7 +146,7 @@ def correction_roles(procedure: Procedure, step_id: str) -> frozenset[str]:
 
 def closed_correction_roles(procedure: Procedure) -> frozenset[str]:
     """The roles that correct a closed record: the procedure's ``correct_closed:`` (by
-    default its ``quality_manager`` role, ``CLOSED_CORRECTION_ROLE``, or nobody)."""
+    default its ``quality_manager`` role, or nobody)."""
     return frozenset(procedure.correct_closed)
 
 
