@@ -52,18 +52,18 @@ ALL_KINDS = ("assigned", "reminder", "missed", "escalated", "completed", "transf
 # What each kind of notification says, as catalog texts (engine/translations): the English
 # is the key, each reader's language is looked up when the line is written for them.
 _TEXT = {
-    'assigned': N_('New task: {procedure} · {step}'),
-    'sent_back': N_('Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})'),
-    'reminder': N_('Due soon: {procedure} · {step} ({due})'),
-    'missed': N_('Overdue: {procedure} · {step} (was due {due})'),
-    'escalated': N_('Escalated (level {level}): {procedure} · {step} (was due {due})'),
-    'completed': N_('Completed: {procedure} (outcome: {outcome})'),
-    'transferred': N_('Transferred to you: {procedure} · {step} (reason: {reason})'),
-    'returned': N_("Returned to '{to}': {procedure} (reason: {reason})"),
-    'urged': N_('Please hurry: {procedure} · {step}{note}'),
-    'cc': N_('For your information: {procedure} · {step}{note}'),
-    'sign_in_failed': N_('Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator'),
-    'locked_out': N_('{user} is locked out after repeated wrong passwords until {until} (from {address})'),
+    "assigned": N_("New task: {procedure} · {step}"),
+    "sent_back": N_("Sent back: {procedure} · {step} ({returned_from}, {by}: {reason})"),
+    "reminder": N_("Due soon: {procedure} · {step} ({due})"),
+    "missed": N_("Overdue: {procedure} · {step} (was due {due})"),
+    "escalated": N_("Escalated (level {level}): {procedure} · {step} (was due {due})"),
+    "completed": N_("Completed: {procedure} (outcome: {outcome})"),
+    "transferred": N_("Transferred to you: {procedure} · {step} (reason: {reason})"),
+    "returned": N_("Returned to '{to}': {procedure} (reason: {reason})"),
+    "urged": N_("Please hurry: {procedure} · {step}{note}"),
+    "cc": N_("For your information: {procedure} · {step}{note}"),
+    "sign_in_failed": N_("Failed sign-in to {user} (wrong password, from {address}); if it was not you, change your password and tell an administrator"),
+    "locked_out": N_("{user} is locked out after repeated wrong passwords until {until} (from {address})"),
 }
 
 
