@@ -19,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import CommandRejected, InstanceClosed, NotFound, NotPermitted, TooSoon
+from engine.errors import (
+    CommandRejected,
+    FormInvalid,
+    InstanceClosed,
+    NotFound,
+    NotPermitted,
+    TooSoon,
+)
 from engine.i18n import _
 from engine.language.english import titled
 from engine.runtime import access
@@ -43,7 +50,11 @@ if TYPE_CHECKING:
     from engine.language.procedure import Step
     from engine.runtime.machine import Runtime, _Work
 
-__all__ = ["HANDLERS", "after", "resume_at"]
+__all__ = ["HANDLERS", "NOTE_MAX", "after", "resume_at"]
+
+# The longest note a 催办 or 抄送 carries: a line for the people told, not a report (it is
+# kept in the state and in each notification).
+NOTE_MAX = 500
 
 
 def _reason(text: str, what: str) -> str:
@@ -51,6 +62,17 @@ def _reason(text: str, what: str) -> str:
     if not reason:
         raise CommandRejected(what)
     return reason
+
+
+def _note(text: str) -> str:
+    """The optional note of a 催办 or 抄送, whole or refused: the pages and the API pass on
+    what was typed, and cutting it here would record words its writer did not send."""
+    note = (text or "").strip()
+    if len(note) > NOTE_MAX:
+        raise FormInvalid(_("the note has {count} characters; a note is at most {n}: shorten it",
+                            count=len(note), n=NOTE_MAX),
+                          errors=[{"field": "note", "message": _("at most {n} characters", n=NOTE_MAX)}])
+    return note
 
 
 def _transfer(rt: Runtime, w: _Work, cmd: Transfer) -> None:
@@ -164,12 +186,13 @@ def _urge(rt: Runtime, w: _Work, cmd: Urge) -> None:
         raise TooSoon(_("'{title}' was urged less than an hour ago; you may urge it again after {time}",
                         title=titled(rt.procedure.steps[task["step"]]), time=local),
                       retry_after=int((again - w.now).total_seconds()) + 1)
+    note = _note(cmd.note)
     t = w.task(task["id"])
     t["urged_at"] = w.at
     # the claimer; else the role and those it was escalated to (roles, or ``user:NAME`` for a manager)
     holders = [t["assignee"]] if t["assignee"] else [
         r if r.startswith("user:") else f"role:{r}" for r in (t["role"], *t.get("escalated_to", [])) if r]
-    w.event("task:urged", {"note": (cmd.note or "").strip(), "holders": holders}, step=t["step"], task=t["id"])
+    w.event("task:urged", {"note": note, "holders": holders}, step=t["step"], task=t["id"])
 
 
 def _cc(rt: Runtime, w: _Work, cmd: Cc) -> None:
@@ -177,6 +200,7 @@ def _cc(rt: Runtime, w: _Work, cmd: Cc) -> None:
     refusal = access.cc_refusal(task, rt.procedure, cmd.actor)
     if refusal:
         raise NotPermitted(refusal)
+    note = _note(cmd.note)
     to = list(dict.fromkeys(r.strip() for r in cmd.recipients if r and r.strip()))
     if not to:
         raise CommandRejected(_("say to whom the instance is sent (roles or users)"))
@@ -184,7 +208,7 @@ def _cc(rt: Runtime, w: _Work, cmd: Cc) -> None:
     if unknown:
         raise CommandRejected(_("unknown recipient(s) {names}: give role ids of this procedure or user:NAME",
                                 names=", ".join(unknown)))
-    _send(w, to, task["step"], task["id"], (cmd.note or "").strip(), auto=False)
+    _send(w, to, task["step"], task["id"], note, auto=False)
 
 
 def _send(w: _Work, to: list[str], step: str, task: str, note: str, *, auto: bool) -> None:

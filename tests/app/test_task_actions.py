@@ -24,6 +24,7 @@ from engine.app.services import Services
 from engine.config import load_config
 from engine.errors import (
     CommandRejected,
+    FormInvalid,
     InstanceClosed,
     NotFound,
     NotPermitted,
@@ -347,4 +348,24 @@ def test_the_holder_adds_cc_recipients_where_the_step_allows_it(services):
     assert instances.read(services, reader("x"), state["id"]).inst["id"] == state["id"]
     [item], unread = cc.listing(services, "x")
     assert unread == 1 and item.note == "请知悉" and item.by == "ins2"
+    intact(services)
+
+
+def test_a_note_is_kept_whole_or_refused_never_cut(services):
+    """催办 and 抄送 carry a note of at most 500 characters: one more is refused with the field
+    named and nothing recorded (the pages once cut it silently, the API refused it)."""
+    state = started(services)
+    task = open_task(state, "inspect")
+    before = len(events_of(services, state["id"], "cc:sent"))
+    with pytest.raises(FormInvalid, match="501") as refused:
+        cc.send(services, "ins2", task, ["user:x"], "注" * 501)
+    assert refused.value.errors == [{"field": "note", "message": "at most 500 characters"}]
+    assert len(events_of(services, state["id"], "cc:sent")) == before
+    cc.send(services, "ins2", task, ["user:x"], "注" * 500)
+    assert events_of(services, state["id"], "cc:sent")[-1]["data"]["note"] == "注" * 500
+    with pytest.raises(FormInvalid):
+        task_actions.urge(services, "ins1", task, "催" * 501)
+    assert events_of(services, state["id"], "task:urged") == []
+    task_actions.urge(services, "ins1", task, "  " + "催" * 500 + "  ")  # spaces around do not count
+    assert events_of(services, state["id"], "task:urged")[-1]["data"]["note"] == "催" * 500
     intact(services)

@@ -225,3 +225,26 @@ def test_the_inbox_lists_what_was_sent_to_me_and_the_instance_page_marks_it_read
     page = sales.get(r.location).text
     assert "已标记为已阅" in page and 'id="mark-read"' not in page and 'id="cc-read"' in page
     assert "条未读" not in sales.get("/").text
+
+
+def test_an_over_long_note_is_refused_by_the_api_and_the_pages_alike(app, api):
+    """One rule for a 催办's note (at most 500 characters), in the runtime: the API answers 422
+    naming the field in the reader's language, the page says so, and neither records a cut
+    note; 500 characters go through whole."""
+    inst = registered(api)
+    verify = task(inst, "verify")
+    clerk = api["clerk1"]
+    r = clerk.client.post(f"/api/v1/tasks/{verify}/urge", json={"note": "催" * 501},
+                          headers={**clerk.headers, "Accept-Language": "zh"})
+    body = _check(r, 422, None)
+    assert body["code"] == "invalid_form" and body["message"] == "附言有 501 个字符，最多 500 个：请删减"
+    assert body["errors"] == [{"field": "note", "message": "最多 500 个字符"}]
+    page = Browser(app, "clerk1")
+    page.get(f"/instances/{inst['id']}")
+    r = page.post(f"/tasks/{verify}/urge", {"note": "催" * 600})
+    assert r.status_code == 302, r.status_code
+    assert "附言有 600 个字符，最多 500 个：请删减" in page.get(r.location).text
+    history = clerk.get(f"/instances/{inst['id']}/events")
+    assert not [e for e in history["items"] if e["type"] == "task:urged"]
+    done = clerk.post(f"/tasks/{verify}/urge", {"note": "催" * 500}, schema="Instance")
+    assert done["rev"] == inst["rev"] + 1

@@ -671,19 +671,10 @@ def recall_task(task_id: str):
                            history))
 
 
-def _note(body: dict[str, Any]) -> str:
-    """The optional ``note`` of a 催办 or 抄送: text of at most 500 characters."""
-    note = _string(body, "note") or ""
-    if len(note) > 500:
-        raise BadRequest(_("'note' is at most {n} characters", n=500),
-                         errors=[{"field": "note", "message": _("too long")}])
-    return note
-
-
 @bp.post("/tasks/<task_id>/urge")
 def urge_task(task_id: str):
     history = _history()
-    note = _note(_body({"note"}))
+    note = _string(_body({"note"}), "note") or ""
     return jsonify(_answer(task_actions.urge(services(), _user(), task_id, note, answer_for=_reader()),
                            history))
 
@@ -697,7 +688,7 @@ def cc_task(task_id: str):
             or not all(isinstance(r, str) and r.strip() for r in recipients)):
         raise BadRequest(_("'recipients' must be a non-empty list of role ids and 'user:NAME'"),
                          errors=[{"field": "recipients", "message": _("a non-empty list of strings")}])
-    note = _note(body)
+    note = _string(body, "note") or ""
     return jsonify(_answer(cc.send(services(), _user(), task_id, recipients, note, answer_for=_reader()),
                            history))
 

@@ -71,7 +71,7 @@ def send_cc(task_id: str) -> Response:
     recipients = list(request.form.getlist("role"))
     recipients += [f"user:{name.strip()}" for name in request.form.get("users", "").replace("，", ",").split(",")
                    if name.strip()]
-    note = request.form.get("note", "")[:500]
+    note = request.form.get("note", "")
     return _do(lambda: cc.send(services(), _user(), task_id, recipients, note),
                _("Sent for information (抄送)."), url_for("inbox.task", task_id=task_id))
 
@@ -87,7 +87,7 @@ def recall(task_id: str) -> Response:
 @bp.post("/tasks/<task_id>/urge")
 @login_required
 def urge(task_id: str) -> Response:
-    note = request.form.get("note", "")[:500]
+    note = request.form.get("note", "")
     return _do(lambda: task_actions.urge(services(), _user(), task_id, note), _("Urged."),
                url_for("instances.show", instance_id=_instance_of(task_id)))
 
