@@ -19,7 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from engine.errors import FormInvalid, NotPermitted
-from engine.i18n import LOCALES, _
+from engine.i18n import LOCALES, _, local_time
 from engine.store import sign_in
 from engine.store import users as user_store
 
@@ -332,8 +332,8 @@ def change_password(services: Services, username: str, current: str, new: str,
     # Counted like sign-ins, so this form cannot be used to guess passwords without limit.
     attempt = door(services, "password").sign_in(username, current, address)
     if attempt.locked_until is not None:
-        raise NotPermitted(_("Too many wrong passwords; try again after {time} (UTC).",
-                             time=attempt.locked_until.strftime("%H:%M")))
+        raise NotPermitted(_("Too many wrong passwords; try again after {time}.",
+                             time=local_time(attempt.locked_until, services.config.timezone, named=True)))
     if attempt.username is None:
         raise NotPermitted(_("The current password is wrong; your password was not changed."))
     if new == current:

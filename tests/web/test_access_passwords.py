@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -122,6 +123,11 @@ def test_the_change_form_does_not_let_anyone_guess_the_current_password_without_
     assert codes == [403] * 6
     r = change(user, PW, "a new phrase 1")  # the right one, but the door is shut for now
     assert r.status_code == 403 and "错误次数过多" in r.text
+    # until when, in the reader's zone (it said the stored UTC time, labelled UTC)
+    shown = re.search(r"请在 (\d{4}-\d\d-\d\d \d\d:\d\d) \(Asia/Shanghai\) 之后再试", r.text)
+    assert shown, r.text
+    local = datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert timedelta(0) < local - datetime.now(UTC) <= timedelta(minutes=16)
 
 
 def test_the_api_changes_a_password_under_the_policy_and_revokes_old_tokens(app):
