@@ -428,6 +428,9 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
             out.append(f"task row {tid}: stored {row}, state and events {want}")
     for tid in sorted(set(rec.tasks) - set(rec.state.get("tasks") or {})):
         out.append(f"task row {tid}: not in the instance's events")
+    # The row columns the ledger, the lists and the inbox read are copies of the state: a
+    # hand that edits one (a 结果 of 合格 in the ledger) is named like an edit of the state.
+    out += record_rows.column_differences(rec)
     expected = field_index.rows_for({"data": replay.data}, keys)
     expected.update({k + FIRST: v for k, v in firsts.items()})
     for key in sorted(set(expected) | set(rec.index)):
