@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_instance
 from engine.app.masking import (
+    across_versions,
     log_reading_back,
     mask_corrections,
     mask_data,
@@ -122,7 +123,7 @@ def _query(services: Services, session: Session, reader: Reader,
         # for cleared readers (and logged); a search in every field skips the sensitive
         # ones for the others.
         secret = {k: p.records.title_of(k) for p, _v in procs.values()
-                  for k in sensitive_columns(sensitive_keys(p), p.records.indexed)}
+                  for k in sensitive_columns(across_versions(services.workflow, session, p), p.records.indexed)}
         if f.field:
             used = [f.field] if f.field in secret else []
             refuse_reading_back(reader, used, secret)
