@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_instance
 from engine.app.masking import (
+    across_versions,
     log_reading_back,
     mask_corrections,
     mask_data,
@@ -122,7 +123,7 @@ def _query(services: Services, session: Session, reader: Reader,
         # for cleared readers (and logged); a search in every field skips the sensitive
         # ones for the others.
         secret = {k: p.records.title_of(k) for p, _v in procs.values()
-                  for k in sensitive_columns(sensitive_keys(p), p.records.indexed)}
+                  for k in sensitive_columns(across_versions(services.workflow, session, p), p.records.indexed)}
         if f.field:
             used = [f.field] if f.field in secret else []
             refuse_reading_back(reader, used, secret)
@@ -428,6 +429,9 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
             out.append(f"task row {tid}: stored {row}, state and events {want}")
     for tid in sorted(set(rec.tasks) - set(rec.state.get("tasks") or {})):
         out.append(f"task row {tid}: not in the instance's events")
+    # The row columns the ledger, the lists and the inbox read are copies of the state: a
+    # hand that edits one (a 结果 of 合格 in the ledger) is named like an edit of the state.
+    out += record_rows.column_differences(rec)
     expected = field_index.rows_for({"data": replay.data}, keys)
     expected.update({k + FIRST: v for k, v in firsts.items()})
     for key in sorted(set(expected) | set(rec.index)):

@@ -23,11 +23,11 @@ from engine.app.audit import step_title
 from engine.app.ledgers import LedgerFilters, LedgerPage, rows_page
 from engine.app.masking import (
     MASK,
+    across_versions,
     log_reading_back,
     record_views,
     refuse_reading_back,
     sensitive_columns,
-    sensitive_keys,
 )
 from engine.errors import QueryInvalid
 from engine.i18n import _
@@ -100,12 +100,13 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
     wf = services.workflow
     with services.database.reading() as s:
         proc, _v = require_procedure(wf, s, reader, procedure_id)
+        every = across_versions(wf, s, proc)
         current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id), services.config.timezone)
     if not current:
         with services.database.writing() as s:
             wf.refresh_kpis(s, proc.id)
     r = proc.records
-    secret = sensitive_columns(sensitive_keys(proc), r.breakdown)
+    secret = sensitive_columns(every, r.breakdown)
     with services.database.reading() as s:
         k = kpis(s, proc.id, since, until, period, services.now(), services.config.timezone,
                  first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,
@@ -145,6 +146,7 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
                            errors=[{"field": "what", "message": _("unknown value")}])
     with services.database.reading() as s:
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
+        every = across_versions(services.workflow, s, proc)
     if key is not None:
         field = key.removesuffix("@first")
         if key not in proc.records.kpi_keys and field not in proc.records.kpi_keys:
@@ -152,7 +154,7 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
             raise QueryInvalid(_("'key' must be a field the dashboard counts ({counted}), not '{key}'",
                                  counted=counted, key=key),
                                errors=[{"field": "key", "message": _("not a counted field")}])
-        secret = sensitive_columns(sensitive_keys(proc), [field])
+        secret = sensitive_columns(every, [field])
         refuse_reading_back(reader, secret, {field: proc.records.title_of(field)})
         log_reading_back(services.database, reader, proc.id, secret, "kpi-drill")
     with services.database.reading() as s:

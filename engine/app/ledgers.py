@@ -17,11 +17,11 @@ from engine.app.access import Reader, readable, require_procedure
 from engine.app.instances import STATUSES
 from engine.app.masking import (
     MASK,
+    across_versions,
     log_reading_back,
     record_views,
     refuse_reading_back,
     sensitive_columns,
-    sensitive_keys,
     top_key,
 )
 from engine.errors import NotFound, QueryInvalid
@@ -128,7 +128,8 @@ def rows_page(services: Services, reader: Reader, proc: Procedure, filters: Ledg
     drill-down) when given; for a procedure the reader may read (checked by the caller)."""
     ledger = ledger_of(proc, fallback=subset is not None)
     q = _query(proc, ledger, filters, subset)
-    keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    with services.database.reading() as s:
+        keys = sensitive_columns(across_versions(services.workflow, s, proc), q.columns)
     _guard(services, reader, proc, ledger, q, keys, "ledger")
     with services.database.reading() as s:
         rows, more = ledger_query.ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
@@ -173,9 +174,10 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
     export is logged once, as a view of every sensitive column of every instance."""
     with services.database.reading() as s:
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
+        every = across_versions(services.workflow, s, proc)
     ledger = ledger_of(proc)
     q = _query(proc, ledger, filters)
-    keys = sensitive_columns(sensitive_keys(proc), q.columns)
+    keys = sensitive_columns(every, q.columns)
     _guard(services, reader, proc, ledger, q, keys, "ledger-export")
     if keys and reader.cleared:
         record_views(services.database, reader, [("*", proc.id, sorted({top_key(k) for k in keys}))],

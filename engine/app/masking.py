@@ -53,7 +53,10 @@ from engine.i18n import _
 from engine.store.audit_search import log_access
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from engine.app.database import Database
+    from engine.app.service import Workflow
     from engine.language.procedure import Procedure
 
 MASK = "●●●●"
@@ -82,6 +85,19 @@ def sensitive_keys(proc: Procedure) -> frozenset[str]:
             _KEYS.clear()
         found = _KEYS[key] = _sensitive_keys(proc)
     return found
+
+
+def across_versions(workflow: Workflow, session: Session, proc: Procedure) -> frozenset[str]:
+    """``sensitive_keys`` of every registered version of ``proc``'s procedure (and of
+    ``proc``): what the views over many instances at once (ledgers and their exports, the
+    KPI dashboard and drill-down, the search boxes) mask and refuse to filter, sort or search
+    by. Their instances are pinned to different versions, and a value recorded under a
+    version that marks it sensitive stays masked there after a later version drops the
+    mark, as it stays masked on its own instance page."""
+    out = set(sensitive_keys(proc))
+    for rt in workflow.versions(session, proc.id):
+        out |= sensitive_keys(rt.procedure)
+    return frozenset(out)
 
 
 def _sensitive_keys(proc: Procedure) -> frozenset[str]:

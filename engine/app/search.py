@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.app.access import Reader, readable
 from engine.app.audit import field_title, step_title
-from engine.app.masking import sensitive_keys
+from engine.app.masking import across_versions
 from engine.errors import QueryInvalid
 from engine.i18n import _
 from engine.language.records import FIRST
@@ -51,7 +51,7 @@ def search(services: Services, reader: Reader, text: str, *, limit: int = 50) ->
         procs = {pid: proc for pid, (proc, _v) in readable(services.workflow, s, reader).items()}
         keys: dict[str, set[str]] = {}
         for pid, proc in procs.items():
-            hidden = sensitive_keys(proc)
+            hidden = across_versions(services.workflow, s, proc)
             keys[pid] = {k for k in proc.records.indexed
                          if not k.endswith(FIRST) and k not in hidden and not _under(k, hidden)}
         found = store_search.find(s, text, keys, limit=limit)

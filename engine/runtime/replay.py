@@ -21,6 +21,7 @@ as read back from the store.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.runtime.signing import data_hash
@@ -42,6 +43,10 @@ class Replay:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.status = "running"
         self.outcome: str | None = None
+        self.ended_at: datetime | None = None
+        # 抄送: who the instance was sent to (they may read it), and who marked it read.
+        self.cc: list[dict[str, Any]] = []
+        self.cc_read: dict[str, datetime] = {}
         self.started_by: str | None = None
         self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
@@ -56,14 +61,29 @@ class Replay:
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
         elif kind == "task:created" and task:
+            # ``role`` and ``escalated_to`` say who may act on the task, ``decision`` and
+            # (for one approver of several) ``comment`` what pages show of it.
             self.tasks[task] = {"step": e["step"], "status": "open", "assignee": d.get("assignee"), "completed_by": None,
-                                "signature": None}
+                                "signature": None, "role": d.get("role"), "escalated_to": [], "decision": None,
+                                "comment": None}
         elif kind in _FINISHED and task in self.tasks:
             signed = {**self.data, e["step"]: dict(d.get("data") or {})}
             if not d.get("party"):  # one approver of several: the step's data is the outcome's
                 self.data = signed
-            self.tasks[task].update(status="done", completed_by=e["actor"], signature=d.get("signature"))
+            finished = d.get("data") or {}
+            self.tasks[task].update(status="done", completed_by=e["actor"], signature=d.get("signature"),
+                                    decision=finished.get("decision"))
+            if d.get("party"):
+                self.tasks[task]["comment"] = finished.get("comment")
             self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})", signed)
+        elif kind == "deadline:escalated" and task in self.tasks:
+            to = f"user:{d.get('user')}" if d.get("to") == "manager" else d.get("to")
+            self.tasks[task]["escalated_to"] = [*self.tasks[task]["escalated_to"], to]
+        elif kind == "cc:sent":
+            self.cc.append({"to": list(d.get("to") or []), "step": e["step"], "by": e["actor"],
+                            "at": _instant(e["at"]), "note": d.get("note")})
+        elif kind == "cc:read":
+            self.cc_read.setdefault(e["actor"], _instant(e["at"]) or e["at"])
         elif kind == "approval:decided":
             self.data[e["step"]] = dict(d.get("data") or {})  # a multi-party approval's outcome
         elif kind == "wait:woken" and task in self.tasks:
@@ -83,17 +103,18 @@ class Replay:
                                      "new": d.get("new"), "by": e["actor"], "reason": d.get("reason")})
             self._bound(d.get("signature"), f"the correction of '{step}.{d['field']}'")
         elif kind == "instance:completed":
-            self.status, self.outcome = "completed", d.get("outcome")
+            self.status, self.outcome, self.ended_at = "completed", d.get("outcome"), _instant(e["at"])
         elif kind == "instance:cancelled":
-            self.status = "cancelled"
+            self.status, self.ended_at = "cancelled", _instant(e["at"])
         elif kind == "instance:withdrawn":
-            self.status, self.outcome = "cancelled", "withdrawn"
+            self.status, self.outcome, self.ended_at = "cancelled", "withdrawn", _instant(e["at"])
         elif kind == "task:transferred" and task in self.tasks:
             self.tasks[task]["assignee"] = d.get("to")
         elif kind == "task:returned" and task in self.tasks:
             self.tasks[task].update(status="cancelled", completed_by=e["actor"])
         elif kind == "task:recalled" and task in self.tasks:
-            self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"])
+            self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"],
+                                    decision=None)
 
     def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None) -> None:
         if sig and "data_hash" in sig and sig["data_hash"] != data_hash(self.data if signed is None else signed):
@@ -118,6 +139,16 @@ class Replay:
                               ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
                 out.append(f"{key}: stored {state.get(key)!r}, replayed {replayed!r}")
+        if _instant(state.get("ended_at")) != self.ended_at:
+            out.append(f"ended_at: stored {state.get('ended_at')!r}, replayed "
+                       f"{self.ended_at.isoformat() if self.ended_at else None!r}")
+        stored_cc = [{**c, "at": _instant(c.get("at"))} for c in state.get("cc") or []]
+        if stored_cc != self.cc:
+            out.append(f"cc: stored {_short([c.get('to') for c in stored_cc])}, "
+                       f"replayed {_short([c['to'] for c in self.cc])}")
+        stored_read = {u: _instant(at) for u, at in (state.get("cc_read") or {}).items()}
+        if stored_read != self.cc_read:
+            out.append(f"cc_read: stored {_short(sorted(stored_read))}, replayed {_short(sorted(self.cc_read))}")
         if self.procedure is not None:
             path, stored_path = self.path(), list(state.get("path") or [])
             if isinstance(path, str):
@@ -146,10 +177,25 @@ class Replay:
             if have_t is None or want_t is None:
                 out.append(f"task {tid}: {'missing from the state' if have_t is None else 'has no events'}")
                 continue
-            for key in ("step", "status", "assignee", "completed_by", "signature"):
+            for key in ("step", "status", "assignee", "completed_by", "signature", "role", "decision"):
                 if have_t.get(key) != want_t[key]:
                     out.append(f"task {tid} {key}: stored {_short(have_t.get(key))}, replayed {_short(want_t[key])}")
+            if list(have_t.get("escalated_to") or []) != want_t["escalated_to"]:
+                out.append(f"task {tid} escalated_to: stored {_short(list(have_t.get('escalated_to') or []))}, "
+                           f"replayed {_short(want_t['escalated_to'])}")
+            if have_t.get("comment") != want_t["comment"]:
+                out.append(f"task {tid} comment: stored {_short(have_t.get('comment'))}, "
+                           f"replayed {_short(want_t['comment'])}")
         return out
+
+
+def _instant(value: Any) -> datetime | None:
+    """A time as stored in the state (ISO text) or read back from an event (a datetime,
+    naive from SQLite) as an aware UTC datetime, so the two compare."""
+    if value is None or value == "":
+        return None
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def _short(value: Any) -> str:

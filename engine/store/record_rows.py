@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -30,13 +31,48 @@ class StoredRecord:
     tasks: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     index: dict[str, str] = field(default_factory=dict)
     serial: str | None = None  # the column pages search and list by
+    # The instance row's columns copied from the state (``repo._instance_columns``: status,
+    # outcome, started_by, ended_at... the ledger and the lists read these, not the state),
+    # and each task row's (``repo._task_columns``: the inbox reads role, due_at, escalated_to).
+    columns: dict[str, Any] = field(default_factory=dict)
+    task_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def column_differences(rec: StoredRecord) -> list[str]:
+    """Where the instance row's and the task rows' columns are not those the stored state
+    gives them (the one mapping the write path uses), naming column, stored and expected."""
+    from engine.store.repo import _instance_columns, _task_columns
+
+    out = []
+    for key, want in _instance_columns(rec.state).items():
+        have = rec.columns.get(key)
+        if _value(have) != _value(want):
+            out.append(f"instance column {key}: stored {_value(have)!r}, state {_value(want)!r}")
+    for tid, t in (rec.state.get("tasks") or {}).items():
+        row = rec.task_columns.get(tid)
+        if row is None:
+            continue  # named with the task rows (``tasks``)
+        for key, want in _task_columns(t, row["created_at"]).items():
+            if _value(row.get(key)) != _value(want):
+                out.append(f"task row {tid} column {key}: stored {_value(row.get(key))!r}, state {_value(want)!r}")
+    return out
+
+
+def _value(value: Any) -> Any:
+    """Column values as they compare: enums by value, times as aware UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return getattr(value, "value", value)
 
 
 def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
+    from engine.store.repo import _INSTANCE_COLUMNS, _TASK_COLUMNS
+
     inst = Instance.__table__
-    out = {r.id: StoredRecord(r.id, r.procedure_id, r.version_id, r.state, serial=r.serial)
-           for r in session.execute(select(inst.c.id, inst.c.procedure_id, inst.c.version_id, inst.c.state,
-                                           inst.c.serial)
+    out = {r.id: StoredRecord(r.id, r.procedure_id, r.version_id, r.state, serial=r.serial,
+                              columns={k: r._mapping[k] for k in _INSTANCE_COLUMNS})
+           for r in session.execute(select(inst.c.id, inst.c.version_id, inst.c.state,
+                                           *(inst.c[k] for k in _INSTANCE_COLUMNS))
                                     .where(inst.c.id.in_(ids)))}
     ev = Event.__table__
     for e in session.execute(select(ev.c.instance_id, ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id,
@@ -46,11 +82,12 @@ def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
             out[e.instance_id].events.append({"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id,
                                               "actor": e.actor, "at": e.at, "data": e.data})
     ta = Task.__table__
-    for t in session.execute(select(ta.c.instance_id, ta.c.task_id, ta.c.step, ta.c.status, ta.c.assignee)
+    for t in session.execute(select(ta.c.instance_id, ta.c.task_id, *(ta.c[k] for k in _TASK_COLUMNS))
                              .where(ta.c.instance_id.in_(ids))):
         if t.instance_id in out:
             status = getattr(t.status, "value", t.status)
             out[t.instance_id].tasks[t.task_id] = (t.step, str(status), t.assignee)
+            out[t.instance_id].task_columns[t.task_id] = {k: t._mapping[k] for k in _TASK_COLUMNS}
     fi = FieldIndex.__table__
     for f in session.execute(select(fi.c.instance_id, fi.c.key, fi.c.value).where(fi.c.instance_id.in_(ids))):
         if f.instance_id in out:
