@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine import store
-from engine.errors import NotPermitted
+from engine.errors import NotFound, NotPermitted
 from engine.i18n import _
 
 if TYPE_CHECKING:
@@ -167,27 +167,39 @@ class Attachment:
     size: int
 
 
-def attachment_infos_beside(services: Services, attachment_id: str) -> dict[str, dict | None]:
+def attachment_infos_beside(services: Services, reader: Reader, attachment_id: str) -> dict[str, dict | None]:
     """Name, size and type of a file and of every other file of its instance (one read
-    for a page that lists them all); the id maps to None when no such file exists."""
+    for a page that lists them all), of the files ``reader`` may download (``download``):
+    an id that names no such file maps to None. A page shows the ids a form was posted
+    with, so an id taken from elsewhere must tell nothing of its file or its neighbours."""
     with services.database.reading() as s:
+        rows = store.attachments_beside(s, attachment_id)
+        others = {row.instance_id for row in rows if row.uploaded_by != reader.username}
+        readable = {iid for iid in others if iid is not None and _reads(services, s, reader, iid)}
         found: dict[str, dict | None] = {
             row.id: {"filename": row.filename, "size": row.size, "content_type": row.content_type}
-            for row in store.attachments_beside(s, attachment_id)}
+            for row in rows if row.uploaded_by == reader.username or row.instance_id in readable}
     found.setdefault(attachment_id, None)
     return found
 
 
-def download(services: Services, reader: Reader, attachment_id: str) -> Attachment:
-    """A file for its uploader, and for readers of its instance; 403 for anyone else."""
+def _reads(services: Services, session: Session, reader: Reader, instance_id: str) -> bool:
     from engine.app import access
 
+    try:
+        access.require_instance(services.workflow, session, reader, instance_id)
+    except (NotPermitted, NotFound):
+        return False
+    return True
+
+
+def download(services: Services, reader: Reader, attachment_id: str) -> Attachment:
+    """A file for its uploader, and for readers of its instance; 403 for anyone else."""
     with services.database.reading() as s:
         row = store.get_attachment(s, attachment_id)
-        if row.uploaded_by != reader.username:
-            if row.instance_id is None:
-                raise NotPermitted(_("You may not download this file."))
-            access.require_instance(services.workflow, s, reader, row.instance_id)
+        if row.uploaded_by != reader.username and (row.instance_id is None
+                                                   or not _reads(services, s, reader, row.instance_id)):
+            raise NotPermitted(_("You may not download this file."))
         return Attachment(row.storage_path, row.filename, row.content_type, row.size)
 
 

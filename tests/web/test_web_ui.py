@@ -414,6 +414,15 @@ def test_attachments_limits_and_download_permission(app):
     r.close()
     prod = login(app, "prod")
     assert prod.c.get(f"/attachments/{att_id}").status_code == 403
+    # A page shows the files whose ids a form was posted with: an id taken from a record the
+    # reader may not read tells nothing of the file (name, size) nor of its neighbours.
+    from engine.app import access, uploads
+    services = app.extensions["services"]
+    with services.database.reading() as s:
+        readers = {u: access.reader_named(services.config, s, u) for u in ("insp", "sup", "prod")}
+    assert uploads.attachment_infos_beside(services, readers["prod"], att_id) == {att_id: None}
+    assert uploads.attachment_infos_beside(services, readers["sup"], att_id)[att_id]["filename"] == "photo.png"
+    assert uploads.attachment_infos_beside(services, readers["insp"], att_id)[att_id]["size"] == len(PNG)
 
 
 # --------------------------------------------------------------------------- language

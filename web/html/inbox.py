@@ -36,7 +36,7 @@ def _attachment_info(att_id: str) -> dict | None:
     # A page lists an instance's files one by one; the first lookup reads them all.
     known = g.setdefault("attachment_infos", {})
     if att_id not in known:
-        known.update(uploads.attachment_infos_beside(services(), att_id))
+        known.update(uploads.attachment_infos_beside(services(), _reader(), att_id))
     return known[att_id]
 
 
