@@ -72,7 +72,10 @@ def reader_for(services: Services, username: str) -> Reader:
 
 
 def refuse_auditor(reader: Reader) -> None:
-    """Auditors read and change nothing: every write use case calls this first."""
+    """Auditors read and change nothing. Asked before every request that may write, whatever
+    its use case (``web/oversight.py``, for the pages and the API alike): deny by default, so a
+    write use case added later cannot forget it. The command line and the worker act for no
+    signed-in person and do not ask it."""
     if reader.auditor:
         raise NotPermitted(_("auditors read records and change nothing; this action is refused "
                              "(use an account without the auditors group to work on tasks)"))
