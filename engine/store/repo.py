@@ -493,9 +493,13 @@ def tasks_of(session: Session, instance_id: str) -> list[Task]:
                                 .order_by(Task.created_at, Task.id)))
 
 
+_INBOX_COLUMNS = ("id", "instance_id", "task_id", "procedure_id", "step", "kind", "role", "status",
+                  "assignee", "created_at", "due_at")
+
+
 def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
                    exclude: Iterable[str] = (), procedure_id: str | None = None,
-                   limit: int = 200) -> list[Task]:
+                   limit: int = 200) -> list[Any]:
     """The inbox: open tasks assigned to ``username``, unclaimed or own tasks of ``roles``,
     and overdue tasks escalated to one of ``roles`` or to ``username`` (claimed or not: the
     escalation asks them to step in).
@@ -523,12 +527,13 @@ def open_tasks_for(session: Session, roles: Iterable[str], username: str, *,
     escalated += [Task.escalated_to.contains(f" {r} ", autoescape=True) for r in sorted(plain)]
     escalated += [and_(Task.procedure_id == p, Task.escalated_to.contains(f" {r} ", autoescape=True))
                   for p, r in sorted(qualified)]
-    stmt = select(Task).where(Task.status == TaskStatus.OPEN,
-                              or_(Task.assignee == username, pool, *escalated))
+    # Rows, not ORM objects: a shared role's queue is hundreds of them on every inbox page.
+    stmt = select(*(Task.__table__.c[name] for name in _INBOX_COLUMNS)).where(
+        Task.status == TaskStatus.OPEN, or_(Task.assignee == username, pool, *escalated))
     if procedure_id is not None:
         stmt = stmt.where(Task.procedure_id == procedure_id)
     stmt = stmt.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at, Task.id)
-    return list(session.scalars(stmt.limit(limit)))
+    return list(session.execute(stmt.limit(limit)))
 
 
 # --- one step in one pass ------------------------------------------------------------------
