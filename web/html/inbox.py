@@ -67,16 +67,17 @@ INBOX_SHOWN = 100
 def index():
     user = current_user()
     now = services().now()  # the server's clock (injectable), as the worker sees it
+    # A shared role's queue can hold hundreds of open tasks: the most urgent come first and a
+    # page (on a phone) shows INBOX_SHOWN of them unless the user asks for all.
+    ordered = tasks.by_urgency(tasks.inbox(services(), user.username), now)
+    total, everything = len(ordered), request.args.get("all") == "1"
     rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": shown(t.procedure),
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
              "overdue": bool(t.due_at and t.due_at < now), "assignee": t.assignee,
              "created_at": t.created_at, "named": t.named}
-            for t in tasks.by_urgency(tasks.inbox(services(), user.username), now)]
-    # A shared role's queue can hold hundreds of open tasks: the most urgent come first and a
-    # page (on a phone) shows INBOX_SHOWN of them unless the user asks for all.
-    total, everything = len(rows), request.args.get("all") == "1"
+            for t in (ordered if everything else ordered[:INBOX_SHOWN])]
     copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
-    return render_template("inbox.html", tasks=rows if everything else rows[:INBOX_SHOWN], total=total,
+    return render_template("inbox.html", tasks=rows, total=total,
                            startable=tasks.startable(services(), user.username),
                            copies=copies, cc_unread=cc_unread)
 
