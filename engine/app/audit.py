@@ -27,9 +27,10 @@ from engine.app.masking import (
     sensitive_columns,
     sensitive_keys,
 )
-from engine.errors import NotPermitted
-from engine.i18n import _, local_time, reader_locale, stored
+from engine.errors import NotFound, NotPermitted
+from engine.i18n import N_, _, local_time, reader_locale, stored
 from engine.language.english import shown as shown_in
+from engine.language.forms.messages import LIST_SEPARATOR
 from engine.language.records import FIRST
 from engine.runtime.replay import Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
@@ -79,6 +80,45 @@ def field_title(proc: Procedure, sid: str, name: str) -> str:
     """A field's label in its step's form (the key itself where the form has no such field)."""
     form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
     return form.field_title(name, reader_locale()) if form else name
+
+
+class _Procedures:
+    """The current version of procedures met while answering (a spawn step's new record, an
+    access log row's procedure), each looked up once; None for one not installed."""
+
+    def __init__(self, wf: Workflow, session: Session) -> None:
+        self.wf, self.session = wf, session
+        self.found: dict[str, Procedure | None] = {}
+
+    def get(self, pid: str | None) -> Procedure | None:
+        if not pid:
+            return None
+        if pid not in self.found:
+            try:
+                self.found[pid] = self.wf.procedure(self.session, pid)[0]
+            except NotFound:
+                self.found[pid] = None
+        return self.found[pid]
+
+    def title(self, pid: str) -> str:
+        """The procedure's title in the reader's language (its id where it is not installed)."""
+        proc = self.get(pid)
+        return shown_in(proc, "title", reader_locale()) if proc else pid
+
+    def spawned(self, proc: Procedure, sid: str | None) -> Procedure | None:
+        """The procedure a spawn step ``sid`` of ``proc`` opens (None for any other step)."""
+        step = proc.steps.get(sid or "")
+        return self.get(step.procedure) if step is not None and step.type == "spawn" else None
+
+    def key_title(self, proc: Procedure | None, key: str) -> str:
+        """A recorded ``STEP.FIELD`` as people name it: the field's title in its step's form,
+        or in the new record's start form for a value a spawn step passes on."""
+        if proc is None:
+            return key
+        sid, _sep, name = key.partition(".")
+        spawned = self.spawned(proc, sid)
+        title = field_title(spawned, "start", name) if spawned else field_title(proc, sid, name)
+        return title if name else key
 
 
 # --------------------------------------------------------------------------- the search
@@ -138,14 +178,22 @@ def _query(services: Services, session: Session, reader: Reader,
         instance=f.instance, hidden_keys=hidden), procs, used
 
 
-def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo) -> str:
+def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo, spawned: Procedure | None = None) -> str:
+    """An event's data in short. A spawn step's event holds the new record's start data: it
+    is labelled by ``spawned``'s start form (the spawn step has no form of its own)."""
     d = e["data"] or {}
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
                 f"{d.get('old')} → {d.get('new')} · {stored(d, 'reason')}")
     if isinstance(d.get("data"), dict):
         sid = e["step"] or "start"
-        parts = [f"{_data_title(proc, sid, k)}: {_data_value(k, v)}" for k, v in d["data"].items()
+        if e["type"] == "spawn:requested":
+            def title(k: str) -> str:
+                return field_title(spawned, "start", k) if spawned else k
+        else:
+            def title(k: str) -> str:
+                return _data_title(proc, sid, k)
+        parts = [f"{title(k)}: {_data_value(k, v)}" for k, v in d["data"].items()
                  if isinstance(v, str | int | float | bool)][:4]
         return "; ".join(parts)
     for key in ("outcome", "reason", "to", "due_at"):
@@ -188,13 +236,15 @@ def _event_key_title(key: str) -> str:
 class EventPage:
     """One page of the search: ``items`` (masked, newest first), whether a next page exists,
     and what the search form offers (the procedures, human steps and indexed fields the
-    reader may search)."""
+    reader may search), each id with its title in the reader's language. The steps are the
+    chosen procedure's, else every readable procedure's (an id may then repeat)."""
 
     items: list[dict[str, Any]]
     more: bool
     procedures: dict[str, str]
     steps: list[tuple[str, str]]
     field_keys: list[str]
+    field_titles: dict[str, str] = field(default_factory=dict)
 
 
 def search_events(services: Services, reader: Reader, filters: EventFilters, *,
@@ -203,30 +253,40 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
     masked for readers without clearance; the values shown in clear are logged as ``view``."""
     require_overseer(reader)
     wf = services.workflow
+    locale = reader_locale()
     items, views = [], []
     with services.database.reading() as s:
         q, procs, used = _query(services, s, reader, filters)
         rows, more = audit_search.search_events(s, q, limit=limit, offset=offset)
+        current = _Procedures(wf, s)
         keys_of: dict[int, frozenset[str]] = {}
         for r in rows:
             proc = wf.runtime(s, r.version_id).procedure
             keys = keys_of.setdefault(r.version_id, sensitive_keys(proc))
             e, shown = mask_event(keys, {"type": r.type, "step": r.step, "data": r.data}, reader)
             views.append((r.instance_id, r.procedure_id, shown))
-            items.append({"id": r.id, "instance_id": r.instance_id, "procedure": proc.title,
+            spawned = current.spawned(proc, r.step) if r.type == "spawn:requested" else None
+            items.append({"id": r.id, "instance_id": r.instance_id, "procedure": shown_in(proc, "title", locale),
                           "procedure_id": r.procedure_id, "seq": r.seq, "at": r.at, "type": r.type,
                           "label": _(r.type), "step_id": r.step, "step": step_title(proc, r.step),
-                          "actor": r.actor, "summary": _summary(proc, e, services.config.timezone), "hash": r.hash})
+                          "actor": r.actor, "summary": _summary(proc, e, services.config.timezone, spawned),
+                          "hash": r.hash})
     record_views(services.database, reader, views, view)
     log_reading_back(services.database, reader, filters.procedure or "*", used, "search-value")
     # The searchable fields as declared (reading them off the index would scan it).
+    offered = [p for pid, (p, _v) in procs.items() if not filters.procedure or pid == filters.procedure]
+    field_titles: dict[str, str] = {}
+    for p in offered:
+        for k in p.records.indexed:
+            if reader.cleared or not sensitive_columns(sensitive_keys(p), [k]):
+                sid, _sep, name = k.partition(".")
+                field_titles.setdefault(k, f"{step_title(p, sid)} · {field_title(p, sid, name)}")
     return EventPage(
         items=items, more=more,
-        procedures={pid: p.title for pid, (p, _v) in procs.items()},
-        steps=sorted({(sid, st.title) for p, _v in procs.values()
+        procedures={pid: shown_in(p, "title", locale) for pid, (p, _v) in procs.items()},
+        steps=sorted({(sid, shown_in(st, "title", locale)) for p in offered
                       for sid, st in p.steps.items() if st.is_human}),
-        field_keys=sorted({k for p, _v in procs.values() for k in p.records.indexed
-                           if reader.cleared or not sensitive_columns(sensitive_keys(p), [k])}))
+        field_keys=sorted(field_titles), field_titles=field_titles)
 
 
 def export_events(services: Services, reader: Reader, filters: EventFilters) -> Iterator[str]:
@@ -254,17 +314,51 @@ def _lines(database: Database, q: EventQuery, now: datetime) -> Iterator[str]:
 # --------------------------------------------------------------------------- the access log
 
 
+# What each ``view`` of the access log names (``engine.app.masking.record_views`` and
+# ``log_reading_back``), in words; a view not listed shows as its id.
+VIEWS = {
+    "task": N_("Task page"), "instance": N_("Record page"), "dossier": N_("Dossier"),
+    "pdf": N_("Dossier PDF"), "search": N_("Audit search"), "search-value": N_("Audit search by value"),
+    "api": N_("Records API"), "api-search": N_("Audit search API"), "audit-export": N_("Audit export"),
+    "ledger": N_("Ledger"), "ledger-filter": N_("Ledger filter"), "ledger-sort": N_("Ledger sort"),
+    "ledger-export": N_("Ledger export"), "ledger-export-filter": N_("Ledger export filter"),
+    "ledger-export-sort": N_("Ledger export sort"), "kpi": N_("KPIs"), "kpi-drill": N_("KPI drill-down"),
+}
+
+
+def view_title(view: str) -> str:
+    """An access log ``view`` in the reader's language."""
+    return _(VIEWS[view]) if view in VIEWS else view
+
+
 def access_log(services: Services, reader: Reader, *, instance: str | None = None,
                user: str | None = None, limit: int = 50,
                offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
     """Who saw which sensitive values in clear, newest first: ``(rows, more)``. For auditors
-    and administrators only (data officers appear in it; they do not read it)."""
+    and administrators only (data officers appear in it; they do not read it). Each row
+    holds what the log recorded (``username``, ``instance_id``, ``procedure_id``, ``fields``
+    comma-separated, ``view``; ``*`` for every instance, procedure or field) and the same in
+    words in the reader's language: ``name`` (the user's full name), ``procedure``,
+    ``fields_shown`` and ``view_title``."""
     if not reader.reads_everything:
         raise NotPermitted(_("The access log is for auditors and administrators."))
+    out, locale = [], reader_locale()
     with services.database.reading() as s:
         rows, more = audit_search.access_log(s, instance_id=instance, username=user, limit=limit, offset=offset)
-    return [{"at": r.at, "username": r.username, "instance_id": r.instance_id,
-             "procedure_id": r.procedure_id, "fields": r.fields, "view": r.view} for r in rows], more
+        names = full_names(s, {r.username for r in rows})
+        current = _Procedures(services.workflow, s)
+        for r in rows:
+            proc = current.get(r.procedure_id) if r.procedure_id != "*" else None
+            keys = [k for k in (r.fields or "").split(",") if k]
+            out.append({
+                "at": r.at, "username": r.username, "instance_id": r.instance_id,
+                "procedure_id": r.procedure_id, "fields": r.fields, "view": r.view,
+                "name": names.get(r.username, r.username),
+                "procedure": _("All procedures") if r.procedure_id == "*" else current.title(r.procedure_id),
+                "fields_shown": LIST_SEPARATOR.get(locale, "、").join(
+                    _("All fields") if k == "*" else current.key_title(proc, k) for k in keys),
+                "view_title": view_title(r.view)})
+    return out, more
 
 
 # --------------------------------------------------------------------------- the dossier
@@ -308,10 +402,13 @@ class Dossier:
     attachments: list[dict[str, Any]]
     unmasked: list[str] = field(default_factory=list)
     masked: bool = False
+    origin_title: str = ""  # the title of the procedure of the instance that opened this one
 
 
-def _note(proc: Procedure, e: dict[str, Any]) -> str:
+def _note(proc: Procedure, e: dict[str, Any], current: _Procedures) -> str:
     d = e["data"] or {}
+    if e["type"] == "spawn:requested":
+        return current.title(d.get("procedure") or "")
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: {d.get('old')} → "
                 f"{d.get('new')} ({_('Reason')}: {d.get('reason')})")
@@ -356,6 +453,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             unmasked |= shown
             form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
             sections.append(Section(sid, step_title(proc, sid), form, masked))
+        current = _Procedures(wf, s)
         timeline, signatures = [], []
         corrected_by: dict[str, list[int]] = {}  # signed task -> later corrections of what it covered
         for raw in events:
@@ -368,7 +466,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             d = e["data"] or {}
             timeline.append({"seq": e["seq"], "at": e["at"], "type": e["type"], "label": _(e["type"]),
                              "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
-                             "step": step_title(proc, e["step"]), "note": _note(proc, e),
+                             "step": step_title(proc, e["step"]), "note": _note(proc, e, current),
                              "hash": e["hash"], "on_time": d.get("on_time")})
             sig = d.get("signature")
             if sig:
@@ -394,11 +492,13 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             started_by=names.get(inst["started_by"], inst["started_by"]),
             sections=sections, corrections_by_key=corrections_by_key, timeline=timeline,
             signatures=signatures, corrections=corrections,
-            spawned=[{"id": r.id, "procedure_id": r.procedure_id} for r in spawned_from(s, instance_id)],
+            spawned=[{"id": r.id, "procedure_id": r.procedure_id, "procedure": current.title(r.procedure_id)}
+                     for r in spawned_from(s, instance_id)],
             attachments=[{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256,
                           "uploaded_by": names.get(a.uploaded_by, a.uploaded_by),
                           "uploaded_at": a.uploaded_at} for a in attachments_of(s, instance_id)],
-            unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared)
+            unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared,
+            origin_title=current.title(inst["origin"]["procedure"]) if inst["origin"] else "")
     record_views(services.database, reader, [(instance_id, proc.id, result.unmasked)], view)
     return result
 

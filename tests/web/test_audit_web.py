@@ -158,10 +158,11 @@ def test_sensitive_fields_masked_without_clearance_and_views_logged(app):
     officer.c.get(f"/audit/instances/{done}.pdf")
     assert PHONE in officer.get(f"/ledgers/{PID}").text
     log = aud.get("/audit/access-log").text
-    rows = re.findall(r"<tr><td>[^<]*</td><td>officer</td>.*?</tr>", log, re.S)
-    views = {re.findall(r"<td>([a-z-]+)</td></tr>", row)[0] for row in rows}
+    # The view and the fields as recorded are attributes for machines; the cells are words.
+    rows = re.findall(r'<tr data-user="officer" data-view="([a-z-]+)" data-fields="([^"]*)"', log)
+    views = {view for view, _fields in rows}
     assert {"dossier", "pdf", "ledger"} <= views
-    assert all("start.contact_phone" in row for row in rows if "dossier" in row)
+    assert all("start.contact_phone" in fields.split(",") for view, fields in rows if view == "dossier")
     assert "officer" in aud.get("/audit/access-log", query_string={"instance": done}).text
     assert "officer" not in aud.get("/audit/access-log", query_string={"user": "nobody"}).text
 
@@ -291,3 +292,82 @@ def test_auditor_reads_the_instance_the_audit_api_links_to(app):
     r = client.get(link, headers=aud)
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["id"] == done and PHONE not in r.get_data(as_text=True)
+
+
+def _rows(page: str, table: str) -> list[str]:
+    body = re.search(rf'<table class="list" id="{table}">.*?</table>', page, re.S)
+    return re.findall(r"<tr\b.*?</tr>", body.group(0), re.S)[1:] if body else []
+
+
+def _text(fragment: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", fragment)))
+
+
+def test_a_started_process_reads_as_the_new_records_start_form_in_the_readers_language(app):
+    """A spawn step's event holds the new record's start data: it is labelled by that
+    procedure's start form (the spawn step has no form of its own), in zh and in en."""
+    sessions = app.extensions["services"].database.sessions
+    parent = play(app.extensions["workflow"], sessions, answers(f"{PID}--pass-repair"))
+    b = login(app, "aud")
+    rows = _rows(b.get("/audit", query_string={"type": "spawn:requested"}).text, "audit-results")
+    assert len(rows) == 1 and f'data-instance="{parent["id"]}"' in rows[0]
+    row = _text(rows[0])
+    assert "客户/使用单位: 某市人民医院" in row and "规格型号: PM-9000" in row and "数量: 1" in row, row
+    assert not re.search(r"\b(customer|model|product_name|quantity)\b", row), row
+    b.post("/locale/en", {"next": "/"})
+    row = _text(_rows(b.get("/audit", query_string={"type": "spawn:requested"}).text, "audit-results")[0])
+    assert "Customer / user: 某市人民医院" in row and "Model: PM-9000" in row, row
+    page = b.get(f"/audit/instances/{parent['id']}").text
+    meta = _text(re.search(r'<dl class="meta">.*?</dl>', page, re.S).group(0))
+    assert "Repair-process inspection" in meta and "repair-process-inspection" not in meta, meta
+    spawn = _text(re.search(r'<tr id="e\d+" data-type="spawn:requested">.*?</tr>', page, re.S).group(0))
+    assert "Repair-process inspection" in spawn, spawn
+
+
+def test_the_access_log_reads_in_words_in_the_readers_language(app):
+    """The view, the procedure, the fields, the user and "every record" in words; the ids
+    the log records stay in attributes (data-view, data-fields) for machines and tests."""
+    done, _running = app.config["IDS"]
+    officer = login(app, "officer")
+    officer.get(f"/audit/instances/{done}")
+    officer.c.get(f"/audit/instances/{done}.pdf")
+    officer.get(f"/ledgers/{PID}")
+    officer.c.get(f"/ledgers/{PID}.csv")
+    aud = login(app, "aud")
+    words = {"zh": {"dossier": "记录档案", "pdf": "记录档案 PDF", "ledger": "台帐", "ledger-export": "台帐导出"},
+             "en": {"dossier": "Dossier", "pdf": "Dossier PDF", "ledger": "Ledger", "ledger-export": "Ledger export"}}
+    for lang in ("zh", "en"):
+        aud.post(f"/locale/{lang}", {"next": "/"})
+        rows = _rows(aud.get("/audit/access-log").text, "access-log")
+        seen = {}
+        for row in rows:
+            view = re.search(r'data-view="([a-z-]+)"', row).group(1)
+            cells = [_text(c).strip() for c in re.findall(r"<td\b.*?</td>", row, re.S)]
+            seen[view] = cells
+        assert set(words[lang]) <= set(seen), seen
+        for view, word in words[lang].items():
+            time_, user, record, procedure, fields, shown = seen[view]
+            assert shown == word, (view, shown)
+            assert user == "数据专员 (officer)"
+            assert procedure == ("售后检验" if lang == "zh" else "After-sales inspection")
+            assert "联系电话" in fields if lang == "zh" else "Phone" in fields, fields
+            assert "start." not in fields and "contact_phone" not in fields
+        everything = "全部记录" if lang == "zh" else "All records"
+        assert seen["ledger-export"][2] == everything and seen["dossier"][2] == done
+
+
+def test_the_audit_search_form_offers_titles_in_the_readers_language(app):
+    """The search form names procedures, steps and fields by their titles in the reader's
+    language (the values sent stay the ids)."""
+    b = login(app, "aud")
+    page = b.get("/audit", query_string={"procedure": PID}).text
+    assert re.search(r'<option value="start\.serial_no"[^>]*>发起表单 · 产品编号/批号</option>', page), page
+    assert '<option value="receive">接收产品</option>' in page
+    assert "接收服务请求" not in page  # only the chosen procedure's steps
+    b.post("/locale/en", {"next": "/"})
+    page = b.get("/audit", query_string={"procedure": PID}).text
+    assert re.search(r'<option value="after-sales-inspection" selected>After-sales inspection</option>', page)
+    assert re.search(r'<option value="start\.serial_no"[^>]*>Start form · Serial / batch number</option>', page)
+    assert '<option value="receive">Receive the product</option>' in page
+    row = _text(_rows(page, "audit-results")[0])
+    assert "After-sales inspection" in row and "售后检验" not in row, row

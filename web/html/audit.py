@@ -73,7 +73,7 @@ def search():
     found = audit.search_events(services(), _reader(), filters, limit=PAGE, offset=(page - 1) * PAGE)
     return render_template("audit_search.html", items=found.items, more=found.more, page=page,
                            args=args, procedures=found.procedures, types=audit.EVENT_TYPES,
-                           field_keys=found.field_keys, steps=found.steps)
+                           field_keys=found.field_keys, field_titles=found.field_titles, steps=found.steps)
 
 
 @bp.get("/audit/instances/<instance_id>")
