@@ -20,9 +20,10 @@ from engine.app.editor import (
     side_by_side,
     stored_version,
     version_of,
+    written,
 )
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
-from engine.i18n import _
+from engine.i18n import _, keep
 from engine.language import yaml_edit
 from engine.language.change_summary import summarize
 from engine.language.procedure import KEBAB_ID
@@ -215,11 +216,13 @@ def new_procedure(services: Services, username: str, procedure_id: str, title: s
             if source is None:
                 raise NotFound(_("no procedure '{id}' to copy", id=template))
             text = yaml_edit.set_top(source.source, id=procedure_id, title=title)
-            row = editor.save(session, procedure_id, text, {}, username, note=f"copied from {template}")
+            row = editor.save(session, procedure_id, text, {}, username, note=written(f"copied from {template}",
+                                                                          keep("copied from {procedure}",
+                                                                               procedure=template)))
         else:
             forms = {f"{procedure_id}-record": BLANK_FORM.format(id=procedure_id, title=title)}
             row = editor.save(session, procedure_id, BLANK_PROCEDURE.format(id=procedure_id, title=title),
-                              forms, username, note="new")
+                              forms, username, note=written("new", keep("new procedure")))
         return row.procedure_id, version_store.label(row)
 
 

@@ -84,8 +84,6 @@ KNOWN = {
     # engine.app.audit._summary labels a spawn step's data (the new record's start form) by the
     # spawn step's own form, which has none: the keys show. engine/app is another change's.
     "audit-search": {"customer", "model", "product", "name", "quantity"},
-    # The editor's version notes are stored English (engine.app.editor: f"step + {id}").
-    "procedure": {"step"}, "versions": {"step"},
     # The access log's "view" column shows its ids (task, instance, dossier, pdf, ledger…), which
     # tests/web/test_audit_web.py reads back from the cells as they are.
     "access-log": {"task", "instance", "dossier", "pdf", "ledger", "search", "kpi"},
