@@ -508,6 +508,7 @@ class Version:
     source: str = field(repr=False)
     forms: dict[str, str] = field(repr=False)
     note_message: StoredMessage | None = None  # the note the editor wrote, for each reader
+    by_name: str | None = None  # the full name of who saved it (``by`` where none was read)
 
     @property
     def note_shown(self) -> str:
@@ -516,11 +517,16 @@ class Version:
         return shown(self.note, self.note_message)
 
 
-def version_of(row: ProcedureVersion, current_id: int | None) -> Version:
+def version_of(row: ProcedureVersion, current_id: int | None,
+               names: Mapping[str, str] | None = None) -> Version:
+    """A stored version as pages show it; ``names`` (``users.full_names``) gives who saved it
+    by full name."""
+    by = row.registered_by
     return Version(row.id, row.procedure_id, row.title, versions.label(row),
-                   versions.display_status(row, current_id), row.registered_by, row.registered_at,
+                   versions.display_status(row, current_id), by, row.registered_at,
                    row.note, row.change_reason, row.change_instance, row.id == current_id,
-                   row.source, dict(row.forms or {}), note_message=row.note_message)
+                   row.source, dict(row.forms or {}), note_message=row.note_message,
+                   by_name=(names or {}).get(by, by) if by else None)
 
 
 def stored_version(session: Session, procedure_id: str, version_id: int | None) -> ProcedureVersion:

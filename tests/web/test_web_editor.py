@@ -566,3 +566,18 @@ def test_version_notes_read_in_each_readers_language_and_stay_what_machines_read
                                                "step double_check → second_check", "step + double_check"]
         rows[4].note_message = None  # as a row saved before the message was kept
     assert _notes(a.get(f"/editor/{PID}/versions").text)[4] == "step + double_check"
+
+
+def test_who_saved_a_version_reads_by_full_name(zh_app):
+    """The versions and procedure pages name who saved a version by full name, the user name
+    as its tooltip; versions loaded from files still read 文件."""
+    a = login(zh_app, "author")
+    a.get(f"/editor/{PID}/steps")
+    a.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核", "type": "approval",
+                                    "role": "qa_supervisor", "after": "report"})
+    rows = re.findall(r'<tr data-version="[^"]+"[^>]*>(.*?)</tr>', a.get(f"/editor/{PID}/versions").text, re.S)
+    assert '<span class="person" title="author">编写人</span>' in rows[0], rows[0]
+    assert ">author<" not in rows[0] and "文件" in rows[-1]
+    page = a.get(f"/editor/{PID}").text
+    assert re.search(r'id="saved-by"><span class="person" title="author">编写人 保存于', page), \
+        re.findall(r".{60}保存于", page)
