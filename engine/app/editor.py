@@ -36,7 +36,7 @@ from engine.errors import (
     Problem,
     WorkflowError,
 )
-from engine.i18n import _
+from engine.i18n import StoredMessage, _, keep, shown
 from engine.language import yaml_edit
 from engine.language import yaml_source as yamlsrc
 from engine.language.deployment import check_config
@@ -55,6 +55,40 @@ if TYPE_CHECKING:
     from engine.store.tables import ProcedureVersion
 
 EDIT_ROLE = change_control.AUTHOR_ROLE
+
+# A version's note: the words a person typed, or one the editor writes, ``(stored, message)``:
+# the text as it has always been stored (``step + double_check``: logs, scripts, older
+# readers) and the same as a stored message (``engine.i18n.keep``) that each reader reads in
+# their language (增加步骤 复核 (double_check)).
+Note = str | tuple[str, StoredMessage]
+
+
+def written(stored: str, kept: tuple[str, StoredMessage]) -> tuple[str, StoredMessage]:
+    """A note the editor writes: ``stored`` as it is kept for machines, read as ``kept`` (a
+    ``keep(...)``: its English text is for the catalogue, its message for the pages)."""
+    return stored, kept[1]
+
+
+def named(title: str | None, ident: str) -> str:
+    """A step, form or field in a note: its title as written, then its id in brackets (the
+    step editor's way), so the note still names it once the title changes."""
+    return f"{title} ({ident})" if title and title != ident else ident
+
+
+def step_named(proc: Procedure | None, step_id: str) -> str:
+    step = proc.steps.get(step_id) if proc is not None else None
+    return named(step.title if step else None, step_id)
+
+
+def form_named(proc: Procedure | None, form_id: str) -> str:
+    """A form by its title as written (its id when the procedure does not use it)."""
+    form = proc.forms.get(form_id) if proc is not None else None
+    return form.title if form is not None and form.title else form_id
+
+
+def field_named(proc: Procedure | None, form_id: str, name: str, title: str | None = None) -> str:
+    form = proc.forms.get(form_id) if proc is not None else None
+    return named(title or (form.field_title(name, "zh") if form is not None else None), name)
 
 
 def proc_file(procedure_id: str) -> str:
@@ -159,15 +193,16 @@ class Editor:
         return Checked(proc if not problems else None, used, sorted(set(problems)))
 
     def save(self, session: Session, procedure_id: str, source: str, forms: Mapping[str, str],
-             username: str, note: str = "") -> ProcedureVersion:
+             username: str, note: Note = "") -> ProcedureVersion:
         """Save a valid draft as the next minor version; ``DefinitionInvalid`` lists every
         problem of an invalid one (nothing is saved then)."""
         self.require_editor(session, username)
         checked = self.check(procedure_id, source, forms)
         if checked.problems:
             raise DefinitionInvalid(checked.problems)
+        text, message = note if isinstance(note, tuple) else (note, None)
         row, _ = versions.save_draft(session, procedure_id, source, checked.forms,
-                                     checked.procedure.title, user=username, note=note,
+                                     checked.procedure.title, user=username, note=text, note_message=message,
                                      definition_hash=checked.procedure.content_hash)
         return row
 
@@ -176,7 +211,8 @@ class Editor:
         self.require_editor(session, username)
         old = get_version(session, version_id)
         row, _ = versions.save_draft(session, old.procedure_id, old.source, old.forms or {}, old.title,
-                                     user=username, note=f"restored from {versions.label(old)}")
+                                     user=username, note=f"restored from {versions.label(old)}",
+                                     note_message=keep("restored from v{version}", version=versions.label(old))[1])
         return row
 
     # -- trying -------------------------------------------------------------------------------
@@ -270,7 +306,7 @@ class Editor:
         if not pid:
             raise DefinitionInvalid([Problem("bundle.yaml (document 1)", 1, 1,
                                              _("the first document must be the procedure, with an 'id'"))])
-        return self.save(session, str(pid), docs[0], forms, username, note="imported")
+        return self.save(session, str(pid), docs[0], forms, username, note=written("imported", keep("imported")))
 
     def export(self, session: Session, folder: str | Path) -> list[Path]:
         """Write the current published version of every procedure and its forms under
@@ -471,13 +507,26 @@ class Version:
     current: bool  # the published version new instances start on
     source: str = field(repr=False)
     forms: dict[str, str] = field(repr=False)
+    note_message: StoredMessage | None = None  # the note the editor wrote, for each reader
+    by_name: str | None = None  # the full name of who saved it (``by`` where none was read)
+
+    @property
+    def note_shown(self) -> str:
+        """The note in the reader's language (``note`` as stored where no message was kept:
+        a person's words, a row saved before the messages)."""
+        return shown(self.note, self.note_message)
 
 
-def version_of(row: ProcedureVersion, current_id: int | None) -> Version:
+def version_of(row: ProcedureVersion, current_id: int | None,
+               names: Mapping[str, str] | None = None) -> Version:
+    """A stored version as pages show it; ``names`` (``users.full_names``) gives who saved it
+    by full name."""
+    by = row.registered_by
     return Version(row.id, row.procedure_id, row.title, versions.label(row),
-                   versions.display_status(row, current_id), row.registered_by, row.registered_at,
+                   versions.display_status(row, current_id), by, row.registered_at,
                    row.note, row.change_reason, row.change_instance, row.id == current_id,
-                   row.source, dict(row.forms or {}))
+                   row.source, dict(row.forms or {}), note_message=row.note_message,
+                   by_name=(names or {}).get(by, by) if by else None)
 
 
 def stored_version(session: Session, procedure_id: str, version_id: int | None) -> ProcedureVersion:
@@ -583,20 +632,29 @@ def check_file(services: Services, username: str, procedure_id: str, file: str, 
 Change = Callable[[str, dict[str, str]], tuple[str, dict[str, str]]]
 
 
-def edit(services: Services, username: str, procedure_id: str, change: Change, note: str = "") -> str:
+def edit(services: Services, username: str, procedure_id: str, change: Change,
+         note: Note | Callable[[Procedure | None], Note] = "") -> str:
     """Apply ``change(source, forms) -> (source, forms)`` to the working copy and save the
     result as a draft; the draft's label. ``DefinitionInvalid`` (every problem) or
-    ``yaml_edit.EditError`` when the change cannot be made; nothing is saved then."""
+    ``yaml_edit.EditError`` when the change cannot be made; nothing is saved then. ``note``
+    may be made, once the change is made, from the working copy's procedure as it was before
+    (to name a step by its title; None where that does not compile)."""
     editor = editor_of(services.workflow)
     with services.database.writing() as session:
         editor.require_editor(session, username)
         row = stored_version(session, procedure_id, None)
         source, forms = change(row.source, dict(row.forms or {}))
+        if callable(note):
+            try:
+                before: Procedure | None = services.workflow.runtime(session, row.id).procedure
+            except DefinitionInvalid:
+                before = None
+            note = note(before)
         return versions.label(editor.save(session, procedure_id, source, forms, username, note=note))
 
 
 def save_file(services: Services, username: str, procedure_id: str, file: str, text: str,
-              note: str = "") -> str:
+              note: Note = "") -> str:
     """Save the working copy with ``file`` replaced by ``text`` as a draft (text editor)."""
     def change(source: str, forms: dict[str, str]) -> tuple[str, dict[str, str]]:
         if file == "procedure":
@@ -616,10 +674,28 @@ def add_form_field(services: Services, username: str, procedure_id: str, form_id
         forms[form_id] = yaml_edit.add_field(forms[form_id], name, required=required, after=after, **spec)
         return source, forms
 
-    return edit(services, username, procedure_id, change, f"form {form_id}: + {name}")
+    return edit(services, username, procedure_id, change, lambda proc: written(
+        f"form {form_id}: + {name}", keep("field {field} added to form {form}",
+                                          field=field_named(proc, form_id, name, spec.get("title")),
+                                          form=form_named(proc, form_id))))
 
 
 FIELD_ACTIONS = ("up", "down", "remove", "update", "move")  # move: engine.app.form_builder
+
+
+def _field_action_note(proc: Procedure | None, form_id: str, name: str, action: str) -> tuple[str, StoredMessage]:
+    field, form = field_named(proc, form_id, name), form_named(proc, form_id)
+    if action == "up":
+        kept = keep("field {field} of form {form} moved up", field=field, form=form)
+    elif action == "down":
+        kept = keep("field {field} of form {form} moved down", field=field, form=form)
+    elif action == "remove":
+        kept = keep("field {field} removed from form {form}", field=field, form=form)
+    elif action == "move":
+        kept = keep("field {field} of form {form} moved", field=field, form=form)
+    else:
+        kept = keep("field {field} of form {form} changed", field=field, form=form)
+    return written(f"form {form_id}: {action} {name}", kept)
 
 
 def change_form_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,
@@ -638,26 +714,31 @@ def change_form_field(services: Services, username: str, procedure_id: str, form
             forms[form_id] = yaml_edit.move_field(forms[form_id], name, -1 if action == "up" else 1)
         return source, forms
 
-    return edit(services, username, procedure_id, change, f"form {form_id}: {action} {name}")
+    return edit(services, username, procedure_id, change,
+                lambda proc: _field_action_note(proc, form_id, name, action))
 
 
 def add_step(services: Services, username: str, procedure_id: str, step_id: str, **spec: Any) -> str:
     """Step editor: a new step (``yaml_edit.add_step``); the draft's label."""
     return edit(services, username, procedure_id,
-                lambda source, forms: (yaml_edit.add_step(source, step_id, **spec), forms), f"step + {step_id}")
+                lambda source, forms: (yaml_edit.add_step(source, step_id, **spec), forms),
+                written(f"step + {step_id}", keep("step {step} added", step=named(spec.get("title"), step_id))))
 
 
 def set_next(services: Services, username: str, procedure_id: str, step_id: str, next_: Any) -> str:
     """Step editor: where an existing step goes (one step, or conditions with an else)."""
     return edit(services, username, procedure_id,
-                lambda source, forms: (yaml_edit.set_next(source, step_id, next_), forms), f"step {step_id}: next")
+                lambda source, forms: (yaml_edit.set_next(source, step_id, next_), forms),
+                lambda proc: written(f"step {step_id}: next",
+                                     keep("where step {step} goes changed", step=step_named(proc, step_id))))
 
 
 def update_step(services: Services, username: str, procedure_id: str, step_id: str, **props: Any) -> str:
     """Step editor: an existing step's title, role, form, signature, deadline, reminder or
     single escalation changed (``yaml_edit.update_step``); the draft is checked as always."""
     return edit(services, username, procedure_id,
-                lambda source, forms: (yaml_edit.update_step(source, step_id, **props), forms), f"step {step_id}")
+                lambda source, forms: (yaml_edit.update_step(source, step_id, **props), forms),
+                lambda proc: _step_changed(proc, step_id))
 
 
 def change_step(services: Services, username: str, procedure_id: str, step_id: str,
@@ -666,7 +747,12 @@ def change_step(services: Services, username: str, procedure_id: str, step_id: s
     value removes one, the rest of the file stays as written); the draft is checked as always
     and saved; its label."""
     return edit(services, username, procedure_id,
-                lambda source, forms: (yaml_edit.set_step(source, step_id, changes), forms), f"step {step_id}")
+                lambda source, forms: (yaml_edit.set_step(source, step_id, changes), forms),
+                lambda proc: _step_changed(proc, step_id))
+
+
+def _step_changed(proc: Procedure | None, step_id: str) -> tuple[str, StoredMessage]:
+    return written(f"step {step_id}", keep("step {step} changed", step=step_named(proc, step_id)))
 
 
 @dataclass(frozen=True)
@@ -696,13 +782,16 @@ def rename_step(services: Services, username: str, procedure_id: str, step_id: s
     """Step editor: a step's id changed, with every reference to it (``yaml_edit.rename_step``)."""
     return edit(services, username, procedure_id,
                 lambda source, forms: (yaml_edit.rename_step(source, step_id, new_id.strip()), forms),
-                f"step {step_id} → {new_id.strip()}")
+                lambda proc: written(f"step {step_id} → {new_id.strip()}",
+                                     keep("step {step} renamed to {new}", step=step_named(proc, step_id),
+                                          new=new_id.strip())))
 
 
 def delete_step(services: Services, username: str, procedure_id: str, step_id: str) -> str:
     """Step editor: a step removed, the steps before it led on (``yaml_edit.delete_step``)."""
     return edit(services, username, procedure_id,
-                lambda source, forms: (yaml_edit.delete_step(source, step_id), forms), f"step - {step_id}")
+                lambda source, forms: (yaml_edit.delete_step(source, step_id), forms),
+                lambda proc: written(f"step - {step_id}", keep("step {step} removed", step=step_named(proc, step_id))))
 
 
 @dataclass(frozen=True)

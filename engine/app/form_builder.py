@@ -17,7 +17,7 @@ import yaml
 
 from engine.app import editor as editing
 from engine.errors import NotFound
-from engine.i18n import _
+from engine.i18n import _, keep
 from engine.language import form_kinds, yaml_edit
 from engine.language.form_kinds import (
     Condition,
@@ -107,7 +107,10 @@ def add_field(services: Services, username: str, procedure_id: str, form_id: str
                                              type=kind, title=title or field_name, **spec)
         return source, forms
 
-    label = editing.edit(services, username, procedure_id, change, f"form {form_id}: + {name or title}")
+    label = editing.edit(services, username, procedure_id, change, lambda proc: editing.written(
+        f"form {form_id}: + {name or title}",
+        keep("field {field} added to form {form}", field=editing.named(title, chosen["name"]),
+             form=editing.form_named(proc, form_id))))
     return label, chosen["name"]
 
 
@@ -123,7 +126,10 @@ def update_field(services: Services, username: str, procedure_id: str, form_id: 
         forms[form_id] = yaml_edit.add_columns(text, name, columns) if columns else text
         return source, forms
 
-    return editing.edit(services, username, procedure_id, change, f"form {form_id}: {name}")
+    return editing.edit(services, username, procedure_id, change, lambda proc: editing.written(
+        f"form {form_id}: {name}", keep("field {field} of form {form} changed",
+                                        field=editing.field_named(proc, form_id, name),
+                                        form=editing.form_named(proc, form_id))))
 
 
 def add_columns(services: Services, username: str, procedure_id: str, form_id: str, name: str,
@@ -136,7 +142,10 @@ def add_columns(services: Services, username: str, procedure_id: str, form_id: s
         forms[form_id] = yaml_edit.add_columns(forms[form_id], name, columns)
         return source, forms
 
-    return editing.edit(services, username, procedure_id, change, f"form {form_id}: {name} + columns")
+    return editing.edit(services, username, procedure_id, change, lambda proc: editing.written(
+        f"form {form_id}: {name} + columns", keep("columns added to field {field} of form {form}",
+                                                  field=editing.field_named(proc, form_id, name),
+                                                  form=editing.form_named(proc, form_id))))
 
 
 def move_field(services: Services, username: str, procedure_id: str, form_id: str, name: str,
@@ -149,4 +158,7 @@ def move_field(services: Services, username: str, procedure_id: str, form_id: st
         forms[form_id] = yaml_edit.move_field_to(forms[form_id], name, position)
         return source, forms
 
-    return editing.edit(services, username, procedure_id, change, f"form {form_id}: move {name}")
+    return editing.edit(services, username, procedure_id, change, lambda proc: editing.written(
+        f"form {form_id}: move {name}", keep("field {field} of form {form} moved",
+                                             field=editing.field_named(proc, form_id, name),
+                                             form=editing.form_named(proc, form_id))))

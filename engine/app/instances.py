@@ -224,7 +224,8 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         keys = sensitive_keys(proc)
         inst, shown = mask_instance(keys, inst, reader)
         raw_events = wf.events(s, instance_id)
-        people = [e["actor"] for e in raw_events]
+        people = [e["actor"] for e in raw_events] + [inst["started_by"]]
+        people += [c["by"] for cs in inst["corrections"].values() for c in cs if c.get("by")]
         people += [e["data"]["to"] for e in raw_events if e["type"] == "task:transferred"]
         people += [r[5:] for c in inst.get("cc", []) for r in c["to"] if r.startswith("user:")]
         names = user_store.full_names(s, people)

@@ -20,14 +20,16 @@ from engine.app.editor import (
     side_by_side,
     stored_version,
     version_of,
+    written,
 )
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotFound
-from engine.i18n import _
+from engine.i18n import _, keep
 from engine.language import yaml_edit
 from engine.language.change_summary import summarize
 from engine.language.procedure import KEBAB_ID
 from engine.store import latest_version, latest_version_id, versions_of
 from engine.store import versions as version_store
+from engine.store.users import full_names
 
 if TYPE_CHECKING:
     from engine.app.services import Services
@@ -55,14 +57,17 @@ def open_version(services: Services, procedure_id: str, version_id: int | None =
     with services.database.reading() as session:
         row = stored_version(session, procedure_id, version_id)
         proc = services.workflow.runtime(session, row.id).procedure
-        return Opened(version_of(row, latest_version_id(session, procedure_id)), proc)
+        names = full_names(session, [row.registered_by] if row.registered_by else [])
+        return Opened(version_of(row, latest_version_id(session, procedure_id), names), proc)
 
 
 def versions(services: Services, procedure_id: str) -> list[Version]:
     """Every version of a procedure, newest first; ``NotFound`` for an unknown procedure."""
     with services.database.reading() as session:
         current = latest_version_id(session, procedure_id)
-        found = [version_of(r, current) for r in reversed(versions_of(session, procedure_id))]
+        rows = versions_of(session, procedure_id)
+        names = full_names(session, {r.registered_by for r in rows if r.registered_by})
+        found = [version_of(r, current, names) for r in reversed(rows)]
     if not found:
         raise NotFound(_("there is no procedure '{id}'; pick one from the catalogue", id=procedure_id))
     return found
@@ -215,11 +220,13 @@ def new_procedure(services: Services, username: str, procedure_id: str, title: s
             if source is None:
                 raise NotFound(_("no procedure '{id}' to copy", id=template))
             text = yaml_edit.set_top(source.source, id=procedure_id, title=title)
-            row = editor.save(session, procedure_id, text, {}, username, note=f"copied from {template}")
+            row = editor.save(session, procedure_id, text, {}, username, note=written(f"copied from {template}",
+                                                                          keep("copied from {procedure}",
+                                                                               procedure=template)))
         else:
             forms = {f"{procedure_id}-record": BLANK_FORM.format(id=procedure_id, title=title)}
             row = editor.save(session, procedure_id, BLANK_PROCEDURE.format(id=procedure_id, title=title),
-                              forms, username, note="new")
+                              forms, username, note=written("new", keep("new procedure")))
         return row.procedure_id, version_store.label(row)
 
 

@@ -129,6 +129,10 @@ class ProcedureVersion(Base):
     minor: Mapped[int | None]
     status: Mapped[str20] = mapped_column(default="published")  # draft|in_review|published
     note: Mapped[str | None] = mapped_column(Text)  # the editor's note on a draft save
+    # The same note as a stored message (engine.i18n.keep: key and params), so that each
+    # reader reads it in their language; None for a note typed by a person, and for rows
+    # saved before it was kept (0020), which show ``note`` as stored.
+    note_message: Mapped[dict[str, Any] | None]
     change_reason: Mapped[str | None] = mapped_column(Text)  # why, as sent for approval
     change_instance: Mapped[str | None] = mapped_column(String(40))  # the change-control run
 

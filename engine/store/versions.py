@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -58,10 +58,12 @@ def _max(session: Session, column, *where) -> int:
 
 def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[str, str],
                title: str, *, user: str, note: str = "", now: datetime | None = None,
-               definition_hash: str | None = None) -> tuple[ProcedureVersion, bool]:
+               definition_hash: str | None = None,
+               note_message: Mapping[str, Any] | None = None) -> tuple[ProcedureVersion, bool]:
     """A new draft row numbered ``major.(minor+1)``; ``(row, created)``. Saving the same
     text as the newest draft creates nothing. ``definition_hash`` is the compiled draft's
-    ``content_hash`` (computed from the texts when not given)."""
+    ``content_hash`` (computed from the texts when not given); ``note_message`` the note as
+    a stored message (``engine.i18n.keep``), shown in each reader's language."""
     serialise(session, f"versions:{procedure_id}")  # two editors saving at once get 1.1 and 1.2
     latest = working_copy(session, procedure_id)
     if (latest is not None and latest.status == DRAFT and latest.source == source
@@ -75,7 +77,8 @@ def save_draft(session: Session, procedure_id: str, source: str, forms: Mapping[
     row = ProcedureVersion(
         procedure_id=procedure_id, content_hash=digest,
         source=source, forms=dict(forms), title=title, registered_at=now or datetime.now(UTC),
-        registered_by=user, status=DRAFT, major=major, minor=minor, note=note or None)
+        registered_by=user, status=DRAFT, major=major, minor=minor, note=note or None,
+        note_message=dict(note_message) if note and note_message else None)
     session.add(row)
     session.flush()
     return row, True

@@ -79,11 +79,8 @@ SHOWN_TEXT = """() => {
 FORMATS = {"YAML", "yaml", "zip", "Excel", "UTF"}
 # Codes written in a sentence: file paths (procedures/ID.yaml) and a CSV file's header line.
 CODE = re.compile(r"[\w*.-]+/[\w*./-]+|\b\w+(?:,\w+){3,}\b")
-# English found on Chinese pages and left, each with why (the report of the sweep says more):
-KNOWN = {
-    # The editor's version notes are stored English (engine.app.editor: f"step + {id}").
-    "procedure": {"step"}, "versions": {"step"},
-}
+# English found on Chinese pages and left, each with why (none left today; page name -> words):
+KNOWN: dict[str, set[str]] = {}
 
 
 @functools.cache

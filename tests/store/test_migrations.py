@@ -83,3 +83,26 @@ def test_0010_keys_every_version_by_its_definition_hash(unmigrated_db_url):
     finally:
         eng.dispose()
 
+
+
+def test_0020_keeps_the_notes_saved_before_it_which_read_as_stored(unmigrated_db_url):
+    """0020 adds the note as a stored message beside the note; rows saved before have none
+    (the pages show their note as stored), and the way back drops only the message."""
+    assert upgrade(unmigrated_db_url, "0019_start_firings_by_subject") == "0019_start_firings_by_subject"
+    eng = make_engine(unmigrated_db_url)
+    try:
+        with session_factory(eng)() as s:
+            table = Table("procedure_versions", MetaData(), autoload_with=s.connection())
+            s.execute(table.insert().values(procedure_id="complaint", content_hash=_text_hash("a"), source="id: x\n",
+                                            forms={}, title="x", registered_at=T0, status="draft", major=1,
+                                            minor=1, note="step + double_check"))
+            s.commit()
+        assert upgrade(eng) is not None
+        with session_factory(eng)() as s:
+            (row,) = s.scalars(select(ProcedureVersion)).all()
+            assert (row.note, row.note_message) == ("step + double_check", None)
+        assert downgrade(eng, "0019_start_firings_by_subject") == "0019_start_firings_by_subject"
+        assert "note_message" not in {c["name"] for c in inspect(eng).get_columns("procedure_versions")}
+        upgrade(eng)
+    finally:
+        eng.dispose()

@@ -523,3 +523,61 @@ def test_the_procedure_page_says_who_corrects_a_closed_record(zh_app):
     page = b.get(f"/editor/{PID}").text
     assert re.search(r'id="correct-closed">Closed records are corrected by: Quality manager', page), \
         re.findall(r'id="correct-closed">.{0,80}', page)
+
+
+def _notes(page: str) -> list[str]:
+    """The note cell of each row of the versions page, newest first, as read (tags dropped)."""
+    import html
+
+    cells = re.findall(r'<td class="small version-note">(.*?)</td>', page, re.S)
+    return [html.unescape(re.sub(r"<[^>]+>|\s+", " ", c.split("<br>", 1)[0])).strip() for c in cells]
+
+
+def test_version_notes_read_in_each_readers_language_and_stay_what_machines_read(zh_app):
+    """The notes the editor writes on a draft (a step added, renamed, deleted; a field added
+    in the form builder; a version restored) are stored as they always were (``step +
+    double_check``) and read in each reader's language with the step's title; a row saved
+    before the message was kept still reads its stored note."""
+    a = login(zh_app, "author")
+    a.get(f"/editor/{PID}/steps")
+    assert a.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核", "type": "approval",
+                                           "role": "qa_supervisor", "signature": "复核", "within": "1wd",
+                                           "after": "report"}).status_code == 302
+    a.post(f"/editor/{PID}/steps/rename", {"step": "double_check", "new_id": "second_check", "action": "rename"})
+    a.post(f"/editor/{PID}/steps/rename", {"step": "second_check", "action": "delete"})
+    a.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "voltage", "title": "电源电压", "type": "number"})
+    versions = a.get(f"/editor/{PID}/versions").text
+    first = re.findall(r'name="b" value="(\d+)"', versions)[-1]
+    a.post(f"/editor/{PID}/versions/{first}/restore", {})
+    zh = _notes(a.get(f"/editor/{PID}/versions").text)
+    assert zh[:5] == ["从 v1.0 恢复", "表单 售后产品检验记录 增加字段 电源电压 (voltage)", "删除步骤 复核 (second_check)",
+                      "步骤 复核 (double_check) 改名为 second_check", "增加步骤 复核 (double_check)"], zh
+    procedure = a.get(f"/editor/{PID}").text
+    assert 'id="version-note">从 v1.0 恢复<' in procedure, re.findall(r'class="small muted">.{0,120}', procedure)
+    en = Browser(zh_app)
+    en.login("author-en", "pw-author")
+    assert _notes(en.get(f"/editor/{PID}/versions").text)[:5] == [
+        "restored from v1.0", "field 电源电压 (voltage) added to form 售后产品检验记录", "step 复核 (second_check) removed",
+        "step 复核 (double_check) renamed to second_check", "step 复核 (double_check) added"]
+    # What is stored for machines (logs, the API, older readers) is as it was.
+    with zh_app.extensions["services"].database.writing() as s:
+        rows = store.versions_of(s, PID)[::-1]
+        assert [r.note for r in rows[:5]] == ["restored from 1.0", f"form {FORM}: + voltage", "step - second_check",
+                                               "step double_check → second_check", "step + double_check"]
+        rows[4].note_message = None  # as a row saved before the message was kept
+    assert _notes(a.get(f"/editor/{PID}/versions").text)[4] == "step + double_check"
+
+
+def test_who_saved_a_version_reads_by_full_name(zh_app):
+    """The versions and procedure pages name who saved a version by full name, the user name
+    as its tooltip; versions loaded from files still read 文件."""
+    a = login(zh_app, "author")
+    a.get(f"/editor/{PID}/steps")
+    a.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核", "type": "approval",
+                                    "role": "qa_supervisor", "after": "report"})
+    rows = re.findall(r'<tr data-version="[^"]+"[^>]*>(.*?)</tr>', a.get(f"/editor/{PID}/versions").text, re.S)
+    assert '<span class="person" title="author">编写人</span>' in rows[0], rows[0]
+    assert ">author<" not in rows[0] and "文件" in rows[-1]
+    page = a.get(f"/editor/{PID}").text
+    assert re.search(r'id="saved-by"><span class="person" title="author">编写人 保存于', page), \
+        re.findall(r".{60}保存于", page)

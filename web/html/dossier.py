@@ -7,15 +7,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from web import forms_render as fr
+from web.html.instances import named_corrections
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
 
 
 def sections(d: Dossier) -> list[dict[str, Any]]:
-    """Each step's data as ``view_tree`` nodes, corrected fields marked."""
+    """Each step's data as ``view_tree`` nodes, corrected fields marked with who corrected
+    them by name (every corrector is the actor of a ``data:corrected`` event of the timeline,
+    whose names the dossier has read already)."""
+    names = {e["username"]: e["actor"] for e in d.timeline}
+    corrections = named_corrections(d.corrections_by_key, names)
     return [{"step": sec.step, "title": sec.title,
-             "nodes": fr.view_tree(sec.form, sec.data, corrections=d.corrections_by_key, step=sec.step)}
+             "nodes": fr.view_tree(sec.form, sec.data, corrections=corrections, step=sec.step)}
             for sec in d.sections]
 
 
