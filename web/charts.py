@@ -1,6 +1,12 @@
-"""Server-rendered SVG charts: grouped vertical bars over periods and horizontal bars per
-category. Every bar is a link to the instances behind it; every bar has its number written
-on it, so the chart reads at a glance and prints without JavaScript."""
+"""Server-rendered charts: grouped vertical bars over periods (SVG) and horizontal bars per
+category (HTML). Every bar is a link to the instances behind it; every bar has its number
+written beside it, so the chart reads at a glance and prints without JavaScript.
+
+On a phone an SVG scaled down to the screen writes its text at 5-8 px and a label beside its
+bar is cut to fit. So horizontal bars are HTML (each label on its own line above its bar, at
+the page's font size, wrapping where it must), and a period chart carries the same bars in
+that form beside its SVG; the style sheet shows one of the two by the width of the screen
+(``.chart-wide`` / ``.chart-narrow`` in web/static/app.css)."""
 
 from __future__ import annotations
 
@@ -41,7 +47,8 @@ def columns(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Bar]]], 
     peak = max_value or max([b.value for _n, bars in series for b in bars] + [1])
     group_w = (width - left - 10) / max(len(labels), 1)
     bar_w = min(28.0, (group_w - 8) / max(len(series), 1))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+    parts = [f'<svg class="chart-wide" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{escape(title)}">',
              f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>']
     for i, (name, _bars) in enumerate(series):  # the legend, on its own line under the title
         x = left + i * 110
@@ -58,27 +65,40 @@ def columns(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Bar]]], 
                               f"{label} {name}: {_num(bar.value)}"))
         parts.append(f'<text x="{gx + len(series) * bar_w / 2:.1f}" y="{base + 14}" text-anchor="middle" font-size="10">{escape(label)}</text>')
     parts.append("</svg>")
-    return Markup("".join(parts))
+    narrow = _hbars([(label, [(name, bars[gi], COLORS[si % len(COLORS)]) for si, (name, bars) in enumerate(series)])
+                     for gi, label in enumerate(labels)],
+                    title=title, peak=peak, extra_class="chart-narrow")
+    return Markup("".join(parts)) + narrow
+
+
+def _hbars(groups: Sequence[tuple[str, Sequence[tuple[str, Bar, str]]]], *, title: str, peak: float,
+           extra_class: str = "") -> Markup:
+    """Horizontal bars as HTML: per group its label on a line of its own, then one bar per
+    (series name, bar, colour), its length a share of ``peak``, its number after it; where a
+    group has several bars each is preceded by its series' name (no legend to look up)."""
+    out = [f'<div class="{escape(("hbars " + extra_class).strip())}" role="group" aria-label="{escape(title)}">'
+           f'<p class="hbars-title">{escape(title)}</p>']
+    for label, bars in groups:
+        out.append(f'<div class="hbars-group"><div class="hbars-label">{escape(label)}</div>')
+        for name, bar, color in bars:
+            text = bar.text if bar.text is not None else _num(bar.value)
+            share = max(0.0, min(100.0, 100 * bar.value / peak)) if peak else 0.0
+            tip = f"{label} {name}: {text}" if name else f"{label}: {text}"
+            body = (f'<span class="hbar-name">{escape(name)}</span>' if len(bars) > 1 else "") + (
+                f'<span class="hbar-track"><span class="hbar-fill" style="width:{share:.1f}%;background:{color}">'
+                f'</span></span><span class="hbar-value">{escape(text)}</span>')
+            out.append(f'<a class="hbar" href="{escape(bar.href)}" title="{escape(tip)}">{body}</a>' if bar.href
+                       else f'<span class="hbar" title="{escape(tip)}">{body}</span>')
+        out.append("</div>")
+    if not groups:
+        out.append('<p class="muted">—</p>')
+    out.append("</div>")
+    return Markup("".join(out))
 
 
 def rows(items: Sequence[tuple[str, Bar]], *, title: str, max_value: float | None = None,
          color: str = COLORS[0]) -> Markup:
-    """Horizontal bars, one per labelled item (categories, steps, survey items)."""
-    width, row_h, left, top = 520, 22, 150, 26
-    height = top + row_h * max(len(items), 1) + 8
+    """Horizontal bars, one per labelled item (categories, steps, survey items), each label
+    whole on its own line above its bar."""
     peak = max_value or max([b.value for _l, b in items] + [1])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-             f'<text x="4" y="16" font-size="13" font-weight="600">{escape(title)}</text>']
-    for i, (label, bar) in enumerate(items):
-        y = top + i * row_h
-        w = (width - left - 50) * (bar.value / peak) if peak else 0
-        rect = (f'<rect x="{left}" y="{y}" width="{max(w, 0.5):.1f}" height="{row_h - 6}" fill="{color}">'
-                f"<title>{escape(label)}: {escape(bar.text or _num(bar.value))}</title></rect>"
-                f'<text x="{left + w + 4:.1f}" y="{y + row_h - 10}" font-size="11">{escape(bar.text or _num(bar.value))}</text>')
-        if bar.href:
-            rect = f'<a href="{escape(bar.href)}">{rect}</a>'
-        parts.append(f'<text x="{left - 6}" y="{y + row_h - 10}" text-anchor="end" font-size="11">{escape(label[:22])}</text>{rect}')
-    if not items:
-        parts.append(f'<text x="{left}" y="{top + 14}" font-size="11" fill="#616e7c">—</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return _hbars([(label, [("", bar, color)]) for label, bar in items], title=title, peak=peak)
