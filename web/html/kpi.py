@@ -93,7 +93,7 @@ def charts_of(d: kpis.Dashboard, period: str, args: dict[str, str]) -> dict[str,
         scores = {"labels": d.scores["labels"], "rows": table, "chart": charts.rows(
             [(row["title"], Bar(round(row["mean"], 2) if row["mean"] is not None else 0, None,
                                 f"{row['mean']:.2f}" if row["mean"] is not None else "—")) for row in table],
-            title=_("Mean score (max {top})", top=f"{top:g}"), max_value=top, color=charts.COLORS[4])}
+            title=_("Mean score (max {top})", top=format(top, "g")), max_value=top, color=charts.COLORS[4])}
     return {"k": k, "steps": d.steps, "volume": volume, "durations": durations, "on_time": on_time,
             "first_pass": first_pass, "fp_total": d.first_pass_total, "breakdowns": breakdowns, "scores": scores,
             "link": link, "pct": _pct, "h": _h}
