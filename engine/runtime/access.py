@@ -248,7 +248,7 @@ def recall_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping
     if step is None or not step.recall:
         return _("this step cannot be recalled (it does not declare 'recall: true')")
     if state.get("status") != "running":
-        return _("the instance is already {status}", status=_(state.get("status") or ""))
+        return _("the instance is already {status}", status=_(state["status"]))
     if task["status"] != "done" or task.get("completed_by") != actor.user or actor.system:
         return _("only the person who completed '{title}' may recall it", title=titled(step))
     last = state.get("last_done")
