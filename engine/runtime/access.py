@@ -225,7 +225,7 @@ def withdraw_refusal(state: Mapping[str, Any], procedure: Procedure, actor: Acto
     """撤回: the starter, while the instance runs and nobody else has done a step of it (the
     starter's own steps, such as a registration right after starting, do not count)."""
     if state.get("status") != "running":
-        return _("the instance is already {status}", status=_(state.get("status") or ""))
+        return _("the instance is already {status}", status=_(state["status"]))
     if not procedure.withdraw:
         return _("'{title}' cannot be withdrawn ('withdraw: false'); ask to have it cancelled",
                  title=titled(procedure))
