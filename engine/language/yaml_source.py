@@ -377,7 +377,7 @@ def _unreadable(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:
     col = len(before) - (before.rfind("\n") + 1) + 1
     return Problem(file, line, col, _("the character U+{code} cannot be in a YAML file (a control "
                                       "character, perhaps pasted from another program); delete it",
-                                      code=f"{ord(char):04X}"))
+                                      code=format(ord(char), "04X")))
 
 
 def load_file(path: str) -> Source:
