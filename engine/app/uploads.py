@@ -100,7 +100,7 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
     magic = _MAGIC.get(content_type)
     if magic and not any(head.startswith(m) for m in magic):
         return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
-                                              type=f"{filename} ≠ {content_type}",
+                                              type=" ≠ ".join((filename, content_type)),
                                               allowed=", ".join(accept or allowed)), 422)
     if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
         return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
