@@ -191,6 +191,12 @@ def group_choices(services: Services, who: Reader | str, locale: str = "zh",
             for n in sorted(names)]
 
 
+def people_offer(services: Services) -> people.PeopleOffer:
+    """Who the manager field offers (``people.offer``: everyone in a small company)."""
+    with services.database.reading() as session:
+        return people.offer(session)
+
+
 # --------------------------------------------------------------------------- checking
 
 
@@ -406,13 +412,14 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
 
 def unlock(services: Services, who: Reader | str, username: str) -> int:
     """Forget the user name's failed sign-ins at every door and address; how many counts
-    were cleared (recorded when any was)."""
+    (door and address) were cleared. Recorded, with the failures forgotten, when any was."""
     actor = _changer(who)
     with services.database.writing() as session:
         user = _user(session, username)
+        failures = user_store.failed_sign_ins(session, user.username, people.DOORS)
         cleared = sign_in.clear_name(session, user.username.strip().lower(), people.DOORS)
         if cleared:
-            org_store.changed(session, actor, "user_unlocked", {"user": user.username, "cleared": cleared},
+            org_store.changed(session, actor, "user_unlocked", {"user": user.username, "failed_sign_ins": failures},
                               services.now())
         return cleared
 
