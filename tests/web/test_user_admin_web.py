@@ -65,6 +65,8 @@ def test_admin_adds_a_user_who_must_change_the_password_at_first_sign_in(app):
     assert "用户 zhang.san 已添加" in shown and 'id="temporary-password"' in shown
     assert 'value="qa-inspectors" checked' in shown and 'value="boss"' in shown
 
+    token = app.test_client().post("/api/v1/auth/token", json={"username": "zhang.san", "password": GOOD})
+    assert token.status_code == 403 and "expired" in token.get_json()["message"]  # nor a token before the change
     newcomer = Browser(app)
     newcomer.get("/login")
     r = newcomer.post("/login", {"username": "zhang.san", "password": GOOD})
