@@ -352,9 +352,9 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
                 errors.append({"field": "manager", "message": problem})
         _refuse(errors)
         changes: dict[str, Any] = {}
-        before = {"full_name": user.full_name or "", "email": user.email, "groups": user_store.groups_of(user),
+        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email, "groups": user_store.groups_of(user),
                   "manager": user.manager}
-        after = {"full_name": before["full_name"] if full_name is None else full_name,
+        after: dict[str, Any] = {"full_name": before["full_name"] if full_name is None else full_name,
                  "email": before["email"] if email is KEEP else email,
                  "groups": before["groups"] if chosen is None else chosen,
                  "manager": before["manager"] if manager is KEEP else manager}
