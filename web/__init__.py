@@ -66,11 +66,12 @@ def _register(app: Flask) -> None:
         org,
         people,
         task_actions,
+        users,
     )
 
     for blueprint in (health.bp, auth.bp, inbox.bp, instances.bp, notifications.bp, api.bp,
                       audit.bp, ledgers.bp, kpi.bp, audit_api.bp, editor.bp, editor_forms.bp, editor_try.bp, org.bp,
-                      people.bp, task_actions.bp):
+                      people.bp, task_actions.bp, users.bp):
         app.register_blueprint(blueprint)
     db.init_app(app)
     metrics.init_app(app)  # first: its timer starts before the other hooks run

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from engine import store
-from engine.app import people
+from engine.app import org, user_admin
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Services
@@ -115,31 +115,24 @@ class UserLine:
 def add_user(services: Services, username: str, password: str, groups: Iterable[str], *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
              manager: str | None = None) -> UserLine:
-    """Create a user; ``Conflict`` for a name taken, ``NotFound`` for an unknown manager,
-    ``FormInvalid`` for a password the policy refuses (``people.check_new_password``)."""
-    people.check_new_password(services, username, password, exempt_history=True)
-    with services.database.writing() as session:
-        user = store.add_user(session, username, password, groups, full_name=full_name,
-                              email=email, locale=locale, manager=manager)
-        return _line(user)
+    """Create a user (``wf user add``: ``engine.app.user_admin.create``, recorded under the
+    command line, with a lasting password); ``FormInvalid`` names every refusal (a name
+    taken, an unknown manager, a password the policy refuses)."""
+    added = user_admin.create(services, org.command_line(), username, password, full_name=full_name,
+                              email=email, groups=groups, manager=manager, locale=locale, temporary=False)
+    return UserLine(added.username, (full_name or "").strip(), list(added.groups), (manager or "").strip() or None,
+                    True)
 
 
 def set_password(services: Services, username: str, password: str) -> None:
-    """Set a user's password (policy applied, ``FormInvalid`` otherwise); every session and
-    token of theirs ends."""
-    with services.database.reading() as session:
-        if user_store.get_user(session, username) is None:
-            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
-    people.check_new_password(services, username, password)
-    with services.database.writing() as session:
-        store.set_password(session, username, password)
+    """Set a user's password (policy applied, ``FormInvalid`` otherwise; recorded as
+    ``password_reset``); every session and token of theirs ends."""
+    user_admin.reset_password(services, org.command_line(), username, password, temporary=False)
 
 
 def set_manager(services: Services, username: str, manager: str | None) -> None:
     """Set or clear (``None``) a user's manager, the target of ``escalate: to: manager``;
     a change of the organisation chart (``engine.app.org``: checked, recorded)."""
-    from engine.app import org
-
     with services.database.reading() as session:
         if user_store.get_user(session, username) is None:
             raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
@@ -147,38 +140,25 @@ def set_manager(services: Services, username: str, manager: str | None) -> None:
 
 
 def set_active(services: Services, username: str, active: bool) -> bool:
-    """Activate or deactivate a user; returns whether anything changed. Deactivating ends
-    the user's sessions and API tokens at once (``engine.app.people``)."""
-    with services.database.writing() as session:
-        user = user_store.get_user(session, username)
-        changed = user is not None and bool(user.active) != active
-        user_store.set_active(session, username, active)  # NotFound for an unknown user
-        return changed
+    """Activate or deactivate a user (recorded); returns whether anything changed.
+    Deactivating ends the user's sessions and API tokens at once."""
+    return user_admin.set_active(services, org.command_line(), username, active)
 
 
 def revoke_sessions(services: Services, username: str) -> None:
-    """Sign the user out everywhere: every session cookie and API token issued so far."""
-    with services.database.writing() as session:
-        user_store.end_sessions(session, username)
+    """Sign the user out everywhere: every session cookie and API token issued so far (recorded)."""
+    user_admin.end_sessions(services, org.command_line(), username)
 
 
 def unlock(services: Services, username: str) -> int:
     """Let a user name be tried again at once from every address (its failed sign-ins are
-    forgotten); ``NotFound`` for a name nobody has."""
-    with services.database.reading() as session:
-        if user_store.get_user(session, username) is None:
-            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
-    return people.unlock(services, username)
+    forgotten; recorded when any were); ``NotFound`` for a name nobody has."""
+    return user_admin.unlock(services, org.command_line(), username)
 
 
 def list_users(services: Services) -> list[UserLine]:
-    with services.database.reading() as session:
-        return [_line(u) for u in store.list_users(session)]
-
-
-def _line(user: Any) -> UserLine:
-    return UserLine(user.username, user.full_name or "", store.groups_of(user), user.manager,
-                    bool(user.active))
+    found = user_admin.search(services, org.command_line(), size=None)
+    return [UserLine(u.username, u.full_name, list(u.groups), u.manager, u.active) for u in found.users]
 
 
 # Readable names for the groups of the shipped config.yaml; other groups get their own name.

@@ -45,6 +45,8 @@ class Person:
     groups: tuple[str, ...]
     session_version: int = 0
     password_changed_at: datetime | None = None
+    # The password was set by an administrator (a new user, a reset): changed at sign-in.
+    must_change_password: bool = False
 
     @property
     def display(self) -> str:
@@ -62,7 +64,7 @@ def active_person(services: Services, username: str, version: int | None = None)
             return None
         return Person(user.username, user.full_name or "", user.locale,
                       tuple(user_store.groups_of(user)), user.session_version,
-                      user.password_changed_at)
+                      user.password_changed_at, bool(user.must_change_password))
 
 
 def token_valid(services: Services, username: str, version: int) -> bool:
@@ -307,8 +309,11 @@ def check_new_password(services: Services, username: str, password: str, *, fiel
 
 
 def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
-    """Whether the policy's maximum age has passed since the person's password was set
-    (a forced change at sign-in). A password never recorded is not expired."""
+    """Whether the person must choose a new password before anything else (a forced change
+    at sign-in): an administrator set it (a new user, a reset: temporary), or the policy's
+    maximum age has passed since it was set. A password never recorded is not expired."""
+    if person.must_change_password:
+        return True
     policy = PasswordPolicy.of(services.config)
     if policy.max_age_days is None or person.password_changed_at is None:
         return False

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -284,6 +285,9 @@ class User(Base):
     # When the password was last set (the optional maximum age counts from it; None: never
     # recorded, before migration 0012_access15 — counted as set at the upgrade).
     password_changed_at: Mapped[utc | None]
+    # Set by an administrator's reset (or a user added in the browser): the password is
+    # temporary and must be changed at the next sign-in; a change clears it (0020).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # User name of this user's manager: the target of ``escalate: {to: manager}``.
     manager: Mapped[str100 | None]
     # Id of the user's department (``departments.id``; 0014_org17); the organisation chart.

@@ -14,7 +14,7 @@ from engine.i18n import _
 from engine.store import org
 from engine.store.ledger_query import escape_like
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Department, Group, PasswordHistory, User, user_groups
+from engine.store.tables import Department, Group, PasswordHistory, SignInFailure, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -121,9 +121,11 @@ def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
 
 def add_user(session: Session, username: str, password: str, groups: Iterable[str] = (), *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
-             manager: str | None = None, password_hash: str | None = None) -> User:
+             manager: str | None = None, password_hash: str | None = None,
+             must_change_password: bool = False) -> User:
     """Create a user; ``Conflict`` if the name is taken, ``NotFound`` for an unknown manager.
-    ``password_hash`` (of ``password``, from :func:`hash_password`) saves hashing again."""
+    ``password_hash`` (of ``password``, from :func:`hash_password`) saves hashing again;
+    ``must_change_password``: the password is temporary (changed at the first sign-in)."""
     username = username.strip()
     if not username:
         raise WorkflowError(_("The user name must not be empty."))
@@ -138,7 +140,8 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
                          manager=manager))
     user = User(username=username, full_name=full_name, email=email, locale=locale, manager=manager or None,
                 password_hash=password_hash or hash_password(password), active=True, password_changed_at=datetime.now(UTC),
-                created_at=datetime.now(UTC), groups=ensure_groups(session, groups))
+                created_at=datetime.now(UTC), groups=ensure_groups(session, groups),
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     if user.manager:
@@ -146,14 +149,19 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
     return user
 
 
-def set_password(session: Session, username: str, password: str) -> User:
+def set_password(session: Session, username: str, password: str, *, password_hash: str | None = None,
+                 temporary: bool = False) -> User:
+    """Set the user's password (``password_hash``: of ``password``, hashed already, outside
+    the write transaction); ``temporary``: it must be changed at the next sign-in (an
+    administrator's reset), else the flag is cleared (the user chose it)."""
     user = get_user(session, username)
     if user is None:
         raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
     now = datetime.now(UTC)
     session.add(PasswordHistory(username=user.username, password_hash=user.password_hash, replaced_at=now))
-    user.password_hash = hash_password(password)
+    user.password_hash = password_hash or hash_password(password)
     user.password_changed_at = now
+    user.must_change_password = temporary
     user.session_version += 1  # a new password ends the sessions and tokens of the old one
     session.flush()
     return user
@@ -251,3 +259,75 @@ def recent_hashes(session: Session, username: str, count: int) -> list[str]:
 
 def matches(password_hash: str, password: str) -> bool:
     return check_password_hash(password_hash, password)
+
+
+class Summary(NamedTuple):
+    """A user as the administrators' list shows them."""
+
+    username: str
+    full_name: str
+    email: str | None
+    active: bool
+    manager: str | None
+    must_change_password: bool
+    groups: tuple[str, ...]
+
+
+def search_users(session: Session, text: str = "", *, offset: int = 0,
+                 limit: int | None = 50) -> tuple[list[Summary], int]:
+    """Users whose user name or full name contains ``text`` (any case), by user name: the
+    ``limit`` from ``offset`` on (None: all) and how many there are. Three statements
+    whatever the number of users: the count, the page, the page's groups."""
+    text = text.strip()
+    where: list[Any] = []
+    if text:
+        inner = func.lower("%" + escape_like(text) + "%")
+        where.append(or_(func.lower(User.username).like(inner, escape="\\"),
+                         func.lower(func.coalesce(User.full_name, "")).like(inner, escape="\\")))
+    total = session.execute(select(func.count()).select_from(User).where(*where)).scalar() or 0
+    query = (select(User.id, User.username, User.full_name, User.email, User.active, User.manager,
+                    User.must_change_password).where(*where).order_by(User.username).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    groups: dict[int, list[str]] = {}
+    if rows:
+        ids = [r.id for r in rows]
+        member = (select(user_groups.c.user_id, Group.name)
+                  .join(Group, Group.id == user_groups.c.group_id).order_by(Group.name))
+        # One IN list for a page; all users (the command line's list) read every membership.
+        if limit is not None:
+            member = member.where(user_groups.c.user_id.in_(ids))
+        for uid, name in session.execute(member):
+            groups.setdefault(uid, []).append(name)
+    return [Summary(r.username, r.full_name or "", r.email, bool(r.active), r.manager,
+                    bool(r.must_change_password), tuple(groups.get(r.id, ())))
+            for r in rows], int(total)
+
+
+def group_names(session: Session) -> list[str]:
+    """Every group in the database, by name."""
+    return list(session.scalars(select(Group.name).order_by(Group.name)))
+
+
+def update_user(session: Session, username: str, **fields: Any) -> User:
+    """Set ``full_name``, ``email`` and/or ``locale`` of the user."""
+    user = get_user(session, username)
+    if user is None:
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+    for name, value in fields.items():
+        if name not in ("full_name", "email", "locale"):
+            raise ValueError(name)
+        setattr(user, name, value)
+    session.flush()
+    return user
+
+
+def failed_sign_ins(session: Session, name: str, kinds: Iterable[str]) -> int:
+    """The failed sign-ins in a row counted for user name ``name`` (as the doors key it:
+    folded) at the doors ``kinds``, over every address: what ``unlock`` would clear."""
+    t = SignInFailure.__table__
+    name = name.strip().lower()[:100]
+    conds = [or_(t.c.key == f"{k}:{name}", t.c.key.like(escape_like(f"{k}:{name}|") + "%", escape="\\"))
+             for k in kinds]
+    return int(session.execute(select(func.coalesce(func.sum(t.c.failures), 0)).where(or_(*conds))).scalar() or 0)

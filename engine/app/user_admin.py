@@ -1,0 +1,433 @@
+"""User administration: who may sign in, their groups (and so their roles and signatures),
+their manager and their password, for the administrators' pages (/admin/users) and for
+``wf user`` alike.
+
+* **Who**: a ``Reader`` who is an administrator (``Reader.admin``: a group of role
+  ``admin``), or a plain string, the operator of the command line (``org.command_line()``),
+  who holds the database's keys anyway. Auditors change nothing; others get ``NotPermitted``.
+* **Self-lockout**: an administrator cannot deactivate themselves, nor take away their own
+  administrator group, nor reset their own password here (they use "Change password"): each
+  would leave them, maybe everyone, locked out. The message says what to do instead.
+* **Audit**: every change is an ``org:*`` event on the organisation chart's hash chain
+  (``engine.store.org.changed``) in the same transaction as the change: ``user_added``,
+  ``user_edited`` (each field before and after; never a password), ``user_deactivated``,
+  ``user_activated``, ``password_reset``, ``user_unlocked``, ``sessions_ended``. Nothing is
+  recorded when nothing changed.
+* **Temporary passwords**: a user added or a password reset by an administrator in the
+  browser must choose their own at the next sign-in (``users.must_change_password``,
+  ``people.password_expired``). The command line keeps its passwords as they are given.
+* **Refusals** a person can cause are ``FormInvalid`` with every problem at its field
+  (``username``, ``full_name``, ``email``, ``groups``, ``manager``, ``password``), so the page
+  shows each beside its input and keeps what was typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.app import people
+from engine.app.access import Reader, reader_of, refuse_auditor
+from engine.errors import FieldError, FormInvalid, NotFound, NotPermitted
+from engine.i18n import _
+from engine.language.english import shown
+from engine.store import org as org_store
+from engine.store import sign_in
+from engine.store import users as user_store
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from engine.app.services import Services
+
+PAGE_SIZE = 50
+MAX_NAME = 100  # users.username, groups.name
+MAX_TEXT = 200  # users.full_name, users.email
+# Enough to catch a typo (no @, no domain, a space); the mail server has the last word.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+KINDS = ("user_added", "user_edited", "user_deactivated", "user_activated", "password_reset",
+         "user_unlocked", "sessions_ended")
+
+
+# --------------------------------------------------------------------------- who
+
+
+def _admin(who: Reader | str) -> str:
+    """The name a reading or change is done under: an administrator, or the command line."""
+    if isinstance(who, str):
+        return who
+    if not who.admin:
+        raise NotPermitted(_("only administrators manage users; ask one to make this change"))
+    return who.username
+
+
+def _changer(who: Reader | str) -> str:
+    """``_admin`` for a change: auditors (even administrators among them) change nothing."""
+    if not isinstance(who, str):
+        refuse_auditor(who)
+    return _admin(who)
+
+
+def may_manage(who: Reader | None) -> bool:
+    """Whether the reader sees the user administration (its link and pages)."""
+    return who is not None and who.admin
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[user_store.Summary]
+    total: int
+    page: int
+    pages: int
+    text: str
+    manager_names: dict[str, str]
+
+
+def search(services: Services, who: Reader | str, text: str = "", page: int = 1, *,
+           size: int | None = PAGE_SIZE) -> UserPage:
+    """Users whose user name or full name contains ``text``, ``size`` a page (None: all, for
+    the command line), with the total. A fixed number of statements whatever the count."""
+    _admin(who)
+    text = (text or "").strip()[:MAX_NAME]
+    page = max(1, page)
+    with services.database.reading() as session:
+        offset = (page - 1) * size if size else 0
+        found, total = user_store.search_users(session, text, offset=offset, limit=size)
+        if size and not found and total and page > 1:  # past the end: the last page
+            page = (total + size - 1) // size
+            found, total = user_store.search_users(session, text, offset=(page - 1) * size, limit=size)
+        names = user_store.full_names(session, {u.manager for u in found if u.manager})
+    pages = max(1, (total + size - 1) // size) if size else 1
+    return UserPage(found, total, page, pages, text, names)
+
+
+@dataclass(frozen=True)
+class UserDetail:
+    username: str
+    full_name: str
+    email: str | None
+    active: bool
+    manager: str | None
+    manager_name: str
+    department: str | None
+    groups: tuple[str, ...]
+    must_change_password: bool
+    created_at: datetime | None
+    password_changed_at: datetime | None
+    failed_sign_ins: int  # counted now, over every door and address: what unlock clears
+    is_self: bool  # the reader themselves (self-lockout: no deactivate, no own reset)
+
+
+def get(services: Services, who: Reader | str, username: str) -> UserDetail:
+    """One user as the edit page shows them; ``NotFound`` for a name nobody has."""
+    me = _admin(who)
+    with services.database.reading() as session:
+        user = _user(session, username)
+        manager_name = user_store.full_names(session, [user.manager]).get(user.manager, "") if user.manager else ""
+        failed = user_store.failed_sign_ins(session, user.username, people.DOORS)
+        return UserDetail(user.username, user.full_name or "", user.email, bool(user.active), user.manager,
+                          manager_name, user.department, tuple(user_store.groups_of(user)),
+                          bool(user.must_change_password), user.created_at, user.password_changed_at,
+                          failed, user.username == me and not isinstance(who, str))
+
+
+def _user(session: Session, username: str) -> Any:
+    user = user_store.get_user(session, username)
+    if user is None:
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+    return user
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role a group gives in one procedure, as the reader reads them."""
+
+    procedure: str
+    role: str
+
+
+@dataclass(frozen=True)
+class GroupChoice:
+    """A group offered as a checkbox: what it gives (roles in procedures; administrator,
+    auditor, clearance to read masked values)."""
+
+    name: str
+    grants: tuple[Grant, ...]
+    admin: bool
+    auditor: bool
+    cleared: bool
+
+
+def group_choices(services: Services, who: Reader | str, locale: str = "zh",
+                  chosen: Iterable[str] = ()) -> list[GroupChoice]:
+    """Every group of config ``roles:`` (and the auditors' and clearance groups), every
+    group in the database and those in ``chosen``, by name, each with the roles it gives in
+    the current procedures (titles in ``locale``)."""
+    _admin(who)
+    config = services.config
+    roles: Mapping[str, Any] = config.get("roles", default={}) or {}
+    audit = config.get("audit", default={}) or {}
+    auditors = set(audit.get("auditor_groups", ["auditors"]) or ())
+    cleared = set(audit.get("clearance_groups", ["data-officers"]) or ())
+    admins = set(roles.get("admin", []) or ())
+    names: set[str] = {str(g) for groups in roles.values() for g in (groups or [])}
+    names |= auditors | cleared | {c for c in chosen if c}
+    grants: dict[str, list[Grant]] = {}
+    with services.database.reading() as session:
+        names |= set(user_store.group_names(session))
+        for proc, _vid in services.workflow.current(session):
+            title = shown(proc, "title", locale)
+            for role in proc.roles:
+                for group in config.groups_for_role(proc.id, role):
+                    grants.setdefault(str(group), []).append(Grant(title, proc.role_title(role, locale)))
+    return [GroupChoice(n, tuple(grants.get(n, ())), n in admins, n in auditors, n in cleared)
+            for n in sorted(names)]
+
+
+def people_offer(services: Services) -> people.PeopleOffer:
+    """Who the manager field offers (``people.offer``: everyone in a small company)."""
+    with services.database.reading() as session:
+        return people.offer(session)
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _text_problem(value: str, limit: int) -> bool:
+    return len(value) > limit or any(ord(c) < 0x20 for c in value)
+
+
+def _check_username(username: str) -> str | None:
+    if not username:
+        return _("The user name must not be empty.")
+    if _text_problem(username, MAX_NAME):
+        return _("The user name must be at most 100 characters, without control characters; "
+                 "choose a shorter one (e.g. zhang.san).")
+    return None
+
+
+def _check_email(email: str | None) -> str | None:
+    if email and (len(email) > MAX_TEXT or not _EMAIL.match(email)):
+        return _("'{email}' is not an e-mail address; write it as name@example.com or leave it empty",
+                 email=email[:MAX_TEXT])
+    return None
+
+
+def _check_full_name(full_name: str) -> str | None:
+    if _text_problem(full_name, MAX_TEXT):
+        return _("The full name must be at most {n} characters, without control characters.", n=MAX_TEXT)
+    return None
+
+
+def _clean_groups(groups: Iterable[str], errors: list[FieldError]) -> list[str]:
+    out = sorted({g.strip() for g in groups if g and g.strip()})
+    bad = [g for g in out if _text_problem(g, MAX_NAME)]
+    if bad:
+        errors.append({"field": "groups", "message": _(
+            "A group name must be at most 100 characters, without control characters: {names}",
+            names=", ".join(b[:MAX_NAME] for b in bad))})
+    return out
+
+
+def _manager_problem(session: Session, username: str, manager: str) -> str | None:
+    """What is wrong with ``manager`` as the manager of ``username`` (a user that may not
+    exist yet): unknown, themselves, or a loop in the chart."""
+    from engine.app import org
+
+    if manager == username:
+        return _("A user cannot be their own manager; pick someone else or leave the field empty.")
+    chart = org_store.read(session)
+    users = {p.username: p.active for p in chart.people}
+    if manager not in users:
+        return _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
+                 "or leave the field empty.", manager=manager)
+    draft = org.Draft({d.id: d for d in chart.departments},
+                      {p.username: (p.department, p.manager) for p in chart.people if p.department or p.manager})
+    was = draft.people.get(username, (None, None))
+    draft.people[username] = (was[0], manager)
+    problems = org.check(draft, {**users, username: True})
+    return " ".join(p.message for p in problems) or None
+
+
+def _refuse(errors: list[FieldError]) -> None:
+    if errors:
+        raise FormInvalid(" ".join(e["message"] for e in errors), errors=errors)
+
+
+def _password_errors(services: Services, username: str, password: str, *, exempt_history: bool) -> list[FieldError]:
+    try:
+        people.check_new_password(services, username, password, field="password", exempt_history=exempt_history)
+    except FormInvalid as exc:
+        return list(exc.errors)
+    return []
+
+
+# --------------------------------------------------------------------------- changes
+
+
+@dataclass(frozen=True)
+class Added:
+    username: str
+    groups: tuple[str, ...]
+
+
+def create(services: Services, who: Reader | str, username: str, password: str, *, full_name: str = "",
+           email: str | None = None, groups: Iterable[str] = (), manager: str | None = None,
+           locale: str | None = None, temporary: bool = True) -> Added:
+    """Add a user. ``temporary``: the password must be changed at the first sign-in (the
+    pages); the command line gives a lasting one. Every refusal at its field."""
+    actor = _changer(who)
+    username, full_name = (username or "").strip(), (full_name or "").strip()
+    email, manager = (email or "").strip() or None, (manager or "").strip() or None
+    errors: list[FieldError] = []
+    for field, problem in (("username", _check_username(username)), ("full_name", _check_full_name(full_name)),
+                           ("email", _check_email(email))):
+        if problem:
+            errors.append({"field": field, "message": problem})
+    chosen = _clean_groups(groups, errors)
+    with services.database.reading() as session:
+        if username and user_store.get_user(session, username) is not None:
+            errors.append({"field": "username", "message": _(
+                "User '{user}' already exists; choose another name or change that user's password instead.",
+                user=username)})
+        problem = _manager_problem(session, username, manager) if manager else None
+        if problem:
+            errors.append({"field": "manager", "message": problem})
+    errors += _password_errors(services, username, password, exempt_history=True)
+    _refuse(errors)
+    hashed = user_store.hash_password(password)  # scrypt outside the write lock
+    with services.database.writing() as session:
+        if user_store.get_user(session, username) is not None:  # added meanwhile
+            _refuse([{"field": "username", "message": _(
+                "User '{user}' already exists; choose another name or change that user's password instead.",
+                user=username)}])
+        user = user_store.add_user(session, username, password, chosen, full_name=full_name, email=email,
+                                   locale=locale, manager=manager, password_hash=hashed,
+                                   must_change_password=temporary)
+        org_store.changed(session, actor, "user_added", {
+            "user": username, "full_name": full_name, "email": email, "groups": chosen, "manager": manager,
+            "temporary_password": temporary}, services.now())
+        return Added(user.username, tuple(chosen))
+
+
+KEEP: Any = object()
+
+
+def edit(services: Services, who: Reader | str, username: str, *, full_name: str | None = None,
+         email: str | None = KEEP, groups: Iterable[str] | None = None, manager: str | None = KEEP) -> dict[str, Any]:
+    """Change a user's full name, e-mail, groups and/or manager (None or ``KEEP`` leaves
+    one as it is; "" clears e-mail and manager). Returns ``{field: {before, after}}`` of
+    what changed (recorded as ``user_edited``; nothing when nothing changed)."""
+    actor = _changer(who)
+    errors: list[FieldError] = []
+    if full_name is not None:
+        full_name = full_name.strip()
+        if _check_full_name(full_name):
+            errors.append({"field": "full_name", "message": _check_full_name(full_name) or ""})
+    if email is not KEEP:
+        email = (email or "").strip() or None
+        if _check_email(email):
+            errors.append({"field": "email", "message": _check_email(email) or ""})
+    chosen = _clean_groups(groups, errors) if groups is not None else None
+    if chosen is not None and not isinstance(who, str) and username == who.username \
+            and not reader_of(services.config, username, chosen).admin:
+        errors.append({"field": "groups", "message": _(
+            "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
+            "Keep it, or ask another administrator to change your groups.",
+            groups=", ".join(sorted(set(services.config.groups_for_role("", "admin")))))})
+    if manager is not KEEP:
+        manager = (manager or "").strip() or None
+    with services.database.writing() as session:
+        user = _user(session, username)
+        if manager is not KEEP and manager and manager != user.manager:
+            problem = _manager_problem(session, username, manager)
+            if problem:
+                errors.append({"field": "manager", "message": problem})
+        _refuse(errors)
+        changes: dict[str, Any] = {}
+        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email, "groups": user_store.groups_of(user),
+                  "manager": user.manager}
+        after: dict[str, Any] = {"full_name": before["full_name"] if full_name is None else full_name,
+                 "email": before["email"] if email is KEEP else email,
+                 "groups": before["groups"] if chosen is None else chosen,
+                 "manager": before["manager"] if manager is KEEP else manager}
+        for key in ("full_name", "email", "groups", "manager"):
+            if after[key] != before[key]:
+                changes[key] = {"before": before[key], "after": after[key]}
+        if not changes:
+            return {}
+        fields = {k: after[k] for k in ("full_name", "email") if k in changes}
+        if fields:
+            user_store.update_user(session, username, **fields)
+        if "groups" in changes:
+            user_store.set_groups(session, username, after["groups"])
+        if "manager" in changes:
+            user_store.set_manager(session, username, after["manager"])
+        org_store.changed(session, actor, "user_edited", {"user": username, "changes": changes}, services.now())
+        return changes
+
+
+def set_active(services: Services, who: Reader | str, username: str, active: bool) -> bool:
+    """Activate or deactivate a user (deactivating ends their sessions and API tokens);
+    whether anything changed. Nobody deactivates themselves here."""
+    actor = _changer(who)
+    if not active and not isinstance(who, str) and username == who.username:
+        raise NotPermitted(_("You cannot deactivate your own account: you would be signed out and could not "
+                             "undo it. Ask another administrator to do it."))
+    with services.database.writing() as session:
+        user = _user(session, username)
+        if bool(user.active) == active:
+            return False
+        user_store.set_active(session, username, active)
+        org_store.changed(session, actor, "user_activated" if active else "user_deactivated",
+                          {"user": username}, services.now())
+        return True
+
+
+def reset_password(services: Services, who: Reader | str, username: str, password: str, *,
+                   temporary: bool = True) -> None:
+    """Give the user a new password (the policy applies; ``FormInvalid`` at ``password``);
+    every session and token of theirs ends. ``temporary``: they must change it at the next
+    sign-in. An administrator changes their own password with "Change password" instead."""
+    actor = _changer(who)
+    if not isinstance(who, str) and username == who.username:
+        raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
+                             "the page (it asks for your current password)."))
+    with services.database.reading() as session:
+        _user(session, username)
+    _refuse(_password_errors(services, username, password, exempt_history=False))
+    hashed = user_store.hash_password(password)
+    with services.database.writing() as session:
+        user_store.set_password(session, username, password, password_hash=hashed, temporary=temporary)
+        org_store.changed(session, actor, "password_reset", {"user": username, "temporary": temporary},
+                          services.now())
+
+
+def unlock(services: Services, who: Reader | str, username: str) -> int:
+    """Forget the user name's failed sign-ins at every door and address; how many counts
+    (door and address) were cleared. Recorded, with the failures forgotten, when any was."""
+    actor = _changer(who)
+    with services.database.writing() as session:
+        user = _user(session, username)
+        failures = user_store.failed_sign_ins(session, user.username, people.DOORS)
+        cleared = sign_in.clear_name(session, user.username.strip().lower(), people.DOORS)
+        if cleared:
+            org_store.changed(session, actor, "user_unlocked", {"user": user.username, "failed_sign_ins": failures},
+                              services.now())
+        return cleared
+
+
+def end_sessions(services: Services, who: Reader | str, username: str) -> None:
+    """Sign the user out everywhere: every session cookie and API token issued so far."""
+    actor = _changer(who)
+    with services.database.writing() as session:
+        _user(session, username)
+        user_store.end_sessions(session, username)
+        org_store.changed(session, actor, "sessions_ended", {"user": username}, services.now())

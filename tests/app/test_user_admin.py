@@ -1,0 +1,253 @@
+"""User administration (engine/app/user_admin.py) on SQLite and PostgreSQL: who may manage
+users, the self-lockout rules, every refusal at its field, the temporary password, and every
+change on the organisation chart's audit chain (by the pages' administrator and by `wf user`)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from engine.app import access, admin, people, user_admin
+from engine.app.database import Database
+from engine.app.service import Workflow
+from engine.app.services import Services
+from engine.cli import main
+from engine.errors import FormInvalid, NotFound, NotPermitted
+from engine.store import org as org_store
+from engine.store import users as user_store
+from tests.helpers.service import config
+
+GOOD = "blue kettle on the stove"
+
+
+@pytest.fixture
+def services(engine):
+    cfg = config()
+    found = Services(cfg, Database(engine), Workflow(cfg))
+    with found.database.writing() as s:
+        for name, groups in [("root", ["admins"]), ("root2", ["admins", "qa-supervisors"]),
+                             ("clerk", ["qa-inspectors"]), ("aud", ["auditors", "admins"]), ("boss", [])]:
+            user_store.add_user(s, name, "pw", groups, full_name=name.upper())
+    return found
+
+
+def reader(services, name):
+    with services.database.reading() as s:
+        return access.reader_named(services.config, s, name)
+
+
+def events(services):
+    with services.database.reading() as s:
+        return [(e.type, e.actor, dict(e.data)) for e in org_store.events(s)]
+
+
+def fields(exc: FormInvalid) -> dict[str, str]:
+    return {e["field"]: e["message"] for e in exc.errors}
+
+
+def test_admin_adds_a_user_with_a_temporary_password_that_must_be_changed(services):
+    root = reader(services, "root")
+    added = user_admin.create(services, root, "zhang.san", GOOD, full_name="张三", email="zs@example.com",
+                              groups=["qa-inspectors", "production"], manager="boss")
+    assert added.groups == ("production", "qa-inspectors")
+    person = people.active_person(services, "zhang.san")
+    assert person is not None and person.must_change_password and people.password_expired(services, person)
+    [(kind, actor, data)] = events(services)
+    assert (kind, actor) == ("org:user_added", "root")
+    assert data == {"user": "zhang.san", "full_name": "张三", "email": "zs@example.com",
+                    "groups": ["production", "qa-inspectors"], "manager": "boss", "temporary_password": True}
+    assert GOOD not in str(data)
+    # the user's own change clears it
+    people.change_password(services, "zhang.san", GOOD, "my own secret phrase 9")
+    person = people.active_person(services, "zhang.san")
+    assert person is not None and not person.must_change_password and not people.password_expired(services, person)
+    assert admin.verify_audit(services).ok
+
+
+def test_every_refusal_is_named_at_its_field_and_nothing_is_added(services):
+    root = reader(services, "root")
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root, "clerk", "short", email="not-an-address", manager="ghost")
+    found = fields(caught.value)
+    assert "already exists" in found["username"]
+    assert "at least 10 characters" in found["password"]
+    assert "not an e-mail address" in found["email"]
+    assert "There is no user 'ghost'" in found["manager"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root, "", GOOD)
+    assert "must not be empty" in fields(caught.value)["username"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root, "x" * 101, GOOD)
+    assert "at most 100 characters" in fields(caught.value)["username"]
+    assert events(services) == []
+    with services.database.reading() as s:
+        assert user_store.get_user(s, "ghost") is None and user_store.get_user(s, "") is None
+
+
+def test_only_administrators_manage_users_and_auditors_change_nothing(services):
+    clerk, aud = reader(services, "clerk"), reader(services, "aud")
+    with pytest.raises(NotPermitted, match="only administrators"):
+        user_admin.search(services, clerk)
+    with pytest.raises(NotPermitted):
+        user_admin.get(services, clerk, "boss")
+    for who in (clerk, aud):
+        with pytest.raises(NotPermitted):
+            user_admin.create(services, who, "new1", GOOD)
+        with pytest.raises(NotPermitted):
+            user_admin.edit(services, who, "boss", full_name="x")
+        with pytest.raises(NotPermitted):
+            user_admin.set_active(services, who, "boss", False)
+        with pytest.raises(NotPermitted):
+            user_admin.reset_password(services, who, "boss", GOOD)
+        with pytest.raises(NotPermitted):
+            user_admin.unlock(services, who, "boss")
+        with pytest.raises(NotPermitted):
+            user_admin.end_sessions(services, who, "boss")
+    assert user_admin.search(services, aud).total == 5  # an auditor who is an administrator reads
+    assert events(services) == []
+    assert not user_admin.may_manage(clerk) and user_admin.may_manage(reader(services, "root"))
+
+
+def test_an_administrator_cannot_lock_themselves_out(services):
+    root = reader(services, "root")
+    with pytest.raises(NotPermitted, match="deactivate your own account.*another administrator"):
+        user_admin.set_active(services, root, "root", False)
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(services, root, "root", groups=["qa-inspectors"])
+    assert "your own administrator group (admins)" in fields(caught.value)["groups"]
+    with pytest.raises(NotPermitted, match="Change password"):
+        user_admin.reset_password(services, root, "root", GOOD)
+    # adding groups to oneself is fine; another administrator may remove one's admin group
+    assert user_admin.edit(services, root, "root", groups=["admins", "qa-inspectors"]) == {
+        "groups": {"before": ["admins"], "after": ["admins", "qa-inspectors"]}}
+    assert user_admin.set_active(services, root, "root2", False)
+    assert user_admin.edit(services, reader(services, "root"), "root2", groups=["qa-supervisors"])
+    assert people.active_person(services, "root") is not None
+
+
+def test_each_change_is_recorded_in_the_same_transaction_and_verifies(services):
+    root = reader(services, "root")
+    assert user_admin.edit(services, root, "clerk", full_name="文员", email="c@example.com",
+                           groups=["qa-inspectors", "production"], manager="boss") == {
+        "full_name": {"before": "CLERK", "after": "文员"},
+        "email": {"before": None, "after": "c@example.com"},
+        "groups": {"before": ["qa-inspectors"], "after": ["production", "qa-inspectors"]},
+        "manager": {"before": None, "after": "boss"}}
+    assert user_admin.edit(services, root, "clerk", full_name="文员") == {}  # nothing changed: nothing recorded
+    version = people.session_version(services, "clerk")
+    assert user_admin.set_active(services, root, "clerk", False) is True
+    assert user_admin.set_active(services, root, "clerk", False) is False
+    assert user_admin.set_active(services, root, "clerk", True) is True
+    user_admin.reset_password(services, root, "clerk", GOOD)
+    assert people.session_version(services, "clerk") > version  # the reset ended their sessions
+    people.door(services, "web").fail("clerk", "10.0.0.9")
+    assert user_admin.get(services, root, "clerk").failed_sign_ins == 1
+    assert user_admin.unlock(services, root, "clerk") == 1
+    assert user_admin.unlock(services, root, "clerk") == 0
+    user_admin.end_sessions(services, root, "clerk")
+    found = events(services)
+    assert [k for k, _a, _d in found] == ["org:user_edited", "org:user_deactivated", "org:user_activated",
+                                          "org:password_reset", "org:user_unlocked", "org:sessions_ended"]
+    assert {a for _k, a, _d in found} == {"root"}
+    assert found[3][2] == {"user": "clerk", "temporary": True}
+    assert GOOD not in str(found)
+    detail = user_admin.get(services, root, "clerk")
+    assert detail.must_change_password and detail.failed_sign_ins == 0 and detail.manager_name == "BOSS"
+    assert admin.verify_audit(services).ok
+
+    # a change that fails is not recorded, and changes nothing
+    with pytest.raises(FormInvalid):
+        user_admin.edit(services, root, "clerk", full_name="x", manager="ghost")
+    assert len(events(services)) == 6 and user_admin.get(services, root, "clerk").full_name == "文员"
+
+
+def test_manager_loops_and_self_manager_are_refused_at_the_manager_field(services):
+    root = reader(services, "root")
+    user_admin.edit(services, root, "boss", manager="clerk")
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(services, root, "clerk", manager="boss")
+    assert "go round in a loop" in fields(caught.value)["manager"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(services, root, "clerk", manager="clerk")
+    assert "own manager" in fields(caught.value)["manager"]
+    with pytest.raises(NotFound):
+        user_admin.edit(services, root, "ghost", full_name="x")
+
+
+def test_search_pages_and_reads_few_statements_among_many_users(services, engine):
+    from sqlalchemy import event
+
+    with services.database.writing() as s:
+        hashed = user_store.hash_password("pw")
+        for i in range(120):
+            user_store.add_user(s, f"u{i:03d}", "pw", ["qa-inspectors", "production"], full_name=f"张{i}",
+                                password_hash=hashed)
+    root = reader(services, "root")
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    reads = services.database.engine
+    event.listen(reads, "before_cursor_execute", seen)
+    try:
+        first = user_admin.search(services, root, "")
+    finally:
+        event.remove(reads, "before_cursor_execute", seen)
+    assert first.total == 125 and len(first.users) == 50 and first.pages == 3
+    assert 3 <= len(statements) <= 4, statements  # count, page, the page's groups (managers' names)
+    by_name = {u.username: u for u in first.users}
+    assert by_name["u000"].groups == ("production", "qa-inspectors") and by_name["aud"].groups == ("admins", "auditors")
+    last = user_admin.search(services, root, "", page=9)  # past the end: the last page
+    assert last.page == 3 and len(last.users) == 25
+    found = user_admin.search(services, root, "张11")
+    assert [u.username for u in found.users] == ["u011", *[f"u{i}" for i in range(110, 120)]]
+    assert user_admin.search(services, root, "ROOT").total == 2  # any case, user name or full name
+    assert user_admin.search(services, root, "%").total == 0  # LIKE characters are literal
+
+
+def test_group_choices_name_the_roles_each_group_gives(services):
+    root = reader(services, "root")
+    with services.database.writing() as s:
+        services.workflow.load_procedures(s)
+    choices = {c.name: c for c in user_admin.group_choices(services, root, "zh", chosen=["typed-group"])}
+    assert {"qa-inspectors", "admins", "auditors", "production", "typed-group"} <= set(choices)
+    assert choices["admins"].admin and choices["auditors"].auditor and not choices["qa-inspectors"].admin
+    assert user_admin.Grant("售后检验", "售后检验人员") in choices["qa-inspectors"].grants
+    english = {c.name: c for c in user_admin.group_choices(services, root, "en")}
+    assert any(g.procedure == "After-sales inspection" for g in english["qa-inspectors"].grants), \
+        english["qa-inspectors"].grants
+
+
+def test_the_command_line_is_recorded_under_its_operator(services, db_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("WF_DATABASE_URL", db_url)
+    monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
+    runner = CliRunner()
+
+    def wf(*args, stdin=None):
+        return runner.invoke(main, list(args), input=stdin)
+
+    added = wf("user", "add", "li", "--group", "b", "--full-name", "李", "--password-stdin", stdin=GOOD + "\n")
+    assert added.exit_code == 0 and added.output == "Created user li (groups: b).\n"
+    assert wf("user", "passwd", "li", "--password-stdin", stdin="another good phrase 2\n").exit_code == 0
+    assert wf("user", "deactivate", "li").output == "li deactivated; their sessions and tokens have ended.\n"
+    assert wf("user", "activate", "li").output == "li activated.\n"
+    assert wf("user", "tokens", "li", "--revoke").exit_code == 0
+    assert wf("user", "unlock", "li").output == "li unlocked (0 counts of failed sign-ins cleared).\n"
+    refused = wf("user", "add", "li2", "--manager", "ghost", "--password-stdin", stdin=GOOD + "\n")
+    assert refused.exit_code == 1 and "There is no user 'ghost'" in refused.output
+    found = events(services)
+    assert [k for k, _a, _d in found] == ["org:user_added", "org:password_reset", "org:user_deactivated",
+                                          "org:user_activated", "org:sessions_ended"]
+    assert {a for _k, a, _d in found} == {org_command_line()}
+    assert found[1][2] == {"user": "li", "temporary": False}
+    person = people.active_person(services, "li")
+    assert person is not None and not person.must_change_password  # the command line's passwords last
+    assert "li\t李\tb" in wf("user", "list").output
+    assert wf("audit", "verify").exit_code == 0
+
+
+def org_command_line() -> str:
+    from engine.app import org
+
+    return org.command_line()
