@@ -4,8 +4,8 @@ When an administrator adds a user or resets a password in the browser (/admin/us
 user must choose their own at the next sign-in (``engine.app.people.password_expired``);
 changing it clears the flag. Existing users keep the passwords they have (false).
 
-Revision ID: 0020_must_change_password
-Revises: 0019_start_firings_by_subject
+Revision ID: 0021_must_change_password
+Revises: 0020_version_note_message
 Create Date: 2026-12-07
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_must_change_password"
-down_revision = "0019_start_firings_by_subject"
+revision = "0021_must_change_password"
+down_revision = "0020_version_note_message"
 branch_labels = None
 depends_on = None
 
