@@ -308,6 +308,16 @@ def check_new_password(services: Services, username: str, password: str, *, fiel
         raise FormInvalid(" ".join(problems), errors=[{"field": field, "message": p} for p in problems])
 
 
+def forced_change(services: Services, person: Person) -> str | None:
+    """Why the person must choose a new password before anything else (``password_expired``),
+    in the reader's language; None when they need not."""
+    if person.must_change_password:
+        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
+    if password_expired(services, person):
+        return _("Your password has expired: choose a new one to continue.")
+    return None
+
+
 def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
     """Whether the person must choose a new password before anything else (a forced change
     at sign-in): an administrator set it (a new user, a reset: temporary), or the policy's

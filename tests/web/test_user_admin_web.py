@@ -66,13 +66,14 @@ def test_admin_adds_a_user_who_must_change_the_password_at_first_sign_in(app):
     assert 'value="qa-inspectors" checked' in shown and 'value="boss"' in shown
 
     token = app.test_client().post("/api/v1/auth/token", json={"username": "zhang.san", "password": GOOD})
-    assert token.status_code == 403 and "expired" in token.get_json()["message"]  # nor a token before the change
+    assert token.status_code == 403 and "temporary" in token.get_json()["message"]  # nor a token before the change
     newcomer = Browser(app)
     newcomer.get("/login")
     r = newcomer.post("/login", {"username": "zhang.san", "password": GOOD})
     assert r.status_code == 302
     r = newcomer.get("/")
     assert r.status_code == 302 and r.location.endswith("/password")  # must change it first
+    assert "您的密码由管理员设置，为临时密码" in newcomer.get("/password").text
     assert newcomer.get("/instances").location.endswith("/password")
     newcomer.get("/password")
     r = newcomer.post("/password", {"current_password": GOOD, "new_password": "my own long phrase 3",

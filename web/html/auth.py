@@ -200,8 +200,8 @@ def _before_request() -> Any:
         message = _NulError(bad).message
         raise BadRequest(message, errors=[{"field": bad[:100], "message": message}])
     if (g.user is not None and request.endpoint not in _WHILE_EXPIRED
-            and not request.path.startswith("/api/") and people.password_expired(services(), g.user)):
-        flash(_("Your password has expired: choose a new one to continue."), "info")
+            and not request.path.startswith("/api/") and (why := people.forced_change(services(), g.user))):
+        flash(why, "info")
         return redirect(url_for("auth.change_password"))
     return None
 
@@ -371,4 +371,4 @@ def change_password():
                 return redirect(_safe_next(None))
     return render_template("change_password.html", error=error, problems=problems,
                            min_length=policy.min_length,
-                           expired=people.password_expired(services(), user)), status
+                           forced=people.forced_change(services(), user)), status
