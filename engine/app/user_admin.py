@@ -117,6 +117,7 @@ class UserDetail:
     manager: str | None
     manager_name: str
     department: str | None
+    department_name: str  # as the chart names it ("" without a department)
     groups: tuple[str, ...]
     must_change_password: bool
     created_at: datetime | None
@@ -132,8 +133,10 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
         user = _user(session, username)
         manager_name = user_store.full_names(session, [user.manager]).get(user.manager, "") if user.manager else ""
         failed = user_store.failed_sign_ins(session, user.username, people.DOORS)
+        dept = org_store.get_department(session, user.department) if user.department else None
         return UserDetail(user.username, user.full_name or "", user.email, bool(user.active), user.manager,
-                          manager_name, user.department, tuple(user_store.groups_of(user)),
+                          manager_name, user.department, dept.name if dept else (user.department or ""),
+                          tuple(user_store.groups_of(user)),
                           bool(user.must_change_password), user.created_at, user.password_changed_at,
                           failed, user.username == me and not isinstance(who, str))
 

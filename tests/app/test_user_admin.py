@@ -251,3 +251,14 @@ def org_command_line() -> str:
     from engine.app import org
 
     return org.command_line()
+
+
+def test_a_users_department_is_shown_by_its_name(services):
+    from engine.app import org
+
+    root = reader(services, "root")
+    org.save_department(services, root, "quality", name="质量部", create=True)
+    org.set_person(services, root, "clerk", department="quality")
+    detail = user_admin.get(services, root, "clerk")
+    assert (detail.department, detail.department_name) == ("quality", "质量部")
+    assert user_admin.get(services, root, "boss").department_name == ""

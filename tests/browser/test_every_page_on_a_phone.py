@@ -77,8 +77,9 @@ SHOWN_TEXT = """() => {
 
 # Names of formats and encodings, written so in Chinese too (beside test_one_language's ALWAYS).
 FORMATS = {"YAML", "yaml", "zip", "Excel", "UTF"}
-# Codes written in a sentence: file paths (procedures/ID.yaml) and a CSV file's header line.
-CODE = re.compile(r"[\w*.-]+/[\w*./-]+|\b\w+(?:,\w+){3,}\b")
+# Codes written in a sentence: file paths (procedures/ID.yaml), a CSV file's header line and a
+# dotted login name given as an example (zhang.san).
+CODE = re.compile(r"[\w*.-]+/[\w*./-]+|\b\w+(?:,\w+){3,}\b|\b[a-z]+\.[a-z]+\b")
 # English found on Chinese pages and left, each with why (none left today; page name -> words):
 KNOWN: dict[str, set[str]] = {}
 
@@ -322,6 +323,9 @@ def _pages(ids: dict[str, str]) -> dict[str, list[Page]]:
                  open=("#record-actions",)),
             Page("record-cancelled", f"/instances/{ids['cancelled']}"),
             Page("org-admin", "/org"),
+            Page("users", "/admin/users", "#add-user"),
+            Page("user-add", "/admin/add-user", "#save-user", pinned=True),
+            Page("user-edit", "/admin/users/inspector1", "#save-user"),
             Page("notifications", "/notifications"),
         ],
     }
