@@ -16,6 +16,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from web.html.dossier import integrity
 from web.i18n import _, fmt_time, shown, zone_label
 
 if TYPE_CHECKING:
@@ -170,10 +171,7 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
         (_("Started"), f"{fmt_time(inst['started_at'], named=True)} · {d.started_by}"),
         (_("Ended"), fmt_time(inst.get("ended_at"), named=True)),
-        (_("Hash chain"), ("✔ " if pdf.unicode else "") + (
-            _("intact") + ": " + _("{n} events verified; the chain ends in {head}", n=d.check.events,
-                                     head=d.check.head[:16] + "…")
-            if d.check.ok else f"{_('BROKEN')}: {d.check.message}")),
+        (_("Hash chain"), (("✔ " if d.check.ok else "✘ ") if pdf.unicode else "") + integrity(d)),
     ])
     if d.masked:
         pdf.pairs([(_("Note"), _("Sensitive fields are masked (no clearance)."))])

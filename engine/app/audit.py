@@ -28,11 +28,11 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.errors import NotFound, NotPermitted
-from engine.i18n import N_, _, local_time, reader_locale, stored
+from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.language.english import shown as shown_in
 from engine.language.forms.messages import LIST_SEPARATOR
 from engine.language.records import FIRST
-from engine.runtime.replay import Replay
+from engine.runtime.replay import Finding, Replay, said
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
 from engine.store import versions as version_store
 from engine.store.audit import Break
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from engine.app.database import Database
     from engine.app.service import Workflow
     from engine.app.services import Services
+    from engine.i18n import StoredMessage
     from engine.language.forms import Form
     from engine.language.procedure import Procedure
     from engine.store.record_rows import StoredRecord
@@ -509,7 +510,14 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
 def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> list[str]:
     """Where what pages read (the stored state, task rows and field index of ``rec``) differs
     from what its chained events say, each naming the field with stored vs replayed values;
-    empty when they agree. The events are replayed by ``engine.runtime.replay``."""
+    empty when they agree. The events are replayed by ``engine.runtime.replay``. In English,
+    as ``wf audit verify`` prints them (``record_findings`` has their keys)."""
+    return [text for text, _kept in record_findings(wf, session, rec)[0]]
+
+
+def record_findings(wf: Workflow, session: Session, rec: StoredRecord) -> tuple[list[Finding], Replay]:
+    """``record_differences`` as findings (English text, catalogue key with values), and the
+    replayed record (which names each task's step)."""
     replay = Replay(wf.runtime(session, rec.version_id).procedure)
     procs = [rt.procedure for rt in wf.versions(session, rec.procedure_id)]
     keys, first_keys = field_index.keys_of(procs, rec.procedure_id)
@@ -519,25 +527,39 @@ def record_differences(wf: Workflow, session: Session, rec: StoredRecord) -> lis
         if first_keys and e["type"] in _DATA_EVENTS:
             for key, text in field_index.rows_for({"data": replay.data}, first_keys).items():
                 firsts.setdefault(key, text)
-    out = replay.differences(rec.state)
+    out = replay.findings(rec.state)
     if rec.serial != replay.serial:
-        out.append(f"serial column: stored {rec.serial!r}, replayed {replay.serial!r}")
+        out.append(said(f"serial column: stored {rec.serial!r}, replayed {replay.serial!r}",
+                        keep("the record number that searches and lists read is {stored}, {replayed} in its "
+                             "audit trail", stored=repr(rec.serial), replayed=repr(replay.serial))))
     for tid, t in (rec.state.get("tasks") or {}).items():
         row = rec.tasks.get(tid)
         want = (t.get("step"), t.get("status"), t.get("assignee"))
-        if row != want:
-            out.append(f"task row {tid}: stored {row}, state and events {want}")
+        if row is None:
+            out.append(said(f"task row {tid}: stored {row}, state and events {want}",
+                            keep("task {task} has no row: the inbox does not show it", task=tid)))
+        elif row != want:
+            column, have_v, want_v = next((c, h, w) for c, h, w in zip(("step", "status", "assignee"), row, want,
+                                                                       strict=True) if h != w)
+            out.append(said(f"task row {tid}: stored {row}, state and events {want}",
+                            keep("the {column} of task {task} that the inbox reads is {stored}, the record and its "
+                                 "audit trail {expected}", column=column, task=tid, stored=repr(have_v),
+                                 expected=repr(want_v))))
     for tid in sorted(set(rec.tasks) - set(rec.state.get("tasks") or {})):
-        out.append(f"task row {tid}: not in the instance's events")
+        out.append(said(f"task row {tid}: not in the instance's events",
+                        keep("task {task} has a row but is not in the record's audit trail", task=tid)))
     # The row columns the ledger, the lists and the inbox read are copies of the state: a
     # hand that edits one (a 结果 of 合格 in the ledger) is named like an edit of the state.
-    out += record_rows.column_differences(rec)
+    out += record_rows.column_findings(rec)
     expected = field_index.rows_for({"data": replay.data}, keys)
     expected.update({k + FIRST: v for k, v in firsts.items()})
     for key in sorted(set(expected) | set(rec.index)):
         if rec.index.get(key) != expected.get(key):
-            out.append(f"field index {key}: stored {rec.index.get(key)!r}, replayed {expected.get(key)!r}")
-    return out
+            stored, replayed = repr(rec.index.get(key)), repr(expected.get(key))
+            out.append(said(f"field index {key}: stored {stored}, replayed {replayed}",
+                            keep("the searchable value of {key} is {stored}, {replayed} in its audit trail",
+                                 key=key, stored=stored, replayed=replayed)))
+    return out, replay
 
 
 def verify_records(wf: Workflow, session: Session, *, batch_size: int = 500) -> list[Break]:
@@ -556,13 +578,83 @@ def verify_records(wf: Workflow, session: Session, *, batch_size: int = 500) -> 
 
 def check_shown(wf: Workflow, session: Session, instance_id: str) -> ChainCheck:
     """The dossier's integrity line: the chain check, then whether what the dossier prints
-    (state, task rows, field index) is what the chain proves."""
+    (state, task rows, field index) is what the chain proves. Its ``finding`` names the
+    steps, fields, tasks and columns as the reader names them (``in_words``)."""
     chain = check_instance(session, instance_id)
     if not chain.ok:
         return chain
     rec = record_rows.stored_record(session, instance_id)
-    diffs = record_differences(wf, session, rec) if rec is not None else []
-    if diffs:
-        return ChainCheck(False, chain.events,
-                          _("the record shown differs from its audit trail: {difference}", difference=diffs[0]))
-    return chain
+    if rec is None:
+        return chain
+    found, replay = record_findings(wf, session, rec)
+    if not found:
+        return chain
+    text, kept = found[0]
+    proc = wf.runtime(session, rec.version_id).procedure
+    steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
+    steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
+    return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
+                      finding=in_words(proc, kept, steps), record=True)
+
+
+# What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).
+ATTRIBUTES = {
+    "status": N_("status"), "outcome": N_("outcome"), "started_by": N_("starter"), "serial": N_("record number"),
+    "ended_at": N_("end time"), "cc": N_("copies sent"), "cc_read": N_("copies read"), "step": N_("step"),
+    "assignee": N_("assignee"), "completed_by": N_("completer"), "signature": N_("signature"), "role": N_("role"),
+    "decision": N_("decision"), "escalated_to": N_("escalation"), "comment": N_("comment"),
+    "procedure_id": N_("procedure"), "started_at": N_("start time"), "origin_instance": N_("origin record"),
+    "origin_step": N_("origin step"), "kind": N_("kind of task"), "created_at": N_("creation time"),
+    "due_at": N_("due time"), "completed_at": N_("completion time"),
+}
+_VALUES = ("stored", "replayed", "expected")
+
+
+def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None) -> StoredMessage:
+    """A finding (``engine.runtime.replay``, ``engine.store.record_rows``) with its ids named
+    as the reader names them, in the current reader's language: a step and a field by their
+    titles, a task with its step's title, an attribute or column in words, a status or a
+    decision translated, a role by its title, nothing as nothing."""
+    params = dict(finding.get("params") or {})
+    key = finding["key"]
+    sid = params.get("step", "")
+    what = params.get("attribute") or params.get("column") or ""
+    if "field" in params:
+        params["field"] = field_title(proc, sid, params["field"])
+    if "key" in params:
+        ksid, _sep, name = params["key"].removesuffix(FIRST).partition(".")
+        if name:
+            params["key"] = _("“{field}” in “{step}”", field=field_title(proc, ksid, name), step=step_title(proc, ksid))
+    if sid:
+        params["step"] = step_title(proc, sid)
+    if "event" in params:
+        params["event"] = _(params["event"])
+    task_step = (task_steps or {}).get(params.get("task", ""))
+    if task_step:
+        params["task"] = _("{task} ({step})", task=params["task"], step=step_title(proc, task_step))
+    for name in ("attribute", "column"):
+        if name in params:
+            params[name] = _(ATTRIBUTES.get(what, what))
+    for name in _VALUES:
+        if name in params:
+            params[name] = _value_words(proc, what, params[name])
+    for name in ("stored_step", "replayed_step"):
+        if name in params:
+            value = params[name]
+            params[name] = (_("“{title}”", title=step_title(proc, value[1:-1])) if value[:1] == "'" == value[-1:]
+                            else _value_words(proc, "", value))
+    return {"key": key, "params": params}
+
+
+def _value_words(proc: Procedure, what: str, text: str) -> str:
+    """A quoted value (``repr``) as the reader reads it: a status, decision or role in words."""
+    if text in ("None", "nothing", "''"):
+        return _("nothing")
+    if not (len(text) > 1 and text[0] == text[-1] == "'"):
+        return text
+    inner = text[1:-1]
+    if what in ("status", "decision"):
+        return repr(_(inner))
+    if what == "role":
+        return repr(proc.role_title(inner, reader_locale()))
+    return text

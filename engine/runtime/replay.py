@@ -14,6 +14,11 @@ spawn or end; the steps between them that leave no event of their own (a paralle
 decision with one way out, a spawn entered again) are walked through the graph as the
 runtime walks it, taking each branch's way from its ``route:taken`` event.
 
+Each difference is a ``Finding``: its English text, for ``wf audit verify`` and logs, and a
+catalogue key with its values (``engine.i18n.keep``) that pages show in the reader's language,
+with the step, field, task and attribute ids among the values for the application layer to
+name by their titles (``engine.app.audit``). Nothing here depends on a reader's locale.
+
 Pure: events are the dicts ``Runtime.apply`` returns (``type, at, actor, step, task, data``),
 as read back from the store.
 """
@@ -24,12 +29,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.i18n import StoredMessage, keep
 from engine.runtime.signing import data_hash
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure, Step
 
 _FINISHED = ("task:completed", "task:approved", "task:rejected")
+
+# A difference found: its English text (logs, ``wf audit verify``) and its key with values.
+Finding = tuple[str, StoredMessage]
+
+
+def said(text: str, kept: tuple[str, StoredMessage]) -> Finding:
+    """A finding whose log text (``text``, kept as scripts read it) is worded apart from
+    what readers are told (``kept``, from ``keep``)."""
+    return text, kept[1]
 
 
 class Replay:
@@ -50,7 +65,7 @@ class Replay:
         self.started_by: str | None = None
         self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
-        self.unbound: list[str] = []
+        self.unbound: list[Finding] = []
 
     def apply(self, e: Mapping[str, Any]) -> None:
         kind, d, task = e["type"], e.get("data") or {}, e.get("task")
@@ -75,7 +90,8 @@ class Replay:
                                     decision=finished.get("decision"))
             if d.get("party"):
                 self.tasks[task]["comment"] = finished.get("comment")
-            self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})", signed)
+            self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})", signed,
+                        event=kind, step=e["step"], task=task)
         elif kind == "deadline:escalated" and task in self.tasks:
             to = f"user:{d.get('user')}" if d.get("to") == "manager" else d.get("to")
             self.tasks[task]["escalated_to"] = [*self.tasks[task]["escalated_to"], to]
@@ -101,7 +117,7 @@ class Replay:
             self.data[step] = {**self.data.get(step, {}), d["field"]: d.get("new")}
             self.corrections.append({"step": step, "field": d["field"], "old": d.get("old"),
                                      "new": d.get("new"), "by": e["actor"], "reason": d.get("reason")})
-            self._bound(d.get("signature"), f"the correction of '{step}.{d['field']}'")
+            self._bound(d.get("signature"), f"the correction of '{step}.{d['field']}'", step=step, field=d["field"])
         elif kind == "instance:completed":
             self.status, self.outcome, self.ended_at = "completed", d.get("outcome"), _instant(e["at"])
         elif kind == "instance:cancelled":
@@ -116,76 +132,115 @@ class Replay:
             self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"],
                                     decision=None)
 
-    def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None) -> None:
+    def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None,
+               **where: Any) -> None:
         if sig and "data_hash" in sig and sig["data_hash"] != data_hash(self.data if signed is None else signed):
-            self.unbound.append(f"the signature of {what} by {sig.get('user')} does not match the data "
-                                "it signed")
+            text = f"the signature of {what} by {sig.get('user')} does not match the data it signed"
+            if "field" in where:
+                kept = keep("the signature by {user} of the correction of “{field}” in “{step}” does not match "
+                            "the data it signed", user=sig.get("user"), **where)
+            else:
+                kept = keep("the signature by {user} of {event} in “{step}” (task {task}) does not match the "
+                            "data it signed", user=sig.get("user"), **where)
+            self.unbound.append(said(text, kept))
 
     def path(self) -> list[str] | str:
         """The steps entered, in order, as the events and the procedure say (a text saying
         where the events cannot be followed instead; ``[]`` without a procedure)."""
         if self.procedure is None:
             return []
+        walked = self._path()
+        return walked if isinstance(walked, list) else walked[0]
+
+    def _path(self) -> list[str] | Finding:
+        if self.procedure is None:
+            return []
         try:
             return _Walk(self.procedure, self.events).run()
         except _Lost as exc:
-            return str(exc)
+            return exc.finding
 
     def differences(self, state: Mapping[str, Any]) -> list[str]:
         """Where the stored state differs from the replayed record, each naming the field and
-        both values (stored vs replayed); signatures not bound to their data come first."""
+        both values (stored vs replayed); signatures not bound to their data come first. In
+        English, as ``wf audit verify`` prints them; ``findings`` has each with its key."""
+        return [text for text, _kept in self.findings(state)]
+
+    def findings(self, state: Mapping[str, Any]) -> list[Finding]:
+        """``differences``, each with its catalogue key and values (``Finding``)."""
         out = list(self.unbound)
+
+        def differs(attribute: str, stored: str, replayed: str) -> None:
+            out.append(said(f"{attribute}: stored {stored}, replayed {replayed}",
+                            keep("the {attribute} of the record is {stored}, {replayed} in its audit trail",
+                                 attribute=attribute, stored=stored, replayed=replayed)))
+
         for key, replayed in (("status", self.status), ("outcome", self.outcome),
                               ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
-                out.append(f"{key}: stored {state.get(key)!r}, replayed {replayed!r}")
+                differs(key, repr(state.get(key)), repr(replayed))
         if _instant(state.get("ended_at")) != self.ended_at:
-            out.append(f"ended_at: stored {state.get('ended_at')!r}, replayed "
-                       f"{self.ended_at.isoformat() if self.ended_at else None!r}")
+            differs("ended_at", repr(state.get("ended_at")),
+                    repr(self.ended_at.isoformat() if self.ended_at else None))
         stored_cc = [{**c, "at": _instant(c.get("at"))} for c in state.get("cc") or []]
         if stored_cc != self.cc:
-            out.append(f"cc: stored {_short([c.get('to') for c in stored_cc])}, "
-                       f"replayed {_short([c['to'] for c in self.cc])}")
+            differs("cc", _short([c.get("to") for c in stored_cc]), _short([c["to"] for c in self.cc]))
         stored_read = {u: _instant(at) for u, at in (state.get("cc_read") or {}).items()}
         if stored_read != self.cc_read:
-            out.append(f"cc_read: stored {_short(sorted(stored_read))}, replayed {_short(sorted(self.cc_read))}")
+            differs("cc_read", _short(sorted(stored_read)), _short(sorted(self.cc_read)))
         if self.procedure is not None:
-            path, stored_path = self.path(), list(state.get("path") or [])
-            if isinstance(path, str):
-                out.append(f"path: the events cannot be followed through the procedure ({path})")
+            path, stored_path = self._path(), list(state.get("path") or [])
+            if isinstance(path, tuple):
+                out.append((f"path: the events cannot be followed through the procedure ({path[0]})", path[1]))
             elif stored_path != path:
                 at = next((i for i, (a, b) in enumerate(zip(stored_path, path, strict=False)) if a != b),
                           min(len(stored_path), len(path)))
                 stored_step = repr(stored_path[at]) if at < len(stored_path) else "nothing"
                 replayed_step = repr(path[at]) if at < len(path) else "nothing"
-                out.append(f"path: stored {len(stored_path)} step(s), replayed {len(path)}; step {at + 1}: "
-                           f"stored {stored_step}, replayed {replayed_step}")
+                out.append(said(f"path: stored {len(stored_path)} step(s), replayed {len(path)}; step {at + 1}: "
+                                f"stored {stored_step}, replayed {replayed_step}",
+                                keep("the record lists {stored_steps} steps taken, its audit trail {replayed_steps}; "
+                                     "step {at} is {stored_step} in the record, {replayed_step} in the trail",
+                                     stored_steps=len(stored_path), replayed_steps=len(path), at=at + 1,
+                                     stored_step=stored_step, replayed_step=replayed_step)))
         stored_data = state.get("data") or {}
         for step in sorted(set(stored_data) | set(self.data)):
             have, want = stored_data.get(step) or {}, self.data.get(step) or {}
             for name in sorted(set(have) | set(want)):
                 if have.get(name) != want.get(name):
-                    out.append(f"data {step}.{name}: stored {_short(have.get(name))}, "
-                               f"replayed {_short(want.get(name))}")
+                    stored, replayed = _short(have.get(name)), _short(want.get(name))
+                    out.append(said(f"data {step}.{name}: stored {stored}, replayed {replayed}",
+                                    keep("the value of “{field}” in “{step}” is {stored} in the record, "
+                                         "{replayed} in its audit trail",
+                                         step=step, field=name, stored=stored, replayed=replayed)))
         stored_corr = [{k: c.get(k) for k in ("step", "field", "old", "new", "by", "reason")}
                        for c in state.get("corrections") or []]
         if stored_corr != self.corrections:
-            out.append(f"corrections: {len(stored_corr)} stored, {len(self.corrections)} replayed or differing")
+            out.append(said(f"corrections: {len(stored_corr)} stored, {len(self.corrections)} replayed or differing",
+                            keep("the record holds {stored} corrections, its audit trail {replayed}, or they differ",
+                                 stored=len(stored_corr), replayed=len(self.corrections))))
         stored_tasks = state.get("tasks") or {}
         for tid in sorted(set(stored_tasks) | set(self.tasks), key=_task_order):
             have_t, want_t = stored_tasks.get(tid), self.tasks.get(tid)
-            if have_t is None or want_t is None:
-                out.append(f"task {tid}: {'missing from the state' if have_t is None else 'has no events'}")
+            if have_t is None:
+                out.append(said(f"task {tid}: missing from the state",
+                                keep("task {task} is in the audit trail but missing from the record", task=tid)))
                 continue
-            for key in ("step", "status", "assignee", "completed_by", "signature", "role", "decision"):
-                if have_t.get(key) != want_t[key]:
-                    out.append(f"task {tid} {key}: stored {_short(have_t.get(key))}, replayed {_short(want_t[key])}")
-            if list(have_t.get("escalated_to") or []) != want_t["escalated_to"]:
-                out.append(f"task {tid} escalated_to: stored {_short(list(have_t.get('escalated_to') or []))}, "
-                           f"replayed {_short(want_t['escalated_to'])}")
-            if have_t.get("comment") != want_t["comment"]:
-                out.append(f"task {tid} comment: stored {_short(have_t.get('comment'))}, "
-                           f"replayed {_short(want_t['comment'])}")
+            if want_t is None:
+                out.append(said(f"task {tid}: has no events",
+                                keep("task {task} is in the record but has no events in the audit trail", task=tid)))
+                continue
+            pairs = [(key, have_t.get(key), want_t[key])
+                     for key in ("step", "status", "assignee", "completed_by", "signature", "role", "decision")]
+            pairs += [("escalated_to", list(have_t.get("escalated_to") or []), want_t["escalated_to"]),
+                      ("comment", have_t.get("comment"), want_t["comment"])]
+            for key, have_v, want_v in pairs:
+                if have_v != want_v:
+                    stored, replayed = _short(have_v), _short(want_v)
+                    out.append(said(f"task {tid} {key}: stored {stored}, replayed {replayed}",
+                                    keep("the {attribute} of task {task} is {stored} in the record, {replayed} in "
+                                         "its audit trail", attribute=key, task=tid, stored=stored,
+                                         replayed=replayed)))
         return out
 
 
@@ -208,7 +263,11 @@ def _task_order(tid: str) -> tuple[int, str]:
 
 
 class _Lost(Exception):
-    """The events name a step or a route the procedure version does not have."""
+    """The events name a step or a route the procedure version does not have: ``finding``."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding[0])
+        self.finding = finding
 
 
 class _Walk:
@@ -231,7 +290,9 @@ class _Walk:
     def step(self, sid: str | None) -> Step:
         step = self.proc.steps.get(sid or "")
         if step is None:
-            raise _Lost(f"event {self.at + 1} names step {sid!r}, which the procedure has not")
+            raise _Lost(said(f"event {self.at + 1} names step {sid!r}, which the procedure has not",
+                             keep("the steps taken cannot be followed: event {n} names a step {name} that the "
+                                  "procedure does not have", n=self.at + 1, name=repr(sid))))
         return step
 
     def run(self) -> list[str]:
@@ -285,7 +346,9 @@ class _Walk:
             if i not in self.used and e["type"] == "route:taken" and e.get("step") == step.id:
                 self.used.add(i)
                 return str((e.get("data") or {}).get("to"))
-        raise _Lost(f"no route:taken event says where step '{step.id}' went after event {self.at + 1}")
+        raise _Lost(said(f"no route:taken event says where step '{step.id}' went after event {self.at + 1}",
+                         keep("the steps taken cannot be followed: no event says where “{step}” went after "
+                              "event {n}", step=step.id, n=self.at + 1)))
 
     def leave(self, step: Step) -> None:
         back = self.resume.pop(step.id, None)
@@ -307,7 +370,9 @@ class _Walk:
         opened = next((i for i in range(self.at + 1, len(self.events)) if i not in self.used
                        and self.events[i]["type"] == "approval:opened" and self.events[i].get("step") == step.id), None)
         if opened is None:
-            raise _Lost(f"no approval:opened event for step '{step.id}' after event {self.at + 1}")
+            raise _Lost(said(f"no approval:opened event for step '{step.id}' after event {self.at + 1}",
+                             keep("the steps taken cannot be followed: no event opens the approval “{step}” "
+                                  "after event {n}", step=step.id, n=self.at + 1)))
         self.used.add(opened)
         i = opened + 1
         while i < len(self.events) and self.events[i]["type"] in ("task:created", "task:cancelled") \
@@ -328,7 +393,9 @@ class _Walk:
             self.leave(step)
         elif step.type == "parallel":
             if step.join is None:
-                raise _Lost(f"parallel step '{sid}' has no join")
+                raise _Lost(said(f"parallel step '{sid}' has no join",
+                                 keep("the steps taken cannot be followed: the parallel step “{step}” has no join",
+                                      step=sid)))
             self.joins[step.join] = [len(step.branches), 0]
             for b in step.branches:
                 self.enter(b)

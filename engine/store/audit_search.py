@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from engine.i18n import StoredMessage, keep
 from engine.store.audit import GENESIS, hash_of
 from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instance
 
@@ -142,10 +143,21 @@ def field_keys(session: Session, procedures: Iterable[str] | None = None) -> lis
 
 @dataclass(frozen=True)
 class ChainCheck:
+    """One instance's chain check. ``message`` is what is broken in English, for logs (or
+    the intact chain's summary); ``finding`` the same as a catalogue key with its values
+    (``engine.i18n.keep``), which pages show in each reader's language. ``record``: the
+    chain is intact, but the record pages show differs from it (``engine.app.audit``)."""
+
     ok: bool
     events: int
-    message: str  # what is broken (technical, for auditors), or the intact chain's summary
+    message: str
     head: str = ""  # the hash the intact chain ends in
+    finding: StoredMessage | None = None
+    record: bool = False
+
+
+def _broken(events: int, message: str, kept: tuple[str, StoredMessage]) -> ChainCheck:
+    return ChainCheck(False, events, message, finding=kept[1])
 
 
 def check_instance(session: Session, instance_id: str) -> ChainCheck:
@@ -157,14 +169,23 @@ def check_instance(session: Session, instance_id: str) -> ChainCheck:
     prev, expected = GENESIS, 1
     for row in rows:
         if row.seq != expected:
-            return ChainCheck(False, len(rows), f"seq {expected} is missing before event seq {row.seq}")
+            return _broken(len(rows), f"seq {expected} is missing before event seq {row.seq}",
+                           keep("event {missing} is missing before event {seq}: it was deleted",
+                                missing=expected, seq=row.seq))
         if row.prev_hash != prev:
-            return ChainCheck(False, len(rows), f"event seq {row.seq}: prev_hash does not match its predecessor's hash")
+            return _broken(len(rows), f"event seq {row.seq}: prev_hash does not match its predecessor's hash",
+                           keep("event {seq} no longer follows the event before it (the hashes do not link): "
+                                "an earlier event was replaced or removed", seq=row.seq))
         if hash_of(row) != row.hash:
-            return ChainCheck(False, len(rows), f"event seq {row.seq}: content changed (hash mismatch)")
+            return _broken(len(rows), f"event seq {row.seq}: content changed (hash mismatch)",
+                           keep("event {seq} was changed after it was recorded (its hash does not match)",
+                                seq=row.seq))
         prev, expected = row.hash, expected + 1
     if head is not None and head.event_seq and (head.event_seq != len(rows) or head.event_hash != prev):
-        return ChainCheck(False, len(rows), f"the instance records {head.event_seq} events, the chain has {len(rows)}: events were removed or added at its end")
+        return _broken(len(rows), f"the instance records {head.event_seq} events, the chain has {len(rows)}: "
+                                  "events were removed or added at its end",
+                       keep("the record counts {recorded} events, its audit trail holds {found}: events were "
+                            "removed from or added to its end", recorded=head.event_seq, found=len(rows)))
     return ChainCheck(True, len(rows), f"{len(rows)} events verified, chain ends in {prev[:16]}…", prev)
 
 

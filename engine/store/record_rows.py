@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from engine.i18n import StoredMessage, keep
 from engine.store.tables import Event, FieldIndex, Instance, Task
 
 if TYPE_CHECKING:
@@ -41,21 +42,39 @@ class StoredRecord:
 def column_differences(rec: StoredRecord) -> list[str]:
     """Where the instance row's and the task rows' columns are not those the stored state
     gives them (the one mapping the write path uses), naming column, stored and expected."""
+    return [text for text, _kept in column_findings(rec)]
+
+
+def column_findings(rec: StoredRecord) -> list[tuple[str, StoredMessage]]:
+    """``column_differences``, each as its English text and its catalogue key with values
+    (``engine.i18n.keep``), which pages show in the reader's language."""
     from engine.store.repo import _instance_columns, _task_columns
 
     out = []
     for key, want in _instance_columns(rec.state).items():
         have = rec.columns.get(key)
         if _value(have) != _value(want):
-            out.append(f"instance column {key}: stored {_value(have)!r}, state {_value(want)!r}")
+            stored, expected = _shown(have), _shown(want)
+            out.append((f"instance column {key}: stored {stored}, state {expected}",
+                        keep("the {column} that lists and ledgers read is {stored}, the record's {expected}",
+                             column=key, stored=stored, expected=expected)[1]))
     for tid, t in (rec.state.get("tasks") or {}).items():
         row = rec.task_columns.get(tid)
         if row is None:
             continue  # named with the task rows (``tasks``)
         for key, want in _task_columns(t, row["created_at"]).items():
             if _value(row.get(key)) != _value(want):
-                out.append(f"task row {tid} column {key}: stored {_value(row.get(key))!r}, state {_value(want)!r}")
+                stored, expected = _shown(row.get(key)), _shown(want)
+                out.append((f"task row {tid} column {key}: stored {stored}, state {expected}",
+                            keep("the {column} of task {task} that the inbox reads is {stored}, the record's "
+                                 "{expected}", column=key, task=tid, stored=stored, expected=expected)[1]))
     return out
+
+
+def _shown(value: Any) -> str:
+    """A column's value as findings quote it: times as ISO text (not a ``datetime(...)``)."""
+    value = _value(value)
+    return repr(value.isoformat() if isinstance(value, datetime) else value)
 
 
 def _value(value: Any) -> Any:

@@ -62,23 +62,24 @@ def _forge_ended_at(state):
     state["ended_at"] = "2020-01-01T00:00:00.000000+00:00"
 
 
-COLUMNS = {  # instance row columns the ledger and the lists show: (values, what verify names)
-    "outcome": ({"outcome": "合格"}, "instance column outcome"),
-    "status": ({"status": "cancelled"}, "instance column status"),
-    "started_by": ({"started_by": "supervisor1"}, "instance column started_by"),
-    "ended_at": ({"ended_at": datetime(2020, 1, 1, tzinfo=UTC)}, "instance column ended_at"),
+COLUMNS = {  # instance row columns the ledger and the lists show: (values, what verify names, the page)
+    "outcome": ({"outcome": "合格"}, "instance column outcome", "「结果」为 '合格'"),
+    "status": ({"status": "cancelled"}, "instance column status", "「状态」为 '已取消'，记录为 '已完成'"),
+    "started_by": ({"started_by": "supervisor1"}, "instance column started_by", "「发起人」为 'supervisor1'"),
+    "ended_at": ({"ended_at": datetime(2020, 1, 1, tzinfo=UTC)}, "instance column ended_at: stored "
+                 "'2020-01-01T00:00:00+00:00'", "「结束时间」为 '2020-01-01T00:00:00+00:00'"),
 }
 
 
 @pytest.mark.parametrize("column", sorted(COLUMNS))
 def test_an_instance_column_that_pages_show_is_named(app, column):
     iid = app.config["DONE"]
-    values, named = COLUMNS[column]
+    values, named, said = COLUMNS[column]
     raw(app, update(INST).where(INST.c.id == iid).values(**values))
     code, out = verify()
     assert code == 1 and f"BROKEN: {iid}" in out and named in out, out
     page = dossier_check(app, iid)
-    assert "所显示的记录与其审计轨迹不一致" in page and named in page
+    assert "所显示的记录与其审计轨迹不一致：列表与台帐所读的" + said in page, page
 
 
 @pytest.mark.parametrize("values", [{"role": "quality_manager"}, {"due_at": datetime(2020, 1, 1, tzinfo=UTC)},

@@ -9,14 +9,17 @@ import zlib
 _STREAM = re.compile(rb"stream\r?\n(.*?)\r?\nendstream", re.S)
 _PAIR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>")
 _SHOWN = re.compile(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", re.S)
+# A justified line is shown as an array of strings and spacings: ``[(...) -250 (...)] TJ``.
+_SHOWN_ARRAY = re.compile(rb"\[((?:\\.|[^\\\]])*)\]\s*TJ", re.S)
+_STRING = re.compile(rb"\(((?:\\.|[^\\)])*)\)", re.S)
 _ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
 
 
 def _streams(data: bytes) -> list[bytes]:
     out = []
     for m in _STREAM.finditer(data):
-        try:
-            out.append(zlib.decompress(m.group(1)))
+        try:  # leniently: the pattern may take a last byte \r of the data for the line end
+            out.append(zlib.decompressobj().decompress(m.group(1)))
         except zlib.error:
             out.append(m.group(1))
     return out
@@ -49,8 +52,10 @@ def pdf_text(data: bytes) -> str:
                 cmap[int(src, 16)] = bytes.fromhex(dst.decode()).decode("utf-16-be")
     lines = []
     for s in streams:
-        for raw in _SHOWN.findall(s):
-            b = _unescape(raw)
+        shown = [(m.start(), [m.group(1)]) for m in _SHOWN.finditer(s)]
+        shown += [(m.start(), _STRING.findall(m.group(1))) for m in _SHOWN_ARRAY.finditer(s)]
+        for _at, parts in sorted(shown):
+            b = b"".join(_unescape(raw) for raw in parts)
             lines.append("".join(cmap.get(int.from_bytes(b[i:i + 2], "big"), "?") for i in range(0, len(b) - 1, 2)))
     return "\n".join(lines)
 

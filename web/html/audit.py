@@ -81,7 +81,7 @@ def search():
 def dossier(instance_id: str):
     d = audit.dossier(services(), _reader(), instance_id, view="dossier")
     return render_template("dossier.html", d=d, sections=dossier_view.sections(d),
-                           printed_at=fmt_time(services().now(), named=True))
+                           integrity=dossier_view.integrity(d), printed_at=fmt_time(services().now(), named=True))
 
 
 @bp.get("/audit/instances/<instance_id>.pdf")
