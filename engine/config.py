@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 #: The zone of the built-in calendar, and of days and times when config names none.
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -80,7 +78,15 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
     path = Path(path or os.environ.get("WF_CONFIG", "config.yaml"))
     raw: dict[str, Any] = {}
     if path.exists():
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        # Read as procedures are: a key given twice is refused at its line, not silently
+        # replaced by the later one (config.yaml once had `uploads:` twice, the first dead).
+        from engine.errors import DefinitionInvalid
+        from engine.language.yaml_source import load as load_yaml
+
+        src = load_yaml(path.read_text(encoding="utf-8"), str(path))
+        if src.problems:
+            raise DefinitionInvalid(src.problems)
+        raw = src.data or {}
     for env, keys in ENV_OVERRIDES.items():
         if env in os.environ:
             _set(raw, keys, os.environ[env])

@@ -11,6 +11,7 @@ import click
 from engine.app import admin
 from engine.cli import main
 from engine.config import Config, load_config
+from engine.errors import DefinitionInvalid
 
 if TYPE_CHECKING:
     from engine.app.services import Services
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
 def config_of(ctx: click.Context) -> Config:
     """The configuration from ``--config`` / ``WF_CONFIG`` (``WF_*`` variables applied)."""
     obj = ctx.find_object(dict) or {}
-    return load_config(obj.get("config_path"))
+    try:
+        return load_config(obj.get("config_path"))
+    except DefinitionInvalid as exc:  # said at its file:line:col, not as a traceback
+        raise click.ClickException(exc.message) from None
 
 
 @contextmanager

@@ -40,3 +40,19 @@ def test_user_commands_and_an_empty_library(wf):
     assert wf("user", "passwd", "ghost", "--password-stdin", stdin="x\n").exit_code == 1
     assert wf("user", "list").output.count("\n") == 2  # no user registered by the failed commands
     assert wf("procedures", "list").output.startswith("No procedures installed")  # nor procedures
+
+
+def test_a_key_given_twice_in_the_config_is_refused_at_its_line(tmp_path):
+    """config.yaml is read as procedures are: the later of two equal keys silently won (the
+    shipped file had a dead `uploads:`); now the command says where, and stops."""
+    from pathlib import Path
+
+    from engine.config import load_config
+
+    bad = tmp_path / "config.yaml"
+    bad.write_text("locale: zh\nuploads:\n  max_bytes: 10\nlocale: en\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["--config", str(bad), "procedures", "list"])
+    assert out.exit_code == 1
+    assert f"{bad}:4:1: duplicate key 'locale' (first given on line 1); remove one of them" in out.output
+    shipped = Path(__file__).resolve().parents[2] / "config.yaml"
+    assert load_config(shipped).path("paths", "uploads", default="") == shipped.parent / "var/uploads"
