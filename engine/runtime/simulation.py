@@ -128,6 +128,13 @@ def _actor(proc: Procedure, user: str, role: str | None) -> Actor:
     return Actor(user=user, roles=frozenset(roles), name=user)
 
 
+# What an entry of ``steps:`` may say (docs/procedure-language.md, "Running a procedure without
+# a server"); anything else is refused, so a misspelt key is not silently ignored.
+ENTRY_KEYS = frozenset({"step", "user", "role", "act_as", "data", "decision", "comment", "advance",
+                        "advance_to", "withdraw", "recall", "return_to", "reason", "resume",
+                        "add_approver", "transfer_to"})
+
+
 def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[str, Calendar] | None = None,
              validate_forms: bool = True, library: Mapping[str, Procedure] | None = None) -> Simulation:
     """Play ``answers`` against ``proc``; raise ``SimulationError`` naming the entry that failed.
@@ -163,6 +170,11 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
     for i, entry in enumerate(answers.get("steps") or []):
         where = f"steps[{i}]"
         index = i
+        unknown = sorted(str(k) for k in entry if k not in ENTRY_KEYS) if isinstance(entry, dict) else ["?"]
+        if unknown:
+            raise SimulationError(_("{where}: unknown key(s) {keys}; an entry takes {known}",
+                                    where=where, keys=", ".join(unknown), known=", ".join(sorted(ENTRY_KEYS))),
+                                  entry=i)
         if "advance_to" in entry:
             until = _moment(entry["advance_to"], where)
             sim.now = max(sim.now, until)
@@ -217,7 +229,12 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
             continue
         sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
         if step.type == "approval":
-            kind: type[Approve | Reject] = Approve if entry.get("decision", "approve") == "approve" else Reject
+            decision = entry.get("decision", "approve")  # an approval entry approves unless it says
+            if decision not in ("approve", "reject"):
+                raise SimulationError(_("{where}: '{step}' is an approval: write decision: approve or decision: "
+                                        "reject (not {given})", where=where, step=step_id, given=repr(decision)),
+                                      entry=i)
+            kind: type[Approve | Reject] = Approve if decision == "approve" else Reject
             run(kind(task["id"], actor, comment=entry.get("comment", ""), data=entry.get("data") or {},
                      signature=sig, locale=locale), f"{where} ({step_id})")
         else:

@@ -68,3 +68,27 @@ def test_working_days_pass_in_the_procedures_own_calendar():
     plant = simulate(proc, {**start, "steps": [{"advance": "1wd"}]}, calendars={**CALENDARS, "plant": seven_days})
     assert office.now == datetime(2026, 11, 9, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
     assert plant.now == datetime(2026, 11, 7, 1, 0, tzinfo=UTC)  # Saturday 09:00: a working day there
+
+
+def test_a_misspelt_key_or_decision_is_refused_not_taken_as_an_approval():
+    """An approval entry approves unless it says otherwise; `decison: reject` (a misspelt key)
+    was ignored and so recorded a signed approval, and `decision: aprove` a rejection."""
+    import yaml
+
+    from tests.helpers.service import ANSWERS
+
+    script = yaml.safe_load((ANSWERS / "procedure-change-control--published.yaml").read_text(encoding="utf-8"))
+    proc = LIB.procedures["procedure-change-control"]
+    review, approve = script["steps"]
+
+    def play(entry):
+        return simulate(proc, {"start": script["start"], "steps": [review, entry]}, calendars=CALENDARS)
+
+    assert play(approve).outcome == "已发布"
+    with pytest.raises(SimulationError, match=r"steps\[1\]: unknown key\(s\) decison; an entry takes .*decision") as exc:
+        play({**approve, "decison": "reject"})
+    assert exc.value.entry == 1
+    with pytest.raises(SimulationError, match=r"steps\[1\]: 'approve' is an approval: write decision: approve or "
+                                              r"decision: reject \(not 'aprove'\)"):
+        play({**approve, "decision": "aprove"})
+    assert play({**approve, "decision": "reject"}).path[-1] != "published"
