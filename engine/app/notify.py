@@ -277,7 +277,9 @@ class Settings:
                    lease=float(retry.get("lease_seconds", 120)))
 
     def email(self, n: _Notice, user: str, address: str, instance_id: str) -> dict:
-        subject = text(n.kind, n.data, self.locale)
+        # One line: a header holds no line break (the mail library refuses it, so a note typed
+        # on two lines stopped the mail), and none can start a header of its own.
+        subject = " ".join(text(n.kind, n.data, self.locale).split())
         link = f"{self.base_url}/tasks/{n.task}" if n.task and n.kind != "completed" else f"{self.base_url}/instances/{instance_id}"
         body = f"{subject}\n\n{text(n.kind, n.data, 'en' if self.locale == 'zh' else 'zh')}\n\n{link}\n"
         return {"to": address, "user": user, "subject": subject, "body": body}

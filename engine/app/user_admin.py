@@ -24,6 +24,7 @@ their manager and their password, for the administrators' pages (/admin/users) a
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 MAX_NAME = 100  # users.username, groups.name
 MAX_TEXT = 200  # users.full_name, users.email
+MAX_GROUPS = 100  # groups of one user: the shipped config names 48 in all
+# Characters a page does not show as themselves: controls (C0, DEL, C1), format characters
+# (zero-width, direction overrides), line and paragraph separators, private and unassigned.
+_HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 # Enough to catch a typo (no @, no domain, a space); the mail server has the last word.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
@@ -204,7 +209,13 @@ def people_offer(services: Services) -> people.PeopleOffer:
 
 
 def _text_problem(value: str, limit: int) -> bool:
-    return len(value) > limit or any(ord(c) < 0x20 for c in value)
+    return len(value) > limit or any(unicodedata.category(c) in _HIDDEN for c in value)
+
+
+def folded(username: str) -> str:
+    """The form two user names that read alike share: "Root", "ROOT" and a full-width
+    "ｒｏｏｔ" are all "root" (the sign-in throttle counts them as one name too)."""
+    return unicodedata.normalize("NFKC", username).casefold()
 
 
 def _check_username(username: str) -> str | None:
@@ -214,6 +225,12 @@ def _check_username(username: str) -> str | None:
         return _("The user name must be at most 100 characters, without control characters; "
                  "choose a shorter one (e.g. zhang.san).")
     return None
+
+
+def _look_alike(session: Session, username: str) -> str | None:
+    """An existing user whose name reads as ``username`` (case, full-width forms), if any."""
+    key = folded(username)
+    return next((name for name in user_store.usernames(session) if folded(name) == key), None)
 
 
 def _check_email(email: str | None) -> str | None:
@@ -231,6 +248,11 @@ def _check_full_name(full_name: str) -> str | None:
 
 def _clean_groups(groups: Iterable[str], errors: list[FieldError]) -> list[str]:
     out = sorted({g.strip() for g in groups if g and g.strip()})
+    if len(out) > MAX_GROUPS:
+        errors.append({"field": "groups", "message": _(
+            "{count} groups were chosen; a user has at most {n}: tick only the groups that give them their work",
+            count=len(out), n=MAX_GROUPS)})
+        return out[:MAX_GROUPS]
     bad = [g for g in out if _text_problem(g, MAX_NAME)]
     if bad:
         errors.append({"field": "groups", "message": _(
@@ -300,6 +322,10 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
             errors.append({"field": "username", "message": _(
                 "User '{user}' already exists; choose another name or change that user's password instead.",
                 user=username)})
+        elif username and (alike := _look_alike(session, username)) is not None:
+            errors.append({"field": "username", "message": _(
+                "'{user}' reads as the existing user '{other}' (only case or character width differ); "
+                "choose a name that cannot be taken for theirs.", user=username, other=alike)})
         problem = _manager_problem(session, username, manager) if manager else None
         if problem:
             errors.append({"field": "manager", "message": problem})
@@ -345,6 +371,8 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
             "Keep it, or ask another administrator to change your groups.",
             groups=", ".join(sorted(set(services.config.groups_for_role("", "admin")))))})
+    if chosen is not None and not isinstance(who, str) and username == who.username:
+        errors += _self_grants(services, who, chosen)
     if manager is not KEEP:
         manager = (manager or "").strip() or None
     with services.database.writing() as session:
@@ -375,6 +403,26 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             user_store.set_manager(session, username, after["manager"])
         org_store.changed(session, actor, "user_edited", {"user": username, "changes": changes}, services.now())
         return changes
+
+
+def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[FieldError]:
+    """An administrator's own new groups that they may not give themselves: an auditors'
+    group (auditors change nothing, so they could not even take it back: locked out by a
+    second path) and a clearance group they lack (every masked value in clear)."""
+    audit = services.config.get("audit", default={}) or {}
+    errors: list[FieldError] = []
+    auditors = sorted(set(chosen) & set(audit.get("auditor_groups", ["auditors"]) or ()))
+    if auditors:
+        errors.append({"field": "groups", "message": _(
+            "You cannot put yourself in the auditors' group ({groups}): auditors change nothing, so you could "
+            "not take it back. Ask another administrator, or use a separate account for auditing.",
+            groups=", ".join(auditors))})
+    cleared = sorted((set(chosen) - who.groups) & set(audit.get("clearance_groups", ["data-officers"]) or ()))
+    if cleared:
+        errors.append({"field": "groups", "message": _(
+            "You cannot give yourself the clearance to read masked values ({groups}); another administrator "
+            "must grant it, and it is recorded.", groups=", ".join(cleared))})
+    return errors
 
 
 def set_active(services: Services, who: Reader | str, username: str, active: bool) -> bool:

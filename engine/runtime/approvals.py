@@ -24,6 +24,8 @@ from engine.errors import CommandRejected, FormInvalid, NotPermitted
 from engine.i18n import StoredMessage, _, keep
 from engine.language.english import titled
 from engine.language.procedure import STARTER, Approvers, ApproverSource, Step
+from engine.runtime import access
+from engine.runtime.commands import Actor
 from engine.runtime.state import PartyRound, Slot, Task
 
 if TYPE_CHECKING:
@@ -302,6 +304,17 @@ def add_approver(rt: Runtime, w: _Work, cmd: AddApprover) -> None:
     if any(w.s["tasks"][t]["status"] == "open" and w.s["tasks"][t].get("assignee") == user for t in r["tasks"]) \
             or any(s.get("user") == user for s in r["queue"]):
         raise CommandRejected(_("{user} is already an approver of this step", user=user))
+    # Whoever could never decide the added task would hold the step (and, added before, the
+    # adder) open for good: one who decided in this approval already, or one a separation
+    # of duties keeps from the step.
+    if any(w.s["tasks"][t]["status"] == "done" and w.s["tasks"][t].get("completed_by") == user for t in r["tasks"]):
+        raise CommandRejected(_("{user} has already decided in this approval and decides once; "
+                                "add someone else", user=user))
+    other = access.separation_conflict(w.s, rt.procedure, task, Actor(user, cmd.roles, user))
+    if other is not None:
+        done = _("the start") if other == "start" else rt.procedure.steps[other].title
+        raise NotPermitted(_("{user} did '{other}' and may not decide this step too (separation of duties); "
+                             "add someone else", user=user, other=done))
     r["total"] += 1
     slot: Slot = {"source": "add_approver", "user": user, "added_by": cmd.actor.user}
     opened: str | None = None

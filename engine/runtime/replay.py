@@ -63,6 +63,7 @@ class Replay:
         self.cc: list[dict[str, Any]] = []
         self.cc_read: dict[str, datetime] = {}
         self.started_by: str | None = None
+        self.started_at: datetime | None = None
         self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
         self.unbound: list[Finding] = []
@@ -71,7 +72,7 @@ class Replay:
         kind, d, task = e["type"], e.get("data") or {}, e.get("task")
         self.events.append(e)
         if kind == "instance:started":
-            self.started_by = e["actor"]
+            self.started_by, self.started_at = e["actor"], _instant(e["at"])
             self.serial = d.get("serial")
             if d.get("data"):
                 self.data["start"] = dict(d["data"])
@@ -80,14 +81,15 @@ class Replay:
             # (for one approver of several) ``comment`` what pages show of it.
             self.tasks[task] = {"step": e["step"], "status": "open", "assignee": d.get("assignee"), "completed_by": None,
                                 "signature": None, "role": d.get("role"), "escalated_to": [], "decision": None,
-                                "comment": None}
+                                "comment": None, "created_at": _instant(e["at"]), "due_at": _instant(d.get("due_at")),
+                                "completed_at": None}
         elif kind in _FINISHED and task in self.tasks:
             signed = {**self.data, e["step"]: dict(d.get("data") or {})}
             if not d.get("party"):  # one approver of several: the step's data is the outcome's
                 self.data = signed
             finished = d.get("data") or {}
             self.tasks[task].update(status="done", completed_by=e["actor"], signature=d.get("signature"),
-                                    decision=finished.get("decision"))
+                                    decision=finished.get("decision"), completed_at=_instant(e["at"]))
             if d.get("party"):
                 self.tasks[task]["comment"] = finished.get("comment")
             self._bound(d.get("signature"), f"{kind} of step '{e['step']}' (task {task})", signed,
@@ -103,9 +105,9 @@ class Replay:
         elif kind == "approval:decided":
             self.data[e["step"]] = dict(d.get("data") or {})  # a multi-party approval's outcome
         elif kind == "wait:woken" and task in self.tasks:
-            self.tasks[task].update(status="done", completed_by=e["actor"])
+            self.tasks[task].update(status="done", completed_by=e["actor"], completed_at=_instant(e["at"]))
         elif kind == "task:cancelled" and task in self.tasks:
-            self.tasks[task]["status"] = "cancelled"
+            self.tasks[task].update(status="cancelled", completed_at=_instant(e["at"]))
         elif kind == "task:claimed" and task in self.tasks:
             self.tasks[task]["assignee"] = d.get("assignee")
         elif kind == "task:released" and task in self.tasks:
@@ -127,10 +129,10 @@ class Replay:
         elif kind == "task:transferred" and task in self.tasks:
             self.tasks[task]["assignee"] = d.get("to")
         elif kind == "task:returned" and task in self.tasks:
-            self.tasks[task].update(status="cancelled", completed_by=e["actor"])
+            self.tasks[task].update(status="cancelled", completed_by=e["actor"], completed_at=_instant(e["at"]))
         elif kind == "task:recalled" and task in self.tasks:
             self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"],
-                                    decision=None)
+                                    decision=None, completed_at=None)
 
     def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None,
                **where: Any) -> None:
@@ -179,6 +181,9 @@ class Replay:
                               ("started_by", self.started_by), ("serial", self.serial)):
             if state.get(key) != replayed:
                 differs(key, repr(state.get(key)), repr(replayed))
+        if _instant(state.get("started_at")) != self.started_at:
+            differs("started_at", repr(state.get("started_at")),
+                    repr(self.started_at.isoformat() if self.started_at else None))
         if _instant(state.get("ended_at")) != self.ended_at:
             differs("ended_at", repr(state.get("ended_at")),
                     repr(self.ended_at.isoformat() if self.ended_at else None))
@@ -232,6 +237,9 @@ class Replay:
                 continue
             pairs = [(key, have_t.get(key), want_t[key])
                      for key in ("step", "status", "assignee", "completed_by", "signature", "role", "decision")]
+            # when it was opened, due and finished: what the dossier, the overdue marks and the
+            # KPIs (on time, lead time) read
+            pairs += [(key, _iso(have_t.get(key)), _iso(want_t[key])) for key in ("created_at", "due_at", "completed_at")]
             pairs += [("escalated_to", list(have_t.get("escalated_to") or []), want_t["escalated_to"]),
                       ("comment", have_t.get("comment"), want_t["comment"])]
             for key, have_v, want_v in pairs:
@@ -251,6 +259,12 @@ def _instant(value: Any) -> datetime | None:
         return None
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _iso(value: Any) -> str | None:
+    """A time as ``_instant`` reads it, as ISO text (how a finding names it)."""
+    found = _instant(value)
+    return found.isoformat() if found else None
 
 
 def _short(value: Any) -> str:

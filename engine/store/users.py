@@ -65,6 +65,11 @@ def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | N
     return identity_of(batch(session, [(IDENTITY, [{"b_username": username}])])[0])
 
 
+def usernames(session: Session) -> list[str]:
+    """Every user name (to refuse a new one that reads as one of them)."""
+    return list(session.scalars(select(User.username)))
+
+
 def full_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
     """Display names (the user name where no full name is set) of the named users."""
     names = sorted(set(usernames))

@@ -205,3 +205,54 @@ def test_the_stored_org_chart_names_the_approvers(wf, sessions, services, tmp_pa
             state = wf.decide(s, task_of(state, user=user), user, approve=True)
             s.commit()
     assert state["status"] == "completed" and state["data"]["sign"]["approvers"] == ["acceptor1", "supervisor1"]
+
+
+STUCK_PROCEDURE = """
+id: party-stuck
+title: 会签加签
+roles:
+  inspector: 检验员
+  qa_supervisor: 质量主管
+start: {roles: [inspector], step: sign}
+steps:
+  sign:
+    type: approval
+    title: 会签
+    approvers:
+      - role: qa_supervisor
+      - user: acceptor1
+    mode: all
+    separate_from: [start]
+    add_approver: {from: qa_supervisor}
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+def test_add_approver_refuses_whom_the_step_could_never_hear_from(wf, sessions, services, tmp_path: Path):
+    """加签 of someone who may not decide (already decided in this approval, or the starter a
+    separation of duties keeps from it) left a task nobody could close: the step, and the
+    adder waiting on it ('before'), stuck for good. Refused at the add, the user named."""
+    path = tmp_path / "party-stuck.yaml"
+    path.write_text(STUCK_PROCEDURE, encoding="utf-8")
+    with sessions() as s:
+        wf.load_procedures(s, [path])
+        users.add_user(s, "boss1", PASSWORD, ["qa-inspectors", "qa-supervisors"], full_name="兼任主管")
+        s.commit()
+        state = wf.start(s, "party-stuck", "boss1", {})  # the starter also holds qa_supervisor
+        s.commit()
+    named = task_of(state, user="acceptor1")
+    with pytest.raises(NotPermitted, match="boss1"):
+        tasks.add_approver(services, "acceptor1", named, "boss1", "before", "请发起人先审")
+    with sessions() as s:
+        wf.decide(s, task_of(state, role="qa_supervisor"), "supervisor1", approve=True)
+        s.commit()
+    for position in ("before", "after"):
+        with pytest.raises(CommandRejected, match="supervisor1"):
+            tasks.add_approver(services, "acceptor1", named, "supervisor1", position, "再审一次")
+    with sessions() as s:
+        assert not s.scalars(select(Event).where(Event.instance_id == state["id"],
+                                                 Event.type == "approval:added")).all()
+        wf.decide(s, named, "acceptor1", approve=True)
+        s.commit()
+        assert store.load_instance(s, state["id"]).state["outcome"] == "完成"

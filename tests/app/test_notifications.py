@@ -179,3 +179,30 @@ def test_undeliverable_notification_is_retried_then_kept_as_failed(sessions):
         assert tk.retry_failed(s, clock()) == 1
         s.commit()
         assert tk.deliveries(s, status="pending")[0].id == failed.id
+
+
+def test_a_note_of_several_lines_reaches_the_mail_on_one_subject_line(sessions, smtp):
+    """A 催办 note typed on two lines (the page's box allows it) went into the e-mail's
+    subject, which may hold no line break: the mail library refused it on every try and the
+    person was never told. Nor may the note add a header (Bcc) to the mail."""
+    port, box = smtp
+    cfg = time_config(smtp={"host": "127.0.0.1", "port": port, "from": "qualityflow@example.com"},
+                      retry={"attempts": 2, "backoff_seconds": 60})
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock, cfg)
+    worker = Worker(wf, sessions)
+    with sessions() as s:
+        state = wf.start(s, "timed-steps", "clerk2", {"kind": "h"})
+        wf.claim(s, open_task(state, "hours"), "clerk1")
+        s.commit()
+    worker.run_once()
+    box.messages.clear()
+    with sessions() as s:
+        wf.urge(s, open_task(state, "hours"), "clerk2", "第一行\r\nBcc: evil@example.com\n第二行")
+        s.commit()
+    stats = worker.run_once()
+    assert stats.sent == 1 and stats.failed == 0
+    [(_sender, rcpts, raw)] = box.messages
+    assert rcpts == ["clerk1@example.com"]
+    assert "第一行 Bcc: evil@example.com 第二行" in _subject(raw)
+    assert message_from_bytes(raw)["Bcc"] is None

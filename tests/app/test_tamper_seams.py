@@ -108,3 +108,28 @@ def test_a_state_entry_that_decides_who_reads_or_acts_is_named(app, what):
     edit_state(app, iid, change)
     code, out = verify()
     assert code == 1 and f"BROKEN: {iid}" in out and named in out, out
+
+
+FORGED_AT = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("key", ["created_at", "due_at", "completed_at"])
+def test_a_task_time_edited_in_the_state_and_its_row_alike_is_named(app, key):
+    """An insider who moves a task's time in the state and in its row together (the row
+    check compares the two and saw them agree): when it was opened, due or done is what the
+    dossier, the overdue marks and the KPIs (on time, lead time) read."""
+    iid = app.config["DONE"]
+    edit_state(app, iid, lambda state: _review(state).update({key: FORGED_AT.isoformat()}))
+    raw(app, update(TASK).where(TASK.c.instance_id == iid, TASK.c.step == "review").values({key: FORGED_AT}))
+    code, out = verify()
+    assert code == 1 and f"BROKEN: {iid}" in out and f"{key}: stored '2020-01-01T00:00:00+00:00'" in out, out
+    assert "所显示的记录与其审计轨迹不一致" in dossier_check(app, iid)
+
+
+def test_the_start_time_edited_in_the_state_and_its_row_alike_is_named(app):
+    iid = app.config["DONE"]
+    edit_state(app, iid, lambda state: state.update(started_at=FORGED_AT.isoformat()))
+    raw(app, update(INST).where(INST.c.id == iid).values(started_at=FORGED_AT))
+    code, out = verify()
+    assert code == 1 and "started_at: stored '2020-01-01T00:00:00+00:00'" in out, out
+    assert "所显示的记录与其审计轨迹不一致" in dossier_check(app, iid)

@@ -262,3 +262,57 @@ def test_a_users_department_is_shown_by_its_name(services):
     detail = user_admin.get(services, root, "clerk")
     assert (detail.department, detail.department_name) == ("quality", "质量部")
     assert user_admin.get(services, root, "boss").department_name == ""
+
+
+@pytest.mark.parametrize("name", ["Root", "ROOT", "ｒｏｏｔ", "root\u200b", "r\u202eoot", "root\x7f", "ro\u2028ot"])
+def test_a_user_name_that_reads_as_another_or_hides_characters_is_refused(services, name):
+    """"Root" beside "root" (the sign-in throttle already counts them as one), a full-width
+    ｒｏｏｔ, or a name with an invisible or direction-changing character: each is another
+    account that a list, a task or a signature shows as the same person."""
+    root = reader(services, "root")
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root, name, GOOD, groups=["qa-inspectors"])
+    assert "username" in fields(caught.value)
+    assert events(services) == []
+
+
+def test_hidden_characters_in_a_full_name_are_refused(services):
+    root = reader(services, "root")
+    for full in ("张三\u202e", "张\u200b三", "张三\x9b", "张三\x7f"):
+        with pytest.raises(FormInvalid) as caught:
+            user_admin.edit(services, root, "clerk", full_name=full)
+        assert list(fields(caught.value)) == ["full_name"]
+    assert events(services) == []
+
+
+def test_an_administrator_cannot_make_themselves_an_auditor_or_cleared(services):
+    """An administrator who ticked the auditors' group for themselves could change nothing
+    any more, not even to untick it (auditors change nothing): a self-lockout by a second
+    path. The clearance group would show them every masked value: not one's own to grant."""
+    root = reader(services, "root")
+    for extra in ("auditors", "data-officers"):
+        with pytest.raises(FormInvalid) as caught:
+            user_admin.edit(services, root, "root", groups=["admins", extra])
+        assert extra in fields(caught.value)["groups"]
+    assert events(services) == []
+    # another administrator may give them, recorded
+    assert user_admin.edit(services, reader(services, "root2"), "root", groups=["admins", "data-officers"])
+    assert reader(services, "root").cleared
+    # and keeping what one has is no grant
+    assert user_admin.edit(services, reader(services, "root"), "root", full_name="Root",
+                           groups=["admins", "data-officers", "qa-inspectors"])
+
+
+def test_thousands_of_groups_are_refused(services):
+    """5,000 groups ticked in a forged post made 5,000 group rows and every user page a
+    megabyte of checkboxes."""
+    root = reader(services, "root")
+    many = [f"g{i}" for i in range(user_admin.MAX_GROUPS + 1)]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root, "many", GOOD, groups=many)
+    assert str(user_admin.MAX_GROUPS) in fields(caught.value)["groups"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(services, root, "clerk", groups=many)
+    assert str(user_admin.MAX_GROUPS) in fields(caught.value)["groups"]
+    with services.database.reading() as s:
+        assert "g1" not in user_store.group_names(s)
