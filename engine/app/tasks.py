@@ -76,11 +76,19 @@ class InboxTask:
 
 def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxTask]:
     """The open tasks the user may act on: assigned to them, or unassigned for a role they
-    hold (escalations included), oldest first."""
+    hold (escalations included), most urgent first, at most ``limit``."""
+    return inbox_with_more(services, username, limit=limit)[0]
+
+
+def inbox_with_more(services: Services, username: str, *, limit: int = 500) -> tuple[list[InboxTask], bool]:
+    """``inbox`` and whether the queue holds more than ``limit`` tasks (a page then says so
+    rather than give the first ``limit`` as all of them)."""
     wf = services.workflow
     with services.database.reading() as s:
         roles = [f"{proc.id}.{r}" for proc, _, held in wf.roles_in_current(s, username) for r in held]
-        rows = store.open_tasks_for(s, roles, username, limit=limit)
+        rows = store.open_tasks_for(s, roles, username, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
         # The instances of all the rows in one read (one by one, 500 open tasks were 500 reads),
         # and the state only of those that need it: a shared role's queue held hundreds of
         # 6 KB states parsed for a page that shows a hundred rows and needs none of them.
@@ -108,7 +116,7 @@ def inbox(services: Services, username: str, *, limit: int = 500) -> list[InboxT
             out.append(InboxTask(row.id, row.instance_id, proc, step, row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
                                  row.due_at, row.created_at, heads[row.instance_id][1], named))
-    return out
+    return out, more
 
 
 def _needs_state(proc: Procedure, row: Any) -> bool:

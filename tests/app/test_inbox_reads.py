@@ -109,3 +109,21 @@ def test_the_inbox_asks_once_for_all_procedures_and_the_user(app, backend):
     assert len(rows) == 30 and any(p.id == "after-sales-inspection" for p in startable)
     assert len(reads) <= 8, "\n".join(reads)
     assert not any("instances.state" in s for s in reads), "no row of this inbox needs its state"
+
+
+def test_a_queue_longer_than_a_page_can_list_says_so(app, monkeypatch):
+    """"Show all" lists at most INBOX_ALL; a longer queue said "all 500" of what were more."""
+    from tests.web.test_web_ui import Browser
+    from web.html import inbox
+
+    monkeypatch.setattr(inbox, "INBOX_SHOWN", 3)
+    monkeypatch.setattr(inbox, "INBOX_ALL", 5)
+    _start(app, 7)
+    b = Browser(app)
+    b.login("insp", "pw-insp-123456")
+    page = b.get("/").text
+    assert page.count('data-task="') == 3
+    assert "任务超过 5 项，这里显示最紧急的 3 项；处理或转交一些后可看到其余任务。" in page and "显示最紧急的 5 项" in page
+    everything = b.get("/?all=1").text
+    assert everything.count('data-task="') == 5 and "任务超过 5 项，这里显示最紧急的 5 项" in everything
+    assert "显示全部" not in everything

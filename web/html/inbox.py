@@ -60,6 +60,8 @@ def _local_next(target: str | None) -> str | None:
 
 
 INBOX_SHOWN = 100
+# The most a page lists when the user asks for all (a queue longer than this says so).
+INBOX_ALL = 500
 
 
 @bp.get("/")
@@ -69,7 +71,8 @@ def index():
     now = services().now()  # the server's clock (injectable), as the worker sees it
     # A shared role's queue can hold hundreds of open tasks: the most urgent come first and a
     # page (on a phone) shows INBOX_SHOWN of them unless the user asks for all.
-    ordered = tasks.by_urgency(tasks.inbox(services(), user.username), now)
+    found, more = tasks.inbox_with_more(services(), user.username, limit=INBOX_ALL)
+    ordered = tasks.by_urgency(found, now)
     total, everything = len(ordered), request.args.get("all") == "1"
     rows = [{"id": t.id, "instance": t.instance_id, "serial": t.serial, "procedure": shown(t.procedure),
              "step": t.step_title, "kind": t.kind, "role": t.role_title, "due_at": t.due_at,
@@ -77,7 +80,7 @@ def index():
              "created_at": t.created_at, "named": t.named}
             for t in (ordered if everything else ordered[:INBOX_SHOWN])]
     copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
-    return render_template("inbox.html", tasks=rows, total=total,
+    return render_template("inbox.html", tasks=rows, total=total, more=more,
                            startable=tasks.startable(services(), user.username),
                            copies=copies, cc_unread=cc_unread)
 
