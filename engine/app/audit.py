@@ -83,7 +83,7 @@ def field_title(proc: Procedure, sid: str, name: str) -> str:
     return form.field_title(name, reader_locale()) if form else name
 
 
-class _Procedures:
+class CurrentProcedures:
     """The current version of procedures met while answering (a spawn step's new record, an
     access log row's procedure), each looked up once; None for one not installed."""
 
@@ -259,7 +259,7 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
     with services.database.reading() as s:
         q, procs, used = _query(services, s, reader, filters)
         rows, more = audit_search.search_events(s, q, limit=limit, offset=offset)
-        current = _Procedures(wf, s)
+        current = CurrentProcedures(wf, s)
         keys_of: dict[int, frozenset[str]] = {}
         for r in rows:
             proc = wf.runtime(s, r.version_id).procedure
@@ -347,7 +347,7 @@ def access_log(services: Services, reader: Reader, *, instance: str | None = Non
     with services.database.reading() as s:
         rows, more = audit_search.access_log(s, instance_id=instance, username=user, limit=limit, offset=offset)
         names = full_names(s, {r.username for r in rows})
-        current = _Procedures(services.workflow, s)
+        current = CurrentProcedures(services.workflow, s)
         for r in rows:
             proc = current.get(r.procedure_id) if r.procedure_id != "*" else None
             keys = [k for k in (r.fields or "").split(",") if k]
@@ -406,7 +406,7 @@ class Dossier:
     origin_title: str = ""  # the title of the procedure of the instance that opened this one
 
 
-def _note(proc: Procedure, e: dict[str, Any], current: _Procedures) -> str:
+def _note(proc: Procedure, e: dict[str, Any], current: CurrentProcedures) -> str:
     d = e["data"] or {}
     if e["type"] == "spawn:requested":
         return current.title(d.get("procedure") or "")
@@ -454,7 +454,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             unmasked |= shown
             form = proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None
             sections.append(Section(sid, step_title(proc, sid), form, masked))
-        current = _Procedures(wf, s)
+        current = CurrentProcedures(wf, s)
         timeline, signatures = [], []
         corrected_by: dict[str, list[int]] = {}  # signed task -> later corrections of what it covered
         for raw in events:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import i18n, store
 from engine.app import access, change_control, uploads
+from engine.app.audit import CurrentProcedures
 from engine.app.masking import (
     holds_mask,
     mask_events,
@@ -206,6 +207,8 @@ class Page:
     may_cancel: bool
     masked: bool
     shown: set[str] = field(default_factory=set)
+    # Titles of the procedures of its origin and of the records it opened, in the reader's language.
+    procedure_titles: dict[str, str] = field(default_factory=dict)
     # Procedures its spawn steps could not open yet (the worker retries; the reason is logged).
     spawn_failures: list[str] = field(default_factory=list)
     # Why its timer could not fire at the last try (the worker tries again every 5 minutes).
@@ -231,6 +234,10 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         names = user_store.full_names(s, people)
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
+        # The procedures of the records this one came from and opened, by their titles.
+        current = CurrentProcedures(wf, s)
+        titles = {pid: current.title(pid) for pid in
+                  {sp.procedure_id for sp in spawned} | {(inst.get("origin") or {}).get("procedure") or ""} if pid}
         spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)
         stalled = timekeeping.stalled_reason(s, instance_id)
     masked_events, unmasked = mask_events(keys, raw_events, reader)
@@ -245,7 +252,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                    "escalations": len(t.get("escalated_to") or [])}
                   for t in inst["tasks"] if t["status"] == "open"]
     out = Page(inst=inst, procedure=proc, actor=actor, events=masked_events, names=names,
-               version_label=label, spawned=spawned, open_tasks=open_tasks,
+               version_label=label, spawned=spawned, open_tasks=open_tasks, procedure_titles=titles,
                correctable=correctable(proc, inst, actor),
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,

@@ -368,7 +368,11 @@ def test_instance_page_links_the_instances_it_opened(app):
                                            "step": "open_repair_inspection"})
     page = insp.get(f"/instances/{iid}")
     assert page.status_code == 200
-    assert f'href="/instances/{child["id"]}"' in page.text and "repair-process-inspection" in page.text
+    assert f'href="/instances/{child["id"]}"' in page.text
+    # each linked record named by its procedure's title, not its id
+    assert "(维修过程检验, " in page.text and "(repair-process-inspection" not in page.text
+    back = insp.get(f"/instances/{child['id']}").text
+    assert f'>{iid}</a> (售后检验)' in back
 
 
 # --------------------------------------------------------------------------- attachments

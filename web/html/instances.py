@@ -216,7 +216,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         tasks=tasks, correctable=correctable, may_cancel=page.may_cancel, sections=sections,
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
         masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
-        names=page.names,
+        names=page.names, procedure_titles=page.procedure_titles,
     ), status
 
 
