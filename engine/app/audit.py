@@ -32,6 +32,7 @@ from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.language.english import shown as shown_in
 from engine.language.forms.messages import LIST_SEPARATOR
 from engine.language.records import FIRST
+from engine.runtime.commands import SYSTEM
 from engine.runtime.replay import Finding, Replay, said
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
 from engine.store import versions as version_store
@@ -446,6 +447,9 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         names = full_names(s, {u for u in ({e["actor"] for e in events} | {inst["started_by"]}
                                            | {c["by"] for cs in inst["corrections"].values() for c in cs})
                                if u})
+        # What the engine did itself is signed "system": named in the reader's language here, so
+        # the page and the PDF (which prints these names) both say 系统.
+        names[SYSTEM.user] = _("system")
         corrections_by_key, shown = mask_corrections(keys, inst["corrections"], reader)
         unmasked |= shown
         sections = []

@@ -373,6 +373,14 @@ def test_instance_page_links_the_instances_it_opened(app):
     assert "(维修过程检验, " in page.text and "(repair-process-inspection" not in page.text
     back = insp.get(f"/instances/{child['id']}").text
     assert f'>{iid}</a> (售后检验)' in back
+    # Started by the engine itself: 系统 on the page, the dossier and its PDF alike
+    from tests.helpers.pdf import pdf_text
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "aud", "pw-aud", ["auditors"], full_name="审计员")
+    aud = login(app, "aud")
+    assert "· 系统" in back and "· 系统" in aud.get(f"/audit/instances/{child['id']}").text
+    printed = pdf_text(aud.c.get(f"/audit/instances/{child['id']}.pdf").data)
+    assert "系统" in printed and "system" not in printed
 
 
 # --------------------------------------------------------------------------- attachments
