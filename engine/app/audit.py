@@ -260,6 +260,8 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
     with services.database.reading() as s:
         q, procs, used = _query(services, s, reader, filters)
         rows, more = audit_search.search_events(s, q, limit=limit, offset=offset)
+        # What the form offers to search by value is what the query lets this reader search.
+        secret_of = {pid: across_versions(wf, s, p) for pid, (p, _v) in procs.items()}
         current = CurrentProcedures(wf, s)
         keys_of: dict[int, frozenset[str]] = {}
         for r in rows:
@@ -280,7 +282,7 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
     field_titles: dict[str, str] = {}
     for p in offered:
         for k in p.records.indexed:
-            if reader.cleared or not sensitive_columns(sensitive_keys(p), [k]):
+            if reader.cleared or not sensitive_columns(secret_of[p.id], [k]):
                 sid, _sep, name = k.partition(".")
                 field_titles.setdefault(k, f"{step_title(p, sid)} · {field_title(p, sid, name)}")
     return EventPage(

@@ -81,3 +81,24 @@ def test_a_mark_dropped_by_a_later_version_still_masks_the_older_values_in_the_l
                     ledgers.LedgerFilters(sort="register.site.mobile")):
         with pytest.raises(NotPermitted):
             ledgers.ledger_page(services, reader, PID, filters)
+
+
+def test_the_audit_search_offers_no_field_its_query_would_refuse(app):
+    """The search form listed fields by the current version's marks while its query refuses by
+    every version's: an auditor without clearance was offered the field, then answered 403."""
+    from engine.app import audit
+
+    services = app.extensions["services"]
+    _registered(app)
+    auditor = reader_of(services.config, "aud", ["auditors"])
+    before = audit.search_events(services, auditor, audit.EventFilters(procedure=PID))
+    assert "register.site.mobile" not in before.field_keys
+    _unmark_mobile(app)
+    after = audit.search_events(services, auditor, audit.EventFilters(procedure=PID))
+    assert "register.site.mobile" not in after.field_keys
+    with pytest.raises(NotPermitted):
+        audit.search_events(services, auditor, audit.EventFilters(procedure=PID, field="register.site.mobile",
+                                                                  value="139"))
+    cleared = reader_of(services.config, "officer", ["auditors", "data-officers"])
+    assert "register.site.mobile" in audit.search_events(services, cleared,
+                                                         audit.EventFilters(procedure=PID)).field_keys
