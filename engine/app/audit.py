@@ -11,6 +11,7 @@ opens its own read session and returns plain data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -493,7 +494,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
-            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_shown(wf, s, instance_id),
+            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_shown(wf, s, instance_id, services.config.timezone),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
             started_by=names.get(inst["started_by"], inst["started_by"]),
@@ -582,7 +583,7 @@ def verify_records(wf: Workflow, session: Session, *, batch_size: int = 500) -> 
     return out
 
 
-def check_shown(wf: Workflow, session: Session, instance_id: str) -> ChainCheck:
+def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo | None = None) -> ChainCheck:
     """The dossier's integrity line: the chain check, then whether what the dossier prints
     (state, task rows, field index) is what the chain proves. Its ``finding`` names the
     steps, fields, tasks and columns as the reader names them (``in_words``)."""
@@ -600,7 +601,7 @@ def check_shown(wf: Workflow, session: Session, instance_id: str) -> ChainCheck:
     steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
     steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
-                      finding=in_words(proc, kept, steps), record=True)
+                      finding=in_words(proc, kept, steps, zone), record=True)
 
 
 # What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).
@@ -616,11 +617,12 @@ ATTRIBUTES = {
 _VALUES = ("stored", "replayed", "expected")
 
 
-def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None) -> StoredMessage:
+def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None,
+             zone: tzinfo | None = None) -> StoredMessage:
     """A finding (``engine.runtime.replay``, ``engine.store.record_rows``) with its ids named
     as the reader names them, in the current reader's language: a step and a field by their
     titles, a task with its step's title, an attribute or column in words, a status or a
-    decision translated, a role by its title, nothing as nothing."""
+    decision translated, a role by its title, a time in ``zone`` (named), nothing as nothing."""
     params = dict(finding.get("params") or {})
     key = finding["key"]
     sid = params.get("step", "")
@@ -643,7 +645,7 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
             params[name] = _(ATTRIBUTES.get(what, what))
     for name in _VALUES:
         if name in params:
-            params[name] = _value_words(proc, what, params[name])
+            params[name] = _value_words(proc, what, params[name], zone)
     for name in ("stored_step", "replayed_step"):
         if name in params:
             value = params[name]
@@ -652,13 +654,20 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
     return {"key": key, "params": params}
 
 
-def _value_words(proc: Procedure, what: str, text: str) -> str:
-    """A quoted value (``repr``) as the reader reads it: a status, decision or role in words."""
+# An instant as the state and the rows keep it (ISO 8601 with its offset).
+_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)$")
+
+
+def _value_words(proc: Procedure, what: str, text: str, zone: tzinfo | None = None) -> str:
+    """A quoted value (``repr``) as the reader reads it: a status, decision or role in words,
+    a time as a local time with its zone named."""
     if text in ("None", "nothing", "''"):
         return _("nothing")
     if not (len(text) > 1 and text[0] == text[-1] == "'"):
         return text
     inner = text[1:-1]
+    if zone is not None and _ISO_TIME.match(inner):
+        return repr(local_time(inner, zone, named=True))
     if what in ("status", "decision"):
         return repr(_(inner))
     if what == "role":

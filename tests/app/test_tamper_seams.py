@@ -67,7 +67,7 @@ COLUMNS = {  # instance row columns the ledger and the lists show: (values, what
     "status": ({"status": "cancelled"}, "instance column status", "「状态」为 '已取消'，记录为 '已完成'"),
     "started_by": ({"started_by": "supervisor1"}, "instance column started_by", "「发起人」为 'supervisor1'"),
     "ended_at": ({"ended_at": datetime(2020, 1, 1, tzinfo=UTC)}, "instance column ended_at: stored "
-                 "'2020-01-01T00:00:00+00:00'", "「结束时间」为 '2020-01-01T00:00:00+00:00'"),
+                 "'2020-01-01T00:00:00+00:00'", "「结束时间」为 '2020-01-01 08:00 (Asia/Shanghai)'"),
 }
 
 
