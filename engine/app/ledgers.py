@@ -25,7 +25,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.errors import NotFound, QueryInvalid
-from engine.i18n import _
+from engine.i18n import _, current_locale
 from engine.language.records import INSTANCE_COLUMNS, INSTANCE_TIMES, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
@@ -108,6 +108,20 @@ def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, 
     log_reading_back(services.database, reader, proc.id, sorted_by, f"{view}-sort")
 
 
+def cell_words(proc: Procedure, column: str, value: Any, locale: str | None = None) -> Any:
+    """A cell as people read it, on the page and in the exports alike: a record's status and an
+    approval's decision (stored as ``completed``, ``approve``...) in the reader's language (or
+    ``locale``: an export is written after its request has ended); every other value as
+    recorded."""
+    if column == "instance.status" and value in STATUSES:
+        return _(value, locale)
+    sid, _sep, name = column.partition(".")
+    step = proc.steps.get(sid)
+    if name == "decision" and step is not None and step.type == "approval" and value in ("approve", "reject"):
+        return _(value, locale)
+    return value
+
+
 @dataclass
 class LedgerPage:
     """One page of a ledger: rows ``{id, cells: {column: value}}`` (sensitive cells masked
@@ -183,11 +197,13 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
         record_views(services.database, reader, [("*", proc.id, sorted({top_key(k) for k in keys}))],
                      "ledger-export")
 
+    locale = current_locale()
+
     def rows() -> Iterator[list[Any]]:
         with services.database.reading() as s:
             for r in ledger_query.ledger_rows(s, q):
                 yield [MASK if (k in keys and not reader.cleared and r["cells"][k] not in (None, ""))
-                       else r["cells"][k] for k in q.columns]
+                       else cell_words(proc, k, r["cells"][k], locale) for k in q.columns]
 
     zone = services.config.timezone.key
     headings = [f"{c.title} ({zone})" if c.field in INSTANCE_TIMES else c.title for c in ledger.columns]

@@ -61,6 +61,30 @@ def test_ledger_exports_are_local_under_headings_naming_the_zone(app):
     assert values[0][col] == "登记时间 (Asia/Shanghai)" and values[1][col] == "2026-12-01 00:30"
     # the file is named by the local day
     assert "20261201" in b.c.get(f"/ledgers/{PID}.csv").headers["Content-Disposition"]
+    # a status in words, as on the page (the export said "completed")
+    status = rows[0].index("状态")
+    assert rows[1][status] == "已完成" and values[1][status] == "已完成"
+    assert "已完成" in b.get(f"/ledgers/{PID}").text
+
+
+def test_an_approvals_decision_reads_as_a_word_in_the_ledger():
+    """An approval's decision is stored as approve/reject; a ledger column of it read 'approve'
+    on a Chinese page. One rule for the page and the exports (engine.app.ledgers.cell_words)."""
+    from engine import i18n
+    from engine.app.ledgers import cell_words
+    from tests.language.test_shipped_procedures import LIB
+
+    proc = LIB.procedures[PID]
+    try:
+        i18n.set_locale("zh")
+        assert cell_words(proc, "review.decision", "approve") == "批准"
+        assert cell_words(proc, "review.decision", "reject") == "驳回"
+        assert cell_words(proc, "instance.status", "cancelled") == "已取消"
+        assert cell_words(proc, "inspect.verdict", "approve") == "approve"  # a value someone typed
+        i18n.set_locale("en")
+        assert cell_words(proc, "review.decision", "approve") == "approve"
+    finally:
+        i18n.reset()
 
 
 def test_audit_summaries_show_due_times_locally_and_the_api_stays_utc(app):

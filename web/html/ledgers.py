@@ -25,7 +25,7 @@ from engine.app.ledgers import STATUSES, LedgerExport, LedgerFilters, LedgerPage
 from web.db import services
 from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
-from web.i18n import _, display_zone, fmt_time
+from web.i18n import display_zone, fmt_time
 from web.oversight import current_reader, parse_day
 
 bp = Blueprint("ledgers", __name__)
@@ -55,19 +55,19 @@ def ledger_filters() -> LedgerFilters:
         match=m if (m := request.args.get("match")) in ledgers.MATCHES else "contains")
 
 
-def shown(value: Any) -> str:
+def shown(proc: Any, column: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return fmt_time(value)
-    return _(value) if value in STATUSES else str(value)
+    return str(ledgers.cell_words(proc, column, value))
 
 
 def render_ledger(found: LedgerPage, filters: LedgerFilters, page: int, *, extra: dict | None = None,
                   endpoint: str = "ledgers.show"):
     """The ledger page (also the KPI drill-down's, with its ``extra`` title and ``endpoint``)."""
     for r in found.rows:
-        r["text"] = {c: shown(v) for c, v in r["cells"].items()}
+        r["text"] = {c: shown(found.procedure, c, v) for c, v in r["cells"].items()}
     state = {"filters": found.filters, "status": filters.status or "", "sort": filters.sort,
              "dir": "desc" if filters.descending else "asc", "from": request.args.get("from") or "",
              "to": request.args.get("to") or "", "match": filters.match}
