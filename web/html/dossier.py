@@ -26,8 +26,6 @@ def sections(d: Dossier) -> list[dict[str, Any]]:
             for sec in d.sections]
 
 
-
-
 def integrity(d: Dossier) -> str:
     """The integrity line in the reader's language: the intact chain's summary, else what is
     broken, where (the event, the step and field, the task, the column) and what the reader

@@ -22,6 +22,7 @@ from flask import (
 
 from engine.app import cc, instances, people, task_actions, tasks, uploads
 from engine.errors import Busy, FormInvalid, SignatureInvalid, WorkflowError
+from engine.runtime.actions import NOTE_MAX
 from web import forms_render as fr
 from web.db import services
 from web.errors import status_of
@@ -43,6 +44,8 @@ def _attachment_info(att_id: str) -> dict | None:
 def init_app(app) -> None:  # noqa: ANN001 - Flask
     # Recorded files show their name, and photos a thumbnail, wherever data is shown.
     app.jinja_env.globals["attachment_info"] = _attachment_info
+    # The longest note of a 催办 or 抄送 (the runtime's rule; the fields say it to the browser).
+    app.jinja_env.globals["NOTE_MAX"] = NOTE_MAX
 
 
 def _reader():
