@@ -178,6 +178,13 @@ def keep(text: str, **params: Any) -> tuple[str, StoredMessage]:
     return text.format(**values), {"key": text, "params": values}
 
 
+def worded_apart(text: str, kept: tuple[str, StoredMessage]) -> tuple[str, StoredMessage]:
+    """``text`` as logs and scripts read it, beside what readers are told (``kept``, from
+    :func:`keep`, whose own English is for the catalogue): a note the editor writes, a finding
+    of the integrity check."""
+    return text, kept[1]
+
+
 def stored(record: Mapping[str, Any], key: str, locale: str | None = None) -> str:
     """``record[key]``, a message kept with ``keep`` beside ``record[key + "_message"]``, in
     ``locale``: ``{{ c|stored("reason") }}`` on a page."""

@@ -30,11 +30,12 @@ from engine.app.masking import (
 )
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
+from engine.i18n import worded_apart as said
 from engine.language.english import shown as shown_in
 from engine.language.forms.messages import LIST_SEPARATOR
 from engine.language.records import FIRST
 from engine.runtime.commands import SYSTEM
-from engine.runtime.replay import Finding, Replay, said
+from engine.runtime.replay import Finding, Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
 from engine.store import versions as version_store
 from engine.store.audit import Break

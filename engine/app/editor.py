@@ -37,6 +37,7 @@ from engine.errors import (
     WorkflowError,
 )
 from engine.i18n import StoredMessage, _, keep, shown
+from engine.i18n import worded_apart as written
 from engine.language import yaml_edit
 from engine.language import yaml_source as yamlsrc
 from engine.language.deployment import check_config
@@ -61,12 +62,6 @@ EDIT_ROLE = change_control.AUTHOR_ROLE
 # readers) and the same as a stored message (``engine.i18n.keep``) that each reader reads in
 # their language (增加步骤 复核 (double_check)).
 Note = str | tuple[str, StoredMessage]
-
-
-def written(stored: str, kept: tuple[str, StoredMessage]) -> tuple[str, StoredMessage]:
-    """A note the editor writes: ``stored`` as it is kept for machines, read as ``kept`` (a
-    ``keep(...)``: its English text is for the catalogue, its message for the pages)."""
-    return stored, kept[1]
 
 
 def named(title: str | None, ident: str) -> str:

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.i18n import StoredMessage, keep
+from engine.i18n import worded_apart as said
 from engine.runtime.signing import data_hash
 
 if TYPE_CHECKING:
@@ -39,12 +40,6 @@ _FINISHED = ("task:completed", "task:approved", "task:rejected")
 
 # A difference found: its English text (logs, ``wf audit verify``) and its key with values.
 Finding = tuple[str, StoredMessage]
-
-
-def said(text: str, kept: tuple[str, StoredMessage]) -> Finding:
-    """A finding whose log text (``text``, kept as scripts read it) is worded apart from
-    what readers are told (``kept``, from ``keep``)."""
-    return text, kept[1]
 
 
 class Replay:
