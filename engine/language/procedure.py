@@ -496,6 +496,9 @@ class ProcedureChecker:
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
         self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
+        # Steps (``start``) whose 'form:' names no usable form: their fields are unknowable,
+        # so naming them is not reported again (``unknown_forms``).
+        self.formless: set[str] = set()
         # (step, "hide" or "edit", the STEP.FIELDs listed, where)
         self.field_refs: list[tuple[str, str, tuple[str, ...], YamlPath]] = []
         # Approvers read from the record: (step, STEP.FIELD, path, "user" or "text").
@@ -578,6 +581,8 @@ class ProcedureChecker:
             return None
         known = list(known)
         if value not in known:
+            if what == "form" and path:
+                self.formless.add("start" if path[0] == "start" else str(path[1]))
             if what == "form" and value in self.broken_forms:
                 # The form's own problems are the root error: no list of every form id.
                 self.err(path, _("form '{form}' cannot be used until the problems reported for {file} are fixed",
@@ -719,7 +724,8 @@ def parse_procedure(src: yamlsrc.Source, forms: Mapping[str, Form],
                      for sid, st in steps.items()}
     records = Records()
     if steps and any(k in raw for k in RECORD_KEYS):
-        records = parse_records(raw, _record_fields(c, steps, start_form), c.err)
+        records = parse_records(raw, _record_fields(c, steps, start_form), c.err,
+                                blind=frozenset(c.formless))
     if c.problems:
         return None, sorted(set(c.problems))
     used_forms = {s.form for s in steps.values() if s.form}
@@ -1582,6 +1588,10 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
             fields += list(APPROVAL_FIELDS) + (list(PARTY_FIELDS) if s.approvers else [])
         own_fields[s.id] = fields
     base = {f"start.{f}" for f in _form_fields(c, start_form)} | set(INSTANCE_FIELDS)
+    # A step whose form is unknown (reported once, at its 'form:') takes any field: naming its
+    # fields is not a second mistake, and listing each would bury the first.
+    blind = c.formless
+    base |= blind & {"start"}
     cache: dict[str, set[str]] = {}
 
     def before(sid: str) -> set[str]:
@@ -1604,6 +1614,7 @@ def _check_expressions(c: ProcedureChecker, steps: Mapping[str, Step], start: st
         known = set(base)
         for v in visible:
             known.update(f"{v}.{f}" for f in own_fields.get(v, ()))
+        known |= blind & visible
         line, col = c.src.where(path)
         names = check_names(expr, known)
         for name, message in names:

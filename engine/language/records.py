@@ -130,11 +130,12 @@ class Records:
 
 
 def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
-                  err: ReportProblem) -> Records:
+                  err: ReportProblem, *, blind: frozenset[str] = frozenset()) -> Records:
     """Read ``ledger``, ``index`` and ``kpis`` from the top of a procedure.
 
     ``fields`` maps every ``STEP.FIELD`` a step's form records to its ``FieldInfo``;
-    ``err(path, message, key=False)`` reports a problem at a YAML path (at its key).
+    ``err(path, message, key=False)`` reports a problem at a YAML path (at its key); a field
+    of a step in ``blind`` (its form is unknown, reported where it is named) is not checked.
     """
     titles: dict[str, str] = {}
 
@@ -152,6 +153,8 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
                 if instance else _("expected a field as STEP.FIELD (start.FIELD for the start form)"))
             return None
         if value not in known:
+            if value.partition(".")[0] in blind:
+                return None
             hint = suggest(value, known)
             err(path, _("unknown field '{name}'; did you mean '{hint}'?", name=value, hint=hint) if hint
                 else _("unknown field '{name}'; name a field of a step's form as STEP.FIELD", name=value))

@@ -120,3 +120,25 @@ def test_an_unknown_form_lists_a_dozen_forms_at_most(tmp_path):
         "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
     [problem] = load_library([tmp_path]).problems
     assert problem.message.endswith("good-11, ... (30 in all)")
+
+
+def test_a_missing_form_is_one_problem_not_one_per_field_named(tmp_path):
+    """With a form file left out, each condition, ledger column and KPI naming its fields was
+    reported too (19 problems for 5 missing forms); the missing form is the mistake."""
+    (tmp_path / "uses-missing.yaml").write_text(
+        "id: uses-missing\ntitle: 缺表单\nroles: {inspector: 检验员}\n"
+        "start: {roles: [inspector], step: fill, form: gone-start}\n"
+        "ledger: {columns: [start.supplier, fill.verdict]}\n"
+        "steps:\n"
+        "  fill:\n    title: 填写\n    role: inspector\n    form: gone\n"
+        "    next:\n      - {if: fill.verdict == \"合格\" and start.quantity > 0, goto: done}\n"
+        "      - {else: done}\n"
+        "  done: {type: end, title: 结束, outcome: 完成}\n", encoding="utf-8")
+    messages = [p.message for p in load_library([tmp_path]).problems]
+    assert len(messages) == 2 and all(m.startswith("unknown form") for m in messages), messages
+    # a field of a step whose form is known is still checked
+    (tmp_path / "uses-missing.yaml").write_text(
+        (tmp_path / "uses-missing.yaml").read_text(encoding="utf-8").replace("form: gone\n", "form: note\n"),
+        encoding="utf-8")
+    messages = [p.message for p in load_library([tmp_path, LANG_FORMS]).problems]
+    assert any("unknown field 'fill.verdict'" in m for m in messages), messages
