@@ -93,7 +93,9 @@ TASK_ACTION_SCHEMAS: dict[str, Any] = {
     "UrgeRequest": _obj({"note": {"type": "string", "maxLength": 500}}, extra=False),
     "WithdrawRequest": _obj({"reason": {"type": "string", "minLength": 1}}, ["reason"], extra=False),
     "CcRequest": _obj({
-        "recipients": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+        # the server refuses a recipient of spaces only: so does the schema (and NUL, as every text)
+        "recipients": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1,
+                                                                 "pattern": "^[^\u0000]*[^\u0000\\s][^\u0000]*$"},
                        "description": "role ids of the procedure and 'user:NAME'"},
         "note": {"type": "string", "maxLength": 500},
     }, ["recipients"], extra=False),
