@@ -315,3 +315,20 @@ def test_api_upload_refusals(server):
         assert s.scalars(select(store.Attachment.id)).all() == []
     r = Api(base, "alice", "zh").post("/uploads", files={"file": ("fake.png", b"<html>")})
     assert r.status_code == 422 and "不接受" in r.json()["errors"][0]["message"], r.text
+
+
+def test_a_file_bound_meanwhile_is_refused_by_the_bind_itself(server):
+    """Two submissions of the same upload at once both pass ``refuse_foreign``; the second
+    one's ``bind`` finds the file in the other record and refuses (its transaction with it)."""
+    from engine.app import uploads
+    from engine.errors import FormInvalid
+
+    base, app = server
+    alice = Api(base, "alice")
+    photo = alice.upload()
+    one = alice.post("/procedures/photo-check/instances", {"data": {"note": "1", "photos": [photo]}}).json()
+    two = alice.post("/procedures/photo-check/instances", {"data": {"note": "2"}}).json()
+    with pytest.raises(FormInvalid) as refused, app.extensions["services"].database.writing() as s:
+        uploads.bind(s, "alice", two["id"], [uploads.FileValue("photos", photo)], "en")
+    assert refused.value.errors[0]["field"] == "photos"
+    assert attachment(app, photo).instance_id == one["id"]
