@@ -61,7 +61,8 @@ def _refuse_unless_may_start(proc: Procedure, actor: Actor) -> None:
 def start(services: Services, username: str, procedure_id: str, data: Mapping[str, Any], *,
           locale: str = "zh", answer_for: Reader | None = None, history: bool = True) -> dict | Answer:
     """Start an instance with its start form's data (files posted with it were stored by
-    ``uploads.store_files`` and are bound to it here); the new instance's state. A
+    ``uploads.store_files``, or ``uploads.upload`` for the API, and are bound to it here:
+    only the starter's own, ``uploads.refuse_foreign``); the new instance's state. A
     sensitive value sent as the mask is refused (422)."""
     wf = services.workflow
     # One transaction: who may start is checked (as ``startable`` does) with the version and
@@ -73,10 +74,11 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
         form = proc.forms.get(proc.start_form) if proc.start_form else None
         if holds_mask(data):
             refuse_mask(sensitive_keys(proc), "start", data)
+        files = uploads.file_values(form.schema, data) if form is not None else []
+        uploads.refuse_foreign(s, username, None, files, locale)
         state = wf.start(s, procedure_id, username, data, locale=locale, actor=actor,
                          pinned=(proc, version_id))
-        if form is not None:
-            store.attach(s, uploads.attachment_ids(form.schema, data), state["id"])
+        uploads.bind(s, username, state["id"], files, locale)
         if answer_for is not None:
             answer = view_in(services, s, answer_for, state["id"], check=False, history=history,
                              written=(version_id, state))
@@ -305,12 +307,17 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         with services.database.reading() as s:
             verified = wf.verify_password(s, username, password)
     with services.database.writing() as s:
-        check_target(wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure, step, field_path)
+        proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
+        check_target(proc, step, field_path)
         if holds_mask(value):
-            proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
+        form = proc.form_of(step)
+        # a file put in by a correction: the corrector's own upload, or one of this record
+        files = uploads.file_values(form.schema, {field_path: value}) if form is not None else []
+        uploads.refuse_foreign(s, username, instance_id, files, locale)
         wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
                    locale=locale)
+        uploads.bind(s, username, instance_id, files, locale)
         answer = view_in(services, s, answer_for, instance_id, check=False,
                          history=history) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None

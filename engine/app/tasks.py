@@ -408,6 +408,8 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             if errors:
                 raise FormInvalid(errors[0]["message"], errors=errors)
         edits = _unmasked_edits(edits)
+        files = uploads.file_values(form.schema, data) if form is not None else []
+        uploads.refuse_foreign(s, username, ref.instance_id, files, locale)
         if ref.kind == TaskKind.APPROVAL:
             state = wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
                               data=data, password=signed, expected_rev=expected_rev, locale=locale,
@@ -416,8 +418,7 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             state = wf.complete_task(s, task_id, username, data, password=signed,
                                      expected_rev=expected_rev, locale=locale, edits=edits,
                                      edit_reason=edit_reason)
-        if form is not None:
-            store.attach(s, uploads.attachment_ids(form.schema, data), ref.instance_id)
+        uploads.bind(s, username, ref.instance_id, files, locale)
         drafts.discard(s, username, task_id)
         if answer_for is not None:
             answer = instances.view_in(services, s, answer_for, ref.instance_id, check=False,

@@ -1,5 +1,12 @@
 """Files posted to file and signature fields: checked, stored under ``paths.uploads`` with
-their SHA-256, and bound to the instance whose submission references them."""
+their SHA-256, and bound to the instance whose submission references them.
+
+The one rule of which files a submission may record (starts, task completions, approvals'
+data and corrections, from the pages and the API alike): a file its submitter uploaded that
+no record holds yet, or a file already of the same instance (a later step keeping earlier
+photos). Any other id (another user's pending upload, a file of another record, an id that
+names no file) is refused at its field and nothing is recorded (``refuse_foreign`` before the
+write, ``bind`` after it, in the same transaction)."""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine import store
-from engine.errors import NotFound, NotPermitted
+from engine.errors import FormInvalid, InputTooLarge, NotFound, NotPermitted
 from engine.i18n import _
 
 if TYPE_CHECKING:
@@ -124,13 +131,24 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
     return None
 
 
-def attachment_ids(schema: Mapping[str, Any], data: Any) -> list[str]:
-    """Every attachment id held by file and signature fields of ``data``."""
+@dataclass(frozen=True)
+class FileValue:
+    """One attachment id in submitted data: ``field`` is the path pages and the API name
+    (``photos``, ``items.0.photo``), with the field's ``x-accept`` and ``x-max-size``."""
+
+    field: str
+    id: str
+    accept: tuple[str, ...] = ()
+    max_size: int | None = None
+
+
+def file_values(schema: Mapping[str, Any], data: Any) -> list[FileValue]:
+    """Every attachment id held by file and signature fields of ``data``, with its field."""
     from engine.language.forms import default_widget
 
-    out: list[str] = []
+    out: list[FileValue] = []
 
-    def collect(schema: Mapping[str, Any], data: Any) -> None:
+    def collect(schema: Mapping[str, Any], data: Any, path: tuple[str, ...]) -> None:
         if not isinstance(data, Mapping):
             return
         for key, sub in (schema.get("properties") or {}).items():
@@ -139,15 +157,95 @@ def attachment_ids(schema: Mapping[str, Any], data: Any) -> list[str]:
             value = data[key]
             widget = sub.get("x-widget") or default_widget(dict(sub))
             if widget in ("file", "signature"):
-                out.extend(str(v) for v in (value if isinstance(value, list) else [value]) if v)
+                accept = sub.get("x-accept")
+                accept = tuple(str(a) for a in accept) if isinstance(accept, list) else ()
+                limit = sub.get("x-max-size")
+                limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+                out.extend(FileValue(".".join((*path, key)), str(v), accept, limit)
+                           for v in (value if isinstance(value, list) else [value]) if v)
             elif _type(sub) == "object":
-                collect(sub, value)
+                collect(sub, value, (*path, key))
             elif _type(sub) == "array" and isinstance(sub.get("items"), dict) and isinstance(value, list):
-                for row in value:
-                    collect(sub["items"], row)
+                for i, row in enumerate(value):
+                    collect(sub["items"], row, (*path, key, str(i)))
 
-    collect(schema, data)
+    collect(schema, data, ())
     return out
+
+
+def attachment_ids(schema: Mapping[str, Any], data: Any) -> list[str]:
+    """Every attachment id held by file and signature fields of ``data``."""
+    return [f.id for f in file_values(schema, data)]
+
+
+def refuse_foreign(session: Session, username: str, instance_id: str | None,
+                   files: list[FileValue], locale: str | None = None) -> None:
+    """Refuse (``FormInvalid``, 422, at each field) the files a submission by ``username``
+    to ``instance_id`` (None: a start) may not record: only the user's own uploads that no
+    record holds yet, and files of this instance, may be. Also the field's ``x-accept`` and
+    ``x-max-size``, which an upload through the API (that knows no field) was not checked
+    against. Read before the write, so that a refusal costs nothing."""
+    if files:
+        rows = store.attachments_named(session, {f.id for f in files})
+        _refuse([(f, _problem(rows.get(f.id), f, username, instance_id, locale)) for f in files], locale)
+
+
+def bind(session: Session, username: str, instance_id: str, files: list[FileValue],
+         locale: str | None = None) -> None:
+    """Bind the submitted files to the instance just written, in its transaction: the
+    user's own unbound uploads (``store.attach``). A file another submission bound (or the
+    sweep removed) since ``refuse_foreign`` read it is refused now, and the transaction with
+    it: nothing is recorded."""
+    if files:
+        store.attach(session, [f.id for f in files], instance_id, uploaded_by=username)
+        rows = store.attachments_named(session, {f.id for f in files})
+        _refuse([(f, None if (row := rows.get(f.id)) is not None and row.instance_id == instance_id
+                  else _not_yours(f, locale)) for f in files], locale)
+
+
+def _problem(row: Any, f: FileValue, username: str, instance_id: str | None, locale: str | None) -> str | None:
+    if row is None or not ((row.instance_id is None and row.uploaded_by == username)
+                           or (instance_id is not None and row.instance_id == instance_id)):
+        return _not_yours(f, locale)
+    if f.accept and not _accepted(row.content_type, row.filename, list(f.accept)):
+        return _("Files of type {type} are not accepted here (allowed: {allowed}).", locale,
+                 type=row.content_type, allowed=", ".join(f.accept))
+    if f.max_size is not None and row.size > f.max_size:
+        return _("The file is larger than {limit}.", locale, limit=_human(f.max_size))
+    return None
+
+
+def _not_yours(f: FileValue, locale: str | None) -> str:
+    # The same words whether the id names no file or someone else's: an id tells nothing.
+    return _("'{id}' is not a file you uploaded for this form, nor a file of this record; "
+             "upload the file again.", locale, id=f.id[:40])
+
+
+def _refuse(found: list[tuple[FileValue, str | None]], locale: str | None) -> None:
+    errors: dict[str, str] = {}
+    for f, problem in found:
+        if problem is not None:
+            errors.setdefault(f.field, problem)
+    if errors:
+        n = len(errors)
+        raise FormInvalid(_("the form has {n} error{s}; correct and submit again", locale, n=n,
+                            s="s" if n > 1 else ""),
+                          errors=[{"field": k, "message": v} for k, v in errors.items()])
+
+
+def upload(services: Services, username: str, filename: str, stream: IO[bytes]) -> dict[str, Any]:
+    """One file posted on its own (``POST /api/v1/uploads``): the checks of a form's file
+    (size, type by the first bytes, ``uploads.allowed_types``); ``{id, filename, size,
+    content_type}``. The file is the uploader's until a submission of theirs records it
+    (``bind``); one no submission records is swept after a day. Refused: ``InputTooLarge``
+    (413) or ``FormInvalid`` (422), at the field ``file``."""
+    new, refused = store_files(services, username, [Upload("file", "file", filename, stream)])
+    if refused:
+        error = InputTooLarge if refused[0].status == 413 else FormInvalid
+        raise error(refused[0].message, errors=[{"field": "file", "message": refused[0].message}])
+    with services.database.reading() as s:
+        row = store.get_attachment(s, new["file"][0])
+        return {"id": row.id, "filename": row.filename, "size": row.size, "content_type": row.content_type}
 
 
 def _type(schema: Mapping[str, Any]) -> str | None:

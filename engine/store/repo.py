@@ -747,14 +747,27 @@ def attachments_beside(session: Session, attachment_id: str) -> list[Attachment]
     return list(session.scalars(select(Attachment).where(Attachment.instance_id == row.instance_id)))
 
 
-def attach(session: Session, attachment_ids: Iterable[str], instance_id: str) -> None:
-    """Bind uploaded files to the instance whose submission referenced them (files already
-    bound to another instance are left alone)."""
+def attach(session: Session, attachment_ids: Iterable[str], instance_id: str, *, uploaded_by: str) -> None:
+    """Bind uploaded files to the instance whose submission referenced them: only files
+    ``uploaded_by`` posted that no instance holds yet. Another user's pending upload, or a
+    file of another instance, is left alone (``engine.app.uploads.bind`` then refuses it):
+    whoever learns an id cannot put that file into their own record."""
     ids = list(attachment_ids)
     if ids:
         session.execute(update(Attachment)
-                        .where(Attachment.id.in_(ids),
-                               or_(Attachment.instance_id.is_(None),
-                                   Attachment.instance_id == instance_id))
+                        .where(Attachment.id.in_(ids), Attachment.uploaded_by == uploaded_by,
+                               Attachment.instance_id.is_(None))
                         .values(instance_id=instance_id)
                         .execution_options(synchronize_session="fetch"))
+
+
+def attachments_named(session: Session, attachment_ids: Iterable[str]) -> dict[str, Any]:
+    """Who uploaded each of these files, the instance holding it, its name, type and size, as
+    the database has them now (one query; an id naming no file is missing)."""
+    ids = list(attachment_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Attachment.id, Attachment.uploaded_by, Attachment.instance_id,
+                                  Attachment.filename, Attachment.content_type, Attachment.size)
+                           .where(Attachment.id.in_(ids)))
+    return {row.id: row for row in rows}

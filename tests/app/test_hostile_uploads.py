@@ -32,7 +32,7 @@ def test_unbound_uploads_are_swept_after_a_day_and_nothing_else(engine, sessions
     refused, drafted, bound = _store(services, 3)
     inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
     with sessions.begin() as s:
-        repo.attach(s, [bound], inst["id"])
+        repo.attach(s, [bound], inst["id"], uploaded_by="inspector1")
         drafts.save(s, "inspector1", f"{inst['id']}.t1", {"photos": [drafted]}, services.now())
     with sessions() as s:
         paths = {a.id: Path(a.storage_path) for a in s.query(Attachment)}

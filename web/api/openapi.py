@@ -12,6 +12,7 @@ from typing import Any
 PROCEDURE_ID = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 INSTANCE_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 TASK_ID = r"^[0-9A-HJKMNP-TV-Z]{26}\.t[0-9]+$"
+ATTACHMENT_ID = INSTANCE_ID  # the same 26-character ids (engine.store.repo.new_id)
 
 JSON = "application/json"
 
@@ -93,7 +94,9 @@ TASK_ACTION_SCHEMAS: dict[str, Any] = {
     "UrgeRequest": _obj({"note": {"type": "string", "maxLength": 500}}, extra=False),
     "WithdrawRequest": _obj({"reason": {"type": "string", "minLength": 1}}, ["reason"], extra=False),
     "CcRequest": _obj({
-        "recipients": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+        # the server refuses a recipient of spaces only: so does the schema (and NUL, as every text)
+        "recipients": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1,
+                                                                 "pattern": "^[^\u0000]*[^\u0000\\s][^\u0000]*$"},
                        "description": "role ids of the procedure and 'user:NAME'"},
         "note": {"type": "string", "maxLength": 500},
     }, ["recipients"], extra=False),
@@ -187,8 +190,19 @@ SCHEMAS: dict[str, Any] = {
         "steps": {"type": "array", "items": _ref("Step")},
     }, ["start_step", "start_form", "steps"])]},
     "ProcedureList": _obj({"items": {"type": "array", "items": _ref("Procedure")}}, ["items"]),
-    "StartRequest": _obj({"data": {**ANY_OBJ, "description": "values of the procedure's start form"}},
+    "StartRequest": _obj({"data": {**ANY_OBJ, "description": "values of the procedure's start form; a file "
+                                   "or signature field holds ids from POST /uploads (the caller's own)"}},
                          extra=False),
+    "Upload": _obj({
+        "id": {"type": "string", "pattern": ATTACHMENT_ID, "description": "put it in a file field's value "
+               "(a list for a field of several files) of a start, a task or a correction of yours; that "
+               "submission binds the file to its record (an upload no submission records is removed after a day)"},
+        "filename": STR, "size": {"type": "integer", "minimum": 0, "description": "bytes"},
+        "content_type": {"type": "string", "description": "from the file name, checked against the first bytes"},
+    }, ["id", "filename", "size", "content_type"]),
+    "UploadBody": _obj({"file": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream",
+                                    "description": "the file, with its name (the type is taken from it)"}},
+                          ["file"]),
     "InstanceTask": _obj({
         "id": {"type": "string", "pattern": TASK_ID, "description": "global task id: instance.tN"},
         "local_id": STR, "step": STR, "title": STR,
@@ -327,7 +341,8 @@ ERRORS = {
     "404": "no such procedure, instance or task",
     "409": "stale expected_rev, a task already completed (duplicate submission), a closed instance",
     "413": "the request body is larger than the server accepts",
-    "422": "the data fails the form (errors lists each field) or the signature password is wrong",
+    "422": "the data fails the form (errors lists each field: also a file id that is not the caller's "
+           "own upload nor a file of this record) or the signature password is wrong",
     "429": "too many failed log-ins for this user name, or a second urge (催办) of a task within the "
            "hour; wait Retry-After seconds",
 }
@@ -344,7 +359,7 @@ def _error(status: str) -> dict[str, Any]:
 
 def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, tags: list[str],
         body: str | None = None, params: list[dict] | None = None, public: bool = False,
-        status: str = "200", headers: dict | None = None) -> dict[str, Any]:
+        status: str = "200", headers: dict | None = None, example: Any = None) -> dict[str, Any]:
     ok_response: dict[str, Any] = {"description": ok, "content": {JSON: {"schema": _ref(schema)}}}
     if headers:
         ok_response["headers"] = headers
@@ -360,6 +375,8 @@ def _op(op_id: str, summary: str, ok: str, schema: str, errors: list[str], *, ta
         op["requestBody"] = {"required": body not in ("Empty", "StartRequest", "CompleteRequest", "MarkReadRequest",
                                                       "UrgeRequest", "ComputeRequest"),
                              "content": {JSON: {"schema": _ref(body)}}}
+        if example is not None:
+            op["requestBody"]["content"][JSON]["example"] = example
     if schema == "Instance":
         params = [*(params or []), HISTORY]
     if params:
@@ -375,7 +392,29 @@ def _path_param(name: str, pattern: str, description: str) -> dict[str, Any]:
 PROC = _path_param("procedure_id", PROCEDURE_ID, "procedure id, e.g. after-sales-inspection")
 INST = _path_param("instance_id", INSTANCE_ID, "instance id (26 characters)")
 TASK = _path_param("task_id", TASK_ID, "global task id: instance id, '.', local task id")
+FILE = _path_param("attachment_id", ATTACHMENT_ID, "file id (26 characters), from POST /uploads or a record's data")
 WRITE = ["400", "403", "404", "409", "413"]
+
+# A start form with a file field "photos": its value lists ids from POST /uploads.
+START_WITH_PHOTO = {"data": {"customer": "某市人民医院", "photos": ["01JD3Q8V9W6M2T4K7X5N0R1B8C"]}}
+
+
+def _upload_op() -> dict[str, Any]:
+    """POST /uploads: multipart, so not built by ``_op`` (whose bodies are JSON)."""
+    return {
+        "operationId": "uploadFile", "tags": ["uploads"],
+        "summary": "Upload one file for a file or signature field (checked as the pages check one: size "
+                   "uploads.max_bytes, type by its first bytes, uploads.allowed_types); then send its id in "
+                   "the field, e.g. startInstance with {\"data\": {..., \"photos\": [ID]}}",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _ref("UploadBody")}}},
+        "responses": {"201": {"description": "the stored file", "content": {JSON: {"schema": _ref("Upload")}},
+                              "headers": {"Location": {"schema": STR, "description": "URL to download it"}}},
+                      "400": _error("400"), "401": _error("401"), "403": _error("403"),
+                      "413": {**_error("413"), "description": "the file is larger than uploads.max_bytes"},
+                      "422": {**_error("422"), "description": "a type not allowed, or one the first bytes "
+                                                              "belie (errors: field 'file')"}},
+    }
+
 # Every endpoint answering with an instance takes it (web.api.v1._history).
 HISTORY = {"name": "history", "in": "query", "schema": {"type": "string", "enum": ["true", "false", "1", "0"],
                                                           "default": "true"},
@@ -417,7 +456,16 @@ def document() -> dict[str, Any]:
         "/procedures/{procedure_id}/instances": {"post": _op(
             "startInstance", "Start an instance of the current version", "the new instance",
             "Instance", [*WRITE, "422"], tags=["instances"], body="StartRequest", params=[PROC],
-            status="201", headers={"Location": {"schema": STR, "description": "URL of the instance"}})},
+            status="201", headers={"Location": {"schema": STR, "description": "URL of the instance"}},
+            example=START_WITH_PHOTO)},
+        "/uploads": {"post": _upload_op()},
+        "/uploads/{attachment_id}": {"get": {
+            "operationId": "downloadUpload", "tags": ["uploads"],
+            "summary": "A file: for its uploader, and for whoever may read the record holding it (403 otherwise)",
+            "parameters": [FILE],
+            "responses": {"200": {"description": "the file as uploaded (Content-Type its type, as an attachment)",
+                                  "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+                          **{st: _error(st) for st in ("401", "403", "404")}}}},
         "/instances": {"get": _op(
             "listInstances", "Instances of procedures the caller holds a role in, newest first",
             "a page of instances", "InstanceList", ["400", "403", "404"], tags=["instances"],
@@ -527,8 +575,8 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "notifications", "cc",
-                                       "audit", "org", "meta")],
+        "tags": [{"name": n} for n in ("auth", "procedures", "instances", "tasks", "uploads", "notifications",
+                                       "cc", "audit", "org", "meta")],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {

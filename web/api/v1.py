@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, current_app, g, jsonify, request, send_file
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from engine.app import (
@@ -31,11 +31,12 @@ from engine.app import (
     search,
     task_actions,
     tasks,
+    uploads,
 )
 from engine.app.access import Reader
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import _
-from web.api.openapi import INSTANCE_ID, PROCEDURE_ID, TASK_ID
+from web.api.openapi import ATTACHMENT_ID, INSTANCE_ID, PROCEDURE_ID, TASK_ID
 from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.html.auth import client_address
@@ -52,8 +53,9 @@ TOKEN_SALT = "api-token"
 TOKEN_MAX_AGE = 8 * 3600  # config auth.token_hours
 PUBLIC_ENDPOINTS = {"api.token", "api.openapi", "api.change_password"}
 _ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
-                "task": re.compile(TASK_ID)}
-_ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "task"}
+                "task": re.compile(TASK_ID), "file": re.compile(ATTACHMENT_ID)}
+_ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "task",
+            "attachment_id": "file"}
 
 
 def init_app(app: Flask) -> None:
@@ -154,6 +156,7 @@ _NO_SUCH = {
     "procedure": lambda value: _("no procedure '{id}'", id=value),
     "instance": lambda value: _("no instance '{id}'", id=value),
     "task": lambda value: _("no task '{id}'", id=value),
+    "file": lambda value: _("File {id} does not exist.", id=value),
 }
 
 
@@ -374,6 +377,32 @@ def start(procedure_id: str):
     out = _answer(instances.start(services(), _user(), procedure_id, data, locale=_locale(),
                                   answer_for=_reader(), history=history), history)
     return jsonify(out), 201, {"Location": f"{bp.url_prefix}/instances/{out['id']}"}
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+@bp.post("/uploads")
+def upload():
+    """One file (multipart/form-data, part ``file``) for a file or signature field: checked
+    as the pages check a form's file; its id goes into the data of a start, a task or a
+    correction of the same caller, which binds it to that record."""
+    posted = request.files.getlist("file")
+    if len(posted) != 1 or not posted[0].filename or set(request.files) != {"file"}:
+        message = _("send one file as the part 'file' of a multipart/form-data body")
+        raise BadRequest(message, errors=[{"field": "file", "message": message}])
+    found = uploads.upload(services(), _user(), posted[0].filename, posted[0].stream)
+    return jsonify(found), 201, {"Location": f"{bp.url_prefix}/uploads/{found['id']}"}
+
+
+@bp.get("/uploads/<attachment_id>")
+def download(attachment_id: str):
+    """A file: for its uploader, and for readers of the record holding it (as on the pages)."""
+    found = uploads.download(services(), _reader(), attachment_id)
+    response = send_file(found.path, mimetype=found.content_type, as_attachment=True,
+                         download_name=found.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 # --- instances -------------------------------------------------------------------------------
