@@ -33,7 +33,8 @@ Answers file format (YAML)::
     expect: {path: [...], outcome: 已归档, spawned: [capa]}   # status: cancelled after a withdraw
     record:                            # optional: a record of a procedure this one's triggers
       contract: {expires_on: "2026-12-20"}   # watch, to see when each trigger fires
-    org:                               # optional: the org chart approvers are resolved from
+    org:                               # optional: the org chart approvers and escalations to a
+                                       # holder's manager are resolved from
       departments: {qa: {name: 品质中心, parent: hq, head: qahead1}, hq: {name: 总部, head: ceo1}}
       users: {clerk1: {department: qa, manager: qahead1}}
 
@@ -148,6 +149,12 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
 
     org = org_chart(answers.get("org"))
 
+    def tick() -> Tick:
+        """Time passes; an escalation ``to: manager`` finds the holder's manager in the answer
+        file's ``org:``, as the worker finds it in the organisation chart."""
+        holders = {t.get("assignee") or t.get("last_assignee") for t in open_tasks(sim.state)} if sim.state else set()
+        return Tick(managers={h: m for h in sorted(h for h in holders if h) if (m := org.manager_of(h))})
+
     index = -1
 
     def run(cmd: Command, where: str) -> InstanceState:
@@ -178,17 +185,17 @@ def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[
         if "advance_to" in entry:
             until = _moment(entry["advance_to"], where)
             sim.now = max(sim.now, until)
-            state = run(Tick(), f"{where} (advance_to {entry['advance_to']})")
+            state = run(tick(), f"{where} (advance_to {entry['advance_to']})")
             if "step" not in entry:
                 continue
         elif "advance" in entry:
             sim.now += _span(sim.now, str(entry["advance"]), calendars, proc.calendar)
-            state = run(Tick(), f"{where} (advance {entry['advance']})")
+            state = run(tick(), f"{where} (advance {entry['advance']})")
             if "step" not in entry:
                 continue
         else:
             sim.now += STEP_GAP
-            state = run(Tick(), where)
+            state = run(tick(), where)
         if state["status"] != "running":
             raise SimulationError(_("{where}: the instance has already ended ({outcome}); remove the remaining "
                                     "answers", where=where, outcome=_(state["outcome"] or state["status"])))

@@ -92,3 +92,21 @@ def test_a_misspelt_key_or_decision_is_refused_not_taken_as_an_approval():
                                               r"decision: reject \(not 'aprove'\)"):
         play({**approve, "decision": "aprove"})
     assert play({**approve, "decision": "reject"}).path[-1] != "published"
+
+
+def test_an_escalation_to_the_holders_manager_finds_them_in_the_answers_org():
+    """The org: block resolved `manager: starter` approvers but not `escalate: to: manager`,
+    which always took its fallback in a simulated run ("clerk2 has no manager")."""
+    from pathlib import Path
+
+    from engine.language.procedure import load_library
+
+    data = Path(__file__).resolve().parents[1] / "data" / "time"
+    lib = load_library([data / "procedures" / "timed-steps.yaml", data / "forms"])
+    answers = {"start": {"user": "clerk1", "data": {"kind": "h"}},
+               "org": {"users": {"clerk2": {"manager": "boss1"}}},
+               "steps": [{"step": "hours", "user": "clerk1", "transfer_to": "clerk2", "reason": "出差"},
+                         {"advance": "2h"}]}
+    sim = simulate(lib.procedures["timed-steps"], answers, calendars=CALENDARS)
+    first = next(e for e in sim.events if e["type"] == "deadline:escalated")
+    assert first["data"]["to"] == "manager" and first["data"]["user"] == "boss1" and first["data"]["of"] == "clerk2"
