@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.app import people
+from engine.app import org, people
 from engine.app.access import Reader, reader_of, refuse_auditor
 from engine.errors import FieldError, FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
@@ -261,24 +261,18 @@ def _clean_groups(groups: Iterable[str], errors: list[FieldError]) -> list[str]:
     return out
 
 
-def _manager_problem(session: Session, username: str, manager: str) -> str | None:
-    """What is wrong with ``manager`` as the manager of ``username`` (a user that may not
-    exist yet): unknown, themselves, or a loop in the chart."""
-    from engine.app import org
-
+def _manager_problem(session: Session, username: str, manager: str, *,
+                     adding: bool = False) -> tuple[org.Placing | None, str | None]:
+    """The chart's own check of ``manager`` as the manager of ``username`` (``org.placing``;
+    ``adding``: a user being added) and what is wrong with it, in the words of the manager
+    field: unknown, themselves, or a loop in the chart."""
     if manager == username:
-        return _("A user cannot be their own manager; pick someone else or leave the field empty.")
-    chart = org_store.read(session)
-    users = {p.username: p.active for p in chart.people}
-    if manager not in users:
-        return _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
-                 "or leave the field empty.", manager=manager)
-    draft = org.Draft({d.id: d for d in chart.departments},
-                      {p.username: (p.department, p.manager) for p in chart.people if p.department or p.manager})
-    was = draft.people.get(username, (None, None))
-    draft.people[username] = (was[0], manager)
-    problems = org.check(draft, {**users, username: True})
-    return " ".join(p.message for p in problems) or None
+        return None, _("A user cannot be their own manager; pick someone else or leave the field empty.")
+    if manager and user_store.get_user(session, manager) is None:
+        return None, _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
+                       "or leave the field empty.", manager=manager)
+    found = org.placing(session, username, manager=manager, adding=adding)
+    return found, " ".join(p.message for p in found.problems) or None
 
 
 def _refuse(errors: list[FieldError]) -> None:
@@ -326,7 +320,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
             errors.append({"field": "username", "message": _(
                 "'{user}' reads as the existing user '{other}' (only case or character width differ); "
                 "choose a name that cannot be taken for theirs.", user=username, other=alike)})
-        problem = _manager_problem(session, username, manager) if manager else None
+        problem = _manager_problem(session, username, manager, adding=True)[1] if manager else None
         if problem:
             errors.append({"field": "manager", "message": problem})
     errors += _password_errors(services, username, password, exempt_history=True)
@@ -346,7 +340,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
         return Added(user.username, tuple(chosen))
 
 
-KEEP: Any = object()
+KEEP = org.KEEP  # one sentinel for "leave it as it is", the chart's
 
 
 def edit(services: Services, who: Reader | str, username: str, *, full_name: str | None = None,
@@ -373,25 +367,23 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             groups=", ".join(sorted(set(services.config.groups_for_role("", "admin")))))})
     if chosen is not None and not isinstance(who, str) and username == who.username:
         errors += _self_grants(services, who, chosen)
-    if manager is not KEEP:
-        manager = (manager or "").strip() or None
     with services.database.writing() as session:
         user = _user(session, username)
-        if manager is not KEEP and manager and manager != user.manager:
-            problem = _manager_problem(session, username, manager)
+        placed = None
+        if manager is not KEEP:
+            placed, problem = _manager_problem(session, user.username, (manager or "").strip())
             if problem:
                 errors.append({"field": "manager", "message": problem})
         _refuse(errors)
-        changes: dict[str, Any] = {}
-        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email, "groups": user_store.groups_of(user),
-                  "manager": user.manager}
+        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email,
+                                  "groups": user_store.groups_of(user)}
         after: dict[str, Any] = {"full_name": before["full_name"] if full_name is None else full_name,
-                 "email": before["email"] if email is KEEP else email,
-                 "groups": before["groups"] if chosen is None else chosen,
-                 "manager": before["manager"] if manager is KEEP else manager}
-        for key in ("full_name", "email", "groups", "manager"):
-            if after[key] != before[key]:
-                changes[key] = {"before": before[key], "after": after[key]}
+                                 "email": before["email"] if email is KEEP else email,
+                                 "groups": before["groups"] if chosen is None else chosen}
+        changes: dict[str, Any] = {key: {"before": before[key], "after": after[key]}
+                                   for key in ("full_name", "email", "groups") if after[key] != before[key]}
+        if placed is not None:  # the manager: the chart's change (checked whole, and written, there)
+            changes.update(placed.changes)
         if not changes:
             return {}
         fields = {k: after[k] for k in ("full_name", "email") if k in changes}
@@ -399,8 +391,8 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             user_store.update_user(session, username, **fields)
         if "groups" in changes:
             user_store.set_groups(session, username, after["groups"])
-        if "manager" in changes:
-            user_store.set_manager(session, username, after["manager"])
+        if placed is not None:
+            org.place(session, placed)
         org_store.changed(session, actor, "user_edited", {"user": username, "changes": changes}, services.now())
         return changes
 

@@ -218,23 +218,6 @@ def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
     return user
 
 
-def set_manager(session: Session, username: str, manager: str | None) -> User:
-    """Set or clear (``None``) the user's manager; a user cannot manage themselves."""
-    user = get_user(session, username)
-    if user is None:
-        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
-    if manager:
-        if manager == username:
-            raise WorkflowError(_("user '{user}' cannot be their own manager; name someone else or leave it empty",
-                                    user=username))
-        if get_user(session, manager) is None:
-            raise NotFound(_("Manager '{manager}' does not exist; add that user first.", manager=manager))
-    user.manager = manager or None
-    session.flush()
-    org.touch(session)
-    return user
-
-
 def check_password(session: Session, username: str, password: str) -> User | None:
     """The active user whose password this is, else None (unknown, inactive or wrong)."""
     user = get_user(session, username)

@@ -174,6 +174,31 @@ def test_manager_loops_and_self_manager_are_refused_at_the_manager_field(service
         user_admin.edit(services, root, "ghost", full_name="x")
 
 
+def test_a_manager_change_is_one_use_case_whoever_makes_it(services):
+    """The edit page, `wf user manager` and `wf org user` change a manager through the same
+    check and write, and record the same event: each field before and after."""
+    from engine.app import org
+
+    root = reader(services, "root")
+    assert user_admin.edit(services, root, "clerk", manager="boss") == {"manager": {"before": None, "after": "boss"}}
+    admin.set_manager(services, "clerk", "root2")
+    org.set_person(services, "cli:test", "clerk", manager="")
+    org.set_person(services, "cli:test", "clerk", manager="")  # nothing changed: nothing recorded
+    assert [(k, d) for k, _a, d in events(services)] == [
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": None, "after": "boss"}}}),
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": "boss", "after": "root2"}}}),
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": "root2", "after": None}}})]
+    # the same refusals on every path: a loop, oneself
+    user_admin.edit(services, root, "boss", manager="clerk")
+    with pytest.raises(org.OrgInvalid, match="go round in a loop"):
+        admin.set_manager(services, "clerk", "boss")
+    with pytest.raises(FormInvalid, match="go round in a loop"):
+        user_admin.edit(services, root, "clerk", manager="boss")
+    assert user_admin.KEEP is org.KEEP
+    assert not hasattr(user_store, "set_manager")  # one write path: the chart's
+    assert admin.verify_audit(services).ok
+
+
 def test_search_pages_and_reads_few_statements_among_many_users(services, engine):
     from sqlalchemy import event
 
