@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask, g, request
 
-from engine.app import access
+from engine.app import access, user_admin
 from engine.app.access import Reader
 from engine.i18n import _
 from web.db import services
@@ -56,6 +56,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_auditor_writes)
     app.before_request_funcs.setdefault("api", []).append(_refuse_auditor_api_writes)
     app.jinja_env.globals["current_reader"] = current_reader
+    app.jinja_env.globals["user_rights"] = user_admin.rights  # the "Users" link
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:

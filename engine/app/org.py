@@ -122,10 +122,12 @@ def _editor(who: Reader | str) -> str:
     """The name a change is recorded under. A ``Reader`` (a web or API caller) must be an
     administrator; a plain string is the operator of the command line, who holds the
     database's keys anyway."""
+    from engine.app.user_admin import rights  # user_admin imports this module
+
     if isinstance(who, str):
         return who
-    refuse_auditor(who)
-    if not who.admin:
+    if not rights(who).change:
+        refuse_auditor(who)
         raise NotPermitted(_("only administrators may change the organisation chart; ask one to make this change"))
     return who.username
 
@@ -617,8 +619,9 @@ def view(services: Services, reader: Reader | str) -> OrgView:
         depth[d.id] = depth.get(d.parent or "", -1) + 1 if d.parent in depth else 0
         out.append(DepartmentView(d.id, d.name, d.parent, d.head, names.get(d.head or "", d.head or ""),
                                   depth[d.id], by_dept.get(d.id, [])))
-    may_change = isinstance(reader, str) or (reader.admin and not reader.auditor)
-    return OrgView(rows.version, out, unplaced, may_change)
+    from engine.app.user_admin import rights  # user_admin imports this module
+
+    return OrgView(rows.version, out, unplaced, rights(reader).change)
 
 
 @dataclass(frozen=True)

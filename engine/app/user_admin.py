@@ -2,9 +2,10 @@
 their manager and their password, for the administrators' pages (/admin/users) and for
 ``wf user`` alike.
 
-* **Who**: a ``Reader`` who is an administrator (``Reader.admin``: a group of role
-  ``admin``), or a plain string, the operator of the command line (``org.command_line()``),
-  who holds the database's keys anyway. Auditors change nothing; others get ``NotPermitted``.
+* **Who**: one rule, ``rights``: a ``Reader`` who is an administrator (``Reader.admin``: a
+  group of role ``admin``), or a plain string, the operator of the command line
+  (``org.command_line()``), who holds the database's keys anyway. Auditors change nothing
+  (an auditor who is an administrator sees the pages only); others get ``NotPermitted``.
 * **Self-lockout**: an administrator cannot deactivate themselves, nor take away their own
   administrator group, nor reset their own password here (they use "Change password"): each
   would leave them, maybe everyone, locked out. The message says what to do instead.
@@ -61,25 +62,39 @@ KINDS = ("user_added", "user_edited", "user_deactivated", "user_activated", "pas
 # --------------------------------------------------------------------------- who
 
 
-def _admin(who: Reader | str) -> str:
-    """The name a reading or change is done under: an administrator, or the command line."""
+@dataclass(frozen=True)
+class Rights:
+    """What someone may do with the users (and the organisation chart)."""
+
+    see: bool  # the user pages (the list, one user) and the link to them
+    change: bool  # add, edit, the actions on a user; the chart's changes
+
+
+def rights(who: Reader | str | None) -> Rights:
+    """The one rule of who manages users, asked by the use cases here and in ``org``, by the
+    pages (what they offer), their link and the "add a user" page: administrators see and
+    change; an auditor who is also an administrator sees only (auditors change nothing);
+    the command line (a plain string) does both; everyone else neither."""
     if isinstance(who, str):
-        return who
-    if not who.admin:
+        return Rights(see=True, change=True)
+    if who is None or not who.admin:
+        return Rights(see=False, change=False)
+    return Rights(see=True, change=not who.auditor)
+
+
+def _admin(who: Reader | str) -> str:
+    """The name a reading is done under: an administrator, or the command line."""
+    if not rights(who).see:
         raise NotPermitted(_("only administrators manage users; ask one to make this change"))
-    return who.username
+    return who if isinstance(who, str) else who.username
 
 
-def _changer(who: Reader | str) -> str:
-    """``_admin`` for a change: auditors (even administrators among them) change nothing."""
-    if not isinstance(who, str):
+def require_change(who: Reader | str) -> str:
+    """The name a change is done under; ``NotPermitted`` unless ``rights(who).change``
+    (auditors, even administrators among them, hear that auditors change nothing)."""
+    if not rights(who).change and not isinstance(who, str):
         refuse_auditor(who)
     return _admin(who)
-
-
-def may_manage(who: Reader | None) -> bool:
-    """Whether the reader sees the user administration (its link and pages)."""
-    return who is not None and who.admin
 
 
 # --------------------------------------------------------------------------- reading
@@ -302,7 +317,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
            locale: str | None = None, temporary: bool = True) -> Added:
     """Add a user. ``temporary``: the password must be changed at the first sign-in (the
     pages); the command line gives a lasting one. Every refusal at its field."""
-    actor = _changer(who)
+    actor = require_change(who)
     username, full_name = (username or "").strip(), (full_name or "").strip()
     email, manager = (email or "").strip() or None, (manager or "").strip() or None
     errors: list[FieldError] = []
@@ -348,7 +363,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
     """Change a user's full name, e-mail, groups and/or manager (None or ``KEEP`` leaves
     one as it is; "" clears e-mail and manager). Returns ``{field: {before, after}}`` of
     what changed (recorded as ``user_edited``; nothing when nothing changed)."""
-    actor = _changer(who)
+    actor = require_change(who)
     errors: list[FieldError] = []
     if full_name is not None:
         full_name = full_name.strip()
@@ -420,7 +435,7 @@ def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[Fie
 def set_active(services: Services, who: Reader | str, username: str, active: bool) -> bool:
     """Activate or deactivate a user (deactivating ends their sessions and API tokens);
     whether anything changed. Nobody deactivates themselves here."""
-    actor = _changer(who)
+    actor = require_change(who)
     if not active and not isinstance(who, str) and username == who.username:
         raise NotPermitted(_("You cannot deactivate your own account: you would be signed out and could not "
                              "undo it. Ask another administrator to do it."))
@@ -439,7 +454,7 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
     """Give the user a new password (the policy applies; ``FormInvalid`` at ``password``);
     every session and token of theirs ends. ``temporary``: they must change it at the next
     sign-in. An administrator changes their own password with "Change password" instead."""
-    actor = _changer(who)
+    actor = require_change(who)
     if not isinstance(who, str) and username == who.username:
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
@@ -456,7 +471,7 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
 def unlock(services: Services, who: Reader | str, username: str) -> int:
     """Forget the user name's failed sign-ins at every door and address; how many counts
     (door and address) were cleared. Recorded, with the failures forgotten, when any was."""
-    actor = _changer(who)
+    actor = require_change(who)
     with services.database.writing() as session:
         user = _user(session, username)
         failures = user_store.failed_sign_ins(session, user.username, people.DOORS)
@@ -469,7 +484,7 @@ def unlock(services: Services, who: Reader | str, username: str) -> int:
 
 def end_sessions(services: Services, who: Reader | str, username: str) -> None:
     """Sign the user out everywhere: every session cookie and API token issued so far."""
-    actor = _changer(who)
+    actor = require_change(who)
     with services.database.writing() as session:
         _user(session, username)
         user_store.end_sessions(session, username)

@@ -105,7 +105,15 @@ def test_only_administrators_manage_users_and_auditors_change_nothing(services):
             user_admin.end_sessions(services, who, "boss")
     assert user_admin.search(services, aud).total == 5  # an auditor who is an administrator reads
     assert events(services) == []
-    assert not user_admin.may_manage(clerk) and user_admin.may_manage(reader(services, "root"))
+    # one rule, which the pages, their link and the chart ask too
+    assert user_admin.rights(clerk) == user_admin.rights(None) == user_admin.Rights(see=False, change=False)
+    assert user_admin.rights(aud) == user_admin.Rights(see=True, change=False)
+    assert user_admin.rights(reader(services, "root")) == user_admin.rights("cli:x") == user_admin.Rights(True, True)
+    assert not hasattr(user_admin, "may_manage")
+    with pytest.raises(NotPermitted, match="auditors read records and change nothing"):
+        user_admin.require_change(aud)
+    with pytest.raises(NotPermitted, match="only administrators"):
+        user_admin.require_change(clerk)
 
 
 def test_an_administrator_cannot_lock_themselves_out(services):

@@ -99,7 +99,10 @@ def test_non_admins_get_403_and_no_link(app):
     assert r.status_code == 403
     aud = login(app, "aud")  # an auditor who is also an administrator reads, changes nothing
     assert aud.get("/admin/users").status_code == 200
-    assert 'id="add-user"' not in aud.get("/admin/users").text
+    assert 'id="add-user"' not in aud.get("/admin/users").text and 'id="nav-users"' in aud.get("/").text
+    assert 'id="user-form"' not in aud.get("/admin/users/boss").text
+    add_page = aud.get("/admin/add-user")  # not even the form they could not send
+    assert add_page.status_code == 403 and 'id="user-form"' not in add_page.text
     assert aud.post("/admin/users/boss", {"action": "deactivate", "confirm": "yes"}).status_code == 403
     assert aud.post("/admin/add-user", {"username": "sneaky2", "password": GOOD}).status_code == 403
     with app.extensions["services"].database.reading() as s:

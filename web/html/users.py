@@ -60,7 +60,7 @@ def _page_context(reader, values: dict[str, Any]) -> dict[str, Any]:
 def index():
     reader = _reader()
     found = user_admin.search(services(), reader, request.args.get("q", ""), _page())
-    return render_template("users.html", found=found, may_change=not reader.auditor)
+    return render_template("users.html", found=found, may_change=user_admin.rights(reader).change)
 
 
 @bp.route("/admin/add-user", methods=["GET", "POST"])
@@ -68,6 +68,7 @@ def index():
 def add():
     """Add a user with a temporary password, which they change when they first sign in."""
     reader = _reader()
+    user_admin.require_change(reader)  # the form too: not one its reader could never send
     values: dict[str, Any] = {"username": "", "full_name": "", "email": "", "manager": "", "password": "",
                               "groups": []}
     errors: dict[str, list[str]] = {}
@@ -115,7 +116,7 @@ def show(username: str):
                 flash(message, "ok")
             return redirect(url_for("users.show", username=user.username))
     return render_template("users_edit.html", subject=user, values=values, errors=errors, action=action,
-                           may_change=not reader.auditor, **_page_context(reader, values)), status
+                           may_change=user_admin.rights(reader).change, **_page_context(reader, values)), status
 
 
 def _act(reader, user: user_admin.UserDetail, action: str, values: dict[str, Any]) -> str:
