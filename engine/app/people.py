@@ -308,26 +308,40 @@ def check_new_password(services: Services, username: str, password: str, *, fiel
         raise FormInvalid(" ".join(problems), errors=[{"field": field, "message": p} for p in problems])
 
 
-def forced_change(services: Services, person: Person) -> str | None:
-    """Why the person must choose a new password before anything else (``password_expired``),
-    in the reader's language; None when they need not."""
+# Why a password must be changed before anything else (``change_reason``); each adapter
+# words it for its readers (the pages: ``forced_change``; the API: its token refusal).
+TEMPORARY = "temporary"  # an administrator set it (a new user, a reset)
+EXPIRED = "expired"  # the policy's maximum age has passed since it was set
+
+
+def change_reason(services: Services, person: Person, now: datetime | None = None) -> str | None:
+    """Why the person must choose a new password before anything else (a forced change at
+    sign-in): ``TEMPORARY``, ``EXPIRED``, or None when they need not. A password never
+    recorded is not expired."""
     if person.must_change_password:
-        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
-    if password_expired(services, person):
-        return _("Your password has expired: choose a new one to continue.")
+        return TEMPORARY
+    policy = PasswordPolicy.of(services.config)
+    if policy.max_age_days is None or person.password_changed_at is None:
+        return None
+    if (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days):
+        return EXPIRED
     return None
 
 
 def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
-    """Whether the person must choose a new password before anything else (a forced change
-    at sign-in): an administrator set it (a new user, a reset: temporary), or the policy's
-    maximum age has passed since it was set. A password never recorded is not expired."""
-    if person.must_change_password:
-        return True
-    policy = PasswordPolicy.of(services.config)
-    if policy.max_age_days is None or person.password_changed_at is None:
-        return False
-    return (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days)
+    """Whether the person must choose a new password before anything else (``change_reason``)."""
+    return change_reason(services, person, now) is not None
+
+
+def forced_change(services: Services, person: Person) -> str | None:
+    """``change_reason`` in the pages' words, in the reader's language; None when no change
+    is needed."""
+    reason = change_reason(services, person)
+    if reason == TEMPORARY:
+        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
+    if reason == EXPIRED:
+        return _("Your password has expired: choose a new one to continue.")
+    return None
 
 
 def door(services: Services, kind: str) -> Door:

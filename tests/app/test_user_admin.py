@@ -64,6 +64,24 @@ def test_admin_adds_a_user_with_a_temporary_password_that_must_be_changed(servic
     assert admin.verify_audit(services).ok
 
 
+def test_why_a_password_must_be_changed_is_one_code_each_adapter_words(services, engine):
+    """The pages and the token endpoint word it their own way from one decision."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.config import load_config
+    from tests.helpers.service import ROOT
+
+    user_admin.create(services, reader(services, "root"), "zhang.san", GOOD)
+    person = people.active_person(services, "zhang.san")
+    assert person is not None and people.change_reason(services, person) == people.TEMPORARY
+    aged = Services(load_config(ROOT / "config.yaml", overrides={"auth.password.max_age_days": 90}),
+                    Database(engine), Workflow(services.config))
+    old = people.Person("x", "", None, (), password_changed_at=datetime.now(UTC) - timedelta(days=91))
+    assert people.change_reason(aged, old) == people.EXPIRED and people.change_reason(services, old) is None
+    assert people.change_reason(aged, person) == people.TEMPORARY  # the administrator's first
+    assert "temporary" in (people.forced_change(services, person) or "")
+
+
 def test_every_refusal_is_named_at_its_field_and_nothing_is_added(services):
     root = reader(services, "root")
     with pytest.raises(FormInvalid) as caught:
