@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from engine.app.access import special_groups
 from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import LOCALES, _, local_time
 from engine.store import sign_in
@@ -219,7 +220,7 @@ def _notify_failure(services: Services, session: Session, door: str, username: s
         return
     people = {name}
     if until is not None:
-        admins = services.config.groups_for_role("", "admin")
+        admins = sorted(special_groups(services.config).admins)
         people |= {u for members in tk.members(session, admins).values() for u, _e in members}
     data = {"user": name, "address": address, "door": door, "until": until.isoformat() if until else None}
     kind = "locked_out" if until is not None else "sign_in_failed"

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.app import org, people
-from engine.app.access import Reader, reader_of, refuse_auditor
+from engine.app.access import Reader, reader_of, refuse_auditor, special_groups
 from engine.errors import FieldError, FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
 from engine.language.english import shown
@@ -196,12 +196,9 @@ def group_choices(services: Services, who: Reader | str, locale: str = "zh",
     _admin(who)
     config = services.config
     roles: Mapping[str, Any] = config.get("roles", default={}) or {}
-    audit = config.get("audit", default={}) or {}
-    auditors = set(audit.get("auditor_groups", ["auditors"]) or ())
-    cleared = set(audit.get("clearance_groups", ["data-officers"]) or ())
-    admins = set(roles.get("admin", []) or ())
+    special = special_groups(config)
     names: set[str] = {str(g) for groups in roles.values() for g in (groups or [])}
-    names |= auditors | cleared | {c for c in chosen if c}
+    names |= special.auditors | special.cleared | {c for c in chosen if c}
     grants: dict[str, list[Grant]] = {}
     with services.database.reading() as session:
         names |= set(user_store.group_names(session))
@@ -210,7 +207,7 @@ def group_choices(services: Services, who: Reader | str, locale: str = "zh",
             for role in proc.roles:
                 for group in config.groups_for_role(proc.id, role):
                     grants.setdefault(str(group), []).append(Grant(title, proc.role_title(role, locale)))
-    return [GroupChoice(n, tuple(grants.get(n, ())), n in admins, n in auditors, n in cleared)
+    return [GroupChoice(n, tuple(grants.get(n, ())), n in special.admins, n in special.auditors, n in special.cleared)
             for n in sorted(names)]
 
 
@@ -379,7 +376,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
         errors.append({"field": "groups", "message": _(
             "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
             "Keep it, or ask another administrator to change your groups.",
-            groups=", ".join(sorted(set(services.config.groups_for_role("", "admin")))))})
+            groups=", ".join(sorted(special_groups(services.config).admins)))})
     if chosen is not None and not isinstance(who, str) and username == who.username:
         errors += _self_grants(services, who, chosen)
     with services.database.writing() as session:
@@ -416,15 +413,15 @@ def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[Fie
     """An administrator's own new groups that they may not give themselves: an auditors'
     group (auditors change nothing, so they could not even take it back: locked out by a
     second path) and a clearance group they lack (every masked value in clear)."""
-    audit = services.config.get("audit", default={}) or {}
+    special = special_groups(services.config)
     errors: list[FieldError] = []
-    auditors = sorted(set(chosen) & set(audit.get("auditor_groups", ["auditors"]) or ()))
+    auditors = sorted(set(chosen) & special.auditors)
     if auditors:
         errors.append({"field": "groups", "message": _(
             "You cannot put yourself in the auditors' group ({groups}): auditors change nothing, so you could "
             "not take it back. Ask another administrator, or use a separate account for auditing.",
             groups=", ".join(auditors))})
-    cleared = sorted((set(chosen) - who.groups) & set(audit.get("clearance_groups", ["data-officers"]) or ()))
+    cleared = sorted((set(chosen) - who.groups) & special.cleared)
     if cleared:
         errors.append({"field": "groups", "message": _(
             "You cannot give yourself the clearance to read masked values ({groups}); another administrator "

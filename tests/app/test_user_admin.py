@@ -270,6 +270,31 @@ def test_group_choices_name_the_roles_each_group_gives(services):
         english["qa-inspectors"].grants
 
 
+def test_the_special_groups_are_read_from_config_in_one_place(services, engine):
+    """Administrators', auditors' and clearance groups: access.special_groups, with its
+    defaults, is what readers, the group checkboxes and the self-grant rules all use."""
+    from engine.config import load_config
+    from tests.helpers.service import ROOT
+
+    bare = load_config(ROOT / "config.yaml", overrides={"audit": {}, "roles.admin": ["it-admins"]})
+    found = access.special_groups(bare)
+    assert found == access.SpecialGroups(admins=frozenset({"it-admins"}), auditors=frozenset({"auditors"}),
+                                         cleared=frozenset({"data-officers"}))
+    other = Services(bare, Database(engine), Workflow(services.config))
+    with other.database.writing() as s:
+        user_store.add_user(s, "it", "pw", ["it-admins"])
+    it = access.reader_of(bare, "it", ["it-admins"])
+    assert it.admin and not access.reader_of(bare, "aud", ["auditors"]).admin
+    choices = {c.name: c for c in user_admin.group_choices(other, it)}
+    assert choices["it-admins"].admin and choices["auditors"].auditor and choices["data-officers"].cleared
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(other, it, "it", groups=["qa-inspectors"])
+    assert "your own administrator group (it-admins)" in fields(caught.value)["groups"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(other, it, "it", groups=["it-admins", "auditors"])
+    assert "auditors" in fields(caught.value)["groups"]
+
+
 def test_the_command_line_is_recorded_under_its_operator(services, db_url, tmp_path, monkeypatch):
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     monkeypatch.setenv("WF_CONFIG", str(tmp_path / "missing.yaml"))
