@@ -132,9 +132,7 @@ class Door:
         self.per_address = per_address if per_address is not None else 10 * limit
 
     def _key(self, username: str, address: str | None) -> str:
-        # No user name is longer than 100 characters; a longer one is counted by its start,
-        # so the key fits its column (an over-long name gave 500 on PostgreSQL).
-        name = username.strip().lower()[:100]
+        name = sign_in.fold_name(username)
         address = address[:64] if address is not None else None
         return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
@@ -201,11 +199,12 @@ class Door:
         return SignIn(name)
 
 
-def unlock(services: Services, username: str) -> int:
-    """Forget a user name's failed sign-ins at every door and address (``wf user unlock``);
-    returns how many counts were cleared."""
-    with services.database.writing() as s:
-        return sign_in.clear_name(s, username.strip().lower(), DOORS)
+def failed_sign_ins(services: Services, session: Session, username: str) -> int:
+    """The failed sign-ins of ``username`` that still count, at every door and from every
+    address: the series whose last failure is within the lock-out window (``door``'s), the
+    ones a lock-out is made of and an unlock forgets (``user_admin.unlock``)."""
+    since = datetime.now(UTC) - door(services, "web").window
+    return sign_in.failures_of_name(session, username, DOORS, since=since)
 
 
 def _notify_failure(services: Services, session: Session, door: str, username: str,

@@ -142,7 +142,7 @@ class UserDetail:
     must_change_password: bool
     created_at: datetime | None
     password_changed_at: datetime | None
-    failed_sign_ins: int  # counted now, over every door and address: what unlock clears
+    failed_sign_ins: int  # still counted (within the lock-out window), every door and address: what unlock forgets
     is_self: bool  # the reader themselves (self-lockout: no deactivate, no own reset)
 
 
@@ -152,7 +152,7 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
     with services.database.reading() as session:
         user = _user(session, username)
         manager_name = user_store.full_names(session, [user.manager]).get(user.manager, "") if user.manager else ""
-        failed = user_store.failed_sign_ins(session, user.username, people.DOORS)
+        failed = people.failed_sign_ins(services, session, user.username)
         dept = org_store.get_department(session, user.department) if user.department else None
         return UserDetail(user.username, user.full_name or "", user.email, bool(user.active), user.manager,
                           manager_name, user.department, dept.name if dept else (user.department or ""),
@@ -226,7 +226,8 @@ def _text_problem(value: str, limit: int) -> bool:
 
 def folded(username: str) -> str:
     """The form two user names that read alike share: "Root", "ROOT" and a full-width
-    "ｒｏｏｔ" are all "root" (the sign-in throttle counts them as one name too)."""
+    "ｒｏｏｔ" are all "root" (the sign-in throttle, ``sign_in.fold_name``, counts the first
+    two as one name; the full-width one cannot sign in as root anyway)."""
     return unicodedata.normalize("NFKC", username).casefold()
 
 
@@ -466,17 +467,18 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
 
 
 def unlock(services: Services, who: Reader | str, username: str) -> int:
-    """Forget the user name's failed sign-ins at every door and address; how many counts
-    (door and address) were cleared. Recorded, with the failures forgotten, when any was."""
+    """Forget the user name's failed sign-ins at every door and address; how many of them
+    still counted (``people.failed_sign_ins``: what the edit page shows). Recorded, with
+    that number, when any did; series past the lock-out window go quietly."""
     actor = require_change(who)
     with services.database.writing() as session:
         user = _user(session, username)
-        failures = user_store.failed_sign_ins(session, user.username, people.DOORS)
-        cleared = sign_in.clear_name(session, user.username.strip().lower(), people.DOORS)
-        if cleared:
+        failures = people.failed_sign_ins(services, session, user.username)
+        sign_in.clear_name(session, user.username, people.DOORS)
+        if failures:
             org_store.changed(session, actor, "user_unlocked", {"user": user.username, "failed_sign_ins": failures},
                               services.now())
-        return cleared
+        return failures
 
 
 def end_sessions(services: Services, who: Reader | str, username: str) -> None:

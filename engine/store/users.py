@@ -14,7 +14,7 @@ from engine.i18n import _
 from engine.store import org
 from engine.store.ledger_query import escape_like
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Department, Group, PasswordHistory, SignInFailure, User, user_groups
+from engine.store.tables import Department, Group, PasswordHistory, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -309,13 +309,3 @@ def update_user(session: Session, username: str, **fields: Any) -> User:
         setattr(user, name, value)
     session.flush()
     return user
-
-
-def failed_sign_ins(session: Session, name: str, kinds: Iterable[str]) -> int:
-    """The failed sign-ins in a row counted for user name ``name`` (as the doors key it:
-    folded) at the doors ``kinds``, over every address: what ``unlock`` would clear."""
-    t = SignInFailure.__table__
-    name = name.strip().lower()[:100]
-    conds = [or_(t.c.key == f"{k}:{name}", t.c.key.like(escape_like(f"{k}:{name}|") + "%", escape="\\"))
-             for k in kinds]
-    return int(session.execute(select(func.coalesce(func.sum(t.c.failures), 0)).where(or_(*conds))).scalar() or 0)

@@ -225,6 +225,40 @@ def test_a_manager_change_is_one_use_case_whoever_makes_it(services):
     assert admin.verify_audit(services).ok
 
 
+def test_failed_sign_ins_are_those_the_lock_out_still_counts(services, engine):
+    """Failures past the lock-out window no longer lock anyone out (the next one starts a
+    new series): the edit page does not count them, nor offers to forget them."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from engine.store import sign_in
+    from engine.store.tables import SignInFailure
+
+    root = reader(services, "root")
+    web = people.door(services, "web")
+    for _n in range(3):
+        web.fail("Clerk ", "10.0.0.7")  # as typed: the doors fold the name
+    people.door(services, "api").fail("clerk", "10.0.0.8")
+    assert user_admin.get(services, root, "clerk").failed_sign_ins == 4
+    with services.database.writing() as s:  # the api failure is past the window now
+        s.execute(update(SignInFailure).where(SignInFailure.key.like("api:%"))
+                  .values(last_at=datetime.now(UTC) - web.window - timedelta(seconds=1)))
+    assert user_admin.get(services, root, "clerk").failed_sign_ins == 3
+    assert user_admin.unlock(services, root, "clerk") == 3
+    with services.database.writing() as s:
+        assert s.query(SignInFailure).filter(SignInFailure.key.like("%clerk%")).count() == 0  # the stale one too
+    web.fail("boss", "10.0.0.7")
+    with services.database.writing() as s:
+        s.execute(update(SignInFailure).values(last_at=datetime.now(UTC) - timedelta(days=1)))
+    assert user_admin.get(services, root, "boss").failed_sign_ins == 0
+    assert user_admin.unlock(services, root, "boss") == 0  # forgotten quietly: nothing to record
+    assert [d for k, _a, d in events(services) if k == "org:user_unlocked"] == [
+        {"user": "clerk", "failed_sign_ins": 3}]
+    assert sign_in.fold_name("  Zhang.San ") == "zhang.san" and len(sign_in.fold_name("x" * 300)) == 100
+    assert not hasattr(user_store, "failed_sign_ins") and not hasattr(people, "unlock")
+
+
 def test_search_pages_and_reads_few_statements_among_many_users(services, engine):
     from sqlalchemy import event
 
