@@ -150,7 +150,7 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
     """One user as the edit page shows them; ``NotFound`` for a name nobody has."""
     me = _admin(who)
     with services.database.reading() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         manager_name = user_store.full_names(session, [user.manager]).get(user.manager, "") if user.manager else ""
         failed = people.failed_sign_ins(services, session, user.username)
         dept = org_store.get_department(session, user.department) if user.department else None
@@ -161,10 +161,15 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
                           failed, user.username == me and not isinstance(who, str))
 
 
-def _user(session: Session, username: str) -> Any:
+def _user(session: Session, username: str, who: Reader | str) -> Any:
+    """The user; ``NotFound`` for a name nobody has, with a hint for where ``who`` is: the
+    command line's ``wf user list``, or the pages' list of users."""
     user = user_store.get_user(session, username)
     if user is None:
-        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+        if isinstance(who, str):
+            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+        raise NotFound(_("There is no user '{user}'; look for them in the list of users (“Users” at the top "
+                         "of the page) and open them from there, or add them.", user=username))
     return user
 
 
@@ -381,7 +386,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
     if chosen is not None and not isinstance(who, str) and username == who.username:
         errors += _self_grants(services, who, chosen)
     with services.database.writing() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         placed = None
         if manager is not KEEP:
             placed, problem = _manager_problem(session, user.username, (manager or "").strip())
@@ -438,7 +443,7 @@ def set_active(services: Services, who: Reader | str, username: str, active: boo
         raise NotPermitted(_("You cannot deactivate your own account: you would be signed out and could not "
                              "undo it. Ask another administrator to do it."))
     with services.database.writing() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         if bool(user.active) == active:
             return False
         user_store.set_active(session, username, active)
@@ -457,7 +462,7 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
     with services.database.reading() as session:
-        _user(session, username)
+        _user(session, username, who)
     _refuse(_password_errors(services, username, password, exempt_history=False))
     hashed = user_store.hash_password(password)
     with services.database.writing() as session:
@@ -472,7 +477,7 @@ def unlock(services: Services, who: Reader | str, username: str) -> int:
     that number, when any did; series past the lock-out window go quietly."""
     actor = require_change(who)
     with services.database.writing() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         failures = people.failed_sign_ins(services, session, user.username)
         sign_in.clear_name(session, user.username, people.DOORS)
         if failures:
@@ -485,6 +490,6 @@ def end_sessions(services: Services, who: Reader | str, username: str) -> None:
     """Sign the user out everywhere: every session cookie and API token issued so far."""
     actor = require_change(who)
     with services.database.writing() as session:
-        _user(session, username)
+        _user(session, username, who)
         user_store.end_sessions(session, username)
         org_store.changed(session, actor, "sessions_ended", {"user": username}, services.now())

@@ -196,8 +196,11 @@ def test_manager_loops_and_self_manager_are_refused_at_the_manager_field(service
     with pytest.raises(FormInvalid) as caught:
         user_admin.edit(services, root, "clerk", manager="clerk")
     assert "own manager" in fields(caught.value)["manager"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as caught:
         user_admin.edit(services, root, "ghost", full_name="x")
+    assert "wf user" not in caught.value.message and "list of users" in caught.value.message
+    with pytest.raises(NotFound, match="see 'wf user list'"):  # the command line keeps its own hint
+        admin.unlock(services, "ghost")
 
 
 def test_a_manager_change_is_one_use_case_whoever_makes_it(services):

@@ -197,6 +197,15 @@ def test_the_actions_work_and_are_recorded(app):
     assert "full name 文员 → 文员甲" in history and "changed user clerk: e-mail (none) → c@example.com" in history and "deactivated user clerk" in history, re.search(r"id=\"org-changes\".*?</ul>", history, re.S).group(0)
 
 
+def test_an_unknown_user_gets_a_404_that_says_what_to_do_on_the_page(app):
+    root = login(app, "root")
+    r = root.get("/admin/users/ghost")
+    assert r.status_code == 404 and "wf user" not in r.text  # no command line on a page
+    assert "没有用户“ghost”" in html.unescape(r.text) and 'href="/admin/users"' in r.text
+    root.post("/locale/en", {"next": "/"})
+    assert "There is no user 'ghost'" in html.unescape(root.get("/admin/users/ghost").text)
+
+
 def test_the_list_searches_and_pages(app):
     with app.extensions["services"].database.writing() as s:
         hashed = user_store.hash_password("pw")
