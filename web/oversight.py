@@ -26,6 +26,14 @@ def current_reader() -> Reader | None:
     return access.reader_of(services().config, user.username, user.groups) if user else None
 
 
+def signed_in_reader() -> Reader:
+    """``current_reader`` for a view behind ``login_required`` (which ran first: somebody
+    is signed in)."""
+    reader = current_reader()
+    assert reader is not None  # login_required ran first
+    return reader
+
+
 def api_reader(username: str) -> Reader:
     """The API caller as a reader, looked up once per request (the auditors' guard and the
     answer both need it)."""

@@ -218,4 +218,19 @@ def test_the_list_searches_and_pages(app):
     assert second.count('data-user="') == 14
     found = root.get("/admin/users?q=仓管1").text
     assert found.count('data-user="') == 11 and "11 名用户" in found
-    assert root.get("/admin/users?page=abc").status_code == 200
+    for bad in ("abc", "0", "-1", "99999999"):  # as every paged page answers (audit.page_arg)
+        r = root.get(f"/admin/users?page={bad}")
+        assert r.status_code == 400 and "page" in r.text, bad
+    assert root.get("/admin/users?page=7").status_code == 200  # past the end: the last page
+
+
+def test_every_page_module_takes_the_signed_in_reader_from_oversight():
+    """One ``signed_in_reader`` (web.oversight), not a copy of it in each module."""
+    import ast
+    from pathlib import Path
+
+    import web.html
+
+    for path in Path(web.html.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert not [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_reader"], path
