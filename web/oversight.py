@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask, g, request
 
-from engine.app import access
+from engine.app import access, user_admin
 from engine.app.access import Reader
 from engine.i18n import _
 from web.db import services
@@ -24,6 +24,14 @@ def current_reader() -> Reader | None:
     """The signed-in web user as a reader (None when nobody is signed in)."""
     user = getattr(g, "user", None)
     return access.reader_of(services().config, user.username, user.groups) if user else None
+
+
+def signed_in_reader() -> Reader:
+    """``current_reader`` for a view behind ``login_required`` (which ran first: somebody
+    is signed in)."""
+    reader = current_reader()
+    assert reader is not None  # login_required ran first
+    return reader
 
 
 def api_reader(username: str) -> Reader:
@@ -56,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_auditor_writes)
     app.before_request_funcs.setdefault("api", []).append(_refuse_auditor_api_writes)
     app.jinja_env.globals["current_reader"] = current_reader
+    app.jinja_env.globals["user_rights"] = user_admin.rights  # the "Users" link
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:

@@ -44,16 +44,28 @@ class Reader:
         return self.auditor or self.admin
 
 
-def _groups(config: Config, key: str, default: list[str]) -> frozenset[str]:
-    return frozenset(config.get("audit", key, default=default) or ())
+@dataclass(frozen=True)
+class SpecialGroups:
+    """The groups that config gives a standing beyond the procedures' roles."""
+
+    admins: frozenset[str]  # roles: admin
+    auditors: frozenset[str]  # audit: auditor_groups (default [auditors])
+    cleared: frozenset[str]  # audit: clearance_groups (default [data-officers]): masked values in clear
+
+
+def special_groups(config: Config) -> SpecialGroups:
+    """The administrators', auditors' and clearance groups as config names them, with their
+    defaults: the one place they are read (readers, the user pages, notices to admins)."""
+    return SpecialGroups(frozenset(config.get("roles", "admin", default=[]) or ()),
+                         frozenset(config.get("audit", "auditor_groups", default=["auditors"]) or ()),
+                         frozenset(config.get("audit", "clearance_groups", default=["data-officers"]) or ()))
 
 
 def reader_of(config: Config, username: str, groups: Iterable[str]) -> Reader:
     groups = frozenset(groups)
-    admins = frozenset(config.get("roles", "admin", default=[]) or ())
-    return Reader(username, groups, bool(groups & _groups(config, "auditor_groups", ["auditors"])),
-                  bool(groups & admins),
-                  bool(groups & _groups(config, "clearance_groups", ["data-officers"])))
+    special = special_groups(config)
+    return Reader(username, groups, bool(groups & special.auditors), bool(groups & special.admins),
+                  bool(groups & special.cleared))
 
 
 def reader_named(config: Config, session: Session, username: str) -> Reader:

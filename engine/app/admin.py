@@ -132,10 +132,8 @@ def set_password(services: Services, username: str, password: str) -> None:
 
 def set_manager(services: Services, username: str, manager: str | None) -> None:
     """Set or clear (``None``) a user's manager, the target of ``escalate: to: manager``;
-    a change of the organisation chart (``engine.app.org``: checked, recorded)."""
-    with services.database.reading() as session:
-        if user_store.get_user(session, username) is None:
-            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+    a change of the organisation chart (``engine.app.org.set_person``: checked whole,
+    recorded as ``user_edited`` like the user pages' changes)."""
     org.set_person(services, org.command_line(), username, manager=manager or None)
 
 

@@ -122,10 +122,12 @@ def _editor(who: Reader | str) -> str:
     """The name a change is recorded under. A ``Reader`` (a web or API caller) must be an
     administrator; a plain string is the operator of the command line, who holds the
     database's keys anyway."""
+    from engine.app.user_admin import rights  # user_admin imports this module
+
     if isinstance(who, str):
         return who
-    refuse_auditor(who)
-    if not who.admin:
+    if not rights(who).change:
+        refuse_auditor(who)
         raise NotPermitted(_("only administrators may change the organisation chart; ask one to make this change"))
     return who.username
 
@@ -469,26 +471,63 @@ def _current_draft(session: Session) -> tuple[Draft, dict[str, bool], org_store.
     return draft, {p.username: p.active for p in rows.people}, rows
 
 
-KEEP: Any = object()  # set_person: leave this one as it is
+KEEP: Any = object()  # leave this one as it is (``set_person``, ``user_admin.edit``)
+
+
+@dataclass(frozen=True)
+class Placing:
+    """A user's department and manager as proposed (``placing``), with what the whole chart
+    would have against it. ``changes``: ``{field: {before, after}}`` of what differs."""
+
+    username: str
+    department: str | None
+    manager: str | None
+    changes: dict[str, dict[str, str | None]]
+    problems: list[Problem]
+
+
+def placing(session: Session, username: str, *, department: str | None = KEEP, manager: str | None = KEEP,
+            adding: bool = False) -> Placing:
+    """The chart's one check of a user's department and manager (None or "" clears,
+    ``KEEP`` leaves it): the whole chart as it would be, so a manager loop is found however
+    long. ``adding``: the user is being added in this transaction (not a row yet)."""
+    draft, users, _rows = _current_draft(session)
+    if adding:
+        users = {**users, username: True}
+    elif username not in users:
+        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+    was = draft.people.get(username, (None, None))
+    now = (was[0] if department is KEEP else ((department or "").strip() or None),
+           was[1] if manager is KEEP else ((manager or "").strip() or None))
+    changes = {key: {"before": b, "after": a} for key, b, a in zip(("department", "manager"), was, now, strict=True)
+               if a != b}
+    draft.people[username] = now
+    return Placing(username, *now, changes, check(draft, users) if changes else [])
+
+
+def place(session: Session, found: Placing) -> None:
+    """Write a user's department and manager as ``placing`` checked them (``OrgInvalid``
+    if it found problems). The caller records the change (``user_edited``)."""
+    if found.problems:
+        raise OrgInvalid(found.problems)
+    if found.changes:
+        org_store.set_person(session, found.username, department=found.department, manager=found.manager)
 
 
 def set_person(services: Services, who: Reader | str, username: str, *, department: str | None = KEEP,
                manager: str | None = KEEP) -> int:
     """Set a user's department and/or manager (None or "" clears, ``KEEP`` leaves it); the
-    chart is checked whole first (a manager loop is refused). The new version."""
+    chart is checked whole first (a manager loop is refused). Recorded as ``user_edited``
+    (each field before and after), as the user pages record theirs; nothing when nothing
+    changed. The chart's version."""
     editor = _editor(who)
     with services.database.writing() as session:
-        draft, users, _rows = _current_draft(session)
-        if username not in users:
-            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
-        was = draft.people.get(username, (None, None))
-        department = was[0] if department is KEEP else ((department or "").strip() or None)
-        manager = was[1] if manager is KEEP else ((manager or "").strip() or None)
-        draft.people[username] = (department, manager)
-        _require_valid(draft, users)
-        org_store.set_person(session, username, department=department, manager=manager)
-        return org_store.changed(session, editor, "user_changed",
-                                 {"user": username, "department": department, "manager": manager}, services.now())
+        found = placing(session, username, department=department, manager=manager)
+        place(session, found)
+        if not found.changes:
+            return (org_store.stamp(session) or ("", 0))[1]
+        return org_store.changed(session, editor, "user_edited", {"user": username, "changes": found.changes},
+                                 services.now())
 
 
 def save_department(services: Services, who: Reader | str, dept_id: str, *, name: str | None = None,
@@ -580,15 +619,16 @@ def view(services: Services, reader: Reader | str) -> OrgView:
         depth[d.id] = depth.get(d.parent or "", -1) + 1 if d.parent in depth else 0
         out.append(DepartmentView(d.id, d.name, d.parent, d.head, names.get(d.head or "", d.head or ""),
                                   depth[d.id], by_dept.get(d.id, [])))
-    may_change = isinstance(reader, str) or (reader.admin and not reader.auditor)
-    return OrgView(rows.version, out, unplaced, may_change)
+    from engine.app.user_admin import rights  # user_admin imports this module
+
+    return OrgView(rows.version, out, unplaced, rights(reader).change)
 
 
 @dataclass(frozen=True)
 class Change:
     at: Any  # datetime (UTC)
     actor: str
-    kind: str  # imported, user_changed, department_added, department_changed
+    kind: str  # imported, user_edited (user_changed before), department_added, ... (user_admin.KINDS)
     data: dict[str, Any]
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
+from engine.app.access import special_groups
 from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import LOCALES, _, local_time
 from engine.store import sign_in
@@ -131,9 +132,7 @@ class Door:
         self.per_address = per_address if per_address is not None else 10 * limit
 
     def _key(self, username: str, address: str | None) -> str:
-        # No user name is longer than 100 characters; a longer one is counted by its start,
-        # so the key fits its column (an over-long name gave 500 on PostgreSQL).
-        name = username.strip().lower()[:100]
+        name = sign_in.fold_name(username)
         address = address[:64] if address is not None else None
         return f"{self.kind}:{name}" if address is None else f"{self.kind}:{name}|{address}"
 
@@ -200,11 +199,12 @@ class Door:
         return SignIn(name)
 
 
-def unlock(services: Services, username: str) -> int:
-    """Forget a user name's failed sign-ins at every door and address (``wf user unlock``);
-    returns how many counts were cleared."""
-    with services.database.writing() as s:
-        return sign_in.clear_name(s, username.strip().lower(), DOORS)
+def failed_sign_ins(services: Services, session: Session, username: str) -> int:
+    """The failed sign-ins of ``username`` that still count, at every door and from every
+    address: the series whose last failure is within the lock-out window (``door``'s), the
+    ones a lock-out is made of and an unlock forgets (``user_admin.unlock``)."""
+    since = datetime.now(UTC) - door(services, "web").window
+    return sign_in.failures_of_name(session, username, DOORS, since=since)
 
 
 def _notify_failure(services: Services, session: Session, door: str, username: str,
@@ -219,7 +219,7 @@ def _notify_failure(services: Services, session: Session, door: str, username: s
         return
     people = {name}
     if until is not None:
-        admins = services.config.groups_for_role("", "admin")
+        admins = sorted(special_groups(services.config).admins)
         people |= {u for members in tk.members(session, admins).values() for u, _e in members}
     data = {"user": name, "address": address, "door": door, "until": until.isoformat() if until else None}
     kind = "locked_out" if until is not None else "sign_in_failed"
@@ -308,26 +308,40 @@ def check_new_password(services: Services, username: str, password: str, *, fiel
         raise FormInvalid(" ".join(problems), errors=[{"field": field, "message": p} for p in problems])
 
 
-def forced_change(services: Services, person: Person) -> str | None:
-    """Why the person must choose a new password before anything else (``password_expired``),
-    in the reader's language; None when they need not."""
+# Why a password must be changed before anything else (``change_reason``); each adapter
+# words it for its readers (the pages: ``forced_change``; the API: its token refusal).
+TEMPORARY = "temporary"  # an administrator set it (a new user, a reset)
+EXPIRED = "expired"  # the policy's maximum age has passed since it was set
+
+
+def change_reason(services: Services, person: Person, now: datetime | None = None) -> str | None:
+    """Why the person must choose a new password before anything else (a forced change at
+    sign-in): ``TEMPORARY``, ``EXPIRED``, or None when they need not. A password never
+    recorded is not expired."""
     if person.must_change_password:
-        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
-    if password_expired(services, person):
-        return _("Your password has expired: choose a new one to continue.")
+        return TEMPORARY
+    policy = PasswordPolicy.of(services.config)
+    if policy.max_age_days is None or person.password_changed_at is None:
+        return None
+    if (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days):
+        return EXPIRED
     return None
 
 
 def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
-    """Whether the person must choose a new password before anything else (a forced change
-    at sign-in): an administrator set it (a new user, a reset: temporary), or the policy's
-    maximum age has passed since it was set. A password never recorded is not expired."""
-    if person.must_change_password:
-        return True
-    policy = PasswordPolicy.of(services.config)
-    if policy.max_age_days is None or person.password_changed_at is None:
-        return False
-    return (now or datetime.now(UTC)) - person.password_changed_at > timedelta(days=policy.max_age_days)
+    """Whether the person must choose a new password before anything else (``change_reason``)."""
+    return change_reason(services, person, now) is not None
+
+
+def forced_change(services: Services, person: Person) -> str | None:
+    """``change_reason`` in the pages' words, in the reader's language; None when no change
+    is needed."""
+    reason = change_reason(services, person)
+    if reason == TEMPORARY:
+        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
+    if reason == EXPIRED:
+        return _("Your password has expired: choose a new one to continue.")
+    return None
 
 
 def door(services: Services, kind: str) -> Door:

@@ -2,9 +2,10 @@
 their manager and their password, for the administrators' pages (/admin/users) and for
 ``wf user`` alike.
 
-* **Who**: a ``Reader`` who is an administrator (``Reader.admin``: a group of role
-  ``admin``), or a plain string, the operator of the command line (``org.command_line()``),
-  who holds the database's keys anyway. Auditors change nothing; others get ``NotPermitted``.
+* **Who**: one rule, ``rights``: a ``Reader`` who is an administrator (``Reader.admin``: a
+  group of role ``admin``), or a plain string, the operator of the command line
+  (``org.command_line()``), who holds the database's keys anyway. Auditors change nothing
+  (an auditor who is an administrator sees the pages only); others get ``NotPermitted``.
 * **Self-lockout**: an administrator cannot deactivate themselves, nor take away their own
   administrator group, nor reset their own password here (they use "Change password"): each
   would leave them, maybe everyone, locked out. The message says what to do instead.
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.app import people
-from engine.app.access import Reader, reader_of, refuse_auditor
+from engine.app import org, people
+from engine.app.access import Reader, reader_of, refuse_auditor, special_groups
 from engine.errors import FieldError, FormInvalid, NotFound, NotPermitted
 from engine.i18n import _
 from engine.language.english import shown
@@ -61,25 +62,39 @@ KINDS = ("user_added", "user_edited", "user_deactivated", "user_activated", "pas
 # --------------------------------------------------------------------------- who
 
 
-def _admin(who: Reader | str) -> str:
-    """The name a reading or change is done under: an administrator, or the command line."""
+@dataclass(frozen=True)
+class Rights:
+    """What someone may do with the users (and the organisation chart)."""
+
+    see: bool  # the user pages (the list, one user) and the link to them
+    change: bool  # add, edit, the actions on a user; the chart's changes
+
+
+def rights(who: Reader | str | None) -> Rights:
+    """The one rule of who manages users, asked by the use cases here and in ``org``, by the
+    pages (what they offer), their link and the "add a user" page: administrators see and
+    change; an auditor who is also an administrator sees only (auditors change nothing);
+    the command line (a plain string) does both; everyone else neither."""
     if isinstance(who, str):
-        return who
-    if not who.admin:
+        return Rights(see=True, change=True)
+    if who is None or not who.admin:
+        return Rights(see=False, change=False)
+    return Rights(see=True, change=not who.auditor)
+
+
+def _admin(who: Reader | str) -> str:
+    """The name a reading is done under: an administrator, or the command line."""
+    if not rights(who).see:
         raise NotPermitted(_("only administrators manage users; ask one to make this change"))
-    return who.username
+    return who if isinstance(who, str) else who.username
 
 
-def _changer(who: Reader | str) -> str:
-    """``_admin`` for a change: auditors (even administrators among them) change nothing."""
-    if not isinstance(who, str):
+def require_change(who: Reader | str) -> str:
+    """The name a change is done under; ``NotPermitted`` unless ``rights(who).change``
+    (auditors, even administrators among them, hear that auditors change nothing)."""
+    if not rights(who).change and not isinstance(who, str):
         refuse_auditor(who)
     return _admin(who)
-
-
-def may_manage(who: Reader | None) -> bool:
-    """Whether the reader sees the user administration (its link and pages)."""
-    return who is not None and who.admin
 
 
 # --------------------------------------------------------------------------- reading
@@ -127,7 +142,7 @@ class UserDetail:
     must_change_password: bool
     created_at: datetime | None
     password_changed_at: datetime | None
-    failed_sign_ins: int  # counted now, over every door and address: what unlock clears
+    failed_sign_ins: int  # still counted (within the lock-out window), every door and address: what unlock forgets
     is_self: bool  # the reader themselves (self-lockout: no deactivate, no own reset)
 
 
@@ -135,9 +150,9 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
     """One user as the edit page shows them; ``NotFound`` for a name nobody has."""
     me = _admin(who)
     with services.database.reading() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         manager_name = user_store.full_names(session, [user.manager]).get(user.manager, "") if user.manager else ""
-        failed = user_store.failed_sign_ins(session, user.username, people.DOORS)
+        failed = people.failed_sign_ins(services, session, user.username)
         dept = org_store.get_department(session, user.department) if user.department else None
         return UserDetail(user.username, user.full_name or "", user.email, bool(user.active), user.manager,
                           manager_name, user.department, dept.name if dept else (user.department or ""),
@@ -146,10 +161,15 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
                           failed, user.username == me and not isinstance(who, str))
 
 
-def _user(session: Session, username: str) -> Any:
+def _user(session: Session, username: str, who: Reader | str) -> Any:
+    """The user; ``NotFound`` for a name nobody has, with a hint for where ``who`` is: the
+    command line's ``wf user list``, or the pages' list of users."""
     user = user_store.get_user(session, username)
     if user is None:
-        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+        if isinstance(who, str):
+            raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
+        raise NotFound(_("There is no user '{user}'; look for them in the list of users (“Users” at the top "
+                         "of the page) and open them from there, or add them.", user=username))
     return user
 
 
@@ -181,12 +201,9 @@ def group_choices(services: Services, who: Reader | str, locale: str = "zh",
     _admin(who)
     config = services.config
     roles: Mapping[str, Any] = config.get("roles", default={}) or {}
-    audit = config.get("audit", default={}) or {}
-    auditors = set(audit.get("auditor_groups", ["auditors"]) or ())
-    cleared = set(audit.get("clearance_groups", ["data-officers"]) or ())
-    admins = set(roles.get("admin", []) or ())
+    special = special_groups(config)
     names: set[str] = {str(g) for groups in roles.values() for g in (groups or [])}
-    names |= auditors | cleared | {c for c in chosen if c}
+    names |= special.auditors | special.cleared | {c for c in chosen if c}
     grants: dict[str, list[Grant]] = {}
     with services.database.reading() as session:
         names |= set(user_store.group_names(session))
@@ -195,7 +212,7 @@ def group_choices(services: Services, who: Reader | str, locale: str = "zh",
             for role in proc.roles:
                 for group in config.groups_for_role(proc.id, role):
                     grants.setdefault(str(group), []).append(Grant(title, proc.role_title(role, locale)))
-    return [GroupChoice(n, tuple(grants.get(n, ())), n in admins, n in auditors, n in cleared)
+    return [GroupChoice(n, tuple(grants.get(n, ())), n in special.admins, n in special.auditors, n in special.cleared)
             for n in sorted(names)]
 
 
@@ -214,7 +231,8 @@ def _text_problem(value: str, limit: int) -> bool:
 
 def folded(username: str) -> str:
     """The form two user names that read alike share: "Root", "ROOT" and a full-width
-    "ｒｏｏｔ" are all "root" (the sign-in throttle counts them as one name too)."""
+    "ｒｏｏｔ" are all "root" (the sign-in throttle, ``sign_in.fold_name``, counts the first
+    two as one name; the full-width one cannot sign in as root anyway)."""
     return unicodedata.normalize("NFKC", username).casefold()
 
 
@@ -261,24 +279,18 @@ def _clean_groups(groups: Iterable[str], errors: list[FieldError]) -> list[str]:
     return out
 
 
-def _manager_problem(session: Session, username: str, manager: str) -> str | None:
-    """What is wrong with ``manager`` as the manager of ``username`` (a user that may not
-    exist yet): unknown, themselves, or a loop in the chart."""
-    from engine.app import org
-
+def _manager_problem(session: Session, username: str, manager: str, *,
+                     adding: bool = False) -> tuple[org.Placing | None, str | None]:
+    """The chart's own check of ``manager`` as the manager of ``username`` (``org.placing``;
+    ``adding``: a user being added) and what is wrong with it, in the words of the manager
+    field: unknown, themselves, or a loop in the chart."""
     if manager == username:
-        return _("A user cannot be their own manager; pick someone else or leave the field empty.")
-    chart = org_store.read(session)
-    users = {p.username: p.active for p in chart.people}
-    if manager not in users:
-        return _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
-                 "or leave the field empty.", manager=manager)
-    draft = org.Draft({d.id: d for d in chart.departments},
-                      {p.username: (p.department, p.manager) for p in chart.people if p.department or p.manager})
-    was = draft.people.get(username, (None, None))
-    draft.people[username] = (was[0], manager)
-    problems = org.check(draft, {**users, username: True})
-    return " ".join(p.message for p in problems) or None
+        return None, _("A user cannot be their own manager; pick someone else or leave the field empty.")
+    if manager and user_store.get_user(session, manager) is None:
+        return None, _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
+                       "or leave the field empty.", manager=manager)
+    found = org.placing(session, username, manager=manager, adding=adding)
+    return found, " ".join(p.message for p in found.problems) or None
 
 
 def _refuse(errors: list[FieldError]) -> None:
@@ -308,7 +320,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
            locale: str | None = None, temporary: bool = True) -> Added:
     """Add a user. ``temporary``: the password must be changed at the first sign-in (the
     pages); the command line gives a lasting one. Every refusal at its field."""
-    actor = _changer(who)
+    actor = require_change(who)
     username, full_name = (username or "").strip(), (full_name or "").strip()
     email, manager = (email or "").strip() or None, (manager or "").strip() or None
     errors: list[FieldError] = []
@@ -326,7 +338,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
             errors.append({"field": "username", "message": _(
                 "'{user}' reads as the existing user '{other}' (only case or character width differ); "
                 "choose a name that cannot be taken for theirs.", user=username, other=alike)})
-        problem = _manager_problem(session, username, manager) if manager else None
+        problem = _manager_problem(session, username, manager, adding=True)[1] if manager else None
         if problem:
             errors.append({"field": "manager", "message": problem})
     errors += _password_errors(services, username, password, exempt_history=True)
@@ -346,7 +358,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
         return Added(user.username, tuple(chosen))
 
 
-KEEP: Any = object()
+KEEP = org.KEEP  # one sentinel for "leave it as it is", the chart's
 
 
 def edit(services: Services, who: Reader | str, username: str, *, full_name: str | None = None,
@@ -354,7 +366,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
     """Change a user's full name, e-mail, groups and/or manager (None or ``KEEP`` leaves
     one as it is; "" clears e-mail and manager). Returns ``{field: {before, after}}`` of
     what changed (recorded as ``user_edited``; nothing when nothing changed)."""
-    actor = _changer(who)
+    actor = require_change(who)
     errors: list[FieldError] = []
     if full_name is not None:
         full_name = full_name.strip()
@@ -370,28 +382,26 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
         errors.append({"field": "groups", "message": _(
             "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
             "Keep it, or ask another administrator to change your groups.",
-            groups=", ".join(sorted(set(services.config.groups_for_role("", "admin")))))})
+            groups=", ".join(sorted(special_groups(services.config).admins)))})
     if chosen is not None and not isinstance(who, str) and username == who.username:
         errors += _self_grants(services, who, chosen)
-    if manager is not KEEP:
-        manager = (manager or "").strip() or None
     with services.database.writing() as session:
-        user = _user(session, username)
-        if manager is not KEEP and manager and manager != user.manager:
-            problem = _manager_problem(session, username, manager)
+        user = _user(session, username, who)
+        placed = None
+        if manager is not KEEP:
+            placed, problem = _manager_problem(session, user.username, (manager or "").strip())
             if problem:
                 errors.append({"field": "manager", "message": problem})
         _refuse(errors)
-        changes: dict[str, Any] = {}
-        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email, "groups": user_store.groups_of(user),
-                  "manager": user.manager}
+        before: dict[str, Any] = {"full_name": user.full_name or "", "email": user.email,
+                                  "groups": user_store.groups_of(user)}
         after: dict[str, Any] = {"full_name": before["full_name"] if full_name is None else full_name,
-                 "email": before["email"] if email is KEEP else email,
-                 "groups": before["groups"] if chosen is None else chosen,
-                 "manager": before["manager"] if manager is KEEP else manager}
-        for key in ("full_name", "email", "groups", "manager"):
-            if after[key] != before[key]:
-                changes[key] = {"before": before[key], "after": after[key]}
+                                 "email": before["email"] if email is KEEP else email,
+                                 "groups": before["groups"] if chosen is None else chosen}
+        changes: dict[str, Any] = {key: {"before": before[key], "after": after[key]}
+                                   for key in ("full_name", "email", "groups") if after[key] != before[key]}
+        if placed is not None:  # the manager: the chart's change (checked whole, and written, there)
+            changes.update(placed.changes)
         if not changes:
             return {}
         fields = {k: after[k] for k in ("full_name", "email") if k in changes}
@@ -399,8 +409,8 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             user_store.update_user(session, username, **fields)
         if "groups" in changes:
             user_store.set_groups(session, username, after["groups"])
-        if "manager" in changes:
-            user_store.set_manager(session, username, after["manager"])
+        if placed is not None:
+            org.place(session, placed)
         org_store.changed(session, actor, "user_edited", {"user": username, "changes": changes}, services.now())
         return changes
 
@@ -409,15 +419,15 @@ def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[Fie
     """An administrator's own new groups that they may not give themselves: an auditors'
     group (auditors change nothing, so they could not even take it back: locked out by a
     second path) and a clearance group they lack (every masked value in clear)."""
-    audit = services.config.get("audit", default={}) or {}
+    special = special_groups(services.config)
     errors: list[FieldError] = []
-    auditors = sorted(set(chosen) & set(audit.get("auditor_groups", ["auditors"]) or ()))
+    auditors = sorted(set(chosen) & special.auditors)
     if auditors:
         errors.append({"field": "groups", "message": _(
             "You cannot put yourself in the auditors' group ({groups}): auditors change nothing, so you could "
             "not take it back. Ask another administrator, or use a separate account for auditing.",
             groups=", ".join(auditors))})
-    cleared = sorted((set(chosen) - who.groups) & set(audit.get("clearance_groups", ["data-officers"]) or ()))
+    cleared = sorted((set(chosen) - who.groups) & special.cleared)
     if cleared:
         errors.append({"field": "groups", "message": _(
             "You cannot give yourself the clearance to read masked values ({groups}); another administrator "
@@ -428,12 +438,12 @@ def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[Fie
 def set_active(services: Services, who: Reader | str, username: str, active: bool) -> bool:
     """Activate or deactivate a user (deactivating ends their sessions and API tokens);
     whether anything changed. Nobody deactivates themselves here."""
-    actor = _changer(who)
+    actor = require_change(who)
     if not active and not isinstance(who, str) and username == who.username:
         raise NotPermitted(_("You cannot deactivate your own account: you would be signed out and could not "
                              "undo it. Ask another administrator to do it."))
     with services.database.writing() as session:
-        user = _user(session, username)
+        user = _user(session, username, who)
         if bool(user.active) == active:
             return False
         user_store.set_active(session, username, active)
@@ -447,12 +457,12 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
     """Give the user a new password (the policy applies; ``FormInvalid`` at ``password``);
     every session and token of theirs ends. ``temporary``: they must change it at the next
     sign-in. An administrator changes their own password with "Change password" instead."""
-    actor = _changer(who)
+    actor = require_change(who)
     if not isinstance(who, str) and username == who.username:
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
     with services.database.reading() as session:
-        _user(session, username)
+        _user(session, username, who)
     _refuse(_password_errors(services, username, password, exempt_history=False))
     hashed = user_store.hash_password(password)
     with services.database.writing() as session:
@@ -462,23 +472,24 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
 
 
 def unlock(services: Services, who: Reader | str, username: str) -> int:
-    """Forget the user name's failed sign-ins at every door and address; how many counts
-    (door and address) were cleared. Recorded, with the failures forgotten, when any was."""
-    actor = _changer(who)
+    """Forget the user name's failed sign-ins at every door and address; how many of them
+    still counted (``people.failed_sign_ins``: what the edit page shows). Recorded, with
+    that number, when any did; series past the lock-out window go quietly."""
+    actor = require_change(who)
     with services.database.writing() as session:
-        user = _user(session, username)
-        failures = user_store.failed_sign_ins(session, user.username, people.DOORS)
-        cleared = sign_in.clear_name(session, user.username.strip().lower(), people.DOORS)
-        if cleared:
+        user = _user(session, username, who)
+        failures = people.failed_sign_ins(services, session, user.username)
+        sign_in.clear_name(session, user.username, people.DOORS)
+        if failures:
             org_store.changed(session, actor, "user_unlocked", {"user": user.username, "failed_sign_ins": failures},
                               services.now())
-        return cleared
+        return failures
 
 
 def end_sessions(services: Services, who: Reader | str, username: str) -> None:
     """Sign the user out everywhere: every session cookie and API token issued so far."""
-    actor = _changer(who)
+    actor = require_change(who)
     with services.database.writing() as session:
-        _user(session, username)
+        _user(session, username, who)
         user_store.end_sessions(session, username)
         org_store.changed(session, actor, "sessions_ended", {"user": username}, services.now())

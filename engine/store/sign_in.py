@@ -11,15 +11,18 @@ an install shares; the database is.)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.store.ledger_query import escape_like
 from engine.store.tables import SignInFailure
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlalchemy.orm import Session
 
 
@@ -63,14 +66,31 @@ def failures(session: Session, key: str) -> tuple[int, datetime] | None:
     return (row[0], row[1]) if row is not None else None
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def fold_name(username: str) -> str:
+    """A user name as the keys hold it: the doors count "Zhang.San " and "zhang.san" as one
+    name. No user name is longer than 100 characters; a longer one is counted by its start,
+    so the key fits its column (an over-long name gave 500 on PostgreSQL)."""
+    return username.strip().lower()[:100]
 
 
-def clear_name(session: Session, name: str, kinds: tuple[str, ...]) -> int:
-    """Forget the failures of user name ``name`` at every door of ``kinds`` and from every
-    address (``wf user unlock``); returns how many keys were cleared."""
+def _name_keys(username: str, kinds: Iterable[str]) -> ColumnElement[bool]:
+    """The keys of user name ``username`` at the doors ``kinds``, from any address."""
     t = SignInFailure.__table__
-    conds = [or_(t.c.key == f"{k}:{name}", t.c.key.like(_like(f"{k}:{name}|") + "%", escape="\\"))
-             for k in kinds]
-    return session.execute(delete(t).where(or_(*conds))).rowcount or 0
+    name = fold_name(username)
+    return or_(*(or_(t.c.key == f"{k}:{name}", t.c.key.like(escape_like(f"{k}:{name}|") + "%", escape="\\"))
+                 for k in kinds))
+
+
+def failures_of_name(session: Session, username: str, kinds: Iterable[str], *, since: datetime) -> int:
+    """The failures in a row of user name ``username`` at the doors ``kinds`` over every
+    address, counting only series whose last failure was after ``since`` (the lock-out
+    window: an older series locks nobody out, and the next failure starts a new one)."""
+    t = SignInFailure.__table__
+    return int(session.execute(select(func.coalesce(func.sum(t.c.failures), 0))
+                               .where(_name_keys(username, kinds), t.c.last_at > since)).scalar() or 0)
+
+
+def clear_name(session: Session, username: str, kinds: Iterable[str]) -> int:
+    """Forget the failures of user name ``username`` at every door of ``kinds`` and from
+    every address, old series too (``wf user unlock``); returns how many keys were cleared."""
+    return session.execute(delete(SignInFailure.__table__).where(_name_keys(username, kinds))).rowcount or 0

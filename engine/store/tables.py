@@ -286,7 +286,7 @@ class User(Base):
     # recorded, before migration 0012_access15 — counted as set at the upgrade).
     password_changed_at: Mapped[utc | None]
     # Set by an administrator's reset (or a user added in the browser): the password is
-    # temporary and must be changed at the next sign-in; a change clears it (0020).
+    # temporary and must be changed at the next sign-in; a change clears it (0021).
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # User name of this user's manager: the target of ``escalate: {to: manager}``.
     manager: Mapped[str100 | None]

@@ -14,7 +14,7 @@ from engine.i18n import _
 from engine.store import org
 from engine.store.ledger_query import escape_like
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Department, Group, PasswordHistory, SignInFailure, User, user_groups
+from engine.store.tables import Department, Group, PasswordHistory, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -218,23 +218,6 @@ def set_groups(session: Session, username: str, groups: Iterable[str]) -> User:
     return user
 
 
-def set_manager(session: Session, username: str, manager: str | None) -> User:
-    """Set or clear (``None``) the user's manager; a user cannot manage themselves."""
-    user = get_user(session, username)
-    if user is None:
-        raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
-    if manager:
-        if manager == username:
-            raise WorkflowError(_("user '{user}' cannot be their own manager; name someone else or leave it empty",
-                                    user=username))
-        if get_user(session, manager) is None:
-            raise NotFound(_("Manager '{manager}' does not exist; add that user first.", manager=manager))
-    user.manager = manager or None
-    session.flush()
-    org.touch(session)
-    return user
-
-
 def check_password(session: Session, username: str, password: str) -> User | None:
     """The active user whose password this is, else None (unknown, inactive or wrong)."""
     user = get_user(session, username)
@@ -326,13 +309,3 @@ def update_user(session: Session, username: str, **fields: Any) -> User:
         setattr(user, name, value)
     session.flush()
     return user
-
-
-def failed_sign_ins(session: Session, name: str, kinds: Iterable[str]) -> int:
-    """The failed sign-ins in a row counted for user name ``name`` (as the doors key it:
-    folded) at the doors ``kinds``, over every address: what ``unlock`` would clear."""
-    t = SignInFailure.__table__
-    name = name.strip().lower()[:100]
-    conds = [or_(t.c.key == f"{k}:{name}", t.c.key.like(escape_like(f"{k}:{name}|") + "%", escape="\\"))
-             for k in kinds]
-    return int(session.execute(select(func.coalesce(func.sum(t.c.failures), 0)).where(or_(*conds))).scalar() or 0)

@@ -249,9 +249,9 @@ def test_changes_are_audited_on_their_own_chain(services):
     with services.database.reading() as s:
         events = org_store.events(s)
         assert [(e.type, e.actor) for e in events] == [
-            ("org:imported", "admin1"), ("org:user_changed", "cli:ops"), ("org:department_added", "cli:ops")]
+            ("org:imported", "admin1"), ("org:user_edited", "cli:ops"), ("org:department_added", "cli:ops")]
         assert events[0].data["departments"] == 3 and len(events[0].data["sha256"]) == 64
-        assert events[1].data == {"user": "inspector", "department": "quality", "manager": None}
+        assert events[1].data == {"user": "inspector", "changes": {"department": {"before": "lab", "after": "quality"}}}
         assert verify_chains(s).ok and org_store.head_problem(s) is None
     assert admin.verify_audit(services).ok
 

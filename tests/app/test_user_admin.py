@@ -64,6 +64,24 @@ def test_admin_adds_a_user_with_a_temporary_password_that_must_be_changed(servic
     assert admin.verify_audit(services).ok
 
 
+def test_why_a_password_must_be_changed_is_one_code_each_adapter_words(services, engine):
+    """The pages and the token endpoint word it their own way from one decision."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.config import load_config
+    from tests.helpers.service import ROOT
+
+    user_admin.create(services, reader(services, "root"), "zhang.san", GOOD)
+    person = people.active_person(services, "zhang.san")
+    assert person is not None and people.change_reason(services, person) == people.TEMPORARY
+    aged = Services(load_config(ROOT / "config.yaml", overrides={"auth.password.max_age_days": 90}),
+                    Database(engine), Workflow(services.config))
+    old = people.Person("x", "", None, (), password_changed_at=datetime.now(UTC) - timedelta(days=91))
+    assert people.change_reason(aged, old) == people.EXPIRED and people.change_reason(services, old) is None
+    assert people.change_reason(aged, person) == people.TEMPORARY  # the administrator's first
+    assert "temporary" in (people.forced_change(services, person) or "")
+
+
 def test_every_refusal_is_named_at_its_field_and_nothing_is_added(services):
     root = reader(services, "root")
     with pytest.raises(FormInvalid) as caught:
@@ -105,7 +123,15 @@ def test_only_administrators_manage_users_and_auditors_change_nothing(services):
             user_admin.end_sessions(services, who, "boss")
     assert user_admin.search(services, aud).total == 5  # an auditor who is an administrator reads
     assert events(services) == []
-    assert not user_admin.may_manage(clerk) and user_admin.may_manage(reader(services, "root"))
+    # one rule, which the pages, their link and the chart ask too
+    assert user_admin.rights(clerk) == user_admin.rights(None) == user_admin.Rights(see=False, change=False)
+    assert user_admin.rights(aud) == user_admin.Rights(see=True, change=False)
+    assert user_admin.rights(reader(services, "root")) == user_admin.rights("cli:x") == user_admin.Rights(True, True)
+    assert not hasattr(user_admin, "may_manage")
+    with pytest.raises(NotPermitted, match="auditors read records and change nothing"):
+        user_admin.require_change(aud)
+    with pytest.raises(NotPermitted, match="only administrators"):
+        user_admin.require_change(clerk)
 
 
 def test_an_administrator_cannot_lock_themselves_out(services):
@@ -170,8 +196,70 @@ def test_manager_loops_and_self_manager_are_refused_at_the_manager_field(service
     with pytest.raises(FormInvalid) as caught:
         user_admin.edit(services, root, "clerk", manager="clerk")
     assert "own manager" in fields(caught.value)["manager"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as caught:
         user_admin.edit(services, root, "ghost", full_name="x")
+    assert "wf user" not in caught.value.message and "list of users" in caught.value.message
+    with pytest.raises(NotFound, match="see 'wf user list'"):  # the command line keeps its own hint
+        admin.unlock(services, "ghost")
+
+
+def test_a_manager_change_is_one_use_case_whoever_makes_it(services):
+    """The edit page, `wf user manager` and `wf org user` change a manager through the same
+    check and write, and record the same event: each field before and after."""
+    from engine.app import org
+
+    root = reader(services, "root")
+    assert user_admin.edit(services, root, "clerk", manager="boss") == {"manager": {"before": None, "after": "boss"}}
+    admin.set_manager(services, "clerk", "root2")
+    org.set_person(services, "cli:test", "clerk", manager="")
+    org.set_person(services, "cli:test", "clerk", manager="")  # nothing changed: nothing recorded
+    assert [(k, d) for k, _a, d in events(services)] == [
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": None, "after": "boss"}}}),
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": "boss", "after": "root2"}}}),
+        ("org:user_edited", {"user": "clerk", "changes": {"manager": {"before": "root2", "after": None}}})]
+    # the same refusals on every path: a loop, oneself
+    user_admin.edit(services, root, "boss", manager="clerk")
+    with pytest.raises(org.OrgInvalid, match="go round in a loop"):
+        admin.set_manager(services, "clerk", "boss")
+    with pytest.raises(FormInvalid, match="go round in a loop"):
+        user_admin.edit(services, root, "clerk", manager="boss")
+    assert user_admin.KEEP is org.KEEP
+    assert not hasattr(user_store, "set_manager")  # one write path: the chart's
+    assert admin.verify_audit(services).ok
+
+
+def test_failed_sign_ins_are_those_the_lock_out_still_counts(services, engine):
+    """Failures past the lock-out window no longer lock anyone out (the next one starts a
+    new series): the edit page does not count them, nor offers to forget them."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from engine.store import sign_in
+    from engine.store.tables import SignInFailure
+
+    root = reader(services, "root")
+    web = people.door(services, "web")
+    for _n in range(3):
+        web.fail("Clerk ", "10.0.0.7")  # as typed: the doors fold the name
+    people.door(services, "api").fail("clerk", "10.0.0.8")
+    assert user_admin.get(services, root, "clerk").failed_sign_ins == 4
+    with services.database.writing() as s:  # the api failure is past the window now
+        s.execute(update(SignInFailure).where(SignInFailure.key.like("api:%"))
+                  .values(last_at=datetime.now(UTC) - web.window - timedelta(seconds=1)))
+    assert user_admin.get(services, root, "clerk").failed_sign_ins == 3
+    assert user_admin.unlock(services, root, "clerk") == 3
+    with services.database.writing() as s:
+        assert s.query(SignInFailure).filter(SignInFailure.key.like("%clerk%")).count() == 0  # the stale one too
+    web.fail("boss", "10.0.0.7")
+    with services.database.writing() as s:
+        s.execute(update(SignInFailure).values(last_at=datetime.now(UTC) - timedelta(days=1)))
+    assert user_admin.get(services, root, "boss").failed_sign_ins == 0
+    assert user_admin.unlock(services, root, "boss") == 0  # forgotten quietly: nothing to record
+    assert [d for k, _a, d in events(services) if k == "org:user_unlocked"] == [
+        {"user": "clerk", "failed_sign_ins": 3}]
+    assert sign_in.fold_name("  Zhang.San ") == "zhang.san" and len(sign_in.fold_name("x" * 300)) == 100
+    assert not hasattr(user_store, "failed_sign_ins") and not hasattr(people, "unlock")
 
 
 def test_search_pages_and_reads_few_statements_among_many_users(services, engine):
@@ -217,6 +305,31 @@ def test_group_choices_name_the_roles_each_group_gives(services):
     english = {c.name: c for c in user_admin.group_choices(services, root, "en")}
     assert any(g.procedure == "After-sales inspection" for g in english["qa-inspectors"].grants), \
         english["qa-inspectors"].grants
+
+
+def test_the_special_groups_are_read_from_config_in_one_place(services, engine):
+    """Administrators', auditors' and clearance groups: access.special_groups, with its
+    defaults, is what readers, the group checkboxes and the self-grant rules all use."""
+    from engine.config import load_config
+    from tests.helpers.service import ROOT
+
+    bare = load_config(ROOT / "config.yaml", overrides={"audit": {}, "roles.admin": ["it-admins"]})
+    found = access.special_groups(bare)
+    assert found == access.SpecialGroups(admins=frozenset({"it-admins"}), auditors=frozenset({"auditors"}),
+                                         cleared=frozenset({"data-officers"}))
+    other = Services(bare, Database(engine), Workflow(services.config))
+    with other.database.writing() as s:
+        user_store.add_user(s, "it", "pw", ["it-admins"])
+    it = access.reader_of(bare, "it", ["it-admins"])
+    assert it.admin and not access.reader_of(bare, "aud", ["auditors"]).admin
+    choices = {c.name: c for c in user_admin.group_choices(other, it)}
+    assert choices["it-admins"].admin and choices["auditors"].auditor and choices["data-officers"].cleared
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(other, it, "it", groups=["qa-inspectors"])
+    assert "your own administrator group (it-admins)" in fields(caught.value)["groups"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(other, it, "it", groups=["it-admins", "auditors"])
+    assert "auditors" in fields(caught.value)["groups"]
 
 
 def test_the_command_line_is_recorded_under_its_operator(services, db_url, tmp_path, monkeypatch):

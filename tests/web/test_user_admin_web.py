@@ -99,7 +99,10 @@ def test_non_admins_get_403_and_no_link(app):
     assert r.status_code == 403
     aud = login(app, "aud")  # an auditor who is also an administrator reads, changes nothing
     assert aud.get("/admin/users").status_code == 200
-    assert 'id="add-user"' not in aud.get("/admin/users").text
+    assert 'id="add-user"' not in aud.get("/admin/users").text and 'id="nav-users"' in aud.get("/").text
+    assert 'id="user-form"' not in aud.get("/admin/users/boss").text
+    add_page = aud.get("/admin/add-user")  # not even the form they could not send
+    assert add_page.status_code == 403 and 'id="user-form"' not in add_page.text
     assert aud.post("/admin/users/boss", {"action": "deactivate", "confirm": "yes"}).status_code == 403
     assert aud.post("/admin/add-user", {"username": "sneaky2", "password": GOOD}).status_code == 403
     with app.extensions["services"].database.reading() as s:
@@ -194,6 +197,15 @@ def test_the_actions_work_and_are_recorded(app):
     assert "full name 文员 → 文员甲" in history and "changed user clerk: e-mail (none) → c@example.com" in history and "deactivated user clerk" in history, re.search(r"id=\"org-changes\".*?</ul>", history, re.S).group(0)
 
 
+def test_an_unknown_user_gets_a_404_that_says_what_to_do_on_the_page(app):
+    root = login(app, "root")
+    r = root.get("/admin/users/ghost")
+    assert r.status_code == 404 and "wf user" not in r.text  # no command line on a page
+    assert "没有用户“ghost”" in html.unescape(r.text) and 'href="/admin/users"' in r.text
+    root.post("/locale/en", {"next": "/"})
+    assert "There is no user 'ghost'" in html.unescape(root.get("/admin/users/ghost").text)
+
+
 def test_the_list_searches_and_pages(app):
     with app.extensions["services"].database.writing() as s:
         hashed = user_store.hash_password("pw")
@@ -206,4 +218,19 @@ def test_the_list_searches_and_pages(app):
     assert second.count('data-user="') == 14
     found = root.get("/admin/users?q=仓管1").text
     assert found.count('data-user="') == 11 and "11 名用户" in found
-    assert root.get("/admin/users?page=abc").status_code == 200
+    for bad in ("abc", "0", "-1", "99999999"):  # as every paged page answers (audit.page_arg)
+        r = root.get(f"/admin/users?page={bad}")
+        assert r.status_code == 400 and "page" in r.text, bad
+    assert root.get("/admin/users?page=7").status_code == 200  # past the end: the last page
+
+
+def test_every_page_module_takes_the_signed_in_reader_from_oversight():
+    """One ``signed_in_reader`` (web.oversight), not a copy of it in each module."""
+    import ast
+    from pathlib import Path
+
+    import web.html
+
+    for path in Path(web.html.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert not [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_reader"], path

@@ -190,10 +190,11 @@ def token():
         raise Unauthenticated(_("wrong user name or password"), error="invalid_grant")
     name = attempt.username
     person = people.active_person(services(), name)
-    if person is not None and person.must_change_password:
+    reason = people.change_reason(services(), person) if person is not None else None
+    if reason == people.TEMPORARY:
         raise NotPermitted(_("the password was set by an administrator and is temporary; change it with "
                              "POST /api/v1/auth/password (or on the web page /password), then ask for a token"))
-    if person is not None and people.password_expired(services(), person):
+    if reason is not None:  # people.EXPIRED (and any reason added later: no token before the change)
         raise NotPermitted(_("the password has expired; change it with POST /api/v1/auth/password "
                              "(or on the web page /password), then ask for a token"))
     value, expires = issue_token(name)

@@ -12,25 +12,18 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 
 from engine.app import audit
-from engine.app.access import Reader
 from engine.i18n import _
 from web.db import services
 from web.errors import BadRequest
 from web.html import dossier as dossier_view
 from web.html.auth import login_required
 from web.i18n import fmt_time
-from web.oversight import current_reader, parse_day
+from web.oversight import parse_day, signed_in_reader
 
 bp = Blueprint("audit", __name__)
 
 PAGE = 50
 _TEXT = re.compile(r"^[^\x00-\x1f]{0,200}$")
-
-
-def _reader() -> Reader:
-    reader = current_reader()
-    assert reader is not None  # login_required ran first
-    return reader
 
 
 def page_arg(name: str = "page", high: int = 100_000) -> int:
@@ -70,7 +63,7 @@ def event_filters() -> tuple[audit.EventFilters, dict[str, Any]]:
 def search():
     page = page_arg()
     filters, args = event_filters()
-    found = audit.search_events(services(), _reader(), filters, limit=PAGE, offset=(page - 1) * PAGE)
+    found = audit.search_events(services(), signed_in_reader(), filters, limit=PAGE, offset=(page - 1) * PAGE)
     return render_template("audit_search.html", items=found.items, more=found.more, page=page,
                            args=args, procedures=found.procedures, types=audit.EVENT_TYPES,
                            field_keys=found.field_keys, field_titles=found.field_titles, steps=found.steps)
@@ -79,7 +72,7 @@ def search():
 @bp.get("/audit/instances/<instance_id>")
 @login_required
 def dossier(instance_id: str):
-    d = audit.dossier(services(), _reader(), instance_id, view="dossier")
+    d = audit.dossier(services(), signed_in_reader(), instance_id, view="dossier")
     return render_template("dossier.html", d=d, sections=dossier_view.sections(d),
                            integrity=dossier_view.integrity(d), printed_at=fmt_time(services().now(), named=True))
 
@@ -89,7 +82,7 @@ def dossier(instance_id: str):
 def dossier_pdf(instance_id: str):
     from web.dossier_pdf import render
 
-    d = audit.dossier(services(), _reader(), instance_id, view="pdf")
+    d = audit.dossier(services(), signed_in_reader(), instance_id, view="pdf")
     font = services().config.get("pdf", "font", default=None)
     pdf = render(d, dossier_view.sections(d), printed_at=fmt_time(services().now(), named=True), font=font,
                  address=url_for("instances.show", instance_id=instance_id, _external=True))
@@ -101,7 +94,7 @@ def dossier_pdf(instance_id: str):
 @login_required
 def access():
     page = page_arg()
-    rows, more = audit.access_log(services(), _reader(), instance=text_arg("instance"), user=text_arg("user"),
+    rows, more = audit.access_log(services(), signed_in_reader(), instance=text_arg("instance"), user=text_arg("user"),
                                   limit=PAGE, offset=(page - 1) * PAGE)
     return render_template("access_log.html", rows=rows, more=more, page=page,
                            args={"instance": request.args.get("instance", ""), "user": request.args.get("user", "")})
@@ -118,4 +111,4 @@ def export_response(lines: Iterator[str]) -> Response:
 @login_required
 def export():
     filters, _args = event_filters()
-    return export_response(audit.export_events(services(), _reader(), filters))
+    return export_response(audit.export_events(services(), signed_in_reader(), filters))

@@ -28,7 +28,7 @@ from web.db import services
 from web.errors import status_of
 from web.html.auth import current_user, local_path, login_required
 from web.i18n import _, fmt_time, get_locale, shown
-from web.oversight import current_reader
+from web.oversight import signed_in_reader
 
 bp = Blueprint("inbox", __name__)
 
@@ -37,7 +37,7 @@ def _attachment_info(att_id: str) -> dict | None:
     # A page lists an instance's files one by one; the first lookup reads them all.
     known = g.setdefault("attachment_infos", {})
     if att_id not in known:
-        known.update(uploads.attachment_infos_beside(services(), _reader(), att_id))
+        known.update(uploads.attachment_infos_beside(services(), signed_in_reader(), att_id))
     return known[att_id]
 
 
@@ -46,12 +46,6 @@ def init_app(app) -> None:  # noqa: ANN001 - Flask
     app.jinja_env.globals["attachment_info"] = _attachment_info
     # The longest note of a 催办 or 抄送 (the runtime's rule; the fields say it to the browser).
     app.jinja_env.globals["NOTE_MAX"] = NOTE_MAX
-
-
-def _reader():
-    reader = current_reader()
-    assert reader is not None  # login_required ran first
-    return reader
 
 
 def _local_next(target: str | None) -> str | None:
@@ -161,7 +155,7 @@ def start(procedure_id: str):
 @login_required
 def task(task_id: str):
     user = current_user()
-    page = tasks.task_page(services(), _reader(), task_id)
+    page = tasks.task_page(services(), signed_in_reader(), task_id)
     if page.closed:
         flash(_("This task is already {status}.", status=_(page.task["status"])), "info")
         return redirect(url_for("instances.show", instance_id=page.inst["id"]))
@@ -189,7 +183,7 @@ def task(task_id: str):
             status = max(r.status for r in refused)
         elif action == "draft":
             try:
-                saved = tasks.save_draft(services(), _reader(), task_id, data)
+                saved = tasks.save_draft(services(), signed_in_reader(), task_id, data)
             except Busy as exc:  # the form comes back with what was typed
                 errors, status, retry = [{"field": "", "message": exc.message}], status_of(exc), exc.headers
             else:
@@ -262,9 +256,9 @@ def _posted_edits(editable: list[tasks.Editable]) -> dict:
 def compute(task_id: str):
     """The computed fields of the task's form for what is typed so far (the page's live
     totals): the form as posted in, ``{values, text}`` out, computed by the server's code."""
-    form = tasks.task_form(services(), _reader(), task_id)
+    form = tasks.task_form(services(), signed_in_reader(), task_id)
     data = fr.parse_submission(form.schema, request.form) if form is not None else {}
-    values = tasks.compute(services(), _reader(), task_id, data)
+    values = tasks.compute(services(), signed_in_reader(), task_id, data)
     return jsonify(values=values, text=fr.computed_text(form, values) if form is not None else {})
 
 
@@ -275,7 +269,7 @@ def compute_start(procedure_id: str):
     proc = instances.startable(services(), current_user().username, procedure_id)
     form = proc.forms.get(proc.start_form) if proc.start_form else None
     data = fr.parse_submission(form.schema, request.form) if form is not None else {}
-    values = tasks.compute_start(services(), _reader(), procedure_id, data)
+    values = tasks.compute_start(services(), signed_in_reader(), procedure_id, data)
     return jsonify(values=values, text=fr.computed_text(form, values) if form is not None else {})
 
 
@@ -306,7 +300,7 @@ def add_approver(task_id: str):
 @login_required
 def attachment(attachment_id: str):
     """Download a file: for its uploader, and for users who may read its instance."""
-    found = uploads.download(services(), _reader(), attachment_id)
+    found = uploads.download(services(), signed_in_reader(), attachment_id)
     inline = found.content_type in ("image/png", "image/jpeg") and request.args.get("inline") == "1"
     response = send_file(found.path, mimetype=found.content_type, as_attachment=not inline,
                          download_name=found.filename)

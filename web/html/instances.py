@@ -21,13 +21,12 @@ from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
 from web.i18n import _, fmt_time, get_locale
-from web.oversight import current_reader
+from web.oversight import signed_in_reader
 
 if TYPE_CHECKING:
     from engine.language.procedure import Procedure
 
 bp = Blueprint("instances", __name__)
-
 
 
 @bp.get("/instances")
@@ -40,7 +39,7 @@ def index():
     status = request.args.get("status") or None
     if status not in instances.STATUSES:
         status = None
-    rows, _total, titles = instances.list_instances(services(), _reader(), procedure, status, limit=200)
+    rows, _total, titles = instances.list_instances(services(), signed_in_reader(), procedure, status, limit=200)
     items = [{**r, "procedure": titles.get(r["procedure"], r["procedure"])} for r in rows]
     return render_template("instances.html", items=items, procedures=titles, q=q,
                            procedure=procedure, status=status, statuses=instances.STATUSES)
@@ -55,20 +54,14 @@ def find():
     hits: list[search.Hit] = []
     error = None
     if q:
-        exact = instances.find(services(), _reader(), q)
+        exact = instances.find(services(), signed_in_reader(), q)
         if exact is not None:
             return redirect(url_for("instances.show", instance_id=exact))
         try:
-            hits = search.search(services(), _reader(), q)
+            hits = search.search(services(), signed_in_reader(), q)
         except QueryInvalid as exc:
             error = exc.message
     return render_template("search.html", q=q, hits=hits, error=error), 400 if error else 200
-
-
-def _reader():
-    reader = current_reader()
-    assert reader is not None  # login_required ran first
-    return reader
 
 
 def _timeline(page: instances.Page) -> list[dict]:
@@ -197,7 +190,7 @@ def _fmt(value: Any) -> str:
 
 def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 200,
           form_values: dict | None = None):
-    page = instances.page(services(), _reader(), instance_id)
+    page = instances.page(services(), signed_in_reader(), instance_id)
     proc, inst = page.procedure, page.inst
     tasks = [{**t, "step_title": step_title(proc, t["step"]),
               "role_title": proc.role_title(t.get("role"), get_locale()) if t.get("role") else t.get("role")}

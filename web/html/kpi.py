@@ -10,7 +10,6 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 
 from engine.app import kpis
-from engine.app.access import Reader
 from web import charts
 from web.charts import Bar
 from web.db import services
@@ -18,15 +17,9 @@ from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
 from web.html.ledgers import ledger_filters, render_ledger
 from web.i18n import _, display_zone
-from web.oversight import current_reader, parse_day
+from web.oversight import parse_day, signed_in_reader
 
 bp = Blueprint("kpi", __name__)
-
-
-def _reader() -> Reader:
-    reader = current_reader()
-    assert reader is not None
-    return reader
 
 
 def _range() -> tuple[datetime, datetime, str, dict[str, str]]:
@@ -42,7 +35,7 @@ def _range() -> tuple[datetime, datetime, str, dict[str, str]]:
 @bp.get("/kpi")
 @login_required
 def index():
-    return render_template("kpi_index.html", items=kpis.procedures(services(), _reader()))
+    return render_template("kpi_index.html", items=kpis.procedures(services(), signed_in_reader()))
 
 
 def _pct(n: int, d: int) -> str:
@@ -103,7 +96,7 @@ def charts_of(d: kpis.Dashboard, period: str, args: dict[str, str]) -> dict[str,
 @login_required
 def show(procedure_id: str):
     since, until, period, args = _range()
-    d = kpis.dashboard(services(), _reader(), procedure_id, since=since, until=until, period=period)
+    d = kpis.dashboard(services(), signed_in_reader(), procedure_id, since=since, until=until, period=period)
     return render_template("kpi.html", proc=d.procedure, args=args, periods=kpis.PERIODS,
                            **charts_of(d, period, args))
 
@@ -114,7 +107,7 @@ def instances(procedure_id: str):
     """The instances behind one number of the dashboard, as a ledger."""
     since, until, period, args = _range()
     page, filters = page_arg(), ledger_filters()
-    found = kpis.drill_down(services(), _reader(), procedure_id, since=since, until=until, period=period,
+    found = kpis.drill_down(services(), signed_in_reader(), procedure_id, since=since, until=until, period=period,
                             what=request.args.get("what") or "started", at=text_arg("p"),
                             step=text_arg("step"), key=text_arg("key"), value=text_arg("value"),
                             filters=filters, page=page)

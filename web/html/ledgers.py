@@ -20,27 +20,20 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
 from engine.app import ledgers
-from engine.app.access import Reader
 from engine.app.ledgers import STATUSES, LedgerExport, LedgerFilters, LedgerPage
 from web.db import services
 from web.html.audit import page_arg, text_arg
 from web.html.auth import login_required
 from web.i18n import display_zone, fmt_time
-from web.oversight import current_reader, parse_day
+from web.oversight import parse_day, signed_in_reader
 
 bp = Blueprint("ledgers", __name__)
-
-
-def _reader() -> Reader:
-    reader = current_reader()
-    assert reader is not None
-    return reader
 
 
 @bp.get("/ledgers")
 @login_required
 def index():
-    return render_template("ledgers.html", items=ledgers.ledgers(services(), _reader()))
+    return render_template("ledgers.html", items=ledgers.ledgers(services(), signed_in_reader()))
 
 
 def ledger_filters() -> LedgerFilters:
@@ -82,7 +75,7 @@ def render_ledger(found: LedgerPage, filters: LedgerFilters, page: int, *, extra
 @login_required
 def show(procedure_id: str):
     page, filters = page_arg(), ledger_filters()
-    return render_ledger(ledgers.ledger_page(services(), _reader(), procedure_id, filters, page=page),
+    return render_ledger(ledgers.ledger_page(services(), signed_in_reader(), procedure_id, filters, page=page),
                          filters, page)
 
 
@@ -102,7 +95,7 @@ def _filename(export: LedgerExport, ext: str) -> str:
 @bp.get("/ledgers/<procedure_id>.csv")
 @login_required
 def export_csv(procedure_id: str):
-    export = ledgers.export_ledger(services(), _reader(), procedure_id, ledger_filters())
+    export = ledgers.export_ledger(services(), signed_in_reader(), procedure_id, ledger_filters())
 
     def generate() -> Iterator[str]:
         buf = io.StringIO()
@@ -140,7 +133,7 @@ def write_xlsx(path: str, title: str, headings: list[str], rows: Iterator[list[A
 @bp.get("/ledgers/<procedure_id>.xlsx")
 @login_required
 def export_xlsx(procedure_id: str):
-    export = ledgers.export_ledger(services(), _reader(), procedure_id, ledger_filters())
+    export = ledgers.export_ledger(services(), signed_in_reader(), procedure_id, ledger_filters())
     tmpdir = tempfile.mkdtemp(prefix="ledger-")
     path = os.path.join(tmpdir, "ledger.xlsx")
     write_xlsx(path, export.title, export.headings, ([_cell(v) for v in row] for row in export.rows))

@@ -11,21 +11,15 @@ from engine.errors import DefinitionInvalid
 from web.db import services
 from web.html.auth import login_required
 from web.i18n import _
-from web.oversight import current_reader
+from web.oversight import signed_in_reader
 
 bp = Blueprint("org", __name__)
-
-
-def _reader():
-    reader = current_reader()
-    assert reader is not None  # login_required
-    return reader
 
 
 @bp.get("/org")
 @login_required
 def show():
-    reader = _reader()
+    reader = signed_in_reader()
     return render_template("org.html", chart=org.view(services(), reader),
                            changes=org.history(services(), reader))
 
@@ -44,7 +38,7 @@ def import_csv():
     data = upload.read() if upload and upload.filename else b""
     name = (upload.filename if upload and upload.filename else "org.csv")
     try:
-        done = org.import_csv(services(), _reader(), data, name)
+        done = org.import_csv(services(), signed_in_reader(), data, name)
     except DefinitionInvalid as exc:
         for p in exc.problems:
             flash(str(p), "error")

@@ -13,26 +13,14 @@ from engine.app import people, user_admin
 from engine.errors import FormInvalid, NotPermitted
 from web.db import services
 from web.errors import BadRequest
+from web.html.audit import page_arg
 from web.html.auth import login_required
 from web.i18n import _, get_locale
-from web.oversight import current_reader
+from web.oversight import signed_in_reader
 
 bp = Blueprint("users", __name__)
 
 ACTIONS = ("save", "deactivate", "activate", "reset", "unlock", "signout")
-
-
-def _reader():
-    reader = current_reader()
-    assert reader is not None  # login_required
-    return reader
-
-
-def _page() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", "1")), 1_000_000))
-    except ValueError:
-        return 1
 
 
 def _by_field(exc: FormInvalid) -> dict[str, list[str]]:
@@ -58,16 +46,17 @@ def _page_context(reader, values: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/admin/users")
 @login_required
 def index():
-    reader = _reader()
-    found = user_admin.search(services(), reader, request.args.get("q", ""), _page())
-    return render_template("users.html", found=found, may_change=not reader.auditor)
+    reader = signed_in_reader()
+    found = user_admin.search(services(), reader, request.args.get("q", ""), page_arg())
+    return render_template("users.html", found=found, may_change=user_admin.rights(reader).change)
 
 
 @bp.route("/admin/add-user", methods=["GET", "POST"])
 @login_required
 def add():
     """Add a user with a temporary password, which they change when they first sign in."""
-    reader = _reader()
+    reader = signed_in_reader()
+    user_admin.require_change(reader)  # the form too: not one its reader could never send
     values: dict[str, Any] = {"username": "", "full_name": "", "email": "", "manager": "", "password": "",
                               "groups": []}
     errors: dict[str, list[str]] = {}
@@ -92,7 +81,7 @@ def add():
 @login_required
 def show(username: str):
     """One user: the edit form and the actions (each a POST with ``action`` and ``confirm``)."""
-    reader = _reader()
+    reader = signed_in_reader()
     user = user_admin.get(services(), reader, username)  # 403 for non-admins, 404 for nobody
     values: dict[str, Any] = {"full_name": user.full_name, "email": user.email or "", "manager": user.manager or "",
                               "groups": list(user.groups), "password": ""}
@@ -115,16 +104,15 @@ def show(username: str):
                 flash(message, "ok")
             return redirect(url_for("users.show", username=user.username))
     return render_template("users_edit.html", subject=user, values=values, errors=errors, action=action,
-                           may_change=not reader.auditor, **_page_context(reader, values)), status
+                           may_change=user_admin.rights(reader).change, **_page_context(reader, values)), status
 
 
 def _act(reader, user: user_admin.UserDetail, action: str, values: dict[str, Any]) -> str:
     """Do ``action`` on ``user``; the message to flash. ``values`` takes what was typed."""
     s, name = services(), user.username
     if action == "save":
-        f = request.form
-        values.update(full_name=f.get("full_name", ""), email=f.get("email", ""), manager=f.get("manager", ""),
-                      groups=[g for g in f.getlist("groups") if g])
+        typed = _form_values()
+        values.update({k: typed[k] for k in ("full_name", "email", "manager", "groups")})
         changes = user_admin.edit(s, reader, name, full_name=values["full_name"], email=values["email"],
                                   groups=values["groups"], manager=values["manager"])
         return _("Saved.") if changes else _("Nothing changed.")
@@ -135,7 +123,7 @@ def _act(reader, user: user_admin.UserDetail, action: str, values: dict[str, Any
         return (_("{user} is deactivated; their sessions and API tokens have ended. Their records and "
                   "signatures stay.", user=name) if changed else _("{user} was already inactive.", user=name))
     if action == "reset":
-        values["password"] = request.form.get("password", "")
+        values["password"] = _form_values()["password"]
         user_admin.reset_password(s, reader, name, values["password"])
         return _("The password of {user} was reset and their sessions have ended. It is temporary: they must "
                  "choose their own when they next sign in.", user=name)
