@@ -13,6 +13,7 @@ import click
 
 from engine.app import admin, org
 from engine.cli import main
+from engine.errors import WorkflowError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -52,7 +53,12 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
     from web import create_app
 
     obj = ctx.find_object(dict) or {}
-    app = create_app({"WF_CONFIG": obj.get("config_path")})
+    try:
+        app = create_app({"WF_CONFIG": obj.get("config_path")})
+    except WorkflowError as exc:  # e.g. an old schema this database user may not migrate
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise click.ClickException(exc.message) from None
     if demo:
         made = create_demo_users(app)
         if made:
