@@ -434,3 +434,38 @@ def worker(services: Services, *, batch: int = 100) -> Worker:
     from engine.app.worker import Worker
 
     return Worker(services.workflow, services.database, batch=batch)
+
+
+# --------------------------------------------------------------------------- groups the config uses
+
+
+@dataclass(frozen=True)
+class UnusedGroup:
+    name: str
+    near: str | None  # a group the configuration uses that it is probably a typo of
+
+
+def role_groups(config: Config) -> list[str]:
+    """The groups config.yaml's ``roles:`` give roles to, by name."""
+    return sorted(demo_groups(config.get("roles", default={}) or {}))
+
+
+def unused_groups(config: Config, groups: Iterable[str]) -> list[UnusedGroup]:
+    """Those of ``groups`` that give nothing: no role of ``roles:`` uses them and they are not
+    the auditors' or clearance groups of ``audit:`` (read as ``engine.app.user_admin`` does).
+    Any name may be a group, so this is a warning's matter, not a refusal's; and without any
+    ``roles:`` (a bare configuration) there is nothing to compare with: none."""
+    import difflib
+
+    if not role_groups(config):
+        return []
+    audit = config.get("audit", default={}) or {}
+    used = set(role_groups(config)) | set(audit.get("auditor_groups", ["auditors"]) or ()) \
+        | set(audit.get("clearance_groups", ["data-officers"]) or ())
+    folded = {u.casefold(): u for u in sorted(used)}
+    out = []
+    for group in dict.fromkeys(g.strip() for g in groups if g and g.strip()):
+        if group not in used:
+            near = difflib.get_close_matches(group.casefold(), list(folded), n=1, cutoff=0.75)
+            out.append(UnusedGroup(group, folded[near[0]] if near else None))
+    return out
