@@ -23,7 +23,8 @@ from engine import store
 from engine.app import org, user_admin
 from engine.app.database import Database
 from engine.app.service import Workflow
-from engine.app.services import Services
+from engine.app.services import Migrated, Services, migrate_schema, outdated, shown_url
+from engine.app.services import SchemaOutdated as SchemaOutdated  # what commands catch, named here
 from engine.errors import NotFound, WorkflowError
 from engine.i18n import _
 from engine.language.calendar import Calendar
@@ -38,17 +39,6 @@ if TYPE_CHECKING:
     from engine.config import Config
     from engine.store.audit import Report
     from engine.store.audit_file import FileReport
-
-
-class SchemaOutdated(WorkflowError):
-    """The database's schema is not the one this program needs."""
-
-    code = "schema_outdated"
-
-
-def shown_url(config: Config) -> str:
-    """The configured database URL with its password hidden (for messages)."""
-    return make_url(config.database_url).render_as_string(hide_password=True)
 
 
 # --------------------------------------------------------------------------- the database
@@ -67,17 +57,20 @@ def opened(config: Config, *, require_current: bool = True, name: str | None = N
         if require_current:
             current, head = store.current_revision(engine), store.head_revision()
             if current != head:
-                raise SchemaOutdated(_(
-                    "The database {url} is at schema revision {current}, this program needs {head}; "
-                    "run `wf db upgrade` first.", url=shown_url(config), current=current or _("none"), head=head))
+                raise outdated(config, current, head)
         yield Services(config, Database(engine), Workflow(config))
     finally:
         engine.dispose()
 
 
-def upgrade_database(config: Config, revision: str = "head") -> str | None:
-    """Create the database or migrate its schema to ``revision``; the revision it is at."""
-    return store.upgrade(config.database_url, revision)
+def upgrade_database(config: Config, revision: str = "head") -> Migrated:
+    """Create the database or migrate its schema to ``revision``; the revisions before and
+    after. ``SchemaOutdated`` when this database user may not change the tables."""
+    engine = store.make_engine(config.database_url)
+    try:
+        return migrate_schema(config, engine, revision)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -439,3 +432,38 @@ def worker(services: Services, *, batch: int = 100) -> Worker:
     from engine.app.worker import Worker
 
     return Worker(services.workflow, services.database, batch=batch)
+
+
+# --------------------------------------------------------------------------- groups the config uses
+
+
+@dataclass(frozen=True)
+class UnusedGroup:
+    name: str
+    near: str | None  # a group the configuration uses that it is probably a typo of
+
+
+def role_groups(config: Config) -> list[str]:
+    """The groups config.yaml's ``roles:`` give roles to, by name."""
+    return sorted(demo_groups(config.get("roles", default={}) or {}))
+
+
+def unused_groups(config: Config, groups: Iterable[str]) -> list[UnusedGroup]:
+    """Those of ``groups`` that give nothing: no role of ``roles:`` uses them and they are not
+    the auditors' or clearance groups of ``audit:`` (read as ``engine.app.user_admin`` does).
+    Any name may be a group, so this is a warning's matter, not a refusal's; and without any
+    ``roles:`` (a bare configuration) there is nothing to compare with: none."""
+    import difflib
+
+    if not role_groups(config):
+        return []
+    audit = config.get("audit", default={}) or {}
+    used = set(role_groups(config)) | set(audit.get("auditor_groups", ["auditors"]) or ()) \
+        | set(audit.get("clearance_groups", ["data-officers"]) or ())
+    folded = {u.casefold(): u for u in sorted(used)}
+    out = []
+    for group in dict.fromkeys(g.strip() for g in groups if g and g.strip()):
+        if group not in used:
+            near = difflib.get_close_matches(group.casefold(), list(folded), n=1, cutoff=0.75)
+            out.append(UnusedGroup(group, folded[near[0]] if near else None))
+    return out

@@ -16,12 +16,13 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from engine.config import Config
 from engine.errors import WorkflowError
@@ -30,6 +31,10 @@ from engine.store import maintenance
 
 if TYPE_CHECKING:
     from engine.store.audit import Report
+
+
+class DrillRefused(WorkflowError):
+    """The restore drill could not make its scratch database (the backup itself is fine)."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,33 @@ def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
                           kind=url.get_backend_name()))
 
 
+# How each kind of backup begins: an SQLite database file, a pg_dump custom-format archive.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+PG_DUMP_MAGIC = b"PGDMP"
+
+
+def _check_source(source: Path, url: URL) -> None:
+    """The backup exists and is of the configured database's kind: a SQLite file does not
+    restore into PostgreSQL (pg_restore said "not a valid archive"), nor a dump into SQLite."""
+    if not source.is_file():
+        raise WorkflowError(_("there is no backup at {path}; check the path", path=source))
+    with source.open("rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    backend = url.get_backend_name()
+    if backend == "postgresql" and head.startswith(SQLITE_MAGIC):
+        raise WorkflowError(_("{path} is a SQLite backup; restore it into SQLite "
+                              "(a sqlite:/// URL in WF_DATABASE_URL or database.url)", path=source))
+    if backend == "sqlite" and head.startswith(PG_DUMP_MAGIC):
+        raise WorkflowError(_("{path} is a PostgreSQL backup (pg_dump); restore it into PostgreSQL "
+                              "(a postgresql+psycopg:// URL in WF_DATABASE_URL or database.url)", path=source))
+
+
 def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = False) -> None:
     """Put the backup ``source`` in place of the configured database. Stop the server and
     the workers first. A database that has data is only replaced with ``replace``."""
     source = Path(source)
-    if not source.is_file():
-        raise WorkflowError(_("there is no backup at {path}; check the path", path=source))
     url = _url(config)
+    _check_source(source, url)
     if url.get_backend_name() == "sqlite":
         _check_sqlite_backup(source)
         target = _sqlite_file(url)
@@ -149,7 +174,19 @@ def _scratch(config: Config) -> Iterator[Config]:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    with maintenance.scratch_database(url, "wf_restore_drill") as scratch_url:
+    with ExitStack() as stack:
+        try:
+            scratch_url = stack.enter_context(maintenance.scratch_database(url, "wf_restore_drill"))
+        except DBAPIError as exc:
+            orig = exc.orig
+            if (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) != "42501":
+                raise
+            user = url.username or _("(default)")
+            raise DrillRefused(_(
+                "the restore drill needs a scratch database, and the database user {user} may not create "
+                "databases (CREATEDB); give it the right (as the superuser: ALTER ROLE {user} CREATEDB;) or "
+                "run the drill as the database's owner that has it (WF_DATABASE_URL with the owner's name)",
+                user=user)) from None
         raw.setdefault("database", {})["url"] = scratch_url.render_as_string(hide_password=False)
         yield Config(raw=raw, root=config.root)
 
@@ -159,6 +196,7 @@ def verify(config: Config, source: str | os.PathLike[str]) -> Report:
     trail there (the configured database is not touched)."""
     from engine.app import admin
 
+    _check_source(Path(source), _url(config))  # before a scratch database is made for it
     with _scratch(config) as scratch:
         restore(scratch, source)
         with admin.opened(scratch) as services:

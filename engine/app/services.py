@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from engine.app.database import Database
 from engine.app.service import Clock, Workflow, utcnow
 from engine.config import Config
+from engine.errors import WorkflowError
+from engine.i18n import _
 from engine.store import current_revision, head_revision, maintenance, make_engine, upgrade
 
 
@@ -24,16 +30,77 @@ class Services:
         return self.workflow.clock()
 
 
+class SchemaOutdated(WorkflowError):
+    """The database's schema is not the one this program needs (and this program may not,
+    or does not, bring it up to date)."""
+
+    code = "schema_outdated"
+
+
+def shown_url(config: Config) -> str:
+    """The configured database URL with its password hidden (for messages)."""
+    return make_url(config.database_url).render_as_string(hide_password=True)
+
+
+def outdated(config: Config, current: str | None, head: str | None) -> SchemaOutdated:
+    """The refusal of a schema at ``current`` where this program needs ``head``."""
+    return SchemaOutdated(_(
+        "The database {url} is at schema revision {current}, this program needs {head}; "
+        "run `wf db upgrade` first.", url=shown_url(config), current=current or _("none"), head=head))
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What a migration did: the schema revision before and after (equal: nothing to do)."""
+
+    before: str | None
+    after: str | None
+
+
+def migrate_schema(config: Config, engine: Engine, revision: str = "head") -> Migrated:
+    """Bring the schema to ``revision`` (Alembic, in one transaction on PostgreSQL). A
+    database user who may not change the tables (the server's role of docs/operations.md
+    owns none) gets ``SchemaOutdated`` naming the owner's command, and nothing changed: the
+    refused migration is rolled back whole."""
+    before = current_revision(engine)
+    try:
+        return Migrated(before, upgrade(engine, revision))
+    except DBAPIError as exc:
+        if _sqlstate(exc) != "42501":  # insufficient_privilege: "must be owner of table ..."
+            raise
+        head = head_revision() if revision == "head" else revision
+        raise SchemaOutdated(_(
+            "The database {url} is at schema revision {current}, this program needs {head}; "
+            "run `wf db upgrade` first as the owner of its tables: the database user {user} "
+            "may not change them ({error}).", url=shown_url(config), current=before or _("none"), head=head,
+            user=engine.url.username or _("(default)"), error=_first_line(exc))) from None
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def _first_line(exc: DBAPIError) -> str:
+    """The server's message without the driver's context lines and SQL."""
+    return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+
+
 def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
     """Connect to the configured database, bring its schema up to date and install the
     procedure library (new versions only; a library already installed costs one read).
-    A setting the rules cannot read (``change_control.distinct``) stops it here."""
+    A setting the rules cannot read (``change_control.distinct``) stops it here, and so
+    does a schema this database user may not migrate (``SchemaOutdated``, one line)."""
     from engine.app.change_control import distinct_level
 
     distinct_level(config)
     engine = make_engine(config.database_url)
     if migrate:
-        upgrade(engine)
+        try:
+            migrate_schema(config, engine)
+        except BaseException:
+            engine.dispose()
+            raise
     database = Database(engine)
     workflow = Workflow(config, clock=clock)
     library = workflow.read_library()

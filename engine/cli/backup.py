@@ -30,6 +30,8 @@ def backup_cmd(ctx: click.Context, path: str | None, verify: bool) -> None:
         click.echo(f"Backup written: {made.path} ({made.bytes:,} bytes, {made.kind})")
         if verify:
             report = backups.verify(config, made.path)
+    except backups.DrillRefused as exc:  # the backup is written and fine; only the drill could not run
+        raise click.ClickException(f"{exc.message}; the backup {made.path} is kept") from None
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
     if not verify:

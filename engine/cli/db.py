@@ -47,16 +47,27 @@ def db_group() -> None:
               help="Alembic revision to upgrade to.")
 @click.pass_context
 def upgrade_cmd(ctx: click.Context, revision: str) -> None:
-    """Create the database or bring its schema up to date (safe to run again)."""
+    """Create the database or bring its schema up to date (safe to run again); says whether
+    it migrated (from which revision to which) or was already current."""
     config = config_of(ctx)
-    at = admin.upgrade_database(config, revision)
-    click.echo(f"Database {admin.shown_url(config)} is at schema revision {at}.")
+    try:
+        done = admin.upgrade_database(config, revision)
+    except admin.SchemaOutdated as exc:  # this database user may not change the tables
+        raise click.ClickException(exc.message) from None
+    if done.before == done.after:
+        click.echo(f"Database {admin.shown_url(config)} was already at schema revision {done.after}; nothing to do.")
+    else:
+        click.echo(f"Database {admin.shown_url(config)} migrated to schema revision {done.after} "
+                   f"(from {done.before or 'none'}).")
 
 
 @db_group.command("current")
 @click.pass_context
 def current_cmd(ctx: click.Context) -> None:
-    """Show the database's schema revision and the one this program needs."""
+    """Show the database's schema revision and the one this program needs; exit 1 when they
+    differ (run `wf db upgrade`), so a deployment script can test it."""
     status = admin.schema_status(config_of(ctx))
     note = "up to date" if status.up_to_date else "run `wf db upgrade`"
     click.echo(f"{status.url}: revision {status.current or 'none'}, needed {status.head} ({note})")
+    if not status.up_to_date:
+        ctx.exit(1)

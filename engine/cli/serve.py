@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,6 +15,7 @@ import click
 
 from engine.app import admin, org
 from engine.cli import main
+from engine.errors import WorkflowError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -36,13 +39,15 @@ def create_demo_users(app: Flask) -> list[tuple[str, str]]:
               help="Threads per gunicorn worker (1: one request at a time per process).")
 @click.option("--dev", is_flag=True, help="Use Flask's development server even if gunicorn is installed.")
 @click.option("--worker", "with_worker", is_flag=True,
-              help="Also run the worker loop (timers, automatic starts, notifications) in a thread.")
+              help="Also run the worker loop (timers, automatic starts, notifications) as a child "
+                   "process, stopped with the server.")
 @click.option("--worker-interval", default=5.0, show_default=True, type=float,
               help="Seconds between worker passes (with --worker).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int | None, threads: int, dev: bool,
               with_worker: bool, worker_interval: float) -> None:
     """Run the web server on HOST:PORT with the configured database and procedures."""
+    _check_port(host, port)  # before start-up work, and before "Serving on" is said
     metrics_dir = None
     if not dev and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Before prometheus-client is first imported (it picks its value class then): each
@@ -52,7 +57,12 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
     from web import create_app
 
     obj = ctx.find_object(dict) or {}
-    app = create_app({"WF_CONFIG": obj.get("config_path")})
+    try:
+        app = create_app({"WF_CONFIG": obj.get("config_path")})
+    except WorkflowError as exc:  # e.g. an old schema this database user may not migrate
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise click.ClickException(exc.message) from None
     if demo:
         made = create_demo_users(app)
         if made:
@@ -84,6 +94,41 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
             _stop(loop)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, an address the server could not listen on. gunicorn said
+    "Connection in use", retried for five seconds and exited with "Can't connect", after
+    start-up had said "Serving on"."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc}; give an address of this machine "
+                                   "(--host 127.0.0.1, or 0.0.0.0 for every network)") from None
+    problem = _bind_problem(family, kind, proto, address)
+    if problem is None:
+        return
+    if problem.errno == errno.EADDRINUSE:
+        free = next((p for p in range(port + 1, min(port + 100, 65535) + 1)
+                     if _bind_problem(family, kind, proto, (address[0], p, *address[2:])) is None), port + 1)
+        raise click.ClickException(f"port {port} is in use; stop the other server or choose --port {free}")
+    if problem.errno == errno.EACCES:
+        raise click.ClickException(f"this user may not listen on port {port} (ports below 1024 need "
+                                   "privileges); choose --port 8000 or another above 1023")
+    raise click.ClickException(f"cannot listen on {host}:{port}: {problem.strerror or problem}")
+
+
+def _bind_problem(family: int, kind: int, proto: int, address: tuple) -> OSError | None:
+    with socket.socket(family, kind, proto) as probe:
+        # As gunicorn and Flask's server bind: a stopped server's closing connections
+        # (TIME_WAIT) do not hold the port, a listening one does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc
+    return None
 
 
 def _worker_process(config_path: str | None, interval: float) -> subprocess.Popen:

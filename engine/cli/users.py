@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from engine.app import admin
+from engine.app import admin, org, user_admin
 from engine.cli import main
 from engine.cli.db import opened
+from engine.config import Config
 from engine.errors import WorkflowError
 
 
@@ -21,6 +22,18 @@ def _read_password(from_stdin: bool) -> str:
     if not password:
         raise click.ClickException("The password is empty; give a non-empty password.")
     return password
+
+
+def _warn_unused(config: Config, username: str, groups: tuple[str, ...] | list[str]) -> None:
+    """One line on standard error naming the groups no role uses (the user keeps them)."""
+    unused = admin.unused_groups(config, groups)
+    if not unused:
+        return
+    names = ", ".join(f"'{u.name}'" + (f" (did you mean '{u.near}'?)" if u.near else "") for u in unused)
+    which, give = ("group", "it gives") if len(unused) == 1 else ("groups", "they give")
+    click.echo(f"Warning: no role in config.yaml uses the {which} {names}, so {give} {username} nothing. "
+               f"Groups roles use: {', '.join(admin.role_groups(config))}. "
+               f"Change them with `wf user groups {username} GROUP...`.", err=True)
 
 
 @main.group("user")
@@ -41,7 +54,8 @@ def user_group() -> None:
 @click.pass_context
 def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_name: str,
             email: str | None, locale: str | None, manager: str | None, password_stdin: bool) -> None:
-    """Create user USERNAME."""
+    """Create user USERNAME. A group no role of config.yaml uses is kept, with a warning
+    naming the groups roles use (a typo gives no role)."""
     password = _read_password(password_stdin)
     with opened(ctx) as services:
         try:
@@ -49,7 +63,40 @@ def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_nam
                                   email=email, locale=locale, manager=manager)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"Created user {user.username} (groups: {', '.join(user.groups) or '-'}).")
+        click.echo(f"Created user {user.username} (groups: {', '.join(user.groups) or '-'}).")
+        _warn_unused(services.config, user.username, user.groups)
+
+
+@user_group.command("groups")
+@click.argument("username")
+@click.argument("groups", nargs=-1)
+@click.option("--add", "added", multiple=True, metavar="GROUP", help="Group to join (repeatable).")
+@click.option("--remove", "removed", multiple=True, metavar="GROUP", help="Group to leave (repeatable).")
+@click.pass_context
+def groups_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], added: tuple[str, ...],
+               removed: tuple[str, ...]) -> None:
+    """Show the groups of USERNAME, or change them: GROUP... becomes the whole list, or
+    --add/--remove change some. As on the user's page, recorded in the organisation chart's
+    trail under the command line's name."""
+    if groups and (added or removed):
+        raise click.UsageError("give either the new groups (GROUP...) or --add/--remove, not both")
+    who = org.command_line()
+    with opened(ctx) as services:
+        try:
+            before = list(user_admin.get(services, who, username).groups)
+            if not (groups or added or removed):
+                click.echo(f"{username}: {', '.join(before) or '-'}")
+                return
+            wanted = list(groups) if groups else [g for g in before if g not in removed] + list(added)
+            changes = user_admin.edit(services, who, username, groups=wanted)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from exc
+        if "groups" not in changes:
+            click.echo(f"{username} already has these groups: {', '.join(before) or '-'}; nothing changed.")
+            return
+        was, now = changes["groups"]["before"], changes["groups"]["after"]
+        click.echo(f"Groups of {username}: {', '.join(now) or '-'} (were: {', '.join(was) or '-'}).")
+        _warn_unused(services.config, username, [g for g in now if g not in was])
 
 
 @user_group.command("passwd")

@@ -30,6 +30,9 @@ from engine.cli.db import config_of
 def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, parent: int | None) -> None:
     """Run the worker loop; several workers on several hosts may share one PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The worker's passes at INFO; Alembic's start-up notes (plugins set up, "Context impl",
+    # "Will assume ... DDL": nine lines at every start, mailed by cron) only from WARNING.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     with ExitStack() as stack:
         try:  # its connections named, so /readyz on PostgreSQL sees the worker at work
             services = stack.enter_context(admin.opened(config_of(ctx), name=WORKER_NAME))

@@ -91,3 +91,48 @@ def test_a_file_that_is_not_a_backup_is_refused(filled, tmp_path):
     junk.write_bytes(b"not a database" * 100)
     result = _wf(cfg, "restore", str(junk), "--verify-only")
     assert result.exit_code == 1 and ("not an SQLite backup" in result.output or "pg_restore failed" in result.output)
+
+
+def test_the_drill_as_a_user_who_may_not_create_databases_says_so_and_keeps_the_backup(filled, pg_role, tmp_path):
+    """The server's role has no CREATEDB: the backup was written, then the drill ended in a
+    traceback (`permission denied to create database`). Now one line names the privilege and
+    what to do, exit 1, and the backup stays."""
+    cfg, _ = filled
+    role_url = pg_role(server=True)
+    role_cfg = load_config(cfg.root / "config.yaml", overrides={"database.url": role_url})
+    path = tmp_path / "nightly.dump"
+    result = _wf(role_cfg, "backup", str(path), "--verify")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Backup written" in result.output and path.stat().st_size > 0
+    error = result.output.splitlines()[-1]
+    assert error.startswith("Error: the restore drill needs a scratch database, and the database user ")
+    assert "may not create databases (CREATEDB)" in error and "CREATEDB;" in error and "ALTER ROLE" in error
+    assert f"the backup {path} is kept" in error
+    again = _wf(role_cfg, "restore", str(path), "--verify-only")
+    assert again.exit_code == 1 and isinstance(again.exception, SystemExit), again.output
+    assert "may not create databases (CREATEDB)" in again.output and "kept" not in again.output
+    # As the owner (here the superuser) the same backup passes the drill.
+    assert _wf(cfg, "restore", str(path), "--verify-only").exit_code == 0
+
+
+def test_a_backup_of_the_other_kind_of_database_is_named_as_such(filled, tmp_path):
+    """A SQLite backup restored against a PostgreSQL URL said `pg_restore failed: ... not a
+    valid archive` (and a PostgreSQL dump against SQLite "not an SQLite backup"): now what
+    the file is and where it restores."""
+    cfg, _ = filled
+    path = tmp_path / "b.bak"
+    backups.backup(cfg, path)
+    if cfg.database_url.startswith("sqlite"):
+        other = "postgresql+psycopg://nobody@127.0.0.1:1/never_connected"  # refused before connecting
+        expected = (f"Error: {path} is a SQLite backup; restore it into SQLite "
+                    "(a sqlite:/// URL in WF_DATABASE_URL or database.url)")
+    else:
+        other = f"sqlite:///{tmp_path / 'copy.db'}"
+        expected = (f"Error: {path} is a PostgreSQL backup (pg_dump); restore it into PostgreSQL "
+                    "(a postgresql+psycopg:// URL in WF_DATABASE_URL or database.url)")
+    other_cfg = load_config(cfg.root / "config.yaml", overrides={"database.url": other})
+    for args in (("restore", str(path)), ("restore", str(path), "--verify-only")):
+        result = _wf(other_cfg, *args)
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines()[-1] == expected
+    assert not (tmp_path / "copy.db").exists()
