@@ -287,8 +287,9 @@ def _manager_problem(session: Session, username: str, manager: str, *,
     if manager == username:
         return None, _("A user cannot be their own manager; pick someone else or leave the field empty.")
     if manager and user_store.get_user(session, manager) is None:
-        return None, _("There is no user '{manager}'; pick the manager from the list (type part of a name) "
-                       "or leave the field empty.", manager=manager)
+        # Said to the page's manager field and to `wf user manager` alike: no list in it.
+        return None, _("There is no user '{manager}'; name an existing user as the manager, or none.",
+                       manager=manager)
     found = org.placing(session, username, manager=manager, adding=adding)
     return found, " ".join(p.message for p in found.problems) or None
 

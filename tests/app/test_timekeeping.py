@@ -288,7 +288,7 @@ def test_cli_worker_once_and_user_manager(db_url, monkeypatch, tmp_path):
     assert wf("procedures", "load").exit_code == 0
     assert wf("user", "add", "boss", "--group", "chiefs", "--password-stdin", stdin="a long passphrase 7\n").exit_code == 0
     r = wf("user", "add", "clerk9", "--group", "clerks", "--manager", "nobody", "--password-stdin", stdin="a long passphrase 7\n")
-    assert r.exit_code == 1 and "Manager 'nobody' does not exist" in r.output
+    assert r.exit_code == 1 and "There is no user 'nobody'; name an existing user as the manager" in r.output
     assert wf("user", "add", "clerk9", "--group", "clerks", "--manager", "boss",
               "--password-stdin", stdin="a long passphrase 7\n").exit_code == 0
     assert "manager: boss" in wf("user", "list").output
