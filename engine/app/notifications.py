@@ -43,7 +43,9 @@ def mark_read(services: Services, username: str, ids: Sequence[int] | None) -> t
 
 
 def is_admin(services: Services, groups: Sequence[str]) -> bool:
-    return bool(set(groups) & set(services.config.groups_for_role("", "admin")))
+    from engine.app.access import special_groups
+
+    return bool(set(groups) & special_groups(services.config).admins)
 
 
 def deliveries(services: Services, groups: Sequence[str]) -> list[dict[str, Any]]:
