@@ -200,4 +200,4 @@ def verify(config: Config, source: str | os.PathLike[str]) -> Report:
     with _scratch(config) as scratch:
         restore(scratch, source)
         with admin.opened(scratch) as services:
-            return admin.verify_audit(services)
+            return admin.verify_audit(services, restored=True)

@@ -5,7 +5,7 @@ Functions take the caller's ``Session``; the caller (service layer, CLI) owns th
 
 from __future__ import annotations
 
-from engine.store.audit import Break, Report, verify, verify_chains
+from engine.store.audit import Break, Report, last_event_at, verify, verify_chains
 from engine.store.db import (
     create_schema,
     current_revision,
@@ -93,5 +93,5 @@ __all__ = [
     "load_record", "make_engine", "new_id", "open_tasks_for", "postpone_timers", "procedure_ids",
     "register_procedure_version", "save_step", "save_steps", "session_factory", "set_groups", "set_password",
     "spawned_from", "task_ref", "task_route", "tasks_of", "upgrade", "verify",
-    "verify_chains", "version_by_hash", "versions_of",
+    "verify_chains", "version_by_hash", "versions_of", "last_event_at",
 ]

@@ -102,9 +102,15 @@ def anchor(session: Session, path: Path, now: datetime) -> int:
     return len(moved)
 
 
-def check(session: Session, anchors: Anchors, *, batch_size: int = 500) -> list[Break]:
-    """Every anchored head that the database no longer holds, as a ``Break``."""
+def check(session: Session, anchors: Anchors, *, batch_size: int = 500,
+          held_until: datetime | None = None) -> tuple[list[Break], int]:
+    """Every anchored head that the database no longer holds, as a ``Break``, and how many
+    missing heads were anchored after ``held_until``: a restored backup's last event, whose
+    database never held heads anchored later (they are counted apart, not broken; a head it
+    holds with another hash is broken whenever it was anchored)."""
     out = []
+    later = 0
+    until = format_time(held_until) if held_until is not None else None
     items = sorted(anchors.heads.items())
     ev = Event.__table__
     for start in range(0, len(items), batch_size):
@@ -114,7 +120,9 @@ def check(session: Session, anchors: Anchors, *, batch_size: int = 500) -> list[
             .where(tuple_(ev.c.instance_id, ev.c.seq).in_([(iid, seq) for iid, (seq, _h, _a) in chunk])))}
         for iid, (seq, digest, at) in chunk:
             stored = found.get((iid, seq))
-            if stored is None:
+            if stored is None and until is not None and at > until:
+                later += 1
+            elif stored is None:
                 out.append(Break(iid, seq, 0, "anchored event missing",
                                  f"the head anchored at {at} (seq {seq}) is gone: the instance was deleted "
                                  "or its chain cut"))
@@ -122,5 +130,5 @@ def check(session: Session, anchors: Anchors, *, batch_size: int = 500) -> list[
                 out.append(Break(iid, seq, 0, "anchored head differs",
                                  f"anchored at {at} as {digest[:12]}…, now {stored[:12]}…: events up to seq "
                                  f"{seq} were rewritten after they were anchored"))
-    return out
+    return out, later
 

@@ -88,6 +88,9 @@ class Report:
     anchor_file: str | None = None
     anchored: int = 0
     anchor_problems: list[str] = field(default_factory=list)
+    # Heads anchored after a restored backup's last event, which it cannot hold (the drill).
+    anchored_later: int = 0
+    held_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -110,6 +113,13 @@ def _rows(session: Session, batch_size: int) -> Iterator[Any]:
         if len(rows) < batch_size:
             return
         last = (rows[-1].instance_id, rows[-1].seq)
+
+
+def last_event_at(session: Session) -> datetime | None:
+    """When the latest event of any chain was recorded (None in an empty database): the time
+    a restored backup holds the trail up to."""
+    found = session.scalar(select(func.max(Event.at)))
+    return parse_time(found) if found is not None else None
 
 
 def verify_chains(session: Session, *, batch_size: int = 5000) -> Report:

@@ -136,3 +136,40 @@ def test_a_backup_of_the_other_kind_of_database_is_named_as_such(filled, tmp_pat
         assert result.exit_code == 1, result.output
         assert result.output.splitlines()[-1] == expected
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_an_older_backup_passes_the_drill_after_newer_heads_were_anchored(filled, tmp_path, monkeypatch):
+    """A backup holds the trail up to its own time: heads anchored after it are not missing
+    from it. The drill checked it against the whole anchor file and said 'anchored event
+    missing ... the instance was deleted' (and counted breaks, not instances: '5 of 4')."""
+    cfg, events = filled
+    anchors = tmp_path / "anchors.jsonl"
+    monkeypatch.setenv("WF_AUDIT_ANCHORS", str(anchors))
+    assert _wf(cfg, "audit", "anchor").exit_code == 0
+    old = tmp_path / "old.bak"
+    backups.backup(cfg, old)
+    services = open_services(cfg)
+    with services.database.writing() as s:
+        services.workflow.start(s, "after-sales-inspection", "inspector1",
+                                {"customer": "新客户", "product_name": "监护仪", "serial_no": "SN9", "quantity": 1})
+    services.database.engine.dispose()
+    assert _wf(cfg, "audit", "anchor").exit_code == 0
+    assert len(anchors.read_text(encoding="utf-8").splitlines()) == 2
+    result = _wf(cfg, "restore", str(old), "--verify-only")
+    assert result.exit_code == 0, result.output
+    assert f"{events} events in 3 instances" in result.output
+    assert "1 instance head(s) anchored after this backup's last event" in result.output
+    assert _wf(cfg, "audit", "verify").exit_code == 0  # the live database: every anchor counts
+    # a head the backup holds but with another hash is broken whenever it was anchored
+    forged = tmp_path / "forged.jsonl"
+    lines = anchors.read_text(encoding="utf-8").splitlines()
+    import json
+    first = json.loads(lines[0])
+    iid = sorted(first["heads"])[0]
+    first["heads"] = {iid: [first["heads"][iid][0], "f" * 64]}
+    from engine.store.audit import canonical_json
+    forged.write_text(canonical_json(first) + "\n", encoding="utf-8")
+    monkeypatch.setenv("WF_AUDIT_ANCHORS", str(forged))
+    result = _wf(cfg, "restore", str(old), "--verify-only")
+    assert result.exit_code == 1 and "anchored head differs" in result.output, result.output
+    assert "FAILED" in result.output
