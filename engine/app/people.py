@@ -309,7 +309,7 @@ def check_new_password(services: Services, username: str, password: str, *, fiel
 
 
 # Why a password must be changed before anything else (``change_reason``); each adapter
-# words it for its readers (the pages: ``forced_change``; the API: its token refusal).
+# words it for its readers (the pages: ``web.html.auth.forced_change``; the API: its token refusal).
 TEMPORARY = "temporary"  # an administrator set it (a new user, a reset)
 EXPIRED = "expired"  # the policy's maximum age has passed since it was set
 
@@ -331,17 +331,6 @@ def change_reason(services: Services, person: Person, now: datetime | None = Non
 def password_expired(services: Services, person: Person, now: datetime | None = None) -> bool:
     """Whether the person must choose a new password before anything else (``change_reason``)."""
     return change_reason(services, person, now) is not None
-
-
-def forced_change(services: Services, person: Person) -> str | None:
-    """``change_reason`` in the pages' words, in the reader's language; None when no change
-    is needed."""
-    reason = change_reason(services, person)
-    if reason == TEMPORARY:
-        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
-    if reason == EXPIRED:
-        return _("Your password has expired: choose a new one to continue.")
-    return None
 
 
 def door(services: Services, kind: str) -> Door:

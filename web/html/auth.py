@@ -200,7 +200,7 @@ def _before_request() -> Any:
         message = _NulError(bad).message
         raise BadRequest(message, errors=[{"field": bad[:100], "message": message}])
     if (g.user is not None and request.endpoint not in _WHILE_EXPIRED
-            and not request.path.startswith("/api/") and (why := people.forced_change(services(), g.user))):
+            and not request.path.startswith("/api/") and (why := forced_change(g.user))):
         flash(why, "info")
         return redirect(url_for("auth.change_password"))
     return None
@@ -340,6 +340,17 @@ def set_locale(lang: str):
     return redirect(_safe_next(request.form.get("next")))
 
 
+def forced_change(person: Any) -> str | None:
+    """Why the signed-in person must choose a password before anything else
+    (``people.change_reason``), in the page's words; None when they need not."""
+    reason = people.change_reason(services(), person)
+    if reason == people.TEMPORARY:
+        return _("Your password was set by an administrator and is temporary: choose your own to continue.")
+    if reason == people.EXPIRED:
+        return _("Your password has expired: choose a new one to continue.")
+    return None
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def change_password():
@@ -371,4 +382,4 @@ def change_password():
                 return redirect(_safe_next(None))
     return render_template("change_password.html", error=error, problems=problems,
                            min_length=policy.min_length,
-                           forced=people.forced_change(services(), user)), status
+                           forced=forced_change(user)), status
