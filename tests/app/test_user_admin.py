@@ -79,7 +79,6 @@ def test_why_a_password_must_be_changed_is_one_code_each_adapter_words(services,
     old = people.Person("x", "", None, (), password_changed_at=datetime.now(UTC) - timedelta(days=91))
     assert people.change_reason(aged, old) == people.EXPIRED and people.change_reason(services, old) is None
     assert people.change_reason(aged, person) == people.TEMPORARY  # the administrator's first
-    assert "temporary" in (people.forced_change(services, person) or "")
 
 
 def test_every_refusal_is_named_at_its_field_and_nothing_is_added(services):
