@@ -10,7 +10,6 @@ from engine.app import backup as backups
 from engine.cli import main
 from engine.cli.db import config_of
 from engine.errors import WorkflowError
-from engine.store.audit import Report
 
 
 @main.command("backup")
@@ -49,7 +48,7 @@ def backup_cmd(ctx: click.Context, path: str | None, verify: bool) -> None:
     ctx.exit(1)
 
 
-def _later(report: Report) -> None:
+def _later(report: backups.Report) -> None:
     """Say which anchored heads a backup cannot hold: written after its last event."""
     if report.anchored_later and report.held_until is not None:
         click.echo(f"Anchors: {report.anchored_later} instance head(s) anchored after this backup's last event "
