@@ -20,13 +20,16 @@ from tests.web.test_web_ui import Browser
 PID = "after-sales-inspection"
 
 
-@pytest.fixture
-def app(db_url, tmp_path, monkeypatch):
+@pytest.fixture(name="app")
+def finished_app(db_url, tmp_path, monkeypatch):
+    """The server with one finished after-sales inspection to tamper with (its id ``DONE``,
+    its state ``STATE``); the tamper and integrity tests import it."""
     app = web_app(db_url, tmp_path)
     sessions = app.extensions["services"].database.sessions
     add_users(sessions, ["inspector1", "supervisor1"])
     done = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))
     app.config["DONE"] = done["id"]
+    app.config["STATE"] = done
     monkeypatch.setenv("WF_DATABASE_URL", db_url)
     yield app
     app.extensions["services"].database.engine.dispose()

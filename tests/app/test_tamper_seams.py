@@ -15,22 +15,15 @@ import pytest
 from sqlalchemy import update
 
 from engine.store.tables import Instance, Task
-from tests.app.test_tamper_records import PID, dossier_check, edit_state, raw, verify
-from tests.helpers.service import add_users, answers, play, web_app
+from tests.app.test_tamper_records import (
+    dossier_check,
+    edit_state,
+    finished_app,  # noqa: F401  (the app fixture)
+    raw,
+    verify,
+)
 
 INST, TASK = Instance.__table__, Task.__table__
-
-
-@pytest.fixture
-def app(db_url, tmp_path, monkeypatch):
-    app = web_app(db_url, tmp_path)
-    sessions = app.extensions["services"].database.sessions
-    add_users(sessions, ["inspector1", "supervisor1"])
-    done = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))
-    app.config["DONE"] = done["id"]
-    monkeypatch.setenv("WF_DATABASE_URL", db_url)
-    yield app
-    app.extensions["services"].database.engine.dispose()
 
 
 def _review(state):

@@ -10,13 +10,18 @@ from __future__ import annotations
 import html
 import re
 
-import pytest
 from sqlalchemy import select, update
 
 from engine.store.tables import Event, Instance, Task
-from tests.app.test_tamper_records import PID, edit_state, raw, verify
+from tests.app.test_tamper_records import (
+    PID,
+    edit_state,
+    finished_app,  # noqa: F401  (the app fixture)
+    raw,
+    verify,
+)
 from tests.helpers.pdf import pdf_text
-from tests.helpers.service import PASSWORD, add_users, answers, play, web_app
+from tests.helpers.service import PASSWORD
 from tests.helpers.tamper import insider
 from tests.web.test_one_language import english_words
 from tests.web.test_web_ui import Browser
@@ -26,19 +31,6 @@ EN_TRUST = ". This record cannot be trusted: contact an administrator and check 
 ZH_SHOWN = "。本页所示并非所记录的内容：请以时间线为准（其事件完好），并请管理员从备份恢复此记录。"
 EN_SHOWN = (". This page does not show what was recorded: go by the timeline (its events are intact) "
             "and ask an administrator to restore the record from a backup.")
-
-
-@pytest.fixture
-def app(db_url, tmp_path, monkeypatch):
-    app = web_app(db_url, tmp_path)
-    sessions = app.extensions["services"].database.sessions
-    add_users(sessions, ["inspector1", "supervisor1"])
-    done = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))
-    app.config["DONE"] = done["id"]
-    app.config["STATE"] = done
-    monkeypatch.setenv("WF_DATABASE_URL", db_url)
-    yield app
-    app.extensions["services"].database.engine.dispose()
 
 
 def integrity(app, iid) -> dict[str, str]:
