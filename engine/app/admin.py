@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from engine import store
 from engine.app import org, user_admin
+from engine.app.access import special_groups
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import Migrated, Services, migrate_schema, outdated, shown_url
@@ -249,8 +250,8 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
     """Recompute every instance's hash chain, then replay each instance's events and compare
     them with what pages read: its state, task rows and field index (read only: never takes
     the write lock). An instance whose chain broke is not compared again. ``restored``: the
-    database is a backup restored (the restore drill), checked against the anchors written
-    up to its last event, not against heads anchored after the backup was taken."""
+    database is a backup restored (the restore drill): an anchored head it lacks because it was
+    anchored after the backup's last event is counted apart (``anchored_later``), not broken."""
     from engine.app.audit import verify_records
     from engine.store import anchor
 
@@ -455,16 +456,15 @@ def role_groups(config: Config) -> list[str]:
 
 def unused_groups(config: Config, groups: Iterable[str]) -> list[UnusedGroup]:
     """Those of ``groups`` that give nothing: no role of ``roles:`` uses them and they are not
-    the auditors' or clearance groups of ``audit:`` (read as ``engine.app.user_admin`` does).
+    the auditors' or clearance groups of ``audit:`` (``access.special_groups``).
     Any name may be a group, so this is a warning's matter, not a refusal's; and without any
     ``roles:`` (a bare configuration) there is nothing to compare with: none."""
     import difflib
 
     if not role_groups(config):
         return []
-    audit = config.get("audit", default={}) or {}
-    used = set(role_groups(config)) | set(audit.get("auditor_groups", ["auditors"]) or ()) \
-        | set(audit.get("clearance_groups", ["data-officers"]) or ())
+    special = special_groups(config)
+    used = set(role_groups(config)) | special.auditors | special.cleared
     folded = {u.casefold(): u for u in sorted(used)}
     out = []
     for group in dict.fromkeys(g.strip() for g in groups if g and g.strip()):
