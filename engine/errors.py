@@ -104,6 +104,16 @@ class FormInvalid(CommandRejected):
 
     code = "invalid_form"
 
+    @classmethod
+    def of(cls, errors: Sequence[FieldError], locale: str | None = None) -> FormInvalid:
+        """The refusal of a form with these field errors, summed up in ``locale`` (the
+        reader's by default)."""
+        from engine.i18n import _
+
+        n = len(errors)
+        return cls(_("the form has {n} error{s}; correct and submit again", locale, n=n, s="s" if n > 1 else ""),
+                   errors=errors)
+
 
 class SignatureInvalid(CommandRejected):
     """A signature is missing, has the wrong meaning, or its password did not match."""

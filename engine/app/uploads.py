@@ -227,10 +227,7 @@ def _refuse(found: list[tuple[FileValue, str | None]], locale: str | None) -> No
         if problem is not None:
             errors.setdefault(f.field, problem)
     if errors:
-        n = len(errors)
-        raise FormInvalid(_("the form has {n} error{s}; correct and submit again", locale, n=n,
-                            s="s" if n > 1 else ""),
-                          errors=[{"field": k, "message": v} for k, v in errors.items()])
+        raise FormInvalid.of([{"field": k, "message": v} for k, v in errors.items()], locale)
 
 
 def upload(services: Services, username: str, filename: str, stream: IO[bytes]) -> dict[str, Any]:

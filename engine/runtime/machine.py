@@ -570,9 +570,7 @@ class Runtime:
             return data
         errors, cleaned = form.check(data, locale)
         if errors:
-            n = len(errors)
-            raise FormInvalid(_("the form has {n} error{s}; correct and submit again", locale, n=n,
-                                s="s" if n > 1 else ""), errors=errors)
+            raise FormInvalid.of(errors, locale)
         return cleaned
 
     def _check_signature(self, w: _Work, step: Step, sig: Signature | None) -> SignatureRecord | None:
