@@ -92,6 +92,15 @@ class Candidate(NamedTuple):
     department: str
 
 
+def _names_containing(text: str) -> Any:
+    """User name or full name contains ``text``, in any case. Folded by the database on both
+    sides: SQLite's lower() folds ASCII only, so a pattern folded by Python (É -> é) would
+    miss a name SQLite leaves as it is."""
+    inner = func.lower("%" + escape_like(text) + "%")
+    return or_(func.lower(User.username).like(inner, escape="\\"),
+               func.lower(func.coalesce(User.full_name, "")).like(inner, escape="\\"))
+
+
 def people_to_pick(session: Session, text: str = "", limit: int = 20) -> list[Candidate]:
     """Up to ``limit`` active users whose user name or full name contains ``text`` (any case),
     those whose user name or full name starts with it first, then by user name. Deactivated
@@ -101,11 +110,9 @@ def people_to_pick(session: Session, text: str = "", limit: int = 20) -> list[Ca
              .outerjoin(Department, Department.id == User.department).where(User.active.is_(True)))
     order: list[Any] = [User.username]
     if text:
-        # Folded by the database on both sides: SQLite's lower() folds ASCII only, so a
-        # pattern folded by Python (É -> é) would miss a name SQLite leaves as it is.
-        inner, start = func.lower("%" + escape_like(text) + "%"), func.lower(escape_like(text) + "%")
+        start = func.lower(escape_like(text) + "%")
         name, full = func.lower(User.username), func.lower(func.coalesce(User.full_name, ""))
-        query = query.where(or_(name.like(inner, escape="\\"), full.like(inner, escape="\\")))
+        query = query.where(_names_containing(text))
         order = [case((or_(name.like(start, escape="\\"), full.like(start, escape="\\")), 0), else_=1), *order]
     rows = session.execute(query.order_by(*order).limit(limit))
     return [Candidate(u, n or "", d or "") for u, n, d in rows]
@@ -269,9 +276,7 @@ def search_users(session: Session, text: str = "", *, offset: int = 0,
     text = text.strip()
     where: list[Any] = []
     if text:
-        inner = func.lower("%" + escape_like(text) + "%")
-        where.append(or_(func.lower(User.username).like(inner, escape="\\"),
-                         func.lower(func.coalesce(User.full_name, "")).like(inner, escape="\\")))
+        where.append(_names_containing(text))
     total = session.execute(select(func.count()).select_from(User).where(*where)).scalar() or 0
     query = (select(User.id, User.username, User.full_name, User.email, User.active, User.manager,
                     User.must_change_password).where(*where).order_by(User.username).offset(offset))
