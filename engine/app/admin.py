@@ -249,7 +249,9 @@ def create_demo_users(services: Services) -> list[tuple[str, str]]:
 def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool = False) -> Report:
     """Recompute every instance's hash chain, then replay each instance's events and compare
     them with what pages read: its state, task rows and field index (read only: never takes
-    the write lock). An instance whose chain broke is not compared again. ``restored``: the
+    the write lock). An instance whose chain broke is not compared again. The organisation
+    chart's chain is checked too, and, when intact, the users table against it: who is a user,
+    in which groups, active or not (``org.membership_findings``). ``restored``: the
     database is a backup restored (the restore drill): an anchored head it lacks because it was
     anchored after the backup's last event is counted apart (``anchored_later``), not broken."""
     from engine.app.audit import verify_records
@@ -263,6 +265,11 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
         org_head = org_store.head_problem(session)
         if org_head:
             report.breaks.append(store.Break(org_store.ORG_CHAIN, 0, 0, "chain end mismatch", org_head))
+        elif not any(b.instance_id == org_store.ORG_CHAIN for b in report.breaks):
+            # Who holds which group is what every role check reads: the tables must be what
+            # the (intact) trail accounts for.
+            report.breaks.extend(store.Break(org_store.ORG_CHAIN, 0, 0, "users differ from the trail", found)
+                                 for found in org_store.membership_findings(session))
         if path.exists():
             report.anchor_file, report.anchored = str(path), len(anchors.heads)
             report.anchor_problems = anchors.problems

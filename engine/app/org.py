@@ -37,6 +37,7 @@ from engine.errors import DefinitionInvalid, NotFound, NotPermitted, Problem, Wo
 from engine.i18n import _
 from engine.runtime.org import Department, OrgChart
 from engine.store import org as org_store
+from engine.store import users as user_store
 from engine.store.org import DepartmentRow
 
 if TYPE_CHECKING:
@@ -630,6 +631,7 @@ class Change:
     actor: str
     kind: str  # imported, user_edited (user_changed before), department_added, ... (user_admin.KINDS)
     data: dict[str, Any]
+    by: str = ""  # the actor as the reader names them: a full name, 系统, 命令行 (ops)
 
 
 def history(services: Services, reader: Reader, *, limit: int = 50) -> list[Change]:
@@ -639,7 +641,17 @@ def history(services: Services, reader: Reader, *, limit: int = 50) -> list[Chan
         return []
     with services.database.reading() as session:
         rows = org_store.events(session, newest=limit)
-    return [Change(r.at, r.actor, r.type.removeprefix("org:"), dict(r.data or {})) for r in rows]
+        names = user_store.full_names(session, {r.actor for r in rows})
+    return [Change(r.at, r.actor, r.type.removeprefix("org:"), dict(r.data or {}), _named(r.actor, names))
+            for r in rows]
+
+
+def _named(actor: str, names: Mapping[str, str]) -> str:
+    if actor == "system":
+        return _("system")
+    if actor == "cli" or actor.startswith("cli:"):
+        return _("command line ({operator})", operator=actor.partition(":")[2] or "?")
+    return names.get(actor) or actor
 
 
 def as_dict(found: OrgView) -> dict[str, Any]:

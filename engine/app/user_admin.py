@@ -56,7 +56,8 @@ _HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 KINDS = ("user_added", "user_edited", "user_deactivated", "user_activated", "password_reset",
-         "user_unlocked", "sessions_ended")
+         "user_unlocked", "sessions_ended",
+         "users_recorded")  # every user as they stood when the trail began to hold them (migration 0022)
 
 
 # --------------------------------------------------------------------------- who
@@ -352,10 +353,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
                 user=username)}])
         user = user_store.add_user(session, username, password, chosen, full_name=full_name, email=email,
                                    locale=locale, manager=manager, password_hash=hashed,
-                                   must_change_password=temporary)
-        org_store.changed(session, actor, "user_added", {
-            "user": username, "full_name": full_name, "email": email, "groups": chosen, "manager": manager,
-            "temporary_password": temporary}, services.now())
+                                   must_change_password=temporary, actor=actor, at=services.now())
         return Added(user.username, tuple(chosen))
 
 

@@ -34,11 +34,11 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
     with opened(ctx) as services:
         report = admin.verify_audit(services, batch_size=batch_size)
     if report.anchor_file:
-        click.echo(f"Anchors: {report.anchored} instance heads checked against {report.anchor_file}")
+        click.echo(f"Anchors: {report.anchored} chain heads checked against {report.anchor_file}")
     for problem in report.anchor_problems:
         click.echo(f"BROKEN: {problem}")
     if report.ok:
-        click.echo(f"OK: {report.events} events in {report.instances} instances verified")
+        click.echo(f"OK: {report.counted()} verified")
         return
     for brk in report.breaks:
         click.echo(f"BROKEN: {brk}")
@@ -59,7 +59,7 @@ def anchor_cmd(ctx: click.Context) -> None:
             count, path = admin.anchor_audit(services)
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Anchored {count} instance heads in {path}" if count else f"Nothing new to anchor in {path}")
+    click.echo(f"Anchored {count} chain heads in {path}" if count else f"Nothing new to anchor in {path}")
 
 
 def _verify_file(ctx: click.Context, file: str) -> None:

@@ -39,7 +39,7 @@ def backup_cmd(ctx: click.Context, path: str | None, verify: bool) -> None:
     _later(report)
     if report.ok:
         click.echo(f"Restore drill OK: the backup restored into a scratch database; "
-                   f"{report.events} events in {report.instances} instances verified there")
+                   f"{report.counted()} verified there")
         return
     for brk in report.breaks:
         click.echo(f"BROKEN: {brk}")
@@ -51,7 +51,7 @@ def backup_cmd(ctx: click.Context, path: str | None, verify: bool) -> None:
 def _later(report: backups.Report) -> None:
     """Say which anchored heads a backup cannot hold: written after its last event."""
     if report.anchored_later and report.held_until is not None:
-        click.echo(f"Anchors: {report.anchored_later} instance head(s) anchored after this backup's last event "
+        click.echo(f"Anchors: {report.anchored_later} chain head(s) anchored after this backup's last event "
                    f"({report.held_until.strftime('%Y-%m-%d %H:%M:%S')} UTC) are not in it, as expected; "
                    "`wf audit verify` on the live database checks them")
 
@@ -70,8 +70,7 @@ def restore_cmd(ctx: click.Context, path: str, replace: bool, verify_only: bool)
         if verify_only:
             report = backups.verify(config, path)
             _later(report)
-            click.echo(("OK" if report.ok else "FAILED") + f": {report.events} events in {report.instances} "
-                       "instances verified in a scratch restore")
+            click.echo(("OK" if report.ok else "FAILED") + f": {report.counted()} verified in a scratch restore")
             if not report.ok:
                 for brk in report.breaks:
                     click.echo(f"BROKEN: {brk}")

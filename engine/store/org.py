@@ -17,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from engine.store.audit import GENESIS, event_hash, normalise
+from engine.store.audit import GENESIS, ORG_CHAIN, event_hash, normalise
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Department, Event, OrgState, User
+from engine.store.tables import Department, Event, Group, OrgState, User, user_groups
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-#: The chain key of the chart's audit events in ``events`` (no instance has this id: ids
-#: are generated with a date prefix).
-ORG_CHAIN = "org"
 
 _S = OrgState.__table__
 # The cheap check made before every apply: one primary-key read, prepared once.
@@ -155,10 +152,9 @@ def changed(session: Session, actor: str, kind: str, data: Mapping[str, Any], at
 
 
 def touch(session: Session) -> None:
-    """A change outside the chart's own use cases that alters the snapshot (a user added
-    with a manager, a manager set with ``wf user manager``, a user activated or
-    deactivated): a new stamp so caches reload, without an event of the chart's own (those
-    commands are recorded as what they are)."""
+    """A change outside the chart's own use cases that alters the snapshot (a user activated
+    or deactivated): a new stamp so caches reload, without an event of the chart's own (the
+    use case records it as what it is)."""
     session.execute(update(_S).where(_S.c.id == 1).values(version=_S.c.version + 1,
                                                           stamp=uuid.uuid4().hex))
 
@@ -187,3 +183,84 @@ def head_problem(session: Session) -> str | None:
         if found != want_hash:
             return "the organisation chart's last change differs from the head recorded in org_state"
     return None
+
+
+# --------------------------------------------------------------------------- who is in which group
+
+@dataclass(frozen=True)
+class Member:
+    """A user as the chart's trail has them: their groups (sorted) and whether active."""
+
+    groups: tuple[str, ...]
+    active: bool
+
+
+def _member(groups: Iterable[str] | None, active: bool) -> Member:
+    return Member(tuple(sorted(set(groups or ()))), bool(active))
+
+
+def members_on_trail(rows: Iterable[Any]) -> dict[str, Member]:
+    """Every user the chart's events (oldest first) account for, as the events leave them.
+
+    ``users_recorded`` (migration 0022) states every user there was when the trail began to
+    record them; ``user_added``, the groups of ``user_edited`` and ``user_activated`` /
+    ``user_deactivated`` change one user from there."""
+    trail: dict[str, Member] = {}
+    for row in rows:
+        kind, data = row.type.removeprefix("org:"), row.data or {}
+        name = data.get("user")
+        if kind == "users_recorded":
+            for user, held in (data.get("users") or {}).items():
+                trail[user] = _member(held.get("groups"), held.get("active", True))
+        elif kind == "user_added" and name:
+            trail[name] = _member(data.get("groups"), True)
+        elif name in trail and kind == "user_edited" and "groups" in (data.get("changes") or {}):
+            trail[name] = _member(data["changes"]["groups"].get("after"), trail[name].active)
+        elif name in trail and kind in ("user_activated", "user_deactivated"):
+            trail[name] = _member(trail[name].groups, kind == "user_activated")
+    return trail
+
+
+def stored_members(session: Session) -> dict[str, Member]:
+    """Every user of the users table with their groups and whether active, as sign-in and the
+    role checks read them."""
+    u, g = User.__table__, Group.__table__
+    groups: dict[int, list[str]] = {}
+    for user_id, name in session.execute(select(user_groups.c.user_id, g.c.name)
+                                         .join(g, g.c.id == user_groups.c.group_id)):
+        groups.setdefault(user_id, []).append(name)
+    return {row.username: _member(groups.get(row.id), row.active)
+            for row in session.execute(select(u.c.id, u.c.username, u.c.active))}
+
+
+def membership_findings(session: Session) -> list[str]:
+    """Where the users table differs from what the chart's trail accounts for: a user added,
+    a group given or taken, an account activated or deactivated, or a user deleted, by a
+    write to the tables rather than through the application (which records each change on
+    the trail in the same transaction). One sentence per user, sorted by user name."""
+    trail = members_on_trail(events(session))
+    stored = stored_members(session)
+    found = []
+    for name in sorted(stored.keys() | trail.keys()):
+        has, was = stored.get(name), trail.get(name)
+        if has == was:
+            continue
+        if was is None:
+            assert has is not None
+            found.append(f"user '{name}' (groups: {_listed(has.groups)}) is not on the trail: "
+                         "it was added to the users table outside the application")
+        elif has is None:
+            found.append(f"user '{name}' is on the trail but not in the users table: it was deleted "
+                         "outside the application")
+        else:
+            if has.groups != was.groups:
+                found.append(f"user '{name}' is in groups {_listed(has.groups)}, the trail gives "
+                             f"{_listed(was.groups)}: groups were changed outside the application")
+            if has.active != was.active:
+                found.append(f"user '{name}' is {'active' if has.active else 'deactivated'}, the trail has "
+                             f"them {'active' if was.active else 'deactivated'}: changed outside the application")
+    return found
+
+
+def _listed(groups: tuple[str, ...]) -> str:
+    return ", ".join(groups) if groups else "none"

@@ -134,10 +134,15 @@ def ensure_groups(session: Session, names: Iterable[str]) -> list[Group]:
 def add_user(session: Session, username: str, password: str, groups: Iterable[str] = (), *,
              full_name: str = "", email: str | None = None, locale: str | None = None,
              manager: str | None = None, password_hash: str | None = None,
-             must_change_password: bool = False) -> User:
+             must_change_password: bool = False, actor: str = "system", at: datetime | None = None) -> User:
     """Create a user; ``Conflict`` if the name is taken, ``NotFound`` for an unknown manager.
     ``password_hash`` (of ``password``, from :func:`hash_password`) saves hashing again;
-    ``must_change_password``: the password is temporary (changed at the first sign-in)."""
+    ``must_change_password``: the password is temporary (changed at the first sign-in).
+
+    The user joins the organisation chart's trail here, in the same transaction, as
+    ``org:user_added`` by ``actor`` at ``at`` (now): whoever adds a user, a page, ``wf user
+    add`` or the demo, ``wf audit verify`` can then tell them from a row written behind the
+    application's back (``org.membership_findings``)."""
     username = username.strip()
     if not username:
         raise WorkflowError(_("The user name must not be empty."))
@@ -156,8 +161,9 @@ def add_user(session: Session, username: str, password: str, groups: Iterable[st
                 must_change_password=must_change_password)
     session.add(user)
     session.flush()
-    if user.manager:
-        org.touch(session)  # the organisation chart's snapshot changed
+    org.changed(session, actor, "user_added", {
+        "user": username, "full_name": full_name, "email": email, "groups": [g.name for g in user.groups],
+        "manager": manager or None, "temporary_password": must_change_password}, at or datetime.now(UTC))
     return user
 
 

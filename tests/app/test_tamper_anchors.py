@@ -59,10 +59,10 @@ def rewrite_chain(engine, iid, change) -> None:
 def test_without_anchors_a_recomputed_chain_passes_and_with_them_it_is_named(app):
     engine = app.extensions["services"].database.engine
     forged_iid, rewritten_iid = app.config["IDS"]
-    assert wf_("audit", "anchor")[1].startswith("Anchored 2 instance heads")
+    assert wf_("audit", "anchor")[1].startswith("Anchored 3 chain heads")
     assert wf_("audit", "anchor")[1].startswith("Nothing new")
     code, out = wf_("audit", "verify")
-    assert code == 0 and "Anchors: 2 instance heads checked" in out, out
+    assert code == 0 and "Anchors: 3 chain heads checked" in out, out
 
     # One forged event (the supervisor's review becomes someone else's), hashes recomputed.
     rewrite_chain(engine, forged_iid, lambda r: {"actor": "mallory"} if r.type == "task:approved" else {})
@@ -98,7 +98,7 @@ def test_new_events_are_anchored_next_time_and_an_edited_anchor_file_is_named(ap
     wf = app.extensions["workflow"]
     sessions = app.extensions["services"].database.sessions
     play(wf, sessions, answers(f"{PID}--fail"), upto=1)
-    assert wf_("audit", "anchor")[1].startswith("Anchored 1 instance heads")
+    assert wf_("audit", "anchor")[1].startswith("Anchored 1 chain heads")
     lines = path.read_text(encoding="utf-8").splitlines()
     path.write_text(lines[1] + "\n", encoding="utf-8")  # the first line removed
     code, out = wf_("audit", "verify")

@@ -158,7 +158,7 @@ def test_an_older_backup_passes_the_drill_after_newer_heads_were_anchored(filled
     result = _wf(cfg, "restore", str(old), "--verify-only")
     assert result.exit_code == 0, result.output
     assert f"{events} events in 3 instances" in result.output
-    assert "1 instance head(s) anchored after this backup's last event" in result.output
+    assert "1 chain head(s) anchored after this backup's last event" in result.output
     assert _wf(cfg, "audit", "verify").exit_code == 0  # the live database: every anchor counts
     # a head the backup holds but with another hash is broken whenever it was anchored
     forged = tmp_path / "forged.jsonl"

@@ -107,3 +107,28 @@ def test_csrf_is_required_for_the_import(app):
                     content_type="multipart/form-data")
     assert r.status_code in (400, 403)
     assert org.export_csv(app.extensions["services"]).count("\n") == 1  # header only: nothing imported
+
+
+def test_the_history_names_who_made_each_change_as_the_reader_does(app):
+    """The history says who made a change by name: a person's full name, 系统 for what the
+    application recorded itself (users added at set-up), 命令行 (operator) for ``wf``, and
+    the trail's starting point (migration 0022's ``users_recorded``) in words."""
+    from datetime import UTC, datetime
+
+    from engine.store import org as org_store
+
+    with app.extensions["services"].database.writing() as s:
+        org_store.changed(s, "system", "users_recorded", {"reason": "baseline", "users": {
+            "clerk": {"groups": ["qa-inspectors"], "active": True}}}, datetime.now(UTC))
+    org.set_person(app.extensions["services"], "cli:ops", "clerk", manager="qhead")
+    upload(login(app, "root"), CHART)
+    page = login(app, "aud").get("/org").text
+    assert '<span title="root">管理员</span> · ' in page
+    assert '<span title="cli:ops">命令行（ops）</span>' in page
+    assert '<span title="system">系统</span> · 添加了用户 clerk' in page, page
+    assert "记录了全部 1 位用户当时的组与启用状态，作为审计核查比对用户表的起点" in page
+    english = login(app, "aud")
+    english.post("/locale/en", {"next": "/"})
+    page = english.get("/org").text
+    assert '<span title="system">system</span>' in page
+    assert "recorded the groups of all 1 users as they stood" in page
