@@ -162,10 +162,11 @@ def get(services: Services, who: Reader | str, username: str) -> UserDetail:
                           failed, user.username == me and not isinstance(who, str))
 
 
-def _user(session: Session, username: str, who: Reader | str) -> Any:
-    """The user; ``NotFound`` for a name nobody has, with a hint for where ``who`` is: the
-    command line's ``wf user list``, or the pages' list of users."""
-    user = user_store.get_user(session, username)
+def _user(session: Session, username: str, who: Reader | str, *, lock: bool = False) -> Any:
+    """The user (``lock``: their row held until the change commits, see ``get_user``);
+    ``NotFound`` for a name nobody has, with a hint for where ``who`` is: the command
+    line's ``wf user list``, or the pages' list of users."""
+    user = user_store.get_user(session, username, lock=lock)
     if user is None:
         if isinstance(who, str):
             raise NotFound(_("user '{user}' does not exist; see 'wf user list'", user=username))
@@ -361,11 +362,18 @@ KEEP = org.KEEP  # one sentinel for "leave it as it is", the chart's
 
 
 def edit(services: Services, who: Reader | str, username: str, *, full_name: str | None = None,
-         email: str | None = KEEP, groups: Iterable[str] | None = None, manager: str | None = KEEP) -> dict[str, Any]:
+         email: str | None = KEEP, groups: Iterable[str] | None = None, manager: str | None = KEEP,
+         joining: Iterable[str] = (), leaving: Iterable[str] = ()) -> dict[str, Any]:
     """Change a user's full name, e-mail, groups and/or manager (None or ``KEEP`` leaves
-    one as it is; "" clears e-mail and manager). Returns ``{field: {before, after}}`` of
-    what changed (recorded as ``user_edited``; nothing when nothing changed)."""
+    one as it is; "" clears e-mail and manager). ``joining``/``leaving`` (instead of
+    ``groups``) add and remove some groups, applied to the groups the user has inside the
+    write transaction, so that two such changes at once both count. Returns
+    ``{field: {before, after}}`` of what changed (recorded as ``user_edited``; nothing when
+    nothing changed)."""
     actor = require_change(who)
+    joining, leaving = list(joining), set(leaving)
+    if groups is not None and (joining or leaving):
+        raise ValueError("give either groups or joining/leaving, not both")
     errors: list[FieldError] = []
     if full_name is not None:
         full_name = full_name.strip()
@@ -375,17 +383,13 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
         email = (email or "").strip() or None
         if _check_email(email):
             errors.append({"field": "email", "message": _check_email(email) or ""})
-    chosen = _clean_groups(groups, errors) if groups is not None else None
-    if chosen is not None and not isinstance(who, str) and username == who.username \
-            and not reader_of(services.config, username, chosen).admin:
-        errors.append({"field": "groups", "message": _(
-            "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
-            "Keep it, or ask another administrator to change your groups.",
-            groups=", ".join(sorted(special_groups(services.config).admins)))})
-    if chosen is not None and not isinstance(who, str) and username == who.username:
-        errors += _self_grants(services, who, chosen)
     with services.database.writing() as session:
-        user = _user(session, username, who)
+        user = _user(session, username, who, lock=True)
+        if joining or leaving:
+            groups = [g for g in user_store.groups_of(user) if g not in leaving] + joining
+        chosen = _clean_groups(groups, errors) if groups is not None else None
+        if chosen is not None and not isinstance(who, str) and username == who.username:
+            errors += _own_groups(services, who, chosen)
         placed = None
         if manager is not KEEP:
             placed, problem = _manager_problem(session, user.username, (manager or "").strip())
@@ -414,12 +418,18 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
         return changes
 
 
-def _self_grants(services: Services, who: Reader, chosen: list[str]) -> list[FieldError]:
-    """An administrator's own new groups that they may not give themselves: an auditors'
-    group (auditors change nothing, so they could not even take it back: locked out by a
-    second path) and a clearance group they lack (every masked value in clear)."""
+def _own_groups(services: Services, who: Reader, chosen: list[str]) -> list[FieldError]:
+    """What an administrator may not do to their own groups: take away their administrator
+    group (they would lose the page at once), join an auditors' group (auditors change
+    nothing, so they could not even take it back: locked out by a second path), or give
+    themselves a clearance group they lack (every masked value in clear)."""
     special = special_groups(services.config)
     errors: list[FieldError] = []
+    if not reader_of(services.config, who.username, chosen).admin:
+        errors.append({"field": "groups", "message": _(
+            "You cannot take away your own administrator group ({groups}): you would lose this page at once. "
+            "Keep it, or ask another administrator to change your groups.",
+            groups=", ".join(sorted(special.admins)))})
     auditors = sorted(set(chosen) & special.auditors)
     if auditors:
         errors.append({"field": "groups", "message": _(
@@ -442,7 +452,7 @@ def set_active(services: Services, who: Reader | str, username: str, active: boo
         raise NotPermitted(_("You cannot deactivate your own account: you would be signed out and could not "
                              "undo it. Ask another administrator to do it."))
     with services.database.writing() as session:
-        user = _user(session, username, who)
+        user = _user(session, username, who, lock=True)
         if bool(user.active) == active:
             return False
         user_store.set_active(session, username, active)
@@ -476,7 +486,7 @@ def unlock(services: Services, who: Reader | str, username: str) -> int:
     that number, when any did; series past the lock-out window go quietly."""
     actor = require_change(who)
     with services.database.writing() as session:
-        user = _user(session, username, who)
+        user = _user(session, username, who, lock=True)
         failures = people.failed_sign_ins(services, session, user.username)
         sign_in.clear_name(session, user.username, people.DOORS)
         if failures:
@@ -489,6 +499,6 @@ def end_sessions(services: Services, who: Reader | str, username: str) -> None:
     """Sign the user out everywhere: every session cookie and API token issued so far."""
     actor = require_change(who)
     with services.database.writing() as session:
-        _user(session, username, who)
+        _user(session, username, who, lock=True)
         user_store.end_sessions(session, username)
         org_store.changed(session, actor, "sessions_ended", {"user": username}, services.now())

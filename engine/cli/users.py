@@ -87,8 +87,8 @@ def groups_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], added
             if not (groups or added or removed):
                 click.echo(f"{username}: {', '.join(before) or '-'}")
                 return
-            wanted = list(groups) if groups else [g for g in before if g not in removed] + list(added)
-            changes = user_admin.edit(services, who, username, groups=wanted)
+            changes = (user_admin.edit(services, who, username, groups=groups) if groups
+                       else user_admin.edit(services, who, username, joining=added, leaving=removed))
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
         if "groups" not in changes:

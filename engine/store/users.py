@@ -42,8 +42,12 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
-def get_user(session: Session, username: str) -> User | None:
-    return session.scalars(select(User).where(User.username == username)).first()
+def get_user(session: Session, username: str, *, lock: bool = False) -> User | None:
+    """The user named ``username``; ``lock``: hold their row until the transaction ends
+    (PostgreSQL; SQLite's writers take turns anyway), so that a change read from it (their
+    groups) and written back cannot cross another's."""
+    stmt = select(User).where(User.username == username)
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
 
 
 # Prepared once: a step reads the acting user's identity together with its instance.

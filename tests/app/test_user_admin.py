@@ -429,3 +429,21 @@ def test_thousands_of_groups_are_refused(services):
     assert str(user_admin.MAX_GROUPS) in fields(caught.value)["groups"]
     with services.database.reading() as s:
         assert "g1" not in user_store.group_names(s)
+
+
+def test_groups_joined_and_left_at_once_all_count(services):
+    """``wf user groups NAME --add G`` from two terminals at once: each change is applied to
+    the groups the user has when it writes, so neither is lost (it read the groups, then
+    wrote a whole new list), and the trail agrees with the table."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = [f"team-{i}" for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda g: user_admin.edit(services, "cli:ops", "clerk", joining=[g]), wanted))
+    assert user_admin.get(services, "cli:ops", "clerk").groups == tuple(sorted(["qa-inspectors", *wanted]))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda g: user_admin.edit(services, "cli:ops", "clerk", leaving=[g]), wanted[:4]))
+    assert user_admin.get(services, "cli:ops", "clerk").groups == tuple(sorted(["qa-inspectors", *wanted[4:]]))
+    assert admin.verify_audit(services).ok
+    with pytest.raises(ValueError):
+        user_admin.edit(services, "cli:ops", "clerk", groups=["a"], joining=["b"])
