@@ -11,8 +11,9 @@ opens its own read session and returns plain data.
 
 from __future__ import annotations
 
+import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -601,8 +602,11 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     proc = wf.runtime(session, rec.version_id).procedure
     steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
     steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
+    def person(username: str) -> str:  # asked only for a record that fails its check
+        return _("system") if username == SYSTEM.user else full_names(session, [username]).get(username, username)
+
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
-                      finding=in_words(proc, kept, steps, zone), record=True)
+                      finding=in_words(proc, kept, steps, zone, person), record=True)
 
 
 # What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).
@@ -619,11 +623,12 @@ _VALUES = ("stored", "replayed", "expected")
 
 
 def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None,
-             zone: tzinfo | None = None) -> StoredMessage:
+             zone: tzinfo | None = None, person: Callable[[str], str] | None = None) -> StoredMessage:
     """A finding (``engine.runtime.replay``, ``engine.store.record_rows``) with its ids named
     as the reader names them, in the current reader's language: a step and a field by their
     titles, a task with its step's title, an attribute or column in words, a status or a
-    decision translated, a role by its title, a time in ``zone`` (named), nothing as nothing."""
+    decision translated, a role by its title, a time in ``zone`` (named), a person by
+    ``person`` (their full name), nothing as nothing."""
     params = dict(finding.get("params") or {})
     key = finding["key"]
     sid = params.get("step", "")
@@ -646,13 +651,46 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
             params[name] = _(ATTRIBUTES.get(what, what))
     for name in _VALUES:
         if name in params:
-            params[name] = _value_words(proc, what, params[name], zone)
+            params[name] = (_people_words(proc, params[name], person) if what in _PEOPLE and person is not None
+                            else _value_words(proc, what, params[name], zone))
     for name in ("stored_step", "replayed_step"):
         if name in params:
             value = params[name]
             params[name] = (_("“{title}”", title=step_title(proc, value[1:-1])) if value[:1] == "'" == value[-1:]
                             else _value_words(proc, "", value))
     return {"key": key, "params": params}
+
+
+# What names people (user names, ``user:NAME``, role ids): said with full names and role titles.
+_PEOPLE = frozenset(("assignee", "completed_by", "started_by", "escalated_to", "cc", "cc_read"))
+
+
+def _people_words(proc: Procedure, text: str, person: Callable[[str], str]) -> str:
+    """A quoted user name, or a list of them (``user:NAME``, role ids, lists of recipients),
+    as the reader names them: ``'张三'``, ``'质量经理', '李四'``; nobody as nobody. A value
+    cut short for length (``…``) stays as it is."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+    def names(v: Any) -> list[str]:
+        if isinstance(v, list | tuple):
+            return [n for x in v for n in names(x)]
+        if not isinstance(v, str):
+            return [str(v)]
+        kind, sep, rest = v.partition(":")
+        if sep and kind == "user":
+            return [person(rest)]
+        if sep and kind == "role" or v in proc.roles:
+            return [proc.role_title(rest if sep else v, reader_locale())]
+        return [person(v)]
+
+    if value is None:
+        return _("nothing")
+    found = names(value)
+    return (LIST_SEPARATOR.get(reader_locale(), "、").join(repr(n) for n in dict.fromkeys(found)) if found
+            else _("nobody"))
 
 
 # An instant as the state and the rows keep it (ISO 8601 with its offset).

@@ -58,7 +58,7 @@ def _forge_ended_at(state):
 COLUMNS = {  # instance row columns the ledger and the lists show: (values, what verify names, the page)
     "outcome": ({"outcome": "合格"}, "instance column outcome", "「结果」为 '合格'"),
     "status": ({"status": "cancelled"}, "instance column status", "「状态」为 '已取消'，记录为 '已完成'"),
-    "started_by": ({"started_by": "supervisor1"}, "instance column started_by", "「发起人」为 'supervisor1'"),
+    "started_by": ({"started_by": "supervisor1"}, "instance column started_by", "「发起人」为 '质量主管一'"),
     "ended_at": ({"ended_at": datetime(2020, 1, 1, tzinfo=UTC)}, "instance column ended_at: stored "
                  "'2020-01-01T00:00:00+00:00'", "「结束时间」为 '2020-01-01 08:00 (Asia/Shanghai)'"),
 }
@@ -126,3 +126,16 @@ def test_the_start_time_edited_in_the_state_and_its_row_alike_is_named(app):
     code, out = verify()
     assert code == 1 and "started_at: stored '2020-01-01T00:00:00+00:00'" in out, out
     assert "所显示的记录与其审计轨迹不一致" in dossier_check(app, iid)
+
+
+def test_the_dossier_names_people_and_roles_in_a_finding_as_the_reader_does(app):
+    """A forged escalation or assignee is said with full names and role titles, in the
+    reader's language: not ``['user:supervisor1']`` or a user id."""
+    iid = app.config["DONE"]
+    edit_state(app, iid, lambda state: _review(state).update(escalated_to=["quality_manager", "user:supervisor1"]))
+    page = dossier_check(app, iid)
+    assert "任务 t5（检验报告审核）的升级记录中为 '质量经理'、'质量主管一'，审计轨迹为 无人" in page, \
+        page[page.find("所显示"):][:300]
+    edit_state(app, iid, lambda state: _review(state).update(escalated_to=[], assignee="inspector1"))
+    page = dossier_check(app, iid)
+    assert "记录中为 '检验员一'" in page, page[page.find("所显示"):][:300]
