@@ -28,14 +28,17 @@ def _strings(value: Any) -> Iterable[str]:
 
 def unbound_before(session: Session, before: datetime, *, limit: int = 1000) -> list[tuple[str, str]]:
     """``(id, storage path)`` of attachments bound to no instance, uploaded before
-    ``before`` and held by no saved draft (a draft keeps its files until it is sent)."""
-    rows = session.execute(select(Attachment.id, Attachment.storage_path)
+    ``before`` and held by no saved draft of their uploader (a draft keeps its own files
+    until it is sent; an id copied into someone else's draft, which submitting refuses
+    anyway, keeps nothing)."""
+    rows = session.execute(select(Attachment.id, Attachment.storage_path, Attachment.uploaded_by)
                            .where(Attachment.instance_id.is_(None), Attachment.uploaded_at < before)
                            .order_by(Attachment.uploaded_at).limit(limit)).all()
     if not rows:
         return []
-    held = {s for data in session.scalars(select(Draft.data)) for s in _strings(data)}
-    return [(r.id, r.storage_path) for r in rows if r.id not in held]
+    held = {(user, s) for user, data in session.execute(select(Draft.username, Draft.data))
+            for s in _strings(data)}
+    return [(r.id, r.storage_path) for r in rows if (r.uploaded_by, r.id) not in held]
 
 
 def forget(session: Session, ids: list[str]) -> None:

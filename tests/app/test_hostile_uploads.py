@@ -45,6 +45,24 @@ def test_unbound_uploads_are_swept_after_a_day_and_nothing_else(engine, sessions
         assert {a.id for a in s.query(Attachment)} == {drafted, bound}
 
 
+def test_an_upload_id_copied_into_another_users_draft_does_not_keep_the_file(engine, sessions, tmp_path):
+    """Someone who learns the id of another's abandoned upload saves it in a draft of their
+    own: submitting it is refused (not their file), and it no longer keeps the file from the
+    sweep. The uploader's own draft still does."""
+    wf = setup(sessions)
+    cfg = config()
+    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
+    services = Services(cfg, Database(engine), wf)
+    abandoned, kept = _store(services, 2)
+    inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
+    with sessions.begin() as s:
+        drafts.save(s, "supervisor1", f"{inst['id']}.t1", {"photos": [abandoned, kept]}, services.now())
+        drafts.save(s, "inspector1", f"{inst['id']}.t1", {"photos": [kept]}, services.now())
+    assert uploads.sweep_sessions(sessions, services.now() + timedelta(days=1, minutes=1)) == 1
+    with sessions() as s:
+        assert {a.id for a in s.query(Attachment)} == {kept}
+
+
 def test_the_worker_sweeps_on_each_pass(engine, sessions, tmp_path):
     wf = setup(sessions)
     cfg = config()
