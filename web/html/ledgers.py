@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
-from engine.app import ledgers
+from engine.app import ledgers, spreadsheet
 from engine.app.ledgers import STATUSES, LedgerExport, LedgerFilters, LedgerPage
 from web.db import services
 from web.html.audit import page_arg, text_arg
@@ -101,9 +101,9 @@ def export_csv(procedure_id: str):
         buf = io.StringIO()
         writer = csv.writer(buf)
         buf.write("\ufeff")  # BOM: Excel then opens the UTF-8 file with Chinese intact
-        writer.writerow(export.headings)
+        writer.writerow([spreadsheet.to_csv(h) for h in export.headings])
         for i, row in enumerate(export.rows, start=1):
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([spreadsheet.to_csv(_cell(v)) for v in row])
             if i % 500 == 0:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -118,7 +118,8 @@ def write_xlsx(path: str, title: str, headings: list[str], rows: Iterator[list[A
     """Write an XLSX file row by row in constant memory; returns the number of data rows."""
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": os.path.dirname(path)})
+    book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": os.path.dirname(path),
+                                      **spreadsheet.XLSX_OPTIONS})
     sheet = book.add_worksheet((title or "ledger")[:31])
     bold = book.add_format({"bold": True})
     sheet.write_row(0, 0, headings, bold)

@@ -1,0 +1,35 @@
+"""Cells of the files people open in a spreadsheet program: the ledger's CSV and XLSX
+exports, the organisation chart's CSV (export and import).
+
+A text that an operator typed into a form reaches a quality manager's Excel through the
+ledger export. Excel runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula
+(``=HYPERLINK("http://…?"&A2, "查看")`` sends the row away on a click; DDE formulas start
+programs). So:
+
+* CSV: such a text is written with a ``'`` before it, which Excel shows as text and hides
+  (OWASP's advice); ``from_csv`` takes it off again when the file is read back.
+* XLSX: strings are written as strings, never turned into formulas, links or numbers
+  (``XLSX_OPTIONS``; xlsxwriter turns a string starting with ``=`` into a formula by default).
+
+Numbers stay numbers: only text is guarded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# What makes Excel (and LibreOffice) read a cell as a formula; tab and CR start one too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: Workbook options of every XLSX the application writes.
+XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+
+
+def to_csv(cell: Any) -> Any:
+    """The cell as a CSV file holds it: text that would be a formula gets a leading ``'``."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+
+def from_csv(cell: str) -> str:
+    """A cell of a CSV file this application wrote (or that Excel saved), guard removed."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
