@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine import store
+from engine import json_codec, store
 from engine.app import access, change_control, instances, library, people, uploads
 from engine.app.masking import (
     holds_mask,
@@ -493,8 +493,18 @@ def _decision(ref: store.TaskRef, data: dict[str, Any], decision: str | None,
     return decision, comment
 
 
+# A draft is kept as typed, unchecked; this bounds what one may hold (a form's own bounds,
+# 10,000 characters a text, are checked when it is sent).
+DRAFT_MAX = 1024 * 1024
+
+
 def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str, Any]) -> datetime:
-    """Keep what the user typed without submitting it; when it was saved."""
+    """Keep what the user typed without submitting it; when it was saved. A draft larger
+    than ``DRAFT_MAX`` (as JSON) is refused (``FormInvalid``), the one before it kept."""
+    size = len(json_codec.dumps(data).encode())
+    if size > DRAFT_MAX:
+        raise FormInvalid(_("This draft is too large to keep ({size} KB; at most 1 MB): shorten the longest "
+                            "texts, then save it again.", size=size // 1024))
     now = services.now()
     with services.database.writing() as s:
         _inst, task, proc, actor = _load(services, s, reader, task_id)

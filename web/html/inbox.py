@@ -184,6 +184,8 @@ def task(task_id: str):
         elif action == "draft":
             try:
                 saved = tasks.save_draft(services(), signed_in_reader(), task_id, data)
+            except FormInvalid as exc:
+                errors, status = list(exc.errors) or [{"field": "", "message": exc.message}], status_of(exc)
             except Busy as exc:  # the form comes back with what was typed
                 errors, status, retry = [{"field": "", "message": exc.message}], status_of(exc), exc.headers
             else:

@@ -208,11 +208,24 @@ def validation_schema(schema: Schema) -> Schema:
     return schema
 
 
+# The bounds of a typed text and of a table or list that declare none: a submission, its
+# events and every page of its record carry each value whole, and one request may hold 10 MB.
+# A form raises them with its own maxLength / maxItems.
+TEXT_MAX = 10_000
+ITEMS_MAX = 1_000
+
+
 def _prepare(schema: Any) -> None:
     if not isinstance(schema, dict):
         return
     for key in [k for k in schema if isinstance(k, str) and k.startswith("x-")]:
         del schema[key]
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    if "string" in types and not any(k in schema for k in ("maxLength", "enum", "const")):
+        schema["maxLength"] = TEXT_MAX
+    if "array" in types and "maxItems" not in schema:
+        schema["maxItems"] = ITEMS_MAX
     props = schema.get("properties")
     if isinstance(props, dict):
         # Computed fields are worked out by the server: never required from the operator.
