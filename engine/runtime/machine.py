@@ -27,6 +27,7 @@ from engine.i18n import N_, StoredMessage, _, keep, reader_locale
 from engine.language.calendar import Calendar, DurationError, parse_duration
 from engine.language.english import titled
 from engine.language.expressions import Expr
+from engine.language.forms.submission import TEXT_MAX
 from engine.language.procedure import MANAGER, Deadline, Escalation, Procedure, Step
 from engine.runtime import access, actions, approvals, signing
 from engine.runtime.commands import (
@@ -151,6 +152,7 @@ class Runtime:
         chart that approvers of multi-party approvals are resolved from (managers, heads)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
+        _refuse_long_texts(command)
         if isinstance(command, Start):
             if state is not None:
                 raise CommandRejected(_("this instance has already started"))
@@ -902,3 +904,18 @@ def _time(text: str) -> datetime:
 
 def _notice(t: Task) -> DeadlineNotice:
     return {"due_at": t["due_at"], "role": t["role"], "assignee": t["assignee"]}
+
+
+# The free texts a command carries beside its form: an approval's comment, the reason of a
+# transfer, return, correction, cancellation or edit. Bounded as a form's text field is,
+# for the same reason: the events and every page of the record carry them whole.
+_FREE_TEXTS = ("comment", "reason", "edit_reason")
+
+
+def _refuse_long_texts(command: Command) -> None:
+    for name in _FREE_TEXTS:
+        text = getattr(command, name, None)
+        if isinstance(text, str) and len(text) > TEXT_MAX:
+            raise FormInvalid(_("the text has {count} characters; at most {n} are kept: shorten it",
+                                count=len(text), n=TEXT_MAX),
+                              errors=[{"field": name, "message": _("at most {n} characters", n=TEXT_MAX)}])

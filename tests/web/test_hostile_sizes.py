@@ -77,3 +77,22 @@ def test_the_bounds_are_the_validated_schemas_own(app):
     assert props["free"]["maxLength"] == TEXT_MAX and props["own"]["maxLength"] == 50_000
     assert "maxLength" not in props["choice"]
     assert props["rows"]["maxItems"] == ITEMS_MAX and props["rows"]["items"]["maxLength"] == TEXT_MAX
+
+
+def test_a_reason_or_comment_is_bounded_as_a_text_field_is(app):
+    """The free texts beside a form (a transfer's or return's reason, an approval's comment)
+    are carried whole by the events too: at most TEXT_MAX characters, at the field."""
+    from engine.store import users as user_store
+
+    with app.extensions["services"].database.writing() as s:
+        user_store.add_user(s, "inspector2", PASSWORD, ["qa-inspectors"], full_name="检验员二")
+    c, headers = _api(app)
+    r = c.post(f"/api/v1/procedures/{PID}/instances", headers=headers,
+               json={"data": answers(f"{PID}--fail")["start"]["data"]})
+    task = next(t for t in r.get_json()["tasks"] if t["status"] == "open")["id"]
+    long = c.post(f"/api/v1/tasks/{task}/transfer", headers=headers,
+                  json={"to_user": "inspector2", "reason": "因" * (TEXT_MAX + 1)})
+    assert long.status_code == 422, long.get_json()
+    assert {"field": "reason", "message": f"最多 {TEXT_MAX} 个字符"} in long.get_json()["errors"], long.get_json()
+    ok = c.post(f"/api/v1/tasks/{task}/transfer", headers=headers, json={"to_user": "inspector2", "reason": "休假"})
+    assert ok.status_code == 200, ok.get_json()
