@@ -273,10 +273,14 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
         if path.exists():
             report.anchor_file, report.anchored = str(path), len(anchors.heads)
             report.anchor_problems = anchors.problems
-            held = store.last_event_at(session) if restored else None
-            breaks, report.anchored_later = anchor.check(session, anchors, held_until=held)
-            report.breaks.extend(breaks)
-            report.held_until = held
+            other = anchor.foreign(session, anchors, path)
+            if other:  # one line, not "anchored event missing" for every instance
+                report.anchor_problems = [*anchors.problems, other]
+            else:
+                held = store.last_event_at(session) if restored else None
+                breaks, report.anchored_later = anchor.check(session, anchors, held_until=held)
+                report.breaks.extend(breaks)
+                report.held_until = held
         broken = {b.instance_id for b in report.breaks}
         report.breaks.extend(b for b in verify_records(services.workflow, session,
                                                        batch_size=max(1, batch_size // 10))
@@ -298,6 +302,8 @@ def anchor_audit(services: Services) -> tuple[int, Path]:
     with services.database.reading() as session:
         try:
             return anchor.anchor(session, path, services.now()), path
+        except anchor.ForeignFile as exc:
+            raise WorkflowError(str(exc)) from exc
         except ValueError as exc:
             raise WorkflowError(_("{error}; the anchor file must be repaired (or replaced from its copy) "
                                   "before anything is added to it", error=exc)) from exc

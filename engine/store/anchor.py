@@ -12,7 +12,9 @@ often (``wf audit anchor`` from cron or a timer) and keep the file where the dat
 users cannot write (another host, an append-only mount, WORM storage).
 
 Each line carries ``prev``, the SHA-256 of the previous line, so an edited, removed or
-reordered line of the file is named too.
+reordered line of the file is named too, and ``database``, the id of the database it anchors
+(``database_identity``, migration 0023): a file of another database is named as such, once,
+and nothing is added to it. Lines written before 0023 name none.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select, tuple_
 
 from engine.store.audit import Break, canonical_json, format_time
-from engine.store.tables import Event
+from engine.store.tables import DatabaseIdentity, Event
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,6 +44,7 @@ class Anchors:
     anchored, and the file's own problems (``file:line: ...``)."""
 
     heads: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # id -> (seq, hash, at)
+    databases: set[str] = field(default_factory=set)  # the databases its lines name
     lines: int = 0
     last_digest: str = _GENESIS
     problems: list[str] = field(default_factory=list)
@@ -70,9 +73,31 @@ def read(path: Path) -> Anchors:
                                     "anchor file were changed, removed or reordered")
             out.last_digest = hashlib.sha256(raw.rstrip("\n").encode("utf-8")).hexdigest()
             out.lines += 1
+            if isinstance(obj.get("database"), str):
+                out.databases.add(obj["database"])
             for iid, (seq, digest) in (obj.get("heads") or {}).items():
                 out.heads[iid] = (int(seq), str(digest), str(obj.get("at")))
     return out
+
+
+class ForeignFile(ValueError):
+    """The anchor file anchors another database: nothing may be added to it from this one."""
+
+
+def database_id(session: Session) -> str | None:
+    """This database's id (None: a schema made without migrations, as some tests make)."""
+    return session.scalar(select(DatabaseIdentity.uuid).where(DatabaseIdentity.id == 1))
+
+
+def foreign(session: Session, anchors: Anchors, path: Path) -> str | None:
+    """What is wrong when the file anchors another database than this one, else None."""
+    here = database_id(session)
+    others = sorted(anchors.databases - {here}) if here is not None else []
+    if not others:
+        return None
+    return (f"{path} anchors another database ({', '.join(others)}), not this one ({here}): each database "
+            "keeps its own anchor file (audit.anchors in config.yaml, or WF_AUDIT_ANCHORS); point it at "
+            "this database's file, or at a new one")
 
 
 def _current_heads(session: Session) -> dict[str, tuple[int, str]]:
@@ -90,12 +115,16 @@ def anchor(session: Session, path: Path, now: datetime) -> int:
     known = read(path)
     if known.problems:
         raise ValueError(known.problems[0])
+    problem = foreign(session, known, path)
+    if problem:
+        raise ForeignFile(problem)
+    here = database_id(session)
     moved = {iid: [seq, digest] for iid, (seq, digest) in _current_heads(session).items()
              if known.heads.get(iid, (0, ""))[:2] != (seq, digest)}
     if not moved:
         return 0
     line = canonical_json({"format": FORMAT, "at": format_time(now), "prev": known.last_digest,
-                           "heads": moved})
+                           "heads": moved, **({"database": here} if here is not None else {})})
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
         f.write(line + "\n")

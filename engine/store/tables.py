@@ -519,6 +519,18 @@ class Department(Base):
     head: Mapped[str100 | None]
 
 
+class DatabaseIdentity(Base):
+    """The one row (id 1) naming this database: a random id drawn when its schema was made
+    (migration 0023). It travels with the data (a backup restored keeps it), so an anchor
+    file (``engine.store.anchor``) can say which database it anchors."""
+
+    __tablename__ = "database_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str64]
+    created_at: Mapped[utc]
+
+
 class OrgState(Base):
     """The one row (id 1) that says which organisation chart is current: ``version`` rises
     and ``stamp`` (random, unique across databases) changes with every change of departments,

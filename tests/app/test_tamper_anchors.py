@@ -105,3 +105,46 @@ def test_new_events_are_anchored_next_time_and_an_edited_anchor_file_is_named(ap
     assert code == 1 and "anchors.jsonl:1: 'prev' is not the hash of the line before it" in out, out
     code, out = wf_("audit", "anchor")
     assert code != 0 and "repaired" in out
+
+
+def test_an_anchor_file_of_another_database_is_named_once_and_not_added_to(app, tmp_path, monkeypatch):
+    """The anchor file says which database it anchors (``database_identity``): pointed at
+    another database (the wrong WF_DATABASE_URL, a new installation), verify names that in
+    one line instead of calling every instance's anchored event missing, and anchoring from
+    there refuses to mix the two databases' heads in one file."""
+    from engine import store
+
+    assert wf_("audit", "anchor")[0] == 0
+    before = app.config["ANCHORS"].read_text(encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'other' / 'workflow.db'}"  # a new installation
+    other = store.make_engine(url)
+    store.upgrade(other)
+    other.dispose()
+    monkeypatch.setenv("WF_DATABASE_URL", url)
+    code, out = wf_("audit", "verify")
+    assert code == 1 and "anchors another database" in out and "anchored event missing" not in out, out
+    assert out.count("anchors another database") == 1
+    code, out = wf_("audit", "anchor")
+    assert code == 1 and "anchors another database" in out and "repaired" not in out, out
+    assert app.config["ANCHORS"].read_text(encoding="utf-8") == before
+
+
+def test_lines_from_before_the_database_id_still_count(app):
+    """An anchor file written before migration 0023 names no database: its heads are
+    checked as before, and the next line adds the id."""
+    import json
+
+    assert wf_("audit", "anchor")[0] == 0
+    path = app.config["ANCHORS"]
+    [line] = path.read_text(encoding="utf-8").splitlines()
+    obj = json.loads(line)
+    assert len(obj.pop("database")) == 32
+    from engine.store.audit import canonical_json
+
+    path.write_text(canonical_json(obj) + "\n", encoding="utf-8")
+    code, out = wf_("audit", "verify")
+    assert code == 0 and "Anchors: 3 chain heads checked" in out, out
+    play(app.extensions["workflow"], app.extensions["services"].database.sessions, answers(f"{PID}--fail"), upto=1)
+    assert wf_("audit", "anchor")[0] == 0
+    assert "database" in json.loads(path.read_text(encoding="utf-8").splitlines()[1])
+    assert wf_("audit", "verify")[0] == 0
