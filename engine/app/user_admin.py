@@ -14,6 +14,10 @@ their manager and their password, for the administrators' pages (/admin/users) a
   ``user_edited`` (each field before and after; never a password), ``user_deactivated``,
   ``user_activated``, ``password_reset``, ``user_unlocked``, ``sessions_ended``. Nothing is
   recorded when nothing changed.
+* **Clearance** (every masked value in clear) is given, and its holders' passwords reset, on
+  the server only (``wf user groups``, ``wf user passwd``): an administrator in the browser
+  could otherwise give it to an account whose password they set and read as that account.
+  Taking it away is allowed everywhere.
 * **Temporary passwords**: a user added or a password reset by an administrator in the
   browser must choose their own at the next sign-in (``users.must_change_password``,
   ``people.password_expired``). The command line keeps its passwords as they are given.
@@ -332,6 +336,7 @@ def create(services: Services, who: Reader | str, username: str, password: str, 
         if problem:
             errors.append({"field": field, "message": problem})
     chosen = _clean_groups(groups, errors)
+    errors += _clearance_given(services, who, chosen, [])
     with services.database.reading() as session:
         if username and user_store.get_user(session, username) is not None:
             errors.append({"field": "username", "message": _(
@@ -388,6 +393,8 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
         if joining or leaving:
             groups = [g for g in user_store.groups_of(user) if g not in leaving] + joining
         chosen = _clean_groups(groups, errors) if groups is not None else None
+        if chosen is not None:
+            errors += _clearance_given(services, who, chosen, user_store.groups_of(user))
         if chosen is not None and not isinstance(who, str) and username == who.username:
             errors += _own_groups(services, who, chosen)
         placed = None
@@ -420,9 +427,9 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
 
 def _own_groups(services: Services, who: Reader, chosen: list[str]) -> list[FieldError]:
     """What an administrator may not do to their own groups: take away their administrator
-    group (they would lose the page at once), join an auditors' group (auditors change
-    nothing, so they could not even take it back: locked out by a second path), or give
-    themselves a clearance group they lack (every masked value in clear)."""
+    group (they would lose the page at once), or join an auditors' group (auditors change
+    nothing, so they could not even take it back: locked out by a second path). Clearance is
+    nobody's to give here (``_clearance_given``)."""
     special = special_groups(services.config)
     errors: list[FieldError] = []
     if not reader_of(services.config, who.username, chosen).admin:
@@ -436,12 +443,23 @@ def _own_groups(services: Services, who: Reader, chosen: list[str]) -> list[Fiel
             "You cannot put yourself in the auditors' group ({groups}): auditors change nothing, so you could "
             "not take it back. Ask another administrator, or use a separate account for auditing.",
             groups=", ".join(auditors))})
-    cleared = sorted((set(chosen) - who.groups) & special.cleared)
-    if cleared:
-        errors.append({"field": "groups", "message": _(
-            "You cannot give yourself the clearance to read masked values ({groups}); another administrator "
-            "must grant it, and it is recorded.", groups=", ".join(cleared))})
     return errors
+
+
+def _clearance_given(services: Services, who: Reader | str, chosen: list[str], had: list[str]) -> list[FieldError]:
+    """Clearance (every masked value in clear) is given on the server only: an administrator
+    in the browser or through the API who could give it could also give it to an account
+    whose password they set (a new user, a reset) and read as that account. The command line's
+    operator holds the database's keys anyway. Taking it away is anyone's."""
+    if isinstance(who, str):
+        return []
+    given = sorted((set(chosen) - set(had)) & special_groups(services.config).cleared)
+    if not given:
+        return []
+    return [{"field": "groups", "message": _(
+        "The clearance to read masked values ({groups}) is given on the server, not here: "
+        "wf user groups NAME --add {group} (it is recorded). Untick it to save the other changes.",
+        groups=", ".join(given), group=given[0])}]
 
 
 def set_active(services: Services, who: Reader | str, username: str, active: bool) -> bool:
@@ -471,7 +489,13 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
     with services.database.reading() as session:
-        _user(session, username, who)
+        held = user_store.groups_of(_user(session, username, who))
+    cleared = sorted(set(held) & special_groups(services.config).cleared)
+    if cleared and not isinstance(who, str):
+        # Whoever resets it knows the password of an account that reads masked values.
+        raise NotPermitted(_("{user} holds the clearance to read masked values ({groups}): their password is "
+                             "reset on the server (wf user passwd {user}), or take the clearance away first.",
+                             user=username, groups=", ".join(cleared)))
     _refuse(_password_errors(services, username, password, exempt_history=False))
     hashed = user_store.hash_password(password)
     with services.database.writing() as session:

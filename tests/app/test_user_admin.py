@@ -401,19 +401,43 @@ def test_hidden_characters_in_a_full_name_are_refused(services):
 def test_an_administrator_cannot_make_themselves_an_auditor_or_cleared(services):
     """An administrator who ticked the auditors' group for themselves could change nothing
     any more, not even to untick it (auditors change nothing): a self-lockout by a second
-    path. The clearance group would show them every masked value: not one's own to grant."""
+    path. The clearance group would show them every masked value: not theirs to grant."""
     root = reader(services, "root")
     for extra in ("auditors", "data-officers"):
         with pytest.raises(FormInvalid) as caught:
             user_admin.edit(services, root, "root", groups=["admins", extra])
         assert extra in fields(caught.value)["groups"]
     assert events(services) == []
-    # another administrator may give them, recorded
-    assert user_admin.edit(services, reader(services, "root2"), "root", groups=["admins", "data-officers"])
-    assert reader(services, "root").cleared
-    # and keeping what one has is no grant
-    assert user_admin.edit(services, reader(services, "root"), "root", full_name="Root",
-                           groups=["admins", "data-officers", "qa-inspectors"])
+
+
+def test_clearance_is_given_on_the_server_only(services):
+    """The stand-in: an administrator adds an account with the clearance group (or gives it
+    to one, or resets a cleared user's password), knows its password, signs in as it and
+    reads every masked value. In the browser and the API none of the three is allowed; the
+    command line (whose operator holds the database's keys anyway) gives it, recorded.
+    Taking clearance away, and keeping what one has, stay allowed."""
+    root2 = reader(services, "root2")
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.create(services, root2, "standin", GOOD, groups=["data-officers"])
+    assert "wf user groups NAME --add data-officers" in fields(caught.value)["groups"]
+    with pytest.raises(FormInvalid) as caught:
+        user_admin.edit(services, root2, "clerk", groups=["qa-inspectors", "data-officers"])
+    assert "given on the server" in fields(caught.value)["groups"]
+    assert events(services) == [] and not reader(services, "clerk").cleared
+    # the command line gives it, recorded under its operator
+    assert user_admin.edit(services, "cli:ops", "clerk", joining=["data-officers"])
+    assert reader(services, "clerk").cleared
+    # a cleared user's password is the server's to reset too
+    with pytest.raises(NotPermitted) as refused:
+        user_admin.reset_password(services, root2, "clerk", "another good phrase 7")
+    assert "wf user passwd clerk" in refused.value.message
+    user_admin.reset_password(services, "cli:ops", "clerk", "another good phrase 7", temporary=False)
+    # keeping it while changing something else is no grant; taking it away is allowed
+    assert user_admin.edit(services, root2, "clerk", full_name="文员",
+                           groups=["qa-inspectors", "data-officers", "production"])
+    assert user_admin.edit(services, root2, "clerk", groups=["qa-inspectors"])
+    assert not reader(services, "clerk").cleared
+    assert admin.verify_audit(services).ok
 
 
 def test_thousands_of_groups_are_refused(services):

@@ -235,3 +235,14 @@ def test_every_page_module_takes_the_signed_in_reader_from_oversight():
     for path in Path(web.html.__file__).parent.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         assert not [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_reader"], path
+
+
+def test_clearance_is_not_offered_in_the_browser_and_a_forged_grant_is_refused_at_its_field(app):
+    root = login(app, "root")
+    page = root.get("/admin/users/clerk").text
+    assert re.search(r'<input type="checkbox" name="groups" value="data-officers" disabled>', page), page
+    assert "只能在服务器上授予： <code>wf user groups NAME --add data-officers</code>" in html.unescape(page)
+    r = root.post("/admin/users/clerk", {"action": "save", "full_name": "文员", "groups": ["qa-inspectors", "data-officers"]})
+    assert r.status_code == 422
+    assert errors_at(r.text)["groups"].startswith("查看遮盖数据的权限（data-officers）只能在服务器上授予"), errors_at(r.text)
+    assert org_events(app) == []
