@@ -202,7 +202,7 @@ class GroupChoice:
 def group_choices(services: Services, who: Reader | str, locale: str = "zh",
                   chosen: Iterable[str] = ()) -> list[GroupChoice]:
     """Every group of config ``roles:`` (and the auditors' and clearance groups), every
-    group in the database and those in ``chosen``, by name, each with the roles it gives in
+    group someone is in and those in ``chosen``, by name, each with the roles it gives in
     the current procedures (titles in ``locale``)."""
     _admin(who)
     config = services.config

@@ -309,8 +309,11 @@ def search_users(session: Session, text: str = "", *, offset: int = 0,
 
 
 def group_names(session: Session) -> list[str]:
-    """Every group in the database, by name."""
-    return list(session.scalars(select(Group.name).order_by(Group.name)))
+    """Every group someone is in, by name. A group row nobody is in any more (one left behind
+    when its last member left it, or made by a forged post before groups were bounded) gives
+    no role and is not offered."""
+    return list(session.scalars(select(Group.name).where(Group.id.in_(select(user_groups.c.group_id)))
+                                .order_by(Group.name)))
 
 
 def update_user(session: Session, username: str, **fields: Any) -> User:

@@ -471,3 +471,19 @@ def test_groups_joined_and_left_at_once_all_count(services):
     assert admin.verify_audit(services).ok
     with pytest.raises(ValueError):
         user_admin.edit(services, "cli:ops", "clerk", groups=["a"], joining=["b"])
+
+
+def test_group_rows_nobody_is_in_are_not_offered(services):
+    """Thousands of group rows a forged post made before groups were bounded (or a group
+    whose last member left) made every user page a megabyte of checkboxes: only groups of
+    the config and groups someone is in are offered."""
+    from engine.store.tables import Group
+
+    with services.database.writing() as s:
+        s.execute(Group.__table__.insert(), [{"name": f"junk-{i}"} for i in range(300)])
+    user_admin.edit(services, "cli:ops", "clerk", joining=["night-shift"])
+    names = {c.name for c in user_admin.group_choices(services, "cli:ops")}
+    assert "night-shift" in names and "qa-inspectors" in names and "data-officers" in names
+    assert not any(n.startswith("junk-") for n in names)
+    user_admin.edit(services, "cli:ops", "clerk", leaving=["night-shift"])
+    assert "night-shift" not in {c.name for c in user_admin.group_choices(services, "cli:ops")}
