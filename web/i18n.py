@@ -16,6 +16,7 @@ from typing import Any
 
 import flask_babel
 from flask import Flask, current_app, g, has_request_context, request
+from markupsafe import Markup, escape
 
 from engine import i18n
 from engine.i18n import LOCALES
@@ -49,6 +50,13 @@ def gettext(text: str, locale: str | None = None, **params: Any) -> str:
 
 
 _ = gettext
+
+
+def gettext_code(text: str, **codes: str) -> Markup:
+    """``text`` in the request's language with each of ``codes`` (a command, a file, a
+    setting) set in ``<code>``, which people copy as it is and the Chinese pages' check for
+    English words leaves alone; the text itself escaped."""
+    return Markup(escape(gettext(text))).format(**{k: Markup("<code>%s</code>") % v for k, v in codes.items()})
 
 
 def _translations() -> Any:
@@ -86,6 +94,7 @@ def init_app(app: Flask) -> None:
     app.teardown_request(lambda _exc: i18n.reset())
     app.jinja_env.globals["_"] = gettext
     app.jinja_env.globals["gettext"] = gettext
+    app.jinja_env.globals["_code"] = gettext_code
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["time"] = fmt_time
     app.jinja_env.filters["shown"] = shown

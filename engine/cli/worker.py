@@ -12,7 +12,7 @@ from contextlib import ExitStack
 
 import click
 
-from engine.app import admin
+from engine.app import admin, calendars
 from engine.app.database import WORKER_NAME
 from engine.cli import main
 from engine.cli.db import config_of
@@ -48,6 +48,12 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
         if parent is not None:
             threading.Thread(target=_orphaned, args=(parent, stop), daemon=True).start()
         click.echo(f"Worker running every {interval:g} s; Ctrl-C to stop.")
+        for short in calendars.holidays_running_out(services):  # deadlines it computes reach past them
+            known = f"only up to {short.known_until}" if short.known_until else "for no date"
+            logging.getLogger("engine.worker").warning(
+                "calendar %s knows public holidays %s: deadlines after that count every weekday as a "
+                "working day; upgrade chinesecalendar once the State Council's notice is out, or list the "
+                "days under calendars.%s.holidays / workdays", short.calendar, known, short.calendar)
         worker.run(interval, stop)
         click.echo("Worker stopped.")
 

@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from engine.app import cc, instances, people, task_actions, tasks, uploads
+from engine.app import calendars, cc, instances, people, task_actions, tasks, uploads, user_admin
 from engine.errors import Busy, FormInvalid, SignatureInvalid, WorkflowError
 from engine.runtime.actions import NOTE_MAX
 from web import forms_render as fr
@@ -77,9 +77,12 @@ def index():
              "created_at": t.created_at, "named": t.named}
             for t in (ordered if everything else ordered[:INBOX_SHOWN])]
     copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
+    # Administrators are the ones who can upgrade the holiday data or list the days.
+    holidays = (calendars.holidays_running_out(services()) if user_admin.rights(signed_in_reader()).change
+                else [])
     return render_template("inbox.html", tasks=rows, total=total, more=more,
                            startable=tasks.startable(services(), user.username),
-                           copies=copies, cc_unread=cc_unread)
+                           copies=copies, cc_unread=cc_unread, holidays=holidays)
 
 
 @bp.post("/tasks/<task_id>/claim")

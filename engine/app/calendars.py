@@ -1,0 +1,44 @@
+"""Whether the working calendars still know their public holidays far enough ahead.
+
+``chinesecalendar`` (or a calendar's own ``holidays`` list) knows the State Council's
+notices up to the last year published. A deadline that reaches past it counts every weekday
+as a working day, a Spring Festival included, and nobody would notice: administrators are
+told on their inbox, and the worker says it in its log, well before (``HOLIDAYS_AHEAD``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.app.services import Services
+
+# The State Council publishes a year's holidays in its last months; a deadline of a few
+# weeks must not reach into an unknown year unnoticed.
+HOLIDAYS_AHEAD = timedelta(days=60)
+
+
+@dataclass(frozen=True)
+class HolidaysRunningOut:
+    """A working calendar whose public holidays are known only up to ``known_until`` (None:
+    none at all)."""
+
+    calendar: str
+    known_until: date | None
+
+
+def holidays_running_out(services: Services) -> list[HolidaysRunningOut]:
+    """The calendars with public holidays (``public_holidays:`` or listed ``holidays``) that
+    know them for less than ``HOLIDAYS_AHEAD`` more, by name; a calendar without holidays
+    (a line that runs every day) is none of them."""
+    today = services.now().date()
+    out = []
+    for name, cal in sorted(services.workflow.calendars.items()):
+        if not (cal.official_years or cal.holidays):
+            continue
+        known = cal.known_until()
+        if known is None or known < today + HOLIDAYS_AHEAD:
+            out.append(HolidaysRunningOut(name, known))
+    return out

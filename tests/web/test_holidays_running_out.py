@@ -1,0 +1,73 @@
+"""The holiday data runs out: ``chinesecalendar`` knows the State Council's notices up to
+the last year published, and a deadline reaching past it counts the next Spring Festival's
+weekdays as working days. Administrators see it on their inbox 60 days before (in their
+language, with the command and the setting to change), operators do not, and the worker says
+it in its log at start."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import main
+from engine.store import users as user_store
+from tests.helpers.time import Clock
+from tests.web.test_web_ui import Browser
+from web import create_app
+
+
+def _app(db_url, tmp_path, now, **overrides):
+    app = create_app({"TESTING": True, "WF_CLOCK": Clock(now), "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh", **overrides}})
+    with app.extensions["services"].database.writing() as s:
+        if user_store.get_user(s, "root") is None:
+            user_store.add_user(s, "root", "pw-root", ["admins"], full_name="管理员")
+            user_store.add_user(s, "op", "pw-op", ["qa-inspectors"], full_name="检验员")
+    return app
+
+
+def _inbox(app, user):
+    b = Browser(app)
+    b.login(user, f"pw-{user}")
+    return b.get("/").text
+
+
+def test_administrators_are_told_before_the_holiday_data_runs_out(db_url, tmp_path):
+    known = max(d for d in __import__("chinese_calendar").holidays).year
+    app = _app(db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC))
+    page = _inbox(app, "root")
+    assert 'id="holidays-running-out" data-calendar="default"' in page
+    assert f"日历“default”的法定节假日只知道到 {known}-12-31" in page
+    assert "<code>pip install -U chinesecalendar</code>" in page and "<code>calendars.default.holidays / workdays</code>" in page
+    assert "holidays-running-out" not in _inbox(app, "op")
+    early = _app(db_url, tmp_path, datetime(known, 6, 1, 2, tzinfo=UTC))
+    assert "holidays-running-out" not in _inbox(early, "root")
+
+
+def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(db_url, tmp_path):
+    known = max(d for d in __import__("chinese_calendar").holidays).year
+    app = _app(db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC), **{
+        "calendars.default.holidays": [f"{known + 1}-02-0{d}" for d in range(5, 10)]})
+    assert "holidays-running-out" not in _inbox(app, "root")
+
+
+def test_the_worker_says_it_at_start(db_url, monkeypatch, caplog):
+    """(The clock of ``wf worker`` is the real one: the message is asserted only when the
+    data does run out within 60 days of today, as on 2026-12-07.)"""
+    from datetime import date, timedelta
+
+    known = date(max(d for d in __import__("chinese_calendar").holidays).year, 12, 31)
+    if known >= date.today() + timedelta(days=60):
+        pytest.skip("the installed chinesecalendar reaches far enough today")
+    from engine.app.worker import Worker
+
+    monkeypatch.setenv("WF_DATABASE_URL", db_url)
+    monkeypatch.setattr(Worker, "run", lambda self, interval, stop: None)  # the start only
+    with caplog.at_level(logging.WARNING, logger="engine.worker"):
+        result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert any("calendar default knows public holidays only up to" in r.getMessage() for r in caplog.records), \
+        [r.getMessage() for r in caplog.records]
