@@ -19,9 +19,20 @@ from tests.web.test_web_ui import Browser
 from web import create_app
 
 
-def _app(db_url, tmp_path, now, **overrides):
+@pytest.fixture
+def made():
+    """The apps a test made, their connections closed after it (a PostgreSQL connection left
+    to the garbage collector warns in whichever test runs next)."""
+    apps: list = []
+    yield apps
+    for app in apps:
+        app.extensions["services"].database.engine.dispose()
+
+
+def _app(made, db_url, tmp_path, now, **overrides):
     app = create_app({"TESTING": True, "WF_CLOCK": Clock(now), "WF_OVERRIDES": {
         "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh", **overrides}})
+    made.append(app)
     with app.extensions["services"].database.writing() as s:
         if user_store.get_user(s, "root") is None:
             user_store.add_user(s, "root", "pw-root", ["admins"], full_name="管理员")
@@ -35,21 +46,21 @@ def _inbox(app, user):
     return b.get("/").text
 
 
-def test_administrators_are_told_before_the_holiday_data_runs_out(db_url, tmp_path):
+def test_administrators_are_told_before_the_holiday_data_runs_out(made, db_url, tmp_path):
     known = max(d for d in __import__("chinese_calendar").holidays).year
-    app = _app(db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC))
+    app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC))
     page = _inbox(app, "root")
     assert 'id="holidays-running-out" data-calendar="default"' in page
     assert f"日历“default”的法定节假日只知道到 {known}-12-31" in page
     assert "<code>pip install -U chinesecalendar</code>" in page and "<code>calendars.default.holidays / workdays</code>" in page
     assert "holidays-running-out" not in _inbox(app, "op")
-    early = _app(db_url, tmp_path, datetime(known, 6, 1, 2, tzinfo=UTC))
+    early = _app(made, db_url, tmp_path, datetime(known, 6, 1, 2, tzinfo=UTC))
     assert "holidays-running-out" not in _inbox(early, "root")
 
 
-def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(db_url, tmp_path):
+def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(made, db_url, tmp_path):
     known = max(d for d in __import__("chinese_calendar").holidays).year
-    app = _app(db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC), **{
+    app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC), **{
         "calendars.default.holidays": [f"{known + 1}-02-0{d}" for d in range(5, 10)]})
     assert "holidays-running-out" not in _inbox(app, "root")
 
