@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_instance
 from engine.app.masking import (
+    MASK,
     across_versions,
     log_reading_back,
     mask_corrections,
@@ -28,6 +29,7 @@ from engine.app.masking import (
     refuse_reading_back,
     sensitive_columns,
     sensitive_keys,
+    top_key,
 )
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
@@ -496,7 +498,9 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
-            inst={k: inst[k] for k in _HEADER}, procedure=proc, check=check_shown(wf, s, instance_id, services.config.timezone),
+            inst={k: inst[k] for k in _HEADER}, procedure=proc,
+            check=check_shown(wf, s, instance_id, services.config.timezone,
+                              frozenset() if reader.cleared else frozenset(top_key(k) for k in keys)),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
             started_by=names.get(inst["started_by"], inst["started_by"]),
@@ -585,10 +589,12 @@ def verify_records(wf: Workflow, session: Session, *, batch_size: int = 500) -> 
     return out
 
 
-def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo | None = None) -> ChainCheck:
+def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo | None = None,
+                hidden: frozenset[str] = frozenset()) -> ChainCheck:
     """The dossier's integrity line: the chain check, then whether what the dossier prints
     (state, task rows, field index) is what the chain proves. Its ``finding`` names the
-    steps, fields, tasks and columns as the reader names them (``in_words``)."""
+    steps, fields, tasks and columns as the reader names them (``in_words``); the values of
+    the fields in ``hidden`` (``STEP.FIELD``: what the reader sees masked) as the mask."""
     chain = check_instance(session, instance_id)
     if not chain.ok:
         return chain
@@ -606,7 +612,7 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
         return _("system") if username == SYSTEM.user else full_names(session, [username]).get(username, username)
 
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
-                      finding=in_words(proc, kept, steps, zone, person), record=True)
+                      finding=in_words(proc, kept, steps, zone, person, hidden), record=True)
 
 
 # What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).
@@ -623,7 +629,8 @@ _VALUES = ("stored", "replayed", "expected")
 
 
 def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None,
-             zone: tzinfo | None = None, person: Callable[[str], str] | None = None) -> StoredMessage:
+             zone: tzinfo | None = None, person: Callable[[str], str] | None = None,
+             hidden: frozenset[str] = frozenset()) -> StoredMessage:
     """A finding (``engine.runtime.replay``, ``engine.store.record_rows``) with its ids named
     as the reader names them, in the current reader's language: a step and a field by their
     titles, a task with its step's title, an attribute or column in words, a status or a
@@ -633,6 +640,12 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
     key = finding["key"]
     sid = params.get("step", "")
     what = params.get("attribute") or params.get("column") or ""
+    # A value the reader sees masked on the page stays masked in what the check found: the
+    # record's (forged or damaged) value and the trail's alike.
+    field_key = (f"{sid}.{params['field']}" if "field" in params
+                 else params["key"].removesuffix(FIRST) if "key" in params else "")
+    if field_key and top_key(field_key) in hidden:
+        params.update({name: MASK for name in _VALUES if name in params})
     if "field" in params:
         params["field"] = field_title(proc, sid, params["field"])
     if "key" in params:
@@ -650,7 +663,7 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
         if name in params:
             params[name] = _(ATTRIBUTES.get(what, what))
     for name in _VALUES:
-        if name in params:
+        if name in params and params[name] != MASK:
             params[name] = (_people_words(proc, params[name], person) if what in _PEOPLE and person is not None
                             else _value_words(proc, what, params[name], zone))
     for name in ("stored_step", "replayed_step"):

@@ -194,3 +194,15 @@ def test_a_rewritten_chain_that_changes_signed_data_is_named_by_its_signature(ap
     code, out = verify()
     assert code == 1 and f"BROKEN: {iid}" in out, out
     assert "step 'report'" in out and "does not match the data it signed" in out, out
+
+
+def test_a_finding_keeps_a_masked_value_masked(app):
+    """The integrity line names the field whose record differs from its trail: for a reader
+    who sees that field masked, it says so without either value (the record's forged one, or
+    the trail's true one), on the page and in the PDF alike."""
+    iid = app.config["DONE"]
+    edit_state(app, iid, lambda s: s["data"]["start"].update(contact_phone="13911112222"))
+    page = dossier_check(app, iid)
+    assert "所显示的记录与其审计轨迹不一致：「发起表单」的「联系电话」记录中为 ●●●●，审计轨迹为 ●●●●。" in page, \
+        page[page.find("所显示"):][:200]
+    assert "13911112222" not in page and "13800000000" not in page
