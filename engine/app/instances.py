@@ -22,6 +22,7 @@ from engine.app.masking import (
     record_views,
     refuse_mask,
     sensitive_keys,
+    top_key,
 )
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from engine.app.services import Services
     from engine.language.procedure import Procedure
     from engine.runtime.commands import Actor
+    from engine.store.audit_search import ChainCheck
 
 STATUSES = ("running", "completed", "cancelled")
 
@@ -215,6 +217,8 @@ class Page:
     spawn_failures: list[str] = field(default_factory=list)
     # Why its timer could not fire at the last try (the worker tries again every 5 minutes).
     stalled: str | None = None
+    # Whether what the page shows is what the record's trail proves (``audit.check_shown``).
+    integrity: ChainCheck | None = None
 
 
 def page(services: Services, reader: Reader, instance_id: str) -> Page:
@@ -242,6 +246,13 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                   {sp.procedure_id for sp in spawned} | {(inst.get("origin") or {}).get("procedure") or ""} if pid}
         spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)
         stalled = timekeeping.stalled_reason(s, instance_id)
+        # The page prints the stored record: an insider's edit of it (outside the chain) is said
+        # here as on the dossier, with what the reader sees masked kept masked. About 3 ms of
+        # a 15 ms page for a record of 15 events.
+        from engine.app.audit import check_shown  # audit reads instances' helpers
+
+        integrity = check_shown(wf, s, instance_id, services.config.timezone,
+                                frozenset() if reader.cleared else frozenset(top_key(k) for k in keys))
     masked_events, unmasked = mask_events(keys, raw_events, reader)
     shown |= unmasked
     now = services.now()
@@ -258,7 +269,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                correctable=correctable(proc, inst, actor),
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
-               shown=shown, spawn_failures=spawn_failures, stalled=stalled)
+               shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=integrity)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

@@ -206,3 +206,20 @@ def test_a_finding_keeps_a_masked_value_masked(app):
     assert "所显示的记录与其审计轨迹不一致：「发起表单」的「联系电话」记录中为 ●●●●，审计轨迹为 ●●●●。" in page, \
         page[page.find("所显示"):][:200]
     assert "13911112222" not in page and "13800000000" not in page
+
+
+def test_the_record_page_says_when_it_shows_what_its_trail_does_not_prove(app):
+    """Operators and approvers read the record page, not the dossier: a record edited
+    outside its chain says so there too, in the same words, masked values kept masked."""
+    iid = app.config["DONE"]
+    b = Browser(app)
+    b.login("supervisor1", "correct horse 1")
+    assert 'id="record-integrity"' not in b.get(f"/instances/{iid}").text
+    edit_state(app, iid, lambda s: s["data"]["report"].update(conclusion="合格"))
+    page = html.unescape(b.get(f"/instances/{iid}").text)
+    assert 'id="record-integrity"' in page
+    assert "所显示的记录与其审计轨迹不一致：「检验报告编制」的「结论」记录中为 '合格'，审计轨迹为 '不合格'。" in page
+    edit_state(app, iid, lambda s: s["data"]["report"].update(conclusion="不合格"))
+    edit_state(app, iid, lambda s: s["data"]["start"].update(contact_phone="13911112222"))
+    page = html.unescape(b.get(f"/instances/{iid}").text)
+    assert "「联系电话」记录中为 ●●●●，审计轨迹为 ●●●●" in page and "13911112222" not in page

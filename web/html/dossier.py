@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.i18n import _, shown
 from web import forms_render as fr
-from web.html.instances import named_corrections
+from web.html.instances import integrity_words, named_corrections
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
@@ -27,17 +26,5 @@ def sections(d: Dossier) -> list[dict[str, Any]]:
 
 
 def integrity(d: Dossier) -> str:
-    """The integrity line in the reader's language: the intact chain's summary, else what is
-    broken, where (the event, the step and field, the task, the column) and what the reader
-    is to do about it."""
-    check = d.check
-    if check.ok:
-        return "{}: {}".format(_("intact"), _("{n} events verified; the chain ends in {head}", n=check.events,
-                                              head=check.head[:16] + "…"))
-    finding = shown(check.message, check.finding)
-    if check.record:
-        return _("BROKEN: the record shown differs from its audit trail: {finding}. This page does not show what "
-                 "was recorded: go by the timeline (its events are intact) and ask an administrator to restore "
-                 "the record from a backup.", finding=finding)
-    return _("BROKEN: {finding}. This record cannot be trusted: contact an administrator and check it against "
-             "a backup.", finding=finding)
+    """The dossier's integrity line (``integrity_words``)."""
+    return integrity_words(d.check)

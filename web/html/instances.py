@@ -24,6 +24,7 @@ from web.i18n import _, fmt_time, get_locale
 from web.oversight import signed_in_reader
 
 if TYPE_CHECKING:
+    from engine.app.audit import ChainCheck
     from engine.language.procedure import Procedure
 
 bp = Blueprint("instances", __name__)
@@ -188,6 +189,22 @@ def _fmt(value: Any) -> str:
     return fmt_time(value)
 
 
+def integrity_words(check: ChainCheck) -> str:
+    """The integrity line in the reader's language: the intact chain's summary, else what is
+    broken, where (the event, the step and field, the task, the column) and what the reader
+    is to do about it. The dossier prints it always, the record page when broken."""
+    if check.ok:
+        return "{}: {}".format(_("intact"), _("{n} events verified; the chain ends in {head}", n=check.events,
+                                              head=check.head[:16] + "…"))
+    finding = i18n.shown(check.message, check.finding)
+    if check.record:
+        return _("BROKEN: the record shown differs from its audit trail: {finding}. This page does not show what "
+                 "was recorded: go by the timeline (its events are intact) and ask an administrator to restore "
+                 "the record from a backup.", finding=finding)
+    return _("BROKEN: {finding}. This record cannot be trusted: contact an administrator and check it against "
+             "a backup.", finding=finding)
+
+
 def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 200,
           form_values: dict | None = None):
     page = instances.page(services(), signed_in_reader(), instance_id)
@@ -210,6 +227,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
         masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
         names=page.names, procedure_titles=page.procedure_titles,
+        broken=integrity_words(page.integrity) if page.integrity is not None and not page.integrity.ok else None,
     ), status
 
 
