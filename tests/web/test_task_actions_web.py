@@ -248,3 +248,22 @@ def test_an_over_long_note_is_refused_by_the_api_and_the_pages_alike(app, api):
     assert not [e for e in history["items"] if e["type"] == "task:urged"]
     done = clerk.post(f"/tasks/{verify}/urge", {"note": "催" * 500}, schema="Instance")
     assert done["rev"] == inst["rev"] + 1
+
+
+def test_a_long_list_to_transfer_to_is_typed_into_with_suggestions(app, api):
+    """A role that thirty people hold (a big company's service managers): the transfer form
+    offers them as suggestions to a typed name rather than a list to scroll on a phone, and
+    the user name that goes in transfers the task as the list did."""
+    with app.extensions["services"].database.writing() as s:
+        for i in range(30):
+            store.add_user(s, f"mgr{i:02d}", PW, ["service-managers"], full_name=f"经理{i:02d}")
+    inst = registered(api)
+    verify = task(inst, "verify")
+    chief = Browser(app, "chief1")
+    page = chief.get(f"/tasks/{verify}").text
+    assert '<input name="to_user" id="to-user" list="transfer-people"' in page
+    offered = re.findall(r'<option value="(\w+)">([^<]*)</option>', page.split('id="transfer-people"')[1].split("</datalist>")[0])
+    assert len(offered) == 31 and ("mgr07", "经理07") in offered and "chief1" not in dict(offered)
+    assert "共有 31 人可以接手。" in page
+    r = chief.post(f"/tasks/{verify}/transfer", {"to_user": "mgr07", "reason": "出差"})
+    assert r.status_code == 302 and r.location.endswith("/")

@@ -46,6 +46,8 @@ def init_app(app) -> None:  # noqa: ANN001 - Flask
     app.jinja_env.globals["attachment_info"] = _attachment_info
     # The longest note of a 催办 or 抄送 (the runtime's rule; the fields say it to the browser).
     app.jinja_env.globals["NOTE_MAX"] = NOTE_MAX
+    # More people than this to transfer a task to: typed with suggestions rather than a list.
+    app.jinja_env.globals["TRANSFER_PICK"] = 20
 
 
 def _local_next(target: str | None) -> str | None:
