@@ -242,9 +242,15 @@ def folded(username: str) -> str:
     return unicodedata.normalize("NFKC", username).casefold()
 
 
+# Names the trail and the pages give to the application itself and to the command line.
+_RESERVED = ("system", "cli")
+
+
 def _check_username(username: str) -> str | None:
     if not username:
         return _("The user name must not be empty.")
+    if username.lower() in _RESERVED or username.lower().startswith("cli:"):
+        return _("'{user}' names the application itself on the records; choose another user name.", user=username)
     if _text_problem(username, MAX_NAME):
         return _("The user name must be at most 100 characters, without control characters; "
                  "choose a shorter one (e.g. zhang.san).")
@@ -376,7 +382,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
     ``{field: {before, after}}`` of what changed (recorded as ``user_edited``; nothing when
     nothing changed)."""
     actor = require_change(who)
-    joining, leaving = list(joining), set(leaving)
+    joining, leaving = list(joining), {g.strip() for g in leaving}
     if groups is not None and (joining or leaving):
         raise ValueError("give either groups or joining/leaving, not both")
     errors: list[FieldError] = []
@@ -394,7 +400,7 @@ def edit(services: Services, who: Reader | str, username: str, *, full_name: str
             groups = [g for g in user_store.groups_of(user) if g not in leaving] + joining
         chosen = _clean_groups(groups, errors) if groups is not None else None
         if chosen is not None:
-            errors += _clearance_given(services, who, chosen, user_store.groups_of(user))
+            errors += _clearance_given(services, who, chosen, user_store.groups_of(user), user)
         if chosen is not None and not isinstance(who, str) and username == who.username:
             errors += _own_groups(services, who, chosen)
         placed = None
@@ -446,15 +452,27 @@ def _own_groups(services: Services, who: Reader, chosen: list[str]) -> list[Fiel
     return errors
 
 
-def _clearance_given(services: Services, who: Reader | str, chosen: list[str], had: list[str]) -> list[FieldError]:
+def _cleared_groups(services: Services, user: Any) -> list[str]:
+    return sorted(set(user_store.groups_of(user)) & special_groups(services.config).cleared)
+
+
+def _clearance_given(services: Services, who: Reader | str, chosen: list[str], had: list[str],
+                     user: Any = None) -> list[FieldError]:
     """Clearance (every masked value in clear) is given on the server only: an administrator
-    in the browser or through the API who could give it could also give it to an account
-    whose password they set (a new user, a reset) and read as that account. The command line's
-    operator holds the database's keys anyway. Taking it away is anyone's."""
-    if isinstance(who, str):
-        return []
+    in the browser who could give it could also give it to an account whose password they
+    set (a new user, a reset) and read as that account. The command line's operator holds
+    the database's keys anyway, but not to a ``user`` still on a temporary password an
+    administrator set (who set it would choose the next one at sign-in). Taking it away is
+    anyone's."""
     given = sorted((set(chosen) - set(had)) & special_groups(services.config).cleared)
     if not given:
+        return []
+    if isinstance(who, str):
+        if user is not None and user.must_change_password:
+            return [{"field": "groups", "message": _(
+                "{user} still has a temporary password an administrator set; whoever set it could sign in as them. "
+                "Set their password here first (wf user passwd {user}), then give the clearance.",
+                user=user.username)}]
         return []
     return [{"field": "groups", "message": _(
         "The clearance to read masked values ({groups}) is given on the server, not here: "
@@ -489,8 +507,7 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
     with services.database.reading() as session:
-        held = user_store.groups_of(_user(session, username, who))
-    cleared = sorted(set(held) & special_groups(services.config).cleared)
+        cleared = _cleared_groups(services, _user(session, username, who))
     if cleared and not isinstance(who, str):
         # Whoever resets it knows the password of an account that reads masked values.
         raise NotPermitted(_("{user} holds the clearance to read masked values ({groups}): their password is "
@@ -499,6 +516,10 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
     _refuse(_password_errors(services, username, password, exempt_history=False))
     hashed = user_store.hash_password(password)
     with services.database.writing() as session:
+        if not isinstance(who, str) and _cleared_groups(services, _user(session, username, who, lock=True)):
+            # given clearance on the server while the password was hashed
+            raise NotPermitted(_("{user} holds the clearance to read masked values: their password is reset on "
+                                 "the server (wf user passwd {user}).", user=username))
         user_store.set_password(session, username, password, password_hash=hashed, temporary=temporary)
         org_store.changed(session, actor, "password_reset", {"user": username, "temporary": temporary},
                           services.now())

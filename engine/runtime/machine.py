@@ -400,7 +400,11 @@ class Runtime:
             ctx = {**self._context(w), cmd.step: new_data}
             new_data = form.compute(new_data, ctx)
         if self.validate_forms:
-            errors = form.validate(new_data, cmd.locale)
+            # Only what this correction changes is judged: a value recorded before a bound
+            # existed (the default text bounds of 2026-12) must not block correcting another.
+            changed = {k for k in new_data if new_data.get(k) != old_data.get(k)} | {cmd.field}
+            errors = [e for e in form.validate(new_data, cmd.locale)
+                      if e["field"].split(".")[0] in changed or not e["field"]]
             if errors:
                 raise FormInvalid(_("the corrected value does not fit the form"), errors=errors)
         w.s["data"][cmd.step] = {**old_data, cmd.field: cmd.value}

@@ -95,9 +95,10 @@ def foreign(session: Session, anchors: Anchors, path: Path) -> str | None:
     others = sorted(anchors.databases - {here}) if here is not None else []
     if not others:
         return None
-    return (f"{path} anchors another database ({', '.join(others)}), not this one ({here}): each database "
-            "keeps its own anchor file (audit.anchors in config.yaml, or WF_AUDIT_ANCHORS); point it at "
-            "this database's file, or at a new one")
+    return (f"{path} anchors another database ({', '.join(others)}), not this one ({here}): either the "
+            "file is another database's (each database keeps its own: audit.anchors in config.yaml, or "
+            "WF_AUDIT_ANCHORS; point it at this database's file), or this database's id "
+            "(database_identity) was changed; keep the file either way")
 
 
 def _current_heads(session: Session) -> dict[str, tuple[int, str]]:

@@ -148,3 +148,20 @@ def test_lines_from_before_the_database_id_still_count(app):
     assert wf_("audit", "anchor")[0] == 0
     assert "database" in json.loads(path.read_text(encoding="utf-8").splitlines()[1])
     assert wf_("audit", "verify")[0] == 0
+
+
+def test_changing_the_database_id_hides_no_rewritten_chain(app):
+    """The insider who rewrites a chain (every hash recomputed) and then changes this
+    database's id, so that the anchor file would read as another database's: the heads are
+    still compared, the rewrite named, and the id line says it may have been changed."""
+    from engine.store.tables import DatabaseIdentity
+
+    engine = app.extensions["services"].database.engine
+    forged_iid, _kept = app.config["IDS"]
+    assert wf_("audit", "anchor")[0] == 0
+    rewrite_chain(engine, forged_iid, lambda r: {"actor": "mallory"})
+    with engine.begin() as conn:
+        conn.execute(update(DatabaseIdentity.__table__).values(uuid="f" * 32))
+    code, out = wf_("audit", "verify")
+    assert code == 1 and f"BROKEN: {forged_iid}: event seq" in out and "anchored head differs" in out, out
+    assert "anchors another database" in out and "id (database_identity) was changed" in out

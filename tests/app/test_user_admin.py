@@ -487,3 +487,22 @@ def test_group_rows_nobody_is_in_are_not_offered(services):
     assert not any(n.startswith("junk-") for n in names)
     user_admin.edit(services, "cli:ops", "clerk", leaving=["night-shift"])
     assert "night-shift" not in {c.name for c in user_admin.group_choices(services, "cli:ops")}
+
+
+def test_the_command_line_gives_no_clearance_to_a_user_on_an_administrators_temporary_password(services):
+    """The administrator adds a user in the browser (a temporary password they know), then
+    asks the operator for the user's clearance: the command line refuses until the user's
+    password is one the administrator does not know."""
+    user_admin.create(services, reader(services, "root2"), "newbie", GOOD, groups=["qa-inspectors"])
+    with pytest.raises(FormInvalid) as refused:
+        user_admin.edit(services, "cli:ops", "newbie", joining=["data-officers"])
+    assert "wf user passwd newbie" in fields(refused.value)["groups"]
+    user_admin.reset_password(services, "cli:ops", "newbie", "a phrase of their own 5", temporary=False)
+    assert user_admin.edit(services, "cli:ops", "newbie", joining=["data-officers"])
+
+
+@pytest.mark.parametrize("name", ["system", "System", "cli", "cli:ops"])
+def test_the_names_the_records_give_the_application_are_not_user_names(services, name):
+    with pytest.raises(FormInvalid) as refused:
+        user_admin.create(services, "cli:ops", name, GOOD)
+    assert "names the application itself" in fields(refused.value)["username"]

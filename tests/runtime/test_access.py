@@ -182,3 +182,21 @@ def test_a_wrong_correct_closed_is_named_at_its_place(extra, problem):
     with pytest.raises(DefinitionInvalid) as exc:
         _demo_with(extra)
     assert [str(p) for p in exc.value.problems] == [problem]
+
+
+def test_a_value_recorded_before_the_default_text_bound_does_not_block_correcting_another(demo):
+    """A remark of 12,000 characters recorded before texts had a default bound (10,000): a
+    correction of the verdict beside it is judged on what it changes; correcting the long
+    remark itself to another over-long text is refused at that field."""
+    from engine.errors import FormInvalid
+    from engine.language.forms.submission import TEXT_MAX
+
+    state, _ = demo.apply(None, Start(INSPECTOR, instance_id="d"), T0)
+    (task,) = open_tasks(state)
+    state, _ = demo.apply(state, CompleteTask(task["id"], INSPECTOR, {"verdict": "合格", "location": "本地"}), T0)
+    state["data"]["inspect"]["remark"] = "长" * (TEXT_MAX + 2000)  # as recorded before the bound
+    fixed, _ = demo.apply(state, Correct(INSPECTOR, "inspect", "verdict", "不合格", "笔误"), T0)
+    assert fixed["data"]["inspect"]["verdict"] == "不合格"
+    with pytest.raises(FormInvalid) as refused:
+        demo.apply(state, Correct(INSPECTOR, "inspect", "remark", "短" * (TEXT_MAX + 1), "笔误"), T0)
+    assert [e["field"] for e in refused.value.errors] == ["remark"]
