@@ -272,21 +272,11 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
                                  for found in org_store.membership_findings(session))
         if path.exists():
             report.anchor_file, report.anchored = str(path), len(anchors.heads)
-            report.anchor_problems = anchors.problems
             held = store.last_event_at(session) if restored else None
-            breaks, report.anchored_later = anchor.check(session, anchors, held_until=held)
-            other = anchor.foreign(session, anchors, path)
-            if other and breaks and all(b.problem == "anchored event missing" for b in breaks) \
-                    and len(breaks) == len(anchors.heads):
-                # Not one anchored head is here: the file of another database. One line, not
-                # "anchored event missing" for every instance.
-                report.anchor_problems = [*anchors.problems, other]
-            else:
-                # The id alone is the database's own row and decides nothing: an insider who
-                # changed it still meets every head compared.
-                report.anchor_problems = [*anchors.problems, *([other] if other else [])]
-                report.breaks.extend(breaks)
-                report.held_until = held
+            breaks, report.anchored_later, report.anchor_problems = anchor.verify(session, anchors, path,
+                                                                                 held_until=held)
+            report.breaks.extend(breaks)
+            report.held_until = held
         broken = {b.instance_id for b in report.breaks}
         report.breaks.extend(b for b in verify_records(services.workflow, session,
                                                        batch_size=max(1, batch_size // 10))

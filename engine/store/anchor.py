@@ -89,9 +89,9 @@ def database_id(session: Session) -> str | None:
     return session.scalar(select(DatabaseIdentity.uuid).where(DatabaseIdentity.id == 1))
 
 
-def foreign(session: Session, anchors: Anchors, path: Path) -> str | None:
-    """What is wrong when the file anchors another database than this one, else None."""
-    here = database_id(session)
+def foreign(anchors: Anchors, path: Path, here: str | None) -> str | None:
+    """What is wrong when the file anchors another database than ``here`` (this one's id),
+    else None."""
     others = sorted(anchors.databases - {here}) if here is not None else []
     if not others:
         return None
@@ -116,10 +116,10 @@ def anchor(session: Session, path: Path, now: datetime) -> int:
     known = read(path)
     if known.problems:
         raise ValueError(known.problems[0])
-    problem = foreign(session, known, path)
+    here = database_id(session)
+    problem = foreign(known, path, here)
     if problem:
         raise ForeignFile(problem)
-    here = database_id(session)
     moved = {iid: [seq, digest] for iid, (seq, digest) in _current_heads(session).items()
              if known.heads.get(iid, (0, ""))[:2] != (seq, digest)}
     if not moved:
@@ -130,6 +130,22 @@ def anchor(session: Session, path: Path, now: datetime) -> int:
     with path.open("a", encoding="utf-8") as f:
         f.write(line + "\n")
     return len(moved)
+
+
+def verify(session: Session, anchors: Anchors, path: Path, *,
+           held_until: datetime | None = None) -> tuple[list[Break], int, list[str]]:
+    """``check``, and the file's problems with it (``anchors.problems``, and a file naming
+    another database). When not one anchored head is in this database and the file names
+    another, it is that database's file: one problem, not "anchored event missing" for every
+    instance. Otherwise every head is compared whatever the id says: the id is a row of the
+    database an insider owns, and changing it must hide no rewritten chain."""
+    breaks, later = check(session, anchors, held_until=held_until)
+    other = foreign(anchors, path, database_id(session))
+    if other is None:
+        return breaks, later, list(anchors.problems)
+    if breaks and len(breaks) == len(anchors.heads) and all(b.problem == "anchored event missing" for b in breaks):
+        return [], 0, [*anchors.problems, other]
+    return breaks, later, [*anchors.problems, other]
 
 
 def check(session: Session, anchors: Anchors, *, batch_size: int = 500,
