@@ -25,6 +25,7 @@ from engine.app.masking import (
     mask_corrections,
     mask_data,
     mask_event,
+    masked_fields,
     record_views,
     refuse_reading_back,
     sensitive_columns,
@@ -499,8 +500,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
             inst={k: inst[k] for k in _HEADER}, procedure=proc,
-            check=check_shown(wf, s, instance_id, services.config.timezone,
-                              frozenset() if reader.cleared else frozenset(top_key(k) for k in keys)),
+            check=check_shown(wf, s, instance_id, services.config.timezone, masked_fields(keys, reader)),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
             started_by=names.get(inst["started_by"], inst["started_by"]),

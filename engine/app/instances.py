@@ -20,10 +20,10 @@ from engine.app.masking import (
     holds_mask,
     mask_events,
     mask_instance,
+    masked_fields,
     record_views,
     refuse_mask,
     sensitive_keys,
-    top_key,
 )
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
@@ -253,8 +253,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         # here as on the dossier, with what the reader sees masked kept masked. About 3 ms of
         # a 15 ms page for a record of 15 events.
         try:
-            integrity = check_shown(wf, s, instance_id, services.config.timezone,
-                                    frozenset() if reader.cleared else frozenset(top_key(k) for k in keys))
+            integrity = check_shown(wf, s, instance_id, services.config.timezone, masked_fields(keys, reader))
         except Exception:  # the operators' working page stays; the dossier and wf audit verify say more
             _log.exception("record %s: the integrity check could not run", instance_id)
             integrity = None

@@ -141,6 +141,12 @@ def top_key(key: str) -> str:
     return f"{sid}.{_segments(path)[0]}"
 
 
+def masked_fields(keys: frozenset[str], reader: Reader) -> frozenset[str]:
+    """The ``STEP.FIELD`` s whose values ``reader`` sees masked (none when cleared): what a
+    finding about a record (``audit.check_shown``) must not print either."""
+    return frozenset() if reader.cleared else frozenset(top_key(k) for k in keys)
+
+
 def _step_paths(keys: frozenset[str], step: str) -> dict[str, list[list[str]]]:
     """``{field: [path below it, ...]}`` of the sensitive keys of ``step`` (``[]`` for the
     field itself)."""
