@@ -452,8 +452,13 @@ def _own_groups(services: Services, who: Reader, chosen: list[str]) -> list[Fiel
     return errors
 
 
-def _cleared_groups(services: Services, user: Any) -> list[str]:
-    return sorted(set(user_store.groups_of(user)) & special_groups(services.config).cleared)
+def _refuse_cleared_reset(services: Services, who: Reader | str, user: Any) -> None:
+    """Whoever resets a password knows it: a cleared user's is reset on the server only."""
+    cleared = sorted(set(user_store.groups_of(user)) & special_groups(services.config).cleared)
+    if cleared and not isinstance(who, str):
+        raise NotPermitted(_("{user} holds the clearance to read masked values ({groups}): their password is "
+                             "reset on the server (wf user passwd {user}), or take the clearance away first.",
+                             user=user.username, groups=", ".join(cleared)))
 
 
 def _clearance_given(services: Services, who: Reader | str, chosen: list[str], had: list[str],
@@ -506,20 +511,13 @@ def reset_password(services: Services, who: Reader | str, username: str, passwor
     if not isinstance(who, str) and username == who.username:
         raise NotPermitted(_("You cannot reset your own password here; use “Change password” at the top of "
                              "the page (it asks for your current password)."))
-    with services.database.reading() as session:
-        cleared = _cleared_groups(services, _user(session, username, who))
-    if cleared and not isinstance(who, str):
-        # Whoever resets it knows the password of an account that reads masked values.
-        raise NotPermitted(_("{user} holds the clearance to read masked values ({groups}): their password is "
-                             "reset on the server (wf user passwd {user}), or take the clearance away first.",
-                             user=username, groups=", ".join(cleared)))
+    with services.database.reading() as session:  # before the slow hash
+        _refuse_cleared_reset(services, who, _user(session, username, who))
     _refuse(_password_errors(services, username, password, exempt_history=False))
     hashed = user_store.hash_password(password)
     with services.database.writing() as session:
-        if not isinstance(who, str) and _cleared_groups(services, _user(session, username, who, lock=True)):
-            # given clearance on the server while the password was hashed
-            raise NotPermitted(_("{user} holds the clearance to read masked values: their password is reset on "
-                                 "the server (wf user passwd {user}).", user=username))
+        # again, the row held: clearance may have been given on the server meanwhile
+        _refuse_cleared_reset(services, who, _user(session, username, who, lock=True))
         user_store.set_password(session, username, password, password_hash=hashed, temporary=temporary)
         org_store.changed(session, actor, "password_reset", {"user": username, "temporary": temporary},
                           services.now())
