@@ -32,6 +32,7 @@ from engine.app.masking import (
     sensitive_keys,
     top_key,
 )
+from engine.app.people import actor_name
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.i18n import worded_apart as said
@@ -609,7 +610,7 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
     steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
     def person(username: str) -> str:  # asked only for a record that fails its check
-        return _("system") if username == SYSTEM.user else full_names(session, [username]).get(username, username)
+        return actor_name(username, full_names(session, [username]))
 
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
                       finding=in_words(proc, kept, steps, zone, person, hidden), record=True)

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.app import spreadsheet
+from engine.app import people, spreadsheet
 from engine.app.access import Reader, refuse_auditor
 from engine.errors import DefinitionInvalid, NotFound, NotPermitted, Problem, WorkflowError
 from engine.i18n import _
@@ -630,16 +630,8 @@ def history(services: Services, reader: Reader, *, limit: int = 50) -> list[Chan
     with services.database.reading() as session:
         rows = org_store.events(session, newest=limit)
         names = user_store.full_names(session, {r.actor for r in rows})
-    return [Change(r.at, r.actor, r.type.removeprefix("org:"), dict(r.data or {}), _named(r.actor, names))
+    return [Change(r.at, r.actor, r.type.removeprefix("org:"), dict(r.data or {}), people.actor_name(r.actor, names))
             for r in rows]
-
-
-def _named(actor: str, names: Mapping[str, str]) -> str:
-    if actor == "system":
-        return _("system")
-    if actor == "cli" or actor.startswith("cli:"):
-        return _("command line ({operator})", operator=actor.partition(":")[2] or "?")
-    return names.get(actor) or actor
 
 
 def as_dict(found: OrgView) -> dict[str, Any]:

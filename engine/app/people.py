@@ -13,6 +13,7 @@ database (``engine/store/sign_in.py``), so it holds across server processes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -423,3 +424,14 @@ def offer_for(services: Services, form: Form | None) -> PeopleOffer:
         return NOBODY
     with services.database.reading() as s:
         return offer(s)
+
+
+def actor_name(actor: str, names: Mapping[str, str]) -> str:
+    """Who a record says made a change, as the reader names them: 系统 for the application
+    itself (``system``), 命令行（ops） for ``wf`` (``cli:ops``), else the full name in
+    ``names`` (user name -> full name), else the user name."""
+    if actor == "system":
+        return _("system")
+    if actor == "cli" or actor.startswith("cli:"):
+        return _("command line ({operator})", operator=actor.partition(":")[2] or "?")
+    return names.get(actor) or actor
