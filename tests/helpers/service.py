@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -62,6 +63,15 @@ def web_app(db_url: str, tmp_path: Path, **overrides: Any) -> Any:
 
     return create_app({"TESTING": True, "WF_OVERRIDES": {
         "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh", **overrides}})
+
+
+@pytest.fixture(name="app")
+def inspector_app(db_url: str, tmp_path: Path) -> Any:
+    """The web app with one user, ``inspector1`` (a fixture the web tests import as ``app``)."""
+    app = web_app(db_url, tmp_path)
+    add_users(app.extensions["services"].database.sessions, ["inspector1"])
+    yield app
+    app.extensions["services"].database.engine.dispose()
 
 
 def add_users(sessions: sessionmaker[Session], names: list[str] | None = None) -> None:

@@ -7,23 +7,14 @@ user's language, nothing recorded. SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from engine.language.forms.submission import ITEMS_MAX, TEXT_MAX
 from engine.store.tables import Draft, Instance
-from tests.helpers.service import PASSWORD, add_users, answers, web_app
+from tests.helpers.service import PASSWORD, answers, inspector_app  # noqa: F401  (the app fixture)
 from tests.web.test_web_ui import Browser
 
 PID = "after-sales-inspection"
-
-
-@pytest.fixture
-def app(db_url, tmp_path):
-    app = web_app(db_url, tmp_path)
-    add_users(app.extensions["services"].database.sessions, ["inspector1"])
-    yield app
-    app.extensions["services"].database.engine.dispose()
 
 
 def _api(app):

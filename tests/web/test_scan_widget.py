@@ -8,10 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 import web
-from tests.helpers.service import PASSWORD, add_users, web_app
+from tests.helpers.service import PASSWORD, inspector_app  # noqa: F401  (the app fixture)
 from tests.web.test_web_ui import Browser
 from web.forms_render import field_tree
 
@@ -31,14 +29,6 @@ def test_the_node_carries_only_a_known_kind():
     assert nodes["note"]["scan"] == "qr"
     assert nodes["lot"]["scan"] is None and nodes["plain"]["scan"] is None
     assert nodes["rows"]["template"]["cells"][0]["scan"] == "any", "a table column scans into each row"
-
-
-@pytest.fixture
-def app(db_url, tmp_path):
-    app = web_app(db_url, tmp_path)
-    add_users(app.extensions["services"].database.sessions, ["inspector1"])
-    yield app
-    app.extensions["services"].database.engine.dispose()
 
 
 def test_pages_carry_the_buttons_and_the_viewfinder(app):
