@@ -696,7 +696,7 @@ def _people_words(proc: Procedure, text: str, person: Callable[[str], str]) -> s
         kind, sep, rest = v.partition(":")
         if sep and kind == "user":
             return [person(rest)]
-        if sep and kind == "role" or v in proc.roles:
+        if (sep and kind == "role") or v in proc.roles:
             return [proc.role_title(rest if sep else v, reader_locale())]
         return [person(v)]
 
