@@ -45,7 +45,13 @@ from engine.store import audit_search, field_index, get_version, record_rows, sp
 from engine.store import versions as version_store
 from engine.store.audit import Break
 from engine.store.audit_file import export_lines
-from engine.store.audit_search import ChainCheck, EventQuery, attachments_of, check_instance
+from engine.store.audit_search import (
+    ChainCheck,
+    EventQuery,
+    attachments_of,
+    check_chain,
+    check_instance,
+)
 from engine.store.users import full_names
 
 if TYPE_CHECKING:
@@ -596,11 +602,11 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     (state, task rows, field index) is what the chain proves. Its ``finding`` names the
     steps, fields, tasks and columns as the reader names them (``in_words``); the values of
     the fields in ``hidden`` (``STEP.FIELD``: what the reader sees masked) as the mask."""
-    chain = check_instance(session, instance_id)
-    if not chain.ok:
-        return chain
     rec = record_rows.stored_record(session, instance_id)
-    if rec is None:
+    if rec is None:  # events without their instance row, or no record at all
+        return check_instance(session, instance_id)
+    chain = check_chain(instance_id, rec.events, rec.head)  # the events read once for both checks
+    if not chain.ok:
         return chain
     found, replay = record_findings(wf, session, rec)
     if not found:

@@ -7,7 +7,7 @@ any number of records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from engine.i18n import StoredMessage, keep
-from engine.store.audit import GENESIS, hash_of
+from engine.store.audit import GENESIS, event_hash
 from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instance
 
 if TYPE_CHECKING:
@@ -163,30 +163,44 @@ def _broken(events: int, message: str, kept: tuple[str, StoredMessage]) -> Chain
 def check_instance(session: Session, instance_id: str) -> ChainCheck:
     """Recompute one instance's chain and compare its end with the head on the instance row."""
     ev = Event.__table__
-    rows = session.execute(select(ev).where(ev.c.instance_id == instance_id).order_by(ev.c.seq)).all()
+    rows = session.execute(select(ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id.label("task"), ev.c.actor,
+                                  ev.c.at, ev.c.data, ev.c.hash, ev.c.prev_hash)
+                           .where(ev.c.instance_id == instance_id).order_by(ev.c.seq)).all()
     head = session.execute(select(Instance.event_seq, Instance.event_hash)
                            .where(Instance.id == instance_id)).first()
+    return check_chain(instance_id, [r._mapping for r in rows], tuple(head) if head is not None else None)
+
+
+def check_chain(instance_id: str, events: Sequence[Mapping[str, Any]],
+                head: tuple[int | None, str | None] | None) -> ChainCheck:
+    """``check_instance`` on events already read (``seq``, ``type``, ``step``, ``task``,
+    ``actor``, ``at``, ``data``, ``hash``, ``prev_hash``, in chain order) and the instance
+    row's ``(event_seq, event_hash)``, None without a row: the record page reads a record's
+    events once for this check and its replay."""
     prev, expected = GENESIS, 1
-    for row in rows:
-        if row.seq != expected:
-            return _broken(len(rows), f"seq {expected} is missing before event seq {row.seq}",
+    for e in events:
+        seq = e["seq"]
+        if seq != expected:
+            return _broken(len(events), f"seq {expected} is missing before event seq {seq}",
                            keep("event {missing} is missing before event {seq}: it was deleted",
-                                missing=expected, seq=row.seq))
-        if row.prev_hash != prev:
-            return _broken(len(rows), f"event seq {row.seq}: prev_hash does not match its predecessor's hash",
+                                missing=expected, seq=seq))
+        if e["prev_hash"] != prev:
+            return _broken(len(events), f"event seq {seq}: prev_hash does not match its predecessor's hash",
                            keep("event {seq} no longer follows the event before it (the hashes do not link): "
-                                "an earlier event was replaced or removed", seq=row.seq))
-        if hash_of(row) != row.hash:
-            return _broken(len(rows), f"event seq {row.seq}: content changed (hash mismatch)",
+                                "an earlier event was replaced or removed", seq=seq))
+        if event_hash(instance_id=instance_id, seq=seq, type=e["type"], step=e["step"], task=e["task"],
+                      actor=e["actor"], at=e["at"], data=e["data"], prev_hash=e["prev_hash"]) != e["hash"]:
+            return _broken(len(events), f"event seq {seq}: content changed (hash mismatch)",
                            keep("event {seq} was changed after it was recorded (its hash does not match)",
-                                seq=row.seq))
-        prev, expected = row.hash, expected + 1
-    if head is not None and head.event_seq and (head.event_seq != len(rows) or head.event_hash != prev):
-        return _broken(len(rows), f"the instance records {head.event_seq} events, the chain has {len(rows)}: "
-                                  "events were removed or added at its end",
+                                seq=seq))
+        prev, expected = e["hash"], expected + 1
+    recorded, recorded_hash = head if head is not None else (None, None)
+    if recorded and (recorded != len(events) or recorded_hash != prev):
+        return _broken(len(events), f"the instance records {recorded} events, the chain has {len(events)}: "
+                                    "events were removed or added at its end",
                        keep("the record counts {recorded} events, its audit trail holds {found}: events were "
-                            "removed from or added to its end", recorded=head.event_seq, found=len(rows)))
-    return ChainCheck(True, len(rows), f"{len(rows)} events verified, chain ends in {prev[:16]}…", prev)
+                            "removed from or added to its end", recorded=recorded, found=len(events)))
+    return ChainCheck(True, len(events), f"{len(events)} events verified, chain ends in {prev[:16]}…", prev)
 
 
 def attachments_of(session: Session, instance_id: str) -> list[Attachment]:

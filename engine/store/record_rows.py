@@ -4,14 +4,16 @@ of instances at a time (four queries per page, bounded memory at any size)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from engine.i18n import StoredMessage, keep
+from engine.store.prepared import Prepared, batch
 from engine.store.tables import Event, FieldIndex, Instance, Task
 
 if TYPE_CHECKING:
@@ -20,7 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class StoredRecord:
-    """One instance as stored: ``events`` are dicts ``{seq, type, step, task, actor, at, data}``;
+    """One instance as stored: ``events`` are dicts ``{seq, type, step, task, actor, at, data,
+    hash, prev_hash}``;
     ``tasks`` maps a task id to ``(step, status, assignee)`` from the task rows; ``index`` maps
     a field-index key to its value."""
 
@@ -37,6 +40,8 @@ class StoredRecord:
     # and each task row's (``repo._task_columns``: the inbox reads role, due_at, escalated_to).
     columns: dict[str, Any] = field(default_factory=dict)
     task_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The chain head the instance row records, ``(event_seq, event_hash)``.
+    head: tuple[int | None, str | None] = (None, None)
 
 
 def column_differences(rec: StoredRecord) -> list[str]:
@@ -84,34 +89,69 @@ def _value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
+def _statements(instance_is: Callable[[Any], Any]) -> tuple[Select, Select, Select, Select]:
+    """The four reads of ``StoredRecord``s: the instance rows, their events in chain order,
+    their task rows and their field index rows, of the instances ``instance_is`` picks."""
     from engine.store.repo import _INSTANCE_COLUMNS, _TASK_COLUMNS
 
-    inst = Instance.__table__
-    out = {r.id: StoredRecord(r.id, r.procedure_id, r.version_id, r.state, serial=r.serial,
-                              columns={k: r._mapping[k] for k in _INSTANCE_COLUMNS})
-           for r in session.execute(select(inst.c.id, inst.c.version_id, inst.c.state,
-                                           *(inst.c[k] for k in _INSTANCE_COLUMNS))
-                                    .where(inst.c.id.in_(ids)))}
-    ev = Event.__table__
-    for e in session.execute(select(ev.c.instance_id, ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id,
-                                    ev.c.actor, ev.c.at, ev.c.data)
-                             .where(ev.c.instance_id.in_(ids)).order_by(ev.c.instance_id, ev.c.seq)):
-        if e.instance_id in out:
-            out[e.instance_id].events.append({"seq": e.seq, "type": e.type, "step": e.step, "task": e.task_id,
-                                              "actor": e.actor, "at": e.at, "data": e.data})
-    ta = Task.__table__
-    for t in session.execute(select(ta.c.instance_id, ta.c.task_id, *(ta.c[k] for k in _TASK_COLUMNS))
-                             .where(ta.c.instance_id.in_(ids))):
-        if t.instance_id in out:
-            status = getattr(t.status, "value", t.status)
-            out[t.instance_id].tasks[t.task_id] = (t.step, str(status), t.assignee)
-            out[t.instance_id].task_columns[t.task_id] = {k: t._mapping[k] for k in _TASK_COLUMNS}
-    fi = FieldIndex.__table__
-    for f in session.execute(select(fi.c.instance_id, fi.c.key, fi.c.value).where(fi.c.instance_id.in_(ids))):
-        if f.instance_id in out:
-            out[f.instance_id].index[f.key] = f.value
+    inst, ev, ta, fi = Instance.__table__, Event.__table__, Task.__table__, FieldIndex.__table__
+    return (select(inst.c.id, inst.c.procedure_id, inst.c.version_id, inst.c.state, inst.c.event_seq,
+                   inst.c.event_hash, *(inst.c[k] for k in _INSTANCE_COLUMNS if k != "procedure_id"))
+            .where(instance_is(inst.c.id)),
+            select(ev.c.instance_id, ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id, ev.c.actor, ev.c.at,
+                   ev.c.data, ev.c.hash, ev.c.prev_hash)
+            .where(instance_is(ev.c.instance_id)).order_by(ev.c.instance_id, ev.c.seq),
+            select(ta.c.instance_id, ta.c.task_id, *(ta.c[k] for k in _TASK_COLUMNS))
+            .where(instance_is(ta.c.instance_id)),
+            select(fi.c.instance_id, fi.c.key, fi.c.value).where(instance_is(fi.c.instance_id)))
+
+
+def _assemble(ids: list[str], reads: tuple[Select, ...], found: list[list[Sequence[Any]]]) -> list[StoredRecord]:
+    """``StoredRecord``s of ``ids`` from the rows of ``_statements`` (as tuples in the order of
+    each statement's columns)."""
+    from engine.store.repo import _INSTANCE_COLUMNS, _TASK_COLUMNS
+
+    named = [[dict(zip(stmt.selected_columns.keys(), row, strict=True)) for row in rows]
+             for stmt, rows in zip(reads, found, strict=True)]
+    instances, events, tasks, index = named
+    out = {r["id"]: StoredRecord(r["id"], r["procedure_id"], r["version_id"], r["state"], serial=r["serial"],
+                                 columns={k: r[k] for k in _INSTANCE_COLUMNS},
+                                 head=(r["event_seq"], r["event_hash"]))
+           for r in instances}
+    for e in events:
+        if e["instance_id"] in out:
+            out[e["instance_id"]].events.append({"seq": e["seq"], "type": e["type"], "step": e["step"],
+                                                 "task": e["task_id"], "actor": e["actor"], "at": e["at"],
+                                                 "data": e["data"], "hash": e["hash"], "prev_hash": e["prev_hash"]})
+    for t in tasks:
+        if t["instance_id"] in out:
+            status = getattr(t["status"], "value", t["status"])
+            out[t["instance_id"]].tasks[t["task_id"]] = (t["step"], str(status), t["assignee"])
+            out[t["instance_id"]].task_columns[t["task_id"]] = {k: t[k] for k in _TASK_COLUMNS}
+    for f in index:
+        if f["instance_id"] in out:
+            out[f["instance_id"]].index[f["key"]] = f["value"]
     return [out[i] for i in ids if i in out]
+
+
+def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
+    reads = _statements(lambda column: column.in_(ids))
+    return _assemble(ids, reads, [list(session.execute(stmt)) for stmt in reads])
+
+
+@cache
+def _one_record_reads() -> tuple[tuple[Select, ...], tuple[Prepared, ...]]:
+    """One record's reads, compiled once (``engine.store.prepared``): the record page and the
+    API's instance answer run them on every read, and building the four selects each time
+    cost more than running them."""
+    reads = _statements(lambda column: column == bindparam("b_id"))
+    return reads, tuple(Prepared(stmt) for stmt in reads)
+
+
+def _one_record(session: Session, instance_id: str) -> list[StoredRecord]:
+    reads, prepared = _one_record_reads()
+    found = batch(session, [(p, [{"b_id": instance_id}]) for p in prepared])
+    return _assemble([instance_id], reads, found)
 
 
 def stored_records(session: Session, *, batch_size: int = 500) -> Iterator[StoredRecord]:
@@ -131,7 +171,7 @@ def stored_records(session: Session, *, batch_size: int = 500) -> Iterator[Store
 
 def stored_record(session: Session, instance_id: str) -> StoredRecord | None:
     """One instance as stored, or None."""
-    found = _records(session, [instance_id])
+    found = _one_record(session, instance_id)
     return found[0] if found else None
 
 
