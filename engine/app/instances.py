@@ -150,6 +150,8 @@ class Answer:
     inst: dict
     procedure: Procedure
     shown: set[str]
+    # Whether the record it shows is what its trail proves (``integrity``), where asked.
+    integrity: ChainCheck | None = None
 
 
 def view_in(services: Services, session: Any, reader: Reader, instance_id: str, *,
@@ -177,12 +179,30 @@ def log_answer(services: Services, reader: Reader, answer: Answer) -> Answer:
     return answer
 
 
-def read(services: Services, reader: Reader, instance_id: str, *, history: bool = True) -> Answer:
+def read(services: Services, reader: Reader, instance_id: str, *, history: bool = True,
+         checked: bool = False) -> Answer:
     """The instance as ``view_in`` shows it, for a reader who may read it (values shown in
-    clear are logged as ``api``)."""
+    clear are logged as ``api``); ``checked`` adds whether it is what its trail proves
+    (``integrity``), as the record page says."""
     with services.database.reading() as s:
         answer = view_in(services, s, reader, instance_id, history=history)
+        if checked:
+            answer.integrity = integrity(services, s, reader, answer.procedure, instance_id)
     return log_answer(services, reader, answer)
+
+
+def integrity(services: Services, session: Any, reader: Reader, proc: Procedure,
+              instance_id: str) -> ChainCheck | None:
+    """Whether the stored record readers are shown is what its audit trail proves
+    (``audit.check_shown``), with what ``reader`` sees masked kept masked in the finding;
+    None, logged, when the check cannot run: the record is still shown (the dossier and
+    ``wf audit verify`` say more). About 3 ms for a record of 15 events."""
+    try:
+        return check_shown(services.workflow, session, instance_id, services.config.timezone,
+                           masked_fields(sensitive_keys(proc), reader))
+    except Exception:
+        _log.exception("record %s: the integrity check could not run", instance_id)
+        return None
 
 
 def events(services: Services, reader: Reader, instance_id: str) -> list[dict]:
@@ -250,13 +270,8 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         spawn_failures = timekeeping.failed_spawns_of(s, instance_id, SPAWN_RULE)
         stalled = timekeeping.stalled_reason(s, instance_id)
         # The page prints the stored record: an insider's edit of it (outside the chain) is said
-        # here as on the dossier, with what the reader sees masked kept masked. About 3 ms of
-        # a 15 ms page for a record of 15 events.
-        try:
-            integrity = check_shown(wf, s, instance_id, services.config.timezone, masked_fields(keys, reader))
-        except Exception:  # the operators' working page stays; the dossier and wf audit verify say more
-            _log.exception("record %s: the integrity check could not run", instance_id)
-            integrity = None
+        # here as on the dossier.
+        checked = integrity(services, s, reader, proc, instance_id)
     masked_events, unmasked = mask_events(keys, raw_events, reader)
     shown |= unmasked
     now = services.now()
@@ -273,7 +288,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                correctable=correctable(proc, inst, actor),
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
-               shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=integrity)
+               shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=checked)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

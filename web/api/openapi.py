@@ -38,6 +38,7 @@ NSTR = {"type": ["string", "null"]}
 TIME = {"type": "string", "format": "date-time"}
 NTIME = {"type": ["string", "null"], "format": "date-time"}
 INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
 ANY_OBJ = {"type": "object", "additionalProperties": True}
 JSON_SCHEMA = {"type": "object", "description": "a JSON Schema (draft 2020-12) with x- hints; see docs/forms.md"}
 
@@ -250,8 +251,19 @@ SCHEMAS: dict[str, Any] = {
                     "description": "the events, oldest first; left out when the request says history=false"},
         "cc": {"type": "array", "description": "抄送: each {to: [role ids and user:NAME], step, by, at, note}"},
         "cc_read": {**ANY_OBJ, "description": "已阅: user name -> when they marked it read"},
+        "integrity": {"oneOf": [_ref("Integrity"), {"type": "null"}],
+                      "description": "GET /instances/{id} only: whether the stored record is what its audit "
+                      "trail proves (the record page's and the dossier's check); null when the check could "
+                      "not run"},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks"]),
+    "Integrity": _obj({
+        "ok": BOOL, "events": {**INT, "description": "events in the record's audit trail"},
+        "record": {**BOOL, "description": "when not ok: true if the trail is intact and the stored record "
+                   "differs from it (go by history), false if the trail itself is broken"},
+        "message": {**STR, "description": "when not ok: what differs, where, and what to do, in the "
+                    "caller's language (Accept-Language); masked values stay masked"},
+    }, ["ok", "events"]),
     "InstanceSummary": _obj({
         "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},

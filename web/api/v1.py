@@ -41,6 +41,7 @@ from web.db import services
 from web.errors import BadRequest, TooManyAttempts, Unauthenticated
 from web.html.auth import client_address
 from web.i18n import use_the_apis
+from web.integrity import integrity_answer
 from web.oversight import api_reader
 
 if TYPE_CHECKING:
@@ -494,7 +495,10 @@ def search_records():
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str):
     history = _history()
-    return jsonify(_answer(instances.read(services(), _reader(), instance_id, history=history), history))
+    answer = instances.read(services(), _reader(), instance_id, history=history, checked=True)
+    # What the record page says above a record that differs from its trail, said to programs
+    # too: an integration copying the record elsewhere must not take an insider's edit as fact.
+    return jsonify({**_answer(answer, history), "integrity": integrity_answer(answer.integrity)})
 
 
 @bp.get("/instances/<instance_id>/events")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from web import forms_render as fr
-from web.html.instances import integrity_words, named_corrections
+from web.html.instances import named_corrections
+from web.integrity import integrity_words
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier

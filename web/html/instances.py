@@ -21,10 +21,10 @@ from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
 from web.i18n import _, fmt_time, get_locale
+from web.integrity import integrity_words
 from web.oversight import signed_in_reader
 
 if TYPE_CHECKING:
-    from engine.app.audit import ChainCheck
     from engine.language.procedure import Procedure
 
 bp = Blueprint("instances", __name__)
@@ -187,22 +187,6 @@ def named_corrections(corrections: Mapping[str, list[dict]], names: Mapping[str,
 
 def _fmt(value: Any) -> str:
     return fmt_time(value)
-
-
-def integrity_words(check: ChainCheck) -> str:
-    """The integrity line in the reader's language: the intact chain's summary, else what is
-    broken, where (the event, the step and field, the task, the column) and what the reader
-    is to do about it. The dossier prints it always, the record page when broken."""
-    if check.ok:
-        return "{}: {}".format(_("intact"), _("{n} events verified; the chain ends in {head}", n=check.events,
-                                              head=check.head[:16] + "…"))
-    finding = i18n.shown(check.message, check.finding)
-    if check.record:
-        return _("BROKEN: the record shown differs from its audit trail: {finding}. This page does not show what "
-                 "was recorded: go by the timeline (its events are intact) and ask an administrator to restore "
-                 "the record from a backup.", finding=finding)
-    return _("BROKEN: {finding}. This record cannot be trusted: contact an administrator and check it against "
-             "a backup.", finding=finding)
 
 
 def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 200,
