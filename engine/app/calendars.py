@@ -33,12 +33,13 @@ def holidays_running_out(services: Services) -> list[HolidaysRunningOut]:
     """The calendars with public holidays (``public_holidays:`` or listed ``holidays``) that
     know them for less than ``HOLIDAYS_AHEAD`` more, by name; a calendar without holidays
     (a line that runs every day) is none of them."""
-    today = services.now().date()
+    now = services.now()
     out = []
     for name, cal in sorted(services.workflow.calendars.items()):
         if not (cal.official_years or cal.holidays):
             continue
         known = cal.known_until()
-        if known is None or known < today + HOLIDAYS_AHEAD:
+        # Days are the calendar's own: at 07:00 in Shanghai it is already the next day.
+        if known is None or known < now.astimezone(cal.timezone).date() + HOLIDAYS_AHEAD:
             out.append(HolidaysRunningOut(name, known))
     return out

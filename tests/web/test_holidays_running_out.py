@@ -58,6 +58,16 @@ def test_administrators_are_told_before_the_holiday_data_runs_out(made, db_url, 
     assert "holidays-running-out" not in _inbox(early, "root")
 
 
+def test_the_60_days_are_counted_from_the_calendars_own_midnight(made, db_url, tmp_path):
+    """Sixty days before the last known day (31 December) is 1 November: the notice starts
+    on 2 November at 00:00 in Shanghai, which is 16:00 UTC on 1 November."""
+    known = max(d for d in __import__("chinese_calendar").holidays).year
+    before = _app(made, db_url, tmp_path, datetime(known, 11, 1, 15, 59, tzinfo=UTC))
+    assert "holidays-running-out" not in _inbox(before, "root")
+    after = _app(made, db_url, tmp_path, datetime(known, 11, 1, 16, 1, tzinfo=UTC))
+    assert 'id="holidays-running-out"' in _inbox(after, "root")
+
+
 def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(made, db_url, tmp_path):
     known = max(d for d in __import__("chinese_calendar").holidays).year
     app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC), **{
