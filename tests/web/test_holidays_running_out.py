@@ -50,7 +50,7 @@ def test_administrators_are_told_before_the_holiday_data_runs_out(made, db_url, 
     known = max(d for d in __import__("chinese_calendar").holidays).year
     app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC))
     page = _inbox(app, "root")
-    assert 'id="holidays-running-out" data-calendar="default"' in page
+    assert page.count('id="holidays-running-out"') == 1 and '<p class="flash warn" data-calendar="default">' in page
     assert f"日历“default”的法定节假日只知道到 {known}-12-31" in page
     assert "<code>pip install -U chinesecalendar</code>" in page and "<code>calendars.default.holidays / workdays</code>" in page
     assert "holidays-running-out" not in _inbox(app, "op")
@@ -66,6 +66,15 @@ def test_the_60_days_are_counted_from_the_calendars_own_midnight(made, db_url, t
     assert "holidays-running-out" not in _inbox(before, "root")
     after = _app(made, db_url, tmp_path, datetime(known, 11, 1, 16, 1, tzinfo=UTC))
     assert 'id="holidays-running-out"' in _inbox(after, "root")
+
+
+def test_two_calendars_running_out_are_two_notices_under_one_id(made, db_url, tmp_path):
+    known = max(d for d in __import__("chinese_calendar").holidays).year
+    app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC),
+               **{"calendars.line2": {"public_holidays": "china"}})
+    page = _inbox(app, "root")
+    assert page.count('id="holidays-running-out"') == 1
+    assert 'data-calendar="default"' in page and 'data-calendar="line2"' in page
 
 
 def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(made, db_url, tmp_path):
