@@ -75,6 +75,12 @@ class Conflict(WorkflowError):
     code = "conflict"
 
 
+class FileAltered(WorkflowError):
+    """A stored file is not the file that was recorded (changed or removed on the server)."""
+
+    code = "file_altered"
+
+
 class CommandRejected(WorkflowError):
     """The runtime refused a command; the instance state is unchanged."""
 

@@ -40,6 +40,7 @@ WORDS = (
     N_('instance:withdrawn'),
     N_('cc:sent'),
     N_('cc:read'),
+    N_('files:recorded'),
     # Statuses of instances, tasks, approvals, notifications and procedure versions; decisions
     N_('running'),
     N_('Escalated'),

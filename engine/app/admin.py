@@ -246,15 +246,19 @@ def create_demo_users(services: Services) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- the audit record
 
 
-def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool = False) -> Report:
+def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool = False,
+                 files: bool = False) -> Report:
     """Recompute every instance's hash chain, then replay each instance's events and compare
     them with what pages read: its state, task rows and field index (read only: never takes
     the write lock). An instance whose chain broke is not compared again. The organisation
     chart's chain is checked too, and, when intact, the users table against it: who is a user,
     in which groups, active or not (``org.membership_findings``). ``restored``: the
     database is a backup restored (the restore drill): an anchored head it lacks because it was
-    anchored after the backup's last event is counted apart (``anchored_later``), not broken."""
+    anchored after the backup's last event is counted apart (``anchored_later``), not broken.
+    ``files``: also read every file a record holds from disk and compare it with its row (whose
+    SHA-256 the record check compares with the trail): a photo replaced on disk is named."""
     from engine.app.audit import verify_records
+    from engine.app.uploads import disk_problem
     from engine.store import anchor
 
     path = anchor_path(services.config)
@@ -281,6 +285,15 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
         report.breaks.extend(b for b in verify_records(services.workflow, session,
                                                        batch_size=max(1, batch_size // 10))
                              if b.instance_id not in broken)
+        if files:
+            report.files = 0
+            for row in store.bound_attachments(session):
+                report.files += 1
+                problem = disk_problem(row.storage_path, row.sha256, row.size)
+                if problem is not None:
+                    report.breaks.append(store.Break(row.instance_id, 0, 0, "file differs from its record",
+                                                     f"file {row.id} ({row.filename!r}) at {row.storage_path}: "
+                                                     f"{problem}"))
         return report
 
 

@@ -33,6 +33,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.app.people import actor_name
+from engine.app.uploads import file_findings
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.i18n import worded_apart as said
@@ -548,6 +549,7 @@ def record_findings(wf: Workflow, session: Session, rec: StoredRecord) -> tuple[
             for key, text in field_index.rows_for({"data": replay.data}, first_keys).items():
                 firsts.setdefault(key, text)
     out = replay.findings(rec.state)
+    out += file_findings(rec)
     if rec.serial != replay.serial:
         out.append(said(f"serial column: stored {rec.serial!r}, replayed {replay.serial!r}",
                         keep("the record number that searches and lists read is {stored}, {replayed} in its "

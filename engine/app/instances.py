@@ -83,7 +83,7 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
         uploads.refuse_foreign(s, username, None, files, locale)
         state = wf.start(s, procedure_id, username, data, locale=locale, actor=actor,
                          pinned=(proc, version_id))
-        uploads.bind(s, username, state["id"], files, locale)
+        uploads.bind(s, username, state["id"], files, locale, now=services.now(), step="start")
         if answer_for is not None:
             answer = view_in(services, s, answer_for, state["id"], check=False, history=history,
                              written=(version_id, state))
@@ -347,7 +347,7 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         uploads.refuse_foreign(s, username, instance_id, files, locale)
         wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
                    locale=locale)
-        uploads.bind(s, username, instance_id, files, locale)
+        uploads.bind(s, username, instance_id, files, locale, now=services.now(), step=step)
         answer = view_in(services, s, answer_for, instance_id, check=False,
                          history=history) if answer_for else None
     return log_answer(services, answer_for, answer) if answer_for and answer else None

@@ -418,7 +418,8 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             state = wf.complete_task(s, task_id, username, data, password=signed,
                                      expected_rev=expected_rev, locale=locale, edits=edits,
                                      edit_reason=edit_reason)
-        uploads.bind(s, username, ref.instance_id, files, locale)
+        uploads.bind(s, username, ref.instance_id, files, locale, now=services.now(), step=ref.step,
+                     task=task_id.partition(".")[2])
         drafts.discard(s, username, task_id)
         if answer_for is not None:
             answer = instances.view_in(services, s, answer_for, ref.instance_id, check=False,

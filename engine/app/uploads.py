@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from engine import store
-from engine.errors import FormInvalid, InputTooLarge, NotFound, NotPermitted
-from engine.i18n import _
+from engine.errors import FileAltered, FormInvalid, InputTooLarge, NotFound, NotPermitted
+from engine.i18n import N_, _, keep
+from engine.i18n import worded_apart as said
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from engine.app.access import Reader
     from engine.app.database import Database
     from engine.app.services import Services
+    from engine.runtime.replay import Finding
+    from engine.store.record_rows import StoredRecord
 
 
 @dataclass
@@ -190,17 +193,81 @@ def refuse_foreign(session: Session, username: str, instance_id: str | None,
         _refuse([(f, _problem(rows.get(f.id), f, username, instance_id, locale)) for f in files], locale)
 
 
+FILES_RECORDED = "files:recorded"
+
+
+def file_ref(attachment_id: str) -> str:
+    """How the audit trail names a file: the SHA-256 of its id, not the id. A reader who may
+    read the record but sees a sensitive file field masked must not learn from the trail the
+    id that downloads it."""
+    return hashlib.sha256(attachment_id.encode("utf-8")).hexdigest()
+
+
 def bind(session: Session, username: str, instance_id: str, files: list[FileValue],
-         locale: str | None = None) -> None:
+         locale: str | None = None, *, now: datetime, step: str, task: str | None = None) -> None:
     """Bind the submitted files to the instance just written, in its transaction: the
     user's own unbound uploads (``store.attach``). A file another submission bound (or the
     sweep removed) since ``refuse_foreign`` read it is refused now, and the transaction with
-    it: nothing is recorded."""
-    if files:
-        store.attach(session, [f.id for f in files], instance_id, uploaded_by=username)
-        rows = store.attachments_named(session, {f.id for f in files})
-        _refuse([(f, None if (row := rows.get(f.id)) is not None and row.instance_id == instance_id
-                  else _not_yours(f, locale)) for f in files], locale)
+    it: nothing is recorded.
+
+    The files bound now join the record's audit trail with their content (``files:recorded``:
+    each file's field, ``file_ref``, SHA-256 and size, by ``username`` at ``now`` for ``step``
+    and ``task``), so a photo or a drawn signature replaced later, on disk or in the files
+    table, is named by ``wf audit verify`` and the record's integrity check."""
+    if not files:
+        return
+    ids = {f.id for f in files}
+    unbound = {i for i, row in store.attachments_named(session, ids).items() if row.instance_id is None}
+    store.attach(session, ids, instance_id, uploaded_by=username)
+    rows = store.attachments_named(session, ids)
+    _refuse([(f, None if (row := rows.get(f.id)) is not None and row.instance_id == instance_id
+              else _not_yours(f, locale)) for f in files], locale)
+    recorded = [{"field": f.field, "file": file_ref(f.id), "sha256": rows[f.id].sha256, "size": rows[f.id].size}
+                for f in dict((f.id, f) for f in files).values() if f.id in unbound]
+    if recorded:
+        store.append_events(session, instance_id, [{"type": FILES_RECORDED, "step": step, "task": task,
+                                                    "actor": username, "at": now, "data": {"files": recorded}}])
+
+
+def file_findings(rec: StoredRecord) -> list[Finding]:
+    """Where the files a record holds (the files table) are not the files its audit trail
+    recorded (``files:recorded``): a content hash or size changed, a file held that the trail
+    never recorded, a recorded file no longer held. Each names the step and field the trail
+    gives (or, for files recorded by migration 0024, the file's name); never the file's id
+    (``file_ref``)."""
+    recorded: dict[str, dict[str, Any]] = {}  # ref -> the entry, with the event's step
+    for e in rec.events:
+        if e["type"] == FILES_RECORDED:
+            for f in (e["data"] or {}).get("files") or []:
+                recorded.setdefault(f.get("file"), {**f, "step": e.get("step") or ""})
+    out: list[Finding] = []
+    held = {file_ref(fid): (fid, name, sha, size) for fid, (name, sha, size) in rec.files.items()}
+    for ref, (fid, name, sha, size) in sorted(held.items(), key=lambda item: item[1][0]):
+        found = recorded.get(ref)
+        if found is None:
+            out.append(said(f"file {fid} ({name!r}): held by the record, not in its audit trail",
+                            keep("the file “{name}” is held by the record, but its audit trail never recorded it",
+                                 name=name)))
+        elif (sha, size) != (found.get("sha256"), found.get("size")):
+            want = str(found.get("sha256"))[:16]
+            text = (f"file {fid} ({name!r}): stored sha256 {sha[:16]} ({size} bytes), recorded {want} "
+                    f"({found.get('size')} bytes)")
+            out.append(said(text, keep("the file in {field} of {step} is not the one its audit trail recorded: "
+                                       "SHA-256 {held}…, recorded {recorded}…", step=found["step"],
+                                       field=found.get("field"), held=sha[:16], recorded=want)
+                            if found.get("field") else
+                            keep("the file “{name}” is not the one its audit trail recorded: SHA-256 {held}…, "
+                                 "recorded {recorded}…", name=name, held=sha[:16], recorded=want)))
+    for ref, f in sorted(recorded.items(), key=lambda item: (item[1]["step"], str(item[1].get("field")))):
+        if ref not in held:
+            out.append(said(f"file of {f['step']}.{f.get('field') or f.get('name')} (ref {str(ref)[:16]}): "
+                            "recorded in the audit trail, not held by the record",
+                            keep("the file in {field} of {step} that its audit trail recorded is no longer held "
+                                 "by the record", step=f["step"], field=f.get("field"))
+                            if f.get("field") else
+                            keep("the file “{name}” that its audit trail recorded is no longer held by the record",
+                                 name=f.get("name"))))
+    return out
 
 
 def _problem(row: Any, f: FileValue, username: str, instance_id: str | None, locale: str | None) -> str | None:
@@ -289,13 +356,42 @@ def _reads(services: Services, session: Session, reader: Reader, instance_id: st
 
 
 def download(services: Services, reader: Reader, attachment_id: str) -> Attachment:
-    """A file for its uploader, and for readers of its instance; 403 for anyone else."""
+    """A file for its uploader, and for readers of its instance; 403 for anyone else.
+    ``FileAltered`` when the file on disk is not the one its row records (SHA-256 and size):
+    a replaced photo is not shown as the record's (``wf audit verify --files`` names it)."""
     with services.database.reading() as s:
         row = store.get_attachment(s, attachment_id)
         if row.uploaded_by != reader.username and (row.instance_id is None
                                                    or not _reads(services, s, reader, row.instance_id)):
             raise NotPermitted(_("You may not download this file."))
-        return Attachment(row.storage_path, row.filename, row.content_type, row.size)
+        found = Attachment(row.storage_path, row.filename, row.content_type, row.size)
+        sha256 = row.sha256
+    # Read after the transaction: hashing a 10 MB file (about 20 ms) holds no connection.
+    problem = disk_problem(found.path, sha256, found.size)
+    if problem is not None:
+        raise FileAltered(_("The file “{name}” on the server is not the file that was recorded ({problem}); it "
+                            "is not shown. Ask an administrator to restore it from a backup.",
+                            name=found.filename, problem=_(problem)))
+    return found
+
+
+# Why a stored file is not the one recorded, in words (``disk_problem``).
+_MISSING, _CHANGED = N_("it is missing"), N_("its content changed after it was uploaded")
+
+
+def disk_problem(path: str, sha256: str, size: int) -> str | None:
+    """Why the file at ``path`` is not the one recorded with ``sha256`` and ``size`` (a
+    catalogue key, English), or None when it is."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size != size:
+                return _CHANGED
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return _MISSING
+    return None if digest.hexdigest() == sha256 else _CHANGED
 
 
 SWEEP_AFTER = timedelta(days=1)

@@ -23,8 +23,11 @@ def audit_group() -> None:
               help="Events read per query.")
 @click.option("--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Check an export (from `wf audit export`) offline instead of the database.")
+@click.option("--files", "files", is_flag=True,
+              help="Also read every file the records hold (photos, drawn signatures) from disk and compare "
+                   "its SHA-256 with the one recorded.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
+def verify_cmd(ctx: click.Context, batch_size: int, file: str | None, files: bool) -> None:
     """Recompute every event hash chain; name the first broken link of each instance.
 
     With --file, check an exported JSON Lines file without any database."""
@@ -32,7 +35,7 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None) -> None:
         _verify_file(ctx, file)
         return
     with opened(ctx) as services:
-        report = admin.verify_audit(services, batch_size=batch_size)
+        report = admin.verify_audit(services, batch_size=batch_size, files=files)
     if report.anchor_file:
         click.echo(f"Anchors: {report.anchored} chain heads checked against {report.anchor_file}")
     for problem in report.anchor_problems:

@@ -97,6 +97,8 @@ class Report:
 
     # The organisation chart's chain was among them (not counted as an instance).
     chart: bool = False
+    # Files read from disk and compared with their records (``wf audit verify --files``).
+    files: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -105,7 +107,8 @@ class Report:
     def counted(self) -> str:
         """What was checked, for the command line: ``N events in M instances`` (and the chart)."""
         return (f"{self.events} events in {self.instances} instances"
-                + (" and the organisation chart" if self.chart else ""))
+                + (" and the organisation chart" if self.chart else "")
+                + (f", {self.files} files read" if self.files is not None else ""))
 
 
 def _rows(session: Session, batch_size: int) -> Iterator[Any]:

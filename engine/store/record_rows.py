@@ -1,6 +1,6 @@
 """The stored projection of instances, read for ``wf audit verify`` and the dossier: each
-instance's state, its events in chain order, its task rows and its field index rows, a page
-of instances at a time (four queries per page, bounded memory at any size)."""
+instance's state, its events in chain order, its task rows, its field index rows and its
+files, a page of instances at a time (five queries per page, bounded memory at any size)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import Select, bindparam, select
 
 from engine.i18n import StoredMessage, keep
 from engine.store.prepared import Prepared, batch
-from engine.store.tables import Event, FieldIndex, Instance, Task
+from engine.store.tables import Attachment, Event, FieldIndex, Instance, Task
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,6 +42,8 @@ class StoredRecord:
     task_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The chain head the instance row records, ``(event_seq, event_hash)``.
     head: tuple[int | None, str | None] = (None, None)
+    # The files it holds (the files table): id -> (file name, SHA-256, size).
+    files: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
 
 def column_differences(rec: StoredRecord) -> list[str]:
@@ -89,12 +91,13 @@ def _value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def _statements(instance_is: Callable[[Any], Any]) -> tuple[Select, Select, Select, Select]:
-    """The four reads of ``StoredRecord``s: the instance rows, their events in chain order,
-    their task rows and their field index rows, of the instances ``instance_is`` picks."""
+def _statements(instance_is: Callable[[Any], Any]) -> tuple[Select, ...]:
+    """The reads of ``StoredRecord``s: the instance rows, their events in chain order, their
+    task rows, their field index rows and their files, of the instances ``instance_is`` picks."""
     from engine.store.repo import _INSTANCE_COLUMNS, _TASK_COLUMNS
 
     inst, ev, ta, fi = Instance.__table__, Event.__table__, Task.__table__, FieldIndex.__table__
+    at = Attachment.__table__
     return (select(inst.c.id, inst.c.procedure_id, inst.c.version_id, inst.c.state, inst.c.event_seq,
                    inst.c.event_hash, *(inst.c[k] for k in _INSTANCE_COLUMNS if k != "procedure_id"))
             .where(instance_is(inst.c.id)),
@@ -103,7 +106,9 @@ def _statements(instance_is: Callable[[Any], Any]) -> tuple[Select, Select, Sele
             .where(instance_is(ev.c.instance_id)).order_by(ev.c.instance_id, ev.c.seq),
             select(ta.c.instance_id, ta.c.task_id, *(ta.c[k] for k in _TASK_COLUMNS))
             .where(instance_is(ta.c.instance_id)),
-            select(fi.c.instance_id, fi.c.key, fi.c.value).where(instance_is(fi.c.instance_id)))
+            select(fi.c.instance_id, fi.c.key, fi.c.value).where(instance_is(fi.c.instance_id)),
+            select(at.c.instance_id, at.c.id, at.c.filename, at.c.sha256, at.c.size)
+            .where(instance_is(at.c.instance_id)))
 
 
 def _assemble(ids: list[str], reads: tuple[Select, ...], found: list[list[Sequence[Any]]]) -> list[StoredRecord]:
@@ -113,7 +118,7 @@ def _assemble(ids: list[str], reads: tuple[Select, ...], found: list[list[Sequen
 
     named = [[dict(zip(stmt.selected_columns.keys(), row, strict=True)) for row in rows]
              for stmt, rows in zip(reads, found, strict=True)]
-    instances, events, tasks, index = named
+    instances, events, tasks, index, files = named
     out = {r["id"]: StoredRecord(r["id"], r["procedure_id"], r["version_id"], r["state"], serial=r["serial"],
                                  columns={k: r[k] for k in _INSTANCE_COLUMNS},
                                  head=(r["event_seq"], r["event_hash"]))
@@ -131,6 +136,9 @@ def _assemble(ids: list[str], reads: tuple[Select, ...], found: list[list[Sequen
     for f in index:
         if f["instance_id"] in out:
             out[f["instance_id"]].index[f["key"]] = f["value"]
+    for a in files:
+        if a["instance_id"] in out:
+            out[a["instance_id"]].files[a["id"]] = (a["filename"], a["sha256"], a["size"])
     return [out[i] for i in ids if i in out]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -702,6 +702,19 @@ def save_steps(session: Session, items: Sequence[tuple[Instance | StepRow, Mappi
         raise Conflict(moved)
 
 
+def append_events(session: Session, instance_id: str, events: Iterable[Mapping[str, Any]]) -> None:
+    """Chain ``events`` after the instance's stored head and move the head, in the caller's
+    transaction (which holds the instance: a step's, right after ``save_step`` or
+    ``create_instance``). For what the application records beside the runtime's own events
+    (``engine.app.uploads``: the content of the files a submission bound); the state and its
+    rev are unchanged."""
+    head = session.execute(select(_I.c.event_seq, _I.c.event_hash).where(_I.c.id == instance_id)).one()
+    rows, seq, digest = _chain(instance_id, events, head.event_seq or 0, head.event_hash or GENESIS)
+    if rows:
+        batch(session, [(_INSERT_EVENTS, rows)])
+        session.execute(update(_I).where(_I.c.id == instance_id).values(event_seq=seq, event_hash=digest))
+
+
 def postpone_timers(session: Session, instance_ids: Sequence[str], until: datetime) -> None:
     """Move the timer of instances whose tick failed to ``until`` (their state is unchanged)."""
     if instance_ids:
@@ -761,13 +774,29 @@ def attach(session: Session, attachment_ids: Iterable[str], instance_id: str, *,
                         .execution_options(synchronize_session="fetch"))
 
 
+def bound_attachments(session: Session, *, batch_size: int = 500) -> Iterator[Any]:
+    """Every file a record holds, ``(id, instance_id, filename, sha256, size, storage_path)``,
+    in id order, ``batch_size`` rows a query (``wf audit verify --files``)."""
+    last = ""
+    while True:
+        rows = session.execute(select(Attachment.id, Attachment.instance_id, Attachment.filename, Attachment.sha256,
+                                      Attachment.size, Attachment.storage_path)
+                               .where(Attachment.instance_id.is_not(None), Attachment.id > last)
+                               .order_by(Attachment.id).limit(batch_size)).all()
+        yield from rows
+        if len(rows) < batch_size:
+            return
+        last = rows[-1].id
+
+
 def attachments_named(session: Session, attachment_ids: Iterable[str]) -> dict[str, Any]:
-    """Who uploaded each of these files, the instance holding it, its name, type and size, as
-    the database has them now (one query; an id naming no file is missing)."""
+    """Who uploaded each of these files, the instance holding it, its name, type, size and
+    SHA-256, as the database has them now (one query; an id naming no file is missing)."""
     ids = list(attachment_ids)
     if not ids:
         return {}
     rows = session.execute(select(Attachment.id, Attachment.uploaded_by, Attachment.instance_id,
-                                  Attachment.filename, Attachment.content_type, Attachment.size)
+                                  Attachment.filename, Attachment.content_type, Attachment.size,
+                                  Attachment.sha256)
                            .where(Attachment.id.in_(ids)))
     return {row.id: row for row in rows}

@@ -329,6 +329,7 @@ def test_a_file_bound_meanwhile_is_refused_by_the_bind_itself(server):
     one = alice.post("/procedures/photo-check/instances", {"data": {"note": "1", "photos": [photo]}}).json()
     two = alice.post("/procedures/photo-check/instances", {"data": {"note": "2"}}).json()
     with pytest.raises(FormInvalid) as refused, app.extensions["services"].database.writing() as s:
-        uploads.bind(s, "alice", two["id"], [uploads.FileValue("photos", photo)], "en")
+        uploads.bind(s, "alice", two["id"], [uploads.FileValue("photos", photo)], "en",
+                     now=app.extensions["services"].now(), step="start")
     assert refused.value.errors[0]["field"] == "photos"
     assert attachment(app, photo).instance_id == one["id"]

@@ -125,6 +125,10 @@ def _timeline(page: instances.Page) -> list[dict]:
                 item["notes"].append(d["note"])
         elif e["type"] == "task:reassigned":
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
+        elif e["type"] == "files:recorded":  # the content of the files a submission bound
+            files = d.get("files") or []
+            item["notes"].append(_("{n} file(s), SHA-256 {hashes}", n=len(files),
+                                   hashes=", ".join(str(f.get("sha256"))[:12] + "…" for f in files)))
         elif e["type"] == "task:claimed":
             item["notes"].append(names.get(d.get("assignee"), d.get("assignee") or ""))
         elif e["type"] == "approval:decided":  # a multi-party approval (issue 17)
