@@ -136,3 +136,4 @@ may_cancel = runtime_access.may_cancel
 may_correct = runtime_access.may_correct
 may_start = runtime_access.may_start
 separation_conflict = runtime_access.separation_conflict
+check_separation = runtime_access.check_separation

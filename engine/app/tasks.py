@@ -254,10 +254,15 @@ def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tup
     return inst, task, proc, actor
 
 
-def _refuse_unless_may_act(proc: Procedure, task: Mapping[str, Any], actor: Actor) -> None:
+def _refuse_unless_may_act(inst: Mapping[str, Any], proc: Procedure, task: Mapping[str, Any], actor: Actor) -> None:
+    """Refuse whoever may not do the task: not of its role (or its assignee), or kept from it
+    by separation of duties (the runtime's ``check_separation``, which also refuses the
+    submission): the task page shows the earlier steps' sensitive values in clear to whoever
+    it lets in, and keeps their drafts."""
     if not access.may_act(task, actor):
         role = proc.roles.get(task["role"] or "", task["role"])
         raise NotPermitted(_("You may not act on this task: it is for role '{role}'.", role=role))
+    access.check_separation({**inst, "tasks": {t["id"]: t for t in inst["tasks"]}}, proc, task, actor)
 
 
 def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
@@ -270,7 +275,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         form = proc.forms.get(step.form) if step.form else None
         if task["status"] != "open" or (inst["status"] != "running" and not task.get("reapproval")):
             return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
-        _refuse_unless_may_act(proc, task, actor)
+        _refuse_unless_may_act(inst, proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)
         party = _party(s, inst, step, proc) if step.approvers is not None else []
         may_add = bool(step.approvers is not None and step.approvers.add_from)
@@ -508,8 +513,8 @@ def save_draft(services: Services, reader: Reader, task_id: str, data: dict[str,
                             "texts, then save it again.", size=size // 1024))
     now = services.now()
     with services.database.writing() as s:
-        _inst, task, proc, actor = _load(services, s, reader, task_id)
-        _refuse_unless_may_act(proc, task, actor)
+        inst, task, proc, actor = _load(services, s, reader, task_id)
+        _refuse_unless_may_act(inst, proc, task, actor)
         drafts.save(s, reader.username, task_id, data, now)
     return now
 
