@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import store
+from engine.app import access as app_access
 from engine.app import instances
 from engine.runtime import access
 from engine.runtime.commands import Actor
@@ -31,9 +32,17 @@ if TYPE_CHECKING:
 
 
 def _change(services: Services, instance_id: Callable[[Session], str], change: Callable[[Session], Any],
-            answer_for: Reader | None) -> instances.Answer | None:
+            answer_for: Reader | None, *, reader_only: str | None = None) -> instances.Answer | None:
+    """Make ``change`` to the instance and answer with it as ``answer_for`` sees it. The
+    answer shows the whole record, so an action its rule allows to someone who may hold no
+    role (催办 and 撤回: the starter, whoever did a step) is refused to ``reader_only`` unless
+    they may read the record, as its page would be (``require_instance``), on the
+    pages and the API alike."""
     with services.database.writing() as s:
         iid = instance_id(s)
+        if reader_only is not None:
+            app_access.require_instance(services.workflow, s, app_access.reader_named(services.config, s, reader_only),
+                                        iid)
         change(s)
         answer = instances.view_in(services, s, answer_for, iid, check=False) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
@@ -70,7 +79,8 @@ def urge(services: Services, username: str, task_id: str, note: str = "", *,
          answer_for: Reader | None = None) -> instances.Answer | None:
     """催办 the holders of an open task (once an hour per task; ``TooSoon`` says when again)."""
     wf = services.workflow
-    return _change(services, _of_task(task_id), lambda s: wf.urge(s, task_id, username, note), answer_for)
+    return _change(services, _of_task(task_id), lambda s: wf.urge(s, task_id, username, note), answer_for,
+                   reader_only=username)
 
 
 def withdraw(services: Services, username: str, instance_id: str, reason: str, *,
@@ -78,7 +88,7 @@ def withdraw(services: Services, username: str, instance_id: str, reason: str, *
     """撤回 an instance by its starter before anyone else has done a step."""
     wf = services.workflow
     return _change(services, lambda s: instance_id, lambda s: wf.withdraw(s, instance_id, username, reason),
-                   answer_for)
+                   answer_for, reader_only=username)
 
 
 # --------------------------------------------------------------------------- what pages offer

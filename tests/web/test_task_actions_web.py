@@ -267,3 +267,33 @@ def test_a_long_list_to_transfer_to_is_typed_into_with_suggestions(app, api):
     assert "共有 31 人可以接手。" in page
     r = chief.post(f"/tasks/{verify}/transfer", {"to_user": "mgr07", "reason": "出差"})
     assert r.status_code == 302 and r.location.endswith("/")
+
+
+def test_urge_and_withdraw_are_refused_to_someone_who_may_no_longer_read_the_record(app):
+    """催办 and 撤回 are allowed to the starter and whoever did a step, who may hold no role
+    (moved to another department). Their answer was the whole record, data and history, which
+    its page and GET /instances/{id} refuse them: now the action is refused as the read is,
+    through the API and the pages alike, and nothing is recorded."""
+    from engine.store import users as user_store
+
+    client = app.test_client()
+    clerk = Api(client, "clerk1")
+    inst = registered({"clerk1": clerk})
+    fresh = clerk.post("/procedures/customer-complaint/instances", {"data": START}, status=201)
+    with app.extensions["services"].database.writing() as s:
+        user_store.set_groups(s, "clerk1", [])
+    clerk = Api(client, "clerk1")
+    assert client.get(f"/api/v1/instances/{inst['id']}", headers=clerk.headers).status_code == 403
+    for path, body in ((f"/tasks/{task(inst, 'verify')}/urge", {"note": "?"}),
+                       (f"/instances/{fresh['id']}/withdraw", {"reason": "重复登记"})):
+        r = client.post(f"/api/v1{path}", json=body, headers=clerk.headers)
+        assert r.status_code == 403 and "data" not in r.json, (path, r.json)
+        assert START["customer"] not in r.get_data(as_text=True)
+    page = Browser(app, "clerk1")
+    page.get("/")
+    r = page.post(f"/tasks/{task(inst, 'verify')}/urge", {"note": "?"})
+    assert r.status_code == 302  # the refusal is flashed on the way back, as every action's
+    chief = Api(client, "chief1")
+    events = chief.get(f"/instances/{inst['id']}/events")["items"]
+    assert "task:urged" not in [e["type"] for e in events]
+    assert chief.get(f"/instances/{fresh['id']}")["status"] == "running"
