@@ -604,7 +604,17 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     (state, task rows, field index) is what the chain proves. Its ``finding`` names the
     steps, fields, tasks and columns as the reader names them (``in_words``); the values of
     the fields in ``hidden`` (``STEP.FIELD``: what the reader sees masked) as the mask."""
-    rec = record_rows.stored_record(session, instance_id)
+    try:
+        rec = record_rows.stored_record(session, instance_id)
+    except (LookupError, ValueError, TypeError) as exc:
+        # A column holds what no write of the application puts there (a task kind no enum
+        # knows): the chain is still checked on its own, and the record named as unreadable.
+        chain = check_instance(session, instance_id)
+        if not chain.ok:
+            return chain
+        return ChainCheck(False, chain.events, f"the record shown cannot be read: {type(exc).__name__}: {exc}",
+                          finding=keep("the stored record cannot be read: a value was written into it that the "
+                                       "application never writes")[1], record=True)
     if rec is None:  # events without their instance row, or no record at all
         return check_instance(session, instance_id)
     chain = check_chain(instance_id, rec.events, rec.head)  # the events read once for both checks
@@ -614,6 +624,9 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     if not found:
         return chain
     text, kept = found[0]
+    params = kept.get("params") or {}
+    named = (f"{params.get('step', '')}.{params['field']}" if params.get("field")
+             else str(params["key"]).removesuffix(FIRST) if params.get("key") else "")
     proc = wf.runtime(session, rec.version_id).procedure
     steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
     steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
@@ -621,7 +634,7 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
         return actor_name(username, full_names(session, [username]))
 
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
-                      finding=in_words(proc, kept, steps, zone, person, hidden), record=True)
+                      finding=in_words(proc, kept, steps, zone, person, hidden), record=True, field=named)
 
 
 # What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).

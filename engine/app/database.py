@@ -108,7 +108,12 @@ class Database:
         if fcntl is not None and url.get_backend_name() == "sqlite" \
                 and url.database not in (None, "", ":memory:"):
             self.queue = WriteQueue(url.database)
-        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
+        # A read of several statements (a record with its events, task rows and files, checked
+        # against each other) sees one snapshot: on PostgreSQL's default READ COMMITTED each
+        # statement saw its own, and a step committed in between made an intact record read
+        # as broken. A read-only transaction at REPEATABLE READ is never refused for it.
+        self._reader = (engine.execution_options(isolation_level="REPEATABLE READ")
+                        if url.get_backend_name() == "postgresql" else engine.execution_options(sqlite_begin="DEFERRED"))
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

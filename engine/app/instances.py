@@ -24,6 +24,7 @@ from engine.app.masking import (
     record_views,
     refuse_mask,
     sensitive_keys,
+    top_key,
 )
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
@@ -188,7 +189,20 @@ def read(services: Services, reader: Reader, instance_id: str, *, history: bool 
         answer = view_in(services, s, reader, instance_id, history=history)
         if checked:
             answer.integrity = integrity(services, s, reader, answer.procedure, instance_id)
+            answer.shown |= integrity_shown(answer.procedure, reader, answer.integrity)
     return log_answer(services, reader, answer)
+
+
+def integrity_shown(proc: Procedure, reader: Reader, check: ChainCheck | None) -> set[str]:
+    """The sensitive field a failed check's finding shows ``reader`` in clear (its stored and
+    recorded values), for the access log: a cleared reader of ``?history=false`` saw it there
+    and nowhere else."""
+    if check is None or check.ok or not check.field:
+        return set()
+    keys = sensitive_keys(proc)
+    field_key = top_key(check.field)
+    shown = {top_key(k) for k in keys} - masked_fields(keys, reader)
+    return {field_key} if field_key in shown else set()
 
 
 def integrity(services: Services, session: Any, reader: Reader, proc: Procedure,
@@ -272,6 +286,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         # The page prints the stored record: an insider's edit of it (outside the chain) is said
         # here as on the dossier.
         checked = integrity(services, s, reader, proc, instance_id)
+        shown |= integrity_shown(proc, reader, checked)
     masked_events, unmasked = mask_events(keys, raw_events, reader)
     shown |= unmasked
     now = services.now()

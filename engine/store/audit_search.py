@@ -154,6 +154,9 @@ class ChainCheck:
     head: str = ""  # the hash the intact chain ends in
     finding: StoredMessage | None = None
     record: bool = False
+    # The ``STEP.FIELD`` a record finding names, if any (a reader who sees it in clear has
+    # seen a value of it: the access log counts it).
+    field: str = ""
 
 
 def _broken(events: int, message: str, kept: tuple[str, StoredMessage]) -> ChainCheck:
