@@ -352,7 +352,8 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         with services.database.reading() as s:
             verified = wf.verify_password(s, username, password)
     with services.database.writing() as s:
-        proc = wf.runtime(s, store.load_instance(s, instance_id).version_id).procedure
+        # Whoever may not read the record is told that, not which of its steps hold data.
+        _inst, proc = access.require_instance(wf, s, access.reader_named(services.config, s, username), instance_id)
         check_target(proc, step, field_path)
         if holds_mask(value):
             refuse_mask(sensitive_keys(proc), step, {field_path: value})

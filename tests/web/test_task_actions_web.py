@@ -297,3 +297,33 @@ def test_urge_and_withdraw_are_refused_to_someone_who_may_no_longer_read_the_rec
     events = chief.get(f"/instances/{inst['id']}/events")["items"]
     assert "task:urged" not in [e["type"] for e in events]
     assert chief.get(f"/instances/{fresh['id']}")["status"] == "running"
+
+
+def test_someone_who_may_not_read_a_record_learns_nothing_of_its_progress_from_a_write(app):
+    """'x' holds no role: the record and its tasks are refused to them. The writes used to
+    answer with what the record holds: who did which step (409 "already done by clerk1"),
+    which task is open for which role, which steps hold data (a correction: 404 for a step not
+    done, 403 for a done one). Each now answers the read's own refusal, through the API and
+    the pages alike; a holder of a role still gets the runtime's words."""
+    client = app.test_client()
+    inst = registered({"clerk1": Api(client, "clerk1")})
+    iid = inst["id"]
+    done = next(t["id"] for t in inst["tasks"] if t["step"] == "register")
+    x = Api(client, "x")
+    refusal = client.get(f"/api/v1/instances/{iid}", headers=x.headers).json["message"]
+    calls = [(f"/tasks/{done}/claim", None), (f"/tasks/{done}/complete", {"data": {}}),
+             (f"/tasks/{task(inst, 'verify')}/claim", None), (f"/tasks/{task(inst, 'verify')}/complete", {"data": {}}),
+             (f"/instances/{iid}/corrections", {"step": "verify", "field": "findings", "value": "v", "reason": "r"}),
+             (f"/instances/{iid}/corrections", {"step": "register", "field": "content", "value": "v", "reason": "r"})]
+    for path, body in calls:
+        r = client.post(f"/api/v1{path}", json=body, headers=x.headers)
+        assert (r.status_code, r.json["message"]) == (403, refusal), (path, r.json)
+    page = Browser(app, "x")
+    page.get("/")
+    for path, form in ((f"/tasks/{done}/claim", {}),
+                       (f"/instances/{iid}/correct", {"target": "verify:findings", "value": "v", "reason": "r"})):
+        r = page.post(path, form)
+        assert "clerk1" not in r.text and "没有已记录的数据" not in r.text, (path, r.status_code, r.text[:300])
+    clerk2 = Api(client, "clerk2")  # a holder of the role is told what happened
+    r = client.post(f"/api/v1/tasks/{done}/claim", headers=clerk2.headers)
+    assert r.status_code == 409 and ("clerk1" in r.json["message"] or "Clerk1" in r.json["message"]), r.json
