@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import NotPermitted
+from engine.errors import NotFound, NotPermitted
 from engine.i18n import _
 from engine.runtime import access as runtime_access
 from engine.store import users as user_store
@@ -113,6 +113,18 @@ def require_procedure(workflow: Workflow, session: Session, reader: Reader,
     return found
 
 
+def _holds_role_in_current(workflow: Workflow, session: Session, reader: Reader, procedure_id: str) -> bool:
+    """Whether the reader holds a role in the procedure's current version: the lists, the
+    search and the ledgers (``readable``) show them its records of every version, so the
+    record itself is theirs to read too (a role added by a later version reads the records
+    started before it)."""
+    try:
+        current, _vid = workflow.procedure(session, procedure_id)
+    except NotFound:
+        return False
+    return bool(workflow.actor(session, reader.username, current).roles)
+
+
 def require_instance(workflow: Workflow, session: Session, reader: Reader,
                      instance_id: str, *, history: bool = False) -> tuple[dict, Procedure]:
     """The instance (``Workflow.instance``) and its pinned procedure version; 403 unless the
@@ -120,7 +132,8 @@ def require_instance(workflow: Workflow, session: Session, reader: Reader,
     inst = workflow.instance(session, instance_id, history=history)
     proc = workflow.runtime(session, inst["version"]["id"]).procedure
     if (not reader.reads_everything and not workflow.actor(session, reader.username, proc).roles
-            and not runtime_access.cc_named(inst, reader.username)):
+            and not runtime_access.cc_named(inst, reader.username)
+            and not _holds_role_in_current(workflow, session, reader, proc.id)):
         raise NotPermitted(_("you hold no role in '{title}' ({id}), so you may not read "
                              "instance {instance}; ask an administrator for a role",
                              title=proc.title, id=proc.id, instance=instance_id))
