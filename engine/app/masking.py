@@ -13,8 +13,10 @@ write answers with).
 * **Working on an open task**: whoever may act on an open task of the instance (its
   assignee, or a holder of its role or escalation role while unassigned: ``access.may_act``)
   needs the values to do the job (a field engineer calls the customer), so the task's page
-  shows the earlier steps' values in clear, and that view is logged as ``task``. Only that
-  page: the same user browsing the instance page or the API sees the mask.
+  and the API's view of that task show the earlier steps' values in clear, and that view is
+  logged as ``task``. Only those: the same user browsing the instance page or reading the
+  instance through the API sees the mask; whoever separation of duties keeps from the step
+  gets neither (``tasks._refuse_unless_may_act``).
 * **Everybody else** sees ``MASK`` in place of each filled sensitive value (an empty value
   stays empty), in HTML and in JSON.
 * **Reading back** (issue 15): a filter, a sort, a drill-down or a value search on a
