@@ -13,11 +13,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import NotFound, NotPermitted
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.errors import CommandRejected, Conflict, NotFound, NotPermitted
 from engine.i18n import _
 from engine.runtime import access as runtime_access
 from engine.store import users as user_store
@@ -142,6 +145,7 @@ def require_instance(workflow: Workflow, session: Session, reader: Reader,
 
 # --------------------------------------------------------------------------- acting
 
+
 # Who may act, cancel or correct is the runtime's rule (it enforces it when a command runs);
 # pages and the API ask the same functions before offering an action.
 may_act = runtime_access.may_act
@@ -150,3 +154,36 @@ may_correct = runtime_access.may_correct
 may_start = runtime_access.may_start
 separation_conflict = runtime_access.separation_conflict
 check_separation = runtime_access.check_separation
+
+
+@contextmanager
+def outsiders_told_nothing(workflow: Workflow, config: Config, session: Session, username: str,
+                           task_id: str) -> Iterator[None]:
+    """A refusal of an action on a task (the task is done, and by whom; it is for another role;
+    the step's title; the record's version) tells about the record's progress: to someone who
+    may neither read the record nor act on the task, the refusal is the read's own
+    (``require_instance``), as the record's page and ``GET /instances/{id}`` answer them. Asked
+    only on a refusal, so a step pays nothing for it."""
+    try:
+        yield
+    except (CommandRejected, Conflict) as refused:
+        try:
+            outsider = _outsider(workflow, config, session, username, task_id)
+        except SQLAlchemyError:  # the refusal came from the database (PostgreSQL: the transaction is over)
+            outsider = None
+        if outsider is not None:
+            raise outsider from refused
+        raise
+
+
+def _outsider(workflow: Workflow, config: Config, session: Session, username: str, task_id: str) -> NotPermitted | None:
+    """The read's refusal of ``username`` unless they may read the task's record or act on it."""
+    instance_id, _sep, local = task_id.rpartition(".")
+    try:
+        require_instance(workflow, session, reader_named(config, session, username), instance_id)
+        return None
+    except NotPermitted as refused:
+        inst = workflow.instance(session, instance_id)
+        task = next((t for t in inst["tasks"] if t["id"] == local), None)
+        actor = workflow.actor(session, username, workflow.runtime(session, inst["version"]["id"]).procedure)
+        return None if task is not None and may_act(task, actor) else refused

@@ -455,7 +455,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
     reader who may read the instance; sensitive values masked unless the reader is cleared,
     and the values shown in clear logged as ``view``."""
     wf = services.workflow
-    with services.database.reading() as s:
+    with services.database.reading(snapshot=True) as s:
         inst, proc = require_instance(wf, s, reader, instance_id)
         keys = sensitive_keys(proc)
         unmasked: set[str] = set()
@@ -648,6 +648,8 @@ ATTRIBUTES = {
     "due_at": N_("due time"), "completed_at": N_("completion time"),
 }
 _VALUES = ("stored", "replayed", "expected")
+# A file's content hashes in a finding (``uploads.file_findings``): masked as the field is.
+_HASHES = ("held", "recorded")
 
 
 def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None,
@@ -667,7 +669,7 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
     field_key = (f"{sid}.{params['field']}" if "field" in params
                  else params["key"].removesuffix(FIRST) if "key" in params else "")
     if field_key and top_key(field_key) in hidden:
-        params.update({name: MASK for name in _VALUES if name in params})
+        params.update({name: MASK for name in (*_VALUES, *_HASHES) if name in params})
     if "field" in params:
         params["field"] = field_title(proc, sid, params["field"])
     if "key" in params:

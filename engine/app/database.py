@@ -108,12 +108,15 @@ class Database:
         if fcntl is not None and url.get_backend_name() == "sqlite" \
                 and url.database not in (None, "", ":memory:"):
             self.queue = WriteQueue(url.database)
-        # A read of several statements (a record with its events, task rows and files, checked
-        # against each other) sees one snapshot: on PostgreSQL's default READ COMMITTED each
-        # statement saw its own, and a step committed in between made an intact record read
-        # as broken. A read-only transaction at REPEATABLE READ is never refused for it.
-        self._reader = (engine.execution_options(isolation_level="REPEATABLE READ")
-                        if url.get_backend_name() == "postgresql" else engine.execution_options(sqlite_begin="DEFERRED"))
+        self._reader = engine.execution_options(sqlite_begin="DEFERRED")
+        # ``reading(snapshot=True)``: several statements checked against each other (a record
+        # with its events, task rows and files) see one snapshot. On PostgreSQL's default READ
+        # COMMITTED each statement saw its own, and a step committed in between made an intact
+        # record read as broken. Only there: a long read at REPEATABLE READ (wf audit verify)
+        # would hold back vacuum for as long as it runs. SQLite's read transaction is one
+        # snapshot already.
+        self._snapshot = (engine.execution_options(isolation_level="REPEATABLE READ")
+                          if url.get_backend_name() == "postgresql" else self._reader)
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -131,10 +134,12 @@ class Database:
             raise
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self, *, snapshot: bool = False) -> Iterator[Session]:
         """A session for reads only; nothing is committed. On SQLite it begins DEFERRED, so
-        a use case that only reads never takes the write lock."""
-        session = Session(bind=self._reader, expire_on_commit=False)
+        a use case that only reads never takes the write lock. ``snapshot``: its statements
+        see one snapshot (PostgreSQL: REPEATABLE READ), for a short read whose parts are
+        compared with each other."""
+        session = Session(bind=self._snapshot if snapshot else self._reader, expire_on_commit=False)
         try:
             yield session
         finally:

@@ -185,7 +185,7 @@ def read(services: Services, reader: Reader, instance_id: str, *, history: bool 
     """The instance as ``view_in`` shows it, for a reader who may read it (values shown in
     clear are logged as ``api``); ``checked`` adds whether it is what its trail proves
     (``integrity``), as the record page says."""
-    with services.database.reading() as s:
+    with services.database.reading(snapshot=checked) as s:
         answer = view_in(services, s, reader, instance_id, history=history)
         if checked:
             answer.integrity = integrity(services, s, reader, answer.procedure, instance_id)
@@ -264,7 +264,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
     someone working on an open task (they see them on that task's page); a cleared reader's
     view is logged as ``instance``."""
     wf = services.workflow
-    with services.database.reading() as s:
+    with services.database.reading(snapshot=True) as s:
         inst, proc = access.require_instance(wf, s, reader, instance_id)
         actor = wf.actor(s, reader.username, proc)
         keys = sensitive_keys(proc)

@@ -223,6 +223,21 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
             shown.add(f"{step}.{d.get('field')}")
         else:
             d["old"] = d["new"] = MASK
+    if e.get("type") == "files:recorded" and isinstance(d.get("files"), list) and keys:
+        # A file of a sensitive field: its hash confirms a guessed file (an ID card's scan).
+        # Files recorded without their field (migration 0024) count as such wherever the
+        # procedure has a sensitive field.
+        files = []
+        for f in d["files"]:
+            top = f"{step}.{str(f.get('field') or '').split('.')[0]}" if f.get("field") else ""
+            if top and top not in _tops(keys):
+                files.append(f)
+            elif reader.cleared:
+                shown |= {top} if top else set()
+                files.append(f)
+            else:
+                files.append({**f, **{k: MASK for k in ("file", "sha256", "size", "name") if k in f}})
+        d["files"] = files
     e["data"] = d
     return e, shown
 

@@ -12,6 +12,7 @@ runtime refuses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,18 +33,22 @@ if TYPE_CHECKING:
 
 
 def _change(services: Services, instance_id: Callable[[Session], str], change: Callable[[Session], Any],
-            answer_for: Reader | None, *, reader_only: str | None = None) -> instances.Answer | None:
+            answer_for: Reader | None, *, reader_only: str | None = None,
+            task: tuple[str, str] | None = None) -> instances.Answer | None:
     """Make ``change`` to the instance and answer with it as ``answer_for`` sees it. The
     answer shows the whole record, so an action its rule allows to someone who may hold no
-    role (催办 and 撤回: the starter, whoever did a step) is refused to ``reader_only`` unless
+    role (催办, 撤回, 收回: the starter, whoever did a step) is refused to ``reader_only`` unless
     they may read the record, as its page would be (``require_instance``), on the
-    pages and the API alike."""
+    pages and the API alike. ``task``: ``(user, task id)`` of an action on a task, whose
+    refusal tells an outsider nothing (``outsiders_told_nothing``)."""
     with services.database.writing() as s:
         iid = instance_id(s)
         if reader_only is not None:
             app_access.require_instance(services.workflow, s, app_access.reader_named(services.config, s, reader_only),
                                         iid)
-        change(s)
+        with (app_access.outsiders_told_nothing(services.workflow, services.config, s, *task) if task is not None
+              else nullcontext()):
+            change(s)
         answer = instances.view_in(services, s, answer_for, iid, check=False) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
 
@@ -57,7 +62,7 @@ def transfer(services: Services, username: str, task_id: str, to_user: str, reas
     """转交 an open task to another person who may hold it (the reason is recorded)."""
     wf = services.workflow
     return _change(services, _of_task(task_id),
-                   lambda s: wf.transfer(s, task_id, username, to_user, reason), answer_for)
+                   lambda s: wf.transfer(s, task_id, username, to_user, reason), answer_for, task=(username, task_id))
 
 
 def return_task(services: Services, username: str, task_id: str, to_step: str, reason: str,
@@ -65,14 +70,16 @@ def return_task(services: Services, username: str, task_id: str, to_step: str, r
     """退回 from an open task to an earlier step the step declares (the reason is required)."""
     wf = services.workflow
     return _change(services, _of_task(task_id),
-                   lambda s: wf.return_task(s, task_id, username, to_step, reason, resume), answer_for)
+                   lambda s: wf.return_task(s, task_id, username, to_step, reason, resume), answer_for,
+                   task=(username, task_id))
 
 
 def recall(services: Services, username: str, task_id: str, *,
            answer_for: Reader | None = None) -> instances.Answer | None:
     """收回 one's own last completion while the next tasks are untouched."""
     wf = services.workflow
-    return _change(services, _of_task(task_id), lambda s: wf.recall(s, task_id, username), answer_for)
+    return _change(services, _of_task(task_id), lambda s: wf.recall(s, task_id, username), answer_for,
+                   reader_only=username, task=(username, task_id))
 
 
 def urge(services: Services, username: str, task_id: str, note: str = "", *,
@@ -80,7 +87,7 @@ def urge(services: Services, username: str, task_id: str, note: str = "", *,
     """催办 the holders of an open task (once an hour per task; ``TooSoon`` says when again)."""
     wf = services.workflow
     return _change(services, _of_task(task_id), lambda s: wf.urge(s, task_id, username, note), answer_for,
-                   reader_only=username)
+                   reader_only=username, task=(username, task_id))
 
 
 def withdraw(services: Services, username: str, instance_id: str, reason: str, *,

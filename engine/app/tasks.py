@@ -9,8 +9,7 @@ submitter's draft is dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.app.people import NOBODY, PeopleOffer
-from engine.errors import CommandRejected, FormInvalid, NotFound, NotPermitted
+from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _, reader_locale
 from engine.language.english import shown as shown_in
 from engine.language.procedure import PREFILL_ME
@@ -343,7 +342,8 @@ def compute(services: Services, reader: Reader, task_id: str, data: Mapping[str,
     if not isinstance(data, Mapping):
         raise FormInvalid(_("'data' must be an object of the form's fields"),
                           errors=[{"field": "data", "message": _("'data' must be an object of the form's fields")}])
-    with services.database.reading() as s:
+    with services.database.reading() as s, \
+            access.outsiders_told_nothing(services.workflow, services.config, s, reader.username, task_id):
         return services.workflow.computed(s, task_id, reader.username, data)
 
 
@@ -416,7 +416,7 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
         edits = _unmasked_edits(edits)
         files = uploads.file_values(form.schema, data) if form is not None else []
         uploads.refuse_foreign(s, username, ref.instance_id, files, locale)
-        with _outsiders_told_nothing(services, s, username, task_id):
+        with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
             if ref.kind == TaskKind.APPROVAL:
                 state = wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
                                   data=data, password=signed, expected_rev=expected_rev, locale=locale,
@@ -434,30 +434,6 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     if answer_for is not None:
         return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
-
-
-@contextmanager
-def _outsiders_told_nothing(services: Services, session: Any, username: str, task_id: str) -> Iterator[None]:
-    """A refusal of the runtime (the task is done, and by whom; it is for another role; the
-    step's title) tells about the record's progress: to someone who may neither read the
-    record nor act on the task, the refusal is the read's own (``require_instance``), as
-    the record's page and ``GET /instances/{id}`` answer them. Asked only on a refusal, so a
-    step pays nothing for it."""
-    try:
-        yield
-    except CommandRejected as refused:
-        wf = services.workflow
-        instance_id, _sep, local = task_id.rpartition(".")
-        reader = access.reader_named(services.config, session, username)
-        try:
-            access.require_instance(wf, session, reader, instance_id)
-        except NotPermitted as outsider:
-            inst = wf.instance(session, instance_id)
-            task = next((t for t in inst["tasks"] if t["id"] == local), None)
-            actor = wf.actor(session, username, wf.runtime(session, inst["version"]["id"]).procedure)
-            if task is None or not access.may_act(task, actor):
-                raise outsider from refused
-        raise
 
 
 def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:
@@ -568,7 +544,8 @@ def add_approver(services: Services, username: str, task_id: str, user: str, pos
     runtime refuses anything else (with ``answer_for``: the instance as it now is)."""
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
-        services.workflow.add_approver(s, task_id, username, user, position, reason)
+        with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
+            services.workflow.add_approver(s, task_id, username, user, position, reason)
         answer = instances.view_in(services, s, answer_for, instance_id, check=False,
                                    history=history) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
@@ -578,7 +555,7 @@ def _hold(services: Services, username: str, task_id: str, change: Any,
           answer_for: Reader | None, history: bool = True) -> instances.Answer | None:
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
-        with _outsiders_told_nothing(services, s, username, task_id):
+        with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
             change(s, task_id, username)
         answer = instances.view_in(services, s, answer_for, instance_id, check=False,
                                    history=history) if answer_for else None

@@ -377,6 +377,7 @@ def download(services: Services, reader: Reader, attachment_id: str) -> Attachme
 
 # Why a stored file is not the one recorded, in words (``disk_problem``).
 _MISSING, _CHANGED = N_("it is missing"), N_("its content changed after it was uploaded")
+_UNREADABLE = N_("it cannot be read")
 
 
 def disk_problem(path: str, sha256: str, size: int) -> str | None:
@@ -391,6 +392,8 @@ def disk_problem(path: str, sha256: str, size: int) -> str | None:
                 digest.update(chunk)
     except FileNotFoundError:
         return _MISSING
+    except OSError:  # a directory in its place, no permission: named, and the next file read
+        return _UNREADABLE
     return None if digest.hexdigest() == sha256 else _CHANGED
 
 

@@ -206,3 +206,43 @@ def test_the_timeline_says_which_files_were_recorded_in_the_readers_language(app
     assert not english_words(note), note
     page.post("/locale/en", {"next": "/"})
     assert "files recorded" in page.get(f"/instances/{iid}").text
+
+
+def test_a_file_that_cannot_be_read_is_named_and_the_others_still_checked(app):
+    alice, iid, photo = started(app)
+    _alice, _other, second = started(app)
+    path = stored_path(app, photo)
+    path.unlink()
+    path.mkdir()  # something else in its place
+    r = alice.get(f"/uploads/{photo}")
+    assert r.status_code == 409 and "（文件无法读取）" in r.get_json()["message"]
+    stored_path(app, second).write_bytes(OTHER_PNG)
+    code, out = verify("--files")
+    assert code == 1 and f"file {photo} ('photo.png')" in out and "it cannot be read" in out
+    assert f"file {second} ('photo.png')" in out and "its content changed" in out, out
+
+
+def test_the_trail_of_a_sensitive_file_field_is_masked_as_the_field_is(app, tmp_path):
+    """A file field marked x-sensitive (an ID card's scan): its recorded hash would confirm a
+    guessed file, so a reader without clearance sees the entry masked, in the events, the
+    timeline and in what the record check says."""
+    sensitive = START_FORM.replace("      x-widget: file\n      x-accept: [image/png, image/jpeg]\n    sheet",
+                                   "      x-widget: file\n      x-sensitive: true\n      x-accept: [image/png, image/jpeg]\n"
+                                   "    sheet", 1)
+    assert sensitive != START_FORM
+    (tmp_path / "forms" / "photo-start.yaml").write_text(sensitive, encoding="utf-8")
+    services = app.extensions["services"]
+    with services.database.writing() as s:
+        services.workflow.load_procedures(s)
+        store.add_user(s, "hank2", "pw-hank2", ["heads"], full_name="Hank Two")
+    alice, iid, photo = started(app)
+    digest = hashlib.sha256(PNG).hexdigest()
+    head = Api(app, "hank2")
+    events = head.get(f"/instances/{iid}/events").get_json()["items"]
+    entry = next(e for e in events if e["type"] == "files:recorded")["data"]["files"][0]
+    assert entry == {"field": "photos", "file": "●●●●", "sha256": "●●●●", "size": "●●●●"}
+    assert digest not in json.dumps(events) and digest[:12] not in head.get(f"/instances/{iid}").get_data(as_text=True)
+    with app.extensions["services"].database.engine.begin() as conn:
+        conn.execute(update(Attachment).where(Attachment.id == photo).values(sha256="f" * 64))
+    said = head.get(f"/instances/{iid}").get_json()["integrity"]["message"]
+    assert "「照片」中的文件不是其审计轨迹所记录的文件：校验值 ●●●●…，记录为 ●●●●…" in said, said
