@@ -423,7 +423,8 @@ def sweep_sessions(database: Database | sessionmaker[Session], now: datetime, *,
     if not found:
         return 0
     with database.writing() as s:
-        upload_sweep.forget(s, [i for i, _p in found])
-    for _id, path in found:  # after the commit: a row never points at a deleted file
-        Path(path).unlink(missing_ok=True)
-    return len(found)
+        gone = upload_sweep.forget(s, [i for i, _p in found])
+    for attachment_id, path in found:  # after the commit: a row never points at a deleted file
+        if attachment_id in gone:  # not one a submission bound meanwhile
+            Path(path).unlink(missing_ok=True)
+    return len(gone)

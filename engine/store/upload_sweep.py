@@ -41,7 +41,10 @@ def unbound_before(session: Session, before: datetime, *, limit: int = 1000) -> 
     return [(r.id, r.storage_path) for r in rows if (r.uploaded_by, r.id) not in held]
 
 
-def forget(session: Session, ids: list[str]) -> None:
-    """Delete the rows of unbound attachments (only while still unbound)."""
-    if ids:
-        session.execute(delete(Attachment).where(Attachment.id.in_(ids), Attachment.instance_id.is_(None)))
+def forget(session: Session, ids: list[str]) -> set[str]:
+    """Delete the rows of unbound attachments (only while still unbound); the ids deleted. A
+    submission may have bound one since the sweep read it: its row and file stay."""
+    if not ids:
+        return set()
+    return set(session.scalars(delete(Attachment).where(Attachment.id.in_(ids), Attachment.instance_id.is_(None))
+                               .returning(Attachment.id)))

@@ -75,3 +75,30 @@ def test_the_worker_sweeps_on_each_pass(engine, sessions, tmp_path):
     wf.clock = lambda: later
     stats = Worker(wf, sessions).run_once()
     assert stats.swept == 1 and not path.exists() and "unbound uploads removed: 1" in str(stats)
+
+
+def test_a_file_bound_while_the_sweep_runs_keeps_its_file(engine, sessions, tmp_path, monkeypatch):
+    """The sweep reads the unbound uploads, then deletes them: a submission that binds one of
+    them in between keeps its row (the delete asks 'still unbound'), and now its file too;
+    before, the file was unlinked all the same and the record's photo was gone."""
+    from engine.store import upload_sweep
+
+    wf = setup(sessions)
+    cfg = config()
+    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
+    services = Services(cfg, Database(engine), wf)
+    late, abandoned = _store(services, 2)
+    inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
+    read = upload_sweep.unbound_before
+
+    def read_then_bind(session, before, **kw):
+        found = read(session, before, **kw)
+        with sessions.begin() as s:  # the submission that commits between the two
+            repo.attach(s, [late], inst["id"], uploaded_by="inspector1")
+        return found
+
+    monkeypatch.setattr(upload_sweep, "unbound_before", read_then_bind)
+    with sessions() as s:
+        paths = {a.id: Path(a.storage_path) for a in s.query(Attachment)}
+    assert uploads.sweep_sessions(sessions, services.now() + timedelta(days=1, minutes=1)) == 1
+    assert paths[late].exists() and not paths[abandoned].exists()
