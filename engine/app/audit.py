@@ -33,7 +33,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.app.people import actor_name
-from engine.app.uploads import file_findings
+from engine.app.uploads import FILES_RECORDED, file_findings, recorded_words
 from engine.errors import NotFound, NotPermitted
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.i18n import worded_apart as said
@@ -201,6 +201,8 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo, spawned: Procedur
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: "
                 f"{d.get('old')} → {d.get('new')} · {stored(d, 'reason')}")
+    if e["type"] == FILES_RECORDED:
+        return recorded_words(d)
     if isinstance(d.get("data"), dict):
         sid = e["step"] or "start"
         if e["type"] == "spawn:requested":
@@ -447,6 +449,8 @@ def _note(proc: Procedure, e: dict[str, Any], current: CurrentProcedures) -> str
         return ", ".join(proc.roles.get(r, r) for r in d.get("to") or ())
     if e["type"] == "task:urged" and d.get("note"):
         return str(d["note"])
+    if e["type"] == FILES_RECORDED:
+        return recorded_words(d)
     return ""
 
 

@@ -229,6 +229,14 @@ def bind(session: Session, username: str, instance_id: str, files: list[FileValu
                                                     "actor": username, "at": now, "data": {"files": recorded}}])
 
 
+def recorded_words(data: Mapping[str, Any]) -> str:
+    """A ``files:recorded`` event in the reader's words: how many files, and the start of each
+    one's SHA-256 (the mask where the reader sees the field masked)."""
+    files = data.get("files") or []
+    return _("{n} file(s), SHA-256 {hashes}", n=len(files),
+             hashes=", ".join(str(f.get("sha256"))[:12] + "…" for f in files))
+
+
 def file_findings(rec: StoredRecord) -> list[Finding]:
     """Where the files a record holds (the files table) are not the files its audit trail
     recorded (``files:recorded``): a content hash or size changed, a file held that the trail

@@ -204,6 +204,8 @@ def test_the_timeline_says_which_files_were_recorded_in_the_readers_language(app
     assert "登记附件" in text and f"1 个文件，校验值 {hashlib.sha256(PNG).hexdigest()[:12]}…" in text
     note = re.search(r'<span class="note">(1 个文件[^<]*)</span>', text).group(1)
     assert not english_words(note), note
+    dossier = page.get(f"/audit/instances/{iid}").text  # the dossier's trail says it alike
+    assert f"1 个文件，校验值 {hashlib.sha256(PNG).hexdigest()[:12]}…" in dossier
     page.post("/locale/en", {"next": "/"})
     assert "files recorded" in page.get(f"/instances/{iid}").text
 

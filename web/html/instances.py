@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine import i18n
-from engine.app import instances, search, task_actions
+from engine.app import instances, search, task_actions, uploads
 from engine.app.audit import field_title, step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
 from web import forms_render as fr
@@ -126,9 +126,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "task:reassigned":
             item["notes"].append(f"{d.get('from') or '-'} → {d.get('to')} {d.get('reason') or ''}")
         elif e["type"] == "files:recorded":  # the content of the files a submission bound
-            files = d.get("files") or []
-            item["notes"].append(_("{n} file(s), SHA-256 {hashes}", n=len(files),
-                                   hashes=", ".join(str(f.get("sha256"))[:12] + "…" for f in files)))
+            item["notes"].append(uploads.recorded_words(d))
         elif e["type"] == "task:claimed":
             item["notes"].append(names.get(d.get("assignee"), d.get("assignee") or ""))
         elif e["type"] == "approval:decided":  # a multi-party approval (issue 17)
