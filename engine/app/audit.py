@@ -73,7 +73,10 @@ EVENT_TYPES = ("instance:started", "task:created", "task:completed", "task:appro
                "task:cancelled", "instance:completed", "instance:cancelled", "data:corrected",
                "deadline:reminder", "deadline:missed", "deadline:escalated", "route:taken",
                "spawn:requested", "join:completed", "wait:woken",
-               "approval:opened", "approval:added", "approval:decided")
+               "approval:opened", "approval:added", "approval:decided",
+               # 转交, 退回, 收回, 催办, 撤回, 抄送, 已阅, and the files a submission recorded
+               "task:transferred", "task:returned", "task:recalled", "task:urged", "instance:withdrawn",
+               "cc:sent", "cc:read", "files:recorded")
 # Events that record or change form data (the field index's first values move with them).
 _DATA_EVENTS = frozenset({"instance:started", "task:completed", "task:approved", "task:rejected",
                           "data:corrected", "approval:decided"})

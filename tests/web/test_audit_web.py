@@ -371,3 +371,19 @@ def test_the_audit_search_form_offers_titles_in_the_readers_language(app):
     assert '<option value="receive">Receive the product</option>' in page
     row = _text(_rows(page, "audit-results")[0])
     assert "After-sales inspection" in row and "售后检验" not in row, row
+
+
+def test_every_kind_of_event_can_be_searched_by_its_name(app):
+    """The search's kind list offered the events of issue 14 only: an auditor could not pick
+    转交, 退回, 收回, 催办, 撤回, 抄送, 已阅 or the files recorded. Every event the runtime
+    writes (its ``event("…")`` calls) and ``files:recorded`` is offered, by its name."""
+    from pathlib import Path
+
+    from engine.app.audit import EVENT_TYPES
+
+    written = {m for f in Path("engine/runtime").glob("*.py")
+               for m in re.findall(r'\bevent\("([a-z]+:[a-z_]+)"', f.read_text(encoding="utf-8"))}
+    assert written and written | {"files:recorded"} <= set(EVENT_TYPES), sorted(written - set(EVENT_TYPES))
+    page = login(app, "aud").get("/audit").text
+    for kind, name in (("task:transferred", "转交"), ("task:urged", "催办"), ("files:recorded", "登记附件")):
+        assert re.search(rf'<option value="{kind}"[^>]*>[^<]*{name}', page), kind
