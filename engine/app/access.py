@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.app.services import Services
     from engine.config import Config
     from engine.language.procedure import Procedure
+    from engine.runtime.commands import Actor
 
 
 @dataclass(frozen=True)
@@ -178,12 +179,24 @@ def outsiders_told_nothing(workflow: Workflow, config: Config, session: Session,
 
 def _outsider(workflow: Workflow, config: Config, session: Session, username: str, task_id: str) -> NotPermitted | None:
     """The read's refusal of ``username`` unless they may read the task's record or act on it."""
-    instance_id, _sep, local = task_id.rpartition(".")
     try:
-        require_instance(workflow, session, reader_named(config, session, username), instance_id)
-        return None
+        require_task(workflow, session, reader_named(config, session, username), task_id)
     except NotPermitted as refused:
-        inst = workflow.instance(session, instance_id)
-        task = next((t for t in inst["tasks"] if t["id"] == local), None)
-        actor = workflow.actor(session, username, workflow.runtime(session, inst["version"]["id"]).procedure)
-        return None if task is not None and may_act(task, actor) else refused
+        return refused
+    return None
+
+
+def require_task(workflow: Workflow, session: Session, reader: Reader,
+                 task_id: str) -> tuple[dict, dict | None, Procedure, Actor]:
+    """The task's instance, the task (None when it has no such task), its pinned procedure and
+    the reader as its actor, for whoever may read the instance (``require_instance``) or act
+    on the task (a manager a deadline escalated it to holds no role in the procedure); 403
+    for anyone else."""
+    instance_id, _sep, local = task_id.rpartition(".")
+    inst = workflow.instance(session, instance_id)
+    proc = workflow.runtime(session, inst["version"]["id"]).procedure
+    actor = workflow.actor(session, reader.username, proc)
+    task = next((t for t in inst["tasks"] if t["id"] == local), None)
+    if not (reader.reads_everything or actor.roles or (task is not None and may_act(task, actor))):
+        require_instance(workflow, session, reader, instance_id)  # raises the reader's 403
+    return inst, task, proc, actor

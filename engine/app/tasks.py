@@ -239,16 +239,9 @@ def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedur
 
 
 def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tuple[dict, dict, Procedure, Actor]:
-    """The task with its instance; whoever may read the instance, or may act on the task
-    (a manager a deadline escalated it to holds no role in the procedure), gets it."""
-    wf = services.workflow
-    instance_id, _sep, local = task_id.rpartition(".")
-    inst = wf.instance(session, instance_id)
-    proc = wf.runtime(session, inst["version"]["id"]).procedure
-    actor = wf.actor(session, reader.username, proc)
-    task = next((t for t in inst["tasks"] if t["id"] == local), None)
-    if not (reader.reads_everything or actor.roles or (task is not None and access.may_act(task, actor))):
-        access.require_instance(wf, session, reader, instance_id)  # raises the reader's 403
+    """The task with its instance, for whoever may read the instance or act on the task
+    (``access.require_task``)."""
+    inst, task, proc, actor = access.require_task(services.workflow, session, reader, task_id)
     if task is None:
         raise NotFound(_("Task {id} does not exist; it may have been withdrawn or the link is mistyped.", id=task_id))
     return inst, task, proc, actor
