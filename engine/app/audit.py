@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -631,9 +631,6 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
     if not found:
         return chain
     text, kept = found[0]
-    params = kept.get("params") or {}
-    named = (f"{params.get('step', '')}.{params['field']}" if params.get("field")
-             else str(params["key"]).removesuffix(FIRST) if params.get("key") else "")
     proc = wf.runtime(session, rec.version_id).procedure
     steps = {tid: t.get("step") for tid, t in (rec.state.get("tasks") or {}).items()}
     steps.update({tid: t["step"] for tid, t in replay.tasks.items()})
@@ -641,7 +638,8 @@ def check_shown(wf: Workflow, session: Session, instance_id: str, zone: tzinfo |
         return actor_name(username, full_names(session, [username]))
 
     return ChainCheck(False, chain.events, f"the record shown differs from its audit trail: {text}",
-                      finding=in_words(proc, kept, steps, zone, person, hidden), record=True, field=named)
+                      finding=in_words(proc, kept, steps, zone, person, hidden), record=True,
+                      field=_field_named(kept.get("params") or {}))
 
 
 # What a finding's ``attribute`` or ``column`` names (a part of the state, a row's column).
@@ -659,6 +657,14 @@ _VALUES = ("stored", "replayed", "expected")
 _HASHES = ("held", "recorded")
 
 
+def _field_named(params: Mapping[str, Any]) -> str:
+    """The ``STEP.FIELD`` a finding's values belong to (its step and field, or its field
+    index key), or "" for a finding about no field."""
+    if params.get("field"):
+        return f"{params.get('step', '')}.{params['field']}"
+    return str(params["key"]).removesuffix(FIRST) if params.get("key") else ""
+
+
 def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any] | None = None,
              zone: tzinfo | None = None, person: Callable[[str], str] | None = None,
              hidden: frozenset[str] = frozenset()) -> StoredMessage:
@@ -673,8 +679,7 @@ def in_words(proc: Procedure, finding: StoredMessage, task_steps: dict[str, Any]
     what = params.get("attribute") or params.get("column") or ""
     # A value the reader sees masked on the page stays masked in what the check found: the
     # record's (forged or damaged) value and the trail's alike.
-    field_key = (f"{sid}.{params['field']}" if "field" in params
-                 else params["key"].removesuffix(FIRST) if "key" in params else "")
+    field_key = _field_named(params)
     if field_key and top_key(field_key) in hidden:
         params.update({name: MASK for name in (*_VALUES, *_HASHES) if name in params})
     if "field" in params:
