@@ -197,12 +197,10 @@ def integrity_shown(proc: Procedure, reader: Reader, check: ChainCheck | None) -
     """The sensitive field a failed check's finding shows ``reader`` in clear (its stored and
     recorded values), for the access log: a cleared reader of ``?history=false`` saw it there
     and nowhere else."""
-    if check is None or check.ok or not check.field:
-        return set()
-    keys = sensitive_keys(proc)
+    if check is None or check.ok or not check.field or not reader.cleared:
+        return set()  # a reader without clearance was shown the mask (``masked_fields``)
     field_key = top_key(check.field)
-    shown = {top_key(k) for k in keys} - masked_fields(keys, reader)
-    return {field_key} if field_key in shown else set()
+    return {field_key} if field_key in {top_key(k) for k in sensitive_keys(proc)} else set()
 
 
 def integrity(services: Services, session: Any, reader: Reader, proc: Procedure,

@@ -229,7 +229,7 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
         # procedure has a sensitive field.
         files = []
         for f in d["files"]:
-            top = f"{step}.{str(f.get('field') or '').split('.')[0]}" if f.get("field") else ""
+            top = top_key(f"{step}.{f['field']}") if f.get("field") else ""
             if top and top not in _tops(keys):
                 files.append(f)
             elif reader.cleared:

@@ -150,7 +150,7 @@ def _records(session: Session, ids: list[str]) -> list[StoredRecord]:
 @cache
 def _one_record_reads() -> tuple[tuple[Select, ...], tuple[Prepared, ...]]:
     """One record's reads, compiled once (``engine.store.prepared``): the record page and the
-    API's instance answer run them on every read, and building the four selects each time
+    API's instance answer run them on every read, and building the five selects each time
     cost more than running them."""
     reads = _statements(lambda column: column == bindparam("b_id"))
     return reads, tuple(Prepared(stmt) for stmt in reads)
