@@ -217,13 +217,12 @@ def bind(session: Session, username: str, instance_id: str, files: list[FileValu
     if not files:
         return
     ids = {f.id for f in files}
-    unbound = {i for i, row in store.attachments_named(session, ids).items() if row.instance_id is None}
-    store.attach(session, ids, instance_id, uploaded_by=username)
+    bound_now = store.attach(session, ids, instance_id, uploaded_by=username)
     rows = store.attachments_named(session, ids)
     _refuse([(f, None if (row := rows.get(f.id)) is not None and row.instance_id == instance_id
               else _not_yours(f, locale)) for f in files], locale)
     recorded = [{"field": f.field, "file": file_ref(f.id), "sha256": rows[f.id].sha256, "size": rows[f.id].size}
-                for f in dict((f.id, f) for f in files).values() if f.id in unbound]
+                for f in dict((f.id, f) for f in files).values() if f.id in bound_now]
     if recorded:
         store.append_events(session, instance_id, [{"type": FILES_RECORDED, "step": step, "task": task,
                                                     "actor": username, "at": now, "data": {"files": recorded}}])

@@ -760,18 +760,20 @@ def attachments_beside(session: Session, attachment_id: str) -> list[Attachment]
     return list(session.scalars(select(Attachment).where(Attachment.instance_id == row.instance_id)))
 
 
-def attach(session: Session, attachment_ids: Iterable[str], instance_id: str, *, uploaded_by: str) -> None:
+def attach(session: Session, attachment_ids: Iterable[str], instance_id: str, *, uploaded_by: str) -> set[str]:
     """Bind uploaded files to the instance whose submission referenced them: only files
-    ``uploaded_by`` posted that no instance holds yet. Another user's pending upload, or a
-    file of another instance, is left alone (``engine.app.uploads.bind`` then refuses it):
-    whoever learns an id cannot put that file into their own record."""
+    ``uploaded_by`` posted that no instance holds yet; the ids bound now. Another user's
+    pending upload, or a file of another instance, is left alone (``engine.app.uploads.bind``
+    then refuses it): whoever learns an id cannot put that file into their own record."""
     ids = list(attachment_ids)
-    if ids:
-        session.execute(update(Attachment)
-                        .where(Attachment.id.in_(ids), Attachment.uploaded_by == uploaded_by,
-                               Attachment.instance_id.is_(None))
-                        .values(instance_id=instance_id)
-                        .execution_options(synchronize_session="fetch"))
+    if not ids:
+        return set()
+    return set(session.scalars(update(Attachment)
+                               .where(Attachment.id.in_(ids), Attachment.uploaded_by == uploaded_by,
+                                      Attachment.instance_id.is_(None))
+                               .values(instance_id=instance_id)
+                               .returning(Attachment.id)
+                               .execution_options(synchronize_session="fetch")))
 
 
 def bound_attachments(session: Session, *, batch_size: int = 500) -> Iterator[Any]:
