@@ -17,6 +17,14 @@ from engine.store import Attachment, drafts, repo
 from tests.helpers.service import answers, config, play, setup
 
 
+def _services(engine, sessions, tmp_path):
+    """The workflow with the shipped procedures, and its services with uploads under ``tmp_path``."""
+    wf = setup(sessions)
+    cfg = config()
+    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
+    return wf, Services(cfg, Database(engine), wf)
+
+
 def _store(services, n: int) -> list[str]:
     posted = [uploads.Upload(f"f{i}", f"f{i}", f"note{i}.txt", io.BytesIO(b"x" * 100)) for i in range(n)]
     new, refused = uploads.store_files(services, "inspector1", posted)
@@ -25,10 +33,7 @@ def _store(services, n: int) -> list[str]:
 
 
 def test_unbound_uploads_are_swept_after_a_day_and_nothing_else(engine, sessions, tmp_path):
-    wf = setup(sessions)
-    cfg = config()
-    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
-    services = Services(cfg, Database(engine), wf)
+    wf, services = _services(engine, sessions, tmp_path)
     refused, drafted, bound = _store(services, 3)
     inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
     with sessions.begin() as s:
@@ -49,10 +54,7 @@ def test_an_upload_id_copied_into_another_users_draft_does_not_keep_the_file(eng
     """Someone who learns the id of another's abandoned upload saves it in a draft of their
     own: submitting it is refused (not their file), and it no longer keeps the file from the
     sweep. The uploader's own draft still does."""
-    wf = setup(sessions)
-    cfg = config()
-    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
-    services = Services(cfg, Database(engine), wf)
+    wf, services = _services(engine, sessions, tmp_path)
     abandoned, kept = _store(services, 2)
     inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
     with sessions.begin() as s:
@@ -64,10 +66,7 @@ def test_an_upload_id_copied_into_another_users_draft_does_not_keep_the_file(eng
 
 
 def test_the_worker_sweeps_on_each_pass(engine, sessions, tmp_path):
-    wf = setup(sessions)
-    cfg = config()
-    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
-    services = Services(cfg, Database(engine), wf)
+    wf, services = _services(engine, sessions, tmp_path)
     (old,) = _store(services, 1)
     with sessions() as s:
         path = Path(s.get(Attachment, old).storage_path)
@@ -83,10 +82,7 @@ def test_a_file_bound_while_the_sweep_runs_keeps_its_file(engine, sessions, tmp_
     before, the file was unlinked all the same and the record's photo was gone."""
     from engine.store import upload_sweep
 
-    wf = setup(sessions)
-    cfg = config()
-    cfg.raw = {**cfg.raw, "paths": {**cfg.raw.get("paths", {}), "uploads": str(tmp_path / "uploads")}}
-    services = Services(cfg, Database(engine), wf)
+    wf, services = _services(engine, sessions, tmp_path)
     late, abandoned = _store(services, 2)
     inst = play(wf, sessions, answers("after-sales-inspection--fail"), upto=1)
     read = upload_sweep.unbound_before
