@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class FieldError(TypedDict):
@@ -79,6 +79,18 @@ class FileAltered(WorkflowError):
     """A stored file is not the file that was recorded (changed or removed on the server)."""
 
     code = "file_altered"
+
+
+class RecordDamaged(WorkflowError):
+    """A record cannot be shown because a hand outside the application wrote into it (or its
+    trail) what the application never writes; ``check`` is what its integrity check found,
+    ``message`` that finding in the reader's language."""
+
+    code = "record_damaged"
+
+    def __init__(self, message: str, check: Any) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class CommandRejected(WorkflowError):

@@ -282,9 +282,8 @@ def verify_audit(services: Services, *, batch_size: int = 5000, restored: bool =
             report.breaks.extend(breaks)
             report.held_until = held
         broken = {b.instance_id for b in report.breaks}
-        report.breaks.extend(b for b in verify_records(services.workflow, session,
-                                                       batch_size=max(1, batch_size // 10))
-                             if b.instance_id not in broken)
+        report.breaks.extend(verify_records(services.workflow, session, batch_size=max(1, batch_size // 10),
+                                            skip=broken))
         if files:
             report.files = 0
             for row in store.bound_attachments(session):

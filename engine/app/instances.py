@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from engine import i18n, store
 from engine.app import access, change_control, uploads
-from engine.app.audit import CurrentProcedures, check_shown
+from engine.app.audit import CurrentProcedures, damage_named, integrity
 from engine.app.masking import (
     holds_mask,
     mask_events,
     mask_instance,
-    masked_fields,
     record_views,
     refuse_mask,
     sensitive_keys,
@@ -186,7 +185,8 @@ def read(services: Services, reader: Reader, instance_id: str, *, history: bool 
     clear are logged as ``api``); ``checked`` adds whether it is what its trail proves
     (``integrity``), as the record page says."""
     with services.database.reading(snapshot=checked) as s:
-        answer = view_in(services, s, reader, instance_id, history=history)
+        with damage_named(services, s, reader, instance_id):
+            answer = view_in(services, s, reader, instance_id, history=history)
         if checked:
             answer.integrity = integrity(services, s, reader, answer.procedure, instance_id)
             answer.shown |= integrity_shown(answer.procedure, reader, answer.integrity)
@@ -203,27 +203,12 @@ def integrity_shown(proc: Procedure, reader: Reader, check: ChainCheck | None) -
     return {field_key} if field_key in {top_key(k) for k in sensitive_keys(proc)} else set()
 
 
-def integrity(services: Services, session: Any, reader: Reader, proc: Procedure,
-              instance_id: str) -> ChainCheck | None:
-    """Whether the stored record readers are shown is what its audit trail proves
-    (``audit.check_shown``), with what ``reader`` sees masked kept masked in the finding;
-    None, logged, when the check cannot run: the record is still shown (the dossier and
-    ``wf audit verify`` say more). About 3 ms for a record of 15 events."""
-    try:
-        return check_shown(services.workflow, session, instance_id, services.config.timezone,
-                           masked_fields(sensitive_keys(proc), reader))
-    except Exception:
-        _log.exception("record %s: the integrity check could not run", instance_id)
-        return None
-
-
 def events(services: Services, reader: Reader, instance_id: str) -> list[dict]:
     """The instance's events, masked for the reader (logged as ``api``)."""
     wf = services.workflow
-    with services.database.reading() as s:
+    with services.database.reading() as s, damage_named(services, s, reader, instance_id):
         _inst, proc = access.require_instance(wf, s, reader, instance_id)
-        items = wf.events(s, instance_id)
-    items, shown = mask_events(sensitive_keys(proc), items, reader)
+        items, shown = mask_events(sensitive_keys(proc), wf.events(s, instance_id), reader)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "api")
     return items
 
@@ -262,7 +247,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
     someone working on an open task (they see them on that task's page); a cleared reader's
     view is logged as ``instance``."""
     wf = services.workflow
-    with services.database.reading(snapshot=True) as s:
+    with services.database.reading(snapshot=True) as s, damage_named(services, s, reader, instance_id):
         inst, proc = access.require_instance(wf, s, reader, instance_id)
         actor = wf.actor(s, reader.username, proc)
         keys = sensitive_keys(proc)
@@ -285,8 +270,8 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         # here as on the dossier.
         checked = integrity(services, s, reader, proc, instance_id)
         shown |= integrity_shown(proc, reader, checked)
-    masked_events, unmasked = mask_events(keys, raw_events, reader)
-    shown |= unmasked
+        masked_events, unmasked = mask_events(keys, raw_events, reader)
+        shown |= unmasked
     now = services.now()
     open_tasks = [{**t, "mine": access.may_act(t, actor),
                    # why it needs attention, in the reader's language (stored English before keys)

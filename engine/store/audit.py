@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, type_coerce
+from sqlalchemy.types import NullType
 
 from engine.store.tables import Event, Instance
 
@@ -111,22 +112,58 @@ class Report:
                 + (f", {self.files} files read" if self.files is not None else ""))
 
 
-def _rows(session: Session, batch_size: int) -> Iterator[Any]:
-    """Every event in (instance_id, seq) order, by keyset pages: bounded memory at any size.
+# The columns a hand outside the application can fill with what no type reads back: on SQLite,
+# text that is not JSON in ``data``, a time that is not one in ``at`` (PostgreSQL's types refuse
+# both). They are read as the driver gives them and decoded one row at a time
+# (``decode_events``), so one such row is named as unreadable instead of ending the read.
+_UNTYPED = ("data", "at")
+
+
+def event_columns(*names: str) -> list[Any]:
+    """The events table's columns ``names`` (all when none) for ``decode_events``."""
+    table = Event.__table__
+    return [type_coerce(table.c[name], NullType()).label(name) if name in _UNTYPED else table.c[name]
+            for name in (names or table.c.keys())]
+
+
+def decode_events(session: Session, rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """Rows read with ``event_columns`` as mappings with ``data`` and ``at`` as their types
+    read them; a row one of them cannot be read from has ``unreadable`` (the column and what
+    was wrong) and the raw value."""
+    dialect = session.get_bind().dialect
+    table = Event.__table__
+    readers = [(name, table.c[name].type._cached_result_processor(dialect, None)) for name in _UNTYPED]
+    for row in rows:
+        out = dict(row._mapping)
+        for name, read in readers:
+            if read is None or name not in out:
+                continue
+            try:
+                out[name] = read(out[name])
+            except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError among them
+                out["unreadable"] = f"{name}: {type(exc).__name__}: {exc}"
+        if "unreadable" not in out and "at" in out and not isinstance(out["at"], datetime):
+            out["unreadable"] = f"at: not a time: {out['at']!r}"
+        yield out
+
+
+def _rows(session: Session, batch_size: int) -> Iterator[dict[str, Any]]:
+    """Every event in (instance_id, seq) order, by keyset pages: bounded memory at any size,
+    decoded by ``decode_events``.
 
     Plain rows, not ORM objects, so nothing accumulates in the session's identity map.
     """
     table = Event.__table__
     last: tuple[str, int] | None = None
     while True:
-        stmt = select(table).order_by(table.c.instance_id, table.c.seq).limit(batch_size)
+        stmt = select(*event_columns()).order_by(table.c.instance_id, table.c.seq).limit(batch_size)
         if last is not None:
             stmt = stmt.where(tuple_(table.c.instance_id, table.c.seq) > tuple_(*last))
-        rows = session.execute(stmt).all()
+        rows = list(decode_events(session, session.execute(stmt)))
         yield from rows
         if len(rows) < batch_size:
             return
-        last = (rows[-1].instance_id, rows[-1].seq)
+        last = (rows[-1]["instance_id"], rows[-1]["seq"])
 
 
 def last_event_at(session: Session) -> datetime | None:
@@ -143,8 +180,8 @@ def verify_chains(session: Session, *, batch_size: int = 5000) -> Report:
     expected_seq, prev_hash, broken = 1, GENESIS, False
     for row in _rows(session, batch_size):
         report.events += 1
-        if row.instance_id != current:
-            current, expected_seq, prev_hash, broken = row.instance_id, 1, GENESIS, False
+        if row["instance_id"] != current:
+            current, expected_seq, prev_hash, broken = row["instance_id"], 1, GENESIS, False
             if current == ORG_CHAIN:
                 report.chart = True
             else:
@@ -152,25 +189,30 @@ def verify_chains(session: Session, *, batch_size: int = 5000) -> Report:
         if broken:
             continue
         problem = None
-        if row.seq != expected_seq:
-            missing = (f"seq {expected_seq}" if row.seq == expected_seq + 1
-                       else f"seqs {expected_seq}..{row.seq - 1}")
+        if row["seq"] != expected_seq:
+            missing = (f"seq {expected_seq}" if row["seq"] == expected_seq + 1
+                       else f"seqs {expected_seq}..{row['seq'] - 1}")
             problem = ("missing seq", f"{missing} missing before this event")
-        elif row.prev_hash != prev_hash:
+        elif row["prev_hash"] != prev_hash:
             problem = ("prev_hash mismatch",
-                       f"stored prev_hash {row.prev_hash[:12]}…, predecessor's hash is "
+                       f"stored prev_hash {row['prev_hash'][:12]}…, predecessor's hash is "
                        f"{prev_hash[:12]}…")
+        elif "unreadable" in row:
+            problem = ("unreadable", f"the event cannot be read ({row['unreadable']}): a value was written "
+                                     "into it that the application never writes")
         else:
-            recomputed = hash_of(row)
-            if recomputed != row.hash:
+            recomputed = event_hash(instance_id=row["instance_id"], seq=row["seq"], type=row["type"],
+                                    step=row["step"], task=row["task_id"], actor=row["actor"], at=row["at"],
+                                    data=row["data"], prev_hash=row["prev_hash"])
+            if recomputed != row["hash"]:
                 problem = ("hash mismatch",
-                           f"stored {row.hash[:12]}…, recomputed {recomputed[:12]}…: "
+                           f"stored {row['hash'][:12]}…, recomputed {recomputed[:12]}…: "
                            f"the event's content was changed")
         if problem:
-            report.breaks.append(Break(row.instance_id, row.seq, row.id, *problem))
+            report.breaks.append(Break(row["instance_id"], row["seq"], row["id"], *problem))
             broken = True
             continue
-        expected_seq, prev_hash = row.seq + 1, row.hash
+        expected_seq, prev_hash = row["seq"] + 1, row["hash"]
     report.breaks.extend(_head_breaks(session, {b.instance_id for b in report.breaks}))
     return report
 

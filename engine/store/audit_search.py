@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from engine.i18n import StoredMessage, keep
-from engine.store.audit import GENESIS, event_hash
+from engine.store.audit import GENESIS, decode_events, event_columns, event_hash
 from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instance
 
 if TYPE_CHECKING:
@@ -164,14 +164,17 @@ def _broken(events: int, message: str, kept: tuple[str, StoredMessage]) -> Chain
 
 
 def check_instance(session: Session, instance_id: str) -> ChainCheck:
-    """Recompute one instance's chain and compare its end with the head on the instance row."""
+    """Recompute one instance's chain and compare its end with the head on the instance row.
+    An event a hand filled with what cannot be read back breaks the chain there (it does not
+    end the check: ``decode_events``)."""
     ev = Event.__table__
-    rows = session.execute(select(ev.c.seq, ev.c.type, ev.c.step, ev.c.task_id.label("task"), ev.c.actor,
-                                  ev.c.at, ev.c.data, ev.c.hash, ev.c.prev_hash)
-                           .where(ev.c.instance_id == instance_id).order_by(ev.c.seq)).all()
+    rows = session.execute(select(*event_columns("seq", "type", "step", "task_id", "actor", "at", "data", "hash",
+                                                 "prev_hash"))
+                           .where(ev.c.instance_id == instance_id).order_by(ev.c.seq))
+    events = [{**e, "task": e["task_id"]} for e in decode_events(session, rows)]
     head = session.execute(select(Instance.event_seq, Instance.event_hash)
                            .where(Instance.id == instance_id)).first()
-    return check_chain(instance_id, [r._mapping for r in rows], tuple(head) if head is not None else None)
+    return check_chain(instance_id, events, tuple(head) if head is not None else None)
 
 
 def check_chain(instance_id: str, events: Sequence[Mapping[str, Any]],
@@ -191,6 +194,10 @@ def check_chain(instance_id: str, events: Sequence[Mapping[str, Any]],
             return _broken(len(events), f"event seq {seq}: prev_hash does not match its predecessor's hash",
                            keep("event {seq} no longer follows the event before it (the hashes do not link): "
                                 "an earlier event was replaced or removed", seq=seq))
+        if e.get("unreadable"):
+            return _broken(len(events), f"event seq {seq} cannot be read ({e['unreadable']})",
+                           keep("event {seq} cannot be read: a value was written into it that the application "
+                                "never writes", seq=seq))
         if event_hash(instance_id=instance_id, seq=seq, type=e["type"], step=e["step"], task=e["task"],
                       actor=e["actor"], at=e["at"], data=e["data"], prev_hash=e["prev_hash"]) != e["hash"]:
             return _broken(len(events), f"event seq {seq}: content changed (hash mismatch)",

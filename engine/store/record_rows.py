@@ -162,8 +162,8 @@ def _one_record(session: Session, instance_id: str) -> list[StoredRecord]:
     return _assemble([instance_id], reads, found)
 
 
-def stored_records(session: Session, *, batch_size: int = 500) -> Iterator[StoredRecord]:
-    """Every instance in id order, ``batch_size`` at a time."""
+def instance_ids(session: Session, *, batch_size: int = 500) -> Iterator[list[str]]:
+    """Every instance id in order, ``batch_size`` at a time (for ``stored_records_of``)."""
     inst = Instance.__table__
     last: str | None = None
     while True:
@@ -171,10 +171,15 @@ def stored_records(session: Session, *, batch_size: int = 500) -> Iterator[Store
         if last is not None:
             stmt = stmt.where(inst.c.id > last)
         ids = list(session.scalars(stmt))
-        yield from _records(session, ids)
+        yield ids
         if len(ids) < batch_size:
             return
         last = ids[-1]
+
+
+def stored_records_of(session: Session, ids: list[str]) -> list[StoredRecord]:
+    """These instances as stored (in one set of reads)."""
+    return _records(session, ids) if ids else []
 
 
 def stored_record(session: Session, instance_id: str) -> StoredRecord | None:

@@ -58,7 +58,7 @@ def read_back(client, iid: str, headers: dict, query: str = "") -> dict:
     (an action's answer does not carry it: docs/api.md)."""
     read = client.get(f"/api/v1/instances/{iid}{query}", headers=headers).json
     events = len(client.get(f"/api/v1/instances/{iid}/events", headers=headers).json["items"])
-    assert read.pop("integrity") == {"ok": True, "events": events}
+    assert read.pop("integrity") == {"ok": True, "checked": True, "events": events}
     return read
 
 

@@ -251,19 +251,23 @@ SCHEMAS: dict[str, Any] = {
                     "description": "the events, oldest first; left out when the request says history=false"},
         "cc": {"type": "array", "description": "抄送: each {to: [role ids and user:NAME], step, by, at, note}"},
         "cc_read": {**ANY_OBJ, "description": "已阅: user name -> when they marked it read"},
-        "integrity": {"oneOf": [_ref("Integrity"), {"type": "null"}],
+        "integrity": {**_ref("Integrity"),
                       "description": "GET /instances/{id} only: whether the stored record is what its audit "
-                      "trail proves (the record page's and the dossier's check); null when the check could "
-                      "not run"},
+                      "trail proves (the record page's and the dossier's check)"},
     }, ["id", "procedure", "title", "version", "status", "outcome", "rev", "started_at",
         "started_by", "ended_at", "data", "corrections", "path", "tasks"]),
     "Integrity": _obj({
-        "ok": BOOL, "events": {**INT, "description": "events in the record's audit trail"},
-        "record": {**BOOL, "description": "when not ok: true if the trail is intact and the stored record "
-                   "differs from it (go by history), false if the trail itself is broken"},
-        "message": {**STR, "description": "when not ok: what differs, where, and what to do, in the "
-                    "caller's language (Accept-Language); masked values stay masked"},
-    }, ["ok", "events"]),
+        "ok": {**BOOL, "description": "true only when the check ran and found the record intact"},
+        "checked": {**BOOL, "description": "false when the check could not run (the server logs why): then "
+                    "ok is false and nothing is known about the record"},
+        "events": {"type": ["integer", "null"], "description": "events in the record's audit trail; null when "
+                   "not checked"},
+        "record": {"type": ["boolean", "null"], "description": "when not ok: true if the trail is intact and the "
+                   "stored record differs from it (go by history), false if the trail itself is broken; null "
+                   "when not checked"},
+        "message": {**STR, "description": "when not ok: what differs, where, and what to do (or that it could "
+                    "not be checked), in the caller's language (Accept-Language); masked values stay masked"},
+    }, ["ok", "checked", "events"]),
     "InstanceSummary": _obj({
         "id": STR, "serial": NSTR, "procedure": STR, "version": _obj({"id": INT}, ["id"]),
         "status": {"type": "string", "enum": ["running", "completed", "cancelled"]},

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.app.audit import integrity_words
 from web import forms_render as fr
 from web.html.instances import named_corrections
-from web.integrity import integrity_words
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier

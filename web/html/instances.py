@@ -15,13 +15,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine import i18n
 from engine.app import instances, search, task_actions, uploads
-from engine.app.audit import field_title, step_title
+from engine.app.audit import field_title, integrity_words, step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
 from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
 from web.i18n import _, fmt_time, get_locale
-from web.integrity import integrity_words
+from web.integrity import unverified_words
 from web.oversight import signed_in_reader
 
 if TYPE_CHECKING:
@@ -213,7 +213,8 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
         masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
         names=page.names, procedure_titles=page.procedure_titles,
-        broken=integrity_words(page.integrity) if page.integrity is not None and not page.integrity.ok else None,
+        broken=(unverified_words() if page.integrity is None
+                else integrity_words(page.integrity) if not page.integrity.ok else None),
     ), status
 
 
