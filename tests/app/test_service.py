@@ -141,7 +141,7 @@ def test_full_walk_with_signatures_spawn_and_audit(sessions, db_url, monkeypatch
         # The spawned repair-process inspection points back at its origin.
         spawned = store.list_instances(s, "repair-process-inspection")
         assert len(spawned) == 1
-        child = spawned[0]
+        child = store.load_instance(s, spawned[0].id)
         assert child.state["origin"] == {"procedure": "after-sales-inspection",
                                          "instance": state["id"], "step": "open_repair_inspection"}
         assert child.origin_instance == state["id"] and child.status.value == "running"

@@ -141,3 +141,17 @@ def test_a_check_that_cannot_run_is_not_taken_for_an_intact_record(app):
     assert said["message"].startswith("NOT VERIFIED: whether this record is what its audit trail proves"), said
     status, body = page(app, f"/instances/{iid}")
     assert status == 200 and 'id="record-integrity"' in body and "未经核验" in body
+
+
+def test_one_unreadable_state_does_not_end_the_lists(app):
+    """The lists read an instance's columns, not its state: the others are still listed."""
+    sqlite_only(app)
+    iid = app.config["DONE"]
+    tamper(app, "UPDATE instances SET state = '{bad' WHERE id = :i", i=iid)
+    status, body = page(app, "/instances")
+    assert status == 200 and iid in body
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "supervisor1", "password": PASSWORD}).get_json()["token"]
+    listed = client.get("/api/v1/instances", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert [i["id"] for i in listed["items"]] == [iid]
+    assert api_error(app, iid)["code"] == "record_damaged"
