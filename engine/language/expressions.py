@@ -253,8 +253,11 @@ def _date(value: Any) -> _dt.date | None:
     raise _error(_("date() needs an ISO date such as '2024-05-31', got {value}", value=_short(value)))
 
 
-def _datetime(value: Any) -> _dt.datetime | None:
-    """ISO date-time text (or a date-time, or a date) to an aware date-time, UTC if naive."""
+def _datetime(value: Any, zone: _dt.tzinfo | None = None) -> _dt.datetime | None:
+    """ISO date-time text (or a date-time, or a date) to an aware date-time. A naive one is
+    read in ``zone``, the procedure calendar's (``_Env.call``): a browser's date-time field
+    posts the wall-clock time as typed (``2026-11-02T09:00``), which people in Beijing mean
+    as Beijing time. UTC only where no calendar is in scope."""
     if value is None:
         return None
     if isinstance(value, _dt.datetime):
@@ -270,7 +273,7 @@ def _datetime(value: Any) -> _dt.datetime | None:
                 value=_short(value))) from None
     else:
         raise _error(_("datetime() needs a date-time text, got {value}", value=_short(value)))
-    return result if result.tzinfo is not None else result.replace(tzinfo=_UTC)
+    return result if result.tzinfo is not None else result.replace(tzinfo=zone or _UTC)
 
 
 def _now() -> Any:  # never called directly: _Env.call reads the clock from the scope
@@ -654,6 +657,9 @@ class _Env(SandboxedEnvironment):
         # Compile-time checks guarantee __obj is one of FUNCTIONS.
         if __obj is _now:
             return __context.now()
+        if __obj is _datetime:
+            cal = __context.data.get("__calendar__")
+            return _datetime(*args, zone=getattr(cal, "timezone", None))
         if getattr(__obj, "needs_calendar", False):
             if __obj is _today:
                 return __obj(__context.calendar(), __context.now())
