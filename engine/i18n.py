@@ -158,7 +158,12 @@ def local_time(value: Any, zone: tzinfo, *, named: bool = False) -> str:
         return str(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    text = value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    try:
+        text = value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except OverflowError:
+        # An instant at the calendar's end (a 9999-12-31T20:00Z "no deadline" typed into a
+        # form) is past year 9999 in Beijing: said in UTC rather than ending the page.
+        return str(value.astimezone(UTC).strftime("%Y-%m-%d %H:%M (UTC)"))
     return f"{text} ({getattr(zone, 'key', None) or zone})" if named else text
 
 
