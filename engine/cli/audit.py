@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import click
 
@@ -82,7 +82,10 @@ def _verify_file(ctx: click.Context, file: str) -> None:
     ctx.exit(1)
 
 
-def _day(value: str | None, param: str) -> datetime | None:
+def _day(value: str | None, param: str, zone: tzinfo) -> datetime | None:
+    """A ``YYYY-MM-DD`` (or a date-time without an offset) as local midnight of ``zone``, the
+    configured one whose midnights cut the days of the web's and the API's exports and the
+    KPIs, in UTC; a date-time with an offset as written."""
     if value is None:
         return None
     try:
@@ -90,22 +93,23 @@ def _day(value: str | None, param: str) -> datetime | None:
     except ValueError as exc:
         raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD (or an ISO date-time)",
                                  param_hint=param) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=zone).astimezone(UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 @audit_group.command("export")
-@click.option("--from", "since", help="First day (YYYY-MM-DD, UTC), inclusive.")
-@click.option("--to", "until", help="Last day (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--from", "since", help="First day (YYYY-MM-DD, local: the configured time zone), inclusive.")
+@click.option("--to", "until", help="Last day (YYYY-MM-DD, local: the configured time zone), inclusive.")
 @click.option("--procedure", help="Only events of instances of this procedure id.")
 @click.pass_context
 def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedure: str | None) -> None:
     """Write the event trail as JSON Lines with the hashes to standard output."""
-    start, end = _day(since, "--from"), _day(until, "--to")
-    if end is not None and until is not None and len(until) == 10:
-        end += timedelta(days=1)  # a date given for --to includes that whole day
-    if start and end and end <= start:
-        raise click.BadParameter("--to is before --from; swap them", param_hint="--to")
     with opened(ctx) as services:
+        zone = services.config.timezone
+        start, end = _day(since, "--from", zone), _day(until, "--to", zone)
+        if end is not None and until is not None and len(until) == 10:
+            end += timedelta(days=1)  # a date given for --to includes that whole day
+        if start and end and end <= start:
+            raise click.BadParameter("--to is before --from; swap them", param_hint="--to")
         for line in admin.export_audit(services, procedure=procedure, since=start, until=end,
                                        now=datetime.now(UTC)):
             click.echo(line, nl=False)
