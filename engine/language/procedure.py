@@ -539,7 +539,10 @@ class ProcedureChecker:
                 self.err((*path, key), _("unknown key '{key}' in {what}; {fix}", key=key, what=_(what), fix=fix),
                          key=True)
 
-    def duration(self, value: Any, path: YamlPath) -> Duration | None:
+    def duration(self, value: Any, path: YamlPath, *, least: int | None = None) -> Duration | None:
+        """A duration text; ``least`` 1 where it must be after the moment it counts from (a
+        deadline's ``within``: 0 or -3d opens the task overdue), 0 where it may not be negative
+        (a reminder, an escalation's ``after``)."""
         if value is None:
             return None
         if not isinstance(value, str):
@@ -547,10 +550,16 @@ class ProcedureChecker:
                              value=repr(value)))
             return None
         try:
-            return parse_duration(value)
+            found = parse_duration(value)
         except DurationError as exc:
             self.err(path, str(exc))
             return None
+        if least is not None and found.amount < least:
+            self.err(path, _("a deadline of {value} would open the task already overdue: write a time after it "
+                             "opens, e.g. 3d or 8wh", value=value) if least > 0 else
+                     _("{value} is negative: write how long before or after, e.g. 2h", value=value))
+            return None
+        return found
 
     def expr(self, value: Any, path: YamlPath, step: str, when: str, *, checked: bool = True) -> Expr | None:
         """Compile an expression; ``checked`` ones have their names checked against the
@@ -884,19 +893,19 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
             if "else" in item:
                 c.keys(item, ("else",), ipath, _("an 'else' entry"))
                 has_else = True
-                d = c.duration(item["else"], (*ipath, "else"))
+                d = c.duration(item["else"], (*ipath, "else"), least=1)
                 if d:
                     cases.append((None, d))
                 continue
             c.keys(item, ("if", "then"), ipath, _("a conditional duration"))
             cond = c.expr(item.get("if"), (*ipath, "if"), sid, "deadline")
-            d = c.duration(item.get("then"), (*ipath, "then"))
+            d = c.duration(item.get("then"), (*ipath, "then"), least=1)
             if cond is not None and d is not None:
                 cases.append((cond, d))
         if not has_else:
             c.err((*path, "within"), _("conditional 'within' has no 'else'; add '- else: DURATION' as the last entry"))
     elif w is not None:
-        within = c.duration(w, (*path, "within"))
+        within = c.duration(w, (*path, "within"), least=1)
     within_expr = c.expr(node["within_expr"], (*path, "within_expr"), sid, "deadline") if "within_expr" in node else None
     due_expr = c.expr(node["due_expr"], (*path, "due_expr"), sid, "deadline") if "due_expr" in node else None
     escalations: list[Escalation] = []
@@ -911,7 +920,7 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
                 c.err(ipath, _("each escalation level is {after: DURATION, to: ROLE or manager}"))
                 continue
             c.keys(item, ("after", "to", "fallback"), ipath, _("an escalation level"))
-            after = c.duration(item.get("after", "0h"), (*ipath, "after"))
+            after = c.duration(item.get("after", "0h"), (*ipath, "after"), least=0)
             fallback = None
             to: str | None
             if item["to"] == MANAGER and MANAGER not in roles:
@@ -929,7 +938,7 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
     return Deadline(
         within=within, within_cases=tuple(cases), within_expr=within_expr, due_expr=due_expr,
         calendar=str(node.get("calendar") or calendar),
-        remind_before=c.duration(node.get("remind_before"), (*path, "remind_before")),
+        remind_before=c.duration(node.get("remind_before"), (*path, "remind_before"), least=0),
         escalate=tuple(escalations),
     )
 
