@@ -53,7 +53,8 @@ def check(ctx: click.Context, name: str, start_text: str | None, within: str) ->
         reach = f"only up to {known.isoformat()}" if known else "for no date"
         click.echo(f"note: public holidays are known {reach}; days after that count as ordinary "
                    "weekdays and weekends. Upgrade chinesecalendar once the State Council's notice "
-                   f"is out, or list the days under calendars.{cal.name}.holidays / workdays")
+                   f"is out, or list the days under calendars.{cal.name}.holidays / workdays and set "
+                   f"calendars.{cal.name}.holidays_listed_until")
 
 
 def _parse_start(text: str | None, cal: Calendar) -> datetime:

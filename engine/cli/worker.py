@@ -53,7 +53,8 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
             logging.getLogger("engine.worker").warning(
                 "calendar %s knows public holidays %s: deadlines after that count every weekday as a "
                 "working day; upgrade chinesecalendar once the State Council's notice is out, or list the "
-                "days under calendars.%s.holidays / workdays", short.calendar, known, short.calendar)
+                "days under calendars.%s.holidays / workdays and set calendars.%s.holidays_listed_until",
+                short.calendar, known, short.calendar, short.calendar)
         worker.run(interval, stop)
         click.echo("Worker stopped.")
 

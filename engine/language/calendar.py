@@ -73,7 +73,8 @@ _TIME_RANGE_RE = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})")
 _DEFAULT_TZ = DEFAULT_TIMEZONE
 _DEFAULT_HOURS = ("08:30-12:00", "13:00-17:30")
 _DEFAULT_REST = ("sat", "sun")
-_CONFIG_KEYS = ("timezone", "working_hours", "rest_days", "holidays", "workdays", "public_holidays")
+_CONFIG_KEYS = ("timezone", "working_hours", "rest_days", "holidays", "workdays", "public_holidays",
+                "holidays_listed_until")
 #: Sources of official public holidays and make-up days: ``public_holidays: china`` reads the
 #: State Council's notices as the maintained ``chinesecalendar`` package publishes them.
 PUBLIC_HOLIDAYS = ("china",)
@@ -169,6 +170,9 @@ class Calendar:
     holidays: frozenset[date]
     workdays: frozenset[date]
     official_years: tuple[int, ...] = ()
+    # The last day up to which ``holidays``/``workdays`` list a whole year's notice by hand
+    # (``holidays_listed_until``), beyond the official years.
+    listed_until: date | None = None
 
     # ---------------------------------------------------------------- construction
 
@@ -210,12 +214,23 @@ class Calendar:
             # make-up day off; both lists then say so.
             holidays = (off_holidays - workdays) | holidays
             workdays = (off_workdays - holidays) | workdays
-        return cls(name, tz, periods, rest, holidays, workdays, years)
+        listed = cfg.get("holidays_listed_until")
+        listed_until = None
+        if listed is not None:
+            [listed_until] = _parse_dates(f"{where}.holidays_listed_until", [listed])
+        return cls(name, tz, periods, rest, holidays, workdays, years, listed_until)
 
     def known_until(self) -> date | None:
-        """The last day whose public holidays are known (official or configured), if any."""
+        """The last day whose public holidays are known, if any: the end of the last official
+        year, or the day ``holidays_listed_until`` says the lists cover. A calendar without an
+        official source knows what it lists. A listed day after the official years (a company's
+        own day off) says nothing about the public holidays around it: one such day in May made
+        the whole Spring Festival before it look known, and silenced the warning."""
         last = [date(max(self.official_years), 12, 31)] if self.official_years else []
-        last += [max(self.holidays)] if self.holidays else []
+        if not self.official_years and self.holidays:
+            last.append(max(self.holidays))
+        if self.listed_until is not None:
+            last.append(self.listed_until)
         return max(last) if last else None
 
     # ---------------------------------------------------------------- days

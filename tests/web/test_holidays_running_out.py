@@ -80,7 +80,8 @@ def test_two_calendars_running_out_are_two_notices_under_one_id(made, db_url, tm
 def test_a_calendar_that_lists_its_own_days_far_enough_is_not_named(made, db_url, tmp_path):
     known = max(d for d in __import__("chinese_calendar").holidays).year
     app = _app(made, db_url, tmp_path, datetime(known, 11, 15, 2, tzinfo=UTC), **{
-        "calendars.default.holidays": [f"{known + 1}-02-0{d}" for d in range(5, 10)]})
+        "calendars.default.holidays": [f"{known + 1}-02-0{d}" for d in range(5, 10)],
+        "calendars.default.holidays_listed_until": f"{known + 1}-12-31"})
     assert "holidays-running-out" not in _inbox(app, "root")
 
 
