@@ -22,7 +22,7 @@ from engine.language.calendar import Calendar
 from engine.language.expressions import ExpressionError
 from engine.language.starts import Schedule, Trigger
 from engine.runtime.commands import SYSTEM
-from engine.runtime.machine import _jsonable, iso
+from engine.runtime.machine import _jsonable, calendar_named, iso
 from engine.store import latest_version
 from engine.store import timekeeping as tk
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from engine.language.procedure import Procedure
 
 log = logging.getLogger("qualityflow.scheduler")
-_DEFAULT_CALENDAR = Calendar.from_config("default", None)
 _PAGE = 1000
 
 
@@ -85,7 +84,7 @@ def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
 
 
 def _calendar(wf: Workflow, proc: Procedure) -> Calendar:
-    return wf.calendars.get(proc.calendar) or _DEFAULT_CALENDAR
+    return calendar_named(wf.calendars, proc.calendar)
 
 
 def _actor(role: str):  # noqa: ANN202 - an engine.runtime.commands.Actor

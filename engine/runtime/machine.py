@@ -78,6 +78,14 @@ MAX_AUTOMATIC_STEPS = 1000
 _DEFAULT_CALENDAR = Calendar.from_config("default", None)
 
 
+def calendar_named(calendars: Mapping[str, Calendar], name: str) -> Calendar:
+    """The calendar ``name``; when config.yaml no longer has it (renamed or removed after a
+    version that names it was installed), the configured ``default`` with its public holidays
+    and 调休: the built-in one knows no holiday at all, and a 3wd deadline from 30 September
+    fell due in the middle of the National Day holidays."""
+    return calendars.get(name) or calendars.get("default") or _DEFAULT_CALENDAR
+
+
 def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat()
 
@@ -797,7 +805,7 @@ class Runtime:
 
     def _calendar(self, deadline: Deadline | None) -> Calendar:
         name = deadline.calendar if deadline else self.procedure.calendar
-        return self.calendars.get(name) or _DEFAULT_CALENDAR
+        return calendar_named(self.calendars, name)
 
     def _due(self, w: _Work, step: Step, d: Deadline) -> datetime:
         cal = self._calendar(d)
