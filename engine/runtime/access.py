@@ -256,13 +256,28 @@ def recall_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping
         return _("a later step has been done since '{title}'; it can no longer be recalled", title=titled(step))
     if len(state.get("links") or ()) != last["links"]:
         return _("'{title}' opened a linked instance; it can no longer be recalled", title=titled(step))
+    if step.approvers is not None and not task.get("reapproval") and (
+            "approvals" not in last or task["id"] not in _round_tasks(state, step.id)):
+        # One approver's decision that settled the approval (会签, 或签) moved the instance on
+        # for everyone; taking it back would reopen an approval whose outcome others were
+        # told of. (A decision recorded before rounds were kept for recalls: likewise.)
+        return _("your decision settled the approval '{title}' and the instance has moved on, so it can no "
+                 "longer be recalled; ask whoever holds the next step to return it (退回)", title=titled(step))
     for t in following(state, task):
-        if t["status"] != "open" or t["kind"] == "wait" or t.get("assignee"):
+        # A named approver's task has its assignee from the start; it is taken up once
+        # decided or drafted (``drafts``), not by being theirs.
+        if t["status"] != "open" or t["kind"] == "wait" or (t.get("assignee") and not t.get("named")):
             title = procedure.steps[t["step"]].title if t["step"] in procedure.steps else t["step"]
             return _("'{title}' has been taken up already; the submission can no longer be recalled", title=title)
     if drafts:
         return _("someone has saved a draft on the next step; the submission can no longer be recalled")
     return None
+
+
+def _round_tasks(state: Mapping[str, Any], step_id: str) -> list[str]:
+    """The tasks of the step's multi-party approval in progress ([] when none is)."""
+    r = (state.get("approvals") or {}).get(step_id)
+    return list(r["tasks"]) if r else []
 
 
 def following(state: Mapping[str, Any], task: Mapping[str, Any]) -> list[Mapping[str, Any]]:

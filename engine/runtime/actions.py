@@ -169,6 +169,14 @@ def _recall(rt: Runtime, w: _Work, cmd: Recall) -> None:
     w.s["joins"] = dict(last["joins"])
     if "resume" in last:
         w.s["resume"] = dict(last["resume"])
+    if "approvals" in last:
+        # The multi-party approvals as they were: a recalled decision's round asks the
+        # approvers its decision had opened (依次, 加签 after) again in turn, and a recalled
+        # submission leaves no round behind for the approval it had opened.
+        if last["approvals"]:
+            w.s["approvals"] = dict(last["approvals"])
+        else:
+            w.s.pop("approvals", None)
     w.s.pop("last_done")
     w.event("task:recalled", {"cancelled": closed}, step=t["step"], task=t["id"])
     for tid in closed:
@@ -242,7 +250,7 @@ HANDLERS: Mapping[type, Callable[[Runtime, _Work, Any], None]] = {
 
 def after(rt: Runtime, w: _Work, before: InstanceState, command: Command) -> None:
     """After a completion or decision: remember what a recall would restore, and send the
-    step's declared CC (``cc:``)."""
+    step's declared CC (``cc:``) once the step is decided."""
     if not isinstance(command, CompleteTask | Approve | Reject) or not w.events:
         return
     task: Task = w.s["tasks"][command.task_id]
@@ -254,7 +262,12 @@ def after(rt: Runtime, w: _Work, before: InstanceState, command: Command) -> Non
                         "joins": dict(before["joins"])}
     if "resume" in before:
         w.s["last_done"]["resume"] = dict(before["resume"])
-    if step.cc:
+    w.s["last_done"]["approvals"] = dict(before.get("approvals") or {})
+    # ``cc:`` tells of the step's outcome: a multi-party approval has one once it is
+    # settled (``approval:decided``), not at each approver's decision.
+    settled = step.approvers is None or any(
+        e["type"] == "approval:decided" and e["step"] == step.id for e in w.events)
+    if step.cc and settled:
         _send(w, list(step.cc), step.id, task["id"], "", auto=True)
 
 

@@ -163,6 +163,9 @@ class LastDone(TypedDict):
     links: int  # the number of ``links`` before (a spawn cannot be taken back)
     joins: dict[str, Join]
     resume: NotRequired[dict[str, str]]  # ``InstanceState.resume`` before
+    # ``InstanceState.approvals`` before ({}: none); absent on what was recorded before it
+    # was kept, when a recall leaves the rounds as they are.
+    approvals: NotRequired[dict[str, PartyRound]]
 
 
 class InstanceState(TypedDict):
