@@ -155,6 +155,9 @@ may_correct = runtime_access.may_correct
 may_start = runtime_access.may_start
 separation_conflict = runtime_access.separation_conflict
 check_separation = runtime_access.check_separation
+check_act = runtime_access.check_act
+decided_already = runtime_access.decided_already
+check_decides_once = runtime_access.check_decides_once
 
 
 @contextmanager

@@ -112,6 +112,9 @@ def inbox_with_more(services: Services, username: str, *, limit: int = 500) -> t
                     continue  # separation of duties: this user did an earlier step it is kept from
                 if change_control.decider_conflict(s, wf.config, proc.id, state, row.step, username):
                     continue  # change control keeps this user from deciding (config: change_control.distinct)
+                if row.task_id in state["tasks"] and access.decided_already(state, state["tasks"][row.task_id],
+                                                                            username):
+                    continue  # they decided in this approval already, under another of its roles
             named = bool(state and state["tasks"].get(row.task_id, {}).get("named"))
             out.append(InboxTask(row.id, row.instance_id, proc, step, row.step,
                                  str(row.kind), str(row.status), row.role, row.assignee,
@@ -121,10 +124,11 @@ def inbox_with_more(services: Services, username: str, *, limit: int = 500) -> t
 
 def _needs_state(proc: Procedure, row: Any) -> bool:
     """Whether an inbox row needs its instance's state: to keep a user from a step they may
-    not take (separation of duties, change control's distinct deciders) or to tell a named
-    approver's task (only a task with an assignee can be one)."""
+    not take (separation of duties, change control's distinct deciders, an approval they
+    decided in already under another role) or to tell a named approver's task (only a task
+    with an assignee can be one)."""
     step = proc.steps.get(row.step)
-    return bool(row.assignee or (step is not None and step.separate_from)
+    return bool(row.assignee or (step is not None and (step.separate_from or step.approvers is not None))
                 or change_control.decider_conflict_possible(proc.id, row.step))
 
 
@@ -270,7 +274,11 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             return TaskPage(inst, task, proc, step, form, actor, [], closed=True)
         _refuse_unless_may_act(inst, proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)
-        party = _party(s, inst, step, proc) if step.approvers is not None else []
+        party: list[dict] = []
+        if step.approvers is not None:
+            state = store.load_instance(s, inst["id"]).state  # the round, which the view has not
+            access.check_decides_once(state, task, actor)
+            party = _party(s, state, step, proc)
         may_add = bool(step.approvers is not None and step.approvers.add_from)
         # Suggestions for a person field (the form's, or an earlier one it may correct) or an
         # added approver, only where the page has one:
@@ -349,10 +357,9 @@ def compute_start(services: Services, reader: Reader, procedure_id: str, data: M
         return services.workflow.start_computed(s, procedure_id, reader.username, data)
 
 
-def _party(session: Any, inst: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:
+def _party(session: Any, state: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:
     """The approvers of the step's round so far: who (a named person, or a role), the
     decision and comment of those who decided, open or cancelled for the others."""
-    state = store.load_instance(session, inst["id"]).state
     tasks = party_tasks(state, step.id)
     names = full_names(session, {t["completed_by"] for t in tasks if t.get("completed_by")})
     out = []

@@ -20,7 +20,7 @@ from engine.language.procedure import Procedure
 from engine.runtime.commands import Actor
 
 __all__ = [
-    "ADMIN", "check_act", "closed_correction_roles", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
+    "ADMIN", "check_act", "check_decides_once", "closed_correction_roles", "decided_already", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
     "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
     "recall_refusal", "return_refusal", "return_targets", "transfer_refusal", "transfer_target_refusal",
@@ -110,6 +110,25 @@ def check_separation(state: Mapping[str, Any], procedure: Procedure, task: Mappi
                          title=titled(step), other=done))
 
 
+def decided_already(state: Mapping[str, Any], task: Mapping[str, Any], user: str) -> bool:
+    """Whether ``user`` has decided another task of the multi-party approval ``task`` is one
+    of: one person decides once per approval (会签), however many of its roles they hold. The
+    inbox hides the approval's other tasks from them, the runtime refuses them the claim and
+    the decision, and a transfer or 加签 does not give them one."""
+    r = (state.get("approvals") or {}).get(task["step"])
+    if r is None or task.get("id") not in r["tasks"]:
+        return False
+    tasks = state["tasks"]
+    return any(tasks[t]["status"] == "done" and tasks[t].get("completed_by") == user
+               for t in r["tasks"] if t != task["id"])
+
+
+def check_decides_once(state: Mapping[str, Any], task: Mapping[str, Any], actor: Actor) -> None:
+    """``decided_already``, raising ``NotPermitted``."""
+    if decided_already(state, task, actor.user):
+        raise NotPermitted(_("you have already decided in this approval; each approver decides once"))
+
+
 def may_release(task: Mapping[str, Any], actor: Actor) -> bool:
     """Only the person who claimed a task releases it; a named approver's task (a
     multi-party approval) has no pool to go back to."""
@@ -187,7 +206,8 @@ def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor
 def transfer_target_refusal(state: Mapping[str, Any], procedure: Procedure, task: Mapping[str, Any],
                             target: Actor) -> str | None:
     """Whom a task may be transferred to: someone who may hold it (its role, or a role it
-    was escalated to), kept from it by no separation of duties."""
+    was escalated to), kept from it by no separation of duties, who has not decided in its
+    approval already."""
     if not holds(task, target):
         role = procedure.roles.get(task.get("role") or "", task.get("role"))
         return _("{user} does not hold role '{role}' and cannot take this task; choose someone who does",
@@ -197,6 +217,9 @@ def transfer_target_refusal(state: Mapping[str, Any], procedure: Procedure, task
         done = _("the start") if other == "start" else procedure.steps[other].title
         return _("{user} did '{other}' and may not do this step too (separation of duties)",
                  user=target.user, other=done)
+    if decided_already(state, task, target.user):
+        return _("{user} has already decided in this approval and decides once; choose someone else",
+                 user=target.user)
     return None
 
 

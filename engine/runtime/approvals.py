@@ -203,12 +203,9 @@ def _open(rt: Runtime, w: _Work, step: Step, r: PartyRound, slot: Slot) -> str:
 
 
 def check_turn(w: _Work, task: Task) -> None:
-    """A task waiting for the approver added before it (加签) is not decided yet; and one
-    person decides once per approval, however many of its roles they hold."""
-    r = (w.s.get("approvals") or {}).get(task["step"])
-    if r is not None and any(w.s["tasks"][t]["status"] == "done" and w.s["tasks"][t].get("completed_by") == w.actor.user
-                             for t in r["tasks"]):
-        raise NotPermitted(_("you have already decided in this approval; each approver decides once"))
+    """A task waiting for the approver added before it (加签) is not decided yet. (That one
+    person decides once per approval is ``access.decided_already``, which the runtime asks
+    of every action on a task.)"""
     waiting = task.get("waiting_on")
     if waiting and w.s["tasks"][waiting]["status"] == "open":
         other = w.s["tasks"][waiting].get("assignee") or waiting
@@ -307,7 +304,7 @@ def add_approver(rt: Runtime, w: _Work, cmd: AddApprover) -> None:
     # Whoever could never decide the added task would hold the step (and, added before, the
     # adder) open for good: one who decided in this approval already, or one a separation
     # of duties keeps from the step.
-    if any(w.s["tasks"][t]["status"] == "done" and w.s["tasks"][t].get("completed_by") == user for t in r["tasks"]):
+    if access.decided_already(w.s, task, user):
         raise CommandRejected(_("{user} has already decided in this approval and decides once; "
                                 "add someone else", user=user))
     other = access.separation_conflict(w.s, rt.procedure, task, Actor(user, cmd.roles, user))

@@ -566,6 +566,7 @@ class Runtime:
             raise CommandRejected(_(what, title=titled(step)))
         access.check_act(task, actor, self.procedure)
         access.check_separation(w.s, self.procedure, task, actor)
+        access.check_decides_once(w.s, task, actor)
         return task, step
 
     def _check_form(self, form_id: str | None, data: Mapping[str, Any] | None, locale: str,

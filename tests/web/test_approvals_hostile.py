@@ -261,3 +261,26 @@ def test_step_cc_of_a_cosign_is_sent_once_when_the_step_is_decided(mk):
     assert [c["to"] for c in inst["cc"]] == [["vp", "user:x"]]
     assert len(Api(app, "x").get("/cc").json["items"]) == 1
     assert verify(app) == []
+
+
+# one person decides once per approval ---------------------------------------------------
+
+def test_one_who_decided_is_not_offered_nor_given_the_other_roles_task(mk):
+    """'both' holds 财务 and 总裁办 and approved as 财务: the 总裁办 task is not in their
+    inbox, they may not claim it, and it is not transferred to them (nor offered as a target)."""
+    app = mk(proc("all"))
+    inst = submitted(app)
+    both = Api(app, "both")
+    pt = sign_task(inst, "pres")
+    assert pt in [t["id"] for t in both.get("/tasks").json["items"]]
+    both.post(f"/tasks/{sign_task(inst, 'fin')}/complete", APPROVE)
+    assert pt not in [t["id"] for t in both.get("/tasks").json["items"]]
+    r = both.post(f"/tasks/{pt}/claim")
+    assert r.status_code == 403 and "只审批一次" in r.json["message"], r.json["message"]
+    r = Api(app, "pres1").post(f"/tasks/{pt}/transfer", {"to_user": "both", "reason": "出差"})
+    assert r.status_code == 403 and "both" in r.json["message"], r.json["message"]
+    page = web(app, "pres1").get(f"/tasks/{pt}").text
+    form = page[page.index('id="transfer-form"'):]
+    form = form[:form.index("</form>")]
+    assert 'value="pres2"' in form and 'value="both"' not in form
+    assert verify(app) == []
