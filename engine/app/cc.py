@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engine import store
-from engine.app import instances
+from engine.app import access, instances
 from engine.app.notify import text
 from engine.store import timekeeping as tk
 
@@ -32,7 +32,8 @@ def send(services: Services, username: str, task_id: str, recipients: Iterable[s
     wanted = [r.strip() for r in recipients if r and r.strip()]
     with services.database.writing() as s:
         instance_id = store.task_ref(s, task_id).instance_id
-        services.workflow.cc(s, task_id, username, wanted, note)
+        with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
+            services.workflow.cc(s, task_id, username, wanted, note)
         answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
 

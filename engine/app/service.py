@@ -482,10 +482,18 @@ class Workflow:
         """抄送 from an open task to roles and ``user:NAME`` (each named user must exist)."""
         instance_id, local = self._task(session, task_id)
         wanted = tuple(recipients)
-        for r in wanted:
-            if r.startswith("user:") and user_store.identity(session, r[5:]) is None:
-                raise NotFound(_("no user '{name}' to send the instance to", name=r[5:]))
-        return self._apply(session, instance_id, lambda rt, s, a: Cc(local, a, wanted, note), username)
+
+        def command(rt: Runtime, state: dict, actor: Actor | None) -> Cc:
+            # Which user names exist is told only to someone the runtime lets send this CC;
+            # anyone else is refused by it first, in its words.
+            task = state["tasks"].get(local)
+            if task is not None and actor is not None and access.cc_refusal(task, rt.procedure, actor) is None:
+                for r in wanted:
+                    if r.startswith("user:") and user_store.identity(session, r[5:]) is None:
+                        raise NotFound(_("no user '{name}' to send the instance to", name=r[5:]))
+            return Cc(local, actor, wanted, note)
+
+        return self._apply(session, instance_id, command, username)
 
     def cc_read(self, session: Session, instance_id: str, username: str) -> dict:
         """已阅: a CC recipient records that they read the instance."""

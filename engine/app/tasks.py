@@ -26,7 +26,7 @@ from engine.app.masking import (
     sensitive_keys,
 )
 from engine.app.people import NOBODY, PeopleOffer
-from engine.errors import FormInvalid, NotFound, NotPermitted
+from engine.errors import FormInvalid, NotFound
 from engine.i18n import _, reader_locale
 from engine.language.english import shown as shown_in
 from engine.language.procedure import PREFILL_ME
@@ -223,21 +223,22 @@ def prefilled(step: Step, inst: Mapping[str, Any], username: str) -> dict[str, A
 
 
 def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedure) -> Returned | None:
-    """The rejection that sent the work back to ``task``'s step: the latest rejected approval
-    decided before the task was opened, when the step had been done before it (a rework).
-    None for a step met for the first time."""
+    """What sent the work back to ``task``'s step: the latest rejection or 退回 (a task closed
+    by a return keeps its reason, ``returned``) before the task was opened, when the step had
+    been done before it (a rework). None for a step met for the first time. The latest of
+    both, so an older rejection's reason never stands for a newer return's."""
     tasks = list(inst["tasks"].values() if isinstance(inst["tasks"], Mapping) else inst["tasks"])
     created = task.get("created_at") or ""
-    rejections = [t for t in tasks if t.get("decision") == "reject" and (t.get("completed_at") or "") <= created
-                  and t.get("completed_at")]
-    if not rejections:
+    senders = [t for t in tasks if (t.get("decision") == "reject" or t.get("returned"))
+               and t.get("completed_at") and t["completed_at"] <= created]
+    if not senders:
         return None
-    last = max(rejections, key=lambda t: t["completed_at"])
+    last = max(senders, key=lambda t: t["completed_at"])
     if not any(t["step"] == task["step"] and t["status"] == "done" and t["id"] != task.get("id")
                and (t.get("completed_at") or "") <= last["completed_at"] for t in tasks):
         return None
     step = proc.steps.get(last["step"])
-    reason = last.get("comment") or (inst["data"].get(last["step"]) or {}).get("comment") or ""
+    reason = last.get("returned") or last.get("comment") or (inst["data"].get(last["step"]) or {}).get("comment") or ""
     return Returned(step.title if step else last["step"], last.get("completed_by") or "",
                     last["completed_at"], str(reason))
 
@@ -252,13 +253,12 @@ def _load(services: Services, session: Any, reader: Reader, task_id: str) -> tup
 
 
 def _refuse_unless_may_act(inst: Mapping[str, Any], proc: Procedure, task: Mapping[str, Any], actor: Actor) -> None:
-    """Refuse whoever may not do the task: not of its role (or its assignee), or kept from it
-    by separation of duties (the runtime's ``check_separation``, which also refuses the
-    submission): the task page shows the earlier steps' sensitive values in clear to whoever
-    it lets in, and keeps their drafts."""
-    if not access.may_act(task, actor):
-        role = proc.roles.get(task["role"] or "", task["role"])
-        raise NotPermitted(_("You may not act on this task: it is for role '{role}'.", role=role))
+    """Refuse whoever may not do the task, in the runtime's words (``check_act``: another
+    role's task, claimed by someone else, a named approver's own), or kept from it by
+    separation of duties (``check_separation``, which also refuses the submission): the task
+    page shows the earlier steps' sensitive values in clear to whoever it lets in, and keeps
+    their drafts."""
+    access.check_act(task, actor, proc)
     access.check_separation({**inst, "tasks": {t["id"]: t for t in inst["tasks"]}}, proc, task, actor)
 
 

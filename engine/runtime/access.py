@@ -198,6 +198,10 @@ def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor
     if not step.transfer:
         return _("step '{title}' does not allow transfer ('transfer: false'); do it yourself or release it",
                  title=titled(step))
+    if task.get("named"):
+        # Nobody else holds a named approver's place: no role to hand it on within.
+        return _("task '{title}' is {user}'s own approval and cannot be transferred; where the step allows it, "
+                 "add an approver (加签) instead", title=titled(step), user=task.get("assignee"))
     if actor.system or not (may_act(task, actor) or ADMIN in actor.roles):
         return _("only the person holding task '{title}' may transfer it", title=titled(step))
     return None

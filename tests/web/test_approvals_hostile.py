@@ -284,3 +284,69 @@ def test_one_who_decided_is_not_offered_nor_given_the_other_roles_task(mk):
     form = form[:form.index("</form>")]
     assert 'value="pres2"' in form and 'value="both"' not in form
     assert verify(app) == []
+
+
+# 退回 -----------------------------------------------------------------------------------
+
+def _returned_box(b, task_id) -> str:
+    page = b.get(f"/tasks/{task_id}").text
+    i = page.find('id="returned"')
+    return re.sub(r"\s+", " ", page[i:page.find("</div>", i)]) if i >= 0 else ""
+
+
+def test_the_returned_task_page_shows_the_reason_of_the_return(mk):
+    """退回 from 会签 to 起草 with a reason: the reopened 起草 shows that reason, not an older
+    rejection's."""
+    app = mk(proc("all"))
+    clerk, fin, b = Api(app, "clerk1"), Api(app, "fin1"), web(app, "clerk1")
+    inst = submitted(app)
+    inst = fin.post(f"/tasks/{sign_task(inst, 'fin')}/return", {"to_step": "draft", "reason": "首次：缺页"}).json
+    assert "首次：缺页" in _returned_box(b, open_tasks(inst, "draft")[0]["id"])
+    inst = clerk.post(f"/tasks/{open_tasks(inst, 'draft')[0]['id']}/complete", {"data": {"text": "v2"}}).json
+    inst = fin.post(f"/tasks/{sign_task(inst, 'fin')}/complete",
+                    {"data": {"decision": "reject", "comment": "旧理由：附件缺失"}}).json
+    assert "旧理由：附件缺失" in _returned_box(b, open_tasks(inst, "draft")[0]["id"])
+    inst = clerk.post(f"/tasks/{open_tasks(inst, 'draft')[0]['id']}/complete", {"data": {"text": "v3"}}).json
+    inst = fin.post(f"/tasks/{sign_task(inst, 'fin')}/return",
+                    {"to_step": "draft", "reason": "新理由：签字页缺失"}).json
+    box = _returned_box(b, open_tasks(inst, "draft")[0]["id"])
+    assert "新理由：签字页缺失" in box, box
+    assert "旧理由" not in box
+
+
+# refusals in the right words --------------------------------------------------------------
+
+def test_refusals_on_a_claimed_or_named_task_say_the_real_reason(mk):
+    """A 财务 task fin2 claimed, opened by fin1: told fin2 holds it; head1's own approval
+    opened by fin2: told it is head1's; head1 may not transfer their named approval, and
+    the page offers no transfer form."""
+    app = mk(proc("all", approver="- user: head1"))
+    inst = submitted(app)
+    ft, ht = sign_task(inst, "fin"), sign_task(inst, assignee="head1")
+    Api(app, "fin2").post(f"/tasks/{ft}/claim")
+    claimed = Api(app, "fin1").get(f"/tasks/{ft}").json["message"]
+    assert "fin2" in claimed, claimed
+    page = web(app, "fin1").get(f"/tasks/{ft}").text
+    assert "fin2" in page and "它属于角色“财务”" not in page
+    named = Api(app, "fin2").get(f"/tasks/{ht}").json["message"]
+    assert "head1" in named and "None" not in named, named
+    r = Api(app, "head1").post(f"/tasks/{ht}/transfer", {"to_user": "fin2", "reason": "出差"})
+    assert r.status_code == 403 and "不能转交" in r.json["message"] and "None" not in r.json["message"]
+    assert 'id="transfer-form"' not in web(app, "head1").get(f"/tasks/{ht}").text
+    assert 'id="transfer-form"' in web(app, "fin2").get(f"/tasks/{ft}").text
+
+
+def test_cc_refuses_an_outsider_like_every_other_task_action(mk):
+    """An ordinary user with no role posts to 抄送 on someone's task: refused as 转交 refuses
+    them (the read's refusal), never naming the step nor telling whether a user exists."""
+    app = mk(proc("all"))
+    inst = submitted(app)
+    x, ft = Api(app, "x"), sign_task(inst, "fin")
+    told = x.post(f"/tasks/{ft}/transfer", {"to_user": "fin2", "reason": "r"}).json["message"]
+    assert "没有角色" in told
+    for recipients in (["clerk"], ["user:nosuch"]):
+        r = x.post(f"/tasks/{ft}/cc", {"recipients": recipients})
+        assert (r.status_code, r.json["message"]) == (403, told)
+    # who may send it is still told of a user name that does not exist
+    r = Api(app, "fin1").post(f"/tasks/{ft}/cc", {"recipients": ["user:nosuch"]})
+    assert r.status_code == 404 and "nosuch" in r.json["message"]
