@@ -22,7 +22,7 @@ from engine.runtime.commands import Actor
 __all__ = [
     "ADMIN", "check_act", "check_decides_once", "closed_correction_roles", "decided_already", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
-    "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
+    "REJECTED", "SYSTEM_OUTCOMES", "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
     "recall_refusal", "return_refusal", "return_targets", "transfer_refusal", "transfer_target_refusal",
     "urge_refusal", "withdraw_refusal",
 ]
@@ -188,6 +188,11 @@ def may_correct(procedure: Procedure, step_id: str, actor: Actor, status: str = 
 URGE_INTERVAL = timedelta(hours=1)
 #: The outcome a withdrawn instance ends with (shown as 已撤回).
 WITHDRAWN = "withdrawn"
+#: The outcome of an instance ended by an approval rejected without ``on_reject`` (驳回).
+REJECTED = "rejected"
+#: The outcomes the runtime gives, kept as English words and shown translated; an end
+#: step's ``outcome`` is the procedure's own words and shown as written.
+SYSTEM_OUTCOMES = frozenset({WITHDRAWN, REJECTED})
 
 
 def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor) -> str | None:

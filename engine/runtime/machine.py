@@ -269,7 +269,7 @@ class Runtime:
         elif step.on_reject:
             self._enter(w, step.on_reject)
         else:
-            self._end(w, "rejected", step.id)
+            self._end(w, access.REJECTED, step.id)
 
     def _after_party(self, w: _Work, step: Step, outcome: str | None) -> None:
         """Route a multi-party approval whose outcome is certain (None: not yet)."""
@@ -279,7 +279,7 @@ class Runtime:
             if step.on_reject:
                 self._enter(w, step.on_reject)
             else:
-                self._end(w, "rejected", step.id)
+                self._end(w, access.REJECTED, step.id)
 
     def _add_approver(self, w: _Work, cmd: AddApprover) -> None:
         approvals.add_approver(self, w, cmd)

@@ -350,3 +350,27 @@ def test_cc_refuses_an_outsider_like_every_other_task_action(mk):
     # who may send it is still told of a user name that does not exist
     r = Api(app, "fin1").post(f"/tasks/{ft}/cc", {"recipients": ["user:nosuch"]})
     assert r.status_code == 404 and "nosuch" in r.json["message"]
+
+
+# system outcomes in the reader's language ----------------------------------------------
+
+def test_a_withdrawn_instance_reads_in_chinese(mk):
+    app = mk(proc("all"))
+    inst = submitted(app)
+    Api(app, "clerk1").post(f"/instances/{inst['id']}/withdraw", {"reason": "重复"})
+    b = web(app, "clerk1")
+    status = re.search(r'id="instance-status".*?</dd>', b.get(f"/instances/{inst['id']}").text, re.S).group(0)
+    assert "withdrawn" not in status and "已撤回" in status, status
+    listing = b.get("/instances").text
+    assert "withdrawn" not in listing and "已撤回" in listing
+
+
+def test_a_rejected_instance_reads_in_chinese_and_an_end_steps_outcome_as_written(mk):
+    app = mk(proc("all").replace("    on_reject: draft\n", ""))
+    inst = submitted(app)
+    Api(app, "fin1").post(f"/tasks/{sign_task(inst, 'fin')}/complete",
+                          {"data": {"decision": "reject", "comment": "不行"}})
+    page = web(app, "clerk1").get(f"/instances/{inst['id']}").text
+    status = re.search(r'id="instance-status".*?</dd>', page, re.S).group(0)
+    assert "rejected" not in status and "驳回" in status, status
+    assert verify(app) == []

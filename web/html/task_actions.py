@@ -16,11 +16,21 @@ from werkzeug.wrappers import Response
 
 from engine.app import cc, task_actions
 from engine.errors import Busy, CommandRejected
+from engine.runtime import access
 from web.db import services
 from web.html.auth import current_user, login_required
 from web.i18n import _
 
 bp = Blueprint("actions", __name__)
+
+
+@bp.app_template_filter("outcome")
+def outcome(value: str | None) -> str:
+    """An instance's outcome as pages show it: the runtime's own (withdrawn by 撤回, rejected)
+    in the reader's language, an end step's as the procedure words it."""
+    if not value:
+        return ""
+    return _(value) if value in access.SYSTEM_OUTCOMES else value
 
 
 def _user() -> str:
