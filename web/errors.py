@@ -122,7 +122,15 @@ class Page:
     errors: list = field(default_factory=list)
 
 
-def _page_for(status: int) -> Page:
+def _size(n: int) -> str:
+    """A size limit as people read it: ``10 MB``, ``64 KB``."""
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f}".rstrip("0").rstrip(".") + " MB"
+    return f"{max(1, n // 1024)} KB"
+
+
+def _page_for(status: int, *, upload_limit: int | None = None) -> Page:
+    """The error page of an HTTP status: what happened and what to do, in the reader's language."""
     if status == 404:
         return Page("not_found", _("Page not found"),
                     _("There is no page at this address. Check the link, or start again from the inbox."))
@@ -133,14 +141,50 @@ def _page_for(status: int) -> Page:
         return Page("server_error", _("Something went wrong"),
                     _("The server could not complete this request; it has been logged. Nothing you had "
                       "recorded was changed. Try again, and tell your administrator if it happens again."))
-    return Page(HTTP_CODES.get(status, "error"), _("Request refused"), "")
+    if status == 413:
+        return Page("too_large", _("File too large"), (
+            _("The file is larger than the limit of {size}. Nothing was saved, not even what you typed. Go "
+              "back to the form, check what you typed (your browser may still show it), choose a smaller "
+              "photo and send again.", size=_size(upload_limit)) if upload_limit else
+            _("The file is larger than the limit. Nothing was saved, not even what you typed. Go back to the "
+              "form, check what you typed (your browser may still show it), choose a smaller photo and send "
+              "again.")))
+    if status == 405:
+        return Page("method_not_allowed", _("This address cannot be opened directly"),
+                    _("This address only takes what a page's button sends; opening or reloading it does "
+                      "nothing. Go back, or start again from the inbox."))
+    if status == 400:
+        return Page("bad_request", _("Request refused"),
+                    _("The request could not be read. Go back, reload the page and try again."))
+    if status == 401:
+        return Page("unauthenticated", _("Sign-in needed"), _("Sign in, then open the page again."))
+    if status == 403:
+        return Page("forbidden", _("Not permitted"), _("You may not open this page. Ask your administrator "
+                                                       "if you need it."))
+    if status == 429:
+        return Page("too_many_requests", _("Too many requests"), _("Wait a minute, then try again."))
+    return Page(HTTP_CODES.get(status, "error"), _("Request refused"),
+                _("The server did not accept this request. Go back, or start again from the inbox."))
+
+
+def _back() -> str | None:
+    """The page the request came from, when it is one of ours (the form to go back to)."""
+    from urllib.parse import urlsplit
+
+    ref = request.referrer
+    if not ref:
+        return None
+    parts, here = urlsplit(ref), urlsplit(request.host_url)
+    if parts.netloc != here.netloc or not parts.path.startswith("/"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _html(page: object, status: int, headers: dict | None = None) -> Response:
     """error.html; when even that fails (the database is down and the page header asks it
     who is signed in), a bare page that still says it in the reader's language."""
     try:
-        body = render_template("error.html", error=page)
+        body = render_template("error.html", error=page, back=_back())
     except Exception:  # noqa: BLE001 - the error page must not fail in turn
         log.exception("the error page could not be rendered")
         body = (f"<!doctype html><meta charset=utf-8><title>{escape(getattr(page, 'title', ''))}</title>"
@@ -191,7 +235,9 @@ def register(app: Flask) -> None:
                 if name.lower() != "content-type":
                     response.headers[name] = value
             return response
-        if status in (404, 500, 503) or status > 500:
-            headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
-            return _html(_page_for(status), status, headers)
-        return exc
+        # Every status gets the styled page in the reader's language (Werkzeug's own is bare
+        # English with no viewport: 980 px wide on a phone).
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        services = app.extensions.get("services")
+        limit = (int(services.config.get("uploads", "max_bytes", default=0) or 0) or None) if services else None
+        return _html(_page_for(status, upload_limit=limit), status, headers)

@@ -95,3 +95,32 @@ def test_404_and_500_pages_are_styled_and_in_the_users_language(app):  # noqa: F
     assert "a bug" not in r.text, "no internals on the page"
     api = app.test_client().get("/api/v1/no-such", headers={"Accept-Language": "en"})
     assert api.status_code in (401, 404) and api.is_json
+
+
+def test_413_and_405_pages_are_styled_in_the_users_language_and_say_what_to_do(app):  # noqa: F811
+    """Werkzeug answered both with its bare English page (no viewport: 980 px on a phone)."""
+    from web.errors import _size
+
+    assert (_size(10 * 1024 * 1024), _size(64 * 1024), _size(1536 * 1024)) == ("10 MB", "64 KB", "1.5 MB")
+    insp = login(app, "insp")
+    tid = task_of(insp, start_instance(insp))
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    limit = app.extensions["services"].config.get("uploads", "max_bytes")
+    r = insp.post(f"/tasks/{tid}", {"f.condition": "x" * 4096}, headers={"Referer": f"http://localhost/tasks/{tid}"})
+    assert r.status_code == 413 and 'class="error"' in r.text and 'name="viewport"' in r.text
+    assert "Request Entity Too Large" not in r.text and "文件太大" in r.text
+    assert f"超过了 {_size(limit)} 的上限" in r.text, "names the limit"
+    assert "没有保存" in r.text, "says honestly that what was typed is not saved"
+    assert f'href="/tasks/{tid}"' in r.text, "a way back to the form"
+    r = insp.get("/logout")
+    assert r.status_code == 405 and 'class="error"' in r.text and "Method Not Allowed" not in r.text
+    assert 'lang="zh-CN"' in r.text and 'href="/"' in r.text
+    # The API keeps its JSON answers.
+    r = app.test_client().get("/api/v1/auth/token", headers={"Accept-Language": "en"})
+    assert r.status_code == 405 and r.json["code"] == "method_not_allowed"
+
+
+def test_a_foreign_referrer_is_not_offered_as_the_way_back(app):  # noqa: F811
+    insp = login(app, "insp")
+    r = insp.get("/logout", headers={"Referer": "https://evil.example/x"})
+    assert r.status_code == 405 and "evil.example" not in r.text

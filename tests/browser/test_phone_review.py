@@ -1,0 +1,94 @@
+"""Found in a phone review: real Chromium at 390x844 with a phone's user agent and touch.
+Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine import store
+from tests.browser.conftest import ARTIFACTS, serving
+
+W, H = 390, 844
+PASSWORD = "s3cret-pw-review"
+UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+      "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
+
+
+@pytest.fixture
+def small_uploads(tmp_path):
+    """The app with a 64 KB upload limit (the request limit is that plus 64 KB), so a photo
+    of 200 KB stands for a phone's 12 MB photo against the shipped 10 MB."""
+    from web import create_app
+
+    app = create_app({"WF_OVERRIDES": {"database.url": f"sqlite:///{tmp_path / 'wf.db'}",
+                                       "paths.uploads": str(tmp_path / "uploads"),
+                                       "uploads.max_bytes": 64 * 1024}})
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "insp", PASSWORD, ["qa-inspectors"], full_name="检验员甲")
+    with serving(app) as base:
+        yield base, app
+
+
+def _phone(browser, base: str, user: str):
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": W, "height": H}, user_agent=UA,
+                              is_mobile=True, has_touch=True, device_scale_factor=3, timezone_id="Asia/Shanghai")
+    page = ctx.new_page()
+    page.goto(base + "/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(base + "/")
+    return page
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"review-{name}.png"), full_page=True)
+
+
+def test_a_too_large_photo_gets_a_chinese_phone_page_not_werkzeugs(small_uploads, browser, tmp_path):
+    """Task page, inspector: a photo over the request limit answers Werkzeug's bare English
+    '413 Request Entity Too Large' (no viewport: 980 px wide), the typed form lost."""
+    base, _app = small_uploads
+    page = _phone(browser, base, "insp")
+    page.click("a[data-procedure=after-sales-inspection]")
+    page.fill("#f\\.customer", "某市人民医院")
+    page.fill("#f\\.product_name", "多参数监护仪")
+    page.fill("#f\\.serial_no", "SN-BIG-1")
+    page.fill("#f\\.quantity", "1")
+    page.click("#submit")
+    page.wait_for_url(re.compile(r"/instances/"))
+    page.goto(base + "/")
+    page.locator("#tasks a[href^='/tasks/']").first.click()
+    page.wait_for_selector("form#task-form")
+    photo = tmp_path / "IMG_0001.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (200 * 1024))
+    page.set_input_files("input[type=file]", str(photo))
+    page.fill("#f\\.condition", "包装完好")
+    with page.expect_navigation() as went:
+        page.click("#submit")
+    _shot(page, "413-upload")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert went.value.status == 413
+    assert page.get_attribute("html", "lang") == "zh-CN", page.content()[:200]
+    assert wide <= W, f"the 413 page is {wide} px wide"
+    assert "文件太大" in page.inner_text("h1") and "没有保存" in page.inner_text(".error .message")
+    assert page.locator("#error-back").is_visible(), "a way back to the form, in view"
+    page.click("#error-back")
+    page.wait_for_selector("form#task-form")
+
+
+def test_a_get_of_a_post_only_address_gets_a_chinese_phone_page(small_uploads, browser):
+    """Any user: /logout (or a task's /claim) opened by address or reloaded answers Werkzeug's
+    bare English '405 Method Not Allowed', 980 px wide on a phone."""
+    base, _app = small_uploads
+    page = _phone(browser, base, "insp")
+    response = page.goto(base + "/logout")
+    _shot(page, "405-logout")
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert response.status == 405
+    assert "Method Not Allowed" not in page.inner_text("body")
+    assert wide <= W, f"the 405 page is {wide} px wide"
+
