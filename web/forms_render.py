@@ -9,14 +9,16 @@ from the file input ``NAME:upload``; the view has them stored first (``posted_fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.app.uploads import Upload
 from engine.language.forms import default_widget
 from engine.language.forms.schema import SCAN_KINDS
-from web.i18n import _, get_locale
+from web.i18n import _, display_zone, fmt_time, get_locale
 
 if TYPE_CHECKING:
     from werkzeug.datastructures import MultiDict
@@ -139,6 +141,8 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
         # x-scan: a 扫码 button beside the input (web/static/scan.js); only kinds the form check knows
         "scan": sub.get("x-scan") if sub.get("x-scan") in SCAN_KINDS else None,
     }
+    if widget == "datetime":
+        node["value"] = _input_time(value)
     if node["compute"]:
         node["text"] = _fmt(value, sub)
     options = _options(sub)
@@ -400,6 +404,13 @@ def display(value: Any, sub: Mapping | None = None) -> str:
     return _fmt(value, sub or {})
 
 
+def display_at(form: Form | None, path: str, value: Any) -> str:
+    """The value of the field at ``path`` (``items.0.result``) of ``form`` as pages show it:
+    with that field's labels, unit and time zone (a correction's old and new values)."""
+    sub = schema_at(shown_schema(form), path.split(".")) if form is not None else None
+    return _fmt(value, sub if isinstance(sub, Mapping) else {})
+
+
 def _fmt(value: Any, sub: Mapping) -> str:
     if value is True:
         return _("yes")
@@ -418,5 +429,22 @@ def _fmt(value: Any, sub: Mapping) -> str:
     if sub.get("x-unit") and isinstance(value, int | float):
         text = f"{text} {sub['x-unit']}"
     if sub.get("format") == "date-time" and "T" in text:
-        text = text.replace("T", " ")
+        # An instant with its offset (an API client's "...Z") in the display zone, as every
+        # other time; one without (what a browser's input sends) is the wall time people typed.
+        return fmt_time(text) if _OFFSET.search(text) else text.replace("T", " ")
     return text
+
+
+_OFFSET = re.compile(r"T.*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
+
+
+def _input_time(value: Any) -> Any:
+    """A recorded date-time as a ``datetime-local`` input takes it: an instant with an offset
+    becomes the display zone's wall time (the input has no zone; a browser sends it back as typed)."""
+    if not (isinstance(value, str) and _OFFSET.search(value)):
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(display_zone()).strftime("%Y-%m-%dT%H:%M")

@@ -91,7 +91,8 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "data:corrected":
             form = proc.form_of(sid) if sid and (sid == "start" or sid in proc.steps) else None
             label = form.field_title(d.get("field", ""), get_locale()) if form else d.get("field")
-            item["correction"] = {"field": label, "old": d.get("old"), "new": d.get("new"),
+            item["correction"] = {"field": label, "old": fr.display_at(form, d.get("field", ""), d.get("old")),
+                                  "new": fr.display_at(form, d.get("field", ""), d.get("new")),
                                   "reason": i18n.stored(d, "reason")}
         elif e["type"] == "route:taken":
             item["notes"].append(_("to {step}", step=step_title(proc, d.get("to"))))
@@ -199,7 +200,8 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
               "role_title": proc.role_title(t.get("role"), get_locale()) if t.get("role") else t.get("role")}
              for t in page.open_tasks]
     correctable = [{"value": f"{sid}:{path}", "label": f"{step_title(proc, sid)} · {field_title(proc, sid, path)}",
-                    "current": fr.display(current) if current is not None else None, "signed": sid in page.signed_steps}
+                    "current": (fr.display_at(proc.form_of(sid), path, current) if current is not None else None),
+                    "signed": sid in page.signed_steps}
                    for sid, path, info, current in page.correctable]
     corrections = named_corrections(inst["corrections"], page.names)
     sections = [{"step": sid, "title": step_title(proc, sid),

@@ -1,0 +1,105 @@
+"""Found in a phone review (390 px, zh and en): words of the wrong language, and raw engine
+keys, on the pages operators, approvers and auditors read. Each test names the page and user."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from engine import store
+from tests.helpers.service import PASSWORD, ROOT, answers, config, web_app
+from tests.web.test_web_ui import Browser
+
+
+def _users_of(*names: str) -> dict[str, set[str]]:
+    """The users an answers file names, each with the groups its steps' roles need."""
+    cfg = config()
+    need: dict[str, set[str]] = {}
+    for name in names:
+        script = answers(name)
+        proc = yaml.safe_load((ROOT / "procedures" / f"{script['procedure']}.yaml").read_text(encoding="utf-8"))
+        for r in proc["start"]["roles"]:
+            need.setdefault(script["start"]["user"], set()).update(cfg.groups_for_role(proc["id"], r))
+        for e in script["steps"]:
+            role = (proc["steps"].get(e.get("step"), {}) or {}).get("role")
+            if role and "user" in e:
+                need.setdefault(e["user"], set()).update(cfg.groups_for_role(proc["id"], role))
+            for a in (proc["steps"].get(e.get("step"), {}) or {}).get("approvers", []) or []:
+                if "role" in a and "user" in e:
+                    need.setdefault(e["user"], set()).update(cfg.groups_for_role(proc["id"], a["role"]))
+    return need
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = web_app(db_url, tmp_path)
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def _add(app, users: dict[str, set[str]], *, en: set[str] = frozenset()) -> None:
+    with app.extensions["services"].database.writing() as s:
+        for u, groups in users.items():
+            store.add_user(s, u, PASSWORD, sorted(groups), full_name=u, locale="en" if u in en else None)
+        store.add_user(s, "aud", PASSWORD, ["auditors"], full_name="审计员")
+        store.add_user(s, "aud-en", PASSWORD, ["auditors"], full_name="Auditor", locale="en")
+
+
+def _browser(app, user: str) -> Browser:
+    b = Browser(app)
+    b.login(user, PASSWORD)
+    return b
+
+
+def _text(html: str) -> str:
+    body = html.split("<body>", 1)[-1]
+    body = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+# 9. Record page (zh, any reader): a date-time an API client recorded in UTC ("2026-12-06T17:30:00Z",
+#    i.e. 2026-12-07 01:30 in Shanghai) is shown as "2026-12-06 17:30:00Z": UTC, and the wrong day.
+def test_recorded_date_times_are_shown_in_local_time(app):
+    _add(app, {"insp": {"qa-inspectors"}})
+    c = app.test_client()
+    token = c.post("/api/v1/auth/token", json={"username": "insp", "password": PASSWORD}).json["token"]
+    h = {"Authorization": f"Bearer {token}"}
+    def open_task(inst):
+        tasks = inst["tasks"].values() if isinstance(inst["tasks"], dict) else inst["tasks"]
+        t = next(t for t in tasks if t["status"] == "open")
+        return t["id"] if "." in str(t["id"]) else f"{inst['id']}.{t['id']}"
+
+    r = c.post("/api/v1/procedures/after-sales-inspection/instances", headers=h, json={"data": {
+        "customer": "某市人民医院", "product_name": "监护仪", "serial_no": "SN-UTC", "quantity": 1}})
+    assert r.status_code == 201, r.json
+    iid = r.json["id"]
+    r = c.post(f"/api/v1/tasks/{open_task(r.json)}/complete", headers=h, json={"data": {
+        "received_on": "2026-12-07", "condition": "完好", "reported_fault": "无显示"}})
+    assert r.status_code == 200, r.json
+    r = c.post(f"/api/v1/tasks/{open_task(r.json)}/complete", headers=h, json={"data": {
+        "items": [{"item": "外观", "method": "目视", "requirement": "无损伤", "result": "合格"}],
+        "instrument": "E-01", "inspector": "insp", "inspected_at": "2026-12-06T17:30:00Z", "verdict": "合格"}})
+    assert r.status_code == 200, r.json
+    page = _text(_browser(app, "insp").get(f"/instances/{iid}").text)
+    m = re.search(r"检验时间 (\S+ \S+)", page) or re.search(r"(2026-12-0\d \d\d:\d\d\S*)", page)
+    assert "2026-12-07 01:30" in page, m.group(0) if m else page[:300]
+    assert "17:30" not in page
+    dossier = _text(_browser(app, "aud").get(f"/audit/instances/{iid}").text)
+    assert "2026-12-07 01:30" in dossier and "17:30" not in dossier
+
+
+def test_date_time_values_in_words_and_in_inputs(app):
+    """Local time for an instant with an offset; a browser's wall time (no offset) and a date as
+    typed; a correction's input gets the local wall time, not the UTC one."""
+    from web.forms_render import _input_time, display
+
+    dt, d = {"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}
+    with app.test_request_context("/"):
+        assert display("2026-12-06T17:30:00Z", dt) == "2026-12-07 01:30"
+        assert display("2026-12-07T09:30:00+08:00", dt) == "2026-12-07 09:30"
+        assert display("2026-12-07T09:30", dt) == "2026-12-07 09:30"
+        assert display("2026-12-07", d) == "2026-12-07"
+        assert _input_time("2026-12-06T17:30:00Z") == "2026-12-07T01:30"
+        assert _input_time("2026-12-07T09:30") == "2026-12-07T09:30"
