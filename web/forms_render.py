@@ -334,11 +334,13 @@ def posted_files(schema: Mapping, files: MultiDict, prefix: str = PREFIX) -> lis
 
 
 def view_tree(form: Form | None, data: Mapping | None, *, flags: list[dict] | None = None,
-              corrections: Mapping[str, list[dict]] | None = None, step: str = "") -> list[dict]:
+              corrections: Mapping[str, list[dict]] | None = None, step: str = "",
+              names: Mapping[str, str] | None = None) -> list[dict]:
     """Recorded data with the form's labels: nodes ``{title, kind, text|rows|children|files}``.
 
-    Keys the form does not declare (an approval's ``decision`` and ``comment``) follow,
-    labelled in the UI language.
+    Keys the form does not declare (an approval's ``decision`` and ``comment``, a multi-party
+    approval's counts and approvers: engine/runtime/approvals.py) follow, labelled in the UI
+    language; approvers by their full names where ``names`` (user name → full name) has them.
     """
     data = data if isinstance(data, Mapping) else {}
     if flags is None and form is not None:
@@ -352,12 +354,27 @@ def view_tree(form: Form | None, data: Mapping | None, *, flags: list[dict] | No
     known = set(schema.get("properties") or {})
     for key, value in data.items():
         if key not in known:
-            title = {"comment": _("Comment"), "decision": _("decision")}.get(key, key)
-            text = _(value) if key == "decision" and isinstance(value, str) else _fmt(value, {})
-            nodes.append({"title": title, "kind": "scalar", "text": text, "path": key, "flags": []})
+            nodes.append({"title": _EXTRA_KEYS[key]() if key in _EXTRA_KEYS else key, "kind": "scalar",
+                          "text": _extra_text(key, value, names or {}), "path": key, "flags": []})
     for node in nodes:
         node["corrections"] = list((corrections or {}).get(f"{step}.{node['path']}", []))
     return nodes
+
+
+# The labels of the keys an approval step records beside (or instead of) a form's fields.
+_EXTRA_KEYS: dict[str, Callable[[], str]] = {
+    "comment": lambda: _("Comment"), "decision": lambda: _("decision"),
+    "approvals": lambda: _("Approvals"), "rejections": lambda: _("Rejections"),
+    "approvers": lambda: _("Approvers"),
+}
+
+
+def _extra_text(key: str, value: Any, names: Mapping[str, str]) -> str:
+    if key == "decision" and isinstance(value, str):
+        return _(value)
+    if key == "approvers" and isinstance(value, list):
+        return "、".join(names.get(str(u)) or str(u) for u in value)
+    return _fmt(value, {})
 
 
 def _view_nodes(schema: Mapping, data: Mapping, path: tuple, flags: dict) -> list[dict]:

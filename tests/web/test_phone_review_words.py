@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from engine import store
-from tests.helpers.service import PASSWORD, ROOT, answers, config, web_app
+from tests.helpers.service import PASSWORD, ROOT, answers, config, play, web_app
 from tests.web.test_web_ui import Browser
 
 
@@ -57,6 +57,26 @@ def _text(html: str) -> str:
     body = html.split("<body>", 1)[-1]
     body = re.sub(r"<script.*?</script>|<style.*?</style>|<svg.*?</svg>", " ", body, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+
+
+# 5. Chinese record page: a countersign's summary keys shown raw ("approvals 2 rejections 0 approvers pres1、fin1").
+def test_chinese_record_shows_no_raw_countersign_keys(app):
+    _add(app, _users_of("annual-maintenance-contract--signed"))
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    done = play(wf, sessions, answers("annual-maintenance-contract--signed"))
+    page = _text(_browser(app, "aud").get(f"/instances/{done['id']}").text)
+    found = re.findall(r"\b(approvals|rejections|approvers)\b", page)
+    assert not found, re.search(r"approvals.{0,60}", page).group(0)
+    assert "同意数 2" in page and "审批人" in page, page
+
+
+def test_countersign_data_names_the_approvers_in_full(app):
+    from web.forms_render import view_tree
+
+    data = {"decision": "approved", "comment": "", "approvals": 2, "rejections": 0, "approvers": ["pres1", "fin1"]}
+    with app.test_request_context("/"):
+        nodes = {n["title"]: n["text"] for n in view_tree(None, data, names={"pres1": "王总", "fin1": "李财务"})}
+    assert nodes["审批人"] == "王总、李财务" and nodes["同意数"] == "2" and nodes["驳回数"] == "0", nodes
 
 
 # 9. Record page (zh, any reader): a date-time an API client recorded in UTC ("2026-12-06T17:30:00Z",

@@ -87,7 +87,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         }
         if e["type"] in ("task:completed", "task:approved", "task:rejected", "instance:started"):
             form = proc.form_of(sid if sid else "start") if (sid in proc.steps or not sid) else None
-            item["nodes"] = fr.view_tree(form, d.get("data") or {})
+            item["nodes"] = fr.view_tree(form, d.get("data") or {}, names=names)
         elif e["type"] == "data:corrected":
             form = proc.form_of(sid) if sid and (sid == "start" or sid in proc.steps) else None
             label = form.field_title(d.get("field", ""), get_locale()) if form else d.get("field")
@@ -206,7 +206,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
     corrections = named_corrections(inst["corrections"], page.names)
     sections = [{"step": sid, "title": step_title(proc, sid),
                  "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
-                                       d, corrections=corrections, step=sid)}
+                                       d, corrections=corrections, step=sid, names=page.names)}
                 for sid, d in inst["data"].items()]
     return render_template(
         "instance.html", inst=inst, procedure=proc, timeline=_timeline(page), spawned=page.spawned,
