@@ -36,11 +36,12 @@ from engine.errors import (
     Problem,
     WorkflowError,
 )
-from engine.i18n import StoredMessage, _, keep, shown
+from engine.i18n import StoredMessage, _, keep, reader_locale, shown
 from engine.i18n import worded_apart as written
 from engine.language import yaml_edit
 from engine.language import yaml_source as yamlsrc
 from engine.language.deployment import check_config
+from engine.language.english import titled
 from engine.language.forms import Form, parse_form
 from engine.language.procedure import Procedure, load_library, parse_procedure
 from engine.runtime.simulation import Simulation, simulate
@@ -142,18 +143,28 @@ class Editor:
 
     def catalogue(self, session: Session) -> list[dict[str, Any]]:
         """Every procedure: title, current (published) version, status of the newest
-        version, and its owner (who saved the newest version; files have none)."""
+        version, and its owner (who saved the newest version; files have none). The title is
+        the newest version's, in English on an English page where the published version gives
+        one and the draft kept its title."""
         out = []
         for pid in versions.procedure_ids(session):
             newest = versions.working_copy(session, pid)
             current_id = latest_version_id(session, pid)
             current = get_version(session, current_id) if current_id else None
             out.append({
-                "id": pid, "title": newest.title, "current": versions.label(current) if current else None,
+                "id": pid, "title": self._title(session, newest, current), "current": versions.label(current) if current else None,
                 "newest": versions.label(newest), "status": versions.display_status(newest, current_id),
                 "owner": newest.registered_by or (current.registered_by if current else None),
             })
         return out
+
+    def _title(self, session: Session, newest: Any, current: Any) -> str:
+        if reader_locale() != "en" or current is None or current.title != newest.title:
+            return newest.title
+        try:
+            return titled(self.wf.runtime(session, current.id).procedure)
+        except DefinitionInvalid:  # a stored version that no longer compiles: as written
+            return newest.title
 
     def library_forms(self) -> dict[str, Form]:
         """The forms of the configured forms folder (for steps that pick a shared form)."""

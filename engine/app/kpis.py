@@ -31,6 +31,7 @@ from engine.app.masking import (
 )
 from engine.errors import QueryInvalid
 from engine.i18n import _
+from engine.language.english import titled
 from engine.store import kpi_rollup
 from engine.store.kpi_query import PERIODS, Kpis, drill, kpis
 
@@ -47,10 +48,10 @@ WHAT = ("started", "completed", "open", "cancelled", "overdue", "late", "on_time
 
 
 def procedures(services: Services, reader: Reader) -> list[dict[str, str]]:
-    """The procedures whose dashboards the reader may see, by id."""
+    """The procedures whose dashboards the reader may see, by id, titled in the reader's language."""
     with services.database.reading() as s:
         procs = readable(services.workflow, s, reader)
-    return [{"id": pid, "title": p.title} for pid, (p, _v) in sorted(procs.items())]
+    return [{"id": pid, "title": titled(p)} for pid, (p, _v) in sorted(procs.items())]
 
 
 def _check_range(since: datetime, until: datetime, period: str) -> None:

@@ -25,7 +25,8 @@ from engine.app.masking import (
     top_key,
 )
 from engine.errors import NotFound, QueryInvalid
-from engine.i18n import _, current_locale
+from engine.i18n import _, current_locale, reader_locale
+from engine.language.english import titled
 from engine.language.records import INSTANCE_COLUMNS, INSTANCE_TIMES, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
@@ -75,12 +76,21 @@ def ledger_of(proc: Procedure, *, fallback: bool = False) -> Ledger:
 
 
 def ledgers(services: Services, reader: Reader) -> list[dict[str, Any]]:
-    """The ledgers of the procedures the reader may read, by procedure id."""
+    """The ledgers of the procedures the reader may read, by procedure id, titled in the
+    reader's language (a ledger's own title has no English: an English page names it by its
+    procedure's English title where the procedure gives one)."""
     with services.database.reading() as s:
         procs = readable(services.workflow, s, reader)
-    return [{"id": pid, "title": p.records.ledger.title or p.title, "procedure": p.title,
+    return [{"id": pid, "title": _ledger_title(p), "procedure": titled(p),
              "columns": len(p.records.ledger.columns)}
             for pid, (p, _v) in sorted(procs.items()) if p.records.ledger]
+
+
+def _ledger_title(proc: Procedure) -> str:
+    english = titled(proc) if reader_locale() == "en" else proc.title
+    if english != proc.title:
+        return english
+    return (proc.records.ledger.title if proc.records.ledger else "") or proc.title
 
 
 def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None) -> LedgerQuery:

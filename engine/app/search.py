@@ -16,6 +16,7 @@ from engine.app.audit import field_title, step_title
 from engine.app.masking import across_versions
 from engine.errors import QueryInvalid
 from engine.i18n import _
+from engine.language.english import titled
 from engine.language.records import FIRST
 from engine.store import search as store_search
 
@@ -63,7 +64,7 @@ def search(services: Services, reader: Reader, text: str, *, limit: int = 50) ->
         else:
             sid, _dot, name = f.key.partition(".")
             matched, value = f"{step_title(proc, sid)} · {field_title(proc, sid, name)}", f.value or ""
-        out.append(Hit(f.instance_id, f.serial, f.procedure_id, proc.title, f.status, f.started_at,
+        out.append(Hit(f.instance_id, f.serial, f.procedure_id, titled(proc), f.status, f.started_at,
                        matched, value))
     return out
 

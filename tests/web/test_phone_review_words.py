@@ -79,6 +79,31 @@ def test_countersign_data_names_the_approvers_in_full(app):
     assert nodes["审批人"] == "王总、李财务" and nodes["同意数"] == "2" and nodes["驳回数"] == "0", nodes
 
 
+# 7. English KPI index, ledgers index and search hits: procedure titles in Chinese though each has English.
+def test_english_indexes_show_english_procedure_titles(app):
+    _add(app, {"insp": {"qa-inspectors"}})
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    with sessions() as s:
+        wf.start(s, "after-sales-inspection", "insp",
+                 {"customer": "某市人民医院", "product_name": "监护仪", "serial_no": "SN7", "quantity": 1})
+        s.commit()
+    aud = _browser(app, "aud-en")
+    kpi = _text(aud.get("/kpi").text)
+    ledgers = _text(aud.get("/ledgers").text)
+    hits = _text(aud.get("/search?q=SN7").text)
+    assert "After-sales inspection" in kpi, "KPIs (en) lists: " + kpi[kpi.find("KPIs"):][:120]
+    assert "After-sales inspection" in ledgers, "Ledgers (en) lists: " + ledgers[ledgers.find("Ledgers"):][:120]
+    assert "售后检验" not in hits, "Search (en) hit: " + hits[hits.find("SN7") - 80:][:120]
+    hit = aud.get("/search?q=SN7")
+    assert "After-sales inspection" in _text(hit.text), "the hit names the procedure in English"
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "ed-en", PASSWORD, ["editors"], full_name="Editor", locale="en")
+    catalogue = _text(_browser(app, "ed-en").get("/editor").text)
+    assert "After-sales inspection" in catalogue and "售后检验" not in catalogue, catalogue[:300]
+    zh = _text(_browser(app, "aud").get("/kpi").text)
+    assert "售后检验" in zh, "Chinese pages keep the titles as written"
+
+
 # 9. Record page (zh, any reader): a date-time an API client recorded in UTC ("2026-12-06T17:30:00Z",
 #    i.e. 2026-12-07 01:30 in Shanghai) is shown as "2026-12-06 17:30:00Z": UTC, and the wrong day.
 def test_recorded_date_times_are_shown_in_local_time(app):
