@@ -79,6 +79,18 @@ def test_countersign_data_names_the_approvers_in_full(app):
     assert nodes["审批人"] == "王总、李财务" and nodes["同意数"] == "2" and nodes["驳回数"] == "0", nodes
 
 
+# 6. Record timeline: a spawned procedure named by its id ("派生流程 · 发起纠正预防措施 · chief1 capa").
+def test_timeline_names_a_spawned_procedure_by_its_title(app):
+    _add(app, _users_of("customer-complaint--serious"))
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    done = play(wf, sessions, answers("customer-complaint--serious"))
+    page = _text(_browser(app, "aud").get(f"/instances/{done['id']}").text)
+    m = re.search(r"派生流程 · [^·]+ · \S+ (\S+)", page)
+    assert m, page[:400]
+    assert m.group(1) != "capa", m.group(0)
+    assert "纠正和预防措施" in m.group(0), m.group(0)
+
+
 # 7. English KPI index, ledgers index and search hits: procedure titles in Chinese though each has English.
 def test_english_indexes_show_english_procedure_titles(app):
     _add(app, {"insp": {"qa-inspectors"}})

@@ -147,8 +147,8 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "instance:completed":
             item["notes"].append(f"{_('Outcome')}: {d.get('outcome')}")
-        elif e["type"] == "spawn:requested":
-            item["notes"].append(str(d.get("procedure")))
+        elif e["type"] == "spawn:requested":  # the procedure it opens by its title, in the reader's language
+            item["notes"].append(page.procedure_titles.get(str(d.get("procedure")), str(d.get("procedure"))))
         out.append(item)
     return out
 
