@@ -232,6 +232,10 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo, spawned: Procedur
                 value = stored(d, "reason")
             elif key == "to" and e["type"] == "route:taken":
                 value = step_title(proc, value)
+            elif key == "to" and e["type"] == "deadline:escalated" and value in proc.roles:
+                value = proc.role_title(value, reader_locale())  # a role by its title, not its id
+            elif key == "outcome" and isinstance(value, str):
+                value = _(value)  # the engine's word (rejected, withdrawn...) in the reader's language
             return f"{_event_key_title(key)}: {value}"
     return ""
 

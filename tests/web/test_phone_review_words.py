@@ -116,6 +116,38 @@ def test_english_indexes_show_english_procedure_titles(app):
     assert "售后检验" in zh, "Chinese pages keep the titles as written"
 
 
+# 8. Audit search (auditor, zh): an escalation's summary names the role by its id ("逾期升级 system 至: sales_director"),
+#    and an instance's end by the engine's key ("结果: rejected").
+def test_audit_summaries_name_roles_and_outcomes_in_words(app):
+    from zoneinfo import ZoneInfo
+
+    from engine.app.audit import _summary
+    from engine.i18n import reset, set_locale
+
+    with app.extensions["services"].database.sessions() as s:
+        proc, _v = app.extensions["workflow"].procedure(s, "same-day-issue-report")
+    set_locale("zh")
+    try:
+        escalated = _summary(proc, {"type": "deadline:escalated", "step": "report_director",
+                                    "data": {"to": "sales_director", "level": 1}}, ZoneInfo("Asia/Shanghai"))
+        ended = _summary(proc, {"type": "instance:completed", "step": None,
+                                "data": {"outcome": "rejected"}}, ZoneInfo("Asia/Shanghai"))
+    finally:
+        reset()
+    assert "sales_director" not in escalated and "销售总监" in escalated, escalated
+    assert "rejected" not in ended and "驳回" in ended, ended
+
+
+def test_audit_search_names_the_system_as_the_records_list_does(app):
+    _add(app, _users_of("customer-complaint--serious"))
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    play(wf, sessions, answers("customer-complaint--serious"))  # its CAPA is started by the system
+    html = _browser(app, "aud").get("/audit?actor=system").text
+    assert "<td>系统</td>" in html, "the system's events are listed, named 系统"
+    page = _text(html)
+    assert "系统" in page and not re.search(r"\bsystem\b", page), page[page.find("审计"):][:400]
+
+
 # 9. Record page (zh, any reader): a date-time an API client recorded in UTC ("2026-12-06T17:30:00Z",
 #    i.e. 2026-12-07 01:30 in Shanghai) is shown as "2026-12-06 17:30:00Z": UTC, and the wrong day.
 def test_recorded_date_times_are_shown_in_local_time(app):
