@@ -92,3 +92,44 @@ def test_a_get_of_a_post_only_address_gets_a_chinese_phone_page(small_uploads, b
     assert "Method Not Allowed" not in page.inner_text("body")
     assert wide <= W, f"the 405 page is {wide} px wide"
 
+
+def test_header_account_controls_are_big_enough_to_tap(small_uploads, browser):
+    """Every page, every user: the language switch, 修改密码 and 退出 in the header are 20 px tall
+    (退出 27x20), next to each other; a thumb hits the wrong one."""
+    base, _app = small_uploads
+    page = _phone(browser, base, "insp")
+    _shot(page, "header-taps")
+    small = {}
+    for sel in ("#switch-locale", "#nav-password", "#logout"):
+        box = page.locator(sel).bounding_box()
+        if box["height"] < 32 or box["width"] < 32:
+            small[sel] = f"{box['width']:.0f}x{box['height']:.0f}"
+    assert not small, f"tap targets under 32 px: {small}"
+
+
+def test_a_long_signed_in_name_wraps_and_record_links_take_a_thumb(small_uploads, browser):
+    """The signed-in name was cut at 9rem with an ellipsis; the record numbers that open a
+    record from /instances, /search and /audit were a line of text (about 20 px tall)."""
+    base, app = small_uploads
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "longname", PASSWORD, ["auditors"],
+                       full_name="欧阳检验员甲乙丙丁戊己庚辛壬癸（售后服务部质量组）")
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    with sessions() as s:
+        wf.start(s, "after-sales-inspection", "insp",
+                 {"customer": "某市人民医院", "product_name": "监护仪", "serial_no": "SN-TAP-1", "quantity": 1})
+        s.commit()
+    page = _phone(browser, base, "longname")
+    for url, link in (("/instances", "table.list td > a.mono"), ("/search?q=SN-TAP", "table.list td > a.mono"),
+                      ("/audit", "#audit-results td > a.mono")):
+        page.goto(base + url)
+        _shot(page, "taps" + url.replace("/", "-").split("?")[0])
+        assert page.evaluate("document.documentElement.scrollWidth") <= W, url
+        box = page.locator(link).first.bounding_box()
+        assert box["height"] >= 32, f"{url}: the record link is {box['height']:.0f} px tall"
+        user = page.locator("header.top .who .user")
+        assert user.evaluate("e => e.scrollWidth <= e.clientWidth"), "the name is cut"
+        assert "（售后服务部质量组）" in user.inner_text()
+        for sel in ("#switch-locale", "#nav-password", "#logout"):
+            b = page.locator(sel).bounding_box()
+            assert b["height"] >= 32 and b["width"] >= 32, (url, sel, b)
