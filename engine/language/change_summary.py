@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.i18n import _
 from engine.language.forms import Form
-from engine.language.procedure import Procedure, Step
+from engine.language.procedure import MANAGER, Procedure, Step
 
 __all__ = ["summarize"]
 
@@ -32,10 +32,13 @@ def _deadline(step: Step) -> str:
     return _("from the data") if (dl.due_expr or dl.within_expr) else _("by case")
 
 
-def _escalation(step: Step) -> str:
+def _escalation(proc: Procedure, step: Step) -> str:
+    """Each level's delay and whom it goes to: a role by its title, the holder's manager in words."""
     if step.deadline is None or not step.deadline.escalate:
         return "—"
-    return ", ".join(f"+{_duration(e.after)} → {e.to}" for e in step.deadline.escalate)
+    return ", ".join(f"+{_duration(e.after)} → "
+                     + (_("the holder's manager") if e.to == MANAGER and e.to not in proc.roles else _role(proc, e.to))
+                     for e in step.deadline.escalate)
 
 
 def _routes(step: Step, titles: dict[str, str]) -> str:
@@ -46,17 +49,23 @@ def _routes(step: Step, titles: dict[str, str]) -> str:
     return "; ".join(parts) or "—"
 
 
-def _approvers(step: Step) -> str:
+def _approvers(proc: Procedure, step: Step) -> str:
     a = step.approvers
     if a is None:
         return "—"
-    who = ", ".join(f"{s.kind}: {s.value}" for s in a.sources)
+    who = ", ".join(f"{s.kind}: {_role(proc, s.value) if s.kind in ('role', 'pick') else s.value}" for s in a.sources)
     mode = {"at_least": f"at_least {a.at_least}", "share": f"share {a.share}"}.get(a.mode, a.mode)
     return f"{who} ({mode})"
 
 
 def _role(proc: Procedure, role: str | None) -> str:
     return proc.roles.get(role or "", role or "—")
+
+
+def _form(proc: Procedure, form_id: str | None) -> str:
+    """A step's form by its title (its id where the procedure does not hold it)."""
+    form = proc.forms.get(form_id or "")
+    return (form.title if form is not None and form.title else form_id) or "—"
 
 
 def _step_changes(old: Procedure, new: Procedure, o: Step, n: Step) -> Iterable[str]:
@@ -67,16 +76,16 @@ def _step_changes(old: Procedure, new: Procedure, o: Step, n: Step) -> Iterable[
         (_("title"), o.title, n.title),
         (_("type"), _(o.type), _(n.type)),
         (_("role"), _role(old, o.role), _role(new, n.role)),
-        (_("form"), o.form or "—", n.form or "—"),
+        (_("form"), _form(old, o.form), _form(new, n.form)),
         (_("signature"), o.signature or "—", n.signature or "—"),
         (_("deadline"), _deadline(o), _deadline(n)),
         (_("reminder"), _duration(o.deadline.remind_before) if o.deadline else "—",
          _duration(n.deadline.remind_before) if n.deadline else "—"),
-        (_("escalation"), _escalation(o), _escalation(n)),
+        (_("escalation"), _escalation(old, o), _escalation(new, n)),
         (_("next step"), _routes(o, old_titles), _routes(n, new_titles)),
         (_("when rejected"), old_titles.get(o.on_reject or "", o.on_reject or "—"),
          new_titles.get(n.on_reject or "", n.on_reject or "—")),
-        (_("approvers"), _approvers(o), _approvers(n)),
+        (_("approvers"), _approvers(old, o), _approvers(new, n)),
     ]
     same_route = ([(x.target, x.condition.source if x.condition else None) for x in o.next]
                   == [(x.target, x.condition.source if x.condition else None) for x in n.next])

@@ -192,3 +192,41 @@ def test_date_time_values_in_words_and_in_inputs(app):
         assert display("2026-12-07", d) == "2026-12-07"
         assert _input_time("2026-12-06T17:30:00Z") == "2026-12-07T01:30"
         assert _input_time("2026-12-07T09:30") == "2026-12-07T09:30"
+
+
+# 10. Change approval (procedure-change-control, doc approver, zh): the change summary names an
+#     escalation's role by id and a step's form by id ("升级 +0h → qa_supervisor", "表单 inspection-report → ...").
+def test_change_summary_names_roles_and_forms_by_title(app):
+    from engine.i18n import reset, set_locale
+    from engine.language.change_summary import summarize
+    from engine.language.procedure import load_procedure_text
+
+    wf = app.extensions["workflow"]
+    with app.extensions["services"].database.sessions() as s:
+        old, _v = wf.procedure(s, "after-sales-inspection")
+    text = (ROOT / "procedures" / "after-sales-inspection.yaml").read_text(encoding="utf-8")
+    changed = text.replace("      escalate: qa_supervisor\n    next: inspect", "      escalate: quality_manager\n    next: inspect", 1)
+    assert changed != text
+    new = load_procedure_text(changed, "after-sales-inspection.yaml", old.forms)
+    set_locale("zh")
+    try:
+        lines = summarize(old, new)
+    finally:
+        reset()
+    line = next(x for x in lines if "升级" in x)
+    assert "quality_manager" not in line and "质量经理" in line, line
+    import copy
+
+    v2 = copy.copy(old.forms["product-receipt"])
+    v2.id, v2.title = "product-receipt-v2", "产品接收记录（第二版）"
+    changed = text.replace("    form: product-receipt\n", "    form: product-receipt-v2\n", 1)
+    assert changed != text
+    set_locale("zh")
+    try:
+        lines = summarize(old, load_procedure_text(changed, "after-sales-inspection.yaml",
+                                                   {**old.forms, "product-receipt-v2": v2}))
+    finally:
+        reset()
+    line = next(x for x in lines if "表单" in x)
+    assert "product-receipt" not in line, line
+    assert "产品接收（入库）记录 → 产品接收记录（第二版）" in line, line
