@@ -59,6 +59,19 @@ def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
 
 
+# 4. Chinese dossier and record timeline: the engine's outcome "rejected" shown untranslated ("已完成 ·
+#    rejected", "结果: rejected"). Not fixed here: the record page's status line and the records list
+#    (web/templates/instance.html, instances.html) and the dossier's timeline note (engine/app/audit.py _note).
+def test_chinese_dossier_translates_the_rejected_outcome(app):
+    _add(app, _users_of("product-return--refused"))
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    done = play(wf, sessions, answers("product-return--refused"))
+    assert done["outcome"] == "rejected"
+    page = _text(_browser(app, "aud").get(f"/audit/instances/{done['id']}").text)
+    assert "状态 已完成 · 驳回" in page, page[:300]
+    record = _text(_browser(app, "aud").get(f"/instances/{done['id']}").text)
+    assert "结果: 驳回" in record and "结果: rejected" not in record, "the record's timeline"
+
 # 5. Chinese record page: a countersign's summary keys shown raw ("approvals 2 rejections 0 approvers pres1、fin1").
 def test_chinese_record_shows_no_raw_countersign_keys(app):
     _add(app, _users_of("annual-maintenance-contract--signed"))

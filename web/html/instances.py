@@ -146,7 +146,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "instance:cancelled":
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "instance:completed":
-            item["notes"].append(f"{_('Outcome')}: {d.get('outcome')}")
+            item["notes"].append(f"{_('Outcome')}: {_(str(d.get('outcome') or ''))}")
         elif e["type"] == "spawn:requested":  # the procedure it opens by its title, in the reader's language
             item["notes"].append(page.procedure_titles.get(str(d.get("procedure")), str(d.get("procedure"))))
         out.append(item)
