@@ -235,6 +235,8 @@ def register(app: Flask) -> None:
                 if name.lower() != "content-type":
                     response.headers[name] = value
             return response
+        if status < 400:  # not an error (a redirect raised as an exception): as Werkzeug answers it
+            return exc
         # Every status gets the styled page in the reader's language (Werkzeug's own is bare
         # English with no viewport: 980 px wide on a phone).
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
