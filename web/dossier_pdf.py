@@ -16,6 +16,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from engine.runtime.access import outcome_words
 from web.html.dossier import integrity
 from web.i18n import _, fmt_time, shown, zone_label
 
@@ -168,7 +169,7 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         (_("Instance"), inst["id"]),
         (_("Procedure"), f"{shown(proc)} ({proc.id})"),
         (_("Procedure version"), f"v{d.version['label']} #{d.version['id']} {d.version['hash']}"),
-        (_("Status"), f"{_(inst['status'])} {inst.get('outcome') or ''}"),
+        (_("Status"), f"{_(inst['status'])} {outcome_words(inst.get('outcome'))}"),
         (_("Started"), f"{fmt_time(inst['started_at'], named=True)} · {d.started_by}"),
         (_("Ended"), fmt_time(inst.get("ended_at"), named=True)),
         (_("Hash chain"), (("✔ " if d.check.ok else "✘ ") if pdf.unicode else "") + integrity(d)),

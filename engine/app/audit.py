@@ -43,6 +43,7 @@ from engine.i18n import worded_apart as said
 from engine.language.english import shown as shown_in
 from engine.language.forms.messages import LIST_SEPARATOR
 from engine.language.records import FIRST
+from engine.runtime.access import outcome_words
 from engine.runtime.commands import SYSTEM
 from engine.runtime.replay import Finding, Replay
 from engine.store import audit_search, field_index, get_version, record_rows, spawned_from
@@ -235,7 +236,7 @@ def _summary(proc: Procedure, e: dict[str, Any], zone: tzinfo, spawned: Procedur
             elif key == "to" and e["type"] == "deadline:escalated" and value in proc.roles:
                 value = proc.role_title(value, reader_locale())  # a role by its title, not its id
             elif key == "outcome" and isinstance(value, str):
-                value = _(value)  # the engine's word (rejected, withdrawn...) in the reader's language
+                value = outcome_words(value)
             return f"{_event_key_title(key)}: {value}"
     return ""
 
@@ -446,7 +447,7 @@ def _note(proc: Procedure, e: dict[str, Any], current: CurrentProcedures) -> str
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: {d.get('old')} → "
                 f"{d.get('new')} ({_('Reason')}: {d.get('reason')})")
     if e["type"] == "instance:completed":
-        return f"{_('Outcome')}: {d.get('outcome')}"
+        return f"{_('Outcome')}: {outcome_words(d.get('outcome'))}"
     if e["type"] == "instance:cancelled":
         return f"{_('Reason')}: {d.get('reason')}"
     if e["type"] in ("task:approved", "task:rejected") and (d.get("data") or {}).get("comment"):

@@ -22,7 +22,7 @@ from engine.runtime.commands import Actor
 __all__ = [
     "ADMIN", "check_act", "check_decides_once", "closed_correction_roles", "decided_already", "correction_roles", "holds", "may_act", "may_cancel", "may_correct",
     "check_separation", "may_reassign", "may_release", "may_start", "separation_conflict",
-    "REJECTED", "SYSTEM_OUTCOMES", "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
+    "REJECTED", "SYSTEM_OUTCOMES", "outcome_words", "URGE_INTERVAL", "WITHDRAWN", "cc_named", "cc_recipient", "cc_refusal", "following", "next_urge_at",
     "recall_refusal", "return_refusal", "return_targets", "transfer_refusal", "transfer_target_refusal",
     "urge_refusal", "withdraw_refusal",
 ]
@@ -193,6 +193,15 @@ REJECTED = "rejected"
 #: The outcomes the runtime gives, kept as English words and shown translated; an end
 #: step's ``outcome`` is the procedure's own words and shown as written.
 SYSTEM_OUTCOMES = frozenset({WITHDRAWN, REJECTED})
+
+
+def outcome_words(value: str | None) -> str:
+    """An instance's outcome as people read it: the runtime's own (``SYSTEM_OUTCOMES``) in the
+    reader's language, an end step's as the procedure words it. The one rule of the record
+    page, the lists, the dossier (page and PDF), the timeline and the audit search."""
+    if not value:
+        return ""
+    return _(value) if value in SYSTEM_OUTCOMES else str(value)
 
 
 def transfer_refusal(task: Mapping[str, Any], procedure: Procedure, actor: Actor) -> str | None:

@@ -17,6 +17,7 @@ from engine import i18n
 from engine.app import instances, search, task_actions, uploads
 from engine.app.audit import field_title, integrity_words, step_title
 from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
+from engine.runtime.access import outcome_words
 from web import forms_render as fr
 from web.db import services
 from web.html.auth import current_user, login_required
@@ -146,7 +147,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "instance:cancelled":
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "instance:completed":
-            item["notes"].append(f"{_('Outcome')}: {_(str(d.get('outcome') or ''))}")
+            item["notes"].append(f"{_('Outcome')}: {outcome_words(d.get('outcome'))}")
         elif e["type"] == "spawn:requested":  # the procedure it opens by its title, in the reader's language
             item["notes"].append(page.procedure_titles.get(str(d.get("procedure")), str(d.get("procedure"))))
         out.append(item)

@@ -26,11 +26,8 @@ bp = Blueprint("actions", __name__)
 
 @bp.app_template_filter("outcome")
 def outcome(value: str | None) -> str:
-    """An instance's outcome as pages show it: the runtime's own (withdrawn by 撤回, rejected)
-    in the reader's language, an end step's as the procedure words it."""
-    if not value:
-        return ""
-    return _(value) if value in access.SYSTEM_OUTCOMES else value
+    """An instance's outcome as pages show it (``access.outcome_words``)."""
+    return access.outcome_words(value)
 
 
 def _user() -> str:
