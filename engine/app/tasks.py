@@ -239,7 +239,7 @@ def returned_to(inst: Mapping[str, Any], task: Mapping[str, Any], proc: Procedur
         return None
     step = proc.steps.get(last["step"])
     reason = last.get("returned") or last.get("comment") or (inst["data"].get(last["step"]) or {}).get("comment") or ""
-    return Returned(step.title if step else last["step"], last.get("completed_by") or "",
+    return Returned(shown_in(step, "title", reader_locale()) if step else last["step"], last.get("completed_by") or "",
                     last["completed_at"], str(reason))
 
 
@@ -364,7 +364,8 @@ def _party(session: Any, state: Mapping[str, Any], step: Step, proc: Procedure) 
     names = full_names(session, {t["completed_by"] for t in tasks if t.get("completed_by")})
     out = []
     for t in tasks:
-        out.append({"id": t["id"], "who": t.get("assignee") or proc.roles.get(t["role"] or "", t["role"]),
+        out.append({"id": t["id"], "who": t.get("assignee") or (proc.role_title(t["role"], reader_locale())
+                                                               if t.get("role") else t.get("role")),
                     "status": t["status"], "decision": t.get("decision"), "comment": t.get("comment", ""),
                     "by": t.get("completed_by"), "by_name": names.get(t.get("completed_by") or ""),  # 会签: the signer's name
                     "at": t.get("completed_at")})

@@ -243,3 +243,33 @@ def test_change_summary_names_roles_and_forms_by_title(app):
     line = next(x for x in lines if "表单" in x)
     assert "product-receipt" not in line, line
     assert "产品接收（入库）记录 → 产品接收记录（第二版）" in line, line
+
+
+def test_english_countersign_party_names_roles_in_english(app):
+    """pres1 reads English: the 会签's other approvers are named by the roles' English titles
+    (was 财务, the Chinese title, on an English task page)."""
+    users = _users_of("annual-maintenance-contract--signed")
+    _add(app, users, en={"pres1"})
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    script = answers("annual-maintenance-contract--signed")
+    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "cosign")
+    state = play(wf, sessions, script, upto=upto)
+    task = next(t["id"] for t in state["tasks"].values()
+                if t["status"] == "open" and t["step"] == "cosign" and t.get("role") == "president_office")
+    page = _text(_browser(app, "pres1").get(f"/tasks/{state['id']}.{task}").text)
+    assert "Finance" in page and "财务" not in page, page
+
+
+def test_english_returned_banner_names_the_step_in_english(app):
+    """inspector1 reads English: the report sent back by the review says so with the review
+    step's English title (was its Chinese one)."""
+    _add(app, _users_of("after-sales-inspection--review-reject"), en={"inspector1"})
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    script = answers("after-sales-inspection--review-reject")
+    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "review") + 1
+    state = play(wf, sessions, script, upto=upto)
+    task = next(t["id"] for t in state["tasks"].values() if t["status"] == "open" and t["step"] == "report")
+    proc = wf.procedure(sessions(), "after-sales-inspection")[0]
+    english, chinese = "Review the inspection report", proc.steps["review"].title
+    page = _text(_browser(app, "inspector1").get(f"/tasks/{state['id']}.{task}").text)
+    assert english in page and chinese not in page, page
