@@ -23,9 +23,12 @@ from engine.language.forms.messages import fmt_value
 from engine.language.forms.model import Form
 from engine.language.forms.schema import (
     COMPOSITION,
+    DIALECT,
     HINTS,
     JSON_TYPES,
+    NO_FETCH,
     ONE_SCHEMA,
+    REF_KEYWORDS,
     SCAN_KINDS,
     SCHEMA_KEYWORDS,
     SCHEMA_LISTS,
@@ -37,6 +40,8 @@ from engine.language.forms.schema import (
     default_widget,
     has_enum,
     is_number,
+    ref_loops,
+    ref_target,
     single_type,
 )
 from engine.language.forms.visibility import Expressions
@@ -170,6 +175,7 @@ def parse_form(src: Source) -> tuple[Form | None, list[Problem]]:
             usable = False
         if not checker.metaschema(schema):
             usable = False
+        checker.root = schema
         checker.walk(schema, ("schema",), in_properties=False)
         checker.fields(schema, ("schema",), exprs)
         computed = _check_computed(checker, schema)
@@ -195,7 +201,7 @@ def _file_stem(file: str) -> str | None:
     return None
 
 
-_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA, registry=NO_FETCH)
 
 _META_TYPE_WORDS = {
     "array": N_("a list"),
@@ -218,6 +224,7 @@ class _Checker:
     def __init__(self, src: Source, problems: list[Problem]) -> None:
         self.src = src
         self.problems = problems
+        self.root: Schema = {}  # the form's schema, which its $refs point into
 
     def add(self, path: Path, text: str, *, key: bool = False) -> None:
         self.problems.append(self.src.problem(path, text, key=key))
@@ -294,6 +301,7 @@ class _Checker:
                     + _did_you_mean(key, SCHEMA_KEYWORDS, _("; presentation hints start with x-")),
                     key=True,
                 )
+        self.refs(schema, path)
         props, req = schema.get("properties"), schema.get("required")
         if (
             isinstance(props, dict)
@@ -320,6 +328,38 @@ class _Checker:
         for key in ONE_SCHEMA:
             self.walk(schema.get(key), (*path, key), in_properties=False)
         self.hints(schema, path)
+
+    def refs(self, schema: Schema, path: Path) -> None:
+        """``$ref``, ``$dynamicRef``, ``$id`` and ``$schema``: a form refers only to itself,
+        so a submission is never checked against anything fetched from elsewhere."""
+        for keyword in REF_KEYWORDS:
+            ref = schema.get(keyword)
+            if not isinstance(ref, str):
+                continue  # the metaschema check says so
+            where = (*path, keyword)
+            if not ref.startswith("#"):
+                self.add(where, _("`{keyword}: {ref}` points outside this form; a form may only refer to "
+                                  "its own definitions: put the shared schema under `$defs:` in this file "
+                                  "and write `{keyword}: '#/$defs/NAME'`", keyword=keyword, ref=ref))
+                continue
+            target = ref_target(self.root, ref)
+            if not isinstance(target, dict | bool):
+                defs = self.root.get("$defs")
+                names = [f"#/$defs/{n}" for n in defs] if isinstance(defs, dict) else []
+                self.add(where, _("`{keyword}: {ref}` refers to no schema of this form; define it under "
+                                  "`$defs:` or correct the path", keyword=keyword, ref=ref)
+                         + _did_you_mean(ref, names))
+            elif ref_loops(self.root, schema, ref):
+                self.add(where, _("`{keyword}: {ref}` leads back to itself, so checking a submission would "
+                                  "never end; remove the loop (a schema may contain itself only below a "
+                                  "field or an item, e.g. under `properties` or `items`)",
+                                  keyword=keyword, ref=ref))
+        if "$id" in schema:
+            self.add((*path, "$id"), _("`$id` is not allowed in a form: it makes `$ref` point to other "
+                                       "documents; remove it"), key=True)
+        if "$schema" in schema and (path != ("schema",) or schema["$schema"] != DIALECT):
+            self.add((*path, "$schema"), _("`$schema` may only name JSON Schema 2020-12 ({dialect}), at the top "
+                                           "of the schema; remove it", dialect=DIALECT), key=True)
 
     def hints(self, schema: Schema, path: Path) -> None:
         t = single_type(schema)

@@ -52,6 +52,8 @@ MESSAGES: dict[str, str] = {
     'maxProperties': N_('Fill in at most {limit} field{s}'),
     'not_object': N_('The submitted data must be a set of fields'),
     'other': N_('The value is not allowed'),
+    'unresolvable': N_('This form cannot be checked: it refers to {ref}, which is not part of it; '
+                       'ask the procedure\'s author to correct the form and publish it again'),
     'limits.below': N_('Below the lower limit {limit}{unit}'),
     'limits.above': N_('Above the upper limit {limit}{unit}'),
 }

@@ -3,7 +3,12 @@ check, the model and the renderer share, and the defaults a field gets when it s
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
+from urllib.parse import unquote
+
+from referencing import Registry
+from referencing.exceptions import NoSuchResource
 
 #: A JSON Schema (or a part of one) as loaded from YAML: keywords to any JSON value.
 Schema = dict[str, Any]
@@ -259,3 +264,88 @@ def sort_key(order: dict[str, int], path: DataPath) -> tuple[int, ...]:
             names.append(p)
             key.append(order.get(".".join(names), len(order)))
     return tuple(key)
+
+
+# References -----------------------------------------------------------------------------
+# A form is one schema: its ``$ref`` and ``$dynamicRef`` may point only inside it (``#``,
+# ``#/JSON/POINTER``, ``#ANCHOR``), so checking a submission never reads anything else.
+
+#: The one ``$schema`` a form may name (at the top of its schema).
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: The keywords that refer to another schema.
+REF_KEYWORDS = ("$ref", "$dynamicRef")
+
+def ref_target(root: Schema, ref: str) -> object:
+    """What ``ref`` points to inside ``root`` (a schema, or any value), or ``None`` when
+    it points outside the form or to nothing there."""
+    if not ref.startswith("#"):
+        return None
+    fragment = unquote(ref[1:])
+    if fragment == "" or fragment.startswith("/"):
+        node: object = root
+        for part in fragment.split("/")[1:] if fragment else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return None
+        return node
+    return next((s for s in _subschemas(root)
+                 if fragment in (s.get("$anchor"), s.get("$dynamicAnchor"))), None)
+
+
+def ref_loops(root: Schema, holder: Schema, ref: str) -> bool:
+    """Whether following ``ref`` (written in ``holder``) comes back to ``holder`` through
+    schemas that apply to the same value (``allOf``, ``not``, ``if``, another ``$ref``...):
+    jsonschema would then go round for ever on any value."""
+    stack: list[object] = [ref_target(root, ref)]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is holder:
+            return True
+        if not isinstance(node, dict) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(node.get(key), list):
+                stack.extend(node[key])
+        stack.extend(node.get(key) for key in ("not", "if", "then", "else"))
+        if isinstance(node.get("dependentSchemas"), dict):
+            stack.extend(node["dependentSchemas"].values())
+        for key in REF_KEYWORDS:
+            if isinstance(node.get(key), str):
+                stack.append(ref_target(root, node[key]))
+    return False
+
+
+def _subschemas(schema: object) -> Iterator[Schema]:
+    if not isinstance(schema, dict):
+        return
+    yield schema
+    for key in SCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            for sub in schema[key].values():
+                yield from _subschemas(sub)
+    for key in SCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            for sub in schema[key]:
+                yield from _subschemas(sub)
+    for key in ONE_SCHEMA:
+        yield from _subschemas(schema.get(key))
+
+
+def _refuse(uri: str) -> NoReturn:
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # an attrs class
+
+
+#: The schema registry of every validator the server builds: it retrieves nothing.
+#: jsonschema would otherwise fetch a ``$ref`` that the schema itself does not resolve (a
+#: URL, a file). The form check refuses such references; with this registry even a stored
+#: form that has one cannot make the server read a URL or a file: the reference stays
+#: unresolved (``referencing.exceptions.Unresolvable``). jsonschema adds the bundled
+#: meta-schemas to it, so the 2020-12 ``$schema`` still resolves.
+NO_FETCH: Registry[Any] = Registry(retrieve=_refuse)  # type: ignore[call-arg]

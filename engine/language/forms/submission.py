@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
+from referencing.exceptions import Unresolvable
 
 from engine.errors import FieldError
 from engine.language.forms import visibility
@@ -23,6 +24,7 @@ from engine.language.forms.quick_check import quick_checker
 from engine.language.forms.schema import (
     COMPOSITION,
     JSON_TYPES,
+    NO_FETCH,
     ONE_SCHEMA,
     SCHEMA_LISTS,
     SCHEMA_MAPS,
@@ -53,7 +55,7 @@ class SubmissionValidator:
         widgets: dict[str, str],
     ) -> None:
         checked = validation_schema(schema)
-        self.validator = Draft202012Validator(checked, format_checker=FORMAT_CHECKER)
+        self.validator = Draft202012Validator(checked, format_checker=FORMAT_CHECKER, registry=NO_FETCH)
         self.quick = quick_checker(checked)
         self._vis = vis
         self._order = order
@@ -74,12 +76,16 @@ class SubmissionValidator:
             data = visibility.clean_object(self._vis, data, (), missing)
         if not missing and self.quick is not None and self.quick(data):
             return [], data
-        errors: Iterator[ValidationError] = self.validator.iter_errors(data)
-        if not missing:
-            first = next(errors, None)
-            if first is None:
-                return [], data
-            errors = _chain(first, errors)
+        try:
+            # Listed at once: a reference the form check would refuse today (a stored form
+            # older than that check) is unresolved, never fetched, and said so here.
+            errors: list[ValidationError] = list(self.validator.iter_errors(data))
+        except Unresolvable as exc:
+            ref = str(getattr(exc, "ref", "") or exc)
+            ref = "#" + ref if ref.startswith("/") else ref
+            return [{"field": "", "message": message("unresolvable", locale, ref=ref)}], data
+        if not missing and not errors:
+            return [], data
         out: list[tuple[tuple[int, ...], FieldError]] = []
         seen: set[tuple[str, str]] = set()
 
@@ -170,13 +176,6 @@ class SubmissionValidator:
         if kind in ("minProperties", "maxProperties"):
             return message(kind, locale, limit=fmt_value(value))
         return message("other", locale)
-
-
-def _chain(
-    first: ValidationError, rest: Iterator[ValidationError]
-) -> Iterator[ValidationError]:
-    yield first
-    yield from rest
 
 
 def _declared_properties(schema: Mapping[str, Any]) -> set[str]:

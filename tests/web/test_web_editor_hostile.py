@@ -1,0 +1,73 @@
+"""The procedure editor against hostile or careless input: every refusal is a message at its
+place (never a 500), nothing typed is lost, and nothing outside the form is ever fetched."""
+
+from __future__ import annotations
+
+import html
+import http.server
+import re
+import threading
+
+import pytest
+
+from tests.web.test_web_editor import PID, app, login  # noqa: F401  (fixture)
+
+FORM = "after-sales-inspection-result"
+
+
+def _text(b, file="procedure"):
+    page = b.get(f"/editor/{PID}/text?file={file}").text
+    return html.unescape(page.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+
+
+def _validate(b, file, text):
+    return b.c.post(f"/editor/{PID}/validate", json={"file": file, "text": text},
+                    headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
+
+
+@pytest.fixture
+def production(app):  # noqa: F811
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # what production does: an error is a 500 page
+    return app
+
+
+# A form field's $ref ----------------------------------------------------------------------
+def test_form_ref_to_a_url_is_refused_and_never_fetched(production):
+    hits = []
+
+    class Spy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"type": "string"}')
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Spy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        b = login(production, "author")
+        url = f"http://127.0.0.1:{server.server_port}/internal/secret.json"
+        form = _text(b, FORM).replace("  properties:\n", f"  properties:\n    evil: {{title: E, $ref: '{url}'}}\n", 1)
+        r = b.post(f"/editor/{PID}/text", {"file": FORM, "text": form})
+        assert r.status_code == 422
+        assert "points outside this form" in html.unescape(r.text) and url in html.unescape(r.text)
+        assert "evil: {title: E" in html.unescape(r.text)  # the typed text is kept
+        answers = re.search(r'<textarea name="answers"[^>]*>(.*?)</textarea>',
+                            b.get(f"/editor/{PID}/try").text, re.S).group(1)
+        assert b.post(f"/editor/{PID}/try", {"answers": html.unescape(answers)}).status_code == 200
+        assert hits == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_form_ref_to_nowhere_is_refused(app):  # noqa: F811
+    b = login(app, "author")
+    form = _text(b, FORM).replace("  properties:\n", "  properties:\n    evil: {title: E, $ref: '#/$defs/nope'}\n", 1)
+    body = _validate(b, FORM, form).get_json()
+    assert body["ok"] is False
+    assert any("#/$defs/nope" in p["message"] for p in body["problems"]), body
