@@ -302,12 +302,16 @@ class Editor:
         forms: dict[str, str] = {}
         for i, doc in enumerate(docs[1:], start=2):
             src = yamlsrc.load(doc, f"bundle.yaml (document {i})")
+            if src.data is None and src.problems:  # not YAML, or beyond the bounds: say why
+                raise DefinitionInvalid(src.problems)
             fid = src.data.get("id") if isinstance(src.data, dict) else None
             if not fid:
                 raise DefinitionInvalid([Problem(f"bundle.yaml (document {i})", 1, 1,
                                                  _("every document after the first must be a form with an 'id'"))])
             forms[str(fid)] = doc
         head = yamlsrc.load(docs[0], "bundle.yaml (document 1)")
+        if head.data is None and head.problems:
+            raise DefinitionInvalid(head.problems)
         pid = head.data.get("id") if isinstance(head.data, dict) else None
         if not pid:
             raise DefinitionInvalid([Problem("bundle.yaml (document 1)", 1, 1,
@@ -376,7 +380,10 @@ _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
 def split_bundle(text: str) -> list[str]:
     """The YAML documents of a bundle, comments kept (a leading ``---`` is allowed)."""
     docs = [d.lstrip("\n") for d in _SEPARATOR.split(text)]
-    return [d for d in docs if yamlsrc.load(d, "bundle.yaml").data is not None]
+    # Only empty documents (blank lines and comments) are left out: one that does not load
+    # stays, so that importing it names its problem.
+    return [d for d in docs if any(line.strip() and not line.lstrip().startswith("#")
+                                   for line in d.splitlines())]
 
 
 def side_by_side(old: str, new: str) -> list[dict[str, Any]]:

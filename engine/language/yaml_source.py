@@ -108,6 +108,13 @@ def _scan(text: str, file: str, loader: Any) -> Problem | None:
         mark = event.start_mark
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent):
+            if event.anchor and any(anchor == event.anchor for _n, anchor in frames):
+                # `&a [*a]`: a list (or mapping) inside itself, which PyYAML builds and every
+                # reader of it then follows for ever (a RecursionError).
+                return Problem(file, *where, _(
+                    "the alias *{name} is inside the value of its own anchor &{name}, so it would "
+                    "repeat for ever; write the values out, or refer to &{name} only after its "
+                    "value ends", name=event.anchor))
             size = sizes.get(event.anchor or "", 1)
             frames[-1][0] += size
             total += size

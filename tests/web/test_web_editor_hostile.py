@@ -71,3 +71,22 @@ def test_form_ref_to_nowhere_is_refused(app):  # noqa: F811
     body = _validate(b, FORM, form).get_json()
     assert body["ok"] is False
     assert any("#/$defs/nope" in p["message"] for p in body["problems"]), body
+
+
+# A self-referencing YAML alias ------------------------------------------------------------
+@pytest.mark.parametrize("tail", ["x_extra: &a [*a]\n", "x_extra: &a {k: *a}\n"])
+def test_recursive_alias_is_a_problem_at_its_line_not_a_500(production, tail):
+    b = login(production, "author")
+    text = _text(b) + tail
+    r = _validate(b, "procedure", text)
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["ok"] is False
+    assert any("its own anchor &a" in p["message"] for p in body["problems"]), body
+    r = b.post(f"/editor/{PID}/text", {"file": "procedure", "text": text})
+    assert r.status_code == 422 and "x_extra: &amp;a" in r.text  # the typed text is kept
+    assert "its own anchor" in html.unescape(r.text)
+    b.get("/editor")
+    r = b.post("/editor/import", {"text": text})
+    assert r.status_code == 302
+    assert "its own anchor" in html.unescape(b.get(r.headers["Location"]).text)
