@@ -136,18 +136,27 @@ def version_by_hash(session: Session, procedure_id: str, digest: str) -> Procedu
 
 def latest_version(session: Session, procedure_id: str, *,
                    status: str | None = "published") -> ProcedureVersion | None:
-    """The most recently registered version (with ``status``; None: any status)."""
+    """The current version (``status`` published, the default: see :data:`CURRENT_ORDER`);
+    with another ``status``, or None for any, the most recently registered one."""
     stmt = select(ProcedureVersion).where(ProcedureVersion.procedure_id == procedure_id)
     if status is not None:
         stmt = stmt.where(ProcedureVersion.status == status)
-    return session.scalars(stmt.order_by(ProcedureVersion.id.desc()).limit(1)).first()
+    order = CURRENT_ORDER if status == "published" else (ProcedureVersion.id.desc(),)
+    return session.scalars(stmt.order_by(*order).limit(1)).first()
 
+
+#: Which published version is current: the one with the highest number. Publication numbers
+#: every version above all published ones (a file registered ``N+1.0``, an approved draft
+#: ``max+1.0``), so the last one published is current even when its row is older: a draft
+#: approved after a file version was registered while it was in review. Pinned instances
+#: keep their row (its id), and the trail keeps every row as written.
+CURRENT_ORDER = (ProcedureVersion.major.desc(), ProcedureVersion.id.desc())
 
 _LATEST_VERSION_ID = Prepared(
     select(ProcedureVersion.__table__.c.id)
     .where(ProcedureVersion.__table__.c.procedure_id == bindparam("b_procedure"),
            ProcedureVersion.__table__.c.status == "published")
-    .order_by(ProcedureVersion.__table__.c.id.desc()).limit(1))
+    .order_by(ProcedureVersion.__table__.c.major.desc(), ProcedureVersion.__table__.c.id.desc()).limit(1))
 
 
 def latest_version_id(session: Session, procedure_id: str) -> int | None:
@@ -160,8 +169,12 @@ def latest_version_ids(session: Session) -> dict[str, int]:
     """``latest_version_id`` of every procedure with a published version, by id, in one read
     (a page listing what a user may do asked it once per procedure)."""
     t = ProcedureVersion.__table__
-    stmt = (select(t.c.procedure_id, func.max(t.c.id)).where(t.c.status == "published")
-            .group_by(t.c.procedure_id).order_by(t.c.procedure_id))
+    published = t.c.status == "published"
+    top = (select(t.c.procedure_id, func.max(t.c.major).label("major")).where(published)
+           .group_by(t.c.procedure_id).subquery())
+    stmt = (select(t.c.procedure_id, func.max(t.c.id))
+            .join(top, (t.c.procedure_id == top.c.procedure_id) & (t.c.major == top.c.major))
+            .where(published).group_by(t.c.procedure_id).order_by(t.c.procedure_id))
     return {pid: vid for pid, vid in session.execute(stmt)}
 
 

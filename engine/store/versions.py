@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from engine.errors import Conflict
 from engine.i18n import _
 from engine.store.db import serialise
-from engine.store.repo import content_hash, get_version
+from engine.store.repo import content_hash, get_version, latest_version_id
 from engine.store.tables import ProcedureVersion
 
 if TYPE_CHECKING:
@@ -41,9 +41,13 @@ def display_status(row: ProcedureVersion, current_id: int | None) -> str:
 
 
 def working_copy(session: Session, procedure_id: str) -> ProcedureVersion | None:
-    """The newest version of any status: what the editor opens."""
+    """What the editor opens: the newest version, draft, in review or the current one; a
+    published version that is not current (retired, or registered from a file while a
+    change was in review and approved after it) never is."""
+    current = latest_version_id(session, procedure_id)
     return session.scalars(select(ProcedureVersion)
-                           .where(ProcedureVersion.procedure_id == procedure_id)
+                           .where(ProcedureVersion.procedure_id == procedure_id,
+                                  (ProcedureVersion.status != PUBLISHED) | (ProcedureVersion.id == current))
                            .order_by(ProcedureVersion.id.desc()).limit(1)).first()
 
 
@@ -106,7 +110,9 @@ def back_to_draft(session: Session, version_id: int) -> ProcedureVersion:
 
 
 def publish(session: Session, version_id: int, *, now: datetime | None = None) -> ProcedureVersion:
-    """Promote a version in review to the next major version (``N+1.0``)."""
+    """Promote a version in review to the next major version (``N+1.0``, above every
+    published one): the current version from now on (``repo.CURRENT_ORDER``), even when a
+    file version was registered while it was in review."""
     row = get_version(session, version_id)
     serialise(session, f"versions:{row.procedure_id}")
     if row.status != IN_REVIEW:

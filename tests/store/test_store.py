@@ -453,3 +453,32 @@ def test_drafts_and_their_publication_carry_the_one_version_hash(session):
     assert (published.major, published.content_hash) == (2, v1.content_hash)
     # Registering that text again finds the oldest published version with it.
     assert register_procedure_version(session, "complaint", PROC, FORMS, "投诉") == (v1, False)
+
+
+def test_an_approved_change_becomes_current_after_a_file_version_came_in_meanwhile(session):
+    """Publishing numbers the approved draft above every published version, and the current
+    version is the one with the highest number, not the newest row: a file registered while
+    the change was in review (a restart with a changed procedures/ file) does not hide it."""
+    from engine.store import versions
+
+    v1, _ = register_procedure_version(session, "complaint", PROC, FORMS, "投诉")
+    draft, _ = versions.save_draft(session, "complaint", PROC + "# 草稿修改\n", FORMS, "投诉", user="author")
+    versions.mark_in_review(session, draft.id, reason="补充", change_instance="X")
+    from_file, created = register_procedure_version(session, "complaint", PROC + "# 文件修改\n", FORMS, "投诉")
+    assert created and versions.label(from_file) == "2.0"
+    assert repo.latest_version_id(session, "complaint") == from_file.id
+    assert versions.working_copy(session, "complaint").id == from_file.id  # newest, and current
+    published = versions.publish(session, draft.id)
+    session.commit()
+    assert versions.label(published) == "3.0" and published.id < from_file.id
+    assert repo.latest_version_id(session, "complaint") == published.id
+    assert latest_version(session, "complaint").id == published.id
+    assert repo.latest_version_ids(session)["complaint"] == published.id
+    assert versions.working_copy(session, "complaint").id == published.id  # not the retired 2.0
+    assert versions.display_status(from_file, published.id) == "retired"
+    # Loading the same file again registers nothing; the next changed file is 4.0 and current.
+    again, created = register_procedure_version(session, "complaint", PROC + "# 文件修改\n", FORMS, "投诉")
+    assert not created and repo.latest_version_id(session, "complaint") == published.id
+    newer, _ = register_procedure_version(session, "complaint", PROC + "# 又一次\n", FORMS, "投诉")
+    assert versions.label(newer) == "4.0" and repo.latest_version_id(session, "complaint") == newer.id
+    assert versions.display_status(v1, newer.id) == versions.display_status(published, newer.id) == "retired"
