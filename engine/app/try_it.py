@@ -24,7 +24,7 @@ from engine.i18n import _
 from engine.language import yaml_source as yamlsrc
 from engine.language.calendar import Calendar
 from engine.runtime.machine import open_tasks
-from engine.runtime.simulation import Simulation, SimulationError, simulate
+from engine.runtime.simulation import Simulation, SimulationError, check_script, simulate
 from engine.store import latest_version_id
 from engine.store import users as user_store
 
@@ -105,8 +105,7 @@ def read_script(text: str | None) -> dict[str, Any]:
     if not text or not text.strip():
         return {}
     script = yamlsrc.safe_load_bounded(text, "answers")
-    if not isinstance(script, dict):
-        raise WorkflowError(_("the answers must be a mapping with start and steps (see the example)"))
+    check_script(script)  # each click builds on its parts: their shapes first
     if len(script.get("steps") or []) > MAX_ENTRIES:
         raise WorkflowError(_("the run has more than {n} entries; start again", n=MAX_ENTRIES))
     return script

@@ -58,7 +58,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.errors import FieldError, WorkflowError
-from engine.i18n import _, current_locale
+from engine.i18n import N_, _, current_locale
 from engine.language.calendar import Calendar, parse_duration
 from engine.language.procedure import Procedure
 from engine.runtime.commands import (
@@ -136,12 +136,88 @@ ENTRY_KEYS = frozenset({"step", "user", "role", "act_as", "data", "decision", "c
                         "add_approver", "transfer_to"})
 
 
+# The shape of each part of an answer script: what it must be, in words, and an example.
+_MAPPING, _LIST, _TEXT = N_("a mapping"), N_("a list"), N_("text")
+_START_SHAPES: dict[str, tuple[type, str, str]] = {
+    "user": (str, _TEXT, "user: inspector1"),
+    "data": (dict, _MAPPING, "data: {customer: 某医院}"),
+}
+_ENTRY_SHAPES: dict[str, tuple[type, str, str]] = {
+    **{key: (str, _TEXT, f"{key}: {example}") for key, example in (
+        ("step", "receive"), ("user", "inspector1"), ("role", "inspector"), ("act_as", "qa_supervisor"),
+        ("decision", "approve"), ("return_to", "inspect"), ("recall", "inspect"),
+        ("transfer_to", "inspector2"), ("resume", "here"), ("advance", "25h"),
+        ("advance_to", "2026-11-09T09:00:00+08:00"))},
+    "data": (dict, _MAPPING, "data: {customer: 某医院}"),
+    "add_approver": (dict, _MAPPING, "add_approver: {user: qa2, position: after, reason: 复核}"),
+}
+
+
+def _shape_error(key: str, words: str, example: str, value: Any) -> SimulationError:
+    shown = repr(value) if not isinstance(value, dict | list) else (_(_MAPPING) if isinstance(value, dict)
+                                                                     else _(_LIST))
+    return SimulationError(_("answers: {key} must be {shape}, e.g. `{example}`, not {value}",
+                             key=key, shape=_(words), example=example, value=shown))
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is str:  # a name or a word: YAML may read it as a number or a date; not a list or mapping
+        return value is not None and not isinstance(value, dict | list)
+    return isinstance(value, kind)
+
+
+def check_script(answers: Any) -> None:
+    """Raise ``SimulationError`` naming the first part of an answer script that has the wrong
+    shape (``start: 3``, ``steps: 5``, an entry's ``data: [1]``): the key, what it must be and
+    an example. What each entry says is checked when it is played."""
+    if not isinstance(answers, Mapping):
+        raise SimulationError(_("the answers must be a mapping with start and steps (see the example)"))
+    for key in ("now",):
+        if answers.get(key) is not None:
+            try:
+                datetime.fromisoformat(str(answers[key]))
+            except ValueError:
+                raise _shape_error(key, N_("a date and time"), "now: 2026-11-02T09:00:00+08:00",
+                                   answers[key]) from None
+    for key, example in (("org", "org: {users: {clerk1: {department: qa}}}"),
+                         ("record", "record: {contract: {expires_on: \"2026-12-20\"}}")):
+        if answers.get(key) is not None and not isinstance(answers[key], Mapping):
+            raise _shape_error(key, _MAPPING, example, answers[key])
+    org = answers.get("org") or {}
+    for part in ("departments", "users"):
+        inner = org.get(part)
+        if inner is not None and not (isinstance(inner, Mapping)
+                                      and all(isinstance(v, Mapping) for v in inner.values())):
+            raise _shape_error(f"org.{part}", N_("a mapping of names to mappings"),
+                               "users: {clerk1: {department: qa, manager: qahead1}}" if part == "users"
+                               else "departments: {qa: {name: 品质中心, head: qahead1}}", inner)
+    start = answers.get("start")
+    if start is not None:
+        if not isinstance(start, Mapping):
+            raise _shape_error("start", _MAPPING, "start: {user: inspector1, data: {}}", start)
+        for key, (kind, words, example) in _START_SHAPES.items():
+            if start.get(key) is not None and not _fits(start[key], kind):
+                raise _shape_error(f"start.{key}", words, example, start[key])
+    steps = answers.get("steps")
+    if steps is None:
+        return
+    if not isinstance(steps, list):
+        raise _shape_error("steps", _LIST, "steps: [{step: receive, user: inspector1, data: {}}]", steps)
+    for i, entry in enumerate(steps):
+        if not isinstance(entry, Mapping):
+            raise _shape_error(f"steps[{i}]", _MAPPING, "- {step: receive, user: inspector1, data: {}}", entry)
+        for key, (kind, words, example) in _ENTRY_SHAPES.items():
+            if entry.get(key) is not None and not _fits(entry[key], kind):
+                raise _shape_error(f"steps[{i}].{key}", words, example, entry[key])
+
+
 def simulate(proc: Procedure, answers: Mapping[str, Any], *, calendars: Mapping[str, Calendar] | None = None,
              validate_forms: bool = True, library: Mapping[str, Procedure] | None = None) -> Simulation:
     """Play ``answers`` against ``proc``; raise ``SimulationError`` naming the entry that failed.
 
     ``library`` holds the procedures that spawn steps open (started in memory too).
     """
+    check_script(answers)
     rt = Runtime(proc, calendars, validate_forms=validate_forms)
     now = answers.get("now")
     sim = Simulation(now=(datetime.fromisoformat(str(now)) if now else DEFAULT_START))

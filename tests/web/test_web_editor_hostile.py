@@ -90,3 +90,26 @@ def test_recursive_alias_is_a_problem_at_its_line_not_a_500(production, tail):
     r = b.post("/editor/import", {"text": text})
     assert r.status_code == 302
     assert "its own anchor" in html.unescape(b.get(r.headers["Location"]).text)
+
+
+# Try it: answers and run scripts of the wrong shape ---------------------------------------
+@pytest.mark.parametrize(("answers", "key"), [("start: 3\n", "start"),
+                                              ("start: {user: author, data: [1]}\n", "start.data"),
+                                              ("start: {user: author}\nsteps: 5\n", "steps")])
+def test_try_it_answers_of_the_wrong_shape_get_a_message(production, answers, key):
+    b = login(production, "author")
+    b.get(f"/editor/{PID}/try")
+    r = b.post(f"/editor/{PID}/try", {"answers": answers})
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    assert f"answers: {key} must be" in page
+    assert answers.strip() in page  # the script typed is kept
+
+
+@pytest.mark.parametrize("script", ["start: 3\n", "steps: 5\n", "start: {user: author}\nsteps: [[1]]\n"])
+def test_try_it_click_with_a_malformed_run_gets_a_message(production, script):
+    b = login(production, "author")
+    b.get(f"/editor/{PID}/try")
+    r = b.post(f"/editor/{PID}/try/click", {"do": "undo", "script": script})
+    assert r.status_code == 422
+    assert "must be a" in html.unescape(r.text)
