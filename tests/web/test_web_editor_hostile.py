@@ -113,3 +113,64 @@ def test_try_it_click_with_a_malformed_run_gets_a_message(production, script):
     r = b.post(f"/editor/{PID}/try/click", {"do": "undo", "script": script})
     assert r.status_code == 422
     assert "must be a" in html.unescape(r.text)
+
+
+# A refused "Add step", "Change where a step goes" or "Add field" keeps what was typed --------
+def test_refused_add_step_keeps_what_was_typed(app):  # noqa: F811
+    b = login(app, "author")
+    b.get(f"/editor/{PID}/steps")
+    r = b.post(f"/editor/{PID}/steps", {"id": "double_check", "title": "复核检验", "type": "approval",
+                                        "role": "inspector", "form": FORM, "within": "3 days", "after": "report",
+                                        "condition": 'inspect.verdict == "合格"'})
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    problems = page.split('id="add-step-problems"', 1)[1].split("</div>", 1)[0]
+    assert "bad duration" in problems and "3 days" in problems
+    form = page.split('id="add-step"', 1)[1].split("</form>", 1)[0]
+    for typed in ('value="double_check"', 'value="复核检验"', 'value="3 days"',
+                  'value="inspect.verdict == "合格""', '<option value="approval" selected>',
+                  '<option value="inspector" selected>', f'<option value="{FORM}" selected>',
+                  '<option value="report" selected>'):
+        assert typed in form, typed
+    assert "bad duration" not in b.get(f"/editor/{PID}/steps").text  # said once, not flashed again
+
+
+def test_refused_set_next_keeps_what_was_chosen(app):  # noqa: F811
+    b = login(app, "author")
+    b.get(f"/editor/{PID}/steps")
+    r = b.post(f"/editor/{PID}/steps/next", {"step": "inspect", "next": "report", "condition": "verdict ==",
+                                             "else": "review"})
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    assert 'id="set-next-problems"' in page
+    form = page.split('id="set-next"', 1)[1].split("</form>", 1)[0]
+    assert 'value="verdict =="' in form and '<option value="inspect" selected>' in form
+    assert '<option value="review" selected>' in form
+
+
+def test_refused_add_field_keeps_what_was_typed(app):  # noqa: F811
+    b = login(app, "author")
+    b.get(f"/editor/{PID}/forms/{FORM}")
+    cols = "item:string:项目\nqty:number:数量:件\nresult:single:结果:合格/不合格\nbad line"
+    r = b.post(f"/editor/{PID}/forms/{FORM}/fields", {"name": "checks", "title": "检查表", "type": "table",
+                                                     "columns": cols, "required": "1"})
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    problems = page.split('id="add-field-problems"', 1)[1].split("</div>", 1)[0]
+    assert "column line 4 'bad line'" in problems
+    form = page.split('id="add-field"', 1)[1].split("</form>", 1)[0]
+    for typed in ('value="检查表"', 'value="checks"', cols, '<option value="table" selected>',
+                  'id="fb-required" checked'):
+        assert typed in form, typed
+
+
+def test_add_field_refused_by_the_check_keeps_what_was_typed(app):  # noqa: F811
+    b = login(app, "author")
+    b.get(f"/editor/{PID}/forms/{FORM}")
+    r = b.post(f"/editor/{PID}/forms/{FORM}/fields", {"title": "单价", "name": "price", "type": "number",
+                                                     "min": "10", "max": "5", "unit": "元"})
+    assert r.status_code == 422, r.status_code
+    page = html.unescape(r.text)
+    assert 'id="add-field-problems"' in page
+    form = page.split('id="add-field"', 1)[1].split("</form>", 1)[0]
+    assert 'value="单价"' in form and 'value="元"' in form and 'value="10"' in form and 'value="5"' in form

@@ -225,14 +225,21 @@ def validate(pid: str):
 def _saved(edit) -> str | None:
     """Run ``edit()`` (a use case saving a draft); the draft's label, or None after
     flashing what went wrong."""
+    label, refused = _refused(edit)
+    for message in refused:
+        flash(message, "error")
+    return label
+
+
+def _refused(edit) -> tuple[str | None, list[str]]:
+    """Run ``edit()``: ``(label, [])`` when saved, else ``(None, why)``, each problem with its
+    place, for the form that asked to show again as typed."""
     try:
-        return edit()
+        return edit(), []
     except DefinitionInvalid as exc:
-        for p in exc.problems:
-            flash(str(p), "error")
+        return None, [str(p) for p in exc.problems]
     except EditError as exc:
-        flash(exc.message, "error")
-    return None
+        return None, [exc.message]
 
 
 @bp.get("/<pid>/forms/<fid>")
@@ -273,7 +280,7 @@ def step_editor(pid: str):
     if request.method == "POST":
         f = request.form
         sid = f.get("id", "").strip()
-        label = _saved(lambda: editing.add_step(
+        label, refused = _refused(lambda: editing.add_step(
             services(), _me(), pid, sid, title=f.get("title", "").strip() or sid, role=f.get("role", ""),
             form=f.get("form") or None, type=f.get("type", "task"), within=f.get("within", "").strip() or None,
             escalate=f.get("escalate") or None, signature=f.get("signature", "").strip() or None,
@@ -283,12 +290,14 @@ def step_editor(pid: str):
         if label:
             flash(_("Step {step} added; saved as draft {version}.", step=sid, version=label), "ok")
             return redirect(url_for("editor.step_editor", pid=pid, edit=sid) + "#edit-step")
-        return redirect(url_for("editor.step_editor", pid=pid))
+        return _steps_page(pid, "", add=f, add_problems=refused, status=422)  # as typed, with why
     return _steps_page(pid, request.args.get("edit") or "")
 
 
 def _steps_page(pid: str, sid: str, *, text: str | None = None, problems: list | None = None,
-                other: list[str] | None = None, checked: bool = False, status: int = 200):
+                other: list[str] | None = None, checked: bool = False, status: int = 200,
+                add: Any = None, add_problems: list[str] | None = None,
+                next_typed: Any = None, next_problems: list[str] | None = None):
     """The step editor; with ``sid`` the edit form of that step, from ``text`` (a change not
     saved yet, with its ``problems``) or else from the working copy."""
     draft = editing.draft_file(services(), _me(), pid)
@@ -307,7 +316,9 @@ def _steps_page(pid: str, sid: str, *, text: str | None = None, problems: list |
     return render_template("editor/steps.html", pid=pid, proc=proc, steps=steps, row=draft.version,
                            forms=draft.names["forms"], svg=Markup(graph_svg.render(proc)), current=current,
                            pickers=pickers, earlier=earlier, problems=[_problem(p) for p in problems or []],
-                           other=other or [], checked=checked, ops=cb.OPERATORS), status
+                           other=other or [], checked=checked, ops=cb.OPERATORS,
+                           add=add, add_problems=add_problems or [], next_typed=next_typed,
+                           next_problems=next_problems or []), status
 
 
 @bp.post("/<pid>/steps/update")
@@ -392,9 +403,10 @@ def step_next(pid: str):
     _require_editor()
     f = request.form
     sid = f.get("step", "")
-    label = _saved(lambda: editing.set_next(services(), _me(), pid, sid, _next_of(f) or ""))
-    if label:
-        flash(_("Saved as draft {version}.", version=label), "ok")
+    label, refused = _refused(lambda: editing.set_next(services(), _me(), pid, sid, _next_of(f) or ""))
+    if not label:
+        return _steps_page(pid, "", next_typed=f, next_problems=refused, status=422)  # as chosen, with why
+    flash(_("Saved as draft {version}.", version=label), "ok")
     return redirect(url_for("editor.step_editor", pid=pid))
 
 

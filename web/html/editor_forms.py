@@ -92,7 +92,10 @@ def _flash_problems(edit) -> Any:
 # --------------------------------------------------------------------------- the page
 
 
-def builder_page(pid: str, fid: str) -> str:
+def builder_page(pid: str, fid: str, *, typed: Any = None, problems: list[str] | None = None,
+                 status: int = 200) -> tuple[str, int]:
+    """The builder; ``typed``: a refused "Add field" form, shown again as typed with
+    ``problems`` (why it was refused)."""
     found = builder.open_builder(services(), _me(), pid, fid)
     draft = found.draft
     form = draft.procedure.forms.get(fid)
@@ -107,10 +110,18 @@ def builder_page(pid: str, fid: str) -> str:
     ops = {kind: [[op, _OP_WORDS[op]()] for op in ops] for kind, ops in form_kinds.OPERATORS.items()}
     conditions = found.conditions
     preview = fr.field_tree(form.schema, {}) if form else []
+    typed_vis = None
+    if typed is not None:
+        try:
+            expr = _visibility(found.kinds)
+        except (EditError, ValueError):
+            expr = typed.get("visible_if") or None
+        typed_vis = (form_kinds.parse_condition(expr, found.kinds) if expr else None, expr or "")
     return render_template("editor/form_builder.html", pid=pid, fid=fid, form=form, fields=found.fields,
                            kind_names=names, kinds=[(k.id, form_kinds.kind_name(k.id, locale)) for k in form_kinds.KINDS],
                            text=draft.text, preview=preview, row=draft.version, picker_fields=pickable,
-                           picker_ops=ops, conditions=conditions, field_kinds=found.kinds, tables=tables, dates=dates)
+                           picker_ops=ops, conditions=conditions, field_kinds=found.kinds, tables=tables, dates=dates,
+                           typed=typed, typed_vis=typed_vis, add_problems=problems or []), status
 
 
 _OP_WORDS = {
@@ -144,14 +155,16 @@ def add_field(pid: str, fid: str):
         if kind == "user":
             spec["several"] = bool(f.get("several"))
     except EditError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
-    added = _flash_problems(lambda: builder.add_field(
-        services(), _me(), pid, fid, kind=kind, title=f.get("title", ""), name=f.get("name", ""),
-        required=bool(f.get("required")), after=f.get("after") or None, **spec))
-    if added:
-        label, name = added
-        flash(_("Field {name} added; saved as draft {version}.", name=name, version=label), "ok")
+        return builder_page(pid, fid, typed=f, problems=[exc.message], status=422)
+    try:
+        label, name = builder.add_field(
+            services(), _me(), pid, fid, kind=kind, title=f.get("title", ""), name=f.get("name", ""),
+            required=bool(f.get("required")), after=f.get("after") or None, **spec)
+    except DefinitionInvalid as exc:  # shown again as typed, with why
+        return builder_page(pid, fid, typed=f, problems=[str(p) for p in exc.problems], status=422)
+    except EditError as exc:
+        return builder_page(pid, fid, typed=f, problems=[exc.message], status=422)
+    flash(_("Field {name} added; saved as draft {version}.", name=name, version=label), "ok")
     return redirect(url_for("editor.form_builder", pid=pid, fid=fid))
 
 

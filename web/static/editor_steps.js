@@ -13,6 +13,9 @@
     });
     graph.querySelectorAll("g.step[data-step]").forEach(function (g) { g.style.cursor = "pointer"; });
   }
+  // A refused "Add step" or "Change where a step goes" comes back as typed: show it, with why.
+  var refused = document.getElementById("add-step-problems") || document.getElementById("set-next-problems");
+  if (refused) refused.scrollIntoView({block: "center"});
   var data = document.getElementById("step-pickers");
   var form = document.getElementById("update-step");
   if (!data || !form) return;

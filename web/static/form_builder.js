@@ -104,7 +104,13 @@
     })(boxes[i]);
   }
 
-  function init() { kindSettings(); idHint(); dragging(); computedPicker(); }
+  function refused() {
+    // A refused "Add field" comes back as typed: show it, with why.
+    var box = document.getElementById("add-field-problems");
+    if (box) box.scrollIntoView({block: "center"});
+  }
+
+  function init() { kindSettings(); idHint(); dragging(); computedPicker(); refused(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
