@@ -1024,6 +1024,29 @@ def _unknown_filter_or_test(kind: str, name: str, table: Mapping[str, Any]) -> s
     return _("unknown test '{name}'; allowed tests: {allowed}", name=name, allowed=allowed)
 
 
+_FULLWIDTH_QUOTES = "“”‘’"
+_ASCII_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
+def _fullwidth_quote(source: str) -> int | None:
+    """Where the first full-width quote (“ ” ‘ ’) outside a closed ASCII-quoted text is, or
+    None. Inside ``"他说“好”"`` they are text; in ``== “合格”`` or ``== "合格”`` they are
+    meant as quotes."""
+    quote: str | None = None  # the ASCII quote of the text being read
+    opened = 0
+    for i, ch in enumerate(source):
+        if quote is None:
+            if ch in "\"'":
+                quote, opened = ch, i
+            elif ch in _FULLWIDTH_QUOTES:
+                return i
+        elif ch == quote and source[i - 1] != "\\":
+            quote = None
+    if quote is not None:  # never closed: a full-width quote after the opening one ended it
+        return next((i for i in range(opened, len(source)) if source[i] in _FULLWIDTH_QUOTES), None)
+    return None
+
+
 def compile_expr(source: str) -> Expr:
     """Parse, check and compile ``source``; raise ExpressionError (with ``offset``) if invalid.
 
@@ -1058,6 +1081,11 @@ def _compile(source: str) -> Expr:
         raise _error(_("syntax error in {source}: the expression is nested too deeply",
                        source=repr(source))) from None
     except Exception as exc:
+        at = _fullwidth_quote(source)
+        if at is not None:  # a Chinese input method's quotes: the one cause worth naming
+            raise _error(_("full-width quote {quote} in {source}: text in an expression is written "
+                           "between ASCII quotes \" or '; write {fixed}", quote=source[at],
+                           source=repr(source), fixed=source.translate(_ASCII_QUOTES)), at) from None
         message = _syntax_message(getattr(exc, "message", None) or str(exc)).rstrip(".")
         match = re.search(r"(?:got|unexpected) '([^']+)'", message)
         if match:

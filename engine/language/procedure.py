@@ -495,6 +495,10 @@ class ProcedureChecker:
         self.problems: list[Problem] = list(src.problems)
         self.exprs: list[tuple[str, Expr, YamlPath, str]] = []  # (step, expr, path, when)
         self.broken_links = False  # an unknown step reference makes graph checks misleading
+        # step -> the targets of its transitions whose condition did not compile: no
+        # Transition is made, but the graph checks count the link the author wrote (else its
+        # target "cannot be reached", a second, misleading problem).
+        self.unparsed_links: dict[str, set[str]] = {}
         self.broken_forms: Mapping[str, str] = {}  # form id -> file, for forms that failed to parse
         # Steps (``start``) whose 'form:' names no usable form: their fields are unknowable,
         # so naming them is not reported again (``unknown_forms``).
@@ -866,6 +870,8 @@ def _parse_next(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, step_i
         target = c.ref(item["goto"], step_ids, (*ipath, "goto"), "step")
         if cond is not None and target:
             out.append(Transition(target, cond))
+        elif target:
+            c.unparsed_links.setdefault(sid, set()).add(target)
     if not has_else:
         c.err(path, _("conditional 'next' of step '{sid}' has no 'else'; add '- else: STEP' as the last entry so "
                       "that no instance gets stuck", sid=sid))
@@ -1483,6 +1489,9 @@ def _check_returns(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -
 
 
 def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> None:
+    def targets(step: Step) -> list[str]:
+        return [*step.targets, *sorted(c.unparsed_links.get(step.id, ()))]
+
     reach: set[str] = set()
     todo = [start]
     while todo:
@@ -1490,14 +1499,14 @@ def _check_graph(c: ProcedureChecker, steps: Mapping[str, Step], start: str) -> 
         if s in reach or s not in steps:
             continue
         reach.add(s)
-        todo.extend(steps[s].targets)
+        todo.extend(targets(steps[s]))
     for sid in steps:
         if sid not in reach:
             c.err(("steps", sid), _("step '{sid}' cannot be reached from the start step '{start}'; link to it "
                                     "with 'next' or remove it", sid=sid, start=start), key=True)
     preds: dict[str, set[str]] = {s: set() for s in steps}
     for step in steps.values():
-        for t in step.targets:
+        for t in targets(step):
             if t in preds:
                 preds[t].add(step.id)
     ends = [s for s in steps.values() if s.type == "end"]

@@ -174,3 +174,13 @@ def test_add_field_refused_by_the_check_keeps_what_was_typed(app):  # noqa: F811
     assert 'id="add-field-problems"' in page
     form = page.split('id="add-field"', 1)[1].split("</form>", 1)[0]
     assert 'value="单价"' in form and 'value="元"' in form and 'value="10"' in form and 'value="5"' in form
+
+
+# Full-width quotes in a condition -----------------------------------------------------------
+def test_fullwidth_quotes_in_a_condition_are_named_with_the_fix(app):  # noqa: F811
+    b = login(app, "author")
+    text = _text(b).replace('inspect.verdict == "合格"', "inspect.verdict == “合格”", 1)
+    body = _validate(b, "procedure", text).get_json()
+    messages = [p["message"] for p in body["problems"]]
+    assert not [m for m in messages if "cannot be reached" in m], messages
+    assert [m for m in messages if "full-width quote" in m and 'write inspect.verdict == "合格"' in m], messages
