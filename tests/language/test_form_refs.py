@@ -110,3 +110,14 @@ def test_a_stored_validator_never_fetches_and_says_why() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_stored_version_with_such_a_ref_is_refused_where_it_is_compiled() -> None:
+    from engine.errors import DefinitionInvalid
+    from engine.language.procedure import compile_stored
+
+    form = HEAD + "  properties:\n    evil: {$ref: 'http://127.0.0.1:1/x.json'}\n"
+    with pytest.raises(DefinitionInvalid) as caught:
+        compile_stored("id: p\ntitle: P\n", "procedures/p.yaml", {"t": form})
+    assert caught.value.problems[0].file == "t.yaml" and caught.value.problems[0].line == 6
+    assert "points outside this form" in caught.value.problems[0].message
