@@ -276,6 +276,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: The keywords that refer to another schema.
 REF_KEYWORDS = ("$ref", "$dynamicRef")
 
+
 def ref_target(root: Schema, ref: str) -> object:
     """What ``ref`` points to inside ``root`` (a schema, or any value), or ``None`` when
     it points outside the form or to nothing there."""
