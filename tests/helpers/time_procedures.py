@@ -9,9 +9,8 @@ from typing import Any
 
 from engine.app.service import Workflow
 from engine.config import load_config
-from engine.store import users
-from tests.helpers.service import PASSWORD, ROOT
-from tests.helpers.time import PEOPLE, TIME
+from tests.helpers.service import ROOT
+from tests.helpers.time import TIME, time_setup
 
 
 def time_dir(tmp_path: Path, procedures: dict[str, str]) -> Path:
@@ -27,10 +26,4 @@ def setup(sessions, clock, tmp_path: Path, procedures: dict[str, str], **overrid
     cfg = load_config(ROOT / "config.yaml", overrides={
         "paths.procedures": str(root / "procedures"), "paths.forms": str(root / "forms"),
         "roles": {"clerk": ["clerks"], "chief": ["chiefs"], "director": ["directors"]}, **overrides})
-    wf = Workflow(cfg, clock=clock)
-    with sessions() as s:
-        wf.load_procedures(s)
-        for name, (groups, manager, email) in PEOPLE.items():
-            users.add_user(s, name, PASSWORD, groups, full_name=name, email=email, manager=manager)
-        s.commit()
-    return wf
+    return time_setup(sessions, clock, cfg)
