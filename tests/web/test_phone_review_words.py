@@ -273,3 +273,17 @@ def test_english_returned_banner_names_the_step_in_english(app):
     english, chinese = "Review the inspection report", proc.steps["review"].title
     page = _text(_browser(app, "inspector1").get(f"/tasks/{state['id']}.{task}").text)
     assert english in page and chinese not in page, page
+
+
+def test_the_dossier_names_a_countersigns_approvers_by_their_full_names(app):
+    """The record page named them by full name; the dossier still printed user names."""
+    users = _users_of("annual-maintenance-contract--signed")
+    with app.extensions["services"].database.writing() as s:
+        for u, groups in users.items():
+            store.add_user(s, u, PASSWORD, sorted(groups), full_name=f"{u}全名")
+        store.add_user(s, "aud", PASSWORD, ["auditors"], full_name="审计员")
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    done = play(wf, sessions, answers("annual-maintenance-contract--signed"))
+    page = _text(_browser(app, "aud").get(f"/audit/instances/{done['id']}").text)
+    said = re.search(r"审批人 (\S+)", page)
+    assert said and "pres1全名" in said.group(1) and "fin1全名" in said.group(1), page

@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 
 def sections(d: Dossier) -> list[dict[str, Any]]:
     """Each step's data as ``view_tree`` nodes, corrected fields marked with who corrected
-    them by name (every corrector is the actor of a ``data:corrected`` event of the timeline,
-    whose names the dossier has read already)."""
+    them by name and a 会签's approvers by theirs (every corrector and approver is the actor of
+    an event of the timeline, whose names the dossier has read already)."""
     names = {e["username"]: e["actor"] for e in d.timeline}
     corrections = named_corrections(d.corrections_by_key, names)
     return [{"step": sec.step, "title": sec.title,
-             "nodes": fr.view_tree(sec.form, sec.data, corrections=corrections, step=sec.step)}
+             "nodes": fr.view_tree(sec.form, sec.data, corrections=corrections, step=sec.step, names=names)}
             for sec in d.sections]
 
 
