@@ -190,6 +190,8 @@ class TaskPage:
     may_add_approver: bool = False
     # Why the work came back to this step (a rejection): shown above everything else.
     returned: Returned | None = None
+    # The full names of the approvers earlier 会签 steps record (user name -> full name).
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def shown_of_earlier(step: Step, earlier_step: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -285,6 +287,9 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         # every user (ORM objects with their groups) went into every form's page, 5,000
         # names (150 KB) on a phone in a company that size.
         offered = people.offer(s) if may_add or _page_picks_people(proc, step, form) else NOBODY
+        approvers = {u for d in inst["data"].values() if isinstance(d, dict)
+                     for u in (d.get("approvers") or []) if isinstance(u, str)}
+        names = full_names(s, approvers) if approvers else {}
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -327,7 +332,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
     return TaskPage(inst, task, proc, step, form, actor, earlier, data=data,
                     draft_saved_at=saved[1] if saved is not None else None, people=offered,
                     editable=editable, party=party, may_add_approver=may_add,
-                    returned=returned_to(inst, task, proc))
+                    returned=returned_to(inst, task, proc), names=names)
 
 
 def task_form(services: Services, reader: Reader, task_id: str) -> Form | None:

@@ -287,3 +287,20 @@ def test_the_dossier_names_a_countersigns_approvers_by_their_full_names(app):
     page = _text(_browser(app, "aud").get(f"/audit/instances/{done['id']}").text)
     said = re.search(r"审批人 (\S+)", page)
     assert said and "pres1全名" in said.group(1) and "fin1全名" in said.group(1), page
+
+
+def test_the_next_task_page_names_a_countersigns_approvers_by_their_full_names(app):
+    """The task after a 会签 shows its data among the earlier steps: approvers by full name."""
+    users = _users_of("annual-maintenance-contract--signed")
+    with app.extensions["services"].database.writing() as s:
+        for u, groups in users.items():
+            store.add_user(s, u, PASSWORD, sorted(groups), full_name=f"{u}全名")
+    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
+    script = answers("annual-maintenance-contract--signed")
+    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "contract_admin")
+    state = play(wf, sessions, script, upto=upto)
+    task = next(t for t in state["tasks"].values() if t["status"] == "open" and t["step"] == "contract_admin")
+    user = script["steps"][upto]["user"]
+    page = _text(_browser(app, user).get(f"/tasks/{state['id']}.{task['id']}").text)
+    said = re.search(r"审批人 (\S+)", page)
+    assert said and "pres1全名" in said.group(1) and "fin1全名" in said.group(1), page

@@ -227,7 +227,7 @@ def task(task_id: str):
                                      prefix=f"{EDIT_PREFIX}.{e.step}")}
              for e in page.editable]
     earlier = [{"step": e.step, "title": e.title,
-                "nodes": fr.view_tree(e.form, e.data, corrections=e.corrections, step=e.step)}
+                "nodes": fr.view_tree(e.form, e.data, corrections=e.corrections, step=e.step, names=page.names)}
                for e in page.earlier]
     return render_template(
         "task.html", inst=page.inst, task=page.task, step=step, procedure=page.procedure, form=form,
