@@ -155,3 +155,29 @@ def test_one_unreadable_state_does_not_end_the_lists(app):
     listed = client.get("/api/v1/instances", headers={"Authorization": f"Bearer {token}"}).get_json()
     assert [i["id"] for i in listed["items"]] == [iid]
     assert api_error(app, iid)["code"] == "record_damaged"
+
+
+@pytest.mark.parametrize(("column", "value"), [("data", "'{bad'"), ("at", "'garbage'"), ("data", "'[1, 2]'")])
+def test_the_audit_search_lists_an_unreadable_event_as_such(app, column, value):
+    """One event a hand made unreadable is one row of the audit search that says so, on the
+    page and in the API; the other events are still listed."""
+    if value != "'[1, 2]'":
+        sqlite_only(app)
+    iid = app.config["DONE"]
+    with app.extensions["services"].database.writing() as s:
+        from engine.store import users
+
+        users.add_user(s, "aud", PASSWORD, ["auditors"], full_name="审计员")
+    tamper(app, f"UPDATE events SET {column} = {value} WHERE instance_id = :i AND seq = 3", i=iid)
+    b = Browser(app)
+    b.login("aud", PASSWORD)
+    r = b.c.get("/audit")
+    assert r.status_code == 200
+    assert "事件 3 无法读取：其中被写入了本应用从不写入的值" in html.unescape(r.get_data(as_text=True))
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "aud", "password": PASSWORD}).get_json()["token"]
+    got = client.get("/api/v1/audit/events?limit=100", headers={"Authorization": f"Bearer {token}"})
+    assert got.status_code == 200, got.get_data(as_text=True)[:300]
+    items = got.get_json()["items"]
+    assert sorted(i["seq"] for i in items) == list(range(1, len(items) + 1)) and len(items) > 3  # all of them
+    assert [i for i in items if i["seq"] == 3][0]["summary"] == "事件 3 无法读取：其中被写入了本应用从不写入的值"

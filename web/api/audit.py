@@ -3,6 +3,8 @@ The same use cases as the audit pages (``engine.app.audit``), so the same rules.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, g, jsonify
 
 from engine.app import audit
@@ -27,7 +29,8 @@ def events():
     found = audit.search_events(services(), api_reader(g.api_user), filters, limit=limit, offset=offset,
                                 view="api-search")
     out = [{"id": e["id"], "instance": e["instance_id"], "procedure": e["procedure_id"],
-            "seq": e["seq"], "at": e["at"].isoformat(), "type": e["type"], "step": e["step_id"],
+            "seq": e["seq"], "at": e["at"].isoformat() if isinstance(e["at"], datetime) else str(e["at"]),
+            "type": e["type"], "step": e["step_id"],
             "actor": e["actor"], "summary": e["summary"], "hash": e["hash"],
             "links": {"dossier": f"/audit/instances/{e['instance_id']}",
                       "instance": f"/api/v1/instances/{e['instance_id']}"}} for e in found.items]
