@@ -30,6 +30,12 @@ def zip_bomb() -> bytes:
     return out.getvalue()
 
 
+# A bomb that gets through takes a minute or more; refused, each takes about 0.1 s alone. The
+# bound leaves room for a CI machine running two test processes beside a browser (1.05 s was
+# seen there once) without letting a bomb through.
+QUICK = 5
+
+
 def timed(call):
     start = time.perf_counter()
     result = call()
@@ -45,10 +51,10 @@ def test_live_validation_and_saving_refuse_yaml_bombs_at_once(app, text, bound):
              headers={"X-CSRF-Token": b.token, "Accept": "application/json"})
     r, took = timed(lambda: b.c.post(f"/editor/{PID}/validate", json={"file": "procedure", "text": text},
                                      headers={"X-CSRF-Token": b.token, "Accept": "application/json"}))
-    assert r.status_code == 200 and took < 1, took
+    assert r.status_code == 200 and took < QUICK, took
     assert r.get_json()["ok"] is False and bound in r.get_json()["problems"][0]["message"]
     r, took = timed(lambda: b.post(f"/editor/{PID}/text", {"file": "procedure", "text": text}))
-    assert r.status_code == 422 and bound in r.text and took < 1, took
+    assert r.status_code == 422 and bound in r.text and took < QUICK, took
     assert "v1.1" not in b.get(f"/editor/{PID}/versions").text  # nothing saved
 
 
@@ -57,7 +63,7 @@ def test_live_validation_and_saving_refuse_yaml_bombs_at_once(app, text, bound):
 def test_try_it_refuses_yaml_bombs_for_any_signed_in_user(app, text, bound):  # noqa: F811
     b = login(app, "insp")
     r, took = timed(lambda: b.post(f"/editor/{PID}/try", {"answers": text}))
-    assert r.status_code == 422 and bound in r.text and took < 1, took
+    assert r.status_code == 422 and bound in r.text and took < QUICK, took
 
 
 def test_a_zip_bomb_is_refused_with_413_before_it_is_inflated(app):  # noqa: F811
@@ -67,7 +73,7 @@ def test_a_zip_bomb_is_refused_with_413_before_it_is_inflated(app):  # noqa: F81
     b.get("/editor")
     r, took = timed(lambda: b.post("/editor/import", {"bundle": (io.BytesIO(bomb), "p.zip")},
                                    content_type="multipart/form-data"))
-    assert r.status_code == 413 and "inflates beyond 1 MB" in r.text and took < 1, took
+    assert r.status_code == 413 and "inflates beyond 1 MB" in r.text and took < QUICK, took
     many = io.BytesIO()
     with zipfile.ZipFile(many, "w") as zf:
         for n in range(201):
