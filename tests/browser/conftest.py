@@ -58,9 +58,10 @@ def browser():
             b.close()
 
 
-def login(browser, base: str, user: str, password: str, *, width: int = 1280, height: int = 900):
-    """A page of a fresh browser context signed in as ``user`` (zh-CN), on the inbox."""
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height})
+def login(browser, base: str, user: str, password: str, *, width: int = 1280, height: int = 900, **context):
+    """A page of a fresh browser context signed in as ``user`` (zh-CN), on the inbox;
+    ``context`` adds options of the context (a phone's user agent, touch, time zone)."""
+    ctx = browser.new_context(locale="zh-CN", viewport={"width": width, "height": height}, **context)
     page = ctx.new_page()
     page.goto(base + "/login")
     page.fill("input[name=username]", user)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from engine import store
-from tests.browser.conftest import ARTIFACTS, serving
+from tests.browser.conftest import ARTIFACTS, login, serving
 
 W, H = 390, 844
 PASSWORD = "s3cret-pw-review"
@@ -32,15 +32,8 @@ def small_uploads(tmp_path):
 
 
 def _phone(browser, base: str, user: str):
-    ctx = browser.new_context(locale="zh-CN", viewport={"width": W, "height": H}, user_agent=UA,
-                              is_mobile=True, has_touch=True, device_scale_factor=3, timezone_id="Asia/Shanghai")
-    page = ctx.new_page()
-    page.goto(base + "/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit].primary")
-    page.wait_for_url(base + "/")
-    return page
+    return login(browser, base, user, PASSWORD, width=W, height=H, user_agent=UA, is_mobile=True,
+                 has_touch=True, device_scale_factor=3, timezone_id="Asia/Shanghai")
 
 
 def _shot(page, name: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from engine import store
-from tests.helpers.service import PASSWORD, ROOT, answers, config, play, web_app
+from tests.helpers.service import PASSWORD, ROOT, answers, config, open_task, play, web_app
 from tests.web.test_web_ui import Browser
 
 
@@ -39,12 +39,26 @@ def app(db_url, tmp_path):
     app.extensions["services"].database.engine.dispose()
 
 
-def _add(app, users: dict[str, set[str]], *, en: set[str] = frozenset()) -> None:
+def _add(app, users: dict[str, set[str]], *, en: set[str] = frozenset(), full: bool = False) -> None:
+    """The users (English readers in ``en``; full names ``NAME全名`` when ``full``, else the
+    user name) and two auditors, aud and aud-en."""
     with app.extensions["services"].database.writing() as s:
         for u, groups in users.items():
-            store.add_user(s, u, PASSWORD, sorted(groups), full_name=u, locale="en" if u in en else None)
+            store.add_user(s, u, PASSWORD, sorted(groups), full_name=f"{u}全名" if full else u,
+                           locale="en" if u in en else None)
         store.add_user(s, "aud", PASSWORD, ["auditors"], full_name="审计员")
         store.add_user(s, "aud-en", PASSWORD, ["auditors"], full_name="Auditor", locale="en")
+
+
+def _played(app, name: str, *, before: str | None = None, after: str | None = None, **users) -> dict:
+    """The answer file ``name`` played with its users (``_add``, with ``users``' options): to its
+    end, or up to its first entry of step ``before``, or just past its first entry of ``after``."""
+    _add(app, _users_of(name), **users)
+    script = answers(name)
+    upto = None
+    if before or after:
+        upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == (before or after)) + bool(after)
+    return play(app.extensions["workflow"], app.extensions["services"].database.sessions, script, upto=upto)
 
 
 def _browser(app, user: str) -> Browser:
@@ -63,9 +77,7 @@ def _text(html: str) -> str:
 #    rejected", "结果: rejected"). Not fixed here: the record page's status line and the records list
 #    (web/templates/instance.html, instances.html) and the dossier's timeline note (engine/app/audit.py _note).
 def test_chinese_dossier_translates_the_rejected_outcome(app):
-    _add(app, _users_of("product-return--refused"))
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    done = play(wf, sessions, answers("product-return--refused"))
+    done = _played(app, "product-return--refused")
     assert done["outcome"] == "rejected"
     page = _text(_browser(app, "aud").get(f"/audit/instances/{done['id']}").text)
     assert "状态 已完成 · 驳回" in page, page[:300]
@@ -74,9 +86,7 @@ def test_chinese_dossier_translates_the_rejected_outcome(app):
 
 # 5. Chinese record page: a countersign's summary keys shown raw ("approvals 2 rejections 0 approvers pres1、fin1").
 def test_chinese_record_shows_no_raw_countersign_keys(app):
-    _add(app, _users_of("annual-maintenance-contract--signed"))
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    done = play(wf, sessions, answers("annual-maintenance-contract--signed"))
+    done = _played(app, "annual-maintenance-contract--signed")
     page = _text(_browser(app, "aud").get(f"/instances/{done['id']}").text)
     found = re.findall(r"\b(approvals|rejections|approvers)\b", page)
     assert not found, re.search(r"approvals.{0,60}", page).group(0)
@@ -94,9 +104,7 @@ def test_countersign_data_names_the_approvers_in_full(app):
 
 # 6. Record timeline: a spawned procedure named by its id ("派生流程 · 发起纠正预防措施 · chief1 capa").
 def test_timeline_names_a_spawned_procedure_by_its_title(app):
-    _add(app, _users_of("customer-complaint--serious"))
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    done = play(wf, sessions, answers("customer-complaint--serious"))
+    done = _played(app, "customer-complaint--serious")
     page = _text(_browser(app, "aud").get(f"/instances/{done['id']}").text)
     m = re.search(r"派生流程 · [^·]+ · \S+ (\S+)", page)
     assert m, page[:400]
@@ -152,9 +160,7 @@ def test_audit_summaries_name_roles_and_outcomes_in_words(app):
 
 
 def test_audit_search_names_the_system_as_the_records_list_does(app):
-    _add(app, _users_of("customer-complaint--serious"))
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    play(wf, sessions, answers("customer-complaint--serious"))  # its CAPA is started by the system
+    _played(app, "customer-complaint--serious")  # its CAPA is started by the system
     html = _browser(app, "aud").get("/audit?actor=system").text
     assert "<td>系统</td>" in html, "the system's events are listed, named 系统"
     page = _text(html)
@@ -248,12 +254,7 @@ def test_change_summary_names_roles_and_forms_by_title(app):
 def test_english_countersign_party_names_roles_in_english(app):
     """pres1 reads English: the 会签's other approvers are named by the roles' English titles
     (was 财务, the Chinese title, on an English task page)."""
-    users = _users_of("annual-maintenance-contract--signed")
-    _add(app, users, en={"pres1"})
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    script = answers("annual-maintenance-contract--signed")
-    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "cosign")
-    state = play(wf, sessions, script, upto=upto)
+    state = _played(app, "annual-maintenance-contract--signed", before="cosign", en={"pres1"})
     task = next(t["id"] for t in state["tasks"].values()
                 if t["status"] == "open" and t["step"] == "cosign" and t.get("role") == "president_office")
     page = _text(_browser(app, "pres1").get(f"/tasks/{state['id']}.{task}").text)
@@ -263,27 +264,17 @@ def test_english_countersign_party_names_roles_in_english(app):
 def test_english_returned_banner_names_the_step_in_english(app):
     """inspector1 reads English: the report sent back by the review says so with the review
     step's English title (was its Chinese one)."""
-    _add(app, _users_of("after-sales-inspection--review-reject"), en={"inspector1"})
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    script = answers("after-sales-inspection--review-reject")
-    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "review") + 1
-    state = play(wf, sessions, script, upto=upto)
-    task = next(t["id"] for t in state["tasks"].values() if t["status"] == "open" and t["step"] == "report")
-    proc = wf.procedure(sessions(), "after-sales-inspection")[0]
+    state = _played(app, "after-sales-inspection--review-reject", after="review", en={"inspector1"})
+    sessions = app.extensions["services"].database.sessions
+    proc = app.extensions["workflow"].procedure(sessions(), "after-sales-inspection")[0]
     english, chinese = "Review the inspection report", proc.steps["review"].title
-    page = _text(_browser(app, "inspector1").get(f"/tasks/{state['id']}.{task}").text)
+    page = _text(_browser(app, "inspector1").get(f"/tasks/{open_task(state, 'report')}").text)
     assert english in page and chinese not in page, page
 
 
 def test_the_dossier_names_a_countersigns_approvers_by_their_full_names(app):
     """The record page named them by full name; the dossier still printed user names."""
-    users = _users_of("annual-maintenance-contract--signed")
-    with app.extensions["services"].database.writing() as s:
-        for u, groups in users.items():
-            store.add_user(s, u, PASSWORD, sorted(groups), full_name=f"{u}全名")
-        store.add_user(s, "aud", PASSWORD, ["auditors"], full_name="审计员")
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    done = play(wf, sessions, answers("annual-maintenance-contract--signed"))
+    done = _played(app, "annual-maintenance-contract--signed", full=True)
     page = _text(_browser(app, "aud").get(f"/audit/instances/{done['id']}").text)
     said = re.search(r"审批人 (\S+)", page)
     assert said and "pres1全名" in said.group(1) and "fin1全名" in said.group(1), page
@@ -291,16 +282,9 @@ def test_the_dossier_names_a_countersigns_approvers_by_their_full_names(app):
 
 def test_the_next_task_page_names_a_countersigns_approvers_by_their_full_names(app):
     """The task after a 会签 shows its data among the earlier steps: approvers by full name."""
-    users = _users_of("annual-maintenance-contract--signed")
-    with app.extensions["services"].database.writing() as s:
-        for u, groups in users.items():
-            store.add_user(s, u, PASSWORD, sorted(groups), full_name=f"{u}全名")
-    wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
-    script = answers("annual-maintenance-contract--signed")
-    upto = next(i for i, e in enumerate(script["steps"]) if e["step"] == "contract_admin")
-    state = play(wf, sessions, script, upto=upto)
-    task = next(t for t in state["tasks"].values() if t["status"] == "open" and t["step"] == "contract_admin")
-    user = script["steps"][upto]["user"]
-    page = _text(_browser(app, user).get(f"/tasks/{state['id']}.{task['id']}").text)
+    name = "annual-maintenance-contract--signed"
+    state = _played(app, name, before="contract_admin", full=True)
+    user = next(e["user"] for e in answers(name)["steps"] if e["step"] == "contract_admin")
+    page = _text(_browser(app, user).get(f"/tasks/{open_task(state, 'contract_admin')}").text)
     said = re.search(r"审批人 (\S+)", page)
     assert said and "pres1全名" in said.group(1) and "fin1全名" in said.group(1), page
