@@ -156,7 +156,7 @@ _LATEST_VERSION_ID = Prepared(
     select(ProcedureVersion.__table__.c.id)
     .where(ProcedureVersion.__table__.c.procedure_id == bindparam("b_procedure"),
            ProcedureVersion.__table__.c.status == "published")
-    .order_by(ProcedureVersion.__table__.c.major.desc(), ProcedureVersion.__table__.c.id.desc()).limit(1))
+    .order_by(*CURRENT_ORDER).limit(1))
 
 
 def latest_version_id(session: Session, procedure_id: str) -> int | None:
@@ -410,7 +410,7 @@ def _with_version(session: Session, instance_ids: Iterable[str], column: Any) ->
 # state of each (forms, history of tasks) to show ten columns, and one state a hand made
 # unreadable ended the list for everyone.
 _SUMMARY = ("id", "serial", "procedure_id", "version_id", "status", "outcome", "rev", "started_at",
-            "started_by", "ended_at", "origin_instance")
+            "started_by", "ended_at")
 
 
 def list_instances(session: Session, procedure_id: str | None = None,
