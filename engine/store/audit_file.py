@@ -32,6 +32,16 @@ def header(*, since: datetime | None, until: datetime | None, procedure: str | N
 
 
 def event_line(row: Any) -> str:
+    if getattr(row, "unreadable", None):
+        # What a hand wrote there is not the event's content, and may not even be text: the
+        # line names the event and what could not be read, and the file's check reports it.
+        return canonical_json({
+            "kind": "event", "id": row.id, "instance_id": row.instance_id,
+            "procedure": getattr(row, "procedure_id", None), "seq": row.seq, "type": row.type,
+            "step": row.step, "task": row.task_id, "actor": row.actor,
+            "at": format_time(row.at) if isinstance(row.at, datetime) else None,
+            "data": None, "unreadable": str(row.unreadable)[:300], "prev_hash": row.prev_hash,
+            "hash": row.hash})
     return canonical_json({
         "kind": "event", "id": row.id, "instance_id": row.instance_id,
         "procedure": getattr(row, "procedure_id", None), "seq": row.seq, "type": row.type,
@@ -114,6 +124,11 @@ def verify_lines(lines: Iterable[str], name: str = "export") -> FileReport:
 
 
 def _check_event(obj: dict, heads: dict[str, tuple[int, str]]) -> str | None:
+    if obj.get("unreadable"):
+        if isinstance(obj.get("instance_id"), str) and isinstance(obj.get("hash"), str):
+            heads[obj["instance_id"]] = (obj.get("seq"), obj["hash"])  # the events after it still link
+        return (f"the event could not be read from the database ({obj['unreadable']}): a hand wrote "
+                "there what the server never writes; `wf audit verify` names the record")
     try:
         recomputed = event_hash(instance_id=obj["instance_id"], seq=obj["seq"], type=obj["type"],
                                 step=obj["step"], task=obj["task"], actor=obj["actor"],

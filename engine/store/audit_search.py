@@ -13,7 +13,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, type_coerce
+from sqlalchemy.types import NullType
 
 from engine.i18n import StoredMessage, keep
 from engine.store.audit import GENESIS, decode_events, event_columns, event_hash
@@ -120,19 +121,25 @@ def search_events(session: Session, q: EventQuery, *, limit: int = 50,
 
 
 def export_events(session: Session, q: EventQuery, *, batch_size: int = 2000) -> Iterator[Any]:
-    """Matching events in (time, id) order, read in keyset pages: bounded memory."""
+    """Matching events in (time, id) order, read in keyset pages: bounded memory. Decoded row
+    by row, as the search is: an event a hand made unreadable is one row that says so
+    (``unreadable``), not the end of the export."""
     q = _with_value_ids(session, q)
     ev, inst = Event.__table__, Instance.__table__
-    last: tuple[datetime, int] | None = None
+    # The page key is the time as stored: an unreadable one still has its place in the order.
+    stored_at = type_coerce(ev.c.at, NullType())
+    last: tuple[Any, int] | None = None
     while True:
-        stmt = _where(select(ev, inst.c.procedure_id).join(inst, inst.c.id == ev.c.instance_id), q)
+        stmt = _where(select(*event_columns(), stored_at.label("stored_at"), inst.c.procedure_id)
+                      .join(inst, inst.c.id == ev.c.instance_id), q)
         if last is not None:
-            stmt = stmt.where((ev.c.at > last[0]) | ((ev.c.at == last[0]) & (ev.c.id > last[1])))
-        rows = session.execute(stmt.order_by(ev.c.at, ev.c.id).limit(batch_size)).all()
+            stmt = stmt.where((stored_at > last[0]) | ((stored_at == last[0]) & (ev.c.id > last[1])))
+        rows = [SimpleNamespace(**{"unreadable": None, **e}) for e in
+                decode_events(session, session.execute(stmt.order_by(ev.c.at, ev.c.id).limit(batch_size)))]
         yield from rows
         if len(rows) < batch_size:
             return
-        last = (rows[-1].at, rows[-1].id)
+        last = (rows[-1].stored_at, rows[-1].id)
 
 
 def field_keys(session: Session, procedures: Iterable[str] | None = None) -> list[str]:

@@ -9,12 +9,14 @@ found, in the reader's language."""
 from __future__ import annotations
 
 import html
+import json
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from engine.cli import main
+from engine.store.audit_file import verify_lines
 from tests.app.test_tamper_records import PID, finished_app  # noqa: F401  (the app fixture)
 from tests.helpers.service import PASSWORD, add_users, answers, play
 from tests.helpers.tamper import insider
@@ -181,3 +183,39 @@ def test_the_audit_search_lists_an_unreadable_event_as_such(app, column, value):
     items = got.get_json()["items"]
     assert sorted(i["seq"] for i in items) == list(range(1, len(items) + 1)) and len(items) > 3  # all of them
     assert [i for i in items if i["seq"] == 3][0]["summary"] == "事件 3 无法读取：其中被写入了本应用从不写入的值"
+
+
+@pytest.mark.parametrize(("column", "value"), [("data", "'{bad'"), ("at", "'garbage'"), ("data", "x'FFFE'")])
+def test_the_audit_export_names_an_unreadable_event_and_goes_on(app, column, value):
+    """An event a hand made unreadable ended the audit export (``wf audit export`` with a
+    traceback, the download cut short), so the auditor got no line after it. It is now one line
+    that says what could not be read, the export goes on to its footer, and the offline check of
+    the file names that line."""
+    sqlite_only(app)
+    iid = app.config["DONE"]
+    sessions = app.extensions["services"].database.sessions
+    other = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))["id"]
+    tamper(app, f"UPDATE events SET {column} = {value} WHERE instance_id = :i AND seq = 3", i=iid)
+    out = CliRunner().invoke(main, ["audit", "export"])
+    assert out.exit_code == 0 and out.exception is None, out.output[-500:]
+    lines = out.output.splitlines()
+    assert '"kind":"footer"' in lines[-1], lines[-1]
+    unreadable = [json.loads(line) for line in lines if '"unreadable"' in line]
+    assert len(unreadable) == 1, unreadable
+    assert unreadable[0]["instance_id"] == iid and unreadable[0]["seq"] == 3
+    assert unreadable[0]["unreadable"].startswith(f"{column}:"), unreadable[0]
+    assert any(json.loads(line).get("instance_id") == other for line in lines[1:-1])  # the rest is there
+    report = verify_lines(lines)
+    assert not report.ok
+    assert any(f"instance {iid} seq 3: the event could not be read from the database ({column}:" in p
+               for p in report.problems), report.problems
+    # the same through the web download
+    with app.extensions["services"].database.writing() as s:
+        from engine.store import users
+
+        users.add_user(s, "officer2", PASSWORD, ["auditors", "data-officers"], full_name="数据官")
+    b = Browser(app)
+    b.login("officer2", PASSWORD)
+    web = b.c.get("/audit/export.jsonl")
+    assert web.status_code == 200
+    assert web.get_data(as_text=True).splitlines()[-1] == lines[-1]
