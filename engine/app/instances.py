@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import i18n, store
@@ -93,6 +93,10 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
 # --------------------------------------------------------------------------- lists
 
 
+# Where a record whose start time cannot be read sorts (last, newest first).
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
 def list_instances(services: Services, reader: Reader, procedure_id: str | None = None,
                    status: str | None = None, *, limit: int = 50,
                    offset: int = 0) -> tuple[list[dict], int, dict[str, str]]:
@@ -110,7 +114,7 @@ def list_instances(services: Services, reader: Reader, procedure_id: str | None 
             # one query per readable procedure, merged newest first
             rows += store.list_instances(s, pid, status, limit + offset, 0)
             total += store.count_instances(s, pid, status)
-        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        rows.sort(key=lambda r: (r.started_at is not None, r.started_at or _NEVER, r.id), reverse=True)
         items = [_summary(r) for r in rows[offset:offset + limit]]
     return items, total, titles
 

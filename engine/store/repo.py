@@ -18,8 +18,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, func, insert, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import NullType
 
 from engine.errors import Conflict, NotFound
 from engine.i18n import _
@@ -413,12 +414,45 @@ _SUMMARY = ("id", "serial", "procedure_id", "version_id", "status", "outcome", "
             "started_by", "ended_at")
 
 
+class ListedInstance(NamedTuple):
+    """An instance's list columns (``_SUMMARY``); a time a hand made unreadable is None."""
+
+    id: str
+    serial: str | None
+    procedure_id: str
+    version_id: int
+    status: Any
+    outcome: str | None
+    rev: int
+    started_at: datetime | None
+    started_by: str | None
+    ended_at: datetime | None
+
+
+_LIST_TIMES = ("started_at", "ended_at")
+
+
 def list_instances(session: Session, procedure_id: str | None = None,
-                   status: str | None = None, limit: int = 50, offset: int = 0) -> list[Any]:
-    """Instances' list columns (``_SUMMARY``), newest first."""
-    stmt = _filtered(select(*(_I.c[name] for name in _SUMMARY)), procedure_id, status)
-    return list(session.execute(stmt.order_by(_I.c.started_at.desc(), _I.c.id.desc())
-                                .limit(limit).offset(offset)))
+                   status: str | None = None, limit: int = 50, offset: int = 0) -> list[ListedInstance]:
+    """Instances' list columns (``_SUMMARY``), newest first. The times are read as stored and
+    decoded row by row: one a hand made unreadable (SQLite stores any text) is None, and the
+    list goes on; opening that record shows what the integrity check finds."""
+    stmt = _filtered(select(*(type_coerce(_I.c[name], NullType()).label(name) if name in _LIST_TIMES
+                              else _I.c[name] for name in _SUMMARY)), procedure_id, status)
+    rows = session.execute(stmt.order_by(_I.c.started_at.desc(), _I.c.id.desc()).limit(limit).offset(offset))
+    dialect = session.get_bind().dialect
+    readers = {name: _I.c[name].type._cached_result_processor(dialect, None) for name in _LIST_TIMES}
+    out = []
+    for row in rows:
+        values = row._asdict()
+        for name, read in readers.items():
+            try:
+                value = read(values[name]) if read is not None and values[name] is not None else values[name]
+            except (ValueError, TypeError):
+                value = None
+            values[name] = value if isinstance(value, datetime) else None
+        out.append(ListedInstance(**values))
+    return out
 
 
 def count_instances(session: Session, procedure_id: str | None = None,

@@ -219,3 +219,22 @@ def test_the_audit_export_names_an_unreadable_event_and_goes_on(app, column, val
     web = b.c.get("/audit/export.jsonl")
     assert web.status_code == 200
     assert web.get_data(as_text=True).splitlines()[-1] == lines[-1]
+
+
+@pytest.mark.parametrize("column", ["started_at", "ended_at", "updated_at", "next_timer_at"])
+def test_an_instance_time_that_is_not_one_does_not_end_the_lists(app, column):
+    """An instance row whose time a hand made unreadable ended the record list and the API's
+    list for everyone who may read the procedure. That record is now listed without the time,
+    the others as before, and opening it gives the integrity finding."""
+    sqlite_only(app)
+    iid = app.config["DONE"]
+    sessions = app.extensions["services"].database.sessions
+    other = play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))["id"]
+    tamper(app, f"UPDATE instances SET {column} = 'garbage' WHERE id = :i", i=iid)
+    status, body = page(app, "/instances")
+    assert status == 200 and iid in body and other in body
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "supervisor1", "password": PASSWORD}).get_json()["token"]
+    listed = client.get("/api/v1/instances", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200, listed.get_data(as_text=True)[:300]
+    assert {i["id"] for i in listed.get_json()["items"]} == {iid, other}
