@@ -12,6 +12,7 @@ from flask import Flask
 from engine import json_codec
 from engine.app.service import utcnow
 from engine.app.services import open_services
+from engine.app.uploads import limits as upload_limits
 from engine.config import load_config
 
 
@@ -26,7 +27,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(cfg.get("server", "secure_cookies", default=False)),
-        MAX_CONTENT_LENGTH=int(cfg.get("uploads", "max_bytes", default=10 * 1024 * 1024)) + 64 * 1024,
+        # What one submission may carry in files, and room for its typed fields.
+        MAX_CONTENT_LENGTH=upload_limits(cfg).per_request + 64 * 1024,
         WF=cfg,
     )
     app.config.update(test_config)
@@ -37,6 +39,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json_provider_class = json_codec.flask_provider(_default)
     app.json = app.json_provider_class(app)
 
+    # The file limits the forms show and check as files are chosen (web/static/forms.js).
+    app.jinja_env.globals["upload_limits"] = upload_limits(cfg)
     services = open_services(cfg, clock=test_config.get("WF_CLOCK") or utcnow)
     app.extensions["services"] = services
     app.extensions["workflow"] = services.workflow

@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from engine.app.uploads import Limits, limits, size_words
 from engine.errors import (
     Busy,
     CommandRejected,
@@ -122,14 +123,10 @@ class Page:
     errors: list = field(default_factory=list)
 
 
-def _size(n: int) -> str:
-    """A size limit as people read it: ``10 MB``, ``64 KB``."""
-    if n >= 1024 * 1024:
-        return f"{n / 1024 / 1024:.1f}".rstrip("0").rstrip(".") + " MB"
-    return f"{max(1, n // 1024)} KB"
+_size = size_words
 
 
-def _page_for(status: int, *, upload_limit: int | None = None) -> Page:
+def _page_for(status: int, *, upload_limits: Limits | None = None) -> Page:
     """The error page of an HTTP status: what happened and what to do, in the reader's language."""
     if status == 404:
         return Page("not_found", _("Page not found"),
@@ -143,9 +140,11 @@ def _page_for(status: int, *, upload_limit: int | None = None) -> Page:
                       "recorded was changed. Try again, and tell your administrator if it happens again."))
     if status == 413:
         return Page("too_large", _("File too large"), (
-            _("The file is larger than the limit of {size}. Nothing was saved, not even what you typed. Go "
-              "back to the form, check what you typed (your browser may still show it), choose a smaller "
-              "photo and send again.", size=_size(upload_limit)) if upload_limit else
+            _("What was sent is larger than one submission may carry ({total} in all; each file at most "
+              "{size}). Nothing was saved, not even what you typed. Go back to the form, check what you "
+              "typed (your browser may still show it), send fewer or smaller photos and save; add the rest "
+              "afterwards.", total=_size(upload_limits.per_request), size=_size(upload_limits.per_file))
+            if upload_limits else
             _("The file is larger than the limit. Nothing was saved, not even what you typed. Go back to the "
               "form, check what you typed (your browser may still show it), choose a smaller photo and send "
               "again.")))
@@ -241,5 +240,5 @@ def register(app: Flask) -> None:
         # English with no viewport: 980 px wide on a phone).
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
         services = app.extensions.get("services")
-        limit = (int(services.config.get("uploads", "max_bytes", default=0) or 0) or None) if services else None
-        return _html(_page_for(status, upload_limit=limit), status, headers)
+        return _html(_page_for(status, upload_limits=limits(services.config) if services else None),
+                     status, headers)

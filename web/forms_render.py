@@ -136,6 +136,7 @@ def _node(key: str, sub: Mapping, value: Any, path: tuple, prefix: str, required
         "scope": name.rsplit(".", 1)[0], "errors": msgs.errors.get(dotted, []),
         "flags": msgs.flags.get(dotted, []), "value": value, "multiple": typ == "array",
         "meaning": sub.get("x-meaning") or "", "accept": sub.get("x-accept") or [],
+        "max_size": sub.get("x-max-size") if isinstance(sub.get("x-max-size"), int) else None,
         "minimum": sub.get("minimum"), "maximum": sub.get("maximum"),
         "compute": sub.get("x-compute") if isinstance(sub.get("x-compute"), str) and len(path) == 1 else None,
         # x-scan: a 扫码 button beside the input (web/static/scan.js); only kinds the form check knows

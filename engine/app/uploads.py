@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from engine import store
 from engine.errors import FileAltered, FormInvalid, InputTooLarge, NotFound, NotPermitted
@@ -62,8 +62,31 @@ _MAGIC = {
 }
 
 
-def _human(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+def size_words(n: int) -> str:
+    """A size as people read it: ``10 MB``, ``1.5 MB``, ``64 KB``."""
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f}".rstrip("0").rstrip(".") + " MB"
+    return f"{max(1, n // 1024)} KB"
+
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# A submission may carry this many files at the per-file limit (unless config says otherwise):
+# a phone photo is 3 to 8 MB, and a receipt or a repair record asks for several.
+FILES_PER_REQUEST = 5
+
+
+class Limits(NamedTuple):
+    """How large one file may be (``uploads.max_bytes``; a field's ``x-max-size`` may lower it)
+    and what one submission may carry in all (``uploads.max_request_bytes``)."""
+
+    per_file: int
+    per_request: int
+
+
+def limits(config: Any) -> Limits:
+    per_file = int(config.get("uploads", "max_bytes", default=DEFAULT_MAX_BYTES) or DEFAULT_MAX_BYTES)
+    per_request = int(config.get("uploads", "max_request_bytes", default=0) or 0) or FILES_PER_REQUEST * per_file
+    return Limits(per_file, max(per_request, per_file))
 
 
 def _accepted(content_type: str, filename: str, accept: list[str]) -> bool:
@@ -87,7 +110,7 @@ def store_files(services: Services, username: str,
     refused: list[UploadRejected] = []
     if not files:
         return new, refused
-    max_bytes = int(config.get("uploads", "max_bytes", default=10 * 1024 * 1024))
+    max_bytes = limits(config).per_file
     allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
     folder = config.path("paths", "uploads", default="var/uploads")
     with services.database.writing() as session:
@@ -125,7 +148,7 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
             if size > limit:
                 out.close()
                 stored.unlink(missing_ok=True)
-                return UploadRejected(upload.field, _("The file is larger than {limit}.", limit=_human(limit)), 413)
+                return UploadRejected(upload.field, _("The file is larger than {limit}.", limit=size_words(limit)), 413)
             digest.update(chunk)
             out.write(chunk)
     row = store.add_attachment(session, filename=filename, content_type=content_type, size=size,
@@ -285,7 +308,7 @@ def _problem(row: Any, f: FileValue, username: str, instance_id: str | None, loc
         return _("Files of type {type} are not accepted here (allowed: {allowed}).", locale,
                  type=row.content_type, allowed=", ".join(f.accept))
     if f.max_size is not None and row.size > f.max_size:
-        return _("The file is larger than {limit}.", locale, limit=_human(f.max_size))
+        return _("The file is larger than {limit}.", locale, limit=size_words(f.max_size))
     return None
 
 

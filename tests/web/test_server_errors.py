@@ -109,7 +109,7 @@ def test_413_and_405_pages_are_styled_in_the_users_language_and_say_what_to_do(a
     r = insp.post(f"/tasks/{tid}", {"f.condition": "x" * 4096}, headers={"Referer": f"http://localhost/tasks/{tid}"})
     assert r.status_code == 413 and 'class="error"' in r.text and 'name="viewport"' in r.text
     assert "Request Entity Too Large" not in r.text and "文件太大" in r.text
-    assert f"超过了 {_size(limit)} 的上限" in r.text, "names the limit"
+    assert f"合计 {_size(5 * limit)}；每个文件不超过 {_size(limit)}" in r.text, "names both limits"
     assert "没有保存" in r.text, "says honestly that what was typed is not saved"
     assert f'href="/tasks/{tid}"' in r.text, "a way back to the form"
     r = insp.get("/logout")

@@ -221,7 +221,7 @@ def test_other_widgets_render(app):
                                        n=field_tree(sel, {"category": "c"}))
     assert 'type="date"' in html
     # a photo field opens the phone's camera (it may still pick a file)
-    assert 'type="file" name="f.photos:upload" multiple accept="image/png,image/jpeg" capture="environment"' in html
+    assert 'type="file" name="f.photos:upload" data-max-bytes="2048" multiple accept="image/png,image/jpeg" capture="environment"' in html
     assert 'type="checkbox" name="f.departments" value="质量部"' in html
     # a yes/no question: two choices, its declared default (false) chosen, no hidden "false"
     assert 'type="radio" name="f.needs_capa" value="true">' in html

@@ -126,6 +126,62 @@
     return function () { clearTimeout(timer); timer = setTimeout(run, 300); };
   }
 
+
+  // Files are checked as they are chosen: one photo over its limit, or more than one
+  // submission may carry, made the server refuse the whole submission (413) with nothing
+  // saved, typed values included. The server checks both again.
+  function sizeWords(n) {
+    if (n >= 1048576) return (Math.round(n / 1048576 * 10) / 10) + " MB";
+    return Math.max(1, Math.floor(n / 1024)) + " KB";
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (all, key) { return key in values ? values[key] : all; });
+  }
+
+  // The note after ``anchor`` (a file input), or before it when ``id`` names a form-wide note.
+  function say(anchor, text, id) {
+    var note = id ? document.getElementById(id) : anchor.nextElementSibling;
+    if (!note || !note.hasAttribute("data-file-error")) {
+      note = document.createElement("span");
+      note.className = "error-text";
+      note.setAttribute("data-file-error", "");
+      note.setAttribute("role", "alert");
+      if (id) note.id = id;
+      anchor.insertAdjacentElement(id ? "beforebegin" : "afterend", note);
+    }
+    note.textContent = text;
+    if (!text) note.remove();
+    return note;
+  }
+
+  function checkChosen(form, input) {
+    var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+    if (!max || !input.files) return;
+    var kept = [], refused = [];
+    Array.prototype.forEach.call(input.files, function (f) { (f.size > max ? refused : kept).push(f); });
+    var template = form.getAttribute("data-too-big") || "{file}: {size} > {limit}";
+    say(input, refused.map(function (f) {
+      return fill(template, {file: f.name, size: sizeWords(f.size), limit: sizeWords(max)});
+    }).join(" "));
+    if (!refused.length) return;
+    try {  // keep the files that fit
+      var dt = new DataTransfer();
+      kept.forEach(function (f) { dt.items.add(f); });
+      input.files = dt.files;
+    } catch (e) {
+      input.value = "";
+    }
+  }
+
+  function chosenTotal(form) {
+    var total = 0;
+    form.querySelectorAll('input[type="file"]').forEach(function (input) {
+      Array.prototype.forEach.call(input.files || [], function (f) { total += f.size; });
+    });
+    return total;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     // Handlers that were inline attributes: the Content-Security-Policy runs scripts from
     // the server's files only.
@@ -152,7 +208,20 @@
         refreshVisibility(form);
         recompute();
       });
-      form.addEventListener("change", function () { refreshVisibility(form); recompute(); });
+      form.addEventListener("change", function (ev) {
+        if (ev.target.type === "file") checkChosen(form, ev.target);
+        refreshVisibility(form);
+        recompute();
+      });
+      var carries = parseInt(form.getAttribute("data-max-request-bytes"), 10);
+      if (carries) form.addEventListener("submit", function (ev) {
+        var total = chosenTotal(form), buttons = form.querySelector(".buttons") || form.lastElementChild;
+        var id = form.id + "-files-total";
+        if (total <= carries) { say(buttons, "", id); return; }
+        ev.preventDefault();
+        var template = form.getAttribute("data-too-much") || "{size} > {limit}";
+        say(buttons, fill(template, {size: sizeWords(total), limit: sizeWords(carries)}), id).scrollIntoView({block: "center"});
+      });
       if (form.querySelector("[data-computed]")) recompute();
       form.querySelectorAll("[data-limit-min]").forEach(checkLimits);
       refreshVisibility(form);
