@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 import smtplib
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -268,7 +269,8 @@ class Settings:
         hooks = []
         for h in raw.get("webhooks") or []:
             secret = h.get("secret") or os.environ.get(h.get("secret_env") or "", "")
-            hooks.append({"url": h["url"], "secret": secret, "events": tuple(h.get("events") or ALL_KINDS)})
+            hooks.append({"url": h["url"], "secret": secret, "events": tuple(h.get("events") or ALL_KINDS),
+                          "timeout": float(h.get("timeout", 10))})
         return cls(smtp=raw.get("smtp") or None, webhooks=tuple(hooks),
                    base_url=str(raw.get("base_url") or "").rstrip("/"),
                    locale=str(config.get("locale", default="zh")),
@@ -283,6 +285,11 @@ class Settings:
         link = f"{self.base_url}/tasks/{n.task}" if n.task and n.kind != "completed" else f"{self.base_url}/instances/{instance_id}"
         body = f"{subject}\n\n{text(n.kind, n.data, 'en' if self.locale == 'zh' else 'zh')}\n\n{link}\n"
         return {"to": address, "user": user, "subject": subject, "body": body}
+
+    def timeout(self) -> float:
+        """The longest a single try may wait for its receiver (SMTP or webhook), in seconds."""
+        waits = [float((self.smtp or {}).get("timeout", 10))] if self.smtp else []
+        return max(waits + [float(h["timeout"]) for h in self.webhooks] + [0.1])
 
     def retry_at(self, attempts: int, now: datetime) -> datetime | None:
         """When to try again after ``attempts`` failed tries (None: give up)."""
@@ -300,6 +307,21 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers, not detours: urllib followed a 302 with a GET that carried no
+    body (or went on to another host), and the 200 found there counted as delivered."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201, PLR0913
+        return None  # urllib then raises HTTPError with the 3xx answer
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+class Unreachable(Exception):  # noqa: N818 - a reason, not a bug
+    """The receiver did not answer (refused, timed out): the rest for it wait for the next try."""
+
+
 def send_webhook(url: str, secret: str, delivery_id: int, kind: str, payload: Mapping[str, Any],
                  timeout: float = 10) -> str:
     body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
@@ -307,8 +329,22 @@ def send_webhook(url: str, secret: str, delivery_id: int, kind: str, payload: Ma
         "Content-Type": "application/json", "User-Agent": "QualityFlow",
         "X-QualityFlow-Event": kind, "X-QualityFlow-Delivery": str(delivery_id),
         "X-QualityFlow-Signature": sign(secret, body)})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured URL
-        return f"HTTP {resp.status}"
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location") or "?"
+            raise RuntimeError(f"HTTP {exc.code} {exc.reason}: the receiver points to {where}; redirects are not "
+                               "followed (the event would not arrive): put that URL under "
+                               "'notifications.webhooks' in config.yaml") from None
+        raise
+    except (TimeoutError, ConnectionError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise Unreachable(f"no answer within {timeout:g} s (timed out); check the receiver, or raise "
+                              "the webhook's 'timeout' in config.yaml") from None
+        raise Unreachable(f"{type(reason).__name__}: {reason}") from None
 
 
 def send_email(smtp: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
@@ -328,31 +364,74 @@ def send_email(smtp: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
 
 
 def deliver_due(database: Database, config: Config, now: datetime, *, limit: int = 100) -> tuple[int, int]:
-    """Send what is due; returns (sent, failed attempts)."""
+    """Send what is due; returns (sent, failed attempts).
+
+    Leased a few at a time, no more than can be sent within the lease even if each try
+    waits out its timeout: a worker that leased 100 and sent them one by one past the lease
+    had a second worker lease and send the same ones again. A receiver that does not answer
+    costs one timeout per pass: the rest for it wait, their tries unused, for the same
+    back-off as the one that failed, so reminders and escalations are not held up."""
     settings = Settings.from_config(config)
     secrets = {h["url"]: h["secret"] for h in settings.webhooks}
-    with database.writing() as s:
-        due = tk.lease_deliveries(s, now, limit, timedelta(seconds=settings.lease))
-    sent = failed = 0
-    for d in due:
-        try:
-            if d["channel"] == "email":
-                if not settings.smtp:
-                    raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
-                detail = send_email(settings.smtp, d["payload"])
-            elif d["target"] not in secrets:
-                raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in config.yaml; "
-                                   "add it back (with its secret) to deliver")
-            else:
-                detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"])
-            ok = True
-        except urllib.error.HTTPError as exc:
-            ok, detail = False, f"HTTP {exc.code} {exc.reason}"
-        except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
-            ok, detail = False, f"{type(exc).__name__}: {exc}"
+    timeouts = {h["url"]: h["timeout"] for h in settings.webhooks}
+    lease = timedelta(seconds=settings.lease)
+    chunk = max(1, min(limit, int(settings.lease // (2 * settings.timeout()))))
+    down: dict[str, datetime] = {}  # webhook URL, or "email" for the SMTP server -> next try
+    sent = failed = done = 0
+
+    def blocked(d: Mapping[str, Any]) -> datetime | None:
+        return down.get("email" if d["channel"] == "email" else d["target"])
+
+    started = time.monotonic()
+    while done < limit:
+        began = time.monotonic()
+        # ``now`` was read when the call began: a lease taken later runs from its own time
         with database.writing() as s:
-            tk.finish_delivery(s, d["id"], ok=ok, detail=detail, now=now,
-                               retry_at=None if ok else settings.retry_at(d["attempts"], now))
-        sent += ok
-        failed += not ok
+            due = tk.lease_deliveries(s, now, min(chunk, limit - done), lease + timedelta(seconds=began - started),
+                                      skip_targets={t for t in down if t != "email"},
+                                      skip_channels={"email"} & set(down))
+        if not due:
+            break
+        done += len(due)
+        for i, d in enumerate(due):
+            # A lease about to run out (a slow try before this one) is given back, not used:
+            # another worker may take it as soon as it has.
+            late = i > 0 and time.monotonic() - began > settings.lease - settings.timeout()
+            if late or blocked(d):
+                with database.writing() as s:
+                    tk.release_deliveries(s, [(x["id"], blocked(x) or now) for x in due[i:]])
+                break
+            unreachable = False
+            try:
+                if d["channel"] == "email":
+                    if not settings.smtp:
+                        raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
+                    detail = send_email(settings.smtp, d["payload"])
+                elif d["target"] not in secrets:
+                    raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in "
+                                       "config.yaml; add it back (with its secret) to deliver")
+                else:
+                    detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"],
+                                          timeout=timeouts[d["target"]])
+                ok = True
+            except Unreachable as exc:
+                ok, detail, unreachable = False, str(exc), True
+            except urllib.error.HTTPError as exc:
+                ok, detail = False, f"HTTP {exc.code} {exc.reason}"
+            except OSError as exc:  # smtplib's errors are OSErrors too
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+                # the SMTP server is down or silent: the same for every address (but not when
+                # it answered, say refusing this one address)
+                answered = isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused)
+                unreachable = not answered or isinstance(exc, smtplib.SMTPConnectError)
+            except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            retry_at = None if ok else settings.retry_at(d["attempts"], now)
+            with database.writing() as s:
+                tk.finish_delivery(s, d["id"], ok=ok, detail=detail, now=now, retry_at=retry_at)
+            if unreachable:
+                down["email" if d["channel"] == "email" else d["target"]] = (
+                    retry_at or now + timedelta(seconds=settings.backoff))
+            sent += ok
+            failed += not ok
     return sent, failed

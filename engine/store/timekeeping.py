@@ -297,19 +297,33 @@ def mark_read(session: Session, username: str, ids: Iterable[int] | None, now: d
 
 # --- deliveries -----------------------------------------------------------------------------
 
-def lease_deliveries(session: Session, now: datetime, limit: int, lease: timedelta) -> list[dict]:
-    """Take up to ``limit`` due deliveries: each is pushed ``lease`` into the future and its
-    attempt counted before the caller commits and sends. A worker that dies while sending
-    leaves the row to be retried when the lease runs out (at-least-once)."""
+def lease_deliveries(session: Session, now: datetime, limit: int, lease: timedelta, *,
+                     skip_targets: Iterable[str] = (), skip_channels: Iterable[str] = ()) -> list[dict]:
+    """Take up to ``limit`` due deliveries (but none to ``skip_targets`` nor of
+    ``skip_channels``): each is pushed ``lease`` into the future and its attempt counted
+    before the caller commits and sends. A worker that dies while sending leaves the row to
+    be retried when the lease runs out (at-least-once)."""
     table = Delivery.__table__
+    query = select(table).where(table.c.status == "pending", table.c.next_attempt_at <= now)
+    if skip_targets := sorted(set(skip_targets)):
+        query = query.where(table.c.target.not_in(skip_targets))
+    if skip_channels := sorted(set(skip_channels)):
+        query = query.where(table.c.channel.not_in(skip_channels))
     rows = session.execute(
-        select(table).where(table.c.status == "pending", table.c.next_attempt_at <= now)
-        .order_by(table.c.next_attempt_at, table.c.id).limit(limit)
+        query.order_by(table.c.next_attempt_at, table.c.id).limit(limit)
         .with_for_update(skip_locked=True)).mappings().all()
     if rows:
         session.execute(update(table).where(table.c.id.in_([r["id"] for r in rows]))
                         .values(next_attempt_at=now + lease, attempts=table.c.attempts + 1))
     return [dict(r, attempts=r["attempts"] + 1) for r in rows]
+
+
+def release_deliveries(session: Session, items: Iterable[tuple[int, datetime]]) -> None:
+    """Give back leased deliveries unsent: each due again at its time, its try not counted."""
+    table = Delivery.__table__
+    for delivery_id, at in items:
+        session.execute(update(table).where(table.c.id == delivery_id, table.c.status == "pending")
+                        .values(next_attempt_at=at, attempts=table.c.attempts - 1))
 
 
 def finish_delivery(session: Session, delivery_id: int, *, ok: bool, detail: str, now: datetime,

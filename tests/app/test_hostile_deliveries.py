@@ -1,0 +1,175 @@
+"""Deliveries attacked from the operator's side: a webhook receiver that redirects, one that
+hangs, and two workers sending at once while a batch takes longer than its lease. Real HTTP
+receivers on 127.0.0.1; nothing mocked."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from engine.app import notify
+from engine.app.database import Database
+from engine.app.worker import Worker
+from engine.store import timekeeping as tk
+from tests.helpers.time import Clock, local, time_config, time_setup
+
+SECRET = "s3cret-for-tests"
+
+
+class _Receiver:
+    """A webhook receiver: ``mode`` 'redirect' answers POST /hook with 302 to /moved (whose
+    GET answers 200); 'slow' sleeps ``delay`` seconds before answering 200."""
+
+    def __init__(self, mode: str, delay: float = 0.0) -> None:
+        self.calls: list[tuple[str, str, bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, method: str) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size) if size else b""
+                with receiver.lock:
+                    receiver.calls.append((method, self.path, body))
+                if mode == "redirect" and self.path == "/hook":
+                    self.send_response(302)
+                    self.send_header("Location", "/moved")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if delay:
+                    time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):  # noqa: N802 - http.server's hook name
+                self._answer("POST")
+
+            def do_GET(self):  # noqa: N802
+                self._answer("GET")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[_Receiver]]:
+    made: list[_Receiver] = []
+    yield made
+    for r in made:
+        r.close()
+
+
+def _start(sessions, wf, n: int) -> None:
+    with sessions() as s:
+        for _ in range(n):
+            wf.start(s, "timed-steps", "clerk1", {"kind": "d"})
+        s.commit()
+
+
+def test_a_webhook_that_redirects_is_not_counted_as_delivered(sessions, receivers):
+    """urllib followed a 302 of the receiver with a GET without the body, and the 200 of the
+    new address marked the delivery sent: the receiver never got the event, and nobody
+    was told. A redirect is now a failed try that names where the receiver points to."""
+    r = _Receiver("redirect")
+    receivers.append(r)
+    cfg = time_config(webhooks=[{"url": r.url, "secret": SECRET, "events": ["assigned"]}],
+                      retry={"attempts": 2, "backoff_seconds": 10})
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock, cfg)
+    _start(sessions, wf, 1)
+    stats = Worker(wf, sessions).run_once()
+    assert stats.sent == 0 and stats.failed == 1
+    assert [(m, p) for m, p, _ in r.calls] == [("POST", "/hook")]  # not followed
+    with sessions() as s:
+        [d] = tk.deliveries(s, status="pending")
+        assert "302" in d.last_error and "/moved" in d.last_error
+        assert "notifications.webhooks" in d.last_error
+
+
+def test_a_hanging_receiver_costs_one_timeout_per_pass_not_one_per_delivery(sessions, receivers):
+    """Every delivery to a receiver that does not answer waited out its timeout in turn
+    (10 s each, 100 a batch: a quarter of an hour) while reminders and escalations waited
+    for the pass to end. After one timeout the rest for that address wait for the next try,
+    their tries not used up; a webhook's ``timeout`` can be set."""
+    r = _Receiver("slow", delay=3)
+    receivers.append(r)
+    cfg = time_config(webhooks=[{"url": r.url, "secret": SECRET, "events": ["assigned"], "timeout": 0.5}],
+                      retry={"attempts": 3, "backoff_seconds": 60})
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock, cfg)
+    _start(sessions, wf, 5)
+    began = time.monotonic()
+    stats = Worker(wf, sessions).run_once()
+    took = time.monotonic() - began
+    assert stats.failed == 1 and stats.sent == 0
+    assert took < 2.5, took
+    with sessions() as s:
+        pending = tk.deliveries(s, status="pending")
+        assert len(pending) == 5
+        assert sorted(d.attempts for d in pending) == [0, 0, 0, 0, 1]
+        tried = [d for d in pending if d.attempts == 1]
+        assert "timed out" in tried[0].last_error
+        # the others wait with it, for the back-off of the one that failed
+        assert {d.next_attempt_at for d in pending} == {tried[0].next_attempt_at}
+
+
+class _RealClock:
+    """Wall-clock time from a fixed start: two workers' leases run out as they really do."""
+
+    def __init__(self, start) -> None:
+        self.start, self.began = start, time.monotonic()
+
+    def __call__(self):
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
+
+
+def test_two_workers_never_send_the_same_delivery_when_sending_outlasts_the_lease(sessions, receivers):
+    """One worker leased 100 deliveries at once and sent them one by one; when that took
+    longer than ``lease_seconds``, a second worker found the unsent rest expired, leased
+    them too, and both sent them: every person got the e-mail twice. A worker now leases
+    no more than it can send within the lease."""
+    r = _Receiver("slow", delay=0.3)
+    receivers.append(r)
+    cfg = time_config(webhooks=[{"url": r.url, "secret": SECRET, "events": ["assigned"], "timeout": 0.9}],
+                      retry={"attempts": 3, "backoff_seconds": 60, "lease_seconds": 2})
+    start = local("2026-09-30 16:00")
+    wf = time_setup(sessions, Clock(start), cfg)
+    _start(sessions, wf, 10)
+    clock = _RealClock(start)
+    database = Database(sessions.kw["bind"])
+    results: list[tuple[int, int]] = []
+
+    def work(wait: float) -> None:
+        time.sleep(wait)
+        while True:
+            sent, failed = notify.deliver_due(database, cfg, clock(), limit=100)
+            results.append((sent, failed))
+            if not sent + failed:
+                return
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in (0, 2.3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    ids = [json.loads(body)["instance"] for m, _, body in r.calls if m == "POST"]
+    assert len(ids) == 10 and len(set(ids)) == 10, sorted(ids)
+    with sessions() as s:
+        assert len(tk.deliveries(s, status="sent")) == 10
