@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING
 from engine import store
 from engine.app import access, instances
 from engine.app.notify import text
+from engine.errors import FormInvalid
+from engine.i18n import _
 from engine.store import timekeeping as tk
+from engine.store import users as user_store
 
 if TYPE_CHECKING:
     from engine.app.access import Reader
@@ -34,6 +37,14 @@ def send(services: Services, username: str, task_id: str, recipients: Iterable[s
         instance_id = store.task_ref(s, task_id).instance_id
         with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
             services.workflow.cc(s, task_id, username, wanted, note)
+        # Told only to someone allowed to send it (the CC went through): a deactivated
+        # account gets no notification and cannot sign in, so the CC would reach nobody.
+        for r in wanted:
+            who = user_store.identity(s, r[5:]) if r.startswith("user:") else None
+            if who is not None and not who[1]:
+                message = _("'{name}' is deactivated and would never see it; send it to someone else, or ask an "
+                            "administrator to activate the account again (Users and groups)", name=r[5:])
+                raise FormInvalid(message, errors=[{"field": "recipients", "message": message}])
         answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
 

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
@@ -116,6 +116,8 @@ class _Notice:
     roles: frozenset[str]
     task: str | None
     data: dict[str, Any]
+    # roles told instead when none of ``users`` is active (a holder since deactivated)
+    fallback: frozenset[str] = frozenset()
 
 
 def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[_Notice]:
@@ -145,6 +147,7 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
                         reason=((rejected.get("data") or {}).get("data") or {}).get("comment", ""))
         users: set[str] = set()
         roles: set[str] = set()
+        fallback: set[str] = set()
         if e["type"] in ("task:reassigned", "task:transferred"):
             users.add(d["to"])
         elif kind == "assigned" and d.get("assignee"):
@@ -166,11 +169,15 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
                     roles.add(who)
             if kind == "urged":
                 users.update(h for h in d.get("holders") or () if ":" not in h)
+                if task.get("role"):
+                    fallback.add(task["role"])
         elif kind == "assigned":
             roles.add(d["role"])
         elif kind in ("reminder", "missed"):
             if task.get("assignee"):
                 users.add(task["assignee"])
+                if task.get("role"):
+                    fallback.add(task["role"])
             elif task.get("role"):
                 roles.add(task["role"])
         elif kind == "escalated":
@@ -182,7 +189,7 @@ def _notices(procedure: Procedure, state: Mapping[str, Any], events: Iterable[Ma
             users.add(state["started_by"])
         # a CC is read on the instance page; a returned task is closed (its step opens anew)
         task_id = f"{state['id']}.{e['task']}" if e.get("task") and kind not in ("cc", "returned") else None
-        out.append(_Notice(kind, frozenset(users), frozenset(roles), task_id, data))
+        out.append(_Notice(kind, frozenset(users), frozenset(roles), task_id, data, frozenset(fallback)))
     return out
 
 
@@ -208,6 +215,13 @@ def writes(session: Session, config: Config,
             n.data["timezone"] = str((config.calendar(proc.calendar) or {}).get("timezone") or "Asia/Shanghai")
     if not found:
         return []
+    # A task still held by someone since deactivated: its reminders and 催办 went to an
+    # account that gets no notifications, and nobody heard them. The step's role hears them.
+    named = {u for _, _, n in found if n.fallback and not n.roles for u in n.users}
+    if named:
+        active = set(tk.contacts(session, named))
+        found = [(p, st, replace(n, roles=n.fallback) if n.fallback and not n.roles and not n.users & active
+                  else n) for p, st, n in found]
     settings = Settings.from_config(config)
     group_of = {(p.id, r): config.groups_for_role(p.id, r) for p, _, n in found for r in n.roles}
     if not settings.smtp and not any(n.kind in h["events"] for h in settings.webhooks for _, _, n in found):
