@@ -42,10 +42,17 @@ def index():
 @bp.post("/notifications/read")
 @login_required
 def mark_read():
-    ids = [int(x) for x in request.form.getlist("id") if x.isdigit()]
-    n, _unread = notifications.mark_read(services(), current_user().username, ids or None)
+    chosen = request.form.getlist("id")
+    ids = [int(x) for x in chosen if x.isdigit()]
+    back = local_path(request.form.get("next")) or url_for("notifications.index")
+    if (chosen or request.form.get("selected")) and not ids:
+        # "Mark selected read" with nothing ticked used to read as "all"
+        flash(_("Tick the notifications to mark read first, or use “Mark all read”."), "error")
+        return redirect(back)
+    n, _unread = notifications.mark_read(services(), current_user().username,
+                                         ids if chosen or request.form.get("selected") else None)
     flash(_("{n} notifications marked read", n=n), "ok")
-    return redirect(local_path(request.form.get("next")) or url_for("notifications.index"))
+    return redirect(back)
 
 
 @bp.post("/notifications/deliveries/retry")
