@@ -43,7 +43,7 @@ def send(services: Services, username: str, task_id: str, recipients: Iterable[s
             who = user_store.identity(s, r[5:]) if r.startswith("user:") else None
             if who is not None and not who[1]:
                 message = _("'{name}' is deactivated and would never see it; send it to someone else, or ask an "
-                            "administrator to activate the account again (Users and groups)", name=r[5:])
+                            "administrator to activate the account again (Users page)", name=r[5:])
                 raise FormInvalid(message, errors=[{"field": "recipients", "message": message}])
         answer = instances.view_in(services, s, answer_for, instance_id, check=False) if answer_for else None
     return instances.log_answer(services, answer_for, answer) if answer_for and answer else None
