@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from engine import store
@@ -65,10 +65,12 @@ def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
     corrected child procedure, or a newly installed one, lets it through)."""
     from engine.app.service import SPAWN_RULE
 
+    now = wf.clock()
     with database.reading() as s:
-        pending = [(f.id, f.procedure_id, f.subject) for f in tk.failed_firings(s, SPAWN_RULE, limit)]
+        pending = [(f.id, f.procedure_id, f.subject, f.due_at, f.fired_at)
+                   for f in tk.failed_firings(s, SPAWN_RULE, limit, due_by=now)]
     opened = 0
-    for firing, procedure_id, subject in pending:
+    for firing, procedure_id, subject, due_at, fired_at in pending:
         parent_id, _, index = subject.rpartition(":")
         with database.writing() as s:
             parent = store.load_instance(s, parent_id)
@@ -80,7 +82,18 @@ def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
             origin = {"procedure": parent.procedure_id, "instance": parent_id, "step": link["step"]}
             if wf.spawn_link(s, origin, procedure_id, link.get("data") or {}, int(index), firing):
                 opened += 1
+            else:
+                # Refused again: tried later, each wait twice the last (1 min up to 1 h; at
+                # once when the child procedure gets a new version), and after the others
+                # due (the oldest ``limit`` refused ones, retried on every pass, kept the
+                # newer ones from ever being tried).
+                waited = (_utc(due_at) - _utc(fired_at)).total_seconds()
+                tk.postpone_firing(s, firing, now, now + timedelta(seconds=min(max(2 * waited, 60), 3600)))
     return opened
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _calendar(wf: Workflow, proc: Procedure) -> Calendar:

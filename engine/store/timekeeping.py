@@ -103,12 +103,27 @@ def firings(session: Session, procedure_id: str | None = None) -> list[StartFiri
     return list(session.scalars(stmt))
 
 
-def failed_firings(session: Session, rule: str, limit: int) -> list[StartFiring]:
-    """Firings of ``rule`` that started nothing yet (with the error why), oldest first."""
-    return list(session.scalars(
-        select(StartFiring).where(StartFiring.rule == rule, StartFiring.instance_id.is_(None),
-                                  StartFiring.error.is_not(None))
-        .order_by(StartFiring.id).limit(limit)))
+def failed_firings(session: Session, rule: str, limit: int, due_by: datetime | None = None) -> list[StartFiring]:
+    """Firings of ``rule`` that started nothing yet (with the error why), oldest first; with
+    ``due_by``, those whose next try (``due_at``) has come or whose procedure has had a new
+    version since the last try (``fired_at``), the longest waiting first."""
+    stmt = select(StartFiring).where(StartFiring.rule == rule, StartFiring.instance_id.is_(None),
+                                     StartFiring.error.is_not(None))
+    if due_by is not None:
+        changed = select(ProcedureVersion.id).where(ProcedureVersion.procedure_id == StartFiring.procedure_id,
+                                                    ProcedureVersion.registered_at > StartFiring.fired_at)
+        stmt = (stmt.where(or_(StartFiring.due_at <= due_by, changed.exists()))
+                .order_by(StartFiring.due_at, StartFiring.id))
+    else:
+        stmt = stmt.order_by(StartFiring.id)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def postpone_firing(session: Session, firing_id: int, tried: datetime, at: datetime) -> None:
+    """A failed firing tried again at ``tried`` (its ``fired_at``), next at ``at`` (its
+    ``due_at``), for the firings retried (spawns)."""
+    session.execute(update(StartFiring.__table__).where(StartFiring.__table__.c.id == firing_id)
+                    .values(fired_at=tried, due_at=at))
 
 
 def failed_spawns_of(session: Session, instance_id: str, rule: str) -> list[str]:
