@@ -173,3 +173,64 @@ def test_two_workers_never_send_the_same_delivery_when_sending_outlasts_the_leas
     assert len(ids) == 10 and len(set(ids)) == 10, sorted(ids)
     with sessions() as s:
         assert len(tk.deliveries(s, status="sent")) == 10
+
+
+class _PickyMailbox:
+    """An SMTP server that refuses one address (550) and takes the others."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.messages: list[list[str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address == self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs_one_try(sessions):
+    """A mail server that refuses one address answered: the others are still sent in the same
+    pass. A mail server that does not answer at all is the same for every address: one try
+    per pass, the rest wait with their tries unused."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from tests.helpers.time import PEOPLE
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = _PickyMailbox("clerk1@example.com")
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = time_config(smtp={"host": "127.0.0.1", "port": port, "from": "qf@example.com", "timeout": 2},
+                          retry={"attempts": 3, "backoff_seconds": 60})
+        clock = Clock(local("2026-09-30 16:00"))
+        PEOPLE["clerk3"] = (["clerks"], None, "clerk3@example.com")
+        try:
+            wf = time_setup(sessions, clock, cfg)
+        finally:
+            del PEOPLE["clerk3"]
+        _start(sessions, wf, 2)
+        stats = Worker(wf, sessions).run_once()
+        assert (stats.sent, stats.failed) == (2, 2)  # clerk3 twice; clerk1 refused twice
+        assert box.messages == [["clerk3@example.com"]] * 2
+        with sessions() as s:
+            refused = tk.deliveries(s, status="pending")
+            assert len(refused) == 2 and all("550" in d.last_error for d in refused)
+    finally:
+        controller.stop()
+    _start(sessions, wf, 3)  # six more e-mails, and nobody answers on that port now
+    clock.advance(minutes=5)
+    stats = Worker(wf, sessions).run_once()
+    assert (stats.sent, stats.failed) == (0, 1)
+    with sessions() as s:
+        pending = tk.deliveries(s, status="pending")
+        assert len(pending) == 8 and sum(d.attempts for d in pending) == 2 * 1 + 1
