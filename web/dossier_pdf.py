@@ -23,6 +23,9 @@ from web.i18n import _, fmt_time, shown, zone_label
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
 
+# The lines of one cell in one printed row of a grid (4.5 mm each: 180 mm, within any page).
+ROW_LINES = 40
+
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -113,7 +116,23 @@ class _Doc(FPDF):
                         headings_style=FontFace(emphasis="", fill_color=(230, 234, 240))) as table:
             table.row([self.text_of(h) for h in headings])
             for r in rows:
-                table.row([self.text_of(c) for c in r])
+                for part in self._parts([self.text_of(c) for c in r], widths):
+                    table.row(part)
+
+    def _parts(self, cells: list[str], widths: tuple[int, ...]) -> list[list[str]]:
+        """A grid row as the rows it is printed in: one, unless a cell holds more than
+        ``ROW_LINES`` lines at its width (a long pasted text). fpdf2 refuses a row taller than
+        a page, so such a row goes on in the rows below it, ``ROW_LINES`` lines of each cell at
+        a time: every character is printed."""
+        if all(len(c) <= 100 and c.count("\n") < 10 for c in cells):
+            return [cells]
+        total = sum(widths)
+        lines = [self.multi_cell(max(self.epw * w / total - 2, 2), 4.5, c, dry_run=True, output="LINES")
+                 if c else [] for c, w in zip(cells, widths, strict=True)]
+        n = max(1, *((len(ls) + ROW_LINES - 1) // ROW_LINES for ls in lines))
+        if n == 1:
+            return [cells]
+        return [["\n".join(ls[i * ROW_LINES:(i + 1) * ROW_LINES]) for ls in lines] for i in range(n)]
 
 
 def _value(n: dict[str, Any]) -> str:
