@@ -25,6 +25,18 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_OPTIONS = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
+# What Excel refuses in a sheet's name (and it is at most 31 characters, with no apostrophe
+# at either end): a ledger titled 售后/维修台帐 made its XLSX export fail.
+_NOT_IN_SHEET_NAMES = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def sheet_name(title: str, default: str = "ledger") -> str:
+    """``title`` as the name of a worksheet: what Excel refuses in one replaced by ``_``,
+    apostrophes taken off its ends, cut to 31 characters; ``default`` when nothing is left."""
+    name = title.translate(_NOT_IN_SHEET_NAMES).strip("'")[:31].strip("'").strip()
+    return name or default
+
+
 def to_csv(cell: Any) -> Any:
     """The cell as a CSV file holds it: text that would be a formula gets a leading ``'``."""
     return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell

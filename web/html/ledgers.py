@@ -120,7 +120,7 @@ def write_xlsx(path: str, title: str, headings: list[str], rows: Iterator[list[A
 
     book = xlsxwriter.Workbook(path, {"constant_memory": True, "tmpdir": os.path.dirname(path),
                                       **spreadsheet.XLSX_OPTIONS})
-    sheet = book.add_worksheet((title or "ledger")[:31])
+    sheet = book.add_worksheet(spreadsheet.sheet_name(title))
     bold = book.add_format({"bold": True})
     sheet.write_row(0, 0, headings, bold)
     sheet.freeze_panes(1, 0)
