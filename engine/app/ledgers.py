@@ -9,8 +9,11 @@ order), so it is refused for readers without clearance and logged for cleared on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_procedure
@@ -32,8 +35,6 @@ from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from engine.app.services import Services
     from engine.language.procedure import Procedure
 
@@ -93,6 +94,58 @@ def _ledger_title(proc: Procedure) -> str:
     return (proc.records.ledger.title if proc.records.ledger else "") or proc.title
 
 
+def column_kinds(proc: Procedure, columns: Iterable[str]) -> dict[str, str]:
+    """The form columns whose values are no plain text, by what they hold: ``number`` (a
+    number or integer field), ``boolean`` or ``date-time``. The field index keeps every value
+    as text; ``typed`` gives such a value back its type for the page and the exports."""
+    kinds = {}
+    for column in columns:
+        sid, _sep, path = column.partition(".")
+        form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        node: Any = form.schema if form else None
+        for part in path.split("."):
+            props = node.get("properties") if isinstance(node, Mapping) else None
+            node = props.get(part) if isinstance(props, Mapping) else None
+        if not isinstance(node, Mapping):
+            continue
+        kind = node.get("type")
+        if kind in ("number", "integer"):
+            kinds[column] = "number"
+        elif kind == "boolean":
+            kinds[column] = "boolean"
+        elif kind == "string" and node.get("format") == "date-time":
+            kinds[column] = "date-time"
+    return kinds
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+_OFFSET = re.compile(r"T.*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
+
+
+def typed(kind: str | None, value: Any) -> Any:
+    """An indexed text of a column of ``kind`` (``column_kinds``) as what it was recorded as:
+    a number (a spreadsheet sums it; the guard against formulas leaves -5 alone), yes/no, or
+    an instant (shown in the display zone, as every time; a date-time typed without a zone
+    is the wall time people typed). A text that does not read so (recorded under an older
+    version whose field was text) stays as it is."""
+    if kind is None or not isinstance(value, str):
+        return value
+    if kind == "number" and _NUMBER.match(value):
+        number = float(value)
+        if math.isfinite(number):
+            return int(value) if value.lstrip("-").isdigit() else number
+    elif kind == "boolean" and value in ("true", "false"):
+        return value == "true"
+    elif kind == "date-time" and "T" in value:
+        if not _OFFSET.search(value):
+            return value.replace("T", " ")
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return value
+    return value
+
+
 def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None) -> LedgerQuery:
     columns = [c.field for c in ledger.columns]
     if filters.status is not None and filters.status not in STATUSES:
@@ -104,7 +157,8 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
                            errors=[{"field": "sort", "message": _("not a column")}])
     return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
                        status=filters.status, since=filters.since, until=filters.until,
-                       sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match)
+                       sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match,
+                       numeric=frozenset(c for c, k in column_kinds(proc, columns).items() if k == "number"))
 
 
 def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, q: LedgerQuery,
@@ -122,7 +176,9 @@ def cell_words(proc: Procedure, column: str, value: Any, locale: str | None = No
     """A cell as people read it, on the page and in the exports alike: a record's status and an
     approval's decision (stored as ``completed``, ``approve``...) in the reader's language (or
     ``locale``: an export is written after its request has ended); every other value as
-    recorded."""
+    recorded (a yes/no field's value, given back its type by ``typed``, as a word)."""
+    if isinstance(value, bool):
+        return _("yes", locale) if value else _("no", locale)
     if column == "instance.status" and value in STATUSES:
         return _(value, locale)
     sid, _sep, name = column.partition(".")
@@ -157,8 +213,11 @@ def rows_page(services: Services, reader: Reader, proc: Procedure, filters: Ledg
     _guard(services, reader, proc, ledger, q, keys, "ledger")
     with services.database.reading() as s:
         rows, more = ledger_query.ledger_page(s, q, limit=PAGE, offset=(page - 1) * PAGE)
+    kinds = column_kinds(proc, q.columns)
     views = []
     for r in rows:
+        for k, kind in kinds.items():
+            r["cells"][k] = typed(kind, r["cells"].get(k))
         hit = [k for k in keys if r["cells"].get(k) not in (None, "")]
         if reader.cleared:
             # logged by the field at the top of the form: visit.site for visit.site.mobile
@@ -208,13 +267,15 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
                      "ledger-export")
 
     locale = current_locale()
+    kinds = column_kinds(proc, q.columns)
 
     def rows() -> Iterator[list[Any]]:
         with services.database.reading() as s:
             for r in ledger_query.ledger_rows(s, q):
                 yield [MASK if (k in keys and not reader.cleared and r["cells"][k] not in (None, ""))
-                       else cell_words(proc, k, r["cells"][k], locale) for k in q.columns]
+                       else cell_words(proc, k, typed(kinds.get(k), r["cells"][k]), locale) for k in q.columns]
 
     zone = services.config.timezone.key
-    headings = [f"{c.title} ({zone})" if c.field in INSTANCE_TIMES else c.title for c in ledger.columns]
+    headings = [f"{c.title} ({zone})" if c.field in INSTANCE_TIMES or kinds.get(c.field) == "date-time"
+                else c.title for c in ledger.columns]
     return LedgerExport(proc, ledger.title or proc.title, headings, rows())

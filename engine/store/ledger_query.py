@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Float, and_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from engine.store.tables import FieldIndex, Instance, InstanceStatus
 
@@ -38,9 +40,34 @@ class LedgerQuery:
     # How a filter's text matches a value: "contains" (血液 finds 某市血液中心), "prefix"
     # (SN2026 finds SN20260001, and only prefix uses the index) or "exact".
     match: str = "contains"
+    # Columns of numbers (a form's number or integer field): sorted as numbers, not as the
+    # text the field index holds (100 after 9, not before).
+    numeric: frozenset[str] = frozenset()
 
 
 MATCHES = ("contains", "prefix", "exact")
+
+
+class _AsNumber(FunctionElement):
+    """An indexed text as the number it writes, so that a number column sorts as numbers; a
+    text that is none (recorded under an older version whose field was text) is NULL on
+    PostgreSQL and 0 on SQLite, and never an error."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(_AsNumber)
+def _as_number(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS REAL)"
+
+
+@compiles(_AsNumber, "postgresql")
+def _as_number_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    # PostgreSQL refuses to cast a text that is no number: only numbers are cast.
+    value = compiler.process(element.clauses, **kw)
+    return (f"CASE WHEN {value} ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' "
+            f"THEN CAST({value} AS DOUBLE PRECISION) END")
 
 
 def escape_like(text: str) -> str:
@@ -82,8 +109,9 @@ def _base(q: LedgerQuery) -> Any:
     else:
         sort = fi.alias("sort")
         stmt = stmt.outerjoin(sort, and_(sort.c.instance_id == inst.c.id, sort.c.key == q.sort))
-        order = ([sort.c.value.desc(), inst.c.id.desc()] if q.descending
-                 else [sort.c.value, inst.c.id])
+        value = _AsNumber(sort.c.value) if q.sort in q.numeric else sort.c.value
+        order = ([value.desc(), inst.c.id.desc()] if q.descending
+                 else [value, inst.c.id])
     return stmt.order_by(*order)
 
 
