@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from engine.app.access import Reader, readable, require_procedure
@@ -146,8 +146,40 @@ def typed(kind: str | None, value: Any) -> Any:
     return value
 
 
-def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None) -> LedgerQuery:
+_SPAN = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))?)?)?$")
+
+
+def time_span(column: str, title: str, text: str, zone: tzinfo) -> tuple[datetime, datetime]:
+    """A filter on a time column (登记时间) as the span of local time it names, in UTC: the page
+    shows ``2026-12-01 00:30`` in the display zone, so ``2026-12-01`` is that local day (not
+    the UTC text the database holds), ``2026-12`` the month, ``2026`` the year,
+    ``2026-12-01 00:30`` the minute."""
+    m = _SPAN.match(text.strip())
+    try:
+        if m is None:
+            raise ValueError(text)
+        y, mo, d, h, mi = (int(g) if g else None for g in m.groups())
+        start = datetime(y, mo or 1, d or 1, h or 0, mi or 0)  # type: ignore[arg-type]
+        if mi is not None:
+            end = start + timedelta(minutes=1)
+        elif d is not None:
+            end = start + timedelta(days=1)
+        elif mo is not None:
+            end = datetime(y + (mo == 12), mo % 12 + 1, 1)  # type: ignore[operator]
+        else:
+            end = datetime(y + 1, 1, 1)  # type: ignore[operator]
+    except (ValueError, OverflowError) as exc:
+        raise QueryInvalid(_("'{title}' is a time: filter it by a day written YYYY-MM-DD (or a month "
+                             "YYYY-MM, a year YYYY, a minute YYYY-MM-DD HH:MM), not '{value}'",
+                             title=title, value=text),
+                           errors=[{"field": f"f.{column}", "message": _("a date written YYYY-MM-DD")}]) from exc
+    return (start.replace(tzinfo=zone).astimezone(UTC), end.replace(tzinfo=zone).astimezone(UTC))
+
+
+def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any = None,
+           zone: tzinfo = UTC) -> LedgerQuery:
     columns = [c.field for c in ledger.columns]
+    titles = {c.field: c.title for c in ledger.columns}
     if filters.status is not None and filters.status not in STATUSES:
         raise QueryInvalid(_("'status' must be one of {choices}", choices=", ".join(STATUSES)),
                            errors=[{"field": "status", "message": _("unknown status")}])
@@ -158,7 +190,9 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
     return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
                        status=filters.status, since=filters.since, until=filters.until,
                        sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match,
-                       numeric=frozenset(c for c, k in column_kinds(proc, columns).items() if k == "number"))
+                       numeric=frozenset(c for c, k in column_kinds(proc, columns).items() if k == "number"),
+                       spans={c: time_span(c, titles[c], v, zone) for c, v in filters.columns.items()
+                              if c in INSTANCE_TIMES and c in columns and v and v.strip()})
 
 
 def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, q: LedgerQuery,
@@ -207,7 +241,7 @@ def rows_page(services: Services, reader: Reader, proc: Procedure, filters: Ledg
     """A page of ``proc``'s ledger, restricted to the instance ids of ``subset`` (a KPI
     drill-down) when given; for a procedure the reader may read (checked by the caller)."""
     ledger = ledger_of(proc, fallback=subset is not None)
-    q = _query(proc, ledger, filters, subset)
+    q = _query(proc, ledger, filters, subset, services.config.timezone)
     with services.database.reading() as s:
         keys = sensitive_columns(across_versions(services.workflow, s, proc), q.columns)
     _guard(services, reader, proc, ledger, q, keys, "ledger")
@@ -259,7 +293,7 @@ def export_ledger(services: Services, reader: Reader, procedure_id: str,
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
         every = across_versions(services.workflow, s, proc)
     ledger = ledger_of(proc)
-    q = _query(proc, ledger, filters)
+    q = _query(proc, ledger, filters, zone=services.config.timezone)
     keys = sensitive_columns(every, q.columns)
     _guard(services, reader, proc, ledger, q, keys, "ledger-export")
     if keys and reader.cleared:

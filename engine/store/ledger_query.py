@@ -43,6 +43,8 @@ class LedgerQuery:
     # Columns of numbers (a form's number or integer field): sorted as numbers, not as the
     # text the field index holds (100 after 9, not before).
     numeric: frozenset[str] = frozenset()
+    # Instance times filtered by a span ``[start, end)`` (a local day, month... in UTC).
+    spans: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 MATCHES = ("contains", "prefix", "exact")
@@ -94,7 +96,11 @@ def _base(q: LedgerQuery) -> Any:
         stmt = stmt.where(inst.c.started_at < q.until)
     if q.subset is not None:
         stmt = stmt.where(inst.c.id.in_(q.subset))
+    for col, (start, end) in q.spans.items():
+        stmt = stmt.where(inst.c[INSTANCE_SORT[col]] >= start, inst.c[INSTANCE_SORT[col]] < end)
     for col, text in q.filters.items():
+        if col in q.spans:
+            continue
         text = (text or "").strip()
         if not text:
             continue

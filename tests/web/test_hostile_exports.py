@@ -155,3 +155,40 @@ def test_a_ledger_sorted_by_a_number_column_is_in_number_order(measured):
     assert [r[0] for r in rows[1:]] == ["T1", "T3", "T4", "T2"], rows
     page = b.get("/ledgers/measure-demo", query_string={"sort": "start.temp", "dir": "desc"}).text
     assert [page.index(t) for t in ("T2", "T4", "T3", "T1")] == sorted(page.index(t) for t in ("T2", "T4", "T3", "T1"))
+
+
+def test_a_ledgers_time_column_is_filtered_by_the_local_day_it_shows(db_url, tmp_path):
+    """登记时间 shows 2026-12-01 00:30 (Beijing) for a record started at 16:30 UTC on 30
+    November; its filter matched the UTC text the database holds, so 2026-12-01 found nothing
+    and 2026-11-30 found it (on PostgreSQL, LIKE on a timestamp is no query at all). A time
+    column is filtered by the local day, month, year or minute; other text is a 400 saying so."""
+    from datetime import UTC, datetime
+
+    from tests.helpers.time import Clock
+
+    clock = Clock(datetime(2026, 11, 30, 16, 30, tzinfo=UTC))
+    from web import create_app
+
+    app = create_app({"TESTING": True, "WF_CLOCK": clock, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
+    try:
+        sessions = app.extensions["services"].database.sessions
+        add_users(sessions, ["inspector1", "supervisor1"])
+        with sessions.begin() as s:
+            user_store.add_user(s, "aud", "pw-aud", ["auditors"], full_name="审计员")
+        play(app.extensions["workflow"], sessions, answers(f"{PID}--fail"))
+        b = login(app, "aud")
+
+        def found(text):
+            rows = _csv(b, f"/ledgers/{PID}.csv", **{"f.instance.started_at": text})
+            return len(rows) - 1
+
+        assert [found(t) for t in ("2026-12-01", "2026-12", "2026", "2026-12-01 00:30")] == [1, 1, 1, 1]
+        assert [found(t) for t in ("2026-11-30", "2026-11", "2025", "2026-12-01 00:31")] == [0, 0, 0, 0]
+        page = b.get(f"/ledgers/{PID}", query_string={"f.instance.started_at": "2026-12-01"}).text
+        assert "SN20260101" in page
+        r = b.c.get(f"/ledgers/{PID}", query_string={"f.instance.started_at": "昨天"})
+        assert r.status_code == 400, r.status_code
+        assert "登记时间" in r.get_data(as_text=True) and "YYYY-MM-DD" in r.get_data(as_text=True)
+    finally:
+        app.extensions["services"].database.engine.dispose()
