@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from engine import store
 from engine.app import access as app_access
 from engine.app import instances
+from engine.errors import CommandRejected, NotPermitted
+from engine.i18n import _, reader_locale
 from engine.runtime import access
 from engine.runtime.commands import Actor
 from engine.store import timekeeping as tk
@@ -59,10 +61,79 @@ def _of_task(task_id: str) -> Callable[[Session], str]:
 
 def transfer(services: Services, username: str, task_id: str, to_user: str, reason: str, *,
              answer_for: Reader | None = None) -> instances.Answer | None:
-    """转交 an open task to another person who may hold it (the reason is recorded)."""
+    """转交 an open task to another person who may hold it (the reason is recorded). A named
+    approver's task is theirs alone and is not transferred, except by an administrator once
+    that approver can no longer decide it (``stranded``: deactivated, or out of the role it
+    was given to them for): it is then handed on (``task:reassigned``) rather than left open
+    for ever."""
     wf = services.workflow
-    return _change(services, _of_task(task_id),
-                   lambda s: wf.transfer(s, task_id, username, to_user, reason), answer_for, task=(username, task_id))
+
+    def change(s: Session) -> Any:
+        if _hand_on_stranded(services, s, username, task_id, to_user, reason):
+            return None
+        return wf.transfer(s, task_id, username, to_user, reason)
+
+    return _change(services, _of_task(task_id), change, answer_for, task=(username, task_id))
+
+
+def stranded(session: Session, workflow: Any, procedure: Any, task: dict) -> str | None:
+    """The approver an open named task (a multi-party approval's own task) waits for when they
+    can no longer decide it, else None: their account is deactivated (or gone), or the task was
+    given to them as a holder of a role they no longer hold (``may_act`` then refuses them and
+    everybody else, and the approval would wait for ever)."""
+    if task.get("status") != "open" or not task.get("named") or not task.get("assignee"):
+        return None
+    name = task["assignee"]
+    try:
+        actor = workflow.actor(session, name, procedure)
+    except NotPermitted:  # unknown or inactive
+        return name
+    return None if access.may_act(task, actor) else name
+
+
+def _hand_on_stranded(services: Services, s: Session, username: str, task_id: str, to_user: str,
+                      reason: str) -> bool:
+    """An administrator's transfer of a ``stranded`` named task: checked here (the person
+    handed it must be active, may hold it, be kept from it by no separation of duties, and
+    not decide twice in the approval) and done as the runtime's reassignment. False when the
+    task is not such a task, or the user no administrator: the ordinary transfer (and its
+    refusal) applies."""
+    wf = services.workflow
+    instance_id, _sep, local = task_id.rpartition(".")
+    row = store.load_instance(s, instance_id)
+    proc = wf.runtime(s, row.version_id).procedure
+    state = row.state
+    task = state["tasks"].get(local)
+    if task is None or state.get("status") != "running":
+        return False
+    left = stranded(s, wf, proc, task)
+    if left is None or access.ADMIN not in wf.actor(s, username, proc).roles:
+        return False
+    title = proc.steps[task["step"]].title if task["step"] in proc.steps else task["step"]
+    if not (reason or "").strip():
+        raise CommandRejected(_("Say why the approval of {user} is handed on (the reason is recorded).",
+                                user=left))
+    to_user = (to_user or "").strip()
+    if to_user == left:
+        raise CommandRejected(_("{user} can no longer decide '{title}'; choose another person.",
+                                user=left, title=title))
+    target = wf.actor(s, to_user, proc)  # NotPermitted: unknown or inactive
+    role = task.get("role")
+    if role and role not in target.roles:
+        raise NotPermitted(_("{user} does not hold role '{role}' and cannot take this task; choose someone who does",
+                             user=to_user, role=proc.role_title(role, reader_locale())))
+    other = access.separation_conflict(state, proc, task, target)
+    if other is not None:
+        done = _("the start") if other == "start" else proc.steps[other].title
+        raise NotPermitted(_("{user} did '{other}' and may not do this step too (separation of duties)",
+                             user=to_user, other=done))
+    if access.decided_already(state, task, to_user) or any(
+            t["status"] == "open" and t.get("assignee") == to_user and t["step"] == task["step"]
+            for t in state["tasks"].values()):
+        raise NotPermitted(_("{user} is already an approver of '{title}' and decides once; choose someone else",
+                             user=to_user, title=title))
+    wf.reassign(s, task_id, username, to_user, reason.strip())
+    return True
 
 
 def return_task(services: Services, username: str, task_id: str, to_step: str, reason: str,
@@ -173,6 +244,9 @@ class InstanceOffers:
     urge: dict[str, datetime | None] = field(default_factory=dict)  # local task id -> again at
     recall: list[str] = field(default_factory=list)  # local task ids
     cc_unread: bool = False  # the instance was sent to the reader, not yet marked read
+    # Administrators: named approvals whose approver can no longer decide them (``stranded``),
+    # local task id -> (that approver, the people they may be handed on to: (user, full name)).
+    stranded: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
 
 def instance_offers(services: Services, username: str, instance_id: str) -> InstanceOffers:
@@ -192,4 +266,32 @@ def instance_offers(services: Services, username: str, instance_id: str) -> Inst
             elif t["status"] == "done" and access.recall_refusal(state, proc, t, actor) is None:
                 out.recall.append(t["id"])
         out.cc_unread = access.cc_recipient(state, actor) and username not in (state.get("cc_read") or {})
+        if access.ADMIN in actor.roles and state["status"] == "running":
+            for t in state["tasks"].values():
+                left = stranded(s, wf, proc, t)
+                if left is not None:
+                    out.stranded[t["id"]] = (left, _successors(services, s, proc, state, t, left))
+    return out
+
+
+def _successors(services: Services, session: Session, proc: Any, state: dict, task: dict,
+                left: str) -> list[tuple[str, str]]:
+    """Whom a ``stranded`` named task may be handed on to: the active holders of its role (any
+    active person when it was given by name, not for a role), kept from it by no separation of
+    duties and not deciding in its approval already (``_hand_on_stranded`` checks the same)."""
+    role = task.get("role")
+    if role:
+        members = tk.members(session, set(services.config.groups_for_role(proc.id, role)))
+        names = sorted({name for found in members.values() for name, _mail in found})
+    else:
+        names = [c.username for c in user_store.people_to_pick(session, "", 1000)]
+    busy = {t.get("assignee") for t in state["tasks"].values() if t["status"] == "open" and t["step"] == task["step"]}
+    full = user_store.full_names(session, names)
+    out = []
+    for name in names:
+        target = Actor(user=name, roles=frozenset({role} if role else ()))
+        if (name == left or name in busy or access.separation_conflict(state, proc, task, target) is not None
+                or access.decided_already(state, task, name)):
+            continue
+        out.append((name, full.get(name, name)))
     return out

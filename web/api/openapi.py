@@ -115,7 +115,8 @@ def _task_action_paths() -> dict[str, Any]:
     return {
         "/tasks/{task_id}/transfer": {"post": _op(
             "transferTask", "转交: give an open task to another person who may hold it (its holder or an "
-            "admin; steps with 'transfer: false' refuse)", "the instance", "Instance", WRITE, tags=["tasks"],
+            "admin; steps with 'transfer: false' refuse); an admin also hands on a named approval whose "
+            "approver is deactivated or out of its role", "the instance", "Instance", WRITE, tags=["tasks"],
             body="TransferRequest", params=[TASK])},
         "/tasks/{task_id}/return": {"post": _op(
             "returnTask", "退回: close the open tasks and re-open an earlier step the step declares in "

@@ -56,6 +56,10 @@ def _do(action: Callable[[], object], done: str, back: str, then: str | None = N
 def transfer(task_id: str) -> Response:
     to_user = request.form.get("to_user", "")
     reason = request.form.get("reason", "")
+    if request.form.get("back") == "instance":  # an administrator handing on a stranded approval
+        page = url_for("instances.show", instance_id=_instance_of(task_id))
+        return _do(lambda: task_actions.transfer(services(), _user(), task_id, to_user, reason),
+                   _("Task transferred to {user}.", user=to_user), page, page)
     return _do(lambda: task_actions.transfer(services(), _user(), task_id, to_user, reason),
                _("Task transferred to {user}.", user=to_user), url_for("inbox.task", task_id=task_id),
                url_for("inbox.index"))

@@ -1,0 +1,126 @@
+"""A hostile pass over accounts (issue: accounts, the organisation chart and administration),
+through the Flask test client on a real database: what becomes of the open work of someone
+deactivated or moved out of a group, and what sign-in tells about who has an account."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine.app import user_admin
+from tests.web.test_approvals_web import make_app, task
+from tests.web.test_web_ui import Browser
+
+PROCEDURE = """
+id: signoff
+title: 签批
+roles:
+  inspector: 检验员
+  head: 部门负责人
+start: {roles: [inspector], step: work}
+steps:
+  work:
+    title: 检验
+    role: inspector
+    form: note
+    next: sign
+  sign:
+    type: approval
+    title: 批准
+    approvers:
+      - user: boss
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = make_app(db_url, tmp_path, PROCEDURE, {"ins1": ["inspectors"], "ins2": ["inspectors"], "boss": ["heads"],
+                                                 "head2": ["heads"], "root": ["admins"]})
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def login(app, user):
+    b = Browser(app)
+    b.login(user)
+    return b
+
+
+def flashes(page: str) -> list[str]:
+    return re.findall(r'class="flash[^"]*"[^>]*>([^<]+)<', page)
+
+
+def to_approval(app) -> str:
+    """ins1 starts and does the inspection; the approval now waits for boss, by name."""
+    wf, db = app.extensions["workflow"], app.extensions["services"].database
+    with db.sessions.begin() as s:
+        state = wf.start(s, "signoff", "ins1", {})
+    work = task(state, step="work")
+    with db.sessions.begin() as s:
+        wf.claim(s, work, "ins1")
+        state = wf.complete_task(s, work, "ins1", {})
+    return task(state, step="sign")
+
+
+def test_an_approval_named_for_a_deactivated_user_is_handed_on_by_an_administrator(app):
+    """boss, the approver named by the procedure, leaves the company and is deactivated while
+    the approval waits for him. Before: nobody could ever decide it (the administrator's
+    transfer was refused as "boss's own approval"), so the record waited for ever."""
+    sign = to_approval(app)
+    instance = sign.rpartition(".")[0]
+    user_admin.set_active(app.extensions["services"], "cli:ops", "boss", False)
+    root = login(app, "root")
+    page = root.get(f"/instances/{instance}").text
+    assert f'id="hand-on-{sign.rpartition(".")[2]}"' in page and 'value="head2"' in page
+    assert 'value="boss"' not in page  # never offered back to the one who left
+    # A reason is required, and the page says so in the reader's language.
+    r = root.post(f"/tasks/{sign}/transfer", {"to_user": "head2", "reason": " ", "back": "instance"})
+    assert r.status_code == 302 and r.location.endswith(f"/instances/{instance}")
+    assert any("boss" in f and ("原因" in f or "reason" in f) for f in flashes(root.get(r.location).text)), flashes(root.get(r.location).text)
+    r = root.post(f"/tasks/{sign}/transfer", {"to_user": "head2", "reason": "boss 已离职", "back": "instance"})
+    assert r.status_code == 302
+    head2 = login(app, "head2")
+    assert sign in head2.get("/").text
+    r = head2.post(f"/tasks/{sign}", {"action": "approve"})
+    assert r.status_code == 302, r.text
+    assert "已完成" in root.get(f"/instances/{instance}").text or "完成" in root.get(f"/instances/{instance}").text
+
+
+def test_an_active_approvers_own_approval_is_still_theirs_alone(app):
+    """The hand-on is for an approver who can no longer decide: an administrator cannot take
+    an active approver's decision away from them (nor may anyone else)."""
+    sign = to_approval(app)
+    root = login(app, "root")
+    assert 'class="wf-form stranded-form"' not in root.get(f"/instances/{sign.rpartition('.')[0]}").text
+    r = root.post(f"/tasks/{sign}/transfer", {"to_user": "head2", "reason": "faster", "back": "instance"})
+    assert any("boss" in f for f in flashes(root.get(r.location).text))
+    with app.extensions["services"].database.reading() as s:
+        from engine import store
+
+        state = store.load_instance(s, sign.rpartition(".")[0]).state
+    assert state["tasks"][sign.rpartition(".")[2]]["assignee"] == "boss"
+
+
+def test_only_an_administrator_hands_on_a_stranded_approval_and_the_api_does_the_same(app):
+    sign = to_approval(app)
+    user_admin.set_active(app.extensions["services"], "cli:ops", "boss", False)
+    client = app.test_client()
+
+    def token(user):
+        return {"Authorization": "Bearer " + client.post("/api/v1/auth/token", json={
+            "username": user, "password": f"pw-{user}"}).json["token"]}
+
+    r = client.post(f"/api/v1/tasks/{sign}/transfer", headers=token("head2"),
+                    json={"to_user": "head2", "reason": "I'll do it"})
+    assert r.status_code == 403, r.text
+    r = client.post(f"/api/v1/tasks/{sign}/transfer", headers=token("root"),
+                    json={"to_user": "ins1", "reason": "boss left"})
+    assert r.status_code == 200, r.text  # a by-name approver's place asks no role: anyone active
+    assert any(e["type"] == "task:reassigned" and e["data"]["to"] == "ins1" and e["data"]["from"] == "boss"
+               for e in r.json["history"]), r.json.get("history")
+    r = client.post(f"/api/v1/tasks/{sign}/transfer", headers=token("root"),
+                    json={"to_user": "boss", "reason": "back"})
+    assert r.status_code in (403, 404), r.text  # the deactivated user is never handed anything
