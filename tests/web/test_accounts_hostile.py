@@ -9,6 +9,7 @@ import re
 import pytest
 
 from engine.app import user_admin
+from engine.store import users as user_store
 from tests.web.test_approvals_web import make_app, task
 from tests.web.test_web_ui import Browser
 
@@ -124,3 +125,30 @@ def test_only_an_administrator_hands_on_a_stranded_approval_and_the_api_does_the
     r = client.post(f"/api/v1/tasks/{sign}/transfer", headers=token("root"),
                     json={"to_user": "boss", "reason": "back"})
     assert r.status_code in (403, 404), r.text  # the deactivated user is never handed anything
+
+
+@pytest.mark.parametrize("password", ["", "wrong-password"])
+def test_sign_in_costs_one_password_hash_whether_or_not_the_name_exists(app, monkeypatch, password):
+    """A user name must not be told from an unknown one by the time a failed sign-in takes: an
+    empty password was answered at once for a known name, while an unknown name paid for a
+    (dummy) hash, about 0.1 s. Every attempt now checks exactly one hash, on the page and the API."""
+    calls: list[str] = []
+    real = user_store.check_password_hash
+
+    def counted(hashed, given):
+        calls.append(given)
+        return real(hashed, given)
+
+    monkeypatch.setattr(user_store, "check_password_hash", counted)
+    answers = {}
+    for name in ("boss", "nobody-by-that-name"):
+        calls.clear()
+        b = Browser(app)
+        b.get("/login")
+        r = b.post("/login", {"username": name, "password": password})
+        api = app.test_client().post("/api/v1/auth/token", json={"username": name, "password": password})
+        answers[name] = (r.status_code, flashes(r.text) + re.findall(r'role="alert">([^<]+)<', r.text),
+                         api.status_code, api.json.get("message"), len(calls))
+    assert answers["boss"] == answers["nobody-by-that-name"]
+    # one hash at each door (the API refuses an empty password before checking anything)
+    assert answers["boss"][-1] == (2 if password else 1)
