@@ -77,18 +77,22 @@ def transfer(services: Services, username: str, task_id: str, to_user: str, reas
 
 
 def stranded(session: Session, workflow: Any, procedure: Any, task: dict) -> str | None:
-    """The approver an open named task (a multi-party approval's own task) waits for when they
-    can no longer decide it, else None: their account is deactivated (or gone), or the task was
-    given to them as a holder of a role they no longer hold (``may_act`` then refuses them and
-    everybody else, and the approval would wait for ever)."""
-    if task.get("status") != "open" or not task.get("named") or not task.get("assignee"):
+    """The person an open task waits for when they can no longer do it, else None: a named
+    approver's own approval (a multi-party approval's task) or a claimed task whose holder's
+    account is deactivated (or gone), or who no longer holds the role it was given or claimed
+    for. Nobody else may act on such a task (``may_act``), so only an administrator's hand-on
+    (``transfer``) keeps it from waiting for ever."""
+    if task.get("status") != "open" or not task.get("assignee"):
         return None
     name = task["assignee"]
     try:
         actor = workflow.actor(session, name, procedure)
     except NotPermitted:  # unknown or inactive
         return name
-    return None if access.may_act(task, actor) else name
+    if task.get("named"):
+        return None if access.may_act(task, actor) else name
+    role = task.get("role")
+    return name if role and not access.holds(task, actor) else None
 
 
 def _hand_on_stranded(services: Services, s: Session, username: str, task_id: str, to_user: str,
@@ -104,8 +108,8 @@ def _hand_on_stranded(services: Services, s: Session, username: str, task_id: st
     proc = wf.runtime(s, row.version_id).procedure
     state = row.state
     task = state["tasks"].get(local)
-    if task is None or state.get("status") != "running":
-        return False
+    if task is None or state.get("status") != "running" or not task.get("named"):
+        return False  # a claimed task: the runtime's transfer, which administrators may make
     left = stranded(s, wf, proc, task)
     if left is None or access.ADMIN not in wf.actor(s, username, proc).roles:
         return False
@@ -244,7 +248,7 @@ class InstanceOffers:
     urge: dict[str, datetime | None] = field(default_factory=dict)  # local task id -> again at
     recall: list[str] = field(default_factory=list)  # local task ids
     cc_unread: bool = False  # the instance was sent to the reader, not yet marked read
-    # Administrators: named approvals whose approver can no longer decide them (``stranded``),
+    # Administrators: tasks whose holder can no longer do them (``stranded``),
     # local task id -> (that approver, the people they may be handed on to: (user, full name)).
     stranded: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
@@ -276,7 +280,7 @@ def instance_offers(services: Services, username: str, instance_id: str) -> Inst
 
 def _successors(services: Services, session: Session, proc: Any, state: dict, task: dict,
                 left: str) -> list[tuple[str, str]]:
-    """Whom a ``stranded`` named task may be handed on to: the active holders of its role (any
+    """Whom a ``stranded`` task may be handed on to: the active holders of its role (any
     active person when it was given by name, not for a role), kept from it by no separation of
     duties and not deciding in its approval already (``_hand_on_stranded`` checks the same)."""
     role = task.get("role")

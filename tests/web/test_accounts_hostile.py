@@ -152,3 +152,46 @@ def test_sign_in_costs_one_password_hash_whether_or_not_the_name_exists(app, mon
     assert answers["boss"] == answers["nobody-by-that-name"]
     # one hash at each door (the API refuses an empty password before checking anything)
     assert answers["boss"][-1] == (2 if password else 1)
+
+
+def claimed_by_ins2(app) -> str:
+    wf, db = app.extensions["workflow"], app.extensions["services"].database
+    with db.sessions.begin() as s:
+        state = wf.start(s, "signoff", "ins1", {})
+    work = task(state, step="work")
+    with db.sessions.begin() as s:
+        wf.claim(s, work, "ins2")
+    return work
+
+
+def test_a_task_claimed_by_a_deactivated_user_is_handed_on_from_the_records_page(app):
+    """ins2 claims an inspection and is deactivated. Nobody else may act on a claimed task and
+    the task page lets in only who may act, so an administrator had no page to transfer it
+    from (only the API): now the record's page lists it for administrators."""
+    work = claimed_by_ins2(app)
+    instance, local = work.rpartition(".")[::2]
+    user_admin.set_active(app.extensions["services"], "cli:ops", "ins2", False)
+    assert login(app, "root").get(f"/tasks/{work}").status_code == 403  # the task page is the holder's
+    root = login(app, "root")
+    page = root.get(f"/instances/{instance}").text
+    assert f'id="hand-on-{local}"' in page and 'value="ins1"' in page and 'value="ins2"' not in page
+    r = root.post(f"/tasks/{work}/transfer", {"to_user": "ins1", "reason": "ins2 已离职", "back": "instance"})
+    assert r.status_code == 302 and r.location.endswith(f"/instances/{instance}")
+    assert f'id="hand-on-{local}"' not in root.get(r.location).text
+    ins1 = login(app, "ins1")
+    assert ins1.post(f"/tasks/{work}", {"action": "submit", "text": "ok"}).status_code == 302
+
+
+@pytest.mark.xfail(strict=True, reason="engine/runtime/access.may_act lets the claimer of a task act without "
+                                       "its role (runtime is another engineer's area; reported, not fixed)")
+def test_a_claimer_moved_out_of_the_role_can_no_longer_do_the_task(app):
+    """ins2 claims an inspection, then is taken out of the inspectors' group. With the API
+    token they already had, they still complete the inspection of a role they no longer hold
+    (a named approver in the same position is refused: ``may_act``)."""
+    work = claimed_by_ins2(app)
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "ins2", "password": "pw-ins2"}).json["token"]
+    user_admin.edit(app.extensions["services"], "cli:ops", "ins2", groups=[])
+    r = client.post(f"/api/v1/tasks/{work}/complete", headers={"Authorization": f"Bearer {token}"},
+                    json={"data": {"text": "done anyway"}})
+    assert r.status_code == 403, r.text
