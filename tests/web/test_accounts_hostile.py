@@ -195,3 +195,12 @@ def test_a_claimer_moved_out_of_the_role_can_no_longer_do_the_task(app):
     r = client.post(f"/api/v1/tasks/{work}/complete", headers={"Authorization": f"Bearer {token}"},
                     json={"data": {"text": "done anyway"}})
     assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize("bad", ["²", "9" * 5000, "99999999999999999999999"])
+def test_marking_notifications_read_with_a_forged_id_is_no_server_error(app, bad):
+    """str.isdigit takes "²" for a digit, and int() then raised: a forged form was a 500."""
+    b = login(app, "ins1")
+    b.get("/notifications")
+    r = b.post("/notifications/read", {"id": [bad, "1"]})
+    assert r.status_code == 302 and r.location.endswith("/notifications")

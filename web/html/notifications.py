@@ -43,7 +43,9 @@ def index():
 @login_required
 def mark_read():
     chosen = request.form.getlist("id")
-    ids = [int(x) for x in chosen if x.isdigit()]
+    # The page's own ids are plain numbers: anything else (a "²", which str.isdigit takes for a
+    # digit, or a number no row can have) names no notification and is passed over.
+    ids = [int(x) for x in chosen if x.isascii() and x.isdigit() and len(x) <= 18]
     back = local_path(request.form.get("next")) or url_for("notifications.index")
     if (chosen or request.form.get("selected")) and not ids:
         # "Mark selected read" with nothing ticked used to read as "all"
