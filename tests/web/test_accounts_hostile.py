@@ -204,3 +204,11 @@ def test_marking_notifications_read_with_a_forged_id_is_no_server_error(app, bad
     b.get("/notifications")
     r = b.post("/notifications/read", {"id": [bad, "1"]})
     assert r.status_code == 302 and r.location.endswith("/notifications")
+
+
+@pytest.mark.parametrize("page", ["²", "9" * 5000])
+def test_a_forged_page_number_on_the_user_list_is_refused_with_words(app, page):
+    """/admin/users?page=² (and a 5,000-digit page) was a server error: int() refuses what
+    str.isdigit accepted."""
+    r = login(app, "root").get("/admin/users", query_string={"page": page})
+    assert r.status_code == 400 and "page" in r.text

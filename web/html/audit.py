@@ -28,7 +28,9 @@ _TEXT = re.compile(r"^[^\x00-\x1f]{0,200}$")
 
 def page_arg(name: str = "page", high: int = 100_000) -> int:
     raw = request.args.get(name) or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= high:
+    # isascii: str.isdigit takes "²" for a digit, which int() refuses; the length: int() refuses
+    # more than 4,300 digits, and no page number needs more than the bound's.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))) or not 1 <= int(raw) <= high:
         raise BadRequest(_("'{name}' must be a page number from 1 to {high}", name=name, high=high),
                          errors=[{"field": name, "message": _("{low} to {high}", low=1, high=high)}])
     return int(raw)
