@@ -49,11 +49,16 @@ def may_act(task: Mapping[str, Any], actor: Actor) -> bool:
     if actor.system:
         return False
     if task.get("assignee"):
-        # A named approver's task picked among a role's holders (``pick``) is theirs while
-        # they hold that role.
-        if task.get("named") and task.get("role") and task["role"] not in actor.roles:
-            return False
-        return bool(task["assignee"] == actor.user)
+        if task.get("named"):
+            # A named approver's task picked among a role's holders (``pick``) is theirs while
+            # they hold that role.
+            if task.get("role") and task["role"] not in actor.roles:
+                return False
+            return bool(task["assignee"] == actor.user)
+        # A claimed (or transferred) task is its holder's while they may still hold it: every
+        # way of giving it to someone checks ``holds``, and taking a person out of the role
+        # must not leave them able to do the role's work with a page or a token they had.
+        return bool(task["assignee"] == actor.user) and holds(task, actor)
     return holds(task, actor)
 
 
@@ -71,6 +76,10 @@ def check_act(task: Mapping[str, Any], actor: Actor, procedure: Procedure) -> No
                                  "longer hold", title=titled(step), role=role))
         raise NotPermitted(_("task '{title}' is {user}'s own approval; only they decide it",
                              title=titled(step), user=task["assignee"]))
+    if task.get("assignee") == actor.user:
+        role = procedure.role_title(task["role"], reader_locale())
+        raise NotPermitted(_("task '{title}' is yours, but you no longer hold role '{role}'; ask an "
+                             "administrator to hand it on", title=titled(step), role=role))
     if task.get("assignee"):
         raise NotPermitted(_("task '{title}' is claimed by {user}; ask them to release it or a "
                              "supervisor to reassign it", title=titled(step), user=task["assignee"]))

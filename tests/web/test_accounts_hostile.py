@@ -182,12 +182,11 @@ def test_a_task_claimed_by_a_deactivated_user_is_handed_on_from_the_records_page
     assert ins1.post(f"/tasks/{work}", {"action": "submit", "text": "ok"}).status_code == 302
 
 
-@pytest.mark.xfail(strict=True, reason="engine/runtime/access.may_act lets the claimer of a task act without "
-                                       "its role (runtime is another engineer's area; reported, not fixed)")
 def test_a_claimer_moved_out_of_the_role_can_no_longer_do_the_task(app):
     """ins2 claims an inspection, then is taken out of the inspectors' group. With the API
-    token they already had, they still complete the inspection of a role they no longer hold
-    (a named approver in the same position is refused: ``may_act``)."""
+    token they already had, they completed the inspection of a role they no longer held (a
+    named approver in the same position was refused: ``may_act``). Now refused alike, with what
+    to do; the record page lists the task for an administrator to hand on."""
     work = claimed_by_ins2(app)
     client = app.test_client()
     token = client.post("/api/v1/auth/token", json={"username": "ins2", "password": "pw-ins2"}).json["token"]
