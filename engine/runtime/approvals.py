@@ -115,9 +115,16 @@ def _person(w: _Work, src: ApproverSource) -> tuple[str | None, Why]:
             return None, keep("{user} has no department in the org chart", user=w.s["started_by"])
     else:
         dept = src.value  # a department's id or name, as written
-    found = org.head_of(dept, src.levels)
-    return found, None if found else keep("department '{department}' ({levels} up) has no head in the org chart",
-                                          department=dept, levels=src.levels)
+    # Nobody approves their own request: a head who starts one goes to the head above.
+    starter = w.s["started_by"]
+    found = org.head_of(dept, src.levels, not_user=starter)
+    if found:
+        return found, None
+    if org.head_of(dept, src.levels) == starter:
+        return None, keep("{user} heads department '{department}' and no department above it has another head "
+                          "in the org chart", user=starter, department=dept)
+    return None, keep("department '{department}' ({levels} up) has no head in the org chart",
+                      department=dept, levels=src.levels)
 
 
 def _already_approved(w: _Work, user: str) -> str | None:

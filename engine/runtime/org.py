@@ -76,15 +76,21 @@ class OrgChart:
             dept = self.departments.get(dept.parent or "")
         return None
 
-    def head_of(self, department: str, levels: int = 0) -> str | None:
+    def head_of(self, department: str, levels: int = 0, *, not_user: str | None = None) -> str | None:
         """The head of ``department`` (an id or a name), or of the department ``levels`` above
-        it. None for an unknown department or a missing head."""
+        it. None for an unknown department or a missing head. ``not_user`` (the starter of a
+        request) is passed over: where they head that department, the head of the first
+        department above with another head, as ``manager_of`` goes up for a head."""
         dept = self.find_department(department)
         for _ in range(max(levels, 0)):
             if dept is None:
                 return None
             dept = self.departments.get(dept.parent or "")
-        return dept.head if dept is not None else None
+        seen: set[str] = set()
+        while dept is not None and not_user is not None and dept.head == not_user and dept.id not in seen:
+            seen.add(dept.id)
+            dept = self.departments.get(dept.parent or "")
+        return dept.head if dept is not None and dept.head != not_user else None
 
     def find_department(self, key: str) -> Department | None:
         dept = self.departments.get(key)
