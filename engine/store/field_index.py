@@ -33,7 +33,14 @@ _DATA_EVENTS = {"instance:started", "task:completed", "task:approved", "task:rej
 
 
 def text_of(value: Any) -> str | None:
-    """The indexed text of a form value; None for empty values, lists and objects."""
+    """The indexed text of a form value (its first ``MAX_VALUE`` characters); None for empty
+    values, lists and objects."""
+    text = whole_text_of(value)
+    return text[:MAX_VALUE] if text is not None else None
+
+
+def whole_text_of(value: Any) -> str | None:
+    """``text_of`` without the cut: what a ledger shows of an indexed value."""
     if value is None or isinstance(value, list | dict):
         return None
     if isinstance(value, bool):
@@ -42,7 +49,7 @@ def text_of(value: Any) -> str | None:
         text = str(int(value))
     else:
         text = str(value)
-    return text[:MAX_VALUE] if text != "" else None
+    return text if text != "" else None
 
 
 def value_at(data: Mapping[str, Any], key: str) -> Any:

@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, and_, select
+from sqlalchemy import Float, and_, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import NullType
 
+from engine.language.records import FIRST
+from engine.store.field_index import MAX_VALUE, value_at, whole_text_of
 from engine.store.tables import FieldIndex, Instance, InstanceStatus
 
 if TYPE_CHECKING:
@@ -129,6 +132,26 @@ def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dic
         for row in session.execute(select(fi.c.instance_id, fi.c.key, fi.c.value).where(
                 fi.c.instance_id.in_(list(ids)), fi.c.key.in_(keys))):
             out[row.instance_id][row.key] = row.value
+        # The index keeps a text's first MAX_VALUE characters (enough to search and sort by);
+        # a ledger shows and exports it whole, read from the record where it was cut.
+        cut = sorted({i for i, cells in out.items() for k, v in cells.items()
+                      if v is not None and len(v) >= MAX_VALUE and FIRST not in k})
+        if cut:
+            inst = Instance.__table__
+            read = inst.c.state.type._cached_result_processor(session.get_bind().dialect, None)
+            for row in session.execute(select(inst.c.id, type_coerce(inst.c.state, NullType()).label("state"))
+                                       .where(inst.c.id.in_(cut))):
+                try:  # a state a hand made unreadable keeps the index's text
+                    state = read(row.state) if read is not None else row.state
+                except (ValueError, TypeError):
+                    continue
+                data = state.get("data") if isinstance(state, Mapping) else None
+                cells = out[row.id]
+                for k, v in cells.items():
+                    if v is not None and len(v) >= MAX_VALUE and FIRST not in k and isinstance(data, Mapping):
+                        whole = whole_text_of(value_at(data, k))
+                        if whole is not None and whole.startswith(v):
+                            cells[k] = whole
     return out
 
 

@@ -192,3 +192,20 @@ def test_a_ledgers_time_column_is_filtered_by_the_local_day_it_shows(db_url, tmp
         assert "登记时间" in r.get_data(as_text=True) and "YYYY-MM-DD" in r.get_data(as_text=True)
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def test_a_text_longer_than_the_index_keeps_is_shown_whole_in_the_ledger_and_its_export(app):
+    """The field index keeps the first 200 characters of a text, and the ledger showed and
+    exported that much, cut with no mark: a customer's full name, a long lot number. A value
+    the index holds cut is now read whole from its record."""
+    customer = "某市人民医院（" + "设备科" * 100 + "）END"  # 310 characters
+    sessions = app.extensions["services"].database.sessions
+    script = answers(f"{PID}--fail")
+    script["start"]["data"] = {**script["start"]["data"], "customer": customer}
+    iid = play(app.extensions["workflow"], sessions, script)["id"]
+    b = login(app, "aud", "pw-aud")
+    page = b.get(f"/ledgers/{PID}").text
+    assert customer in page
+    rows = _csv(b, f"/ledgers/{PID}.csv")
+    col = rows[0].index("客户")
+    assert [r[col] for r in rows[1:] if r[0] == iid] == [customer]
