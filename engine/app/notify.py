@@ -283,7 +283,8 @@ class Settings:
         hooks = []
         for h in raw.get("webhooks") or []:
             secret = h.get("secret") or os.environ.get(h.get("secret_env") or "", "")
-            hooks.append({"url": h["url"], "secret": secret, "events": tuple(h.get("events") or ALL_KINDS),
+            hooks.append({"url": h["url"], "secret": secret, "secret_env": h.get("secret_env") or "",
+                          "events": tuple(h.get("events") or ALL_KINDS),
                           "timeout": float(h.get("timeout", 10))})
         return cls(smtp=raw.get("smtp") or None, webhooks=tuple(hooks),
                    base_url=str(raw.get("base_url") or "").rstrip("/"),
@@ -424,6 +425,13 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
                 elif d["target"] not in secrets:
                     raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in "
                                        "config.yaml; add it back (with its secret) to deliver")
+                elif not secrets[d["target"]]:
+                    # Signed with an empty key, an event is one anyone could forge.
+                    hook = next(h for h in settings.webhooks if h["url"] == d["target"])
+                    where = (f"environment variable {hook['secret_env']} is not set in the server's environment"
+                             if hook["secret_env"] else "it has no 'secret' nor 'secret_env'")
+                    raise RuntimeError(f"this webhook's secret is empty ({where}); events are not signed with "
+                                       "an empty key, so none is sent: set it and the tries go on")
                 else:
                     detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"],
                                           timeout=timeouts[d["target"]])

@@ -234,3 +234,23 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
     with sessions() as s:
         pending = tk.deliveries(s, status="pending")
         assert len(pending) == 8 and sum(d.attempts for d in pending) == 2 * 1 + 1
+
+
+def test_a_webhook_whose_secret_is_not_set_sends_nothing_unsigned(sessions, receivers, monkeypatch):
+    """``secret_env`` naming a variable the server's environment does not have signed every
+    event with an empty key, which anyone can reproduce: a receiver that checks signatures
+    took forgeries for ours. Nothing is sent to it now; the try fails with what to set."""
+    monkeypatch.delenv("WF_TEST_HOOK_SECRET_UNSET", raising=False)
+    r = _Receiver("ok")
+    receivers.append(r)
+    cfg = time_config(webhooks=[{"url": r.url, "secret_env": "WF_TEST_HOOK_SECRET_UNSET", "events": ["assigned"]}],
+                      retry={"attempts": 2, "backoff_seconds": 10})
+    clock = Clock(local("2026-09-30 16:00"))
+    wf = time_setup(sessions, clock, cfg)
+    _start(sessions, wf, 1)
+    stats = Worker(wf, sessions).run_once()
+    assert stats.sent == 0 and stats.failed == 1
+    assert r.calls == []
+    with sessions() as s:
+        [d] = tk.deliveries(s, status="pending")
+        assert "WF_TEST_HOOK_SECRET_UNSET" in d.last_error and "not signed" in d.last_error
