@@ -50,7 +50,11 @@ def parse_time(value: str | datetime) -> datetime:
 
 def format_time(value: datetime) -> str:
     """The one textual form of a time in the chain: ``2026-05-01T08:00:00.000000Z``."""
-    return parse_time(value).strftime(TIME_FORMAT)
+    dt = parse_time(value)
+    if dt.year < 1000:  # strftime writes such a year without leading zeros; hashes keep that
+        return dt.strftime(TIME_FORMAT)
+    # The same text as TIME_FORMAT, at a fifth of strftime's cost (each event formats its time)
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def event_hash(*, instance_id: str, seq: int, type: str, step: str | None, task: str | None,
