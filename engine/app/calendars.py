@@ -1,4 +1,5 @@
-"""Whether the working calendars still know their public holidays far enough ahead.
+"""Whether the working calendars still know their public holidays far enough ahead, and
+whether the ones running procedures name are still configured.
 
 ``chinesecalendar`` (or a calendar's own ``holidays`` list) knows the State Council's
 notices up to the last year published. A deadline that reaches past it counts every weekday
@@ -11,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
+
+from engine import store
+from engine.language.deployment import DEFAULT_CALENDAR
 
 if TYPE_CHECKING:
     from engine.app.services import Services
@@ -43,3 +47,30 @@ def holidays_running_out(services: Services) -> list[HolidaysRunningOut]:
         if known is None or known < now.astimezone(cal.timezone).date() + HOLIDAYS_AHEAD:
             out.append(HolidaysRunningOut(name, known))
     return out
+
+
+@dataclass(frozen=True)
+class CalendarGone:
+    """A calendar that a version with running instances counts its deadlines in, and that
+    config.yaml no longer has; ``procedure`` is the procedure's id, ``title`` its title."""
+
+    procedure: str
+    title: str
+    calendar: str
+
+
+def calendars_gone(services: Services) -> list[CalendarGone]:
+    """Calendars named by versions that running instances are pinned to but gone from
+    config.yaml (renamed or removed after the version was published). Their deadlines count
+    in the default calendar (``runtime.machine.calendar_named``) without a word in the record:
+    administrators are told on their inbox and the worker says it in its log."""
+    wf = services.workflow
+    known = {DEFAULT_CALENDAR, *wf.calendars}
+    out: set[CalendarGone] = set()
+    with services.database.reading() as s:
+        current = {proc.id for proc, _vid in wf.current(s)}
+        for vid in store.running_version_ids(s, current):
+            proc = wf.runtime(s, vid).procedure
+            named = {proc.calendar, *(st.deadline.calendar for st in proc.steps.values() if st.deadline)}
+            out |= {CalendarGone(proc.id, proc.title, name) for name in named - known}
+    return sorted(out, key=lambda g: (g.procedure, g.calendar))

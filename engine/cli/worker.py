@@ -55,6 +55,11 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
                 "working day; upgrade chinesecalendar once the State Council's notice is out, or list the "
                 "days under calendars.%s.holidays / workdays and set calendars.%s.holidays_listed_until",
                 short.calendar, known, short.calendar, short.calendar)
+        for gone in calendars.calendars_gone(services):
+            logging.getLogger("engine.worker").warning(
+                "running records of %s count their deadlines in calendar %s, which config.yaml no longer has: "
+                "they are counted in the default calendar; add calendars.%s back or publish a version naming another",
+                gone.procedure, gone.calendar, gone.calendar)
         worker.run(interval, stop)
         click.echo("Worker stopped.")
 

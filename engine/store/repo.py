@@ -172,6 +172,17 @@ def latest_version_id(session: Session, procedure_id: str) -> int | None:
     return rows[0][0] if rows else None
 
 
+def running_version_ids(session: Session, procedure_ids: Iterable[str]) -> list[int]:
+    """The versions that running instances of ``procedure_ids`` are pinned to (read through
+    the (procedure, status) index: never all the instances)."""
+    ids = sorted(set(procedure_ids))
+    if not ids:
+        return []
+    stmt = (select(_I.c.version_id).distinct()
+            .where(_I.c.procedure_id.in_(ids), _I.c.status == InstanceStatus.RUNNING))
+    return sorted(session.scalars(stmt))
+
+
 def latest_version_ids(session: Session) -> dict[str, int]:
     """``latest_version_id`` of every procedure with a published version, by id, in one read
     (a page listing what a user may do asked it once per procedure)."""

@@ -102,3 +102,57 @@ def test_the_worker_says_it_at_start(db_url, monkeypatch, caplog):
     assert result.exit_code == 0, result.output
     assert any("calendar default knows public holidays only up to" in r.getMessage() for r in caplog.records), \
         [r.getMessage() for r in caplog.records]
+
+
+FACTORY_PROC = """
+id: factory-check
+title: 车间核实
+calendar: factory
+roles: {inspector: 检验员}
+start: {roles: [inspector], step: check}
+steps:
+  check:
+    title: 3个工作日内核实
+    role: inspector
+    form: onsite-verification
+    deadline: {within: 3wd}
+    next: done
+  done: {type: end, title: 结束, outcome: 完成}
+"""
+FACTORY = {"timezone": "Asia/Shanghai", "working_hours": ["08:30-12:00", "13:00-17:30"],
+           "rest_days": ["sat", "sun"], "public_holidays": "china"}
+
+
+def test_a_calendar_running_records_name_but_the_config_no_longer_has_is_told_to_administrators(
+        made, db_url, tmp_path, caplog, monkeypatch):
+    """Deadlines of records pinned to a version whose calendar was renamed or removed in
+    config.yaml count in the default calendar without a word anywhere (the check that names an
+    unknown calendar runs when a version is published, not when config.yaml changes later).
+    Administrators are told on their inbox, and the worker in its log."""
+    procs = tmp_path / "procedures"
+    procs.mkdir()
+    (procs / "factory-check.yaml").write_text(FACTORY_PROC, encoding="utf-8")
+    now = datetime(2026, 9, 30, 8, tzinfo=UTC)
+    first = _app(made, db_url, tmp_path, now, **{"paths.procedures": str(procs), "calendars.factory": FACTORY,
+                                                 "roles.inspector": ["qa-inspectors"]})
+    b = Browser(first)
+    b.login("op", "pw-op")
+    assert b.post("/start/factory-check", {}).status_code == 302
+    assert "calendars-gone" not in _inbox(first, "root")
+    # config.yaml edited: the calendar renamed; the procedure file leaves the folder (a version
+    # published from the editor has none), and the server restarts
+    (procs / "factory-check.yaml").unlink()
+    again = _app(made, db_url, tmp_path, now, **{"paths.procedures": str(procs), "roles.inspector": ["qa-inspectors"]})
+    page = _inbox(again, "root")
+    assert page.count('id="calendars-gone"') == 1 and 'data-calendar="factory"' in page
+    assert "“车间核实”的在办记录按日历“factory”计算期限" in page and "<code>calendars.factory</code>" in page
+    assert "calendars-gone" not in _inbox(again, "op")
+    from engine.app.worker import Worker
+
+    monkeypatch.setenv("WF_DATABASE_URL", db_url)
+    monkeypatch.setattr(Worker, "run", lambda self, interval, stop: None)  # the start only
+    with caplog.at_level(logging.WARNING, logger="engine.worker"):
+        result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert any("running records of factory-check count their deadlines in calendar factory" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]

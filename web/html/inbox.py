@@ -80,11 +80,12 @@ def index():
             for t in (ordered if everything else ordered[:INBOX_SHOWN])]
     copies, cc_unread = cc.listing(services(), user.username, locale=get_locale(), limit=50)
     # Administrators are the ones who can upgrade the holiday data or list the days.
-    holidays = (calendars.holidays_running_out(services()) if user_admin.rights(signed_in_reader()).change
-                else [])
+    admin = user_admin.rights(signed_in_reader()).change
+    holidays = calendars.holidays_running_out(services()) if admin else []
+    gone = calendars.calendars_gone(services()) if admin else []
     return render_template("inbox.html", tasks=rows, total=total, more=more,
                            startable=tasks.startable(services(), user.username),
-                           copies=copies, cc_unread=cc_unread, holidays=holidays)
+                           copies=copies, cc_unread=cc_unread, holidays=holidays, calendars_gone=gone)
 
 
 @bp.post("/tasks/<task_id>/claim")
