@@ -44,8 +44,9 @@ from engine.language.deployment import check_config
 from engine.language.english import titled
 from engine.language.forms import Form, parse_form
 from engine.language.procedure import Procedure, load_library, parse_procedure
+from engine.language.spawns import Outline, check_spawns
 from engine.runtime.simulation import Simulation, simulate
-from engine.store import get_version, latest_version_id, versions
+from engine.store import get_version, latest_version_id, latest_version_ids, versions
 from engine.store import users as user_store
 
 if TYPE_CHECKING:
@@ -175,10 +176,24 @@ class Editor:
 
     # -- checking and saving -----------------------------------------------------------------
 
-    def check(self, procedure_id: str, source: str, forms: Mapping[str, str]) -> Checked:
+    def installed(self, session: Session) -> dict[str, Procedure]:
+        """The published version of every installed procedure (what a spawn step opens), by
+        id; a stored version that no longer compiles is left out."""
+        out: dict[str, Procedure] = {}
+        for pid, vid in latest_version_ids(session).items():
+            try:
+                out[pid] = self.wf.runtime(session, vid).procedure
+            except DefinitionInvalid:
+                continue
+        return out
+
+    def check(self, procedure_id: str, source: str, forms: Mapping[str, str],
+              installed: Mapping[str, Procedure] | None = None) -> Checked:
         """Validate a draft: its own forms, then the procedure against them (and against the
         forms folder for forms the draft does not carry yet), then against the server's
-        configuration as ``wf validate`` does (roles without groups, unknown calendars)."""
+        configuration as ``wf validate`` does (roles without groups, unknown calendars), and,
+        given the ``installed`` procedures, its spawn steps against them and theirs against it
+        (``spawn_problems``)."""
         problems: list[Problem] = []
         parsed: dict[str, Form] = {}
         for fid, text in forms.items():
@@ -192,6 +207,8 @@ class Editor:
         problems += errs
         if proc is not None:
             problems += check_config([proc], self.wf.config)
+            if installed is not None:
+                problems += spawn_problems(proc, installed)
         used: dict[str, str] = {}
         if proc is not None:
             for fid in proc.forms:
@@ -203,7 +220,7 @@ class Editor:
         """Save a valid draft as the next minor version; ``DefinitionInvalid`` lists every
         problem of an invalid one (nothing is saved then)."""
         self.require_editor(session, username)
-        checked = self.check(procedure_id, source, forms)
+        checked = self.check(procedure_id, source, forms, self.installed(session))
         if checked.problems:
             raise DefinitionInvalid(checked.problems)
         text, message = note if isinstance(note, tuple) else (note, None)
@@ -239,6 +256,10 @@ class Editor:
             raise _no_reason()
         row = get_version(session, version_id)
         change_control.check_sender(self.wf.config, row.registered_by, username)
+        # What it opens, or what opens it, may have changed since the draft was saved.
+        checked = self.check(row.procedure_id, row.source, row.forms or {}, self.installed(session))
+        if checked.problems:
+            raise DefinitionInvalid(checked.problems)
         data = change_control.request_data(row, reason)
         state = self.wf.start(session, change_control.PROCEDURE_ID, username, data)
         versions.mark_in_review(session, row.id, reason=reason, change_instance=state["id"])
@@ -375,6 +396,59 @@ def _no_reason() -> FormInvalid:
 
 
 _SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+def _outline(pid: str, proc: Procedure, *, spawns: bool = True) -> Outline:
+    targets = tuple(s.procedure for s in proc.steps.values() if s.type == "spawn" and s.procedure) if spawns else ()
+    return Outline(pid, proc.start_form, targets, proc_file(pid))
+
+
+def _start_forms(procs: Mapping[str, Procedure], targets: Iterable[str]) -> dict[str, Form]:
+    out: dict[str, Form] = {}
+    for target in targets:
+        proc = procs.get(target)
+        if proc is not None and proc.start_form and proc.start_form in proc.forms:
+            out.setdefault(proc.start_form, proc.forms[proc.start_form])
+    return out
+
+
+def spawn_problems(draft: Procedure, installed: Mapping[str, Procedure]) -> list[Problem]:
+    """A draft's spawn steps against the procedures installed on the server (each opens the
+    published version of its target), and the installed procedures that open the draft's
+    procedure against its start form, as ``wf validate`` checks them across a folder: a
+    mistyped target, a cycle, a field handed over that the start form lacks or a required one
+    it does not get. A spawner's problem is said at its own file and line, and only when the
+    draft brings it (one it already had is not the draft's)."""
+    pid = draft.id
+    others = {k: _outline(k, p) for k, p in installed.items() if k != pid}
+    mine = [s.procedure for s in draft.steps.values() if s.type == "spawn" and s.procedure]
+    problems = check_spawns({pid: draft}, others, _start_forms({**installed, pid: draft}, mine))
+    before = installed.get(pid)
+    for other, proc in sorted(installed.items()):
+        steps = [s for s in proc.steps.values() if s.type == "spawn" and s.procedure == pid]
+        if other == pid or not steps:
+            continue
+        # Cycles through the draft are the draft's own problem (above): the draft outlined
+        # without its spawns, so that only its start form can make a difference here.
+        rest = {k: o for k, o in others.items() if k != other}
+        targets = [s.procedure or "" for s in proc.steps.values() if s.type == "spawn"]
+        old = set() if before is None else {
+            (p.line, p.col, p.message) for p in check_spawns(
+                {other: proc}, {**rest, pid: _outline(pid, before, spawns=False)},
+                _start_forms(installed, targets))}
+        new = check_spawns({other: proc}, {**rest, pid: _outline(pid, draft, spawns=False)},
+                           _start_forms({**installed, pid: draft}, targets))
+        src = yamlsrc.load(proc.text, proc.file)
+        for p in new:
+            if (p.line, p.col, p.message) in old:
+                continue
+            above = [(src.where(("steps", s.id), key=True)[0], s.id) for s in steps]
+            step = max((a for a in above if a[0] <= p.line), default=above[0])[1]
+            problems.append(Problem(proc_file(other), p.line, p.col, _(
+                "procedure '{other}' opens this one (step '{step}') and would be refused: {problem}; "
+                "change this draft so that it accepts what '{other}' hands over, or change '{other}' first",
+                other=other, step=step, problem=p.message)))
+    return problems
 
 
 def split_bundle(text: str) -> list[str]:
@@ -636,7 +710,8 @@ def check_file(services: Services, username: str, procedure_id: str, file: str, 
         editor.require_editor(session, username)
         row = stored_version(session, procedure_id, None)
         source, forms = _with_file(row, file, text)
-    checked = editor.check(procedure_id, source, forms)
+        installed = editor.installed(session)
+    checked = editor.check(procedure_id, source, forms, installed)
     filename = _file_name(procedure_id, file)
     return FileCheck([p for p in checked.problems if p.file == filename],
                      [str(p) for p in checked.problems if p.file != filename])
@@ -784,8 +859,9 @@ def preview_step(services: Services, username: str, procedure_id: str, step_id: 
         editor.require_editor(session, username)
         row = stored_version(session, procedure_id, None)
         source, forms = row.source, dict(row.forms or {})
+        installed = editor.installed(session)
     text = yaml_edit.set_step(source, step_id, changes)
-    checked = editor.check(procedure_id, text, forms)
+    checked = editor.check(procedure_id, text, forms, installed)
     filename = proc_file(procedure_id)
     return StepPreview(text, FileCheck([p for p in checked.problems if p.file == filename],
                                        [str(p) for p in checked.problems if p.file != filename]))
