@@ -45,6 +45,7 @@ from engine.language.english import titled
 from engine.language.forms import Form, parse_form
 from engine.language.procedure import Procedure, load_library, parse_procedure
 from engine.language.spawns import Outline, check_spawns
+from engine.language.starts import Trigger, check_triggers
 from engine.runtime.simulation import Simulation, simulate
 from engine.store import get_version, latest_version_id, latest_version_ids, versions
 from engine.store import users as user_store
@@ -448,6 +449,26 @@ def spawn_problems(draft: Procedure, installed: Mapping[str, Procedure]) -> list
                 "procedure '{other}' opens this one (step '{step}') and would be refused: {problem}; "
                 "change this draft so that it accepts what '{other}' hands over, or change '{other}' first",
                 other=other, step=step, problem=p.message)))
+    return problems + trigger_problems(draft, installed)
+
+
+def trigger_problems(draft: Procedure, installed: Mapping[str, Procedure]) -> list[Problem]:
+    """A draft's triggers against the installed procedures they watch, and the installed
+    procedures whose triggers watch the draft's procedure against it, as ``wf validate``
+    checks them across a folder: a trigger whose watched field a new version renames or
+    removes finds no date in the new records and never fires for them, without a word."""
+    pid = draft.id
+    problems = check_triggers(draft, {**installed, pid: draft})
+    for other, proc in sorted(installed.items()):
+        if other == pid or not any(isinstance(t, Trigger) and t.procedure == pid for t in proc.starts):
+            continue
+        old = {(p.line, p.col, p.message) for p in check_triggers(proc, installed)}
+        for p in check_triggers(proc, {**installed, pid: draft}):
+            if (p.line, p.col, p.message) not in old:
+                problems.append(Problem(proc_file(other), p.line, p.col, _(
+                    "procedure '{other}' starts from this one's records (starts: trigger) and would "
+                    "no longer find what it reads: {problem}; keep the field in this draft, or change "
+                    "'{other}' first", other=other, problem=p.message)))
     return problems
 
 

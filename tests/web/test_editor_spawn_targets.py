@@ -94,3 +94,40 @@ def test_a_start_field_made_required_that_a_spawner_does_not_send_is_refused(app
     optional = changed.replace(f"[{required.group(1)}, warranty_no]", f"[{required.group(1)}]")
     r = a.post(f"/editor/{CHILD}/text", {"file": fid, "text": optional})
     assert r.status_code == 302 and _newest(app, CHILD) == "1.1"
+
+
+WATCHED, WATCHER = "annual-maintenance-contract", "maintenance-contract-expiry"
+
+
+def test_a_watched_date_field_renamed_by_a_draft_is_refused_naming_the_trigger(app):  # noqa: F811
+    """maintenance-contract-expiry starts one month before ``contracts.expires_on`` of each
+    annual maintenance contract; a draft of the contract procedure that renames the field
+    would leave every new contract without its expiry notice."""
+    a = login(app, "author")
+    _, forms = _source(app, WATCHED)
+    text = forms["contract-draft"]
+    renamed = re.sub(r"\bexpires_on\b", "valid_until", text)
+    assert renamed.count("valid_until") == 3, renamed  # required, property, English title
+    r = a.c.post(f"/editor/{WATCHED}/validate", json={"file": "contract-draft", "text": renamed},
+                 headers={"X-CSRF-Token": a.token})
+    watcher, _ = _source(app, WATCHER)
+    line = _line(watcher, "field: contracts.expires_on")
+    said = [o for o in r.json["other"] if o.startswith(f"procedures/{WATCHER}.yaml:{line}:")]
+    assert said and not r.json["ok"], r.json
+    assert (f"procedure '{WATCHER}' starts from this one's records (starts: trigger) and would no longer "
+            f"find what it reads: 'contracts.expires_on' is not a field of procedure '{WATCHED}'") in said[0]
+    a.get(f"/editor/{WATCHED}/forms/contract-draft")
+    r = a.post(f"/editor/{WATCHED}/text", {"file": "contract-draft", "text": renamed})
+    assert r.status_code == 422 and _newest(app, WATCHED) == "1.0"
+
+
+def test_a_trigger_watching_a_mistyped_procedure_is_refused(app):  # noqa: F811
+    a = login(app, "author")
+    source, _ = _source(app, WATCHER)
+    broken = source.replace(f"procedure: {WATCHED}", "procedure: annual-maintenance-contrat")
+    a.get(f"/editor/{WATCHER}/text")
+    r = a.post(f"/editor/{WATCHER}/text", {"file": "procedure", "text": broken})
+    assert r.status_code == 422
+    assert "unknown procedure 'annual-maintenance-contrat' to watch; did you mean 'annual-maintenance-contract'?" \
+        in r.text.replace("&#39;", "'")
+    assert _newest(app, WATCHER) == "1.0"
