@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import Conflict, NotPermitted, WorkflowError
+from engine.errors import Conflict, NotPermitted, Problem, WorkflowError
 from engine.i18n import _
 from engine.store import versions
 from engine.store.repo import content_hash
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from engine.config import Config
+    from engine.language.procedure import Procedure
     from engine.runtime.commands import Actor
     from engine.store.tables import ProcedureVersion
 
@@ -137,6 +138,32 @@ def check_sender(config: Config, author: str | None, user: str) -> None:
     why = conflict(config, "send", user, {"author": author})
     if why:
         raise NotPermitted(why)
+
+
+#: The steps of ``procedure-change-control`` this module reads by id, with their types.
+STEPS_READ = {REVIEW_STEP: "approval", APPROVE_STEP: "approval", PUBLISHED_STEP: "end"}
+
+
+def draft_problems(proc: Procedure) -> list[Problem]:
+    """A new version of ``procedure-change-control`` keeps the steps this module reads by id
+    (``STEPS_READ``): renamed, an approved change would go back to draft (its end no longer
+    reads as published) and the author would no longer be kept from deciding their own."""
+    if proc.id != PROCEDURE_ID:
+        return []
+    from engine.language import yaml_source as yamlsrc
+
+    src = yamlsrc.load(proc.text, proc.file)
+    problems = []
+    for sid, kind in STEPS_READ.items():
+        step = proc.steps.get(sid)
+        if step is not None and step.type == kind:
+            continue
+        line, col = src.where(("steps", sid), key=True) if step is not None else src.where(("steps",), key=True)
+        problems.append(Problem(proc.file, line, col, _(
+            "the service reads the step '{step}' of procedure-change-control by its id, as a step of "
+            "type {kind}; keep it (change its title, not its id or type), or every approved change "
+            "would stay unpublished and authors could decide their own", step=sid, kind=kind)))
+    return problems
 
 
 def refuse_correction(procedure_id: str) -> None:

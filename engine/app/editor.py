@@ -208,6 +208,7 @@ class Editor:
         problems += errs
         if proc is not None:
             problems += check_config([proc], self.wf.config)
+            problems += change_control.draft_problems(proc)
             if installed is not None:
                 problems += spawn_problems(proc, installed)
         used: dict[str, str] = {}
