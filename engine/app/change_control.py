@@ -166,6 +166,12 @@ def draft_problems(proc: Procedure) -> list[Problem]:
     return problems
 
 
+def library_problems(lib: Any) -> list[Problem]:
+    """``draft_problems`` of a library read from files (``wf validate``, ``wf procedures load``,
+    the server's start): a procedure-change-control.yaml edited by hand is held to the same."""
+    return [p for proc in lib.procedures.values() for p in draft_problems(proc)]
+
+
 def refuse_correction(procedure_id: str) -> None:
     """A change request's data is fixed once submitted: what was reviewed and approved is what
     the record shows. A wrong request is rejected and sent again, never corrected."""

@@ -115,7 +115,9 @@ class Workflow:
         if paths is None:
             paths = [self.config.path("paths", "procedures", default="procedures"), forms_dir]
         # Forms not among ``paths`` come from the configured forms folder (as in `wf validate`).
-        return load_library(paths, extra_forms=[forms_dir]).require_valid()
+        lib = load_library(paths, extra_forms=[forms_dir])
+        lib.problems += change_control.library_problems(lib)
+        return lib.require_valid()
 
     def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None, *,
                         library: Library | None = None) -> list[Registered]:

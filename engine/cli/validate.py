@@ -33,6 +33,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
     lib = load_library(paths, extra_forms=[cfg.path("paths", "forms", default="forms")],
                        extra_procedures=[cfg.path("paths", "procedures", default="procedures")],
                        config=cfg)
+    from engine.app.change_control import library_problems
+
+    lib.problems += library_problems(lib)
     for p in lib.problems:
         click.echo(str(p))
     if lib.problems:

@@ -31,3 +31,34 @@ def test_a_draft_of_change_control_keeps_the_steps_the_service_reads(app, old, n
     a.get(f"/editor/{CC}/text")
     assert a.post(f"/editor/{CC}/text", {"file": "procedure", "text": renamed}).status_code == 422
     assert _newest(app, CC) == "1.0"
+
+
+def test_a_change_control_file_edited_by_hand_is_held_to_the_same(tmp_path):
+    """The editor's check did not cover the file itself: a procedure-change-control.yaml edited
+    in the procedures folder with ``published`` renamed passed ``wf validate`` and was loaded at
+    the server's start. Both now refuse it at its line."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from engine.app.service import Workflow
+    from engine.cli import main
+    from engine.config import load_config
+    from engine.errors import DefinitionInvalid
+    from tests.helpers.service import ROOT
+
+    folder = tmp_path / "procedures"
+    folder.mkdir()
+    text = (ROOT / "procedures" / f"{CC}.yaml").read_text(encoding="utf-8")
+    renamed = (text.replace("    next: published\n", "    next: released\n").replace("  published:\n", "  released:\n")
+               .replace("    published: Released", "    released: Released"))
+    assert renamed != text
+    (folder / f"{CC}.yaml").write_text(renamed, encoding="utf-8")
+    shutil.copy(ROOT / "procedures" / "after-sales-inspection.yaml", folder)
+    out = CliRunner().invoke(main, ["validate", str(folder)])
+    assert out.exit_code == 1 and f"{CC}.yaml:" in out.output
+    assert "the service reads the step 'published' of procedure-change-control" in out.output, out.output
+    wf = Workflow(load_config(ROOT / "config.yaml", overrides={"paths.procedures": str(folder)}))
+    with pytest.raises(DefinitionInvalid) as refused:
+        wf.read_library()
+    assert any("'published'" in p.message and p.file.endswith(f"{CC}.yaml") for p in refused.value.problems)
