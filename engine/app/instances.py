@@ -27,7 +27,7 @@ from engine.app.masking import (
 )
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
-from engine.i18n import _
+from engine.i18n import _, reader_locale
 from engine.language.english import shown as shown_in
 from engine.runtime import signing
 from engine.store import serials, timekeeping, versions
@@ -340,8 +340,10 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
             verified = wf.verify_password(s, username, password)
     with services.database.writing() as s:
         # Whoever may not read the record is told that, not which of its steps hold data.
-        _inst, proc = access.require_instance(wf, s, access.reader_named(services.config, s, username), instance_id)
+        reader = access.reader_named(services.config, s, username)
+        inst, proc = access.require_instance(wf, s, reader, instance_id)
         check_target(proc, step, field_path)
+        refuse_unchanged(proc, inst, reader, step, field_path, value)
         if holds_mask(value):
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
         form = proc.form_of(step)
@@ -365,6 +367,23 @@ def check_target(proc: Procedure, step: str, field_path: str) -> None:
         message = _("'{target}' is not a recorded value of this procedure; choose the value to "
                     "correct from the list.", target=target)
         raise FormInvalid(message, errors=[{"field": "target", "message": message}])
+
+
+def refuse_unchanged(proc: Procedure, inst: Mapping[str, Any], reader: Reader, step: str, field_path: str,
+                     value: Any) -> None:
+    """Refuse (422, at the value) a correction to the value already recorded: it changes
+    nothing, yet it would stand in the record as a signed correction and mark every earlier
+    signature "signed before correction" (and reopen an approval that re-approves). A
+    sensitive value the reader sees masked is not compared: the refusal would confirm a guess."""
+    recorded = inst["data"].get(step)
+    if not isinstance(recorded, Mapping) or recorded.get(field_path) != value:
+        return
+    if f"{step}.{field_path}" in {top_key(k) for k in sensitive_keys(proc)} and not reader.cleared:
+        return
+    title = proc.form_of(step).field_title(field_path, reader_locale())  # check_target: it has the field
+    message = _("'{field}' already holds this value; nothing is corrected. Enter the new value, or leave "
+                "the record as it is.", field=title)
+    raise FormInvalid(message, errors=[{"field": "value", "message": message}])
 
 
 def pinned(services: Services, instance_id: str) -> Procedure:

@@ -1,0 +1,71 @@
+"""Corrections as evidence, attacked by ordinary users and read by an auditor (after-sales
+inspection, SQLite file database, real HTTP through the test client):
+
+- a "correction" that writes the value already recorded changes nothing, yet it was kept
+  as a signed correction and every earlier signature then read "signed before correction";
+- the dossier (page and PDF) printed a correction's old and new values as Python writes
+  them (False → True, ['质量部', '生产部'], 2026-11-03T10:00:00+08:00) where the record
+  page shows them as the form does (否 → 是, 质量部、生产部, 2026-11-03 10:00)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.service import PASSWORD, add_users, answers, play, web_app
+from tests.web.test_signatures_corrections import Api, browser
+
+PID = "after-sales-inspection"
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = web_app(db_url, tmp_path)
+    sessions = app.extensions["services"].database.sessions
+    add_users(sessions, ["inspector1", "supervisor1"])
+    wf = app.extensions["workflow"]
+    script = answers(f"{PID}--fail")
+    upto = [i for i, e in enumerate(script["steps"], 1) if e.get("step") == "report"][0]
+    app.config["RUN"] = play(wf, sessions, script, upto=upto)["id"]
+    app.config["DONE"] = play(wf, sessions, script)["id"]
+    yield app
+    app.extensions["services"].database.engine.dispose()
+
+
+def _correct(api, iid, body, lang="zh"):
+    r = api.c.post(f"/api/v1/instances/{iid}/corrections", json={**body, "password": PASSWORD},
+                   headers={**api.headers, "Accept-Language": lang})
+    return r.status_code, r.get_json()
+
+
+def test_a_correction_to_the_value_already_recorded_is_refused_and_signatures_stay_clean(app):
+    iid = app.config["RUN"]
+    inspector = Api(app, "inspector1")
+    same = {"step": "report", "field": "report_no", "value": "JY-2026-0101", "reason": "复核"}
+    status, body = _correct(inspector, iid, same)
+    assert status == 422, body
+    assert body["errors"] == [{"field": "value", "message": body["errors"][0]["message"]}]
+    assert "报告编号" in body["message"] and "JY-2026-0101" not in body["message"], body
+    status, english = _correct(inspector, iid, same, lang="en")
+    assert status == 422 and "Report number" in english["message"], english
+    inst = inspector.get(f"/instances/{iid}")
+    assert not inst["corrections"]
+    assert all(not t.get("signed_before_correction") for t in inst["tasks"])
+    # The page says it at the value, nothing recorded.
+    b = browser(app, "inspector1")
+    r = b.post(f"/instances/{iid}/correct", {"target": "inspect:ambient_humidity", "value": "55",
+                                             "reason": "复核", "password": PASSWORD})
+    assert r.status_code == 422 and 'data-error-for="value"' in r.text, r.text
+    assert "签于更正之前" not in b.get(f"/instances/{iid}").text
+    # A real change still goes through.
+    status, body = _correct(inspector, iid, {**same, "value": "JY-2026-0102"})
+    assert status == 200 and body["corrections"]["report.report_no"][0]["new"] == "JY-2026-0102", body
+
+
+def test_a_sensitive_value_is_not_confirmed_by_refusing_the_same_value(app):
+    """Whoever is not cleared sees the mask: refusing "the same value" would tell them the
+    phone number they guessed. Their correction is recorded as any other."""
+    iid = app.config["RUN"]
+    status, body = _correct(Api(app, "inspector1"), iid, {"step": "start", "field": "contact_phone",
+                                                          "value": "13800000000", "reason": "核对"})
+    assert status == 200, body
+    assert body["corrections"]["start.contact_phone"][0]["old"] == "●●●●"
