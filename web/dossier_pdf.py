@@ -173,9 +173,10 @@ def _data(pdf: _Doc, nodes: list[dict[str, Any]], names: dict[str, str], prefix:
 
 
 def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None,
-           address: str | None = None) -> bytes:
+           corrections: list[dict[str, Any]], address: str | None = None) -> bytes:
     """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
-    (``web.html.dossier.sections``); with ``address`` (the record's page), its QR code."""
+    (``web.html.dossier.sections``) and its ``corrections`` as shown
+    (``web.html.dossier.corrections``); with ``address`` (the record's page), its QR code."""
     inst, proc = d.inst, d.procedure
     pdf = _Doc(_font(font), f"{shown(proc)} {inst.get('serial') or inst['id']} · {_('Printed')} {printed_at}")
     pdf.alias_nb_pages()
@@ -208,7 +209,7 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
     pdf.heading(_("Corrections"))
     pdf.grid([_("Field"), _("Old value"), _("New value"), _("Reason"), _("By"), f"{_('Time')} {zone}"],
              [[f"{c['step']} · {c['field']}", c["old"], c["new"], c["reason"], c["by"], fmt_time(c["at"])]
-              for c in d.corrections], (38, 28, 28, 36, 24, 26))
+              for c in corrections], (38, 28, 28, 36, 24, 26))
     pdf.heading(_("Attachments"))
     pdf.grid([_("File"), _("Size"), "SHA-256", f"{_('Uploaded')} {zone}"],
              [[a["filename"], f"{a['size']} B", a["sha256"][:16] + "…", f"{a['uploaded_by']} {fmt_time(a['uploaded_at'])}"]

@@ -526,6 +526,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             for c in items:
                 by = c.get("by") or ""
                 corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
+                                    "step_id": sid, "path": name,
                                     "old": c.get("old"), "new": c.get("new"), "reason": stored(c, "reason"),
                                     "by": names.get(by, by), "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")

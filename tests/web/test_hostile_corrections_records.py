@@ -9,8 +9,11 @@ inspection, SQLite file database, real HTTP through the test client):
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from tests.helpers.pdf import pdf_text
 from tests.helpers.service import PASSWORD, add_users, answers, play, web_app
 from tests.web.test_signatures_corrections import Api, browser
 
@@ -69,3 +72,24 @@ def test_a_sensitive_value_is_not_confirmed_by_refusing_the_same_value(app):
                                                           "value": "13800000000", "reason": "核对"})
     assert status == 200, body
     assert body["corrections"]["start.contact_phone"][0]["old"] == "●●●●"
+
+
+def test_the_dossier_shows_corrected_values_as_the_form_does(app):
+    iid = app.config["DONE"]
+    manager = Api(app, "supervisor1")  # qa-supervisors hold quality_manager: corrects a closed record
+    for field, step, value in [("needs_capa", "feedback", True), ("departments", "feedback", ["质量部"]),
+                               ("inspected_at", "inspect", "2026-11-03T11:00:00+08:00")]:
+        status, body = _correct(manager, iid, {"step": step, "field": field, "value": value, "reason": "复核后更正"})
+        assert status == 200, body
+    b = browser(app, "supervisor1")
+    page = b.get(f"/audit/instances/{iid}").text
+    table = page[page.index('id="corrections"'):]
+    table = re.sub(r"<[^>]+>", "|", table[:table.index("</table>")])
+    for raw in ("False", "True", "[&#39;", "T10:00:00", "T11:00:00"):
+        assert raw not in table, table
+    for shown in ("|否||是|", "|质量部、生产部||质量部|", "|2026-11-03 10:00||2026-11-03 11:00|"):
+        assert shown in table, table
+    text = pdf_text(b.c.get(f"/audit/instances/{iid}.pdf").data)
+    corrections = text[text.index("更正记录"):text.index("附件")]
+    assert "True" not in corrections and "['" not in corrections and "T11:00:00" not in corrections, corrections
+    assert "质量部、生产部" in corrections and "2026-11-03 11:00" in corrections, corrections

@@ -26,6 +26,20 @@ def sections(d: Dossier) -> list[dict[str, Any]]:
             for sec in d.sections]
 
 
+def corrections(d: Dossier) -> list[dict[str, Any]]:
+    """The corrections table, each old and new value as the record page shows it
+    (``forms_render.display_at``: 是/否, a list's items, a time in the display zone), not as
+    Python writes the stored value (False, ['质量部'], 2026-11-03T10:00:00+08:00)."""
+    proc = d.procedure
+    rows = []
+    for c in d.corrections:
+        sid = c.get("step_id") or ""
+        form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        rows.append({**c, "old": fr.display_at(form, c.get("path") or "", c.get("old")),
+                     "new": fr.display_at(form, c.get("path") or "", c.get("new"))})
+    return rows
+
+
 def integrity(d: Dossier) -> str:
     """The dossier's integrity line (``integrity_words``)."""
     return integrity_words(d.check)
