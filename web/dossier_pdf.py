@@ -173,10 +173,11 @@ def _data(pdf: _Doc, nodes: list[dict[str, Any]], names: dict[str, str], prefix:
 
 
 def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font: str | None = None,
-           corrections: list[dict[str, Any]], address: str | None = None) -> bytes:
+           corrections: list[dict[str, Any]], timeline: list[dict[str, Any]],
+           address: str | None = None) -> bytes:
     """PDF bytes of a dossier (``engine.app.audit.dossier``) with its data ``sections``
-    (``web.html.dossier.sections``) and its ``corrections`` as shown
-    (``web.html.dossier.corrections``); with ``address`` (the record's page), its QR code."""
+    (``web.html.dossier.sections``), its ``corrections`` and ``timeline`` as shown
+    (``web.html.dossier.corrections``, ``.timeline``); with ``address`` (the record's page), its QR code."""
     inst, proc = d.inst, d.procedure
     pdf = _Doc(_font(font), f"{shown(proc)} {inst.get('serial') or inst['id']} · {_('Printed')} {printed_at}")
     pdf.alias_nb_pages()
@@ -223,6 +224,6 @@ def render(d: Dossier, sections: list[dict[str, Any]], *, printed_at: str, font:
         pdf.ln(1)
     pdf.heading(_("Timeline"))
     pdf.grid(["#", f"{_('Time')} {zone}", _("Event"), _("Step"), _("Actor"), _("Details")],
-             [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in d.timeline],
+             [[e["seq"], fmt_time(e["at"]), e["label"], e["step"], e["actor"], e["note"]] for e in timeline],
              (8, 28, 26, 34, 26, 58))
     return bytes(pdf.output())

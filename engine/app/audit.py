@@ -451,7 +451,7 @@ def _note(proc: Procedure, e: dict[str, Any], current: CurrentProcedures) -> str
         return current.title(d.get("procedure") or "")
     if e["type"] == "data:corrected":
         return (f"{field_title(proc, e['step'] or 'start', d.get('field', ''))}: {d.get('old')} → "
-                f"{d.get('new')} ({_('Reason')}: {d.get('reason')})")
+                f"{d.get('new')} ({_('Reason')}: {stored(d, 'reason')})")
     if e["type"] == "instance:completed":
         return f"{_('Outcome')}: {outcome_words(d.get('outcome'))}"
     if e["type"] == "instance:cancelled":
@@ -512,7 +512,12 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             timeline.append({"seq": e["seq"], "at": e["at"], "type": e["type"], "label": _(e["type"]),
                              "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
                              "step": step_title(proc, e["step"]), "note": _note(proc, e, current),
-                             "hash": e["hash"], "on_time": d.get("on_time")})
+                             "hash": e["hash"], "on_time": d.get("on_time"),
+                             # what the pages show a correction's values from (in the form's words)
+                             **({"correction": {"step_id": e["step"] or "start", "path": d.get("field") or "",
+                                                "old": d.get("old"), "new": d.get("new"),
+                                                "reason": stored(d, "reason")}}
+                                if e["type"] == "data:corrected" else {})})
             sig = d.get("signature")
             if sig:
                 signatures.append({"step": step_title(proc, e["step"]), "name": sig.get("name"),

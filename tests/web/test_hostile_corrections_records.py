@@ -3,8 +3,8 @@ inspection, SQLite file database, real HTTP through the test client):
 
 - a "correction" that writes the value already recorded changes nothing, yet it was kept
   as a signed correction and every earlier signature then read "signed before correction";
-- the dossier (page and PDF) printed a correction's old and new values as Python writes
-  them (False → True, ['质量部', '生产部'], 2026-11-03T10:00:00+08:00) where the record
+- the dossier (page and PDF: its corrections and its timeline) printed a correction's old
+  and new values as Python writes them (False → True, ['质量部', '生产部'], 2026-11-03T10:00:00+08:00) where the record
   page shows them as the form does (否 → 是, 质量部、生产部, 2026-11-03 10:00)."""
 
 from __future__ import annotations
@@ -89,7 +89,14 @@ def test_the_dossier_shows_corrected_values_as_the_form_does(app):
         assert raw not in table, table
     for shown in ("|否||是|", "|质量部、生产部||质量部|", "|2026-11-03 10:00||2026-11-03 11:00|"):
         assert shown in table, table
+    # The timeline says the same in its details.
+    rows = re.findall(r'data-type="data:corrected">(.*?)</tr>', page)
+    notes = [re.sub(r"<[^>]+>", "|", r) for r in rows]
+    assert len(notes) == 3 and not any("True" in n or "T11:00:00" in n or "[&#39;" in n for n in notes), notes
+    assert any("需要启动纠正预防措施: 否 → 是" in n for n in notes), notes
     text = pdf_text(b.c.get(f"/audit/instances/{iid}.pdf").data)
+    timeline = text[text.index("时间线"):]  # the timeline comes last
+    assert "True" not in timeline and "['" not in timeline and "T11:00:00" not in timeline, timeline
     corrections = text[text.index("更正记录"):text.index("附件")]
     assert "True" not in corrections and "['" not in corrections and "T11:00:00" not in corrections, corrections
     assert "质量部、生产部" in corrections and "2026-11-03 11:00" in corrections, corrections

@@ -76,7 +76,7 @@ def search():
 def dossier(instance_id: str):
     d = audit.dossier(services(), signed_in_reader(), instance_id, view="dossier")
     return render_template("dossier.html", d=d, sections=dossier_view.sections(d),
-                           corrections=dossier_view.corrections(d),
+                           corrections=dossier_view.corrections(d), timeline=dossier_view.timeline(d),
                            integrity=dossier_view.integrity(d), printed_at=fmt_time(services().now(), named=True))
 
 
@@ -88,6 +88,7 @@ def dossier_pdf(instance_id: str):
     d = audit.dossier(services(), signed_in_reader(), instance_id, view="pdf")
     font = services().config.get("pdf", "font", default=None)
     pdf = render(d, dossier_view.sections(d), corrections=dossier_view.corrections(d),
+                 timeline=dossier_view.timeline(d),
                  printed_at=fmt_time(services().now(), named=True), font=font,
                  address=url_for("instances.show", instance_id=instance_id, _external=True))
     return Response(pdf, mimetype="application/pdf", headers={

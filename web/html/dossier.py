@@ -1,13 +1,14 @@
 """The dossier's presentation: the recorded data of each step under its form's labels
 (``forms_render.view_tree``) and its integrity line, for the printable page and the PDF
-(``web.dossier_pdf``). What the dossier holds, and what is masked, is
+(``web.dossier_pdf``), corrections with their values as the record page shows them. What the dossier holds, and what is masked, is
 ``engine.app.audit.dossier``."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.app.audit import integrity_words
+from engine.app.audit import field_title, integrity_words
+from engine.i18n import _
 from web import forms_render as fr
 from web.html.instances import named_corrections
 
@@ -37,6 +38,22 @@ def corrections(d: Dossier) -> list[dict[str, Any]]:
         form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
         rows.append({**c, "old": fr.display_at(form, c.get("path") or "", c.get("old")),
                      "new": fr.display_at(form, c.get("path") or "", c.get("new"))})
+    return rows
+
+
+def timeline(d: Dossier) -> list[dict[str, Any]]:
+    """The timeline, a correction's note with its values as the record page shows them
+    (as ``corrections``)."""
+    proc = d.procedure
+    rows = []
+    for e in d.timeline:
+        c = e.get("correction")
+        if c:
+            sid, path = c["step_id"], c["path"]
+            form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+            e = {**e, "note": f"{field_title(proc, sid, path)}: {fr.display_at(form, path, c['old'])} → "
+                              f"{fr.display_at(form, path, c['new'])} ({_('Reason')}: {c['reason']})"}
+        rows.append(e)
     return rows
 
 
