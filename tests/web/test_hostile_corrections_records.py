@@ -100,3 +100,17 @@ def test_the_dossier_shows_corrected_values_as_the_form_does(app):
     corrections = text[text.index("更正记录"):text.index("附件")]
     assert "True" not in corrections and "['" not in corrections and "T11:00:00" not in corrections, corrections
     assert "质量部、生产部" in corrections and "2026-11-03 11:00" in corrections, corrections
+
+
+@pytest.mark.xfail(strict=True, reason="engine/runtime/machine.py (_record_correction) validates and stores "
+                   "{field: None}: a cleared value is judged 'must be text'; the fix is there (off limits now)")
+def test_a_correction_clears_an_optional_value_and_says_required_for_a_required_one(app):
+    """The API says `null` clears the field, the page sends an empty value: an optional value
+    (处理方式) is cleared; a required one (报告编号) is refused as required, not as "must be text"."""
+    iid = app.config["RUN"]
+    inspector = Api(app, "inspector1")
+    status, body = _correct(inspector, iid, {"step": "report", "field": "report_no", "value": None, "reason": "笔误"})
+    assert status == 422 and body["errors"] == [{"field": "report_no", "message": "必填项"}], body
+    status, body = _correct(inspector, iid, {"step": "report", "field": "disposition", "value": None, "reason": "笔误"})
+    assert status == 200, body
+    assert "disposition" not in body["data"]["report"] or body["data"]["report"]["disposition"] is None
