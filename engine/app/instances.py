@@ -344,6 +344,7 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         inst, proc = access.require_instance(wf, s, reader, instance_id)
         check_target(proc, step, field_path)
         refuse_unchanged(proc, inst, reader, step, field_path, value)
+        refuse_hidden(proc, inst, step, field_path, value)
         if holds_mask(value):
             refuse_mask(sensitive_keys(proc), step, {field_path: value})
         form = proc.form_of(step)
@@ -383,6 +384,24 @@ def refuse_unchanged(proc: Procedure, inst: Mapping[str, Any], reader: Reader, s
     title = proc.form_of(step).field_title(field_path, reader_locale())  # check_target: it has the field
     message = _("'{field}' already holds this value; nothing is corrected. Enter the new value, or leave "
                 "the record as it is.", field=title)
+    raise FormInvalid(message, errors=[{"field": "value", "message": message}])
+
+
+def refuse_hidden(proc: Procedure, inst: Mapping[str, Any], step: str, field_path: str, value: Any) -> None:
+    """Refuse (422, at the value) a value for a field the form hides on this record
+    (``x-visible-if`` false for its recorded values): validation leaves hidden fields out, so
+    any value (a number for a text, 20,000 characters) would be stored and shown unchecked.
+    Clearing one (``None``) is let through: a value left behind by an earlier correction."""
+    form = proc.form_of(step)
+    recorded = inst["data"].get(step)
+    if value is None or form is None or not isinstance(recorded, Mapping):
+        return
+    if field_path in form.clean({**recorded, field_path: value}):
+        return
+    info = form.fields[field_path]
+    message = _("'{field}' does not apply to this record: the form asks for it only when {condition}. "
+                "Correct the value it depends on first.",
+                field=form.field_title(field_path, reader_locale()), condition=info.visible_if or "")
     raise FormInvalid(message, errors=[{"field": "value", "message": message}])
 
 

@@ -30,6 +30,7 @@ def app(db_url, tmp_path):
     upto = [i for i, e in enumerate(script["steps"], 1) if e.get("step") == "report"][0]
     app.config["RUN"] = play(wf, sessions, script, upto=upto)["id"]
     app.config["DONE"] = play(wf, sessions, script)["id"]
+    app.config["PASSED"] = play(wf, sessions, answers(f"{PID}--pass-repair"), upto=2)["id"]  # inspected: 合格
     yield app
     app.extensions["services"].database.engine.dispose()
 
@@ -100,6 +101,31 @@ def test_the_dossier_shows_corrected_values_as_the_form_does(app):
     corrections = text[text.index("更正记录"):text.index("附件")]
     assert "True" not in corrections and "['" not in corrections and "T11:00:00" not in corrections, corrections
     assert "质量部、生产部" in corrections and "2026-11-03 11:00" in corrections, corrections
+
+
+def test_a_field_the_form_hides_on_this_record_takes_no_value_by_correction(app):
+    """不合格描述 is asked only when the verdict is 不合格: validation leaves a hidden field
+    out, so a number, an object or 20,000 characters (twice the bound of a text) were stored
+    and printed on the dossier unchecked."""
+    iid = app.config["PASSED"]
+    inspector = Api(app, "inspector1")
+    for value in (123, {"a": 1}, "x" * 20_000, "外壳裂纹"):
+        status, body = _correct(inspector, iid, {"step": "inspect", "field": "defect", "value": value,
+                                                 "reason": "补充"})
+        assert status == 422, body
+        (error,) = body["errors"]
+        assert error["field"] == "value" and "不合格描述" in error["message"] and "verdict" in error["message"]
+    inst = inspector.get(f"/instances/{iid}")
+    assert "defect" not in inst["data"]["inspect"] and not inst["corrections"]
+    b = browser(app, "inspector1")
+    r = b.post(f"/instances/{iid}/correct", {"target": "inspect:defect", "value": "外壳裂纹", "reason": "补充",
+                                             "password": PASSWORD})
+    assert r.status_code == 422 and 'data-error-for="value"' in r.text
+    # The way the message gives: the verdict first, then the description it now asks for.
+    for field, value in (("verdict", "不合格"), ("defect", "外壳裂纹")):
+        status, body = _correct(inspector, iid, {"step": "inspect", "field": field, "value": value, "reason": "复检"})
+        assert status == 200, body
+    assert body["data"]["inspect"]["defect"] == "外壳裂纹"
 
 
 @pytest.mark.xfail(strict=True, reason="engine/runtime/machine.py (_record_correction) validates and stores "
