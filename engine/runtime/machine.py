@@ -411,7 +411,10 @@ class Runtime:
             # Only what this correction changes is judged: a value recorded before a bound
             # existed (the default text bounds of 2026-12) must not block correcting another.
             changed = {k for k in new_data if new_data.get(k) != old_data.get(k)} | {cmd.field}
-            errors = [e for e in form.validate(new_data, cmd.locale)
+            # A cleared value (null) is judged as absent: an optional field may be cleared, a
+            # required one is refused as required (stored as null, as the replay has it).
+            judged = {k: v for k, v in new_data.items() if not (k == cmd.field and v is None)}
+            errors = [e for e in form.validate(judged, cmd.locale)
                       if e["field"].split(".")[0] in changed or not e["field"]]
             if errors:
                 raise FormInvalid(_("the corrected value does not fit the form"), errors=errors)

@@ -128,8 +128,6 @@ def test_a_field_the_form_hides_on_this_record_takes_no_value_by_correction(app)
     assert body["data"]["inspect"]["defect"] == "外壳裂纹"
 
 
-@pytest.mark.xfail(strict=True, reason="engine/runtime/machine.py (_record_correction) validates and stores "
-                   "{field: None}: a cleared value is judged 'must be text'; the fix is there (off limits now)")
 def test_a_correction_clears_an_optional_value_and_says_required_for_a_required_one(app):
     """The API says `null` clears the field, the page sends an empty value: an optional value
     (处理方式) is cleared; a required one (报告编号) is refused as required, not as "must be text"."""
