@@ -328,10 +328,13 @@ def cancel(services: Services, username: str, instance_id: str, reason: str, *,
 
 def correct(services: Services, username: str, instance_id: str, step: str, field_path: str,
             value: Any, reason: str, *, password: str | None = None, locale: str = "zh",
-            answer_for: Reader | None = None, history: bool = True) -> Answer | None:
+            answer_for: Reader | None = None, history: bool = True,
+            expected_rev: int | None = None) -> Answer | None:
     """Correct one recorded value (the old value, who, when and why are kept), signed with
     ``password`` (更正) where a signature covers it. A sensitive value sent as the mask is
-    refused: it stands for a value the user was not shown."""
+    refused: it stands for a value the user was not shown. ``expected_rev``: the version of
+    the record the corrector read; ``Conflict`` (409) when it has moved on since, so nobody
+    replaces a correction they never saw."""
     wf = services.workflow
     verified = None
     if password:
@@ -352,7 +355,7 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         files = uploads.file_values(form.schema, {field_path: value}) if form is not None else []
         uploads.refuse_foreign(s, username, instance_id, files, locale)
         wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
-                   locale=locale)
+                   locale=locale, expected_rev=expected_rev)
         uploads.bind(s, username, instance_id, files, locale, now=services.now(), step=step)
         answer = view_in(services, s, answer_for, instance_id, check=False,
                          history=history) if answer_for else None

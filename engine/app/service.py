@@ -427,17 +427,18 @@ class Workflow:
 
     def correct(self, session: Session, instance_id: str, username: str, step: str, field: str,
                 value: Any, reason: str, *, password: str | VerifiedPassword | None = None,
-                locale: str = "zh") -> dict:
+                locale: str = "zh", expected_rev: int | None = None) -> dict:
         """Correct a recorded value; the original stays in the record and the audit trail.
         With ``password`` the corrector signs (更正); the runtime requires it where earlier
-        signatures cover the value. A change request's data is never corrected."""
+        signatures cover the value. A change request's data is never corrected. With
+        ``expected_rev`` (the rev the corrector read), ``Conflict`` if the record moved on."""
 
         def make(rt: Runtime, state: dict, actor: Actor) -> Correct:
             change_control.refuse_correction(rt.procedure.id)
             sig = self._signature(session, actor, signing.CORRECTION, password)
             return Correct(actor, step, field, value, reason, locale, signature=sig)
 
-        return self._apply(session, instance_id, make, username)
+        return self._apply(session, instance_id, make, username, expected_rev)
 
     # -- task actions (转交、退回、撤回、收回、催办、抄送); engine.app.task_actions and engine.app.cc
 

@@ -138,3 +138,26 @@ def test_a_correction_clears_an_optional_value_and_says_required_for_a_required_
     status, body = _correct(inspector, iid, {"step": "report", "field": "disposition", "value": None, "reason": "笔误"})
     assert status == 200, body
     assert "disposition" not in body["data"]["report"] or body["data"]["report"]["disposition"] is None
+
+
+def test_a_correction_made_on_a_record_that_changed_since_it_was_read_is_refused(app):
+    """Two people correct the same record: the second had read the value the first then
+    corrected, and their correction replaced a correction they never saw. A correction may say
+    which version it was made on (``expected_rev``; the page sends it): a stale one is refused
+    with 409 and what to do, the page shows the record as it is now and keeps what was typed."""
+    iid = app.config["RUN"]
+    first, second = Api(app, "inspector1"), browser(app, "inspector1")
+    seen = second.get(f"/instances/{iid}").text
+    rev = re.search(r'name="rev" value="(\d+)"', seen).group(1)
+    status, body = _correct(first, iid, {"step": "report", "field": "report_no", "value": "JY-2026-0102",
+                                         "reason": "笔误", "expected_rev": int(rev)})
+    assert status == 200, body
+    r = second.post(f"/instances/{iid}/correct", {"target": "report:report_no", "value": "JY-2026-0199",
+                                                  "reason": "复核", "password": PASSWORD, "rev": rev})
+    assert r.status_code == 409, r.text[:300]
+    assert "JY-2026-0199" in r.text and "JY-2026-0102" in r.text  # typed value kept, current value shown
+    assert re.search(r'name="rev" value="(\d+)"', r.text).group(1) != rev  # resubmitting now is on the new version
+    status, body = _correct(first, iid, {"step": "report", "field": "report_no", "value": "JY-2026-0103",
+                                         "reason": "笔误", "expected_rev": int(rev)})
+    assert status == 409 and body["code"] == "conflict", body
+    assert [c["new"] for c in first.get(f"/instances/{iid}")["corrections"]["report.report_no"]] == ["JY-2026-0102"]

@@ -328,6 +328,8 @@ SCHEMAS: dict[str, Any] = {
         "reason": {"type": "string", "minLength": 1},
         "password": {"type": "string", "description": "re-enter your password to sign the correction "
                      "(更正); required when a signature covers the value"},
+        "expected_rev": {"type": ["integer", "null"], "description": "the rev of the instance you read the "
+                         "value in; 409 if it changed since (another correction or step came first)"},
     }, ["step", "field", "value", "reason"], extra=False),
     "Empty": _obj({}, extra=False),
     # 加签 (issue 17): its own schema and path, apart from the other task actions.

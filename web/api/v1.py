@@ -519,7 +519,7 @@ def cancel(instance_id: str):
 @bp.post("/instances/<instance_id>/corrections")
 def correct(instance_id: str):
     history = _history()
-    body = _body({"step", "field", "value", "reason", "password"})
+    body = _body({"step", "field", "value", "reason", "password", "expected_rev"})
     step = _string(body, "step", required=True)
     field = _string(body, "field", required=True)
     reason = _string(body, "reason", required=True)
@@ -530,7 +530,7 @@ def correct(instance_id: str):
     return jsonify(_answer(instances.correct(services(), _user(), instance_id, step, field,
                                              body["value"], reason, password=password,
                                              locale=_locale(), answer_for=_reader(),
-                                             history=history), history))
+                                             history=history, expected_rev=_rev(body)), history))
 
 
 # --- tasks -------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine import i18n
 from engine.app import instances, search, task_actions, uploads
 from engine.app.audit import field_title, integrity_words, step_title
-from engine.errors import FormInvalid, QueryInvalid, SignatureInvalid
+from engine.errors import Conflict, FormInvalid, QueryInvalid, SignatureInvalid
 from engine.runtime.access import outcome_words
 from web import forms_render as fr
 from web.db import services
@@ -245,6 +245,12 @@ class _One(dict):
         return [self[key]] if key in self else []
 
 
+def _form_rev() -> int | None:
+    """The version of the record the page was read at (its hidden ``rev``), if it sent one."""
+    rev = request.form.get("rev", "")
+    return int(rev) if rev.isascii() and rev.isdigit() and len(rev) <= 18 else None
+
+
 @bp.post("/instances/<instance_id>/correct")
 @login_required
 def correct(instance_id: str):
@@ -264,7 +270,10 @@ def correct(instance_id: str):
         instances.check_target(proc, sid, field)
         value = _typed(proc, sid, field, raw)
         instances.correct(services(), user.username, instance_id, sid, field, value, reason,
-                          password=password, locale=get_locale())
+                          password=password, locale=get_locale(), expected_rev=_form_rev())
+    except Conflict as exc:  # the record moved on since the page was read: shown as it is now
+        return _page(instance_id, errors=[{"field": "value", "message": exc.message}], status=409,
+                     form_values=values)
     except SignatureInvalid as exc:
         return _page(instance_id, errors=[{"field": "password", "message": exc.message}], status=422,
                      form_values=values)
