@@ -31,9 +31,9 @@ def small_uploads(tmp_path):
         yield base, app
 
 
-def _phone(browser, base: str, user: str):
+def _phone(browser, base: str, user: str, **context):
     return login(browser, base, user, PASSWORD, width=W, height=H, user_agent=UA, is_mobile=True,
-                 has_touch=True, device_scale_factor=3, timezone_id="Asia/Shanghai")
+                 has_touch=True, device_scale_factor=3, timezone_id="Asia/Shanghai", **context)
 
 
 def _shot(page, name: str) -> None:
@@ -41,11 +41,7 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"review-{name}.png"), full_page=True)
 
 
-def test_a_too_large_photo_gets_a_chinese_phone_page_not_werkzeugs(small_uploads, browser, tmp_path):
-    """Task page, inspector: a photo over the request limit answers Werkzeug's bare English
-    '413 Request Entity Too Large' (no viewport: 980 px wide), the typed form lost."""
-    base, _app = small_uploads
-    page = _phone(browser, base, "insp")
+def _receipt_task(page, base: str) -> None:
     page.click("a[data-procedure=after-sales-inspection]")
     page.fill("#f\\.customer", "某市人民医院")
     page.fill("#f\\.product_name", "多参数监护仪")
@@ -56,8 +52,34 @@ def test_a_too_large_photo_gets_a_chinese_phone_page_not_werkzeugs(small_uploads
     page.goto(base + "/")
     page.locator("#tasks a[href^='/tasks/']").first.click()
     page.wait_for_selector("form#task-form")
+
+
+def test_a_too_large_photo_is_named_at_its_field_before_anything_is_sent(small_uploads, browser, tmp_path):
+    """The form checks a photo against its limit as it is chosen (web/static/forms.js): named at
+    the field in Chinese, left out, what was typed kept; nothing goes to the server to be refused."""
+    base, _app = small_uploads
+    page = _phone(browser, base, "insp")
+    _receipt_task(page, base)
+    page.fill("#f\\.condition", "包装完好")
     photo = tmp_path / "IMG_0001.png"
     photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (200 * 1024))
+    page.set_input_files("input[type=file]", str(photo))
+    note = page.locator("[data-file-error]")
+    assert "IMG_0001.png" in note.inner_text() and "64 KB" in note.inner_text(), note.inner_text()
+    assert page.evaluate("document.querySelector('input[type=file]').files.length") == 0
+    assert page.input_value("#f\\.condition") == "包装完好"
+    assert page.evaluate("document.documentElement.scrollWidth") <= W
+
+
+def test_a_too_large_request_gets_a_chinese_phone_page_not_werkzeugs(small_uploads, browser, tmp_path):
+    """Task page, inspector, a browser that runs no script (so the form's own check does not):
+    more than a submission may carry answered Werkzeug's bare English '413 Request Entity Too
+    Large' (no viewport: 980 px wide), the typed form lost. Now a styled page in Chinese."""
+    base, _app = small_uploads
+    page = _phone(browser, base, "insp", java_script_enabled=False)
+    _receipt_task(page, base)
+    photo = tmp_path / "IMG_0001.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * (500 * 1024))  # over 5 x 64 KB + 64 KB
     page.set_input_files("input[type=file]", str(photo))
     page.fill("#f\\.condition", "包装完好")
     with page.expect_navigation() as went:
@@ -68,6 +90,7 @@ def test_a_too_large_photo_gets_a_chinese_phone_page_not_werkzeugs(small_uploads
     assert page.get_attribute("html", "lang") == "zh-CN", page.content()[:200]
     assert wide <= W, f"the 413 page is {wide} px wide"
     assert "文件太大" in page.inner_text("h1") and "没有保存" in page.inner_text(".error .message")
+    assert "每个文件不超过 64 KB" in page.inner_text(".error .message")
     assert page.locator("#error-back").is_visible(), "a way back to the form, in view"
     page.click("#error-back")
     page.wait_for_selector("form#task-form")
