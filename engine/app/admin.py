@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from engine import store
 from engine.app import org, user_admin
 from engine.app.access import special_groups
 from engine.app.database import Database
 from engine.app.service import Workflow
-from engine.app.services import Migrated, Services, migrate_schema, outdated, shown_url
+from engine.app.services import DatabaseUnreachable as DatabaseUnreachable  # what commands catch
+from engine.app.services import Migrated, Services, connect, migrate_schema, outdated, shown_url
 from engine.app.services import SchemaOutdated as SchemaOutdated  # what commands catch, named here
 from engine.errors import NotFound, WorkflowError
 from engine.i18n import _
@@ -51,9 +51,9 @@ def opened(config: Config, *, require_current: bool = True, name: str | None = N
     that is not at the revision this program needs. The connections close at the end.
     ``name``: what the connections call themselves on PostgreSQL (``application_name``)."""
     options = {}
-    if name and make_url(config.database_url).get_backend_name() == "postgresql":
+    if name and config.database_url.startswith("postgresql"):
         options["connect_args"] = {"application_name": name}
-    engine = store.make_engine(config.database_url, **options)
+    engine = connect(config, **options)
     try:
         if require_current:
             current, head = store.current_revision(engine), store.head_revision()
@@ -67,7 +67,7 @@ def opened(config: Config, *, require_current: bool = True, name: str | None = N
 def upgrade_database(config: Config, revision: str = "head") -> Migrated:
     """Create the database or migrate its schema to ``revision``; the revisions before and
     after. ``SchemaOutdated`` when this database user may not change the tables."""
-    engine = store.make_engine(config.database_url)
+    engine = connect(config)
     try:
         return migrate_schema(config, engine, revision)
     finally:
@@ -84,9 +84,14 @@ class SchemaStatus:
     def up_to_date(self) -> bool:
         return self.current == self.head
 
+    @property
+    def newer(self) -> bool:
+        """The database was migrated by a newer release: install it, do not upgrade."""
+        return not store.known_revision(self.current)
+
 
 def schema_status(config: Config) -> SchemaStatus:
-    engine = store.make_engine(config.database_url)
+    engine = connect(config)
     try:
         current = store.current_revision(engine)
     finally:

@@ -3,20 +3,29 @@ the ``Workflow`` with its installed procedures."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.app.database import Database
 from engine.app.service import Clock, Workflow, utcnow
 from engine.config import Config
 from engine.errors import WorkflowError
 from engine.i18n import _
-from engine.store import current_revision, head_revision, maintenance, make_engine, upgrade
+from engine.store import (
+    current_revision,
+    head_revision,
+    known_revision,
+    maintenance,
+    make_engine,
+    upgrade,
+)
 
 
 @dataclass
@@ -39,11 +48,56 @@ class SchemaOutdated(WorkflowError):
 
 def shown_url(config: Config) -> str:
     """The configured database URL with its password hidden (for messages)."""
-    return make_url(config.database_url).render_as_string(hide_password=True)
+    try:
+        return make_url(config.database_url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL at all: shown as typed, a password in it hidden
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", config.database_url)
+
+
+class DatabaseUnreachable(WorkflowError):
+    """The configured database URL cannot be read, or the database does not answer."""
+
+    code = "database_unreachable"
+
+
+def _url_setting() -> str:
+    return "WF_DATABASE_URL" if os.environ.get("WF_DATABASE_URL") else _("database.url in config.yaml")
+
+
+def connect(config: Config, **options: object) -> Engine:
+    """The engine of the configured database, once it has answered: a URL that is not one
+    (``postgres://``, a bare file name) or a database that does not answer is refused in
+    one sentence naming the setting to fix, instead of a driver's traceback."""
+    try:
+        engine = make_engine(config.database_url, **options)
+    except ArgumentError as exc:  # also NoSuchModuleError: an unknown dialect such as postgres://
+        raise DatabaseUnreachable(_(
+            "The database URL {url} ({setting}) cannot be used: {error}; write it as "
+            "sqlite:///var/workflow.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE",
+            url=shown_url(config), setting=_url_setting(), error=str(exc).splitlines()[0])) from None
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseUnreachable(_(
+            "The database {url} does not answer ({error}); check that it is running and reachable "
+            "from this machine, and that {setting} names it", url=shown_url(config),
+            error=_first_line(exc), setting=_url_setting())) from None
+    return engine
 
 
 def outdated(config: Config, current: str | None, head: str | None) -> SchemaOutdated:
-    """The refusal of a schema at ``current`` where this program needs ``head``."""
+    """The refusal of a schema at ``current`` where this program needs ``head``; a revision
+    this program does not know is one a newer release migrated to, which no upgrade here
+    can undo: its words say to run that release instead."""
+    if not known_revision(current):
+        return SchemaOutdated(_(
+            "The database {url} is at schema revision {current}, which this program does not know: "
+            "a newer release of QualityFlow migrated it (this program needs {head}). Install that "
+            "release here (docs/operations.md, \"Upgrading to a new release\"); `wf db upgrade` "
+            "cannot take a database back to an older release.",
+            url=shown_url(config), current=current, head=head))
     return SchemaOutdated(_(
         "The database {url} is at schema revision {current}, this program needs {head}; "
         "run `wf db upgrade` first.", url=shown_url(config), current=current or _("none"), head=head))
@@ -63,6 +117,8 @@ def migrate_schema(config: Config, engine: Engine, revision: str = "head") -> Mi
     owns none) gets ``SchemaOutdated`` naming the owner's command, and nothing changed: the
     refused migration is rolled back whole."""
     before = current_revision(engine)
+    if not known_revision(before):  # Alembic would stop with "Can't locate revision"
+        raise outdated(config, before, head_revision())
     try:
         return Migrated(before, upgrade(engine, revision))
     except DBAPIError as exc:
@@ -94,7 +150,7 @@ def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True
     from engine.app.change_control import distinct_level
 
     distinct_level(config)
-    engine = make_engine(config.database_url)
+    engine = connect(config)
     if migrate:
         try:
             migrate_schema(config, engine)
@@ -135,8 +191,11 @@ def readiness(services: Services, *, worker_max_age: float | None) -> Readiness:
     if problem is not None:
         return out
     current = current_revision(services.database.engine)
-    out.checks["schema"] = "ok" if current == _head() else \
-        f"at revision {current or 'none'}, this program needs {_head()}; run `wf db upgrade`"
+    out.checks["schema"] = (
+        "ok" if current == _head()
+        else f"at revision {current}, which a newer release made (this program needs {_head()}); "
+             "run that release" if not known_revision(current)
+        else f"at revision {current or 'none'}, this program needs {_head()}; run `wf db upgrade`")
     if worker_max_age is not None:
         age = services.database.worker_seen()
         out.checks["worker"] = (

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from engine.errors import WorkflowError
 
-@click.group()
+
+class _Main(click.Group):
+    """``wf``: an application error no command caught (say a database URL that is not one,
+    met by ``wf worker``) is still one line, ``Error: ...``, with exit 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WorkflowError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@click.group(cls=_Main)
 @click.option("--config", "config_path", envvar="WF_CONFIG", default="config.yaml",
               show_default=True, help="Path to config.yaml.")
 @click.pass_context

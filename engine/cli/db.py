@@ -32,8 +32,8 @@ def opened(ctx: click.Context, *, require_current: bool = True) -> Iterator[Serv
     with ExitStack() as stack:
         try:
             services = stack.enter_context(admin.opened(config_of(ctx), require_current=require_current))
-        except admin.SchemaOutdated as exc:
-            raise click.ClickException(exc.message) from exc
+        except (admin.SchemaOutdated, admin.DatabaseUnreachable) as exc:
+            raise click.ClickException(exc.message) from None
         yield services
 
 
@@ -52,7 +52,7 @@ def upgrade_cmd(ctx: click.Context, revision: str) -> None:
     config = config_of(ctx)
     try:
         done = admin.upgrade_database(config, revision)
-    except admin.SchemaOutdated as exc:  # this database user may not change the tables
+    except (admin.SchemaOutdated, admin.DatabaseUnreachable) as exc:  # e.g. this user may not change the tables
         raise click.ClickException(exc.message) from None
     if done.before == done.after:
         click.echo(f"Database {admin.shown_url(config)} was already at schema revision {done.after}; nothing to do.")
@@ -66,8 +66,13 @@ def upgrade_cmd(ctx: click.Context, revision: str) -> None:
 def current_cmd(ctx: click.Context) -> None:
     """Show the database's schema revision and the one this program needs; exit 1 when they
     differ (run `wf db upgrade`), so a deployment script can test it."""
-    status = admin.schema_status(config_of(ctx))
-    note = "up to date" if status.up_to_date else "run `wf db upgrade`"
+    try:
+        status = admin.schema_status(config_of(ctx))
+    except admin.DatabaseUnreachable as exc:
+        raise click.ClickException(exc.message) from None
+    note = ("up to date" if status.up_to_date
+            else "migrated by a newer release: install that release here, see docs/operations.md"
+            if status.newer else "run `wf db upgrade`")
     click.echo(f"{status.url}: revision {status.current or 'none'}, needed {status.head} ({note})")
     if not status.up_to_date:
         ctx.exit(1)

@@ -208,3 +208,17 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def known_revision(revision: str | None) -> bool:
+    """Whether this code ships ``revision`` (a database a newer release migrated is at one
+    it does not: no ``upgrade`` can start from there)."""
+    if revision is None:
+        return True
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False

@@ -1,0 +1,118 @@
+"""What an operator who follows the README and docs/operations.md meets when they slip:
+a database a newer release migrated, a backup written where it cannot be, a database URL
+mistyped or not answering, a restore over a running server. Each is one sentence naming
+the place and the fix, with exit 1: never a Python traceback."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from engine.cli import main
+from engine.store import make_engine
+from tests.helpers.service import config
+
+FUTURE = "0099_from_a_newer_release"
+
+
+def _wf(url: str, *args: str, **env: str):
+    env = {"WF_DATABASE_URL": url, "WF_CONFIG": str(config().root / "config.yaml"), **env}
+    return CliRunner(env=env).invoke(main, list(args))
+
+
+def _one_sentence(result) -> str:
+    """The error a command printed, checked to be an error line and not a traceback."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output, result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    return result.output
+
+
+@pytest.fixture
+def newer_db(db_url):
+    """The test's database as a newer release left it: at a revision this program does not ship."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": FUTURE})
+    engine.dispose()
+    return db_url
+
+
+def test_db_upgrade_on_a_database_of_a_newer_release_says_to_install_that_release(newer_db):
+    out = _one_sentence(_wf(newer_db, "db", "upgrade"))
+    assert FUTURE in out and "newer release" in out and "run `wf db upgrade`" not in out
+    current = _wf(newer_db, "db", "current")
+    assert current.exit_code == 1 and "newer release" in current.output
+    assert "run `wf db upgrade`" not in current.output
+    listed = _one_sentence(_wf(newer_db, "user", "list"))
+    assert "newer release" in listed and "run `wf db upgrade`" not in listed
+
+
+def _sqlite_only(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a SQLite backup file")
+
+
+def test_a_backup_where_no_file_can_be_written_names_the_place(db_url, tmp_path):
+    _sqlite_only(db_url)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the backup folder should be")
+    out = _one_sentence(_wf(db_url, "backup", str(blocker / "qf.db")))
+    assert str(blocker) in out and "choose" in out
+    assert not list(tmp_path.glob("**/*.partial"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_a_backup_into_a_read_only_folder_names_the_place(db_url, tmp_path):
+    _sqlite_only(db_url)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        out = _one_sentence(_wf(db_url, "backup", str(folder / "qf.db")))
+    finally:
+        folder.chmod(0o755)
+    assert str(folder) in out
+
+
+def test_a_restore_into_a_folder_that_cannot_be_written_names_the_place(db_url, tmp_path):
+    _sqlite_only(db_url)
+    made = _wf(db_url, "backup", str(tmp_path / "qf.db"))
+    assert made.exit_code == 0, made.output
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    out = _one_sentence(_wf(f"sqlite:///{blocker / 'new.db'}", "restore", str(tmp_path / "qf.db")))
+    assert str(blocker) in out
+
+
+@pytest.mark.parametrize("url", ["postgres://wf@127.0.0.1/workflow", "var/workflow.db",
+                                 "postgresql+psycopg://wf@127.0.0.1:1/workflow"])
+def test_a_database_url_that_is_wrong_or_does_not_answer_is_one_sentence(url):
+    for args in (("db", "upgrade"), ("db", "current"), ("user", "list"), ("audit", "verify"),
+                 ("worker", "--once")):
+        out = _one_sentence(_wf(url, *args))
+        assert "WF_DATABASE_URL" in out, out
+
+
+def test_restore_over_a_database_a_server_has_open_is_refused(db_url, tmp_path):
+    _sqlite_only(db_url)
+    made = _wf(db_url, "backup", str(tmp_path / "qf.db"))
+    assert made.exit_code == 0, made.output
+    live = Path(db_url.removeprefix("sqlite:///"))
+    server = sqlite3.connect(live)  # what a running server or worker holds
+    try:
+        server.execute("PRAGMA journal_mode=WAL")
+        server.execute("SELECT count(*) FROM users").fetchone()
+        out = _one_sentence(_wf(db_url, "restore", str(tmp_path / "qf.db"), "--replace"))
+        assert "stop" in out and str(live) in out
+        assert Path(f"{live}-wal").exists()  # its write-ahead log was left alone
+    finally:
+        server.close()
+    done = _wf(db_url, "restore", str(tmp_path / "qf.db"), "--replace")
+    assert done.exit_code == 0, done.output
