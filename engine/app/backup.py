@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from engine.config import Config
@@ -45,7 +45,9 @@ class Backup:
 
 
 def _url(config: Config) -> URL:
-    return make_url(config.database_url)
+    from engine.app.services import database_url
+
+    return database_url(config)
 
 
 def _sqlite_file(url: URL) -> Path:
@@ -81,7 +83,6 @@ def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
     if target.exists():
         raise WorkflowError(_("{path} already exists; choose a new file name (backups are never overwritten)",
                               path=target))
-    target.parent.mkdir(parents=True, exist_ok=True)
     url = _url(config)
     if url.get_backend_name() == "sqlite":
         source = _sqlite_file(url)
@@ -90,15 +91,34 @@ def backup(config: Config, target: str | os.PathLike[str]) -> Backup:
         partial = target.with_name(target.name + ".partial")
         # The online backup reads under one read transaction (WAL: writers go on) and the
         # copy appears under its name only once it is complete.
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
-            src.backup(dst)
-        partial.rename(target)
+        with _writing(target, partial):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(partial)) as dst:
+                src.backup(dst)
+            partial.rename(target)
         return Backup(target, target.stat().st_size, "sqlite")
+    with _writing(target, target):
+        target.parent.mkdir(parents=True, exist_ok=True)
     if url.get_backend_name() == "postgresql":
         _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), _libpq(url)], "pg_dump")
         return Backup(target, target.stat().st_size, "pg_dump")
     raise WorkflowError(_("backups of {kind} databases are not supported; use SQLite or PostgreSQL",
                           kind=url.get_backend_name()))
+
+
+@contextmanager
+def _writing(target: Path, partial: Path | None) -> Iterator[None]:
+    """Writing ``target``: a folder that cannot be made or written, or a disk that fills up,
+    is one sentence naming the place (not sqlite3's "unable to open database file"), and a
+    half-written ``partial`` file is removed."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        if partial is not None and partial.exists():
+            partial.unlink(missing_ok=True)
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WorkflowError(_("cannot write {path} ({error}); choose a folder this user may write to "
+                              "that has room for the database", path=target, error=detail)) from None
 
 
 # How each kind of backup begins: an SQLite database file, a pg_dump custom-format archive.
@@ -134,11 +154,12 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
         if target.exists() and target.stat().st_size and not replace:
             raise WorkflowError(_("{path} already holds a database; add --replace to overwrite it "
                                   "(stop the server and the workers first)", path=target))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
-            leftover.unlink(missing_ok=True)
-        with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-            src.backup(dst)
+        with _writing(target, None):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+                leftover.unlink(missing_ok=True)
+            with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+                src.backup(dst)
         return
     if url.get_backend_name() == "postgresql":
         if maintenance.has_tables(url) and not replace:

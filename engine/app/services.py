@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import cache
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from engine.app.database import Database
@@ -71,10 +71,7 @@ def connect(config: Config, **options: object) -> Engine:
     try:
         engine = make_engine(config.database_url, **options)
     except ArgumentError as exc:  # also NoSuchModuleError: an unknown dialect such as postgres://
-        raise DatabaseUnreachable(_(
-            "The database URL {url} ({setting}) cannot be used: {error}; write it as "
-            "sqlite:///var/workflow.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE",
-            url=shown_url(config), setting=_url_setting(), error=str(exc).splitlines()[0])) from None
+        raise _unusable(config, exc) from None
     try:
         with engine.connect():
             pass
@@ -85,6 +82,21 @@ def connect(config: Config, **options: object) -> Engine:
             "from this machine, and that {setting} names it", url=shown_url(config),
             error=_first_line(exc), setting=_url_setting())) from None
     return engine
+
+
+def _unusable(config: Config, exc: ArgumentError) -> DatabaseUnreachable:
+    return DatabaseUnreachable(_(
+        "The database URL {url} ({setting}) cannot be used: {error}; write it as "
+        "sqlite:///var/workflow.db or postgresql+psycopg://USER:PASSWORD@HOST:5432/DATABASE",
+        url=shown_url(config), setting=_url_setting(), error=str(exc).splitlines()[0]))
+
+
+def database_url(config: Config) -> URL:
+    """The configured database URL, parsed; one that is not a URL is refused as ``connect`` does."""
+    try:
+        return make_url(config.database_url)
+    except ArgumentError as exc:
+        raise _unusable(config, exc) from None
 
 
 def outdated(config: Config, current: str | None, head: str | None) -> SchemaOutdated:
