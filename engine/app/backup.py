@@ -154,6 +154,10 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
         if target.exists() and target.stat().st_size and not replace:
             raise WorkflowError(_("{path} already holds a database; add --replace to overwrite it "
                                   "(stop the server and the workers first)", path=target))
+        if maintenance.sqlite_in_use(target):  # its write-ahead log must not be pulled from under it
+            raise WorkflowError(_("{path} is open in another program (a server or a worker still running?); "
+                                  "stop the server and the workers first (Ctrl-C, or SIGTERM to `wf serve` "
+                                  "and `wf worker`), then restore; nothing was changed", path=target))
         with _writing(target, None):
             target.parent.mkdir(parents=True, exist_ok=True)
             for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
@@ -165,6 +169,12 @@ def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = F
         if maintenance.has_tables(url) and not replace:
             raise WorkflowError(_("the database {name} already has tables; add --replace to overwrite them "
                                   "(stop the server and the workers first)", name=url.database))
+        others = maintenance.other_sessions(url)
+        if others:
+            raise WorkflowError(_("the database {name} has {count} other connection(s) open (a server or a worker "
+                                  "still running?); stop the servers and the workers first (SIGTERM to `wf serve` "
+                                  "and `wf worker`), then restore; nothing was changed", name=url.database,
+                                  count=others))
         _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--exit-on-error",
               "--dbname", _libpq(url), str(source)], "pg_restore")
         return

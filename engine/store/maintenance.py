@@ -3,11 +3,17 @@ writes SQL, so the application layer only asks questions."""
 
 from __future__ import annotations
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import URL
@@ -25,6 +31,38 @@ def has_tables(url: URL) -> bool:
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")).scalar())
     finally:
         engine.dispose()
+
+
+def other_sessions(url: URL) -> int:
+    """How many other connections have the PostgreSQL database at ``url`` open (a server, a
+    worker, someone's psql); ``pg_stat_activity`` shows every role which database each
+    connection is on."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def sqlite_in_use(path: Path) -> bool:
+    """Whether another process has the SQLite database at ``path`` open: in WAL mode each
+    process with an open connection holds a shared lock on the "DMS" byte (offset 128) of
+    the ``-shm`` file for as long as it stays open (SQLite's unix VFS), so an exclusive
+    lock on it is refused while any does. The caller must not have the file open itself
+    (POSIX locks are per process, and closing any descriptor of the file drops them)."""
+    shm = Path(f"{path}-shm")
+    if fcntl is None or not shm.exists():
+        return False
+    with shm.open("r+b") as f:
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+        except OSError:
+            return True
+        fcntl.lockf(f, fcntl.LOCK_UN, 1, 128)
+    return False
 
 
 @contextmanager

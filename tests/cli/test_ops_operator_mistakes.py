@@ -6,7 +6,8 @@ the place and the fix, with exit 1: never a Python traceback."""
 from __future__ import annotations
 
 import os
-import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,19 +101,33 @@ def test_a_database_url_that_is_wrong_or_does_not_answer_is_one_sentence(url):
         assert "WF_DATABASE_URL" in out, out
 
 
+def _holding(db_url: str) -> subprocess.Popen:
+    """Another process with the database open, as a running server or worker has it."""
+    if db_url.startswith("sqlite"):
+        code = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=WAL'); "
+                "c.execute('SELECT count(*) FROM users').fetchone(); print('open', flush=True); sys.stdin.read()")
+        arg = db_url.removeprefix("sqlite:///")
+    else:
+        code = ("import psycopg, sys; c = psycopg.connect(sys.argv[1]); c.execute('SELECT 1'); "
+                "print('open', flush=True); sys.stdin.read()")
+        arg = db_url.replace("postgresql+psycopg://", "postgresql://")
+    proc = subprocess.Popen([sys.executable, "-c", code, arg], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "open"
+    return proc
+
+
 def test_restore_over_a_database_a_server_has_open_is_refused(db_url, tmp_path):
-    _sqlite_only(db_url)
-    made = _wf(db_url, "backup", str(tmp_path / "qf.db"))
+    backup = tmp_path / ("qf.db" if db_url.startswith("sqlite") else "qf.dump")
+    made = _wf(db_url, "backup", str(backup))
     assert made.exit_code == 0, made.output
-    live = Path(db_url.removeprefix("sqlite:///"))
-    server = sqlite3.connect(live)  # what a running server or worker holds
+    server = _holding(db_url)
     try:
-        server.execute("PRAGMA journal_mode=WAL")
-        server.execute("SELECT count(*) FROM users").fetchone()
-        out = _one_sentence(_wf(db_url, "restore", str(tmp_path / "qf.db"), "--replace"))
-        assert "stop" in out and str(live) in out
-        assert Path(f"{live}-wal").exists()  # its write-ahead log was left alone
+        out = _one_sentence(_wf(db_url, "restore", str(backup), "--replace"))
+        assert "stop the server" in out and "nothing was changed" in out
+        if db_url.startswith("sqlite"):
+            assert Path(db_url.removeprefix("sqlite:///") + "-wal").exists()  # its log was left alone
     finally:
-        server.close()
-    done = _wf(db_url, "restore", str(tmp_path / "qf.db"), "--replace")
+        server.communicate("")
+    done = _wf(db_url, "restore", str(backup), "--replace")
     assert done.exit_code == 0, done.output
