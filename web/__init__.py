@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -96,7 +97,14 @@ def _secret(cfg) -> str:
     """A random key kept under var/ so sessions survive restarts of a one-machine install."""
     path = cfg.path("paths", "secret_file", default="var/secret_key")
     if path.exists():
-        return path.read_text().strip()
+        kept = path.read_text().strip()
+        if kept:
+            return kept
+        # An emptied file (`: > var/secret_key`, a copy that lost its content) would sign
+        # nothing and fail every page that opens a session; a new key signs everyone out,
+        # as losing the file does.
+        logging.getLogger("qualityflow.server").warning(
+            "%s was empty; wrote a new secret key to it (everybody signs in again)", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     path.write_text(key)

@@ -131,3 +131,21 @@ def test_restore_over_a_database_a_server_has_open_is_refused(db_url, tmp_path):
         server.communicate("")
     done = _wf(db_url, "restore", str(backup), "--replace")
     assert done.exit_code == 0, done.output
+
+
+def test_an_emptied_secret_key_file_gets_a_new_key_instead_of_a_500_at_every_sign_in(db_url, tmp_path, monkeypatch):
+    """`: > var/secret_key` (or a copy that lost its content) left the server starting with
+    an empty key, and every page that opens a session answered 500."""
+    from web import create_app
+
+    monkeypatch.delenv("WF_SECRET_KEY", raising=False)
+    key_file = tmp_path / "secret_key"
+    key_file.write_text("\n")
+    app = create_app({"WF_CONFIG": str(config().root / "config.yaml"), "TESTING": True,
+                      "WF_OVERRIDES": {"database.url": db_url, "paths.secret_file": str(key_file)}})
+    try:
+        assert len(app.config["SECRET_KEY"]) >= 32
+        assert key_file.read_text().strip() == app.config["SECRET_KEY"]
+        assert app.test_client().get("/login").status_code == 200
+    finally:
+        app.extensions["services"].database.engine.dispose()
