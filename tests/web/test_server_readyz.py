@@ -48,9 +48,14 @@ def test_not_ready_when_the_schema_is_not_the_programs(app):
     services = app.extensions["services"]
     admin.worker(services).run_once()
     with services.database.writing() as s:
-        s.execute(text("UPDATE alembic_version SET version_num = '0001_old'"))
+        s.execute(text("UPDATE alembic_version SET version_num = '0001'"))  # an older one
     r = app.test_client().get("/readyz")
     assert r.status_code == 503 and "wf db upgrade" in r.json["checks"]["schema"]
+    with services.database.writing() as s:  # one a newer release migrated to: no upgrade here helps
+        s.execute(text("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'"))
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503 and "newer release" in r.json["checks"]["schema"]
+    assert "wf db upgrade" not in r.json["checks"]["schema"]
 
 
 def test_no_worker_check_when_none_is_expected(db_url):
