@@ -81,11 +81,15 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
         # Read as procedures are: a key given twice is refused at its line, not silently
         # replaced by the later one (config.yaml once had `uploads:` twice, the first dead).
         from engine.errors import DefinitionInvalid
+        from engine.language.settings import check_settings
         from engine.language.yaml_source import load as load_yaml
 
         src = load_yaml(path.read_text(encoding="utf-8"), str(path))
         if src.problems:
             raise DefinitionInvalid(src.problems)
+        wrong = check_settings(src)  # a typo'd key or a value of the wrong kind, at its line
+        if wrong:
+            raise DefinitionInvalid(wrong)
         raw = src.data or {}
     for env, keys in ENV_OVERRIDES.items():
         if env in os.environ:

@@ -149,3 +149,39 @@ def test_an_emptied_secret_key_file_gets_a_new_key_instead_of_a_500_at_every_sig
         assert app.test_client().get("/login").status_code == 200
     finally:
         app.extensions["services"].database.engine.dispose()
+
+
+def _config_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (config().root / "config.yaml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "config.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize(("old", "new", "words"), [
+    ("locale: zh", "loclae: zh", "unknown setting 'loclae'; did you mean 'locale'?"),
+    ("  token_hours: 8", "  token_hour: 8", "unknown setting 'auth.token_hour'; did you mean 'token_hours'?"),
+    ("    min_length: 10", "    min_length: ten", "auth.password.min_length must be a whole number, not 'ten'"),
+    ("  max_bytes: 10485760", "  max_bytes: 10MB", "uploads.max_bytes must be a whole number, not '10MB'"),
+    ("audit:\n  auditor_groups: [auditors]", "audit:\n  auditor_groups: auditors",
+     "audit.auditor_groups must be a list"),
+])
+def test_a_mistyped_or_mistaken_setting_is_refused_at_its_line(db_url, tmp_path, old, new, words):
+    """A typo'd key was silently ignored (the default applied without a word), and a value of
+    the wrong type stopped whichever page or command first read it with a traceback."""
+    path = _config_with(tmp_path, old, new)
+    line = _line_of(path, new.splitlines()[-1].strip())
+    for args in (("db", "current"), ("user", "list")):
+        result = CliRunner(env={"WF_DATABASE_URL": db_url, "WF_CONFIG": str(path)}).invoke(main, list(args))
+        out = _one_sentence(result)
+        assert f"{path}:{line}:" in out and words in out, out
+
+
+def test_the_shipped_config_has_no_unknown_setting(db_url):
+    result = _wf(db_url, "db", "current")
+    assert result.exit_code == 0, result.output
