@@ -24,8 +24,8 @@ from engine.store import (
     known_revision,
     maintenance,
     make_engine,
-    upgrade,
 )
+from engine.store.db import upgrade_from
 
 
 @dataclass
@@ -132,7 +132,7 @@ def migrate_schema(config: Config, engine: Engine, revision: str = "head") -> Mi
     if not known_revision(before):  # Alembic would stop with "Can't locate revision"
         raise outdated(config, before, head_revision())
     try:
-        return Migrated(before, upgrade(engine, revision))
+        return Migrated(*upgrade_from(engine, revision))
     except DBAPIError as exc:
         if _sqlstate(exc) != "42501":  # insufficient_privilege: "must be owner of table ..."
             raise

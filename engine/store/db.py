@@ -156,9 +156,17 @@ def upgrade(target: str | URL | Engine, revision: str = "head") -> str | None:
 
     Returns the revision the database is at afterwards.
     """
+    return upgrade_from(target, revision)[1]
+
+
+def upgrade_from(target: str | URL | Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """``upgrade``, returning the revision before (read once this migration holds the lock,
+    so of two run at once the second sees what the first did) and after."""
     from alembic import command
 
-    return _migrate(target, lambda config: command.upgrade(config, revision))
+    seen: list[str | None] = []
+    after = _migrate(target, lambda config: command.upgrade(config, revision), seen)
+    return (seen[0] if seen else None), after
 
 
 def downgrade(target: str | URL | Engine, revision: str) -> str | None:
@@ -168,7 +176,14 @@ def downgrade(target: str | URL | Engine, revision: str) -> str | None:
     return _migrate(target, lambda config: command.downgrade(config, revision))
 
 
-def _migrate(target: str | URL | Engine, run: Callable[[AlembicConfig], None]) -> str | None:
+#: The advisory lock every migration on PostgreSQL holds for its transaction: two
+#: `wf db upgrade` (or servers starting, which migrate too) at once take turns instead of
+#: both creating the same tables (the second failed with a duplicate key in pg_type).
+MIGRATION_LOCK = 0x5746_4D49  # "WFMI"
+
+
+def _migrate(target: str | URL | Engine, run: Callable[[AlembicConfig], None],
+             seen: list[str | None] | None = None) -> str | None:
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
         with engine.connect() as connection:
@@ -181,6 +196,12 @@ def _migrate(target: str | URL | Engine, run: Callable[[AlembicConfig], None]) -
                 connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
             try:
                 with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+                    if seen is not None:
+                        from alembic.runtime.migration import MigrationContext
+
+                        seen.append(MigrationContext.configure(connection).get_current_revision())
                     run(alembic_config(connection))
                     if sqlite:
                         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()

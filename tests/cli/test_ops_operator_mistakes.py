@@ -185,3 +185,18 @@ def test_a_mistyped_or_mistaken_setting_is_refused_at_its_line(db_url, tmp_path,
 def test_the_shipped_config_has_no_unknown_setting(db_url):
     result = _wf(db_url, "db", "current")
     assert result.exit_code == 0, result.output
+
+
+def test_two_upgrades_at_once_take_turns(unmigrated_db_url):
+    """Two `wf db upgrade` (or two servers starting, which migrate too) on a new PostgreSQL
+    database at once: the second failed with a duplicate key in pg_type and a traceback."""
+    from engine.store import head_revision
+
+    env = {**os.environ, "WF_DATABASE_URL": unmigrated_db_url, "WF_CONFIG": str(config().root / "config.yaml")}
+    wf = str(Path(sys.executable).with_name("wf"))
+    runs = [subprocess.Popen([wf, "db", "upgrade"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]
+    outs = [r.communicate(timeout=120)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outs
+    assert sorted("migrated" in o for o in outs) == [False, True], outs
+    assert all(head_revision() in o and "Traceback" not in o for o in outs), outs
