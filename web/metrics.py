@@ -45,6 +45,12 @@ class DatabaseGauges:
 
     def collect(self):
         found = figures(services())
+        # Whether the database answered this scrape: alert on 0. The request counters still
+        # come (a scrape that failed whole lost them too, and said nothing about what was down).
+        yield GaugeMetricFamily("qualityflow_database_up", "1 when the database answered this scrape, else 0",
+                                value=0 if found is None else 1)
+        if found is None:
+            return
         yield GaugeMetricFamily("qualityflow_open_tasks", "Open tasks", value=found.open_tasks)
         yield GaugeMetricFamily("qualityflow_overdue_tasks", "Open tasks past their due time",
                                 value=found.overdue_tasks)

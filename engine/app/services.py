@@ -228,11 +228,15 @@ class Figures:
     deliveries: dict[str, int]
 
 
-def figures(services: Services) -> Figures:
-    """Open and overdue tasks, how far the worker is behind, deliveries by status."""
+def figures(services: Services) -> Figures | None:
+    """Open and overdue tasks, how far the worker is behind, deliveries by status; None when
+    the database does not answer (``/metrics`` then still answers, saying so)."""
     now = services.now()
-    with services.database.reading() as session:
-        found = maintenance.figures(session, now)
+    try:
+        with services.database.reading() as session:
+            found = maintenance.figures(session, now)
+    except DBAPIError:
+        return None
     lag = (now - found.oldest_due_timer).total_seconds() if found.oldest_due_timer else 0.0
     return Figures(found.open_tasks, found.overdue_tasks, max(0.0, lag), services.database.worker_seen(),
                    found.deliveries)

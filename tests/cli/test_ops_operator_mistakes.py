@@ -200,3 +200,26 @@ def test_two_upgrades_at_once_take_turns(unmigrated_db_url):
     assert [r.returncode for r in runs] == [0, 0], outs
     assert sorted("migrated" in o for o in outs) == [False, True], outs
     assert all(head_revision() in o and "Traceback" not in o for o in outs), outs
+
+
+def test_metrics_when_the_database_is_gone_still_answer_and_say_so(db_url, tmp_path, monkeypatch):
+    """/metrics answered 500 (an HTML error page) while the database did not answer, so the
+    scrape lost the request counters too and nothing said which part was down."""
+    _sqlite_only(db_url)
+    from web import create_app
+
+    monkeypatch.setenv("WF_SECRET_KEY", "x" * 32)
+    app = create_app({"WF_CONFIG": str(config().root / "config.yaml"), "TESTING": True,
+                      "WF_OVERRIDES": {"database.url": db_url}})
+    client = app.test_client()
+    up = client.get("/metrics")
+    assert up.status_code == 200 and "qualityflow_database_up 1.0" in up.text and "qualityflow_open_tasks" in up.text
+    live = Path(db_url.removeprefix("sqlite:///"))
+    live.rename(tmp_path / "moved.db")
+    live.mkdir()  # nothing SQLite can open where the database was
+    app.extensions["services"].database.engine.dispose()
+    down = client.get("/metrics")
+    assert down.status_code == 200, down.text[:200]
+    assert "qualityflow_database_up 0.0" in down.text and "qualityflow_open_tasks" not in down.text
+    assert "qualityflow_http_requests_total" in down.text
+    assert client.get("/readyz").status_code == 503
