@@ -24,7 +24,15 @@ from engine.app.access import special_groups
 from engine.app.database import Database
 from engine.app.service import Workflow
 from engine.app.services import DatabaseUnreachable as DatabaseUnreachable  # what commands catch
-from engine.app.services import Migrated, Services, connect, migrate_schema, outdated, shown_url
+from engine.app.services import (
+    Migrated,
+    Services,
+    check_library_folders,
+    connect,
+    migrate_schema,
+    outdated,
+    shown_url,
+)
 from engine.app.services import SchemaOutdated as SchemaOutdated  # what commands catch, named here
 from engine.errors import NotFound, WorkflowError
 from engine.i18n import _
@@ -384,6 +392,8 @@ def install_procedures(services: Services, paths: Iterable[str | Path] | None = 
     a new version; ``DefinitionInvalid`` with every problem and nothing registered if any
     file is invalid."""
     # Parsed before the write transaction: the write lock is not held while files are read.
+    if not paths:
+        check_library_folders(services.config)
     library = services.workflow.read_library(list(paths or ()) or None)
     with services.database.writing() as session:
         registered = services.workflow.load_procedures(session, library=library)

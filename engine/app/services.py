@@ -154,6 +154,20 @@ def _first_line(exc: DBAPIError) -> str:
     return str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
 
 
+def check_library_folders(config: Config) -> None:
+    """The configured procedures and forms folders exist; else one sentence naming the
+    setting that points there (the library's own problem, ``PATH:1:1: no such file or
+    folder``, did not say which setting to correct)."""
+    for keys, env, default in ((("paths", "procedures"), "WF_PROCEDURES_DIR", "procedures"),
+                               (("paths", "forms"), "WF_FORMS_DIR", "forms")):
+        folder = config.path(*keys, default=default)
+        if not folder.is_dir():
+            setting = env if os.environ.get(env) else _("{key} in config.yaml", key=".".join(keys))
+            raise WorkflowError(_("the folder {path} does not exist; correct {setting} to name the folder of the "
+                                  "{what} (the release ships procedures/ and forms/ beside config.yaml)",
+                                  path=folder, setting=setting, what=keys[1]))
+
+
 def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
     """Connect to the configured database, bring its schema up to date and install the
     procedure library (new versions only; a library already installed costs one read).
@@ -162,6 +176,7 @@ def open_services(config: Config, *, clock: Clock = utcnow, migrate: bool = True
     from engine.app.change_control import distinct_level
 
     distinct_level(config)
+    check_library_folders(config)
     engine = connect(config)
     if migrate:
         try:

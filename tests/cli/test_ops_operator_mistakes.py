@@ -223,3 +223,17 @@ def test_metrics_when_the_database_is_gone_still_answer_and_say_so(db_url, tmp_p
     assert "qualityflow_database_up 0.0" in down.text and "qualityflow_open_tasks" not in down.text
     assert "qualityflow_http_requests_total" in down.text
     assert client.get("/readyz").status_code == 503
+
+
+def test_a_missing_procedures_folder_names_the_setting_that_points_there(db_url, tmp_path):
+    """`WF_PROCEDURES_DIR` (or paths.procedures) naming a folder that is not there said only
+    `PATH:1:1: no such file or folder`, not which setting to correct."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    missing = tmp_path / "procedurs"
+    for args in (("procedures", "load"), ("serve", "--port", port)):
+        out = _one_sentence(_wf(db_url, *args, WF_PROCEDURES_DIR=str(missing)))
+        assert str(missing) in out and "WF_PROCEDURES_DIR" in out, out
