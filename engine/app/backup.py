@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from engine.config import Config
 from engine.errors import WorkflowError
 from engine.i18n import _
-from engine.store import maintenance
+from engine.store import head_revision, known_revision, maintenance
 
 if TYPE_CHECKING:
     from engine.store.audit import Report
@@ -186,10 +186,20 @@ def _check_sqlite_backup(path: Path) -> None:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+            try:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            except sqlite3.OperationalError:  # no such table: a database never migrated
+                row = None
     except sqlite3.DatabaseError as exc:
         raise WorkflowError(_("{path} is not an SQLite backup ({error}); check the file", path=path, error=exc)) from None
     if ok != "ok":
         raise WorkflowError(_("{path} is damaged ({problem}); use another backup", path=path, problem=ok))
+    revision = row[0] if row else None
+    if not known_revision(revision):  # restored, every command would refuse it: refuse it first
+        raise WorkflowError(_(
+            "{path} is a backup of a newer release's database (schema revision {revision}; this program "
+            "needs {head}); restore it with that release, or choose a backup this release made; "
+            "nothing was changed", path=path, revision=revision, head=head_revision()))
 
 
 @contextmanager

@@ -237,3 +237,23 @@ def test_a_missing_procedures_folder_names_the_setting_that_points_there(db_url,
     for args in (("procedures", "load"), ("serve", "--port", port)):
         out = _one_sentence(_wf(db_url, *args, WF_PROCEDURES_DIR=str(missing)))
         assert str(missing) in out and "WF_PROCEDURES_DIR" in out, out
+
+
+def test_a_backup_of_a_newer_release_is_refused_before_it_replaces_anything(newer_db, db_url, tmp_path):
+    """Restored with --replace, such a backup overwrote the working database and then every
+    command refused the result."""
+    _sqlite_only(db_url)
+    backup = tmp_path / "newer.db"
+    assert _wf(newer_db, "backup", str(backup)).exit_code == 0
+    target = tmp_path / "working.db"
+    engine = make_engine(f"sqlite:///{target}")
+    from engine.store import upgrade
+
+    upgrade(engine)
+    engine.dispose()
+    before = target.read_bytes()
+    out = _one_sentence(_wf(f"sqlite:///{target}", "restore", str(backup), "--replace"))
+    assert "newer release" in out and FUTURE in out and "nothing was changed" in out
+    assert target.read_bytes() == before
+    drill = _one_sentence(_wf(f"sqlite:///{target}", "restore", str(backup), "--verify-only"))
+    assert "newer release" in drill
