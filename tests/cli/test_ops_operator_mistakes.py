@@ -225,10 +225,14 @@ def test_metrics_when_the_database_is_gone_still_answer_and_say_so(db_url, tmp_p
     assert client.get("/readyz").status_code == 503
 
 
-def test_a_missing_procedures_folder_names_the_setting_that_points_there(db_url, tmp_path):
+def test_a_missing_procedures_folder_names_the_setting_that_points_there(db_url, tmp_path, monkeypatch):
     """`WF_PROCEDURES_DIR` (or paths.procedures) naming a folder that is not there said only
     `PATH:1:1: no such file or folder`, not which setting to correct."""
     import socket
+
+    # `wf serve` run in this process points the metrics at a folder of its own: put the
+    # variable back afterwards for the tests that follow.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
