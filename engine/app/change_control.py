@@ -166,6 +166,21 @@ def draft_problems(proc: Procedure) -> list[Problem]:
     return problems
 
 
+def _still_fits(session: Session, workflow: Any, row: Any, label: Any) -> None:
+    """Refuse the approval (``Conflict``, nothing published) when the draft no longer fits the
+    procedures installed now."""
+    from engine.app.editor import Editor  # the editor sends changes here: imported when used
+
+    editor = Editor(workflow)
+    checked = editor.check(row.procedure_id, row.source, row.forms or {}, editor.installed(session))
+    if checked.problems:
+        first = checked.problems[0]
+        where = f"{first.file}:{first.line}:{first.col}"
+        raise Conflict(_("draft {version} no longer fits the procedures installed since it was sent "
+                         "({where}: {problem}); reject this change, correct the draft and send it again",
+                         version=label, where=where, problem=first.message))
+
+
 def library_problems(lib: Any) -> list[Problem]:
     """``draft_problems`` of a library read from files (``wf validate``, ``wf procedures load``,
     the server's start): a procedure-change-control.yaml edited by hand is held to the same."""
@@ -180,8 +195,12 @@ def refuse_correction(procedure_id: str) -> None:
                              "send the draft again with the right details"))
 
 
-def after_decision(session: Session, state: Mapping[str, Any]) -> None:
-    """Publish or return the draft once the change-control instance has ended."""
+def after_decision(session: Session, state: Mapping[str, Any], workflow: Any = None) -> None:
+    """Publish or return the draft once the change-control instance has ended. Given the
+    ``workflow``, a draft about to be published is checked again against the procedures
+    installed now (spawns and triggers, both ways: ``Editor.check``): another change may have
+    been published while this one was in review, and each was checked only against what was
+    installed when it was sent."""
     if state.get("procedure") != PROCEDURE_ID or state.get("status") == "running":
         return
     start = (state.get("data") or {}).get("start") or {}
@@ -201,6 +220,8 @@ def after_decision(session: Session, state: Mapping[str, Any]) -> None:
             raise Conflict(_("draft {version} no longer has the content that was sent for approval "
                              "({approved}…, now {actual}…); reject this change and send the draft again",
                              version=start.get("version"), approved=approved[:12], actual=actual[:12]))
+        if workflow is not None:
+            _still_fits(session, workflow, row, start.get("version"))
         versions.publish(session, row.id)
     else:
         versions.back_to_draft(session, row.id)

@@ -377,7 +377,7 @@ class Workflow:
                         edit_signature=self._edit_signature(session, actor, edits, password))
 
         state = self._apply(session, instance_id, make, username, expected_rev)
-        change_control.after_decision(session, state)  # publishes an approved procedure change
+        change_control.after_decision(session, state, self)  # publishes an approved procedure change
         return state
 
     def claim(self, session: Session, task_id: str, username: str) -> dict:

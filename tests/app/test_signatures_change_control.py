@@ -253,3 +253,35 @@ def test_the_reports_author_finds_the_review_nowhere(db_url, tmp_path):
         assert "separation of duties" in refused.json["message"] or "职责分离" in refused.json["message"]
     finally:
         services.database.engine.dispose()
+
+
+def test_a_draft_that_no_longer_fits_what_was_installed_meanwhile_is_not_published(app):
+    """A draft's spawns are checked against the installed procedures when it is saved and when
+    it is sent. While it was in review, a new version of the procedure it opens was installed
+    (``wf procedures load``, or another change approved first) whose start form now requires a
+    field the draft does not hand over: approving it published a version whose every instance
+    would fail at that step. The approval is now refused, nothing published."""
+    import re
+
+    from engine import store
+
+    draft, cc = _sent(app)
+    cc = _decide(app, cc, "review", "both1")
+    services = app.extensions["services"]
+    child = "repair-process-inspection"
+    with services.database.writing() as s:
+        row = get_version(s, store.latest_version_id(s, child))
+        forms = dict(row.forms or {})
+        text = forms["product-identification"]
+        required = re.search(r"^  required: \[(.*)\]$", text, re.M)
+        assert required, text
+        forms["product-identification"] = text.replace(
+            required.group(0), f"  required: [{required.group(1)}, warranty_no]").replace(
+            "  properties:\n", "  properties:\n    warranty_no: {type: string, title: 保修卡号}\n", 1)
+        store.register_procedure_version(s, child, row.source, forms, row.title)
+    with pytest.raises(Conflict, match="no longer fits the procedures installed since it was sent") as refused:
+        _decide(app, cc, "approve", "approver1")
+    assert "warranty_no" in refused.value.message and f"procedures/{PID}.yaml:" in refused.value.message
+    with services.database.reading() as s:
+        assert get_version(s, draft.id).status == "in_review"
+        assert services.workflow.instance(s, cc["id"])["status"] == "running"
