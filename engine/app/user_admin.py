@@ -57,7 +57,10 @@ MAX_GROUPS = 100  # groups of one user: the shipped config names 48 in all
 # (zero-width, direction overrides), line and paragraph separators, private and unassigned.
 _HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 # Enough to catch a typo (no @, no domain, a space); the mail server has the last word.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# One mailbox: a comma, semicolon, angle bracket or quote makes a mail library read a list of
+# recipients (a,b@example.com goes to two mailboxes, one of them not the user's).
+_NOT_IN_ADDRESS = r"@\s,;<>()\[\]\\\""
+_EMAIL = re.compile(rf"^[^{_NOT_IN_ADDRESS}]+@[^{_NOT_IN_ADDRESS}]+\.[^{_NOT_IN_ADDRESS}.]+$")
 
 KINDS = ("user_added", "user_edited", "user_deactivated", "user_activated", "password_reset",
          "user_unlocked", "sessions_ended",

@@ -246,3 +246,26 @@ def test_clearance_is_not_offered_in_the_browser_and_a_forged_grant_is_refused_a
     assert r.status_code == 422
     assert errors_at(r.text)["groups"].startswith("查看遮盖数据的权限（data-officers）只能在服务器上授予"), errors_at(r.text)
     assert org_events(app) == []
+
+
+@pytest.mark.parametrize("address", ["a,b@example.com", "a@example.com, boss@example.com",
+                                     "a;b@example.com", "<a@example.com>", "张三 <a@example.com>",
+                                     'a"b@example.com'])
+def test_an_address_that_names_more_than_one_mailbox_is_refused(app, address):
+    """``a,b@example.com`` passed the check, and a mail library reads a comma (or ; or <>) as a
+    list of recipients: every notice of that user would go to two mailboxes, one of them not
+    theirs. One mailbox per user: such an address is refused at its field."""
+    root = login(app, "root")
+    root.get("/admin/add-user")
+    r = root.post("/admin/add-user", {"username": "mailer", "full_name": "收件人", "email": address,
+                                      "groups": ["production"], "password": "long enough password 2026"})
+    assert r.status_code == 422 and "不是电子邮件地址" in errors_at(r.text)["email"], r.text[:300]
+
+
+def test_ordinary_addresses_are_still_taken(app):
+    root = login(app, "root")
+    root.get("/admin/add-user")
+    for n, address in enumerate(["li.si+qa@example.com", "王五@例子.中国", "o'brien@example.co.uk"]):
+        r = root.post("/admin/add-user", {"username": f"ok{n}", "full_name": "收件人", "email": address,
+                                          "groups": ["production"], "password": "long enough password 2026"})
+        assert r.status_code == 302, errors_at(r.text)
