@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.i18n import N_, gettext
 from engine.store import timekeeping as tk
+from engine.store import users as user_store
 from engine.store.prepared import batch
 
 if TYPE_CHECKING:
@@ -405,6 +406,8 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
             due = tk.lease_deliveries(s, now, min(chunk, limit - done), lease + timedelta(seconds=began - started),
                                       skip_targets={t for t in down if t != "email"},
                                       skip_channels={"email"} & set(down))
+            # An e-mail queued before its addressee was deactivated is not theirs to read now.
+            gone = user_store.inactive_among(s, {d["payload"].get("user") or "" for d in due if d["channel"] == "email"})
         if not due:
             break
         done += len(due)
@@ -417,7 +420,12 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
                     tk.release_deliveries(s, [(x["id"], blocked(x) or now) for x in due[i:]])
                 break
             unreachable = False
+            permanent = False
             try:
+                if d["channel"] == "email" and (d["payload"].get("user") or "") in gone:
+                    permanent = True
+                    raise RuntimeError(f"the account {d['payload'].get('user')} was deactivated before this was "
+                                       "sent; not sent")
                 if d["channel"] == "email":
                     if not settings.smtp:
                         raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
@@ -442,13 +450,22 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
                 ok, detail = False, f"HTTP {exc.code} {exc.reason}"
             except OSError as exc:  # smtplib's errors are OSErrors too
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
+                refusals = getattr(exc, "recipients", None) if isinstance(exc, smtplib.SMTPRecipientsRefused) else None
+                if refusals and all(int(code) >= 500 for code, _msg in refusals.values()):
+                    # 5xx: the server will refuse this address on every try; only a corrected
+                    # address helps, and the tries would only put that off
+                    permanent = True
+                    said = "; ".join(f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+                                     for code, msg in refusals.values())
+                    detail = (f"the mail server refuses this address for good ({said}): correct the user's "
+                              "e-mail on the Users page, then queue it again; not retried")
                 # the SMTP server is down or silent: the same for every address (but not when
                 # it answered, say refusing this one address)
                 answered = isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused)
                 unreachable = not answered or isinstance(exc, smtplib.SMTPConnectError)
             except Exception as exc:  # noqa: BLE001 - every failure is logged and retried
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
-            retry_at = None if ok else settings.retry_at(d["attempts"], now)
+            retry_at = None if ok or permanent else settings.retry_at(d["attempts"], now)
             with database.writing() as s:
                 tk.finish_delivery(s, d["id"], ok=ok, detail=detail, now=now, retry_at=retry_at)
             if unreachable:

@@ -223,8 +223,12 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
         assert (stats.sent, stats.failed) == (2, 2)  # clerk3 twice; clerk1 refused twice
         assert box.messages == [["clerk3@example.com"]] * 2
         with sessions() as s:
-            refused = tk.deliveries(s, status="pending")
+            # a 5xx refusal of an address is for good: failed at once (not tried 8 times),
+            # saying what fixes it
+            refused = tk.deliveries(s, status="failed")
             assert len(refused) == 2 and all("550" in d.last_error for d in refused)
+            assert all("Users page" in d.last_error and d.attempts == 1 for d in refused)
+            assert tk.deliveries(s, status="pending") == []
     finally:
         controller.stop()
     _start(sessions, wf, 3)  # six more e-mails, and nobody answers on that port now
@@ -233,7 +237,46 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
     assert (stats.sent, stats.failed) == (0, 1)
     with sessions() as s:
         pending = tk.deliveries(s, status="pending")
-        assert len(pending) == 8 and sum(d.attempts for d in pending) == 2 * 1 + 1
+        assert len(pending) == 6 and sum(d.attempts for d in pending) == 1
+
+
+def test_an_email_queued_for_someone_deactivated_before_it_went_out_is_not_sent(sessions):
+    """Deactivating an account stops its in-app notices at once; an e-mail already queued for
+    it still went out (the record's titles and a link, to someone who has left)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from engine.store import users as user_store
+    from tests.helpers.time import PEOPLE
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    box = _PickyMailbox("nobody@example.com")
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        cfg = time_config(smtp={"host": "127.0.0.1", "port": port, "from": "qf@example.com", "timeout": 2},
+                          retry={"attempts": 3, "backoff_seconds": 60})
+        clock = Clock(local("2026-09-30 16:00"))
+        PEOPLE["clerk3"] = (["clerks"], None, "clerk3@example.com")
+        try:
+            wf = time_setup(sessions, clock, cfg)
+        finally:
+            del PEOPLE["clerk3"]
+        _start(sessions, wf, 1)
+        with sessions() as s:
+            user_store.get_user(s, "clerk3").active = False
+            s.commit()
+        stats = Worker(wf, sessions).run_once()
+        assert box.messages == [["clerk1@example.com"]]
+        assert (stats.sent, stats.failed) == (1, 1)
+        with sessions() as s:
+            [dropped] = tk.deliveries(s, status="failed")
+            assert "clerk3 was deactivated" in dropped.last_error
+    finally:
+        controller.stop()
 
 
 def test_a_webhook_whose_secret_is_not_set_sends_nothing_unsigned(sessions, receivers, monkeypatch):
