@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.i18n import N_, gettext
 from engine.store import timekeeping as tk
-from engine.store import users as user_store
 from engine.store.prepared import batch
 
 if TYPE_CHECKING:
@@ -388,8 +387,7 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
     costs one timeout per pass: the rest for it wait, their tries unused, for the same
     back-off as the one that failed, so reminders and escalations are not held up."""
     settings = Settings.from_config(config)
-    secrets = {h["url"]: h["secret"] for h in settings.webhooks}
-    timeouts = {h["url"]: h["timeout"] for h in settings.webhooks}
+    hooks = {h["url"]: h for h in settings.webhooks}
     lease = timedelta(seconds=settings.lease)
     chunk = max(1, min(limit, int(settings.lease // (2 * settings.timeout()))))
     down: dict[str, datetime] = {}  # webhook URL, or "email" for the SMTP server -> next try
@@ -407,7 +405,8 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
                                       skip_targets={t for t in down if t != "email"},
                                       skip_channels={"email"} & set(down))
             # An e-mail queued before its addressee was deactivated is not theirs to read now.
-            gone = user_store.inactive_among(s, {d["payload"].get("user") or "" for d in due if d["channel"] == "email"})
+            addressees = {d["payload"].get("user") or "" for d in due if d["channel"] == "email"} - {""}
+            gone = addressees - set(tk.contacts(s, addressees))
         if not due:
             break
         done += len(due)
@@ -422,7 +421,7 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
             unreachable = False
             permanent = False
             try:
-                if d["channel"] == "email" and (d["payload"].get("user") or "") in gone:
+                if d["channel"] == "email" and d["payload"].get("user") in gone:
                     permanent = True
                     raise RuntimeError(f"the account {d['payload'].get('user')} was deactivated before this was "
                                        "sent; not sent")
@@ -430,19 +429,18 @@ def deliver_due(database: Database, config: Config, now: datetime, *, limit: int
                     if not settings.smtp:
                         raise RuntimeError("no 'notifications.smtp' in config.yaml; add host and port")
                     detail = send_email(settings.smtp, d["payload"])
-                elif d["target"] not in secrets:
+                elif (hook := hooks.get(d["target"])) is None:
                     raise RuntimeError("this webhook URL is no longer under 'notifications.webhooks' in "
                                        "config.yaml; add it back (with its secret) to deliver")
-                elif not secrets[d["target"]]:
+                elif not hook["secret"]:
                     # Signed with an empty key, an event is one anyone could forge.
-                    hook = next(h for h in settings.webhooks if h["url"] == d["target"])
                     where = (f"environment variable {hook['secret_env']} is not set in the server's environment"
                              if hook["secret_env"] else "it has no 'secret' nor 'secret_env'")
                     raise RuntimeError(f"this webhook's secret is empty ({where}); events are not signed with "
                                        "an empty key, so none is sent: set it and the tries go on")
                 else:
-                    detail = send_webhook(d["target"], secrets[d["target"]], d["id"], d["kind"], d["payload"],
-                                          timeout=timeouts[d["target"]])
+                    detail = send_webhook(d["target"], hook["secret"], d["id"], d["kind"], d["payload"],
+                                          timeout=hook["timeout"])
                 ok = True
             except Unreachable as exc:
                 ok, detail, unreachable = False, str(exc), True

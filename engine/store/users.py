@@ -69,15 +69,6 @@ def identity(session: Session, username: str) -> tuple[str, bool, list[str]] | N
     return identity_of(batch(session, [(IDENTITY, [{"b_username": username}])])[0])
 
 
-def inactive_among(session: Session, usernames: Iterable[str]) -> set[str]:
-    """Which of ``usernames`` name no active user (deactivated, or no user at all)."""
-    names = sorted({u for u in usernames if u})
-    if not names:
-        return set()
-    active = set(session.scalars(select(User.username).where(User.username.in_(names), User.active.is_(True))))
-    return set(names) - active
-
-
 def usernames(session: Session) -> list[str]:
     """Every user name (to refuse a new one that reads as one of them)."""
     return list(session.scalars(select(User.username)))
