@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -123,10 +123,24 @@ class Report:
 _UNTYPED = ("data", "at")
 
 
+def as_stored(column: Any) -> Any:
+    """``column`` read as the driver gives it, under its own name: a value a hand wrote there
+    that its type cannot read reaches Python, to be decoded one row at a time (``stored_reader``)
+    instead of failing the whole read."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+def stored_reader(session: Session, column: Any) -> Callable[[Any], Any]:
+    """What ``column``'s type makes of a value read ``as_stored``; it raises ``ValueError`` or
+    ``TypeError`` for one it cannot read."""
+    read = column.type._cached_result_processor(session.get_bind().dialect, None)
+    return read if read is not None else (lambda value: value)
+
+
 def event_columns(*names: str) -> list[Any]:
     """The events table's columns ``names`` (all when none) for ``decode_events``."""
     table = Event.__table__
-    return [type_coerce(table.c[name], NullType()).label(name) if name in _UNTYPED else table.c[name]
+    return [as_stored(table.c[name]) if name in _UNTYPED else table.c[name]
             for name in (names or table.c.keys())]
 
 
@@ -134,13 +148,12 @@ def decode_events(session: Session, rows: Iterable[Any]) -> Iterator[dict[str, A
     """Rows read with ``event_columns`` as mappings with ``data`` and ``at`` as their types
     read them; a row one of them cannot be read from has ``unreadable`` (the column and what
     was wrong) and the raw value."""
-    dialect = session.get_bind().dialect
     table = Event.__table__
-    readers = [(name, table.c[name].type._cached_result_processor(dialect, None)) for name in _UNTYPED]
+    readers = [(name, stored_reader(session, table.c[name])) for name in _UNTYPED]
     for row in rows:
         out = dict(row._mapping)
         for name, read in readers:
-            if read is None or name not in out:
+            if name not in out:
                 continue
             try:
                 out[name] = read(out[name])

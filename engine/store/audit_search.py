@@ -13,11 +13,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, type_coerce
-from sqlalchemy.types import NullType
+from sqlalchemy import insert, select
 
 from engine.i18n import StoredMessage, keep
-from engine.store.audit import GENESIS, decode_events, event_columns, event_hash
+from engine.store.audit import GENESIS, as_stored, decode_events, event_columns, event_hash
 from engine.store.tables import AccessLog, Attachment, Event, FieldIndex, Instance
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ def export_events(session: Session, q: EventQuery, *, batch_size: int = 2000) ->
     q = _with_value_ids(session, q)
     ev, inst = Event.__table__, Instance.__table__
     # The page key is the time as stored: an unreadable one still has its place in the order.
-    stored_at = type_coerce(ev.c.at, NullType())
+    stored_at = as_stored(ev.c.at)
     last: tuple[Any, int] | None = None
     while True:
         stmt = _where(select(*event_columns(), stored_at.label("stored_at"), inst.c.procedure_id)

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, and_, select, type_coerce
+from sqlalchemy import Float, and_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import NullType
 
 from engine.language.records import FIRST
+from engine.store.audit import as_stored, stored_reader
 from engine.store.field_index import MAX_VALUE, value_at, whole_text_of
 from engine.store.tables import FieldIndex, Instance, InstanceStatus
 
@@ -134,24 +134,23 @@ def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dic
             out[row.instance_id][row.key] = row.value
         # The index keeps a text's first MAX_VALUE characters (enough to search and sort by);
         # a ledger shows and exports it whole, read from the record where it was cut.
-        cut = sorted({i for i, cells in out.items() for k, v in cells.items()
-                      if v is not None and len(v) >= MAX_VALUE and FIRST not in k})
+        cut = {i: keys for i, cells in out.items()
+               if (keys := [k for k, v in cells.items() if v is not None and len(v) >= MAX_VALUE and FIRST not in k])}
         if cut:
             inst = Instance.__table__
-            read = inst.c.state.type._cached_result_processor(session.get_bind().dialect, None)
-            for row in session.execute(select(inst.c.id, type_coerce(inst.c.state, NullType()).label("state"))
-                                       .where(inst.c.id.in_(cut))):
+            read = stored_reader(session, inst.c.state)
+            for row in session.execute(select(inst.c.id, as_stored(inst.c.state)).where(inst.c.id.in_(sorted(cut)))):
                 try:  # a state a hand made unreadable keeps the index's text
-                    state = read(row.state) if read is not None else row.state
-                except (ValueError, TypeError):
+                    data = read(row.state).get("data")
+                except (ValueError, TypeError, AttributeError):
                     continue
-                data = state.get("data") if isinstance(state, Mapping) else None
+                if not isinstance(data, Mapping):
+                    continue
                 cells = out[row.id]
-                for k, v in cells.items():
-                    if v is not None and len(v) >= MAX_VALUE and FIRST not in k and isinstance(data, Mapping):
-                        whole = whole_text_of(value_at(data, k))
-                        if whole is not None and whole.startswith(v):
-                            cells[k] = whole
+                for k in cut[row.id]:
+                    whole = whole_text_of(value_at(data, k))
+                    if whole is not None and whole.startswith(cells[k]):
+                        cells[k] = whole
     return out
 
 

@@ -18,16 +18,15 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import JSON, and_, bindparam, false, func, insert, or_, select, type_coerce, update
+from sqlalchemy import JSON, and_, bindparam, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import NullType
 
 from engine.errors import Conflict, NotFound
 from engine.i18n import _
 from engine.store import kpi_rollup
-from engine.store.audit import GENESIS, event_hash, normalise, parse_time
+from engine.store.audit import GENESIS, as_stored, event_hash, normalise, parse_time, stored_reader
 from engine.store.db import serialise
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
@@ -481,17 +480,16 @@ def list_instances(session: Session, procedure_id: str | None = None,
     """Instances' list columns (``_SUMMARY``), newest first. The times are read as stored and
     decoded row by row: one a hand made unreadable (SQLite stores any text) is None, and the
     list goes on; opening that record shows what the integrity check finds."""
-    stmt = _filtered(select(*(type_coerce(_I.c[name], NullType()).label(name) if name in _LIST_TIMES
-                              else _I.c[name] for name in _SUMMARY)), procedure_id, status)
+    stmt = _filtered(select(*(as_stored(_I.c[name]) if name in _LIST_TIMES else _I.c[name]
+                              for name in _SUMMARY)), procedure_id, status)
     rows = session.execute(stmt.order_by(_I.c.started_at.desc(), _I.c.id.desc()).limit(limit).offset(offset))
-    dialect = session.get_bind().dialect
-    readers = {name: _I.c[name].type._cached_result_processor(dialect, None) for name in _LIST_TIMES}
+    readers = {name: stored_reader(session, _I.c[name]) for name in _LIST_TIMES}
     out = []
     for row in rows:
         values = row._asdict()
         for name, read in readers.items():
             try:
-                value = read(values[name]) if read is not None and values[name] is not None else values[name]
+                value = read(values[name]) if values[name] is not None else None
             except (ValueError, TypeError):
                 value = None
             values[name] = value if isinstance(value, datetime) else None
