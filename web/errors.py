@@ -123,9 +123,6 @@ class Page:
     errors: list = field(default_factory=list)
 
 
-_size = size_words
-
-
 def _page_for(status: int, *, upload_limits: Limits | None = None) -> Page:
     """The error page of an HTTP status: what happened and what to do, in the reader's language."""
     if status == 404:
@@ -143,7 +140,7 @@ def _page_for(status: int, *, upload_limits: Limits | None = None) -> Page:
             _("What was sent is larger than one submission may carry ({total} in all; each file at most "
               "{size}). Nothing was saved, not even what you typed. Go back to the form, check what you "
               "typed (your browser may still show it), send fewer or smaller photos and save; add the rest "
-              "afterwards.", total=_size(upload_limits.per_request), size=_size(upload_limits.per_file))
+              "afterwards.", total=size_words(upload_limits.per_request), size=size_words(upload_limits.per_file))
             if upload_limits else
             _("The file is larger than the limit. Nothing was saved, not even what you typed. Go back to the "
               "form, check what you typed (your browser may still show it), choose a smaller photo and send "

@@ -171,10 +171,9 @@ def _still_fits(session: Session, workflow: Any, row: Any, label: Any) -> None:
     procedures installed now."""
     from engine.app.editor import Editor  # the editor sends changes here: imported when used
 
-    editor = Editor(workflow)
-    checked = editor.check(row.procedure_id, row.source, row.forms or {}, editor.installed(session))
-    if checked.problems:
-        first = checked.problems[0]
+    problems = Editor(workflow).problems_now(session, row)
+    if problems:
+        first = problems[0]
         where = f"{first.file}:{first.line}:{first.col}"
         raise Conflict(_("draft {version} no longer fits the procedures installed since it was sent "
                          "({where}: {problem}); reject this change, correct the draft and send it again",

@@ -188,6 +188,12 @@ class Editor:
                 continue
         return out
 
+    def problems_now(self, session: Session, row: Any) -> list[Problem]:
+        """``check`` of a stored version (``row``) against the procedures installed now: when
+        it is sent for approval and again when the approval publishes it
+        (``change_control.after_decision``)."""
+        return self.check(row.procedure_id, row.source, row.forms or {}, self.installed(session)).problems
+
     def check(self, procedure_id: str, source: str, forms: Mapping[str, str],
               installed: Mapping[str, Procedure] | None = None) -> Checked:
         """Validate a draft: its own forms, then the procedure against them (and against the
@@ -259,9 +265,9 @@ class Editor:
         row = get_version(session, version_id)
         change_control.check_sender(self.wf.config, row.registered_by, username)
         # What it opens, or what opens it, may have changed since the draft was saved.
-        checked = self.check(row.procedure_id, row.source, row.forms or {}, self.installed(session))
-        if checked.problems:
-            raise DefinitionInvalid(checked.problems)
+        problems = self.problems_now(session, row)
+        if problems:
+            raise DefinitionInvalid(problems)
         data = change_control.request_data(row, reason)
         state = self.wf.start(session, change_control.PROCEDURE_ID, username, data)
         versions.mark_in_review(session, row.id, reason=reason, change_instance=state["id"])

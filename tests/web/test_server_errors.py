@@ -99,7 +99,7 @@ def test_404_and_500_pages_are_styled_and_in_the_users_language(app):  # noqa: F
 
 def test_413_and_405_pages_are_styled_in_the_users_language_and_say_what_to_do(app):  # noqa: F811
     """Werkzeug answered both with its bare English page (no viewport: 980 px on a phone)."""
-    from web.errors import _size
+    from engine.app.uploads import size_words as _size
 
     assert (_size(10 * 1024 * 1024), _size(64 * 1024), _size(1536 * 1024)) == ("10 MB", "64 KB", "1.5 MB")
     insp = login(app, "insp")
