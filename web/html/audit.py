@@ -16,7 +16,7 @@ from engine.i18n import _
 from web.db import services
 from web.errors import BadRequest
 from web.html import dossier as dossier_view
-from web.html.auth import login_required
+from web.html.auth import login_required, plain_number
 from web.i18n import fmt_time
 from web.oversight import parse_day, signed_in_reader
 
@@ -28,12 +28,11 @@ _TEXT = re.compile(r"^[^\x00-\x1f]{0,200}$")
 
 def page_arg(name: str = "page", high: int = 100_000) -> int:
     raw = request.args.get(name) or "1"
-    # isascii: str.isdigit takes "²" for a digit, which int() refuses; the length: int() refuses
-    # more than 4,300 digits, and no page number needs more than the bound's.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(high))) or not 1 <= int(raw) <= high:
+    number = plain_number(raw, len(str(high)))
+    if number is None or not 1 <= number <= high:
         raise BadRequest(_("'{name}' must be a page number from 1 to {high}", name=name, high=high),
                          errors=[{"field": name, "message": _("{low} to {high}", low=1, high=high)}])
-    return int(raw)
+    return number
 
 
 def text_arg(name: str) -> str | None:

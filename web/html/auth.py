@@ -146,6 +146,13 @@ def client_address() -> str:
     return address
 
 
+def plain_number(text: str, most_digits: int = 18) -> int | None:
+    """A number a page sent (an id, a version, a page), or None for anything else. isascii:
+    str.isdigit takes "²" for a digit, which int() refuses; the length: int() refuses more
+    than 4,300 digits, and no number a page sends has more than ``most_digits``."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= most_digits else None
+
+
 def is_https() -> bool:
     """Whether the client reached us over HTTPS: directly, or as a trusted proxy says
     (``X-Forwarded-Proto``)."""

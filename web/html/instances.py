@@ -20,7 +20,7 @@ from engine.errors import Conflict, FormInvalid, QueryInvalid, SignatureInvalid
 from engine.runtime.access import outcome_words
 from web import forms_render as fr
 from web.db import services
-from web.html.auth import current_user, login_required
+from web.html.auth import current_user, login_required, plain_number
 from web.i18n import _, fmt_time, get_locale
 from web.integrity import unverified_words
 from web.oversight import signed_in_reader
@@ -245,12 +245,6 @@ class _One(dict):
         return [self[key]] if key in self else []
 
 
-def _form_rev() -> int | None:
-    """The version of the record the page was read at (its hidden ``rev``), if it sent one."""
-    rev = request.form.get("rev", "")
-    return int(rev) if rev.isascii() and rev.isdigit() and len(rev) <= 18 else None
-
-
 @bp.post("/instances/<instance_id>/correct")
 @login_required
 def correct(instance_id: str):
@@ -270,7 +264,8 @@ def correct(instance_id: str):
         instances.check_target(proc, sid, field)
         value = _typed(proc, sid, field, raw)
         instances.correct(services(), user.username, instance_id, sid, field, value, reason,
-                          password=password, locale=get_locale(), expected_rev=_form_rev())
+                          password=password, locale=get_locale(),
+                          expected_rev=plain_number(request.form.get("rev", "")))  # the version the page read
     except Conflict as exc:  # the record moved on since the page was read: shown as it is now
         return _page(instance_id, errors=[{"field": "value", "message": exc.message}], status=409,
                      form_values=values)

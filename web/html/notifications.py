@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from engine.app import notifications
 from engine.errors import NotPermitted
 from web.db import services
-from web.html.auth import current_user, local_path, login_required
+from web.html.auth import current_user, local_path, login_required, plain_number
 from web.i18n import _, get_locale
 
 bp = Blueprint("notifications", __name__)
@@ -43,9 +43,8 @@ def index():
 @login_required
 def mark_read():
     chosen = request.form.getlist("id")
-    # The page's own ids are plain numbers: anything else (a "²", which str.isdigit takes for a
-    # digit, or a number no row can have) names no notification and is passed over.
-    ids = [int(x) for x in chosen if x.isascii() and x.isdigit() and len(x) <= 18]
+    # The page's own ids are plain numbers: anything else names no notification and is passed over.
+    ids = [n for x in chosen if (n := plain_number(x)) is not None]
     back = local_path(request.form.get("next")) or url_for("notifications.index")
     if (chosen or request.form.get("selected")) and not ids:
         # "Mark selected read" with nothing ticked used to read as "all"
