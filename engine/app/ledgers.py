@@ -102,18 +102,14 @@ def column_kinds(proc: Procedure, columns: Iterable[str]) -> dict[str, str]:
     for column in columns:
         sid, _sep, path = column.partition(".")
         form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
-        node: Any = form.schema if form else None
-        for part in path.split("."):
-            props = node.get("properties") if isinstance(node, Mapping) else None
-            node = props.get(part) if isinstance(props, Mapping) else None
-        if not isinstance(node, Mapping):
+        info = form.fields.get(path) if form else None
+        if info is None:
             continue
-        kind = node.get("type")
-        if kind in ("number", "integer"):
+        if info.type in ("number", "integer"):
             kinds[column] = "number"
-        elif kind == "boolean":
+        elif info.type == "boolean":
             kinds[column] = "boolean"
-        elif kind == "string" and node.get("format") == "date-time":
+        elif info.type == "string" and info.widget == "datetime":  # format: date-time
             kinds[column] = "date-time"
     return kinds
 
