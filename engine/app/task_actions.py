@@ -122,22 +122,34 @@ def _hand_on_stranded(services: Services, s: Session, username: str, task_id: st
         raise CommandRejected(_("{user} can no longer decide '{title}'; choose another person.",
                                 user=left, title=title))
     target = wf.actor(s, to_user, proc)  # NotPermitted: unknown or inactive
+    refusal = _hand_on_refusal(proc, state, task, target)
+    if refusal is not None:
+        raise NotPermitted(refusal)
+    wf.reassign(s, task_id, username, to_user, reason.strip())
+    return True
+
+
+def _hand_on_refusal(proc: Any, state: dict, task: dict, target: Actor) -> str | None:
+    """Why ``target`` may not be handed a ``stranded`` task, or None: the one rule of the
+    hand-on (``_hand_on_stranded``) and of whom the record page offers (``_successors``). They
+    must hold its role, be kept from it by no separation of duties, and not be deciding in its
+    approval already."""
     role = task.get("role")
     if role and role not in target.roles:
-        raise NotPermitted(_("{user} does not hold role '{role}' and cannot take this task; choose someone who does",
-                             user=to_user, role=proc.role_title(role, reader_locale())))
+        return _("{user} does not hold role '{role}' and cannot take this task; choose someone who does",
+                 user=target.user, role=proc.role_title(role, reader_locale()))
     other = access.separation_conflict(state, proc, task, target)
     if other is not None:
         done = _("the start") if other == "start" else proc.steps[other].title
-        raise NotPermitted(_("{user} did '{other}' and may not do this step too (separation of duties)",
-                             user=to_user, other=done))
-    if access.decided_already(state, task, to_user) or any(
-            t["status"] == "open" and t.get("assignee") == to_user and t["step"] == task["step"]
+        return _("{user} did '{other}' and may not do this step too (separation of duties)",
+                 user=target.user, other=done)
+    if access.decided_already(state, task, target.user) or any(
+            t["status"] == "open" and t.get("assignee") == target.user and t["step"] == task["step"]
             for t in state["tasks"].values()):
-        raise NotPermitted(_("{user} is already an approver of '{title}' and decides once; choose someone else",
-                             user=to_user, title=title))
-    wf.reassign(s, task_id, username, to_user, reason.strip())
-    return True
+        title = proc.steps[task["step"]].title if task["step"] in proc.steps else task["step"]
+        return _("{user} is already an approver of '{title}' and decides once; choose someone else",
+                 user=target.user, title=title)
+    return None
 
 
 def return_task(services: Services, username: str, task_id: str, to_step: str, reason: str,
@@ -281,21 +293,15 @@ def instance_offers(services: Services, username: str, instance_id: str) -> Inst
 def _successors(services: Services, session: Session, proc: Any, state: dict, task: dict,
                 left: str) -> list[tuple[str, str]]:
     """Whom a ``stranded`` task may be handed on to: the active holders of its role (any
-    active person when it was given by name, not for a role), kept from it by no separation of
-    duties and not deciding in its approval already (``_hand_on_stranded`` checks the same)."""
+    active person when it was given by name, not for a role) that ``_hand_on_refusal`` lets
+    take it."""
     role = task.get("role")
     if role:
         members = tk.members(session, set(services.config.groups_for_role(proc.id, role)))
         names = sorted({name for found in members.values() for name, _mail in found})
     else:
         names = [c.username for c in user_store.people_to_pick(session, "", 1000)]
-    busy = {t.get("assignee") for t in state["tasks"].values() if t["status"] == "open" and t["step"] == task["step"]}
     full = user_store.full_names(session, names)
-    out = []
-    for name in names:
-        target = Actor(user=name, roles=frozenset({role} if role else ()))
-        if (name == left or name in busy or access.separation_conflict(state, proc, task, target) is not None
-                or access.decided_already(state, task, name)):
-            continue
-        out.append((name, full.get(name, name)))
-    return out
+    return [(name, full.get(name, name)) for name in names
+            if name != left and _hand_on_refusal(proc, state, task,
+                                                 Actor(user=name, roles=frozenset({role} if role else ()))) is None]
