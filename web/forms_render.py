@@ -9,14 +9,13 @@ from the file input ``NAME:upload``; the view has them stored first (``posted_fi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.app.uploads import Upload
 from engine.language.forms import default_widget
+from engine.language.forms.formats import instant_of, names_instant
 from engine.language.forms.schema import SCAN_KINDS
 from web.i18n import _, display_zone, fmt_time, get_locale
 
@@ -449,20 +448,14 @@ def _fmt(value: Any, sub: Mapping) -> str:
     if sub.get("format") == "date-time" and "T" in text:
         # An instant with its offset (an API client's "...Z") in the display zone, as every
         # other time; one without (what a browser's input sends) is the wall time people typed.
-        return fmt_time(text) if _OFFSET.search(text) else text.replace("T", " ")
+        return fmt_time(text) if names_instant(text) else text.replace("T", " ")
     return text
-
-
-_OFFSET = re.compile(r"T.*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
 
 
 def _input_time(value: Any) -> Any:
     """A recorded date-time as a ``datetime-local`` input takes it: an instant with an offset
     becomes the display zone's wall time (the input has no zone; a browser sends it back as typed)."""
-    if not (isinstance(value, str) and _OFFSET.search(value)):
-        return value
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+    moment = instant_of(value) if isinstance(value, str) else None
+    if moment is None:
         return value
     return moment.astimezone(display_zone()).strftime("%Y-%m-%dT%H:%M")

@@ -30,6 +30,7 @@ from engine.app.masking import (
 from engine.errors import NotFound, QueryInvalid
 from engine.i18n import _, current_locale, reader_locale
 from engine.language.english import titled
+from engine.language.forms.formats import instant_of, names_instant
 from engine.language.records import INSTANCE_COLUMNS, INSTANCE_TIMES, Column, Ledger
 from engine.store import ledger_query
 from engine.store.ledger_query import LedgerQuery
@@ -115,7 +116,6 @@ def column_kinds(proc: Procedure, columns: Iterable[str]) -> dict[str, str]:
 
 
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
-_OFFSET = re.compile(r"T.*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
 
 
 def typed(kind: str | None, value: Any) -> Any:
@@ -133,12 +133,9 @@ def typed(kind: str | None, value: Any) -> Any:
     elif kind == "boolean" and value in ("true", "false"):
         return value == "true"
     elif kind == "date-time" and "T" in value:
-        if not _OFFSET.search(value):
+        if not names_instant(value):
             return value.replace("T", " ")
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return value
+        return instant_of(value) or value
     return value
 
 

@@ -54,3 +54,24 @@ def _is_datetime(value: object) -> bool:
 @FORMAT_CHECKER.checks("email")
 def _is_email(value: object) -> bool:
     return not isinstance(value, str) or bool(_EMAIL_RE.match(value))
+
+
+# A recorded date-time that names an instant: it ends in Z or an offset (an API client's
+# "...T16:30:00Z"). One without is the wall time people typed (a browser's datetime-local).
+_WITH_OFFSET = re.compile(r"T.*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
+
+
+def names_instant(text: str) -> bool:
+    """Whether a recorded date-time ends in Z or an offset (``instant_of`` reads it)."""
+    return _WITH_OFFSET.search(text) is not None
+
+
+def instant_of(text: str) -> _dt.datetime | None:
+    """A recorded date-time that ``names_instant`` as an aware datetime; None for one that
+    does not, or that does not read as a time."""
+    if not names_instant(text):
+        return None
+    try:
+        return _dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
