@@ -8,8 +8,10 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -193,10 +195,10 @@ class _PickyMailbox:
         return "250 OK"
 
 
-def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs_one_try(sessions):
-    """A mail server that refuses one address answered: the others are still sent in the same
-    pass. A mail server that does not answer at all is the same for every address: one try
-    per pass, the rest wait with their tries unused."""
+@contextmanager
+def _mailed(sessions, refused: str) -> Iterator[tuple[_PickyMailbox, Any, Clock]]:
+    """A local SMTP server that refuses ``refused`` and a Workflow sending through it, with a
+    third clerk (clerk3) who has an address: ``(mailbox, workflow, clock)``."""
     import socket
 
     from aiosmtpd.controller import Controller
@@ -206,7 +208,7 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    box = _PickyMailbox("clerk1@example.com")
+    box = _PickyMailbox(refused)
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -218,6 +220,16 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
             wf = time_setup(sessions, clock, cfg)
         finally:
             del PEOPLE["clerk3"]
+        yield box, wf, clock
+    finally:
+        controller.stop()
+
+
+def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs_one_try(sessions):
+    """A mail server that refuses one address answered: the others are still sent in the same
+    pass. A mail server that does not answer at all is the same for every address: one try
+    per pass, the rest wait with their tries unused."""
+    with _mailed(sessions, "clerk1@example.com") as (box, wf, clock):
         _start(sessions, wf, 2)
         stats = Worker(wf, sessions).run_once()
         assert (stats.sent, stats.failed) == (2, 2)  # clerk3 twice; clerk1 refused twice
@@ -229,8 +241,6 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
             assert len(refused) == 2 and all("550" in d.last_error for d in refused)
             assert all("Users page" in d.last_error and d.attempts == 1 for d in refused)
             assert tk.deliveries(s, status="pending") == []
-    finally:
-        controller.stop()
     _start(sessions, wf, 3)  # six more e-mails, and nobody answers on that port now
     clock.advance(minutes=5)
     stats = Worker(wf, sessions).run_once()
@@ -243,28 +253,9 @@ def test_one_refused_address_does_not_hold_up_the_others_and_a_dead_server_costs
 def test_an_email_queued_for_someone_deactivated_before_it_went_out_is_not_sent(sessions):
     """Deactivating an account stops its in-app notices at once; an e-mail already queued for
     it still went out (the record's titles and a link, to someone who has left)."""
-    import socket
-
-    from aiosmtpd.controller import Controller
-
     from engine.store import users as user_store
-    from tests.helpers.time import PEOPLE
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    box = _PickyMailbox("nobody@example.com")
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        cfg = time_config(smtp={"host": "127.0.0.1", "port": port, "from": "qf@example.com", "timeout": 2},
-                          retry={"attempts": 3, "backoff_seconds": 60})
-        clock = Clock(local("2026-09-30 16:00"))
-        PEOPLE["clerk3"] = (["clerks"], None, "clerk3@example.com")
-        try:
-            wf = time_setup(sessions, clock, cfg)
-        finally:
-            del PEOPLE["clerk3"]
+    with _mailed(sessions, "nobody@example.com") as (box, wf, _clock):
         _start(sessions, wf, 1)
         with sessions() as s:
             user_store.get_user(s, "clerk3").active = False
@@ -275,8 +266,6 @@ def test_an_email_queued_for_someone_deactivated_before_it_went_out_is_not_sent(
         with sessions() as s:
             [dropped] = tk.deliveries(s, status="failed")
             assert "clerk3 was deactivated" in dropped.last_error
-    finally:
-        controller.stop()
 
 
 def test_a_webhook_whose_secret_is_not_set_sends_nothing_unsigned(sessions, receivers, monkeypatch):
