@@ -277,11 +277,12 @@ def test_medical_device_complaint_local_conforming_resumes_sale_within_24h(api):
     walk = Walk(api, "medical-device-complaint--local-conforming", "qd1")
     walk.until("verify_onsite")
     verify = walk.task("verify_onsite")
-    assert verify["role"] == "quality_inspector" and due_after(verify, "24h")   # local: on site in 24 h
+    received = ts(walk.inst["data"]["record"]["received_at"])
+    assert verify["role"] == "quality_inspector"
+    assert ts(verify["due_at"]) == received + timedelta(hours=24)             # local: on site in 24 h of the complaint
     walk.answer(as_user="qd1", status=403)
     walk.answer()
     disposition = walk.task("disposition")
-    received = ts(walk.inst["data"]["record"]["received_at"])
     assert ts(disposition["due_at"]) == received + timedelta(days=3)          # 3 days from the complaint
     assert disposition["signature"] == "批准"
     walk.answer()
@@ -295,7 +296,8 @@ def test_medical_device_complaint_local_conforming_resumes_sale_within_24h(api):
 def test_medical_device_complaint_out_of_town_nonconforming_opens_nonconforming_product(api):
     walk = Walk(api, "medical-device-complaint--out-of-town-nonconforming", "qd1")
     walk.until("verify_onsite")
-    assert due_after(walk.task("verify_onsite"), "7d")                         # out of town: 7 days
+    received = ts(walk.inst["data"]["record"]["received_at"])
+    assert ts(walk.task("verify_onsite")["due_at"]) == received + timedelta(days=7)   # out of town: 7 days of the complaint
     walk.until("return_goods")
     walk.answer()
     kid = assert_linked(api, walk, "qd1", "nonconforming-product", "inspector1", "open_nonconforming")
