@@ -67,6 +67,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["user_rights"] = user_admin.rights  # the "Users" link
 
 
+# The dates a query may name (the KPI, ledger and audit ranges): wide enough for any record.
+_FIRST_YEAR, _LAST_YEAR = 1900, 2999
+
+
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
     """A ``YYYY-MM-DD`` query value as local midnight (of the display zone, where the KPI
     days are cut too), in UTC; the next midnight for an ``end``. A value with an offset is
@@ -81,6 +85,13 @@ def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
     except ValueError as exc:
         raise BadRequest(_("'{name}' must be a date written YYYY-MM-DD, not '{value}'", name=what, value=value),
                          errors=[{"field": what, "message": _("a date written YYYY-MM-DD")}]) from exc
+    if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
+        # 9999-12-31 has no next midnight, 0001-01-01 no instant east of UTC: a 500 before.
+        raise BadRequest(_("'{name}' must be a date between {first} and {last}, not '{value}'",
+                           name=what, first=f"{_FIRST_YEAR}-01-01", last=f"{_LAST_YEAR}-12-31", value=value),
+                         errors=[{"field": what, "message": _("a date between {first} and {last}",
+                                                              first=f"{_FIRST_YEAR}-01-01",
+                                                              last=f"{_LAST_YEAR}-12-31")}])
     if day.tzinfo is None:
         if end and len(value) == 10:
             day += timedelta(days=1)
