@@ -50,10 +50,13 @@ def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10
             if started >= limit:
                 return started
             since_default = min(registered_at, now)
-            if isinstance(rule, Schedule):
-                started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started)
-            else:
-                started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started)
+            try:
+                if isinstance(rule, Schedule):
+                    started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started)
+                else:
+                    started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started)
+            except Exception:  # one rule that fails must not hold up the others (nor the pass)
+                log.exception("automatic starts of %s failed; the other rules go on", proc.id)
     return started
 
 
@@ -134,7 +137,13 @@ def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigg
         after = page[-1][0]
         for record_id, state in page:
             data = state.get("data") or {}
-            due = rule.due_at(data, cal)
+            try:
+                due = rule.due_at(data, cal)
+            except (OverflowError, ValueError):
+                # A date at the far end of the picker (9999-12-31 + 5 days): no moment at all.
+                # Looked at again next pass, as an unrecorded date is (a correction may fix
+                # it); it stopped every pass of the worker, for every procedure.
+                continue
             if due is None or due > now:
                 continue  # not recorded yet, or not yet due: looked at again next pass
             context = {**data, "instance": {"id": record_id, "started_at": state.get("started_at"),
