@@ -12,7 +12,7 @@ later fires even when its date + offset is already past.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,10 @@ from engine.store import latest_version
 from engine.store import timekeeping as tk
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.orm import Session
+
     from engine.app.database import Database
     from engine.app.service import Workflow
     from engine.language.procedure import Procedure
@@ -43,21 +47,80 @@ def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10
             proc, _ = wf.procedure(s, pid)
             if proc.starts:
                 row = latest_version(s, pid)
-                installed.append((proc, row.registered_at))
+                installed.append((proc, row.registered_at, _schedule_history(wf, s, proc)))
     started = 0
-    for proc, registered_at in installed:
+    for proc, registered_at, history in installed:
         for rule in proc.starts:
             if started >= limit:
                 return started
             since_default = min(registered_at, now)
             try:
                 if isinstance(rule, Schedule):
-                    started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started)
+                    started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started,
+                                              history.get(rule.rule))
                 else:
                     started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started)
             except Exception:  # one rule that fails must not hold up the others (nor the pass)
                 log.exception("automatic starts of %s failed; the other rules go on", proc.id)
     return started
+
+
+def _period(rule: Schedule, occurrence: datetime, tz: ZoneInfo) -> tuple[int, ...]:
+    """The local period an occurrence of ``rule`` belongs to: its day, week, month, quarter
+    or year (a working-day schedule moved to the next working day stays in its period)."""
+    d = occurrence.astimezone(tz).date()
+    if rule.every == "daily":
+        return (d.year, d.month, d.day)
+    if rule.every == "weekly":
+        return tuple(d.isocalendar()[:2])
+    if rule.every == "monthly":
+        return (d.year, d.month)
+    if rule.every == "quarterly":
+        return (d.year, (d.month - 1) // 3)
+    return (d.year,)
+
+
+@dataclass(frozen=True)
+class _History:
+    """What the published versions say of one schedule of the current version."""
+
+    returned: tuple[int, datetime] | None  # (version, published at) that declared it again
+    replaced: tuple[str, ...]  # the rules of its kind that versions before its latest run had
+
+
+def _schedule_history(wf: Workflow, session: Session, proc: Procedure) -> dict[str, _History]:
+    """Per schedule of the current version: whether it was declared again after versions
+    without it (the version that brought it back, and when it was published), and the rules
+    of the same kind (daily, weekly...) that versions before its latest run of published
+    versions declared and the current one no longer does: the schedule as it was before an
+    edit of its time or day (or before two edits on one day).
+
+    A schedule removed and declared again is new from its return (the days it was absent are
+    not replayed: a paused daily report started one record per day of the pause), and a
+    schedule whose time or day was edited does not fire again in the period its previous
+    form already fired in (moved from 08:30 to 09:00 at 08:45: one record that day, not two).
+    """
+    current = {r.rule for r in proc.starts if isinstance(r, Schedule)}
+    rows = sorted((v for v in store.versions_of(session, proc.id) if v.status == "published"),
+                  key=lambda v: (v.major, v.id))
+    declared = [(v.id, v.registered_at, {r.rule: r for r in wf.runtime(session, v.id).procedure.starts
+                                         if isinstance(r, Schedule)}) for v in rows]
+    out: dict[str, _History] = {}
+    for rule in proc.starts:
+        if not isinstance(rule, Schedule):
+            continue
+        first = len(declared)
+        while first > 0 and rule.rule in declared[first - 1][2]:
+            first -= 1
+        if first == len(declared):  # not in the stored versions (not expected): as before
+            continue
+        earlier = any(rule.rule in d for _v, _t, d in declared[:first])
+        replaced = {key for _v, _t, d in declared[:first] for key, old in d.items()
+                    if key not in current and old.every == rule.every}
+        out[rule.rule] = _History(
+            returned=(declared[first][0], declared[first][1]) if earlier else None,
+            replaced=tuple(sorted(replaced)))
+    return out
 
 
 def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
@@ -108,13 +171,26 @@ def _actor(role: str):  # noqa: ANN202 - an engine.runtime.commands.Actor
 
 
 def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Schedule,
-                   since_default: datetime, now: datetime, limit: int) -> int:
+                   since_default: datetime, now: datetime, limit: int, history: _History | None = None) -> int:
     cal = _calendar(wf, proc)
     with database.writing() as s:
         since = tk.start_rule_since(s, proc.id, rule.rule, "schedule", since_default)
+        if history is not None and history.returned is not None:
+            # Declared again after versions without it: a marker firing at its return, once,
+            # so that the occurrences of its absence are not replayed (``last_firing``).
+            version, published = history.returned
+            back = min(_utc(published), now)
+            fid = tk.claim_firing(s, proc.id, rule.rule, f"declared again in version {version}", back, now)
+            if fid is not None:
+                tk.finish_firing(s, fid, None, f"declared again from {iso(back)}: "
+                                 "the occurrences while it was not declared are not started")
         last = tk.last_firing(s, proc.id, rule.rule)
+        before = [t for key in (history.replaced if history else ()) if (t := tk.last_firing(s, proc.id, key))]
+    done = _period(rule, max(_utc(t) for t in before), cal.timezone) if before else None
     started = 0
     for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit, calendar=cal):
+        if _period(rule, occ, cal.timezone) == done:
+            continue  # the schedule's previous form already fired in this period
         origin = {"schedule": rule.describe(), "occurrence": iso(occ)}
         due_at = iso(cal.add(occ, rule.due)) if rule.due else None
         started += _fire(wf, database, proc, rule.rule, iso(occ), occ, now, rule.actor,
