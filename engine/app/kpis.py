@@ -36,7 +36,10 @@ from engine.store import kpi_rollup
 from engine.store.kpi_query import PERIODS, Kpis, drill, kpis
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
+
+    from sqlalchemy.orm import Session
 
     from engine.app.services import Services
     from engine.language.procedure import Procedure
@@ -61,6 +64,21 @@ def _check_range(since: datetime, until: datetime, period: str) -> None:
     if until <= since:
         raise QueryInvalid(_("'to' is before 'from'; swap them"),
                            errors=[{"field": "to", "message": _("before 'from'")}])
+
+
+def _titles(services: Services, session: Session, proc: Procedure) -> Callable[[str | None], str]:
+    """A step's title as people read it: the current version's, else that of the latest
+    version that had the step (a step renamed or removed keeps its records' tasks, counted
+    under its id, and they were shown as the bare id "verify")."""
+    older = [rt.procedure for rt in reversed(services.workflow.versions(session, proc.id))]
+
+    def title(sid: str | None) -> str:
+        if sid and sid not in proc.steps and sid != "start":
+            for old in older:
+                if sid in old.steps:
+                    return step_title(old, sid)
+        return step_title(proc, sid)
+    return title
 
 
 @dataclass
@@ -102,6 +120,7 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
     with services.database.reading() as s:
         proc, _v = require_procedure(wf, s, reader, procedure_id)
         every = across_versions(wf, s, proc)
+        title = _titles(services, s, proc)
         current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id), services.config.timezone)
     if not current:
         with services.database.writing() as s:
@@ -119,7 +138,7 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
         record_views(services.database, reader, [("*", proc.id, sorted(secret))], "kpi")
     return Dashboard(
         procedure=proc, kpis=k,
-        steps=[{**st, "title": step_title(proc, st["step"])} for st in k.steps],
+        steps=[{**st, "title": title(st["step"])} for st in k.steps],
         first_pass_total=(sum(ok for ok, _n in k.first_pass.values()), sum(n for _ok, n in k.first_pass.values())),
         scores=_scores(proc, k))
 
@@ -148,6 +167,7 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
     with services.database.reading() as s:
         proc, _v = require_procedure(services.workflow, s, reader, procedure_id)
         every = across_versions(services.workflow, s, proc)
+        title = _titles(services, s, proc)
     if key is not None:
         field = key.removesuffix("@first")
         if key not in proc.records.kpi_keys and field not in proc.records.kpi_keys:
@@ -162,6 +182,6 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
         subset = drill(s, proc.id, what=what, since=since, until=until, period=at, period_kind=period,
                        step=step, key=key, value=value, now=services.now(),
                        zone=services.config.timezone)
-    parts = [_(what)] + [x for x in (at, step and step_title(proc, step),
+    parts = [_(what)] + [x for x in (at, step and title(step),
                                      key and f"{proc.records.title_of(key.removesuffix('@first'))} = {value}") if x]
     return DrillDown(rows_page(services, reader, proc, filters, page=page, subset=subset), parts)
