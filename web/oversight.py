@@ -67,14 +67,17 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["user_rights"] = user_admin.rights  # the "Users" link
 
 
-# The dates a query may name (the KPI, ledger and audit ranges): wide enough for any record.
-_FIRST_YEAR, _LAST_YEAR = 1900, 2999
+# The instants a query range is held to: a day at either end of the calendar (0001-01-01,
+# 9999-12-31) has no midnight before or after it in some zone, and computing one was a 500.
+# Nothing is recorded outside them, so a range held to them finds what it asked for.
+_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9998, 12, 31, tzinfo=UTC)
 
 
 def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | None:
     """A ``YYYY-MM-DD`` query value as local midnight (of the display zone, where the KPI
     days are cut too), in UTC; the next midnight for an ``end``. A value with an offset is
-    taken as written."""
+    taken as written. Held to years 2 to 9998 (``_EARLIEST``, ``_LATEST``)."""
     from web.errors import BadRequest
     from web.i18n import display_zone
 
@@ -85,16 +88,14 @@ def parse_day(value: str | None, what: str, *, end: bool = False) -> datetime | 
     except ValueError as exc:
         raise BadRequest(_("'{name}' must be a date written YYYY-MM-DD, not '{value}'", name=what, value=value),
                          errors=[{"field": what, "message": _("a date written YYYY-MM-DD")}]) from exc
-    if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
-        # 9999-12-31 has no next midnight, 0001-01-01 no instant east of UTC: a 500 before.
-        raise BadRequest(_("'{name}' must be a date between {first} and {last}, not '{value}'",
-                           name=what, first=f"{_FIRST_YEAR}-01-01", last=f"{_LAST_YEAR}-12-31", value=value),
-                         errors=[{"field": what, "message": _("a date between {first} and {last}",
-                                                              first=f"{_FIRST_YEAR}-01-01",
-                                                              last=f"{_LAST_YEAR}-12-31")}])
-    if day.tzinfo is None:
-        if end and len(value) == 10:
-            day += timedelta(days=1)
-        return day.replace(tzinfo=display_zone()).astimezone(UTC)
-    day = day.astimezone(UTC)
-    return day + timedelta(days=1) if end and len(value) == 10 else day
+    try:
+        if day.tzinfo is None:
+            if end and len(value) == 10:
+                day += timedelta(days=1)
+            moment = day.replace(tzinfo=display_zone()).astimezone(UTC)
+        else:
+            moment = day.astimezone(UTC)
+            moment = moment + timedelta(days=1) if end and len(value) == 10 else moment
+    except OverflowError:
+        return _EARLIEST if day.year < 5000 else _LATEST
+    return min(max(moment, _EARLIEST), _LATEST)
