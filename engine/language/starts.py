@@ -399,4 +399,32 @@ def check_triggers(proc: Procedure, procedures: Mapping[str, Procedure],
                     problems.append(Problem(proc.file, line, col, _(
                         "'{key}' is not a field of the start form '{form}'; fields: {fields}",
                         key=k, form=proc.start_form, fields=", ".join(sorted(start_fields)))))
+        problems += _copies_in_clear(proc, t, watched)
     return problems
+
+
+def _copies_in_clear(proc: Procedure, t: Trigger, watched: Procedure) -> list[Problem]:
+    """A ``with`` value computed from a sensitive (``x-sensitive``) field of the watched record
+    must land in a field the start form marks sensitive too: else the new instance shows in
+    clear, to everyone who reads it, what the watched record masks."""
+    secret: set[str] = set()
+    for sid in ("start", *watched.steps):
+        form_id = watched.start_form if sid == "start" else watched.steps[sid].form
+        form = watched.forms.get(form_id) if form_id else None
+        if form is not None:
+            secret |= {f"{sid}.{path.split('[', 1)[0]}" for path in form.sensitive_paths}
+    start = proc.forms.get(proc.start_form) if proc.start_form else None
+    out = []
+    for k, expr in t.with_:
+        info = start.fields.get(k) if start is not None else None
+        if info is None or info.sensitive:
+            continue
+        read = sorted({key for name in expr.names for key in secret
+                       if name == key or key.startswith(name + ".") or name.startswith(key + ".")})
+        if read:
+            line, col = t.where[f"with-key.{k}"]
+            out.append(Problem(proc.file, line, col, _(
+                "'{key}' copies the sensitive field '{field}' of '{target}' into the start form "
+                "'{form}', which shows it in clear; mark '{key}' x-sensitive: true in form '{form}', "
+                "or copy another field", key=k, field=read[0], target=t.procedure, form=proc.start_form)))
+    return out

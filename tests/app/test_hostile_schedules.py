@@ -137,3 +137,30 @@ def test_a_schedule_edited_twice_on_one_day_still_fires_once_that_day(sessions, 
         clock.set(local(t))
         worker.run_once()
     assert _starts(sessions) == ["2026-03-02T00:30:00+00:00", "2026-03-03T01:30:00+00:00"]
+
+
+def test_a_trigger_may_not_copy_a_sensitive_field_into_a_field_shown_in_clear(tmp_path):
+    import shutil
+
+    from engine.language.procedure import load_library
+    from tests.helpers.time import TIME
+
+    root = tmp_path / "lib"
+    shutil.copytree(TIME, root)
+    # The contract's customer is personal data: masked on the contract's pages...
+    form = root / "forms" / "contract.yaml"
+    text = form.read_text(encoding="utf-8")
+    assert "customer: {type: string" in text
+    form.write_text(text.replace("customer: {type: string", "customer: {x-sensitive: true, type: string"),
+                    encoding="utf-8")
+    # ...and the follow-up call copies it into its start form, which showed it to every reader.
+    problems = [f"{p.file.rsplit('/', 1)[-1]}:{p.line}:{p.col}: {p.message}"
+                for p in load_library([root / "procedures", root / "forms"]).problems]
+    assert any(p.startswith("follow-up-call.yaml:8:12: 'customer' copies the sensitive field "
+                            "'contract.customer' of 'contract'") and "x-sensitive: true in form 'customer'" in p
+               for p in problems), problems
+    # Marked sensitive where it lands, the copy is masked there too: no problem.
+    start = root / "forms" / "customer.yaml"
+    start.write_text(start.read_text(encoding="utf-8").replace(
+        "customer: {type: string", "customer: {x-sensitive: true, type: string"), encoding="utf-8")
+    assert not [p for p in load_library([root / "procedures", root / "forms"]).problems if "sensitive" in p.message]
