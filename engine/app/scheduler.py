@@ -47,7 +47,7 @@ def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10
             proc, _ = wf.procedure(s, pid)
             if proc.starts:
                 row = latest_version(s, pid)
-                installed.append((proc, row.registered_at, _schedule_history(wf, s, proc)))
+                installed.append((proc, row.registered_at, _history(wf, s, proc)))
     started = 0
     for proc, registered_at, history in installed:
         for rule in proc.starts:
@@ -59,7 +59,8 @@ def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10
                     started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started,
                                               history.get(rule.rule))
                 else:
-                    started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started)
+                    started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started,
+                                             history.get(rule.rule))
             except Exception:  # one rule that fails must not hold up the others (nor the pass)
                 log.exception("automatic starts of %s failed; the other rules go on", proc.id)
     return started
@@ -82,14 +83,15 @@ def _period(rule: Schedule, occurrence: datetime, tz: ZoneInfo) -> tuple[int, ..
 
 @dataclass(frozen=True)
 class _History:
-    """What the published versions say of one schedule of the current version."""
+    """What the published versions say of one schedule or trigger of the current version."""
 
-    returned: tuple[int, datetime] | None  # (version, published at) that declared it again
-    replaced: tuple[str, ...]  # the rules of its kind that versions before its latest run had
+    returned: tuple[int, datetime] | None  # (version, published at) that declared it again (schedules)
+    replaced: tuple[str, ...]  # the rules it replaced (see _history, _replaced_triggers)
 
 
-def _schedule_history(wf: Workflow, session: Session, proc: Procedure) -> dict[str, _History]:
-    """Per schedule of the current version: whether it was declared again after versions
+def _history(wf: Workflow, session: Session, proc: Procedure) -> dict[str, _History]:
+    """Per trigger of the current version, the triggers it replaced (``_replaced_triggers``).
+    Per schedule of the current version: whether it was declared again after versions
     without it (the version that brought it back, and when it was published), and the rules
     of the same kind (daily, weekly...) that versions before its latest run of published
     versions declared and the current one no longer does: the schedule as it was before an
@@ -106,6 +108,9 @@ def _schedule_history(wf: Workflow, session: Session, proc: Procedure) -> dict[s
     declared = [(v.id, v.registered_at, {r.rule: r for r in wf.runtime(session, v.id).procedure.starts
                                          if isinstance(r, Schedule)}) for v in rows]
     out: dict[str, _History] = {}
+    for trigger in proc.starts:
+        if isinstance(trigger, Trigger):
+            out[trigger.rule] = _History(None, _replaced_triggers(wf, session, proc, rows, trigger))
     for rule in proc.starts:
         if not isinstance(rule, Schedule):
             continue
@@ -121,6 +126,22 @@ def _schedule_history(wf: Workflow, session: Session, proc: Procedure) -> dict[s
             returned=(declared[first][0], declared[first][1]) if earlier else None,
             replaced=tuple(sorted(replaced)))
     return out
+
+
+def _replaced_triggers(wf: Workflow, session: Session, proc: Procedure, rows: list, trigger: Trigger) -> tuple[str, ...]:
+    """The triggers on the same watched date (procedure, STEP.FIELD) that published versions
+    declared and the current one no longer does: the trigger as it was before an edit (of
+    its offset, ``when``, ``with`` or ``due``). A record its previous form already started an
+    instance for is not started again (an offset moved from -1mo to -2w sent the contracts
+    notified a month before a second notice)."""
+    current = {r.rule for r in proc.starts}
+    out = set()
+    for v in rows:
+        for old in wf.runtime(session, v.id).procedure.starts:
+            if (isinstance(old, Trigger) and old.rule not in current
+                    and (old.procedure, old.step, old.field) == (trigger.procedure, trigger.step, trigger.field)):
+                out.add(old.rule)
+    return tuple(sorted(out))
 
 
 def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
@@ -199,7 +220,7 @@ def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Sche
 
 
 def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigger,
-                  since_default: datetime, now: datetime, limit: int) -> int:
+                  since_default: datetime, now: datetime, limit: int, history: _History | None = None) -> int:
     cal = _calendar(wf, proc)
     with database.writing() as s:
         since = tk.start_rule_since(s, proc.id, rule.rule, "trigger", since_default)
@@ -236,6 +257,13 @@ def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigg
                 _mark(database, proc, rule.rule, record_id, due, now,
                       f"fell due {iso(due)}, before this trigger was installed ({iso(since)})")
                 continue
+            if history is not None and history.replaced:
+                with database.reading() as s:
+                    again = tk.started_by_any(s, proc.id, history.replaced, record_id)
+                if again:
+                    _mark(database, proc, rule.rule, record_id, due, now,
+                          "already started by this trigger before it was edited")
+                    continue
             try:
                 if rule.when is not None and not rule.when.evaluate(context):
                     continue

@@ -81,6 +81,14 @@ def last_firing(session: Session, procedure_id: str, rule: str) -> datetime | No
         StartFiring.procedure_id == procedure_id, StartFiring.rule == rule))
 
 
+def started_by_any(session: Session, procedure_id: str, rules: Iterable[str], subject: str) -> bool:
+    """Whether one of ``rules`` started an instance for ``subject`` (by the unique key)."""
+    rules = list(rules)
+    return bool(rules) and session.scalar(select(StartFiring.id).where(
+        StartFiring.procedure_id == procedure_id, StartFiring.rule.in_(rules),
+        StartFiring.subject == subject, StartFiring.instance_id.is_not(None)).limit(1)) is not None
+
+
 def claim_firing(session: Session, procedure_id: str, rule: str, subject: str,
                  due_at: datetime, now: datetime) -> int | None:
     """Record that (rule, subject) fires; the row id, or None if another worker did already."""

@@ -164,3 +164,28 @@ def test_a_trigger_may_not_copy_a_sensitive_field_into_a_field_shown_in_clear(tm
     start.write_text(start.read_text(encoding="utf-8").replace(
         "customer: {type: string", "customer: {x-sensitive: true, type: string"), encoding="utf-8")
     assert not [p for p in load_library([root / "procedures", root / "forms"]).problems if "sensitive" in p.message]
+
+
+def test_a_trigger_edited_does_not_start_again_for_records_it_already_started(sessions, tmp_path):
+    clock = Clock(local("2026-01-05 09:00"))
+    wf = setup(sessions, clock, tmp_path, {})
+    worker = Worker(wf, sessions)
+    worker.run_once()
+    a = _contract(wf, sessions, "甲医院", "2026-12-31", "2026-01-06", False)
+    b = _contract(wf, sessions, "乙医院", "2026-12-31", "2026-01-10", False)
+    clock.set(local("2026-01-12 09:00"))
+    worker.run_once()
+    assert [r.origin_instance for r in _started(sessions, "follow-up-call")] == [a]  # 6 January + 5 days
+    # The quality manager moves the call to 7 days after delivery, on 12 January.
+    path = tmp_path / "timedata" / "procedures" / "follow-up-call.yaml"
+    _republish(wf, sessions, tmp_path, path.read_text(encoding="utf-8").replace("offset: 5d", "offset: 7d"),
+               "follow-up-call")
+    worker.run_once()
+    for day in range(13, 20):
+        clock.set(local(f"2026-01-{day} 09:00"))
+        worker.run_once()
+    # One call per delivery: a was called already (its 7 days fall on the 13th, after the
+    # edit), b is called on its new day, the 17th.
+    calls = _started(sessions, "follow-up-call")
+    assert [r.origin_instance for r in calls] == [a, b]
+    assert calls[1].state["origin"]["occurrence"] == "2026-01-16T16:00:00+00:00"
