@@ -103,10 +103,9 @@ def _history(wf: Workflow, session: Session, proc: Procedure) -> dict[str, _Hist
     form already fired in (moved from 08:30 to 09:00 at 08:45: one record that day, not two).
     """
     current = {r.rule for r in proc.starts if isinstance(r, Schedule)}
-    rows = sorted((v for v in store.versions_of(session, proc.id) if v.status == "published"),
-                  key=lambda v: (v.major, v.id))
-    declared = [(v.id, v.registered_at, {r.rule: r for r in wf.runtime(session, v.id).procedure.starts
-                                         if isinstance(r, Schedule)}) for v in rows]
+    rows = tk.published_versions(session, proc.id)
+    declared = [(vid, at, {r.rule: r for r in wf.runtime(session, vid).procedure.starts
+                           if isinstance(r, Schedule)}) for vid, at in rows]
     out: dict[str, _History] = {}
     for trigger in proc.starts:
         if isinstance(trigger, Trigger):
@@ -128,7 +127,8 @@ def _history(wf: Workflow, session: Session, proc: Procedure) -> dict[str, _Hist
     return out
 
 
-def _replaced_triggers(wf: Workflow, session: Session, proc: Procedure, rows: list, trigger: Trigger) -> tuple[str, ...]:
+def _replaced_triggers(wf: Workflow, session: Session, proc: Procedure, rows: list[tuple[int, datetime]],
+                       trigger: Trigger) -> tuple[str, ...]:
     """The triggers on the same watched date (procedure, STEP.FIELD) that published versions
     declared and the current one no longer does: the trigger as it was before an edit (of
     its offset, ``when``, ``with`` or ``due``). A record its previous form already started an
@@ -136,8 +136,8 @@ def _replaced_triggers(wf: Workflow, session: Session, proc: Procedure, rows: li
     notified a month before a second notice)."""
     current = {r.rule for r in proc.starts}
     out = set()
-    for v in rows:
-        for old in wf.runtime(session, v.id).procedure.starts:
+    for vid, _at in rows:
+        for old in wf.runtime(session, vid).procedure.starts:
             if (isinstance(old, Trigger) and old.rule not in current
                     and (old.procedure, old.step, old.field) == (trigger.procedure, trigger.step, trigger.field)):
                 out.add(old.rule)

@@ -81,6 +81,16 @@ def last_firing(session: Session, procedure_id: str, rule: str) -> datetime | No
         StartFiring.procedure_id == procedure_id, StartFiring.rule == rule))
 
 
+def published_versions(session: Session, procedure_id: str) -> list[tuple[int, datetime]]:
+    """``(id, registered_at)`` of the published versions of a procedure, in the order they
+    became current (``repo.CURRENT_ORDER`` reversed); without their texts, read on every
+    pass of the worker."""
+    v = ProcedureVersion
+    return [(r[0], r[1]) for r in session.execute(
+        select(v.id, v.registered_at).where(v.procedure_id == procedure_id, v.status == "published")
+        .order_by(v.major, v.id))]
+
+
 def started_by_any(session: Session, procedure_id: str, rules: Iterable[str], subject: str) -> bool:
     """Whether one of ``rules`` started an instance for ``subject`` (by the unique key)."""
     rules = list(rules)
