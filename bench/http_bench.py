@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -80,7 +81,7 @@ def wf(env: dict, *args: str, stdin: str | None = None) -> None:
 
 def start_server(tmp: Path, port: int, workers: int, threads: int, via: str) -> tuple[subprocess.Popen, str, dict]:
     env = {**os.environ, "WF_DATABASE_URL": f"sqlite:///{tmp / 'workflow.db'}",
-           "WF_SECRET_KEY": "bench-secret", "WF_CONFIG": str(ROOT / "config.yaml"),
+           "WF_SECRET_KEY": secrets.token_urlsafe(48), "WF_CONFIG": str(ROOT / "config.yaml"),
            "PYTHONPATH": str(ROOT)}
     # Migrate and register the procedures once, before several workers start at the same time.
     wf(env, "db", "upgrade")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -33,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="wf-bench-"))
     env = {**os.environ, "WF_DATABASE_URL": f"sqlite:///{tmp / 'workflow.db'}",
-           "WF_SECRET_KEY": "bench-secret", "WF_CONFIG": str(ROOT / "config.yaml"),
+           "WF_SECRET_KEY": secrets.token_urlsafe(48), "WF_CONFIG": str(ROOT / "config.yaml"),
            "PYTHONPATH": str(ROOT)}
     try:
         wf(env, "db", "upgrade")

@@ -20,6 +20,31 @@ ENV_OVERRIDES = {
     "WF_AUDIT_ANCHORS": ("audit", "anchors"),
 }
 
+#: The shortest secret key taken: 32 random characters hold well over 128 bits.
+MIN_SECRET_LENGTH = 32
+# A random key of MIN_SECRET_LENGTH hex characters has fewer different characters than this
+# about never (well under once in a million); "x" * 40 or "aaaa..." always.
+MIN_SECRET_DISTINCT = 8
+#: How to make a good key, as the refusals say it.
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` cannot sign sessions and API tokens (anyone could guess or try it), or
+    None when it may: at least ``MIN_SECRET_LENGTH`` characters, of at least
+    ``MIN_SECRET_DISTINCT`` different ones, and not one short piece repeated."""
+    from engine.i18n import _
+
+    if len(key) < MIN_SECRET_LENGTH:
+        return _("is too short ({n} character{s}; at least {least} random ones are needed)",
+                 n=len(key), s="" if len(key) == 1 else "s", least=MIN_SECRET_LENGTH)
+    if len(set(key)) < MIN_SECRET_DISTINCT:
+        return _("is too easy to guess (only {n} different characters; a random key has many)",
+                 n=len(set(key)))
+    if key in (key + key)[1:-1]:  # "abcdefgh" * 4: one piece over and over
+        return _("is too easy to guess (one piece repeated; a random key repeats nothing)")
+    return None
+
 
 @dataclass
 class Config:
@@ -27,6 +52,8 @@ class Config:
 
     raw: dict[str, Any] = field(default_factory=dict)
     root: Path = Path(".")
+    #: The file read (None: none was, the defaults and the environment apply); named in messages.
+    file: Path | None = None
 
     def get(self, *keys: str, default: Any = None) -> Any:
         node: Any = self.raw
@@ -96,7 +123,7 @@ def load_config(path: str | os.PathLike[str] | None = None, *,
             _set(raw, keys, os.environ[env])
     for dotted, value in (overrides or {}).items():
         _set(raw, tuple(dotted.split(".")), value)
-    return Config(raw=raw, root=path.resolve().parent)
+    return Config(raw=raw, root=path.resolve().parent, file=path if path.exists() else None)
 
 
 def _set(raw: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:

@@ -6,6 +6,7 @@ the place and the fix, with exit 1: never a Python traceback."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -208,7 +209,7 @@ def test_metrics_when_the_database_is_gone_still_answer_and_say_so(db_url, tmp_p
     _sqlite_only(db_url)
     from web import create_app
 
-    monkeypatch.setenv("WF_SECRET_KEY", "x" * 32)
+    monkeypatch.setenv("WF_SECRET_KEY", secrets.token_urlsafe(48))
     app = create_app({"WF_CONFIG": str(config().root / "config.yaml"), "TESTING": True,
                       "WF_OVERRIDES": {"database.url": db_url}})
     client = app.test_client()
@@ -261,3 +262,4 @@ def test_a_backup_of_a_newer_release_is_refused_before_it_replaces_anything(newe
     assert target.read_bytes() == before
     drill = _one_sentence(_wf(f"sqlite:///{target}", "restore", str(backup), "--verify-only"))
     assert "newer release" in drill
+

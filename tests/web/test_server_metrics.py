@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def test_counts_are_summed_over_gunicorn_workers(tmp_path):
 
     port = free_port()
     env = {**os.environ, "WF_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}", "WF_CONFIG": str(ROOT / "config.yaml"),
-           "WF_SECRET_KEY": "metrics-test"}
+           "WF_SECRET_KEY": secrets.token_urlsafe(48)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(Path(sys.executable).parent / "wf"), "serve", "--port", str(port), "--workers", "3"],
