@@ -54,6 +54,9 @@ class Config:
     root: Path = Path(".")
     #: The file read (None: none was, the defaults and the environment apply); named in messages.
     file: Path | None = None
+    #: This run may make the configured SQLite file anew although its folder shows that a
+    #: database was in use there (``wf db upgrade --new-database``).
+    new_database: bool = False
 
     def get(self, *keys: str, default: Any = None) -> Any:
         node: Any = self.raw

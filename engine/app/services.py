@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
@@ -64,12 +65,19 @@ def _url_setting() -> str:
     return "WF_DATABASE_URL" if os.environ.get("WF_DATABASE_URL") else _("database.url in config.yaml")
 
 
+class DatabaseMissing(DatabaseUnreachable):
+    """The configured SQLite file is not there, and its folder shows that one was in use."""
+
+    code = "database_missing"
+
+
 def connect(config: Config, **options: object) -> Engine:
     """The engine of the configured database, once it has answered: a URL that is not one
     (``postgres://``, a bare file name) or a database that does not answer is refused in
-    one sentence naming the setting to fix, instead of a driver's traceback."""
+    one sentence naming the setting to fix, instead of a driver's traceback. A SQLite file
+    that is gone from a folder showing it was in use is not made anew (``DatabaseMissing``)."""
     try:
-        engine = make_engine(config.database_url, **options)
+        engine = make_engine(_existing_or_new(config), **options)
     except ArgumentError as exc:  # also NoSuchModuleError: an unknown dialect such as postgres://
         raise _unusable(config, exc) from None
     try:
@@ -82,6 +90,62 @@ def connect(config: Config, **options: object) -> Engine:
             "from this machine, and that {setting} names it", url=shown_url(config),
             error=_first_line(exc), setting=_url_setting())) from None
     return engine
+
+
+def _existing_or_new(config: Config) -> str:
+    """The configured URL, unless it names a SQLite file that is missing where signs show a
+    database was in use: connecting would make a new, empty one there, and every record
+    would seem lost (the file moved, deleted, or a disk not mounted). The first start, in a
+    folder with no such signs, makes it as before; ``Config.new_database`` makes it anyway."""
+    url = config.database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # refused by make_engine, in connect's words
+    name = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or name in ("", ":memory:") or name.startswith("file:") \
+            or config.new_database:
+        return url
+    path = Path(name)
+    if path.exists():
+        return url
+    signs = _signs_of_use(config, path)
+    if signs:
+        backups = _backups(config, path.parent)
+        raise DatabaseMissing(_(
+            "The database file {path} is missing, but {folder} shows a database was in use there ({signs}); "
+            "nothing was created. Put the file back (or restore a backup: `wf restore {backup}`), or, to "
+            "start over with a new, empty database, run `wf db upgrade --new-database` once",
+            path=path, folder=path.parent, signs=", ".join(str(s) for s in signs),
+            backup=backups[-1] if backups else "BACKUP")) from None
+    return url
+
+
+def _signs_of_use(config: Config, path: Path) -> list[Path]:
+    """What in the database's own folder shows that a database was kept there: the file's
+    companions (its write-ahead log and lock files, the write queue's and the worker's
+    marks), backups, and the key, uploads and anchors the server keeps beside it. Only that
+    folder: a new database elsewhere (a copy, a test) is not judged by this installation's var/."""
+    folder = path.parent.resolve()
+    found = [Path(f"{path}{end}") for end in ("-wal", "-shm", ".writers", ".worker")]
+    found = [p for p in found if p.exists()]
+    found += _backups(config, folder)[-1:]
+    for keys, default in ((("paths", "secret_file"), "var/secret_key"), (("audit", "anchors"), "var/audit-anchors.jsonl")):
+        kept = config.path(*keys, default=default)
+        if kept.parent.resolve() == folder and kept.is_file() and kept.stat().st_size:
+            found.append(kept)
+    uploads = config.path("paths", "uploads", default="var/uploads")
+    if uploads.parent.resolve() == folder and uploads.is_dir() and any(p.is_file() for p in uploads.rglob("*")):
+        found.append(uploads)
+    return found
+
+
+def _backups(config: Config, folder: Path) -> list[Path]:
+    """The backups ``wf backup`` wrote (by default) into ``folder``'s backup folder, oldest first."""
+    kept = config.path("paths", "backups", default="var/backup")
+    if kept.parent.resolve() != folder.resolve() or not kept.is_dir():
+        return []
+    return sorted(p for p in kept.glob("workflow-*") if p.is_file() and p.suffix in (".db", ".dump"))
 
 
 def _unusable(config: Config, exc: ArgumentError) -> DatabaseUnreachable:

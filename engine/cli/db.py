@@ -45,11 +45,15 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True,
               help="Alembic revision to upgrade to.")
+@click.option("--new-database", is_flag=True,
+              help="Make a new, empty SQLite database even though the file is missing from a folder "
+                   "that shows one was in use there (its records are then not in it).")
 @click.pass_context
-def upgrade_cmd(ctx: click.Context, revision: str) -> None:
+def upgrade_cmd(ctx: click.Context, revision: str, new_database: bool) -> None:
     """Create the database or bring its schema up to date (safe to run again); says whether
     it migrated (from which revision to which) or was already current."""
     config = config_of(ctx)
+    config.new_database = new_database
     try:
         done = admin.upgrade_database(config, revision)
     except (admin.SchemaOutdated, admin.DatabaseUnreachable) as exc:  # e.g. this user may not change the tables
