@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -140,6 +141,91 @@ def _check_source(source: Path, url: URL) -> None:
     if backend == "sqlite" and head.startswith(PG_DUMP_MAGIC):
         raise WorkflowError(_("{path} is a PostgreSQL backup (pg_dump); restore it into PostgreSQL "
                               "(a postgresql+psycopg:// URL in WF_DATABASE_URL or database.url)", path=source))
+    if backend == "postgresql":
+        _check_pg_dump(source, url)
+
+
+# "Dumped from database version: 15.20 (Debian ...)" and "Dumped by pg_dump version: ...",
+# as ``pg_restore --list`` prints an archive's header.
+_DUMPED = re.compile(r"^;\s+Dumped (from database|by pg_dump) version: (\d+)(\.\d+)?", re.MULTILINE)
+
+
+def _check_pg_dump(source: Path, url: URL) -> None:
+    """What pg_restore would meet, read from the archive alone before anything is replaced
+    (as ``_check_sqlite_backup`` does for SQLite): an archive format this pg_restore cannot
+    read, a dump by a newer pg_dump or of a newer PostgreSQL server than the ones here, and
+    a database a newer release of QualityFlow migrated (a schema revision this program does
+    not know, which every command would refuse once restored)."""
+    tool = _tool("pg_restore")
+    listed = subprocess.run([tool, "--list", str(source)], capture_output=True, text=True)
+    if listed.returncode != 0:
+        error = listed.stderr.strip().splitlines()[-1] if listed.stderr.strip() else ""
+        found = re.search(r"unsupported version \(([\d.]+)\)", error)
+        if found:
+            raise WorkflowError(_(
+                "{path} was written by a newer pg_dump (archive format {format}) than this machine's "
+                "pg_restore ({mine}) can read; restore it with the PostgreSQL client tools of the version "
+                "that wrote it (or newer) into a server of that version; nothing was changed",
+                path=source, format=found.group(1), mine=_major(tool)))
+        raise WorkflowError(_("{path} is not a pg_dump backup pg_restore can read ({error}); check the file",
+                              path=source, error=error or _("exit code {code}", code=listed.returncode)))
+    dumped = {kind: int(major) for kind, major, _minor in _DUMPED.findall(listed.stdout)}
+    mine = _major(tool)
+    by = dumped.get("by pg_dump")
+    if by is not None and mine is not None and by > mine:
+        raise WorkflowError(_(
+            "{path} was written by pg_dump {by}, newer than this machine's pg_restore {mine}; install the "
+            "PostgreSQL client tools {by} (or newer) here and restore again; nothing was changed",
+            path=source, by=by, mine=mine))
+    server = _server_major(url)
+    origin = dumped.get("from database")
+    if origin is not None and server is not None and origin > server:
+        raise WorkflowError(_(
+            "{path} is a dump of a PostgreSQL {origin} database, and the database {name} is on PostgreSQL "
+            "{server}, which cannot take it; restore it into a server of version {origin} or newer; nothing "
+            "was changed", path=source, origin=origin, name=url.database, server=server))
+    revision = _pg_dump_revision(tool, source)
+    if not known_revision(revision):
+        raise WorkflowError(_(
+            "{path} is a backup of a newer release's database (schema revision {revision}; this program "
+            "needs {head}); restore it with that release, or choose a backup this release made; "
+            "nothing was changed", path=source, revision=revision, head=head_revision()))
+
+
+def _major(tool: str) -> int | None:
+    """The major version of a PostgreSQL client program ("pg_restore (PostgreSQL) 15.20 ...")."""
+    done = subprocess.run([tool, "--version"], capture_output=True, text=True)
+    found = re.search(r"\)\s+(\d+)", done.stdout)
+    return int(found.group(1)) if found else None
+
+
+def _server_major(url: URL) -> int | None:
+    """The major version of the PostgreSQL server at ``url`` (None when it does not answer:
+    the restore then says so in its own words)."""
+    from engine.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            info = conn.dialect.server_version_info
+    except DBAPIError:
+        return None
+    finally:
+        engine.dispose()
+    return int(info[0]) if info else None
+
+
+def _pg_dump_revision(tool: str, source: Path) -> str | None:
+    """The schema revision in the dump's ``alembic_version`` table, read from the archive
+    (``pg_restore`` writing SQL to standard output connects to no database)."""
+    done = subprocess.run([tool, "--data-only", "--table=alembic_version", "--file=-", str(source)],
+                          capture_output=True, text=True)
+    lines = done.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("COPY ") and "alembic_version" in line:
+            row = lines[i + 1].strip() if i + 1 < len(lines) else "\\."
+            return None if row in ("\\.", "") else row
+    return None
 
 
 def restore(config: Config, source: str | os.PathLike[str], *, replace: bool = False) -> None:

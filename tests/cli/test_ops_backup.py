@@ -90,7 +90,7 @@ def test_a_file_that_is_not_a_backup_is_refused(filled, tmp_path):
     junk = tmp_path / "junk.bak"
     junk.write_bytes(b"not a database" * 100)
     result = _wf(cfg, "restore", str(junk), "--verify-only")
-    assert result.exit_code == 1 and ("not an SQLite backup" in result.output or "pg_restore failed" in result.output)
+    assert result.exit_code == 1 and ("not an SQLite backup" in result.output or "not a pg_dump backup" in result.output)
 
 
 def test_the_drill_as_a_user_who_may_not_create_databases_says_so_and_keeps_the_backup(filled, pg_role, tmp_path):

@@ -263,3 +263,63 @@ def test_a_backup_of_a_newer_release_is_refused_before_it_replaces_anything(newe
     drill = _one_sentence(_wf(f"sqlite:///{target}", "restore", str(backup), "--verify-only"))
     assert "newer release" in drill
 
+
+def _postgresql_only(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a pg_dump archive")
+
+
+def _tables(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()")).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def test_a_pg_dump_of_a_newer_release_is_refused_before_pg_restore_runs(newer_db, unmigrated_db_url, tmp_path):
+    """The SQLite twin of this was refused first; a pg_dump of a newer release's database
+    was handed to pg_restore, which filled the database with a schema every command then refused."""
+    _postgresql_only(newer_db)
+    backup = tmp_path / "newer.dump"
+    assert _wf(newer_db, "backup", str(backup)).exit_code == 0
+    out = " ".join(_one_sentence(_wf(unmigrated_db_url, "restore", str(backup))).split())
+    assert "newer release" in out and FUTURE in out and "nothing was changed" in out, out
+    assert _tables(unmigrated_db_url) == 0
+    drill = _one_sentence(_wf(newer_db, "restore", str(backup), "--verify-only"))
+    assert "newer release" in drill
+
+
+def _pg_dump_version() -> str:
+    done = subprocess.run(["pg_dump", "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.split(") ", 1)[1].strip()  # "15.20 (Debian 15.20-0+deb12u1)" -> "15.20"
+
+
+@pytest.mark.parametrize("newer", ["archive format", "pg_dump and server version"])
+def test_a_pg_dump_written_by_a_newer_pg_dump_is_refused_before_pg_restore_runs(db_url, tmp_path, newer):
+    """A dump from a newer PostgreSQL (its pg_dump, its server) went to this machine's older
+    pg_restore: at best its own error line ("unsupported version (1.16) in file header"),
+    at worst a restore stopped half-way through, after --clean had dropped the tables."""
+    _postgresql_only(db_url)
+    backup = tmp_path / "qf.dump"
+    assert _wf(db_url, "backup", str(backup)).exit_code == 0
+    data = bytearray(backup.read_bytes())
+    said = "archive format 1.99"
+    if newer == "archive format":
+        data[6] = 99  # PGDMP, then the archive's major, minor, revision: 1.99.0
+    else:
+        version = _pg_dump_version()
+        major = version.split(".")[0]
+        later = version.replace(major, str(int(major) + 3), 1).encode()
+        assert version.encode() in data
+        data = bytearray(bytes(data).replace(version.encode(), later))
+        said = f"written by pg_dump {int(major) + 3}, newer than this machine's pg_restore {major}"
+    backup.write_bytes(bytes(data))
+    before = _tables(db_url)
+    out = " ".join(_one_sentence(_wf(db_url, "restore", str(backup), "--replace")).split())
+    assert "newer" in out and "nothing was changed" in out and str(backup) in out, out
+    assert "pg_restore failed" not in out
+    assert said in out, out
+    assert _tables(db_url) == before and _wf(db_url, "db", "current").exit_code == 0
