@@ -360,17 +360,155 @@ def _load(text: str, file: str, kind: type) -> Source:
             return src
         src.data = _construct(loader, node, (), src)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        src.problems.append(
-            Problem(file, line, col, _("YAML syntax error: {what}; check indentation and quoting",
-                                       what=yaml_error_words(exc)))
-        )
+        src.problems.append(syntax_problem(text, file, exc))
         src.syntax_error = True
         src.data = None
     finally:
         loader.dispose()
     return src
+
+
+def syntax_problem(text: str, file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """A syntax error at the mistake a person made, with its fix where it is one of the
+    common ones (a tab, a quote or bracket left open, a line indented to no level, a ': '
+    inside a value, a key without its ':'). PyYAML stops where the text stopped making
+    sense, which is often lines after the mistake: at the end of the file for an unclosed
+    quote, at the next line for an unclosed '['. Other errors keep PyYAML's words and place."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    lines = text.splitlines()
+    found = _root_cause(text, lines, exc, line, col)
+    if found is not None:
+        return Problem(file, *found)
+    return Problem(file, line, col, _("YAML syntax error: {what}; check indentation and quoting",
+                                      what=yaml_error_words(exc)))
+
+
+def _root_cause(text: str, lines: list[str], exc: yaml.MarkedYAMLError, line: int,
+                col: int) -> tuple[int, int, str] | None:
+    problem, context = exc.problem or "", exc.context or ""
+    opened = exc.context_mark
+    if context == "while scanning a quoted scalar" and opened is not None:
+        quote = _char_at(lines, opened.line, opened.column) or '"'
+        return opened.line + 1, opened.column + 1, _(
+            "the quote {quote} opened here is never closed; end the value with {quote} on this line", quote=quote)
+    spanning = _quote_run_on(text, line)
+    if spanning is not None:
+        at, end, quote = spanning
+        return at[0], at[1], _(
+            "the quote {quote} opened here is not closed on its line, so YAML reads on to line {end} as part of "
+            "the text; end the value with {quote} on this line", quote=quote, end=end)
+    if problem.startswith("found character '\\t'"):
+        return line, col, _("a tab here, where YAML takes only spaces (to indent, and after ':' or '-'); "
+                            "replace the tab with spaces")
+    if context in ("while parsing a flow sequence", "while parsing a flow mapping") and opened is not None \
+            and opened.line + 1 < line:
+        bracket = "[" if "sequence" in context else "{"
+        return opened.line + 1, opened.column + 1, _(
+            "the '{open}' opened here is not closed; end it with '{close}' on this line (YAML read on to line "
+            "{line} looking for it)", open=bracket, close="]" if bracket == "[" else "}", line=line)
+    if problem == "mapping values are not allowed here":
+        return _colon_out_of_place(lines, line, col)
+    if problem.startswith("expected <block end>, but found"):
+        return _misplaced_line(lines, line, col)
+    return None
+
+
+def _char_at(lines: list[str], line: int, column: int) -> str:
+    """The character at a 0-based mark."""
+    return lines[line][column] if 0 <= line < len(lines) and 0 <= column < len(lines[line]) else ""
+
+
+def _quote_run_on(text: str, line: int) -> tuple[tuple[int, int], int, str] | None:
+    """A quoted value that starts on one line and runs on to ``line``, where the error is
+    (legal YAML, but with an error right after it almost always a closing quote left out):
+    its opening (line, column), the line it ran on to, and the quote."""
+    last = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.line + 1 >= line:
+                break
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") \
+                    and token.end_mark.line > token.start_mark.line:
+                last = token
+    except yaml.YAMLError:
+        pass
+    # Only when the error follows where it ended: its closing quote was meant to open the
+    # value it stopped in (a quoted text over several lines, followed by no error, is fine).
+    if last is None or last.end_mark.line + 1 != line:
+        return None
+    return (last.start_mark.line + 1, last.start_mark.column + 1), last.end_mark.line + 1, last.style or '"'
+
+
+def _content(lines: list[str], before: int) -> tuple[int, str] | None:
+    """The last line before the 1-based ``before`` that holds more than a comment or spaces."""
+    for number in range(before - 1, 0, -1):
+        stripped = lines[number - 1].strip()
+        if stripped and not stripped.startswith("#"):
+            return number, lines[number - 1]
+    return None
+
+
+_KEY = re.compile(r"^(\s*(?:-\s+)?)([^\s:#'\"][^:#]*?|'[^']*'|\"[^\"]*\"):(?:\s+|$)")
+
+
+def _colon_out_of_place(lines: list[str], line: int, col: int) -> tuple[int, int, str] | None:
+    """"mapping values are not allowed here": a ': ' YAML cannot take where it stands."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    key = _KEY.match(text)
+    if key is not None and key.end() < col:  # `title: Note: read this` on one line
+        value = text[key.end():].rstrip()
+        return line, key.end() + 1, _(
+            "the value of '{key}' holds ': ', which YAML reads as the start of another key; put the whole "
+            "value in quotes: {key}: \"{value}\"", key=key.group(2), value=value.replace('"', '\\"'))
+    above = _content(lines, line)
+    if above is None:
+        return None
+    number, prior = above
+    indent = len(text) - len(text.lstrip())
+    prior_key = _KEY.match(prior)
+    if prior_key is None:
+        word = prior.strip()
+        if word.startswith(("-", "[", "{", '"', "'")) or ":" in word:
+            return None
+        return number, len(prior.rstrip()) + 1, _(
+            "'{word}' has no ':' after it, so YAML reads the deeper lines below it as more of its text; write "
+            "'{word}:' to make it a key", word=word)
+    if prior[prior_key.end():].strip() and indent > len(prior_key.group(1)):
+        return line, indent + 1, _(
+            "this line is indented deeper than '{key}' on line {above}, which has a value already, so YAML reads "
+            "it as more of that value; indent it as '{key}' ({n} spaces)",
+            key=prior_key.group(2), above=number, n=len(prior_key.group(1)))
+    return None
+
+
+def _misplaced_line(lines: list[str], line: int, col: int) -> tuple[int, int, str] | None:
+    """"expected <block end>, but found ...": a line at an indentation no block above has,
+    or text after a value's closing quote."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent = len(text) - len(text.lstrip())
+    if col > indent + 1:
+        if text[:col - 1].rstrip().endswith(('"', "'")):  # `title: "abc" def`
+            return line, col, _("text after the closing quote: a value that starts with a quote must end with "
+                                "it; put the whole value in quotes, or take the quotes away")
+        return None
+    levels: list[tuple[int, int]] = []  # (indentation, line) of each block still open above
+    for number in range(line - 1, 0, -1):
+        above = lines[number - 1]
+        stripped = above.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        depth = len(above) - len(above.lstrip())
+        if not levels or depth < levels[-1][0]:
+            levels.append((depth, number))
+        if depth == 0:
+            break
+    if not levels or any(depth == indent for depth, _n in levels):
+        return None
+    shown = ", ".join(_("{n} on line {line}", n=depth, line=number) for depth, number in levels)
+    return line, indent + 1, _(
+        "this line is indented {n} space{s}, which lines up with no line above it ({levels}); indent it as the "
+        "lines it belongs with", n=indent, s="" if indent == 1 else "s", levels=shown)
 
 
 def _unreadable(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:

@@ -20,20 +20,52 @@ KEPT = re.compile(r"“[^”]*”|`[^`]*`|'[^']*'|\"[^\"]*\"|\{[^}]*\}|\[[^\]]*\
 
 BROKEN = [
     "a: {b: c: d}\n",  # while parsing a flow mapping, expected ',' or '}', but got ':'
-    "a: b\n c: d\n",  # mapping values are not allowed here
-    "a:\n  - b\n c: d\n",  # expected <block end>, but found '<block mapping start>'
-    "a: 'abc\n",  # found unexpected end of stream
     'a: "\\q"\n',  # found unknown escape character 'q'
     "a: *x\n",  # found undefined alias 'x'
-    "a:\tb\n\tc: d\n",  # found character '\t' that cannot start any token
     "- a\nb: c\n",  # expected <block end>, but found '?'
-    "a: [b, c\n",  # expected ',' or ']', but got '<stream end>'
     "a: |0\n  x\n",  # expected indentation indicator in the range 1-9, but found 0
     "--- a\n--- b\n",  # expected a single document in the stream, but found another document
     "a: &x 1\nb: &x 2\n",  # found duplicate anchor 'x'; first occurrence, second occurrence
     "a:\n  <<: 1\n",  # expected a mapping or list of mappings for merging, but found scalar
     "a: !foo x\n",  # could not determine a constructor for the tag '!foo'
 ]
+
+
+# Mistakes PyYAML notices later than where they are (or in words that do not say the fix):
+# said at the mistake, with the fix (yaml_source.syntax_problem).
+AT_THE_MISTAKE = [
+    ("a: b\n c: d\n", 2, 2, "this line is indented deeper than 'a' on line 1, which has a value already, so YAML "
+                            "reads it as more of that value; indent it as 'a' (0 spaces)"),
+    ("a:\n  - b\n c: d\n", 3, 2, "this line is indented 1 space, which lines up with no line above it (2 on line 2, "
+                                 "0 on line 1); indent it as the lines it belongs with"),
+    ("a: 'abc\n", 1, 4, "the quote ' opened here is never closed; end the value with ' on this line"),
+    ("a:\tb\n\tc: d\n", 1, 3, "a tab here, where YAML takes only spaces (to indent, and after ':' or '-'); replace "
+                             "the tab with spaces"),
+    ("a: [b, c\n", 1, 4, "the '[' opened here is not closed; end it with ']' on this line (YAML read on to line 2 "
+                         "looking for it)"),
+    ('a: "abc\nb: "d"\n', 1, 4, 'the quote " opened here is not closed on its line, so YAML reads on to line 2 as '
+                                'part of the text; end the value with " on this line'),
+    ("a: Note: this\n", 1, 4, "the value of 'a' holds ': ', which YAML reads as the start of another key; put the "
+                             "whole value in quotes: a: \"Note: this\""),
+    ("a\n  b: c\n", 1, 2, "'a' has no ':' after it, so YAML reads the deeper lines below it as more of its text; "
+                         "write 'a:' to make it a key"),
+    ('a: "b" c\n', 1, 8, "text after the closing quote: a value that starts with a quote must end with it; put the "
+                         "whole value in quotes, or take the quotes away"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "col", "message"), AT_THE_MISTAKE)
+def test_a_common_yaml_mistake_is_named_where_it_is_with_its_fix(text, line, col, message):
+    """PyYAML stops where the text stops making sense: an unclosed quote at the end of the
+    file, an unclosed '[' on the next line, and its words ("mapping values are not allowed
+    here") do not say what to change."""
+    [english] = yaml_source.load(text, "f.yaml").problems
+    assert (english.line, english.col, english.message) == (line, col, message)
+    i18n.set_locale("zh")
+    [chinese] = yaml_source.load(text, "f.yaml").problems
+    assert (chinese.line, chinese.col) == (line, col)
+    assert CJK.search(chinese.message) and not re.search(r"[A-Za-z]{2,}", KEPT.sub(" ", chinese.message.replace(
+        "YAML", ""))), chinese.message
 
 
 def _pyyaml_words(text: str) -> str:
