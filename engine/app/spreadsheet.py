@@ -7,7 +7,9 @@ ledger export. Excel runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` a
 programs). So:
 
 * CSV: such a text is written with a ``'`` before it, which Excel shows as text and hides
-  (OWASP's advice); ``from_csv`` takes it off again when the file is read back.
+  (OWASP's advice); ``from_csv`` takes it off again when the file is read back. A text that
+  starts with apostrophes before a formula's start (``'=1+1``, typed so in Excel) gets one
+  more, so the round trip gives back exactly what was written.
 * XLSX: strings are written as strings, never turned into formulas, links or numbers
   (``XLSX_OPTIONS``; xlsxwriter turns a string starting with ``=`` into a formula by default).
 
@@ -37,11 +39,21 @@ def sheet_name(title: str, default: str = "ledger") -> str:
     return name or default
 
 
+def _guarded(text: str) -> bool:
+    """Whether a text gets the guard: one that would be a formula, and one that reads as
+    guarded already (``'=1+1``, apostrophes before a formula's start), whose own apostrophe
+    ``from_csv`` would otherwise take off."""
+    return text.lstrip("'").startswith(FORMULA_START)
+
+
 def to_csv(cell: Any) -> Any:
-    """The cell as a CSV file holds it: text that would be a formula gets a leading ``'``."""
-    return f"'{cell}" if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+    """The cell as a CSV file holds it: text that would be a formula gets a leading ``'``
+    (and so does text that starts with apostrophes before one: ``from_csv`` undoes exactly
+    that guard, so every text comes back as it was)."""
+    return f"'{cell}" if isinstance(cell, str) and _guarded(cell) else cell
 
 
 def from_csv(cell: str) -> str:
-    """A cell of a CSV file this application wrote (or that Excel saved), guard removed."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+    """A cell of a CSV file this application wrote (or that Excel saved), guard removed:
+    one ``'`` before what would be a formula (``'=x`` is ``=x``, ``''=x`` is ``'=x``)."""
+    return cell[1:] if cell.startswith("'") and _guarded(cell) else cell

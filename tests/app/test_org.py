@@ -173,6 +173,20 @@ def test_a_name_excel_would_run_as_a_formula_is_exported_as_text(services):
     assert chart(services).departments["q"].name == hostile
 
 
+@pytest.mark.parametrize("name", ["'=1+1", "''=SUM(A1)", "'+86 021", "'@x", "'plain", "'", "=x'"])
+def test_a_name_that_starts_like_the_formula_guard_comes_back_as_it_was(services, name):
+    """A name typed with an apostrophe before =, +, - or @ (how people type text into Excel)
+    lost its apostrophe on the way through the export and back: the import took it for the
+    guard the export adds. The export guards it too, so the import takes off exactly what
+    the export put on."""
+    org.import_csv(services, "cli:test", CHART)
+    org.save_department(services, "cli:test", "lab", name=name)
+    exported = org.export_csv(services)
+    org.import_csv(services, "cli:test", exported)
+    assert chart(services).departments["lab"].name == name
+    assert org.export_csv(services) == exported
+
+
 def test_a_change_is_seen_by_the_next_apply(services, engine):
     org.import_csv(services, "cli:test", CHART)
     wf = services.workflow
