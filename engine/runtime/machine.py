@@ -419,13 +419,26 @@ class Runtime:
             if errors:
                 raise FormInvalid(_("the corrected value does not fit the form"), errors=errors)
         w.s["data"][cmd.step] = {**old_data, cmd.field: cmd.value}
+        # What the step holds once the computed fields have followed (below): what is signed.
+        recomputed = [(comp.name, old_data.get(comp.name), new_data.get(comp.name))
+                      for comp in (form.computed or ()) if old_data.get(comp.name) != new_data.get(comp.name)]
+        stored = dict(w.s["data"][cmd.step])
+        for name, _before, after in recomputed:
+            if after is None:
+                stored.pop(name, None)
+            else:
+                stored[name] = after
         entry: Correction = {"step": cmd.step, "field": cmd.field, "old": old_data.get(cmd.field), "new": cmd.value,
                  "by": cmd.actor.user, "at": w.at, "reason": cmd.reason.strip()}
         corrected: DataCorrected = {"field": cmd.field, "old": entry["old"], "new": cmd.value, "reason": entry["reason"]}
         if cmd.signature is not None:
             sig: SignatureRecord = {"user": cmd.actor.user, "name": cmd.signature.name or cmd.actor.display,
                                     "meaning": signing.CORRECTION, "at": w.at,
-                                    "data_hash": signing.data_hash(w.s["data"])}
+                                    "data_hash": signing.data_hash({**w.s["data"], cmd.step: stored})}
+            if recomputed:
+                # the hash covers the recomputed values, whose events follow this one
+                # (engine.runtime.replay checks it after them)
+                sig["covers_recomputed"] = True
             entry["signature"] = corrected["signature"] = sig
         if signed_before:
             entry["signed_before"] = corrected["signed_before"] = signed_before
@@ -433,24 +446,21 @@ class Runtime:
         w.event("data:corrected", corrected, step=cmd.step)
         # The computed fields that read the corrected value follow it, each recorded as a
         # correction of its own (old and new value, same corrector and reason).
-        for comp in form.computed if form.computed else ():
-            before, after = old_data.get(comp.name), new_data.get(comp.name)
-            if before == after:
-                continue
+        for name, before, after in recomputed:
             current = dict(w.s["data"][cmd.step])
             if after is None:
-                current.pop(comp.name, None)
+                current.pop(name, None)
             else:
-                current[comp.name] = after
+                current[name] = after
             w.s["data"][cmd.step] = current
             # Kept as a key and values, not translated now: the record is read later, in
             # each reader's language.
             reason, kept = keep("recomputed after correcting '{field}': {reason}", field=cmd.field,
                                 reason=entry["reason"])
-            w.s["corrections"] = [*w.s["corrections"], {"step": cmd.step, "field": comp.name, "old": before,
+            w.s["corrections"] = [*w.s["corrections"], {"step": cmd.step, "field": name, "old": before,
                                                          "new": after, "by": cmd.actor.user, "at": w.at,
                                                          "reason": reason, "reason_message": kept}]
-            w.event("data:corrected", {"field": comp.name, "old": before, "new": after, "reason": reason,
+            w.event("data:corrected", {"field": name, "old": before, "new": after, "reason": reason,
                                        "reason_message": kept}, step=cmd.step)
         self._reopen_approvals(w, signed_before)
 

@@ -62,9 +62,14 @@ class Replay:
         self.serial: str | None = None
         # Signatures whose recorded hash is not that of the data the events had recorded.
         self.unbound: list[Finding] = []
+        # A correction's signature that covers the computed values recomputed after it: checked
+        # once their events (which follow it) are applied. (signature, what, step, field)
+        self._pending: tuple[Mapping[str, Any], str, str, str] | None = None
 
     def apply(self, e: Mapping[str, Any]) -> None:
         kind, d, task = e["type"], e.get("data") or {}, e.get("task")
+        if self._pending is not None and not _recomputed_after(e, self._pending[2]):
+            self._settle()
         self.events.append(e)
         if kind == "instance:started":
             self.started_by, self.started_at = e["actor"], _instant(e["at"])
@@ -114,7 +119,11 @@ class Replay:
             self.data[step] = {**self.data.get(step, {}), d["field"]: d.get("new")}
             self.corrections.append({"step": step, "field": d["field"], "old": d.get("old"),
                                      "new": d.get("new"), "by": e["actor"], "reason": d.get("reason")})
-            self._bound(d.get("signature"), f"the correction of '{step}.{d['field']}'", step=step, field=d["field"])
+            sig = d.get("signature")
+            if isinstance(sig, Mapping) and sig.get("covers_recomputed"):
+                self._pending = (sig, f"the correction of '{step}.{d['field']}'", step, d["field"])
+            else:
+                self._bound(sig, f"the correction of '{step}.{d['field']}'", step=step, field=d["field"])
         elif kind == "instance:completed":
             self.status, self.outcome, self.ended_at = "completed", d.get("outcome"), _instant(e["at"])
         elif kind == "instance:cancelled":
@@ -128,6 +137,13 @@ class Replay:
         elif kind == "task:recalled" and task in self.tasks:
             self.tasks[task].update(status="open", completed_by=None, signature=None, assignee=e["actor"],
                                     decision=None, completed_at=None)
+
+    def _settle(self) -> None:
+        """Check the pending correction's signature against the data as it stands now."""
+        if self._pending is not None:
+            sig, what, step, field = self._pending
+            self._pending = None
+            self._bound(sig, what, step=step, field=field)
 
     def _bound(self, sig: Mapping[str, Any] | None, what: str, signed: Mapping[str, Any] | None = None,
                **where: Any) -> None:
@@ -165,6 +181,7 @@ class Replay:
 
     def findings(self, state: Mapping[str, Any]) -> list[Finding]:
         """``differences``, each with its catalogue key and values (``Finding``)."""
+        self._settle()
         out = list(self.unbound)
 
         def differs(attribute: str, stored: str, replayed: str) -> None:
@@ -245,6 +262,19 @@ class Replay:
                                          "its audit trail", attribute=key, task=tid, stored=stored,
                                          replayed=replayed)))
         return out
+
+
+# The reason of a computed value's correction that follows the correction of a value it reads
+# (``engine.runtime.machine``: ``_record_correction``).
+RECOMPUTED = "recomputed after correcting '{field}': {reason}"
+
+
+def _recomputed_after(e: Mapping[str, Any], step: str) -> bool:
+    """Whether ``e`` records a computed value of ``step`` recomputed after a correction."""
+    d = e.get("data") or {}
+    message = d.get("reason_message") if isinstance(d, Mapping) else None
+    return (e.get("type") == "data:corrected" and (e.get("step") or "start") == step and not d.get("signature")
+            and isinstance(message, Mapping) and message.get("key") == RECOMPUTED)
 
 
 def _instant(value: Any) -> datetime | None:

@@ -37,6 +37,9 @@ class SignatureRecord(TypedDict):
     # SHA-256 of the instance's data as signed (``engine.runtime.signing``); absent on
     # signatures recorded before it was kept.
     data_hash: NotRequired[str]
+    # On a correction's signature: the hash covers the computed fields recomputed after it
+    # (the ``data:corrected`` events that follow it); absent before they were covered.
+    covers_recomputed: NotRequired[bool]
 
 
 class Task(TypedDict):

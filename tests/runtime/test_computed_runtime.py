@@ -125,3 +125,41 @@ def test_a_start_form_computes_too_and_only_for_those_who_may_start(tmp_path):
         rt.start_computed(REVIEWER, {"items": ITEMS}, NOW)
     state, _ = rt.apply(None, Start(RATER, {"supplier": "甲", "items": ITEMS, "total": 1, "low": 9}), NOW)
     assert state["data"]["start"]["total"] == round(235 / 3, 10) and state["data"]["start"]["low"] == 1
+
+
+def test_a_signed_correction_hashes_the_data_after_its_recomputed_fields(rt):
+    """The correction's signature covers the values it stores, the recomputed total among
+    them; the replay checks it after the recomputed values' events, and a signature recorded
+    before (no ``covers_recomputed``, hashed before the recompute) still reads as bound."""
+    from engine.runtime.replay import Replay
+    from engine.runtime.signing import data_hash
+
+    state, first = rt.apply(None, Start(RATER, {}), NOW)
+    (task,) = open_tasks(state)
+    data = {"supplier": "甲公司", "items": ITEMS}
+    state, done = rt.apply(state, CompleteTask(task["id"], RATER, data, signature=Signature("确认")), NOW)
+    first = [*first, *done]
+    items = [dict(ITEMS[0]), {**ITEMS[1], "score": 75}]
+    fixed, events = rt.apply(state, Correct(RATER, "rate", "items", items, "录入错误", signature=Signature("更正")), NOW)
+    (signed,) = [c for c in fixed["corrections"] if c.get("signature")]
+    assert signed["signature"]["data_hash"] == data_hash(fixed["data"])
+    replay = Replay(rt.procedure)
+    for e in [*first, *events]:
+        replay.apply(e)
+    assert replay.unbound == [] and replay.findings(fixed) == []
+    # a recomputed value changed on the trail no longer matches what was signed
+    forged = [{**e, "data": {**e["data"], "new": 1}} if e["type"] == "data:corrected" and e["data"]["field"] == "total"
+              else e for e in events]
+    replay = Replay(rt.procedure)
+    for e in [*first, *forged]:
+        replay.apply(e)
+    assert len(replay.findings(fixed)) >= 1 and replay.unbound
+    # an older record: hashed before the recompute, without the mark
+    old = {**fixed["data"], "rate": {**state["data"]["rate"], "items": items}}
+    older = [{**e, "data": {**e["data"], "signature": {k: v for k, v in e["data"]["signature"].items()
+                                                       if k != "covers_recomputed"} | {"data_hash": data_hash(old)}}}
+             if e["type"] == "data:corrected" and "signature" in e["data"] else e for e in events]
+    replay = Replay(rt.procedure)
+    for e in [*first, *older]:
+        replay.apply(e)
+    assert replay.unbound == []

@@ -260,6 +260,31 @@ def test_a_correction_recomputes_the_total_and_the_record_still_matches_its_trai
     assert "rate:supplier" in options and "rate:total" not in options   # computed: not offered
 
 
+def test_a_signed_correction_signs_the_recomputed_values_it_stores(app):
+    """The 更正 signature's hash was taken before the computed fields followed the corrected
+    value: it signed a total (78.3) the record no longer holds (85). It signs what is stored."""
+    from engine.app.audit import verify_records
+    from engine.runtime.signing import data_hash
+
+    iid, tid = started(app)
+    rater = Api(app, "rater1")
+    rater.post(f"/tasks/{tid}/complete", {"data": {"supplier": "甲公司", "items": ITEMS}, "password": PW["rater1"]})
+    items = [ITEMS[0], {**ITEMS[1], "score": 75}]
+    fixed = rater.post(f"/instances/{iid}/corrections", {"step": "rate", "field": "items", "value": items,
+                                                         "reason": "录入错误", "password": PW["rater1"]})
+    services, wf = app.extensions["services"], app.extensions["workflow"]
+    with services.database.reading() as s:
+        state = store.load_instance(s, iid).state
+        assert state["data"]["rate"]["total"] == 85 == fixed["data"]["rate"]["total"]
+        (signed,) = [c for c in state["corrections"] if c.get("signature")]
+        assert signed["signature"]["data_hash"] == data_hash(state["data"])
+        assert verify_records(wf, s) == []
+        # tampering with a recomputed value on the trail side is what the signature now binds
+        events = services.workflow.events(s, iid)
+    corrected = [e for e in events if e["type"] == "data:corrected"]
+    assert [e["data"]["field"] for e in corrected] == ["items", "total", "low", "average"]
+
+
 def test_the_shipped_supplier_evaluation_computes_its_weighted_score_into_the_ledger(db_url, tmp_path):
     from tests.helpers.service import PASSWORD, answers, play, web_app
 
