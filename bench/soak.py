@@ -59,7 +59,7 @@ DATA = {
             {"item": "外观", "method": "目视检查", "requirement": "外壳无裂纹", "measured": "轻微划痕", "result": "合格"},
         ],
         "instrument": "血氧模拟器 SIM-02", "ambient_temperature": 23.5, "ambient_humidity": 55,
-        "inspector": "inspector", "inspected_at": "2026-11-03T10:00:00+08:00", "verdict": "合格",
+        "inspector": INSPECTOR, "inspected_at": "2026-11-03T10:00:00+08:00", "verdict": "合格",
     },
     "conforming": {"disposition": "返修", "repair_record": "返厂返修", "repair_ref": "FX-2026-0034"},
     "report": {"report_no": "JY-2026-0101", "process_summary": "检验完成", "conclusion": "合格",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine import i18n, store
-from engine.app import access, change_control, uploads
+from engine.app import access, change_control, people, uploads
 from engine.app.audit import CurrentProcedures, damage_named, integrity
 from engine.app.masking import (
     holds_mask,
@@ -81,6 +81,7 @@ def start(services: Services, username: str, procedure_id: str, data: Mapping[st
             refuse_mask(sensitive_keys(proc), "start", data)
         files = uploads.file_values(form.schema, data) if form is not None else []
         uploads.refuse_foreign(s, username, None, files, locale)
+        people.refuse_unknown_people(s, form, data)
         state = wf.start(s, procedure_id, username, data, locale=locale, actor=actor,
                          pinned=(proc, version_id))
         uploads.bind(s, username, state["id"], files, locale, now=services.now(), step="start")
@@ -354,6 +355,7 @@ def correct(services: Services, username: str, instance_id: str, step: str, fiel
         # a file put in by a correction: the corrector's own upload, or one of this record
         files = uploads.file_values(form.schema, {field_path: value}) if form is not None else []
         uploads.refuse_foreign(s, username, instance_id, files, locale)
+        people.refuse_unknown_people(s, form, value, under=field_path, at="value")
         wf.correct(s, instance_id, username, step, field_path, value, reason, password=verified,
                    locale=locale, expected_rev=expected_rev)
         uploads.bind(s, username, instance_id, files, locale, now=services.now(), step=step)

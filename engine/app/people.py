@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from engine.app.access import special_groups
 from engine.errors import FormInvalid, NotPermitted
-from engine.i18n import LOCALES, _, local_time
+from engine.i18n import LOCALES, _, local_time, reader_locale
 from engine.store import sign_in
 from engine.store import users as user_store
 
@@ -435,3 +435,43 @@ def actor_name(actor: str, names: Mapping[str, str]) -> str:
     if actor == "cli" or actor.startswith("cli:"):
         return _("command line ({operator})", operator=actor.partition(":")[2] or "?")
     return names.get(actor) or actor
+
+
+def refuse_unknown_people(session: Session, form: Form | None, data: object, *, under: str = "",
+                          at: str | None = None) -> None:
+    """Refuse (``FormInvalid``, 422, at each field) the values of person fields (``x-widget:
+    user``) in ``data`` that are not the user name of an active user: what a person field
+    may name is someone who can be found and can act, as the field's list offers them. The
+    one rule for starts, submissions, earlier values a step changes (``edit:``) and
+    corrections, through the pages and the API. Fields the form hides (``x-visible-if``)
+    are dropped before they are stored, so they are not judged; an empty value is left to
+    ``required``. ``under``: ``data`` is that field's value (a correction's); ``at``: the
+    name to report the problem under instead of the field's path (``value``, ``STEP.FIELD``)."""
+    if form is None or not form.has_widget("user", under):
+        return
+    kept = form.clean(data) if not under and isinstance(data, dict) else data
+    named: list[tuple[str, str]] = []
+    for path, value in form.values_with_widget("user", kept, under):
+        for one in value if isinstance(value, list) else [value]:
+            if one is None or one == "":
+                continue
+            named.append((path, one if isinstance(one, str) else str(one)))
+    if not named:
+        return
+    active = user_store.active_among(session, {name for _path, name in named if len(name) <= 200})
+    errors = []
+    for path, name in named:
+        if name in active:
+            continue
+        message = _("'{value}' is no active user of the system: {field} must name an active user. Type part "
+                    "of their name or user name and choose them from the list.",
+                    value=name[:60], field=_person_field_title(form, path))
+        errors.append({"field": at or path, "message": message})
+    if errors:
+        raise FormInvalid(errors[0]["message"], errors=errors)
+
+
+def _person_field_title(form: Form, path: str) -> str:
+    """The title of the field at a data path (``visits.0.owner``: the table's column)."""
+    spath = ".".join(part for part in path.split(".") if not part.isdigit())
+    return form.field_title(spath if spath in form.fields else path.split(".")[0], reader_locale())

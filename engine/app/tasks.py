@@ -423,6 +423,10 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
         files = uploads.file_values(form.schema, data) if form is not None else []
         uploads.refuse_foreign(s, username, ref.instance_id, files, locale)
         with access.outsiders_told_nothing(services.workflow, services.config, s, username, task_id):
+            # Earlier values are judged once all are ones the step may change: the runtime
+            # refuses any other (403), and a judgement must not tell about it first.
+            listed = edits if all(k in proc.steps[ref.step].edit for k in edits) else {}
+            _refuse_unknown_people(s, proc, form, data, listed)
             if ref.kind == TaskKind.APPROVAL:
                 state = wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
                                   data=data, password=signed, expected_rev=expected_rev, locale=locale,
@@ -440,6 +444,18 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     if answer_for is not None:
         return instances.log_answer(services, answer_for, answer)
     return ref.instance_id
+
+
+def _refuse_unknown_people(session: Any, proc: Procedure, form: Form | None, data: Mapping[str, Any],
+                           edits: Mapping[str, Any]) -> None:
+    """``people.refuse_unknown_people`` for the step's own form and for each earlier value it
+    changes (``edit:``, reported under ``STEP.FIELD`` as the page names its input)."""
+    people.refuse_unknown_people(session, form, data)
+    for ref, value in edits.items():
+        sid, _dot, name = str(ref).partition(".")
+        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        if other is not None and name in other.fields:
+            people.refuse_unknown_people(session, other, value, under=name, at=str(ref))
 
 
 def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:

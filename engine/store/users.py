@@ -83,6 +83,14 @@ def full_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
     return {u: (n or u) for u, n in rows}
 
 
+def active_among(session: Session, names: Iterable[str]) -> set[str]:
+    """Those of ``names`` that are the user names of active users (one query)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return set()
+    return set(session.scalars(select(User.username).where(User.username.in_(wanted), User.active.is_(True))))
+
+
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 

@@ -189,6 +189,31 @@ class Form:
         return any(w == widget and (not under or path == under or path.startswith(under + "."))
                    for path, w in self._widgets.items())
 
+    def values_with_widget(self, widget: str, data: Any, under: str = "") -> list[tuple[str, Any]]:
+        """Every value of ``data`` held by a field shown with ``widget`` (also in a group
+        or a table row), as ``(path, value)`` with the path pages and the API name
+        (``inspector``, ``visits.0.owner``); ``under``: ``data`` is the value of that field
+        (a correction's), and the paths start with it."""
+        out: list[tuple[str, Any]] = []
+        walked: list[tuple[str, str, Any]] = []  # (schema path, data path, value)
+        if under:
+            walked.append((under, under, data))
+        elif isinstance(data, dict):
+            walked.extend((k, k, v) for k, v in data.items())
+        while walked:
+            spath, dpath, value = walked.pop(0)
+            found = self._widgets.get(spath)
+            if found is None:
+                continue
+            if found == widget:
+                out.append((dpath, value))
+            elif isinstance(value, dict):
+                walked.extend((f"{spath}.{k}", f"{dpath}.{k}", v) for k, v in value.items())
+            elif isinstance(value, list):
+                walked.extend((f"{spath}.{k}", f"{dpath}.{i}.{k}", v)
+                              for i, row in enumerate(value) if isinstance(row, dict) for k, v in row.items())
+        return out
+
     # ----------------------------------------------------------------- submissions
 
     def clean(self, data: visibility.Data) -> visibility.Data:
