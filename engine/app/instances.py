@@ -392,11 +392,13 @@ def refuse_unchanged(proc: Procedure, inst: Mapping[str, Any], reader: Reader, s
     raise FormInvalid(message, errors=[{"field": "value", "message": message}])
 
 
-def refuse_hidden(proc: Procedure, inst: Mapping[str, Any], step: str, field_path: str, value: Any) -> None:
-    """Refuse (422, at the value) a value for a field the form hides on this record
+def refuse_hidden(proc: Procedure, inst: Mapping[str, Any], step: str, field_path: str, value: Any,
+                  at: str = "value") -> None:
+    """Refuse (422, at the value: ``at``) a value for a field the form hides on this record
     (``x-visible-if`` false for its recorded values): validation leaves hidden fields out, so
     any value (a number for a text, 20,000 characters) would be stored and shown unchecked.
-    Clearing one (``None``) is let through: a value left behind by an earlier correction."""
+    Clearing one (``None``) is let through: a value left behind by an earlier correction.
+    The one rule for a correction and for an earlier value a step changes (``edit:``)."""
     form = proc.form_of(step)
     recorded = inst["data"].get(step)
     if value is None or form is None or not isinstance(recorded, Mapping):
@@ -407,7 +409,7 @@ def refuse_hidden(proc: Procedure, inst: Mapping[str, Any], step: str, field_pat
     message = _("'{field}' does not apply to this record: the form asks for it only when {condition}. "
                 "Correct the value it depends on first.",
                 field=form.field_title(field_path, reader_locale()), condition=info.visible_if or "")
-    raise FormInvalid(message, errors=[{"field": "value", "message": message}])
+    raise FormInvalid(message, errors=[{"field": at, "message": message}])
 
 
 def pinned(services: Services, instance_id: str) -> Procedure:

@@ -427,6 +427,8 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
             # refuses any other (403), and a judgement must not tell about it first.
             listed = edits if all(k in proc.steps[ref.step].edit for k in edits) else {}
             _refuse_unknown_people(s, proc, form, data, listed)
+            if listed:
+                _refuse_hidden_edits(proc, store.load_instance(s, ref.instance_id).state, listed)
             if ref.kind == TaskKind.APPROVAL:
                 state = wf.decide(s, task_id, username, approve=decision == "approve", comment=comment,
                                   data=data, password=signed, expected_rev=expected_rev, locale=locale,
@@ -456,6 +458,16 @@ def _refuse_unknown_people(session: Any, proc: Procedure, form: Form | None, dat
         other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
         if other is not None and name in other.fields:
             people.refuse_unknown_people(session, other, value, under=name, at=str(ref))
+
+
+def _refuse_hidden_edits(proc: Procedure, inst: Mapping[str, Any], edits: Mapping[str, Any]) -> None:
+    """``instances.refuse_hidden`` for each earlier value the step changes (``edit:``), at
+    ``STEP.FIELD``: a field its form hides on this record is not set through the step."""
+    for ref, value in edits.items():
+        sid, _dot, name = str(ref).partition(".")
+        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        if other is not None and name in other.fields:
+            instances.refuse_hidden(proc, inst, sid, name, value, at=str(ref))
 
 
 def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:
