@@ -143,10 +143,10 @@ _SPAN = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[ T](\d{1,2}):(\d{2}))
 
 
 def time_span(column: str, title: str, text: str, zone: tzinfo) -> tuple[datetime, datetime]:
-    """A filter on a time column (登记时间) as the span of local time it names, in UTC: the page
-    shows ``2026-12-01 00:30`` in the display zone, so ``2026-12-01`` is that local day (not
-    the UTC text the database holds), ``2026-12`` the month, ``2026`` the year,
-    ``2026-12-01 00:30`` the minute."""
+    """A filter on a time column (登记时间, or a form's date-time field) as the span of local
+    time it names, in UTC: the page shows ``2026-12-01 00:30`` in the display zone, so
+    ``2026-12-01`` is that local day (not the UTC text the database holds), ``2026-12`` the
+    month, ``2026`` the year, ``2026-12-01 00:30`` the minute."""
     m = _SPAN.match(text.strip())
     try:
         if m is None:
@@ -173,6 +173,7 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
            zone: tzinfo = UTC) -> LedgerQuery:
     columns = [c.field for c in ledger.columns]
     titles = {c.field: c.title for c in ledger.columns}
+    kinds = column_kinds(proc, columns)
     if filters.status is not None and filters.status not in STATUSES:
         raise QueryInvalid(_("'status' must be one of {choices}", choices=", ".join(STATUSES)),
                            errors=[{"field": "status", "message": _("unknown status")}])
@@ -183,9 +184,12 @@ def _query(proc: Procedure, ledger: Ledger, filters: LedgerFilters, subset: Any 
     return LedgerQuery(proc.id, columns, filters={c: v for c, v in filters.columns.items() if c in columns and v},
                        status=filters.status, since=filters.since, until=filters.until,
                        sort=filters.sort, descending=filters.descending, subset=subset, match=filters.match,
-                       numeric=frozenset(c for c, k in column_kinds(proc, columns).items() if k == "number"),
+                       numeric=frozenset(c for c, k in kinds.items() if k == "number"),
                        spans={c: time_span(c, titles[c], v, zone) for c, v in filters.columns.items()
-                              if c in INSTANCE_TIMES and c in columns and v and v.strip()})
+                              if c in INSTANCE_TIMES and c in columns and v and v.strip()},
+                       instants={c: time_span(c, titles[c], v, zone) for c, v in filters.columns.items()
+                                 if kinds.get(c) == "date-time" and c in columns and v and v.strip()},
+                       zone=zone)
 
 
 def _guard(services: Services, reader: Reader, proc: Procedure, ledger: Ledger, q: LedgerQuery,

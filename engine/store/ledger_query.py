@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Float, and_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from engine.language.forms.formats import instant_of, names_instant
 from engine.language.records import FIRST
 from engine.store.audit import as_stored, stored_reader
 from engine.store.field_index import MAX_VALUE, value_at, whole_text_of
@@ -48,6 +49,10 @@ class LedgerQuery:
     numeric: frozenset[str] = frozenset()
     # Instance times filtered by a span ``[start, end)`` (a local day, month... in UTC).
     spans: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    # Form columns of date-times filtered by such a span: the instant each value names (one
+    # without a zone is wall time in ``zone``) lies in it, whatever offset it was written with.
+    instants: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    zone: tzinfo = UTC
 
 
 MATCHES = ("contains", "prefix", "exact")
@@ -86,7 +91,37 @@ def _matching(column: Any, text: str, match: str) -> Any:
     return column.like(pattern if match == "prefix" else "%" + pattern, escape="\\")
 
 
-def _base(q: LedgerQuery) -> Any:
+def _instant_in(text: str, start: datetime, end: datetime, zone: tzinfo) -> bool:
+    """Whether a recorded date-time names an instant in ``[start, end)``: one with Z or an
+    offset as written, one without as wall time in ``zone``; a text that reads as no time
+    (recorded under an older version whose field was text) is in no span."""
+    if names_instant(text):
+        at = instant_of(text)
+    else:
+        try:
+            at = datetime.fromisoformat(text).replace(tzinfo=zone)
+        except ValueError:
+            at = None
+    return at is not None and start <= at < end
+
+
+def _within(session: Session, q: LedgerQuery) -> dict[str, list[str]]:
+    """The instances whose value of each ``instants`` column lies in its span. The index
+    holds the text as recorded, whose date is that of its own offset (at most a day from
+    the UTC one, either way): the rows a day around the span are read, and each is judged
+    as the instant it names."""
+    fi = FieldIndex.__table__
+    out = {}
+    for col, (start, end) in q.instants.items():
+        low = (start.astimezone(UTC) - timedelta(days=1)).date().isoformat()
+        high = (end.astimezone(UTC) + timedelta(days=2)).date().isoformat()
+        rows = session.execute(select(fi.c.instance_id, fi.c.value).where(
+            fi.c.procedure_id == q.procedure, fi.c.key == col, fi.c.value >= low, fi.c.value < high))
+        out[col] = sorted({r.instance_id for r in rows if r.value and _instant_in(r.value, start, end, q.zone)})
+    return out
+
+
+def _base(q: LedgerQuery, within: Mapping[str, list[str]] | None = None) -> Any:
     inst, fi = Instance.__table__, FieldIndex.__table__
     stmt = select(inst.c.id, inst.c.serial, inst.c.procedure_id, inst.c.status, inst.c.outcome,
                   inst.c.started_at, inst.c.started_by, inst.c.ended_at).where(
@@ -101,8 +136,10 @@ def _base(q: LedgerQuery) -> Any:
         stmt = stmt.where(inst.c.id.in_(q.subset))
     for col, (start, end) in q.spans.items():
         stmt = stmt.where(inst.c[INSTANCE_SORT[col]] >= start, inst.c[INSTANCE_SORT[col]] < end)
+    for ids in (within or {}).values():
+        stmt = stmt.where(inst.c.id.in_(ids))
     for col, text in q.filters.items():
-        if col in q.spans:
+        if col in q.spans or col in q.instants:
             continue
         text = (text or "").strip()
         if not text:
@@ -165,7 +202,7 @@ def _row(inst: Any, values: Mapping[str, str], columns: Sequence[str]) -> dict[s
 def ledger_page(session: Session, q: LedgerQuery, *, limit: int = 50,
                 offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
     """One page: ``([{id, cells: {column: value}}], more)``."""
-    rows = session.execute(_base(q).limit(limit + 1).offset(offset)).all()
+    rows = session.execute(_base(q, _within(session, q)).limit(limit + 1).offset(offset)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     values = _values(session, [r.id for r in rows], q.columns)
@@ -175,7 +212,7 @@ def ledger_page(session: Session, q: LedgerQuery, *, limit: int = 50,
 def ledger_rows(session: Session, q: LedgerQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
     """Every matching row in ledger order, read page by page (a server-side cursor on
     PostgreSQL, ``yield_per`` batches elsewhere), so memory stays flat at any size."""
-    result = session.execute(_base(q).execution_options(yield_per=batch_size))
+    result = session.execute(_base(q, _within(session, q)).execution_options(yield_per=batch_size))
     for part in result.partitions(batch_size):
         values = _values(session, [r.id for r in part], q.columns)
         for r in part:
