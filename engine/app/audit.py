@@ -34,7 +34,7 @@ from engine.app.masking import (
     sensitive_keys,
     top_key,
 )
-from engine.app.people import actor_name
+from engine.app.people import actor_name, correctors_named
 from engine.app.uploads import FILES_RECORDED, file_findings, recorded_words
 from engine.errors import NotFound, NotPermitted, RecordDamaged
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
@@ -490,7 +490,8 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         # What the engine did itself is signed "system": named in the reader's language here, so
         # the page and the PDF (which prints these names) both say 系统.
         names[SYSTEM.user] = _("system")
-        corrections_by_key, shown = mask_corrections(keys, inst["corrections"], reader)
+        # each corrector by the name they had then (a later rename does not rewrite it)
+        corrections_by_key, shown = mask_corrections(keys, correctors_named(s, inst["corrections"]), reader)
         unmasked |= shown
         sections = []
         for sid, data in inst["data"].items():
@@ -533,7 +534,8 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
                 corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
                                     "step_id": sid, "path": name,
                                     "old": c.get("old"), "new": c.get("new"), "reason": stored(c, "reason"),
-                                    "by": names.get(by, by), "at": c.get("at")})
+                                    "by": c.get("by_name") or names.get(by, by), "username": by,
+                                    "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
         result = Dossier(

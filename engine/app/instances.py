@@ -25,6 +25,7 @@ from engine.app.masking import (
     sensitive_keys,
     top_key,
 )
+from engine.app.people import correctors_named
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _, reader_locale
@@ -244,6 +245,8 @@ class Page:
     stalled: str | None = None
     # Whether what the page shows is what the record's trail proves (``audit.check_shown``).
     integrity: ChainCheck | None = None
+    # The (masked) corrections with each corrector's name when they made it (``by_name``).
+    corrections: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def page(services: Services, reader: Reader, instance_id: str) -> Page:
@@ -263,6 +266,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         people += [e["data"]["to"] for e in raw_events if e["type"] == "task:transferred"]
         people += [r[5:] for c in inst.get("cc", []) for r in c["to"] if r.startswith("user:")]
         names = user_store.full_names(s, people)
+        corrections = correctors_named(s, inst["corrections"])
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
         # The procedures of the records this one came from and opened, by their titles.
@@ -291,7 +295,8 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                correctable=correctable(proc, inst, actor),
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
-               shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=checked)
+               shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=checked,
+               corrections=corrections)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

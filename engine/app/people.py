@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from engine.app.access import special_groups
 from engine.errors import FormInvalid, NotPermitted
 from engine.i18n import LOCALES, _, local_time, reader_locale
+from engine.store import org as org_store
 from engine.store import sign_in
 from engine.store import users as user_store
 
@@ -475,3 +476,43 @@ def _person_field_title(form: Form, path: str) -> str:
     """The title of the field at a data path (``visits.0.owner``: the table's column)."""
     spath = ".".join(part for part in path.split(".") if not part.isdigit())
     return form.field_title(spath if spath in form.fields else path.split(".")[0], reader_locale())
+
+
+def correctors_named(session: Session, corrections: Mapping[str, list[dict]]) -> dict[str, list[dict]]:
+    """Each correction (``STEP.FIELD`` -> its corrections) with ``by_name``: the corrector's
+    name when they made it, as an auditor reads the record. The name their signature
+    recorded (更正), else the full name the chart's trail says they had then (a later rename,
+    ``user_edited``, does not rewrite who corrected what), else their user name; ``by`` keeps
+    the user id to show beside it."""
+    users = {c["by"] for items in corrections.values() for c in items if c.get("by")}
+    current = user_store.full_names(session, users)
+    changes = org_store.name_changes(session, users)
+    out = {}
+    for key, items in corrections.items():
+        named = []
+        for c in items:
+            by = c.get("by") or ""
+            signed = (c.get("signature") or {}).get("name") if isinstance(c.get("signature"), Mapping) else None
+            named.append({**c, "by_name": signed or _name_then(by, c.get("at"), current, changes)})
+        out[key] = named
+    return out
+
+
+def _name_then(user: str, at: object, current: Mapping[str, str],
+               changes: Mapping[str, list[tuple[datetime, str]]]) -> str:
+    """The full name ``user`` had at ``at`` (ISO text or a datetime): the name before the
+    first rename after it, else the current one; the user name where there is none."""
+    when = _aware(at)
+    later = [before for changed, before in changes.get(user, ()) if when is not None and changed > when]
+    return (later[0] if later else current.get(user, "")) or user
+
+
+def _aware(at: object) -> datetime | None:
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at)
+        except ValueError:
+            return None
+    if not isinstance(at, datetime):
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -290,6 +290,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         approvers = {u for d in inst["data"].values() if isinstance(d, dict)
                      for u in (d.get("approvers") or []) if isinstance(u, str)}
         names = full_names(s, approvers) if approvers else {}
+        named = people.correctors_named(s, inst["corrections"])  # each corrector by the name then
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -309,7 +310,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             continue
         values, unmasked = mask_data(keys, sid, shown_of_earlier(step, sid, inst["data"][sid]), working)
         corrections, corrected = mask_corrections(
-            keys, {k: v for k, v in inst["corrections"].items()
+            keys, {k: v for k, v in named.items()
                    if k.startswith(f"{sid}.") and k not in hidden}, working)
         shown |= unmasked | corrected
         earlier.append(Earlier(sid, _("Start form") if sid == "start" else shown_in(proc.steps[sid], "title", reader_locale()),

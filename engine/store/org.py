@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -219,6 +219,24 @@ def members_on_trail(rows: Iterable[Any]) -> dict[str, Member]:
         elif name in trail and kind in ("user_activated", "user_deactivated"):
             trail[name] = _member(trail[name].groups, kind == "user_activated")
     return trail
+
+
+def name_changes(session: Session, usernames: Iterable[str]) -> dict[str, list[tuple[datetime, str]]]:
+    """Each named user's full-name changes on the chart's trail (``user_edited``), oldest
+    first: when, and the name they had until then ("" for none)."""
+    wanted = set(usernames)
+    out: dict[str, list[tuple[datetime, str]]] = {}
+    if not wanted:
+        return out
+    ev = Event.__table__
+    for row in session.execute(select(ev.c.at, ev.c.data).where(
+            ev.c.instance_id == ORG_CHAIN, ev.c.type == "org:user_edited").order_by(ev.c.seq)):
+        data = row.data or {}
+        change = (data.get("changes") or {}).get("full_name")
+        if data.get("user") in wanted and isinstance(change, Mapping):
+            at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
+            out.setdefault(data["user"], []).append((at, str(change.get("before") or "")))
+    return out
 
 
 def stored_members(session: Session) -> dict[str, Member]:

@@ -113,3 +113,45 @@ def test_a_person_in_a_table_row_is_found_at_its_row():
     assert form.values_with_widget("user", data) == [("lead", "c"), ("visits.0.owner", "a"),
                                                     ("visits.1.owner", "b")]
     assert form.values_with_widget("user", "x", "lead") == [("lead", "x")]
+
+
+def test_a_correction_names_its_corrector_as_they_were_named_then_with_the_user_id(app, db_url):
+    """The record's correction notes said "by" with the corrector's current name: after
+    检验员甲 was renamed 王五, a correction made by 检验员甲 read as made by 王五, a name the
+    person did not have then. An auditor reads the name at the time (from the chart's
+    chained ``user_edited`` event, or the name the correction's signature recorded), with the
+    user id beside it (its title, as the page names people); a correction made after the
+    rename carries the new name."""
+    from engine.app import user_admin
+    from tests.web.test_web_ui import Browser
+
+    b = login(app, "insp")
+    iid, task = _inspect_task(b)
+    assert b.post(f"/tasks/{task}", {**INSPECT, "f.inspector": "insp"}).status_code == 302
+    b.get(f"/instances/{iid}")
+    r = b.post(f"/instances/{iid}/correct", {"target": "start:customer", "value": "某市中心医院", "reason": "笔误"})
+    assert r.status_code == 302, r.text
+    services = app.extensions["services"]
+    user_admin.edit(services, "cli:test", "insp", full_name="王五")
+    b2 = Browser(app)
+    b2.login("insp", "pw-insp")
+    page = b2.get(f"/instances/{iid}").text
+    notes = _notes(page, "笔误")
+    (note,) = notes
+    assert "检验员甲" in note and 'title="insp"' in note and "王五" not in note, notes
+    # the dossier's table of corrections reads the same
+    with app.extensions["services"].database.writing() as s:
+        store.add_user(s, "aud", "pw-aud", ["auditors"], full_name="审计员")
+    dossier = login(app, "aud").get(f"/audit/instances/{iid}").text
+    row = dossier.split('id="corrections"', 1)[1].split("笔误", 1)[1].split("</tr>", 1)[0]
+    assert '<td title="insp">检验员甲</td>' in row and "王五" not in row, row
+    b2.post(f"/instances/{iid}/correct", {"target": "start:customer", "value": "某市第一医院", "reason": "再次更正"})
+    page = b2.get(f"/instances/{iid}").text
+    (later,) = _notes(page, "再次更正")
+    assert "王五" in later and "检验员甲" not in later, later
+
+
+def _notes(page: str, reason: str) -> list[str]:
+    """The correction notes under the recorded values (not the timeline's) with ``reason``."""
+    found = [n.split("</div>")[0] for n in page.split('<div class="correction">')[1:]]
+    return [n for n in found if 'class="muted"' in n and reason in n]

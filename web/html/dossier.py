@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from engine.app.audit import field_title, integrity_words
 from engine.i18n import _
 from web import forms_render as fr
-from web.html.instances import named_corrections
 
 if TYPE_CHECKING:
     from engine.app.audit import Dossier
@@ -21,7 +20,7 @@ def sections(d: Dossier) -> list[dict[str, Any]]:
     them by name and a 会签's approvers by theirs (every corrector and approver is the actor of
     an event of the timeline, whose names the dossier has read already)."""
     names = {e["username"]: e["actor"] for e in d.timeline}
-    corrections = named_corrections(d.corrections_by_key, names)
+    corrections = d.corrections_by_key  # each with its corrector's name then (by_name)
     return [{"step": sec.step, "title": sec.title,
              "nodes": fr.view_tree(sec.form, sec.data, corrections=corrections, step=sec.step, names=names)}
             for sec in d.sections]

@@ -8,7 +8,6 @@ there, the same as for the API."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -182,13 +181,6 @@ def _recipient(proc: Procedure, names: dict[str, str], who: str) -> str:
     return proc.roles.get(who, who)
 
 
-def named_corrections(corrections: Mapping[str, list[dict]], names: Mapping[str, str]) -> dict[str, list[dict]]:
-    """Each correction with the corrector's full name (``by_name``) beside the user name it
-    records (``by``), for the notes under a corrected value."""
-    return {key: [{**c, "by_name": names.get(c.get("by") or "", c.get("by"))} for c in items]
-            for key, items in corrections.items()}
-
-
 def _fmt(value: Any) -> str:
     return fmt_time(value)
 
@@ -204,7 +196,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
                     "current": (fr.display_at(proc.form_of(sid), path, current) if current is not None else None),
                     "signed": sid in page.signed_steps}
                    for sid, path, info, current in page.correctable]
-    corrections = named_corrections(inst["corrections"], page.names)
+    corrections = page.corrections
     sections = [{"step": sid, "title": step_title(proc, sid),
                  "nodes": fr.view_tree(proc.form_of(sid) if (sid == "start" or sid in proc.steps) else None,
                                        d, corrections=corrections, step=sid, names=page.names)}
