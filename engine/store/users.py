@@ -83,11 +83,24 @@ def full_names(session: Session, usernames: Iterable[str]) -> dict[str, str]:
     return {u: (n or u) for u, n in rows}
 
 
+_ACTIVE_USER = Prepared(select(User.__table__.c.username)
+                        .where(User.__table__.c.username == bindparam("b_name"),
+                               User.__table__.c.active.is_(True)))
+# Up to this many names are looked up one prepared statement each (one round trip where the
+# driver pipelines); more, as one IN list through the ORM.
+ACTIVE_ONE_BY_ONE = 20
+
+
 def active_among(session: Session, names: Iterable[str]) -> set[str]:
-    """Those of ``names`` that are the user names of active users (one query)."""
+    """Those of ``names`` that are the user names of active users. A form step with a person
+    field asks this inside its write transaction; through the ORM an IN list cost about 0.3 ms
+    of CPU per step, a tenth of the step's HTTP request, for the one or two names it holds."""
     wanted = sorted(set(names))
     if not wanted:
         return set()
+    if len(wanted) <= ACTIVE_ONE_BY_ONE:
+        found = batch(session, [(_ACTIVE_USER, [{"b_name": name}]) for name in wanted])
+        return {rows[0][0] for rows in found if rows}
     return set(session.scalars(select(User.username).where(User.username.in_(wanted), User.active.is_(True))))
 
 
