@@ -25,6 +25,7 @@ from engine.i18n import LOCALES, _, local_time, reader_locale
 from engine.store import org as org_store
 from engine.store import sign_in
 from engine.store import users as user_store
+from engine.store.audit import parse_time
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -508,11 +509,9 @@ def _name_then(user: str, at: object, current: Mapping[str, str],
 
 
 def _aware(at: object) -> datetime | None:
-    if isinstance(at, str):
-        try:
-            at = datetime.fromisoformat(at)
-        except ValueError:
-            return None
-    if not isinstance(at, datetime):
+    """``at`` (ISO text or a datetime) as an aware UTC time (``audit.parse_time``), or None
+    when it reads as no time."""
+    try:
+        return parse_time(at) if isinstance(at, str | datetime) else None
+    except ValueError:
         return None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -9,7 +9,7 @@ submitter's draft is dropped."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -449,26 +449,30 @@ def submit(services: Services, username: str, task_id: str, data: Mapping[str, A
     return ref.instance_id
 
 
+def _edited_fields(proc: Procedure, edits: Mapping[str, Any]) -> Iterator[tuple[str, str, str, Form, Any]]:
+    """Each earlier value the step changes (``edit:``) that names a field of a form:
+    ``(STEP.FIELD, step, field, its form, the value)``."""
+    for ref, value in edits.items():
+        sid, _dot, name = str(ref).partition(".")
+        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+        if other is not None and name in other.fields:
+            yield str(ref), sid, name, other, value
+
+
 def _refuse_unknown_people(session: Any, proc: Procedure, form: Form | None, data: Mapping[str, Any],
                            edits: Mapping[str, Any]) -> None:
     """``people.refuse_unknown_people`` for the step's own form and for each earlier value it
     changes (``edit:``, reported under ``STEP.FIELD`` as the page names its input)."""
     people.refuse_unknown_people(session, form, data)
-    for ref, value in edits.items():
-        sid, _dot, name = str(ref).partition(".")
-        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
-        if other is not None and name in other.fields:
-            people.refuse_unknown_people(session, other, value, under=name, at=str(ref))
+    for ref, _sid, name, other, value in _edited_fields(proc, edits):
+        people.refuse_unknown_people(session, other, value, under=name, at=ref)
 
 
 def _refuse_hidden_edits(proc: Procedure, inst: Mapping[str, Any], edits: Mapping[str, Any]) -> None:
     """``instances.refuse_hidden`` for each earlier value the step changes (``edit:``), at
     ``STEP.FIELD``: a field its form hides on this record is not set through the step."""
-    for ref, value in edits.items():
-        sid, _dot, name = str(ref).partition(".")
-        other = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
-        if other is not None and name in other.fields:
-            instances.refuse_hidden(proc, inst, sid, name, value, at=str(ref))
+    for ref, sid, name, _form, value in _edited_fields(proc, edits):
+        instances.refuse_hidden(proc, inst, sid, name, value, at=ref)
 
 
 def _page_picks_people(proc: Procedure, step: Any, form: Form | None) -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from engine.store.audit import GENESIS, ORG_CHAIN, event_hash, normalise
+from engine.store.audit import GENESIS, ORG_CHAIN, event_hash, normalise, parse_time
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import Department, Event, Group, OrgState, User, user_groups
 
@@ -234,8 +234,7 @@ def name_changes(session: Session, usernames: Iterable[str]) -> dict[str, list[t
         data = row.data or {}
         change = (data.get("changes") or {}).get("full_name")
         if data.get("user") in wanted and isinstance(change, Mapping):
-            at = row.at if row.at.tzinfo is not None else row.at.replace(tzinfo=UTC)
-            out.setdefault(data["user"], []).append((at, str(change.get("before") or "")))
+            out.setdefault(data["user"], []).append((parse_time(row.at), str(change.get("before") or "")))
     return out
 
 
