@@ -446,13 +446,8 @@ class Runtime:
         w.event("data:corrected", corrected, step=cmd.step)
         # The computed fields that read the corrected value follow it, each recorded as a
         # correction of its own (old and new value, same corrector and reason).
+        w.s["data"][cmd.step] = stored
         for name, before, after in recomputed:
-            current = dict(w.s["data"][cmd.step])
-            if after is None:
-                current.pop(name, None)
-            else:
-                current[name] = after
-            w.s["data"][cmd.step] = current
             # Kept as a key and values, not translated now: the record is read later, in
             # each reader's language.
             reason, kept = keep("recomputed after correcting '{field}': {reason}", field=cmd.field,
