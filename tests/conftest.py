@@ -31,6 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.store import users
 from engine.store.db import make_engine, session_factory, upgrade
 
+# The wf command speaks the shell's language (LANG); the tests read its English unless a test
+# asks for another (tests/cli/test_cli_language.py).
+os.environ.setdefault("WF_LANG", "en")
+
 PG_URL = os.environ.get("WF_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

@@ -11,6 +11,7 @@ from engine.app import admin
 from engine.cli import main
 from engine.cli.db import opened
 from engine.errors import WorkflowError
+from engine.i18n import _
 
 
 @main.group("audit")
@@ -37,17 +38,19 @@ def verify_cmd(ctx: click.Context, batch_size: int, file: str | None, files: boo
     with opened(ctx) as services:
         report = admin.verify_audit(services, batch_size=batch_size, files=files)
     if report.anchor_file:
-        click.echo(f"Anchors: {report.anchored} chain heads checked against {report.anchor_file}")
+        click.echo(_("Anchors: {n} chain heads checked against {file}", n=report.anchored, file=report.anchor_file))
     for problem in report.anchor_problems:
-        click.echo(f"BROKEN: {problem}")
+        click.echo(_("BROKEN: {problem}", problem=problem))
     if report.ok:
-        click.echo(f"OK: {report.counted()} verified")
+        click.echo(_("OK: {counted} verified", counted=report.counted()))
         return
     for brk in report.breaks:
-        click.echo(f"BROKEN: {brk}")
-    click.echo(f"FAILED: {len({b.instance_id for b in report.breaks})} of {report.instances} instances "
-               f"differ from their chain, their anchors or their events ({report.events} events read)"
-               + (f"; the anchor file has {len(report.anchor_problems)} problem(s)" if report.anchor_problems else ""))
+        click.echo(_("BROKEN: {problem}", problem=brk))
+    click.echo(_("FAILED: {n} of {instances} instances differ from their chain, their anchors or their events "
+                 "({events} events read)", n=len({b.instance_id for b in report.breaks}),
+                 instances=report.instances, events=report.events)
+               + (_("; the anchor file has {n} problem(s)", n=len(report.anchor_problems))
+                  if report.anchor_problems else ""))
     ctx.exit(1)
 
 
@@ -62,23 +65,26 @@ def anchor_cmd(ctx: click.Context) -> None:
             count, path = admin.anchor_audit(services)
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Anchored {count} chain heads in {path}" if count else f"Nothing new to anchor in {path}")
+    click.echo(_("Anchored {n} chain heads in {file}", n=count, file=path) if count
+               else _("Nothing new to anchor in {file}", file=path))
 
 
 def _verify_file(ctx: click.Context, file: str) -> None:
     try:
         stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
-        raise click.ClickException(f"cannot read {file}: {exc.strerror}; check the path") from exc
+        raise click.ClickException(_("cannot read {file}: {reason}; check the path", file=file,
+                                     reason=exc.strerror)) from exc
     with stream:
         report = admin.verify_export(stream, "<stdin>" if file == "-" else file)
     if report.ok:
-        click.echo(f"OK: {report.events} events of {report.instances} instances in {file} verified")
+        click.echo(_("OK: {events} events of {instances} instances in {file} verified", events=report.events,
+                     instances=report.instances, file=file))
         return
-    click.echo(f"BROKEN: {report.problems[0]}")
+    click.echo(_("BROKEN: {problem}", problem=report.problems[0]))
     for problem in report.problems[1:]:
-        click.echo(f"  also: {problem}")
-    click.echo(f"FAILED: {len(report.problems)} problem(s) in {file}")
+        click.echo("  " + _("also: {problem}", problem=problem))
+    click.echo(_("FAILED: {n} problem(s) in {file}", n=len(report.problems), file=file))
     ctx.exit(1)
 
 
@@ -91,7 +97,7 @@ def _day(value: str | None, param: str, zone: tzinfo) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD (or an ISO date-time)",
+        raise click.BadParameter(_("'{value}' is not a date; write YYYY-MM-DD (or an ISO date-time)", value=value),
                                  param_hint=param) from exc
     return parsed.replace(tzinfo=zone).astimezone(UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
@@ -109,7 +115,7 @@ def export_cmd(ctx: click.Context, since: str | None, until: str | None, procedu
         if end is not None and until is not None and len(until) == 10:
             end += timedelta(days=1)  # a date given for --to includes that whole day
         if start and end and end <= start:
-            raise click.BadParameter("--to is before --from; swap them", param_hint="--to")
+            raise click.BadParameter(_("--to is before --from; swap them"), param_hint="--to")
         for line in admin.export_audit(services, procedure=procedure, since=start, until=end,
                                        now=datetime.now(UTC)):
             click.echo(line, nl=False)
@@ -122,8 +128,9 @@ def reindex_cmd(ctx: click.Context) -> None:
     instance's data: after adding a ledger column or an index field to a procedure."""
     with opened(ctx) as services:
         done = admin.reindex(services)
-    click.echo(f"OK: {done.values} field values of {done.versions} procedure version(s) indexed; "
-               f"{done.kpi_days} day(s) of dashboard figures recounted")
+    click.echo(_("OK: {values} field values of {versions} procedure version(s) indexed; "
+                 "{days} day(s) of dashboard figures recounted", values=done.values,
+                 versions=done.versions, days=done.kpi_days))
 
 
 @audit_group.command("kpis")
@@ -143,4 +150,5 @@ def kpis_cmd(ctx: click.Context, procedure_id: str | None) -> None:
             days = admin.refresh_kpis(services, procedure_id)
         except NotFound as exc:
             raise click.BadParameter(exc.message, param_hint="--procedure") from exc
-    click.echo(f"OK: {days} day(s) of dashboard figures counted in {time.perf_counter() - started:.1f} s")
+    click.echo(_("OK: {days} day(s) of dashboard figures counted in {seconds} s", days=days,
+                 seconds=format(time.perf_counter() - started, ".1f")))

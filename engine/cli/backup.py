@@ -10,6 +10,7 @@ from engine.app import backup as backups
 from engine.cli import main
 from engine.cli.db import config_of
 from engine.errors import WorkflowError
+from engine.i18n import _
 
 
 @main.command("backup")
@@ -27,33 +28,36 @@ def backup_cmd(ctx: click.Context, path: str | None, verify: bool) -> None:
         path = str(config.path("paths", "backups", default="var/backup") / f"workflow-{stamp}{suffix}")
     try:
         made = backups.backup(config, path)
-        click.echo(f"Backup written: {made.path} ({made.bytes:,} bytes, {made.kind})")
+        click.echo(_("Backup written: {file} ({size} bytes, {kind})", file=made.path, size=format(made.bytes, ","),
+                     kind=made.kind))
         if verify:
             report = backups.verify(config, made.path)
     except backups.DrillRefused as exc:  # the backup is written and fine; only the drill could not run
-        raise click.ClickException(f"{exc.message}; the backup {made.path} is kept") from None
+        raise click.ClickException(_("{problem}; the backup {file} is kept", problem=exc.message,
+                                     file=made.path)) from None
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
     if not verify:
         return
     _later(report)
     if report.ok:
-        click.echo(f"Restore drill OK: the backup restored into a scratch database; "
-                   f"{report.counted()} verified there")
+        click.echo(_("Restore drill OK: the backup restored into a scratch database; {counted} verified there",
+                     counted=report.counted()))
         return
     for brk in report.breaks:
-        click.echo(f"BROKEN: {brk}")
+        click.echo(_("BROKEN: {problem}", problem=brk))
     broken = len({b.instance_id for b in report.breaks})
-    click.echo(f"Restore drill FAILED: {broken} of {report.instances} instances have a broken chain")
+    click.echo(_("Restore drill FAILED: {n} of {instances} instances have a broken chain", n=broken,
+                 instances=report.instances))
     ctx.exit(1)
 
 
 def _later(report: backups.Report) -> None:
     """Say which anchored heads a backup cannot hold: written after its last event."""
     if report.anchored_later and report.held_until is not None:
-        click.echo(f"Anchors: {report.anchored_later} chain head(s) anchored after this backup's last event "
-                   f"({report.held_until.strftime('%Y-%m-%d %H:%M:%S')} UTC) are not in it, as expected; "
-                   "`wf audit verify` on the live database checks them")
+        click.echo(_("Anchors: {n} chain head(s) anchored after this backup's last event ({time} UTC) are "
+                     "not in it, as expected; `wf audit verify` on the live database checks them",
+                     n=report.anchored_later, time=report.held_until.strftime("%Y-%m-%d %H:%M:%S")))
 
 
 @main.command("restore")
@@ -70,13 +74,14 @@ def restore_cmd(ctx: click.Context, path: str, replace: bool, verify_only: bool)
         if verify_only:
             report = backups.verify(config, path)
             _later(report)
-            click.echo(("OK" if report.ok else "FAILED") + f": {report.counted()} verified in a scratch restore")
+            click.echo(_("OK: {counted} verified in a scratch restore", counted=report.counted()) if report.ok
+                       else _("FAILED: {counted} verified in a scratch restore", counted=report.counted()))
             if not report.ok:
                 for brk in report.breaks:
-                    click.echo(f"BROKEN: {brk}")
+                    click.echo(_("BROKEN: {problem}", problem=brk))
                 ctx.exit(1)
             return
         backups.restore(config, path, replace=replace)
     except WorkflowError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Restored {path}; run `wf audit verify` to check the trail, then start the server.")
+    click.echo(_("Restored {file}; run `wf audit verify` to check the trail, then start the server.", file=path))

@@ -10,6 +10,7 @@ from engine.app import admin
 from engine.cli import main
 from engine.cli.db import config_of
 from engine.errors import NotFound, WorkflowError
+from engine.i18n import _
 from engine.language.calendar import Calendar, DurationError, parse_duration
 
 
@@ -41,20 +42,24 @@ def check(ctx: click.Context, name: str, start_text: str | None, within: str) ->
     start = _parse_start(start_text, cal)
 
     if not configured:
-        click.echo("calendar default is not configured: using the built-in default calendar")
+        click.echo(_("calendar default is not configured: using the built-in default calendar"))
     for line in cal.explain(start, duration):
         click.echo(line)
     due = cal.add(start, duration)
     local = due.astimezone(cal.timezone)
-    click.echo(f"due (local): {local.strftime('%Y-%m-%d %H:%M')} {cal.timezone.key}")
-    click.echo(f"due (UTC):   {due.strftime('%Y-%m-%d %H:%M')} UTC")
+    click.echo(_("due (local): {time} {zone}", time=local.strftime("%Y-%m-%d %H:%M"), zone=cal.timezone.key))
+    click.echo(_("due (UTC):   {time} UTC", time=due.strftime("%Y-%m-%d %H:%M")))
     known = cal.known_until()
     if known is None or local.date() > known:
-        reach = f"only up to {known.isoformat()}" if known else "for no date"
-        click.echo(f"note: public holidays are known {reach}; days after that count as ordinary "
-                   "weekdays and weekends. Upgrade chinesecalendar once the State Council's notice "
-                   f"is out, or list the days under calendars.{cal.name}.holidays / workdays and set "
-                   f"calendars.{cal.name}.holidays_listed_until")
+        said = (_("note: public holidays are known only up to {date}; days after that count as ordinary "
+                  "weekdays and weekends. Upgrade chinesecalendar once the State Council's notice is out, "
+                  "or list the days under calendars.{name}.holidays / workdays and set "
+                  "calendars.{name}.holidays_listed_until", date=known.isoformat(), name=cal.name) if known
+                else _("note: public holidays are known for no date; every weekday counts as a working day. "
+                       "Upgrade chinesecalendar once the State Council's notice is out, or list the days "
+                       "under calendars.{name}.holidays / workdays and set calendars.{name}.holidays_listed_until",
+                       name=cal.name))
+        click.echo(said)
 
 
 def _parse_start(text: str | None, cal: Calendar) -> datetime:
@@ -63,7 +68,7 @@ def _parse_start(text: str | None, cal: Calendar) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise click.BadParameter(f"bad date-time {text!r}; write e.g. '2026-10-09 16:00'",
+        raise click.BadParameter(_("bad date-time '{value}'; write e.g. '2026-10-09 16:00'", value=text),
                                  param_hint="--from") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=cal.timezone)

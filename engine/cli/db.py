@@ -12,6 +12,7 @@ from engine.app import admin
 from engine.cli import main
 from engine.config import Config, load_config
 from engine.errors import DefinitionInvalid
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from engine.app.services import Services
@@ -59,10 +60,11 @@ def upgrade_cmd(ctx: click.Context, revision: str, new_database: bool) -> None:
     except (admin.SchemaOutdated, admin.DatabaseUnreachable) as exc:  # e.g. this user may not change the tables
         raise click.ClickException(exc.message) from None
     if done.before == done.after:
-        click.echo(f"Database {admin.shown_url(config)} was already at schema revision {done.after}; nothing to do.")
+        click.echo(_("Database {url} was already at schema revision {revision}; nothing to do.",
+                     url=admin.shown_url(config), revision=done.after))
     else:
-        click.echo(f"Database {admin.shown_url(config)} migrated to schema revision {done.after} "
-                   f"(from {done.before or 'none'}).")
+        click.echo(_("Database {url} migrated to schema revision {revision} (from {before}).",
+                     url=admin.shown_url(config), revision=done.after, before=done.before or _("none")))
 
 
 @db_group.command("current")
@@ -74,9 +76,10 @@ def current_cmd(ctx: click.Context) -> None:
         status = admin.schema_status(config_of(ctx))
     except admin.DatabaseUnreachable as exc:
         raise click.ClickException(exc.message) from None
-    note = ("up to date" if status.up_to_date
-            else "migrated by a newer release: install that release here, see docs/operations.md"
-            if status.newer else "run `wf db upgrade`")
-    click.echo(f"{status.url}: revision {status.current or 'none'}, needed {status.head} ({note})")
+    note = (_("up to date") if status.up_to_date
+            else _("migrated by a newer release: install that release here, see docs/operations.md")
+            if status.newer else _("run `wf db upgrade`"))
+    click.echo(_("{url}: revision {current}, needed {head} ({note})", url=status.url,
+                 current=status.current or _("none"), head=status.head, note=note))
     if not status.up_to_date:
         ctx.exit(1)

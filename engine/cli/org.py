@@ -13,13 +13,14 @@ from engine.app import org
 from engine.cli import main
 from engine.cli.db import opened
 from engine.errors import DefinitionInvalid, WorkflowError
+from engine.i18n import _
 
 
 def _fail(exc: WorkflowError) -> None:
     if isinstance(exc, DefinitionInvalid):  # every bad line, as `wf validate` prints them
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s); nothing was imported.", err=True)
+        click.echo(_("{n} problem(s); nothing was imported.", n=len(exc.problems)), err=True)
         raise SystemExit(1)
     raise click.ClickException(exc.message)
 
@@ -38,14 +39,16 @@ def import_cmd(ctx: click.Context, file: str) -> None:
     try:
         data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     except OSError as exc:
-        raise click.ClickException(f"{file}: {exc.strerror}") from exc
+        raise click.ClickException(_("{file}: cannot read it ({reason}); check the path", file=file,
+                                      reason=exc.strerror)) from exc
     with opened(ctx) as services:
         try:
             done = org.import_csv(services, org.command_line(), data, "<stdin>" if file == "-" else file)
         except WorkflowError as exc:
             _fail(exc)
             return
-    click.echo(f"Imported {done.departments} departments and {done.users} users; the chart is at version {done.version}.")
+    click.echo(_("Imported {departments} departments and {users} users; the chart is at version {version}.",
+                 departments=done.departments, users=done.users, version=done.version))
 
 
 @org_group.command("export")
@@ -57,7 +60,7 @@ def export_cmd(ctx: click.Context, file: str | None) -> None:
         text = org.export_csv(services)
     if file and file != "-":
         Path(file).write_text(text, encoding="utf-8", newline="")
-        click.echo(f"Wrote {file}.", err=True)
+        click.echo(_("Wrote {file}.", file=file), err=True)
     else:
         click.echo(text.removeprefix("\ufeff"), nl=False)
 
@@ -69,18 +72,18 @@ def show_cmd(ctx: click.Context) -> None:
     with opened(ctx) as services:
         found = org.view(services, org.command_line())
     if not found.departments and not found.unplaced:
-        click.echo("No departments yet; import a chart with `wf org import FILE.csv`.")
+        click.echo(_("No departments yet; import a chart with `wf org import FILE.csv`."))
     for d in found.departments:
         pad = "  " * d.depth
-        click.echo(f"{pad}{d.name} [{d.id}]  head: {d.head or '-'}")
+        click.echo(f"{pad}{d.name} [{d.id}]  " + _("head: {user}", user=d.head or "-"))
         for p in d.members:
-            line = f"{pad}  - {p.username} ({p.full_name or '-'})  reports to: {p.reports_to or '-'}"
+            line = f"{pad}  - {p.username} ({p.full_name or '-'})  " + _("reports to: {user}", user=p.reports_to or "-")
             if p.manager and p.manager != p.reports_to:
-                line += f" (recorded manager {p.manager} is inactive)"
-            click.echo(line + ("" if p.active else "  (inactive)"))
+                line += " " + _("(recorded manager {user} is inactive)", user=p.manager)
+            click.echo(line + ("" if p.active else "  " + _("(inactive)")))
     for p in found.unplaced:
-        click.echo(f"- {p.username} (no department)  reports to: {p.reports_to or '-'}")
-    click.echo(f"Version {found.version}.")
+        click.echo(f"- {p.username} " + _("(no department)") + "  " + _("reports to: {user}", user=p.reports_to or "-"))
+    click.echo(_("Version {version}.", version=found.version))
 
 
 @org_group.command("user")
@@ -91,7 +94,7 @@ def show_cmd(ctx: click.Context) -> None:
 def user_cmd(ctx: click.Context, username: str, department: str | None, manager: str | None) -> None:
     """Set USERNAME's department and/or manager."""
     if department is None and manager is None:
-        raise click.UsageError("give --department and/or --manager")
+        raise click.UsageError(_("give --department and/or --manager"))
     with opened(ctx) as services:
         try:
             org.set_person(services, org.command_line(), username,
@@ -99,7 +102,7 @@ def user_cmd(ctx: click.Context, username: str, department: str | None, manager:
                            manager=org.KEEP if manager is None else manager)
         except WorkflowError as exc:
             _fail(exc)
-    click.echo(f"{username}: changed.")
+    click.echo(_("{user}: changed.", user=username))
 
 
 @org_group.command("department")
@@ -118,4 +121,4 @@ def department_cmd(ctx: click.Context, dept_id: str, create: bool, name: str | N
                                 head=head, create=create)
         except WorkflowError as exc:
             _fail(exc)
-    click.echo(f"Department {dept_id}: {'added' if create else 'changed'}.")
+    click.echo(_("Department {id}: added.", id=dept_id) if create else _("Department {id}: changed.", id=dept_id))

@@ -8,6 +8,7 @@ from engine.app import admin
 from engine.cli import main
 from engine.cli.db import config_of, opened
 from engine.errors import DefinitionInvalid
+from engine.i18n import _
 
 
 @main.group("procedures")
@@ -31,14 +32,15 @@ def load_cmd(ctx: click.Context, paths: tuple[str, ...]) -> None:
         except DefinitionInvalid as exc:
             for problem in exc.problems:
                 click.echo(str(problem))
-            click.echo(f"{len(exc.problems)} problem(s) found; nothing was registered.", err=True)
+            click.echo(_("{n} problem(s) found; nothing was registered.", n=len(exc.problems)), err=True)
             ctx.exit(1)
     for r in registered:
-        what = "new version" if r.created else "unchanged, version"
-        click.echo(f"{r.procedure_id}: {what} {r.label} (id {r.version_id}, "
-                   f"sha256 {r.content_hash[:12]})")
+        said = (_("{procedure}: new version {label} (id {id}, sha256 {sha})") if r.created
+                else _("{procedure}: unchanged, version {label} (id {id}, sha256 {sha})"))
+        click.echo(said.format(procedure=r.procedure_id, label=r.label, id=r.version_id,
+                               sha=r.content_hash[:12]))
     created = sum(r.created for r in registered)
-    click.echo(f"{len(registered)} procedure(s), {created} new version(s).", err=True)
+    click.echo(_("{n} procedure(s), {created} new version(s).", n=len(registered), created=created), err=True)
 
 
 @procedures_group.command("list")
@@ -49,12 +51,12 @@ def list_cmd(ctx: click.Context, show_all: bool) -> None:
     with opened(ctx) as services:
         lines = admin.procedure_versions(services, every=show_all)
     if not lines:
-        click.echo("No procedures installed; run `wf procedures load`.")
+        click.echo(_("No procedures installed; run `wf procedures load`."))
         return
     for v in lines:
         click.echo(f"{v.procedure_id}\tv{v.label}\t{v.status}\t"
                    f"{v.registered_at:%Y-%m-%d %H:%M}Z\t{v.title}"
-                   + ("" if show_all else f"\t({v.running} running)"))
+                   + ("" if show_all else "\t" + _("({n} running)", n=v.running)))
 
 
 @procedures_group.command("doc")
@@ -80,12 +82,12 @@ def doc_cmd(ctx: click.Context, output: str, check: bool) -> None:
     path = Path(output)
     if check:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            click.echo(f"{output} is out of date; run `wf procedures doc`", err=True)
+            click.echo(_("{file} is out of date; run `wf procedures doc`", file=output), err=True)
             ctx.exit(1)
-        click.echo(f"{output} is up to date")
+        click.echo(_("{file} is up to date", file=output))
         return
     path.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {output} ({count} procedures)")
+    click.echo(_("wrote {file} ({n} procedures)", file=output, n=count))
 
 
 @procedures_group.command("export")
@@ -102,4 +104,4 @@ def export_cmd(ctx: click.Context, folder: str) -> None:
         written = admin.export_procedures(services, folder)
     for path in written:
         click.echo(str(path))
-    click.echo(f"{len(written)} file(s) written under {folder}.", err=True)
+    click.echo(_("{n} file(s) written under {folder}.", n=len(written), folder=folder), err=True)

@@ -16,6 +16,7 @@ import click
 from engine.app import admin, org
 from engine.cli import main
 from engine.errors import WorkflowError
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -66,20 +67,22 @@ def serve_cmd(ctx: click.Context, host: str, port: int, demo: bool, workers: int
     if demo:
         made = create_demo_users(app)
         if made:
-            click.echo(f"Demo users (password '{DEMO_PASSWORD}'):")
+            click.echo(_("Demo users (password '{password}'):", password=DEMO_PASSWORD))
             for username, name in made:
                 click.echo(f"  {username:<20} {name}")
             chart = org.seed_demo(app.extensions["services"])
             if chart is not None:
-                click.echo(f"Demo organisation chart: {chart.departments} departments "
-                           "(see /org; approvals to a manager or a department head work at once).")
+                click.echo(_("Demo organisation chart: {n} departments (see /org; approvals to a manager "
+                             "or a department head work at once).", n=chart.departments))
         else:
-            click.echo("Demo: the database already has users; none created.")
-    click.echo(f"Serving on http://{host}:{port}/")
+            click.echo(_("Demo: the database already has users; none created."))
+    address = f"http://{host}:{port}/"
+    click.echo(_("Serving on {url}", url=address))
     loop = None
     if with_worker:
         loop = _worker_process(obj.get("config_path"), worker_interval)
-        click.echo(f"Worker loop running every {worker_interval:g} s (process {loop.pid}).")
+        click.echo(_("Worker loop running every {seconds} s (process {pid}).", seconds=format(worker_interval, "g"),
+                     pid=loop.pid))
     try:
         import gunicorn  # noqa: F401
     except ImportError:
@@ -101,22 +104,25 @@ def _check_port(host: str, port: int) -> None:
     "Connection in use", retried for five seconds and exited with "Can't connect", after
     start-up had said "Serving on"."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                              flags=socket.AI_PASSIVE)[0]
     except (socket.gaierror, UnicodeError) as exc:
-        raise click.ClickException(f"cannot listen on {host}: {exc}; give an address of this machine "
-                                   "(--host 127.0.0.1, or 0.0.0.0 for every network)") from None
+        raise click.ClickException(_("cannot listen on {host}: {reason}; give an address of this machine "
+                                     "(--host 127.0.0.1, or 0.0.0.0 for every network)",
+                                     host=host, reason=exc)) from None
     problem = _bind_problem(family, kind, proto, address)
     if problem is None:
         return
     if problem.errno == errno.EADDRINUSE:
         free = next((p for p in range(port + 1, min(port + 100, 65535) + 1)
                      if _bind_problem(family, kind, proto, (address[0], p, *address[2:])) is None), port + 1)
-        raise click.ClickException(f"port {port} is in use; stop the other server or choose --port {free}")
+        raise click.ClickException(_("port {port} is in use; stop the other server or choose --port {free}",
+                                     port=port, free=free))
     if problem.errno == errno.EACCES:
-        raise click.ClickException(f"this user may not listen on port {port} (ports below 1024 need "
-                                   "privileges); choose --port 8000 or another above 1023")
-    raise click.ClickException(f"cannot listen on {host}:{port}: {problem.strerror or problem}")
+        raise click.ClickException(_("this user may not listen on port {port} (ports below 1024 need "
+                                     "privileges); choose --port 8000 or another above 1023", port=port))
+    raise click.ClickException(_("cannot listen on {host}:{port}: {reason}", host=host, port=port,
+                                 reason=problem.strerror or problem))
 
 
 def _bind_problem(family: int, kind: int, proto: int, address: tuple) -> OSError | None:

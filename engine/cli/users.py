@@ -11,16 +11,17 @@ from engine.cli import main
 from engine.cli.db import opened
 from engine.config import Config
 from engine.errors import WorkflowError
+from engine.i18n import _
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+        password = click.prompt(_("Password"), hide_input=True, confirmation_prompt=True,
                                 default="", show_default=False)
     if not password:
-        raise click.ClickException("The password is empty; give a non-empty password.")
+        raise click.ClickException(_("The password is empty; give a non-empty password."))
     return password
 
 
@@ -29,11 +30,14 @@ def _warn_unused(config: Config, username: str, groups: tuple[str, ...] | list[s
     unused = admin.unused_groups(config, groups)
     if not unused:
         return
-    names = ", ".join(f"'{u.name}'" + (f" (did you mean '{u.near}'?)" if u.near else "") for u in unused)
-    which, give = ("group", "it gives") if len(unused) == 1 else ("groups", "they give")
-    click.echo(f"Warning: no role in config.yaml uses the {which} {names}, so {give} {username} nothing. "
-               f"Groups roles use: {', '.join(admin.role_groups(config))}. "
-               f"Change them with `wf user groups {username} GROUP...`.", err=True)
+    names = ", ".join(f"'{u.name}'" + (_(" (did you mean '{name}'?)", name=u.near) if u.near else "")
+                      for u in unused)
+    said = (_("Warning: no role in config.yaml uses the group {names}, so it gives {user} nothing. "
+              "Groups roles use: {used}. Change them with `wf user groups {user} GROUP...`.")
+            if len(unused) == 1 else
+            _("Warning: no role in config.yaml uses the groups {names}, so they give {user} nothing. "
+              "Groups roles use: {used}. Change them with `wf user groups {user} GROUP...`."))
+    click.echo(said.format(names=names, user=username, used=", ".join(admin.role_groups(config))), err=True)
 
 
 @main.group("user")
@@ -63,7 +67,8 @@ def add_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], full_nam
                                   email=email, locale=locale, manager=manager)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-        click.echo(f"Created user {user.username} (groups: {', '.join(user.groups) or '-'}).")
+        click.echo(_("Created user {user} (groups: {groups}).", user=user.username,
+                     groups=", ".join(user.groups) or "-"))
         _warn_unused(services.config, user.username, user.groups)
 
 
@@ -79,7 +84,7 @@ def groups_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], added
     --add/--remove change some. As on the user's page, recorded in the organisation chart's
     trail under the command line's name."""
     if groups and (added or removed):
-        raise click.UsageError("give either the new groups (GROUP...) or --add/--remove, not both")
+        raise click.UsageError(_("give either the new groups (GROUP...) or --add/--remove, not both"))
     who = org.command_line()
     with opened(ctx) as services:
         try:
@@ -92,10 +97,12 @@ def groups_cmd(ctx: click.Context, username: str, groups: tuple[str, ...], added
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
         if "groups" not in changes:
-            click.echo(f"{username} already has these groups: {', '.join(before) or '-'}; nothing changed.")
+            click.echo(_("{user} already has these groups: {groups}; nothing changed.", user=username,
+                         groups=", ".join(before) or "-"))
             return
         was, now = changes["groups"]["before"], changes["groups"]["after"]
-        click.echo(f"Groups of {username}: {', '.join(now) or '-'} (were: {', '.join(was) or '-'}).")
+        click.echo(_("Groups of {user}: {groups} (were: {was}).", user=username, groups=", ".join(now) or "-",
+                     was=", ".join(was) or "-"))
         _warn_unused(services.config, username, [g for g in now if g not in was])
 
 
@@ -112,7 +119,7 @@ def passwd_cmd(ctx: click.Context, username: str, password_stdin: bool) -> None:
             admin.set_password(services, username, password)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"Password of {username} changed.")
+    click.echo(_("Password of {user} changed.", user=username))
 
 
 @user_group.command("manager")
@@ -126,7 +133,7 @@ def manager_cmd(ctx: click.Context, username: str, manager: str | None) -> None:
             admin.set_manager(services, username, manager)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"Manager of {username}: {manager or 'none'}.")
+    click.echo(_("Manager of {user}: {manager}.", user=username, manager=manager or _("none")))
 
 
 @user_group.command("list")
@@ -136,8 +143,8 @@ def list_cmd(ctx: click.Context) -> None:
     with opened(ctx) as services:
         users = admin.list_users(services)
     for user in users:
-        state = "" if user.active else "  (inactive)"
-        boss = f"\tmanager: {user.manager}" if user.manager else ""
+        state = "" if user.active else "  " + _("(inactive)")
+        boss = "\t" + _("manager: {user}", user=user.manager) if user.manager else ""
         click.echo(f"{user.username}\t{user.full_name or '-'}\t"
                    f"{','.join(user.groups) or '-'}{boss}{state}")
 
@@ -153,8 +160,8 @@ def deactivate_cmd(ctx: click.Context, username: str) -> None:
             changed = admin.set_active(services, username, False)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"{username} deactivated; their sessions and tokens have ended." if changed
-               else f"{username} was already inactive.")
+    click.echo(_("{user} deactivated; their sessions and tokens have ended.", user=username) if changed
+               else _("{user} was already inactive.", user=username))
 
 
 @user_group.command("activate")
@@ -167,7 +174,7 @@ def activate_cmd(ctx: click.Context, username: str) -> None:
             changed = admin.set_active(services, username, True)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"{username} activated." if changed else f"{username} was already active.")
+    click.echo(_("{user} activated.", user=username) if changed else _("{user} was already active.", user=username))
 
 
 @user_group.command("tokens")
@@ -183,7 +190,7 @@ def tokens_cmd(ctx: click.Context, username: str, revoke: bool) -> None:
             admin.revoke_sessions(services, username)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"Every session and API token of {username} has ended.")
+    click.echo(_("Every session and API token of {user} has ended.", user=username))
 
 
 @user_group.command("unlock")
@@ -197,4 +204,5 @@ def unlock_cmd(ctx: click.Context, username: str) -> None:
             cleared = admin.unlock(services, username)
         except WorkflowError as exc:
             raise click.ClickException(exc.message) from exc
-    click.echo(f"{username} unlocked ({cleared} count{'s' if cleared != 1 else ''} of failed sign-ins cleared).")
+    click.echo(_("{user} unlocked ({n} count{s} of failed sign-ins cleared).", user=username, n=cleared,
+                 s="s" if cleared != 1 else ""))

@@ -10,6 +10,7 @@ import yaml
 
 from engine.cli import main
 from engine.config import load_config
+from engine.i18n import _
 
 
 def _calendars(cfg):
@@ -39,9 +40,10 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
     for p in lib.problems:
         click.echo(str(p))
     if lib.problems:
-        click.echo(f"{len(lib.problems)} problem(s) found.", err=True)
+        click.echo(_("{n} problem(s) found.", n=len(lib.problems)), err=True)
         sys.exit(1)
-    click.echo(f"OK: {len(lib.procedures)} procedure(s), {len(lib.forms)} form(s), no problems.", err=True)
+    click.echo(_("OK: {procedures} procedure(s), {forms} form(s), no problems.",
+                 procedures=len(lib.procedures), forms=len(lib.forms)), err=True)
 
 
 @main.command()
@@ -80,16 +82,18 @@ def simulate(ctx: click.Context, procedure: str, answers: str) -> None:
     expect = script.get("expect") or {}
     failed = []
     if "path" in expect and list(expect["path"]) != sim.path:
-        failed.append(f"expected path {expect['path']}, got {sim.path}")
+        failed.append(_("expected path {expected}, got {got}", expected=expect["path"], got=sim.path))
     if "outcome" in expect and expect["outcome"] != sim.outcome:
-        failed.append(f"expected outcome {expect['outcome']!r}, got {sim.outcome!r}")
+        failed.append(_("expected outcome {expected}, got {got}", expected=repr(expect["outcome"]),
+                         got=repr(sim.outcome)))
     status = sim.state["status"] if sim.state else None
     if "status" in expect and expect["status"] != status:
-        failed.append(f"expected status {expect['status']!r}, got {status!r}")
+        failed.append(_("expected status {expected}, got {got}", expected=repr(expect["status"]), got=repr(status)))
     spawned = [sp.procedure for sp in sim.spawned if sp.state is not None]
     if "spawned" in expect and list(expect["spawned"]) != spawned:
-        failed.append(f"expected spawned {expect['spawned']}, got {spawned}")
-    failed += [f"spawn step '{sp.step}' could not start '{sp.procedure}': {sp.error}"
+        failed.append(_("expected spawned {expected}, got {got}", expected=expect["spawned"], got=spawned))
+    failed += [_("spawn step '{step}' could not start '{procedure}': {error}", step=sp.step,
+                 procedure=sp.procedure, error=sp.error)
                for sp in sim.spawned if sp.state is None and library and sp.procedure in library]
     for f in failed:
         click.echo(f"{answers}: {f}", err=True)

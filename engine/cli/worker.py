@@ -12,10 +12,12 @@ from contextlib import ExitStack
 
 import click
 
+from engine import i18n
 from engine.app import admin, calendars
 from engine.app.database import WORKER_NAME
 from engine.cli import main
 from engine.cli.db import config_of
+from engine.i18n import _
 
 
 @main.command("worker")
@@ -47,7 +49,8 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
             signal.signal(sig, lambda *_: stop.set())
         if parent is not None:
             threading.Thread(target=_orphaned, args=(parent, stop), daemon=True).start()
-        click.echo(f"Worker running every {interval:g} s; Ctrl-C to stop.")
+        click.echo(_("Worker running every {seconds} s; Ctrl-C to stop.", seconds=format(interval, "g")))
+        stopped = _("Worker stopped.")
         for short in calendars.holidays_running_out(services):  # deadlines it computes reach past them
             known = f"only up to {short.known_until}" if short.known_until else "for no date"
             logging.getLogger("engine.worker").warning(
@@ -60,8 +63,11 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
                 "running records of %s count their deadlines in calendar %s, which config.yaml no longer has: "
                 "they are counted in the default calendar; add calendars.%s back or publish a version naming another",
                 gone.procedure, gone.calendar, gone.calendar)
+        # The loop itself runs in English, as outside any request: what it keeps in records
+        # is keyed (engine.i18n.keep), and its log lines are read by tools.
+        i18n.reset()
         worker.run(interval, stop)
-        click.echo("Worker stopped.")
+        click.echo(stopped)
 
 
 def _orphaned(parent: int, stop: threading.Event) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, tuple_, type_coerce
 from sqlalchemy.types import NullType
 
+from engine.i18n import _
 from engine.store.tables import Event, Instance
 
 if TYPE_CHECKING:
@@ -111,9 +112,9 @@ class Report:
 
     def counted(self) -> str:
         """What was checked, for the command line: ``N events in M instances`` (and the chart)."""
-        return (f"{self.events} events in {self.instances} instances"
-                + (" and the organisation chart" if self.chart else "")
-                + (f", {self.files} files read" if self.files is not None else ""))
+        return (_("{events} events in {instances} instances", events=self.events, instances=self.instances)
+                + (_(" and the organisation chart") if self.chart else "")
+                + (_(", {n} files read", n=self.files) if self.files is not None else ""))
 
 
 # The columns a hand outside the application can fill with what no type reads back: on SQLite,
