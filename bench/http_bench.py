@@ -98,6 +98,11 @@ def start_server(tmp: Path, port: int, workers: int, threads: int, via: str) -> 
     if via == "serve" and subprocess.run([str(BIN / "wf"), "serve", "--help"], env=env, cwd=ROOT,
                                          capture_output=True).returncode != 0:
         sys.exit("'wf serve' is not available; use --via gunicorn")
+    if via == "granian":
+        cmd = [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
+               "--runtime-threads", "1", "--log-level", "warning", "--no-ws", "web:create_app"]
+        how = "granian (Rust HTTP, WSGI)"
     if via == "serve":
         cmd = [str(BIN / "wf"), "serve", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]
@@ -291,7 +296,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (gthread); 1: sync")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--via", choices=["gunicorn", "serve"], default="gunicorn",
+    ap.add_argument("--via", choices=["gunicorn", "serve", "granian"], default="gunicorn",
                     help="gunicorn directly (gthread workers, keep-alive) or 'wf serve'")
     ap.add_argument("--full-clients", type=int, default=4, help="clients for the full walks")
     ap.add_argument("--answer", choices=["full", "light", "both"], default="both",

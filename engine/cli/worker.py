@@ -41,6 +41,11 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
         except admin.SchemaOutdated as exc:
             raise click.ClickException(exc.message) from exc
         worker = admin.worker(services, batch=batch)
+        running = _("Worker running every {seconds} s; Ctrl-C to stop.", seconds=format(interval, "g"))
+        stopped = _("Worker stopped.")
+        # The passes run in English, as outside any request: what they keep in records is
+        # keyed (engine.i18n.keep), and their summaries and log lines are read by tools.
+        i18n.reset()
         if once:
             click.echo(str(worker.run_once()))
             return
@@ -49,8 +54,7 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
             signal.signal(sig, lambda *_: stop.set())
         if parent is not None:
             threading.Thread(target=_orphaned, args=(parent, stop), daemon=True).start()
-        click.echo(_("Worker running every {seconds} s; Ctrl-C to stop.", seconds=format(interval, "g")))
-        stopped = _("Worker stopped.")
+        click.echo(running)
         for short in calendars.holidays_running_out(services):  # deadlines it computes reach past them
             known = f"only up to {short.known_until}" if short.known_until else "for no date"
             logging.getLogger("engine.worker").warning(
@@ -63,9 +67,6 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
                 "running records of %s count their deadlines in calendar %s, which config.yaml no longer has: "
                 "they are counted in the default calendar; add calendars.%s back or publish a version naming another",
                 gone.procedure, gone.calendar, gone.calendar)
-        # The loop itself runs in English, as outside any request: what it keeps in records
-        # is keyed (engine.i18n.keep), and its log lines are read by tools.
-        i18n.reset()
         worker.run(interval, stop)
         click.echo(stopped)
 
