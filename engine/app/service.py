@@ -121,7 +121,8 @@ class Workflow:
 
     def load_procedures(self, session: Session, paths: Iterable[str | Path] | None = None, *,
                         library: Library | None = None) -> list[Registered]:
-        """Register every procedure file whose content changed as a new version.
+        """Register every procedure file whose content changed as a new version, which
+        becomes current (``store.load_file_version``: also a file put back to an earlier text).
 
         Registers nothing when any file is invalid (``read_library``), so a broken edit never
         replaces a working version.
@@ -130,8 +131,8 @@ class Workflow:
         out = []
         for proc in lib.procedures.values():
             forms = {fid: Path(f.source_file).read_text(encoding="utf-8") for fid, f in proc.forms.items()}
-            row, created = store.register_procedure_version(session, proc.id, proc.text, forms, proc.title,
-                                                             definition_hash=proc.content_hash)
+            row, created = store.load_file_version(session, proc.id, proc.text, forms, proc.title,
+                                                   definition_hash=proc.content_hash)
             if row.id not in self._runtimes:
                 self._runtimes[row.id] = Runtime(proc, self.calendars)
                 self._versions.pop(proc.id, None)

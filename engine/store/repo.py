@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from engine.errors import Conflict, NotFound
-from engine.i18n import _
+from engine.i18n import _, keep
 from engine.store import kpi_rollup
 from engine.store.audit import GENESIS, as_stored, event_hash, normalise, parse_time, stored_reader
 from engine.store.db import serialise
@@ -36,6 +36,7 @@ from engine.store.tables import (
     Instance,
     InstanceStatus,
     OrgState,
+    ProcedureFile,
     ProcedureVersion,
     Task,
     TaskKind,
@@ -110,14 +111,75 @@ def register_procedure_version(
     found = _same_text(session, procedure_id, digest, source_text, forms, status)
     if found is not None:  # registered by someone else while we waited for the lock
         return found, False
+    return _new_major(session, procedure_id, digest, source_text, forms, title, registered_by=registered_by,
+                      status=status, now=now), True
+
+
+def _new_major(session: Session, procedure_id: str, digest: str, source_text: str, forms: Mapping[str, str],
+               title: str, *, registered_by: str | None = None, status: str = "published",
+               now: datetime | None = None, note: tuple[str, Mapping[str, Any]] | None = None) -> ProcedureVersion:
+    """A new row numbered above every version of the procedure (the caller holds its lock)."""
     major = (session.scalar(select(func.max(ProcedureVersion.major))
                             .where(ProcedureVersion.procedure_id == procedure_id)) or 0) + 1
     row = ProcedureVersion(procedure_id=procedure_id, content_hash=digest, source=source_text,
                            forms=dict(forms), title=title, registered_at=now or _now(),
-                           registered_by=registered_by, status=status, major=major, minor=0)
+                           registered_by=registered_by, status=status, major=major, minor=0,
+                           note=note[0] if note else None, note_message=dict(note[1]) if note else None)
     session.add(row)
     session.flush()
-    return row, True
+    return row
+
+
+def load_file_version(session: Session, procedure_id: str, source_text: str, forms: Mapping[str, str],
+                      title: str, *, now: datetime | None = None,
+                      definition_hash: str | None = None) -> tuple[ProcedureVersion, bool]:
+    """The version a procedure file (with its forms) is loaded as: ``(row, created)``.
+
+    A server loads its files at every start, and a version published in the editor since
+    must survive that; yet a file changed on purpose, even back to an earlier text, must take
+    effect. What tells them apart is the text the files were last loaded as
+    (``ProcedureFile``): the same text again changes nothing; another text becomes current.
+    An earlier version's text becomes current as a new version numbered above all others,
+    noted as restoring it: the earlier row keeps its number and the instances pinned to it,
+    and the history reads in the order things happened. No record yet (the first load after
+    migration 0025): the version with this text, as ``register_procedure_version`` finds it.
+    """
+    last = _file_version_id(session, procedure_id)
+    if last is not None and _has_text(get_version(session, last), source_text, forms):
+        return get_version(session, last), False  # the usual start: files unchanged
+    serialise(session, f"versions:{procedure_id}")
+    last = _file_version_id(session, procedure_id)  # another worker may have loaded it meanwhile
+    if last is None:
+        row, created = register_procedure_version(session, procedure_id, source_text, forms, title, now=now,
+                                                  definition_hash=definition_hash)
+    elif _has_text(earlier := get_version(session, last), source_text, forms):
+        return earlier, False
+    else:
+        current = latest_version(session, procedure_id)
+        if current is not None and _has_text(current, source_text, forms):
+            row, created = current, False  # the files now say what is current already
+        else:
+            digest = definition_hash or content_hash(source_text, forms, procedure_id)
+            restored = _same_text(session, procedure_id, digest, source_text, forms, "published")
+            note = keep("restored from v{version} (the procedure file was put back to its text)",
+                        version=f"{restored.major or 0}.{restored.minor or 0}") if restored else None
+            row, created = _new_major(session, procedure_id, digest, source_text, forms, title, now=now,
+                                      note=note), True
+    record = session.get(ProcedureFile, procedure_id, populate_existing=True)
+    if record is None:
+        session.add(ProcedureFile(procedure_id=procedure_id, version_id=row.id, loaded_at=now or _now()))
+    else:
+        record.version_id, record.loaded_at = row.id, now or _now()
+    session.flush()
+    return row, created
+
+
+def _file_version_id(session: Session, procedure_id: str) -> int | None:
+    return session.scalar(select(ProcedureFile.version_id).where(ProcedureFile.procedure_id == procedure_id))
+
+
+def _has_text(row: ProcedureVersion, source_text: str, forms: Mapping[str, str]) -> bool:
+    return row.source == source_text and (row.forms or {}) == dict(forms)
 
 
 def _same_text(session: Session, procedure_id: str, digest: str, source_text: str,

@@ -155,6 +155,21 @@ class ProcedureVersion(Base):
     change_instance: Mapped[str | None] = mapped_column(String(40))  # the change-control run
 
 
+class ProcedureFile(Base):
+    """Per procedure, the version that its file (with its forms) was last loaded as
+    (migration 0025). Loading a text other than this one is a change made on purpose in the
+    files, and that text becomes current, even when it is an earlier version's text (a file
+    put back); loading this same text again changes nothing, so a version published in the
+    editor since stays current across restarts. No row: the files were never loaded since
+    the upgrade, and the first load finds the version by its text as before."""
+
+    __tablename__ = "procedure_files"
+
+    procedure_id: Mapped[str100] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("procedure_versions.id"))
+    loaded_at: Mapped[utc]
+
+
 class Instance(Base):
     """A running or ended procedure instance; ``state`` is the runtime's dict, kept whole."""
 

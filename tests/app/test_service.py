@@ -18,6 +18,7 @@ from engine.errors import CommandRejected, DefinitionInvalid, NotPermitted, Sign
 from engine.store import Event, Instance
 from tests.helpers.service import (
     ROOT,
+    add_users,
     answer,
     answers,
     check_consistent,
@@ -95,6 +96,59 @@ def test_edited_procedure_is_a_new_version_and_running_instances_stay_pinned(ses
                                                 Event.seq == 1)).one()
         hashes = [wf.runtime(s, v).procedure.content_hash for v in (old_version, new_version)]
         assert started.data["version"] == hashes[1] != hashes[0]
+
+
+def test_a_procedure_file_put_back_to_its_earlier_text_takes_effect(sessions, tmp_path):
+    """v1 from the file, the file changed (v2), then put back: v1's text is current again, as
+    a new version (the instance started under v1 stays on v1's row); a restart with the same
+    files then leaves a version published in the editor current."""
+    lib = tmp_path / "lib"
+    shutil.copytree(ROOT / "procedures", lib / "procedures")
+    shutil.copytree(ROOT / "forms", lib / "forms")
+    paths = [lib / "procedures", lib / "forms"]
+    path = lib / "procedures" / "after-sales-inspection.yaml"
+    first = path.read_text(encoding="utf-8")
+    wf = Workflow(config())
+
+    def load(workflow: Workflow) -> int:
+        with sessions() as s:
+            loaded = {r.procedure_id: r for r in workflow.load_procedures(s, paths=paths)}
+            s.commit()
+        return loaded["after-sales-inspection"].version_id
+
+    def current() -> tuple[int, str]:
+        with sessions() as s:
+            proc, version_id = wf.procedure(s, "after-sales-inspection")
+            return version_id, proc.title
+
+    v1 = load(wf)
+    add_users(sessions, ["inspector1"])
+    script = answers("after-sales-inspection--pass-repair")
+    old = play(wf, sessions, script, upto=0)
+    path.write_text(first.replace("\ntitle: 售后检验\n", "\ntitle: 售后检验（第二版）\n"), encoding="utf-8")
+    v2 = load(wf)
+    assert current() == (v2, "售后检验（第二版）")
+    path.write_text(first, encoding="utf-8")
+    v3 = load(wf)
+    assert v3 not in (v1, v2) and current() == (v3, "售后检验")
+    with sessions() as s:
+        assert s.get(Instance, old["id"]).version_id == v1
+        assert store.get_version(s, v3).content_hash == store.get_version(s, v1).content_hash
+        new = wf.start(s, "after-sales-inspection", "inspector1", script["start"]["data"])
+        s.commit()
+        assert s.get(Instance, new["id"]).version_id == v3
+
+    from engine.store import versions
+
+    with sessions() as s:  # what the editor's change control does once approved
+        draft, _ = versions.save_draft(s, "after-sales-inspection", first.replace("\ntitle: 售后检验\n",
+                                       "\ntitle: 售后检验（编辑器）\n"), store.get_version(s, v1).forms,
+                                       "售后检验（编辑器）", user="author")
+        versions.mark_in_review(s, draft.id, reason="改标题", change_instance="C1")
+        published = versions.publish(s, draft.id).id
+        s.commit()
+    assert load(Workflow(config())) == v3  # a restart: the files are as they were
+    assert current() == (published, "售后检验（编辑器）")
 
 
 # --- a full walk, signatures, spawn and the audit chain --------------------------------------
