@@ -264,7 +264,7 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
     if not isinstance(data, dict):
         c.err((*path, "data"), _("'data' is a mapping of start-form fields to literal values"))
         ok = False
-    due = c.duration(item.get("due"), (*path, "due"))
+    due = _due(c, item, path)
     actor = _actor(c, item, path, roles)
     days = item.get("days", "all")
     if days not in SCHEDULE_DAYS:
@@ -276,6 +276,18 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
         return None
     return Schedule(every=every, day=day, at=at, actor=actor, data=dict(data), due=due,
                     workdays=days == "workdays")
+
+
+def _due(c: ProcedureChecker, item: Mapping[str, Any], path: Path) -> Duration | None:
+    """``due``: when the first task of a started instance is due, counted from the start."""
+    due = c.duration(item.get("due"), (*path, "due"))
+    if due is not None and due.amount < 1:
+        # 0 or a negative time opens the first task already overdue (and escalates it at once),
+        # as a step's deadline of 0m would (ProcedureChecker.duration, least=1).
+        c.err((*path, "due"), _("'due: {value}' would open the first task already overdue: write how long after "
+                                "the start it is due, e.g. due: 9d or due: 3wd", value=item.get("due")))
+        return None
+    return due
 
 
 def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, roles: Mapping[str, str]) -> Trigger | None:
@@ -330,7 +342,7 @@ def _parse_trigger(c: ProcedureChecker, item: Mapping[str, Any], path: Path, rol
             where[f"with-key.{k}"] = c.src.where((*path, "with", k), key=True)
             if e is not None:
                 with_.append((str(k), e))
-    due = c.duration(item.get("due"), (*path, "due"))
+    due = _due(c, item, path)
     actor = _actor(c, item, path, roles)
     if not ok or offset is None or when is None and "when" in node or not isinstance(proc, str):
         return None
