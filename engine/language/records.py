@@ -25,6 +25,7 @@ makes the ledger, the search and the KPIs fast without reading instance JSON.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -297,9 +298,12 @@ def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
         return None
     values = []
     for label, score in vals.items():
-        if isinstance(score, bool) or not isinstance(score, int | float):
+        # YAML reads .nan and .inf as floats: no score an average can take.
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
             err((*path, "values", label), _("the score of '{label}' must be a number", label=label))
-            return None
-        values.append((str(label), float(score)))
+        else:
+            values.append((str(label), float(score)))
+    if len(values) < len(vals):
+        return None
     keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i), counted=True))]
     return Scores(tuple(keys), tuple(values)) if len(keys) == len(flds) else None

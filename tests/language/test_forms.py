@@ -249,6 +249,13 @@ ERROR_CASES = [
         "Choose one of: 合格, 不合格",
     ),
     ("type", _inspection_ok(temperature="warm"), "temperature", "应填写数字", "Enter a number"),
+    # NaN and infinity: floats, which a bare "number" (and a minimum, which compares) lets by.
+    ("NaN", _inspection_ok(temperature=float("nan")), "temperature", "请输入有限的数值（NaN 和无穷大不是记录能保存的数）",
+     "Enter a finite number (NaN and infinity are not numbers a record can hold)"),
+    ("infinity in a row", _inspection_ok(items=[_row(measured=float("inf"))]), "items.0.measured",
+     "请输入有限的数值（NaN 和无穷大不是记录能保存的数）", "Enter a finite number"),
+    ("minus infinity", _inspection_ok(temperature=float("-inf")), "temperature",
+     "请输入有限的数值（NaN 和无穷大不是记录能保存的数）", "Enter a finite number"),
     (
         "minimum",
         _inspection_ok(items=[_row(measured=-1)]),

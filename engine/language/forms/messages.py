@@ -22,6 +22,7 @@ MESSAGES: dict[str, str] = {
     'const.tick': N_('Tick this box to confirm'),
     'type.string': N_('Enter text'),
     'type.number': N_('Enter a number'),
+    'type.finite': N_('Enter a finite number (NaN and infinity are not numbers a record can hold)'),
     'type.integer': N_('Enter a whole number'),
     'type.boolean': N_('Choose yes or no'),
     'type.array': N_('Must be a list'),

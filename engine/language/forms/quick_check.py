@@ -16,6 +16,7 @@ integers, which jsonschema refuses, so it could say True wrongly.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -74,7 +75,7 @@ def _all(checks: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
 
 
 def _is_num(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool)
+    return isinstance(x, int) and not isinstance(x, bool) or isinstance(x, float) and math.isfinite(x)
 
 
 _TYPE_TESTS: dict[str, Callable[[Any], bool]] = {

@@ -3,6 +3,7 @@ check, the model and the renderer share, and the defaults a field gets when it s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NoReturn
 from urllib.parse import unquote
@@ -213,7 +214,8 @@ def default_widget(schema: Schema) -> str:
 
 
 def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A number a limit can be: YAML's .nan and .inf are floats, but no limit."""
+    return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
 
 
 def limits_of(schema: Schema) -> tuple[float | None, float | None] | None:

@@ -9,11 +9,12 @@ explained in the operator's language. A quick check answers first for valid data
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from referencing.exceptions import Unresolvable
 
 from engine.errors import FieldError
@@ -36,7 +37,21 @@ from engine.language.forms.schema import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from jsonschema import TypeChecker
     from jsonschema.exceptions import ValidationError
+
+def _finite_number(checker: TypeChecker, instance: Any) -> bool:
+    return Draft202012Validator.TYPE_CHECKER.is_type(instance, "number") and (
+        not isinstance(instance, float) or math.isfinite(instance))
+
+
+# NaN and infinity are floats, so JSON Schema's "number" takes them (and minimum/maximum, which
+# compare, let NaN through); Python's JSON reader makes them of NaN and Infinity, and float()
+# of a page's "nan" or "1e999". No record can hold them: JSON has no such numbers, and a NaN
+# would poison every sum and average over the field.
+_Validator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", _finite_number))
 
 _TYPE_KEYS = frozenset(f"type.{t}" for t in JSON_TYPES)
 _FORMAT_KEYS = frozenset(("format.date", "format.date-time", "format.time", "format.email"))
@@ -55,7 +70,7 @@ class SubmissionValidator:
         widgets: dict[str, str],
     ) -> None:
         checked = validation_schema(schema)
-        self.validator = Draft202012Validator(checked, format_checker=FORMAT_CHECKER, registry=NO_FETCH)
+        self.validator = _Validator(checked, format_checker=FORMAT_CHECKER, registry=NO_FETCH)
         self.quick = quick_checker(checked)
         self._vis = vis
         self._order = order
@@ -145,6 +160,8 @@ class SubmissionValidator:
                 return message("const.tick", locale)
             return message("const", locale, value=fmt_value(value))
         if kind == "type":
+            if isinstance(instance, float) and not math.isfinite(instance):
+                return message("type.finite", locale)
             types = [value] if isinstance(value, str) else [t for t in value if t != "null"]
             if len(types) == 1 and f"type.{types[0]}" in _TYPE_KEYS:
                 return message(f"type.{types[0]}", locale)
