@@ -122,6 +122,7 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
         every = across_versions(wf, s, proc)
         title = _titles(services, s, proc)
         current = kpi_rollup.is_current(s, proc.id, wf.kpi_keys(s, proc.id), services.config.timezone)
+        judged = wf.first_pass_of(s, proc.id) if proc.records.first_pass else {}
     if not current:
         with services.database.writing() as s:
             wf.refresh_kpis(s, proc.id)
@@ -129,7 +130,7 @@ def dashboard(services: Services, reader: Reader, procedure_id: str, *, since: d
     secret = sensitive_columns(every, r.breakdown)
     with services.database.reading() as s:
         k = kpis(s, proc.id, since, until, period, services.now(), services.config.timezone,
-                 first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None,
+                 first_pass=(r.first_pass.field, r.first_pass.passed) if r.first_pass else None, first_pass_of=judged,
                  breakdown=r.breakdown, scores=r.scores.fields if r.scores else ())
     for key in secret & set(k.breakdown):
         if not reader.cleared:
@@ -179,9 +180,11 @@ def drill_down(services: Services, reader: Reader, procedure_id: str, *, since: 
         refuse_reading_back(reader, secret, {field: proc.records.title_of(field)})
         log_reading_back(services.database, reader, proc.id, secret, "kpi-drill")
     with services.database.reading() as s:
+        fp = proc.records.first_pass
         subset = drill(s, proc.id, what=what, since=since, until=until, period=at, period_kind=period,
                        step=step, key=key, value=value, now=services.now(),
-                       zone=services.config.timezone)
+                       zone=services.config.timezone, first_pass=(fp.field, fp.passed) if fp else None,
+                       first_pass_of=services.workflow.first_pass_of(s, proc.id) if fp else None)
     parts = [_(what)] + [x for x in (at, step and title(step),
                                      key and f"{proc.records.title_of(key.removesuffix('@first'))} = {value}") if x]
     return DrillDown(rows_page(services, reader, proc, filters, page=page, subset=subset), parts)

@@ -507,6 +507,16 @@ class Workflow:
         """The field-index keys the dashboard counts for a procedure, over all its versions."""
         return frozenset().union(*(rt.procedure.records.kpi_keys for rt in self.versions(session, procedure_id)))
 
+    def first_pass_of(self, session: Session, procedure_id: str) -> dict[int, tuple[str, str]]:
+        """Per version id, the first-pass ``(field, pass)`` its records are judged by: what
+        that version declares, as a later one may rename the passing answer (合格 to 通过)."""
+        out = {}
+        for row in store.versions_of(session, procedure_id):
+            found = self.runtime(session, row.id).procedure.records.first_pass
+            if found is not None:
+                out[row.id] = (found.field, found.passed)
+        return out
+
     def refresh_kpis(self, session: Session, procedure_id: str | None = None) -> int:
         """Bring the dashboard figures of one procedure (or of every procedure with changes)
         up to date; returns the days recomputed. Run it in a write transaction."""

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, case, cast, func, literal_column, or_, select
+from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 
 from engine.language.records import FIRST
-from engine.store.kpi_rollup import Histogram
+from engine.store.kpi_rollup import FIRST_PASS, Histogram
 from engine.store.local_time import local_date, local_label, midnight
 from engine.store.tables import FieldIndex, Instance, InstanceStatus, KpiCount, Task, TaskStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from zoneinfo import ZoneInfo
 
     from sqlalchemy.orm import Session
@@ -87,9 +88,13 @@ _STEP_COUNTS = ("created", "done", "open", "with_due", "on_time")
 
 def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, period: str,
          now: datetime, zone: ZoneInfo, *, first_pass: tuple[str, str] | None = None,
+         first_pass_of: Mapping[int, tuple[str, str]] | None = None,
          breakdown: tuple[str, ...] = (), scores: tuple[str, ...] = ()) -> Kpis:
     """Every figure of the dashboard for the whole days of ``zone`` covering ``[since, until)``:
     instance figures by start day, step figures by task creation day.
+
+    ``first_pass`` is the current version's ``(field, pass)``; ``first_pass_of`` the same per
+    version id, by which each record is judged (a version not in it: by ``first_pass``).
 
     Reads the pre-aggregated ``kpi_counts`` (bring them up to date first with
     ``kpi_rollup.refresh``); "overdue now" adds the open tasks due before today (counted by
@@ -104,12 +109,13 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
     steps: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_STEP_COUNTS, 0))
     step_hist: dict[str, Histogram] = defaultdict(Histogram)
     fields: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    fp_key = first_pass[0] + FIRST if first_pass else None
+    judged = {vid: (f + FIRST, p) for vid, (f, p) in (first_pass_of or {}).items()}
+    current = (first_pass[0] + FIRST, first_pass[1]) if first_pass else None
     today = local_date(now, zone).isoformat()
     overdue = _due_today(session, procedure_id, first, end, now, zone)
     out = Kpis()
     # Summed in SQL: per period where the figure is shown per period, else over the range.
-    per_period = or_(k.c.metric.in_(("instances", "instance_hours")), k.c.key == (fp_key or ""))
+    per_period = or_(k.c.metric.in_(("instances", "instance_hours")), k.c.metric.startswith(FIRST_PASS))
     label = case((per_period, _label_of_day(session, k.c.day, period)), else_="").label("label")
     for lbl, metric, key, value, n, total in session.execute(
             select(label, k.c.metric, k.c.key, k.c.value, func.sum(k.c.n), func.sum(k.c.total))
@@ -132,9 +138,11 @@ def kpis(session: Session, procedure_id: str, since: datetime, until: datetime, 
         elif metric == "open_due":
             if value < today:
                 overdue[key] = overdue.get(key, 0) + n
-        elif key == fp_key:
-            ok, all_ = out.first_pass.get(lbl, (0, 0))
-            out.first_pass[lbl] = (ok + (n if value == first_pass[1] else 0), all_ + n)
+        elif metric.startswith(FIRST_PASS):
+            rule = judged.get(int(metric.removeprefix(FIRST_PASS)), current) if current else None
+            if rule is not None and key == rule[0]:  # another version's field is not its answer
+                ok, all_ = out.first_pass.get(lbl, (0, 0))
+                out.first_pass[lbl] = (ok + (n if value == rule[1] else 0), all_ + n)
         else:
             fields[key][value] += n
     for label in sorted(by_period):
@@ -175,9 +183,12 @@ def _due_today(session: Session, procedure_id: str, first: str, end: str, now: d
 
 def drill(session: Session, procedure_id: str, *, what: str, since: datetime, until: datetime,
           period: str | None = None, period_kind: str = "month", step: str | None = None,
-          key: str | None = None, value: str | None = None, now: datetime, zone: ZoneInfo) -> Any:
+          key: str | None = None, value: str | None = None, now: datetime, zone: ZoneInfo,
+          first_pass: tuple[str, str] | None = None,
+          first_pass_of: Mapping[int, tuple[str, str]] | None = None) -> Any:
     """A SELECT of the instance ids behind one number of the dashboard (for the ledger);
-    ``period`` is a label of ``zone``'s weeks or months."""
+    ``period`` is a label of ``zone``'s weeks or months. ``what="first_pass"`` with
+    ``first_pass``: the records that passed at once, each judged as :func:`kpis` does."""
     inst, t, fi = Instance.__table__, Task.__table__, FieldIndex.__table__
     if step is not None or what in ("overdue", "late", "on_time"):
         where = [t.c.procedure_id == procedure_id, t.c.created_at >= since, t.c.created_at < until]
@@ -202,6 +213,15 @@ def drill(session: Session, procedure_id: str, *, what: str, since: datetime, un
     status = _STATUS.get(what)
     if status is not None:
         where.append(inst.c.status == status)
+    if what == "first_pass" and first_pass is not None:
+        rules = dict(first_pass_of or {})
+
+        def answered(rule: tuple[str, str]) -> Any:
+            return select(fi.c.instance_id).where(fi.c.instance_id == inst.c.id, fi.c.key == rule[0] + FIRST,
+                                                  fi.c.value == rule[1]).exists()
+
+        where.append(or_(*(and_(inst.c.version_id == vid, answered(rule)) for vid, rule in rules.items()),
+                         and_(inst.c.version_id.not_in(list(rules)), answered(first_pass))))
     stmt = select(inst.c.id).where(*where)
     if key:
         cond = [fi.c.instance_id == inst.c.id, fi.c.key == key]

@@ -44,6 +44,7 @@ from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from engine.language.records import FIRST
 from engine.store.db import serialise
 from engine.store.local_time import local_date, local_days_of_utc_day, local_label, midnight
 from engine.store.prepared import Prepared, batch
@@ -95,8 +96,22 @@ def pending_writes(procedure_id: str, days: Iterable[str]) -> list[tuple[Prepare
     return [(_INSERT_PENDING, rows)] if rows else []
 
 
+#: ``kpi_counts.metric`` of the first answers of a first-pass field, per procedure version:
+#: ``fp:VERSION_ID`` (key: ``FIELD@first``, value: the answer). Each record is judged by the
+#: ``pass:`` of the version it ran under (``kpi_query.kpis``), which may name another answer
+#: than today's (合格 renamed 通过).
+FIRST_PASS = "fp:"
+
+# Marks figures counted with the first answers per version: before, they were counted as
+# plain field values (metric "field"), and such figures are recounted.
+_BY_VERSION = "@first by version"
+
+
 def keys_text(keys: Iterable[str]) -> str:
-    return "\n".join(sorted(set(keys)))
+    found = set(keys)
+    if any(k.endswith(FIRST) for k in found):
+        found.add(_BY_VERSION)
+    return "\n".join(sorted(found))
 
 
 def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datetime, zone: ZoneInfo) -> int:
@@ -104,6 +119,7 @@ def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datet
     (``Records.kpi_keys`` of its versions) by days of ``zone``; returns how many days were
     recomputed. Figures counted with other keys or in another zone are all recounted."""
     serialise(session, f"kpi:{procedure_id}")
+    keys = sorted(set(keys))
     wanted = keys_text(keys)
     pending = set(session.scalars(delete(_P).where(_P.c.procedure_id == procedure_id)
                                   .returning(_P.c.day)))
@@ -116,7 +132,7 @@ def refresh(session: Session, procedure_id: str, keys: Iterable[str], now: datet
     session.execute(delete(_S).where(_S.c.procedure_id == procedure_id))
     session.execute(insert(_S).values(procedure_id=procedure_id, keys=wanted, version_id=latest,
                                       refreshed_at=now, zone=zone.key))
-    _recompute(session, procedure_id, days, wanted.split("\n") if wanted else [], zone)
+    _recompute(session, procedure_id, days, keys, zone)
     return len(days)
 
 
@@ -269,15 +285,26 @@ def _count(session: Session, procedure_id: str, lo: datetime, hi: datetime, want
                 if in_time:
                     add(d, "tasks", step, "on_time", n)
 
-    if keys:
+    fields = [k for k in keys if not k.endswith(FIRST)]
+    if fields:
         day = _day(dialect, _I.c.started_at).label("day")
         for d, key, value, n in session.execute(
                 select(day, _F.c.key, _F.c.value, func.count())
                 .select_from(_I.join(_F, _F.c.instance_id == _I.c.id))
                 .where(_I.c.procedure_id == procedure_id, _I.c.started_at >= lo, _I.c.started_at < hi,
-                       _F.c.key.in_(keys))
+                       _F.c.key.in_(fields))
                 .group_by(literal_column("day"), _F.c.key, _F.c.value)):
             add(d, "field", key, value, n)
+    firsts = [k for k in keys if k.endswith(FIRST)]
+    if firsts:
+        day = _day(dialect, _I.c.started_at).label("day")
+        for d, version_id, key, value, n in session.execute(
+                select(day, _I.c.version_id, _F.c.key, _F.c.value, func.count())
+                .select_from(_I.join(_F, _F.c.instance_id == _I.c.id))
+                .where(_I.c.procedure_id == procedure_id, _I.c.started_at >= lo, _I.c.started_at < hi,
+                       _F.c.key.in_(firsts))
+                .group_by(literal_column("day"), _I.c.version_id, _F.c.key, _F.c.value)):
+            add(d, f"{FIRST_PASS}{version_id}", key, value, n)
     return [{"procedure_id": procedure_id, "day": d, "metric": m, "key": k, "value": v, "n": n, "total": t}
             for (d, m, k, v), (n, t) in counts.items()]
 

@@ -71,8 +71,7 @@ def charts_of(d: kpis.Dashboard, period: str, args: dict[str, str]) -> dict[str,
     if r.first_pass:
         fp = [(p, k.first_pass.get(p, (0, 0))) for p in labels]
         first_pass = charts.columns(labels, [(_("first-pass rate"), [
-            Bar(100 * ok / n if n else 0, link(what="started", p=p, key=r.first_pass.field + "@first",
-                                               value=r.first_pass.passed), _pct(ok, n)) for p, (ok, n) in fp])],
+            Bar(100 * ok / n if n else 0, link(what="first_pass", p=p), _pct(ok, n)) for p, (ok, n) in fp])],
             title=_("First-pass rate ({field} = {value})", field=r.title_of(r.first_pass.field), value=r.first_pass.passed),
             max_value=100)
     breakdowns = [charts.rows([(v, Bar(n, link(what="started", key=key, value=v))) for v, n in k.breakdown.get(key, [])],
