@@ -161,8 +161,9 @@ def load_file_version(session: Session, procedure_id: str, source_text: str, for
         else:
             digest = definition_hash or content_hash(source_text, forms, procedure_id)
             restored = _same_text(session, procedure_id, digest, source_text, forms, "published")
+            number = f"{restored.major or 0}.{restored.minor or 0}" if restored else ""  # versions.label
             note = keep("restored from v{version} (the procedure file was put back to its text)",
-                        version=f"{restored.major or 0}.{restored.minor or 0}") if restored else None
+                        version=number) if restored else None
             row, created = _new_major(session, procedure_id, digest, source_text, forms, title, now=now,
                                       note=note), True
     record = session.get(ProcedureFile, procedure_id, populate_existing=True)
