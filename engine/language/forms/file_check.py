@@ -5,6 +5,7 @@ The file format is described in ``docs/forms.md``.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import replace
@@ -27,6 +28,7 @@ from engine.language.forms.schema import (
     HINTS,
     JSON_TYPES,
     NO_FETCH,
+    NUMBER_BOUNDS,
     ONE_SCHEMA,
     REF_KEYWORDS,
     SCAN_KINDS,
@@ -302,6 +304,14 @@ class _Checker:
                     key=True,
                 )
         self.refs(schema, path)
+        for keyword in NUMBER_BOUNDS:
+            bound = schema.get(keyword)
+            # YAML's .nan and .inf are floats the metaschema takes as numbers, yet a bound of
+            # .nan lets every value through and one of .inf refuses every value.
+            if isinstance(bound, float) and not math.isfinite(bound):
+                self.add((*path, keyword), _("{keyword} must be a finite number, not {value}; write a "
+                                             "number such as 0 or 9.8, or remove {keyword}",
+                                             keyword=keyword, value=repr(bound)))
         props, req = schema.get("properties"), schema.get("required")
         if (
             isinstance(props, dict)

@@ -213,6 +213,10 @@ def default_widget(schema: Schema) -> str:
     return "text"
 
 
+# Keywords whose value bounds a number (or, multipleOf, divides it).
+NUMBER_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+
+
 def is_number(v: Any) -> bool:
     """A number a limit can be: YAML's .nan and .inf are floats, but no limit."""
     return isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and math.isfinite(v)
