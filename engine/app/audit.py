@@ -34,7 +34,7 @@ from engine.app.masking import (
     sensitive_keys,
     top_key,
 )
-from engine.app.people import actor_name, correctors_named
+from engine.app.people import actor_name, correction_users, correctors_named, names_then
 from engine.app.uploads import FILES_RECORDED, file_findings, recorded_words
 from engine.errors import NotFound, NotPermitted, RecordDamaged
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
@@ -484,14 +484,18 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
         keys = sensitive_keys(proc)
         unmasked: set[str] = set()
         events = wf.events(s, instance_id)
-        names = full_names(s, {u for u in ({e["actor"] for e in events} | {inst["started_by"]}
-                                           | {c["by"] for cs in inst["corrections"].values() for c in cs})
-                               if u})
-        # What the engine did itself is signed "system": named in the reader's language here, so
-        # the page and the PDF (which prints these names) both say 系统.
-        names[SYSTEM.user] = _("system")
-        # each corrector by the name they had then (a later rename does not rewrite it)
-        corrections_by_key, shown = mask_corrections(keys, correctors_named(s, inst["corrections"]), reader)
+        attachments = attachments_of(s, instance_id)
+        # Who did what by the name they had then (a later rename does not rewrite it): the
+        # timeline's actors, who started it, who uploaded, each corrector.
+        named = names_then(s, {e["actor"] for e in events} | {inst["started_by"]} | correction_users(inst["corrections"])
+                           | {a.uploaded_by for a in attachments})
+
+        def name_at(user: str, at: object) -> str:
+            # What the engine did itself is signed "system": named in the reader's language here,
+            # so the page and the PDF (which prints these names) both say 系统.
+            return _("system") if user == SYSTEM.user else named.at(user, at)
+
+        corrections_by_key, shown = mask_corrections(keys, correctors_named(s, inst["corrections"], named), reader)
         unmasked |= shown
         sections = []
         for sid, data in inst["data"].items():
@@ -511,7 +515,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             unmasked |= shown
             d = e["data"] or {}
             timeline.append({"seq": e["seq"], "at": e["at"], "type": e["type"], "label": _(e["type"]),
-                             "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
+                             "actor": name_at(e["actor"], e["at"]), "username": e["actor"],
                              "step": step_title(proc, e["step"]), "note": _note(proc, e, current),
                              "hash": e["hash"], "on_time": d.get("on_time"),
                              # what the pages show a correction's values from (in the form's words)
@@ -534,7 +538,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
                 corrections.append({"step": step_title(proc, sid), "field": field_title(proc, sid, name),
                                     "step_id": sid, "path": name,
                                     "old": c.get("old"), "new": c.get("new"), "reason": stored(c, "reason"),
-                                    "by": c.get("by_name") or names.get(by, by), "username": by,
+                                    "by": c.get("by_name") or by, "username": by,
                                     "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")
         version = get_version(s, inst["version"]["id"])
@@ -543,14 +547,14 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             check=check_shown(wf, s, instance_id, services.config.timezone, masked_fields(keys, reader)),
             version={"id": inst["version"]["id"], "hash": inst["version"]["hash"],
                      "label": version_store.label(version), "registered_at": version.registered_at},
-            started_by=names.get(inst["started_by"], inst["started_by"]),
+            started_by=name_at(inst["started_by"], inst["started_at"]),
             sections=sections, corrections_by_key=corrections_by_key, timeline=timeline,
             signatures=signatures, corrections=corrections,
             spawned=[{"id": r.id, "procedure_id": r.procedure_id, "procedure": current.title(r.procedure_id)}
                      for r in spawned_from(s, instance_id)],
             attachments=[{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256,
-                          "uploaded_by": names.get(a.uploaded_by, a.uploaded_by),
-                          "uploaded_at": a.uploaded_at} for a in attachments_of(s, instance_id)],
+                          "uploaded_by": name_at(a.uploaded_by, a.uploaded_at),
+                          "uploaded_at": a.uploaded_at} for a in attachments],
             unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared,
             origin_title=current.title(inst["origin"]["procedure"]) if inst["origin"] else "")
     record_views(services.database, reader, [(instance_id, proc.id, result.unmasked)], view)

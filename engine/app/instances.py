@@ -25,7 +25,7 @@ from engine.app.masking import (
     sensitive_keys,
     top_key,
 )
-from engine.app.people import correctors_named
+from engine.app.people import NamesThen, correctors_named, names_then
 from engine.app.service import SPAWN_RULE
 from engine.errors import FormInvalid, NotFound, NotPermitted
 from engine.i18n import _, reader_locale
@@ -247,6 +247,9 @@ class Page:
     integrity: ChainCheck | None = None
     # The (masked) corrections with each corrector's name when they made it (``by_name``).
     corrections: dict[str, list[dict]] = field(default_factory=dict)
+    # The names people on the record had when they acted (``named.at(user, event time)``);
+    # ``names`` holds today's, for the people the data names.
+    named: NamesThen = field(default_factory=lambda: NamesThen({}, {}))
 
 
 def page(services: Services, reader: Reader, instance_id: str) -> Page:
@@ -265,8 +268,12 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
         people += [c["by"] for cs in inst["corrections"].values() for c in cs if c.get("by")]
         people += [e["data"]["to"] for e in raw_events if e["type"] == "task:transferred"]
         people += [r[5:] for c in inst.get("cc", []) for r in c["to"] if r.startswith("user:")]
+        people += list(inst.get("cc_read") or {})
         names = user_store.full_names(s, people)
-        corrections = correctors_named(s, inst["corrections"])
+        # Who did what is named as they were named then: the timeline's actors, the people its
+        # events name and the correctors, from the chart's renames read once for the page.
+        named = names_then(s, people)
+        corrections = correctors_named(s, inst["corrections"], named)
         label = versions.label(store.get_version(s, inst["version"]["id"]))
         spawned = store.spawned_from(s, instance_id)
         # The procedures of the records this one came from and opened, by their titles.
@@ -296,7 +303,7 @@ def page(services: Services, reader: Reader, instance_id: str) -> Page:
                signed_steps={sid for sid in inst["data"] if signing.covering(inst, sid)},
                may_cancel=access.may_cancel(inst, proc, actor), masked=bool(keys) and not reader.cleared,
                shown=shown, spawn_failures=spawn_failures, stalled=stalled, integrity=checked,
-               corrections=corrections)
+               corrections=corrections, named=named)
     record_views(services.database, reader, [(instance_id, proc.id, shown)], "instance")
     return out
 

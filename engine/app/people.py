@@ -13,7 +13,7 @@ database (``engine/store/sign_in.py``), so it holds across server processes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -479,33 +479,54 @@ def _person_field_title(form: Form, path: str) -> str:
     return form.field_title(spath if spath in form.fields else path.split(".")[0], reader_locale())
 
 
-def correctors_named(session: Session, corrections: Mapping[str, list[dict]]) -> dict[str, list[dict]]:
+@dataclass(frozen=True)
+class NamesThen:
+    """Full names as a record's readers need them: each user's name now (``now``) and as it
+    was at a time (``at``), from the chart's trail of renames (``user_edited``). Read once
+    per page (``names_then``), so that a timeline of many events asks the database twice."""
+
+    now: Mapping[str, str]
+    changes: Mapping[str, list[tuple[datetime, str]]]
+
+    def at(self, user: str, when: object) -> str:
+        """The full name ``user`` had at ``when`` (ISO text or a datetime): the name before
+        the first rename after it, else the current one; the user name where there is none.
+        A later rename does not rewrite who did what on a record."""
+        moment = _aware(when)
+        later = [before for changed, before in self.changes.get(user, ())
+                 if moment is not None and changed > moment]
+        return (later[0] if later else self.now.get(user, "")) or user
+
+
+def names_then(session: Session, users: Iterable[str]) -> NamesThen:
+    """``NamesThen`` of ``users`` (empty names are left out)."""
+    wanted = {u for u in users if u}
+    return NamesThen(user_store.full_names(session, wanted), org_store.name_changes(session, wanted))
+
+
+def correction_users(corrections: Mapping[str, list[dict]]) -> set[str]:
+    """Who made the corrections (``STEP.FIELD`` -> its corrections), for ``names_then``."""
+    return {c["by"] for items in corrections.values() for c in items if c.get("by")}
+
+
+def correctors_named(session: Session, corrections: Mapping[str, list[dict]],
+                     names: NamesThen | None = None) -> dict[str, list[dict]]:
     """Each correction (``STEP.FIELD`` -> its corrections) with ``by_name``: the corrector's
     name when they made it, as an auditor reads the record. The name their signature
-    recorded (更正), else the full name the chart's trail says they had then (a later rename,
-    ``user_edited``, does not rewrite who corrected what), else their user name; ``by`` keeps
-    the user id to show beside it."""
-    users = {c["by"] for items in corrections.values() for c in items if c.get("by")}
-    current = user_store.full_names(session, users)
-    changes = org_store.name_changes(session, users)
+    recorded (更正), else the full name the chart's trail says they had then
+    (``NamesThen.at``), else their user name; ``by`` keeps the user id to show beside it.
+    ``names``: already read for the page (holding the correctors), else read here."""
+    if names is None:
+        names = names_then(session, correction_users(corrections))
     out = {}
     for key, items in corrections.items():
         named = []
         for c in items:
             by = c.get("by") or ""
             signed = (c.get("signature") or {}).get("name") if isinstance(c.get("signature"), Mapping) else None
-            named.append({**c, "by_name": signed or _name_then(by, c.get("at"), current, changes)})
+            named.append({**c, "by_name": signed or names.at(by, c.get("at"))})
         out[key] = named
     return out
-
-
-def _name_then(user: str, at: object, current: Mapping[str, str],
-               changes: Mapping[str, list[tuple[datetime, str]]]) -> str:
-    """The full name ``user`` had at ``at`` (ISO text or a datetime): the name before the
-    first rename after it, else the current one; the user name where there is none."""
-    when = _aware(at)
-    later = [before for changed, before in changes.get(user, ()) if when is not None and changed > when]
-    return (later[0] if later else current.get(user, "")) or user
 
 
 def _aware(at: object) -> datetime | None:

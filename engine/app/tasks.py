@@ -277,10 +277,17 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         _refuse_unless_may_act(inst, proc, task, actor)
         saved = drafts.get(s, reader.username, task_id)
         party: list[dict] = []
+        # The approvers who decided and the correctors by the names they had then, from the
+        # chart's renames read once for the page.
         if step.approvers is not None:
             state = store.load_instance(s, inst["id"]).state  # the round, which the view has not
             access.check_decides_once(state, task, actor)
-            party = _party(s, state, step, proc)
+            decided = party_tasks(state, step.id)
+            named = people.names_then(s, {t.get("completed_by") or "" for t in decided}
+                                      | people.correction_users(inst["corrections"]))
+            party = _party(decided, proc, named)
+        else:
+            named = people.names_then(s, people.correction_users(inst["corrections"]))
         may_add = bool(step.approvers is not None and step.approvers.add_from)
         # Suggestions for a person field (the form's, or an earlier one it may correct) or an
         # added approver, only where the page has one:
@@ -290,7 +297,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
         approvers = {u for d in inst["data"].values() if isinstance(d, dict)
                      for u in (d.get("approvers") or []) if isinstance(u, str)}
         names = full_names(s, approvers) if approvers else {}
-        named = people.correctors_named(s, inst["corrections"])  # each corrector by the name then
+        by_then = people.correctors_named(s, inst["corrections"], named)  # each corrector by the name then
     working = in_clear(reader)
     keys = sensitive_keys(proc)
     shown: set[str] = set()
@@ -310,7 +317,7 @@ def task_page(services: Services, reader: Reader, task_id: str) -> TaskPage:
             continue
         values, unmasked = mask_data(keys, sid, shown_of_earlier(step, sid, inst["data"][sid]), working)
         corrections, corrected = mask_corrections(
-            keys, {k: v for k, v in named.items()
+            keys, {k: v for k, v in by_then.items()
                    if k.startswith(f"{sid}.") and k not in hidden}, working)
         shown |= unmasked | corrected
         earlier.append(Earlier(sid, _("Start form") if sid == "start" else shown_in(proc.steps[sid], "title", reader_locale()),
@@ -363,17 +370,17 @@ def compute_start(services: Services, reader: Reader, procedure_id: str, data: M
         return services.workflow.start_computed(s, procedure_id, reader.username, data)
 
 
-def _party(session: Any, state: Mapping[str, Any], step: Step, proc: Procedure) -> list[dict]:
-    """The approvers of the step's round so far: who (a named person, or a role), the
-    decision and comment of those who decided, open or cancelled for the others."""
-    tasks = party_tasks(state, step.id)
-    names = full_names(session, {t["completed_by"] for t in tasks if t.get("completed_by")})
+def _party(tasks: list[dict], proc: Procedure, named: people.NamesThen) -> list[dict]:
+    """The approvers of the step's round so far (``party_tasks``): who (a named person, or a
+    role), the decision and comment of those who decided (by their names then), open or
+    cancelled for the others."""
     out = []
     for t in tasks:
+        by = t.get("completed_by")
         out.append({"id": t["id"], "who": t.get("assignee") or (proc.role_title(t["role"], reader_locale())
                                                                if t.get("role") else t.get("role")),
                     "status": t["status"], "decision": t.get("decision"), "comment": t.get("comment", ""),
-                    "by": t.get("completed_by"), "by_name": names.get(t.get("completed_by") or ""),  # 会签: the signer's name
+                    "by": by, "by_name": named.at(by, t.get("completed_at")) if by else None,  # 会签: the signer's name
                     "at": t.get("completed_at")})
     return out
 

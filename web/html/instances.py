@@ -25,6 +25,8 @@ from web.integrity import unverified_words
 from web.oversight import signed_in_reader
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.language.procedure import Procedure
 
 bp = Blueprint("instances", __name__)
@@ -68,7 +70,7 @@ def find():
 def _timeline(page: instances.Page) -> list[dict]:
     """The (already masked) events for display; a signature followed by a correction of a
     value it covered links to that correction (``corrected_by``: event seqs)."""
-    proc, names = page.procedure, page.names
+    proc, names, then = page.procedure, page.names, page.named
     corrected_by: dict[str, list[int]] = {}
     for e in page.events:
         if e["type"] == "data:corrected":
@@ -78,9 +80,13 @@ def _timeline(page: instances.Page) -> list[dict]:
     for e in page.events:
         d = e["data"] or {}
         sid = e["step"]
+
+        def who(user: Any, at: str = e["at"]) -> str:
+            return then.at(str(user or ""), at)
+
         item: dict[str, Any] = {
             "seq": e["seq"], "type": e["type"], "label": _(e["type"]), "at": e["at"],
-            "actor": names.get(e["actor"], e["actor"]), "username": e["actor"],
+            "actor": who(e["actor"]), "username": e["actor"],
             "step": step_title(proc, sid), "step_id": sid, "nodes": [], "notes": [],
             "signature": d.get("signature"), "on_time": d.get("on_time"),
             "corrected_by": corrected_by.get(e["task"] or "", []) if d.get("signature") else [],
@@ -100,7 +106,7 @@ def _timeline(page: instances.Page) -> list[dict]:
             item["notes"].append(_("was due {time}", time=_fmt(d.get("due_at"))))
         elif e["type"] == "deadline:escalated" and d.get("user"):
             item["notes"].append(_("Escalated to {user}, manager of {holder} (level {level})",
-                                   user=names.get(d["user"], d["user"]), holder=d.get("of"), level=d.get("level")))
+                                   user=who(d["user"]), holder=d.get("of"), level=d.get("level")))
         elif e["type"] == "deadline:escalated":
             role = proc.roles.get(d.get("to"), d.get("to"))
             item["notes"].append(_("Escalated to {role} (level {level})", role=role, level=d.get("level")))
@@ -108,7 +114,7 @@ def _timeline(page: instances.Page) -> list[dict]:
                 item["notes"].append(_("no manager known: escalated to {role} instead ({reason})",
                                        role=role, reason=i18n.shown(d.get("reason"), d.get("reason_message"))))
         elif e["type"] == "task:transferred":
-            item["notes"].append(_("to {user}", user=names.get(d.get("to"), d.get("to") or "")))
+            item["notes"].append(_("to {user}", user=who(d.get("to"))))
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "task:returned":
             item["notes"].append(_("to {step}", step=step_title(proc, d.get("to"))))
@@ -121,7 +127,7 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "instance:withdrawn":
             item["notes"].append(f"{_('Reason')}: {d.get('reason')}")
         elif e["type"] == "cc:sent":
-            item["notes"].append(", ".join(_recipient(proc, names, r) for r in d.get("to") or ()))
+            item["notes"].append(", ".join(_recipient(proc, who, r) for r in d.get("to") or ()))
             if d.get("note"):
                 item["notes"].append(d["note"])
         elif e["type"] == "task:reassigned":
@@ -129,13 +135,13 @@ def _timeline(page: instances.Page) -> list[dict]:
         elif e["type"] == "files:recorded":  # the content of the files a submission bound
             item["notes"].append(uploads.recorded_words(d))
         elif e["type"] == "task:claimed":
-            item["notes"].append(names.get(d.get("assignee"), d.get("assignee") or ""))
+            item["notes"].append(who(d.get("assignee")))
         elif e["type"] == "approval:decided":  # a multi-party approval (issue 17)
             item["notes"].append(f"{_(d.get('decision', ''))}: " + _(
                 "{approvals} of {need} approvals needed, {rejections} rejection(s)",
                 approvals=d.get("approvals"), need=d.get("need"), rejections=d.get("rejections")))
         elif e["type"] == "approval:added":
-            item["notes"].append(_("{user} added {position}: {reason}", user=names.get(d.get("user"), d.get("user")),
+            item["notes"].append(_("{user} added {position}: {reason}", user=who(d.get("user")),
                                    position=_(d.get("position", "")), reason=d.get("reason", "")))
         elif e["type"] == "approval:opened":
             item["notes"] += [_nobody_found(proc, sid, n) for n in d.get("nobody", [])]
@@ -174,10 +180,10 @@ def _nobody_found(proc: Procedure, sid: str | None, nobody: dict) -> str:
              reason=reason, to=where)
 
 
-def _recipient(proc: Procedure, names: dict[str, str], who: str) -> str:
-    """A CC recipient as people read it: the role's title, or the user's full name."""
+def _recipient(proc: Procedure, named: Callable[[str], str], who: str) -> str:
+    """A CC recipient as people read it: the role's title, or the user's full name then."""
     if who.startswith("user:"):
-        return names.get(who[5:], who[5:])
+        return named(who[5:])
     return proc.roles.get(who, who)
 
 
@@ -208,6 +214,7 @@ def _page(instance_id: str, *, errors: list[dict] | None = None, status: int = 2
         errors=errors or [], values=form_values or {}, version_label=page.version_label,
         masked=page.masked, offers=task_actions.instance_offers(services(), current_user().username, instance_id),
         names=page.names, procedure_titles=page.procedure_titles,
+        named=page.named, started_by=page.named.at(inst["started_by"], inst["started_at"]),
         broken=(unverified_words() if page.integrity is None
                 else integrity_words(page.integrity) if not page.integrity.ok else None),
     ), status
