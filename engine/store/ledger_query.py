@@ -19,6 +19,7 @@ from engine.language.forms.formats import instant_of, names_instant
 from engine.language.records import FIRST
 from engine.store.audit import as_stored, stored_reader
 from engine.store.field_index import MAX_VALUE, value_at, whole_text_of
+from engine.store.listed import one_of
 from engine.store.tables import FieldIndex, Instance, InstanceStatus
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def _within(session: Session, q: LedgerQuery) -> dict[str, list[str]]:
     return out
 
 
-def _base(q: LedgerQuery, within: Mapping[str, list[str]] | None = None) -> Any:
+def _base(q: LedgerQuery, within: Mapping[str, list[str]] | None = None, dialect: str = "sqlite") -> Any:
     inst, fi = Instance.__table__, FieldIndex.__table__
     stmt = select(inst.c.id, inst.c.serial, inst.c.procedure_id, inst.c.status, inst.c.outcome,
                   inst.c.started_at, inst.c.started_by, inst.c.ended_at).where(
@@ -137,7 +138,9 @@ def _base(q: LedgerQuery, within: Mapping[str, list[str]] | None = None) -> Any:
     for col, (start, end) in q.spans.items():
         stmt = stmt.where(inst.c[INSTANCE_SORT[col]] >= start, inst.c[INSTANCE_SORT[col]] < end)
     for ids in (within or {}).values():
-        stmt = stmt.where(inst.c.id.in_(ids))
+        # As one JSON parameter: a year of a busy desk matches more records than SQLite takes
+        # parameters in a statement (32,766), one parameter per id was refused.
+        stmt = stmt.where(one_of(dialect, inst.c.id, ids))
     for col, text in q.filters.items():
         if col in q.spans or col in q.instants:
             continue
@@ -161,13 +164,17 @@ def _base(q: LedgerQuery, within: Mapping[str, list[str]] | None = None) -> Any:
     return stmt.order_by(*order)
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, str]]:
     keys = [c for c in columns if c not in INSTANCE_SORT]
     out: dict[str, dict[str, str]] = {i: {} for i in ids}
     if ids and keys:
         fi = FieldIndex.__table__
         for row in session.execute(select(fi.c.instance_id, fi.c.key, fi.c.value).where(
-                fi.c.instance_id.in_(list(ids)), fi.c.key.in_(keys))):
+                one_of(_dialect(session), fi.c.instance_id, ids), fi.c.key.in_(keys))):
             out[row.instance_id][row.key] = row.value
         # The index keeps a text's first MAX_VALUE characters (enough to search and sort by);
         # a ledger shows and exports it whole, read from the record where it was cut.
@@ -176,7 +183,8 @@ def _values(session: Session, ids: Sequence[str], columns: Sequence[str]) -> dic
         if cut:
             inst = Instance.__table__
             read = stored_reader(session, inst.c.state)
-            for row in session.execute(select(inst.c.id, as_stored(inst.c.state)).where(inst.c.id.in_(sorted(cut)))):
+            for row in session.execute(select(inst.c.id, as_stored(inst.c.state)).where(
+                    one_of(_dialect(session), inst.c.id, sorted(cut)))):
                 try:  # a state a hand made unreadable keeps the index's text
                     data = read(row.state).get("data")
                 except (ValueError, TypeError, AttributeError):
@@ -202,7 +210,7 @@ def _row(inst: Any, values: Mapping[str, str], columns: Sequence[str]) -> dict[s
 def ledger_page(session: Session, q: LedgerQuery, *, limit: int = 50,
                 offset: int = 0) -> tuple[list[dict[str, Any]], bool]:
     """One page: ``([{id, cells: {column: value}}], more)``."""
-    rows = session.execute(_base(q, _within(session, q)).limit(limit + 1).offset(offset)).all()
+    rows = session.execute(_base(q, _within(session, q), _dialect(session)).limit(limit + 1).offset(offset)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     values = _values(session, [r.id for r in rows], q.columns)
@@ -212,7 +220,7 @@ def ledger_page(session: Session, q: LedgerQuery, *, limit: int = 50,
 def ledger_rows(session: Session, q: LedgerQuery, *, batch_size: int = 2000) -> Iterator[dict[str, Any]]:
     """Every matching row in ledger order, read page by page (a server-side cursor on
     PostgreSQL, ``yield_per`` batches elsewhere), so memory stays flat at any size."""
-    result = session.execute(_base(q, _within(session, q)).execution_options(yield_per=batch_size))
+    result = session.execute(_base(q, _within(session, q), _dialect(session)).execution_options(yield_per=batch_size))
     for part in result.partitions(batch_size):
         values = _values(session, [r.id for r in part], q.columns)
         for r in part:

@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    Select,
     String,
-    any_,
     bindparam,
     cast,
     delete,
@@ -27,6 +25,7 @@ from sqlalchemy import (
     update,
 )
 
+from engine.store.listed import postgresql_one_of, sqlite_one_of
 from engine.store.prepared import Prepared, batch
 from engine.store.tables import (
     Delivery,
@@ -258,27 +257,8 @@ def _to_people(one_of: Any) -> Any:
                                  people)
 
 
-def _sqlite_one_of(column: Any, values: Any) -> Any:
-    if not isinstance(values, Select):  # a JSON list parameter
-        values = select(func.json_each(values).table_valued("value").c.value)
-    return column.in_(values)
-
-
-def _postgresql_one_of(column: Any, values: Any) -> Any:
-    # column = ANY (array read first): PostgreSQL looks each value up by index. As IN
-    # (subquery), or joined to the JSON list, it guesses 100 values (it cannot know) and
-    # reads every user instead.
-    from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-
-    if not isinstance(values, Select):
-        values = select(func.jsonb_array_elements_text(cast(values, JSONB)).table_valued("value").c.value)
-    listed = values.subquery()
-    found = select(func.array_agg(next(iter(listed.c)))).scalar_subquery()
-    return column == any_(cast(found, ARRAY(column.type)))
-
-
-_NOTIFY_PEOPLE = Prepared({"sqlite": _to_people(_sqlite_one_of),
-                           "postgresql": _to_people(_postgresql_one_of)})
+_NOTIFY_PEOPLE = Prepared({"sqlite": _to_people(sqlite_one_of),
+                           "postgresql": _to_people(postgresql_one_of)})
 
 
 def notify_people_writes(notices: list[dict[str, Any]]) -> list[tuple[Prepared, list[dict]]]:
