@@ -23,6 +23,8 @@ from engine.app.access import Reader, readable, require_instance, require_proced
 from engine.app.masking import (
     MASK,
     across_versions,
+    file_fields,
+    held_file_field,
     log_reading_back,
     mask_corrections,
     mask_data,
@@ -35,7 +37,7 @@ from engine.app.masking import (
     top_key,
 )
 from engine.app.people import actor_name, correction_users, correctors_named, names_then
-from engine.app.uploads import FILES_RECORDED, file_findings, recorded_words
+from engine.app.uploads import FILES_RECORDED, file_findings, file_ref, recorded_words
 from engine.errors import NotFound, NotPermitted, RecordDamaged
 from engine.i18n import N_, _, keep, local_time, reader_locale, stored
 from engine.i18n import shown as shown_message
@@ -363,6 +365,7 @@ VIEWS = {
     "ledger": N_("Ledger"), "ledger-filter": N_("Ledger filter"), "ledger-sort": N_("Ledger sort"),
     "ledger-export": N_("Ledger export"), "ledger-export-filter": N_("Ledger export filter"),
     "ledger-export-sort": N_("Ledger export sort"), "kpi": N_("KPIs"), "kpi-drill": N_("KPI drill-down"),
+    "file": N_("File download"),
 }
 
 
@@ -541,6 +544,18 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
                                     "by": c.get("by_name") or by, "username": by,
                                     "at": c.get("at")})
         corrections.sort(key=lambda c: c["at"] or "")
+        # A file of a sensitive field by its name and whole SHA-256 confirms a guessed file (an
+        # ID card's scan), as its trail entry would: masked as that entry is.
+        in_fields = file_fields(keys, events)
+        files = []
+        for a in attachments:
+            top = held_file_field(keys, in_fields, file_ref(a.id))
+            masked = top is not None and not reader.cleared
+            if top and reader.cleared:
+                unmasked.add(top)
+            files.append({"id": MASK if masked else a.id, "filename": MASK if masked else a.filename,
+                          "size": MASK if masked else a.size, "sha256": MASK if masked else a.sha256,
+                          "uploaded_by": name_at(a.uploaded_by, a.uploaded_at), "uploaded_at": a.uploaded_at})
         version = get_version(s, inst["version"]["id"])
         result = Dossier(
             inst={k: inst[k] for k in _HEADER}, procedure=proc,
@@ -552,9 +567,7 @@ def dossier(services: Services, reader: Reader, instance_id: str, *, view: str =
             signatures=signatures, corrections=corrections,
             spawned=[{"id": r.id, "procedure_id": r.procedure_id, "procedure": current.title(r.procedure_id)}
                      for r in spawned_from(s, instance_id)],
-            attachments=[{"id": a.id, "filename": a.filename, "size": a.size, "sha256": a.sha256,
-                          "uploaded_by": name_at(a.uploaded_by, a.uploaded_at),
-                          "uploaded_at": a.uploaded_at} for a in attachments],
+            attachments=files,
             unmasked=sorted(unmasked), masked=bool(keys) and not reader.cleared,
             origin_title=current.title(inst["origin"]["procedure"]) if inst["origin"] else "")
     record_views(services.database, reader, [(instance_id, proc.id, result.unmasked)], view)

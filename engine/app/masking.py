@@ -208,6 +208,34 @@ def _tops(keys: frozenset[str]) -> frozenset[str]:
     return frozenset(top_key(k) for k in keys)
 
 
+def file_field(keys: frozenset[str], step: str | None, entry: Mapping[str, Any]) -> str | None:
+    """The sensitive field (its top key, ``STEP.FIELD``) a file the trail records
+    (``files:recorded``: ``entry`` of ``step``'s event) is held in, "" for a file recorded
+    without its field (migration 0024) in a procedure with a sensitive field, or None when
+    the file is not sensitive. The one rule of which files are masked: their trail entry,
+    the dossier's list of files and their download."""
+    if not keys:
+        return None
+    top = top_key(f"{step or 'start'}.{entry['field']}") if entry.get("field") else ""
+    return None if top and top not in _tops(keys) else top
+
+
+def file_fields(keys: frozenset[str], events: Iterable[Mapping[str, Any]]) -> dict[str, str | None]:
+    """Each file held by a record, by its ``uploads.file_ref``, with ``file_field``: the
+    sensitive field it is in, or None. A file the trail does not record at all (a row added
+    behind the application's back) counts as sensitive in a procedure with a sensitive
+    field (``held_file_field``)."""
+    return {str(f.get("file")): file_field(keys, e.get("step"), f)
+            for e in events if e.get("type") == "files:recorded"
+            for f in ((e.get("data") or {}).get("files") or []) if isinstance(f, Mapping)}
+
+
+def held_file_field(keys: frozenset[str], fields: Mapping[str, str | None], ref: str) -> str | None:
+    """``file_field`` of a file held by a record (``ref``: its ``uploads.file_ref``), from
+    ``file_fields`` of its trail."""
+    return fields.get(ref, "" if keys else None)
+
+
 def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -> tuple[dict[str, Any], set[str]]:
     """An event dict (``type, step, data``...) with sensitive values in its data masked. A
     correction replaces a field's whole value: the correction of a field holding sensitive
@@ -229,8 +257,8 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
         # procedure has a sensitive field.
         files = []
         for f in d["files"]:
-            top = top_key(f"{step}.{f['field']}") if f.get("field") else ""
-            if top and top not in _tops(keys):
+            top = file_field(keys, step, f)
+            if top is None:
                 files.append(f)
             elif reader.cleared:
                 shown |= {top} if top else set()

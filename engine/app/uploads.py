@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from engine import store
+from engine.app.masking import file_fields, held_file_field, record_views, sensitive_keys
 from engine.errors import FileAltered, FormInvalid, InputTooLarge, NotFound, NotPermitted
-from engine.i18n import N_, _, keep
+from engine.i18n import N_, _, keep, reader_locale
 from engine.i18n import worded_apart as said
 
 if TYPE_CHECKING:
@@ -389,13 +390,19 @@ def download(services: Services, reader: Reader, attachment_id: str) -> Attachme
     """A file for its uploader, and for readers of its instance; 403 for anyone else.
     ``FileAltered`` when the file on disk is not the one its row records (SHA-256 and size):
     a replaced photo is not shown as the record's (``wf audit verify --files`` names it)."""
+    shown: set[str] = set()
+    view = ("", "")
     with services.database.reading() as s:
         row = store.get_attachment(s, attachment_id)
-        if row.uploaded_by != reader.username and (row.instance_id is None
-                                                   or not _reads(services, s, reader, row.instance_id)):
-            raise NotPermitted(_("You may not download this file."))
+        if row.uploaded_by != reader.username:
+            if row.instance_id is None or not _reads(services, s, reader, row.instance_id):
+                raise NotPermitted(_("You may not download this file."))
+            shown, view = _sensitive_file_seen(services, s, reader, row)
         found = Attachment(row.storage_path, row.filename, row.content_type, row.size)
         sha256 = row.sha256
+        instance_id = row.instance_id
+    if shown and instance_id is not None:
+        record_views(services.database, reader, [(instance_id, view[0], shown)], view[1])
     # Read after the transaction: hashing a 10 MB file (about 20 ms) holds no connection.
     problem = disk_problem(found.path, sha256, found.size)
     if problem is not None:
@@ -403,6 +410,39 @@ def download(services: Services, reader: Reader, attachment_id: str) -> Attachme
                             "is not shown. Ask an administrator to restore it from a backup.",
                             name=found.filename, problem=_(problem)))
     return found
+
+
+def _sensitive_file_seen(services: Services, session: Session, reader: Reader,
+                         row: Any) -> tuple[set[str], tuple[str, str]]:
+    """For a reader of the record holding ``row``, not its uploader: the sensitive field the
+    file is in (``masking.file_field``, from the record's trail) as the access log names it,
+    with the procedure and the view to log it under; nothing for a file of no sensitive field.
+    A reader who sees that field masked is refused, as the field's value is masked for them
+    on every page: only readers with clearance, and whoever may act on an open task of the
+    record (who sees it in clear on that task's page), download it."""
+    from engine.app import access
+    from engine.runtime import access as runtime_access
+
+    wf = services.workflow
+    inst, proc = access.require_instance(wf, session, reader, row.instance_id)
+    keys = sensitive_keys(proc)
+    if not keys:
+        return set(), ("", "")
+    recorded = [{"type": FILES_RECORDED, "step": e.step, "data": e.data}
+                for e in store.events_of_type(session, row.instance_id, FILES_RECORDED)]
+    top = held_file_field(keys, file_fields(keys, recorded), file_ref(row.id))
+    if top is None:
+        return set(), ("", "")
+    if reader.cleared:
+        return {top or "*"}, (proc.id, "file")
+    actor = wf.actor(session, reader.username, proc)
+    if any(t["status"] == "open" and runtime_access.may_act(t, actor) for t in inst["tasks"]):
+        return {top or "*"}, (proc.id, "task")
+    sid, _dot, name = top.partition(".")
+    form = proc.form_of(sid) if sid == "start" or sid in proc.steps else None
+    raise NotPermitted(_("You may not download this file: it is in the field “{field}”, which is masked for you. "
+                         "Ask a data officer, or whoever works on the record's open task, for it.",
+                         field=form.field_title(name, reader_locale()) if form is not None and name else "?"))
 
 
 # Why a stored file is not the one recorded, in words (``disk_problem``).

@@ -889,6 +889,12 @@ def events_of(session: Session, instance_id: str) -> list[Event]:
                                 .order_by(Event.seq)))
 
 
+def events_of_type(session: Session, instance_id: str, kind: str) -> list[Event]:
+    """The instance's events of one type (``files:recorded``), in chain order."""
+    return list(session.scalars(select(Event).where(Event.instance_id == instance_id, Event.type == kind)
+                                .order_by(Event.seq)))
+
+
 # --- attachments ----------------------------------------------------------------------------
 
 def add_attachment(session: Session, *, filename: str, content_type: str, size: int,
