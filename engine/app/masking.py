@@ -266,8 +266,21 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
             else:
                 files.append({**f, **{k: MASK for k in ("file", "sha256", "size", "name") if k in f}})
         d["files"] = files
+    if isinstance(d.get("signature"), Mapping):
+        d["signature"] = without_data_hash(keys, d["signature"], reader)
     e["data"] = d
     return e, shown
+
+
+def without_data_hash(keys: frozenset[str], signature: Mapping[str, Any], reader: Reader) -> dict[str, Any]:
+    """A signature record as ``reader`` sees it: its ``data_hash`` (SHA-256 of the record's
+    data when signed) masked in a procedure with sensitive fields for a reader without
+    clearance. With every other value of that data in clear, the hash confirms a guessed
+    masked value offline (a mobile number is 10^8 guesses); who signed, when and the
+    meaning stay."""
+    if not keys or reader.cleared or "data_hash" not in signature:
+        return dict(signature)
+    return {**signature, "data_hash": MASK}
 
 
 def mask_corrections(keys: frozenset[str], corrections: Mapping[str, list[dict]],
@@ -282,7 +295,8 @@ def mask_corrections(keys: frozenset[str], corrections: Mapping[str, list[dict]]
                 shown.add(key)
             else:
                 items = [{**c, "old": MASK, "new": MASK} for c in items]
-        out[key] = items
+        out[key] = [{**c, "signature": without_data_hash(keys, c["signature"], reader)}
+                    if isinstance(c.get("signature"), Mapping) else c for c in items]
     return out, shown
 
 
@@ -299,7 +313,8 @@ def mask_events(keys: frozenset[str], events: Iterable[Mapping[str, Any]],
 def mask_instance(keys: frozenset[str], inst: Mapping[str, Any],
                   reader: Reader) -> tuple[dict[str, Any], set[str]]:
     """A copy of ``Workflow.instance(...)`` with sensitive values masked in its data, its
-    corrections, the data of its spawn links and (when present) its history."""
+    corrections, the data of its spawn links and (when present) its history, and its
+    signatures' ``data_hash`` (``without_data_hash``)."""
     out = dict(inst)
     shown: set[str] = set()
     data = {}
@@ -318,6 +333,10 @@ def mask_instance(keys: frozenset[str], inst: Mapping[str, Any],
                 shown |= s
             links.append(link)
         out["links"] = links
+    if isinstance(inst.get("tasks"), list):
+        out["tasks"] = [{**t, "signature": without_data_hash(keys, t["signature"], reader)}
+                        if isinstance(t, Mapping) and isinstance(t.get("signature"), Mapping) else t
+                        for t in inst["tasks"]]
     if "history" in inst:
         out["history"], s = mask_events(keys, inst["history"], reader)
         shown |= s

@@ -81,14 +81,20 @@ def test_api_refuses_an_unsigned_or_unauthorised_rewrite_of_a_signed_record(app)
     (c,) = fixed["corrections"]["report.conclusion"]
     assert c["old"] == "不合格" and c["signature"]["meaning"] == "更正" and c["signature"]["user"] == "supervisor1"
     with app.extensions["services"].database.reading() as s:
-        stored = app.extensions["workflow"].instance(s, iid)["data"]  # unmasked, as hashed
-    assert c["signature"]["data_hash"] == data_hash(stored)  # bound to the corrected record
+        recorded = app.extensions["workflow"].instance(s, iid)  # unmasked, as hashed
+    stored = recorded["data"]
+    # The hash is bound to the corrected record; a reader without clearance gets it masked
+    # (test_hostile_signature_hash: it would confirm a guessed masked value).
+    assert c["signature"]["data_hash"] == "●●●●"
+    (kept,) = recorded["corrections"]["report.conclusion"]
+    assert kept["signature"]["data_hash"] == data_hash(stored)
+    hashed = {t["id"]: t["signature"]["data_hash"] for t in recorded["tasks"] if t.get("signature")}
     signed = {t["step"]: t for t in fixed["tasks"] if t["signed"]}
     assert set(signed) == {"report", "review"}
     for t in signed.values():
         (later,) = t["signed_before_correction"]
         assert (later["correction"], later["field"], later["by"]) == (1, "conclusion", "supervisor1")
-        assert t["signed"]["data_hash"] != data_hash(stored)  # what they signed is not what shows
+        assert hashed[t["local_id"]] != data_hash(stored)  # what they signed is not what shows
     (event,) = [e for e in fixed["history"] if e["type"] == "data:corrected"]
     assert sorted(event["data"]["signed_before"]) == sorted(t["local_id"] for t in signed.values())
 
