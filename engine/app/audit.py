@@ -299,8 +299,10 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
         for r in rows:
             proc = wf.runtime(s, r.version_id).procedure
             keys = keys_of.setdefault(r.version_id, sensitive_keys(proc))
+            hashed = r.hash if reader.cleared or not keys else MASK  # for data that cannot be read
             try:
-                e, shown = mask_event(keys, {"type": r.type, "step": r.step, "data": r.data}, reader)
+                e, shown = mask_event(keys, {"type": r.type, "step": r.step, "data": r.data, "hash": r.hash}, reader)
+                hashed = e["hash"]
                 spawned = current.spawned(proc, r.step) if r.type == "spawn:requested" else None
                 summary = _summary(proc, e, services.config.timezone, spawned)
             except UNREADABLE:  # data of a shape no write of the application gives it
@@ -312,7 +314,7 @@ def search_events(services: Services, reader: Reader, filters: EventFilters, *,
             items.append({"id": r.id, "instance_id": r.instance_id, "procedure": shown_in(proc, "title", locale),
                           "procedure_id": r.procedure_id, "seq": r.seq, "at": r.at, "type": r.type,
                           "label": _(r.type), "step_id": r.step, "step": step_title(proc, r.step),
-                          "actor": r.actor, "summary": summary, "hash": r.hash})
+                          "actor": r.actor, "summary": summary, "hash": hashed})
     record_views(services.database, reader, views, view)
     log_reading_back(services.database, reader, filters.procedure or "*", used, "search-value")
     # The searchable fields as declared (reading them off the index would scan it).

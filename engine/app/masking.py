@@ -239,7 +239,8 @@ def held_file_field(keys: frozenset[str], fields: Mapping[str, str | None], ref:
 def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -> tuple[dict[str, Any], set[str]]:
     """An event dict (``type, step, data``...) with sensitive values in its data masked. A
     correction replaces a field's whole value: the correction of a field holding sensitive
-    values anywhere below it is masked as a whole."""
+    values anywhere below it is masked as a whole. An event with anything masked has its
+    ``hash`` masked too (``mask_events`` also masks the next event's ``prev_hash``)."""
     e = dict(event)
     d = dict(e.get("data") or {})
     step = e.get("step") or "start"
@@ -268,6 +269,10 @@ def mask_event(keys: frozenset[str], event: Mapping[str, Any], reader: Reader) -
         d["files"] = files
     if isinstance(d.get("signature"), Mapping):
         d["signature"] = without_data_hash(keys, d["signature"], reader)
+    if e.get("hash") and d != (event.get("data") or {}):
+        # The chain's hash is the SHA-256 of the event as stored, with no key: beside the
+        # rest of the event in clear, it confirms a guessed masked value.
+        e["hash"] = MASK
     e["data"] = d
     return e, shown
 
@@ -305,6 +310,8 @@ def mask_events(keys: frozenset[str], events: Iterable[Mapping[str, Any]],
     out, shown = [], set()
     for event in events:
         e, s = mask_event(keys, event, reader)
+        if out and out[-1].get("hash") == MASK and e.get("prev_hash"):
+            e["prev_hash"] = MASK  # the hash masked on the event before, repeated
         out.append(e)
         shown |= s
     return out, shown
