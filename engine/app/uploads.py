@@ -25,6 +25,7 @@ from engine.app.masking import file_fields, held_file_field, record_views, sensi
 from engine.errors import FileAltered, FormInvalid, InputTooLarge, NotFound, NotPermitted
 from engine.i18n import N_, _, keep, reader_locale
 from engine.i18n import worded_apart as said
+from engine.store import upload_sweep
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -76,18 +77,27 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 FILES_PER_REQUEST = 5
 
 
+# Files a user may hold uploaded but in no record yet (drafts', refused forms'), at the per-file
+# limit, unless config says otherwise: unsent files are swept only after a day, and without a
+# bound one account could fill the server's disk meanwhile.
+FILES_PENDING = 20
+
+
 class Limits(NamedTuple):
-    """How large one file may be (``uploads.max_bytes``; a field's ``x-max-size`` may lower it)
-    and what one submission may carry in all (``uploads.max_request_bytes``)."""
+    """How large one file may be (``uploads.max_bytes``; a field's ``x-max-size`` may lower it),
+    what one submission may carry in all (``uploads.max_request_bytes``) and what one user may
+    hold uploaded that no record holds yet (``uploads.max_pending_bytes``)."""
 
     per_file: int
     per_request: int
+    pending: int = FILES_PENDING * DEFAULT_MAX_BYTES
 
 
 def limits(config: Any) -> Limits:
     per_file = int(config.get("uploads", "max_bytes", default=DEFAULT_MAX_BYTES) or DEFAULT_MAX_BYTES)
     per_request = int(config.get("uploads", "max_request_bytes", default=0) or 0) or FILES_PER_REQUEST * per_file
-    return Limits(per_file, max(per_request, per_file))
+    pending = int(config.get("uploads", "max_pending_bytes", default=0) or 0) or FILES_PENDING * per_file
+    return Limits(per_file, max(per_request, per_file), max(pending, per_file))
 
 
 def _accepted(content_type: str, filename: str, accept: list[str]) -> bool:
@@ -111,21 +121,28 @@ def store_files(services: Services, username: str,
     refused: list[UploadRejected] = []
     if not files:
         return new, refused
-    max_bytes = limits(config).per_file
+    bounds = limits(config)
+    max_bytes = bounds.per_file
     allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
     folder = config.path("paths", "uploads", default="var/uploads")
     with services.database.writing() as session:
+        # Read without a lock: uploads of one user at the same moment on PostgreSQL may each
+        # take the last room, a file over at most per request, still bounded.
+        room = bounds.pending - upload_sweep.pending_bytes(session, username)
         for upload in files:
             limit = min(max_bytes, int(upload.max_size or max_bytes))
+            before = len(new.get(upload.name, []))
             problem = _store_one(upload, limit, allowed, folder, session, username,
-                                 new.setdefault(upload.name, []))
+                                 new.setdefault(upload.name, []), room, bounds.pending)
             if problem:
                 refused.append(problem)
+            elif len(new[upload.name]) > before:
+                room -= store.get_attachment(session, new[upload.name][-1]).size
     return new, refused
 
 
 def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, session: Session,
-               username: str, ids: list[str]) -> UploadRejected | None:
+               username: str, ids: list[str], room: int, pending: int) -> UploadRejected | None:
     accept = upload.accept
     filename = os.path.basename(upload.filename or "file").replace("\x00", "")[:200] or "file"
     content_type = (mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
@@ -150,6 +167,13 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
                 out.close()
                 stored.unlink(missing_ok=True)
                 return UploadRejected(upload.field, _("The file is larger than {limit}.", limit=size_words(limit)), 413)
+            if size > room:
+                out.close()
+                stored.unlink(missing_ok=True)
+                return UploadRejected(upload.field, _(
+                    "You have uploaded files that are not yet part of any record (at most {limit} in all): send "
+                    "or delete the drafts and forms they were chosen for first. Files no form uses are removed "
+                    "after a day.", limit=size_words(pending)), 413)
             digest.update(chunk)
             out.write(chunk)
     row = store.add_attachment(session, filename=filename, content_type=content_type, size=size,

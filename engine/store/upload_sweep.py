@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from engine.store.tables import Attachment, Draft
 
@@ -24,6 +24,13 @@ def _strings(value: Any) -> Iterable[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
+
+
+def pending_bytes(session: Session, username: str) -> int:
+    """The bytes of the files ``username`` uploaded that no instance holds yet."""
+    total = session.execute(select(func.coalesce(func.sum(Attachment.size), 0)).where(
+        Attachment.instance_id.is_(None), Attachment.uploaded_by == username)).scalar_one()
+    return int(total or 0)
 
 
 def unbound_before(session: Session, before: datetime, *, limit: int = 1000) -> list[tuple[str, str]]:
