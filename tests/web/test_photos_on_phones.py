@@ -63,7 +63,7 @@ def test_the_form_says_both_limits_for_the_check_in_the_browser(app):
     b.login("insp")
     tid = task_of(b, start_instance(b))
     page = b.get(f"/tasks/{tid}").text
-    per_file, per_request = limits(app.extensions["services"].config)
+    per_file, per_request, _pending = limits(app.extensions["services"].config)
     assert (per_file, per_request) == (PER_FILE, 5 * PER_FILE)
     assert f'data-max-bytes="{PER_FILE}"' in page
     assert f'data-max-request-bytes="{per_request}"' in page
