@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml
 
 from engine import store
 from engine.store import Instance
-from tests.browser.conftest import ARGS, ARTIFACTS, CHROMIUM, serving
+from tests.browser.conftest import ARTIFACTS, serving
 from tests.browser.test_phone import _png
 from tests.helpers.pdf import pdf_qr, pdf_text
 from tests.helpers.service import open_task
@@ -75,17 +74,13 @@ def site(tmp_path_factory, browser_module):
 
 
 @pytest.fixture(scope="module")
-def browser_module():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: install it with 'apt-get install chromium'")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser_module(chromium):
+    """The process's Chromium (tests/browser/conftest.py), shared by this module's tests."""
+    try:
+        yield chromium
+    finally:
+        for ctx in chromium.contexts:
+            ctx.close()
 
 
 # The text a person sees on the page: rendered text nodes (not hidden ones, nor a closed

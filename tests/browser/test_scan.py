@@ -8,7 +8,6 @@ and the typed fallback still fills the field."""
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,23 +102,18 @@ def site(tmp_path_factory):
 
 
 @contextmanager
-def camera(video: Path | None):
+def camera(playwright, video: Path | None):
     """Chromium whose camera shows ``video`` and is allowed without asking; with None, a
-    camera that is there but refused (no fake consent, no permission granted)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: install it with 'apt-get install chromium'")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    camera that is there but refused (no fake consent, no permission granted). Launched by
+    the process's Playwright (tests/browser/conftest.py): the camera is a launch option."""
     args = [*ARGS, "--use-fake-device-for-media-stream"]
     if video is not None:
         args += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 def _expect():
     return pytest.importorskip("playwright.sync_api")
@@ -148,10 +142,10 @@ def _start(page) -> None:
     page.fill("#f\\.quantity", "1")
 
 
-def test_a_scanned_code_fills_the_field(site):
+def test_a_scanned_code_fills_the_field(playwright, site):
     base, _app, tmp = site
     code = "SN-QR-20261206-7"
-    with camera(qr_video(code, tmp / "serial.y4m")) as browser:
+    with camera(playwright, qr_video(code, tmp / "serial.y4m")) as browser:
         page = _signed_in(browser, base)
         _start(page)
         field = page.locator("#f\\.serial_no")
@@ -172,25 +166,25 @@ def test_a_scanned_code_fills_the_field(site):
         assert code in page.inner_text("main"), "the scanned code is what the record keeps"
 
 
-def test_a_scanned_barcode_fills_the_field(site):
+def test_a_scanned_barcode_fills_the_field(playwright, site):
     """A 1D barcode (EAN-13, as on a product's label) through the same button."""
     base, _app, tmp = site
     code = ean13("690123456789")
     assert code == "6901234567892"
-    with camera(ean13_video(code, tmp / "ean13.y4m")) as browser:
+    with camera(playwright, ean13_video(code, tmp / "ean13.y4m")) as browser:
         page = _signed_in(browser, base)
         _start(page)
         page.click("[data-scan-for='f.serial_no']")
         _expect().expect(page.locator("#f\\.serial_no")).to_have_value(code, timeout=30000)
 
 
-def test_a_code_zxing_misses_at_full_size_is_read_at_another(site):
+def test_a_code_zxing_misses_at_full_size_is_read_at_another(playwright, site):
     """ZXing misses about one QR code in twenty that fills much of a still frame (this one, at
     the fake camera's 640x480) yet reads it at half size; a steady hand repeats that frame, so
     the reader tries successive frames at other sizes (CI once waited 30 s on such a code)."""
     base, _app, tmp = site
     code = "http://127.0.0.1:59375/instances/01M92NTQSC0J4DZCKCEXEGJ6ZB"
-    with camera(qr_video(code, tmp / "close.y4m")) as browser:
+    with camera(playwright, qr_video(code, tmp / "close.y4m")) as browser:
         page = _signed_in(browser, base)
         _start(page)
         page.click("[data-scan-for='f.serial_no']")
@@ -216,10 +210,10 @@ window.BarcodeDetector = class {
 
 @pytest.mark.parametrize(("formats", "reader"), [
     ('["qr_code", "ean_13", "code_128"]', "platform"), ('["aztec"]', "zxing")])
-def test_the_platforms_barcode_detector_is_used_when_it_reads_the_codes(site, formats, reader):
+def test_the_platforms_barcode_detector_is_used_when_it_reads_the_codes(playwright, site, formats, reader):
     base, _app, tmp = site
     code = "SN-QR-ZXING-2"
-    with camera(qr_video(code, tmp / "platform.y4m")) as browser:
+    with camera(playwright, qr_video(code, tmp / "platform.y4m")) as browser:
         page = _signed_in(browser, base, init_script=PLATFORM_DETECTOR % formats)
         loaded = []
         page.on("request", lambda r: loaded.append(r.url) if "zxing" in r.url else None)
@@ -233,7 +227,7 @@ def test_the_platforms_barcode_detector_is_used_when_it_reads_the_codes(site, fo
             assert page.evaluate("window.__detected") == 0 and loaded
 
 
-def test_scanned_record_number_and_record_qr_open_the_record(site):
+def test_scanned_record_number_and_record_qr_open_the_record(playwright, site):
     base, app, tmp = site
     wf, sessions = app.extensions["workflow"], app.extensions["services"].database.sessions
     with sessions() as s:
@@ -245,7 +239,7 @@ def test_scanned_record_number_and_record_qr_open_the_record(site):
     assert serial and re.fullmatch(r"ASI-\d{6}-\d{4}", serial), serial
 
     address = f"{base}/instances/{state['id']}"
-    with camera(qr_video(serial, tmp / "record-no.y4m")) as browser:
+    with camera(playwright, qr_video(serial, tmp / "record-no.y4m")) as browser:
         page = _signed_in(browser, base)
         page.click("#nav-scan")
         page.wait_for_url(address, timeout=30000)
@@ -257,7 +251,7 @@ def test_scanned_record_number_and_record_qr_open_the_record(site):
         printed = qr.screenshot()
 
     # That very picture, in front of the camera, opens the record again (from the search page).
-    with camera(image_video(printed, tmp / "record-qr.y4m")) as browser:
+    with camera(playwright, image_video(printed, tmp / "record-qr.y4m")) as browser:
         page = _signed_in(browser, base)
         page.goto(base + "/search")
         page.click("#search-scan")
@@ -265,18 +259,18 @@ def test_scanned_record_number_and_record_qr_open_the_record(site):
         page.screenshot(path=str(ARTIFACTS / "scan-03-opened-by-qr.png"))
 
 
-def test_any_other_scanned_text_is_searched(site):
+def test_any_other_scanned_text_is_searched(playwright, site):
     base, _app, tmp = site
-    with camera(qr_video("某市人民医院", tmp / "text.y4m")) as browser:
+    with camera(playwright, qr_video("某市人民医院", tmp / "text.y4m")) as browser:
         page = _signed_in(browser, base)
         page.click("#nav-scan")
         page.wait_for_url(re.compile(r"/search\?q="), timeout=30000)
         assert page.input_value("#search-q") == "某市人民医院"
 
 
-def test_a_refused_camera_says_so_and_the_code_can_be_typed(site):
+def test_a_refused_camera_says_so_and_the_code_can_be_typed(playwright, site):
     base, _app, _tmp = site
-    with camera(None) as browser:
+    with camera(playwright, None) as browser:
         page = _signed_in(browser, base)
         _start(page)
         page.click("[data-scan-for='f.serial_no']")
