@@ -6,7 +6,11 @@ gets its own copy of it:
 
 - SQLite: the template file is copied into the test's temporary directory;
 - PostgreSQL (``WF_TEST_DATABASE_URL``): ``CREATE DATABASE t_<random> TEMPLATE <template>``,
-  dropped after the test; the template is dropped at the end of the session.
+  dropped after the test; the template is dropped at the end of the session. Creating and
+  dropping a database each take the server a few hundred milliseconds of writes and fsyncs,
+  so a thread of the test process does both out of the test's way: the next test's copy is
+  made while a test runs (each test still gets a database no other test has used) and a
+  used one is dropped after its test has ended.
 
 ``db_url`` is a complete URL for a migrated database private to the test, so it can be
 handed to ``WF_DATABASE_URL``, the CLI or the app. ``unmigrated_db_url`` is an empty one, for
@@ -20,7 +24,9 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -57,6 +63,13 @@ class _Databases:
         self._sqlite_template: Path | None = None
         self._pg_template: str | None = None
         self._admin: Engine | None = None
+        self._admin_made = threading.Lock()
+        # A thread makes the next test's copy, another drops the used ones (a drop mostly
+        # waits for the server, and the next copy should not wait behind it).
+        self._pg_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases")
+        self._pg_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-databases-drop")
+        self._pg_next: Future[str] | None = None
+        self._pg_drops: list[Future[None]] = []
 
     # -- SQLite ----------------------------------------------------------------------------
 
@@ -86,13 +99,25 @@ class _Databases:
     # -- PostgreSQL ------------------------------------------------------------------------
 
     def postgresql(self, *, migrated: bool) -> str:
-        name = f"t_{secrets.token_hex(6)}"
-        template = f' TEMPLATE "{self._pg_migrated()}"' if migrated else ""
-        self._pg(f'CREATE DATABASE "{name}"{template}')
+        if not migrated:
+            return self._pg_url(self._pg_create(None))
+        template = self._pg_migrated()
+        ready = self._pg_next or self._pg_thread.submit(self._pg_create, template)
+        name = ready.result()
+        self._pg_next = self._pg_thread.submit(self._pg_create, template)  # for the next test
         return self._pg_url(name)
 
+    def _pg_create(self, template: str | None) -> str:
+        name = f"t_{secrets.token_hex(6)}"
+        self._pg(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
     def drop(self, url: str) -> None:
-        self._pg(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        """Drop a test's database once its test is over (in the background: no test waits)."""
+        self._pg_drops.append(self._pg_dropper.submit(self._pg_drop, make_url(url).database))
+
+    def _pg_drop(self, name: str | None) -> None:
+        self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _pg_migrated(self) -> str:
         if self._pg_template is None:
@@ -108,14 +133,21 @@ class _Databases:
         return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
     def _pg(self, sql: str) -> None:
-        if self._admin is None:
-            assert PG_URL is not None
-            # CREATE/DROP DATABASE cannot run inside a transaction.
-            self._admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with self._admin_made:  # the test's thread and the background one share it
+            if self._admin is None:
+                assert PG_URL is not None
+                # CREATE/DROP DATABASE cannot run inside a transaction.
+                self._admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with self._admin.connect() as conn:
             conn.execute(text(sql))
 
     def close(self) -> None:
+        if self._pg_next is not None:  # made for a test that never came
+            self.drop(self._pg_url(self._pg_next.result()))
+        self._pg_thread.shutdown(wait=True)
+        self._pg_dropper.shutdown(wait=True)
+        for done in self._pg_drops:
+            done.result()  # a drop that failed fails the session here
         if self._pg_template is not None:
             self._pg(f'DROP DATABASE IF EXISTS "{self._pg_template}" WITH (FORCE)')
         if self._admin is not None:
