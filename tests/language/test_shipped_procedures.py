@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import pytest
@@ -37,19 +39,22 @@ def test_every_role_is_mapped_to_a_group(proc_id):
 def test_every_step_is_covered_by_some_answer_file(proc_id):
     seen: set[str] = set()
     for path in ANSWERS:
-        script = yaml.safe_load(path.read_text(encoding="utf-8"))
+        script = _parsed(path)
         if script["procedure"] == proc_id:
             seen.update(script["expect"]["path"])
     assert set(LIB.procedures[proc_id].steps) - seen == set()
 
 
+@functools.cache
+def _parsed(path: Path) -> dict:
+    """An answers file, parsed once per test process: the per-procedure tests each read all
+    of them, and parsing 172 files for each of 76 tests cost more than the tests themselves."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 def _scripts(proc_id: str) -> list[dict]:
-    out = []
-    for path in ANSWERS:
-        script = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if script["procedure"] == proc_id:
-            out.append(script)
-    return out
+    """The answers files of ``proc_id`` (copies: a simulation may not change the parsed ones)."""
+    return [copy.deepcopy(script) for script in map(_parsed, ANSWERS) if script["procedure"] == proc_id]
 
 
 @pytest.mark.parametrize("proc_id", sorted(LIB.procedures))
