@@ -2,8 +2,9 @@
 
     python bench/http_bench.py [--workers 2] [--threads 4] [--clients 8] [--seconds 10]
 
-Starts the server on 127.0.0.1 (``wf serve`` when it can run gunicorn, else gunicorn
-directly on ``web:create_app()``) with a fresh SQLite database in a temporary directory
+Starts the server on 127.0.0.1 (gunicorn on ``web:create_app()``; ``--via serve``: ``wf
+serve``; ``--via granian``: granian's Rust HTTP server over the same WSGI app, for comparison
+only: ``pip install granian`` first, the project does not depend on it) with a fresh SQLite database in a temporary directory
 (``WF_DATABASE_URL``), creates users with ``wf user add --password-stdin``, then runs:
 
 1. ``/healthz`` with the same clients: the ceiling of this server on this machine;
@@ -99,6 +100,8 @@ def start_server(tmp: Path, port: int, workers: int, threads: int, via: str) -> 
                                          capture_output=True).returncode != 0:
         sys.exit("'wf serve' is not available; use --via gunicorn")
     if via == "granian":
+        if shutil.which("granian", path=str(BIN)) is None:
+            sys.exit("granian is not installed: .venv/bin/pip install granian")
         cmd = [str(BIN / "granian"), "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads),
                "--runtime-threads", "1", "--log-level", "warning", "--no-ws", "web:create_app"]
@@ -297,7 +300,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--via", choices=["gunicorn", "serve", "granian"], default="gunicorn",
-                    help="gunicorn directly (gthread workers, keep-alive) or 'wf serve'")
+                    help="gunicorn directly (gthread workers, keep-alive), 'wf serve', or granian "
+                         "(--threads: its blocking threads; installed by hand)")
     ap.add_argument("--full-clients", type=int, default=4, help="clients for the full walks")
     ap.add_argument("--answer", choices=["full", "light", "both"], default="both",
                     help="form steps answered with the whole instance (history included), "
