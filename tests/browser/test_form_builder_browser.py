@@ -109,6 +109,8 @@ def test_build_a_form_and_click_through_it(server, browser, tmp_path):
     qe.click("#clock-1wd")
     qe.wait_for_selector("#try-task-receive.overdue")
     assert "质量主管" in qe.inner_text("#try-task-receive .escalated")
+    # The graph is redrawn after the task list: wait for it as for the task, then count.
+    qe.wait_for_selector("#try-graph g.step.current[data-step=receive]")
     assert qe.locator("#try-graph g.step.current[data-step=receive]").count() == 1
     _shot(qe, "04-try-overdue")
     receive = qe.locator("#try-task-receive form")
