@@ -157,6 +157,14 @@ class Busy(WorkflowError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class StorageFull(Busy):
+    """The server's storage refused the write (disk full, read-only or failing): like ``Busy``
+    nothing was recorded and the request may be sent again, but only once an administrator
+    has made room, so pages keep what was typed exactly as for ``Busy``."""
+
+    code = "storage_full"
+
+
 class InputTooLarge(WorkflowError):
     """An upload or text beyond the bounds the server reads (size, inflated size, entries):
     refused before it costs time or memory."""

@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from engine.app.services import figures
+from engine.app.services import figures, storage_free
 from web.db import services
 
 REQUESTS = Counter("qualityflow_http_requests", "HTTP requests answered, by route and status",
@@ -61,6 +61,11 @@ class DatabaseGauges:
         if found.worker_seen is not None:
             seen.add_metric([], found.worker_seen)
         yield seen
+        free = GaugeMetricFamily("qualityflow_storage_free_bytes", "Free bytes on the disk of each place the "
+                                 "server writes to (SQLite database, uploads): alert well before 0", labels=["path"])
+        for where, room in storage_free(services()).items():
+            free.add_metric([where], room)
+        yield free
         deliveries = GaugeMetricFamily("qualityflow_deliveries", "E-mail and webhook deliveries by status "
                                        "(failed: given up after every retry)", labels=["status"])
         for status in ("pending", "sent", "failed"):

@@ -13,6 +13,7 @@ until the web worker is killed, or failing with SQLite's bare "database is locke
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -29,13 +30,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import Busy
+from engine.errors import Busy, StorageFull
 from engine.i18n import _
 from engine.store import maintenance, session_factory
 
 # What worker connections call themselves on PostgreSQL (``pg_stat_activity``), where
 # ``/readyz`` looks for a worker's last transaction without a table of its own.
 WORKER_NAME = "qualityflow-worker"
+
+log = logging.getLogger(__name__)
 
 # Longest wait for the write queue; SQLite's own busy timeout (5 s) comes after it.
 WRITE_WAIT = 10.0
@@ -47,9 +50,36 @@ def busy() -> Busy:
                   "Try again in a few seconds."), retry_after=2)
 
 
-def _locked(exc: Exception) -> bool:
-    text = str(getattr(exc, "orig", exc)).lower()
-    return "database is locked" in text or "database table is locked" in text
+def storage_full() -> StorageFull:
+    """The error of a write the storage refused, in the reader's language."""
+    return StorageFull(_("The server could not store this: its disk is full or refused the write. Nothing "
+                         "was recorded and nothing recorded before is lost; what you typed is still here. "
+                         "Tell your administrator, then try again."), retry_after=60)
+
+
+# SQLite's words for a write its file cannot take (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY):
+# the transaction is rolled back whole, as for a lock that could not be had.
+_SQLITE_STORAGE = ("database or disk is full", "disk i/o error", "attempt to write a readonly database")
+# PostgreSQL's SQLSTATEs of the same (disk_full), and of a server that takes no connection now
+# (too_many_connections, cannot_connect_now): both refuse before anything is written.
+_PG_STORAGE = {"53100"}
+_PG_BUSY = {"53300", "57P03"}
+
+
+def refusal(exc: Exception) -> Busy | None:
+    """``Busy`` or ``StorageFull`` for a database error that says it wrote nothing and may be
+    retried later, else None (a defect: it goes on up as it is)."""
+    orig = getattr(exc, "orig", exc)
+    words = str(orig).lower()
+    state = getattr(orig, "sqlstate", None)
+    if "database is locked" in words or "database table is locked" in words or state in _PG_BUSY:
+        return busy()
+    if state in _PG_STORAGE or (isinstance(orig, sqlite3.OperationalError)
+                                and any(w in words for w in _SQLITE_STORAGE)):
+        log.error("the database refused a write (%s): make room on its disk; nothing was recorded "
+                  "and users keep what they typed", orig)
+        return storage_full()
+    return None
 
 
 class WriteQueue:
@@ -129,8 +159,9 @@ class Database:
                 yield session
         # BEGIN IMMEDIATE runs in an engine event, so its failure reaches here unwrapped.
         except (OperationalError, sqlite3.OperationalError) as exc:
-            if _locked(exc):
-                raise busy() from exc
+            refused = refusal(exc)
+            if refused is not None:
+                raise refused from exc
             raise
 
     @contextmanager
@@ -142,6 +173,11 @@ class Database:
         session = Session(bind=self._snapshot if snapshot else self._reader, expire_on_commit=False)
         try:
             yield session
+        except OperationalError as exc:  # a server that takes no connection now: 503, not 500
+            refused = refusal(exc)
+            if type(refused) is Busy:  # a read's storage error is no full disk: a defect, 500
+                raise refused from exc
+            raise
         finally:
             # close() ends the transaction (the connection rolls it back as it returns to
             # the pool) without an ORM rollback first, which expired every object read only

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -272,10 +273,36 @@ def _head() -> str | None:
     return head_revision()
 
 
-def readiness(services: Services, *, worker_max_age: float | None) -> Readiness:
+# Free space below which /readyz says the server will soon refuse writes (config
+# ``server.min_free_mb``): a day of steps, photos and a WAL checkpoint fit in far less.
+MIN_FREE_MB = 100
+
+
+def storage_free(services: Services) -> dict[str, int]:
+    """Free bytes on the disks the server writes to: the SQLite database's file (a
+    PostgreSQL server's disk is not visible from here) and the uploads folder, by their
+    configured paths."""
+    places = [services.config.path("paths", "uploads", default="var/uploads")]
+    url = services.database.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        places.insert(0, Path(str(url.database)))
+    out: dict[str, int] = {}
+    for place in places:
+        probe = place
+        while not probe.exists() and probe != probe.parent:  # not made yet: its disk is the parent's
+            probe = probe.parent
+        try:
+            out[str(place)] = shutil.disk_usage(probe).free
+        except OSError:
+            continue
+    return out
+
+
+def readiness(services: Services, *, worker_max_age: float | None, min_free: int = MIN_FREE_MB * 2**20) -> Readiness:
     """Whether this server can serve: the database answers, its schema is the one this
-    program needs, and (unless ``worker_max_age`` is None) a worker finished a pass within
-    that many seconds, so deadlines and notifications are not silently stalled."""
+    program needs, the disks it writes to have ``min_free`` bytes free, and (unless
+    ``worker_max_age`` is None) a worker finished a pass within that many seconds, so
+    deadlines and notifications are not silently stalled."""
     out = Readiness()
     problem = services.database.ping()
     out.checks["database"] = "ok" if problem is None else f"unreachable ({problem})"
@@ -287,6 +314,10 @@ def readiness(services: Services, *, worker_max_age: float | None) -> Readiness:
         else f"at revision {current}, which a newer release made (this program needs {_head()}); "
              "run that release" if not known_revision(current)
         else f"at revision {current or 'none'}, this program needs {_head()}; run `wf db upgrade`")
+    room = [(where, free) for where, free in storage_free(services).items() if free < min_free]
+    out.checks["storage"] = "ok" if not room else "; ".join(
+        f"only {free // 2**20} MB free on the disk of {where} (at least {min_free // 2**20} MB wanted, "
+        "server.min_free_mb): make room there before writes are refused" for where, free in room)
     if worker_max_age is not None:
         age = services.database.worker_seen()
         out.checks["worker"] = (

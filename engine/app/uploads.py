@@ -10,7 +10,9 @@ write, ``bind`` after it, in the same transaction)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import mimetypes
 import os
 import secrets
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from engine import store
+from engine.app.database import storage_full
 from engine.app.masking import file_fields, held_file_field, record_views, sensitive_keys
 from engine.errors import FileAltered, FormInvalid, InputTooLarge, NotFound, NotPermitted
 from engine.i18n import N_, _, keep, reader_locale
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from engine.runtime.replay import Finding
     from engine.store.record_rows import StoredRecord
 
+log = logging.getLogger(__name__)
 
 @dataclass
 class Upload:
@@ -122,9 +126,23 @@ def store_files(services: Services, username: str,
     if not files:
         return new, refused
     bounds = limits(config)
-    max_bytes = bounds.per_file
     allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
     folder = config.path("paths", "uploads", default="var/uploads")
+    written: list[Path] = []
+    try:
+        return _store_all(services, username, files, folder, bounds, allowed, written)
+    except BaseException:
+        # Nothing of this request was recorded (the transaction is rolled back): its files go too.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _store_all(services: Services, username: str, files: list[Upload], folder: Path, bounds: Limits,
+               allowed: list[str], written: list[Path]) -> tuple[dict[str, list[str]], list[UploadRejected]]:
+    new: dict[str, list[str]] = {}
+    refused: list[UploadRejected] = []
+    max_bytes = bounds.per_file
     with services.database.writing() as session:
         # Read without a lock: uploads of one user at the same moment on PostgreSQL may each
         # take the last room, a file over at most per request, still bounded.
@@ -133,7 +151,7 @@ def store_files(services: Services, username: str,
             limit = min(max_bytes, int(upload.max_size or max_bytes))
             before = len(new.get(upload.name, []))
             problem = _store_one(upload, limit, allowed, folder, session, username,
-                                 new.setdefault(upload.name, []), room, bounds.pending)
+                                 new.setdefault(upload.name, []), room, bounds.pending, written)
             if problem:
                 refused.append(problem)
             elif len(new[upload.name]) > before:
@@ -142,7 +160,8 @@ def store_files(services: Services, username: str,
 
 
 def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, session: Session,
-               username: str, ids: list[str], room: int, pending: int) -> UploadRejected | None:
+               username: str, ids: list[str], room: int, pending: int,
+               written: list[Path]) -> UploadRejected | None:
     accept = upload.accept
     filename = os.path.basename(upload.filename or "file").replace("\x00", "")[:200] or "file"
     content_type = (mimetypes.guess_type(filename)[0] or "application/octet-stream").lower()
@@ -156,8 +175,27 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
     if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
         return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
                                               type=content_type, allowed=", ".join(accept or allowed)), 422)
-    folder.mkdir(parents=True, exist_ok=True)
     stored = folder / secrets.token_hex(16)
+    try:
+        return _write_one(upload, stored, filename, content_type, limit, room, pending, session, username,
+                          ids, written)
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        stored.unlink(missing_ok=True)
+        log.error("an upload could not be written to %s (%s): make room on its disk", folder, exc)
+        raise storage_full() from exc
+
+
+# A disk that is full, over quota, read-only or failing: the same refusal as the database's.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
+
+def _write_one(upload: Upload, stored: Path, filename: str, content_type: str, limit: int, room: int,
+               pending: int, session: Session, username: str, ids: list[str],
+               written: list[Path]) -> UploadRejected | None:
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    written.append(stored)
     digest = hashlib.sha256()
     size = 0
     with open(stored, "wb") as out:

@@ -33,7 +33,7 @@ def test_ready_once_a_worker_has_run_and_not_when_it_stalls(app):
         admin.worker(worker_services).run_once()
         r = client.get("/readyz")
         assert r.status_code == 200 and r.json == {"status": "ready", "checks": {
-            "database": "ok", "schema": "ok", "worker": "ok"}}
+            "database": "ok", "schema": "ok", "storage": "ok", "worker": "ok"}}
         if services.database.queue is not None:  # SQLite: the worker stalls (its beat ages)
             beat = services.database.queue.path.removesuffix(".writers") + ".worker"
             os.utime(beat, (time.time() - 120, time.time() - 120))
