@@ -178,3 +178,23 @@ def test_a_full_disk_refuses_steps_and_photos_and_readyz_says_so(small_disk):
     assert client.get("/readyz").json["checks"]["storage"] == "ok"
     _goes_through_again(app, insp, tid)
     app.extensions["services"].database.engine.dispose()
+
+
+def test_a_postgresql_server_that_takes_no_more_connections_answers_busy(backend, db_url, tmp_path):
+    """SQLSTATE 53300 too_many_connections (a pool larger than ``max_connections`` allows,
+    raised here by a trigger with the server's own code): 503 busy with Retry-After, not 500."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's own refusal")
+    app = _make_app(db_url, tmp_path / "uploads")
+    token = _token(app)
+    database = app.extensions["services"].database
+    with database.writing() as s:
+        s.execute(text("CREATE FUNCTION no_slots() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       "RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = 'too_many_connections'; "
+                       "END $$"))
+        s.execute(text("CREATE TRIGGER no_slots BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION no_slots()"))
+    r = app.test_client().post("/api/v1/procedures/after-sales-inspection/instances", json={"data": {
+        "customer": "x", "product_name": "y", "serial_no": "z", "quantity": 1}},
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "2" and r.json["code"] == "busy"
+    database.engine.dispose()
