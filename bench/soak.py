@@ -21,6 +21,11 @@ saved through the HTML task page, the inbox and the instance page. Afterwards ev
 server acknowledged (200) is looked up (its task must be completed with the data sent) and
 ``wf audit verify`` must pass. Prints requests, errors by status, p50/p99 per kind and lost
 steps; exits 1 when there was a 5xx, a lost step or a failed verify.
+
+``--restart-at S``: S seconds in, the server is stopped with SIGTERM (to the ``wf serve``
+process alone, as the README says stops it) under the load and started again with the same
+command, as a deployment restarts it. Requests refused while it was down are counted apart;
+a 5xx, a lost step, a process of its group left running, or a stop slower than 15 s fail.
 """
 
 from __future__ import annotations
@@ -85,6 +90,38 @@ class Server:
     procs: list[subprocess.Popen] = field(default_factory=list)
     started_in: float = 0.0
     logfile: object = None
+    cmd: list[str] = field(default_factory=list)
+
+    def launch(self) -> float:
+        """Start the serve command (again) as procs[0]; seconds until /healthz answered."""
+        t0 = time.monotonic()
+        proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.clone, start_new_session=True,
+                                stdout=self.logfile, stderr=self.logfile)
+        if self.procs:
+            self.procs[0] = proc
+        else:
+            self.procs.append(proc)
+        while time.monotonic() - t0 < 120:
+            if _get(self.port, "/healthz") == 200:
+                return time.monotonic() - t0
+            if proc.poll() is not None:
+                sys.exit(f"the server exited with {proc.returncode}:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+        self.stop()
+        sys.exit("the server did not answer /healthz within 120 s")
+
+    def terminate(self) -> tuple[float, list[int]]:
+        """SIGTERM to the serve process alone, as the README says stops it (systemd's
+        ``systemctl restart`` sends the same); seconds until it exited, and the processes of
+        its group (web workers, the worker loop) still running a second after that."""
+        proc = self.procs[0]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        took = time.monotonic() - t0
+        time.sleep(1.0)
+        left = [int(d.name) for d in Path("/proc").glob("[0-9]*") if _pgid(d) == proc.pid]
+        return took, left
 
     def run_wf(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.wf, *args], env=self.env, cwd=self.clone, text=True,
@@ -131,29 +168,25 @@ def start(args: argparse.Namespace, tmp: Path) -> Server:
     clone, wf, env = clone_repo(tmp, args.install, args.worktree)
     port = free_port()
     server = Server(clone, port, env, wf)
-    cmd = [wf, "serve", "--demo", "--worker", "--port", str(port), *args.serve_args.split()]
+    server.cmd = [wf, "serve", "--demo", "--worker", "--port", str(port), *args.serve_args.split()]
     if args.database:
         env["WF_DATABASE_URL"] = args.database
         _empty_postgres(args.database)
-        cmd = [wf, "serve", "--demo", "--port", str(port), "--workers", str(args.workers), *args.serve_args.split()]
+        server.cmd = [wf, "serve", "--demo", "--port", str(port), "--workers", str(args.workers),
+                      *args.serve_args.split()]
     log = server.logfile = open(clone / "server.log", "wb")  # noqa: SIM115 - closed by stop()
-    t0 = time.monotonic()
-    server.procs.append(subprocess.Popen(cmd, env=env, cwd=clone, start_new_session=True,
-                                         stdout=log, stderr=log))
-    while time.monotonic() - t0 < 120:
-        if _get(port, "/healthz") == 200:
-            server.started_in = time.monotonic() - t0
-            break
-        if server.procs[0].poll() is not None:
-            sys.exit(f"the server exited with {server.procs[0].returncode}:\n{server.log()[-3000:]}")
-        time.sleep(0.1)
-    else:
-        server.stop()
-        sys.exit("the server did not answer /healthz within 120 s")
+    server.started_in = server.launch()
     for _ in range(args.loops if args.database else 0):
         server.procs.append(subprocess.Popen([wf, "worker", "--interval", "2"], env=env, cwd=clone,
                                              start_new_session=True, stdout=log, stderr=log))
     return server
+
+
+def _pgid(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rpartition(")")[2].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _empty_postgres(url: str) -> None:
@@ -289,10 +322,13 @@ class Tally:
         self.examples: dict[int, str] = {}
         self.acked: list[tuple[str, str]] = []  # (instance id, task id) answered 200
         self.retry_after: Counter[str] = Counter()
+        self.failures: list[tuple[float, str, int]] = []  # (monotonic time, kind, status): 5xx, no answer
 
     def add(self, kind: str, status: int, seconds: float, body: object = None, headers: dict | None = None) -> None:
         with self.lock:
             self.statuses[(kind, status)] += 1
+            if status == 0 or status >= 500:
+                self.failures.append((time.monotonic(), kind, status))
             if 0 < status < 400:
                 self.latency.setdefault(kind, []).append(seconds)
             else:
@@ -314,6 +350,7 @@ def client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
             _client(port, tokens, stop_at, tally)
         except (OSError, http.client.HTTPException) as exc:  # no answer at all: an error too
             tally.add("no answer", 0, 0.0, f"{type(exc).__name__}: {exc}")
+            time.sleep(0.1)  # as a person or a client library tries again, not in a tight loop
 
 
 def _client(port: int, tokens: dict, stop_at: float, tally: Tally) -> None:
@@ -414,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database", help="a PostgreSQL URL (emptied first); default: the README's SQLite")
     ap.add_argument("--workers", type=int, default=4, help="web workers (with --database)")
     ap.add_argument("--loops", type=int, default=2, help="'wf worker' processes (with --database)")
+    ap.add_argument("--restart-at", type=float, default=0.0, metavar="S",
+                    help="S seconds in, stop the server with SIGTERM under the load and start it again "
+                         "(a deployment's restart): connections refused while it is down are counted apart")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="wf-soak-"))
@@ -431,6 +471,15 @@ def main(argv: list[str] | None = None) -> int:
         cpu0 = sum(server_cpu(p.pid) for p in server.procs)
         for t in threads:
             t.start()
+        restart = None
+        if 0 < args.restart_at < args.seconds:
+            time.sleep(max(0.0, t0 + args.restart_at - time.monotonic()))
+            cpu0 -= sum(server_cpu(p.pid) for p in server.procs)  # the old processes' share, kept
+            down = time.monotonic()
+            took, left = server.terminate()
+            up_in = server.launch()
+            restart = (down, time.monotonic(), took, left, up_in)
+            cpu0 -= sum(server_cpu(p.pid) for p in server.procs)
         for t in threads:
             t.join(args.seconds + 120)
         elapsed = time.monotonic() - t0
@@ -443,6 +492,19 @@ def main(argv: list[str] | None = None) -> int:
         for (_kind, status), count in tally.statuses.items():
             if status >= 400 or status == 0 or _kind == "draft lost typing":
                 errors[status] += count
+        refused_in_restart = 0
+        if restart is not None:
+            down, up, took, left, up_in = restart
+            # Refusals while no server listened (status 0, between SIGTERM and /healthz again
+            # plus a second for clients' connections to the new one) are what a restart is.
+            refused_in_restart = sum(1 for when, _kind, status in tally.failures
+                                     if status == 0 and down <= when <= up + 1.0)
+            errors[0] -= refused_in_restart
+            if errors[0] <= 0:
+                del errors[0]
+            print(f"restart at {args.restart_at:.0f} s: SIGTERM to wf serve, exited in {took:.1f} s "
+                  f"(processes of its group left: {len(left)}); up again in {up_in:.1f} s; "
+                  f"requests refused while down: {refused_in_restart}")
         print(f"clients: {args.clients} for {elapsed:.0f} s; requests: {requests} ({requests / elapsed:.0f}/s); "
               f"server CPU {cpu:.1f} s, {cpu * 1000 / max(requests, 1):.1f} ms per request "
               f"(signed steps pay scrypt on purpose); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -459,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
               + (f" (e.g. {lost[:3]})" if lost else "") + f"; drafts that lost what was typed: {typing_lost}")
         print(f"wf audit verify: exit {verify.returncode}; {verify.stdout.strip().splitlines()[-1:] or verify.stderr[-300:]}")
         five = sum(c for s, c in errors.items() if s >= 500 or s == 0)
-        return 1 if five or lost or typing_lost or verify.returncode else 0
+        stray = bool(restart and (restart[3] or restart[2] > 15))
+        return 1 if five or lost or typing_lost or verify.returncode or stray else 0
     finally:
         server.stop()
         if os.environ.get("WF_SOAK_KEEP"):
