@@ -144,8 +144,7 @@ def _store_all(services: Services, username: str, files: list[Upload], folder: P
     refused: list[UploadRejected] = []
     max_bytes = bounds.per_file
     with services.database.writing() as session:
-        # Read without a lock: uploads of one user at the same moment on PostgreSQL may each
-        # take the last room, a file over at most per request, still bounded.
+        upload_sweep.hold_uploads_of(session, username)  # the room is read and taken by one at a time
         room = bounds.pending - upload_sweep.pending_bytes(session, username)
         for upload in files:
             limit = min(max_bytes, int(upload.max_size or max_bytes))

@@ -3,11 +3,12 @@ instance and no draft holds. ``engine.app.uploads.sweep`` removes them after a d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from engine.store.tables import Attachment, Draft
 
@@ -24,6 +25,17 @@ def _strings(value: Any) -> Iterable[str]:
     elif isinstance(value, list):
         for v in value:
             yield from _strings(v)
+
+
+def hold_uploads_of(session: Session, username: str) -> None:
+    """Until this transaction ends, ``username``'s other uploads wait (PostgreSQL: a
+    transaction-scoped advisory lock on the name; SQLite's writers take turns already), so
+    two at the same moment cannot both take the last room under ``pending_bytes``. Only the
+    same user's uploads wait, never their steps or anyone else's writes."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"uploads:{username}".encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def pending_bytes(session: Session, username: str) -> int:

@@ -43,3 +43,30 @@ def test_a_user_cannot_pile_up_unsent_uploads(app, tmp_path):
     assert body["errors"][0]["field"] == "file"
     assert "not yet part of any record" in body["message"] and "removed after a day" in body["message"], body
     assert len(list((tmp_path / "uploads").iterdir())) == 20
+
+
+def test_uploads_at_the_same_moment_cannot_pass_the_bound_together(app, tmp_path):
+    """Eight uploads at once with room for three: exactly three are stored. On PostgreSQL each
+    used to read the same room and take it (the bound passed by about one submission)."""
+    import threading
+
+    c = app.test_client()
+    token = c.post("/api/v1/auth/token", json={"username": "inspector1", "password": PASSWORD}).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+    for n in range(17):
+        assert _upload(c, headers, n).status_code == 201
+    gate = threading.Barrier(8)
+    statuses: list[int] = []
+
+    def one(n: int) -> None:
+        client = app.test_client()
+        gate.wait()
+        statuses.append(_upload(client, headers, n).status_code)
+
+    threads = [threading.Thread(target=one, args=(100 + n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [201] * 3 + [413] * 5, statuses
+    assert len(list((tmp_path / "uploads").iterdir())) == 20
