@@ -53,8 +53,8 @@ def busy() -> Busy:
 def storage_full() -> StorageFull:
     """The error of a write the storage refused, in the reader's language."""
     return StorageFull(_("The server could not store this: its disk is full or refused the write. Nothing "
-                         "was recorded and nothing recorded before is lost; what you typed is still here. "
-                         "Tell your administrator, then try again."), retry_after=60)
+                         "was recorded and nothing recorded before is lost. Tell your administrator, then "
+                         "try again."), retry_after=60)
 
 
 # SQLite's words for a write its file cannot take (SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY):
