@@ -94,6 +94,16 @@ def test_a_sqlite_file_that_cannot_grow_is_refused_as_storage_full(tmp_path):
     engine.dispose()
 
 
+def _pg_refuses(database, condition: str, message: str, tables: tuple[str, ...]) -> None:
+    """Writes to ``tables`` fail with PostgreSQL's own error ``condition`` (a trigger)."""
+    with database.writing() as s:
+        s.execute(text("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                       f"RAISE EXCEPTION '{message}' USING ERRCODE = '{condition}'; END $$"))
+        for table in tables:
+            s.execute(text(f"CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON {table} "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+
+
 def test_a_full_database_disk_refuses_every_write_with_503(backend, db_url, tmp_path):
     """PostgreSQL's refusal (SQLSTATE 53100 disk_full, raised here by a trigger as the server
     raises it when it cannot extend a table's file), for the pages and the API."""
@@ -105,17 +115,12 @@ def test_a_full_database_disk_refuses_every_write_with_503(backend, db_url, tmp_
     tid = task_of(insp, start_instance(insp))
     token = _token(app)
     database = app.extensions["services"].database
-    with database.writing() as s:
-        s.execute(text("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                       "RAISE EXCEPTION 'could not extend file: No space left on device' "
-                       "USING ERRCODE = 'disk_full'; END $$"))
-        for table in ("events", "drafts"):  # what a step, a start and a draft write
-            s.execute(text(f"CREATE TRIGGER full_disk BEFORE INSERT OR UPDATE ON {table} "
-                           "FOR EACH ROW EXECUTE FUNCTION disk_full()"))
+    tables = ("events", "drafts")  # what a step, a start and a draft write
+    _pg_refuses(database, "disk_full", "could not extend file: No space left on device", tables)
     _refused_everywhere(app, insp, tid, token)
     with database.writing() as s:
-        for table in ("events", "drafts"):
-            s.execute(text(f"DROP TRIGGER full_disk ON {table}"))
+        for table in tables:
+            s.execute(text(f"DROP TRIGGER refuse ON {table}"))
     _goes_through_again(app, insp, tid)
     database.engine.dispose()
 
@@ -188,11 +193,7 @@ def test_a_postgresql_server_that_takes_no_more_connections_answers_busy(backend
     app = _make_app(db_url, tmp_path / "uploads")
     token = _token(app)
     database = app.extensions["services"].database
-    with database.writing() as s:
-        s.execute(text("CREATE FUNCTION no_slots() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                       "RAISE EXCEPTION 'sorry, too many clients already' USING ERRCODE = 'too_many_connections'; "
-                       "END $$"))
-        s.execute(text("CREATE TRIGGER no_slots BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION no_slots()"))
+    _pg_refuses(database, "too_many_connections", "sorry, too many clients already", ("events",))
     r = app.test_client().post("/api/v1/procedures/after-sales-inspection/instances", json={"data": {
         "customer": "x", "product_name": "y", "serial_no": "z", "quantity": 1}},
         headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
