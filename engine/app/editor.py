@@ -18,6 +18,7 @@ import io
 import re
 import weakref
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -507,14 +508,16 @@ def side_by_side(old: str, new: str) -> list[dict[str, Any]]:
 SAMPLE_USER = "tester"
 
 
-def sample_value(schema: Mapping[str, Any]) -> Any:
-    """A plausible value for one field: the first option, a number inside the limits, ..."""
+def sample_value(schema: Mapping[str, Any], again: int = 0) -> Any:
+    """A plausible value for one field: the first option, a number inside the limits, ...
+    ``again``: how often the step came round before; a loop back to the same step (a daily
+    report until ``finished``) is left by taking the next option and the other yes/no."""
     typ = schema.get("type")
     typ = next((t for t in typ if t != "null"), None) if isinstance(typ, list) else typ
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
+        return schema["enum"][again % len(schema["enum"])]
     if typ in ("number", "integer"):
         lim = schema.get("x-limits") or {}
         low = lim.get("min", schema.get("minimum"))
@@ -522,15 +525,19 @@ def sample_value(schema: Mapping[str, Any]) -> Any:
         value = (low + high) / 2 if low is not None and high is not None else (low if low is not None else (high if high is not None else 1))
         return int(value) if typ == "integer" else value
     if typ == "boolean":
-        return schema.get("default", True)
+        first = schema.get("default", True)
+        return first if again % 2 == 0 else not first
+    if schema.get("x-widget") in ("file", "signature"):
+        return _sample_files(schema)
     if typ == "array":
         items = schema.get("items") or {}
-        if schema.get("x-widget") == "file":
-            return []
-        return [sample_value(items)] if items else []
+        return [sample_value(items, again)] if items else []
     if typ == "object" or isinstance(schema.get("properties"), Mapping):
-        return {k: sample_value(v) for k, v in (schema.get("properties") or {}).items()
-                if isinstance(v, Mapping) and v.get("x-widget") != "file"}
+        required = set(schema.get("required") or [])
+        # A file only where the form asks for one: Try it names files, it cannot attach them.
+        return {k: sample_value(v, again) for k, v in (schema.get("properties") or {}).items()
+                if isinstance(v, Mapping) and (v.get("x-widget") not in ("file", "signature")
+                                               or k in required or _int(v.get("minItems")) > 0)}
     fmt = schema.get("format")
     if fmt == "date":
         return "2026-11-02"
@@ -540,15 +547,36 @@ def sample_value(schema: Mapping[str, Any]) -> Any:
         return "09:00"
     if fmt == "email":
         return "tester@example.com"
-    return "示例"
+    # As long as minLength asks (a 5-character problem description refused "示例", and the
+    # sample stopped at the start form), no longer than maxLength.
+    low = _int(schema.get("minLength"))
+    text = ("示例" * (low // 2 + 1))[:low] if low > 2 else "示例"
+    high = schema.get("maxLength")
+    return text[:high] if _int(high) > 0 else text
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _sample_files(schema: Mapping[str, Any]) -> Any:
+    """File names, as answers files give them (Try it and simulations attach nothing): one,
+    or as many as ``minItems`` asks; a photo where the field takes only images."""
+    accept = [str(a).lower() for a in schema.get("x-accept") or []]
+    photo = schema.get("x-widget") == "signature" or (
+        bool(accept) and all(a.startswith("image/") or a in (".jpg", ".jpeg", ".png") for a in accept))
+    name = "示例.jpg" if photo else "示例.pdf"
+    if schema.get("type") != "array":
+        return name
+    return [name if n == 0 else f"示例{n + 1}{name[2:]}" for n in range(max(1, _int(schema.get("minItems"))))]
 
 
 def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, *, limit: int = 60) -> dict[str, Any]:
     """Answers that walk ``proc`` from start to end: every task filled with sample values,
     every approval approved, in the order the engine opens them. A starting point for
     "Try it"; people then change values to take other branches."""
-    from engine.runtime.commands import Actor, Approve, CompleteTask, Signature, Start
-    from engine.runtime.machine import Runtime, open_tasks
+    from engine.runtime.commands import Actor, Approve, CompleteTask, Signature, Start, Tick
+    from engine.runtime.machine import Runtime, iso, open_tasks, parse_time
     from engine.runtime.simulation import DEFAULT_START, STEP_GAP
 
     rt = Runtime(proc, calendars)
@@ -557,19 +585,28 @@ def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, 
     answers: dict[str, Any] = {"procedure": proc.id, "start": {"user": SAMPLE_USER, "data": start_data},
                                "steps": []}
     now = DEFAULT_START
+    rounds: Counter[str] = Counter()
     try:
         state, _ = rt.apply(None, Start(actor=Actor(SAMPLE_USER, frozenset(proc.start_roles), SAMPLE_USER),
                                         data=start_data, instance_id="sample"), now)
-        for _i in range(limit):
+        for n in range(limit):
             tasks = open_tasks(state)
             if state["status"] != "running" or not tasks:
                 break
-            task = tasks[0]
+            task = next((t for t in tasks if t["kind"] != "wait"), tasks[0])
+            if task["kind"] == "wait":  # woken by the clock: let time pass up to it, as the worker does
+                now = max(now, parse_time(task["wake_at"])) + STEP_GAP
+                state, _ = rt.apply(state, Tick(), now)
+                answers["steps"].append({"advance_to": iso(now)})
+                continue
             step = proc.steps[task["step"]]
             form = proc.forms.get(step.form) if step.form else None
-            data = sample_value(form.schema) if form else {}
-            # A multi-party approval's task is for its own role, or for a named approver.
-            user = task.get("assignee") or SAMPLE_USER
+            data = sample_value(form.schema, rounds[step.id]) if form else {}
+            rounds[step.id] += 1
+            # A multi-party approval's task is for its own role, or for a named approver. Each
+            # other task is done by another tester: approvers of one 会签 decide once each, and
+            # a step kept apart from another (separate_from) needs another person.
+            user = task.get("assignee") or f"{SAMPLE_USER}{n + 2}"
             role = task["role"] or step.role
             actor = Actor(user, frozenset({role} if role else ()), user)
             sig = Signature(meaning=step.signature, user=user, name=user) if step.signature else None
@@ -581,7 +618,7 @@ def sample_answers(proc: Procedure, calendars: Mapping[str, Any] | None = None, 
                     entry["role"] = task["role"]
             else:
                 cmd = CompleteTask(task["id"], actor, data=data, signature=sig)
-                entry = {"step": step.id, "user": SAMPLE_USER}
+                entry = {"step": step.id, "user": user}
             if data:
                 entry["data"] = data
             state, _ = rt.apply(state, cmd, now)
