@@ -393,10 +393,13 @@ class Runtime:
                               errors=[{"field": cmd.field, "message": _("computed: {expr}", expr=form.fields[cmd.field].compute)}])
         signed_before = signing.covering(w.s, cmd.step)
         if signed_before and cmd.signature is None:
+            # Named as the page shows the field, each signer once (one person may have signed
+            # the step twice: a 会签 rejected, then approved).
+            signers = dict.fromkeys(w.s["tasks"][t]["signature"]["name"] for t in signed_before)
             raise SignatureInvalid(_("'{field}' is covered by the signature of {names}; correcting it needs your "
                                      "electronic signature ({meaning}): enter your password",
-                                     field=cmd.field, meaning=signing.CORRECTION,
-                                     names=", ".join(w.s["tasks"][t]["signature"]["name"] for t in signed_before)))
+                                     field=form.field_title(cmd.field, reader_locale()), meaning=signing.CORRECTION,
+                                     names=", ".join(signers)))
         if cmd.signature is not None and cmd.signature.meaning != signing.CORRECTION:
             raise SignatureInvalid(_("this signature means '{meaning}', not '{given}'",
                                      meaning=signing.CORRECTION, given=cmd.signature.meaning))

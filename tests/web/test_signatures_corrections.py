@@ -71,6 +71,8 @@ def test_api_refuses_an_unsigned_or_unauthorised_rewrite_of_a_signed_record(app)
     # The quality manager without a signature, then with someone else's password.
     unsigned = supervisor.post(f"/instances/{iid}/corrections", CONCLUSION, 422)
     assert "更正" in unsigned["message"] and "检验员一" in unsigned["message"] and "质量主管一" in unsigned["message"]
+    # The field as pages name it (not its id), each signer once.
+    assert unsigned["message"].startswith("'结论'") and unsigned["message"].count("质量主管一") == 1, unsigned
     supervisor.post(f"/instances/{iid}/corrections", {**CONCLUSION, "password": "guess"}, 422)
     inst = supervisor.get(f"/instances/{iid}")
     assert inst["data"]["report"]["conclusion"] == "不合格" and not inst["corrections"]
