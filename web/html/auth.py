@@ -243,6 +243,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 
 def _security_headers(response: Any) -> Any:
+    # Records, names, files and tokens must not stay in a shared PC's browser cache (Back
+    # after sign-out) or a proxy's: only the server's own files may be kept. A view that
+    # chose a private cache for itself (the people picker, a minute) keeps its choice;
+    # send_file's default "no-cache" still lets a browser store the file, so it yields.
+    if not has_request_context() or request.endpoint != "static":
+        control = response.cache_control
+        if not control.private:
+            control.no_store = True
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
