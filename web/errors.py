@@ -170,10 +170,14 @@ def _back() -> str | None:
     ref = request.referrer
     if not ref:
         return None
+    from web.html.auth import local_path
+
     parts, here = urlsplit(ref), urlsplit(request.host_url)
-    if parts.netloc != here.netloc or not parts.path.startswith("/"):
+    if parts.netloc != here.netloc:
         return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    # The one rule of every next=: a path such as //evil.example, though under our host in
+    # the Referer, is another site once it is a link.
+    return local_path(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 def _html(page: object, status: int, headers: dict | None = None) -> Response:

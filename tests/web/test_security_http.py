@@ -378,3 +378,16 @@ def test_a_file_name_cannot_break_out_of_the_download_header(app, name):
                                 disposition), disposition
             assert response.headers["Content-Security-Policy"] == "default-src 'none'"
             assert "no-store" in response.headers["Cache-Control"], "a record's file is not kept either"
+
+
+@pytest.mark.parametrize("referrer", ["http://localhost//evil.example/x", "http://localhost/\\evil.example",
+                                      "http://localhost/\t/evil.example", "https://evil.example/tasks"])
+def test_the_error_pages_way_back_stays_on_this_server(app, referrer):
+    """The error page links back to the page the request came from (``Referer``); a path a
+    browser reads as another host must not become that link."""
+    b = signed_in(app)
+    r = b.c.get("/instances/NOSUCH", headers={"Referer": referrer})
+    assert r.status_code == 404
+    links = re.findall(r'href="([^"]*)"', r.text)
+    assert not [link for link in links if "evil" in link], links
+    assert not re.search(r"\son[a-z]+=", r.text), "no inline handler: the CSP would block it"

@@ -187,6 +187,11 @@
     // the server's files only.
     var print = document.getElementById("print");
     if (print) print.addEventListener("click", function () { window.print(); });
+    // The error page's way back: the browser's own Back keeps what was typed in the form.
+    var back = document.getElementById("error-back");
+    if (back) back.addEventListener("click", function (ev) {
+      if (history.length > 1) { ev.preventDefault(); history.back(); }
+    });
     var restore = document.getElementById("restore-form");
     if (restore) restore.addEventListener("submit", function () {
       restore.action = restore.querySelector("select").value;
