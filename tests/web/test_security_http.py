@@ -7,6 +7,7 @@ the notification and language posts, the CSP: test_hostile_form_posts) are not r
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -328,13 +329,41 @@ def test_hostile_text_is_shown_as_text_on_every_page_it_reaches(app):
             _no_markup(page, url)
     for url in (f"/admin/users?q={EVIL}", "/admin/users/mallory", "/admin/users"):
         _no_markup(root.get(url).text, url)
+    # A transfer's reason reaches another user's inbox and notifications.
+    token = app.test_client().post("/api/v1/auth/token", json={"username": "mallory", "password": PASSWORD}).json["token"]
+    r = app.test_client().post(f"/api/v1/tasks/{task}/transfer", json={"to_user": "inspector1", "reason": EVIL},
+                               headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    other = signed_in(app)
+    for url in ("/", "/notifications", f"/tasks/{task}"):
+        _no_markup(other.get(url).text, url)
     r = root.post(f"/instances/{iid}/cancel", {"reason": EVIL})
     assert r.status_code == 302
     page = root.get(f"/instances/{iid}").text
     _no_markup(page, "cancel reason")
+    with root.c.get(f"/audit/instances/{iid}.pdf") as r:  # markup in a PDF is only text: it must just not fail
+        assert r.status_code == 200 and r.mimetype == "application/pdf"
     # Shown, as text: the test reached the places it attacks.
     assert page.count("&lt;script&gt;alert(1)") >= 3, "name, fields and reason"
     assert "&lt;script&gt;alert(1)" in m.get(f"/search?q={EVIL}").text
+
+
+def test_hostile_titles_from_the_editor_are_text_in_its_pages_and_the_step_graph(app):
+    """The procedure's and a step's title as a quality engineer may type them, read back by
+    every editor page and the SVG graph (web/graph_svg.py) drawn into them."""
+    b = signed_in(app, "root")
+    page = b.get(f"/editor/{PID}/text?file=procedure").text
+    text = html.unescape(page.split('id="yaml"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    quoted = "'" + EVIL.replace("'", "''") + "'"
+    text = re.sub(r"^title: .*$", f"title: {quoted}", text, count=1, flags=re.M)
+    text = re.sub(r"^(\s+)title: 接收.*$", lambda m: f"{m.group(1)}title: {quoted}", text, count=1, flags=re.M)
+    assert b.post(f"/editor/{PID}/text", {"text": text, "note": EVIL}).status_code == 302
+    for url in ("/editor", f"/editor/{PID}", f"/editor/{PID}/text", f"/editor/{PID}/steps", f"/editor/{PID}/try",
+                f"/editor/{PID}/versions"):
+        page = b.get(url).text
+        _no_markup(page, url)
+        assert "&lt;script&gt;alert(1)" in page, url
+    assert "<svg" in b.get(f"/editor/{PID}").text
 
 
 @pytest.mark.parametrize("sort", ["x'; DROP TABLE users; --", "instance.started_at desc, (select 1)",
