@@ -420,3 +420,23 @@ def test_the_error_pages_way_back_stays_on_this_server(app, referrer):
     links = re.findall(r'href="([^"]*)"', r.text)
     assert not [link for link in links if "evil" in link], links
     assert not re.search(r"\son[a-z]+=", r.text), "no inline handler: the CSP would block it"
+
+
+def test_a_session_left_idle_for_token_hours_signs_nobody_in(app, monkeypatch):
+    """A cookie copied from a PC left signed in, or one whose user walked away, ends after
+    ``auth.token_hours`` (8) without a request, like a token; a user at work is not signed out."""
+    import web.html.auth as auth
+
+    now = [1_900_000_000.0]
+    monkeypatch.setattr(auth, "_now", lambda: now[0])
+    b = signed_in(app)
+    thief = app.test_client()
+    thief.set_cookie("session", b.c.get_cookie("session").value)
+    for _ in range(10):  # an hour at a time, ten hours at work
+        now[0] += 3600
+        assert b.get("/").status_code == 200
+    now[0] += 8 * 3600 + 60
+    assert thief.get("/").status_code == 302, "the copy, unused for ten hours, has ended"
+    r = b.get("/", follow_redirects=True)
+    # (the Chinese comes with the catalogue; until then the English text stands)
+    assert "/login" in r.request.path and ("8 小时" in r.text or "after 8 hours without activity" in r.text)

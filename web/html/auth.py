@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -170,6 +171,10 @@ class SessionCookies(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"]) or (has_request_context() and is_https())
 
 
+def _hours(seconds: int) -> str:
+    return f"{seconds / 3600:g}"
+
+
 def _address() -> str:
     return client_address()
 
@@ -183,14 +188,46 @@ def _load_user(username: str, version: Any) -> SessionUser | None:
 # --------------------------------------------------------------------------- hooks
 
 
+def _now() -> float:
+    return time.time()
+
+
+def _idle_seconds() -> int:
+    from flask import current_app
+
+    return int(current_app.config["SESSION_IDLE_SECONDS"])
+
+
+def _idle_too_long() -> bool:
+    """Whether the session has seen no request for ``auth.token_hours``; else it notes this
+    one (at most once a minute, so that not every answer sets a cookie)."""
+    now = int(_now())
+    seen = session.get("t")
+    if not isinstance(seen, int) or now - seen > _idle_seconds():
+        return True
+    if now - seen >= 60:
+        session["t"] = now
+    return False
+
+
 def _before_request() -> Any:
     g.user = None
     name = session.get("user")
     if name and request.endpoint != "static":
         g.user = _load_user(name, session.get("v"))
-        if g.user is None:  # deleted, deactivated or signed out everywhere since sign-in
+        # A signed cookie is valid wherever it is copied to; without a bound on idleness a
+        # PC left signed in, or a copy of its cookie, would sign its user in for ever.
+        if g.user is not None and _idle_too_long():
+            if g.user.locale in i18n.LOCALES:  # the sign-in page it leads to keeps their language
+                session["locale"] = g.user.locale
+            g.user = None
+            i18n.use(session.get("locale") if session.get("locale") in i18n.LOCALES else i18n.default_locale())
+            flash(_("You were signed out after {hours} hours without activity; sign in again.",
+                    hours=_hours(_idle_seconds())), "info")
+        if g.user is None:  # deleted, deactivated, signed out everywhere or idle since sign-in
             session.pop("user", None)
             session.pop("v", None)
+            session.pop("t", None)
     g.locale = (g.user.locale if g.user and g.user.locale in i18n.LOCALES
                 else session.get("locale") if session.get("locale") in i18n.LOCALES
                 else i18n.default_locale())
@@ -287,6 +324,9 @@ def _nul_field() -> str | None:
 
 def init_app(app: Flask) -> None:
     app.extensions["login_throttle"] = people.door(app.extensions["services"], "web")
+    # A page session lives as long as a token, counted from its last request.
+    hours = app.extensions["services"].config.get("auth", "token_hours", default=None)
+    app.config.setdefault("SESSION_IDLE_SECONDS", int(float(hours) * 3600) if hours else 8 * 3600)
     app.session_interface = SessionCookies()
     app.before_request(_before_request)
     app.after_request(_security_headers)
@@ -318,6 +358,7 @@ def login():
             session.clear()  # a new session at sign-in (no fixation)
             session["user"] = attempt.username
             session["v"] = people.session_version(services(), attempt.username)
+            session["t"] = int(_now())
             csrf_token()
             return redirect(target)
     return render_template("login.html", error=error, username=username), status
