@@ -440,3 +440,23 @@ def test_a_session_left_idle_for_token_hours_signs_nobody_in(app, monkeypatch):
     r = b.get("/", follow_redirects=True)
     # (the Chinese comes with the catalogue; until then the English text stands)
     assert "/login" in r.request.path and ("8 小时" in r.text or "after 8 hours without activity" in r.text)
+
+
+def test_a_new_ipv6_address_of_the_same_network_does_not_start_the_count_over(app):
+    """An IPv6 client holds a whole /64 (2^64 addresses) and may pick a new source address
+    for each try: counted per address, its guesses would never wait."""
+    def attempt(host, password="wrong password"):
+        return app.test_client().post("/api/v1/auth/token", json={"username": "inspector1", "password": password},
+                                      environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{host:x}"})
+
+    for host in range(1, 6):
+        assert attempt(host).status_code == 401
+    assert attempt(6).status_code == 429, "the sixth address of the network waits like the first"
+    for host in ["::ffff:192.0.2.7"] * 5 + ["192.0.2.7"]:  # an IPv4 address mapped into IPv6 is that address
+        r = app.test_client().post("/api/v1/auth/token", json={"username": "supervisor1", "password": "x"},
+                                   environ_base={"REMOTE_ADDR": host})
+    assert r.status_code == 429
+    # Another network, and the user's own, are not held up.
+    r = app.test_client().post("/api/v1/auth/token", json={"username": "inspector1", "password": PASSWORD},
+                               environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert r.status_code == 200

@@ -136,14 +136,30 @@ def client_address() -> str:
     """The client's address: the connection's, or, when that is a trusted proxy, the last
     address in ``X-Forwarded-For`` that is not one (entries further left were written by
     the client and prove nothing). Without a trusted proxy the header is ignored, so a
-    client cannot pick the address its failed sign-ins count against."""
+    client cannot pick the address its failed sign-ins count against; nor, on IPv6, escape
+    its count with a new address of its own network (``_counted``)."""
     address = request.remote_addr or "?"
     if not _trusted(address):
-        return address
+        return _counted(address)
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
     for hop in reversed(hops):
         if not _trusted(hop):
-            return hop[:64]
+            return _counted(hop[:64])
+    return _counted(address)
+
+
+def _counted(address: str) -> str:
+    """The address failures count against: an IPv6 client by its /64 network, since one
+    machine is routinely given a whole /64 and can send each guess from a new address of
+    it (an IPv4 address mapped into IPv6 is that IPv4 address)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip.packed, 64), strict=False))
     return address
 
 
