@@ -220,6 +220,8 @@ def test_a_refused_sign_in_speaks_the_language_chosen_before_it(app):
     b.get("/login")
     r = b.post("/login", {"username": "nobody", "password": "x"})
     assert r.status_code == 401 and "The user name or password is wrong." in r.text
+    r = b.c.post("/login", data={"username": "nobody", "password": "x", "csrf_token": "forged"})
+    assert r.status_code == 400 and "was not sent by this site" in r.text
 
 
 # --------------------------------------------------------------------------- tokens
