@@ -462,3 +462,19 @@ def test_a_new_ipv6_address_of_the_same_network_does_not_start_the_count_over(ap
     r = app.test_client().post("/api/v1/auth/token", json={"username": "inspector1", "password": PASSWORD},
                                environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
     assert r.status_code == 200
+
+
+def test_markup_in_an_address_is_not_echoed_as_markup(app):
+    """Every page route with a part of the address in it (an id, a name), and the query of
+    every page, given markup: the refusal may name what was asked for, as text."""
+    b = signed_in(app, "root")
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith(("/static", "/api/")) or "GET" not in rule.methods:
+            continue
+        url = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", lambda m: "1" if m.group(1) == "vid" else EVIL.replace("/", "%2F"),
+                     rule.rule)
+        with b.c.get(url, query_string={"q": EVIL, "next": EVIL, "instance": EVIL, "user": EVIL}) as r:
+            if r.mimetype == "text/html" and ("<script>alert(1)" in r.text or "<img src=x onerror" in r.text):
+                failures.append(url)
+    assert not failures, failures
