@@ -40,30 +40,87 @@ _PAGE = 1000
 
 
 def fire_due(wf: Workflow, database: Database, now: datetime, *, limit: int = 10_000) -> int:
-    """Start every instance whose schedule or trigger fell due by ``now``; returns how many."""
-    with database.reading() as s:
-        installed = []
-        for pid in tk.installed_procedures(s):
-            proc, _ = wf.procedure(s, pid)
-            if proc.starts:
-                row = latest_version(s, pid)
-                installed.append((proc, row.registered_at, _history(wf, s, proc)))
-    started = 0
-    for proc, registered_at, history in installed:
-        for rule in proc.starts:
-            if started >= limit:
-                return started
-            since_default = min(registered_at, now)
-            try:
-                if isinstance(rule, Schedule):
-                    started += _fire_schedule(wf, database, proc, rule, since_default, now, limit - started,
-                                              history.get(rule.rule))
-                else:
-                    started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started,
-                                             history.get(rule.rule))
-            except Exception:  # one rule that fails must not hold up the others (nor the pass)
-                log.exception("automatic starts of %s failed; the other rules go on", proc.id)
-    return started
+    """Start every instance whose schedule or trigger fell due by ``now``; returns how many
+    (with nothing kept from an earlier pass: ``Starts`` is what a worker keeps)."""
+    return Starts().fire_due(wf, database, now, limit=limit)
+
+
+class Starts:
+    """The automatic starts as one worker keeps them from pass to pass, so that a pass costs
+    what is due rather than what is installed.
+
+    Kept: the procedures with ``starts:`` and what their published versions say
+    (``_history``), until the published versions change (``tk.published_stamp``: one read
+    of the version rows' ids and counts, no texts); and per schedule the occurrence after the
+    last one handled, before which the schedule is not looked at (no write transaction, no
+    read). Nothing is kept by time alone: a new version is seen at the next pass (everything
+    kept is dropped with it), and each kept occurrence is where the same reads would start
+    again (``_fire_schedule``). What another worker fires meanwhile is found by the unique
+    key of its firing, as before; a restarted worker starts with nothing kept.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: object = None
+        self._installed: list[tuple[Procedure, datetime, dict[str, _History]]] = []
+        # (procedure, rule) -> (calendar, next occurrence): nothing to do for it before then
+        self._next: dict[tuple[str, str], tuple[Calendar, datetime]] = {}
+        # (procedure, trigger) -> its start_rule_since (stored once, never changed)
+        self._since: dict[tuple[str, str], datetime] = {}
+        # (procedure, trigger) -> the records not due at the last pass (``_fire_trigger``)
+        self._waiting: dict[tuple[str, str], dict[str, tuple[int, datetime | None]]] = {}
+
+    def fire_due(self, wf: Workflow, database: Database, now: datetime, *, limit: int = 10_000) -> int:
+        """``fire_due`` of the module, skipping the schedules with nothing due since the last pass."""
+        with database.reading() as s:
+            stamp = tk.published_stamp(s)
+            if stamp != self._stamp:
+                self._installed = _installed(wf, s)
+                self._next.clear()
+                self._waiting.clear()
+                self._stamp = stamp
+        started = 0
+        for proc, registered_at, history in self._installed:
+            for rule in proc.starts:
+                if started >= limit:
+                    return started
+                since_default = min(registered_at, now)
+                try:
+                    if isinstance(rule, Schedule):
+                        key = (proc.id, rule.rule)
+                        kept = self._next.get(key)
+                        cal = _calendar(wf, proc)
+                        if kept is not None and kept[0] is cal and now < kept[1]:
+                            continue  # its next occurrence has not come
+                        self._next.pop(key, None)
+                        n, upcoming = _fire_schedule(wf, database, proc, rule, since_default, now,
+                                                     limit - started, history.get(rule.rule))
+                        started += n
+                        if upcoming is not None:
+                            self._next[key] = (cal, upcoming)
+                    else:
+                        key = (proc.id, rule.rule)
+                        if key not in self._since:
+                            with database.writing() as s:
+                                self._since[key] = tk.start_rule_since(s, proc.id, rule.rule, "trigger",
+                                                                       since_default)
+                        started += _fire_trigger(wf, database, proc, rule, since_default, now, limit - started,
+                                                 history.get(rule.rule), self._since[key],
+                                                 self._waiting.setdefault(key, {}))
+                except Exception:  # one rule that fails must not hold up the others (nor the pass)
+                    log.exception("automatic starts of %s failed; the other rules go on", proc.id)
+        return started
+
+
+def _installed(wf: Workflow, session: Session) -> list[tuple[Procedure, datetime, dict[str, _History]]]:
+    """The current version of each procedure with automatic starts, when it was published,
+    and what its published versions say of its rules (``_history``)."""
+    out = []
+    for pid, version_id in store.latest_version_ids(session).items():
+        proc = wf.runtime(session, version_id).procedure
+        if proc.starts:
+            row = latest_version(session, pid)
+            out.append((proc, row.registered_at, _history(wf, session, proc)))
+    return out
 
 
 def _period(rule: Schedule, occurrence: datetime, tz: ZoneInfo) -> tuple[int, ...]:
@@ -192,7 +249,10 @@ def _actor(role: str):  # noqa: ANN202 - an engine.runtime.commands.Actor
 
 
 def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Schedule,
-                   since_default: datetime, now: datetime, limit: int, history: _History | None = None) -> int:
+                   since_default: datetime, now: datetime, limit: int,
+                   history: _History | None = None) -> tuple[int, datetime | None]:
+    """Start the occurrences of ``rule`` due by ``now``; (how many started, its next
+    occurrence after them, or None when ``limit`` left some due)."""
     cal = _calendar(wf, proc)
     with database.writing() as s:
         since = tk.start_rule_since(s, proc.id, rule.rule, "schedule", since_default)
@@ -209,30 +269,56 @@ def _fire_schedule(wf: Workflow, database: Database, proc: Procedure, rule: Sche
         before = [t for key in (history.replaced if history else ()) if (t := tk.last_firing(s, proc.id, key))]
     done = _period(rule, max(_utc(t) for t in before), cal.timezone) if before else None
     started = 0
-    for occ in rule.occurrences(max(since, last or since), now, cal.timezone, limit=limit, calendar=cal):
+    start = max(since, last or since)
+    due = rule.occurrences(start, now, cal.timezone, limit=limit, calendar=cal)
+    for occ in due:
         if _period(rule, occ, cal.timezone) == done:
             continue  # the schedule's previous form already fired in this period
         origin = {"schedule": rule.describe(), "occurrence": iso(occ)}
         due_at = iso(cal.add(occ, rule.due)) if rule.due else None
         started += _fire(wf, database, proc, rule.rule, iso(occ), occ, now, rule.actor,
                          dict(rule.data), origin, due_at)
-    return started
+    if len(due) >= limit:
+        return started, None
+    # The next link of the same chain of occurrences a later pass would read from the stored
+    # firings (a working-day schedule's occurrence moved past a holiday is only found by
+    # following the chain, not by asking for the first occurrence after now).
+    return started, rule.next_after(due[-1] if due else start, cal.timezone, cal)
 
 
 def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigger,
-                  since_default: datetime, now: datetime, limit: int, history: _History | None = None) -> int:
+                  since_default: datetime, now: datetime, limit: int, history: _History | None = None,
+                  since: datetime | None = None, waiting: dict[str, tuple[int, datetime | None]] | None = None) -> int:
+    """Start an instance for each record of the watched procedure whose date + offset fell
+    due by ``now``. ``since``: the rule's ``start_rule_since``, when the caller knows it.
+    ``waiting`` (kept by the caller from pass to pass, updated here): per record not due at
+    an earlier pass, its rev then and when it falls due (None: no date recorded); such a
+    record is not read again until its rev changes or that moment comes."""
     cal = _calendar(wf, proc)
-    with database.writing() as s:
-        since = tk.start_rule_since(s, proc.id, rule.rule, "trigger", since_default)
+    if since is None:
+        with database.writing() as s:
+            since = tk.start_rule_since(s, proc.id, rule.rule, "trigger", since_default)
+    kept = waiting.copy() if waiting is not None else {}
+    if waiting is not None:
+        waiting.clear()
     started = 0
     after = ""
     while started < limit:
         with database.reading() as s:
-            page = tk.unfired_records(s, rule.procedure, proc.id, rule.rule, _PAGE, after)
-        if not page:
-            break
-        after = page[-1][0]
-        for record_id, state in page:
+            revs = tk.unfired_revs(s, rule.procedure, proc.id, rule.rule, _PAGE, after)
+            if not revs:
+                break
+            after = revs[-1][0]
+            read = []
+            for record_id, rev in revs:
+                known = kept.pop(record_id, None)
+                if known is not None and known[0] == rev and (known[1] is None or known[1] > now):
+                    if waiting is not None:
+                        waiting[record_id] = known  # unchanged and not yet due: not read again
+                else:
+                    read.append(record_id)
+            page = tk.record_states(s, read)
+        for record_id, rev, state in page:
             data = state.get("data") or {}
             try:
                 due = rule.due_at(data, cal)
@@ -240,9 +326,12 @@ def _fire_trigger(wf: Workflow, database: Database, proc: Procedure, rule: Trigg
                 # A date at the far end of the picker (9999-12-31 + 5 days): no moment at all.
                 # Looked at again next pass, as an unrecorded date is (a correction may fix
                 # it); it stopped every pass of the worker, for every procedure.
-                continue
+                due = None
             if due is None or due > now:
-                continue  # not recorded yet, or not yet due: looked at again next pass
+                # Not recorded yet, or not yet due: looked at again when it changes or falls due.
+                if waiting is not None:
+                    waiting[record_id] = (rev, due)
+                continue
             context = {**data, "instance": {"id": record_id, "started_at": state.get("started_at"),
                                             "started_by": state.get("started_by"),
                                             "procedure": rule.procedure}, "__now__": now, "__calendar__": cal}

@@ -56,12 +56,13 @@ class Worker:
         self.database = database if isinstance(database, Database) else Database(database.kw["bind"])
         self.workflow = workflow
         self.batch = batch
+        self.starts = scheduler.Starts()  # what the automatic starts keep between passes
 
     def run_once(self) -> PassStats:
         """Process everything due now (a backlog included) and return what was done."""
         stats = PassStats()
         self._ticks(stats)
-        stats.started = scheduler.fire_due(self.workflow, self.database, self.workflow.clock())
+        stats.started = self.starts.fire_due(self.workflow, self.database, self.workflow.clock())
         stats.started += scheduler.retry_spawns(self.workflow, self.database, limit=self.batch)
         if stats.started:
             self._ticks(stats)  # a new instance may already be due (a catch-up start)

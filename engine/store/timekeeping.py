@@ -61,9 +61,15 @@ def _insert_ignore(session: Session, table: Any, values: Mapping[str, Any]) -> A
 
 # --- automatic starts -----------------------------------------------------------------------
 
-def installed_procedures(session: Session) -> list[str]:
-    return list(session.scalars(select(ProcedureVersion.procedure_id).distinct()
-                                .order_by(ProcedureVersion.procedure_id)))
+def published_stamp(session: Session) -> tuple:
+    """What changes whenever a procedure gets a published version (a file loaded, a draft
+    approved): per procedure, how many published versions and the highest version id.
+    Published rows are never removed nor unpublished, so an equal stamp means the same
+    published versions (the worker keeps what it read of them while it stays equal)."""
+    v = ProcedureVersion
+    return tuple(tuple(r) for r in session.execute(
+        select(v.procedure_id, func.count(), func.max(v.id)).where(v.status == "published")
+        .group_by(v.procedure_id).order_by(v.procedure_id)))
 
 
 def start_rule_since(session: Session, procedure_id: str, rule: str, kind: str,
@@ -183,17 +189,27 @@ def stalled_reason(session: Session, instance_id: str) -> str | None:
         StartFiring.rule == STALLED, StartFiring.subject == instance_id))
 
 
-def unfired_records(session: Session, watched: str, procedure_id: str, rule: str,
-                    limit: int = 1000, after_id: str = "") -> list[tuple[str, dict]]:
-    """(id, state) of records of ``watched`` (not cancelled) the rule has not fired for yet,
-    in id order after ``after_id`` (for paging through a large backlog)."""
+def unfired_revs(session: Session, watched: str, procedure_id: str, rule: str,
+                 limit: int = 1000, after_id: str = "") -> list[tuple[str, int]]:
+    """(id, rev) of records of ``watched`` (not cancelled) the rule has not fired for yet, in
+    id order after ``after_id`` (for paging through a large backlog). Without their states:
+    read on every pass of the worker, which reads the states (``record_states``) of only
+    those changed or due since it last did."""
     fired = exists().where(StartFiring.procedure_id == procedure_id, StartFiring.rule == rule,
                            StartFiring.subject == Instance.id)
-    stmt = (select(Instance.id, Instance.state)
+    stmt = (select(Instance.id, Instance.rev)
             .where(Instance.procedure_id == watched, Instance.status != InstanceStatus.CANCELLED,
                    Instance.id > after_id, ~fired)
             .order_by(Instance.id).limit(limit))
-    return [(r.id, r.state) for r in session.execute(stmt)]
+    return [(r.id, r.rev) for r in session.execute(stmt)]
+
+
+def record_states(session: Session, ids: list[str]) -> list[tuple[str, int, dict]]:
+    """(id, rev, state) of the instances ``ids``, in id order."""
+    if not ids:
+        return []
+    stmt = select(Instance.id, Instance.rev, Instance.state).where(Instance.id.in_(ids)).order_by(Instance.id)
+    return [(r.id, r.rev, r.state) for r in session.execute(stmt)]
 
 
 # --- people ---------------------------------------------------------------------------------
