@@ -211,8 +211,7 @@ def retry_spawns(wf: Workflow, database: Database, *, limit: int = 100) -> int:
 
     now = wf.clock()
     with database.reading() as s:
-        pending = [(f.id, f.procedure_id, f.subject, f.due_at, f.fired_at)
-                   for f in tk.failed_firings(s, SPAWN_RULE, limit, due_by=now)]
+        pending = tk.failed_firings_due(s, SPAWN_RULE, limit, now)
     opened = 0
     for firing, procedure_id, subject, due_at, fired_at in pending:
         parent_id, _, index = subject.rpartition(":")

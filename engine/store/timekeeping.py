@@ -126,20 +126,33 @@ def firings(session: Session, procedure_id: str | None = None) -> list[StartFiri
     return list(session.scalars(stmt))
 
 
-def failed_firings(session: Session, rule: str, limit: int, due_by: datetime | None = None) -> list[StartFiring]:
-    """Firings of ``rule`` that started nothing yet (with the error why), oldest first; with
-    ``due_by``, those whose next try (``due_at``) has come or whose procedure has had a new
-    version since the last try (``fired_at``), the longest waiting first."""
-    stmt = select(StartFiring).where(StartFiring.rule == rule, StartFiring.instance_id.is_(None),
-                                     StartFiring.error.is_not(None))
-    if due_by is not None:
-        changed = select(ProcedureVersion.id).where(ProcedureVersion.procedure_id == StartFiring.procedure_id,
-                                                    ProcedureVersion.registered_at > StartFiring.fired_at)
-        stmt = (stmt.where(or_(StartFiring.due_at <= due_by, changed.exists()))
-                .order_by(StartFiring.due_at, StartFiring.id))
-    else:
-        stmt = stmt.order_by(StartFiring.id)
-    return list(session.scalars(stmt.limit(limit)))
+def failed_firings(session: Session, rule: str, limit: int) -> list[StartFiring]:
+    """Firings of ``rule`` that started nothing yet (with the error why), oldest first."""
+    return list(session.scalars(
+        select(StartFiring).where(StartFiring.rule == rule, StartFiring.instance_id.is_(None),
+                                  StartFiring.error.is_not(None)).order_by(StartFiring.id).limit(limit)))
+
+
+_FIRINGS = StartFiring.__table__
+_VERSIONS = ProcedureVersion.__table__
+_RETRIES_DUE = Prepared(
+    select(_FIRINGS.c.id, _FIRINGS.c.procedure_id, _FIRINGS.c.subject, _FIRINGS.c.due_at, _FIRINGS.c.fired_at)
+    .where(_FIRINGS.c.rule == bindparam("b_rule"), _FIRINGS.c.instance_id.is_(None),
+           _FIRINGS.c.error.is_not(None),
+           or_(_FIRINGS.c.due_at <= bindparam("b_due_by"),
+               exists().where(_VERSIONS.c.procedure_id == _FIRINGS.c.procedure_id,
+                              _VERSIONS.c.registered_at > _FIRINGS.c.fired_at)))
+    .order_by(_FIRINGS.c.due_at, _FIRINGS.c.id).limit(bindparam("b_limit")))
+
+
+def failed_firings_due(session: Session, rule: str, limit: int,
+                       due_by: datetime) -> list[tuple[int, str, str, datetime, datetime]]:
+    """(id, procedure, subject, due_at, fired_at) of the ``failed_firings`` whose next try
+    (``due_at``) has come by ``due_by`` or whose procedure has had a new version since the
+    last try (``fired_at``), the longest waiting first. Prepared (``engine.store.prepared``):
+    the worker asks it on every pass, and building the statement cost more than running it."""
+    rows = batch(session, [(_RETRIES_DUE, [{"b_rule": rule, "b_due_by": due_by, "b_limit": limit}])])[0]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def postpone_firing(session: Session, firing_id: int, tried: datetime, at: datetime) -> None:
@@ -189,19 +202,26 @@ def stalled_reason(session: Session, instance_id: str) -> str | None:
         StartFiring.rule == STALLED, StartFiring.subject == instance_id))
 
 
+_I, _F = Instance.__table__, StartFiring.__table__
+_UNFIRED_REVS = Prepared(
+    select(_I.c.id, _I.c.rev)
+    .where(_I.c.procedure_id == bindparam("b_watched"), _I.c.status != InstanceStatus.CANCELLED,
+           _I.c.id > bindparam("b_after"),
+           ~exists().where(_F.c.procedure_id == bindparam("b_procedure"), _F.c.rule == bindparam("b_rule"),
+                           _F.c.subject == _I.c.id))
+    .order_by(_I.c.id).limit(bindparam("b_limit")))
+
+
 def unfired_revs(session: Session, watched: str, procedure_id: str, rule: str,
                  limit: int = 1000, after_id: str = "") -> list[tuple[str, int]]:
     """(id, rev) of records of ``watched`` (not cancelled) the rule has not fired for yet, in
-    id order after ``after_id`` (for paging through a large backlog). Without their states:
-    read on every pass of the worker, which reads the states (``record_states``) of only
-    those changed or due since it last did."""
-    fired = exists().where(StartFiring.procedure_id == procedure_id, StartFiring.rule == rule,
-                           StartFiring.subject == Instance.id)
-    stmt = (select(Instance.id, Instance.rev)
-            .where(Instance.procedure_id == watched, Instance.status != InstanceStatus.CANCELLED,
-                   Instance.id > after_id, ~fired)
-            .order_by(Instance.id).limit(limit))
-    return [(r.id, r.rev) for r in session.execute(stmt)]
+    id order after ``after_id`` (for paging through a large backlog). Without their states,
+    and prepared (``engine.store.prepared``: building the statement cost more than running
+    it): read for each trigger on every pass of the worker, which reads the states
+    (``record_states``) of only those changed or due since it last did."""
+    rows = batch(session, [(_UNFIRED_REVS, [{"b_watched": watched, "b_procedure": procedure_id, "b_rule": rule,
+                                             "b_after": after_id, "b_limit": limit}])])[0]
+    return [(r[0], r[1]) for r in rows]
 
 
 def record_states(session: Session, ids: list[str]) -> list[tuple[str, int, dict]]:
