@@ -61,15 +61,19 @@ def _insert_ignore(session: Session, table: Any, values: Mapping[str, Any]) -> A
 
 # --- automatic starts -----------------------------------------------------------------------
 
+_PV = ProcedureVersion.__table__
+_PUBLISHED_STAMP = Prepared(
+    select(_PV.c.procedure_id, func.count(), func.max(_PV.c.id)).where(_PV.c.status == "published")
+    .group_by(_PV.c.procedure_id).order_by(_PV.c.procedure_id))
+
+
 def published_stamp(session: Session) -> tuple:
     """What changes whenever a procedure gets a published version (a file loaded, a draft
     approved): per procedure, how many published versions and the highest version id.
     Published rows are never removed nor unpublished, so an equal stamp means the same
-    published versions (the worker keeps what it read of them while it stays equal)."""
-    v = ProcedureVersion
-    return tuple(tuple(r) for r in session.execute(
-        select(v.procedure_id, func.count(), func.max(v.id)).where(v.status == "published")
-        .group_by(v.procedure_id).order_by(v.procedure_id)))
+    published versions (the worker keeps what it read of them while it stays equal; asked
+    on every pass, so prepared: ``engine.store.prepared``)."""
+    return tuple(tuple(r) for r in batch(session, [(_PUBLISHED_STAMP, [{}])])[0])
 
 
 def start_rule_since(session: Session, procedure_id: str, rule: str, kind: str,
