@@ -76,6 +76,7 @@ class Starts:
             if stamp != self._stamp:
                 self._installed = _installed(wf, s)
                 self._next.clear()
+                self._since.clear()
                 self._waiting.clear()
                 self._stamp = stamp
         started = 0
