@@ -24,9 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from helpers_time import Clock, local, time_setup  # noqa: E402
 from pg_schema import pg_schema_url  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
@@ -38,6 +37,7 @@ from engine.store import Event, Instance, Task  # noqa: E402
 from engine.store import timekeeping as tk  # noqa: E402
 from engine.store.audit import GENESIS  # noqa: E402
 from engine.store.repo import _chain, _instance_columns, _task_columns  # noqa: E402
+from tests.helpers.time import Clock, local, time_setup  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CHUNK = 5000

@@ -3,6 +3,7 @@ starts and notification deliveries."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -49,6 +50,9 @@ def worker_cmd(ctx: click.Context, once: bool, interval: float, batch: int, pare
         if once:
             click.echo(str(worker.run_once()))
             return
+        # What was loaded (procedures, forms, catalogs) lives as long as the loop: out of the
+        # collector's reach, so its last collection at exit does not walk it (as wf serve).
+        gc.freeze()
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
