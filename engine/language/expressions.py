@@ -826,6 +826,18 @@ def _python_message(text: str) -> str:
     return text
 
 
+_SINGLE_EQUALS = re.compile(r"(?<![=!<>])=(?!=)")
+
+
+def _single_equals(source: str) -> int | None:
+    """Where a lone ``=`` stands outside quotes, or None."""
+    for m in _SINGLE_EQUALS.finditer(source):
+        before = source[:m.start()]
+        if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
+            return m.start()
+    return None
+
+
 def _offset(source: str, needle: str) -> int:
     index = source.find(needle) if needle else -1
     return max(index, 0)
@@ -1069,6 +1081,14 @@ def _compile(source: str) -> Expr:
         tree = parser.parse_expression()
         if not parser.stream.eos:
             token = parser.stream.current
+            at = _single_equals(source)
+            if token.value == "=" and at is not None:
+                # One '=' is how most people write "equals" outside programming.
+                raise _error(
+                    _("syntax error in {source}: one '=' does not compare; write '==' (equal) or '!=' "
+                      "(not equal): {fixed}", source=repr(source), fixed=source[:at] + "=" + source[at:]),
+                    at,
+                )
             raise _error(
                 _("syntax error in {source}: unexpected {token} after the end of the "
                   "expression; join conditions with 'and'/'or' and check brackets and quotes",
@@ -1157,6 +1177,27 @@ def _unknown_step(root: str, name: str, hint: str | None, roots: set[str]) -> st
     return _("unknown step '{root}' in '{name}'; no step before this point has fields", root=root, name=name)
 
 
+def text_without_quotes(name: str) -> str | None:
+    """The fix for a name that can only be a text typed without quotes (``verdict == 合格``):
+    ids of steps and fields are ASCII, so a name in Chinese is always meant as text."""
+    if "." in name or name.isascii():
+        return None
+    return _("'{name}' is read as a field name; write a text in quotes: \"{name}\"", name=name)
+
+
+def _bare_word(name: str, paths: set[str]) -> str | None:
+    """The likelier mistake behind a bare name that is no step: a text written without quotes
+    (``start.severity == 严重``: step ids are ASCII, so Chinese is always meant as text), or a
+    field written without its step (``severity == "严重"``). None when neither fits."""
+    if (unquoted := text_without_quotes(name)) or "." in name:
+        return unquoted
+    owners = sorted(p for p in paths if p.rpartition(".")[2] == name and "." in p)
+    if owners:
+        return _("'{name}' alone names no field; write the step before it, as STEP.FIELD: {fields}",
+                 name=name, fields=" or ".join(f"'{o}'" for o in owners[:3]))
+    return None
+
+
 def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[str, str]]:
     """Report each name of ``expr`` that ``known`` (dotted field paths) does not allow.
 
@@ -1177,7 +1218,9 @@ def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[s
         if any(name.startswith(path + ".") for path in paths):
             continue
         root = name.split(".", 1)[0]
-        if root not in roots:
+        if root not in roots and (message := _bare_word(name, paths)):
+            pass
+        elif root not in roots:
             message = _unknown_step(root, name, suggest(root, roots), roots)
         else:
             hint = _suggest_field(name, {p for p in paths | prefixes if "." in p})

@@ -199,9 +199,9 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
                 if (k := ref(v, ("kpis", "breakdown", i), counted=True)):
                     breakdown.append(k)
             if "first_pass" in node:
-                first_pass = _first_pass(node["first_pass"], ref, err)
+                first_pass = _first_pass(node["first_pass"], ref, err, fields)
             if "scores" in node:
-                scores = _scores(node["scores"], ref, err)
+                scores = _scores(node["scores"], ref, err, fields)
     return Records(ledger=ledger, index=tuple(index), breakdown=tuple(breakdown),
                    first_pass=first_pass, scores=scores, titles=titles)
 
@@ -271,17 +271,37 @@ def _ledger(node: Any, ref: _FieldRef, err: ReportProblem, titles: dict[str, str
     return Ledger(str(title) if title is not None else "", tuple(out)) if out else None
 
 
-def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem) -> FirstPass | None:
+def _not_a_choice(value: Any, key: str, fields: Mapping[str, FieldInfo]) -> str | None:
+    """Why ``value`` can never be recorded in the choice field ``key``, or None when it can
+    (or the field has no list of choices to compare with)."""
+    info = fields.get(key)
+    choices = [str(c) for c in info.enum] if info is not None and info.enum else None
+    if choices is None or str(value) in choices:
+        return None
+    hint = suggest(str(value), choices)
+    said = {"value": value, "name": key, "choices": ", ".join(choices)}
+    return (_("'{value}' is not a choice of '{name}', so no record would ever count; did you mean "
+              "'{hint}'? its choices are: {choices}", hint=hint, **said) if hint
+            else _("'{value}' is not a choice of '{name}', so no record would ever count; its choices "
+                   "are: {choices}", **said))
+
+
+def _first_pass(node: Any, ref: _FieldRef, err: ReportProblem,
+                fields: Mapping[str, FieldInfo]) -> FirstPass | None:
     path = ("kpis", "first_pass")
     if not isinstance(node, dict) or "field" not in node or "pass" not in node:
         err(path, _("'first_pass' is {field: STEP.FIELD, pass: VALUE}, e.g. {field: inspect.verdict, pass: 合格}"))
         return None
     _keys(node, ("field", "pass"), path, _("'{name}'", name="first_pass"), err)
     key = ref(node["field"], (*path, "field"), counted=True)
+    if key and (why := _not_a_choice(node["pass"], key, fields)):
+        # A misspelt passing answer shows a first-pass rate of 0 % on the dashboard, not an error.
+        err((*path, "pass"), why)
+        return None
     return FirstPass(key, str(node["pass"])) if key else None
 
 
-def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
+def _scores(node: Any, ref: _FieldRef, err: ReportProblem, fields: Mapping[str, FieldInfo]) -> Scores | None:
     path = ("kpis", "scores")
     if not isinstance(node, dict):
         err(path, _("'scores' is {fields: [STEP.FIELD, ...], values: {LABEL: SCORE, ...}}"))
@@ -306,4 +326,13 @@ def _scores(node: Any, ref: _FieldRef, err: ReportProblem) -> Scores | None:
     if len(values) < len(vals):
         return None
     keys = [k for i, v in enumerate(flds) if (k := ref(v, (*path, "fields", i), counted=True))]
-    return Scores(tuple(keys), tuple(values)) if len(keys) == len(flds) else None
+    if len(keys) < len(flds):
+        return None
+    # A label no rated field offers scores nothing: the table would leave that answer out.
+    wrong = [(label, why) for label in vals for k in keys if (why := _not_a_choice(label, k, fields))]
+    named: set[str] = set()
+    for label, why in wrong:
+        if label not in named:
+            named.add(label)
+            err((*path, "values", label), why, key=True)
+    return None if wrong else Scores(tuple(keys), tuple(values))

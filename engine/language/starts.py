@@ -257,8 +257,16 @@ def _parse_schedule(c: ProcedureChecker, item: Mapping[str, Any], path: Path, ro
             raise ValueError
         at = (hh, mm)
     except ValueError:
-        c.err((*path, "at"), _("bad time {value}: write the local time in quotes as \"HH:MM\", e.g. at: \"09:00\"",
-                               value=repr(raw_at)))
+        if isinstance(raw_at, int) and not isinstance(raw_at, bool) and 60 <= raw_at < 24 * 60:
+            # YAML 1.1 reads an unquoted 8:30 as a base-60 number, 510: name what was likely typed.
+            hours, minutes = divmod(raw_at, 60)
+            typed, fixed = f"{hours}:{minutes:02d}", f"{hours:02d}:{minutes:02d}"
+            c.err((*path, "at"), _("at: {value} is a number, not a time: YAML reads {typed} without quotes as "
+                                   "{value}; write the time in quotes as \"HH:MM\": at: \"{fixed}\"", typed=typed, value=raw_at,
+                                   fixed=fixed))
+        else:
+            c.err((*path, "at"), _("bad time {value}: write the local time in quotes as \"HH:MM\", e.g. at: \"09:00\"",
+                                   value=repr(raw_at)))
         ok = False
     data = item.get("data", {})
     if not isinstance(data, dict):

@@ -18,7 +18,7 @@ from engine.i18n import N_, _
 from engine.language import yaml_source as yamlsrc
 from engine.language.english import check_form
 from engine.language.expr_types import check_types, form_kinds, result_kind
-from engine.language.expressions import check_names, compile_expr
+from engine.language.expressions import check_names, compile_expr, text_without_quotes
 from engine.language.forms.computed import Computed, order
 from engine.language.forms.messages import fmt_value
 from engine.language.forms.model import Form
@@ -546,6 +546,9 @@ class _Checker:
             self.add(where, _("x-visible-if: {problem}", problem=exc.message + at))
             return None
         for name, _text in check_names(expr, siblings):
+            if (unquoted := text_without_quotes(name)):
+                self.add(where, _("x-visible-if: {problem}", problem=unquoted))
+                continue
             # check_names speaks of steps; here the names are fields of the same object.
             known = _("; the fields here are {fields}", fields=", ".join(sorted(siblings))) if siblings else ""
             self.add(where, _("x-visible-if: unknown field '{name}'", name=name) + _did_you_mean(name, siblings, known))
@@ -620,6 +623,9 @@ def _check_computed(self: _Checker, schema: Schema) -> dict[str, Computed]:
                     bad = True
             elif "." in ref:
                 external.add(ref)
+            elif (unquoted := text_without_quotes(ref)):
+                self.add(where, _("x-compute: {problem}", problem=unquoted))
+                bad = True
             else:
                 self.add(where, _("x-compute: unknown field '{name}'", name=ref)
                          + _did_you_mean(ref, fields, _("; the fields here are {fields}", fields=", ".join(sorted(fields))))

@@ -1,0 +1,69 @@
+"""Mistakes a quality engineer made writing procedures from docs/ alone, each with the message
+``wf validate`` must give: at the place of the mistake, naming the fix.
+
+Each case edits one line of the walkthrough procedures (tests/data/docs_walkthrough) the way it
+was first (wrongly) typed, and expects exactly one problem at that line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_config
+from engine.language.procedure import load_library
+
+ROOT = Path(__file__).parents[2]
+DATA = ROOT / "tests" / "data" / "docs_walkthrough"
+CAL = "procedures/instrument-calibration.yaml"
+SCAR = "procedures/supplier-8d.yaml"
+RECORD = "forms/calibration-record.yaml"
+
+CASES = [
+    # A choice value typed without quotes was reported as an unknown step '严重'.
+    (SCAR, 'if: start.severity == "严重"', "if: start.severity == 严重",
+     """'严重' is read as a field name; write a text in quotes: "严重\""""),
+    # A field without its step was "unknown step 'severity'; did you mean 'verify'?".
+    (SCAR, 'if: start.severity == "严重"', 'if: severity == "严重"',
+     "'severity' alone names no field; write the step before it, as STEP.FIELD: 'start.severity'"),
+    # One '=' was "unexpected '=' after the end of the expression; join conditions with and/or".
+    (SCAR, 'if: start.severity == "严重"', 'if: start.severity = "严重"',
+     """expression error: syntax error in 'start.severity = "严重"': one '=' does not compare; write '==' """
+     """(equal) or '!=' (not equal): start.severity == "严重\""""),
+    # A passing answer that is no choice made a first-pass rate of 0 %, silently.
+    (CAL, "pass: 全部合格}", "pass: 合格}",
+     "'合格' is not a choice of 'calibrate.verdict', so no record would ever count; did you mean '有不合格'? "
+     "its choices are: 全部合格, 有不合格"),
+    # A score label no rated field offers was left out of the score table, silently.
+    (SCAR, "values: {很满意: 4,", "values: {非常满意: 4,",
+     "'非常满意' is not a choice of 'verify.rating', so no record would ever count; did you mean '满意'? "
+     "its choices are: 很满意, 满意, 基本满意, 不满意"),
+    # at: 8:30 without quotes was "bad time 510".
+    (CAL, 'at: "08:30"', "at: 8:30",
+     'at: 510 is a number, not a time: YAML reads 8:30 without quotes as 510; write the time in quotes as '
+     '"HH:MM": at: "08:30"'),
+    # In a form: "x-visible-if: unknown field '外部送检'; the fields here are ...".
+    (RECORD, 'x-visible-if: method == "外部送检"\n    agency_contact', "x-visible-if: method == 外部送检\n    agency_contact",
+     """x-visible-if: '外部送检' is read as a field name; write a text in quotes: "外部送检\""""),
+    (RECORD, "x-compute: \"count(results, 'result', '停用')\"", "x-compute: \"count(results, 'result', 停用)\"",
+     """x-compute: '停用' is read as a field name; write a text in quotes: "停用\""""),
+]
+
+
+@pytest.mark.parametrize("file, old, new, message", CASES, ids=[c[2].split("\n")[0] for c in CASES])
+def test_the_mistake_is_named_at_its_line_with_the_fix(file, old, new, message, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(DATA, work)
+    path = work / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    line = text[:text.index(old)].count("\n") + 1 + old[:old.index(old.lstrip())].count("\n")
+    lib = load_library([work / "procedures", work / "forms"], config=load_config(ROOT / "config.yaml"))
+    assert [(p.line, p.message) for p in lib.problems if Path(p.file).name == path.name] == [(line, message)]
+
+
+def test_the_walkthrough_itself_is_valid():
+    lib = load_library([DATA / "procedures", DATA / "forms"], config=load_config(ROOT / "config.yaml"))
+    assert [str(p) for p in lib.problems] == []
