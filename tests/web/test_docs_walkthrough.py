@@ -186,3 +186,44 @@ def test_supplier_8d_with_cosign_return_and_masked_contact(app):
     assert re.search(r"满意", kpi.text)
     found = s1.get("/search", query_string={"q": "PA-1001"})
     assert found.status_code == 200 and iid in found.text
+
+
+def test_the_monthly_calibration_starts_by_itself_and_escalates_when_late(db_url, tmp_path):
+    """The worker starts the calibration on the first working day of the month (1 October 2026 is
+    National Day: Thursday 8 October), due 9 days later; late, it is offered to the supervisor."""
+    from engine.app.worker import Worker
+    from tests.helpers.time import Clock, local
+
+    clock = Clock(local("2026-09-30 16:00"))
+    app = create_app({"TESTING": True, "WF_CLOCK": clock, "WF_OVERRIDES": {
+        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh",
+        "paths.procedures": str(DATA / "procedures"), "paths.forms": str(DATA / "forms")}})
+    try:
+        with app.extensions["services"].database.writing() as s:
+            for user, groups in USERS.items():
+                store.add_user(s, user, f"pw-{user}", groups)
+        worker = Worker(app.extensions["workflow"], app.extensions["services"].database.sessions)
+        worker.run_once()
+        clock.set(local("2026-10-01 09:00"))
+        worker.run_once()
+        metro = browser(app, "metro")
+        assert not [t for t in tasks_in(metro.get("/").text)], "nothing starts on National Day"
+        clock.set(local("2026-10-08 08:31"))
+        worker.run_once()
+        found = tasks_in(metro.get("/").text)
+        assert len(found) == 1
+        iid = found[0].split(".")[0]
+        page = metro.get(f"/instances/{iid}")
+        assert page.status_code == 200 and "编制校准计划" in page.text
+        state = status_of(app, iid)
+        assert state["tasks"][0]["due_at"].startswith("2026-10-17"), state["tasks"]
+        submit(metro, found[0], {"f.month": "2026-10", "f.instruments.0.code": "GJ-001",
+                                 "f.instruments.0.name": "游标卡尺", "f.instruments.0.due_on": "2026-10-20"})
+        clock.set(local("2026-10-20 09:00"))   # 5 working days passed: overdue, escalated
+        worker.run_once()
+        sup = browser(app, "super")
+        late = [t for t in tasks_in(sup.get("/").text) if t.startswith(iid)]
+        assert late, "the overdue calibration is offered to the supervisor"
+        assert sup.get(f"/tasks/{late[0]}").status_code == 200
+    finally:
+        app.extensions["services"].database.engine.dispose()
