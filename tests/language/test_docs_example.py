@@ -85,3 +85,54 @@ def test_the_other_whole_procedures_of_the_page_validate(title, proc_id, tmp_pat
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+# --- every whole procedure and form the pages show ------------------------------------------
+
+PAGES = ["procedure-language.md", "forms.md", "editor.md", "org-chart.md", "operations.md", "api.md",
+         "architecture.md", "cli.md"]
+
+
+def _whole_blocks() -> list[tuple[str, int, str, str]]:
+    """(page, line, kind, text) of each YAML block that is a whole file: a top-level ``id:``
+    with ``steps:`` (a procedure) or ``schema:`` (a form). Excerpts (no ``id:``) are not files."""
+    out = []
+    for page in PAGES:
+        text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+        for m in BLOCK.finditer(text):
+            block = m.group(1)
+            if not re.search(r"^id: ", block, re.M):
+                continue
+            kind = ("procedure" if re.search(r"^steps:", block, re.M)
+                    else "form" if re.search(r"^schema:", block, re.M) else None)
+            if kind:
+                out.append((page, text[:m.start()].count("\n") + 2, kind, block))
+    return out
+
+
+WHOLE = _whole_blocks()
+
+
+def test_the_pages_show_whole_procedures_and_forms():
+    kinds = [(page, kind) for page, _line, kind, _text in WHOLE]
+    assert kinds.count(("procedure-language.md", "procedure")) >= 3
+    assert ("forms.md", "form") in kinds
+
+
+@pytest.mark.parametrize("page, line, kind, block", WHOLE, ids=[f"{p}:{n}" for p, n, _k, _b in WHOLE])
+def test_every_whole_example_validates(page, line, kind, block, tmp_path, monkeypatch):
+    """Written to a file named after its id, validated as `wf validate` does with the forms the
+    same page shows beside the configured ones; a problem names the page and line it comes from."""
+    import yaml
+
+    pid = yaml.safe_load(block)["id"]
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "forms").mkdir()
+    for other_page, _n, other_kind, other in WHOLE:
+        if other_page == page and other_kind == "form":
+            (tmp_path / "forms" / f"{yaml.safe_load(other)['id']}.yaml").write_text(other, encoding="utf-8")
+    folder = tmp_path / ("procedures" if kind == "procedure" else "forms")
+    (folder / f"{pid}.yaml").write_text(block, encoding="utf-8")
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "procedures"), str(tmp_path / "forms")])
+    assert result.exit_code == 0, f"docs/{page}:{line}: {kind} '{pid}':\n{result.output}"
