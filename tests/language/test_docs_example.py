@@ -136,3 +136,42 @@ def test_every_whole_example_validates(page, line, kind, block, tmp_path, monkey
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "procedures"), str(tmp_path / "forms")])
     assert result.exit_code == 0, f"docs/{page}:{line}: {kind} '{pid}':\n{result.output}"
+
+
+MARK = '<!-- steps of "A complete example"'
+
+
+def _step_snippets() -> list[tuple[int, str]]:
+    text = PAGE.read_text(encoding="utf-8")
+    out = []
+    for m in re.finditer(re.escape(MARK) + r"[^\n]*\n```yaml\n(.*?)^```", text, re.S | re.M):
+        out.append((text[:m.start()].count("\n") + 3, m.group(1)))
+    return out
+
+
+SNIPPETS = _step_snippets()
+
+
+def test_the_step_snippets_are_marked():
+    assert len(SNIPPETS) >= 3
+
+
+@pytest.mark.parametrize("line, snippet", SNIPPETS, ids=[f"procedure-language.md:{n}" for n, _s in SNIPPETS])
+def test_each_step_snippet_fits_the_complete_example(line, snippet, tmp_path, monkeypatch):
+    """A snippet's steps replace those of the complete example of the same id; a new step is put
+    on the path before the step it leads to (nonconforming → open_capa → report)."""
+    import yaml
+
+    base = BLOCK.findall(_section("A complete example"))[0]
+    proc = yaml.safe_load(base)
+    steps = yaml.safe_load(snippet)
+    for sid, step in steps.items():
+        if sid not in proc["steps"]:
+            before = next(s for s, st in reversed(list(proc["steps"].items())) if st.get("next") == step["next"])
+            proc["steps"][before]["next"] = sid
+        proc["steps"][sid] = step
+    path = tmp_path / f"{proc['id']}.yaml"
+    path.write_text(yaml.safe_dump(proc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, f"docs/procedure-language.md:{line}:\n{result.output}"
