@@ -278,7 +278,9 @@ def _not_a_choice(value: Any, key: str, fields: Mapping[str, FieldInfo]) -> str 
     choices = [str(c) for c in info.enum] if info is not None and info.enum else None
     if choices is None or str(value) in choices:
         return None
-    hint = suggest(str(value), choices)
+    # 合格 against 全部合格 / 有不合格: the nearest spelling would be a guess between opposites.
+    within = [c for c in choices if str(value) in c]
+    hint = within[0] if len(within) == 1 else None if within else suggest(str(value), choices)
     said = {"value": value, "name": key, "choices": ", ".join(choices)}
     return (_("'{value}' is not a choice of '{name}', so no record would ever count; did you mean "
               "'{hint}'? its choices are: {choices}", hint=hint, **said) if hint

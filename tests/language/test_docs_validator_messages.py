@@ -33,7 +33,10 @@ CASES = [
      """(equal) or '!=' (not equal): start.severity == "严重\""""),
     # A passing answer that is no choice made a first-pass rate of 0 %, silently.
     (CAL, "pass: 全部合格}", "pass: 合格}",
-     "'合格' is not a choice of 'calibrate.verdict', so no record would ever count; did you mean '有不合格'? "
+     "'合格' is not a choice of 'calibrate.verdict', so no record would ever count; its choices are: "
+     "全部合格, 有不合格"),
+    (CAL, "pass: 全部合格}", "pass: 全部}",
+     "'全部' is not a choice of 'calibrate.verdict', so no record would ever count; did you mean '全部合格'? "
      "its choices are: 全部合格, 有不合格"),
     # A score label no rated field offers was left out of the score table, silently.
     (SCAR, "values: {很满意: 4,", "values: {非常满意: 4,",
