@@ -862,6 +862,14 @@ def _parse_next(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, step_i
             if target:
                 out.append(Transition(target))
             continue
+        if "then" in item and "goto" not in item:
+            # 'then' is the word of a deadline's conditional 'within', written one screen away.
+            c.err((*ipath, "then"), _("a transition names its step with 'goto', not 'then' ('then' gives the "
+                                       "duration in a deadline's 'within' list): write goto: {step}",
+                                       step=item["then"]), key=True)
+            if isinstance(item["then"], str) and item["then"] in step_ids:
+                c.unparsed_links.setdefault(sid, set()).add(item["then"])
+            continue
         c.keys(item, ("if", "goto"), ipath, _("a conditional transition"))
         if "if" not in item or "goto" not in item:
             c.err(ipath, _("a conditional transition needs both 'if: CONDITION' and 'goto: STEP'"))
@@ -902,6 +910,10 @@ def _parse_deadline(c: ProcedureChecker, node: Any, path: YamlPath, sid: str, ro
                 d = c.duration(item["else"], (*ipath, "else"), least=1)
                 if d:
                     cases.append((None, d))
+                continue
+            if "goto" in item and "then" not in item:
+                c.err((*ipath, "goto"), _("a conditional duration gives its duration with 'then', not 'goto' "
+                                          "('goto' names a step in 'next'): write then: 24h"), key=True)
                 continue
             c.keys(item, ("if", "then"), ipath, _("a conditional duration"))
             cond = c.expr(item.get("if"), (*ipath, "if"), sid, "deadline")

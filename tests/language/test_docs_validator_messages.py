@@ -49,20 +49,32 @@ CASES = [
     # In a form: "x-visible-if: unknown field '外部送检'; the fields here are ...".
     (RECORD, 'x-visible-if: method == "外部送检"\n    agency_contact', "x-visible-if: method == 外部送检\n    agency_contact",
      """x-visible-if: '外部送检' is read as a field name; write a text in quotes: "外部送检\""""),
+    # 'then' (the word of deadline lists) in a transition was three problems, one of them a
+    # consequence ("cannot be reached"), and none said to write goto.
+    (CAL, "        goto: dispose", "        then: dispose",
+     "a transition names its step with 'goto', not 'then' ('then' gives the duration in a deadline's "
+     "'within' list): write goto: dispose"),
+    (SCAR, "      within: 10wd", "      within:\n        - {if: start.severity == \"严重\", goto: 5wd}\n"
+     "        - else: 10wd",
+     "a conditional duration gives its duration with 'then', not 'goto' ('goto' names a step in 'next'): "
+     "write then: 24h", 1),
     (RECORD, "x-compute: \"count(results, 'result', '停用')\"", "x-compute: \"count(results, 'result', 停用)\"",
      """x-compute: '停用' is read as a field name; write a text in quotes: "停用\""""),
 ]
 
 
-@pytest.mark.parametrize("file, old, new, message", CASES, ids=[c[2].split("\n")[0] for c in CASES])
-def test_the_mistake_is_named_at_its_line_with_the_fix(file, old, new, message, tmp_path):
+@pytest.mark.parametrize("case", CASES, ids=[c[2].split("\n")[0].strip() for c in CASES])
+def test_the_mistake_is_named_at_its_line_with_the_fix(case, tmp_path):
+    """``case``: file, the text written first, the text as mistyped, the message, and how many
+    lines below the text's first line the problem is (0 when left out)."""
+    file, old, new, message, below = (*case, 0)[:5]
     work = tmp_path / "work"
     shutil.copytree(DATA, work)
     path = work / file
     text = path.read_text(encoding="utf-8")
     assert text.count(old) == 1, old
     path.write_text(text.replace(old, new), encoding="utf-8")
-    line = text[:text.index(old)].count("\n") + 1 + old[:old.index(old.lstrip())].count("\n")
+    line = text[:text.index(old)].count("\n") + 1 + old[:old.index(old.lstrip())].count("\n") + below
     lib = load_library([work / "procedures", work / "forms"], config=load_config(ROOT / "config.yaml"))
     assert [(p.line, p.message) for p in lib.problems if Path(p.file).name == path.name] == [(line, message)]
 
