@@ -1162,7 +1162,15 @@ def _suggest_field(name: str, candidates: set[str]) -> str | None:
     return None if hint is None else by_rest[hint]
 
 
+def no_start_form(name: str) -> str:
+    """The fix for ``start.FIELD`` in a procedure whose ``start:`` names no form."""
+    return _("'{name}' reads the start form, but 'start:' names no form; add 'form: FORM' under "
+             "'start:' (its fields are then start.FIELD)", name=name)
+
+
 def _unknown_step(root: str, name: str, hint: str | None, roots: set[str]) -> str:
+    if root == "start" and name != root:
+        return no_start_form(name)
     if name == root:
         if hint:
             return _("unknown step '{root}'; did you mean '{hint}'?", root=root, hint=hint)

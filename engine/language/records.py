@@ -32,6 +32,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.i18n import _
+from engine.language.expressions import no_start_form
 from engine.language.suggest import suggest
 
 if TYPE_CHECKING:
@@ -155,6 +156,9 @@ def parse_records(raw: Mapping[str, Any], fields: Mapping[str, FieldInfo],
             return None
         if value not in known:
             if value.partition(".")[0] in blind:
+                return None
+            if value.startswith("start.") and not any(k.startswith("start.") for k in known):
+                err(path, no_start_form(value))
                 return None
             hint = suggest(value, known)
             err(path, _("unknown field '{name}'; did you mean '{hint}'?", name=value, hint=hint) if hint

@@ -58,6 +58,17 @@ CASES = [
      "        - else: 10wd",
      "a conditional duration gives its duration with 'then', not 'goto' ('goto' names a step in 'next'): "
      "write then: 24h", 1),
+    # A date-time picker on a date field: every submission refused ("Write the date as YYYY-MM-DD").
+    ("forms/scar-request.yaml", "format: date}", "format: date, x-widget: datetime}",
+     "x-widget: datetime stores what format: date refuses, so the form could never be sent; use "
+     "x-widget: date (or format: date-time)"),
+    # An unknown format was taken silently: JSON Schema does not check it, so any text passed.
+    ("forms/scar-request.yaml", "format: date}", "format: 日期}",
+     "unknown format '日期'; use one of date, date-time, time, email (any other is not checked, so the "
+     "field would take any text)"),
+    # A default that is no choice is shown preselected, then refused on submission.
+    ("forms/scar-request.yaml", "      enum: [一般, 严重]\n", "      enum: [一般, 严重]\n      default: 重大\n",
+     "default 重大 is not one of the choices: 一般, 严重", 1),
     (RECORD, "x-compute: \"count(results, 'result', '停用')\"", "x-compute: \"count(results, 'result', 停用)\"",
      """x-compute: '停用' is read as a field name; write a text in quotes: "停用\""""),
 ]
@@ -82,3 +93,17 @@ def test_the_mistake_is_named_at_its_line_with_the_fix(case, tmp_path):
 def test_the_walkthrough_itself_is_valid():
     lib = load_library([DATA / "procedures", DATA / "forms"], config=load_config(ROOT / "config.yaml"))
     assert [str(p) for p in lib.problems] == []
+
+
+def test_start_fields_without_a_start_form_name_the_fix(tmp_path):
+    """Each use of start.FIELD (a condition, ledger columns, index, KPIs) said 'unknown step
+    start' or 'unknown field'; each now says to add a form under start:."""
+    work = tmp_path / "work"
+    shutil.copytree(DATA, work)
+    path = work / SCAR
+    path.write_text(path.read_text(encoding="utf-8").replace("  form: scar-request\n", "", 1), encoding="utf-8")
+    lib = load_library([work / "procedures", work / "forms"], config=load_config(ROOT / "config.yaml"))
+    messages = [p.message for p in lib.problems]
+    assert messages and all("reads the start form, but 'start:' names no form; add 'form: FORM' under 'start:'"
+                            in m for m in messages), messages
+    assert messages[0].startswith("'start.severity'")

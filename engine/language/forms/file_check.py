@@ -25,6 +25,7 @@ from engine.language.forms.model import Form
 from engine.language.forms.schema import (
     COMPOSITION,
     DIALECT,
+    FORMAT_WIDGETS,
     HINTS,
     JSON_TYPES,
     NO_FETCH,
@@ -58,6 +59,11 @@ if TYPE_CHECKING:
     from engine.language.yaml_source import Path, Source
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+#: The formats the server checks (engine/language/forms/formats.py), and what each date widget posts.
+FORMATS = ("date", "date-time", "time", "email")
+WIDGET_FORMATS = {widget: fmt for fmt, widget in FORMAT_WIDGETS.items()}
 
 
 def _did_you_mean(word: str, choices: Iterable[object], otherwise: str = "") -> str:
@@ -407,6 +413,9 @@ class _Checker:
                         _("x-widget: {widget} needs the options: add `enum: [...]`", widget=widget),
                     )
         effective = widget or default_widget(schema)
+        self._format(schema, path, widget)
+        if "default" in schema:
+            self._default(schema, path, t)
         if "x-limits" in schema:
             self._limits(schema, path, t)
         if "x-unit" in schema:
@@ -472,6 +481,41 @@ class _Checker:
                     if t else _("x-scan fills a text field (type: string, widget text or textarea), not type unset"),
                     key=True,
                 )
+
+    def _format(self, schema: Schema, path: Path, widget: str | None) -> None:
+        """Only the formats the server checks; a date widget that stores what the format refuses."""
+        if "format" not in schema:
+            return
+        fmt = schema["format"]
+        if not isinstance(fmt, str) or fmt not in FORMATS:
+            # JSON Schema ignores a format it does not know: the field would take any text.
+            shown = fmt if isinstance(fmt, str) else repr(fmt)
+            self.add((*path, "format"), _("unknown format '{format}'; use one of {formats} (any other is not "
+                                          "checked, so the field would take any text)",
+                                          format=shown, formats=", ".join(FORMATS))
+                     + _did_you_mean(shown, FORMATS))
+        elif widget in WIDGET_FORMATS and fmt in WIDGET_FORMATS.values() and WIDGET_FORMATS[widget] != fmt:
+            # A datetime picker posts 2026-11-02T09:00, which format: date refuses: nobody could submit.
+            self.add((*path, "x-widget"), _("x-widget: {widget} stores what format: {format} refuses, so the form "
+                                            "could never be sent; use x-widget: {fits} (or format: {other})",
+                                            widget=widget, format=fmt, fits=FORMAT_WIDGETS[fmt],
+                                            other=WIDGET_FORMATS[widget]))
+
+    def _default(self, schema: Schema, path: Path, t: str | None) -> None:
+        """A default the field refuses is shown preselected, then refused on submission."""
+        value = schema["default"]
+        enum = schema.get("enum")
+        if isinstance(enum, list) and value not in enum:
+            self.add((*path, "default"), _("default {value} is not one of the choices: {choices}",
+                                           value=fmt_value(value), choices=", ".join(map(fmt_value, enum)))
+                     + _did_you_mean(str(value), [str(e) for e in enum]))
+            return
+        fits = {"string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
+                "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+                "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool)}.get(t or "")
+        if fits is not None and not fits(value):
+            self.add((*path, "default"), _("default {value} does not fit a field of type {type}",
+                                           value=fmt_value(value), type=t))
 
     def _limits(self, schema: Schema, path: Path, t: str | None) -> None:
         lim = schema["x-limits"]
