@@ -1,6 +1,7 @@
 """Defects met walking the docs walkthrough procedures (tests/data/docs_walkthrough) through the
-server, outside the files of the docs walkthrough (engine/app). Each test fails today and is
-marked so; the one who fixes the defect removes the mark."""
+server, kept as their regression tests: Try it's sample answers stopped at a ``minLength`` text
+and at a required file field (engine/app/editor.py ``sample_value``), and a correction under
+signatures named the field by its id and a signer once per signature (engine/runtime/machine.py)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,6 @@ def _imported(app, pid: str) -> Browser:
 
 
 @pytest.mark.parametrize("pid", sorted(FORMS))
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/app/editor.py sample_value ignores minLength (a text field gets '示例', 2 characters: the "
-    "8D's start form refuses it, 'problem: Enter at least 5 characters') and leaves out a required file "
-    "field (the calibration's certificates: the sample stops at that step without saying so); docs/editor.md promises sample answers that walk the procedure from start to end"))
 def test_try_it_sample_answers_walk_the_procedure_to_its_end(app, pid):
     b = _imported(app, pid)
     page = b.get(f"/editor/{pid}/try").text
@@ -74,10 +71,6 @@ def test_try_it_runs_the_walkthrough_answers_to_their_end(app, pid):
         assert outcome and outcome.group(1) == OUTCOMES[pid], answers.name
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/runtime/machine.py _record_correction names the field by its id ('supplier', which no "
-    "page shows) instead of its title (供应商), and lists a signer once per signature ('super-姓名, "
-    "super-姓名, ...' after a rejected and an approved 会签 by the same person)"))
 def test_a_correction_under_signatures_names_the_field_and_each_signer_once(db_url, tmp_path):
     from tests.web import test_docs_walkthrough as walk
 
