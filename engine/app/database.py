@@ -76,8 +76,6 @@ def refusal(exc: Exception) -> Busy | None:
         return busy()
     if state in _PG_STORAGE or (isinstance(orig, sqlite3.OperationalError)
                                 and any(w in words for w in _SQLITE_STORAGE)):
-        log.error("the database refused a write (%s): make room on its disk; nothing was recorded "
-                  "and users keep what they typed", orig)
         return storage_full()
     return None
 
@@ -160,6 +158,9 @@ class Database:
         # BEGIN IMMEDIATE runs in an engine event, so its failure reaches here unwrapped.
         except (OperationalError, sqlite3.OperationalError) as exc:
             refused = refusal(exc)
+            if isinstance(refused, StorageFull):
+                log.error("the database refused a write (%s): make room on its disk; nothing was recorded "
+                          "and users keep what they typed", getattr(exc, "orig", exc))
             if refused is not None:
                 raise refused from exc
             raise

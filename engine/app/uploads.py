@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class Upload:
     """One posted file: ``name`` is the input it came from, ``field`` the data path it
@@ -126,36 +127,36 @@ def store_files(services: Services, username: str,
     if not files:
         return new, refused
     bounds = limits(config)
+    max_bytes = bounds.per_file
     allowed = [str(t).lower() for t in config.get("uploads", "allowed_types", default=[]) or []]
     folder = config.path("paths", "uploads", default="var/uploads")
-    written: list[Path] = []
+    written: list[Path] = []  # files on disk that this request's transaction will hold
     try:
-        return _store_all(services, username, files, folder, bounds, allowed, written)
-    except BaseException:
+        with services.database.writing() as session:
+            upload_sweep.hold_uploads_of(session, username)  # the room is read and taken by one at a time
+            room = bounds.pending - upload_sweep.pending_bytes(session, username)
+            for upload in files:
+                limit = min(max_bytes, int(upload.max_size or max_bytes))
+                before = len(new.get(upload.name, []))
+                problem = _store_one(upload, limit, allowed, folder, session, username,
+                                     new.setdefault(upload.name, []), room, bounds.pending, written)
+                if problem:
+                    refused.append(problem)
+                elif len(new[upload.name]) > before:
+                    room -= store.get_attachment(session, new[upload.name][-1]).size
+    except BaseException as exc:
         # Nothing of this request was recorded (the transaction is rolled back): its files go too.
         for path in written:
             path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+            log.error("an upload could not be written to %s (%s): make room on its disk", folder, exc)
+            raise storage_full() from exc
         raise
-
-
-def _store_all(services: Services, username: str, files: list[Upload], folder: Path, bounds: Limits,
-               allowed: list[str], written: list[Path]) -> tuple[dict[str, list[str]], list[UploadRejected]]:
-    new: dict[str, list[str]] = {}
-    refused: list[UploadRejected] = []
-    max_bytes = bounds.per_file
-    with services.database.writing() as session:
-        upload_sweep.hold_uploads_of(session, username)  # the room is read and taken by one at a time
-        room = bounds.pending - upload_sweep.pending_bytes(session, username)
-        for upload in files:
-            limit = min(max_bytes, int(upload.max_size or max_bytes))
-            before = len(new.get(upload.name, []))
-            problem = _store_one(upload, limit, allowed, folder, session, username,
-                                 new.setdefault(upload.name, []), room, bounds.pending, written)
-            if problem:
-                refused.append(problem)
-            elif len(new[upload.name]) > before:
-                room -= store.get_attachment(session, new[upload.name][-1]).size
     return new, refused
+
+
+# A disk that is full, over quota, read-only or failing: the same refusal as the database's.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 
 def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, session: Session,
@@ -174,26 +175,8 @@ def _store_one(upload: Upload, limit: int, allowed: list[str], folder: Path, ses
     if (allowed and content_type not in allowed) or (accept and not _accepted(content_type, filename, accept)):
         return UploadRejected(upload.field, _("Files of type {type} are not accepted here (allowed: {allowed}).",
                                               type=content_type, allowed=", ".join(accept or allowed)), 422)
+    folder.mkdir(parents=True, exist_ok=True)
     stored = folder / secrets.token_hex(16)
-    try:
-        return _write_one(upload, stored, filename, content_type, limit, room, pending, session, username,
-                          ids, written)
-    except OSError as exc:
-        if exc.errno not in _STORAGE_ERRNOS:
-            raise
-        stored.unlink(missing_ok=True)
-        log.error("an upload could not be written to %s (%s): make room on its disk", folder, exc)
-        raise storage_full() from exc
-
-
-# A disk that is full, over quota, read-only or failing: the same refusal as the database's.
-_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
-
-
-def _write_one(upload: Upload, stored: Path, filename: str, content_type: str, limit: int, room: int,
-               pending: int, session: Session, username: str, ids: list[str],
-               written: list[Path]) -> UploadRejected | None:
-    stored.parent.mkdir(parents=True, exist_ok=True)
     written.append(stored)
     digest = hashlib.sha256()
     size = 0

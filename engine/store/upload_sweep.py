@@ -3,13 +3,13 @@ instance and no draft holds. ``engine.app.uploads.sweep`` removes them after a d
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 
+from engine.store.db import serialise
 from engine.store.tables import Attachment, Draft
 
 if TYPE_CHECKING:
@@ -32,10 +32,7 @@ def hold_uploads_of(session: Session, username: str) -> None:
     transaction-scoped advisory lock on the name; SQLite's writers take turns already), so
     two at the same moment cannot both take the last room under ``pending_bytes``. Only the
     same user's uploads wait, never their steps or anyone else's writes."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = int.from_bytes(hashlib.sha256(f"uploads:{username}".encode()).digest()[:8], "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    serialise(session, f"uploads:{username}")
 
 
 def pending_bytes(session: Session, username: str) -> int:
