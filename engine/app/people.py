@@ -336,6 +336,17 @@ def password_expired(services: Services, person: Person, now: datetime | None = 
     return change_reason(services, person, now) is not None
 
 
+# How long a sign-in lasts without config ``auth.token_hours``.
+SIGN_IN_HOURS = 8
+
+
+def sign_in_seconds(services: Services) -> int:
+    """How long a sign-in lasts (config ``auth.token_hours``, default 8): an API token from
+    when it was issued, a page session from its last request."""
+    hours = services.config.get("auth", "token_hours", default=None)
+    return int(float(hours or SIGN_IN_HOURS) * 3600)
+
+
 def door(services: Services, kind: str) -> Door:
     """The door ``kind`` as config ``auth.lockout`` sets it up: ``after`` (5) failures in a
     row, then ``first_delay_seconds`` (60) doubling up to ``max_delay_seconds`` (900);

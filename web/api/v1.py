@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 TOKEN_SALT = "api-token"
-TOKEN_MAX_AGE = 8 * 3600  # config auth.token_hours
 PUBLIC_ENDPOINTS = {"api.token", "api.openapi", "api.change_password"}
 _ID_PATTERNS = {"procedure": re.compile(PROCEDURE_ID), "instance": re.compile(INSTANCE_ID),
                 "task": re.compile(TASK_ID), "file": re.compile(ATTACHMENT_ID)}
@@ -60,8 +59,7 @@ _ID_ARGS = {"procedure_id": "procedure", "instance_id": "instance", "task_id": "
 
 
 def init_app(app: Flask) -> None:
-    hours = app.extensions["services"].config.get("auth", "token_hours", default=None)
-    app.config.setdefault("API_TOKEN_MAX_AGE", int(float(hours) * 3600) if hours else TOKEN_MAX_AGE)
+    app.config.setdefault("API_TOKEN_MAX_AGE", people.sign_in_seconds(app.extensions["services"]))
     app.config.setdefault("API_LOGIN_MAX_FAILURES", 5)
     app.config.setdefault("API_LOGIN_LOCK_SECONDS", 300)
     app.extensions["api_tokens"] = URLSafeTimedSerializer(app.secret_key, salt=TOKEN_SALT)

@@ -343,8 +343,7 @@ def _nul_field() -> str | None:
 def init_app(app: Flask) -> None:
     app.extensions["login_throttle"] = people.door(app.extensions["services"], "web")
     # A page session lives as long as a token, counted from its last request.
-    hours = app.extensions["services"].config.get("auth", "token_hours", default=None)
-    app.config.setdefault("SESSION_IDLE_SECONDS", int(float(hours) * 3600) if hours else 8 * 3600)
+    app.config.setdefault("SESSION_IDLE_SECONDS", people.sign_in_seconds(app.extensions["services"]))
     app.session_interface = SessionCookies()
     app.before_request(_before_request)
     app.after_request(_security_headers)
