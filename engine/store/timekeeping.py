@@ -61,10 +61,10 @@ def _insert_ignore(session: Session, table: Any, values: Mapping[str, Any]) -> A
 
 # --- automatic starts -----------------------------------------------------------------------
 
-_PV = ProcedureVersion.__table__
+_VERSIONS, _FIRINGS, _INSTANCES = ProcedureVersion.__table__, StartFiring.__table__, Instance.__table__
 _PUBLISHED_STAMP = Prepared(
-    select(_PV.c.procedure_id, func.count(), func.max(_PV.c.id)).where(_PV.c.status == "published")
-    .group_by(_PV.c.procedure_id).order_by(_PV.c.procedure_id))
+    select(_VERSIONS.c.procedure_id, func.count(), func.max(_VERSIONS.c.id)).where(_VERSIONS.c.status == "published")
+    .group_by(_VERSIONS.c.procedure_id).order_by(_VERSIONS.c.procedure_id))
 
 
 def published_stamp(session: Session) -> tuple:
@@ -137,8 +137,6 @@ def failed_firings(session: Session, rule: str, limit: int) -> list[StartFiring]
                                   StartFiring.error.is_not(None)).order_by(StartFiring.id).limit(limit)))
 
 
-_FIRINGS = StartFiring.__table__
-_VERSIONS = ProcedureVersion.__table__
 _RETRIES_DUE = Prepared(
     select(_FIRINGS.c.id, _FIRINGS.c.procedure_id, _FIRINGS.c.subject, _FIRINGS.c.due_at, _FIRINGS.c.fired_at)
     .where(_FIRINGS.c.rule == bindparam("b_rule"), _FIRINGS.c.instance_id.is_(None),
@@ -206,14 +204,13 @@ def stalled_reason(session: Session, instance_id: str) -> str | None:
         StartFiring.rule == STALLED, StartFiring.subject == instance_id))
 
 
-_I, _F = Instance.__table__, StartFiring.__table__
 _UNFIRED_REVS = Prepared(
-    select(_I.c.id, _I.c.rev)
-    .where(_I.c.procedure_id == bindparam("b_watched"), _I.c.status != InstanceStatus.CANCELLED,
-           _I.c.id > bindparam("b_after"),
-           ~exists().where(_F.c.procedure_id == bindparam("b_procedure"), _F.c.rule == bindparam("b_rule"),
-                           _F.c.subject == _I.c.id))
-    .order_by(_I.c.id).limit(bindparam("b_limit")))
+    select(_INSTANCES.c.id, _INSTANCES.c.rev)
+    .where(_INSTANCES.c.procedure_id == bindparam("b_watched"), _INSTANCES.c.status != InstanceStatus.CANCELLED,
+           _INSTANCES.c.id > bindparam("b_after"),
+           ~exists().where(_FIRINGS.c.procedure_id == bindparam("b_procedure"), _FIRINGS.c.rule == bindparam("b_rule"),
+                           _FIRINGS.c.subject == _INSTANCES.c.id))
+    .order_by(_INSTANCES.c.id).limit(bindparam("b_limit")))
 
 
 def unfired_revs(session: Session, watched: str, procedure_id: str, rule: str,
