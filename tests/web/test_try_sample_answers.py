@@ -11,17 +11,15 @@ import re
 
 import pytest
 
-from engine import store
 from engine.app.editor import sample_answers
 from engine.app.service import Workflow
 from engine.config import load_config
 from engine.runtime.simulation import simulate
+from tests.web.test_docs_walkthrough_defects import app  # noqa: F401 (fixture: the shipped server, an editor 'ed')
 from tests.web.test_web_ui import Browser
-from web import create_app
 
 WF = Workflow(load_config())
-LIBRARY = WF.read_library()
-PROCEDURES = LIBRARY.procedures if hasattr(LIBRARY, "procedures") else LIBRARY
+PROCEDURES = WF.read_library().procedures
 
 
 @pytest.mark.parametrize("pid", sorted(PROCEDURES))
@@ -37,25 +35,14 @@ def test_a_text_is_as_long_as_min_length_asks_and_a_required_file_is_named():
 
     assert len(sample_value({"type": "string", "minLength": 5})) == 5
     assert sample_value({"type": "string", "minLength": 5, "maxLength": 3}) == "示例示"
-    form = {"type": "object", "required": ["cert"], "properties": {
+    form = {"type": "object", "required": ["cert", "scan"], "properties": {
         "cert": {"type": "array", "items": {"type": "string"}, "x-widget": "file", "minItems": 2},
         "photo": {"type": "string", "x-widget": "file", "x-accept": ["image/*"]},
-        "scan": {"type": "string", "x-widget": "file", "x-accept": ["image/*"]}}, }
-    form["required"].append("scan")
+        "scan": {"type": "string", "x-widget": "file", "x-accept": ["image/*"]}}}
     assert sample_value(form) == {"cert": ["示例.pdf", "示例2.pdf"], "scan": "示例.jpg"}
 
 
-@pytest.fixture
-def app(db_url, tmp_path):
-    app = create_app({"TESTING": True, "WF_OVERRIDES": {
-        "database.url": db_url, "paths.uploads": str(tmp_path / "uploads"), "locale": "zh"}})
-    with app.extensions["services"].database.writing() as s:
-        store.add_user(s, "ed", "pw-ed", ["editors"])
-    yield app
-    app.extensions["services"].database.engine.dispose()
-
-
-def test_try_it_runs_its_own_sample_through_a_wait_step_to_the_end(app):
+def test_try_it_runs_its_own_sample_through_a_wait_step_to_the_end(app):  # noqa: F811
     """customer-initial-visit waits until the 5th day after delivery: the page's sample lets
     the time pass and reaches the end, where it stopped at the wait before."""
     b = Browser(app)
