@@ -120,7 +120,7 @@ class Server:
         proc.wait(60)
         took = time.monotonic() - t0
         time.sleep(1.0)
-        left = [int(d.name) for d in Path("/proc").glob("[0-9]*") if _pgid(d) == proc.pid]
+        left = list(group(proc.pid))
         return took, left
 
     def run_wf(self, *args: str) -> subprocess.CompletedProcess:
@@ -182,13 +182,6 @@ def start(args: argparse.Namespace, tmp: Path) -> Server:
     return server
 
 
-def _pgid(proc_dir: Path) -> int | None:
-    try:
-        return int((proc_dir / "stat").read_text().rpartition(")")[2].split()[2])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _empty_postgres(url: str) -> None:
     from sqlalchemy import create_engine, text
 
@@ -199,18 +192,24 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-def server_cpu(pgid: int) -> float:
-    """CPU seconds used so far by the server's processes (master, web workers, worker loop)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+def group(pgid: int) -> dict[int, list[str]]:
+    """The processes of the group ``pgid`` (the server's: master, web workers, worker loop),
+    each with the fields of its ``/proc/PID/stat`` after the command name."""
+    out = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue
         if int(fields[2]) == pgid:
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            out[int(stat.parent.name)] = fields
+    return out
+
+
+def server_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the server's processes (master, web workers, worker loop)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum((int(f[11]) + int(f[12])) / tick for f in group(pgid).values())
 
 
 def _get(port: int, path: str) -> int:
