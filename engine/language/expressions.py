@@ -1226,10 +1226,8 @@ def check_names(expr: Expr, known: set[str] | Mapping[str, Any]) -> list[tuple[s
         if any(name.startswith(path + ".") for path in paths):
             continue
         root = name.split(".", 1)[0]
-        if root not in roots and (message := _bare_word(name, paths)):
-            pass
-        elif root not in roots:
-            message = _unknown_step(root, name, suggest(root, roots), roots)
+        if root not in roots:
+            message = _bare_word(name, paths) or _unknown_step(root, name, suggest(root, roots), roots)
         else:
             hint = _suggest_field(name, {p for p in paths | prefixes if "." in p})
             if hint:

@@ -20,6 +20,7 @@ from engine.language.english import check_form
 from engine.language.expr_types import check_types, form_kinds, result_kind
 from engine.language.expressions import check_names, compile_expr, text_without_quotes
 from engine.language.forms.computed import Computed, order
+from engine.language.forms.formats import FORMAT_CHECKER
 from engine.language.forms.messages import fmt_value
 from engine.language.forms.model import Form
 from engine.language.forms.schema import (
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 _ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-#: The formats the server checks (engine/language/forms/formats.py), and what each date widget posts.
-FORMATS = ("date", "date-time", "time", "email")
+#: The formats the server checks, in the order messages list them, and what each date widget posts.
+FORMATS = tuple(FORMAT_CHECKER.checkers)
 WIDGET_FORMATS = {widget: fmt for fmt, widget in FORMAT_WIDGETS.items()}
 
 

@@ -30,16 +30,6 @@ def _is_date(value: object) -> bool:
     return True
 
 
-@FORMAT_CHECKER.checks("time")
-def _is_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    m = _TIME_RE.match(value)
-    if m is None:
-        return False
-    return int(m[1]) < 24 and int(m[2]) < 60 and (m[3] is None or int(m[3]) < 60)
-
-
 @FORMAT_CHECKER.checks("date-time")
 def _is_datetime(value: object) -> bool:
     """RFC 3339, but the seconds and the offset may be left out (what a browser sends)."""
@@ -49,6 +39,16 @@ def _is_datetime(value: object) -> bool:
     if not m:
         return False
     return _is_date(m[1]) and _is_time(m[2])
+
+
+@FORMAT_CHECKER.checks("time")
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    m = _TIME_RE.match(value)
+    if m is None:
+        return False
+    return int(m[1]) < 24 and int(m[2]) < 60 and (m[3] is None or int(m[3]) < 60)
 
 
 @FORMAT_CHECKER.checks("email")
