@@ -57,14 +57,20 @@ def test_every_declared_branch_is_visited(proc_id):
     assert not missing, "; ".join(describe(m) for m in missing)
 
 
-def test_wf_simulate_as_the_docs_tell(monkeypatch):
-    """The forms are not in the configured folder: WF_FORMS_DIR points wf simulate at them."""
+def _wf_simulate(monkeypatch, procedure: str, answers: str):
+    """`wf simulate` as docs/ tell it, from the repository, the forms named by WF_FORMS_DIR."""
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(
-        main, ["simulate", str(DATA / "procedures" / "supplier-8d.yaml"),
-               "--answers", str(DATA / "answers" / "scar-serious.yaml")],
+        main, ["simulate", str(DATA / "procedures" / f"{procedure}.yaml"),
+               "--answers", str(DATA / "answers" / f"{answers}.yaml")],
         env={"WF_FORMS_DIR": str(DATA / "forms")})
     assert result.exit_code == 0, result.output
+    return result
+
+
+def test_wf_simulate_as_the_docs_tell(monkeypatch):
+    """The forms are not in the configured folder: WF_FORMS_DIR points wf simulate at them."""
+    result = _wf_simulate(monkeypatch, "supplier-8d", "scar-serious")
     assert "task:returned step=verify" in result.output
     assert "'level': 2, 'to': 'quality_manager'" in result.output
 
@@ -72,11 +78,6 @@ def test_wf_simulate_as_the_docs_tell(monkeypatch):
 def test_the_monthly_schedule_keeps_to_working_days(monkeypatch):
     """1 October 2026 is National Day: the start moves to the first working day after the
     holidays, Thursday 8 October; 1 November is a Sunday, so Monday 2 November."""
-    monkeypatch.chdir(ROOT)
-    result = CliRunner().invoke(
-        main, ["simulate", str(DATA / "procedures" / "instrument-calibration.yaml"),
-               "--answers", str(DATA / "answers" / "calibration-pass.yaml")],
-        env={"WF_FORMS_DIR": str(DATA / "forms")})
-    assert result.exit_code == 0, result.output
+    result = _wf_simulate(monkeypatch, "instrument-calibration", "calibration-pass")
     line = next(x for x in result.output.splitlines() if "schedule monthly" in x)
     assert "next 2026-09-01 08:30, 2026-10-08 08:30, 2026-11-02 08:30" in line, line
